@@ -1,0 +1,1 @@
+"""Participants of the carbon market, their people (memberships and roles), API tokens and permissions."""

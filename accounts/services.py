@@ -1,0 +1,170 @@
+"""Writes about participants, memberships and API tokens. Each records an audit event."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError
+from django.utils import timezone
+
+from accounts.actors import Actor
+from accounts.authentication import TOKEN_PREFIX, split_token, token_digest
+from accounts.errors import DuplicateParticipant, InvalidUscc, RoleForbidden, WrongParticipantKind
+from accounts.models import (
+    HOLDER_KINDS,
+    ApiToken,
+    Membership,
+    Participant,
+    ParticipantKind,
+    ParticipantStatus,
+    Role,
+)
+from accounts.validators import uscc_problem
+from config.errors import InvalidInput, NotFound
+from exchange.services.audit import audit_record, service
+
+
+def _require_registry(actor: Actor) -> None:
+    actor.require_can_act()
+    actor.require_kind(ParticipantKind.REGISTRY)
+
+
+@service
+def participant_create(
+    *, actor: Actor, name: str, kind: str, uscc: str, email: str = "", open_account: bool = True
+) -> Participant:
+    """Register a participant (registry only). Holder kinds get a first holding account."""
+    _require_registry(actor)
+    if kind not in ParticipantKind.values:
+        raise InvalidInput(f"Unknown participant kind {kind!r}.", details={"kind": kind})
+    uscc = uscc.strip().upper()
+    problem = uscc_problem(uscc)
+    if problem:
+        raise InvalidUscc(f"Invalid unified social credit code: {problem}.", details={"uscc": uscc})
+    if not name.strip():
+        raise InvalidInput("A participant needs a name.")
+    if Participant.objects.filter(uscc=uscc).exists():
+        raise DuplicateParticipant(details={"uscc": uscc})
+    try:
+        participant = Participant.objects.create(name=name.strip(), kind=kind, uscc=uscc, email=email)
+    except IntegrityError:
+        raise DuplicateParticipant(details={"uscc": uscc}) from None
+    audit_record(
+        actor=actor,
+        action="participant.create",
+        obj=participant,
+        payload={"name": participant.name, "kind": kind, "uscc": uscc, "email": email},
+    )
+    if open_account and kind in HOLDER_KINDS:
+        from exchange.services.accounts import account_open
+
+        account_open(actor=actor, participant=participant, name=f"{participant.name} main account")
+    return participant
+
+
+def _set_status(actor: Actor, participant: Participant, status: str, reason: str) -> Participant:
+    _require_registry(actor)
+    if participant.kind == ParticipantKind.REGISTRY and status == ParticipantStatus.SUSPENDED:
+        raise WrongParticipantKind("The registry can't suspend itself.")
+    previous = participant.status
+    Participant.objects.filter(pk=participant.pk).update(status=status)
+    participant.status = status
+    audit_record(
+        actor=actor,
+        action=f"participant.{'suspend' if status == ParticipantStatus.SUSPENDED else 'reactivate'}",
+        obj=participant,
+        payload={"from": previous, "to": status, "reason": reason},
+    )
+    return participant
+
+
+@service
+def participant_suspend(*, actor: Actor, participant: Participant, reason: str) -> Participant:
+    """Suspend a participant: its people can still read, but nothing of it moves."""
+    return _set_status(actor, participant, ParticipantStatus.SUSPENDED, reason)
+
+
+@service
+def participant_reactivate(*, actor: Actor, participant: Participant, reason: str) -> Participant:
+    return _set_status(actor, participant, ParticipantStatus.ACTIVE, reason)
+
+
+@service
+def membership_create(
+    *, actor: Actor, user: AbstractBaseUser, participant: Participant, role: str
+) -> Membership:
+    """Let a user act for a participant: the registry for anyone, a participant's admin for their own."""
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role {role!r}.", details={"role": role})
+    if not actor.is_kind(ParticipantKind.REGISTRY) and not actor.is_system:
+        actor.require_can_act()
+        actor.require_role(Role.ADMIN)
+        if not actor.owns(participant.pk):
+            raise NotFound("No such participant.")
+    if Membership.objects.filter(user=user).exists():
+        raise InvalidInput("This user already acts for a participant.", details={"user": user.pk})
+    membership = Membership.objects.create(user=user, participant=participant, role=role)
+    audit_record(
+        actor=actor,
+        action="membership.create",
+        obj=membership,
+        payload={"user": user.pk, "username": user.get_username(), "participant": participant.pk, "role": role},
+    )
+    return membership
+
+
+def _may_manage_tokens_of(actor: Actor, user: AbstractBaseUser) -> bool:
+    if actor.is_system or actor.user_id == user.pk:
+        return True
+    membership = Membership.objects.filter(user=user).first()
+    return bool(membership and actor.owns(membership.participant_id) and actor.role == Role.ADMIN)
+
+
+@service
+def api_token_create(
+    *,
+    actor: Actor,
+    user: AbstractBaseUser,
+    name: str,
+    expires_at: datetime | None = None,
+    token_text: str | None = None,
+) -> tuple[ApiToken, str]:
+    """Create an API token for ``user``; return it and the token text, which is never stored or shown again.
+
+    ``token_text`` sets the token instead of drawing one (the demo market's published token only).
+    """
+    if not _may_manage_tokens_of(actor, user):
+        raise RoleForbidden("Only the user or an admin of their participant can create their tokens.")
+    if not Membership.objects.filter(user=user).exists():
+        raise InvalidInput("A token's user must act for a participant.", details={"user": user.pk})
+    if token_text is not None:
+        prefix = split_token(token_text) or ""
+        if not prefix or ApiToken.objects.filter(prefix=prefix).exists():
+            raise InvalidInput("token_text must look like gl_<prefix>_<secret> with an unused prefix.")
+        plaintext = token_text
+    else:
+        prefix = secrets.token_hex(6)
+        plaintext = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        user=user, name=name or "api", prefix=prefix, digest=token_digest(plaintext), expires_at=expires_at
+    )
+    audit_record(
+        actor=actor,
+        action="api_token.create",
+        obj=token,
+        payload={"user": user.pk, "name": token.name, "prefix": prefix, "expires_at": expires_at},
+    )
+    return token, plaintext
+
+
+@service
+def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
+    if not _may_manage_tokens_of(actor, token.user):
+        raise RoleForbidden("Only the user or an admin of their participant can revoke their tokens.")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=token.revoked_at)
+    audit_record(actor=actor, action="api_token.revoke", obj=token, payload={"prefix": token.prefix})
+    return token

@@ -1,0 +1,68 @@
+"""Find the PostgreSQL and Redis that tests and benchmarks use.
+
+``DATABASE_URL`` and ``REDIS_URL`` win when set. Otherwise the local defaults are probed
+(PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379). With ``REQUIRE_SERVICES=1`` a service that
+can't be reached is an error naming the command that starts it; without it the tests fall back to
+SQLite and the in-process broker and skip what needs the real services.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/greenledger"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+START_HINTS = {
+    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    "Redis": "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no",
+}
+
+
+class ServiceUnavailable(RuntimeError):
+    pass
+
+
+def reachable(url: str, default_port: int, timeout: float = 1.0) -> bool:
+    parsed = urlparse(url)
+    host = parsed.hostname or "127.0.0.1"
+    port = parsed.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_services() -> bool:
+    return os.environ.get("REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+
+
+def resolve(name: str, env_var: str, default_url: str, default_port: int) -> str:
+    """Return the URL to use for a service, or '' to fall back to the embedded one."""
+    url = os.environ.get(env_var, "")
+    if url.startswith("sqlite"):
+        if require_services():
+            raise ServiceUnavailable(f"REQUIRE_SERVICES=1 but {env_var} points at SQLite ({url}).")
+        return url
+    candidate = url or default_url
+    if reachable(candidate, default_port):
+        return candidate
+    if require_services() or url:
+        raise ServiceUnavailable(
+            f"{name} is not reachable at {candidate}. Start it with: {START_HINTS[name]} "
+            f"(or set {env_var} to a reachable server)."
+        )
+    return ""
+
+
+def configure_test_environment() -> None:
+    """Export DATABASE_URL / REDIS_URL for the test settings (called before settings are read)."""
+    db = resolve("PostgreSQL", "DATABASE_URL", DEFAULT_DATABASE_URL, 5432)
+    redis = resolve("Redis", "REDIS_URL", DEFAULT_REDIS_URL, 6379)
+    if db:
+        os.environ["DATABASE_URL"] = db
+    if redis:
+        os.environ["REDIS_URL"] = redis

@@ -1,0 +1,212 @@
+"""Audit hashing and proof checking with nothing but the Python standard library.
+
+This module is what an auditor or a client runs to check greenledger's evidence without trusting
+its database: copy it anywhere, it imports only ``hashlib`` and ``json``. The server uses the same
+functions, so there is one definition of every hash.
+
+- Canonical JSON: sorted keys, no whitespace, UTF-8, integers and decimals as strings.
+- Event hash: ``sha256("<seq>|<body>")`` where ``body`` is the canonical JSON object
+  ``{"action", "actor", "object", "payload", "time"}``.
+- Merkle tree over a checkpoint's event hashes, as RFC 9162 (Certificate Transparency 2.0) defines it:
+  leaf = ``sha256(0x00 || event_hash)``, node = ``sha256(0x01 || left || right)``, split at the largest
+  power of two below the size.
+- Checkpoint hash: ``sha256(canonical JSON of its fields)``; each names the previous one's hash, the
+  first names 64 zeros.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+CHECKPOINT_FIELDS = ("count", "first_seq", "gaps", "last_seq", "number", "previous_hash", "root", "sealed_at")
+
+
+# --- canonical JSON -------------------------------------------------------------------------------
+def _normalise(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed in audit payloads; use int or Decimal")
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    raise TypeError(f"can't put {type(value).__name__} in an audit payload")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sha256_hex(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+# --- events -----------------------------------------------------------------------------------------
+def event_body(
+    *,
+    time: str,
+    action: str,
+    actor_label: str,
+    actor_user: int | None,
+    actor_participant: int | None,
+    object_type: str,
+    object_id: str,
+    payload: str,
+) -> str:
+    """The canonical body of an event; ``payload`` is already canonical JSON text."""
+    actor = canonical_json({"label": actor_label, "participant": actor_participant, "user": actor_user})
+    obj = canonical_json({"id": object_id, "type": object_type})
+    return (
+        '{"action":' + json.dumps(action, ensure_ascii=False) + ',"actor":' + actor + ',"object":' + obj
+        + ',"payload":' + payload + ',"time":' + json.dumps(time) + "}"
+    )
+
+
+def event_hash(seq: int, body: str) -> str:
+    return sha256_hex(f"{seq}|{body}")
+
+
+# --- Merkle tree (RFC 9162 section 2.1) ------------------------------------------------------------
+def leaf_hash(event_hash_hex: str) -> bytes:
+    return hashlib.sha256(b"\x00" + bytes.fromhex(event_hash_hex)).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n >= 2)."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def merkle_root(event_hashes: Sequence[str]) -> str:
+    """Root of the tree over the event hashes, in order (bottom-up, no recursion)."""
+    if not event_hashes:
+        raise ValueError("a checkpoint seals at least one event")
+    level = [leaf_hash(h) for h in event_hashes]
+    # Bottom-up pairing gives RFC 9162's tree: an odd node is carried up unchanged.
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].hex()
+
+
+def inclusion_path(event_hashes: Sequence[str], index: int) -> list[str]:
+    """The audit path (sibling hashes, leaf to root) proving the event at ``index`` is in the tree."""
+    if not 0 <= index < len(event_hashes):
+        raise IndexError("leaf index outside the tree")
+    leaves = [leaf_hash(h) for h in event_hashes]
+    return [h.hex() for h in _path(index, leaves)]
+
+
+def _path(m: int, leaves: list[bytes]) -> list[bytes]:
+    n = len(leaves)
+    if n == 1:
+        return []
+    k = _split(n)
+    if m < k:
+        return [*_path(m, leaves[:k]), _subtree_root(leaves[k:])]
+    return [*_path(m - k, leaves[k:]), _subtree_root(leaves[:k])]
+
+
+def _subtree_root(leaves: list[bytes]) -> bytes:
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return node_hash(_subtree_root(leaves[:k]), _subtree_root(leaves[k:]))
+
+
+def root_from_path(event_hash_hex: str, index: int, size: int, path: Iterable[str]) -> str:
+    """Recompute the root from a leaf and its audit path (RFC 9162 section 2.1.3.2)."""
+    if not 0 <= index < size:
+        raise ValueError("leaf index outside the tree")
+    fn, sn = index, size - 1
+    r = leaf_hash(event_hash_hex)
+    for p_hex in path:
+        p = bytes.fromhex(p_hex)
+        if sn == 0:
+            raise ValueError("audit path is longer than the tree")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ValueError("audit path is shorter than the tree")
+    return r.hex()
+
+
+# --- checkpoints -----------------------------------------------------------------------------------
+def checkpoint_hash(checkpoint: Mapping[str, Any]) -> str:
+    fields = {name: checkpoint[name] for name in CHECKPOINT_FIELDS}
+    return sha256_hex(canonical_json(fields))
+
+
+# --- the client-side check -------------------------------------------------------------------------
+class ProofError(ValueError):
+    """The proof does not hold; the message says which step failed."""
+
+
+def verify_proof(proof: Mapping[str, Any], *, trusted_checkpoint_hash: str | None = None) -> dict[str, Any]:
+    """Check an inclusion proof from ``GET /api/v1/audit/events/{seq}/proof``.
+
+    Checks, in order: the event's hash from its body; the Merkle path from that hash to the
+    checkpoint's root; the checkpoint's own hash; then each later checkpoint in ``chain`` names the
+    one before it, up to the latest. If ``trusted_checkpoint_hash`` is given (a hash you obtained
+    independently, e.g. published), the chain must reach it. Returns a summary; raises ``ProofError``.
+    """
+    event = proof["event"]
+    body = event["body"]
+    recomputed = event_hash(int(event["seq"]), body)
+    if recomputed != event["hash"]:
+        raise ProofError(f"event {event['seq']}: hash {event['hash']} does not match its body ({recomputed})")
+    checkpoint = proof["checkpoint"]
+    root = root_from_path(event["hash"], int(proof["leaf_index"]), int(checkpoint["count"]), proof["path"])
+    if root != checkpoint["root"]:
+        raise ProofError(f"event {event['seq']}: Merkle path leads to {root}, not checkpoint root {checkpoint['root']}")
+    previous = checkpoint
+    prev_hash = checkpoint_hash(checkpoint)
+    if prev_hash != checkpoint["hash"]:
+        raise ProofError(f"checkpoint {checkpoint['number']}: hash does not match its fields")
+    for later in proof.get("chain", []):
+        if later["previous_hash"] != prev_hash:
+            raise ProofError(f"checkpoint {later['number']}: does not follow checkpoint {previous['number']}")
+        prev_hash = checkpoint_hash(later)
+        if prev_hash != later["hash"]:
+            raise ProofError(f"checkpoint {later['number']}: hash does not match its fields")
+        previous = later
+    if trusted_checkpoint_hash is not None and prev_hash != trusted_checkpoint_hash:
+        raise ProofError("the chain does not reach the trusted checkpoint")
+    return {"seq": int(event["seq"]), "checkpoint": int(checkpoint["number"]), "latest": int(previous["number"])}

@@ -1,0 +1,73 @@
+"""The tamper-evident audit trail.
+
+Every state change writes an ``AuditEvent`` in the same database transaction. Its ``hash`` is
+SHA-256 over ``"<seq>|<body>"`` where ``body`` is canonical JSON of the event (see
+``exchange.audit_proof``). Sealing groups committed events into ``Checkpoint`` rows: the Merkle root of
+their hashes, chained to the previous checkpoint's hash. Both tables are append-only (PostgreSQL
+triggers refuse UPDATE and DELETE).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Participant
+
+
+class AuditEvent(models.Model):
+    seq = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField()
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=100)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    payload = models.TextField(help_text="Canonical JSON: sorted keys, no whitespace, numbers as strings.")
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["action", "seq"], name="audit_action_idx"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["actor_participant", "seq"], name="audit_actor_idx"),
+            models.Index(fields=["created_at"], name="audit_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Checkpoint(models.Model):
+    """A sealed range of audit events, chained to the previous checkpoint."""
+
+    number = models.BigIntegerField(primary_key=True)
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    count = models.BigIntegerField()
+    gaps = models.TextField(
+        default="[]", help_text="Sequence numbers in the range that no committed event holds (rolled back)."
+    )
+    root = models.CharField(max_length=64)
+    previous_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1, last_seq__gte=models.F("first_seq"), count__gte=1),
+                name="checkpoint_range_valid",
+            ),
+            models.UniqueConstraint(fields=["first_seq"], name="checkpoint_first_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.number}: events {self.first_seq}..{self.last_seq}"

@@ -1,0 +1,59 @@
+"""Holds: quantity reserved on an account for an open order, a pledge or a pending transfer.
+
+A hold is created once and ends once, like a two-phase pending transfer: posted (its units moved,
+possibly in several settlements, until nothing remains), released back to available, or enforced.
+For serialised assets the reserved units are exact serial blocks in state ``held``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from exchange.models.assets import Asset
+from exchange.models.ledger import Account
+
+
+class HoldKind(models.TextChoices):
+    ORDER = "order", "Open order"
+    PLEDGE = "pledge", "Pledge"
+    PENDING_TRANSFER = "pending_transfer", "Pending transfer"
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    POSTED = "posted", "Posted"
+    RELEASED = "released", "Released"
+    ENFORCED = "enforced", "Enforced"
+
+
+class Hold(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="holds")
+    kind = models.CharField(max_length=32, choices=HoldKind.choices)
+    reference = models.CharField(max_length=100, help_text="What the hold is for, e.g. order:42.")
+    quantity = models.BigIntegerField(help_text="What was reserved when the hold was created.")
+    remaining = models.BigIntegerField(help_text="What is still reserved; 0 once the hold has ended.")
+    status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
+    created_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0, remaining__gte=0, remaining__lte=models.F("quantity")),
+                name="hold_remaining_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status=HoldStatus.ACTIVE, ended_at__isnull=True, remaining__gt=0)
+                | (~models.Q(status=HoldStatus.ACTIVE) & models.Q(ended_at__isnull=False, remaining=0)),
+                name="hold_active_iff_open",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "asset"], name="hold_active_idx", condition=models.Q(status="active")),
+            models.Index(fields=["reference"], name="hold_reference_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk} {self.remaining}/{self.quantity} of {self.asset_id} ({self.status})"

@@ -1,0 +1,82 @@
+"""Serial numbers: who holds which units, as ranges.
+
+``SerialBlock(asset, first, last, account, state, hold)`` covers the inclusive range ``first..last``.
+Blocks of an asset never overlap (a PostgreSQL exclusion constraint over ``int8range`` proves it) and
+together cover every serial ever issued. Moving part of a block splits it; adjacent blocks of one
+holder, state and hold are merged. ``SerialMovement`` records every range a transaction moved, so any
+serial's history can be read back. Blocks change only through ``exchange.services.ledger``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from exchange.models.assets import Asset
+from exchange.models.holds import Hold
+from exchange.models.ledger import Account, Transaction
+
+
+class BlockState(models.TextChoices):
+    AVAILABLE = "available", "Available"
+    HELD = "held", "Held"
+    RETIRED = "retired", "Retired"
+    CANCELLED = "cancelled", "Cancelled"
+    SURRENDERED = "surrendered", "Surrendered"
+
+
+class SerialBlock(models.Model):
+    # The foreign keys are indexed by the composite indexes below, not one by one.
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="serial_blocks", db_index=False)
+    first = models.BigIntegerField()
+    last = models.BigIntegerField()
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="serial_blocks", db_index=False)
+    state = models.CharField(max_length=16, choices=BlockState.choices, default=BlockState.AVAILABLE)
+    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="blocks")
+
+    class Meta:
+        ordering = ["asset", "first"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(first__gte=1, last__gte=models.F("first")), name="block_range_valid"),
+            models.CheckConstraint(
+                condition=models.Q(state=BlockState.HELD, hold__isnull=False)
+                | (~models.Q(state=BlockState.HELD) & models.Q(hold__isnull=True)),
+                name="block_held_iff_hold",
+            ),
+            models.UniqueConstraint(fields=["asset", "first"], name="block_asset_first_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "asset", "state", "first"], name="block_holder_idx"),
+            models.Index(fields=["asset", "last"], name="block_asset_last_idx"),
+            models.Index(fields=["hold"], name="block_hold_idx", condition=models.Q(hold__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id}:{self.first}-{self.last} @{self.account_id} {self.state}"
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+
+class SerialMovement(models.Model):
+    """A range of serials a transaction moved from one account to another. Immutable."""
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="serial_movements")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False)
+    first = models.BigIntegerField()
+    last = models.BigIntegerField()
+    source = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    destination = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    state = models.CharField(max_length=16, choices=BlockState.choices)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(first__gte=1, last__gte=models.F("first")), name="movement_range_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["asset", "first"], name="movement_asset_first_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.transaction_id} {self.asset_id}:{self.first}-{self.last}"

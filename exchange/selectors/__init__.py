@@ -1,0 +1,1 @@
+"""Selectors: read queries. They return querysets or plain data and never write."""

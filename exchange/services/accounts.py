@@ -1,0 +1,81 @@
+"""Accounts: opening participant holding accounts, and the system accounts the ledger needs."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import IntegrityError, transaction
+
+from accounts.actors import Actor
+from accounts.errors import ParticipantSuspended, WrongParticipantKind
+from accounts.models import HOLDER_KINDS, Participant, ParticipantKind
+from exchange.models import Account, AccountKind
+from exchange.services.audit import audit_record, service
+
+SYSTEM_ACCOUNT_NUMBERS = {
+    AccountKind.ISSUANCE: "SYS-ISSUANCE",
+    AccountKind.RETIREMENT: "SYS-RETIREMENT",
+    AccountKind.CANCELLATION: "SYS-CANCELLATION",
+    AccountKind.SURRENDER: "SYS-SURRENDER",
+    AccountKind.FEE: "SYS-FEES",
+    AccountKind.CLEARING: "SYS-CLEARING",
+}
+
+_system_cache: dict[str, Account] = {}
+
+
+def system_account(kind: str) -> Account:
+    """The one system account of this kind, created on first use (cached per process)."""
+    account = _system_cache.get(kind)
+    if account is None:
+        try:
+            with transaction.atomic():
+                account, _ = Account.objects.get_or_create(
+                    kind=kind,
+                    defaults={
+                        "number": SYSTEM_ACCOUNT_NUMBERS[AccountKind(kind)],
+                        "name": AccountKind(kind).label,
+                    },
+                )
+        except IntegrityError:
+            account = Account.objects.get(kind=kind)
+        _system_cache[kind] = account
+    return account
+
+
+def clear_caches() -> None:
+    """Forget cached system accounts (tests that flush the database call this)."""
+    _system_cache.clear()
+
+
+def holding_number(pk: int) -> str:
+    return f"CN-100-{pk:06d}"
+
+
+@service
+def account_open(*, actor: Actor, participant: Participant, name: str = "") -> Account:
+    """Open a holding account for a participant: the registry for anyone, an admin for their own."""
+    if not actor.is_system and not actor.is_kind(ParticipantKind.REGISTRY):
+        actor.require_can_act()
+        actor.require_role("admin")
+        if not actor.owns(participant.pk):
+            raise WrongParticipantKind("Only the registry opens accounts for other participants.")
+    if participant.kind not in HOLDER_KINDS:
+        raise WrongParticipantKind(
+            f"A {participant.get_kind_display().lower()} holds no units of its own.",
+            details={"participant_kind": participant.kind},
+        )
+    if not participant.is_active:
+        raise ParticipantSuspended("A suspended participant can't open accounts.")
+    account = Account.objects.create(
+        number=f"pending-{uuid.uuid4().hex}", kind=AccountKind.HOLDING, participant=participant, name=name
+    )
+    account.number = holding_number(account.pk)
+    Account.objects.filter(pk=account.pk).update(number=account.number)
+    audit_record(
+        actor=actor,
+        action="account.open",
+        obj=account,
+        payload={"number": account.number, "participant": participant.pk, "name": name},
+    )
+    return account

@@ -1,0 +1,348 @@
+"""Creating units: CCER projects and their issuances, CEA vintages and their allocation.
+
+New units come out of the issuance account (whose negative balance is the issued supply) with fresh
+serial numbers taken from ``Asset.next_serial`` under a lock on the asset row. An issuance's
+external reference, or an allocation's Idempotency-Key, makes each of them happen once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+
+from accounts.actors import Actor
+from accounts.models import Participant, ParticipantKind
+from config.errors import InvalidInput
+from exchange.errors import CsvRejected, DuplicateObject, InvalidDestination, InvalidQuantity
+from exchange.models import (
+    Account,
+    AccountKind,
+    Asset,
+    AssetKind,
+    Issuance,
+    Project,
+    ProjectType,
+    Transaction,
+    TransactionKind,
+)
+from exchange.services.accounts import system_account
+from exchange.services.audit import audit_record, service
+from exchange.services.ledger import Leg, journal_open, ledger_post
+
+PROJECT_OWNER_KINDS = (ParticipantKind.PROJECT_OWNER, ParticipantKind.COMPLIANCE_ENTITY)
+MAX_QUANTITY = 10**12
+
+
+def _require_registry(actor: Actor) -> None:
+    actor.require_can_act()
+    actor.require_kind(ParticipantKind.REGISTRY)
+
+
+def _check_quantity(quantity: int) -> None:
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= MAX_QUANTITY:
+        raise InvalidQuantity(f"Quantities are whole numbers from 1 to {MAX_QUANTITY}.", details={"quantity": str(quantity)})
+
+
+def _take_serials(asset: Asset, quantity: int) -> tuple[int, int]:
+    """Hand out the next ``quantity`` serial numbers of the asset (the caller's transaction holds the lock)."""
+    locked = Asset.objects.select_for_update().only("next_serial").get(pk=asset.pk)
+    first = locked.next_serial
+    Asset.objects.filter(pk=asset.pk).update(next_serial=first + quantity)
+    asset.next_serial = first + quantity
+    return first, first + quantity - 1
+
+
+def main_account(participant: Participant) -> Account:
+    account = participant.accounts.filter(kind=AccountKind.HOLDING).order_by("pk").first()
+    if account is None:
+        raise InvalidDestination(f"{participant.name} has no holding account.", details={"participant": participant.pk})
+    return account
+
+
+# --- CCER ----------------------------------------------------------------------------------------------
+@service
+def project_register(
+    *,
+    actor: Actor,
+    code: str,
+    name: str,
+    project_type: str,
+    methodology: str,
+    location: str,
+    owner: Participant,
+    crediting_start: date,
+    crediting_end: date,
+    ets_covered: bool = False,
+) -> Project:
+    """Register a CCER project (registry only)."""
+    _require_registry(actor)
+    code = code.strip().upper()
+    if project_type not in ProjectType.values:
+        raise InvalidInput(f"Unknown project type {project_type!r}.", details={"project_type": project_type})
+    if owner.kind not in PROJECT_OWNER_KINDS:
+        raise InvalidInput(
+            "A project's owner is a project owner or a compliance entity.", details={"owner_kind": owner.kind}
+        )
+    if crediting_end < crediting_start:
+        raise InvalidInput("The crediting period ends before it starts.")
+    if Project.objects.filter(code=code).exists():
+        raise DuplicateObject(f"Project {code} is registered already.", details={"code": code})
+    project = Project.objects.create(
+        code=code,
+        name=name,
+        project_type=project_type,
+        methodology=methodology,
+        location=location,
+        owner=owner,
+        crediting_start=crediting_start,
+        crediting_end=crediting_end,
+        ets_covered=ets_covered,
+    )
+    audit_record(
+        actor=actor,
+        action="project.register",
+        obj=project,
+        payload={
+            "code": code,
+            "name": name,
+            "project_type": project_type,
+            "methodology": methodology,
+            "location": location,
+            "owner": owner.pk,
+            "crediting_start": crediting_start,
+            "crediting_end": crediting_end,
+            "ets_covered": ets_covered,
+        },
+    )
+    return project
+
+
+def ccer_asset_code(project: Project, vintage: int) -> str:
+    return f"CCER-{project.code}-{vintage}"
+
+
+@service
+def ccer_issue(
+    *,
+    actor: Actor,
+    project: Project,
+    vintage: int,
+    monitoring_start: date,
+    monitoring_end: date,
+    quantity: int,
+    external_reference: str,
+) -> Issuance:
+    """Issue verified reductions of a project as a CCER batch into the owner's account.
+
+    The same ``external_reference`` with the same figures returns the first issuance, whoever asks;
+    with other figures it is refused (``idempotency_conflict``).
+    """
+    _require_registry(actor)
+    _check_quantity(quantity)
+    if monitoring_end < monitoring_start:
+        raise InvalidInput("The monitoring period ends before it starts.")
+    if not (project.crediting_start <= monitoring_start and monitoring_end <= project.crediting_end):
+        raise InvalidInput("The monitoring period lies outside the project's crediting period.")
+    if not 2000 <= vintage <= 2100:
+        raise InvalidInput("The vintage is a year.", details={"vintage": vintage})
+    request = {
+        "project": project.code,
+        "vintage": vintage,
+        "monitoring_start": monitoring_start,
+        "monitoring_end": monitoring_end,
+        "quantity": quantity,
+    }
+    # The reference is unique registry-wide, whoever issues, so its idempotency scope is global.
+    txn, replayed = journal_open(
+        kind=TransactionKind.ISSUANCE,
+        actor=actor,
+        idempotency_key=f"issuance:{external_reference}",
+        request=request,
+        memo=f"Issuance {external_reference} of {project.code} vintage {vintage}",
+        metadata={"external_reference": external_reference, "project": project.code, "vintage": vintage},
+        scope="registry:issuance",
+    )
+    if replayed:
+        return Issuance.objects.get(transaction=txn)
+    asset, _ = Asset.objects.get_or_create(
+        code=ccer_asset_code(project, vintage),
+        defaults={
+            "kind": AssetKind.CCER,
+            "name": f"CCER {project.name} {vintage}",
+            "vintage": vintage,
+            "project": project,
+            "serialised": True,
+        },
+    )
+    destination = main_account(project.owner)
+    serials = _take_serials(asset, quantity)
+    ledger_post(txn, [Leg(asset, system_account(AccountKind.ISSUANCE), destination, quantity, serials=serials)])
+    issuance = Issuance.objects.create(
+        external_reference=external_reference,
+        project=project,
+        asset=asset,
+        monitoring_start=monitoring_start,
+        monitoring_end=monitoring_end,
+        quantity=quantity,
+        first_serial=serials[0],
+        last_serial=serials[1],
+        transaction=txn,
+    )
+    audit_record(
+        actor=actor,
+        action="ccer.issue",
+        obj=issuance,
+        payload={
+            **request,
+            "external_reference": external_reference,
+            "asset": asset.code,
+            "account": destination.number,
+            "serials": list(serials),
+            "transaction": txn.pk,
+        },
+    )
+    return issuance
+
+
+# --- CEA -----------------------------------------------------------------------------------------------
+def cea_asset_code(vintage: int) -> str:
+    return f"CEA-{vintage}"
+
+
+@service
+def cea_vintage_create(*, actor: Actor, vintage: int, transferable: bool = True) -> Asset:
+    """Create the allowance asset of a compliance year (registry only)."""
+    _require_registry(actor)
+    if not 2000 <= vintage <= 2100:
+        raise InvalidInput("The vintage is a year.", details={"vintage": vintage})
+    code = cea_asset_code(vintage)
+    if Asset.objects.filter(code=code).exists():
+        raise DuplicateObject(f"{code} exists already.", details={"code": code})
+    asset = Asset.objects.create(
+        code=code,
+        kind=AssetKind.ALLOWANCE,
+        name=f"China emission allowance {vintage}",
+        vintage=vintage,
+        serialised=True,
+        transferable=transferable,
+    )
+    audit_record(actor=actor, action="cea.vintage_create", obj=asset, payload={"code": code, "vintage": vintage})
+    return asset
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRow:
+    account: Account
+    quantity: int
+    line: int = 0
+
+
+@service
+def cea_allocate(
+    *,
+    actor: Actor,
+    asset: Asset,
+    rows: list[AllocationRow],
+    idempotency_key: str | None = None,
+    memo: str = "",
+) -> Transaction:
+    """Allocate allowances of a vintage to compliance entities' accounts, all rows in one transaction."""
+    _require_registry(actor)
+    if asset.kind != AssetKind.ALLOWANCE:
+        raise InvalidInput(f"{asset.code} is not an allowance.", details={"asset": asset.code})
+    if not rows:
+        raise InvalidInput("Nothing to allocate.")
+    problems = []
+    for row in rows:
+        try:
+            _check_quantity(row.quantity)
+            _check_allocation_account(row.account)
+        except (InvalidQuantity, InvalidDestination) as exc:
+            problems.append({"line": row.line, "account": row.account.number, "error": exc.code, "message": exc.message})
+    if problems:
+        raise CsvRejected(
+            f"{len(problems)} allocation row(s) refused; nothing was allocated.", details={"errors": problems}
+        )
+    request = {"asset": asset.code, "rows": [[r.account.number, r.quantity] for r in rows]}
+    txn, replayed = journal_open(
+        kind=TransactionKind.ALLOCATION,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        request=request,
+        memo=memo or f"Allocation of {asset.code}",
+        metadata={"rows": len(rows)},
+    )
+    if replayed:
+        return txn
+    total = sum(r.quantity for r in rows)
+    first, _ = _take_serials(asset, total)
+    legs = []
+    issuance_account = system_account(AccountKind.ISSUANCE)
+    for row in rows:
+        legs.append(Leg(asset, issuance_account, row.account, row.quantity, serials=(first, first + row.quantity - 1)))
+        first += row.quantity
+    ledger_post(txn, legs)
+    audit_record(
+        actor=actor,
+        action="cea.allocate",
+        obj=txn,
+        payload={**request, "total": total, "serials": [[leg.serials[0], leg.serials[1]] for leg in legs if leg.serials]},
+    )
+    return txn
+
+
+def _check_allocation_account(account: Account) -> None:
+    if account.kind != AccountKind.HOLDING or account.participant is None:
+        raise InvalidDestination(f"{account.number} is not a participant's holding account.")
+    if account.participant.kind != ParticipantKind.COMPLIANCE_ENTITY:
+        raise InvalidDestination(
+            f"{account.number} belongs to a {account.participant.get_kind_display().lower()}, "
+            "not a compliance entity."
+        )
+
+
+def allocation_rows_from_csv(text: str) -> list[AllocationRow]:
+    """Parse ``account,quantity`` rows (a header line is allowed); refuse the whole file on any bad row.
+
+    Each bad row is reported with its line number and the reason.
+    """
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    parsed: list[tuple[int, str, str]] = []
+    errors: list[dict[str, object]] = []
+    for index, record in enumerate(reader, start=1):
+        if not record or all(not cell.strip() for cell in record):
+            continue
+        if index == 1 and record[0].strip().lower() in {"account", "account_number"}:
+            continue
+        if len(record) != 2:
+            errors.append({"line": index, "error": "malformed_row", "message": "expected 2 columns: account,quantity"})
+            continue
+        parsed.append((index, record[0].strip(), record[1].strip()))
+    accounts = Account.objects.select_related("participant").in_bulk([n for _, n, _ in parsed], field_name="number")
+    rows: list[AllocationRow] = []
+    seen: dict[str, int] = {}
+    for line, number, quantity_text in parsed:
+        account = accounts.get(number)
+        if account is None:
+            errors.append({"line": line, "error": "account_not_found", "message": f"no account {number}"})
+            continue
+        if number in seen:
+            errors.append({"line": line, "error": "duplicate_account", "message": f"{number} is on line {seen[number]} too"})
+            continue
+        seen[number] = line
+        if not quantity_text.isdigit() or int(quantity_text) <= 0 or int(quantity_text) > MAX_QUANTITY:
+            errors.append({"line": line, "error": "invalid_quantity", "message": f"quantity {quantity_text!r} is not a whole number from 1 to {MAX_QUANTITY}"})
+            continue
+        try:
+            _check_allocation_account(account)
+        except InvalidDestination as exc:
+            errors.append({"line": line, "error": exc.code, "message": exc.message})
+            continue
+        rows.append(AllocationRow(account=account, quantity=int(quantity_text), line=line))
+    if errors:
+        raise CsvRejected(f"{len(errors)} bad row(s); nothing of the file was applied.", details={"errors": errors})
+    if not rows:
+        raise CsvRejected("The file has no allocation rows.", details={"errors": []})
+    return rows

@@ -1,0 +1,682 @@
+"""The one posting service: every movement of units or cash goes through ``ledger_post``.
+
+A movement is a list of ``Leg``s (an asset, a source, a destination, a quantity). Posting them:
+
+1. locks the balance rows of every (account, asset) touched, in key order (``exchange.locks``);
+2. checks that no participant balance goes below its held amount (``insufficient_available``) and
+   that each consumed hold has enough left;
+3. moves serial blocks set-wise: takes the lowest serials first (or a hold's blocks, or an exact range),
+   splits blocks where a movement takes part of one, merges adjacent blocks of one holder and state;
+4. writes the balances, one posting per side with the balance after it, and the serial movements.
+
+Every leg is balanced by construction (the source loses what the destination gains); on PostgreSQL a
+deferred trigger checks it again at commit. Holds are placed and released here too, because they
+change balances and blocks. Callers are services: they open the journal entry with ``journal_open``
+(which makes them idempotent), post, and record their audit event, all in one database transaction.
+The number of statements does not grow with the number of legs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from accounts.actors import Actor
+from exchange.audit_proof import canonical_json, sha256_hex
+from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidQuantity, InvalidState, SameAccount
+from exchange.locks import LockedBalance, lock_balances, lock_holds
+from exchange.models import (
+    SINK_STATE,
+    Account,
+    AccountKind,
+    Asset,
+    Balance,
+    BlockState,
+    Hold,
+    HoldStatus,
+    Posting,
+    SerialBlock,
+    SerialMovement,
+    Transaction,
+)
+from exchange.services.audit import mark_replayed
+
+
+class LedgerCorrupted(RuntimeError):
+    """Balances and serial blocks disagree: a bug or tampering. ``manage.py reconcile`` names it."""
+
+
+class SerialsNotAvailable(InsufficientAvailable):
+    code = "serials_not_available"
+    default_message = "Those serial numbers are not available in the account."
+
+
+# --- the journal entry -------------------------------------------------------------------------------
+def request_hash(kind: str, request: dict[str, Any]) -> str:
+    return sha256_hex(canonical_json({"kind": kind, "request": request}))
+
+
+def journal_open(
+    *,
+    kind: str,
+    actor: Actor,
+    idempotency_key: str | None,
+    request: dict[str, Any],
+    memo: str = "",
+    metadata: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    scope: str | None = None,
+) -> tuple[Transaction, bool]:
+    """Open the journal entry of an operation, or find the one an earlier call with this key opened.
+
+    Returns ``(transaction, replayed)``. With a key already used for the same request, the earlier
+    transaction is returned and ``replayed`` is True: the caller returns it and changes nothing. With a
+    key used for a different request, ``IdempotencyConflict``. Two callers racing with one key: the
+    second waits on the unique index until the first commits, then replays it. Keys are scoped to the
+    actor's participant unless ``scope`` names a wider one (an issuance reference is registry-wide).
+    """
+    if scope is None:
+        scope = f"participant:{actor.participant_id}" if actor.participant_id else actor.label
+    digest = request_hash(kind, request)
+    now = at or timezone.now()
+    table = Transaction._meta.db_table
+    row = [
+        kind,
+        actor.user_id,
+        actor.participant_id,
+        actor.label,
+        scope,
+        idempotency_key,
+        digest,
+        memo[:500],
+        json.dumps(metadata or {}, sort_keys=True, default=str),
+        now,
+    ]
+    insert = (
+        f"INSERT INTO {table} (kind, actor_user_id, actor_participant_id, actor_label, idempotency_scope, "
+        "idempotency_key, request_hash, memo, metadata, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    )
+    with connection.cursor() as cursor:
+        if idempotency_key is None:
+            cursor.execute(insert + "RETURNING id", row)
+        else:
+            cursor.execute(
+                insert + "ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL "
+                "DO NOTHING RETURNING id",
+                row,
+            )
+        inserted = cursor.fetchone()
+    if inserted is None:
+        existing = Transaction.objects.get(idempotency_scope=scope, idempotency_key=idempotency_key)
+        if existing.request_hash != digest:
+            raise IdempotencyConflict(
+                details={"idempotency_key": idempotency_key, "transaction": existing.pk, "kind": existing.kind}
+            )
+        mark_replayed()
+        return existing, True
+    txn = Transaction(
+        id=inserted[0],
+        kind=kind,
+        actor_user_id=actor.user_id,
+        actor_participant_id=actor.participant_id,
+        actor_label=actor.label,
+        idempotency_scope=scope,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        memo=memo[:500],
+        metadata=json.loads(row[8]),
+        created_at=now,
+    )
+    txn._state.adding = False
+    return txn, False
+
+
+# --- legs ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """``quantity`` of ``asset`` from ``source`` to ``destination``.
+
+    ``hold``: move units that hold reserved (and consume it by that much) instead of available ones.
+    ``serials``: the exact inclusive range to move; required when the source is the issuance account
+    (the new units), optional otherwise (e.g. retiring named serials).
+    """
+
+    asset: Asset
+    source: Account
+    destination: Account
+    quantity: int
+    hold: Hold | None = None
+    serials: tuple[int, int] | None = None
+
+
+@dataclass(slots=True)
+class Posted:
+    """What ``ledger_post`` did: the postings and, per leg, the serial ranges it moved."""
+
+    postings: list[Posting]
+    ranges: list[list[tuple[int, int]]]
+    balances: dict[tuple[int, int], LockedBalance]
+
+
+def _destination_state(account: Account) -> str:
+    return SINK_STATE.get(AccountKind(account.kind), BlockState.AVAILABLE)
+
+
+def _check_leg(leg: Leg) -> None:
+    if not isinstance(leg.quantity, int) or isinstance(leg.quantity, bool) or leg.quantity <= 0:
+        raise InvalidQuantity(details={"quantity": str(leg.quantity)})
+    if leg.source.pk == leg.destination.pk:
+        raise SameAccount(details={"account": leg.source.number})
+    if leg.hold is not None and (leg.hold.account_id != leg.source.pk or leg.hold.asset_id != leg.asset.pk):
+        raise InvalidState("The hold is not on the source account and asset.", details={"hold": leg.hold.pk})
+    issuing = leg.source.kind == AccountKind.ISSUANCE
+    if leg.asset.serialised and issuing and leg.serials is None:
+        raise ValueError("issuing serialised units needs the new serial range")
+    if leg.serials is not None:
+        first, last = leg.serials
+        if first < 1 or last - first + 1 != leg.quantity:
+            raise InvalidQuantity("The serial range does not match the quantity.", details={"serials": [first, last]})
+        if not leg.asset.serialised:
+            raise InvalidQuantity("Cash has no serial numbers.")
+
+
+def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
+    """Post the legs as part of ``txn``; raise a ``LedgerError`` and change nothing if any can't move."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("ledger_post must run inside the service's transaction")
+    if not legs:
+        raise ValueError("a transaction moves something")
+    for leg in legs:
+        _check_leg(leg)
+
+    deltas: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    outgoing: dict[tuple[int, int], int] = defaultdict(int)
+    hold_use: dict[int, int] = defaultdict(int)
+    negative = set()
+    for leg in legs:
+        src, dst = (leg.source.pk, leg.asset.pk), (leg.destination.pk, leg.asset.pk)
+        deltas[src][0] -= leg.quantity
+        deltas[dst][0] += leg.quantity
+        if leg.hold is not None:
+            deltas[src][1] -= leg.quantity
+            hold_use[leg.hold.pk] += leg.quantity
+        else:
+            outgoing[src] += leg.quantity
+        if leg.source.kind == AccountKind.ISSUANCE:
+            negative.add(leg.source.pk)
+
+    balances = lock_balances(deltas, allow_negative=negative)
+    holds = lock_holds(hold_use)
+    for hold_id, used in hold_use.items():
+        hold = holds[hold_id]
+        if hold.status != HoldStatus.ACTIVE or hold.remaining < used:
+            raise InvalidState(
+                "The hold has ended or has less left than this movement needs.",
+                details={"hold": hold_id, "status": hold.status, "remaining": hold.remaining, "requested": used},
+            )
+    accounts = {leg.source.pk: leg.source for leg in legs} | {leg.destination.pk: leg.destination for leg in legs}
+    assets = {leg.asset.pk: leg.asset for leg in legs}
+    _check_balances(balances, deltas, outgoing, accounts, assets)
+
+    ranges = _SerialBook().move(
+        [
+            _BlockMove(
+                asset_id=leg.asset.pk,
+                account_id=leg.source.pk,
+                quantity=leg.quantity,
+                take_hold_id=leg.hold.pk if leg.hold else None,
+                take_range=leg.serials,
+                new_units=leg.source.kind == AccountKind.ISSUANCE,
+                dest_account_id=leg.destination.pk,
+                dest_state=_destination_state(leg.destination),
+                dest_hold_id=None,
+            )
+            if leg.asset.serialised
+            else None
+            for leg in legs
+        ]
+    )
+
+    running = {key: bal.total for key, bal in balances.items()}
+    postings: list[Posting] = []
+    for leg in legs:
+        for account, signed in ((leg.source, -leg.quantity), (leg.destination, leg.quantity)):
+            key = (account.pk, leg.asset.pk)
+            running[key] += signed
+            postings.append(
+                Posting(
+                    transaction_id=txn.pk,
+                    account_id=account.pk,
+                    asset_id=leg.asset.pk,
+                    quantity=signed,
+                    balance_after=running[key],
+                )
+            )
+    _write_balances(balances, deltas)
+    Posting.objects.bulk_create(postings)
+    movements = [
+        SerialMovement(
+            transaction_id=txn.pk,
+            asset_id=leg.asset.pk,
+            first=first,
+            last=last,
+            source_id=leg.source.pk,
+            destination_id=leg.destination.pk,
+            state=_destination_state(leg.destination),
+        )
+        for leg, leg_ranges in zip(legs, ranges, strict=True)
+        for first, last in leg_ranges
+    ]
+    if movements:
+        SerialMovement.objects.bulk_create(movements)
+    if hold_use:
+        _consume_holds(holds, hold_use, HoldStatus.POSTED)
+    return Posted(postings=postings, ranges=ranges, balances=balances)
+
+
+def _check_balances(
+    balances: dict[tuple[int, int], LockedBalance],
+    deltas: dict[tuple[int, int], list[int]],
+    outgoing: dict[tuple[int, int], int],
+    accounts: dict[int, Account],
+    assets: dict[int, Asset],
+) -> None:
+    for key, (d_total, d_held) in deltas.items():
+        bal = balances[key]
+        if bal.allow_negative:
+            continue
+        total, held = bal.total + d_total, bal.held + d_held
+        if held < 0 or held > total:
+            account, asset = accounts[key[0]], assets[key[1]]
+            raise InsufficientAvailable(
+                f"Account {account.number} has {bal.available} {asset.code} available; "
+                f"{outgoing.get(key, 0)} requested.",
+                details={
+                    "account": account.number,
+                    "asset": asset.code,
+                    "available": bal.available,
+                    "requested": outgoing.get(key, 0),
+                },
+            )
+
+
+def _write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict[tuple[int, int], list[int]]) -> None:
+    rows = []
+    for key, (d_total, d_held) in deltas.items():
+        bal = balances[key]
+        bal.total += d_total
+        bal.held += d_held
+        if d_total or d_held:
+            rows.append((bal.id, bal.total, bal.held))
+    if not rows:
+        return
+    table = Balance._meta.db_table
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH v(id, total, held) AS (VALUES {values}) "
+            f"UPDATE {table} SET total = v.total, held = v.held FROM v WHERE {table}.id = v.id",
+            [x for row in rows for x in row],
+        )
+
+
+def _consume_holds(holds: dict[int, Hold], use: dict[int, int], final_status: str) -> None:
+    now = timezone.now()
+    changed = []
+    for hold_id, quantity in use.items():
+        hold = holds[hold_id]
+        hold.remaining -= quantity
+        if hold.remaining == 0:
+            hold.status = final_status
+            hold.ended_at = now
+        changed.append(hold)
+    Hold.objects.bulk_update(changed, ["remaining", "status", "ended_at"])
+
+
+# --- holds ---------------------------------------------------------------------------------------------
+def hold_place(
+    *,
+    account: Account,
+    asset: Asset,
+    quantity: int,
+    kind: str,
+    reference: str,
+    serials: tuple[int, int] | None = None,
+) -> Hold:
+    """Reserve ``quantity`` of the account's available ``asset`` (for serialised assets, exact blocks)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("hold_place must run inside the service's transaction")
+    if not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidQuantity(details={"quantity": str(quantity)})
+    key = (account.pk, asset.pk)
+    balance = lock_balances([key])[key]
+    if balance.available < quantity:
+        raise InsufficientAvailable(
+            f"Account {account.number} has {balance.available} {asset.code} available; {quantity} requested.",
+            details={"account": account.number, "asset": asset.code, "available": balance.available, "requested": quantity},
+        )
+    hold = Hold.objects.create(
+        account=account,
+        asset=asset,
+        kind=kind,
+        reference=reference,
+        quantity=quantity,
+        remaining=quantity,
+        created_at=timezone.now(),
+    )
+    if asset.serialised:
+        _SerialBook().move(
+            [
+                _BlockMove(
+                    asset_id=asset.pk,
+                    account_id=account.pk,
+                    quantity=quantity,
+                    take_hold_id=None,
+                    take_range=serials,
+                    new_units=False,
+                    dest_account_id=account.pk,
+                    dest_state=BlockState.HELD,
+                    dest_hold_id=hold.pk,
+                )
+            ]
+        )
+    _write_balances({key: balance}, {key: [0, quantity]})
+    return hold
+
+
+def hold_release(hold: Hold, quantity: int | None = None, *, status: str = HoldStatus.RELEASED) -> int:
+    """Give back ``quantity`` (default: all that remains) of a hold to available; return how much.
+
+    The hold ends (with ``status``) when nothing remains. Releasing an ended hold releases nothing.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("hold_release must run inside the service's transaction")
+    key = (hold.account_id, hold.asset_id)
+    balance = lock_balances([key])[key]
+    locked = lock_holds([hold.pk])[hold.pk]
+    if locked.status != HoldStatus.ACTIVE:
+        return 0
+    amount = locked.remaining if quantity is None else quantity
+    if amount <= 0 or amount > locked.remaining:
+        raise InvalidState(
+            "Can't release more than the hold has left.",
+            details={"hold": hold.pk, "remaining": locked.remaining, "requested": amount},
+        )
+    asset = Asset.objects.only("serialised").get(pk=hold.asset_id)
+    if asset.serialised:
+        _SerialBook().move(
+            [
+                _BlockMove(
+                    asset_id=hold.asset_id,
+                    account_id=hold.account_id,
+                    quantity=amount,
+                    take_hold_id=hold.pk,
+                    take_range=None,
+                    new_units=False,
+                    dest_account_id=hold.account_id,
+                    dest_state=BlockState.AVAILABLE,
+                    dest_hold_id=None,
+                )
+            ]
+        )
+    _write_balances({key: balance}, {key: [0, -amount]})
+    _consume_holds({hold.pk: locked}, {hold.pk: amount}, status)
+    hold.remaining, hold.status, hold.ended_at = locked.remaining, locked.status, locked.ended_at
+    return amount
+
+
+# --- serial blocks -------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _BlockMove:
+    asset_id: int
+    account_id: int
+    quantity: int
+    take_hold_id: int | None
+    take_range: tuple[int, int] | None
+    new_units: bool
+    dest_account_id: int
+    dest_state: str
+    dest_hold_id: int | None
+
+
+@dataclass(slots=True)
+class _Block:
+    first: int
+    last: int
+    account_id: int
+    state: str
+    hold_id: int | None
+    id: int | None = None
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+    def same_holding(self, other: _Block) -> bool:
+        return (self.account_id, self.state, self.hold_id) == (other.account_id, other.state, other.hold_id)
+
+
+@dataclass(slots=True)
+class _SerialBook:
+    """An in-memory view of the blocks one posting touches, written back in two statements."""
+
+    loaded: dict[int, _Block] = field(default_factory=dict)
+    asset_of: dict[int, int] = field(default_factory=dict)
+    groups: dict[tuple[Any, ...], list[_Block]] = field(default_factory=lambda: defaultdict(list))
+    gone: set[int] = field(default_factory=set)
+    created: list[tuple[int, _Block]] = field(default_factory=list)
+
+    def move(self, moves: Sequence[_BlockMove | None]) -> list[list[tuple[int, int]]]:
+        """Apply the moves; return, per move, the ranges it moved (empty for ``None``)."""
+        real = [m for m in moves if m is not None]
+        if not real:
+            return [[] for _ in moves]
+        self._load(real)
+        result: list[list[tuple[int, int]]] = []
+        for move in moves:
+            result.append([] if move is None else self._apply(move))
+        self._merge_and_write()
+        return result
+
+    # loading: three queries at most, whatever the number of moves
+    def _load(self, moves: list[_BlockMove]) -> None:
+        lowest_first: dict[tuple[int, int], int] = defaultdict(int)
+        whole: set[tuple[int, int]] = set()
+        holds: set[int] = set()
+        for m in moves:
+            if m.new_units:
+                continue
+            if m.take_hold_id is not None:
+                holds.add(m.take_hold_id)
+            elif m.take_range is not None:
+                whole.add((m.account_id, m.asset_id))
+            else:
+                lowest_first[(m.account_id, m.asset_id)] += m.quantity
+        for key in whole:
+            lowest_first.pop(key, None)
+        table = SerialBlock._meta.db_table
+        columns = "id, asset_id, first, last, account_id, state, hold_id"
+        with connection.cursor() as cursor:
+            if lowest_first:
+                need = sorted(lowest_first.items())
+                values = ", ".join(["(%s, %s, %s)"] * len(need))
+                # Only the lowest blocks that together cover each need: a window sum, not a full scan.
+                cursor.execute(
+                    f"WITH need(account_id, asset_id, qty) AS (VALUES {values}) "
+                    f"SELECT {columns} FROM ("
+                    f"  SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id, need.qty, "
+                    f"         SUM(b.last - b.first + 1) OVER (PARTITION BY b.account_id, b.asset_id "
+                    f"                                         ORDER BY b.first) AS upto "
+                    f"  FROM {table} b JOIN need ON b.account_id = need.account_id AND b.asset_id = need.asset_id "
+                    f"  WHERE b.state = 'available'"
+                    f") s WHERE s.upto - (s.last - s.first + 1) < s.qty",
+                    [v for (acc, asset), qty in need for v in (acc, asset, qty)],
+                )
+                self._remember(cursor.fetchall())
+            if whole:
+                placeholders = ", ".join(["(%s, %s)"] * len(whole))
+                cursor.execute(
+                    f"SELECT {columns} FROM {table} WHERE (account_id, asset_id) IN ({placeholders}) "
+                    "AND state = 'available'",
+                    [v for pair in sorted(whole) for v in pair],
+                )
+                self._remember(cursor.fetchall())
+            if holds:
+                placeholders = ", ".join(["%s"] * len(holds))
+                cursor.execute(f"SELECT {columns} FROM {table} WHERE hold_id IN ({placeholders})", sorted(holds))
+                self._remember(cursor.fetchall())
+        for row_id, block in self.loaded.items():
+            self.groups[self._group_of(block, self.asset_of[row_id])].append(block)
+        for blocks in self.groups.values():
+            blocks.sort(key=lambda b: b.first)
+
+    @staticmethod
+    def _group_of(block: _Block, asset_id: int) -> tuple[Any, ...]:
+        if block.hold_id is not None:
+            return ("hold", block.hold_id)
+        return ("avail", block.account_id, asset_id)
+
+    def _remember(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        for row_id, asset_id, first, last, account_id, state, hold_id in rows:
+            if row_id not in self.loaded:
+                self.loaded[row_id] = _Block(first, last, account_id, state, hold_id, row_id)
+                self.asset_of[row_id] = asset_id
+
+    # taking units out of loaded blocks
+    def _apply(self, m: _BlockMove) -> list[tuple[int, int]]:
+        if m.new_units:
+            assert m.take_range is not None
+            taken = [m.take_range]
+        elif m.take_range is not None:
+            taken = self._take_range(m)
+        else:
+            group = ("hold", m.take_hold_id) if m.take_hold_id is not None else ("avail", m.account_id, m.asset_id)
+            taken = self._take_lowest(self.groups[group], m)
+        for first, last in taken:
+            self.created.append((m.asset_id, _Block(first, last, m.dest_account_id, m.dest_state, m.dest_hold_id)))
+        return taken
+
+    def _take_lowest(self, blocks: list[_Block], m: _BlockMove) -> list[tuple[int, int]]:
+        need = m.quantity
+        taken: list[tuple[int, int]] = []
+        while need > 0:
+            if not blocks:
+                raise LedgerCorrupted(
+                    f"account {m.account_id} asset {m.asset_id}: balance shows units that no serial block holds"
+                )
+            block = blocks[0]
+            self._retire_loaded(block)
+            if block.size <= need:
+                taken.append((block.first, block.last))
+                need -= block.size
+                blocks.pop(0)
+            else:
+                taken.append((block.first, block.first + need - 1))
+                rest = _Block(block.first + need, block.last, block.account_id, block.state, block.hold_id)
+                blocks[0] = rest
+                self.created.append((m.asset_id, rest))
+                need = 0
+        return taken
+
+    def _take_range(self, m: _BlockMove) -> list[tuple[int, int]]:
+        assert m.take_range is not None
+        first, last = m.take_range
+        blocks = self.groups[("avail", m.account_id, m.asset_id)]
+        covering = [b for b in blocks if b.last >= first and b.first <= last]
+        covered = sum(min(b.last, last) - max(b.first, first) + 1 for b in covering)
+        if covered != last - first + 1:
+            raise SerialsNotAvailable(details={"serials": [first, last], "available_in_range": covered})
+        for block in covering:
+            self._retire_loaded(block)
+            blocks.remove(block)
+            if block.first < first:
+                left = _Block(block.first, first - 1, block.account_id, block.state, block.hold_id)
+                blocks.append(left)
+                self.created.append((m.asset_id, left))
+            if block.last > last:
+                right = _Block(last + 1, block.last, block.account_id, block.state, block.hold_id)
+                blocks.append(right)
+                self.created.append((m.asset_id, right))
+        blocks.sort(key=lambda b: b.first)
+        return [(first, last)]
+
+    def _retire_loaded(self, block: _Block) -> None:
+        if block.id is not None:
+            self.gone.add(block.id)
+        else:
+            # A piece created earlier in this posting is being cut again: drop the earlier version.
+            self.created = [(a, b) for a, b in self.created if b is not block]
+
+    # merging with neighbours and writing back
+    def _merge_and_write(self) -> None:
+        created = [(asset, b) for asset, b in self.created]
+        neighbours = self._load_neighbours(created)
+        by_asset: dict[int, list[_Block]] = defaultdict(list)
+        for asset, block in created:
+            by_asset[asset].append(block)
+        for asset, block in neighbours:
+            by_asset[asset].append(block)
+        final: list[tuple[int, _Block]] = []
+        for asset, blocks in by_asset.items():
+            blocks.sort(key=lambda b: b.first)
+            run: _Block | None = None
+            for block in blocks:
+                if run is not None and run.last + 1 == block.first and run.same_holding(block):
+                    run = _Block(run.first, block.last, run.account_id, run.state, run.hold_id)
+                    if block.id is not None:
+                        self.gone.add(block.id)
+                    continue
+                if run is not None:
+                    final.append((asset, run))
+                run = block
+            if run is not None:
+                final.append((asset, run))
+        # A neighbour that merged into nothing stays as it is; everything else is rewritten.
+        inserts = [(asset, b) for asset, b in final if b.id is None or b.id in self.gone]
+        table = SerialBlock._meta.db_table
+        with connection.cursor() as cursor:
+            if self.gone:
+                ids = sorted(self.gone)
+                cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(ids))})", ids)
+            if inserts:
+                values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(inserts))
+                cursor.execute(
+                    f"INSERT INTO {table} (asset_id, first, last, account_id, state, hold_id) VALUES {values}",
+                    [v for asset, b in inserts for v in (asset, b.first, b.last, b.account_id, b.state, b.hold_id)],
+                )
+
+    def _load_neighbours(self, created: list[tuple[int, _Block]]) -> list[tuple[int, _Block]]:
+        """Blocks in the database that touch a new block and could merge with it."""
+        if not created:
+            return []
+        below = sorted({(asset, b.first - 1) for asset, b in created if b.first > 1})
+        above = sorted({(asset, b.last + 1) for asset, b in created})
+        clauses, params = [], []
+        if below:
+            clauses.append(f"(asset_id, last) IN ({', '.join(['(%s, %s)'] * len(below))})")
+            params += [v for pair in below for v in pair]
+        clauses.append(f"(asset_id, first) IN ({', '.join(['(%s, %s)'] * len(above))})")
+        params += [v for pair in above for v in pair]
+        table = SerialBlock._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, asset_id, first, last, account_id, state, hold_id FROM {table} WHERE "
+                + " OR ".join(clauses),
+                params,
+            )
+            rows = cursor.fetchall()
+        result = []
+        for row_id, asset_id, first, last, account_id, state, hold_id in rows:
+            if row_id in self.gone:
+                continue  # already cut by this posting: its pieces are in ``created``
+            block = self.loaded.get(row_id) or _Block(first, last, account_id, state, hold_id, row_id)
+            result.append((asset_id, block))
+        return result

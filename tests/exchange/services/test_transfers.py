@@ -1,0 +1,124 @@
+"""Transfers: balances and serial blocks after, every refusal with its code and nothing changed."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import ParticipantKind, Role
+from accounts.services import participant_suspend
+from config.errors import DomainError
+from exchange.models import AuditEvent, Transaction
+from exchange.services.transfers import transfer_create
+from tests.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def market():
+    return make_market()
+
+
+def test_transfer_moves_lowest_serials_and_balances(market):
+    _, a_acc, a = market.holder("Shougang Steel")
+    _, b_acc, _ = market.holder("Huaneng Power")
+    market.give(a_acc, 100)
+
+    txn = transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=30)
+
+    assert balance(a_acc, market.cea) == (70, 0)
+    assert balance(b_acc, market.cea) == (30, 0)
+    assert blocks(market.cea) == [
+        (1, 30, b_acc.number, "available"),
+        (31, 100, a_acc.number, "available"),
+    ]
+    assert sorted(txn.postings.values_list("quantity", "balance_after")) == [(-30, 70), (30, 30)]
+    assert AuditEvent.objects.filter(action="transfer.create", object_id=str(txn.pk)).count() == 1
+    assert_reconciled()
+
+
+def test_three_partial_transfers_partition_the_block_and_lookup_names_holder(market):
+    _, a_acc, a = market.holder("A")
+    accounts = [market.holder(name)[1] for name in ("B", "C", "D")]
+    market.give(a_acc, 100)
+
+    for account, quantity in zip(accounts, (10, 25, 40), strict=True):
+        transfer_create(actor=a, source=a_acc, destination=account, asset=market.cea, quantity=quantity)
+
+    assert blocks(market.cea) == [
+        (1, 10, accounts[0].number, "available"),
+        (11, 35, accounts[1].number, "available"),
+        (36, 75, accounts[2].number, "available"),
+        (76, 100, a_acc.number, "available"),
+    ]
+    assert_reconciled()
+
+
+def test_units_coming_back_merge_with_adjacent_block(market):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, b = market.holder("B")
+    market.give(a_acc, 100)
+    transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=40)
+
+    transfer_create(actor=b, source=b_acc, destination=a_acc, asset=market.cea, quantity=40)
+
+    assert blocks(market.cea) == [(1, 100, a_acc.number, "available")]
+    assert_reconciled()
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("insufficient", "insufficient_available"),
+        ("same_account", "same_account"),
+        ("not_yours", "account_not_found"),
+        ("suspended", "participant_suspended"),
+        ("viewer", "role_forbidden"),
+        ("registry_kind", "account_not_found"),
+    ],
+)
+def test_refusals_change_nothing(market, case, code):
+    a, a_acc, a_actor = market.holder("A")
+    _, b_acc, b_actor = market.holder("B")
+    market.give(a_acc, 50)
+    actor, source, destination, quantity = a_actor, a_acc, b_acc, 10
+    if case == "insufficient":
+        quantity = 51
+    elif case == "same_account":
+        destination = a_acc
+    elif case == "not_yours":
+        actor = b_actor
+    elif case == "suspended":
+        participant_suspend(actor=market.registry_actor, participant=a, reason="test")
+        actor = type(a_actor).for_user(a.memberships.first().user)
+    elif case == "viewer":
+        actor = actor_for(a, role=Role.VIEWER)
+    elif case == "registry_kind":
+        actor = market.registry_actor
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        transfer_create(actor=actor, source=source, destination=destination, asset=market.cea, quantity=quantity)
+
+    assert refused.value.code == code
+    assert snapshot() == before
+
+
+def test_idempotency_key_replays_and_conflicts(market):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+
+    first = transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=5, idempotency_key="k1")
+    again = transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=5, idempotency_key="k1")
+
+    assert again.pk == first.pk
+    assert balance(a_acc, market.cea) == (95, 0)
+    with pytest.raises(DomainError) as refused:
+        transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=6, idempotency_key="k1")
+    assert refused.value.code == "idempotency_conflict"
+    assert Transaction.objects.filter(kind="transfer").count() == 1
+
+
+def test_participant_kind_constant_exists():
+    assert ParticipantKind.REGISTRY == "registry"
