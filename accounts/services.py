@@ -168,3 +168,45 @@ def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
         ApiToken.objects.filter(pk=token.pk).update(revoked_at=token.revoked_at)
     audit_record(actor=actor, action="api_token.revoke", obj=token, payload={"prefix": token.prefix})
     return token
+
+
+@service
+def participant_update(*, actor: Actor, participant: Participant, name: str, email: str) -> Participant:
+    """Change a participant's name or notice address (registry only); kind and USCC never change."""
+    _require_registry(actor)
+    if not name.strip():
+        raise InvalidInput("A participant needs a name.")
+    changes = {
+        field: [getattr(participant, field), value]
+        for field, value in (("name", name.strip()), ("email", email.strip()))
+        if getattr(participant, field) != value
+    }
+    if not changes:
+        from exchange.services.audit import mark_unchanged
+
+        mark_unchanged()
+        return participant
+    Participant.objects.filter(pk=participant.pk).update(**{f: v[1] for f, v in changes.items()})
+    for field, (_, new) in changes.items():
+        setattr(participant, field, new)
+    audit_record(actor=actor, action="participant.update", obj=participant, payload={"changes": changes})
+    return participant
+
+
+@service
+def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
+    """Change what a member may do (the registry, or an admin of the same participant)."""
+    if role not in Role.values:
+        raise InvalidInput(f"Unknown role {role!r}.", details={"role": role})
+    if not actor.is_kind(ParticipantKind.REGISTRY) and not actor.is_system:
+        actor.require_can_act()
+        actor.require_role(Role.ADMIN)
+        if not actor.owns(membership.participant_id):
+            raise NotFound("No such membership.")
+    previous = membership.role
+    Membership.objects.filter(pk=membership.pk).update(role=role)
+    membership.role = role
+    audit_record(
+        actor=actor, action="membership.set_role", obj=membership, payload={"from": previous, "to": role}
+    )
+    return membership

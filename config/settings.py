@@ -163,11 +163,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "ParticipantKindEnum": "accounts.models.ParticipantKind",
+        "AccountKindEnum": "exchange.models.ledger.AccountKind",
+        "AssetKindEnum": "exchange.models.assets.AssetKind",
+        "TransactionKindEnum": "exchange.models.ledger.TransactionKind",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
@@ -178,6 +184,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
@@ -197,7 +204,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "greenledger": {"level": os.environ.get("GREENLEDGER_LOG_LEVEL", LOG_LEVEL), "propagate": True},
-        "django.server": {"level": os.environ.get("ACCESS_LOG_LEVEL", "WARNING")},
+        "django.server": {"level": os.environ.get("ACCESS_LOG_LEVEL", "ERROR")},
+        # 4xx answers are the client's business; 5xx are always logged.
+        "django.request": {"level": os.environ.get("REQUEST_LOG_LEVEL", "ERROR")},
         "celery": {"level": LOG_LEVEL},
     },
 }

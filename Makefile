@@ -1,0 +1,48 @@
+# greenledger: `make run` serves the demo market, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed-stamp
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+.PHONY: install run test lint bench soak lock clean
+
+$(STAMP): pyproject.toml config/constraints.txt
+	@test -x $(PY) || (echo "Creating the virtualenv in $(VENV)" && $(PYTHON) -m venv $(VENV))
+	@echo "Installing greenledger and its dependencies (pinned by config/constraints.txt)"
+	@$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+	@$(BIN)/pip install $(PIP_FLAGS) -c config/constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py serve
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy accounts exchange config
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: install
+	$(PY) -m bench
+
+soak: install
+	$(PY) -m bench.soak
+
+# Re-pin every dependency to what resolves today (then run make test and commit the file).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install $(PIP_FLAGS) -e ".[dev]"
+	(echo "# Pinned versions for make install and CI; regenerate with 'make lock'."; \
+	 .lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ') > config/constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache .ruff_cache

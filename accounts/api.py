@@ -1,0 +1,148 @@
+"""Who am I, and the participant register (the registry registers, suspends and reactivates)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.errors import ParticipantNotFound
+from accounts.models import Participant, ParticipantKind, ParticipantStatus
+from accounts.permissions import KindRequired, actor_of
+from accounts.services import participant_create, participant_reactivate, participant_suspend
+from exchange.models import Account
+
+RegistryOnly = KindRequired(ParticipantKind.REGISTRY)
+
+
+class ParticipantOut(serializers.ModelSerializer):
+    class Meta:
+        model = Participant
+        fields = ["id", "name", "kind", "uscc", "status", "email", "created_at"]
+
+
+class ParticipantIn(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=ParticipantKind.choices)
+    uscc = serializers.CharField(max_length=32, help_text="Unified social credit code, 18 characters.")
+    email = serializers.EmailField(required=False, default="", allow_blank=True)
+
+
+ME_OUT = inline_serializer(
+    "Me",
+    {
+        "user": serializers.CharField(),
+        "role": serializers.CharField(),
+        "participant": ParticipantOut(),
+        "accounts": serializers.ListField(child=serializers.CharField()),
+        "links": serializers.DictField(child=serializers.CharField()),
+    },
+)
+
+
+class ApiRootApi(APIView):
+    """Who you are, the accounts you hold, and where to go next."""
+
+    @extend_schema(responses=ME_OUT, operation_id="me")
+    def get(self, request: Request) -> Response:
+        actor = actor_of(request)
+        participant = Participant.objects.get(pk=actor.participant_id)
+        accounts = list(Account.objects.filter(participant=participant).order_by("number").values_list("number", flat=True))
+        return Response(
+            {
+                "user": request.user.get_username(),
+                "role": actor.role,
+                "participant": ParticipantOut(participant).data,
+                "accounts": accounts,
+                "links": {
+                    "accounts": "/api/v1/accounts",
+                    "assets": "/api/v1/assets",
+                    "projects": "/api/v1/projects",
+                    "transfers": "/api/v1/transfers",
+                    "retirements": "/api/v1/retirements",
+                    "schema": "/api/schema/",
+                    "docs": "/api/docs/",
+                },
+            }
+        )
+
+
+class ParticipantFilter(filters.FilterSet):
+    kind = filters.ChoiceFilter(choices=ParticipantKind.choices)
+    status = filters.ChoiceFilter(choices=ParticipantStatus.choices)
+
+    class Meta:
+        model = Participant
+        fields = ["kind", "status"]
+
+
+class ParticipantListApi(generics.ListAPIView):
+    """Participants (overseers see all, others themselves); the registry registers new ones."""
+
+    serializer_class = ParticipantOut
+    filterset_class = ParticipantFilter
+    permission_classes = [RegistryOnly]
+
+    def get_queryset(self) -> QuerySet[Participant]:
+        if getattr(self, "swagger_fake_view", False):
+            return Participant.objects.none()
+        actor = actor_of(self.request)
+        queryset = Participant.objects.order_by("-pk")
+        return queryset if actor.sees_everything else queryset.filter(pk=actor.participant_id)
+
+    @extend_schema(request=ParticipantIn, responses={201: ParticipantOut}, operation_id="participants_register")
+    def post(self, request: Request) -> Response:
+        data = ParticipantIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = participant_create(actor=actor_of(request), **data.validated_data)
+        return Response(ParticipantOut(participant).data, status=status.HTTP_201_CREATED)
+
+
+def _visible_participant(request: Request, pk: int) -> Participant:
+    actor = actor_of(request)
+    participant = Participant.objects.filter(pk=pk).first()
+    if participant is None or not (actor.sees_everything or actor.owns(pk)):
+        raise ParticipantNotFound(details={"participant": pk})
+    return participant
+
+
+class ParticipantDetailApi(APIView):
+    @extend_schema(responses=ParticipantOut)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ParticipantOut(_visible_participant(request, pk)).data)
+
+
+class ReasonIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class ParticipantSuspendApi(APIView):
+    """Suspend a participant: it can still read, but nothing of it moves (registry)."""
+
+    permission_classes = [RegistryOnly]
+
+    @extend_schema(request=ReasonIn, responses=ParticipantOut)
+    def post(self, request: Request, pk: int) -> Response:
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = participant_suspend(
+            actor=actor_of(request), participant=_visible_participant(request, pk), reason=data.validated_data["reason"]
+        )
+        return Response(ParticipantOut(participant).data)
+
+
+class ParticipantReactivateApi(APIView):
+    permission_classes = [RegistryOnly]
+
+    @extend_schema(request=ReasonIn, responses=ParticipantOut)
+    def post(self, request: Request, pk: int) -> Response:
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = participant_reactivate(
+            actor=actor_of(request), participant=_visible_participant(request, pk), reason=data.validated_data["reason"]
+        )
+        return Response(ParticipantOut(participant).data)

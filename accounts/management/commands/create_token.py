@@ -1,0 +1,37 @@
+"""Create an API token for a user and print it once: it is stored only as a hash."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from accounts.actors import Actor
+from accounts.services import api_token_create
+from config.errors import DomainError
+
+
+class Command(BaseCommand):
+    help = "Create an API token for USERNAME and print it once (it is stored hashed and can't be shown again)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--name", default="cli", help="A label for the token, e.g. the client program.")
+        parser.add_argument("--expires-days", type=int, default=None, help="Expire after this many days.")
+
+    def handle(self, *args: Any, username: str, name: str, expires_days: int | None, **options: Any) -> None:
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user {username!r}. Create it first (manage.py createuser or the admin).")
+        expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
+        try:
+            token, text = api_token_create(
+                actor=Actor.system("manage.py create_token"), user=user, name=name, expires_at=expires_at
+            )
+        except DomainError as exc:
+            raise CommandError(f"{exc.message} ({exc.code})") from exc
+        self.stderr.write(f"Token {token.prefix} for {username}; copy it now, it is not shown again:")
+        self.stdout.write(text)

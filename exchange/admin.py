@@ -1,0 +1,295 @@
+"""Admin for registry and exchange staff.
+
+Reference data (accounts, projects) is created through the services; the journal, postings, serial
+blocks, holds and audit events are read-only. Issuance and allocation are admin views that call the
+same services as the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from accounts.admin import ServiceSaveMixin, admin_actor
+from config.errors import DomainError
+from exchange.models import (
+    Account,
+    Asset,
+    AssetKind,
+    AuditEvent,
+    Balance,
+    Checkpoint,
+    Hold,
+    Issuance,
+    Posting,
+    Project,
+    Retirement,
+    SerialBlock,
+    SerialMovement,
+    Transaction,
+)
+from exchange.services.accounts import account_open
+from exchange.services.issuance import allocation_rows_from_csv, cea_allocate, cea_vintage_create, ccer_issue, project_register
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Posted and derived rows: staff look, nobody edits (the database refuses it too)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- reference data --------------------------------------------------------------------------------------
+@admin.register(Account)
+class AccountAdmin(ServiceSaveMixin, admin.ModelAdmin):
+    list_display = ["number", "kind", "participant", "name", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["number", "name", "participant__name"]
+    autocomplete_fields = ["participant"]
+    fields = ["participant", "name"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
+        return ["participant", "name"] if obj else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Account | None = None) -> bool:
+        return False
+
+    def call_service(self, actor: Any, obj: Account, form: forms.ModelForm, change: bool) -> Account:
+        return account_open(actor=actor, participant=obj.participant, name=obj.name)
+
+
+class IssueForm(forms.Form):
+    vintage = forms.IntegerField(min_value=2000, max_value=2100)
+    monitoring_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    monitoring_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    quantity = forms.IntegerField(min_value=1, label="Quantity (tCO2e)")
+    external_reference = forms.CharField(max_length=100, help_text="The issuance document number; issuing twice is safe.")
+
+
+@admin.register(Project)
+class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
+    list_display = ["code", "name", "project_type", "owner", "ets_covered", "status", "registered_at"]
+    list_filter = ["project_type", "ets_covered", "status"]
+    search_fields = ["code", "name", "owner__name"]
+    autocomplete_fields = ["owner"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Project | None = None) -> list[str]:
+        if obj:
+            return [f.name for f in Project._meta.fields]
+        return ["status", "registered_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Project | None = None) -> bool:
+        return False
+
+    def call_service(self, actor: Any, obj: Project, form: forms.ModelForm, change: bool) -> Project:
+        return project_register(
+            actor=actor,
+            code=obj.code,
+            name=obj.name,
+            project_type=obj.project_type,
+            methodology=obj.methodology,
+            location=obj.location,
+            owner=obj.owner,
+            crediting_start=obj.crediting_start,
+            crediting_end=obj.crediting_end,
+            ets_covered=obj.ets_covered,
+        )
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("<int:pk>/issue/", self.admin_site.admin_view(self.issue_view), name="exchange_project_issue"),
+            *super().get_urls(),
+        ]
+
+    def issue_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        project = Project.objects.get(pk=pk)
+        form = IssueForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                issuance = ccer_issue(actor=admin_actor(request), project=project, **form.cleaned_data)
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+            else:
+                messages.success(
+                    request,
+                    f"Issued {issuance.quantity} t of {issuance.asset.code} "
+                    f"(serials {issuance.first_serial}-{issuance.last_serial}) to {project.owner}.",
+                )
+                return HttpResponseRedirect(reverse("admin:exchange_transaction_change", args=[issuance.transaction_id]))
+        context = {**self.admin_site.each_context(request), "title": f"Issue CCER for {project}", "form": form, "opts": self.model._meta, "original": project}
+        return TemplateResponse(request, "admin/exchange/service_form.html", context)
+
+
+class AllocationForm(forms.Form):
+    asset = forms.ModelChoiceField(queryset=Asset.objects.filter(kind=AssetKind.ALLOWANCE), label="Allowance vintage")
+    file = forms.FileField(help_text="CSV with one 'account,quantity' row per line; a header line is allowed.")
+
+
+class VintageForm(forms.Form):
+    vintage = forms.IntegerField(min_value=2000, max_value=2100)
+
+
+@admin.register(Asset)
+class AssetAdmin(ReadOnlyAdmin):
+    list_display = ["code", "kind", "name", "vintage", "project", "serialised", "transferable", "issued"]
+    list_filter = ["kind", "vintage"]
+    search_fields = ["code", "name"]
+    change_list_template = "admin/exchange/asset_changelist.html"
+
+    @admin.display(description="Issued (t)")
+    def issued(self, asset: Asset) -> int | str:
+        return asset.next_serial - 1 if asset.serialised else "-"
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("allocate/", self.admin_site.admin_view(self.allocate_view), name="exchange_asset_allocate"),
+            path("new-vintage/", self.admin_site.admin_view(self.vintage_view), name="exchange_asset_vintage"),
+            *super().get_urls(),
+        ]
+
+    def allocate_view(self, request: HttpRequest) -> HttpResponse:
+        form = AllocationForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                text = form.cleaned_data["file"].read().decode("utf-8-sig")
+                rows = allocation_rows_from_csv(text)
+                txn = cea_allocate(actor=admin_actor(request), asset=form.cleaned_data["asset"], rows=rows, memo="Admin CSV allocation")
+            except UnicodeDecodeError:
+                form.add_error("file", "The file is not UTF-8 text.")
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+                for error in exc.details.get("errors", []):
+                    form.add_error(None, f"line {error['line']}: {error['message']}")
+            else:
+                messages.success(request, f"Allocated {sum(r.quantity for r in rows)} t to {len(rows)} accounts.")
+                return HttpResponseRedirect(reverse("admin:exchange_transaction_change", args=[txn.pk]))
+        context = {**self.admin_site.each_context(request), "title": "Allocate allowances from CSV", "form": form, "opts": self.model._meta, "multipart": True}
+        return TemplateResponse(request, "admin/exchange/service_form.html", context)
+
+    def vintage_view(self, request: HttpRequest) -> HttpResponse:
+        form = VintageForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                asset = cea_vintage_create(actor=admin_actor(request), vintage=form.cleaned_data["vintage"])
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+            else:
+                messages.success(request, f"Created {asset.code}.")
+                return HttpResponseRedirect(reverse("admin:exchange_asset_changelist"))
+        context = {**self.admin_site.each_context(request), "title": "Create an allowance vintage", "form": form, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/exchange/service_form.html", context)
+
+
+# --- the journal and its derived rows: read-only ----------------------------------------------------------
+class PostingInline(admin.TabularInline):
+    model = Posting
+    fields = ["account", "asset", "quantity", "balance_after"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class MovementInline(admin.TabularInline):
+    model = SerialMovement
+    fields = ["asset", "first", "last", "source", "destination", "state"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "created_at", "actor_label", "memo"]
+    list_filter = ["kind"]
+    search_fields = ["id", "memo", "idempotency_key"]
+    inlines = [PostingInline, MovementInline]
+    readonly_fields = ["kind", "created_at", "actor_user", "actor_participant", "actor_label", "idempotency_scope", "idempotency_key", "request_hash", "memo", "metadata"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Posting)
+class PostingAdmin(ReadOnlyAdmin):
+    list_display = ["id", "transaction", "account", "asset", "quantity", "balance_after"]
+    list_filter = ["asset"]
+    search_fields = ["account__number", "transaction__id"]
+    list_select_related = ["account", "asset", "transaction"]
+
+
+@admin.register(Balance)
+class BalanceAdmin(ReadOnlyAdmin):
+    list_display = ["account", "asset", "total", "held", "available"]
+    list_filter = ["asset"]
+    search_fields = ["account__number", "account__participant__name"]
+    list_select_related = ["account", "asset"]
+
+
+@admin.register(SerialBlock)
+class SerialBlockAdmin(ReadOnlyAdmin):
+    list_display = ["asset", "first", "last", "size", "account", "state", "hold"]
+    list_filter = ["asset", "state"]
+    search_fields = ["account__number"]
+    list_select_related = ["asset", "account"]
+
+
+@admin.register(SerialMovement)
+class SerialMovementAdmin(ReadOnlyAdmin):
+    list_display = ["transaction", "asset", "first", "last", "source", "destination", "state"]
+    list_filter = ["asset", "state"]
+    list_select_related = ["asset", "source", "destination"]
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    list_display = ["id", "account", "asset", "kind", "reference", "quantity", "remaining", "status", "created_at", "ended_at"]
+    list_filter = ["kind", "status", "asset"]
+    search_fields = ["reference", "account__number"]
+
+
+@admin.register(Issuance)
+class IssuanceAdmin(ReadOnlyAdmin):
+    list_display = ["external_reference", "project", "asset", "quantity", "first_serial", "last_serial", "created_at"]
+    search_fields = ["external_reference", "project__code"]
+
+
+@admin.register(Retirement)
+class RetirementAdmin(ReadOnlyAdmin):
+    list_display = ["id", "account", "asset", "quantity", "beneficiary", "reason", "created_at"]
+    search_fields = ["beneficiary", "account__number"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["seq", "created_at", "actor_label", "action", "object_type", "object_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "actor_label"]
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(ReadOnlyAdmin):
+    list_display = ["number", "first_seq", "last_seq", "count", "root", "sealed_at"]
+
+
+admin.site.site_header = "greenledger — carbon registry and exchange"
+admin.site.site_title = "greenledger"
+admin.site.index_title = "Registry and exchange administration"
+
+

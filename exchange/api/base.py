@@ -1,0 +1,107 @@
+"""What every API view shares: the actor, the Idempotency-Key, and a CSV renderer."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import parsers, renderers
+from rest_framework.exceptions import ParseError
+from rest_framework.request import Request
+
+from accounts.actors import Actor
+from accounts.permissions import actor_of
+from config.api import IDEMPOTENCY_HEADER, idempotency_key
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="A key of your choosing (up to 128 characters). The same key with the same body returns "
+    "the first result; with another body, 409 idempotency_conflict.",
+)
+
+
+class ActorMixin:
+    request: Request
+
+    @property
+    def actor(self) -> Actor:
+        return actor_of(self.request)
+
+    def idempotency_key(self) -> str | None:
+        return idempotency_key(self.request)
+
+
+class CsvRenderer(renderers.BaseRenderer):
+    """Lets ``?format=csv`` through content negotiation; the views stream the CSV themselves."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if data is None:
+            return b""
+        return str(data).encode()
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_response(filename: str, header: list[str], rows: Iterable[Iterable[Any]]) -> StreamingHttpResponse:
+    """Stream rows as CSV (UTF-8 with a BOM so spreadsheet programs read Chinese names right)."""
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield "\ufeff" + writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class CsvTextParser(parsers.BaseParser):
+    """Accepts a ``text/csv`` request body as text."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> str:
+        raw = stream.read(CSV_UPLOAD_LIMIT + 1) if stream is not None else b""
+        if len(raw) > CSV_UPLOAD_LIMIT:
+            raise ParseError(f"The file is larger than {CSV_UPLOAD_LIMIT // (1024 * 1024)} MiB.")
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ParseError("The file is not UTF-8 text.") from None
+
+
+CSV_UPLOAD_LIMIT = 5 * 1024 * 1024
+
+
+def uploaded_text(request: Request, field: str = "file") -> str | None:
+    """The text of a ``text/csv`` body or of a multipart upload named ``field``; None if neither."""
+    data = request.data
+    if isinstance(data, str):
+        return data
+    upload = request.FILES.get(field)
+    if upload is None:
+        return None
+    raw = upload.read(CSV_UPLOAD_LIMIT + 1)
+    if len(raw) > CSV_UPLOAD_LIMIT:
+        raise ParseError(f"The file is larger than {CSV_UPLOAD_LIMIT // (1024 * 1024)} MiB.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ParseError("The file is not UTF-8 text.") from None
+
+
+

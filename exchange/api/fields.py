@@ -1,0 +1,118 @@
+"""Field types shared by the API: quantities as integers, money (fen) as decimal strings."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from exchange.models import Asset
+
+MAX_UNITS = 10**12
+
+
+def fen_to_str(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def str_to_fen(text: str) -> int:
+    """Parse a decimal string with at most two places into fen; ValueError otherwise."""
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise ValueError("not a decimal number") from None
+    if not value.is_finite():
+        raise ValueError("not a finite number")
+    fen = value * 100
+    if fen != fen.to_integral_value():
+        raise ValueError("at most two decimal places")
+    return int(fen)
+
+
+def amount(asset: Asset, value: int) -> int | str:
+    """An amount of an asset as the API shows it: units as integers, cash as a decimal string."""
+    return fen_to_str(value) if asset.is_cash else value
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_UNITS})
+class QuantityField(serializers.IntegerField):
+    """A whole, positive number of units (tonnes CO2e). Strings and fractions are refused."""
+
+    default_error_messages = {
+        "invalid": "A quantity is a whole number of tonnes.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_UNITS)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field({"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$", "example": "12.34"})
+class MoneyField(serializers.Field):
+    """Money in yuan as a decimal string with at most two places; held internally as integer fen."""
+
+    default_error_messages = {"invalid": "Money is a decimal string with at most two places, e.g. \"12.34\"."}
+
+    def __init__(self, *, min_fen: int | None = 0, **kwargs: Any) -> None:
+        self.min_fen = min_fen
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, (str, int)) or isinstance(data, bool):
+            self.fail("invalid")
+        try:
+            fen = str_to_fen(str(data))
+        except ValueError:
+            self.fail("invalid")
+        if self.min_fen is not None and fen < self.min_fen:
+            raise serializers.ValidationError(f"Must be at least {fen_to_str(self.min_fen)}.", code="min_value")
+        if abs(fen) > 10**17:
+            raise serializers.ValidationError("Too large.", code="max_value")
+        return fen
+
+    def to_representation(self, value: int) -> str:
+        return fen_to_str(value)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class AssetField(serializers.Field):
+    """An asset by its code; an unknown code is refused with ``unknown_asset``."""
+
+    def to_internal_value(self, data: Any) -> Asset:
+        if not isinstance(data, str) or not data.strip():
+            raise serializers.ValidationError("An asset code, e.g. CEA-2024.", code="invalid")
+        asset = Asset.objects.filter(code=data.strip()).first()
+        if asset is None:
+            raise serializers.ValidationError(f"No asset {data.strip()!r}.", code="unknown_asset")
+        return asset
+
+    def to_representation(self, value: Asset) -> str:
+        return value.code
+
+
+class SerialRangeField(serializers.ListField):
+    """An inclusive serial range ``[first, last]``."""
+
+    child = serializers.IntegerField(min_value=1)
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_length", 2)
+        kwargs.setdefault("max_length", 2)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> tuple[int, int]:
+        first, last = super().to_internal_value(data)
+        if last < first:
+            raise serializers.ValidationError("The range ends before it starts.", code="invalid")
+        return first, last

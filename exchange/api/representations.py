@@ -1,0 +1,167 @@
+"""Output serializers: how ledger objects look on the API (shared by several areas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from exchange.api.fields import amount
+from exchange.models import Account, Asset, Balance, Posting, Project, SerialBlock, SerialMovement, Transaction
+
+
+class ParticipantRefOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class AccountOut(serializers.ModelSerializer):
+    participant = ParticipantRefOut(allow_null=True)
+
+    class Meta:
+        model = Account
+        fields = ["number", "kind", "name", "participant", "created_at"]
+
+
+class AssetOut(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    issued = serializers.SerializerMethodField(help_text="Units issued so far (serialised assets).")
+
+    class Meta:
+        model = Asset
+        fields = ["code", "kind", "name", "vintage", "project", "serialised", "transferable", "issued"]
+
+    def get_issued(self, asset: Asset) -> int | None:
+        return asset.next_serial - 1 if asset.serialised else None
+
+
+AMOUNT_SCHEMA = {"oneOf": [{"type": "integer"}, {"type": "string", "example": "12.34"}]}
+
+
+@extend_schema_field(AMOUNT_SCHEMA)
+class AmountField(serializers.Field):
+    """Units as an integer, cash as a decimal string (``asset`` comes from the parent object)."""
+
+    def __init__(self, attr: str, **kwargs: Any) -> None:
+        self.attr = attr
+        kwargs["source"] = "*"
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, obj: Any) -> int | str:
+        return amount(obj.asset, getattr(obj, self.attr))
+
+
+class HoldingOut(serializers.Serializer):
+    asset = serializers.CharField(source="asset.code")
+    asset_kind = serializers.CharField(source="asset.kind")
+    total = AmountField("total")
+    held = AmountField("held")
+    available = AmountField("available")
+
+    class Meta:
+        model = Balance
+
+
+class StatementLineOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    transaction = serializers.IntegerField(source="transaction_id")
+    time = serializers.DateTimeField(source="transaction.created_at")
+    kind = serializers.CharField(source="transaction.kind")
+    asset = serializers.CharField(source="asset.code")
+    quantity = AmountField("quantity")
+    balance_after = AmountField("balance_after")
+    memo = serializers.CharField(source="transaction.memo")
+
+    class Meta:
+        model = Posting
+
+
+class BlockOut(serializers.Serializer):
+    asset = serializers.CharField(source="asset.code")
+    first = serializers.IntegerField()
+    last = serializers.IntegerField()
+    quantity = serializers.IntegerField(source="size")
+    state = serializers.CharField()
+    hold = serializers.IntegerField(source="hold_id", allow_null=True)
+
+    class Meta:
+        model = SerialBlock
+
+
+class PostingOut(serializers.Serializer):
+    account = serializers.CharField(source="account.number")
+    asset = serializers.CharField(source="asset.code")
+    quantity = AmountField("quantity")
+    balance_after = serializers.SerializerMethodField(help_text="Shown for your own accounts only.")
+
+    @extend_schema_field(AMOUNT_SCHEMA | {"nullable": True})
+    def get_balance_after(self, posting: Posting) -> int | str | None:
+        actor = self.context.get("actor")
+        if actor is None or actor.sees_everything or actor.owns(posting.account.participant_id):
+            return amount(posting.asset, posting.balance_after)
+        return None
+
+
+class MovementOut(serializers.Serializer):
+    asset = serializers.CharField(source="asset.code")
+    first = serializers.IntegerField()
+    last = serializers.IntegerField()
+    source = serializers.CharField(source="source.number")
+    destination = serializers.CharField(source="destination.number")
+    state = serializers.CharField()
+
+    class Meta:
+        model = SerialMovement
+
+
+class TransactionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    memo = serializers.CharField()
+    metadata = serializers.DictField()
+    postings = PostingOut(many=True, source="_postings")
+    serial_ranges = MovementOut(many=True, source="_movements")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transaction
+
+    def get_url(self, txn: Transaction) -> str:
+        return f"/api/v1/transactions/{txn.pk}"
+
+
+def transaction_payload(txn: Transaction, context: dict[str, Any]) -> dict[str, Any]:
+    """A transaction with its postings and serial ranges (loaded here unless already attached)."""
+    if not hasattr(txn, "_postings"):
+        txn._postings = list(  # type: ignore[attr-defined]
+            Posting.objects.filter(transaction=txn).select_related("account", "asset").order_by("id")
+        )
+    if not hasattr(txn, "_movements"):
+        txn._movements = list(  # type: ignore[attr-defined]
+            SerialMovement.objects.filter(transaction=txn).select_related("asset", "source", "destination").order_by("id")
+        )
+    return TransactionOut(txn, context=context).data
+
+
+class ProjectOut(serializers.ModelSerializer):
+    owner = ParticipantRefOut()
+
+    class Meta:
+        model = Project
+        fields = [
+            "code",
+            "name",
+            "project_type",
+            "methodology",
+            "location",
+            "owner",
+            "crediting_start",
+            "crediting_end",
+            "ets_covered",
+            "status",
+            "registered_at",
+        ]

@@ -1,0 +1,46 @@
+"""Check the ledger's invariants on the live database; exit non-zero naming each violation."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from exchange.models import Asset, Posting, SerialBlock, Transaction
+from exchange.selectors.reconcile import CHECKS, Violation, check_names, reconcile
+
+
+class Command(BaseCommand):
+    help = "Check invariants 1-4 (balanced journal, balances = postings, supply, serial blocks) on live data."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--quiet", action="store_true", help="Print only violations and the summary.")
+
+    def handle(self, *args: Any, quiet: bool, **options: Any) -> None:
+        started = time.monotonic()
+        violations: list[Violation] = []
+        seen_checks: set[str] = set()
+        for violation in reconcile():
+            violations.append(violation)
+            self.stdout.write(self.style.ERROR(str(violation)))
+            seen_checks.add(violation.invariant)
+        if not quiet:
+            for name in check_names():
+                mark = "FAIL" if name in seen_checks else "ok"
+                self.stderr.write(f"  {mark:4} {name}")
+        elapsed = time.monotonic() - started
+        counts = (
+            f"{Transaction.objects.count()} transactions, {Posting.objects.count()} postings, "
+            f"{SerialBlock.objects.count()} serial blocks, {Asset.objects.count()} assets"
+        )
+        if violations:
+            self.stderr.write(
+                self.style.ERROR(
+                    f"reconcile: {len(violations)} violation(s) in {len(seen_checks)} of {len(CHECKS)} checks "
+                    f"({counts}, {elapsed:.2f}s). The journal is the truth: investigate before posting more."
+                )
+            )
+            sys.exit(1)
+        self.stdout.write(self.style.SUCCESS(f"reconcile: clean, {len(CHECKS)} checks over {counts} in {elapsed:.2f}s"))

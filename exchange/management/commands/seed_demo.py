@@ -1,0 +1,168 @@
+"""Load the demo market, idempotently: running it again changes nothing and prints the same logins.
+
+A registry, an exchange, two banks, five compliance entities, a forestry CCER project owner, a
+verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued.
+Everything is made through the services, so the audit trail of the demo is as real as any.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from accounts.actors import Actor
+from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
+from accounts.services import api_token_create, membership_create, participant_create
+from accounts.validators import make_uscc
+from exchange.models import Asset, Issuance, Project, ProjectType
+from exchange.services.issuance import (
+    AllocationRow,
+    cea_allocate,
+    cea_vintage_create,
+    ccer_issue,
+    main_account,
+    project_register,
+)
+
+DEMO_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "greenledger-demo")
+DEMO_TOKEN = os.environ.get("DEMO_API_TOKEN", "gl_demo_jingneng-trader-demo-token")
+
+# (key, name, kind, USCC body); the check character is computed.
+PARTICIPANTS = [
+    ("registry", "National Carbon Emission Registry", ParticipantKind.REGISTRY, "11100000MB0000001"),
+    ("exchange", "Beijing Green Exchange", ParticipantKind.EXCHANGE, "91110000MA0000002"),
+    ("bank_bj", "Bank of Beijing Tongzhou Branch", ParticipantKind.FINANCIAL_INSTITUTION, "91110112MA0000003"),
+    ("bank_ccb", "China Construction Bank Beijing Branch", ParticipantKind.FINANCIAL_INSTITUTION, "91110000MA0000004"),
+    ("jingneng", "Jingneng Thermal Power Co.", ParticipantKind.COMPLIANCE_ENTITY, "91110000MA0000005"),
+    ("shougang", "Shougang Iron and Steel Co.", ParticipantKind.COMPLIANCE_ENTITY, "91110000MA0000006"),
+    ("cement", "Jinyu Cement Co.", ParticipantKind.COMPLIANCE_ENTITY, "91110000MA0000007"),
+    ("yanshan", "Yanshan Petrochemical Co.", ParticipantKind.COMPLIANCE_ENTITY, "91110000MA0000008"),
+    ("airport", "Capital Airport Energy Co.", ParticipantKind.COMPLIANCE_ENTITY, "91110000MA0000009"),
+    ("forestry", "Tongzhou Forestry Carbon Sink Co.", ParticipantKind.PROJECT_OWNER, "91110112MA0000010"),
+    ("verifier", "China Quality Certification Centre", ParticipantKind.VERIFIER, "91110000MA0000011"),
+    ("auditor", "Zhongheng Audit Partners", ParticipantKind.AUDITOR, "91110000MA0000012"),
+]
+
+# Verified emissions drive the demo allocations (tonnes CO2e).
+ALLOCATIONS = {
+    2024: {"jingneng": 1_200_000, "shougang": 2_400_000, "cement": 650_000, "yanshan": 1_800_000, "airport": 240_000},
+    2025: {"jingneng": 1_150_000, "shougang": 2_300_000, "cement": 620_000, "yanshan": 1_750_000, "airport": 230_000},
+}
+
+FOREST_PROJECT = {
+    "code": "BJ-TZ-FOREST-001",
+    "name": "Tongzhou Grand Canal afforestation carbon sink",
+    "project_type": ProjectType.FORESTRY,
+    "methodology": "CCER-14-001-V01",
+    "location": "Tongzhou District, Beijing",
+    "crediting_start": date(2021, 1, 1),
+    "crediting_end": date(2040, 12, 31),
+}
+
+
+class Command(BaseCommand):
+    help = "Load the demo market (idempotent) and print the admin login and a demo API token."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the server will answer.")
+
+    def handle(self, *args: Any, url: str, **options: Any) -> None:
+        if getattr(settings, "PRODUCTION", False):
+            raise CommandError("seed_demo loads a demo market with published passwords; it refuses to run in production.")
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("participants and people", self.people),
+            ("allowance vintages and allocations", self.allowances),
+            ("forestry CCER project and issuance", self.ccer),
+            ("demo API token", self.token),
+        ]
+        self.p: dict[str, Participant] = {}
+        for index, (label, step) in enumerate(steps, start=1):
+            self.stderr.write(f"[{index}/{len(steps)}] {label}")
+            with transaction.atomic():
+                step()
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "greenledger demo market is ready.",
+                    f"  Admin:    {url}/admin/   login admin / {DEMO_PASSWORD}",
+                    f"  API:      {url}/api/v1/   (docs at {url}/api/docs/)",
+                    f"  Token:    {DEMO_TOKEN}   (trader of {self.p['jingneng'].name})",
+                    f"  Try:      curl -H 'Authorization: Token {DEMO_TOKEN}' {url}/api/v1/",
+                    "",
+                ]
+            )
+        )
+
+    # --- steps ------------------------------------------------------------------------------------
+    def user(self, username: str, participant: Participant, role: str, *, superuser: bool = False) -> Any:
+        users = get_user_model()
+        user = users.objects.filter(username=username).first()
+        if user is None:
+            make = users.objects.create_superuser if superuser else users.objects.create_user
+            user = make(username=username, email=f"{username}@demo.greenledger.cn", password=DEMO_PASSWORD)
+        if not Membership.objects.filter(user=user).exists():
+            membership_create(actor=self.registry_actor(), user=user, participant=participant, role=role)
+        return user
+
+    def registry_actor(self) -> Actor:
+        admin = get_user_model().objects.filter(username="admin").first()
+        if admin is not None and Membership.objects.filter(user=admin).exists():
+            return Actor.for_user(admin)
+        return Actor.system("seed_demo")
+
+    def people(self) -> None:
+        for key, name, kind, body in PARTICIPANTS:
+            uscc = make_uscc(body)
+            participant = Participant.objects.filter(uscc=uscc).first()
+            if participant is None:
+                participant = participant_create(
+                    actor=self.registry_actor(), name=name, kind=kind, uscc=uscc, email=f"{key}@demo.greenledger.cn"
+                )
+            self.p[key] = participant
+            if key == "registry":
+                self.user("admin", participant, Role.ADMIN, superuser=True)
+        self.user("exchange_ops", self.p["exchange"], Role.ADMIN)
+        for key in ("jingneng", "shougang", "cement", "yanshan", "airport", "forestry"):
+            self.user(f"{key}_trader", self.p[key], Role.TRADER)
+        for key in ("bank_bj", "bank_ccb"):
+            self.user(f"{key}_officer", self.p[key], Role.ADMIN)
+        self.user("verifier", self.p["verifier"], Role.ADMIN)
+        self.user("auditor", self.p["auditor"], Role.VIEWER)
+
+    def allowances(self) -> None:
+        actor = self.registry_actor()
+        for vintage, amounts in ALLOCATIONS.items():
+            asset = Asset.objects.filter(code=f"CEA-{vintage}").first() or cea_vintage_create(actor=actor, vintage=vintage)
+            rows = [AllocationRow(account=main_account(self.p[key]), quantity=q) for key, q in amounts.items()]
+            cea_allocate(actor=actor, asset=asset, rows=rows, idempotency_key=f"demo-allocation-{vintage}")
+
+    def ccer(self) -> None:
+        actor = self.registry_actor()
+        project = Project.objects.filter(code=FOREST_PROJECT["code"]).first()
+        if project is None:
+            project = project_register(actor=actor, owner=self.p["forestry"], **FOREST_PROJECT)
+        if not Issuance.objects.filter(external_reference="CCER-ISS-2024-0001").exists():
+            ccer_issue(
+                actor=actor,
+                project=project,
+                vintage=2023,
+                monitoring_start=date(2021, 1, 1),
+                monitoring_end=date(2023, 12, 31),
+                quantity=400_000,
+                external_reference="CCER-ISS-2024-0001",
+            )
+
+    def token(self) -> None:
+        trader = get_user_model().objects.get(username="jingneng_trader")
+        prefix = DEMO_TOKEN.split("_")[1]
+        if not ApiToken.objects.filter(prefix=prefix).exists():
+            api_token_create(actor=Actor.system("seed_demo"), user=trader, name="demo", token_text=DEMO_TOKEN)
+

@@ -1,0 +1,50 @@
+"""Which accounts an actor may see or move from. "Not yours" is answered exactly like "unknown"."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.actors import Actor
+from exchange.errors import AccountNotFound
+from exchange.models import Account, AccountKind
+
+
+def accounts_visible_to(actor: Actor) -> QuerySet[Account]:
+    queryset = Account.objects.select_related("participant")
+    if actor.sees_everything:
+        return queryset
+    return queryset.filter(participant_id=actor.participant_id)
+
+
+def account_visible(actor: Actor, number: str) -> Account:
+    account = accounts_visible_to(actor).filter(number=number).first()
+    if account is None:
+        raise AccountNotFound(details={"account": number})
+    return account
+
+
+def account_owned(actor: Actor, number: str) -> Account:
+    """One of the actor's own holding accounts (the source of a movement)."""
+    account = (
+        Account.objects.select_related("participant")
+        .filter(number=number, kind=AccountKind.HOLDING, participant_id=actor.participant_id)
+        .first()
+    )
+    if account is None or actor.participant_id is None:
+        raise AccountNotFound(details={"account": number})
+    return account
+
+
+def holding_account(number: str) -> Account:
+    """Any participant's holding account (a destination): numbers are shared to receive units."""
+    account = Account.objects.select_related("participant").filter(number=number, kind=AccountKind.HOLDING).first()
+    if account is None:
+        raise AccountNotFound(details={"account": number})
+    return account
+
+
+def any_account(number: str) -> Account:
+    account = Account.objects.select_related("participant").filter(number=number).first()
+    if account is None:
+        raise AccountNotFound(details={"account": number})
+    return account

@@ -1,0 +1,70 @@
+"""Holdings and statements, read from materialised balances and the posting index (no history sums)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from exchange.models import Account, Asset, Balance, Posting, SerialBlock
+
+
+def holdings_for_account(account: Account) -> QuerySet[Balance]:
+    """The account's balances, one per asset it ever held, with the asset joined in."""
+    return Balance.objects.filter(account=account).select_related("asset").order_by("asset__kind", "asset__code")
+
+
+def balance_of(account: Account, asset: Asset) -> Balance:
+    return Balance.objects.filter(account=account, asset=asset).first() or Balance(
+        account=account, asset=asset, total=0, held=0
+    )
+
+
+def blocks_for_account(account: Account, asset: Asset | None = None) -> QuerySet[SerialBlock]:
+    queryset = SerialBlock.objects.filter(account=account).select_related("asset", "hold").order_by("asset_id", "first")
+    return queryset if asset is None else queryset.filter(asset=asset)
+
+
+def statement(account: Account, asset: Asset | None = None) -> QuerySet[Posting]:
+    """The account's postings, newest first; keyset-paginated by id (``posting_statement_idx``)."""
+    queryset = Posting.objects.filter(account=account).select_related("transaction", "asset").order_by("-id")
+    return queryset if asset is None else queryset.filter(asset=asset)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    posting: int
+    transaction: int
+    time: str
+    kind: str
+    asset: str
+    quantity: str
+    balance_after: str
+    memo: str
+
+
+def statement_lines(account: Account, asset: Asset | None = None, chunk: int = 2000) -> Iterator[StatementLine]:
+    """Every line of the statement, oldest first, read in keyset chunks (for CSV export)."""
+    from exchange.api.fields import amount
+
+    after = 0
+    base = Posting.objects.filter(account=account).select_related("transaction", "asset").order_by("id")
+    if asset is not None:
+        base = base.filter(asset=asset)
+    while True:
+        rows = list(base.filter(id__gt=after)[:chunk])
+        if not rows:
+            return
+        for p in rows:
+            yield StatementLine(
+                posting=p.pk,
+                transaction=p.transaction_id,
+                time=p.transaction.created_at.isoformat(),
+                kind=p.transaction.kind,
+                asset=p.asset.code,
+                quantity=amount(p.asset, p.quantity),
+                balance_after=amount(p.asset, p.balance_after),
+                memo=p.transaction.memo,
+            )
+        after = rows[-1].pk
