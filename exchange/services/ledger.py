@@ -630,9 +630,12 @@ class _SerialBook:
             run: _Block | None = None
             for block in blocks:
                 if run is not None and run.last + 1 == block.first and run.same_holding(block):
+                    # Both pieces are replaced by the merged block: a stored neighbour below the new
+                    # block is as gone as one above it.
+                    for merged in (run, block):
+                        if merged.id is not None:
+                            self.gone.add(merged.id)
                     run = _Block(run.first, block.last, run.account_id, run.state, run.hold_id)
-                    if block.id is not None:
-                        self.gone.add(block.id)
                     continue
                 if run is not None:
                     final.append((asset, run))

@@ -1,0 +1,36 @@
+"""API clients for tests: authenticated with a real API token, as a trading client would be."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from accounts.actors import Actor
+from accounts.services import api_token_create
+
+
+def token_for(actor: Actor) -> str:
+    user = get_user_model().objects.get(pk=actor.user_id)
+    _, text = api_token_create(actor=Actor.system("tests"), user=user, name="tests")
+    return text
+
+
+def client_for(actor: Actor | None = None, *, token: str | None = None) -> APIClient:
+    """A client sending ``Authorization: Token ...`` for the actor's user (anonymous with neither)."""
+    client = APIClient()
+    if actor is not None and token is None:
+        token = token_for(actor)
+    if token is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def error_of(response: Any) -> tuple[int, str]:
+    """(status, error code) of a refusal, checking the body has the shape of DESIGN.md section 10."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["message"]
+    return response.status_code, body["error"]["code"]

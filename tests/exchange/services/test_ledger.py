@@ -1,0 +1,301 @@
+"""The posting function, holds and the serial block engine, called the way later services call them."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from accounts.actors import Actor
+from config.errors import DomainError
+from exchange.models import Account, AccountKind, Asset, AssetKind, Hold, HoldKind, HoldStatus, SerialMovement
+from exchange.services.accounts import system_account
+from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post
+from exchange.services.transfers import transfer_create
+from tests.ledger import assert_reconciled, balance, blocks, make_market, snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def market():
+    return make_market()
+
+
+def _journal(memo: str = "test"):
+    txn, replayed = journal_open(
+        kind="transfer", actor=Actor.system("tests"), idempotency_key=None, request={}, memo=memo
+    )
+    assert not replayed
+    return txn
+
+
+def _refused(call) -> str:
+    """Run ``call`` in a savepoint, as a service would; return the refusal's code."""
+    with pytest.raises(DomainError) as refused, transaction.atomic():
+        call()
+    return refused.value.code
+
+
+def _hold(account: Account, asset: Asset, quantity: int, serials: tuple[int, int] | None = None) -> Hold:
+    return hold_place(
+        account=account,
+        asset=asset,
+        quantity=quantity,
+        kind=HoldKind.ORDER,
+        reference="order:1",
+        serials=serials,
+    )
+
+
+# --- holds ---------------------------------------------------------------------------------------------
+def test_hold_reserves_lowest_serials(market):
+    _, a_acc, _ = market.holder("A")
+    market.give(a_acc, 100)
+
+    hold = _hold(a_acc, market.cea, 10)
+
+    assert balance(a_acc, market.cea) == (100, 10)
+    assert blocks(market.cea) == [(1, 10, a_acc.number, "held"), (11, 100, a_acc.number, "available")]
+    assert list(market.cea.serial_blocks.filter(state="held").values_list("hold_id", flat=True)) == [hold.pk]
+    assert (hold.quantity, hold.remaining, hold.status) == (10, 10, HoldStatus.ACTIVE)
+    assert_reconciled()
+
+
+def test_held_units_cant_be_transferred(market):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    _hold(a_acc, market.cea, 10)
+    before = snapshot()
+
+    code = _refused(
+        lambda: transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=91)
+    )
+
+    assert code == "insufficient_available"
+    assert snapshot() == before
+    transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=90)
+    assert balance(a_acc, market.cea) == (10, 10)
+    assert blocks(market.cea) == [(1, 10, a_acc.number, "held"), (11, 100, b_acc.number, "available")]
+    assert_reconciled()
+
+
+def test_held_serials_cant_be_named_in_a_transfer(market):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    _hold(a_acc, market.cea, 10, serials=(41, 50))
+    before = snapshot()
+
+    code = _refused(
+        lambda: transfer_create(
+            actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=11, serials=(40, 50)
+        )
+    )
+
+    assert code == "serials_not_available"
+    assert snapshot() == before
+
+
+def test_hold_release_merges_blocks_back(market):
+    _, a_acc, _ = market.holder("A")
+    market.give(a_acc, 100)
+    hold = _hold(a_acc, market.cea, 20, serials=(41, 60))
+    assert blocks(market.cea) == [
+        (1, 40, a_acc.number, "available"),
+        (41, 60, a_acc.number, "held"),
+        (61, 100, a_acc.number, "available"),
+    ]
+
+    released = hold_release(hold)
+
+    assert released == 20
+    assert blocks(market.cea) == [(1, 100, a_acc.number, "available")]
+    assert balance(a_acc, market.cea) == (100, 0)
+    hold.refresh_from_db()
+    assert (hold.remaining, hold.status) == (0, HoldStatus.RELEASED)
+    assert hold.ended_at is not None
+    assert_reconciled()
+
+
+def test_partial_release_gives_back_the_lowest_held_serials(market):
+    _, a_acc, _ = market.holder("A")
+    market.give(a_acc, 100)
+    hold = _hold(a_acc, market.cea, 10, serials=(51, 60))
+
+    assert hold_release(hold, 4) == 4
+
+    assert balance(a_acc, market.cea) == (100, 6)
+    assert blocks(market.cea) == [
+        (1, 54, a_acc.number, "available"),
+        (55, 60, a_acc.number, "held"),
+        (61, 100, a_acc.number, "available"),
+    ]
+    hold.refresh_from_db()
+    assert (hold.remaining, hold.status, hold.ended_at) == (6, HoldStatus.ACTIVE, None)
+    assert_reconciled()
+
+
+def test_release_of_more_than_remains_is_refused_and_ended_hold_releases_nothing(market):
+    _, a_acc, _ = market.holder("A")
+    market.give(a_acc, 100)
+    hold = _hold(a_acc, market.cea, 10)
+    before = snapshot()
+
+    assert _refused(lambda: hold_release(hold, 11)) == "invalid_state"
+    assert snapshot() == before
+
+    hold_release(hold)
+    after_release = snapshot()
+    assert hold_release(hold) == 0
+    assert snapshot() == after_release
+
+
+def test_hold_larger_than_available_is_refused(market):
+    _, a_acc, _ = market.holder("A")
+    market.give(a_acc, 100)
+    _hold(a_acc, market.cea, 60)
+    before = snapshot()
+
+    assert _refused(lambda: _hold(a_acc, market.cea, 41)) == "insufficient_available"
+
+    assert snapshot() == before
+    assert Hold.objects.count() == 1
+
+
+def test_posting_from_a_hold_consumes_it_partly_then_ends_it(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    hold = _hold(a_acc, market.cea, 10)
+
+    ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, 4, hold=hold)])
+
+    assert balance(a_acc, market.cea) == (96, 6)
+    assert balance(b_acc, market.cea) == (4, 0)
+    assert blocks(market.cea) == [
+        (1, 4, b_acc.number, "available"),
+        (5, 10, a_acc.number, "held"),
+        (11, 100, a_acc.number, "available"),
+    ]
+    hold.refresh_from_db()
+    assert (hold.remaining, hold.status) == (6, HoldStatus.ACTIVE)
+    assert_reconciled()
+
+    ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, 6, hold=hold)])
+
+    assert balance(a_acc, market.cea) == (90, 0)
+    assert balance(b_acc, market.cea) == (10, 0)
+    assert blocks(market.cea) == [(1, 10, b_acc.number, "available"), (11, 100, a_acc.number, "available")]
+    hold.refresh_from_db()
+    assert (hold.remaining, hold.status) == (0, HoldStatus.POSTED)
+    assert hold.ended_at is not None
+    assert_reconciled()
+
+
+def test_posting_more_than_a_hold_has_left_or_from_an_ended_hold_is_refused(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    hold = _hold(a_acc, market.cea, 10)
+    before = snapshot()
+
+    def post(quantity: int) -> None:
+        ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, quantity, hold=hold)])
+
+    assert _refused(lambda: post(11)) == "invalid_state"
+    assert snapshot() == before
+
+    hold_release(hold)
+    released = snapshot()
+    assert _refused(lambda: post(1)) == "invalid_state"
+    assert snapshot() == released
+
+
+def test_a_hold_on_another_account_is_refused(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    market.give(b_acc, 100)
+    hold = _hold(a_acc, market.cea, 10)
+    before = snapshot()
+
+    code = _refused(lambda: ledger_post(_journal(), [Leg(market.cea, b_acc, a_acc, 5, hold=hold)]))
+
+    assert code == "invalid_state"
+    assert snapshot() == before
+
+
+def test_cash_holds_change_balances_only():
+    market = make_market()
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    cny = Asset.objects.create(code="CNY", kind=AssetKind.CASH, name="Renminbi", serialised=False)
+    ledger_post(_journal("deposit"), [Leg(cny, system_account(AccountKind.ISSUANCE), a_acc, 100_000)])
+    hold = _hold(a_acc, cny, 30_000)
+    assert balance(a_acc, cny) == (100_000, 30_000)
+
+    ledger_post(_journal("settle"), [Leg(cny, a_acc, b_acc, 12_345, hold=hold)])
+    hold_release(hold)
+
+    assert balance(a_acc, cny) == (87_655, 0)
+    assert balance(b_acc, cny) == (12_345, 0)
+    assert not cny.serial_blocks.exists()
+    assert not SerialMovement.objects.filter(asset=cny).exists()
+    assert_reconciled()
+
+
+# --- several legs in one posting -----------------------------------------------------------------------
+def test_several_legs_from_one_account_take_consecutive_serials(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    _, c_acc, _ = market.holder("C")
+    market.give(a_acc, 100)
+    txn = _journal()
+
+    posted = ledger_post(txn, [Leg(market.cea, a_acc, b_acc, 10), Leg(market.cea, a_acc, c_acc, 20)])
+
+    assert posted.ranges == [[(1, 10)], [(11, 30)]]
+    assert blocks(market.cea) == [
+        (1, 10, b_acc.number, "available"),
+        (11, 30, c_acc.number, "available"),
+        (31, 100, a_acc.number, "available"),
+    ]
+    assert [(p.account_id, p.quantity, p.balance_after) for p in txn.postings.order_by("id")] == [
+        (a_acc.pk, -10, 90),
+        (b_acc.pk, 10, 10),
+        (a_acc.pk, -20, 70),
+        (c_acc.pk, 20, 20),
+    ]
+    assert_reconciled()
+
+
+def test_several_legs_that_together_overdraw_are_refused_whole(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    _, c_acc, _ = market.holder("C")
+    market.give(a_acc, 100)
+    before = snapshot()
+
+    code = _refused(
+        lambda: ledger_post(
+            _journal(), [Leg(market.cea, a_acc, b_acc, 60), Leg(market.cea, a_acc, c_acc, 41)]
+        )
+    )
+
+    assert code == "insufficient_available"
+    assert snapshot() == before
+
+
+def test_a_leg_to_the_same_account_or_of_nothing_is_refused(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    before = snapshot()
+
+    assert _refused(lambda: ledger_post(_journal(), [Leg(market.cea, a_acc, a_acc, 5)])) == "same_account"
+    assert _refused(lambda: ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, 0)])) == "invalid_quantity"
+    assert _refused(lambda: ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, 5, serials=(1, 6))])) == (
+        "invalid_quantity"
+    )
+    assert snapshot() == before
