@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring as _encode_str
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -63,6 +64,14 @@ def sha256_hex(text: str | bytes) -> str:
 
 
 # --- events -----------------------------------------------------------------------------------------
+def _json_str(text: str) -> str:
+    return _encode_str(text)
+
+
+def _json_id(value: int | None) -> str:
+    return "null" if value is None else f'"{value}"'
+
+
 def event_body(
     *,
     time: str,
@@ -74,12 +83,21 @@ def event_body(
     object_id: str,
     payload: str,
 ) -> str:
-    """The canonical body of an event; ``payload`` is already canonical JSON text."""
-    actor = canonical_json({"label": actor_label, "participant": actor_participant, "user": actor_user})
-    obj = canonical_json({"id": object_id, "type": object_type})
+    """The canonical body of an event; ``payload`` is already canonical JSON text.
+
+    Equal to ``canonical_json({"action": ..., "actor": {"label", "participant", "user"},
+    "object": {"id", "type"}, "payload": ..., "time": ...})``, built by hand because verification
+    rebuilds a million of these.
+    """
     return (
-        '{"action":' + json.dumps(action, ensure_ascii=False) + ',"actor":' + actor + ',"object":' + obj
-        + ',"payload":' + payload + ',"time":' + json.dumps(time) + "}"
+        '{"action":' + _json_str(action)
+        + ',"actor":{"label":' + _json_str(actor_label)
+        + ',"participant":' + _json_id(actor_participant)
+        + ',"user":' + _json_id(actor_user)
+        + '},"object":{"id":' + _json_str(object_id)
+        + ',"type":' + _json_str(object_type)
+        + '},"payload":' + payload
+        + ',"time":' + _json_str(time) + "}"
     )
 
 

@@ -8,7 +8,18 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from exchange.api.fields import amount
-from exchange.models import Account, Asset, Balance, Posting, Project, SerialBlock, SerialMovement, Transaction
+from exchange.models import (
+    Account,
+    Asset,
+    AuditEvent,
+    Balance,
+    Posting,
+    Project,
+    SerialBlock,
+    SerialMovement,
+    Transaction,
+    TransactionKind,
+)
 
 
 class ParticipantRefOut(serializers.Serializer):
@@ -126,12 +137,34 @@ class TransactionOut(serializers.Serializer):
     postings = PostingOut(many=True, source="_postings")
     serial_ranges = MovementOut(many=True, source="_movements")
     url = serializers.SerializerMethodField()
+    audit = serializers.SerializerMethodField(
+        help_text="Retirements: the audit event and, once sealed, its inclusion proof (null before)."
+    )
 
     class Meta:
         model = Transaction
 
     def get_url(self, txn: Transaction) -> str:
         return f"/api/v1/transactions/{txn.pk}"
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_audit(self, txn: Transaction) -> dict[str, Any] | None:
+        if txn.kind != TransactionKind.RETIREMENT:
+            return None
+        from exchange.services.sealing import NotSealed, audit_proof
+
+        event = (
+            AuditEvent.objects.filter(object_type="transaction", object_id=str(txn.pk), action="retirement.create")
+            .only("seq")
+            .first()
+        )
+        if event is None:
+            return None
+        try:
+            proof: dict[str, Any] | None = audit_proof(event.seq)
+        except NotSealed:
+            proof = None
+        return {"event": event.seq, "sealed": proof is not None, "proof": proof}
 
 
 def transaction_payload(txn: Transaction, context: dict[str, Any]) -> dict[str, Any]:

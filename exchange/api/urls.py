@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange.api import holdings, lookup, movements, registry
+from exchange.api import audit, holdings, lookup, movements, registry
 
 urlpatterns = [
     path("projects", registry.ProjectListApi.as_view(), name="projects"),
@@ -22,4 +22,10 @@ urlpatterns = [
     path("cancellations", movements.CancellationCreateApi.as_view(), name="cancellations"),
     path("transactions/<int:pk>", lookup.TransactionDetailApi.as_view(), name="transaction-detail"),
     path("serials/<str:asset>/<int:serial>", lookup.SerialLookupApi.as_view(), name="serial-lookup"),
+    path("audit/events", audit.AuditEventListApi.as_view(), name="audit-events"),
+    path("audit/events/<int:seq>", audit.AuditEventDetailApi.as_view(), name="audit-event-detail"),
+    path("audit/events/<int:seq>/proof", audit.AuditProofApi.as_view(), name="audit-proof"),
+    path("audit/checkpoints", audit.CheckpointListApi.as_view(), name="audit-checkpoints"),
+    path("audit/verify", audit.AuditVerifyApi.as_view(), name="audit-verify"),
+    path("audit/seal", audit.AuditSealApi.as_view(), name="audit-seal"),
 ]

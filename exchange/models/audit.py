@@ -9,6 +9,9 @@ triggers refuse UPDATE and DELETE).
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -42,6 +45,11 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    @property
+    def payload_json(self) -> Any:
+        """The payload parsed (it is stored as the canonical text that was hashed)."""
+        return json.loads(self.payload)
 
 
 class Checkpoint(models.Model):

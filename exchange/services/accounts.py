@@ -68,7 +68,7 @@ def account_open(*, actor: Actor, participant: Participant, name: str = "") -> A
     if not participant.is_active:
         raise ParticipantSuspended("A suspended participant can't open accounts.")
     account = Account.objects.create(
-        number=f"pending-{uuid.uuid4().hex}", kind=AccountKind.HOLDING, participant=participant, name=name
+        number=f"pending-{uuid.uuid4().hex[:24]}", kind=AccountKind.HOLDING, participant=participant, name=name
     )
     account.number = holding_number(account.pk)
     Account.objects.filter(pk=account.pk).update(number=account.number)

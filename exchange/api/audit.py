@@ -1,0 +1,177 @@
+"""The audit trail on the API: events (auditors and the registry), checkpoints, proofs, verification."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ParticipantKind
+from accounts.permissions import KindRequired
+from exchange.api.base import ActorMixin
+from exchange.models import AuditEvent, Checkpoint
+from exchange.services.sealing import EventNotFound, audit_proof, audit_seal, audit_verify, checkpoint_document
+
+AUDIT_READERS = (ParticipantKind.AUDITOR, ParticipantKind.REGISTRY)
+
+
+class AuditEventOut(serializers.ModelSerializer):
+    actor_user = serializers.IntegerField(source="actor_user_id", allow_null=True)
+    actor_participant = serializers.IntegerField(source="actor_participant_id", allow_null=True)
+    payload = serializers.JSONField(source="payload_json")
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "seq",
+            "created_at",
+            "actor_user",
+            "actor_participant",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "payload",
+            "hash",
+        ]
+
+
+class AuditEventFilter(filters.FilterSet):
+    actor = filters.NumberFilter(field_name="actor_participant_id", help_text="Participant id of the actor.")
+    actor_user = filters.NumberFilter(field_name="actor_user_id")
+    action = filters.CharFilter()
+    action_prefix = filters.CharFilter(field_name="action", lookup_expr="startswith")
+    object_type = filters.CharFilter()
+    object_id = filters.CharFilter()
+    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["actor", "actor_user", "action", "object_type", "object_id"]
+
+
+class AuditEventListApi(ActorMixin, generics.ListAPIView):
+    """Every audit event, newest first, filterable (auditors and the registry only)."""
+
+    serializer_class = AuditEventOut
+    filterset_class = AuditEventFilter
+    permission_classes = [KindRequired(*AUDIT_READERS, for_reads=True)]
+
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        return AuditEvent.objects.order_by("-seq")
+
+
+class AuditEventDetailApi(ActorMixin, APIView):
+    permission_classes = [KindRequired(*AUDIT_READERS, for_reads=True)]
+
+    @extend_schema(responses=AuditEventOut)
+    def get(self, request: Request, seq: int) -> Response:
+        event = AuditEvent.objects.filter(seq=seq).first()
+        if event is None:
+            raise EventNotFound(details={"seq": seq})
+        return Response(AuditEventOut(event).data)
+
+
+PROOF_OUT = inline_serializer(
+    "AuditProof",
+    {
+        "event": serializers.DictField(),
+        "leaf_index": serializers.IntegerField(),
+        "path": serializers.ListField(child=serializers.CharField()),
+        "root": serializers.CharField(),
+        "checkpoint": serializers.DictField(),
+        "chain": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class AuditProofApi(ActorMixin, APIView):
+    """An inclusion proof for an event: check it with ``exchange.audit_proof.verify_proof`` (docs/audit.md).
+
+    Auditors and the registry get any event's proof; a participant gets proofs of its own actions.
+    """
+
+    @extend_schema(
+        responses=PROOF_OUT,
+        parameters=[OpenApiParameter("to", int, required=False, description="End the chain at this checkpoint.")],
+    )
+    def get(self, request: Request, seq: int) -> Response:
+        event = AuditEvent.objects.filter(seq=seq).only("actor_participant_id").first()
+        actor = self.actor
+        if event is None or not (actor.is_kind(*AUDIT_READERS) or actor.owns(event.actor_participant_id)):
+            raise EventNotFound(details={"seq": seq})
+        to = request.query_params.get("to")
+        if to is not None and not to.isdigit():
+            raise serializers.ValidationError({"to": ["A checkpoint number."]})
+        return Response(audit_proof(seq, int(to) if to else None))
+
+
+class CheckpointOut(serializers.Serializer):
+    number = serializers.CharField()
+    first_seq = serializers.CharField()
+    last_seq = serializers.CharField()
+    count = serializers.CharField()
+    gaps = serializers.ListField(child=serializers.CharField())
+    root = serializers.CharField()
+    previous_hash = serializers.CharField()
+    sealed_at = serializers.CharField()
+    hash = serializers.CharField()
+
+
+class CheckpointListApi(ActorMixin, generics.ListAPIView):
+    """Sealed checkpoints, newest first: pin a hash you trust and check proofs against it."""
+
+    serializer_class = CheckpointOut
+
+    def get_queryset(self) -> QuerySet[Checkpoint]:
+        return Checkpoint.objects.order_by("-number")
+
+    def list(self, request: Request, *args: object, **kwargs: object) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([checkpoint_document(c) for c in page or []])
+
+
+VERIFY_OUT = inline_serializer(
+    "AuditVerification",
+    {
+        "ok": serializers.BooleanField(),
+        "events": serializers.IntegerField(),
+        "checkpoints": serializers.IntegerField(),
+        "unsealed": serializers.IntegerField(),
+        "first_mismatch": serializers.DictField(allow_null=True),
+    },
+)
+
+
+class AuditVerifyApi(ActorMixin, APIView):
+    """Recompute every event hash, checkpoint and the chain; name the first mismatch (auditors, registry)."""
+
+    permission_classes = [KindRequired(*AUDIT_READERS, for_reads=True)]
+
+    @extend_schema(responses=VERIFY_OUT)
+    def get(self, request: Request) -> Response:
+        result = audit_verify()
+        return Response(
+            {
+                "ok": result.ok,
+                "events": result.events,
+                "checkpoints": result.checkpoints,
+                "unsealed": result.unsealed,
+                "first_mismatch": result.failure,
+            }
+        )
+
+
+class AuditSealApi(ActorMixin, APIView):
+    """Seal now instead of waiting for the schedule (registry)."""
+
+    permission_classes = [KindRequired(ParticipantKind.REGISTRY)]
+
+    @extend_schema(request=None, responses=CheckpointOut(many=True))
+    def post(self, request: Request) -> Response:
+        return Response([checkpoint_document(c) for c in audit_seal()])

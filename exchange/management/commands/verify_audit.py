@@ -1,0 +1,55 @@
+"""Recompute the whole audit trail and name the first event or checkpoint that does not match."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from tqdm import tqdm
+
+from exchange.models import AuditEvent
+from exchange.services.sealing import audit_verify
+
+
+class Command(BaseCommand):
+    help = "Verify every audit event hash, checkpoint Merkle root and the checkpoint chain; exit 1 on any mismatch."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--all", action="store_true", help="List every mismatch, not only the first.")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args: Any, all: bool, no_progress: bool, **options: Any) -> None:  # noqa: A002
+        started = time.monotonic()
+        total = AuditEvent.objects.count()
+        bar = tqdm(total=total, unit="event", disable=no_progress or None, file=sys.stderr, desc="verify_audit")
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            bar.update(n - done)
+            done = n
+
+        result = audit_verify(progress=progress, stop_at_first=not all)
+        bar.update(result.events - done)
+        bar.close()
+        elapsed = time.monotonic() - started
+        rate = result.events / elapsed if elapsed > 0 else 0.0
+        summary = (
+            f"{result.events} events ({result.unsealed} not yet sealed) in {result.checkpoints} checkpoints, "
+            f"{elapsed:.2f}s, {rate:,.0f} events/s"
+        )
+        if result.ok:
+            self.stdout.write(self.style.SUCCESS(f"verify_audit: the trail is intact: {summary}"))
+            return
+        for problem in result.problems:
+            where = f"event {problem['seq']}" if problem["kind"] == "event" else f"checkpoint {problem['checkpoint']}"
+            self.stdout.write(self.style.ERROR(f"MISMATCH {where}: {problem['reason']}"))
+        self.stderr.write(
+            self.style.ERROR(
+                f"verify_audit: the trail does not verify ({summary}). The first mismatch is where to look; "
+                "restore from backup and compare with a published checkpoint hash."
+            )
+        )
+        sys.exit(1)

@@ -1,0 +1,346 @@
+"""Sealing audit events into checkpoints, verifying the whole trail, and inclusion proofs.
+
+Sealing never skips an event whose transaction commits late. Event writers hold a shared advisory lock
+from the moment they draw a sequence number until they commit (``exchange.services.audit``). The
+sealer takes the same lock exclusively in a short transaction of its own: once it has it, every
+sequence number drawn so far belongs to a finished transaction, so the committed maximum is a safe
+horizon. It waits for that lock only briefly (writers queue behind a waiting sealer) and otherwise
+leaves the work to the next run. It then seals ``(last sealed, horizon]``; numbers in that range that no committed event holds
+(rolled back) are recorded in the checkpoint as gaps. Sealers serialise on a second advisory lock and
+on the checkpoint number (primary key), so two sealers at once still make one chain.
+
+Verification recomputes every event hash from its columns, every checkpoint's count, gaps, Merkle root
+and hash, and the chain, and names the first thing that does not match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from config.errors import Conflict, NotFound
+from exchange.audit_proof import (
+    GENESIS_HASH,
+    checkpoint_hash,
+    event_body,
+    event_hash,
+    format_time,
+    inclusion_path,
+    merkle_root,
+)
+from exchange.db import is_postgres
+from exchange.models import AuditEvent, Checkpoint
+from exchange.services.audit import AUDIT_LOCK_KEY, service
+
+logger = logging.getLogger("greenledger.audit")
+
+SEALER_LOCK_KEY = AUDIT_LOCK_KEY + 1
+MAX_EVENTS_PER_CHECKPOINT = 100_000
+EVENT_COLUMNS = (
+    "seq",
+    "created_at",
+    "actor_user_id",
+    "actor_participant_id",
+    "actor_label",
+    "action",
+    "object_type",
+    "object_id",
+    "payload",
+    "hash",
+)
+
+
+class AuditTampered(RuntimeError):
+    """An unsealed event's hash does not match its contents: sealing stops and says which."""
+
+
+# --- sealing ----------------------------------------------------------------------------------------
+HORIZON_LOCK_TIMEOUT_MS = 250
+HORIZON_TRIES = 4
+
+
+def safe_horizon() -> int | None:
+    """The highest sequence number below which every event's transaction has finished, or None.
+
+    On PostgreSQL this takes the writers' advisory lock exclusively. While the sealer waits for it, new
+    writers queue behind it, so the wait is bounded (``lock_timeout``) and retried a few times; a sealer
+    that can't get it gives up this round (None) rather than stall the writers.
+    """
+    table = AuditEvent._meta.db_table
+    for attempt in range(HORIZON_TRIES):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                if is_postgres():
+                    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{HORIZON_LOCK_TIMEOUT_MS}ms"])
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+                cursor.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}")
+                return int(cursor.fetchone()[0])
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            logger.info("audit horizon busy; retrying", extra={"attempt": attempt + 1})
+            time.sleep(0.05 * (attempt + 1))
+    logger.warning("audit sealing skipped: long-running writers held the horizon lock; the next run retries")
+    return None
+
+
+def _row_hash(row: tuple[Any, ...]) -> str:
+    seq, created_at, user, participant, label, action, object_type, object_id, payload, _ = row
+    body = event_body(
+        time=format_time(created_at),
+        action=action,
+        actor_label=label,
+        actor_user=user,
+        actor_participant=participant,
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload,
+    )
+    return event_hash(seq, body)
+
+
+def _events(first: int, last: int, chunk: int = 20_000) -> Iterator[tuple[Any, ...]]:
+    """Events with first <= seq <= last in order, read in keyset chunks."""
+    after = first - 1
+    while after < last:
+        rows = list(
+            AuditEvent.objects.filter(seq__gt=after, seq__lte=last).order_by("seq").values_list(*EVENT_COLUMNS)[:chunk]
+        )
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+
+
+def audit_seal(*, max_checkpoints: int = 1000) -> list[Checkpoint]:
+    """Seal every committed, unsealed event into checkpoints; return the new ones (maybe none).
+
+    Idempotent and safe to run on several workers at once. The horizon is read in a transaction of its
+    own (holding the writers' lock only for an instant), then sealing runs in another.
+    """
+    horizon = safe_horizon()
+    if horizon is None:
+        return []
+    return _seal_through(horizon=horizon, max_checkpoints=max_checkpoints)
+
+
+@service(audited=False)  # the checkpoint is the evidence; an event about it would never stop sealing
+def _seal_through(*, horizon: int, max_checkpoints: int) -> list[Checkpoint]:
+    made: list[Checkpoint] = []
+    with connection.cursor() as cursor:
+        if is_postgres():
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+    last = Checkpoint.objects.order_by("-number").first()
+    next_seq = last.last_seq + 1 if last else 1
+    previous_hash = last.hash if last else GENESIS_HASH
+    number = last.number + 1 if last else 1
+    while next_seq <= horizon and len(made) < max_checkpoints:
+        end = min(horizon, next_seq + MAX_EVENTS_PER_CHECKPOINT - 1)
+        hashes: list[str] = []
+        present: list[int] = []
+        for row in _events(next_seq, end):
+            recomputed = _row_hash(row)
+            if recomputed != row[-1]:
+                raise AuditTampered(f"event {row[0]}: stored hash does not match its contents; sealing stopped")
+            hashes.append(row[-1])
+            present.append(row[0])
+        if not hashes:
+            # Only rolled-back numbers so far: wait until a committed event follows them.
+            break
+        end = present[-1]
+        gaps = _gaps(next_seq, end, present)
+        fields = {
+            "number": number,
+            "first_seq": next_seq,
+            "last_seq": end,
+            "count": len(hashes),
+            "gaps": json.dumps([str(g) for g in gaps], separators=(",", ":")),
+            "root": merkle_root(hashes),
+            "previous_hash": previous_hash,
+            "sealed_at": timezone.now(),
+        }
+        digest = checkpoint_hash(_checkpoint_fields(fields))
+        checkpoint = Checkpoint.objects.create(hash=digest, **fields)
+        made.append(checkpoint)
+        previous_hash, number, next_seq = digest, number + 1, end + 1
+    if made:
+        logger.info(
+            "sealed audit events",
+            extra={"checkpoints": len(made), "through_seq": made[-1].last_seq, "events": sum(c.count for c in made)},
+        )
+    return made
+
+
+def _gaps(first: int, last: int, present: list[int]) -> list[int]:
+    gaps, expected = [], first
+    for seq in present:
+        gaps.extend(range(expected, seq))
+        expected = seq + 1
+    gaps.extend(range(expected, last + 1))
+    return gaps
+
+
+def _checkpoint_fields(c: Any) -> dict[str, Any]:
+    get = c.get if isinstance(c, dict) else lambda name: getattr(c, name)
+    return {
+        "count": get("count"),
+        "first_seq": get("first_seq"),
+        "gaps": json.loads(get("gaps")),
+        "last_seq": get("last_seq"),
+        "number": get("number"),
+        "previous_hash": get("previous_hash"),
+        "root": get("root"),
+        "sealed_at": format_time(get("sealed_at")),
+    }
+
+
+def checkpoint_document(c: Checkpoint) -> dict[str, Any]:
+    """A checkpoint as published: the hashed fields (as strings) and its hash."""
+    doc = {k: (str(v) if isinstance(v, int) else v) for k, v in _checkpoint_fields(c).items()}
+    doc["hash"] = c.hash
+    return doc
+
+
+# --- verification ------------------------------------------------------------------------------------
+@dataclass
+class VerifyResult:
+    ok: bool = True
+    events: int = 0
+    checkpoints: int = 0
+    unsealed: int = 0
+    failure: dict[str, Any] | None = None
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, kind: str, ident: int, reason: str) -> None:
+        problem = {"kind": kind, "seq" if kind == "event" else "checkpoint": ident, "reason": reason}
+        self.problems.append(problem)
+        if self.ok:
+            self.ok = False
+            self.failure = problem
+
+
+def audit_verify(progress: Callable[[int], None] | None = None, stop_at_first: bool = True) -> VerifyResult:
+    """Recompute every event hash, every checkpoint and the chain; name the first mismatch."""
+    result = VerifyResult()
+    previous_hash = GENESIS_HASH
+    expected_first = 1
+    checkpoints = list(Checkpoint.objects.order_by("number"))
+    events = _events(1, 2**62)
+    pending: tuple[Any, ...] | None = next(events, None)
+    for index, c in enumerate(checkpoints, start=1):
+        result.checkpoints += 1
+        if c.number != index:
+            result.fail("checkpoint", c.number, f"checkpoint numbers skip from {index - 1} to {c.number}")
+        if c.previous_hash != previous_hash:
+            result.fail("checkpoint", c.number, "does not name the previous checkpoint's hash")
+        if c.first_seq != expected_first:
+            result.fail("checkpoint", c.number, f"starts at event {c.first_seq}, not {expected_first}")
+        if checkpoint_hash(_checkpoint_fields(c)) != c.hash:
+            result.fail("checkpoint", c.number, "hash does not match its fields")
+        gaps = {int(g) for g in json.loads(c.gaps)}
+        hashes: list[str] = []
+        expected = c.first_seq
+        while pending is not None and pending[0] <= c.last_seq:
+            seq = pending[0]
+            for missing in range(expected, seq):
+                if missing not in gaps:
+                    result.fail("event", missing, f"missing: checkpoint {c.number} sealed it")
+            if seq in gaps:
+                result.fail("event", seq, f"present, but checkpoint {c.number} sealed its number as a gap")
+            recomputed = _row_hash(pending)
+            if recomputed != pending[-1]:
+                result.fail("event", seq, "hash does not match its contents")
+            hashes.append(recomputed)
+            expected = seq + 1
+            result.events += 1
+            if progress and result.events % 10_000 == 0:
+                progress(result.events)
+            pending = next(events, None)
+        for missing in range(expected, c.last_seq + 1):
+            if missing not in gaps:
+                result.fail("event", missing, f"missing: checkpoint {c.number} sealed it")
+        if len(hashes) != c.count:
+            result.fail("checkpoint", c.number, f"holds {len(hashes)} events, sealed {c.count}")
+        elif hashes and merkle_root(hashes) != c.root:
+            result.fail("checkpoint", c.number, "Merkle root does not match its events")
+        previous_hash = c.hash
+        expected_first = c.last_seq + 1
+        if stop_at_first and not result.ok:
+            return result
+    while pending is not None:
+        if _row_hash(pending) != pending[-1]:
+            result.fail("event", pending[0], "hash does not match its contents (not yet sealed)")
+            if stop_at_first:
+                return result
+        result.unsealed += 1
+        result.events += 1
+        if progress and result.events % 10_000 == 0:
+            progress(result.events)
+        pending = next(events, None)
+    return result
+
+
+# --- proofs --------------------------------------------------------------------------------------------
+class EventNotFound(NotFound):
+    code = "event_not_found"
+    default_message = "No such audit event."
+
+
+class NotSealed(Conflict):
+    code = "not_sealed"
+    default_message = "The event is not sealed yet; sealing runs every minute."
+
+
+class ChainTooLong(Conflict):
+    code = "chain_too_long"
+    default_message = "Too many checkpoints follow; ask for ?to=<a checkpoint number you trust>."
+
+
+MAX_CHAIN = 5000
+
+
+def audit_proof(seq: int, to: int | None = None) -> dict[str, Any]:
+    """An inclusion proof for event ``seq``: leaf, Merkle path, root, checkpoint, chain to the latest."""
+    event = AuditEvent.objects.filter(seq=seq).first()
+    if event is None:
+        raise EventNotFound(details={"seq": seq})
+    checkpoint = Checkpoint.objects.filter(first_seq__lte=seq, last_seq__gte=seq).first()
+    if checkpoint is None:
+        raise NotSealed(details={"seq": seq})
+    hashes = list(
+        AuditEvent.objects.filter(seq__gte=checkpoint.first_seq, seq__lte=checkpoint.last_seq)
+        .order_by("seq")
+        .values_list("seq", "hash")
+    )
+    index = next(i for i, (s, _) in enumerate(hashes) if s == seq)
+    later = Checkpoint.objects.filter(number__gt=checkpoint.number).order_by("number")
+    if to is not None:
+        later = later.filter(number__lte=to)
+    chain = list(later[: MAX_CHAIN + 1])
+    if len(chain) > MAX_CHAIN:
+        raise ChainTooLong(details={"checkpoint": checkpoint.number, "max_chain": MAX_CHAIN})
+    body = event_body(
+        time=format_time(event.created_at),
+        action=event.action,
+        actor_label=event.actor_label,
+        actor_user=event.actor_user_id,
+        actor_participant=event.actor_participant_id,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        payload=event.payload,
+    )
+    return {
+        "event": {"seq": str(seq), "hash": event.hash, "body": body},
+        "leaf_index": index,
+        "path": inclusion_path([h for _, h in hashes], index),
+        "root": checkpoint.root,
+        "checkpoint": checkpoint_document(checkpoint),
+        "chain": [checkpoint_document(c) for c in chain],
+    }
