@@ -20,9 +20,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     redis = bool(os.environ.get("REDIS_URL"))
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
-            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL or start it on 127.0.0.1:5432)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL or start it on 127.0.0.1:5432)")
+            )
         if "redis" in item.keywords and not redis:
-            item.add_marker(pytest.mark.skip(reason="needs Redis (set REDIS_URL or start it on 127.0.0.1:6379)"))
+            item.add_marker(
+                pytest.mark.skip(reason="needs Redis (set REDIS_URL or start it on 127.0.0.1:6379)")
+            )
 
 
 @pytest.hookimpl(hookwrapper=True)

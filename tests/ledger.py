@@ -6,7 +6,16 @@ from dataclasses import dataclass, field
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind, Role
-from exchange.models import Account, AccountKind, Asset, AuditEvent, Balance, Posting, SerialBlock, Transaction
+from exchange.models import (
+    Account,
+    AccountKind,
+    Asset,
+    AuditEvent,
+    Balance,
+    Posting,
+    SerialBlock,
+    Transaction,
+)
 from exchange.selectors.reconcile import reconcile
 from exchange.services.issuance import AllocationRow, cea_allocate, cea_vintage_create
 from tests.factories import AccountFactory, MembershipFactory, ParticipantFactory
@@ -26,7 +35,9 @@ class Market:
     cea: Asset
     holders: dict[str, tuple[Participant, Account, Actor]] = field(default_factory=dict)
 
-    def holder(self, name: str, kind: str = ParticipantKind.COMPLIANCE_ENTITY) -> tuple[Participant, Account, Actor]:
+    def holder(
+        self, name: str, kind: str = ParticipantKind.COMPLIANCE_ENTITY
+    ) -> tuple[Participant, Account, Actor]:
         if name not in self.holders:
             participant = ParticipantFactory(name=name, kind=kind)
             account = AccountFactory(participant=participant)
@@ -66,7 +77,9 @@ def snapshot() -> dict[str, object]:
     """Everything a refused operation must leave unchanged."""
     return {
         "balances": sorted(Balance.objects.values_list("account_id", "asset_id", "total", "held")),
-        "blocks": sorted(SerialBlock.objects.values_list("asset_id", "first", "last", "account_id", "state", "hold_id")),
+        "blocks": sorted(
+            SerialBlock.objects.values_list("asset_id", "first", "last", "account_id", "state", "hold_id")
+        ),
         "transactions": Transaction.objects.count(),
         "postings": Posting.objects.count(),
         "events": AuditEvent.objects.count(),
@@ -82,4 +95,14 @@ def system(kind: str) -> Account:
     return Account.objects.get(kind=kind)
 
 
-__all__ = ["AccountKind", "Market", "actor_for", "assert_reconciled", "balance", "blocks", "make_market", "snapshot", "system"]
+__all__ = [
+    "AccountKind",
+    "Market",
+    "actor_for",
+    "assert_reconciled",
+    "balance",
+    "blocks",
+    "make_market",
+    "snapshot",
+    "system",
+]

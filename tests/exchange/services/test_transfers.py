@@ -7,7 +7,9 @@ import pytest
 from accounts.models import ParticipantKind, Role
 from accounts.services import participant_suspend
 from config.errors import DomainError
-from exchange.models import AuditEvent, Transaction
+from exchange.models import AccountKind, AuditEvent, Transaction
+from exchange.services.accounts import system_account
+from exchange.services.issuance import cea_vintage_create
 from exchange.services.transfers import transfer_create
 from tests.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot
 
@@ -98,7 +100,9 @@ def test_refusals_change_nothing(market, case, code):
     before = snapshot()
 
     with pytest.raises(DomainError) as refused:
-        transfer_create(actor=actor, source=source, destination=destination, asset=market.cea, quantity=quantity)
+        transfer_create(
+            actor=actor, source=source, destination=destination, asset=market.cea, quantity=quantity
+        )
 
     assert refused.value.code == code
     assert snapshot() == before
@@ -109,16 +113,125 @@ def test_idempotency_key_replays_and_conflicts(market):
     _, b_acc, _ = market.holder("B")
     market.give(a_acc, 100)
 
-    first = transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=5, idempotency_key="k1")
-    again = transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=5, idempotency_key="k1")
+    first = transfer_create(
+        actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=5, idempotency_key="k1"
+    )
+    again = transfer_create(
+        actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=5, idempotency_key="k1"
+    )
 
     assert again.pk == first.pk
     assert balance(a_acc, market.cea) == (95, 0)
     with pytest.raises(DomainError) as refused:
-        transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=6, idempotency_key="k1")
+        transfer_create(
+            actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=6, idempotency_key="k1"
+        )
     assert refused.value.code == "idempotency_conflict"
     assert Transaction.objects.filter(kind="transfer").count() == 1
 
 
 def test_participant_kind_constant_exists():
     assert ParticipantKind.REGISTRY == "registry"
+
+
+def test_explicit_serial_range_cuts_the_middle_of_a_block(market):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+
+    txn = transfer_create(
+        actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=20, serials=(41, 60)
+    )
+
+    assert blocks(market.cea) == [
+        (1, 40, a_acc.number, "available"),
+        (41, 60, b_acc.number, "available"),
+        (61, 100, a_acc.number, "available"),
+    ]
+    assert balance(a_acc, market.cea) == (80, 0)
+    assert balance(b_acc, market.cea) == (20, 0)
+    assert list(
+        txn.serial_movements.values_list("first", "last", "source_id", "destination_id", "state")
+    ) == [(41, 60, a_acc.pk, b_acc.pk, "available")]
+    assert_reconciled()
+
+
+def test_lowest_first_transfer_spans_blocks_and_merges_at_the_destination(market):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=20, serials=(41, 60))
+
+    txn = transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=50)
+
+    assert blocks(market.cea) == [(1, 70, b_acc.number, "available"), (71, 100, a_acc.number, "available")]
+    assert balance(a_acc, market.cea) == (30, 0)
+    assert balance(b_acc, market.cea) == (70, 0)
+    assert list(txn.serial_movements.order_by("first").values_list("first", "last")) == [(1, 40), (61, 70)]
+    assert_reconciled()
+
+
+def test_returning_serials_just_above_the_holders_block_merges_them(market):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, b = market.holder("B")
+    market.give(a_acc, 100)
+    transfer_create(
+        actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=50, serials=(51, 100)
+    )
+
+    transfer_create(actor=b, source=b_acc, destination=a_acc, asset=market.cea, quantity=50)
+
+    assert blocks(market.cea) == [(1, 100, a_acc.number, "available")]
+    assert_reconciled()
+
+
+def test_serials_the_account_does_not_hold_are_refused(market):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    market.give(b_acc, 100)
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        transfer_create(
+            actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=10, serials=(95, 104)
+        )
+
+    assert refused.value.code == "serials_not_available"
+    assert refused.value.details == {"serials": [95, 104], "available_in_range": 6}
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("auditor", "wrong_participant_kind"),
+        ("to_sink", "invalid_destination"),
+        ("not_transferable", "asset_not_transferable"),
+        ("zero", "invalid_quantity"),
+        ("fraction", "invalid_quantity"),
+    ],
+)
+def test_more_refusals_change_nothing(market, case, code):
+    _, a_acc, a = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 50)
+    actor, source, destination, asset, quantity = a, a_acc, b_acc, market.cea, 10
+    if case == "auditor":
+        _, source, actor = market.holder("Auditor", kind=ParticipantKind.AUDITOR)
+    elif case == "to_sink":
+        destination = system_account(AccountKind.RETIREMENT)
+    elif case == "not_transferable":
+        asset = cea_vintage_create(actor=market.registry_actor, vintage=2030, transferable=False)
+        market.give(a_acc, 50, asset=asset)
+    elif case == "zero":
+        quantity = 0
+    elif case == "fraction":
+        quantity = 2.5
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        transfer_create(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
+
+    assert refused.value.code == code
+    assert snapshot() == before
