@@ -13,6 +13,17 @@ from exchange.models.ledger import (
     TransactionKind,
 )
 from exchange.models.serials import BlockState, SerialBlock, SerialMovement
+from exchange.models.trading import (
+    DailyPrice,
+    MarketRules,
+    Order,
+    OrderMode,
+    OrderStatus,
+    SettlementBatch,
+    SettlementStatus,
+    Side,
+    Trade,
+)
 
 __all__ = [
     "SINK_STATE",
@@ -25,10 +36,15 @@ __all__ = [
     "Balance",
     "BlockState",
     "Checkpoint",
+    "DailyPrice",
     "Hold",
     "HoldKind",
     "HoldStatus",
     "Issuance",
+    "MarketRules",
+    "Order",
+    "OrderMode",
+    "OrderStatus",
     "Posting",
     "Project",
     "ProjectStatus",
@@ -36,6 +52,10 @@ __all__ = [
     "Retirement",
     "SerialBlock",
     "SerialMovement",
+    "SettlementBatch",
+    "SettlementStatus",
+    "Side",
+    "Trade",
     "Transaction",
     "TransactionKind",
 ]
