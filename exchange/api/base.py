@@ -38,7 +38,10 @@ class ActorMixin:
 
 
 class CsvRenderer(renderers.BaseRenderer):
-    """Lets ``?format=csv`` through content negotiation; the views stream the CSV themselves."""
+    """Lets ``?format=csv`` through content negotiation; the views stream the CSV themselves.
+
+    So what reaches ``render`` is a refusal: it is answered as the JSON error body, like any other.
+    """
 
     media_type = "text/csv"
     format = "csv"
@@ -47,7 +50,10 @@ class CsvRenderer(renderers.BaseRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         if data is None:
             return b""
-        return str(data).encode()
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"
+        return renderers.JSONRenderer().render(data, "application/json", renderer_context)
 
 
 class _Echo:
