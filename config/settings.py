@@ -168,6 +168,7 @@ SPECTACULAR_SETTINGS = {
         "AccountKindEnum": "exchange.models.ledger.AccountKind",
         "AssetKindEnum": "exchange.models.assets.AssetKind",
         "TransactionKindEnum": "exchange.models.ledger.TransactionKind",
+        "SideEnum": "exchange.models.trading.Side",
     },
 }
 

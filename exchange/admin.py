@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.admin import ServiceSaveMixin, admin_actor
+from accounts.models import ParticipantKind
 from config.errors import DomainError
 from exchange.models import (
     Account,
@@ -24,17 +25,30 @@ from exchange.models import (
     AuditEvent,
     Balance,
     Checkpoint,
+    DailyPrice,
     Hold,
     Issuance,
+    MarketRules,
+    Order,
     Posting,
     Project,
     Retirement,
     SerialBlock,
     SerialMovement,
+    SettlementBatch,
+    Trade,
     Transaction,
 )
 from exchange.services.accounts import account_open
-from exchange.services.issuance import allocation_rows_from_csv, cea_allocate, cea_vintage_create, ccer_issue, project_register
+from exchange.services.issuance import (
+    allocation_rows_from_csv,
+    ccer_issue,
+    cea_allocate,
+    cea_vintage_create,
+    project_register,
+)
+from exchange.services.settlement import settlement_run
+from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_update
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -74,7 +88,9 @@ class IssueForm(forms.Form):
     monitoring_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     monitoring_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     quantity = forms.IntegerField(min_value=1, label="Quantity (tCO2e)")
-    external_reference = forms.CharField(max_length=100, help_text="The issuance document number; issuing twice is safe.")
+    external_reference = forms.CharField(
+        max_length=100, help_text="The issuance document number; issuing twice is safe."
+    )
 
 
 @admin.register(Project)
@@ -126,8 +142,16 @@ class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
                     f"Issued {issuance.quantity} t of {issuance.asset.code} "
                     f"(serials {issuance.first_serial}-{issuance.last_serial}) to {project.owner}.",
                 )
-                return HttpResponseRedirect(reverse("admin:exchange_transaction_change", args=[issuance.transaction_id]))
-        context = {**self.admin_site.each_context(request), "title": f"Issue CCER for {project}", "form": form, "opts": self.model._meta, "original": project}
+                return HttpResponseRedirect(
+                    reverse("admin:exchange_transaction_change", args=[issuance.transaction_id])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Issue CCER for {project}",
+            "form": form,
+            "opts": self.model._meta,
+            "original": project,
+        }
         return TemplateResponse(request, "admin/exchange/service_form.html", context)
 
 
@@ -164,7 +188,9 @@ class AssetAdmin(ReadOnlyAdmin):
             try:
                 text = form.cleaned_data["file"].read().decode("utf-8-sig")
                 rows = allocation_rows_from_csv(text)
-                txn = cea_allocate(actor=admin_actor(request), asset=form.cleaned_data["asset"], rows=rows, memo="Admin CSV allocation")
+                txn = cea_allocate(
+                    actor=admin_actor(request), asset=form.cleaned_data["asset"], rows=rows, memo="Admin CSV allocation"
+                )
             except UnicodeDecodeError:
                 form.add_error("file", "The file is not UTF-8 text.")
             except DomainError as exc:
@@ -174,7 +200,13 @@ class AssetAdmin(ReadOnlyAdmin):
             else:
                 messages.success(request, f"Allocated {sum(r.quantity for r in rows)} t to {len(rows)} accounts.")
                 return HttpResponseRedirect(reverse("admin:exchange_transaction_change", args=[txn.pk]))
-        context = {**self.admin_site.each_context(request), "title": "Allocate allowances from CSV", "form": form, "opts": self.model._meta, "multipart": True}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Allocate allowances from CSV",
+            "form": form,
+            "opts": self.model._meta,
+            "multipart": True,
+        }
         return TemplateResponse(request, "admin/exchange/service_form.html", context)
 
     def vintage_view(self, request: HttpRequest) -> HttpResponse:
@@ -187,7 +219,12 @@ class AssetAdmin(ReadOnlyAdmin):
             else:
                 messages.success(request, f"Created {asset.code}.")
                 return HttpResponseRedirect(reverse("admin:exchange_asset_changelist"))
-        context = {**self.admin_site.each_context(request), "title": "Create an allowance vintage", "form": form, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Create an allowance vintage",
+            "form": form,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/exchange/service_form.html", context)
 
 
@@ -220,7 +257,18 @@ class TransactionAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["id", "memo", "idempotency_key"]
     inlines = [PostingInline, MovementInline]
-    readonly_fields = ["kind", "created_at", "actor_user", "actor_participant", "actor_label", "idempotency_scope", "idempotency_key", "request_hash", "memo", "metadata"]
+    readonly_fields = [
+        "kind",
+        "created_at",
+        "actor_user",
+        "actor_participant",
+        "actor_label",
+        "idempotency_scope",
+        "idempotency_key",
+        "request_hash",
+        "memo",
+        "metadata",
+    ]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -259,7 +307,18 @@ class SerialMovementAdmin(ReadOnlyAdmin):
 
 @admin.register(Hold)
 class HoldAdmin(ReadOnlyAdmin):
-    list_display = ["id", "account", "asset", "kind", "reference", "quantity", "remaining", "status", "created_at", "ended_at"]
+    list_display = [
+        "id",
+        "account",
+        "asset",
+        "kind",
+        "reference",
+        "quantity",
+        "remaining",
+        "status",
+        "created_at",
+        "ended_at",
+    ]
     list_filter = ["kind", "status", "asset"]
     search_fields = ["reference", "account__number"]
 
@@ -293,3 +352,129 @@ admin.site.site_title = "greenledger"
 admin.site.index_title = "Registry and exchange administration"
 
 
+# --- the market ----------------------------------------------------------------------------------------------
+@admin.register(MarketRules)
+class MarketRulesAdmin(ServiceSaveMixin, admin.ModelAdmin):
+    """Listing a new asset is done here (add) or on the API; changes go through market_rules_update."""
+
+    list_display = [
+        "asset",
+        "tradable",
+        "tick_fen",
+        "lot",
+        "block_threshold",
+        "listing_band_bp",
+        "block_band_bp",
+        "fee_bp",
+        "sessions",
+        "reference_price_fen",
+    ]
+    list_editable = []
+
+    def has_delete_permission(self, request: HttpRequest, obj: MarketRules | None = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: MarketRules | None = None) -> list[str]:
+        return ["asset"] if obj else []
+
+    def call_service(self, actor: Any, obj: MarketRules, form: forms.ModelForm, change: bool) -> MarketRules:
+        fields = {name: getattr(obj, name) for name in (*RULE_FIELDS, "reference_price_fen")}
+        if change:
+            current = MarketRules.objects.get(pk=obj.pk)
+            return market_rules_update(actor=actor, rules=current, **fields)
+        reference = fields.pop("reference_price_fen")
+        return asset_list(actor=actor, asset=obj.asset, reference_price_fen=reference, **fields)
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    """The order book: filter on status "open" to see it."""
+
+    list_display = [
+        "id",
+        "asset",
+        "side",
+        "mode",
+        "price_fen",
+        "quantity",
+        "filled",
+        "status",
+        "participant",
+        "account",
+        "created_at",
+    ]
+    list_filter = ["status", "side", "mode", "asset"]
+    search_fields = ["client_order_id", "account__number", "participant__name"]
+    list_select_related = ["asset", "participant", "account"]
+    ordering = ["asset", "side", "price_fen", "id"]
+
+
+@admin.register(Trade)
+class TradeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "asset",
+        "mode",
+        "price_fen",
+        "quantity",
+        "turnover_fen",
+        "buyer_fee_fen",
+        "seller_fee_fen",
+        "trading_day",
+        "settlement_batch",
+    ]
+    list_filter = ["asset", "mode", "trading_day"]
+    list_select_related = ["asset"]
+
+
+@admin.register(DailyPrice)
+class DailyPriceAdmin(ReadOnlyAdmin):
+    list_display = [
+        "asset",
+        "day",
+        "open_fen",
+        "high_fen",
+        "low_fen",
+        "close_fen",
+        "volume",
+        "turnover_fen",
+        "trades",
+        "close_from_trades",
+    ]
+    list_filter = ["asset"]
+
+
+@admin.register(SettlementBatch)
+class SettlementBatchAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "status",
+        "trades_count",
+        "units_total",
+        "cash_total_fen",
+        "fees_total_fen",
+        "holds_released",
+        "initiated_by",
+        "started_at",
+        "completed_at",
+    ]
+    change_list_template = "admin/exchange/settlementbatch_changelist.html"
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("settle-now/", self.admin_site.admin_view(self.settle_now), name="exchange_settlementbatch_settle"),
+            *super().get_urls(),
+        ]
+
+    def settle_now(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:exchange_settlementbatch_changelist"))
+        try:
+            actor = admin_actor(request)
+            actor.require_kind(ParticipantKind.EXCHANGE, allow_system=False)
+            batch = settlement_run(actor=actor)
+        except DomainError as exc:
+            messages.error(request, f"{exc.message} ({exc.code})")
+        else:
+            messages.success(request, f"Settlement batch {batch.pk}: {batch.trades_count} trades settled.")
+        return HttpResponseRedirect(reverse("admin:exchange_settlementbatch_changelist"))

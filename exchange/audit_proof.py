@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring as _encode_str
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring as _encode_str
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -90,14 +90,23 @@ def event_body(
     rebuilds a million of these.
     """
     return (
-        '{"action":' + _json_str(action)
-        + ',"actor":{"label":' + _json_str(actor_label)
-        + ',"participant":' + _json_id(actor_participant)
-        + ',"user":' + _json_id(actor_user)
-        + '},"object":{"id":' + _json_str(object_id)
-        + ',"type":' + _json_str(object_type)
-        + '},"payload":' + payload
-        + ',"time":' + _json_str(time) + "}"
+        '{"action":'
+        + _json_str(action)
+        + ',"actor":{"label":'
+        + _json_str(actor_label)
+        + ',"participant":'
+        + _json_id(actor_participant)
+        + ',"user":'
+        + _json_id(actor_user)
+        + '},"object":{"id":'
+        + _json_str(object_id)
+        + ',"type":'
+        + _json_str(object_type)
+        + '},"payload":'
+        + payload
+        + ',"time":'
+        + _json_str(time)
+        + "}"
     )
 
 

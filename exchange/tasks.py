@@ -4,11 +4,15 @@ so a worker killed mid-task leaves the message to be run again."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from celery import shared_task
 
+from exchange.clock import trading_day
 from exchange.selectors.reconcile import reconcile
 from exchange.services.sealing import audit_seal
+from exchange.services.settlement import settlement_run
+from exchange.services.trading import day_close, listed_assets, orders_cancel_at_close
 
 logger = logging.getLogger("greenledger.tasks")
 
@@ -26,3 +30,22 @@ def reconcile_task() -> int:
     for violation in violations:
         logger.error("ledger invariant violated", extra={"invariant": violation.invariant, "detail": violation.message})
     return len(violations)
+
+
+@shared_task(name="exchange.orders_cancel_at_close", acks_late=True, ignore_result=True)
+def orders_cancel_at_close_task() -> int:
+    """Cancel every open order at a session's close (11:30 and 15:00 China time)."""
+    return orders_cancel_at_close()
+
+
+@shared_task(name="exchange.day_close", acks_late=True, ignore_result=True)
+def day_close_task(day: str | None = None) -> int:
+    """Record each listed asset's close for the trading day (after 15:00). Idempotent."""
+    when = date.fromisoformat(day) if day else trading_day()
+    return len([day_close(asset=asset, day=when) for asset in listed_assets()])
+
+
+@shared_task(name="exchange.settlement_run", acks_late=True, ignore_result=True)
+def settlement_run_task(idempotency_key: str | None = None) -> int:
+    """Settle every unsettled trade (after the close, or on demand). Each trade settles exactly once."""
+    return settlement_run(idempotency_key=idempotency_key).trades_count

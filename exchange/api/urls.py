@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange.api import audit, holdings, lookup, movements, registry
+from exchange.api import audit, holdings, lookup, market, movements, registry
 
 urlpatterns = [
     path("projects", registry.ProjectListApi.as_view(), name="projects"),
@@ -22,6 +22,18 @@ urlpatterns = [
     path("cancellations", movements.CancellationCreateApi.as_view(), name="cancellations"),
     path("transactions/<int:pk>", lookup.TransactionDetailApi.as_view(), name="transaction-detail"),
     path("serials/<str:asset>/<int:serial>", lookup.SerialLookupApi.as_view(), name="serial-lookup"),
+    path("market/listings", market.ListingListApi.as_view(), name="market-listings"),
+    path("market/listings/<str:asset>", market.ListingDetailApi.as_view(), name="market-listing-detail"),
+    path("market/<str:asset>/book", market.OrderBookApi.as_view(), name="market-book"),
+    path("market/<str:asset>/trades", market.TradeTapeApi.as_view(), name="market-trades"),
+    path("market/<str:asset>/daily", market.DailyBarsApi.as_view(), name="market-daily"),
+    path("cash/deposits", market.CashDepositApi.as_view(), name="cash-deposits"),
+    path("cash/withdrawals", market.CashWithdrawApi.as_view(), name="cash-withdrawals"),
+    path("orders", market.OrderListApi.as_view(), name="orders"),
+    path("orders/<int:pk>", market.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<int:pk>/cancel", market.OrderCancelApi.as_view(), name="order-cancel"),
+    path("trades", market.MyTradesApi.as_view(), name="trades"),
+    path("settlement/batches", market.SettlementBatchListApi.as_view(), name="settlement-batches"),
     path("audit/events", audit.AuditEventListApi.as_view(), name="audit-events"),
     path("audit/events/<int:seq>", audit.AuditEventDetailApi.as_view(), name="audit-event-detail"),
     path("audit/events/<int:seq>/proof", audit.AuditProofApi.as_view(), name="audit-proof"),

@@ -27,11 +27,19 @@ class MarketRules(models.Model):
     block_threshold = models.BigIntegerField(
         default=100_000, help_text="Listing orders are below this quantity, block orders at or above it."
     )
-    listing_band_bp = models.PositiveIntegerField(default=1000, help_text="Listing price band, basis points of the previous close.")
-    block_band_bp = models.PositiveIntegerField(default=3000, help_text="Block price band, basis points of the previous close.")
-    fee_bp = models.PositiveIntegerField(default=60, help_text="Fee on turnover from each side, basis points (60 = 0.6%).")
+    listing_band_bp = models.PositiveIntegerField(
+        default=1000, help_text="Listing price band, basis points of the previous close."
+    )
+    block_band_bp = models.PositiveIntegerField(
+        default=3000, help_text="Block price band, basis points of the previous close."
+    )
+    fee_bp = models.PositiveIntegerField(
+        default=60, help_text="Fee on turnover from each side, basis points (60 = 0.6%)."
+    )
     sessions = models.CharField(
-        max_length=100, default=DEFAULT_SESSIONS, help_text="Trading sessions, Asia/Shanghai time, e.g. 09:30-11:30,13:00-15:00."
+        max_length=100,
+        default=DEFAULT_SESSIONS,
+        help_text="Trading sessions, Asia/Shanghai time, e.g. 09:30-11:30,13:00-15:00.",
     )
     reference_price_fen = models.BigIntegerField(
         help_text="The price bands' reference until the asset has a close of its own (fen)."
@@ -75,6 +83,10 @@ class Order(models.Model):
     price_fen = models.BigIntegerField()
     quantity = models.BigIntegerField()
     filled = models.BigIntegerField(default=0)
+    filled_turnover_fen = models.BigIntegerField(default=0, help_text="Sum of price x quantity of its fills.")
+    fee_fen = models.BigIntegerField(
+        default=0, help_text="Fees charged so far: fee(filled turnover), so the fills' fees add up to one rounding."
+    )
     status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.OPEN)
     end_reason = models.CharField(max_length=32, blank=True, help_text="filled, cancelled, session_close")
     client_order_id = models.CharField(max_length=64)
@@ -163,7 +175,9 @@ class DailyPrice(models.Model):
     volume = models.BigIntegerField(default=0, help_text="Tonnes traded, listing and block.")
     turnover_fen = models.BigIntegerField(default=0)
     trades = models.IntegerField(default=0)
-    close_from_trades = models.BooleanField(help_text="False when the day had no listing trade and kept the previous close.")
+    close_from_trades = models.BooleanField(
+        help_text="False when the day had no listing trade and kept the previous close."
+    )
     computed_at = models.DateTimeField()
 
     class Meta:

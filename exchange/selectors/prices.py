@@ -15,13 +15,20 @@ from exchange.models import Asset, DailyPrice, MarketRules, OrderMode, Trade
 
 def closing_price(asset: Asset, day: date) -> int | None:
     """The close of ``day``, or the latest close before it; None if the asset never had one."""
-    row = DailyPrice.objects.filter(asset=asset, day__lte=day).order_by("-day").values_list("close_fen", flat=True).first()
+    row = (
+        DailyPrice.objects.filter(asset=asset, day__lte=day)
+        .order_by("-day")
+        .values_list("close_fen", flat=True)
+        .first()
+    )
     return row
 
 
 def previous_close(asset: Asset, day: date) -> int | None:
     """The reference for ``day``'s price bands: the latest close strictly before it, else the listing reference."""
-    row = DailyPrice.objects.filter(asset=asset, day__lt=day).order_by("-day").values_list("close_fen", flat=True).first()
+    row = (
+        DailyPrice.objects.filter(asset=asset, day__lt=day).order_by("-day").values_list("close_fen", flat=True).first()
+    )
     if row is not None:
         return row
     return MarketRules.objects.filter(asset=asset).values_list("reference_price_fen", flat=True).first()

@@ -17,7 +17,8 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,19 @@ class _Scope:
 
 
 _scopes: ContextVar[tuple[_Scope, ...]] = ContextVar("greenledger_service_scopes", default=())
+_recorder: ContextVar[list[_Scope] | None] = ContextVar("greenledger_service_recorder", default=None)
+
+
+@contextmanager
+def recording_service_calls() -> Iterator[list[_Scope]]:
+    """Collect every service call that completes in the block (name, events recorded, replay)."""
+    calls: list[_Scope] = []
+    token = _recorder.set(calls)
+    try:
+        yield calls
+    finally:
+        _recorder.reset(token)
+
 
 #: Every public service, by dotted name (the audit-coverage test walks this).
 SERVICES: dict[str, Callable[..., Any]] = {}
@@ -71,6 +85,9 @@ def service(fn: Callable[P, R] | None = None, *, audited: bool = True) -> Any:
                         raise MissingAuditEvent(f"{name} changed state without recording an audit event")
             finally:
                 _scopes.reset(token)
+            recorder = _recorder.get()
+            if recorder is not None:
+                recorder.append(scope)
             return result
 
         @functools.wraps(func)
@@ -83,7 +100,9 @@ def service(fn: Callable[P, R] | None = None, *, audited: bool = True) -> Any:
                 except OperationalError as exc:
                     if tries_left == 0 or not _is_retryable(exc):
                         raise
-                    logger.info("retrying service after a lock conflict", extra={"service": name, "sqlstate": _sqlstate(exc)})
+                    logger.info(
+                        "retrying service after a lock conflict", extra={"service": name, "sqlstate": _sqlstate(exc)}
+                    )
                     time.sleep(random.uniform(0.005, 0.05))
             raise AssertionError("unreachable")
 
@@ -152,7 +171,9 @@ def audit_record(
     )
     row = (moment, actor.user_id, actor.participant_id, actor.label, action, object_type, object_id, payload_text)
     table = AuditEvent._meta.db_table
-    columns = "seq, created_at, actor_user_id, actor_participant_id, actor_label, action, object_type, object_id, payload, hash"
+    columns = (
+        "seq, created_at, actor_user_id, actor_participant_id, actor_label, action, object_type, object_id, payload, hash"
+    )
     with connection.cursor() as cursor:
         if is_postgres():
             cursor.execute(

@@ -5,8 +5,8 @@ from the moment they draw a sequence number until they commit (``exchange.servic
 sealer takes the same lock exclusively in a short transaction of its own: once it has it, every
 sequence number drawn so far belongs to a finished transaction, so the committed maximum is a safe
 horizon. It waits for that lock only briefly (writers queue behind a waiting sealer) and otherwise
-leaves the work to the next run. It then seals ``(last sealed, horizon]``; numbers in that range that no committed event holds
-(rolled back) are recorded in the checkpoint as gaps. Sealers serialise on a second advisory lock and
+leaves the work to the next run. It then seals ``(last sealed, horizon]``; numbers in that range that no
+committed event holds (rolled back) are recorded in the checkpoint as gaps. Sealers serialise on a second advisory lock and
 on the checkpoint number (primary key), so two sealers at once still make one chain.
 
 Verification recomputes every event hash from its columns, every checkpoint's count, gaps, Merkle root

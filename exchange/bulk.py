@@ -1,0 +1,79 @@
+"""Set-wise writes for the ledger: many rows in one statement, whatever their number.
+
+On PostgreSQL inserts use COPY and updates and deletes pass arrays (one parameter per column), so a
+settlement batch of a hundred thousand trades costs the same few statements as one trade. SQLite keeps
+plain multi-row statements, chunked under its limit on bound variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection
+
+from exchange.db import is_postgres
+
+SQLITE_MAX_VARIABLES = 32_000
+
+
+def _chunks(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert rows (tuples in ``columns`` order)."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    with connection.cursor() as cursor:
+        if is_postgres():
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        per_row = len(columns)
+        placeholders = "(" + ", ".join(["%s"] * per_row) + ")"
+        for chunk in _chunks(rows, max(1, SQLITE_MAX_VARIABLES // per_row)):
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES " + ", ".join([placeholders] * len(chunk)),
+                [v for row in chunk for v in row],
+            )
+
+
+def bulk_update(table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> None:
+    """Set ``columns`` (name, PostgreSQL type) of the rows with these ids: each row is (id, *values)."""
+    if not rows:
+        return
+    names = [name for name, _ in columns]
+    assignments = ", ".join(f"{name} = v.{name}" for name in names)
+    with connection.cursor() as cursor:
+        if is_postgres():
+            arrays = [[row[i] for row in rows] for i in range(len(columns) + 1)]
+            unnest = ", ".join(f"%s::{pgtype}[]" for pgtype in ["bigint", *[t for _, t in columns]])
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM unnest({unnest}) AS v(id, {', '.join(names)}) "
+                f"WHERE {table}.id = v.id",
+                arrays,
+            )
+            return
+        per_row = len(columns) + 1
+        placeholders = "(" + ", ".join(["%s"] * per_row) + ")"
+        for chunk in _chunks(rows, max(1, SQLITE_MAX_VARIABLES // per_row)):
+            cursor.execute(
+                f"WITH v(id, {', '.join(names)}) AS (VALUES {', '.join([placeholders] * len(chunk))}) "
+                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.id = v.id",
+                [x for row in chunk for x in row],
+            )
+
+
+def delete_ids(table: str, ids: Sequence[int]) -> None:
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        if is_postgres():
+            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [list(ids)])
+            return
+        for chunk in _chunks(ids, SQLITE_MAX_VARIABLES):
+            cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", list(chunk))

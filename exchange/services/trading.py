@@ -1,0 +1,733 @@
+"""The exchange: listing assets, cash in and out, orders with continuous matching, the daily close.
+
+An order reserves what it may need before it can trade: a sell holds the serial units, a buy holds
+cash for price x quantity plus the fee. Orders of one asset match under that asset's book lock (a
+PostgreSQL advisory lock), so one book is serialised while different assets match in parallel. Matching
+follows price-time priority, trades at the resting order's price, fills partially, and never matches a
+participant's own orders with each other. Trades move nothing: settlement does (``settlement.py``).
+
+Lock order, everywhere in the market: the book, then balance rows (holds), then hold rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max, Min, Sum
+
+from accounts.actors import Actor
+from accounts.errors import WrongParticipantKind
+from accounts.models import ParticipantKind
+from config.errors import InvalidInput, NotFound
+from exchange import clock
+from exchange.api.fields import fen_to_str
+from exchange.bulk import bulk_update
+from exchange.db import is_postgres
+from exchange.errors import (
+    AccountNotFound,
+    DuplicateObject,
+    IdempotencyConflict,
+    InvalidState,
+    RuleViolation,
+)
+from exchange.locks import lock_balances, lock_holds
+from exchange.models import (
+    Account,
+    AccountKind,
+    Asset,
+    AssetKind,
+    DailyPrice,
+    HoldKind,
+    HoldStatus,
+    MarketRules,
+    Order,
+    OrderMode,
+    OrderStatus,
+    Side,
+    Trade,
+    Transaction,
+    TransactionKind,
+)
+from exchange.selectors.prices import previous_close
+from exchange.services.accounts import system_account
+from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
+from exchange.services.ledger import Leg, hold_place, holds_release, journal_open, ledger_post
+
+TRADING_KINDS = frozenset(
+    {
+        ParticipantKind.COMPLIANCE_ENTITY,
+        ParticipantKind.PROJECT_OWNER,
+        ParticipantKind.INVESTOR,
+        ParticipantKind.FINANCIAL_INSTITUTION,
+    }
+)
+BOOK_LOCK_NAMESPACE = 0x676C62  # "glb": pg_advisory_xact_lock(namespace, asset id)
+CASH_CODE = "CNY"
+MAX_PRICE_FEN = 10**9  # 10 million yuan a tonne
+
+
+# --- refusals --------------------------------------------------------------------------------------------
+class NotTradable(RuleViolation):
+    code = "asset_not_tradable"
+    default_message = "This asset is not listed for trading."
+
+
+class MarketClosed(RuleViolation):
+    code = "market_closed"
+    default_message = "The market is closed; sessions are 09:30-11:30 and 13:00-15:00 China time."
+
+
+class InvalidTick(RuleViolation):
+    code = "invalid_tick"
+    default_message = "The price is not a multiple of the tick."
+
+
+class InvalidLot(RuleViolation):
+    code = "invalid_lot"
+    default_message = "The quantity is not a multiple of the lot."
+
+
+class WrongOrderMode(RuleViolation):
+    code = "wrong_order_mode"
+    default_message = "Listing orders are below the block threshold; block orders at or above it."
+
+
+class PriceOutOfBand(RuleViolation):
+    code = "price_out_of_band"
+    default_message = "The price is outside the band around the previous close."
+
+
+class DuplicateClientOrderId(IdempotencyConflict):
+    code = "duplicate_client_order_id"
+    default_message = "You used this client order id for a different order."
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+    default_message = "No such order, or not yours."
+
+
+class OrderNotOpen(InvalidState):
+    code = "order_not_open"
+    default_message = "The order is no longer open."
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+def fee_for(turnover_fen: int, fee_bp: int) -> int:
+    """The fee on a turnover, rounded half up to the fen."""
+    return (turnover_fen * fee_bp + 5000) // 10000
+
+
+_cash: dict[str, Asset] = {}
+
+
+def cash_asset() -> Asset:
+    """The CNY asset (integer fen), created on first use."""
+    asset = _cash.get(CASH_CODE)
+    if asset is None or not Asset.objects.filter(pk=asset.pk).exists():
+        asset, _ = Asset.objects.get_or_create(
+            code=CASH_CODE,
+            defaults={"kind": AssetKind.CASH, "name": "Renminbi (fen)", "serialised": False, "transferable": False},
+        )
+        _cash[CASH_CODE] = asset
+    return asset
+
+
+def lock_book(asset_id: int) -> None:
+    """Serialise everything that changes one asset's book (place, match, cancel)."""
+    if is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [BOOK_LOCK_NAMESPACE, asset_id])
+
+
+def parse_sessions(text: str) -> list[tuple[time, time]]:
+    sessions = []
+    for part in text.split(","):
+        start, _, end = part.strip().partition("-")
+        begin = time.fromisoformat(start.strip())
+        finish = time.max if end.strip() == "24:00" else time.fromisoformat(end.strip())
+        sessions.append((begin, finish))
+    return sessions
+
+
+def session_open(rules: MarketRules, moment: datetime) -> bool:
+    local = moment.astimezone(clock.MARKET_TZ)
+    if local.weekday() >= 5:
+        return False
+    now = local.time()
+    return any(start <= now < end for start, end in parse_sessions(rules.sessions))
+
+
+def band(rules: MarketRules, reference_fen: int, mode: str) -> tuple[int, int]:
+    """The inclusive price band (fen) around the reference for an order mode."""
+    band_bp = rules.block_band_bp if mode == OrderMode.BLOCK else rules.listing_band_bp
+    low = -((-reference_fen * (10000 - band_bp)) // 10000)  # ceiling
+    high = (reference_fen * (10000 + band_bp)) // 10000
+    return max(low, 1), high
+
+
+def _require_exchange(actor: Actor) -> None:
+    actor.require_can_act()
+    actor.require_kind(ParticipantKind.EXCHANGE)
+
+
+# --- listing and cash ------------------------------------------------------------------------------------
+RULE_FIELDS = (
+    "tradable",
+    "tick_fen",
+    "lot",
+    "block_threshold",
+    "listing_band_bp",
+    "block_band_bp",
+    "fee_bp",
+    "sessions",
+)
+
+
+@service
+def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules: Any) -> MarketRules:
+    """List an allowance or CCER asset for trading (exchange operator), with its rules and reference price."""
+    _require_exchange(actor)
+    if asset.kind not in (AssetKind.ALLOWANCE, AssetKind.CCER):
+        raise InvalidInput("Only allowances and CCER are traded.", details={"asset": asset.code})
+    unknown = set(rules) - set(RULE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown rules: {sorted(unknown)}.")
+    if MarketRules.objects.filter(asset=asset).exists():
+        raise DuplicateObject(f"{asset.code} is listed already.", details={"asset": asset.code})
+    if not 0 < reference_price_fen <= MAX_PRICE_FEN:
+        raise InvalidInput(
+            "The reference price must be positive.", details={"reference_price_fen": reference_price_fen}
+        )
+    if "sessions" in rules:
+        _check_sessions(rules["sessions"])
+    listed = MarketRules.objects.create(asset=asset, reference_price_fen=reference_price_fen, **rules)
+    audit_record(
+        actor=actor,
+        action="market.list",
+        obj=asset,
+        payload={"asset": asset.code, "reference_price": fen_to_str(reference_price_fen), **_rules_payload(listed)},
+    )
+    return listed
+
+
+def _check_sessions(text: str) -> None:
+    try:
+        sessions = parse_sessions(text)
+    except ValueError:
+        raise InvalidInput("Sessions look like 09:30-11:30,13:00-15:00.", details={"sessions": text}) from None
+    if any(start >= end for start, end in sessions):
+        raise InvalidInput("Each session ends after it starts.", details={"sessions": text})
+
+
+def _rules_payload(rules: MarketRules) -> dict[str, Any]:
+    return {name: getattr(rules, name) for name in RULE_FIELDS}
+
+
+@service
+def market_rules_update(*, actor: Actor, rules: MarketRules, **changes: Any) -> MarketRules:
+    """Change an asset's trading rules (exchange operator); every change is audited."""
+    _require_exchange(actor)
+    unknown = set(changes) - set(RULE_FIELDS) - {"reference_price_fen"}
+    if unknown:
+        raise InvalidInput(f"Unknown rules: {sorted(unknown)}.")
+    if "sessions" in changes:
+        _check_sessions(changes["sessions"])
+    before = _rules_payload(rules) | {"reference_price_fen": rules.reference_price_fen}
+    diff = {k: [before[k], v] for k, v in changes.items() if before.get(k) != v}
+    if not diff:
+        mark_unchanged()
+        return rules
+    MarketRules.objects.filter(pk=rules.pk).update(**{k: v[1] for k, v in diff.items()})
+    for key, (_, value) in diff.items():
+        setattr(rules, key, value)
+    audit_record(actor=actor, action="market.rules_update", obj=rules.asset, payload={"changes": diff})
+    return rules
+
+
+def _check_cash_account(account: Account) -> None:
+    if account.kind != AccountKind.HOLDING:
+        raise AccountNotFound(details={"account": account.number})
+
+
+@service
+def cash_deposit(*, actor: Actor, account: Account, amount_fen: int, reference: str) -> Transaction:
+    """Book cash received for a participant (exchange operator). The bank reference makes it happen once."""
+    _require_exchange(actor)
+    _check_cash_account(account)
+    if amount_fen <= 0:
+        raise InvalidInput("A deposit is a positive amount.", details={"amount": fen_to_str(amount_fen)})
+    request = {"account": account.number, "amount": fen_to_str(amount_fen), "reference": reference}
+    txn, replayed = journal_open(
+        kind=TransactionKind.DEPOSIT,
+        actor=actor,
+        idempotency_key=f"deposit:{reference}",
+        request=request,
+        memo=f"Deposit {reference}",
+        scope="exchange:cash",
+    )
+    if replayed:
+        return txn
+    ledger_post(txn, [Leg(cash_asset(), system_account(AccountKind.ISSUANCE), account, amount_fen)])
+    audit_record(actor=actor, action="cash.deposit", obj=txn, payload=request, at=txn.created_at)
+    return txn
+
+
+@service
+def cash_withdraw(*, actor: Actor, account: Account, amount_fen: int, reference: str) -> Transaction:
+    """Pay cash out to a participant's bank (exchange operator); held cash (open buy orders) can't leave."""
+    _require_exchange(actor)
+    _check_cash_account(account)
+    if amount_fen <= 0:
+        raise InvalidInput("A withdrawal is a positive amount.", details={"amount": fen_to_str(amount_fen)})
+    request = {"account": account.number, "amount": fen_to_str(amount_fen), "reference": reference}
+    txn, replayed = journal_open(
+        kind=TransactionKind.WITHDRAWAL,
+        actor=actor,
+        idempotency_key=f"withdrawal:{reference}",
+        request=request,
+        memo=f"Withdrawal {reference}",
+        scope="exchange:cash",
+    )
+    if replayed:
+        return txn
+    ledger_post(txn, [Leg(cash_asset(), account, system_account(AccountKind.ISSUANCE), amount_fen)])
+    audit_record(actor=actor, action="cash.withdraw", obj=txn, payload=request, at=txn.created_at)
+    return txn
+
+
+# --- orders ----------------------------------------------------------------------------------------------
+@dataclass
+class Placed:
+    order: Order
+    trades: list[Trade] = field(default_factory=list)
+    replayed: bool = False
+
+
+def _order_request(order: Order | dict[str, Any]) -> dict[str, Any]:
+    get = order.get if isinstance(order, dict) else lambda k: getattr(order, k)
+    return {k: get(k) for k in ("account_id", "asset_id", "side", "mode", "price_fen", "quantity")}
+
+
+@service
+def order_place(
+    *,
+    actor: Actor,
+    account: Account,
+    asset: Asset,
+    side: str,
+    mode: str,
+    price_fen: int,
+    quantity: int,
+    client_order_id: str,
+    at: datetime | None = None,
+) -> Placed:
+    """Place a limit order: check the market's rules, reserve, then match against the book.
+
+    The client order id is unique per participant: the same id with the same order returns the first
+    (and its trades); with a different order it is refused (``duplicate_client_order_id``).
+    """
+    actor.require_can_act()
+    if actor.participant_kind not in TRADING_KINDS:
+        raise WrongParticipantKind("Registry, exchange, verifier and auditor participants may not trade.")
+    if account.kind != AccountKind.HOLDING or not actor.owns(account.participant_id):
+        raise AccountNotFound(details={"account": account.number})
+    if side not in Side.values or mode not in OrderMode.values:
+        raise InvalidInput("side is buy or sell; mode is listing or block.")
+    if not client_order_id or len(client_order_id) > 64:
+        raise InvalidInput("A client order id is 1 to 64 characters.")
+    wanted = {
+        "account_id": account.pk,
+        "asset_id": asset.pk,
+        "side": side,
+        "mode": mode,
+        "price_fen": price_fen,
+        "quantity": quantity,
+    }
+    replay = _replay_order(actor, client_order_id, wanted)
+    if replay is not None:
+        return replay
+    rules = MarketRules.objects.filter(asset=asset).first()
+    if rules is None or not rules.tradable:
+        raise NotTradable(details={"asset": asset.code})
+    moment = at or clock.now()
+    _check_order_rules(rules, asset, side, mode, price_fen, quantity, moment)
+
+    lock_book(asset.pk)
+    replay = _replay_order(actor, client_order_id, wanted)  # a racing twin may have committed meanwhile
+    if replay is not None:
+        return replay
+    try:
+        with transaction.atomic():
+            return _place_and_match(
+                actor, account, asset, rules, side, mode, price_fen, quantity, client_order_id, moment
+            )
+    except IntegrityError:
+        # The same client order id committed by a twin on another book: answer as the twin did.
+        replay = _replay_order(actor, client_order_id, wanted)
+        if replay is None:
+            raise
+        return replay
+
+
+def _replay_order(actor: Actor, client_order_id: str, wanted: dict[str, Any]) -> Placed | None:
+    existing = Order.objects.filter(participant_id=actor.participant_id, client_order_id=client_order_id).first()
+    if existing is None:
+        return None
+    if _order_request(existing) != wanted:
+        raise DuplicateClientOrderId(details={"client_order_id": client_order_id, "order": existing.pk})
+    mark_replayed()
+    trades = list(Trade.objects.filter(**{f"{existing.side}_order": existing}).order_by("id"))
+    return Placed(order=existing, trades=trades, replayed=True)
+
+
+def _check_order_rules(
+    rules: MarketRules, asset: Asset, side: str, mode: str, price_fen: int, quantity: int, moment: datetime
+) -> None:
+    if not session_open(rules, moment):
+        raise MarketClosed(details={"sessions": rules.sessions, "at": moment.astimezone(clock.MARKET_TZ).isoformat()})
+    if not 0 < quantity <= 10**12:
+        raise InvalidInput("A quantity is a positive whole number of tonnes.", details={"quantity": quantity})
+    if not 0 < price_fen <= MAX_PRICE_FEN:
+        raise InvalidInput("A price is positive.", details={"price": fen_to_str(price_fen)})
+    if price_fen % rules.tick_fen:
+        raise InvalidTick(details={"price": fen_to_str(price_fen), "tick": fen_to_str(rules.tick_fen)})
+    if quantity % rules.lot:
+        raise InvalidLot(details={"quantity": quantity, "lot": rules.lot})
+    if (mode == OrderMode.LISTING) != (quantity < rules.block_threshold):
+        raise WrongOrderMode(details={"mode": mode, "quantity": quantity, "block_threshold": rules.block_threshold})
+    reference = previous_close(asset, clock.trading_day(moment)) or rules.reference_price_fen
+    low, high = band(rules, reference, mode)
+    if not low <= price_fen <= high:
+        raise PriceOutOfBand(
+            details={
+                "price": fen_to_str(price_fen),
+                "low": fen_to_str(low),
+                "high": fen_to_str(high),
+                "previous_close": fen_to_str(reference),
+            }
+        )
+
+
+def _place_and_match(
+    actor: Actor,
+    account: Account,
+    asset: Asset,
+    rules: MarketRules,
+    side: str,
+    mode: str,
+    price_fen: int,
+    quantity: int,
+    client_order_id: str,
+    moment: datetime,
+) -> Placed:
+    reference = f"order:{actor.participant_id}:{client_order_id}"
+    if side == Side.SELL:
+        hold = hold_place(account=account, asset=asset, quantity=quantity, kind=HoldKind.ORDER, reference=reference)
+    else:
+        notional = price_fen * quantity
+        hold = hold_place(
+            account=account,
+            asset=cash_asset(),
+            quantity=notional + fee_for(notional, rules.fee_bp),
+            kind=HoldKind.ORDER,
+            reference=reference,
+        )
+    order = Order(
+        participant_id=actor.participant_id,
+        account=account,
+        asset=asset,
+        side=side,
+        mode=mode,
+        price_fen=price_fen,
+        quantity=quantity,
+        client_order_id=client_order_id,
+        hold=hold,
+        trading_day=clock.trading_day(moment),
+        created_at=moment,
+    )
+    fills, resting = _match(order, rules)
+    order.save(force_insert=True)
+    trades = [
+        Trade(
+            asset=asset,
+            mode=mode,
+            buy_order_id=order.pk if side == Side.BUY else other.pk,
+            sell_order_id=order.pk if side == Side.SELL else other.pk,
+            aggressor=side,
+            price_fen=price,
+            quantity=q,
+            turnover_fen=price * q,
+            buyer_fee_fen=buyer_fee,
+            seller_fee_fen=seller_fee,
+            trading_day=order.trading_day,
+            created_at=moment,
+        )
+        for other, price, q, buyer_fee, seller_fee in fills
+    ]
+    if trades:
+        Trade.objects.bulk_create(trades)
+        bulk_update(
+            Order._meta.db_table,
+            [
+                ("filled", "bigint"),
+                ("filled_turnover_fen", "bigint"),
+                ("fee_fen", "bigint"),
+                ("status", "text"),
+                ("end_reason", "text"),
+                ("ended_at", "timestamptz"),
+            ],
+            [(o.pk, o.filled, o.filled_turnover_fen, o.fee_fen, o.status, o.end_reason, o.ended_at) for o in resting],
+        )
+    audit_record(
+        actor=actor,
+        action="order.place",
+        obj=order,
+        payload={
+            "order": order.pk,
+            "client_order_id": client_order_id,
+            "account": account.number,
+            "asset": asset.code,
+            "side": side,
+            "mode": mode,
+            "price": fen_to_str(price_fen),
+            "quantity": quantity,
+            "hold": hold.pk,
+            "reserved": hold.quantity,
+            "trades": [
+                [t.pk, t.sell_order_id if side == Side.BUY else t.buy_order_id, fen_to_str(t.price_fen), t.quantity]
+                for t in trades
+            ],
+        },
+        at=moment,
+    )
+    return Placed(order=order, trades=trades)
+
+
+def _match(order: Order, rules: MarketRules) -> tuple[list[tuple[Order, int, int, int, int]], list[Order]]:
+    """Fill the incoming order against the book in memory; return fills and the resting orders touched.
+
+    Price-time priority, at the resting order's price; a participant's own orders are passed over.
+    """
+    opposite = Side.SELL if order.side == Side.BUY else Side.BUY
+    book = Order.objects.filter(
+        asset_id=order.asset_id, side=opposite, status=OrderStatus.OPEN, mode=order.mode
+    ).exclude(participant_id=order.participant_id)
+    if order.side == Side.BUY:
+        book = book.filter(price_fen__lte=order.price_fen).order_by("price_fen", "id")
+    else:
+        book = book.filter(price_fen__gte=order.price_fen).order_by("-price_fen", "id")
+    fills: list[tuple[Order, int, int, int, int]] = []
+    touched: list[Order] = []
+    seen = 0
+    while order.remaining > 0:
+        page = list(book[seen : seen + 100])
+        if not page:
+            break
+        seen += len(page)
+        for resting in page:
+            if order.remaining == 0:
+                break
+            q = min(order.remaining, resting.remaining)
+            price = resting.price_fen
+            buy, sell = (order, resting) if order.side == Side.BUY else (resting, order)
+            buyer_fee = _charge(buy, price * q, q, rules.fee_bp)
+            seller_fee = _charge(sell, price * q, q, rules.fee_bp)
+            fills.append((resting, price, q, buyer_fee, seller_fee))
+            if resting.remaining == 0:
+                resting.status, resting.end_reason, resting.ended_at = OrderStatus.FILLED, "filled", order.created_at
+            touched.append(resting)
+    if order.remaining == 0:
+        order.status, order.end_reason, order.ended_at = OrderStatus.FILLED, "filled", order.created_at
+    return fills, touched
+
+
+def _charge(order: Order, turnover: int, quantity: int, fee_bp: int) -> int:
+    """Record a fill on an order; return its fee, charged so that all fills' fees sum to one rounding."""
+    order.filled += quantity
+    order.filled_turnover_fen += turnover
+    total_fee = fee_for(order.filled_turnover_fen, fee_bp)
+    fee, order.fee_fen = total_fee - order.fee_fen, total_fee
+    return fee
+
+
+def _unsettled_needs(orders: list[Order]) -> dict[int, int]:
+    """What each order's hold must keep for its filled but unsettled trades (units, or cash with fees)."""
+    needs: dict[int, int] = {}
+    buys = [o.pk for o in orders if o.side == Side.BUY]
+    sells = [o.pk for o in orders if o.side == Side.SELL]
+    unsettled = Trade.objects.filter(settlement_batch__isnull=True)
+    if buys:
+        for row in (
+            unsettled.filter(buy_order_id__in=buys)
+            .values("buy_order_id")
+            .annotate(t=Sum("turnover_fen"), f=Sum("buyer_fee_fen"))
+        ):
+            needs[row["buy_order_id"]] = row["t"] + row["f"]
+    if sells:
+        for row in unsettled.filter(sell_order_id__in=sells).values("sell_order_id").annotate(q=Sum("quantity")):
+            needs[row["sell_order_id"]] = row["q"]
+    return needs
+
+
+def _end_orders(orders: list[Order], reason: str, moment: datetime) -> dict[int, int]:
+    """Cancel open orders: release all of each hold but what unsettled trades still need.
+
+    The holds' balances and rows are locked before anything is read, so a settlement committing
+    meanwhile is either wholly seen or wholly not.
+    """
+    lock_balances({(o.hold.account_id, o.hold.asset_id) for o in orders})
+    holds = lock_holds(o.hold_id for o in orders)
+    needs = _unsettled_needs(orders)
+    releases = []
+    for order in orders:
+        hold = holds[order.hold_id]
+        keep = needs.get(order.pk, 0)
+        if hold.status == HoldStatus.ACTIVE and hold.remaining > keep:
+            releases.append((hold, hold.remaining - keep))
+        order.status, order.end_reason, order.ended_at = OrderStatus.CANCELLED, reason, moment
+    released = holds_release(releases)
+    bulk_update(
+        Order._meta.db_table,
+        [("status", "text"), ("end_reason", "text"), ("ended_at", "timestamptz")],
+        [(o.pk, o.status, o.end_reason, o.ended_at) for o in orders],
+    )
+    return released
+
+
+@service
+def order_cancel(*, actor: Actor, order: Order) -> Order:
+    """Cancel what is unfilled of one of your open orders; filled parts still settle."""
+    actor.require_can_act()
+    if not actor.owns(order.participant_id):
+        raise OrderNotFound(details={"order": order.pk})
+    lock_book(order.asset_id)
+    current = Order.objects.select_related("hold").get(pk=order.pk)
+    if current.status != OrderStatus.OPEN:
+        raise OrderNotOpen(details={"order": order.pk, "status": current.status})
+    moment = clock.now()
+    released = _end_orders([current], "cancelled", moment)
+    audit_record(
+        actor=actor,
+        action="order.cancel",
+        obj=current,
+        payload={
+            "order": current.pk,
+            "filled": current.filled,
+            "unfilled": current.remaining,
+            "released": released.get(current.hold_id, 0),
+        },
+        at=moment,
+    )
+    return current
+
+
+@service
+def orders_cancel_at_close(*, actor: Actor | None = None) -> int:
+    """Cancel every open order (run at each session's close); return how many. Safe to run twice."""
+    actor = actor or Actor.system("session-close")
+    moment = clock.now()
+    asset_ids = sorted(set(Order.objects.filter(status=OrderStatus.OPEN).values_list("asset_id", flat=True)))
+    if not asset_ids:
+        mark_unchanged()
+        return 0
+    for asset_id in asset_ids:
+        lock_book(asset_id)
+    orders = list(
+        Order.objects.filter(status=OrderStatus.OPEN, asset_id__in=asset_ids).select_related("hold").order_by("id")
+    )
+    if not orders:
+        mark_unchanged()
+        return 0
+    _end_orders(orders, "session_close", moment)
+    per_asset: dict[int, int] = {}
+    for order in orders:
+        per_asset[order.asset_id] = per_asset.get(order.asset_id, 0) + 1
+    audit_record(
+        actor=actor,
+        action="order.cancel_at_close",
+        obj=("market", clock.trading_day(moment).isoformat()),
+        payload={
+            "orders": len(orders),
+            "per_asset": {str(k): v for k, v in per_asset.items()},
+            "first": orders[0].pk,
+            "last": orders[-1].pk,
+        },
+        at=moment,
+    )
+    return len(orders)
+
+
+# --- the daily close -------------------------------------------------------------------------------------
+@service
+def day_close(*, asset: Asset, day: date | None = None, actor: Actor | None = None) -> DailyPrice:
+    """Record the day's OHLCV and close: the VWAP of its listing trades, else the previous close.
+
+    Idempotent: a day is closed once.
+    """
+    actor = actor or Actor.system("day-close")
+    day = day or clock.trading_day()
+    existing = DailyPrice.objects.filter(asset=asset, day=day).first()
+    if existing is not None:
+        mark_unchanged()
+        return existing
+    trades = Trade.objects.filter(asset=asset, trading_day=day)
+    stats = trades.aggregate(
+        volume=Sum("quantity"),
+        turnover=Sum("turnover_fen"),
+        high=Max("price_fen"),
+        low=Min("price_fen"),
+        first=Min("id"),
+        last=Max("id"),
+    )
+    listing = trades.filter(mode=OrderMode.LISTING).aggregate(volume=Sum("quantity"), turnover=Sum("turnover_fen"))
+    if listing["volume"]:
+        close, from_trades = (2 * listing["turnover"] + listing["volume"]) // (2 * listing["volume"]), True
+    else:
+        reference = previous_close(asset, day)
+        if reference is None:
+            raise NotTradable("The asset has no close and no reference price.", details={"asset": asset.code})
+        close, from_trades = reference, False
+    prices = (
+        dict(Trade.objects.filter(pk__in=[stats["first"], stats["last"]]).values_list("pk", "price_fen"))
+        if stats["first"]
+        else {}
+    )
+    count = trades.count()
+    row = DailyPrice.objects.create(
+        asset=asset,
+        day=day,
+        open_fen=prices.get(stats["first"]),
+        high_fen=stats["high"],
+        low_fen=stats["low"],
+        close_fen=close,
+        volume=stats["volume"] or 0,
+        turnover_fen=stats["turnover"] or 0,
+        trades=count,
+        close_from_trades=from_trades,
+        computed_at=clock.now(),
+    )
+    audit_record(
+        actor=actor,
+        action="market.close",
+        obj=row,
+        payload={
+            "asset": asset.code,
+            "day": day,
+            "close": fen_to_str(close),
+            "from_trades": from_trades,
+            "volume": row.volume,
+            "trades": count,
+        },
+    )
+    return row
+
+
+def listed_assets() -> list[Asset]:
+    return list(Asset.objects.filter(rules__isnull=False).order_by("pk"))
+
+
+__all__ = ["OrderNotFound", "Placed", "cash_asset", "day_close", "fee_for", "order_cancel", "order_place"]

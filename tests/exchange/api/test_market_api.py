@@ -1,0 +1,192 @@
+"""The market over HTTP: listing, cash, orders, the book, the tape, trades, settlement and who may do what."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import ParticipantKind
+from exchange import clock
+from exchange.models import Order, Trade
+from tests.factories import MembershipFactory
+from tests.ledger import balance
+from tests.market import IN_SESSION, make_exchange
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_session():
+    with clock.pinned(IN_SESSION):
+        yield
+
+
+def client_for(participant) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(MembershipFactory(participant=participant).user)
+    return client
+
+
+@pytest.fixture
+def ex():
+    return make_exchange()
+
+
+def test_order_over_http_trades_and_settles(ex):
+    seller, seller_acc, _ = ex.trader("Seller", units=500)
+    buyer, buyer_acc, _ = ex.trader("Buyer", cash_fen=10_000_000)
+    sell = client_for(seller).post(
+        "/api/v1/orders",
+        {"account": seller_acc.number, "asset": "CEA-2024", "side": "sell", "price": "80.50", "quantity": 100},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="sell-1",
+    )
+    assert sell.status_code == 201, sell.json()
+    assert sell.json()["order"]["reserved"] == 100
+
+    buy = client_for(buyer).post(
+        "/api/v1/orders",
+        {
+            "account": buyer_acc.number,
+            "asset": "CEA-2024",
+            "side": "buy",
+            "price": "81.00",
+            "quantity": 40,
+            "client_order_id": "b-1",
+        },
+        format="json",
+    )
+
+    assert buy.status_code == 201, buy.json()
+    body = buy.json()
+    assert body["order"]["status"] == "filled"
+    assert [(t["price"], t["quantity"], t["settled"]) for t in body["trades"]] == [("80.50", 40, False)]
+    book = client_for(buyer).get("/api/v1/market/CEA-2024/book").json()
+    assert book["asks"] == [{"price": "80.50", "quantity": 60, "orders": 1}]
+    assert book["previous_close"] == "80.00"
+    tape = client_for(buyer).get("/api/v1/market/CEA-2024/trades").json()["results"]
+    assert [(t["price"], t["quantity"]) for t in tape] == [("80.50", 40)]
+    mine = client_for(seller).get("/api/v1/trades").json()["results"]
+    assert [(t["side"], t["fee"]) for t in mine] == [("sell", "19.32")]
+
+    operator_client = client_for(ex.market.holder("Beijing Green Exchange", kind=ParticipantKind.EXCHANGE)[0])
+    settled = operator_client.post("/api/v1/settlement/batches", HTTP_IDEMPOTENCY_KEY="settle-1")
+    assert settled.status_code == 201
+    assert settled.json()["trades_count"] == 1
+    assert settled.json()["cash_total"] == "3220.00"
+    assert balance(buyer_acc, ex.cea) == (40, 0)
+
+
+def test_the_same_idempotency_key_places_one_order(ex):
+    seller, acc, _ = ex.trader("Seller", units=500)
+    client = client_for(seller)
+    payload = {"account": acc.number, "asset": "CEA-2024", "side": "sell", "price": "80.00", "quantity": 10}
+    first = client.post("/api/v1/orders", payload, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    again = client.post("/api/v1/orders", payload, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    other = client.post("/api/v1/orders", {**payload, "quantity": 11}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert first.json() == again.json()
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "duplicate_client_order_id"
+    assert Order.objects.count() == 1
+
+
+def test_order_refusals_over_http(ex):
+    seller, acc, _ = ex.trader("Seller", units=500)
+    client = client_for(seller)
+    base = {
+        "account": acc.number,
+        "asset": "CEA-2024",
+        "side": "sell",
+        "price": "80.00",
+        "quantity": 10,
+        "client_order_id": "x",
+    }
+    cases = [
+        ({"price": "80.001"}, 400, "invalid"),
+        ({"price": "99.00"}, 409, "price_out_of_band"),
+        ({"quantity": "ten"}, 400, "invalid"),
+        ({"asset": "CEA-1999"}, 400, "unknown_asset"),
+        ({"account": "CN-100-999999"}, 404, "account_not_found"),
+        ({"side": "short"}, 400, "invalid_choice"),
+    ]
+    for change, status_code, code in cases:
+        response = client.post("/api/v1/orders", {**base, **change}, format="json")
+        assert (response.status_code, response.json()["error"]["code"]) == (status_code, code), change
+    assert Order.objects.count() == 0
+
+
+def test_another_participants_order_is_not_found(ex):
+    seller, acc, _ = ex.trader("Seller", units=500)
+    other, _, _ = ex.trader("Other")
+    order = (
+        client_for(seller)
+        .post(
+            "/api/v1/orders",
+            {
+                "account": acc.number,
+                "asset": "CEA-2024",
+                "side": "sell",
+                "price": "80.00",
+                "quantity": 10,
+                "client_order_id": "o",
+            },
+            format="json",
+        )
+        .json()["order"]
+    )
+    for method, path in (("get", f"/api/v1/orders/{order['id']}"), ("post", f"/api/v1/orders/{order['id']}/cancel")):
+        response = getattr(client_for(other), method)(path)
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "order_not_found")
+    cancelled = client_for(seller).post(f"/api/v1/orders/{order['id']}/cancel")
+    assert cancelled.json()["status"] == "cancelled"
+
+
+def test_cash_is_booked_by_the_exchange_only(ex):
+    entity, acc, _ = ex.trader("Entity")
+    operator = ex.market.holder("Beijing Green Exchange", kind=ParticipantKind.EXCHANGE)[0]
+    payload = {"account": acc.number, "amount": "1000.00", "reference": "BANK-1"}
+    refused = client_for(entity).post("/api/v1/cash/deposits", payload, format="json")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "wrong_participant_kind")
+    for _ in range(2):
+        booked = client_for(operator).post("/api/v1/cash/deposits", payload, format="json")
+        assert booked.status_code == 201
+    assert balance(acc, ex.cny) == (100_000, 0)
+    too_much = client_for(operator).post(
+        "/api/v1/cash/withdrawals", {**payload, "amount": "1000.01", "reference": "W-1"}, format="json"
+    )
+    assert (too_much.status_code, too_much.json()["error"]["code"]) == (409, "insufficient_available")
+
+
+def test_settlement_run_is_for_the_exchange_and_batches_readable_by_overseers(ex):
+    entity, _, _ = ex.trader("Entity")
+    refused = client_for(entity).post("/api/v1/settlement/batches")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "wrong_participant_kind")
+    assert client_for(entity).get("/api/v1/settlement/batches").status_code == 403
+    auditor = ex.market.holder("Auditor", kind=ParticipantKind.AUDITOR)[0]
+    assert client_for(auditor).get("/api/v1/settlement/batches").status_code == 200
+
+
+def test_daily_bars_show_today_so_far_and_closed_days(ex):
+    from exchange.services.trading import day_close
+
+    _, s_acc, s = ex.trader("Seller", units=500)
+    buyer, b_acc, b = ex.trader("Buyer", cash_fen=10_000_000)
+    ex.order(s, s_acc, "sell", 8100, 10)
+    ex.order(b, b_acc, "buy", 8100, 10)
+    bars = client_for(buyer).get("/api/v1/market/CEA-2024/daily").json()
+    assert bars == [
+        {
+            "day": "2026-11-25",
+            "open": "81.00",
+            "high": "81.00",
+            "low": "81.00",
+            "close": "81.00",
+            "volume": 10,
+            "turnover": "810.00",
+            "trades": 1,
+            "final": False,
+        }
+    ]
+    day_close(asset=ex.cea, day=IN_SESSION.date())
+    assert client_for(buyer).get("/api/v1/market/CEA-2024/daily").json()[0]["final"] is True
+    assert Trade.objects.count() == 1

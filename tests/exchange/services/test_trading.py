@@ -1,0 +1,228 @@
+"""Orders: every rule refused with its code and nothing held; fills, priority, cancel, session close."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from accounts.models import ParticipantKind
+from config.errors import DomainError
+from exchange import clock
+from exchange.models import Order, OrderStatus, Trade
+from exchange.services.trading import order_cancel, orders_cancel_at_close
+from tests.ledger import assert_reconciled, balance, blocks, snapshot
+from tests.market import IN_SESSION, make_exchange
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_session():
+    with clock.pinned(IN_SESSION):
+        yield
+
+
+@pytest.fixture
+def ex():
+    return make_exchange()
+
+
+def test_sell_holds_serial_units_and_buy_holds_cash_with_fee(ex):
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+
+    ex.order(seller, seller_acc, "sell", 8100, 300)
+    ex.order(buyer, buyer_acc, "buy", 8000, 100)
+
+    assert balance(seller_acc, ex.cea) == (1000, 300)
+    assert blocks(ex.cea, seller_acc) == [
+        (1, 300, seller_acc.number, "held"),
+        (301, 1000, seller_acc.number, "available"),
+    ]
+    # 80.00 x 100 = 8,000.00 yuan plus 0.6% fee 48.00 = 8,048.00 yuan = 804,800 fen
+    assert balance(buyer_acc, ex.cny) == (10_000_000, 804_800)
+    assert Trade.objects.count() == 0
+
+
+def test_crossing_orders_trade_at_the_resting_price_and_move_nothing(ex):
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+    resting = ex.order(seller, seller_acc, "sell", 7900, 100).order
+
+    placed = ex.order(buyer, buyer_acc, "buy", 8000, 100)
+
+    (trade,) = placed.trades
+    assert (trade.price_fen, trade.quantity, trade.sell_order_id, trade.aggressor) == (7900, 100, resting.pk, "buy")
+    assert (trade.turnover_fen, trade.buyer_fee_fen, trade.seller_fee_fen) == (790_000, 4740, 4740)
+    assert placed.order.status == OrderStatus.FILLED
+    assert Order.objects.get(pk=resting.pk).status == OrderStatus.FILLED
+    assert balance(seller_acc, ex.cea) == (1000, 100)  # trades move nothing until settlement
+    assert balance(buyer_acc, ex.cea) == (0, 0)
+
+
+def test_partial_fill_leaves_the_rest_resting(ex):
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+    ex.order(seller, seller_acc, "sell", 8000, 60)
+
+    placed = ex.order(buyer, buyer_acc, "buy", 8000, 100)
+
+    assert [t.quantity for t in placed.trades] == [60]
+    order = Order.objects.get(pk=placed.order.pk)
+    assert (order.status, order.filled, order.remaining) == (OrderStatus.OPEN, 60, 40)
+
+
+def test_price_time_priority_on_a_crafted_book(ex):
+    sellers = [ex.trader(f"S{i}", units=100) for i in range(4)]
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=50_000_000)
+    second_best_early = ex.order(sellers[0][2], sellers[0][1], "sell", 8050, 10).order
+    best_late = ex.order(sellers[1][2], sellers[1][1], "sell", 8000, 10).order
+    second_best_late = ex.order(sellers[2][2], sellers[2][1], "sell", 8050, 10).order
+    too_dear = ex.order(sellers[3][2], sellers[3][1], "sell", 8100, 10).order
+
+    placed = ex.order(buyer, buyer_acc, "buy", 8050, 25)
+
+    assert [(t.sell_order_id, t.price_fen, t.quantity) for t in placed.trades] == [
+        (best_late.pk, 8000, 10),
+        (second_best_early.pk, 8050, 10),
+        (second_best_late.pk, 8050, 5),
+    ]
+    assert Order.objects.get(pk=too_dear.pk).filled == 0
+
+
+def test_own_orders_never_match(ex):
+    _, acc, actor = ex.trader("Both sides", units=100, cash_fen=10_000_000)
+    ex.order(actor, acc, "sell", 8000, 10)
+
+    placed = ex.order(actor, acc, "buy", 8000, 10)
+
+    assert placed.trades == []
+    assert Order.objects.filter(status=OrderStatus.OPEN).count() == 2
+
+
+def test_cancel_releases_only_the_unfilled_part(ex):
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+    order = ex.order(seller, seller_acc, "sell", 8000, 100).order
+    ex.order(buyer, buyer_acc, "buy", 8000, 30)
+
+    order_cancel(actor=seller, order=order)
+
+    assert balance(seller_acc, ex.cea) == (1000, 30)  # the 30 sold stay held until settlement
+    order.refresh_from_db()
+    assert (order.status, order.end_reason, order.filled) == (OrderStatus.CANCELLED, "cancelled", 30)
+    with pytest.raises(DomainError) as again:
+        order_cancel(actor=seller, order=order)
+    assert again.value.code == "order_not_open"
+    assert_reconciled()
+
+
+def test_cancel_of_another_participants_order_is_not_found(ex):
+    _, seller_acc, seller = ex.trader("Seller", units=100)
+    _, _, other = ex.trader("Other")
+    order = ex.order(seller, seller_acc, "sell", 8000, 10).order
+    with pytest.raises(DomainError) as refused:
+        order_cancel(actor=other, order=order)
+    assert refused.value.code == "order_not_found"
+
+
+def test_session_close_cancels_every_open_order(ex):
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+    ex.order(seller, seller_acc, "sell", 8100, 100)
+    ex.order(buyer, buyer_acc, "buy", 7900, 100)
+
+    assert orders_cancel_at_close() == 2
+    assert orders_cancel_at_close() == 0
+
+    assert set(Order.objects.values_list("status", "end_reason")) == {(OrderStatus.CANCELLED, "session_close")}
+    assert balance(seller_acc, ex.cea) == (1000, 0)
+    assert balance(buyer_acc, ex.cny) == (10_000_000, 0)
+    assert_reconciled()
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"price_fen": 8001, "quantity": 10, "tick": 5}, "invalid_tick"),
+        ({"quantity": 15, "lot": 10}, "invalid_lot"),
+        ({"quantity": 100_000}, "wrong_order_mode"),
+        ({"quantity": 99_999, "mode": "block"}, "wrong_order_mode"),
+        ({"price_fen": 8801}, "price_out_of_band"),
+        ({"price_fen": 7199}, "price_out_of_band"),
+        ({"price_fen": 10_401, "quantity": 100_000, "mode": "block"}, "price_out_of_band"),
+        ({"at": datetime(2026, 11, 25, 12, 0, tzinfo=clock.MARKET_TZ)}, "market_closed"),
+        ({"at": datetime(2026, 11, 28, 10, 0, tzinfo=clock.MARKET_TZ)}, "market_closed"),
+        ({"quantity": 300_000, "mode": "block"}, "insufficient_available"),
+        ({"side": "buy", "price_fen": 8000, "quantity": 5000}, "insufficient_available"),
+        ({"kind": ParticipantKind.REGISTRY}, "wrong_participant_kind"),
+    ],
+)
+def test_each_order_rule_refused_with_its_code_and_nothing_held(ex, change, code):
+    from exchange.models import MarketRules
+    from exchange.services.trading import order_place
+
+    if "tick" in change:
+        MarketRules.objects.filter(pk=ex.cea.pk).update(tick_fen=change.pop("tick"))
+    if "lot" in change:
+        MarketRules.objects.filter(pk=ex.cea.pk).update(lot=change.pop("lot"))
+    kind = change.pop("kind", ParticipantKind.COMPLIANCE_ENTITY)
+    if kind == ParticipantKind.REGISTRY:
+        acc, actor = ex.trader("Holder", units=200_000)[1], ex.market.registry_actor
+    else:
+        _, acc, actor = ex.trader("Trader", units=200_000, cash_fen=1_000_000, kind=kind)
+    moment = change.pop("at", IN_SESSION)
+    args = {"side": "sell", "mode": "listing", "price_fen": 8000, "quantity": 10} | change
+    before = snapshot()
+
+    with clock.pinned(moment), pytest.raises(DomainError) as refused:
+        order_place(actor=actor, account=acc, asset=ex.cea, client_order_id="x", **args)
+
+    assert refused.value.code == code
+    assert snapshot() == before
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("price", "mode", "quantity"),
+    [(8800, "listing", 10), (7200, "listing", 10), (10_400, "block", 100_000), (5600, "block", 100_000)],
+)
+def test_band_edges_are_accepted(ex, price, mode, quantity):
+    _, acc, actor = ex.trader("Trader", units=200_000)
+    assert ex.order(actor, acc, "sell", price, quantity, mode=mode).order.status == OrderStatus.OPEN
+
+
+def test_listing_and_block_orders_do_not_cross(ex):
+    _, seller_acc, seller = ex.trader("Seller", units=200_000)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=1_000_000_000)
+    ex.order(seller, seller_acc, "sell", 8000, 100_000, mode="block")
+    assert ex.order(buyer, buyer_acc, "buy", 8000, 10).trades == []
+
+
+def test_client_order_id_replays_or_conflicts(ex):
+    _, acc, actor = ex.trader("Trader", units=100)
+    first = ex.order(actor, acc, "sell", 8000, 10, client_order_id="mine-1")
+    again = ex.order(actor, acc, "sell", 8000, 10, client_order_id="mine-1")
+    assert (again.order.pk, again.replayed) == (first.order.pk, True)
+    assert balance(acc, ex.cea) == (100, 10)
+    with pytest.raises(DomainError) as refused:
+        ex.order(actor, acc, "sell", 8000, 11, client_order_id="mine-1")
+    assert refused.value.code == "duplicate_client_order_id"
+
+
+def test_previous_close_moves_the_band(ex):
+    from exchange.services.trading import day_close
+
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=100_000_000)
+    ex.order(seller, seller_acc, "sell", 8500, 100)
+    ex.order(buyer, buyer_acc, "buy", 8500, 100)
+    close = day_close(asset=ex.cea, day=IN_SESSION.date())
+    assert (close.close_fen, close.volume, close.close_from_trades) == (8500, 100, True)
+
+    with clock.pinned(IN_SESSION + timedelta(days=1)):
+        assert ex.order(seller, seller_acc, "sell", 9350, 10).order.status == OrderStatus.OPEN  # 8500 + 10%
+        with pytest.raises(DomainError) as refused:
+            ex.order(seller, seller_acc, "sell", 9351, 10)
+    assert refused.value.code == "price_out_of_band"
