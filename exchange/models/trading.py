@@ -39,7 +39,12 @@ class MarketRules(models.Model):
     sessions = models.CharField(
         max_length=100,
         default=DEFAULT_SESSIONS,
-        help_text="Trading sessions, Asia/Shanghai time, e.g. 09:30-11:30,13:00-15:00.",
+        help_text="Trading sessions, Asia/Shanghai time, e.g. 09:30-11:30,13:00-15:00 (00:00-24:00: all day).",
+    )
+    trading_days = models.CharField(
+        max_length=8,
+        choices=[("weekdays", "Monday to Friday"), ("daily", "Every day (rehearsals and the demo market)")],
+        default="weekdays",
     )
     reference_price_fen = models.BigIntegerField(
         help_text="The price bands' reference until the asset has a close of its own (fen)."

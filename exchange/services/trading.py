@@ -155,7 +155,7 @@ def parse_sessions(text: str) -> list[tuple[time, time]]:
 
 def session_open(rules: MarketRules, moment: datetime) -> bool:
     local = moment.astimezone(clock.MARKET_TZ)
-    if local.weekday() >= 5:
+    if rules.trading_days == "weekdays" and local.weekday() >= 5:
         return False
     now = local.time()
     return any(start <= now < end for start, end in parse_sessions(rules.sessions))
@@ -184,6 +184,7 @@ RULE_FIELDS = (
     "block_band_bp",
     "fee_bp",
     "sessions",
+    "trading_days",
 )
 
 
@@ -204,6 +205,8 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
         )
     if "sessions" in rules:
         _check_sessions(rules["sessions"])
+    if rules.get("trading_days", "weekdays") not in ("weekdays", "daily"):
+        raise InvalidInput("trading_days is weekdays or daily.", details={"trading_days": rules["trading_days"]})
     listed = MarketRules.objects.create(asset=asset, reference_price_fen=reference_price_fen, **rules)
     audit_record(
         actor=actor,

@@ -21,7 +21,7 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
 from accounts.services import api_token_create, membership_create, participant_create
 from accounts.validators import make_uscc
-from exchange.models import Asset, Issuance, Project, ProjectType
+from exchange.models import Asset, Issuance, MarketRules, Order, Project, ProjectType
 from exchange.services.issuance import (
     AllocationRow,
     cea_allocate,
@@ -30,6 +30,7 @@ from exchange.services.issuance import (
     main_account,
     project_register,
 )
+from exchange.services.trading import asset_list, cash_deposit, order_place
 
 DEMO_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "greenledger-demo")
 DEMO_TOKEN = os.environ.get("DEMO_API_TOKEN", "gl_demo_jingneng-trader-demo-token")
@@ -56,6 +57,23 @@ ALLOCATIONS = {
     2025: {"jingneng": 1_150_000, "shougang": 2_300_000, "cement": 620_000, "yanshan": 1_750_000, "airport": 230_000},
 }
 
+# Listed assets and their reference prices (fen a tonne).
+LISTINGS = [("CEA-2024", 8850), ("CEA-2025", 9120), ("CCER-BJ-TZ-FOREST-001-2023", 6500)]
+DEPOSITS = {"jingneng": 50_000_000_00, "cement": 8_000_000_00, "airport": 3_000_000_00, "shougang": 5_000_000_00}
+# (participant, asset, side, price fen, tonnes): a small book around the reference prices.
+OPEN_ORDERS = [
+    ("shougang", "CEA-2024", "sell", 8890, 12_000),
+    ("yanshan", "CEA-2024", "sell", 8920, 25_000),
+    ("shougang", "CEA-2024", "sell", 8975, 8_000),
+    ("jingneng", "CEA-2024", "buy", 8830, 15_000),
+    ("cement", "CEA-2024", "buy", 8800, 6_000),
+    ("airport", "CEA-2024", "buy", 8760, 3_000),
+    ("yanshan", "CEA-2025", "sell", 9180, 10_000),
+    ("jingneng", "CEA-2025", "buy", 9090, 9_000),
+    ("forestry", "CCER-BJ-TZ-FOREST-001-2023", "sell", 6580, 20_000),
+    ("cement", "CCER-BJ-TZ-FOREST-001-2023", "buy", 6450, 5_000),
+]
+
 FOREST_PROJECT = {
     "code": "BJ-TZ-FOREST-001",
     "name": "Tongzhou Grand Canal afforestation carbon sink",
@@ -80,6 +98,7 @@ class Command(BaseCommand):
             ("participants and people", self.people),
             ("allowance vintages and allocations", self.allowances),
             ("forestry CCER project and issuance", self.ccer),
+            ("exchange listings, cash and open orders", self.market),
             ("demo API token", self.token),
         ]
         self.p: dict[str, Participant] = {}
@@ -158,6 +177,31 @@ class Command(BaseCommand):
                 monitoring_end=date(2023, 12, 31),
                 quantity=400_000,
                 external_reference="CCER-ISS-2024-0001",
+            )
+
+    def market(self) -> None:
+        operator = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
+        for code, reference in LISTINGS:
+            asset = Asset.objects.get(code=code)
+            if not MarketRules.objects.filter(asset=asset).exists():
+                # The demo market is open all day, every day, so a newcomer can trade at any hour.
+                asset_list(actor=operator, asset=asset, reference_price_fen=reference, sessions="00:00-24:00", trading_days="daily")
+        for key, amount_fen in DEPOSITS.items():
+            cash_deposit(actor=operator, account=main_account(self.p[key]), amount_fen=amount_fen, reference=f"DEMO-DEPOSIT-{key}")
+        for key, code, side, price_fen, quantity in OPEN_ORDERS:
+            trader = get_user_model().objects.get(username=f"{key}_trader")
+            client_order_id = f"demo-{code}-{side}-{price_fen}"
+            if Order.objects.filter(participant=self.p[key], client_order_id=client_order_id).exists():
+                continue
+            order_place(
+                actor=Actor.for_user(trader),
+                account=main_account(self.p[key]),
+                asset=Asset.objects.get(code=code),
+                side=side,
+                mode="listing",
+                price_fen=price_fen,
+                quantity=quantity,
+                client_order_id=client_order_id,
             )
 
     def token(self) -> None:
