@@ -25,7 +25,7 @@ _system_cache: dict[str, Account] = {}
 
 
 def system_account(kind: str) -> Account:
-    """The one system account of this kind, created on first use (cached per process)."""
+    """The one system account of this kind, created on first use (cached per process once committed)."""
     account = _system_cache.get(kind)
     if account is None:
         try:
@@ -39,7 +39,10 @@ def system_account(kind: str) -> Account:
                 )
         except IntegrityError:
             account = Account.objects.get(kind=kind)
-        _system_cache[kind] = account
+        # Remember it only once the caller's transaction commits: an account created by a call that is
+        # then refused and rolled back never existed, and posting to it would fail at every later commit.
+        found = account
+        transaction.on_commit(lambda: _system_cache.setdefault(kind, found))
     return account
 
 

@@ -230,3 +230,35 @@ def test_cancellation_refusals_change_nothing(market, case, code):
 
     assert refused.value.code == code
     assert _state() == before
+
+
+def test_a_refused_first_retirement_leaves_no_ghost_sink_account(market):
+    # The first retirement ever creates the retirement sink; when it is refused, that creation rolls
+    # back with it, and the next retirement must not post to the account that never was.
+    _, a_acc, a = market.holder("A")
+    market.give(a_acc, 100)
+    kwargs = {"actor": a, "account": a_acc, "asset": market.cea, "beneficiary": "B", "reason": "R"}
+    with pytest.raises(DomainError):
+        retirement_create(quantity=101, **kwargs)
+
+    retirement_create(quantity=10, **kwargs)
+
+    sink = system(AccountKind.RETIREMENT)
+    assert blocks(market.cea) == [(1, 10, sink.number, "retired"), (11, 100, a_acc.number, "available")]
+    assert balance(sink, market.cea) == (10, 0)
+    assert_reconciled()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_first_cancellation_leaves_no_ghost_sink_account_after_commit():
+    market = make_market()
+    _, a_acc, _ = market.holder("A")
+    market.give(a_acc, 100)
+    kwargs = {"actor": market.registry_actor, "account": a_acc, "asset": market.cea, "reason": "R"}
+    with pytest.raises(DomainError):
+        units_cancel(quantity=101, **kwargs)
+
+    units_cancel(quantity=10, **kwargs)
+
+    assert balance(system(AccountKind.CANCELLATION), market.cea) == (10, 0)
+    assert_reconciled()
