@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import set_rollback
 
 from config.errors import DomainError
@@ -92,15 +97,53 @@ def _flatten_codes(codes: Any) -> list[str]:
     return [str(codes)]
 
 
-def json_404(request: Any, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(error_body("not_found", "No such endpoint or object."), status=status.HTTP_404_NOT_FOUND)
+def json_404(request: Any, exception: Exception | None = None) -> Any:
+    """JSON for the API, Django's page for everything else (the admin, public pages)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "No such endpoint or object."), status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception or Http404())
 
 
-def json_500(request: Any) -> JsonResponse:
-    return JsonResponse(
-        error_body("server_error", "An unexpected error occurred; it has been logged."),
-        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+def json_500(request: Any) -> Any:
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("server_error", "An unexpected error occurred; it has been logged."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    return defaults.server_error(request)
+
+
+class ClientThrottle(BaseThrottle):
+    """A fixed one-minute window per API token (or logged-in user): one cache increment a request.
+
+    The rate is ``GREENLEDGER["THROTTLE_PER_MINUTE"]``; with a shared cache (Redis) every web process counts
+    together. Over the limit: 429 with Retry-After. Unauthenticated traffic is limited per address by
+    ``config.middleware.AnonymousThrottleMiddleware`` (DRF checks credentials before throttles).
+    """
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        config = settings.GREENLEDGER
+        token = getattr(request, "auth", None)
+        if token is not None and hasattr(token, "prefix"):
+            ident, limit = f"token:{token.prefix}", config["THROTTLE_PER_MINUTE"]
+        elif request.user and request.user.is_authenticated:
+            ident, limit = f"user:{request.user.pk}", config["THROTTLE_PER_MINUTE"]
+        else:
+            return True
+        now = time.time()
+        window = int(now // 60)
+        key = f"throttle:{ident}:{window}"
+        cache.add(key, 0, timeout=120)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # evicted between add and incr
+            cache.set(key, 1, timeout=120)
+            count = 1
+        self._wait = 60 - (now % 60)
+        return count <= limit
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)
 
 
 class Pagination(CursorPagination):

@@ -5,12 +5,17 @@ from config.services import configure_test_environment
 configure_test_environment()
 
 from config.settings import *  # noqa: E402, F403
-from config.settings import GREENLEDGER, REST_FRAMEWORK  # noqa: E402
+from config.settings import GREENLEDGER  # noqa: E402
 
 DEBUG = False
 GREENLEDGER["ENFORCE_AUDIT"] = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": [], "DEFAULT_THROTTLE_RATES": {}}
+# Throttling stays on in tests (the class reads its rates per request); the limits are far out of reach
+# except where a test lowers them.
+GREENLEDGER["THROTTLE_PER_MINUTE"] = 1_000_000
+GREENLEDGER["THROTTLE_ANON_PER_MINUTE"] = 1_000_000
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "CRITICAL"}}

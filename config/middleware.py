@@ -1,0 +1,76 @@
+"""Security headers on every response, and a throttle on unauthenticated API traffic per address."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    # The API docs page starts Swagger UI with an inline script; everything it loads is served from here.
+    "script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        if request.path.startswith("/api/"):
+            # Holdings and statements must not linger in shared caches.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+class AnonymousThrottleMiddleware:
+    """Limit, per client address, API requests that carry no credentials or fail authentication.
+
+    DRF checks credentials before its throttles, so floods of anonymous requests and token guessing would
+    never reach them; this counts them here instead (``GREENLEDGER["THROTTLE_ANON_PER_MINUTE"]``) and answers
+    429 once an address is over. Requests with a valid token are throttled per token by the API.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        now = time.time()
+        key = f"throttle:anon:{request.META.get('REMOTE_ADDR', '')}:{int(now // 60)}"
+        limit = settings.GREENLEDGER["THROTTLE_ANON_PER_MINUTE"]
+        if (cache.get(key) or 0) >= limit:
+            wait = int(60 - now % 60) + 1
+            response = JsonResponse(
+                {
+                    "error": {
+                        "code": "throttled",
+                        "message": "Too many requests without valid credentials.",
+                        "details": {"retry_after_seconds": wait},
+                    }
+                },
+                status=429,
+            )
+            response["Retry-After"] = str(wait)
+            return response
+        response = self.get_response(request)
+        unauthenticated = "HTTP_AUTHORIZATION" not in request.META and not _logged_in(request)
+        if (response.status_code == 401 or unauthenticated) and not cache.add(key, 1, timeout=120):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.set(key, 1, timeout=120)
+        return response
+
+
+def _logged_in(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)

@@ -1,0 +1,158 @@
+"""Hardening: throttling, admin login lockout, production settings, security headers, no debug pages."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from accounts.actors import Actor
+from accounts.services import api_token_create
+from tests.factories import MembershipFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def token_client() -> APIClient:
+    membership = MembershipFactory()
+    _, token = api_token_create(actor=Actor.system("test"), user=membership.user, name="t")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def test_a_token_over_its_rate_gets_429_with_retry_after():
+    client = token_client()
+    with override_settings(GREENLEDGER={**settings.GREENLEDGER, "THROTTLE_PER_MINUTE": 3}):
+        codes = [client.get("/api/v1/").status_code for _ in range(4)]
+        refused = client.get("/api/v1/")
+    assert codes == [200, 200, 200, 429]
+    assert refused.json()["error"]["code"] == "throttled"
+    assert 1 <= int(refused["Retry-After"]) <= 61
+
+
+def test_tokens_are_throttled_separately():
+    first, second = token_client(), token_client()
+    with override_settings(GREENLEDGER={**settings.GREENLEDGER, "THROTTLE_PER_MINUTE": 2}):
+        assert [first.get("/api/v1/").status_code for _ in range(3)] == [200, 200, 429]
+        assert second.get("/api/v1/").status_code == 200
+
+
+def test_anonymous_requests_are_throttled_by_address():
+    client = APIClient()
+    with override_settings(GREENLEDGER={**settings.GREENLEDGER, "THROTTLE_ANON_PER_MINUTE": 2}):
+        codes = [client.get("/api/v1/assets").status_code for _ in range(3)]
+        refused = client.get("/api/v1/assets")
+    assert codes == [401, 401, 429]
+    assert refused.json()["error"]["code"] == "throttled"
+
+
+def test_guessing_tokens_is_throttled_by_address_but_valid_tokens_are_not():
+    guesser, valid = APIClient(), token_client()
+    with override_settings(GREENLEDGER={**settings.GREENLEDGER, "THROTTLE_ANON_PER_MINUTE": 3}):
+        guesses = [guesser.get("/api/v1/", HTTP_AUTHORIZATION=f"Token gl_{i:04d}_guess").status_code for i in range(4)]
+        assert guesses == [401, 401, 401, 429]
+        # A valid token from another address is unaffected (the test client's address is shared, so reset it).
+        cache.clear()
+        assert [valid.get("/api/v1/").status_code for _ in range(5)] == [200] * 5
+
+
+def test_admin_login_locks_out_after_repeated_failures(client):
+    user = UserFactory(username="officer", is_staff=True, is_superuser=True)
+    user.set_password("the right password 42")
+    user.save()
+    codes = [
+        client.post("/admin/login/?next=/admin/", {"username": "officer", "password": "wrong"}).status_code
+        for _ in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    assert codes == [200] * (settings.AXES_FAILURE_LIMIT - 1) + [429]  # the form with an error, then locked
+    locked = client.post("/admin/login/?next=/admin/", {"username": "officer", "password": "the right password 42"})
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_successful_login_resets_the_failures(client):
+    user = UserFactory(username="clerk", is_staff=True)
+    user.set_password("the right password 42")
+    user.save()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/admin/login/?next=/admin/", {"username": "clerk", "password": "wrong"})
+    ok = client.post("/admin/login/?next=/admin/", {"username": "clerk", "password": "the right password 42"})
+    assert ok.status_code == 302
+
+
+def test_security_headers_on_api_and_admin(client):
+    for path in ("/api/v1/", "/admin/login/"):
+        response = client.get(path)
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["Referrer-Policy"] == "same-origin"
+        assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert client.get("/api/v1/").headers["Cache-Control"] == "no-store"
+
+
+def test_unknown_api_path_is_a_json_404_and_admin_paths_are_html(client):
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_api_docs_use_assets_served_here(client):
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    assert b"drf_spectacular_sidecar" in page.content
+    assert b"cdn.jsdelivr" not in page.content
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "GREENLEDGER_ENV"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_production_settings_pass_check_deploy(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        GREENLEDGER_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="registry.example.cn",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.slow
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    result = _manage("check", GREENLEDGER_ENV="production", DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
