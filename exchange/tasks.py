@@ -8,6 +8,7 @@ import logging
 from celery import shared_task
 
 from exchange.selectors.reconcile import reconcile
+from exchange.services.compliance import compliance_deadlines_run
 from exchange.services.sealing import audit_seal
 
 logger = logging.getLogger("greenledger.tasks")
@@ -26,3 +27,10 @@ def reconcile_task() -> int:
     for violation in violations:
         logger.error("ledger invariant violated", extra={"invariant": violation.invariant, "detail": violation.message})
     return len(violations)
+
+
+@shared_task(name="exchange.compliance_deadlines", acks_late=True, ignore_result=True)
+def compliance_deadlines_task() -> list[int]:
+    """Assess every compliance year whose deadline has passed (scheduled daily; an assessed year is
+    closed, so running it twice changes nothing)."""
+    return compliance_deadlines_run()
