@@ -86,8 +86,11 @@ def make_trade(
         )
         ledger_post(deposit, [Leg(cny, system_account(AccountKind.ISSUANCE), buyer, turnover)])
         orders = {}
-        for side, account, held, amount in ((Side.SELL, seller, asset, quantity), (Side.BUY, buyer, cny, turnover)):
-            hold = hold_place(account=account, asset=held, quantity=amount, kind=HoldKind.ORDER, reference=f"test:{side}")
+        sides = ((Side.SELL, seller, asset, quantity), (Side.BUY, buyer, cny, turnover))
+        for side, account, held, amount in sides:
+            hold = hold_place(
+                account=account, asset=held, quantity=amount, kind=HoldKind.ORDER, reference=f"test:{side}"
+            )
             orders[side] = Order.objects.create(
                 participant=account.participant,
                 account=account,

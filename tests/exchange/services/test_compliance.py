@@ -16,7 +16,6 @@ from exchange.models import (
     HoldKind,
     Surrender,
     SurrenderItem,
-    Transaction,
     VerifiedEmission,
 )
 from exchange.selectors.compliance import figures_of
@@ -63,14 +62,22 @@ def _pledge(account, asset, quantity):
     from django.db import transaction
 
     with transaction.atomic():
-        return hold_place(account=account, asset=asset, quantity=quantity, kind=HoldKind.PLEDGE, reference="pledge:1")
+        return hold_place(
+            account=account, asset=asset, quantity=quantity, kind=HoldKind.PLEDGE, reference="pledge:1"
+        )
 
 
-# --- years and covered entities ------------------------------------------------------------------------
+# --- years and covered entities --------------------------------------------------------------------------
 def test_a_year_has_default_deadline_and_shares_and_its_allowance_vintage(cycle):
-    assert (cycle.year.deadline, cycle.year.preallocation_bp, cycle.year.ccer_limit_bp) == (date(2025, 12, 31), 7000, 500)
+    assert (cycle.year.deadline, cycle.year.preallocation_bp, cycle.year.ccer_limit_bp) == (
+        date(2025, 12, 31),
+        7000,
+        500,
+    )
 
-    later = compliance_year_create(actor=cycle.registry, year=2026, deadline=date(2027, 6, 30), ccer_limit_bp=300)
+    later = compliance_year_create(
+        actor=cycle.registry, year=2026, deadline=date(2027, 6, 30), ccer_limit_bp=300
+    )
 
     assert (later.deadline, later.ccer_limit_bp) == (date(2027, 6, 30), 300)
     assert later.pk == 2026
@@ -78,9 +85,9 @@ def test_a_year_has_default_deadline_and_shares_and_its_allowance_vintage(cycle)
 
     assert Asset.objects.filter(code="CEA-2026", vintage=2026).exists()
     assert _refused(lambda: compliance_year_create(actor=cycle.registry, year=2026)) == "duplicate"
-    assert _refused(lambda: compliance_year_create(actor=cycle.registry, year=2027, deadline=date(2027, 12, 31))) == (
-        "invalid"
-    )
+    assert _refused(
+        lambda: compliance_year_create(actor=cycle.registry, year=2027, deadline=date(2027, 12, 31))
+    ) == ("invalid")
     entity = cycle.entity("Jingneng")
     assert _refused(lambda: compliance_year_create(actor=entity.actor, year=2028)) == "wrong_participant_kind"
 
@@ -111,18 +118,28 @@ def test_covering_an_entity_twice_makes_one_obligation_and_only_entities_are_cov
     assert _state() == before
 
 
-# --- verified emissions ------------------------------------------------------------------------------------
+# --- verified emissions ----------------------------------------------------------------------------------
 def test_a_correction_is_a_new_version_and_the_old_is_kept(cycle):
     entity = cycle.entity("Jingneng")
 
-    first = emissions_record(actor=cycle.verifier, obligation=entity.obligation, quantity=1000, report_reference="VR-7")
-    same = emissions_record(actor=cycle.verifier, obligation=entity.obligation, quantity=1000, report_reference="VR-7")
-    second = emissions_record(
-        actor=cycle.registry, obligation=entity.obligation, quantity=980, report_reference="VR-7a", note="meter fixed"
+    first = emissions_record(
+        actor=cycle.verifier, obligation=entity.obligation, quantity=1000, report_reference="VR-7"
+    )
+    same = emissions_record(
+        actor=cycle.verifier, obligation=entity.obligation, quantity=1000, report_reference="VR-7"
+    )
+    emissions_record(
+        actor=cycle.registry,
+        obligation=entity.obligation,
+        quantity=980,
+        report_reference="VR-7a",
+        note="meter fixed",
     )
 
     assert same.pk == first.pk
-    assert list(entity.obligation.emissions.order_by("version").values_list("version", "quantity", "note")) == [
+    assert list(
+        entity.obligation.emissions.order_by("version").values_list("version", "quantity", "note")
+    ) == [
         (1, 1000, ""),
         (2, 980, "meter fixed"),
     ]
@@ -140,7 +157,7 @@ def test_an_entity_can_not_record_its_own_emissions(cycle):
     assert _state() == before
 
 
-# --- surrender -------------------------------------------------------------------------------------------------
+# --- surrender -------------------------------------------------------------------------------------------
 def test_a_surrender_moves_every_item_to_the_surrender_sink_in_one_transaction(cycle):
     entity = cycle.entity("Jingneng", emissions=1000)
     ccer = cycle.ccer(entity, 80)
@@ -154,11 +171,17 @@ def test_a_surrender_moves_every_item_to_the_surrender_sink_in_one_transaction(c
     assert balance(entity.account, ccer) == (30, 0)
     assert balance(sink, cycle.market.cea) == (900, 0)
     assert balance(sink, ccer) == (50, 0)
-    assert blocks(cycle.market.cea) == [(1, 900, sink.number, "surrendered"), (901, 1000, entity.account.number, "available")]
+    assert blocks(cycle.market.cea) == [
+        (1, 900, sink.number, "surrendered"),
+        (901, 1000, entity.account.number, "available"),
+    ]
     assert blocks(ccer) == [(1, 50, sink.number, "surrendered"), (51, 80, entity.account.number, "available")]
     txn = surrender.transaction
     assert (txn.kind, txn.postings.count()) == ("surrender", 4)
-    assert sorted(surrender.items.values_list("asset__code", "quantity")) == [("CCER-FOREST-1-2023", 50), ("CEA-2024", 900)]
+    assert sorted(surrender.items.values_list("asset__code", "quantity")) == [
+        ("CCER-FOREST-1-2023", 50),
+        ("CEA-2024", 900),
+    ]
     figures = figures_of([entity.obligation.pk])[entity.obligation.pk]
     assert (figures.surrendered, figures.ccer_surrendered) == (950, 50)
     assert AuditEvent.objects.filter(action="compliance.surrender", object_id=str(surrender.pk)).count() == 1
@@ -245,7 +268,10 @@ def test_pledged_units_are_refused_with_their_own_code(cycle):
     cycle.surrender(entity, (cycle.market.cea, 70))
     sink = system(AccountKind.SURRENDER)
     assert balance(entity.account, cycle.market.cea) == (30, 30)
-    assert blocks(cycle.market.cea) == [(1, 30, entity.account.number, "held"), (31, 100, sink.number, "surrendered")]
+    assert blocks(cycle.market.cea) == [
+        (1, 30, entity.account.number, "held"),
+        (31, 100, sink.number, "surrendered"),
+    ]
 
 
 def test_more_than_the_remaining_obligation_is_refused(cycle):
@@ -318,7 +344,9 @@ def _surrender_as_viewer(cycle, entity):
     from exchange.services.compliance import SurrenderLine, surrender_create
 
     viewer = actor_for(entity.participant, role="viewer")
-    return surrender_create(actor=viewer, account=entity.account, year=2024, items=[SurrenderLine(cycle.market.cea, 10)])
+    return surrender_create(
+        actor=viewer, account=entity.account, year=2024, items=[SurrenderLine(cycle.market.cea, 10)]
+    )
 
 
 def test_a_surrender_idempotency_key_replays_even_after_the_obligation_is_met(cycle):
@@ -331,11 +359,13 @@ def test_a_surrender_idempotency_key_replays_even_after_the_obligation_is_met(cy
 
     assert again.pk == first.pk
     assert _state() == before
-    assert _refused(lambda: cycle.surrender(entity, (cycle.market.cea, 99), key="s-1")) == "idempotency_conflict"
+    assert (
+        _refused(lambda: cycle.surrender(entity, (cycle.market.cea, 99), key="s-1")) == "idempotency_conflict"
+    )
     assert _state() == before
 
 
-# --- allocation: pre-allocation and true-up ----------------------------------------------------------------
+# --- allocation: pre-allocation and true-up --------------------------------------------------------------
 @pytest.fixture
 def allocated(cycle):
     """2023 and 2024 years; Jingneng verified 1001 t for 2023 and pre-allocated for 2024."""
@@ -379,7 +409,12 @@ def test_true_up_issues_the_difference(cycle, allocated):
 
     entry = allocation_true_up(actor=cycle.registry, obligation=entity.obligation, approved=950)
 
-    assert (entry.kind, entry.outcome, entry.allocated_before, entry.quantity) == ("true_up", "applied", 700, 250)
+    assert (entry.kind, entry.outcome, entry.allocated_before, entry.quantity) == (
+        "true_up",
+        "applied",
+        700,
+        250,
+    )
     assert balance(entity.account, cycle.market.cea) == (950, 0)
     assert blocks(cycle.market.cea) == [(1, 950, entity.account.number, "available")]
     assert figures_of([entity.obligation.pk])[entity.obligation.pk].allocated == 950
@@ -399,7 +434,10 @@ def test_true_up_down_takes_back_to_the_cancellation_sink(cycle, allocated):
     assert balance(entity.account, cycle.market.cea) == (600, 0)
     assert balance(sink, cycle.market.cea) == (100, 0)
     assert balance(system(AccountKind.ISSUANCE), cycle.market.cea) == (-700, 0)
-    assert blocks(cycle.market.cea) == [(1, 100, sink.number, "cancelled"), (101, 700, entity.account.number, "available")]
+    assert blocks(cycle.market.cea) == [
+        (1, 100, sink.number, "cancelled"),
+        (101, 700, entity.account.number, "available"),
+    ]
     assert figures_of([entity.obligation.pk])[entity.obligation.pk].allocated == 600
     assert_reconciled()
 
@@ -407,7 +445,11 @@ def test_true_up_down_takes_back_to_the_cancellation_sink(cycle, allocated):
 def test_take_back_of_units_no_longer_held_is_refused_and_the_shortfall_recorded(cycle, allocated):
     entity, newcomer, _ = allocated
     transfer_create(
-        actor=entity.actor, source=entity.account, destination=newcomer.account, asset=cycle.market.cea, quantity=600
+        actor=entity.actor,
+        source=entity.account,
+        destination=newcomer.account,
+        asset=cycle.market.cea,
+        quantity=600,
     )
     _pledge(entity.account, cycle.market.cea, 50)
     ledger_before = {k: v for k, v in snapshot().items() if k != "events"}
@@ -416,11 +458,20 @@ def test_take_back_of_units_no_longer_held_is_refused_and_the_shortfall_recorded
         allocation_true_up(actor=cycle.registry, obligation=entity.obligation, approved=500)
 
     assert refused.value.code == "takeback_units_unavailable"
-    assert refused.value.details | {"entry": None} == {"entry": None, "requested": 200, "available": 50, "shortfall": 150}
+    assert refused.value.details | {"entry": None} == {
+        "entry": None,
+        "requested": 200,
+        "available": 50,
+        "shortfall": 150,
+    }
     assert {k: v for k, v in snapshot().items() if k != "events"} == ledger_before
     entry = AllocationEntry.objects.get(pk=refused.value.details["entry"])
     assert (entry.outcome, entry.quantity, entry.available, entry.shortfall, entry.transaction) == (
-        "refused", 0, 50, 150, None,
+        "refused",
+        0,
+        50,
+        150,
+        None,
     )
     assert figures_of([entity.obligation.pk])[entity.obligation.pk].allocated == 700
     assert AuditEvent.objects.filter(action="compliance.true_up", object_id=str(entry.pk)).count() == 1
@@ -434,16 +485,22 @@ def test_take_back_of_units_no_longer_held_is_refused_and_the_shortfall_recorded
 
 def test_true_up_idempotency_key_replays_its_entry(cycle, allocated):
     entity, _, _ = allocated
-    first = allocation_true_up(actor=cycle.registry, obligation=entity.obligation, approved=800, idempotency_key="t-1")
+    first = allocation_true_up(
+        actor=cycle.registry, obligation=entity.obligation, approved=800, idempotency_key="t-1"
+    )
     allocation_true_up(actor=cycle.registry, obligation=entity.obligation, approved=750)
     before = _state()
 
-    again = allocation_true_up(actor=cycle.registry, obligation=entity.obligation, approved=800, idempotency_key="t-1")
+    again = allocation_true_up(
+        actor=cycle.registry, obligation=entity.obligation, approved=800, idempotency_key="t-1"
+    )
 
     assert again.pk == first.pk
     assert _state() == before
     code = _refused(
-        lambda: allocation_true_up(actor=cycle.registry, obligation=entity.obligation, approved=900, idempotency_key="t-1")
+        lambda: allocation_true_up(
+            actor=cycle.registry, obligation=entity.obligation, approved=900, idempotency_key="t-1"
+        )
     )
     assert code == "idempotency_conflict"
     assert balance(entity.account, cycle.market.cea) == (750, 0)

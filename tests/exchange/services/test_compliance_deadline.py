@@ -57,7 +57,9 @@ def _trade(cycle: Cycle, quantity: int, price_fen: int, day: date) -> None:
     seller = cycle.market.holder("Trader A")[1]
     buyer = cycle.market.holder("Trader B")[1]
     cycle.market.give(seller, quantity)
-    make_trade(asset=cycle.market.cea, seller=seller, buyer=buyer, quantity=quantity, price_fen=price_fen, day=day)
+    make_trade(
+        asset=cycle.market.cea, seller=seller, buyer=buyer, quantity=quantity, price_fen=price_fen, day=day
+    )
 
 
 def _assessed(obligation: Obligation) -> tuple[object, ...]:
@@ -102,7 +104,9 @@ def test_statuses_shortfalls_and_penalties_from_the_months_average_price(crafted
     events = AuditEvent.objects.filter(action="compliance.assess")
     assert events.count() == 4
     short_event = events.get(object_id=str(e["short"].obligation.pk)).payload_json
-    assert {k: short_event[k] for k in ("status", "shortfall", "price_fen", "penalty_min_fen", "penalty_max_fen")} == {
+    assert {
+        k: short_event[k] for k in ("status", "shortfall", "price_fen", "penalty_min_fen", "penalty_max_fen")
+    } == {
         "status": "short",
         "shortfall": "37",
         "price_fen": "6076",
@@ -187,24 +191,33 @@ def test_a_closed_year_takes_no_more_surrenders_or_emissions(crafted):
 
 @pytest.mark.postgres
 def test_postgres_refuses_changing_assessed_obligations_closed_years_and_emission_versions(crafted):
-    cycle, e = crafted
+    _, e = crafted
     table = Obligation._meta.db_table
 
     def refused(statement: str, params: list[object]) -> None:
-        with pytest.raises(IntegrityError, match="greenledger"), transaction.atomic(), connection.cursor() as cursor:
+        with (
+            pytest.raises(IntegrityError, match="greenledger"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(statement, params)
 
     # An open obligation keeps its entity; an emission version is never rewritten.
-    refused(f"UPDATE {table} SET entity_id = %s WHERE id = %s", [e["nothing"].participant.pk, e["short"].obligation.pk])
-    refused(f"DELETE FROM {VerifiedEmission._meta.db_table} WHERE obligation_id = %s", [e["short"].obligation.pk])
+    refused(
+        f"UPDATE {table} SET entity_id = %s WHERE id = %s",
+        [e["nothing"].participant.pk, e["short"].obligation.pk],
+    )
+    refused(
+        f"DELETE FROM {VerifiedEmission._meta.db_table} WHERE obligation_id = %s", [e["short"].obligation.pk]
+    )
     compliance_deadlines_run(today=date(2025, 1, 1))
     # Once assessed, nothing changes, not even to the same value; a closed year neither.
     refused(f"UPDATE {table} SET assessed_at = assessed_at WHERE id = %s", [e["short"].obligation.pk])
     refused(f"DELETE FROM {table} WHERE id = %s", [e["complete"].obligation.pk])
     refused(f"UPDATE {ComplianceYear._meta.db_table} SET deadline = '2030-01-01' WHERE year = 2023", [])
     refused(
-        f"INSERT INTO {VerifiedEmission._meta.db_table} (obligation_id, version, quantity, report_reference, note, "
-        "actor_label, created_at) VALUES (%s, 9, 1, '', '', 'x', now())",
+        f"INSERT INTO {VerifiedEmission._meta.db_table} (obligation_id, version, quantity, report_reference, "
+        "note, actor_label, created_at) VALUES (%s, 9, 1, '', '', 'x', now())",
         [e["short"].obligation.pk],
     )
 
