@@ -1,7 +1,9 @@
 """Load the demo market, idempotently: running it again changes nothing and prints the same logins.
 
 A registry, an exchange, two banks, five compliance entities, a forestry CCER project owner, a
-verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued.
+verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued;
+compliance year 2025 open (deadline 2026-12-31) with the entities' verified emissions, one entity's
+obligation met and one partly surrendered.
 Everything is made through the services, so the audit trail of the demo is as real as any.
 """
 
@@ -21,7 +23,14 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
 from accounts.services import api_token_create, membership_create, participant_create
 from accounts.validators import make_uscc
-from exchange.models import Asset, Issuance, Project, ProjectType
+from exchange.models import Asset, ComplianceYear, Issuance, Obligation, Project, ProjectType
+from exchange.services.compliance import (
+    SurrenderLine,
+    compliance_year_create,
+    emissions_record,
+    entities_cover,
+    surrender_create,
+)
 from exchange.services.issuance import (
     AllocationRow,
     cea_allocate,
@@ -56,6 +65,17 @@ ALLOCATIONS = {
     2025: {"jingneng": 1_150_000, "shougang": 2_300_000, "cement": 620_000, "yanshan": 1_750_000, "airport": 230_000},
 }
 
+# The demo compliance year: verified emissions of 2025 (tCO2e) and what two entities surrender of CEA-2025.
+COMPLIANCE_YEAR = 2025
+VERIFIED = {
+    "jingneng": 1_180_000,
+    "shougang": 2_350_000,
+    "cement": 610_000,
+    "yanshan": 1_790_000,
+    "airport": 236_000,
+}
+SURRENDERS = {"cement": 610_000, "jingneng": 800_000}
+
 FOREST_PROJECT = {
     "code": "BJ-TZ-FOREST-001",
     "name": "Tongzhou Grand Canal afforestation carbon sink",
@@ -80,6 +100,7 @@ class Command(BaseCommand):
             ("participants and people", self.people),
             ("allowance vintages and allocations", self.allowances),
             ("forestry CCER project and issuance", self.ccer),
+            (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
             ("demo API token", self.token),
         ]
         self.p: dict[str, Participant] = {}
@@ -158,6 +179,36 @@ class Command(BaseCommand):
                 monitoring_end=date(2023, 12, 31),
                 quantity=400_000,
                 external_reference="CCER-ISS-2024-0001",
+            )
+
+    def compliance(self) -> None:
+        actor = self.registry_actor()
+        year = ComplianceYear.objects.filter(pk=COMPLIANCE_YEAR).first() or compliance_year_create(
+            actor=actor, year=COMPLIANCE_YEAR
+        )
+        entities = [self.p[key] for key in VERIFIED]
+        if Obligation.objects.filter(year=year).count() < len(entities):
+            entities_cover(actor=actor, year=year, entities=entities)
+        obligations = {o.entity_id: o for o in Obligation.objects.filter(year=year)}
+        verifier = Actor.for_user(get_user_model().objects.get(username="verifier"))
+        for key, quantity in VERIFIED.items():
+            obligation = obligations[self.p[key].pk]
+            if not obligation.emissions.exists():
+                emissions_record(
+                    actor=verifier,
+                    obligation=obligation,
+                    quantity=quantity,
+                    report_reference=f"CQC-{COMPLIANCE_YEAR}-{key}",
+                )
+        cea = Asset.objects.get(code=f"CEA-{COMPLIANCE_YEAR}")
+        for key, quantity in SURRENDERS.items():
+            trader = Actor.for_user(get_user_model().objects.get(username=f"{key}_trader"))
+            surrender_create(
+                actor=trader,
+                account=main_account(self.p[key]),
+                year=COMPLIANCE_YEAR,
+                items=[SurrenderLine(asset=cea, quantity=quantity)],
+                idempotency_key=f"demo-surrender-{COMPLIANCE_YEAR}-{key}",
             )
 
     def token(self) -> None:
