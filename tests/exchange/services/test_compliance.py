@@ -504,3 +504,38 @@ def test_true_up_idempotency_key_replays_its_entry(cycle, allocated):
     )
     assert code == "idempotency_conflict"
     assert balance(entity.account, cycle.market.cea) == (750, 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_surrenders_never_exceed_the_obligation():
+    import threading
+
+    from django.db import connection
+
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Jingneng", emissions=100)
+    cycle.market.give(entity.account, 300)
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def surrender(index: int) -> None:
+        try:
+            start.wait(timeout=10)
+            cycle.surrender(entity, (cycle.market.cea, 20), key=f"burst-{index}")
+            outcomes.append("ok")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=surrender, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes) == ["exceeds_remaining_obligation"] * 3 + ["ok"] * 5
+    assert figures_of([entity.obligation.pk])[entity.obligation.pk].surrendered == 100
+    assert balance(entity.account, cycle.market.cea) == (200, 0)
+    assert_reconciled()
