@@ -331,7 +331,7 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
     ]
     actions = ["preallocate", "assess"]
 
-    def get_fields(self, request: HttpRequest, obj: ComplianceYear | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ComplianceYear | None = None) -> list[Any]:
         settings = ["deadline", "preallocation_bp", "ccer_limit_bp"]
         return settings if obj else ["year", *settings]
 

@@ -274,7 +274,9 @@ class ObligationListApi(ActorMixin, generics.ListAPIView):
             return Obligation.objects.none()
         return obligations_visible_to(self.actor).order_by("-pk")
 
-    def get(self, request: Request, *args: object, **kwargs: object) -> Response | HttpResponseBase:
+    def get(  # type: ignore[override]
+        self, request: Request, *args: object, **kwargs: object
+    ) -> Response | HttpResponseBase:
         if request.accepted_renderer.format == "csv":
             queryset = self.filter_queryset(self.get_queryset()).order_by("year_id", "entity__name", "pk")
             return csv_response(
@@ -493,7 +495,7 @@ class SurrenderItemIn(serializers.Serializer):
 class SurrenderIn(serializers.Serializer):
     account = serializers.CharField(max_length=32, help_text="One of your holding accounts.")
     year = serializers.IntegerField(min_value=2000, max_value=2100, help_text="The compliance year.")
-    items = SurrenderItemIn(many=True, allow_empty=False, max_length=100)
+    items = SurrenderItemIn(many=True, allow_empty=False, max_length=100)  # type: ignore[call-arg]
 
 
 class SurrenderItemOut(serializers.Serializer):

@@ -79,7 +79,7 @@ class Figures:
 
 def figures_of(obligation_ids: Iterable[int]) -> dict[int, Figures]:
     """The figures of these obligations, by id (one query)."""
-    rows = with_figures(Obligation.objects.filter(pk__in=list(obligation_ids))).values_list(
+    rows = with_figures(Obligation.objects.filter(pk__in=list(obligation_ids))).values_list(  # type: ignore[misc]
         "pk", "verified", "allocated", "surrendered", "ccer_surrendered"
     )
     return {
@@ -118,7 +118,7 @@ def year_summary(year: ComplianceYear) -> YearSummary:
     """Totals over the year's obligations. Before the assessment "short" counts entities with something
     still to surrender; after it, the assessed shortfalls."""
     rows = list(
-        with_figures(Obligation.objects.filter(year=year)).values_list(
+        with_figures(Obligation.objects.filter(year=year)).values_list(  # type: ignore[misc]
             "status", "verified", "allocated", "surrendered", "ccer_surrendered", "shortfall"
         )
     )

@@ -656,7 +656,7 @@ def surrender_create(
     obligation = Obligation.objects.filter(year_id=year, entity_id=account.participant_id).first()
     if obligation is None:
         raise ObligationNotFound(
-            f"{account.participant.name} has no obligation for {year}.", details={"year": year}
+            f"The owner of {account.number} has no obligation for {year}.", details={"year": year}
         )
     request = {
         "account": account.number,
