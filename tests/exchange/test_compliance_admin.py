@@ -42,7 +42,12 @@ def test_the_year_at_a_glance(cycle, staff):
     glance = staff.get("/admin/exchange/complianceyear/2024/glance/").content.decode()
 
     # entities 3; verified 600 t (2 of 3); surrendered 550 t; 1 entity short by 50 t
-    for cell in ("<td class=\"field-entities\">3</td>", "600 (2 of 3)", "field-surrendered\">550<", "field-shortfall\">50<"):
+    for cell in (
+        '<td class="field-entities">3</td>',
+        "600 (2 of 3)",
+        'field-surrendered">550<',
+        'field-shortfall">50<',
+    ):
         assert cell in listing, cell
     assert "<td>3</td><td>2</td><td>600</td>" in glance
     assert "<td>1</td><td>50</td>" in glance
@@ -64,7 +69,9 @@ def test_admin_opens_a_year_and_covers_entities_through_the_services(cycle, staf
     assert ComplianceYear.objects.get(pk=2025).deadline == date(2026, 12, 31)
     assert covered.status_code == 302
     assert Obligation.objects.filter(year_id=2025, entity=entity).count() == 1
-    assert set(AuditEvent.objects.filter(actor_user_id=cycle.registry.user_id).values_list("action", flat=True)) >= {
+    assert set(
+        AuditEvent.objects.filter(actor_user_id=cycle.registry.user_id).values_list("action", flat=True)
+    ) >= {
         "compliance.year_create",
         "compliance.cover",
     }
