@@ -10,6 +10,7 @@ from celery import shared_task
 
 from exchange.clock import trading_day
 from exchange.selectors.reconcile import reconcile
+from exchange.services.compliance import compliance_deadlines_run
 from exchange.services.sealing import audit_seal
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import day_close, listed_assets, orders_cancel_at_close
@@ -49,3 +50,10 @@ def day_close_task(day: str | None = None) -> int:
 def settlement_run_task(idempotency_key: str | None = None) -> int:
     """Settle every unsettled trade (after the close, or on demand). Each trade settles exactly once."""
     return settlement_run(idempotency_key=idempotency_key).trades_count
+
+
+@shared_task(name="exchange.compliance_deadlines", acks_late=True, ignore_result=True)
+def compliance_deadlines_task() -> list[int]:
+    """Assess every compliance year whose deadline has passed (scheduled daily; an assessed year is
+    closed, so running it twice changes nothing)."""
+    return compliance_deadlines_run()

@@ -25,9 +25,9 @@ from exchange.selectors.accounts import holding_account
 from exchange.services.issuance import (
     AllocationRow,
     allocation_rows_from_csv,
+    ccer_issue,
     cea_allocate,
     cea_vintage_create,
-    ccer_issue,
     project_register,
 )
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange.api import audit, holdings, lookup, market, movements, registry
+from exchange.api import audit, compliance, holdings, lookup, market, movements, registry
 
 urlpatterns = [
     path("projects", registry.ProjectListApi.as_view(), name="projects"),
@@ -40,4 +40,35 @@ urlpatterns = [
     path("audit/checkpoints", audit.CheckpointListApi.as_view(), name="audit-checkpoints"),
     path("audit/verify", audit.AuditVerifyApi.as_view(), name="audit-verify"),
     path("audit/seal", audit.AuditSealApi.as_view(), name="audit-seal"),
+    path("compliance/years", compliance.YearListApi.as_view(), name="compliance-years"),
+    path("compliance/years/<int:year>", compliance.YearDetailApi.as_view(), name="compliance-year"),
+    path("compliance/years/<int:year>/entities", compliance.CoverApi.as_view(), name="compliance-cover"),
+    path(
+        "compliance/years/<int:year>/preallocation",
+        compliance.PreallocationApi.as_view(),
+        name="compliance-preallocation",
+    ),
+    path(
+        "compliance/years/<int:year>/assessment",
+        compliance.AssessmentApi.as_view(),
+        name="compliance-assessment",
+    ),
+    path("compliance/emissions", compliance.EmissionListApi.as_view(), name="compliance-emissions"),
+    path("compliance/obligations", compliance.ObligationListApi.as_view(), name="compliance-obligations"),
+    path(
+        "compliance/obligations/<int:pk>",
+        compliance.ObligationDetailApi.as_view(),
+        name="compliance-obligation",
+    ),
+    path(
+        "compliance/obligations/<int:pk>/true-up",
+        compliance.TrueUpApi.as_view(),
+        name="compliance-true-up",
+    ),
+    path("compliance/surrenders", compliance.SurrenderListApi.as_view(), name="compliance-surrenders"),
+    path(
+        "compliance/entities/<int:participant>/statement",
+        compliance.StatementApi.as_view(),
+        name="compliance-statement",
+    ),
 ]

@@ -1,5 +1,16 @@
 from exchange.models.assets import Asset, AssetKind, Issuance, Project, ProjectStatus, ProjectType
 from exchange.models.audit import AuditEvent, Checkpoint
+from exchange.models.compliance import (
+    AllocationEntry,
+    AllocationKind,
+    AllocationOutcome,
+    ComplianceYear,
+    Obligation,
+    ObligationStatus,
+    Surrender,
+    SurrenderItem,
+    VerifiedEmission,
+)
 from exchange.models.holds import Hold, HoldKind, HoldStatus
 from exchange.models.ledger import (
     SINK_STATE,
@@ -30,18 +41,24 @@ __all__ = [
     "SYSTEM_ACCOUNT_KINDS",
     "Account",
     "AccountKind",
+    "AllocationEntry",
+    "AllocationKind",
+    "AllocationOutcome",
     "Asset",
     "AssetKind",
     "AuditEvent",
     "Balance",
     "BlockState",
     "Checkpoint",
+    "ComplianceYear",
     "DailyPrice",
     "Hold",
     "HoldKind",
     "HoldStatus",
     "Issuance",
     "MarketRules",
+    "Obligation",
+    "ObligationStatus",
     "Order",
     "OrderMode",
     "OrderStatus",
@@ -55,7 +72,10 @@ __all__ = [
     "SettlementBatch",
     "SettlementStatus",
     "Side",
+    "Surrender",
+    "SurrenderItem",
     "Trade",
     "Transaction",
     "TransactionKind",
+    "VerifiedEmission",
 ]

@@ -52,6 +52,36 @@ def _forest_project(m: Market) -> Project:
     )
 
 
+def _covered(m: Market, year: int = 2024):
+    from exchange.services import compliance as comp
+
+    compliance_year = comp.compliance_year_create(actor=m.registry_actor, year=year)
+    participant, account, actor = m.holder("Holder")
+    [obligation] = comp.entities_cover(actor=m.registry_actor, year=compliance_year, entities=[participant])
+    return compliance_year, obligation, account, actor
+
+
+def _surrender(m: Market):
+    from exchange.services import compliance as comp
+
+    _, obligation, account, actor = _covered(m)
+    comp.emissions_record(actor=m.registry_actor, obligation=obligation, quantity=100)
+    m.give(account, 100)
+    return comp.surrender_create(
+        actor=actor, account=account, year=2024, items=[comp.SurrenderLine(asset=m.cea, quantity=10)]
+    )
+
+
+def _preallocate(m: Market):
+    from exchange.services import compliance as comp
+
+    _, earlier, _, _ = _covered(m, 2023)
+    comp.emissions_record(actor=m.registry_actor, obligation=earlier, quantity=100)
+    compliance_year = comp.compliance_year_create(actor=m.registry_actor, year=2024)
+    comp.entities_cover(actor=m.registry_actor, year=compliance_year, entities=[earlier.entity])
+    return comp.preallocation_run(actor=m.registry_actor, year=compliance_year)
+
+
 def _scenarios() -> dict[str, Callable[[Market], object]]:
     from accounts import services as a
     from exchange.services import accounts as acc
@@ -130,6 +160,7 @@ def _scenarios() -> dict[str, Callable[[Market], object]]:
 
 
 def _market_scenarios() -> dict[str, Callable[[Market], object]]:
+    from exchange.services import compliance as comp
     from exchange.services import settlement as st
     from exchange.services import trading as t
     from tests.market import REFERENCE_FEN
@@ -191,6 +222,24 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.trading.orders_cancel_at_close": lambda m: (resting_sell(m), t.orders_cancel_at_close()),
         "exchange.services.trading.day_close": lambda m: (traded(m), t.day_close(asset=m.cea)),
         "exchange.services.settlement.settlement_run": lambda m: (traded(m), st.settlement_run()),
+        "exchange.services.compliance.compliance_year_create": lambda m: comp.compliance_year_create(
+            actor=m.registry_actor, year=2030
+        ),
+        "exchange.services.compliance.compliance_year_update": lambda m: comp.compliance_year_update(
+            actor=m.registry_actor, year=_covered(m)[0], deadline=date(2025, 6, 30)
+        ),
+        "exchange.services.compliance.entities_cover": _covered,
+        "exchange.services.compliance.emissions_record": lambda m: comp.emissions_record(
+            actor=m.registry_actor, obligation=_covered(m)[1], quantity=100
+        ),
+        "exchange.services.compliance.preallocation_run": _preallocate,
+        "exchange.services.compliance.true_up_apply": lambda m: comp.true_up_apply(
+            actor=m.registry_actor, obligation=_covered(m)[1], approved=10
+        ),
+        "exchange.services.compliance.surrender_create": _surrender,
+        "exchange.services.compliance.compliance_assess": lambda m: comp.compliance_assess(
+            actor=m.registry_actor, year=_covered(m, 2023)[0], today=date(2025, 1, 1)
+        ),
     }
 
 

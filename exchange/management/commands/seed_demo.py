@@ -1,7 +1,9 @@
 """Load the demo market, idempotently: running it again changes nothing and prints the same logins.
 
 A registry, an exchange, two banks, five compliance entities, a forestry CCER project owner, a
-verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued.
+verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued;
+compliance year 2025 open (deadline 2026-12-31) with the entities' verified emissions, one entity's
+obligation met and one partly surrendered.
 Everything is made through the services, so the audit trail of the demo is as real as any.
 """
 
@@ -21,12 +23,19 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
 from accounts.services import api_token_create, membership_create, participant_create
 from accounts.validators import make_uscc
-from exchange.models import Asset, Issuance, MarketRules, Order, Project, ProjectType
+from exchange.models import Asset, ComplianceYear, Issuance, MarketRules, Obligation, Order, Project, ProjectType
+from exchange.services.compliance import (
+    SurrenderLine,
+    compliance_year_create,
+    emissions_record,
+    entities_cover,
+    surrender_create,
+)
 from exchange.services.issuance import (
     AllocationRow,
+    ccer_issue,
     cea_allocate,
     cea_vintage_create,
-    ccer_issue,
     main_account,
     project_register,
 )
@@ -73,6 +82,16 @@ OPEN_ORDERS = [
     ("forestry", "CCER-BJ-TZ-FOREST-001-2023", "sell", 6580, 20_000),
     ("cement", "CCER-BJ-TZ-FOREST-001-2023", "buy", 6450, 5_000),
 ]
+# The demo compliance year: verified emissions of 2025 (tCO2e) and what two entities surrender of CEA-2025.
+COMPLIANCE_YEAR = 2025
+VERIFIED = {
+    "jingneng": 1_180_000,
+    "shougang": 2_350_000,
+    "cement": 610_000,
+    "yanshan": 1_790_000,
+    "airport": 236_000,
+}
+SURRENDERS = {"cement": 610_000, "jingneng": 800_000}
 
 FOREST_PROJECT = {
     "code": "BJ-TZ-FOREST-001",
@@ -93,12 +112,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, url: str, **options: Any) -> None:
         if getattr(settings, "PRODUCTION", False):
-            raise CommandError("seed_demo loads a demo market with published passwords; it refuses to run in production.")
+            raise CommandError(
+                "seed_demo loads a demo market with published passwords; it refuses to run in production."
+            )
         steps: list[tuple[str, Callable[[], None]]] = [
             ("participants and people", self.people),
             ("allowance vintages and allocations", self.allowances),
             ("forestry CCER project and issuance", self.ccer),
             ("exchange listings, cash and open orders", self.market),
+            (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
             ("demo API token", self.token),
         ]
         self.p: dict[str, Participant] = {}
@@ -159,7 +181,9 @@ class Command(BaseCommand):
     def allowances(self) -> None:
         actor = self.registry_actor()
         for vintage, amounts in ALLOCATIONS.items():
-            asset = Asset.objects.filter(code=f"CEA-{vintage}").first() or cea_vintage_create(actor=actor, vintage=vintage)
+            asset = Asset.objects.filter(code=f"CEA-{vintage}").first() or cea_vintage_create(
+                actor=actor, vintage=vintage
+            )
             rows = [AllocationRow(account=main_account(self.p[key]), quantity=q) for key, q in amounts.items()]
             cea_allocate(actor=actor, asset=asset, rows=rows, idempotency_key=f"demo-allocation-{vintage}")
 
@@ -185,9 +209,20 @@ class Command(BaseCommand):
             asset = Asset.objects.get(code=code)
             if not MarketRules.objects.filter(asset=asset).exists():
                 # The demo market is open all day, every day, so a newcomer can trade at any hour.
-                asset_list(actor=operator, asset=asset, reference_price_fen=reference, sessions="00:00-24:00", trading_days="daily")
+                asset_list(
+                    actor=operator,
+                    asset=asset,
+                    reference_price_fen=reference,
+                    sessions="00:00-24:00",
+                    trading_days="daily",
+                )
         for key, amount_fen in DEPOSITS.items():
-            cash_deposit(actor=operator, account=main_account(self.p[key]), amount_fen=amount_fen, reference=f"DEMO-DEPOSIT-{key}")
+            cash_deposit(
+                actor=operator,
+                account=main_account(self.p[key]),
+                amount_fen=amount_fen,
+                reference=f"DEMO-DEPOSIT-{key}",
+            )
         for key, code, side, price_fen, quantity in OPEN_ORDERS:
             trader = get_user_model().objects.get(username=f"{key}_trader")
             client_order_id = f"demo-{code}-{side}-{price_fen}"
@@ -204,9 +239,38 @@ class Command(BaseCommand):
                 client_order_id=client_order_id,
             )
 
+    def compliance(self) -> None:
+        actor = self.registry_actor()
+        year = ComplianceYear.objects.filter(pk=COMPLIANCE_YEAR).first() or compliance_year_create(
+            actor=actor, year=COMPLIANCE_YEAR
+        )
+        entities = [self.p[key] for key in VERIFIED]
+        if Obligation.objects.filter(year=year).count() < len(entities):
+            entities_cover(actor=actor, year=year, entities=entities)
+        obligations = {o.entity_id: o for o in Obligation.objects.filter(year=year)}
+        verifier = Actor.for_user(get_user_model().objects.get(username="verifier"))
+        for key, quantity in VERIFIED.items():
+            obligation = obligations[self.p[key].pk]
+            if not obligation.emissions.exists():
+                emissions_record(
+                    actor=verifier,
+                    obligation=obligation,
+                    quantity=quantity,
+                    report_reference=f"CQC-{COMPLIANCE_YEAR}-{key}",
+                )
+        cea = Asset.objects.get(code=f"CEA-{COMPLIANCE_YEAR}")
+        for key, quantity in SURRENDERS.items():
+            trader = Actor.for_user(get_user_model().objects.get(username=f"{key}_trader"))
+            surrender_create(
+                actor=trader,
+                account=main_account(self.p[key]),
+                year=COMPLIANCE_YEAR,
+                items=[SurrenderLine(asset=cea, quantity=quantity)],
+                idempotency_key=f"demo-surrender-{COMPLIANCE_YEAR}-{key}",
+            )
+
     def token(self) -> None:
         trader = get_user_model().objects.get(username="jingneng_trader")
         prefix = DEMO_TOKEN.split("_")[1]
         if not ApiToken.objects.filter(prefix=prefix).exists():
             api_token_create(actor=Actor.system("seed_demo"), user=trader, name="demo", token_text=DEMO_TOKEN)
-
