@@ -18,6 +18,7 @@ The number of statements does not grow with the number of legs.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -574,7 +575,11 @@ class _SerialBook:
             group = ("hold", m.take_hold_id) if m.take_hold_id is not None else ("avail", m.account_id, m.asset_id)
             taken = self._take_lowest(self.groups[group], m)
         for first, last in taken:
-            self.created.append((m.asset_id, _Block(first, last, m.dest_account_id, m.dest_state, m.dest_hold_id)))
+            block = _Block(first, last, m.dest_account_id, m.dest_state, m.dest_hold_id)
+            self.created.append((m.asset_id, block))
+            if block.state == BlockState.AVAILABLE:
+                # A later leg of this posting may move these units on (the balance check allows it).
+                bisect.insort(self.groups[("avail", block.account_id, m.asset_id)], block, key=lambda b: b.first)
         return taken
 
     def _take_lowest(self, blocks: list[_Block], m: _BlockMove) -> list[tuple[int, int]]:

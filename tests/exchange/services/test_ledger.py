@@ -68,9 +68,7 @@ def test_held_units_cant_be_transferred(market):
     _hold(a_acc, market.cea, 10)
     before = snapshot()
 
-    code = _refused(
-        lambda: transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=91)
-    )
+    code = _refused(lambda: transfer_create(actor=a, source=a_acc, destination=b_acc, asset=market.cea, quantity=91))
 
     assert code == "insufficient_available"
     assert snapshot() == before
@@ -270,6 +268,39 @@ def test_several_legs_from_one_account_take_consecutive_serials(market):
     assert_reconciled()
 
 
+def test_a_later_leg_moves_on_units_an_earlier_leg_delivered(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    _, c_acc, _ = market.holder("C")
+    market.give(a_acc, 100)
+    market.give(b_acc, 5)  # serials 101-105, above what A passes on
+    txn = _journal()
+
+    posted = ledger_post(txn, [Leg(market.cea, a_acc, b_acc, 10), Leg(market.cea, b_acc, c_acc, 12)])
+
+    assert posted.ranges == [[(1, 10)], [(1, 10), (101, 102)]]
+    assert blocks(market.cea) == [
+        (1, 10, c_acc.number, "available"),
+        (11, 100, a_acc.number, "available"),
+        (101, 102, c_acc.number, "available"),
+        (103, 105, b_acc.number, "available"),
+    ]
+    assert [balance(acc, market.cea) for acc in (a_acc, b_acc, c_acc)] == [(90, 0), (3, 0), (12, 0)]
+    assert_reconciled()
+
+
+def test_units_sent_and_sent_back_in_one_posting_land_where_they_started(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+
+    ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, 30), Leg(market.cea, b_acc, a_acc, 30)])
+
+    assert blocks(market.cea) == [(1, 100, a_acc.number, "available")]
+    assert balance(b_acc, market.cea) == (0, 0)
+    assert_reconciled()
+
+
 def test_several_legs_that_together_overdraw_are_refused_whole(market):
     _, a_acc, _ = market.holder("A")
     _, b_acc, _ = market.holder("B")
@@ -278,9 +309,7 @@ def test_several_legs_that_together_overdraw_are_refused_whole(market):
     before = snapshot()
 
     code = _refused(
-        lambda: ledger_post(
-            _journal(), [Leg(market.cea, a_acc, b_acc, 60), Leg(market.cea, a_acc, c_acc, 41)]
-        )
+        lambda: ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, 60), Leg(market.cea, a_acc, c_acc, 41)])
     )
 
     assert code == "insufficient_available"
