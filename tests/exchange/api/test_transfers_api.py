@@ -96,6 +96,8 @@ def test_transfer_of_an_explicit_range(market, parties):
         ("quantity_zero", 400, "min_value"),
         ("missing_destination", 400, "invalid"),
         ("serials_reversed", 400, "invalid"),
+        ("serials_not_the_quantity", 400, "invalid_quantity"),
+        ("serials_not_held", 409, "serials_not_available"),
         ("bad_idempotency_key", 400, "invalid"),
         ("malformed_json", 400, "malformed_request"),
         ("insufficient", 409, "insufficient_available"),
@@ -127,6 +129,10 @@ def test_transfer_refusals(market, parties, case, status, code):
         del body["destination"]
     elif case == "serials_reversed":
         body["serials"] = [40, 11]
+    elif case == "serials_not_the_quantity":
+        body["serials"] = [1, 29]
+    elif case == "serials_not_held":
+        body["serials"] = [81, 110]
     elif case == "bad_idempotency_key":
         headers["HTTP_IDEMPOTENCY_KEY"] = "x" * 129
     elif case == "insufficient":
