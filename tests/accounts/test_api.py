@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from accounts.models import Participant
 from accounts.services import participant_suspend
 from accounts.validators import make_uscc
 from tests.api import client_for, error_of
+from tests.factories import UserFactory
 from tests.ledger import make_market, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +35,13 @@ def test_api_root_needs_authentication(market):
     response = client_for().get("/api/v1/")
 
     assert error_of(response) == (401, "not_authenticated")
+
+
+def test_a_user_acting_for_no_participant_is_refused(market):
+    client = Client()
+    client.force_login(UserFactory())
+
+    assert error_of(client.get("/api/v1/")) == (403, "no_membership")
 
 
 def test_a_suspended_participant_reads_but_every_post_is_refused(market):
@@ -154,12 +163,8 @@ def test_registry_suspends_and_reactivates_over_the_api(market):
     participant, _, _ = market.holder("A")
     client = client_for(market.registry_actor)
 
-    suspended = client.post(
-        f"/api/v1/participants/{participant.pk}/suspend", {"reason": "audit"}, format="json"
-    )
-    reactivated = client.post(
-        f"/api/v1/participants/{participant.pk}/reactivate", {"reason": "ok"}, format="json"
-    )
+    suspended = client.post(f"/api/v1/participants/{participant.pk}/suspend", {"reason": "audit"}, format="json")
+    reactivated = client.post(f"/api/v1/participants/{participant.pk}/reactivate", {"reason": "ok"}, format="json")
 
     assert (suspended.json()["status"], reactivated.json()["status"]) == ("suspended", "active")
     participant.refresh_from_db()

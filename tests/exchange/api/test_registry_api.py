@@ -207,6 +207,23 @@ def test_allocate_from_csv_body(market, registry):
     ]
 
 
+def test_allocate_from_csv_twice_with_one_key_allocates_once(market, registry):
+    _, a_acc, _ = market.holder("A")
+    text = f"{a_acc.number},1200\n"
+    url = "/api/v1/allocations/csv?asset=CEA-2024"
+
+    first = registry.post(url, data=text, content_type="text/csv", HTTP_IDEMPOTENCY_KEY="csv-2024-07")
+    again = registry.post(url, data=text, content_type="text/csv", HTTP_IDEMPOTENCY_KEY="csv-2024-07")
+    other = registry.post(
+        url, data=f"{a_acc.number},1201\n", content_type="text/csv", HTTP_IDEMPOTENCY_KEY="csv-2024-07"
+    )
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert error_of(other) == (409, "idempotency_conflict")
+    assert balance(a_acc, market.cea) == (1200, 0)
+
+
 def test_allocate_from_csv_upload_with_a_bad_row_applies_nothing(market, registry):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -53,9 +53,7 @@ def test_transfer_answers_201_with_the_transaction(market, parties):
     assert body["memo"] == "spot deal 17"
     assert body["url"] == f"/api/v1/transactions/{txn.pk}"
     assert body["created_at"].endswith("+08:00")
-    assert sorted(
-        (p["account"], p["asset"], p["quantity"], p["balance_after"]) for p in body["postings"]
-    ) == [
+    assert sorted((p["account"], p["asset"], p["quantity"], p["balance_after"]) for p in body["postings"]) == [
         (a_acc.number, "CEA-2024", -30, 70),
         (b_acc.number, "CEA-2024", 30, None),  # not the sender's account: its balance is not shown
     ]
@@ -191,14 +189,28 @@ def test_same_key_twice_makes_one_transaction_and_the_same_body(market, parties)
     client = client_for(a)
 
     first = client.post(URL, _body(a_acc, b_acc), format="json", HTTP_IDEMPOTENCY_KEY="order-7781")
-    after_first = snapshot()
+    client.post(URL, _body(a_acc, b_acc, quantity=5), format="json")  # the account moves on meanwhile
+    after_both = snapshot()
     again = client.post(URL, _body(a_acc, b_acc), format="json", HTTP_IDEMPOTENCY_KEY="order-7781")
 
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.content == first.content
-    assert snapshot() == after_first
-    assert Transaction.objects.filter(kind="transfer").count() == 1
-    assert balance(a_acc, market.cea) == (70, 0)
+    assert snapshot() == after_both
+    assert Transaction.objects.filter(kind="transfer").count() == 2
+    assert balance(a_acc, market.cea) == (65, 0)
+
+
+def test_a_refused_request_does_not_use_up_its_key(market, parties):
+    _, a_acc, a, b_acc = parties
+    client = client_for(a)
+
+    refused = client.post(URL, _body(a_acc, b_acc, quantity=150), format="json", HTTP_IDEMPOTENCY_KEY="k-9")
+    market.give(a_acc, 100)
+    retried = client.post(URL, _body(a_acc, b_acc, quantity=150), format="json", HTTP_IDEMPOTENCY_KEY="k-9")
+
+    assert error_of(refused) == (409, "insufficient_available")
+    assert retried.status_code == 201
+    assert balance(b_acc, market.cea) == (150, 0)
 
 
 def test_same_key_with_another_body_is_409(market, parties):
@@ -207,9 +219,7 @@ def test_same_key_with_another_body_is_409(market, parties):
     client.post(URL, _body(a_acc, b_acc), format="json", HTTP_IDEMPOTENCY_KEY="order-7781")
     before = snapshot()
 
-    response = client.post(
-        URL, _body(a_acc, b_acc, quantity=31), format="json", HTTP_IDEMPOTENCY_KEY="order-7781"
-    )
+    response = client.post(URL, _body(a_acc, b_acc, quantity=31), format="json", HTTP_IDEMPOTENCY_KEY="order-7781")
 
     assert error_of(response) == (409, "idempotency_conflict")
     assert snapshot() == before
@@ -244,9 +254,7 @@ def test_same_key_sent_by_8_clients_at_once_makes_one_transaction():
         try:
             client = client_for(token=token)
             start.wait(timeout=10)
-            responses[index] = client.post(
-                URL, _body(a_acc, b_acc), format="json", HTTP_IDEMPOTENCY_KEY="burst-1"
-            )
+            responses[index] = client.post(URL, _body(a_acc, b_acc), format="json", HTTP_IDEMPOTENCY_KEY="burst-1")
         except BaseException as exc:
             errors.append(exc)
         finally:
