@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -59,6 +60,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, DataError):
+        # Input the database can't store (a NUL character, a number out of range) that no field caught:
+        # the client's error, but logged in full because a field should have caught it.
+        logger.warning("database refused a value from a request", exc_info=exc)
+        set_rollback()
+        return Response(
+            error_body(
+                "invalid",
+                "The request holds a value that can't be stored (e.g. a NUL character or an out-of-range number).",
+            ),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,6 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.converters import CodeConverter, IdConverter
+
+register_converter(IdConverter, "id")
+register_converter(CodeConverter, "code")
 
 urlpatterns = [
     path("admin/", admin.site.urls),

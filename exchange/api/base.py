@@ -108,6 +108,3 @@ def uploaded_text(request: Request, field: str = "file") -> str | None:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ParseError("The file is not UTF-8 text.") from None
-
-
-

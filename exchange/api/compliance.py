@@ -104,9 +104,7 @@ class YearSummaryOut(serializers.Serializer):
 
 
 class YearDetailOut(YearOut):
-    summary = serializers.SerializerMethodField(
-        help_text="Totals over every entity (null for an entity's own view)."
-    )
+    summary = serializers.SerializerMethodField(help_text="Totals over every entity (null for an entity's own view).")
 
     class Meta(YearOut.Meta):
         fields = [*YearOut.Meta.fields, "summary"]
@@ -157,18 +155,14 @@ class ObligationOut(serializers.ModelSerializer):
     year = serializers.IntegerField(source="year_id")
     entity = ParticipantRefOut()
     account = serializers.CharField(source="account.number")
-    verified = serializers.IntegerField(
-        allow_null=True, help_text="Latest verified emissions (the obligation), t."
-    )
+    verified = serializers.IntegerField(allow_null=True, help_text="Latest verified emissions (the obligation), t.")
     verified_version = serializers.IntegerField(allow_null=True)
     allocated = serializers.IntegerField()
     surrendered = serializers.IntegerField()
     ccer_surrendered = serializers.IntegerField()
     remaining = serializers.SerializerMethodField()
     ccer_limit = serializers.SerializerMethodField()
-    price = serializers.SerializerMethodField(
-        help_text="Average price of the month before the deadline, CNY/t."
-    )
+    price = serializers.SerializerMethodField(help_text="Average price of the month before the deadline, CNY/t.")
     penalty_min = serializers.SerializerMethodField()
     penalty_max = serializers.SerializerMethodField()
 
@@ -322,9 +316,7 @@ class CoverApi(ActorMixin, APIView):
     def post(self, request: Request, year: int) -> Response:
         data = CoverIn(data=request.data)
         data.is_valid(raise_exception=True)
-        obligations = entities_cover(
-            actor=self.actor, year=_year(year), entities=data.validated_data["entities"]
-        )
+        obligations = entities_cover(actor=self.actor, year=_year(year), entities=data.validated_data["entities"])
         rows = obligations_visible_to(self.actor).filter(pk__in=[o.pk for o in obligations]).order_by("pk")
         return Response(ObligationOut(rows, many=True).data, status=status.HTTP_201_CREATED)
 
@@ -383,9 +375,7 @@ class EmissionListApi(ActorMixin, generics.ListAPIView):
             return queryset
         return queryset.filter(obligation__entity_id=self.actor.participant_id)
 
-    @extend_schema(
-        request=EmissionIn, responses={201: EmissionOut}, operation_id="compliance_emissions_record"
-    )
+    @extend_schema(request=EmissionIn, responses={201: EmissionOut}, operation_id="compliance_emissions_record")
     def post(self, request: Request) -> Response:
         data = EmissionIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -460,9 +450,7 @@ class PreallocationApi(ActorMixin, APIView):
 
 
 class TrueUpIn(serializers.Serializer):
-    approved = serializers.IntegerField(
-        min_value=0, max_value=MAX_UNITS, help_text="The approved allocation, t."
-    )
+    approved = serializers.IntegerField(min_value=0, max_value=MAX_UNITS, help_text="The approved allocation, t.")
 
 
 class TrueUpApi(ActorMixin, APIView):
@@ -572,9 +560,7 @@ class SurrenderListApi(ActorMixin, generics.ListAPIView):
             items=[SurrenderLine(asset=item["asset"], quantity=item["quantity"]) for item in v["items"]],
             idempotency_key=self.idempotency_key(),
         )
-        return Response(
-            SurrenderOut(surrender, context={"actor": self.actor}).data, status=status.HTTP_201_CREATED
-        )
+        return Response(SurrenderOut(surrender, context={"actor": self.actor}).data, status=status.HTTP_201_CREATED)
 
 
 # --- statement and assessment ----------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class QuantityField(serializers.IntegerField):
 class MoneyField(serializers.Field):
     """Money in yuan as a decimal string with at most two places; held internally as integer fen."""
 
-    default_error_messages = {"invalid": "Money is a decimal string with at most two places, e.g. \"12.34\"."}
+    default_error_messages = {"invalid": 'Money is a decimal string with at most two places, e.g. "12.34".'}
 
     def __init__(self, *, min_fen: int | None = 0, **kwargs: Any) -> None:
         self.min_fen = min_fen
@@ -90,7 +90,7 @@ class AssetField(serializers.Field):
     """An asset by its code; an unknown code is refused with ``unknown_asset``."""
 
     def to_internal_value(self, data: Any) -> Asset:
-        if not isinstance(data, str) or not data.strip():
+        if not isinstance(data, str) or not data.strip() or len(data) > 64 or "\x00" in data:
             raise serializers.ValidationError("An asset code, e.g. CEA-2024.", code="invalid")
         asset = Asset.objects.filter(code=data.strip()).first()
         if asset is None:
@@ -104,7 +104,7 @@ class AssetField(serializers.Field):
 class SerialRangeField(serializers.ListField):
     """An inclusive serial range ``[first, last]``."""
 
-    child = serializers.IntegerField(min_value=1)
+    child = serializers.IntegerField(min_value=1, max_value=2**62)
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_length", 2)
@@ -112,7 +112,10 @@ class SerialRangeField(serializers.ListField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> tuple[int, int]:
-        first, last = super().to_internal_value(data)
+        values = super().to_internal_value(data)
+        if len(values) != 2:
+            raise serializers.ValidationError("A serial range is [first, last].", code="invalid")
+        first, last = values
         if last < first:
             raise serializers.ValidationError("The range ends before it starts.", code="invalid")
         return first, last

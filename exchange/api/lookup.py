@@ -54,7 +54,9 @@ class SerialLookupApi(ActorMixin, APIView):
                 "account": holder.number,
                 "account_kind": holder.kind,
                 "holder": holder.participant.name if holder.participant else holder.name,
-                "hold": info.block.hold_id if self.actor.sees_everything or self.actor.owns(holder.participant_id) else None,
+                "hold": info.block.hold_id
+                if self.actor.sees_everything or self.actor.owns(holder.participant_id)
+                else None,
             }
         return Response(
             {

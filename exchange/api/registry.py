@@ -243,7 +243,10 @@ class AllocationCsvApi(ActorMixin, APIView):
     parser_classes = [CsvTextParser, MultiPartParser, JSONParser]
 
     @extend_schema(
-        request={"text/csv": {"type": "string"}, "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+        request={
+            "text/csv": {"type": "string"},
+            "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
+        },
         responses={201: ALLOCATION_RESULT},
         parameters=[IDEMPOTENCY_PARAMETER, OpenApiParameter("asset", str, required=True, description="e.g. CEA-2024")],
     )

@@ -175,7 +175,9 @@ def transaction_payload(txn: Transaction, context: dict[str, Any]) -> dict[str, 
         )
     if not hasattr(txn, "_movements"):
         txn._movements = list(  # type: ignore[attr-defined]
-            SerialMovement.objects.filter(transaction=txn).select_related("asset", "source", "destination").order_by("id")
+            SerialMovement.objects.filter(transaction=txn)
+            .select_related("asset", "source", "destination")
+            .order_by("id")
         )
     return TransactionOut(txn, context=context).data
 
