@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django import forms
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,6 +14,7 @@ from rest_framework import serializers
 from exchange.models import Asset
 
 MAX_UNITS = 10**12
+MAX_ID = 2**63 - 1  # the largest bigint
 
 
 def fen_to_str(fen: int) -> str:
@@ -119,3 +122,15 @@ class SerialRangeField(serializers.ListField):
         if last < first:
             raise serializers.ValidationError("The range ends before it starts.", code="invalid")
         return first, last
+
+
+class IdFilter(filters.NumberFilter):
+    """Filter by a row id: a whole number a bigint holds. Anything else is refused with 400, where a
+    plain ``NumberFilter`` passes any decimal through and SQLite fails on it with a 500."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", -MAX_ID)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Participant
 from exchange.api.base import ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import AssetField
+from exchange.api.fields import AssetField, IdFilter
 from exchange.api.representations import AccountOut, BlockOut, HoldingOut, StatementLineOut
 from exchange.models import Account, AccountKind, Asset, Posting, SerialBlock
 from exchange.selectors.accounts import account_visible, accounts_visible_to
@@ -23,7 +23,7 @@ from exchange.services.accounts import account_open
 
 
 class AccountFilter(filters.FilterSet):
-    participant = filters.NumberFilter(field_name="participant_id")
+    participant = IdFilter(field_name="participant_id")
     kind = filters.ChoiceFilter(choices=AccountKind.choices)
 
     class Meta:

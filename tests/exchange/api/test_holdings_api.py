@@ -147,3 +147,16 @@ def test_account_list_shows_own_accounts_and_an_admin_opens_another(market, trad
     number = opened.json()["number"]
     assert number.startswith("CN-100-")
     assert sorted(after) == sorted([a_acc.number, number])
+
+
+def test_accounts_filter_by_participant_and_refuse_ids_no_database_holds(market, traded):
+    _, _, b_acc, _ = traded
+    client = client_for(market.registry_actor)
+
+    mine = client.get(f"/api/v1/accounts?participant={b_acc.participant_id}").json()["results"]
+    too_big = client.get(f"/api/v1/accounts?participant={'9' * 30}")
+    fraction = client.get("/api/v1/accounts?participant=1.5")
+
+    assert [acc["number"] for acc in mine] == [b_acc.number]
+    assert error_of(too_big) == (400, "max_value")
+    assert error_of(fraction) == (400, "invalid")

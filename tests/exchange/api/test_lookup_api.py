@@ -159,3 +159,26 @@ def test_transaction_page_is_for_parties_and_overseers(market, split):
     assert registry.get(f"/api/v1/transactions/{txn.pk}").status_code == 200
     missing = Transaction.objects.order_by("-pk").first().pk + 1000
     assert error_of(receiver.get(f"/api/v1/transactions/{missing}")) == (404, "transaction_not_found")
+
+
+HUGE = "9" * 30
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/v1/transactions/{HUGE}",
+        f"/api/v1/retirements/{HUGE}",
+        f"/api/v1/participants/{HUGE}",
+        f"/api/v1/serials/CEA-2024/{HUGE}",
+        f"/api/v1/accounts?participant={HUGE}",
+        "/api/v1/accounts?participant=1e308",
+        f"/api/v1/assets?vintage={HUGE}",
+    ],
+)
+def test_numbers_too_large_for_the_database_are_never_a_500(market, split, url):
+    _, a, _, _, _ = split
+
+    response = client_for(a).get(url)
+
+    assert response.status_code in {200, 400, 404}, (url, response.status_code)
