@@ -158,12 +158,12 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DEFAULT_THROTTLE_CLASSES": ["config.api.ClientThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.ClientThrottle"],
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -225,6 +225,8 @@ CACHES = {
 
 # --- greenledger -----------------------------------------------------------------------------------
 GREENLEDGER = {
+    # Issuance and allocation above this many tonnes wait for a second registry user's approval.
+    "FOUR_EYES_THRESHOLD": env_int("FOUR_EYES_THRESHOLD", 1_000_000),
     # Requests per minute per API token (or logged-in user), and per address without credentials.
     "THROTTLE_PER_MINUTE": env_int("THROTTLE_PER_MINUTE", 1200),
     "THROTTLE_ANON_PER_MINUTE": env_int("THROTTLE_ANON_PER_MINUTE", 60),

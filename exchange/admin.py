@@ -24,6 +24,8 @@ from exchange.api.fields import fen_to_str
 from exchange.models import (
     Account,
     AllocationEntry,
+    ApprovalOperation,
+    ApprovalRequest,
     Asset,
     AssetKind,
     AuditEvent,
@@ -49,6 +51,7 @@ from exchange.models import (
 )
 from exchange.selectors.compliance import YearSummary, remaining, with_figures, year_summary
 from exchange.services.accounts import account_open
+from exchange.services.approvals import approval_approve, approval_reject, gated
 from exchange.services.compliance import (
     compliance_assess,
     compliance_year_create,
@@ -148,11 +151,26 @@ class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
         project = Project.objects.get(pk=pk)
         form = IssueForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            v = form.cleaned_data
             try:
-                issuance = ccer_issue(actor=admin_actor(request), project=project, **form.cleaned_data)
+                actor = admin_actor(request)
+                issuance = gated(
+                    actor=actor,
+                    operation=ApprovalOperation.CCER_ISSUE,
+                    params={
+                        **v,
+                        "project": project.code,
+                        "monitoring_start": v["monitoring_start"].isoformat(),
+                        "monitoring_end": v["monitoring_end"].isoformat(),
+                    },
+                    summary=f"Issue {v['quantity']} t of {project.code} vintage {v['vintage']}",
+                    call=lambda: ccer_issue(actor=actor, project=project, **v),
+                )
             except DomainError as exc:
                 form.add_error(None, f"{exc.message} ({exc.code})")
             else:
+                if isinstance(issuance, ApprovalRequest):
+                    return _submitted(request, issuance)
                 messages.success(
                     request,
                     f"Issued {issuance.quantity} t of {issuance.asset.code} "
@@ -204,8 +222,18 @@ class AssetAdmin(ReadOnlyAdmin):
             try:
                 text = form.cleaned_data["file"].read().decode("utf-8-sig")
                 rows = allocation_rows_from_csv(text)
-                txn = cea_allocate(
-                    actor=admin_actor(request), asset=form.cleaned_data["asset"], rows=rows, memo="Admin CSV allocation"
+                actor, asset = admin_actor(request), form.cleaned_data["asset"]
+                txn = gated(
+                    actor=actor,
+                    operation=ApprovalOperation.CEA_ALLOCATE,
+                    params={
+                        "asset": asset.code,
+                        "rows": [[r.account.number, r.quantity] for r in rows],
+                        "idempotency_key": None,
+                        "memo": "Admin CSV allocation",
+                    },
+                    summary=f"Allocate {sum(r.quantity for r in rows)} t of {asset.code} to {len(rows)} accounts",
+                    call=lambda: cea_allocate(actor=actor, asset=asset, rows=rows, memo="Admin CSV allocation"),
                 )
             except UnicodeDecodeError:
                 form.add_error("file", "The file is not UTF-8 text.")
@@ -214,6 +242,8 @@ class AssetAdmin(ReadOnlyAdmin):
                 for error in exc.details.get("errors", []):
                     form.add_error(None, f"line {error['line']}: {error['message']}")
             else:
+                if isinstance(txn, ApprovalRequest):
+                    return _submitted(request, txn)
                 messages.success(request, f"Allocated {sum(r.quantity for r in rows)} t to {len(rows)} accounts.")
                 return HttpResponseRedirect(reverse("admin:exchange_transaction_change", args=[txn.pk]))
         context = {
@@ -439,8 +469,21 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
     @admin.action(description="Pre-allocate the selected years (70%% of last year's verified emissions)")
     def preallocate(self, request: HttpRequest, queryset: QuerySet[ComplianceYear]) -> None:
         for year in queryset:
-            result = run_service(request, lambda actor, y=year: preallocation_run(actor=actor, year=y))
-            if result is not None:
+            result = run_service(
+                request,
+                lambda actor, y=year: gated(
+                    actor=actor,
+                    operation=ApprovalOperation.PREALLOCATION,
+                    params={"year": y.pk},
+                    summary=f"Pre-allocate compliance year {y.pk}",
+                    call=lambda: preallocation_run(actor=actor, year=y),
+                ),
+            )
+            if isinstance(result, ApprovalRequest):
+                messages.warning(
+                    request, f"{year.year}: above the four-eyes threshold, submitted as approval {result.pk}."
+                )
+            elif result is not None:
                 messages.info(
                     request,
                     f"{year.year}: pre-allocated to {len(result.entries)} entities, "
@@ -720,3 +763,48 @@ class SettlementBatchAdmin(ReadOnlyAdmin):
         else:
             messages.success(request, f"Settlement batch {batch.pk}: {batch.trades_count} trades settled.")
         return HttpResponseRedirect(reverse("admin:exchange_settlementbatch_changelist"))
+
+
+def _submitted(request: HttpRequest, approval: ApprovalRequest) -> HttpResponse:
+    messages.warning(
+        request,
+        f"{approval.summary}: above the four-eyes threshold, so it waits for another registry user's approval "
+        f"(request {approval.pk}).",
+    )
+    return HttpResponseRedirect(reverse("admin:exchange_approvalrequest_change", args=[approval.pk]))
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    """Four eyes: a registry user other than the requester approves (carrying the operation out) or rejects."""
+
+    list_display = ["id", "summary", "quantity", "status", "requested_by", "requested_at", "decided_by", "decided_at"]
+    list_filter = ["status", "operation"]
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Actions work without change permission: they call the services, which decide who may.
+        actions = super().get_actions(request)
+        for name in ("approve", "reject"):
+            func, action_name, description = self.get_action(name)
+            actions[action_name] = (func, action_name, description)
+        return actions
+
+    @admin.action(description="Approve and carry out the selected requests")
+    def approve(self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]) -> None:
+        for approval in queryset:
+            done = run_service(request, lambda actor, a=approval: approval_approve(actor=actor, approval=a))
+            if done is not None:
+                messages.success(request, f"Approved request {done.pk}: {done.summary} ({done.result}).")
+
+    @admin.action(description="Reject the selected requests")
+    def reject(self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]) -> None:
+        for approval in queryset:
+            done = run_service(
+                request, lambda actor, a=approval: approval_reject(actor=actor, approval=a, reason="rejected in admin")
+            )
+            if done is not None:
+                messages.success(request, f"Rejected request {done.pk}.")

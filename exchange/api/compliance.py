@@ -22,11 +22,14 @@ from rest_framework.views import APIView
 from accounts.errors import ParticipantNotFound
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
+from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import MAX_UNITS, AssetField, QuantityField, fen_to_str
 from exchange.api.representations import ParticipantRefOut, transaction_payload
 from exchange.models import (
     AllocationEntry,
+    ApprovalOperation,
+    ApprovalRequest,
     ComplianceYear,
     Obligation,
     ObligationStatus,
@@ -42,6 +45,7 @@ from exchange.selectors.compliance import (
     sees_all_obligations,
     year_summary,
 )
+from exchange.services.approvals import gated
 from exchange.services.compliance import (
     ComplianceYearNotFound,
     ObligationNotFound,
@@ -436,9 +440,18 @@ class PreallocationApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
-    @extend_schema(request=None, responses={200: PREALLOCATION_OUT})
+    @extend_schema(request=None, responses={200: PREALLOCATION_OUT, 202: PENDING_OUT})
     def post(self, request: Request, year: int) -> Response:
-        result = preallocation_run(actor=self.actor, year=_year(year))
+        found = _year(year)
+        result = gated(
+            actor=self.actor,
+            operation=ApprovalOperation.PREALLOCATION,
+            params={"year": found.pk},
+            summary=f"Pre-allocate compliance year {found.pk}",
+            call=lambda: preallocation_run(actor=self.actor, year=found),
+        )
+        if isinstance(result, ApprovalRequest):
+            return pending_response(result)
         return Response(
             {
                 "year": result.year,
@@ -460,17 +473,25 @@ class TrueUpApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
-    @extend_schema(request=TrueUpIn, responses={200: AllocationEntryOut}, parameters=[IDEMPOTENCY_PARAMETER])
+    @extend_schema(
+        request=TrueUpIn, responses={200: AllocationEntryOut, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
     def post(self, request: Request, pk: int) -> Response:
         obligation = _obligation_visible(self.actor, pk)
         data = TrueUpIn(data=request.data)
         data.is_valid(raise_exception=True)
-        entry = allocation_true_up(
+        approved, key = data.validated_data["approved"], self.idempotency_key()
+        entry = gated(
             actor=self.actor,
-            obligation=obligation,
-            approved=data.validated_data["approved"],
-            idempotency_key=self.idempotency_key(),
+            operation=ApprovalOperation.TRUE_UP,
+            params={"obligation": obligation.pk, "approved": approved, "idempotency_key": key},
+            summary=f"True up obligation {obligation.pk} to {approved} t",
+            call=lambda: allocation_true_up(
+                actor=self.actor, obligation=obligation, approved=approved, idempotency_key=key
+            ),
         )
+        if isinstance(entry, ApprovalRequest):
+            return pending_response(entry)
         return Response(AllocationEntryOut(entry).data)
 
 

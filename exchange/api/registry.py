@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -16,12 +14,14 @@ from rest_framework.views import APIView
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from config.errors import InvalidInput, NotFound
+from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
 from exchange.api.fields import AssetField, QuantityField
 from exchange.api.representations import AssetOut, ProjectOut, transaction_payload
 from exchange.errors import ProjectNotFound
-from exchange.models import Asset, AssetKind, Issuance, Project, ProjectType
+from exchange.models import ApprovalOperation, ApprovalRequest, Asset, AssetKind, Issuance, Project, ProjectType
 from exchange.selectors.accounts import holding_account
+from exchange.services.approvals import gated
 from exchange.services.issuance import (
     AllocationRow,
     allocation_rows_from_csv,
@@ -138,13 +138,28 @@ class IssuanceListApi(ActorMixin, generics.ListAPIView):
         project = project_by_code(self.kwargs["code"])
         return Issuance.objects.filter(project=project).select_related("project", "asset").order_by("-pk")
 
-    @extend_schema(request=IssuanceIn, responses={201: IssuanceOut}, operation_id="projects_issue")
+    @extend_schema(request=IssuanceIn, responses={201: IssuanceOut, 202: PENDING_OUT}, operation_id="projects_issue")
     def post(self, request: Request, code: str) -> Response:
         project = project_by_code(code)
         data = IssuanceIn(data=request.data)
         data.is_valid(raise_exception=True)
-        issuance = ccer_issue(actor=self.actor, project=project, **data.validated_data)
-        return Response(IssuanceOut(issuance).data, status=status.HTTP_201_CREATED)
+        v = data.validated_data
+        params = {
+            **v,
+            "project": project.code,
+            "monitoring_start": v["monitoring_start"].isoformat(),
+            "monitoring_end": v["monitoring_end"].isoformat(),
+        }
+        result = gated(
+            actor=self.actor,
+            operation=ApprovalOperation.CCER_ISSUE,
+            params=params,
+            summary=f"Issue {v['quantity']} t of {project.code} vintage {v['vintage']} ({v['external_reference']})",
+            call=lambda: ccer_issue(actor=self.actor, project=project, **v),
+        )
+        if isinstance(result, ApprovalRequest):
+            return pending_response(result)
+        return Response(IssuanceOut(result).data, status=status.HTTP_201_CREATED)
 
 
 # --- assets --------------------------------------------------------------------------------------------
@@ -207,8 +222,28 @@ ALLOCATION_RESULT = inline_serializer(
 )
 
 
-def _allocation_response(txn: Any, rows: list[AllocationRow], context: dict[str, Any]) -> Response:
-    body = {"transaction": transaction_payload(txn, context), "rows": len(rows), "total": sum(r.quantity for r in rows)}
+def _allocate(view: ActorMixin, asset: Asset, rows: list[AllocationRow], memo: str) -> Response:
+    """Allocate now, or answer 202 with an approval request when four eyes are needed."""
+    key = view.idempotency_key()
+    result = gated(
+        actor=view.actor,
+        operation=ApprovalOperation.CEA_ALLOCATE,
+        params={
+            "asset": asset.code,
+            "rows": [[r.account.number, r.quantity] for r in rows],
+            "idempotency_key": key,
+            "memo": memo,
+        },
+        summary=f"Allocate {sum(r.quantity for r in rows)} t of {asset.code} to {len(rows)} accounts",
+        call=lambda: cea_allocate(actor=view.actor, asset=asset, rows=rows, idempotency_key=key, memo=memo),
+    )
+    if isinstance(result, ApprovalRequest):
+        return pending_response(result)
+    body = {
+        "transaction": transaction_payload(result, {"actor": view.actor}),
+        "rows": len(rows),
+        "total": sum(r.quantity for r in rows),
+    }
     return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -217,7 +252,9 @@ class AllocationCreateApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
-    @extend_schema(request=AllocationIn, responses={201: ALLOCATION_RESULT}, parameters=[IDEMPOTENCY_PARAMETER])
+    @extend_schema(
+        request=AllocationIn, responses={201: ALLOCATION_RESULT, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
     def post(self, request: Request) -> Response:
         data = AllocationIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -225,14 +262,7 @@ class AllocationCreateApi(ActorMixin, APIView):
             AllocationRow(account=holding_account(row["account"]), quantity=row["quantity"], line=index)
             for index, row in enumerate(data.validated_data["allocations"], start=1)
         ]
-        txn = cea_allocate(
-            actor=self.actor,
-            asset=data.validated_data["asset"],
-            rows=rows,
-            idempotency_key=self.idempotency_key(),
-            memo=data.validated_data["memo"],
-        )
-        return _allocation_response(txn, rows, {"actor": self.actor})
+        return _allocate(self, data.validated_data["asset"], rows, data.validated_data["memo"])
 
 
 class AllocationCsvApi(ActorMixin, APIView):
@@ -247,7 +277,7 @@ class AllocationCsvApi(ActorMixin, APIView):
             "text/csv": {"type": "string"},
             "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
         },
-        responses={201: ALLOCATION_RESULT},
+        responses={201: ALLOCATION_RESULT, 202: PENDING_OUT},
         parameters=[IDEMPOTENCY_PARAMETER, OpenApiParameter("asset", str, required=True, description="e.g. CEA-2024")],
     )
     def post(self, request: Request) -> Response:
@@ -258,8 +288,4 @@ class AllocationCsvApi(ActorMixin, APIView):
         text = uploaded_text(request)
         if text is None:
             raise InvalidInput("Send the CSV as a text/csv body or a multipart 'file'.")
-        rows = allocation_rows_from_csv(text)
-        txn = cea_allocate(
-            actor=self.actor, asset=asset, rows=rows, idempotency_key=self.idempotency_key(), memo="CSV allocation"
-        )
-        return _allocation_response(txn, rows, {"actor": self.actor})
+        return _allocate(self, asset, allocation_rows_from_csv(text), "CSV allocation")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange.api import audit, compliance, holdings, lookup, market, movements, registry
+from exchange.api import approvals, audit, compliance, holdings, lookup, market, movements, registry
 
 # Path converters "id" and "code" are registered in config/urls.py.
 
@@ -13,6 +13,10 @@ urlpatterns = [
     path("assets/<code:code>", registry.AssetDetailApi.as_view(), name="asset-detail"),
     path("allocations", registry.AllocationCreateApi.as_view(), name="allocations"),
     path("allocations/csv", registry.AllocationCsvApi.as_view(), name="allocations-csv"),
+    path("approvals", approvals.ApprovalListApi.as_view(), name="approvals"),
+    path("approvals/<id:pk>", approvals.ApprovalDetailApi.as_view(), name="approval-detail"),
+    path("approvals/<id:pk>/approve", approvals.ApprovalApproveApi.as_view(), name="approval-approve"),
+    path("approvals/<id:pk>/reject", approvals.ApprovalRejectApi.as_view(), name="approval-reject"),
     path("accounts", holdings.AccountListApi.as_view(), name="accounts"),
     path("accounts/<code:number>", holdings.AccountDetailApi.as_view(), name="account-detail"),
     path("accounts/<code:number>/holdings", holdings.HoldingsApi.as_view(), name="account-holdings"),

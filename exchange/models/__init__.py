@@ -1,3 +1,4 @@
+from exchange.models.approvals import ApprovalOperation, ApprovalRequest, ApprovalStatus
 from exchange.models.assets import Asset, AssetKind, Issuance, Project, ProjectStatus, ProjectType
 from exchange.models.audit import AuditEvent, Checkpoint
 from exchange.models.compliance import (
@@ -37,6 +38,9 @@ from exchange.models.trading import (
 )
 
 __all__ = [
+    "ApprovalOperation",
+    "ApprovalRequest",
+    "ApprovalStatus",
     "SINK_STATE",
     "SYSTEM_ACCOUNT_KINDS",
     "Account",

@@ -28,6 +28,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.services.accounts import system_account
+from exchange.services.approvals import four_eyes_check
 from exchange.services.audit import audit_record, service
 from exchange.services.ledger import Leg, journal_open, ledger_post
 
@@ -166,6 +167,7 @@ def ccer_issue(
     )
     if replayed:
         return Issuance.objects.get(transaction=txn)
+    four_eyes_check(quantity)
     asset, _ = Asset.objects.get_or_create(
         code=ccer_asset_code(project, vintage),
         defaults={
@@ -277,6 +279,7 @@ def cea_allocate(
     if replayed:
         return txn
     total = sum(r.quantity for r in rows)
+    four_eyes_check(total)
     first, _ = _take_serials(asset, total)
     legs = []
     issuance_account = system_account(AccountKind.ISSUANCE)

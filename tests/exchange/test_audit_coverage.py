@@ -156,6 +156,33 @@ def _scenarios() -> dict[str, Callable[[Market], object]]:
             actor=m.registry_actor, account=with_units(m)[1], asset=m.cea, quantity=5, reason="correction"
         ),
         **_market_scenarios(),
+        **_approval_scenarios(),
+    }
+
+
+def _approval_scenarios() -> dict[str, Callable[[Market], object]]:
+    from exchange.models import ApprovalOperation
+    from exchange.services import approvals as ap
+    from tests.ledger import actor_for
+
+    def requested(m: Market):
+        _, account, _ = m.holder("Holder")
+        return ap.approval_request(
+            actor=m.registry_actor,
+            operation=ApprovalOperation.CEA_ALLOCATE,
+            params={"asset": m.cea.code, "rows": [[account.number, 5]], "idempotency_key": None, "memo": ""},
+            quantity=5,
+            summary="Allocate 5 t",
+        )
+
+    return {
+        "exchange.services.approvals.approval_request": requested,
+        "exchange.services.approvals.approval_approve": lambda m: ap.approval_approve(
+            actor=actor_for(m.registry), approval=requested(m)
+        ),
+        "exchange.services.approvals.approval_reject": lambda m: ap.approval_reject(
+            actor=actor_for(m.registry), approval=requested(m), reason="no"
+        ),
     }
 
 

@@ -23,7 +23,19 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
 from accounts.services import api_token_create, membership_create, participant_create
 from accounts.validators import make_uscc
-from exchange.models import Asset, ComplianceYear, Issuance, MarketRules, Obligation, Order, Project, ProjectType
+from exchange.models import (
+    ApprovalOperation,
+    ApprovalRequest,
+    Asset,
+    ComplianceYear,
+    Issuance,
+    MarketRules,
+    Obligation,
+    Order,
+    Project,
+    ProjectType,
+)
+from exchange.services.approvals import approval_approve, gated
 from exchange.services.compliance import (
     SurrenderLine,
     compliance_year_create,
@@ -153,6 +165,9 @@ class Command(BaseCommand):
             membership_create(actor=self.registry_actor(), user=user, participant=participant, role=role)
         return user
 
+    def second_registry_actor(self) -> Actor:
+        return Actor.for_user(get_user_model().objects.get(username="registry_officer"))
+
     def registry_actor(self) -> Actor:
         admin = get_user_model().objects.filter(username="admin").first()
         if admin is not None and Membership.objects.filter(user=admin).exists():
@@ -170,6 +185,7 @@ class Command(BaseCommand):
             self.p[key] = participant
             if key == "registry":
                 self.user("admin", participant, Role.ADMIN, superuser=True)
+                self.user("registry_officer", participant, Role.TRADER)
         self.user("exchange_ops", self.p["exchange"], Role.ADMIN)
         for key in ("jingneng", "shougang", "cement", "yanshan", "airport", "forestry"):
             self.user(f"{key}_trader", self.p[key], Role.TRADER)
@@ -185,7 +201,24 @@ class Command(BaseCommand):
                 actor=actor, vintage=vintage
             )
             rows = [AllocationRow(account=main_account(self.p[key]), quantity=q) for key, q in amounts.items()]
-            cea_allocate(actor=actor, asset=asset, rows=rows, idempotency_key=f"demo-allocation-{vintage}")
+            key = f"demo-allocation-{vintage}"
+            # Above the four-eyes threshold: the admin requests, a second registry officer approves.
+            pending = gated(
+                actor=actor,
+                operation=ApprovalOperation.CEA_ALLOCATE,
+                params={
+                    "asset": asset.code,
+                    "rows": [[r.account.number, r.quantity] for r in rows],
+                    "idempotency_key": key,
+                    "memo": "",
+                },
+                summary=f"Demo allocation of {asset.code}",
+                call=lambda asset=asset, rows=rows, key=key: cea_allocate(
+                    actor=actor, asset=asset, rows=rows, idempotency_key=key
+                ),
+            )
+            if isinstance(pending, ApprovalRequest):
+                approval_approve(actor=self.second_registry_actor(), approval=pending)
 
     def ccer(self) -> None:
         actor = self.registry_actor()

@@ -1,0 +1,12 @@
+"""The API's pagination (kept apart from ``config.api``, which imports DRF's views)."""
+
+from rest_framework.pagination import CursorPagination
+
+
+class Pagination(CursorPagination):
+    """Cursor pagination, newest first: stable under concurrent inserts, no OFFSET scans."""
+
+    ordering = "-pk"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500

@@ -1,0 +1,58 @@
+"""Four eyes: issuance and allocation above a threshold wait for a second registry user's approval.
+
+An ``ApprovalRequest`` records the operation and its parameters as requested; approving it runs the
+operation as then requested, in the approver's transaction, and records what it made.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Participant
+
+
+class ApprovalOperation(models.TextChoices):
+    CCER_ISSUE = "ccer.issue", "CCER issuance"
+    CEA_ALLOCATE = "cea.allocate", "CEA allocation"
+    PREALLOCATION = "compliance.preallocation", "Compliance pre-allocation"
+    TRUE_UP = "compliance.true_up", "Compliance true-up"
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved and carried out"
+    REJECTED = "rejected", "Rejected"
+
+
+class ApprovalRequest(models.Model):
+    operation = models.CharField(max_length=32, choices=ApprovalOperation.choices)
+    params = models.JSONField(help_text="The operation's parameters as requested (codes, numbers, dates).")
+    quantity = models.BigIntegerField(help_text="Tonnes the operation creates or moves.")
+    summary = models.CharField(max_length=300)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    result = models.CharField(max_length=100, blank=True, help_text="What approving made, e.g. transaction:42.")
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="approval_quantity_positive"),
+            models.CheckConstraint(
+                condition=models.Q(status=ApprovalStatus.PENDING, decided_by__isnull=True)
+                | (~models.Q(status=ApprovalStatus.PENDING) & models.Q(decided_by__isnull=False)),
+                name="approval_decided_iff_not_pending",
+            ),
+            models.CheckConstraint(condition=~models.Q(decided_by=models.F("requested_by")), name="approval_four_eyes"),
+        ]
+        indexes = [models.Index(fields=["status", "-id"], name="approval_status_idx")]
+
+    def __str__(self) -> str:
+        return f"approval {self.pk}: {self.summary} ({self.status})"
