@@ -1,6 +1,6 @@
 """The API's pagination (kept apart from ``config.api``, which imports DRF's views)."""
 
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 
 
 class Pagination(CursorPagination):
@@ -10,3 +10,10 @@ class Pagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class SerialOrderPagination(LimitOffsetPagination):
+    """Pages in the queryset's own order (serial blocks by asset and first serial)."""
+
+    default_limit = 100
+    max_limit = 1000

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
+from exchange.api.fields import IdFilter
 from exchange.models import AuditEvent, Checkpoint
 from exchange.services.sealing import EventNotFound, audit_proof, audit_seal, audit_verify, checkpoint_document
 
@@ -41,8 +42,8 @@ class AuditEventOut(serializers.ModelSerializer):
 
 
 class AuditEventFilter(filters.FilterSet):
-    actor = filters.NumberFilter(field_name="actor_participant_id", help_text="Participant id of the actor.")
-    actor_user = filters.NumberFilter(field_name="actor_user_id")
+    actor = IdFilter(field_name="actor_participant_id", help_text="Participant id of the actor.")
+    actor_user = IdFilter(field_name="actor_user_id")
     action = filters.CharFilter()
     action_prefix = filters.CharFilter(field_name="action", lookup_expr="startswith")
     object_type = filters.CharFilter()

@@ -24,7 +24,7 @@ from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import MAX_UNITS, AssetField, QuantityField, fen_to_str
+from exchange.api.fields import MAX_UNITS, AssetField, IdField, IdFilter, QuantityField, fen_to_str
 from exchange.api.representations import ParticipantRefOut, transaction_payload
 from exchange.models import (
     AllocationEntry,
@@ -213,9 +213,9 @@ class ObligationOut(serializers.ModelSerializer):
 
 
 class ObligationFilter(filters.FilterSet):
-    year = filters.NumberFilter(field_name="year_id")
+    year = IdFilter(field_name="year_id")
     status = filters.ChoiceFilter(choices=ObligationStatus.choices)
-    entity = filters.NumberFilter(field_name="entity_id", help_text="Participant id of the entity.")
+    entity = IdFilter(field_name="entity_id", help_text="Participant id of the entity.")
 
     class Meta:
         model = Obligation
@@ -299,9 +299,7 @@ class ObligationDetailApi(ActorMixin, APIView):
 
 
 class CoverIn(serializers.Serializer):
-    entities = serializers.ListField(
-        child=serializers.IntegerField(), allow_empty=False, max_length=10000, help_text="Participant ids."
-    )
+    entities = serializers.ListField(child=IdField(), allow_empty=False, max_length=10000, help_text="Participant ids.")
 
     def validate_entities(self, value: list[int]) -> list[Participant]:
         found = Participant.objects.in_bulk(value)
@@ -327,7 +325,7 @@ class CoverApi(ActorMixin, APIView):
 
 # --- verified emissions ----------------------------------------------------------------------------------
 class EmissionIn(serializers.Serializer):
-    entity = serializers.IntegerField(help_text="Participant id of the covered entity.")
+    entity = IdField(help_text="Participant id of the covered entity.")
     year = serializers.IntegerField(min_value=2000, max_value=2100)
     quantity = QuantityField(min_value=0, help_text="Verified emissions of the year, tCO2e.")
     report_reference = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
@@ -355,8 +353,8 @@ class EmissionOut(serializers.ModelSerializer):
 
 
 class EmissionFilter(filters.FilterSet):
-    year = filters.NumberFilter(field_name="obligation__year_id")
-    entity = filters.NumberFilter(field_name="obligation__entity_id")
+    year = IdFilter(field_name="obligation__year_id")
+    entity = IdFilter(field_name="obligation__entity_id")
 
     class Meta:
         model = VerifiedEmission
@@ -539,8 +537,8 @@ class SurrenderOut(serializers.ModelSerializer):
 
 
 class SurrenderFilter(filters.FilterSet):
-    year = filters.NumberFilter(field_name="obligation__year_id")
-    entity = filters.NumberFilter(field_name="obligation__entity_id")
+    year = IdFilter(field_name="obligation__year_id")
+    entity = IdFilter(field_name="obligation__entity_id")
     account = filters.CharFilter(field_name="account__number")
 
     class Meta:

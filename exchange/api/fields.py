@@ -134,3 +134,12 @@ class IdFilter(filters.NumberFilter):
         kwargs.setdefault("min_value", -MAX_ID)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
+
+
+class IdField(serializers.IntegerField):
+    """A row id in a request body: a positive whole number a bigint holds."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)

@@ -13,8 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Participant
+from config.pagination import SerialOrderPagination
 from exchange.api.base import ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import AssetField, IdFilter
+from exchange.api.fields import AssetField, IdField, IdFilter
 from exchange.api.representations import AccountOut, BlockOut, HoldingOut, StatementLineOut
 from exchange.models import Account, AccountKind, Asset, Posting, SerialBlock
 from exchange.selectors.accounts import account_visible, accounts_visible_to
@@ -33,9 +34,7 @@ class AccountFilter(filters.FilterSet):
 
 class AccountOpenIn(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
-    participant = serializers.IntegerField(
-        required=False, help_text="Registry only: the participant to open it for. Default: your own."
-    )
+    participant = IdField(required=False, help_text="Registry only: the participant to open it for. Default: your own.")
 
 
 class AccountListApi(ActorMixin, generics.ListAPIView):
@@ -88,6 +87,7 @@ class BlocksApi(ActorMixin, generics.ListAPIView):
     """The serial blocks the account holds (available, held, and in sinks their final state)."""
 
     serializer_class = BlockOut
+    pagination_class = SerialOrderPagination
 
     def get_queryset(self) -> QuerySet[SerialBlock]:
         if getattr(self, "swagger_fake_view", False):

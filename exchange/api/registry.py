@@ -16,7 +16,7 @@ from accounts.permissions import KindRequired
 from config.errors import InvalidInput, NotFound
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
-from exchange.api.fields import AssetField, QuantityField
+from exchange.api.fields import AssetField, IdField, IdFilter, QuantityField
 from exchange.api.representations import AssetOut, ProjectOut, transaction_payload
 from exchange.errors import ProjectNotFound
 from exchange.models import ApprovalOperation, ApprovalRequest, Asset, AssetKind, Issuance, Project, ProjectType
@@ -41,7 +41,7 @@ class ProjectIn(serializers.Serializer):
     project_type = serializers.ChoiceField(choices=ProjectType.choices)
     methodology = serializers.CharField(max_length=64)
     location = serializers.CharField(max_length=200)
-    owner = serializers.IntegerField(help_text="Participant id of the project owner.")
+    owner = IdField(help_text="Participant id of the project owner.")
     crediting_start = serializers.DateField()
     crediting_end = serializers.DateField()
     ets_covered = serializers.BooleanField(default=False)
@@ -54,7 +54,7 @@ class ProjectIn(serializers.Serializer):
 
 
 class ProjectFilter(filters.FilterSet):
-    owner = filters.NumberFilter(field_name="owner_id")
+    owner = IdFilter(field_name="owner_id")
     project_type = filters.ChoiceFilter(choices=ProjectType.choices)
 
     class Meta:

@@ -494,11 +494,34 @@ class _SerialBook:
         if not real:
             return [[] for _ in moves]
         self._load(real)
-        result: list[list[tuple[int, int]]] = []
-        for move in moves:
-            result.append([] if move is None else self._apply(move))
+        result: list[list[tuple[int, int]]] = [[] for _ in moves]
+        # Legs may pass units along within one posting (A to B, then B to C) in any order: a move whose
+        # units have not arrived yet waits until the moves that deliver them are done.
+        pending = [(index, move) for index, move in enumerate(moves) if move is not None]
+        while pending:
+            waiting = []
+            for index, move in pending:
+                if self._ready(move):
+                    result[index] = self._apply(move)
+                else:
+                    waiting.append((index, move))
+            if len(waiting) == len(pending):
+                self._apply(waiting[0][1])  # nothing can deliver what it needs: raises the reason
+            pending = waiting
         self._merge_and_write()
         return result
+
+    def _ready(self, m: _BlockMove) -> bool:
+        """Whether the blocks this move takes from hold enough now."""
+        if m.new_units:
+            return True
+        if m.take_range is not None:
+            first, last = m.take_range
+            blocks = self.groups[("avail", m.account_id, m.asset_id)]
+            covered = sum(min(b.last, last) - max(b.first, first) + 1 for b in blocks if b.last >= first and b.first <= last)
+            return covered == last - first + 1
+        group = ("hold", m.take_hold_id) if m.take_hold_id is not None else ("avail", m.account_id, m.asset_id)
+        return sum(b.size for b in self.groups[group]) >= m.quantity
 
     # loading: three queries at most, whatever the number of moves
     def _load(self, moves: list[_BlockMove]) -> None:

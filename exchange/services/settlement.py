@@ -107,9 +107,10 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
     cash = cash_asset()
     fees_account = system_account(AccountKind.FEE)
     account_ids = {r[6] for r in rows} | {r[8] for r in rows}
-    accounts = Account.objects.in_bulk(account_ids)
-    assets = Asset.objects.in_bulk({r[1] for r in rows})
-    holds = Hold.objects.in_bulk({r[7] for r in rows} | {r[9] for r in rows})
+    # One statement each (in_bulk would split large id lists into batches on SQLite).
+    accounts = {a.pk: a for a in Account.objects.filter(pk__in=account_ids)}
+    assets = {a.pk: a for a in Asset.objects.filter(pk__in={r[1] for r in rows})}
+    holds = {h.pk: h for h in Hold.objects.filter(pk__in={r[7] for r in rows} | {r[9] for r in rows})}
 
     # Aggregate per (hold, counterparty): the same legs whether an order filled once or a hundred times.
     units: dict[tuple[int, int, int], int] = defaultdict(int)  # (asset, seller hold, buyer account) -> units

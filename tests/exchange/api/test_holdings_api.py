@@ -58,12 +58,13 @@ def test_blocks(market, traded):
     response = client_for(a).get(f"/api/v1/accounts/{a_acc.number}/blocks?asset=CEA-2024")
 
     assert response.status_code == 200
-    # Pages run newest block first, like every list: compare the blocks in serial order.
-    rows = sorted(
+    # Blocks come in serial order (not newest first like other lists).
+    rows = [
         (b["first"], b["last"], b["quantity"], b["state"], b["hold"] is not None)
         for b in response.json()["results"]
-    )
+    ]
     assert rows == [(61, 65, 5, "held", True), (66, 100, 35, "available", False)]
+    assert response.json()["count"] == 2
 
 
 def test_statement_pages_with_a_cursor_newest_first(market, traded):

@@ -328,3 +328,27 @@ def test_a_leg_to_the_same_account_or_of_nothing_is_refused(market):
         "invalid_quantity"
     )
     assert snapshot() == before
+
+
+def test_a_leg_may_move_units_that_a_later_leg_delivers(market):
+    """B to C listed before A to B: B's balance nets out, and the serial engine waits for A's units."""
+    from exchange.models import TransactionKind
+    from exchange.services.audit import audit_record, service
+
+    _, a, _ = market.holder("A")
+    _, b, _ = market.holder("B")
+    _, c, _ = market.holder("C")
+    market.give(a, 10)
+
+    @service
+    def chain():
+        txn, _ = journal_open(kind=TransactionKind.TRANSFER, actor=market.registry_actor, idempotency_key=None, request={})
+        ledger_post(txn, [Leg(market.cea, b, c, 10), Leg(market.cea, a, b, 10)])
+        audit_record(actor=market.registry_actor, action="test.chain", obj=txn, payload={})
+
+    chain()
+
+    assert balance(a, market.cea) == (0, 0)
+    assert balance(b, market.cea) == (0, 0)
+    assert blocks(market.cea) == [(1, 10, c.number, "available")]
+    assert_reconciled()
