@@ -12,6 +12,20 @@ from exchange.models.ledger import (
     Transaction,
     TransactionKind,
 )
+from exchange.models.pledges import (
+    REGISTERED_STATES,
+    CollateralKind,
+    DefaultReason,
+    EnforcementMethod,
+    EnforcementStatus,
+    MarginCall,
+    PledgeCollateral,
+    PledgeEnforcement,
+    PledgeLoan,
+    PledgeStatus,
+    PledgeValuation,
+    PriceSource,
+)
 from exchange.models.serials import BlockState, SerialBlock, SerialMovement
 from exchange.models.trading import (
     DailyPrice,
@@ -26,6 +40,7 @@ from exchange.models.trading import (
 )
 
 __all__ = [
+    "REGISTERED_STATES",
     "SINK_STATE",
     "SYSTEM_ACCOUNT_KINDS",
     "Account",
@@ -36,16 +51,27 @@ __all__ = [
     "Balance",
     "BlockState",
     "Checkpoint",
+    "CollateralKind",
     "DailyPrice",
+    "DefaultReason",
+    "EnforcementMethod",
+    "EnforcementStatus",
     "Hold",
     "HoldKind",
     "HoldStatus",
     "Issuance",
+    "MarginCall",
     "MarketRules",
     "Order",
     "OrderMode",
     "OrderStatus",
+    "PledgeCollateral",
+    "PledgeEnforcement",
+    "PledgeLoan",
+    "PledgeStatus",
+    "PledgeValuation",
     "Posting",
+    "PriceSource",
     "Project",
     "ProjectStatus",
     "ProjectType",
