@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange.api import audit, holdings, lookup, market, movements, registry
+from exchange.api import audit, holdings, lookup, market, movements, pledges, registry
 
 urlpatterns = [
     path("projects", registry.ProjectListApi.as_view(), name="projects"),
@@ -34,6 +34,18 @@ urlpatterns = [
     path("orders/<int:pk>/cancel", market.OrderCancelApi.as_view(), name="order-cancel"),
     path("trades", market.MyTradesApi.as_view(), name="trades"),
     path("settlement/batches", market.SettlementBatchListApi.as_view(), name="settlement-batches"),
+    path("pledges", pledges.PledgeListApi.as_view(), name="pledges"),
+    path("pledges/loan-book", pledges.LoanBookApi.as_view(), name="pledge-loan-book"),
+    path("pledges/register", pledges.PledgeRegisterApi.as_view(), name="pledge-register"),
+    path("pledges/<int:pk>", pledges.PledgeDetailApi.as_view(), name="pledge-detail"),
+    path("pledges/<int:pk>/valuations", pledges.PledgeValuationListApi.as_view(), name="pledge-valuations"),
+    path("pledges/<int:pk>/accept", pledges.PledgeAcceptApi.as_view(), name="pledge-accept"),
+    path("pledges/<int:pk>/reject", pledges.PledgeRejectApi.as_view(), name="pledge-reject"),
+    path("pledges/<int:pk>/withdraw", pledges.PledgeWithdrawApi.as_view(), name="pledge-withdraw"),
+    path("pledges/<int:pk>/top-up", pledges.PledgeTopUpApi.as_view(), name="pledge-top-up"),
+    path("pledges/<int:pk>/release", pledges.PledgeReleaseApi.as_view(), name="pledge-release"),
+    path("pledges/<int:pk>/default", pledges.PledgeDefaultApi.as_view(), name="pledge-default"),
+    path("pledges/<int:pk>/enforce", pledges.PledgeEnforceApi.as_view(), name="pledge-enforce"),
     path("audit/events", audit.AuditEventListApi.as_view(), name="audit-events"),
     path("audit/events/<int:seq>", audit.AuditEventDetailApi.as_view(), name="audit-event-detail"),
     path("audit/events/<int:seq>/proof", audit.AuditProofApi.as_view(), name="audit-proof"),
