@@ -1,7 +1,8 @@
 """Load the demo market, idempotently: running it again changes nothing and prints the same logins.
 
 A registry, an exchange, two banks, five compliance entities, a forestry CCER project owner, a
-verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued.
+verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued;
+a CEA pledge loan from Jingneng registered with the Bank of Beijing.
 Everything is made through the services, so the audit trail of the demo is as real as any.
 """
 
@@ -21,7 +22,8 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
 from accounts.services import api_token_create, membership_create, participant_create
 from accounts.validators import make_uscc
-from exchange.models import Asset, Issuance, Project, ProjectType
+from exchange import clock
+from exchange.models import Asset, Issuance, MarketRules, PledgeLoan, PledgeStatus, Project, ProjectType
 from exchange.services.issuance import (
     AllocationRow,
     cea_allocate,
@@ -30,6 +32,8 @@ from exchange.services.issuance import (
     main_account,
     project_register,
 )
+from exchange.services.pledges import pledge_register, pledge_request
+from exchange.services.trading import asset_list
 
 DEMO_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "greenledger-demo")
 DEMO_TOKEN = os.environ.get("DEMO_API_TOKEN", "gl_demo_jingneng-trader-demo-token")
@@ -81,6 +85,7 @@ class Command(BaseCommand):
             ("allowance vintages and allocations", self.allowances),
             ("forestry CCER project and issuance", self.ccer),
             ("demo API token", self.token),
+            ("demo pledge loan", self.pledge),
         ]
         self.p: dict[str, Participant] = {}
         for index, (label, step) in enumerate(steps, start=1):
@@ -166,3 +171,36 @@ class Command(BaseCommand):
         if not ApiToken.objects.filter(prefix=prefix).exists():
             api_token_create(actor=Actor.system("seed_demo"), user=trader, name="demo", token_text=DEMO_TOKEN)
 
+
+    def pledge(self) -> None:
+        """Jingneng pledges 50,000 t of CEA-2024 to the Bank of Beijing for a one-year loan of 2.4 million yuan.
+
+        A pledge is valued at the market's price, so CEA-2024 is listed first (at 80.00 yuan) unless the
+        exchange has listed it already.
+        """
+        cea = Asset.objects.get(code="CEA-2024")
+        if not MarketRules.objects.filter(asset=cea).exists():
+            exchange = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
+            asset_list(actor=exchange, asset=cea, reference_price_fen=8000)
+        borrower = Actor.for_user(get_user_model().objects.get(username="jingneng_trader"))
+        bank = Actor.for_user(get_user_model().objects.get(username="bank_bj_officer"))
+        today = clock.trading_day()
+        key = "demo-pledge-jingneng-bank-bj"
+        # Found by its key, not replayed with it: the terms name today's date, so a later run differs.
+        loan = PledgeLoan.objects.filter(borrower=self.p["jingneng"], request_key=key).first() or pledge_request(
+            actor=borrower,
+            account=main_account(self.p["jingneng"]),
+            lender=self.p["bank_bj"],
+            asset=cea,
+            quantity=50_000,
+            principal_fen=240_000_000,  # 2,400,000.00 yuan: LTV 60% at 80.00 yuan a tonne
+            annual_rate_bp=385,
+            start_date=today,
+            maturity_date=today.replace(year=today.year + 1, day=min(today.day, 28)),
+            ltv_limit_bp=7000,
+            margin_call_bp=8000,
+            liquidation_bp=9000,
+            idempotency_key=key,
+        )
+        if loan.status == PledgeStatus.REQUESTED:
+            pledge_register(actor=bank, loan=loan)
