@@ -35,7 +35,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -221,6 +221,13 @@ def _require_party(actor: Actor, loan: PledgeLoan, role: str) -> None:
     if actor.sees_everything or actor.owns(loan.borrower_id) or actor.owns(loan.lender_id):
         raise (NotTheLender if role == "lender" else NotTheBorrower)(details={"pledge": loan.pk})
     raise PledgeNotFound(details={"pledge": loan.pk})
+
+
+def _lender_account(loan: PledgeLoan) -> Account:
+    """Where enforced units and sale proceeds go (set when the pledge was registered)."""
+    if loan.lender_account is None:
+        raise RuntimeError(f"pledge {loan.pk} is not registered: it has no lender account")
+    return loan.lender_account
 
 
 def _price_or_refuse(asset: Asset, day: date) -> Price:
@@ -662,7 +669,7 @@ def pledge_release(*, actor: Actor, loan: PledgeLoan, repayment_reference: str =
 # --- default and enforcement --------------------------------------------------------------------------------
 def default_grounds(loan: PledgeLoan, day: date) -> list[str]:
     """Why the lender may declare default on ``day`` (empty: it may not)."""
-    grounds = []
+    grounds: list[str] = []
     if day > loan.maturity_date:
         grounds.append(DefaultReason.MATURED)
     if loan.margin_call is not None and day > loan.margin_call.cure_by:
@@ -742,7 +749,7 @@ def pledge_enforce(
         )
         posted = ledger_post(
             txn,
-            [Leg(loan.asset, loan.account, loan.lender_account, c.hold.remaining, hold=c.hold) for c in collateral],
+            [Leg(loan.asset, loan.account, _lender_account(loan), c.hold.remaining, hold=c.hold) for c in collateral],
             ended_hold_status=HoldStatus.ENFORCED,
         )
         enforcement = PledgeEnforcement.objects.create(
@@ -769,7 +776,7 @@ def pledge_enforce(
                 "method": method,
                 "transaction": txn.pk,
                 "units": loan.quantity,
-                "lender_account": loan.lender_account.number,
+                "lender_account": _lender_account(loan).number,
                 "serials": [list(r) for leg_ranges in posted.ranges for r in leg_ranges],
                 "amount_due": fen_to_str(due),
             },
@@ -844,7 +851,7 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
     )
     cash = cash_asset()
     for enforcement in enforcements:
-        fill, loan = fills[enforcement.order_id], enforcement.loan
+        fill, loan = fills[cast(int, enforcement.order_id)], enforcement.loan
         net = fill.turnover_fen - fill.fees_fen
         pay = min(net, enforcement.amount_due_fen - enforcement.paid_to_lender_fen)
         txn = None
@@ -857,7 +864,7 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
                 memo=f"Pledge {loan.registration_reference}: sale proceeds to the lender",
                 metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": "sale"},
             )
-            ledger_post(txn, [Leg(cash, loan.account, loan.lender_account, pay)])
+            ledger_post(txn, [Leg(cash, loan.account, _lender_account(loan), pay)])
         enforcement.units_sold += fill.units
         enforcement.proceeds_fen += net
         enforcement.fees_fen += fill.fees_fen
@@ -887,7 +894,7 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
 def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
     """The sale has ended and settled: unsold units to the lender if it is owed, else back; loan enforced."""
     loan = _locked(enforcement.loan)
-    hold = Hold.objects.select_for_update().get(pk=enforcement.sale_hold_id)
+    hold = Hold.objects.select_for_update().get(pk=cast(int, enforcement.sale_hold_id))
     unsold = hold.remaining if hold.status == HoldStatus.ACTIVE else 0
     owed = enforcement.amount_due_fen - enforcement.paid_to_lender_fen
     day, now = clock.trading_day(), clock.now()
@@ -902,7 +909,7 @@ def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
         )
         ledger_post(
             txn,
-            [Leg(loan.asset, loan.account, loan.lender_account, unsold, hold=hold)],
+            [Leg(loan.asset, loan.account, _lender_account(loan), unsold, hold=hold)],
             ended_hold_status=HoldStatus.ENFORCED,
         )
         enforcement.units_to_lender, enforcement.transaction = unsold, txn
