@@ -43,7 +43,8 @@ def test_changelist_shows_ltv_and_sorts_by_it(ps):
 
     page = client.get("/admin/exchange/pledgeloan/")
     assert page.status_code == 200
-    assert b"40.00%" in page.content and b"65.00%" in page.content
+    assert b"40.00%" in page.content
+    assert b"65.00%" in page.content
     columns = page.context["cl"].list_display
     ltv_column = columns.index("ltv")
     ascending = client.get(f"/admin/exchange/pledgeloan/?o={ltv_column}")

@@ -61,9 +61,9 @@ def registered():
 def test_the_database_refuses_an_invalid_loan(registered, change, constraint):
     _, loan = registered
 
-    with pytest.raises(IntegrityError, match=constraint if connection.vendor == "postgresql" else ""):
-        with transaction.atomic():
-            PledgeLoan.objects.filter(pk=loan.pk).update(**change)
+    match = constraint if connection.vendor == "postgresql" else ""
+    with pytest.raises(IntegrityError, match=match), transaction.atomic():
+        PledgeLoan.objects.filter(pk=loan.pk).update(**change)
 
 
 def test_registration_references_are_unique(registered):
@@ -77,9 +77,9 @@ def test_registration_references_are_unique(registered):
 def test_one_valuation_per_pledge_per_day(called):
     _, loan = called
     valuation = PledgeValuation.objects.get(loan=loan)
+    valuation.pk = None
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        valuation.pk = None
         valuation.save()
 
 
@@ -97,9 +97,12 @@ APPEND_ONLY = [
 def test_valuations_margin_calls_and_collateral_records_are_append_only(called):
     for sql in APPEND_ONLY:
         table = sql.split()[1] if sql.startswith("UPDATE") else sql.split()[2]
-        with pytest.raises(IntegrityError, match=f"of {table} rows is refused"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
+        with (
+            pytest.raises(IntegrityError, match=f"of {table} rows is refused"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
 
     assert (PledgeValuation.objects.count(), MarginCall.objects.count(), PledgeCollateral.objects.count()) == (1, 1, 1)
 

@@ -95,7 +95,9 @@ def test_a_met_call_closes_and_a_new_breach_raises_a_new_call(ps, django_capture
     assert len(mail.outbox) == 4  # two parties x two breaches
 
 
-def test_a_missed_margin_call_lets_the_lender_declare_default_after_its_cure_date(ps, django_capture_on_commit_callbacks):
+def test_a_missed_margin_call_lets_the_lender_declare_default_after_its_cure_date(
+    ps, django_capture_on_commit_callbacks
+):
     loan = ps.registered(500)
     ps.close_at(DAY, 7200)
     ps.close_at(THU, 6480)
@@ -126,10 +128,13 @@ def test_loans_past_maturity_are_flagged_once_and_notified(ps, django_capture_on
     loan.refresh_from_db()
     assert loan.past_maturity_on == FRI
     assert AuditEvent.objects.filter(action="pledge.past_maturity").count() == 1
-    assert [m.subject for m in mail.outbox] == [f"Pledge {loan.registration_reference} is past its maturity (2026-11-26)"] * 2
+    subject = f"Pledge {loan.registration_reference} is past its maturity (2026-11-26)"
+    assert [m.subject for m in mail.outbox] == [subject, subject]
 
 
-def test_only_registered_pledges_are_valued_at_the_listing_reference_before_any_close(ps, django_capture_on_commit_callbacks):
+def test_only_registered_pledges_are_valued_at_the_listing_reference_before_any_close(
+    ps, django_capture_on_commit_callbacks
+):
     registered = ps.registered(100)
     ps.request(100)  # requested: not valued
     with clock.pinned(at(DAY)):

@@ -138,7 +138,10 @@ def test_top_up_with_the_same_key_happens_once(ps):
 
     assert again.pk == first.pk
     assert balance(ps.account, ps.cea) == (1000, 600)
-    refused(lambda: pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=50, idempotency_key="t1"), "idempotency_conflict")
+    refused(
+        lambda: pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=50, idempotency_key="t1"),
+        "idempotency_conflict",
+    )
 
 
 def test_release_gives_every_unit_back_and_records_interest(ps):
