@@ -11,6 +11,7 @@ from celery import shared_task
 from exchange.clock import trading_day
 from exchange.selectors.reconcile import reconcile
 from exchange.services.compliance import compliance_deadlines_run
+from exchange.services.pledges import pledge_sales_complete, pledges_value
 from exchange.services.sealing import audit_seal
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import day_close, listed_assets, orders_cancel_at_close
@@ -57,3 +58,11 @@ def compliance_deadlines_task() -> list[int]:
     """Assess every compliance year whose deadline has passed (scheduled daily; an assessed year is
     closed, so running it twice changes nothing)."""
     return compliance_deadlines_run()
+
+
+@shared_task(name="exchange.pledges_value", acks_late=True, ignore_result=True)
+def pledges_value_task(day: str | None = None) -> int:
+    """After the close and settlement: complete ended sales on enforcement, then value every registered
+    pledge at the close (one valuation per pledge per day; margin calls once per breach). Idempotent."""
+    pledge_sales_complete()
+    return pledges_value(day=date.fromisoformat(day) if day else trading_day())

@@ -97,16 +97,16 @@ class ApprovalApproveApi(ActorMixin, APIView):
         return Response(ApprovalOut(_approval(approved.pk)).data)
 
 
-class RejectIn(serializers.Serializer):
+class ApprovalRejectIn(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
 class ApprovalRejectApi(ActorMixin, APIView):
     permission_classes = [KindRequired(ParticipantKind.REGISTRY)]
 
-    @extend_schema(request=RejectIn, responses=ApprovalOut)
+    @extend_schema(request=ApprovalRejectIn, responses=ApprovalOut)
     def post(self, request: Request, pk: int) -> Response:
-        data = RejectIn(data=request.data)
+        data = ApprovalRejectIn(data=request.data)
         data.is_valid(raise_exception=True)
         rejected = approval_reject(actor=self.actor, approval=_approval(pk), reason=data.validated_data["reason"])
         return Response(ApprovalOut(_approval(rejected.pk)).data)

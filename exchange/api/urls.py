@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange.api import approvals, audit, compliance, holdings, lookup, market, movements, registry
+from exchange.api import approvals, audit, compliance, holdings, lookup, market, movements, pledges, registry
 
 # Path converters "id" and "code" are registered in config/urls.py.
 
@@ -40,6 +40,18 @@ urlpatterns = [
     path("orders/<id:pk>/cancel", market.OrderCancelApi.as_view(), name="order-cancel"),
     path("trades", market.MyTradesApi.as_view(), name="trades"),
     path("settlement/batches", market.SettlementBatchListApi.as_view(), name="settlement-batches"),
+    path("pledges", pledges.PledgeListApi.as_view(), name="pledges"),
+    path("pledges/loan-book", pledges.LoanBookApi.as_view(), name="pledge-loan-book"),
+    path("pledges/register", pledges.PledgeRegisterApi.as_view(), name="pledge-register"),
+    path("pledges/<id:pk>", pledges.PledgeDetailApi.as_view(), name="pledge-detail"),
+    path("pledges/<id:pk>/valuations", pledges.PledgeValuationListApi.as_view(), name="pledge-valuations"),
+    path("pledges/<id:pk>/accept", pledges.PledgeAcceptApi.as_view(), name="pledge-accept"),
+    path("pledges/<id:pk>/reject", pledges.PledgeRejectApi.as_view(), name="pledge-reject"),
+    path("pledges/<id:pk>/withdraw", pledges.PledgeWithdrawApi.as_view(), name="pledge-withdraw"),
+    path("pledges/<id:pk>/top-up", pledges.PledgeTopUpApi.as_view(), name="pledge-top-up"),
+    path("pledges/<id:pk>/release", pledges.PledgeReleaseApi.as_view(), name="pledge-release"),
+    path("pledges/<id:pk>/default", pledges.PledgeDefaultApi.as_view(), name="pledge-default"),
+    path("pledges/<id:pk>/enforce", pledges.PledgeEnforceApi.as_view(), name="pledge-enforce"),
     path("audit/events", audit.AuditEventListApi.as_view(), name="audit-events"),
     path("audit/events/<id:seq>", audit.AuditEventDetailApi.as_view(), name="audit-event-detail"),
     path("audit/events/<id:seq>/proof", audit.AuditProofApi.as_view(), name="audit-proof"),

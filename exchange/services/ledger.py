@@ -193,8 +193,11 @@ def _check_leg(leg: Leg) -> None:
             raise InvalidQuantity("Cash has no serial numbers.")
 
 
-def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
-    """Post the legs as part of ``txn``; raise a ``LedgerError`` and change nothing if any can't move."""
+def ledger_post(txn: Transaction, legs: Sequence[Leg], *, ended_hold_status: str = HoldStatus.POSTED) -> Posted:
+    """Post the legs as part of ``txn``; raise a ``LedgerError`` and change nothing if any can't move.
+
+    A hold a leg uses up ends with ``ended_hold_status`` (``enforced`` when a pledge is enforced).
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("ledger_post must run inside the service's transaction")
     if not legs:
@@ -268,7 +271,7 @@ def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
     ]
     bulk_insert(SerialMovement._meta.db_table, MOVEMENT_COLUMNS, movements)
     if hold_use:
-        _consume_holds(holds, hold_use, HoldStatus.POSTED)
+        _consume_holds(holds, hold_use, ended_hold_status)
     return Posted(postings=len(postings), ranges=ranges, balances=balances)
 
 
@@ -445,6 +448,59 @@ def holds_release(releases: Sequence[tuple[Hold, int | None]], *, status: str = 
     _write_balances(balances, deltas)
     _consume_holds(locked, amounts, status)
     return amounts
+
+
+def holds_consolidate(
+    holds: Sequence[Hold], *, kind: str, reference: str, status: str = HoldStatus.ENFORCED
+) -> Hold:
+    """Hand what several active holds of one account and asset reserve to one new hold, block for block.
+
+    Nothing becomes available in between: the same serial blocks stay held, now by the new hold, the
+    balance's ``held`` does not change, and the old holds end with ``status``. (A pledge enforced by
+    sale hands its units to the sale order this way.)
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("holds_consolidate must run inside the service's transaction")
+    if not holds:
+        raise ValueError("nothing to consolidate")
+    keys = {(hold.account_id, hold.asset_id) for hold in holds}
+    if len(keys) != 1:
+        raise ValueError("holds of one account and asset only")
+    ((account_id, asset_id),) = keys
+    lock_balances(keys)  # guards the account's blocks of the asset
+    locked = lock_holds(hold.pk for hold in holds)
+    ended = [h for h in locked.values() if h.status != HoldStatus.ACTIVE]
+    if ended:
+        raise InvalidState("A hold has ended.", details={"hold": ended[0].pk, "status": ended[0].status})
+    amounts = {h.pk: h.remaining for h in locked.values()}
+    new = Hold.objects.create(
+        account_id=account_id,
+        asset_id=asset_id,
+        kind=kind,
+        reference=reference,
+        quantity=sum(amounts.values()),
+        remaining=sum(amounts.values()),
+        created_at=timezone.now(),
+    )
+    if Asset.objects.filter(pk=asset_id, serialised=True).exists():
+        _SerialBook().move(
+            [
+                _BlockMove(
+                    asset_id=asset_id,
+                    account_id=account_id,
+                    quantity=amount,
+                    take_hold_id=hold_id,
+                    take_range=None,
+                    new_units=False,
+                    dest_account_id=account_id,
+                    dest_state=BlockState.HELD,
+                    dest_hold_id=new.pk,
+                )
+                for hold_id, amount in sorted(amounts.items())
+            ]
+        )
+    _consume_holds(locked, amounts, status)
+    return new
 
 
 # --- serial blocks -------------------------------------------------------------------------------------

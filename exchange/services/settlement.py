@@ -3,9 +3,11 @@
 A batch takes every trade unsettled when it starts and posts, in one journal transaction: units from
 the seller's order hold to the buyer, cash from the buyer's order hold to the seller, the buyer's fee
 from that hold and the seller's fee from the proceeds to the exchange's fee account; then it releases
-what finished orders no longer need (a buy filled below its limit). The trades are marked settled in the
-same transaction, so a worker killed at any point leaves either the whole batch or none of it, and the
-next run settles each trade exactly once. The number of statements does not grow with the trades.
+what finished orders no longer need (a buy filled below its limit), and pays a pledge's lender from the
+proceeds of pledged units sold on enforcement (``pledges.sale_fills_settled``). The trades are marked
+settled in the same transaction, so a worker killed at any point leaves either the whole batch or none
+of it, and the next run settles each trade exactly once. The number of statements does not grow with
+the trades (sales on enforcement add a few per pledge sold).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from exchange.models import (
     AccountKind,
     Asset,
     Hold,
+    HoldKind,
     OrderStatus,
     SettlementBatch,
     SettlementStatus,
@@ -37,6 +40,7 @@ from exchange.models import (
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
 from exchange.services.ledger import Leg, holds_release, journal_open, ledger_post
+from exchange.services.pledges import SaleFills, sale_fills_settled
 from exchange.services.trading import cash_asset
 
 SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
@@ -205,7 +209,24 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
             "holds_released": released,
         },
     )
+    _pay_pledge_lenders(actor, rows, holds)
     return batch
+
+
+def _pay_pledge_lenders(actor: Actor, rows: list[tuple], holds: dict[int, Hold]) -> None:
+    """Sales of pledged units on enforcement (sell orders holding a pledge hold): in this same
+    transaction, pay the lender from the proceeds just settled into the borrower's account."""
+    fills: dict[int, SaleFills] = {}
+    for row in rows:
+        if holds[row[9]].kind != HoldKind.PLEDGE:
+            continue
+        fill = fills.setdefault(row[12], SaleFills())
+        fill.units += row[2]
+        fill.turnover_fen += row[3]
+        fill.fees_fen += row[5]
+        fill.order_ended = row[13] != OrderStatus.OPEN
+    if fills:
+        sale_fills_settled(actor=actor, fills=fills)
 
 
 __all__ = ["settlement_run"]

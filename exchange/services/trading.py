@@ -40,6 +40,7 @@ from exchange.models import (
     Asset,
     AssetKind,
     DailyPrice,
+    Hold,
     HoldKind,
     HoldStatus,
     MarketRules,
@@ -113,6 +114,11 @@ class OrderNotFound(NotFound):
 class OrderNotOpen(InvalidState):
     code = "order_not_open"
     default_message = "The order is no longer open."
+
+
+class OrderNotCancellable(InvalidState):
+    code = "order_not_cancellable"
+    default_message = "A sale of pledged units on enforcement can't be cancelled; it ends at the session close."
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -426,11 +432,16 @@ def _place_and_match(
     quantity: int,
     client_order_id: str,
     moment: datetime,
+    *,
+    hold: Hold | None = None,
+    participant_id: int | None = None,
 ) -> Placed:
-    reference = f"order:{actor.participant_id}:{client_order_id}"
-    if side == Side.SELL:
+    """Reserve (or take over ``hold``), match, and record the order for ``participant_id`` (default: the actor's)."""
+    participant_id = participant_id or actor.participant_id
+    reference = f"order:{participant_id}:{client_order_id}"
+    if hold is None and side == Side.SELL:
         hold = hold_place(account=account, asset=asset, quantity=quantity, kind=HoldKind.ORDER, reference=reference)
-    else:
+    elif hold is None:
         notional = price_fen * quantity
         hold = hold_place(
             account=account,
@@ -440,7 +451,7 @@ def _place_and_match(
             reference=reference,
         )
     order = Order(
-        participant_id=actor.participant_id,
+        participant_id=participant_id,
         account=account,
         asset=asset,
         side=side,
@@ -508,6 +519,54 @@ def _place_and_match(
         at=moment,
     )
     return Placed(order=order, trades=trades)
+
+
+def enforcement_order_place(
+    *,
+    actor: Actor,
+    hold: Hold,
+    account: Account,
+    asset: Asset,
+    price_fen: int,
+    client_order_id: str,
+    at: datetime | None = None,
+) -> Placed:
+    """Offer pledged units on the exchange for a lender enforcing a pledge (``pledges.py`` calls this).
+
+    The sell order takes over ``hold`` (a ``pledge`` hold on exactly the pledged blocks) instead of
+    reserving units itself, and is the borrower's order (the account's participant): the market's
+    rules (session, tick, lot, mode, price band) apply as to any order, it matches in the book like any
+    order and its trades settle in the ordinary settlement batches, which pay the proceeds into the
+    borrower's account. The order's mode follows its size (block at or above the block threshold).
+    Unlike an ordinary order it can't be cancelled, and when it ends its unsold units stay held by the
+    pledge hold: ``pledges.py`` decides where they go. Runs in the caller's transaction.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("enforcement_order_place must run inside the pledge service's transaction")
+    if hold.kind != HoldKind.PLEDGE or hold.status != HoldStatus.ACTIVE or hold.account_id != account.pk:
+        raise InvalidState("The order must take over an active pledge hold on the account.", details={"hold": hold.pk})
+    rules = MarketRules.objects.filter(asset=asset).first()
+    if rules is None or not rules.tradable:
+        raise NotTradable(details={"asset": asset.code})
+    quantity = hold.remaining
+    mode = OrderMode.BLOCK if quantity >= rules.block_threshold else OrderMode.LISTING
+    moment = at or clock.now()
+    _check_order_rules(rules, asset, Side.SELL, mode, price_fen, quantity, moment)
+    lock_book(asset.pk)
+    return _place_and_match(
+        actor,
+        account,
+        asset,
+        rules,
+        Side.SELL,
+        mode,
+        price_fen,
+        quantity,
+        client_order_id,
+        moment,
+        hold=hold,
+        participant_id=account.participant_id,
+    )
 
 
 def _match(order: Order, rules: MarketRules) -> tuple[list[tuple[Order, int, int, int, int]], list[Order]]:
@@ -589,6 +648,8 @@ def _end_orders(orders: list[Order], reason: str, moment: datetime) -> dict[int,
     for order in orders:
         hold = holds[order.hold_id]
         keep = needs.get(order.pk, 0)
+        if hold.kind == HoldKind.PLEDGE:
+            keep = hold.remaining  # pledged units sold on enforcement stay frozen; the pledge decides where they go
         if hold.status == HoldStatus.ACTIVE and hold.remaining > keep:
             releases.append((hold, hold.remaining - keep))
         order.status, order.end_reason, order.ended_at = OrderStatus.CANCELLED, reason, moment
@@ -611,6 +672,8 @@ def order_cancel(*, actor: Actor, order: Order) -> Order:
     current = Order.objects.select_related("hold").get(pk=order.pk)
     if current.status != OrderStatus.OPEN:
         raise OrderNotOpen(details={"order": order.pk, "status": current.status})
+    if current.hold.kind == HoldKind.PLEDGE:
+        raise OrderNotCancellable(details={"order": order.pk})
     moment = clock.now()
     released = _end_orders([current], "cancelled", moment)
     audit_record(
@@ -733,4 +796,13 @@ def listed_assets() -> list[Asset]:
     return list(Asset.objects.filter(rules__isnull=False).order_by("pk"))
 
 
-__all__ = ["OrderNotFound", "Placed", "cash_asset", "day_close", "fee_for", "order_cancel", "order_place"]
+__all__ = [
+    "OrderNotFound",
+    "Placed",
+    "cash_asset",
+    "day_close",
+    "enforcement_order_place",
+    "fee_for",
+    "order_cancel",
+    "order_place",
+]

@@ -183,6 +183,7 @@ def _approval_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.approvals.approval_reject": lambda m: ap.approval_reject(
             actor=actor_for(m.registry), approval=requested(m), reason="no"
         ),
+        **_pledge_scenarios(),
     }
 
 
@@ -267,6 +268,80 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.compliance.compliance_assess": lambda m: comp.compliance_assess(
             actor=m.registry_actor, year=_covered(m, 2023)[0], today=date(2025, 1, 1)
         ),
+    }
+
+
+def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
+    from datetime import datetime, time, timedelta
+
+    from exchange import clock
+    from exchange.services import pledges as p
+    from exchange.services import trading as t
+    from tests.market import IN_SESSION, REFERENCE_FEN
+
+    day = IN_SESSION.date()
+
+    def later(days: int, hour: int = 10):
+        return clock.pinned(datetime.combine(day + timedelta(days=days), time(hour), tzinfo=clock.MARKET_TZ))
+
+    def requested(m: Market):
+        operator = m.holder("Exchange", kind=ParticipantKind.EXCHANGE)[2]
+        t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
+        _, account, actor = m.holder("Borrower")
+        m.give(account, 100)
+        return p.pledge_request(
+            actor=actor,
+            account=account,
+            lender=m.holder("Bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[0],
+            asset=m.cea,
+            quantity=100,
+            principal_fen=400_000,
+            annual_rate_bp=385,
+            maturity_date=day + timedelta(days=1),
+            ltv_limit_bp=7000,
+            margin_call_bp=8000,
+            liquidation_bp=9000,
+        )
+
+    def bank(m: Market):
+        return m.holder("Bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[2]
+
+    def registered(m: Market):
+        return p.pledge_register(actor=bank(m), loan=requested(m))
+
+    def defaulted(m: Market):
+        loan = registered(m)
+        with later(2):
+            return p.pledge_default(actor=bank(m), loan=loan)
+
+    def sale_ended(m: Market):
+        loan = defaulted(m)
+        with later(2):
+            p.pledge_enforce(actor=bank(m), loan=loan, method="sale", price_fen=REFERENCE_FEN)
+        with later(2, 15):
+            t.orders_cancel_at_close()
+            return p.pledge_sales_complete()
+
+    def enforced(m: Market):
+        loan = defaulted(m)
+        with later(2):
+            return p.pledge_enforce(actor=bank(m), loan=loan, method="transfer")
+
+    return {
+        "exchange.services.pledges.pledge_request": requested,
+        "exchange.services.pledges.pledge_register": registered,
+        "exchange.services.pledges.pledge_reject": lambda m: p.pledge_reject(actor=bank(m), loan=requested(m)),
+        "exchange.services.pledges.pledge_withdraw": lambda m: p.pledge_withdraw(
+            actor=m.holder("Borrower")[2], loan=requested(m)
+        ),
+        "exchange.services.pledges.pledge_top_up": lambda m: p.pledge_top_up(
+            actor=m.holder("Borrower")[2], loan=(registered(m), m.give(m.holder("Borrower")[1], 10))[0], quantity=10
+        ),
+        "exchange.services.pledges.pledge_release": lambda m: p.pledge_release(actor=bank(m), loan=registered(m)),
+        "exchange.services.pledges.pledge_default": defaulted,
+        "exchange.services.pledges.pledge_enforce": enforced,
+        "exchange.services.pledges.pledge_sales_complete": sale_ended,
+        "exchange.services.pledges.pledges_value": lambda m: (registered(m), p.pledges_value()),
     }
 
 

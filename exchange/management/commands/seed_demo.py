@@ -4,6 +4,7 @@ A registry, an exchange, two banks, five compliance entities, a forestry CCER pr
 verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued;
 compliance year 2025 open (deadline 2026-12-31) with the entities' verified emissions, one entity's
 obligation met and one partly surrendered.
+a CEA pledge loan from Jingneng registered with the Bank of Beijing.
 Everything is made through the services, so the audit trail of the demo is as real as any.
 """
 
@@ -23,6 +24,7 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
 from accounts.services import api_token_create, membership_create, participant_create
 from accounts.validators import make_uscc
+from exchange import clock
 from exchange.models import (
     ApprovalOperation,
     ApprovalRequest,
@@ -32,6 +34,8 @@ from exchange.models import (
     MarketRules,
     Obligation,
     Order,
+    PledgeLoan,
+    PledgeStatus,
     Project,
     ProjectType,
 )
@@ -51,6 +55,7 @@ from exchange.services.issuance import (
     main_account,
     project_register,
 )
+from exchange.services.pledges import pledge_register, pledge_request
 from exchange.services.trading import asset_list, cash_deposit, order_place
 
 DEMO_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "greenledger-demo")
@@ -134,6 +139,7 @@ class Command(BaseCommand):
             ("exchange listings, cash and open orders", self.market),
             (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
             ("demo API token", self.token),
+            ("demo pledge loan", self.pledge),
         ]
         self.p: dict[str, Participant] = {}
         for index, (label, step) in enumerate(steps, start=1):
@@ -307,3 +313,36 @@ class Command(BaseCommand):
         prefix = DEMO_TOKEN.split("_")[1]
         if not ApiToken.objects.filter(prefix=prefix).exists():
             api_token_create(actor=Actor.system("seed_demo"), user=trader, name="demo", token_text=DEMO_TOKEN)
+
+    def pledge(self) -> None:
+        """Jingneng pledges 50,000 t of CEA-2024 to the Bank of Beijing for a one-year loan of 2.4 million yuan.
+
+        A pledge is valued at the market's price, so CEA-2024 is listed first (at 80.00 yuan) unless the
+        exchange has listed it already.
+        """
+        cea = Asset.objects.get(code="CEA-2024")
+        if not MarketRules.objects.filter(asset=cea).exists():
+            exchange = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
+            asset_list(actor=exchange, asset=cea, reference_price_fen=8000)
+        borrower = Actor.for_user(get_user_model().objects.get(username="jingneng_trader"))
+        bank = Actor.for_user(get_user_model().objects.get(username="bank_bj_officer"))
+        today = clock.trading_day()
+        key = "demo-pledge-jingneng-bank-bj"
+        # Found by its key, not replayed with it: the terms name today's date, so a later run differs.
+        loan = PledgeLoan.objects.filter(borrower=self.p["jingneng"], request_key=key).first() or pledge_request(
+            actor=borrower,
+            account=main_account(self.p["jingneng"]),
+            lender=self.p["bank_bj"],
+            asset=cea,
+            quantity=50_000,
+            principal_fen=240_000_000,  # 2,400,000.00 yuan: LTV 60% at 80.00 yuan a tonne
+            annual_rate_bp=385,
+            start_date=today,
+            maturity_date=today.replace(year=today.year + 1, day=min(today.day, 28)),
+            ltv_limit_bp=7000,
+            margin_call_bp=8000,
+            liquidation_bp=9000,
+            idempotency_key=key,
+        )
+        if loan.status == PledgeStatus.REQUESTED:
+            pledge_register(actor=bank, loan=loan)

@@ -1,0 +1,587 @@
+"""Pledge loans on the API: requests and each step of their life, the lender's loan book and the
+registry's pledge register (JSON or ``?format=csv``), and each pledge's daily valuations.
+
+Borrowers see their own pledges and lenders the pledges addressed to them; the registry, the exchange and
+auditors see every one. Anyone else's pledge answers 404 ``pledge_not_found``. Rates and LTV levels are
+basis points (385 = 3.85%); money is a decimal string of yuan; LTV is shown in basis points and as a
+percent string ("62.50").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpResponseBase
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Participant, ParticipantKind
+from accounts.permissions import KindRequired
+from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
+from exchange.api.fields import AssetField, MoneyField, QuantityField, SerialRangeField, fen_to_str
+from exchange.models import (
+    EnforcementMethod,
+    HoldStatus,
+    PledgeCollateral,
+    PledgeEnforcement,
+    PledgeLoan,
+    PledgeStatus,
+    PledgeValuation,
+)
+from exchange.selectors.accounts import account_owned
+from exchange.selectors.pledges import (
+    LtvBand,
+    in_ltv_band,
+    loan_book,
+    pledge_by_pk,
+    pledge_visible,
+    pledges_visible_to,
+    registered_pledges,
+    valuations_of,
+)
+from exchange.services.pledges import (
+    InvalidLender,
+    bp_to_percent,
+    pledge_default,
+    pledge_enforce,
+    pledge_register,
+    pledge_reject,
+    pledge_release,
+    pledge_request,
+    pledge_top_up,
+    pledge_withdraw,
+)
+
+LenderOnlyReads = KindRequired(ParticipantKind.FINANCIAL_INSTITUTION, for_reads=True)
+OverseersOnlyReads = KindRequired(
+    ParticipantKind.REGISTRY, ParticipantKind.EXCHANGE, ParticipantKind.AUDITOR, for_reads=True
+)
+
+
+# --- representations ---------------------------------------------------------------------------------------
+class PartyOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class CollateralOut(serializers.ModelSerializer):
+    serials = serializers.JSONField(source="serial_ranges")
+    frozen = serializers.SerializerMethodField(help_text="Whether its hold still freezes the units.")
+
+    class Meta:
+        model = PledgeCollateral
+        fields = ["kind", "quantity", "serials", "frozen", "created_at"]
+
+    def get_frozen(self, collateral: PledgeCollateral) -> bool:
+        return collateral.hold.status == HoldStatus.ACTIVE
+
+
+class MarginCallOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    raised_on = serializers.DateField()
+    ltv_bp = serializers.IntegerField()
+    level_bp = serializers.IntegerField()
+    cure_by = serializers.DateField()
+
+
+class EnforcementOut(serializers.ModelSerializer):
+    price = MoneyField(source="price_fen", allow_null=True)
+    interest = MoneyField(source="interest_fen")
+    amount_due = MoneyField(source="amount_due_fen")
+    proceeds = MoneyField(source="proceeds_fen", help_text="Turnover of settled sales less the seller's fees.")
+    seller_fees = MoneyField(source="fees_fen", help_text="Borne by the borrower (taken from the proceeds).")
+    paid_to_lender = MoneyField(source="paid_to_lender_fen")
+    surplus_to_borrower = MoneyField(source="surplus_fen")
+    shortfall = MoneyField(source="shortfall_fen")
+
+    class Meta:
+        model = PledgeEnforcement
+        fields = [
+            "method",
+            "status",
+            "day",
+            "price",
+            "order",
+            "units_sold",
+            "interest",
+            "amount_due",
+            "proceeds",
+            "seller_fees",
+            "paid_to_lender",
+            "surplus_to_borrower",
+            "shortfall",
+            "units_to_lender",
+            "units_released",
+            "transaction",
+            "started_at",
+            "completed_at",
+        ]
+
+
+class PledgeOut(serializers.ModelSerializer):
+    borrower = PartyOut()
+    account = serializers.CharField(source="account.number")
+    lender = PartyOut()
+    lender_account = serializers.CharField(source="lender_account.number", allow_null=True)
+    asset = serializers.CharField(source="asset.code")
+    principal = MoneyField(source="principal_fen")
+    annual_rate_percent = serializers.SerializerMethodField()
+    start = serializers.DateField(source="start_date")
+    maturity = serializers.DateField(source="maturity_date")
+    price = MoneyField(source="price_fen", help_text="Price per tonne of the latest valuation.")
+    collateral_value = MoneyField(source="collateral_value_fen")
+    ltv_percent = serializers.SerializerMethodField()
+    margin_call = MarginCallOut(allow_null=True, help_text="The margin call open now, if any.")
+    interest = MoneyField(source="interest_fen", allow_null=True)
+    collateral = CollateralOut(many=True)
+    enforcement = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PledgeLoan
+        fields = [
+            "id",
+            "registration_reference",
+            "status",
+            "borrower",
+            "account",
+            "lender",
+            "lender_account",
+            "asset",
+            "quantity",
+            "principal",
+            "annual_rate_bp",
+            "annual_rate_percent",
+            "start",
+            "maturity",
+            "ltv_limit_bp",
+            "margin_call_bp",
+            "liquidation_bp",
+            "cure_period_days",
+            "price",
+            "collateral_value",
+            "ltv_bp",
+            "ltv_percent",
+            "valued_on",
+            "margin_call",
+            "past_maturity_on",
+            "defaulted_on",
+            "default_reason",
+            "closed_on",
+            "interest",
+            "note",
+            "collateral",
+            "enforcement",
+            "requested_at",
+            "registered_at",
+        ]
+
+    def get_annual_rate_percent(self, loan: PledgeLoan) -> str:
+        return bp_to_percent(loan.annual_rate_bp)
+
+    def get_ltv_percent(self, loan: PledgeLoan) -> str:
+        return bp_to_percent(loan.ltv_bp)
+
+    @extend_schema_field(EnforcementOut(allow_null=True))
+    def get_enforcement(self, loan: PledgeLoan) -> dict[str, Any] | None:
+        enforcement = getattr(loan, "enforcement", None)  # None when the reverse one-to-one is missing
+        return EnforcementOut(enforcement).data if enforcement is not None else None
+
+
+class ValuationOut(serializers.ModelSerializer):
+    price = MoneyField(source="price_fen")
+    value = MoneyField(source="value_fen")
+    principal = MoneyField(source="principal_fen")
+    ltv_percent = serializers.SerializerMethodField()
+    margin_call = serializers.SerializerMethodField(help_text="The margin call this valuation raised, if any.")
+
+    class Meta:
+        model = PledgeValuation
+        fields = [
+            "day",
+            "price",
+            "price_day",
+            "price_source",
+            "quantity",
+            "value",
+            "principal",
+            "ltv_bp",
+            "ltv_percent",
+            "margin_call",
+        ]
+
+    def get_ltv_percent(self, valuation: PledgeValuation) -> str:
+        return bp_to_percent(valuation.ltv_bp)
+
+    def get_margin_call(self, valuation: PledgeValuation) -> int | None:
+        call = getattr(valuation, "margin_call", None)
+        return call.pk if call is not None else None
+
+
+# --- lists: everything you may see, the loan book, the register (JSON or CSV) -------------------------------
+class PledgeFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=PledgeStatus.choices)
+    asset = filters.CharFilter(field_name="asset__code")
+    ltv_band = filters.ChoiceFilter(
+        choices=LtvBand.CHOICES, method="filter_ltv_band", help_text="Relative to each loan's own levels."
+    )
+    ltv_min_bp = filters.NumberFilter(field_name="ltv_bp", lookup_expr="gte")
+    ltv_max_bp = filters.NumberFilter(field_name="ltv_bp", lookup_expr="lte")
+    maturity_after = filters.DateFilter(field_name="maturity_date", lookup_expr="gte")
+    maturity_before = filters.DateFilter(field_name="maturity_date", lookup_expr="lte")
+    borrower = filters.NumberFilter(field_name="borrower_id")
+    lender = filters.NumberFilter(field_name="lender_id")
+
+    class Meta:
+        model = PledgeLoan
+        fields = ["status", "asset", "borrower", "lender"]
+
+    def filter_ltv_band(self, queryset: QuerySet[PledgeLoan], name: str, value: str) -> QuerySet[PledgeLoan]:
+        return in_ltv_band(queryset, value)
+
+
+CSV_HEADER = [
+    "id",
+    "registration_reference",
+    "status",
+    "borrower",
+    "account",
+    "lender",
+    "lender_account",
+    "asset",
+    "quantity",
+    "serials",
+    "principal",
+    "annual_rate_percent",
+    "start",
+    "maturity",
+    "price",
+    "collateral_value",
+    "ltv_percent",
+    "ltv_limit_percent",
+    "margin_call_percent",
+    "liquidation_percent",
+    "margin_call_open_since",
+    "valued_on",
+    "past_maturity_on",
+    "defaulted_on",
+    "closed_on",
+    "registered_at",
+]
+
+
+def _csv_row(loan: PledgeLoan) -> list[Any]:
+    serials = ";".join(f"{first}-{last}" for c in loan.collateral.all() for first, last in c.serial_ranges)
+    return [
+        loan.pk,
+        loan.registration_reference or "",
+        loan.status,
+        loan.borrower.name,
+        loan.account.number,
+        loan.lender.name,
+        loan.lender_account.number if loan.lender_account else "",
+        loan.asset.code,
+        loan.quantity,
+        serials,
+        fen_to_str(loan.principal_fen),
+        bp_to_percent(loan.annual_rate_bp),
+        loan.start_date,
+        loan.maturity_date,
+        fen_to_str(loan.price_fen),
+        fen_to_str(loan.collateral_value_fen),
+        bp_to_percent(loan.ltv_bp),
+        bp_to_percent(loan.ltv_limit_bp),
+        bp_to_percent(loan.margin_call_bp),
+        bp_to_percent(loan.liquidation_bp),
+        loan.margin_call.raised_on if loan.margin_call else "",
+        loan.valued_on,
+        loan.past_maturity_on or "",
+        loan.defaulted_on or "",
+        loan.closed_on or "",
+        loan.registered_at.isoformat() if loan.registered_at else "",
+    ]
+
+
+class _PledgeListBase(ActorMixin, generics.ListAPIView):
+    serializer_class = PledgeOut
+    filterset_class = PledgeFilter
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
+    csv_name = "pledges"
+
+    def pledges(self) -> QuerySet[PledgeLoan]:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet[PledgeLoan]:
+        if getattr(self, "swagger_fake_view", False):
+            return PledgeLoan.objects.none()
+        return self.pledges()
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response | HttpResponseBase:
+        if request.accepted_renderer.format == "csv":
+            rows = (_csv_row(loan) for loan in self.filter_queryset(self.get_queryset()).iterator(chunk_size=500))
+            return csv_response(f"{self.csv_name}.csv", CSV_HEADER, rows)
+        return super().get(request, *args, **kwargs)
+
+
+CSV_PARAMETER = OpenApiParameter("format", str, enum=["json", "csv"], required=False, description="csv: every row.")
+
+
+class PledgeRequestIn(serializers.Serializer):
+    account = serializers.CharField(max_length=32, help_text="Your holding account with the units.")
+    lender = serializers.IntegerField(help_text="Participant id of the lending financial institution.")
+    asset = AssetField()
+    quantity = QuantityField()
+    serials = SerialRangeField(required=False, help_text="Pledge exactly this range [first, last].")
+    principal = MoneyField(min_fen=1)
+    annual_rate_bp = serializers.IntegerField(min_value=0, max_value=10000, help_text="385 = 3.85% a year.")
+    start = serializers.DateField(required=False, help_text="Interest accrues from this day; default today.")
+    maturity = serializers.DateField()
+    ltv_limit_bp = serializers.IntegerField(min_value=1, max_value=10000)
+    margin_call_bp = serializers.IntegerField(min_value=1, max_value=10000)
+    liquidation_bp = serializers.IntegerField(min_value=1, max_value=10000)
+    cure_period_days = serializers.IntegerField(min_value=0, max_value=90, default=3)
+
+
+class PledgeListApi(_PledgeListBase):
+    """Pledges you are party to (overseers: all); a borrower requests a new pledge loan with POST."""
+
+    def pledges(self) -> QuerySet[PledgeLoan]:
+        return pledges_visible_to(self.actor)
+
+    @extend_schema(parameters=[CSV_PARAMETER])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response | HttpResponseBase:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=PledgeRequestIn,
+        responses={201: PledgeOut},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        operation_id="pledges_request",
+    )
+    def post(self, request: Request) -> Response:
+        data = PledgeRequestIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        lender = Participant.objects.filter(pk=v["lender"]).first()
+        if lender is None:
+            raise InvalidLender("No such participant.", details={"lender": v["lender"]})
+        loan = pledge_request(
+            actor=self.actor,
+            account=account_owned(self.actor, v["account"]),
+            lender=lender,
+            asset=v["asset"],
+            quantity=v["quantity"],
+            serials=v.get("serials"),
+            principal_fen=v["principal"],
+            annual_rate_bp=v["annual_rate_bp"],
+            start_date=v.get("start"),
+            maturity_date=v["maturity"],
+            ltv_limit_bp=v["ltv_limit_bp"],
+            margin_call_bp=v["margin_call_bp"],
+            liquidation_bp=v["liquidation_bp"],
+            cure_period_days=v["cure_period_days"],
+            idempotency_key=self.idempotency_key(),
+        )
+        return Response(PledgeOut(pledge_by_pk(loan.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class LoanBookApi(_PledgeListBase):
+    """The lender's loan book: every pledge addressed to your bank, with its latest LTV.
+
+    Filter by ``status``, ``ltv_band`` (healthy, margin_call, liquidation: relative to each loan's
+    levels) or ``ltv_min_bp``/``ltv_max_bp``, and ``maturity_after``/``maturity_before``.
+    """
+
+    permission_classes = [LenderOnlyReads]
+    csv_name = "loan-book"
+
+    def pledges(self) -> QuerySet[PledgeLoan]:
+        return loan_book(self.actor)
+
+    @extend_schema(parameters=[CSV_PARAMETER])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response | HttpResponseBase:
+        return super().get(request, *args, **kwargs)
+
+
+class PledgeRegisterApi(_PledgeListBase):
+    """The registry's pledge register: every registered pledge (current and past) with its serials."""
+
+    permission_classes = [OverseersOnlyReads]
+    csv_name = "pledge-register"
+
+    def pledges(self) -> QuerySet[PledgeLoan]:
+        return registered_pledges()
+
+    @extend_schema(parameters=[CSV_PARAMETER])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response | HttpResponseBase:
+        return super().get(request, *args, **kwargs)
+
+
+class PledgeDetailApi(ActorMixin, APIView):
+    @extend_schema(responses=PledgeOut)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(PledgeOut(pledge_visible(self.actor, pk)).data)
+
+
+class PledgeValuationListApi(ActorMixin, generics.ListAPIView):
+    """The pledge's daily valuations at the close, newest first."""
+
+    serializer_class = ValuationOut
+
+    def get_queryset(self) -> QuerySet[PledgeValuation]:
+        if getattr(self, "swagger_fake_view", False):
+            return PledgeValuation.objects.none()
+        return valuations_of(pledge_visible(self.actor, self.kwargs["pk"]))
+
+
+# --- the steps ---------------------------------------------------------------------------------------------
+class _PledgeStepApi(ActorMixin, APIView):
+    """POST a step on one pledge you may see: parse, call the one service, answer the pledge."""
+
+    input_class: type[serializers.Serializer] | None = None
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def post(self, request: Request, pk: int) -> Response:
+        loan = pledge_visible(self.actor, pk)
+        data: dict[str, Any] = {}
+        if self.input_class is not None:
+            parsed = self.input_class(data=request.data)
+            parsed.is_valid(raise_exception=True)
+            data = parsed.validated_data
+        self.step(loan, data)
+        return Response(PledgeOut(pledge_by_pk(loan.pk)).data)
+
+
+class AcceptIn(serializers.Serializer):
+    lender_account = serializers.CharField(
+        max_length=32, required=False, help_text="Your account for enforced units and proceeds; default your first."
+    )
+
+
+class PledgeAcceptApi(_PledgeStepApi):
+    """The lender accepts: the registry registers the pledge and freezes the units (exact serial blocks)."""
+
+    input_class = AcceptIn
+
+    @extend_schema(request=AcceptIn, responses=PledgeOut, operation_id="pledges_accept")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        account = account_owned(self.actor, data["lender_account"]) if data.get("lender_account") else None
+        return pledge_register(actor=self.actor, loan=loan, lender_account=account)
+
+
+class RejectIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class PledgeRejectApi(_PledgeStepApi):
+    """The lender turns a request down."""
+
+    input_class = RejectIn
+
+    @extend_schema(request=RejectIn, responses=PledgeOut, operation_id="pledges_reject")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_reject(actor=self.actor, loan=loan, reason=data["reason"])
+
+
+class PledgeWithdrawApi(_PledgeStepApi):
+    """The borrower takes back a request the lender has not registered yet."""
+
+    @extend_schema(request=None, responses=PledgeOut, operation_id="pledges_withdraw")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_withdraw(actor=self.actor, loan=loan)
+
+
+class TopUpIn(serializers.Serializer):
+    quantity = QuantityField()
+    serials = SerialRangeField(required=False, help_text="Pledge exactly this range [first, last].")
+
+
+class PledgeTopUpApi(_PledgeStepApi):
+    """The borrower pledges more units (e.g. to meet a margin call); LTV is recomputed at once."""
+
+    input_class = TopUpIn
+
+    @extend_schema(
+        request=TopUpIn, responses=PledgeOut, parameters=[IDEMPOTENCY_PARAMETER], operation_id="pledges_top_up"
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_top_up(
+            actor=self.actor,
+            loan=loan,
+            quantity=data["quantity"],
+            serials=data.get("serials"),
+            idempotency_key=self.idempotency_key(),
+        )
+
+
+class ReleaseIn(serializers.Serializer):
+    repayment_reference = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+
+
+class PledgeReleaseApi(_PledgeStepApi):
+    """The lender records the repayment and releases the pledge: the units are available again."""
+
+    input_class = ReleaseIn
+
+    @extend_schema(request=ReleaseIn, responses=PledgeOut, operation_id="pledges_release")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_release(actor=self.actor, loan=loan, repayment_reference=data["repayment_reference"])
+
+
+class PledgeDefaultApi(_PledgeStepApi):
+    """The lender declares default: after maturity, a missed margin call, or at the liquidation level."""
+
+    @extend_schema(request=None, responses=PledgeOut, operation_id="pledges_default")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_default(actor=self.actor, loan=loan)
+
+
+class EnforceIn(serializers.Serializer):
+    method = serializers.ChoiceField(choices=EnforcementMethod.choices)
+    price = MoneyField(
+        min_fen=1, required=False, help_text='sale only: the limit price in yuan a tonne, e.g. "72.00".'
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["method"] == EnforcementMethod.SALE and "price" not in attrs:
+            raise serializers.ValidationError({"price": ["A sale needs a limit price."]})
+        return attrs
+
+
+class PledgeEnforceApi(_PledgeStepApi):
+    """The lender enforces a defaulted pledge: take the units (``transfer``) or sell them on the exchange
+    (``sale``: the lender is paid first from the settled proceeds, up to principal plus interest)."""
+
+    input_class = EnforceIn
+
+    @extend_schema(request=EnforceIn, responses=PledgeOut, operation_id="pledges_enforce")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_enforce(actor=self.actor, loan=loan, method=data["method"], price_fen=data.get("price"))

@@ -1,0 +1,340 @@
+"""Pledge loans (质押): a borrower's allowances or CCER frozen as collateral for a bank's loan.
+
+A ``PledgeLoan`` moves through requested -> registered -> released, or registered -> defaulted ->
+enforced; a request may also be withdrawn (by the borrower) or rejected (by the lender). Its units are
+frozen by ``PLEDGE`` holds on exact serial blocks, one ``PledgeCollateral`` row per hold (the first at
+registration, one per top-up). The money terms are integers: principal in fen, the annual rate and
+the loan-to-value levels in basis points (1 bp = 0.01%).
+
+``PledgeValuation`` (one per pledge per day, at the closing price) and ``MarginCall`` rows are
+append-only records (a PostgreSQL trigger refuses UPDATE and DELETE); the loan keeps the latest
+valuation and its open margin call, if any, so the loan book filters and sorts without joins.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from accounts.models import Participant
+from exchange.models.assets import Asset
+from exchange.models.holds import Hold
+from exchange.models.ledger import Account, Transaction
+from exchange.models.trading import Order
+
+BP = 10_000  # basis points in one
+
+
+class PledgeStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    REGISTERED = "registered", "Registered"
+    RELEASED = "released", "Released"
+    DEFAULTED = "defaulted", "Defaulted"
+    ENFORCED = "enforced", "Enforced"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    REJECTED = "rejected", "Rejected"
+
+
+# States in which the registry has registered the pledge (and its reference exists).
+REGISTERED_STATES = (PledgeStatus.REGISTERED, PledgeStatus.RELEASED, PledgeStatus.DEFAULTED, PledgeStatus.ENFORCED)
+
+
+class DefaultReason(models.TextChoices):
+    MATURED = "matured", "Not repaid at maturity"
+    MARGIN_CALL_MISSED = "margin_call_missed", "Margin call not met by its cure date"
+    LIQUIDATION_LEVEL = "liquidation_level", "LTV at or above the liquidation level"
+
+
+class PledgeLoan(models.Model):
+    borrower = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="pledges_given")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="pledges", help_text="The borrower's account holding the units."
+    )
+    lender = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="pledges_taken")
+    lender_account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pledges_as_lender",
+        help_text="The lender's account that receives enforced units and sale proceeds (set at registration).",
+    )
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="pledges")
+    quantity = models.BigIntegerField(help_text="Units pledged, top-ups included (tCO2e).")
+    serials = models.JSONField(
+        null=True, blank=True, help_text="The exact range [first, last] the borrower asked to pledge, if any."
+    )
+    principal_fen = models.BigIntegerField(help_text="The loan's principal in fen.")
+    annual_rate_bp = models.PositiveIntegerField(
+        help_text="Annual simple interest in basis points (385 = 3.85%), actual/365."
+    )
+    start_date = models.DateField(help_text="Interest accrues from this day.")
+    maturity_date = models.DateField()
+    ltv_limit_bp = models.PositiveIntegerField(help_text="Highest LTV at which the loan may be registered (bp).")
+    margin_call_bp = models.PositiveIntegerField(help_text="LTV at or above which a margin call is raised (bp).")
+    liquidation_bp = models.PositiveIntegerField(
+        help_text="LTV at or above which the lender may declare default at once (bp)."
+    )
+    cure_period_days = models.PositiveSmallIntegerField(
+        default=3, help_text="Days the borrower has to meet a margin call before the lender may declare default."
+    )
+    registration_reference = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=16, choices=PledgeStatus.choices, default=PledgeStatus.REQUESTED)
+    # The latest valuation (at request, registration, top-up and each daily close).
+    price_fen = models.BigIntegerField(help_text="Price per tonne of the latest valuation (fen).")
+    collateral_value_fen = models.BigIntegerField()
+    ltv_bp = models.PositiveIntegerField(help_text="principal / collateral value, basis points rounded up.")
+    valued_on = models.DateField()
+    margin_call = models.OneToOneField(
+        "exchange.MarginCall",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="open_on",
+        help_text="The margin call open now, if any (one per breach).",
+    )
+    past_maturity_on = models.DateField(null=True, blank=True, help_text="When the daily job found it past maturity.")
+    defaulted_on = models.DateField(null=True, blank=True)
+    default_reason = models.CharField(max_length=24, choices=DefaultReason.choices, blank=True)
+    closed_on = models.DateField(null=True, blank=True, help_text="Released, enforced, withdrawn or rejected on.")
+    interest_fen = models.BigIntegerField(
+        null=True, blank=True, help_text="Interest due when the loan was repaid or enforced (fen)."
+    )
+    note = models.CharField(max_length=500, blank=True, help_text="The lender's reason for a rejection, etc.")
+    request_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key, not unique
+    request_hash = models.CharField(max_length=64)
+    requested_at = models.DateTimeField()
+    registered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0, principal_fen__gt=0, annual_rate_bp__lte=BP),
+                name="pledge_amounts_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ltv_limit_bp__gt=0)
+                & models.Q(margin_call_bp__gt=models.F("ltv_limit_bp"))
+                & models.Q(liquidation_bp__gt=models.F("margin_call_bp"))
+                & models.Q(liquidation_bp__lte=BP),
+                name="pledge_levels_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(maturity_date__gt=models.F("start_date")), name="pledge_maturity_after_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(price_fen__gt=0, collateral_value_fen__gt=0), name="pledge_valuation_positive"
+            ),
+            models.CheckConstraint(condition=~models.Q(borrower=models.F("lender")), name="pledge_lender_not_borrower"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=REGISTERED_STATES, registration_reference__isnull=False)
+                | (~models.Q(status__in=REGISTERED_STATES) & models.Q(registration_reference__isnull=True)),
+                name="pledge_registered_iff_reference",
+            ),
+            models.UniqueConstraint(
+                fields=["borrower", "request_key"],
+                condition=models.Q(request_key__isnull=False),
+                name="pledge_request_key_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["lender", "status", "maturity_date"], name="pledge_loan_book_idx"),
+            models.Index(fields=["borrower", "-id"], name="pledge_borrower_idx"),
+            models.Index(fields=["status", "id"], name="pledge_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.registration_reference or f"pledge request {self.pk}"
+
+    @property
+    def reference(self) -> str:
+        return str(self)
+
+
+class CollateralKind(models.TextChoices):
+    INITIAL = "initial", "Pledged at registration"
+    TOP_UP = "top_up", "Top-up"
+
+
+class PledgeCollateral(models.Model):
+    """One hold of a pledge's units: the serial ranges it froze, recorded when it was placed."""
+
+    loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="collateral")
+    hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="pledge_collateral")
+    kind = models.CharField(max_length=8, choices=CollateralKind.choices)
+    quantity = models.BigIntegerField()
+    serial_ranges = models.JSONField(help_text="[[first, last], ...] frozen by the hold.")
+    idempotency_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key
+    request_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "pledge collateral"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="collateral_quantity_positive"),
+            models.UniqueConstraint(
+                fields=["loan", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="collateral_idempotency_key_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} t for pledge {self.loan_id} ({self.kind})"
+
+
+class PriceSource(models.TextChoices):
+    CLOSE = "close", "Daily close"
+    REFERENCE = "reference", "Listing reference price (no close yet)"
+
+
+class PledgeValuation(models.Model):
+    """A pledge marked to market at a day's close. Append-only; one per pledge per day."""
+
+    loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="valuations")
+    day = models.DateField()
+    price_fen = models.BigIntegerField()
+    price_day = models.DateField(null=True, blank=True, help_text="The day of the close used (None: reference price).")
+    price_source = models.CharField(max_length=16, choices=PriceSource.choices)
+    quantity = models.BigIntegerField()
+    value_fen = models.BigIntegerField()
+    principal_fen = models.BigIntegerField()
+    ltv_bp = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["loan", "-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["loan", "day"], name="valuation_one_per_day"),
+            models.CheckConstraint(
+                condition=models.Q(price_fen__gt=0, quantity__gt=0, principal_fen__gt=0)
+                & models.Q(value_fen=models.F("price_fen") * models.F("quantity")),
+                name="valuation_amounts_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"pledge {self.loan_id} on {self.day}: LTV {self.ltv_bp} bp"
+
+
+class MarginCall(models.Model):
+    """A breach of the margin-call level, raised once per breach. Append-only.
+
+    The loan's ``margin_call`` points at the call while it is open; a valuation or top-up that brings
+    LTV back under the level clears it (the borrower met the call), and a later breach raises a new one.
+    """
+
+    loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="margin_calls")
+    valuation = models.OneToOneField(PledgeValuation, on_delete=models.PROTECT, related_name="margin_call")
+    raised_on = models.DateField()
+    ltv_bp = models.PositiveIntegerField()
+    level_bp = models.PositiveIntegerField(help_text="The loan's margin-call level when it was raised.")
+    cure_by = models.DateField(help_text="After this day the lender may declare default.")
+    notified = models.JSONField(default=list, help_text="Addresses the notice went to.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ltv_bp__gte=models.F("level_bp"), cure_by__gte=models.F("raised_on")),
+                name="margin_call_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"margin call on pledge {self.loan_id} ({self.raised_on}, LTV {self.ltv_bp} bp)"
+
+
+class EnforcementMethod(models.TextChoices):
+    TRANSFER = "transfer", "Units taken into the lender's account"
+    SALE = "sale", "Units sold on the exchange"
+
+
+class EnforcementStatus(models.TextChoices):
+    SELLING = "selling", "Selling on the exchange"
+    COMPLETED = "completed", "Completed"
+
+
+class PledgeEnforcement(models.Model):
+    """How a defaulted pledge was enforced, and to the fen what each party got.
+
+    By sale: ``amount_due_fen`` (principal + interest to the day the sale began) is fixed when the
+    order is placed; each settlement of the order's trades pays the lender from the net proceeds
+    (turnover less the seller's fee, which the borrower bears) until it is paid, and leaves the rest
+    with the borrower. When the order has ended and its trades have settled, the units left unsold go
+    to the lender by transfer if it is still owed money, else back to the borrower.
+    """
+
+    loan = models.OneToOneField(PledgeLoan, on_delete=models.PROTECT, related_name="enforcement")
+    method = models.CharField(max_length=8, choices=EnforcementMethod.choices)
+    status = models.CharField(max_length=16, choices=EnforcementStatus.choices)
+    day = models.DateField(help_text="The day enforcement began; interest runs to it.")
+    interest_fen = models.BigIntegerField()
+    amount_due_fen = models.BigIntegerField(help_text="Principal plus interest to ``day``.")
+    price_fen = models.BigIntegerField(null=True, blank=True, help_text="The sale order's limit price.")
+    order = models.OneToOneField(
+        Order, on_delete=models.PROTECT, null=True, blank=True, related_name="pledge_enforcement"
+    )
+    sale_hold = models.OneToOneField(
+        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="pledge_sale", help_text="The order's hold."
+    )
+    units_sold = models.BigIntegerField(default=0)
+    proceeds_fen = models.BigIntegerField(default=0, help_text="Turnover of settled sales less the seller's fees.")
+    fees_fen = models.BigIntegerField(default=0, help_text="Seller's fees on the sale (borne by the borrower).")
+    paid_to_lender_fen = models.BigIntegerField(default=0)
+    units_to_lender = models.BigIntegerField(default=0)
+    units_released = models.BigIntegerField(default=0, help_text="Unsold units given back to the borrower.")
+    transaction = models.ForeignKey(
+        Transaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The journal entry that moved units to the lender, if any.",
+    )
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    interest_fen__gte=0,
+                    units_sold__gte=0,
+                    proceeds_fen__gte=0,
+                    fees_fen__gte=0,
+                    paid_to_lender_fen__gte=0,
+                    units_to_lender__gte=0,
+                    units_released__gte=0,
+                )
+                & models.Q(paid_to_lender_fen__lte=models.F("amount_due_fen"))
+                & models.Q(paid_to_lender_fen__lte=models.F("proceeds_fen")),
+                name="enforcement_amounts_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(method=EnforcementMethod.TRANSFER)
+                | models.Q(order__isnull=False, sale_hold__isnull=False, price_fen__gt=0),
+                name="enforcement_sale_has_order",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status=EnforcementStatus.COMPLETED, completed_at__isnull=False)
+                | models.Q(status=EnforcementStatus.SELLING, completed_at__isnull=True, method=EnforcementMethod.SALE),
+                name="enforcement_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"enforcement of pledge {self.loan_id} by {self.method} ({self.status})"
+
+    @property
+    def surplus_fen(self) -> int:
+        """Net proceeds left with the borrower."""
+        return self.proceeds_fen - self.paid_to_lender_fen
+
+    @property
+    def shortfall_fen(self) -> int:
+        """What the lender is still owed (an unsecured claim outside the ledger once completed)."""
+        return max(self.amount_due_fen - self.paid_to_lender_fen, 0) if self.method == EnforcementMethod.SALE else 0

@@ -1,0 +1,113 @@
+"""Reading pledges: who sees which, the lender's loan book, the registry's pledge register, collateral prices.
+
+Visibility: the borrower sees its own pledges, the lender the pledges addressed to it, and the registry,
+the exchange and auditors every pledge. Anyone else's pledge is answered exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import F, Q, QuerySet
+
+from accounts.actors import Actor
+from config.errors import NotFound
+from exchange.models import (
+    REGISTERED_STATES,
+    Asset,
+    DailyPrice,
+    MarketRules,
+    PledgeLoan,
+    PledgeValuation,
+    PriceSource,
+)
+
+
+class PledgeNotFound(NotFound):
+    code = "pledge_not_found"
+    default_message = "No such pledge, or not yours."
+
+
+class LtvBand:
+    """LTV bands relative to each loan's own levels (the loan book's ``ltv_band`` filter)."""
+
+    HEALTHY = "healthy"  # below the margin-call level
+    MARGIN_CALL = "margin_call"  # at or above the margin-call level, below the liquidation level
+    LIQUIDATION = "liquidation"  # at or above the liquidation level
+    CHOICES = [
+        (HEALTHY, "Below the margin-call level"),
+        (MARGIN_CALL, "At or above the margin-call level"),
+        (LIQUIDATION, "At or above the liquidation level"),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    fen: int
+    day: date | None
+    source: str
+
+
+def collateral_price(asset: Asset, day: date) -> Price | None:
+    """The close of ``day`` or the latest before it; else the listing's reference price; else None."""
+    row = (
+        DailyPrice.objects.filter(asset=asset, day__lte=day).order_by("-day").values_list("close_fen", "day").first()
+    )
+    if row is not None:
+        return Price(fen=row[0], day=row[1], source=PriceSource.CLOSE)
+    reference = MarketRules.objects.filter(asset=asset).values_list("reference_price_fen", flat=True).first()
+    if reference is None:
+        return None
+    return Price(fen=reference, day=None, source=PriceSource.REFERENCE)
+
+
+def _with_relations(queryset: QuerySet[PledgeLoan]) -> QuerySet[PledgeLoan]:
+    return queryset.select_related(
+        "borrower", "lender", "account", "lender_account", "asset", "margin_call", "enforcement"
+    ).prefetch_related("collateral__hold")
+
+
+def pledges_visible_to(actor: Actor) -> QuerySet[PledgeLoan]:
+    queryset = _with_relations(PledgeLoan.objects.order_by("-id"))
+    if actor.sees_everything:
+        return queryset
+    if actor.participant_id is None:
+        return queryset.none()
+    return queryset.filter(Q(borrower_id=actor.participant_id) | Q(lender_id=actor.participant_id))
+
+
+def pledge_by_pk(pk: int) -> PledgeLoan:
+    """One pledge with what its representation needs (no visibility check: the caller has made it)."""
+    return _with_relations(PledgeLoan.objects.filter(pk=pk)).get()
+
+
+def pledge_visible(actor: Actor, pk: int) -> PledgeLoan:
+    loan = pledges_visible_to(actor).filter(pk=pk).first()
+    if loan is None:
+        raise PledgeNotFound(details={"pledge": pk})
+    return loan
+
+
+def loan_book(actor: Actor) -> QuerySet[PledgeLoan]:
+    """The lender's loans: every pledge addressed to the actor's participant, newest first."""
+    return _with_relations(PledgeLoan.objects.filter(lender_id=actor.participant_id).order_by("-id"))
+
+
+def registered_pledges() -> QuerySet[PledgeLoan]:
+    """Every pledge the registry has registered (current and past), newest registration first."""
+    return _with_relations(PledgeLoan.objects.filter(status__in=REGISTERED_STATES).order_by("-id"))
+
+
+def in_ltv_band(queryset: QuerySet[PledgeLoan], band: str) -> QuerySet[PledgeLoan]:
+    if band == LtvBand.HEALTHY:
+        return queryset.filter(ltv_bp__lt=F("margin_call_bp"))
+    if band == LtvBand.MARGIN_CALL:
+        return queryset.filter(ltv_bp__gte=F("margin_call_bp"), ltv_bp__lt=F("liquidation_bp"))
+    if band == LtvBand.LIQUIDATION:
+        return queryset.filter(ltv_bp__gte=F("liquidation_bp"))
+    raise ValueError(band)
+
+
+def valuations_of(loan: PledgeLoan) -> QuerySet[PledgeValuation]:
+    return PledgeValuation.objects.filter(loan=loan).select_related("margin_call").order_by("-day")

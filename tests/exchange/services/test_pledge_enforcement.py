@@ -1,0 +1,319 @@
+"""Enforcing a defaulted pledge: by transfer (exactly the pledged blocks to the lender), or by sale on the
+exchange (the lender paid first from the settled proceeds, to the fen; the rest and unsold units as stated)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from config.errors import DomainError
+from exchange import clock
+from exchange.models import (
+    AccountKind,
+    EnforcementStatus,
+    Hold,
+    HoldKind,
+    HoldStatus,
+    Order,
+    OrderMode,
+    OrderStatus,
+    PledgeStatus,
+    SerialMovement,
+    Transaction,
+    TransactionKind,
+)
+from exchange.services.pledges import pledge_default, pledge_enforce, pledge_sales_complete, pledge_top_up
+from exchange.services.settlement import settlement_run
+from exchange.services.trading import order_cancel, orders_cancel_at_close
+from exchange.services.transfers import transfer_create
+from tests.ledger import assert_reconciled, balance, blocks, snapshot, system
+from tests.market import IN_SESSION
+from tests.pledges import DAY, at, make_pledges
+
+pytestmark = pytest.mark.django_db
+
+ENFORCEMENT_DAY = DAY + timedelta(days=2)  # Friday 2026-11-27: the loan matured on Thursday
+# Interest on 24,000.00 yuan at 3.85% for the 2 days from Wednesday: 5.0630 yuan -> 5.06
+INTEREST_FEN = 506
+DUE_FEN = 2_400_000 + INTEREST_FEN
+
+
+@pytest.fixture(autouse=True)
+def in_session():
+    with clock.pinned(IN_SESSION):
+        yield
+
+
+@pytest.fixture
+def ps():
+    return make_pledges()
+
+
+@pytest.fixture
+def enforcement_day():
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        yield
+
+
+# --- by transfer -----------------------------------------------------------------------------------------
+def test_enforcement_by_transfer_moves_exactly_the_pledged_blocks(ps):
+    # The borrower's units are scattered: 1-100 gone, 401-700 pledged by name, then a top-up (lowest: 101-150).
+    transfer_create(
+        actor=ps.borrower[2], source=ps.account, destination=ps.ex.trader("Other")[1], asset=ps.cea, quantity=100
+    )
+    loan = ps.registered(300, serials=(401, 700), maturity_date=DAY + timedelta(days=1))
+    pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=50)
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        pledge_default(actor=ps.bank[2], loan=loan)
+
+        enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="transfer")
+
+    assert blocks(ps.cea, ps.bank_account) == [
+        (101, 150, ps.bank_account.number, "available"),
+        (401, 700, ps.bank_account.number, "available"),
+    ]
+    assert blocks(ps.cea, ps.account) == [
+        (151, 400, ps.account.number, "available"),
+        (701, 1000, ps.account.number, "available"),
+    ]
+    assert balance(ps.account, ps.cea) == (550, 0)
+    assert balance(ps.bank_account, ps.cea) == (350, 0)
+    txn = enforcement.transaction
+    assert txn.kind == TransactionKind.PLEDGE_ENFORCEMENT
+    assert sorted(SerialMovement.objects.filter(transaction=txn).values_list("first", "last")) == [
+        (101, 150),
+        (401, 700),
+    ]
+    assert set(Hold.objects.filter(kind=HoldKind.PLEDGE).values_list("status", flat=True)) == {HoldStatus.ENFORCED}
+    loan.refresh_from_db()
+    # principal 300 x 48.00 = 14,400.00 yuan; 2 days at 3.85%: 3.0378 -> 3.04 yuan (recorded, not paid)
+    assert (loan.status, loan.closed_on, loan.interest_fen) == (PledgeStatus.ENFORCED, ENFORCEMENT_DAY, 304)
+    assert (enforcement.status, enforcement.units_to_lender, enforcement.amount_due_fen) == (
+        EnforcementStatus.COMPLETED,
+        350,
+        1_440_304,
+    )
+    assert_reconciled()
+
+
+# --- by sale -------------------------------------------------------------------------------------------------
+def _buyer(ps, cash_fen: int = 10_000_000):
+    return ps.ex.trader("Buyer", cash_fen=cash_fen)
+
+
+def test_sale_pays_the_lender_first_and_the_surplus_stays_with_the_borrower(ps, enforcement_day):
+    loan = ps.defaulted(500)
+    _, buyer_acc, buyer = _buyer(ps)
+
+    enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+
+    order = enforcement.order
+    assert (order.side, order.mode, order.quantity, order.price_fen, order.participant_id, order.account_id) == (
+        "sell",
+        OrderMode.LISTING,
+        500,
+        8000,
+        ps.borrower[0].pk,
+        ps.account.pk,
+    )
+    # the order took over the pledged blocks: still frozen, now by the sale's hold
+    assert balance(ps.account, ps.cea) == (1000, 500)
+    assert blocks(ps.cea, ps.account)[0] == (1, 500, ps.account.number, "held")
+    assert order.hold.kind == HoldKind.PLEDGE
+    loan.refresh_from_db()
+    assert loan.status == PledgeStatus.DEFAULTED
+
+    ps.ex.order(buyer, buyer_acc, "buy", 8000, 500)
+    settlement_run()
+
+    # turnover 500 x 80.00 = 40,000.00; the borrower bears the seller's fee 0.6% = 240.00
+    # net 39,760.00: the lender gets principal + interest 24,005.06, the borrower the rest 15,754.94
+    assert balance(ps.bank_account, ps.ex.cny) == (DUE_FEN, 0) == (2_400_506, 0)
+    assert balance(ps.account, ps.ex.cny) == (4_000_000 - 24_000 - DUE_FEN, 0) == (1_575_494, 0)
+    assert balance(buyer_acc, ps.ex.cny) == (10_000_000 - 4_000_000 - 24_000, 0)
+    assert balance(system(AccountKind.FEE), ps.ex.cny) == (48_000, 0)
+    assert blocks(ps.cea, buyer_acc) == [(1, 500, buyer_acc.number, "available")]
+    assert balance(ps.account, ps.cea) == (500, 0)
+    enforcement.refresh_from_db()
+    loan.refresh_from_db()
+    assert (loan.status, loan.closed_on, loan.interest_fen) == (PledgeStatus.ENFORCED, ENFORCEMENT_DAY, INTEREST_FEN)
+    assert (
+        enforcement.status,
+        enforcement.units_sold,
+        enforcement.proceeds_fen,
+        enforcement.fees_fen,
+        enforcement.paid_to_lender_fen,
+        enforcement.surplus_fen,
+        enforcement.shortfall_fen,
+        enforcement.units_to_lender,
+        enforcement.units_released,
+    ) == (EnforcementStatus.COMPLETED, 500, 3_976_000, 24_000, DUE_FEN, 1_575_494, 0, 0, 0)
+    payment = Transaction.objects.filter(kind=TransactionKind.PLEDGE_ENFORCEMENT).get()
+    assert list(payment.postings.order_by("quantity").values_list("account_id", "quantity")) == [
+        (ps.account.pk, -DUE_FEN),
+        (ps.bank_account.pk, DUE_FEN),
+    ]
+    assert_reconciled()
+
+
+def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_units_go_to_the_lender(
+    ps, enforcement_day
+):
+    loan = ps.defaulted(500)
+    _, buyer_acc, buyer = _buyer(ps)
+    enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+    ps.ex.order(buyer, buyer_acc, "buy", 8000, 300)
+
+    settlement_run()  # mid-session, the order still open for 200 t
+
+    # 300 x 80.00 = 24,000.00 less 144.00 fee = 23,856.00, all of it to the lender (owed 24,005.06)
+    assert balance(ps.bank_account, ps.ex.cny) == (2_385_600, 0)
+    assert balance(ps.account, ps.ex.cny) == (0, 0)
+    assert balance(ps.account, ps.cea) == (700, 200)  # the unsold 200 stay frozen
+    enforcement.refresh_from_db()
+    assert (enforcement.status, enforcement.units_sold, enforcement.paid_to_lender_fen) == ("selling", 300, 2_385_600)
+
+    with clock.pinned(at(ENFORCEMENT_DAY, 11, 30)):
+        orders_cancel_at_close()
+    # the session close ends the order but does not free the pledged units
+    assert Order.objects.get(pk=enforcement.order_id).status == OrderStatus.CANCELLED
+    assert balance(ps.account, ps.cea) == (700, 200)
+
+    with clock.pinned(at(ENFORCEMENT_DAY, 15, 40)):
+        assert pledge_sales_complete() == 1
+        assert pledge_sales_complete() == 0
+
+    assert blocks(ps.cea, ps.bank_account) == [(301, 500, ps.bank_account.number, "available")]
+    assert balance(ps.account, ps.cea) == (500, 0)
+    enforcement.refresh_from_db()
+    loan.refresh_from_db()
+    assert loan.status == PledgeStatus.ENFORCED
+    assert (enforcement.units_to_lender, enforcement.units_released, enforcement.shortfall_fen) == (
+        200,
+        0,
+        DUE_FEN - 2_385_600,
+    )
+    assert enforcement.shortfall_fen == 14_906
+    assert_reconciled()
+
+
+def test_a_partial_sale_that_covers_the_debt_gives_the_unsold_units_back(ps, enforcement_day):
+    loan = ps.defaulted(500, principal_fen=1_000_000)  # 10,000.00 yuan; 2 days' interest 2.11
+    _, buyer_acc, buyer = _buyer(ps)
+    enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+    ps.ex.order(buyer, buyer_acc, "buy", 8000, 300)
+    with clock.pinned(at(ENFORCEMENT_DAY, 11, 30)):
+        orders_cancel_at_close()  # ended before settlement: settlement completes it
+
+    settlement_run()
+
+    assert balance(ps.bank_account, ps.ex.cny) == (1_000_211, 0)
+    assert balance(ps.account, ps.ex.cny) == (2_385_600 - 1_000_211, 0)
+    assert balance(ps.account, ps.cea) == (700, 0)
+    assert blocks(ps.cea, ps.account) == [(301, 1000, ps.account.number, "available")]
+    enforcement.refresh_from_db()
+    assert (enforcement.status, enforcement.units_released, enforcement.units_to_lender) == ("completed", 200, 0)
+    loan.refresh_from_db()
+    assert loan.status == PledgeStatus.ENFORCED
+    assert_reconciled()
+
+
+def test_an_unsold_sale_ends_as_a_transfer_to_the_lender(ps, enforcement_day):
+    loan = ps.defaulted(500)
+    pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8800)
+    with clock.pinned(at(ENFORCEMENT_DAY, 15, 0)):
+        orders_cancel_at_close()
+    settlement_run()
+
+    with clock.pinned(at(ENFORCEMENT_DAY, 15, 40)):
+        pledge_sales_complete()
+
+    assert blocks(ps.cea, ps.bank_account) == [(1, 500, ps.bank_account.number, "available")]
+    loan.refresh_from_db()
+    assert (loan.status, loan.enforcement.shortfall_fen) == (PledgeStatus.ENFORCED, DUE_FEN)
+    assert_reconciled()
+
+
+def test_the_sale_order_cannot_be_cancelled_by_the_borrower(ps, enforcement_day):
+    loan = ps.defaulted(500)
+    enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        order_cancel(actor=ps.borrower[2], order=enforcement.order)
+
+    assert refused.value.code == "order_not_cancellable"
+    assert snapshot() == before
+
+
+def test_a_sale_follows_the_market_rules(ps, enforcement_day):
+    loan = ps.defaulted(500)
+
+    for moment, price, code in [
+        (at(ENFORCEMENT_DAY, 12), 8000, "market_closed"),
+        (at(ENFORCEMENT_DAY), 6000, "price_out_of_band"),
+        (at(ENFORCEMENT_DAY), 8001, None),
+    ]:
+        before = snapshot()
+        with clock.pinned(moment):
+            if code is None:
+                pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=price)
+                continue
+            with pytest.raises(DomainError) as refused:
+                pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=price)
+        assert refused.value.code == code
+        assert snapshot() == before
+    assert Order.objects.get().price_fen == 8001
+
+
+def test_a_second_enforcement_during_the_sale_is_refused(ps, enforcement_day):
+    loan = ps.defaulted(500)
+    pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        pledge_enforce(actor=ps.bank[2], loan=loan, method="transfer")
+
+    assert refused.value.code == "pledge_enforcement_in_progress"
+    assert snapshot() == before
+
+
+def test_a_large_sale_is_a_block_order(ps, enforcement_day):
+    ps.ex.market.give(ps.account, 100_000)
+    loan = ps.defaulted(100_000)
+
+    enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=7000)
+
+    assert (enforcement.order.mode, enforcement.order.quantity) == (OrderMode.BLOCK, 100_000)
+
+
+def test_the_sale_order_takes_over_every_pledge_hold_block_for_block(ps):
+    with clock.pinned(at(DAY)):
+        loan = ps.registered(300, serials=(201, 500), maturity_date=DAY + timedelta(days=1))
+        pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=100)  # lowest available: 1-100
+    old_holds = [c.hold_id for c in loan.collateral.all()]
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        pledge_default(actor=ps.bank[2], loan=loan)
+        before = balance(ps.account, ps.cea)
+
+        enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+
+    assert balance(ps.account, ps.cea) == before == (1000, 400)
+    sale_hold = enforcement.sale_hold
+    assert (sale_hold.kind, sale_hold.quantity, sale_hold.remaining, sale_hold.reference) == (
+        HoldKind.PLEDGE,
+        400,
+        400,
+        f"pledge:{loan.pk}:sale",
+    )
+    assert enforcement.order.hold_id == sale_hold.pk
+    assert list(Hold.objects.filter(pk__in=old_holds).values_list("status", "remaining")) == [
+        (HoldStatus.ENFORCED, 0),
+        (HoldStatus.ENFORCED, 0),
+    ]
+    assert [(b.first, b.last, b.hold_id) for b in sale_hold.blocks.order_by("first")] == [
+        (1, 100, sale_hold.pk),
+        (201, 500, sale_hold.pk),
+    ]
+    assert_reconciled()
