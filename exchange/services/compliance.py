@@ -43,6 +43,7 @@ from exchange.errors import (
     InvalidState,
     RuleViolation,
 )
+from exchange.faults import crash_point
 from exchange.locks import lock_balances
 from exchange.models import (
     Account,
@@ -872,6 +873,7 @@ def compliance_assess(*, actor: Actor, year: ComplianceYear, today: date | None 
         },
         at=now,
     )
+    crash_point("compliance.assessed")
     return obligations
 
 

@@ -53,6 +53,7 @@ from exchange.errors import (
     InvalidState,
     RuleViolation,
 )
+from exchange.faults import crash_point
 from exchange.models import (
     Account,
     AccountKind,
@@ -1094,6 +1095,7 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
     )
     if notices:
         transaction.on_commit(lambda: _send(notices))
+    crash_point("pledges.valued")
     return len(valuations)
 
 

@@ -36,6 +36,7 @@ from exchange.audit_proof import (
     merkle_root,
 )
 from exchange.db import is_postgres
+from exchange.faults import crash_point
 from exchange.models import AuditEvent, Checkpoint
 from exchange.services.audit import AUDIT_LOCK_KEY, service
 
@@ -169,6 +170,7 @@ def _seal_through(*, horizon: int, max_checkpoints: int) -> list[Checkpoint]:
         digest = checkpoint_hash(_checkpoint_fields(fields))
         checkpoint = Checkpoint.objects.create(hash=digest, **fields)
         made.append(checkpoint)
+        crash_point("audit.sealed")
         previous_hash, number, next_seq = digest, number + 1, end + 1
     if made:
         logger.info(
