@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import AssetField, MoneyField, QuantityField, SerialRangeField, fen_to_str
+from exchange.api.fields import AssetField, IdField, MoneyField, QuantityField, SerialRangeField, fen_to_str
 from exchange.models import (
     EnforcementMethod,
     HoldStatus,
@@ -333,7 +333,7 @@ CSV_PARAMETER = OpenApiParameter("format", str, enum=["json", "csv"], required=F
 
 class PledgeRequestIn(serializers.Serializer):
     account = serializers.CharField(max_length=32, help_text="Your holding account with the units.")
-    lender = serializers.IntegerField(help_text="Participant id of the lending financial institution.")
+    lender = IdField(help_text="Participant id of the lending financial institution.")
     asset = AssetField()
     quantity = QuantityField()
     serials = SerialRangeField(required=False, help_text="Pledge exactly this range [first, last].")
