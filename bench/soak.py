@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import random
-import secrets
 import signal
 import socket
 import subprocess
@@ -51,6 +50,7 @@ def free_port() -> int:
 def prepare(database_url: str) -> dict[str, Any]:
     """Create the market in a fresh database through the services; return tokens and account numbers."""
     os.environ["DATABASE_URL"] = database_url
+    os.environ["TRUST_DELAY_SECONDS"] = "0"  # the soak's trusted neighbours are effective at once
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
@@ -71,7 +71,7 @@ def prepare(database_url: str) -> dict[str, Any]:
 
     def person(key: str, name: str, kind: str, n: int, role: str = Role.ADMIN) -> tuple[Any, Actor, str]:
         participant = participant_create(actor=system, name=name, kind=kind, uscc=make_uscc(f"91110000MK{n:07d}"))
-        user = users.objects.create_user(username=key, password=secrets.token_urlsafe(16))
+        user = users.objects.create_user(username=key, password=None)  # tokens only: no password to hash
         membership_create(actor=system, user=user, participant=participant, role=role)
         _, token = api_token_create(actor=system, user=user, name="soak")
         return participant, Actor.for_user(user), token
@@ -83,13 +83,29 @@ def prepare(database_url: str) -> dict[str, Any]:
     asset_list(
         actor=operator, asset=cea, reference_price_fen=REFERENCE_FEN, sessions="00:00-24:00", trading_days="daily"
     )
+    from exchange.services.trust import trusted_account_approve, trusted_account_propose
+
     clients = []
+    entities = []
     for i in range(ENTITIES):
         participant, _, token = person(
             f"entity{i}", f"Entity {i}", ParticipantKind.COMPLIANCE_ENTITY, 100 + i, Role.TRADER
         )
         account = main_account(participant)
         clients.append({"token": token, "account": account.number})
+        entities.append(participant)
+    # Each entity trusts the next one's account (two admins, effective at once in the soak): transfers to it
+    # are immediate, to anyone else they wait as pending transfers.
+    for i, participant in enumerate(entities):
+        admins = []
+        for n in range(2):
+            user = users.objects.create_user(username=f"entity{i}-admin{n}", password=None)
+            membership_create(actor=system, user=user, participant=participant, role=Role.ADMIN)
+            admins.append(Actor.for_user(user))
+        neighbour = main_account(entities[(i + 1) % len(entities)])
+        entry = trusted_account_propose(actor=admins[0], account=neighbour)
+        trusted_account_approve(actor=admins[1], entry=entry)
+        clients[i]["trusted"] = neighbour.number
     cea_allocate(
         actor=registry,
         asset=cea,
@@ -202,6 +218,8 @@ class Tally:
     statuses: Counter = field(default_factory=Counter)
     ops: Counter = field(default_factory=Counter)
     transfers: dict[int, tuple[str, str, int]] = field(default_factory=dict)
+    pending: set[int] = field(default_factory=set)
+    pending_cancelled: set[int] = field(default_factory=set)
     orders: set[int] = field(default_factory=set)
     cancels: set[int] = field(default_factory=set)
     pledges: set[int] = field(default_factory=set)
@@ -278,7 +296,7 @@ def trader_loop(
     while not stop.is_set():
         roll = rng.random()
         if roll < 0.30:
-            other = rng.choice(others)
+            other = {"account": me["trusted"]} if rng.random() < 0.5 else rng.choice(others)
             quantity = rng.randint(1, 20)
             key = uuid.uuid4().hex
             body = {"source": me["account"], "destination": other["account"], "asset": "CEA-2024", "quantity": quantity}
@@ -289,6 +307,15 @@ def trader_loop(
             if status == 201:
                 with tally.lock:
                     tally.transfers[reply["id"]] = (me["account"], other["account"], quantity)
+            elif status == 202:
+                pending_id = reply["pending_transfer"]["id"]
+                with tally.lock:
+                    tally.pending.add(pending_id)
+                if rng.random() < 0.3:
+                    cancel_status, _ = client.call("POST", f"/api/v1/transfers/pending/{pending_id}/cancel")
+                    if cancel_status == 200:
+                        with tally.lock:
+                            tally.pending_cancelled.add(pending_id)
         elif roll < 0.60:
             side = rng.choice(["buy", "sell"])
             price = REFERENCE_FEN + rng.randint(-300, 300)
@@ -406,6 +433,16 @@ def check_books(tally: Tally) -> list[tuple[str, bool, str]]:
     }
     same = all(moved.get(t) == (q,) for t, (_, _, q) in tally.transfers.items())
     checks.append(("transfers: quantities match", same, f"{sum(q for _, _, q in tally.transfers.values())} t moved"))
+    from exchange.models import PendingTransfer
+
+    waiting = set(PendingTransfer.objects.values_list("id", flat=True))
+    checks.append(
+        ("pending transfers = told", waiting == tally.pending, f"journal {len(waiting)}, told {len(tally.pending)}")
+    )
+    cancelled_pending = set(PendingTransfer.objects.filter(status="cancelled").values_list("id", flat=True))
+    checks.append(
+        ("pending cancels = told", cancelled_pending == tally.pending_cancelled, f"{len(cancelled_pending)} cancelled")
+    )
     orders = set(Order.objects.values_list("id", flat=True))
     checks.append(
         ("orders: journal = told", orders == tally.orders, f"journal {len(orders)}, told {len(tally.orders)}")

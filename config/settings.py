@@ -225,6 +225,11 @@ CACHES = {
 
 # --- greenledger -----------------------------------------------------------------------------------
 GREENLEDGER = {
+    # Transfers to accounts that are neither the sender's own nor trusted wait this long (held meanwhile);
+    # a newly trusted account becomes effective this long after its second admin approves it.
+    "TRUSTED_ACCOUNTS": env_bool("TRUSTED_ACCOUNTS", default=True),
+    "PENDING_TRANSFER_DELAY_SECONDS": env_int("PENDING_TRANSFER_DELAY_SECONDS", 26 * 3600),
+    "TRUST_DELAY_SECONDS": env_int("TRUST_DELAY_SECONDS", 24 * 3600),
     # Issuance and allocation above this many tonnes wait for a second registry user's approval.
     "FOUR_EYES_THRESHOLD": env_int("FOUR_EYES_THRESHOLD", 1_000_000),
     # Requests per minute per API token (or logged-in user), and per address without credentials.

@@ -16,6 +16,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 # except where a test lowers them.
 GREENLEDGER["THROTTLE_PER_MINUTE"] = 1_000_000
 GREENLEDGER["THROTTLE_ANON_PER_MINUTE"] = 1_000_000
+# Transfers between participants are immediate in tests unless a test switches trusted accounts on
+# (tests/exchange/services/test_trust.py does, to test the delay).
+GREENLEDGER["TRUSTED_ACCOUNTS"] = False
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "CRITICAL"}}

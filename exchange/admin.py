@@ -39,6 +39,7 @@ from exchange.models import (
     MarketRules,
     Obligation,
     Order,
+    PendingTransfer,
     PledgeCollateral,
     PledgeEnforcement,
     PledgeLoan,
@@ -52,6 +53,7 @@ from exchange.models import (
     Surrender,
     Trade,
     Transaction,
+    TrustedAccount,
     VerifiedEmission,
 )
 from exchange.selectors.compliance import YearSummary, remaining, with_figures, year_summary
@@ -84,6 +86,7 @@ from exchange.services.pledges import (
 )
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_update
+from exchange.services.trust import trusted_account_approve, trusted_account_remove
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -1077,3 +1080,55 @@ class PledgeEnforcementAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["method", "status"]
     list_select_related = ["loan"]
+
+
+@admin.register(TrustedAccount)
+class TrustedAccountAdmin(ReadOnlyAdmin):
+    """Participants' trusted destination accounts; a second admin of the participant approves in the API,
+    or here if they act for that participant."""
+
+    list_display = ["participant", "account", "label", "status", "proposed_by", "approved_by", "effective_at"]
+    list_filter = ["status"]
+    search_fields = ["participant__name", "account__number"]
+    actions = ["approve", "remove"]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        for name in ("approve", "remove"):
+            func, action_name, description = self.get_action(name)
+            actions[action_name] = (func, action_name, description)
+        return actions
+
+    @admin.action(description="Approve the selected entries (a second admin of their participant)")
+    def approve(self, request: HttpRequest, queryset: QuerySet[TrustedAccount]) -> None:
+        for entry in queryset:
+            run_service(
+                request, lambda actor, e=entry: trusted_account_approve(actor=actor, entry=e), f"Approved {entry}."
+            )
+
+    @admin.action(description="Remove the selected entries from their trusted lists")
+    def remove(self, request: HttpRequest, queryset: QuerySet[TrustedAccount]) -> None:
+        for entry in queryset:
+            run_service(
+                request, lambda actor, e=entry: trusted_account_remove(actor=actor, entry=e), f"Removed {entry}."
+            )
+
+
+@admin.register(PendingTransfer)
+class PendingTransferAdmin(ReadOnlyAdmin):
+    """Transfers to untrusted accounts waiting for their delay (the sender cancels them on the API)."""
+
+    list_display = [
+        "id",
+        "participant",
+        "source",
+        "destination",
+        "asset",
+        "quantity",
+        "status",
+        "execute_after",
+        "transaction",
+    ]
+    list_filter = ["status", "asset"]
+    search_fields = ["source__number", "destination__number", "participant__name"]
+    list_select_related = ["participant", "source", "destination", "asset"]

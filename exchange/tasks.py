@@ -15,6 +15,7 @@ from exchange.services.pledges import pledge_sales_complete, pledges_value
 from exchange.services.sealing import audit_seal
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import day_close, listed_assets, orders_cancel_at_close
+from exchange.services.trust import pending_transfers_execute
 
 logger = logging.getLogger("greenledger.tasks")
 
@@ -66,3 +67,9 @@ def pledges_value_task(day: str | None = None) -> int:
     pledge at the close (one valuation per pledge per day; margin calls once per breach). Idempotent."""
     pledge_sales_complete()
     return pledges_value(day=date.fromisoformat(day) if day else trading_day())
+
+
+@shared_task(name="exchange.pending_transfers_execute", acks_late=True, ignore_result=True)
+def pending_transfers_execute_task() -> int:
+    """Carry out pending transfers whose delay has passed (every minute). Each is carried out once."""
+    return pending_transfers_execute()

@@ -88,7 +88,7 @@ def snapshot() -> dict[str, object]:
 
 def assert_reconciled() -> None:
     violations = [str(v) for v in reconcile()]
-    assert violations == []
+    assert violations == [], violations
 
 
 def system(kind: str) -> Account:

@@ -11,12 +11,18 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from exchange import clock
 from exchange.models import AuditEvent, Checkpoint, ComplianceYear, Obligation, PledgeValuation
 from exchange.services.sealing import audit_verify
-from exchange.tasks import audit_seal_task, compliance_deadlines_task, pledges_value_task
+from exchange.tasks import (
+    audit_seal_task,
+    compliance_deadlines_task,
+    pending_transfers_execute_task,
+    pledges_value_task,
+)
 from tests.ledger import assert_reconciled
 from tests.market import IN_SESSION
 from tests.workers import send, wait_for, worker
@@ -106,5 +112,36 @@ def test_compliance_deadlines_killed_inside_their_transaction(tmp_path):
     obligation = Obligation.objects.get(pk=short.obligation.pk)
     assert (obligation.status, obligation.shortfall) == ("short", 600)
     assert AuditEvent.objects.filter(action="compliance.year_close").count() == 1
+    assert_reconciled()
+    assert audit_verify().ok
+
+
+def test_pending_transfers_killed_inside_their_transaction(tmp_path):
+    from django.test import override_settings
+
+    from exchange.models import PendingStatus, PendingTransfer
+    from exchange.services.transfers import transfer_create
+    from tests.ledger import balance, make_market
+
+    market = make_market()
+    _, source, actor = market.holder("Sender")
+    _, destination, _ = market.holder("Receiver")
+    market.give(source, 30)
+    config = {**settings.GREENLEDGER, "TRUSTED_ACCOUNTS": True, "PENDING_TRANSFER_DELAY_SECONDS": 0}
+    with override_settings(GREENLEDGER=config):
+        for _ in range(3):
+            transfer_create(actor=actor, source=source, destination=destination, asset=market.cea, quantity=10)
+    assert PendingTransfer.objects.filter(status=PendingStatus.PENDING).count() == 3
+
+    kill_inside(tmp_path, "pending.executed", pending_transfers_execute_task)
+    assert PendingTransfer.objects.filter(status=PendingStatus.PENDING).count() == 3
+    assert balance(destination, market.cea) == (0, 0)
+
+    rerun_twice(tmp_path, pending_transfers_execute_task)
+
+    assert PendingTransfer.objects.filter(status=PendingStatus.EXECUTED).count() == 3
+    assert balance(source, market.cea) == (0, 0)
+    assert balance(destination, market.cea) == (30, 0)
+    assert AuditEvent.objects.filter(action="transfer.pending_execute").count() == 3
     assert_reconciled()
     assert audit_verify().ok

@@ -134,6 +134,13 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "api/v1/accounts/<code:number>/blocks"): owned(),
     ("GET", "api/v1/accounts/<code:number>/statement"): owned(),
     ("POST", "api/v1/transfers"): write(),
+    ("GET", "api/v1/transfers/pending"): read(),
+    ("POST", "api/v1/transfers/pending/<id:pk>/cancel"): write(missing=404),
+    ("GET", "api/v1/trusted-accounts"): read(),
+    # Proposing: an admin (the body is checked first); approving and removing: an admin, of the entry's owner.
+    ("POST", "api/v1/trusted-accounts"): write(ok=400),
+    ("POST", "api/v1/trusted-accounts/<id:pk>/approve"): write(missing=404),
+    ("POST", "api/v1/trusted-accounts/<id:pk>/remove"): write(missing=404),
     ("GET", "api/v1/retirements"): read(),
     ("POST", "api/v1/retirements"): write(),
     ("GET", "api/v1/retirements/<id:pk>"): owned(),

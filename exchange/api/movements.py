@@ -14,7 +14,8 @@ from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import AssetField, QuantityField, SerialRangeField
 from exchange.api.representations import TransactionOut, transaction_payload
-from exchange.models import Retirement
+from exchange.api.trust import PENDING_OUT, pending_response
+from exchange.models import PendingTransfer, Retirement
 from exchange.selectors.accounts import account_owned, holding_account
 from exchange.selectors.transactions import TransactionNotFound
 from exchange.services.retirement import retirement_create, units_cancel
@@ -33,7 +34,9 @@ class TransferIn(serializers.Serializer):
 class TransferCreateApi(ActorMixin, APIView):
     """Transfer units from one of your accounts to another participant's account."""
 
-    @extend_schema(request=TransferIn, responses={201: TransactionOut}, parameters=[IDEMPOTENCY_PARAMETER])
+    @extend_schema(
+        request=TransferIn, responses={201: TransactionOut, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
+    )
     def post(self, request: Request) -> Response:
         data = TransferIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -48,7 +51,10 @@ class TransferCreateApi(ActorMixin, APIView):
             serials=v.get("serials"),
             idempotency_key=self.idempotency_key(),
         )
+        if isinstance(txn, PendingTransfer):
+            return pending_response(txn)
         return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)
+
 
 
 class RetirementIn(serializers.Serializer):

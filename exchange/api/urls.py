@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exchange.api import approvals, audit, compliance, holdings, lookup, market, movements, pledges, registry
+from exchange.api import approvals, audit, compliance, holdings, lookup, market, movements, pledges, registry, trust
 
 # Path converters "id" and "code" are registered in config/urls.py.
 
@@ -23,6 +23,11 @@ urlpatterns = [
     path("accounts/<code:number>/blocks", holdings.BlocksApi.as_view(), name="account-blocks"),
     path("accounts/<code:number>/statement", holdings.StatementApi.as_view(), name="account-statement"),
     path("transfers", movements.TransferCreateApi.as_view(), name="transfers"),
+    path("transfers/pending", trust.PendingTransferListApi.as_view(), name="transfers-pending"),
+    path("transfers/pending/<id:pk>/cancel", trust.PendingTransferCancelApi.as_view(), name="transfer-pending-cancel"),
+    path("trusted-accounts", trust.TrustedAccountListApi.as_view(), name="trusted-accounts"),
+    path("trusted-accounts/<id:pk>/approve", trust.TrustedAccountApproveApi.as_view(), name="trusted-account-approve"),
+    path("trusted-accounts/<id:pk>/remove", trust.TrustedAccountRemoveApi.as_view(), name="trusted-account-remove"),
     path("retirements", movements.RetirementListApi.as_view(), name="retirements"),
     path("retirements/<id:pk>", movements.RetirementDetailApi.as_view(), name="retirement-detail"),
     path("cancellations", movements.CancellationCreateApi.as_view(), name="cancellations"),

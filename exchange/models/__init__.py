@@ -50,8 +50,13 @@ from exchange.models.trading import (
     Side,
     Trade,
 )
+from exchange.models.trust import PendingStatus, PendingTransfer, TrustedAccount, TrustStatus
 
 __all__ = [
+    "PendingStatus",
+    "PendingTransfer",
+    "TrustStatus",
+    "TrustedAccount",
     "ApprovalOperation",
     "ApprovalRequest",
     "ApprovalStatus",

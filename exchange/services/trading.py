@@ -131,15 +131,21 @@ _cash: dict[str, Asset] = {}
 
 
 def cash_asset() -> Asset:
-    """The CNY asset (integer fen), created on first use."""
+    """The CNY asset (integer fen), created on first use; remembered once the transaction that found or
+    made it commits (an asset from a rolled-back transaction never existed, and its id may be reused)."""
     asset = _cash.get(CASH_CODE)
-    if asset is None or not Asset.objects.filter(pk=asset.pk).exists():
+    if asset is None:
         asset, _ = Asset.objects.get_or_create(
             code=CASH_CODE,
             defaults={"kind": AssetKind.CASH, "name": "Renminbi (fen)", "serialised": False, "transferable": False},
         )
-        _cash[CASH_CODE] = asset
+        found = asset
+        transaction.on_commit(lambda: _cash.setdefault(CASH_CODE, found))
     return asset
+
+
+def clear_cash_cache() -> None:
+    _cash.clear()
 
 
 def lock_book(asset_id: int) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from accounts.actors import Actor
 from exchange.errors import AccountNotFound, AssetNotTransferable, InvalidDestination, SameAccount
-from exchange.models import Account, AccountKind, Asset, Transaction, TransactionKind
+from exchange.models import Account, AccountKind, Asset, PendingTransfer, Transaction, TransactionKind
 from exchange.services.audit import audit_record, service
 from exchange.services.issuance import _check_quantity
 from exchange.services.ledger import Leg, journal_open, ledger_post
+from exchange.services.trust import needs_delay, pending_transfer_create
 
 
 def check_source(actor: Actor, account: Account) -> None:
@@ -45,8 +46,12 @@ def transfer_create(
     idempotency_key: str | None = None,
     memo: str = "",
     serials: tuple[int, int] | None = None,
-) -> Transaction:
-    """Move ``quantity`` available units (lowest serials first, or exactly ``serials``) to another account."""
+) -> Transaction | PendingTransfer:
+    """Move ``quantity`` available units (lowest serials first, or exactly ``serials``) to another account.
+
+    To an account that is neither the sender's own nor on its trusted list, the transfer waits: the
+    units are held now and a ``PendingTransfer`` is returned (``exchange.services.trust``).
+    """
     check_transfer(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
     request = {
         "source": source.number,
@@ -56,6 +61,18 @@ def transfer_create(
         "memo": memo,
         "serials": list(serials) if serials else None,
     }
+    if needs_delay(actor, destination):
+        return pending_transfer_create(
+            actor=actor,
+            source=source,
+            destination=destination,
+            asset=asset,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+            memo=memo,
+            serials=serials,
+            request=request,
+        )
     txn, replayed = journal_open(
         kind=TransactionKind.TRANSFER, actor=actor, idempotency_key=idempotency_key, request=request, memo=memo
     )

@@ -157,6 +157,46 @@ def _scenarios() -> dict[str, Callable[[Market], object]]:
         ),
         **_market_scenarios(),
         **_approval_scenarios(),
+        **_trust_scenarios(),
+    }
+
+
+def _trust_scenarios() -> dict[str, Callable[[Market], object]]:
+    from django.conf import settings
+    from django.test import override_settings
+
+    from accounts.models import Role
+    from exchange.services import transfers as tr
+    from exchange.services import trust as tu
+    from tests.ledger import actor_for
+
+    def proposed(m: Market):
+        sender, _, admin = m.holder("Truster")
+        return tu.trusted_account_propose(actor=admin, account=m.holder("Trusted")[1]), sender
+
+    def pending(m: Market, delay: int = 3600):
+        _, account, actor = m.holder("Sender")
+        m.give(account, 10)
+        config = {**settings.GREENLEDGER, "TRUSTED_ACCOUNTS": True, "PENDING_TRANSFER_DELAY_SECONDS": delay}
+        with override_settings(GREENLEDGER=config):
+            return tr.transfer_create(
+                actor=actor, source=account, destination=m.holder("Receiver")[1], asset=m.cea, quantity=5
+            ), actor
+
+    def approved(m: Market):
+        entry, truster = proposed(m)
+        return tu.trusted_account_approve(actor=actor_for(truster, Role.ADMIN), entry=entry)
+
+    return {
+        "exchange.services.trust.trusted_account_propose": proposed,
+        "exchange.services.trust.trusted_account_approve": approved,
+        "exchange.services.trust.trusted_account_remove": lambda m: tu.trusted_account_remove(
+            actor=m.holder("Truster")[2], entry=proposed(m)[0]
+        ),
+        "exchange.services.trust.pending_transfer_cancel": lambda m: tu.pending_transfer_cancel(
+            actor=(p := pending(m))[1], pending=p[0]
+        ),
+        "exchange.services.trust.pending_transfers_execute": lambda m: (pending(m, 0), tu.pending_transfers_execute()),
     }
 
 

@@ -1,0 +1,281 @@
+"""Trusted accounts and pending transfers (see ``exchange.models.trust``).
+
+- ``trusted_account_propose`` (an admin) and ``trusted_account_approve`` (another admin of the same
+  participant) put an account on the list; it is effective ``TRUST_DELAY_SECONDS`` after approval.
+  ``trusted_account_remove`` takes it off at once.
+- ``transfer_create`` asks ``needs_delay``: a transfer to an account that is neither the sender's own nor
+  effectively trusted becomes a pending transfer (``pending_transfer_create``) whose units are held at
+  once; ``pending_transfer_cancel`` gives them back; ``pending_transfers_execute`` (scheduled every
+  minute) carries out those whose delay has passed, skipping suspended senders.
+
+Surrender, retirement and exchange settlement don't go through transfers and are never delayed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+
+from accounts.actors import Actor
+from accounts.models import ParticipantStatus, Role
+from config.errors import Conflict, Forbidden, NotFound
+from exchange import clock
+from exchange.errors import AccountNotFound, DuplicateObject, IdempotencyConflict
+from exchange.faults import crash_point
+from exchange.models import (
+    Account,
+    AccountKind,
+    Asset,
+    HoldKind,
+    PendingStatus,
+    PendingTransfer,
+    TransactionKind,
+    TrustedAccount,
+    TrustStatus,
+)
+from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
+from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post, request_hash
+
+
+class TrustSameAdmin(Forbidden):
+    code = "trust_same_admin"
+    default_message = "A trusted account is approved by a second admin, not the one who proposed it."
+
+
+class TrustNotFound(NotFound):
+    code = "trusted_account_not_found"
+    default_message = "No such trusted account entry, or not yours."
+
+
+class TrustNotProposed(Conflict):
+    code = "trusted_account_not_proposed"
+    default_message = "Only a proposed entry can be approved."
+
+
+class PendingTransferNotFound(NotFound):
+    code = "pending_transfer_not_found"
+    default_message = "No such pending transfer, or not yours."
+
+
+class PendingTransferNotPending(Conflict):
+    code = "pending_transfer_not_pending"
+    default_message = "The transfer has been carried out or cancelled already."
+
+
+def _config(name: str) -> Any:
+    return settings.GREENLEDGER[name]
+
+
+def _require_admin(actor: Actor) -> None:
+    actor.require_can_act()
+    actor.require_role(Role.ADMIN)
+
+
+# --- the trusted-account list ------------------------------------------------------------------------------
+def needs_delay(actor: Actor, destination: Account) -> bool:
+    """Whether a transfer by ``actor`` to ``destination`` must wait as a pending transfer."""
+    if not _config("TRUSTED_ACCOUNTS") or actor.is_system or actor.owns(destination.participant_id):
+        return False
+    return not TrustedAccount.objects.filter(
+        participant_id=actor.participant_id,
+        account=destination,
+        status=TrustStatus.APPROVED,
+        effective_at__lte=clock.now(),
+    ).exists()
+
+
+@service
+def trusted_account_propose(*, actor: Actor, account: Account, label: str = "") -> TrustedAccount:
+    """Propose an account for the participant's trusted list (an admin); a second admin approves it."""
+    _require_admin(actor)
+    if account.kind != AccountKind.HOLDING or actor.owns(account.participant_id):
+        raise AccountNotFound("Trust another participant's holding account.", details={"account": account.number})
+    if (
+        TrustedAccount.objects.filter(participant_id=actor.participant_id, account=account)
+        .exclude(status=TrustStatus.REMOVED)
+        .exists()
+    ):
+        raise DuplicateObject(f"{account.number} is on the list already.", details={"account": account.number})
+    entry = TrustedAccount.objects.create(
+        participant_id=actor.participant_id,
+        account=account,
+        label=label[:200],
+        proposed_by_id=actor.user_id,
+        proposed_at=clock.now(),
+    )
+    audit_record(actor=actor, action="trust.propose", obj=entry, payload={"account": account.number, "label": label})
+    return entry
+
+
+def _own_entry(actor: Actor, entry: TrustedAccount) -> TrustedAccount:
+    locked = TrustedAccount.objects.select_for_update().filter(pk=entry.pk, participant_id=actor.participant_id).first()
+    if locked is None:
+        raise TrustNotFound(details={"trusted_account": entry.pk})
+    return locked
+
+
+@service
+def trusted_account_approve(*, actor: Actor, entry: TrustedAccount) -> TrustedAccount:
+    """Approve a proposed entry (a second admin of the participant); effective after the trust delay."""
+    _require_admin(actor)
+    locked = _own_entry(actor, entry)
+    if locked.status != TrustStatus.PROPOSED:
+        raise TrustNotProposed(details={"trusted_account": locked.pk, "status": locked.status})
+    if locked.proposed_by_id == actor.user_id:
+        raise TrustSameAdmin(details={"trusted_account": locked.pk})
+    now = clock.now()
+    locked.status, locked.approved_by_id, locked.approved_at = TrustStatus.APPROVED, actor.user_id, now
+    locked.effective_at = now + timedelta(seconds=_config("TRUST_DELAY_SECONDS"))
+    locked.save(update_fields=["status", "approved_by", "approved_at", "effective_at"])
+    audit_record(
+        actor=actor,
+        action="trust.approve",
+        obj=locked,
+        payload={
+            "account": locked.account_id,
+            "proposed_by": locked.proposed_by_id,
+            "effective_at": locked.effective_at,
+        },
+    )
+    return locked
+
+
+@service
+def trusted_account_remove(*, actor: Actor, entry: TrustedAccount) -> TrustedAccount:
+    """Take an account off the list at once (an admin)."""
+    _require_admin(actor)
+    locked = _own_entry(actor, entry)
+    if locked.status == TrustStatus.REMOVED:
+        mark_unchanged()
+        return locked
+    locked.status, locked.removed_at = TrustStatus.REMOVED, clock.now()
+    locked.save(update_fields=["status", "removed_at"])
+    audit_record(actor=actor, action="trust.remove", obj=locked, payload={"account": locked.account_id})
+    return locked
+
+
+# --- pending transfers --------------------------------------------------------------------------------------
+def pending_transfer_create(
+    *,
+    actor: Actor,
+    source: Account,
+    destination: Account,
+    asset: Asset,
+    quantity: int,
+    idempotency_key: str | None,
+    memo: str,
+    serials: tuple[int, int] | None,
+    request: dict[str, Any],
+) -> PendingTransfer:
+    """Hold the units now and record the transfer to carry out after the delay (inside transfer_create)."""
+    digest = request_hash(TransactionKind.TRANSFER, request)
+    if idempotency_key is not None:
+        earlier = PendingTransfer.objects.filter(
+            participant_id=actor.participant_id, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            if earlier.request_hash != digest:
+                raise IdempotencyConflict(details={"idempotency_key": idempotency_key, "pending_transfer": earlier.pk})
+            mark_replayed()
+            return earlier
+    now = clock.now()
+    hold = hold_place(
+        account=source,
+        asset=asset,
+        quantity=quantity,
+        kind=HoldKind.PENDING_TRANSFER,
+        reference=f"pending:{actor.participant_id}:{idempotency_key or now.timestamp()}",
+        serials=serials,
+    )
+    pending = PendingTransfer.objects.create(
+        participant_id=actor.participant_id,
+        source=source,
+        destination=destination,
+        asset=asset,
+        quantity=quantity,
+        memo=memo[:500],
+        hold=hold,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        requested_by_id=actor.user_id,
+        created_at=now,
+        execute_after=now + timedelta(seconds=_config("PENDING_TRANSFER_DELAY_SECONDS")),
+    )
+    audit_record(
+        actor=actor,
+        action="transfer.pending",
+        obj=pending,
+        payload={**request, "hold": hold.pk, "execute_after": pending.execute_after},
+        at=now,
+    )
+    return pending
+
+
+@service
+def pending_transfer_cancel(*, actor: Actor, pending: PendingTransfer) -> PendingTransfer:
+    """Cancel one of your pending transfers: its units are available again at once."""
+    actor.require_can_act()
+    locked = (
+        PendingTransfer.objects.select_for_update().filter(pk=pending.pk, participant_id=actor.participant_id).first()
+    )
+    if locked is None:
+        raise PendingTransferNotFound(details={"pending_transfer": pending.pk})
+    if locked.status != PendingStatus.PENDING:
+        raise PendingTransferNotPending(details={"pending_transfer": locked.pk, "status": locked.status})
+    hold_release(locked.hold)
+    locked.status, locked.ended_at = PendingStatus.CANCELLED, clock.now()
+    locked.save(update_fields=["status", "ended_at"])
+    audit_record(actor=actor, action="transfer.pending_cancel", obj=locked, payload={"quantity": locked.quantity})
+    return locked
+
+
+@service
+def pending_transfers_execute(*, actor: Actor | None = None, limit: int = 500) -> int:
+    """Carry out pending transfers whose delay has passed (scheduled every minute); return how many.
+
+    A transfer of a suspended participant stays pending. Safe to run twice and on several workers:
+    rows are locked and skipped by the others, and a carried-out transfer is no longer pending.
+    """
+    actor = actor or Actor.system("pending-transfers")
+    due = list(
+        PendingTransfer.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("source", "destination", "asset", "hold", "participant")
+        .filter(status=PendingStatus.PENDING, execute_after__lte=clock.now())
+        .filter(~Q(participant__status=ParticipantStatus.SUSPENDED))
+        .order_by("execute_after", "id")[:limit]
+    )
+    if not due:
+        mark_unchanged()
+        return 0
+    for pending in due:
+        txn, _ = journal_open(
+            kind=TransactionKind.TRANSFER,
+            actor=actor,
+            idempotency_key=f"pending:{pending.pk}",
+            request={"pending_transfer": pending.pk},
+            memo=pending.memo,
+            metadata={"pending_transfer": pending.pk, "requested_by": pending.requested_by_id},
+        )
+        posted = ledger_post(
+            txn, [Leg(pending.asset, pending.source, pending.destination, pending.quantity, hold=pending.hold)]
+        )
+        pending.status, pending.ended_at, pending.transaction = PendingStatus.EXECUTED, clock.now(), txn
+        pending.save(update_fields=["status", "ended_at", "transaction"])
+        audit_record(
+            actor=actor,
+            action="transfer.pending_execute",
+            obj=txn,
+            payload={
+                "pending_transfer": pending.pk,
+                "source": pending.source.number,
+                "destination": pending.destination.number,
+                "asset": pending.asset.code,
+                "quantity": pending.quantity,
+                "ranges": [list(r) for r in posted.ranges[0]],
+            },
+        )
+    crash_point("pending.executed")
+    return len(due)
