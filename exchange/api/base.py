@@ -27,14 +27,18 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 
 
 class ActorMixin:
-    request: Request
+    """For API views: the acting participant and the request's Idempotency-Key."""
 
     @property
     def actor(self) -> Actor:
-        return actor_of(self.request)
+        return actor_of(self._drf_request)
 
     def idempotency_key(self) -> str | None:
-        return idempotency_key(self.request)
+        return idempotency_key(self._drf_request)
+
+    @property
+    def _drf_request(self) -> Request:
+        return self.request  # type: ignore[attr-defined]  # set by DRF's APIView on the view
 
 
 class CsvRenderer(renderers.BaseRenderer):
