@@ -1,8 +1,10 @@
 """Set-wise writes for the ledger: many rows in one statement, whatever their number.
 
 On PostgreSQL inserts use COPY and updates and deletes pass arrays (one parameter per column), so a
-settlement batch of a hundred thousand trades costs the same few statements as one trade. SQLite keeps
-plain multi-row statements, chunked under its limit on bound variables.
+settlement batch of a hundred thousand trades costs the same few statements as one trade. In pipeline
+mode (the transfer services) inserts are multi-row INSERTs instead: COPY can't run there, and for a
+transfer's few rows it costs two round trips where a queued INSERT costs none. SQLite keeps plain
+multi-row statements, chunked under its limit on bound variables.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from typing import Any
 
 from django.db import connection
 
-from exchange.db import is_postgres
+from exchange.db import in_pipeline, is_postgres
 
 SQLITE_MAX_VARIABLES = 32_000
+# PostgreSQL allows 65,535 bound parameters per statement; client-side binding has no limit, but stay modest.
+INSERT_MAX_VARIABLES = 20_000
 
 
 def _chunks(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -28,14 +32,16 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         return
     names = ", ".join(columns)
     with connection.cursor() as cursor:
-        if is_postgres():
+        postgres = is_postgres()
+        if postgres and not in_pipeline():
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
         per_row = len(columns)
         placeholders = "(" + ", ".join(["%s"] * per_row) + ")"
-        for chunk in _chunks(rows, max(1, SQLITE_MAX_VARIABLES // per_row)):
+        limit = INSERT_MAX_VARIABLES if postgres else SQLITE_MAX_VARIABLES
+        for chunk in _chunks(rows, max(1, limit // per_row)):
             cursor.execute(
                 f"INSERT INTO {table} ({names}) VALUES " + ", ".join([placeholders] * len(chunk)),
                 [v for row in chunk for v in row],

@@ -10,7 +10,7 @@ helpers only read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import connection
@@ -30,6 +30,7 @@ class LockedBalance:
     total: int
     held: int
     allow_negative: bool
+    created: bool = False
 
     @property
     def available(self) -> int:
@@ -43,11 +44,17 @@ def _pairs_sql(pairs: list[tuple[int, int]]) -> tuple[str, list[int]]:
 
 
 def lock_balances(
-    keys: Iterable[tuple[int, int]], *, allow_negative: Iterable[int] = ()
+    keys: Iterable[tuple[int, int]],
+    *,
+    allow_negative: Iterable[int] = (),
+    then: Callable[[], None] | None = None,
 ) -> dict[tuple[int, int], LockedBalance]:
     """Lock (creating where missing) the balance rows of these (account_id, asset_id) pairs.
 
     ``allow_negative`` names accounts whose new balance rows may go negative (the issuance account).
+    ``then`` is called after the lock statement is sent and before its answer is read: in pipeline mode
+    what it sends rides in the same round trip, and runs once the locks are granted. Rows created here
+    (``created``) were locked only after it ran.
     """
     pairs = sorted(set(keys))
     if not pairs:
@@ -61,10 +68,14 @@ def lock_balances(
     )
     with connection.cursor() as cursor:
         cursor.execute(select, params)
+        if then is not None:
+            then()
         rows = cursor.fetchall()
+        created: set[tuple[int, int]] = set()
         if len(rows) < len(pairs):
             found = {(r[1], r[2]) for r in rows}
             missing = [p for p in pairs if p not in found]
+            created = set(missing)
             values = ", ".join(["(%s, %s, 0, 0, %s)"] * len(missing))
             cursor.execute(
                 f"INSERT INTO {table} (account_id, asset_id, total, held, allow_negative) VALUES {values} "
@@ -73,7 +84,9 @@ def lock_balances(
             )
             cursor.execute(select, params)
             rows = cursor.fetchall()
-    return {(r[1], r[2]): LockedBalance(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows}
+    return {
+        (r[1], r[2]): LockedBalance(r[0], r[1], r[2], r[3], r[4], bool(r[5]), (r[1], r[2]) in created) for r in rows
+    }
 
 
 def lock_holds(hold_ids: Iterable[int]) -> dict[int, Hold]:
