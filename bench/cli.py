@@ -93,9 +93,7 @@ def format_table(results: list[Result]) -> str:
         return f"{value:,.2f}"
 
     header = ("benchmark", "figure", "unit", "floor", "ratio")
-    rows = [
-        (r.name, num(r.figure), r.unit, num(r.floor), "" if r.ratio is None else f"{r.ratio:.2f}") for r in results
-    ]
+    rows = [(r.name, num(r.figure), r.unit, num(r.floor), "" if r.ratio is None else f"{r.ratio:.2f}") for r in results]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     align = ["<", ">", "<", ">", ">"]
     lines = [

@@ -65,8 +65,7 @@ def holders(count: int, kind: str = ParticipantKind.COMPLIANCE_ENTITY, label: st
         next(_serial)
     with transaction.atomic():
         participants = Participant.objects.bulk_create(
-            Participant(name=f"{label} {i}", kind=kind, uscc=make_uscc(f"9111{start + i:013d}"))
-            for i in range(count)
+            Participant(name=f"{label} {i}", kind=kind, uscc=make_uscc(f"9111{start + i:013d}")) for i in range(count)
         )
         users = User.objects.bulk_create(User(username=f"bench-{label}-{start + i}") for i in range(count))
         Membership.objects.bulk_create(

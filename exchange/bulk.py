@@ -83,3 +83,48 @@ def delete_ids(table: str, ids: Sequence[int]) -> None:
             return
         for chunk in _chunks(ids, SQLITE_MAX_VARIABLES):
             cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", list(chunk))
+
+
+Columns = Sequence[tuple[str, str]]  # (name, PostgreSQL type)
+
+
+def write_all(
+    *,
+    updates: Sequence[tuple[str, Columns, Sequence[Sequence[Any]]]] = (),
+    inserts: Sequence[tuple[str, Columns, Sequence[Sequence[Any]]]] = (),
+) -> None:
+    """Apply several ``bulk_update``s and ``bulk_insert``s, as one statement in pipeline mode.
+
+    In pipeline mode on PostgreSQL every part becomes a data-modifying CTE over arrays (one parameter per
+    column) of a single statement: one parse, one plan, one execute for a transfer's balances, postings and
+    movements. The parts must not depend on each other (they see one snapshot, in no set order);
+    constraints and triggers apply to each part as to a statement of its own. Elsewhere each part runs as
+    the function of its kind would run it.
+    """
+    updates = [u for u in updates if u[2]]
+    inserts = [i for i in inserts if i[2]]
+    if not (is_postgres() and in_pipeline()):
+        for table, columns, rows in updates:
+            bulk_update(table, columns, rows)
+        for table, columns, rows in inserts:
+            bulk_insert(table, [name for name, _ in columns], rows)
+        return
+    parts: list[str] = []
+    params: list[Any] = []
+    for n, (table, columns, rows) in enumerate(updates):
+        names = [name for name, _ in columns]
+        unnest = ", ".join(f"%s::{t}[]" for t in ["bigint", *[t for _, t in columns]])
+        parts.append(
+            f"u{n} AS (UPDATE {table} SET {', '.join(f'{c} = v.{c}' for c in names)} "
+            f"FROM unnest({unnest}) AS v(id, {', '.join(names)}) WHERE {table}.id = v.id)"
+        )
+        params += [[row[i] for row in rows] for i in range(len(columns) + 1)]
+    for n, (table, columns, rows) in enumerate(inserts):
+        names = ", ".join(name for name, _ in columns)
+        unnest = ", ".join(f"%s::{t}[]" for _, t in columns)
+        parts.append(f"i{n} AS (INSERT INTO {table} ({names}) SELECT * FROM unnest({unnest}))")
+        params += [[row[i] for row in rows] for i in range(len(columns))]
+    if not parts:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("WITH " + ", ".join(parts) + " SELECT 1", params)

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from exchange.audit_proof import canonical_json, sha256_hex
-from exchange.bulk import bulk_insert, bulk_update, delete_ids
+from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all
 from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidQuantity, InvalidState, SameAccount
 from exchange.locks import LockedBalance, lock_balances, lock_holds
 from exchange.models import (
@@ -51,6 +51,14 @@ from exchange.services.audit import mark_replayed
 
 POSTING_COLUMNS = ("transaction_id", "account_id", "asset_id", "quantity", "balance_after")
 MOVEMENT_COLUMNS = ("transaction_id", "asset_id", "first", "last", "source_id", "destination_id", "state")
+BLOCK_COLUMNS = ("asset_id", "first", "last", "account_id", "state", "hold_id")
+_TYPES = {"state": "text"}
+BALANCE_WRITE = [("total", "bigint"), ("held", "bigint")]
+HOLD_WRITE = [("remaining", "bigint"), ("status", "text"), ("ended_at", "timestamptz")]
+
+
+def _typed(columns: Sequence[str]) -> list[tuple[str, str]]:
+    return [(c, _TYPES.get(c, "bigint")) for c in columns]
 
 
 class LedgerCorrupted(RuntimeError):
@@ -87,7 +95,7 @@ def journal_open(
     actor's participant unless ``scope`` names a wider one (an issuance reference is registry-wide).
     """
     if scope is None:
-        scope = f"participant:{actor.participant_id}" if actor.participant_id else actor.label
+        scope = idempotency_scope(actor)
     digest = request_hash(kind, request)
     now = at or timezone.now()
     table = Transaction._meta.db_table
@@ -119,13 +127,7 @@ def journal_open(
             )
         inserted = cursor.fetchone()
     if inserted is None:
-        existing = Transaction.objects.get(idempotency_scope=scope, idempotency_key=idempotency_key)
-        if existing.request_hash != digest:
-            raise IdempotencyConflict(
-                details={"idempotency_key": idempotency_key, "transaction": existing.pk, "kind": existing.kind}
-            )
-        mark_replayed()
-        return existing, True
+        return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest), True
     txn = Transaction(
         id=inserted[0],
         kind=kind,
@@ -141,6 +143,21 @@ def journal_open(
     )
     txn._state.adding = False
     return txn, False
+
+
+def idempotency_scope(actor: Actor) -> str:
+    return f"participant:{actor.participant_id}" if actor.participant_id else actor.label
+
+
+def journal_replay(*, scope: str, idempotency_key: str | None, digest: str) -> Transaction:
+    """The entry an earlier request with this key opened; ``IdempotencyConflict`` if it asked for another."""
+    existing = Transaction.objects.get(idempotency_scope=scope, idempotency_key=idempotency_key)
+    if existing.request_hash != digest:
+        raise IdempotencyConflict(
+            details={"idempotency_key": idempotency_key, "transaction": existing.pk, "kind": existing.kind}
+        )
+    mark_replayed()
+    return existing
 
 
 # --- legs ----------------------------------------------------------------------------------------------
@@ -253,7 +270,7 @@ def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
     assets = {leg.asset.pk: leg.asset for leg in legs}
     _check_balances(balances, deltas, outgoing, accounts, assets)
 
-    ranges = book.move(block_moves)
+    ranges = book.move(block_moves, write_inserts=False)
 
     running = {key: bal.total for key, bal in balances.items()}
     postings: list[tuple[int, int, int, int, int]] = []
@@ -264,16 +281,23 @@ def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
         postings.append((txn.pk, leg.source.pk, asset_id, -leg.quantity, running[src]))
         running[dst] += leg.quantity
         postings.append((txn.pk, leg.destination.pk, asset_id, leg.quantity, running[dst]))
-    _write_balances(balances, deltas)
-    bulk_insert(Posting._meta.db_table, POSTING_COLUMNS, postings)
     movements = [
         (txn.pk, leg.asset.pk, first, last, leg.source.pk, leg.destination.pk, _destination_state(leg.destination))
         for leg, leg_ranges in zip(legs, ranges, strict=True)
         for first, last in leg_ranges
     ]
-    bulk_insert(SerialMovement._meta.db_table, MOVEMENT_COLUMNS, movements)
-    if hold_use:
-        _consume_holds(holds, hold_use, HoldStatus.POSTED)
+    # The blocks were deleted already (a new block may take an old one's place); the rest goes out at once.
+    write_all(
+        updates=[
+            (Balance._meta.db_table, BALANCE_WRITE, _balance_rows(balances, deltas)),
+            (Hold._meta.db_table, HOLD_WRITE, _hold_rows(holds, hold_use, HoldStatus.POSTED)),
+        ],
+        inserts=[
+            (SerialBlock._meta.db_table, _typed(BLOCK_COLUMNS), book.block_rows),
+            (Posting._meta.db_table, _typed(POSTING_COLUMNS), postings),
+            (SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements),
+        ],
+    )
     return Posted(postings=len(postings), ranges=ranges, balances=balances)
 
 
@@ -303,7 +327,10 @@ def _check_balances(
             )
 
 
-def _write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict[tuple[int, int], list[int]]) -> None:
+def _balance_rows(
+    balances: dict[tuple[int, int], LockedBalance], deltas: dict[tuple[int, int], list[int]]
+) -> list[tuple[int, int, int]]:
+    """Apply the deltas to the locked balances; return the rows to write (id, total, held)."""
     rows = []
     for key, (d_total, d_held) in deltas.items():
         bal = balances[key]
@@ -311,10 +338,15 @@ def _write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict
         bal.held += d_held
         if d_total or d_held:
             rows.append((bal.id, bal.total, bal.held))
-    bulk_update(Balance._meta.db_table, [("total", "bigint"), ("held", "bigint")], rows)
+    return rows
 
 
-def _consume_holds(holds: dict[int, Hold], use: dict[int, int], final_status: str) -> None:
+def _write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict[tuple[int, int], list[int]]) -> None:
+    bulk_update(Balance._meta.db_table, BALANCE_WRITE, _balance_rows(balances, deltas))
+
+
+def _hold_rows(holds: dict[int, Hold], use: dict[int, int], final_status: str) -> list[tuple[Any, ...]]:
+    """Consume ``use`` from the holds; return the rows to write (id, remaining, status, ended_at)."""
     now = timezone.now()
     changed = []
     for hold_id, quantity in use.items():
@@ -324,9 +356,11 @@ def _consume_holds(holds: dict[int, Hold], use: dict[int, int], final_status: st
             hold.status = final_status
             hold.ended_at = now
         changed.append((hold.pk, hold.remaining, hold.status, hold.ended_at))
-    bulk_update(
-        Hold._meta.db_table, [("remaining", "bigint"), ("status", "text"), ("ended_at", "timestamptz")], changed
-    )
+    return changed
+
+
+def _consume_holds(holds: dict[int, Hold], use: dict[int, int], final_status: str) -> None:
+    bulk_update(Hold._meta.db_table, HOLD_WRITE, _hold_rows(holds, use, final_status))
 
 
 # --- holds ---------------------------------------------------------------------------------------------
@@ -499,9 +533,14 @@ class _SerialBook:
     probed: set[tuple[int, int]] = field(default_factory=set)
     pending: list[Any] = field(default_factory=list)
     drop_probes: bool = False
+    block_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def move(self, moves: Sequence[_BlockMove | None]) -> list[list[tuple[int, int]]]:
-        """Apply the moves; return, per move, the ranges it moved (empty for ``None``)."""
+    def move(self, moves: Sequence[_BlockMove | None], *, write_inserts: bool = True) -> list[list[tuple[int, int]]]:
+        """Apply the moves; return, per move, the ranges it moved (empty for ``None``).
+
+        The cut blocks are deleted here; the new ones are inserted too unless ``write_inserts`` is False,
+        when the caller writes ``block_rows`` itself (after the delete, e.g. with its other rows).
+        """
         real = [m for m in moves if m is not None]
         if not real:
             return [[] for _ in moves]
@@ -512,6 +551,9 @@ class _SerialBook:
         for move in moves:
             result.append([] if move is None else self._apply(move))
         self._merge_and_write()
+        if write_inserts:
+            bulk_insert(SerialBlock._meta.db_table, BLOCK_COLUMNS, self.block_rows)
+            self.block_rows = []
         return result
 
     # loading: three queries at most, whatever the number of moves
@@ -719,11 +761,7 @@ class _SerialBook:
         inserts = [(asset, b) for asset, b in final if b.id is None or b.id in self.gone]
         table = SerialBlock._meta.db_table
         delete_ids(table, sorted(self.gone))
-        bulk_insert(
-            table,
-            ("asset_id", "first", "last", "account_id", "state", "hold_id"),
-            [(asset, b.first, b.last, b.account_id, b.state, b.hold_id) for asset, b in inserts],
-        )
+        self.block_rows = [(asset, b.first, b.last, b.account_id, b.state, b.hold_id) for asset, b in inserts]
 
     def _load_neighbours(self, created: list[tuple[int, _Block]]) -> list[tuple[int, _Block]]:
         """Blocks in the database that touch a new block and could merge with it.

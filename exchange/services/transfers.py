@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
 from accounts.actors import Actor
-from exchange.db import pipeline
-from exchange.errors import AccountNotFound, AssetNotTransferable, InvalidDestination, SameAccount
+from exchange.audit_proof import canonical_json, event_body, format_time
+from exchange.db import is_postgres, pipeline
+from exchange.errors import (
+    AccountNotFound,
+    AssetNotTransferable,
+    InsufficientAvailable,
+    InvalidDestination,
+    SameAccount,
+)
+from exchange.locks import LockedBalance
 from exchange.models import (
     Account,
     AccountKind,
     Asset,
     BlockState,
-    Posting,
-    SerialMovement,
     Transaction,
     TransactionKind,
 )
-from exchange.services.audit import audit_record, service
+from exchange.services.audit import AUDIT_LOCK_KEY, audit_record, note_recorded, service
 from exchange.services.issuance import _check_quantity
-from exchange.services.ledger import Leg, Posted, journal_open, ledger_post
+from exchange.services.ledger import (
+    Leg,
+    Posted,
+    idempotency_scope,
+    journal_open,
+    journal_replay,
+    ledger_post,
+    request_hash,
+)
 
 
 def check_source(actor: Actor, account: Account) -> None:
@@ -44,7 +66,11 @@ def check_transfer(*, actor: Actor, source: Account, destination: Account, asset
         raise AssetNotTransferable(details={"asset": asset.code})
 
 
-@service
+def _one_statement(*, serials: tuple[int, int] | None = None, **_: Any) -> bool:
+    return serials is None and is_postgres()
+
+
+@service(one_statement=_one_statement)
 def transfer_create(
     *,
     actor: Actor,
@@ -66,6 +92,8 @@ def transfer_create(
         "memo": memo,
         "serials": list(serials) if serials else None,
     }
+    if _one_statement(serials=serials):
+        return _transfer_in_sql(actor, source, destination, asset, quantity, memo, request, idempotency_key)
     # One pipeline for the whole entry: BEGIN rides with the journal row, and the writes with the audit event.
     with pipeline():
         txn, replayed = journal_open(
@@ -85,28 +113,148 @@ def transfer_create(
     return txn
 
 
-def attach_result(txn: Transaction, posted: Posted, moves: list[tuple[Account, Account, Asset, int]]) -> None:
-    """Give ``txn`` the postings and serial movements just written, so the response needs no query."""
-    postings, movements = [], []
+# Stand-ins in the event body for what only the database knows yet (the entry's id, the moved ranges).
+# Control characters never occur raw in canonical JSON (they are escaped), so each appears exactly once.
+_ID_MARK = "\x01transaction\x01"
+_RANGES_MARK = "\x01ranges\x01"
+INSUFFICIENT_SQLSTATE = "GL001"
+
+
+def _transfer_in_sql(
+    actor: Actor,
+    source: Account,
+    destination: Account,
+    asset: Asset,
+    quantity: int,
+    memo: str,
+    request: dict[str, Any],
+    idempotency_key: str | None,
+) -> Transaction:
+    """The PostgreSQL path of ``transfer_create``: one statement (``greenledger_transfer``, migration 0007).
+
+    The same entry, postings, blocks, movements and audit event as ``ledger_post`` and ``audit_record``
+    would write; the event's payload and body are made here, with the entry id and the ranges spliced in
+    by the function before it hashes them.
+    """
+    scope = idempotency_scope(actor)
+    digest = request_hash(TransactionKind.TRANSFER, request)
+    now = timezone.now()
+    payload = canonical_json({**request, "ranges": _RANGES_MARK}).replace(json.dumps(_RANGES_MARK), _RANGES_MARK)
+    body = event_body(
+        time=format_time(now),
+        action="transfer.create",
+        actor_label=actor.label,
+        actor_user=actor.user_id,
+        actor_participant=actor.participant_id,
+        object_type="transaction",
+        object_id=_ID_MARK,
+        payload=payload,
+    ).replace(json.dumps(_ID_MARK), f'"{_ID_MARK}"')
+    body1, rest = body.split(_ID_MARK)
+    body2, body3 = rest.split(_RANGES_MARK)
+    pay1, pay2 = payload.split(_RANGES_MARK)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT * FROM greenledger_transfer({', '.join(['%s'] * 19)})",
+                [
+                    actor.user_id,
+                    actor.participant_id,
+                    actor.label,
+                    scope,
+                    idempotency_key,
+                    digest,
+                    memo[:500],
+                    now,
+                    source.pk,
+                    destination.pk,
+                    asset.pk,
+                    quantity,
+                    "transfer.create",
+                    body1,
+                    body2,
+                    body3,
+                    pay1,
+                    pay2,
+                    AUDIT_LOCK_KEY,
+                ],
+            )
+            status, txn_id, _, source_after, dest_after, flat = cursor.fetchone()
+    except DatabaseError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_SQLSTATE or diag is None:
+            raise
+        raise InsufficientAvailable(
+            f"Account {source.number} has {diag.message_detail} {asset.code} available; {quantity} requested.",
+            details={
+                "account": source.number,
+                "asset": asset.code,
+                "available": int(diag.message_detail),
+                "requested": quantity,
+            },
+        ) from None
+    if status == "replayed":
+        return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest)
+    note_recorded()
+    txn = Transaction(
+        id=txn_id,
+        kind=TransactionKind.TRANSFER,
+        actor_user_id=actor.user_id,
+        actor_participant_id=actor.participant_id,
+        actor_label=actor.label,
+        idempotency_scope=scope,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        memo=memo[:500],
+        metadata={},
+        created_at=now,
+    )
+    txn._state.adding = False
+    ranges = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+    balances = {
+        (source.pk, asset.pk): LockedBalance(0, source.pk, asset.pk, source_after, 0, False),
+        (destination.pk, asset.pk): LockedBalance(0, destination.pk, asset.pk, dest_after, 0, False),
+    }
+    attach_result(txn, Posted(postings=2, ranges=[ranges], balances=balances), [(source, destination, asset, quantity)])
+    return txn
+
+
+@dataclass(frozen=True, slots=True)
+class PostingLine:
+    """A posting as the API shows it, built from what the service wrote (no query, no model instance)."""
+
+    account: Account
+    asset: Asset
+    quantity: int
+    balance_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class MovementLine:
+    asset: Asset
+    first: int
+    last: int
+    source: Account
+    destination: Account
+    state: str
+
+
+def attach_result(txn: Transaction, posted: Posted, moves: Sequence[tuple[Account, Account, Asset, int]]) -> None:
+    """Give ``txn`` the postings and serial movements just written, so the response needs no query.
+
+    In the order ``ledger_post`` wrote them (by id): per move the source's posting, then the destination's.
+    """
+    postings: list[PostingLine] = []
+    movements: list[MovementLine] = []
     running = {key: bal.total for key, bal in posted.balances.items()}
     for (source, destination, asset, quantity), ranges in reversed(list(zip(moves, posted.ranges, strict=True))):
         # Walk back from the balances after the entry to each posting's balance after it.
         for account, signed in ((destination, quantity), (source, -quantity)):
             key = (account.pk, asset.pk)
-            postings.append(
-                Posting(transaction=txn, account=account, asset=asset, quantity=signed, balance_after=running[key])
-            )
+            postings.append(PostingLine(account, asset, signed, running[key]))
             running[key] -= signed
         movements.extend(
-            SerialMovement(
-                transaction=txn,
-                asset=asset,
-                first=first,
-                last=last,
-                source=source,
-                destination=destination,
-                state=BlockState.AVAILABLE,
-            )
+            MovementLine(asset, first, last, source, destination, BlockState.AVAILABLE)
             for first, last in reversed(ranges)
         )
     txn._postings = postings[::-1]  # type: ignore[attr-defined]
