@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/<str:number>/blocks", holdings.BlocksApi.as_view(), name="account-blocks"),
     path("accounts/<str:number>/statement", holdings.StatementApi.as_view(), name="account-statement"),
     path("transfers", movements.TransferCreateApi.as_view(), name="transfers"),
+    path("transfers/batch", movements.TransferBatchCreateApi.as_view(), name="transfers-batch"),
     path("retirements", movements.RetirementListApi.as_view(), name="retirements"),
     path("retirements/<int:pk>", movements.RetirementDetailApi.as_view(), name="retirement-detail"),
     path("cancellations", movements.CancellationCreateApi.as_view(), name="cancellations"),

@@ -1,4 +1,8 @@
-"""Transfers between participants' holding accounts."""
+"""Transfers between participants' holding accounts, one at a time or up to a thousand at once.
+
+On PostgreSQL a single transfer is one statement (``greenledger_transfer``, migration 0007); with explicit
+serials, and on SQLite, it posts through ``ledger_post``. A batch is one journal entry posted set-wise.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from accounts.actors import Actor
+from config.errors import DomainError, InvalidInput
 from exchange.audit_proof import canonical_json, event_body, format_time
 from exchange.db import is_postgres, pipeline
 from exchange.errors import (
@@ -18,6 +23,7 @@ from exchange.errors import (
     AssetNotTransferable,
     InsufficientAvailable,
     InvalidDestination,
+    InvalidQuantity,
     SameAccount,
 )
 from exchange.locks import LockedBalance
@@ -25,6 +31,7 @@ from exchange.models import (
     Account,
     AccountKind,
     Asset,
+    AuditEvent,
     BlockState,
     Transaction,
     TransactionKind,
@@ -261,4 +268,134 @@ def attach_result(txn: Transaction, posted: Posted, moves: Sequence[tuple[Accoun
     txn._movements = movements[::-1]  # type: ignore[attr-defined]
 
 
-__all__ = ["check_source", "check_transfer", "transfer_create"]
+# --- batches ---------------------------------------------------------------------------------------------
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOrder:
+    """One transfer of a batch."""
+
+    source: Account
+    destination: Account
+    asset: Asset
+    quantity: int
+    serials: tuple[int, int] | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    transaction: Transaction
+    ranges: list[list[tuple[int, int]]]  # per transfer, the serial ranges it moved
+    replayed: bool = False
+
+
+def at_index(index: int, exc: DomainError) -> DomainError:
+    """The same refusal, naming the transfer of the batch it is about."""
+    refusal = type(exc)(f"Transfer {index}: {exc.message}", details={"index": index, **exc.details})
+    return refusal
+
+
+def _culprit(orders: Sequence[TransferOrder], exc: InsufficientAvailable) -> int:
+    """The first transfer the refusal is about: where its source runs out, or that names those serials."""
+    details = exc.details
+    if "serials" in details:
+        wanted = list(details["serials"])
+        for i, order in enumerate(orders):
+            if order.serials is not None and list(order.serials) == wanted:
+                return i
+    spent = 0
+    first = None
+    for i, order in enumerate(orders):
+        if order.source.number == details.get("account") and order.asset.code == details.get("asset"):
+            first = i if first is None else first
+            spent += order.quantity
+            if spent > details.get("available", spent):
+                return i
+    return first or 0
+
+
+@service
+def transfers_batch_create(
+    *,
+    actor: Actor,
+    transfers: Sequence[TransferOrder],
+    memo: str = "",
+    idempotency_key: str | None = None,
+) -> BatchResult:
+    """Up to 1,000 transfers from the actor's accounts as one journal entry: all of them, or none.
+
+    Each is checked as ``transfer_create`` checks it; a refusal names the index of the transfer it is
+    about (``details.index``). The Idempotency-Key covers the whole batch. One audit event records it.
+    """
+    if not 1 <= len(transfers) <= MAX_BATCH:
+        raise InvalidInput(
+            f"A batch holds 1 to {MAX_BATCH} transfers.", details={"transfers": len(transfers), "max": MAX_BATCH}
+        )
+    for i, order in enumerate(transfers):
+        try:
+            check_transfer(
+                actor=actor,
+                source=order.source,
+                destination=order.destination,
+                asset=order.asset,
+                quantity=order.quantity,
+            )
+            if order.serials is not None and (
+                order.serials[0] < 1 or order.serials[1] - order.serials[0] + 1 != order.quantity
+            ):
+                raise InvalidQuantity(
+                    "The serial range does not match the quantity.", details={"serials": list(order.serials)}
+                )
+        except DomainError as exc:
+            raise at_index(i, exc) from None
+    request = {
+        "memo": memo,
+        "transfers": [
+            [t.source.number, t.destination.number, t.asset.code, t.quantity, list(t.serials) if t.serials else None]
+            for t in transfers
+        ],
+    }
+    with pipeline():
+        txn, replayed = journal_open(
+            kind=TransactionKind.TRANSFER,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            request=request,
+            memo=memo,
+            metadata={"batch": len(transfers)},
+        )
+        if replayed:
+            return BatchResult(txn, _batch_ranges(txn), replayed=True)
+        legs = [Leg(t.asset, t.source, t.destination, t.quantity, serials=t.serials) for t in transfers]
+        try:
+            posted = ledger_post(txn, legs)
+        except InsufficientAvailable as exc:
+            raise at_index(_culprit(transfers, exc), exc) from None
+        audit_record(
+            actor=actor,
+            action="transfer.batch",
+            obj=txn,
+            payload={**request, "ranges": [[list(r) for r in ranges] for ranges in posted.ranges]},
+            at=txn.created_at,
+        )
+    return BatchResult(txn, posted.ranges)
+
+
+def _batch_ranges(txn: Transaction) -> list[list[tuple[int, int]]]:
+    """What a batch moved, per transfer, as its audit event recorded it (for a replayed request)."""
+    event = AuditEvent.objects.filter(object_type="transaction", object_id=str(txn.pk), action="transfer.batch").first()
+    if event is None:
+        return []
+    return [[(int(f), int(last)) for f, last in ranges] for ranges in json.loads(event.payload)["ranges"]]
+
+
+__all__ = [
+    "MAX_BATCH",
+    "BatchResult",
+    "TransferOrder",
+    "check_source",
+    "check_transfer",
+    "transfer_create",
+    "transfers_batch_create",
+]
