@@ -256,8 +256,6 @@ def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
     send = (lambda: book.send(block_moves)) if any(m is not None for m in block_moves) else None
     # The block reads go out behind the lock statement, before its answer: one round trip for both.
     balances = lock_balances(deltas, allow_negative=negative, then=send)
-    if any(bal.created for bal in balances.values()):
-        book.forget_neighbours()
     holds = lock_holds(hold_use)
     for hold_id, used in hold_use.items():
         hold = holds[hold_id]
@@ -527,12 +525,7 @@ class _SerialBook:
     gone: set[int] = field(default_factory=set)
     created: list[tuple[int, _Block]] = field(default_factory=list)
 
-    # Stored blocks read next to the blocks taken, and the serials whose holder that read settles: the
-    # neighbours of new blocks are looked up here first, and in the database only when not known.
-    known: dict[int, tuple[int, _Block]] = field(default_factory=dict)
-    probed: set[tuple[int, int]] = field(default_factory=set)
     pending: list[Any] = field(default_factory=list)
-    drop_probes: bool = False
     block_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
     def move(self, moves: Sequence[_BlockMove | None], *, write_inserts: bool = True) -> list[list[tuple[int, int]]]:
@@ -584,25 +577,19 @@ class _SerialBook:
             need = sorted(lowest_first.items())
             values = ", ".join(["(%s, %s, %s)"] * len(need))
             cursor = connection.cursor()
-            # Only the lowest blocks that together cover each need (a window sum, not a full scan), and the
-            # stored blocks just below and above each of them: the likely neighbours of the moved units.
+            # Only the lowest blocks that together cover each need: a window sum, not a full scan.
             cursor.execute(
-                f"WITH need(account_id, asset_id, qty) AS (VALUES {values}), "
-                f"cover AS MATERIALIZED (SELECT {columns} FROM ("
+                f"WITH need(account_id, asset_id, qty) AS (VALUES {values}) "
+                f"SELECT {columns} FROM ("
                 f"  SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id, need.qty, "
                 f"         SUM(b.last - b.first + 1) OVER (PARTITION BY b.account_id, b.asset_id "
                 f"                                         ORDER BY b.first) AS upto "
                 f"  FROM {table} b JOIN need ON b.account_id = need.account_id AND b.asset_id = need.asset_id "
                 f"  WHERE b.state = 'available'"
-                f") s WHERE s.upto - (s.last - s.first + 1) < s.qty) "
-                f"SELECT {columns}, true FROM cover "
-                f"UNION ALL SELECT n.id, n.asset_id, n.first, n.last, n.account_id, n.state, n.hold_id, false "
-                f"FROM cover c JOIN {table} n ON n.asset_id = c.asset_id AND n.last = c.first - 1 "
-                f"UNION ALL SELECT n.id, n.asset_id, n.first, n.last, n.account_id, n.state, n.hold_id, false "
-                f"FROM cover c JOIN {table} n ON n.asset_id = c.asset_id AND n.first = c.last + 1",
+                f") s WHERE s.upto - (s.last - s.first + 1) < s.qty",
                 [v for (acc, asset), qty in need for v in (acc, asset, qty)],
             )
-            self.pending.append((cursor, True))
+            self.pending.append(cursor)
         if whole:
             placeholders = ", ".join(["(%s, %s)"] * len(whole))
             cursor = connection.cursor()
@@ -611,43 +598,24 @@ class _SerialBook:
                 "AND state = 'available'",
                 [v for pair in sorted(whole) for v in pair],
             )
-            self.pending.append((cursor, False))
+            self.pending.append(cursor)
         if holds:
             placeholders = ", ".join(["%s"] * len(holds))
             cursor = connection.cursor()
             cursor.execute(f"SELECT {columns} FROM {table} WHERE hold_id IN ({placeholders})", sorted(holds))
-            self.pending.append((cursor, False))
+            self.pending.append(cursor)
         if not self.pending:
-            self.pending.append((None, False))
-
-    def forget_neighbours(self) -> None:
-        """Balance rows were created after the blocks were read: read neighbours again, under all locks."""
-        self.drop_probes = True
+            self.pending.append(None)
 
     def _receive(self) -> None:
-        for cursor, with_neighbours in self.pending:
+        for cursor in self.pending:
             if cursor is None:
                 continue
             try:
-                rows = cursor.fetchall()
+                self._remember(cursor.fetchall())
             finally:
                 cursor.close()
-            if not with_neighbours:
-                self._remember(rows)
-                continue
-            self._remember([r[:7] for r in rows if r[7]])
-            for row in rows:
-                if not row[7] and row[0] not in self.loaded:
-                    row_id, asset_id, first, last, account_id, state, hold_id = row[:7]
-                    self.known[row_id] = (asset_id, _Block(first, last, account_id, state, hold_id, row_id))
-            for row in rows:
-                if row[7]:
-                    self.probed.add((row[1], row[2] - 1))
-                    self.probed.add((row[1], row[3] + 1))
-        self.pending = [(None, False)]
-        if self.drop_probes:
-            self.known.clear()
-            self.probed.clear()
+        self.pending = [None]
         for row_id, block in self.loaded.items():
             self.groups[self._group_of(block, self.asset_of[row_id])].append(block)
         for blocks in self.groups.values():
@@ -764,52 +732,30 @@ class _SerialBook:
         self.block_rows = [(asset, b.first, b.last, b.account_id, b.state, b.hold_id) for asset, b in inserts]
 
     def _load_neighbours(self, created: list[tuple[int, _Block]]) -> list[tuple[int, _Block]]:
-        """Blocks in the database that touch a new block and could merge with it.
-
-        Answered from the blocks already read where they settle it (a serial inside a loaded block, or
-        one probed next to it), else by one indexed query.
-        """
+        """Blocks in the database that touch a new block and could merge with it (one indexed query)."""
         if not created:
             return []
-        stored: dict[int, tuple[int, _Block]] = dict(self.known)
-        for row_id, block in self.loaded.items():
-            stored[row_id] = (self.asset_of[row_id], block)
-        originals = {row_id: (asset, block.first, block.last) for row_id, (asset, block) in stored.items()}
         below = sorted({(asset, b.first - 1) for asset, b in created if b.first > 1})
         above = sorted({(asset, b.last + 1) for asset, b in created})
-        rows: dict[int, tuple[int, int, int, int, str, int | None]] = {}
-        ask_below = [key for key in below if not self._settled(key, originals)]
-        ask_above = [key for key in above if not self._settled(key, originals)]
-        for row_id, (asset, first, last) in originals.items():
-            if (asset, last) in below or (asset, first) in above:
-                block = stored[row_id][1]
-                rows[row_id] = (asset, first, last, block.account_id, block.state, block.hold_id)
-        if ask_below or ask_above:
-            table = SerialBlock._meta.db_table
-            parts, params = [], []
-            for column, keys in (("last", ask_below), ("first", ask_above)):
-                if keys:
-                    parts.append(
-                        f"SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id FROM {table} b "
-                        f"JOIN (VALUES {', '.join(['(%s, %s)'] * len(keys))}) AS k(asset_id, serial) "
-                        f"ON b.asset_id = k.asset_id AND b.{column} = k.serial"
-                    )
-                    params += [v for pair in keys for v in pair]
-            with connection.cursor() as cursor:
-                cursor.execute(" UNION ".join(parts), params)
-                for row_id, asset_id, first, last, account_id, state, hold_id in cursor.fetchall():
-                    rows[row_id] = (asset_id, first, last, account_id, state, hold_id)
+        table = SerialBlock._meta.db_table
+        keys_sql, parts, params = [], [], []
+        for name, column, keys in (("below", "last", below), ("above", "first", above)):
+            if keys:
+                keys_sql.append(f"{name}(asset_id, serial) AS (VALUES {', '.join(['(%s, %s)'] * len(keys))})")
+                parts.append(
+                    f"SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id FROM {table} b "
+                    f"JOIN {name} ON b.asset_id = {name}.asset_id AND b.{column} = {name}.serial"
+                )
+                params += [v for pair in keys for v in pair]
+        with connection.cursor() as cursor:
+            # Joined to the keys (not a row-value IN list with OR), so that it probes the (asset, first) and
+            # (asset, last) indexes instead of reading every block of the asset.
+            cursor.execute(f"WITH {', '.join(keys_sql)} " + " UNION ".join(parts), params)
+            rows = cursor.fetchall()
         result = []
-        for row_id, (asset_id, first, last, account_id, state, hold_id) in rows.items():
+        for row_id, asset_id, first, last, account_id, state, hold_id in rows:
             if row_id in self.gone:
                 continue  # already cut by this posting: its pieces are in ``created``
             block = self.loaded.get(row_id) or _Block(first, last, account_id, state, hold_id, row_id)
             result.append((asset_id, block))
         return result
-
-    def _settled(self, key: tuple[int, int], originals: dict[int, tuple[int, int, int]]) -> bool:
-        """Whether the stored block holding this serial (or that none does) is known without a query."""
-        if key in self.probed:
-            return True
-        asset, serial = key
-        return any(a == asset and first <= serial <= last for a, first, last in originals.values())
