@@ -121,6 +121,8 @@ class Posting(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "asset", "id"], name="posting_statement_idx"),
+            # A statement of every asset, newest first, keyset-paginated: no scan of the account's history.
+            models.Index(fields=["account", "id"], name="posting_account_idx"),
         ]
 
     def __str__(self) -> str:

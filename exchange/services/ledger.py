@@ -187,8 +187,11 @@ class Posted:
     balances: dict[tuple[int, int], LockedBalance]
 
 
+_SINK_STATE = {str(kind): str(state) for kind, state in SINK_STATE.items()}
+
+
 def _destination_state(account: Account) -> str:
-    return SINK_STATE.get(AccountKind(account.kind), BlockState.AVAILABLE)
+    return _SINK_STATE.get(account.kind, BlockState.AVAILABLE)
 
 
 def _check_leg(leg: Leg) -> None:
@@ -523,7 +526,8 @@ class _SerialBook:
     asset_of: dict[int, int] = field(default_factory=dict)
     groups: dict[tuple[Any, ...], list[_Block]] = field(default_factory=lambda: defaultdict(list))
     gone: set[int] = field(default_factory=set)
-    created: list[tuple[int, _Block]] = field(default_factory=list)
+    # New blocks by identity, in the order made: a piece cut again later in the posting is dropped in O(1).
+    created: dict[int, tuple[int, _Block]] = field(default_factory=dict)
 
     pending: list[Any] = field(default_factory=list)
     block_rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -644,7 +648,7 @@ class _SerialBook:
             group = ("hold", m.take_hold_id) if m.take_hold_id is not None else ("avail", m.account_id, m.asset_id)
             taken = self._take_lowest(self.groups[group], m)
         for first, last in taken:
-            self.created.append((m.asset_id, _Block(first, last, m.dest_account_id, m.dest_state, m.dest_hold_id)))
+            self._add(m.asset_id, _Block(first, last, m.dest_account_id, m.dest_state, m.dest_hold_id))
         return taken
 
     def _take_lowest(self, blocks: list[_Block], m: _BlockMove) -> list[tuple[int, int]]:
@@ -665,7 +669,7 @@ class _SerialBook:
                 taken.append((block.first, block.first + need - 1))
                 rest = _Block(block.first + need, block.last, block.account_id, block.state, block.hold_id)
                 blocks[0] = rest
-                self.created.append((m.asset_id, rest))
+                self._add(m.asset_id, rest)
                 need = 0
         return taken
 
@@ -683,11 +687,11 @@ class _SerialBook:
             if block.first < first:
                 left = _Block(block.first, first - 1, block.account_id, block.state, block.hold_id)
                 blocks.append(left)
-                self.created.append((m.asset_id, left))
+                self._add(m.asset_id, left)
             if block.last > last:
                 right = _Block(last + 1, block.last, block.account_id, block.state, block.hold_id)
                 blocks.append(right)
-                self.created.append((m.asset_id, right))
+                self._add(m.asset_id, right)
         blocks.sort(key=lambda b: b.first)
         return [(first, last)]
 
@@ -696,11 +700,14 @@ class _SerialBook:
             self.gone.add(block.id)
         else:
             # A piece created earlier in this posting is being cut again: drop the earlier version.
-            self.created = [(a, b) for a, b in self.created if b is not block]
+            self.created.pop(id(block), None)
+
+    def _add(self, asset_id: int, block: _Block) -> None:
+        self.created[id(block)] = (asset_id, block)
 
     # merging with neighbours and writing back
     def _merge_and_write(self) -> None:
-        created = [(asset, b) for asset, b in self.created]
+        created = list(self.created.values())
         neighbours = self._load_neighbours(created)
         by_asset: dict[int, list[_Block]] = defaultdict(list)
         for asset, block in created:
