@@ -18,7 +18,7 @@ from exchange.api.fields import MAX_UNITS, AssetField, QuantityField, SerialRang
 from exchange.api.representations import TransactionOut, transaction_payload
 from exchange.errors import AccountNotFound, UnknownAsset
 from exchange.models import Account, AccountKind, Asset, Retirement
-from exchange.selectors.accounts import account_owned, holding_account
+from exchange.selectors.accounts import account_owned, holding_account, transfer_accounts
 from exchange.selectors.transactions import TransactionNotFound
 from exchange.services.retirement import retirement_create, units_cancel
 from exchange.services.transfers import MAX_BATCH, TransferOrder, at_index, transfer_create, transfers_batch_create
@@ -41,10 +41,11 @@ class TransferCreateApi(ActorMixin, APIView):
         data = TransferIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
+        source, destination = transfer_accounts(self.actor, v["source"], v["destination"])
         txn = transfer_create(
             actor=self.actor,
-            source=account_owned(self.actor, v["source"]),
-            destination=holding_account(v["destination"]),
+            source=source,
+            destination=destination,
             asset=v["asset"],
             quantity=v["quantity"],
             memo=v["memo"],

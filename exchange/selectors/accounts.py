@@ -48,3 +48,20 @@ def any_account(number: str) -> Account:
     if account is None:
         raise AccountNotFound(details={"account": number})
     return account
+
+
+def transfer_accounts(actor: Actor, source: str, destination: str) -> tuple[Account, Account]:
+    """One of the actor's holding accounts and any holding account, in one query (the transfer API)."""
+    found = {
+        a.number: a
+        for a in Account.objects.select_related("participant").filter(
+            number__in={source, destination}, kind=AccountKind.HOLDING
+        )
+    }
+    src = found.get(source)
+    if src is None or actor.participant_id is None or src.participant_id != actor.participant_id:
+        raise AccountNotFound(details={"account": source})
+    dst = found.get(destination)
+    if dst is None:
+        raise AccountNotFound(details={"account": destination})
+    return src, dst
