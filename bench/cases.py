@@ -161,6 +161,7 @@ def batch_transfers(ctx: Context) -> list[Result]:
 
 @case("http")
 def http_transfers(ctx: Context) -> list[Result]:
+    import tempfile
     from pathlib import Path
 
     from bench.http import Client, run_load, start_gunicorn
@@ -172,8 +173,7 @@ def http_transfers(ctx: Context) -> list[Result]:
     give_units(w, [p.account for p in people], 1_000_000)
     clients = [Client(_token(p), p.account.number) for p in people]
     destinations = [h.account.number for h in pool.holders]
-    log = Path(ctx.url.rsplit("/", 1)[-1] + "-gunicorn.log")
-    log = Path("/tmp") / log.name
+    log = Path(tempfile.gettempdir()) / f"{ctx.url.rsplit('/', 1)[-1]}-gunicorn.log"
     from django.db import connections
 
     connections.close_all()

@@ -41,7 +41,7 @@ class Scale:
     reads_history: int = 1_000_000
     reads_samples: int = 200
     settle_trades: int = 100_000
-    orders: int = 4000
+    orders: int = 2000
     audit_events: int = 1_000_000
     repeat: int = 1
 
