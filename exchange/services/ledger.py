@@ -185,6 +185,7 @@ class Posted:
     postings: int
     ranges: list[list[tuple[int, int]]]
     balances: dict[tuple[int, int], LockedBalance]
+    holds: dict[int, Hold] = field(default_factory=dict)  # the consumed holds, as they are after
 
 
 _SINK_STATE = {str(kind): str(state) for kind, state in SINK_STATE.items()}
@@ -299,7 +300,7 @@ def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
             (SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements),
         ],
     )
-    return Posted(postings=len(postings), ranges=ranges, balances=balances)
+    return Posted(postings=len(postings), ranges=ranges, balances=balances, holds=holds)
 
 
 def _check_balances(

@@ -23,11 +23,12 @@ from exchange.api.fields import fen_to_str
 from exchange.bulk import bulk_update
 from exchange.db import is_postgres
 from exchange.faults import crash_point
+from exchange.locks import read_holds
 from exchange.models import (
     Account,
     AccountKind,
     Asset,
-    Hold,
+    HoldStatus,
     OrderStatus,
     SettlementBatch,
     SettlementStatus,
@@ -109,7 +110,7 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
     account_ids = {r[6] for r in rows} | {r[8] for r in rows}
     accounts = Account.objects.in_bulk(account_ids)
     assets = Asset.objects.in_bulk({r[1] for r in rows})
-    holds = Hold.objects.in_bulk({r[7] for r in rows} | {r[9] for r in rows})
+    holds = read_holds({r[7] for r in rows} | {r[9] for r in rows})
 
     # Aggregate per (hold, counterparty): the same legs whether an order filled once or a hundred times.
     units: dict[tuple[int, int, int], int] = defaultdict(int)  # (asset, seller hold, buyer account) -> units
@@ -170,9 +171,15 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
         metadata={"trades": len(rows), "first_trade": rows[0][0], "last_trade": rows[-1][0]},
         at=started,
     )
-    ledger_post(txn, legs)
-    # Filled or cancelled buy orders keep nothing once these trades settle (fills below the limit).
-    released = len(holds_release([(holds[hold_id], None) for hold_id in finished_buys.values()]))
+    posted = ledger_post(txn, legs)
+    # Filled or cancelled buy orders keep nothing once these trades settle (fills below the limit). A hold
+    # that this posting consumed to the last fen has nothing to release (and ended as posted): skip it.
+    leftover = [
+        (holds[hold_id], None)
+        for hold_id in finished_buys.values()
+        if hold_id not in posted.holds or posted.holds[hold_id].status == HoldStatus.ACTIVE
+    ]
+    released = len(holds_release(leftover))
     batch = SettlementBatch.objects.create(
         status=SettlementStatus.COMPLETED,
         idempotency_key=key,
@@ -186,7 +193,14 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
         started_at=started,
         completed_at=clock.now(),
     )
-    bulk_update(Trade._meta.db_table, [("settlement_batch_id", "bigint")], [(r[0], batch.pk) for r in rows])
+    if is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Trade._meta.db_table} SET settlement_batch_id = %s WHERE id = ANY(%s::bigint[])",
+                [batch.pk, [r[0] for r in rows]],
+            )
+    else:
+        bulk_update(Trade._meta.db_table, [("settlement_batch_id", "bigint")], [(r[0], batch.pk) for r in rows])
     crash_point("settlement.posted")
     audit_record(
         actor=actor,
