@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from exchange.db import fetch_rows
 from exchange.models import Asset
 
 MAX_UNITS = 10**12
@@ -62,7 +63,7 @@ class QuantityField(serializers.IntegerField):
 class MoneyField(serializers.Field):
     """Money in yuan as a decimal string with at most two places; held internally as integer fen."""
 
-    default_error_messages = {"invalid": "Money is a decimal string with at most two places, e.g. \"12.34\"."}
+    default_error_messages = {"invalid": 'Money is a decimal string with at most two places, e.g. "12.34".'}
 
     def __init__(self, *, min_fen: int | None = 0, **kwargs: Any) -> None:
         self.min_fen = min_fen
@@ -92,7 +93,8 @@ class AssetField(serializers.Field):
     def to_internal_value(self, data: Any) -> Asset:
         if not isinstance(data, str) or not data.strip():
             raise serializers.ValidationError("An asset code, e.g. CEA-2024.", code="invalid")
-        asset = Asset.objects.filter(code=data.strip()).first()
+        found = fetch_rows(Asset, "code = %s", [data.strip()])
+        asset = found[0] if found else None
         if asset is None:
             raise serializers.ValidationError(f"No asset {data.strip()!r}.", code="unknown_asset")
         return asset

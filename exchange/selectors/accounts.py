@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.actors import Actor
+from exchange.db import fetch_rows
 from exchange.errors import AccountNotFound
 from exchange.models import Account, AccountKind
 
@@ -53,10 +54,7 @@ def any_account(number: str) -> Account:
 def transfer_accounts(actor: Actor, source: str, destination: str) -> tuple[Account, Account]:
     """One of the actor's holding accounts and any holding account, in one query (the transfer API)."""
     found = {
-        a.number: a
-        for a in Account.objects.select_related("participant").filter(
-            number__in={source, destination}, kind=AccountKind.HOLDING
-        )
+        a.number: a for a in fetch_rows(Account, "number IN (%s, %s) AND kind = %s", [source, destination, "holding"])
     }
     src = found.get(source)
     if src is None or actor.participant_id is None or src.participant_id != actor.participant_id:
