@@ -30,6 +30,9 @@ def fetch_rows(model: type[M], where: str, params: Sequence[Any]) -> list[M]:
     running it.
     """
     names, select = _select(model)
+    if not is_postgres():
+        # SQLite hands back text for times: let the ORM's converters read the row.
+        return list(model._default_manager.raw(f"{select} WHERE {where}", params))
     with connection.cursor() as cursor:
         cursor.execute(f"{select} WHERE {where}", params)
         rows = cursor.fetchall()
