@@ -213,8 +213,13 @@ def _check_leg(leg: Leg) -> None:
             raise InvalidQuantity("Cash has no serial numbers.")
 
 
-def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
-    """Post the legs as part of ``txn``; raise a ``LedgerError`` and change nothing if any can't move."""
+def ledger_post(txn: Transaction, legs: Sequence[Leg], *, net: bool = False) -> Posted:
+    """Post the legs as part of ``txn``; raise a ``LedgerError`` and change nothing if any can't move.
+
+    Each leg writes two postings; with ``net`` each (account, asset) the entry touches gets one posting,
+    its net change (none where that nets to zero), as a clearing house books a settlement. Balances,
+    holds, serial blocks and movements are the same either way; only the journal's granularity differs.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("ledger_post must run inside the service's transaction")
     if not legs:
@@ -274,15 +279,22 @@ def ledger_post(txn: Transaction, legs: Sequence[Leg]) -> Posted:
 
     ranges = book.move(block_moves, write_inserts=False)
 
-    running = {key: bal.total for key, bal in balances.items()}
     postings: list[tuple[int, int, int, int, int]] = []
-    for leg in legs:
-        asset_id = leg.asset.pk
-        src, dst = (leg.source.pk, asset_id), (leg.destination.pk, asset_id)
-        running[src] -= leg.quantity
-        postings.append((txn.pk, leg.source.pk, asset_id, -leg.quantity, running[src]))
-        running[dst] += leg.quantity
-        postings.append((txn.pk, leg.destination.pk, asset_id, leg.quantity, running[dst]))
+    if net:
+        for (account_id, asset_id), (d_total, _) in deltas.items():
+            if d_total:
+                postings.append(
+                    (txn.pk, account_id, asset_id, d_total, balances[(account_id, asset_id)].total + d_total)
+                )
+    else:
+        running = {key: bal.total for key, bal in balances.items()}
+        for leg in legs:
+            asset_id = leg.asset.pk
+            src, dst = (leg.source.pk, asset_id), (leg.destination.pk, asset_id)
+            running[src] -= leg.quantity
+            postings.append((txn.pk, leg.source.pk, asset_id, -leg.quantity, running[src]))
+            running[dst] += leg.quantity
+            postings.append((txn.pk, leg.destination.pk, asset_id, leg.quantity, running[dst]))
     movements = [
         (txn.pk, leg.asset.pk, first, last, leg.source.pk, leg.destination.pk, _destination_state(leg.destination))
         for leg, leg_ranges in zip(legs, ranges, strict=True)

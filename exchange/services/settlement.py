@@ -2,7 +2,8 @@
 
 A batch takes every trade unsettled when it starts and posts, in one journal transaction: units from
 the seller's order hold to the buyer, cash from the buyer's order hold to the seller, the buyer's fee
-from that hold and the seller's fee from the proceeds to the exchange's fee account; then it releases
+from that hold and the seller's fee from the proceeds to the exchange's fee account, with one posting
+per account and asset (its net change in the batch; the trades keep the detail); then it releases
 what finished orders no longer need (a buy filled below its limit). The trades are marked settled in the
 same transaction, so a worker killed at any point leaves either the whole batch or none of it, and the
 next run settles each trade exactly once. The number of statements does not grow with the trades.
@@ -171,7 +172,9 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
         metadata={"trades": len(rows), "first_trade": rows[0][0], "last_trade": rows[-1][0]},
         at=started,
     )
-    posted = ledger_post(txn, legs)
+    # One posting per account and asset for the batch (net), not two per leg: the trades, linked to the
+    # batch, keep the detail; the journal says what each account gave and got in this settlement.
+    posted = ledger_post(txn, legs, net=True)
     # Filled or cancelled buy orders keep nothing once these trades settle (fills below the limit). A hold
     # that this posting consumed to the last fen has nothing to release (and ended as posted): skip it.
     leftover = [
