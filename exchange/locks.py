@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 
 from exchange.models import Balance, Hold
 
 
-def _for_update() -> str:
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+def _for_update(lock: bool = True) -> str:
+    return " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
 
 
 @dataclass(slots=True)
@@ -89,26 +90,52 @@ def lock_balances(
     }
 
 
-def lock_holds(hold_ids: Iterable[int]) -> dict[int, Hold]:
+@dataclass(slots=True)
+class LockedHold:
+    """A hold row as read under lock: its columns, without a model instance (settlement reads 100,000)."""
+
+    id: int
+    account_id: int
+    asset_id: int
+    kind: str
+    reference: str
+    quantity: int
+    remaining: int
+    status: str
+    created_at: datetime
+    ended_at: datetime | None
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+_HOLD_COLUMNS = "id, account_id, asset_id, kind, reference, quantity, remaining, status, created_at, ended_at"
+
+
+def lock_holds(hold_ids: Iterable[int]) -> dict[int, LockedHold]:
     """Lock these hold rows, in id order. One array parameter, however many (a settlement locks 100,000)."""
     return _holds(hold_ids, lock=True)
 
 
-def read_holds(hold_ids: Iterable[int]) -> dict[int, Hold]:
+def read_holds(hold_ids: Iterable[int]) -> dict[int, LockedHold]:
     """These hold rows, unlocked (read as ``lock_holds`` reads them)."""
     return _holds(hold_ids, lock=False)
 
 
-def _holds(hold_ids: Iterable[int], *, lock: bool) -> dict[int, Hold]:
+def _holds(hold_ids: Iterable[int], *, lock: bool) -> dict[int, LockedHold]:
     ids = sorted(set(hold_ids))
     if not ids:
         return {}
     table = Hold._meta.db_table
     if connection.vendor == "postgresql":
-        sql = f"SELECT * FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id" + (" FOR UPDATE" if lock else "")
-        return {hold.pk: hold for hold in Hold.objects.raw(sql, [ids])}
-    holds: dict[int, Hold] = {}
+        sql = f"SELECT {_HOLD_COLUMNS} FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id" + _for_update(lock)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [ids])
+            return {row[0]: LockedHold(*row) for row in cursor.fetchall()}
+    holds: dict[int, LockedHold] = {}
+    names = [c.strip() for c in _HOLD_COLUMNS.split(",")]
     for start in range(0, len(ids), 10_000):
-        queryset = Hold.objects.filter(pk__in=ids[start : start + 10_000]).order_by("pk")
-        holds.update((h.pk, h) for h in (queryset.select_for_update() if lock else queryset))
+        queryset = Hold.objects.filter(pk__in=ids[start : start + 10_000]).order_by("pk").values_list(*names)
+        holds.update((row[0], LockedHold(*row)) for row in (queryset.select_for_update() if lock else queryset))
     return holds

@@ -32,7 +32,7 @@ from accounts.actors import Actor
 from exchange.audit_proof import canonical_json, sha256_hex
 from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all
 from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidQuantity, InvalidState, SameAccount
-from exchange.locks import LockedBalance, lock_balances, lock_holds
+from exchange.locks import LockedBalance, LockedHold, lock_balances, lock_holds
 from exchange.models import (
     SINK_STATE,
     Account,
@@ -174,7 +174,7 @@ class Leg:
     source: Account
     destination: Account
     quantity: int
-    hold: Hold | None = None
+    hold: Hold | LockedHold | None = None
     serials: tuple[int, int] | None = None
 
 
@@ -185,7 +185,7 @@ class Posted:
     postings: int
     ranges: list[list[tuple[int, int]]]
     balances: dict[tuple[int, int], LockedBalance]
-    holds: dict[int, Hold] = field(default_factory=dict)  # the consumed holds, as they are after
+    holds: dict[int, LockedHold] = field(default_factory=dict)  # the consumed holds, as they are after
 
 
 _SINK_STATE = {str(kind): str(state) for kind, state in SINK_STATE.items()}
@@ -359,7 +359,7 @@ def _write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict
     bulk_update(Balance._meta.db_table, BALANCE_WRITE, _balance_rows(balances, deltas))
 
 
-def _hold_rows(holds: dict[int, Hold], use: dict[int, int], final_status: str) -> list[tuple[Any, ...]]:
+def _hold_rows(holds: dict[int, LockedHold], use: dict[int, int], final_status: str) -> list[tuple[Any, ...]]:
     """Consume ``use`` from the holds; return the rows to write (id, remaining, status, ended_at)."""
     now = timezone.now()
     changed = []
@@ -373,7 +373,7 @@ def _hold_rows(holds: dict[int, Hold], use: dict[int, int], final_status: str) -
     return changed
 
 
-def _consume_holds(holds: dict[int, Hold], use: dict[int, int], final_status: str) -> None:
+def _consume_holds(holds: dict[int, LockedHold], use: dict[int, int], final_status: str) -> None:
     bulk_update(Hold._meta.db_table, HOLD_WRITE, _hold_rows(holds, use, final_status))
 
 
@@ -444,7 +444,9 @@ def hold_release(hold: Hold, quantity: int | None = None, *, status: str = HoldS
     return released.get(hold.pk, 0)
 
 
-def holds_release(releases: Sequence[tuple[Hold, int | None]], *, status: str = HoldStatus.RELEASED) -> dict[int, int]:
+def holds_release(
+    releases: Sequence[tuple[Hold | LockedHold, int | None]], *, status: str = HoldStatus.RELEASED
+) -> dict[int, int]:
     """Release many holds at once (``None``: all that remains of that hold); return hold id -> released.
 
     Set-wise: the same few statements for one hold or ten thousand. Ended holds release nothing.
