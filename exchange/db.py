@@ -39,6 +39,33 @@ def fetch_rows(model: type[M], where: str, params: Sequence[Any]) -> list[M]:
     return [model.from_db(connection.alias, names, row) for row in rows]
 
 
+def joined_rows(
+    model: type[M], related: type[models.Model], field: str, where: str, params: Sequence[Any]
+) -> list[M]:
+    """``model`` rows (alias ``b``) with their ``field`` foreign key's row (alias ``a``) attached, as
+    ``select_related(field)`` attaches it, read with one raw query (PostgreSQL)."""
+    names, _ = _select(model)
+    related_names, _ = _select(related)
+    columns = ", ".join(
+        [f'b."{f.column}"' for f in model._meta.concrete_fields]
+        + [f'a."{f.column}"' for f in related._meta.concrete_fields]
+    )
+    fk = model._meta.get_field(field).column  # type: ignore[union-attr]
+    sql = (
+        f"SELECT {columns} FROM {model._meta.db_table} b JOIN {related._meta.db_table} a ON a.id = b.{fk} "
+        f"WHERE {where}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    result = []
+    for row in rows:
+        instance = model.from_db(connection.alias, names, row[: len(names)])
+        instance._state.fields_cache[field] = related.from_db(connection.alias, related_names, row[len(names) :])
+        result.append(instance)
+    return result
+
+
 def in_pipeline() -> bool:
     """Whether the connection is in psycopg's pipeline mode (statements queue; results come on demand)."""
     raw = connection.connection
