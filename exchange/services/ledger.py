@@ -31,6 +31,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from exchange.audit_proof import canonical_json, sha256_hex
 from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all
+from exchange.db import is_postgres
 from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidQuantity, InvalidState, SameAccount
 from exchange.locks import LockedBalance, LockedHold, lock_balances, lock_holds
 from exchange.models import (
@@ -760,6 +761,42 @@ class _SerialBook:
         below = sorted({(asset, b.first - 1) for asset, b in created if b.first > 1})
         above = sorted({(asset, b.last + 1) for asset, b in created})
         table = SerialBlock._meta.db_table
+        if is_postgres():
+            rows = self._neighbour_rows_pg(table, below, above)
+        else:
+            rows = self._neighbour_rows(table, below, above)
+        result = []
+        for row_id, asset_id, first, last, account_id, state, hold_id in rows:
+            if row_id in self.gone:
+                continue  # already cut by this posting: its pieces are in ``created``
+            block = self.loaded.get(row_id) or _Block(first, last, account_id, state, hold_id, row_id)
+            result.append((asset_id, block))
+        return result
+
+    @staticmethod
+    def _neighbour_rows_pg(
+        table: str, below: list[tuple[int, int]], above: list[tuple[int, int]]
+    ) -> list[tuple[Any, ...]]:
+        """Per asset, the serials as one array each: index scans on (asset, last) and (asset, first)."""
+        parts, params = [], []
+        for column, keys in (("last", below), ("first", above)):
+            by_asset: dict[int, list[int]] = defaultdict(list)
+            for asset, serial in keys:
+                by_asset[asset].append(serial)
+            for asset, serials in by_asset.items():
+                parts.append(
+                    f"SELECT id, asset_id, first, last, account_id, state, hold_id FROM {table} "
+                    f"WHERE asset_id = %s AND {column} = ANY(%s::bigint[])"
+                )
+                params += [asset, serials]
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ".join(parts), params)
+            return cursor.fetchall()
+
+    @staticmethod
+    def _neighbour_rows(
+        table: str, below: list[tuple[int, int]], above: list[tuple[int, int]]
+    ) -> list[tuple[Any, ...]]:
         keys_sql, parts, params = [], [], []
         for name, column, keys in (("below", "last", below), ("above", "first", above)):
             if keys:
@@ -770,14 +807,6 @@ class _SerialBook:
                 )
                 params += [v for pair in keys for v in pair]
         with connection.cursor() as cursor:
-            # Joined to the keys (not a row-value IN list with OR), so that it probes the (asset, first) and
-            # (asset, last) indexes instead of reading every block of the asset.
+            # Joined to the keys (not a row-value IN list with OR, which reads every block of the asset).
             cursor.execute(f"WITH {', '.join(keys_sql)} " + " UNION ".join(parts), params)
-            rows = cursor.fetchall()
-        result = []
-        for row_id, asset_id, first, last, account_id, state, hold_id in rows:
-            if row_id in self.gone:
-                continue  # already cut by this posting: its pieces are in ``created``
-            block = self.loaded.get(row_id) or _Block(first, last, account_id, state, hold_id, row_id)
-            result.append((asset_id, block))
-        return result
+            return cursor.fetchall()
