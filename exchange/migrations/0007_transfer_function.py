@@ -33,11 +33,11 @@ DECLARE
     need bigint := p_qty;
     take bigint;
     blk record;
+    nb record;
     r bigint[] := '{}';
     x bigint; y bigint;
     lo_id bigint; hi_id bigint; hi_last bigint;
-    rj text;
-    v_seq bigint;
+    rj text := '';
 BEGIN
     INSERT INTO exchange_transaction (kind, actor_user_id, actor_participant_id, actor_label, idempotency_scope,
                                       idempotency_key, request_hash, memo, metadata, created_at)
@@ -50,17 +50,20 @@ BEGIN
     END IF;
 
     -- The balance rows in key order (exchange.locks), the destination's created if it has none yet.
-    PERFORM 1 FROM exchange_balance WHERE account_id IN (p_source, p_dest) AND asset_id = p_asset
-      ORDER BY account_id FOR UPDATE;
-    SELECT b.id, b.total, b.held INTO s_id, s_total, s_held FROM exchange_balance b
-     WHERE b.account_id = p_source AND b.asset_id = p_asset;
+    FOR blk IN SELECT b.id, b.account_id, b.total, b.held FROM exchange_balance b
+                WHERE b.account_id IN (p_source, p_dest) AND b.asset_id = p_asset
+                ORDER BY b.account_id FOR UPDATE LOOP
+        IF blk.account_id = p_source THEN
+            s_id := blk.id; s_total := blk.total; s_held := blk.held;
+        ELSE
+            d_id := blk.id; d_total := blk.total;
+        END IF;
+    END LOOP;
     IF s_id IS NULL OR s_total - s_held < p_qty THEN
         -- An error, so that the journal row goes too even when this statement is its own transaction.
         RAISE EXCEPTION 'greenledger: insufficient available' USING ERRCODE = 'GL001',
             DETAIL = COALESCE(s_total - s_held, 0)::text;
     END IF;
-    SELECT b.id, b.total INTO d_id, d_total FROM exchange_balance b
-     WHERE b.account_id = p_dest AND b.asset_id = p_asset;
     IF d_id IS NULL THEN
         INSERT INTO exchange_balance (account_id, asset_id, total, held, allow_negative)
         VALUES (p_dest, p_asset, 0, 0, false) ON CONFLICT (account_id, asset_id) DO NOTHING;
@@ -93,10 +96,16 @@ BEGIN
         y := r[2 * i];
         lo_id := NULL;
         hi_id := NULL;
-        SELECT b.id INTO lo_id FROM exchange_serialblock b
-         WHERE b.asset_id = p_asset AND b.last = x - 1 AND b.account_id = p_dest AND b.state = 'available';
-        SELECT b.id, b.last INTO hi_id, hi_last FROM exchange_serialblock b
-         WHERE b.asset_id = p_asset AND b.first = y + 1 AND b.account_id = p_dest AND b.state = 'available';
+        FOR nb IN SELECT b.id, b.first, b.last FROM exchange_serialblock b
+                   WHERE b.asset_id = p_asset AND (b.last = x - 1 OR b.first = y + 1)
+                     AND b.account_id = p_dest AND b.state = 'available' LOOP
+            IF nb.last = x - 1 THEN
+                lo_id := nb.id;
+            ELSE
+                hi_id := nb.id;
+                hi_last := nb.last;
+            END IF;
+        END LOOP;
         IF lo_id IS NOT NULL THEN
             IF hi_id IS NOT NULL THEN
                 DELETE FROM exchange_serialblock WHERE id = hi_id;
@@ -112,23 +121,23 @@ BEGIN
         END IF;
         INSERT INTO exchange_serialmovement (transaction_id, asset_id, first, last, source_id, destination_id, state)
         VALUES (v_txn, p_asset, x, y, p_source, p_dest, 'available');
+        rj := rj || CASE WHEN i > 1 THEN ',' ELSE '' END || '["' || x || '","' || y || '"]';
     END LOOP;
+    rj := '[' || rj || ']';
 
-    UPDATE exchange_balance SET total = s_total - p_qty WHERE id = s_id;
-    UPDATE exchange_balance SET total = d_total + p_qty WHERE id = d_id;
+    UPDATE exchange_balance SET total = CASE WHEN id = s_id THEN s_total - p_qty ELSE d_total + p_qty END
+     WHERE id IN (s_id, d_id);
     INSERT INTO exchange_posting (transaction_id, account_id, asset_id, quantity, balance_after)
     VALUES (v_txn, p_source, p_asset, -p_qty, s_total - p_qty), (v_txn, p_dest, p_asset, p_qty, d_total + p_qty);
 
     -- The audit event, as audit_record writes it: the writers' shared lock, then the sequence number.
-    SELECT '[' || string_agg('["' || r[2 * i - 1] || '","' || r[2 * i] || '"]', ',' ORDER BY i) || ']' INTO rj
-      FROM generate_series(1, array_length(r, 1) / 2) AS i;
-    PERFORM pg_advisory_xact_lock_shared(p_audit_lock);
-    v_seq := nextval(pg_get_serial_sequence('exchange_auditevent', 'seq'));
     INSERT INTO exchange_auditevent (seq, created_at, actor_user_id, actor_participant_id, actor_label, action,
                                      object_type, object_id, payload, hash)
-    VALUES (v_seq, p_at, p_user, p_participant, p_label, p_action, 'transaction', v_txn::text, p_pay1 || rj || p_pay2,
-            encode(sha256(convert_to(v_seq::text || '|' || p_body1 || v_txn::text || p_body2 || rj || p_body3,
-                                     'UTF8')), 'hex'));
+    SELECT s.seq, p_at, p_user, p_participant, p_label, p_action, 'transaction', v_txn::text, p_pay1 || rj || p_pay2,
+           encode(sha256(convert_to(s.seq::text || '|' || p_body1 || v_txn::text || p_body2 || rj || p_body3,
+                                    'UTF8')), 'hex')
+      FROM (SELECT nextval(pg_get_serial_sequence('exchange_auditevent', 'seq')) AS seq
+              FROM (SELECT pg_advisory_xact_lock_shared(p_audit_lock) OFFSET 0) AS lock OFFSET 0) AS s;
     RETURN QUERY SELECT 'posted'::text, v_txn, s_total - s_held, s_total - p_qty, d_total + p_qty, r;
 END
 $$
