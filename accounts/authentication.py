@@ -38,7 +38,12 @@ def _token_with_user(prefix: str) -> ApiToken | None:
             .first()
         )
     user_model = get_user_model()
-    parts = [(ApiToken, "t"), (user_model, "u"), (Membership, "m"), (Participant, "p")]
+    parts: list[tuple[type[models.Model], str]] = [
+        (ApiToken, "t"),
+        (user_model, "u"),
+        (Membership, "m"),
+        (Participant, "p"),
+    ]
     columns = [_columns(model, alias) for model, alias in parts]
     sql = (
         f"SELECT {', '.join(c for _, c in columns)} FROM {ApiToken._meta.db_table} t "
@@ -52,7 +57,7 @@ def _token_with_user(prefix: str) -> ApiToken | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    instances = []
+    instances: list[Any] = []
     offset = 0
     for (model, _), (names, _) in zip(parts, columns, strict=True):
         values = row[offset : offset + len(names)]

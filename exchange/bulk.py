@@ -120,9 +120,9 @@ def write_all(
         )
         params += [[row[i] for row in rows] for i in range(len(columns) + 1)]
     for n, (table, columns, rows) in enumerate(inserts):
-        names = ", ".join(name for name, _ in columns)
+        column_list = ", ".join(name for name, _ in columns)
         unnest = ", ".join(f"%s::{t}[]" for _, t in columns)
-        parts.append(f"i{n} AS (INSERT INTO {table} ({names}) SELECT * FROM unnest({unnest}))")
+        parts.append(f"i{n} AS (INSERT INTO {table} ({column_list}) SELECT * FROM unnest({unnest}))")
         params += [[row[i] for row in rows] for i in range(len(columns))]
     if not parts:
         return

@@ -172,9 +172,9 @@ class AuditRef:
     def _get(self) -> tuple[int, str]:
         if self._row is None:
             with connection.wrap_database_errors:
-                self._row = tuple(self._cursor.fetchone())  # type: ignore[assignment]
+                self._row = tuple(self._cursor.fetchone())
             self._cursor.close()
-        return self._row  # type: ignore[return-value]
+        return self._row
 
     @property
     def seq(self) -> int:

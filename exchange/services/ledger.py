@@ -778,7 +778,8 @@ class _SerialBook:
         table: str, below: list[tuple[int, int]], above: list[tuple[int, int]]
     ) -> list[tuple[Any, ...]]:
         """Per asset, the serials as one array each: index scans on (asset, last) and (asset, first)."""
-        parts, params = [], []
+        parts: list[str] = []
+        params: list[Any] = []
         for column, keys in (("last", below), ("first", above)):
             by_asset: dict[int, list[int]] = defaultdict(list)
             for asset, serial in keys:
