@@ -134,6 +134,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "api/v1/accounts/<code:number>/blocks"): owned(),
     ("GET", "api/v1/accounts/<code:number>/statement"): owned(),
     ("POST", "api/v1/transfers"): write(),
+    ("POST", "api/v1/transfers/batch"): write(),
     ("GET", "api/v1/transfers/pending"): read(),
     ("POST", "api/v1/transfers/pending/<id:pk>/cancel"): write(missing=404),
     ("GET", "api/v1/trusted-accounts"): read(),

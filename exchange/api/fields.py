@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from exchange.db import fetch_rows
 from exchange.models import Asset
 
 MAX_UNITS = 10**12
@@ -95,7 +96,8 @@ class AssetField(serializers.Field):
     def to_internal_value(self, data: Any) -> Asset:
         if not isinstance(data, str) or not data.strip() or len(data) > 64 or "\x00" in data:
             raise serializers.ValidationError("An asset code, e.g. CEA-2024.", code="invalid")
-        asset = Asset.objects.filter(code=data.strip()).first()
+        found = fetch_rows(Asset, "code = %s", [data.strip()])
+        asset = found[0] if found else None
         if asset is None:
             raise serializers.ValidationError(f"No asset {data.strip()!r}.", code="unknown_asset")
         return asset

@@ -71,7 +71,7 @@ class HoldingsApi(ActorMixin, APIView):
 
     @extend_schema(responses=HoldingOut(many=True))
     def get(self, request: Request, number: str) -> Response:
-        account = account_visible(self.actor, number)
+        account = account_visible(self.actor, number, with_participant=False)
         return Response(HoldingOut(holdings_for_account(account), many=True).data)
 
 

@@ -9,17 +9,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
+from config.errors import InvalidInput
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
-from exchange.api.fields import AssetField, QuantityField, SerialRangeField
+from exchange.api.fields import MAX_UNITS, AssetField, QuantityField, SerialRangeField
 from exchange.api.representations import TransactionOut, transaction_payload
 from exchange.api.trust import PENDING_OUT, pending_response
-from exchange.models import PendingTransfer, Retirement
-from exchange.selectors.accounts import account_owned, holding_account
+from exchange.errors import AccountNotFound, UnknownAsset
+from exchange.models import Account, AccountKind, Asset, PendingTransfer, Retirement
+from exchange.selectors.accounts import account_owned, holding_account, transfer_accounts
 from exchange.selectors.transactions import TransactionNotFound
 from exchange.services.retirement import retirement_create, units_cancel
-from exchange.services.transfers import transfer_create
+from exchange.services.transfers import MAX_BATCH, TransferOrder, at_index, transfer_create, transfers_batch_create
 
 
 class TransferIn(serializers.Serializer):
@@ -41,10 +44,11 @@ class TransferCreateApi(ActorMixin, APIView):
         data = TransferIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
+        source, destination = transfer_accounts(self.actor, v["source"], v["destination"])
         txn = transfer_create(
             actor=self.actor,
-            source=account_owned(self.actor, v["source"]),
-            destination=holding_account(v["destination"]),
+            source=source,
+            destination=destination,
             asset=v["asset"],
             quantity=v["quantity"],
             memo=v["memo"],
@@ -55,6 +59,131 @@ class TransferCreateApi(ActorMixin, APIView):
             return pending_response(txn)
         return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)
 
+
+class TransferBatchIn(serializers.Serializer):
+    """The schema of a batch. The view checks the items itself (a thousand DRF serializers cost more than
+    posting them) by the same rules as ``TransferIn``, and names the index of a bad one."""
+
+    transfers = TransferIn(many=True, help_text=f"1 to {MAX_BATCH} transfers from your holding accounts.")
+    memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class BatchTransferOut(serializers.Serializer):
+    index = serializers.IntegerField()
+    source = serializers.CharField()
+    destination = serializers.CharField()
+    asset = serializers.CharField()
+    quantity = serializers.IntegerField()
+    serial_ranges = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+
+
+class TransferBatchOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    memo = serializers.CharField()
+    url = serializers.CharField()
+    postings = serializers.IntegerField()
+    transfers = BatchTransferOut(many=True)
+
+
+_TRANSFER_KEYS = {"source", "destination", "asset", "quantity", "serials"}
+
+
+def _refuse(index: int, field: str, message: str, error: type[InvalidInput] = InvalidInput) -> InvalidInput:
+    return error(f"transfers[{index}].{field}: {message}", details={"index": index, "field": field, "reason": message})
+
+
+def parse_batch(actor: Actor, data: object) -> tuple[list[TransferOrder], str]:
+    """The batch body as transfer orders: every item checked, accounts and assets read in two queries."""
+    if not isinstance(data, dict) or not isinstance(data.get("transfers"), list):
+        raise InvalidInput('The body is {"transfers": [...], "memo": "..."}.', details={"field": "transfers"})
+    items, memo = data["transfers"], data.get("memo", "")
+    if not isinstance(memo, str) or len(memo) > 500:
+        raise InvalidInput("memo: at most 500 characters.", details={"field": "memo"})
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise InvalidInput(
+            f"A batch holds 1 to {MAX_BATCH} transfers.", details={"transfers": len(items), "max": MAX_BATCH}
+        )
+    parsed = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _refuse(i, "transfer", "an object with source, destination, asset and quantity")
+        unknown = set(item) - _TRANSFER_KEYS
+        if unknown:
+            raise _refuse(i, sorted(unknown)[0], "unknown field")
+        for name in ("source", "destination", "asset"):
+            value = item.get(name)
+            if not isinstance(value, str) or not value.strip() or len(value) > (64 if name == "asset" else 32):
+                raise _refuse(i, name, "required, a non-empty string")
+        quantity = item.get("quantity")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_UNITS:
+            raise _refuse(i, "quantity", f"a whole number of tonnes from 1 to {MAX_UNITS}")
+        serials = item.get("serials")
+        if serials is not None:
+            if (
+                not isinstance(serials, list)
+                or len(serials) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in serials)
+                or serials[1] < serials[0]
+            ):
+                raise _refuse(i, "serials", "a range [first, last] of serial numbers")
+            serials = (serials[0], serials[1])
+        parsed.append((item["source"].strip(), item["destination"].strip(), item["asset"].strip(), quantity, serials))
+    numbers = {p[0] for p in parsed} | {p[1] for p in parsed}
+    accounts = {
+        a.number: a
+        for a in Account.objects.select_related("participant").filter(number__in=numbers, kind=AccountKind.HOLDING)
+    }
+    assets = Asset.objects.in_bulk({p[2] for p in parsed}, field_name="code")
+    orders = []
+    for i, (source, destination, code, quantity, serials) in enumerate(parsed):
+        if code not in assets:
+            raise _refuse(i, "asset", f"no asset {code!r}", UnknownAsset)
+        src = accounts.get(source)
+        if src is None or src.participant_id != actor.participant_id or actor.participant_id is None:
+            raise at_index(i, AccountNotFound(details={"account": source}))
+        dst = accounts.get(destination)
+        if dst is None:
+            raise at_index(i, AccountNotFound(details={"account": destination}))
+        orders.append(TransferOrder(src, dst, assets[code], quantity, serials))
+    return orders, memo
+
+
+class TransferBatchCreateApi(ActorMixin, APIView):
+    """Up to 1,000 transfers from your accounts at once: all of them or none, one journal transaction.
+
+    The Idempotency-Key covers the whole batch. A refusal names the transfer it is about in
+    ``details.index`` (counting from 0).
+    """
+
+    @extend_schema(request=TransferBatchIn, responses={201: TransferBatchOut}, parameters=[IDEMPOTENCY_PARAMETER])
+    def post(self, request: Request) -> Response:
+        orders, memo = parse_batch(self.actor, request.data)
+        result = transfers_batch_create(
+            actor=self.actor, transfers=orders, memo=memo, idempotency_key=self.idempotency_key()
+        )
+        txn = result.transaction
+        body = {
+            "id": txn.pk,
+            "kind": txn.kind,
+            "created_at": serializers.DateTimeField().to_representation(txn.created_at),
+            "memo": txn.memo,
+            "url": f"/api/v1/transactions/{txn.pk}",
+            "postings": 2 * len(orders),
+            "transfers": [
+                {
+                    "index": i,
+                    "source": o.source.number,
+                    "destination": o.destination.number,
+                    "asset": o.asset.code,
+                    "quantity": o.quantity,
+                    "serial_ranges": [[first, last] for first, last in ranges],
+                }
+                for i, (o, ranges) in enumerate(zip(orders, result.ranges, strict=False))
+            ],
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class RetirementIn(serializers.Serializer):

@@ -28,6 +28,7 @@ urlpatterns = [
     path("trusted-accounts", trust.TrustedAccountListApi.as_view(), name="trusted-accounts"),
     path("trusted-accounts/<id:pk>/approve", trust.TrustedAccountApproveApi.as_view(), name="trusted-account-approve"),
     path("trusted-accounts/<id:pk>/remove", trust.TrustedAccountRemoveApi.as_view(), name="trusted-account-remove"),
+    path("transfers/batch", movements.TransferBatchCreateApi.as_view(), name="transfers-batch"),
     path("retirements", movements.RetirementListApi.as_view(), name="retirements"),
     path("retirements/<id:pk>", movements.RetirementDetailApi.as_view(), name="retirement-detail"),
     path("cancellations", movements.CancellationCreateApi.as_view(), name="cancellations"),

@@ -83,7 +83,7 @@ class Transaction(models.Model):
     )
     actor_label = models.CharField(max_length=100)
     idempotency_scope = models.CharField(max_length=64)
-    idempotency_key = models.CharField(max_length=160, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key (partial unique index)
     request_hash = models.CharField(max_length=64)
     memo = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -121,6 +121,8 @@ class Posting(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "asset", "id"], name="posting_statement_idx"),
+            # A statement of every asset, newest first, keyset-paginated: no scan of the account's history.
+            models.Index(fields=["account", "id"], name="posting_account_idx"),
         ]
 
     def __str__(self) -> str:

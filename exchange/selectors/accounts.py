@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.actors import Actor
+from exchange.db import fetch_rows, is_postgres
 from exchange.errors import AccountNotFound
 from exchange.models import Account, AccountKind
 
@@ -16,7 +17,17 @@ def accounts_visible_to(actor: Actor) -> QuerySet[Account]:
     return queryset.filter(participant_id=actor.participant_id)
 
 
-def account_visible(actor: Actor, number: str) -> Account:
+def account_visible(actor: Actor, number: str, *, with_participant: bool = True) -> Account:
+    """The account if the actor may see it. ``with_participant=False``: only the row, read without an ORM
+    query to compose (the holdings read)."""
+    if not with_participant and is_postgres():
+        if actor.sees_everything:
+            rows = fetch_rows(Account, "number = %s", [number])
+        else:
+            rows = fetch_rows(Account, "number = %s AND participant_id = %s", [number, actor.participant_id])
+        if not rows:
+            raise AccountNotFound(details={"account": number})
+        return rows[0]
     account = accounts_visible_to(actor).filter(number=number).first()
     if account is None:
         raise AccountNotFound(details={"account": number})
@@ -48,3 +59,17 @@ def any_account(number: str) -> Account:
     if account is None:
         raise AccountNotFound(details={"account": number})
     return account
+
+
+def transfer_accounts(actor: Actor, source: str, destination: str) -> tuple[Account, Account]:
+    """One of the actor's holding accounts and any holding account, in one query (the transfer API)."""
+    found = {
+        a.number: a for a in fetch_rows(Account, "number IN (%s, %s) AND kind = %s", [source, destination, "holding"])
+    }
+    src = found.get(source)
+    if src is None or actor.participant_id is None or src.participant_id != actor.participant_id:
+        raise AccountNotFound(details={"account": source})
+    dst = found.get(destination)
+    if dst is None:
+        raise AccountNotFound(details={"account": destination})
+    return src, dst

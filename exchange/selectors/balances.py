@@ -7,12 +7,25 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from exchange.db import is_postgres, joined_rows
 from exchange.models import Account, Asset, Balance, Posting, SerialBlock
 
 
-def holdings_for_account(account: Account) -> QuerySet[Balance]:
-    """The account's balances, one per asset it ever held, with the asset joined in."""
-    return Balance.objects.filter(account=account).select_related("asset").order_by("asset__kind", "asset__code")
+def holdings_for_account(account: Account) -> QuerySet[Balance] | list[Balance]:
+    """The account's balances, one per asset it ever held, with the asset joined in (one indexed read).
+
+    On PostgreSQL read with one raw query (no ORM query to compose: this is the hottest read); elsewhere
+    through the ORM.
+    """
+    if not is_postgres():
+        return Balance.objects.filter(account=account).select_related("asset").order_by("asset__kind", "asset__code")
+    return joined_rows(
+        Balance,
+        Asset,
+        "asset",
+        "b.account_id = %s ORDER BY a.kind, a.code",
+        [account.pk],
+    )
 
 
 def balance_of(account: Account, asset: Asset) -> Balance:

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from exchange.audit_proof import canonical_json, event_body, event_hash, format_time
-from exchange.db import is_postgres
+from exchange.db import in_pipeline, is_postgres
 from exchange.errors import MissingAuditEvent
 from exchange.models import AuditEvent
 
@@ -69,8 +69,18 @@ def recording_service_calls() -> Iterator[list[_Scope]]:
 SERVICES: dict[str, Callable[..., Any]] = {}
 
 
-def service(fn: Callable[P, R] | None = None, *, audited: bool = True) -> Any:
-    """Mark a public service: one atomic transaction that records at least one audit event."""
+def service(
+    fn: Callable[P, R] | None = None,
+    *,
+    audited: bool = True,
+    one_statement: Callable[..., bool] | None = None,
+) -> Any:
+    """Mark a public service: one atomic transaction that records at least one audit event.
+
+    ``one_statement(**kwargs)`` says that this call writes everything, its audit event included, in one
+    statement (a database function) that is all or nothing by itself. Called outside any transaction, such
+    a call runs in autocommit: the statement is the transaction, with no BEGIN and COMMIT round trips.
+    """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         name = f"{func.__module__}.{func.__qualname__}"
@@ -79,7 +89,8 @@ def service(fn: Callable[P, R] | None = None, *, audited: bool = True) -> Any:
             scope = _Scope(name)
             token = _scopes.set((*_scopes.get(), scope))
             try:
-                with transaction.atomic():
+                own = one_statement is not None and not connection.in_atomic_block and one_statement(**kwargs)
+                with nullcontext() if own else transaction.atomic():
                     result = func(*args, **kwargs)
                     if audited and not (scope.events or scope.replayed or scope.unchanged):
                         raise MissingAuditEvent(f"{name} changed state without recording an audit event")
@@ -146,9 +157,43 @@ def _object_ref(obj: Any) -> tuple[str, str]:
     return obj._meta.model_name, str(obj.pk)
 
 
+class AuditRef:
+    """An event's sequence number and hash, read when first asked for (``seq, digest = ref`` works too).
+
+    In pipeline mode the event's INSERT is queued with the writes before it and its answer is read only if
+    someone asks, so recording it costs no round trip of its own.
+    """
+
+    __slots__ = ("_cursor", "_row")
+
+    def __init__(self, cursor: Any = None, row: tuple[int, str] | None = None) -> None:
+        self._cursor, self._row = cursor, row
+
+    def _get(self) -> tuple[int, str]:
+        if self._row is None:
+            with connection.wrap_database_errors:
+                self._row = tuple(self._cursor.fetchone())
+            self._cursor.close()
+        return self._row
+
+    @property
+    def seq(self) -> int:
+        return self._get()[0]
+
+    @property
+    def hash(self) -> str:
+        return self._get()[1]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._get())
+
+    def __getitem__(self, index: int) -> Any:
+        return self._get()[index]
+
+
 def audit_record(
     *, actor: Actor, action: str, obj: Any, payload: dict[str, Any], at: datetime | None = None
-) -> tuple[int, str]:
+) -> AuditRef:
     """Write one audit event in the current transaction; return its sequence number and hash.
 
     ``obj`` is a model instance or a ``(type, id)`` pair. ``payload`` becomes canonical JSON:
@@ -172,21 +217,25 @@ def audit_record(
     row = (moment, actor.user_id, actor.participant_id, actor.label, action, object_type, object_id, payload_text)
     table = AuditEvent._meta.db_table
     columns = (
-        "seq, created_at, actor_user_id, actor_participant_id, actor_label, action, object_type, object_id, payload, hash"
+        "seq, created_at, actor_user_id, actor_participant_id, actor_label, action, object_type, object_id, "
+        "payload, hash"
     )
-    with connection.cursor() as cursor:
-        if is_postgres():
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) "
-                "SELECT s.seq, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "encode(sha256(convert_to(s.seq::text || '|' || %s, 'UTF8')), 'hex') "
-                "FROM (SELECT nextval(pg_get_serial_sequence(%s, 'seq')) AS seq "
-                "      FROM (SELECT pg_advisory_xact_lock_shared(%s) OFFSET 0) AS lock OFFSET 0) AS s "
-                "RETURNING seq, hash",
-                [*row, body, table, AUDIT_LOCK_KEY],
-            )
-            seq, digest = cursor.fetchone()
-        else:
+    if is_postgres():
+        cursor = connection.cursor()
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) "
+            "SELECT s.seq, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "encode(sha256(convert_to(s.seq::text || '|' || %s, 'UTF8')), 'hex') "
+            "FROM (SELECT nextval(pg_get_serial_sequence(%s, 'seq')) AS seq "
+            "      FROM (SELECT pg_advisory_xact_lock_shared(%s) OFFSET 0) AS lock OFFSET 0) AS s "
+            "RETURNING seq, hash",
+            [*row, body, table, AUDIT_LOCK_KEY],
+        )
+        ref = AuditRef(cursor)
+        if not in_pipeline():
+            ref._get()
+    else:
+        with connection.cursor() as cursor:
             cursor.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}")
             (seq,) = cursor.fetchone()
             digest = event_hash(seq, body)
@@ -194,9 +243,15 @@ def audit_record(
                 f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [seq, *row, digest],
             )
+        ref = AuditRef(row=(seq, digest))
+    note_recorded()
+    return ref
+
+
+def note_recorded() -> None:
+    """An audit event was written in the current service by other means (a database function)."""
     for scope in _scopes.get():
         scope.events += 1
-    return seq, digest
 
 
 def body_of(event: AuditEvent) -> str:

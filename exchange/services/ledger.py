@@ -31,9 +31,10 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from exchange.audit_proof import canonical_json, sha256_hex
-from exchange.bulk import bulk_insert, bulk_update, delete_ids
+from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all
+from exchange.db import is_postgres
 from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidQuantity, InvalidState, SameAccount
-from exchange.locks import LockedBalance, lock_balances, lock_holds
+from exchange.locks import LockedBalance, LockedHold, lock_balances, lock_holds
 from exchange.models import (
     SINK_STATE,
     Account,
@@ -52,6 +53,14 @@ from exchange.services.audit import mark_replayed
 
 POSTING_COLUMNS = ("transaction_id", "account_id", "asset_id", "quantity", "balance_after")
 MOVEMENT_COLUMNS = ("transaction_id", "asset_id", "first", "last", "source_id", "destination_id", "state")
+BLOCK_COLUMNS = ("asset_id", "first", "last", "account_id", "state", "hold_id")
+_TYPES = {"state": "text"}
+BALANCE_WRITE = [("total", "bigint"), ("held", "bigint")]
+HOLD_WRITE = [("remaining", "bigint"), ("status", "text"), ("ended_at", "timestamptz")]
+
+
+def _typed(columns: Sequence[str]) -> list[tuple[str, str]]:
+    return [(c, _TYPES.get(c, "bigint")) for c in columns]
 
 
 class LedgerCorrupted(RuntimeError):
@@ -88,7 +97,7 @@ def journal_open(
     actor's participant unless ``scope`` names a wider one (an issuance reference is registry-wide).
     """
     if scope is None:
-        scope = f"participant:{actor.participant_id}" if actor.participant_id else actor.label
+        scope = idempotency_scope(actor)
     digest = request_hash(kind, request)
     now = at or timezone.now()
     table = Transaction._meta.db_table
@@ -120,13 +129,7 @@ def journal_open(
             )
         inserted = cursor.fetchone()
     if inserted is None:
-        existing = Transaction.objects.get(idempotency_scope=scope, idempotency_key=idempotency_key)
-        if existing.request_hash != digest:
-            raise IdempotencyConflict(
-                details={"idempotency_key": idempotency_key, "transaction": existing.pk, "kind": existing.kind}
-            )
-        mark_replayed()
-        return existing, True
+        return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest), True
     txn = Transaction(
         id=inserted[0],
         kind=kind,
@@ -144,6 +147,21 @@ def journal_open(
     return txn, False
 
 
+def idempotency_scope(actor: Actor) -> str:
+    return f"participant:{actor.participant_id}" if actor.participant_id else actor.label
+
+
+def journal_replay(*, scope: str, idempotency_key: str | None, digest: str) -> Transaction:
+    """The entry an earlier request with this key opened; ``IdempotencyConflict`` if it asked for another."""
+    existing = Transaction.objects.get(idempotency_scope=scope, idempotency_key=idempotency_key)
+    if existing.request_hash != digest:
+        raise IdempotencyConflict(
+            details={"idempotency_key": idempotency_key, "transaction": existing.pk, "kind": existing.kind}
+        )
+    mark_replayed()
+    return existing
+
+
 # --- legs ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Leg:
@@ -158,7 +176,7 @@ class Leg:
     source: Account
     destination: Account
     quantity: int
-    hold: Hold | None = None
+    hold: Hold | LockedHold | None = None
     serials: tuple[int, int] | None = None
 
 
@@ -169,10 +187,14 @@ class Posted:
     postings: int
     ranges: list[list[tuple[int, int]]]
     balances: dict[tuple[int, int], LockedBalance]
+    holds: dict[int, LockedHold] = field(default_factory=dict)  # the consumed holds, as they are after
+
+
+_SINK_STATE = {str(kind): str(state) for kind, state in SINK_STATE.items()}
 
 
 def _destination_state(account: Account) -> str:
-    return SINK_STATE.get(AccountKind(account.kind), BlockState.AVAILABLE)
+    return _SINK_STATE.get(account.kind, BlockState.AVAILABLE)
 
 
 def _check_leg(leg: Leg) -> None:
@@ -193,9 +215,14 @@ def _check_leg(leg: Leg) -> None:
             raise InvalidQuantity("Cash has no serial numbers.")
 
 
-def ledger_post(txn: Transaction, legs: Sequence[Leg], *, ended_hold_status: str = HoldStatus.POSTED) -> Posted:
+def ledger_post(
+    txn: Transaction, legs: Sequence[Leg], *, net: bool = False, ended_hold_status: str = HoldStatus.POSTED
+) -> Posted:
     """Post the legs as part of ``txn``; raise a ``LedgerError`` and change nothing if any can't move.
 
+    Each leg writes two postings; with ``net`` each (account, asset) the entry touches gets one posting,
+    its net change (none where that nets to zero), as a clearing house books a settlement. Balances,
+    holds, serial blocks and movements are the same either way; only the journal's granularity differs.
     A hold a leg uses up ends with ``ended_hold_status`` (``enforced`` when a pledge is enforced).
     """
     if not connection.in_atomic_block:
@@ -221,7 +248,28 @@ def ledger_post(txn: Transaction, legs: Sequence[Leg], *, ended_hold_status: str
         if leg.source.kind == AccountKind.ISSUANCE:
             negative.add(leg.source.pk)
 
-    balances = lock_balances(deltas, allow_negative=negative)
+    # In a caller's pipeline (``exchange.db.pipeline``) the reads wait for their answers and the writes at
+    # the end go out together with whatever the caller sends next.
+    book = _SerialBook()
+    block_moves = [
+        _BlockMove(
+            asset_id=leg.asset.pk,
+            account_id=leg.source.pk,
+            quantity=leg.quantity,
+            take_hold_id=leg.hold.pk if leg.hold else None,
+            take_range=leg.serials,
+            new_units=leg.source.kind == AccountKind.ISSUANCE,
+            dest_account_id=leg.destination.pk,
+            dest_state=_destination_state(leg.destination),
+            dest_hold_id=None,
+        )
+        if leg.asset.serialised
+        else None
+        for leg in legs
+    ]
+    send = (lambda: book.send(block_moves)) if any(m is not None for m in block_moves) else None
+    # The block reads go out behind the lock statement, before its answer: one round trip for both.
+    balances = lock_balances(deltas, allow_negative=negative, then=send)
     holds = lock_holds(hold_use)
     for hold_id, used in hold_use.items():
         hold = holds[hold_id]
@@ -234,45 +282,42 @@ def ledger_post(txn: Transaction, legs: Sequence[Leg], *, ended_hold_status: str
     assets = {leg.asset.pk: leg.asset for leg in legs}
     _check_balances(balances, deltas, outgoing, accounts, assets)
 
-    ranges = _SerialBook().move(
-        [
-            _BlockMove(
-                asset_id=leg.asset.pk,
-                account_id=leg.source.pk,
-                quantity=leg.quantity,
-                take_hold_id=leg.hold.pk if leg.hold else None,
-                take_range=leg.serials,
-                new_units=leg.source.kind == AccountKind.ISSUANCE,
-                dest_account_id=leg.destination.pk,
-                dest_state=_destination_state(leg.destination),
-                dest_hold_id=None,
-            )
-            if leg.asset.serialised
-            else None
-            for leg in legs
-        ]
-    )
+    ranges = book.move(block_moves, write_inserts=False)
 
-    running = {key: bal.total for key, bal in balances.items()}
     postings: list[tuple[int, int, int, int, int]] = []
-    for leg in legs:
-        asset_id = leg.asset.pk
-        src, dst = (leg.source.pk, asset_id), (leg.destination.pk, asset_id)
-        running[src] -= leg.quantity
-        postings.append((txn.pk, leg.source.pk, asset_id, -leg.quantity, running[src]))
-        running[dst] += leg.quantity
-        postings.append((txn.pk, leg.destination.pk, asset_id, leg.quantity, running[dst]))
-    _write_balances(balances, deltas)
-    bulk_insert(Posting._meta.db_table, POSTING_COLUMNS, postings)
+    if net:
+        for (account_id, asset_id), (d_total, _) in deltas.items():
+            if d_total:
+                postings.append(
+                    (txn.pk, account_id, asset_id, d_total, balances[(account_id, asset_id)].total + d_total)
+                )
+    else:
+        running = {key: bal.total for key, bal in balances.items()}
+        for leg in legs:
+            asset_id = leg.asset.pk
+            src, dst = (leg.source.pk, asset_id), (leg.destination.pk, asset_id)
+            running[src] -= leg.quantity
+            postings.append((txn.pk, leg.source.pk, asset_id, -leg.quantity, running[src]))
+            running[dst] += leg.quantity
+            postings.append((txn.pk, leg.destination.pk, asset_id, leg.quantity, running[dst]))
     movements = [
         (txn.pk, leg.asset.pk, first, last, leg.source.pk, leg.destination.pk, _destination_state(leg.destination))
         for leg, leg_ranges in zip(legs, ranges, strict=True)
         for first, last in leg_ranges
     ]
-    bulk_insert(SerialMovement._meta.db_table, MOVEMENT_COLUMNS, movements)
-    if hold_use:
-        _consume_holds(holds, hold_use, ended_hold_status)
-    return Posted(postings=len(postings), ranges=ranges, balances=balances)
+    # The blocks were deleted already (a new block may take an old one's place); the rest goes out at once.
+    write_all(
+        updates=[
+            (Balance._meta.db_table, BALANCE_WRITE, _balance_rows(balances, deltas)),
+            (Hold._meta.db_table, HOLD_WRITE, _hold_rows(holds, hold_use, ended_hold_status)),
+        ],
+        inserts=[
+            (SerialBlock._meta.db_table, _typed(BLOCK_COLUMNS), book.block_rows),
+            (Posting._meta.db_table, _typed(POSTING_COLUMNS), postings),
+            (SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements),
+        ],
+    )
+    return Posted(postings=len(postings), ranges=ranges, balances=balances, holds=holds)
 
 
 def _check_balances(
@@ -301,7 +346,10 @@ def _check_balances(
             )
 
 
-def _write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict[tuple[int, int], list[int]]) -> None:
+def _balance_rows(
+    balances: dict[tuple[int, int], LockedBalance], deltas: dict[tuple[int, int], list[int]]
+) -> list[tuple[int, int, int]]:
+    """Apply the deltas to the locked balances; return the rows to write (id, total, held)."""
     rows = []
     for key, (d_total, d_held) in deltas.items():
         bal = balances[key]
@@ -309,10 +357,15 @@ def _write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict
         bal.held += d_held
         if d_total or d_held:
             rows.append((bal.id, bal.total, bal.held))
-    bulk_update(Balance._meta.db_table, [("total", "bigint"), ("held", "bigint")], rows)
+    return rows
 
 
-def _consume_holds(holds: dict[int, Hold], use: dict[int, int], final_status: str) -> None:
+def _write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict[tuple[int, int], list[int]]) -> None:
+    bulk_update(Balance._meta.db_table, BALANCE_WRITE, _balance_rows(balances, deltas))
+
+
+def _hold_rows(holds: dict[int, LockedHold], use: dict[int, int], final_status: str) -> list[tuple[Any, ...]]:
+    """Consume ``use`` from the holds; return the rows to write (id, remaining, status, ended_at)."""
     now = timezone.now()
     changed = []
     for hold_id, quantity in use.items():
@@ -322,9 +375,11 @@ def _consume_holds(holds: dict[int, Hold], use: dict[int, int], final_status: st
             hold.status = final_status
             hold.ended_at = now
         changed.append((hold.pk, hold.remaining, hold.status, hold.ended_at))
-    bulk_update(
-        Hold._meta.db_table, [("remaining", "bigint"), ("status", "text"), ("ended_at", "timestamptz")], changed
-    )
+    return changed
+
+
+def _consume_holds(holds: dict[int, LockedHold], use: dict[int, int], final_status: str) -> None:
+    bulk_update(Hold._meta.db_table, HOLD_WRITE, _hold_rows(holds, use, final_status))
 
 
 # --- holds ---------------------------------------------------------------------------------------------
@@ -394,7 +449,9 @@ def hold_release(hold: Hold, quantity: int | None = None, *, status: str = HoldS
     return released.get(hold.pk, 0)
 
 
-def holds_release(releases: Sequence[tuple[Hold, int | None]], *, status: str = HoldStatus.RELEASED) -> dict[int, int]:
+def holds_release(
+    releases: Sequence[tuple[Hold | LockedHold, int | None]], *, status: str = HoldStatus.RELEASED
+) -> dict[int, int]:
     """Release many holds at once (``None``: all that remains of that hold); return hold id -> released.
 
     Set-wise: the same few statements for one hold or ten thousand. Ended holds release nothing.
@@ -450,9 +507,7 @@ def holds_release(releases: Sequence[tuple[Hold, int | None]], *, status: str = 
     return amounts
 
 
-def holds_consolidate(
-    holds: Sequence[Hold], *, kind: str, reference: str, status: str = HoldStatus.ENFORCED
-) -> Hold:
+def holds_consolidate(holds: Sequence[Hold], *, kind: str, reference: str, status: str = HoldStatus.ENFORCED) -> Hold:
     """Hand what several active holds of one account and asset reserve to one new hold, block for block.
 
     Nothing becomes available in between: the same serial blocks stay held, now by the new hold, the
@@ -542,14 +597,24 @@ class _SerialBook:
     asset_of: dict[int, int] = field(default_factory=dict)
     groups: dict[tuple[Any, ...], list[_Block]] = field(default_factory=lambda: defaultdict(list))
     gone: set[int] = field(default_factory=set)
-    created: list[tuple[int, _Block]] = field(default_factory=list)
+    # New blocks by identity, in the order made: a piece cut again later in the posting is dropped in O(1).
+    created: dict[int, tuple[int, _Block]] = field(default_factory=dict)
 
-    def move(self, moves: Sequence[_BlockMove | None]) -> list[list[tuple[int, int]]]:
-        """Apply the moves; return, per move, the ranges it moved (empty for ``None``)."""
+    pending: list[Any] = field(default_factory=list)
+    block_rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def move(self, moves: Sequence[_BlockMove | None], *, write_inserts: bool = True) -> list[list[tuple[int, int]]]:
+        """Apply the moves; return, per move, the ranges it moved (empty for ``None``).
+
+        The cut blocks are deleted here; the new ones are inserted too unless ``write_inserts`` is False,
+        when the caller writes ``block_rows`` itself (after the delete, e.g. with its other rows).
+        """
         real = [m for m in moves if m is not None]
         if not real:
             return [[] for _ in moves]
-        self._load(real)
+        if not self.pending:
+            self.send(real)
+        self._receive()
         result: list[list[tuple[int, int]]] = [[] for _ in moves]
         # Legs may pass units along within one posting (A to B, then B to C) in any order: a move whose
         # units have not arrived yet waits until the moves that deliver them are done.
@@ -565,6 +630,9 @@ class _SerialBook:
                 self._apply(waiting[0][1])  # nothing can deliver what it needs: raises the reason
             pending = waiting
         self._merge_and_write()
+        if write_inserts:
+            bulk_insert(SerialBlock._meta.db_table, BLOCK_COLUMNS, self.block_rows)
+            self.block_rows = []
         return result
 
     def _ready(self, m: _BlockMove) -> bool:
@@ -574,17 +642,25 @@ class _SerialBook:
         if m.take_range is not None:
             first, last = m.take_range
             blocks = self.groups[("avail", m.account_id, m.asset_id)]
-            covered = sum(min(b.last, last) - max(b.first, first) + 1 for b in blocks if b.last >= first and b.first <= last)
+            covered = sum(
+                min(b.last, last) - max(b.first, first) + 1 for b in blocks if b.last >= first and b.first <= last
+            )
             return covered == last - first + 1
         group = ("hold", m.take_hold_id) if m.take_hold_id is not None else ("avail", m.account_id, m.asset_id)
         return sum(b.size for b in self.groups[group]) >= m.quantity
 
     # loading: three queries at most, whatever the number of moves
-    def _load(self, moves: list[_BlockMove]) -> None:
+    def send(self, moves: Sequence[_BlockMove | None]) -> None:
+        """Send the queries that load the blocks the moves take; ``move`` reads their answers.
+
+        Sent right after the balance locks and before their answer (pipeline mode), they cost no round
+        trip of their own. They must run after the locks: the balance lock guards an account's blocks.
+        """
+        real = [m for m in moves if m is not None]
         lowest_first: dict[tuple[int, int], int] = defaultdict(int)
         whole: set[tuple[int, int]] = set()
         holds: set[int] = set()
-        for m in moves:
+        for m in real:
             if m.new_units:
                 continue
             if m.take_hold_id is not None:
@@ -597,35 +673,49 @@ class _SerialBook:
             lowest_first.pop(key, None)
         table = SerialBlock._meta.db_table
         columns = "id, asset_id, first, last, account_id, state, hold_id"
-        with connection.cursor() as cursor:
-            if lowest_first:
-                need = sorted(lowest_first.items())
-                values = ", ".join(["(%s, %s, %s)"] * len(need))
-                # Only the lowest blocks that together cover each need: a window sum, not a full scan.
-                cursor.execute(
-                    f"WITH need(account_id, asset_id, qty) AS (VALUES {values}) "
-                    f"SELECT {columns} FROM ("
-                    f"  SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id, need.qty, "
-                    f"         SUM(b.last - b.first + 1) OVER (PARTITION BY b.account_id, b.asset_id "
-                    f"                                         ORDER BY b.first) AS upto "
-                    f"  FROM {table} b JOIN need ON b.account_id = need.account_id AND b.asset_id = need.asset_id "
-                    f"  WHERE b.state = 'available'"
-                    f") s WHERE s.upto - (s.last - s.first + 1) < s.qty",
-                    [v for (acc, asset), qty in need for v in (acc, asset, qty)],
-                )
+        if lowest_first:
+            need = sorted(lowest_first.items())
+            values = ", ".join(["(%s, %s, %s)"] * len(need))
+            cursor = connection.cursor()
+            # Only the lowest blocks that together cover each need: a window sum, not a full scan.
+            cursor.execute(
+                f"WITH need(account_id, asset_id, qty) AS (VALUES {values}) "
+                f"SELECT {columns} FROM ("
+                f"  SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id, need.qty, "
+                f"         SUM(b.last - b.first + 1) OVER (PARTITION BY b.account_id, b.asset_id "
+                f"                                         ORDER BY b.first) AS upto "
+                f"  FROM {table} b JOIN need ON b.account_id = need.account_id AND b.asset_id = need.asset_id "
+                f"  WHERE b.state = 'available'"
+                f") s WHERE s.upto - (s.last - s.first + 1) < s.qty",
+                [v for (acc, asset), qty in need for v in (acc, asset, qty)],
+            )
+            self.pending.append(cursor)
+        if whole:
+            placeholders = ", ".join(["(%s, %s)"] * len(whole))
+            cursor = connection.cursor()
+            cursor.execute(
+                f"SELECT {columns} FROM {table} WHERE (account_id, asset_id) IN ({placeholders}) "
+                "AND state = 'available'",
+                [v for pair in sorted(whole) for v in pair],
+            )
+            self.pending.append(cursor)
+        if holds:
+            placeholders = ", ".join(["%s"] * len(holds))
+            cursor = connection.cursor()
+            cursor.execute(f"SELECT {columns} FROM {table} WHERE hold_id IN ({placeholders})", sorted(holds))
+            self.pending.append(cursor)
+        if not self.pending:
+            self.pending.append(None)
+
+    def _receive(self) -> None:
+        for cursor in self.pending:
+            if cursor is None:
+                continue
+            try:
                 self._remember(cursor.fetchall())
-            if whole:
-                placeholders = ", ".join(["(%s, %s)"] * len(whole))
-                cursor.execute(
-                    f"SELECT {columns} FROM {table} WHERE (account_id, asset_id) IN ({placeholders}) "
-                    "AND state = 'available'",
-                    [v for pair in sorted(whole) for v in pair],
-                )
-                self._remember(cursor.fetchall())
-            if holds:
-                placeholders = ", ".join(["%s"] * len(holds))
-                cursor.execute(f"SELECT {columns} FROM {table} WHERE hold_id IN ({placeholders})", sorted(holds))
-                self._remember(cursor.fetchall())
+            finally:
+                cursor.close()
+        self.pending = [None]
         for row_id, block in self.loaded.items():
             self.groups[self._group_of(block, self.asset_of[row_id])].append(block)
         for blocks in self.groups.values():
@@ -655,7 +745,7 @@ class _SerialBook:
             taken = self._take_lowest(self.groups[group], m)
         for first, last in taken:
             block = _Block(first, last, m.dest_account_id, m.dest_state, m.dest_hold_id)
-            self.created.append((m.asset_id, block))
+            self._add(m.asset_id, block)
             if block.state == BlockState.AVAILABLE:
                 # A later leg of this posting may move these units on (the balance check allows it).
                 bisect.insort(self.groups[("avail", block.account_id, m.asset_id)], block, key=lambda b: b.first)
@@ -679,7 +769,7 @@ class _SerialBook:
                 taken.append((block.first, block.first + need - 1))
                 rest = _Block(block.first + need, block.last, block.account_id, block.state, block.hold_id)
                 blocks[0] = rest
-                self.created.append((m.asset_id, rest))
+                self._add(m.asset_id, rest)
                 need = 0
         return taken
 
@@ -697,11 +787,11 @@ class _SerialBook:
             if block.first < first:
                 left = _Block(block.first, first - 1, block.account_id, block.state, block.hold_id)
                 blocks.append(left)
-                self.created.append((m.asset_id, left))
+                self._add(m.asset_id, left)
             if block.last > last:
                 right = _Block(last + 1, block.last, block.account_id, block.state, block.hold_id)
                 blocks.append(right)
-                self.created.append((m.asset_id, right))
+                self._add(m.asset_id, right)
         blocks.sort(key=lambda b: b.first)
         return [(first, last)]
 
@@ -710,11 +800,14 @@ class _SerialBook:
             self.gone.add(block.id)
         else:
             # A piece created earlier in this posting is being cut again: drop the earlier version.
-            self.created = [(a, b) for a, b in self.created if b is not block]
+            self.created.pop(id(block), None)
+
+    def _add(self, asset_id: int, block: _Block) -> None:
+        self.created[id(block)] = (asset_id, block)
 
     # merging with neighbours and writing back
     def _merge_and_write(self) -> None:
-        created = [(asset, b) for asset, b in self.created]
+        created = list(self.created.values())
         neighbours = self._load_neighbours(created)
         by_asset: dict[int, list[_Block]] = defaultdict(list)
         for asset, block in created:
@@ -743,32 +836,19 @@ class _SerialBook:
         inserts = [(asset, b) for asset, b in final if b.id is None or b.id in self.gone]
         table = SerialBlock._meta.db_table
         delete_ids(table, sorted(self.gone))
-        bulk_insert(
-            table,
-            ("asset_id", "first", "last", "account_id", "state", "hold_id"),
-            [(asset, b.first, b.last, b.account_id, b.state, b.hold_id) for asset, b in inserts],
-        )
+        self.block_rows = [(asset, b.first, b.last, b.account_id, b.state, b.hold_id) for asset, b in inserts]
 
     def _load_neighbours(self, created: list[tuple[int, _Block]]) -> list[tuple[int, _Block]]:
-        """Blocks in the database that touch a new block and could merge with it."""
+        """Blocks in the database that touch a new block and could merge with it (one indexed query)."""
         if not created:
             return []
         below = sorted({(asset, b.first - 1) for asset, b in created if b.first > 1})
         above = sorted({(asset, b.last + 1) for asset, b in created})
-        clauses, params = [], []
-        if below:
-            clauses.append(f"(asset_id, last) IN ({', '.join(['(%s, %s)'] * len(below))})")
-            params += [v for pair in below for v in pair]
-        clauses.append(f"(asset_id, first) IN ({', '.join(['(%s, %s)'] * len(above))})")
-        params += [v for pair in above for v in pair]
         table = SerialBlock._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, asset_id, first, last, account_id, state, hold_id FROM {table} WHERE "
-                + " OR ".join(clauses),
-                params,
-            )
-            rows = cursor.fetchall()
+        if is_postgres():
+            rows = self._neighbour_rows_pg(table, below, above)
+        else:
+            rows = self._neighbour_rows(table, below, above)
         result = []
         for row_id, asset_id, first, last, account_id, state, hold_id in rows:
             if row_id in self.gone:
@@ -776,3 +856,42 @@ class _SerialBook:
             block = self.loaded.get(row_id) or _Block(first, last, account_id, state, hold_id, row_id)
             result.append((asset_id, block))
         return result
+
+    @staticmethod
+    def _neighbour_rows_pg(
+        table: str, below: list[tuple[int, int]], above: list[tuple[int, int]]
+    ) -> list[tuple[Any, ...]]:
+        """Per asset, the serials as one array each: index scans on (asset, last) and (asset, first)."""
+        parts: list[str] = []
+        params: list[Any] = []
+        for column, keys in (("last", below), ("first", above)):
+            by_asset: dict[int, list[int]] = defaultdict(list)
+            for asset, serial in keys:
+                by_asset[asset].append(serial)
+            for asset, serials in by_asset.items():
+                parts.append(
+                    f"SELECT id, asset_id, first, last, account_id, state, hold_id FROM {table} "
+                    f"WHERE asset_id = %s AND {column} = ANY(%s::bigint[])"
+                )
+                params += [asset, serials]
+        with connection.cursor() as cursor:
+            cursor.execute(" UNION ".join(parts), params)
+            return cursor.fetchall()
+
+    @staticmethod
+    def _neighbour_rows(
+        table: str, below: list[tuple[int, int]], above: list[tuple[int, int]]
+    ) -> list[tuple[Any, ...]]:
+        keys_sql, parts, params = [], [], []
+        for name, column, keys in (("below", "last", below), ("above", "first", above)):
+            if keys:
+                keys_sql.append(f"{name}(asset_id, serial) AS (VALUES {', '.join(['(%s, %s)'] * len(keys))})")
+                parts.append(
+                    f"SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id FROM {table} b "
+                    f"JOIN {name} ON b.asset_id = {name}.asset_id AND b.{column} = {name}.serial"
+                )
+                params += [v for pair in keys for v in pair]
+        with connection.cursor() as cursor:
+            # Joined to the keys (not a row-value IN list with OR, which reads every block of the asset).
+            cursor.execute(f"WITH {', '.join(keys_sql)} " + " UNION ".join(parts), params)
+            return cursor.fetchall()

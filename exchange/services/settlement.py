@@ -2,7 +2,8 @@
 
 A batch takes every trade unsettled when it starts and posts, in one journal transaction: units from
 the seller's order hold to the buyer, cash from the buyer's order hold to the seller, the buyer's fee
-from that hold and the seller's fee from the proceeds to the exchange's fee account; then it releases
+from that hold and the seller's fee from the proceeds to the exchange's fee account, with one posting
+per account and asset (its net change in the batch; the trades keep the detail); then it releases
 what finished orders no longer need (a buy filled below its limit), and pays a pledge's lender from the
 proceeds of pledged units sold on enforcement (``pledges.sale_fills_settled``). The trades are marked
 settled in the same transaction, so a worker killed at any point leaves either the whole batch or none
@@ -25,12 +26,13 @@ from exchange.api.fields import fen_to_str
 from exchange.bulk import bulk_update
 from exchange.db import is_postgres
 from exchange.faults import crash_point
+from exchange.locks import LockedHold, read_holds
 from exchange.models import (
     Account,
     AccountKind,
     Asset,
-    Hold,
     HoldKind,
+    HoldStatus,
     OrderStatus,
     SettlementBatch,
     SettlementStatus,
@@ -111,10 +113,10 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
     cash = cash_asset()
     fees_account = system_account(AccountKind.FEE)
     account_ids = {r[6] for r in rows} | {r[8] for r in rows}
-    # One statement each (in_bulk would split large id lists into batches on SQLite).
+    # One statement each (in_bulk would split long id lists into batches on SQLite); holds as plain rows.
     accounts = {a.pk: a for a in Account.objects.filter(pk__in=account_ids)}
     assets = {a.pk: a for a in Asset.objects.filter(pk__in={r[1] for r in rows})}
-    holds = {h.pk: h for h in Hold.objects.filter(pk__in={r[7] for r in rows} | {r[9] for r in rows})}
+    holds = read_holds({r[7] for r in rows} | {r[9] for r in rows})
 
     # Aggregate per (hold, counterparty): the same legs whether an order filled once or a hundred times.
     units: dict[tuple[int, int, int], int] = defaultdict(int)  # (asset, seller hold, buyer account) -> units
@@ -175,9 +177,17 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
         metadata={"trades": len(rows), "first_trade": rows[0][0], "last_trade": rows[-1][0]},
         at=started,
     )
-    ledger_post(txn, legs)
-    # Filled or cancelled buy orders keep nothing once these trades settle (fills below the limit).
-    released = len(holds_release([(holds[hold_id], None) for hold_id in finished_buys.values()]))
+    # One posting per account and asset for the batch (net), not two per leg: the trades, linked to the
+    # batch, keep the detail; the journal says what each account gave and got in this settlement.
+    posted = ledger_post(txn, legs, net=True)
+    # Filled or cancelled buy orders keep nothing once these trades settle (fills below the limit). A hold
+    # that this posting consumed to the last fen has nothing to release (and ended as posted): skip it.
+    leftover = [
+        (holds[hold_id], None)
+        for hold_id in finished_buys.values()
+        if hold_id not in posted.holds or posted.holds[hold_id].status == HoldStatus.ACTIVE
+    ]
+    released = len(holds_release(leftover))
     batch = SettlementBatch.objects.create(
         status=SettlementStatus.COMPLETED,
         idempotency_key=key,
@@ -191,7 +201,14 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
         started_at=started,
         completed_at=clock.now(),
     )
-    bulk_update(Trade._meta.db_table, [("settlement_batch_id", "bigint")], [(r[0], batch.pk) for r in rows])
+    if is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Trade._meta.db_table} SET settlement_batch_id = %s WHERE id = ANY(%s::bigint[])",
+                [batch.pk, [r[0] for r in rows]],
+            )
+    else:
+        bulk_update(Trade._meta.db_table, [("settlement_batch_id", "bigint")], [(r[0], batch.pk) for r in rows])
     crash_point("settlement.posted")
     audit_record(
         actor=actor,
@@ -213,7 +230,7 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
     return batch
 
 
-def _pay_pledge_lenders(actor: Actor, rows: list[tuple], holds: dict[int, Hold]) -> None:
+def _pay_pledge_lenders(actor: Actor, rows: list[tuple], holds: dict[int, LockedHold]) -> None:
     """Sales of pledged units on enforcement (sell orders holding a pledge hold): in this same
     transaction, pay the lender from the proceeds just settled into the borrower's account."""
     fills: dict[int, SaleFills] = {}

@@ -25,7 +25,7 @@ from config.errors import InvalidInput, NotFound
 from exchange import clock
 from exchange.api.fields import fen_to_str
 from exchange.bulk import bulk_update
-from exchange.db import is_postgres
+from exchange.db import is_postgres, pipeline
 from exchange.errors import (
     AccountNotFound,
     DuplicateObject,
@@ -376,7 +376,8 @@ def order_place(
     if replay is not None:
         return replay
     try:
-        with transaction.atomic():
+        # Pipeline mode: the writes (hold, blocks, balances, trades, the audit event) go out together.
+        with transaction.atomic(), pipeline():
             return _place_and_match(
                 actor, account, asset, rules, side, mode, price_fen, quantity, client_order_id, moment
             )

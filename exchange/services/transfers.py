@@ -1,14 +1,59 @@
-"""Transfers between participants' holding accounts."""
+"""Transfers between participants' holding accounts, one at a time or up to a thousand at once.
+
+On PostgreSQL a single transfer is one statement (``greenledger_transfer``, migration 0007); with explicit
+serials, and on SQLite, it posts through ``ledger_post``. A batch is one journal entry posted set-wise.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
 from accounts.actors import Actor
-from exchange.errors import AccountNotFound, AssetNotTransferable, InvalidDestination, SameAccount
-from exchange.models import Account, AccountKind, Asset, PendingTransfer, Transaction, TransactionKind
-from exchange.services.audit import audit_record, service
+from config.errors import DomainError, InvalidInput
+from exchange.audit_proof import canonical_json, event_body, format_time
+from exchange.db import is_postgres, pipeline
+from exchange.errors import (
+    AccountNotFound,
+    AssetNotTransferable,
+    InsufficientAvailable,
+    InvalidDestination,
+    InvalidQuantity,
+    SameAccount,
+)
+from exchange.locks import LockedBalance
+from exchange.models import (
+    Account,
+    AccountKind,
+    Asset,
+    AuditEvent,
+    BlockState,
+    PendingTransfer,
+    Transaction,
+    TransactionKind,
+)
+from exchange.services.audit import AUDIT_LOCK_KEY, audit_record, note_recorded, service
 from exchange.services.issuance import _check_quantity
-from exchange.services.ledger import Leg, journal_open, ledger_post
-from exchange.services.trust import needs_delay, pending_transfer_create
+from exchange.services.ledger import (
+    Leg,
+    Posted,
+    idempotency_scope,
+    journal_open,
+    journal_replay,
+    ledger_post,
+    request_hash,
+)
+from exchange.services.trust import (
+    UntrustedDestination,
+    needs_delay,
+    pending_transfer_create,
+    untrusted_destinations,
+)
 
 
 def check_source(actor: Actor, account: Account) -> None:
@@ -35,7 +80,11 @@ def check_transfer(*, actor: Actor, source: Account, destination: Account, asset
         raise AssetNotTransferable(details={"asset": asset.code})
 
 
-@service
+def _one_statement(*, serials: tuple[int, int] | None = None, **_: Any) -> bool:
+    return serials is None and is_postgres()
+
+
+@service(one_statement=_one_statement)
 def transfer_create(
     *,
     actor: Actor,
@@ -61,32 +110,322 @@ def transfer_create(
         "memo": memo,
         "serials": list(serials) if serials else None,
     }
+    # The trust rule comes first: a delayed transfer takes neither of the immediate paths below.
     if needs_delay(actor, destination):
-        return pending_transfer_create(
-            actor=actor,
-            source=source,
-            destination=destination,
-            asset=asset,
-            quantity=quantity,
-            idempotency_key=idempotency_key,
-            memo=memo,
-            serials=serials,
-            request=request,
+        # Outside a transaction the service may have taken the one-statement route: hold and record in one.
+        with transaction.atomic():
+            return pending_transfer_create(
+                actor=actor,
+                source=source,
+                destination=destination,
+                asset=asset,
+                quantity=quantity,
+                idempotency_key=idempotency_key,
+                memo=memo,
+                serials=serials,
+                request=request,
+            )
+    if _one_statement(serials=serials):
+        return _transfer_in_sql(actor, source, destination, asset, quantity, memo, request, idempotency_key)
+    # One pipeline for the whole entry: BEGIN rides with the journal row, and the writes with the audit event.
+    with pipeline():
+        txn, replayed = journal_open(
+            kind=TransactionKind.TRANSFER, actor=actor, idempotency_key=idempotency_key, request=request, memo=memo
         )
-    txn, replayed = journal_open(
-        kind=TransactionKind.TRANSFER, actor=actor, idempotency_key=idempotency_key, request=request, memo=memo
-    )
-    if replayed:
-        return txn
-    posted = ledger_post(txn, [Leg(asset, source, destination, quantity, serials=serials)])
-    audit_record(
-        actor=actor,
-        action="transfer.create",
-        obj=txn,
-        payload={**request, "ranges": [list(r) for r in posted.ranges[0]]},
-        at=txn.created_at,
-    )
+        if replayed:
+            return txn
+        posted = ledger_post(txn, [Leg(asset, source, destination, quantity, serials=serials)])
+        audit_record(
+            actor=actor,
+            action="transfer.create",
+            obj=txn,
+            payload={**request, "ranges": [list(r) for r in posted.ranges[0]]},
+            at=txn.created_at,
+        )
+    attach_result(txn, posted, [(source, destination, asset, quantity)])
     return txn
 
 
-__all__ = ["check_source", "check_transfer", "transfer_create"]
+# Stand-ins in the event body for what only the database knows yet (the entry's id, the moved ranges).
+# Control characters never occur raw in canonical JSON (they are escaped), so each appears exactly once.
+_ID_MARK = "\x01transaction\x01"
+_RANGES_MARK = "\x01ranges\x01"
+INSUFFICIENT_SQLSTATE = "GL001"
+
+
+def _transfer_in_sql(
+    actor: Actor,
+    source: Account,
+    destination: Account,
+    asset: Asset,
+    quantity: int,
+    memo: str,
+    request: dict[str, Any],
+    idempotency_key: str | None,
+) -> Transaction:
+    """The PostgreSQL path of ``transfer_create``: one statement (``greenledger_transfer``, migration 0007).
+
+    The same entry, postings, blocks, movements and audit event as ``ledger_post`` and ``audit_record``
+    would write; the event's payload and body are made here, with the entry id and the ranges spliced in
+    by the function before it hashes them.
+    """
+    scope = idempotency_scope(actor)
+    digest = request_hash(TransactionKind.TRANSFER, request)
+    now = timezone.now()
+    payload = canonical_json({**request, "ranges": _RANGES_MARK}).replace(json.dumps(_RANGES_MARK), _RANGES_MARK)
+    body = event_body(
+        time=format_time(now),
+        action="transfer.create",
+        actor_label=actor.label,
+        actor_user=actor.user_id,
+        actor_participant=actor.participant_id,
+        object_type="transaction",
+        object_id=_ID_MARK,
+        payload=payload,
+    ).replace(json.dumps(_ID_MARK), f'"{_ID_MARK}"')
+    body1, rest = body.split(_ID_MARK)
+    body2, body3 = rest.split(_RANGES_MARK)
+    pay1, pay2 = payload.split(_RANGES_MARK)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT * FROM greenledger_transfer({', '.join(['%s'] * 19)})",
+                [
+                    actor.user_id,
+                    actor.participant_id,
+                    actor.label,
+                    scope,
+                    idempotency_key,
+                    digest,
+                    memo[:500],
+                    now,
+                    source.pk,
+                    destination.pk,
+                    asset.pk,
+                    quantity,
+                    "transfer.create",
+                    body1,
+                    body2,
+                    body3,
+                    pay1,
+                    pay2,
+                    AUDIT_LOCK_KEY,
+                ],
+            )
+            status, txn_id, _, source_after, dest_after, flat = cursor.fetchone()
+    except DatabaseError as exc:
+        diag = getattr(exc.__cause__, "diag", None)
+        if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_SQLSTATE or diag is None:
+            raise
+        raise InsufficientAvailable(
+            f"Account {source.number} has {diag.message_detail} {asset.code} available; {quantity} requested.",
+            details={
+                "account": source.number,
+                "asset": asset.code,
+                "available": int(diag.message_detail),
+                "requested": quantity,
+            },
+        ) from None
+    if status == "replayed":
+        return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest)
+    note_recorded()
+    txn = Transaction(
+        id=txn_id,
+        kind=TransactionKind.TRANSFER,
+        actor_user_id=actor.user_id,
+        actor_participant_id=actor.participant_id,
+        actor_label=actor.label,
+        idempotency_scope=scope,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        memo=memo[:500],
+        metadata={},
+        created_at=now,
+    )
+    txn._state.adding = False
+    ranges = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+    balances = {
+        (source.pk, asset.pk): LockedBalance(0, source.pk, asset.pk, source_after, 0, False),
+        (destination.pk, asset.pk): LockedBalance(0, destination.pk, asset.pk, dest_after, 0, False),
+    }
+    attach_result(txn, Posted(postings=2, ranges=[ranges], balances=balances), [(source, destination, asset, quantity)])
+    return txn
+
+
+@dataclass(frozen=True, slots=True)
+class PostingLine:
+    """A posting as the API shows it, built from what the service wrote (no query, no model instance)."""
+
+    account: Account
+    asset: Asset
+    quantity: int
+    balance_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class MovementLine:
+    asset: Asset
+    first: int
+    last: int
+    source: Account
+    destination: Account
+    state: str
+
+
+def attach_result(txn: Transaction, posted: Posted, moves: Sequence[tuple[Account, Account, Asset, int]]) -> None:
+    """Give ``txn`` the postings and serial movements just written, so the response needs no query.
+
+    In the order ``ledger_post`` wrote them (by id): per move the source's posting, then the destination's.
+    """
+    postings: list[PostingLine] = []
+    movements: list[MovementLine] = []
+    running = {key: bal.total for key, bal in posted.balances.items()}
+    for (source, destination, asset, quantity), ranges in reversed(list(zip(moves, posted.ranges, strict=True))):
+        # Walk back from the balances after the entry to each posting's balance after it.
+        for account, signed in ((destination, quantity), (source, -quantity)):
+            key = (account.pk, asset.pk)
+            postings.append(PostingLine(account, asset, signed, running[key]))
+            running[key] -= signed
+        movements.extend(
+            MovementLine(asset, first, last, source, destination, BlockState.AVAILABLE)
+            for first, last in reversed(ranges)
+        )
+    txn._postings = postings[::-1]  # type: ignore[attr-defined]
+    txn._movements = movements[::-1]  # type: ignore[attr-defined]
+
+
+# --- batches ---------------------------------------------------------------------------------------------
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOrder:
+    """One transfer of a batch."""
+
+    source: Account
+    destination: Account
+    asset: Asset
+    quantity: int
+    serials: tuple[int, int] | None = None
+
+
+@dataclass(slots=True)
+class BatchResult:
+    transaction: Transaction
+    ranges: list[list[tuple[int, int]]]  # per transfer, the serial ranges it moved
+    replayed: bool = False
+
+
+def at_index(index: int, exc: DomainError) -> DomainError:
+    """The same refusal, naming the transfer of the batch it is about."""
+    refusal = type(exc)(f"Transfer {index}: {exc.message}", details={"index": index, **exc.details})
+    return refusal
+
+
+def _culprit(orders: Sequence[TransferOrder], exc: InsufficientAvailable) -> int:
+    """The first transfer the refusal is about: where its source runs out, or that names those serials."""
+    details = exc.details
+    if "serials" in details:
+        wanted = list(details["serials"])
+        for i, order in enumerate(orders):
+            if order.serials is not None and list(order.serials) == wanted:
+                return i
+    spent = 0
+    first = None
+    for i, order in enumerate(orders):
+        if order.source.number == details.get("account") and order.asset.code == details.get("asset"):
+            first = i if first is None else first
+            spent += order.quantity
+            if spent > details.get("available", spent):
+                return i
+    return first or 0
+
+
+@service
+def transfers_batch_create(
+    *,
+    actor: Actor,
+    transfers: Sequence[TransferOrder],
+    memo: str = "",
+    idempotency_key: str | None = None,
+) -> BatchResult:
+    """Up to 1,000 transfers from the actor's accounts as one journal entry: all of them, or none.
+
+    Each is checked as ``transfer_create`` checks it; a refusal names the index of the transfer it is
+    about (``details.index``). The Idempotency-Key covers the whole batch. One audit event records it.
+    """
+    if not 1 <= len(transfers) <= MAX_BATCH:
+        raise InvalidInput(
+            f"A batch holds 1 to {MAX_BATCH} transfers.", details={"transfers": len(transfers), "max": MAX_BATCH}
+        )
+    for i, order in enumerate(transfers):
+        try:
+            check_transfer(
+                actor=actor,
+                source=order.source,
+                destination=order.destination,
+                asset=order.asset,
+                quantity=order.quantity,
+            )
+            if order.serials is not None and (
+                order.serials[0] < 1 or order.serials[1] - order.serials[0] + 1 != order.quantity
+            ):
+                raise InvalidQuantity(
+                    "The serial range does not match the quantity.", details={"serials": list(order.serials)}
+                )
+        except DomainError as exc:
+            raise at_index(i, exc) from None
+    untrusted = untrusted_destinations(actor, [t.destination for t in transfers])
+    if untrusted:
+        first = next(i for i, t in enumerate(transfers) if t.destination.pk in untrusted)
+        raise at_index(first, UntrustedDestination(details={"account": transfers[first].destination.number}))
+    request = {
+        "memo": memo,
+        "transfers": [
+            [t.source.number, t.destination.number, t.asset.code, t.quantity, list(t.serials) if t.serials else None]
+            for t in transfers
+        ],
+    }
+    with pipeline():
+        txn, replayed = journal_open(
+            kind=TransactionKind.TRANSFER,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            request=request,
+            memo=memo,
+            metadata={"batch": len(transfers)},
+        )
+        if replayed:
+            return BatchResult(txn, _batch_ranges(txn), replayed=True)
+        legs = [Leg(t.asset, t.source, t.destination, t.quantity, serials=t.serials) for t in transfers]
+        try:
+            posted = ledger_post(txn, legs)
+        except InsufficientAvailable as exc:
+            raise at_index(_culprit(transfers, exc), exc) from None
+        audit_record(
+            actor=actor,
+            action="transfer.batch",
+            obj=txn,
+            payload={**request, "ranges": [[list(r) for r in ranges] for ranges in posted.ranges]},
+            at=txn.created_at,
+        )
+    return BatchResult(txn, posted.ranges)
+
+
+def _batch_ranges(txn: Transaction) -> list[list[tuple[int, int]]]:
+    """What a batch moved, per transfer, as its audit event recorded it (for a replayed request)."""
+    event = AuditEvent.objects.filter(object_type="transaction", object_id=str(txn.pk), action="transfer.batch").first()
+    if event is None:
+        return []
+    return [[(int(f), int(last)) for f, last in ranges] for ranges in json.loads(event.payload)["ranges"]]
+
+
+__all__ = [
+    "MAX_BATCH",
+    "BatchResult",
+    "TransferOrder",
+    "check_source",
+    "check_transfer",
+    "transfer_create",
+    "transfers_batch_create",
+]

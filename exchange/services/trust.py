@@ -87,6 +87,29 @@ def needs_delay(actor: Actor, destination: Account) -> bool:
     ).exists()
 
 
+class UntrustedDestination(Conflict):
+    code = "untrusted_destination"
+    default_message = "Batches go to your own or trusted accounts only; send this one as a single transfer."
+
+
+def untrusted_destinations(actor: Actor, destinations: list[Account]) -> set[int]:
+    """The ids among ``destinations`` a transfer by ``actor`` would have to wait for (one query)."""
+    if not _config("TRUSTED_ACCOUNTS") or actor.is_system:
+        return set()
+    foreign = {a.pk for a in destinations if not actor.owns(a.participant_id)}
+    if not foreign:
+        return set()
+    trusted = set(
+        TrustedAccount.objects.filter(
+            participant_id=actor.participant_id,
+            account_id__in=foreign,
+            status=TrustStatus.APPROVED,
+            effective_at__lte=clock.now(),
+        ).values_list("account_id", flat=True)
+    )
+    return foreign - trusted
+
+
 @service
 def trusted_account_propose(*, actor: Actor, account: Account, label: str = "") -> TrustedAccount:
     """Propose an account for the participant's trusted list (an admin); a second admin approves it."""

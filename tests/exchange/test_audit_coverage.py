@@ -149,6 +149,10 @@ def _scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.transfers.transfer_create": lambda m: tr.transfer_create(
             actor=with_units(m)[2], source=holder(m)[1], destination=m.holder("Other")[1], asset=m.cea, quantity=5
         ),
+        "exchange.services.transfers.transfers_batch_create": lambda m: tr.transfers_batch_create(
+            actor=with_units(m)[2],
+            transfers=[tr.TransferOrder(holder(m)[1], m.holder("Other")[1], m.cea, 5)] * 2,
+        ),
         "exchange.services.retirement.retirement_create": lambda m: ret.retirement_create(
             actor=with_units(m)[2], account=holder(m)[1], asset=m.cea, quantity=5, beneficiary="b", reason="r"
         ),

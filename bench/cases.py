@@ -1,0 +1,296 @@
+"""The rows of the table, in the order they run. Each returns its results; setup is not timed."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+from bench import db
+from bench.cli import Context, Result, case
+from bench.fixtures import Holder, World, give_cash, give_units, holders, world
+from bench.parallel import run_parallel
+from bench.transfers import Pool, floor_transfers, service_transfers, timed
+
+ROUNDS = 5
+
+
+def _world(ctx: Context) -> World:
+    if "world" not in ctx.state:
+        ctx.state["world"] = world()
+    return ctx.state["world"]
+
+
+def _pool(ctx: Context) -> Pool:
+    if "pool" not in ctx.state:
+        w = _world(ctx)
+        db.progress(f"  setup: {ctx.scale.pool} holders with units and cash")
+        people = holders(ctx.scale.pool, label="pool")
+        accounts = [h.account for h in people]
+        give_units(w, accounts, 1_000_000)
+        give_cash(w, accounts, 10**12)
+        ctx.state["pool"] = Pool(holders=people, cea_id=w.cea.pk, cny_id=w.cny.pk, url=ctx.url)
+    return ctx.state["pool"]
+
+
+def _alternate(rounds: int, first: Callable[[int], float], second: Callable[[int], float]) -> tuple[float, float]:
+    """Run the two measurements turn about, ``rounds`` times each; return the median of each.
+
+    Alternating exposes both to the same background load (other work on a shared machine).
+    """
+    a, b = [], []
+    for r in range(rounds):
+        a.append(first(r))
+        b.append(second(r))
+    return statistics.median(a), statistics.median(b)
+
+
+@case("transfers")
+def transfers_one_client(ctx: Context) -> list[Result]:
+    pool = _pool(ctx)
+    n = max(1, ctx.scale.transfers // ROUNDS)
+    floor_transfers(pool, 20, 1)  # warm up both paths (connections, caches, prepared statements)
+    service_transfers(pool, 20, 1)
+
+    def floor(r: int) -> float:
+        count, seconds = timed(floor_transfers, pool, n, 10 + r)
+        return count / seconds
+
+    def svc(r: int) -> float:
+        count, seconds = timed(service_transfers, pool, n, 20 + r)
+        return count / seconds
+
+    floor_rate, svc_rate = _alternate(ROUNDS, floor, svc)
+    return [Result("transfer service, 1 client", svc_rate, "transfers/s", floor=floor_rate)]
+
+
+@case("transfers4")
+def transfers_four_processes(ctx: Context) -> list[Result]:
+    pool = _pool(ctx)
+    each = max(1, ctx.scale.transfers_each // 3)
+
+    def floor(r: int) -> float:
+        count, seconds = run_parallel(
+            lambda i, seed: floor_transfers(pool, each, seed), [100 + 10 * r + i for i in range(4)]
+        )
+        return count / seconds
+
+    def svc(r: int) -> float:
+        count, seconds = run_parallel(
+            lambda i, seed: service_transfers(pool, each, seed), [200 + 10 * r + i for i in range(4)]
+        )
+        return count / seconds
+
+    floor_rate, svc_rate = _alternate(3, floor, svc)
+    return [
+        Result(
+            f"transfer service, 4 processes, {len(pool.holders)} accounts",
+            svc_rate,
+            "transfers/s",
+            floor=floor_rate,
+        )
+    ]
+
+
+def _token(holder: Holder) -> str:
+    from django.contrib.auth import get_user_model
+
+    from accounts.actors import Actor
+    from accounts.services import api_token_create
+
+    user = get_user_model().objects.get(pk=holder.actor.user_id)
+    return api_token_create(actor=Actor.system("bench"), user=user, name="bench")[1]
+
+
+def _api_client(token: str):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    return Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
+
+
+@case("batch")
+def batch_transfers(ctx: Context) -> list[Result]:
+    import json
+    import random
+
+    from exchange.models import Account
+
+    pool = _pool(ctx)
+    w = _world(ctx)
+    caller = holders(1, label="batcher")[0]
+    extra = Account.objects.bulk_create(
+        Account(number=f"CN-8{caller.participant.pk:05d}{i:03d}", participant=caller.participant) for i in range(9)
+    )
+    sources = [caller.account, *extra]
+    give_units(w, sources, 10_000_000)
+    client = _api_client(_token(caller))
+    rng = random.Random(5)
+    size = ctx.scale.batch_size
+
+    def body() -> str:
+        return json.dumps(
+            {
+                "transfers": [
+                    {
+                        "source": rng.choice(sources).number,
+                        "destination": rng.choice(pool.holders).account.number,
+                        "asset": "CEA-2024",
+                        "quantity": rng.randint(1, 5),
+                    }
+                    for _ in range(size)
+                ]
+            }
+        )
+
+    def post(payload: str) -> None:
+        response = client.post("/api/v1/transfers/batch", payload, content_type="application/json")
+        if response.status_code != 201:
+            raise RuntimeError(f"batch refused: {response.status_code} {response.content[:300]!r}")
+
+    post(body())  # warm up
+    rates = []
+    for _ in range(ctx.scale.batches):
+        payload = body()
+        begin = time.perf_counter()
+        post(payload)
+        rates.append(2 * size / (time.perf_counter() - begin))
+    return [
+        Result(f"batch transfers API, {size} a batch (median of {len(rates)})", statistics.median(rates), "postings/s")
+    ]
+
+
+@case("http")
+def http_transfers(ctx: Context) -> list[Result]:
+    import tempfile
+    from pathlib import Path
+
+    from bench.http import Client, run_load, start_gunicorn
+
+    pool = _pool(ctx)
+    w = _world(ctx)
+    n = ctx.scale.http_clients
+    people = holders(n, label="http")
+    give_units(w, [p.account for p in people], 1_000_000)
+    clients = [Client(_token(p), p.account.number) for p in people]
+    destinations = [h.account.number for h in pool.holders]
+    log = Path(tempfile.gettempdir()) / f"{ctx.url.rsplit('/', 1)[-1]}-gunicorn.log"
+    from django.db import connections
+
+    connections.close_all()
+    server = start_gunicorn(ctx.url, ctx.scale.http_workers, log)
+    try:
+        run_load(server.port, clients, destinations, 3)  # warm up every worker and client
+        per_client = max(1, ctx.scale.http_requests // n)
+        rate, latencies, statuses = run_load(server.port, clients, destinations, per_client)
+    finally:
+        server.stop()
+    bad = [s for s in statuses if s != 201]
+    if bad:
+        raise RuntimeError(f"{len(bad)} of {len(statuses)} requests failed (statuses {sorted(set(bad))}); see {log}")
+    label = f"transfer API over HTTP, {n} clients, gunicorn {ctx.scale.http_workers} workers"
+    return [
+        Result(label, rate, "requests/s"),
+        Result("  p50 latency", 1000 * latencies[len(latencies) // 2], "ms"),
+        Result("  p99 latency", 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], "ms"),
+    ]
+
+
+@case("reads")
+def reads(ctx: Context) -> list[Result]:
+    from bench.history import load_history
+    from exchange.models import AccountKind
+    from exchange.services.accounts import system_account
+
+    w = _world(ctx)
+    long, short = holders(2, label="reader")
+    history = ctx.scale.reads_history
+    db.progress(f"  setup: {history:,} postings on one account")
+    load_history(long.account.pk, system_account(AccountKind.ISSUANCE).pk, w.cny.pk, history)
+    load_history(short.account.pk, system_account(AccountKind.ISSUANCE).pk, w.cny.pk, 100)
+    results = []
+    for who, label in ((long, f"{history:,}"), (short, "100")):
+        client = _api_client(_token(who))
+        number = who.account.number
+        for path, name in (
+            (f"/api/v1/accounts/{number}/holdings", "balance read (GET holdings)"),
+            (f"/api/v1/accounts/{number}/statement", "first statement page (50 lines)"),
+            (f"/api/v1/accounts/{number}/statement?asset=CNY", "first statement page, one asset"),
+        ):
+            client.get(path)
+            samples = []
+            for _ in range(ctx.scale.reads_samples):
+                begin = time.perf_counter()
+                response = client.get(path)
+                samples.append(time.perf_counter() - begin)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path}: {response.status_code}")
+            results.append(Result(f"{name}, {label}-posting account", 1000 * statistics.median(samples), "ms"))
+    return results
+
+
+def _market(ctx: Context):  # type: ignore[no-untyped-def]
+    from bench.market import listed
+
+    if "market" not in ctx.state:
+        ctx.state["market"] = listed(_world(ctx))
+    return ctx.state["market"]
+
+
+@case("settlement")
+def settlement(ctx: Context) -> list[Result]:
+    from bench.market import unsettled_trades
+    from exchange.services.settlement import settlement_run
+
+    _, rules = _market(ctx)
+    n = ctx.scale.settle_trades
+    db.progress(f"  setup: {n:,} unsettled trades")
+    unsettled_trades(_world(ctx), rules, n, sellers=max(1, min(200, n // 50)), buyers=max(1, min(1000, n // 10)))
+    begin = time.perf_counter()
+    batch = settlement_run()
+    seconds = time.perf_counter() - begin
+    if batch.trades_count != n:
+        raise RuntimeError(f"settled {batch.trades_count} trades, expected {n}")
+    if ctx.scale.settle_trades <= 1000:
+        from exchange.selectors.reconcile import reconcile
+
+        problems = [str(v) for v in reconcile()]
+        if problems:
+            raise RuntimeError(f"the ledger does not reconcile after settlement: {problems[:3]}")
+    return [
+        Result(f"settlement of {n:,} trades", seconds, "s"),
+        Result("  settlement throughput", n / seconds, "trades/s"),
+    ]
+
+
+@case("matching")
+def matching(ctx: Context) -> list[Result]:
+    from bench.market import matching as run_matching
+
+    _market(ctx)
+    n = ctx.scale.orders
+    seconds = run_matching(_world(ctx), n)
+    return [Result("matching through order_place, 1 client", n / seconds, "orders/s")]
+
+
+@case("audit")
+def audit(ctx: Context) -> list[Result]:
+    from bench.auditload import load_events
+    from exchange.services.sealing import audit_seal, audit_verify
+
+    n = ctx.scale.audit_events
+    audit_seal()  # what the other rows wrote, so that the timed seal is the bulk-loaded events
+    db.progress(f"  setup: {n:,} audit events")
+    load_events(n)
+    begin = time.perf_counter()
+    made = audit_seal(max_checkpoints=100_000)
+    seal_seconds = time.perf_counter() - begin
+    sealed = sum(c.count for c in made)
+    begin = time.perf_counter()
+    result = audit_verify()
+    verify_seconds = time.perf_counter() - begin
+    if not result.ok:
+        raise RuntimeError(f"audit verification failed: {result.failure}")
+    return [
+        Result(f"audit seal, {sealed:,} events", sealed / seal_seconds, "events/s"),
+        Result(f"audit verification, {result.events:,} events", result.events / verify_seconds, "events/s"),
+    ]

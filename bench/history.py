@@ -1,0 +1,65 @@
+"""A long history, bulk-loaded: one account with N cash postings, consistent with its balance row.
+
+Deposits from the issuance account (as the exchange books them), 100 postings a side per journal entry,
+written server-side with INSERT ... SELECT in one transaction, so every trigger runs: the postings-in-
+their-own-transaction check (once per statement) and the deferred balance check of each entry at commit.
+Then both balance rows are set to the sum of their postings, as the ledger keeps them.
+"""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+
+PER_ENTRY = 100
+
+
+def load_history(account_id: int, issuance_id: int, asset_id: int, postings: int) -> None:
+    entries = max(1, postings // PER_ENTRY)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for account, allow_negative in ((account_id, False), (issuance_id, True)):
+            cursor.execute(
+                "INSERT INTO exchange_balance (account_id, asset_id, total, held, allow_negative) "
+                "VALUES (%s, %s, 0, 0, %s) ON CONFLICT (account_id, asset_id) DO NOTHING",
+                [account, asset_id, allow_negative],
+            )
+        cursor.execute(
+            "SELECT account_id, total FROM exchange_balance WHERE asset_id = %s AND account_id IN (%s, %s) "
+            "ORDER BY account_id FOR UPDATE",
+            [asset_id, account_id, issuance_id],
+        )
+        start = dict(cursor.fetchall())
+        cursor.execute(
+            "CREATE TEMP TABLE bench_entries ON COMMIT DROP AS "
+            "WITH t AS (INSERT INTO exchange_transaction (kind, actor_label, idempotency_scope, request_hash, memo, "
+            "  metadata, created_at) SELECT 'deposit', 'system:bench', 'bench', '', 'history ' || g, '{}', "
+            "  now() - make_interval(secs => %s - g) FROM generate_series(1, %s) g RETURNING id) "
+            "SELECT id, (row_number() OVER (ORDER BY id) - 1) AS k FROM t",
+            [entries, entries],
+        )
+        # Deposits of 100 fen: per entry, 100 postings to the account, then 100 from the issuance account.
+        cursor.execute(
+            "INSERT INTO exchange_posting (transaction_id, account_id, asset_id, quantity, balance_after) "
+            "SELECT e.id, CASE WHEN s.side = 0 THEN %s ELSE %s END, %s, CASE WHEN s.side = 0 THEN 100 ELSE -100 END, "
+            "       CASE WHEN s.side = 0 THEN %s + (e.k * %s + j) * 100 ELSE %s - (e.k * %s + j) * 100 END "
+            "FROM bench_entries e CROSS JOIN (VALUES (0), (1)) AS s(side) CROSS JOIN generate_series(1, %s) j "
+            "ORDER BY e.id, s.side, j",
+            [
+                account_id,
+                issuance_id,
+                asset_id,
+                start[account_id],
+                PER_ENTRY,
+                start[issuance_id],
+                PER_ENTRY,
+                PER_ENTRY,
+            ],
+        )
+        total = entries * PER_ENTRY * 100
+        cursor.execute(
+            "UPDATE exchange_balance SET total = total + CASE WHEN account_id = %s THEN %s ELSE %s END "
+            "WHERE asset_id = %s AND account_id IN (%s, %s)",
+            [account_id, total, -total, asset_id, account_id, issuance_id],
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE exchange_posting")
+        cursor.execute("ANALYZE exchange_transaction")

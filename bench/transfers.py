@@ -1,0 +1,100 @@
+"""Transfers: the service against the raw-SQL floor, one client and four processes.
+
+The floor is what PostgreSQL itself needs for a transfer, sent with psycopg directly, one statement
+after another: lock the two balance rows (SELECT ... ORDER BY ... FOR UPDATE), update each, insert a
+journal row and the two postings (one multi-row INSERT), commit. It runs against the same schema and
+triggers as the service (the deferred balance check, the posting trigger, append-only), on cash
+balances so that no serial block is involved. The service row calls ``transfer_create`` in process,
+with an Idempotency-Key, moving serialised allowances (lowest serials first), as the API does.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from bench.fixtures import Holder
+
+FLOOR_LOCK = (
+    "SELECT id, account_id, total, held FROM exchange_balance "
+    "WHERE (account_id, asset_id) IN ((%s, %s), (%s, %s)) ORDER BY account_id, asset_id FOR UPDATE"
+)
+FLOOR_UPDATE = "UPDATE exchange_balance SET total = %s WHERE id = %s"
+FLOOR_JOURNAL = (
+    "INSERT INTO exchange_transaction (kind, actor_label, idempotency_scope, request_hash, memo, metadata, "
+    "created_at) VALUES ('transfer', 'bench', 'bench', '', '', '{}', now()) RETURNING id"
+)
+FLOOR_POSTINGS = (
+    "INSERT INTO exchange_posting (transaction_id, account_id, asset_id, quantity, balance_after) "
+    "VALUES (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s)"
+)
+
+
+@dataclass(frozen=True)
+class Pool:
+    holders: list[Holder]
+    cea_id: int
+    cny_id: int
+    url: str
+
+
+def _pairs(n: int, count: int, seed: int) -> list[tuple[int, int]]:
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(count):
+        a = rng.randrange(n)
+        b = rng.randrange(n - 1)
+        pairs.append((a, b if b < a else b + 1))
+    return pairs
+
+
+def floor_transfers(pool: Pool, count: int, seed: int) -> int:
+    """``count`` raw-SQL transfers of cash between random pairs of the pool; returns count."""
+    import psycopg
+
+    accounts = [h.account.pk for h in pool.holders]
+    asset = pool.cny_id
+    with psycopg.connect(pool.url.replace("postgres://", "postgresql://", 1)) as conn:
+        cur = conn.cursor()
+        for a, b in _pairs(len(accounts), count, seed):
+            src, dst = accounts[a], accounts[b]
+            qty = 1 + (a + b) % 5
+            cur.execute(FLOOR_LOCK, (src, asset, dst, asset) if src < dst else (dst, asset, src, asset))
+            rows = {r[1]: r for r in cur.fetchall()}
+            s, d = rows[src], rows[dst]
+            if s[2] - s[3] < qty:
+                raise RuntimeError("floor: insufficient cash")
+            cur.execute(FLOOR_UPDATE, (s[2] - qty, s[0]))
+            cur.execute(FLOOR_UPDATE, (d[2] + qty, d[0]))
+            cur.execute(FLOOR_JOURNAL)
+            (txn,) = cur.fetchone()
+            cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, s[2] - qty, txn, dst, asset, qty, d[2] + qty))
+            conn.commit()
+    return count
+
+
+def service_transfers(pool: Pool, count: int, seed: int) -> int:
+    """``count`` calls of ``transfer_create`` between random pairs of the pool; returns count."""
+    from exchange.models import Asset
+    from exchange.services.transfers import transfer_create
+
+    cea = Asset.objects.get(pk=pool.cea_id)
+    holders = pool.holders
+    for i, (a, b) in enumerate(_pairs(len(holders), count, seed)):
+        source = holders[a]
+        transfer_create(
+            actor=source.actor,
+            source=source.account,
+            destination=holders[b].account,
+            asset=cea,
+            quantity=1 + (a + b) % 5,
+            idempotency_key=f"bench-{seed}-{i}",
+        )
+    return count
+
+
+def timed(fn, *args) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    begin = time.perf_counter()
+    n = fn(*args)
+    return n, time.perf_counter() - begin
