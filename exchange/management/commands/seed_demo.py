@@ -45,6 +45,7 @@ from exchange.models import (
     PledgeStatus,
     Project,
     ProjectType,
+    Retirement,
     Trade,
 )
 from exchange.services.approvals import approval_approve, gated
@@ -64,6 +65,7 @@ from exchange.services.issuance import (
     project_register,
 )
 from exchange.services.pledges import pledge_register, pledge_request
+from exchange.services.retirement import retirement_create
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import asset_list, cash_deposit, day_close, order_place
 
@@ -113,6 +115,7 @@ OPEN_ORDERS = [
     ("forestry", "CCER-BJ-TZ-FOREST-001-2023", "sell", 6580, 20_000),
     ("cement", "CCER-BJ-TZ-FOREST-001-2023", "buy", 6450, 5_000),
 ]
+DEMO_BENEFICIARY = "Grand Canal Culture Festival 2026, Tongzhou"
 # Past trading days recorded before the book opens: (asset, seller, buyer, tonnes a day at most).
 HISTORY_DAYS = 10
 HISTORY = [
@@ -168,6 +171,7 @@ class Command(BaseCommand):
             (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
             ("demo API tokens (trader and two bots)", self.token),
             ("demo pledge loan", self.pledge),
+            ("a retirement for the public registry", self.retirement),
         ]
         self.p: dict[str, Participant] = {}
         self.notes: list[str] = []
@@ -189,6 +193,7 @@ class Command(BaseCommand):
             + (f"{recorded} audit events recorded" if recorded else "nothing changed (already loaded)")
             + "".join(f"; {note}" for note in self.notes)
         )
+        certificate = Retirement.objects.filter(beneficiary=DEMO_BENEFICIARY).values_list("pk", flat=True).first()
         self.stdout.write(
             "\n".join(
                 [
@@ -200,6 +205,7 @@ class Command(BaseCommand):
                     f"  Bots:     market maker {BOT_TOKENS['maker'][1]} ({self.p['shougang'].name}),",
                     f"            taker {BOT_TOKENS['taker'][1]} ({self.p['cement'].name})",
                     f"  Try:      curl -H 'Authorization: Token {DEMO_TOKEN}' {url}/api/v1/",
+                    f"  Registry: {url}/registry/retirements/{certificate}   (a public retirement certificate)",
                     "",
                 ]
             )
@@ -416,6 +422,19 @@ class Command(BaseCommand):
                 items=[SurrenderLine(asset=cea, quantity=quantity)],
                 idempotency_key=f"demo-surrender-{COMPLIANCE_YEAR}-{key}",
             )
+
+    def retirement(self) -> None:
+        """The forestry project owner retires CCER for a festival: its certificate is on the public registry."""
+        owner = Actor.for_user(get_user_model().objects.get(username="forestry_trader"))
+        retirement_create(
+            actor=owner,
+            account=main_account(self.p["forestry"]),
+            asset=Asset.objects.get(code="CCER-BJ-TZ-FOREST-001-2023"),
+            quantity=2_000,
+            beneficiary=DEMO_BENEFICIARY,
+            reason="Offsetting the festival's estimated emissions (travel, venues and power)",
+            idempotency_key="demo-retirement-festival-2026",
+        )
 
     def token(self) -> None:
         tokens = [("jingneng_trader", "demo", DEMO_TOKEN)]
