@@ -129,7 +129,7 @@ class MarketMaker(Bot):
             if not quotes:
                 self.client.place_order(
                     asset=asset,
-                    side=side,  # type: ignore[arg-type]
+                    side=side,
                     price=to_price(wanted),
                     quantity=self.rng.randint(*self.quantity) // 10 * 10,
                 )

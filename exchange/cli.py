@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from exchange.audit_proof import ProofError
@@ -33,6 +34,9 @@ def _is_number(value: object) -> bool:
     return bool(text) and text.lstrip("-").replace(".", "", 1).isdigit()
 
 
+MONEY = re.compile(r"(-?)(\d+)\.(\d{2})")
+
+
 def _cell(value: object) -> str:
     if value is None:
         return "-"
@@ -40,6 +44,10 @@ def _cell(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"
+    money = MONEY.fullmatch(str(value))
+    if money:  # yuan as the API writes them ("2400000.00"), grouped for reading
+        sign, whole, cents = money.groups()
+        return f"{sign}{int(whole):,}.{cents}"
     return str(value)
 
 
@@ -111,7 +119,7 @@ def cmd_transfer(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 ORDER_HEADERS = ["id", "side", "asset", "mode", "price", "quantity", "filled", "status", "day"]
 
 
-def _order_row(o: dict[str, Any]) -> list[object]:
+def _order_row(o: Mapping[str, Any]) -> list[object]:
     status = (
         o["status"]
         if not o.get("end_reason") or o["end_reason"] == o["status"]

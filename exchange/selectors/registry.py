@@ -42,7 +42,7 @@ class Certificate:
 
 
 def holder_name(account: Account) -> str:
-    return account.participant.name if account.participant_id else account.name
+    return account.participant.name if account.participant is not None else account.name
 
 
 def retirement_certificate(pk: int) -> Certificate | None:

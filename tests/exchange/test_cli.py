@@ -35,13 +35,13 @@ def run(market, token: str, *argv: str) -> tuple[int, str, str]:
 def test_table_aligns_numbers_right_and_text_left():
     out = io.StringIO()
 
-    table(["asset", "total"], [["CEA-2024", 1_200_000], ["CNY", "88.30"]], out)
+    table(["asset", "total"], [["CEA-2024", 1_200_000], ["CNY", "2400000.50"]], out)
 
     assert out.getvalue().splitlines() == [
-        "asset         total",
-        "--------  ---------",
-        "CEA-2024  1,200,000",
-        "CNY           88.30",
+        "asset            total",
+        "--------  ------------",
+        "CEA-2024     1,200,000",
+        "CNY       2,400,000.50",
     ]
 
 
