@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from exchange.api.fields import MAX_UNITS
 from exchange.models import Asset
@@ -17,7 +17,7 @@ def not_found(request: HttpRequest, what: str) -> HttpResponse:
     return render(request, "registry/not_found.html", {"what": what}, status=404)
 
 
-@require_GET
+@require_safe
 def certificate(request: HttpRequest, pk: int) -> HttpResponse:
     found = retirement_certificate(pk)
     if found is None:
@@ -34,7 +34,7 @@ class SerialForm(forms.Form):
         self.fields["asset"].choices = [(a.code, f"{a.code} — {a.name}") for a in assets]  # type: ignore[attr-defined]
 
 
-@require_GET
+@require_safe
 def serials(request: HttpRequest) -> HttpResponse:
     assets = serialised_assets()
     asked = "asset" in request.GET or "serial" in request.GET

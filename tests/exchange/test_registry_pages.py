@@ -150,3 +150,11 @@ def test_registry_pages_keep_the_security_headers(retired):
 
     assert "script-src 'self'" in page["Content-Security-Policy"]
     assert page["X-Frame-Options"] == "DENY"
+
+
+def test_an_unmatched_registry_address_is_a_404_page():
+    page = Client().get("/registry/retirements/not-a-number")
+
+    assert page.status_code == 404
+    assert "There is no page at this address." in page.content.decode()
+    assert Client().head("/registry/serials").status_code == 200
