@@ -125,7 +125,18 @@ def _order_row(o: Mapping[str, Any]) -> list[object]:
         if not o.get("end_reason") or o["end_reason"] == o["status"]
         else f"{o['status']} ({o['end_reason']})"
     )
-    return [o["id"], o["side"], o["asset"], o["mode"], o["price"], o["quantity"], o["filled"], status, o["trading_day"]]
+    # Ids print as they are typed back (no thousands separators).
+    return [
+        str(o["id"]),
+        o["side"],
+        o["asset"],
+        o["mode"],
+        o["price"],
+        o["quantity"],
+        o["filled"],
+        status,
+        o["trading_day"],
+    ]
 
 
 def cmd_order_place(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -145,7 +156,7 @@ def cmd_order_place(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     if placed["trades"]:
         table(
             ["trade", "price", "quantity", "turnover"],
-            [[t["id"], t["price"], t["quantity"], t["turnover"]] for t in placed["trades"]],
+            [[str(t["id"]), t["price"], t["quantity"], t["turnover"]] for t in placed["trades"]],
             out,
         )
     return None
@@ -201,7 +212,7 @@ def cmd_trades(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         table(
             ["trade", "time", "asset", "price", "quantity", "aggressor", "settled"],
             [
-                [t["id"], t["created_at"], t["asset"], t["price"], t["quantity"], t["aggressor"], t["settled"]]
+                [str(t["id"]), t["created_at"], t["asset"], t["price"], t["quantity"], t["aggressor"], t["settled"]]
                 for t in tape
             ],
             out,
@@ -214,14 +225,14 @@ def cmd_trades(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         ["trade", "day", "side", "asset", "price", "quantity", "fee", "order", "settled"],
         [
             [
-                t["id"],
+                str(t["id"]),
                 t["trading_day"],
                 t["side"],
                 t["asset"],
                 t["price"],
                 t["quantity"],
                 t["fee"],
-                t["order"],
+                str(t["order"]),
                 t["settled"],
             ]
             for t in trades
@@ -239,7 +250,7 @@ def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         ["id", "status", "borrower", "lender", "asset", "quantity", "principal", "LTV %", "maturity"],
         [
             [
-                p["id"],
+                str(p["id"]),
                 p["status"],
                 p["borrower"]["name"],
                 p["lender"]["name"],

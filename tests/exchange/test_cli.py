@@ -45,6 +45,30 @@ def test_table_aligns_numbers_right_and_text_left():
     ]
 
 
+def test_ids_print_as_typed_and_quantities_grouped():
+    from exchange.cli import _order_row
+
+    row = _order_row(
+        {
+            "id": 12345,
+            "side": "buy",
+            "asset": "CEA-2024",
+            "mode": "listing",
+            "price": "88.00",
+            "quantity": 12345,
+            "filled": 0,
+            "status": "open",
+            "end_reason": "",
+            "trading_day": "2026-11-25",
+        }
+    )
+    out = io.StringIO()
+
+    table(["id", "quantity"], [[row[0], row[5]]], out)
+
+    assert out.getvalue().splitlines()[2] == "12345    12,345"
+
+
 def test_holdings_prints_a_table(market):
     code, out, err = run(market, market.seller_token, "holdings")
 
