@@ -107,6 +107,15 @@ def cmd_transfer(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     )
     if args.json:
         return txn
+    pending = txn.get("pending_transfer")
+    if pending is not None:
+        # Not on the trusted list: the units are held now and move after the delay unless cancelled.
+        out.write(
+            f"Pending transfer {pending['id']}: {pending['quantity']:,} t of {pending['asset']} to "
+            f"{pending['destination']}, carried out after {pending['execute_after']} unless cancelled.\n"
+            f"{txn.get('message', '')}\n"
+        )
+        return None
     out.write(f"Transaction {txn['id']} ({txn['kind']}) at {txn['created_at']}\n")
     table(
         ["asset", "first", "last", "from", "to"],

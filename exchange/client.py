@@ -284,6 +284,8 @@ class Client:
         serials: tuple[int, int] | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """Transfer units: the transaction (201), or, to an account not on your trusted list when the
+        registry delays those, ``{"pending_transfer": {...}, "message": ...}`` (202): held now, moved later."""
         body: dict[str, Any] = {
             "source": source or self.default_account(),
             "destination": destination,
@@ -297,6 +299,14 @@ class Client:
             dict[str, Any],
             self.request("POST", "/api/v1/transfers", json=body, idempotency_key=idempotency_key or self.new_key()),
         )
+
+    def pending_transfers(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Your transfers waiting for their delay to pass (newest first)."""
+        return list(self.paginate("/api/v1/transfers/pending", limit=limit))
+
+    def cancel_pending_transfer(self, pending_id: int) -> dict[str, Any]:
+        """Cancel a pending transfer: its units are released."""
+        return cast(dict[str, Any], self.request("POST", f"/api/v1/transfers/pending/{int(pending_id)}/cancel"))
 
     def retire(
         self,

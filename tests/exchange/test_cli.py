@@ -174,3 +174,21 @@ def test_the_console_script_reads_token_and_url_from_the_environment(market):
     assert "for Buyer Power [compliance_entity]" in done.stdout
     assert no_token.returncode == 2
     assert "no token" in no_token.stderr
+
+
+def test_a_transfer_to_an_untrusted_account_waits_and_can_be_cancelled(market, settings):
+    from exchange.client import Client
+
+    settings.GREENLEDGER = {**settings.GREENLEDGER, "TRUSTED_ACCOUNTS": True}
+
+    code, out, _ = run(market, market.seller_token, "transfer", market.buyer.number, "CEA-2024", "25")
+    with Client(market.url, market.seller_token) as gl:
+        (pending,) = gl.pending_transfers()
+        held = balance(market.seller, market.exchange.cea)
+        cancelled = gl.cancel_pending_transfer(pending["id"])
+
+    assert code == 0
+    assert out.startswith(f"Pending transfer {pending['id']}: 25 t of CEA-2024 to {market.buyer.number}, carried out")
+    assert held == (10_000, 25)
+    assert cancelled["status"] == "cancelled"
+    assert balance(market.seller, market.exchange.cea) == (10_000, 0)
