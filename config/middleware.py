@@ -1,4 +1,5 @@
-"""Security headers on every response, and a throttle on unauthenticated API traffic per address."""
+"""Security headers on every response, and a throttle per address on unauthenticated API traffic and the
+public registry pages."""
 
 from __future__ import annotations
 
@@ -30,40 +31,55 @@ class SecurityHeadersMiddleware:
         return response
 
 
+PUBLIC_PREFIXES = ("/registry/",)
+
+
 class AnonymousThrottleMiddleware:
-    """Limit, per client address, API requests that carry no credentials or fail authentication.
+    """Limit, per client address, API requests that carry no credentials or fail authentication, and every
+    request to the public registry pages.
 
     DRF checks credentials before its throttles, so floods of anonymous requests and token guessing would
     never reach them; this counts them here instead (``GREENLEDGER["THROTTLE_ANON_PER_MINUTE"]``) and answers
-    429 once an address is over. Requests with a valid token are throttled per token by the API.
+    429 once an address is over. Requests with a valid token are throttled per token by the API. The public
+    registry (``/registry/``) needs no login, so each of its requests counts, and its 429 is a page.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith("/api/"):
+        public = request.path.startswith(PUBLIC_PREFIXES)
+        if not public and not request.path.startswith("/api/"):
             return self.get_response(request)
         now = time.time()
         key = f"throttle:anon:{request.META.get('REMOTE_ADDR', '')}:{int(now // 60)}"
         limit = settings.GREENLEDGER["THROTTLE_ANON_PER_MINUTE"]
         if (cache.get(key) or 0) >= limit:
             wait = int(60 - now % 60) + 1
-            response = JsonResponse(
-                {
-                    "error": {
-                        "code": "throttled",
-                        "message": "Too many requests without valid credentials.",
-                        "details": {"retry_after_seconds": wait},
-                    }
-                },
-                status=429,
-            )
+            response: HttpResponse
+            if public:
+                response = HttpResponse(
+                    f"<!doctype html><title>Too many requests</title><h1>Too many requests</h1>"
+                    f"<p>Please try again in {wait} seconds.</p>",
+                    status=429,
+                    content_type="text/html; charset=utf-8",
+                )
+            else:
+                response = JsonResponse(
+                    {
+                        "error": {
+                            "code": "throttled",
+                            "message": "Too many requests without valid credentials.",
+                            "details": {"retry_after_seconds": wait},
+                        }
+                    },
+                    status=429,
+                )
             response["Retry-After"] = str(wait)
             return response
         response = self.get_response(request)
         unauthenticated = "HTTP_AUTHORIZATION" not in request.META and not _logged_in(request)
-        if (response.status_code == 401 or unauthenticated) and not cache.add(key, 1, timeout=120):
+        if (public or response.status_code == 401 or unauthenticated) and not cache.add(key, 1, timeout=120):
             try:
                 cache.incr(key)
             except ValueError:  # expired between add and incr

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("exchange.api.urls")),
+    path("registry/", include("exchange.web.urls")),
 ]
 
 handler404 = "config.api.json_404"

@@ -1,7 +1,9 @@
-"""Smoke: the server started the way ``make run`` starts it answers the demo token and serves the docs.
+"""Smoke: the server started the way ``make run`` starts it answers the demo token and serves the docs,
+and its demo trading bots trade on their own until ``manage.py settle`` settles what they traded.
 
 ``make run`` migrates, loads the demo market and runs ``manage.py serve`` with nothing configured:
-SQLite and the in-process broker. This does the same against a fresh SQLite file, on a free port.
+SQLite and the in-process broker. This does the same against a fresh SQLite file, on a free port (with
+the bots moving every half second instead of every twenty).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_TOKEN = "gl_demo_jingneng-trader-demo-token"
+BOT_ASSETS = ("CEA-2024", "CEA-2025")
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +77,7 @@ def test_server_answers_the_demo_token_and_serves_the_docs(tmp_path):
     port = _free_port()
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--bot-interval", "0.5"],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -106,6 +109,16 @@ def test_server_answers_the_demo_token_and_serves_the_docs(tmp_path):
         assert docs_status == 200
         assert b"/api/schema/" in docs
         assert _get(f"{base}/api/v1/")[0] == 401
+
+        # The bots trade on their own: unsettled trades appear on the tape (the history is all settled).
+        deadline = time.monotonic() + 60
+        while True:
+            tapes = [json.loads(_get(f"{base}/api/v1/market/{a}/trades", DEMO_TOKEN)[1]) for a in BOT_ASSETS]
+            fresh = [t for tape in tapes for t in tape["results"] if not t["settled"]]
+            if fresh:
+                break
+            assert time.monotonic() < deadline, "the demo bots made no trade within 60 s"
+            time.sleep(0.5)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -119,6 +132,11 @@ def test_server_answers_the_demo_token_and_serves_the_docs(tmp_path):
     again = _manage(env, "seed_demo")
     assert again.returncode == 0, again.stderr
     assert DEMO_TOKEN in again.stdout
+    settled = _manage(env, "settle")
+    assert settled.returncode == 0, settled.stderr
+    assert settled.stdout.startswith("settle: batch ")
+    assert " completed: " in settled.stdout
+    assert "unsettled trade(s)" in settled.stderr
     reconciled = _manage(env, "reconcile", "--quiet")
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
     assert reconciled.stdout.startswith("reconcile: clean")

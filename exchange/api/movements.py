@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -199,13 +200,29 @@ class RetirementOut(serializers.ModelSerializer):
     account = serializers.CharField(source="account.number")
     asset = serializers.CharField(source="asset.code")
     transaction = serializers.SerializerMethodField()
+    certificate_url = serializers.SerializerMethodField(help_text="The public certificate (no login needed).")
 
     class Meta:
         model = Retirement
-        fields = ["id", "account", "asset", "quantity", "beneficiary", "reason", "created_at", "transaction"]
+        fields = [
+            "id",
+            "account",
+            "asset",
+            "quantity",
+            "beneficiary",
+            "reason",
+            "created_at",
+            "transaction",
+            "certificate_url",
+        ]
 
     def get_transaction(self, retirement: Retirement) -> dict:
         return transaction_payload(retirement.transaction, self.context)
+
+    def get_certificate_url(self, retirement: Retirement) -> str:
+        path = reverse("registry:certificate", args=[retirement.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class RetirementListApi(ActorMixin, generics.ListAPIView):
@@ -239,7 +256,8 @@ class RetirementListApi(ActorMixin, generics.ListAPIView):
             serials=v.get("serials"),
             idempotency_key=self.idempotency_key(),
         )
-        return Response(RetirementOut(retirement, context={"actor": self.actor}).data, status=status.HTTP_201_CREATED)
+        body = RetirementOut(retirement, context={"actor": self.actor, "request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class RetirementDetailApi(ActorMixin, APIView):
@@ -251,7 +269,7 @@ class RetirementDetailApi(ActorMixin, APIView):
         retirement = queryset.first()
         if retirement is None:
             raise TransactionNotFound("No such retirement, or not yours.", details={"retirement": pk})
-        return Response(RetirementOut(retirement, context={"actor": self.actor}).data)
+        return Response(RetirementOut(retirement, context={"actor": self.actor, "request": request}).data)
 
 
 class CancellationIn(serializers.Serializer):

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import AssetField, IdField, MoneyField, QuantityField, SerialRangeField, fen_to_str
+from exchange.api.fields import AssetField, IdField, IdFilter, MoneyField, QuantityField, SerialRangeField, fen_to_str
 from exchange.models import (
     EnforcementMethod,
     HoldStatus,
@@ -230,12 +230,13 @@ class PledgeFilter(filters.FilterSet):
     ltv_band = filters.ChoiceFilter(
         choices=LtvBand.CHOICES, method="filter_ltv_band", help_text="Relative to each loan's own levels."
     )
-    ltv_min_bp = filters.NumberFilter(field_name="ltv_bp", lookup_expr="gte")
-    ltv_max_bp = filters.NumberFilter(field_name="ltv_bp", lookup_expr="lte")
+    # Whole numbers a bigint holds: a plain NumberFilter lets a huge float through to a 500 on SQLite.
+    ltv_min_bp = IdFilter(field_name="ltv_bp", lookup_expr="gte")
+    ltv_max_bp = IdFilter(field_name="ltv_bp", lookup_expr="lte")
     maturity_after = filters.DateFilter(field_name="maturity_date", lookup_expr="gte")
     maturity_before = filters.DateFilter(field_name="maturity_date", lookup_expr="lte")
-    borrower = filters.NumberFilter(field_name="borrower_id")
-    lender = filters.NumberFilter(field_name="lender_id")
+    borrower = IdFilter(field_name="borrower_id")
+    lender = IdFilter(field_name="lender_id")
 
     class Meta:
         model = PledgeLoan

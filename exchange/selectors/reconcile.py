@@ -209,13 +209,19 @@ def _unmerged(row: tuple) -> str:
     return f"{row[0]}: blocks meeting at {row[1]}|{row[2]} have one holder and state but are not merged"
 
 
-def reconcile() -> Iterator[Violation]:
-    """Yield every violation found (at most 100 per check)."""
+def reconcile(on_check: Callable[[int, str, int], None] | None = None) -> Iterator[Violation]:
+    """Yield every violation found (at most 100 per check).
+
+    ``on_check(index, invariant, violations)`` is called as each check finishes (for progress reports).
+    """
     with connection.cursor() as cursor:
-        for invariant, sql, describe in CHECKS:
+        for index, (invariant, sql, describe) in enumerate(CHECKS, start=1):
             cursor.execute(sql)
-            for row in cursor.fetchall():
+            rows = cursor.fetchall()
+            for row in rows:
                 yield Violation(invariant, describe(row))
+            if on_check is not None:
+                on_check(index, invariant, len(rows))
 
 
 def check_names() -> list[str]:

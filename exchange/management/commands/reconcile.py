@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from exchange.models import Asset, Posting, SerialBlock, Transaction
-from exchange.selectors.reconcile import CHECKS, Violation, check_names, reconcile
+from exchange.selectors.reconcile import CHECKS, Violation, reconcile
 
 
 class Command(BaseCommand):
@@ -22,14 +22,17 @@ class Command(BaseCommand):
         started = time.monotonic()
         violations: list[Violation] = []
         seen_checks: set[str] = set()
-        for violation in reconcile():
+
+        def progress(index: int, name: str, found: int) -> None:
+            # Each check is one query; say how it went as it finishes (stderr, so stdout stays the report).
+            if not quiet:
+                mark = "FAIL" if found else "ok"
+                self.stderr.write(f"  [{index:>2}/{len(CHECKS)}] {mark:4} {name}" + (f" ({found})" if found else ""))
+
+        for violation in reconcile(on_check=progress):
             violations.append(violation)
             self.stdout.write(self.style.ERROR(str(violation)))
             seen_checks.add(violation.invariant)
-        if not quiet:
-            for name in check_names():
-                mark = "FAIL" if name in seen_checks else "ok"
-                self.stderr.write(f"  {mark:4} {name}")
         elapsed = time.monotonic() - started
         counts = (
             f"{Transaction.objects.count()} transactions, {Posting.objects.count()} postings, "

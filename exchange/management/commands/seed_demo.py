@@ -2,23 +2,28 @@
 
 A registry, an exchange, two banks, five compliance entities, a forestry CCER project owner, a
 verifier and an auditor; CEA-2024 and CEA-2025 allocated to the entities; a forestry CCER batch issued;
-compliance year 2025 open (deadline 2026-12-31) with the entities' verified emissions, one entity's
-obligation met and one partly surrendered.
-a CEA pledge loan from Jingneng registered with the Bank of Beijing.
+ten past trading days of each listed asset (trades, settlement and daily closes, placed with the clock
+pinned to each day) so the charts have a history; an order book around today's reference; compliance
+year 2025 open (deadline 2026-12-31) with the entities' verified emissions, one entity's obligation met
+and one partly surrendered; a CEA pledge loan from Jingneng registered with the Bank of Beijing; and the
+API tokens of the demo trader and of the two demo trading bots (``exchange.bots``).
 Everything is made through the services, so the audit trail of the demo is as real as any.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.db.models import Count
 
 from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
@@ -29,7 +34,9 @@ from exchange.models import (
     ApprovalOperation,
     ApprovalRequest,
     Asset,
+    AuditEvent,
     ComplianceYear,
+    DailyPrice,
     Issuance,
     MarketRules,
     Obligation,
@@ -38,6 +45,8 @@ from exchange.models import (
     PledgeStatus,
     Project,
     ProjectType,
+    Retirement,
+    Trade,
 )
 from exchange.services.approvals import approval_approve, gated
 from exchange.services.compliance import (
@@ -56,10 +65,17 @@ from exchange.services.issuance import (
     project_register,
 )
 from exchange.services.pledges import pledge_register, pledge_request
-from exchange.services.trading import asset_list, cash_deposit, order_place
+from exchange.services.retirement import retirement_create
+from exchange.services.settlement import settlement_run
+from exchange.services.trading import asset_list, cash_deposit, day_close, order_place
 
 DEMO_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "greenledger-demo")
 DEMO_TOKEN = os.environ.get("DEMO_API_TOKEN", "gl_demo_jingneng-trader-demo-token")
+# The demo trading bots' tokens (exchange.bots): a market maker for Shougang and a taker for Jinyu Cement.
+BOT_TOKENS = {
+    "maker": ("shougang_trader", "gl_demomaker_shougang-market-maker-demo-token"),
+    "taker": ("cement_trader", "gl_demotaker_cement-taker-demo-token"),
+}
 
 # (key, name, kind, USCC body); the check character is computed.
 PARTICIPANTS = [
@@ -99,6 +115,15 @@ OPEN_ORDERS = [
     ("forestry", "CCER-BJ-TZ-FOREST-001-2023", "sell", 6580, 20_000),
     ("cement", "CCER-BJ-TZ-FOREST-001-2023", "buy", 6450, 5_000),
 ]
+DEMO_BENEFICIARY = "Grand Canal Culture Festival 2026, Tongzhou"
+# Past trading days recorded before the book opens: (asset, seller, buyer, tonnes a day at most).
+HISTORY_DAYS = 10
+HISTORY = [
+    ("CEA-2024", "yanshan", "airport", 6_000),
+    ("CEA-2025", "yanshan", "cement", 4_000),
+    ("CCER-BJ-TZ-FOREST-001-2023", "forestry", "cement", 3_000),
+]
+HISTORY_DEPOSITS = {"airport": 6_000_000_00, "cement": 6_000_000_00}
 # The demo compliance year: verified emissions of 2025 (tCO2e) and what two entities surrender of CEA-2025.
 COMPLIANCE_YEAR = 2025
 VERIFIED = {
@@ -121,6 +146,10 @@ FOREST_PROJECT = {
 }
 
 
+def _at(day: date, hour: int, minute: int) -> datetime:
+    return datetime.combine(day, datetime.min.time(), clock.MARKET_TZ).replace(hour=hour, minute=minute)
+
+
 class Command(BaseCommand):
     help = "Load the demo market (idempotent) and print the admin login and a demo API token."
 
@@ -136,16 +165,35 @@ class Command(BaseCommand):
             ("participants and people", self.people),
             ("allowance vintages and allocations", self.allowances),
             ("forestry CCER project and issuance", self.ccer),
-            ("exchange listings, cash and open orders", self.market),
+            ("exchange listings and cash", self.market),
+            (f"{HISTORY_DAYS} past trading days (trades, settlement, closes)", self.history),
+            ("open orders", self.orders),
             (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
-            ("demo API token", self.token),
+            ("demo API tokens (trader and two bots)", self.token),
             ("demo pledge loan", self.pledge),
+            ("a retirement for the public registry", self.retirement),
         ]
         self.p: dict[str, Participant] = {}
+        self.notes: list[str] = []
+        started = time.monotonic()
+        events_before = AuditEvent.objects.count()
         for index, (label, step) in enumerate(steps, start=1):
-            self.stderr.write(f"[{index}/{len(steps)}] {label}")
+            step_started = time.monotonic()
+            self.stderr.write(f"[{index}/{len(steps)}] {label} ...", ending="")
+            self.stderr.flush()
             with transaction.atomic():
                 step()
+            self.stderr.write(f" {time.monotonic() - step_started:.1f}s")
+        recorded = AuditEvent.objects.count() - events_before
+        counts = Trade.objects.aggregate(trades=Count("id"))
+        self.stderr.write(
+            f"seed_demo: done in {time.monotonic() - started:.1f}s: {len(self.p)} participants, "
+            f"{counts['trades']} trades, {DailyPrice.objects.count()} daily closes, "
+            f"{Order.objects.filter(status='open').count()} open orders; "
+            + (f"{recorded} audit events recorded" if recorded else "nothing changed (already loaded)")
+            + "".join(f"; {note}" for note in self.notes)
+        )
+        certificate = Retirement.objects.filter(beneficiary=DEMO_BENEFICIARY).values_list("pk", flat=True).first()
         self.stdout.write(
             "\n".join(
                 [
@@ -154,7 +202,10 @@ class Command(BaseCommand):
                     f"  Admin:    {url}/admin/   login admin / {DEMO_PASSWORD}",
                     f"  API:      {url}/api/v1/   (docs at {url}/api/docs/)",
                     f"  Token:    {DEMO_TOKEN}   (trader of {self.p['jingneng'].name})",
+                    f"  Bots:     market maker {BOT_TOKENS['maker'][1]} ({self.p['shougang'].name}),",
+                    f"            taker {BOT_TOKENS['taker'][1]} ({self.p['cement'].name})",
                     f"  Try:      curl -H 'Authorization: Token {DEMO_TOKEN}' {url}/api/v1/",
+                    f"  Registry: {url}/registry/retirements/{certificate}   (a public retirement certificate)",
                     "",
                 ]
             )
@@ -262,6 +313,70 @@ class Command(BaseCommand):
                 amount_fen=amount_fen,
                 reference=f"DEMO-DEPOSIT-{key}",
             )
+
+    def history(self) -> None:
+        """Trade each listed asset on the past days with the clock pinned to each day, settle, and close.
+
+        Recorded once, on a market that has neither orders nor closes yet: past orders placed into a live
+        book would trade with it. Prices walk back from the reference price by at most 1.2% a day, so
+        today's book sits inside the price band of the last close.
+        """
+        codes = [code for code, _, _, _ in HISTORY]
+        if Order.objects.filter(asset__code__in=codes).exists() or DailyPrice.objects.exists():
+            if not DailyPrice.objects.exists():
+                self.notes.append("no price history: the market already had orders")
+            return
+        operator = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
+        for key, amount_fen in HISTORY_DEPOSITS.items():
+            cash_deposit(
+                actor=operator,
+                account=main_account(self.p[key]),
+                amount_fen=amount_fen,
+                reference=f"DEMO-DEPOSIT-HISTORY-{key}",
+            )
+        today = clock.trading_day()
+        days = [today - timedelta(days=n) for n in range(HISTORY_DAYS, 0, -1)]
+        reference = dict(LISTINGS)
+        levels: dict[str, list[int]] = {}
+        for code, _, _, _ in HISTORY:
+            rng = random.Random(code)  # the same history on every machine
+            walk = [reference[code]]
+            for _ in days[1:]:
+                walk.append(max(1, round(walk[-1] * (1 + rng.uniform(-0.012, 0.012)))))
+            levels[code] = walk[::-1]
+        for index, day in enumerate(days):
+            for code, seller, buyer, most in HISTORY:
+                self._history_day(code, seller, buyer, most, day, levels[code][index])
+            with clock.pinned(_at(day, 15, 30)):
+                settlement_run(idempotency_key=f"demo-history-settlement-{day.isoformat()}")
+                for code, _, _, _ in HISTORY:
+                    day_close(asset=Asset.objects.get(code=code), day=day)
+
+    def _history_day(self, code: str, seller: str, buyer: str, most: int, day: date, level: int) -> None:
+        rng = random.Random(f"{code}-{day.isoformat()}")
+        asset = Asset.objects.get(code=code)
+        users = get_user_model().objects
+        sides = (
+            ("sell", seller, Actor.for_user(users.get(username=f"{seller}_trader"))),
+            ("buy", buyer, Actor.for_user(users.get(username=f"{buyer}_trader"))),
+        )
+        for n in range(rng.randint(2, 4)):
+            price = level + rng.randint(-40, 40)
+            quantity = rng.randint(most // 10, most // 3) // 10 * 10
+            with clock.pinned(_at(day, (9, 10, 13, 14)[n], 41)):
+                for side, key, actor in sides:
+                    order_place(
+                        actor=actor,
+                        account=main_account(self.p[key]),
+                        asset=asset,
+                        side=side,
+                        mode="listing",
+                        price_fen=price,
+                        quantity=quantity,
+                        client_order_id=f"demo-history-{code}-{day.isoformat()}-{n}-{side}",
+                    )
+
+    def orders(self) -> None:
         for key, code, side, price_fen, quantity in OPEN_ORDERS:
             trader = get_user_model().objects.get(username=f"{key}_trader")
             client_order_id = f"demo-{code}-{side}-{price_fen}"
@@ -308,11 +423,26 @@ class Command(BaseCommand):
                 idempotency_key=f"demo-surrender-{COMPLIANCE_YEAR}-{key}",
             )
 
+    def retirement(self) -> None:
+        """The forestry project owner retires CCER for a festival: its certificate is on the public registry."""
+        owner = Actor.for_user(get_user_model().objects.get(username="forestry_trader"))
+        retirement_create(
+            actor=owner,
+            account=main_account(self.p["forestry"]),
+            asset=Asset.objects.get(code="CCER-BJ-TZ-FOREST-001-2023"),
+            quantity=2_000,
+            beneficiary=DEMO_BENEFICIARY,
+            reason="Offsetting the festival's estimated emissions (travel, venues and power)",
+            idempotency_key="demo-retirement-festival-2026",
+        )
+
     def token(self) -> None:
-        trader = get_user_model().objects.get(username="jingneng_trader")
-        prefix = DEMO_TOKEN.split("_")[1]
-        if not ApiToken.objects.filter(prefix=prefix).exists():
-            api_token_create(actor=Actor.system("seed_demo"), user=trader, name="demo", token_text=DEMO_TOKEN)
+        tokens = [("jingneng_trader", "demo", DEMO_TOKEN)]
+        tokens += [(username, f"demo {role} bot", text) for role, (username, text) in BOT_TOKENS.items()]
+        for username, name, text in tokens:
+            user = get_user_model().objects.get(username=username)
+            if not ApiToken.objects.filter(prefix=text.split("_")[1]).exists():
+                api_token_create(actor=Actor.system("seed_demo"), user=user, name=name, token_text=text)
 
     def pledge(self) -> None:
         """Jingneng pledges 50,000 t of CEA-2024 to the Bank of Beijing for a one-year loan of 2.4 million yuan.

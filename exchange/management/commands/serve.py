@@ -3,10 +3,15 @@
 This is what ``make run`` starts: one process, nothing else to run. Without ``REDIS_URL`` the worker
 and beat share the in-process broker; with it they use Redis (and other workers may join). For a real
 deployment run gunicorn, ``celery worker`` and ``celery beat`` as separate processes instead (README).
+
+On the demo market it also starts the two demo trading bots (``exchange.bots``) as threads that trade
+over HTTP with this same server, so the market moves on its own; ``--no-bots`` leaves them out. They
+start only when ``seed_demo`` has created their tokens, and never in production.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -29,8 +34,21 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-worker", action="store_true", help="Serve HTTP only; run no Celery worker or beat.")
+        parser.add_argument("--no-bots", action="store_true", help="Don't start the demo trading bots.")
+        parser.add_argument(
+            "--bot-interval", type=float, default=20.0, help="Seconds between the demo bots' moves (default 20)."
+        )
 
-    def handle(self, *args: Any, addr: str, port: int, no_worker: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        addr: str,
+        port: int,
+        no_worker: bool,
+        no_bots: bool = False,
+        bot_interval: float = 20.0,
+        **options: Any,
+    ) -> None:
         handler = StaticFilesHandler(get_internal_wsgi_application())
         server = WSGIServer((addr, port), QuietHandler, ipv6=":" in addr)
         server.daemon_threads = True
@@ -44,17 +62,38 @@ class Command(BaseCommand):
             + ("" if no_worker else f"; scheduled jobs on {broker}")
             + ". Ctrl-C stops."
         )
+        if not no_bots:
+            self.start_bots(addr, port, bot_interval)
         if no_worker:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
-            except KeyboardInterrupt:
-                pass
         else:
             self.run_worker()
         server.shutdown()
         sys.exit(0)
+
+    def start_bots(self, addr: str, port: int, interval: float) -> None:
+        from accounts.models import ApiToken
+        from exchange.bots import start_bots
+        from exchange.management.commands.seed_demo import BOT_TOKENS
+
+        if getattr(settings, "PRODUCTION", False):
+            return
+        tokens = {role: text for role, (_, text) in BOT_TOKENS.items()}
+        prefixes = [text.split("_")[1] for text in tokens.values()]
+        if ApiToken.objects.filter(prefix__in=prefixes, revoked_at__isnull=True).count() < len(prefixes):
+            self.stderr.write("Demo trading bots not started: their tokens are missing (run manage.py seed_demo).")
+            return
+        host = "127.0.0.1" if addr in {"0.0.0.0", "::", ""} else addr  # noqa: S104 - where the bots connect
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        start_bots(url, tokens, interval=interval)
+        self.stderr.write(
+            f"Demo trading bots started: a market maker (Shougang) and a taker (Jinyu Cement) on CEA-2024 and "
+            f"CEA-2025, every {interval:g}s or so (--no-bots to leave them out). Trades settle at 15:30 on "
+            "weekdays, or now with: manage.py settle"
+        )
 
     def run_worker(self) -> None:
         import warnings

@@ -259,3 +259,10 @@ def test_default_and_enforce_by_sale_over_http(ps):
         "24005.06",
     )
     assert response.json()["status"] == PledgeStatus.DEFAULTED
+
+
+@pytest.mark.parametrize("query", ["borrower=-8.8e%2B226", "lender=1.5", "ltv_min_bp=1e400", "ltv_max_bp=x"])
+def test_filters_refuse_what_is_not_a_whole_id_with_400(ps, query):
+    response = client_for(ps.bank[2]).get(f"/api/v1/pledges?{query}")
+
+    assert error_of(response) == (400, "invalid")

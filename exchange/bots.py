@@ -1,0 +1,183 @@
+"""Demo trading bots: a market maker and a taker that keep the demo market trading on its own.
+
+They are ordinary API clients (``exchange.client``) with their own demo tokens (``seed_demo`` creates them),
+run as daemon threads by ``manage.py serve`` and talking HTTP to that same server. They are quiet (they log
+at DEBUG on ``greenledger.bots``), back off exponentially on any error, stay well inside the price band
+(within ``MAX_DRIFT`` of the previous close they read from the book) and never raise out of their thread.
+
+- The **market maker** keeps one small bid and one small ask on each asset around the middle of the book,
+  re-quoting when its quotes are gone (filled, or cancelled at a session close) and cancelling quotes that
+  have drifted too far from the middle.
+- The **taker** now and then buys at the best ask or sells at the best bid a small quantity, so trades
+  happen. Trades settle by the exchange's settlement schedule or an on-demand ``manage.py settle``.
+
+Like the client, this module imports no Django.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Sequence
+from decimal import Decimal
+
+from exchange.client import ApiError, Book, Client, ClientError
+
+logger = logging.getLogger("greenledger.bots")
+
+MAX_DRIFT = Decimal("0.03")  # quotes stay within 3% of the previous close (the listing band is 10%)
+MAX_BACKOFF = 120.0
+
+
+def to_fen(price: str) -> int:
+    return int(Decimal(price) * 100)
+
+
+def to_price(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def clamp_to_band(fen: int, previous_close_fen: int) -> int:
+    low = int(previous_close_fen * (1 - MAX_DRIFT)) + 1
+    high = int(previous_close_fen * (1 + MAX_DRIFT))
+    return min(max(fen, low), high)
+
+
+def middle(book: Book) -> int | None:
+    """The middle of the best bid and ask, else the one side there is, else the previous close (fen)."""
+    best_bid = to_fen(book["bids"][0]["price"]) if book["bids"] else None
+    best_ask = to_fen(book["asks"][0]["price"]) if book["asks"] else None
+    if best_bid is not None and best_ask is not None:
+        return (best_bid + best_ask) // 2
+    if best_bid is not None or best_ask is not None:
+        return best_bid if best_bid is not None else best_ask
+    return to_fen(book["previous_close"]) if book["previous_close"] else None
+
+
+class Bot:
+    """A loop of ``step()`` calls: each returns how long to sleep; errors back off, nothing escapes."""
+
+    name = "bot"
+
+    def __init__(self, client: Client, assets: Sequence[str], *, interval: float = 20.0, seed: int | None = None):
+        self.client = client
+        self.assets = list(assets)
+        self.interval = interval
+        self.rng = random.Random(seed)
+        self.failures = 0
+        self.steps = 0
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def tick(self) -> float:
+        """One step; return the seconds to wait before the next (longer after each failure in a row)."""
+        try:
+            self.step()
+        except ClientError as exc:
+            self.failures += 1
+            logger.debug("%s: %s (%s), backing off", self.name, exc.code, exc.message)
+        except Exception:  # a bot must never take the server down with it
+            self.failures += 1
+            logger.debug("%s: unexpected error, backing off", self.name, exc_info=True)
+        else:
+            self.failures = 0
+        self.steps += 1
+        jitter = self.rng.uniform(0.8, 1.2)
+        if self.failures:
+            return min(self.interval * (2 ** min(self.failures, 10)), MAX_BACKOFF) * jitter
+        return self.interval * jitter
+
+    def run(self, stop: threading.Event, *, startup_delay: float = 2.0) -> None:
+        if stop.wait(startup_delay):
+            return
+        while not stop.is_set():
+            delay = self.tick()
+            if stop.wait(delay):
+                return
+
+
+class MarketMaker(Bot):
+    name = "market-maker"
+
+    def __init__(self, *args: object, spread_fen: int = 20, quantity: tuple[int, int] = (100, 500), **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.spread_fen = spread_fen
+        self.quantity = quantity
+
+    def step(self) -> None:
+        for asset in self.assets:
+            self.quote(asset)
+
+    def quote(self, asset: str) -> None:
+        book = self.client.book(asset)
+        if not book["previous_close"]:
+            return
+        close = to_fen(book["previous_close"])
+        mid = middle(book) or close
+        mid = clamp_to_band(mid + self.rng.randint(-5, 5), close)
+        mine = self.client.orders(status="open", asset=asset, limit=50)
+        for side in ("buy", "sell"):
+            wanted = mid - self.spread_fen // 2 if side == "buy" else mid + self.spread_fen // 2
+            wanted = clamp_to_band(wanted, close)
+            quotes = [o for o in mine if o["side"] == side]
+            for order in list(quotes):
+                if abs(to_fen(order["price"]) - wanted) > 3 * self.spread_fen:
+                    self.client.cancel_order(order["id"])
+                    quotes.remove(order)
+            if not quotes:
+                self.client.place_order(
+                    asset=asset,
+                    side=side,
+                    price=to_price(wanted),
+                    quantity=self.rng.randint(*self.quantity) // 10 * 10,
+                )
+
+
+class Taker(Bot):
+    name = "taker"
+
+    def __init__(self, *args: object, quantity: tuple[int, int] = (10, 200), **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.quantity = quantity
+
+    def step(self) -> None:
+        asset = self.rng.choice(self.assets)
+        side = self.rng.choice(("buy", "sell"))
+        book = self.client.book(asset)
+        levels = book["asks"] if side == "buy" else book["bids"]
+        if not levels or not book["previous_close"]:
+            return
+        best = levels[0]
+        price = to_fen(best["price"])
+        if price != clamp_to_band(price, to_fen(book["previous_close"])):
+            return  # the best price has run away from the close: let the market maker come back first
+        quantity = min(best["quantity"], self.rng.randint(*self.quantity))
+        try:
+            self.client.place_order(asset=asset, side=side, price=best["price"], quantity=quantity)  # type: ignore[arg-type]
+        except ApiError as exc:
+            if exc.code != "insufficient_available":
+                raise
+            # Out of cash or units until the next settlement: try the other side next time.
+            logger.debug("taker: %s on %s %s", exc.code, side, asset)
+
+
+def start_bots(
+    url: str,
+    tokens: dict[str, str],
+    *,
+    assets: Sequence[str] = ("CEA-2024", "CEA-2025"),
+    interval: float = 20.0,
+    stop: threading.Event | None = None,
+) -> tuple[threading.Event, list[threading.Thread]]:
+    """Start the market maker (``tokens["maker"]``) and the taker (``tokens["taker"]``) as daemon threads."""
+    stop = stop or threading.Event()
+    bots: list[Bot] = [
+        MarketMaker(Client(url, tokens["maker"], retries=2), assets, interval=interval, seed=1),
+        Taker(Client(url, tokens["taker"], retries=2), assets, interval=interval * 1.5, seed=2),
+    ]
+    threads = [threading.Thread(target=bot.run, args=(stop,), name=f"bot-{bot.name}", daemon=True) for bot in bots]
+    for thread in threads:
+        thread.start()
+    return stop, threads

@@ -1,0 +1,414 @@
+"""A typed Python client for greenledger's REST API (``/api/v1/``), importable without Django.
+
+Every call that moves value (transfer, retire, place an order, settle) sends an ``Idempotency-Key``:
+one drawn per call unless the caller gives one, and the *same* key on every retry, so a retried request
+is answered with the first result instead of moving value twice. Connection errors, 5xx and 429 answers
+are retried with exponential backoff (429 waits for ``Retry-After``); everything else the server refuses
+is raised at once as :class:`ApiError` carrying the error body's ``code``, ``message`` and ``details``
+and the HTTP ``status``.
+
+    with Client("http://127.0.0.1:8000", token="gl_demo_jingneng-trader-demo-token") as gl:
+        for line in gl.holdings():
+            print(line["asset"], line["available"])
+        gl.place_order(asset="CEA-2024", side="buy", price="88.30", quantity=100)
+
+Money goes both ways as decimal strings with two places ("88.30"); quantities are whole tonnes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal, TypedDict, cast
+
+import httpx
+
+from exchange.audit_proof import verify_proof as _verify_proof
+
+__all__ = [
+    "ApiError",
+    "Client",
+    "ClientError",
+    "ConnectionFailed",
+]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 30.0
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+class ClientError(Exception):
+    """A request that did not succeed: ``code``, ``status`` (0 when no answer came), ``message``, ``details``."""
+
+    def __init__(self, code: str, message: str, *, status: int = 0, details: Mapping[str, Any] | None = None) -> None:
+        self.code = code
+        self.status = status
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+        super().__init__(f"{code}: {message}")
+
+
+class ApiError(ClientError):
+    """The server refused the request (its JSON error body)."""
+
+
+class ConnectionFailed(ClientError):
+    """No answer from the server after every retry."""
+
+
+# --- what the API returns (the fields a client relies on) -------------------------------------------------
+class Participant(TypedDict):
+    id: int
+    name: str
+    kind: str
+
+
+class Me(TypedDict):
+    user: str
+    role: str
+    participant: Participant
+    accounts: list[str]
+
+
+class Holding(TypedDict):
+    asset: str
+    asset_kind: str
+    total: int | str
+    held: int | str
+    available: int | str
+
+
+class BookLevel(TypedDict):
+    price: str
+    quantity: int
+    orders: int
+
+
+class Book(TypedDict):
+    asset: str
+    mode: str
+    bids: list[BookLevel]
+    asks: list[BookLevel]
+    previous_close: str | None
+
+
+class Trade(TypedDict, total=False):
+    id: int
+    asset: str
+    mode: str
+    price: str
+    quantity: int
+    turnover: str
+    aggressor: str
+    trading_day: str
+    created_at: str
+    settled: bool
+    side: str
+    fee: str
+    order: int
+
+
+class Order(TypedDict):
+    id: int
+    client_order_id: str
+    account: str
+    asset: str
+    side: str
+    mode: str
+    price: str
+    quantity: int
+    filled: int
+    remaining: int
+    status: str
+    end_reason: str
+    trading_day: str
+    created_at: str
+
+
+class Placed(TypedDict):
+    order: Order
+    trades: list[Trade]
+
+
+Side = Literal["buy", "sell"]
+
+
+# --- the client ---------------------------------------------------------------------------------------------
+class Client:
+    """One server, one token. Safe to share between threads (``httpx.Client`` is)."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.25,
+        user_agent: str = "greenledger-client/1",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json", "User-Agent": user_agent}
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self._me: Me | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ----------------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Send one request, retrying transient failures; return the decoded JSON body (None for no body)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, params=clean, json=json, headers=headers)
+            except httpx.TransportError as exc:
+                if attempt >= self.retries:
+                    raise ConnectionFailed("connection_failed", f"{method} {path}: {exc!r}") from exc
+                self._sleep(attempt, None)
+                attempt += 1
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                self._sleep(attempt, response.headers.get("Retry-After"))
+                attempt += 1
+                continue
+            return self._decode(response)
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.backoff * (2**attempt)
+        if retry_after:
+            with contextlib.suppress(ValueError):
+                delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
+        time.sleep(delay)
+
+    @staticmethod
+    def _decode(response: httpx.Response) -> Any:
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        if response.is_success:
+            return body
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            raise ApiError(
+                str(error.get("code", "error")),
+                str(error.get("message", "")),
+                status=response.status_code,
+                details=error.get("details") or {},
+            )
+        raise ApiError("http_error", f"HTTP {response.status_code}: {response.text[:200]}", status=response.status_code)
+
+    def paginate(
+        self, path: str, params: Mapping[str, Any] | None = None, *, limit: int | None = None
+    ) -> Iterator[Any]:
+        """Every item of a list endpoint, following its cursor (``next``) links, at most ``limit``."""
+        body = self.request("GET", path, params=params)
+        count = 0
+        while True:
+            items = body if isinstance(body, list) else body.get("results", [])
+            for item in items:
+                if limit is not None and count >= limit:
+                    return
+                count += 1
+                yield item
+            following = body.get("next") if isinstance(body, dict) else None
+            if not following:
+                return
+            body = self.request("GET", following)
+
+    @staticmethod
+    def new_key() -> str:
+        return str(uuid.uuid4())
+
+    # --- who am I ------------------------------------------------------------------------------------------
+    def me(self) -> Me:
+        """The token's user, role, participant and holding accounts (cached for the client's life)."""
+        if self._me is None:
+            self._me = cast(Me, self.request("GET", "/api/v1/"))
+        return self._me
+
+    def default_account(self) -> str:
+        accounts = self.me()["accounts"]
+        if not accounts:
+            raise ClientError("no_account", "Your participant has no holding account.")
+        return accounts[0]
+
+    def accounts(self) -> list[dict[str, Any]]:
+        return list(self.paginate("/api/v1/accounts"))
+
+    # --- holdings and statements ---------------------------------------------------------------------------
+    def holdings(self, account: str | None = None) -> list[Holding]:
+        number = account or self.default_account()
+        return cast(list[Holding], self.request("GET", f"/api/v1/accounts/{number}/holdings"))
+
+    def statement(
+        self, account: str | None = None, *, asset: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        number = account or self.default_account()
+        return list(self.paginate(f"/api/v1/accounts/{number}/statement", {"asset": asset}, limit=limit))
+
+    # --- moving units ----------------------------------------------------------------------------------------
+    def transfer(
+        self,
+        *,
+        destination: str,
+        asset: str,
+        quantity: int,
+        source: str | None = None,
+        memo: str = "",
+        serials: tuple[int, int] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Transfer units: the transaction (201), or, to an account not on your trusted list when the
+        registry delays those, ``{"pending_transfer": {...}, "message": ...}`` (202): held now, moved later."""
+        body: dict[str, Any] = {
+            "source": source or self.default_account(),
+            "destination": destination,
+            "asset": asset,
+            "quantity": quantity,
+            "memo": memo,
+        }
+        if serials:
+            body["serials"] = list(serials)
+        return cast(
+            dict[str, Any],
+            self.request("POST", "/api/v1/transfers", json=body, idempotency_key=idempotency_key or self.new_key()),
+        )
+
+    def pending_transfers(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Your transfers waiting for their delay to pass (newest first)."""
+        return list(self.paginate("/api/v1/transfers/pending", limit=limit))
+
+    def cancel_pending_transfer(self, pending_id: int) -> dict[str, Any]:
+        """Cancel a pending transfer: its units are released."""
+        return cast(dict[str, Any], self.request("POST", f"/api/v1/transfers/pending/{int(pending_id)}/cancel"))
+
+    def retire(
+        self,
+        *,
+        asset: str,
+        quantity: int,
+        beneficiary: str,
+        reason: str,
+        account: str | None = None,
+        serials: tuple[int, int] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "account": account or self.default_account(),
+            "asset": asset,
+            "quantity": quantity,
+            "beneficiary": beneficiary,
+            "reason": reason,
+        }
+        if serials:
+            body["serials"] = list(serials)
+        return cast(
+            dict[str, Any],
+            self.request("POST", "/api/v1/retirements", json=body, idempotency_key=idempotency_key or self.new_key()),
+        )
+
+    # --- the market -----------------------------------------------------------------------------------------
+    def place_order(
+        self,
+        *,
+        asset: str,
+        side: Side,
+        price: str,
+        quantity: int,
+        account: str | None = None,
+        mode: str = "listing",
+        client_order_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Placed:
+        """Place a limit order; it may trade at once (``trades``). The key doubles as the client order id."""
+        key = idempotency_key or client_order_id or self.new_key()
+        body = {
+            "account": account or self.default_account(),
+            "asset": asset,
+            "side": side,
+            "mode": mode,
+            "price": str(price),
+            "quantity": quantity,
+            "client_order_id": client_order_id or key,
+        }
+        return cast(Placed, self.request("POST", "/api/v1/orders", json=body, idempotency_key=key))
+
+    def cancel_order(self, order_id: int) -> Order:
+        """Cancel the unfilled part of an open order (a retry after a lost answer may see ``order_not_open``)."""
+        return cast(Order, self.request("POST", f"/api/v1/orders/{int(order_id)}/cancel"))
+
+    def orders(
+        self, *, status: str | None = None, asset: str | None = None, side: str | None = None, limit: int = 100
+    ) -> list[Order]:
+        params = {"status": status, "asset": asset, "side": side}
+        return cast(list[Order], list(self.paginate("/api/v1/orders", params, limit=limit)))
+
+    def book(self, asset: str, *, mode: str = "listing") -> Book:
+        return cast(Book, self.request("GET", f"/api/v1/market/{asset}/book", params={"mode": mode}))
+
+    def trades(self, *, asset: str | None = None, settled: bool | None = None, limit: int = 100) -> list[Trade]:
+        """Your trades (with your side, fee and order), newest first."""
+        params: dict[str, Any] = {"asset": asset}
+        if settled is not None:
+            params["settled"] = "true" if settled else "false"
+        return cast(list[Trade], list(self.paginate("/api/v1/trades", params, limit=limit)))
+
+    def market_trades(self, asset: str, *, limit: int = 100) -> list[Trade]:
+        """The asset's public trade tape (no parties), newest first."""
+        return cast(list[Trade], list(self.paginate(f"/api/v1/market/{asset}/trades", limit=limit)))
+
+    def daily(self, asset: str, *, start: str | None = None, end: str | None = None) -> list[dict[str, Any]]:
+        return cast(
+            list[dict[str, Any]],
+            self.request("GET", f"/api/v1/market/{asset}/daily", params={"start": start, "end": end}),
+        )
+
+    def settle(self, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Settle every unsettled trade now (exchange operator)."""
+        return cast(
+            dict[str, Any],
+            self.request("POST", "/api/v1/settlement/batches", idempotency_key=idempotency_key or self.new_key()),
+        )
+
+    # --- pledges -------------------------------------------------------------------------------------------
+    def pledges(self, *, status: str | None = None, asset: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Pledges you borrow or lend under (overseers: all), newest first."""
+        return list(self.paginate("/api/v1/pledges", {"status": status, "asset": asset}, limit=limit))
+
+    # --- the audit trail -----------------------------------------------------------------------------------
+    def audit_proof(self, seq: int, *, to: int | None = None) -> dict[str, Any]:
+        return cast(dict[str, Any], self.request("GET", f"/api/v1/audit/events/{int(seq)}/proof", params={"to": to}))
+
+    def verify_proof(self, seq: int, *, trusted_checkpoint_hash: str | None = None) -> dict[str, Any]:
+        """Fetch event ``seq``'s inclusion proof and check it here, trusting nothing the server computed.
+
+        Raises ``exchange.audit_proof.ProofError`` if it does not hold; returns the checked summary.
+        """
+        proof = self.audit_proof(seq)
+        return _verify_proof(proof, trusted_checkpoint_hash=trusted_checkpoint_hash)

@@ -1,0 +1,147 @@
+"""What the public registry shows: retirement certificates and serial histories.
+
+Public means no login, so these return only what a public carbon registry publishes: who retired which
+serials for whom and why, and where a serial sits (its holder's account number and name) with the
+transactions that moved it. No balances, no holds, no prices, nothing else of any participant.
+A certificate carries the retirement's audit inclusion proof, checked here with the same stdlib checker
+(``exchange.audit_proof.verify_proof``) a reader can run on the downloaded proof.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from exchange.audit_proof import ProofError, canonical_json, verify_proof
+from exchange.models import Account, Asset, AuditEvent, Retirement, SerialMovement
+from exchange.selectors.serials import serial_lookup
+from exchange.services.sealing import NotSealed, audit_proof
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """``state`` is ``verified``, ``failed`` or ``pending`` (not sealed yet)."""
+
+    state: str
+    message: str
+    proof: dict[str, Any] | None = None
+
+    @property
+    def proof_json(self) -> str:
+        return canonical_json(self.proof) if self.proof is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    retirement: Retirement
+    holder: str
+    ranges: list[tuple[int, int, int]]  # first, last, units
+    event_seq: int | None
+    verification: Verification
+
+
+def holder_name(account: Account) -> str:
+    return account.participant.name if account.participant is not None else account.name
+
+
+def retirement_certificate(pk: int) -> Certificate | None:
+    retirement = (
+        Retirement.objects.select_related("account__participant", "asset__project", "transaction").filter(pk=pk).first()
+    )
+    if retirement is None:
+        return None
+    ranges = [
+        (first, last, last - first + 1)
+        for first, last in SerialMovement.objects.filter(transaction_id=retirement.transaction_id)
+        .order_by("first")
+        .values_list("first", "last")
+    ]
+    seq = (
+        AuditEvent.objects.filter(
+            object_type="transaction", object_id=str(retirement.transaction_id), action="retirement.create"
+        )
+        .values_list("seq", flat=True)
+        .first()
+    )
+    return Certificate(
+        retirement=retirement,
+        holder=holder_name(retirement.account),
+        ranges=ranges,
+        event_seq=seq,
+        verification=verify_event(seq),
+    )
+
+
+def verify_event(seq: int | None) -> Verification:
+    if seq is None:
+        return Verification("failed", "No audit event records this retirement.")
+    try:
+        proof = audit_proof(seq)
+    except NotSealed:
+        return Verification("pending", "Sealing pending: the audit trail seals new events every minute.")
+    try:
+        result = verify_proof(proof)
+    except (ProofError, ValueError, KeyError) as exc:
+        return Verification("failed", f"The proof does not hold: {exc}", proof)
+    return Verification(
+        "verified",
+        f"Audit event {result['seq']} is included in checkpoint {result['checkpoint']}, and the checkpoint chain "
+        f"holds up to checkpoint {result['latest']}.",
+        proof,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PublicMovement:
+    transaction: int
+    kind: str
+    time: datetime
+    first: int
+    last: int
+    source: str
+    destination: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublicSerial:
+    asset: Asset
+    serial: int
+    first: int | None
+    last: int | None
+    state: str | None
+    account: str | None
+    holder: str | None
+    history: list[PublicMovement]
+
+
+def public_serial(asset: Asset, serial: int) -> PublicSerial:
+    info = serial_lookup(asset, serial)
+    block = info.block
+    return PublicSerial(
+        asset=asset,
+        serial=serial,
+        first=block.first if block else None,
+        last=block.last if block else None,
+        state=block.state if block else None,
+        account=block.account.number if block else None,
+        holder=holder_name(block.account) if block else None,
+        history=[
+            PublicMovement(
+                transaction=m.transaction_id,
+                kind=m.transaction.get_kind_display(),
+                time=m.transaction.created_at,
+                first=m.first,
+                last=m.last,
+                source=m.source.number,
+                destination=m.destination.number,
+                state=m.state,
+            )
+            for m in info.movements
+        ],
+    )
+
+
+def serialised_assets() -> list[Asset]:
+    return list(Asset.objects.filter(serialised=True).order_by("kind", "code"))

@@ -1,0 +1,1 @@
+"""Server-rendered pages: the public registry (no login)."""

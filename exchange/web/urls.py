@@ -1,0 +1,10 @@
+from django.urls import path
+
+from exchange.web import registry
+
+app_name = "registry"
+
+urlpatterns = [
+    path("retirements/<id:pk>", registry.certificate, name="certificate"),
+    path("serials", registry.serials, name="serials"),
+]
