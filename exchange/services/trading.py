@@ -415,7 +415,7 @@ def _check_order_rules(
         raise InvalidLot(details={"quantity": quantity, "lot": rules.lot})
     if (mode == OrderMode.LISTING) != (quantity < rules.block_threshold):
         raise WrongOrderMode(details={"mode": mode, "quantity": quantity, "block_threshold": rules.block_threshold})
-    reference = previous_close(asset, clock.trading_day(moment)) or rules.reference_price_fen
+    reference = _band_reference(asset, clock.trading_day(moment), rules)
     low, high = band(rules, reference, mode)
     if not low <= price_fen <= high:
         raise PriceOutOfBand(
@@ -426,6 +426,14 @@ def _check_order_rules(
                 "previous_close": fen_to_str(reference),
             }
         )
+
+
+def _band_reference(asset: Asset, day: date, rules: MarketRules) -> int:
+    """The previous close (the latest before ``day``), else the listing's reference, from the rules in hand."""
+    close = (
+        DailyPrice.objects.filter(asset=asset, day__lt=day).order_by("-day").values_list("close_fen", flat=True).first()
+    )
+    return close if close is not None else rules.reference_price_fen
 
 
 def _place_and_match(
