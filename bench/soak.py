@@ -228,6 +228,7 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     by_op: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors_5xx: list[str] = field(default_factory=list)
+    throttled: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -267,6 +268,8 @@ class Client:
             self.tally.by_op[f"{method} {_shape(path)}"].append(elapsed)
             if status >= 500:
                 self.tally.errors_5xx.append(f"{method} {path} -> {status}: {raw[:300]!r}")
+            if status == 429 and len(self.tally.throttled) < 5:
+                self.tally.throttled.append(f"{method} {path}: {raw[:200]!r}")
         try:
             return status, json.loads(raw) if raw else None
         except ValueError:
@@ -571,6 +574,8 @@ def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str
     print(f"\n{json.dumps(figures, indent=2)}")
     for line in tally.errors_5xx[:10]:
         print("5xx:", line)
+    for line in tally.throttled:
+        print("429:", line)
     if json_path:
         Path(json_path).write_text(json.dumps({"figures": figures, "checks": checks}, indent=2))
     if not keep:
