@@ -30,7 +30,16 @@ CHECKPOINT_FIELDS = ("count", "first_seq", "gaps", "last_seq", "number", "previo
 
 # --- canonical JSON -------------------------------------------------------------------------------
 def _normalise(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    kind = type(value)  # the common exact types first: a batch's payload holds thousands of them
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return str(value)
+    if kind is list or kind is tuple:
+        return [_normalise(v) for v in value]
+    if kind is dict:
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if isinstance(value, bool) or isinstance(value, str):
         return value
     if isinstance(value, int):
         return str(value)

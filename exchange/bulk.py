@@ -21,6 +21,23 @@ SQLITE_MAX_VARIABLES = 32_000
 INSERT_MAX_VARIABLES = 20_000
 
 
+_INTEGER_TYPES = frozenset({"bigint", "integer", "smallint"})
+
+
+def pg_array(values: Sequence[Any], pgtype: str) -> Any:
+    """One array parameter for ``%s::<pgtype>[]``.
+
+    A column of integers goes as its array literal (``{1,2,NULL}``), which the server parses: psycopg would
+    otherwise adapt each element in Python, the larger part of a thousand-row write's client time.
+    Anything else goes as the list, for psycopg to adapt.
+    """
+    if pgtype not in _INTEGER_TYPES:
+        return list(values)
+    if None in values:
+        return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+    return "{" + ",".join(map(str, values)) + "}"  # a non-integer here fails the cast, loudly
+
+
 def _chunks(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
@@ -56,7 +73,8 @@ def bulk_update(table: str, columns: Sequence[tuple[str, str]], rows: Sequence[S
     assignments = ", ".join(f"{name} = v.{name}" for name in names)
     with connection.cursor() as cursor:
         if is_postgres():
-            arrays = [[row[i] for row in rows] for i in range(len(columns) + 1)]
+            types = ["bigint", *[t for _, t in columns]]
+            arrays = [pg_array([row[i] for row in rows], pgtype) for i, pgtype in enumerate(types)]
             unnest = ", ".join(f"%s::{pgtype}[]" for pgtype in ["bigint", *[t for _, t in columns]])
             cursor.execute(
                 f"UPDATE {table} SET {assignments} FROM unnest({unnest}) AS v(id, {', '.join(names)}) "
@@ -79,7 +97,7 @@ def delete_ids(table: str, ids: Sequence[int]) -> None:
         return
     with connection.cursor() as cursor:
         if is_postgres():
-            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [list(ids)])
+            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [pg_array(ids, "bigint")])
             return
         for chunk in _chunks(ids, SQLITE_MAX_VARIABLES):
             cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", list(chunk))
@@ -118,12 +136,13 @@ def write_all(
             f"u{n} AS (UPDATE {table} SET {', '.join(f'{c} = v.{c}' for c in names)} "
             f"FROM unnest({unnest}) AS v(id, {', '.join(names)}) WHERE {table}.id = v.id)"
         )
-        params += [[row[i] for row in rows] for i in range(len(columns) + 1)]
+        types = ["bigint", *[t for _, t in columns]]
+        params += [pg_array([row[i] for row in rows], pgtype) for i, pgtype in enumerate(types)]
     for n, (table, columns, rows) in enumerate(inserts):
         column_list = ", ".join(name for name, _ in columns)
         unnest = ", ".join(f"%s::{t}[]" for _, t in columns)
         parts.append(f"i{n} AS (INSERT INTO {table} ({column_list}) SELECT * FROM unnest({unnest}))")
-        params += [[row[i] for row in rows] for i in range(len(columns))]
+        params += [pg_array([row[i] for row in rows], pgtype) for i, (_, pgtype) in enumerate(columns)]
     if not parts:
         return
     with connection.cursor() as cursor:

@@ -16,6 +16,8 @@ from datetime import datetime
 
 from django.db import connection
 
+from exchange.bulk import pg_array
+from exchange.db import is_postgres
 from exchange.models import Balance, Hold
 
 
@@ -38,10 +40,26 @@ class LockedBalance:
         return self.total - self.held
 
 
-def _pairs_sql(pairs: list[tuple[int, int]]) -> tuple[str, list[int]]:
+def _balances_select(table: str, pairs: list[tuple[int, int]]) -> tuple[str, list[object]]:
+    """The balance rows of these pairs, locked in (account_id, asset_id) order.
+
+    On PostgreSQL the pairs go as two arrays joined to the table: a thousand pairs written as a row IN
+    list cost the planner more than the lock itself (an OR of a thousand index probes).
+    """
+    columns = "b.id, b.account_id, b.asset_id, b.total, b.held, b.allow_negative"
+    if is_postgres():
+        return (
+            f"SELECT {columns} FROM {table} b JOIN unnest(%s::bigint[], %s::bigint[]) AS k(account_id, asset_id) "
+            "ON b.account_id = k.account_id AND b.asset_id = k.asset_id "
+            "ORDER BY b.account_id, b.asset_id FOR UPDATE OF b",
+            [pg_array([a for a, _ in pairs], "bigint"), pg_array([s for _, s in pairs], "bigint")],
+        )
     placeholders = ", ".join(["(%s, %s)"] * len(pairs))
-    params = [v for pair in pairs for v in pair]
-    return placeholders, params
+    return (
+        f"SELECT {columns} FROM {table} b WHERE (b.account_id, b.asset_id) IN ({placeholders}) "
+        "ORDER BY b.account_id, b.asset_id" + _for_update(),
+        [v for pair in pairs for v in pair],
+    )
 
 
 def lock_balances(
@@ -62,11 +80,7 @@ def lock_balances(
         return {}
     negative = set(allow_negative)
     table = Balance._meta.db_table
-    placeholders, params = _pairs_sql(pairs)
-    select = (
-        f"SELECT id, account_id, asset_id, total, held, allow_negative FROM {table} "
-        f"WHERE (account_id, asset_id) IN ({placeholders}) ORDER BY account_id, asset_id" + _for_update()
-    )
+    select, params = _balances_select(table, pairs)
     with connection.cursor() as cursor:
         cursor.execute(select, params)
         if then is not None:
