@@ -362,6 +362,9 @@ def order_place(
         "price_fen": price_fen,
         "quantity": quantity,
     }
+    # Under the book's lock, so that a racing twin has either committed (and is replayed) or waits.
+    # A replay answers as the first time did, before the rules: the session may have closed since.
+    lock_book(asset.pk)
     replay = _replay_order(actor, client_order_id, wanted)
     if replay is not None:
         return replay
@@ -370,11 +373,6 @@ def order_place(
         raise NotTradable(details={"asset": asset.code})
     moment = at or clock.now()
     _check_order_rules(rules, asset, side, mode, price_fen, quantity, moment)
-
-    lock_book(asset.pk)
-    replay = _replay_order(actor, client_order_id, wanted)  # a racing twin may have committed meanwhile
-    if replay is not None:
-        return replay
     try:
         # Pipeline mode: the writes (hold, blocks, balances, trades, the audit event) go out together.
         with transaction.atomic(), pipeline():
