@@ -387,6 +387,11 @@ def bank_loop(port: int, token: str, tally: Tally, stop: threading.Event) -> Non
             continue
         for loan in reply.get("results", []):
             status, _ = client.call("POST", f"/api/v1/pledges/{loan['id']}/accept", {})
+            if status == 429:
+                # One token over its per-minute limit (a backlog of requests to accept): back off, as a
+                # bank's client would, and take up the rest in a later round.
+                stop.wait(5.0)
+                break
             if status == 200:
                 with tally.lock:
                     tally.accepted.add(loan["id"])
