@@ -156,3 +156,12 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     result = _manage("check", GREENLEDGER_ENV="production", DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("path", ["/api/v1/transfers", "/api/v1/orders", "/api/v1/transfers/batch"])
+def test_a_body_nested_too_deeply_for_the_decoder_is_a_400(path):
+    client = token_client()
+    deep = "[" * 5000 + "]" * 5000
+    response = client.post(path, deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_request"

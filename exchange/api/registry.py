@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from config.errors import InvalidInput, NotFound
+from config.parsers import JSONParser
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
 from exchange.api.fields import AssetField, IdField, IdFilter, QuantityField
