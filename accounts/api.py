@@ -51,7 +51,9 @@ class ApiRootApi(APIView):
     def get(self, request: Request) -> Response:
         actor = actor_of(request)
         participant = Participant.objects.get(pk=actor.participant_id)
-        accounts = list(Account.objects.filter(participant=participant).order_by("number").values_list("number", flat=True))
+        accounts = list(
+            Account.objects.filter(participant=participant).order_by("number").values_list("number", flat=True)
+        )
         return Response(
             {
                 "user": request.user.get_username(),
