@@ -52,7 +52,7 @@ class AccountListApi(ActorMixin, generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = AccountOpenIn(data=request.data)
         data.is_valid(raise_exception=True)
-        participant_id = data.validated_data.get("participant") or self.actor.participant_id
+        participant_id = data.validated_data.get("participant") or self.actor.member_participant_id
         participant = Participant.objects.filter(pk=participant_id).first()
         if participant is None:
             raise serializers.ValidationError({"participant": ["No such participant."]}, code="participant_not_found")

@@ -236,7 +236,7 @@ class RetirementListApi(ActorMixin, generics.ListAPIView):
         queryset = Retirement.objects.select_related("account", "asset", "transaction").order_by("-pk")
         if self.actor.sees_everything:
             return queryset
-        return queryset.filter(account__participant_id=self.actor.participant_id)
+        return queryset.filter(account__participant_id=self.actor.member_participant_id)
 
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "actor": self.actor}
@@ -265,7 +265,7 @@ class RetirementDetailApi(ActorMixin, APIView):
     def get(self, request: Request, pk: int) -> Response:
         queryset = Retirement.objects.select_related("account", "asset", "transaction").filter(pk=pk)
         if not self.actor.sees_everything:
-            queryset = queryset.filter(account__participant_id=self.actor.participant_id)
+            queryset = queryset.filter(account__participant_id=self.actor.member_participant_id)
         retirement = queryset.first()
         if retirement is None:
             raise TransactionNotFound("No such retirement, or not yours.", details={"retirement": pk})

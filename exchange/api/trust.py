@@ -81,7 +81,9 @@ class PendingTransferListApi(ActorMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return PendingTransfer.objects.none()
         queryset = PendingTransfer.objects.select_related("source", "destination", "asset").order_by("-id")
-        return queryset if self.actor.sees_everything else queryset.filter(participant_id=self.actor.participant_id)
+        return (
+            queryset if self.actor.sees_everything else queryset.filter(participant_id=self.actor.member_participant_id)
+        )
 
 
 class PendingTransferCancelApi(ActorMixin, APIView):
@@ -89,7 +91,7 @@ class PendingTransferCancelApi(ActorMixin, APIView):
 
     @extend_schema(request=None, responses=PendingTransferOut)
     def post(self, request: Request, pk: int) -> Response:
-        pending = PendingTransfer.objects.filter(pk=pk, participant_id=self.actor.participant_id).first()
+        pending = PendingTransfer.objects.filter(pk=pk, participant_id=self.actor.member_participant_id).first()
         if pending is None:
             raise PendingTransferNotFound(details={"pending_transfer": pk})
         return Response(PendingTransferOut(pending_transfer_cancel(actor=self.actor, pending=pending)).data)
@@ -141,7 +143,7 @@ class TrustedAccountListApi(ActorMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return TrustedAccount.objects.none()
         return (
-            TrustedAccount.objects.filter(participant_id=self.actor.participant_id)
+            TrustedAccount.objects.filter(participant_id=self.actor.member_participant_id)
             .select_related("account__participant", "proposed_by", "approved_by")
             .order_by("-id")
         )
@@ -161,7 +163,7 @@ class TrustedAccountListApi(ActorMixin, generics.ListAPIView):
 def _entry(view: ActorMixin, pk: int) -> TrustedAccount:
     entry = (
         TrustedAccount.objects.select_related("account__participant", "proposed_by", "approved_by")
-        .filter(pk=pk, participant_id=view.actor.participant_id)
+        .filter(pk=pk, participant_id=view.actor.member_participant_id)
         .first()
     )
     if entry is None:
