@@ -296,7 +296,7 @@ class AssetAdmin(ReadOnlyAdmin):
 # --- the journal and its derived rows: read-only ----------------------------------------------------------
 class PostingInline(admin.TabularInline):
     model = Posting
-    fields = ["account", "asset", "quantity", "balance_after"]
+    fields = ("account", "asset", "quantity", "balance_after")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -307,7 +307,7 @@ class PostingInline(admin.TabularInline):
 
 class MovementInline(admin.TabularInline):
     model = SerialMovement
-    fields = ["asset", "first", "last", "source", "destination", "state"]
+    fields = ("asset", "first", "last", "source", "destination", "state")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -842,20 +842,20 @@ class ReadOnlyInline(admin.TabularInline):
 
 class CollateralInline(ReadOnlyInline):
     model = PledgeCollateral
-    fields = ["kind", "quantity", "serial_ranges", "hold", "created_at"]
+    fields = ("kind", "quantity", "serial_ranges", "hold", "created_at")
     readonly_fields = fields
 
 
 class ValuationInline(ReadOnlyInline):
     model = PledgeValuation
-    fields = ["day", "price_fen", "price_source", "quantity", "value_fen", "ltv_bp"]
+    fields = ("day", "price_fen", "price_source", "quantity", "value_fen", "ltv_bp")
     readonly_fields = fields
     ordering = ["-day"]
 
 
 class MarginCallInline(ReadOnlyInline):
     model = MarginCall
-    fields = ["raised_on", "ltv_bp", "level_bp", "cure_by", "notified"]
+    fields = ("raised_on", "ltv_bp", "level_bp", "cure_by", "notified")
     readonly_fields = fields
 
 
@@ -894,7 +894,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     inlines = [CollateralInline, ValuationInline, MarginCallInline]
     actions = ["accept", "reject", "withdraw", "release", "declare_default", "enforce_by_transfer"]
     autocomplete_fields = ["account", "lender"]
-    request_fields = [
+    request_fields = (
         "account",
         "lender",
         "asset",
@@ -907,16 +907,16 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         "margin_call_bp",
         "liquidation_bp",
         "cure_period_days",
-    ]
+    )
     change_form_template = "admin/exchange/pledgeloan/change_form.html"
 
-    def get_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
         if obj is None:
             return self.request_fields
-        return [f.name for f in PledgeLoan._meta.fields if f.name not in {"request_key", "request_hash"}]
+        return tuple(f.name for f in PledgeLoan._meta.fields if f.name not in {"request_key", "request_hash"})
 
-    def get_readonly_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> list[str]:
-        return self.get_fields(request, obj) if obj else []
+    def get_readonly_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
+        return self.get_fields(request, obj) if obj else ()
 
     def get_inlines(self, request: HttpRequest, obj: PledgeLoan | None = None) -> list[Any]:
         return self.inlines if obj else []  # a request has no collateral, valuations or calls yet

@@ -37,7 +37,9 @@ class AccountOut(serializers.ModelSerializer):
 
 
 class AssetOut(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     issued = serializers.SerializerMethodField(help_text="Units issued so far (serialised assets).")
 
     class Meta:
