@@ -119,7 +119,9 @@ class StatementApi(ActorMixin, generics.ListAPIView):
         return statement(account, _asset_param(self.request))
 
     @extend_schema(parameters=[ASSET_PARAMETER])
-    def get(self, request: Request, *args: object, **kwargs: object) -> Response | HttpResponseBase:
+    def get(  # type: ignore[override]  # DRF returns any HttpResponse a handler makes; the stubs say Response
+        self, request: Request, *args: object, **kwargs: object
+    ) -> Response | HttpResponseBase:
         if request.accepted_renderer.format == "csv":
             account = account_visible(self.actor, self.kwargs["number"])
             asset = _asset_param(request)

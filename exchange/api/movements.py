@@ -27,7 +27,9 @@ from exchange.services.transfers import MAX_BATCH, TransferOrder, at_index, tran
 
 
 class TransferIn(serializers.Serializer):
-    source = serializers.CharField(max_length=32, help_text="One of your holding accounts.")
+    source = serializers.CharField(  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
+        max_length=32, help_text="One of your holding accounts."
+    )
     destination = serializers.CharField(max_length=32, help_text="Any participant's holding account.")
     asset = AssetField()
     quantity = QuantityField()
@@ -71,7 +73,7 @@ class TransferBatchIn(serializers.Serializer):
 
 class BatchTransferOut(serializers.Serializer):
     index = serializers.IntegerField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
     destination = serializers.CharField()
     asset = serializers.CharField()
     quantity = serializers.IntegerField()

@@ -122,7 +122,7 @@ class MovementOut(serializers.Serializer):
     asset = serializers.CharField(source="asset.code")
     first = serializers.IntegerField()
     last = serializers.IntegerField()
-    source = serializers.CharField(source="source.number")
+    source = serializers.CharField(source="source.number")  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
     destination = serializers.CharField(source="destination.number")
     state = serializers.CharField()
 

@@ -24,7 +24,7 @@ from exchange.services.trust import (
 
 
 class PendingTransferOut(serializers.ModelSerializer):
-    source = serializers.CharField(source="source.number")
+    source = serializers.CharField(source="source.number")  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
     destination = serializers.CharField(source="destination.number")
     asset = serializers.CharField(source="asset.code")
     transaction = serializers.IntegerField(source="transaction_id", allow_null=True)
@@ -122,7 +122,9 @@ class TrustedAccountOut(serializers.ModelSerializer):
 
 class TrustProposeIn(serializers.Serializer):
     account = serializers.CharField(max_length=32)
-    label = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    label = serializers.CharField(  # type: ignore[assignment]  # not Field.label (djangorestframework-stubs#158)
+        max_length=200, required=False, default="", allow_blank=True
+    )
 
 
 class TrustFilter(filters.FilterSet):
