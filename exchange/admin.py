@@ -7,10 +7,12 @@ same services as the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -100,6 +102,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _own_action(model_admin: admin.ModelAdmin, name: str) -> tuple[Callable[..., Any], str, str]:
+    """An action the admin class defines as a method (offered even without change permission)."""
+    action = model_admin.get_action(name)
+    if action is None:
+        raise ImproperlyConfigured(f"{type(model_admin).__name__} defines no action {name!r}.")
+    return action
 
 
 # --- reference data --------------------------------------------------------------------------------------
@@ -803,23 +813,11 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_filter = ["status", "operation"]
     actions = ["approve", "reject"]
 
-
-# --- pledge loans ----------------------------------------------------------------------------------------------
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Actions work without change permission: they call the services, which decide who may.
         actions = super().get_actions(request)
         for name in ("approve", "reject"):
-            func, action_name, description = self.get_action(name)
+            func, action_name, description = _own_action(self, name)
             actions[action_name] = (func, action_name, description)
         return actions
 
@@ -838,6 +836,18 @@ class ReadOnlyInline(admin.TabularInline):
             )
             if done is not None:
                 messages.success(request, f"Rejected request {done.pk}.")
+
+
+# --- pledge loans ----------------------------------------------------------------------------------------------
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class CollateralInline(ReadOnlyInline):
@@ -1097,7 +1107,7 @@ class TrustedAccountAdmin(ReadOnlyAdmin):
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         for name in ("approve", "remove"):
-            func, action_name, description = self.get_action(name)
+            func, action_name, description = _own_action(self, name)
             actions[action_name] = (func, action_name, description)
         return actions
 
