@@ -67,6 +67,20 @@ class Actor:
         return participant_id is not None and participant_id == self.participant_id
 
     @property
+    def member_participant_id(self) -> int:
+        """The participant a user acts for, where only a user can be acting (the system acts for none)."""
+        if self.participant_id is None:
+            raise RuntimeError(f"{self.label} acts for no participant")
+        return self.participant_id
+
+    @property
+    def member_user_id(self) -> int:
+        """The acting user, where only a user can be acting (the system is no user)."""
+        if self.user_id is None:
+            raise RuntimeError(f"{self.label} is no user")
+        return self.user_id
+
+    @property
     def label(self) -> str:
         if self.is_system:
             return f"system:{self.system_name}"

@@ -77,7 +77,9 @@ class ParticipantAdmin(ServiceSaveMixin, admin.ModelAdmin):
         for participant in queryset:
             run_service(
                 request,
-                lambda actor, p=participant: participant_suspend(actor=actor, participant=p, reason="suspended in admin"),
+                lambda actor, p=participant: participant_suspend(
+                    actor=actor, participant=p, reason="suspended in admin"
+                ),
                 f"{participant.name} suspended.",
             )
 
@@ -86,7 +88,9 @@ class ParticipantAdmin(ServiceSaveMixin, admin.ModelAdmin):
         for participant in queryset:
             run_service(
                 request,
-                lambda actor, p=participant: participant_reactivate(actor=actor, participant=p, reason="reactivated in admin"),
+                lambda actor, p=participant: participant_reactivate(
+                    actor=actor, participant=p, reason="reactivated in admin"
+                ),
                 f"{participant.name} reactivated.",
             )
 
@@ -129,4 +133,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
-            run_service(request, lambda actor, t=token: api_token_revoke(actor=actor, token=t), f"Token {token.prefix} revoked.")
+            run_service(
+                request, lambda actor, t=token: api_token_revoke(actor=actor, token=t), f"Token {token.prefix} revoked."
+            )

@@ -50,8 +50,10 @@ class ApiRootApi(APIView):
     @extend_schema(responses=ME_OUT, operation_id="me")
     def get(self, request: Request) -> Response:
         actor = actor_of(request)
-        participant = Participant.objects.get(pk=actor.participant_id)
-        accounts = list(Account.objects.filter(participant=participant).order_by("number").values_list("number", flat=True))
+        participant = Participant.objects.get(pk=actor.member_participant_id)
+        accounts = list(
+            Account.objects.filter(participant=participant).order_by("number").values_list("number", flat=True)
+        )
         return Response(
             {
                 "user": request.user.get_username(),
@@ -92,7 +94,7 @@ class ParticipantListApi(generics.ListAPIView):
             return Participant.objects.none()
         actor = actor_of(self.request)
         queryset = Participant.objects.order_by("-pk")
-        return queryset if actor.sees_everything else queryset.filter(pk=actor.participant_id)
+        return queryset if actor.sees_everything else queryset.filter(pk=actor.member_participant_id)
 
     @extend_schema(request=ParticipantIn, responses={201: ParticipantOut}, operation_id="participants_register")
     def post(self, request: Request) -> Response:

@@ -35,7 +35,7 @@ class IsMember(BasePermission):
         return True
 
 
-def KindRequired(*kinds: str, for_reads: bool = False) -> type[BasePermission]:  # noqa: N802 - a class factory
+def KindRequired(*kinds: str, for_reads: bool = False) -> type[BasePermission]:  # a class factory
     """Only these participant kinds may call the endpoint (unsafe methods, or every method)."""
 
     class _KindRequired(IsMember):

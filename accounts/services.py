@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -93,7 +93,7 @@ def participant_reactivate(*, actor: Actor, participant: Participant, reason: st
 
 @service
 def membership_create(
-    *, actor: Actor, user: AbstractBaseUser, participant: Participant, role: str
+    *, actor: Actor, user: User, participant: Participant, role: str
 ) -> Membership:
     """Let a user act for a participant: the registry for anyone, a participant's admin for their own."""
     if role not in Role.values:
@@ -115,7 +115,7 @@ def membership_create(
     return membership
 
 
-def _may_manage_tokens_of(actor: Actor, user: AbstractBaseUser) -> bool:
+def _may_manage_tokens_of(actor: Actor, user: User) -> bool:
     if actor.is_system or actor.user_id == user.pk:
         return True
     membership = Membership.objects.filter(user=user).first()
@@ -126,7 +126,7 @@ def _may_manage_tokens_of(actor: Actor, user: AbstractBaseUser) -> bool:
 def api_token_create(
     *,
     actor: Actor,
-    user: AbstractBaseUser,
+    user: User,
     name: str,
     expires_at: datetime | None = None,
     token_text: str | None = None,

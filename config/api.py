@@ -80,10 +80,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers: dict[str, str] = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(int(exc.wait) + 1)
+    # Throttled.__init__ sets wait (seconds, or None); the DRF stubs don't declare the attribute.
+    wait = exc.wait if isinstance(exc, exceptions.Throttled) else None  # type: ignore[attr-defined]
+    if wait is not None:
+        headers["Retry-After"] = str(int(wait) + 1)
     if isinstance(exc, exceptions.ValidationError):
-        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        details: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         message = _first_message(details)
         # An unknown choice or reference says so in its own code, so clients can branch on it.
         codes = exc.get_codes()
@@ -92,8 +94,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             code = flat[0]
         return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
     details = {}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        details["retry_after_seconds"] = int(exc.wait) + 1
+    if wait is not None:
+        details["retry_after_seconds"] = int(wait) + 1
     return Response(error_body(code, str(exc.detail), details), status=exc.status_code, headers=headers)
 
 

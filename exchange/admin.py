@@ -7,10 +7,12 @@ same services as the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -100,6 +102,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _own_action(model_admin: admin.ModelAdmin, name: str) -> tuple[Callable[..., Any], str, str]:
+    """An action the admin class defines as a method (offered even without change permission)."""
+    action = model_admin.get_action(name)
+    if action is None:
+        raise ImproperlyConfigured(f"{type(model_admin).__name__} defines no action {name!r}.")
+    return action
 
 
 # --- reference data --------------------------------------------------------------------------------------
@@ -296,7 +306,7 @@ class AssetAdmin(ReadOnlyAdmin):
 # --- the journal and its derived rows: read-only ----------------------------------------------------------
 class PostingInline(admin.TabularInline):
     model = Posting
-    fields = ["account", "asset", "quantity", "balance_after"]
+    fields = ("account", "asset", "quantity", "balance_after")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -307,7 +317,7 @@ class PostingInline(admin.TabularInline):
 
 class MovementInline(admin.TabularInline):
     model = SerialMovement
-    fields = ["asset", "first", "last", "source", "destination", "state"]
+    fields = ("asset", "first", "last", "source", "destination", "state")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -803,23 +813,11 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_filter = ["status", "operation"]
     actions = ["approve", "reject"]
 
-
-# --- pledge loans ----------------------------------------------------------------------------------------------
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Actions work without change permission: they call the services, which decide who may.
         actions = super().get_actions(request)
         for name in ("approve", "reject"):
-            func, action_name, description = self.get_action(name)
+            func, action_name, description = _own_action(self, name)
             actions[action_name] = (func, action_name, description)
         return actions
 
@@ -840,22 +838,34 @@ class ReadOnlyInline(admin.TabularInline):
                 messages.success(request, f"Rejected request {done.pk}.")
 
 
+# --- pledge loans ----------------------------------------------------------------------------------------------
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class CollateralInline(ReadOnlyInline):
     model = PledgeCollateral
-    fields = ["kind", "quantity", "serial_ranges", "hold", "created_at"]
+    fields = ("kind", "quantity", "serial_ranges", "hold", "created_at")
     readonly_fields = fields
 
 
 class ValuationInline(ReadOnlyInline):
     model = PledgeValuation
-    fields = ["day", "price_fen", "price_source", "quantity", "value_fen", "ltv_bp"]
+    fields = ("day", "price_fen", "price_source", "quantity", "value_fen", "ltv_bp")
     readonly_fields = fields
     ordering = ["-day"]
 
 
 class MarginCallInline(ReadOnlyInline):
     model = MarginCall
-    fields = ["raised_on", "ltv_bp", "level_bp", "cure_by", "notified"]
+    fields = ("raised_on", "ltv_bp", "level_bp", "cure_by", "notified")
     readonly_fields = fields
 
 
@@ -894,7 +904,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     inlines = [CollateralInline, ValuationInline, MarginCallInline]
     actions = ["accept", "reject", "withdraw", "release", "declare_default", "enforce_by_transfer"]
     autocomplete_fields = ["account", "lender"]
-    request_fields = [
+    request_fields = (
         "account",
         "lender",
         "asset",
@@ -907,16 +917,16 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         "margin_call_bp",
         "liquidation_bp",
         "cure_period_days",
-    ]
+    )
     change_form_template = "admin/exchange/pledgeloan/change_form.html"
 
-    def get_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
         if obj is None:
             return self.request_fields
-        return [f.name for f in PledgeLoan._meta.fields if f.name not in {"request_key", "request_hash"}]
+        return tuple(f.name for f in PledgeLoan._meta.fields if f.name not in {"request_key", "request_hash"})
 
-    def get_readonly_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> list[str]:
-        return self.get_fields(request, obj) if obj else []
+    def get_readonly_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
+        return self.get_fields(request, obj) if obj else ()
 
     def get_inlines(self, request: HttpRequest, obj: PledgeLoan | None = None) -> list[Any]:
         return self.inlines if obj else []  # a request has no collateral, valuations or calls yet
@@ -1097,7 +1107,7 @@ class TrustedAccountAdmin(ReadOnlyAdmin):
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         for name in ("approve", "remove"):
-            func, action_name, description = self.get_action(name)
+            func, action_name, description = _own_action(self, name)
             actions[action_name] = (func, action_name, description)
         return actions
 

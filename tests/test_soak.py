@@ -17,7 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.redis
 def test_a_short_soak_keeps_the_books(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "bench.soak", "--seconds", "20", "--clients", "20", "--json", str(tmp_path / "soak.json")],
+        [
+            sys.executable,
+            "-m",
+            "bench.soak",
+            "--seconds",
+            "20",
+            "--clients",
+            "20",
+            "--json",
+            str(tmp_path / "soak.json"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

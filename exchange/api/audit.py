@@ -118,7 +118,7 @@ class CheckpointOut(serializers.Serializer):
     last_seq = serializers.CharField()
     count = serializers.CharField()
     gaps = serializers.ListField(child=serializers.CharField())
-    root = serializers.CharField()
+    root = serializers.CharField()  # type: ignore[assignment]  # not Field.root (djangorestframework-stubs#158)
     previous_hash = serializers.CharField()
     sealed_at = serializers.CharField()
     hash = serializers.CharField()

@@ -116,7 +116,9 @@ class SerialRangeField(serializers.ListField):
         kwargs.setdefault("max_length", 2)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data: Any) -> tuple[int, int]:
+    def to_internal_value(  # type: ignore[override]  # a pair: the stubs fix every ListField's value as a list
+        self, data: Any
+    ) -> tuple[int, int]:
         values = super().to_internal_value(data)
         if len(values) != 2:
             raise serializers.ValidationError("A serial range is [first, last].", code="invalid")

@@ -52,7 +52,7 @@ class AccountListApi(ActorMixin, generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = AccountOpenIn(data=request.data)
         data.is_valid(raise_exception=True)
-        participant_id = data.validated_data.get("participant") or self.actor.participant_id
+        participant_id = data.validated_data.get("participant") or self.actor.member_participant_id
         participant = Participant.objects.filter(pk=participant_id).first()
         if participant is None:
             raise serializers.ValidationError({"participant": ["No such participant."]}, code="participant_not_found")
@@ -119,7 +119,9 @@ class StatementApi(ActorMixin, generics.ListAPIView):
         return statement(account, _asset_param(self.request))
 
     @extend_schema(parameters=[ASSET_PARAMETER])
-    def get(self, request: Request, *args: object, **kwargs: object) -> Response | HttpResponseBase:
+    def get(  # type: ignore[override]  # DRF returns any HttpResponse a handler makes; the stubs say Response
+        self, request: Request, *args: object, **kwargs: object
+    ) -> Response | HttpResponseBase:
         if request.accepted_renderer.format == "csv":
             account = account_visible(self.actor, self.kwargs["number"])
             asset = _asset_param(request)

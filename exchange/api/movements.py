@@ -27,7 +27,9 @@ from exchange.services.transfers import MAX_BATCH, TransferOrder, at_index, tran
 
 
 class TransferIn(serializers.Serializer):
-    source = serializers.CharField(max_length=32, help_text="One of your holding accounts.")
+    source = serializers.CharField(  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
+        max_length=32, help_text="One of your holding accounts."
+    )
     destination = serializers.CharField(max_length=32, help_text="Any participant's holding account.")
     asset = AssetField()
     quantity = QuantityField()
@@ -71,7 +73,7 @@ class TransferBatchIn(serializers.Serializer):
 
 class BatchTransferOut(serializers.Serializer):
     index = serializers.IntegerField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
     destination = serializers.CharField()
     asset = serializers.CharField()
     quantity = serializers.IntegerField()
@@ -236,7 +238,7 @@ class RetirementListApi(ActorMixin, generics.ListAPIView):
         queryset = Retirement.objects.select_related("account", "asset", "transaction").order_by("-pk")
         if self.actor.sees_everything:
             return queryset
-        return queryset.filter(account__participant_id=self.actor.participant_id)
+        return queryset.filter(account__participant_id=self.actor.member_participant_id)
 
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "actor": self.actor}
@@ -265,7 +267,7 @@ class RetirementDetailApi(ActorMixin, APIView):
     def get(self, request: Request, pk: int) -> Response:
         queryset = Retirement.objects.select_related("account", "asset", "transaction").filter(pk=pk)
         if not self.actor.sees_everything:
-            queryset = queryset.filter(account__participant_id=self.actor.participant_id)
+            queryset = queryset.filter(account__participant_id=self.actor.member_participant_id)
         retirement = queryset.first()
         if retirement is None:
             raise TransactionNotFound("No such retirement, or not yours.", details={"retirement": pk})

@@ -213,7 +213,9 @@ class AllocationRowIn(serializers.Serializer):
 
 class AllocationIn(serializers.Serializer):
     asset = AssetField()
-    allocations = AllocationRowIn(many=True, allow_empty=False, max_length=10000)
+    allocations = AllocationRowIn(  # type: ignore[call-arg]  # many=True takes max_length; the stubs lack it
+        many=True, allow_empty=False, max_length=10000
+    )
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 

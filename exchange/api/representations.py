@@ -37,7 +37,9 @@ class AccountOut(serializers.ModelSerializer):
 
 
 class AssetOut(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
     issued = serializers.SerializerMethodField(help_text="Units issued so far (serialised assets).")
 
     class Meta:
@@ -120,7 +122,7 @@ class MovementOut(serializers.Serializer):
     asset = serializers.CharField(source="asset.code")
     first = serializers.IntegerField()
     last = serializers.IntegerField()
-    source = serializers.CharField(source="source.number")
+    source = serializers.CharField(source="source.number")  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
     destination = serializers.CharField(source="destination.number")
     state = serializers.CharField()
 

@@ -24,7 +24,7 @@ from exchange.services.trust import (
 
 
 class PendingTransferOut(serializers.ModelSerializer):
-    source = serializers.CharField(source="source.number")
+    source = serializers.CharField(source="source.number")  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
     destination = serializers.CharField(source="destination.number")
     asset = serializers.CharField(source="asset.code")
     transaction = serializers.IntegerField(source="transaction_id", allow_null=True)
@@ -81,7 +81,9 @@ class PendingTransferListApi(ActorMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return PendingTransfer.objects.none()
         queryset = PendingTransfer.objects.select_related("source", "destination", "asset").order_by("-id")
-        return queryset if self.actor.sees_everything else queryset.filter(participant_id=self.actor.participant_id)
+        return (
+            queryset if self.actor.sees_everything else queryset.filter(participant_id=self.actor.member_participant_id)
+        )
 
 
 class PendingTransferCancelApi(ActorMixin, APIView):
@@ -89,7 +91,7 @@ class PendingTransferCancelApi(ActorMixin, APIView):
 
     @extend_schema(request=None, responses=PendingTransferOut)
     def post(self, request: Request, pk: int) -> Response:
-        pending = PendingTransfer.objects.filter(pk=pk, participant_id=self.actor.participant_id).first()
+        pending = PendingTransfer.objects.filter(pk=pk, participant_id=self.actor.member_participant_id).first()
         if pending is None:
             raise PendingTransferNotFound(details={"pending_transfer": pk})
         return Response(PendingTransferOut(pending_transfer_cancel(actor=self.actor, pending=pending)).data)
@@ -120,7 +122,9 @@ class TrustedAccountOut(serializers.ModelSerializer):
 
 class TrustProposeIn(serializers.Serializer):
     account = serializers.CharField(max_length=32)
-    label = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    label = serializers.CharField(  # type: ignore[assignment]  # not Field.label (djangorestframework-stubs#158)
+        max_length=200, required=False, default="", allow_blank=True
+    )
 
 
 class TrustFilter(filters.FilterSet):
@@ -141,7 +145,7 @@ class TrustedAccountListApi(ActorMixin, generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return TrustedAccount.objects.none()
         return (
-            TrustedAccount.objects.filter(participant_id=self.actor.participant_id)
+            TrustedAccount.objects.filter(participant_id=self.actor.member_participant_id)
             .select_related("account__participant", "proposed_by", "approved_by")
             .order_by("-id")
         )
@@ -161,7 +165,7 @@ class TrustedAccountListApi(ActorMixin, generics.ListAPIView):
 def _entry(view: ActorMixin, pk: int) -> TrustedAccount:
     entry = (
         TrustedAccount.objects.select_related("account__participant", "proposed_by", "approved_by")
-        .filter(pk=pk, participant_id=view.actor.participant_id)
+        .filter(pk=pk, participant_id=view.actor.member_participant_id)
         .first()
     )
     if entry is None:

@@ -36,7 +36,9 @@ class SerialBlock(models.Model):
     class Meta:
         ordering = ["asset", "first"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(first__gte=1, last__gte=models.F("first")), name="block_range_valid"),
+            models.CheckConstraint(
+                condition=models.Q(first__gte=1, last__gte=models.F("first")), name="block_range_valid"
+            ),
             models.CheckConstraint(
                 condition=models.Q(state=BlockState.HELD, hold__isnull=False)
                 | (~models.Q(state=BlockState.HELD) & models.Q(hold__isnull=True)),
@@ -72,7 +74,9 @@ class SerialMovement(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(first__gte=1, last__gte=models.F("first")), name="movement_range_valid"),
+            models.CheckConstraint(
+                condition=models.Q(first__gte=1, last__gte=models.F("first")), name="movement_range_valid"
+            ),
         ]
         indexes = [
             models.Index(fields=["asset", "first"], name="movement_asset_first_idx"),

@@ -73,7 +73,7 @@ class PendingTransfer(models.Model):
     quantity = models.BigIntegerField()
     memo = models.CharField(max_length=500, blank=True)
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="pending_transfer")
-    idempotency_key = models.CharField(max_length=160, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key (partial unique index)
     request_hash = models.CharField(max_length=64)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     created_at = models.DateTimeField()

@@ -14,7 +14,7 @@ def accounts_visible_to(actor: Actor) -> QuerySet[Account]:
     queryset = Account.objects.select_related("participant")
     if actor.sees_everything:
         return queryset
-    return queryset.filter(participant_id=actor.participant_id)
+    return queryset.filter(participant_id=actor.member_participant_id)
 
 
 def account_visible(actor: Actor, number: str, *, with_participant: bool = True) -> Account:
@@ -36,12 +36,14 @@ def account_visible(actor: Actor, number: str, *, with_participant: bool = True)
 
 def account_owned(actor: Actor, number: str) -> Account:
     """One of the actor's own holding accounts (the source of a movement)."""
+    if actor.participant_id is None:
+        raise AccountNotFound(details={"account": number})
     account = (
         Account.objects.select_related("participant")
         .filter(number=number, kind=AccountKind.HOLDING, participant_id=actor.participant_id)
         .first()
     )
-    if account is None or actor.participant_id is None:
+    if account is None:
         raise AccountNotFound(details={"account": number})
     return account
 

@@ -52,8 +52,8 @@ class StatementLine:
     time: str
     kind: str
     asset: str
-    quantity: str
-    balance_after: str
+    quantity: int | str
+    balance_after: int | str
     memo: str
 
 

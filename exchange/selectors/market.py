@@ -89,12 +89,12 @@ def daily_bars(asset: Asset, start: date, end: date) -> list[Bar]:
 
 def orders_of(actor: Actor) -> QuerySet[Order]:
     queryset = Order.objects.select_related("account", "asset", "hold").order_by("-id")
-    return queryset if actor.sees_everything else queryset.filter(participant_id=actor.participant_id)
+    return queryset if actor.sees_everything else queryset.filter(participant_id=actor.member_participant_id)
 
 
 def trades_of(actor: Actor) -> QuerySet[Trade]:
     queryset = Trade.objects.select_related("asset", "buy_order", "sell_order").order_by("-id")
     if actor.sees_everything:
         return queryset
-    mine = actor.participant_id
+    mine = actor.member_participant_id
     return queryset.filter(buy_order__participant_id=mine) | queryset.filter(sell_order__participant_id=mine)

@@ -17,7 +17,9 @@ def transaction_for(actor: Actor, pk: int) -> tuple[Transaction, list[Posting], 
     txn = Transaction.objects.filter(pk=pk).first()
     if txn is None:
         raise TransactionNotFound(details={"transaction": pk})
-    postings = list(Posting.objects.filter(transaction=txn).select_related("account__participant", "asset").order_by("id"))
+    postings = list(
+        Posting.objects.filter(transaction=txn).select_related("account__participant", "asset").order_by("id")
+    )
     party = any(p.account.participant_id == actor.participant_id for p in postings if actor.participant_id)
     if not (actor.sees_everything or party or txn.actor_participant_id == actor.participant_id):
         raise TransactionNotFound(details={"transaction": pk})

@@ -173,8 +173,8 @@ def approval_request(
         params=params,
         quantity=quantity,
         summary=summary[:300],
-        requested_by_id=actor.user_id,
-        requested_participant_id=actor.participant_id,
+        requested_by_id=actor.member_user_id,
+        requested_participant_id=actor.member_participant_id,
         requested_at=timezone.now(),
     )
     audit_record(

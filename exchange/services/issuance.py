@@ -43,7 +43,9 @@ def _require_registry(actor: Actor) -> None:
 
 def _check_quantity(quantity: int) -> None:
     if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= MAX_QUANTITY:
-        raise InvalidQuantity(f"Quantities are whole numbers from 1 to {MAX_QUANTITY}.", details={"quantity": str(quantity)})
+        raise InvalidQuantity(
+            f"Quantities are whole numbers from 1 to {MAX_QUANTITY}.", details={"quantity": str(quantity)}
+        )
 
 
 def _take_serials(asset: Asset, quantity: int) -> tuple[int, int]:
@@ -262,7 +264,9 @@ def cea_allocate(
             _check_quantity(row.quantity)
             _check_allocation_account(row.account)
         except (InvalidQuantity, InvalidDestination) as exc:
-            problems.append({"line": row.line, "account": row.account.number, "error": exc.code, "message": exc.message})
+            problems.append(
+                {"line": row.line, "account": row.account.number, "error": exc.code, "message": exc.message}
+            )
     if problems:
         raise CsvRejected(
             f"{len(problems)} allocation row(s) refused; nothing was allocated.", details={"errors": problems}
@@ -291,7 +295,11 @@ def cea_allocate(
         actor=actor,
         action="cea.allocate",
         obj=txn,
-        payload={**request, "total": total, "serials": [[leg.serials[0], leg.serials[1]] for leg in legs if leg.serials]},
+        payload={
+            **request,
+            "total": total,
+            "serials": [[leg.serials[0], leg.serials[1]] for leg in legs if leg.serials],
+        },
     )
     return txn
 
@@ -332,11 +340,19 @@ def allocation_rows_from_csv(text: str) -> list[AllocationRow]:
             errors.append({"line": line, "error": "account_not_found", "message": f"no account {number}"})
             continue
         if number in seen:
-            errors.append({"line": line, "error": "duplicate_account", "message": f"{number} is on line {seen[number]} too"})
+            errors.append(
+                {"line": line, "error": "duplicate_account", "message": f"{number} is on line {seen[number]} too"}
+            )
             continue
         seen[number] = line
         if not quantity_text.isdigit() or int(quantity_text) <= 0 or int(quantity_text) > MAX_QUANTITY:
-            errors.append({"line": line, "error": "invalid_quantity", "message": f"quantity {quantity_text!r} is not a whole number from 1 to {MAX_QUANTITY}"})
+            errors.append(
+                {
+                    "line": line,
+                    "error": "invalid_quantity",
+                    "message": f"quantity {quantity_text!r} is not a whole number from 1 to {MAX_QUANTITY}",
+                }
+            )
             continue
         try:
             _check_allocation_account(account)

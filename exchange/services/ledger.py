@@ -101,7 +101,7 @@ def journal_open(
     digest = request_hash(kind, request)
     now = at or timezone.now()
     table = Transaction._meta.db_table
-    row = [
+    row: list[Any] = [
         kind,
         actor.user_id,
         actor.participant_id,

@@ -425,7 +425,7 @@ def pledge_request(
             return replay
     price = _price_or_refuse(asset, today)
     loan = PledgeLoan(
-        borrower_id=account.participant_id,
+        borrower_id=actor.member_participant_id,
         account=account,
         lender=lender,
         asset=asset,

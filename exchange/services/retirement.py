@@ -106,7 +106,9 @@ def units_cancel(
     )
     if replayed:
         return txn
-    posted = ledger_post(txn, [Leg(asset, account, system_account(AccountKind.CANCELLATION), quantity, serials=serials)])
+    posted = ledger_post(
+        txn, [Leg(asset, account, system_account(AccountKind.CANCELLATION), quantity, serials=serials)]
+    )
     audit_record(
         actor=actor,
         action="units.cancel",

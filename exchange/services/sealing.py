@@ -201,7 +201,8 @@ def _seal_through(*, horizon: int, max_checkpoints: int) -> list[Checkpoint]:
 
 
 def _gaps(first: int, last: int, present: list[int]) -> list[int]:
-    gaps, expected = [], first
+    gaps: list[int] = []
+    expected = first
     for seq in present:
         gaps.extend(range(expected, seq))
         expected = seq + 1
@@ -210,7 +211,7 @@ def _gaps(first: int, last: int, present: list[int]) -> list[int]:
 
 
 def _checkpoint_fields(c: Any) -> dict[str, Any]:
-    get = c.get if isinstance(c, dict) else lambda name: getattr(c, name)
+    get: Callable[[str], Any] = c.get if isinstance(c, dict) else lambda name: getattr(c, name)
     return {
         "count": get("count"),
         "first_seq": get("first_seq"),

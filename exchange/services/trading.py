@@ -388,7 +388,7 @@ def order_place(
 
 
 def _replay_order(actor: Actor, client_order_id: str, wanted: dict[str, Any]) -> Placed | None:
-    existing = Order.objects.filter(participant_id=actor.participant_id, client_order_id=client_order_id).first()
+    existing = Order.objects.filter(participant_id=actor.member_participant_id, client_order_id=client_order_id).first()
     if existing is None:
         return None
     if _order_request(existing) != wanted:
@@ -450,7 +450,7 @@ def _place_and_match(
     participant_id: int | None = None,
 ) -> Placed:
     """Reserve (or take over ``hold``), match, and record the order for ``participant_id`` (default: the actor's)."""
-    participant_id = participant_id or actor.participant_id
+    participant_id = participant_id or actor.member_participant_id
     reference = f"order:{participant_id}:{client_order_id}"
     if hold is None and side == Side.SELL:
         hold = hold_place(account=account, asset=asset, quantity=quantity, kind=HoldKind.ORDER, reference=reference)

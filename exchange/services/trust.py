@@ -80,7 +80,7 @@ def needs_delay(actor: Actor, destination: Account) -> bool:
     if not _config("TRUSTED_ACCOUNTS") or actor.is_system or actor.owns(destination.participant_id):
         return False
     return not TrustedAccount.objects.filter(
-        participant_id=actor.participant_id,
+        participant_id=actor.member_participant_id,
         account=destination,
         status=TrustStatus.APPROVED,
         effective_at__lte=clock.now(),
@@ -101,7 +101,7 @@ def untrusted_destinations(actor: Actor, destinations: list[Account]) -> set[int
         return set()
     trusted = set(
         TrustedAccount.objects.filter(
-            participant_id=actor.participant_id,
+            participant_id=actor.member_participant_id,
             account_id__in=foreign,
             status=TrustStatus.APPROVED,
             effective_at__lte=clock.now(),
@@ -117,16 +117,16 @@ def trusted_account_propose(*, actor: Actor, account: Account, label: str = "") 
     if account.kind != AccountKind.HOLDING or actor.owns(account.participant_id):
         raise AccountNotFound("Trust another participant's holding account.", details={"account": account.number})
     if (
-        TrustedAccount.objects.filter(participant_id=actor.participant_id, account=account)
+        TrustedAccount.objects.filter(participant_id=actor.member_participant_id, account=account)
         .exclude(status=TrustStatus.REMOVED)
         .exists()
     ):
         raise DuplicateObject(f"{account.number} is on the list already.", details={"account": account.number})
     entry = TrustedAccount.objects.create(
-        participant_id=actor.participant_id,
+        participant_id=actor.member_participant_id,
         account=account,
         label=label[:200],
-        proposed_by_id=actor.user_id,
+        proposed_by_id=actor.member_user_id,
         proposed_at=clock.now(),
     )
     audit_record(actor=actor, action="trust.propose", obj=entry, payload={"account": account.number, "label": label})
@@ -134,7 +134,11 @@ def trusted_account_propose(*, actor: Actor, account: Account, label: str = "") 
 
 
 def _own_entry(actor: Actor, entry: TrustedAccount) -> TrustedAccount:
-    locked = TrustedAccount.objects.select_for_update().filter(pk=entry.pk, participant_id=actor.participant_id).first()
+    locked = (
+        TrustedAccount.objects.select_for_update()
+        .filter(pk=entry.pk, participant_id=actor.member_participant_id)
+        .first()
+    )
     if locked is None:
         raise TrustNotFound(details={"trusted_account": entry.pk})
     return locked
@@ -197,7 +201,7 @@ def pending_transfer_create(
     digest = request_hash(TransactionKind.TRANSFER, request)
     if idempotency_key is not None:
         earlier = PendingTransfer.objects.filter(
-            participant_id=actor.participant_id, idempotency_key=idempotency_key
+            participant_id=actor.member_participant_id, idempotency_key=idempotency_key
         ).first()
         if earlier is not None:
             if earlier.request_hash != digest:
@@ -214,7 +218,7 @@ def pending_transfer_create(
         serials=serials,
     )
     pending = PendingTransfer.objects.create(
-        participant_id=actor.participant_id,
+        participant_id=actor.member_participant_id,
         source=source,
         destination=destination,
         asset=asset,
@@ -242,7 +246,9 @@ def pending_transfer_cancel(*, actor: Actor, pending: PendingTransfer) -> Pendin
     """Cancel one of your pending transfers: its units are available again at once."""
     actor.require_can_act()
     locked = (
-        PendingTransfer.objects.select_for_update().filter(pk=pending.pk, participant_id=actor.participant_id).first()
+        PendingTransfer.objects.select_for_update()
+        .filter(pk=pending.pk, participant_id=actor.member_participant_id)
+        .first()
     )
     if locked is None:
         raise PendingTransferNotFound(details={"pending_transfer": pending.pk})

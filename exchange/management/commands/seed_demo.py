@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -270,9 +271,7 @@ class Command(BaseCommand):
                     "memo": "",
                 },
                 summary=f"Demo allocation of {asset.code}",
-                call=lambda asset=asset, rows=rows, key=key: cea_allocate(
-                    actor=actor, asset=asset, rows=rows, idempotency_key=key
-                ),
+                call=partial(cea_allocate, actor=actor, asset=asset, rows=rows, idempotency_key=key),
             )
             if isinstance(pending, ApprovalRequest):
                 approval_approve(actor=self.second_registry_actor(), approval=pending)

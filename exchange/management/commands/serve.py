@@ -50,8 +50,8 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         handler = StaticFilesHandler(get_internal_wsgi_application())
+        # A plain WSGIServer: one request at a time, no request threads (so no daemon_threads to set).
         server = WSGIServer((addr, port), QuietHandler, ipv6=":" in addr)
-        server.daemon_threads = True
         server.set_app(handler)
         http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
         http.start()

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="List every mismatch, not only the first.")
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args: Any, all: bool, no_progress: bool, **options: Any) -> None:  # noqa: A002
+    def handle(self, *args: Any, all: bool, no_progress: bool, **options: Any) -> None:
         started = time.monotonic()
         total = AuditEvent.objects.count()
         bar = tqdm(total=total, unit="event", disable=no_progress or None, file=sys.stderr, desc="verify_audit")

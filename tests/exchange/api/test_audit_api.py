@@ -37,7 +37,7 @@ def world():
 
 
 def test_auditor_reads_and_filters_events(world):
-    market, entity, _, retirement, auditor = world
+    _, entity, _, retirement, auditor = world
     client = client_for(auditor)
 
     response = client.get("/api/v1/audit/events", {"action": "retirement.create"})
@@ -66,7 +66,7 @@ def test_entity_may_not_read_the_events_list_or_verify(world):
 
 
 def test_proof_from_the_api_verifies_and_a_changed_event_fails(world):
-    market, entity, _, retirement, auditor = world
+    _, entity, _, _, auditor = world
     audit_seal()
     seq = AuditEvent.objects.get(action="retirement.create").seq
 
@@ -97,7 +97,6 @@ def test_unsealed_event_has_no_proof_yet(world):
 
 
 def test_another_participants_event_proof_is_not_found(world):
-    market, *_ = world
     other = ParticipantFactory()
     audit_seal()
     seq = AuditEvent.objects.get(action="retirement.create").seq

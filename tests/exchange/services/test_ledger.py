@@ -342,7 +342,9 @@ def test_a_leg_may_move_units_that_a_later_leg_delivers(market):
 
     @service
     def chain():
-        txn, _ = journal_open(kind=TransactionKind.TRANSFER, actor=market.registry_actor, idempotency_key=None, request={})
+        txn, _ = journal_open(
+            kind=TransactionKind.TRANSFER, actor=market.registry_actor, idempotency_key=None, request={}
+        )
         ledger_post(txn, [Leg(market.cea, b, c, 10), Leg(market.cea, a, b, 10)])
         audit_record(actor=market.registry_actor, action="test.chain", obj=txn, payload={})
 

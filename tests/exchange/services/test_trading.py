@@ -234,7 +234,9 @@ def test_a_market_open_every_day_trades_on_saturday(ex):
 
     _, acc, actor = ex.trader("Trader", units=100)
     saturday_night = datetime(2026, 11, 28, 22, 0, tzinfo=clock.MARKET_TZ)
-    market_rules_update(actor=ex.operator, rules=MarketRules.objects.get(pk=ex.cea.pk), sessions="00:00-24:00", trading_days="daily")
+    market_rules_update(
+        actor=ex.operator, rules=MarketRules.objects.get(pk=ex.cea.pk), sessions="00:00-24:00", trading_days="daily"
+    )
 
     with clock.pinned(saturday_night):
         assert ex.order(actor, acc, "sell", 8000, 10).order.status == OrderStatus.OPEN

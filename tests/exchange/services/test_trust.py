@@ -94,7 +94,7 @@ def test_the_scheduled_job_carries_it_out_once_after_the_delay(world):
 
 
 def test_the_sender_cancels_and_the_units_are_available_again(world):
-    market, sender, sender_acc, actor, dest_acc = world
+    market, _, sender_acc, actor, dest_acc = world
     pending = send(actor, sender_acc, dest_acc, market.cea)
     _, _, stranger = market.holder("Stranger")
     with pytest.raises(DomainError) as refused:
@@ -163,7 +163,7 @@ def test_trusting_takes_two_admins_and_a_delay(world):
 
 
 def test_the_database_refuses_a_self_approved_trust(world):
-    market, _, _, admin, dest_acc = world
+    _, _, _, admin, dest_acc = world
     entry = trusted_account_propose(actor=admin, account=dest_acc)
     with pytest.raises(IntegrityError), transaction.atomic():
         TrustedAccount.objects.filter(pk=entry.pk).update(status="approved", approved_by=entry.proposed_by)
