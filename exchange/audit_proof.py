@@ -39,7 +39,7 @@ def _normalise(value: Any) -> Any:
         return [_normalise(v) for v in value]
     if kind is dict:
         return {str(k): _normalise(v) for k, v in value.items()}
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return str(value)

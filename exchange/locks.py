@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
@@ -40,7 +41,7 @@ class LockedBalance:
         return self.total - self.held
 
 
-def _balances_select(table: str, pairs: list[tuple[int, int]]) -> tuple[str, list[object]]:
+def _balances_select(table: str, pairs: list[tuple[int, int]]) -> tuple[str, list[Any]]:
     """The balance rows of these pairs, locked in (account_id, asset_id) order.
 
     On PostgreSQL the pairs go as two arrays joined to the table: a thousand pairs written as a row IN
