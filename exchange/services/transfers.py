@@ -51,6 +51,7 @@ from exchange.services.ledger import (
 from exchange.services.trust import (
     UntrustedDestination,
     needs_delay,
+    pending_replay,
     pending_transfer_create,
     untrusted_destinations,
 )
@@ -110,10 +111,15 @@ def transfer_create(
         "memo": memo,
         "serials": list(serials) if serials else None,
     }
-    # The trust rule comes first: a delayed transfer takes neither of the immediate paths below.
+    # The trust rule comes first: a delayed transfer takes neither of the immediate paths below. The key
+    # may already name an immediate transfer (made while the destination was trusted): that one answers.
     if needs_delay(actor, destination):
         # Outside a transaction the service may have taken the one-statement route: hold and record in one.
         with transaction.atomic():
+            if idempotency_key is not None:
+                earlier = _journal_replay(actor, idempotency_key, request)
+                if earlier is not None:
+                    return earlier
             return pending_transfer_create(
                 actor=actor,
                 source=source,
@@ -127,6 +133,10 @@ def transfer_create(
             )
     if _one_statement(serials=serials):
         return _transfer_in_sql(actor, source, destination, asset, quantity, memo, request, idempotency_key)
+    if idempotency_key is not None:
+        pending = pending_replay(actor, idempotency_key, request_hash(TransactionKind.TRANSFER, request))
+        if pending is not None:
+            return pending
     # One pipeline for the whole entry: BEGIN rides with the journal row, and the writes with the audit event.
     with pipeline():
         txn, replayed = journal_open(
@@ -146,6 +156,17 @@ def transfer_create(
     return txn
 
 
+def _journal_replay(actor: Actor, idempotency_key: str, request: dict[str, Any]) -> Transaction | None:
+    """The journal entry an earlier transfer with this key made, if any (``IdempotencyConflict`` if that
+    request was another one)."""
+    scope = idempotency_scope(actor)
+    if not Transaction.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key).exists():
+        return None
+    return journal_replay(
+        scope=scope, idempotency_key=idempotency_key, digest=request_hash(TransactionKind.TRANSFER, request)
+    )
+
+
 # Stand-ins in the event body for what only the database knows yet (the entry's id, the moved ranges).
 # Control characters never occur raw in canonical JSON (they are escaped), so each appears exactly once.
 _ID_MARK = "\x01transaction\x01"
@@ -162,7 +183,7 @@ def _transfer_in_sql(
     memo: str,
     request: dict[str, Any],
     idempotency_key: str | None,
-) -> Transaction:
+) -> Transaction | PendingTransfer:
     """The PostgreSQL path of ``transfer_create``: one statement (``greenledger_transfer``, migration 0007).
 
     The same entry, postings, blocks, movements and audit event as ``ledger_post`` and ``audit_record``
@@ -228,6 +249,12 @@ def _transfer_in_sql(
         ) from None
     if status == "replayed":
         return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest)
+    if status == "pending":  # the key names a pending transfer (made while the destination was untrusted)
+        assert idempotency_key is not None
+        pending = pending_replay(actor, idempotency_key, digest)
+        if pending is None:
+            raise RuntimeError(f"greenledger_transfer saw a pending transfer under {idempotency_key!r}; none is")
+        return pending
     note_recorded()
     txn = Transaction(
         id=txn_id,
@@ -375,6 +402,9 @@ def transfers_batch_create(
                 )
         except DomainError as exc:
             raise at_index(i, exc) from None
+    if idempotency_key is not None:
+        # A batch is never pending, so a pending transfer under its key was another request.
+        pending_replay(actor, idempotency_key, "")
     untrusted = untrusted_destinations(actor, [t.destination for t in transfers])
     if untrusted:
         first = next(i for i, t in enumerate(transfers) if t.destination.pk in untrusted)

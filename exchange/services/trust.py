@@ -185,6 +185,22 @@ def trusted_account_remove(*, actor: Actor, entry: TrustedAccount) -> TrustedAcc
 
 
 # --- pending transfers --------------------------------------------------------------------------------------
+def pending_replay(actor: Actor, idempotency_key: str, digest: str) -> PendingTransfer | None:
+    """The pending transfer an earlier request with this key made, if any (``IdempotencyConflict`` if that
+    request was another one). A transfer's key lives on its journal entry or on its pending transfer, so
+    every transfer path asks both."""
+    if actor.participant_id is None:
+        return None  # only participants' transfers wait
+    pending = PendingTransfer.objects.filter(participant_id=actor.participant_id, idempotency_key=idempotency_key)
+    earlier = pending.first()
+    if earlier is None:
+        return None
+    if earlier.request_hash != digest:
+        raise IdempotencyConflict(details={"idempotency_key": idempotency_key, "pending_transfer": earlier.pk})
+    mark_replayed()
+    return earlier
+
+
 def pending_transfer_create(
     *,
     actor: Actor,
@@ -200,13 +216,8 @@ def pending_transfer_create(
     """Hold the units now and record the transfer to carry out after the delay (inside transfer_create)."""
     digest = request_hash(TransactionKind.TRANSFER, request)
     if idempotency_key is not None:
-        earlier = PendingTransfer.objects.filter(
-            participant_id=actor.member_participant_id, idempotency_key=idempotency_key
-        ).first()
+        earlier = pending_replay(actor, idempotency_key, digest)
         if earlier is not None:
-            if earlier.request_hash != digest:
-                raise IdempotencyConflict(details={"idempotency_key": idempotency_key, "pending_transfer": earlier.pk})
-            mark_replayed()
             return earlier
     now = clock.now()
     hold = hold_place(

@@ -16,7 +16,7 @@ from config.errors import DomainError
 from exchange import clock
 from exchange.models import PendingStatus, PendingTransfer, Transaction, TrustedAccount, TrustStatus
 from exchange.services.retirement import retirement_create
-from exchange.services.transfers import transfer_create
+from exchange.services.transfers import TransferOrder, transfer_create, transfers_batch_create
 from exchange.services.trust import (
     pending_transfer_cancel,
     pending_transfers_execute,
@@ -196,3 +196,97 @@ def test_over_http_a_pending_transfer_is_202_and_listed(world):
     cancelled = client.post(f"/api/v1/transfers/pending/{pending['id']}/cancel")
     assert cancelled.json()["status"] == "cancelled"
     assert balance(sender_acc, market.cea) == (100, 0)
+
+
+# --- one key, two stores: a transfer's key is on its journal entry or on its pending transfer -------------
+def _trust(sender, first_admin, account):
+    """``account`` on the sender's trusted list, effective now (the clock moves past the trust delay)."""
+    entry = trusted_account_propose(actor=first_admin, account=account)
+    trusted_account_approve(actor=actor_for(sender, Role.ADMIN), entry=entry)
+    return entry
+
+
+def _lowest_serials(account, asset, quantity):
+    first = min(b[0] for b in blocks(asset, account) if b[3] == "available")
+    return (first, first + quantity - 1)
+
+
+@pytest.mark.parametrize("exact_serials", [False, True], ids=["lowest-first", "exact-serials"])
+def test_a_key_that_made_a_pending_transfer_replays_it_after_the_destination_is_trusted(world, exact_serials):
+    market, sender, sender_acc, actor, dest_acc = world
+    serials = _lowest_serials(sender_acc, market.cea, 10) if exact_serials else None
+
+    def again(quantity=10):
+        return transfer_create(
+            actor=actor,
+            source=sender_acc,
+            destination=dest_acc,
+            asset=market.cea,
+            quantity=quantity,
+            idempotency_key="k-mixed",
+            serials=serials if quantity == 10 else None,
+        )
+
+    first = again()
+    assert isinstance(first, PendingTransfer)
+    _trust(sender, actor, dest_acc)
+    with clock.pinned(NOW + TRUST_DELAY):
+        before = snapshot()
+        replayed = again()
+        assert isinstance(replayed, PendingTransfer) and replayed.pk == first.pk
+        with pytest.raises(DomainError) as refused:
+            again(quantity=7)
+        assert refused.value.code == "idempotency_conflict"
+        assert snapshot() == before
+    assert balance(sender_acc, market.cea) == (100, 10)
+    assert balance(dest_acc, market.cea) == (0, 0)
+    assert not Transaction.objects.filter(idempotency_key="k-mixed").exists()
+
+
+@pytest.mark.parametrize("exact_serials", [False, True], ids=["lowest-first", "exact-serials"])
+def test_a_key_that_made_an_immediate_transfer_replays_it_after_the_trust_is_removed(world, exact_serials):
+    market, sender, sender_acc, actor, dest_acc = world
+    entry = _trust(sender, actor, dest_acc)
+    with clock.pinned(NOW + TRUST_DELAY):
+        serials = _lowest_serials(sender_acc, market.cea, 10) if exact_serials else None
+        first = transfer_create(
+            actor=actor,
+            source=sender_acc,
+            destination=dest_acc,
+            asset=market.cea,
+            quantity=10,
+            idempotency_key="k-mixed",
+            serials=serials,
+        )
+        assert isinstance(first, Transaction)
+        trusted_account_remove(actor=actor, entry=TrustedAccount.objects.get(pk=entry.pk))
+        before = snapshot()
+        replayed = transfer_create(
+            actor=actor,
+            source=sender_acc,
+            destination=dest_acc,
+            asset=market.cea,
+            quantity=10,
+            idempotency_key="k-mixed",
+            serials=serials,
+        )
+        assert isinstance(replayed, Transaction) and replayed.pk == first.pk
+        with pytest.raises(DomainError) as refused:
+            send(actor, sender_acc, dest_acc, market.cea, quantity=7, key="k-mixed")
+        assert refused.value.code == "idempotency_conflict"
+        assert snapshot() == before
+    assert balance(sender_acc, market.cea) == (90, 0)
+    assert balance(dest_acc, market.cea) == (10, 0)
+    assert not PendingTransfer.objects.exists()
+
+
+def test_a_batch_under_a_key_that_made_a_pending_transfer_is_refused(world):
+    market, _, sender_acc, actor, dest_acc = world
+    send(actor, sender_acc, dest_acc, market.cea, key="k-batch")
+    before = snapshot()
+    with pytest.raises(DomainError) as refused:
+        transfers_batch_create(
+            actor=actor, transfers=[TransferOrder(sender_acc, dest_acc, market.cea, 1)], idempotency_key="k-batch"
+        )
+    assert refused.value.code == "idempotency_conflict"
+    assert snapshot() == before
