@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.actors import Actor
@@ -24,6 +25,16 @@ def client_for(actor: Actor | None = None, *, token: str | None = None) -> APICl
         token = token_for(actor)
     if token is not None:
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def admin_client_for(actor: Actor) -> Client:
+    """A browser client logged in to the admin as the actor's user, made staff and superuser."""
+    user = get_user_model().objects.get(pk=actor.user_id)
+    user.is_staff = user.is_superuser = True
+    user.save()
+    client = Client()
+    client.force_login(user)
     return client
 
 

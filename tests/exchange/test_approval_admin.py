@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from accounts.models import Role
 from exchange.models import ApprovalOperation, ApprovalRequest, ApprovalStatus
 from exchange.services.approvals import gated
 from exchange.services.issuance import AllocationRow, cea_allocate
+from tests.api import admin_client_for
 from tests.ledger import actor_for, balance, make_market
 
 pytestmark = pytest.mark.django_db
@@ -32,12 +32,7 @@ def market():
 
 
 def staff(actor) -> Client:
-    user = get_user_model().objects.get(pk=actor.user_id)
-    user.is_staff = user.is_superuser = True
-    user.save()
-    client = Client()
-    client.force_login(user)
-    return client
+    return admin_client_for(actor)
 
 
 def pending_allocation(market, account, quantity: int) -> ApprovalRequest:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from exchange.models import AuditEvent, ComplianceYear, Obligation
+from tests.api import admin_client_for
 from tests.compliance import Cycle, make_cycle
 
 pytestmark = pytest.mark.django_db
@@ -21,12 +21,7 @@ def cycle() -> Cycle:
 
 @pytest.fixture
 def staff(cycle) -> Client:
-    user = get_user_model().objects.get(pk=cycle.registry.user_id)
-    user.is_staff = user.is_superuser = True
-    user.save()
-    client = Client()
-    client.force_login(user)
-    return client
+    return admin_client_for(cycle.registry)
 
 
 def test_the_year_at_a_glance(cycle, staff):

@@ -4,11 +4,11 @@ logged-in user (a refusal is a message, never a change)."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from exchange import clock
 from exchange.models import PledgeLoan, PledgeStatus
+from tests.api import admin_client_for
 from tests.ledger import balance
 from tests.market import IN_SESSION
 from tests.pledges import make_pledges
@@ -28,12 +28,7 @@ def ps():
 
 
 def staff(actor) -> Client:
-    user = get_user_model().objects.get(pk=actor.user_id)
-    user.is_staff = user.is_superuser = True
-    user.save()
-    client = Client()
-    client.force_login(user)
-    return client
+    return admin_client_for(actor)
 
 
 def test_changelist_shows_ltv_and_sorts_by_it(ps):

@@ -211,12 +211,12 @@ def _lowest_serials(account, asset, quantity):
     return (first, first + quantity - 1)
 
 
-@pytest.mark.parametrize("exact_serials", [False, True], ids=["lowest-first", "exact-serials"])
-def test_a_key_that_made_a_pending_transfer_replays_it_after_the_destination_is_trusted(world, exact_serials):
-    market, sender, sender_acc, actor, dest_acc = world
+def _mover(world, exact_serials):
+    """Transfers of the world's sender to its receiver under one key: 10 t (lowest first, or exact serials)."""
+    market, _, sender_acc, actor, dest_acc = world
     serials = _lowest_serials(sender_acc, market.cea, 10) if exact_serials else None
 
-    def again(quantity=10):
+    def move(quantity=10):
         return transfer_create(
             actor=actor,
             source=sender_acc,
@@ -227,15 +227,23 @@ def test_a_key_that_made_a_pending_transfer_replays_it_after_the_destination_is_
             serials=serials if quantity == 10 else None,
         )
 
-    first = again()
+    return move
+
+
+@pytest.mark.parametrize("exact_serials", [False, True], ids=["lowest-first", "exact-serials"])
+def test_a_key_that_made_a_pending_transfer_replays_it_after_the_destination_is_trusted(world, exact_serials):
+    market, sender, sender_acc, actor, dest_acc = world
+    move = _mover(world, exact_serials)
+    first = move()
     assert isinstance(first, PendingTransfer)
     _trust(sender, actor, dest_acc)
     with clock.pinned(NOW + TRUST_DELAY):
         before = snapshot()
-        replayed = again()
-        assert isinstance(replayed, PendingTransfer) and replayed.pk == first.pk
+        replayed = move()
+        assert isinstance(replayed, PendingTransfer)
+        assert replayed.pk == first.pk
         with pytest.raises(DomainError) as refused:
-            again(quantity=7)
+            move(quantity=7)
         assert refused.value.code == "idempotency_conflict"
         assert snapshot() == before
     assert balance(sender_acc, market.cea) == (100, 10)
@@ -247,32 +255,17 @@ def test_a_key_that_made_a_pending_transfer_replays_it_after_the_destination_is_
 def test_a_key_that_made_an_immediate_transfer_replays_it_after_the_trust_is_removed(world, exact_serials):
     market, sender, sender_acc, actor, dest_acc = world
     entry = _trust(sender, actor, dest_acc)
+    move = _mover(world, exact_serials)
     with clock.pinned(NOW + TRUST_DELAY):
-        serials = _lowest_serials(sender_acc, market.cea, 10) if exact_serials else None
-        first = transfer_create(
-            actor=actor,
-            source=sender_acc,
-            destination=dest_acc,
-            asset=market.cea,
-            quantity=10,
-            idempotency_key="k-mixed",
-            serials=serials,
-        )
+        first = move()
         assert isinstance(first, Transaction)
         trusted_account_remove(actor=actor, entry=TrustedAccount.objects.get(pk=entry.pk))
         before = snapshot()
-        replayed = transfer_create(
-            actor=actor,
-            source=sender_acc,
-            destination=dest_acc,
-            asset=market.cea,
-            quantity=10,
-            idempotency_key="k-mixed",
-            serials=serials,
-        )
-        assert isinstance(replayed, Transaction) and replayed.pk == first.pk
+        replayed = move()
+        assert isinstance(replayed, Transaction)
+        assert replayed.pk == first.pk
         with pytest.raises(DomainError) as refused:
-            send(actor, sender_acc, dest_acc, market.cea, quantity=7, key="k-mixed")
+            move(quantity=7)
         assert refused.value.code == "idempotency_conflict"
         assert snapshot() == before
     assert balance(sender_acc, market.cea) == (90, 0)
