@@ -25,7 +25,7 @@ from accounts.permissions import KindRequired
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import MAX_UNITS, AssetField, IdField, IdFilter, QuantityField, fen_to_str
-from exchange.api.idempotency import idempotent_request, keyed_by_journal
+from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import ParticipantRefOut, transaction_payload
 from exchange.models import (
     AllocationEntry,
@@ -476,7 +476,7 @@ class TrueUpApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
-    @keyed_by_journal
+    @keyed_by_service
     @extend_schema(
         request=TrueUpIn, responses={200: AllocationEntryOut, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
     )
@@ -573,7 +573,7 @@ class SurrenderListApi(ActorMixin, generics.ListAPIView):
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "actor": self.actor}
 
-    @keyed_by_journal
+    @keyed_by_service
     @extend_schema(request=SurrenderIn, responses={201: SurrenderOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = SurrenderIn(data=request.data)

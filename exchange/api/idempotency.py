@@ -5,9 +5,10 @@ did and changes nothing; the same key with another request (another body, query 
 with 409 ``idempotency_conflict``. Keys belong to the caller's participant. A refused request (4xx, 5xx)
 leaves its key unused. A replayed answer carries ``Idempotent-Replayed: true``.
 
-- ``keyed_by_journal``: the handler gives the key to a service that opens its journal entry with it
-  (``exchange.services.ledger.journal_open``); the entry is the record of the request. The decorator only
-  marks the handler and adds the replay header.
+- ``keyed_by_service``: the handler gives the key to its service, which keeps it with what it makes:
+  the journal entry (``exchange.services.ledger.journal_open``), or a pledge, a pledge's collateral, a
+  pending transfer, an allocation entry, each under a unique index. The decorator only marks the handler
+  and adds the replay header.
 - ``idempotent_request``: every other handler. With a key, the handler runs in one database transaction
   that first inserts the ``IdempotentRequest`` row for (scope, key) and at the end stores the answer in it,
   so the row commits exactly when the effect does. A twin request blocks on the row's unique index until
@@ -15,7 +16,7 @@ leaves its key unused. A replayed answer carries ``Idempotent-Replayed: true``.
   The services' own transactions become savepoints of this one, so a deadlock is retried here, from the
   start, as ``@service`` retries it when it runs alone.
 
-Both set ``handler.idempotency`` (``"journal"`` or ``"request"``): tests/test_idempotency.py walks the
+Both set ``handler.idempotency`` (``"service"`` or ``"request"``): tests/test_idempotency.py walks the
 URLs and fails for a POST that has neither and is not exempted there.
 """
 
@@ -54,8 +55,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 Handler = Callable[..., Response]
 
 
-def keyed_by_journal(handler: Handler) -> Handler:
-    """Mark a handler whose service keys its journal entry with the request's Idempotency-Key."""
+def keyed_by_service(handler: Handler) -> Handler:
+    """Mark a handler whose service keeps the request's Idempotency-Key with what it makes."""
 
     @functools.wraps(handler)
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -63,7 +64,7 @@ def keyed_by_journal(handler: Handler) -> Handler:
             response = handler(view, request, *args, **kwargs)
         return _said_replayed(response, calls)
 
-    wrapper.idempotency = "journal"  # type: ignore[attr-defined]
+    wrapper.idempotency = "service"  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -18,7 +18,7 @@ from accounts.permissions import KindRequired
 from exchange import clock
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import AssetField, MoneyField, QuantityField, fen_to_str
-from exchange.api.idempotency import idempotent_request, keyed_by_journal
+from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import transaction_payload
 from exchange.errors import UnknownAsset
 from exchange.models import Asset, MarketRules, Order, OrderMode, OrderStatus, SettlementBatch, Side, Trade
@@ -530,7 +530,7 @@ class SettlementBatchListApi(ActorMixin, generics.ListAPIView):
     ]
     queryset = SettlementBatch.objects.order_by("-id")
 
-    @keyed_by_journal
+    @keyed_by_service
     @extend_schema(
         request=None, responses={201: BatchOut}, parameters=[IDEMPOTENCY_PARAMETER], operation_id="settlement_run"
     )

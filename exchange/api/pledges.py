@@ -25,7 +25,7 @@ from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import AssetField, IdField, IdFilter, MoneyField, QuantityField, SerialRangeField, fen_to_str
-from exchange.api.idempotency import idempotent_request, keyed_by_journal
+from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.models import (
     EnforcementMethod,
     HoldStatus,
@@ -363,7 +363,7 @@ class PledgeListApi(_PledgeListBase):
     ) -> Response | HttpResponseBase:
         return super().get(request, *args, **kwargs)
 
-    @keyed_by_journal
+    @keyed_by_service
     @extend_schema(
         request=PledgeRequestIn,
         responses={201: PledgeOut},
@@ -531,7 +531,7 @@ class PledgeTopUpApi(_PledgeStepApi):
 
     input_class = TopUpIn
 
-    @keyed_by_journal
+    @keyed_by_service
     @extend_schema(
         request=TopUpIn, responses=PledgeOut, parameters=[IDEMPOTENCY_PARAMETER], operation_id="pledges_top_up"
     )

@@ -18,7 +18,7 @@ from config.parsers import JSONParser
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
 from exchange.api.fields import AssetField, IdField, IdFilter, QuantityField
-from exchange.api.idempotency import idempotent_request, keyed_by_journal
+from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import AssetOut, ProjectOut, transaction_payload
 from exchange.errors import ProjectNotFound
 from exchange.models import ApprovalOperation, ApprovalRequest, Asset, AssetKind, Issuance, Project, ProjectType
@@ -259,7 +259,7 @@ class AllocationCreateApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
-    @keyed_by_journal
+    @keyed_by_service
     @extend_schema(
         request=AllocationIn, responses={201: ALLOCATION_RESULT, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
     )
@@ -280,7 +280,7 @@ class AllocationCsvApi(ActorMixin, APIView):
     permission_classes = [RegistryOnly]
     parser_classes = [CsvTextParser, MultiPartParser, JSONParser]
 
-    @keyed_by_journal
+    @keyed_by_service
     @extend_schema(
         request={
             "text/csv": {"type": "string"},
