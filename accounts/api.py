@@ -14,6 +14,7 @@ from accounts.errors import ParticipantNotFound
 from accounts.models import Participant, ParticipantKind, ParticipantStatus
 from accounts.permissions import KindRequired, actor_of
 from accounts.services import participant_create, participant_reactivate, participant_suspend
+from exchange.api.idempotency import idempotent_request
 from exchange.models import Account
 
 RegistryOnly = KindRequired(ParticipantKind.REGISTRY)
@@ -96,6 +97,7 @@ class ParticipantListApi(generics.ListAPIView):
         queryset = Participant.objects.order_by("-pk")
         return queryset if actor.sees_everything else queryset.filter(pk=actor.member_participant_id)
 
+    @idempotent_request
     @extend_schema(request=ParticipantIn, responses={201: ParticipantOut}, operation_id="participants_register")
     def post(self, request: Request) -> Response:
         data = ParticipantIn(data=request.data)
@@ -127,6 +129,7 @@ class ParticipantSuspendApi(APIView):
 
     permission_classes = [RegistryOnly]
 
+    @idempotent_request
     @extend_schema(request=ReasonIn, responses=ParticipantOut)
     def post(self, request: Request, pk: int) -> Response:
         data = ReasonIn(data=request.data)
@@ -140,6 +143,7 @@ class ParticipantSuspendApi(APIView):
 class ParticipantReactivateApi(APIView):
     permission_classes = [RegistryOnly]
 
+    @idempotent_request
     @extend_schema(request=ReasonIn, responses=ParticipantOut)
     def post(self, request: Request, pk: int) -> Response:
         data = ReasonIn(data=request.data)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.actors import Actor
@@ -45,3 +46,25 @@ def error_of(response: Any) -> tuple[int, str]:
     assert set(body["error"]) == {"code", "message", "details"}, body
     assert body["error"]["message"]
     return response.status_code, body["error"]["code"]
+
+
+def api_routes() -> dict[tuple[str, str], type]:
+    """Every (method, route) under /api/v1/ that a view answers, with the view class (routes as Django writes
+    them, e.g. ``api/v1/orders/<id:pk>/cancel``)."""
+    found: dict[tuple[str, str], type] = {}
+
+    def walk(patterns: Any, prefix: str = "") -> None:
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+                continue
+            route = prefix + str(p.pattern)
+            if not route.startswith("api/v1/"):
+                continue
+            view = getattr(p.callback, "view_class", None) or getattr(p.callback, "cls", None)
+            for method in ("get", "post", "put", "patch", "delete"):
+                if view is not None and hasattr(view, method):
+                    found[(method.upper(), route)] = view
+
+    walk(get_resolver().url_patterns)
+    return found

@@ -16,7 +16,6 @@ from datetime import date
 
 import pytest
 from django.db import transaction
-from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import ParticipantKind, Role
@@ -26,6 +25,7 @@ from exchange.models import AuditEvent
 from exchange.services.retirement import retirement_create
 from exchange.services.sealing import audit_seal
 from exchange.services.transfers import transfer_create
+from tests.api import api_routes
 from tests.factories import MembershipFactory
 from tests.market import IN_SESSION, make_exchange
 
@@ -347,27 +347,7 @@ def test_every_caller_gets_the_status_the_matrix_says(world):
     assert mismatches == [], "\n" + "\n".join(mismatches)
 
 
-def _routes() -> set[tuple[str, str]]:
-    found = set()
-
-    def walk(patterns, prefix=""):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, prefix + str(p.pattern))
-                continue
-            route = prefix + str(p.pattern)
-            if not route.startswith("api/v1/"):
-                continue
-            view = getattr(p.callback, "view_class", None) or getattr(p.callback, "cls", None)
-            for method in ("get", "post", "put", "patch", "delete"):
-                if view is not None and hasattr(view, method):
-                    found.add((method.upper(), route))
-
-    walk(get_resolver().url_patterns)
-    return found
-
-
 def test_the_matrix_covers_every_endpoint():
-    live = _routes()
+    live = set(api_routes())
     assert sorted(live - set(MATRIX)) == [], "endpoints without a row in the permission matrix"
     assert sorted(set(MATRIX) - live) == [], "rows for endpoints that no longer exist"

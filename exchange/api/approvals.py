@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
+from exchange.api.idempotency import idempotent_request
 from exchange.models import ApprovalRequest, ApprovalStatus
 from exchange.services.approvals import ApprovalNotFound, approval_approve, approval_reject
 
@@ -91,6 +92,7 @@ class ApprovalApproveApi(ActorMixin, APIView):
 
     permission_classes = [KindRequired(ParticipantKind.REGISTRY)]
 
+    @idempotent_request
     @extend_schema(request=None, responses=ApprovalOut)
     def post(self, request: Request, pk: int) -> Response:
         approved = approval_approve(actor=self.actor, approval=_approval(pk))
@@ -104,6 +106,7 @@ class ApprovalRejectIn(serializers.Serializer):
 class ApprovalRejectApi(ActorMixin, APIView):
     permission_classes = [KindRequired(ParticipantKind.REGISTRY)]
 
+    @idempotent_request
     @extend_schema(request=ApprovalRejectIn, responses=ApprovalOut)
     def post(self, request: Request, pk: int) -> Response:
         data = ApprovalRejectIn(data=request.data)

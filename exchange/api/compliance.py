@@ -25,6 +25,7 @@ from accounts.permissions import KindRequired
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import MAX_UNITS, AssetField, IdField, IdFilter, QuantityField, fen_to_str
+from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import ParticipantRefOut, transaction_payload
 from exchange.models import (
     AllocationEntry,
@@ -129,6 +130,7 @@ class YearListApi(ActorMixin, generics.ListAPIView):
     queryset = ComplianceYear.objects.order_by("-year")
     pagination_class = None
 
+    @idempotent_request
     @extend_schema(request=YearIn, responses={201: YearOut}, operation_id="compliance_years_create")
     def post(self, request: Request) -> Response:
         data = YearIn(data=request.data)
@@ -314,6 +316,7 @@ class CoverApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
+    @idempotent_request
     @extend_schema(request=CoverIn, responses={201: ObligationOut(many=True)})
     def post(self, request: Request, year: int) -> Response:
         data = CoverIn(data=request.data)
@@ -377,6 +380,7 @@ class EmissionListApi(ActorMixin, generics.ListAPIView):
             return queryset
         return queryset.filter(obligation__entity_id=self.actor.participant_id)
 
+    @idempotent_request
     @extend_schema(request=EmissionIn, responses={201: EmissionOut}, operation_id="compliance_emissions_record")
     def post(self, request: Request) -> Response:
         data = EmissionIn(data=request.data)
@@ -438,6 +442,7 @@ class PreallocationApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
+    @idempotent_request
     @extend_schema(request=None, responses={200: PREALLOCATION_OUT, 202: PENDING_OUT})
     def post(self, request: Request, year: int) -> Response:
         found = _year(year)
@@ -471,6 +476,7 @@ class TrueUpApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
+    @keyed_by_service
     @extend_schema(
         request=TrueUpIn, responses={200: AllocationEntryOut, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
     )
@@ -567,6 +573,7 @@ class SurrenderListApi(ActorMixin, generics.ListAPIView):
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "actor": self.actor}
 
+    @keyed_by_service
     @extend_schema(request=SurrenderIn, responses={201: SurrenderOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = SurrenderIn(data=request.data)
@@ -652,6 +659,7 @@ class AssessmentApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
+    @idempotent_request
     @extend_schema(request=None, responses={200: ObligationOut(many=True)})
     def post(self, request: Request, year: int) -> Response:
         compliance_assess(actor=self.actor, year=_year(year))

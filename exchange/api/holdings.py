@@ -16,6 +16,7 @@ from accounts.models import Participant
 from config.pagination import SerialOrderPagination
 from exchange.api.base import ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import AssetField, IdField, IdFilter
+from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import AccountOut, BlockOut, HoldingOut, StatementLineOut
 from exchange.models import Account, AccountKind, Asset, Posting, SerialBlock
 from exchange.selectors.accounts import account_visible, accounts_visible_to
@@ -48,6 +49,7 @@ class AccountListApi(ActorMixin, generics.ListAPIView):
             return Account.objects.none()
         return accounts_visible_to(self.actor).order_by("-pk")
 
+    @idempotent_request
     @extend_schema(request=AccountOpenIn, responses={201: AccountOut}, operation_id="accounts_open")
     def post(self, request: Request) -> Response:
         data = AccountOpenIn(data=request.data)

@@ -18,6 +18,7 @@ from accounts.permissions import KindRequired
 from exchange import clock
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import AssetField, MoneyField, QuantityField, fen_to_str
+from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import transaction_payload
 from exchange.errors import UnknownAsset
 from exchange.models import Asset, MarketRules, Order, OrderMode, OrderStatus, SettlementBatch, Side, Trade
@@ -99,6 +100,7 @@ class ListingListApi(ActorMixin, generics.ListAPIView):
     permission_classes = [ExchangeOnly]
     queryset = MarketRules.objects.select_related("asset").order_by("-asset_id")
 
+    @idempotent_request
     @extend_schema(request=ListingIn, responses={201: RulesOut}, operation_id="market_list_asset")
     def post(self, request: Request) -> Response:
         data = ListingIn(data=request.data)
@@ -145,6 +147,7 @@ class CashDepositApi(ActorMixin, APIView):
 
     permission_classes = [ExchangeOnly]
 
+    @idempotent_request
     @extend_schema(request=CashIn, responses={201: dict})
     def post(self, request: Request) -> Response:
         data = CashIn(data=request.data)
@@ -161,6 +164,7 @@ class CashWithdrawApi(ActorMixin, APIView):
 
     permission_classes = [ExchangeOnly]
 
+    @idempotent_request
     @extend_schema(request=CashIn, responses={201: dict})
     def post(self, request: Request) -> Response:
         data = CashIn(data=request.data)
@@ -288,7 +292,14 @@ class OrderFilter(filters.FilterSet):
 
 
 class OrderListApi(ActorMixin, generics.ListAPIView):
-    """Your orders, newest first; POST places a limit order (it may trade at once)."""
+    """Your orders, newest first; POST places a limit order (it may trade at once).
+
+    Two identities, each with one meaning. The Idempotency-Key, when given, identifies the request: the
+    same key with the same body (``client_order_id`` included) answers as the first time; with any other
+    body, 409 ``idempotency_conflict``. The ``client_order_id`` identifies the order, per participant: the
+    same id with the same order returns that order whatever the key; with another order, 409
+    ``duplicate_client_order_id``. Without a ``client_order_id`` the key is the order's id.
+    """
 
     serializer_class = OrderOut
     filterset_class = OrderFilter
@@ -298,9 +309,8 @@ class OrderListApi(ActorMixin, generics.ListAPIView):
             return Order.objects.none()
         return orders_of(self.actor)
 
-    @extend_schema(
-        request=OrderIn, responses={201: PlacedOut}, parameters=[IDEMPOTENCY_PARAMETER], operation_id="orders_place"
-    )
+    @idempotent_request
+    @extend_schema(request=OrderIn, responses={201: PlacedOut}, operation_id="orders_place")
     def post(self, request: Request) -> Response:
         data = OrderIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -339,6 +349,7 @@ class OrderDetailApi(ActorMixin, APIView):
 class OrderCancelApi(ActorMixin, APIView):
     """Cancel the unfilled part of your open order; what has filled still settles."""
 
+    @idempotent_request
     @extend_schema(request=None, responses=OrderOut)
     def post(self, request: Request, pk: int) -> Response:
         order = order_cancel(actor=self.actor, order=_my_order(self.actor, pk))
@@ -519,6 +530,7 @@ class SettlementBatchListApi(ActorMixin, generics.ListAPIView):
     ]
     queryset = SettlementBatch.objects.order_by("-id")
 
+    @keyed_by_service
     @extend_schema(
         request=None, responses={201: BatchOut}, parameters=[IDEMPOTENCY_PARAMETER], operation_id="settlement_run"
     )

@@ -16,6 +16,7 @@ from accounts.permissions import KindRequired
 from config.errors import InvalidInput
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import MAX_UNITS, AssetField, QuantityField, SerialRangeField
+from exchange.api.idempotency import keyed_by_service
 from exchange.api.representations import TransactionOut, transaction_payload
 from exchange.api.trust import PENDING_OUT, pending_response
 from exchange.errors import AccountNotFound, UnknownAsset
@@ -40,6 +41,7 @@ class TransferIn(serializers.Serializer):
 class TransferCreateApi(ActorMixin, APIView):
     """Transfer units from one of your accounts to another participant's account."""
 
+    @keyed_by_service
     @extend_schema(
         request=TransferIn, responses={201: TransactionOut, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
     )
@@ -160,6 +162,7 @@ class TransferBatchCreateApi(ActorMixin, APIView):
     ``details.index`` (counting from 0).
     """
 
+    @keyed_by_service
     @extend_schema(request=TransferBatchIn, responses={201: TransferBatchOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         orders, memo = parse_batch(self.actor, request.data)
@@ -243,6 +246,7 @@ class RetirementListApi(ActorMixin, generics.ListAPIView):
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "actor": self.actor}
 
+    @keyed_by_service
     @extend_schema(request=RetirementIn, responses={201: RetirementOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = RetirementIn(data=request.data)
@@ -287,6 +291,7 @@ class CancellationCreateApi(ActorMixin, APIView):
 
     permission_classes = [KindRequired(ParticipantKind.REGISTRY)]
 
+    @keyed_by_service
     @extend_schema(request=CancellationIn, responses={201: TransactionOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = CancellationIn(data=request.data)

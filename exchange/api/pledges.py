@@ -25,6 +25,7 @@ from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import AssetField, IdField, IdFilter, MoneyField, QuantityField, SerialRangeField, fen_to_str
+from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.models import (
     EnforcementMethod,
     HoldStatus,
@@ -362,6 +363,7 @@ class PledgeListApi(_PledgeListBase):
     ) -> Response | HttpResponseBase:
         return super().get(request, *args, **kwargs)
 
+    @keyed_by_service
     @extend_schema(
         request=PledgeRequestIn,
         responses={201: PledgeOut},
@@ -479,6 +481,7 @@ class PledgeAcceptApi(_PledgeStepApi):
 
     input_class = AcceptIn
 
+    @idempotent_request
     @extend_schema(request=AcceptIn, responses=PledgeOut, operation_id="pledges_accept")
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
@@ -497,6 +500,7 @@ class PledgeRejectApi(_PledgeStepApi):
 
     input_class = RejectIn
 
+    @idempotent_request
     @extend_schema(request=RejectIn, responses=PledgeOut, operation_id="pledges_reject")
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
@@ -508,6 +512,7 @@ class PledgeRejectApi(_PledgeStepApi):
 class PledgeWithdrawApi(_PledgeStepApi):
     """The borrower takes back a request the lender has not registered yet."""
 
+    @idempotent_request
     @extend_schema(request=None, responses=PledgeOut, operation_id="pledges_withdraw")
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
@@ -526,6 +531,7 @@ class PledgeTopUpApi(_PledgeStepApi):
 
     input_class = TopUpIn
 
+    @keyed_by_service
     @extend_schema(
         request=TopUpIn, responses=PledgeOut, parameters=[IDEMPOTENCY_PARAMETER], operation_id="pledges_top_up"
     )
@@ -551,6 +557,7 @@ class PledgeReleaseApi(_PledgeStepApi):
 
     input_class = ReleaseIn
 
+    @idempotent_request
     @extend_schema(request=ReleaseIn, responses=PledgeOut, operation_id="pledges_release")
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
@@ -562,6 +569,7 @@ class PledgeReleaseApi(_PledgeStepApi):
 class PledgeDefaultApi(_PledgeStepApi):
     """The lender declares default: after maturity, a missed margin call, or at the liquidation level."""
 
+    @idempotent_request
     @extend_schema(request=None, responses=PledgeOut, operation_id="pledges_default")
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
@@ -588,6 +596,7 @@ class PledgeEnforceApi(_PledgeStepApi):
 
     input_class = EnforceIn
 
+    @idempotent_request
     @extend_schema(request=EnforceIn, responses=PledgeOut, operation_id="pledges_enforce")
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)

@@ -18,6 +18,7 @@ from config.parsers import JSONParser
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
 from exchange.api.fields import AssetField, IdField, IdFilter, QuantityField
+from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import AssetOut, ProjectOut, transaction_payload
 from exchange.errors import ProjectNotFound
 from exchange.models import ApprovalOperation, ApprovalRequest, Asset, AssetKind, Issuance, Project, ProjectType
@@ -75,6 +76,7 @@ class ProjectListApi(ActorMixin, generics.ListAPIView):
             return Project.objects.none()
         return Project.objects.select_related("owner").order_by("-pk")
 
+    @idempotent_request
     @extend_schema(request=ProjectIn, responses={201: ProjectOut}, operation_id="projects_register")
     def post(self, request: Request) -> Response:
         data = ProjectIn(data=request.data)
@@ -139,6 +141,7 @@ class IssuanceListApi(ActorMixin, generics.ListAPIView):
         project = project_by_code(self.kwargs["code"])
         return Issuance.objects.filter(project=project).select_related("project", "asset").order_by("-pk")
 
+    @idempotent_request
     @extend_schema(request=IssuanceIn, responses={201: IssuanceOut, 202: PENDING_OUT}, operation_id="projects_issue")
     def post(self, request: Request, code: str) -> Response:
         project = project_by_code(code)
@@ -197,6 +200,7 @@ class CeaVintageCreateApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
+    @idempotent_request
     @extend_schema(request=VintageIn, responses={201: AssetOut})
     def post(self, request: Request) -> Response:
         data = VintageIn(data=request.data)
@@ -255,6 +259,7 @@ class AllocationCreateApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
+    @keyed_by_service
     @extend_schema(
         request=AllocationIn, responses={201: ALLOCATION_RESULT, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
     )
@@ -275,6 +280,7 @@ class AllocationCsvApi(ActorMixin, APIView):
     permission_classes = [RegistryOnly]
     parser_classes = [CsvTextParser, MultiPartParser, JSONParser]
 
+    @keyed_by_service
     @extend_schema(
         request={
             "text/csv": {"type": "string"},

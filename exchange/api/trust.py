@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exchange.api.base import ActorMixin
+from exchange.api.idempotency import idempotent_request
 from exchange.models import PendingStatus, PendingTransfer, TrustedAccount, TrustStatus
 from exchange.selectors.accounts import holding_account
 from exchange.services.trust import (
@@ -89,6 +90,7 @@ class PendingTransferListApi(ActorMixin, generics.ListAPIView):
 class PendingTransferCancelApi(ActorMixin, APIView):
     """Cancel one of your pending transfers; the units are available again at once."""
 
+    @idempotent_request
     @extend_schema(request=None, responses=PendingTransferOut)
     def post(self, request: Request, pk: int) -> Response:
         pending = PendingTransfer.objects.filter(pk=pk, participant_id=self.actor.member_participant_id).first()
@@ -150,6 +152,7 @@ class TrustedAccountListApi(ActorMixin, generics.ListAPIView):
             .order_by("-id")
         )
 
+    @idempotent_request
     @extend_schema(request=TrustProposeIn, responses={201: TrustedAccountOut}, operation_id="trusted_accounts_propose")
     def post(self, request: Request) -> Response:
         data = TrustProposeIn(data=request.data)
@@ -176,6 +179,7 @@ def _entry(view: ActorMixin, pk: int) -> TrustedAccount:
 class TrustedAccountApproveApi(ActorMixin, APIView):
     """Approve a proposed trusted account (a second admin); transfers to it are immediate after the delay."""
 
+    @idempotent_request
     @extend_schema(request=None, responses=TrustedAccountOut)
     def post(self, request: Request, pk: int) -> Response:
         entry = trusted_account_approve(actor=self.actor, entry=_entry(self, pk))
@@ -185,6 +189,7 @@ class TrustedAccountApproveApi(ActorMixin, APIView):
 class TrustedAccountRemoveApi(ActorMixin, APIView):
     """Take an account off the trusted list at once (an admin)."""
 
+    @idempotent_request
     @extend_schema(request=None, responses=TrustedAccountOut)
     def post(self, request: Request, pk: int) -> Response:
         entry = trusted_account_remove(actor=self.actor, entry=_entry(self, pk))

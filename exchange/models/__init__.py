@@ -13,6 +13,7 @@ from exchange.models.compliance import (
     VerifiedEmission,
 )
 from exchange.models.holds import Hold, HoldKind, HoldStatus
+from exchange.models.idempotency import IdempotentRequest
 from exchange.models.ledger import (
     SINK_STATE,
     SYSTEM_ACCOUNT_KINDS,
@@ -79,6 +80,7 @@ __all__ = [
     "Hold",
     "HoldKind",
     "HoldStatus",
+    "IdempotentRequest",
     "Issuance",
     "MarginCall",
     "MarketRules",

@@ -56,13 +56,19 @@ _recorder: ContextVar[list[_Scope] | None] = ContextVar("greenledger_service_rec
 
 @contextmanager
 def recording_service_calls() -> Iterator[list[_Scope]]:
-    """Collect every service call that completes in the block (name, events recorded, replay)."""
+    """Collect every service call that completes in the block (name, events recorded, replay).
+
+    Blocks nest: an enclosing block sees the calls of the blocks inside it too.
+    """
     calls: list[_Scope] = []
+    outer = _recorder.get()
     token = _recorder.set(calls)
     try:
         yield calls
     finally:
         _recorder.reset(token)
+        if outer is not None:
+            outer.extend(calls)
 
 
 #: Every public service, by dotted name (the audit-coverage test walks this).
@@ -109,7 +115,7 @@ def service(
                 try:
                     return attempt(*args, **kwargs)
                 except OperationalError as exc:
-                    if tries_left == 0 or not _is_retryable(exc):
+                    if tries_left == 0 or not is_retryable(exc):
                         raise
                     logger.info(
                         "retrying service after a lock conflict", extra={"service": name, "sqlstate": _sqlstate(exc)}
@@ -134,7 +140,8 @@ def _sqlstate(exc: BaseException) -> str | None:
     return getattr(cause, "sqlstate", None)
 
 
-def _is_retryable(exc: OperationalError) -> bool:
+def is_retryable(exc: OperationalError) -> bool:
+    """A deadlock or serialization failure: the transaction can be run again from the start."""
     return _sqlstate(exc) in _RETRYABLE_SQLSTATES or "database is locked" in str(exc)
 
 

@@ -153,7 +153,7 @@ def test_placing_an_order_twice_with_one_key_places_it_once(market):
             gl.place_order(asset="CEA-2024", side="sell", price="80.20", quantity=50, idempotency_key="o-1")
 
     assert first["order"]["id"] == again["order"]["id"]
-    assert caught.value.code == "duplicate_client_order_id"
+    assert caught.value.code == "idempotency_conflict"
 
 
 def test_a_price_outside_the_band_is_refused(market):

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from accounts.models import ParticipantKind
 from exchange import clock
 from exchange.models import Order, Trade
+from tests.api import error_of
 from tests.factories import MembershipFactory
 from tests.ledger import balance
 from tests.market import IN_SESSION, make_exchange
@@ -85,9 +86,40 @@ def test_the_same_idempotency_key_places_one_order(ex):
     again = client.post("/api/v1/orders", payload, format="json", HTTP_IDEMPOTENCY_KEY="k")
     other = client.post("/api/v1/orders", {**payload, "quantity": 11}, format="json", HTTP_IDEMPOTENCY_KEY="k")
     assert first.json() == again.json()
-    assert other.status_code == 409
-    assert other.json()["error"]["code"] == "duplicate_client_order_id"
+    assert first.json()["order"]["client_order_id"] == "k"  # no client_order_id: the key is the order's id
+    assert error_of(other) == (409, "idempotency_conflict")
     assert Order.objects.count() == 1
+
+
+def test_the_key_identifies_the_request_and_the_client_order_id_the_order(ex):
+    seller, acc, _ = ex.trader("Seller", units=500)
+    client = client_for(seller)
+    payload = {"account": acc.number, "asset": "CEA-2024", "side": "sell", "price": "80.00", "quantity": 10}
+    first = client.post(
+        "/api/v1/orders", {**payload, "client_order_id": "c-1"}, format="json", HTTP_IDEMPOTENCY_KEY="o-x"
+    )
+
+    # One key, another client_order_id: another request under a used key.
+    other_id = client.post(
+        "/api/v1/orders", {**payload, "client_order_id": "c-2"}, format="json", HTTP_IDEMPOTENCY_KEY="o-x"
+    )
+    # One client_order_id under a new key: the same order is that order; another order is refused.
+    same_order = client.post(
+        "/api/v1/orders", {**payload, "client_order_id": "c-1"}, format="json", HTTP_IDEMPOTENCY_KEY="o-y"
+    )
+    other_order = client.post(
+        "/api/v1/orders",
+        {**payload, "client_order_id": "c-1", "quantity": 11},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="o-z",
+    )
+
+    assert first.status_code == 201
+    assert error_of(other_id) == (409, "idempotency_conflict")
+    assert same_order.status_code == 201
+    assert same_order.json() == first.json()
+    assert error_of(other_order) == (409, "duplicate_client_order_id")
+    assert list(Order.objects.values_list("client_order_id", flat=True)) == ["c-1"]
 
 
 def test_order_refusals_over_http(ex):
