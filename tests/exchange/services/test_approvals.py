@@ -173,3 +173,28 @@ def test_allocation_csv_over_http_waits_for_approval(market):
     assert balance(account, market.cea) == (700, 0)
     listed = approver.get("/api/v1/approvals", {"status": "approved"}).json()["results"]
     assert [a["quantity"] for a in listed] == [700]
+
+
+def test_an_allocation_over_the_threshold_files_one_request_per_key(market):
+    _, account, _ = market.holder("Entity")
+    requester, approver = _client(market.registry), _client(market.registry)
+
+    def allocate(quantity):
+        body = {"asset": "CEA-2024", "allocations": [{"account": account.number, "quantity": quantity}]}
+        return requester.post("/api/v1/allocations", body, format="json", HTTP_IDEMPOTENCY_KEY="alloc-1")
+
+    first, again = allocate(700), allocate(700)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert ApprovalRequest.objects.count() == 1
+    before = snapshot()
+    other = allocate(701)
+    assert (other.status_code, other.json()["error"]["code"]) == (409, "idempotency_conflict")
+    assert (snapshot(), ApprovalRequest.objects.count()) == (before, 1)
+
+    assert approver.post(f"/api/v1/approvals/{first.json()['approval']['id']}/approve").status_code == 200
+    after_approval = allocate(700)  # the first result is now the allocation itself
+    assert after_approval.status_code == 201, after_approval.json()
+    assert balance(account, market.cea) == (700, 0)
+    assert ApprovalRequest.objects.count() == 1
