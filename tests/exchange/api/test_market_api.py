@@ -141,6 +141,22 @@ def test_another_participants_order_is_not_found(ex):
     assert cancelled.json()["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("code", ["CEA-1999", "CNY"])  # CNY exists but is not listed
+def test_an_unknown_or_unlisted_asset_in_the_path_is_not_found(ex, code):
+    assert ex.cny.code == "CNY"
+    viewer, _, _ = ex.trader("Viewer")
+    operator = client_for(ex.market.holders["Beijing Green Exchange"][0])
+    reads = [f"/api/v1/market/{code}/{page}" for page in ("book", "trades", "daily")]
+
+    responses = [client_for(viewer).get(path) for path in reads]
+    responses.append(operator.get(f"/api/v1/market/listings/{code}"))
+    responses.append(operator.patch(f"/api/v1/market/listings/{code}", {"tradable": False}, format="json"))
+
+    for response in responses:
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found"), response.request
+        assert response.json()["error"]["details"] == {"asset": code}
+
+
 def test_cash_is_booked_by_the_exchange_only(ex):
     entity, acc, _ = ex.trader("Entity")
     operator = ex.market.holder("Beijing Green Exchange", kind=ParticipantKind.EXCHANGE)[0]
