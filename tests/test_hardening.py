@@ -165,3 +165,20 @@ def test_a_body_nested_too_deeply_for_the_decoder_is_a_400(path):
     response = client.post(path, deep, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "cD0xMjM", "cj14"])  # not base64; unpadded; "r=x"
+def test_a_bad_pagination_cursor_is_a_400(cursor):
+    response = token_client().get(f"/api/v1/accounts?cursor={cursor}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_cursor"
+    assert set(response.json()["error"]["details"]) == {"cursor"}
+
+
+def test_an_unknown_format_is_a_400_and_known_ones_still_answer():
+    client = token_client()
+    unknown = client.get("/api/v1/accounts?format=xml")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "invalid"
+    assert set(unknown.json()["error"]["details"]) == {"format"}
+    assert client.get("/api/v1/accounts?format=json").status_code == 200
