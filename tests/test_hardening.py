@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from accounts.actors import Actor
@@ -114,6 +114,40 @@ def test_unknown_api_path_is_a_json_404_and_admin_paths_are_html(client):
     page = client.get("/no-such-page")
     assert page.status_code == 404
     assert page["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/transactions/99999999999999999999"),  # too long for the id converter
+        ("get", "/api/v1/no-such-thing"),
+        ("post", "/api/v1/no-such-thing"),  # no CSRF token either: still the 404, not a CSRF page
+        ("get", "/api/v2/"),
+    ],
+)
+def test_an_unknown_api_path_is_a_json_404_even_in_debug(method, path):
+    client = Client(enforce_csrf_checks=True)
+    with override_settings(DEBUG=True):
+        response = getattr(client, method)(path)
+        page = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": {"code": "not_found", "message": "No such endpoint or object.", "details": {}}}
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_an_api_path_without_its_slash_still_redirects():
+    assert Client().get("/api/v1").status_code == 301
+
+
+def test_a_views_own_404_keeps_its_rendering_in_debug():
+    client = Client()
+    client.force_login(MembershipFactory().user)
+    with override_settings(DEBUG=True):
+        page = client.get("/api/v1/orders/987654321", HTTP_ACCEPT="text/html")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")  # the browsable API's page
 
 
 def test_api_docs_use_assets_served_here(client):
