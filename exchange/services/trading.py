@@ -23,7 +23,6 @@ from accounts.errors import WrongParticipantKind
 from accounts.models import ParticipantKind
 from config.errors import InvalidInput, NotFound
 from exchange import clock
-from exchange.api.fields import fen_to_str
 from exchange.bulk import bulk_update
 from exchange.db import is_postgres, pipeline
 from exchange.errors import (
@@ -52,6 +51,7 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
+from exchange.money import fen_to_str
 from exchange.selectors.prices import previous_close
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
@@ -213,7 +213,8 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
         raise DuplicateObject(f"{asset.code} is listed already.", details={"asset": asset.code})
     if not 0 < reference_price_fen <= MAX_PRICE_FEN:
         raise InvalidInput(
-            "The reference price must be positive.", details={"reference_price_fen": reference_price_fen}
+            f"A reference price is positive and at most {fen_to_str(MAX_PRICE_FEN)}.",
+            details={"reference_price": fen_to_str(reference_price_fen)},
         )
     if "sessions" in rules:
         _check_sessions(rules["sessions"])

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ParticipantKind
 from exchange import clock
-from exchange.models import Order, Trade
+from exchange.models import MarketRules, Order, Trade
 from tests.factories import MembershipFactory
 from tests.ledger import balance
 from tests.market import IN_SESSION, make_exchange
@@ -171,6 +171,69 @@ def test_cash_is_booked_by_the_exchange_only(ex):
         "/api/v1/cash/withdrawals", {**payload, "amount": "1000.01", "reference": "W-1"}, format="json"
     )
     assert (too_much.status_code, too_much.json()["error"]["code"]) == (409, "insufficient_available")
+
+
+def test_a_refusal_gives_cash_as_yuan_strings_and_units_as_integers(ex):
+    entity, acc, _ = ex.trader("Entity", units=100, cash_fen=4_778_044_190)
+    buyer, buyer_acc, _ = ex.trader("Buyer", cash_fen=1_000_050)
+    operator = client_for(ex.market.holders["Beijing Green Exchange"][0])
+    order = {"asset": "CEA-2024", "price": "80.00", "client_order_id": "o"}
+
+    withdrawal = operator.post(
+        "/api/v1/cash/withdrawals",
+        {"account": acc.number, "amount": "49000000.00", "reference": "W-1"},
+        format="json",
+    )
+    buy = client_for(buyer).post(
+        "/api/v1/orders", {**order, "account": buyer_acc.number, "side": "buy", "quantity": 200}, format="json"
+    )
+    sell = client_for(entity).post(
+        "/api/v1/orders", {**order, "account": acc.number, "side": "sell", "quantity": 101}, format="json"
+    )
+
+    assert withdrawal.status_code == 409
+    assert withdrawal.json()["error"] == {
+        "code": "insufficient_available",
+        "message": f"Account {acc.number} has 47780441.90 CNY available; 49000000.00 requested.",
+        "details": {"account": acc.number, "asset": "CNY", "available": "47780441.90", "requested": "49000000.00"},
+    }
+    # 80.00 x 200 = 16,000.00 yuan plus the 0.6% fee, 96.00
+    assert buy.status_code == 409
+    assert buy.json()["error"]["details"] == {
+        "account": buyer_acc.number,
+        "asset": "CNY",
+        "available": "10000.50",
+        "requested": "16096.00",
+    }
+    assert sell.status_code == 409
+    assert sell.json()["error"]["details"] == {
+        "account": acc.number,
+        "asset": "CEA-2024",
+        "available": 100,
+        "requested": 101,
+    }
+    assert (balance(acc, ex.cny), balance(buyer_acc, ex.cny)) == ((4_778_044_190, 0), (1_000_050, 0))
+    assert balance(acc, ex.cea) == (100, 0)
+    assert Order.objects.count() == 0
+
+
+def test_a_reference_price_out_of_range_is_refused_in_yuan(ex):
+    from exchange.services.issuance import cea_vintage_create
+
+    cea_vintage_create(actor=ex.market.registry_actor, vintage=2025)
+    operator = client_for(ex.market.holders["Beijing Green Exchange"][0])
+
+    refused = operator.post(
+        "/api/v1/market/listings", {"asset": "CEA-2025", "reference_price": "10000000.01"}, format="json"
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["error"] == {
+        "code": "invalid",
+        "message": "A reference price is positive and at most 10000000.00.",
+        "details": {"reference_price": "10000000.01"},
+    }
+    assert not MarketRules.objects.filter(asset__code="CEA-2025").exists()
 
 
 def test_settlement_run_is_for_the_exchange_and_batches_readable_by_overseers(ex):
