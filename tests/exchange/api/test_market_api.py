@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ParticipantKind
 from exchange import clock
-from exchange.models import MarketRules, Order, Trade
+from exchange.models import AuditEvent, Hold, MarketRules, Order, Trade
 from tests.factories import MembershipFactory
 from tests.ledger import balance
 from tests.market import IN_SESSION, make_exchange
@@ -113,6 +113,37 @@ def test_order_refusals_over_http(ex):
         response = client.post("/api/v1/orders", {**base, **change}, format="json")
         assert (response.status_code, response.json()["error"]["code"]) == (status_code, code), change
     assert Order.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [ParticipantKind.REGISTRY, ParticipantKind.EXCHANGE, ParticipantKind.VERIFIER, ParticipantKind.AUDITOR],
+)
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_registry_exchange_verifier_and_auditor_may_not_trade(ex, kind, side):
+    # Their own holding account with cash enough for the buy (units are never allocated to these kinds:
+    # the sell is refused for the kind before its units are counted).
+    participant, account, _ = ex.trader(f"A {kind}", cash_fen=10_000_000, kind=kind)
+    holds, events = Hold.objects.count(), AuditEvent.objects.count()
+
+    response = client_for(participant).post(
+        "/api/v1/orders",
+        {
+            "account": account.number,
+            "asset": "CEA-2024",
+            "side": side,
+            "price": "80.00",
+            "quantity": 100,
+            "client_order_id": "o-1",
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "wrong_participant_kind")
+    assert Order.objects.count() == 0
+    assert (Hold.objects.count(), AuditEvent.objects.count()) == (holds, events)
+    assert (balance(account, ex.cea), balance(account, ex.cny)) == ((0, 0), (10_000_000, 0))
 
 
 def test_another_participants_order_is_not_found(ex):
