@@ -127,6 +127,31 @@ def test_cancel_of_another_participants_order_is_not_found(ex):
     assert refused.value.code == "order_not_found"
 
 
+def test_a_withdrawal_cannot_take_cash_held_by_an_open_buy_order(ex):
+    from exchange.services.trading import cash_withdraw
+
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+    ex.order(buyer, buyer_acc, "buy", 8000, 100)  # holds 8,048.00 yuan: 91,952.00 of 100,000.00 stay available
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        cash_withdraw(actor=ex.operator, account=buyer_acc, amount_fen=9_500_000, reference="W-held")
+
+    assert (refused.value.code, refused.value.status) == ("insufficient_available", 409)
+    assert refused.value.details == {
+        "account": buyer_acc.number,
+        "asset": "CNY",
+        "available": "91952.00",
+        "requested": "95000.00",
+    }
+    assert snapshot() == before
+    assert balance(buyer_acc, ex.cny) == (10_000_000, 804_800)
+    # All that is available may leave; the held cash stays for the order.
+    cash_withdraw(actor=ex.operator, account=buyer_acc, amount_fen=9_195_200, reference="W-available")
+    assert balance(buyer_acc, ex.cny) == (804_800, 804_800)
+    assert_reconciled()
+
+
 def test_session_close_cancels_every_open_order(ex):
     _, seller_acc, seller = ex.trader("Seller", units=1000)
     _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
