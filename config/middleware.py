@@ -1,5 +1,5 @@
-"""Security headers on every response, and a throttle per address on unauthenticated API traffic and the
-public registry pages."""
+"""Security headers on every response, a throttle per address on unauthenticated API traffic and the
+public registry pages, and the JSON 404 on every API path."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from config.api import json_404
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -28,6 +30,24 @@ class SecurityHeadersMiddleware:
         if request.path.startswith("/api/"):
             # Holdings and statements must not linger in shared caches.
             response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+class ApiNotFoundMiddleware:
+    """An /api/ path no route matches is the JSON 404 body. With DEBUG on (``make run``) Django answers it
+    with its HTML technical 404 page instead of calling ``handler404`` (``config.api.json_404``); this
+    answers it as the API does either way. It sits inside CommonMiddleware, which still redirects a path
+    missing only its trailing slash."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # No resolver_match: no route matched. A view's own 404 is left as its renderer made it (the
+        # browsable API's page in a browser).
+        if response.status_code == 404 and request.resolver_match is None and request.path.startswith("/api/"):
+            return json_404(request)
         return response
 
 

@@ -104,6 +104,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def _missing(request: HttpRequest, model_admin: admin.ModelAdmin, pk: object) -> HttpResponse:
+    """For an admin page of one object whose id doesn't exist: what the admin's change page answers (back to
+    the index, with its message), not a 500."""
+    message = f'{model_admin.opts.verbose_name} with ID "{pk}" does not exist. Perhaps it was deleted?'
+    model_admin.message_user(request, message, messages.WARNING)
+    return HttpResponseRedirect(reverse("admin:index", current_app=model_admin.admin_site.name))
+
+
 def _own_action(model_admin: admin.ModelAdmin, name: str) -> tuple[Callable[..., Any], str, str]:
     """An action the admin class defines as a method (offered even without change permission)."""
     action = model_admin.get_action(name)
@@ -177,7 +185,9 @@ class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
         ]
 
     def issue_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        project = Project.objects.get(pk=pk)
+        project = self.get_object(request, str(pk))
+        if project is None:
+            return _missing(request, self, pk)
         form = IssueForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             v = form.cleaned_data
@@ -544,7 +554,9 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
         ]
 
     def glance_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        year = ComplianceYear.objects.get(pk=pk)
+        year = self.get_object(request, str(pk))
+        if year is None:
+            return _missing(request, self, pk)
         rows = list(with_figures(Obligation.objects.filter(year=year).select_related("entity", "account")))
         rows.sort(key=lambda o: o.entity.name)
         for row in rows:
@@ -565,7 +577,9 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/exchange/complianceyear/glance.html", context)
 
     def cover_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        year = ComplianceYear.objects.get(pk=pk)
+        year = self.get_object(request, str(pk))
+        if year is None:
+            return _missing(request, self, pk)
         form = CoverForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -1014,7 +1028,9 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def _step_view(
         self, request: HttpRequest, pk: int, form_class: type[forms.Form], title: str, call: Any
     ) -> HttpResponse:
-        loan = PledgeLoan.objects.get(pk=pk)
+        loan = self.get_object(request, str(pk))
+        if loan is None:
+            return _missing(request, self, pk)
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

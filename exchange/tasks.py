@@ -37,7 +37,7 @@ def reconcile_task() -> int:
 
 @shared_task(name="exchange.orders_cancel_at_close", acks_late=True, ignore_result=True)
 def orders_cancel_at_close_task() -> int:
-    """Cancel every open order at a session's close (11:30 and 15:00 China time)."""
+    """Cancel the open orders whose session has ended (scheduled every minute; each asset has its sessions)."""
     return orders_cancel_at_close()
 
 

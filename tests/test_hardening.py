@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from accounts.actors import Actor
@@ -116,6 +116,40 @@ def test_unknown_api_path_is_a_json_404_and_admin_paths_are_html(client):
     assert page["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/transactions/99999999999999999999"),  # too long for the id converter
+        ("get", "/api/v1/no-such-thing"),
+        ("post", "/api/v1/no-such-thing"),  # no CSRF token either: still the 404, not a CSRF page
+        ("get", "/api/v2/"),
+    ],
+)
+def test_an_unknown_api_path_is_a_json_404_even_in_debug(method, path):
+    client = Client(enforce_csrf_checks=True)
+    with override_settings(DEBUG=True):
+        response = getattr(client, method)(path)
+        page = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": {"code": "not_found", "message": "No such endpoint or object.", "details": {}}}
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_an_api_path_without_its_slash_still_redirects():
+    assert Client().get("/api/v1").status_code == 301
+
+
+def test_a_views_own_404_keeps_its_rendering_in_debug():
+    client = Client()
+    client.force_login(MembershipFactory().user)
+    with override_settings(DEBUG=True):
+        page = client.get("/api/v1/orders/987654321", HTTP_ACCEPT="text/html")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")  # the browsable API's page
+
+
 def test_api_docs_use_assets_served_here(client):
     page = client.get("/api/docs/")
     assert page.status_code == 200
@@ -165,3 +199,20 @@ def test_a_body_nested_too_deeply_for_the_decoder_is_a_400(path):
     response = client.post(path, deep, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_request"
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "cD0xMjM", "cj14"])  # not base64; unpadded; "r=x"
+def test_a_bad_pagination_cursor_is_a_400(cursor):
+    response = token_client().get(f"/api/v1/accounts?cursor={cursor}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_cursor"
+    assert set(response.json()["error"]["details"]) == {"cursor"}
+
+
+def test_an_unknown_format_is_a_400_and_known_ones_still_answer():
+    client = token_client()
+    unknown = client.get("/api/v1/accounts?format=xml")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "invalid"
+    assert set(unknown.json()["error"]["details"]) == {"format"}
+    assert client.get("/api/v1/accounts?format=json").status_code == 200

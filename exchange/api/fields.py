@@ -13,15 +13,10 @@ from rest_framework import serializers
 
 from exchange.db import fetch_rows
 from exchange.models import Asset
+from exchange.money import fen_to_str
 
 MAX_UNITS = 10**12
 MAX_ID = 2**63 - 1  # the largest bigint
-
-
-def fen_to_str(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
 def str_to_fen(text: str) -> int:
@@ -36,11 +31,6 @@ def str_to_fen(text: str) -> int:
     if fen != fen.to_integral_value():
         raise ValueError("at most two decimal places")
     return int(fen)
-
-
-def amount(asset: Asset, value: int) -> int | str:
-    """An amount of an asset as the API shows it: units as integers, cash as a decimal string."""
-    return fen_to_str(value) if asset.is_cash else value
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_UNITS})

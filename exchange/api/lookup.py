@@ -8,9 +8,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.errors import NotFound
 from exchange.api.base import ActorMixin
-from exchange.api.fields import AssetField
 from exchange.api.representations import TransactionOut, transaction_payload
+from exchange.models import Asset
 from exchange.selectors.serials import serial_lookup
 from exchange.selectors.transactions import transaction_for
 
@@ -42,7 +43,9 @@ class SerialLookupApi(ActorMixin, APIView):
 
     @extend_schema(responses=SERIAL_OUT)
     def get(self, request: Request, asset: str, serial: int) -> Response:
-        found = AssetField().run_validation(asset)
+        found = Asset.objects.filter(code=asset).first()
+        if found is None:
+            raise NotFound("No such asset.", details={"asset": asset})
         info = serial_lookup(found, serial)
         block = None
         if info.block is not None:

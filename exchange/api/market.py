@@ -15,12 +15,12 @@ from rest_framework.views import APIView
 
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
+from config.errors import NotFound
 from exchange import clock
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import AssetField, MoneyField, QuantityField, fen_to_str
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import transaction_payload
-from exchange.errors import UnknownAsset
 from exchange.models import Asset, MarketRules, Order, OrderMode, OrderStatus, SettlementBatch, Side, Trade
 from exchange.selectors.accounts import account_owned, holding_account
 from exchange.selectors.market import daily_bars, order_book, orders_of, trade_tape, trades_of
@@ -39,9 +39,10 @@ ExchangeOnly = KindRequired(ParticipantKind.EXCHANGE)
 
 
 def listed_asset(code: str) -> Asset:
+    """The listed asset a URL path names; an unknown or unlisted one is a 404, as for ``/assets/{code}``."""
     asset = Asset.objects.filter(code=code, rules__isnull=False).first()
     if asset is None:
-        raise UnknownAsset(f"{code} is not listed.", details={"asset": code})
+        raise NotFound(f"{code} is not listed.", details={"asset": code})
     return asset
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from exchange.api.fields import amount
 from exchange.models import (
     Account,
     Asset,
@@ -20,6 +19,7 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
+from exchange.money import amount
 
 
 class ParticipantRefOut(serializers.Serializer):

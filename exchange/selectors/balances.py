@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from exchange.db import is_postgres, joined_rows
 from exchange.models import Account, Asset, Balance, Posting, SerialBlock
+from exchange.money import amount
 
 
 def holdings_for_account(account: Account) -> QuerySet[Balance] | list[Balance]:
@@ -59,8 +60,6 @@ class StatementLine:
 
 def statement_lines(account: Account, asset: Asset | None = None, chunk: int = 2000) -> Iterator[StatementLine]:
     """Every line of the statement, oldest first, read in keyset chunks (for CSV export)."""
-    from exchange.api.fields import amount
-
     after = 0
     base = Posting.objects.filter(account=account).select_related("transaction", "asset").order_by("id")
     if asset is not None:

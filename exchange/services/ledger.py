@@ -49,6 +49,7 @@ from exchange.models import (
     SerialMovement,
     Transaction,
 )
+from exchange.money import amount
 from exchange.services.audit import mark_replayed
 
 POSTING_COLUMNS = ("transaction_id", "account_id", "asset_id", "quantity", "balance_after")
@@ -320,6 +321,16 @@ def ledger_post(
     return Posted(postings=len(postings), ranges=ranges, balances=balances, holds=holds)
 
 
+def insufficient_available(account: Account, asset: Asset, available: int, requested: int) -> InsufficientAvailable:
+    """The refusal of more than ``account`` has available, with the figures as the API gives amounts: units
+    as integers, cash as yuan strings ("47780441.90", never raw fen)."""
+    shown, wanted = amount(asset, available), amount(asset, requested)
+    return InsufficientAvailable(
+        f"Account {account.number} has {shown} {asset.code} available; {wanted} requested.",
+        details={"account": account.number, "asset": asset.code, "available": shown, "requested": wanted},
+    )
+
+
 def _check_balances(
     balances: dict[tuple[int, int], LockedBalance],
     deltas: dict[tuple[int, int], list[int]],
@@ -333,17 +344,7 @@ def _check_balances(
             continue
         total, held = bal.total + d_total, bal.held + d_held
         if held < 0 or held > total:
-            account, asset = accounts[key[0]], assets[key[1]]
-            raise InsufficientAvailable(
-                f"Account {account.number} has {bal.available} {asset.code} available; "
-                f"{outgoing.get(key, 0)} requested.",
-                details={
-                    "account": account.number,
-                    "asset": asset.code,
-                    "available": bal.available,
-                    "requested": outgoing.get(key, 0),
-                },
-            )
+            raise insufficient_available(accounts[key[0]], assets[key[1]], bal.available, outgoing.get(key, 0))
 
 
 def _balance_rows(
@@ -400,15 +401,7 @@ def hold_place(
     key = (account.pk, asset.pk)
     balance = lock_balances([key])[key]
     if balance.available < quantity:
-        raise InsufficientAvailable(
-            f"Account {account.number} has {balance.available} {asset.code} available; {quantity} requested.",
-            details={
-                "account": account.number,
-                "asset": asset.code,
-                "available": balance.available,
-                "requested": quantity,
-            },
-        )
+        raise insufficient_available(account, asset, balance.available, quantity)
     hold = Hold.objects.create(
         account=account,
         asset=asset,

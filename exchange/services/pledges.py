@@ -45,11 +45,9 @@ from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from config.errors import Forbidden, InvalidInput
 from exchange import clock
-from exchange.api.fields import fen_to_str
 from exchange.errors import (
     AccountNotFound,
     IdempotencyConflict,
-    InsufficientAvailable,
     InvalidState,
     RuleViolation,
 )
@@ -78,6 +76,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.models.pledges import BP
+from exchange.money import fen_to_str
 from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
 from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
 from exchange.services.ledger import (
@@ -86,6 +85,7 @@ from exchange.services.ledger import (
     hold_place,
     holds_consolidate,
     holds_release,
+    insufficient_available,
     journal_open,
     ledger_post,
     request_hash,
@@ -270,10 +270,7 @@ def _check_available(account: Account, asset: Asset, quantity: int, serials: tup
     row = Balance.objects.filter(account=account, asset=asset).values_list("total", "held").first()
     available = row[0] - row[1] if row else 0
     if available < quantity:
-        raise InsufficientAvailable(
-            f"Account {account.number} has {available} {asset.code} available; {quantity} requested.",
-            details={"account": account.number, "asset": asset.code, "available": available, "requested": quantity},
-        )
+        raise insufficient_available(account, asset, available, quantity)
     if serials is not None:
         first, last = serials
         covered = sum(

@@ -22,7 +22,6 @@ from django.db import connection
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from exchange import clock
-from exchange.api.fields import fen_to_str
 from exchange.bulk import bulk_update
 from exchange.db import is_postgres
 from exchange.faults import crash_point
@@ -39,6 +38,7 @@ from exchange.models import (
     Trade,
     TransactionKind,
 )
+from exchange.money import fen_to_str
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
 from exchange.services.ledger import Leg, holds_release, journal_open, ledger_post

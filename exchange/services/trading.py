@@ -12,7 +12,7 @@ Lock order, everywhere in the market: the book, then balance rows (holds), then 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -23,7 +23,6 @@ from accounts.errors import WrongParticipantKind
 from accounts.models import ParticipantKind
 from config.errors import InvalidInput, NotFound
 from exchange import clock
-from exchange.api.fields import fen_to_str
 from exchange.bulk import bulk_update
 from exchange.db import is_postgres, pipeline
 from exchange.errors import (
@@ -52,6 +51,7 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
+from exchange.money import fen_to_str
 from exchange.selectors.prices import previous_close
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
@@ -166,11 +166,30 @@ def parse_sessions(text: str) -> list[tuple[time, time]]:
 
 
 def session_open(rules: MarketRules, moment: datetime) -> bool:
+    return session_end(rules, moment) is not None
+
+
+def session_end(rules: MarketRules, moment: datetime) -> datetime | None:
+    """When the session open at ``moment`` ends (the latest end, should sessions overlap); None when the
+    market is closed then. A session belongs to its trading day: 00:00-24:00 ends at the next midnight."""
     local = moment.astimezone(clock.MARKET_TZ)
     if rules.trading_days == "weekdays" and local.weekday() >= 5:
-        return False
+        return None
     now = local.time()
-    return any(start <= now < end for start, end in parse_sessions(rules.sessions))
+    ends = [end for start, end in parse_sessions(rules.sessions) if start <= now < end]
+    if not ends:
+        return None
+    end = max(ends)
+    if end == time.max:  # 24:00
+        return datetime.combine(local.date() + timedelta(days=1), time(), tzinfo=clock.MARKET_TZ)
+    return datetime.combine(local.date(), end, tzinfo=clock.MARKET_TZ)
+
+
+def session_ended(rules: MarketRules, placed: datetime, moment: datetime) -> bool:
+    """Whether the session an order placed at ``placed`` trades in has ended by ``moment``. An order placed
+    when no session was open (the rules changed since) has no session left."""
+    end = session_end(rules, placed)
+    return end is None or end <= moment
 
 
 def band(rules: MarketRules, reference_fen: int, mode: str) -> tuple[int, int]:
@@ -213,7 +232,8 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
         raise DuplicateObject(f"{asset.code} is listed already.", details={"asset": asset.code})
     if not 0 < reference_price_fen <= MAX_PRICE_FEN:
         raise InvalidInput(
-            "The reference price must be positive.", details={"reference_price_fen": reference_price_fen}
+            f"A reference price is positive and at most {fen_to_str(MAX_PRICE_FEN)}.",
+            details={"reference_price": fen_to_str(reference_price_fen)},
         )
     if "sessions" in rules:
         _check_sessions(rules["sessions"])
@@ -706,18 +726,32 @@ def order_cancel(*, actor: Actor, order: Order) -> Order:
 
 @service
 def orders_cancel_at_close(*, actor: Actor | None = None) -> int:
-    """Cancel every open order (run at each session's close); return how many. Safe to run twice."""
+    """Cancel the open orders whose session has ended, per asset and its own sessions; return how many.
+
+    Run every minute. An order placed in the 09:30-11:30 session is cancelled once 11:30 has passed; one of
+    an asset trading 00:00-24:00, when its trading day changes. With nothing to cancel it is one query: the
+    oldest open order of each asset (its session ends first). Safe to run twice.
+    """
     actor = actor or Actor.system("session-close")
     moment = clock.now()
-    asset_ids = sorted(set(Order.objects.filter(status=OrderStatus.OPEN).values_list("asset_id", flat=True)))
-    if not asset_ids:
+    candidates = (
+        MarketRules.objects.filter(asset__orders__status=OrderStatus.OPEN)
+        .only("asset_id", "sessions", "trading_days")
+        .annotate(oldest=Min("asset__orders__created_at"))
+    )
+    due = {rules.asset_id: rules for rules in candidates if session_ended(rules, rules.oldest, moment)}
+    if not due:
         mark_unchanged()
         return 0
-    for asset_id in asset_ids:
+    for asset_id in sorted(due):
         lock_book(asset_id)
-    orders = list(
-        Order.objects.filter(status=OrderStatus.OPEN, asset_id__in=asset_ids).select_related("hold").order_by("id")
-    )
+    orders = [
+        order
+        for order in Order.objects.filter(status=OrderStatus.OPEN, asset_id__in=due)
+        .select_related("hold")
+        .order_by("id")
+        if session_ended(due[order.asset_id], order.created_at, moment)
+    ]
     if not orders:
         mark_unchanged()
         return 0

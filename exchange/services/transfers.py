@@ -43,6 +43,7 @@ from exchange.services.ledger import (
     Leg,
     Posted,
     idempotency_scope,
+    insufficient_available,
     journal_open,
     journal_replay,
     ledger_post,
@@ -238,15 +239,8 @@ def _transfer_in_sql(
         diag = getattr(exc.__cause__, "diag", None)
         if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_SQLSTATE or diag is None:
             raise
-        raise InsufficientAvailable(
-            f"Account {source.number} has {diag.message_detail} {asset.code} available; {quantity} requested.",
-            details={
-                "account": source.number,
-                "asset": asset.code,
-                "available": int(diag.message_detail),
-                "requested": quantity,
-            },
-        ) from None
+        # The function reports the source's available amount (raw, as the ledger keeps it) in the detail.
+        raise insufficient_available(source, asset, int(diag.message_detail), quantity) from None
     if status == "replayed":
         return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest)
     if status == "pending":  # the key names a pending transfer (made while the destination was untrusted)

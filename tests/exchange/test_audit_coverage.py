@@ -249,6 +249,13 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         t.cash_deposit(actor=operator, account=account, amount_fen=10_000_000, reference=f"dep-{name}")
         return operator, account, actor
 
+    def after_the_close():
+        from exchange import clock
+        from tests.market import IN_SESSION
+
+        with clock.pinned(IN_SESSION.replace(hour=15)):  # the resting order's session has ended
+            return t.orders_cancel_at_close()
+
     def resting_sell(m: Market):
         listed(m)
         _, account, actor = m.holder("Seller")
@@ -291,7 +298,7 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.trading.order_cancel": lambda m: t.order_cancel(
             actor=m.holder("Seller")[2], order=resting_sell(m).order
         ),
-        "exchange.services.trading.orders_cancel_at_close": lambda m: (resting_sell(m), t.orders_cancel_at_close()),
+        "exchange.services.trading.orders_cancel_at_close": lambda m: (resting_sell(m), after_the_close()),
         "exchange.services.trading.day_close": lambda m: (traded(m), t.day_close(asset=m.cea)),
         "exchange.services.settlement.settlement_run": lambda m: (traded(m), st.settlement_run()),
         "exchange.services.compliance.compliance_year_create": lambda m: comp.compliance_year_create(

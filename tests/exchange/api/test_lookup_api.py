@@ -128,7 +128,8 @@ def test_serial_lookup_of_an_unissued_serial_or_unknown_asset(market, split):
         "block": None,
         "movements": [],
     }
-    assert error_of(unknown) == (400, "unknown_asset")
+    assert error_of(unknown) == (404, "not_found")
+    assert unknown.json()["error"]["details"] == {"asset": "CEA-1999"}
 
 
 def test_transaction_page_shows_postings_and_serial_ranges(market, split):

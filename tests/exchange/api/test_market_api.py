@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ParticipantKind
 from exchange import clock
-from exchange.models import Order, Trade
+from exchange.models import AuditEvent, Hold, MarketRules, Order, Trade
 from tests.api import error_of
 from tests.factories import MembershipFactory
 from tests.ledger import balance
@@ -147,6 +147,37 @@ def test_order_refusals_over_http(ex):
     assert Order.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "kind",
+    [ParticipantKind.REGISTRY, ParticipantKind.EXCHANGE, ParticipantKind.VERIFIER, ParticipantKind.AUDITOR],
+)
+@pytest.mark.parametrize("side", ["buy", "sell"])
+def test_registry_exchange_verifier_and_auditor_may_not_trade(ex, kind, side):
+    # Their own holding account with cash enough for the buy (units are never allocated to these kinds:
+    # the sell is refused for the kind before its units are counted).
+    participant, account, _ = ex.trader(f"A {kind}", cash_fen=10_000_000, kind=kind)
+    holds, events = Hold.objects.count(), AuditEvent.objects.count()
+
+    response = client_for(participant).post(
+        "/api/v1/orders",
+        {
+            "account": account.number,
+            "asset": "CEA-2024",
+            "side": side,
+            "price": "80.00",
+            "quantity": 100,
+            "client_order_id": "o-1",
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "wrong_participant_kind")
+    assert Order.objects.count() == 0
+    assert (Hold.objects.count(), AuditEvent.objects.count()) == (holds, events)
+    assert (balance(account, ex.cea), balance(account, ex.cny)) == ((0, 0), (10_000_000, 0))
+
+
 def test_another_participants_order_is_not_found(ex):
     seller, acc, _ = ex.trader("Seller", units=500)
     other, _, _ = ex.trader("Other")
@@ -173,6 +204,22 @@ def test_another_participants_order_is_not_found(ex):
     assert cancelled.json()["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("code", ["CEA-1999", "CNY"])  # CNY exists but is not listed
+def test_an_unknown_or_unlisted_asset_in_the_path_is_not_found(ex, code):
+    assert ex.cny.code == "CNY"
+    viewer, _, _ = ex.trader("Viewer")
+    operator = client_for(ex.market.holders["Beijing Green Exchange"][0])
+    reads = [f"/api/v1/market/{code}/{page}" for page in ("book", "trades", "daily")]
+
+    responses = [client_for(viewer).get(path) for path in reads]
+    responses.append(operator.get(f"/api/v1/market/listings/{code}"))
+    responses.append(operator.patch(f"/api/v1/market/listings/{code}", {"tradable": False}, format="json"))
+
+    for response in responses:
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found"), response.request
+        assert response.json()["error"]["details"] == {"asset": code}
+
+
 def test_cash_is_booked_by_the_exchange_only(ex):
     entity, acc, _ = ex.trader("Entity")
     operator = ex.market.holder("Beijing Green Exchange", kind=ParticipantKind.EXCHANGE)[0]
@@ -187,6 +234,69 @@ def test_cash_is_booked_by_the_exchange_only(ex):
         "/api/v1/cash/withdrawals", {**payload, "amount": "1000.01", "reference": "W-1"}, format="json"
     )
     assert (too_much.status_code, too_much.json()["error"]["code"]) == (409, "insufficient_available")
+
+
+def test_a_refusal_gives_cash_as_yuan_strings_and_units_as_integers(ex):
+    entity, acc, _ = ex.trader("Entity", units=100, cash_fen=4_778_044_190)
+    buyer, buyer_acc, _ = ex.trader("Buyer", cash_fen=1_000_050)
+    operator = client_for(ex.market.holders["Beijing Green Exchange"][0])
+    order = {"asset": "CEA-2024", "price": "80.00", "client_order_id": "o"}
+
+    withdrawal = operator.post(
+        "/api/v1/cash/withdrawals",
+        {"account": acc.number, "amount": "49000000.00", "reference": "W-1"},
+        format="json",
+    )
+    buy = client_for(buyer).post(
+        "/api/v1/orders", {**order, "account": buyer_acc.number, "side": "buy", "quantity": 200}, format="json"
+    )
+    sell = client_for(entity).post(
+        "/api/v1/orders", {**order, "account": acc.number, "side": "sell", "quantity": 101}, format="json"
+    )
+
+    assert withdrawal.status_code == 409
+    assert withdrawal.json()["error"] == {
+        "code": "insufficient_available",
+        "message": f"Account {acc.number} has 47780441.90 CNY available; 49000000.00 requested.",
+        "details": {"account": acc.number, "asset": "CNY", "available": "47780441.90", "requested": "49000000.00"},
+    }
+    # 80.00 x 200 = 16,000.00 yuan plus the 0.6% fee, 96.00
+    assert buy.status_code == 409
+    assert buy.json()["error"]["details"] == {
+        "account": buyer_acc.number,
+        "asset": "CNY",
+        "available": "10000.50",
+        "requested": "16096.00",
+    }
+    assert sell.status_code == 409
+    assert sell.json()["error"]["details"] == {
+        "account": acc.number,
+        "asset": "CEA-2024",
+        "available": 100,
+        "requested": 101,
+    }
+    assert (balance(acc, ex.cny), balance(buyer_acc, ex.cny)) == ((4_778_044_190, 0), (1_000_050, 0))
+    assert balance(acc, ex.cea) == (100, 0)
+    assert Order.objects.count() == 0
+
+
+def test_a_reference_price_out_of_range_is_refused_in_yuan(ex):
+    from exchange.services.issuance import cea_vintage_create
+
+    cea_vintage_create(actor=ex.market.registry_actor, vintage=2025)
+    operator = client_for(ex.market.holders["Beijing Green Exchange"][0])
+
+    refused = operator.post(
+        "/api/v1/market/listings", {"asset": "CEA-2025", "reference_price": "10000000.01"}, format="json"
+    )
+
+    assert refused.status_code == 400
+    assert refused.json()["error"] == {
+        "code": "invalid",
+        "message": "A reference price is positive and at most 10000000.00.",
+        "details": {"reference_price": "10000000.01"},
+    }
+    assert not MarketRules.objects.filter(asset__code="CEA-2025").exists()
 
 
 def test_settlement_run_is_for_the_exchange_and_batches_readable_by_overseers(ex):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from exchange.audit_proof import event_body, event_hash, format_time
@@ -75,6 +77,43 @@ def test_changed_payload_of_a_transfer_is_named(sealed_market):
 
     assert not result.ok
     assert result.failure == {"kind": "event", "seq": target.seq, "reason": "hash does not match its contents"}
+
+
+def _verify_audit_command() -> tuple[int, str, str]:
+    """``manage.py verify_audit``: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("verify_audit", "--no-progress", stdout=out, stderr=err)
+    except SystemExit as exit_:
+        return int(exit_.code or 0), out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+def test_the_verify_audit_command_passes_a_clean_trail(sealed_market):
+    status, out, err = _verify_audit_command()
+
+    assert status == 0
+    assert out.startswith(f"verify_audit: the trail is intact: {AuditEvent.objects.count()} events (0 not yet sealed)")
+    assert "MISMATCH" not in out
+    assert err == ""
+
+
+def test_the_verify_audit_command_names_a_tampered_event_and_exits_1(sealed_market):
+    target = AuditEvent.objects.filter(action="transfer.create").order_by("seq")[2]
+    tampering()
+    changed = target.payload.replace('"quantity":"3"', '"quantity":"300"')
+    assert changed != target.payload
+    execute("UPDATE exchange_auditevent SET payload = %s WHERE seq = %s", [changed, target.seq])
+
+    status, out, err = _verify_audit_command()
+
+    assert status == 1
+    # The first mismatch is the event; its checkpoint's root no longer matches either.
+    assert out.splitlines() == [
+        f"MISMATCH event {target.seq}: hash does not match its contents",
+        "MISMATCH checkpoint 1: Merkle root does not match its events",
+    ]
+    assert "verify_audit: the trail does not verify" in err
 
 
 def test_deleted_event_is_named(sealed_market):

@@ -9,7 +9,7 @@ import pytest
 from accounts.models import ParticipantKind
 from config.errors import DomainError
 from exchange import clock
-from exchange.models import Order, OrderStatus, Trade
+from exchange.models import AuditEvent, Order, OrderStatus, Trade
 from exchange.services.trading import order_cancel, orders_cancel_at_close
 from tests.ledger import assert_reconciled, balance, blocks, snapshot
 from tests.market import IN_SESSION, make_exchange
@@ -127,19 +127,141 @@ def test_cancel_of_another_participants_order_is_not_found(ex):
     assert refused.value.code == "order_not_found"
 
 
+def test_a_withdrawal_cannot_take_cash_held_by_an_open_buy_order(ex):
+    from exchange.services.trading import cash_withdraw
+
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+    ex.order(buyer, buyer_acc, "buy", 8000, 100)  # holds 8,048.00 yuan: 91,952.00 of 100,000.00 stay available
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        cash_withdraw(actor=ex.operator, account=buyer_acc, amount_fen=9_500_000, reference="W-held")
+
+    assert (refused.value.code, refused.value.status) == ("insufficient_available", 409)
+    assert refused.value.details == {
+        "account": buyer_acc.number,
+        "asset": "CNY",
+        "available": "91952.00",
+        "requested": "95000.00",
+    }
+    assert snapshot() == before
+    assert balance(buyer_acc, ex.cny) == (10_000_000, 804_800)
+    # All that is available may leave; the held cash stays for the order.
+    cash_withdraw(actor=ex.operator, account=buyer_acc, amount_fen=9_195_200, reference="W-available")
+    assert balance(buyer_acc, ex.cny) == (804_800, 804_800)
+    assert_reconciled()
+
+
 def test_session_close_cancels_every_open_order(ex):
     _, seller_acc, seller = ex.trader("Seller", units=1000)
     _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
     ex.order(seller, seller_acc, "sell", 8100, 100)
     ex.order(buyer, buyer_acc, "buy", 7900, 100)
 
-    assert orders_cancel_at_close() == 2
-    assert orders_cancel_at_close() == 0
+    with clock.pinned(IN_SESSION.replace(hour=11, minute=29, second=59)):
+        assert orders_cancel_at_close() == 0  # the morning session is still open
+    with clock.pinned(IN_SESSION.replace(hour=11, minute=30)):
+        assert orders_cancel_at_close() == 2
+        assert orders_cancel_at_close() == 0
 
     assert set(Order.objects.values_list("status", "end_reason")) == {(OrderStatus.CANCELLED, "session_close")}
     assert balance(seller_acc, ex.cea) == (1000, 0)
     assert balance(buyer_acc, ex.cny) == (10_000_000, 0)
     assert_reconciled()
+
+
+def _all_day_asset(ex):
+    """A second vintage, listed all day every day (as the demo market is)."""
+    from exchange.services.issuance import cea_vintage_create
+    from exchange.services.trading import asset_list
+
+    asset = cea_vintage_create(actor=ex.market.registry_actor, vintage=2025)
+    asset_list(actor=ex.operator, asset=asset, reference_price_fen=8000, sessions="00:00-24:00", trading_days="daily")
+    return asset
+
+
+def test_session_close_cancels_per_asset_the_orders_whose_session_has_ended(ex):
+    all_day = _all_day_asset(ex)
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    ex.market.give(seller_acc, 1000, asset=all_day)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+    ex.order(seller, seller_acc, "sell", 8100, 100)  # CEA-2024, the 09:30-11:30 session
+    ex.order(buyer, buyer_acc, "buy", 7900, 100)  # holds 7,947.40 yuan
+    all_day_sell = ex.order(seller, seller_acc, "sell", 8100, 200, asset=all_day).order
+    all_day_buy = ex.order(buyer, buyer_acc, "buy", 7900, 50, asset=all_day).order  # holds 3,973.70 yuan
+
+    with clock.pinned(IN_SESSION.replace(hour=11, minute=30)):
+        assert orders_cancel_at_close() == 2
+
+    assert set(Order.objects.filter(asset=ex.cea).values_list("status", "end_reason")) == {
+        (OrderStatus.CANCELLED, "session_close")
+    }
+    assert set(Order.objects.filter(asset=all_day).values_list("status", flat=True)) == {OrderStatus.OPEN}
+    assert balance(seller_acc, ex.cea) == (1000, 0)
+    assert balance(seller_acc, all_day) == (1000, 200)
+    assert balance(buyer_acc, ex.cny) == (10_000_000, 397_370)
+
+    # The all-day asset's session ends with its trading day.
+    with clock.pinned(IN_SESSION.replace(hour=23, minute=59, second=59)):
+        assert orders_cancel_at_close() == 0
+    with clock.pinned(IN_SESSION.replace(hour=0) + timedelta(days=1)):
+        assert orders_cancel_at_close() == 2
+        assert orders_cancel_at_close() == 0
+
+    assert {
+        (o.pk, o.status, o.end_reason) for o in Order.objects.filter(asset=all_day)
+    } == {
+        (all_day_sell.pk, OrderStatus.CANCELLED, "session_close"),
+        (all_day_buy.pk, OrderStatus.CANCELLED, "session_close"),
+    }
+    assert balance(seller_acc, all_day) == (1000, 0)
+    assert balance(buyer_acc, ex.cny) == (10_000_000, 0)
+    assert_reconciled()
+
+
+def test_a_late_run_spares_the_orders_of_the_session_still_open(ex):
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    morning = ex.order(seller, seller_acc, "sell", 8100, 100).order
+    with clock.pinned(IN_SESSION.replace(hour=13, minute=5)):
+        afternoon = ex.order(seller, seller_acc, "sell", 8200, 30).order
+
+    with clock.pinned(IN_SESSION.replace(hour=13, minute=6)):  # the 11:30 run never came
+        assert orders_cancel_at_close() == 1
+
+    assert Order.objects.get(pk=morning.pk).status == OrderStatus.CANCELLED
+    assert Order.objects.get(pk=afternoon.pk).status == OrderStatus.OPEN
+    assert balance(seller_acc, ex.cea) == (1000, 30)
+    with clock.pinned(IN_SESSION.replace(hour=15)):
+        assert orders_cancel_at_close() == 1
+    assert balance(seller_acc, ex.cea) == (1000, 0)
+
+
+def test_session_close_with_nothing_to_cancel_is_one_query(ex):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _all_day_asset(ex)
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    ex.order(seller, seller_acc, "sell", 8100, 100)
+    events = AuditEvent.objects.count()
+
+    for orders in ("some open, none ended", "none open"):
+        with CaptureQueriesContext(connection) as queries:
+            assert orders_cancel_at_close() == 0
+        assert len([q for q in queries if "SAVEPOINT" not in q["sql"]]) == 1, orders
+        Order.objects.update(status=OrderStatus.CANCELLED, ended_at=IN_SESSION)
+    assert AuditEvent.objects.count() == events
+
+
+def test_the_session_close_job_runs_every_minute():
+    from django_celery_beat.models import PeriodicTask
+
+    [task] = PeriodicTask.objects.filter(task="exchange.orders_cancel_at_close")
+
+    assert (task.name, task.enabled, task.interval) == ("session-close", True, None)
+    cron = task.crontab
+    assert (cron.minute, cron.hour, cron.day_of_week, cron.day_of_month, cron.month_of_year) == ("*",) * 5
+    assert str(cron.timezone) == "Asia/Shanghai"
 
 
 @pytest.mark.parametrize(

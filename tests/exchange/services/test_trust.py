@@ -283,3 +283,45 @@ def test_a_batch_under_a_key_that_made_a_pending_transfer_is_refused(world):
         )
     assert refused.value.code == "idempotency_conflict"
     assert snapshot() == before
+
+
+def test_a_surrender_is_immediate_with_trusted_accounts_on():
+    from exchange.models import AccountKind, Surrender
+    from tests.compliance import make_cycle
+    from tests.ledger import system
+
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Shougang Steel", emissions=100)
+    _, stranger_acc, _ = cycle.market.holder("Stranger")
+    cycle.market.give(entity.account, 100)
+    assert isinstance(send(entity.actor, entity.account, stranger_acc, cycle.market.cea), PendingTransfer)
+
+    cycle.surrender(entity, (cycle.market.cea, 60))
+
+    assert Surrender.objects.filter(obligation=entity.obligation).count() == 1
+    assert PendingTransfer.objects.count() == 1  # only the transfer above
+    assert balance(entity.account, cycle.market.cea) == (40, 10)
+    assert balance(system(AccountKind.SURRENDER), cycle.market.cea) == (60, 0)
+    assert_reconciled()
+
+
+def test_exchange_settlement_between_untrusting_participants_is_immediate():
+    from exchange.services.settlement import settlement_run
+    from tests.market import make_exchange
+
+    ex = make_exchange()
+    _, seller_acc, seller = ex.trader("Seller", units=1000)
+    _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
+    assert isinstance(send(seller, seller_acc, buyer_acc, ex.cea, quantity=1), PendingTransfer)
+    ex.order(seller, seller_acc, "sell", 8000, 100)
+    ex.order(buyer, buyer_acc, "buy", 8000, 100)
+
+    settlement_run()
+
+    assert PendingTransfer.objects.count() == 1  # only the transfer above
+    # 80.00 x 100 = 8,000.00 yuan, 48.00 fee from each side
+    assert balance(buyer_acc, ex.cea) == (100, 0)
+    assert balance(buyer_acc, ex.cny) == (10_000_000 - 804_800, 0)
+    assert balance(seller_acc, ex.cea) == (900, 1)
+    assert balance(seller_acc, ex.cny) == (800_000 - 4_800, 0)
+    assert_reconciled()
