@@ -144,10 +144,11 @@ class Services:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(web_workers),
+                # Sync workers, as docs recommend for production: each takes one request at a time, so the
+                # load spreads over all of them. (Threaded workers with keep-alive let one worker take most
+                # of the clients' connections and serve them on one core.)
                 "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
+                "sync",
                 "--timeout",
                 "60",
                 "--log-level",
@@ -594,7 +595,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--json", default=None, help="Write the figures and checks to this file.")
     args = parser.parse_args()
