@@ -237,6 +237,9 @@ GREENLEDGER = {
     # Requests per minute per API token (or logged-in user), and per address without credentials.
     "THROTTLE_PER_MINUTE": env_int("THROTTLE_PER_MINUTE", 1200),
     "THROTTLE_ANON_PER_MINUTE": env_int("THROTTLE_ANON_PER_MINUTE", 60),
+    # The answers kept for keyed requests whose services keep no key (exchange.models.IdempotentRequest)
+    # are forgotten after this many days: a retry within it replays, a key reused after it acts afresh.
+    "IDEMPOTENCY_RETENTION_DAYS": env_int("IDEMPOTENCY_RETENTION_DAYS", 30),
     # Refuse a service call that changes state without recording an audit event (on in tests).
     "ENFORCE_AUDIT": env_bool("GREENLEDGER_ENFORCE_AUDIT", default=DEBUG),
 }

@@ -11,6 +11,7 @@ from celery import shared_task
 from exchange.clock import trading_day
 from exchange.selectors.reconcile import reconcile
 from exchange.services.compliance import compliance_deadlines_run
+from exchange.services.idempotency import idempotent_requests_forget
 from exchange.services.pledges import pledge_sales_complete, pledges_value
 from exchange.services.sealing import audit_seal
 from exchange.services.settlement import settlement_run
@@ -73,3 +74,9 @@ def pledges_value_task(day: str | None = None) -> int:
 def pending_transfers_execute_task() -> int:
     """Carry out pending transfers whose delay has passed (every minute). Each is carried out once."""
     return pending_transfers_execute()
+
+
+@shared_task(name="exchange.idempotent_requests_forget", acks_late=True, ignore_result=True)
+def idempotent_requests_forget_task() -> int:
+    """Forget the answers kept for keyed requests past the retention period (daily). Safe to run twice."""
+    return idempotent_requests_forget()

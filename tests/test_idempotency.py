@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import resolve
@@ -775,3 +776,46 @@ def test_the_schema_offers_the_key_exactly_where_it_is_honoured():
     for (method, route), view in api_routes().items():
         if method != "GET":
             assert offers_key(method, route) == (_keying(view, method) is not None), (method, route)
+
+
+def test_kept_answers_are_forgotten_after_the_retention_period_and_the_key_acts_afresh():
+    from exchange.services.idempotency import idempotent_requests_forget
+
+    ps = make_pledges()
+    client = client_of(ps.borrower[2])
+    first = post(client, "/api/v1/accounts", {"name": "Trading"})
+    assert first.status_code == 201
+    kept = IdempotentRequest.objects.get()
+    retention = timedelta(days=settings.GREENLEDGER["IDEMPOTENCY_RETENTION_DAYS"])
+
+    assert idempotent_requests_forget(now=kept.created_at + retention) == 0  # not older than the period yet
+    assert post(client, "/api/v1/accounts", {"name": "Trading"})[REPLAYED_HEADER] == "true"
+    assert idempotent_requests_forget(now=kept.created_at + retention + timedelta(seconds=1)) == 1
+    assert not IdempotentRequest.objects.exists()
+
+    again = post(client, "/api/v1/accounts", {"name": "Trading"})
+    assert again.status_code == 201
+    assert REPLAYED_HEADER not in again
+    assert Account.objects.filter(participant=ps.borrower[0]).count() == 3
+
+
+def test_forgetting_takes_a_bounded_number_at_a_time():
+    from exchange.services.idempotency import idempotent_requests_forget
+
+    old = clock.now() - timedelta(days=settings.GREENLEDGER["IDEMPOTENCY_RETENTION_DAYS"] + 1)
+    IdempotentRequest.objects.bulk_create(
+        IdempotentRequest(
+            scope="participant:1",
+            key=f"k{i}",
+            method="POST",
+            path="/x",
+            request_hash="0" * 64,
+            status=201,
+            body="{}",
+            created_at=old,
+        )
+        for i in range(5)
+    )
+    assert idempotent_requests_forget(batch=3) == 3
+    assert idempotent_requests_forget(batch=3) == 2
+    assert idempotent_requests_forget(batch=3) == 0
