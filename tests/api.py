@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
@@ -68,3 +71,29 @@ def api_routes() -> dict[tuple[str, str], type]:
 
     walk(get_resolver().url_patterns)
     return found
+
+
+def all_at_once(count: int, send: Callable[[APIClient], Any], *, token: str) -> list[Any]:
+    """``count`` clients with the token, each in a thread with its own database connection, calling
+    ``send(client)`` at the same moment; their responses in thread order. Fails on a thread's error."""
+    start = threading.Barrier(count)
+    responses: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            client = client_for(token=token)
+            start.wait(timeout=10)
+            responses[index] = send(client)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    return responses

@@ -3,15 +3,12 @@ Idempotency-Key (replayed, conflicting, and sent by 8 clients at once on Postgre
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from accounts.models import Role
 from accounts.services import participant_suspend
 from exchange.models import Transaction
-from tests.api import client_for, error_of, token_for
+from tests.api import all_at_once, client_for, error_of, token_for
 from tests.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot
 
 URL = "/api/v1/transfers"
@@ -246,27 +243,12 @@ def test_same_key_sent_by_8_clients_at_once_makes_one_transaction():
     _, b_acc, _ = market.holder("B")
     market.give(a_acc, 100)
     token = token_for(a)
-    start = threading.Barrier(8)
-    responses: list = [None] * 8
-    errors: list[BaseException] = []
+    responses = all_at_once(
+        8,
+        lambda client: client.post(URL, _body(a_acc, b_acc), format="json", HTTP_IDEMPOTENCY_KEY="burst-1"),
+        token=token,
+    )
 
-    def send(index: int) -> None:
-        try:
-            client = client_for(token=token)
-            start.wait(timeout=10)
-            responses[index] = client.post(URL, _body(a_acc, b_acc), format="json", HTTP_IDEMPOTENCY_KEY="burst-1")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
     assert [r.status_code for r in responses] == [201] * 8
     assert len({r.content for r in responses}) == 1
     assert Transaction.objects.filter(kind="transfer").count() == 1
