@@ -8,6 +8,7 @@ SQLite and the in-process broker and skip what needs the real services.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from urllib.parse import urlparse
@@ -56,6 +57,11 @@ def resolve(name: str, env_var: str, default_url: str, default_port: int) -> str
             f"(or set {env_var} to a reachable server)."
         )
     return ""
+
+
+def checkout_suffix(path: object) -> str:
+    """Six hex digits naming a checkout by its path: the test and soak databases of one checkout."""
+    return hashlib.sha256(str(path).encode()).hexdigest()[:6]
 
 
 def configure_test_environment() -> None:

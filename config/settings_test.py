@@ -4,8 +4,14 @@ from config.services import configure_test_environment
 
 configure_test_environment()
 
+from config.services import checkout_suffix  # noqa: E402
 from config.settings import *  # noqa: E402, F403
-from config.settings import GREENLEDGER  # noqa: E402
+from config.settings import BASE_DIR, DATABASES, GREENLEDGER  # noqa: E402
+
+# One test database per checkout, so that suites run from two checkouts on one server don't drop each
+# other's database (Django's default, test_<name>, is the same for every checkout).
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{checkout_suffix(BASE_DIR)}"}
 
 DEBUG = False
 GREENLEDGER["ENFORCE_AUDIT"] = True

@@ -3,13 +3,30 @@ exactly what the clients were told, reconcile and verify_audit clean."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
 import pytest
 
+from config.services import checkout_suffix
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def soak_environment() -> dict[str, str]:
+    """The soak's own database and Redis database for this checkout, on the servers the tests use, so
+    that two checkouts' test runs don't drop and flush each other's."""
+    suffix = checkout_suffix(ROOT)
+    database = urlparse(os.environ["DATABASE_URL"])
+    redis = urlparse(os.environ["REDIS_URL"])
+    return {
+        **os.environ,
+        "SOAK_DATABASE_URL": urlunparse(database._replace(path=f"/gl_soak_{suffix}")),
+        "SOAK_REDIS_URL": urlunparse(redis._replace(path=f"/{4 + int(suffix, 16) % 12}")),
+    }
 
 
 @pytest.mark.slow
@@ -29,6 +46,7 @@ def test_a_short_soak_keeps_the_books(tmp_path):
             str(tmp_path / "soak.json"),
         ],
         cwd=ROOT,
+        env=soak_environment(),
         capture_output=True,
         text=True,
         timeout=600,
