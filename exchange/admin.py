@@ -103,6 +103,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # The actions a read-only admin declares call services, which decide who may: Django would drop
+        # them for want of change permission, so they are offered here regardless.
+        actions = super().get_actions(request)
+        for name in self.actions or ():
+            if isinstance(name, str):
+                func, action_name, description = _own_action(self, name)
+                actions[action_name] = (func, action_name, description)
+        return actions
+
 
 def _missing(request: HttpRequest, model_admin: admin.ModelAdmin, pk: object) -> HttpResponse:
     """For an admin page of one object whose id doesn't exist: what the admin's change page answers (back to
@@ -827,14 +837,6 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_filter = ["status", "operation"]
     actions = ["approve", "reject"]
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        # Actions work without change permission: they call the services, which decide who may.
-        actions = super().get_actions(request)
-        for name in ("approve", "reject"):
-            func, action_name, description = _own_action(self, name)
-            actions[action_name] = (func, action_name, description)
-        return actions
-
     @admin.action(description="Approve and carry out the selected requests")
     def approve(self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]) -> None:
         for approval in queryset:
@@ -1119,13 +1121,6 @@ class TrustedAccountAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     search_fields = ["participant__name", "account__number"]
     actions = ["approve", "remove"]
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        for name in ("approve", "remove"):
-            func, action_name, description = _own_action(self, name)
-            actions[action_name] = (func, action_name, description)
-        return actions
 
     @admin.action(description="Approve the selected entries (a second admin of their participant)")
     def approve(self, request: HttpRequest, queryset: QuerySet[TrustedAccount]) -> None:
