@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponseBase
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
@@ -34,6 +34,8 @@ from exchange.models import (
     ComplianceYear,
     Obligation,
     ObligationStatus,
+    Posting,
+    SerialMovement,
     Surrender,
     VerifiedEmission,
 )
@@ -48,6 +50,8 @@ from exchange.selectors.compliance import (
 )
 from exchange.services.approvals import gated
 from exchange.services.compliance import (
+    DEFAULT_CCER_LIMIT_BP,
+    DEFAULT_PREALLOCATION_BP,
     ComplianceYearNotFound,
     ObligationNotFound,
     SurrenderLine,
@@ -79,8 +83,8 @@ def _year(year: int) -> ComplianceYear:
 class YearIn(serializers.Serializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
     deadline = serializers.DateField(required=False, help_text="Default: 31 December of the following year.")
-    preallocation_bp = serializers.IntegerField(min_value=0, max_value=10000, default=7000)
-    ccer_limit_bp = serializers.IntegerField(min_value=0, max_value=10000, default=500)
+    preallocation_bp = serializers.IntegerField(min_value=0, max_value=10000, default=DEFAULT_PREALLOCATION_BP)
+    ccer_limit_bp = serializers.IntegerField(min_value=0, max_value=10000, default=DEFAULT_CCER_LIMIT_BP)
 
 
 class YearUpdateIn(serializers.Serializer):
@@ -563,7 +567,20 @@ class SurrenderListApi(ActorMixin, generics.ListAPIView):
             return Surrender.objects.none()
         queryset = (
             Surrender.objects.select_related("obligation", "account", "transaction")
-            .prefetch_related("items__asset")
+            .prefetch_related(
+                "items__asset",
+                # What transaction_payload would otherwise read per surrender (two queries each).
+                Prefetch(
+                    "transaction__postings",
+                    Posting.objects.select_related("account", "asset").order_by("id"),
+                    to_attr="_postings",
+                ),
+                Prefetch(
+                    "transaction__serial_movements",
+                    SerialMovement.objects.select_related("asset", "source", "destination").order_by("id"),
+                    to_attr="_movements",
+                ),
+            )
             .order_by("-pk")
         )
         if sees_all_obligations(self.actor):

@@ -47,6 +47,8 @@ from exchange.selectors.pledges import (
     valuations_of,
 )
 from exchange.services.pledges import (
+    DEFAULT_CURE_DAYS,
+    MAX_CURE_DAYS,
     InvalidLender,
     bp_to_percent,
     pledge_default,
@@ -348,7 +350,7 @@ class PledgeRequestIn(serializers.Serializer):
     ltv_limit_bp = serializers.IntegerField(min_value=1, max_value=10000)
     margin_call_bp = serializers.IntegerField(min_value=1, max_value=10000)
     liquidation_bp = serializers.IntegerField(min_value=1, max_value=10000)
-    cure_period_days = serializers.IntegerField(min_value=0, max_value=90, default=3)
+    cure_period_days = serializers.IntegerField(min_value=0, max_value=MAX_CURE_DAYS, default=DEFAULT_CURE_DAYS)
 
 
 class PledgeListApi(_PledgeListBase):

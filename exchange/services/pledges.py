@@ -98,6 +98,7 @@ logger = logging.getLogger("greenledger.pledges")
 MAX_QUANTITY = 10**12
 MAX_PRINCIPAL_FEN = 10**15
 MAX_CURE_DAYS = 90
+DEFAULT_CURE_DAYS = 3
 
 
 # --- refusals --------------------------------------------------------------------------------------------
@@ -365,7 +366,7 @@ def pledge_request(
     margin_call_bp: int,
     liquidation_bp: int,
     start_date: date | None = None,
-    cure_period_days: int = 3,
+    cure_period_days: int = DEFAULT_CURE_DAYS,
     serials: tuple[int, int] | None = None,
     idempotency_key: str | None = None,
 ) -> PledgeLoan:
