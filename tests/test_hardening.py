@@ -95,6 +95,13 @@ def test_a_successful_login_resets_the_failures(client):
         client.post("/admin/login/?next=/admin/", {"username": "clerk", "password": "wrong"})
     ok = client.post("/admin/login/?next=/admin/", {"username": "clerk", "password": "the right password 42"})
     assert ok.status_code == 302
+    client.logout()
+    # Had the count survived the success, these failures would take it past the limit and lock the clerk out.
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/admin/login/?next=/admin/", {"username": "clerk", "password": "wrong"})
+    again = client.post("/admin/login/?next=/admin/", {"username": "clerk", "password": "the right password 42"})
+    assert again.status_code == 302
+    assert "_auth_user_id" in client.session
 
 
 def test_security_headers_on_api_and_admin(client):

@@ -15,7 +15,7 @@ from config.errors import DomainError
 from exchange.models import ApprovalOperation, ApprovalRequest, ApprovalStatus, Issuance
 from exchange.services.approvals import approval_approve, approval_reject, gated
 from exchange.services.issuance import AllocationRow, cea_allocate, project_register
-from tests.factories import MembershipFactory, ParticipantFactory
+from tests.factories import MembershipFactory
 from tests.ledger import actor_for, balance, make_market, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -97,9 +97,12 @@ def test_the_requester_cannot_approve_their_own_request(market):
 def test_only_the_registry_approves(market):
     _, account, entity_actor = market.holder("Entity")
     request = _allocation(market, account, 500)
+    before = snapshot()
     with pytest.raises(DomainError) as refused:
         approval_approve(actor=entity_actor, approval=request)
     assert refused.value.code == "wrong_participant_kind"
+    assert snapshot() == before
+    assert ApprovalRequest.objects.get(pk=request.pk).status == ApprovalStatus.PENDING
 
 
 def test_a_rejected_request_allocates_nothing(market):
@@ -124,7 +127,6 @@ def _client(participant):
 
 
 def test_issuance_over_http_waits_for_approval(market):
-    owner = ParticipantFactory(kind=ParticipantKind.PROJECT_OWNER)
     _, owner_account, _ = market.holder("Forest owner", kind=ParticipantKind.PROJECT_OWNER)
     project_register(
         actor=market.registry_actor,
@@ -159,7 +161,7 @@ def test_issuance_over_http_waits_for_approval(market):
     issuance = Issuance.objects.get()
     assert (issuance.quantity, issuance.external_reference) == (5000, "ISS-1")
     assert balance(owner_account, issuance.asset) == (5000, 0)
-    assert owner.pk != owner_account.participant_id
+    assert issuance.project.owner_id == owner_account.participant_id
 
 
 def test_allocation_csv_over_http_waits_for_approval(market):

@@ -97,9 +97,12 @@ def test_the_sender_cancels_and_the_units_are_available_again(world):
     market, _, sender_acc, actor, dest_acc = world
     pending = send(actor, sender_acc, dest_acc, market.cea)
     _, _, stranger = market.holder("Stranger")
+    before = snapshot()
     with pytest.raises(DomainError) as refused:
         pending_transfer_cancel(actor=stranger, pending=pending)
     assert refused.value.code == "pending_transfer_not_found"
+    assert snapshot() == before
+    assert PendingTransfer.objects.get(pk=pending.pk).status == PendingStatus.PENDING
 
     pending_transfer_cancel(actor=actor, pending=pending)
 
