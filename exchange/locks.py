@@ -143,10 +143,10 @@ def _holds(hold_ids: Iterable[int], *, lock: bool) -> dict[int, LockedHold]:
     if not ids:
         return {}
     table = Hold._meta.db_table
-    if connection.vendor == "postgresql":
+    if is_postgres():
         sql = f"SELECT {_HOLD_COLUMNS} FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id" + _for_update(lock)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [ids])
+            cursor.execute(sql, [pg_array(ids, "bigint")])
             return {row[0]: LockedHold(*row) for row in cursor.fetchall()}
     holds: dict[int, LockedHold] = {}
     names = [c.strip() for c in _HOLD_COLUMNS.split(",")]

@@ -160,12 +160,14 @@ def transfer_create(
 def _journal_replay(actor: Actor, idempotency_key: str, request: dict[str, Any]) -> Transaction | None:
     """The journal entry an earlier transfer with this key made, if any (``IdempotencyConflict`` if that
     request was another one)."""
-    scope = idempotency_scope(actor)
-    if not Transaction.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key).exists():
+    try:
+        return journal_replay(
+            scope=idempotency_scope(actor),
+            idempotency_key=idempotency_key,
+            digest=request_hash(TransactionKind.TRANSFER, request),
+        )
+    except Transaction.DoesNotExist:
         return None
-    return journal_replay(
-        scope=scope, idempotency_key=idempotency_key, digest=request_hash(TransactionKind.TRANSFER, request)
-    )
 
 
 # Stand-ins in the event body for what only the database knows yet (the entry's id, the moved ranges).
