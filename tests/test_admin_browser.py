@@ -77,7 +77,9 @@ def _save(driver, tmp_path: Path, name: str) -> Path:
 
 
 def test_admin_dashboard_and_certificate_in_chromium(browser, live_server, tmp_path):
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     call_command("seed_demo", stdout=io.StringIO(), stderr=io.StringIO())
     audit_seal()
@@ -87,6 +89,11 @@ def test_admin_dashboard_and_certificate_in_chromium(browser, live_server, tmp_p
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys("greenledger-demo")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The click returns before the browser has the next page; wait for it (or fail naming what it shows).
+    try:
+        WebDriverWait(browser, 20).until(lambda driver: driver.find_elements(By.ID, "gl-dashboard"))
+    except TimeoutException:
+        pytest.fail(f"no dashboard after logging in: at {browser.current_url}, {browser.title!r}")
 
     # then the index is the dashboard: the market with a chart per listed asset, supply, pledges, compliance
     assert browser.find_element(By.ID, "gl-dashboard").is_displayed()
