@@ -1,0 +1,28 @@
+"""Admin for registry and exchange staff, one module per domain.
+
+Reference data (accounts, projects) is created through the services; the journal, postings, serial
+blocks, holds and audit events are read-only. Issuance and allocation are admin views that call the
+same services as the API. Shared classes (``ReadOnlyAdmin``) live in ``exchange.admin.base``.
+"""
+
+from django.contrib import admin
+
+# Domain modules are imported here: each registers its admins when imported. A new admin module (a domain
+# module in this package, or one beside it such as exchange/admin_notices.py) is added to these imports.
+from exchange.admin import (  # noqa: F401
+    approvals,
+    audit,
+    compliance,
+    ledger,
+    market,
+    pledges,
+    registry,
+    settlement,
+    transfers,
+)
+
+admin.site.site_header = "greenledger — carbon registry and exchange"
+admin.site.site_title = "greenledger"
+admin.site.index_title = "Registry and exchange administration"
+# The index shows the market at a glance above the app list (exchange/selectors/dashboard.py).
+admin.site.index_template = "admin/greenledger_index.html"

@@ -1,0 +1,280 @@
+"""Compliance years (settings, pre-allocation, assessment, the at-a-glance and cover pages), obligations,
+verified emissions, allocation entries and surrenders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from accounts.admin import ServiceSaveMixin, admin_actor, run_service
+from accounts.models import Participant, ParticipantKind
+from config.errors import DomainError
+from exchange.admin.base import ReadOnlyAdmin, missing
+from exchange.api.fields import fen_to_str
+from exchange.models import (
+    AllocationEntry,
+    ApprovalOperation,
+    ApprovalRequest,
+    ComplianceYear,
+    Obligation,
+    Surrender,
+    VerifiedEmission,
+)
+from exchange.selectors.compliance import YearSummary, remaining, with_figures, year_summary
+from exchange.services.approvals import gated
+from exchange.services.compliance import (
+    compliance_assess,
+    compliance_year_create,
+    compliance_year_update,
+    entities_cover,
+    preallocation_run,
+)
+
+
+class CoverForm(forms.Form):
+    entities = forms.ModelMultipleChoiceField(
+        queryset=Participant.objects.filter(kind=ParticipantKind.COMPLIANCE_ENTITY).order_by("name"),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Entities already covered stay as they are.",
+    )
+
+
+@admin.register(ComplianceYear)
+class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
+    """The compliance years, each at a glance: entities, verified, surrendered, short."""
+
+    list_display = [
+        "year",
+        "deadline",
+        "entities",
+        "verified",
+        "surrendered",
+        "short_entities",
+        "shortfall",
+        "closed_at",
+        "glance",
+    ]
+    actions = ["preallocate", "assess"]
+
+    def get_fields(self, request: HttpRequest, obj: ComplianceYear | None = None) -> list[Any]:
+        settings = ["deadline", "preallocation_bp", "ccer_limit_bp"]
+        return settings if obj else ["year", *settings]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ComplianceYear | None = None) -> list[str]:
+        return ["deadline", "preallocation_bp", "ccer_limit_bp"] if obj and obj.is_closed else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: ComplianceYear | None = None) -> bool:
+        return False
+
+    def call_service(self, actor: Any, obj: ComplianceYear, form: forms.ModelForm, change: bool) -> ComplianceYear:
+        values = {k: form.cleaned_data[k] for k in ("deadline", "preallocation_bp", "ccer_limit_bp")}
+        if change:
+            return compliance_year_update(actor=actor, year=ComplianceYear.objects.get(pk=obj.pk), **values)
+        return compliance_year_create(actor=actor, year=obj.year, **values)
+
+    def _summary(self, year: ComplianceYear) -> YearSummary:
+        if not hasattr(year, "_summary"):
+            year._summary = year_summary(year)  # type: ignore[attr-defined]
+        return year._summary  # type: ignore[attr-defined]
+
+    @admin.display(description="Entities")
+    def entities(self, year: ComplianceYear) -> int:
+        return self._summary(year).entities
+
+    @admin.display(description="Verified (t)")
+    def verified(self, year: ComplianceYear) -> str:
+        s = self._summary(year)
+        return f"{s.verified} ({s.verified_entities} of {s.entities})"
+
+    @admin.display(description="Surrendered (t)")
+    def surrendered(self, year: ComplianceYear) -> int:
+        return self._summary(year).surrendered
+
+    @admin.display(description="Short entities")
+    def short_entities(self, year: ComplianceYear) -> int:
+        return self._summary(year).short_entities
+
+    @admin.display(description="Short (t)")
+    def shortfall(self, year: ComplianceYear) -> int:
+        return self._summary(year).shortfall
+
+    @admin.display(description="")
+    def glance(self, year: ComplianceYear) -> str:
+        url = reverse("admin:exchange_complianceyear_glance", args=[year.pk])
+        return format_html('<a href="{}">at a glance</a>', url)
+
+    @admin.action(description="Pre-allocate the selected years (70%% of last year's verified emissions)")
+    def preallocate(self, request: HttpRequest, queryset: QuerySet[ComplianceYear]) -> None:
+        for year in queryset:
+            result = run_service(
+                request,
+                lambda actor, y=year: gated(
+                    actor=actor,
+                    operation=ApprovalOperation.PREALLOCATION,
+                    params={"year": y.pk},
+                    summary=f"Pre-allocate compliance year {y.pk}",
+                    call=lambda: preallocation_run(actor=actor, year=y),
+                ),
+            )
+            if isinstance(result, ApprovalRequest):
+                messages.warning(
+                    request, f"{year.year}: above the four-eyes threshold, submitted as approval {result.pk}."
+                )
+            elif result is not None:
+                messages.info(
+                    request,
+                    f"{year.year}: pre-allocated to {len(result.entries)} entities, "
+                    f"{sum(e.quantity for e in result.entries)} t; skipped {len(result.skipped)}.",
+                )
+
+    @admin.action(description="Assess the selected years (after their deadline)")
+    def assess(self, request: HttpRequest, queryset: QuerySet[ComplianceYear]) -> None:
+        for year in queryset:
+            run_service(
+                request,
+                lambda actor, y=year: compliance_assess(actor=actor, year=y),
+                f"{year.year} assessed: statuses, shortfalls and penalty ranges are set.",
+            )
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:pk>/glance/",
+                self.admin_site.admin_view(self.glance_view),
+                name="exchange_complianceyear_glance",
+            ),
+            path(
+                "<int:pk>/cover/",
+                self.admin_site.admin_view(self.cover_view),
+                name="exchange_complianceyear_cover",
+            ),
+            *super().get_urls(),
+        ]
+
+    def glance_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        year = self.get_object(request, str(pk))
+        if year is None:
+            return missing(request, self, pk)
+        rows = list(with_figures(Obligation.objects.filter(year=year).select_related("entity", "account")))
+        rows.sort(key=lambda o: o.entity.name)
+        for row in rows:
+            row.remaining = remaining(row.verified, row.surrendered)  # type: ignore[attr-defined]
+            row.penalty = (  # type: ignore[attr-defined]
+                f"{fen_to_str(row.penalty_min_fen)} to {fen_to_str(row.penalty_max_fen or 0)}"
+                if row.penalty_min_fen is not None and row.shortfall
+                else ""
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Compliance year {year.year} at a glance",
+            "opts": self.model._meta,
+            "year": year,
+            "summary": year_summary(year),
+            "rows": rows,
+        }
+        return TemplateResponse(request, "admin/exchange/complianceyear/glance.html", context)
+
+    def cover_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        year = self.get_object(request, str(pk))
+        if year is None:
+            return missing(request, self, pk)
+        form = CoverForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                obligations = entities_cover(
+                    actor=admin_actor(request), year=year, entities=list(form.cleaned_data["entities"])
+                )
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+            else:
+                messages.success(request, f"{len(obligations)} entities are covered for {year.year}.")
+                return HttpResponseRedirect(reverse("admin:exchange_complianceyear_glance", args=[year.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Cover entities for {year.year}",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/exchange/service_form.html", context)
+
+
+@admin.register(Obligation)
+class ObligationAdmin(ReadOnlyAdmin):
+    list_display = [
+        "entity",
+        "year",
+        "account",
+        "status",
+        "verified",
+        "allocated",
+        "surrendered",
+        "ccer_surrendered",
+        "shortfall",
+        "penalty",
+    ]
+    list_filter = ["year", "status"]
+    search_fields = ["entity__name", "account__number"]
+    list_select_related = ["entity", "account"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Obligation]:
+        return with_figures(super().get_queryset(request))
+
+    @admin.display(description="Verified (t)")
+    def verified(self, o: Obligation) -> Any:
+        return o.verified  # type: ignore[attr-defined]
+
+    @admin.display(description="Allocated (t)")
+    def allocated(self, o: Obligation) -> Any:
+        return o.allocated  # type: ignore[attr-defined]
+
+    @admin.display(description="Surrendered (t)")
+    def surrendered(self, o: Obligation) -> Any:
+        return o.surrendered  # type: ignore[attr-defined]
+
+    @admin.display(description="CCER (t)")
+    def ccer_surrendered(self, o: Obligation) -> Any:
+        return o.ccer_surrendered  # type: ignore[attr-defined]
+
+    @admin.display(description="Penalty (CNY)")
+    def penalty(self, o: Obligation) -> str:
+        if o.penalty_min_fen is None or not o.shortfall:
+            return ""
+        return f"{fen_to_str(o.penalty_min_fen)} to {fen_to_str(o.penalty_max_fen or 0)}"
+
+
+@admin.register(VerifiedEmission)
+class VerifiedEmissionAdmin(ReadOnlyAdmin):
+    list_display = ["obligation", "version", "quantity", "report_reference", "note", "created_at"]
+    list_filter = ["obligation__year"]
+    search_fields = ["obligation__entity__name", "report_reference"]
+
+
+@admin.register(AllocationEntry)
+class AllocationEntryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "obligation",
+        "kind",
+        "outcome",
+        "basis",
+        "allocated_before",
+        "quantity",
+        "shortfall",
+        "transaction",
+        "created_at",
+    ]
+    list_filter = ["kind", "outcome", "obligation__year"]
+    search_fields = ["obligation__entity__name"]
+
+
+@admin.register(Surrender)
+class SurrenderAdmin(ReadOnlyAdmin):
+    list_display = ["id", "obligation", "account", "quantity", "ccer_quantity", "transaction", "created_at"]
+    list_filter = ["obligation__year"]
+    search_fields = ["account__number", "obligation__entity__name"]

@@ -1,0 +1,276 @@
+"""Pledge loans: the register and loan book, with each step an action or page calling the pledge services;
+valuations, margin calls and enforcements, read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from accounts.admin import ServiceSaveMixin, admin_actor, run_service
+from config.errors import DomainError
+from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
+from exchange.api.fields import fen_to_str
+from exchange.models import MarginCall, PledgeCollateral, PledgeEnforcement, PledgeLoan, PledgeValuation
+from exchange.services.pledges import (
+    bp_to_percent,
+    pledge_default,
+    pledge_enforce,
+    pledge_register,
+    pledge_reject,
+    pledge_release,
+    pledge_request,
+    pledge_top_up,
+    pledge_withdraw,
+)
+
+
+class CollateralInline(ReadOnlyInline):
+    model = PledgeCollateral
+    fields = ("kind", "quantity", "serial_ranges", "hold", "created_at")
+    readonly_fields = fields
+
+
+class ValuationInline(ReadOnlyInline):
+    model = PledgeValuation
+    fields = ("day", "price_fen", "price_source", "quantity", "value_fen", "ltv_bp")
+    readonly_fields = fields
+    ordering = ["-day"]
+
+
+class MarginCallInline(ReadOnlyInline):
+    model = MarginCall
+    fields = ("raised_on", "ltv_bp", "level_bp", "cure_by", "notified")
+    readonly_fields = fields
+
+
+class TopUpForm(forms.Form):
+    quantity = forms.IntegerField(min_value=1, label="Units to add (tCO2e)")
+
+
+class EnforceSaleForm(forms.Form):
+    price_fen = forms.IntegerField(min_value=1, label="Limit price (fen a tonne)", help_text="7200 = 72.00 yuan.")
+
+
+@admin.register(PledgeLoan)
+class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
+    """The pledge register and loan book. Adding one is the borrower's request; each step is an action
+    (or, for a top-up and a sale, a page) calling the same service as the API, as the logged-in user."""
+
+    list_display = [
+        "id",
+        "registration_reference",
+        "status",
+        "borrower",
+        "lender",
+        "asset",
+        "quantity",
+        "principal",
+        "rate",
+        "maturity_date",
+        "ltv",
+        "margin_call_open",
+        "valued_on",
+    ]
+    list_filter = ["status", "asset", "lender", "default_reason"]
+    search_fields = ["registration_reference", "borrower__name", "lender__name", "account__number"]
+    list_select_related = ["borrower", "lender", "asset"]
+    ordering = ["-id"]
+    inlines = [CollateralInline, ValuationInline, MarginCallInline]
+    actions = ["accept", "reject", "withdraw", "release", "declare_default", "enforce_by_transfer"]
+    autocomplete_fields = ["account", "lender"]
+    request_fields = (
+        "account",
+        "lender",
+        "asset",
+        "quantity",
+        "principal_fen",
+        "annual_rate_bp",
+        "start_date",
+        "maturity_date",
+        "ltv_limit_bp",
+        "margin_call_bp",
+        "liquidation_bp",
+        "cure_period_days",
+    )
+    change_form_template = "admin/exchange/pledgeloan/change_form.html"
+
+    def get_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return self.request_fields
+        return tuple(f.name for f in PledgeLoan._meta.fields if f.name not in {"request_key", "request_hash"})
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
+        return self.get_fields(request, obj) if obj else ()
+
+    def get_inlines(self, request: HttpRequest, obj: PledgeLoan | None = None) -> list[Any]:
+        return self.inlines if obj else []  # a request has no collateral, valuations or calls yet
+
+    def has_delete_permission(self, request: HttpRequest, obj: PledgeLoan | None = None) -> bool:
+        return False
+
+    @admin.display(description="Principal (yuan)", ordering="principal_fen")
+    def principal(self, loan: PledgeLoan) -> str:
+        return fen_to_str(loan.principal_fen)
+
+    @admin.display(description="Rate", ordering="annual_rate_bp")
+    def rate(self, loan: PledgeLoan) -> str:
+        return f"{bp_to_percent(loan.annual_rate_bp)}%"
+
+    @admin.display(description="LTV", ordering="ltv_bp")
+    def ltv(self, loan: PledgeLoan) -> str:
+        return f"{bp_to_percent(loan.ltv_bp)}%"
+
+    @admin.display(description="Margin call", boolean=True, ordering="margin_call")
+    def margin_call_open(self, loan: PledgeLoan) -> bool:
+        return loan.margin_call_id is not None
+
+    def call_service(self, actor: Any, obj: PledgeLoan, form: forms.ModelForm, change: bool) -> PledgeLoan:
+        return pledge_request(
+            actor=actor,
+            account=obj.account,
+            lender=obj.lender,
+            asset=obj.asset,
+            quantity=obj.quantity,
+            principal_fen=obj.principal_fen,
+            annual_rate_bp=obj.annual_rate_bp,
+            start_date=obj.start_date,
+            maturity_date=obj.maturity_date,
+            ltv_limit_bp=obj.ltv_limit_bp,
+            margin_call_bp=obj.margin_call_bp,
+            liquidation_bp=obj.liquidation_bp,
+            cure_period_days=obj.cure_period_days,
+        )
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[PledgeLoan], call: Any, done: str) -> None:
+        for loan in queryset:
+            run_service(request, lambda actor, loan=loan: call(actor, loan), success=f"{loan}: {done}.")
+
+    @admin.action(description="Accept and register the selected requests (lender)")
+    def accept(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(request, queryset, lambda actor, loan: pledge_register(actor=actor, loan=loan), "registered")
+
+    @admin.action(description="Reject the selected requests (lender)")
+    def reject(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(request, queryset, lambda actor, loan: pledge_reject(actor=actor, loan=loan), "rejected")
+
+    @admin.action(description="Withdraw the selected requests (borrower)")
+    def withdraw(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(request, queryset, lambda actor, loan: pledge_withdraw(actor=actor, loan=loan), "withdrawn")
+
+    @admin.action(description="Record repayment and release the selected pledges (lender)")
+    def release(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(request, queryset, lambda actor, loan: pledge_release(actor=actor, loan=loan), "released")
+
+    @admin.action(description="Declare the selected loans in default (lender)")
+    def declare_default(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(request, queryset, lambda actor, loan: pledge_default(actor=actor, loan=loan), "in default")
+
+    @admin.action(description="Enforce the selected defaulted pledges: units to the lender (lender)")
+    def enforce_by_transfer(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda actor, loan: pledge_enforce(actor=actor, loan=loan, method="transfer"),
+            "enforced by transfer",
+        )
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("<int:pk>/top-up/", self.admin_site.admin_view(self.top_up_view), name="exchange_pledgeloan_top_up"),
+            path(
+                "<int:pk>/enforce-sale/",
+                self.admin_site.admin_view(self.enforce_sale_view),
+                name="exchange_pledgeloan_enforce_sale",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _step_view(
+        self, request: HttpRequest, pk: int, form_class: type[forms.Form], title: str, call: Any
+    ) -> HttpResponse:
+        loan = self.get_object(request, str(pk))
+        if loan is None:
+            return missing(request, self, pk)
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                call(admin_actor(request), loan, form.cleaned_data)
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+            else:
+                messages.success(request, f"{loan}: done.")
+                return HttpResponseRedirect(reverse("admin:exchange_pledgeloan_change", args=[loan.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{title}: {loan}",
+            "form": form,
+            "opts": self.model._meta,
+            "original": loan,
+        }
+        return TemplateResponse(request, "admin/exchange/service_form.html", context)
+
+    def top_up_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._step_view(
+            request,
+            pk,
+            TopUpForm,
+            "Top up collateral",
+            lambda actor, loan, data: pledge_top_up(actor=actor, loan=loan, quantity=data["quantity"]),
+        )
+
+    def enforce_sale_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._step_view(
+            request,
+            pk,
+            EnforceSaleForm,
+            "Enforce by sale on the exchange",
+            lambda actor, loan, data: pledge_enforce(
+                actor=actor, loan=loan, method="sale", price_fen=data["price_fen"]
+            ),
+        )
+
+
+@admin.register(PledgeValuation)
+class PledgeValuationAdmin(ReadOnlyAdmin):
+    list_display = ["loan", "day", "price_fen", "price_source", "quantity", "value_fen", "ltv", "created_at"]
+    list_filter = ["day", "price_source"]
+    search_fields = ["loan__registration_reference"]
+    list_select_related = ["loan"]
+
+    @admin.display(description="LTV", ordering="ltv_bp")
+    def ltv(self, valuation: PledgeValuation) -> str:
+        return f"{bp_to_percent(valuation.ltv_bp)}%"
+
+
+@admin.register(MarginCall)
+class MarginCallAdmin(ReadOnlyAdmin):
+    list_display = ["id", "loan", "raised_on", "ltv_bp", "level_bp", "cure_by", "created_at"]
+    list_filter = ["raised_on"]
+    search_fields = ["loan__registration_reference"]
+    list_select_related = ["loan"]
+
+
+@admin.register(PledgeEnforcement)
+class PledgeEnforcementAdmin(ReadOnlyAdmin):
+    list_display = [
+        "loan",
+        "method",
+        "status",
+        "day",
+        "amount_due_fen",
+        "units_sold",
+        "proceeds_fen",
+        "fees_fen",
+        "paid_to_lender_fen",
+        "units_to_lender",
+        "units_released",
+        "completed_at",
+    ]
+    list_filter = ["method", "status"]
+    list_select_related = ["loan"]
