@@ -13,7 +13,8 @@ from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 
 from accounts.actors import Actor
-from accounts.permissions import actor_of
+from accounts.models import ParticipantKind
+from accounts.permissions import KindRequired, actor_of
 from config.api import IDEMPOTENCY_HEADER, idempotency_key
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -114,3 +115,6 @@ def uploaded_text(request: Request, field: str = "file") -> str | None:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ParseError("The file is not UTF-8 text.") from None
+
+
+ExchangeOnly = KindRequired(ParticipantKind.EXCHANGE)

@@ -1,6 +1,21 @@
 from django.urls import path
 
-from exchange.api import approvals, audit, compliance, holdings, lookup, market, movements, pledges, registry, trust
+from exchange.api import (
+    approvals,
+    audit,
+    cash,
+    compliance,
+    holdings,
+    listings,
+    lookup,
+    market,
+    movements,
+    orders,
+    pledges,
+    registry,
+    settlement,
+    trust,
+)
 
 # Path converters "id" and "code" are registered in config/urls.py.
 
@@ -34,18 +49,18 @@ urlpatterns = [
     path("cancellations", movements.CancellationCreateApi.as_view(), name="cancellations"),
     path("transactions/<id:pk>", lookup.TransactionDetailApi.as_view(), name="transaction-detail"),
     path("serials/<code:asset>/<id:serial>", lookup.SerialLookupApi.as_view(), name="serial-lookup"),
-    path("market/listings", market.ListingListApi.as_view(), name="market-listings"),
-    path("market/listings/<code:asset>", market.ListingDetailApi.as_view(), name="market-listing-detail"),
+    path("market/listings", listings.ListingListApi.as_view(), name="market-listings"),
+    path("market/listings/<code:asset>", listings.ListingDetailApi.as_view(), name="market-listing-detail"),
     path("market/<code:asset>/book", market.OrderBookApi.as_view(), name="market-book"),
     path("market/<code:asset>/trades", market.TradeTapeApi.as_view(), name="market-trades"),
     path("market/<code:asset>/daily", market.DailyBarsApi.as_view(), name="market-daily"),
-    path("cash/deposits", market.CashDepositApi.as_view(), name="cash-deposits"),
-    path("cash/withdrawals", market.CashWithdrawApi.as_view(), name="cash-withdrawals"),
-    path("orders", market.OrderListApi.as_view(), name="orders"),
-    path("orders/<id:pk>", market.OrderDetailApi.as_view(), name="order-detail"),
-    path("orders/<id:pk>/cancel", market.OrderCancelApi.as_view(), name="order-cancel"),
-    path("trades", market.MyTradesApi.as_view(), name="trades"),
-    path("settlement/batches", market.SettlementBatchListApi.as_view(), name="settlement-batches"),
+    path("cash/deposits", cash.CashDepositApi.as_view(), name="cash-deposits"),
+    path("cash/withdrawals", cash.CashWithdrawApi.as_view(), name="cash-withdrawals"),
+    path("orders", orders.OrderListApi.as_view(), name="orders"),
+    path("orders/<id:pk>", orders.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<id:pk>/cancel", orders.OrderCancelApi.as_view(), name="order-cancel"),
+    path("trades", orders.MyTradesApi.as_view(), name="trades"),
+    path("settlement/batches", settlement.SettlementBatchListApi.as_view(), name="settlement-batches"),
     path("pledges", pledges.PledgeListApi.as_view(), name="pledges"),
     path("pledges/loan-book", pledges.LoanBookApi.as_view(), name="pledge-loan-book"),
     path("pledges/register", pledges.PledgeRegisterApi.as_view(), name="pledge-register"),

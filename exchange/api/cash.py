@@ -1,0 +1,56 @@
+"""Cash on the API: the exchange operator books deposits participants paid in and pays withdrawals out."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exchange.api.base import ActorMixin, ExchangeOnly
+from exchange.api.fields import MoneyField
+from exchange.api.idempotency import idempotent_request
+from exchange.api.representations import transaction_payload
+from exchange.selectors.accounts import holding_account
+from exchange.services.trading import cash_deposit, cash_withdraw
+
+
+class CashIn(serializers.Serializer):
+    account = serializers.CharField(max_length=32)
+    amount = MoneyField(min_fen=1)
+    reference = serializers.CharField(max_length=100, help_text="The bank's reference; booking it twice is safe.")
+
+
+class CashDepositApi(ActorMixin, APIView):
+    """Book cash a participant paid in (exchange operator)."""
+
+    permission_classes = [ExchangeOnly]
+
+    @idempotent_request
+    @extend_schema(request=CashIn, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        data = CashIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        txn = cash_deposit(
+            actor=self.actor, account=holding_account(v["account"]), amount_fen=v["amount"], reference=v["reference"]
+        )
+        return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)
+
+
+class CashWithdrawApi(ActorMixin, APIView):
+    """Pay a participant's available cash out to its bank (exchange operator)."""
+
+    permission_classes = [ExchangeOnly]
+
+    @idempotent_request
+    @extend_schema(request=CashIn, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        data = CashIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        txn = cash_withdraw(
+            actor=self.actor, account=holding_account(v["account"]), amount_fen=v["amount"], reference=v["reference"]
+        )
+        return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)

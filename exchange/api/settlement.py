@@ -1,0 +1,56 @@
+"""Settlement on the API: the batches, and settling now (exchange operator)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import ParticipantKind
+from accounts.permissions import KindRequired
+from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
+from exchange.api.fields import MoneyField
+from exchange.api.idempotency import keyed_by_service
+from exchange.models import SettlementBatch
+from exchange.services.settlement import settlement_run
+
+
+class BatchOut(serializers.ModelSerializer):
+    cash_total = MoneyField(source="cash_total_fen")
+    fees_total = MoneyField(source="fees_total_fen")
+
+    class Meta:
+        model = SettlementBatch
+        fields = [
+            "id",
+            "status",
+            "trades_count",
+            "units_total",
+            "cash_total",
+            "fees_total",
+            "holds_released",
+            "transaction",
+            "initiated_by",
+            "started_at",
+            "completed_at",
+        ]
+
+
+class SettlementBatchListApi(ActorMixin, generics.ListAPIView):
+    """Settlement batches, newest first; the exchange operator settles now with POST."""
+
+    serializer_class = BatchOut
+    permission_classes = [
+        KindRequired(ParticipantKind.EXCHANGE, ParticipantKind.REGISTRY, ParticipantKind.AUDITOR, for_reads=True)
+    ]
+    queryset = SettlementBatch.objects.order_by("-id")
+
+    @keyed_by_service
+    @extend_schema(
+        request=None, responses={201: BatchOut}, parameters=[IDEMPOTENCY_PARAMETER], operation_id="settlement_run"
+    )
+    def post(self, request: Request) -> Response:
+        self.actor.require_kind(ParticipantKind.EXCHANGE, allow_system=False)
+        batch = settlement_run(actor=self.actor, idempotency_key=self.idempotency_key())
+        return Response(BatchOut(batch).data, status=status.HTTP_201_CREATED)
