@@ -24,9 +24,10 @@ from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import MAX_UNITS, AssetField, IdField, IdFilter, QuantityField, fen_to_str
+from exchange.api.fields import AssetField, IdField, IdFilter, QuantityField, fen_to_str
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import ParticipantRefOut, transaction_payload
+from exchange.limits import MAX_QUANTITY
 from exchange.models import (
     AllocationEntry,
     ApprovalOperation,
@@ -470,7 +471,7 @@ class PreallocationApi(ActorMixin, APIView):
 
 
 class TrueUpIn(serializers.Serializer):
-    approved = serializers.IntegerField(min_value=0, max_value=MAX_UNITS, help_text="The approved allocation, t.")
+    approved = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, help_text="The approved allocation, t.")
 
 
 class TrueUpApi(ActorMixin, APIView):

@@ -12,10 +12,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from exchange.db import fetch_rows
+from exchange.limits import MAX_QUANTITY
 from exchange.models import Asset
 from exchange.money import fen_to_str
 
-MAX_UNITS = 10**12
 MAX_ID = 2**63 - 1  # the largest bigint
 
 
@@ -33,7 +33,7 @@ def str_to_fen(text: str) -> int:
     return int(fen)
 
 
-@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_UNITS})
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY})
 class QuantityField(serializers.IntegerField):
     """A whole, positive number of units (tonnes CO2e). Strings and fractions are refused."""
 
@@ -43,7 +43,7 @@ class QuantityField(serializers.IntegerField):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_UNITS)
+        kwargs.setdefault("max_value", MAX_QUANTITY)
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:

@@ -15,6 +15,7 @@ from config.errors import NotFound
 from exchange.api.base import ActorMixin, ExchangeOnly
 from exchange.api.fields import AssetField, MoneyField
 from exchange.api.idempotency import idempotent_request
+from exchange.limits import MAX_QUANTITY
 from exchange.models import Asset, MarketRules
 from exchange.services.trading import asset_list, market_rules_update
 
@@ -59,7 +60,7 @@ class ListingIn(serializers.Serializer):
     tradable = serializers.BooleanField(required=False)
     tick = MoneyField(min_fen=1, required=False)
     lot = serializers.IntegerField(min_value=1, max_value=10**9, required=False)
-    block_threshold = serializers.IntegerField(min_value=1, max_value=10**12, required=False)
+    block_threshold = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
     listing_band_bp = serializers.IntegerField(min_value=0, max_value=10000, required=False)
     block_band_bp = serializers.IntegerField(min_value=0, max_value=10000, required=False)
     fee_bp = serializers.IntegerField(min_value=0, max_value=1000, required=False)

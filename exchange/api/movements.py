@@ -15,11 +15,12 @@ from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from config.errors import InvalidInput
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
-from exchange.api.fields import MAX_UNITS, AssetField, QuantityField, SerialRangeField
+from exchange.api.fields import AssetField, QuantityField, SerialRangeField
 from exchange.api.idempotency import keyed_by_service
 from exchange.api.representations import TransactionOut, transaction_payload
 from exchange.api.trust import PENDING_OUT, pending_response
 from exchange.errors import AccountNotFound, UnknownAsset
+from exchange.limits import MAX_QUANTITY, is_quantity
 from exchange.models import Account, AccountKind, Asset, PendingTransfer, Retirement
 from exchange.selectors.accounts import account_owned, holding_account, transfer_accounts
 from exchange.selectors.transactions import TransactionNotFound
@@ -122,8 +123,8 @@ def parse_batch(actor: Actor, data: object) -> tuple[list[TransferOrder], str]:
             if not isinstance(value, str) or not value.strip() or len(value) > (64 if name == "asset" else 32):
                 raise _refuse(i, name, "required, a non-empty string")
         quantity = item.get("quantity")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_UNITS:
-            raise _refuse(i, "quantity", f"a whole number of tonnes from 1 to {MAX_UNITS}")
+        if not is_quantity(quantity):
+            raise _refuse(i, "quantity", f"a whole number of tonnes from 1 to {MAX_QUANTITY}")
         serials = item.get("serials")
         if serials is not None:
             if (

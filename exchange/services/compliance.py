@@ -44,6 +44,7 @@ from exchange.errors import (
     RuleViolation,
 )
 from exchange.faults import crash_point
+from exchange.limits import MAX_QUANTITY, check_quantity, is_quantity
 from exchange.locks import lock_balances
 from exchange.models import (
     Account,
@@ -68,9 +69,7 @@ from exchange.selectors.prices import average_price
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
 from exchange.services.issuance import (
-    MAX_QUANTITY,
     AllocationRow,
-    _check_quantity,
     cea_allocate,
     cea_asset_code,
     cea_vintage_create,
@@ -183,7 +182,7 @@ def _check_share(name: str, value: int) -> None:
 
 
 def _check_tonnes(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_QUANTITY:
+    if not is_quantity(value, minimum=0):
         raise InvalidInput(
             f"{name} is a whole number of tonnes from 0 to {MAX_QUANTITY}.", details={name: str(value)}
         )
@@ -648,7 +647,7 @@ def surrender_create(
         raise InvalidInput("A surrender has at least one item.")
     seen: set[int] = set()
     for line in items:
-        _check_quantity(line.quantity)
+        check_quantity(line.quantity)
         if line.asset.kind not in (AssetKind.ALLOWANCE, AssetKind.CCER):
             raise AssetNotSurrenderable(details={"asset": line.asset.code})
         if line.asset.pk in seen:

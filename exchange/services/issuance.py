@@ -16,6 +16,7 @@ from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from config.errors import InvalidInput
 from exchange.errors import CsvRejected, DuplicateObject, InvalidDestination, InvalidQuantity
+from exchange.limits import MAX_QUANTITY, check_quantity
 from exchange.models import (
     Account,
     AccountKind,
@@ -33,19 +34,11 @@ from exchange.services.audit import audit_record, service
 from exchange.services.ledger import Leg, journal_open, ledger_post
 
 PROJECT_OWNER_KINDS = (ParticipantKind.PROJECT_OWNER, ParticipantKind.COMPLIANCE_ENTITY)
-MAX_QUANTITY = 10**12
 
 
 def _require_registry(actor: Actor) -> None:
     actor.require_can_act()
     actor.require_kind(ParticipantKind.REGISTRY)
-
-
-def _check_quantity(quantity: int) -> None:
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= MAX_QUANTITY:
-        raise InvalidQuantity(
-            f"Quantities are whole numbers from 1 to {MAX_QUANTITY}.", details={"quantity": str(quantity)}
-        )
 
 
 def _take_serials(asset: Asset, quantity: int) -> tuple[int, int]:
@@ -143,7 +136,7 @@ def ccer_issue(
     with other figures it is refused (``idempotency_conflict``).
     """
     _require_registry(actor)
-    _check_quantity(quantity)
+    check_quantity(quantity)
     if monitoring_end < monitoring_start:
         raise InvalidInput("The monitoring period ends before it starts.")
     if not (project.crediting_start <= monitoring_start and monitoring_end <= project.crediting_end):
@@ -261,7 +254,7 @@ def cea_allocate(
     problems = []
     for row in rows:
         try:
-            _check_quantity(row.quantity)
+            check_quantity(row.quantity)
             _check_allocation_account(row.account)
         except (InvalidQuantity, InvalidDestination) as exc:
             problems.append(

@@ -52,6 +52,7 @@ from exchange.errors import (
     RuleViolation,
 )
 from exchange.faults import crash_point
+from exchange.limits import MAX_QUANTITY, is_quantity, is_whole
 from exchange.models import (
     Account,
     AccountKind,
@@ -95,7 +96,6 @@ from exchange.services.transfers import check_source
 
 logger = logging.getLogger("greenledger.pledges")
 
-MAX_QUANTITY = 10**12
 MAX_PRINCIPAL_FEN = 10**15
 MAX_CURE_DAYS = 90
 DEFAULT_CURE_DAYS = 3
@@ -328,22 +328,19 @@ def _check_terms(
     cure_period_days: int,
     serials: tuple[int, int] | None,
 ) -> None:
-    def whole(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
     problems: dict[str, str] = {}
-    if not whole(quantity) or not 0 < quantity <= MAX_QUANTITY:
+    if not is_quantity(quantity):
         problems["quantity"] = f"A whole number of tonnes from 1 to {MAX_QUANTITY}."
-    if not whole(principal_fen) or not 0 < principal_fen <= MAX_PRINCIPAL_FEN:
+    if not is_whole(principal_fen) or not 0 < principal_fen <= MAX_PRINCIPAL_FEN:
         problems["principal"] = "A positive amount."
-    if not whole(annual_rate_bp) or not 0 <= annual_rate_bp <= BP:
+    if not is_whole(annual_rate_bp) or not 0 <= annual_rate_bp <= BP:
         problems["annual_rate_bp"] = "Basis points from 0 to 10000."
     if maturity_date <= start_date:
         problems["maturity"] = "The loan matures after it starts."
     levels = (ltv_limit_bp, margin_call_bp, liquidation_bp)
-    if not all(whole(v) for v in levels) or not 0 < ltv_limit_bp < margin_call_bp < liquidation_bp <= BP:
+    if not all(is_whole(v) for v in levels) or not 0 < ltv_limit_bp < margin_call_bp < liquidation_bp <= BP:
         problems["levels"] = "0 < LTV limit < margin-call level < liquidation level <= 10000 bp."
-    if not whole(cure_period_days) or not 0 <= cure_period_days <= MAX_CURE_DAYS:
+    if not is_whole(cure_period_days) or not 0 <= cure_period_days <= MAX_CURE_DAYS:
         problems["cure_period_days"] = f"From 0 to {MAX_CURE_DAYS} days."
     if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
         problems["serials"] = "The range [first, last] holds exactly the quantity."
@@ -571,7 +568,7 @@ def pledge_top_up(
     """
     loan = _locked(loan)
     _require_party(actor, loan, "borrower")
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 0 < quantity <= MAX_QUANTITY:
+    if not is_quantity(quantity):
         raise InvalidPledgeTerms("A top-up is a whole positive number of tonnes.", details={"quantity": str(quantity)})
     if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
         raise InvalidPledgeTerms("The range [first, last] holds exactly the quantity.", details={"serials": serials})
@@ -782,7 +779,7 @@ def pledge_enforce(
         )
         return enforcement
 
-    if not isinstance(price_fen, int) or isinstance(price_fen, bool) or price_fen <= 0:
+    if not is_whole(price_fen) or price_fen <= 0:
         raise InvalidInput("A sale on enforcement needs a positive limit price.", details={"price": str(price_fen)})
     lock_book(loan.asset_id)  # the market's lock order: the book before balances and holds
     sale_hold = holds_consolidate(

@@ -6,10 +6,10 @@ from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from config.errors import InvalidInput
 from exchange.errors import AccountNotFound
+from exchange.limits import check_quantity
 from exchange.models import Account, AccountKind, Asset, Retirement, Transaction, TransactionKind
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
-from exchange.services.issuance import _check_quantity
 from exchange.services.ledger import Leg, journal_open, ledger_post
 from exchange.services.transfers import check_source
 
@@ -28,7 +28,7 @@ def retirement_create(
 ) -> Retirement:
     """Retire units for offsetting on behalf of ``beneficiary``: they go to the retirement sink for good."""
     check_source(actor, account)
-    _check_quantity(quantity)
+    check_quantity(quantity)
     if asset.is_cash:
         raise InvalidInput("Cash can't be retired.", details={"asset": asset.code})
     beneficiary, reason = beneficiary.strip(), reason.strip()
@@ -87,7 +87,7 @@ def units_cancel(
     """Cancel available units of any holding account (registry only): a correction, recorded for good."""
     actor.require_can_act()
     actor.require_kind(ParticipantKind.REGISTRY)
-    _check_quantity(quantity)
+    check_quantity(quantity)
     if account.kind != AccountKind.HOLDING:
         raise AccountNotFound(details={"account": account.number})
     if asset.is_cash:

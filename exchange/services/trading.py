@@ -32,6 +32,7 @@ from exchange.errors import (
     InvalidState,
     RuleViolation,
 )
+from exchange.limits import MAX_PRICE_FEN, MAX_QUANTITY
 from exchange.locks import lock_balances, lock_holds
 from exchange.models import (
     Account,
@@ -67,7 +68,6 @@ TRADING_KINDS = frozenset(
 )
 BOOK_LOCK_NAMESPACE = 0x676C62  # "glb": pg_advisory_xact_lock(namespace, asset id)
 CASH_CODE = "CNY"
-MAX_PRICE_FEN = 10**9  # 10 million yuan a tonne
 
 
 # --- refusals --------------------------------------------------------------------------------------------
@@ -423,7 +423,7 @@ def _check_order_rules(
 ) -> None:
     if not session_open(rules, moment):
         raise MarketClosed(details={"sessions": rules.sessions, "at": moment.astimezone(clock.MARKET_TZ).isoformat()})
-    if not 0 < quantity <= 10**12:
+    if not 0 < quantity <= MAX_QUANTITY:
         raise InvalidInput("A quantity is a positive whole number of tonnes.", details={"quantity": quantity})
     if not 0 < price_fen <= MAX_PRICE_FEN:
         raise InvalidInput("A price is positive.", details={"price": fen_to_str(price_fen)})

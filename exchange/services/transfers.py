@@ -26,6 +26,7 @@ from exchange.errors import (
     InvalidQuantity,
     SameAccount,
 )
+from exchange.limits import check_quantity
 from exchange.locks import LockedBalance
 from exchange.models import (
     Account,
@@ -38,7 +39,6 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.services.audit import AUDIT_LOCK_KEY, audit_record, note_recorded, service
-from exchange.services.issuance import _check_quantity
 from exchange.services.ledger import (
     Leg,
     Posted,
@@ -70,7 +70,7 @@ def check_source(actor: Actor, account: Account) -> None:
 
 def check_transfer(*, actor: Actor, source: Account, destination: Account, asset: Asset, quantity: int) -> None:
     check_source(actor, source)
-    _check_quantity(quantity)
+    check_quantity(quantity)
     if source.pk == destination.pk:
         raise SameAccount(details={"account": source.number})
     if destination.kind != AccountKind.HOLDING:

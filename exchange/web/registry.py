@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from exchange.api.fields import MAX_UNITS
+from exchange.limits import MAX_QUANTITY
 from exchange.models import Asset
 from exchange.selectors.registry import public_serial, retirement_certificate, serialised_assets
 
@@ -27,7 +27,7 @@ def certificate(request: HttpRequest, pk: int) -> HttpResponse:
 
 class SerialForm(forms.Form):
     asset = forms.ChoiceField(choices=[])
-    serial = forms.IntegerField(min_value=1, max_value=MAX_UNITS * 1000)
+    serial = forms.IntegerField(min_value=1, max_value=MAX_QUANTITY * 1000)
 
     def __init__(self, *args: object, assets: list[Asset], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
