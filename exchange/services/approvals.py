@@ -1,22 +1,22 @@
 """Four eyes for issuance and allocation above ``GREENLEDGER["FOUR_EYES_THRESHOLD"]`` tonnes.
 
 The operations themselves (``ccer_issue``, ``cea_allocate``, and the compliance pre-allocation and
-true-up that allocate through it) call ``four_eyes_check``: above the threshold, outside an approval,
-they raise ``ApprovalRequired`` and change nothing. ``gated`` turns that refusal into a pending
-``ApprovalRequest`` holding the operation and its parameters. A second registry user, not the requester,
-approves it: the operation then runs as requested, as the approver, inside the approval's transaction,
-and the request records what it made. Refusals and failures leave the request pending.
+true-up that allocate through it) call ``four_eyes_check`` (``exchange.services.four_eyes``): above the
+threshold, outside an approval, they raise ``ApprovalRequired`` and change nothing. ``gated`` turns that
+refusal into a pending ``ApprovalRequest`` holding the operation and its parameters. A second registry
+user, not the requester, approves it: the operation then runs as requested, as the approver, inside the
+approval's transaction, and the request records what it made. Refusals and failures leave the request pending.
+
+This module is the top of the services' import graph: it imports the operations it dispatches to, and no
+service imports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,25 +26,22 @@ from accounts.models import ParticipantKind
 from config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange.audit_proof import canonical_json
 from exchange.errors import IdempotencyConflict
-from exchange.models import ApprovalOperation, ApprovalRequest, ApprovalStatus
+from exchange.models import (
+    Account,
+    ApprovalOperation,
+    ApprovalRequest,
+    ApprovalStatus,
+    Asset,
+    ComplianceYear,
+    Obligation,
+    Project,
+)
 from exchange.services.audit import audit_record, mark_replayed, service
+from exchange.services.compliance import preallocation_run, true_up_apply
+from exchange.services.four_eyes import ApprovalRequired, carrying_out
+from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
 
 T = TypeVar("T")
-
-_approving: ContextVar[ApprovalRequest | None] = ContextVar("greenledger_approving", default=None)
-
-
-class ApprovalRequired(Conflict):
-    code = "approval_required"
-    default_message = "This needs a second registry user's approval; submit it as an approval request."
-
-    def __init__(self, quantity: int, threshold: int) -> None:
-        super().__init__(
-            f"{quantity} t is above the four-eyes threshold of {threshold} t.",
-            details={"quantity": quantity, "threshold": threshold},
-        )
-        self.quantity = quantity
-
 
 class SameApprover(Forbidden):
     code = "four_eyes_same_user"
@@ -61,29 +58,6 @@ class ApprovalNotFound(NotFound):
     default_message = "No such approval request."
 
 
-def threshold() -> int:
-    return int(settings.GREENLEDGER["FOUR_EYES_THRESHOLD"])
-
-
-def four_eyes_check(quantity: int) -> None:
-    """Refuse ``quantity`` above the threshold unless an approval covering it is being carried out."""
-    limit = threshold()
-    if quantity <= limit:
-        return
-    approval = _approving.get()
-    if approval is None or quantity > approval.quantity:
-        raise ApprovalRequired(quantity, limit)
-
-
-@contextmanager
-def _carrying_out(approval: ApprovalRequest) -> Iterator[None]:
-    token = _approving.set(approval)
-    try:
-        yield
-    finally:
-        _approving.reset(token)
-
-
 def _require_registry(actor: Actor) -> None:
     actor.require_can_act()
     actor.require_kind(ParticipantKind.REGISTRY, allow_system=False)
@@ -91,9 +65,6 @@ def _require_registry(actor: Actor) -> None:
 
 # --- the operations that can wait for approval, rebuilt from their JSON parameters ---------------------
 def _issue(actor: Actor, p: dict[str, Any]) -> str:
-    from exchange.models import Project
-    from exchange.services.issuance import ccer_issue
-
     issuance = ccer_issue(
         actor=actor,
         project=Project.objects.get(code=p["project"]),
@@ -107,9 +78,6 @@ def _issue(actor: Actor, p: dict[str, Any]) -> str:
 
 
 def _allocate(actor: Actor, p: dict[str, Any]) -> str:
-    from exchange.models import Account, Asset
-    from exchange.services.issuance import AllocationRow, cea_allocate
-
     accounts = Account.objects.select_related("participant").in_bulk([n for n, _ in p["rows"]], field_name="number")
     txn = cea_allocate(
         actor=actor,
@@ -122,17 +90,11 @@ def _allocate(actor: Actor, p: dict[str, Any]) -> str:
 
 
 def _preallocate(actor: Actor, p: dict[str, Any]) -> str:
-    from exchange.models import ComplianceYear
-    from exchange.services.compliance import preallocation_run
-
     result = preallocation_run(actor=actor, year=ComplianceYear.objects.get(pk=p["year"]))
     return f"transaction:{result.transaction.pk}" if result.transaction else "nothing"
 
 
 def _true_up(actor: Actor, p: dict[str, Any]) -> str:
-    from exchange.models import Obligation
-    from exchange.services.compliance import true_up_apply
-
     entry = true_up_apply(
         actor=actor,
         obligation=Obligation.objects.get(pk=p["obligation"]),
@@ -236,7 +198,7 @@ def _pending(actor: Actor, approval: ApprovalRequest) -> ApprovalRequest:
 def approval_approve(*, actor: Actor, approval: ApprovalRequest) -> ApprovalRequest:
     """Approve a pending request (a registry user other than the requester) and carry it out now."""
     locked = _pending(actor, approval)
-    with _carrying_out(locked):
+    with carrying_out(locked):
         result = OPERATIONS[locked.operation](actor, locked.params)
     locked.status, locked.decided_by_id, locked.decided_at, locked.result = (
         ApprovalStatus.APPROVED,

@@ -29,8 +29,8 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.services.accounts import system_account
-from exchange.services.approvals import four_eyes_check
 from exchange.services.audit import audit_record, service
+from exchange.services.four_eyes import four_eyes_check
 from exchange.services.ledger import Leg, journal_open, ledger_post
 
 PROJECT_OWNER_KINDS = (ParticipantKind.PROJECT_OWNER, ParticipantKind.COMPLIANCE_ENTITY)

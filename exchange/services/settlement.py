@@ -40,7 +40,7 @@ from exchange.models import (
 )
 from exchange.money import fen_to_str
 from exchange.services.accounts import system_account
-from exchange.services.audit import audit_record, service
+from exchange.services.audit import audit_record, mark_replayed, service
 from exchange.services.ledger import Leg, holds_release, journal_open, ledger_post
 from exchange.services.pledges import SaleFills, sale_fills_settled
 from exchange.services.trading import cash_asset
@@ -89,8 +89,6 @@ def settlement_run(*, actor: Actor | None = None, idempotency_key: str | None = 
     key = idempotency_key or f"settlement:{uuid.uuid4()}"
     existing = SettlementBatch.objects.filter(idempotency_key=key).first()
     if existing is not None:
-        from exchange.services.audit import mark_replayed
-
         mark_replayed()
         return existing
     started = clock.now()
