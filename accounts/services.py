@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError
 from django.utils import timezone
 
+from accounts import hooks
 from accounts.actors import Actor
 from accounts.authentication import TOKEN_PREFIX, split_token, token_digest
 from accounts.errors import DuplicateParticipant, InvalidUscc, RoleForbidden, WrongParticipantKind
@@ -22,8 +23,8 @@ from accounts.models import (
     Role,
 )
 from accounts.validators import uscc_problem
+from config.audit import audit_record, mark_unchanged, service
 from config.errors import InvalidInput, NotFound
-from exchange.services.audit import audit_record, service
 
 
 def _require_registry(actor: Actor) -> None:
@@ -58,9 +59,7 @@ def participant_create(
         payload={"name": participant.name, "kind": kind, "uscc": uscc, "email": email},
     )
     if open_account and kind in HOLDER_KINDS:
-        from exchange.services.accounts import account_open
-
-        account_open(actor=actor, participant=participant, name=f"{participant.name} main account")
+        hooks.account_open(actor=actor, participant=participant, name=f"{participant.name} main account")
     return participant
 
 
@@ -182,8 +181,6 @@ def participant_update(*, actor: Actor, participant: Participant, name: str, ema
         if getattr(participant, field) != value
     }
     if not changes:
-        from exchange.services.audit import mark_unchanged
-
         mark_unchanged()
         return participant
     Participant.objects.filter(pk=participant.pk).update(**{f: v[1] for f, v in changes.items()})

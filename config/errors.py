@@ -49,3 +49,7 @@ class Conflict(DomainError):
     code = "conflict"
     status = 409
     default_message = "The request conflicts with the current state."
+
+
+class MissingAuditEvent(RuntimeError):
+    """A service changed state without recording an audit event: a programming error, never shown."""

@@ -11,7 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("exchange.api.urls")),
     path("registry/", include("exchange.web.urls")),
 ]

@@ -5,3 +5,14 @@ class ExchangeConfig(AppConfig):
     name = "exchange"
     verbose_name = "Registry and exchange"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # The apps below exchange call into it through ports it fills here (they import no exchange module):
+        # config.audit records their audit events, accounts.hooks opens a new holder's first account.
+        from accounts import hooks
+        from config import audit
+        from exchange.services.accounts import account_open
+        from exchange.services.audit import audit_record
+
+        audit.audit_recorder_install(audit_record)
+        hooks.account_opener_install(account_open)

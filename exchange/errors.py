@@ -1,6 +1,6 @@
 """Ledger refusals. Each has a stable ``code``; the API renders them as the JSON error body."""
 
-from config.errors import Conflict, DomainError, InvalidInput, NotFound
+from config.errors import Conflict, DomainError, InvalidInput, MissingAuditEvent, NotFound
 
 
 class LedgerError(DomainError):
@@ -71,10 +71,6 @@ class InvalidQuantity(InvalidInput):
 class CsvRejected(InvalidInput):
     code = "csv_rejected"
     default_message = "The file has bad rows; nothing of it was applied."
-
-
-class MissingAuditEvent(RuntimeError):
-    """A service changed state without recording an audit event: a programming error, never shown."""
 
 
 __all__ = [

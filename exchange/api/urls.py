@@ -11,6 +11,7 @@ from exchange.api import (
     market,
     movements,
     orders,
+    participants,
     pledges,
     registry,
     settlement,
@@ -20,6 +21,15 @@ from exchange.api import (
 # Path converters "id" and "code" are registered in config/urls.py.
 
 urlpatterns = [
+    path("", participants.ApiRootApi.as_view(), name="api-root"),
+    path("participants", participants.ParticipantListApi.as_view(), name="participants"),
+    path("participants/<id:pk>", participants.ParticipantDetailApi.as_view(), name="participant-detail"),
+    path("participants/<id:pk>/suspend", participants.ParticipantSuspendApi.as_view(), name="participant-suspend"),
+    path(
+        "participants/<id:pk>/reactivate",
+        participants.ParticipantReactivateApi.as_view(),
+        name="participant-reactivate",
+    ),
     path("projects", registry.ProjectListApi.as_view(), name="projects"),
     path("projects/<code:code>", registry.ProjectDetailApi.as_view(), name="project-detail"),
     path("projects/<code:code>/issuances", registry.IssuanceListApi.as_view(), name="project-issuances"),

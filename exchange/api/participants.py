@@ -1,4 +1,8 @@
-"""Who am I, and the participant register (the registry registers, suspends and reactivates)."""
+"""Who am I, and the participant register (the registry registers, suspends and reactivates).
+
+The participants are the accounts app's; their API lives here, with the exchange's, because it answers with the
+holding accounts and keys its writes like every other POST (accounts imports no exchange module).
+"""
 
 from __future__ import annotations
 
