@@ -15,7 +15,8 @@ from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
 from exchange.api.fields import IdFilter
 from exchange.models import AuditEvent, Checkpoint
-from exchange.services.sealing import EventNotFound, audit_proof, audit_seal, audit_verify, checkpoint_document
+from exchange.selectors.audit import EventNotFound, audit_proof, checkpoint_document
+from exchange.services.sealing import audit_seal, audit_verify
 
 AUDIT_READERS = (ParticipantKind.AUDITOR, ParticipantKind.REGISTRY)
 

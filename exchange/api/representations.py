@@ -20,6 +20,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.money import amount
+from exchange.selectors.audit import NotSealed, audit_proof
 
 
 class ParticipantRefOut(serializers.Serializer):
@@ -153,8 +154,6 @@ class TransactionOut(serializers.Serializer):
     def get_audit(self, txn: Transaction) -> dict[str, Any] | None:
         if txn.kind != TransactionKind.RETIREMENT:
             return None
-        from exchange.services.sealing import NotSealed, audit_proof
-
         event = (
             AuditEvent.objects.filter(object_type="transaction", object_id=str(txn.pk), action="retirement.create")
             .only("seq")

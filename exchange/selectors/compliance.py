@@ -32,6 +32,7 @@ from exchange.models import (
     VerifiedEmission,
 )
 from exchange.models.compliance import BASIS_POINTS
+from exchange.money import fen_to_str
 
 
 def _sum_of(queryset: QuerySet, field: str) -> Coalesce:
@@ -234,8 +235,6 @@ def compliance_statement_lines(entity: Participant, year: int | None = None) -> 
         assert obligation.assessed_at is not None
         detail = obligation.get_status_display()
         if obligation.penalty_min_fen is not None and obligation.shortfall:
-            from exchange.api.fields import fen_to_str
-
             low, high = fen_to_str(obligation.penalty_min_fen), fen_to_str(obligation.penalty_max_fen or 0)
             detail += f"; penalty {low} to {high} CNY at {fen_to_str(obligation.price_fen or 0)} per t"
         lines.append(

@@ -15,8 +15,8 @@ from typing import Any
 
 from exchange.audit_proof import ProofError, canonical_json, verify_proof
 from exchange.models import Account, Asset, AuditEvent, Retirement, SerialMovement
+from exchange.selectors.audit import NotSealed, audit_proof
 from exchange.selectors.serials import serial_lookup
-from exchange.services.sealing import NotSealed, audit_proof
 
 
 @dataclass(frozen=True, slots=True)
