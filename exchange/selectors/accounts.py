@@ -10,6 +10,15 @@ from exchange.errors import AccountNotFound
 from exchange.models import Account, AccountKind
 
 
+def may_move_from(actor: Actor, account: Account) -> bool:
+    """Who may move units out of an account: the participant whose holding account it is, and nobody else.
+
+    The one statement of this rule: the services check it (``exchange.services.accounts.check_source``) and
+    the API's look-ups of a source account use it.
+    """
+    return account.kind == AccountKind.HOLDING and actor.owns(account.participant_id)
+
+
 def accounts_visible_to(actor: Actor) -> QuerySet[Account]:
     queryset = Account.objects.select_related("participant")
     if actor.sees_everything:
@@ -38,12 +47,8 @@ def account_owned(actor: Actor, number: str) -> Account:
     """One of the actor's own holding accounts (the source of a movement)."""
     if actor.participant_id is None:
         raise AccountNotFound(details={"account": number})
-    account = (
-        Account.objects.select_related("participant")
-        .filter(number=number, kind=AccountKind.HOLDING, participant_id=actor.participant_id)
-        .first()
-    )
-    if account is None:
+    account = Account.objects.select_related("participant").filter(number=number).first()
+    if account is None or not may_move_from(actor, account):
         raise AccountNotFound(details={"account": number})
     return account
 
@@ -69,7 +74,7 @@ def transfer_accounts(actor: Actor, source: str, destination: str) -> tuple[Acco
         a.number: a for a in fetch_rows(Account, "number IN (%s, %s) AND kind = %s", [source, destination, "holding"])
     }
     src = found.get(source)
-    if src is None or actor.participant_id is None or src.participant_id != actor.participant_id:
+    if src is None or not may_move_from(actor, src):
         raise AccountNotFound(details={"account": source})
     dst = found.get(destination)
     if dst is None:

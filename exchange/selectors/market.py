@@ -52,6 +52,50 @@ class Bar:
     final: bool
 
 
+@dataclass(frozen=True, slots=True)
+class DayTrades:
+    """A trading day's trades of one asset: the first, highest, lowest and last price, volume, turnover, count.
+
+    The prices are None on a day without trades. The day's official close is another rule (the VWAP of its
+    listing trades, ``exchange.selectors.prices.vwap``); ``last_fen`` is the last trade's price.
+    """
+
+    open_fen: int | None
+    high_fen: int | None
+    low_fen: int | None
+    last_fen: int | None
+    volume: int
+    turnover_fen: int
+    trades: int
+
+
+def day_trades(asset: Asset, day: date) -> DayTrades:
+    """The open, high, low, last, volume, turnover and count of ``day``'s trades (two queries when it traded)."""
+    stats = Trade.objects.filter(asset=asset, trading_day=day).aggregate(
+        volume=Sum("quantity"),
+        turnover=Sum("turnover_fen"),
+        high=Max("price_fen"),
+        low=Min("price_fen"),
+        first=Min("id"),
+        last=Max("id"),
+        count=Count("id"),
+    )
+    prices = (
+        dict(Trade.objects.filter(pk__in=[stats["first"], stats["last"]]).values_list("pk", "price_fen"))
+        if stats["first"]
+        else {}
+    )
+    return DayTrades(
+        open_fen=prices.get(stats["first"]),
+        high_fen=stats["high"],
+        low_fen=stats["low"],
+        last_fen=prices.get(stats["last"]),
+        volume=stats["volume"] or 0,
+        turnover_fen=stats["turnover"] or 0,
+        trades=stats["count"],
+    )
+
+
 def daily_bars(asset: Asset, start: date, end: date) -> list[Bar]:
     """Closed days from the daily prices, and today's bar so far (not final) if today is in range."""
     bars = [
@@ -60,29 +104,10 @@ def daily_bars(asset: Asset, start: date, end: date) -> list[Bar]:
     ]
     today = clock.trading_day()
     if start <= today <= end and not any(b.day == today for b in bars):
-        trades = Trade.objects.filter(asset=asset, trading_day=today)
-        stats = trades.aggregate(
-            volume=Sum("quantity"),
-            turnover=Sum("turnover_fen"),
-            high=Max("price_fen"),
-            low=Min("price_fen"),
-            first=Min("id"),
-            last=Max("id"),
-        )
-        if stats["first"]:
-            prices = dict(Trade.objects.filter(pk__in=[stats["first"], stats["last"]]).values_list("pk", "price_fen"))
+        t = day_trades(asset, today)
+        if t.trades:
             bars.append(
-                Bar(
-                    today,
-                    prices[stats["first"]],
-                    stats["high"],
-                    stats["low"],
-                    prices[stats["last"]],
-                    stats["volume"],
-                    stats["turnover"],
-                    trades.count(),
-                    False,
-                )
+                Bar(today, t.open_fen, t.high_fen, t.low_fen, t.last_fen, t.volume, t.turnover_fen, t.trades, False)
             )
     return bars
 

@@ -7,6 +7,7 @@ these selectors are what valuation (pledges), penalties (compliance) and price b
 from __future__ import annotations
 
 from datetime import date
+from typing import overload
 
 from django.db.models import Sum
 
@@ -24,13 +25,22 @@ def closing_price(asset: Asset, day: date) -> int | None:
     return row
 
 
-def previous_close(asset: Asset, day: date) -> int | None:
-    """The reference for ``day``'s price bands: the latest close strictly before it, else the listing reference."""
+@overload
+def previous_close(asset: Asset, day: date, rules: MarketRules) -> int: ...
+@overload
+def previous_close(asset: Asset, day: date, rules: None = None) -> int | None: ...
+def previous_close(asset: Asset, day: date, rules: MarketRules | None = None) -> int | None:
+    """The reference for ``day``'s price bands: the latest close strictly before it, else the listing reference.
+
+    A caller that holds the asset's ``rules`` passes them, which saves reading the reference price again.
+    """
     row = (
         DailyPrice.objects.filter(asset=asset, day__lt=day).order_by("-day").values_list("close_fen", flat=True).first()
     )
     if row is not None:
         return row
+    if rules is not None:
+        return rules.reference_price_fen
     return MarketRules.objects.filter(asset=asset).values_list("reference_price_fen", flat=True).first()
 
 

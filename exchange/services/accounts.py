@@ -1,4 +1,5 @@
-"""Accounts: opening participant holding accounts, and the system accounts the ledger needs."""
+"""Accounts: opening participant holding accounts, the system accounts the ledger needs, and the check that
+an actor may move units out of an account."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from django.db import IntegrityError, transaction
 from accounts.actors import Actor
 from accounts.errors import ParticipantSuspended, WrongParticipantKind
 from accounts.models import HOLDER_KINDS, Participant, ParticipantKind
+from exchange.errors import AccountNotFound
 from exchange.models import Account, AccountKind
+from exchange.selectors.accounts import may_move_from
 from exchange.services.audit import audit_record, service
 
 SYSTEM_ACCOUNT_NUMBERS = {
@@ -22,6 +25,16 @@ SYSTEM_ACCOUNT_NUMBERS = {
 }
 
 _system_cache: dict[str, Account] = {}
+
+
+def check_source(actor: Actor, account: Account) -> None:
+    """The actor may move units out of ``account``: it is one of their participant's holding accounts.
+
+    Anyone else's account, the registry's included, is answered as not found.
+    """
+    actor.require_can_act()
+    if not may_move_from(actor, account):
+        raise AccountNotFound(details={"account": account.number})
 
 
 def system_account(kind: str) -> Account:

@@ -66,7 +66,7 @@ from exchange.models import (
 from exchange.models.compliance import BASIS_POINTS, PENALTY_MAX_MULTIPLE, PENALTY_MIN_MULTIPLE
 from exchange.selectors.compliance import ccer_limit, figures_of, remaining
 from exchange.selectors.prices import average_price
-from exchange.services.accounts import system_account
+from exchange.services.accounts import check_source, system_account
 from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
 from exchange.services.issuance import (
     AllocationRow,
@@ -77,7 +77,6 @@ from exchange.services.issuance import (
 )
 from exchange.services.ledger import Leg, journal_open, ledger_post
 from exchange.services.retirement import units_cancel
-from exchange.services.transfers import check_source
 
 DEFAULT_PREALLOCATION_BP = 7000
 DEFAULT_CCER_LIMIT_BP = 500

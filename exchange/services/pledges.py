@@ -79,6 +79,7 @@ from exchange.models import (
 from exchange.models.pledges import BP
 from exchange.money import fen_to_str
 from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
+from exchange.services.accounts import check_source
 from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
 from exchange.services.ledger import (
     Leg,
@@ -92,7 +93,6 @@ from exchange.services.ledger import (
     request_hash,
 )
 from exchange.services.trading import cash_asset, enforcement_order_place, lock_book
-from exchange.services.transfers import check_source
 
 logger = logging.getLogger("greenledger.pledges")
 

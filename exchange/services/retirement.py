@@ -8,10 +8,9 @@ from config.errors import InvalidInput
 from exchange.errors import AccountNotFound
 from exchange.limits import check_quantity
 from exchange.models import Account, AccountKind, Asset, Retirement, Transaction, TransactionKind
-from exchange.services.accounts import system_account
+from exchange.services.accounts import check_source, system_account
 from exchange.services.audit import audit_record, service
 from exchange.services.ledger import Leg, journal_open, ledger_post
-from exchange.services.transfers import check_source
 
 
 @service

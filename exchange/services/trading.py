@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import Min, Sum
 
 from accounts.actors import Actor
 from accounts.errors import WrongParticipantKind
@@ -53,8 +53,9 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.money import fen_to_str
-from exchange.selectors.prices import previous_close
-from exchange.services.accounts import system_account
+from exchange.selectors.market import day_trades
+from exchange.selectors.prices import previous_close, vwap
+from exchange.services.accounts import check_source, system_account
 from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
 from exchange.services.ledger import Leg, hold_place, holds_release, journal_open, ledger_post
 
@@ -368,8 +369,7 @@ def order_place(
     actor.require_can_act()
     if actor.participant_kind not in TRADING_KINDS:
         raise WrongParticipantKind("Registry, exchange, verifier and auditor participants may not trade.")
-    if account.kind != AccountKind.HOLDING or not actor.owns(account.participant_id):
-        raise AccountNotFound(details={"account": account.number})
+    check_source(actor, account)
     if side not in Side.values or mode not in OrderMode.values:
         raise InvalidInput("side is buy or sell; mode is listing or block.")
     if not client_order_id or len(client_order_id) > 64:
@@ -433,7 +433,7 @@ def _check_order_rules(
         raise InvalidLot(details={"quantity": quantity, "lot": rules.lot})
     if (mode == OrderMode.LISTING) != (quantity < rules.block_threshold):
         raise WrongOrderMode(details={"mode": mode, "quantity": quantity, "block_threshold": rules.block_threshold})
-    reference = _band_reference(asset, clock.trading_day(moment), rules)
+    reference = previous_close(asset, clock.trading_day(moment), rules)
     low, high = band(rules, reference, mode)
     if not low <= price_fen <= high:
         raise PriceOutOfBand(
@@ -444,14 +444,6 @@ def _check_order_rules(
                 "previous_close": fen_to_str(reference),
             }
         )
-
-
-def _band_reference(asset: Asset, day: date, rules: MarketRules) -> int:
-    """The previous close (the latest before ``day``), else the listing's reference, from the rules in hand."""
-    close = (
-        DailyPrice.objects.filter(asset=asset, day__lt=day).order_by("-day").values_list("close_fen", flat=True).first()
-    )
-    return close if close is not None else rules.reference_price_fen
 
 
 def _place_and_match(
@@ -787,39 +779,25 @@ def day_close(*, asset: Asset, day: date | None = None, actor: Actor | None = No
     if existing is not None:
         mark_unchanged()
         return existing
-    trades = Trade.objects.filter(asset=asset, trading_day=day)
-    stats = trades.aggregate(
-        volume=Sum("quantity"),
-        turnover=Sum("turnover_fen"),
-        high=Max("price_fen"),
-        low=Min("price_fen"),
-        first=Min("id"),
-        last=Max("id"),
-    )
-    listing = trades.filter(mode=OrderMode.LISTING).aggregate(volume=Sum("quantity"), turnover=Sum("turnover_fen"))
-    if listing["volume"]:
-        close, from_trades = (2 * listing["turnover"] + listing["volume"]) // (2 * listing["volume"]), True
+    stats = day_trades(asset, day)
+    listing_close = vwap(asset, day, day, listing_only=True)
+    if listing_close is not None:
+        close, from_trades = listing_close, True
     else:
         reference = previous_close(asset, day)
         if reference is None:
             raise NotTradable("The asset has no close and no reference price.", details={"asset": asset.code})
         close, from_trades = reference, False
-    prices = (
-        dict(Trade.objects.filter(pk__in=[stats["first"], stats["last"]]).values_list("pk", "price_fen"))
-        if stats["first"]
-        else {}
-    )
-    count = trades.count()
     row = DailyPrice.objects.create(
         asset=asset,
         day=day,
-        open_fen=prices.get(stats["first"]),
-        high_fen=stats["high"],
-        low_fen=stats["low"],
+        open_fen=stats.open_fen,
+        high_fen=stats.high_fen,
+        low_fen=stats.low_fen,
         close_fen=close,
-        volume=stats["volume"] or 0,
-        turnover_fen=stats["turnover"] or 0,
-        trades=count,
+        volume=stats.volume,
+        turnover_fen=stats.turnover_fen,
+        trades=stats.trades,
         close_from_trades=from_trades,
         computed_at=clock.now(),
     )
@@ -833,7 +811,7 @@ def day_close(*, asset: Asset, day: date | None = None, actor: Actor | None = No
             "close": fen_to_str(close),
             "from_trades": from_trades,
             "volume": row.volume,
-            "trades": count,
+            "trades": stats.trades,
         },
     )
     return row

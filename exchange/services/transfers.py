@@ -19,7 +19,6 @@ from config.errors import DomainError, InvalidInput
 from exchange.audit_proof import canonical_json, event_body, format_time
 from exchange.db import is_postgres, pipeline
 from exchange.errors import (
-    AccountNotFound,
     AssetNotTransferable,
     InsufficientAvailable,
     InvalidDestination,
@@ -38,6 +37,7 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
+from exchange.services.accounts import check_source
 from exchange.services.audit import AUDIT_LOCK_KEY, audit_record, note_recorded, service
 from exchange.services.ledger import (
     Leg,
@@ -56,16 +56,6 @@ from exchange.services.trust import (
     pending_transfer_create,
     untrusted_destinations,
 )
-
-
-def check_source(actor: Actor, account: Account) -> None:
-    """The actor may move units out of ``account``: it is one of their participant's holding accounts.
-
-    Anyone else's account, the registry's included, is answered as not found.
-    """
-    actor.require_can_act()
-    if account.kind != AccountKind.HOLDING or not actor.owns(account.participant_id):
-        raise AccountNotFound(details={"account": account.number})
 
 
 def check_transfer(*, actor: Actor, source: Account, destination: Account, asset: Asset, quantity: int) -> None:
