@@ -51,7 +51,7 @@ def _first_message(detail: Any) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Render every refusal as the JSON error body of DESIGN.md section 10."""
+    """Render every refusal as the JSON error body (docs/architecture.md, Errors)."""
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)

@@ -240,8 +240,6 @@ GREENLEDGER = {
     # The answers kept for keyed requests whose services keep no key (exchange.models.IdempotentRequest)
     # are forgotten after this many days: a retry within it replays, a key reused after it acts afresh.
     "IDEMPOTENCY_RETENTION_DAYS": env_int("IDEMPOTENCY_RETENTION_DAYS", 30),
-    # Refuse a service call that changes state without recording an audit event (on in tests).
-    "ENFORCE_AUDIT": env_bool("GREENLEDGER_ENFORCE_AUDIT", default=DEBUG),
 }
 
 # --- Logging: structured (key=value) and quiet by default -----------------------------------------

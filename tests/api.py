@@ -43,7 +43,7 @@ def admin_client_for(actor: Actor) -> Client:
 
 
 def error_of(response: Any) -> tuple[int, str]:
-    """(status, error code) of a refusal, checking the body has the shape of DESIGN.md section 10."""
+    """(status, error code) of a refusal, checking the body has the shape in docs/architecture.md, Errors."""
     body = response.json()
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message", "details"}, body

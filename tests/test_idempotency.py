@@ -1,4 +1,4 @@
-"""The Idempotency-Key on every POST that changes something (DESIGN.md section 10, docs/api.md).
+"""The Idempotency-Key on every POST that changes something (docs/architecture.md, Idempotency; docs/api.md).
 
 For each endpoint keyed by ``idempotent_request``: the same key with the same body answers with the same
 status and bytes and changes nothing more (the whole database is compared); the same key with another

@@ -1,4 +1,4 @@
-"""The Idempotency-Key on every POST that changes something (DESIGN.md section 10).
+"""The Idempotency-Key on every POST that changes something (docs/architecture.md, Idempotency).
 
 One rule, whichever way a handler is keyed: the same key with the same request answers as the first time
 did and changes nothing; the same key with another request (another body, query or endpoint) is refused

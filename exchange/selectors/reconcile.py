@@ -1,4 +1,4 @@
-"""Check the ledger's invariants (DESIGN.md section 2) on live data, set-wise in SQL.
+"""Check the ledger's invariants (docs/architecture.md, The ledger and its invariants) on live data, set-wise in SQL.
 
 1. every transaction balances per asset;
 2. each balance equals the sum of its postings, ``0 <= held <= total`` for participant balances, and

@@ -1,7 +1,8 @@
 """Transfers between participants' holding accounts, one at a time or up to a thousand at once.
 
-On PostgreSQL a single transfer is one statement (``greenledger_transfer``, migration 0007); with explicit
-serials, and on SQLite, it posts through ``ledger_post``. A batch is one journal entry posted set-wise.
+On PostgreSQL a single transfer is one statement (``greenledger_transfer``, docs/architecture.md, The
+posting path); with explicit serials, and on SQLite, it posts through ``ledger_post``. A batch is one
+journal entry posted set-wise.
 """
 
 from __future__ import annotations
@@ -177,7 +178,8 @@ def _transfer_in_sql(
     request: dict[str, Any],
     idempotency_key: str | None,
 ) -> Transaction | PendingTransfer:
-    """The PostgreSQL path of ``transfer_create``: one statement (``greenledger_transfer``, migration 0007).
+    """The PostgreSQL path of ``transfer_create``: one statement (``greenledger_transfer``; docs/architecture.md,
+    The posting path).
 
     The same entry, postings, blocks, movements and audit event as ``ledger_post`` and ``audit_record``
     would write; the event's payload and body are made here, with the entry id and the ranges spliced in

@@ -6,8 +6,8 @@ a named range, often more than the source has), retire, cancel, place holds, rel
 and post from them. A plain model keeps, for every serial number, who holds it and which hold
 reserves it. Every operation does what the model predicts or is refused with the code it predicts;
 a refusal changes nothing; afterwards every serial is where the model says, the balances match, and
-invariants 1-4 of DESIGN.md section 2 hold (``manage.py reconcile``'s checks). Each example runs in a
-savepoint that is rolled back, so examples don't see each other.
+invariants 1-4 (docs/architecture.md, The ledger and its invariants) hold (``manage.py reconcile``'s
+checks). Each example runs in a savepoint that is rolled back, so examples don't see each other.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""POST /api/v1/transfers: the body, every refusal as the error body of DESIGN.md section 10, and the
-Idempotency-Key (replayed, conflicting, and sent by 8 clients at once on PostgreSQL)."""
+"""POST /api/v1/transfers: the body, every refusal as the error body (docs/architecture.md, Errors),
+and the Idempotency-Key (replayed, conflicting, and sent by 8 clients at once on PostgreSQL)."""
 
 from __future__ import annotations
 
