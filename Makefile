@@ -1,4 +1,5 @@
 # greenledger: `make run` serves the demo market, `make test` runs the whole suite.
+# Without DATABASE_URL, `make run` uses an embedded PostgreSQL with its data in var/pgdata (config/embedded_db.py).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -44,5 +45,7 @@ lock:
 	 .lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e ') > config/constraints.txt
 	rm -rf .lock-venv
 
+# Stops the embedded PostgreSQL (var/pgdata) first if it still runs, then deletes its data with the rest.
 clean:
+	@if [ -f var/pgdata/postmaster.pid ] && [ -x $(PY) ]; then $(PY) -m config.embedded_db stop; fi
 	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache .ruff_cache

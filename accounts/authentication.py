@@ -30,13 +30,6 @@ def _token_with_user(prefix: str) -> ApiToken | None:
     ORM query each time (that cost more than the transfer behind it). Instances are made with ``from_db``
     and linked as ``select_related`` links them.
     """
-    if connection.vendor != "postgresql":
-        # SQLite hands back text for times: there the ORM (and its converters) reads the rows.
-        return (
-            ApiToken.objects.select_related("user__membership__participant")
-            .filter(prefix=prefix, revoked_at__isnull=True)
-            .first()
-        )
     user_model = get_user_model()
     parts: list[tuple[type[models.Model], str]] = [
         (ApiToken, "t"),

@@ -1,6 +1,7 @@
 """The benchmark database: a PostgreSQL database of its own, created fresh and dropped afterwards.
 
-PostgreSQL is required: the benchmarks measure row locks, triggers and commits, which SQLite has not.
+A PostgreSQL server is required (127.0.0.1:5432, or BENCH_DATABASE_URL): the benchmarks measure row locks,
+triggers and commits on a server configured like a deployment's, not the embedded demo server.
 """
 
 from __future__ import annotations

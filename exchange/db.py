@@ -1,4 +1,4 @@
-"""Database helpers: which engine we are on, and migration operations for PostgreSQL-only SQL."""
+"""Database helpers: raw row reads, psycopg's pipeline mode, and the migration operation for raw SQL."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.db import connection, migrations, models
 M = TypeVar("M", bound=models.Model)
 
 
+# removed once the posting path is single
 def is_postgres(conn: Any = None) -> bool:
     return (conn or connection).vendor == "postgresql"
 
@@ -30,9 +31,6 @@ def fetch_rows(model: type[M], where: str, params: Sequence[Any]) -> list[M]:
     running it.
     """
     names, select = _select(model)
-    if not is_postgres():
-        # SQLite hands back text for times: let the ORM's converters read the row.
-        return list(model._default_manager.raw(f"{select} WHERE {where}", params))
     with connection.cursor() as cursor:
         cursor.execute(f"{select} WHERE {where}", params)
         rows = cursor.fetchall()
@@ -43,7 +41,7 @@ def joined_rows(
     model: type[M], related: type[models.Model], field: str, where: str, params: Sequence[Any]
 ) -> list[M]:
     """``model`` rows (alias ``b``) with their ``field`` foreign key's row (alias ``a``) attached, as
-    ``select_related(field)`` attaches it, read with one raw query (PostgreSQL)."""
+    ``select_related(field)`` attaches it, read with one raw query."""
     names, _ = _select(model)
     related_names, _ = _select(related)
     columns = ", ".join(
@@ -69,19 +67,19 @@ def joined_rows(
 def in_pipeline() -> bool:
     """Whether the connection is in psycopg's pipeline mode (statements queue; results come on demand)."""
     raw = connection.connection
-    return raw is not None and is_postgres() and raw._pipeline is not None
+    return raw is not None and raw._pipeline is not None
 
 
 @contextmanager
 def pipeline() -> Iterator[None]:
-    """Send the block's statements without waiting for each one's answer (PostgreSQL; elsewhere a no-op).
+    """Send the block's statements without waiting for each one's answer.
 
     A statement whose result is fetched waits only for itself and what was queued before it, so a run of
     writes costs one round trip instead of one each. Errors surface at the next fetch or at the end of the
     block, as Django's database errors (so the services' deadlock retry still sees them). Already in a
     pipeline, the block joins it. Only for raw statements whose row counts nobody reads, and no COPY.
     """
-    if not is_postgres() or in_pipeline():
+    if in_pipeline():
         yield
         return
     connection.ensure_connection()
@@ -90,18 +88,8 @@ def pipeline() -> Iterator[None]:
 
 
 class PostgresOnlySQL(migrations.RunSQL):
-    """RunSQL that applies on PostgreSQL only (triggers, exclusion constraints, functions).
+    """RunSQL for triggers, exclusion constraints and functions: the name the migrations import.
 
-    SQLite keeps the plain path: the same invariants are checked in Python and by ``reconcile``.
+    greenledger runs on PostgreSQL only, so this is plain ``RunSQL``; it stays because applied migrations
+    name it.
     """
-
-    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if is_postgres(schema_editor.connection):
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
-        if is_postgres(schema_editor.connection):
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-
-    def describe(self) -> str:
-        return "PostgreSQL-only SQL"

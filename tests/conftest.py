@@ -1,8 +1,9 @@
 """Shared test setup.
 
-PostgreSQL-only tests carry ``@pytest.mark.postgres`` and skip on SQLite with a reason; with
-``REQUIRE_SERVICES=1`` (as CI sets it) any skip is reported as a failure instead, so a green CI run
-means every test ran against the real services.
+Every test runs on PostgreSQL (the machine's, or the embedded one: ``config.services``). Tests that need
+Redis carry ``@pytest.mark.redis`` and skip without it, with a reason; with ``REQUIRE_SERVICES=1`` (as CI
+sets it) any skip is reported as a failure instead, so a green CI run means every test ran against the
+real services.
 """
 
 from __future__ import annotations
@@ -10,19 +11,13 @@ from __future__ import annotations
 import os
 
 import pytest
-from django.db import connection
 
 from config.services import require_services
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    on_postgres = connection.vendor == "postgresql"
     redis = bool(os.environ.get("REDIS_URL"))
     for item in items:
-        if "postgres" in item.keywords and not on_postgres:
-            item.add_marker(
-                pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL or start it on 127.0.0.1:5432)")
-            )
         if "redis" in item.keywords and not redis:
             item.add_marker(
                 pytest.mark.skip(reason="needs Redis (set REDIS_URL or start it on 127.0.0.1:6379)")

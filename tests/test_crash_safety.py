@@ -27,7 +27,7 @@ from tests.ledger import assert_reconciled
 from tests.market import IN_SESSION
 from tests.workers import send, wait_for, worker
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def kill_inside(tmp_path, point: str, task, *args) -> None:

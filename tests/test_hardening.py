@@ -186,7 +186,7 @@ def test_production_settings_pass_check_deploy(tmp_path):
         GREENLEDGER_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="registry.example.cn",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        DATABASE_URL=os.environ["DATABASE_URL"],
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -194,9 +194,32 @@ def test_production_settings_pass_check_deploy(tmp_path):
 
 @pytest.mark.slow
 def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    result = _manage("check", GREENLEDGER_ENV="production", DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    result = _manage("check", GREENLEDGER_ENV="production", DATABASE_URL=os.environ["DATABASE_URL"])
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.slow
+def test_production_refuses_to_start_without_a_database_url(tmp_path):
+    # Production never falls back to the embedded server: nothing is started, nothing is written to var/.
+    result = _manage(
+        "check",
+        GREENLEDGER_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        DATABASE_URL="",
+        GREENLEDGER_VAR_DIR=str(tmp_path / "var"),
+    )
+    assert result.returncode != 0
+    assert "DATABASE_URL must be set" in result.stderr
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.mark.slow
+def test_a_database_other_than_postgresql_is_refused(tmp_path):
+    result = _manage("check", DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    assert result.returncode != 0
+    assert "DATABASE_URL must name a PostgreSQL database" in result.stderr
+    assert not (tmp_path / "x.sqlite3").exists()
 
 
 @pytest.mark.parametrize("path", ["/api/v1/transfers", "/api/v1/orders", "/api/v1/transfers/batch"])

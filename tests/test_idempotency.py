@@ -711,7 +711,6 @@ def _deposit_burst() -> tuple[str, str, dict[str, Any], Callable[[], object]]:
     return token_for(ps.ex.operator), "/api/v1/cash/deposits", body, lambda: balance(ps.account, ps.ex.cny)
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("name", "effect_once"), [("account", 2), ("deposit", (10_000, 0))])
 def test_one_key_sent_by_8_clients_at_once_acts_once_and_answers_alike(name, effect_once):

@@ -1,9 +1,10 @@
 """Smoke: the server started the way ``make run`` starts it answers the demo token and serves the docs,
 and its demo trading bots trade on their own until ``manage.py settle`` settles what they traded.
 
-``make run`` migrates, loads the demo market and runs ``manage.py serve`` with nothing configured:
-SQLite and the in-process broker. This does the same against a fresh SQLite file, on a free port (with
-the bots moving every half second instead of every twenty).
+``make run`` migrates, loads the demo market and runs ``manage.py serve`` with nothing configured: the
+embedded PostgreSQL (data in ``var/pgdata``) and the in-process broker. This does the same with a fresh
+``var/`` of its own, on a free port (with the bots moving every half second instead of every twenty), so
+every command below starts the embedded server or joins the one running.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "REQUIRE_SERVICES"}}
+    unset = {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "REQUIRE_SERVICES"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'greenledger.sqlite3'}",
         GREENLEDGER_VAR_DIR=str(tmp_path / "var"),
         PYTHONUNBUFFERED="1",
     )

@@ -31,7 +31,6 @@ def soak_environment() -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.postgres
 @pytest.mark.redis
 def test_a_short_soak_keeps_the_books(tmp_path):
     result = subprocess.run(

@@ -120,7 +120,7 @@ class SerialRangeField(serializers.ListField):
 
 class IdFilter(filters.NumberFilter):
     """Filter by a row id: a whole number a bigint holds. Anything else is refused with 400, where a
-    plain ``NumberFilter`` passes any decimal through and SQLite fails on it with a 500."""
+    plain ``NumberFilter`` passes decimals and numbers out of bigint's range through to the database (a 500)."""
 
     field_class = forms.IntegerField
 

@@ -233,7 +233,7 @@ class PledgeFilter(filters.FilterSet):
     ltv_band = filters.ChoiceFilter(
         choices=LtvBand.CHOICES, method="filter_ltv_band", help_text="Relative to each loan's own levels."
     )
-    # Whole numbers a bigint holds: a plain NumberFilter lets a huge float through to a 500 on SQLite.
+    # Whole numbers a bigint holds: a plain NumberFilter lets a huge number through to a database error (a 500).
     ltv_min_bp = IdFilter(field_name="ltv_bp", lookup_expr="gte")
     ltv_max_bp = IdFilter(field_name="ltv_bp", lookup_expr="lte")
     maturity_after = filters.DateFilter(field_name="maturity_date", lookup_expr="gte")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.actors import Actor
-from exchange.db import fetch_rows, is_postgres
+from exchange.db import fetch_rows
 from exchange.errors import AccountNotFound
 from exchange.models import Account, AccountKind
 
@@ -29,7 +29,7 @@ def accounts_visible_to(actor: Actor) -> QuerySet[Account]:
 def account_visible(actor: Actor, number: str, *, with_participant: bool = True) -> Account:
     """The account if the actor may see it. ``with_participant=False``: only the row, read without an ORM
     query to compose (the holdings read)."""
-    if not with_participant and is_postgres():
+    if not with_participant:
         if actor.sees_everything:
             rows = fetch_rows(Account, "number = %s", [number])
         else:

@@ -7,19 +7,16 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from exchange.db import is_postgres, joined_rows
+from exchange.db import joined_rows
 from exchange.models import Account, Asset, Balance, Posting, SerialBlock
 from exchange.money import amount
 
 
-def holdings_for_account(account: Account) -> QuerySet[Balance] | list[Balance]:
+def holdings_for_account(account: Account) -> list[Balance]:
     """The account's balances, one per asset it ever held, with the asset joined in (one indexed read).
 
-    On PostgreSQL read with one raw query (no ORM query to compose: this is the hottest read); elsewhere
-    through the ORM.
+    Read with one raw query: no ORM query to compose, this is the hottest read.
     """
-    if not is_postgres():
-        return Balance.objects.filter(account=account).select_related("asset").order_by("asset__kind", "asset__code")
     return joined_rows(
         Balance,
         Asset,

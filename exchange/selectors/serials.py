@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 
-from exchange.db import is_postgres
 from exchange.models import Asset, SerialBlock, SerialMovement
 
 
@@ -32,12 +31,9 @@ def block_containing(asset: Asset, serial: int) -> SerialBlock | None:
 
 def movements_of(asset: Asset, serial: int) -> QuerySet[SerialMovement]:
     queryset = SerialMovement.objects.filter(asset=asset).select_related("transaction", "source", "destination")
-    if is_postgres():
-        # Uses the GiST index on int8range(first, last) (migration 0002).
-        contains = RawSQL("int8range(first, last, '[]') @> %s::bigint", [serial], output_field=BooleanField())
-        queryset = queryset.alias(contains=contains).filter(contains=True)
-    else:
-        queryset = queryset.filter(Q(first__lte=serial) & Q(last__gte=serial))
+    # Uses the GiST index on int8range(first, last) (migration 0002).
+    contains = RawSQL("int8range(first, last, '[]') @> %s::bigint", [serial], output_field=BooleanField())
+    queryset = queryset.alias(contains=contains).filter(contains=True)
     return queryset.order_by("transaction_id", "id")
 
 

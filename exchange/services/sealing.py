@@ -34,7 +34,6 @@ from exchange.audit_proof import (
     format_time,
     merkle_root,
 )
-from exchange.db import is_postgres
 from exchange.faults import crash_point
 from exchange.models import AuditEvent, Checkpoint
 from exchange.selectors.audit import checkpoint_fields as _checkpoint_fields
@@ -78,9 +77,8 @@ def safe_horizon() -> int | None:
     for attempt in range(HORIZON_TRIES):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                if is_postgres():
-                    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{HORIZON_LOCK_TIMEOUT_MS}ms"])
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{HORIZON_LOCK_TIMEOUT_MS}ms"])
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
                 cursor.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}")
                 return int(cursor.fetchone()[0])
         except OperationalError as exc:
@@ -115,29 +113,19 @@ _PG_TIME = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US
 def _events(first: int, last: int, chunk: int = 20_000) -> Iterator[tuple[Any, ...]]:
     """Events with first <= seq <= last in order, read in keyset chunks (EVENT_COLUMNS, as plain tuples)."""
     after = first - 1
-    if is_postgres():
-        columns = ", ".join(_PG_TIME if c == "created_at" else c for c in EVENT_COLUMNS)
-        table = AuditEvent._meta.db_table
-        with connection.cursor() as cursor:
-            while after < last:
-                cursor.execute(
-                    f"SELECT {columns} FROM {table} WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
-                    [after, last, chunk],
-                )
-                rows = cursor.fetchall()
-                if not rows:
-                    return
-                yield from rows
-                after = rows[-1][0]
-        return
-    while after < last:
-        rows = list(
-            AuditEvent.objects.filter(seq__gt=after, seq__lte=last).order_by("seq").values_list(*EVENT_COLUMNS)[:chunk]
-        )
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1][0]
+    columns = ", ".join(_PG_TIME if c == "created_at" else c for c in EVENT_COLUMNS)
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        while after < last:
+            cursor.execute(
+                f"SELECT {columns} FROM {table} WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+                [after, last, chunk],
+            )
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
 
 
 def audit_seal(*, max_checkpoints: int = 1000) -> list[Checkpoint]:
@@ -156,8 +144,7 @@ def audit_seal(*, max_checkpoints: int = 1000) -> list[Checkpoint]:
 def _seal_through(*, horizon: int, max_checkpoints: int) -> list[Checkpoint]:
     made: list[Checkpoint] = []
     with connection.cursor() as cursor:
-        if is_postgres():
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
     last = Checkpoint.objects.order_by("-number").first()
     next_seq = last.last_seq + 1 if last else 1
     previous_hash = last.hash if last else GENESIS_HASH

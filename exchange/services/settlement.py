@@ -22,8 +22,6 @@ from django.db import connection
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from exchange import clock
-from exchange.bulk import bulk_update
-from exchange.db import is_postgres
 from exchange.faults import crash_point
 from exchange.locks import LockedHold, read_holds
 from exchange.models import (
@@ -49,9 +47,8 @@ SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
 
 
 def _lock_settlement() -> None:
-    if is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SETTLEMENT_LOCK_KEY])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SETTLEMENT_LOCK_KEY])
 
 
 def _unsettled() -> list[tuple[int, int, int, int, int, int, int, int, int, int, str, int, int, str]]:
@@ -111,7 +108,7 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
     cash = cash_asset()
     fees_account = system_account(AccountKind.FEE)
     account_ids = {r[6] for r in rows} | {r[8] for r in rows}
-    # One statement each (in_bulk would split long id lists into batches on SQLite); holds as plain rows.
+    # One statement each; holds as plain rows.
     accounts = {a.pk: a for a in Account.objects.filter(pk__in=account_ids)}
     assets = {a.pk: a for a in Asset.objects.filter(pk__in={r[1] for r in rows})}
     holds = read_holds({r[7] for r in rows} | {r[9] for r in rows})
@@ -199,14 +196,11 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
         started_at=started,
         completed_at=clock.now(),
     )
-    if is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Trade._meta.db_table} SET settlement_batch_id = %s WHERE id = ANY(%s::bigint[])",
-                [batch.pk, [r[0] for r in rows]],
-            )
-    else:
-        bulk_update(Trade._meta.db_table, [("settlement_batch_id", "bigint")], [(r[0], batch.pk) for r in rows])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Trade._meta.db_table} SET settlement_batch_id = %s WHERE id = ANY(%s::bigint[])",
+            [batch.pk, [r[0] for r in rows]],
+        )
     crash_point("settlement.posted")
     audit_record(
         actor=actor,

@@ -24,7 +24,7 @@ from accounts.models import ParticipantKind
 from config.errors import InvalidInput, NotFound
 from exchange import clock
 from exchange.bulk import bulk_update
-from exchange.db import is_postgres, pipeline
+from exchange.db import pipeline
 from exchange.errors import (
     AccountNotFound,
     DuplicateObject,
@@ -151,9 +151,8 @@ def clear_cash_cache() -> None:
 
 def lock_book(asset_id: int) -> None:
     """Serialise everything that changes one asset's book (place, match, cancel)."""
-    if is_postgres():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [BOOK_LOCK_NAMESPACE, asset_id])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [BOOK_LOCK_NAMESPACE, asset_id])
 
 
 def parse_sessions(text: str) -> list[tuple[time, time]]:

@@ -29,7 +29,7 @@ from exchange.services.issuance import (
 from exchange.services.transfers import transfer_create
 from tests.ledger import assert_reconciled, balance, blocks, make_market
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def run_workers(workers: int, work: Callable[[int], list[str]]) -> list[str]:

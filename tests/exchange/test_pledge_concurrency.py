@@ -16,7 +16,7 @@ from tests.ledger import assert_reconciled, balance, blocks
 from tests.market import IN_SESSION
 from tests.pledges import make_pledges
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 PAIRS = 6
 

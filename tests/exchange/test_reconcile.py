@@ -45,18 +45,11 @@ def _raw(sql: str, params: list | None = None) -> None:
 
 @contextmanager
 def _constraint_off(table: str, name: str) -> Iterator[None]:
-    """Let a corrupting statement past a constraint. PostgreSQL: drop it inside the test's transaction
-    (its rollback brings it back). SQLite: ignore CHECK constraints for a while."""
-    if connection.vendor == "postgresql":
-        _raw("SET CONSTRAINTS ALL IMMEDIATE")  # fire pending deferred checks, or ALTER TABLE refuses
-        _raw(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-        yield
-        return
-    _raw("PRAGMA ignore_check_constraints = 1")
-    try:
-        yield
-    finally:
-        _raw("PRAGMA ignore_check_constraints = 0")
+    """Let a corrupting statement past a constraint: drop it inside the test's transaction (its rollback
+    brings it back)."""
+    _raw("SET CONSTRAINTS ALL IMMEDIATE")  # fire pending deferred checks, or ALTER TABLE refuses
+    _raw(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    yield
 
 
 def test_clean_ledger_prints_one_line_and_exits_0(ledger):

@@ -14,7 +14,7 @@ from tests.ledger import assert_reconciled, balance
 from tests.market import IN_SESSION, make_exchange
 from tests.workers import send, wait_for, worker
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_worker_killed_mid_batch_and_run_again_settles_each_trade_once(tmp_path):

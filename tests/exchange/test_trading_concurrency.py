@@ -13,7 +13,7 @@ from exchange.models import Order, OrderStatus
 from tests.ledger import assert_reconciled, balance
 from tests.market import IN_SESSION, make_exchange
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def _race(workers: int, attempt) -> tuple[int, list[str]]:

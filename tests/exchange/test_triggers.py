@@ -12,8 +12,6 @@ from exchange.models import Posting, SerialBlock, Transaction
 from exchange.services.transfers import transfer_create
 from tests.ledger import assert_reconciled, make_market, snapshot
 
-pytestmark = pytest.mark.postgres
-
 
 @pytest.fixture
 def moved(db):

@@ -56,7 +56,8 @@ class Command(BaseCommand):
         http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
         http.start()
         broker = "Redis" if settings.CELERY_BROKER_URL.startswith("redis") else "the in-process broker"
-        database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+        host = settings.DATABASES["default"]["HOST"] or "localhost"
+        database = f"the embedded PostgreSQL in {host}" if host.startswith("/") else f"PostgreSQL at {host}"
         self.stderr.write(
             f"Serving http://{addr}:{port}/ (API /api/v1/, docs /api/docs/, admin /admin/) on {database}"
             + ("" if no_worker else f"; scheduled jobs on {broker}")

@@ -73,9 +73,8 @@ def test_proof_from_the_api_verifies_and_a_changed_event_fails(world):
     proof = client_for(entity).get(f"/api/v1/audit/events/{seq}/proof").json()
 
     assert verify_proof(proof)["seq"] == seq
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL session_replication_role = replica")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE exchange_auditevent SET payload = replace(payload, '\"20\"', '\"2000\"') WHERE seq = %s", [seq]

@@ -235,7 +235,6 @@ def test_keys_belong_to_the_participant(market, parties):
     assert balance(b_acc, market.cea) == (60, 0)
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_same_key_sent_by_8_clients_at_once_makes_one_transaction():
     market = make_market()

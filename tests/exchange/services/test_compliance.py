@@ -506,7 +506,6 @@ def test_true_up_idempotency_key_replays_its_entry(cycle, allocated):
     assert balance(entity.account, cycle.market.cea) == (750, 0)
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_surrenders_never_exceed_the_obligation():
     import threading

@@ -189,7 +189,6 @@ def test_a_closed_year_takes_no_more_surrenders_or_emissions(crafted):
     assert _state() == before
 
 
-@pytest.mark.postgres
 def test_postgres_refuses_changing_assessed_obligations_closed_years_and_emission_versions(crafted):
     _, e = crafted
     table = Obligation._meta.db_table

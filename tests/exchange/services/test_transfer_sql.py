@@ -18,7 +18,7 @@ from exchange.services.sealing import audit_verify
 from exchange.services.transfers import transfer_create
 from tests.ledger import assert_reconciled, balance, make_market
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 def _normalised(asset, accounts):
