@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.health.DatabaseOutageMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
     "config.middleware.AnonymousThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -210,10 +211,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database schedule (rows written by exchange.schedule), with one leading beat and
+# sends that fail while the broker is down kept due (exchange.beat). Each send is written back at once.
+CELERY_BEAT_SCHEDULER = "exchange.beat:Scheduler"
+CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# A message taken by a worker that dies unacknowledged goes back to the queue this long after it was taken,
+# and the workers look for such messages every few seconds: a killed worker's job is run by another within
+# two minutes. A job still running after this long is handed out again too, which is safe: every job is
+# idempotent and takes its locks, so the second run waits for the first and then finds nothing to do.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 100)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 5)),
+    "unacked_restore_throttle": 1,
+    "socket_connect_timeout": 5,
+}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- Cache (throttle counters): Redis when there is one, so every web process shares the counts -------
