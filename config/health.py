@@ -84,7 +84,7 @@ def _timed(check: Callable[[], str]) -> dict[str, Any]:
         result: dict[str, Any] = {"status": "ok"}
         if detail:
             result["detail"] = detail
-    except Exception as exc:  # noqa: BLE001 - any failure makes the dependency unavailable
+    except Exception as exc:
         result = {"status": "unavailable", "error": f"{type(exc).__name__}: {exc}"[:300]}
     result["ms"] = round((time.monotonic() - started) * 1000)
     return result
