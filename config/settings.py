@@ -239,6 +239,54 @@ CACHES = {
     )
 }
 
+# --- E-mail (the notice outbox sends through it) -----------------------------------------------------
+# EMAIL_URL in one: smtp://user:password@host:25, smtp+tls://...:587 (STARTTLS), smtps://...:465 (TLS),
+# console:// (print them). Or EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS,
+# EMAIL_USE_SSL. With neither, development prints notices to the console and production uses localhost:25.
+def email_settings() -> dict[str, object]:
+    from urllib.parse import unquote, urlparse
+
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    url = os.environ.get("EMAIL_URL", "")
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme == "console":
+            return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        if parsed.scheme not in {"smtp", "smtp+tls", "smtps"}:
+            raise ImproperlyConfigured("EMAIL_URL must start with smtp://, smtp+tls://, smtps:// or console://.")
+        return {
+            "EMAIL_BACKEND": smtp,
+            "EMAIL_HOST": parsed.hostname or "localhost",
+            "EMAIL_PORT": parsed.port or {"smtp": 25, "smtp+tls": 587, "smtps": 465}[parsed.scheme],
+            "EMAIL_HOST_USER": unquote(parsed.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parsed.password or ""),
+            "EMAIL_USE_TLS": parsed.scheme == "smtp+tls",
+            "EMAIL_USE_SSL": parsed.scheme == "smtps",
+        }
+    if os.environ.get("EMAIL_HOST"):
+        return {
+            "EMAIL_BACKEND": smtp,
+            "EMAIL_HOST": os.environ["EMAIL_HOST"],
+            "EMAIL_PORT": env_int("EMAIL_PORT", 25),
+            "EMAIL_HOST_USER": os.environ.get("EMAIL_HOST_USER", ""),
+            "EMAIL_HOST_PASSWORD": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "EMAIL_USE_TLS": env_bool("EMAIL_USE_TLS", default=False),
+            "EMAIL_USE_SSL": env_bool("EMAIL_USE_SSL", default=False),
+        }
+    return {"EMAIL_BACKEND": smtp if PRODUCTION else "django.core.mail.backends.console.EmailBackend"}
+
+
+_email = email_settings()
+EMAIL_BACKEND = str(_email["EMAIL_BACKEND"])
+EMAIL_HOST = str(_email.get("EMAIL_HOST", "localhost"))
+EMAIL_PORT = int(str(_email.get("EMAIL_PORT", 25)))
+EMAIL_HOST_USER = str(_email.get("EMAIL_HOST_USER", ""))
+EMAIL_HOST_PASSWORD = str(_email.get("EMAIL_HOST_PASSWORD", ""))
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "greenledger <notices@localhost>")
+
 # --- greenledger -----------------------------------------------------------------------------------
 GREENLEDGER = {
     # Transfers to accounts that are neither the sender's own nor trusted wait this long (held meanwhile);

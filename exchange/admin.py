@@ -1155,3 +1155,4 @@ class PendingTransferAdmin(ReadOnlyAdmin):
     list_filter = ["status", "asset"]
     search_fields = ["source__number", "destination__number", "participant__name"]
     list_select_related = ["participant", "source", "destination", "asset"]
+from exchange import admin_notices  # noqa: E402, F401 - the notice outbox admin (its own module)

@@ -20,6 +20,7 @@ from exchange.clock import trading_day
 from exchange.selectors.reconcile import reconcile
 from exchange.services.compliance import compliance_deadlines_run
 from exchange.services.idempotency import idempotent_requests_forget
+from exchange.services.notices import notices_send
 from exchange.services.pledges import pledge_sales_complete, pledges_value
 from exchange.services.sealing import audit_seal
 from exchange.services.settlement import settlement_run
@@ -101,3 +102,10 @@ def pending_transfers_execute_task() -> int:
 def idempotent_requests_forget_task() -> int:
     """Forget the answers kept for keyed requests past the retention period (daily). Safe to run twice."""
     return idempotent_requests_forget()
+
+
+@shared_task(name="exchange.notices_send", **RETRY)
+def notices_send_task() -> int:
+    """Send the notices not yet delivered whose time has come (every minute); each is marked delivered
+    only once the mail server has accepted it, and a failed one is retried with backoff."""
+    return notices_send()

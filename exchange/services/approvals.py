@@ -26,8 +26,9 @@ from accounts.models import ParticipantKind
 from config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange.audit_proof import canonical_json
 from exchange.errors import IdempotencyConflict
-from exchange.models import ApprovalOperation, ApprovalRequest, ApprovalStatus
+from exchange.models import ApprovalOperation, ApprovalRequest, ApprovalStatus, NoticeKind
 from exchange.services.audit import audit_record, mark_replayed, service
+from exchange.services.notices import notice_add
 
 T = TypeVar("T")
 
@@ -204,6 +205,14 @@ def approval_request(
         action="approval.request",
         obj=request,
         payload={"operation": operation, "params": params, "quantity": quantity, "summary": request.summary},
+    )
+    notice_add(
+        recipients=[request.requested_participant],
+        kind=NoticeKind.APPROVAL_WAITING,
+        subject=f"Approval request {request.pk} is waiting for a second registry user",
+        body=f"{request.summary} ({quantity} t), requested by {request.requested_by.get_username()}. "
+        f"Approve or reject it in the admin or with POST /api/v1/approvals/{request.pk}/approve.",
+        obj=("approval_request", request.pk),
     )
     return request
 
