@@ -39,6 +39,8 @@ class Scheduler(DatabaseScheduler):
     # --- leadership -------------------------------------------------------------------------------------
     def is_leader(self) -> bool:
         """Whether this process holds the beat lock (taking it if it is free)."""
+        if connections["default"].vendor != "postgresql":
+            return True  # SQLite: one process (manage.py serve), nothing to share
         if self._leader is not None:
             try:
                 self._leader.execute("SELECT 1")
