@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from config.errors import DomainError
+from config.health import database_unavailable, outage_in_flight
 
 logger = logging.getLogger("greenledger.api")
 
@@ -115,6 +116,8 @@ def json_404(request: Any, exception: Exception | None = None) -> Any:
 
 
 def json_500(request: Any) -> Any:
+    if outage_in_flight():  # the database went away: a 503 to retry, not a server error
+        return database_unavailable(request)
     if request.path.startswith("/api/"):
         return JsonResponse(
             error_body("server_error", "An unexpected error occurred; it has been logged."),

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.health.DatabaseOutageMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
     "config.middleware.AnonymousThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -209,10 +210,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database schedule (rows written by exchange.schedule), with one leading beat and
+# sends that fail while the broker is down kept due (exchange.beat). Each send is written back at once.
+CELERY_BEAT_SCHEDULER = "exchange.beat:Scheduler"
+CELERY_BEAT_SYNC_EVERY = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# A message taken by a worker that dies unacknowledged goes back to the queue this long after it was taken,
+# and the workers look for such messages every few seconds: a killed worker's job is run by another within
+# two minutes. A job still running after this long is handed out again too, which is safe: every job is
+# idempotent and takes its locks, so the second run waits for the first and then finds nothing to do.
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 100)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 5)),
+    "unacked_restore_throttle": 1,
+    "socket_connect_timeout": 5,
+}
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- Cache (throttle counters): Redis when there is one, so every web process shares the counts -------
@@ -223,6 +237,54 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# --- E-mail (the notice outbox sends through it) -----------------------------------------------------
+# EMAIL_URL in one: smtp://user:password@host:25, smtp+tls://...:587 (STARTTLS), smtps://...:465 (TLS),
+# console:// (print them). Or EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS,
+# EMAIL_USE_SSL. With neither, development prints notices to the console and production uses localhost:25.
+def email_settings() -> dict[str, object]:
+    from urllib.parse import unquote, urlparse
+
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    url = os.environ.get("EMAIL_URL", "")
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme == "console":
+            return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        if parsed.scheme not in {"smtp", "smtp+tls", "smtps"}:
+            raise ImproperlyConfigured("EMAIL_URL must start with smtp://, smtp+tls://, smtps:// or console://.")
+        return {
+            "EMAIL_BACKEND": smtp,
+            "EMAIL_HOST": parsed.hostname or "localhost",
+            "EMAIL_PORT": parsed.port or {"smtp": 25, "smtp+tls": 587, "smtps": 465}[parsed.scheme],
+            "EMAIL_HOST_USER": unquote(parsed.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parsed.password or ""),
+            "EMAIL_USE_TLS": parsed.scheme == "smtp+tls",
+            "EMAIL_USE_SSL": parsed.scheme == "smtps",
+        }
+    if os.environ.get("EMAIL_HOST"):
+        return {
+            "EMAIL_BACKEND": smtp,
+            "EMAIL_HOST": os.environ["EMAIL_HOST"],
+            "EMAIL_PORT": env_int("EMAIL_PORT", 25),
+            "EMAIL_HOST_USER": os.environ.get("EMAIL_HOST_USER", ""),
+            "EMAIL_HOST_PASSWORD": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "EMAIL_USE_TLS": env_bool("EMAIL_USE_TLS", default=False),
+            "EMAIL_USE_SSL": env_bool("EMAIL_USE_SSL", default=False),
+        }
+    return {"EMAIL_BACKEND": smtp if PRODUCTION else "django.core.mail.backends.console.EmailBackend"}
+
+
+_email = email_settings()
+EMAIL_BACKEND = str(_email["EMAIL_BACKEND"])
+EMAIL_HOST = str(_email.get("EMAIL_HOST", "localhost"))
+EMAIL_PORT = int(str(_email.get("EMAIL_PORT", 25)))
+EMAIL_HOST_USER = str(_email.get("EMAIL_HOST_USER", ""))
+EMAIL_HOST_PASSWORD = str(_email.get("EMAIL_HOST_PASSWORD", ""))
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "greenledger <notices@localhost>")
 
 # --- greenledger -----------------------------------------------------------------------------------
 GREENLEDGER = {

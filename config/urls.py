@@ -3,11 +3,14 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.converters import CodeConverter, IdConverter
+from config.health import health, ready
 
 register_converter(IdConverter, "id")
 register_converter(CodeConverter, "code")
 
 urlpatterns = [
+    path("health/", health, name="health"),
+    path("ready/", ready, name="ready"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ExchangeConfig(AppConfig):
@@ -7,6 +8,11 @@ class ExchangeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from exchange.schedule import sync_after_migrate
+
+        # The periodic jobs follow exchange.schedule after every migrate: one idempotent step owns them.
+        post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="exchange.schedule.sync")
+
         # The apps below exchange call into it through ports it fills here (they import no exchange module):
         # config.audit records their audit events, accounts.hooks opens a new holder's first account.
         from accounts import hooks

@@ -7,14 +7,15 @@ same services as the API. Shared classes (``ReadOnlyAdmin``) live in ``exchange.
 
 from django.contrib import admin
 
-# Domain modules are imported here: each registers its admins when imported. A new admin module (a domain
-# module in this package, or one beside it such as exchange/admin_notices.py) is added to these imports.
+# Domain modules are imported here: each registers its admins when imported. A new admin module is a
+# domain module in this package, added to these imports.
 from exchange.admin import (  # noqa: F401
     approvals,
     audit,
     compliance,
     ledger,
     market,
+    notices,
     pledges,
     registry,
     settlement,

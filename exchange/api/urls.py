@@ -17,6 +17,7 @@ from exchange.api import (
     settlement,
     trust,
 )
+from exchange.api.notices import NoticeListApi
 
 # Path converters "id" and "code" are registered in config/urls.py.
 
@@ -42,6 +43,7 @@ urlpatterns = [
     path("approvals/<id:pk>", approvals.ApprovalDetailApi.as_view(), name="approval-detail"),
     path("approvals/<id:pk>/approve", approvals.ApprovalApproveApi.as_view(), name="approval-approve"),
     path("approvals/<id:pk>/reject", approvals.ApprovalRejectApi.as_view(), name="approval-reject"),
+    path("notices", NoticeListApi.as_view(), name="notices"),
     path("accounts", holdings.AccountListApi.as_view(), name="accounts"),
     path("accounts/<code:number>", holdings.AccountDetailApi.as_view(), name="account-detail"),
     path("accounts/<code:number>/holdings", holdings.HoldingsApi.as_view(), name="account-holdings"),

@@ -1,30 +1,11 @@
-"""The compliance deadline job: daily after midnight China time, it assesses every year whose deadline
-has passed (and does nothing for a year it has assessed already)."""
+"""Formerly wrote the periodic job(s) compliance-deadlines into beat's tables.
+
+Now a no-op: the periodic jobs live in ``exchange/schedule.py`` and one idempotent step writes them (the
+post_migrate hook and ``manage.py sync_schedule``). A database migrated before keeps its rows, which that
+step brings in line.
+"""
 
 from django.db import migrations
-
-NAME = "compliance-deadlines"
-
-
-def create(apps, schema_editor):
-    crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
-    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    if task_model.objects.filter(name=NAME).exists():
-        return
-    crontab, _ = crontab_model.objects.get_or_create(
-        minute="30", hour="0", day_of_week="*", day_of_month="*", month_of_year="*", timezone="Asia/Shanghai"
-    )
-    task_model.objects.create(
-        name=NAME,
-        task="exchange.compliance_deadlines",
-        crontab=crontab,
-        enabled=True,
-        description="Assess the obligations of every compliance year past its deadline: status, shortfall, penalty range.",
-    )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -34,4 +15,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations: list[migrations.operations.base.Operation] = []

@@ -1,24 +1,11 @@
-"""Pending transfers whose delay has passed are carried out every minute."""
+"""Formerly wrote the periodic job(s) pending-transfers into beat's tables.
+
+Now a no-op: the periodic jobs live in ``exchange/schedule.py`` and one idempotent step writes them (the
+post_migrate hook and ``manage.py sync_schedule``). A database migrated before keeps its rows, which that
+step brings in line.
+"""
 
 from django.db import migrations
-
-
-def create(apps, schema_editor):
-    interval_model = apps.get_model("django_celery_beat", "IntervalSchedule")
-    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    if not task_model.objects.filter(name="pending-transfers").exists():
-        interval, _ = interval_model.objects.get_or_create(every=60, period="seconds")
-        task_model.objects.create(
-            name="pending-transfers",
-            task="exchange.pending_transfers_execute",
-            interval=interval,
-            description="Carry out transfers to untrusted accounts once their delay has passed.",
-            enabled=True,
-        )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name="pending-transfers").delete()
 
 
 class Migration(migrations.Migration):
@@ -27,4 +14,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations: list[migrations.operations.base.Operation] = []

@@ -1,28 +1,11 @@
-"""The kept answers of keyed requests are forgotten after their retention period, daily at 03:10."""
+"""Formerly wrote the periodic job(s) idempotency-forget into beat's tables.
+
+Now a no-op: the periodic jobs live in ``exchange/schedule.py`` and one idempotent step writes them (the
+post_migrate hook and ``manage.py sync_schedule``). A database migrated before keeps its rows, which that
+step brings in line.
+"""
 
 from django.db import migrations
-
-NAME = "idempotency-forget"
-
-
-def create(apps, schema_editor):
-    crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
-    task_model = apps.get_model("django_celery_beat", "PeriodicTask")
-    if not task_model.objects.filter(name=NAME).exists():
-        crontab, _ = crontab_model.objects.get_or_create(
-            minute="10", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone="Asia/Shanghai"
-        )
-        task_model.objects.create(
-            name=NAME,
-            task="exchange.idempotent_requests_forget",
-            crontab=crontab,
-            description="Forget the answers kept for keyed requests after IDEMPOTENCY_RETENTION_DAYS.",
-            enabled=True,
-        )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -31,4 +14,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create, remove)]
+    operations: list[migrations.operations.base.Operation] = []

@@ -25,6 +25,7 @@ from exchange.models.ledger import (
     Transaction,
     TransactionKind,
 )
+from exchange.models.notices import Notice, NoticeKind, NoticeStatus
 from exchange.models.pledges import (
     REGISTERED_STATES,
     CollateralKind,
@@ -84,6 +85,9 @@ __all__ = [
     "Issuance",
     "MarginCall",
     "MarketRules",
+    "Notice",
+    "NoticeKind",
+    "NoticeStatus",
     "Obligation",
     "ObligationStatus",
     "Order",

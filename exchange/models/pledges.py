@@ -231,7 +231,11 @@ class MarginCall(models.Model):
     ltv_bp = models.PositiveIntegerField()
     level_bp = models.PositiveIntegerField(help_text="The loan's margin-call level when it was raised.")
     cure_by = models.DateField(help_text="After this day the lender may declare default.")
-    notified = models.JSONField(default=list, help_text="Addresses the notice went to.")
+    notified = models.JSONField(
+        default=list,
+        help_text="Empty: each party's notice and its delivery are Notice rows. Calls raised before notices "
+        "had their own rows list the addresses they were addressed to.",
+    )
     created_at = models.DateTimeField()
 
     class Meta:

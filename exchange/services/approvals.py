@@ -33,6 +33,7 @@ from exchange.models import (
     ApprovalStatus,
     Asset,
     ComplianceYear,
+    NoticeKind,
     Obligation,
     Project,
 )
@@ -40,6 +41,7 @@ from exchange.services.audit import audit_record, mark_replayed, service
 from exchange.services.compliance import preallocation_run, true_up_apply
 from exchange.services.four_eyes import ApprovalRequired, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
+from exchange.services.notices import notice_add
 
 T = TypeVar("T")
 
@@ -166,6 +168,14 @@ def approval_request(
         action="approval.request",
         obj=request,
         payload={"operation": operation, "params": params, "quantity": quantity, "summary": request.summary},
+    )
+    notice_add(
+        recipients=[request.requested_participant],
+        kind=NoticeKind.APPROVAL_WAITING,
+        subject=f"Approval request {request.pk} is waiting for a second registry user",
+        body=f"{request.summary} ({quantity} t), requested by {request.requested_by.get_username()}. "
+        f"Approve or reject it in the admin or with POST /api/v1/approvals/{request.pk}/approve.",
+        obj=("approval_request", request.pk),
     )
     return request
 

@@ -32,13 +32,10 @@ Lock order: the loan row, then the book, then balance rows and hold rows (as the
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
 
-from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 
 from accounts.actors import Actor
@@ -76,6 +73,7 @@ from exchange.models import (
     Trade,
     TransactionKind,
 )
+from exchange.models.notices import NoticeKind
 from exchange.models.pledges import BP
 from exchange.money import fen_to_str
 from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
@@ -92,6 +90,7 @@ from exchange.services.ledger import (
     ledger_post,
     request_hash,
 )
+from exchange.services.notices import notice_add
 from exchange.services.trading import cash_asset, enforcement_order_place, lock_book
 
 logger = logging.getLogger("greenledger.pledges")
@@ -709,6 +708,13 @@ def pledge_default(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
             "ltv_bp": loan.ltv_bp,
         },
     )
+    _notice(
+        loan,
+        f"Pledge {loan.registration_reference} declared in default on {day}",
+        f"{loan.lender.name} declared pledge {loan.registration_reference} ({loan.quantity} t of {loan.asset.code}) "
+        f"in default on {day}: {', '.join(grounds)}. The units stay frozen until the lender enforces.",
+        kind=NoticeKind.DEFAULT,
+    )
     return loan
 
 
@@ -777,6 +783,7 @@ def pledge_enforce(
                 "amount_due": fen_to_str(due),
             },
         )
+        _enforcement_notice(loan, method, due)
         return enforcement
 
     if not is_whole(price_fen) or price_fen <= 0:
@@ -820,6 +827,7 @@ def pledge_enforce(
             "amount_due": fen_to_str(due),
         },
     )
+    _enforcement_notice(loan, method, due)
     return enforcement
 
 
@@ -973,7 +981,7 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
     One valuation per pledge per day (a second run values nothing and changes nothing). A margin call
     is raised when LTV reaches the loan's margin-call level and no call is open (one call per breach,
     however many runs see it); an open call is closed when LTV is back below the level. Loans past
-    maturity are flagged once. Calls and maturity notices are emailed to borrower and lender after commit.
+    maturity are flagged once. Calls and maturity notices to borrower and lender go in the notice outbox.
     """
     actor = actor or Actor.system("pledge-valuation")
     day = day or clock.trading_day()
@@ -1020,7 +1028,6 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
         mark_unchanged()
         return 0
     PledgeValuation.objects.bulk_create(valuations)
-    notices: list[EmailMessage] = []
     calls, met, matured = [], [], []
     for valuation in valuations:
         loan = valuation.loan
@@ -1032,12 +1039,12 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
                 ltv_bp=loan.ltv_bp,
                 level_bp=loan.margin_call_bp,
                 cure_by=day + timedelta(days=loan.cure_period_days),
-                notified=_addresses(loan),
+                notified=[],  # delivery is recorded on the call's notices (exchange.Notice)
                 created_at=now,
             )
             loan.margin_call = call
             calls.append(call)
-            notices += _margin_call_notices(loan, call, valuation)
+            _margin_call_notices(loan, call, valuation)
             audit_record(
                 actor=actor,
                 action="pledge.margin_call",
@@ -1050,7 +1057,7 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
                     "level_bp": loan.margin_call_bp,
                     "price": fen_to_str(valuation.price_fen),
                     "cure_by": call.cure_by,
-                    "notified": call.notified,
+                    "notify": _addresses(loan),
                 },
             )
         elif loan.ltv_bp < loan.margin_call_bp and loan.margin_call_id is not None:
@@ -1065,7 +1072,7 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
         if day > loan.maturity_date and loan.past_maturity_on is None:
             loan.past_maturity_on = day
             matured.append(loan.pk)
-            notices += _maturity_notices(loan, day)
+            _maturity_notices(loan, day)
             audit_record(
                 actor=actor,
                 action="pledge.past_maturity",
@@ -1088,8 +1095,6 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
             "past_maturity": matured,
         },
     )
-    if notices:
-        transaction.on_commit(lambda: _send(notices))
     crash_point("pledges.valued")
     return len(valuations)
 
@@ -1099,13 +1104,25 @@ def _addresses(loan: PledgeLoan) -> list[str]:
     return [p.email for p in (loan.borrower, loan.lender) if p.email]
 
 
-def _notice(loan: PledgeLoan, subject: str, body: str) -> list[EmailMessage]:
-    """One message to each party (borrower and lender) that has a notice address."""
-    sender = getattr(settings, "DEFAULT_FROM_EMAIL", None)
-    return [EmailMessage(subject=subject, body=body, from_email=sender, to=[address]) for address in _addresses(loan)]
+def _notice(loan: PledgeLoan, subject: str, body: str, *, kind: str, obj: tuple[str, Any] | None = None) -> None:
+    """Queue one notice to each party (borrower and lender) that has a notice address, in this transaction
+    (exchange.services.notices sends it and records its delivery)."""
+    notice_add(
+        recipients=(loan.borrower, loan.lender), kind=kind, subject=subject, body=body, obj=obj or ("pledge", loan.pk)
+    )
 
 
-def _margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeValuation) -> list[EmailMessage]:
+def _enforcement_notice(loan: PledgeLoan, method: str, due_fen: int) -> None:
+    _notice(
+        loan,
+        f"Pledge {loan.registration_reference} is being enforced ({method})",
+        f"{loan.lender.name} enforces pledge {loan.registration_reference} ({loan.quantity} t of {loan.asset.code}) "
+        f"by {method}; amount due {fen_to_str(due_fen)} yuan.",
+        kind=NoticeKind.ENFORCEMENT,
+    )
+
+
+def _margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeValuation) -> None:
     subject = (
         f"Margin call on pledge {loan.registration_reference}: LTV {bp_to_percent(call.ltv_bp)}% "
         f"(call level {bp_to_percent(call.level_bp)}%)"
@@ -1121,24 +1138,17 @@ def _margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeVa
             f"Top up the collateral or repay by {call.cure_by}; after that day the lender may declare default.",
         ]
     )
-    return _notice(loan, subject, body)
+    _notice(loan, subject, body, kind=NoticeKind.MARGIN_CALL, obj=("margin_call", call.pk))
 
 
-def _maturity_notices(loan: PledgeLoan, day: date) -> list[EmailMessage]:
+def _maturity_notices(loan: PledgeLoan, day: date) -> None:
     subject = f"Pledge {loan.registration_reference} is past its maturity ({loan.maturity_date})"
     body = (
         f"Pledge {loan.registration_reference} ({loan.quantity} t of {loan.asset.code}, principal "
         f"{fen_to_str(loan.principal_fen)} yuan) matured on {loan.maturity_date} and was still registered on {day}. "
         "The lender may declare default."
     )
-    return _notice(loan, subject, body)
-
-
-def _send(messages: Sequence[EmailMessage]) -> None:
-    try:
-        get_connection().send_messages(list(messages))
-    except Exception:  # the records are committed; a mail outage must not hide them
-        logger.exception("pledge notices could not be sent", extra={"messages": len(messages)})
+    _notice(loan, subject, body, kind=NoticeKind.PAST_MATURITY)
 
 
 __all__ = [

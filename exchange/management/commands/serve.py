@@ -103,6 +103,9 @@ class Command(BaseCommand):
         from celery.exceptions import SecurityWarning
 
         from config.celery import app
+        from exchange.schedule import sync
+
+        sync()  # the jobs as exchange/schedule.py lists them (migrate does it too; this is cheap and idempotent)
 
         warnings.simplefilter("ignore", SecurityWarning)  # a development server in a container may run as root
         in_process = settings.CELERY_BROKER_URL.startswith("memory")

@@ -1,0 +1,103 @@
+"""The beat scheduler: django-celery-beat's database schedule, with one leader and no lost sends.
+
+- **One leader.** Any number of ``celery beat`` processes may run; only the one holding a PostgreSQL
+  advisory lock (a session lock on a connection of its own) sends jobs, the others stand by and take over
+  within seconds when the leader dies or loses the database. A new leader first re-reads every job's last
+  run from the database (beat writes it after each send, ``beat_sync_every = 1``), so a job sent by the
+  old leader is not sent again for the same period.
+- **A job that could not be sent stays due.** Celery's beat records a run before sending it; when the
+  broker is down the send fails and the job would wait for its next time (the next day for settlement).
+  Here a failed send puts the job's last run back, so it is sent as soon as the broker answers again.
+- While the database is down the leader loses its lock and sends nothing; when it is back, jobs that
+  fell due meanwhile are due at once (their last run is before their time) and are sent then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+import psycopg
+from django.db import connections
+from django_celery_beat.schedulers import DatabaseScheduler
+
+logger = logging.getLogger("greenledger.beat")
+
+# pg_advisory_lock key held by the leading beat for as long as its connection lives.
+BEAT_LOCK_KEY = 7_245_190_001
+STANDBY_INTERVAL = 2.0
+SEND_RETRY_DELAY = 2.0
+
+
+class Scheduler(DatabaseScheduler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._leader: psycopg.Connection[Any] | None = None
+        super().__init__(*args, **kwargs)
+
+    # --- leadership -------------------------------------------------------------------------------------
+    def is_leader(self) -> bool:
+        """Whether this process holds the beat lock (taking it if it is free)."""
+        if connections["default"].vendor != "postgresql":
+            return True  # SQLite: one process (manage.py serve), nothing to share
+        if self._leader is not None:
+            try:
+                self._leader.execute("SELECT 1")
+                return True
+            except psycopg.Error:
+                logger.warning("beat lost its database connection and its lead; standing by")
+                self._release()
+        try:
+            params = connections["default"].get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            params.setdefault("connect_timeout", 5)
+            conn = psycopg.connect(**params, autocommit=True, application_name="greenledger-beat")
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", [BEAT_LOCK_KEY]).fetchone()
+        except psycopg.Error:
+            return False
+        if not (row and row[0]):
+            conn.close()
+            return False
+        self._leader = conn
+        logger.warning("beat took the lead; sending the scheduled jobs")
+        # Read every job's last run afresh: another beat may have sent jobs since this one read them.
+        self._initial_read = True
+        self._heap = None
+        return True
+
+    def _release(self) -> None:
+        if self._leader is not None:
+            with contextlib.suppress(psycopg.Error):  # the connection may be gone already
+                self._leader.close()
+        self._leader = None
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        if not self.is_leader():
+            return STANDBY_INTERVAL
+        return float(super().tick(*args, **kwargs))
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+    # --- sending ----------------------------------------------------------------------------------------
+    def apply_entry(self, entry: Any, producer: Any = None) -> None:
+        try:
+            self.apply_async(entry, producer=producer, advance=False)
+        except Exception as exc:
+            logger.warning(
+                "scheduled job not sent; it stays due and is sent again when the broker answers",
+                extra={"job": entry.name, "task": entry.task, "error": str(exc)},
+            )
+            # tick() has already recorded the run (the model's last_run_at is now): put it back and write
+            # that back at the next sync, then rebuild the heap from the entries, where this one is due.
+            entry.model.last_run_at = entry.last_run_at
+            entry.model.total_run_count = entry.total_run_count
+            self._dirty.add(entry.name)
+            self._initial_read = True  # write it, then re-read every job's last run from the database
+            self._heap = None
+            time.sleep(SEND_RETRY_DELAY)

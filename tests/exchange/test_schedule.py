@@ -1,0 +1,99 @@
+"""The periodic jobs: one list (exchange.schedule), written into beat's tables by one idempotent step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from config.celery import app
+from exchange import schedule
+
+pytestmark = pytest.mark.django_db
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def rows() -> dict[str, tuple]:
+    return {
+        t.name: (t.task, t.enabled, t.interval_id, t.crontab_id, t.description, t.kwargs)
+        for t in PeriodicTask.objects.all()
+    }
+
+
+def test_every_job_of_the_module_has_its_row_after_migrate_and_nothing_else():
+    names = {t.name: t for t in PeriodicTask.objects.all()}
+
+    assert set(names) == {j.name for j in schedule.JOBS}
+    for job in schedule.JOBS:
+        row = names[job.name]
+        assert (row.task, row.enabled, json.loads(row.kwargs)) == (job.task, True, job.kwargs)
+        if isinstance(job.when, schedule.Every):
+            assert (row.interval.every, row.interval.period, row.crontab) == (job.when.seconds, "seconds", None)
+        else:
+            cron = row.crontab
+            assert (cron.minute, cron.hour, cron.day_of_week, str(cron.timezone), row.interval) == (
+                job.when.minute,
+                job.when.hour,
+                job.when.day_of_week,
+                "Asia/Shanghai",
+                None,
+            )
+
+
+def test_every_scheduled_task_exists():
+    app.loader.import_default_modules()
+    assert {j.task for j in schedule.JOBS} <= set(app.tasks)
+
+
+def test_sync_is_idempotent():
+    before = rows()
+
+    result = schedule.sync()
+
+    assert not result.changed
+    assert rows() == before
+    assert CrontabSchedule.objects.count() == len({j.when for j in schedule.JOBS if isinstance(j.when, schedule.Cron)})
+    assert IntervalSchedule.objects.count() == 1
+
+
+def test_sync_puts_back_an_edited_job_and_deletes_retired_ones_but_keeps_a_disabled_job_disabled():
+    edited = PeriodicTask.objects.get(name="settlement")
+    edited.crontab, _ = CrontabSchedule.objects.get_or_create(minute="0", hour="9", timezone="Asia/Shanghai")
+    edited.task = "exchange.something_else"
+    edited.save()
+    PeriodicTask.objects.filter(name="reconcile-nightly").update(enabled=False)
+    PeriodicTask.objects.filter(name="day-close").delete()
+    retired = PeriodicTask.objects.create(
+        name="session-close-afternoon", task="exchange.orders_cancel_at_close", crontab=edited.crontab
+    )
+
+    result = schedule.sync()
+
+    assert (result.created, result.updated, result.deleted) == (["day-close"], ["settlement"], [retired.name])
+    settlement = PeriodicTask.objects.get(name="settlement")
+    cron = settlement.crontab
+    assert (settlement.task, cron.hour, cron.minute) == ("exchange.settlement_run", "15", "30")
+    assert not PeriodicTask.objects.get(name="reconcile-nightly").enabled
+    assert not PeriodicTask.objects.filter(name=retired.name).exists()
+
+
+def test_the_command_syncs_and_says_what_it_did(capsys):
+    PeriodicTask.objects.filter(name="audit-seal").delete()
+
+    call_command("sync_schedule")
+    call_command("sync_schedule")
+
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "created audit-seal",
+        f"sync_schedule: {len(schedule.JOBS)} jobs",
+        f"sync_schedule: {len(schedule.JOBS)} jobs, no change",
+    ]
+
+
+def test_the_operations_guide_shows_the_schedule_table():
+    assert schedule.table() in DOCS.read_text()
