@@ -280,6 +280,27 @@ def compare_with_kept(
     return problems
 
 
+def kept_checkpoints(text: str) -> list[dict[str, Any]]:
+    """The checkpoints in a kept copy of the feed: one feed page (``{"checkpoints": [...]}``), a list of
+    checkpoint documents, or JSON lines of either (pages appended as they were fetched)."""
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        values = [json.loads(text)]
+    except json.JSONDecodeError:
+        values = [json.loads(line) for line in text.splitlines() if line.strip()]
+    docs: list[dict[str, Any]] = []
+    for value in values:
+        if isinstance(value, dict) and "checkpoints" in value:
+            docs.extend(value["checkpoints"])
+        elif isinstance(value, dict):
+            docs.append(value)
+        else:
+            docs.extend(value)
+    return docs
+
+
 # --- the client-side check -------------------------------------------------------------------------
 class ProofError(ValueError):
     """The proof does not hold; the message says which step failed."""
@@ -327,9 +348,7 @@ def verify_proof(
             problem = signature_problem(doc, public_keys)
             if problem:
                 raise ProofError(f"checkpoint {doc['number']}: {problem}")
-    return {
-        "seq": int(event["seq"]),
-        "checkpoint": int(checkpoint["number"]),
-        "latest": int(previous["number"]),
-        "signed": public_keys is not None,
-    }
+    summary = {"seq": int(event["seq"]), "checkpoint": int(checkpoint["number"]), "latest": int(previous["number"])}
+    if public_keys is not None:
+        summary["signed"] = True  # every checkpoint's signature checked
+    return summary
