@@ -301,6 +301,12 @@ GREENLEDGER = {
     # The answers kept for keyed requests whose services keep no key (exchange.models.IdempotentRequest)
     # are forgotten after this many days: a retry within it replays, a key reused after it acts afresh.
     "IDEMPOTENCY_RETENTION_DAYS": env_int("IDEMPOTENCY_RETENTION_DAYS", 30),
+    # Checkpoints up to this number were sealed before checkpoints were signed (docs/audit.md): verification
+    # does not ask them for a signature. Every later one must carry a trusted key's.
+    "AUDIT_UNSIGNED_THROUGH": env_int("GREENLEDGER_AUDIT_UNSIGNED_THROUGH", 0),
+    # reconcile: how far a journal entry's time may lie before an earlier entry's (concurrent writers read
+    # the clock before they insert; a settlement stamps its entry with its start).
+    "JOURNAL_CLOCK_TOLERANCE_SECONDS": env_int("GREENLEDGER_JOURNAL_CLOCK_TOLERANCE_SECONDS", 300),
 }
 
 # --- Logging: structured (key=value) and quiet by default -----------------------------------------

@@ -12,6 +12,13 @@ functions, so there is one definition of every hash.
   power of two below the size.
 - Checkpoint hash: ``sha256(canonical JSON of its fields)``; each names the previous one's hash, the
   first names 64 zeros.
+- Checkpoint signature: Ed25519 over ``"greenledger checkpoint <hash>"`` (UTF-8) by the registry's audit
+  key; ``key_id`` is the first 16 hex digits of ``sha256(raw public key)``. Checking a signature needs the
+  ``cryptography`` package; everything else here is the standard library.
+- Journal entry digest: ``sha256("<kind>|<time>|<postings>")`` where ``postings`` is
+  ``account:asset:quantity`` of every posting, sorted by account, asset and quantity, joined by ``;``.
+  The audit event of the entry states it (payload key ``entry_digest``); ``manage.py reconcile``
+  recomputes it from the journal.
 """
 
 from __future__ import annotations
@@ -210,18 +217,109 @@ def checkpoint_hash(checkpoint: Mapping[str, Any]) -> str:
     return sha256_hex(canonical_json(fields))
 
 
+# --- journal entries ------------------------------------------------------------------------------
+def entry_digest(kind: str, created_at: datetime, postings: Iterable[tuple[int, int, int]]) -> str:
+    """What an entry's audit event states about it: its kind, time and ``(account, asset, quantity)`` postings."""
+    lines = ";".join(f"{account}:{asset}:{quantity}" for account, asset, quantity in sorted(postings))
+    return sha256_hex(f"{kind}|{format_time(created_at)}|{lines}")
+
+
+# --- signatures ------------------------------------------------------------------------------------
+SIGNATURE_ALGORITHM = "Ed25519"
+
+
+def signed_message(checkpoint_hash_hex: str) -> bytes:
+    return f"greenledger checkpoint {checkpoint_hash_hex}".encode()
+
+
+def key_id(public_key_raw: bytes) -> str:
+    return hashlib.sha256(public_key_raw).hexdigest()[:16]
+
+
+def signature_problem(checkpoint: Mapping[str, Any], public_keys: Mapping[str, str]) -> str | None:
+    """Why ``checkpoint``'s signature does not hold against ``public_keys`` (key id -> base64 raw key), or None.
+
+    Needs the ``cryptography`` package (``ImportError`` without it).
+    """
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    signature, kid = checkpoint.get("signature") or "", checkpoint.get("key_id") or ""
+    if not signature:
+        return "is not signed"
+    if kid not in public_keys:
+        return f"is signed by key {kid}, which is not a trusted audit key"
+    public = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_keys[kid]))
+    try:
+        public.verify(base64.b64decode(signature), signed_message(checkpoint["hash"]))
+    except (InvalidSignature, ValueError):
+        return f"signature does not verify with key {kid}"
+    return None
+
+
+def compare_with_kept(
+    kept: Iterable[Mapping[str, Any]], current: Mapping[int, Mapping[str, Any]]
+) -> list[tuple[int, str]]:
+    """Compare checkpoints kept from the feed with the trail as it is now (number -> document).
+
+    Every kept checkpoint must still be there with the same hash: one that changed means the trail was
+    rewritten from there, one that is gone means it was cut. Returns the differences, first first.
+    """
+    problems = []
+    for doc in sorted(kept, key=lambda d: int(d["number"])):
+        number = int(doc["number"])
+        now = current.get(number)
+        if now is None:
+            problems.append((number, f"in the kept copy (hash {doc['hash']}) but no longer in the trail"))
+        elif now["hash"] != doc["hash"]:
+            problems.append(
+                (number, f"hash {now['hash']} differs from the kept copy's {doc['hash']} (rewritten from here)")
+            )
+    return problems
+
+
+def kept_checkpoints(text: str) -> list[dict[str, Any]]:
+    """The checkpoints in a kept copy of the feed: one feed page (``{"checkpoints": [...]}``), a list of
+    checkpoint documents, or JSON lines of either (pages appended as they were fetched)."""
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        values = [json.loads(text)]
+    except json.JSONDecodeError:
+        values = [json.loads(line) for line in text.splitlines() if line.strip()]
+    docs: list[dict[str, Any]] = []
+    for value in values:
+        if isinstance(value, dict) and "checkpoints" in value:
+            docs.extend(value["checkpoints"])
+        elif isinstance(value, dict):
+            docs.append(value)
+        else:
+            docs.extend(value)
+    return docs
+
+
 # --- the client-side check -------------------------------------------------------------------------
 class ProofError(ValueError):
     """The proof does not hold; the message says which step failed."""
 
 
-def verify_proof(proof: Mapping[str, Any], *, trusted_checkpoint_hash: str | None = None) -> dict[str, Any]:
+def verify_proof(
+    proof: Mapping[str, Any],
+    *,
+    trusted_checkpoint_hash: str | None = None,
+    public_keys: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """Check an inclusion proof from ``GET /api/v1/audit/events/{seq}/proof``.
 
     Checks, in order: the event's hash from its body; the Merkle path from that hash to the
     checkpoint's root; the checkpoint's own hash; then each later checkpoint in ``chain`` names the
     one before it, up to the latest. If ``trusted_checkpoint_hash`` is given (a hash you obtained
-    independently, e.g. published), the chain must reach it. Returns a summary; raises ``ProofError``.
+    independently, e.g. published), the chain must reach it. With ``public_keys`` (key id -> base64 raw
+    Ed25519 key) every checkpoint's signature is checked too (that needs ``cryptography``). Returns a
+    summary; raises ``ProofError``.
     """
     event = proof["event"]
     body = event["body"]
@@ -245,4 +343,12 @@ def verify_proof(proof: Mapping[str, Any], *, trusted_checkpoint_hash: str | Non
         previous = later
     if trusted_checkpoint_hash is not None and prev_hash != trusted_checkpoint_hash:
         raise ProofError("the chain does not reach the trusted checkpoint")
-    return {"seq": int(event["seq"]), "checkpoint": int(checkpoint["number"]), "latest": int(previous["number"])}
+    if public_keys is not None:
+        for doc in (checkpoint, *proof.get("chain", [])):
+            problem = signature_problem(doc, public_keys)
+            if problem:
+                raise ProofError(f"checkpoint {doc['number']}: {problem}")
+    summary = {"seq": int(event["seq"]), "checkpoint": int(checkpoint["number"]), "latest": int(previous["number"])}
+    if public_keys is not None:
+        summary["signed"] = True  # every checkpoint's signature checked
+    return summary

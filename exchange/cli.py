@@ -5,6 +5,7 @@
     greenledger order place buy CEA-2024 100 88.30
     greenledger book CEA-2024
     greenledger proof verify 42
+    greenledger proof feed --save kept-feed.jsonl      # later: greenledger proof feed --against kept-feed.jsonl
 
 Prints aligned tables (``--json`` prints the API's JSON instead). Exit status: 0 done, 1 refused by the
 server or a proof that does not hold (the error code and message on stderr), 2 bad usage.
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
-from exchange.audit_proof import ProofError
+from exchange.audit_proof import ProofError, kept_checkpoints
 from exchange.client import DEFAULT_URL, Client, ClientError
 
 
@@ -276,14 +277,56 @@ def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return None
 
 
+def _public_keys(args: argparse.Namespace) -> dict[str, str] | None:
+    """Keys pinned on the command line (``--public-key``), by key id; None to use the server's."""
+    if not args.public_key:
+        return None
+    import base64
+    import hashlib
+
+    return {hashlib.sha256(base64.b64decode(k)).hexdigest()[:16]: k for k in args.public_key}
+
+
 def cmd_proof_verify(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    result = gl.verify_proof(args.seq, trusted_checkpoint_hash=args.trusted)
+    result = gl.verify_proof(args.seq, trusted_checkpoint_hash=args.trusted, public_keys=_public_keys(args))
     if args.json:
         return {"ok": True, **result}
     out.write(
         f"OK: event {result['seq']} is in checkpoint {result['checkpoint']}, "
         f"and the chain holds up to checkpoint {result['latest']}"
         + (" (the trusted hash)" if args.trusted else "")
+        + (
+            ", every checkpoint signed by a trusted key"
+            if result.get("signed")
+            else " (signatures NOT checked: install the 'cryptography' package)"
+        )
+        + "\n"
+    )
+    return None
+
+
+def cmd_proof_feed(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    """Fetch the checkpoint feed; compare it with a kept copy, and/or save it as the copy to keep."""
+    problems: list[tuple[int, str]] = []
+    if args.against:
+        with open(args.against, encoding="utf-8") as kept_file:
+            kept = kept_checkpoints(kept_file.read())
+        problems = gl.compare_feed(kept, public_keys=_public_keys(args))
+    docs = gl.checkpoint_feed()
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as saved:
+            for doc in docs:
+                saved.write(json.dumps(doc, sort_keys=True) + "\n")
+    if problems:
+        raise ProofError("; ".join(f"checkpoint {number}: {problem}" for number, problem in problems))
+    if args.json:
+        return {"ok": True, "checkpoints": len(docs), "latest": docs[-1] if docs else None}
+    latest = docs[-1] if docs else None
+    out.write(
+        f"OK: {len(docs)} checkpoints"
+        + (f", the latest {latest['number']} ({latest['hash']})" if latest else "")
+        + (f"; every checkpoint kept in {args.against} is unchanged" if args.against else "")
+        + (f"; saved to {args.save}" if args.save else "")
         + "\n"
     )
     return None
@@ -360,6 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(proof, "verify", cmd_proof_verify, "fetch an audit event's inclusion proof and check it locally")
     p.add_argument("seq", type=int, help="the audit event's sequence number")
     p.add_argument("--trusted", help="a checkpoint hash you trust (e.g. published); the chain must reach it")
+    p.add_argument(
+        "--public-key",
+        action="append",
+        help="an audit signing key you trust (base64, from GET /api/v1/audit/public-keys, pinned); repeatable. "
+        "Without it the server's published keys are used.",
+    )
+    p = command(proof, "feed", cmd_proof_feed, "fetch the signed checkpoint feed; compare it with a kept copy")
+    p.add_argument("--against", metavar="FILE", help="a kept copy: each checkpoint in it must be unchanged")
+    p.add_argument("--save", metavar="FILE", help="write the feed here (JSON lines) to keep it")
+    p.add_argument("--public-key", action="append", help="an audit signing key you trust (base64); repeatable")
     return parser
 
 

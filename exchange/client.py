@@ -25,6 +25,7 @@ from typing import Any, Literal, TypedDict, cast
 
 import httpx
 
+from exchange.audit_proof import compare_with_kept, signature_problem
 from exchange.audit_proof import verify_proof as _verify_proof
 
 __all__ = [
@@ -405,10 +406,61 @@ class Client:
     def audit_proof(self, seq: int, *, to: int | None = None) -> dict[str, Any]:
         return cast(dict[str, Any], self.request("GET", f"/api/v1/audit/events/{int(seq)}/proof", params={"to": to}))
 
-    def verify_proof(self, seq: int, *, trusted_checkpoint_hash: str | None = None) -> dict[str, Any]:
+    def audit_public_keys(self) -> dict[str, Any]:
+        """The keys that sign checkpoints, as the server publishes them (better: pin them out of band)."""
+        return cast(dict[str, Any], self.request("GET", "/api/v1/audit/public-keys"))
+
+    def checkpoint_feed(self, *, after: int = 0) -> list[dict[str, Any]]:
+        """Every checkpoint after ``after``, oldest first, following the feed's pages."""
+        docs: list[dict[str, Any]] = []
+        page = cast(dict[str, Any], self.request("GET", "/api/v1/audit/checkpoints/feed", params={"after": after}))
+        docs.extend(page["checkpoints"])
+        while page.get("next"):
+            after = int(docs[-1]["number"])
+            page = cast(dict[str, Any], self.request("GET", "/api/v1/audit/checkpoints/feed", params={"after": after}))
+            docs.extend(page["checkpoints"])
+        return docs
+
+    def verify_proof(
+        self,
+        seq: int,
+        *,
+        trusted_checkpoint_hash: str | None = None,
+        public_keys: Mapping[str, str] | None = None,
+        check_signatures: bool = True,
+    ) -> dict[str, Any]:
         """Fetch event ``seq``'s inclusion proof and check it here, trusting nothing the server computed.
 
-        Raises ``exchange.audit_proof.ProofError`` if it does not hold; returns the checked summary.
+        With ``check_signatures`` each checkpoint's Ed25519 signature is checked too, against
+        ``public_keys`` (key id -> base64 raw key, pinned out of band) or, without them, the keys the server
+        publishes. That needs the ``cryptography`` package; the summary has ``"signed": True`` when they were.
+        Raises ``exchange.audit_proof.ProofError`` if the proof does not hold; returns the checked summary.
         """
         proof = self.audit_proof(seq)
-        return _verify_proof(proof, trusted_checkpoint_hash=trusted_checkpoint_hash)
+        keys: Mapping[str, str] | None = None
+        if check_signatures and _have_cryptography():
+            keys = public_keys if public_keys is not None else self.audit_public_keys()["keys"]
+        return _verify_proof(proof, trusted_checkpoint_hash=trusted_checkpoint_hash, public_keys=keys)
+
+    def compare_feed(
+        self, kept: list[dict[str, Any]], *, public_keys: Mapping[str, str] | None = None
+    ) -> list[tuple[int, str]]:
+        """Compare a kept copy of the feed with the feed now; with ``cryptography`` check the new checkpoints'
+        signatures too. Returns ``(checkpoint number, what is wrong)``, empty when all holds."""
+        current = {int(doc["number"]): doc for doc in self.checkpoint_feed()}
+        problems = compare_with_kept(kept, current)
+        if _have_cryptography():
+            keys = public_keys if public_keys is not None else self.audit_public_keys()["keys"]
+            for number, doc in sorted(current.items()):
+                problem = signature_problem(doc, keys)
+                if problem:
+                    problems.append((number, problem))
+        return problems
+
+
+def _have_cryptography() -> bool:
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,4 +1,5 @@
-"""The audit trail on the API: events (auditors and the registry), checkpoints, proofs, verification."""
+"""The audit trail on the API: events (auditors and the registry), checkpoints, proofs, verification, and
+the public checkpoint feed with the keys that sign it (anyone may keep a copy and compare it later)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +16,8 @@ from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
 from exchange.api.fields import IdFilter
+from exchange.audit_proof import SIGNATURE_ALGORITHM
+from exchange.audit_signing import SigningKeyMissing, current_key_id, trusted_public_keys
 from exchange.models import AuditEvent, Checkpoint
 from exchange.selectors.audit import EventNotFound, audit_proof, checkpoint_document
 from exchange.services.sealing import audit_seal, audit_verify
@@ -123,6 +127,8 @@ class CheckpointOut(serializers.Serializer):
     previous_hash = serializers.CharField()
     sealed_at = serializers.CharField()
     hash = serializers.CharField()
+    key_id = serializers.CharField()
+    signature = serializers.CharField()
 
 
 class CheckpointListApi(ActorMixin, generics.ListAPIView):
@@ -177,3 +183,81 @@ class AuditSealApi(ActorMixin, APIView):
     @extend_schema(request=None, responses=CheckpointOut(many=True))
     def post(self, request: Request) -> Response:
         return Response([checkpoint_document(c) for c in audit_seal()])
+
+
+def public_keys_document() -> dict[str, object]:
+    try:
+        current: str | None = current_key_id()
+    except SigningKeyMissing:
+        current = None
+    return {"algorithm": SIGNATURE_ALGORITHM, "current": current, "keys": trusted_public_keys()}
+
+
+PUBLIC_KEYS_OUT = inline_serializer(
+    "AuditPublicKeys",
+    {
+        "algorithm": serializers.CharField(),
+        "current": serializers.CharField(allow_null=True),
+        "keys": serializers.DictField(child=serializers.CharField(), help_text="Key id -> base64 raw public key."),
+    },
+)
+
+
+class AuditPublicKeysApi(APIView):
+    """The Ed25519 public keys that sign checkpoints (public): the current one and earlier ones still trusted."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=PUBLIC_KEYS_OUT)
+    def get(self, request: Request) -> Response:
+        return Response(public_keys_document())
+
+
+FEED_LIMIT, FEED_MAX = 500, 1000
+
+
+class CheckpointFeedApi(APIView):
+    """Every signed checkpoint, oldest first, from ``after`` on (public). Keep the pages you fetch: a copy
+    kept anywhere catches a trail rewritten or cut later (``manage.py verify_audit --against FILE``,
+    ``greenledger proof feed --against FILE``)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "CheckpointFeed",
+            {
+                "checkpoints": CheckpointOut(many=True),
+                "next": serializers.CharField(allow_null=True),
+                "public_keys": PUBLIC_KEYS_OUT,
+            },
+        ),
+        parameters=[
+            OpenApiParameter("after", int, required=False, description="Checkpoints after this number (default 0)."),
+            OpenApiParameter("limit", int, required=False, description=f"At most this many (default {FEED_LIMIT})."),
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        after, limit = request.query_params.get("after", "0"), request.query_params.get("limit", str(FEED_LIMIT))
+        errors = {}
+        if not after.isdigit():
+            errors["after"] = ["A checkpoint number."]
+        if not limit.isdigit() or not 1 <= int(limit) <= FEED_MAX:
+            errors["limit"] = [f"A number from 1 to {FEED_MAX}."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        page = list(Checkpoint.objects.filter(number__gt=int(after)).order_by("number")[: int(limit) + 1])
+        more = len(page) > int(limit)
+        page = page[: int(limit)]
+        next_url = None
+        if more:
+            next_url = request.build_absolute_uri(f"{request.path}?after={page[-1].number}&limit={limit}")
+        return Response(
+            {
+                "checkpoints": [checkpoint_document(c) for c in page],
+                "next": next_url,
+                "public_keys": public_keys_document(),
+            }
+        )

@@ -66,6 +66,15 @@ class Checkpoint(models.Model):
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
     sealed_at = models.DateTimeField()
+    # Not hashed: the signature is over the hash (exchange.audit_signing), the leaves are what the root covers.
+    key_id = models.CharField(max_length=16, blank=True, default="", help_text="The signing key's id.")
+    signature = models.CharField(max_length=100, blank=True, default="", help_text="Ed25519, base64.")
+    leaves = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="The sealed event hashes, 32 bytes each in order: verification names an event edited and "
+        "rehashed after sealing.",
+    )
 
     class Meta:
         ordering = ["number"]

@@ -34,6 +34,8 @@ def checkpoint_document(c: Checkpoint) -> dict[str, Any]:
     """A checkpoint as published: the hashed fields (as strings) and its hash."""
     doc = {k: (str(v) if isinstance(v, int) else v) for k, v in checkpoint_fields(c).items()}
     doc["hash"] = c.hash
+    doc["key_id"] = c.key_id
+    doc["signature"] = c.signature
     return doc
 
 

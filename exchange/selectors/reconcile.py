@@ -6,9 +6,16 @@
 3. per asset: issued (minus the issuance account's balance) equals holdings plus the sinks, and for
    serialised assets the serial numbers handed out;
 4. serial blocks of an asset don't overlap, cover exactly the issued range, agree with the balances and
-   holds, sit in the state their account implies, and adjacent blocks of one holding are merged.
+   holds, sit in the state their account implies, and adjacent blocks of one holding are merged;
+5. the journal and the audit trail agree: every entry has an audit event (one whose object is the entry,
+   or whose payload names it as ``transaction``), the event states the entry (its ``entry_digest``: kind,
+   time and postings, ``exchange.audit_proof.entry_digest``), and no event names an object that isn't there;
+6. each posting's running balance (``balance_after``) is the sum of its account's postings in the asset
+   up to it;
+7. the journal's times do not go backwards as its ids go up (beyond a tolerance for concurrent writers).
 
-Each check is one query; none loops over rows in Python except to report violations.
+Each check is one query, linear in the rows it reads (joins, aggregates and window functions); none loops
+over rows in Python except to report violations.
 """
 
 from __future__ import annotations
@@ -16,9 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from django.apps import apps
+from django.conf import settings
 from django.db import connection
 
-CHECKS: list[tuple[str, str, Callable[[tuple], str]]] = []
+# A check's SQL is text, or a function that builds it (from the installed models, or a setting).
+Sql = str | Callable[[], str]
+CHECKS: list[tuple[str, Sql, Callable[[tuple], str]]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +41,7 @@ class Violation:
         return f"[{self.invariant}] {self.message}"
 
 
-def check(invariant: str, sql: str) -> Callable[[Callable[[tuple], str]], Callable[[tuple], str]]:
+def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], str]], Callable[[tuple], str]]:
     def register(describe: Callable[[tuple], str]) -> Callable[[tuple], str]:
         CHECKS.append((invariant, sql, describe))
         return describe
@@ -209,6 +220,129 @@ def _unmerged(row: tuple) -> str:
     return f"{row[0]}: blocks meeting at {row[1]}|{row[2]} have one holder and state but are not merged"
 
 
+# --- 5: the journal and the audit trail ---------------------------------------------------------------
+# The events that record a journal entry: its object is the entry, or its payload names it. Read with
+# patterns, not a JSON cast, so that an event whose payload was mangled is reported, not a crash.
+_LINKS = r"""
+    links AS (
+        SELECT e.seq,
+               CASE WHEN e.object_type = 'transaction' THEN substring(e.object_id FROM '^([0-9]{1,18})$')
+                    ELSE substring(e.payload FROM '"transaction":"([0-9]{1,18})"') END::bigint AS txn,
+               substring(e.payload FROM '"entry_digest":"([0-9a-f]{64})"') AS digest
+          FROM exchange_auditevent e
+         WHERE e.object_type = 'transaction' OR e.payload LIKE '%"transaction":"%'
+    )"""
+_TIME = """to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+# What each entry's event should state: exchange.audit_proof.entry_digest, recomputed from the journal.
+_ENTRIES = f"""
+    entries AS (
+        SELECT t.id, t.kind, encode(sha256(convert_to(t.kind || '|' || {_TIME} || '|' || COALESCE(
+                   string_agg(p.account_id || ':' || p.asset_id || ':' || p.quantity, ';'
+                              ORDER BY p.account_id, p.asset_id, p.quantity), ''), 'UTF8')), 'hex') AS digest
+          FROM exchange_transaction t LEFT JOIN exchange_posting p ON p.transaction_id = t.id
+         GROUP BY t.id
+    )"""
+_POSTINGS_OF = """(SELECT string_agg(acc.number || ' ' || p.quantity || ' ' || a.code
+                                || CASE WHEN a.kind = 'cash' THEN ' fen' ELSE '' END, ', ' ORDER BY p.id)
+                     FROM exchange_posting p JOIN exchange_account acc ON acc.id = p.account_id
+                     JOIN exchange_asset a ON a.id = p.asset_id WHERE p.transaction_id = t.id)"""
+
+
+@check(
+    "5 every entry has its audit event",
+    f"""WITH {_LINKS}
+       SELECT t.id, t.kind, t.created_at, {_POSTINGS_OF} FROM exchange_transaction t
+        WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = t.id)
+        ORDER BY t.id LIMIT 100""",
+)
+def _entry_without_event(row: tuple) -> str:
+    return f"transaction {row[0]} ({row[1]}, {row[2].isoformat()}) has no audit event; its postings: {row[3]}"
+
+
+@check(
+    "5 the event states its entry",
+    f"""WITH {_LINKS}, {_ENTRIES}
+       SELECT l.seq, l.txn, e.kind, l.digest, e.digest FROM links l JOIN entries e ON e.id = l.txn
+        WHERE l.digest IS NOT NULL AND l.digest <> e.digest
+       UNION ALL
+       SELECT NULL, e.id, e.kind, NULL, e.digest FROM entries e
+        WHERE e.id >= (SELECT MIN(txn) FROM links WHERE digest IS NOT NULL)
+          AND EXISTS (SELECT 1 FROM links l WHERE l.txn = e.id)
+          AND NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = e.id AND l.digest IS NOT NULL)
+        ORDER BY 2 LIMIT 100""",
+)
+def _event_vs_entry(row: tuple) -> str:
+    seq, txn, kind, stated, actual = row
+    if seq is None:
+        return f"transaction {txn} ({kind}): no audit event states its postings (entry_digest)"
+    return (
+        f"transaction {txn} ({kind}): its kind, time or postings are not what audit event {seq} states "
+        f"(digest {stated}, the journal gives {actual})"
+    )
+
+
+def _orphans_sql() -> str:
+    """Events whose object is a row that isn't there: one anti-join per model that has events."""
+    parts = [
+        f"""WITH {_LINKS}
+        SELECT e.seq, 'transaction', COALESCE(l.txn::text, e.object_id) FROM links l
+          JOIN exchange_auditevent e ON e.seq = l.seq
+         WHERE (l.txn IS NULL AND e.object_type = 'transaction')
+            OR (l.txn IS NOT NULL AND NOT EXISTS (SELECT 1 FROM exchange_transaction t WHERE t.id = l.txn))"""
+    ]
+    for model in apps.get_models():
+        if model._meta.app_label not in {"exchange", "accounts", "auth"} or model._meta.model_name == "transaction":
+            continue
+        table, pk = model._meta.db_table, model._meta.pk.column
+        parts.append(
+            f"""SELECT e.seq, e.object_type, e.object_id FROM exchange_auditevent e
+                 WHERE e.object_type = '{model._meta.model_name}'
+                   AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.{pk}::text = e.object_id)"""
+        )
+    return "SELECT * FROM (" + " UNION ALL ".join(f"({p})" for p in parts) + ") o ORDER BY 1 LIMIT 100"
+
+
+@check("5 no event without its object", _orphans_sql)
+def _orphan_event(row: tuple) -> str:
+    return f"audit event {row[0]} records {row[1]} {row[2]}, which does not exist"
+
+
+# --- 6, 7: running balances and the journal's order ---------------------------------------------------
+@check(
+    "6 running balances",
+    """SELECT s.id, s.transaction_id, acc.number, a.code, s.balance_after, s.running FROM (
+           SELECT id, transaction_id, account_id, asset_id, balance_after,
+                  SUM(quantity) OVER (PARTITION BY account_id, asset_id ORDER BY id) AS running
+             FROM exchange_posting) s
+         JOIN exchange_account acc ON acc.id = s.account_id
+         JOIN exchange_asset a ON a.id = s.asset_id
+        WHERE s.balance_after <> s.running
+        ORDER BY s.id LIMIT 100""",
+)
+def _running_balance(row: tuple) -> str:
+    return (
+        f"posting {row[0]} (transaction {row[1]}, account {row[2]}, {row[3]}): balance after {row[4]}, "
+        f"but the postings up to it sum to {row[5]}"
+    )
+
+
+def _order_sql() -> str:
+    tolerance = int(settings.GREENLEDGER.get("JOURNAL_CLOCK_TOLERANCE_SECONDS", 300))
+    return f"""SELECT id, created_at, previous_id, previous_at FROM (
+                   SELECT id, created_at, LAG(id) OVER w AS previous_id, LAG(created_at) OVER w AS previous_at
+                     FROM exchange_transaction WINDOW w AS (ORDER BY id)) s
+                WHERE created_at < previous_at - interval '{tolerance} seconds'
+                ORDER BY id LIMIT 100"""
+
+
+@check("7 journal times follow its order", _order_sql)
+def _out_of_order(row: tuple) -> str:
+    return (
+        f"transaction {row[0]} is dated {row[1].isoformat()}, before transaction {row[2]} "
+        f"({row[3].isoformat()}) that precedes it"
+    )
+
+
 def reconcile(on_check: Callable[[int, str, int], None] | None = None) -> Iterator[Violation]:
     """Yield every violation found (at most 100 per check).
 
@@ -216,7 +350,7 @@ def reconcile(on_check: Callable[[int, str, int], None] | None = None) -> Iterat
     """
     with connection.cursor() as cursor:
         for index, (invariant, sql, describe) in enumerate(CHECKS, start=1):
-            cursor.execute(sql)
+            cursor.execute(sql() if callable(sql) else sql)
             rows = cursor.fetchall()
             for row in rows:
                 yield Violation(invariant, describe(row))

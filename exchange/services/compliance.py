@@ -768,6 +768,7 @@ def surrender_create(
                 for line, ranges in zip(items, posted.ranges, strict=True)
                 for first, last in ranges
             ],
+            "entry_digest": posted.digest,
         },
         at=txn.created_at,
     )

@@ -175,7 +175,9 @@ def ccer_issue(
     )
     destination = main_account(project.owner)
     serials = _take_serials(asset, quantity)
-    ledger_post(txn, [Leg(asset, system_account(AccountKind.ISSUANCE), destination, quantity, serials=serials)])
+    posted = ledger_post(
+        txn, [Leg(asset, system_account(AccountKind.ISSUANCE), destination, quantity, serials=serials)]
+    )
     issuance = Issuance.objects.create(
         external_reference=external_reference,
         project=project,
@@ -198,6 +200,7 @@ def ccer_issue(
             "account": destination.number,
             "serials": list(serials),
             "transaction": txn.pk,
+            "entry_digest": posted.digest,
         },
     )
     return issuance
@@ -283,7 +286,7 @@ def cea_allocate(
     for row in rows:
         legs.append(Leg(asset, issuance_account, row.account, row.quantity, serials=(first, first + row.quantity - 1)))
         first += row.quantity
-    ledger_post(txn, legs)
+    posted = ledger_post(txn, legs)
     audit_record(
         actor=actor,
         action="cea.allocate",
@@ -292,6 +295,7 @@ def cea_allocate(
             **request,
             "total": total,
             "serials": [[leg.serials[0], leg.serials[1]] for leg in legs if leg.serials],
+            "entry_digest": posted.digest,
         },
     )
     return txn

@@ -30,7 +30,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.actors import Actor
-from exchange.audit_proof import canonical_json, sha256_hex
+from exchange.audit_proof import canonical_json, entry_digest, sha256_hex
 from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all
 from exchange.db import is_postgres
 from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidQuantity, InvalidState, SameAccount
@@ -189,6 +189,8 @@ class Posted:
     ranges: list[list[tuple[int, int]]]
     balances: dict[tuple[int, int], LockedBalance]
     holds: dict[int, LockedHold] = field(default_factory=dict)  # the consumed holds, as they are after
+    # The entry's audit event states this (payload ``entry_digest``); ``manage.py reconcile`` recomputes it.
+    digest: str = ""
 
 
 _SINK_STATE = {str(kind): str(state) for kind, state in SINK_STATE.items()}
@@ -318,7 +320,8 @@ def ledger_post(
             (SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements),
         ],
     )
-    return Posted(postings=len(postings), ranges=ranges, balances=balances, holds=holds)
+    digest = entry_digest(txn.kind, txn.created_at, [(p[1], p[2], p[3]) for p in postings])
+    return Posted(postings=len(postings), ranges=ranges, balances=balances, holds=holds, digest=digest)
 
 
 def insufficient_available(account: Account, asset: Asset, available: int, requested: int) -> InsufficientAvailable:

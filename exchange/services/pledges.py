@@ -781,6 +781,7 @@ def pledge_enforce(
                 "lender_account": _lender_account(loan).number,
                 "serials": [list(r) for leg_ranges in posted.ranges for r in leg_ranges],
                 "amount_due": fen_to_str(due),
+                "entry_digest": posted.digest,
             },
         )
         _enforcement_notice(loan, method, due)
@@ -858,7 +859,7 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
         fill, loan = fills[cast(int, enforcement.order_id)], enforcement.loan
         net = fill.turnover_fen - fill.fees_fen
         pay = min(net, enforcement.amount_due_fen - enforcement.paid_to_lender_fen)
-        txn = None
+        txn, digest = None, None
         if pay > 0:
             txn, _ = journal_open(
                 kind=TransactionKind.PLEDGE_ENFORCEMENT,
@@ -868,7 +869,7 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
                 memo=f"Pledge {loan.registration_reference}: sale proceeds to the lender",
                 metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": "sale"},
             )
-            ledger_post(txn, [Leg(cash, loan.account, _lender_account(loan), pay)])
+            digest = ledger_post(txn, [Leg(cash, loan.account, _lender_account(loan), pay)]).digest
         enforcement.units_sold += fill.units
         enforcement.proceeds_fen += net
         enforcement.fees_fen += fill.fees_fen
@@ -889,6 +890,7 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
                 "paid_so_far": fen_to_str(enforcement.paid_to_lender_fen),
                 "amount_due": fen_to_str(enforcement.amount_due_fen),
                 "transaction": txn.pk if txn else None,
+                "entry_digest": digest,
             },
         )
         if fill.order_ended:
@@ -902,6 +904,7 @@ def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
     unsold = hold.remaining if hold.status == HoldStatus.ACTIVE else 0
     owed = enforcement.amount_due_fen - enforcement.paid_to_lender_fen
     day, now = clock.trading_day(), clock.now()
+    txn, digest = None, None
     if unsold and owed > 0:
         txn, _ = journal_open(
             kind=TransactionKind.PLEDGE_ENFORCEMENT,
@@ -911,11 +914,11 @@ def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
             memo=f"Pledge {loan.registration_reference}: unsold units to the lender",
             metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": "sale"},
         )
-        ledger_post(
+        digest = ledger_post(
             txn,
             [Leg(loan.asset, loan.account, _lender_account(loan), unsold, hold=hold)],
             ended_hold_status=HoldStatus.ENFORCED,
-        )
+        ).digest
         enforcement.units_to_lender, enforcement.transaction = unsold, txn
     elif unsold:
         holds_release([(hold, None)])
@@ -944,6 +947,8 @@ def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
             "shortfall": fen_to_str(enforcement.shortfall_fen),
             "unsold_to_lender": enforcement.units_to_lender,
             "unsold_released": enforcement.units_released,
+            "transaction": txn.pk if txn else None,
+            "entry_digest": digest,
         },
     )
 

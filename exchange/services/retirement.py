@@ -65,7 +65,12 @@ def retirement_create(
         actor=actor,
         action="retirement.create",
         obj=txn,
-        payload={**request, "retirement": retirement.pk, "ranges": [list(r) for r in posted.ranges[0]]},
+        payload={
+            **request,
+            "retirement": retirement.pk,
+            "ranges": [list(r) for r in posted.ranges[0]],
+            "entry_digest": posted.digest,
+        },
         at=txn.created_at,
     )
     return retirement
@@ -112,7 +117,7 @@ def units_cancel(
         actor=actor,
         action="units.cancel",
         obj=txn,
-        payload={**request, "kind": kind, "ranges": [list(r) for r in posted.ranges[0]]},
+        payload={**request, "kind": kind, "ranges": [list(r) for r in posted.ranges[0]], "entry_digest": posted.digest},
         at=txn.created_at,
     )
     return txn

@@ -10,8 +10,12 @@ leaves the work to the next run. It then seals ``(last sealed, horizon]``; numbe
 committed event holds (rolled back) are recorded in the checkpoint as gaps. Sealers serialise on a second
 advisory lock and on the checkpoint number (primary key), so two sealers at once still make one chain.
 
-Verification recomputes every event hash from its columns, every checkpoint's count, gaps, Merkle root
-and hash, and the chain, and names the first thing that does not match.
+Each checkpoint is signed (Ed25519, ``exchange.audit_signing``) with a key kept outside the database and
+keeps the event hashes it sealed (``leaves``). Verification recomputes every event hash from its columns
+and compares it with the stored hash and with the hash sealed for it, then every checkpoint's count,
+gaps, Merkle root, hash, signature and the chain, and names the first event or checkpoint that does not
+match. Compared with a copy of the checkpoint feed kept outside, it also catches a trail rewritten or
+cut from any kept checkpoint on.
 """
 
 from __future__ import annotations
@@ -23,19 +27,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from exchange.audit_proof import (
     GENESIS_HASH,
     checkpoint_hash,
+    compare_with_kept,
     event_body,
     event_hash,
     format_time,
     merkle_root,
+    signature_problem,
 )
+from exchange.audit_signing import sign, signing_key, trusted_public_keys
 from exchange.faults import crash_point
 from exchange.models import AuditEvent, Checkpoint
+from exchange.selectors.audit import checkpoint_document
 from exchange.selectors.audit import checkpoint_fields as _checkpoint_fields
 from exchange.services.audit import AUDIT_LOCK_KEY, service
 
@@ -134,6 +143,7 @@ def audit_seal(*, max_checkpoints: int = 1000) -> list[Checkpoint]:
     Idempotent and safe to run on several workers at once. The horizon is read in a transaction of its
     own (holding the writers' lock only for an instant), then sealing runs in another.
     """
+    signing_key()  # no key, no sealing (production without a configured key): before any work
     horizon = safe_horizon()
     if horizon is None:
         return []
@@ -175,7 +185,9 @@ def _seal_through(*, horizon: int, max_checkpoints: int) -> list[Checkpoint]:
             "sealed_at": timezone.now(),
         }
         digest = checkpoint_hash(_checkpoint_fields(fields))
-        checkpoint = Checkpoint.objects.create(hash=digest, **fields)
+        key, signature = sign(digest)
+        leaves = b"".join(bytes.fromhex(h) for h in hashes)
+        checkpoint = Checkpoint.objects.create(hash=digest, key_id=key, signature=signature, leaves=leaves, **fields)
         made.append(checkpoint)
         crash_point("audit.sealed")
         previous_hash, number, next_seq = digest, number + 1, end + 1
@@ -215,12 +227,26 @@ class VerifyResult:
             self.failure = problem
 
 
-def audit_verify(progress: Callable[[int], None] | None = None, stop_at_first: bool = True) -> VerifyResult:
-    """Recompute every event hash, every checkpoint and the chain; name the first mismatch."""
+def audit_verify(
+    progress: Callable[[int], None] | None = None,
+    stop_at_first: bool = True,
+    kept: list[dict[str, Any]] | None = None,
+) -> VerifyResult:
+    """Recompute every event hash, every checkpoint, its signature and the chain; name the first mismatch.
+
+    ``kept``: checkpoint documents from the feed, kept outside (``GET /api/v1/audit/checkpoints/feed``):
+    each must still be in the trail with the same hash.
+    """
     result = VerifyResult()
     previous_hash = GENESIS_HASH
     expected_first = 1
     checkpoints = list(Checkpoint.objects.order_by("number"))
+    keys = trusted_public_keys()
+    unsigned_through = settings.GREENLEDGER.get("AUDIT_UNSIGNED_THROUGH", 0)
+    if kept is not None:
+        current = {c.number: checkpoint_document(c) for c in checkpoints}
+        for number, problem in compare_with_kept(kept, current):
+            result.fail("checkpoint", number, problem)
     events = _events(1, 2**62)
     pending: tuple[Any, ...] | None = next(events, None)
     for index, c in enumerate(checkpoints, start=1):
@@ -233,6 +259,21 @@ def audit_verify(progress: Callable[[int], None] | None = None, stop_at_first: b
             result.fail("checkpoint", c.number, f"starts at event {c.first_seq}, not {expected_first}")
         if checkpoint_hash(_checkpoint_fields(c)) != c.hash:
             result.fail("checkpoint", c.number, "hash does not match its fields")
+        unsigned = c.number > unsigned_through and signature_problem(checkpoint_document(c), keys)
+        if unsigned:
+            result.fail("checkpoint", c.number, unsigned)
+            result.fail(
+                "event",
+                c.first_seq,
+                f"events {c.first_seq}..{c.last_seq} are sealed only by checkpoint {c.number}, whose signature "
+                "does not hold: they were sealed without the registry's key",
+            )
+        # The event hashes as they were sealed: an event edited and rehashed since differs from its own.
+        sealed = bytes(c.leaves) if c.leaves is not None else None
+        sealed_hashes = [sealed[i : i + 32].hex() for i in range(0, len(sealed), 32)] if sealed else []
+        if sealed is not None and (len(sealed) != 32 * c.count or merkle_root(sealed_hashes) != c.root):
+            result.fail("checkpoint", c.number, "the event hashes it sealed were edited (they no longer give its root)")
+            sealed = None
         gaps = {int(g) for g in json.loads(c.gaps)}
         hashes: list[str] = []
         expected = c.first_seq
@@ -244,8 +285,15 @@ def audit_verify(progress: Callable[[int], None] | None = None, stop_at_first: b
             if seq in gaps:
                 result.fail("event", seq, f"present, but checkpoint {c.number} sealed its number as a gap")
             recomputed = _row_hash(pending)
+            position = len(hashes)
             if recomputed != pending[-1]:
                 result.fail("event", seq, "hash does not match its contents")
+            elif sealed is not None and sealed[32 * position : 32 * position + 32].hex() != recomputed:
+                result.fail(
+                    "event",
+                    seq,
+                    f"edited after sealing: its contents and hash are not what checkpoint {c.number} sealed",
+                )
             hashes.append(recomputed)
             expected = seq + 1
             result.events += 1

@@ -216,6 +216,7 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
             "cash": fen_to_str(totals["cash"]),
             "fees": fen_to_str(totals["fees"]),
             "holds_released": released,
+            "entry_digest": posted.digest,
         },
     )
     _pay_pledge_lenders(actor, rows, holds)

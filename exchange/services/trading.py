@@ -306,8 +306,9 @@ def cash_deposit(*, actor: Actor, account: Account, amount_fen: int, reference: 
     )
     if replayed:
         return txn
-    ledger_post(txn, [Leg(cash_asset(), system_account(AccountKind.ISSUANCE), account, amount_fen)])
-    audit_record(actor=actor, action="cash.deposit", obj=txn, payload=request, at=txn.created_at)
+    posted = ledger_post(txn, [Leg(cash_asset(), system_account(AccountKind.ISSUANCE), account, amount_fen)])
+    payload = {**request, "entry_digest": posted.digest}
+    audit_record(actor=actor, action="cash.deposit", obj=txn, payload=payload, at=txn.created_at)
     return txn
 
 
@@ -329,8 +330,9 @@ def cash_withdraw(*, actor: Actor, account: Account, amount_fen: int, reference:
     )
     if replayed:
         return txn
-    ledger_post(txn, [Leg(cash_asset(), account, system_account(AccountKind.ISSUANCE), amount_fen)])
-    audit_record(actor=actor, action="cash.withdraw", obj=txn, payload=request, at=txn.created_at)
+    posted = ledger_post(txn, [Leg(cash_asset(), account, system_account(AccountKind.ISSUANCE), amount_fen)])
+    payload = {**request, "entry_digest": posted.digest}
+    audit_record(actor=actor, action="cash.withdraw", obj=txn, payload=payload, at=txn.created_at)
     return txn
 
 

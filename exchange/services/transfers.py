@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from config.errors import DomainError, InvalidInput
-from exchange.audit_proof import canonical_json, event_body, format_time
+from exchange.audit_proof import canonical_json, entry_digest, event_body, format_time
 from exchange.db import is_postgres, pipeline
 from exchange.errors import (
     AssetNotTransferable,
@@ -141,7 +141,7 @@ def transfer_create(
             actor=actor,
             action="transfer.create",
             obj=txn,
-            payload={**request, "ranges": [list(r) for r in posted.ranges[0]]},
+            payload={**request, "ranges": [list(r) for r in posted.ranges[0]], "entry_digest": posted.digest},
             at=txn.created_at,
         )
     attach_result(txn, posted, [(source, destination, asset, quantity)])
@@ -188,7 +188,11 @@ def _transfer_in_sql(
     scope = idempotency_scope(actor)
     digest = request_hash(TransactionKind.TRANSFER, request)
     now = timezone.now()
-    payload = canonical_json({**request, "ranges": _RANGES_MARK}).replace(json.dumps(_RANGES_MARK), _RANGES_MARK)
+    postings = [(source.pk, asset.pk, -quantity), (destination.pk, asset.pk, quantity)]
+    entry = entry_digest(TransactionKind.TRANSFER, now, postings)
+    payload = canonical_json({**request, "ranges": _RANGES_MARK, "entry_digest": entry}).replace(
+        json.dumps(_RANGES_MARK), _RANGES_MARK
+    )
     body = event_body(
         time=format_time(now),
         action="transfer.create",
@@ -424,7 +428,11 @@ def transfers_batch_create(
             actor=actor,
             action="transfer.batch",
             obj=txn,
-            payload={**request, "ranges": [[list(r) for r in ranges] for ranges in posted.ranges]},
+            payload={
+                **request,
+                "ranges": [[list(r) for r in ranges] for ranges in posted.ranges],
+                "entry_digest": posted.digest,
+            },
             at=txn.created_at,
         )
     return BatchResult(txn, posted.ranges)

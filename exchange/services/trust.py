@@ -315,6 +315,7 @@ def pending_transfers_execute(*, actor: Actor | None = None, limit: int = 500) -
                 "asset": pending.asset.code,
                 "quantity": pending.quantity,
                 "ranges": [list(r) for r in posted.ranges[0]],
+                "entry_digest": posted.digest,
             },
         )
     crash_point("pending.executed")

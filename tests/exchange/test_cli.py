@@ -154,6 +154,51 @@ def test_proof_verify_checks_locally(market):
     assert wrong[2].startswith("PROOF DOES NOT HOLD: the chain does not reach the trusted checkpoint")
 
 
+def test_proof_verify_checks_the_signatures_and_feed_compares_a_kept_copy(market, tmp_path, monkeypatch):
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from exchange.audit_proof import key_id, signed_message
+    from exchange.client import Client
+    from exchange.services import sealing
+
+    with Client(market.url, market.seller_token) as gl:
+        seq = gl.retire(asset="CEA-2024", quantity=3, beneficiary="Tongzhou school", reason="offset")["transaction"][
+            "audit"
+        ]["event"]
+    audit_seal()
+    kept = tmp_path / "kept.jsonl"
+    saved = run(market, market.seller_token, "proof", "feed", "--save", str(kept))
+    signed = run(market, market.seller_token, "proof", "verify", str(seq))
+    # A checkpoint sealed with someone else's key (an attacker who can write to the database, not sign).
+    with Client(market.url, market.seller_token) as gl:
+        later = gl.retire(asset="CEA-2024", quantity=1, beneficiary="Tongzhou school", reason="offset")["transaction"][
+            "audit"
+        ]["event"]
+    stranger = Ed25519PrivateKey.generate()
+    raw = stranger.public_key().public_bytes_raw()
+    monkeypatch.setattr(
+        sealing, "sign", lambda h: (key_id(raw), base64.b64encode(stranger.sign(signed_message(h))).decode())
+    )
+    audit_seal()
+
+    forged = run(market, market.seller_token, "proof", "verify", str(later))
+    compared = run(market, market.seller_token, "proof", "feed", "--against", str(kept))
+
+    assert saved[0] == 0
+    assert saved[1].startswith("OK: ")
+    assert f"saved to {kept}" in saved[1]
+    assert len(kept.read_text().splitlines()) >= 1
+    assert signed[0] == 0
+    assert signed[1].rstrip().endswith("every checkpoint signed by a trusted key")
+    assert forged[0] == 1
+    assert forged[2].startswith("PROOF DOES NOT HOLD: checkpoint ")
+    assert f"is signed by key {key_id(raw)}, which is not a trusted audit key" in forged[2]
+    assert compared[0] == 1
+    assert f"is signed by key {key_id(raw)}, which is not a trusted audit key" in compared[2]
+
+
 def test_the_console_script_reads_token_and_url_from_the_environment(market):
     env = {**os.environ, "GREENLEDGER_URL": market.url, "GREENLEDGER_TOKEN": market.buyer_token}
 

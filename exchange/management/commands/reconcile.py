@@ -13,7 +13,10 @@ from exchange.selectors.reconcile import CHECKS, Violation, reconcile
 
 
 class Command(BaseCommand):
-    help = "Check invariants 1-4 (balanced journal, balances = postings, supply, serial blocks) on live data."
+    help = (
+        "Check invariants 1-7 on live data: balanced journal, balances = postings, supply, serial blocks, the "
+        "journal against the audit trail, running balances, the journal's order."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet", action="store_true", help="Print only violations and the summary.")

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
+from exchange.audit_proof import kept_checkpoints
 from exchange.models import AuditEvent
 from exchange.services.sealing import audit_verify
 
 
 class Command(BaseCommand):
-    help = "Verify every audit event hash, checkpoint Merkle root and the checkpoint chain; exit 1 on any mismatch."
+    help = (
+        "Verify every audit event hash (as stored and as sealed), checkpoint Merkle root, signature and the chain, "
+        "and optionally compare with a kept copy of the checkpoint feed; exit 1 on any mismatch."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--all", action="store_true", help="List every mismatch, not only the first.")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument(
+            "--against",
+            metavar="FILE",
+            help="A copy of the checkpoint feed kept outside (GET /api/v1/audit/checkpoints/feed, pages as JSON or "
+            "JSON lines): every checkpoint in it must still be in the trail with the same hash.",
+        )
 
-    def handle(self, *args: Any, all: bool, no_progress: bool, **options: Any) -> None:
+    def handle(self, *args: Any, all: bool, no_progress: bool, against: str | None, **options: Any) -> None:
+        kept = kept_checkpoints(Path(against).read_text()) if against else None
         started = time.monotonic()
         total = AuditEvent.objects.count()
         bar = tqdm(total=total, unit="event", disable=no_progress or None, file=sys.stderr, desc="verify_audit")
@@ -31,7 +43,7 @@ class Command(BaseCommand):
             bar.update(n - done)
             done = n
 
-        result = audit_verify(progress=progress, stop_at_first=not all)
+        result = audit_verify(progress=progress, stop_at_first=not all, kept=kept)
         bar.update(result.events - done)
         bar.close()
         elapsed = time.monotonic() - started
@@ -39,7 +51,7 @@ class Command(BaseCommand):
         summary = (
             f"{result.events} events ({result.unsealed} not yet sealed) in {result.checkpoints} checkpoints, "
             f"{elapsed:.2f}s, {rate:,.0f} events/s"
-        )
+        ) + (f", {len(kept)} kept checkpoints compared" if kept is not None else "")
         if result.ok:
             self.stdout.write(self.style.SUCCESS(f"verify_audit: the trail is intact: {summary}"))
             return

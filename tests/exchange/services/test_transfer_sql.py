@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from exchange.audit_proof import canonical_json
-from exchange.models import AuditEvent, Posting, SerialBlock, SerialMovement
+from exchange.audit_proof import canonical_json, entry_digest
+from exchange.models import AuditEvent, Posting, SerialBlock, SerialMovement, Transaction
 from exchange.services import transfers
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.sealing import audit_verify
@@ -93,9 +93,16 @@ def test_the_function_writes_the_audit_event_audit_record_would(monkeypatch):
             "memo": memo,
             "serials": None,
             "ranges": [[1, 30]],
+            # what reconcile recomputes from the journal: the entry's kind, time and postings
+            "entry_digest": entry_digest(
+                "transfer",
+                Transaction.objects.get(pk=txn.pk).created_at,
+                [(a_acc.pk, market.cea.pk, -30), (b_acc.pk, market.cea.pk, 30)],
+            ),
         }
     )
     assert audit_verify().ok
+    assert_reconciled()
 
 
 def test_a_refused_transfer_leaves_nothing_and_replays_answer_the_first():
