@@ -145,6 +145,29 @@ class SerialRangeField(serializers.ListField):
         return first, last
 
 
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
+def query_int(request: Any, name: str, *, minimum: int = 0, maximum: int = MAX_ID) -> int | None:
+    """A whole-number query parameter: None when absent or empty, else ASCII digits within the bounds.
+
+    Anything else is a 400 naming the parameter. ``str.isdigit`` would let other scripts' digits and
+    superscripts (``²``) through to an ``int()`` that refuses them with a 500.
+    """
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return None
+    value = int(text) if _WHOLE_NUMBER.fullmatch(text) else None
+    if value is None or not minimum <= value <= maximum:
+        raise serializers.ValidationError({name: [f"A whole number from {minimum} to {maximum}."]})
+    return value
+
+
+def int_parameter_schema(minimum: int = 0, maximum: int = MAX_ID) -> dict[str, Any]:
+    """The OpenAPI schema of a ``query_int`` parameter."""
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
 class IdFilter(filters.NumberFilter):
     """Filter by a row id: a whole number a bigint holds. Anything else is refused with 400, where a
     plain ``NumberFilter`` passes any decimal through and SQLite fails on it with a 500."""
