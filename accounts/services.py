@@ -91,18 +91,26 @@ def participant_reactivate(*, actor: Actor, participant: Participant, reason: st
     return _set_status(actor, participant, ParticipantStatus.ACTIVE, reason)
 
 
+def _require_membership_manager(actor: Actor, participant_id: int, not_yours: NotFound) -> None:
+    """Memberships are managed by an admin: of the registry for anyone, of a participant for its own.
+
+    Every kind passes the same role check (a registry viewer or trader can't make itself an admin)."""
+    if actor.is_system:
+        return
+    actor.require_can_act()
+    actor.require_role(Role.ADMIN)
+    if not actor.is_kind(ParticipantKind.REGISTRY) and not actor.owns(participant_id):
+        raise not_yours
+
+
 @service
 def membership_create(
     *, actor: Actor, user: User, participant: Participant, role: str
 ) -> Membership:
     """Let a user act for a participant: the registry for anyone, a participant's admin for their own."""
+    _require_membership_manager(actor, participant.pk, NotFound("No such participant."))
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}.", details={"role": role})
-    if not actor.is_kind(ParticipantKind.REGISTRY) and not actor.is_system:
-        actor.require_can_act()
-        actor.require_role(Role.ADMIN)
-        if not actor.owns(participant.pk):
-            raise NotFound("No such participant.")
     if Membership.objects.filter(user=user).exists():
         raise InvalidInput("This user already acts for a participant.", details={"user": user.pk})
     membership = Membership.objects.create(user=user, participant=participant, role=role)
@@ -196,13 +204,9 @@ def participant_update(*, actor: Actor, participant: Participant, name: str, ema
 @service
 def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
     """Change what a member may do (the registry, or an admin of the same participant)."""
+    _require_membership_manager(actor, membership.participant_id, NotFound("No such membership."))
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}.", details={"role": role})
-    if not actor.is_kind(ParticipantKind.REGISTRY) and not actor.is_system:
-        actor.require_can_act()
-        actor.require_role(Role.ADMIN)
-        if not actor.owns(membership.participant_id):
-            raise NotFound("No such membership.")
     previous = membership.role
     Membership.objects.filter(pk=membership.pk).update(role=role)
     membership.role = role
