@@ -104,9 +104,7 @@ def _require_membership_manager(actor: Actor, participant_id: int, not_yours: No
 
 
 @service
-def membership_create(
-    *, actor: Actor, user: User, participant: Participant, role: str
-) -> Membership:
+def membership_create(*, actor: Actor, user: User, participant: Participant, role: str) -> Membership:
     """Let a user act for a participant: the registry for anyone, a participant's admin for their own."""
     _require_membership_manager(actor, participant.pk, NotFound("No such participant."))
     if role not in Role.values:
@@ -167,14 +165,38 @@ def api_token_create(
     return token, plaintext
 
 
+def may_revoke_token_of(actor: Actor, user: User) -> bool:
+    """Who may revoke a user's tokens: the user, an admin of their participant, and an admin of the
+    registry for anyone's (a leaked token is stopped by the registry without waiting for its owner)."""
+    if _may_manage_tokens_of(actor, user):
+        return True
+    return actor.is_kind(ParticipantKind.REGISTRY) and actor.role == Role.ADMIN
+
+
 @service
-def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
-    if not _may_manage_tokens_of(actor, token.user):
-        raise RoleForbidden("Only the user or an admin of their participant can revoke their tokens.")
-    if token.revoked_at is None:
+def api_token_revoke(*, actor: Actor, token: ApiToken, reason: str = "") -> ApiToken:
+    """Revoke a token for good: it authenticates nothing from this moment. Revoking a revoked token changes
+    nothing but is recorded too (who tried, and why)."""
+    if not may_revoke_token_of(actor, token.user):
+        raise RoleForbidden(
+            "Only the user, an admin of their participant or an admin of the registry can revoke their tokens."
+        )
+    # No acting check beyond the role: revoking protects, so a suspended participant's admin may still do it.
+    already = token.revoked_at is not None
+    if not already:
         token.revoked_at = timezone.now()
         ApiToken.objects.filter(pk=token.pk).update(revoked_at=token.revoked_at)
-    audit_record(actor=actor, action="api_token.revoke", obj=token, payload={"prefix": token.prefix})
+    audit_record(
+        actor=actor,
+        action="api_token.revoke",
+        obj=token,
+        payload={
+            "prefix": token.prefix,
+            "user": token.user_id,
+            "reason": reason,
+            "already_revoked": already,
+        },
+    )
     return token
 
 
@@ -210,7 +232,5 @@ def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> M
     previous = membership.role
     Membership.objects.filter(pk=membership.pk).update(role=role)
     membership.role = role
-    audit_record(
-        actor=actor, action="membership.set_role", obj=membership, payload={"from": previous, "to": role}
-    )
+    audit_record(actor=actor, action="membership.set_role", obj=membership, payload={"from": previous, "to": role})
     return membership

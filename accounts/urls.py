@@ -10,4 +10,5 @@ urlpatterns = [
     path("participants/<id:pk>", api.ParticipantDetailApi.as_view(), name="participant-detail"),
     path("participants/<id:pk>/suspend", api.ParticipantSuspendApi.as_view(), name="participant-suspend"),
     path("participants/<id:pk>/reactivate", api.ParticipantReactivateApi.as_view(), name="participant-reactivate"),
+    path("tokens/<code:prefix>/revoke", api.ApiTokenRevokeApi.as_view(), name="token-revoke"),
 ]
