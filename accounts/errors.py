@@ -28,6 +28,11 @@ class ParticipantNotFound(NotFound):
     default_message = "No such participant."
 
 
+class TokenNotFound(NotFound):
+    code = "token_not_found"
+    default_message = "No such API token, or not yours to manage."
+
+
 class InvalidUscc(InvalidInput):
     code = "invalid_uscc"
     default_message = "Invalid unified social credit code."

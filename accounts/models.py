@@ -44,9 +44,7 @@ class ParticipantStatus(models.TextChoices):
 class Participant(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=ParticipantKind.choices)
-    uscc = models.CharField(
-        "unified social credit code", max_length=18, unique=True, validators=[validate_uscc]
-    )
+    uscc = models.CharField("unified social credit code", max_length=18, unique=True, validators=[validate_uscc])
     status = models.CharField(max_length=16, choices=ParticipantStatus.choices, default=ParticipantStatus.ACTIVE)
     email = models.EmailField(blank=True, help_text="Where notices (margin calls, deadlines) are sent.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -54,9 +52,7 @@ class Participant(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(kind__in=ParticipantKind.values), name="participant_kind_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(kind__in=ParticipantKind.values), name="participant_kind_valid"),
             models.CheckConstraint(
                 condition=models.Q(status__in=ParticipantStatus.values), name="participant_status_valid"
             ),

@@ -90,18 +90,24 @@ def participant_reactivate(*, actor: Actor, participant: Participant, reason: st
     return _set_status(actor, participant, ParticipantStatus.ACTIVE, reason)
 
 
+def _require_membership_manager(actor: Actor, participant_id: int, not_yours: NotFound) -> None:
+    """Memberships are managed by an admin: of the registry for anyone, of a participant for its own.
+
+    Every kind passes the same role check (a registry viewer or trader can't make itself an admin)."""
+    if actor.is_system:
+        return
+    actor.require_can_act()
+    actor.require_role(Role.ADMIN)
+    if not actor.is_kind(ParticipantKind.REGISTRY) and not actor.owns(participant_id):
+        raise not_yours
+
+
 @service
-def membership_create(
-    *, actor: Actor, user: User, participant: Participant, role: str
-) -> Membership:
+def membership_create(*, actor: Actor, user: User, participant: Participant, role: str) -> Membership:
     """Let a user act for a participant: the registry for anyone, a participant's admin for their own."""
+    _require_membership_manager(actor, participant.pk, NotFound("No such participant."))
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}.", details={"role": role})
-    if not actor.is_kind(ParticipantKind.REGISTRY) and not actor.is_system:
-        actor.require_can_act()
-        actor.require_role(Role.ADMIN)
-        if not actor.owns(participant.pk):
-            raise NotFound("No such participant.")
     if Membership.objects.filter(user=user).exists():
         raise InvalidInput("This user already acts for a participant.", details={"user": user.pk})
     membership = Membership.objects.create(user=user, participant=participant, role=role)
@@ -158,14 +164,38 @@ def api_token_create(
     return token, plaintext
 
 
+def may_revoke_token_of(actor: Actor, user: User) -> bool:
+    """Who may revoke a user's tokens: the user, an admin of their participant, and an admin of the
+    registry for anyone's (a leaked token is stopped by the registry without waiting for its owner)."""
+    if _may_manage_tokens_of(actor, user):
+        return True
+    return actor.is_kind(ParticipantKind.REGISTRY) and actor.role == Role.ADMIN
+
+
 @service
-def api_token_revoke(*, actor: Actor, token: ApiToken) -> ApiToken:
-    if not _may_manage_tokens_of(actor, token.user):
-        raise RoleForbidden("Only the user or an admin of their participant can revoke their tokens.")
-    if token.revoked_at is None:
+def api_token_revoke(*, actor: Actor, token: ApiToken, reason: str = "") -> ApiToken:
+    """Revoke a token for good: it authenticates nothing from this moment. Revoking a revoked token changes
+    nothing but is recorded too (who tried, and why)."""
+    if not may_revoke_token_of(actor, token.user):
+        raise RoleForbidden(
+            "Only the user, an admin of their participant or an admin of the registry can revoke their tokens."
+        )
+    # No acting check beyond the role: revoking protects, so a suspended participant's admin may still do it.
+    already = token.revoked_at is not None
+    if not already:
         token.revoked_at = timezone.now()
         ApiToken.objects.filter(pk=token.pk).update(revoked_at=token.revoked_at)
-    audit_record(actor=actor, action="api_token.revoke", obj=token, payload={"prefix": token.prefix})
+    audit_record(
+        actor=actor,
+        action="api_token.revoke",
+        obj=token,
+        payload={
+            "prefix": token.prefix,
+            "user": token.user_id,
+            "reason": reason,
+            "already_revoked": already,
+        },
+    )
     return token
 
 
@@ -193,17 +223,11 @@ def participant_update(*, actor: Actor, participant: Participant, name: str, ema
 @service
 def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
     """Change what a member may do (the registry, or an admin of the same participant)."""
+    _require_membership_manager(actor, membership.participant_id, NotFound("No such membership."))
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}.", details={"role": role})
-    if not actor.is_kind(ParticipantKind.REGISTRY) and not actor.is_system:
-        actor.require_can_act()
-        actor.require_role(Role.ADMIN)
-        if not actor.owns(membership.participant_id):
-            raise NotFound("No such membership.")
     previous = membership.role
     Membership.objects.filter(pk=membership.pk).update(role=role)
     membership.role = role
-    audit_record(
-        actor=actor, action="membership.set_role", obj=membership, payload={"from": previous, "to": role}
-    )
+    audit_record(actor=actor, action="membership.set_role", obj=membership, payload={"from": previous, "to": role})
     return membership

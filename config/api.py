@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -113,6 +116,26 @@ def json_404(request: Any, exception: Exception | None = None) -> Any:
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "No such endpoint or object."), status=status.HTTP_404_NOT_FOUND)
     return defaults.page_not_found(request, exception or Http404())
+
+
+def json_400(request: Any, exception: Exception | None = None) -> Any:
+    """Requests Django itself refuses before any view runs (a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, too
+    many form fields, a disallowed host...): the JSON error body for the API, Django's page elsewhere."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception or SuspiciousOperation())
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return JsonResponse(
+            error_body(
+                "request_too_large",
+                str(_("The request body is larger than this API accepts.")),
+                {"max_bytes": limit} if limit is not None else {},
+            ),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    return JsonResponse(
+        error_body("malformed_request", str(_("The request is malformed."))), status=status.HTTP_400_BAD_REQUEST
+    )
 
 
 def json_500(request: Any) -> Any:

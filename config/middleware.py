@@ -7,10 +7,12 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from rest_framework.exceptions import AuthenticationFailed
 
-from config.api import json_404
+from config.api import error_body, json_404
+from config.throttling import client_address, count_request, requests_so_far, seconds_left, window_key
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -52,16 +54,23 @@ class ApiNotFoundMiddleware:
 
 
 PUBLIC_PREFIXES = ("/registry/",)
+TOKEN_KEYWORDS = frozenset({"token", "bearer"})
 
 
 class AnonymousThrottleMiddleware:
-    """Limit, per client address, API requests that carry no credentials or fail authentication, and every
-    request to the public registry pages.
+    """Limit, per client address, API requests that end without valid credentials, and every request to the
+    public registry pages.
 
     DRF checks credentials before its throttles, so floods of anonymous requests and token guessing would
-    never reach them; this counts them here instead (``GREENLEDGER["THROTTLE_ANON_PER_MINUTE"]``) and answers
-    429 once an address is over. Requests with a valid token are throttled per token by the API. The public
-    registry (``/registry/``) needs no login, so each of its requests counts, and its 429 is a page.
+    never reach them; this counts them here instead (``GREENLEDGER["THROTTLE_ANON_PER_MINUTE"]``). A request
+    counts as anonymous by its outcome, not by its headers: whatever ``Authorization`` it sent, if no user
+    was authenticated it counts (so a made-up header doesn't slip past). The public registry
+    (``/registry/``) needs no login, so each of its requests counts, and its 429 is a page.
+
+    An address over its limit is refused with 429, except a request whose credentials are valid: a valid
+    token or a logged-in session is never refused for the anonymous traffic of its address (behind a
+    proxy or a NAT many clients share one). Those are throttled per token by ``ClientThrottle``. The
+    address is ``config.throttling.client_address`` (``NUM_PROXIES``).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -72,41 +81,53 @@ class AnonymousThrottleMiddleware:
         if not public and not request.path.startswith("/api/"):
             return self.get_response(request)
         now = time.time()
-        key = f"throttle:anon:{request.META.get('REMOTE_ADDR', '')}:{int(now // 60)}"
+        key = window_key(f"anon:{client_address(request)}", now)
         limit = settings.GREENLEDGER["THROTTLE_ANON_PER_MINUTE"]
-        if (cache.get(key) or 0) >= limit:
-            wait = int(60 - now % 60) + 1
-            response: HttpResponse
-            if public:
-                response = HttpResponse(
-                    f"<!doctype html><title>Too many requests</title><h1>Too many requests</h1>"
-                    f"<p>Please try again in {wait} seconds.</p>",
-                    status=429,
-                    content_type="text/html; charset=utf-8",
-                )
-            else:
-                response = JsonResponse(
-                    {
-                        "error": {
-                            "code": "throttled",
-                            "message": "Too many requests without valid credentials.",
-                            "details": {"retry_after_seconds": wait},
-                        }
-                    },
-                    status=429,
-                )
-            response["Retry-After"] = str(wait)
-            return response
+        if requests_so_far(key) >= limit and not (not public and _has_valid_credentials(request)):
+            return _too_many(public, int(seconds_left(now)) + 1)
         response = self.get_response(request)
-        unauthenticated = "HTTP_AUTHORIZATION" not in request.META and not _logged_in(request)
-        if (public or response.status_code == 401 or unauthenticated) and not cache.add(key, 1, timeout=120):
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, timeout=120)
+        if public or not _logged_in(request):
+            count_request(key)
         return response
 
 
+def _too_many(public: bool, wait: int) -> HttpResponse:
+    response: HttpResponse
+    if public:
+        response = HttpResponse(
+            f"<!doctype html><title>{_('Too many requests')}</title><h1>{_('Too many requests')}</h1>"
+            f"<p>{_('Please try again in %(seconds)s seconds.') % {'seconds': wait}}</p>",
+            status=429,
+            content_type="text/html; charset=utf-8",
+        )
+    else:
+        response = JsonResponse(
+            error_body(
+                "throttled", str(_("Too many requests without valid credentials.")), {"retry_after_seconds": wait}
+            ),
+            status=429,
+        )
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def _has_valid_credentials(request: HttpRequest) -> bool:
+    """A valid API token in the Authorization header, or a logged-in session (asked only of an address over
+    its anonymous limit: the same one query the API would make to authenticate the request)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(header) == 2 and header[0].lower() in TOKEN_KEYWORDS:
+        from accounts.authentication import ApiTokenAuthentication
+
+        try:
+            ApiTokenAuthentication().authenticate_token(header[1])
+        except AuthenticationFailed:
+            return False
+        return True
+    return _logged_in(request)
+
+
 def _logged_in(request: HttpRequest) -> bool:
+    """Whether a user was authenticated: by the session, or (after the response) by the API, which sets the
+    user it authenticated on the request."""
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated)

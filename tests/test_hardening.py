@@ -165,7 +165,7 @@ def test_api_docs_use_assets_served_here(client):
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "GREENLEDGER_ENV"}}
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "GREENLEDGER_ENV", "REDIS_URL"}}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -187,9 +187,52 @@ def test_production_settings_pass_check_deploy(tmp_path):
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="registry.example.cn",
         DATABASE_URL=os.environ["DATABASE_URL"],
+        REDIS_URL=REDIS_URL,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+# `check` connects to neither: any Redis URL does.
+REDIS_URL = "redis://127.0.0.1:6379/0"
+GOOD_KEY = "k" + secrets.token_urlsafe(64)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "1", "SECRET_KEY": GOOD_KEY, "REDIS_URL": REDIS_URL}, "DEBUG must be off"),
+        ({"DEBUG": "on", "SECRET_KEY": GOOD_KEY, "REDIS_URL": REDIS_URL}, "DEBUG must be off"),
+        ({"SECRET_KEY": GOOD_KEY}, "REDIS_URL must be set"),
+        ({"SECRET_KEY": GOOD_KEY, "REDIS_URL": ""}, "REDIS_URL must be set"),
+        (
+            {"SECRET_KEY": "insecure-development-key-set-SECRET_KEY-in-production", "REDIS_URL": REDIS_URL},
+            "SECRET_KEY must be set",
+        ),
+        ({"SECRET_KEY": "django-insecure-" + "x" * 50, "REDIS_URL": REDIS_URL}, "published development key"),
+        ({"SECRET_KEY": "changeme", "REDIS_URL": REDIS_URL}, "too short"),
+        ({"SECRET_KEY": "ab" * 40, "REDIS_URL": REDIS_URL}, "too short or too simple"),
+    ],
+    ids=["debug-1", "debug-on", "no-redis", "empty-redis", "dev-key", "django-insecure", "short", "simple"],
+)
+def test_production_refuses_to_start_when_unsafe(tmp_path, env, message):
+    result = _manage(
+        "check",
+        GREENLEDGER_ENV="production",
+        ALLOWED_HOSTS="registry.example.cn",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}",
+        **env,
+    )
+    assert result.returncode != 0
+    assert "GREENLEDGER_ENV=production refuses to start" in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_development_still_starts_with_debug_and_no_redis(tmp_path):
+    result = _manage("check", DEBUG="1", DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.slow

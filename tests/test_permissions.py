@@ -110,6 +110,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # The reason is checked before the participant is looked up.
     ("POST", "api/v1/participants/<id:pk>/suspend"): write(REGISTRY),
     ("POST", "api/v1/participants/<id:pk>/reactivate"): write(REGISTRY),
+    # Asked about a token that doesn't exist: the acting check comes first, then "not found" for everyone.
+    ("POST", "api/v1/tokens/<code:prefix>/revoke"): write(missing=404),
     ("GET", "api/v1/projects"): read(),
     ("POST", "api/v1/projects"): write(REGISTRY),
     ("GET", "api/v1/projects/<code:code>"): read(),
@@ -289,6 +291,7 @@ def world():
         "order": order.pk,
         "pledge": pledge.pk,
         "obligation": obligation.pk,
+        "prefix": "nosuchprefix",
     }
     return World(values=values, clients=clients)
 

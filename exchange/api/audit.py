@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
-from exchange.api.fields import IdFilter
+from exchange.api.fields import IdFilter, int_parameter_schema, query_int
 from exchange.audit_proof import SIGNATURE_ALGORITHM
 from exchange.audit_signing import SigningKeyMissing, current_key_id, trusted_public_keys
 from exchange.models import AuditEvent, Checkpoint
@@ -104,17 +104,18 @@ class AuditProofApi(ActorMixin, APIView):
 
     @extend_schema(
         responses=PROOF_OUT,
-        parameters=[OpenApiParameter("to", int, required=False, description="End the chain at this checkpoint.")],
+        parameters=[
+            OpenApiParameter(
+                "to", int_parameter_schema(), required=False, description="End the chain at this checkpoint."
+            )
+        ],
     )
     def get(self, request: Request, seq: int) -> Response:
         event = AuditEvent.objects.filter(seq=seq).only("actor_participant_id").first()
         actor = self.actor
         if event is None or not (actor.is_kind(*AUDIT_READERS) or actor.owns(event.actor_participant_id)):
             raise EventNotFound(details={"seq": seq})
-        to = request.query_params.get("to")
-        if to is not None and not to.isdigit():
-            raise serializers.ValidationError({"to": ["A checkpoint number."]})
-        return Response(audit_proof(seq, int(to) if to else None))
+        return Response(audit_proof(seq, query_int(request, "to")))
 
 
 class CheckpointOut(serializers.Serializer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -66,14 +67,30 @@ class _Echo:
         return value
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (or, for tab and carriage return,
+# strips them and reads what follows): =HYPERLINK(...) in a memo would run in whoever opens the export.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text, never evaluates: text starting like a formula gets a
+    leading apostrophe (OWASP's advice). Numbers, including negative amounts such as "-12.50", stay numbers.
+    """
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS) or _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
 def csv_response(filename: str, header: list[str], rows: Iterable[Iterable[Any]]) -> StreamingHttpResponse:
-    """Stream rows as CSV (UTF-8 with a BOM so spreadsheet programs read Chinese names right)."""
+    """Stream rows as CSV (UTF-8 with a BOM so spreadsheet programs read Chinese names right). Every cell
+    passes ``spreadsheet_safe``: memos, names and references are other participants' text."""
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
-        yield "\ufeff" + writer.writerow(header)
+        yield "\ufeff" + writer.writerow([spreadsheet_safe(cell) for cell in header])
         for row in rows:
-            yield writer.writerow(row)
+            yield writer.writerow([spreadsheet_safe(cell) for cell in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

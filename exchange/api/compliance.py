@@ -24,7 +24,15 @@ from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import AssetField, IdField, IdFilter, QuantityField, fen_to_str
+from exchange.api.fields import (
+    AssetField,
+    IdField,
+    IdFilter,
+    QuantityField,
+    fen_to_str,
+    int_parameter_schema,
+    query_int,
+)
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import ParticipantRefOut, transaction_payload
 from exchange.limits import MAX_QUANTITY
@@ -627,7 +635,10 @@ STATEMENT_OUT = inline_serializer(
     },
 )
 STATEMENT_CSV_HEADER = ["time", "year", "event", "asset", "quantity", "reference", "detail"]
-YEAR_PARAMETER = OpenApiParameter("year", int, required=False, description="Only this compliance year.")
+YEAR_RANGE = {"minimum": 2000, "maximum": 2100}  # as the year fields of the bodies
+YEAR_PARAMETER = OpenApiParameter(
+    "year", int_parameter_schema(**YEAR_RANGE), required=False, description="Only this compliance year."
+)
 
 
 class StatementApi(ActorMixin, APIView):
@@ -641,8 +652,7 @@ class StatementApi(ActorMixin, APIView):
         entity = Participant.objects.filter(pk=participant).first()
         if entity is None or not (sees_all_obligations(self.actor) or self.actor.owns(entity.pk)):
             raise ParticipantNotFound(details={"participant": participant})
-        year_text = request.query_params.get("year")
-        year = int(year_text) if year_text and year_text.isdigit() else None
+        year = query_int(request, "year", **YEAR_RANGE)
         lines = compliance_statement_lines(entity, year)
         if request.accepted_renderer.format == "csv":
             rows = (

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django_filters import rest_framework as filters
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -19,18 +21,29 @@ from exchange.money import fen_to_str
 MAX_ID = 2**63 - 1  # the largest bigint
 
 
+MAX_FEN = 10**17
+# Money as the API takes it (and its schema says): ASCII digits, at most 15 before the point (leading
+# zeros aside) and two after. No exponent (``1e999999`` would overflow the decimal context), no other
+# script's digits, no ``_``, no spaces. Input fields with a lower bound advertise the narrower pattern.
+MONEY_PATTERN = r"^-?0*[0-9]{1,15}(\.[0-9]{1,2})?$"
+NON_NEGATIVE_MONEY_PATTERN = r"^0*[0-9]{1,15}(\.[0-9]{1,2})?$"
+POSITIVE_MONEY_PATTERN = r"^0*([1-9][0-9]{0,14}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
+_MONEY = re.compile(MONEY_PATTERN)
+
+
+class MoneyTooLarge(ValueError):
+    """An amount beyond ``MAX_FEN`` (in either direction)."""
+
+
 def str_to_fen(text: str) -> int:
-    """Parse a decimal string with at most two places into fen; ValueError otherwise."""
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise ValueError("not a decimal number") from None
-    if not value.is_finite():
-        raise ValueError("not a finite number")
-    fen = value * 100
-    if fen != fen.to_integral_value():
-        raise ValueError("at most two decimal places")
-    return int(fen)
+    """Parse a decimal string with at most two places (``MONEY_PATTERN``) into fen; ValueError otherwise."""
+    text = str(text)
+    if not _MONEY.fullmatch(text):
+        raise ValueError("not a decimal number with at most two places")
+    fen = int(Decimal(text).scaleb(2))
+    if abs(fen) > MAX_FEN:
+        raise MoneyTooLarge("too large")
+    return fen
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY})
@@ -52,7 +65,6 @@ class QuantityField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field({"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$", "example": "12.34"})
 class MoneyField(serializers.Field):
     """Money in yuan as a decimal string with at most two places; held internally as integer fen."""
 
@@ -63,20 +75,35 @@ class MoneyField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
-        if not isinstance(data, (str, int)) or isinstance(data, bool):
+        if not isinstance(data, str):
             self.fail("invalid")
         try:
             fen = str_to_fen(str(data))
+        except MoneyTooLarge:
+            raise serializers.ValidationError(
+                f"Too large: at most {fen_to_str(MAX_FEN)}.", code="max_value"
+            ) from None
         except ValueError:
             self.fail("invalid")
         if self.min_fen is not None and fen < self.min_fen:
             raise serializers.ValidationError(f"Must be at least {fen_to_str(self.min_fen)}.", code="min_value")
-        if abs(fen) > 10**17:
-            raise serializers.ValidationError("Too large.", code="max_value")
         return fen
 
     def to_representation(self, value: int) -> str:
         return fen_to_str(value)
+
+
+class MoneyFieldSchema(OpenApiSerializerFieldExtension):
+    """A money field's pattern says what it takes: any sign on output, none below its lower bound on input."""
+
+    target_class = MoneyField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        field: MoneyField = self.target
+        pattern = MONEY_PATTERN
+        if direction == "request" and field.min_fen is not None and field.min_fen >= 0:
+            pattern = POSITIVE_MONEY_PATTERN if field.min_fen >= 1 else NON_NEGATIVE_MONEY_PATTERN
+        return {"type": "string", "pattern": pattern, "example": "12.34"}
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -116,6 +143,29 @@ class SerialRangeField(serializers.ListField):
         if last < first:
             raise serializers.ValidationError("The range ends before it starts.", code="invalid")
         return first, last
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
+def query_int(request: Any, name: str, *, minimum: int = 0, maximum: int = MAX_ID) -> int | None:
+    """A whole-number query parameter: None when absent or empty, else ASCII digits within the bounds.
+
+    Anything else is a 400 naming the parameter. ``str.isdigit`` would let other scripts' digits and
+    superscripts (``²``) through to an ``int()`` that refuses them with a 500.
+    """
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return None
+    value = int(text) if _WHOLE_NUMBER.fullmatch(text) else None
+    if value is None or not minimum <= value <= maximum:
+        raise serializers.ValidationError({name: [f"A whole number from {minimum} to {maximum}."]})
+    return value
+
+
+def int_parameter_schema(minimum: int = 0, maximum: int = MAX_ID) -> dict[str, Any]:
+    """The OpenAPI schema of a ``query_int`` parameter."""
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
 
 
 class IdFilter(filters.NumberFilter):

@@ -6,6 +6,8 @@ holding accounts and keys its writes like every other POST (accounts imports no 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -14,10 +16,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.errors import ParticipantNotFound
-from accounts.models import Participant, ParticipantKind, ParticipantStatus
+from accounts.errors import ParticipantNotFound, TokenNotFound
+from accounts.models import ApiToken, Participant, ParticipantKind, ParticipantStatus
 from accounts.permissions import KindRequired, actor_of
-from accounts.services import participant_create, participant_reactivate, participant_suspend
+from accounts.services import (
+    api_token_revoke,
+    participant_create,
+    participant_reactivate,
+    participant_suspend,
+)
 from exchange.api.idempotency import idempotent_request
 from exchange.models import Account
 
@@ -156,3 +163,41 @@ class ParticipantReactivateApi(APIView):
             actor=actor_of(request), participant=_visible_participant(request, pk), reason=data.validated_data["reason"]
         )
         return Response(ParticipantOut(participant).data)
+
+
+class ApiTokenOut(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username")
+    participant = serializers.IntegerField(source="user.membership.participant_id", allow_null=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["prefix", "name", "user", "participant", "created_at", "expires_at", "last_used_at", "revoked_at"]
+
+
+class RevokeIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class ApiTokenRevokeApi(APIView):
+    """Revoke an API token by its public prefix (the ``<prefix>`` of ``gl_<prefix>_...``): your own, a
+    member's of your participant (its admins), or anyone's (the registry's admins, e.g. for a leaked token).
+    A token you may not manage answers 404, as an unknown one does. Recorded in the audit trail."""
+
+    @idempotent_request
+    @extend_schema(request=RevokeIn, responses=ApiTokenOut, operation_id="tokens_revoke")
+    def post(self, request: Request, prefix: str) -> Response:
+        data = RevokeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        actor = actor_of(request)
+        token = ApiToken.objects.select_related("user__membership").filter(prefix=prefix).first()
+        if token is None or not _may_see_token(actor, token):
+            raise TokenNotFound(details={"prefix": prefix})
+        token = api_token_revoke(actor=actor, token=token, reason=data.validated_data["reason"])
+        return Response(ApiTokenOut(token).data)
+
+
+def _may_see_token(actor: Any, token: ApiToken) -> bool:
+    if actor.is_kind(ParticipantKind.REGISTRY) or actor.user_id == token.user_id:
+        return True
+    membership = getattr(token.user, "membership", None)
+    return membership is not None and actor.owns(membership.participant_id)

@@ -31,6 +31,7 @@ urlpatterns = [
         participants.ParticipantReactivateApi.as_view(),
         name="participant-reactivate",
     ),
+    path("tokens/<code:prefix>/revoke", participants.ApiTokenRevokeApi.as_view(), name="token-revoke"),
     path("projects", registry.ProjectListApi.as_view(), name="projects"),
     path("projects/<code:code>", registry.ProjectDetailApi.as_view(), name="project-detail"),
     path("projects/<code:code>/issuances", registry.IssuanceListApi.as_view(), name="project-issuances"),

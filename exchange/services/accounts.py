@@ -71,8 +71,10 @@ def holding_number(pk: int) -> str:
 @service
 def account_open(*, actor: Actor, participant: Participant, name: str = "") -> Account:
     """Open a holding account for a participant: the registry for anyone, an admin for their own."""
+    # Every kind passes the acting check (a registry viewer can't open accounts); the registry's traders
+    # open them for anyone (as participant registration does), another participant's admins for their own.
+    actor.require_can_act()
     if not actor.is_system and not actor.is_kind(ParticipantKind.REGISTRY):
-        actor.require_can_act()
         actor.require_role("admin")
         if not actor.owns(participant.pk):
             raise WrongParticipantKind("Only the registry opens accounts for other participants.")

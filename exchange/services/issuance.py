@@ -342,7 +342,9 @@ def allocation_rows_from_csv(text: str) -> list[AllocationRow]:
             )
             continue
         seen[number] = line
-        if not quantity_text.isdigit() or int(quantity_text) <= 0 or int(quantity_text) > MAX_QUANTITY:
+        # isascii: isdigit alone takes superscripts and other scripts' digits, which int() refuses.
+        whole = quantity_text.isascii() and quantity_text.isdigit()
+        if not whole or int(quantity_text) <= 0 or int(quantity_text) > MAX_QUANTITY:
             errors.append(
                 {
                     "line": line,

@@ -77,9 +77,7 @@ def test_bearer_keyword_works_too(trader):
     assert client.get("/api/v1/").status_code == 200
 
 
-@pytest.mark.parametrize(
-    "case", ["revoked", "expired", "wrong_secret", "unknown_prefix", "malformed", "inactive_user"]
-)
+@pytest.mark.parametrize("case", ["revoked", "expired", "wrong_secret", "unknown_prefix", "malformed", "inactive_user"])
 def test_bad_tokens_are_refused(trader, case):
     _, actor = trader
     user = _user(actor)
@@ -128,9 +126,7 @@ def test_create_token_command_prints_a_working_token_once(trader):
     user = _user(actor)
     out, err = io.StringIO(), io.StringIO()
 
-    call_command(
-        "create_token", user.username, "--name", "desk", "--expires-days", "30", stdout=out, stderr=err
-    )
+    call_command("create_token", user.username, "--name", "desk", "--expires-days", "30", stdout=out, stderr=err)
 
     text = out.getvalue().strip()
     assert len(out.getvalue().strip().splitlines()) == 1

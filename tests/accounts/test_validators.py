@@ -33,9 +33,7 @@ def test_every_wrong_check_character_is_refused():
     problems = [uscc_problem(code[:17] + c) for c in wrong]
 
     assert len(wrong) == 30
-    assert all(
-        p == f"check character is {c}, expected {code[17]}" for p, c in zip(problems, wrong, strict=True)
-    )
+    assert all(p == f"check character is {c}, expected {code[17]}" for p, c in zip(problems, wrong, strict=True))
 
 
 def test_check_character_weights():

@@ -1,0 +1,32 @@
+"""Revoke an API token by its prefix (for a leaked token), recorded in the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.actors import Actor
+from accounts.authentication import split_token
+from accounts.models import ApiToken
+from accounts.services import api_token_revoke
+from config.errors import DomainError
+
+
+class Command(BaseCommand):
+    help = "Revoke the API token with PREFIX (the part after gl_, or the whole token): it stops working at once."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("prefix", help="The token's prefix (as the admin lists it), or the whole token.")
+        parser.add_argument("--reason", default="", help="Why, for the audit trail (e.g. 'leaked in a log').")
+
+    def handle(self, *args: Any, prefix: str, reason: str, **options: Any) -> None:
+        prefix = split_token(prefix) or prefix
+        token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+        if token is None:
+            raise CommandError(f"No API token with prefix {prefix!r}.")
+        try:
+            api_token_revoke(actor=Actor.system("manage.py revoke_token"), token=token, reason=reason)
+        except DomainError as exc:
+            raise CommandError(f"{exc.message} ({exc.code})") from exc
+        self.stdout.write(f"Token {token.prefix} of {token.user.get_username()} revoked.")
