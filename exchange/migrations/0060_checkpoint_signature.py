@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0023_idempotent_requests_forget_schedule'),
+        ('exchange', '0050_notices'),
     ]
 
     operations = [
