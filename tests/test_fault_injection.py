@@ -44,7 +44,7 @@ from tests.ledger import assert_reconciled
 from tests.market import IN_SESSION, make_exchange
 from tests.workers import ROOT, wait_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PRIVATE_REDIS_PORT = 6395
 

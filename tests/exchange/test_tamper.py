@@ -37,7 +37,7 @@ from exchange.services.trading import cash_asset
 from exchange.services.transfers import transfer_create
 from tests.market import make_exchange
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 YUAN_123456 = 12_345_600  # 123,456.00 yuan in fen
 
