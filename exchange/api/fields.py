@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from exchange.db import fetch_rows
-from exchange.limits import MAX_QUANTITY
+from exchange.limits import MAX_QUANTITY, is_whole
 from exchange.models import Asset
 from exchange.money import fen_to_str
 
@@ -60,7 +60,7 @@ class QuantityField(serializers.IntegerField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
+        if not is_whole(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 
