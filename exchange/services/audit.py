@@ -31,12 +31,10 @@ from accounts.actors import Actor
 from exchange.audit_proof import canonical_json, event_body, event_hash, format_time
 from exchange.db import in_pipeline, is_postgres
 from exchange.errors import MissingAuditEvent
+from exchange.locks import AUDIT_LOCK_KEY
 from exchange.models import AuditEvent
 
 logger = logging.getLogger("greenledger.services")
-
-# The advisory lock key shared by event writers (shared) and the sealer (exclusive): "glaudit".
-AUDIT_LOCK_KEY = 0x676C6175646974
 
 P = ParamSpec("P")
 R = TypeVar("R")

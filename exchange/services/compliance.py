@@ -17,9 +17,9 @@ Rules and roundings, stated once:
   month earlier, through the deadline): the volume-weighted average of its trades, rounded half up to
   the fen, else the previous close. Penalties are whole fen: shortfall x price x 5 and x 10.
 
-Lock order: the year row, then obligation rows by id, then the asset row and balance rows (the
-ledger's own order). Every service checks and changes under those locks, so concurrent surrenders of
-one entity are serialised and each sees the ones before it.
+Every service checks and changes under the year's and the obligation's row locks (in the order
+``exchange.locks`` gives), so concurrent surrenders of one entity are serialised and each sees the ones
+before it.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from config.errors import InvalidInput
 from exchange.errors import CsvRejected, DuplicateObject, InvalidDestination, InvalidQuantity
+from exchange.locks import lock_asset_serials
 from exchange.models import (
     Account,
     AccountKind,
@@ -50,7 +51,7 @@ def _check_quantity(quantity: int) -> None:
 
 def _take_serials(asset: Asset, quantity: int) -> tuple[int, int]:
     """Hand out the next ``quantity`` serial numbers of the asset (the caller's transaction holds the lock)."""
-    locked = Asset.objects.select_for_update().only("next_serial").get(pk=asset.pk)
+    locked = lock_asset_serials(asset.pk)
     first = locked.next_serial
     Asset.objects.filter(pk=asset.pk).update(next_serial=first + quantity)
     asset.next_serial = first + quantity

@@ -26,7 +26,7 @@ from exchange.errors import (
     InvalidQuantity,
     SameAccount,
 )
-from exchange.locks import LockedBalance
+from exchange.locks import AUDIT_LOCK_KEY, LockedBalance
 from exchange.models import (
     Account,
     AccountKind,
@@ -37,7 +37,7 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
-from exchange.services.audit import AUDIT_LOCK_KEY, audit_record, note_recorded, service
+from exchange.services.audit import audit_record, note_recorded, service
 from exchange.services.issuance import _check_quantity
 from exchange.services.ledger import (
     Leg,
