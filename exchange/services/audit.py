@@ -1,10 +1,10 @@
 """Recording audit events, and the ``service`` decorator that makes every service record one.
 
-``audit_record`` writes an ``AuditEvent`` in the caller's database transaction. On PostgreSQL it
-takes a shared advisory lock before drawing the event's sequence number, and holds it until commit:
-the sealer takes the same lock exclusively to learn a horizon below which every event has committed
-(see ``exchange.services.sealing``). On SQLite writers are serialised, so the committed maximum is the
-horizon.
+``audit_record`` writes an ``AuditEvent`` in the caller's database transaction. It takes the audit
+writers' shared advisory lock (``exchange.locks``) before drawing the event's sequence number, and holds
+it until commit: the sealer takes the same lock exclusively to learn a horizon below which every event
+has committed (see ``exchange.services.sealing``). The event's hash is computed in the same statement by
+``greenledger_event_hash`` (``exchange/sql``), the one definition the database uses.
 
 ``@service`` wraps a service in one ``transaction.atomic()`` and refuses (rolls back) a call that
 changed state without recording an event, unless it replayed an idempotent request or said it
@@ -28,10 +28,10 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
-from exchange.audit_proof import canonical_json, event_body, event_hash, format_time
-from exchange.db import in_pipeline, is_postgres
+from exchange.audit_proof import canonical_json, event_body, format_time
+from exchange.db import in_pipeline
 from exchange.errors import MissingAuditEvent
-from exchange.locks import AUDIT_LOCK_KEY
+from exchange.locks import AUDIT_LOCK_KEY, AUDIT_WRITER_LOCK_SQL
 from exchange.models import AuditEvent
 
 logger = logging.getLogger("greenledger.services")
@@ -225,30 +225,18 @@ def audit_record(
         "seq, created_at, actor_user_id, actor_participant_id, actor_label, action, object_type, object_id, "
         "payload, hash"
     )
-    if is_postgres():
-        cursor = connection.cursor()
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) "
-            "SELECT s.seq, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "encode(sha256(convert_to(s.seq::text || '|' || %s, 'UTF8')), 'hex') "
-            "FROM (SELECT nextval(pg_get_serial_sequence(%s, 'seq')) AS seq "
-            "      FROM (SELECT pg_advisory_xact_lock_shared(%s) OFFSET 0) AS lock OFFSET 0) AS s "
-            "RETURNING seq, hash",
-            [*row, body, table, AUDIT_LOCK_KEY],
-        )
-        ref = AuditRef(cursor)
-        if not in_pipeline():
-            ref._get()
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}")
-            (seq,) = cursor.fetchone()
-            digest = event_hash(seq, body)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [seq, *row, digest],
-            )
-        ref = AuditRef(row=(seq, digest))
+    cursor = connection.cursor()
+    cursor.execute(
+        f"INSERT INTO {table} ({columns}) "
+        "SELECT s.seq, %s, %s, %s, %s, %s, %s, %s, %s, greenledger_event_hash(s.seq, %s) "
+        "FROM (SELECT nextval(pg_get_serial_sequence(%s, 'seq')) AS seq "
+        f"      FROM (SELECT {AUDIT_WRITER_LOCK_SQL} OFFSET 0) AS lock OFFSET 0) AS s "
+        "RETURNING seq, hash",
+        [*row, body, table, AUDIT_LOCK_KEY],
+    )
+    ref = AuditRef(cursor)
+    if not in_pipeline():
+        ref._get()
     note_recorded()
     return ref
 
