@@ -30,13 +30,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from exchange.bulk import pg_array
 from exchange.models import Asset, Balance, Hold, PledgeEnforcement, PledgeLoan
+
+M = TypeVar("M", bound=Model)
 
 # Advisory lock keys (ASCII tags, so they read in pg_locks).
 SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
@@ -61,14 +63,29 @@ def lock_settlement() -> None:
 
 
 # 2. the operation's own rows
+def lock_rows(queryset: QuerySet[M], *, skip_locked: bool = False) -> list[M]:
+    """Lock the rows of ``queryset`` (its own table's only, whatever ``select_related`` joins), in its
+    order, or by id if it has none; return them. ``skip_locked`` leaves out rows another transaction holds
+    (a worker taking due work)."""
+    if not queryset.ordered:
+        queryset = queryset.order_by("pk")
+    return list(queryset.select_for_update(of=("self",), skip_locked=skip_locked))
+
+
+def lock_row(queryset: QuerySet[M]) -> M | None:
+    """Lock the one row of ``queryset`` (filtered to one) and return it, or None if there is none."""
+    rows = lock_rows(queryset)
+    return rows[0] if rows else None
+
+
 def lock_enforcements(queryset: QuerySet[PledgeEnforcement]) -> list[PledgeEnforcement]:
     """Lock these pledge enforcements (only their own rows), in id order; return them."""
-    return list(queryset.select_for_update(of=("self",)).order_by("id"))
+    return lock_rows(queryset.order_by("id"))
 
 
 def lock_pledge_loans(queryset: QuerySet[PledgeLoan]) -> list[PledgeLoan]:
     """Lock these pledge loans (only their own rows, whatever ``select_related`` joins), in id order."""
-    return list(queryset.select_for_update(of=("self",)).order_by("id"))
+    return lock_rows(queryset.order_by("id"))
 
 
 def lock_pledge_sales(sell_order_ids: Iterable[int]) -> None:
