@@ -12,9 +12,10 @@ to an earlier step once it holds a later one:
 4. **the asset row** (``lock_asset_serials``): only to hand out new serial numbers.
 5. **balance rows** sorted by ``(account_id, asset_id)`` (``lock_balances``).
 6. **hold rows** sorted by id (``lock_holds``).
-7. **the audit writers' lock** (``AUDIT_WRITER_LOCK_SQL``): advisory, shared, taken by each event's
-   INSERT and held to commit. The sealer takes it exclusively (``lock_audit_horizon``) in a transaction
-   of its own that takes nothing else, after the sealer's own lock (``lock_sealer``).
+7. **the audit writers' lock** (``AUDIT_LOCK_KEY``): advisory, shared, taken by each event's INSERT
+   (``greenledger_audit_record`` in ``exchange/sql``) and held to commit. The sealer takes it
+   exclusively (``lock_audit_horizon``) in a short transaction that takes no other lock, and seals in
+   another that takes only the sealers' own lock (``lock_sealer``).
 
 Settlement follows it too: it locks the enforcements and loans of the pledged units it settles (step 2)
 before the ledger locks balances and holds, and the pledge services lock a loan before the book,
@@ -45,10 +46,6 @@ SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
 BOOK_LOCK_NAMESPACE = 0x676C62  # "glb": pg_advisory_xact_lock(namespace, asset id)
 AUDIT_LOCK_KEY = 0x676C6175646974  # "glaudit": event writers (shared) and the sealer's horizon (exclusive)
 SEALER_LOCK_KEY = AUDIT_LOCK_KEY + 1  # one sealer at a time
-
-#: The audit writers' shared lock as an SQL expression (its one parameter: ``AUDIT_LOCK_KEY``), for the
-#: event INSERT to take it in the statement that draws the sequence number.
-AUDIT_WRITER_LOCK_SQL = "pg_advisory_xact_lock_shared(%s)"
 
 
 def _advisory(sql: str, params: list[Any]) -> None:

@@ -1,8 +1,8 @@
-"""Load the posting functions from ``exchange/sql``: the event hash, the lowest blocks, the transfer.
+"""Load the posting functions from ``exchange/sql``: the event hash and write, the lowest blocks, the transfer.
 
 Each file is a complete ``CREATE OR REPLACE``, so this gives a fresh database and one migrated before
 it the same live definitions. ``greenledger_transfer`` now reads only the blocks it takes (through
-``greenledger_lowest_blocks``) and hashes its audit event with ``greenledger_event_hash``, as
+``greenledger_lowest_blocks``) and writes its audit event with ``greenledger_audit_record``, as
 ``audit_record`` does.
 """
 
@@ -10,7 +10,7 @@ from django.db import migrations
 
 from exchange.sql import sql_file
 
-FUNCTIONS = ["greenledger_event_hash", "greenledger_lowest_blocks", "greenledger_transfer"]
+FUNCTIONS = ["greenledger_event_hash", "greenledger_audit_record", "greenledger_lowest_blocks", "greenledger_transfer"]
 
 
 class Migration(migrations.Migration):

@@ -3,8 +3,9 @@
 ``audit_record`` writes an ``AuditEvent`` in the caller's database transaction. It takes the audit
 writers' shared advisory lock (``exchange.locks``) before drawing the event's sequence number, and holds
 it until commit: the sealer takes the same lock exclusively to learn a horizon below which every event
-has committed (see ``exchange.services.sealing``). The event's hash is computed in the same statement by
-``greenledger_event_hash`` (``exchange/sql``), the one definition the database uses.
+has committed (see ``exchange.services.sealing``). The event is written by the database function
+``greenledger_audit_record`` (``exchange/sql``), which every event goes through, and hashed there by
+``greenledger_event_hash``.
 
 ``@service`` wraps a service in one ``transaction.atomic()`` and refuses (rolls back) a call that
 changed state without recording an event, unless it replayed an idempotent request or said it
@@ -31,7 +32,7 @@ from accounts.actors import Actor
 from exchange.audit_proof import canonical_json, event_body, format_time
 from exchange.db import in_pipeline
 from exchange.errors import MissingAuditEvent
-from exchange.locks import AUDIT_LOCK_KEY, AUDIT_WRITER_LOCK_SQL
+from exchange.locks import AUDIT_LOCK_KEY
 from exchange.models import AuditEvent
 
 logger = logging.getLogger("greenledger.services")
@@ -220,19 +221,10 @@ def audit_record(
         payload=payload_text,
     )
     row = (moment, actor.user_id, actor.participant_id, actor.label, action, object_type, object_id, payload_text)
-    table = AuditEvent._meta.db_table
-    columns = (
-        "seq, created_at, actor_user_id, actor_participant_id, actor_label, action, object_type, object_id, "
-        "payload, hash"
-    )
+    # One statement (exchange/sql/greenledger_audit_record.sql): the writers' lock, the number, the hash.
     cursor = connection.cursor()
     cursor.execute(
-        f"INSERT INTO {table} ({columns}) "
-        "SELECT s.seq, %s, %s, %s, %s, %s, %s, %s, %s, greenledger_event_hash(s.seq, %s) "
-        "FROM (SELECT nextval(pg_get_serial_sequence(%s, 'seq')) AS seq "
-        f"      FROM (SELECT {AUDIT_WRITER_LOCK_SQL} OFFSET 0) AS lock OFFSET 0) AS s "
-        "RETURNING seq, hash",
-        [*row, body, table, AUDIT_LOCK_KEY],
+        "SELECT * FROM greenledger_audit_record(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", [*row, body, AUDIT_LOCK_KEY]
     )
     ref = AuditRef(cursor)
     if not in_pipeline():

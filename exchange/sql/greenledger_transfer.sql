@@ -5,7 +5,7 @@
 -- key order as exchange.locks orders them (creating the destination's), checks what is available, takes
 -- the lowest available blocks of the source (greenledger_lowest_blocks: only the blocks it takes are
 -- read), merges the moved ranges into the destination's adjacent blocks, writes the balances, both
--- postings, the serial movements and the audit event. A refusal is an error (SQLSTATE GL001, the
+-- postings, the serial movements and the audit event (greenledger_audit_record). A refusal is an error (SQLSTATE GL001, the
 -- available quantity in its detail), so that a call made as a statement of its own (autocommit: one
 -- round trip, one transaction) leaves nothing behind. Every trigger and constraint applies to its
 -- statements as to any other.
@@ -127,14 +127,10 @@ BEGIN
     INSERT INTO exchange_posting (transaction_id, account_id, asset_id, quantity, balance_after)
     VALUES (v_txn, p_source, p_asset, -p_qty, s_total - p_qty), (v_txn, p_dest, p_asset, p_qty, d_total + p_qty);
 
-    -- The audit event, as audit_record writes it: the writers' shared lock (exchange.locks), then the
-    -- sequence number, hashed by greenledger_event_hash.
-    INSERT INTO exchange_auditevent (seq, created_at, actor_user_id, actor_participant_id, actor_label, action,
-                                     object_type, object_id, payload, hash)
-    SELECT s.seq, p_at, p_user, p_participant, p_label, p_action, 'transaction', v_txn::text, p_pay1 || rj || p_pay2,
-           greenledger_event_hash(s.seq, p_body1 || v_txn::text || p_body2 || rj || p_body3)
-      FROM (SELECT nextval(pg_get_serial_sequence('exchange_auditevent', 'seq')) AS seq
-              FROM (SELECT pg_advisory_xact_lock_shared(p_audit_lock) OFFSET 0) AS lock OFFSET 0) AS s;
+    -- The audit event, written as audit_record writes every event.
+    PERFORM greenledger_audit_record(p_at, p_user, p_participant, p_label, p_action, 'transaction', v_txn::text,
+                                     p_pay1 || rj || p_pay2, p_body1 || v_txn::text || p_body2 || rj || p_body3,
+                                     p_audit_lock);
     RETURN QUERY SELECT 'posted'::text, v_txn, s_total - s_held, s_total - p_qty, d_total + p_qty, r;
 END
 $$;
