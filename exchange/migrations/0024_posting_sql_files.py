@@ -1,7 +1,8 @@
-"""Load the posting functions from ``exchange/sql``: the event hash and write, the lowest blocks, the transfer.
+"""Load the posting functions from ``exchange/sql``: journal entry, audit event, lowest blocks, transfer.
 
 Each file is a complete ``CREATE OR REPLACE``, so this gives a fresh database and one migrated before
-it the same live definitions. ``greenledger_transfer`` now reads only the blocks it takes (through
+it the same live definitions. ``greenledger_transfer`` now opens its entry with
+``greenledger_journal_open``, as ``journal_open`` does, reads only the blocks it takes (through
 ``greenledger_lowest_blocks``) and writes its audit event with ``greenledger_audit_record``, as
 ``audit_record`` does.
 """
@@ -10,7 +11,13 @@ from django.db import migrations
 
 from exchange.sql import sql_file
 
-FUNCTIONS = ["greenledger_event_hash", "greenledger_audit_record", "greenledger_lowest_blocks", "greenledger_transfer"]
+FUNCTIONS = [
+    "greenledger_journal_open",
+    "greenledger_event_hash",
+    "greenledger_audit_record",
+    "greenledger_lowest_blocks",
+    "greenledger_transfer",
+]
 
 
 class Migration(migrations.Migration):

@@ -100,7 +100,6 @@ def journal_open(
         scope = idempotency_scope(actor)
     digest = request_hash(kind, request)
     now = at or timezone.now()
-    table = Transaction._meta.db_table
     row: list[Any] = [
         kind,
         actor.user_id,
@@ -113,22 +112,11 @@ def journal_open(
         json.dumps(metadata or {}, sort_keys=True, default=str),
         now,
     ]
-    insert = (
-        f"INSERT INTO {table} (kind, actor_user_id, actor_participant_id, actor_label, idempotency_scope, "
-        "idempotency_key, request_hash, memo, metadata, created_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    )
     with connection.cursor() as cursor:
-        if idempotency_key is None:
-            cursor.execute(insert + "RETURNING id", row)
-        else:
-            cursor.execute(
-                insert + "ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL "
-                "DO NOTHING RETURNING id",
-                row,
-            )
+        # The one INSERT of a journal entry (exchange/sql/greenledger_journal_open.sql): NULL if the key is taken.
+        cursor.execute("SELECT greenledger_journal_open(%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)", row)
         inserted = cursor.fetchone()
-    if inserted is None:
+    if inserted is None or inserted[0] is None:
         return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest), True
     txn = Transaction(
         id=inserted[0],

@@ -37,11 +37,8 @@ BEGIN
         RETURN QUERY SELECT 'pending'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
         RETURN;
     END IF;
-    INSERT INTO exchange_transaction (kind, actor_user_id, actor_participant_id, actor_label, idempotency_scope,
-                                      idempotency_key, request_hash, memo, metadata, created_at)
-    VALUES ('transfer', p_user, p_participant, p_label, p_scope, p_key, p_hash, p_memo, '{}', p_at)
-    ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id INTO v_txn;
+    v_txn := greenledger_journal_open('transfer', p_user, p_participant, p_label, p_scope, p_key, p_hash, p_memo,
+                                      '{}', p_at);
     IF v_txn IS NULL THEN
         RETURN QUERY SELECT 'replayed'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
         RETURN;
