@@ -10,7 +10,7 @@ from bench import db
 from bench.cli import Context, Result, case
 from bench.fixtures import Holder, World, give_cash, give_units, holders, world
 from bench.parallel import run_parallel
-from bench.transfers import Pool, floor_transfers, service_transfers, timed
+from bench.transfers import Pool, floor_transfers, fragment, fragmented_transfers, service_transfers, timed
 
 ROUNDS = 5
 
@@ -33,24 +33,31 @@ def _pool(ctx: Context) -> Pool:
     return ctx.state["pool"]
 
 
-def _alternate(rounds: int, first: Callable[[int], float], second: Callable[[int], float]) -> tuple[float, float]:
-    """Run the two measurements turn about, ``rounds`` times each; return the median of each.
+def _alternate(rounds: int, *measures: Callable[[int], float]) -> list[float]:
+    """Run the measurements turn about, ``rounds`` times each; return the median of each.
 
-    Alternating exposes both to the same background load (other work on a shared machine).
+    Alternating exposes them all to the same background load (other work on a shared machine).
     """
-    a, b = [], []
+    runs: list[list[float]] = [[] for _ in measures]
     for r in range(rounds):
-        a.append(first(r))
-        b.append(second(r))
-    return statistics.median(a), statistics.median(b)
+        for measure, results in zip(measures, runs, strict=True):
+            results.append(measure(r))
+    return [statistics.median(results) for results in runs]
 
 
 @case("transfers")
 def transfers_one_client(ctx: Context) -> list[Result]:
+    from exchange.models import SerialBlock
+
     pool = _pool(ctx)
     n = max(1, ctx.scale.transfers // ROUNDS)
-    floor_transfers(pool, 20, 1)  # warm up both paths (connections, caches, prepared statements)
+    blocks = ctx.scale.fragmented_blocks
+    db.progress(f"  setup: {ctx.scale.fragmented_sources} sources of {blocks:,} blocks each")
+    sources = holders(ctx.scale.fragmented_sources, label="fragmented")
+    fragment(_world(ctx), sources, holders(1, label="fragments")[0], blocks)
+    floor_transfers(pool, 20, 1)  # warm up every path (connections, caches, prepared statements)
     service_transfers(pool, 20, 1)
+    fragmented_transfers(pool, sources, 20, 1)
 
     def floor(r: int) -> float:
         count, seconds = timed(floor_transfers, pool, n, 10 + r)
@@ -60,8 +67,21 @@ def transfers_one_client(ctx: Context) -> list[Result]:
         count, seconds = timed(service_transfers, pool, n, 20 + r)
         return count / seconds
 
-    floor_rate, svc_rate = _alternate(ROUNDS, floor, svc)
-    return [Result("transfer service, 1 client", svc_rate, "transfers/s", floor=floor_rate)]
+    def fragmented(r: int) -> float:
+        count, seconds = timed(fragmented_transfers, pool, sources, n, 30 + r)
+        return count / seconds
+
+    floor_rate, svc_rate, fragmented_rate = _alternate(ROUNDS, floor, svc, fragmented)
+    # The fewest blocks a source held at any time: what it holds at the end.
+    fewest = min(
+        SerialBlock.objects.filter(account=s.account, asset_id=pool.cea_id, state="available").count()
+        for s in sources
+    )
+    label = f"transfer service, 1 client, source of {fewest:,}+ blocks"
+    return [
+        Result("transfer service, 1 client", svc_rate, "transfers/s", floor=floor_rate),
+        Result(label, fragmented_rate, "transfers/s", floor=floor_rate),
+    ]
 
 
 @case("transfers4")

@@ -33,6 +33,8 @@ class Scale:
     pool: int = 1000
     transfers: int = 3000
     transfers_each: int = 1500
+    fragmented_sources: int = 10
+    fragmented_blocks: int = 1400  # per source; the transfers take one at most each, 302 a source
     batches: int = 10
     batch_size: int = 1000
     http_requests: int = 12000
@@ -51,6 +53,8 @@ class Scale:
             pool=40,
             transfers=40,
             transfers_each=10,
+            fragmented_sources=2,
+            fragmented_blocks=60,
             batches=2,
             batch_size=25,
             http_requests=64,

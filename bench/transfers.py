@@ -5,7 +5,9 @@ after another: lock the two balance rows (SELECT ... ORDER BY ... FOR UPDATE), u
 journal row and the two postings (one multi-row INSERT), commit. It runs against the same schema and
 triggers as the service (the deferred balance check, the posting trigger, append-only), on cash
 balances so that no serial block is involved. The service row calls ``transfer_create`` in process,
-with an Idempotency-Key, moving serialised allowances (lowest serials first), as the API does.
+with an Idempotency-Key, moving serialised allowances (lowest serials first), as the API does. The
+fragmented row does the same from sources that hold their units in a thousand blocks or more (every
+other ten serials given away), where a transfer that read every block of its source would show it.
 """
 
 from __future__ import annotations
@@ -90,6 +92,45 @@ def service_transfers(pool: Pool, count: int, seed: int) -> int:
             asset=cea,
             quantity=1 + (a + b) % 5,
             idempotency_key=f"bench-{seed}-{i}",
+        )
+    return count
+
+
+def fragment(w, sources: list[Holder], sink: Holder, blocks: int) -> None:  # type: ignore[no-untyped-def]
+    """Leave each source ``blocks`` blocks of 10 units: give it ``20 * blocks`` units, then every other
+    ten serials to ``sink`` (in batches of 1,000 transfers of named serials)."""
+    from bench.fixtures import give_units
+    from exchange.models import SerialBlock
+    from exchange.services.transfers import MAX_BATCH, TransferOrder, transfers_batch_create
+
+    give_units(w, [s.account for s in sources], 20 * blocks)
+    for source in sources:
+        base = SerialBlock.objects.get(account=source.account, asset=w.cea).first
+        orders = [
+            TransferOrder(source.account, sink.account, w.cea, 10, serials=(base + 20 * k + 10, base + 20 * k + 19))
+            for k in range(blocks)
+        ]
+        for start in range(0, len(orders), MAX_BATCH):
+            transfers_batch_create(actor=source.actor, transfers=orders[start : start + MAX_BATCH])
+
+
+def fragmented_transfers(pool: Pool, sources: list[Holder], count: int, seed: int) -> int:
+    """``count`` calls of ``transfer_create`` from the fragmented ``sources`` (in turn) to random pool
+    accounts; returns count."""
+    from exchange.models import Asset
+    from exchange.services.transfers import transfer_create
+
+    cea = Asset.objects.get(pk=pool.cea_id)
+    rng = random.Random(seed)
+    for i in range(count):
+        source = sources[i % len(sources)]
+        transfer_create(
+            actor=source.actor,
+            source=source.account,
+            destination=pool.holders[rng.randrange(len(pool.holders))].account,
+            asset=cea,
+            quantity=rng.randint(1, 5),
+            idempotency_key=f"bench-frag-{seed}-{i}",
         )
     return count
 

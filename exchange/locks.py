@@ -1,11 +1,29 @@
-"""Row locks, taken in one fixed order so that concurrent movements never deadlock.
+"""Every row lock and advisory lock, and the one order they are taken in, so that nothing deadlocks.
 
-The order: the asset row (only to hand out new serial numbers), then balance rows sorted by
-``(account_id, asset_id)``, then holds sorted by id. Serial blocks are never locked themselves: every
-change to an account's blocks of an asset first locks that account's balance row in the asset, so the
-balance lock guards the blocks. Each helper runs one statement and evaluates it, so the lock is really
-taken. On SQLite the whole database is locked at BEGIN (``transaction_mode=IMMEDIATE``), so the
-helpers only read.
+A transaction takes the locks it needs in this order, skipping those it doesn't need, never going back
+to an earlier step once it holds a later one:
+
+1. **settlement** (``lock_settlement``): advisory, exclusive; one settlement run at a time.
+2. **the operation's own rows**, each kind in id order: pledge enforcements, then pledge loans
+   (``lock_enforcements``, ``lock_pledge_loans``); compliance years, then obligations; an approval
+   request; trusted accounts; pending transfers.
+3. **the order book** of an asset (``lock_book``): advisory, per asset; placing, matching and
+   cancelling orders, and a pledge put up for sale.
+4. **the asset row** (``lock_asset_serials``): only to hand out new serial numbers.
+5. **balance rows** sorted by ``(account_id, asset_id)`` (``lock_balances``).
+6. **hold rows** sorted by id (``lock_holds``).
+7. **the audit writers' lock** (``AUDIT_LOCK_KEY``): advisory, shared, taken by each event's INSERT
+   (``greenledger_audit_record`` in ``exchange/sql``) and held to commit. The sealer takes it
+   exclusively (``lock_audit_horizon``) in a short transaction that takes no other lock, and seals in
+   another that takes only the sealers' own lock (``lock_sealer``).
+
+Settlement follows it too: it locks the enforcements and loans of the pledged units it settles (step 2)
+before the ledger locks balances and holds, and the pledge services lock a loan before the book,
+balances and holds. ``greenledger_transfer`` (``exchange/sql``) takes steps 5 and 7 as the helpers do.
+
+Serial blocks are never locked themselves: every change to an account's blocks of an asset first locks
+that account's balance row in the asset, so the balance lock guards the blocks. Each helper runs its
+statement and evaluates it, so the lock is really taken.
 """
 
 from __future__ import annotations
@@ -13,17 +31,97 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection
+from django.db.models import Model, QuerySet
 
 from exchange.bulk import pg_array
-from exchange.db import is_postgres
-from exchange.models import Balance, Hold
+from exchange.models import Asset, Balance, Hold, PledgeEnforcement, PledgeLoan
+
+M = TypeVar("M", bound=Model)
+
+# Advisory lock keys (ASCII tags, so they read in pg_locks).
+SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
+BOOK_LOCK_NAMESPACE = 0x676C62  # "glb": pg_advisory_xact_lock(namespace, asset id)
+AUDIT_LOCK_KEY = 0x676C6175646974  # "glaudit": event writers (shared) and the sealer's horizon (exclusive)
+SEALER_LOCK_KEY = AUDIT_LOCK_KEY + 1  # one sealer at a time
 
 
-def _for_update(lock: bool = True) -> str:
-    return " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+def _advisory(sql: str, params: list[Any]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# 1. settlement
+def lock_settlement() -> None:
+    """One settlement at a time (until the end of the transaction)."""
+    _advisory("SELECT pg_advisory_xact_lock(%s)", [SETTLEMENT_LOCK_KEY])
+
+
+# 2. the operation's own rows
+def lock_rows(queryset: QuerySet[M], *, skip_locked: bool = False) -> list[M]:
+    """Lock the rows of ``queryset`` (its own table's only, whatever ``select_related`` joins), in its
+    order, or by id if it has none; return them. ``skip_locked`` leaves out rows another transaction holds
+    (a worker taking due work)."""
+    if not queryset.ordered:
+        queryset = queryset.order_by("pk")
+    return list(queryset.select_for_update(of=("self",), skip_locked=skip_locked))
+
+
+def lock_row(queryset: QuerySet[M]) -> M | None:
+    """Lock the one row of ``queryset`` (filtered to one) and return it, or None if there is none."""
+    rows = lock_rows(queryset)
+    return rows[0] if rows else None
+
+
+def lock_enforcements(queryset: QuerySet[PledgeEnforcement]) -> list[PledgeEnforcement]:
+    """Lock these pledge enforcements (only their own rows), in id order; return them."""
+    return lock_rows(queryset.order_by("id"))
+
+
+def lock_pledge_loans(queryset: QuerySet[PledgeLoan]) -> list[PledgeLoan]:
+    """Lock these pledge loans (only their own rows, whatever ``select_related`` joins), in id order."""
+    return lock_rows(queryset.order_by("id"))
+
+
+def lock_pledge_sales(sell_order_ids: Iterable[int]) -> None:
+    """Lock the enforcements selling through these orders, then their loans: what settling the orders'
+    trades will change, taken before the ledger locks balances and holds."""
+    ids = sorted(set(sell_order_ids))
+    if not ids:
+        return
+    enforcements = lock_enforcements(PledgeEnforcement.objects.filter(order_id__in=ids).only("id", "loan_id"))
+    lock_pledge_loans(PledgeLoan.objects.filter(pk__in={e.loan_id for e in enforcements}).only("id"))
+
+
+# 3. the order book
+def lock_book(asset_id: int) -> None:
+    """Serialise everything that changes one asset's book (place, match, cancel)."""
+    _advisory("SELECT pg_advisory_xact_lock(%s, %s)", [BOOK_LOCK_NAMESPACE, asset_id])
+
+
+# 4. the asset row
+def lock_asset_serials(asset_id: int) -> Asset:
+    """Lock the asset row to hand out its next serial numbers; return it (``next_serial`` only)."""
+    return Asset.objects.select_for_update().only("next_serial").get(pk=asset_id)
+
+
+# 7. the audit trail
+def lock_audit_horizon(timeout_ms: int) -> None:
+    """Take the audit writers' lock exclusively (the sealer's horizon), waiting at most ``timeout_ms``
+    (then ``OperationalError`` with SQLSTATE 55P03). In a transaction that takes no other lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{timeout_ms}ms"])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+
+
+def lock_sealer() -> None:
+    """One sealer at a time."""
+    _advisory("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+
+
+# 5. balance rows
 
 
 @dataclass(slots=True)
@@ -44,22 +142,15 @@ class LockedBalance:
 def _balances_select(table: str, pairs: list[tuple[int, int]]) -> tuple[str, list[Any]]:
     """The balance rows of these pairs, locked in (account_id, asset_id) order.
 
-    On PostgreSQL the pairs go as two arrays joined to the table: a thousand pairs written as a row IN
-    list cost the planner more than the lock itself (an OR of a thousand index probes).
+    The pairs go as two arrays joined to the table: a thousand pairs written as a row IN list cost the
+    planner more than the lock itself (an OR of a thousand index probes).
     """
     columns = "b.id, b.account_id, b.asset_id, b.total, b.held, b.allow_negative"
-    if is_postgres():
-        return (
-            f"SELECT {columns} FROM {table} b JOIN unnest(%s::bigint[], %s::bigint[]) AS k(account_id, asset_id) "
-            "ON b.account_id = k.account_id AND b.asset_id = k.asset_id "
-            "ORDER BY b.account_id, b.asset_id FOR UPDATE OF b",
-            [pg_array([a for a, _ in pairs], "bigint"), pg_array([s for _, s in pairs], "bigint")],
-        )
-    placeholders = ", ".join(["(%s, %s)"] * len(pairs))
     return (
-        f"SELECT {columns} FROM {table} b WHERE (b.account_id, b.asset_id) IN ({placeholders}) "
-        "ORDER BY b.account_id, b.asset_id" + _for_update(),
-        [v for pair in pairs for v in pair],
+        f"SELECT {columns} FROM {table} b JOIN unnest(%s::bigint[], %s::bigint[]) AS k(account_id, asset_id) "
+        "ON b.account_id = k.account_id AND b.asset_id = k.asset_id "
+        "ORDER BY b.account_id, b.asset_id FOR UPDATE OF b",
+        [pg_array([a for a, _ in pairs], "bigint"), pg_array([s for _, s in pairs], "bigint")],
     )
 
 
@@ -105,6 +196,7 @@ def lock_balances(
     }
 
 
+# 6. hold rows
 @dataclass(slots=True)
 class LockedHold:
     """A hold row as read under lock: its columns, without a model instance (settlement reads 100,000)."""
@@ -143,14 +235,14 @@ def _holds(hold_ids: Iterable[int], *, lock: bool) -> dict[int, LockedHold]:
     if not ids:
         return {}
     table = Hold._meta.db_table
-    if is_postgres():
-        sql = f"SELECT {_HOLD_COLUMNS} FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id" + _for_update(lock)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [pg_array(ids, "bigint")])
-            return {row[0]: LockedHold(*row) for row in cursor.fetchall()}
-    holds: dict[int, LockedHold] = {}
-    names = [c.strip() for c in _HOLD_COLUMNS.split(",")]
-    for start in range(0, len(ids), 10_000):
-        queryset = Hold.objects.filter(pk__in=ids[start : start + 10_000]).order_by("pk").values_list(*names)
-        holds.update((row[0], LockedHold(*row)) for row in (queryset.select_for_update() if lock else queryset))
-    return holds
+    sql = f"SELECT {_HOLD_COLUMNS} FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id" + (
+        " FOR UPDATE" if lock else ""
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pg_array(ids, "bigint")])
+        return {row[0]: LockedHold(*row) for row in cursor.fetchall()}
+
+
+def lock_hold(hold_id: int) -> Hold:
+    """Lock one hold row; return it as a model instance."""
+    return Hold.objects.select_for_update().get(pk=hold_id)

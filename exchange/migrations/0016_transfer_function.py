@@ -11,8 +11,8 @@ of its own (autocommit: one round trip, one transaction) leaves nothing behind. 
 applies to its statements as to any other: append-only rows, the deferred balance check, postings only
 in the entry's own database transaction, non-overlapping blocks.
 
-SQLite has no such function: there ``transfer_create`` posts through ``ledger_post`` (the same tests
-run on both).
+This is the function as first defined, kept as history; the live definition is
+``exchange/sql/greenledger_transfer.sql``, loaded by migration 0024_posting_sql_files.
 """
 
 from django.db import migrations

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('exchange', '0023_idempotent_requests_forget_schedule'),
+        ('exchange', '0024_posting_sql_files'),
     ]
 
     operations = [

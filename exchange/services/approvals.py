@@ -26,6 +26,7 @@ from accounts.models import ParticipantKind
 from config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange.audit_proof import canonical_json
 from exchange.errors import IdempotencyConflict
+from exchange.locks import lock_row
 from exchange.models import (
     Account,
     ApprovalOperation,
@@ -194,7 +195,7 @@ def _filed_under(actor: Actor, key: str, operation: str, params: dict[str, Any])
 
 def _pending(actor: Actor, approval: ApprovalRequest) -> ApprovalRequest:
     _require_registry(actor)
-    locked = ApprovalRequest.objects.select_for_update().filter(pk=approval.pk).first()
+    locked = lock_row(ApprovalRequest.objects.filter(pk=approval.pk))
     if locked is None:
         raise ApprovalNotFound(details={"approval": approval.pk})
     if locked.status != ApprovalStatus.PENDING:

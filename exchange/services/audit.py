@@ -1,10 +1,11 @@
 """Recording audit events.
 
-``audit_record`` writes an ``AuditEvent`` in the caller's database transaction. On PostgreSQL it
-takes a shared advisory lock before drawing the event's sequence number, and holds it until commit:
-the sealer takes the same lock exclusively to learn a horizon below which every event has committed
-(see ``exchange.services.sealing``). On SQLite writers are serialised, so the committed maximum is the
-horizon.
+``audit_record`` writes an ``AuditEvent`` in the caller's database transaction. It takes the audit
+writers' shared advisory lock (``exchange.locks``) before drawing the event's sequence number, and holds
+it until commit: the sealer takes the same lock exclusively to learn a horizon below which every event
+has committed (see ``exchange.services.sealing``). The event is written by the database function
+``greenledger_audit_record`` (``exchange/sql``), which every event goes through, and hashed there by
+``greenledger_event_hash``.
 
 The ``@service`` decorator that makes every service record an event is defined in ``config.audit``
 (which imports no app); the services import it, and its companions, from here. ``ExchangeConfig.ready``
@@ -31,12 +32,10 @@ from config.audit import (  # noqa: F401 - the service wrapper's names, imported
     recording_service_calls,
     service,
 )
-from exchange.audit_proof import canonical_json, event_body, event_hash, format_time
-from exchange.db import in_pipeline, is_postgres
+from exchange.audit_proof import canonical_json, event_body, format_time
+from exchange.db import in_pipeline
+from exchange.locks import AUDIT_LOCK_KEY
 from exchange.models import AuditEvent
-
-# The advisory lock key shared by event writers (shared) and the sealer (exclusive): "glaudit".
-AUDIT_LOCK_KEY = 0x676C6175646974
 
 
 def _object_ref(obj: Any) -> tuple[str, str]:
@@ -103,35 +102,14 @@ def audit_record(
         payload=payload_text,
     )
     row = (moment, actor.user_id, actor.participant_id, actor.label, action, object_type, object_id, payload_text)
-    table = AuditEvent._meta.db_table
-    columns = (
-        "seq, created_at, actor_user_id, actor_participant_id, actor_label, action, object_type, object_id, "
-        "payload, hash"
+    # One statement (exchange/sql/greenledger_audit_record.sql): the writers' lock, the number, the hash.
+    cursor = connection.cursor()
+    cursor.execute(
+        "SELECT * FROM greenledger_audit_record(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", [*row, body, AUDIT_LOCK_KEY]
     )
-    if is_postgres():
-        cursor = connection.cursor()
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) "
-            "SELECT s.seq, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "encode(sha256(convert_to(s.seq::text || '|' || %s, 'UTF8')), 'hex') "
-            "FROM (SELECT nextval(pg_get_serial_sequence(%s, 'seq')) AS seq "
-            "      FROM (SELECT pg_advisory_xact_lock_shared(%s) OFFSET 0) AS lock OFFSET 0) AS s "
-            "RETURNING seq, hash",
-            [*row, body, table, AUDIT_LOCK_KEY],
-        )
-        ref = AuditRef(cursor)
-        if not in_pipeline():
-            ref._get()
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}")
-            (seq,) = cursor.fetchone()
-            digest = event_hash(seq, body)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [seq, *row, digest],
-            )
-        ref = AuditRef(row=(seq, digest))
+    ref = AuditRef(cursor)
+    if not in_pipeline():
+        ref._get()
     note_recorded()
     return ref
 

@@ -17,9 +17,9 @@ Rules and roundings, stated once:
   month earlier, through the deadline): the volume-weighted average of its trades, rounded half up to
   the fen, else the previous close. Penalties are whole fen: shortfall x price x 5 and x 10.
 
-Lock order: the year row, then obligation rows by id, then the asset row and balance rows (the
-ledger's own order). Every service checks and changes under those locks, so concurrent surrenders of
-one entity are serialised and each sees the ones before it.
+Every service checks and changes under the year's and the obligation's row locks (in the order
+``exchange.locks`` gives), so concurrent surrenders of one entity are serialised and each sees the ones
+before it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from exchange.errors import (
 )
 from exchange.faults import crash_point
 from exchange.limits import MAX_QUANTITY, check_quantity, is_quantity
-from exchange.locks import lock_balances
+from exchange.locks import lock_balances, lock_row, lock_rows
 from exchange.models import (
     Account,
     AccountKind,
@@ -195,15 +195,15 @@ def _check_deadline(year: int, deadline: date) -> None:
 
 
 def _lock_year(year: int) -> ComplianceYear:
-    locked = ComplianceYear.objects.select_for_update().filter(pk=year).first()
+    locked = lock_row(ComplianceYear.objects.filter(pk=year))
     if locked is None:
         raise ComplianceYearNotFound(details={"year": year})
     return locked
 
 
 def _lock_obligation(obligation: Obligation) -> Obligation:
-    # No select_related: FOR UPDATE would lock the joined rows too.
-    return Obligation.objects.select_for_update().get(pk=obligation.pk)
+    (locked,) = lock_rows(Obligation.objects.filter(pk=obligation.pk))
+    return locked
 
 
 def _require_open(obligation: Obligation) -> None:
@@ -418,7 +418,7 @@ def preallocation_run(*, actor: Actor, year: ComplianceYear) -> PreallocationRes
     """
     _require_registry(actor)
     locked = _lock_year(year.pk)
-    obligations = list(Obligation.objects.filter(year=locked).select_for_update().order_by("pk"))
+    obligations = lock_rows(Obligation.objects.filter(year=locked).order_by("pk"))
     accounts = Account.objects.select_related("participant").in_bulk([o.account_id for o in obligations])
     for obligation in obligations:
         obligation.account = accounts[obligation.account_id]
@@ -797,11 +797,7 @@ def compliance_assess(*, actor: Actor, year: ComplianceYear, today: date | None 
     start, end = penalty_window(locked.deadline)
     asset = Asset.objects.filter(code=cea_asset_code(locked.year)).first()
     price = average_price(asset, start, end) if asset is not None else None
-    obligations = list(
-        Obligation.objects.filter(year=locked, status=ObligationStatus.OPEN)
-        .select_for_update()
-        .order_by("pk")
-    )
+    obligations = lock_rows(Obligation.objects.filter(year=locked, status=ObligationStatus.OPEN).order_by("pk"))
     figures = figures_of([o.pk for o in obligations])
     now = timezone.now()
     counts = {status: 0 for status in ObligationStatus.values}

@@ -17,6 +17,7 @@ from accounts.models import Participant, ParticipantKind
 from config.errors import InvalidInput
 from exchange.errors import CsvRejected, DuplicateObject, InvalidDestination, InvalidQuantity
 from exchange.limits import MAX_QUANTITY, check_quantity
+from exchange.locks import lock_asset_serials
 from exchange.models import (
     Account,
     AccountKind,
@@ -43,7 +44,7 @@ def _require_registry(actor: Actor) -> None:
 
 def _take_serials(asset: Asset, quantity: int) -> tuple[int, int]:
     """Hand out the next ``quantity`` serial numbers of the asset (the caller's transaction holds the lock)."""
-    locked = Asset.objects.select_for_update().only("next_serial").get(pk=asset.pk)
+    locked = lock_asset_serials(asset.pk)
     first = locked.next_serial
     Asset.objects.filter(pk=asset.pk).update(next_serial=first + quantity)
     asset.next_serial = first + quantity

@@ -32,7 +32,6 @@ from django.utils import timezone
 from accounts.actors import Actor
 from exchange.audit_proof import canonical_json, entry_digest, sha256_hex
 from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all
-from exchange.db import is_postgres
 from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidQuantity, InvalidState, SameAccount
 from exchange.locks import LockedBalance, LockedHold, lock_balances, lock_holds
 from exchange.models import (
@@ -101,7 +100,6 @@ def journal_open(
         scope = idempotency_scope(actor)
     digest = request_hash(kind, request)
     now = at or timezone.now()
-    table = Transaction._meta.db_table
     row: list[Any] = [
         kind,
         actor.user_id,
@@ -114,22 +112,11 @@ def journal_open(
         json.dumps(metadata or {}, sort_keys=True, default=str),
         now,
     ]
-    insert = (
-        f"INSERT INTO {table} (kind, actor_user_id, actor_participant_id, actor_label, idempotency_scope, "
-        "idempotency_key, request_hash, memo, metadata, created_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    )
     with connection.cursor() as cursor:
-        if idempotency_key is None:
-            cursor.execute(insert + "RETURNING id", row)
-        else:
-            cursor.execute(
-                insert + "ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL "
-                "DO NOTHING RETURNING id",
-                row,
-            )
+        # The one INSERT of a journal entry (exchange/sql/greenledger_journal_open.sql): NULL if the key is taken.
+        cursor.execute("SELECT greenledger_journal_open(%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)", row)
         inserted = cursor.fetchone()
-    if inserted is None:
+    if inserted is None or inserted[0] is None:
         return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest), True
     txn = Transaction(
         id=inserted[0],
@@ -654,7 +641,8 @@ class _SerialBook:
         """
         real = [m for m in moves if m is not None]
         lowest_first: dict[tuple[int, int], int] = defaultdict(int)
-        whole: set[tuple[int, int]] = set()
+        named: list[tuple[int, int, int, int]] = []  # (account, asset, first, last) of exact ranges
+        named_units: dict[tuple[int, int], int] = defaultdict(int)
         holds: set[int] = set()
         for m in real:
             if m.new_units:
@@ -662,37 +650,39 @@ class _SerialBook:
             if m.take_hold_id is not None:
                 holds.add(m.take_hold_id)
             elif m.take_range is not None:
-                whole.add((m.account_id, m.asset_id))
+                named.append((m.account_id, m.asset_id, *m.take_range))
+                named_units[(m.account_id, m.asset_id)] += m.quantity
             else:
                 lowest_first[(m.account_id, m.asset_id)] += m.quantity
-        for key in whole:
-            lowest_first.pop(key, None)
         table = SerialBlock._meta.db_table
         columns = "id, asset_id, first, last, account_id, state, hold_id"
         if lowest_first:
-            need = sorted(lowest_first.items())
+            # Named ranges of the same account may take some of its lowest blocks first: read as many more.
+            need = sorted((key, qty + named_units.get(key, 0)) for key, qty in lowest_first.items())
             values = ", ".join(["(%s, %s, %s)"] * len(need))
             cursor = connection.cursor()
-            # Only the lowest blocks that together cover each need: a window sum, not a full scan.
+            # Only the lowest blocks that together cover each need (read no further), as the database
+            # function takes them: greenledger_lowest_blocks (exchange/sql).
             cursor.execute(
-                f"WITH need(account_id, asset_id, qty) AS (VALUES {values}) "
-                f"SELECT {columns} FROM ("
-                f"  SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id, need.qty, "
-                f"         SUM(b.last - b.first + 1) OVER (PARTITION BY b.account_id, b.asset_id "
-                f"                                         ORDER BY b.first) AS upto "
-                f"  FROM {table} b JOIN need ON b.account_id = need.account_id AND b.asset_id = need.asset_id "
-                f"  WHERE b.state = 'available'"
-                f") s WHERE s.upto - (s.last - s.first + 1) < s.qty",
+                f"SELECT b.id, need.asset_id, b.first, b.last, need.account_id, 'available', NULL::bigint "
+                f"FROM (VALUES {values}) AS need(account_id, asset_id, qty) "
+                "CROSS JOIN LATERAL greenledger_lowest_blocks(need.account_id, need.asset_id, need.qty) AS b",
                 [v for (acc, asset), qty in need for v in (acc, asset, qty)],
             )
             self.pending.append(cursor)
-        if whole:
-            placeholders = ", ".join(["(%s, %s)"] * len(whole))
+        if named:
+            values = ", ".join(["(%s, %s, %s, %s)"] * len(named))
             cursor = connection.cursor()
+            # The blocks that may overlap each range: the last one starting below it, and those starting in it.
             cursor.execute(
-                f"SELECT {columns} FROM {table} WHERE (account_id, asset_id) IN ({placeholders}) "
-                "AND state = 'available'",
-                [v for pair in sorted(whole) for v in pair],
+                f"SELECT b.{columns.replace(', ', ', b.')} FROM (VALUES {values}) AS r(account_id, asset_id, f, l) "
+                "CROSS JOIN LATERAL ("
+                f"  (SELECT {columns} FROM {table} WHERE account_id = r.account_id AND asset_id = r.asset_id "
+                "    AND state = 'available' AND first < r.f ORDER BY first DESC LIMIT 1) "
+                f"  UNION ALL (SELECT {columns} FROM {table} WHERE account_id = r.account_id "
+                "    AND asset_id = r.asset_id AND state = 'available' AND first BETWEEN r.f AND r.l)"
+                ") AS b",
+                [v for row in sorted(named) for v in row],
             )
             self.pending.append(cursor)
         if holds:
@@ -841,10 +831,7 @@ class _SerialBook:
         below = sorted({(asset, b.first - 1) for asset, b in created if b.first > 1})
         above = sorted({(asset, b.last + 1) for asset, b in created})
         table = SerialBlock._meta.db_table
-        if is_postgres():
-            rows = self._neighbour_rows_pg(table, below, above)
-        else:
-            rows = self._neighbour_rows(table, below, above)
+        rows = self._neighbour_rows(table, below, above)
         result = []
         for row_id, asset_id, first, last, account_id, state, hold_id in rows:
             if row_id in self.gone:
@@ -854,7 +841,7 @@ class _SerialBook:
         return result
 
     @staticmethod
-    def _neighbour_rows_pg(
+    def _neighbour_rows(
         table: str, below: list[tuple[int, int]], above: list[tuple[int, int]]
     ) -> list[tuple[Any, ...]]:
         """Per asset, the serials as one array each: index scans on (asset, last) and (asset, first)."""
@@ -872,22 +859,4 @@ class _SerialBook:
                 params += [asset, serials]
         with connection.cursor() as cursor:
             cursor.execute(" UNION ".join(parts), params)
-            return cursor.fetchall()
-
-    @staticmethod
-    def _neighbour_rows(
-        table: str, below: list[tuple[int, int]], above: list[tuple[int, int]]
-    ) -> list[tuple[Any, ...]]:
-        keys_sql, parts, params = [], [], []
-        for name, column, keys in (("below", "last", below), ("above", "first", above)):
-            if keys:
-                keys_sql.append(f"{name}(asset_id, serial) AS (VALUES {', '.join(['(%s, %s)'] * len(keys))})")
-                parts.append(
-                    f"SELECT b.id, b.asset_id, b.first, b.last, b.account_id, b.state, b.hold_id FROM {table} b "
-                    f"JOIN {name} ON b.asset_id = {name}.asset_id AND b.{column} = {name}.serial"
-                )
-                params += [v for pair in keys for v in pair]
-        with connection.cursor() as cursor:
-            # Joined to the keys (not a row-value IN list with OR, which reads every block of the asset).
-            cursor.execute(f"WITH {', '.join(keys_sql)} " + " UNION ".join(parts), params)
             return cursor.fetchall()

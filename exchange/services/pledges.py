@@ -26,7 +26,8 @@ When the order has ended (filled, or cancelled at the session close) and its tra
 units left unsold go to the lender by transfer if it is still owed anything, else back to the
 borrower; the loan is then enforced. A shortfall after that is the lender's claim outside the ledger.
 
-Lock order: the loan row, then the book, then balance rows and hold rows (as the ledger takes them).
+Locks are taken in the order ``exchange.locks`` gives: enforcement rows, the loan row, then the book,
+balance rows and hold rows.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from exchange.errors import (
 )
 from exchange.faults import crash_point
 from exchange.limits import MAX_QUANTITY, is_quantity, is_whole
+from exchange.locks import lock_book, lock_enforcements, lock_hold, lock_pledge_loans
 from exchange.models import (
     Account,
     AccountKind,
@@ -91,7 +93,7 @@ from exchange.services.ledger import (
     request_hash,
 )
 from exchange.services.notices import notice_add
-from exchange.services.trading import cash_asset, enforcement_order_place, lock_book
+from exchange.services.trading import cash_asset, enforcement_order_place
 
 logger = logging.getLogger("greenledger.pledges")
 
@@ -206,11 +208,12 @@ def _transition(loan: PledgeLoan, action: str) -> str:
 
 
 def _locked(loan: PledgeLoan) -> PledgeLoan:
-    return (
-        PledgeLoan.objects.select_for_update(of=("self",))
-        .select_related("account", "lender_account", "asset", "borrower", "lender", "margin_call")
-        .get(pk=loan.pk)
+    (locked,) = lock_pledge_loans(
+        PledgeLoan.objects.filter(pk=loan.pk).select_related(
+            "account", "lender_account", "asset", "borrower", "lender", "margin_call"
+        )
     )
+    return locked
 
 
 def _require_party(actor: Actor, loan: PledgeLoan, role: str) -> None:
@@ -789,7 +792,7 @@ def pledge_enforce(
 
     if not is_whole(price_fen) or price_fen <= 0:
         raise InvalidInput("A sale on enforcement needs a positive limit price.", details={"price": str(price_fen)})
-    lock_book(loan.asset_id)  # the market's lock order: the book before balances and holds
+    lock_book(loan.asset_id)  # after the loan, before balances and holds (exchange.locks)
     sale_hold = holds_consolidate(
         [c.hold for c in collateral], kind=HoldKind.PLEDGE, reference=f"pledge:{loan.pk}:sale"
     )
@@ -848,11 +851,8 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
     Called by ``settlement_run`` inside its transaction (order id -> fills), so the proceeds are never
     free in the borrower's account while the lender is owed. A sale whose order has ended is completed.
     """
-    enforcements = list(
-        PledgeEnforcement.objects.select_for_update(of=("self",))
-        .filter(order_id__in=fills)
-        .select_related("loan__account", "loan__lender_account")
-        .order_by("id")
+    enforcements = lock_enforcements(
+        PledgeEnforcement.objects.filter(order_id__in=fills).select_related("loan__account", "loan__lender_account")
     )
     cash = cash_asset()
     for enforcement in enforcements:
@@ -900,7 +900,7 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
 def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
     """The sale has ended and settled: unsold units to the lender if it is owed, else back; loan enforced."""
     loan = _locked(enforcement.loan)
-    hold = Hold.objects.select_for_update().get(pk=cast(int, enforcement.sale_hold_id))
+    hold = lock_hold(cast(int, enforcement.sale_hold_id))
     unsold = hold.remaining if hold.status == HoldStatus.ACTIVE else 0
     owed = enforcement.amount_due_fen - enforcement.paid_to_lender_fen
     day, now = clock.trading_day(), clock.now()
@@ -962,13 +962,11 @@ def pledge_sales_complete(*, actor: Actor | None = None) -> int:
     """
     actor = actor or Actor.system("pledge-sales")
     unsettled = Trade.objects.filter(settlement_batch__isnull=True).values("sell_order_id")
-    ready = list(
-        PledgeEnforcement.objects.select_for_update(of=("self",))
-        .filter(status=EnforcementStatus.SELLING)
+    ready = lock_enforcements(
+        PledgeEnforcement.objects.filter(status=EnforcementStatus.SELLING)
         .exclude(order__status=OrderStatus.OPEN)
         .exclude(order_id__in=unsettled)
         .select_related("loan")
-        .order_by("id")
     )
     if not ready:
         mark_unchanged()
@@ -991,11 +989,10 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
     actor = actor or Actor.system("pledge-valuation")
     day = day or clock.trading_day()
     now = clock.now()
-    loans = list(
-        PledgeLoan.objects.select_for_update(of=("self",))
-        .filter(status=PledgeStatus.REGISTERED)
-        .select_related("asset", "borrower", "lender", "margin_call")
-        .order_by("id")
+    loans = lock_pledge_loans(
+        PledgeLoan.objects.filter(status=PledgeStatus.REGISTERED).select_related(
+            "asset", "borrower", "lender", "margin_call"
+        )
     )
     valued_today = set(
         PledgeValuation.objects.filter(loan__in=loans, day=day).values_list("loan_id", flat=True)

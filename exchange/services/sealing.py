@@ -43,14 +43,14 @@ from exchange.audit_proof import (
 )
 from exchange.audit_signing import sign, signing_key, trusted_public_keys
 from exchange.faults import crash_point
+from exchange.locks import lock_audit_horizon, lock_sealer
 from exchange.models import AuditEvent, Checkpoint
 from exchange.selectors.audit import checkpoint_document
 from exchange.selectors.audit import checkpoint_fields as _checkpoint_fields
-from exchange.services.audit import AUDIT_LOCK_KEY, service
+from exchange.services.audit import service
 
 logger = logging.getLogger("greenledger.audit")
 
-SEALER_LOCK_KEY = AUDIT_LOCK_KEY + 1
 MAX_EVENTS_PER_CHECKPOINT = 100_000
 EVENT_COLUMNS = (
     "seq",
@@ -86,8 +86,7 @@ def safe_horizon() -> int | None:
     for attempt in range(HORIZON_TRIES):
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{HORIZON_LOCK_TIMEOUT_MS}ms"])
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_LOCK_KEY])
+                lock_audit_horizon(HORIZON_LOCK_TIMEOUT_MS)
                 cursor.execute(f"SELECT COALESCE(MAX(seq), 0) FROM {table}")
                 return int(cursor.fetchone()[0])
         except OperationalError as exc:
@@ -153,8 +152,7 @@ def audit_seal(*, max_checkpoints: int = 1000) -> list[Checkpoint]:
 @service(audited=False)  # the checkpoint is the evidence; an event about it would never stop sealing
 def _seal_through(*, horizon: int, max_checkpoints: int) -> list[Checkpoint]:
     made: list[Checkpoint] = []
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+    lock_sealer()
     last = Checkpoint.objects.order_by("-number").first()
     next_seq = last.last_seq + 1 if last else 1
     previous_hash = last.hash if last else GENESIS_HASH

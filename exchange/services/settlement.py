@@ -23,7 +23,7 @@ from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from exchange import clock
 from exchange.faults import crash_point
-from exchange.locks import LockedHold, read_holds
+from exchange.locks import LockedHold, lock_pledge_sales, lock_settlement, read_holds
 from exchange.models import (
     Account,
     AccountKind,
@@ -42,13 +42,6 @@ from exchange.services.audit import audit_record, mark_replayed, service
 from exchange.services.ledger import Leg, holds_release, journal_open, ledger_post
 from exchange.services.pledges import SaleFills, sale_fills_settled
 from exchange.services.trading import cash_asset
-
-SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
-
-
-def _lock_settlement() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SETTLEMENT_LOCK_KEY])
 
 
 def _unsettled() -> list[tuple[int, int, int, int, int, int, int, int, int, int, str, int, int, str]]:
@@ -89,7 +82,7 @@ def settlement_run(*, actor: Actor | None = None, idempotency_key: str | None = 
         mark_replayed()
         return existing
     started = clock.now()
-    _lock_settlement()
+    lock_settlement()
     rows = _unsettled()
     if not rows:
         batch = SettlementBatch.objects.create(
@@ -172,6 +165,9 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
         metadata={"trades": len(rows), "first_trade": rows[0][0], "last_trade": rows[-1][0]},
         at=started,
     )
+    # Pledged units sold on enforcement: their enforcement and loan rows before the ledger's balance and
+    # hold locks (exchange.locks), as every pledge service takes them.
+    lock_pledge_sales({r[12] for r in rows if holds[r[9]].kind == HoldKind.PLEDGE})
     # One posting per account and asset for the batch (net), not two per leg: the trades, linked to the
     # batch, keep the detail; the journal says what each account gave and got in this settlement.
     posted = ledger_post(txn, legs, net=True)

@@ -6,7 +6,7 @@ PostgreSQL advisory lock), so one book is serialised while different assets matc
 follows price-time priority, trades at the resting order's price, fills partially, and never matches a
 participant's own orders with each other. Trades move nothing: settlement does (``settlement.py``).
 
-Lock order, everywhere in the market: the book, then balance rows (holds), then hold rows.
+Locks are taken in the order ``exchange.locks`` gives: the book, then balance rows, then hold rows.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from exchange.errors import (
     RuleViolation,
 )
 from exchange.limits import MAX_PRICE_FEN, MAX_QUANTITY
-from exchange.locks import lock_balances, lock_holds
+from exchange.locks import lock_balances, lock_book, lock_holds
 from exchange.models import (
     Account,
     AccountKind,
@@ -67,7 +67,6 @@ TRADING_KINDS = frozenset(
         ParticipantKind.FINANCIAL_INSTITUTION,
     }
 )
-BOOK_LOCK_NAMESPACE = 0x676C62  # "glb": pg_advisory_xact_lock(namespace, asset id)
 CASH_CODE = "CNY"
 
 
@@ -147,12 +146,6 @@ def cash_asset() -> Asset:
 
 def clear_cash_cache() -> None:
     _cash.clear()
-
-
-def lock_book(asset_id: int) -> None:
-    """Serialise everything that changes one asset's book (place, match, cancel)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [BOOK_LOCK_NAMESPACE, asset_id])
 
 
 def parse_sessions(text: str) -> list[tuple[time, time]]:

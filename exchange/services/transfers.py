@@ -1,8 +1,9 @@
 """Transfers between participants' holding accounts, one at a time or up to a thousand at once.
 
-On PostgreSQL a single transfer is one statement (``greenledger_transfer``, docs/architecture.md, The
-posting path); with explicit serials, and on SQLite, it posts through ``ledger_post``. A batch is one
-journal entry posted set-wise.
+A single transfer of the lowest serials is one statement, ``greenledger_transfer``
+(``exchange/sql/greenledger_transfer.sql``); with explicit serials it posts through ``ledger_post``. A
+batch is one journal entry posted set-wise through ``ledger_post``. Both take the lowest blocks with
+``greenledger_lowest_blocks`` and hash the audit event with ``greenledger_event_hash``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from config.errors import DomainError, InvalidInput
 from exchange.audit_proof import canonical_json, entry_digest, event_body, format_time
-from exchange.db import is_postgres, pipeline
+from exchange.db import pipeline
 from exchange.errors import (
     AssetNotTransferable,
     InsufficientAvailable,
@@ -27,7 +28,7 @@ from exchange.errors import (
     SameAccount,
 )
 from exchange.limits import check_quantity
-from exchange.locks import LockedBalance
+from exchange.locks import AUDIT_LOCK_KEY, LockedBalance
 from exchange.models import (
     Account,
     AccountKind,
@@ -39,7 +40,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.services.accounts import check_source
-from exchange.services.audit import AUDIT_LOCK_KEY, audit_record, note_recorded, service
+from exchange.services.audit import audit_record, note_recorded, service
 from exchange.services.ledger import (
     Leg,
     Posted,
@@ -74,7 +75,8 @@ def check_transfer(*, actor: Actor, source: Account, destination: Account, asset
 
 
 def _one_statement(*, serials: tuple[int, int] | None = None, **_: Any) -> bool:
-    return serials is None and is_postgres()
+    """Whether this transfer is the database function's to make: the lowest serials, not named ones."""
+    return serials is None
 
 
 @service(one_statement=_one_statement)
@@ -178,8 +180,7 @@ def _transfer_in_sql(
     request: dict[str, Any],
     idempotency_key: str | None,
 ) -> Transaction | PendingTransfer:
-    """The PostgreSQL path of ``transfer_create``: one statement (``greenledger_transfer``; docs/architecture.md,
-    The posting path).
+    """``transfer_create`` of the lowest serials: one statement (``greenledger_transfer``).
 
     The same entry, postings, blocks, movements and audit event as ``ledger_post`` and ``audit_record``
     would write; the event's payload and body are made here, with the entry id and the ranges spliced in

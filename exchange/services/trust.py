@@ -25,6 +25,7 @@ from config.errors import Conflict, Forbidden, NotFound
 from exchange import clock
 from exchange.errors import AccountNotFound, DuplicateObject, IdempotencyConflict
 from exchange.faults import crash_point
+from exchange.locks import lock_row, lock_rows
 from exchange.models import (
     Account,
     AccountKind,
@@ -134,11 +135,7 @@ def trusted_account_propose(*, actor: Actor, account: Account, label: str = "") 
 
 
 def _own_entry(actor: Actor, entry: TrustedAccount) -> TrustedAccount:
-    locked = (
-        TrustedAccount.objects.select_for_update()
-        .filter(pk=entry.pk, participant_id=actor.member_participant_id)
-        .first()
-    )
+    locked = lock_row(TrustedAccount.objects.filter(pk=entry.pk, participant_id=actor.member_participant_id))
     if locked is None:
         raise TrustNotFound(details={"trusted_account": entry.pk})
     return locked
@@ -256,11 +253,7 @@ def pending_transfer_create(
 def pending_transfer_cancel(*, actor: Actor, pending: PendingTransfer) -> PendingTransfer:
     """Cancel one of your pending transfers: its units are available again at once."""
     actor.require_can_act()
-    locked = (
-        PendingTransfer.objects.select_for_update()
-        .filter(pk=pending.pk, participant_id=actor.member_participant_id)
-        .first()
-    )
+    locked = lock_row(PendingTransfer.objects.filter(pk=pending.pk, participant_id=actor.member_participant_id))
     if locked is None:
         raise PendingTransferNotFound(details={"pending_transfer": pending.pk})
     if locked.status != PendingStatus.PENDING:
@@ -280,12 +273,12 @@ def pending_transfers_execute(*, actor: Actor | None = None, limit: int = 500) -
     rows are locked and skipped by the others, and a carried-out transfer is no longer pending.
     """
     actor = actor or Actor.system("pending-transfers")
-    due = list(
-        PendingTransfer.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("source", "destination", "asset", "hold", "participant")
+    due = lock_rows(
+        PendingTransfer.objects.select_related("source", "destination", "asset", "hold", "participant")
         .filter(status=PendingStatus.PENDING, execute_after__lte=clock.now())
         .filter(~Q(participant__status=ParticipantStatus.SUSPENDED))
-        .order_by("execute_after", "id")[:limit]
+        .order_by("execute_after", "id")[:limit],
+        skip_locked=True,
     )
     if not due:
         mark_unchanged()

@@ -1,4 +1,4 @@
-"""The one-statement transfer on PostgreSQL (``greenledger_transfer``) against the plain ``ledger_post`` path.
+"""The one-statement transfer (``greenledger_transfer``) against the ``ledger_post`` path batches take.
 
 Given the same allocations and the same random transfers, both paths leave the same serial blocks, balances,
 postings and movements; the audit events the function writes verify; and every invariant reconciles.
@@ -12,10 +12,9 @@ import pytest
 
 from exchange.audit_proof import canonical_json, entry_digest
 from exchange.models import AuditEvent, Posting, SerialBlock, SerialMovement, Transaction
-from exchange.services import transfers
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.sealing import audit_verify
-from exchange.services.transfers import transfer_create
+from exchange.services.transfers import TransferOrder, transfer_create, transfers_batch_create
 from tests.ledger import assert_reconciled, balance, make_market
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +41,7 @@ def _history(asset, accounts):
     return postings, movements
 
 
-def test_sql_and_python_paths_leave_the_same_ledger(monkeypatch):
+def test_sql_and_python_paths_leave_the_same_ledger():
     # given two vintages allocated alike to the same five holders (serials start at 1 in each)
     market = make_market()
     cea_2025 = cea_vintage_create(actor=market.registry_actor, vintage=2025)
@@ -52,19 +51,24 @@ def test_sql_and_python_paths_leave_the_same_ledger(monkeypatch):
         for i, account in enumerate(accounts):
             market.give(account, 40 + 7 * i, asset=asset)
 
-    # when the same random transfers run through the function (2024) and through ledger_post (2025)
+    # when the same random transfers run through the function (2024, transfer_create) and through
+    # ledger_post (2025, each as a batch of one)
     rng = random.Random(7)
     moves = []
     for _ in range(120):
         a, b = rng.sample(range(5), 2)
         moves.append((a, b, rng.randint(1, 9)))
-    for asset, sql in ((market.cea, True), (cea_2025, False)):
-        monkeypatch.setattr(transfers, "is_postgres", lambda sql=sql: sql)
-        for a, b, q in moves:
-            source_actor = holders[a][2]
-            if balance(accounts[a], asset)[0] < q:
-                continue
-            transfer_create(actor=source_actor, source=accounts[a], destination=accounts[b], asset=asset, quantity=q)
+    for a, b, q in moves:
+        source_actor = holders[a][2]
+        if balance(accounts[a], market.cea)[0] < q:
+            continue
+        sql = transfer_create(
+            actor=source_actor, source=accounts[a], destination=accounts[b], asset=market.cea, quantity=q
+        )
+        python = transfers_batch_create(
+            actor=source_actor, transfers=[TransferOrder(accounts[a], accounts[b], cea_2025, q)]
+        )
+        assert [(m.first, m.last) for m in sql._movements] == python.ranges[0]  # the same serials moved
 
     # then blocks, balances, postings and movements agree, and everything reconciles
     assert _normalised(market.cea, accounts) == _normalised(cea_2025, accounts)
