@@ -37,13 +37,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def completes(job: str) -> Callable[[F], F]:
-    """Record each successful run of a job at fixed times, for beat's catch-up (``exchange.beat``)."""
+    """Record each successful scheduled run (no arguments, as beat sends it) of a job at fixed times, for
+    beat's catch-up (``exchange.beat``); a run for another day, or on demand with a key, records nothing."""
 
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             when = schedule.job(job).when
-            due_at = schedule.last_due(when, timezone.now()) if isinstance(when, schedule.Cron) else None
+            scheduled = not args and not kwargs
+            due_at = schedule.last_due(when, timezone.now()) if scheduled and isinstance(when, schedule.Cron) else None
             result = func(*args, **kwargs)
             if due_at is not None:
                 schedule.run_completed(job, due_at)
