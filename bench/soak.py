@@ -188,7 +188,7 @@ class Services:
                 "--loglevel",
                 "WARNING",
                 "--scheduler",
-                "django_celery_beat.schedulers:DatabaseScheduler",
+                "exchange.beat:Scheduler",
                 "--schedule",
                 str(workdir / "beat-schedule"),
             ],

@@ -10,6 +10,10 @@
   Here a failed send puts the job's last run back, so it is sent as soon as the broker answers again.
 - While the database is down the leader loses its lock and sends nothing; when it is back, jobs that
   fell due meanwhile are due at once (their last run is before their time) and are sent then.
+- **Catch-up.** A job at fixed times (settlement, the close, valuation ...) records each finished run
+  (``JobRun``). Every half minute the leader looks for one that it sent for its latest time more than
+  ``CATCH_UP_LEASE`` ago with no finished run since: its message was lost (Redis restarted without its
+  data) or its run failed for good. It sends it again, at most ``CATCH_UP_TRIES`` times per time.
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from django.db import connections
+from celery.schedules import crontab
+from django.db import DatabaseError, connections
+from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
+
+from exchange import schedule
 
 logger = logging.getLogger("greenledger.beat")
 
@@ -29,11 +38,16 @@ logger = logging.getLogger("greenledger.beat")
 BEAT_LOCK_KEY = 7_245_190_001
 STANDBY_INTERVAL = 2.0
 SEND_RETRY_DELAY = 2.0
+CATCH_UP_EVERY = 30.0
+CATCH_UP_LEASE = timedelta(minutes=10)
+CATCH_UP_TRIES = 3
 
 
 class Scheduler(DatabaseScheduler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._leader: psycopg.Connection[Any] | None = None
+        self._caught_up_at = 0.0
+        self._resent: dict[tuple[str, datetime], int] = {}
         super().__init__(*args, **kwargs)
 
     # --- leadership -------------------------------------------------------------------------------------
@@ -76,7 +90,40 @@ class Scheduler(DatabaseScheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if not self.is_leader():
             return STANDBY_INTERVAL
+        if time.monotonic() - self._caught_up_at >= CATCH_UP_EVERY:
+            self._caught_up_at = time.monotonic()
+            try:
+                self.catch_up()
+            except DatabaseError as exc:
+                logger.warning("catch-up check failed; tried again later", extra={"error": str(exc)})
         return float(super().tick(*args, **kwargs))
+
+    def catch_up(self) -> list[str]:
+        """Send again each job at fixed times whose latest run was sent but never finished; return them."""
+        now = timezone.now()
+        resent = []
+        for entry in list(self.schedule.values()):
+            spec = next((j for j in schedule.JOBS if j.name == entry.name), None)
+            if spec is None or not isinstance(spec.when, schedule.Cron) or not isinstance(entry.schedule, crontab):
+                continue
+            due = schedule.last_due(spec.when, now)
+            sent = entry.model.last_run_at
+            if due is None or sent is None or sent < due or now - sent < CATCH_UP_LEASE:
+                continue  # not sent for this time yet (beat's own schedule does that), or not long ago
+            tries = self._resent.get((entry.name, due), 0)
+            if tries >= CATCH_UP_TRIES or not schedule.run_missing(entry.name, due):
+                continue
+            logger.warning(
+                "scheduled job sent but never finished; sending it again",
+                extra={"job": entry.name, "due_at": due.isoformat(), "sent_at": sent.isoformat()},
+            )
+            self._resent[(entry.name, due)] = tries + 1
+            try:
+                self.apply_async(entry, advance=True)
+            except Exception as exc:
+                logger.warning("catch-up send failed", extra={"job": entry.name, "error": str(exc)})
+            resent.append(entry.name)
+        return resent
 
     def close(self) -> None:
         try:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
+from django.utils import timezone
 
 TIMEZONE = "Asia/Shanghai"
 WEEKDAYS = "1-5"
@@ -120,6 +123,41 @@ class SyncResult:
 
 def job(name: str) -> Job:
     return next(j for j in JOBS if j.name == name)
+
+
+def _days(spec: str) -> set[int]:
+    """Crontab days of the week (0 = Sunday) of "*" or "a-b"."""
+    if spec == EVERY_DAY:
+        return set(range(7))
+    first, _, last = spec.partition("-")
+    return set(range(int(first), int(last or first) + 1))
+
+
+def last_due(when: Cron, now: datetime) -> datetime | None:
+    """The latest time at or before ``now`` when a job at fixed times (not every minute) was due."""
+    if when.minute == "*" or when.hour == "*":
+        return None
+    local = now.astimezone(ZoneInfo(TIMEZONE))
+    days = _days(when.day_of_week)
+    for back in range(8):
+        day = local.date() - timedelta(days=back)
+        candidate = datetime(day.year, day.month, day.day, int(when.hour), int(when.minute), tzinfo=local.tzinfo)
+        if candidate <= local and day.isoweekday() % 7 in days:
+            return candidate
+    return None
+
+
+def run_completed(name: str, due_at: datetime) -> None:
+    """Record that job ``name`` finished a run for its time ``due_at`` (a second record changes nothing)."""
+    from exchange.models import JobRun
+
+    JobRun.objects.bulk_create([JobRun(job=name, due_at=due_at, finished_at=timezone.now())], ignore_conflicts=True)
+
+
+def run_missing(name: str, due_at: datetime) -> bool:
+    from exchange.models import JobRun
+
+    return not JobRun.objects.filter(job=name, due_at=due_at).exists()
 
 
 @transaction.atomic

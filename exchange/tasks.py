@@ -6,16 +6,20 @@ whole, so a retry starts from a clean state."""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from exchange import schedule
 from exchange.clock import trading_day
 from exchange.selectors.reconcile import reconcile
 from exchange.services.compliance import compliance_deadlines_run
@@ -28,6 +32,28 @@ from exchange.services.trading import day_close, listed_assets, orders_cancel_at
 from exchange.services.trust import pending_transfers_execute
 
 logger = logging.getLogger("greenledger.tasks")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def completes(job: str) -> Callable[[F], F]:
+    """Record each successful scheduled run (no arguments, as beat sends it) of a job at fixed times, for
+    beat's catch-up (``exchange.beat``); a run for another day, or on demand with a key, records nothing."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            when = schedule.job(job).when
+            scheduled = not args and not kwargs
+            due_at = schedule.last_due(when, timezone.now()) if scheduled and isinstance(when, schedule.Cron) else None
+            result = func(*args, **kwargs)
+            if due_at is not None:
+                schedule.run_completed(job, due_at)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerOperationalError, RedisConnectionError, RedisTimeoutError)
 # Backoff 1, 2, 4 ... 300 s (with jitter) for about an hour of outage, then the error is logged and the
@@ -50,6 +76,7 @@ def audit_seal_task() -> int:
 
 
 @shared_task(name="exchange.reconcile", **RETRY)
+@completes("reconcile-nightly")
 def reconcile_task() -> int:
     """Check the ledger invariants and log every violation (scheduled nightly)."""
     violations = list(reconcile())
@@ -65,6 +92,7 @@ def orders_cancel_at_close_task() -> int:
 
 
 @shared_task(name="exchange.day_close", **RETRY)
+@completes("day-close")
 def day_close_task(day: str | None = None) -> int:
     """Record each listed asset's close for the trading day (after 15:00). Idempotent."""
     when = date.fromisoformat(day) if day else trading_day()
@@ -72,12 +100,14 @@ def day_close_task(day: str | None = None) -> int:
 
 
 @shared_task(name="exchange.settlement_run", **RETRY)
+@completes("settlement")
 def settlement_run_task(idempotency_key: str | None = None) -> int:
     """Settle every unsettled trade (after the close, or on demand). Each trade settles exactly once."""
     return settlement_run(idempotency_key=idempotency_key).trades_count
 
 
 @shared_task(name="exchange.compliance_deadlines", **RETRY)
+@completes("compliance-deadlines")
 def compliance_deadlines_task() -> list[int]:
     """Assess every compliance year whose deadline has passed (scheduled daily; an assessed year is
     closed, so running it twice changes nothing)."""
@@ -85,6 +115,7 @@ def compliance_deadlines_task() -> list[int]:
 
 
 @shared_task(name="exchange.pledges_value", **RETRY)
+@completes("pledge-valuation")
 def pledges_value_task(day: str | None = None) -> int:
     """After the close and settlement: complete ended sales on enforcement, then value every registered
     pledge at the close (one valuation per pledge per day; margin calls once per breach). Idempotent."""
@@ -99,6 +130,7 @@ def pending_transfers_execute_task() -> int:
 
 
 @shared_task(name="exchange.idempotent_requests_forget", **RETRY)
+@completes("idempotency-forget")
 def idempotent_requests_forget_task() -> int:
     """Forget the answers kept for keyed requests past the retention period (daily). Safe to run twice."""
     return idempotent_requests_forget()

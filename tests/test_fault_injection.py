@@ -1,11 +1,11 @@
 """Faults injected into real processes: workers, beats and the API server, with the broker and the database
-taken away under them. The private Redis runs on its own port; the database outage of the API is a cut of
-the network path (a proxy in front of PostgreSQL that drops every connection), never the shared servers.
+taken away under them. The private Redis and PostgreSQL (a throwaway cluster) run on their own ports: the
+shared servers are never stopped.
 
 - a prefork worker SIGKILLed mid-settlement: the broker hands the job to another worker, no re-send;
 - Redis down at a job's due time: beat sends it once Redis is back;
 - the job's database connections terminated mid-job: the job retries and settles once;
-- the API while the database is unreachable: 503 with Retry-After, and 200 again without a restart;
+- the API while its database is down: 503 with Retry-After, and 200 again without a restart;
 - two beats at once: one sends, each job once per period; the other takes over when the first dies.
 """
 
@@ -17,13 +17,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -298,59 +298,45 @@ def test_two_beats_send_each_job_once_per_period_and_one_takes_over_when_the_oth
 
 
 # --- the API -------------------------------------------------------------------------------------------------
-class CuttableProxy:
-    """A TCP proxy to PostgreSQL that can cut every connection and refuse new ones (the network path lost)."""
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
-    def __init__(self, host: str, port: int) -> None:
-        self.upstream = (host, port)
-        self.cut = threading.Event()
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            if self.cut.is_set():
-                client.close()
-                continue
-            upstream = socket.create_connection(self.upstream)
-            with self.lock:
-                self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster in ``tmp_path`` on its own port, holding a copy of the test database."""
 
-    @staticmethod
-    def _pipe(source: socket.socket, target: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                target.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (source, target):
-                with suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+    def __init__(self) -> None:
+        # Not under tmp_path: pytest's directories are private to this user, and the cluster's is not.
+        self.dir = Path(tempfile.mkdtemp(prefix="gl-test-pg-"))
+        self.dir.chmod(0o777)
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/greenledger"
+        self.as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
 
-    def cut_all(self) -> None:
-        self.cut.set()
-        with self.lock:
-            for s in self.sockets:
-                with suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-            self.sockets.clear()
+    def run(self, *args: str, **kwargs: object) -> None:
+        subprocess.run([*self.as_owner, *args], check=True, capture_output=True, timeout=60, **kwargs)  # type: ignore[call-overload]
 
-    def restore(self) -> None:
-        self.cut.clear()
+    def init(self, source_url: str) -> None:
+        self.run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        self.start()
+        self.run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "greenledger")
+        dump = subprocess.run(
+            [str(PG_BIN / "pg_dump"), "--no-owner", source_url], check=True, capture_output=True, timeout=60
+        ).stdout
+        self.run(str(PG_BIN / "psql"), "-q", "-v", "ON_ERROR_STOP=1", self.url, input=dump)
 
-    def close(self) -> None:
-        self.cut_all()
-        self.server.close()
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.dir / "log")
+        self.run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self.run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def destroy(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -362,25 +348,25 @@ def get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]
         return error.code, dict(error.headers), error.read()
 
 
-def test_the_api_answers_503_with_retry_after_while_the_database_is_unreachable_and_recovers(tmp_path):
+def test_the_api_answers_503_with_retry_after_while_the_database_is_down_and_recovers(tmp_path):
     import json
 
     ex = make_exchange()
     _, _, trader = ex.trader("Reader", units=10)
     token = token_for(trader)
-    db = connection.settings_dict
-    proxy = CuttableProxy(db.get("HOST") or "127.0.0.1", int(db.get("PORT") or 5432))
-    database_url = workers.test_database_url().replace(f":{db.get('PORT') or 5432}/", f":{proxy.port}/")
+    connection.close()
+    database = PrivatePostgres()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = ["manage.py", "serve", "--no-worker", "--no-bots", f"--port={port}"]
     try:
-        with running(args, tmp_path / "serve.log", DATABASE_URL=database_url, DB_CONN_MAX_AGE="60") as server:
+        database.init(workers.test_database_url())
+        with running(args, tmp_path / "serve.log", DATABASE_URL=database.url, DB_CONN_MAX_AGE="60") as server:
             wait_for(lambda: _answers(base), 30, "the server to start", server.log)
             assert get(f"{base}/api/v1/accounts", token)[0] == 200
 
-            proxy.cut_all()
-            for _ in range(2):  # a broken kept connection, then a refused new one
+            database.stop()
+            for _ in range(2):  # the kept connection, then a new one refused
                 status, headers, body = get(f"{base}/api/v1/accounts", token)
                 assert (status, headers.get("Retry-After")) == (503, "5"), body[:500]
                 assert json.loads(body)["error"]["code"] == "service_unavailable"
@@ -389,12 +375,12 @@ def test_the_api_answers_503_with_retry_after_while_the_database_is_unreachable_
             assert (status, checks["database"]["status"], checks["broker"]["status"]) == (503, "unavailable", "ok")
             assert get(f"{base}/health/")[0] == 200
 
-            proxy.restore()
-            assert get(f"{base}/api/v1/accounts", token)[0] == 200  # no restart
+            database.start()
+            assert get(f"{base}/api/v1/accounts", token)[0] == 200  # the same process: no restart
             assert get(f"{base}/ready/")[0] == 200
             assert "server_error" not in server.text()
     finally:
-        proxy.close()
+        database.destroy()
 
 
 def _answers(base: str) -> bool:

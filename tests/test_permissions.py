@@ -127,6 +127,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "api/v1/approvals/<id:pk>/approve"): write(REGISTRY, missing=404),
     ("POST", "api/v1/approvals/<id:pk>/reject"): write(REGISTRY),
     ("GET", "api/v1/accounts"): read(),
+    ("GET", "api/v1/notices"): read(),  # each member sees its own participant's notices
     # Opening an account: an admin of a participant that holds units; the others hold none.
     ("POST", "api/v1/accounts"): {"anonymous": 401}
     | {c: 403 for c in MEMBERS}

@@ -14,6 +14,7 @@ from exchange.models.compliance import (
 )
 from exchange.models.holds import Hold, HoldKind, HoldStatus
 from exchange.models.idempotency import IdempotentRequest
+from exchange.models.jobs import JobRun
 from exchange.models.ledger import (
     SINK_STATE,
     SYSTEM_ACCOUNT_KINDS,
@@ -83,6 +84,7 @@ __all__ = [
     "HoldStatus",
     "IdempotentRequest",
     "Issuance",
+    "JobRun",
     "MarginCall",
     "MarketRules",
     "Notice",

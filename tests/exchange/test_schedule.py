@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from config.celery import app
@@ -97,3 +100,55 @@ def test_the_command_syncs_and_says_what_it_did(capsys):
 
 def test_the_operations_guide_shows_the_schedule_table():
     assert schedule.table() in DOCS.read_text()
+
+
+# --- catch-up: a daily job sent but never finished is sent again ---------------------------------------------
+def china(*args: int) -> datetime:
+    return datetime(*args, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.mark.parametrize(
+    ("name", "now", "due"),
+    [
+        ("settlement", china(2026, 11, 30, 10, 0), china(2026, 11, 27, 15, 30)),  # Monday morning: Friday's
+        ("settlement", china(2026, 11, 30, 15, 30), china(2026, 11, 30, 15, 30)),
+        ("reconcile-nightly", china(2026, 11, 30, 2, 29), china(2026, 11, 29, 2, 30)),
+        ("session-close", china(2026, 11, 30, 2, 29), None),  # every minute: nothing to catch up
+    ],
+)
+def test_the_latest_time_a_job_was_due(name, now, due):
+    assert schedule.last_due(schedule.job(name).when, now) == due
+
+
+def test_a_finished_run_is_recorded_once_for_its_time(monkeypatch):
+    from exchange.models import JobRun
+    from exchange.tasks import settlement_run_task
+
+    monkeypatch.setattr(timezone, "now", lambda: china(2026, 11, 30, 15, 31))
+    settlement_run_task()
+    settlement_run_task()
+
+    assert list(JobRun.objects.values_list("job", "due_at")) == [("settlement", china(2026, 11, 30, 15, 30))]
+
+
+@pytest.mark.django_db(transaction=True)  # beat commits and closes connections as it goes
+def test_beat_sends_again_a_job_sent_for_its_time_but_never_finished(monkeypatch):
+    from exchange.beat import CATCH_UP_TRIES, Scheduler
+
+    sent: list[str] = []
+    PeriodicTask.objects.exclude(name="settlement").update(enabled=False)
+    PeriodicTask.objects.filter(name="settlement").update(last_run_at=china(2026, 11, 30, 15, 30, 1))
+    monkeypatch.setattr(timezone, "now", lambda: china(2026, 11, 30, 15, 39))
+    beat = Scheduler(app=app)
+    monkeypatch.setattr(beat, "apply_async", lambda entry, **kw: sent.append(entry.name))
+
+    assert beat.catch_up() == []  # sent 9 minutes ago: it may still be running
+
+    monkeypatch.setattr(timezone, "now", lambda: china(2026, 11, 30, 15, 41))
+    assert [beat.catch_up() for _ in range(CATCH_UP_TRIES + 1)] == [["settlement"]] * CATCH_UP_TRIES + [[]]
+    assert sent == ["settlement"] * CATCH_UP_TRIES
+
+    schedule.run_completed("settlement", china(2026, 11, 30, 15, 30))
+    fresh = Scheduler(app=app)
+    monkeypatch.setattr(fresh, "apply_async", lambda entry, **kw: sent.append(entry.name))
+    assert fresh.catch_up() == []  # it finished: nothing to send
