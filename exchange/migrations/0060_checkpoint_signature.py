@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0050_notices'),
+        ('exchange', '0051_job_runs'),
     ]
 
     operations = [
