@@ -31,11 +31,10 @@ from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from exchange import schedule
+from exchange.locks import BEAT_LOCK_KEY
 
 logger = logging.getLogger("greenledger.beat")
 
-# pg_advisory_lock key held by the leading beat for as long as its connection lives.
-BEAT_LOCK_KEY = 7_245_190_001
 STANDBY_INTERVAL = 2.0
 SEND_RETRY_DELAY = 2.0
 CATCH_UP_EVERY = 30.0
@@ -53,8 +52,6 @@ class Scheduler(DatabaseScheduler):
     # --- leadership -------------------------------------------------------------------------------------
     def is_leader(self) -> bool:
         """Whether this process holds the beat lock (taking it if it is free)."""
-        if connections["default"].vendor != "postgresql":
-            return True  # SQLite: one process (manage.py serve), nothing to share
         if self._leader is not None:
             try:
                 self._leader.execute("SELECT 1")

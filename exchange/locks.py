@@ -24,6 +24,10 @@ balances and holds. ``greenledger_transfer`` (``exchange/sql``) takes steps 5 an
 Serial blocks are never locked themselves: every change to an account's blocks of an asset first locks
 that account's balance row in the asset, so the balance lock guards the blocks. Each helper runs its
 statement and evaluates it, so the lock is really taken.
+
+Outside the order, on a connection of its own: the leading beat's session lock (``BEAT_LOCK_KEY``,
+``exchange/beat.py``). Due work (notices, schedule rows) is taken with ``lock_rows(..., skip_locked=True)``
+or ``lock_row`` in a transaction that takes no other lock.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
 BOOK_LOCK_NAMESPACE = 0x676C62  # "glb": pg_advisory_xact_lock(namespace, asset id)
 AUDIT_LOCK_KEY = 0x676C6175646974  # "glaudit": event writers (shared) and the sealer's horizon (exclusive)
 SEALER_LOCK_KEY = AUDIT_LOCK_KEY + 1  # one sealer at a time
+# Session-level, outside the order above (held on its own connection, never inside a transaction that
+# takes other locks): the leading beat holds it for as long as its connection lives (exchange/beat.py).
+BEAT_LOCK_KEY = 7_245_190_001
 
 
 def _advisory(sql: str, params: list[Any]) -> None:

@@ -165,6 +165,8 @@ def sync(jobs: tuple[Job, ...] = JOBS, retired: tuple[str, ...] = RETIRED) -> Sy
     """Make beat's rows say what ``jobs`` says; return what changed. Idempotent."""
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+    from exchange.locks import lock_row
+
     result = SyncResult()
     for spec in jobs:
         wanted: dict[str, Any] = {
@@ -187,7 +189,7 @@ def sync(jobs: tuple[Job, ...] = JOBS, retired: tuple[str, ...] = RETIRED) -> Sy
                 month_of_year="*",
                 timezone=TIMEZONE,
             )
-        row = PeriodicTask.objects.select_for_update().filter(name=spec.name).first()
+        row = lock_row(PeriodicTask.objects.filter(name=spec.name))
         if row is None:
             PeriodicTask.objects.create(name=spec.name, enabled=True, **wanted)
             result.created.append(spec.name)

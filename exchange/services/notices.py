@@ -26,6 +26,7 @@ from django.db.models import Q
 
 from accounts.models import Participant
 from exchange import clock
+from exchange.locks import lock_rows
 from exchange.models import Notice, NoticeStatus
 
 logger = logging.getLogger("greenledger.notices")
@@ -82,7 +83,7 @@ def notices_send(*, ids: list[int] | None = None, limit: int = BATCH) -> int:
         due = Q(status=NoticeStatus.PENDING) & Q(next_attempt_at__lte=clock.now())
         if ids is not None:
             due &= Q(pk__in=ids)
-        notices = list(Notice.objects.select_for_update(skip_locked=True).filter(due).order_by("id")[:limit])
+        notices = lock_rows(Notice.objects.filter(due).order_by("id")[:limit], skip_locked=True)
         if not notices:
             return 0
         sender = settings.DEFAULT_FROM_EMAIL
