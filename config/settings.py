@@ -155,7 +155,8 @@ def database_config() -> dj_database_url.DBConfig:
         os.environ["DATABASE_URL"] = url
     config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
     if config["ENGINE"] != "django.db.backends.postgresql":
-        raise ImproperlyConfigured(f"DATABASE_URL must name a PostgreSQL database (postgres://...), not {url!r}.")
+        scheme = url.split(":", 1)[0]  # not the whole URL: it may hold a password
+        raise ImproperlyConfigured(f"DATABASE_URL must name a PostgreSQL database (postgres://...), not {scheme}:.")
     return config
 
 

@@ -261,8 +261,14 @@ def test_production_refuses_to_start_without_a_database_url(tmp_path):
 def test_a_database_other_than_postgresql_is_refused(tmp_path):
     result = _manage("check", DATABASE_URL=f"sqlite:///{tmp_path / 'x.sqlite3'}")
     assert result.returncode != 0
-    assert "DATABASE_URL must name a PostgreSQL database" in result.stderr
+    assert "DATABASE_URL must name a PostgreSQL database (postgres://...), not sqlite:." in result.stderr
     assert not (tmp_path / "x.sqlite3").exists()
+
+    # The refusal names the scheme only: a URL's password never reaches the logs.
+    result = _manage("check", DATABASE_URL="mysql://app:s3cret-password@db.internal/greenledger")
+    assert result.returncode != 0
+    assert "not mysql:." in result.stderr
+    assert "s3cret-password" not in result.stderr
 
 
 @pytest.mark.parametrize("path", ["/api/v1/transfers", "/api/v1/orders", "/api/v1/transfers/batch"])
