@@ -134,7 +134,7 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 def is_retryable(exc: OperationalError) -> bool:
     """A deadlock or serialization failure: the transaction can be run again from the start."""
-    return _sqlstate(exc) in _RETRYABLE_SQLSTATES or "database is locked" in str(exc)
+    return _sqlstate(exc) in _RETRYABLE_SQLSTATES
 
 
 def mark_replayed() -> None:

@@ -12,11 +12,6 @@ from django.db import connection, migrations, models
 M = TypeVar("M", bound=models.Model)
 
 
-# removed once the posting path is single
-def is_postgres(conn: Any = None) -> bool:
-    return (conn or connection).vendor == "postgresql"
-
-
 @functools.cache
 def _select(model: type[models.Model]) -> tuple[list[str], str]:
     fields = model._meta.concrete_fields
