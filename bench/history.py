@@ -3,7 +3,8 @@
 Deposits from the issuance account (as the exchange books them), 100 postings a side per journal entry,
 written server-side with INSERT ... SELECT in one transaction, so every trigger runs: the postings-in-
 their-own-transaction check (once per statement) and the deferred balance check of each entry at commit.
-Then both balance rows are set to the sum of their postings, as the ledger keeps them.
+Each entry gets the audit event a deposit records. Then both balance rows are set to the sum of their
+postings, as the ledger keeps them.
 """
 
 from __future__ import annotations
@@ -53,6 +54,26 @@ def load_history(account_id: int, issuance_id: int, asset_id: int, postings: int
                 PER_ENTRY,
                 PER_ENTRY,
             ],
+        )
+        # Each entry's audit event, as cash_deposit records it (reconcile asks every entry for one that
+        # states its postings), hashed as exchange.audit_proof hashes events.
+        cursor.execute(
+            "INSERT INTO exchange_auditevent (seq, created_at, actor_label, action, object_type, object_id, payload, "
+            "  hash) "
+            "SELECT s.seq, s.created_at, 'system:bench', 'cash.deposit', 'transaction', s.id::text, s.payload, "
+            "       encode(sha256(convert_to(s.seq::text || '|' || '{\"action\":\"cash.deposit\",\"actor\":'"
+            "         || '{\"label\":\"system:bench\",\"participant\":null,\"user\":null},\"object\":{\"id\":\"' "
+            "         || s.id || '\",\"type\":\"transaction\"},\"payload\":' || s.payload || ',\"time\":\"' "
+            "         || s.time || '\"}', 'UTF8')), 'hex') "
+            "FROM (SELECT nextval(pg_get_serial_sequence('exchange_auditevent', 'seq')) AS seq, d.* FROM ("
+            "  SELECT t.id, t.created_at, "
+            "         to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS time, "
+            "         '{\"entry_digest\":\"' || encode(sha256(convert_to(t.kind || '|' || "
+            "           to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || '|' || "
+            "           string_agg(p.account_id || ':' || p.asset_id || ':' || p.quantity, ';' "
+            "             ORDER BY p.account_id, p.asset_id, p.quantity), 'UTF8')), 'hex') || '\"}' AS payload "
+            "    FROM exchange_transaction t JOIN exchange_posting p ON p.transaction_id = t.id "
+            "   WHERE t.id IN (SELECT id FROM bench_entries) GROUP BY t.id ORDER BY t.id) d) s"
         )
         total = entries * PER_ENTRY * 100
         cursor.execute(

@@ -415,7 +415,7 @@ def check_books(tally: Tally) -> list[tuple[str, bool, str]]:
     from django.db.models import Sum
 
     from exchange.models import Order, PledgeLoan, Posting, SettlementBatch, Transaction
-    from exchange.selectors.reconcile import reconcile
+    from exchange.selectors.reconcile import check_names, reconcile
     from exchange.services.sealing import audit_seal, audit_verify
     from exchange.services.settlement import settlement_run
 
@@ -475,7 +475,8 @@ def check_books(tally: Tally) -> list[tuple[str, bool, str]]:
         )
     )
     violations = list(reconcile())
-    checks.append(("reconcile clean", not violations, "; ".join(str(v) for v in violations[:3]) or "11 checks"))
+    summary = "; ".join(str(v) for v in violations[:3]) or f"{len(check_names())} checks"
+    checks.append(("reconcile clean", not violations, summary))
     verified = audit_verify()
     checks.append(("verify_audit clean", verified.ok, f"{verified.events} events, {verified.checkpoints} checkpoints"))
     call_command("check", verbosity=0)

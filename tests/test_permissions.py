@@ -182,6 +182,9 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     # Proofs: the actor's own events, and any for the auditors and the registry (not the exchange).
     ("GET", "api/v1/audit/events/<id:seq>/proof"): owned(overseers={"registry", "auditor"}),
     ("GET", "api/v1/audit/checkpoints"): read(),
+    # Public: outside parties keep the signed feed and the keys that sign it.
+    ("GET", "api/v1/audit/checkpoints/feed"): {c: 200 for c in CALLERS},
+    ("GET", "api/v1/audit/public-keys"): {c: 200 for c in CALLERS},
     ("GET", "api/v1/audit/verify"): read_kinds(AUDITOR, REGISTRY),
     ("POST", "api/v1/audit/seal"): write(REGISTRY, ok=200),
     ("GET", "api/v1/compliance/years"): read(),

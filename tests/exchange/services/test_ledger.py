@@ -9,7 +9,9 @@ from accounts.actors import Actor
 from config.errors import DomainError
 from exchange.models import Account, AccountKind, Asset, AssetKind, Hold, HoldKind, HoldStatus, SerialMovement
 from exchange.services.accounts import system_account
-from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post
+from exchange.services.audit import audit_record
+from exchange.services.ledger import Leg, Posted, hold_place, hold_release, journal_open
+from exchange.services.ledger import ledger_post as _ledger_post
 from exchange.services.transfers import transfer_create
 from tests.ledger import assert_reconciled, balance, blocks, make_market, snapshot
 
@@ -19,6 +21,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def market():
     return make_market()
+
+
+def ledger_post(txn, legs, **options) -> Posted:
+    """The posting function, then the audit event a service records with it (reconcile asks every entry
+    for its event, stating its postings)."""
+    posted = _ledger_post(txn, legs, **options)
+    audit_record(actor=Actor.system("tests"), action="test.post", obj=txn, payload={"entry_digest": posted.digest})
+    return posted
 
 
 def _journal(memo: str = "test"):
