@@ -1,10 +1,23 @@
 from django.urls import path
 
-from exchange.api import approvals, audit, compliance, holdings, lookup, market, movements, pledges, registry, trust
+from exchange.api import (
+    approvals,
+    audit,
+    calendars,
+    compliance,
+    holdings,
+    lookup,
+    market,
+    movements,
+    pledges,
+    registry,
+    trust,
+)
 
 # Path converters "id" and "code" are registered in config/urls.py.
 
 urlpatterns = [
+    path("calendars/<code:calendar>/<id:year>", calendars.CalendarYearApi.as_view(), name="calendar-year"),
     path("projects", registry.ProjectListApi.as_view(), name="projects"),
     path("projects/<code:code>", registry.ProjectDetailApi.as_view(), name="project-detail"),
     path("projects/<code:code>/issuances", registry.IssuanceListApi.as_view(), name="project-issuances"),
