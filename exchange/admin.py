@@ -1155,3 +1155,5 @@ class PendingTransferAdmin(ReadOnlyAdmin):
     list_filter = ["status", "asset"]
     search_fields = ["source__number", "destination__number", "participant__name"]
     list_select_related = ["participant", "source", "destination", "asset"]
+
+from exchange import admin_calendar  # noqa: E402,F401  (registers the calendar admins)
