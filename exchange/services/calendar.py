@@ -230,6 +230,8 @@ def calendar_year_load(*, actor: Actor, code: str, year: int, data: YearData | N
     calendar, calendar_created = Calendar.objects.get_or_create(
         code=data.code, defaults={"name_en": data.name_en, "name_zh": data.name_zh, "created_at": now}
     )
+    # Loads of one calendar take turns: the second sees the year the first created once it commits.
+    calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
     source = {
         "source_title": data.source_title,
         "source_url": data.source_url,
