@@ -13,6 +13,7 @@ selector's cache when it commits. Registry and exchange staff (or the system) ma
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -149,6 +150,8 @@ def data_file(code: str, year: int) -> Path:
 def calendar_data_read(code: str, year: int, path: Path | None = None) -> YearData:
     """Read and check a year's data file: the shipped one for ``code`` and ``year`` unless ``path`` is given."""
     check_year(year)
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,15}", code):  # a code names a file: no paths
+        raise CalendarNotFound(details={"calendar": code})
     source = path or data_file(code, year)
     if path is None and not any(DATA_DIR.glob(f"{code.lower()}-*.json")):
         raise CalendarNotFound(_("No calendar data is shipped for this calendar."), details={"calendar": code})

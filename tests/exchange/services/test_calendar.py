@@ -199,6 +199,7 @@ def test_only_registry_and_exchange_staff_change_calendars(cn2026):
 def test_the_loader_refuses_unknown_calendars_years_and_bad_files(tmp_path):
     for args, code in [
         (("xx", "2026"), "calendar_not_found"),
+        (("../cn", "2026"), "calendar_not_found"),
         (("cn", "2031"), "calendar_data_not_found"),
         (("cn", "12026"), "calendar_year_invalid"),
         (("cn", "twenty"), "calendar_year_invalid"),
