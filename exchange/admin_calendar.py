@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
 from config.errors import DomainError
@@ -73,13 +74,13 @@ class CalendarYearAdmin(_ReadOnly):
         actions[name] = (func, name, description)
         return actions
 
-    @admin.action(description="Reload the selected years from their shipped data files")
+    @admin.action(description=gettext_lazy("Reload the selected years from their shipped data files"))
     def reload(self, request: HttpRequest, queryset: QuerySet[CalendarYear]) -> None:
         for year in queryset.select_related("calendar"):
             run_service(
                 request,
                 lambda actor, y=year: calendar_year_load(actor=actor, code=y.calendar.code, year=y.year),
-                f"{year} reloaded (revision as the file says).",
+                gettext("%(year)s: now as its data file says.") % {"year": year},
             )
 
 
