@@ -37,8 +37,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
 
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
+    from exchange.selectors.calendar import clear_calendar_cache
     from exchange.services.accounts import clear_caches
     from exchange.services.trading import clear_cash_cache
 
     clear_caches()
     clear_cash_cache()
+    clear_calendar_cache()

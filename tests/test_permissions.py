@@ -22,6 +22,7 @@ from accounts.models import ParticipantKind, Role
 from accounts.services import participant_suspend
 from exchange import clock
 from exchange.models import AuditEvent
+from exchange.services.calendar import calendar_year_load
 from exchange.services.retirement import retirement_create
 from exchange.services.sealing import audit_seal
 from exchange.services.transfers import transfer_create
@@ -112,6 +113,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "api/v1/participants/<id:pk>/reactivate"): write(REGISTRY),
     # Asked about a token that doesn't exist: the acting check comes first, then "not found" for everyone.
     ("POST", "api/v1/tokens/<code:prefix>/revoke"): write(missing=404),
+    # Public: anyone, logged in or not, may read a calendar year.
+    ("GET", "api/v1/calendars/<code:calendar>/<id:year>"): {"anonymous": 200} | {c: 200 for c in MEMBERS},
     ("GET", "api/v1/projects"): read(),
     ("POST", "api/v1/projects"): write(REGISTRY),
     ("GET", "api/v1/projects/<code:code>"): read(),
@@ -259,6 +262,7 @@ def world():
         [obligation] = entities_cover(actor=market.registry_actor, year=year, entities=[mine])
         audit_seal()
         proof_seq = AuditEvent.objects.get(action="retirement.create").seq
+        calendar_year_load(actor=market.registry_actor, code="CN", year=2026)
         suspended, _, _ = ex.trader("Suspended")
         participant_suspend(actor=market.registry_actor, participant=suspended, reason="test")
 
@@ -317,6 +321,8 @@ def path_for(method: str, route: str, values: dict[str, object]) -> str:
             name = segment.strip("<>").split(":")[1]
             if name == "code" and segments[index - 1] == "assets":
                 value = values["asset"]
+            elif segments[index - 1] == "calendars" or segments[index - 2] == "calendars":
+                value = {"calendar": "CN", "year": 2026}[name]
             elif name == "pk":
                 resource = segments[index - 1]
                 # Approvals are asked about a missing one: the world has none, and reads are kind-checked.

@@ -12,6 +12,7 @@ from django.contrib import admin
 from exchange.admin import (  # noqa: F401
     approvals,
     audit,
+    calendar,
     compliance,
     ledger,
     market,

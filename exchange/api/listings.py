@@ -65,7 +65,7 @@ class ListingIn(serializers.Serializer):
     block_band_bp = serializers.IntegerField(min_value=0, max_value=10000, required=False)
     fee_bp = serializers.IntegerField(min_value=0, max_value=1000, required=False)
     sessions = serializers.CharField(max_length=100, required=False)
-    trading_days = serializers.ChoiceField(choices=["weekdays", "daily"], required=False)
+    trading_days = serializers.ChoiceField(choices=["weekdays", "calendar", "daily"], required=False)
 
 
 def _rules_from(data: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from django.urls import path
 from exchange.api import (
     approvals,
     audit,
+    calendars,
     cash,
     compliance,
     holdings,
@@ -32,6 +33,7 @@ urlpatterns = [
         name="participant-reactivate",
     ),
     path("tokens/<code:prefix>/revoke", participants.ApiTokenRevokeApi.as_view(), name="token-revoke"),
+    path("calendars/<code:calendar>/<id:year>", calendars.CalendarYearApi.as_view(), name="calendar-year"),
     path("projects", registry.ProjectListApi.as_view(), name="projects"),
     path("projects/<code:code>", registry.ProjectDetailApi.as_view(), name="project-detail"),
     path("projects/<code:code>/issuances", registry.IssuanceListApi.as_view(), name="project-issuances"),

@@ -1,6 +1,7 @@
 from exchange.models.approvals import ApprovalOperation, ApprovalRequest, ApprovalStatus
 from exchange.models.assets import Asset, AssetKind, Issuance, Project, ProjectStatus, ProjectType
 from exchange.models.audit import AuditEvent, Checkpoint
+from exchange.models.calendar import Calendar, CalendarDay, CalendarYear, DayKind
 from exchange.models.compliance import (
     AllocationEntry,
     AllocationKind,
@@ -72,10 +73,14 @@ __all__ = [
     "AuditEvent",
     "Balance",
     "BlockState",
+    "Calendar",
+    "CalendarDay",
+    "CalendarYear",
     "Checkpoint",
     "CollateralKind",
     "ComplianceYear",
     "DailyPrice",
+    "DayKind",
     "DefaultReason",
     "EnforcementMethod",
     "EnforcementStatus",

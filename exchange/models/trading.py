@@ -43,7 +43,11 @@ class MarketRules(models.Model):
     )
     trading_days = models.CharField(
         max_length=8,
-        choices=[("weekdays", "Monday to Friday"), ("daily", "Every day (rehearsals and the demo market)")],
+        choices=[
+            ("weekdays", "Monday to Friday"),
+            ("calendar", "The trading calendar's trading days (Monday to Friday, not on public holidays)"),
+            ("daily", "Every day (rehearsals and the demo market)"),
+        ],
         default="weekdays",
     )
     reference_price_fen = models.BigIntegerField(

@@ -53,6 +53,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.money import fen_to_str
+from exchange.selectors.calendar import is_trading_day
 from exchange.selectors.market import day_trades
 from exchange.selectors.prices import previous_close, vwap
 from exchange.services.accounts import check_source, system_account
@@ -168,6 +169,8 @@ def session_end(rules: MarketRules, moment: datetime) -> datetime | None:
     local = moment.astimezone(clock.MARKET_TZ)
     if rules.trading_days == "weekdays" and local.weekday() >= 5:
         return None
+    if rules.trading_days == "calendar" and not is_trading_day(local.date()):
+        return None
     now = local.time()
     ends = [end for start, end in parse_sessions(rules.sessions) if start <= now < end]
     if not ends:
@@ -230,8 +233,10 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
         )
     if "sessions" in rules:
         _check_sessions(rules["sessions"])
-    if rules.get("trading_days", "weekdays") not in ("weekdays", "daily"):
-        raise InvalidInput("trading_days is weekdays or daily.", details={"trading_days": rules["trading_days"]})
+    if rules.get("trading_days", "weekdays") not in ("weekdays", "calendar", "daily"):
+        raise InvalidInput(
+            "trading_days is weekdays, calendar or daily.", details={"trading_days": rules["trading_days"]}
+        )
     listed = MarketRules.objects.create(asset=asset, reference_price_fen=reference_price_fen, **rules)
     audit_record(
         actor=actor,

@@ -162,6 +162,29 @@ def _scenarios() -> dict[str, Callable[[Market], object]]:
         **_market_scenarios(),
         **_approval_scenarios(),
         **_trust_scenarios(),
+        **_calendar_scenarios(),
+    }
+
+
+def _calendar_scenarios() -> dict[str, Callable[[Market], object]]:
+    from exchange.services import calendar as cal
+
+    def loaded(m: Market):
+        return cal.calendar_year_load(actor=m.registry_actor, code="CN", year=2026)
+
+    def holiday(m: Market):
+        loaded(m)
+        return cal.calendar_day_set(
+            actor=m.registry_actor, code="CN", day=date(2026, 11, 24), kind="holiday", name_en="Extra day off"
+        )
+
+    return {
+        "exchange.services.calendar.calendar_year_load": loaded,
+        "exchange.services.calendar.calendar_day_set": holiday,
+        "exchange.services.calendar.calendar_day_remove": lambda m: (
+            holiday(m),
+            cal.calendar_day_remove(actor=m.registry_actor, code="CN", day=date(2026, 11, 24)),
+        ),
     }
 
 

@@ -50,6 +50,7 @@ from exchange.models import (
     Trade,
 )
 from exchange.services.approvals import approval_approve, gated
+from exchange.services.calendar import calendar_year_load
 from exchange.services.compliance import (
     SurrenderLine,
     compliance_year_create,
@@ -173,6 +174,10 @@ class Command(BaseCommand):
             ("demo API tokens (trader and two bots)", self.token),
             ("demo pledge loan", self.pledge),
             ("a retirement for the public registry", self.retirement),
+            (
+                "working-day calendar CN 2026",
+                partial(calendar_year_load, actor=Actor.system("seed_demo"), code="CN", year=2026),
+            ),
         ]
         self.p: dict[str, Participant] = {}
         self.notes: list[str] = []

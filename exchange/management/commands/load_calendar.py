@@ -1,0 +1,59 @@
+"""Load a year of a working-day calendar: ``manage.py load_calendar cn 2026``.
+
+Reads ``exchange/data/calendars/<code>-<year>.json`` (shipped in the package), or ``--file`` for a year whose
+data isn't shipped yet, and makes the year equal to it through ``calendar_year_load``. Idempotent: loading the
+same data again changes nothing and records no audit event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.actors import Actor
+from config.errors import DomainError
+from exchange.services.audit import recording_service_calls
+from exchange.services.calendar import calendar_data_read, calendar_year_load
+
+
+class Command(BaseCommand):
+    help = "Load a year of a working-day calendar (public holidays and make-up working days) from its data file."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("calendar", help="The calendar's code, e.g. cn.")
+        parser.add_argument("year", help="The year, e.g. 2026.")
+        parser.add_argument("--file", type=Path, help="Read this file instead of the shipped one (same format).")
+        parser.add_argument(
+            "--as", dest="username", help="Act as this registry or exchange user (default: the system)."
+        )
+
+    def handle(
+        self, *args: Any, calendar: str, year: str, file: Path | None, username: str | None, **options: Any
+    ) -> None:
+        actor = Actor.system("manage.py load_calendar")
+        if username:
+            user = get_user_model().objects.filter(username=username).first()
+            if user is None:
+                raise CommandError(f"No user {username!r}.")
+            actor = Actor.for_user(user)
+        if not year.isdigit():
+            raise CommandError(f"The year is a number, not {year!r} (calendar_year_invalid).")
+        try:
+            data = calendar_data_read(calendar, int(year), file)
+            with recording_service_calls() as calls:
+                loaded = calendar_year_load(actor=actor, code=calendar, year=int(year), data=data)
+        except DomainError as exc:
+            raise CommandError(f"{exc.message} ({exc.code})") from exc
+        changed = any(call.events for call in calls)
+        holidays = sum(1 for d in data.days if d.kind == "holiday")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"load_calendar: {data.code} {data.year}: {holidays} holidays, {len(data.days) - holidays} make-up "
+                f"working days, revision {loaded.revision}; "
+                + ("loaded" if changed else "unchanged (already loaded)")
+                + f"; source: {data.source_title}"
+            )
+        )
