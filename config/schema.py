@@ -93,3 +93,4 @@ def _language() -> str:
 def forget_built_schemas() -> None:
     """For tests that change what the schema says."""
     _built.clear()
+

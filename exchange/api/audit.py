@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
-from exchange.api.fields import IdFilter, int_parameter_schema, query_int
+from exchange.api.fields import IdFilter, IsoDateTimeFilter, int_parameter_schema, query_int
 from exchange.models import AuditEvent, Checkpoint
 from exchange.services.sealing import EventNotFound, audit_proof, audit_seal, audit_verify, checkpoint_document
 
@@ -48,8 +48,8 @@ class AuditEventFilter(filters.FilterSet):
     action_prefix = filters.CharFilter(field_name="action", lookup_expr="startswith")
     object_type = filters.CharFilter()
     object_id = filters.CharFilter()
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -314,7 +314,9 @@ class ObligationDetailApi(ActorMixin, APIView):
 
 
 class CoverIn(serializers.Serializer):
-    entities = serializers.ListField(child=IdField(), allow_empty=False, max_length=10000, help_text="Participant ids.")
+    entities = serializers.ListField(
+        child=IdField(), allow_empty=False, min_length=1, max_length=10000, help_text="Participant ids."
+    )
 
     def validate_entities(self, value: list[int]) -> list[Participant]:
         found = Participant.objects.in_bulk(value)
@@ -521,7 +523,7 @@ class SurrenderItemIn(serializers.Serializer):
 class SurrenderIn(serializers.Serializer):
     account = serializers.CharField(max_length=32, help_text="One of your holding accounts.")
     year = serializers.IntegerField(min_value=2000, max_value=2100, help_text="The compliance year.")
-    items = SurrenderItemIn(many=True, allow_empty=False, max_length=100)  # type: ignore[call-arg]
+    items = SurrenderItemIn(many=True, allow_empty=False, min_length=1, max_length=100)  # type: ignore[call-arg]
 
 
 class SurrenderItemOut(serializers.Serializer):

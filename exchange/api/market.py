@@ -18,7 +18,7 @@ from accounts.permissions import KindRequired
 from config.errors import NotFound
 from exchange import clock
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
-from exchange.api.fields import AssetField, MoneyField, QuantityField, fen_to_str
+from exchange.api.fields import AssetField, DateFilter, MoneyField, QuantityField, fen_to_str
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import transaction_payload
 from exchange.models import Asset, MarketRules, Order, OrderMode, OrderStatus, SettlementBatch, Side, Trade
@@ -285,7 +285,7 @@ class OrderFilter(filters.FilterSet):
     side = filters.ChoiceFilter(choices=Side.choices)
     asset = filters.CharFilter(field_name="asset__code")
     account = filters.CharFilter(field_name="account__number")
-    trading_day = filters.DateFilter()
+    trading_day = DateFilter()
 
     class Meta:
         model = Order
@@ -477,7 +477,7 @@ class DailyBarsApi(ActorMixin, APIView):
 
 class TradeFilter(filters.FilterSet):
     asset = filters.CharFilter(field_name="asset__code")
-    trading_day = filters.DateFilter()
+    trading_day = DateFilter()
     settled = filters.BooleanFilter(field_name="settlement_batch", lookup_expr="isnull", exclude=True)
 
     class Meta:

@@ -69,7 +69,12 @@ class TransferBatchIn(serializers.Serializer):
     """The schema of a batch. The view checks the items itself (a thousand DRF serializers cost more than
     posting them) by the same rules as ``TransferIn``, and names the index of a bad one."""
 
-    transfers = TransferIn(many=True, help_text=f"1 to {MAX_BATCH} transfers from your holding accounts.")
+    transfers = TransferIn(  # type: ignore[call-arg]  # many=True takes min/max_length; the stubs lack them
+        many=True,
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text=f"1 to {MAX_BATCH} transfers from your holding accounts.",
+    )
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 

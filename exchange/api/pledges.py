@@ -24,7 +24,16 @@ from rest_framework.views import APIView
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import AssetField, IdField, IdFilter, MoneyField, QuantityField, SerialRangeField, fen_to_str
+from exchange.api.fields import (
+    AssetField,
+    DateFilter,
+    IdField,
+    IdFilter,
+    MoneyField,
+    QuantityField,
+    SerialRangeField,
+    fen_to_str,
+)
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.models import (
     EnforcementMethod,
@@ -236,8 +245,8 @@ class PledgeFilter(filters.FilterSet):
     # Whole numbers a bigint holds: a plain NumberFilter lets a huge float through to a 500 on SQLite.
     ltv_min_bp = IdFilter(field_name="ltv_bp", lookup_expr="gte")
     ltv_max_bp = IdFilter(field_name="ltv_bp", lookup_expr="lte")
-    maturity_after = filters.DateFilter(field_name="maturity_date", lookup_expr="gte")
-    maturity_before = filters.DateFilter(field_name="maturity_date", lookup_expr="lte")
+    maturity_after = DateFilter(field_name="maturity_date", lookup_expr="gte")
+    maturity_before = DateFilter(field_name="maturity_date", lookup_expr="lte")
     borrower = IdFilter(field_name="borrower_id")
     lender = IdFilter(field_name="lender_id")
 

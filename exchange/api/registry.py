@@ -17,7 +17,7 @@ from config.errors import InvalidInput, NotFound
 from config.parsers import JSONParser
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
-from exchange.api.fields import AssetField, IdField, IdFilter, QuantityField
+from exchange.api.fields import CODE_SCHEMA, AssetField, IdField, IdFilter, QuantityField, YearFilter
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import AssetOut, ProjectOut, transaction_payload
 from exchange.errors import ProjectNotFound
@@ -170,6 +170,7 @@ class IssuanceListApi(ActorMixin, generics.ListAPIView):
 class AssetFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=AssetKind.choices)
     project = filters.CharFilter(field_name="project__code")
+    vintage = YearFilter()
 
     class Meta:
         model = Asset
@@ -218,7 +219,7 @@ class AllocationRowIn(serializers.Serializer):
 class AllocationIn(serializers.Serializer):
     asset = AssetField()
     allocations = AllocationRowIn(  # type: ignore[call-arg]  # many=True takes max_length; the stubs lack it
-        many=True, allow_empty=False, max_length=10000
+        many=True, allow_empty=False, min_length=1, max_length=10000
     )
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
@@ -287,7 +288,10 @@ class AllocationCsvApi(ActorMixin, APIView):
             "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
         },
         responses={201: ALLOCATION_RESULT, 202: PENDING_OUT},
-        parameters=[IDEMPOTENCY_PARAMETER, OpenApiParameter("asset", str, required=True, description="e.g. CEA-2024")],
+        parameters=[
+            IDEMPOTENCY_PARAMETER,
+            OpenApiParameter("asset", CODE_SCHEMA, required=True, description="e.g. CEA-2024"),
+        ],
     )
     def post(self, request: Request) -> Response:
         code = request.query_params.get("asset", "")
