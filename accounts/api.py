@@ -21,6 +21,7 @@ from accounts.services import (
     participant_reactivate,
     participant_suspend,
 )
+from exchange.api.fields import ChoiceFilter
 from exchange.api.idempotency import idempotent_request
 from exchange.models import Account
 
@@ -82,8 +83,8 @@ class ApiRootApi(APIView):
 
 
 class ParticipantFilter(filters.FilterSet):
-    kind = filters.ChoiceFilter(choices=ParticipantKind.choices)
-    status = filters.ChoiceFilter(choices=ParticipantStatus.choices)
+    kind = ChoiceFilter(choices=ParticipantKind.choices)
+    status = ChoiceFilter(choices=ParticipantStatus.choices)
 
     class Meta:
         model = Participant

@@ -27,6 +27,7 @@ from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, cs
 from exchange.api.fields import (
     MAX_UNITS,
     AssetField,
+    ChoiceFilter,
     IdField,
     IdFilter,
     QuantityField,
@@ -229,7 +230,7 @@ class ObligationOut(serializers.ModelSerializer):
 
 class ObligationFilter(filters.FilterSet):
     year = IdFilter(field_name="year_id")
-    status = filters.ChoiceFilter(choices=ObligationStatus.choices)
+    status = ChoiceFilter(choices=ObligationStatus.choices)
     entity = IdFilter(field_name="entity_id", help_text="Participant id of the entity.")
 
     class Meta:

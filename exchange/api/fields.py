@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 from django_filters import rest_framework as filters
-from django_filters.fields import IsoDateTimeField
+from django_filters.fields import ChoiceField, IsoDateTimeField
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -190,6 +190,36 @@ class _DateField(_PresentMeansGiven, forms.DateField):
 
 class _IsoDateTimeField(_PresentMeansGiven, IsoDateTimeField):
     pass
+
+
+class _ChoiceField(_PresentMeansGiven, ChoiceField):
+    pass
+
+
+class ChoiceFilter(filters.ChoiceFilter):
+    """One of the choices; sent empty it is refused (the schema's enum has no empty value)."""
+
+    field_class = _ChoiceField
+
+
+class _BooleanField(forms.Field):
+    """``true`` or ``false`` (as the schema's boolean is written in a query), nothing else."""
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None:
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise forms.ValidationError("true or false.", code="invalid")
+
+
+class BooleanFilter(filters.BooleanFilter):
+    field_class = _BooleanField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The plain text, not django-filter's BooleanWidget, which reads anything else as "not given".
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
 
 
 class DateFilter(filters.DateFilter):

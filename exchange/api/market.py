@@ -18,7 +18,15 @@ from accounts.permissions import KindRequired
 from config.errors import NotFound
 from exchange import clock
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
-from exchange.api.fields import AssetField, DateFilter, MoneyField, QuantityField, fen_to_str
+from exchange.api.fields import (
+    AssetField,
+    BooleanFilter,
+    ChoiceFilter,
+    DateFilter,
+    MoneyField,
+    QuantityField,
+    fen_to_str,
+)
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import transaction_payload
 from exchange.models import Asset, MarketRules, Order, OrderMode, OrderStatus, SettlementBatch, Side, Trade
@@ -281,8 +289,8 @@ class PlacedOut(serializers.Serializer):
 
 
 class OrderFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=OrderStatus.choices)
-    side = filters.ChoiceFilter(choices=Side.choices)
+    status = ChoiceFilter(choices=OrderStatus.choices)
+    side = ChoiceFilter(choices=Side.choices)
     asset = filters.CharFilter(field_name="asset__code")
     account = filters.CharFilter(field_name="account__number")
     trading_day = DateFilter()
@@ -478,7 +486,7 @@ class DailyBarsApi(ActorMixin, APIView):
 class TradeFilter(filters.FilterSet):
     asset = filters.CharFilter(field_name="asset__code")
     trading_day = DateFilter()
-    settled = filters.BooleanFilter(field_name="settlement_batch", lookup_expr="isnull", exclude=True)
+    settled = BooleanFilter(field_name="settlement_batch", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = Trade

@@ -65,11 +65,17 @@ class TransferCreateApi(ActorMixin, APIView):
         return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)
 
 
+class BatchItemIn(TransferIn):
+    """One transfer of a batch: as a single transfer, without a memo of its own (the batch has one)."""
+
+    memo = None  # type: ignore[assignment]
+
+
 class TransferBatchIn(serializers.Serializer):
     """The schema of a batch. The view checks the items itself (a thousand DRF serializers cost more than
     posting them) by the same rules as ``TransferIn``, and names the index of a bad one."""
 
-    transfers = TransferIn(  # type: ignore[call-arg]  # many=True takes min/max_length; the stubs lack them
+    transfers = BatchItemIn(  # type: ignore[call-arg]  # many=True takes min/max_length; the stubs lack them
         many=True,
         min_length=1,
         max_length=MAX_BATCH,

@@ -26,6 +26,7 @@ from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import (
     AssetField,
+    ChoiceFilter,
     DateFilter,
     IdField,
     IdFilter,
@@ -237,9 +238,9 @@ class ValuationOut(serializers.ModelSerializer):
 
 # --- lists: everything you may see, the loan book, the register (JSON or CSV) -------------------------------
 class PledgeFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=PledgeStatus.choices)
+    status = ChoiceFilter(choices=PledgeStatus.choices)
     asset = filters.CharFilter(field_name="asset__code")
-    ltv_band = filters.ChoiceFilter(
+    ltv_band = ChoiceFilter(
         choices=LtvBand.CHOICES, method="filter_ltv_band", help_text="Relative to each loan's own levels."
     )
     # Whole numbers a bigint holds: a plain NumberFilter lets a huge float through to a 500 on SQLite.

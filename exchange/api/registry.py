@@ -17,7 +17,7 @@ from config.errors import InvalidInput, NotFound
 from config.parsers import JSONParser
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
-from exchange.api.fields import CODE_SCHEMA, AssetField, IdField, IdFilter, QuantityField, YearFilter
+from exchange.api.fields import CODE_SCHEMA, AssetField, ChoiceFilter, IdField, IdFilter, QuantityField, YearFilter
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import AssetOut, ProjectOut, transaction_payload
 from exchange.errors import ProjectNotFound
@@ -57,7 +57,7 @@ class ProjectIn(serializers.Serializer):
 
 class ProjectFilter(filters.FilterSet):
     owner = IdFilter(field_name="owner_id")
-    project_type = filters.ChoiceFilter(choices=ProjectType.choices)
+    project_type = ChoiceFilter(choices=ProjectType.choices)
 
     class Meta:
         model = Project
@@ -168,7 +168,7 @@ class IssuanceListApi(ActorMixin, generics.ListAPIView):
 
 # --- assets --------------------------------------------------------------------------------------------
 class AssetFilter(filters.FilterSet):
-    kind = filters.ChoiceFilter(choices=AssetKind.choices)
+    kind = ChoiceFilter(choices=AssetKind.choices)
     project = filters.CharFilter(field_name="project__code")
     vintage = YearFilter()
 
@@ -284,7 +284,7 @@ class AllocationCsvApi(ActorMixin, APIView):
     @keyed_by_service
     @extend_schema(
         request={
-            "text/csv": {"type": "string"},
+            "text/csv": {"type": "string", "minLength": 1},
             "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
         },
         responses={201: ALLOCATION_RESULT, 202: PENDING_OUT},
