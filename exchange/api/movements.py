@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -69,6 +72,17 @@ class BatchItemIn(TransferIn):
     """One transfer of a batch: as a single transfer, without a memo of its own (the batch has one)."""
 
     memo = None  # type: ignore[assignment]
+
+
+class BatchItemSchema(OpenApiSerializerExtension):
+    """A batch item's keys are exactly these (``parse_batch`` refuses others): the schema says so."""
+
+    target_class = BatchItemIn
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema
 
 
 class TransferBatchIn(serializers.Serializer):

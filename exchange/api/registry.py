@@ -285,7 +285,11 @@ class AllocationCsvApi(ActorMixin, APIView):
     @extend_schema(
         request={
             "text/csv": {"type": "string", "minLength": 1},
-            "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            },
         },
         responses={201: ALLOCATION_RESULT, 202: PENDING_OUT},
         parameters=[
