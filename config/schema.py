@@ -1,8 +1,17 @@
-"""OpenAPI post-processing: every operation documents the error body and the statuses it can answer."""
+"""The OpenAPI schema: every operation documents the error body and the statuses it can answer, and the
+schema view builds it once per process (it is the same for every caller and costs a large fraction of a
+second of CPU to generate, so an anonymous client could otherwise spend ours at will)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+from django.conf import settings
+from django.utils import translation
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -43,3 +52,45 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                     status, {"description": description, "content": {"application/json": {"schema": reference}}}
                 )
     return result
+
+
+_built: dict[tuple[str | None, str | None], dict[str, Any]] = {}
+_build_lock = threading.Lock()
+
+
+class SchemaView(SpectacularAPIView):
+    """drf-spectacular's schema view, generating the document once per version and language per process.
+
+    The schema depends only on the code (``serve_public``: not on who asks), so a process keeps what it
+    built until it restarts with new code."""
+
+    def _get_schema_response(self, request: Request) -> Response:
+        version = self.api_version or request.version or self._get_version_parameter(request)
+        key = (version, _language())
+        schema = _built.get(key)
+        if schema is None:
+            with _build_lock:
+                schema = _built.get(key)
+                if schema is None:
+                    generator = self.generator_class(urlconf=self.urlconf, api_version=version, patterns=self.patterns)
+                    schema = generator.get_schema(request=request, public=self.serve_public)
+                    _built[key] = schema
+        return Response(
+            data=schema,
+            headers={"Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'},
+        )
+
+
+def _language() -> str:
+    """The settings language the schema is written in: ``?lang=`` with a language we don't have is the
+    default one (so no caller can make the view build a fresh document per made-up language)."""
+    try:
+        return translation.get_supported_language_variant(translation.get_language() or "")
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+def forget_built_schemas() -> None:
+    """For tests that change what the schema says."""
+    _built.clear()
+

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
 from config.converters import CodeConverter, IdConverter
 from config.health import health, ready
+from config.schema import SchemaView
 
 register_converter(IdConverter, "id")
 register_converter(CodeConverter, "code")
@@ -12,7 +13,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("ready/", ready, name="ready"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("exchange.api.urls")),
     path("registry/", include("exchange.web.urls")),

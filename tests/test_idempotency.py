@@ -25,8 +25,8 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.actors import Actor
-from accounts.models import Participant
-from accounts.services import participant_suspend
+from accounts.models import ApiToken, Participant
+from accounts.services import api_token_create, participant_suspend
 from accounts.validators import make_uscc
 from exchange import clock
 from exchange.api.idempotency import REPLAYED_HEADER
@@ -136,6 +136,19 @@ def _participants_reactivate(settings):
         lambda: Participant.objects.get(pk=pk).status,
         other_path=f"/api/v1/participants/{pk}/suspend",
         other_body={"reason": "cleared"},
+    )
+
+
+def _token_revoke(settings):
+    ps, registry = _registry()
+    borrower = get_user_model().objects.get(pk=ps.borrower[2].user_id)
+    token, _ = api_token_create(actor=Actor.system("test"), user=borrower, name="leaked")
+    return Case(
+        client_of(registry),
+        f"/api/v1/tokens/{token.prefix}/revoke",
+        {"reason": "leaked"},
+        lambda: ApiToken.objects.get(pk=token.pk).revoked_at,
+        other_body={"reason": "another"},
     )
 
 
@@ -521,6 +534,7 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/participants": _participants_register,
     "api/v1/participants/<id:pk>/suspend": _participants_suspend,
     "api/v1/participants/<id:pk>/reactivate": _participants_reactivate,
+    "api/v1/tokens/<code:prefix>/revoke": _token_revoke,
     "api/v1/projects": _projects_register,
     "api/v1/projects/<code:code>/issuances": _ccer_issue,
     "api/v1/assets/cea-vintages": _cea_vintage_create,

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
+from exchange.api.fields import ChoiceFilter
 from exchange.api.idempotency import idempotent_request
 from exchange.models import ApprovalRequest, ApprovalStatus
 from exchange.services.approvals import ApprovalNotFound, approval_approve, approval_reject
@@ -54,7 +55,7 @@ def pending_response(approval: ApprovalRequest) -> Response:
 
 
 class ApprovalFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=ApprovalStatus.choices)
+    status = ChoiceFilter(choices=ApprovalStatus.choices)
 
     class Meta:
         model = ApprovalRequest

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
-from exchange.api.fields import IdFilter, int_parameter_schema, query_int
+from exchange.api.fields import IdFilter, IsoDateTimeFilter, int_parameter_schema, query_int
 from exchange.audit_proof import SIGNATURE_ALGORITHM
 from exchange.audit_signing import SigningKeyMissing, current_key_id, trusted_public_keys
 from exchange.models import AuditEvent, Checkpoint
@@ -53,8 +53,8 @@ class AuditEventFilter(filters.FilterSet):
     action_prefix = filters.CharFilter(field_name="action", lookup_expr="startswith")
     object_type = filters.CharFilter()
     object_id = filters.CharFilter()
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

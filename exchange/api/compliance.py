@@ -26,6 +26,7 @@ from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import (
     AssetField,
+    ChoiceFilter,
     IdField,
     IdFilter,
     QuantityField,
@@ -229,7 +230,7 @@ class ObligationOut(serializers.ModelSerializer):
 
 class ObligationFilter(filters.FilterSet):
     year = IdFilter(field_name="year_id")
-    status = filters.ChoiceFilter(choices=ObligationStatus.choices)
+    status = ChoiceFilter(choices=ObligationStatus.choices)
     entity = IdFilter(field_name="entity_id", help_text="Participant id of the entity.")
 
     class Meta:
@@ -314,7 +315,9 @@ class ObligationDetailApi(ActorMixin, APIView):
 
 
 class CoverIn(serializers.Serializer):
-    entities = serializers.ListField(child=IdField(), allow_empty=False, max_length=10000, help_text="Participant ids.")
+    entities = serializers.ListField(
+        child=IdField(), allow_empty=False, min_length=1, max_length=10000, help_text="Participant ids."
+    )
 
     def validate_entities(self, value: list[int]) -> list[Participant]:
         found = Participant.objects.in_bulk(value)
@@ -521,7 +524,7 @@ class SurrenderItemIn(serializers.Serializer):
 class SurrenderIn(serializers.Serializer):
     account = serializers.CharField(max_length=32, help_text="One of your holding accounts.")
     year = serializers.IntegerField(min_value=2000, max_value=2100, help_text="The compliance year.")
-    items = SurrenderItemIn(many=True, allow_empty=False, max_length=100)  # type: ignore[call-arg]
+    items = SurrenderItemIn(many=True, allow_empty=False, min_length=1, max_length=100)  # type: ignore[call-arg]
 
 
 class SurrenderItemOut(serializers.Serializer):

@@ -8,8 +8,8 @@ from typing import Any
 
 from django import forms
 from django_filters import rest_framework as filters
+from django_filters.fields import ChoiceField, IsoDateTimeField
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -106,17 +106,23 @@ class MoneyFieldSchema(OpenApiSerializerFieldExtension):
         return {"type": "string", "pattern": pattern, "example": "12.34"}
 
 
-@extend_schema_field(OpenApiTypes.STR)
+# Codes as the URL converter takes them (config.converters.CodeConverter).
+CODE_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+_CODE = re.compile(CODE_PATTERN)
+CODE_SCHEMA = {"type": "string", "pattern": CODE_PATTERN, "example": "CEA-2024"}
+
+
+@extend_schema_field(CODE_SCHEMA)
 class AssetField(serializers.Field):
-    """An asset by its code; an unknown code is refused with ``unknown_asset``."""
+    """An asset by its code (``CODE_PATTERN``); an unknown code is refused with ``unknown_asset``."""
 
     def to_internal_value(self, data: Any) -> Asset:
-        if not isinstance(data, str) or not data.strip() or len(data) > 64 or "\x00" in data:
+        if not isinstance(data, str) or not _CODE.fullmatch(data):
             raise serializers.ValidationError("An asset code, e.g. CEA-2024.", code="invalid")
-        found = fetch_rows(Asset, "code = %s", [data.strip()])
+        found = fetch_rows(Asset, "code = %s", [data])
         asset = found[0] if found else None
         if asset is None:
-            raise serializers.ValidationError(f"No asset {data.strip()!r}.", code="unknown_asset")
+            raise serializers.ValidationError(f"No asset {data!r}.", code="unknown_asset")
         return asset
 
     def to_representation(self, value: Asset) -> str:
@@ -168,6 +174,63 @@ def int_parameter_schema(minimum: int = 0, maximum: int = MAX_ID) -> dict[str, A
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
 
 
+class _PresentMeansGiven:
+    """A filter parameter sent empty (``?trading_day=``) is not a date: refused, not ignored, as the schema
+    (``format: date``) says."""
+
+    def clean(self, value: Any) -> Any:
+        if value == "":
+            raise forms.ValidationError("Give a value or leave the parameter out.", code="invalid")
+        return super().clean(value)  # type: ignore[misc]
+
+
+class _DateField(_PresentMeansGiven, forms.DateField):
+    pass
+
+
+class _IsoDateTimeField(_PresentMeansGiven, IsoDateTimeField):
+    pass
+
+
+class _ChoiceField(_PresentMeansGiven, ChoiceField):
+    pass
+
+
+class ChoiceFilter(filters.ChoiceFilter):
+    """One of the choices; sent empty it is refused (the schema's enum has no empty value)."""
+
+    field_class = _ChoiceField
+
+
+class _BooleanField(forms.Field):
+    """``true`` or ``false`` (as the schema's boolean is written in a query), nothing else."""
+
+    def to_python(self, value: Any) -> bool | None:
+        if value is None:
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise forms.ValidationError("true or false.", code="invalid")
+
+
+class BooleanFilter(filters.BooleanFilter):
+    field_class = _BooleanField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # The plain text, not django-filter's BooleanWidget, which reads anything else as "not given".
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
+
+
+class DateFilter(filters.DateFilter):
+    field_class = _DateField
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = _IsoDateTimeField
+
+
+@extend_schema_field({"type": "integer", "minimum": -MAX_ID, "maximum": MAX_ID})
 class IdFilter(filters.NumberFilter):
     """Filter by a row id: a whole number a bigint holds. Anything else is refused with 400, where a
     plain ``NumberFilter`` passes decimals and numbers out of bigint's range through to the database (a 500)."""
@@ -177,6 +240,16 @@ class IdFilter(filters.NumberFilter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", -MAX_ID)
         kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "integer", "minimum": 2000, "maximum": 2100})
+class YearFilter(IdFilter):
+    """A compliance year or vintage: a whole number from 2000 to 2100, as the bodies take it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 2000)
+        kwargs.setdefault("max_value", 2100)
         super().__init__(*args, **kwargs)
 
 

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.models import Participant
 from config.pagination import SerialOrderPagination
 from exchange.api.base import ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import AssetField, IdField, IdFilter
+from exchange.api.fields import AssetField, ChoiceFilter, IdField, IdFilter
 from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import AccountOut, BlockOut, HoldingOut, StatementLineOut
 from exchange.models import Account, AccountKind, Asset, Posting, SerialBlock
@@ -26,7 +26,7 @@ from exchange.services.accounts import account_open
 
 class AccountFilter(filters.FilterSet):
     participant = IdFilter(field_name="participant_id")
-    kind = filters.ChoiceFilter(choices=AccountKind.choices)
+    kind = ChoiceFilter(choices=AccountKind.choices)
 
     class Meta:
         model = Account

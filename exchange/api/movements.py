@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -66,11 +69,33 @@ class TransferCreateApi(ActorMixin, APIView):
         return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)
 
 
+class BatchItemIn(TransferIn):
+    """One transfer of a batch: as a single transfer, without a memo of its own (the batch has one)."""
+
+    memo = None  # type: ignore[assignment]
+
+
+class BatchItemSchema(OpenApiSerializerExtension):
+    """A batch item's keys are exactly these (``parse_batch`` refuses others): the schema says so."""
+
+    target_class = BatchItemIn
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema
+
+
 class TransferBatchIn(serializers.Serializer):
     """The schema of a batch. The view checks the items itself (a thousand DRF serializers cost more than
     posting them) by the same rules as ``TransferIn``, and names the index of a bad one."""
 
-    transfers = TransferIn(many=True, help_text=f"1 to {MAX_BATCH} transfers from your holding accounts.")
+    transfers = BatchItemIn(  # type: ignore[call-arg]  # many=True takes min/max_length; the stubs lack them
+        many=True,
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text=f"1 to {MAX_BATCH} transfers from your holding accounts.",
+    )
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 

@@ -7,6 +7,7 @@ from django_filters import rest_framework as filters
 from rest_framework import generics, serializers
 
 from exchange.api.base import ActorMixin
+from exchange.api.fields import ChoiceFilter
 from exchange.models import Notice, NoticeKind, NoticeStatus
 
 
@@ -31,8 +32,8 @@ class NoticeOut(serializers.ModelSerializer[Notice]):
 
 
 class NoticeFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=NoticeStatus.choices)
-    kind = filters.ChoiceFilter(choices=NoticeKind.choices)
+    status = ChoiceFilter(choices=NoticeStatus.choices)
+    kind = ChoiceFilter(choices=NoticeKind.choices)
 
     class Meta:
         model = Notice

@@ -13,7 +13,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exchange.api.base import ActorMixin
-from exchange.api.fields import AssetField, MoneyField, QuantityField, fen_to_str
+from exchange.api.fields import (
+    AssetField,
+    BooleanFilter,
+    ChoiceFilter,
+    DateFilter,
+    MoneyField,
+    QuantityField,
+    fen_to_str,
+)
 from exchange.api.idempotency import idempotent_request
 from exchange.models import Order, OrderMode, OrderStatus, Side, Trade
 from exchange.selectors.accounts import account_owned
@@ -124,11 +132,11 @@ class PlacedOut(serializers.Serializer):
 
 
 class OrderFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=OrderStatus.choices)
-    side = filters.ChoiceFilter(choices=Side.choices)
+    status = ChoiceFilter(choices=OrderStatus.choices)
+    side = ChoiceFilter(choices=Side.choices)
     asset = filters.CharFilter(field_name="asset__code")
     account = filters.CharFilter(field_name="account__number")
-    trading_day = filters.DateFilter()
+    trading_day = DateFilter()
 
     class Meta:
         model = Order
@@ -202,8 +210,8 @@ class OrderCancelApi(ActorMixin, APIView):
 
 class TradeFilter(filters.FilterSet):
     asset = filters.CharFilter(field_name="asset__code")
-    trading_day = filters.DateFilter()
-    settled = filters.BooleanFilter(field_name="settlement_batch", lookup_expr="isnull", exclude=True)
+    trading_day = DateFilter()
+    settled = BooleanFilter(field_name="settlement_batch", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = Trade

@@ -25,6 +25,7 @@ from accounts.services import (
     participant_reactivate,
     participant_suspend,
 )
+from exchange.api.fields import ChoiceFilter
 from exchange.api.idempotency import idempotent_request
 from exchange.models import Account
 
@@ -86,8 +87,8 @@ class ApiRootApi(APIView):
 
 
 class ParticipantFilter(filters.FilterSet):
-    kind = filters.ChoiceFilter(choices=ParticipantKind.choices)
-    status = filters.ChoiceFilter(choices=ParticipantStatus.choices)
+    kind = ChoiceFilter(choices=ParticipantKind.choices)
+    status = ChoiceFilter(choices=ParticipantStatus.choices)
 
     class Meta:
         model = Participant

@@ -24,7 +24,17 @@ from rest_framework.views import APIView
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
-from exchange.api.fields import AssetField, IdField, IdFilter, MoneyField, QuantityField, SerialRangeField, fen_to_str
+from exchange.api.fields import (
+    AssetField,
+    ChoiceFilter,
+    DateFilter,
+    IdField,
+    IdFilter,
+    MoneyField,
+    QuantityField,
+    SerialRangeField,
+    fen_to_str,
+)
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.models import (
     EnforcementMethod,
@@ -228,16 +238,16 @@ class ValuationOut(serializers.ModelSerializer):
 
 # --- lists: everything you may see, the loan book, the register (JSON or CSV) -------------------------------
 class PledgeFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=PledgeStatus.choices)
+    status = ChoiceFilter(choices=PledgeStatus.choices)
     asset = filters.CharFilter(field_name="asset__code")
-    ltv_band = filters.ChoiceFilter(
+    ltv_band = ChoiceFilter(
         choices=LtvBand.CHOICES, method="filter_ltv_band", help_text="Relative to each loan's own levels."
     )
     # Whole numbers a bigint holds: a plain NumberFilter lets a huge number through to a database error (a 500).
     ltv_min_bp = IdFilter(field_name="ltv_bp", lookup_expr="gte")
     ltv_max_bp = IdFilter(field_name="ltv_bp", lookup_expr="lte")
-    maturity_after = filters.DateFilter(field_name="maturity_date", lookup_expr="gte")
-    maturity_before = filters.DateFilter(field_name="maturity_date", lookup_expr="lte")
+    maturity_after = DateFilter(field_name="maturity_date", lookup_expr="gte")
+    maturity_before = DateFilter(field_name="maturity_date", lookup_expr="lte")
     borrower = IdFilter(field_name="borrower_id")
     lender = IdFilter(field_name="lender_id")
 

@@ -17,7 +17,7 @@ from config.errors import InvalidInput, NotFound
 from config.parsers import JSONParser
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
-from exchange.api.fields import AssetField, IdField, IdFilter, QuantityField
+from exchange.api.fields import CODE_SCHEMA, AssetField, ChoiceFilter, IdField, IdFilter, QuantityField, YearFilter
 from exchange.api.idempotency import idempotent_request, keyed_by_service
 from exchange.api.representations import AssetOut, ProjectOut, transaction_payload
 from exchange.errors import ProjectNotFound
@@ -57,7 +57,7 @@ class ProjectIn(serializers.Serializer):
 
 class ProjectFilter(filters.FilterSet):
     owner = IdFilter(field_name="owner_id")
-    project_type = filters.ChoiceFilter(choices=ProjectType.choices)
+    project_type = ChoiceFilter(choices=ProjectType.choices)
 
     class Meta:
         model = Project
@@ -168,8 +168,9 @@ class IssuanceListApi(ActorMixin, generics.ListAPIView):
 
 # --- assets --------------------------------------------------------------------------------------------
 class AssetFilter(filters.FilterSet):
-    kind = filters.ChoiceFilter(choices=AssetKind.choices)
+    kind = ChoiceFilter(choices=AssetKind.choices)
     project = filters.CharFilter(field_name="project__code")
+    vintage = YearFilter()
 
     class Meta:
         model = Asset
@@ -218,7 +219,7 @@ class AllocationRowIn(serializers.Serializer):
 class AllocationIn(serializers.Serializer):
     asset = AssetField()
     allocations = AllocationRowIn(  # type: ignore[call-arg]  # many=True takes max_length; the stubs lack it
-        many=True, allow_empty=False, max_length=10000
+        many=True, allow_empty=False, min_length=1, max_length=10000
     )
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
@@ -283,11 +284,18 @@ class AllocationCsvApi(ActorMixin, APIView):
     @keyed_by_service
     @extend_schema(
         request={
-            "text/csv": {"type": "string"},
-            "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
+            "text/csv": {"type": "string", "minLength": 1},
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            },
         },
         responses={201: ALLOCATION_RESULT, 202: PENDING_OUT},
-        parameters=[IDEMPOTENCY_PARAMETER, OpenApiParameter("asset", str, required=True, description="e.g. CEA-2024")],
+        parameters=[
+            IDEMPOTENCY_PARAMETER,
+            OpenApiParameter("asset", CODE_SCHEMA, required=True, description="e.g. CEA-2024"),
+        ],
     )
     def post(self, request: Request) -> Response:
         code = request.query_params.get("asset", "")

@@ -123,8 +123,12 @@ class MovementOut(serializers.Serializer):
     asset = serializers.CharField(source="asset.code")
     first = serializers.IntegerField()
     last = serializers.IntegerField()
-    source = serializers.CharField(source="source.number")  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
-    destination = serializers.CharField(source="destination.number")
+    source = serializers.CharField(  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
+        source="source.number", allow_null=True, help_text="Null where it is another participant's account."
+    )
+    destination = serializers.CharField(
+        source="destination.number", allow_null=True, help_text="Null where it is another participant's account."
+    )
     state = serializers.CharField()
 
     class Meta:
@@ -218,8 +222,8 @@ def _transaction_dict(txn: Transaction, actor: Any) -> dict[str, Any]:
                 "asset": m.asset.code,
                 "first": m.first,
                 "last": m.last,
-                "source": m.source.number,
-                "destination": m.destination.number,
+                "source": None if "source" in getattr(m, "hidden_sides", ()) else m.source.number,
+                "destination": None if "destination" in getattr(m, "hidden_sides", ()) else m.destination.number,
                 "state": m.state,
             }
             for m in txn._movements  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exchange.api.base import ActorMixin
+from exchange.api.fields import ChoiceFilter
 from exchange.api.idempotency import idempotent_request
 from exchange.models import PendingStatus, PendingTransfer, TrustedAccount, TrustStatus
 from exchange.selectors.accounts import holding_account
@@ -65,7 +66,7 @@ def pending_response(pending: PendingTransfer) -> Response:
 
 
 class PendingFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=PendingStatus.choices)
+    status = ChoiceFilter(choices=PendingStatus.choices)
 
     class Meta:
         model = PendingTransfer
@@ -130,7 +131,7 @@ class TrustProposeIn(serializers.Serializer):
 
 
 class TrustFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=TrustStatus.choices)
+    status = ChoiceFilter(choices=TrustStatus.choices)
 
     class Meta:
         model = TrustedAccount

@@ -187,11 +187,14 @@ def _check_tonnes(name: str, value: int) -> None:
         )
 
 
+class InvalidDeadline(InvalidInput):
+    code = "invalid_deadline"
+    default_message = "The deadline falls after the compliance year ends."
+
+
 def _check_deadline(year: int, deadline: date) -> None:
     if deadline <= date(year, 12, 31):
-        raise InvalidInput(
-            "The deadline falls after the compliance year ends.", details={"deadline": deadline}
-        )
+        raise InvalidDeadline(details={"deadline": deadline})
 
 
 def _lock_year(year: int) -> ComplianceYear:

@@ -1,0 +1,29 @@
+"""The schema class of every API view (DRF's DEFAULT_SCHEMA_CLASS); apart from ``config.schema``, whose
+view module imports DRF's views, which load this class from the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import is_list_serializer
+from rest_framework import serializers
+
+
+class AutoSchema(SpectacularAutoSchema):
+    """drf-spectacular's, stating a nested list's bounds (``many=True`` with ``min_length``, ``max_length``
+    or ``allow_empty=False``) as ``minItems``/``maxItems``, as it already does for ``ListField``."""
+
+    def _map_serializer_field(
+        self, field: serializers.Field, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        if is_list_serializer(field) and isinstance(schema, dict) and schema.get("type") == "array":
+            minimum = getattr(field, "min_length", None)
+            if not getattr(field, "allow_empty", True):
+                minimum = max(minimum or 0, 1)
+            if minimum:
+                schema["minItems"] = minimum
+            if getattr(field, "max_length", None) is not None:
+                schema["maxItems"] = field.max_length  # type: ignore[union-attr]
+        return schema
