@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from config.errors import NotFound
 from exchange import clock
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import AssetField, MoneyField, QuantityField, fen_to_str
-from exchange.api.idempotency import idempotent_request, keyed_by_service
+from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import transaction_payload
 from exchange.models import Asset, MarketRules, Order, OrderMode, OrderStatus, SettlementBatch, Side, Trade
 from exchange.selectors.accounts import account_owned, holding_account
@@ -140,7 +141,10 @@ class ListingDetailApi(ActorMixin, APIView):
 class CashIn(serializers.Serializer):
     account = serializers.CharField(max_length=32)
     amount = MoneyField(min_fen=1)
-    reference = serializers.CharField(max_length=100, help_text="The bank's reference; booking it twice is safe.")
+    reference = serializers.CharField(
+        max_length=100,
+        help_text="The bank's reference, unique per booking: booking it again is 409 duplicate_bank_reference.",
+    )
 
 
 class CashDepositApi(ActorMixin, APIView):
@@ -292,14 +296,21 @@ class OrderFilter(filters.FilterSet):
         fields = ["status", "side", "asset", "account", "trading_day"]
 
 
+def _order_id_of(key: str | None) -> str | None:
+    """The order's id when the client gives none: the Idempotency-Key, or its sha256 if it is over 64 characters."""
+    if key is None or len(key) <= 64:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 class OrderListApi(ActorMixin, generics.ListAPIView):
     """Your orders, newest first; POST places a limit order (it may trade at once).
 
     Two identities, each with one meaning. The Idempotency-Key, when given, identifies the request: the
     same key with the same body (``client_order_id`` included) answers as the first time; with any other
-    body, 409 ``idempotency_conflict``. The ``client_order_id`` identifies the order, per participant: the
-    same id with the same order returns that order whatever the key; with another order, 409
-    ``duplicate_client_order_id``. Without a ``client_order_id`` the key is the order's id.
+    body or endpoint, 409 ``idempotency_conflict``. The ``client_order_id`` identifies the order, per
+    participant, as a uniqueness rule: a second order under it is 409 ``duplicate_client_order_id``.
+    Without a ``client_order_id`` the key is the order's id (its sha256 when longer than 64 characters).
     """
 
     serializer_class = OrderOut
@@ -316,7 +327,7 @@ class OrderListApi(ActorMixin, generics.ListAPIView):
         data = OrderIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        client_order_id = v.get("client_order_id") or self.idempotency_key()
+        client_order_id = v.get("client_order_id") or _order_id_of(self.idempotency_key())
         if not client_order_id:
             raise serializers.ValidationError({"client_order_id": ["Give a client_order_id or an Idempotency-Key."]})
         placed = order_place(
@@ -531,11 +542,11 @@ class SettlementBatchListApi(ActorMixin, generics.ListAPIView):
     ]
     queryset = SettlementBatch.objects.order_by("-id")
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=None, responses={201: BatchOut}, parameters=[IDEMPOTENCY_PARAMETER], operation_id="settlement_run"
     )
     def post(self, request: Request) -> Response:
         self.actor.require_kind(ParticipantKind.EXCHANGE, allow_system=False)
-        batch = settlement_run(actor=self.actor, idempotency_key=self.idempotency_key())
+        batch = settlement_run(actor=self.actor)
         return Response(BatchOut(batch).data, status=status.HTTP_201_CREATED)

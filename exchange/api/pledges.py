@@ -25,7 +25,7 @@ from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import AssetField, IdField, IdFilter, MoneyField, QuantityField, SerialRangeField, fen_to_str
-from exchange.api.idempotency import idempotent_request, keyed_by_service
+from exchange.api.idempotency import idempotent_request
 from exchange.models import (
     EnforcementMethod,
     HoldStatus,
@@ -365,7 +365,7 @@ class PledgeListApi(_PledgeListBase):
     ) -> Response | HttpResponseBase:
         return super().get(request, *args, **kwargs)
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=PledgeRequestIn,
         responses={201: PledgeOut},
@@ -394,7 +394,6 @@ class PledgeListApi(_PledgeListBase):
             margin_call_bp=v["margin_call_bp"],
             liquidation_bp=v["liquidation_bp"],
             cure_period_days=v["cure_period_days"],
-            idempotency_key=self.idempotency_key(),
         )
         return Response(PledgeOut(pledge_by_pk(loan.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -533,7 +532,7 @@ class PledgeTopUpApi(_PledgeStepApi):
 
     input_class = TopUpIn
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=TopUpIn, responses=PledgeOut, parameters=[IDEMPOTENCY_PARAMETER], operation_id="pledges_top_up"
     )
@@ -546,7 +545,6 @@ class PledgeTopUpApi(_PledgeStepApi):
             loan=loan,
             quantity=data["quantity"],
             serials=data.get("serials"),
-            idempotency_key=self.idempotency_key(),
         )
 
 

@@ -2,7 +2,8 @@
 
 New units come out of the issuance account (whose negative balance is the issued supply) with fresh
 serial numbers taken from ``Asset.next_serial`` under a lock on the asset row. An issuance's
-external reference, or an allocation's Idempotency-Key, makes each of them happen once.
+external reference is unique (a second issuance under it is 409 ``duplicate_external_reference``); an
+Idempotency-Key, claimed through ``exchange.services.idempotency``, makes a retried request happen once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from datetime import date
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from config.errors import InvalidInput
-from exchange.errors import CsvRejected, DuplicateObject, InvalidDestination, InvalidQuantity
+from exchange.errors import (
+    CsvRejected,
+    DuplicateExternalReference,
+    DuplicateObject,
+    IdempotencyConflict,
+    InvalidDestination,
+    InvalidQuantity,
+)
 from exchange.models import (
     Account,
     AccountKind,
@@ -30,6 +38,7 @@ from exchange.models import (
 from exchange.services.accounts import system_account
 from exchange.services.approvals import four_eyes_check
 from exchange.services.audit import audit_record, service
+from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, journal_open, ledger_post
 
 PROJECT_OWNER_KINDS = (ParticipantKind.PROJECT_OWNER, ParticipantKind.COMPLIANCE_ENTITY)
@@ -157,18 +166,23 @@ def ccer_issue(
         "monitoring_end": monitoring_end,
         "quantity": quantity,
     }
-    # The reference is unique registry-wide, whoever issues, so its idempotency scope is global.
-    txn, replayed = journal_open(
-        kind=TransactionKind.ISSUANCE,
-        actor=actor,
-        idempotency_key=f"issuance:{external_reference}",
-        request=request,
-        memo=f"Issuance {external_reference} of {project.code} vintage {vintage}",
-        metadata={"external_reference": external_reference, "project": project.code, "vintage": vintage},
-        scope="registry:issuance",
-    )
+    # The reference is a uniqueness rule registry-wide, whoever issues, not a replay: the journal keeps
+    # "issuance:<reference>" in its idempotency_key column under one scope, and that column's unique index
+    # (with Issuance.external_reference's) refuses a second issuance. Retries use an Idempotency-Key.
+    try:
+        txn, replayed = journal_open(
+            kind=TransactionKind.ISSUANCE,
+            actor=actor,
+            idempotency_key=f"issuance:{external_reference}",
+            request=request,
+            memo=f"Issuance {external_reference} of {project.code} vintage {vintage}",
+            metadata={"external_reference": external_reference, "project": project.code, "vintage": vintage},
+            scope="registry:issuance",
+        )
+    except IdempotencyConflict:
+        replayed = True
     if replayed:
-        return Issuance.objects.get(transaction=txn)
+        raise DuplicateExternalReference(details={"external_reference": external_reference})
     four_eyes_check(quantity)
     asset, _ = Asset.objects.get_or_create(
         code=ccer_asset_code(project, vintage),
@@ -244,6 +258,7 @@ class AllocationRow:
 
 
 @service
+@idempotent_service("cea_allocate")
 def cea_allocate(
     *,
     actor: Actor,
@@ -272,16 +287,14 @@ def cea_allocate(
             f"{len(problems)} allocation row(s) refused; nothing was allocated.", details={"errors": problems}
         )
     request = {"asset": asset.code, "rows": [[r.account.number, r.quantity] for r in rows]}
-    txn, replayed = journal_open(
+    txn, _ = journal_open(
         kind=TransactionKind.ALLOCATION,
         actor=actor,
-        idempotency_key=idempotency_key,
+        idempotency_key=None,
         request=request,
         memo=memo or f"Allocation of {asset.code}",
         metadata={"rows": len(rows)},
     )
-    if replayed:
-        return txn
     total = sum(r.quantity for r in rows)
     four_eyes_check(total)
     first, _ = _take_serials(asset, total)
