@@ -164,7 +164,7 @@ def keyed_call(
         if claim.first is not None:
             answer = json.loads(claim.first.body)
             row = apps.get_model(answer["model"])._default_manager.get(pk=answer["id"])
-            return replayed(row) if replayed is not None else row  # type: ignore[no-any-return]
+            return replayed(row) if replayed is not None else row
         assert claim.row_id is not None
         result = call()
         row = kept(result) if kept is not None else result
@@ -195,12 +195,12 @@ def idempotent_service(
                 return func(*args, **kwargs)
             actor = kwargs.get("actor")
             request = {k: v for k, v in kwargs.items() if k != "actor"}
-            return keyed_call(  # type: ignore[no-any-return]
+            return keyed_call(
                 actor=actor if isinstance(actor, Actor) else Actor.system(operation),
                 key=str(key),
                 operation=operation,
                 request=_plain(request),
-                call=lambda: func(*args, **kwargs),  # type: ignore[arg-type]
+                call=lambda: func(*args, **kwargs),
                 kept=kept,
                 replayed=replayed,
             )
