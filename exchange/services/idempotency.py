@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import time
 from collections.abc import Callable
@@ -188,13 +189,18 @@ def idempotent_service(
     """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(func)
+
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             key = kwargs.pop("idempotency_key", None)
             if key is None:
                 return func(*args, **kwargs)
-            actor = kwargs.get("actor")
-            request = {k: v for k, v in kwargs.items() if k != "actor"}
+            # Every argument, defaults included: leaving one out or passing its default is the same request.
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            actor = bound.arguments.get("actor")
+            request = {k: v for k, v in bound.arguments.items() if k not in {"actor", "idempotency_key"}}
             return keyed_call(
                 actor=actor if isinstance(actor, Actor) else Actor.system(operation),
                 key=str(key),
@@ -212,11 +218,13 @@ def idempotent_service(
 
 
 def _plain(value: Any) -> Any:
-    """A service's arguments as canonical JSON takes them: rows by label and id, dataclasses as dicts."""
+    """A service's arguments as canonical JSON takes them: rows by label and id, dataclasses as dicts of
+    the fields they compare by."""
     if isinstance(value, models.Model):
         return [value._meta.label_lower, value.pk]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # A field that takes no part in equality (where a row came from) takes none in the request either.
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare}
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

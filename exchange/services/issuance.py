@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from accounts.actors import Actor
@@ -254,7 +254,8 @@ def cea_vintage_create(*, actor: Actor, vintage: int, transferable: bool = True)
 class AllocationRow:
     account: Account
     quantity: int
-    line: int = 0
+    # Where the row came from (a CSV line), for refusals: not part of what is asked, nor of a key's request.
+    line: int = field(default=0, compare=False)
 
 
 @service

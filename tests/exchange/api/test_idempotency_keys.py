@@ -305,3 +305,30 @@ def test_a_twin_of_a_request_still_running_is_409_request_in_progress_with_retry
     assert error_of(twin) == (409, RequestInProgress.code)
     assert twin["Retry-After"] == "1"
     assert SettlementBatch.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_keyed_take_back_that_is_refused_keeps_its_record_and_frees_its_key():
+    """The refusal is recorded (committed) before it is raised; a keyed request keeps that, not the key."""
+    from exchange.models import AllocationEntry
+    from exchange.services.retirement import retirement_create
+    from tests.compliance import make_cycle
+
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Jingneng")
+    registry = client_for(cycle.registry)
+    url = f"/api/v1/compliance/obligations/{entity.obligation.pk}/true-up"
+    assert post(registry, url, {"approved": 100}, key="t-1").status_code == 200
+    retirement_create(
+        actor=entity.actor, account=entity.account, asset=cycle.market.cea, quantity=95, beneficiary="B", reason="R"
+    )
+
+    refused = post(registry, url, {"approved": 80}, key="t-2")
+
+    assert error_of(refused) == (409, "takeback_units_unavailable")
+    assert list(AllocationEntry.objects.order_by("pk").values_list("outcome", "quantity", "shortfall")) == [
+        ("applied", 100, 0),
+        ("refused", 0, 15),
+    ]
+    assert not IdempotentRequest.objects.filter(key="t-2").exists()
+    assert IdempotentRequest.objects.filter(key="t-1").exists()
