@@ -43,6 +43,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from config.api import MAX_IDEMPOTENCY_KEY_LENGTH
 from exchange.audit_proof import canonical_json, sha256_hex
+from exchange.db import is_postgres
 from exchange.errors import IdempotencyConflict, InvalidInput, RequestInProgress
 from exchange.models import IdempotentRequest
 from exchange.services.audit import mark_replayed
@@ -99,20 +100,9 @@ def idempotency_claim(*, scope: str, key: str, method: str, operation: str, dige
     if not connection.in_atomic_block:
         raise RuntimeError("an Idempotency-Key is claimed inside the transaction of its effect")
     check_key(key)
-    table = IdempotentRequest._meta.db_table
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        with connection.cursor() as cursor:
-            # One round trip: the key's advisory lock (without waiting), then the row if the lock was free.
-            cursor.execute(
-                "WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(%s::int, hashtext(%s)) AS got), "
-                f"ins AS (INSERT INTO {table} (scope, key, method, path, request_hash, body, created_at) "
-                "SELECT %s, %s, %s, %s, %s, '', %s FROM lock WHERE got "
-                "ON CONFLICT (scope, key) DO NOTHING RETURNING id) "
-                "SELECT (SELECT got FROM lock), (SELECT id FROM ins)",
-                [LOCK_CLASS, f"{scope}\n{key}", scope, key, method, operation[:300], digest, timezone.now()],
-            )
-            got, row_id = cursor.fetchone()
+        got, row_id = _try_claim(scope, key, method, operation, digest)
         if got:
             break
         if time.monotonic() >= deadline:
@@ -129,6 +119,32 @@ def idempotency_claim(*, scope: str, key: str, method: str, operation: str, dige
         raise RuntimeError(f"idempotent request {first.pk} committed without its answer")
     mark_replayed()
     return Claim(None, first)
+
+
+def _try_claim(scope: str, key: str, method: str, operation: str, digest: str) -> tuple[bool, int | None]:
+    """(the key's lock was free, the new row's id or None if the key has a row). One round trip."""
+    table = IdempotentRequest._meta.db_table
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        if not is_postgres():  # SQLite (the demo, until it runs on PostgreSQL) has one writer at a time
+            cursor.execute(
+                f"INSERT INTO {table} (scope, key, method, path, request_hash, body, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, '', %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+                [scope, key, method, operation[:300], digest, now],
+            )
+            inserted = cursor.fetchone()
+            return True, inserted[0] if inserted else None
+        # The key's advisory lock, without waiting, then the row if the lock was free.
+        cursor.execute(
+            "WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(%s::int, hashtext(%s)) AS got), "
+            f"ins AS (INSERT INTO {table} (scope, key, method, path, request_hash, body, created_at) "
+            "SELECT %s, %s, %s, %s, %s, '', %s FROM lock WHERE got "
+            "ON CONFLICT (scope, key) DO NOTHING RETURNING id) "
+            "SELECT (SELECT got FROM lock), (SELECT id FROM ins)",
+            [LOCK_CLASS, f"{scope}\n{key}", scope, key, method, operation[:300], digest, now],
+        )
+        got, row_id = cursor.fetchone()
+        return bool(got), row_id
 
 
 def idempotency_answer(row_id: int, *, status: int, body: str) -> None:
