@@ -93,7 +93,7 @@ def request_digest(request: Request) -> str:
 def _plain(value: Any) -> Any:
     """Parsed request data as canonical JSON takes it: form data as lists, floats as decimals."""
     if isinstance(value, QueryDict):
-        return {k: value.getlist(k) for k in value}
+        return {k: [_plain(v) for v in value.getlist(k)] for k in value}
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
