@@ -58,7 +58,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Render every refusal as the JSON error body (docs/architecture.md, Errors)."""
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        # A refusal that ends by itself (a keyed request still running) says when to ask again.
+        retry_after = getattr(exc, "retry_after", None)
+        ends = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=ends)
     if isinstance(exc, DataError):
         # Input the database can't store (a NUL character, a number out of range) that no field caught:
         # the client's error, but logged in full because a field should have caught it.

@@ -1,4 +1,5 @@
-"""The OpenAPI schema: every operation documents the error body and the statuses it can answer, and the
+"""The OpenAPI schema: every operation documents the error body and the statuses it can answer, every
+keyed POST refers to the one ``Idempotency-Key`` header parameter (``components.parameters``), and the
 schema view builds it once per process (it is the same for every caller and costs a large fraction of a
 second of CPU to generate, so an anonymous client could otherwise spend ours at will)."""
 
@@ -12,6 +13,8 @@ from django.utils import translation
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from config.api import IDEMPOTENCY_HEADER
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -34,7 +37,8 @@ ERRORS = {
     "401": "Missing or invalid credentials.",
     "403": "Not allowed for this participant, role or kind (e.g. participant_suspended).",
     "404": "Unknown, or not yours.",
-    "409": "A business rule or state conflict (e.g. insufficient_available, idempotency_conflict).",
+    "409": "A business rule or state conflict (e.g. insufficient_available, idempotency_conflict, "
+    "request_in_progress with Retry-After).",
     "429": "Throttled; see Retry-After.",
 }
 
@@ -94,3 +98,23 @@ def forget_built_schemas() -> None:
     """For tests that change what the schema says."""
     _built.clear()
 
+
+IDEMPOTENCY_PARAMETER_NAME = "IdempotencyKey"
+
+
+def share_idempotency_parameter(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Declare the Idempotency-Key header once, in ``components.parameters``, and refer to it from every operation."""
+    shared: dict[str, Any] | None = None
+    reference = {"$ref": f"#/components/parameters/{IDEMPOTENCY_PARAMETER_NAME}"}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            parameters = operation.get("parameters", [])
+            for index, parameter in enumerate(parameters):
+                if parameter.get("in") == "header" and parameter.get("name") == IDEMPOTENCY_HEADER:
+                    shared = shared or parameter
+                    parameters[index] = reference
+    if shared is not None:
+        result.setdefault("components", {}).setdefault("parameters", {})[IDEMPOTENCY_PARAMETER_NAME] = shared
+    return result

@@ -91,3 +91,16 @@ __all__ = [
     "SameAccount",
     "UnknownAsset",
 ]
+
+
+class RequestInProgress(Conflict):
+    """A request with this Idempotency-Key is still running: retry after ``retry_after`` seconds for its answer."""
+
+    code = "request_in_progress"
+    default_message = "A request with this Idempotency-Key is still in progress; retry shortly for its answer."
+    retry_after = 1
+
+
+class DuplicateExternalReference(DuplicateObject):
+    code = "duplicate_external_reference"
+    default_message = "An issuance with this external reference exists already."

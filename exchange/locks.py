@@ -3,6 +3,8 @@
 A transaction takes the locks it needs in this order, skipping those it doesn't need, never going back
 to an earlier step once it holds a later one:
 
+0. **an Idempotency-Key** (``IDEMPOTENCY_LOCK_CLASS``): advisory, per key, tried without waiting when a
+   keyed request claims its key, before anything else.
 1. **settlement** (``lock_settlement``): advisory, exclusive; one settlement run at a time.
 2. **the operation's own rows**, each kind in id order: pledge enforcements, then pledge loans
    (``lock_enforcements``, ``lock_pledge_loans``); compliance years, then obligations; an approval
@@ -50,6 +52,9 @@ SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
 BOOK_LOCK_NAMESPACE = 0x676C62  # "glb": pg_advisory_xact_lock(namespace, asset id)
 AUDIT_LOCK_KEY = 0x676C6175646974  # "glaudit": event writers (shared) and the sealer's horizon (exclusive)
 SEALER_LOCK_KEY = AUDIT_LOCK_KEY + 1  # one sealer at a time
+# The class half of the two-int advisory lock on an Idempotency-Key ("gl" "id"): taken without waiting
+# (pg_try_advisory_xact_lock) when a key is claimed, in exchange/services/idempotency.py, before step 1.
+IDEMPOTENCY_LOCK_CLASS = 0x676C6964 & 0x7FFFFFFF
 # Session-level, outside the order above (held on its own connection, never inside a transaction that
 # takes other locks): the leading beat holds it for as long as its connection lives (exchange/beat.py).
 BEAT_LOCK_KEY = 7_245_190_001

@@ -102,7 +102,8 @@ JOBS: tuple[Job, ...] = (
         "idempotency-forget",
         "exchange.idempotent_requests_forget",
         Cron("10", "3"),
-        "Forget the answers kept for keyed requests after IDEMPOTENCY_RETENTION_DAYS.",
+        "Forget the answers kept for Idempotency-Keys (API requests and keyed service calls) after "
+        "IDEMPOTENCY_RETENTION_DAYS.",
     ),
 )
 

@@ -29,7 +29,10 @@ def test_spectacular_validates_without_warnings(tmp_path):
     ):
         assert path in schema["paths"], path
     transfer = schema["paths"]["/api/v1/transfers"]["post"]
-    assert "Idempotency-Key" in [p["name"] for p in transfer["parameters"]]
+    # The header is declared once and referred to by every keyed operation.
+    assert {"$ref": "#/components/parameters/IdempotencyKey"} in transfer["parameters"]
+    shared = schema["components"]["parameters"]["IdempotencyKey"]
+    assert (shared["name"], shared["in"], shared["schema"]["maxLength"]) == ("Idempotency-Key", "header", 128)
 
 
 def test_schema_and_docs_pages_answer():

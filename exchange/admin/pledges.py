@@ -103,7 +103,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
         if obj is None:
             return self.request_fields
-        return tuple(f.name for f in PledgeLoan._meta.fields if f.name not in {"request_key", "request_hash"})
+        return tuple(f.name for f in PledgeLoan._meta.fields)
 
     def get_readonly_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
         return self.get_fields(request, obj) if obj else ()

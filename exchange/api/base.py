@@ -16,15 +16,18 @@ from rest_framework.request import Request
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired, actor_of
-from config.api import IDEMPOTENCY_HEADER, idempotency_key
+from config.api import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_key
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
-    str,
+    {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
     OpenApiParameter.HEADER,
     required=False,
-    description="A key of your choosing (up to 128 characters). The same key with the same body returns "
-    "the first result; with another body, 409 idempotency_conflict.",
+    description=f"A key of your choosing, 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters, scoped to your "
+    "participant. The same key with the same request (endpoint and body) returns the first answer, with "
+    "`Idempotent-Replayed: true`; with another endpoint or body, 409 idempotency_conflict. While the first "
+    "request with the key is still running, 409 request_in_progress with Retry-After. A longer key is 400. "
+    "A refused request leaves its key unused.",
 )
 
 

@@ -19,7 +19,10 @@ from exchange.services.trading import cash_deposit, cash_withdraw
 class CashIn(serializers.Serializer):
     account = serializers.CharField(max_length=32)
     amount = MoneyField(min_fen=1)
-    reference = serializers.CharField(max_length=100, help_text="The bank's reference; booking it twice is safe.")
+    reference = serializers.CharField(
+        max_length=100,
+        help_text="The bank's reference, unique per booking: booking it again is 409 duplicate_bank_reference.",
+    )
 
 
 class CashDepositApi(ActorMixin, APIView):

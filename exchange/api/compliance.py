@@ -34,7 +34,7 @@ from exchange.api.fields import (
     int_parameter_schema,
     query_int,
 )
-from exchange.api.idempotency import idempotent_request, keyed_by_service
+from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import ParticipantRefOut, transaction_payload
 from exchange.limits import MAX_QUANTITY
 from exchange.models import (
@@ -492,7 +492,7 @@ class TrueUpApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=TrueUpIn, responses={200: AllocationEntryOut, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
     )
@@ -500,15 +500,13 @@ class TrueUpApi(ActorMixin, APIView):
         obligation = _obligation_visible(self.actor, pk)
         data = TrueUpIn(data=request.data)
         data.is_valid(raise_exception=True)
-        approved, key = data.validated_data["approved"], self.idempotency_key()
+        approved = data.validated_data["approved"]
         entry = gated(
             actor=self.actor,
             operation=ApprovalOperation.TRUE_UP,
-            params={"obligation": obligation.pk, "approved": approved, "idempotency_key": key},
+            params={"obligation": obligation.pk, "approved": approved},
             summary=f"True up obligation {obligation.pk} to {approved} t",
-            call=lambda: allocation_true_up(
-                actor=self.actor, obligation=obligation, approved=approved, idempotency_key=key
-            ),
+            call=lambda: allocation_true_up(actor=self.actor, obligation=obligation, approved=approved),
         )
         if isinstance(entry, ApprovalRequest):
             return pending_response(entry)
@@ -602,7 +600,7 @@ class SurrenderListApi(ActorMixin, generics.ListAPIView):
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "actor": self.actor}
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(request=SurrenderIn, responses={201: SurrenderOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = SurrenderIn(data=request.data)
@@ -613,7 +611,6 @@ class SurrenderListApi(ActorMixin, generics.ListAPIView):
             account=account_owned(self.actor, v["account"]),
             year=v["year"],
             items=[SurrenderLine(asset=item["asset"], quantity=item["quantity"]) for item in v["items"]],
-            idempotency_key=self.idempotency_key(),
         )
         return Response(SurrenderOut(surrender, context={"actor": self.actor}).data, status=status.HTTP_201_CREATED)
 

@@ -19,7 +19,7 @@ from accounts.permissions import KindRequired
 from config.errors import InvalidInput
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import AssetField, QuantityField, SerialRangeField
-from exchange.api.idempotency import keyed_by_service
+from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import TransactionOut, transaction_payload
 from exchange.api.trust import PENDING_OUT, pending_response
 from exchange.errors import AccountNotFound, UnknownAsset
@@ -45,7 +45,7 @@ class TransferIn(serializers.Serializer):
 class TransferCreateApi(ActorMixin, APIView):
     """Transfer units from one of your accounts to another participant's account."""
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=TransferIn, responses={201: TransactionOut, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
     )
@@ -62,7 +62,6 @@ class TransferCreateApi(ActorMixin, APIView):
             quantity=v["quantity"],
             memo=v["memo"],
             serials=v.get("serials"),
-            idempotency_key=self.idempotency_key(),
         )
         if isinstance(txn, PendingTransfer):
             return pending_response(txn)
@@ -188,12 +187,12 @@ class TransferBatchCreateApi(ActorMixin, APIView):
     ``details.index`` (counting from 0).
     """
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(request=TransferBatchIn, responses={201: TransferBatchOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         orders, memo = parse_batch(self.actor, request.data)
         result = transfers_batch_create(
-            actor=self.actor, transfers=orders, memo=memo, idempotency_key=self.idempotency_key()
+            actor=self.actor, transfers=orders, memo=memo
         )
         txn = result.transaction
         body = {
@@ -272,7 +271,7 @@ class RetirementListApi(ActorMixin, generics.ListAPIView):
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "actor": self.actor}
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(request=RetirementIn, responses={201: RetirementOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = RetirementIn(data=request.data)
@@ -286,7 +285,6 @@ class RetirementListApi(ActorMixin, generics.ListAPIView):
             beneficiary=v["beneficiary"],
             reason=v["reason"],
             serials=v.get("serials"),
-            idempotency_key=self.idempotency_key(),
         )
         body = RetirementOut(retirement, context={"actor": self.actor, "request": request}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -317,7 +315,7 @@ class CancellationCreateApi(ActorMixin, APIView):
 
     permission_classes = [KindRequired(ParticipantKind.REGISTRY)]
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(request=CancellationIn, responses={201: TransactionOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = CancellationIn(data=request.data)
@@ -330,6 +328,5 @@ class CancellationCreateApi(ActorMixin, APIView):
             quantity=v["quantity"],
             reason=v["reason"],
             serials=v.get("serials"),
-            idempotency_key=self.idempotency_key(),
         )
         return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.db.models import QuerySet
@@ -143,14 +144,21 @@ class OrderFilter(filters.FilterSet):
         fields = ["status", "side", "asset", "account", "trading_day"]
 
 
+def _order_id_of(key: str | None) -> str | None:
+    """The order's id when the client gives none: the Idempotency-Key, or its sha256 if it is over 64 characters."""
+    if key is None or len(key) <= 64:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 class OrderListApi(ActorMixin, generics.ListAPIView):
     """Your orders, newest first; POST places a limit order (it may trade at once).
 
     Two identities, each with one meaning. The Idempotency-Key, when given, identifies the request: the
     same key with the same body (``client_order_id`` included) answers as the first time; with any other
-    body, 409 ``idempotency_conflict``. The ``client_order_id`` identifies the order, per participant: the
-    same id with the same order returns that order whatever the key; with another order, 409
-    ``duplicate_client_order_id``. Without a ``client_order_id`` the key is the order's id.
+    body or endpoint, 409 ``idempotency_conflict``. The ``client_order_id`` identifies the order, per
+    participant, as a uniqueness rule: a second order under it is 409 ``duplicate_client_order_id``.
+    Without a ``client_order_id`` the key is the order's id (its sha256 when longer than 64 characters).
     """
 
     serializer_class = OrderOut
@@ -167,7 +175,7 @@ class OrderListApi(ActorMixin, generics.ListAPIView):
         data = OrderIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        client_order_id = v.get("client_order_id") or self.idempotency_key()
+        client_order_id = v.get("client_order_id") or _order_id_of(self.idempotency_key())
         if not client_order_id:
             raise serializers.ValidationError({"client_order_id": ["Give a client_order_id or an Idempotency-Key."]})
         placed = order_place(

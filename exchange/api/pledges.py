@@ -35,7 +35,7 @@ from exchange.api.fields import (
     SerialRangeField,
     fen_to_str,
 )
-from exchange.api.idempotency import idempotent_request, keyed_by_service
+from exchange.api.idempotency import idempotent_request
 from exchange.models import (
     EnforcementMethod,
     HoldStatus,
@@ -375,7 +375,7 @@ class PledgeListApi(_PledgeListBase):
     ) -> Response | HttpResponseBase:
         return super().get(request, *args, **kwargs)
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=PledgeRequestIn,
         responses={201: PledgeOut},
@@ -404,7 +404,6 @@ class PledgeListApi(_PledgeListBase):
             margin_call_bp=v["margin_call_bp"],
             liquidation_bp=v["liquidation_bp"],
             cure_period_days=v["cure_period_days"],
-            idempotency_key=self.idempotency_key(),
         )
         return Response(PledgeOut(pledge_by_pk(loan.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -543,7 +542,7 @@ class PledgeTopUpApi(_PledgeStepApi):
 
     input_class = TopUpIn
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=TopUpIn, responses=PledgeOut, parameters=[IDEMPOTENCY_PARAMETER], operation_id="pledges_top_up"
     )
@@ -556,7 +555,6 @@ class PledgeTopUpApi(_PledgeStepApi):
             loan=loan,
             quantity=data["quantity"],
             serials=data.get("serials"),
-            idempotency_key=self.idempotency_key(),
         )
 
 

@@ -18,7 +18,7 @@ from config.parsers import JSONParser
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
 from exchange.api.fields import CODE_SCHEMA, AssetField, ChoiceFilter, IdField, IdFilter, QuantityField, YearFilter
-from exchange.api.idempotency import idempotent_request, keyed_by_service
+from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import AssetOut, ProjectOut, transaction_payload
 from exchange.errors import ProjectNotFound
 from exchange.models import ApprovalOperation, ApprovalRequest, Asset, AssetKind, Issuance, Project, ProjectType
@@ -232,18 +232,16 @@ ALLOCATION_RESULT = inline_serializer(
 
 def _allocate(view: ActorMixin, asset: Asset, rows: list[AllocationRow], memo: str) -> Response:
     """Allocate now, or answer 202 with an approval request when four eyes are needed."""
-    key = view.idempotency_key()
     result = gated(
         actor=view.actor,
         operation=ApprovalOperation.CEA_ALLOCATE,
         params={
             "asset": asset.code,
             "rows": [[r.account.number, r.quantity] for r in rows],
-            "idempotency_key": key,
             "memo": memo,
         },
         summary=f"Allocate {sum(r.quantity for r in rows)} t of {asset.code} to {len(rows)} accounts",
-        call=lambda: cea_allocate(actor=view.actor, asset=asset, rows=rows, idempotency_key=key, memo=memo),
+        call=lambda: cea_allocate(actor=view.actor, asset=asset, rows=rows, memo=memo),
     )
     if isinstance(result, ApprovalRequest):
         return pending_response(result)
@@ -260,7 +258,7 @@ class AllocationCreateApi(ActorMixin, APIView):
 
     permission_classes = [RegistryOnly]
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=AllocationIn, responses={201: ALLOCATION_RESULT, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
     )
@@ -281,7 +279,7 @@ class AllocationCsvApi(ActorMixin, APIView):
     permission_classes = [RegistryOnly]
     parser_classes = [CsvTextParser, MultiPartParser, JSONParser]
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request={
             "text/csv": {"type": "string", "minLength": 1},

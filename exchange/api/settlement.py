@@ -11,7 +11,7 @@ from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import MoneyField
-from exchange.api.idempotency import keyed_by_service
+from exchange.api.idempotency import idempotent_request
 from exchange.models import SettlementBatch
 from exchange.services.settlement import settlement_run
 
@@ -46,11 +46,11 @@ class SettlementBatchListApi(ActorMixin, generics.ListAPIView):
     ]
     queryset = SettlementBatch.objects.order_by("-id")
 
-    @keyed_by_service
+    @idempotent_request
     @extend_schema(
         request=None, responses={201: BatchOut}, parameters=[IDEMPOTENCY_PARAMETER], operation_id="settlement_run"
     )
     def post(self, request: Request) -> Response:
         self.actor.require_kind(ParticipantKind.EXCHANGE, allow_system=False)
-        batch = settlement_run(actor=self.actor, idempotency_key=self.idempotency_key())
+        batch = settlement_run(actor=self.actor)
         return Response(BatchOut(batch).data, status=status.HTTP_201_CREATED)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('exchange', '0024_posting_sql_files'),
+        ('exchange', '0030_one_idempotency_store'),
     ]
 
     operations = [

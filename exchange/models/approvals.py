@@ -40,12 +40,6 @@ class ApprovalRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=500, blank=True)
     result = models.CharField(max_length=100, blank=True, help_text="What approving made, e.g. transaction:42.")
-    idempotency_key = models.CharField(  # noqa: DJ001 - NULL, not "", is "no key": the unique index skips it
-        max_length=160,
-        null=True,
-        blank=True,
-        help_text="The Idempotency-Key of the request that filed it, when its endpoint keeps keys on the journal.",
-    )
 
     class Meta:
         ordering = ["-id"]
@@ -57,11 +51,6 @@ class ApprovalRequest(models.Model):
                 name="approval_decided_iff_not_pending",
             ),
             models.CheckConstraint(condition=~models.Q(decided_by=models.F("requested_by")), name="approval_four_eyes"),
-            models.UniqueConstraint(
-                fields=["requested_participant", "idempotency_key"],
-                condition=models.Q(idempotency_key__isnull=False),
-                name="approval_key_unique",
-            ),
         ]
         indexes = [models.Index(fields=["status", "-id"], name="approval_status_idx")]
 

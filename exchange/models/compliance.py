@@ -206,7 +206,6 @@ class AllocationEntry(models.Model):
     transaction = models.ForeignKey(
         Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    idempotency_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key
     actor_label = models.CharField(max_length=100)
     created_at = models.DateTimeField()
 
@@ -218,11 +217,6 @@ class AllocationEntry(models.Model):
                 fields=["obligation"],
                 condition=Q(kind=AllocationKind.PRE_ALLOCATION),
                 name="allocation_one_pre_allocation",
-            ),
-            models.UniqueConstraint(
-                fields=["obligation", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
-                name="allocation_idempotency_key_unique",
             ),
             models.CheckConstraint(
                 condition=Q(allocated_before__gte=0, target__gte=0, basis__gte=0),

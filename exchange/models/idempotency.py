@@ -1,9 +1,10 @@
-"""The answers to keyed API requests whose services keep no key of their own.
+"""The one store of Idempotency-Keys: one row per (scope, key), whoever claimed it.
 
-Services that open a journal entry keep the caller's Idempotency-Key on the ``Transaction`` row
-(``exchange.services.ledger.journal_open``). Every other POST that changes something is keyed here, by
-``exchange.api.idempotency.idempotent_request``: one row per (scope, key), written in the same database
-transaction as the request's effect, so the row exists exactly when the effect does.
+Every keyed request that changes something claims its key here through ``exchange.services.idempotency``:
+an API POST (``method`` and ``path`` name the endpoint, ``body`` keeps the rendered answer) or a service
+called with a key from the admin, a command or a task (``method`` is ``CALL``, ``path`` is
+``service:<name>``, ``body`` names the row it made). The row is written in the same database transaction
+as the request's effect, so it exists exactly when the effect does.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from django.db import models
 class IdempotentRequest(models.Model):
     scope = models.CharField(max_length=64, help_text="Whose key it is: participant:<id>, as the journal's.")
     key = models.CharField(max_length=128)
-    method = models.CharField(max_length=8)
-    path = models.CharField(max_length=300)
-    request_hash = models.CharField(max_length=64, help_text="sha256 of the method, path, query and body.")
+    method = models.CharField(max_length=8, help_text="The HTTP method, or CALL for a keyed service call.")
+    path = models.CharField(max_length=300, help_text="The endpoint's path, or service:<name>.")
+    request_hash = models.CharField(max_length=64, help_text="sha256 of the request: what it asked for.")
     # NULL only inside the first request's own transaction: it is set before that commits.
     status = models.PositiveSmallIntegerField(null=True, blank=True)
-    # The answer as rendered JSON text, not a JSONField: jsonb reorders keys, and a replay returns the same bytes.
+    # The answer as JSON text, not a JSONField: jsonb reorders keys, and a replay returns the same bytes.
     body = models.TextField(blank=True)
     created_at = models.DateTimeField()
 

@@ -82,6 +82,10 @@ class Transaction(models.Model):
         Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     actor_label = models.CharField(max_length=100)
+    # Kept as data: posted rows are never rewritten. Clients' Idempotency-Keys live in IdempotentRequest
+    # (exchange.services.idempotency); older entries keep the keys they were posted with, and new ones
+    # hold only a natural reference that must be unique in its scope (deposit:, withdrawal:, issuance:,
+    # pending:<id>), refused with its own 409 by the service that writes it.
     idempotency_scope = models.CharField(max_length=64)
     idempotency_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key (partial unique index)
     request_hash = models.CharField(max_length=64)

@@ -100,8 +100,6 @@ class PledgeLoan(models.Model):
         null=True, blank=True, help_text="Interest due when the loan was repaid or enforced (fen)."
     )
     note = models.CharField(max_length=500, blank=True, help_text="The lender's reason for a rejection, etc.")
-    request_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key, not unique
-    request_hash = models.CharField(max_length=64)
     requested_at = models.DateTimeField()
     registered_at = models.DateTimeField(null=True, blank=True)
 
@@ -131,11 +129,6 @@ class PledgeLoan(models.Model):
                 | (~models.Q(status__in=REGISTERED_STATES) & models.Q(registration_reference__isnull=True)),
                 name="pledge_registered_iff_reference",
             ),
-            models.UniqueConstraint(
-                fields=["borrower", "request_key"],
-                condition=models.Q(request_key__isnull=False),
-                name="pledge_request_key_unique",
-            ),
         ]
         indexes = [
             models.Index(fields=["lender", "status", "maturity_date"], name="pledge_loan_book_idx"),
@@ -164,8 +157,6 @@ class PledgeCollateral(models.Model):
     kind = models.CharField(max_length=8, choices=CollateralKind.choices)
     quantity = models.BigIntegerField()
     serial_ranges = models.JSONField(help_text="[[first, last], ...] frozen by the hold.")
-    idempotency_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key
-    request_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -173,11 +164,6 @@ class PledgeCollateral(models.Model):
         verbose_name_plural = "pledge collateral"
         constraints = [
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="collateral_quantity_positive"),
-            models.UniqueConstraint(
-                fields=["loan", "idempotency_key"],
-                condition=models.Q(idempotency_key__isnull=False),
-                name="collateral_idempotency_key_unique",
-            ),
         ]
 
     def __str__(self) -> str:

@@ -209,7 +209,6 @@ class SettlementBatch(models.Model):
     """One run of settlement: every trade unsettled when it started, delivery versus payment."""
 
     status = models.CharField(max_length=16, choices=SettlementStatus.choices)
-    idempotency_key = models.CharField(max_length=100, unique=True)
     trades_count = models.IntegerField(default=0)
     units_total = models.BigIntegerField(default=0)
     cash_total_fen = models.BigIntegerField(default=0)

@@ -73,8 +73,9 @@ class PendingTransfer(models.Model):
     quantity = models.BigIntegerField()
     memo = models.CharField(max_length=500, blank=True)
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="pending_transfer")
-    idempotency_key = models.CharField(max_length=160, null=True, blank=True)  # noqa: DJ001 - NULL: no key (partial unique index)
-    request_hash = models.CharField(max_length=64)
+    # No longer written: keys live in IdempotentRequest. The column stays only while greenledger_transfer
+    # (migration 0019) still names it; it goes with that function's rewrite.
+    idempotency_key = models.CharField(max_length=160, null=True, blank=True, editable=False)  # noqa: DJ001
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     created_at = models.DateTimeField()
     execute_after = models.DateTimeField()
@@ -87,11 +88,6 @@ class PendingTransfer(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["participant", "idempotency_key"],
-                condition=models.Q(idempotency_key__isnull=False),
-                name="pending_transfer_key_once",
-            ),
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="pending_transfer_quantity_positive"),
             models.CheckConstraint(
                 condition=models.Q(status=PendingStatus.EXECUTED, transaction__isnull=False)

@@ -18,14 +18,11 @@ from datetime import date
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from config.errors import Conflict, Forbidden, InvalidInput, NotFound
-from exchange.audit_proof import canonical_json
-from exchange.errors import IdempotencyConflict
 from exchange.locks import lock_row
 from exchange.models import (
     Account,
@@ -38,7 +35,7 @@ from exchange.models import (
     Obligation,
     Project,
 )
-from exchange.services.audit import audit_record, mark_replayed, service
+from exchange.services.audit import audit_record, service
 from exchange.services.compliance import preallocation_run, true_up_apply
 from exchange.services.four_eyes import ApprovalRequired, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
@@ -134,36 +131,22 @@ def approval_request(
 ) -> ApprovalRequest:
     """File an operation for a second registry user's approval.
 
-    An operation whose parameters carry an ``idempotency_key`` (the endpoints that keep keys on the
-    journal: allocation, true-up) files one request per key: the same key again returns the request it
-    filed, or ``IdempotencyConflict`` if that was for another operation or other parameters.
+    A keyed request files once through its Idempotency-Key (``exchange.services.idempotency``), claimed by
+    the endpoint or the command that calls this; parameters may carry an ``idempotency_key`` that the
+    approved operation claims when it runs.
     """
     _require_registry(actor)
     if operation not in OPERATIONS:
         raise InvalidInput(f"Unknown operation {operation!r}.")
-    key = params.get("idempotency_key")
-    if key is not None:
-        earlier = _filed_under(actor, key, operation, params)
-        if earlier is not None:
-            return earlier
-    try:
-        with transaction.atomic():
-            request = ApprovalRequest.objects.create(
-                operation=operation,
-                params=params,
-                quantity=quantity,
-                summary=summary[:300],
-                requested_by_id=actor.member_user_id,
-                requested_participant_id=actor.member_participant_id,
-                requested_at=timezone.now(),
-                idempotency_key=key,
-            )
-    except IntegrityError:
-        # A twin with the same key committed first (it held the unique index until then).
-        earlier = _filed_under(actor, key, operation, params) if key is not None else None
-        if earlier is None:
-            raise
-        return earlier
+    request = ApprovalRequest.objects.create(
+        operation=operation,
+        params=params,
+        quantity=quantity,
+        summary=summary[:300],
+        requested_by_id=actor.member_user_id,
+        requested_participant_id=actor.member_participant_id,
+        requested_at=timezone.now(),
+    )
     audit_record(
         actor=actor,
         action="approval.request",
@@ -179,18 +162,6 @@ def approval_request(
         obj=("approval_request", request.pk),
     )
     return request
-
-
-def _filed_under(actor: Actor, key: str, operation: str, params: dict[str, Any]) -> ApprovalRequest | None:
-    earlier = ApprovalRequest.objects.filter(
-        requested_participant_id=actor.member_participant_id, idempotency_key=key
-    ).first()
-    if earlier is None:
-        return None
-    if earlier.operation != operation or canonical_json(earlier.params) != canonical_json(params):
-        raise IdempotencyConflict(details={"idempotency_key": key, "approval": earlier.pk})
-    mark_replayed()
-    return earlier
 
 
 def _pending(actor: Actor, approval: ApprovalRequest) -> ApprovalRequest:

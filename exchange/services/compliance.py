@@ -38,7 +38,6 @@ from accounts.models import Participant, ParticipantKind
 from config.errors import InvalidInput, NotFound
 from exchange.errors import (
     DuplicateObject,
-    IdempotencyConflict,
     InsufficientAvailable,
     InvalidState,
     RuleViolation,
@@ -67,7 +66,8 @@ from exchange.models.compliance import BASIS_POINTS, PENALTY_MAX_MULTIPLE, PENAL
 from exchange.selectors.compliance import ccer_limit, figures_of, remaining
 from exchange.selectors.prices import average_price
 from exchange.services.accounts import check_source, system_account
-from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
+from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.idempotency import idempotent_service
 from exchange.services.issuance import (
     AllocationRow,
     cea_allocate,
@@ -145,6 +145,8 @@ class UnitsHeld(InsufficientAvailable):
 class TakebackUnavailable(InsufficientAvailable):
     code = "takeback_units_unavailable"
     default_message = "The entity no longer holds the units to take back; the shortfall is recorded."
+    # Raised after the refusal is committed: a keyed request commits it and frees its key.
+    recorded = True
 
 
 class AssetNotSurrenderable(InvalidInput):
@@ -497,6 +499,7 @@ def preallocation_run(*, actor: Actor, year: ComplianceYear) -> PreallocationRes
 
 
 @service
+@idempotent_service("true_up_apply")
 def true_up_apply(
     *, actor: Actor, obligation: Obligation, approved: int, idempotency_key: str | None = None
 ) -> AllocationEntry:
@@ -505,18 +508,11 @@ def true_up_apply(
     Issues the difference, or takes it back from the allocation account's available units. A take-back
     those can't cover moves nothing and is recorded as refused with its shortfall; callers raise
     ``TakebackUnavailable`` for it (``allocation_true_up``). The same approved amount again changes
-    nothing; an Idempotency-Key replays the entry it first made.
+    nothing; an Idempotency-Key (claimed by ``@idempotent_service``) replays the entry it first made.
     """
     _require_registry(actor)
     _check_tonnes("approved", approved)
     locked = _lock_obligation(obligation)
-    if idempotency_key is not None:
-        earlier = AllocationEntry.objects.filter(obligation=locked, idempotency_key=idempotency_key).first()
-        if earlier is not None:
-            if earlier.kind != AllocationKind.TRUE_UP or earlier.basis != approved:
-                raise IdempotencyConflict(details={"idempotency_key": idempotency_key, "entry": earlier.pk})
-            mark_replayed()
-            return earlier
     asset = allowance_of(locked.year_id)
     allocated = figures_of([locked.pk])[locked.pk].allocated
     latest = AllocationEntry.objects.filter(obligation=locked).order_by("-id").first()
@@ -529,7 +525,6 @@ def true_up_apply(
         allocated_before=allocated,
         target=approved,
         quantity=approved - allocated,
-        idempotency_key=idempotency_key,
         actor_label=actor.label,
         created_at=now,
     )
@@ -629,6 +624,7 @@ class SurrenderLine:
 
 
 @service
+@idempotent_service("surrender_create")
 def surrender_create(
     *,
     actor: Actor,
@@ -665,16 +661,14 @@ def surrender_create(
         "year": year,
         "items": [[line.asset.code, line.quantity] for line in items],
     }
-    txn, replayed = journal_open(
+    txn, _ = journal_open(
         kind=TransactionKind.SURRENDER,
         actor=actor,
-        idempotency_key=idempotency_key,
+        idempotency_key=None,
         request=request,
         memo=f"Surrender for {year}",
         metadata={"year": year, "obligation": obligation.pk},
     )
-    if replayed:
-        return Surrender.objects.get(transaction=txn)
 
     locked = _lock_obligation(obligation)
     _require_open(locked)

@@ -2,20 +2,28 @@
 
 New units come out of the issuance account (whose negative balance is the issued supply) with fresh
 serial numbers taken from ``Asset.next_serial`` under a lock on the asset row. An issuance's
-external reference, or an allocation's Idempotency-Key, makes each of them happen once.
+external reference is unique (a second issuance under it is 409 ``duplicate_external_reference``); an
+Idempotency-Key, claimed through ``exchange.services.idempotency``, makes a retried request happen once.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from config.errors import InvalidInput
-from exchange.errors import CsvRejected, DuplicateObject, InvalidDestination, InvalidQuantity
+from exchange.errors import (
+    CsvRejected,
+    DuplicateExternalReference,
+    DuplicateObject,
+    IdempotencyConflict,
+    InvalidDestination,
+    InvalidQuantity,
+)
 from exchange.limits import MAX_QUANTITY, check_quantity
 from exchange.locks import lock_asset_serials
 from exchange.models import (
@@ -32,6 +40,7 @@ from exchange.models import (
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
 from exchange.services.four_eyes import four_eyes_check
+from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, journal_open, ledger_post
 
 PROJECT_OWNER_KINDS = (ParticipantKind.PROJECT_OWNER, ParticipantKind.COMPLIANCE_ENTITY)
@@ -151,18 +160,23 @@ def ccer_issue(
         "monitoring_end": monitoring_end,
         "quantity": quantity,
     }
-    # The reference is unique registry-wide, whoever issues, so its idempotency scope is global.
-    txn, replayed = journal_open(
-        kind=TransactionKind.ISSUANCE,
-        actor=actor,
-        idempotency_key=f"issuance:{external_reference}",
-        request=request,
-        memo=f"Issuance {external_reference} of {project.code} vintage {vintage}",
-        metadata={"external_reference": external_reference, "project": project.code, "vintage": vintage},
-        scope="registry:issuance",
-    )
+    # The reference is a uniqueness rule registry-wide, whoever issues, not a replay: the journal keeps
+    # "issuance:<reference>" in its idempotency_key column under one scope, and that column's unique index
+    # (with Issuance.external_reference's) refuses a second issuance. Retries use an Idempotency-Key.
+    try:
+        txn, replayed = journal_open(
+            kind=TransactionKind.ISSUANCE,
+            actor=actor,
+            idempotency_key=f"issuance:{external_reference}",
+            request=request,
+            memo=f"Issuance {external_reference} of {project.code} vintage {vintage}",
+            metadata={"external_reference": external_reference, "project": project.code, "vintage": vintage},
+            scope="registry:issuance",
+        )
+    except IdempotencyConflict:
+        replayed = True
     if replayed:
-        return Issuance.objects.get(transaction=txn)
+        raise DuplicateExternalReference(details={"external_reference": external_reference})
     four_eyes_check(quantity)
     asset, _ = Asset.objects.get_or_create(
         code=ccer_asset_code(project, vintage),
@@ -237,10 +251,12 @@ def cea_vintage_create(*, actor: Actor, vintage: int, transferable: bool = True)
 class AllocationRow:
     account: Account
     quantity: int
-    line: int = 0
+    # Where the row came from (a CSV line), for refusals: not part of what is asked, nor of a key's request.
+    line: int = field(default=0, compare=False)
 
 
 @service
+@idempotent_service("cea_allocate")
 def cea_allocate(
     *,
     actor: Actor,
@@ -269,16 +285,14 @@ def cea_allocate(
             f"{len(problems)} allocation row(s) refused; nothing was allocated.", details={"errors": problems}
         )
     request = {"asset": asset.code, "rows": [[r.account.number, r.quantity] for r in rows]}
-    txn, replayed = journal_open(
+    txn, _ = journal_open(
         kind=TransactionKind.ALLOCATION,
         actor=actor,
-        idempotency_key=idempotency_key,
+        idempotency_key=None,
         request=request,
         memo=memo or f"Allocation of {asset.code}",
         metadata={"rows": len(rows)},
     )
-    if replayed:
-        return txn
     total = sum(r.quantity for r in rows)
     four_eyes_check(total)
     first, _ = _take_serials(asset, total)

@@ -50,6 +50,7 @@ from exchange.models import (
 )
 from exchange.money import amount
 from exchange.services.audit import mark_replayed
+from exchange.services.idempotency import idempotency_scope
 
 POSTING_COLUMNS = ("transaction_id", "account_id", "asset_id", "quantity", "balance_after")
 MOVEMENT_COLUMNS = ("transaction_id", "asset_id", "first", "last", "source_id", "destination_id", "state")
@@ -133,10 +134,6 @@ def journal_open(
     )
     txn._state.adding = False
     return txn, False
-
-
-def idempotency_scope(actor: Actor) -> str:
-    return f"participant:{actor.participant_id}" if actor.participant_id else actor.label
 
 
 def journal_replay(*, scope: str, idempotency_key: str | None, digest: str) -> Transaction:

@@ -37,15 +37,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
 
-from django.db import IntegrityError, transaction
-
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from config.errors import Forbidden, InvalidInput
 from exchange import clock
 from exchange.errors import (
     AccountNotFound,
-    IdempotencyConflict,
     InvalidState,
     RuleViolation,
 )
@@ -80,7 +77,8 @@ from exchange.models.pledges import BP
 from exchange.money import fen_to_str
 from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
 from exchange.services.accounts import check_source
-from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
+from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import (
     Leg,
     SerialsNotAvailable,
@@ -90,7 +88,6 @@ from exchange.services.ledger import (
     insufficient_available,
     journal_open,
     ledger_post,
-    request_hash,
 )
 from exchange.services.notices import notice_add
 from exchange.services.trading import cash_asset, enforcement_order_place
@@ -351,6 +348,7 @@ def _check_terms(
 
 
 @service
+@idempotent_service("pledge_request")
 def pledge_request(
     *,
     actor: Actor,
@@ -373,7 +371,7 @@ def pledge_request(
 
     Refused when the account has fewer units available than asked (``insufficient_available``), when
     the asset has no price to value it by, or when the principal is above the LTV limit at that price.
-    The same Idempotency-Key with the same request returns the first request.
+    ``idempotency_key`` is claimed by ``@idempotent_service``; the body never sees it.
     """
     check_source(actor, account)
     today = clock.trading_day()
@@ -415,11 +413,6 @@ def pledge_request(
         "cure_period_days": cure_period_days,
         "serials": list(serials) if serials else None,
     }
-    digest = request_hash("pledge_request", request)
-    if idempotency_key is not None:
-        replay = _replay_request(actor, idempotency_key, digest)
-        if replay is not None:
-            return replay
     price = _price_or_refuse(asset, today)
     loan = PledgeLoan(
         borrower_id=actor.member_participant_id,
@@ -437,22 +430,12 @@ def pledge_request(
         liquidation_bp=liquidation_bp,
         cure_period_days=cure_period_days,
         status=PledgeStatus.REQUESTED,
-        request_key=idempotency_key,
-        request_hash=digest,
         requested_at=clock.now(),
     )
     _check_ltv_limit(loan, price)
     _check_available(account, asset, quantity, serials)
     _mark(loan, price, today)
-    try:
-        with transaction.atomic():
-            loan.save(force_insert=True)
-    except IntegrityError:
-        # A twin request with the same key committed first: answer as it did.
-        replay = _replay_request(actor, idempotency_key, digest) if idempotency_key else None
-        if replay is None:
-            raise
-        return replay
+    loan.save(force_insert=True)
     audit_record(
         actor=actor,
         action="pledge.request",
@@ -465,16 +448,6 @@ def pledge_request(
         },
     )
     return loan
-
-
-def _replay_request(actor: Actor, key: str, digest: str) -> PledgeLoan | None:
-    existing = PledgeLoan.objects.filter(borrower_id=actor.participant_id, request_key=key).first()
-    if existing is None:
-        return None
-    if existing.request_hash != digest:
-        raise IdempotencyConflict(details={"idempotency_key": key, "pledge": existing.pk})
-    mark_replayed()
-    return existing
 
 
 @service
@@ -556,6 +529,7 @@ def pledge_withdraw(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
 
 # --- top-up and release ------------------------------------------------------------------------------------
 @service
+@idempotent_service("pledge_top_up")
 def pledge_top_up(
     *,
     actor: Actor,
@@ -567,6 +541,7 @@ def pledge_top_up(
     """The borrower pledges more units to a registered loan (e.g. to meet a margin call).
 
     The LTV is recomputed at the latest price; an open margin call that it now meets is closed.
+    ``idempotency_key`` is claimed by ``@idempotent_service``; the body never sees it.
     """
     loan = _locked(loan)
     _require_party(actor, loan, "borrower")
@@ -574,14 +549,6 @@ def pledge_top_up(
         raise InvalidPledgeTerms("A top-up is a whole positive number of tonnes.", details={"quantity": str(quantity)})
     if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
         raise InvalidPledgeTerms("The range [first, last] holds exactly the quantity.", details={"serials": serials})
-    digest = request_hash("pledge_top_up", {"pledge": loan.pk, "quantity": quantity, "serials": serials})
-    if idempotency_key is not None:
-        existing = PledgeCollateral.objects.filter(loan=loan, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            if existing.request_hash != digest:
-                raise IdempotencyConflict(details={"idempotency_key": idempotency_key, "pledge": loan.pk})
-            mark_replayed()
-            return existing
     _transition(loan, "top_up")
     day, now = clock.trading_day(), clock.now()
     hold = hold_place(
@@ -598,8 +565,6 @@ def pledge_top_up(
         kind=CollateralKind.TOP_UP,
         quantity=quantity,
         serial_ranges=_ranges_of(hold),
-        idempotency_key=idempotency_key,
-        request_hash=digest,
         created_at=now,
     )
     loan.quantity += quantity

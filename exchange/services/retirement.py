@@ -1,4 +1,7 @@
-"""Taking units out of circulation for good: retirement for offsetting, and the registry's cancellations."""
+"""Taking units out of circulation for good: retirement for offsetting, and the registry's cancellations.
+
+An ``idempotency_key`` is claimed by ``@idempotent_service`` (``exchange.services.idempotency``).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,12 @@ from exchange.limits import check_quantity
 from exchange.models import Account, AccountKind, Asset, Retirement, Transaction, TransactionKind
 from exchange.services.accounts import check_source, system_account
 from exchange.services.audit import audit_record, service
+from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, journal_open, ledger_post
 
 
 @service
+@idempotent_service("retirement_create")
 def retirement_create(
     *,
     actor: Actor,
@@ -41,16 +46,14 @@ def retirement_create(
         "reason": reason,
         "serials": list(serials) if serials else None,
     }
-    txn, replayed = journal_open(
+    txn, _ = journal_open(
         kind=TransactionKind.RETIREMENT,
         actor=actor,
-        idempotency_key=idempotency_key,
+        idempotency_key=None,
         request=request,
         memo=f"Retired for {beneficiary}",
         metadata={"beneficiary": beneficiary, "reason": reason},
     )
-    if replayed:
-        return Retirement.objects.get(transaction=txn)
     posted = ledger_post(txn, [Leg(asset, account, system_account(AccountKind.RETIREMENT), quantity, serials=serials)])
     retirement = Retirement.objects.create(
         transaction=txn,
@@ -77,6 +80,7 @@ def retirement_create(
 
 
 @service
+@idempotent_service("units_cancel")
 def units_cancel(
     *,
     actor: Actor,
@@ -105,11 +109,7 @@ def units_cancel(
         "reason": reason,
         "serials": list(serials) if serials else None,
     }
-    txn, replayed = journal_open(
-        kind=kind, actor=actor, idempotency_key=idempotency_key, request=request, memo=reason[:500]
-    )
-    if replayed:
-        return txn
+    txn, _ = journal_open(kind=kind, actor=actor, idempotency_key=None, request=request, memo=reason[:500])
     posted = ledger_post(
         txn, [Leg(asset, account, system_account(AccountKind.CANCELLATION), quantity, serials=serials)]
     )

@@ -13,7 +13,6 @@ the trades (sales on enforcement add a few per pledge sold).
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from datetime import datetime
 
@@ -38,7 +37,8 @@ from exchange.models import (
 )
 from exchange.money import fen_to_str
 from exchange.services.accounts import system_account
-from exchange.services.audit import audit_record, mark_replayed, service
+from exchange.services.audit import audit_record, service
+from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, holds_release, journal_open, ledger_post
 from exchange.services.pledges import SaleFills, sale_fills_settled
 from exchange.services.trading import cash_asset
@@ -70,34 +70,32 @@ def _unsettled() -> list[tuple[int, int, int, int, int, int, int, int, int, int,
 
 
 @service
+@idempotent_service("settlement_run")
 def settlement_run(*, actor: Actor | None = None, idempotency_key: str | None = None) -> SettlementBatch:
-    """Settle every unsettled trade now (scheduled after the close; the exchange operator on demand)."""
+    """Settle every unsettled trade now (scheduled after the close; the exchange operator on demand).
+
+    ``idempotency_key`` (a command's or task's retry) is claimed by ``@idempotent_service``; the body never sees it.
+    """
     actor = actor or Actor.system("settlement")
     if not actor.is_system:
         actor.require_can_act()
         actor.require_kind(ParticipantKind.EXCHANGE)
-    key = idempotency_key or f"settlement:{uuid.uuid4()}"
-    existing = SettlementBatch.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        mark_replayed()
-        return existing
     started = clock.now()
     lock_settlement()
     rows = _unsettled()
     if not rows:
         batch = SettlementBatch.objects.create(
             status=SettlementStatus.EMPTY,
-            idempotency_key=key,
             initiated_by=actor.label,
             started_at=started,
             completed_at=clock.now(),
         )
-        audit_record(actor=actor, action="settlement.run", obj=batch, payload={"trades": 0, "key": key})
+        audit_record(actor=actor, action="settlement.run", obj=batch, payload={"trades": 0})
         return batch
-    return _settle(actor, key, rows, started)
+    return _settle(actor, rows, started)
 
 
-def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> SettlementBatch:
+def _settle(actor: Actor, rows: list[tuple], started: datetime) -> SettlementBatch:
     cash = cash_asset()
     fees_account = system_account(AccountKind.FEE)
     account_ids = {r[6] for r in rows} | {r[8] for r in rows}
@@ -159,7 +157,7 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
     txn, _ = journal_open(
         kind=TransactionKind.SETTLEMENT,
         actor=actor,
-        idempotency_key=key,
+        idempotency_key=None,
         request={"trades": [rows[0][0], rows[-1][0], len(rows)]},
         memo=f"Settlement of {len(rows)} trades",
         metadata={"trades": len(rows), "first_trade": rows[0][0], "last_trade": rows[-1][0]},
@@ -181,7 +179,6 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
     released = len(holds_release(leftover))
     batch = SettlementBatch.objects.create(
         status=SettlementStatus.COMPLETED,
-        idempotency_key=key,
         trades_count=totals["trades"],
         units_total=totals["units"],
         cash_total_fen=totals["cash"],
@@ -203,7 +200,6 @@ def _settle(actor: Actor, key: str, rows: list[tuple], started: datetime) -> Set
         action="settlement.run",
         obj=batch,
         payload={
-            "key": key,
             "transaction": txn.pk,
             "trades": totals["trades"],
             "first_trade": rows[0][0],

@@ -21,7 +21,7 @@ from django.db.models import Min, Sum
 from accounts.actors import Actor
 from accounts.errors import WrongParticipantKind
 from accounts.models import ParticipantKind
-from config.errors import InvalidInput, NotFound
+from config.errors import Conflict, InvalidInput, NotFound
 from exchange import clock
 from exchange.bulk import bulk_update
 from exchange.db import pipeline
@@ -57,7 +57,7 @@ from exchange.selectors.calendar import is_trading_day
 from exchange.selectors.market import day_trades
 from exchange.selectors.prices import previous_close, vwap
 from exchange.services.accounts import check_source, system_account
-from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
+from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.ledger import Leg, hold_place, holds_release, journal_open, ledger_post
 
 TRADING_KINDS = frozenset(
@@ -102,7 +102,12 @@ class PriceOutOfBand(RuleViolation):
     default_message = "The price is outside the band around the previous close."
 
 
-class DuplicateClientOrderId(IdempotencyConflict):
+class DuplicateBankReference(Conflict):
+    code = "duplicate_bank_reference"
+    default_message = "A cash booking with this bank reference exists already."
+
+
+class DuplicateClientOrderId(Conflict):
     code = "duplicate_client_order_id"
     default_message = "You used this client order id for a different order."
 
@@ -286,24 +291,40 @@ def _check_cash_account(account: Account) -> None:
         raise AccountNotFound(details={"account": account.number})
 
 
+def _cash_entry(
+    kind: str, actor: Actor, prefix: str, reference: str, request: dict[str, Any], memo: str
+) -> Transaction:
+    """The journal entry of a cash booking, once per bank reference.
+
+    The bank reference is a uniqueness rule, not a replay: the journal keeps ``<prefix>:<reference>`` in
+    its ``idempotency_key`` column under the exchange's scope, and that column's unique index refuses a
+    second booking (``duplicate_bank_reference``). Retrying a request safely is the Idempotency-Key's job.
+    """
+    try:
+        txn, replayed = journal_open(
+            kind=kind,
+            actor=actor,
+            idempotency_key=f"{prefix}:{reference}",
+            request=request,
+            memo=memo,
+            scope="exchange:cash",
+        )
+    except IdempotencyConflict:
+        replayed = True
+    if replayed:
+        raise DuplicateBankReference(details={"reference": reference})
+    return txn
+
+
 @service
 def cash_deposit(*, actor: Actor, account: Account, amount_fen: int, reference: str) -> Transaction:
-    """Book cash received for a participant (exchange operator). The bank reference makes it happen once."""
+    """Book cash received for a participant (exchange operator), once per bank reference."""
     _require_exchange(actor)
     _check_cash_account(account)
     if amount_fen <= 0:
         raise InvalidInput("A deposit is a positive amount.", details={"amount": fen_to_str(amount_fen)})
     request = {"account": account.number, "amount": fen_to_str(amount_fen), "reference": reference}
-    txn, replayed = journal_open(
-        kind=TransactionKind.DEPOSIT,
-        actor=actor,
-        idempotency_key=f"deposit:{reference}",
-        request=request,
-        memo=f"Deposit {reference}",
-        scope="exchange:cash",
-    )
-    if replayed:
-        return txn
+    txn = _cash_entry(TransactionKind.DEPOSIT, actor, "deposit", reference, request, f"Deposit {reference}")
     posted = ledger_post(txn, [Leg(cash_asset(), system_account(AccountKind.ISSUANCE), account, amount_fen)])
     payload = {**request, "entry_digest": posted.digest}
     audit_record(actor=actor, action="cash.deposit", obj=txn, payload=payload, at=txn.created_at)
@@ -318,16 +339,7 @@ def cash_withdraw(*, actor: Actor, account: Account, amount_fen: int, reference:
     if amount_fen <= 0:
         raise InvalidInput("A withdrawal is a positive amount.", details={"amount": fen_to_str(amount_fen)})
     request = {"account": account.number, "amount": fen_to_str(amount_fen), "reference": reference}
-    txn, replayed = journal_open(
-        kind=TransactionKind.WITHDRAWAL,
-        actor=actor,
-        idempotency_key=f"withdrawal:{reference}",
-        request=request,
-        memo=f"Withdrawal {reference}",
-        scope="exchange:cash",
-    )
-    if replayed:
-        return txn
+    txn = _cash_entry(TransactionKind.WITHDRAWAL, actor, "withdrawal", reference, request, f"Withdrawal {reference}")
     posted = ledger_post(txn, [Leg(cash_asset(), account, system_account(AccountKind.ISSUANCE), amount_fen)])
     payload = {**request, "entry_digest": posted.digest}
     audit_record(actor=actor, action="cash.withdraw", obj=txn, payload=payload, at=txn.created_at)
@@ -339,12 +351,6 @@ def cash_withdraw(*, actor: Actor, account: Account, amount_fen: int, reference:
 class Placed:
     order: Order
     trades: list[Trade] = field(default_factory=list)
-    replayed: bool = False
-
-
-def _order_request(order: Order | dict[str, Any]) -> dict[str, Any]:
-    get = order.get if isinstance(order, dict) else lambda k: getattr(order, k)
-    return {k: get(k) for k in ("account_id", "asset_id", "side", "mode", "price_fen", "quantity")}
 
 
 @service
@@ -362,8 +368,8 @@ def order_place(
 ) -> Placed:
     """Place a limit order: check the market's rules, reserve, then match against the book.
 
-    The client order id is unique per participant: the same id with the same order returns the first
-    (and its trades); with a different order it is refused (``duplicate_client_order_id``).
+    The client order id is unique per participant: a second order under it is refused
+    (``duplicate_client_order_id``), whatever it asks for.
     """
     actor.require_can_act()
     if actor.participant_kind not in TRADING_KINDS:
@@ -373,20 +379,9 @@ def order_place(
         raise InvalidInput("side is buy or sell; mode is listing or block.")
     if not client_order_id or len(client_order_id) > 64:
         raise InvalidInput("A client order id is 1 to 64 characters.")
-    wanted = {
-        "account_id": account.pk,
-        "asset_id": asset.pk,
-        "side": side,
-        "mode": mode,
-        "price_fen": price_fen,
-        "quantity": quantity,
-    }
-    # Under the book's lock, so that a racing twin has either committed (and is replayed) or waits.
-    # A replay answers as the first time did, before the rules: the session may have closed since.
+    # Under the book's lock, so that a racing twin on this book has either committed (and is refused) or waits.
     lock_book(asset.pk)
-    replay = _replay_order(actor, client_order_id, wanted)
-    if replay is not None:
-        return replay
+    _refuse_duplicate(actor, client_order_id)
     rules = MarketRules.objects.filter(asset=asset).first()
     if rules is None or not rules.tradable:
         raise NotTradable(details={"asset": asset.code})
@@ -399,22 +394,23 @@ def order_place(
                 actor, account, asset, rules, side, mode, price_fen, quantity, client_order_id, moment
             )
     except IntegrityError:
-        # The same client order id committed by a twin on another book: answer as the twin did.
-        replay = _replay_order(actor, client_order_id, wanted)
-        if replay is None:
-            raise
-        return replay
+        # The same client order id committed by a twin on another book (order_client_id_unique).
+        _refuse_duplicate(actor, client_order_id)
+        raise
 
 
-def _replay_order(actor: Actor, client_order_id: str, wanted: dict[str, Any]) -> Placed | None:
-    existing = Order.objects.filter(participant_id=actor.member_participant_id, client_order_id=client_order_id).first()
-    if existing is None:
-        return None
-    if _order_request(existing) != wanted:
-        raise DuplicateClientOrderId(details={"client_order_id": client_order_id, "order": existing.pk})
-    mark_replayed()
-    trades = list(Trade.objects.filter(**{f"{existing.side}_order": existing}).order_by("id"))
-    return Placed(order=existing, trades=trades, replayed=True)
+def _refuse_duplicate(actor: Actor, client_order_id: str) -> None:
+    """The client order id is a uniqueness rule, not a replay: a second order under it is refused.
+
+    Retrying a request safely is what the Idempotency-Key is for (``exchange.services.idempotency``).
+    """
+    existing = (
+        Order.objects.filter(participant_id=actor.member_participant_id, client_order_id=client_order_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if existing is not None:
+        raise DuplicateClientOrderId(details={"client_order_id": client_order_id, "order": existing})
 
 
 def _check_order_rules(

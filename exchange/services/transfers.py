@@ -41,20 +41,18 @@ from exchange.models import (
 )
 from exchange.services.accounts import check_source
 from exchange.services.audit import audit_record, note_recorded, service
+from exchange.services.idempotency import idempotency_scope, idempotent_service
 from exchange.services.ledger import (
     Leg,
     Posted,
-    idempotency_scope,
     insufficient_available,
     journal_open,
-    journal_replay,
     ledger_post,
     request_hash,
 )
 from exchange.services.trust import (
     UntrustedDestination,
     needs_delay,
-    pending_replay,
     pending_transfer_create,
     untrusted_destinations,
 )
@@ -74,12 +72,14 @@ def check_transfer(*, actor: Actor, source: Account, destination: Account, asset
         raise AssetNotTransferable(details={"asset": asset.code})
 
 
-def _one_statement(*, serials: tuple[int, int] | None = None, **_: Any) -> bool:
-    """Whether this transfer is the database function's to make: the lowest serials, not named ones."""
-    return serials is None
+def _one_statement(*, serials: tuple[int, int] | None = None, idempotency_key: str | None = None, **_: Any) -> bool:
+    """Whether this transfer is the database function's to make: the lowest serials, not named ones, and no
+    key (a keyed call claims its key in the transaction of the transfer)."""
+    return serials is None and idempotency_key is None
 
 
 @service(one_statement=_one_statement)
+@idempotent_service("transfer_create")
 def transfer_create(
     *,
     actor: Actor,
@@ -95,6 +95,7 @@ def transfer_create(
 
     To an account that is neither the sender's own nor on its trusted list, the transfer waits: the
     units are held now and a ``PendingTransfer`` is returned (``exchange.services.trust``).
+    ``idempotency_key`` is claimed by ``@idempotent_service``; the body never sees it.
     """
     check_transfer(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
     request = {
@@ -105,39 +106,27 @@ def transfer_create(
         "memo": memo,
         "serials": list(serials) if serials else None,
     }
-    # The trust rule comes first: a delayed transfer takes neither of the immediate paths below. The key
-    # may already name an immediate transfer (made while the destination was trusted): that one answers.
+    # The trust rule comes first: a delayed transfer takes neither of the immediate paths below.
     if needs_delay(actor, destination):
         # Outside a transaction the service may have taken the one-statement route: hold and record in one.
         with transaction.atomic():
-            if idempotency_key is not None:
-                earlier = _journal_replay(actor, idempotency_key, request)
-                if earlier is not None:
-                    return earlier
             return pending_transfer_create(
                 actor=actor,
                 source=source,
                 destination=destination,
                 asset=asset,
                 quantity=quantity,
-                idempotency_key=idempotency_key,
                 memo=memo,
                 serials=serials,
                 request=request,
             )
     if _one_statement(serials=serials):
-        return _transfer_in_sql(actor, source, destination, asset, quantity, memo, request, idempotency_key)
-    if idempotency_key is not None:
-        pending = pending_replay(actor, idempotency_key, request_hash(TransactionKind.TRANSFER, request))
-        if pending is not None:
-            return pending
+        return _transfer_in_sql(actor, source, destination, asset, quantity, memo, request)
     # One pipeline for the whole entry: BEGIN rides with the journal row, and the writes with the audit event.
     with pipeline():
-        txn, replayed = journal_open(
-            kind=TransactionKind.TRANSFER, actor=actor, idempotency_key=idempotency_key, request=request, memo=memo
+        txn, _ = journal_open(
+            kind=TransactionKind.TRANSFER, actor=actor, idempotency_key=None, request=request, memo=memo
         )
-        if replayed:
-            return txn
         posted = ledger_post(txn, [Leg(asset, source, destination, quantity, serials=serials)])
         audit_record(
             actor=actor,
@@ -148,19 +137,6 @@ def transfer_create(
         )
     attach_result(txn, posted, [(source, destination, asset, quantity)])
     return txn
-
-
-def _journal_replay(actor: Actor, idempotency_key: str, request: dict[str, Any]) -> Transaction | None:
-    """The journal entry an earlier transfer with this key made, if any (``IdempotencyConflict`` if that
-    request was another one)."""
-    try:
-        return journal_replay(
-            scope=idempotency_scope(actor),
-            idempotency_key=idempotency_key,
-            digest=request_hash(TransactionKind.TRANSFER, request),
-        )
-    except Transaction.DoesNotExist:
-        return None
 
 
 # Stand-ins in the event body for what only the database knows yet (the entry's id, the moved ranges).
@@ -178,8 +154,7 @@ def _transfer_in_sql(
     quantity: int,
     memo: str,
     request: dict[str, Any],
-    idempotency_key: str | None,
-) -> Transaction | PendingTransfer:
+) -> Transaction:
     """``transfer_create`` of the lowest serials: one statement (``greenledger_transfer``).
 
     The same entry, postings, blocks, movements and audit event as ``ledger_post`` and ``audit_record``
@@ -216,7 +191,7 @@ def _transfer_in_sql(
                     actor.participant_id,
                     actor.label,
                     scope,
-                    idempotency_key,
+                    None,  # keys are claimed through exchange.services.idempotency, not by the journal
                     digest,
                     memo[:500],
                     now,
@@ -240,14 +215,8 @@ def _transfer_in_sql(
             raise
         # The function reports the source's available amount (raw, as the ledger keeps it) in the detail.
         raise insufficient_available(source, asset, int(diag.message_detail), quantity) from None
-    if status == "replayed":
-        return journal_replay(scope=scope, idempotency_key=idempotency_key, digest=digest)
-    if status == "pending":  # the key names a pending transfer (made while the destination was untrusted)
-        assert idempotency_key is not None
-        pending = pending_replay(actor, idempotency_key, digest)
-        if pending is None:
-            raise RuntimeError(f"greenledger_transfer saw a pending transfer under {idempotency_key!r}; none is")
-        return pending
+    if status != "posted":  # "replayed" and "pending" answer a key, and no key is given
+        raise RuntimeError(f"greenledger_transfer answered {status!r} to a transfer without a key")
     note_recorded()
     txn = Transaction(
         id=txn_id,
@@ -256,7 +225,7 @@ def _transfer_in_sql(
         actor_participant_id=actor.participant_id,
         actor_label=actor.label,
         idempotency_scope=scope,
-        idempotency_key=idempotency_key,
+        idempotency_key=None,
         request_hash=digest,
         memo=memo[:500],
         metadata={},
@@ -361,7 +330,12 @@ def _culprit(orders: Sequence[TransferOrder], exc: InsufficientAvailable) -> int
     return first or 0
 
 
+def _batch_replayed(txn: Transaction) -> BatchResult:
+    return BatchResult(txn, _batch_ranges(txn), replayed=True)
+
+
 @service
+@idempotent_service("transfers_batch_create", kept=lambda result: result.transaction, replayed=_batch_replayed)
 def transfers_batch_create(
     *,
     actor: Actor,
@@ -372,7 +346,8 @@ def transfers_batch_create(
     """Up to 1,000 transfers from the actor's accounts as one journal entry: all of them, or none.
 
     Each is checked as ``transfer_create`` checks it; a refusal names the index of the transfer it is
-    about (``details.index``). The Idempotency-Key covers the whole batch. One audit event records it.
+    about (``details.index``). The Idempotency-Key covers the whole batch (claimed by
+    ``@idempotent_service``). One audit event records it.
     """
     if not 1 <= len(transfers) <= MAX_BATCH:
         raise InvalidInput(
@@ -395,9 +370,6 @@ def transfers_batch_create(
                 )
         except DomainError as exc:
             raise at_index(i, exc) from None
-    if idempotency_key is not None:
-        # A batch is never pending, so a pending transfer under its key was another request.
-        pending_replay(actor, idempotency_key, "")
     untrusted = untrusted_destinations(actor, [t.destination for t in transfers])
     if untrusted:
         first = next(i for i, t in enumerate(transfers) if t.destination.pk in untrusted)
@@ -410,16 +382,14 @@ def transfers_batch_create(
         ],
     }
     with pipeline():
-        txn, replayed = journal_open(
+        txn, _ = journal_open(
             kind=TransactionKind.TRANSFER,
             actor=actor,
-            idempotency_key=idempotency_key,
+            idempotency_key=None,
             request=request,
             memo=memo,
             metadata={"batch": len(transfers)},
         )
-        if replayed:
-            return BatchResult(txn, _batch_ranges(txn), replayed=True)
         legs = [Leg(t.asset, t.source, t.destination, t.quantity, serials=t.serials) for t in transfers]
         try:
             posted = ledger_post(txn, legs)

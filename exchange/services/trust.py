@@ -23,7 +23,7 @@ from accounts.actors import Actor
 from accounts.models import ParticipantStatus, Role
 from config.errors import Conflict, Forbidden, NotFound
 from exchange import clock
-from exchange.errors import AccountNotFound, DuplicateObject, IdempotencyConflict
+from exchange.errors import AccountNotFound, DuplicateObject
 from exchange.faults import crash_point
 from exchange.locks import lock_row, lock_rows
 from exchange.models import (
@@ -37,8 +37,8 @@ from exchange.models import (
     TrustedAccount,
     TrustStatus,
 )
-from exchange.services.audit import audit_record, mark_replayed, mark_unchanged, service
-from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post, request_hash
+from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post
 
 
 class TrustSameAdmin(Forbidden):
@@ -182,22 +182,6 @@ def trusted_account_remove(*, actor: Actor, entry: TrustedAccount) -> TrustedAcc
 
 
 # --- pending transfers --------------------------------------------------------------------------------------
-def pending_replay(actor: Actor, idempotency_key: str, digest: str) -> PendingTransfer | None:
-    """The pending transfer an earlier request with this key made, if any (``IdempotencyConflict`` if that
-    request was another one). A transfer's key lives on its journal entry or on its pending transfer, so
-    every transfer path asks both."""
-    if actor.participant_id is None:
-        return None  # only participants' transfers wait
-    pending = PendingTransfer.objects.filter(participant_id=actor.participant_id, idempotency_key=idempotency_key)
-    earlier = pending.first()
-    if earlier is None:
-        return None
-    if earlier.request_hash != digest:
-        raise IdempotencyConflict(details={"idempotency_key": idempotency_key, "pending_transfer": earlier.pk})
-    mark_replayed()
-    return earlier
-
-
 def pending_transfer_create(
     *,
     actor: Actor,
@@ -205,24 +189,19 @@ def pending_transfer_create(
     destination: Account,
     asset: Asset,
     quantity: int,
-    idempotency_key: str | None,
     memo: str,
     serials: tuple[int, int] | None,
     request: dict[str, Any],
 ) -> PendingTransfer:
-    """Hold the units now and record the transfer to carry out after the delay (inside transfer_create)."""
-    digest = request_hash(TransactionKind.TRANSFER, request)
-    if idempotency_key is not None:
-        earlier = pending_replay(actor, idempotency_key, digest)
-        if earlier is not None:
-            return earlier
+    """Hold the units now and record the transfer to carry out after the delay (inside transfer_create,
+    which claims the request's Idempotency-Key)."""
     now = clock.now()
     hold = hold_place(
         account=source,
         asset=asset,
         quantity=quantity,
         kind=HoldKind.PENDING_TRANSFER,
-        reference=f"pending:{actor.participant_id}:{idempotency_key or now.timestamp()}",
+        reference=f"pending:{actor.participant_id}:{now.timestamp()}",
         serials=serials,
     )
     pending = PendingTransfer.objects.create(
@@ -233,8 +212,6 @@ def pending_transfer_create(
         quantity=quantity,
         memo=memo[:500],
         hold=hold,
-        idempotency_key=idempotency_key,
-        request_hash=digest,
         requested_by_id=actor.user_id,
         created_at=now,
         execute_after=now + timedelta(seconds=_config("PENDING_TRANSFER_DELAY_SECONDS")),

@@ -16,6 +16,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -69,7 +70,7 @@ from exchange.services.issuance import (
 from exchange.services.pledges import pledge_register, pledge_request
 from exchange.services.retirement import retirement_create
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import asset_list, cash_deposit, day_close, order_place
+from exchange.services.trading import DuplicateBankReference, asset_list, cash_deposit, day_close, order_place
 
 DEMO_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "greenledger-demo")
 DEMO_TOKEN = os.environ.get("DEMO_API_TOKEN", "gl_demo_jingneng-trader-demo-token")
@@ -311,12 +312,13 @@ class Command(BaseCommand):
                     trading_days="daily",
                 )
         for key, amount_fen in DEPOSITS.items():
-            cash_deposit(
-                actor=operator,
-                account=main_account(self.p[key]),
-                amount_fen=amount_fen,
-                reference=f"DEMO-DEPOSIT-{key}",
-            )
+            with suppress(DuplicateBankReference):  # booked by an earlier run
+                cash_deposit(
+                    actor=operator,
+                    account=main_account(self.p[key]),
+                    amount_fen=amount_fen,
+                    reference=f"DEMO-DEPOSIT-{key}",
+                )
 
     def history(self) -> None:
         """Trade each listed asset on the past days with the clock pinned to each day, settle, and close.
@@ -461,9 +463,10 @@ class Command(BaseCommand):
         borrower = Actor.for_user(get_user_model().objects.get(username="jingneng_trader"))
         bank = Actor.for_user(get_user_model().objects.get(username="bank_bj_officer"))
         today = clock.trading_day()
-        key = "demo-pledge-jingneng-bank-bj"
-        # Found by its key, not replayed with it: the terms name today's date, so a later run differs.
-        loan = PledgeLoan.objects.filter(borrower=self.p["jingneng"], request_key=key).first() or pledge_request(
+        # Found by its parties, not replayed by a key: the terms name today's date, so a later run differs.
+        loan = PledgeLoan.objects.filter(
+            borrower=self.p["jingneng"], lender=self.p["bank_bj"]
+        ).first() or pledge_request(
             actor=borrower,
             account=main_account(self.p["jingneng"]),
             lender=self.p["bank_bj"],
@@ -476,7 +479,6 @@ class Command(BaseCommand):
             ltv_limit_bp=7000,
             margin_call_bp=8000,
             liquidation_bp=9000,
-            idempotency_key=key,
         )
         if loan.status == PledgeStatus.REQUESTED:
             pledge_register(actor=bank, loan=loan)

@@ -156,16 +156,18 @@ def test_second_issuance_of_a_vintage_continues_the_serials(market):
     assert_reconciled()
 
 
-def test_same_external_reference_is_the_same_issuance_whoever_asks(market):
+def test_an_external_reference_is_issued_once_whoever_asks(market):
+    """Issue 13: the reference is a uniqueness rule registry-wide (409), not a replay."""
     owner, owner_acc, _ = market.holder("Forest Co", kind=ParticipantKind.PROJECT_OWNER)
     project = _register(market, owner)
     first = _issue(market, project)
     before = _state()
     other_registry_clerk = actor_for(market.registry)
 
-    again = _issue(market, project, actor=other_registry_clerk)
+    with pytest.raises(DomainError) as refused:
+        _issue(market, project, actor=other_registry_clerk)
 
-    assert again.pk == first.pk
+    assert refused.value.code == "duplicate_external_reference"
     assert _state() == before
     assert balance(owner_acc, first.asset) == (5000, 0)
 
@@ -183,7 +185,7 @@ def test_same_external_reference_with_other_figures_is_refused(market, change):
     with pytest.raises(DomainError) as refused:
         _issue(market, project, **change)
 
-    assert refused.value.code == "idempotency_conflict"
+    assert refused.value.code == "duplicate_external_reference"
     assert _state() == before
 
 

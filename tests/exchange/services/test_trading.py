@@ -322,15 +322,18 @@ def test_listing_and_block_orders_do_not_cross(ex):
     assert ex.order(buyer, buyer_acc, "buy", 8000, 10).trades == []
 
 
-def test_client_order_id_replays_or_conflicts(ex):
+def test_a_client_order_id_is_unique_per_participant_not_a_replay(ex):
+    """Issue 13: the client order id is a uniqueness rule; retries replay through the Idempotency-Key."""
     _, acc, actor = ex.trader("Trader", units=100)
     first = ex.order(actor, acc, "sell", 8000, 10, client_order_id="mine-1")
-    again = ex.order(actor, acc, "sell", 8000, 10, client_order_id="mine-1")
-    assert (again.order.pk, again.replayed) == (first.order.pk, True)
+    before = snapshot()
+    for quantity in (10, 11):  # the same order again, or another one
+        with pytest.raises(DomainError) as refused:
+            ex.order(actor, acc, "sell", 8000, quantity, client_order_id="mine-1")
+        assert refused.value.code == "duplicate_client_order_id"
+        assert refused.value.details == {"client_order_id": "mine-1", "order": first.order.pk}
+    assert snapshot() == before
     assert balance(acc, ex.cea) == (100, 10)
-    with pytest.raises(DomainError) as refused:
-        ex.order(actor, acc, "sell", 8000, 11, client_order_id="mine-1")
-    assert refused.value.code == "duplicate_client_order_id"
 
 
 def test_previous_close_moves_the_band(ex):
