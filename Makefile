@@ -28,7 +28,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy accounts exchange config
+	$(BIN)/mypy core accounts exchange config
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: install

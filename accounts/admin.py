@@ -20,7 +20,7 @@ from accounts.services import (
     participant_suspend,
     participant_update,
 )
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 def admin_actor(request: HttpRequest) -> Actor:

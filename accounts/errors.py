@@ -1,6 +1,6 @@
-"""Refusals about who is acting: each has a stable code (see config.errors)."""
+"""Refusals about who is acting: each has a stable code (see core.errors)."""
 
-from config.errors import DomainError, Forbidden, InvalidInput, NotFound
+from core.errors import DomainError, Forbidden, InvalidInput, NotFound
 
 
 class ParticipantSuspended(Forbidden):

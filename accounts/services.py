@@ -23,8 +23,8 @@ from accounts.models import (
     Role,
 )
 from accounts.validators import uscc_problem
-from config.audit import audit_record, mark_unchanged, service
-from config.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
+from core.service import audit_record, mark_unchanged, service
 
 
 def _require_registry(actor: Actor) -> None:

@@ -17,7 +17,7 @@ from django.db.models import F
 
 from accounts.models import ParticipantKind
 from bench.fixtures import Holder, World, give_cash, give_units, holders
-from exchange import clock
+from core import clock
 from exchange.models import Balance, Hold, MarketRules, Order, Trade
 from exchange.services.trading import asset_list, fee_for, order_place
 

@@ -18,13 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from config.errors import DomainError
 from config.health import database_unavailable, outage_in_flight
+from core.errors import DomainError
+from core.idempotency import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LENGTH, key_is_valid
 
 logger = logging.getLogger("greenledger.api")
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_IDEMPOTENCY_KEY_LENGTH = 128
 
 _DRF_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.ValidationError: "invalid",
@@ -158,7 +157,7 @@ def idempotency_key(request: Request) -> str | None:
     if key is None:
         return None
     key = key.strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+    if not key_is_valid(key):
         raise exceptions.ValidationError(
             {IDEMPOTENCY_HEADER: [f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters"]}
         )

@@ -14,7 +14,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import IDEMPOTENCY_HEADER
+from core.idempotency import IDEMPOTENCY_HEADER
 
 ERROR_SCHEMA = {
     "type": "object",

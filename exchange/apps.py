@@ -14,11 +14,11 @@ class ExchangeConfig(AppConfig):
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="exchange.schedule.sync")
 
         # The apps below exchange call into it through ports it fills here (they import no exchange module):
-        # config.audit records their audit events, accounts.hooks opens a new holder's first account.
+        # core.service records their audit events, accounts.hooks opens a new holder's first account.
         from accounts import hooks
-        from config import audit
+        from core import service
         from exchange.services.accounts import account_open
         from exchange.services.audit import audit_record
 
-        audit.audit_recorder_install(audit_record)
+        service.audit_recorder_install(audit_record)
         hooks.account_opener_install(account_open)

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection
 
-from exchange.db import in_pipeline
+from core.db import in_pipeline
 
 # PostgreSQL allows 65,535 bound parameters per statement; client-side binding has no limit, but stay modest.
 INSERT_MAX_VARIABLES = 20_000

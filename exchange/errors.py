@@ -1,6 +1,6 @@
 """Ledger refusals. Each has a stable ``code``; the API renders them as the JSON error body."""
 
-from config.errors import Conflict, DomainError, InvalidInput, MissingAuditEvent, NotFound
+from core.errors import Conflict, DomainError, InvalidInput, NotFound
 
 
 class LedgerError(DomainError):
@@ -63,11 +63,6 @@ class DuplicateObject(Conflict):
     default_message = "It exists already."
 
 
-class InvalidQuantity(InvalidInput):
-    code = "invalid_quantity"
-    default_message = "Quantities are whole positive numbers."
-
-
 class CsvRejected(InvalidInput):
     code = "csv_rejected"
     default_message = "The file has bad rows; nothing of it was applied."
@@ -77,15 +72,12 @@ __all__ = [
     "AccountNotFound",
     "AssetNotTransferable",
     "CsvRejected",
-    "DomainError",
     "DuplicateObject",
     "IdempotencyConflict",
     "InsufficientAvailable",
     "InvalidDestination",
-    "InvalidQuantity",
     "InvalidState",
     "LedgerError",
-    "MissingAuditEvent",
     "ProjectNotFound",
     "RuleViolation",
     "SameAccount",

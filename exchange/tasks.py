@@ -19,8 +19,8 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.clock import trading_day
 from exchange import schedule
-from exchange.clock import trading_day
 from exchange.selectors.reconcile import reconcile
 from exchange.services.compliance import compliance_deadlines_run
 from exchange.services.idempotency import idempotent_requests_forget

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from accounts.models import ParticipantKind
-from exchange import clock
+from core import clock
 from exchange.models import Account
 from tests.api import token_for
 from tests.market import IN_SESSION, Exchange, make_exchange

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from accounts.models import ParticipantKind
-from exchange import clock
+from core import clock
 from exchange.models import Account, Asset, MarketRules
 from exchange.services.trading import asset_list, cash_asset, cash_deposit, order_place
 from tests.ledger import Market, actor_for, make_market

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from accounts.models import ParticipantKind
-from exchange import clock
+from core import clock
 from exchange.models import Account, PledgeLoan
 from exchange.services.pledges import pledge_default, pledge_register, pledge_request
 from exchange.services.trading import day_close

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from exchange import clock
+from core import clock
 from exchange.models import AuditEvent, Checkpoint, ComplianceYear, Obligation, PledgeValuation
 from exchange.services.sealing import audit_verify
 from exchange.tasks import (

@@ -34,7 +34,7 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from exchange import clock
+from core import clock
 from exchange.models import SettlementBatch, SettlementStatus, Trade
 from exchange.services.sealing import audit_verify
 from exchange.tasks import settlement_run_task

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, response_
 
 from accounts.actors import Actor
 from accounts.services import api_token_create
-from exchange import clock
+from core import clock
 from tests.market import IN_SESSION, make_exchange
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))

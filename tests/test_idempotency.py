@@ -28,7 +28,7 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Participant
 from accounts.services import api_token_create, participant_suspend
 from accounts.validators import make_uscc
-from exchange import clock
+from core import clock
 from exchange.api.idempotency import REPLAYED_HEADER
 from exchange.models import (
     Account,

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ParticipantKind, Role
 from accounts.services import participant_suspend
-from exchange import clock
+from core import clock
 from exchange.models import AuditEvent
 from exchange.services.calendar import calendar_year_load
 from exchange.services.retirement import retirement_create

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext, gettext_lazy
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import Calendar, CalendarDay, CalendarYear
 from exchange.services.calendar import calendar_day_remove, calendar_day_set, calendar_year_load
 

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
 from accounts.models import Participant, ParticipantKind
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, missing
 from exchange.api.fields import fen_to_str
 from exchange.models import (

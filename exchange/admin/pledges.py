@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
 from exchange.api.fields import fen_to_str
 from exchange.models import MarginCall, PledgeCollateral, PledgeEnforcement, PledgeLoan, PledgeValuation

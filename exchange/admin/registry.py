@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from accounts.admin import ServiceSaveMixin, admin_actor
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, missing, submitted
 from exchange.models import (
     Account,

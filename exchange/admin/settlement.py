@@ -10,7 +10,7 @@ from django.urls import path, reverse
 
 from accounts.admin import admin_actor
 from accounts.models import ParticipantKind
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin
 from exchange.models import SettlementBatch
 from exchange.services.settlement import settlement_run

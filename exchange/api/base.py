@@ -16,7 +16,8 @@ from rest_framework.request import Request
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired, actor_of
-from config.api import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LENGTH, idempotency_key
+from config.api import idempotency_key
+from core.idempotency import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_LENGTH
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from accounts.errors import ParticipantNotFound
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
+from core.limits import MAX_QUANTITY
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import (
@@ -36,7 +37,6 @@ from exchange.api.fields import (
 )
 from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import ParticipantRefOut, transaction_payload
-from exchange.limits import MAX_QUANTITY
 from exchange.models import (
     AllocationEntry,
     ApprovalOperation,

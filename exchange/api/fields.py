@@ -13,10 +13,10 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from exchange.db import fetch_rows
-from exchange.limits import MAX_QUANTITY, is_whole
+from core.db import fetch_rows
+from core.limits import MAX_QUANTITY, is_whole
+from core.money import fen_to_str
 from exchange.models import Asset
-from exchange.money import fen_to_str
 
 MAX_ID = 2**63 - 1  # the largest bigint
 

@@ -38,7 +38,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import actor_of
 from config.api import idempotency_key
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.api.base import IDEMPOTENCY_PARAMETER
 from exchange.models import IdempotentRequest
 from exchange.services.audit import RETRIES, is_retryable, recording_service_calls

@@ -11,11 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import NotFound
+from core.errors import NotFound
+from core.limits import MAX_QUANTITY
 from exchange.api.base import ActorMixin, ExchangeOnly
 from exchange.api.fields import AssetField, MoneyField
 from exchange.api.idempotency import idempotent_request
-from exchange.limits import MAX_QUANTITY
 from exchange.models import Asset, MarketRules
 from exchange.services.trading import asset_list, market_rules_update
 

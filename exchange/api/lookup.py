@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import NotFound
+from core.errors import NotFound
 from exchange.api.base import ActorMixin
 from exchange.api.representations import TransactionOut, transaction_payload
 from exchange.models import Asset

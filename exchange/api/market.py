@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange import clock
+from core import clock
 from exchange.api.base import ActorMixin
 from exchange.api.fields import fen_to_str
 from exchange.api.listings import listed_asset

@@ -16,14 +16,14 @@ from rest_framework.views import APIView
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
-from config.errors import InvalidInput
+from core.errors import InvalidInput
+from core.limits import MAX_QUANTITY, is_quantity
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import AssetField, QuantityField, SerialRangeField
 from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import TransactionOut, transaction_payload
 from exchange.api.trust import PENDING_OUT, pending_response
 from exchange.errors import AccountNotFound, UnknownAsset
-from exchange.limits import MAX_QUANTITY, is_quantity
 from exchange.models import Account, AccountKind, Asset, PendingTransfer, Retirement
 from exchange.selectors.accounts import account_owned, holding_account, transfer_accounts
 from exchange.selectors.transactions import TransactionNotFound

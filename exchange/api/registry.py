@@ -13,8 +13,8 @@ from rest_framework.views import APIView
 
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
-from config.errors import InvalidInput, NotFound
 from config.parsers import JSONParser
+from core.errors import InvalidInput, NotFound
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvTextParser, uploaded_text
 from exchange.api.fields import CODE_SCHEMA, AssetField, ChoiceFilter, IdField, IdFilter, QuantityField, YearFilter

@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.money import amount
 from exchange.models import (
     Account,
     Asset,
@@ -19,7 +20,6 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
-from exchange.money import amount
 from exchange.selectors.audit import NotSealed, audit_proof
 
 

@@ -12,7 +12,7 @@ SQLite has none of these; there the posting service and ``manage.py reconcile`` 
 
 from django.db import migrations
 
-from exchange.db import PostgresOnlySQL
+from core.db import PostgresOnlySQL
 
 APPEND_ONLY_TABLES = [
     "exchange_transaction",

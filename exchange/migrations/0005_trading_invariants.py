@@ -8,7 +8,7 @@
 
 from django.db import migrations
 
-from exchange.db import PostgresOnlySQL
+from core.db import PostgresOnlySQL
 
 TRADE_COLUMNS = (
     "asset_id", "mode", "buy_order_id", "sell_order_id", "aggressor", "price_fen", "quantity",

@@ -8,7 +8,7 @@
 
 from django.db import migrations
 
-from exchange.db import PostgresOnlySQL
+from core.db import PostgresOnlySQL
 
 APPEND_ONLY_TABLES = [
     "exchange_verifiedemission",

@@ -3,7 +3,7 @@ are append-only (the trigger function of 0002 refuses UPDATE and DELETE)."""
 
 from django.db import migrations
 
-from exchange.db import PostgresOnlySQL
+from core.db import PostgresOnlySQL
 
 APPEND_ONLY_TABLES = ["exchange_pledgevaluation", "exchange_margincall", "exchange_pledgecollateral"]
 

@@ -17,7 +17,7 @@ This is the function as first defined, kept as history; the live definition is
 
 from django.db import migrations
 
-from exchange.db import PostgresOnlySQL
+from core.db import PostgresOnlySQL
 
 TRANSFER_FUNCTION = r"""
 CREATE FUNCTION greenledger_transfer(

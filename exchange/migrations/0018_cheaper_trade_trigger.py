@@ -10,7 +10,7 @@ import importlib
 
 from django.db import migrations
 
-from exchange.db import PostgresOnlySQL
+from core.db import PostgresOnlySQL
 
 TRADE_COLUMNS = importlib.import_module("exchange.migrations.0005_trading_invariants").TRADE_COLUMNS
 OLD_ROW = ", ".join("o." + c for c in TRADE_COLUMNS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.actors import Actor
-from exchange.db import fetch_rows
+from core.db import fetch_rows
 from exchange.errors import AccountNotFound
 from exchange.models import Account, AccountKind
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from config.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
 from exchange.audit_proof import event_body, format_time, inclusion_path
 from exchange.models import AuditEvent, Checkpoint
 

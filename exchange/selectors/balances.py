@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from exchange.db import joined_rows
+from core.db import joined_rows
+from core.money import amount
 from exchange.models import Account, Asset, Balance, Posting, SerialBlock
-from exchange.money import amount
 
 
 def holdings_for_account(account: Account) -> list[Balance]:

@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
+from core.money import fen_to_str
 from exchange.models import (
     AllocationEntry,
     AllocationKind,
@@ -32,7 +33,6 @@ from exchange.models import (
     VerifiedEmission,
 )
 from exchange.models.compliance import BASIS_POINTS
-from exchange.money import fen_to_str
 
 
 def _sum_of(queryset: QuerySet, field: str) -> Coalesce:

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
 
-from exchange import clock
+from core import clock
 from exchange.models import (
     ApprovalRequest,
     ApprovalStatus,

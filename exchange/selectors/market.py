@@ -8,7 +8,7 @@ from datetime import date
 from django.db.models import Count, F, Max, Min, QuerySet, Sum
 
 from accounts.actors import Actor
-from exchange import clock
+from core import clock
 from exchange.models import Asset, DailyPrice, Order, OrderMode, OrderStatus, Side, Trade
 
 

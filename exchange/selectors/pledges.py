@@ -12,7 +12,7 @@ from datetime import date
 from django.db.models import F, Q, QuerySet
 
 from accounts.actors import Actor
-from config.errors import NotFound
+from core.errors import NotFound
 from exchange.models import (
     REGISTERED_STATES,
     Asset,

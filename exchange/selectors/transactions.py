@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accounts.actors import Actor
-from config.errors import NotFound
+from core.errors import NotFound
 from exchange.models import Posting, SerialMovement, Transaction, TransactionKind
 
 

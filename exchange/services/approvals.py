@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
-from config.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange.locks import lock_row
 from exchange.models import (
     Account,

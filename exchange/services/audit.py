@@ -7,9 +7,9 @@ has committed (see ``exchange.services.sealing``). The event is written by the d
 ``greenledger_audit_record`` (``exchange/sql``), which every event goes through, and hashed there by
 ``greenledger_event_hash``.
 
-The ``@service`` decorator that makes every service record an event is defined in ``config.audit``
+The ``@service`` decorator that makes every service record an event is defined in ``core.service``
 (which imports no app); the services import it, and its companions, from here. ``ExchangeConfig.ready``
-installs ``audit_record`` as the recorder that ``config.audit.audit_record`` calls for the apps below exchange.
+installs ``audit_record`` as the recorder that ``core.service.audit_record`` calls for the apps below exchange.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.actors import Actor
-from config.audit import (  # noqa: F401 - the service wrapper's names, imported from here by the services
+from core.db import in_pipeline
+from core.service import (  # noqa: F401 - the service wrapper's names, imported from here by the services
     RETRIES,
     SERVICES,
     is_retryable,
@@ -33,7 +34,6 @@ from config.audit import (  # noqa: F401 - the service wrapper's names, imported
     service,
 )
 from exchange.audit_proof import canonical_json, event_body, format_time
-from exchange.db import in_pipeline
 from exchange.locks import AUDIT_LOCK_KEY
 from exchange.models import AuditEvent
 

@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
-from config.errors import InvalidInput, NotFound
-from exchange import clock
+from core import clock
+from core.errors import InvalidInput, NotFound
 from exchange.models import Calendar, CalendarDay, CalendarYear, DayKind
 from exchange.models.calendar import MAX_YEAR, MIN_YEAR
 from exchange.selectors.calendar import note_calendar_changed

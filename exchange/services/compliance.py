@@ -35,7 +35,8 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
-from config.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
+from core.limits import MAX_QUANTITY, check_quantity, is_quantity
 from exchange.errors import (
     DuplicateObject,
     InsufficientAvailable,
@@ -43,7 +44,6 @@ from exchange.errors import (
     RuleViolation,
 )
 from exchange.faults import crash_point
-from exchange.limits import MAX_QUANTITY, check_quantity, is_quantity
 from exchange.locks import lock_balances, lock_row, lock_rows
 from exchange.models import (
     Account,

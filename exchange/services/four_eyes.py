@@ -14,7 +14,7 @@ from contextvars import ContextVar
 
 from django.conf import settings
 
-from config.errors import Conflict
+from core.errors import Conflict
 from exchange.models import ApprovalRequest
 
 _approving: ContextVar[ApprovalRequest | None] = ContextVar("greenledger_approving", default=None)

@@ -41,7 +41,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
-from config.api import MAX_IDEMPOTENCY_KEY_LENGTH
+from core.idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, key_is_valid
 from exchange.audit_proof import canonical_json, sha256_hex
 from exchange.errors import IdempotencyConflict, InvalidInput, RequestInProgress
 from exchange.locks import IDEMPOTENCY_LOCK_CLASS
@@ -71,7 +71,7 @@ def idempotency_digest(value: Any) -> str:
 
 def check_key(key: str) -> str:
     """A key as every caller may use it: 1 to 128 printable characters (the API checks the header the same way)."""
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+    if not key_is_valid(key):
         raise InvalidInput(
             f"An Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters.",
             details={"idempotency_key": key[:MAX_IDEMPOTENCY_KEY_LENGTH]},

@@ -15,16 +15,15 @@ from datetime import date
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
-from config.errors import InvalidInput
+from core.errors import InvalidInput, InvalidQuantity
+from core.limits import MAX_QUANTITY, check_quantity
 from exchange.errors import (
     CsvRejected,
     DuplicateExternalReference,
     DuplicateObject,
     IdempotencyConflict,
     InvalidDestination,
-    InvalidQuantity,
 )
-from exchange.limits import MAX_QUANTITY, check_quantity
 from exchange.locks import lock_asset_serials
 from exchange.models import (
     Account,

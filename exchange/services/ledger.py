@@ -30,9 +30,11 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.actors import Actor
+from core.errors import InvalidQuantity
+from core.money import amount
 from exchange.audit_proof import canonical_json, entry_digest, sha256_hex
 from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all
-from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidQuantity, InvalidState, SameAccount
+from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidState, SameAccount
 from exchange.locks import LockedBalance, LockedHold, lock_balances, lock_holds
 from exchange.models import (
     SINK_STATE,
@@ -48,7 +50,6 @@ from exchange.models import (
     SerialMovement,
     Transaction,
 )
-from exchange.money import amount
 from exchange.services.audit import mark_replayed
 from exchange.services.idempotency import idempotency_scope
 
@@ -235,7 +236,7 @@ def ledger_post(
         if leg.source.kind == AccountKind.ISSUANCE:
             negative.add(leg.source.pk)
 
-    # In a caller's pipeline (``exchange.db.pipeline``) the reads wait for their answers and the writes at
+    # In a caller's pipeline (``core.db.pipeline``) the reads wait for their answers and the writes at
     # the end go out together with whatever the caller sends next.
     book = _SerialBook()
     block_moves = [

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import Participant
-from exchange import clock
+from core import clock
 from exchange.locks import lock_rows
 from exchange.models import Notice, NoticeStatus
 

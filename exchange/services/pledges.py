@@ -39,15 +39,16 @@ from typing import Any, cast
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
-from config.errors import Forbidden, InvalidInput
-from exchange import clock
+from core import clock
+from core.errors import Forbidden, InvalidInput
+from core.limits import MAX_QUANTITY, is_quantity, is_whole
+from core.money import fen_to_str
 from exchange.errors import (
     AccountNotFound,
     InvalidState,
     RuleViolation,
 )
 from exchange.faults import crash_point
-from exchange.limits import MAX_QUANTITY, is_quantity, is_whole
 from exchange.locks import lock_book, lock_enforcements, lock_hold, lock_pledge_loans
 from exchange.models import (
     Account,
@@ -74,7 +75,6 @@ from exchange.models import (
 )
 from exchange.models.notices import NoticeKind
 from exchange.models.pledges import BP
-from exchange.money import fen_to_str
 from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
 from exchange.services.accounts import check_source
 from exchange.services.audit import audit_record, mark_unchanged, service

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
-from config.errors import InvalidInput
+from core.errors import InvalidInput
+from core.limits import check_quantity
 from exchange.errors import AccountNotFound
-from exchange.limits import check_quantity
 from exchange.models import Account, AccountKind, Asset, Retirement, Transaction, TransactionKind
 from exchange.services.accounts import check_source, system_account
 from exchange.services.audit import audit_record, service

@@ -20,7 +20,8 @@ from django.db import connection
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
-from exchange import clock
+from core import clock
+from core.money import fen_to_str
 from exchange.faults import crash_point
 from exchange.locks import LockedHold, lock_pledge_sales, lock_settlement, read_holds
 from exchange.models import (
@@ -35,7 +36,6 @@ from exchange.models import (
     Trade,
     TransactionKind,
 )
-from exchange.money import fen_to_str
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
 from exchange.services.idempotency import idempotent_service

@@ -21,10 +21,12 @@ from django.db.models import Min, Sum
 from accounts.actors import Actor
 from accounts.errors import WrongParticipantKind
 from accounts.models import ParticipantKind
-from config.errors import Conflict, InvalidInput, NotFound
-from exchange import clock
+from core import clock
+from core.db import pipeline
+from core.errors import Conflict, InvalidInput, NotFound
+from core.limits import MAX_PRICE_FEN, MAX_QUANTITY
+from core.money import fen_to_str
 from exchange.bulk import bulk_update
-from exchange.db import pipeline
 from exchange.errors import (
     AccountNotFound,
     DuplicateObject,
@@ -32,7 +34,6 @@ from exchange.errors import (
     InvalidState,
     RuleViolation,
 )
-from exchange.limits import MAX_PRICE_FEN, MAX_QUANTITY
 from exchange.locks import lock_balances, lock_book, lock_holds
 from exchange.models import (
     Account,
@@ -52,7 +53,6 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
-from exchange.money import fen_to_str
 from exchange.selectors.calendar import is_trading_day
 from exchange.selectors.market import day_trades
 from exchange.selectors.prices import previous_close, vwap

@@ -17,17 +17,16 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
-from config.errors import DomainError, InvalidInput
+from core.db import pipeline
+from core.errors import DomainError, InvalidInput, InvalidQuantity
+from core.limits import check_quantity
 from exchange.audit_proof import canonical_json, entry_digest, event_body, format_time
-from exchange.db import pipeline
 from exchange.errors import (
     AssetNotTransferable,
     InsufficientAvailable,
     InvalidDestination,
-    InvalidQuantity,
     SameAccount,
 )
-from exchange.limits import check_quantity
 from exchange.locks import AUDIT_LOCK_KEY, LockedBalance
 from exchange.models import (
     Account,

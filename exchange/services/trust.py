@@ -21,8 +21,8 @@ from django.db.models import Q
 
 from accounts.actors import Actor
 from accounts.models import ParticipantStatus, Role
-from config.errors import Conflict, Forbidden, NotFound
-from exchange import clock
+from core import clock
+from core.errors import Conflict, Forbidden, NotFound
 from exchange.errors import AccountNotFound, DuplicateObject
 from exchange.faults import crash_point
 from exchange.locks import lock_row, lock_rows

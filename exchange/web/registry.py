@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from exchange.limits import MAX_QUANTITY
+from core.limits import MAX_QUANTITY
 from exchange.models import Asset
 from exchange.selectors.registry import public_serial, retirement_certificate, serialised_assets
 

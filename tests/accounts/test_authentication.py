@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.models import ApiToken
 from accounts.services import api_token_create, api_token_revoke
-from config.errors import DomainError
+from core.errors import DomainError
 from tests.api import client_for, error_of
 from tests.factories import UserFactory
 from tests.ledger import make_market

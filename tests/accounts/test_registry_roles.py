@@ -8,7 +8,7 @@ import pytest
 from accounts.actors import Actor
 from accounts.models import Membership, Role
 from accounts.services import membership_create, membership_set_role
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import Account, AuditEvent
 from exchange.services.accounts import account_open
 from tests.api import admin_client_for

@@ -14,7 +14,7 @@ from accounts.services import (
     participant_suspend,
 )
 from accounts.validators import make_uscc
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import Account, AuditEvent
 from tests.factories import ParticipantFactory, UserFactory
 from tests.ledger import make_market, snapshot

@@ -19,7 +19,7 @@ import accounts.services
 import exchange.services
 from accounts.actors import Actor
 from accounts.models import Membership, ParticipantKind, Role
-from exchange.errors import MissingAuditEvent
+from core.errors import MissingAuditEvent
 from exchange.models import Account, Project
 from exchange.services.audit import SERVICES, recording_service_calls, service
 from tests.factories import ParticipantFactory, UserFactory
@@ -273,7 +273,7 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         return operator, account, actor
 
     def after_the_close():
-        from exchange import clock
+        from core import clock
         from tests.market import IN_SESSION
 
         with clock.pinned(IN_SESSION.replace(hour=15)):  # the resting order's session has ended
@@ -348,7 +348,7 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
 def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
     from datetime import datetime, time, timedelta
 
-    from exchange import clock
+    from core import clock
     from exchange.services import pledges as p
     from exchange.services import trading as t
     from tests.market import IN_SESSION, REFERENCE_FEN
@@ -431,7 +431,7 @@ def test_every_service_has_a_scenario():
 
 @pytest.mark.parametrize("name", sorted(_scenarios()))
 def test_each_service_writes_an_event(name):
-    from exchange import clock
+    from core import clock
     from tests.market import IN_SESSION
 
     with clock.pinned(IN_SESSION):

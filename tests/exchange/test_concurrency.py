@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.models import Min
 
 from accounts.models import ParticipantKind
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import Issuance, Posting, Transaction
 from exchange.services.issuance import (
     AllocationRow,

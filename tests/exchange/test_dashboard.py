@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from exchange import clock
+from core import clock
 from exchange.selectors.dashboard import dashboard
 from exchange.web.charts import close_volume_chart
 from tests.factories import make_trade

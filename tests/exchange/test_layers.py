@@ -1,7 +1,8 @@
 """The layers import downwards only: read from the source, so a new import that breaks a rule fails here.
 
 - ``accounts`` imports no ``exchange`` module (exchange fills its ports at start-up);
-- ``config.audit`` (the service wrapper) and ``exchange.limits`` import no app models;
+- ``core`` (errors, the service wrapper, idempotency's helpers, limits, money, clock, db) imports no app;
+- ``config`` imports no exchange model, service or API module;
 - selectors import neither services nor the API;
 - services import each other at module level only, in no cycle, and none imports the approvals module
   (the top of the graph, which dispatches to them).
@@ -59,11 +60,15 @@ def test_accounts_imports_no_exchange_module():
     assert _offending(_modules("accounts"), "exchange") == {}
 
 
-def test_the_service_wrapper_and_the_limits_import_no_app():
-    modules = {name: path for name, path in _modules("config").items() if name == "config.audit"}
-    modules["exchange.limits"] = ROOT / "exchange" / "limits.py"
+def test_core_imports_no_app():
+    modules = _modules("core")
 
-    assert _offending(modules, "accounts", "exchange.models", "exchange.services", "exchange.api") == {}
+    assert {"core.errors", "core.service", "core.limits", "core.money", "core.clock", "core.db"} <= set(modules)
+    assert _offending(modules, "accounts", "exchange", "config") == {}
+
+
+def test_config_imports_no_exchange_service_or_model():
+    assert _offending(_modules("config"), "exchange.models", "exchange.services", "exchange.api") == {}
 
 
 def test_selectors_import_neither_services_nor_the_api():

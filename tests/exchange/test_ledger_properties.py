@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import Account, AccountKind, Asset, Hold, HoldKind, HoldStatus, Project, SerialBlock
 from exchange.services.accounts import clear_caches
 from exchange.services.issuance import ccer_issue, project_register

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from exchange import clock
+from core import clock
 from exchange.models import PledgeStatus
 from exchange.services.pledges import pledge_enforce
 from exchange.services.settlement import settlement_run

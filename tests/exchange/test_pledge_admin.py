@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from exchange import clock
+from core import clock
 from exchange.models import PledgeLoan, PledgeStatus
 from tests.api import admin_client_for
 from tests.ledger import balance

@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import connections
 
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import PledgeLoan, PledgeStatus
 from exchange.services.pledges import pledge_register
 from exchange.services.transfers import transfer_create

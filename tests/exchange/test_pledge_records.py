@@ -10,7 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django_celery_beat.models import PeriodicTask
 
-from exchange import clock
+from core import clock
 from exchange.models import MarginCall, PledgeCollateral, PledgeLoan, PledgeStatus, PledgeValuation
 from exchange.services.pledges import pledges_value
 from tests.market import IN_SESSION

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db.models import F, Sum
 
 from accounts.models import ApiToken
-from exchange import clock
+from core import clock
 from exchange.management.commands.seed_demo import BOT_TOKENS, LISTINGS
 from exchange.models import AuditEvent, DailyPrice, HoldStatus, PledgeLoan, PledgeStatus, SerialBlock, Trade
 from exchange.services.pledges import ltv_bp_of

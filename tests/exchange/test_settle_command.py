@@ -26,7 +26,7 @@ def traded():
     exchange = make_exchange()
     _, seller, seller_actor = exchange.trader("Seller", units=1_000)
     _, buyer, buyer_actor = exchange.trader("Buyer", cash_fen=10_000_000)
-    from exchange import clock
+    from core import clock
     from tests.market import IN_SESSION
 
     with clock.pinned(IN_SESSION):

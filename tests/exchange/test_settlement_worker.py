@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from exchange import clock
+from core import clock
 from exchange.models import SettlementBatch, SettlementStatus, Trade
 from exchange.services.sealing import audit_verify
 from exchange.tasks import settlement_run_task

@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import connections
 
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import Order, OrderStatus
 from tests.ledger import assert_reconciled, balance
 from tests.market import IN_SESSION, make_exchange

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.services import api_token_create
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from accounts.actors import Actor
 from accounts.authentication import split_token
 from accounts.models import ApiToken
 from accounts.services import api_token_revoke
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 class Command(BaseCommand):

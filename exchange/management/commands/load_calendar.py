@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.actors import Actor
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.services.audit import recording_service_calls
 from exchange.services.calendar import calendar_data_read, calendar_year_load
 

@@ -31,7 +31,7 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
 from accounts.services import api_token_create, membership_create, participant_create
 from accounts.validators import make_uscc
-from exchange import clock
+from core import clock
 from exchange.models import (
     ApprovalOperation,
     ApprovalRequest,

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Sum
 
 from accounts.actors import Actor
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import Trade
 from exchange.services.settlement import settlement_run
 

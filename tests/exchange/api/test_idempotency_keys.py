@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test import override_settings
 
-from exchange import clock
+from core import clock
 from exchange.api.idempotency import REPLAYED_HEADER
 from exchange.errors import RequestInProgress
 from exchange.models import (

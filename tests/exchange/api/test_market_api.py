@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import ParticipantKind
-from exchange import clock
+from core import clock
 from exchange.models import AuditEvent, Hold, MarketRules, Order, Trade
 from tests.api import error_of
 from tests.factories import MembershipFactory

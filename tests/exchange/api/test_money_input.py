@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange import clock
+from core import clock
 from exchange.api.fields import str_to_fen
 from exchange.models import AuditEvent, Order, Posting
 from tests.api import client_for, error_of

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from accounts.models import ParticipantKind
-from exchange import clock
+from core import clock
 from exchange.models import PledgeLoan, PledgeStatus
 from exchange.services.pledges import pledge_top_up, pledges_value
 from tests.api import client_for, error_of

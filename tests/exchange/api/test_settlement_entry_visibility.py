@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange import clock
+from core import clock
 from exchange.services.settlement import settlement_run
 from tests.api import client_for
 from tests.market import IN_SESSION, make_exchange

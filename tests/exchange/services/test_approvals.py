@@ -11,7 +11,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import ParticipantKind, Role
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import ApprovalOperation, ApprovalRequest, ApprovalStatus, Issuance
 from exchange.services.approvals import approval_approve, approval_reject, gated
 from exchange.services.issuance import AllocationRow, cea_allocate, project_register

@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import AuditEvent, Calendar, CalendarDay, CalendarYear, MarketRules
 from exchange.selectors.calendar import is_trading_day, is_working_day
 from exchange.services.calendar import (

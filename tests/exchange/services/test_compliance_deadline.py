@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import AuditEvent, ComplianceYear, DailyPrice, Obligation, VerifiedEmission
 from exchange.services.compliance import (
     compliance_assess,

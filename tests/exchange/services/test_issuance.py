@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from accounts.models import ParticipantKind
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import AccountKind, Asset, AuditEvent, Issuance, Project, Transaction
 from exchange.services.issuance import (
     AllocationRow,

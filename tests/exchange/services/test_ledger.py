@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 
 from accounts.actors import Actor
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import Account, AccountKind, Asset, AssetKind, Hold, HoldKind, HoldStatus, SerialMovement
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record

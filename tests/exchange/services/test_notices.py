@@ -11,7 +11,7 @@ from django.core.mail.backends.locmem import EmailBackend
 from django.db import transaction
 from django.test import override_settings
 
-from exchange import clock
+from core import clock
 from exchange.models import MarginCall, Notice, NoticeKind, NoticeStatus
 from exchange.services.notices import MAX_ATTEMPTS, backoff, notices_send
 from exchange.services.pledges import pledge_default, pledge_enforce

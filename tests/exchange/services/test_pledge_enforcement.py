@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import (
     AccountKind,
     EnforcementStatus,

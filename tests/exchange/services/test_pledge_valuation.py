@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import AuditEvent, MarginCall, PledgeLoan, PledgeStatus, PledgeValuation, PriceSource
 from exchange.services.pledges import pledge_default, pledge_top_up, pledges_value
 from exchange.tasks import pledges_value_task

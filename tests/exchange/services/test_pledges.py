@@ -8,8 +8,8 @@ import pytest
 from django.db import transaction
 
 from accounts.models import ParticipantKind
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import (
     AccountKind,
     AuditEvent,

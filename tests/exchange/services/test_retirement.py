@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import ParticipantKind, Role
 from accounts.services import participant_suspend
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import AccountKind, AuditEvent, HoldKind, Retirement
 from exchange.services.ledger import hold_place
 from exchange.services.retirement import retirement_create, units_cancel

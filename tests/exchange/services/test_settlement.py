@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import AccountKind, Order, SettlementStatus, Trade
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import order_cancel

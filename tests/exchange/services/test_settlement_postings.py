@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange import clock
+from core import clock
 from exchange.models import AccountKind, Posting
 from exchange.services.settlement import settlement_run
 from tests.ledger import assert_reconciled, balance, system

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from accounts.models import ParticipantKind
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import AuditEvent, Order, OrderStatus, Trade
 from exchange.services.trading import order_cancel, orders_cancel_at_close
 from tests.ledger import assert_reconciled, balance, blocks, snapshot

@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import ParticipantKind, Role
 from accounts.services import participant_suspend
-from config.errors import DomainError
+from core.errors import DomainError
 from exchange.models import AccountKind, AuditEvent, Transaction
 from exchange.services.accounts import system_account
 from exchange.services.issuance import cea_vintage_create

@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from accounts.services import participant_reactivate, participant_suspend
-from config.errors import DomainError
-from exchange import clock
+from core import clock
+from core.errors import DomainError
 from exchange.models import PendingStatus, PendingTransfer, Transaction, TrustedAccount, TrustStatus
 from exchange.services.retirement import retirement_create
 from exchange.services.transfers import TransferOrder, transfer_create, transfers_batch_create

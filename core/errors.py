@@ -53,3 +53,21 @@ class Conflict(DomainError):
 
 class MissingAuditEvent(RuntimeError):
     """A service changed state without recording an audit event: a programming error, never shown."""
+
+
+class InvalidQuantity(InvalidInput):
+    code = "invalid_quantity"
+    default_message = "Quantities are whole positive numbers."
+
+
+def catalogue() -> dict[str, type[DomainError]]:
+    """Every error code the apps define, with its class (status, default message, docstring): the one list
+    that docs and the schema read. Classes register by subclassing; import the apps' error modules (as
+    Django's app loading does) before asking."""
+    found: dict[str, type[DomainError]] = {}
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return dict(sorted(found.items()))

@@ -26,7 +26,7 @@ from typing import Any, ParamSpec, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError, connection, transaction
 
-from config.errors import MissingAuditEvent
+from core.errors import MissingAuditEvent
 
 logger = logging.getLogger("greenledger.services")
 

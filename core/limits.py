@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from exchange.errors import InvalidQuantity
+from core.errors import InvalidQuantity
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
