@@ -25,7 +25,7 @@ GREENLEDGER["THROTTLE_ANON_PER_MINUTE"] = 1_000_000
 # (tests/exchange/services/test_trust.py does, to test the delay).
 GREENLEDGER["TRUSTED_ACCOUNTS"] = False
 # Tests pin the market clock to days in the past (settlement stamps its entry with it) after fixtures wrote at
-# the wall clock, so the journal's order check allows any gap here; tests/exchange/test_tamper.py sets it
+# the wall clock, so the journal's order check allows any gap here; tests/exchange/audit/test_tamper.py sets it
 # back to the production default to test the check.
 GREENLEDGER["JOURNAL_CLOCK_TOLERANCE_SECONDS"] = 10 * 365 * 24 * 3600
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

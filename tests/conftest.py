@@ -44,3 +44,23 @@ def _fresh_caches() -> None:
     clear_caches()
     clear_cash_cache()
     clear_calendar_cache()
+
+
+@pytest.fixture
+def market(db):
+    """A fresh market: the registry, the exchange, the system accounts and the CEA and CCER assets
+    (``tests.helpers.market.make_market``). Live-server modules declare their own ``market`` over HTTP."""
+    from tests.helpers.market import make_market
+
+    return make_market()
+
+
+@pytest.fixture
+def in_session():
+    """The market clock pinned inside a trading session; modules that trade use it for every test with
+    ``pytest.mark.usefixtures("in_session")``."""
+    from core import clock
+    from tests.helpers.market import IN_SESSION
+
+    with clock.pinned(IN_SESSION):
+        yield

@@ -1,4 +1,4 @@
-"""Factories for tests. Ledger state is made through the services (see ``tests.ledger``), never by
+"""Factories for tests. Ledger state is made through the services (see ``tests.helpers.ledger``), never by
 writing balances or blocks directly."""
 
 from __future__ import annotations

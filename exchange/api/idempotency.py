@@ -12,7 +12,7 @@ end keeps the rendered answer with it, so the claim commits exactly when the eff
 their services without the key: the request holds it. The services' own transactions become savepoints
 of this one, so a deadlock is retried here, from the start, as ``@service`` retries it when it runs alone.
 
-The decorator sets ``handler.idempotency = "request"``: tests/test_idempotency.py walks the URLs and fails
+The decorator sets ``handler.idempotency = "request"``: tests/exchange/api/test_idempotency.py walks the URLs and fails
 for a POST that has none and is not exempted there.
 """
 

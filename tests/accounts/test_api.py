@@ -8,16 +8,11 @@ from django.test import Client
 from accounts.models import Participant
 from accounts.services import participant_suspend
 from accounts.validators import make_uscc
-from tests.api import client_for, error_of
 from tests.factories import UserFactory
-from tests.ledger import make_market, snapshot
+from tests.helpers.api import client_for, error_of
+from tests.helpers.ledger import snapshot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def test_api_root_says_who_you_are(market):

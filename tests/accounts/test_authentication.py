@@ -14,16 +14,10 @@ from accounts.actors import Actor
 from accounts.models import ApiToken
 from accounts.services import api_token_create, api_token_revoke
 from core.errors import DomainError
-from tests.api import client_for, error_of
 from tests.factories import UserFactory
-from tests.ledger import make_market
+from tests.helpers.api import client_for, error_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 @pytest.fixture

@@ -11,16 +11,10 @@ from accounts.services import membership_create, membership_set_role
 from core.errors import DomainError
 from exchange.models import Account, AuditEvent
 from exchange.services.accounts import account_open
-from tests.api import admin_client_for
 from tests.factories import UserFactory
-from tests.ledger import make_market
+from tests.helpers.api import admin_client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def registry_member(market, role: str) -> tuple[Actor, Membership]:

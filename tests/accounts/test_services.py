@@ -17,16 +17,11 @@ from accounts.validators import make_uscc
 from core.errors import DomainError
 from exchange.models import Account, AuditEvent
 from tests.factories import ParticipantFactory, UserFactory
-from tests.ledger import make_market, snapshot
+from tests.helpers.ledger import snapshot
 
 pytestmark = pytest.mark.django_db
 
 USCC = make_uscc("91110000MA0000099")
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def _state() -> dict[str, object]:

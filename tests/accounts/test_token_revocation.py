@@ -13,16 +13,10 @@ from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Role
 from accounts.services import api_token_create
 from exchange.models import AuditEvent
-from tests.api import admin_client_for, client_for, error_of
 from tests.factories import UserFactory
-from tests.ledger import make_market
+from tests.helpers.api import admin_client_for, client_for, error_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def leaked_token(market) -> tuple[ApiToken, str]:

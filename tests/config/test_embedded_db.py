@@ -18,7 +18,7 @@ import pytest
 
 from config import embedded_db, services
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_socket_url_is_reachable_only_while_something_listens_there(tmp_path):

@@ -1,5 +1,5 @@
 """/health/ and /ready/, and a database outage answered 503 with Retry-After, not 500 (in process; the
-real outage with a server process is in tests/test_fault_injection.py)."""
+real outage with a server process is in tests/reliability/test_fault_injection.py)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.test import Client
 
 from exchange.models import AuditEvent, Posting
-from tests.api import client_for, error_of
-from tests.ledger import make_market
+from tests.helpers.api import client_for, error_of
+from tests.helpers.ledger import make_market
 
 pytestmark = pytest.mark.django_db
 

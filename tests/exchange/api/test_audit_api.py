@@ -12,7 +12,7 @@ from exchange.models import AuditEvent
 from exchange.services.retirement import retirement_create
 from exchange.services.sealing import audit_seal
 from tests.factories import MembershipFactory, ParticipantFactory
-from tests.ledger import make_market
+from tests.helpers.ledger import make_market
 
 pytestmark = pytest.mark.django_db
 

@@ -17,10 +17,10 @@ from exchange.models import (
     VerifiedEmission,
 )
 from exchange.services.compliance import compliance_deadlines_run
-from tests.api import client_for, error_of
-from tests.compliance import Cycle, make_cycle
 from tests.factories import ParticipantFactory
-from tests.ledger import actor_for, balance, snapshot, system
+from tests.helpers.api import client_for, error_of
+from tests.helpers.compliance import Cycle, make_cycle
+from tests.helpers.ledger import actor_for, balance, snapshot, system
 
 pytestmark = pytest.mark.django_db
 

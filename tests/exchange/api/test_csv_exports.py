@@ -10,8 +10,8 @@ import pytest
 
 from exchange.api.base import spreadsheet_safe
 from exchange.services.transfers import transfer_create
-from tests.api import client_for
-from tests.ledger import make_market
+from tests.helpers.api import client_for
+from tests.helpers.ledger import make_market
 
 pytestmark = pytest.mark.django_db
 

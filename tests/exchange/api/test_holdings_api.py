@@ -11,15 +11,10 @@ from accounts.models import ParticipantKind, Role
 from exchange.models import Account, HoldKind
 from exchange.services.ledger import hold_place
 from exchange.services.transfers import transfer_create
-from tests.api import client_for, error_of
-from tests.ledger import actor_for, make_market
+from tests.helpers.api import client_for, error_of
+from tests.helpers.ledger import actor_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 @pytest.fixture

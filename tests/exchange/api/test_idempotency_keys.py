@@ -34,10 +34,10 @@ from exchange.services import idempotency
 from exchange.services.approvals import approval_request
 from exchange.services.idempotency import idempotency_claim
 from exchange.services.settlement import settlement_run
-from tests.api import all_at_once, api_routes, client_for, error_of, token_for
-from tests.ledger import actor_for, balance, snapshot
-from tests.market import IN_SESSION
-from tests.pledges import make_pledges
+from tests.helpers.api import all_at_once, api_routes, client_for, error_of, token_for
+from tests.helpers.ledger import actor_for, balance, snapshot
+from tests.helpers.market import IN_SESSION
+from tests.helpers.pledges import make_pledges
 
 KEY_128 = "k" * 128
 KEY_129 = "k" * 129
@@ -312,7 +312,7 @@ def test_a_keyed_take_back_that_is_refused_keeps_its_record_and_frees_its_key():
     """The refusal is recorded (committed) before it is raised; a keyed request keeps that, not the key."""
     from exchange.models import AllocationEntry
     from exchange.services.retirement import retirement_create
-    from tests.compliance import make_cycle
+    from tests.helpers.compliance import make_cycle
 
     cycle = make_cycle(2024)
     entity = cycle.entity("Jingneng")

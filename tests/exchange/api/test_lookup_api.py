@@ -8,15 +8,10 @@ from exchange.models import AccountKind, HoldKind, Transaction
 from exchange.services.ledger import hold_place
 from exchange.services.retirement import retirement_create
 from exchange.services.transfers import transfer_create
-from tests.api import client_for, error_of
-from tests.ledger import blocks, make_market, system
+from tests.helpers.api import client_for, error_of
+from tests.helpers.ledger import blocks, system
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 @pytest.fixture

@@ -6,20 +6,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import ParticipantKind
-from core import clock
 from exchange.models import AuditEvent, Hold, MarketRules, Order, Trade
-from tests.api import error_of
 from tests.factories import MembershipFactory
-from tests.ledger import balance
-from tests.market import IN_SESSION, make_exchange
+from tests.helpers.api import error_of
+from tests.helpers.ledger import balance
+from tests.helpers.market import IN_SESSION, make_exchange
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def in_session():
-    with clock.pinned(IN_SESSION):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 
 def client_for(participant) -> APIClient:

@@ -8,8 +8,8 @@ import pytest
 from core import clock
 from exchange.api.fields import str_to_fen
 from exchange.models import AuditEvent, Order, Posting
-from tests.api import client_for, error_of
-from tests.market import IN_SESSION, make_exchange
+from tests.helpers.api import client_for, error_of
+from tests.helpers.market import IN_SESSION, make_exchange
 
 pytestmark = pytest.mark.django_db
 

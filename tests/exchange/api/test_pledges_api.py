@@ -12,18 +12,11 @@ from accounts.models import ParticipantKind
 from core import clock
 from exchange.models import PledgeLoan, PledgeStatus
 from exchange.services.pledges import pledge_top_up, pledges_value
-from tests.api import client_for, error_of
-from tests.ledger import balance, blocks
-from tests.market import IN_SESSION
-from tests.pledges import DAY, at, make_pledges
+from tests.helpers.api import client_for, error_of
+from tests.helpers.ledger import balance, blocks
+from tests.helpers.pledges import DAY, at, make_pledges
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def in_session():
-    with clock.pinned(IN_SESSION):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 
 @pytest.fixture

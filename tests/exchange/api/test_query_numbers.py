@@ -7,17 +7,11 @@ import pytest
 
 from exchange.models import AuditEvent, Posting
 from exchange.services.sealing import audit_seal
-from tests.api import client_for, error_of
-from tests.ledger import make_market
+from tests.helpers.api import client_for, error_of
 
 pytestmark = pytest.mark.django_db
 
 NOT_ASCII_DIGITS = ["²", "١٢", "\uff12\uff10\uff12\uff14", "2024²", "-1", "1.0", "99999999999999999999999"]
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 @pytest.mark.parametrize("year", NOT_ASCII_DIGITS)

@@ -6,15 +6,10 @@ import pytest
 
 from accounts.models import ParticipantKind
 from exchange.models import AccountKind, Asset, Issuance, Project
-from tests.api import client_for, error_of
-from tests.ledger import balance, blocks, make_market, snapshot, system
+from tests.helpers.api import client_for, error_of
+from tests.helpers.ledger import balance, blocks, snapshot, system
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 @pytest.fixture

@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 
 from exchange.models import AccountKind, Retirement
-from tests.api import client_for, error_of
-from tests.ledger import balance, blocks, make_market, snapshot, system
+from tests.helpers.api import client_for, error_of
+from tests.helpers.ledger import balance, blocks, snapshot, system
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def _retire(a_acc, **changes):

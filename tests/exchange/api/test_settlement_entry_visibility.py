@@ -7,8 +7,8 @@ import pytest
 
 from core import clock
 from exchange.services.settlement import settlement_run
-from tests.api import client_for
-from tests.market import IN_SESSION, make_exchange
+from tests.helpers.api import client_for
+from tests.helpers.market import IN_SESSION, make_exchange
 
 pytestmark = pytest.mark.django_db
 

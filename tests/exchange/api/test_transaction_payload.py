@@ -9,7 +9,7 @@ import pytest
 from exchange.api.representations import TransactionOut, transaction_payload
 from exchange.models import Posting, SerialMovement, Transaction
 from exchange.services.transfers import transfer_create
-from tests.ledger import make_market
+from tests.helpers.ledger import make_market
 
 pytestmark = pytest.mark.django_db
 

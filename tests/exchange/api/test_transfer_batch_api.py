@@ -8,15 +8,10 @@ import pytest
 from exchange.models import AuditEvent, Posting, Transaction
 from exchange.services.sealing import audit_verify
 from exchange.services.transfers import MAX_BATCH, TransferOrder, transfers_batch_create
-from tests.api import client_for, error_of
-from tests.ledger import assert_reconciled, balance, blocks, make_market, snapshot
+from tests.helpers.api import client_for, error_of
+from tests.helpers.ledger import assert_reconciled, balance, blocks, snapshot
 
 URL = "/api/v1/transfers/batch"
-
-
-@pytest.fixture
-def market(db):
-    return make_market()
 
 
 @pytest.fixture

@@ -8,15 +8,10 @@ import pytest
 from accounts.models import Role
 from accounts.services import participant_suspend
 from exchange.models import Transaction
-from tests.api import all_at_once, client_for, error_of, token_for
-from tests.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot
+from tests.helpers.api import all_at_once, client_for, error_of, token_for
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot
 
 URL = "/api/v1/transfers"
-
-
-@pytest.fixture
-def market(db):
-    return make_market()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from exchange.models import ApprovalOperation, ApprovalRequest, ApprovalStatus, 
 from exchange.services.approvals import approval_approve, approval_reject, gated
 from exchange.services.issuance import AllocationRow, cea_allocate, project_register
 from tests.factories import MembershipFactory
-from tests.ledger import actor_for, balance, make_market, snapshot
+from tests.helpers.ledger import actor_for, balance, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -27,11 +27,6 @@ THRESHOLD = 100
 def low_threshold():
     with override_settings(GREENLEDGER={**settings.GREENLEDGER, "FOUR_EYES_THRESHOLD": THRESHOLD}):
         yield
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def _allocation(market, account, quantity):

@@ -25,8 +25,8 @@ from exchange.services.calendar import (
     parse_calendar_data,
 )
 from exchange.services.trading import asset_list, market_rules_update, session_end
-from tests.ledger import actor_for
-from tests.market import REFERENCE_FEN, make_exchange
+from tests.helpers.ledger import actor_for
+from tests.helpers.market import REFERENCE_FEN, make_exchange
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ import pytest
 from accounts.actors import Actor
 from exchange.models import AuditEvent, CalendarDay, CalendarYear
 from exchange.services.calendar import calendar_year_load
-from tests.exchange.test_concurrency import attempt, run_workers
+from tests.helpers.concurrency import attempt, run_workers
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_four_loads_of_a_new_calendar_at_once_load_it_once():

@@ -31,9 +31,9 @@ from exchange.services.compliance import (
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.ledger import hold_place
 from exchange.services.transfers import transfer_create
-from tests.compliance import Cycle, make_cycle
 from tests.factories import ParticipantFactory
-from tests.ledger import actor_for, assert_reconciled, balance, blocks, snapshot, system
+from tests.helpers.compliance import Cycle, make_cycle
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, snapshot, system
 
 pytestmark = pytest.mark.django_db
 

@@ -17,9 +17,9 @@ from exchange.services.compliance import (
     penalty_window,
 )
 from exchange.tasks import compliance_deadlines_task
-from tests.compliance import Cycle, make_cycle
 from tests.factories import make_trade
-from tests.ledger import snapshot
+from tests.helpers.compliance import Cycle, make_cycle
+from tests.helpers.ledger import snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,9 @@ from django.db import connection
 
 from exchange.models import SerialBlock, SerialMovement
 from exchange.services.transfers import TransferOrder, transfer_create, transfers_batch_create
-from tests.ledger import assert_reconciled, balance, make_market
+from tests.helpers.ledger import assert_reconciled, balance, make_market
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 BLOCKS = 1000
 

@@ -18,14 +18,9 @@ from exchange.services.issuance import (
     project_register,
 )
 from tests.factories import AccountFactory, ParticipantFactory
-from tests.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot, system
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, snapshot, system
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def _register(market, owner, code="BJ-TZ-FOREST-001", actor=None, **overrides):

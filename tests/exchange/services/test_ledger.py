@@ -13,14 +13,9 @@ from exchange.services.audit import audit_record
 from exchange.services.ledger import Leg, Posted, hold_place, hold_release, journal_open
 from exchange.services.ledger import ledger_post as _ledger_post
 from exchange.services.transfers import transfer_create
-from tests.ledger import assert_reconciled, balance, blocks, make_market, snapshot
+from tests.helpers.ledger import assert_reconciled, balance, blocks, make_market, snapshot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def ledger_post(txn, legs, **options) -> Posted:

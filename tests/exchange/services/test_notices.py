@@ -16,11 +16,10 @@ from exchange.models import MarginCall, Notice, NoticeKind, NoticeStatus
 from exchange.services.notices import MAX_ATTEMPTS, backoff, notices_send
 from exchange.services.pledges import pledge_default, pledge_enforce
 from exchange.tasks import notices_send_task, pledges_value_task
-from tests.api import client_for
-from tests.market import IN_SESSION
-from tests.pledges import DAY, at, make_pledges
+from tests.helpers.api import client_for
+from tests.helpers.pledges import DAY, at, make_pledges
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 THU, FRI = DAY + timedelta(days=1), DAY + timedelta(days=2)
 FAILING = "tests.exchange.services.test_notices.RefusingBackend"
@@ -31,12 +30,6 @@ class RefusingBackend(EmailBackend):
 
     def send_messages(self, messages):
         raise ConnectionRefusedError(111, "Connection refused")
-
-
-@pytest.fixture(autouse=True)
-def in_session():
-    with clock.pinned(IN_SESSION):
-        yield
 
 
 def closes(ps):

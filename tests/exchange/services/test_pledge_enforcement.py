@@ -27,22 +27,15 @@ from exchange.services.pledges import pledge_default, pledge_enforce, pledge_sal
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import order_cancel, orders_cancel_at_close
 from exchange.services.transfers import transfer_create
-from tests.ledger import assert_reconciled, balance, blocks, snapshot, system
-from tests.market import IN_SESSION
-from tests.pledges import DAY, at, make_pledges
+from tests.helpers.ledger import assert_reconciled, balance, blocks, snapshot, system
+from tests.helpers.pledges import DAY, at, make_pledges
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 ENFORCEMENT_DAY = DAY + timedelta(days=2)  # Friday 2026-11-27: the loan matured on Thursday
 # Interest on 24,000.00 yuan at 3.85% for the 2 days from Wednesday: 5.0630 yuan -> 5.06
 INTEREST_FEN = 506
 DUE_FEN = 2_400_000 + INTEREST_FEN
-
-
-@pytest.fixture(autouse=True)
-def in_session():
-    with clock.pinned(IN_SESSION):
-        yield
 
 
 @pytest.fixture

@@ -13,18 +13,11 @@ from core.errors import DomainError
 from exchange.models import AuditEvent, MarginCall, PledgeLoan, PledgeStatus, PledgeValuation, PriceSource
 from exchange.services.pledges import pledge_default, pledge_top_up, pledges_value
 from exchange.tasks import pledges_value_task
-from tests.market import IN_SESSION
-from tests.pledges import DAY, at, make_pledges
+from tests.helpers.pledges import DAY, at, make_pledges
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 THU, FRI, MON, TUE = (DAY + timedelta(days=n) for n in (1, 2, 5, 6))
-
-
-@pytest.fixture(autouse=True)
-def in_session():
-    with clock.pinned(IN_SESSION):
-        yield
 
 
 @pytest.fixture

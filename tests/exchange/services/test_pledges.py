@@ -39,17 +39,10 @@ from exchange.services.pledges import (
 from exchange.services.retirement import retirement_create, units_cancel
 from exchange.services.trading import cash_asset
 from exchange.services.transfers import transfer_create
-from tests.ledger import actor_for, assert_reconciled, balance, blocks, snapshot
-from tests.market import IN_SESSION
-from tests.pledges import DAY, PRINCIPAL_FEN, at, make_pledges
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, snapshot
+from tests.helpers.pledges import DAY, PRINCIPAL_FEN, at, make_pledges
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def in_session():
-    with clock.pinned(IN_SESSION):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 
 @pytest.fixture

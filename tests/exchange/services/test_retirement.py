@@ -11,14 +11,9 @@ from exchange.models import AccountKind, AuditEvent, HoldKind, Retirement
 from exchange.services.ledger import hold_place
 from exchange.services.retirement import retirement_create, units_cancel
 from exchange.services.transfers import transfer_create
-from tests.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot, system
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot, system
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def _state() -> dict[str, object]:

@@ -15,7 +15,7 @@ from exchange.models import AuditEvent, Checkpoint
 from exchange.services.audit import audit_record
 from exchange.services.sealing import audit_seal, audit_verify
 from exchange.services.transfers import transfer_create
-from tests.ledger import make_market
+from tests.helpers.ledger import make_market
 
 
 @pytest.fixture

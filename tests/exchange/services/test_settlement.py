@@ -6,21 +6,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from core import clock
 from core.errors import DomainError
 from exchange.models import AccountKind, Order, SettlementStatus, Trade
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import order_cancel
-from tests.ledger import assert_reconciled, balance, blocks, system
-from tests.market import IN_SESSION, make_exchange
+from tests.helpers.ledger import assert_reconciled, balance, blocks, system
+from tests.helpers.market import make_exchange
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def in_session():
-    with clock.pinned(IN_SESSION):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 from core import clock
 from exchange.models import AccountKind, Posting
 from exchange.services.settlement import settlement_run
-from tests.ledger import assert_reconciled, balance, system
-from tests.market import IN_SESSION, make_exchange
+from tests.helpers.ledger import assert_reconciled, balance, system
+from tests.helpers.market import IN_SESSION, make_exchange
 
 pytestmark = pytest.mark.django_db
 

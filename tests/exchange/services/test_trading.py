@@ -11,16 +11,10 @@ from core import clock
 from core.errors import DomainError
 from exchange.models import AuditEvent, Order, OrderStatus, Trade
 from exchange.services.trading import order_cancel, orders_cancel_at_close
-from tests.ledger import assert_reconciled, balance, blocks, snapshot
-from tests.market import IN_SESSION, make_exchange
+from tests.helpers.ledger import assert_reconciled, balance, blocks, snapshot
+from tests.helpers.market import IN_SESSION, make_exchange
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def in_session():
-    with clock.pinned(IN_SESSION):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from exchange.models import AuditEvent, Posting, SerialBlock, SerialMovement, Tr
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.sealing import audit_verify
 from exchange.services.transfers import TransferOrder, transfer_create, transfers_batch_create
-from tests.ledger import assert_reconciled, balance, make_market
+from tests.helpers.ledger import assert_reconciled, balance, make_market
 
 pytestmark = pytest.mark.django_db
 

@@ -11,14 +11,9 @@ from exchange.models import AccountKind, AuditEvent, Transaction
 from exchange.services.accounts import system_account
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.transfers import transfer_create
-from tests.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, snapshot
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def market():
-    return make_market()
 
 
 def test_transfer_moves_lowest_serials_and_balances(market):

@@ -25,7 +25,7 @@ from exchange.services.trust import (
     trusted_account_remove,
 )
 from tests.factories import MembershipFactory
-from tests.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, make_market, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -290,8 +290,8 @@ def test_a_batch_under_a_key_that_made_a_pending_transfer_is_refused(world):
 
 def test_a_surrender_is_immediate_with_trusted_accounts_on():
     from exchange.models import AccountKind, Surrender
-    from tests.compliance import make_cycle
-    from tests.ledger import system
+    from tests.helpers.compliance import make_cycle
+    from tests.helpers.ledger import system
 
     cycle = make_cycle(2024)
     entity = cycle.entity("Shougang Steel", emissions=100)
@@ -310,7 +310,7 @@ def test_a_surrender_is_immediate_with_trusted_accounts_on():
 
 def test_exchange_settlement_between_untrusting_participants_is_immediate():
     from exchange.services.settlement import settlement_run
-    from tests.market import make_exchange
+    from tests.helpers.market import make_exchange
 
     ex = make_exchange()
     _, seller_acc, seller = ex.trader("Seller", units=1000)

@@ -1,0 +1,90 @@
+"""The pledge admin: the register with LTV shown and sortable, and each step calling the services as the
+logged-in user (a refusal is a message, never a change)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from exchange.models import PledgeLoan, PledgeStatus
+from tests.helpers.api import admin_client_for
+from tests.helpers.ledger import balance
+from tests.helpers.pledges import make_pledges
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
+
+
+@pytest.fixture
+def ps():
+    return make_pledges()
+
+
+def staff(actor) -> Client:
+    return admin_client_for(actor)
+
+
+def test_changelist_shows_ltv_and_sorts_by_it(ps):
+    low = ps.registered(100, principal_fen=320_000)  # 40%
+    high = ps.registered(100, principal_fen=520_000)  # 65%
+    client = staff(ps.bank[2])
+
+    page = client.get("/admin/exchange/pledgeloan/")
+    assert page.status_code == 200
+    assert b"40.00%" in page.content
+    assert b"65.00%" in page.content
+    columns = page.context["cl"].list_display
+    ltv_column = columns.index("ltv")
+    ascending = client.get(f"/admin/exchange/pledgeloan/?o={ltv_column}")
+    descending = client.get(f"/admin/exchange/pledgeloan/?o=-{ltv_column}")
+
+    assert [loan.pk for loan in ascending.context["cl"].result_list] == [low.pk, high.pk]
+    assert [loan.pk for loan in descending.context["cl"].result_list] == [high.pk, low.pk]
+    assert client.get(f"/admin/exchange/pledgeloan/{low.pk}/change/").status_code == 200
+
+
+def test_accept_action_registers_as_the_lender_and_refuses_anyone_else(ps):
+    loan = ps.request(100)
+
+    refused = staff(ps.borrower[2]).post(
+        "/admin/exchange/pledgeloan/", {"action": "accept", "_selected_action": [loan.pk]}, follow=True
+    )
+    assert b"pledge_lender_only" in refused.content
+    assert PledgeLoan.objects.get(pk=loan.pk).status == PledgeStatus.REQUESTED
+
+    staff(ps.bank[2]).post("/admin/exchange/pledgeloan/", {"action": "accept", "_selected_action": [loan.pk]})
+
+    assert PledgeLoan.objects.get(pk=loan.pk).status == PledgeStatus.REGISTERED
+    assert balance(ps.account, ps.cea) == (1000, 100)
+
+
+def test_add_is_the_borrowers_request_and_top_up_has_its_page(ps):
+    client = staff(ps.borrower[2])
+
+    response = client.post(
+        "/admin/exchange/pledgeloan/add/",
+        {
+            "account": ps.account.pk,
+            "lender": ps.bank[0].pk,
+            "asset": ps.cea.pk,
+            "quantity": 100,
+            "principal_fen": 480_000,
+            "annual_rate_bp": 385,
+            "start_date": "2026-11-25",
+            "maturity_date": "2027-11-25",
+            "ltv_limit_bp": 7000,
+            "margin_call_bp": 8000,
+            "liquidation_bp": 9000,
+            "cure_period_days": 3,
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    loan = PledgeLoan.objects.get()
+    assert (loan.status, loan.borrower_id, loan.quantity) == (PledgeStatus.REQUESTED, ps.borrower[0].pk, 100)
+
+    staff(ps.bank[2]).post("/admin/exchange/pledgeloan/", {"action": "accept", "_selected_action": [loan.pk]})
+    assert client.get(f"/admin/exchange/pledgeloan/{loan.pk}/top-up/").status_code == 200
+    topped = client.post(f"/admin/exchange/pledgeloan/{loan.pk}/top-up/", {"quantity": 50})
+
+    assert topped.status_code == 302
+    assert PledgeLoan.objects.get(pk=loan.pk).quantity == 150
+    assert balance(ps.account, ps.cea) == (1000, 150)

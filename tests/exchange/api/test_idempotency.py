@@ -1,0 +1,990 @@
+"""The Idempotency-Key on every POST that changes something (docs/architecture.md, Idempotency; docs/api.md).
+
+For each endpoint keyed by ``idempotent_request``: the same key with the same body answers with the same
+status and bytes and changes nothing more (the whole database is compared); the same key with another
+request is 409 ``idempotency_conflict`` and changes nothing. Then: refusals leave the key unused, keys
+belong to the participant, 8 clients sending one key at once on PostgreSQL get one effect and one answer,
+and a walk over the URLs fails for a POST that is keyed neither way and not exempted below.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.urls import resolve
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from accounts.actors import Actor
+from accounts.models import ApiToken, Participant
+from accounts.services import api_token_create, participant_suspend
+from accounts.validators import make_uscc
+from core import clock
+from exchange.api.idempotency import REPLAYED_HEADER
+from exchange.models import (
+    Account,
+    AllocationEntry,
+    ApprovalOperation,
+    ApprovalRequest,
+    Asset,
+    ComplianceYear,
+    IdempotentRequest,
+    Issuance,
+    MarketRules,
+    Obligation,
+    Order,
+    PendingTransfer,
+    PledgeLoan,
+    Project,
+    SettlementBatch,
+    TrustedAccount,
+    VerifiedEmission,
+)
+from exchange.services.approvals import approval_request
+from exchange.services.compliance import compliance_year_create, entities_cover
+from exchange.services.issuance import cea_vintage_create, project_register
+from exchange.services.transfers import transfer_create
+from exchange.services.trust import trusted_account_propose
+from tests.helpers.api import all_at_once, api_routes, error_of, token_for
+from tests.helpers.compliance import make_cycle
+from tests.helpers.ledger import actor_for, balance
+from tests.helpers.market import IN_SESSION
+from tests.helpers.pledges import DAY, at, make_pledges
+
+pytestmark = pytest.mark.django_db
+
+KEY = "retry-7f3a"
+
+# Changing POSTs (and PATCHes) keyed neither way, and why that is right.
+EXEMPT = {
+    ("POST", "api/v1/audit/seal"): "seals what has committed and is unsealed, so a retry seals nothing twice; "
+    "inside a keyed transaction it would hold the writers' lock through the sealing",
+    ("PATCH", "api/v1/market/listings/<code:asset>"): "sets the fields it names: repeating it changes nothing",
+    ("PATCH", "api/v1/compliance/years/<id:year>"): "sets the fields it names: repeating it changes nothing",
+}
+
+
+# --- the cases ---------------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    """A keyed request, another request under the same key, and what the first one changes."""
+
+    client: APIClient
+    path: str
+    body: dict[str, Any] | str | None
+    effect: Callable[[], object]
+    other_body: dict[str, Any] | str | None = None
+    other_path: str | None = None
+    at: datetime = field(default_factory=lambda: IN_SESSION)
+
+
+def client_of(actor: Actor) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.get(pk=actor.user_id))
+    return client
+
+
+def _status(model: type, pk: int) -> str:
+    return model.objects.get(pk=pk).status
+
+
+def _registry():
+    ps = make_pledges()
+    return ps, ps.ex.market.registry_actor
+
+
+def _participants_register(settings):
+    _, registry = _registry()
+    body = {"name": "Huadian Power", "kind": "compliance_entity", "uscc": make_uscc("91110000777777777")}
+    return Case(
+        client_of(registry),
+        "/api/v1/participants",
+        body,
+        Participant.objects.count,
+        other_body=body | {"name": "Datang Power"},
+    )
+
+
+def _participants_suspend(settings):
+    ps, registry = _registry()
+    pk = ps.borrower[0].pk
+    return Case(
+        client_of(registry),
+        f"/api/v1/participants/{pk}/suspend",
+        {"reason": "audit finding 12"},
+        lambda: Participant.objects.get(pk=pk).status,
+        other_body={"reason": "audit finding 13"},
+    )
+
+
+def _participants_reactivate(settings):
+    ps, registry = _registry()
+    pk = ps.borrower[0].pk
+    participant_suspend(actor=registry, participant=ps.borrower[0], reason="audit")
+    return Case(
+        client_of(registry),
+        f"/api/v1/participants/{pk}/reactivate",
+        {"reason": "cleared"},
+        lambda: Participant.objects.get(pk=pk).status,
+        other_path=f"/api/v1/participants/{pk}/suspend",
+        other_body={"reason": "cleared"},
+    )
+
+
+def _token_revoke(settings):
+    ps, registry = _registry()
+    borrower = get_user_model().objects.get(pk=ps.borrower[2].user_id)
+    token, _ = api_token_create(actor=Actor.system("test"), user=borrower, name="leaked")
+    return Case(
+        client_of(registry),
+        f"/api/v1/tokens/{token.prefix}/revoke",
+        {"reason": "leaked"},
+        lambda: ApiToken.objects.get(pk=token.pk).revoked_at,
+        other_body={"reason": "another"},
+    )
+
+
+def _project_body(owner: Participant) -> dict[str, Any]:
+    return {
+        "code": "BJ-TZ-FOREST-009",
+        "name": "Tongzhou forest",
+        "project_type": "forestry",
+        "methodology": "CCER-14-001-V01",
+        "location": "Tongzhou",
+        "owner": owner.pk,
+        "crediting_start": "2020-01-01",
+        "crediting_end": "2040-12-31",
+    }
+
+
+def _projects_register(settings):
+    ps, registry = _registry()
+    body = _project_body(ps.borrower[0])
+    return Case(client_of(registry), "/api/v1/projects", body, Project.objects.count, other_body=body | {"name": "X"})
+
+
+def _ccer_issue(settings):
+    ps, registry = _registry()
+    project = project_register(
+        actor=registry,
+        code="BJ-TZ-FOREST-009",
+        name="Tongzhou forest",
+        project_type="forestry",
+        methodology="CCER-14-001-V01",
+        location="Tongzhou",
+        owner=ps.borrower[0],
+        crediting_start=date(2020, 1, 1),
+        crediting_end=date(2040, 12, 31),
+    )
+    body = {
+        "vintage": 2023,
+        "monitoring_start": "2021-01-01",
+        "monitoring_end": "2023-12-31",
+        "quantity": 5000,
+        "external_reference": "CCER-ISS-2024-0001",
+    }
+    return Case(
+        client_of(registry),
+        f"/api/v1/projects/{project.code}/issuances",
+        body,
+        lambda: list(Issuance.objects.values_list("external_reference", "quantity")),
+        # Before: the header was ignored, so this was a second issuance.
+        other_body=body | {"external_reference": "CCER-ISS-2024-0002"},
+    )
+
+
+def _cea_vintage_create(settings):
+    _, registry = _registry()
+    return Case(
+        client_of(registry),
+        "/api/v1/assets/cea-vintages",
+        {"vintage": 2025},
+        Asset.objects.count,
+        other_body={"vintage": 2026},
+    )
+
+
+def _approval(ps, registry: Actor, quantity: int = 40) -> ApprovalRequest:
+    return approval_request(
+        actor=registry,
+        operation=ApprovalOperation.CEA_ALLOCATE,
+        params={"asset": "CEA-2024", "rows": [[ps.account.number, quantity]], "idempotency_key": None, "memo": ""},
+        quantity=quantity,
+        summary=f"Allocate {quantity} t",
+    )
+
+
+def _approval_approve(settings):
+    ps, registry = _registry()
+    approval = _approval(ps, registry)
+    second = actor_for(ps.ex.market.registry)
+    return Case(
+        client_of(second),
+        f"/api/v1/approvals/{approval.pk}/approve",
+        None,
+        lambda: (_status(ApprovalRequest, approval.pk), balance(ps.account, ps.cea)),
+        other_path=f"/api/v1/approvals/{approval.pk}/reject",
+        other_body={"reason": "no"},
+    )
+
+
+def _approval_reject(settings):
+    ps, registry = _registry()
+    approval = _approval(ps, registry)
+    second = actor_for(ps.ex.market.registry)
+    return Case(
+        client_of(second),
+        f"/api/v1/approvals/{approval.pk}/reject",
+        {"reason": "the figures are wrong"},
+        lambda: _status(ApprovalRequest, approval.pk),
+        other_body={"reason": "another reason"},
+    )
+
+
+def _account_open(settings):
+    ps = make_pledges()
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/accounts",
+        {"name": "Trading 2"},
+        Account.objects.count,
+        other_body={"name": "Trading 3"},
+    )
+
+
+def _pending_transfer_cancel(settings):
+    settings.GREENLEDGER = {**settings.GREENLEDGER, "TRUSTED_ACCOUNTS": True}
+    ps = make_pledges()
+    _, broker_account, _ = ps.ex.trader("Broker")
+    first, second = (
+        transfer_create(
+            actor=ps.borrower[2], source=ps.account, destination=broker_account, asset=ps.cea, quantity=quantity
+        )
+        for quantity in (10, 20)
+    )
+    assert isinstance(first, PendingTransfer)
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/transfers/pending/{first.pk}/cancel",
+        None,
+        lambda: (_status(PendingTransfer, first.pk), balance(ps.account, ps.cea)),
+        other_path=f"/api/v1/transfers/pending/{second.pk}/cancel",
+    )
+
+
+def _trusted_propose(settings):
+    ps = make_pledges()
+    _, broker_account, _ = ps.ex.trader("Broker")
+    body = {"account": broker_account.number, "label": "Broker"}
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/trusted-accounts",
+        body,
+        TrustedAccount.objects.count,
+        other_body=body | {"label": "Our broker"},
+    )
+
+
+def _proposed_entry(ps) -> TrustedAccount:
+    _, broker_account, _ = ps.ex.trader("Broker")
+    return trusted_account_propose(actor=ps.borrower[2], account=broker_account, label="Broker")
+
+
+def _trusted_approve(settings):
+    ps = make_pledges()
+    entry = _proposed_entry(ps)
+    return Case(
+        client_of(actor_for(ps.borrower[0])),  # a second admin
+        f"/api/v1/trusted-accounts/{entry.pk}/approve",
+        None,
+        lambda: _status(TrustedAccount, entry.pk),
+        other_path=f"/api/v1/trusted-accounts/{entry.pk}/remove",
+    )
+
+
+def _trusted_remove(settings):
+    ps = make_pledges()
+    entry = _proposed_entry(ps)
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/trusted-accounts/{entry.pk}/remove",
+        None,
+        lambda: _status(TrustedAccount, entry.pk),
+        other_path=f"/api/v1/trusted-accounts/{entry.pk}/approve",
+    )
+
+
+def _market_list(settings):
+    ps, registry = _registry()
+    cea_vintage_create(actor=registry, vintage=2025)
+    return Case(
+        client_of(ps.ex.operator),
+        "/api/v1/market/listings",
+        {"asset": "CEA-2025", "reference_price": "80.00"},
+        MarketRules.objects.count,
+        other_body={"asset": "CEA-2025", "reference_price": "81.00"},
+    )
+
+
+def _cash_deposit(settings):
+    ps = make_pledges()
+    body = {"account": ps.account.number, "amount": "100.00", "reference": "BANK-2026-1"}
+    return Case(
+        client_of(ps.ex.operator),
+        "/api/v1/cash/deposits",
+        body,
+        lambda: balance(ps.account, ps.ex.cny),
+        # Before: the header was ignored and the other reference booked a second deposit.
+        other_body=body | {"reference": "BANK-2026-2"},
+    )
+
+
+def _cash_withdraw(settings):
+    ps = make_pledges()
+    ps.ex.deposit(ps.account, 1_000_000)
+    body = {"account": ps.account.number, "amount": "100.00", "reference": "PAY-2026-1"}
+    return Case(
+        client_of(ps.ex.operator),
+        "/api/v1/cash/withdrawals",
+        body,
+        lambda: balance(ps.account, ps.ex.cny),
+        other_body=body | {"reference": "PAY-2026-2"},
+    )
+
+
+def _order_place(settings):
+    ps = make_pledges()
+    body = {
+        "account": ps.account.number,
+        "asset": "CEA-2024",
+        "side": "sell",
+        "price": "80.00",
+        "quantity": 10,
+        "client_order_id": "c-1",
+    }
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/orders",
+        body,
+        lambda: (Order.objects.count(), balance(ps.account, ps.cea)),
+        # Before: the key only stood in for a missing client_order_id, so this placed a second order.
+        other_body=body | {"client_order_id": "c-2"},
+    )
+
+
+def _order_cancel(settings):
+    ps = make_pledges()
+    with clock.pinned(IN_SESSION):
+        first, second = (ps.ex.order(ps.borrower[2], ps.account, "sell", 8000, 10).order for _ in range(2))
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/orders/{first.pk}/cancel",
+        None,
+        lambda: (_status(Order, first.pk), balance(ps.account, ps.cea)),
+        other_path=f"/api/v1/orders/{second.pk}/cancel",
+    )
+
+
+def _pledge_accept(settings):
+    ps = make_pledges()
+    loan = ps.request()
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/accept",
+        {},
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.account, ps.cea)),
+        other_body={"lender_account": ps.bank_account.number},
+    )
+
+
+def _pledge_reject(settings):
+    ps = make_pledges()
+    loan = ps.request()
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/reject",
+        {"reason": "collateral too thin"},
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.account, ps.cea)),
+        other_body={"reason": "another reason"},
+    )
+
+
+def _pledge_withdraw(settings):
+    ps = make_pledges()
+    first, second = ps.request(100), ps.request(200)
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{first.pk}/withdraw",
+        None,
+        lambda: (_status(PledgeLoan, first.pk), balance(ps.account, ps.cea)),
+        other_path=f"/api/v1/pledges/{second.pk}/withdraw",
+    )
+
+
+def _pledge_release(settings):
+    ps = make_pledges()
+    loan = ps.registered()
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/release",
+        {"repayment_reference": "REPAY-1"},
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.account, ps.cea)),
+        other_body={"repayment_reference": "REPAY-2"},
+    )
+
+
+def _pledge_default(settings):
+    ps = make_pledges()
+    with clock.pinned(at(DAY)):
+        loan = ps.registered(maturity_date=DAY + timedelta(days=1))
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/default",
+        None,
+        lambda: _status(PledgeLoan, loan.pk),
+        other_body={"note": "another body"},
+        at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _pledge_enforce(settings):
+    ps = make_pledges()
+    loan = ps.defaulted()
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/enforce",
+        {"method": "transfer"},
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea)),
+        other_body={"method": "sale", "price": "72.00"},
+        at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _compliance_year_create(settings):
+    cycle = make_cycle(2024)
+    return Case(
+        client_of(cycle.registry),
+        "/api/v1/compliance/years",
+        {"year": 2025},
+        ComplianceYear.objects.count,
+        other_body={"year": 2026},
+    )
+
+
+def _compliance_cover(settings):
+    cycle = make_cycle(2024)
+    first, second = cycle.market.holder("Jingneng")[0], cycle.market.holder("Shougang")[0]
+    return Case(
+        client_of(cycle.registry),
+        "/api/v1/compliance/years/2024/entities",
+        {"entities": [first.pk]},
+        Obligation.objects.count,
+        other_body={"entities": [second.pk]},
+    )
+
+
+def _compliance_preallocation(settings):
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Jingneng", emissions=1000)
+    year = compliance_year_create(actor=cycle.registry, year=2025)
+    entities_cover(actor=cycle.registry, year=year, entities=[entity.participant])
+    return Case(
+        client_of(cycle.registry),
+        "/api/v1/compliance/years/2025/preallocation",
+        None,
+        AllocationEntry.objects.count,  # a second run without the key answers "allocated_already"
+        other_path="/api/v1/compliance/years/2024/preallocation",
+    )
+
+
+def _compliance_assess(settings):
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Jingneng", emissions=10)
+    return Case(
+        client_of(cycle.registry),
+        "/api/v1/compliance/years/2024/assessment",
+        None,
+        lambda: (Obligation.objects.get(pk=entity.obligation.pk).status, ComplianceYear.objects.get(pk=2024).closed_at),
+        other_body={"note": "another body"},
+    )
+
+
+def _compliance_emissions(settings):
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Jingneng")
+    body = {"entity": entity.participant.pk, "year": 2024, "quantity": 1200, "report_reference": "VR-1"}
+    return Case(
+        client_of(cycle.verifier),
+        "/api/v1/compliance/emissions",
+        body,
+        VerifiedEmission.objects.count,
+        other_body=body | {"quantity": 1180},
+    )
+
+
+# --- the endpoints whose services kept keys of their own before (journal, pledges, settlement, ...) ---------
+def _transfer_body(ps, destination: Account, quantity: int = 5) -> dict[str, Any]:
+    return {"source": ps.account.number, "destination": destination.number, "asset": "CEA-2024", "quantity": quantity}
+
+
+def _transfers(settings):
+    ps = make_pledges()
+    _, other, _ = ps.ex.trader("Other")
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/transfers",
+        _transfer_body(ps, other),
+        lambda: (balance(ps.account, ps.cea), balance(other, ps.cea)),
+        # Before: transfers and orders kept keys in different stores, so another endpoint under the key acted.
+        other_path="/api/v1/orders",
+        other_body={"account": ps.account.number, "asset": "CEA-2024", "side": "sell", "price": "80.00", "quantity": 1},
+    )
+
+
+def _transfers_batch(settings):
+    ps = make_pledges()
+    _, other, _ = ps.ex.trader("Other")
+    item = {"source": ps.account.number, "destination": other.number, "asset": "CEA-2024", "quantity": 5}
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/transfers/batch",
+        {"transfers": [item]},
+        lambda: balance(other, ps.cea),
+        other_body={"transfers": [item | {"quantity": 6}]},
+    )
+
+
+def _retirements(settings):
+    ps = make_pledges()
+    body = {"account": ps.account.number, "asset": "CEA-2024", "quantity": 25, "beneficiary": "B", "reason": "R"}
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/retirements",
+        body,
+        lambda: balance(ps.account, ps.cea),
+        other_body=body | {"quantity": 26},
+    )
+
+
+def _cancellations(settings):
+    ps, registry = _registry()
+    body = {"account": ps.account.number, "asset": "CEA-2024", "quantity": 10, "reason": "Over-allocation"}
+    return Case(
+        client_of(registry),
+        "/api/v1/cancellations",
+        body,
+        lambda: balance(ps.account, ps.cea),
+        other_body=body | {"quantity": 11},
+    )
+
+
+def _allocations(settings):
+    ps, registry = _registry()
+    body = {"asset": "CEA-2024", "allocations": [{"account": ps.account.number, "quantity": 100}]}
+    return Case(
+        client_of(registry),
+        "/api/v1/allocations",
+        body,
+        lambda: balance(ps.account, ps.cea),
+        other_body={"asset": "CEA-2024", "allocations": [{"account": ps.account.number, "quantity": 101}]},
+    )
+
+
+def _allocations_csv(settings):
+    ps, registry = _registry()
+    client = client_of(registry)
+    return Case(
+        client,
+        "/api/v1/allocations/csv?asset=CEA-2024",
+        f"{ps.account.number},100\n",
+        lambda: balance(ps.account, ps.cea),
+        other_body=f"{ps.account.number},101\n",
+    )
+
+
+def _pledges(settings):
+    ps = make_pledges()
+    body = {
+        "account": ps.account.number,
+        "lender": ps.bank[0].pk,
+        "asset": "CEA-2024",
+        "quantity": 500,
+        "principal": "24000.00",
+        "annual_rate_bp": 385,
+        "maturity": "2027-11-25",
+        "ltv_limit_bp": 7000,
+        "margin_call_bp": 8000,
+        "liquidation_bp": 9000,
+    }
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/pledges",
+        body,
+        PledgeLoan.objects.count,
+        other_body=body | {"quantity": 400},
+    )
+
+
+def _pledge_top_up(settings):
+    ps = make_pledges()
+    loan = ps.registered()
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{loan.pk}/top-up",
+        {"quantity": 100},
+        lambda: (PledgeLoan.objects.get(pk=loan.pk).quantity, balance(ps.account, ps.cea)),
+        other_body={"quantity": 101},
+    )
+
+
+def _settlement(settings):
+    ps = make_pledges()
+    return Case(
+        client_of(ps.ex.operator),
+        "/api/v1/settlement/batches",
+        None,
+        SettlementBatch.objects.count,
+        other_path="/api/v1/cash/deposits",
+        other_body={"account": ps.account.number, "amount": "1.00", "reference": "B-1"},
+    )
+
+
+def _true_up(settings):
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Jingneng")
+    return Case(
+        client_of(cycle.registry),
+        f"/api/v1/compliance/obligations/{entity.obligation.pk}/true-up",
+        {"approved": 100},
+        lambda: balance(entity.account, cycle.market.cea),
+        other_body={"approved": 101},
+    )
+
+
+def _surrender(settings):
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Jingneng", emissions=100)
+    cycle.market.give(entity.account, 100)
+    body = {"account": entity.account.number, "year": 2024, "items": [{"asset": "CEA-2024", "quantity": 60}]}
+    return Case(
+        client_of(entity.actor),
+        "/api/v1/compliance/surrenders",
+        body,
+        lambda: balance(entity.account, cycle.market.cea),
+        other_body=body | {"items": [{"asset": "CEA-2024", "quantity": 61}]},
+    )
+
+
+CASES: dict[str, Callable[[Any], Case]] = {
+    "api/v1/participants": _participants_register,
+    "api/v1/participants/<id:pk>/suspend": _participants_suspend,
+    "api/v1/participants/<id:pk>/reactivate": _participants_reactivate,
+    "api/v1/tokens/<code:prefix>/revoke": _token_revoke,
+    "api/v1/projects": _projects_register,
+    "api/v1/projects/<code:code>/issuances": _ccer_issue,
+    "api/v1/assets/cea-vintages": _cea_vintage_create,
+    "api/v1/approvals/<id:pk>/approve": _approval_approve,
+    "api/v1/approvals/<id:pk>/reject": _approval_reject,
+    "api/v1/accounts": _account_open,
+    "api/v1/transfers/pending/<id:pk>/cancel": _pending_transfer_cancel,
+    "api/v1/trusted-accounts": _trusted_propose,
+    "api/v1/trusted-accounts/<id:pk>/approve": _trusted_approve,
+    "api/v1/trusted-accounts/<id:pk>/remove": _trusted_remove,
+    "api/v1/market/listings": _market_list,
+    "api/v1/cash/deposits": _cash_deposit,
+    "api/v1/cash/withdrawals": _cash_withdraw,
+    "api/v1/orders": _order_place,
+    "api/v1/orders/<id:pk>/cancel": _order_cancel,
+    "api/v1/pledges/<id:pk>/accept": _pledge_accept,
+    "api/v1/pledges/<id:pk>/reject": _pledge_reject,
+    "api/v1/pledges/<id:pk>/withdraw": _pledge_withdraw,
+    "api/v1/pledges/<id:pk>/release": _pledge_release,
+    "api/v1/pledges/<id:pk>/default": _pledge_default,
+    "api/v1/pledges/<id:pk>/enforce": _pledge_enforce,
+    "api/v1/compliance/years": _compliance_year_create,
+    "api/v1/compliance/years/<id:year>/entities": _compliance_cover,
+    "api/v1/compliance/years/<id:year>/preallocation": _compliance_preallocation,
+    "api/v1/compliance/years/<id:year>/assessment": _compliance_assess,
+    "api/v1/compliance/emissions": _compliance_emissions,
+    "api/v1/transfers": _transfers,
+    "api/v1/transfers/batch": _transfers_batch,
+    "api/v1/retirements": _retirements,
+    "api/v1/cancellations": _cancellations,
+    "api/v1/allocations": _allocations,
+    "api/v1/allocations/csv": _allocations_csv,
+    "api/v1/pledges": _pledges,
+    "api/v1/pledges/<id:pk>/top-up": _pledge_top_up,
+    "api/v1/settlement/batches": _settlement,
+    "api/v1/compliance/obligations/<id:pk>/true-up": _true_up,
+    "api/v1/compliance/surrenders": _surrender,
+}
+
+
+def database() -> dict[str, list[str]]:
+    """Every row of every table the API can change, as text: a replay or a refusal must leave all of it."""
+    return {
+        model._meta.label: [repr(row) for row in model.objects.order_by("pk").values_list()]
+        for model in apps.get_models()
+        if model._meta.app_label in {"exchange", "accounts", "auth"} and model._meta.model_name != "apitoken"
+    }
+
+
+def post(client: APIClient, path: str, body: dict[str, Any] | str | None, key: str = KEY) -> Any:
+    if isinstance(body, str):  # a CSV file as a text/csv body
+        return client.post(path, body, content_type="text/csv", HTTP_IDEMPOTENCY_KEY=key)
+    return client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+
+# --- every generically keyed endpoint --------------------------------------------------------------------
+@pytest.mark.parametrize("route", sorted(CASES))
+def test_the_same_key_replays_the_first_answer_and_another_request_is_409(route, settings):
+    with clock.pinned(IN_SESSION):
+        case = CASES[route](settings)
+    assert resolve(case.path.split("?")[0]).route == route
+    with clock.pinned(case.at):
+        before = case.effect()
+
+        first = post(case.client, case.path, case.body)
+        assert 200 <= first.status_code < 300, first.content
+        assert REPLAYED_HEADER not in first
+        done = database()
+        assert case.effect() != before, "the first request changed nothing"
+
+        again = post(case.client, case.path, case.body)
+        assert (again.status_code, again.content) == (first.status_code, first.content)
+        assert again[REPLAYED_HEADER] == "true"
+        assert database() == done
+
+        other = post(case.client, case.other_path or case.path, case.other_body)
+        assert error_of(other) == (409, "idempotency_conflict")
+        assert other.json()["error"]["details"] == {
+            "idempotency_key": KEY,
+            "first_request": f"POST {case.path.split('?')[0]}",
+        }
+        assert database() == done
+    assert IdempotentRequest.objects.count() == 1
+
+
+def test_without_a_key_each_request_acts():
+    ps = make_pledges()
+    client = client_of(ps.borrower[2])
+
+    responses = [client.post("/api/v1/accounts", {"name": "Trading"}, format="json") for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [201, 201]
+    assert Account.objects.filter(participant=ps.borrower[0]).count() == 3
+    assert IdempotentRequest.objects.count() == 0
+
+
+def test_a_refused_request_leaves_its_key_unused():
+    ps = make_pledges()
+    client = client_of(ps.ex.operator)
+    body = {"account": ps.account.number, "amount": "100.00", "reference": "PAY-1"}
+    before = database()
+
+    refused = post(client, "/api/v1/cash/withdrawals", body)
+    assert error_of(refused) == (409, "insufficient_available")
+    assert database() == before
+
+    ps.ex.deposit(ps.account, 1_000_000)
+    retried = post(client, "/api/v1/cash/withdrawals", body)
+
+    assert retried.status_code == 201
+    assert REPLAYED_HEADER not in retried
+    assert balance(ps.account, ps.ex.cny) == (1_000_000 - 10_000, 0)
+
+
+def test_keys_belong_to_the_participant():
+    ps = make_pledges()
+    _, broker_account, _ = ps.ex.trader("Broker")
+    body = {"account": broker_account.number}
+
+    mine = post(client_of(ps.borrower[2]), "/api/v1/trusted-accounts", body)
+    theirs = post(client_of(ps.bank[2]), "/api/v1/trusted-accounts", body)
+
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert REPLAYED_HEADER not in theirs
+    assert sorted(TrustedAccount.objects.values_list("participant_id", flat=True)) == sorted(
+        [ps.borrower[0].pk, ps.bank[0].pk]
+    )
+
+
+def test_a_bad_key_is_400_and_changes_nothing():
+    ps = make_pledges()
+    before = database()
+
+    response = post(
+        client_of(ps.ex.operator),
+        "/api/v1/cash/deposits",
+        {"account": ps.account.number, "amount": "1.00", "reference": "B-1"},
+        key="k" * 129,
+    )
+
+    assert error_of(response) == (400, "invalid")
+    assert database() == before
+
+
+def test_the_body_is_compared_as_data_not_as_text():
+    ps = make_pledges()
+    client = client_of(ps.ex.operator)
+    body = {"account": ps.account.number, "amount": "1.00", "reference": "B-1"}
+    reordered = json.dumps(dict(reversed(body.items())), separators=(",", ":"))
+
+    first = client.post(
+        "/api/v1/cash/deposits", json.dumps(body, indent=2), content_type="application/json", HTTP_IDEMPOTENCY_KEY=KEY
+    )
+    again = client.post("/api/v1/cash/deposits", reordered, content_type="application/json", HTTP_IDEMPOTENCY_KEY=KEY)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again[REPLAYED_HEADER] == "true"
+    assert balance(ps.account, ps.ex.cny) == (100, 0)
+
+
+# --- replays the services recognise say so too -----------------------------------------------------------
+def test_a_journal_replay_says_it_is_one():
+    ps = make_pledges()
+    _, other, _ = ps.ex.trader("Other")
+    client = client_of(ps.borrower[2])
+    body = {"source": ps.account.number, "destination": other.number, "asset": "CEA-2024", "quantity": 5}
+
+    first = post(client, "/api/v1/transfers", body)
+    again = post(client, "/api/v1/transfers", body)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert REPLAYED_HEADER not in first
+    assert again[REPLAYED_HEADER] == "true"
+    assert again.content == first.content
+
+
+def test_a_bank_reference_booked_already_is_409_not_a_replay():
+    """The bank reference is a uniqueness rule (issue 13): only the Idempotency-Key replays."""
+    ps = make_pledges()
+    client = client_of(ps.ex.operator)
+    body = {"account": ps.account.number, "amount": "100.00", "reference": "BANK-7"}
+
+    first = post(client, "/api/v1/cash/deposits", body, key="k-1")
+    after_first = database()
+    again = post(client, "/api/v1/cash/deposits", body, key="k-2")  # another key, one bank reference
+    retried = post(client, "/api/v1/cash/deposits", body, key="k-1")
+
+    assert first.status_code == 201
+    assert error_of(again) == (409, "duplicate_bank_reference")
+    assert again.json()["error"]["details"] == {"reference": "BANK-7"}
+    assert (retried.status_code, retried.content, retried[REPLAYED_HEADER]) == (201, first.content, "true")
+    assert database() == after_first
+    assert balance(ps.account, ps.ex.cny) == (10_000, 0)
+
+
+# --- 8 clients, one key, at once ---------------------------------------------------------------------------
+def _account_burst() -> tuple[str, str, dict[str, Any], Callable[[], object]]:
+    ps = make_pledges()
+    owner = ps.borrower[0]
+    return token_for(ps.borrower[2]), "/api/v1/accounts", {"name": "Trading"}, owner.accounts.count
+
+
+def _deposit_burst() -> tuple[str, str, dict[str, Any], Callable[[], object]]:
+    ps = make_pledges()
+    body = {"account": ps.account.number, "amount": "100.00", "reference": "BANK-BURST"}
+    return token_for(ps.ex.operator), "/api/v1/cash/deposits", body, lambda: balance(ps.account, ps.ex.cny)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("name", "effect_once"), [("account", 2), ("deposit", (10_000, 0))])
+def test_one_key_sent_by_8_clients_at_once_acts_once_and_answers_alike(name, effect_once):
+    token, url, body, effect = {"account": _account_burst, "deposit": _deposit_burst}[name]()
+    responses = all_at_once(8, lambda client: post(client, url, body, key="burst-1"), token=token)
+
+    assert [r.status_code for r in responses] == [201] * 8
+    assert len({r.content for r in responses}) == 1
+    assert sorted(r.get(REPLAYED_HEADER, "") for r in responses) == [""] + ["true"] * 7
+    assert effect() == effect_once
+    assert IdempotentRequest.objects.count() == 1
+
+
+# --- no POST forgets its key ----------------------------------------------------------------------------------
+def _keying(view: type, method: str) -> str | None:
+    return getattr(getattr(view, method.lower()), "idempotency", None)
+
+
+def test_every_changing_endpoint_is_keyed_or_exempted_with_a_reason():
+    changing = {k: v for k, v in api_routes().items() if k[0] != "GET"}
+    unkeyed = sorted(k for k, view in changing.items() if _keying(view, k[0]) is None)
+    assert unkeyed == sorted(EXEMPT), "a POST without key handling: key it (exchange/api/idempotency.py) or exempt it"
+    for method, route in EXEMPT:
+        assert (method, route) in changing, f"exempted, but no such endpoint: {method} {route}"
+
+
+def test_every_generically_keyed_endpoint_has_a_case_here():
+    generic = {route for (method, route), view in api_routes().items() if _keying(view, method) == "request"}
+    assert all(method == "POST" for (method, _), view in api_routes().items() if _keying(view, method))
+    assert sorted(generic) == sorted(CASES)
+
+
+def test_the_schema_offers_the_key_exactly_where_it_is_honoured():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+
+    def offers_key(method: str, route: str) -> bool:
+        path = "/" + re.sub(r"<\w+:(\w+)>", lambda m: "{id}" if m[1] == "pk" else "{" + m[1] + "}", route)
+        operation = schema["paths"][path][method.lower()]
+        shared = "#/components/parameters/IdempotencyKey"
+        parameters = operation.get("parameters", [])
+        return any(p.get("$ref") == shared or p.get("name") == "Idempotency-Key" for p in parameters)
+
+    for (method, route), view in api_routes().items():
+        if method != "GET":
+            assert offers_key(method, route) == (_keying(view, method) is not None), (method, route)
+    shared = schema["components"]["parameters"]["IdempotencyKey"]
+    assert (shared["in"], shared["name"]) == ("header", "Idempotency-Key")
+    assert (shared["schema"]["minLength"], shared["schema"]["maxLength"]) == (1, 128)
+
+
+def test_kept_answers_are_forgotten_after_the_retention_period_and_the_key_acts_afresh():
+    from exchange.services.idempotency import idempotent_requests_forget
+
+    ps = make_pledges()
+    client = client_of(ps.borrower[2])
+    first = post(client, "/api/v1/accounts", {"name": "Trading"})
+    assert first.status_code == 201
+    kept = IdempotentRequest.objects.get()
+    retention = timedelta(days=settings.GREENLEDGER["IDEMPOTENCY_RETENTION_DAYS"])
+
+    assert idempotent_requests_forget(now=kept.created_at + retention) == 0  # not older than the period yet
+    assert post(client, "/api/v1/accounts", {"name": "Trading"})[REPLAYED_HEADER] == "true"
+    assert idempotent_requests_forget(now=kept.created_at + retention + timedelta(seconds=1)) == 1
+    assert not IdempotentRequest.objects.exists()
+
+    again = post(client, "/api/v1/accounts", {"name": "Trading"})
+    assert again.status_code == 201
+    assert REPLAYED_HEADER not in again
+    assert Account.objects.filter(participant=ps.borrower[0]).count() == 3
+
+
+def test_forgetting_takes_a_bounded_number_at_a_time():
+    from exchange.services.idempotency import idempotent_requests_forget
+
+    old = clock.now() - timedelta(days=settings.GREENLEDGER["IDEMPOTENCY_RETENTION_DAYS"] + 1)
+    IdempotentRequest.objects.bulk_create(
+        IdempotentRequest(
+            scope="participant:1",
+            key=f"k{i}",
+            method="POST",
+            path="/x",
+            request_hash="0" * 64,
+            status=201,
+            body="{}",
+            created_at=old,
+        )
+        for i in range(5)
+    )
+    assert idempotent_requests_forget(batch=3) == 3
+    assert idempotent_requests_forget(batch=3) == 2
+    assert idempotent_requests_forget(batch=3) == 0

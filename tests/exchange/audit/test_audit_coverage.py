@@ -1,0 +1,459 @@
+"""No business change without its audit event: every service is walked and must write one.
+
+A service added without a scenario here fails ``test_every_service_has_a_scenario``; a scenario whose
+service writes no event fails ``test_each_service_writes_an_event`` (and the ``@service`` decorator
+itself refuses such a call at run time, shown by ``test_unaudited_change_is_refused``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from datetime import date
+
+import pytest
+from django.contrib.auth import get_user_model
+
+import accounts.services
+import exchange.services
+from accounts.actors import Actor
+from accounts.models import Membership, ParticipantKind, Role
+from core.errors import MissingAuditEvent
+from exchange.models import Account, Project
+from exchange.services.audit import SERVICES, recording_service_calls, service
+from tests.factories import ParticipantFactory, UserFactory
+from tests.helpers.ledger import Market, make_market
+
+pytestmark = pytest.mark.django_db
+
+
+def _import_all_services() -> None:
+    for module in pkgutil.iter_modules(exchange.services.__path__):
+        importlib.import_module(f"exchange.services.{module.name}")
+    importlib.import_module(accounts.services.__name__)
+
+
+def _forest_project(m: Market) -> Project:
+    from exchange.services.issuance import project_register
+
+    owner = ParticipantFactory(kind=ParticipantKind.PROJECT_OWNER)
+    Account.objects.create(number=f"CN-T-{owner.pk}", participant=owner)
+    return project_register(
+        actor=m.registry_actor,
+        code=f"P-{owner.pk}",
+        name="Forest",
+        project_type="forestry",
+        methodology="M",
+        location="Tongzhou",
+        owner=owner,
+        crediting_start=date(2020, 1, 1),
+        crediting_end=date(2040, 1, 1),
+    )
+
+
+def _covered(m: Market, year: int = 2024):
+    from exchange.services import compliance as comp
+
+    compliance_year = comp.compliance_year_create(actor=m.registry_actor, year=year)
+    participant, account, actor = m.holder("Holder")
+    [obligation] = comp.entities_cover(actor=m.registry_actor, year=compliance_year, entities=[participant])
+    return compliance_year, obligation, account, actor
+
+
+def _surrender(m: Market):
+    from exchange.services import compliance as comp
+
+    _, obligation, account, actor = _covered(m)
+    comp.emissions_record(actor=m.registry_actor, obligation=obligation, quantity=100)
+    m.give(account, 100)
+    return comp.surrender_create(
+        actor=actor, account=account, year=2024, items=[comp.SurrenderLine(asset=m.cea, quantity=10)]
+    )
+
+
+def _preallocate(m: Market):
+    from exchange.services import compliance as comp
+
+    _, earlier, _, _ = _covered(m, 2023)
+    comp.emissions_record(actor=m.registry_actor, obligation=earlier, quantity=100)
+    compliance_year = comp.compliance_year_create(actor=m.registry_actor, year=2024)
+    comp.entities_cover(actor=m.registry_actor, year=compliance_year, entities=[earlier.entity])
+    return comp.preallocation_run(actor=m.registry_actor, year=compliance_year)
+
+
+def _scenarios() -> dict[str, Callable[[Market], object]]:
+    from accounts import services as a
+    from exchange.services import accounts as acc
+    from exchange.services import issuance as iss
+    from exchange.services import retirement as ret
+    from exchange.services import transfers as tr
+
+    def holder(m: Market):
+        return m.holder("Holder")
+
+    def with_units(m: Market):
+        participant, account, actor = holder(m)
+        m.give(account, 100)
+        return participant, account, actor
+
+    return {
+        "accounts.services.participant_create": lambda m: a.participant_create(
+            actor=m.registry_actor, name="New entity", kind="compliance_entity", uscc="91110000MA00000051"
+        ),
+        "accounts.services.participant_suspend": lambda m: a.participant_suspend(
+            actor=m.registry_actor, participant=holder(m)[0], reason="r"
+        ),
+        "accounts.services.participant_reactivate": lambda m: a.participant_reactivate(
+            actor=m.registry_actor, participant=holder(m)[0], reason="r"
+        ),
+        "accounts.services.participant_update": lambda m: a.participant_update(
+            actor=m.registry_actor, participant=holder(m)[0], name="Renamed", email="x@example.cn"
+        ),
+        "accounts.services.membership_create": lambda m: a.membership_create(
+            actor=m.registry_actor, user=UserFactory(), participant=holder(m)[0], role=Role.VIEWER
+        ),
+        "accounts.services.membership_set_role": lambda m: a.membership_set_role(
+            actor=m.registry_actor, membership=Membership.objects.get(participant=holder(m)[0]), role=Role.VIEWER
+        ),
+        "accounts.services.api_token_create": lambda m: a.api_token_create(
+            actor=Actor.system("test"),
+            user=get_user_model().objects.get(membership__participant=holder(m)[0]),
+            name="t",
+        ),
+        "accounts.services.api_token_revoke": lambda m: a.api_token_revoke(
+            actor=Actor.system("test"),
+            token=a.api_token_create(
+                actor=Actor.system("test"),
+                user=get_user_model().objects.get(membership__participant=holder(m)[0]),
+                name="t",
+            )[0],
+        ),
+        "exchange.services.accounts.account_open": lambda m: acc.account_open(
+            actor=m.registry_actor, participant=holder(m)[0], name="second"
+        ),
+        "exchange.services.issuance.project_register": _forest_project,
+        "exchange.services.issuance.ccer_issue": lambda m: iss.ccer_issue(
+            actor=m.registry_actor,
+            project=_forest_project(m),
+            vintage=2023,
+            monitoring_start=date(2021, 1, 1),
+            monitoring_end=date(2021, 12, 31),
+            quantity=10,
+            external_reference="REF-1",
+        ),
+        "exchange.services.issuance.cea_vintage_create": lambda m: iss.cea_vintage_create(
+            actor=m.registry_actor, vintage=2031
+        ),
+        "exchange.services.issuance.cea_allocate": lambda m: m.give(holder(m)[1], 10),
+        "exchange.services.transfers.transfer_create": lambda m: tr.transfer_create(
+            actor=with_units(m)[2], source=holder(m)[1], destination=m.holder("Other")[1], asset=m.cea, quantity=5
+        ),
+        "exchange.services.transfers.transfers_batch_create": lambda m: tr.transfers_batch_create(
+            actor=with_units(m)[2],
+            transfers=[tr.TransferOrder(holder(m)[1], m.holder("Other")[1], m.cea, 5)] * 2,
+        ),
+        "exchange.services.retirement.retirement_create": lambda m: ret.retirement_create(
+            actor=with_units(m)[2], account=holder(m)[1], asset=m.cea, quantity=5, beneficiary="b", reason="r"
+        ),
+        "exchange.services.retirement.units_cancel": lambda m: ret.units_cancel(
+            actor=m.registry_actor, account=with_units(m)[1], asset=m.cea, quantity=5, reason="correction"
+        ),
+        **_market_scenarios(),
+        **_approval_scenarios(),
+        **_trust_scenarios(),
+        **_calendar_scenarios(),
+    }
+
+
+def _calendar_scenarios() -> dict[str, Callable[[Market], object]]:
+    from exchange.services import calendar as cal
+
+    def loaded(m: Market):
+        return cal.calendar_year_load(actor=m.registry_actor, code="CN", year=2026)
+
+    def holiday(m: Market):
+        loaded(m)
+        return cal.calendar_day_set(
+            actor=m.registry_actor, code="CN", day=date(2026, 11, 24), kind="holiday", name_en="Extra day off"
+        )
+
+    return {
+        "exchange.services.calendar.calendar_year_load": loaded,
+        "exchange.services.calendar.calendar_day_set": holiday,
+        "exchange.services.calendar.calendar_day_remove": lambda m: (
+            holiday(m),
+            cal.calendar_day_remove(actor=m.registry_actor, code="CN", day=date(2026, 11, 24)),
+        ),
+    }
+
+
+def _trust_scenarios() -> dict[str, Callable[[Market], object]]:
+    from django.conf import settings
+    from django.test import override_settings
+
+    from accounts.models import Role
+    from exchange.services import transfers as tr
+    from exchange.services import trust as tu
+    from tests.helpers.ledger import actor_for
+
+    def proposed(m: Market):
+        sender, _, admin = m.holder("Truster")
+        return tu.trusted_account_propose(actor=admin, account=m.holder("Trusted")[1]), sender
+
+    def pending(m: Market, delay: int = 3600):
+        _, account, actor = m.holder("Sender")
+        m.give(account, 10)
+        config = {**settings.GREENLEDGER, "TRUSTED_ACCOUNTS": True, "PENDING_TRANSFER_DELAY_SECONDS": delay}
+        with override_settings(GREENLEDGER=config):
+            return tr.transfer_create(
+                actor=actor, source=account, destination=m.holder("Receiver")[1], asset=m.cea, quantity=5
+            ), actor
+
+    def approved(m: Market):
+        entry, truster = proposed(m)
+        return tu.trusted_account_approve(actor=actor_for(truster, Role.ADMIN), entry=entry)
+
+    return {
+        "exchange.services.trust.trusted_account_propose": proposed,
+        "exchange.services.trust.trusted_account_approve": approved,
+        "exchange.services.trust.trusted_account_remove": lambda m: tu.trusted_account_remove(
+            actor=m.holder("Truster")[2], entry=proposed(m)[0]
+        ),
+        "exchange.services.trust.pending_transfer_cancel": lambda m: tu.pending_transfer_cancel(
+            actor=(p := pending(m))[1], pending=p[0]
+        ),
+        "exchange.services.trust.pending_transfers_execute": lambda m: (pending(m, 0), tu.pending_transfers_execute()),
+    }
+
+
+def _approval_scenarios() -> dict[str, Callable[[Market], object]]:
+    from exchange.models import ApprovalOperation
+    from exchange.services import approvals as ap
+    from tests.helpers.ledger import actor_for
+
+    def requested(m: Market):
+        _, account, _ = m.holder("Holder")
+        return ap.approval_request(
+            actor=m.registry_actor,
+            operation=ApprovalOperation.CEA_ALLOCATE,
+            params={"asset": m.cea.code, "rows": [[account.number, 5]], "idempotency_key": None, "memo": ""},
+            quantity=5,
+            summary="Allocate 5 t",
+        )
+
+    return {
+        "exchange.services.approvals.approval_request": requested,
+        "exchange.services.approvals.approval_approve": lambda m: ap.approval_approve(
+            actor=actor_for(m.registry), approval=requested(m)
+        ),
+        "exchange.services.approvals.approval_reject": lambda m: ap.approval_reject(
+            actor=actor_for(m.registry), approval=requested(m), reason="no"
+        ),
+        **_pledge_scenarios(),
+    }
+
+
+def _market_scenarios() -> dict[str, Callable[[Market], object]]:
+    from exchange.services import compliance as comp
+    from exchange.services import settlement as st
+    from exchange.services import trading as t
+    from tests.helpers.market import REFERENCE_FEN
+
+    def listed(m: Market):
+        operator = m.holder("Exchange", kind=ParticipantKind.EXCHANGE)[2]
+        if not hasattr(m.cea, "rules"):
+            t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
+        return operator
+
+    def cash(m: Market, name: str = "Buyer"):
+        operator = listed(m)
+        _, account, actor = m.holder(name)
+        t.cash_deposit(actor=operator, account=account, amount_fen=10_000_000, reference=f"dep-{name}")
+        return operator, account, actor
+
+    def after_the_close():
+        from core import clock
+        from tests.helpers.market import IN_SESSION
+
+        with clock.pinned(IN_SESSION.replace(hour=15)):  # the resting order's session has ended
+            return t.orders_cancel_at_close()
+
+    def resting_sell(m: Market):
+        listed(m)
+        _, account, actor = m.holder("Seller")
+        m.give(account, 100)
+        return t.order_place(
+            actor=actor,
+            account=account,
+            asset=m.cea,
+            side="sell",
+            mode="listing",
+            price_fen=REFERENCE_FEN,
+            quantity=10,
+            client_order_id="s1",
+        )
+
+    def traded(m: Market):
+        resting_sell(m)
+        _, account, actor = cash(m)
+        return t.order_place(
+            actor=actor,
+            account=account,
+            asset=m.cea,
+            side="buy",
+            mode="listing",
+            price_fen=REFERENCE_FEN,
+            quantity=10,
+            client_order_id="b1",
+        )
+
+    return {
+        "exchange.services.trading.asset_list": listed,
+        "exchange.services.trading.market_rules_update": lambda m: t.market_rules_update(
+            actor=listed(m), rules=m.cea.rules, fee_bp=50
+        ),
+        "exchange.services.trading.cash_deposit": cash,
+        "exchange.services.trading.cash_withdraw": lambda m: t.cash_withdraw(
+            actor=cash(m)[0], account=cash(m, "Other")[1], amount_fen=100, reference="w1"
+        ),
+        "exchange.services.trading.order_place": resting_sell,
+        "exchange.services.trading.order_cancel": lambda m: t.order_cancel(
+            actor=m.holder("Seller")[2], order=resting_sell(m).order
+        ),
+        "exchange.services.trading.orders_cancel_at_close": lambda m: (resting_sell(m), after_the_close()),
+        "exchange.services.trading.day_close": lambda m: (traded(m), t.day_close(asset=m.cea)),
+        "exchange.services.settlement.settlement_run": lambda m: (traded(m), st.settlement_run()),
+        "exchange.services.compliance.compliance_year_create": lambda m: comp.compliance_year_create(
+            actor=m.registry_actor, year=2030
+        ),
+        "exchange.services.compliance.compliance_year_update": lambda m: comp.compliance_year_update(
+            actor=m.registry_actor, year=_covered(m)[0], deadline=date(2025, 6, 30)
+        ),
+        "exchange.services.compliance.entities_cover": _covered,
+        "exchange.services.compliance.emissions_record": lambda m: comp.emissions_record(
+            actor=m.registry_actor, obligation=_covered(m)[1], quantity=100
+        ),
+        "exchange.services.compliance.preallocation_run": _preallocate,
+        "exchange.services.compliance.true_up_apply": lambda m: comp.true_up_apply(
+            actor=m.registry_actor, obligation=_covered(m)[1], approved=10
+        ),
+        "exchange.services.compliance.surrender_create": _surrender,
+        "exchange.services.compliance.compliance_assess": lambda m: comp.compliance_assess(
+            actor=m.registry_actor, year=_covered(m, 2023)[0], today=date(2025, 1, 1)
+        ),
+    }
+
+
+def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
+    from datetime import datetime, time, timedelta
+
+    from core import clock
+    from exchange.services import pledges as p
+    from exchange.services import trading as t
+    from tests.helpers.market import IN_SESSION, REFERENCE_FEN
+
+    day = IN_SESSION.date()
+
+    def later(days: int, hour: int = 10):
+        return clock.pinned(datetime.combine(day + timedelta(days=days), time(hour), tzinfo=clock.MARKET_TZ))
+
+    def requested(m: Market):
+        operator = m.holder("Exchange", kind=ParticipantKind.EXCHANGE)[2]
+        t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
+        _, account, actor = m.holder("Borrower")
+        m.give(account, 100)
+        return p.pledge_request(
+            actor=actor,
+            account=account,
+            lender=m.holder("Bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[0],
+            asset=m.cea,
+            quantity=100,
+            principal_fen=400_000,
+            annual_rate_bp=385,
+            maturity_date=day + timedelta(days=1),
+            ltv_limit_bp=7000,
+            margin_call_bp=8000,
+            liquidation_bp=9000,
+        )
+
+    def bank(m: Market):
+        return m.holder("Bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[2]
+
+    def registered(m: Market):
+        return p.pledge_register(actor=bank(m), loan=requested(m))
+
+    def defaulted(m: Market):
+        loan = registered(m)
+        with later(2):
+            return p.pledge_default(actor=bank(m), loan=loan)
+
+    def sale_ended(m: Market):
+        loan = defaulted(m)
+        with later(2):
+            p.pledge_enforce(actor=bank(m), loan=loan, method="sale", price_fen=REFERENCE_FEN)
+        with later(2, 15):
+            t.orders_cancel_at_close()
+            return p.pledge_sales_complete()
+
+    def enforced(m: Market):
+        loan = defaulted(m)
+        with later(2):
+            return p.pledge_enforce(actor=bank(m), loan=loan, method="transfer")
+
+    return {
+        "exchange.services.pledges.pledge_request": requested,
+        "exchange.services.pledges.pledge_register": registered,
+        "exchange.services.pledges.pledge_reject": lambda m: p.pledge_reject(actor=bank(m), loan=requested(m)),
+        "exchange.services.pledges.pledge_withdraw": lambda m: p.pledge_withdraw(
+            actor=m.holder("Borrower")[2], loan=requested(m)
+        ),
+        "exchange.services.pledges.pledge_top_up": lambda m: p.pledge_top_up(
+            actor=m.holder("Borrower")[2], loan=(registered(m), m.give(m.holder("Borrower")[1], 10))[0], quantity=10
+        ),
+        "exchange.services.pledges.pledge_release": lambda m: p.pledge_release(actor=bank(m), loan=registered(m)),
+        "exchange.services.pledges.pledge_default": defaulted,
+        "exchange.services.pledges.pledge_enforce": enforced,
+        "exchange.services.pledges.pledge_sales_complete": sale_ended,
+        "exchange.services.pledges.pledges_value": lambda m: (registered(m), p.pledges_value()),
+    }
+
+
+def _audited_services() -> set[str]:
+    _import_all_services()
+    return {name for name, fn in SERVICES.items() if fn.audited and not name.startswith("tests.")}
+
+
+def test_every_service_has_a_scenario():
+    missing = _audited_services() - set(_scenarios())
+    assert missing == set(), f"services without an audit scenario here: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(_scenarios()))
+def test_each_service_writes_an_event(name):
+    from core import clock
+    from tests.helpers.market import IN_SESSION
+
+    with clock.pinned(IN_SESSION):
+        market = make_market()
+        with recording_service_calls() as calls:
+            _scenarios()[name](market)
+
+    own = [call for call in calls if call.name == name]
+    assert own, f"the scenario did not call {name}"
+    assert all(call.events > 0 for call in own), f"{name} completed without writing an audit event"
+
+
+def test_unaudited_change_is_refused():
+    market = make_market()
+
+    @service
+    def silent_rename(*, participant_id: int) -> None:
+        from accounts.models import Participant
+
+        Participant.objects.filter(pk=participant_id).update(name="changed silently")
+
+    with pytest.raises(MissingAuditEvent):
+        silent_rename(participant_id=market.registry.pk)
+    market.registry.refresh_from_db()
+    assert market.registry.name == "National carbon registry"

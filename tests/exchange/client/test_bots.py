@@ -1,0 +1,90 @@
+"""The demo trading bots against a live server: they quote inside the band, trade, and back off on errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from exchange.bots import MarketMaker, Taker, clamp_to_band, middle
+from exchange.client import Client
+from exchange.models import Order, OrderStatus, Trade
+from tests.helpers.api import token_for
+from tests.helpers.live import in_session, make_live_market
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def market(live_server):
+    with in_session():
+        live = make_live_market(live_server.url)
+        _, maker_account, maker_actor = live.exchange.trader("Maker Co", units=5_000, cash_fen=100_000_000)
+        live.maker_account = maker_account
+        live.maker_token = token_for(maker_actor)
+        yield live
+
+
+def test_clamp_keeps_prices_within_three_percent_of_the_close():
+    assert clamp_to_band(9_000, 8_000) == 8_240
+    assert clamp_to_band(7_000, 8_000) == 7_761
+    assert clamp_to_band(8_100, 8_000) == 8_100
+
+
+@pytest.mark.django_db(transaction=False)
+def test_middle_of_the_book():
+    def level(price):
+        return [{"price": price, "quantity": 1, "orders": 1}]
+
+    book = {"asset": "A", "mode": "listing", "bids": level("80.00"), "asks": level("80.50"), "previous_close": "79.00"}
+    assert middle(book) == 8_025
+    assert middle({**book, "asks": []}) == 8_000
+    assert middle({**book, "asks": [], "bids": []}) == 7_900
+    assert middle({**book, "asks": [], "bids": [], "previous_close": None}) is None
+
+
+def test_the_market_maker_quotes_both_sides_inside_the_band_and_the_taker_trades(market):
+    with Client(market.url, market.maker_token) as maker_client, Client(market.url, market.buyer_token) as taker_client:
+        maker = MarketMaker(maker_client, ["CEA-2024"], interval=0.01, seed=1)
+        taker = Taker(taker_client, ["CEA-2024"], interval=0.01, seed=3)
+        # when the market maker quotes
+        assert maker.tick() < 0.1
+        quotes = list(Order.objects.filter(account=market.maker_account, status=OrderStatus.OPEN))
+        # and the taker moves a few times (it has cash only: its sells are refused and passed over)
+        for _ in range(6):
+            taker.tick()
+        # and the market maker quotes again
+        maker.tick()
+
+    assert sorted(o.side for o in quotes) == ["buy", "sell"]
+    assert all(7_761 <= o.price_fen <= 8_240 for o in quotes)
+    assert maker.failures == taker.failures == 0
+    assert Trade.objects.filter(buy_order__account=market.buyer, sell_order__account=market.maker_account).exists()
+    open_sides = sorted(
+        Order.objects.filter(account=market.maker_account, status=OrderStatus.OPEN).values_list("side", flat=True)
+    )
+    assert open_sides == ["buy", "sell"]
+
+
+def test_a_refused_bot_backs_off_and_does_not_raise(market):
+    with Client(market.url, "gl_wrong_token", retries=0) as client:
+        bot = MarketMaker(client, ["CEA-2024"], interval=1.0, seed=1)
+        delays = [bot.tick() for _ in range(3)]
+
+    assert bot.failures == 3
+    assert delays[0] >= 1.6
+    assert delays[2] >= 6.4
+    assert not Order.objects.exists()
+
+
+def test_a_bot_without_a_server_backs_off():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    with Client(f"http://127.0.0.1:{port}", "gl_x_y", retries=0) as client:
+        bot = Taker(client, ["CEA-2024"], interval=1.0, seed=1)
+        delay = bot.tick()
+
+    assert bot.failures == 1
+    assert delay >= 1.6

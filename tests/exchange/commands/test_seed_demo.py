@@ -1,0 +1,69 @@
+"""The demo market loads, twice without change, and ends with a CEA pledge registered with a demo bank."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db.models import F, Sum
+
+from accounts.models import ApiToken
+from core import clock
+from exchange.management.commands.seed_demo import BOT_TOKENS, LISTINGS
+from exchange.models import AuditEvent, DailyPrice, HoldStatus, PledgeLoan, PledgeStatus, SerialBlock, Trade
+from exchange.services.pledges import ltv_bp_of
+from tests.helpers.ledger import assert_reconciled
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_registers_one_demo_pledge_idempotently():
+    call_command("seed_demo", stdout=io.StringIO(), stderr=io.StringIO())
+    events = AuditEvent.objects.count()
+
+    call_command("seed_demo", stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert AuditEvent.objects.count() == events
+    loan = PledgeLoan.objects.select_related("borrower", "lender", "asset", "account").get()
+    assert (loan.status, loan.asset.code, loan.quantity, loan.principal_fen) == (
+        PledgeStatus.REGISTERED,
+        "CEA-2024",
+        50_000,
+        240_000_000,
+    )
+    assert (loan.borrower.name, loan.lender.name) == ("Jingneng Thermal Power Co.", "Bank of Beijing Tongzhou Branch")
+    assert loan.ltv_bp == ltv_bp_of(loan.principal_fen, 50_000 * loan.price_fen) <= loan.ltv_limit_bp
+    (collateral,) = loan.collateral.select_related("hold")
+    assert (collateral.hold.status, sum(last - first + 1 for first, last in collateral.serial_ranges)) == (
+        HoldStatus.ACTIVE,
+        50_000,
+    )
+    assert SerialBlock.objects.filter(hold=collateral.hold).aggregate(n=Sum(F("last") - F("first") + 1))["n"] == 50_000
+    assert_reconciled()
+
+
+def test_seed_demo_records_ten_settled_past_days_and_the_bot_tokens():
+    err = io.StringIO()
+    call_command("seed_demo", stdout=io.StringIO(), stderr=err)
+
+    today = clock.trading_day()
+    days = sorted(set(DailyPrice.objects.values_list("day", flat=True)))
+    assert days == [today - timedelta(days=n) for n in range(10, 0, -1)]
+    assert DailyPrice.objects.count() == 30
+    assert DailyPrice.objects.filter(close_from_trades=True).count() == 30
+    assert not Trade.objects.filter(settlement_batch__isnull=True).exists()
+    assert Trade.objects.filter(trading_day__lt=today).count() == Trade.objects.count()
+    for code, reference in LISTINGS:
+        close = DailyPrice.objects.filter(asset__code=code).order_by("-day").first().close_fen
+        assert abs(close - reference) * 100 <= 2 * reference  # within 2%: today's book sits inside the band
+    prefixes = sorted(text.split("_")[1] for _, text in BOT_TOKENS.values())
+    assert sorted(ApiToken.objects.filter(prefix__in=prefixes).values_list("user__username", flat=True)) == [
+        "cement_trader",
+        "shougang_trader",
+    ]
+    summary = err.getvalue().strip().splitlines()[-1]
+    assert summary.startswith("seed_demo: done in ")
+    assert "30 daily closes, 10 open orders" in summary
+    assert_reconciled()

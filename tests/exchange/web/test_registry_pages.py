@@ -1,0 +1,160 @@
+"""The public registry pages: a retirement certificate with its checked audit proof, and serial lookup."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.test import Client, override_settings
+
+from exchange.models import AuditEvent
+from exchange.services.retirement import retirement_create
+from exchange.services.sealing import audit_seal
+from exchange.services.transfers import transfer_create
+from tests.helpers.api import client_for
+from tests.helpers.ledger import make_market
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def retired():
+    market = make_market()
+    _, account, actor = market.holder("Jingneng Thermal Power Co.")
+    market.give(account, 1_000)
+    _, other, _ = market.holder("Yanshan Petrochemical Co.")
+    market.give(other, 77)
+    retirement = retirement_create(
+        actor=actor,
+        account=account,
+        asset=market.cea,
+        quantity=120,
+        beneficiary="Beijing Marathon 2026",
+        reason="Offsetting the race's emissions",
+        serials=(101, 220),
+    )
+    return market, account, actor, retirement
+
+
+def test_certificate_before_sealing_says_pending(retired):
+    _, account, _, retirement = retired
+
+    page = Client().get(f"/registry/retirements/{retirement.pk}")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Beijing Marathon 2026" in html
+    assert "Offsetting the race&#x27;s emissions" in html
+    assert "Sealing pending" in html
+    assert ">101</td>" in html
+    assert ">220</td>" in html
+    assert account.number in html
+    assert "Jingneng Thermal Power Co." in html
+
+
+def test_certificate_after_sealing_shows_the_verified_proof(retired):
+    *_, retirement = retired
+    audit_seal()
+    seq = AuditEvent.objects.get(action="retirement.create").seq
+
+    html = Client().get(f"/registry/retirements/{retirement.pk}").content.decode()
+
+    assert 'class="badge verified"' in html
+    assert f"Audit event {seq} is included in checkpoint 1" in html
+
+
+def test_certificate_shows_no_balances_or_other_participants(retired):
+    *_, retirement = retired
+
+    html = Client().get(f"/registry/retirements/{retirement.pk}").content.decode()
+
+    assert "Yanshan" not in html
+    assert ">880<" not in html  # the retiring account's remaining balance (1,000 - 120)
+    assert "880 t" not in html
+    assert "balance" not in html.lower()
+
+
+def test_an_unknown_retirement_is_a_404_page():
+    page = Client().get("/registry/retirements/999999")
+
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")
+    assert "There is no retirement number 999999." in page.content.decode()
+
+
+def test_the_api_links_the_certificate(retired):
+    _, _, actor, retirement = retired
+
+    body = client_for(actor).get(f"/api/v1/retirements/{retirement.pk}").json()
+
+    assert body["certificate_url"] == f"http://testserver/registry/retirements/{retirement.pk}"
+
+
+def test_serial_lookup_shows_block_state_holder_and_history(retired):
+    market, account, actor, _ = retired
+    _, buyer, _ = market.holder("Capital Airport Energy Co.")
+    transfer_create(actor=actor, source=account, destination=buyer, asset=market.cea, quantity=10, serials=(1, 10))
+
+    page = Client().get("/registry/serials", {"asset": "CEA-2024", "serial": "5"})
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<strong>available</strong>" in html
+    assert buyer.number in html
+    assert "Capital Airport Energy Co." in html
+    assert html.count('<tr><td class="num">') == 2  # allocated, then transferred
+    assert "Transfer" in html
+
+
+def test_serial_lookup_of_a_retired_serial(retired):
+    page = Client().get("/registry/serials", {"asset": "CEA-2024", "serial": "150"})
+
+    assert "<strong>retired</strong>" in page.content.decode()
+
+
+def test_serial_lookup_of_an_unissued_serial_is_404(retired):
+    page = Client().get("/registry/serials", {"asset": "CEA-2024", "serial": "5000"})
+
+    assert page.status_code == 404
+    assert "Not issued" in page.content.decode()
+
+
+def test_serial_lookup_refuses_bad_input_with_400(retired):
+    assert Client().get("/registry/serials", {"asset": "NOPE", "serial": "1"}).status_code == 400
+    assert Client().get("/registry/serials", {"asset": "CEA-2024", "serial": "x"}).status_code == 400
+    assert Client().get("/registry/serials").status_code == 200
+
+
+def test_registry_pages_are_throttled_per_address(retired):
+    *_, retirement = retired
+    client = Client()
+    with override_settings(GREENLEDGER={**settings.GREENLEDGER, "THROTTLE_ANON_PER_MINUTE": 2}):
+        codes = [client.get(f"/registry/retirements/{retirement.pk}").status_code for _ in range(3)]
+        other = Client(REMOTE_ADDR="10.0.0.9").get("/registry/serials")
+
+    assert codes == [200, 200, 429]
+    assert other.status_code == 200
+
+
+def test_registry_pages_keep_the_security_headers(retired):
+    *_, retirement = retired
+
+    page = Client().get(f"/registry/retirements/{retirement.pk}")
+
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+    assert page["X-Frame-Options"] == "DENY"
+
+
+def test_an_unmatched_registry_address_is_a_404_page():
+    page = Client().get("/registry/retirements/not-a-number")
+
+    assert page.status_code == 404
+    assert "There is no page at this address." in page.content.decode()
+    assert Client().head("/registry/serials").status_code == 200
