@@ -7,7 +7,7 @@
   (so a committed entry can't be unbalanced later).
 - Serial blocks of an asset never overlap: an exclusion constraint over int8range.
 
-SQLite has none of these; there the posting service and ``manage.py reconcile`` check the same rules.
+The posting service and ``manage.py reconcile`` check the same rules in Python.
 """
 
 from django.db import migrations

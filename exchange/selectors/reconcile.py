@@ -27,9 +27,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 
-# A check's SQL is text, or a function that builds it (from the installed models, or a setting), or None
-# where the database can't run it (the checks of the journal against the audit trail use PostgreSQL's
-# sha256 and patterns; the embedded SQLite demo, until it goes, skips them).
+# A check's SQL is text, or a function that builds it (from the installed models, or a setting).
 Sql = str | Callable[[], str | None]
 CHECKS: list[tuple[str, Sql, Callable[[tuple], str]]] = []
 
@@ -250,16 +248,12 @@ _POSTINGS_OF = """(SELECT string_agg(acc.number || ' ' || p.quantity || ' ' || a
                      JOIN exchange_asset a ON a.id = p.asset_id WHERE p.transaction_id = t.id)"""
 
 
-def _postgres(sql: str) -> Callable[[], str | None]:
-    return lambda: sql if connection.vendor == "postgresql" else None
-
-
 @check(
     "5 every entry has its audit event",
-    _postgres(f"""WITH {_LINKS}
+    f"""WITH {_LINKS}
        SELECT t.id, t.kind, t.created_at, {_POSTINGS_OF} FROM exchange_transaction t
         WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = t.id)
-        ORDER BY t.id LIMIT 100"""),
+        ORDER BY t.id LIMIT 100""",
 )
 def _entry_without_event(row: tuple) -> str:
     return f"transaction {row[0]} ({row[1]}, {row[2].isoformat()}) has no audit event; its postings: {row[3]}"
@@ -267,7 +261,7 @@ def _entry_without_event(row: tuple) -> str:
 
 @check(
     "5 the event states its entry",
-    _postgres(f"""WITH {_LINKS}, {_ENTRIES}
+    f"""WITH {_LINKS}, {_ENTRIES}
        SELECT l.seq, l.txn, e.kind, l.digest, e.digest FROM links l JOIN entries e ON e.id = l.txn
         WHERE l.digest IS NOT NULL AND l.digest <> e.digest
        UNION ALL
@@ -275,7 +269,7 @@ def _entry_without_event(row: tuple) -> str:
         WHERE e.id >= (SELECT MIN(txn) FROM links WHERE digest IS NOT NULL)
           AND EXISTS (SELECT 1 FROM links l WHERE l.txn = e.id)
           AND NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = e.id AND l.digest IS NOT NULL)
-        ORDER BY 2 LIMIT 100"""),
+        ORDER BY 2 LIMIT 100""",
 )
 def _event_vs_entry(row: tuple) -> str:
     seq, txn, kind, stated, actual = row
@@ -289,8 +283,6 @@ def _event_vs_entry(row: tuple) -> str:
 
 def _orphans_sql() -> str | None:
     """Events whose object is a row that isn't there: one anti-join per model that has events."""
-    if connection.vendor != "postgresql":
-        return None
     parts = [
         f"""WITH {_LINKS}
         SELECT e.seq, 'transaction', COALESCE(l.txn::text, e.object_id) FROM links l
@@ -334,9 +326,7 @@ def _running_balance(row: tuple) -> str:
     )
 
 
-def _order_sql() -> str | None:
-    if connection.vendor != "postgresql":
-        return None
+def _order_sql() -> str:
     tolerance = int(settings.GREENLEDGER.get("JOURNAL_CLOCK_TOLERANCE_SECONDS", 300))
     return f"""SELECT id, created_at, previous_id, previous_at FROM (
                    SELECT id, created_at, LAG(id) OVER w AS previous_id, LAG(created_at) OVER w AS previous_at
