@@ -60,6 +60,8 @@ def production_problems() -> list[str]:
     problem = secret_key_problem(os.environ.get("SECRET_KEY", ""))
     if problem:
         problems.append(problem)
+    if not os.environ.get("DATABASE_URL", ""):
+        problems.append("DATABASE_URL must be set (production never starts the embedded PostgreSQL)")
     if not os.environ.get("REDIS_URL", ""):
         problems.append(
             "REDIS_URL must be set (without it the job queue lives in one process and each web process "

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.utils import timezone
 
 from accounts.actors import Actor
+from core import clock
 from core.db import in_pipeline
 from core.service import (  # noqa: F401 - the service wrapper's names, imported from here by the services
     RETRIES,
@@ -88,7 +88,7 @@ def audit_record(
     """
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    moment = at or timezone.now()
+    moment = at or clock.now()
     object_type, object_id = _object_ref(obj)
     payload_text = canonical_json(payload)
     body = event_body(

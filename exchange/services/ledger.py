@@ -30,6 +30,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.actors import Actor
+from core import clock
 from core.errors import InvalidQuantity
 from core.money import amount
 from exchange.audit_proof import canonical_json, entry_digest, sha256_hex
@@ -101,7 +102,7 @@ def journal_open(
     if scope is None:
         scope = idempotency_scope(actor)
     digest = request_hash(kind, request)
-    now = at or timezone.now()
+    now = at or clock.now()
     row: list[Any] = [
         kind,
         actor.user_id,

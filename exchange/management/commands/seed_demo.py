@@ -16,7 +16,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -184,11 +184,15 @@ class Command(BaseCommand):
         self.notes: list[str] = []
         started = time.monotonic()
         events_before = AuditEvent.objects.count()
+        # The journal reads in time order (reconcile checks it): what comes before the past trading days is
+        # dated before them, at 08:00 on the first of them.
+        self.before_history = _at(clock.trading_day() - timedelta(days=HISTORY_DAYS), 8, 0)
         for index, (label, step) in enumerate(steps, start=1):
             step_started = time.monotonic()
             self.stderr.write(f"[{index}/{len(steps)}] {label} ...", ending="")
             self.stderr.flush()
-            with transaction.atomic():
+            early = step in (self.people, self.allowances, self.ccer, self.market)
+            with clock.pinned(self.before_history) if early else nullcontext(), transaction.atomic():
                 step()
             self.stderr.write(f" {time.monotonic() - step_started:.1f}s")
         recorded = AuditEvent.objects.count() - events_before
@@ -333,14 +337,15 @@ class Command(BaseCommand):
                 self.notes.append("no price history: the market already had orders")
             return
         operator = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
-        for key, amount_fen in HISTORY_DEPOSITS.items():
-            cash_deposit(
-                actor=operator,
-                account=main_account(self.p[key]),
-                amount_fen=amount_fen,
-                reference=f"DEMO-DEPOSIT-HISTORY-{key}",
-            )
         today = clock.trading_day()
+        with clock.pinned(self.before_history):
+            for key, amount_fen in HISTORY_DEPOSITS.items():
+                cash_deposit(
+                    actor=operator,
+                    account=main_account(self.p[key]),
+                    amount_fen=amount_fen,
+                    reference=f"DEMO-DEPOSIT-HISTORY-{key}",
+                )
         days = [today - timedelta(days=n) for n in range(HISTORY_DAYS, 0, -1)]
         reference = dict(LISTINGS)
         levels: dict[str, list[int]] = {}

@@ -17,7 +17,7 @@ from exchange import schedule
 
 pytestmark = pytest.mark.django_db
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
 
 
 def rows() -> dict[str, tuple]:

@@ -87,7 +87,7 @@ def test_a_year_has_default_deadline_and_shares_and_its_allowance_vintage(cycle)
     assert _refused(lambda: compliance_year_create(actor=cycle.registry, year=2026)) == "duplicate"
     assert _refused(
         lambda: compliance_year_create(actor=cycle.registry, year=2027, deadline=date(2027, 12, 31))
-    ) == ("invalid")
+    ) == "invalid_deadline"
     entity = cycle.entity("Jingneng")
     assert _refused(lambda: compliance_year_create(actor=entity.actor, year=2028)) == "wrong_participant_kind"
 
