@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import is_list_serializer
 from rest_framework import serializers
@@ -12,7 +13,8 @@ from rest_framework import serializers
 
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's, stating a nested list's bounds (``many=True`` with ``min_length``, ``max_length``
-    or ``allow_empty=False``) as ``minItems``/``maxItems``, as it already does for ``ListField``."""
+    or ``allow_empty=False``) as ``minItems``/``maxItems``, as it already does for ``ListField``, and that a
+    required text field is more than white space (DRF trims it, so ``" "`` is blank): ``pattern: \\S``."""
 
     def _map_serializer_field(
         self, field: serializers.Field, direction: str, bypass_extensions: bool = False
@@ -26,4 +28,15 @@ class AutoSchema(SpectacularAutoSchema):
                 schema["minItems"] = minimum
             if getattr(field, "max_length", None) is not None:
                 schema["maxItems"] = field.max_length  # type: ignore[union-attr]
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and isinstance(schema, dict)
+            and schema.get("type") == "string"
+            and not {"pattern", "enum", "format"} & set(schema)
+            and not any(isinstance(v, RegexValidator) for v in field.validators)  # its own pattern comes later
+        ):
+            schema["pattern"] = r"\S"
         return schema

@@ -236,22 +236,26 @@ class CheckpointFeedApi(APIView):
             },
         ),
         parameters=[
-            OpenApiParameter("after", int, required=False, description="Checkpoints after this number (default 0)."),
-            OpenApiParameter("limit", int, required=False, description=f"At most this many (default {FEED_LIMIT})."),
+            OpenApiParameter(
+                "after",
+                int_parameter_schema(),
+                required=False,
+                description="Checkpoints after this number, 0 by default.",
+            ),
+            OpenApiParameter(
+                "limit",
+                int_parameter_schema(1, FEED_MAX),
+                required=False,
+                description=f"At most this many (default {FEED_LIMIT}).",
+            ),
         ],
     )
     def get(self, request: Request) -> Response:
-        after, limit = request.query_params.get("after", "0"), request.query_params.get("limit", str(FEED_LIMIT))
-        errors = {}
-        if not after.isdigit():
-            errors["after"] = ["A checkpoint number."]
-        if not limit.isdigit() or not 1 <= int(limit) <= FEED_MAX:
-            errors["limit"] = [f"A number from 1 to {FEED_MAX}."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        page = list(Checkpoint.objects.filter(number__gt=int(after)).order_by("number")[: int(limit) + 1])
-        more = len(page) > int(limit)
-        page = page[: int(limit)]
+        after = query_int(request, "after") or 0
+        limit = query_int(request, "limit", minimum=1, maximum=FEED_MAX) or FEED_LIMIT
+        page = list(Checkpoint.objects.filter(number__gt=after).order_by("number")[: limit + 1])
+        more = len(page) > limit
+        page = page[:limit]
         next_url = None
         if more:
             next_url = request.build_absolute_uri(f"{request.path}?after={page[-1].number}&limit={limit}")

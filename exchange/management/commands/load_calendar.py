@@ -39,7 +39,7 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No user {username!r}.")
             actor = Actor.for_user(user)
-        if not year.isdigit():
+        if not (year.isascii() and year.isdigit()):
             raise CommandError(f"The year is a number, not {year!r} (calendar_year_invalid).")
         try:
             data = calendar_data_read(calendar, int(year), file)
