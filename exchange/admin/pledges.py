@@ -45,7 +45,7 @@ class ValuationInline(ReadOnlyInline):
 
 class MarginCallInline(ReadOnlyInline):
     model = MarginCall
-    fields = ("raised_on", "ltv_bp", "level_bp", "cure_by", "notified")
+    fields = ("raised_on", "ltv_bp", "level_bp", "cure_by")
     readonly_fields = fields
 
 
