@@ -132,6 +132,7 @@ class Services:
     def __init__(self, env: dict[str, str], port: int, workdir: Path, web_workers: int) -> None:
         self.logs = workdir
         self.procs: list[subprocess.Popen] = []
+        self.named: dict[str, tuple[subprocess.Popen, list[str], dict[str, str]]] = {}
         py = sys.executable
         self.start(
             "web",
@@ -197,7 +198,17 @@ class Services:
 
     def start(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
         out = (self.logs / f"{name}.log").open("ab")
-        self.procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        self.named[name] = (proc, cmd, env)
+
+    def kill_and_restart(self, name: str) -> None:
+        """SIGKILL a service (no warm shutdown: what it was doing is lost with it) and start it again."""
+        proc, cmd, env = self.named[name]
+        proc.kill()
+        proc.wait(30)
+        self.procs.remove(proc)
+        self.start(name, cmd, env)
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
@@ -211,6 +222,54 @@ class Services:
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+class PrivateRedis:
+    """A redis-server of the soak's own on a free port, with an append-only file in the soak's folder."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.dir = workdir / "redis"
+        self.dir.mkdir()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=(self.dir / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return proc
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def restart(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+        time.sleep(3)
+        self.proc = self._start()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 # --- clients ---------------------------------------------------------------------------------------------
@@ -483,7 +542,7 @@ def check_books(tally: Tally) -> list[tuple[str, bool, str]]:
     return checks
 
 
-def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str | None) -> int:
+def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str | None, faults: bool = False) -> int:
     from config.services import DEFAULT_REDIS_URL, reachable
 
     base = os.environ.get("SOAK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gl_soak")
@@ -500,11 +559,17 @@ def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str
         conn.execute(f'CREATE DATABASE "{name}"')
     import redis
 
+    workdir = Path(os.environ.get("SOAK_DIR") or tempfile.gettempdir()) / f"greenledger-soak-{uuid.uuid4().hex[:6]}"
+    workdir.mkdir(parents=True)
+    private_redis: PrivateRedis | None = None
+    if faults:
+        # A Redis of the soak's own (never the shared one) that the fault schedule can kill and start again;
+        # with its append-only file, as docs/operations.md recommends, queued jobs survive the restart.
+        private_redis = PrivateRedis(workdir)
+        redis_url = private_redis.url
     redis.Redis.from_url(redis_url).flushdb()
     log(f"preparing {name}: {ENTITIES} entities with units and cash")
     world = prepare(base)
-    workdir = Path(os.environ.get("SOAK_DIR") or tempfile.gettempdir()) / f"greenledger-soak-{uuid.uuid4().hex[:6]}"
-    workdir.mkdir(parents=True)
     port = free_port()
     env = {
         **os.environ,
@@ -517,6 +582,7 @@ def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str
     }
     services = Services(env, port, workdir, web_workers)
     tally = Tally()
+    injected: list[str] = []
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -543,8 +609,21 @@ def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str
         started = time.monotonic()
         for t in threads:
             t.start()
+        schedule = (
+            [(seconds / 3, "worker", services.kill_and_restart), (2 * seconds / 3, "redis", None)] if faults else []
+        )
         while time.monotonic() - started < seconds:
-            time.sleep(min(10, seconds - (time.monotonic() - started)) if seconds > 0 else 0)
+            time.sleep(min(5, seconds - (time.monotonic() - started)) if seconds > 0 else 0)
+            now = time.monotonic() - started
+            while schedule and schedule[0][0] <= now:
+                _, what, act = schedule.pop(0)
+                if what == "worker" and act is not None:
+                    act("worker")
+                    injected.append(f"{now:.0f}s: the Celery worker SIGKILLed mid-run and started again")
+                elif private_redis is not None:
+                    private_redis.restart()
+                    injected.append(f"{now:.0f}s: Redis killed (SIGKILL) and started again 3 s later")
+                log(injected[-1])
             log(f"{int(time.monotonic() - started)}s: {sum(tally.statuses.values())} requests, {dict(tally.ops)}")
             if not services.alive():
                 log("a service died; stopping")
@@ -556,6 +635,8 @@ def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str
     finally:
         services.stop()
     checks = check_books(tally)
+    if private_redis is not None:
+        private_redis.stop()
     latencies = sorted(tally.latencies) or [0.0]
     figures = {
         "seconds": round(elapsed, 1),
@@ -565,6 +646,7 @@ def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
         "statuses": dict(sorted(tally.statuses.items())),
+        "faults": injected,
         "operations": dict(tally.ops),
         "p50_p99_ms_by_endpoint": {
             k: [
@@ -597,12 +679,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=120)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help="Kill the Celery worker a third of the way in and a private Redis two thirds in, and start them again.",
+    )
     parser.add_argument("--keep-logs", action="store_true")
     parser.add_argument("--json", default=None, help="Write the figures and checks to this file.")
     args = parser.parse_args()
     if args.clients > ENTITIES:
         parser.error(f"at most {ENTITIES} clients")
-    sys.exit(run(args.seconds, args.clients, args.web_workers, args.keep_logs, args.json))
+    sys.exit(run(args.seconds, args.clients, args.web_workers, args.keep_logs, args.json, faults=args.faults))
 
 
 if __name__ == "__main__":
