@@ -3,6 +3,8 @@ the public checkpoint feed with the keys that sign it (anyone may keep a copy an
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -251,8 +253,17 @@ class CheckpointFeedApi(APIView):
         ],
     )
     def get(self, request: Request) -> Response:
-        after = query_int(request, "after") or 0
-        limit = query_int(request, "limit", minimum=1, maximum=FEED_MAX) or FEED_LIMIT
+        values: dict[str, int | None] = {}
+        errors: dict[str, Any] = {}
+        for name, bounds in (("after", {}), ("limit", {"minimum": 1, "maximum": FEED_MAX})):
+            try:
+                values[name] = query_int(request, name, **bounds)
+            except serializers.ValidationError as exc:  # every bad parameter named at once
+                errors.update(exc.detail)  # type: ignore[arg-type]
+        if errors:
+            raise serializers.ValidationError(errors)
+        after = values["after"] or 0
+        limit = values["limit"] or FEED_LIMIT
         page = list(Checkpoint.objects.filter(number__gt=after).order_by("number")[: limit + 1])
         more = len(page) > limit
         page = page[:limit]
