@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from exchange.admin.base import ReadOnlyAdmin
 from exchange.models import Notice
 
 
 @admin.register(Notice)
-class NoticeAdmin(admin.ModelAdmin):
+class NoticeAdmin(ReadOnlyAdmin):
     list_display = ["id", "created_at", "kind", "participant", "address", "status", "attempts", "delivered_at"]
     list_filter = ["status", "kind"]
     search_fields = ["participant__name", "address", "subject", "object_id"]
@@ -33,12 +31,3 @@ class NoticeAdmin(admin.ModelAdmin):
         "created_at",
         "delivered_at",
     ]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
