@@ -11,14 +11,14 @@ from accounts.services import membership_create, membership_set_role
 from core.errors import DomainError
 from exchange.models import Account, AuditEvent
 from exchange.services.accounts import account_open
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory, UserFactory
 from tests.helpers.api import admin_client_for
 
 pytestmark = pytest.mark.django_db
 
 
 def registry_member(market, role: str) -> tuple[Actor, Membership]:
-    membership = Membership.objects.create(user=UserFactory(), participant=market.registry, role=role)
+    membership = MembershipFactory(participant=market.registry, role=role)
     return Actor.for_user(membership.user), membership
 
 

@@ -10,10 +10,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.actors import Actor
-from accounts.models import ApiToken, Membership, Role
+from accounts.models import ApiToken, Role
 from accounts.services import api_token_create
 from exchange.models import AuditEvent
-from tests.factories import UserFactory
+from tests.factories import MembershipFactory
 from tests.helpers.api import admin_client_for, client_for, error_of
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 def leaked_token(market) -> tuple[ApiToken, str]:
     participant, _, _ = market.holder("Entity")
-    user = Membership.objects.create(user=UserFactory(), participant=participant, role=Role.TRADER).user
+    user = MembershipFactory(participant=participant, role=Role.TRADER).user
     return api_token_create(actor=Actor.system("test"), user=user, name="leaked")
 
 
@@ -74,7 +74,7 @@ def test_a_user_revokes_its_own_token_and_an_admin_its_members(market):
     token, text = leaked_token(market)
     participant = token.user.membership.participant
     own_admin = Actor.for_user(
-        Membership.objects.create(user=UserFactory(), participant=participant, role=Role.ADMIN).user
+        MembershipFactory(participant=participant, role=Role.ADMIN).user
     )
     assert client_for(own_admin).post(f"/api/v1/tokens/{token.prefix}/revoke", {}, format="json").status_code == 200
     assert not works(text)
@@ -88,7 +88,7 @@ def test_a_user_revokes_its_own_token_and_an_admin_its_members(market):
 @pytest.mark.parametrize("role", [Role.TRADER, Role.VIEWER])
 def test_registry_non_admins_cant_revoke_others_tokens(market, role):
     token, text = leaked_token(market)
-    registry_user = Membership.objects.create(user=UserFactory(), participant=market.registry, role=role).user
+    registry_user = MembershipFactory(participant=market.registry, role=role).user
     response = client_for(Actor.for_user(registry_user)).post(
         f"/api/v1/tokens/{token.prefix}/revoke", {}, format="json"
     )

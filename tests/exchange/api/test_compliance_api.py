@@ -17,7 +17,7 @@ from exchange.models import (
     VerifiedEmission,
 )
 from exchange.services.compliance import compliance_deadlines_run
-from tests.factories import ParticipantFactory
+from tests.factories import DailyPriceFactory, ParticipantFactory
 from tests.helpers.api import client_for, error_of
 from tests.helpers.compliance import Cycle, make_cycle
 from tests.helpers.ledger import actor_for, balance, snapshot, system
@@ -229,17 +229,7 @@ def assessed():
     cycle.market.give(shougang.account, 463)
     cycle.surrender(jingneng, (cycle.market.cea, 1000))
     cycle.surrender(shougang, (cycle.market.cea, 463))
-    from django.utils import timezone
-
-    from exchange.models import DailyPrice
-
-    DailyPrice.objects.create(
-        asset=cycle.market.cea,
-        day=date(2024, 11, 29),
-        close_fen=6076,
-        close_from_trades=True,
-        computed_at=timezone.now(),
-    )
+    DailyPriceFactory(asset=cycle.market.cea, day=date(2024, 11, 29), close_fen=6076, close_from_trades=True)
     compliance_deadlines_run(today=date(2025, 1, 1))
     return cycle, jingneng, shougang
 

@@ -54,6 +54,7 @@ from exchange.services.compliance import compliance_year_create, entities_cover
 from exchange.services.issuance import cea_vintage_create, project_register
 from exchange.services.transfers import transfer_create
 from exchange.services.trust import trusted_account_propose
+from tests.factories import IdempotentRequestFactory
 from tests.helpers.api import all_at_once, api_routes, error_of, token_for
 from tests.helpers.compliance import make_cycle
 from tests.helpers.ledger import actor_for, balance
@@ -972,19 +973,7 @@ def test_forgetting_takes_a_bounded_number_at_a_time():
     from exchange.services.idempotency import idempotent_requests_forget
 
     old = clock.now() - timedelta(days=settings.GREENLEDGER["IDEMPOTENCY_RETENTION_DAYS"] + 1)
-    IdempotentRequest.objects.bulk_create(
-        IdempotentRequest(
-            scope="participant:1",
-            key=f"k{i}",
-            method="POST",
-            path="/x",
-            request_hash="0" * 64,
-            status=201,
-            body="{}",
-            created_at=old,
-        )
-        for i in range(5)
-    )
+    IdempotentRequestFactory.create_batch(5, path="/x", created_at=old)
     assert idempotent_requests_forget(batch=3) == 3
     assert idempotent_requests_forget(batch=3) == 2
     assert idempotent_requests_forget(batch=3) == 0

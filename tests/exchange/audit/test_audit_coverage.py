@@ -20,9 +20,9 @@ import exchange.services
 from accounts.actors import Actor
 from accounts.models import Membership, ParticipantKind, Role
 from core.errors import MissingAuditEvent
-from exchange.models import Account, Project
+from exchange.models import Project
 from exchange.services.audit import SERVICES, recording_service_calls, service
-from tests.factories import ParticipantFactory, UserFactory
+from tests.factories import AccountFactory, ParticipantFactory, UserFactory
 from tests.helpers.ledger import Market, make_market
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def _forest_project(m: Market) -> Project:
     from exchange.services.issuance import project_register
 
     owner = ParticipantFactory(kind=ParticipantKind.PROJECT_OWNER)
-    Account.objects.create(number=f"CN-T-{owner.pk}", participant=owner)
+    AccountFactory(number=f"CN-T-{owner.pk}", participant=owner)
     return project_register(
         actor=m.registry_actor,
         code=f"P-{owner.pk}",

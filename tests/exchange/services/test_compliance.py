@@ -31,7 +31,7 @@ from exchange.services.compliance import (
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.ledger import hold_place
 from exchange.services.transfers import transfer_create
-from tests.factories import ParticipantFactory
+from tests.factories import CashAssetFactory, ParticipantFactory
 from tests.helpers.compliance import Cycle, make_cycle
 from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, snapshot, system
 
@@ -315,9 +315,8 @@ def test_other_surrender_refusals_change_nothing(cycle, case, code):
     other = cycle.entity("Shougang", emissions=100)
     cycle.market.give(entity.account, 100)
     cea = cycle.market.cea
-    from exchange.models import Asset, AssetKind
 
-    cash = Asset.objects.create(code="CNY", kind=AssetKind.CASH, name="Renminbi", serialised=False)
+    cash = CashAssetFactory()
     calls = {
         "not_verified": lambda: cycle.surrender(entity, (cea, 10)),
         "not_covered": lambda: cycle.surrender(entity, (cea, 10), year=2023),

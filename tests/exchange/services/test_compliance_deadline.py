@@ -6,10 +6,9 @@ from datetime import date
 
 import pytest
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from core.errors import DomainError
-from exchange.models import AuditEvent, ComplianceYear, DailyPrice, Obligation, VerifiedEmission
+from exchange.models import AuditEvent, ComplianceYear, Obligation, VerifiedEmission
 from exchange.services.compliance import (
     compliance_assess,
     compliance_deadlines_run,
@@ -17,7 +16,7 @@ from exchange.services.compliance import (
     penalty_window,
 )
 from exchange.tasks import compliance_deadlines_task
-from tests.factories import make_trade
+from tests.factories import DailyPriceFactory, make_trade
 from tests.helpers.compliance import Cycle, make_cycle
 from tests.helpers.ledger import snapshot
 
@@ -136,11 +135,8 @@ def test_running_the_job_twice_changes_nothing_more(crafted):
 
 def test_without_trades_in_the_month_the_previous_close_prices_the_penalty(crafted):
     cycle, e = crafted
-    now = timezone.now()
     for day, close in ((date(2024, 11, 28), 5500), (date(2024, 11, 29), 5612), (date(2024, 12, 5), 9000)):
-        DailyPrice.objects.create(
-            asset=cycle.market.cea, day=day, close_fen=close, close_from_trades=False, computed_at=now
-        )
+        DailyPriceFactory(asset=cycle.market.cea, day=day, close_fen=close)
 
     compliance_deadlines_run(today=date(2025, 1, 1))
 

@@ -7,12 +7,13 @@ from django.db import transaction
 
 from accounts.actors import Actor
 from core.errors import DomainError
-from exchange.models import Account, AccountKind, Asset, AssetKind, Hold, HoldKind, HoldStatus, SerialMovement
+from exchange.models import Account, AccountKind, Asset, Hold, HoldKind, HoldStatus, SerialMovement
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record
 from exchange.services.ledger import Leg, Posted, hold_place, hold_release, journal_open
 from exchange.services.ledger import ledger_post as _ledger_post
 from exchange.services.transfers import transfer_create
+from tests.factories import CashAssetFactory
 from tests.helpers.ledger import assert_reconciled, balance, blocks, make_market, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -233,7 +234,7 @@ def test_cash_holds_change_balances_only():
     market = make_market()
     _, a_acc, _ = market.holder("A")
     _, b_acc, _ = market.holder("B")
-    cny = Asset.objects.create(code="CNY", kind=AssetKind.CASH, name="Renminbi", serialised=False)
+    cny = CashAssetFactory()
     ledger_post(_journal("deposit"), [Leg(cny, system_account(AccountKind.ISSUANCE), a_acc, 100_000)])
     hold = _hold(a_acc, cny, 30_000)
     assert balance(a_acc, cny) == (100_000, 30_000)
