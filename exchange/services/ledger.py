@@ -34,7 +34,7 @@ from core import clock
 from core.errors import InvalidQuantity
 from core.money import amount
 from exchange.audit_proof import canonical_json, entry_digest, sha256_hex
-from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all
+from exchange.bulk import bulk_update, delete_ids, pg_array, write_all
 from exchange.errors import IdempotencyConflict, InsufficientAvailable, InvalidState, SameAccount
 from exchange.locks import LockedBalance, LockedHold, lock_balances, lock_holds
 from exchange.models import (
@@ -56,7 +56,6 @@ from exchange.services.idempotency import idempotency_scope
 
 POSTING_COLUMNS = ("transaction_id", "account_id", "asset_id", "quantity", "balance_after")
 MOVEMENT_COLUMNS = ("transaction_id", "asset_id", "first", "last", "source_id", "destination_id", "state")
-BLOCK_COLUMNS = ("asset_id", "first", "last", "account_id", "state", "hold_id")
 _TYPES = {"state": "text"}
 BALANCE_WRITE = [("total", "bigint"), ("held", "bigint")]
 HOLD_WRITE = [("remaining", "bigint"), ("status", "text"), ("ended_at", "timestamptz")]
@@ -271,7 +270,7 @@ def ledger_post(
     assets = {leg.asset.pk: leg.asset for leg in legs}
     _check_balances(balances, deltas, outgoing, accounts, assets)
 
-    ranges = book.move(block_moves, write_inserts=False)
+    ranges = book.move(block_moves)
 
     postings: list[tuple[int, int, int, int, int]] = []
     if net:
@@ -294,14 +293,13 @@ def ledger_post(
         for leg, leg_ranges in zip(legs, ranges, strict=True)
         for first, last in leg_ranges
     ]
-    # The blocks were deleted already (a new block may take an old one's place); the rest goes out at once.
+    # The blocks are written already (deleted, then put); the rest goes out at once.
     write_all(
         updates=[
             (Balance._meta.db_table, BALANCE_WRITE, _balance_rows(balances, deltas)),
             (Hold._meta.db_table, HOLD_WRITE, _hold_rows(holds, hold_use, ended_hold_status)),
         ],
         inserts=[
-            (SerialBlock._meta.db_table, _typed(BLOCK_COLUMNS), book.block_rows),
             (Posting._meta.db_table, _typed(POSTING_COLUMNS), postings),
             (SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements),
         ],
@@ -567,9 +565,6 @@ class _Block:
     def size(self) -> int:
         return self.last - self.first + 1
 
-    def same_holding(self, other: _Block) -> bool:
-        return (self.account_id, self.state, self.hold_id) == (other.account_id, other.state, other.hold_id)
-
 
 @dataclass(slots=True)
 class _SerialBook:
@@ -583,13 +578,12 @@ class _SerialBook:
     created: dict[int, tuple[int, _Block]] = field(default_factory=dict)
 
     pending: list[Any] = field(default_factory=list)
-    block_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def move(self, moves: Sequence[_BlockMove | None], *, write_inserts: bool = True) -> list[list[tuple[int, int]]]:
+    def move(self, moves: Sequence[_BlockMove | None]) -> list[list[tuple[int, int]]]:
         """Apply the moves; return, per move, the ranges it moved (empty for ``None``).
 
-        The cut blocks are deleted here; the new ones are inserted too unless ``write_inserts`` is False,
-        when the caller writes ``block_rows`` itself (after the delete, e.g. with its other rows).
+        The cut blocks are deleted, then every new piece is put with ``greenledger_blocks_put``, which
+        merges it with its neighbours (two statements; in a pipeline, no round trip of their own).
         """
         real = [m for m in moves if m is not None]
         if not real:
@@ -611,10 +605,7 @@ class _SerialBook:
             if len(waiting) == len(pending):
                 self._apply(waiting[0][1])  # nothing can deliver what it needs: raises the reason
             pending = waiting
-        self._merge_and_write()
-        if write_inserts:
-            bulk_insert(SerialBlock._meta.db_table, BLOCK_COLUMNS, self.block_rows)
-            self.block_rows = []
+        self._write()
         return result
 
     def _ready(self, m: _BlockMove) -> bool:
@@ -790,72 +781,22 @@ class _SerialBook:
     def _add(self, asset_id: int, block: _Block) -> None:
         self.created[id(block)] = (asset_id, block)
 
-    # merging with neighbours and writing back
-    def _merge_and_write(self) -> None:
-        created = list(self.created.values())
-        neighbours = self._load_neighbours(created)
-        by_asset: dict[int, list[_Block]] = defaultdict(list)
-        for asset, block in created:
-            by_asset[asset].append(block)
-        for asset, block in neighbours:
-            by_asset[asset].append(block)
-        final: list[tuple[int, _Block]] = []
-        for asset, blocks in by_asset.items():
-            blocks.sort(key=lambda b: b.first)
-            run: _Block | None = None
-            for block in blocks:
-                if run is not None and run.last + 1 == block.first and run.same_holding(block):
-                    # Both pieces are replaced by the merged block: a stored neighbour below the new
-                    # block is as gone as one above it.
-                    for merged in (run, block):
-                        if merged.id is not None:
-                            self.gone.add(merged.id)
-                    run = _Block(run.first, block.last, run.account_id, run.state, run.hold_id)
-                    continue
-                if run is not None:
-                    final.append((asset, run))
-                run = block
-            if run is not None:
-                final.append((asset, run))
-        # A neighbour that merged into nothing stays as it is; everything else is rewritten.
-        inserts = [(asset, b) for asset, b in final if b.id is None or b.id in self.gone]
-        table = SerialBlock._meta.db_table
-        delete_ids(table, sorted(self.gone))
-        self.block_rows = [(asset, b.first, b.last, b.account_id, b.state, b.hold_id) for asset, b in inserts]
-
-    def _load_neighbours(self, created: list[tuple[int, _Block]]) -> list[tuple[int, _Block]]:
-        """Blocks in the database that touch a new block and could merge with it (one indexed query)."""
-        if not created:
-            return []
-        below = sorted({(asset, b.first - 1) for asset, b in created if b.first > 1})
-        above = sorted({(asset, b.last + 1) for asset, b in created})
-        table = SerialBlock._meta.db_table
-        rows = self._neighbour_rows(table, below, above)
-        result = []
-        for row_id, asset_id, first, last, account_id, state, hold_id in rows:
-            if row_id in self.gone:
-                continue  # already cut by this posting: its pieces are in ``created``
-            block = self.loaded.get(row_id) or _Block(first, last, account_id, state, hold_id, row_id)
-            result.append((asset_id, block))
-        return result
-
-    @staticmethod
-    def _neighbour_rows(
-        table: str, below: list[tuple[int, int]], above: list[tuple[int, int]]
-    ) -> list[tuple[Any, ...]]:
-        """Per asset, the serials as one array each: index scans on (asset, last) and (asset, first)."""
-        parts: list[str] = []
-        params: list[Any] = []
-        for column, keys in (("last", below), ("first", above)):
-            by_asset: dict[int, list[int]] = defaultdict(list)
-            for asset, serial in keys:
-                by_asset[asset].append(serial)
-            for asset, serials in by_asset.items():
-                parts.append(
-                    f"SELECT id, asset_id, first, last, account_id, state, hold_id FROM {table} "
-                    f"WHERE asset_id = %s AND {column} = ANY(%s::bigint[])"
-                )
-                params += [asset, serials]
+    # writing back: the one block writer, greenledger_blocks_put (exchange/sql), merges with neighbours
+    def _write(self) -> None:
+        delete_ids(SerialBlock._meta.db_table, sorted(self.gone))
+        pieces = list(self.created.values())
+        if not pieces:
+            return
         with connection.cursor() as cursor:
-            cursor.execute(" UNION ".join(parts), params)
-            return cursor.fetchall()
+            cursor.execute(
+                "SELECT greenledger_blocks_put(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
+                "%s::text[], %s::bigint[])",
+                [
+                    pg_array([asset for asset, _ in pieces], "bigint"),
+                    pg_array([b.first for _, b in pieces], "bigint"),
+                    pg_array([b.last for _, b in pieces], "bigint"),
+                    pg_array([b.account_id for _, b in pieces], "bigint"),
+                    [b.state for _, b in pieces],
+                    pg_array([b.hold_id for _, b in pieces], "bigint"),
+                ],
+            )

@@ -10,7 +10,8 @@
 -- journal entry, locks the two balance rows in key order as exchange.locks orders them (creating the
 -- destination's), checks what is available, takes the lowest available blocks of the source
 -- (greenledger_lowest_blocks: only the blocks it takes are read), merges the moved ranges into the
--- destination's adjacent blocks, writes the balances, both postings, the serial movements, the audit
+-- destination's adjacent blocks (greenledger_blocks_put, as ledger_post does), writes the balances, both
+-- postings, the serial movements, the audit
 -- event (greenledger_audit_record) and, with a key, the answer (p_answer1 || entry id || p_answer2, the
 -- bytes KeyedRequest.run keeps). A refusal is an error (SQLSTATE GL001, the available quantity in its
 -- detail), so that a call made as a statement of its own (autocommit: one round trip, one transaction)
@@ -35,10 +36,11 @@ DECLARE
     need bigint := p_qty;
     take bigint;
     blk record;
-    nb record;
     r bigint[] := '{}';
     x bigint; y bigint;
-    lo_id bigint; hi_id bigint; hi_last bigint;
+    n int;
+    firsts bigint[] := '{}';
+    lasts bigint[] := '{}';
     rj text := '';
     v_claim bigint;
 BEGIN
@@ -108,39 +110,20 @@ BEGIN
             p_source, p_asset USING ERRCODE = 'data_exception';
     END IF;
 
-    -- Each moved range joins the destination's available blocks next to it, or becomes a block.
-    FOR i IN 1 .. array_length(r, 1) / 2 LOOP
+    -- The moved ranges join the destination's available blocks next to them (greenledger_blocks_put,
+    -- as every posting puts its blocks), and each is a serial movement.
+    n := array_length(r, 1) / 2;
+    FOR i IN 1 .. n LOOP
         x := r[2 * i - 1];
         y := r[2 * i];
-        lo_id := NULL;
-        hi_id := NULL;
-        FOR nb IN SELECT b.id, b.first, b.last FROM exchange_serialblock b
-                   WHERE b.asset_id = p_asset AND (b.last = x - 1 OR b.first = y + 1)
-                     AND b.account_id = p_dest AND b.state = 'available' LOOP
-            IF nb.last = x - 1 THEN
-                lo_id := nb.id;
-            ELSE
-                hi_id := nb.id;
-                hi_last := nb.last;
-            END IF;
-        END LOOP;
-        IF lo_id IS NOT NULL THEN
-            IF hi_id IS NOT NULL THEN
-                DELETE FROM exchange_serialblock WHERE id = hi_id;
-                UPDATE exchange_serialblock SET last = hi_last WHERE id = lo_id;
-            ELSE
-                UPDATE exchange_serialblock SET last = y WHERE id = lo_id;
-            END IF;
-        ELSIF hi_id IS NOT NULL THEN
-            UPDATE exchange_serialblock SET first = x WHERE id = hi_id;
-        ELSE
-            INSERT INTO exchange_serialblock (asset_id, first, last, account_id, state, hold_id)
-            VALUES (p_asset, x, y, p_dest, 'available', NULL);
-        END IF;
+        firsts := firsts || x;
+        lasts := lasts || y;
         INSERT INTO exchange_serialmovement (transaction_id, asset_id, first, last, source_id, destination_id, state)
         VALUES (v_txn, p_asset, x, y, p_source, p_dest, 'available');
         rj := rj || CASE WHEN i > 1 THEN ',' ELSE '' END || '["' || x || '","' || y || '"]';
     END LOOP;
+    PERFORM greenledger_blocks_put(array_fill(p_asset, ARRAY[n]), firsts, lasts, array_fill(p_dest, ARRAY[n]),
+                                   array_fill('available'::text, ARRAY[n]), array_fill(NULL::bigint, ARRAY[n]));
     rj := '[' || rj || ']';
 
     UPDATE exchange_balance SET total = CASE WHEN id = s_id THEN s_total - p_qty ELSE d_total + p_qty END
