@@ -8,6 +8,7 @@ batch is one journal entry posted set-wise through ``ledger_post``. Both take th
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -169,6 +170,13 @@ INSUFFICIENT_SQLSTATE = "GL001"
 _TRANSFER_SQL = f"SELECT * FROM greenledger_transfer({', '.join(['%s'] * 27)})"
 
 
+@functools.cache
+def _answer_parts() -> tuple[str, str]:
+    """What ``KeyedRequest.run`` keeps for a transfer, around the entry id the function splices in."""
+    before, after = answer_body(Transaction(id=_ANSWER_ID)).split(str(_ANSWER_ID))
+    return before, after
+
+
 def _transfer_in_sql(
     actor: Actor,
     source: Account,
@@ -212,8 +220,7 @@ def _transfer_in_sql(
     claim: list[Any] = [None] * 7
     if keyed is not None:
         assert keyed.scope == scope
-        answer1, answer2 = answer_body(Transaction(id=_ANSWER_ID)).split(str(_ANSWER_ID))
-        claim = [keyed.key, keyed.method, keyed.operation, keyed.digest, IDEMPOTENCY_LOCK_CLASS, answer1, answer2]
+        claim = [keyed.key, keyed.method, keyed.operation, keyed.digest, IDEMPOTENCY_LOCK_CLASS, *_answer_parts()]
     params = [
         actor.user_id,
         actor.participant_id,
