@@ -206,7 +206,7 @@ class KeyedRequest:
             assert claim.row_id is not None
             result = call()
             row = kept(result) if kept is not None else result
-            idempotency_answer(claim.row_id, status=200, body=answer_body(row))
+            idempotency_answer(claim.row_id, status=200, body=answer_body(row))  # type: ignore[arg-type]
             return result
 
 
