@@ -1,9 +1,10 @@
 """Transfers between participants' holding accounts, one at a time or up to a thousand at once.
 
 A single transfer of the lowest serials is one statement, ``greenledger_transfer``
-(``exchange/sql/greenledger_transfer.sql``); with explicit serials it posts through ``ledger_post``. A
-batch is one journal entry posted set-wise through ``ledger_post``. Both take the lowest blocks with
-``greenledger_lowest_blocks`` and hash the audit event with ``greenledger_event_hash``.
+(``exchange/sql/greenledger_transfer.sql``), its Idempotency-Key's claim and kept answer and the trust rule
+included; with explicit serials it posts through ``ledger_post``. A batch is one journal entry posted
+set-wise through ``ledger_post``. Both take the lowest blocks with ``greenledger_lowest_blocks``, write
+blocks back with ``greenledger_blocks_put`` and hash the audit event with ``greenledger_event_hash``.
 """
 
 from __future__ import annotations
