@@ -1,7 +1,7 @@
 """The journal's references checked once per statement instead of per row at commit.
 
 The foreign keys of postings and serial movements (entry, accounts, asset) were deferred per-row checks:
-about 12,000 of them at the commit of a 1,000-transfer batch. They are dropped (db_constraint=False) and
+10,000 of them at the commit of a 1,000-transfer batch. They are dropped (db_constraint=False) and
 statement-level triggers over the inserted rows check the same references set-wise
 (greenledger_posting_references, greenledger_movement_references, both through
 greenledger_references_missing, which locks the named accounts and assets FOR KEY SHARE as a foreign key
