@@ -81,6 +81,8 @@ def transfers_one_client(ctx: Context) -> list[Result]:
     return [
         Result("transfer service, 1 client", svc_rate, "transfers/s", floor=floor_rate),
         Result(label, fragmented_rate, "transfers/s", floor=floor_rate),
+        # The fragmented source against a fresh one, measured turn about (the target: at least 0.8).
+        Result("  fragmented source / fresh source", fragmented_rate / svc_rate, "ratio"),
     ]
 
 

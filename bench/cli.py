@@ -34,7 +34,7 @@ class Scale:
     transfers: int = 3000
     transfers_each: int = 1500
     fragmented_sources: int = 10
-    fragmented_blocks: int = 1400  # per source; the transfers take one at most each, 302 a source
+    fragmented_blocks: int = 1400  # per source (not scaled); the transfers take one at most each, 302 a source
     batches: int = 10
     batch_size: int = 1000
     http_requests: int = 12000
@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     scale = Scale.quick() if args.quick else Scale()
     if args.scale != 1.0:
         for name, value in vars(scale).items():
-            if isinstance(value, int) and name not in {"http_clients", "http_workers", "repeat"}:
+            # How fragmented a source is describes the row, not an amount of work: --scale keeps it.
+            unscaled = {"http_clients", "http_workers", "repeat", "fragmented_blocks"}
+            if isinstance(value, int) and name not in unscaled:
                 setattr(scale, name, max(1, int(value * args.scale)))
     selected = [s.strip() for s in args.only.split(",") if s.strip()] or list(ORDER)
     unknown = [s for s in selected if s not in ORDER]

@@ -111,10 +111,14 @@ class Transaction(models.Model):
 class Posting(models.Model):
     """One side of a movement: a signed quantity of an asset on an account. Immutable."""
 
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings")
+    # The references are checked once per INSERT statement by a trigger, not per row by foreign keys
+    # (greenledger_posting_references, migration 0081; see docs/architecture.md, The ledger).
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings", db_constraint=False)
     # Indexed together with the asset by posting_statement_idx, not one by one.
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_index=False)
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="postings", db_index=False, db_constraint=False
+    )
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
     quantity = models.BigIntegerField(help_text="Units, or fen for cash; negative leaves the account.")
     balance_after = models.BigIntegerField(help_text="The account's total in this asset after this posting.")
 

@@ -63,12 +63,18 @@ class SerialBlock(models.Model):
 class SerialMovement(models.Model):
     """A range of serials a transaction moved from one account to another. Immutable."""
 
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="serial_movements")
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # The references are checked once per INSERT statement by a trigger, not per row by foreign keys
+    # (greenledger_movement_references, migration 0081; see docs/architecture.md, The ledger).
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, related_name="serial_movements", db_constraint=False
+    )
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
     first = models.BigIntegerField()
     last = models.BigIntegerField()
-    source = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
-    destination = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    source = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
+    destination = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     state = models.CharField(max_length=16, choices=BlockState.choices)
 
     class Meta:

@@ -31,6 +31,7 @@ import inspect
 import json
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -110,12 +111,17 @@ def idempotency_claim(*, scope: str, key: str, method: str, operation: str, dige
     if row_id is not None:
         return Claim(row_id, None)
     first = IdempotentRequest.objects.get(scope=scope, key=key)
+    _check_first(first, key, method, operation, digest)
+    return Claim(None, first)
+
+
+def _check_first(first: IdempotentRequest, key: str, method: str, operation: str, digest: str) -> None:
+    """``first`` holds ``key``: it must be this request, answered (then this one is a replay)."""
     if first.method != method or first.path != operation[:300] or first.request_hash != digest:
         raise IdempotencyConflict(details={"idempotency_key": key, "first_request": f"{first.method} {first.path}"})
     if first.status is None:
         raise RuntimeError(f"idempotent request {first.pk} committed without its answer")
     mark_replayed()
-    return Claim(None, first)
 
 
 def _try_claim(scope: str, key: str, method: str, operation: str, digest: str) -> tuple[bool, int | None]:
@@ -141,6 +147,84 @@ def idempotency_answer(row_id: int, *, status: int, body: str) -> None:
     IdempotentRequest.objects.filter(pk=row_id).update(status=status, body=body)
 
 
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """A keyed service request, ready to be claimed: whose key, which key, for what operation and input.
+
+    ``run`` claims it with ``idempotency_claim`` and keeps the answer with ``idempotency_answer``. A
+    service that does its whole effect in one database statement claims it in that statement instead
+    (``greenledger_transfer`` does, for a transfer): the statement takes the key's lock without waiting,
+    writes the same row with the same fields and keeps the same ``answer``, so either way of claiming
+    sees and replays the other's rows.
+    """
+
+    scope: str
+    key: str
+    operation: str  # the stored ``path``: service:<operation>
+    digest: str
+    method: str = SERVICE_METHOD
+
+    @classmethod
+    def of(cls, *, actor: Actor, key: str, operation: str, request: Any) -> KeyedRequest:
+        return cls(
+            scope=idempotency_scope(actor),
+            key=check_key(key),
+            operation=f"service:{operation}"[:300],
+            digest=idempotency_digest(request),
+        )
+
+    @property
+    def lock_name(self) -> str:
+        """What the key's advisory lock is taken on (``hashtext`` of it, in ``IDEMPOTENCY_LOCK_CLASS``)."""
+        return f"{self.scope}\n{self.key}"
+
+    def replay(self, *, replayed: Callable[[Any], R] | None = None) -> R:
+        """The answer of the first request with this key (the key has a row): ``IdempotencyConflict`` if
+        that row names another request."""
+        first = IdempotentRequest.objects.get(scope=self.scope, key=self.key)
+        _check_first(first, self.key, self.method, self.operation, self.digest)
+        answer = json.loads(first.body)
+        row = apps.get_model(answer["model"])._default_manager.get(pk=answer["id"])
+        return replayed(row) if replayed is not None else row
+
+    def run(
+        self,
+        call: Callable[[], R],
+        *,
+        kept: Callable[[Any], models.Model] | None = None,
+        replayed: Callable[[Any], R] | None = None,
+    ) -> R:
+        """``call()`` once per key, in one transaction with the claim; the first result on a replay."""
+        with transaction.atomic():
+            claim = idempotency_claim(
+                scope=self.scope, key=self.key, method=self.method, operation=self.operation, digest=self.digest
+            )
+            if claim.first is not None:
+                answer = json.loads(claim.first.body)
+                row = apps.get_model(answer["model"])._default_manager.get(pk=answer["id"])
+                return replayed(row) if replayed is not None else row
+            assert claim.row_id is not None
+            result = call()
+            row = kept(result) if kept is not None else result
+            idempotency_answer(claim.row_id, status=200, body=answer_body(row))  # type: ignore[arg-type]
+            return result
+
+
+def answer_body(row: models.Model) -> str:
+    """What a keyed service call keeps as its answer: the row it made, by model label and id."""
+    return json.dumps({"model": row._meta.label_lower, "id": row.pk})
+
+
+_claimed_here: ContextVar[KeyedRequest | None] = ContextVar("greenledger_keyed_request", default=None)
+
+
+def keyed_request() -> KeyedRequest | None:
+    """Inside a service marked ``@idempotent_service(..., one_statement=...)`` whose predicate held: the
+    keyed request the service claims itself, in its one statement. None otherwise (no key, or the
+    decorator claimed it already)."""
+    return _claimed_here.get()
+
+
 def keyed_call(
     *,
     actor: Actor,
@@ -159,24 +243,8 @@ def keyed_call(
     """
     if key is None:
         return call()
-    with transaction.atomic():
-        claim = idempotency_claim(
-            scope=idempotency_scope(actor),
-            key=key,
-            method=SERVICE_METHOD,
-            operation=f"service:{operation}",
-            digest=idempotency_digest(request),
-        )
-        if claim.first is not None:
-            answer = json.loads(claim.first.body)
-            row = apps.get_model(answer["model"])._default_manager.get(pk=answer["id"])
-            return replayed(row) if replayed is not None else row
-        assert claim.row_id is not None
-        result = call()
-        row = kept(result) if kept is not None else result
-        answer = {"model": row._meta.label_lower, "id": row.pk}  # type: ignore[union-attr]
-        idempotency_answer(claim.row_id, status=200, body=json.dumps(answer))
-        return result
+    keyed = KeyedRequest.of(actor=actor, key=key, operation=operation, request=request)
+    return keyed.run(call, kept=kept, replayed=replayed)
 
 
 def idempotent_service(
@@ -184,6 +252,7 @@ def idempotent_service(
     *,
     kept: Callable[[Any], models.Model] | None = None,
     replayed: Callable[[Any], Any] | None = None,
+    one_statement: Callable[..., bool] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Key a service by its ``idempotency_key`` argument through ``keyed_call``; put it under ``@service``.
 
@@ -191,6 +260,10 @@ def idempotent_service(
     digest of every other argument (model instances by label and id), and a replay answers with the row
     the first call returned (``kept`` and ``replayed`` as for ``keyed_call``). ``actor`` may be None for a
     system run (its scope is then the system actor's label).
+
+    ``one_statement(**kwargs)``: this call claims the key itself, in the one statement that does its
+    effect; the body finds the ``KeyedRequest`` through ``keyed_request()`` and must claim it (or hand it
+    to ``KeyedRequest.run`` when it takes another route).
     """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
@@ -206,15 +279,19 @@ def idempotent_service(
             bound.apply_defaults()
             actor = bound.arguments.get("actor")
             request = {k: v for k, v in bound.arguments.items() if k not in {"actor", "idempotency_key"}}
-            return keyed_call(
+            keyed = KeyedRequest.of(
                 actor=actor if isinstance(actor, Actor) else Actor.system(operation),
                 key=str(key),
                 operation=operation,
                 request=_plain(request),
-                call=lambda: func(*args, **kwargs),
-                kept=kept,
-                replayed=replayed,
             )
+            if one_statement is not None and one_statement(**kwargs):
+                token = _claimed_here.set(keyed)
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    _claimed_here.reset(token)
+            return keyed.run(lambda: func(*args, **kwargs), kept=kept, replayed=replayed)
 
         wrapper.idempotent_service = operation  # type: ignore[attr-defined]
         return wrapper

@@ -1,14 +1,17 @@
 """Transfers between participants' holding accounts, one at a time or up to a thousand at once.
 
 A single transfer of the lowest serials is one statement, ``greenledger_transfer``
-(``exchange/sql/greenledger_transfer.sql``); with explicit serials it posts through ``ledger_post``. A
-batch is one journal entry posted set-wise through ``ledger_post``. Both take the lowest blocks with
-``greenledger_lowest_blocks`` and hash the audit event with ``greenledger_event_hash``.
+(``exchange/sql/greenledger_transfer.sql``), its Idempotency-Key's claim and kept answer and the trust rule
+included; with explicit serials it posts through ``ledger_post``. A batch is one journal entry posted
+set-wise through ``ledger_post``. Both take the lowest blocks with ``greenledger_lowest_blocks``, write
+blocks back with ``greenledger_blocks_put`` and hash the audit event with ``greenledger_event_hash``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +20,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.actors import Actor
+from core import clock
 from core.db import pipeline
 from core.errors import DomainError, InvalidInput, InvalidQuantity
 from core.limits import check_quantity
@@ -25,9 +29,10 @@ from exchange.errors import (
     AssetNotTransferable,
     InsufficientAvailable,
     InvalidDestination,
+    RequestInProgress,
     SameAccount,
 )
-from exchange.locks import AUDIT_LOCK_KEY, LockedBalance
+from exchange.locks import AUDIT_LOCK_KEY, IDEMPOTENCY_LOCK_CLASS, LockedBalance
 from exchange.models import (
     Account,
     AccountKind,
@@ -40,7 +45,15 @@ from exchange.models import (
 )
 from exchange.services.accounts import check_source
 from exchange.services.audit import audit_record, note_recorded, service
-from exchange.services.idempotency import idempotency_scope, idempotent_service
+from exchange.services.idempotency import (
+    POLL_SECONDS,
+    WAIT_SECONDS,
+    KeyedRequest,
+    answer_body,
+    idempotency_scope,
+    idempotent_service,
+    keyed_request,
+)
 from exchange.services.ledger import (
     Leg,
     Posted,
@@ -53,6 +66,7 @@ from exchange.services.trust import (
     UntrustedDestination,
     needs_delay,
     pending_transfer_create,
+    trust_decides,
     untrusted_destinations,
 )
 
@@ -71,14 +85,14 @@ def check_transfer(*, actor: Actor, source: Account, destination: Account, asset
         raise AssetNotTransferable(details={"asset": asset.code})
 
 
-def _one_statement(*, serials: tuple[int, int] | None = None, idempotency_key: str | None = None, **_: Any) -> bool:
-    """Whether this transfer is the database function's to make: the lowest serials, not named ones, and no
-    key (a keyed call claims its key in the transaction of the transfer)."""
-    return serials is None and idempotency_key is None
+def _one_statement(*, serials: tuple[int, int] | None = None, **_: Any) -> bool:
+    """Whether this transfer is the database function's to make: the lowest serials, not named ones. Its
+    Idempotency-Key, if any, is claimed in the same statement."""
+    return serials is None
 
 
 @service(one_statement=_one_statement)
-@idempotent_service("transfer_create")
+@idempotent_service("transfer_create", one_statement=_one_statement)
 def transfer_create(
     *,
     actor: Actor,
@@ -94,7 +108,8 @@ def transfer_create(
 
     To an account that is neither the sender's own nor on its trusted list, the transfer waits: the
     units are held now and a ``PendingTransfer`` is returned (``exchange.services.trust``).
-    ``idempotency_key`` is claimed by ``@idempotent_service``; the body never sees it.
+    ``idempotency_key`` is claimed by ``@idempotent_service`` (for the lowest serials, by the database
+    function, in the transfer's one statement: ``keyed_request()``); the body never sees it.
     """
     check_transfer(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
     request = {
@@ -105,8 +120,8 @@ def transfer_create(
         "memo": memo,
         "serials": list(serials) if serials else None,
     }
-    # The trust rule comes first: a delayed transfer takes neither of the immediate paths below.
-    if needs_delay(actor, destination):
+
+    def pending() -> PendingTransfer:
         # Outside a transaction the service may have taken the one-statement route: hold and record in one.
         with transaction.atomic():
             return pending_transfer_create(
@@ -119,8 +134,17 @@ def transfer_create(
                 serials=serials,
                 request=request,
             )
+
     if _one_statement(serials=serials):
-        return _transfer_in_sql(actor, source, destination, asset, quantity, memo, request)
+        keyed = keyed_request()
+        # The function applies the trust rule first: an untrusted destination answers None, nothing written.
+        done = _transfer_in_sql(actor, source, destination, asset, quantity, memo, request, keyed)
+        if done is not None:
+            return done
+        return keyed.run(pending) if keyed is not None else pending()
+    # The trust rule comes first: a delayed transfer does not post.
+    if needs_delay(actor, destination):
+        return pending()
     # One pipeline for the whole entry: BEGIN rides with the journal row, and the writes with the audit event.
     with pipeline():
         txn, _ = journal_open(
@@ -142,7 +166,16 @@ def transfer_create(
 # Control characters never occur raw in canonical JSON (they are escaped), so each appears exactly once.
 _ID_MARK = "\x01transaction\x01"
 _RANGES_MARK = "\x01ranges\x01"
+_ANSWER_ID = -1  # json.dumps writes it once, where the entry id goes: split around it
 INSUFFICIENT_SQLSTATE = "GL001"
+_TRANSFER_SQL = f"SELECT * FROM greenledger_transfer({', '.join(['%s'] * 27)})"
+
+
+@functools.cache
+def _answer_parts() -> tuple[str, str]:
+    """What ``KeyedRequest.run`` keeps for a transfer, around the entry id the function splices in."""
+    before, after = answer_body(Transaction(id=_ANSWER_ID)).split(str(_ANSWER_ID))
+    return before, after
 
 
 def _transfer_in_sql(
@@ -153,12 +186,16 @@ def _transfer_in_sql(
     quantity: int,
     memo: str,
     request: dict[str, Any],
-) -> Transaction:
-    """``transfer_create`` of the lowest serials: one statement (``greenledger_transfer``).
+    keyed: KeyedRequest | None,
+) -> Transaction | PendingTransfer | None:
+    """``transfer_create`` of the lowest serials: one statement (``greenledger_transfer``), the key's claim
+    and kept answer included; None when the destination is untrusted (nothing written: a pending transfer).
 
     The same entry, postings, blocks, movements and audit event as ``ledger_post`` and ``audit_record``
-    would write; the event's payload and body are made here, with the entry id and the ranges spliced in
-    by the function before it hashes them.
+    would write, and the same key row and answer as ``KeyedRequest.run``; the event's payload and body are
+    made here, with the entry id and the ranges spliced in by the function before it hashes them. A key
+    a twin holds is polled for as ``idempotency_claim`` does; a key already answered is replayed (or
+    refused as a conflict) as it would be.
     """
     scope = idempotency_scope(actor)
     digest = request_hash(TransactionKind.TRANSFER, request)
@@ -181,41 +218,61 @@ def _transfer_in_sql(
     body1, rest = body.split(_ID_MARK)
     body2, body3 = rest.split(_RANGES_MARK)
     pay1, pay2 = payload.split(_RANGES_MARK)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT * FROM greenledger_transfer({', '.join(['%s'] * 19)})",
-                [
-                    actor.user_id,
-                    actor.participant_id,
-                    actor.label,
-                    scope,
-                    None,  # keys are claimed through exchange.services.idempotency, not by the journal
-                    digest,
-                    memo[:500],
-                    now,
-                    source.pk,
-                    destination.pk,
-                    asset.pk,
-                    quantity,
-                    "transfer.create",
-                    body1,
-                    body2,
-                    body3,
-                    pay1,
-                    pay2,
-                    AUDIT_LOCK_KEY,
-                ],
+    claim: list[Any] = [None] * 7
+    if keyed is not None:
+        assert keyed.scope == scope
+        claim = [keyed.key, keyed.method, keyed.operation, keyed.digest, IDEMPOTENCY_LOCK_CLASS, *_answer_parts()]
+    params = [
+        actor.user_id,
+        actor.participant_id,
+        actor.label,
+        scope,
+        digest,
+        memo[:500],
+        now,
+        source.pk,
+        destination.pk,
+        asset.pk,
+        quantity,
+        "transfer.create",
+        body1,
+        body2,
+        body3,
+        pay1,
+        pay2,
+        AUDIT_LOCK_KEY,
+        trust_decides(actor, destination),
+        clock.now(),
+        *claim,
+    ]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(_TRANSFER_SQL, params)
+                status, txn_id, _, source_after, dest_after, flat = cursor.fetchone()
+        except DatabaseError as exc:
+            diag = getattr(exc.__cause__, "diag", None)
+            if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_SQLSTATE or diag is None:
+                raise
+            # The function reports the source's available amount (raw, as the ledger keeps it) in the detail.
+            raise insufficient_available(source, asset, int(diag.message_detail), quantity) from None
+        if status != "busy":
+            break
+        # A twin with the same key is running: wait for it to end, as idempotency_claim waits.
+        if keyed is None or time.monotonic() >= deadline:
+            key = keyed.key if keyed is not None else None
+            raise RequestInProgress(
+                details={"idempotency_key": key, "retry_after_seconds": RequestInProgress.retry_after}
             )
-            status, txn_id, _, source_after, dest_after, flat = cursor.fetchone()
-    except DatabaseError as exc:
-        diag = getattr(exc.__cause__, "diag", None)
-        if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_SQLSTATE or diag is None:
-            raise
-        # The function reports the source's available amount (raw, as the ledger keeps it) in the detail.
-        raise insufficient_available(source, asset, int(diag.message_detail), quantity) from None
-    if status != "posted":  # "replayed" and "pending" answer a key, and no key is given
-        raise RuntimeError(f"greenledger_transfer answered {status!r} to a transfer without a key")
+        time.sleep(POLL_SECONDS)
+    if status == "untrusted":
+        return None
+    if status == "claimed":
+        assert keyed is not None
+        return keyed.replay()
+    if status != "posted":
+        raise RuntimeError(f"greenledger_transfer answered {status!r}")
     note_recorded()
     txn = Transaction(
         id=txn_id,

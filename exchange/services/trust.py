@@ -76,12 +76,23 @@ def _require_admin(actor: Actor) -> None:
 
 
 # --- the trusted-account list ------------------------------------------------------------------------------
+def trust_decides(actor: Actor, destination: Account) -> int | None:
+    """The participant whose trusted list decides whether a transfer by ``actor`` to ``destination`` waits,
+    or None when it never waits (trusted accounts off, a system actor, the actor's own account).
+
+    The rest of the rule is ``needs_delay``'s query, which ``greenledger_transfer`` restates in SQL."""
+    if not _config("TRUSTED_ACCOUNTS") or actor.is_system or actor.owns(destination.participant_id):
+        return None
+    return actor.member_participant_id
+
+
 def needs_delay(actor: Actor, destination: Account) -> bool:
     """Whether a transfer by ``actor`` to ``destination`` must wait as a pending transfer."""
-    if not _config("TRUSTED_ACCOUNTS") or actor.is_system or actor.owns(destination.participant_id):
+    participant = trust_decides(actor, destination)
+    if participant is None:
         return False
     return not TrustedAccount.objects.filter(
-        participant_id=actor.member_participant_id,
+        participant_id=participant,
         account=destination,
         status=TrustStatus.APPROVED,
         effective_at__lte=clock.now(),

@@ -1,21 +1,32 @@
--- A transfer in one statement: what transfer_create does for the common transfer (lowest serials first).
+-- A transfer in one statement: what transfer_create does for the common transfer (lowest serials first),
+-- its Idempotency-Key claim and kept answer included.
 --
--- Opens the journal entry under its idempotency key (answering 'pending' when the key names a pending
--- transfer of the participant, 'replayed' when it names a journal entry), locks the two balance rows in
--- key order as exchange.locks orders them (creating the destination's), checks what is available, takes
--- the lowest available blocks of the source (greenledger_lowest_blocks: only the blocks it takes are
--- read), merges the moved ranges into the destination's adjacent blocks, writes the balances, both
--- postings, the serial movements and the audit event (greenledger_audit_record). A refusal is an error (SQLSTATE GL001, the
--- available quantity in its detail), so that a call made as a statement of its own (autocommit: one
--- round trip, one transaction) leaves nothing behind. Every trigger and constraint applies to its
--- statements as to any other.
+-- In order: when p_trust_participant is given, the destination must be on that participant's approved
+-- trusted list (exchange.services.trust.needs_delay's rule), else it answers 'untrusted' having written
+-- nothing (the service then makes a pending transfer). With a key (p_claim_key), the key is claimed as
+-- exchange.services.idempotency claims every key: its advisory lock tried without waiting ('busy' if a
+-- twin holds it: the service polls, then answers request_in_progress), then its IdempotentRequest row
+-- ('claimed' if the key has one: the service replays or refuses it as a conflict). Then it opens the
+-- journal entry, locks the two balance rows in key order as exchange.locks orders them (creating the
+-- destination's), checks what is available, takes the lowest available blocks of the source
+-- (greenledger_lowest_blocks: only the blocks it takes are read), merges the moved ranges into the
+-- destination's adjacent blocks (greenledger_blocks_put, as ledger_post does), writes the balances, both
+-- postings, the serial movements, the audit
+-- event (greenledger_audit_record) and, with a key, the answer (p_answer1 || entry id || p_answer2, the
+-- bytes KeyedRequest.run keeps). A refusal is an error (SQLSTATE GL001, the available quantity in its
+-- detail), so that a call made as a statement of its own (autocommit: one round trip, one transaction)
+-- leaves nothing behind, its key's row included. Every trigger and constraint applies to its statements
+-- as to any other.
 --
 -- The service builds the event's payload and canonical body with the entry id and the ranges left out
 -- (p_body1 .. p_body3, p_pay1 .. p_pay2); the function splices them in before hashing.
 CREATE OR REPLACE FUNCTION greenledger_transfer(
-    p_user bigint, p_participant bigint, p_label text, p_scope text, p_key text, p_hash text, p_memo text,
+    p_user bigint, p_participant bigint, p_label text, p_scope text, p_hash text, p_memo text,
     p_at timestamptz, p_source bigint, p_dest bigint, p_asset bigint, p_qty bigint,
-    p_action text, p_body1 text, p_body2 text, p_body3 text, p_pay1 text, p_pay2 text, p_audit_lock bigint
+    p_action text, p_body1 text, p_body2 text, p_body3 text, p_pay1 text, p_pay2 text, p_audit_lock bigint,
+    p_trust_participant bigint, p_trust_at timestamptz,
+    p_claim_key text, p_claim_method text, p_claim_path text, p_claim_hash text, p_claim_lock_class int,
+    p_answer1 text, p_answer2 text
 ) RETURNS TABLE (status text, txn bigint, available bigint, source_after bigint, dest_after bigint, ranges bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -25,24 +36,39 @@ DECLARE
     need bigint := p_qty;
     take bigint;
     blk record;
-    nb record;
     r bigint[] := '{}';
     x bigint; y bigint;
-    lo_id bigint; hi_id bigint; hi_last bigint;
+    n int;
+    firsts bigint[] := '{}';
+    lasts bigint[] := '{}';
     rj text := '';
+    v_claim bigint;
 BEGIN
-    IF p_key IS NOT NULL AND p_participant IS NOT NULL AND EXISTS (
-        SELECT 1 FROM exchange_pendingtransfer WHERE participant_id = p_participant AND idempotency_key = p_key
+    IF p_trust_participant IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM exchange_trustedaccount t
+         WHERE t.participant_id = p_trust_participant AND t.account_id = p_dest AND t.status = 'approved'
+           AND t.effective_at <= p_trust_at
     ) THEN
-        RETURN QUERY SELECT 'pending'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
+        RETURN QUERY SELECT 'untrusted'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
         RETURN;
     END IF;
-    v_txn := greenledger_journal_open('transfer', p_user, p_participant, p_label, p_scope, p_key, p_hash, p_memo,
+    IF p_claim_key IS NOT NULL THEN
+        -- The key's lock and row, as exchange.services.idempotency._try_claim takes them.
+        IF NOT pg_try_advisory_xact_lock(p_claim_lock_class, hashtext(p_scope || E'\n' || p_claim_key)) THEN
+            RETURN QUERY SELECT 'busy'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
+            RETURN;
+        END IF;
+        INSERT INTO exchange_idempotentrequest (scope, key, method, path, request_hash, body, created_at)
+        VALUES (p_scope, p_claim_key, p_claim_method, p_claim_path, p_claim_hash, '', p_at)
+        ON CONFLICT (scope, key) DO NOTHING
+        RETURNING id INTO v_claim;
+        IF v_claim IS NULL THEN
+            RETURN QUERY SELECT 'claimed'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
+            RETURN;
+        END IF;
+    END IF;
+    v_txn := greenledger_journal_open('transfer', p_user, p_participant, p_label, p_scope, NULL, p_hash, p_memo,
                                       '{}', p_at);
-    IF v_txn IS NULL THEN
-        RETURN QUERY SELECT 'replayed'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
-        RETURN;
-    END IF;
 
     -- The balance rows in key order (exchange.locks), the destination's created if it has none yet.
     FOR blk IN SELECT b.id, b.account_id, b.total, b.held FROM exchange_balance b
@@ -84,39 +110,20 @@ BEGIN
             p_source, p_asset USING ERRCODE = 'data_exception';
     END IF;
 
-    -- Each moved range joins the destination's available blocks next to it, or becomes a block.
-    FOR i IN 1 .. array_length(r, 1) / 2 LOOP
+    -- The moved ranges join the destination's available blocks next to them (greenledger_blocks_put,
+    -- as every posting puts its blocks), and each is a serial movement.
+    n := array_length(r, 1) / 2;
+    FOR i IN 1 .. n LOOP
         x := r[2 * i - 1];
         y := r[2 * i];
-        lo_id := NULL;
-        hi_id := NULL;
-        FOR nb IN SELECT b.id, b.first, b.last FROM exchange_serialblock b
-                   WHERE b.asset_id = p_asset AND (b.last = x - 1 OR b.first = y + 1)
-                     AND b.account_id = p_dest AND b.state = 'available' LOOP
-            IF nb.last = x - 1 THEN
-                lo_id := nb.id;
-            ELSE
-                hi_id := nb.id;
-                hi_last := nb.last;
-            END IF;
-        END LOOP;
-        IF lo_id IS NOT NULL THEN
-            IF hi_id IS NOT NULL THEN
-                DELETE FROM exchange_serialblock WHERE id = hi_id;
-                UPDATE exchange_serialblock SET last = hi_last WHERE id = lo_id;
-            ELSE
-                UPDATE exchange_serialblock SET last = y WHERE id = lo_id;
-            END IF;
-        ELSIF hi_id IS NOT NULL THEN
-            UPDATE exchange_serialblock SET first = x WHERE id = hi_id;
-        ELSE
-            INSERT INTO exchange_serialblock (asset_id, first, last, account_id, state, hold_id)
-            VALUES (p_asset, x, y, p_dest, 'available', NULL);
-        END IF;
+        firsts := firsts || x;
+        lasts := lasts || y;
         INSERT INTO exchange_serialmovement (transaction_id, asset_id, first, last, source_id, destination_id, state)
         VALUES (v_txn, p_asset, x, y, p_source, p_dest, 'available');
         rj := rj || CASE WHEN i > 1 THEN ',' ELSE '' END || '["' || x || '","' || y || '"]';
     END LOOP;
+    PERFORM greenledger_blocks_put(array_fill(p_asset, ARRAY[n]), firsts, lasts, array_fill(p_dest, ARRAY[n]),
+                                   array_fill('available'::text, ARRAY[n]), array_fill(NULL::bigint, ARRAY[n]));
     rj := '[' || rj || ']';
 
     UPDATE exchange_balance SET total = CASE WHEN id = s_id THEN s_total - p_qty ELSE d_total + p_qty END
@@ -128,6 +135,10 @@ BEGIN
     PERFORM greenledger_audit_record(p_at, p_user, p_participant, p_label, p_action, 'transaction', v_txn::text,
                                      p_pay1 || rj || p_pay2, p_body1 || v_txn::text || p_body2 || rj || p_body3,
                                      p_audit_lock);
+    IF v_claim IS NOT NULL THEN
+        UPDATE exchange_idempotentrequest r SET status = 200, body = p_answer1 || v_txn::text || p_answer2
+         WHERE r.id = v_claim;
+    END IF;
     RETURN QUERY SELECT 'posted'::text, v_txn, s_total - s_held, s_total - p_qty, d_total + p_qty, r;
 END
 $$;

@@ -37,6 +37,7 @@ def test_the_bench_prints_one_table_with_every_row():
     for row in (
         "transfer service, 1 client",
         "transfer service, 1 client, source of",
+        "fragmented source / fresh source",
         "transfer service, 4 processes",
         "batch transfers API",
         "transfer API over HTTP",
