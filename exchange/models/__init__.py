@@ -53,6 +53,7 @@ from exchange.models.trading import (
     SettlementStatus,
     Side,
     Trade,
+    TradeSettlement,
 )
 from exchange.models.trust import PendingStatus, PendingTransfer, TrustedAccount, TrustStatus
 
@@ -121,6 +122,7 @@ __all__ = [
     "Surrender",
     "SurrenderItem",
     "Trade",
+    "TradeSettlement",
     "Transaction",
     "TransactionKind",
     "TrustStatus",
