@@ -1,6 +1,6 @@
 from exchange.models.approvals import ApprovalOperation, ApprovalRequest, ApprovalStatus
 from exchange.models.assets import Asset, AssetKind, Issuance, Project, ProjectStatus, ProjectType
-from exchange.models.audit import AuditEvent, Checkpoint
+from exchange.models.audit import AuditEvent, AuditVerification, Checkpoint
 from exchange.models.calendar import Calendar, CalendarDay, CalendarYear, DayKind
 from exchange.models.compliance import (
     AllocationEntry,
@@ -72,6 +72,7 @@ __all__ = [
     "Asset",
     "AssetKind",
     "AuditEvent",
+    "AuditVerification",
     "Balance",
     "BlockState",
     "Calendar",
