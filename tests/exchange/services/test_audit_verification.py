@@ -43,8 +43,11 @@ def test_workers_verify_every_checkpoint_and_name_the_first_bad_event_as_one_pas
 
     one, two = audit_verify(workers=1), audit_verify(workers=2)
 
-    assert one.ok and two.ok
-    assert (two.events, two.checkpoints, two.unsealed) == (one.events, one.checkpoints, one.unsealed) == (total, len(made), 0)
+    assert one.ok
+    assert two.ok
+    expected = (total, len(made), 0)
+    assert (one.events, one.checkpoints, one.unsealed) == expected
+    assert (two.events, two.checkpoints, two.unsealed) == expected
 
     # Given an event of the third checkpoint edited: both name it, and only it.
     bad = made[2].first_seq + 1
@@ -67,7 +70,8 @@ def test_an_incremental_run_resumes_after_the_last_intact_run(monkeypatch):
     market = make_market()
     made = _trail(6, monkeypatch, market)
     full = audit_verify(workers=2, record=True)
-    assert full.ok and full.resumed_after is None
+    assert full.ok
+    assert full.resumed_after is None
     recorded = AuditVerification.objects.get()
     assert (recorded.through_number, recorded.through_hash, recorded.full) == (made[-1].number, made[-1].hash, True)
 
