@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
                     "batch",
                     models.ForeignKey(
                         db_constraint=False,
+                        db_index=False,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="trade_settlements",
                         to="exchange.settlementbatch",

@@ -291,8 +291,14 @@ class TradeSettlement(models.Model):
     trade = models.OneToOneField(
         Trade, on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False, related_name="settlement"
     )
+    # No index on the batch: settling inserts 100,000 of these rows at once, and nothing looks trades up by
+    # batch on a hot path (a batch's trades are a scan of this two-column table).
     batch = models.ForeignKey(
-        SettlementBatch, on_delete=models.DO_NOTHING, db_constraint=False, related_name="trade_settlements"
+        SettlementBatch,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="trade_settlements",
     )
 
     def __str__(self) -> str:
