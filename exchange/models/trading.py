@@ -277,6 +277,11 @@ class SettlementBatch(models.Model):
     def __str__(self) -> str:
         return f"settlement batch {self.pk}: {self.trades_count} trades"
 
+    @property
+    def trades(self) -> models.QuerySet[Trade]:
+        """The trades this batch settled (through their ``TradeSettlement`` rows)."""
+        return Trade.objects.filter(settlement_batch=self.pk)
+
 
 class TradeSettlement(models.Model):
     """That a trade settled, and in which batch: one narrow row per trade, written once by settlement.
