@@ -203,17 +203,24 @@ def http_transfers(ctx: Context) -> list[Result]:
     try:
         run_load(server.port, clients, destinations, 3)  # warm up every worker and client
         per_client = max(1, ctx.scale.http_requests // n)
+        floor, floor_latencies, floor_statuses = run_load(server.port, clients, [], per_client)
         rate, latencies, statuses = run_load(server.port, clients, destinations, per_client)
     finally:
         server.stop()
-    bad = [s for s in statuses if s != 201]
+    bad = [s for s in statuses if s != 201] + [s for s in floor_statuses if s != 200]
     if bad:
         raise RuntimeError(f"{len(bad)} of {len(statuses)} requests failed (statuses {sorted(set(bad))}); see {log}")
-    label = f"transfer API over HTTP, {n} clients, gunicorn {ctx.scale.http_workers} workers"
+
+    def p(lat: list[float], q: float) -> float:
+        return 1000 * lat[min(len(lat) - 1, int(len(lat) * q))]
+
+    workers = f"gunicorn {ctx.scale.http_workers} workers"
     return [
-        Result(label, rate, "requests/s"),
-        Result("  p50 latency", 1000 * latencies[len(latencies) // 2], "ms"),
-        Result("  p99 latency", 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], "ms"),
+        Result(f"constant answer over HTTP (GET /health/), {n} clients, {workers}", floor, "requests/s"),
+        Result("  p99 latency", p(floor_latencies, 0.99), "ms"),
+        Result(f"transfer API over HTTP, {n} clients, {workers}", rate, "requests/s", floor=floor),
+        Result("  p50 latency", p(latencies, 0.5), "ms"),
+        Result("  p99 latency", p(latencies, 0.99), "ms"),
     ]
 
 
@@ -299,7 +306,7 @@ def matching(ctx: Context) -> list[Result]:
 @case("audit")
 def audit(ctx: Context) -> list[Result]:
     from bench.auditload import load_events
-    from exchange.services.sealing import audit_seal, audit_verify
+    from exchange.services.sealing import audit_seal, audit_verify, default_workers
 
     n = ctx.scale.audit_events
     audit_seal()  # what the other rows wrote, so that the timed seal is the bulk-loaded events
@@ -310,11 +317,34 @@ def audit(ctx: Context) -> list[Result]:
     seal_seconds = time.perf_counter() - begin
     sealed = sum(c.count for c in made)
     begin = time.perf_counter()
-    result = audit_verify()
+    one = audit_verify(workers=1)
+    one_seconds = time.perf_counter() - begin
+    begin = time.perf_counter()
+    result = audit_verify(record=True)
     verify_seconds = time.perf_counter() - begin
-    if not result.ok:
-        raise RuntimeError(f"audit verification failed: {result.failure}")
+    if not (result.ok and one.ok):
+        raise RuntimeError(f"audit verification failed: {result.failure or one.failure}")
+    more = max(1, n // 10)
+    load_events(more)
+    audit_seal(max_checkpoints=100_000)
+    begin = time.perf_counter()
+    since = audit_verify(since_last=True, record=True)
+    since_seconds = time.perf_counter() - begin
+    if not since.ok:
+        raise RuntimeError(f"incremental audit verification failed: {since.failure}")
+    one_rate = one.events / one_seconds
     return [
         Result(f"audit seal, {sealed:,} events", sealed / seal_seconds, "events/s"),
-        Result(f"audit verification, {result.events:,} events", result.events / verify_seconds, "events/s"),
+        Result(f"audit verification, {one.events:,} events, 1 process", one_rate, "events/s"),
+        Result(
+            f"audit verification, {result.events:,} events, {default_workers()} processes",
+            result.events / verify_seconds,
+            "events/s",
+            floor=one_rate,
+        ),
+        Result(
+            f"audit verification since the last run, {since.events:,} new of {since.events + result.events:,}",
+            since_seconds,
+            "s",
+        ),
     ]

@@ -3,7 +3,9 @@
 The load generator is Python: 4 processes with 8 threads each (32 clients), each client a participant of
 its own with its own API token, posting ``POST /api/v1/transfers`` to random destinations as fast as the
 server answers, a new connection per request (gunicorn's sync workers close each one). Latency is
-measured per request from connect to the last byte of the response.
+measured per request from connect to the last byte of the response. The floor is the same load on the same
+server against a constant answer (``GET /health/``): what the server, the sockets and this load generator
+cost with no work behind them.
 """
 
 from __future__ import annotations
@@ -107,9 +109,17 @@ class Client:
     source: str
 
 
+CONSTANT_PATH = "/health/"  # answers {"status": "ok"} through the whole middleware stack, touching nothing
+
+
 def _client_loop(port: int, client: Client, destinations: list[str], count: int, seed: int, out: list) -> None:
     rng = random.Random(seed)
     for _ in range(count):
+        if not destinations:  # the constant-answer floor: the same server, clients and connections
+            begin = time.perf_counter()
+            status, _ = request(port, "GET", CONSTANT_PATH, None, None)
+            out.append((time.perf_counter() - begin, status))
+            continue
         body = {"source": client.source, "destination": rng.choice(destinations), "asset": "CEA-2024", "quantity": 1}
         begin = time.perf_counter()
         status, _ = request(port, "POST", "/api/v1/transfers", client.token, body)
@@ -132,7 +142,8 @@ def _load_process(port: int, clients: list[Client], destinations: list[str], cou
 
 
 def run_load(port: int, clients: list[Client], destinations: list[str], per_client: int, processes: int = 4):  # type: ignore[no-untyped-def]
-    """Every client posts ``per_client`` transfers; returns (requests/s, latencies in s, statuses)."""
+    """Every client posts ``per_client`` transfers (with no ``destinations``: gets the constant answer
+    ``per_client`` times); returns (requests/s, latencies in s, statuses)."""
     ctx = mp.get_context("fork")
     start = ctx.Event()
     results = ctx.Queue()

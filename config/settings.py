@@ -159,6 +159,14 @@ def database_config() -> dj_database_url.DBConfig:
     if config["ENGINE"] != "django.db.backends.postgresql":
         scheme = url.split(":", 1)[0]  # not the whole URL: it may hold a password
         raise ImproperlyConfigured(f"DATABASE_URL must name a PostgreSQL database (postgres://...), not {scheme}:.")
+    # Django's PostgreSQL backend whose per-request connection check asks the socket, not the server
+    # (config/pgbackend/base.py): no SELECT 1 per request, a dead connection still replaced before use.
+    config["ENGINE"] = "config.pgbackend"
+    # Server-side parameter binding lets psycopg prepare a statement the connection runs repeatedly (its
+    # default threshold: the fifth run). Off by default: Django documents queries it can't run, and the
+    # bench measured no gain on the HTTP path (docs/performance.md).
+    if env_bool("DB_SERVER_SIDE_BINDING", default=False):
+        config.setdefault("OPTIONS", {})["server_side_binding"] = True
     return config
 
 
@@ -188,7 +196,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsMember"],
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "config.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     # JSON only: the API advertises (and accepts) JSON bodies; the CSV allocation upload names its own.
@@ -389,4 +397,4 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["config.renderers.JSONRenderer"]

@@ -9,6 +9,7 @@ transfer's few rows it costs two round trips where a queued INSERT costs none.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -20,20 +21,33 @@ INSERT_MAX_VARIABLES = 20_000
 
 
 _INTEGER_TYPES = frozenset({"bigint", "integer", "smallint"})
+_TEXT_TYPES = frozenset({"text", "varchar"})
+_TIME_TYPES = frozenset({"timestamptz"})
+
+
+def _quoted(text: str) -> str:
+    """An array literal's element, double-quoted (so commas, braces, spaces and ``NULL`` stay text)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def pg_array(values: Sequence[Any], pgtype: str) -> Any:
     """One array parameter for ``%s::<pgtype>[]``.
 
-    A column of integers goes as its array literal (``{1,2,NULL}``), which the server parses: psycopg would
-    otherwise adapt each element in Python, the larger part of a thousand-row write's client time.
-    Anything else goes as the list, for psycopg to adapt.
+    A column of integers, text or timestamps goes as its array literal (``{1,2,NULL}``,
+    ``{"posted",NULL}``, ``{"2026-12-02 07:00:00.5+00:00"}``), which the server parses: psycopg would
+    otherwise adapt each element in Python, the larger part of a large write's client time (a settlement
+    writes 100,000 holds' status and end time). Anything else goes as the list, for psycopg to adapt.
     """
-    if pgtype not in _INTEGER_TYPES:
-        return list(values)
-    if None in values:
-        return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
-    return "{" + ",".join(map(str, values)) + "}"  # a non-integer here fails the cast, loudly
+    if pgtype in _INTEGER_TYPES:
+        if None in values:
+            return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+        return "{" + ",".join(map(str, values)) + "}"  # a non-integer here fails the cast, loudly
+    if pgtype in _TEXT_TYPES and all(v is None or isinstance(v, str) for v in values):
+        return "{" + ",".join("NULL" if v is None else _quoted(str(v)) for v in values) + "}"
+    if pgtype in _TIME_TYPES and all(v is None or (isinstance(v, datetime) and v.tzinfo) for v in values):
+        # isoformat gives the UTC offset: the instant is exact whatever the session's time zone.
+        return "{" + ",".join("NULL" if v is None else f'"{v.isoformat()}"' for v in values) + "}"
+    return list(values)
 
 
 def _chunks(rows: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -82,7 +82,7 @@ class TradeAdmin(ReadOnlyAdmin):
         "buyer_fee_fen",
         "seller_fee_fen",
         "trading_day",
-        "settlement_batch",
+        "settlement_batch_id",
     ]
     list_filter = ["asset", "mode", "trading_day"]
     list_select_related = ["asset"]

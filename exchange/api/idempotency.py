@@ -32,12 +32,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import OperationalError, connection, transaction
 from django.http import QueryDict
 from drf_spectacular.utils import extend_schema
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import actor_of
 from config.api import idempotency_key
+from config.renderers import render_json
 from core.errors import DomainError
 from exchange.api.base import IDEMPOTENCY_PARAMETER
 from exchange.models import IdempotentRequest
@@ -145,7 +145,7 @@ def _keyed(
             if not 200 <= response.status_code < 300:
                 transaction.set_rollback(True)  # a refusal answered without raising: the key stays unused
                 return response
-            body = JSONRenderer().render(response.data).decode()
+            body = render_json(response.data).decode()
             idempotency_answer(claim.row_id, status=response.status_code, body=body)
     if refusal is not None:
         raise refusal

@@ -1,6 +1,6 @@
 from exchange.models.approvals import ApprovalOperation, ApprovalRequest, ApprovalStatus
 from exchange.models.assets import Asset, AssetKind, Issuance, Project, ProjectStatus, ProjectType
-from exchange.models.audit import AuditEvent, Checkpoint
+from exchange.models.audit import AuditEvent, AuditVerification, Checkpoint
 from exchange.models.calendar import Calendar, CalendarDay, CalendarYear, DayKind
 from exchange.models.compliance import (
     AllocationEntry,
@@ -53,6 +53,7 @@ from exchange.models.trading import (
     SettlementStatus,
     Side,
     Trade,
+    TradeSettlement,
 )
 from exchange.models.trust import PendingStatus, PendingTransfer, TrustedAccount, TrustStatus
 
@@ -71,6 +72,7 @@ __all__ = [
     "Asset",
     "AssetKind",
     "AuditEvent",
+    "AuditVerification",
     "Balance",
     "BlockState",
     "Calendar",
@@ -121,6 +123,7 @@ __all__ = [
     "Surrender",
     "SurrenderItem",
     "Trade",
+    "TradeSettlement",
     "Transaction",
     "TransactionKind",
     "TrustStatus",

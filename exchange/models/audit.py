@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 
@@ -88,3 +89,22 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.number}: events {self.first_seq}..{self.last_seq}"
+
+
+class AuditVerification(models.Model):
+    """A verification run that found the trail intact through a checkpoint: where the next incremental run
+    (``manage.py verify_audit --since-last``) starts. Append-only. A full run remains the guarantee: the
+    incremental one checks that the checkpoint it resumes after still has the hash recorded here, then
+    verifies only the checkpoints sealed since and the events not yet sealed."""
+
+    through_number = models.BigIntegerField(help_text=_("The last checkpoint this run verified."))
+    through_hash = models.CharField(max_length=64, help_text=_("That checkpoint's hash when it was verified."))
+    events = models.BigIntegerField(help_text=_("Events this run verified."))
+    full = models.BooleanField(help_text=_("Whether the run verified the whole trail or resumed after an earlier run."))
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"audit verified through checkpoint {self.through_number}"

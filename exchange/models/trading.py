@@ -7,6 +7,8 @@ delivery versus payment for every unsettled trade. Prices and money are integer 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from accounts.models import Participant
@@ -135,6 +137,18 @@ class Order(models.Model):
         return self.quantity - self.filled
 
 
+class TradeManager(models.Manager):
+    """Trades with their settlement batch id (``settlement_batch`` and ``settlement_batch_id``), read from
+    the settlement link table by a left join that PostgreSQL drops when a query doesn't use it."""
+
+    def get_queryset(self) -> models.QuerySet[Trade]:
+        return (
+            super()
+            .get_queryset()
+            .annotate(settlement_batch=models.F("settlement__batch"), settlement_batch_id=models.F("settlement__batch"))
+        )
+
+
 class Trade(models.Model):
     """A match between a buy and a sell order. Moves nothing until a settlement batch settles it."""
 
@@ -150,9 +164,8 @@ class Trade(models.Model):
     seller_fee_fen = models.BigIntegerField()
     trading_day = models.DateField()
     created_at = models.DateTimeField()
-    settlement_batch = models.ForeignKey(
-        "exchange.SettlementBatch", on_delete=models.PROTECT, null=True, blank=True, related_name="trades"
-    )
+
+    objects = TradeManager()
 
     class Meta:
         ordering = ["-id"]
@@ -165,11 +178,47 @@ class Trade(models.Model):
         ]
         indexes = [
             models.Index(fields=["asset", "trading_day", "id"], name="trade_day_idx"),
-            models.Index(fields=["id"], name="trade_unsettled_idx", condition=models.Q(settlement_batch__isnull=True)),
         ]
 
     def __str__(self) -> str:
         return f"trade {self.pk} {self.quantity} {self.asset_id} @ {self.price_fen}"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.__dict__["_settlement_batch_id"] = None  # a trade made here is not settled yet
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Trade:
+        trade = super().from_db(db, field_names, values)
+        trade.__dict__.pop("_settlement_batch_id", None)  # read from the link table unless annotated
+        return trade
+
+    # Where the trade settled, read from its TradeSettlement row. ``Trade.objects`` annotates both names
+    # (so they filter and order as the column did: ``settlement_batch__isnull=True`` is "unsettled");
+    # an instance made otherwise (``create``) reads the link row when asked.
+    @property
+    def settlement_batch_id(self) -> int | None:
+        if "_settlement_batch_id" not in self.__dict__:
+            self.__dict__["_settlement_batch_id"] = (
+                TradeSettlement.objects.filter(trade_id=self.pk).values_list("batch_id", flat=True).first()
+                if self.pk
+                else None
+            )
+        return self.__dict__["_settlement_batch_id"]
+
+    @settlement_batch_id.setter
+    def settlement_batch_id(self, value: int | None) -> None:
+        self.__dict__["_settlement_batch_id"] = value
+
+    @property
+    def settlement_batch(self) -> SettlementBatch | None:
+        batch_id = self.settlement_batch_id
+        return None if batch_id is None else SettlementBatch.objects.get(pk=batch_id)
+
+    @settlement_batch.setter
+    def settlement_batch(self, value: SettlementBatch | int | None) -> None:
+        # The manager's annotation sets the id; code may set a batch.
+        self.__dict__["_settlement_batch_id"] = value.pk if isinstance(value, SettlementBatch) else value
 
 
 class DailyPrice(models.Model):
@@ -227,3 +276,35 @@ class SettlementBatch(models.Model):
 
     def __str__(self) -> str:
         return f"settlement batch {self.pk}: {self.trades_count} trades"
+
+    @property
+    def trades(self) -> models.QuerySet[Trade]:
+        """The trades this batch settled (through their ``TradeSettlement`` rows)."""
+        return Trade.objects.filter(settlement_batch=self.pk)
+
+
+class TradeSettlement(models.Model):
+    """That a trade settled, and in which batch: one narrow row per trade, written once by settlement.
+
+    The primary key is the trade, so a trade settles once (a second row is a unique violation), and the
+    rows are append-only (a trigger). Settling inserts these rows instead of updating the wide, indexed
+    trade rows, which stay immutable. The references are checked per statement by a trigger
+    (``exchange/sql/greenledger_trade_settlement.sql``), not per row by deferred foreign keys: a batch of
+    100,000 trades costs one join, not 200,000 checks at commit. Trades and batches are never deleted.
+    """
+
+    trade = models.OneToOneField(
+        Trade, on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False, related_name="settlement"
+    )
+    # No index on the batch: settling inserts 100,000 of these rows at once, and nothing looks trades up by
+    # batch on a hot path (a batch's trades are a scan of this two-column table).
+    batch = models.ForeignKey(
+        SettlementBatch,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="trade_settlements",
+    )
+
+    def __str__(self) -> str:
+        return f"trade {self.trade_id} settled in batch {self.batch_id}"

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from exchange.audit_proof import (
@@ -44,7 +47,7 @@ from exchange.audit_proof import (
 from exchange.audit_signing import sign, signing_key, trusted_public_keys
 from exchange.faults import crash_point
 from exchange.locks import lock_audit_horizon, lock_sealer
-from exchange.models import AuditEvent, Checkpoint
+from exchange.models import AuditEvent, AuditVerification, Checkpoint
 from exchange.selectors.audit import checkpoint_document
 from exchange.selectors.audit import checkpoint_fields as _checkpoint_fields
 from exchange.services.audit import service
@@ -214,6 +217,7 @@ class VerifyResult:
     events: int = 0
     checkpoints: int = 0
     unsealed: int = 0
+    resumed_after: int | None = None  # with ``since_last``: the checkpoint verified before, resumed after
     failure: dict[str, Any] | None = None
     problems: list[dict[str, Any]] = field(default_factory=list)
 
@@ -225,98 +229,221 @@ class VerifyResult:
             self.failure = problem
 
 
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """One checkpoint's share of verification: its events, checked apart from the chain (in a worker).
+
+    ``after``: the events with ``after < seq <= last_seq`` are this checkpoint's (``after`` is the highest
+    ``last_seq`` of the checkpoints before it, as a single pass over the events would have them).
+    ``number`` None: the events after the last checkpoint, not yet sealed.
+    """
+
+    number: int | None
+    after: int
+    first_seq: int = 0
+    last_seq: int = 2**62
+    count: int = 0
+    root: str = ""
+    gaps: str = "[]"
+    stop_at_first: bool = False
+
+
+Problem = tuple[str, int, str]
+
+
+def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
+    """Verify one checkpoint's events (or the unsealed tail): returns (events read, problems in order)."""
+    problems: list[Problem] = []
+    if span.number is None:
+        events = 0
+        for row in _events(span.after + 1, span.last_seq):
+            if _row_hash(row) != row[-1]:
+                problems.append(("event", row[0], "hash does not match its contents (not yet sealed)"))
+                if span.stop_at_first:
+                    break  # the events counted are those before it, as one pass that stops there counts
+            events += 1
+        return events, problems
+    c = span
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT leaves FROM {Checkpoint._meta.db_table} WHERE number = %s", [c.number])
+        found = cursor.fetchone()
+    # The event hashes as they were sealed: an event edited and rehashed since differs from its own.
+    sealed = bytes(found[0]) if found and found[0] is not None else None
+    sealed_hashes = [sealed[i : i + 32].hex() for i in range(0, len(sealed), 32)] if sealed else []
+    if sealed is not None and (len(sealed) != 32 * c.count or merkle_root(sealed_hashes) != c.root):
+        problems.append(
+            ("checkpoint", c.number, "the event hashes it sealed were edited (they no longer give its root)")
+        )
+        sealed = None
+    gaps = {int(g) for g in json.loads(c.gaps)}
+    hashes: list[str] = []
+    expected = c.first_seq
+    for row in _events(c.after + 1, c.last_seq):
+        seq = row[0]
+        for missing in range(expected, seq):
+            if missing not in gaps:
+                problems.append(("event", missing, f"missing: checkpoint {c.number} sealed it"))
+        if seq in gaps:
+            problems.append(("event", seq, f"present, but checkpoint {c.number} sealed its number as a gap"))
+        recomputed = _row_hash(row)
+        position = len(hashes)
+        if recomputed != row[-1]:
+            problems.append(("event", seq, "hash does not match its contents"))
+        elif sealed is not None and sealed[32 * position : 32 * position + 32].hex() != recomputed:
+            problems.append(
+                (
+                    "event",
+                    seq,
+                    f"edited after sealing: its contents and hash are not what checkpoint {c.number} sealed",
+                )
+            )
+        hashes.append(recomputed)
+        expected = seq + 1
+    for missing in range(expected, c.last_seq + 1):
+        if missing not in gaps:
+            problems.append(("event", missing, f"missing: checkpoint {c.number} sealed it"))
+    if len(hashes) != c.count:
+        problems.append(("checkpoint", c.number, f"holds {len(hashes)} events, sealed {c.count}"))
+    elif hashes and merkle_root(hashes) != c.root:
+        problems.append(("checkpoint", c.number, "Merkle root does not match its events"))
+    return len(hashes), problems
+
+
+def _worker_start() -> None:
+    # A forked worker opens its own database connection (the parent closed its own before forking).
+    connections.close_all()
+
+
+def _run_spans(spans: list[_Span], workers: int) -> tuple[Iterator[tuple[int, list[Problem]]], Any]:
+    """The spans' results in order: in worker processes when there are several spans and this runs outside
+    a transaction (a worker's connection could not see uncommitted rows), else here."""
+    if workers <= 1 or len(spans) <= 1 or connection.in_atomic_block:
+        return map(_verify_span, spans), None
+    connections.close_all()
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(spans)), mp_context=mp.get_context("fork"), initializer=_worker_start
+    )
+    return pool.map(_verify_span, spans), pool
+
+
+def default_workers() -> int:
+    return int(settings.GREENLEDGER.get("AUDIT_VERIFY_WORKERS") or os.cpu_count() or 1)
+
+
 def audit_verify(
     progress: Callable[[int], None] | None = None,
     stop_at_first: bool = True,
     kept: list[dict[str, Any]] | None = None,
+    *,
+    since_last: bool = False,
+    workers: int | None = None,
+    record: bool = False,
 ) -> VerifyResult:
     """Recompute every event hash, every checkpoint, its signature and the chain; name the first mismatch.
 
     ``kept``: checkpoint documents from the feed, kept outside (``GET /api/v1/audit/checkpoints/feed``):
     each must still be in the trail with the same hash.
+
+    The chain (numbers, previous hashes, ranges, checkpoint hashes, signatures) is checked here, in order;
+    each checkpoint's events (hashes, gaps, the sealed leaves, the Merkle root) are checked in ``workers``
+    processes at once (default: one per core), one checkpoint per task, and their findings are reported
+    in checkpoint order, as one pass would. ``since_last``: resume after the checkpoint the last recorded
+    run verified, once it is shown to have the hash recorded then (else that is the mismatch).
+    ``record``: an intact run records how far it verified (``AuditVerification``).
     """
     result = VerifyResult()
     previous_hash = GENESIS_HASH
     expected_first = 1
-    checkpoints = list(Checkpoint.objects.order_by("number"))
+    after = 0
+    start = 0
+    checkpoints = list(Checkpoint.objects.order_by("number").defer("leaves"))
     keys = trusted_public_keys()
     unsigned_through = settings.GREENLEDGER.get("AUDIT_UNSIGNED_THROUGH", 0)
     if kept is not None:
         current = {c.number: checkpoint_document(c) for c in checkpoints}
         for number, problem in compare_with_kept(kept, current):
             result.fail("checkpoint", number, problem)
-    events = _events(1, 2**62)
-    pending: tuple[Any, ...] | None = next(events, None)
-    for index, c in enumerate(checkpoints, start=1):
-        result.checkpoints += 1
+    if since_last:
+        last = AuditVerification.objects.order_by("-id").first()
+        if last is not None:
+            position = next((i for i, c in enumerate(checkpoints) if c.number == last.through_number), None)
+            if position is None or checkpoints[position].hash != last.through_hash:
+                result.fail(
+                    "checkpoint",
+                    last.through_number,
+                    f"changed or gone since a run verified it at {format_time(last.verified_at)}: "
+                    "run a full verification",
+                )
+                return result
+            start = position + 1
+            resumed = checkpoints[position]
+            result.resumed_after = resumed.number
+            previous_hash, expected_first = resumed.hash, resumed.last_seq + 1
+            after = max(c.last_seq for c in checkpoints[:start])
+    spans: list[_Span] = []
+    chain: list[list[Problem]] = []
+    for index, c in enumerate(checkpoints[start:], start=start + 1):
+        problems: list[Problem] = []
         if c.number != index:
-            result.fail("checkpoint", c.number, f"checkpoint numbers skip from {index - 1} to {c.number}")
+            problems.append(("checkpoint", c.number, f"checkpoint numbers skip from {index - 1} to {c.number}"))
         if c.previous_hash != previous_hash:
-            result.fail("checkpoint", c.number, "does not name the previous checkpoint's hash")
+            problems.append(("checkpoint", c.number, "does not name the previous checkpoint's hash"))
         if c.first_seq != expected_first:
-            result.fail("checkpoint", c.number, f"starts at event {c.first_seq}, not {expected_first}")
+            problems.append(("checkpoint", c.number, f"starts at event {c.first_seq}, not {expected_first}"))
         if checkpoint_hash(_checkpoint_fields(c)) != c.hash:
-            result.fail("checkpoint", c.number, "hash does not match its fields")
+            problems.append(("checkpoint", c.number, "hash does not match its fields"))
         unsigned = c.number > unsigned_through and signature_problem(checkpoint_document(c), keys)
         if unsigned:
-            result.fail("checkpoint", c.number, unsigned)
-            result.fail(
-                "event",
-                c.first_seq,
-                f"events {c.first_seq}..{c.last_seq} are sealed only by checkpoint {c.number}, whose signature "
-                "does not hold: they were sealed without the registry's key",
-            )
-        # The event hashes as they were sealed: an event edited and rehashed since differs from its own.
-        sealed = bytes(c.leaves) if c.leaves is not None else None
-        sealed_hashes = [sealed[i : i + 32].hex() for i in range(0, len(sealed), 32)] if sealed else []
-        if sealed is not None and (len(sealed) != 32 * c.count or merkle_root(sealed_hashes) != c.root):
-            result.fail("checkpoint", c.number, "the event hashes it sealed were edited (they no longer give its root)")
-            sealed = None
-        gaps = {int(g) for g in json.loads(c.gaps)}
-        hashes: list[str] = []
-        expected = c.first_seq
-        while pending is not None and pending[0] <= c.last_seq:
-            seq = pending[0]
-            for missing in range(expected, seq):
-                if missing not in gaps:
-                    result.fail("event", missing, f"missing: checkpoint {c.number} sealed it")
-            if seq in gaps:
-                result.fail("event", seq, f"present, but checkpoint {c.number} sealed its number as a gap")
-            recomputed = _row_hash(pending)
-            position = len(hashes)
-            if recomputed != pending[-1]:
-                result.fail("event", seq, "hash does not match its contents")
-            elif sealed is not None and sealed[32 * position : 32 * position + 32].hex() != recomputed:
-                result.fail(
+            problems.append(("checkpoint", c.number, unsigned))
+            problems.append(
+                (
                     "event",
-                    seq,
-                    f"edited after sealing: its contents and hash are not what checkpoint {c.number} sealed",
+                    c.first_seq,
+                    f"events {c.first_seq}..{c.last_seq} are sealed only by checkpoint {c.number}, whose "
+                    "signature does not hold: they were sealed without the registry's key",
                 )
-            hashes.append(recomputed)
-            expected = seq + 1
-            result.events += 1
-            if progress and result.events % 10_000 == 0:
-                progress(result.events)
-            pending = next(events, None)
-        for missing in range(expected, c.last_seq + 1):
-            if missing not in gaps:
-                result.fail("event", missing, f"missing: checkpoint {c.number} sealed it")
-        if len(hashes) != c.count:
-            result.fail("checkpoint", c.number, f"holds {len(hashes)} events, sealed {c.count}")
-        elif hashes and merkle_root(hashes) != c.root:
-            result.fail("checkpoint", c.number, "Merkle root does not match its events")
+            )
+        chain.append(problems)
+        spans.append(_Span(c.number, after, c.first_seq, c.last_seq, c.count, c.root, c.gaps))
+        after = max(after, c.last_seq)
         previous_hash = c.hash
         expected_first = c.last_seq + 1
-        if stop_at_first and not result.ok:
-            return result
-    while pending is not None:
-        if _row_hash(pending) != pending[-1]:
-            result.fail("event", pending[0], "hash does not match its contents (not yet sealed)")
-            if stop_at_first:
+    spans.append(_Span(None, after, stop_at_first=stop_at_first))
+    outcomes, pool = _run_spans(spans, workers or default_workers())
+    try:
+        for problems in chain:
+            events, found = next(outcomes)
+            for kind, ident, reason in problems + found:
+                result.fail(kind, ident, reason)
+            result.checkpoints += 1
+            result.events += events
+            if progress:
+                progress(result.events)
+            if stop_at_first and not result.ok:
                 return result
-        result.unsealed += 1
-        result.events += 1
-        if progress and result.events % 10_000 == 0:
+        events, found = next(outcomes)
+        for kind, ident, reason in found:
+            result.fail(kind, ident, reason)
+        result.events += events
+        if stop_at_first and found:
+            return result
+        result.unsealed = events
+        if progress:
             progress(result.events)
-        pending = next(events, None)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if record and result.ok and checkpoints:
+        _verification_record(result=result, through=checkpoints[-1], full=start == 0)
     return result
+
+
+@service(audited=False)  # a record of reading the trail; an event about it would be a new event to verify
+def _verification_record(*, result: VerifyResult, through: Checkpoint, full: bool) -> AuditVerification:
+    return AuditVerification.objects.create(
+        through_number=through.number,
+        through_hash=through.hash,
+        events=result.events,
+        full=full,
+        verified_at=timezone.now(),
+    )

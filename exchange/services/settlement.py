@@ -1,20 +1,24 @@
 """Settlement: delivery versus payment for every unsettled trade, in one batch and one transaction.
 
 A batch takes every trade unsettled when it starts and posts, in one journal transaction: units from
-the seller's order hold to the buyer, cash from the buyer's order hold to the seller, the buyer's fee
-from that hold and the seller's fee from the proceeds to the exchange's fee account, with one posting
-per account and asset (its net change in the batch; the trades keep the detail); then it releases
-what finished orders no longer need (a buy filled below its limit), and pays a pledge's lender from the
-proceeds of pledged units sold on enforcement (``pledges.sale_fills_settled``). The trades are marked
-settled in the same transaction, so a worker killed at any point leaves either the whole batch or none
-of it, and the next run settles each trade exactly once. The number of statements does not grow with
-the trades (sales on enforcement add a few per pledge sold).
+the seller's order hold to the buyer; cash from the buyer's order hold (turnover and buyer fee) through
+the exchange's clearing account to the seller (turnover less seller fee) and to the exchange's fee
+account (both fees), with one posting per account and asset (its net change in the batch; the clearing
+account nets to zero and gets none; the trades keep the detail); then it releases what finished orders
+no longer need (a buy filled below its limit), and pays a pledge's lender from the proceeds of pledged
+units sold on enforcement (``pledges.sale_fills_settled``). Each trade settled gets its
+``TradeSettlement`` row (trade -> batch) in the same transaction, so a worker killed at any point leaves
+either the whole batch or none of it, and the next run settles each trade exactly once (the link
+table's primary key and append-only trigger say so in the database too). The number of statements does
+not grow with the trades (sales on enforcement add a few per pledge sold).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
@@ -22,8 +26,9 @@ from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
 from core.money import fen_to_str
+from exchange.bulk import pg_array
 from exchange.faults import crash_point
-from exchange.locks import LockedHold, lock_pledge_sales, lock_settlement, read_holds
+from exchange.locks import lock_pledge_sales, lock_settlement
 from exchange.models import (
     Account,
     AccountKind,
@@ -33,7 +38,7 @@ from exchange.models import (
     OrderStatus,
     SettlementBatch,
     SettlementStatus,
-    Trade,
+    TradeSettlement,
     TransactionKind,
 )
 from exchange.services.accounts import system_account
@@ -44,25 +49,44 @@ from exchange.services.pledges import SaleFills, sale_fills_settled
 from exchange.services.trading import cash_asset
 
 
-def _unsettled() -> list[tuple[int, int, int, int, int, int, int, int, int, int, str, int, int, str]]:
+@dataclass(frozen=True, slots=True)
+class _HoldRef:
+    """An order's hold as a leg names it (``ledger_post`` locks and checks the row itself)."""
+
+    id: int
+    account_id: int
+    asset_id: int
+    kind: str
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def _unsettled() -> list[tuple[Any, ...]]:
     """Unsettled trades with what settling them needs, read in one statement (one snapshot).
 
     Settlement runs one at a time (an advisory lock) and only settlement settles trades, so the rows
     need no row locks. An order seen filled or cancelled here has all its unsettled trades here too:
-    its last trade and its status change were committed together.
+    its last trade and its status change were committed together. A trade is unsettled while it has no
+    ``TradeSettlement`` row (an anti-join on that table's primary key).
 
     Each row: trade id, asset, quantity, turnover, buyer fee, seller fee, buyer account, buyer hold,
-    seller account, seller hold, buy order status, buy order id, sell order id, sell order status.
+    seller account, seller hold, buy order status, buy order id, sell order id, sell order status, then
+    the buyer hold's account and asset and the seller hold's account, asset and kind.
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             SELECT t.id, t.asset_id, t.quantity, t.turnover_fen, t.buyer_fee_fen, t.seller_fee_fen,
-                   b.account_id, b.hold_id, s.account_id, s.hold_id, b.status, b.id, s.id, s.status
+                   b.account_id, b.hold_id, s.account_id, s.hold_id, b.status, b.id, s.id, s.status,
+                   bh.account_id, bh.asset_id, sh.account_id, sh.asset_id, sh.kind
               FROM exchange_trade t
               JOIN exchange_order b ON b.id = t.buy_order_id
               JOIN exchange_order s ON s.id = t.sell_order_id
-             WHERE t.settlement_batch_id IS NULL
+              JOIN exchange_hold bh ON bh.id = b.hold_id
+              JOIN exchange_hold sh ON sh.id = s.hold_id
+             WHERE NOT EXISTS (SELECT 1 FROM {TradeSettlement._meta.db_table} ts WHERE ts.trade_id = t.id)
              ORDER BY t.id
             """
         )
@@ -98,18 +122,21 @@ def settlement_run(*, actor: Actor | None = None, idempotency_key: str | None = 
 def _settle(actor: Actor, rows: list[tuple], started: datetime) -> SettlementBatch:
     cash = cash_asset()
     fees_account = system_account(AccountKind.FEE)
-    account_ids = {r[6] for r in rows} | {r[8] for r in rows}
-    # One statement each; holds as plain rows.
-    accounts = {a.pk: a for a in Account.objects.filter(pk__in=account_ids)}
-    assets = {a.pk: a for a in Asset.objects.filter(pk__in={r[1] for r in rows})}
-    holds = read_holds({r[7] for r in rows} | {r[9] for r in rows})
-
-    # Aggregate per (hold, counterparty): the same legs whether an order filled once or a hundred times.
+    clearing = system_account(AccountKind.CLEARING)
+    # Aggregate per hold and counterparty: the same legs whether an order filled once or a hundred times.
+    # Units go from the seller's hold to the buyer. Cash goes through the exchange's clearing account, as
+    # the exchange clears it: each buyer's hold pays its turnover and fee in, each seller is paid its
+    # turnover less its fee, the fee account gets both fees. One leg per buyer hold instead of one per
+    # (buyer hold, seller) and another for the fee: half the legs, and the same net postings (the clearing
+    # account's legs net to zero, so it gets none). One pass over the rows, unpacked (100,000 of them).
     units: dict[tuple[int, int, int], int] = defaultdict(int)  # (asset, seller hold, buyer account) -> units
-    pay: dict[tuple[int, int], int] = defaultdict(int)  # (buyer hold, seller account) -> turnover
-    buyer_fees: dict[int, int] = defaultdict(int)  # buyer hold -> fees
-    seller_fees: dict[int, int] = defaultdict(int)  # seller account -> fees
+    paid_in: dict[int, int] = defaultdict(int)  # buyer hold -> turnover + buyer fee
+    paid_out: dict[int, int] = defaultdict(int)  # seller account -> turnover - seller fee
+    holds: dict[int, _HoldRef] = {}  # the orders' holds, as the trades' read gave them
     finished_buys: dict[int, int] = {}  # buy order id -> hold id, for orders no longer open
+    pledge_sales: set[int] = set()  # sell orders holding a pledge hold (sales on enforcement)
+    buyer_fees = seller_fees = units_total = cash_total = 0
+    open_status, order_kind, pledge_kind = OrderStatus.OPEN.value, HoldKind.ORDER.value, HoldKind.PLEDGE.value
     for (
         _,
         asset_id,
@@ -123,37 +150,50 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime) -> SettlementBat
         seller_hold,
         buy_status,
         buy_id,
+        sell_id,
         _,
-        _,
+        buyer_hold_acc,
+        buyer_hold_asset,
+        seller_hold_acc,
+        seller_hold_asset,
+        seller_hold_kind,
     ) in rows:
         units[(asset_id, seller_hold, buyer_acc)] += quantity
-        pay[(buyer_hold, seller_acc)] += turnover
-        buyer_fees[buyer_hold] += buyer_fee
-        seller_fees[seller_acc] += seller_fee
-        if buy_status != OrderStatus.OPEN:
+        paid_in[buyer_hold] += turnover + buyer_fee
+        paid_out[seller_acc] += turnover - seller_fee
+        units_total += quantity
+        cash_total += turnover
+        buyer_fees += buyer_fee
+        seller_fees += seller_fee
+        if buy_status != open_status:
             finished_buys[buy_id] = buyer_hold
+        if buyer_hold not in holds:
+            holds[buyer_hold] = _HoldRef(buyer_hold, buyer_hold_acc, buyer_hold_asset, order_kind)
+        if seller_hold not in holds:
+            holds[seller_hold] = _HoldRef(seller_hold, seller_hold_acc, seller_hold_asset, seller_hold_kind)
+        if seller_hold_kind == pledge_kind:
+            pledge_sales.add(sell_id)
+    # One statement each.
+    account_ids = {h.account_id for h in holds.values()} | set(paid_out) | {key[2] for key in units}
+    accounts = {a.pk: a for a in Account.objects.filter(pk__in=account_ids)}
+    assets = {a.pk: a for a in Asset.objects.filter(pk__in={key[0] for key in units})}
 
     legs: list[Leg] = []
     for (asset_id, seller_hold, buyer_acc), quantity in units.items():
         hold = holds[seller_hold]
         legs.append(Leg(assets[asset_id], accounts[hold.account_id], accounts[buyer_acc], quantity, hold=hold))
-    for (buyer_hold, seller_acc), turnover in pay.items():
+    for buyer_hold, amount in paid_in.items():
         hold = holds[buyer_hold]
-        legs.append(Leg(cash, accounts[hold.account_id], accounts[seller_acc], turnover, hold=hold))
-    for buyer_hold, fee in buyer_fees.items():
-        if fee:
-            hold = holds[buyer_hold]
-            legs.append(Leg(cash, accounts[hold.account_id], fees_account, fee, hold=hold))
-    for seller_acc, fee in seller_fees.items():
-        if fee:
-            legs.append(Leg(cash, accounts[seller_acc], fees_account, fee))
+        legs.append(Leg(cash, accounts[hold.account_id], clearing, amount, hold=hold))
+    for seller_acc, amount in paid_out.items():
+        if amount > 0:
+            legs.append(Leg(cash, clearing, accounts[seller_acc], amount))
+        elif amount < 0:  # fees above the proceeds (not with the fee schedules in force): the seller pays in
+            legs.append(Leg(cash, accounts[seller_acc], clearing, -amount))
+    if buyer_fees + seller_fees:
+        legs.append(Leg(cash, clearing, fees_account, buyer_fees + seller_fees))
 
-    totals = {
-        "trades": len(rows),
-        "units": sum(r[2] for r in rows),
-        "cash": sum(r[3] for r in rows),
-        "fees": sum(buyer_fees.values()) + sum(seller_fees.values()),
-    }
+    totals = {"trades": len(rows), "units": units_total, "cash": cash_total, "fees": buyer_fees + seller_fees}
     txn, _ = journal_open(
         kind=TransactionKind.SETTLEMENT,
         actor=actor,
@@ -165,7 +205,7 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime) -> SettlementBat
     )
     # Pledged units sold on enforcement: their enforcement and loan rows before the ledger's balance and
     # hold locks (exchange.locks), as every pledge service takes them.
-    lock_pledge_sales({r[12] for r in rows if holds[r[9]].kind == HoldKind.PLEDGE})
+    lock_pledge_sales(pledge_sales)
     # One posting per account and asset for the batch (net), not two per leg: the trades, linked to the
     # batch, keep the detail; the journal says what each account gave and got in this settlement.
     posted = ledger_post(txn, legs, net=True)
@@ -189,10 +229,11 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime) -> SettlementBat
         started_at=started,
         completed_at=clock.now(),
     )
+    # Each trade's settlement is one narrow row (trade -> batch): the primary key settles it once.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Trade._meta.db_table} SET settlement_batch_id = %s WHERE id = ANY(%s::bigint[])",
-            [batch.pk, [r[0] for r in rows]],
+            f"INSERT INTO {TradeSettlement._meta.db_table} (trade_id, batch_id) SELECT unnest(%s::bigint[]), %s",
+            [pg_array([r[0] for r in rows], "bigint"), batch.pk],
         )
     crash_point("settlement.posted")
     audit_record(
@@ -215,7 +256,7 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime) -> SettlementBat
     return batch
 
 
-def _pay_pledge_lenders(actor: Actor, rows: list[tuple], holds: dict[int, LockedHold]) -> None:
+def _pay_pledge_lenders(actor: Actor, rows: list[tuple], holds: dict[int, _HoldRef]) -> None:
     """Sales of pledged units on enforcement (sell orders holding a pledge hold): in this same
     transaction, pay the lender from the proceeds just settled into the borrower's account."""
     fills: dict[int, SaleFills] = {}

@@ -25,13 +25,34 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="List every mismatch, not only the first.")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument(
+            "--since-last",
+            action="store_true",
+            help="Resume after the checkpoint the last intact run verified (once it still has the hash that run "
+            "recorded): only checkpoints sealed since and events not yet sealed. Without it the whole trail.",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="Processes verifying checkpoints at once (default: one per core).",
+        )
+        parser.add_argument(
             "--against",
             metavar="FILE",
             help="A copy of the checkpoint feed kept outside (GET /api/v1/audit/checkpoints/feed, pages as JSON or "
             "JSON lines): every checkpoint in it must still be in the trail with the same hash.",
         )
 
-    def handle(self, *args: Any, all: bool, no_progress: bool, against: str | None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        all: bool,
+        no_progress: bool,
+        against: str | None,
+        since_last: bool,
+        workers: int | None,
+        **options: Any,
+    ) -> None:
         kept = kept_checkpoints(Path(against).read_text()) if against else None
         started = time.monotonic()
         total = AuditEvent.objects.count()
@@ -43,7 +64,9 @@ class Command(BaseCommand):
             bar.update(n - done)
             done = n
 
-        result = audit_verify(progress=progress, stop_at_first=not all, kept=kept)
+        result = audit_verify(
+            progress=progress, stop_at_first=not all, kept=kept, since_last=since_last, workers=workers, record=True
+        )
         bar.update(result.events - done)
         bar.close()
         elapsed = time.monotonic() - started
@@ -52,6 +75,8 @@ class Command(BaseCommand):
             f"{result.events} events ({result.unsealed} not yet sealed) in {result.checkpoints} checkpoints, "
             f"{elapsed:.2f}s, {rate:,.0f} events/s"
         ) + (f", {len(kept)} kept checkpoints compared" if kept is not None else "")
+        if result.resumed_after is not None:
+            summary += f", resumed after checkpoint {result.resumed_after} (verified before)"
         if result.ok:
             self.stdout.write(self.style.SUCCESS(f"verify_audit: the trail is intact: {summary}"))
             return
