@@ -18,18 +18,7 @@ from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_upda
 class MarketRulesAdmin(ServiceSaveMixin, admin.ModelAdmin):
     """Listing a new asset is done here (add) or on the API; changes go through market_rules_update."""
 
-    list_display = [
-        "asset",
-        "tradable",
-        "tick_fen",
-        "lot",
-        "block_threshold",
-        "listing_band_bp",
-        "block_band_bp",
-        "fee_bp",
-        "sessions",
-        "reference_price_fen",
-    ]
+    list_display = ["asset", "tradable", "reference_price_fen"]
     list_editable = []
 
     def has_delete_permission(self, request: HttpRequest, obj: MarketRules | None = None) -> bool:

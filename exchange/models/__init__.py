@@ -55,6 +55,8 @@ from exchange.models.pledges import (
 )
 from exchange.models.serials import BlockState, SerialBlock, SerialMovement
 from exchange.models.trading import (
+    Auction,
+    AuctionStatus,
     DailyPrice,
     MarketRules,
     Order,
@@ -81,7 +83,9 @@ __all__ = [
     "ApprovalStatus",
     "Asset",
     "AssetKind",
+    "Auction",
     "AuctionPricing",
+    "AuctionStatus",
     "AuditEvent",
     "Balance",
     "BlockState",

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.forms.models import model_to_dict
 
 from accounts.actors import Actor
@@ -21,7 +22,7 @@ from core.errors import InvalidInput
 from exchange.data import rulebooks as shipped
 from exchange.models import Market, Rulebook, RulebookMode, TradingMode
 from exchange.services.audit import audit_record, mark_unchanged, service
-from exchange.services.trading import parse_sessions
+from exchange.services.trading import clear_sessions_cache, parse_sessions
 
 RULE_FIELDS = [
     f.name
@@ -125,6 +126,7 @@ def rulebook_publish(
     before = rulebook_payload(latest) if latest else {}
     after = rulebook_payload(book)
     diff = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+    transaction.on_commit(clear_sessions_cache)
     audit_record(
         actor=actor,
         action="market.rulebook_publish",

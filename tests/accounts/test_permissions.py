@@ -169,7 +169,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "api/v1/orders/<id:pk>/cancel"): write(missing=404),
     ("GET", "api/v1/trades"): read(),
     ("GET", "api/v1/settlement/batches"): read_kinds(EXCHANGE, REGISTRY, AUDITOR),
-    ("POST", "api/v1/settlement/batches"): write(EXCHANGE, ok=201),
+    ("POST", "api/v1/settlement/batches"): write(REGISTRY, ok=201),  # the settlement body (Decree 775 art. 5)
     ("GET", "api/v1/pledges"): read(),
     ("POST", "api/v1/pledges"): write(),
     ("GET", "api/v1/pledges/loan-book"): read_kinds(ParticipantKind.FINANCIAL_INSTITUTION),

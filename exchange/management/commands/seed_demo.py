@@ -50,6 +50,8 @@ from exchange.models import (
     Retirement,
     Trade,
 )
+from exchange.models import Market as MarketRow
+from exchange.selectors.rulebooks import rulebooks_of
 from exchange.services.approvals import approval_approve, gated
 from exchange.services.calendar import calendar_year_load
 from exchange.services.compliance import (
@@ -67,7 +69,7 @@ from exchange.services.issuance import (
     main_account,
     project_register,
 )
-from exchange.services.markets import markets_install
+from exchange.services.markets import markets_install, rulebook_payload, rulebook_publish
 from exchange.services.pledges import pledge_register, pledge_request
 from exchange.services.retirement import retirement_create
 from exchange.services.settlement import settlement_run
@@ -122,6 +124,7 @@ OPEN_ORDERS = [
     ("forestry", "CCER-BJ-TZ-FOREST-001-2023", "sell", 6580, 20_000),
     ("cement", "CCER-BJ-TZ-FOREST-001-2023", "buy", 6450, 5_000),
 ]
+DEMO_REHEARSAL = " (demo rehearsal: all-day sessions every day)"
 DEMO_BENEFICIARY = "Grand Canal Culture Festival 2026, Tongzhou"
 # Past trading days recorded before the book opens: (asset, seller, buyer, tonnes a day at most).
 HISTORY_DAYS = 10
@@ -268,7 +271,29 @@ class Command(BaseCommand):
         self.user("auditor", self.p["auditor"], Role.VIEWER)
 
     def markets(self) -> None:
-        markets_install(actor=Actor.system("seed_demo"))
+        """The shipped markets and rulebooks, then a demo rehearsal version of each from the first demo day:
+        the same rules, but every mode's sessions all day, every day, so a newcomer can trade at any hour.
+        The national markets also run the continuous book in the rehearsal, for the demo's bots and history."""
+        actor = Actor.system("seed_demo")
+        markets_install(actor=actor)
+        for market in MarketRow.objects.filter(code__in=["CN-CEA", "CN-CCER", "BJ-BEA"]).order_by("code"):
+            latest = rulebooks_of(market)[0]
+            if latest.title.endswith(DEMO_REHEARSAL):
+                continue
+            modes = [{**m, "sessions": "00:00-24:00"} for m in rulebook_payload(latest)["modes"]]
+            if not any(m["mode"] == "continuous" for m in modes):
+                listing = next(m for m in modes if m["mode"] == "listing")
+                modes.append({**listing, "mode": "continuous"})
+            rulebook_publish(
+                actor=self.exchange_actor(),
+                market=market,
+                effective_from=clock.trading_day(),
+                changes={"trading_days": "daily", "title": f"{latest.title}{DEMO_REHEARSAL}"},
+                modes=modes,
+            )
+
+    def exchange_actor(self) -> Actor:
+        return Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
 
     def allowances(self) -> None:
         actor = self.registry_actor()
@@ -318,13 +343,8 @@ class Command(BaseCommand):
             asset = Asset.objects.get(code=code)
             if not MarketRules.objects.filter(asset=asset).exists():
                 # The demo market is open all day, every day, so a newcomer can trade at any hour.
-                asset_list(
-                    actor=operator,
-                    asset=asset,
-                    reference_price_fen=reference,
-                    sessions="00:00-24:00",
-                    trading_days="daily",
-                )
+                # The demo rehearsal rulebooks (self.markets) open all day, every day.
+                asset_list(actor=operator, asset=asset, reference_price_fen=reference)
         for key, amount_fen in DEPOSITS.items():
             with suppress(DuplicateBankReference):  # booked by an earlier run
                 cash_deposit(
@@ -368,7 +388,8 @@ class Command(BaseCommand):
         for index, day in enumerate(days):
             for code, seller, buyer, most in HISTORY:
                 self._history_day(code, seller, buyer, most, day, levels[code][index])
-            with clock.pinned(_at(day, 15, 30)):
+            # After the day's close (the rehearsal's sessions end at midnight), as the registry does.
+            with clock.pinned(_at(day + timedelta(days=1), 0, 1)):
                 settlement_run(idempotency_key=f"demo-history-settlement-{day.isoformat()}")
                 for code, _, _, _ in HISTORY:
                     day_close(asset=Asset.objects.get(code=code), day=day)

@@ -649,7 +649,7 @@ def _pledge_top_up(settings):
 def _settlement(settings):
     ps = make_pledges()
     return Case(
-        client_of(ps.ex.operator),
+        client_of(ps.ex.market.registry_actor),
         "/api/v1/settlement/batches",
         None,
         SettlementBatch.objects.count,

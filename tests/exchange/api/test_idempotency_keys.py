@@ -72,8 +72,8 @@ def test_a_key_used_on_orders_is_409_on_transfers_and_moves_nothing():
 def test_a_key_claimed_by_a_service_call_is_409_on_the_api():
     """A command's key (settle --key) and an API request's key are one store: the same key is one request."""
     ps = make_pledges()
-    settlement_run(actor=ps.ex.operator, idempotency_key="nightly-1")
-    client = client_for(ps.ex.operator)
+    settlement_run(actor=ps.ex.market.registry_actor, idempotency_key="nightly-1")
+    client = client_for(ps.ex.market.registry_actor)
     before = snapshot()
 
     response = post(client, "/api/v1/settlement/batches", None, key="nightly-1")
@@ -87,8 +87,8 @@ def test_a_key_claimed_by_a_service_call_is_409_on_the_api():
 @pytest.mark.django_db
 def test_a_service_replays_its_key_with_the_row_it_made():
     ps = make_pledges()
-    first = settlement_run(actor=ps.ex.operator, idempotency_key="nightly-1")
-    again = settlement_run(actor=ps.ex.operator, idempotency_key="nightly-1")
+    first = settlement_run(actor=ps.ex.market.registry_actor, idempotency_key="nightly-1")
+    again = settlement_run(actor=ps.ex.market.registry_actor, idempotency_key="nightly-1")
 
     assert again.pk == first.pk
     assert SettlementBatch.objects.count() == 1
