@@ -72,10 +72,31 @@ class RulesOut(serializers.ModelSerializer):
         return rulebook_payload(book)["modes"] if book else []
 
 
+RULEBOOK_FIELDS = (
+    "tick",
+    "lot",
+    "block_threshold",
+    "listing_band_bp",
+    "block_band_bp",
+    "fee_bp",
+    "sessions",
+    "trading_days",
+)
+
+
 class ListingIn(serializers.Serializer):
     asset = AssetField()
     reference_price = MoneyField(min_fen=1)
     tradable = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Market-wide rules are the rulebook's: say so instead of ignoring them.
+        given = sorted(set(self.initial_data) & set(RULEBOOK_FIELDS)) if isinstance(self.initial_data, dict) else []
+        if given:
+            raise serializers.ValidationError(
+                {name: ["Set by the market's rulebook: publish a new rulebook version."] for name in given}
+            )
+        return attrs
 
 
 def _rules_from(data: dict[str, Any]) -> dict[str, Any]:
