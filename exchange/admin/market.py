@@ -6,11 +6,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin
 from exchange.admin.base import ReadOnlyAdmin
 from exchange.models import DailyPrice, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
+from exchange.selectors.risk import large_holders, trading_alerts
 from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_update
 
 
@@ -118,3 +121,22 @@ class RulebookAdmin(ReadOnlyAdmin):
     list_display = ["market", "version", "effective_from", "title", "settlement_body", "position_limit_rule"]
     list_filter = ["market"]
     inlines = [RulebookModeInline]
+    change_list_template = "admin/exchange/rulebook_changelist.html"
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        return [
+            path("risk/", self.admin_site.admin_view(self.risk), name="exchange_rulebook_risk"),
+            *super().get_urls(),
+        ]
+
+    def risk(self, request: HttpRequest) -> HttpResponse:
+        """Large holders and today's abnormal-trading alerts, for exchange staff."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Risk: large holders and trading alerts"),
+            "holders": large_holders(),
+            "alerts": trading_alerts(),
+        }
+        return TemplateResponse(request, "admin/exchange/risk.html", context)

@@ -17,6 +17,7 @@ from exchange.api import (
     pledges,
     quotes,
     registry,
+    risk,
     settlement,
     trust,
 )
@@ -72,6 +73,8 @@ urlpatterns = [
     path("market/<code:asset>/trades", market.TradeTapeApi.as_view(), name="market-trades"),
     path("market/<code:asset>/daily", market.DailyBarsApi.as_view(), name="market-daily"),
     path("market/<code:asset>/listing-book", agreements.ListingBookApi.as_view(), name="market-listing-book"),
+    path("risk/large-holders", risk.LargeHoldersApi.as_view(), name="risk-large-holders"),
+    path("risk/alerts", risk.TradingAlertsApi.as_view(), name="risk-alerts"),
     path("public/quotes", quotes.PublicQuotesApi.as_view(), name="public-quotes"),
     path("public/quotes.csv", quotes.PublicQuotesCsvApi.as_view(), name="public-quotes-csv"),
     path("listings", agreements.ListingPostApi.as_view(), name="listings"),

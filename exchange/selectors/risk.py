@@ -8,8 +8,12 @@ plus a number of tonnes; participants without an allocation get that number.
 
 from __future__ import annotations
 
-from django.db.models import F, Sum
+from datetime import date
 
+from django.db.models import Count, F, Sum
+
+from core import clock
+from exchange.errors import RulebookNotFound
 from exchange.models import (
     AccountKind,
     Asset,
@@ -24,6 +28,8 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.selectors.market_modes import open_buy_commitments
+from exchange.selectors.prices import previous_close
+from exchange.selectors.rulebooks import rulebook_for
 
 
 def allocation_of(participant_id: int, asset: Asset) -> int:
@@ -56,4 +62,112 @@ def position_limit(participant_id: int, asset: Asset, rulebook: Rulebook) -> int
     return allocation_of(participant_id, asset) + rulebook.position_limit_t
 
 
-__all__ = ["allocation_of", "position_limit", "position_of"]
+# --- reports for exchange staff -----------------------------------------------------------------------------
+def large_holders(day: date | None = None) -> list[dict[str, object]]:
+    """Accounts holding at least their market's large-holder threshold of an instrument, and when each first
+    crossed it (the first posting that took the account's balance to the threshold or above)."""
+    day = day or clock.trading_day()
+    found: list[dict[str, object]] = []
+    for asset in Asset.objects.filter(market__isnull=False).select_related("market").order_by("code"):
+        try:
+            threshold = rulebook_for(asset, day).large_holder_threshold_t
+        except RulebookNotFound:
+            continue
+        if threshold is None:
+            continue
+        rows = (
+            Balance.objects.filter(asset=asset, account__kind=AccountKind.HOLDING, total__gte=threshold)
+            .select_related("account__participant")
+            .order_by("-total")
+        )
+        for balance in rows:
+            crossed = (
+                Posting.objects.filter(account_id=balance.account_id, asset=asset, balance_after__gte=threshold)
+                .order_by("id")
+                .values_list("transaction__created_at", flat=True)
+                .first()
+            )
+            found.append(
+                {
+                    "market": asset.market.code,
+                    "asset": asset.code,
+                    "account": balance.account.number,
+                    "participant": balance.account.participant.name,
+                    "holding": balance.total,
+                    "threshold": threshold,
+                    "crossed_at": crossed,
+                }
+            )
+    return found
+
+
+def trading_alerts(day: date | None = None) -> list[dict[str, object]]:
+    """Abnormal-trading alerts of a trading day: trades between related participants (the same participant,
+    or participants sharing a unified social credit code's registration prefix), repeated cancel-replace (a
+    participant's cancellations on an instrument reaching the rulebook's count) and trades far from the
+    previous close (beyond the rulebook's deviation)."""
+    day = day or clock.trading_day()
+    alerts: list[dict[str, object]] = []
+    books: dict[int, Rulebook | None] = {}
+
+    def book_of(asset: Asset) -> Rulebook | None:
+        if asset.pk not in books:
+            try:
+                books[asset.pk] = rulebook_for(asset, day)
+            except RulebookNotFound:
+                books[asset.pk] = None
+        return books[asset.pk]
+
+    trades = Trade.objects.filter(trading_day=day).select_related(
+        "asset", "buy_order__participant", "sell_order__participant"
+    )
+    closes: dict[int, int | None] = {}
+    for trade in trades.order_by("id"):
+        buyer, seller = trade.buy_order.participant, trade.sell_order.participant
+        if buyer.pk == seller.pk or buyer.uscc[:8] == seller.uscc[:8]:
+            alerts.append(
+                {
+                    "kind": "related_parties",
+                    "asset": trade.asset.code,
+                    "trade": trade.pk,
+                    "participants": [buyer.name, seller.name],
+                }
+            )
+        book = book_of(trade.asset)
+        if trade.asset_id not in closes:
+            closes[trade.asset_id] = previous_close(trade.asset, day)
+        close = closes[trade.asset_id]
+        if book is not None and close:
+            deviation = abs(trade.price_fen - close) * 10000 // close
+            if deviation >= book.alert_price_deviation_bp:
+                alerts.append(
+                    {
+                        "kind": "far_from_close",
+                        "asset": trade.asset.code,
+                        "trade": trade.pk,
+                        "price_fen": trade.price_fen,
+                        "previous_close_fen": close,
+                        "deviation_bp": deviation,
+                    }
+                )
+    cancels = (
+        Order.objects.filter(trading_day=day, status=OrderStatus.CANCELLED, end_reason="cancelled")
+        .values("participant_id", "participant__name", "asset_id")
+        .annotate(n=Count("id"))
+    )
+    for row in cancels:
+        asset = Asset.objects.get(pk=row["asset_id"])
+        book = book_of(asset)
+        if book is not None and row["n"] >= book.alert_cancel_count:
+            alerts.append(
+                {
+                    "kind": "cancel_replace",
+                    "asset": asset.code,
+                    "participant": row["participant__name"],
+                    "cancellations": row["n"],
+                }
+            )
+    return alerts
+
+
+__all__ = ["allocation_of", "large_holders", "position_limit", "position_of", "trading_alerts"]

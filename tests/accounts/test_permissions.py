@@ -162,6 +162,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "api/v1/market/<code:asset>/trades"): read(),
     ("GET", "api/v1/market/<code:asset>/daily"): read(),
     ("GET", "api/v1/market/<code:asset>/listing-book"): read(),
+    ("GET", "api/v1/risk/large-holders"): read_kinds(EXCHANGE, REGISTRY, AUDITOR),
+    ("GET", "api/v1/risk/alerts"): read_kinds(EXCHANGE, REGISTRY, AUDITOR),
     # Public market data: anyone, logged in or not.
     ("GET", "api/v1/public/quotes"): {"anonymous": 200} | {c: 200 for c in MEMBERS},
     ("GET", "api/v1/public/quotes.csv"): {"anonymous": 200} | {c: 200 for c in MEMBERS},
