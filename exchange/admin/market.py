@@ -102,7 +102,7 @@ class RulebookModeInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["mode", "sessions", "band_bp", "min_quantity", "max_quantity", "buyer_fee_bp", "seller_fee_bp"]
-    readonly_fields = fields
+    readonly_fields = ["mode", "sessions", "band_bp", "min_quantity", "max_quantity", "buyer_fee_bp", "seller_fee_bp"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -36,7 +36,7 @@ from exchange.services.auctions import auction_announce, auction_bid, auction_cl
 
 
 def _client_order_id(view: ActorMixin, given: str | None) -> str:
-    client_order_id = given or _order_id_of(view.idempotency_key())  # type: ignore[attr-defined]
+    client_order_id = given or _order_id_of(view.idempotency_key())
     if not client_order_id:
         raise serializers.ValidationError({"client_order_id": ["Give a client_order_id or an Idempotency-Key."]})
     return client_order_id

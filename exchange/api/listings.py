@@ -53,7 +53,7 @@ class RulesOut(serializers.ModelSerializer):
             return None
 
     def get_market(self, rules: MarketRules) -> str | None:
-        return rules.asset.market.code if rules.asset.market_id else None
+        return rules.asset.market.code if rules.asset.market else None
 
     def get_rulebook_version(self, rules: MarketRules) -> int | None:
         book = self._book(rules)

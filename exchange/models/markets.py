@@ -13,6 +13,8 @@ rule's source.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -84,7 +86,7 @@ class TradingDays(models.TextChoices):
     DAILY = "daily", _("Every day (rehearsals and the demo)")
 
 
-def _kinds_field(help_text: str) -> ArrayField:
+def _kinds_field(help_text: Any) -> ArrayField:
     return ArrayField(
         models.CharField(max_length=32, choices=ParticipantKind.choices), default=list, blank=True, help_text=help_text
     )

@@ -89,10 +89,10 @@ def large_holders(day: date | None = None) -> list[dict[str, object]]:
             )
             found.append(
                 {
-                    "market": asset.market.code,
+                    "market": asset.market.code if asset.market else "",
                     "asset": asset.code,
                     "account": balance.account.number,
-                    "participant": balance.account.participant.name,
+                    "participant": getattr(balance.account.participant, "name", ""),
                     "holding": balance.total,
                     "threshold": threshold,
                     "crossed_at": crossed,

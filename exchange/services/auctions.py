@@ -211,7 +211,7 @@ def auction_close(*, auction: Auction, actor: Actor | None = None) -> Auction:
     mode_rules = _mode_rules_for(current, rulebook_for(current.asset, clock.trading_day(current.created_at)))
     trades = []
     for bid, q in winners:
-        if current.pricing == AuctionPricing.CLEARING:
+        if current.pricing == AuctionPricing.CLEARING and clearing is not None:
             offer.price_fen = clearing
         else:
             offer.price_fen = bid.price_fen

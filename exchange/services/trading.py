@@ -380,7 +380,7 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
         obj=asset,
         payload={
             "asset": asset.code,
-            "market": asset.market.code,
+            "market": asset.market.code if asset.market else "",
             "reference_price": fen_to_str(reference_price_fen),
             **_rules_payload(listed),
         },
@@ -534,9 +534,11 @@ def check_trader(actor: Actor, account: Account) -> None:
     check_source(actor, account)
 
 
-def check_position_limit(participant_id: int, asset: Asset, rulebook: Rulebook, buying: int) -> None:
+def check_position_limit(participant_id: int | None, asset: Asset, rulebook: Rulebook, buying: int) -> None:
     """Refuse a buy that would take the participant's position over the rulebook's limit: holdings of the
     instrument, plus units bought and not yet delivered, plus open buys, plus this one."""
+    if participant_id is None:
+        return
     limit = position_limit(participant_id, asset, rulebook)
     if limit is None:
         return
