@@ -27,7 +27,6 @@ from exchange.models import (
     Trade,
     TransactionKind,
 )
-from exchange.selectors.market_modes import open_buy_commitments
 from exchange.selectors.prices import previous_close
 from exchange.selectors.rulebooks import rulebook_for
 
@@ -50,7 +49,8 @@ def position_of(participant_id: int, asset: Asset) -> int:
     open_buys = Order.objects.filter(
         participant_id=participant_id, asset=asset, side=Side.BUY, status=OrderStatus.OPEN
     ).aggregate(q=Sum(F("quantity") - F("filled")))["q"]
-    return int(held or 0) + int(unsettled or 0) + int(open_buys or 0) + open_buy_commitments(participant_id, asset)
+    # Open buys of every mode: continuous orders, buy listings, block bids and auction bids are all orders.
+    return int(held or 0) + int(unsettled or 0) + int(open_buys or 0)
 
 
 def position_limit(participant_id: int, asset: Asset, rulebook: Rulebook) -> int | None:

@@ -109,7 +109,9 @@ ALLOCATIONS = {
 BEA_ALLOCATIONS = {2025: {"jingneng": 300_000, "shougang": 450_000, "cement": 120_000, "airport": 80_000}}
 
 # Listed assets and their reference prices (fen a tonne).
-LISTINGS = [("CEA-2024", 8850), ("CEA-2025", 9120), ("CCER-BJ-TZ-FOREST-001-2023", 6500), ("BEA-2025", 10200)]
+LISTINGS = [("CEA-2024", 8850), ("CEA-2025", 9120), ("CCER-BJ-TZ-FOREST-001-2023", 6500)]
+# The Beijing pilot allowance, listed without a price history (its bands use the reference price).
+BEA_LISTINGS = [("BEA-2025", 10200)]
 DEPOSITS = {"jingneng": 50_000_000_00, "cement": 8_000_000_00, "airport": 3_000_000_00, "shougang": 5_000_000_00}
 # (participant, asset, side, price fen, tonnes): a small book around the reference prices.
 OPEN_ORDERS = [
@@ -339,7 +341,7 @@ class Command(BaseCommand):
 
     def market(self) -> None:
         operator = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
-        for code, reference in LISTINGS:
+        for code, reference in LISTINGS + BEA_LISTINGS:
             asset = Asset.objects.get(code=code)
             if not MarketRules.objects.filter(asset=asset).exists():
                 # The demo market is open all day, every day, so a newcomer can trade at any hour.
