@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from datetime import date
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -18,18 +19,59 @@ from django.db.models import F
 from accounts.models import ParticipantKind
 from bench.fixtures import Holder, World, give_cash, give_units, holders
 from core import clock
-from exchange.models import Balance, Hold, MarketRules, Order, Trade
+from exchange.models import Asset, Balance, Hold, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
 from exchange.services.trading import asset_list, fee_for, order_place
 
 PRICE = 8000  # 80.00 yuan a tonne, the reference price
 _ids = itertools.count(1)
 
 
+def all_day_market(code: str = "XB-CDA") -> Market:
+    """A market whose rulebook runs the continuous book all day, every day, and delivers on the day: what the
+    benchmarks and the soak trade on (the engine's long-standing defaults: bands 10 % and 30 %, fee 0.6 %)."""
+    market, created = Market.objects.get_or_create(
+        code=code, defaults={"name": f"Benchmark market {code}", "operator_name": "Benchmark exchange"}
+    )
+    if created:
+        book = Rulebook.objects.create(
+            market=market,
+            version=1,
+            effective_from=date(2000, 1, 1),
+            title="Benchmark continuous market",
+            sources="bench/market.py",
+            trading_days="daily",
+            units_sellable_after_days=0,
+            cash_withdrawable_after_days=0,
+        )
+        RulebookMode.objects.bulk_create(
+            [
+                RulebookMode(
+                    rulebook=book,
+                    mode="continuous",
+                    sessions="00:00-24:00",
+                    band_bp=1000,
+                    buyer_fee_bp=60,
+                    seller_fee_bp=60,
+                ),
+                RulebookMode(
+                    rulebook=book,
+                    mode="block",
+                    sessions="00:00-24:00",
+                    band_bp=3000,
+                    min_quantity=100_000,
+                    buyer_fee_bp=60,
+                    seller_fee_bp=60,
+                ),
+            ]
+        )
+    return market
+
+
 def listed(w: World) -> tuple[Holder, MarketRules]:
     operator = holders(1, kind=ParticipantKind.EXCHANGE, label="exchange")[0]
-    rules = asset_list(
-        actor=operator.actor, asset=w.cea, reference_price_fen=PRICE, sessions="00:00-24:00", trading_days="daily"
-    )
+    Asset.objects.filter(pk=w.cea.pk).update(market=all_day_market())
+    w.cea.refresh_from_db()
+    rules = asset_list(actor=operator.actor, asset=w.cea, reference_price_fen=PRICE)
     return operator, rules
 
 
@@ -41,7 +83,7 @@ def _copy(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
 
 def unsettled_trades(w: World, rules: MarketRules, trades: int, sellers: int, buyers: int) -> None:
     """``trades`` unsettled trades of 1 t: ``sellers`` resting sell orders against one-trade buy orders."""
-    fee_bp = rules.fee_bp
+    fee_bp = 60  # both sides, all_day_market's rulebook
     sell_people = holders(sellers, label="seller")
     buy_people = holders(buyers, label="buyer")
     per_seller = [len(range(k, trades, sellers)) for k in range(sellers)]

@@ -76,13 +76,16 @@ def prepare(database_url: str) -> dict[str, Any]:
         _, token = api_token_create(actor=system, user=user, name="soak")
         return participant, Actor.for_user(user), token
 
-    _, registry, _ = person("registry", "Registry", ParticipantKind.REGISTRY, 1)
+    _, registry, registry_token = person("registry", "Registry", ParticipantKind.REGISTRY, 1)
     _, operator, operator_token = person("exchange", "Exchange", ParticipantKind.EXCHANGE, 2)
     bank, _, bank_token = person("bank", "Bank", ParticipantKind.FINANCIAL_INSTITUTION, 3)
     cea = cea_vintage_create(actor=registry, vintage=2024)
-    asset_list(
-        actor=operator, asset=cea, reference_price_fen=REFERENCE_FEN, sessions="00:00-24:00", trading_days="daily"
-    )
+    from bench.market import all_day_market
+    from exchange.models import Asset
+
+    Asset.objects.filter(pk=cea.pk).update(market=all_day_market("XS-CDA"))
+    cea.refresh_from_db()
+    asset_list(actor=operator, asset=cea, reference_price_fen=REFERENCE_FEN)
     from exchange.services.trust import trusted_account_approve, trusted_account_propose
 
     clients = []
@@ -118,7 +121,14 @@ def prepare(database_url: str) -> dict[str, Any]:
             amount_fen=CASH_EACH_FEN,
             reference=f"soak-{c['account']}",
         )
-    return {"clients": clients, "operator": operator_token, "bank": bank_token, "bank_id": bank.pk}
+    # The registry settles (Decree 775 art. 5): its token runs the on-demand settlements.
+    return {
+        "clients": clients,
+        "operator": operator_token,
+        "registry": registry_token,
+        "bank": bank_token,
+        "bank_id": bank.pk,
+    }
 
 
 def main_account_by_number(number: str) -> Any:
@@ -604,7 +614,7 @@ def run(seconds: int, clients: int, web_workers: int, keep: bool, json_path: str
         ]
         threads += [
             threading.Thread(target=bank_loop, args=(port, world["bank"], tally, stop), daemon=True),
-            threading.Thread(target=operator_loop, args=(port, world["operator"], tally, stop), daemon=True),
+            threading.Thread(target=operator_loop, args=(port, world["registry"], tally, stop), daemon=True),
         ]
         started = time.monotonic()
         for t in threads:

@@ -9,7 +9,11 @@ at DEBUG on ``greenledger.bots``), back off exponentially on any error, stay wel
   re-quoting when its quotes are gone (filled, or cancelled at a session close) and cancelling quotes that
   have drifted too far from the middle.
 - The **taker** now and then buys at the best ask or sells at the best bid a small quantity, so trades
-  happen. Trades settle by the exchange's settlement schedule or an on-demand ``manage.py settle``.
+  happen. Trades settle by the registry's settlement schedule after the close, or an on-demand
+  ``manage.py settle`` (closed trading days only).
+- Both also trade by **listing agreement** where the market has it: the market maker keeps one listing on
+  each side near the book's middle, and the taker picks the best listing of a side now and then. A market
+  whose rulebook does not enable a mode answers ``mode_not_enabled``, which the bots take as "not here".
 
 Like the client, this module imports no Django.
 """
@@ -109,6 +113,28 @@ class MarketMaker(Bot):
     def step(self) -> None:
         for asset in self.assets:
             self.quote(asset)
+            self.list(asset)
+
+    def list(self, asset: str) -> None:
+        """Keep one listing (listing agreement) on each side near the middle of the book."""
+        book = self.client.book(asset)
+        if not book["previous_close"]:
+            return
+        close = to_fen(book["previous_close"])
+        mid = clamp_to_band((middle(book) or close) + self.rng.randint(-5, 5), close)
+        mine = [
+            o for o in self.client.orders(status="open", asset=asset, limit=50) if o.get("trading_mode") == "listing"
+        ]
+        for side in ("buy", "sell"):
+            if any(o["side"] == side for o in mine):
+                continue
+            price = clamp_to_band(mid - self.spread_fen if side == "buy" else mid + self.spread_fen, close)
+            quantity = self.rng.randint(*self.quantity) // 10 * 10
+            try:
+                self.client.post_listing(asset=asset, side=side, price=to_price(price), quantity=quantity)
+            except ApiError as exc:
+                if exc.code != "mode_not_enabled":
+                    raise
 
     def quote(self, asset: str) -> None:
         book = self.client.book(asset)
@@ -117,7 +143,11 @@ class MarketMaker(Bot):
         close = to_fen(book["previous_close"])
         mid = middle(book) or close
         mid = clamp_to_band(mid + self.rng.randint(-5, 5), close)
-        mine = self.client.orders(status="open", asset=asset, limit=50)
+        mine = [
+            o
+            for o in self.client.orders(status="open", asset=asset, limit=50)
+            if o.get("trading_mode", "continuous") == "continuous"
+        ]
         for side in ("buy", "sell"):
             wanted = mid - self.spread_fen // 2 if side == "buy" else mid + self.spread_fen // 2
             wanted = clamp_to_band(wanted, close)
@@ -145,6 +175,9 @@ class Taker(Bot):
     def step(self) -> None:
         asset = self.rng.choice(self.assets)
         side = self.rng.choice(("buy", "sell"))
+        if self.rng.random() < 0.5:
+            self.pick(asset, side)
+            return
         book = self.client.book(asset)
         levels = book["asks"] if side == "buy" else book["bids"]
         if not levels or not book["previous_close"]:
@@ -161,6 +194,21 @@ class Taker(Bot):
                 raise
             # Out of cash or units until the next settlement: try the other side next time.
             logger.debug("taker: %s on %s %s", exc.code, side, asset)
+
+    def pick(self, asset: str, side: str) -> None:
+        """Pick the best listing of the other side (listing agreement), a small part of it if it allows."""
+        book = self.client.listing_book(asset)
+        levels = book["asks"] if side == "buy" else book["bids"]
+        if not levels:
+            return
+        listing = levels[0]["listings"][0]
+        quantity = min(listing["quantity"], self.rng.randint(*self.quantity)) if listing["partial_allowed"] else None
+        try:
+            self.client.pick(listing["id"], quantity=quantity)
+        except ApiError as exc:
+            if exc.code not in ("insufficient_available", "listing_not_available", "own_listing"):
+                raise
+            logger.debug("taker: %s picking listing %s", exc.code, listing["id"])
 
 
 def start_bots(

@@ -253,6 +253,179 @@ def cmd_trades(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return None
 
 
+def _show_order(order: Mapping[str, Any], out: TextIO) -> None:
+    table(ORDER_HEADERS, [_order_row(order)], out)
+
+
+def _show_placed(placed: Mapping[str, Any], out: TextIO) -> None:
+    order = placed["order"]
+    out.write(f"Order {order['id']} {order['status']}: {order['filled']} of {order['quantity']} t filled\n")
+    if placed["trades"]:
+        table(
+            ["trade", "price", "quantity", "turnover"],
+            [[str(t["id"]), t["price"], t["quantity"], t["turnover"]] for t in placed["trades"]],
+            out,
+        )
+
+
+def cmd_listing_post(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    listing = gl.post_listing(
+        asset=args.asset,
+        side=args.side,
+        price=args.price,
+        quantity=args.quantity,
+        partial_allowed=not args.whole,
+        account=args.account,
+        idempotency_key=args.key,
+    )
+    if args.json:
+        return listing
+    _show_order(listing, out)
+    return None
+
+
+def cmd_listing_book(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    book = gl.listing_book(args.asset)
+    if args.json:
+        return book
+    rows = [
+        [side, level["price"], level["quantity"], " ".join(f"#{x['id']}:{x['quantity']}" for x in level["listings"])]
+        for side in ("asks", "bids")
+        for level in book[side]
+    ]
+    table(["side", "price", "quantity", "listings (id:quantity, oldest first)"], rows, out)
+    return None
+
+
+def cmd_listing_pick(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    if args.listing is not None:
+        placed = gl.pick(args.listing, quantity=args.quantity, account=args.account, idempotency_key=args.key)
+    else:
+        if not (args.asset and args.side and args.price and args.quantity):
+            raise ClientError("invalid", "Pick a listing id, or --asset, --side, --price and --quantity of a level.")
+        placed = gl.pick_level(
+            asset=args.asset,
+            side=args.side,
+            price=args.price,
+            quantity=args.quantity,
+            account=args.account,
+            idempotency_key=args.key,
+        )
+    if args.json:
+        return placed
+    _show_placed(placed, out)
+    return None
+
+
+def cmd_block_offer(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    offer = gl.block_offer(
+        asset=args.asset,
+        side=args.side,
+        price=args.price,
+        quantity=args.quantity,
+        counterparty=args.to,
+        account=args.account,
+        idempotency_key=args.key,
+    )
+    if args.json:
+        return offer
+    _show_order(offer, out)
+    return None
+
+
+def cmd_block_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    offers = gl.blocks()
+    if args.json:
+        return offers
+    table(ORDER_HEADERS, [_order_row(o) for o in offers], out)
+    return None
+
+
+def cmd_block_accept(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    placed = gl.block_accept(args.offer, account=args.account, idempotency_key=args.key)
+    if args.json:
+        return placed
+    _show_placed(placed, out)
+    return None
+
+
+def cmd_block_decline(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    offer = gl.block_decline(args.offer, idempotency_key=args.key)
+    if args.json:
+        return offer
+    _show_order(offer, out)
+    return None
+
+
+def cmd_block_counter(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    offer = gl.block_counter(
+        args.offer, price=args.price, quantity=args.quantity, account=args.account, idempotency_key=args.key
+    )
+    if args.json:
+        return offer
+    _show_order(offer, out)
+    return None
+
+
+AUCTION_HEADERS = ["auction", "asset", "quantity", "reserve", "opens", "closes", "status", "sold", "clearing"]
+
+
+def _auction_row(a: Mapping[str, Any]) -> list[object]:
+    return [
+        str(a["id"]),
+        a["asset"],
+        a["quantity"],
+        a["reserve_price"],
+        a["opens_at"],
+        a["closes_at"],
+        a["status"],
+        a["sold"],
+        a["clearing_price"] or "",
+    ]
+
+
+def cmd_auction_announce(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    auction = gl.auction_announce(
+        asset=args.asset,
+        quantity=args.quantity,
+        reserve_price=args.reserve,
+        opens_at=args.opens,
+        closes_at=args.closes,
+        account=args.account,
+        idempotency_key=args.key,
+    )
+    if args.json:
+        return auction
+    table(AUCTION_HEADERS, [_auction_row(auction)], out)
+    return None
+
+
+def cmd_auction_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    auctions = gl.auctions()
+    if args.json:
+        return auctions
+    table(AUCTION_HEADERS, [_auction_row(a) for a in auctions], out)
+    return None
+
+
+def cmd_auction_bid(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    bid = gl.auction_bid(
+        args.auction, price=args.price, quantity=args.quantity, account=args.account, idempotency_key=args.key
+    )
+    if args.json:
+        return bid
+    _show_order(bid, out)
+    return None
+
+
+def cmd_auction_close(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    auction = gl.auction_close(args.auction, idempotency_key=args.key)
+    if args.json:
+        return auction
+    table(AUCTION_HEADERS, [_auction_row(auction)], out)
+    return None
+
+
 def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     pledges = gl.pledges(status=args.status, limit=args.limit)
     if args.json:
@@ -390,6 +563,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--asset")
     p.add_argument("--market", action="store_true", help="the public tape of --asset")
     p.add_argument("--limit", type=int, default=50)
+
+    key_help = "Idempotency-Key (default: a new one); re-run with the same key to retry safely"
+    listing = commands.add_parser("listing", help="listing agreement: post, book, pick").add_subparsers(
+        dest="listing_command", required=True, metavar="ACTION"
+    )
+    p = command(listing, "post", cmd_listing_post, "post a listing (listing agreement)")
+    p.add_argument("side", choices=["buy", "sell"])
+    p.add_argument("asset")
+    p.add_argument("quantity", type=int, help="whole tonnes")
+    p.add_argument("price", help="yuan a tonne, e.g. 88.30")
+    p.add_argument("--whole", action="store_true", help="the listing may only be picked whole")
+    p.add_argument("--account")
+    p.add_argument("--key", help=key_help)
+    p = command(listing, "book", cmd_listing_book, "the best five levels per side with their listings")
+    p.add_argument("asset")
+    p = command(listing, "pick", cmd_listing_pick, "pick a listing by id, or a quantity at a price level")
+    p.add_argument("listing", type=int, nargs="?", help="the listing's id")
+    p.add_argument("--quantity", type=int)
+    p.add_argument("--asset")
+    p.add_argument("--side", choices=["buy", "sell"], help="the listings' side (sell: buy from the asks)")
+    p.add_argument("--price")
+    p.add_argument("--account")
+    p.add_argument("--key", help=key_help)
+
+    block = commands.add_parser("block", help="block agreement: offer, list, accept, decline, counter").add_subparsers(
+        dest="block_command", required=True, metavar="ACTION"
+    )
+    p = command(block, "offer", cmd_block_offer, "offer a block to a named counterparty (or publicly)")
+    p.add_argument("side", choices=["buy", "sell"])
+    p.add_argument("asset")
+    p.add_argument("quantity", type=int, help="whole tonnes (at least the market's block minimum)")
+    p.add_argument("price", help="yuan a tonne")
+    p.add_argument("--to", type=int, help="the counterparty's participant id (default: a public block listing)")
+    p.add_argument("--account")
+    p.add_argument("--key", help=key_help)
+    command(block, "list", cmd_block_list, "open block offers: yours, to you, and public ones")
+    for name, handler, text in (
+        ("accept", cmd_block_accept, "accept a block offer whole"),
+        ("decline", cmd_block_decline, "decline a block offer addressed to you"),
+        ("counter", cmd_block_counter, "counter a block offer with your price"),
+    ):
+        p = command(block, name, handler, text)
+        p.add_argument("offer", type=int)
+        if name != "decline":
+            p.add_argument("--account")
+        if name == "counter":
+            p.add_argument("price", help="yuan a tonne")
+            p.add_argument("--quantity", type=int)
+        p.add_argument("--key", help=key_help)
+
+    auction = commands.add_parser("auction", help="one-way auction: announce, list, bid, close").add_subparsers(
+        dest="auction_command", required=True, metavar="ACTION"
+    )
+    p = command(auction, "announce", cmd_auction_announce, "offer a quantity to bidders with a reserve price")
+    p.add_argument("asset")
+    p.add_argument("quantity", type=int)
+    p.add_argument("reserve", help="reserve price, yuan a tonne")
+    p.add_argument("opens", help="window opens, ISO 8601 with zone")
+    p.add_argument("closes", help="window closes, ISO 8601 with zone")
+    p.add_argument("--account")
+    p.add_argument("--key", help=key_help)
+    command(auction, "list", cmd_auction_list, "auctions, newest first")
+    p = command(auction, "bid", cmd_auction_bid, "place a sealed bid (its cash is held until the close)")
+    p.add_argument("auction", type=int)
+    p.add_argument("quantity", type=int)
+    p.add_argument("price", help="yuan a tonne")
+    p.add_argument("--account")
+    p.add_argument("--key", help=key_help)
+    p = command(auction, "close", cmd_auction_close, "close an auction whose window has ended")
+    p.add_argument("auction", type=int)
+    p.add_argument("--key", help=key_help)
 
     pledge = commands.add_parser("pledge", help="pledge loans").add_subparsers(
         dest="pledge_command", required=True, metavar="ACTION"

@@ -360,6 +360,166 @@ class Client:
         }
         return cast(Placed, self.request("POST", "/api/v1/orders", json=body, idempotency_key=key))
 
+    # --- listing agreement, block agreement, one-way auction ---------------------------------------------
+    def _keyed(self, path: str, body: dict[str, Any], idempotency_key: str | None, *, id_field: bool = True) -> Any:
+        key = idempotency_key or self.new_key()
+        if id_field:
+            body = {**body, "client_order_id": body.get("client_order_id") or key}
+        return self.request("POST", path, json=body, idempotency_key=key)
+
+    def post_listing(
+        self,
+        *,
+        asset: str,
+        side: Side,
+        price: str,
+        quantity: int,
+        partial_allowed: bool = True,
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Order:
+        """Post a listing (listing agreement); it rests until picked, cancelled or the session's close."""
+        body = {
+            "account": account or self.default_account(),
+            "asset": asset,
+            "side": side,
+            "price": str(price),
+            "quantity": quantity,
+            "partial_allowed": partial_allowed,
+        }
+        return cast(Order, self._keyed("/api/v1/listings", body, idempotency_key))
+
+    def listing_book(self, asset: str) -> dict[str, Any]:
+        """The best five price levels per side, each with its listings."""
+        return cast(dict[str, Any], self.request("GET", f"/api/v1/market/{asset}/listing-book"))
+
+    def pick(
+        self,
+        listing_id: int,
+        *,
+        quantity: int | None = None,
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Placed:
+        """Pick a listing (all of it, or ``quantity`` if it allows partial fills)."""
+        body: dict[str, Any] = {"account": account or self.default_account()}
+        if quantity is not None:
+            body["quantity"] = quantity
+        return cast(Placed, self._keyed(f"/api/v1/listings/{listing_id}/pick", body, idempotency_key))
+
+    def pick_level(
+        self,
+        *,
+        asset: str,
+        side: Side,
+        price: str,
+        quantity: int,
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Placed:
+        """Pick ``quantity`` at a price level of the ``side`` listings (sell: buy from the asks), in time order."""
+        body = {
+            "account": account or self.default_account(),
+            "asset": asset,
+            "side": side,
+            "price": str(price),
+            "quantity": quantity,
+        }
+        return cast(Placed, self._keyed("/api/v1/listings/pick", body, idempotency_key))
+
+    def block_offer(
+        self,
+        *,
+        asset: str,
+        side: Side,
+        price: str,
+        quantity: int,
+        counterparty: int | None = None,
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Order:
+        """Offer a block to a named counterparty (participant id), or publicly without one."""
+        body = {
+            "account": account or self.default_account(),
+            "asset": asset,
+            "side": side,
+            "price": str(price),
+            "quantity": quantity,
+            "counterparty": counterparty,
+        }
+        return cast(Order, self._keyed("/api/v1/blocks", body, idempotency_key))
+
+    def blocks(self) -> list[Order]:
+        """Open block offers: yours, addressed to you, and public ones."""
+        return cast(list[Order], list(self.paginate("/api/v1/blocks")))
+
+    def block_accept(self, offer_id: int, *, account: str | None = None, idempotency_key: str | None = None) -> Placed:
+        body = {"account": account or self.default_account()}
+        return cast(Placed, self._keyed(f"/api/v1/blocks/{offer_id}/accept", body, idempotency_key))
+
+    def block_decline(self, offer_id: int, *, idempotency_key: str | None = None) -> Order:
+        key = idempotency_key or self.new_key()
+        return cast(Order, self.request("POST", f"/api/v1/blocks/{offer_id}/decline", idempotency_key=key))
+
+    def block_counter(
+        self,
+        offer_id: int,
+        *,
+        price: str,
+        quantity: int | None = None,
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Order:
+        body: dict[str, Any] = {"account": account or self.default_account(), "price": str(price)}
+        if quantity is not None:
+            body["quantity"] = quantity
+        return cast(Order, self._keyed(f"/api/v1/blocks/{offer_id}/counter", body, idempotency_key))
+
+    def auction_announce(
+        self,
+        *,
+        asset: str,
+        quantity: int,
+        reserve_price: str,
+        opens_at: str,
+        closes_at: str,
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            "account": account or self.default_account(),
+            "asset": asset,
+            "quantity": quantity,
+            "reserve_price": str(reserve_price),
+            "opens_at": opens_at,
+            "closes_at": closes_at,
+        }
+        return cast(dict[str, Any], self._keyed("/api/v1/auctions", body, idempotency_key))
+
+    def auctions(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], list(self.paginate("/api/v1/auctions")))
+
+    def auction_bid(
+        self,
+        auction_id: int,
+        *,
+        price: str,
+        quantity: int,
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Order:
+        body = {"account": account or self.default_account(), "price": str(price), "quantity": quantity}
+        return cast(Order, self._keyed(f"/api/v1/auctions/{auction_id}/bids", body, idempotency_key))
+
+    def auction_close(self, auction_id: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        key = idempotency_key or self.new_key()
+        return cast(dict[str, Any], self.request("POST", f"/api/v1/auctions/{auction_id}/close", idempotency_key=key))
+
+    def quotes(self, *, market: str | None = None, asset: str | None = None, day: str | None = None) -> list[dict]:
+        """Public daily quotes (no login needed)."""
+        params = {k: v for k, v in {"market": market, "asset": asset, "day": day}.items() if v}
+        return cast(list[dict], self.request("GET", "/api/v1/public/quotes", params=params))
+
     def cancel_order(self, order_id: int) -> Order:
         """Cancel the unfilled part of an open order (a retry after a lost answer may see ``order_not_open``)."""
         return cast(Order, self.request("POST", f"/api/v1/orders/{int(order_id)}/cancel"))

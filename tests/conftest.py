@@ -39,10 +39,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
 def _fresh_caches() -> None:
     from exchange.selectors.calendar import clear_calendar_cache
     from exchange.services.accounts import clear_caches
-    from exchange.services.trading import clear_cash_cache
+    from exchange.services.trading import clear_cash_cache, clear_sessions_cache
 
     clear_caches()
     clear_cash_cache()
+    clear_sessions_cache()
     clear_calendar_cache()
 
 

@@ -6,11 +6,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin
 from exchange.admin.base import ReadOnlyAdmin
-from exchange.models import DailyPrice, MarketRules, Order, Trade
+from exchange.models import DailyPrice, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
+from exchange.selectors.risk import large_holders, trading_alerts
 from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_update
 
 
@@ -18,18 +21,7 @@ from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_upda
 class MarketRulesAdmin(ServiceSaveMixin, admin.ModelAdmin):
     """Listing a new asset is done here (add) or on the API; changes go through market_rules_update."""
 
-    list_display = [
-        "asset",
-        "tradable",
-        "tick_fen",
-        "lot",
-        "block_threshold",
-        "listing_band_bp",
-        "block_band_bp",
-        "fee_bp",
-        "sessions",
-        "reference_price_fen",
-    ]
+    list_display = ["asset", "tradable", "reference_price_fen"]
     list_editable = []
 
     def has_delete_permission(self, request: HttpRequest, obj: MarketRules | None = None) -> bool:
@@ -103,3 +95,48 @@ class DailyPriceAdmin(ReadOnlyAdmin):
         "close_from_trades",
     ]
     list_filter = ["asset"]
+
+
+class RulebookModeInline(admin.TabularInline):
+    model = RulebookMode
+    extra = 0
+    can_delete = False
+    fields = ["mode", "sessions", "band_bp", "min_quantity", "max_quantity", "buyer_fee_bp", "seller_fee_bp"]
+    readonly_fields = ["mode", "sessions", "band_bp", "min_quantity", "max_quantity", "buyer_fee_bp", "seller_fee_bp"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Market)
+class MarketAdmin(ReadOnlyAdmin):
+    list_display = ["code", "name", "operator_name", "registry_name"]
+
+
+@admin.register(Rulebook)
+class RulebookAdmin(ReadOnlyAdmin):
+    """Versions are published through rulebook_publish (API ``/api/v1/markets/<code>/rulebooks/``); a version
+    in effect is never edited (the database refuses it)."""
+
+    list_display = ["market", "version", "effective_from", "title", "settlement_body", "position_limit_rule"]
+    list_filter = ["market"]
+    inlines = [RulebookModeInline]
+    change_list_template = "admin/exchange/rulebook_changelist.html"
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        return [
+            path("risk/", self.admin_site.admin_view(self.risk), name="exchange_rulebook_risk"),
+            *super().get_urls(),
+        ]
+
+    def risk(self, request: HttpRequest) -> HttpResponse:
+        """Large holders and today's abnormal-trading alerts, for exchange staff."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Risk: large holders and trading alerts"),
+            "holders": large_holders(),
+            "alerts": trading_alerts(),
+        }
+        return TemplateResponse(request, "admin/exchange/risk.html", context)

@@ -43,7 +43,7 @@ class SettlementBatchAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(reverse("admin:exchange_settlementbatch_changelist"))
         try:
             actor = admin_actor(request)
-            actor.require_kind(ParticipantKind.EXCHANGE, allow_system=False)
+            actor.require_kind(ParticipantKind.REGISTRY, allow_system=False)  # the settlement body
             batch = settlement_run(actor=actor)
         except DomainError as exc:
             messages.error(request, f"{exc.message} ({exc.code})")

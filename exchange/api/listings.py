@@ -12,11 +12,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotFound
-from core.limits import MAX_QUANTITY
+from core.money import fen_to_str
 from exchange.api.base import ActorMixin, ExchangeOnly
 from exchange.api.fields import AssetField, MoneyField
 from exchange.api.idempotency import idempotent_request
-from exchange.models import Asset, MarketRules
+from exchange.errors import RulebookNotFound
+from exchange.models import Asset, MarketRules, Rulebook
+from exchange.selectors.rulebooks import rulebook_for
+from exchange.services.markets import rulebook_payload
 from exchange.services.trading import asset_list, market_rules_update
 
 
@@ -29,50 +32,75 @@ def listed_asset(code: str) -> Asset:
 
 
 class RulesOut(serializers.ModelSerializer):
+    """An instrument's listing with the rules its market's rulebook in effect today gives it."""
+
     asset = serializers.CharField(source="asset.code")
-    tick = MoneyField(source="tick_fen")
+    market = serializers.SerializerMethodField()
+    rulebook_version = serializers.SerializerMethodField()
+    tick = serializers.SerializerMethodField()
+    lot = serializers.SerializerMethodField()
+    modes = serializers.SerializerMethodField()
     reference_price = MoneyField(source="reference_price_fen")
-    fee_percent = serializers.SerializerMethodField()
 
     class Meta:
         model = MarketRules
-        fields = [
-            "asset",
-            "tradable",
-            "tick",
-            "lot",
-            "block_threshold",
-            "listing_band_bp",
-            "block_band_bp",
-            "fee_bp",
-            "fee_percent",
-            "sessions",
-            "reference_price",
-        ]
+        fields = ["asset", "market", "rulebook_version", "tradable", "tick", "lot", "modes", "reference_price"]
 
-    def get_fee_percent(self, rules: MarketRules) -> str:
-        return f"{rules.fee_bp / 100:.2f}"
+    def _book(self, rules: MarketRules) -> Rulebook | None:
+        try:
+            return rulebook_for(rules.asset)
+        except RulebookNotFound:
+            return None
+
+    def get_market(self, rules: MarketRules) -> str | None:
+        return rules.asset.market.code if rules.asset.market else None
+
+    def get_rulebook_version(self, rules: MarketRules) -> int | None:
+        book = self._book(rules)
+        return book.version if book else None
+
+    def get_tick(self, rules: MarketRules) -> str | None:
+        book = self._book(rules)
+        return fen_to_str(book.tick_fen) if book else None
+
+    def get_lot(self, rules: MarketRules) -> int | None:
+        book = self._book(rules)
+        return book.lot if book else None
+
+    def get_modes(self, rules: MarketRules) -> list[dict[str, Any]]:
+        book = self._book(rules)
+        return rulebook_payload(book)["modes"] if book else []
+
+
+RULEBOOK_FIELDS = (
+    "tick",
+    "lot",
+    "block_threshold",
+    "listing_band_bp",
+    "block_band_bp",
+    "fee_bp",
+    "sessions",
+    "trading_days",
+)
 
 
 class ListingIn(serializers.Serializer):
     asset = AssetField()
     reference_price = MoneyField(min_fen=1)
     tradable = serializers.BooleanField(required=False)
-    tick = MoneyField(min_fen=1, required=False)
-    lot = serializers.IntegerField(min_value=1, max_value=10**9, required=False)
-    block_threshold = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False)
-    listing_band_bp = serializers.IntegerField(min_value=0, max_value=10000, required=False)
-    block_band_bp = serializers.IntegerField(min_value=0, max_value=10000, required=False)
-    fee_bp = serializers.IntegerField(min_value=0, max_value=1000, required=False)
-    sessions = serializers.CharField(max_length=100, required=False)
-    trading_days = serializers.ChoiceField(choices=["weekdays", "calendar", "daily"], required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Market-wide rules are the rulebook's: say so instead of ignoring them.
+        given = sorted(set(self.initial_data) & set(RULEBOOK_FIELDS)) if isinstance(self.initial_data, dict) else []
+        if given:
+            raise serializers.ValidationError(
+                {name: ["Set by the market's rulebook: publish a new rulebook version."] for name in given}
+            )
+        return attrs
 
 
 def _rules_from(data: dict[str, Any]) -> dict[str, Any]:
-    rules = {k: v for k, v in data.items() if k not in {"asset", "reference_price", "tick"}}
-    if "tick" in data:
-        rules["tick_fen"] = data["tick"]
-    return rules
+    return {k: v for k, v in data.items() if k not in {"asset", "reference_price"}}
 
 
 class ListingListApi(ActorMixin, generics.ListAPIView):

@@ -109,6 +109,7 @@ class OrderOut(serializers.ModelSerializer):
             "asset",
             "side",
             "mode",
+            "trading_mode",
             "price",
             "quantity",
             "filled",

@@ -38,7 +38,8 @@ class BatchOut(serializers.ModelSerializer):
 
 
 class SettlementBatchListApi(ActorMixin, generics.ListAPIView):
-    """Settlement batches, newest first; the exchange operator settles now with POST."""
+    """Settlement batches, newest first; the registry (the settlement body, Decree 775 art. 5) settles the closed
+    trading days' trades now with POST."""
 
     serializer_class = BatchOut
     permission_classes = [
@@ -51,6 +52,6 @@ class SettlementBatchListApi(ActorMixin, generics.ListAPIView):
         request=None, responses={201: BatchOut}, parameters=[IDEMPOTENCY_PARAMETER], operation_id="settlement_run"
     )
     def post(self, request: Request) -> Response:
-        self.actor.require_kind(ParticipantKind.EXCHANGE, allow_system=False)
+        self.actor.require_kind(ParticipantKind.REGISTRY, allow_system=False)
         batch = settlement_run(actor=self.actor)
         return Response(BatchOut(batch).data, status=status.HTTP_201_CREATED)

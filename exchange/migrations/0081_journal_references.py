@@ -43,7 +43,7 @@ UNDO = [
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0080_transfer_claims_its_key'),
+        ("exchange", "0080_transfer_claims_its_key"),
     ]
 
     operations = [

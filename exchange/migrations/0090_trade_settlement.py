@@ -30,7 +30,7 @@ FORWARD = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exchange", "0070_calendar")]
+    dependencies = [("exchange", "0083_posting_functions_plpgsql")]
 
     operations = [
         migrations.CreateModel(

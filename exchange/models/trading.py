@@ -16,42 +16,16 @@ from exchange.models.assets import Asset
 from exchange.models.holds import Hold
 from exchange.models.ledger import Account, Transaction
 
-DEFAULT_SESSIONS = "09:30-11:30,13:00-15:00"
-
 
 class MarketRules(models.Model):
-    """How an asset trades. Defaults are the exchange's: tick 0.01, lot 1 t, bands 10% and 30%, fee 0.6%."""
+    """An instrument's listing: whether it trades, and the reference price its bands use until it has a close.
+
+    Every other rule (tick, lot, modes, sessions, bands, fees, calendar, who may trade) is its market's
+    rulebook's (``exchange.models.markets``), read through ``exchange.selectors.rulebooks.rulebook_for``.
+    """
 
     asset = models.OneToOneField(Asset, on_delete=models.PROTECT, primary_key=True, related_name="rules")
     tradable = models.BooleanField(default=True)
-    tick_fen = models.PositiveIntegerField(default=1, help_text="Price step in fen (1 = 0.01 yuan).")
-    lot = models.PositiveIntegerField(default=1, help_text="Quantity step in tonnes.")
-    block_threshold = models.BigIntegerField(
-        default=100_000, help_text="Listing orders are below this quantity, block orders at or above it."
-    )
-    listing_band_bp = models.PositiveIntegerField(
-        default=1000, help_text="Listing price band, basis points of the previous close."
-    )
-    block_band_bp = models.PositiveIntegerField(
-        default=3000, help_text="Block price band, basis points of the previous close."
-    )
-    fee_bp = models.PositiveIntegerField(
-        default=60, help_text="Fee on turnover from each side, basis points (60 = 0.6%)."
-    )
-    sessions = models.CharField(
-        max_length=100,
-        default=DEFAULT_SESSIONS,
-        help_text="Trading sessions, Asia/Shanghai time, e.g. 09:30-11:30,13:00-15:00 (00:00-24:00: all day).",
-    )
-    trading_days = models.CharField(
-        max_length=8,
-        choices=[
-            ("weekdays", "Monday to Friday"),
-            ("calendar", "The trading calendar's trading days (Monday to Friday, not on public holidays)"),
-            ("daily", "Every day (rehearsals and the demo market)"),
-        ],
-        default="weekdays",
-    )
     reference_price_fen = models.BigIntegerField(
         help_text="The price bands' reference until the asset has a close of its own (fen)."
     )
@@ -59,14 +33,11 @@ class MarketRules(models.Model):
     class Meta:
         verbose_name_plural = "market rules"
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(tick_fen__gte=1, lot__gte=1, block_threshold__gte=1, reference_price_fen__gte=1),
-                name="rules_positive",
-            ),
+            models.CheckConstraint(condition=models.Q(reference_price_fen__gte=1), name="rules_positive"),
         ]
 
     def __str__(self) -> str:
-        return f"rules for {self.asset_id}"
+        return f"listing of {self.asset_id}"
 
 
 class Side(models.TextChoices):
@@ -102,6 +73,23 @@ class Order(models.Model):
     end_reason = models.CharField(max_length=32, blank=True, help_text="filled, cancelled, session_close")
     client_order_id = models.CharField(max_length=64)
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="order")
+    trading_mode = models.CharField(
+        max_length=12,
+        default="continuous",
+        help_text="continuous (the book), listing (a listing or a pick), block (an offer or an acceptance), auction",
+    )
+    counterparty = models.ForeignKey(
+        Participant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="offers_received",
+        help_text="A block offer's named counterparty (none: a public block listing).",
+    )
+    partial_allowed = models.BooleanField(default=True, help_text="A listing may be picked in part.")
+    auction = models.ForeignKey(
+        "exchange.Auction", on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
     trading_day = models.DateField()
     created_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -154,6 +142,7 @@ class Trade(models.Model):
 
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="trades")
     mode = models.CharField(max_length=8, choices=OrderMode.choices)
+    trading_mode = models.CharField(max_length=12, default="continuous", help_text="The trading mode it was made in.")
     buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades")
     sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades")
     aggressor = models.CharField(max_length=4, choices=Side.choices, help_text="The side of the incoming order.")
@@ -247,6 +236,42 @@ class DailyPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_id} {self.day} close {self.close_fen}"
+
+
+class AuctionStatus(models.TextChoices):
+    OPEN = "open", "Open for bids"
+    CLOSED = "closed", "Closed and allocated"
+
+
+class Auction(models.Model):
+    """A one-way auction: an initiator offers a quantity with a reserve price; bidders bid sealed within the
+    window; at the close the quantity is allocated by price then time (``exchange.services.auctions``)."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="auctions")
+    initiator = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="auctions")
+    quantity = models.BigIntegerField()
+    reserve_price_fen = models.BigIntegerField()
+    opens_at = models.DateTimeField()
+    closes_at = models.DateTimeField()
+    pricing = models.CharField(max_length=12, help_text="pay_as_bid or clearing, from the rulebook at announcement.")
+    status = models.CharField(max_length=8, choices=AuctionStatus.choices, default=AuctionStatus.OPEN)
+    sold = models.BigIntegerField(default=0)
+    clearing_price_fen = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0, reserve_price_fen__gt=0, sold__gte=0, sold__lte=models.F("quantity"))
+                & models.Q(closes_at__gt=models.F("opens_at")),
+                name="auction_amounts_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"auction {self.pk}: {self.quantity} {self.asset_id} from {self.reserve_price_fen}"
 
 
 class SettlementStatus(models.TextChoices):

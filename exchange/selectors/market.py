@@ -21,7 +21,7 @@ class Level:
 
 def order_book(asset: Asset, levels: int = 5, mode: str = OrderMode.LISTING) -> dict[str, list[Level]]:
     """The best ``levels`` price levels on each side: bids highest first, asks lowest first."""
-    open_orders = Order.objects.filter(asset=asset, status=OrderStatus.OPEN, mode=mode)
+    open_orders = Order.objects.filter(asset=asset, status=OrderStatus.OPEN, mode=mode, trading_mode="continuous")
 
     def side(name: str, ordering: str) -> list[Level]:
         rows = (

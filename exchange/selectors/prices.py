@@ -7,7 +7,7 @@ these selectors are what valuation (pledges), penalties (compliance) and price b
 from __future__ import annotations
 
 from datetime import date
-from typing import overload
+from typing import Protocol, overload
 
 from django.db.models import Sum
 
@@ -25,11 +25,16 @@ def closing_price(asset: Asset, day: date) -> int | None:
     return row
 
 
+class HasReference(Protocol):
+    @property
+    def reference_price_fen(self) -> int: ...
+
+
 @overload
-def previous_close(asset: Asset, day: date, rules: MarketRules) -> int: ...
+def previous_close(asset: Asset, day: date, rules: MarketRules | HasReference) -> int: ...
 @overload
 def previous_close(asset: Asset, day: date, rules: None = None) -> int | None: ...
-def previous_close(asset: Asset, day: date, rules: MarketRules | None = None) -> int | None:
+def previous_close(asset: Asset, day: date, rules: MarketRules | HasReference | None = None) -> int | None:
     """The reference for ``day``'s price bands: the latest close strictly before it, else the listing reference.
 
     A caller that holds the asset's ``rules`` passes them, which saves reading the reference price again.

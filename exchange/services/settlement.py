@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
@@ -27,6 +27,7 @@ from accounts.models import ParticipantKind
 from core import clock
 from core.money import fen_to_str
 from exchange.bulk import pg_array
+from exchange.errors import RulebookNotFound
 from exchange.faults import crash_point
 from exchange.locks import lock_pledge_sales, lock_settlement
 from exchange.models import (
@@ -38,15 +39,17 @@ from exchange.models import (
     OrderStatus,
     SettlementBatch,
     SettlementStatus,
+    Trade,
     TradeSettlement,
     TransactionKind,
 )
+from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, holds_release, journal_open, ledger_post
 from exchange.services.pledges import SaleFills, sale_fills_settled
-from exchange.services.trading import cash_asset
+from exchange.services.trading import cash_asset, day_closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,26 @@ class _HoldRef:
         return self.id
 
 
-def _unsettled() -> list[tuple[Any, ...]]:
+def settleable_today(moment: datetime) -> list[int]:
+    """Instruments whose trades of today may settle now: their market's day has closed (every session of
+    every mode is over), or their rulebook delivers on the day itself (``units_sellable_after_days`` 0).
+    Trades of earlier days always may."""
+    today = clock.trading_day(moment)
+    asset_ids = set(
+        Trade.objects.filter(settlement_batch__isnull=True, trading_day__gte=today).values_list("asset_id", flat=True)
+    )
+    ready = []
+    for asset in Asset.objects.filter(pk__in=asset_ids).order_by("pk"):
+        try:
+            book = rulebook_for(asset, today)
+        except RulebookNotFound:
+            continue
+        if book.units_sellable_after_days == 0 or day_closed(book, today, moment):
+            ready.append(asset.pk)
+    return ready
+
+
+def _unsettled(today: date, same_day: list[int]) -> list[tuple[Any, ...]]:
     """Unsettled trades with what settling them needs, read in one statement (one snapshot).
 
     Settlement runs one at a time (an advisory lock) and only settlement settles trades, so the rows
@@ -87,8 +109,10 @@ def _unsettled() -> list[tuple[Any, ...]]:
               JOIN exchange_hold bh ON bh.id = b.hold_id
               JOIN exchange_hold sh ON sh.id = s.hold_id
              WHERE NOT EXISTS (SELECT 1 FROM {TradeSettlement._meta.db_table} ts WHERE ts.trade_id = t.id)
+               AND (t.trading_day < %s OR t.asset_id = ANY(%s::bigint[]))
              ORDER BY t.id
-            """
+            """,
+            [today, same_day],
         )
         return cursor.fetchall()
 
@@ -96,17 +120,20 @@ def _unsettled() -> list[tuple[Any, ...]]:
 @service
 @idempotent_service("settlement_run")
 def settlement_run(*, actor: Actor | None = None, idempotency_key: str | None = None) -> SettlementBatch:
-    """Settle every unsettled trade now (scheduled after the close; the exchange operator on demand).
+    """Settle the unsettled trades of closed trading days, as the registry (the settlement body, Decree 775
+    art. 5): scheduled after the close, or on demand by registry staff. Today's trades wait for their market's
+    close (units bought on T are delivered after T's close, so they are sellable from T+1), unless the
+    instrument's rulebook delivers on the day (``units_sellable_after_days`` 0).
 
     ``idempotency_key`` (a command's or task's retry) is claimed by ``@idempotent_service``; the body never sees it.
     """
     actor = actor or Actor.system("settlement")
     if not actor.is_system:
         actor.require_can_act()
-        actor.require_kind(ParticipantKind.EXCHANGE)
+        actor.require_kind(ParticipantKind.REGISTRY)
     started = clock.now()
     lock_settlement()
-    rows = _unsettled()
+    rows = _unsettled(clock.trading_day(started), settleable_today(started))
     if not rows:
         batch = SettlementBatch.objects.create(
             status=SettlementStatus.EMPTY,

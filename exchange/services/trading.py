@@ -11,12 +11,14 @@ Locks are taken in the order ``exchange.locks`` gives: the book, then balance ro
 
 from __future__ import annotations
 
+import json
+import time as time_module
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Min, Sum
+from django.db.models import Sum
 
 from accounts.actors import Actor
 from accounts.errors import WrongParticipantKind
@@ -48,14 +50,19 @@ from exchange.models import (
     Order,
     OrderMode,
     OrderStatus,
+    Rulebook,
+    RulebookMode,
     Side,
     Trade,
+    TradingMode,
     Transaction,
     TransactionKind,
 )
 from exchange.selectors.calendar import is_trading_day
 from exchange.selectors.market import day_trades
 from exchange.selectors.prices import previous_close, vwap
+from exchange.selectors.risk import position_limit, position_of
+from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.accounts import check_source, system_account
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.ledger import Leg, hold_place, holds_release, journal_open, ledger_post
@@ -69,6 +76,7 @@ TRADING_KINDS = frozenset(
     }
 )
 CASH_CODE = "CNY"
+CONTINUOUS = "continuous"
 
 
 # --- refusals --------------------------------------------------------------------------------------------
@@ -80,6 +88,21 @@ class NotTradable(RuleViolation):
 class MarketClosed(RuleViolation):
     code = "market_closed"
     default_message = "The market is closed; sessions are 09:30-11:30 and 13:00-15:00 China time."
+
+
+class NotEligible(RuleViolation):
+    code = "not_eligible"
+    default_message = "The market's rulebook does not admit this participant to trade."
+
+
+class ModeNotEnabled(RuleViolation):
+    code = "mode_not_enabled"
+    default_message = "The market's rulebook does not enable this trading mode."
+
+
+class PositionLimitExceeded(RuleViolation):
+    code = "position_limit_exceeded"
+    default_message = "The buy would take your position over the market's position limit."
 
 
 class InvalidTick(RuleViolation):
@@ -164,17 +187,118 @@ def parse_sessions(text: str) -> list[tuple[time, time]]:
     return sessions
 
 
-def session_open(rules: MarketRules, moment: datetime) -> bool:
+@dataclass(frozen=True)
+class Sessions:
+    """When a mode trades: its sessions, on the days its rulebook's calendar opens."""
+
+    sessions: str
+    trading_days: str = "calendar"
+    calendar_code: str = "CN"
+
+
+@dataclass
+class InstrumentRules:
+    """What trading an instrument reads: its market's rulebook in effect that day, and what is per instrument
+    (``MarketRules``: listed or not, and the reference price until the instrument has a close).
+
+    In the continuous book an order below the block minimum is a ``listing``-size order under the rulebook's
+    ``continuous`` mode; one at or above it a ``block`` order under the ``block`` mode (matched only with block
+    orders, in the block mode's sessions and band).
+    """
+
+    listing: MarketRules
+    rulebook: Rulebook
+
+    @property
+    def asset_id(self) -> int:
+        return self.listing.asset_id
+
+    @property
+    def tradable(self) -> bool:
+        return self.listing.tradable
+
+    @property
+    def reference_price_fen(self) -> int:
+        return self.listing.reference_price_fen
+
+    @property
+    def tick_fen(self) -> int:
+        return self.rulebook.tick_fen
+
+    @property
+    def lot(self) -> int:
+        return self.rulebook.lot
+
+    @property
+    def block_threshold(self) -> int:
+        block = self.rulebook.mode(TradingMode.BLOCK)
+        if block is not None:
+            return block.min_quantity
+        continuous = self.rulebook.mode(TradingMode.CONTINUOUS)
+        cap = continuous.max_quantity if continuous is not None else None
+        return cap + 1 if cap is not None else MAX_QUANTITY + 1
+
+    def mode_rules(self, order_mode: str) -> RulebookMode | None:
+        """The rulebook mode an order of the continuous book trades under (None: not enabled)."""
+        if self.rulebook.mode(TradingMode.CONTINUOUS) is None:
+            return None
+        return self.rulebook.mode(TradingMode.BLOCK if order_mode == OrderMode.BLOCK else TradingMode.CONTINUOUS)
+
+    def sessions(self, order_mode: str) -> Sessions:
+        mode = self.mode_rules(order_mode)
+        return Sessions(mode.sessions if mode else "", self.rulebook.trading_days, self.rulebook.calendar_code)
+
+    def mode_sessions(self, mode_name: str) -> Sessions:
+        """The sessions of a rulebook mode (listing, block, auction, continuous); none if not enabled."""
+        mode = self.rulebook.mode(mode_name)
+        return Sessions(mode.sessions if mode else "", self.rulebook.trading_days, self.rulebook.calendar_code)
+
+    def fee_bp(self, order_mode: str, side: str) -> int:
+        mode = self.mode_rules(order_mode)
+        if mode is None:
+            return 0
+        return mode.buyer_fee_bp if side == Side.BUY else mode.seller_fee_bp
+
+
+def instrument_rules(asset: Asset, day: date | None = None) -> InstrumentRules:
+    """The rules an instrument trades under on ``day`` (default today); ``asset_not_tradable`` if unlisted."""
+    listing = MarketRules.objects.filter(asset_id=asset.pk).first()
+    if listing is None or not listing.tradable:
+        raise NotTradable(details={"asset": asset.code})
+    return InstrumentRules(listing=listing, rulebook=rulebook_for(asset, day))
+
+
+def check_eligible(actor: Actor, rulebook: Rulebook) -> None:
+    """Who may trade in this market (the rulebook's allowed and barred kinds); ``not_eligible`` names the rule."""
+    kind = actor.participant_kind
+    market = rulebook.market.code
+    if kind in rulebook.barred_kinds:
+        raise NotEligible(
+            f"{market}: participants of kind {kind} are barred from trading.",
+            details={"rule": "barred_kinds", "market": market, "kind": kind, "version": rulebook.version},
+        )
+    if rulebook.allowed_kinds and kind not in rulebook.allowed_kinds:
+        raise NotEligible(
+            f"{market}: only {', '.join(rulebook.allowed_kinds)} may trade.",
+            details={"rule": "allowed_kinds", "market": market, "kind": kind, "version": rulebook.version},
+        )
+
+
+def session_open(rules: Any, moment: datetime) -> bool:
     return session_end(rules, moment) is not None
 
 
-def session_end(rules: MarketRules, moment: datetime) -> datetime | None:
+def session_end(rules: Any, moment: datetime) -> datetime | None:
     """When the session open at ``moment`` ends (the latest end, should sessions overlap); None when the
-    market is closed then. A session belongs to its trading day: 00:00-24:00 ends at the next midnight."""
+    market is closed then. A session belongs to its trading day: 00:00-24:00 ends at the next midnight.
+    ``rules`` has ``sessions``, ``trading_days`` and (optionally) ``calendar_code``: a ``Sessions``."""
     local = moment.astimezone(clock.MARKET_TZ)
+    if not rules.sessions:
+        return None
+    calendar = getattr(rules, "calendar_code", "CN") or "CN"
     if rules.trading_days == "weekdays" and local.weekday() >= 5:
         return None
-    if rules.trading_days == "calendar" and not is_trading_day(local.date()):
+    if rules.trading_days == "calendar" and not is_trading_day(local.date(), calendar):
         return None
     now = local.time()
     ends = [end for start, end in parse_sessions(rules.sessions) if start <= now < end]
@@ -186,16 +310,35 @@ def session_end(rules: MarketRules, moment: datetime) -> datetime | None:
     return datetime.combine(local.date(), end, tzinfo=clock.MARKET_TZ)
 
 
-def session_ended(rules: MarketRules, placed: datetime, moment: datetime) -> bool:
+def day_closed(rulebook: Rulebook, day: date, moment: datetime) -> bool:
+    """Whether the market's trading day ``day`` is over at ``moment``: a past day, or today after its last
+    session of any mode (an instrument trading 00:00-24:00 closes at midnight)."""
+    local = moment.astimezone(clock.MARKET_TZ)
+    if day < local.date():
+        return True
+    if day > local.date():
+        return False
+    ends = [end for mode in rulebook.modes.all() for _, end in parse_sessions(mode.sessions)]
+    return bool(ends) and local.time() >= max(ends)
+
+
+def session_ended(rules: Any, placed: datetime, moment: datetime) -> bool:
     """Whether the session an order placed at ``placed`` trades in has ended by ``moment``. An order placed
     when no session was open (the rules changed since) has no session left."""
     end = session_end(rules, placed)
     return end is None or end <= moment
 
 
-def band(rules: MarketRules, reference_fen: int, mode: str) -> tuple[int, int]:
-    """The inclusive price band (fen) around the reference for an order mode."""
-    band_bp = rules.block_band_bp if mode == OrderMode.BLOCK else rules.listing_band_bp
+def band(rules: InstrumentRules, reference_fen: int, mode: str) -> tuple[int, int]:
+    """The inclusive price band (fen) around the reference for an order mode of the continuous book."""
+    mode_rules = rules.mode_rules(mode)
+    return band_around(reference_fen, mode_rules.band_bp if mode_rules else None)
+
+
+def band_around(reference_fen: int, band_bp: int | None) -> tuple[int, int]:
+    """The inclusive price band (fen) of ``band_bp`` around a reference; no band: any positive price."""
+    if band_bp is None:
+        return 1, MAX_PRICE_FEN
     low = -((-reference_fen * (10000 - band_bp)) // 10000)  # ceiling
     high = (reference_fen * (10000 + band_bp)) // 10000
     return max(low, 1), high
@@ -207,22 +350,14 @@ def _require_exchange(actor: Actor) -> None:
 
 
 # --- listing and cash ------------------------------------------------------------------------------------
-RULE_FIELDS = (
-    "tradable",
-    "tick_fen",
-    "lot",
-    "block_threshold",
-    "listing_band_bp",
-    "block_band_bp",
-    "fee_bp",
-    "sessions",
-    "trading_days",
-)
+# What is per instrument; every other rule is its market's rulebook's (exchange.models.markets).
+RULE_FIELDS = ("tradable",)
 
 
 @service
 def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules: Any) -> MarketRules:
-    """List an allowance or CCER asset for trading (exchange operator), with its rules and reference price."""
+    """List an allowance or CCER asset for trading (exchange operator) with its reference price; it trades
+    under its market's rulebook (``Asset.market``)."""
     _require_exchange(actor)
     if asset.kind not in (AssetKind.ALLOWANCE, AssetKind.CCER):
         raise InvalidInput("Only allowances and CCER are traded.", details={"asset": asset.code})
@@ -236,29 +371,21 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
             f"A reference price is positive and at most {fen_to_str(MAX_PRICE_FEN)}.",
             details={"reference_price": fen_to_str(reference_price_fen)},
         )
-    if "sessions" in rules:
-        _check_sessions(rules["sessions"])
-    if rules.get("trading_days", "weekdays") not in ("weekdays", "calendar", "daily"):
-        raise InvalidInput(
-            "trading_days is weekdays, calendar or daily.", details={"trading_days": rules["trading_days"]}
-        )
+    if asset.market_id is None:
+        raise InvalidInput("The asset belongs to no market.", details={"asset": asset.code})
     listed = MarketRules.objects.create(asset=asset, reference_price_fen=reference_price_fen, **rules)
     audit_record(
         actor=actor,
         action="market.list",
         obj=asset,
-        payload={"asset": asset.code, "reference_price": fen_to_str(reference_price_fen), **_rules_payload(listed)},
+        payload={
+            "asset": asset.code,
+            "market": asset.market.code if asset.market else "",
+            "reference_price": fen_to_str(reference_price_fen),
+            **_rules_payload(listed),
+        },
     )
     return listed
-
-
-def _check_sessions(text: str) -> None:
-    try:
-        sessions = parse_sessions(text)
-    except ValueError:
-        raise InvalidInput("Sessions look like 09:30-11:30,13:00-15:00.", details={"sessions": text}) from None
-    if any(start >= end for start, end in sessions):
-        raise InvalidInput("Each session ends after it starts.", details={"sessions": text})
 
 
 def _rules_payload(rules: MarketRules) -> dict[str, Any]:
@@ -267,13 +394,15 @@ def _rules_payload(rules: MarketRules) -> dict[str, Any]:
 
 @service
 def market_rules_update(*, actor: Actor, rules: MarketRules, **changes: Any) -> MarketRules:
-    """Change an asset's trading rules (exchange operator); every change is audited."""
+    """Change what is per instrument (listed or not, reference price; exchange operator), audited. The
+    market-wide rules change by a new rulebook version (``exchange.services.markets.rulebook_publish``)."""
     _require_exchange(actor)
     unknown = set(changes) - set(RULE_FIELDS) - {"reference_price_fen"}
     if unknown:
-        raise InvalidInput(f"Unknown rules: {sorted(unknown)}.")
-    if "sessions" in changes:
-        _check_sessions(changes["sessions"])
+        raise InvalidInput(
+            f"Unknown rules: {sorted(unknown)}; market-wide rules are the rulebook's.",
+            details={"unknown": sorted(unknown)},
+        )
     before = _rules_payload(rules) | {"reference_price_fen": rules.reference_price_fen}
     diff = {k: [before[k], v] for k, v in changes.items() if before.get(k) != v}
     if not diff:
@@ -371,10 +500,7 @@ def order_place(
     The client order id is unique per participant: a second order under it is refused
     (``duplicate_client_order_id``), whatever it asks for.
     """
-    actor.require_can_act()
-    if actor.participant_kind not in TRADING_KINDS:
-        raise WrongParticipantKind("Registry, exchange, verifier and auditor participants may not trade.")
-    check_source(actor, account)
+    check_trader(actor, account)
     if side not in Side.values or mode not in OrderMode.values:
         raise InvalidInput("side is buy or sell; mode is listing or block.")
     if not client_order_id or len(client_order_id) > 64:
@@ -382,11 +508,12 @@ def order_place(
     # Under the book's lock, so that a racing twin on this book has either committed (and is refused) or waits.
     lock_book(asset.pk)
     _refuse_duplicate(actor, client_order_id)
-    rules = MarketRules.objects.filter(asset=asset).first()
-    if rules is None or not rules.tradable:
-        raise NotTradable(details={"asset": asset.code})
     moment = at or clock.now()
+    rules = instrument_rules(asset, clock.trading_day(moment))
+    check_eligible(actor, rules.rulebook)
     _check_order_rules(rules, asset, side, mode, price_fen, quantity, moment)
+    if side == Side.BUY:
+        check_position_limit(account.participant_id, asset, rules.rulebook, quantity)
     try:
         # Pipeline mode: the writes (hold, blocks, balances, trades, the audit event) go out together.
         with transaction.atomic(), pipeline():
@@ -397,6 +524,35 @@ def order_place(
         # The same client order id committed by a twin on another book (order_client_id_unique).
         _refuse_duplicate(actor, client_order_id)
         raise
+
+
+def check_trader(actor: Actor, account: Account) -> None:
+    """May this actor trade from this account at all (kind and role, and the account is theirs)."""
+    actor.require_can_act()
+    if actor.participant_kind not in TRADING_KINDS:
+        raise WrongParticipantKind("Registry, exchange, verifier and auditor participants may not trade.")
+    check_source(actor, account)
+
+
+def check_position_limit(participant_id: int | None, asset: Asset, rulebook: Rulebook, buying: int) -> None:
+    """Refuse a buy that would take the participant's position over the rulebook's limit: holdings of the
+    instrument, plus units bought and not yet delivered, plus open buys, plus this one."""
+    if participant_id is None:
+        return
+    limit = position_limit(participant_id, asset, rulebook)
+    if limit is None:
+        return
+    position = position_of(participant_id, asset)
+    if position + buying > limit:
+        raise PositionLimitExceeded(
+            details={
+                "rule": rulebook.position_limit_rule,
+                "market": rulebook.market.code,
+                "limit": limit,
+                "position": position,
+                "quantity": buying,
+            }
+        )
 
 
 def _refuse_duplicate(actor: Actor, client_order_id: str) -> None:
@@ -414,10 +570,18 @@ def _refuse_duplicate(actor: Actor, client_order_id: str) -> None:
 
 
 def _check_order_rules(
-    rules: MarketRules, asset: Asset, side: str, mode: str, price_fen: int, quantity: int, moment: datetime
+    rules: InstrumentRules, asset: Asset, side: str, mode: str, price_fen: int, quantity: int, moment: datetime
 ) -> None:
-    if not session_open(rules, moment):
-        raise MarketClosed(details={"sessions": rules.sessions, "at": moment.astimezone(clock.MARKET_TZ).isoformat()})
+    if rules.mode_rules(mode) is None:
+        raise ModeNotEnabled(
+            details={"market": rules.rulebook.market.code, "mode": TradingMode.CONTINUOUS, "order_mode": mode}
+        )
+    sessions = rules.sessions(mode)
+    if not session_open(sessions, moment):
+        raise MarketClosed(
+            f"The market is closed; {mode} orders trade {sessions.sessions} China time on trading days.",
+            details={"sessions": sessions.sessions, "at": moment.astimezone(clock.MARKET_TZ).isoformat()},
+        )
     if not 0 < quantity <= MAX_QUANTITY:
         raise InvalidInput("A quantity is a positive whole number of tonnes.", details={"quantity": quantity})
     if not 0 < price_fen <= MAX_PRICE_FEN:
@@ -445,7 +609,7 @@ def _place_and_match(
     actor: Actor,
     account: Account,
     asset: Asset,
-    rules: MarketRules,
+    rules: InstrumentRules,
     side: str,
     mode: str,
     price_fen: int,
@@ -466,7 +630,7 @@ def _place_and_match(
         hold = hold_place(
             account=account,
             asset=cash_asset(),
-            quantity=notional + fee_for(notional, rules.fee_bp),
+            quantity=notional + fee_for(notional, rules.fee_bp(mode, Side.BUY)),
             kind=HoldKind.ORDER,
             reference=reference,
         )
@@ -565,12 +729,10 @@ def enforcement_order_place(
         raise RuntimeError("enforcement_order_place must run inside the pledge service's transaction")
     if hold.kind != HoldKind.PLEDGE or hold.status != HoldStatus.ACTIVE or hold.account_id != account.pk:
         raise InvalidState("The order must take over an active pledge hold on the account.", details={"hold": hold.pk})
-    rules = MarketRules.objects.filter(asset=asset).first()
-    if rules is None or not rules.tradable:
-        raise NotTradable(details={"asset": asset.code})
+    moment = at or clock.now()
+    rules = instrument_rules(asset, clock.trading_day(moment))
     quantity = hold.remaining
     mode = OrderMode.BLOCK if quantity >= rules.block_threshold else OrderMode.LISTING
-    moment = at or clock.now()
     _check_order_rules(rules, asset, Side.SELL, mode, price_fen, quantity, moment)
     lock_book(asset.pk)
     return _place_and_match(
@@ -589,14 +751,14 @@ def enforcement_order_place(
     )
 
 
-def _match(order: Order, rules: MarketRules) -> tuple[list[tuple[Order, int, int, int, int]], list[Order]]:
+def _match(order: Order, rules: InstrumentRules) -> tuple[list[tuple[Order, int, int, int, int]], list[Order]]:
     """Fill the incoming order against the book in memory; return fills and the resting orders touched.
 
     Price-time priority, at the resting order's price; a participant's own orders are passed over.
     """
     opposite = Side.SELL if order.side == Side.BUY else Side.BUY
     book = Order.objects.filter(
-        asset_id=order.asset_id, side=opposite, status=OrderStatus.OPEN, mode=order.mode
+        asset_id=order.asset_id, side=opposite, status=OrderStatus.OPEN, mode=order.mode, trading_mode=CONTINUOUS
     ).exclude(participant_id=order.participant_id)
     if order.side == Side.BUY:
         book = book.filter(price_fen__lte=order.price_fen).order_by("price_fen", "id")
@@ -616,8 +778,8 @@ def _match(order: Order, rules: MarketRules) -> tuple[list[tuple[Order, int, int
             q = min(order.remaining, resting.remaining)
             price = resting.price_fen
             buy, sell = (order, resting) if order.side == Side.BUY else (resting, order)
-            buyer_fee = _charge(buy, price * q, q, rules.fee_bp)
-            seller_fee = _charge(sell, price * q, q, rules.fee_bp)
+            buyer_fee = _charge(buy, price * q, q, rules.fee_bp(order.mode, Side.BUY))
+            seller_fee = _charge(sell, price * q, q, rules.fee_bp(order.mode, Side.SELL))
             fills.append((resting, price, q, buyer_fee, seller_fee))
             if resting.remaining == 0:
                 resting.status, resting.end_reason, resting.ended_at = OrderStatus.FILLED, "filled", order.created_at
@@ -721,23 +883,36 @@ def orders_cancel_at_close(*, actor: Actor | None = None) -> int:
     """
     actor = actor or Actor.system("session-close")
     moment = clock.now()
-    candidates = (
-        MarketRules.objects.filter(asset__orders__status=OrderStatus.OPEN)
-        .only("asset_id", "sessions", "trading_days")
-        .annotate(oldest=Min("asset__orders__created_at"))
-    )
-    due = {rules.asset_id: rules for rules in candidates if session_ended(rules, rules.oldest, moment)}
+    # Sessions per (asset, trading day, order mode), read once per run.
+    cache: dict[tuple[int, date, str], Sessions] = {}
+    due = []
+    for asset_id, placed, trading_days, calendar_code, modes in _oldest_open_orders():
+        for order_mode, mode_name in (
+            (OrderMode.LISTING, TradingMode.CONTINUOUS),
+            (OrderMode.BLOCK, TradingMode.BLOCK),
+        ):
+            enabled = TradingMode.CONTINUOUS in modes
+            sessions = Sessions(modes.get(mode_name, "") if enabled else "", trading_days or "", calendar_code or "CN")
+            cache[(asset_id, clock.trading_day(placed), order_mode)] = sessions
+        if any(
+            session_ended(cache[(asset_id, clock.trading_day(placed), m)], placed, moment)
+            for m in (OrderMode.LISTING, OrderMode.BLOCK)
+        ):
+            due.append(asset_id)
     if not due:
         mark_unchanged()
         return 0
-    for asset_id in sorted(due):
+    for asset_id in due:
         lock_book(asset_id)
     orders = [
         order
         for order in Order.objects.filter(status=OrderStatus.OPEN, asset_id__in=due)
+        .exclude(trading_mode=TradingMode.AUCTION)
         .select_related("hold")
         .order_by("id")
-        if session_ended(due[order.asset_id], order.created_at, moment)
+        if session_ended(
+            _order_sessions(order.asset_id, order.created_at, session_kind(order), cache), order.created_at, moment
+        )
     ]
     if not orders:
         mark_unchanged()
@@ -749,7 +924,7 @@ def orders_cancel_at_close(*, actor: Actor | None = None) -> int:
     audit_record(
         actor=actor,
         action="order.cancel_at_close",
-        obj=("market", clock.trading_day(moment).isoformat()),
+        obj=("session", clock.trading_day(moment).isoformat()),
         payload={
             "orders": len(orders),
             "per_asset": {str(k): v for k, v in per_asset.items()},
@@ -759,6 +934,86 @@ def orders_cancel_at_close(*, actor: Actor | None = None) -> int:
         at=moment,
     )
     return len(orders)
+
+
+_sessions_cache: dict[tuple[int, date, str], tuple[float, Sessions]] = {}
+SESSIONS_CACHE_SECONDS = 60.0
+
+
+# What an open order's session is, by its trading mode and (in the continuous book) its size class.
+SESSION_KINDS = ("continuous", "continuous-block", "listing", "block")
+_SESSION_MODE = {
+    "continuous": TradingMode.CONTINUOUS,
+    "continuous-block": TradingMode.BLOCK,
+    "listing": TradingMode.LISTING,
+    "block": TradingMode.BLOCK,
+}
+
+
+def session_kind(order: Order) -> str:
+    if order.trading_mode == CONTINUOUS:
+        return "continuous-block" if order.mode == OrderMode.BLOCK else "continuous"
+    return order.trading_mode
+
+
+def _oldest_open_orders() -> list[tuple[int, datetime, str | None, str | None, dict[str, str]]]:
+    """Per instrument with open orders: its oldest open order's time, and the rulebook of that order's trading
+    day (trading days, calendar, each mode's sessions), in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT o.asset_id, o.oldest, r.trading_days, r.calendar_code,
+                   COALESCE(jsonb_object_agg(m.mode, m.sessions) FILTER (WHERE m.mode IS NOT NULL), '{}'::jsonb)
+              FROM (SELECT asset_id, min(created_at) AS oldest FROM exchange_order
+                     WHERE status = 'open' AND trading_mode <> 'auction' GROUP BY asset_id) o
+              JOIN exchange_asset a ON a.id = o.asset_id
+              LEFT JOIN LATERAL (
+                    SELECT r.id, r.trading_days, r.calendar_code FROM exchange_rulebook r
+                     WHERE r.market_id = a.market_id
+                       AND r.effective_from <= (o.oldest AT TIME ZONE 'Asia/Shanghai')::date
+                     ORDER BY r.effective_from DESC, r.version DESC LIMIT 1) r ON true
+              LEFT JOIN exchange_rulebookmode m ON m.rulebook_id = r.id
+             GROUP BY o.asset_id, o.oldest, r.trading_days, r.calendar_code
+             ORDER BY o.asset_id
+            """
+        )
+        rows = cursor.fetchall()
+    return [(a, t, d, c, m if isinstance(m, dict) else json.loads(m)) for a, t, d, c, m in rows]
+
+
+def clear_sessions_cache() -> None:
+    """Forget the sessions read for the close job (a rulebook version was published, or a test starts)."""
+    _sessions_cache.clear()
+
+
+def _order_sessions(
+    asset_id: int, placed: datetime, kind: str, cache: dict[tuple[int, date, str], Sessions]
+) -> Sessions:
+    """The sessions an order of session ``kind`` placed at ``placed`` trades in (its trading day's rulebook); none when
+    the rulebook no longer enables its mode (the order has no session left). Versions in effect never change,
+    so what was read is kept for a minute (a version published for today is seen within it)."""
+    day = clock.trading_day(placed)
+    key = (asset_id, day, kind)
+    if key in cache:
+        return cache[key]
+    kept = _sessions_cache.get(key)
+    if kept is not None and time_module.monotonic() - kept[0] < SESSIONS_CACHE_SECONDS:
+        cache[key] = kept[1]
+        return kept[1]
+    asset = Asset.objects.get(pk=asset_id)
+    try:
+        rulebook = rulebook_for(asset, day)
+    except NotFound:
+        found = Sessions("")
+    else:
+        rules = InstrumentRules(listing=MarketRules(asset_id=asset_id, reference_price_fen=1), rulebook=rulebook)
+        if kind.startswith("continuous"):
+            found = rules.sessions(OrderMode.BLOCK if kind == "continuous-block" else OrderMode.LISTING)
+        else:
+            found = rules.mode_sessions(kind)
+    cache[key] = found
+    _sessions_cache[key] = (time_module.monotonic(), found)
+    return found
 
 
 # --- the daily close -------------------------------------------------------------------------------------
@@ -826,3 +1081,8 @@ __all__ = [
     "order_cancel",
     "order_place",
 ]
+
+# The order machinery the other trading modes share (exchange.services.agreements, exchange.services.auctions).
+charge_fill = _charge
+end_orders = _end_orders
+refuse_duplicate = _refuse_duplicate

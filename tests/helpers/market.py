@@ -1,13 +1,22 @@
-"""An exchange for tests: a listed CEA vintage, traders with units and cash, the clock pinned in a session."""
+"""An exchange for tests: a listed CEA vintage, traders with units and cash, the clock pinned in a session.
+
+The vintage trades on a test market (``XT-CDA``) whose rulebook runs the continuous double auction with the
+engine's long-standing defaults (sessions 09:30-11:30 and 13:00-15:00 on weekdays, tick 0.01, lot 1, block
+orders from 100,000 t in the book, bands 10 % and 30 %, fee 0.6 % a side) and delivers on the day
+(``units_sellable_after_days`` 0), so a test can trade and settle in one session. Tests of the national
+markets' rules use the shipped rulebooks (CN-CEA, CN-CCER, BJ-BEA) instead.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from accounts.models import ParticipantKind
 from core import clock
-from exchange.models import Account, Asset, MarketRules
+from exchange.models import Account, Asset, MarketRules, Rulebook, RulebookMode
+from exchange.models import Market as MarketRow
 from exchange.services.trading import asset_list, cash_asset, cash_deposit, order_place
 from tests.helpers.ledger import Market, actor_for, make_market
 
@@ -46,6 +55,19 @@ class Exchange:
             reference=f"dep-{account.pk}-{amount_fen}-{id(object())}",
         )
 
+    def rules_change(self, modes: list[dict[str, Any]] | None = None, **changes: Any) -> Rulebook:
+        """Publish a new version of the test market's rulebook, in effect from today (the pinned clock)."""
+        from exchange.services.markets import rulebook_publish
+
+        self.cea.refresh_from_db()
+        return rulebook_publish(
+            actor=self.operator,
+            market=self.cea.market,
+            effective_from=clock.trading_day(),
+            changes=changes,
+            modes=modes,
+        )
+
     def order(self, actor, account, side, price_fen, quantity, *, mode="listing", client_order_id=None, asset=None):
         self._n = getattr(self, "_n", 0) + 1
         return order_place(
@@ -60,9 +82,65 @@ class Exchange:
         )
 
 
-def make_exchange(**rules) -> Exchange:
+RULEBOOK_KEYS = {"tick_fen", "lot", "trading_days", "units_sellable_after_days", "allowed_kinds", "barred_kinds"}
+
+
+def cda_market(code: str = "XT-CDA", *, sessions: str = "09:30-11:30,13:00-15:00", **rules: Any) -> MarketRow:
+    """A market for tests whose rulebook (effective since 2000) runs the continuous double auction."""
+    market, created = MarketRow.objects.get_or_create(
+        code=code, defaults={"name": f"Test market {code}", "operator_name": "Test exchange"}
+    )
+    if created:
+        book = Rulebook.objects.create(
+            market=market,
+            version=1,
+            effective_from=date(2000, 1, 1),
+            title="Test continuous market",
+            sources="tests/helpers/market.py",
+            trading_days=rules.pop("trading_days", "weekdays"),
+            units_sellable_after_days=rules.pop("units_sellable_after_days", 0),
+            cash_withdrawable_after_days=0,
+            **{k: v for k, v in rules.items() if k in RULEBOOK_KEYS},
+        )
+        block_sessions = rules.get("block_sessions", sessions)
+        RulebookMode.objects.bulk_create(
+            [
+                RulebookMode(
+                    rulebook=book,
+                    mode="continuous",
+                    sessions=sessions,
+                    band_bp=1000,
+                    min_quantity=1,
+                    buyer_fee_bp=rules.get("fee_bp", 60),
+                    seller_fee_bp=rules.get("fee_bp", 60),
+                ),
+                RulebookMode(
+                    rulebook=book,
+                    mode="block",
+                    sessions=block_sessions,
+                    band_bp=3000,
+                    min_quantity=100_000,
+                    buyer_fee_bp=rules.get("fee_bp", 60),
+                    seller_fee_bp=rules.get("fee_bp", 60),
+                ),
+            ]
+        )
+    return market
+
+
+def on_market(asset: Asset, market: MarketRow) -> Asset:
+    Asset.objects.filter(pk=asset.pk).update(market=market)
+    asset.market = market
+    return asset
+
+
+def make_exchange(**rules: Any) -> Exchange:
+    """A listed CEA vintage on a continuous test market; ``rules`` are that market's rulebook values
+    (``sessions``, ``trading_days``, ``tick_fen``, ``lot``, ``fee_bp``, ...)."""
     market = make_market()
+    code = "XT-CDA" if not rules else "XT-" + format(abs(hash(tuple(sorted(rules.items())))) % 10**8, "d")
+    on_market(market.cea, cda_market(code, **rules))
     operator_participant = market.holder("Beijing Green Exchange", kind=ParticipantKind.EXCHANGE)[0]
     operator = actor_for(operator_participant)
-    listed = asset_list(actor=operator, asset=market.cea, reference_price_fen=REFERENCE_FEN, **rules)
+    listed = asset_list(actor=operator, asset=market.cea, reference_price_fen=REFERENCE_FEN)
     return Exchange(market=market, rules=listed, operator=operator)

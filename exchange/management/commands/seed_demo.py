@@ -50,6 +50,8 @@ from exchange.models import (
     Retirement,
     Trade,
 )
+from exchange.models import Market as MarketRow
+from exchange.selectors.rulebooks import rulebooks_of
 from exchange.services.approvals import approval_approve, gated
 from exchange.services.calendar import calendar_year_load
 from exchange.services.compliance import (
@@ -67,6 +69,7 @@ from exchange.services.issuance import (
     main_account,
     project_register,
 )
+from exchange.services.markets import markets_install, rulebook_payload, rulebook_publish
 from exchange.services.pledges import pledge_register, pledge_request
 from exchange.services.retirement import retirement_create
 from exchange.services.settlement import settlement_run
@@ -102,8 +105,13 @@ ALLOCATIONS = {
     2025: {"jingneng": 1_150_000, "shougang": 2_300_000, "cement": 620_000, "yanshan": 1_750_000, "airport": 230_000},
 }
 
+# Beijing pilot allowances (BJ-BEA) of 2025 for the Beijing entities (tonnes).
+BEA_ALLOCATIONS = {2025: {"jingneng": 300_000, "shougang": 450_000, "cement": 120_000, "airport": 80_000}}
+
 # Listed assets and their reference prices (fen a tonne).
 LISTINGS = [("CEA-2024", 8850), ("CEA-2025", 9120), ("CCER-BJ-TZ-FOREST-001-2023", 6500)]
+# The Beijing pilot allowance, listed without a price history (its bands use the reference price).
+BEA_LISTINGS = [("BEA-2025", 10200)]
 DEPOSITS = {"jingneng": 50_000_000_00, "cement": 8_000_000_00, "airport": 3_000_000_00, "shougang": 5_000_000_00}
 # (participant, asset, side, price fen, tonnes): a small book around the reference prices.
 OPEN_ORDERS = [
@@ -118,6 +126,7 @@ OPEN_ORDERS = [
     ("forestry", "CCER-BJ-TZ-FOREST-001-2023", "sell", 6580, 20_000),
     ("cement", "CCER-BJ-TZ-FOREST-001-2023", "buy", 6450, 5_000),
 ]
+DEMO_REHEARSAL = " (demo rehearsal: all-day sessions every day)"
 DEMO_BENEFICIARY = "Grand Canal Culture Festival 2026, Tongzhou"
 # Past trading days recorded before the book opens: (asset, seller, buyer, tonnes a day at most).
 HISTORY_DAYS = 10
@@ -166,6 +175,7 @@ class Command(BaseCommand):
             )
         steps: list[tuple[str, Callable[[], None]]] = [
             ("participants and people", self.people),
+            ("markets and their rulebooks (CN-CEA, CN-CCER, BJ-BEA)", self.markets),
             ("allowance vintages and allocations", self.allowances),
             ("forestry CCER project and issuance", self.ccer),
             ("exchange listings and cash", self.market),
@@ -191,7 +201,7 @@ class Command(BaseCommand):
             step_started = time.monotonic()
             self.stderr.write(f"[{index}/{len(steps)}] {label} ...", ending="")
             self.stderr.flush()
-            early = step in (self.people, self.allowances, self.ccer, self.market)
+            early = step in (self.people, self.markets, self.allowances, self.ccer, self.market)
             with clock.pinned(self.before_history) if early else nullcontext(), transaction.atomic():
                 step()
             self.stderr.write(f" {time.monotonic() - step_started:.1f}s")
@@ -262,14 +272,41 @@ class Command(BaseCommand):
         self.user("verifier", self.p["verifier"], Role.ADMIN)
         self.user("auditor", self.p["auditor"], Role.VIEWER)
 
+    def markets(self) -> None:
+        """The shipped markets and rulebooks, then a demo rehearsal version of each from the first demo day:
+        the same rules, but every mode's sessions all day, every day, so a newcomer can trade at any hour.
+        The national markets also run the continuous book in the rehearsal, for the demo's bots and history."""
+        actor = Actor.system("seed_demo")
+        markets_install(actor=actor)
+        for market in MarketRow.objects.filter(code__in=["CN-CEA", "CN-CCER", "BJ-BEA"]).order_by("code"):
+            latest = rulebooks_of(market)[0]
+            if latest.title.endswith(DEMO_REHEARSAL):
+                continue
+            modes = [{**m, "sessions": "00:00-24:00"} for m in rulebook_payload(latest)["modes"]]
+            if not any(m["mode"] == "continuous" for m in modes):
+                listing = next(m for m in modes if m["mode"] == "listing")
+                modes.append({**listing, "mode": "continuous"})
+            rulebook_publish(
+                actor=self.exchange_actor(),
+                market=market,
+                effective_from=clock.trading_day(),
+                changes={"trading_days": "daily", "title": f"{latest.title}{DEMO_REHEARSAL}"},
+                modes=modes,
+            )
+
+    def exchange_actor(self) -> Actor:
+        return Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
+
     def allowances(self) -> None:
         actor = self.registry_actor()
-        for vintage, amounts in ALLOCATIONS.items():
-            asset = Asset.objects.filter(code=f"CEA-{vintage}").first() or cea_vintage_create(
-                actor=actor, vintage=vintage
+        allocations = [("CN-CEA", "CEA", v, a) for v, a in ALLOCATIONS.items()]
+        allocations += [("BJ-BEA", "BEA", v, a) for v, a in BEA_ALLOCATIONS.items()]
+        for market, prefix, vintage, amounts in allocations:
+            asset = Asset.objects.filter(code=f"{prefix}-{vintage}").first() or cea_vintage_create(
+                actor=actor, vintage=vintage, market=market
             )
             rows = [AllocationRow(account=main_account(self.p[key]), quantity=q) for key, q in amounts.items()]
-            key = f"demo-allocation-{vintage}"
+            key = f"demo-allocation-{vintage}" if prefix == "CEA" else f"demo-allocation-{prefix}-{vintage}"
             # Above the four-eyes threshold: the admin requests, a second registry officer approves.
             pending = gated(
                 actor=actor,
@@ -304,17 +341,12 @@ class Command(BaseCommand):
 
     def market(self) -> None:
         operator = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
-        for code, reference in LISTINGS:
+        for code, reference in LISTINGS + BEA_LISTINGS:
             asset = Asset.objects.get(code=code)
             if not MarketRules.objects.filter(asset=asset).exists():
                 # The demo market is open all day, every day, so a newcomer can trade at any hour.
-                asset_list(
-                    actor=operator,
-                    asset=asset,
-                    reference_price_fen=reference,
-                    sessions="00:00-24:00",
-                    trading_days="daily",
-                )
+                # The demo rehearsal rulebooks (self.markets) open all day, every day.
+                asset_list(actor=operator, asset=asset, reference_price_fen=reference)
         for key, amount_fen in DEPOSITS.items():
             with suppress(DuplicateBankReference):  # booked by an earlier run
                 cash_deposit(
@@ -358,7 +390,8 @@ class Command(BaseCommand):
         for index, day in enumerate(days):
             for code, seller, buyer, most in HISTORY:
                 self._history_day(code, seller, buyer, most, day, levels[code][index])
-            with clock.pinned(_at(day, 15, 30)):
+            # After the day's close (the rehearsal's sessions end at midnight), as the registry does.
+            with clock.pinned(_at(day + timedelta(days=1), 0, 1)):
                 settlement_run(idempotency_key=f"demo-history-settlement-{day.isoformat()}")
                 for code, _, _, _ in HISTORY:
                     day_close(asset=Asset.objects.get(code=code), day=day)

@@ -46,6 +46,7 @@ from exchange.models import (
     PledgeLoan,
     Project,
     SettlementBatch,
+    Trade,
     TrustedAccount,
     VerifiedEmission,
 )
@@ -650,12 +651,199 @@ def _pledge_top_up(settings):
 def _settlement(settings):
     ps = make_pledges()
     return Case(
-        client_of(ps.ex.operator),
+        client_of(ps.ex.market.registry_actor),  # the registry settles (Decree 775 art. 5)
         "/api/v1/settlement/batches",
         None,
         SettlementBatch.objects.count,
-        other_path="/api/v1/cash/deposits",
-        other_body={"account": ps.account.number, "amount": "1.00", "reference": "B-1"},
+        other_path="/api/v1/compliance/emissions",
+        other_body={},
+    )
+
+
+# --- the trading modes on the national market (tests/exchange/services/test_agreements.py's world) ----------
+def _national():
+    from tests.exchange.services.test_agreements import National
+
+    nat = National()
+    seller = nat.trader("Seller", units=300_000)
+    buyer = nat.trader("Buyer", cash_fen=10**10)
+    return nat, seller, buyer
+
+
+def _trades() -> int:
+    return Trade.objects.count()
+
+
+def _orders() -> list[tuple[int, str, int]]:
+    return list(Order.objects.order_by("pk").values_list("pk", "status", "filled"))
+
+
+def _listing_post(settings):
+    nat, (_, acc, actor), _ = _national()
+    body = {"account": acc.number, "asset": nat.cea.code, "side": "sell", "price": "80.00", "quantity": 10}
+    return Case(client_of(actor), "/api/v1/listings", body, _orders, other_body={**body, "quantity": 11})
+
+
+def _a_listing(nat, seller):
+    from exchange.services.agreements import listing_post
+
+    _, acc, actor = seller
+    return listing_post(
+        actor=actor, account=acc, asset=nat.cea, side="sell", price_fen=8000, quantity=100, client_order_id="L1"
+    )
+
+
+def _listing_pick(settings):
+    nat, seller, (_, acc, actor) = _national()
+    listing = _a_listing(nat, seller)
+    return Case(
+        client_of(actor),
+        f"/api/v1/listings/{listing.pk}/pick",
+        {"account": acc.number, "quantity": 10},
+        _trades,
+        other_body={"account": acc.number, "quantity": 11},
+    )
+
+
+def _listing_pick_level(settings):
+    nat, seller, (_, acc, actor) = _national()
+    _a_listing(nat, seller)
+    body = {"account": acc.number, "asset": nat.cea.code, "side": "sell", "price": "80.00", "quantity": 10}
+    return Case(client_of(actor), "/api/v1/listings/pick", body, _trades, other_body={**body, "quantity": 11})
+
+
+BLOCK_TIME = datetime(2026, 11, 25, 13, 30, tzinfo=clock.MARKET_TZ)
+
+
+def _block_offer_case(settings):
+    nat, (_, acc, actor), (buyer, _, _) = _national()
+    body = {
+        "account": acc.number,
+        "asset": nat.cea.code,
+        "side": "sell",
+        "price": "80.00",
+        "quantity": 100_000,
+        "counterparty": buyer.pk,
+    }
+    return Case(client_of(actor), "/api/v1/blocks", body, _orders, other_body={**body, "price": "81.00"}, at=BLOCK_TIME)
+
+
+def _an_offer(nat, seller, buyer):
+    from exchange.services.agreements import block_offer
+
+    _, acc, actor = seller
+    with clock.pinned(BLOCK_TIME):
+        return block_offer(
+            actor=actor,
+            account=acc,
+            asset=nat.cea,
+            side="sell",
+            price_fen=8000,
+            quantity=100_000,
+            counterparty=buyer[0],
+            client_order_id="B1",
+        )
+
+
+def _block_accept(settings):
+    nat, seller, buyer = _national()
+    offer = _an_offer(nat, seller, buyer)
+    return Case(
+        client_of(buyer[2]),
+        f"/api/v1/blocks/{offer.pk}/accept",
+        {"account": buyer[1].number},
+        _trades,
+        other_body={"account": buyer[1].number, "client_order_id": "other"},
+        at=BLOCK_TIME,
+    )
+
+
+def _block_decline(settings):
+    nat, seller, buyer = _national()
+    offer = _an_offer(nat, seller, buyer)
+    return Case(
+        client_of(buyer[2]),
+        f"/api/v1/blocks/{offer.pk}/decline",
+        None,
+        _orders,
+        other_path="/api/v1/blocks",
+        other_body={},
+        at=BLOCK_TIME,
+    )
+
+
+def _block_counter(settings):
+    nat, seller, buyer = _national()
+    offer = _an_offer(nat, seller, buyer)
+    return Case(
+        client_of(buyer[2]),
+        f"/api/v1/blocks/{offer.pk}/counter",
+        {"account": buyer[1].number, "price": "79.00"},
+        _orders,
+        other_body={"account": buyer[1].number, "price": "78.00"},
+        at=BLOCK_TIME,
+    )
+
+
+AUCTION_OPENS = datetime(2026, 11, 25, 10, 0, tzinfo=clock.MARKET_TZ)
+AUCTION_CLOSES = datetime(2026, 11, 25, 11, 0, tzinfo=clock.MARKET_TZ)
+
+
+def _auction_announce_case(settings):
+    nat, (_, acc, actor), _ = _national()
+    body = {
+        "account": acc.number,
+        "asset": nat.cea.code,
+        "quantity": 1000,
+        "reserve_price": "75.00",
+        "opens_at": AUCTION_OPENS.isoformat(),
+        "closes_at": AUCTION_CLOSES.isoformat(),
+    }
+    return Case(client_of(actor), "/api/v1/auctions", body, _orders, other_body={**body, "quantity": 1001})
+
+
+def _an_auction(nat, seller):
+    from exchange.services.auctions import auction_announce
+
+    _, acc, actor = seller
+    with clock.pinned(AUCTION_OPENS.replace(hour=9, minute=40)):
+        return auction_announce(
+            actor=actor,
+            account=acc,
+            asset=nat.cea,
+            quantity=1000,
+            reserve_price_fen=7500,
+            opens_at=AUCTION_OPENS,
+            closes_at=AUCTION_CLOSES,
+            client_order_id="A1",
+        )
+
+
+def _auction_bid(settings):
+    nat, seller, buyer = _national()
+    auction = _an_auction(nat, seller)
+    body = {"account": buyer[1].number, "price": "76.00", "quantity": 10}
+    return Case(
+        client_of(buyer[2]),
+        f"/api/v1/auctions/{auction.pk}/bids",
+        body,
+        _orders,
+        other_body={**body, "quantity": 11},
+        at=AUCTION_OPENS.replace(minute=30),
+    )
+
+
+def _auction_close(settings):
+    nat, seller, _ = _national()
+    auction = _an_auction(nat, seller)
+    return Case(
+        client_of(seller[2]),
+        f"/api/v1/auctions/{auction.pk}/close",
+        None,
+        _orders,
+        other_path="/api/v1/blocks",
+        other_body={},
+        at=AUCTION_CLOSES,
     )
 
 
@@ -725,6 +913,16 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/pledges": _pledges,
     "api/v1/pledges/<id:pk>/top-up": _pledge_top_up,
     "api/v1/settlement/batches": _settlement,
+    "api/v1/listings": _listing_post,
+    "api/v1/listings/pick": _listing_pick_level,
+    "api/v1/listings/<id:pk>/pick": _listing_pick,
+    "api/v1/blocks": _block_offer_case,
+    "api/v1/blocks/<id:pk>/accept": _block_accept,
+    "api/v1/blocks/<id:pk>/decline": _block_decline,
+    "api/v1/blocks/<id:pk>/counter": _block_counter,
+    "api/v1/auctions": _auction_announce_case,
+    "api/v1/auctions/<id:pk>/bids": _auction_bid,
+    "api/v1/auctions/<id:pk>/close": _auction_close,
     "api/v1/compliance/obligations/<id:pk>/true-up": _true_up,
     "api/v1/compliance/surrenders": _surrender,
 }

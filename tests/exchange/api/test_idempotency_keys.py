@@ -72,8 +72,8 @@ def test_a_key_used_on_orders_is_409_on_transfers_and_moves_nothing():
 def test_a_key_claimed_by_a_service_call_is_409_on_the_api():
     """A command's key (settle --key) and an API request's key are one store: the same key is one request."""
     ps = make_pledges()
-    settlement_run(actor=ps.ex.operator, idempotency_key="nightly-1")
-    client = client_for(ps.ex.operator)
+    settlement_run(actor=ps.ex.market.registry_actor, idempotency_key="nightly-1")
+    client = client_for(ps.ex.market.registry_actor)
     before = snapshot()
 
     response = post(client, "/api/v1/settlement/batches", None, key="nightly-1")
@@ -87,8 +87,8 @@ def test_a_key_claimed_by_a_service_call_is_409_on_the_api():
 @pytest.mark.django_db
 def test_a_service_replays_its_key_with_the_row_it_made():
     ps = make_pledges()
-    first = settlement_run(actor=ps.ex.operator, idempotency_key="nightly-1")
-    again = settlement_run(actor=ps.ex.operator, idempotency_key="nightly-1")
+    first = settlement_run(actor=ps.ex.market.registry_actor, idempotency_key="nightly-1")
+    again = settlement_run(actor=ps.ex.market.registry_actor, idempotency_key="nightly-1")
 
     assert again.pk == first.pk
     assert SettlementBatch.objects.count() == 1
@@ -100,7 +100,7 @@ def test_a_service_replays_its_key_with_the_row_it_made():
 def test_a_128_character_key_settles_and_replays():
     """Finding 13: the settlement store kept 100 characters, so a valid 128-character key was a 400."""
     ps = make_pledges()
-    client = client_for(ps.ex.operator)
+    client = client_for(ps.ex.market.registry_actor)  # the registry settles
 
     first = post(client, "/api/v1/settlement/batches", None, key=KEY_128)
     again = post(client, "/api/v1/settlement/batches", None, key=KEY_128)
@@ -183,7 +183,7 @@ def _settlement_burst(ps) -> Burst:
     ps.ex.order(ps.borrower[2], ps.account, "sell", 8000, 10)
     ps.ex.order(buyer[2], buyer[1], "buy", 8000, 10)
     return Burst(
-        token_for(ps.ex.operator),
+        token_for(ps.ex.market.registry_actor),  # the registry settles (Decree 775 art. 5)
         "/api/v1/settlement/batches",
         None,
         lambda: (SettlementBatch.objects.count(), balance(buyer[1], ps.cea)),
@@ -293,11 +293,12 @@ def test_one_key_sent_by_8_clients_at_once_acts_once_and_answers_alike(name, tru
 def test_a_twin_of_a_request_still_running_is_409_request_in_progress_with_retry_after(monkeypatch):
     """A twin waits for the first up to WAIT_SECONDS, then is told to come back, never a 5xx."""
     ps = make_pledges()
-    token = token_for(ps.ex.operator)
+    registry = ps.ex.market.registry_actor  # the registry settles (Decree 775 art. 5)
+    token = token_for(registry)
     monkeypatch.setattr(idempotency, "WAIT_SECONDS", 0.2)
     with transaction.atomic():
         # The first request: its claim is made and not yet committed.
-        scope = f"participant:{ps.ex.operator.participant_id}"
+        scope = f"participant:{registry.participant_id}"
         idempotency_claim(scope=scope, key="slow-1", method="POST", operation="/api/v1/settlement/batches", digest="x")
         [twin] = all_at_once(1, lambda c: post(c, "/api/v1/settlement/batches", None, key="slow-1"), token=token)
         connection.set_rollback(True)

@@ -63,8 +63,11 @@ def test_order_over_http_trades_and_settles(ex):
     mine = client_for(seller).get("/api/v1/trades").json()["results"]
     assert [(t["side"], t["fee"]) for t in mine] == [("sell", "19.32")]
 
+    # The registry settles (Decree 775 art. 5); the exchange operator no longer does.
     operator_client = client_for(ex.market.holder("Beijing Green Exchange", kind=ParticipantKind.EXCHANGE)[0])
-    settled = operator_client.post("/api/v1/settlement/batches", HTTP_IDEMPOTENCY_KEY="settle-1")
+    refused = operator_client.post("/api/v1/settlement/batches", HTTP_IDEMPOTENCY_KEY="settle-0")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "wrong_participant_kind")
+    settled = client_for(ex.market.registry).post("/api/v1/settlement/batches", HTTP_IDEMPOTENCY_KEY="settle-1")
     assert settled.status_code == 201
     assert settled.json()["trades_count"] == 1
     assert settled.json()["cash_total"] == "3220.00"

@@ -1,5 +1,5 @@
 """Loading and changing working-day calendars (exchange.services.calendar), the public API, and a market that
-trades on the calendar's trading days (MarketRules.trading_days = "calendar")."""
+trades on the calendar's trading days (the rulebook's trading_days = "calendar")."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
 from core.errors import DomainError
-from exchange.models import AuditEvent, Calendar, CalendarDay, CalendarYear, MarketRules
+from exchange.models import AuditEvent, Calendar, CalendarDay, CalendarYear
 from exchange.selectors.calendar import is_trading_day, is_working_day
+from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.calendar import (
     DATA_DIR,
     calendar_day_remove,
@@ -24,7 +25,7 @@ from exchange.services.calendar import (
     calendar_year_load,
     parse_calendar_data,
 )
-from exchange.services.trading import asset_list, market_rules_update, session_end
+from exchange.services.trading import Sessions, session_end
 from tests.helpers.ledger import actor_for
 from tests.helpers.market import REFERENCE_FEN, make_exchange
 
@@ -281,14 +282,14 @@ def _at(day: date, hour: int = 10) -> datetime:
 
 
 def test_no_session_on_a_holiday_or_a_makeup_saturday_for_a_calendar_market(cn2026):
-    rules = MarketRules(sessions="09:30-11:30,13:00-15:00", trading_days="calendar")
+    rules = Sessions(sessions="09:30-11:30,13:00-15:00", trading_days="calendar")
 
     assert session_end(rules, _at(date(2026, 10, 2))) is None  # National Day, a Friday
     assert session_end(rules, _at(date(2026, 10, 10))) is None  # a make-up Saturday: offices work, no trading
     assert session_end(rules, _at(date(2026, 10, 9))) == _at(date(2026, 10, 9)).replace(hour=11, minute=30)
     # Markets on weekdays trade on the holiday; markets every day, on the Saturday too.
-    assert session_end(MarketRules(sessions=rules.sessions, trading_days="weekdays"), _at(date(2026, 10, 2)))
-    assert session_end(MarketRules(sessions=rules.sessions, trading_days="daily"), _at(date(2026, 10, 10)))
+    assert session_end(Sessions(sessions=rules.sessions, trading_days="weekdays"), _at(date(2026, 10, 2)))
+    assert session_end(Sessions(sessions=rules.sessions, trading_days="daily"), _at(date(2026, 10, 10)))
     assert (is_working_day(date(2026, 10, 10)), is_trading_day(date(2026, 10, 10))) == (True, False)
 
 
@@ -296,7 +297,7 @@ def test_an_order_on_a_holiday_is_refused_for_a_calendar_market(cn2026):
     with clock.pinned(_at(date(2026, 11, 25))):
         ex = make_exchange(trading_days="calendar")
         _, account, actor = ex.trader("Seller", units=100)
-    assert ex.rules.trading_days == "calendar"
+    assert rulebook_for(ex.cea, date(2026, 11, 25)).trading_days == "calendar"
 
     with clock.pinned(_at(date(2026, 10, 2))), pytest.raises(DomainError) as refused:
         ex.order(actor, account, "sell", REFERENCE_FEN, 10)
@@ -306,15 +307,12 @@ def test_an_order_on_a_holiday_is_refused_for_a_calendar_market(cn2026):
         assert ex.order(actor, account, "sell", REFERENCE_FEN, 10).order.status == "open"
 
 
-def test_listing_and_updating_take_the_calendar_choice(cn2026):
-    from exchange.services.issuance import cea_vintage_create
-
+def test_a_rulebook_version_takes_the_calendar_choice(cn2026):
     ex = make_exchange()
-    market_rules_update(actor=ex.operator, rules=ex.rules, trading_days="calendar")
-    assert MarketRules.objects.get(pk=ex.rules.pk).trading_days == "calendar"
-    other = cea_vintage_create(actor=ex.market.registry_actor, vintage=2025)
-    with pytest.raises(DomainError) as refused:
-        asset_list(actor=ex.operator, asset=other, reference_price_fen=REFERENCE_FEN, trading_days="holidays")
-    assert refused.value.code == "invalid"
-    listed = asset_list(actor=ex.operator, asset=other, reference_price_fen=REFERENCE_FEN, trading_days="calendar")
-    assert listed.trading_days == "calendar"
+    with clock.pinned(_at(date(2026, 11, 25))):
+        with pytest.raises(DomainError) as refused:
+            ex.rules_change(trading_days="holidays")
+        assert refused.value.code == "invalid"
+        ex.rules_change(trading_days="calendar")
+    assert rulebook_for(ex.cea, date(2026, 11, 25)).trading_days == "calendar"
+    assert rulebook_for(ex.cea, date(2026, 11, 24)).trading_days == "weekdays"

@@ -165,12 +165,14 @@ def test_session_close_cancels_every_open_order(ex):
 
 
 def _all_day_asset(ex):
-    """A second vintage, listed all day every day (as the demo market is)."""
+    """A second vintage, listed all day every day (as the demo market is): on a market whose rulebook says so."""
     from exchange.services.issuance import cea_vintage_create
     from exchange.services.trading import asset_list
+    from tests.helpers.market import cda_market, on_market
 
     asset = cea_vintage_create(actor=ex.market.registry_actor, vintage=2025)
-    asset_list(actor=ex.operator, asset=asset, reference_price_fen=8000, sessions="00:00-24:00", trading_days="daily")
+    on_market(asset, cda_market("XT-ALLDAY", sessions="00:00-24:00", trading_days="daily"))
+    asset_list(actor=ex.operator, asset=asset, reference_price_fen=8000)
     return asset
 
 
@@ -276,13 +278,14 @@ def test_the_session_close_job_runs_every_minute():
     ],
 )
 def test_each_order_rule_refused_with_its_code_and_nothing_held(ex, change, code):
-    from exchange.models import MarketRules
     from exchange.services.trading import order_place
 
     if "tick" in change:
-        MarketRules.objects.filter(pk=ex.cea.pk).update(tick_fen=change.pop("tick"))
+        with clock.pinned(IN_SESSION):
+            ex.rules_change(tick_fen=change.pop("tick"))
     if "lot" in change:
-        MarketRules.objects.filter(pk=ex.cea.pk).update(lot=change.pop("lot"))
+        with clock.pinned(IN_SESSION):
+            ex.rules_change(lot=change.pop("lot"))
     kind = change.pop("kind", ParticipantKind.COMPLIANCE_ENTITY)
     if kind == ParticipantKind.REGISTRY:
         acc, actor = ex.trader("Holder", units=200_000)[1], ex.market.registry_actor
@@ -348,14 +351,14 @@ def test_previous_close_moves_the_band(ex):
 
 
 def test_a_market_open_every_day_trades_on_saturday(ex):
-    from exchange.models import MarketRules
-    from exchange.services.trading import market_rules_update
-
     _, acc, actor = ex.trader("Trader", units=100)
     saturday_night = datetime(2026, 11, 28, 22, 0, tzinfo=clock.MARKET_TZ)
-    market_rules_update(
-        actor=ex.operator, rules=MarketRules.objects.get(pk=ex.cea.pk), sessions="00:00-24:00", trading_days="daily"
-    )
+    with clock.pinned(IN_SESSION):
+        ex.rules_change(
+            trading_days="daily",
+            modes=[{"mode": "continuous", "sessions": "00:00-24:00", "band_bp": 1000, "buyer_fee_bp": 60,
+                    "seller_fee_bp": 60}],
+        )
 
     with clock.pinned(saturday_night):
         assert ex.order(actor, acc, "sell", 8000, 10).order.status == OrderStatus.OPEN
