@@ -45,6 +45,7 @@ from exchange.models import (
     Balance,
     BlockState,
     Hold,
+    HoldKind,
     HoldStatus,
     Posting,
     SerialBlock,
@@ -411,7 +412,8 @@ def hold_place(
                     take_range=serials,
                     new_units=False,
                     dest_account_id=account.pk,
-                    dest_state=BlockState.HELD,
+                    # A judicial freeze's blocks are ``frozen``, any other hold's ``held`` (Hold.block_state).
+                    dest_state=BlockState.FROZEN if kind == HoldKind.JUDICIAL_FREEZE else BlockState.HELD,
                     dest_hold_id=hold.pk,
                 )
             ]
