@@ -106,9 +106,7 @@ def judicial_freeze_create(
         if first < 1 or last < first:
             raise InvalidInput(_("The serial range is not a range."), details={"serials": [first, last]})
         if quantity is not None and quantity != last - first + 1:
-            raise InvalidInput(
-                _("The serial range does not match the quantity."), details={"serials": [first, last]}
-            )
+            raise InvalidInput(_("The serial range does not match the quantity."), details={"serials": [first, last]})
         quantity = last - first + 1
     if quantity is None:
         raise InvalidInput(_("A freeze names serials or a quantity."))
