@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core.db import pipeline
@@ -25,6 +26,7 @@ from exchange.errors import (
     AssetNotTransferable,
     InsufficientAvailable,
     InvalidDestination,
+    RuleViolation,
     SameAccount,
 )
 from exchange.locks import AUDIT_LOCK_KEY, LockedBalance
@@ -50,14 +52,35 @@ from exchange.services.ledger import (
     request_hash,
 )
 from exchange.services.trust import (
+    TransferRules,
     UntrustedDestination,
     needs_delay,
     pending_transfer_create,
+    transfer_rules,
     untrusted_destinations,
 )
 
 
-def check_transfer(*, actor: Actor, source: Account, destination: Account, asset: Asset, quantity: int) -> None:
+class NonTradeTransferRequired(RuleViolation):
+    code = "non_trade_transfer_required"
+    default_message = _(
+        "In this market units go to another participant through trading, or as a non-trade transfer the "
+        "registry reviews (POST /api/v1/non-trade-transfers)."
+    )
+
+
+def check_transfer(
+    *,
+    actor: Actor,
+    source: Account,
+    destination: Account,
+    asset: Asset,
+    quantity: int,
+    rules_read: dict[int, TransferRules] | None = None,
+) -> TransferRules | None:
+    """Refuse a transfer the actor may not make; return the market's transfer rules where they were read
+    (a transfer to another participant), None for one between a participant's own accounts. ``rules_read``
+    keeps the rules read per asset across the transfers of a batch (one query per asset, not per transfer)."""
     check_source(actor, source)
     check_quantity(quantity)
     if source.pk == destination.pk:
@@ -69,6 +92,18 @@ def check_transfer(*, actor: Actor, source: Account, destination: Account, asset
         )
     if not asset.transferable or asset.is_cash:
         raise AssetNotTransferable(details={"asset": asset.code})
+    if source.participant_id == destination.participant_id:
+        return None  # between a participant's own accounts: immediate, whatever the market
+    rules = rules_read.get(asset.pk) if rules_read is not None else None
+    if rules is None:
+        rules = transfer_rules(asset)
+        if rules_read is not None:
+            rules_read[asset.pk] = rules
+    if rules.non_trade_only:
+        raise NonTradeTransferRequired(
+            details={"asset": asset.code, "source": source.number, "destination": destination.number}
+        )
+    return rules
 
 
 def _one_statement(*, serials: tuple[int, int] | None = None, idempotency_key: str | None = None, **_: Any) -> bool:
@@ -96,7 +131,7 @@ def transfer_create(
     units are held now and a ``PendingTransfer`` is returned (``exchange.services.trust``).
     ``idempotency_key`` is claimed by ``@idempotent_service``; the body never sees it.
     """
-    check_transfer(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
+    rules = check_transfer(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
     request = {
         "source": source.number,
         "destination": destination.number,
@@ -106,7 +141,7 @@ def transfer_create(
         "serials": list(serials) if serials else None,
     }
     # The trust rule comes first: a delayed transfer takes neither of the immediate paths below.
-    if needs_delay(actor, destination):
+    if rules is not None and needs_delay(actor, destination, rules):
         # Outside a transaction the service may have taken the one-statement route: hold and record in one.
         with transaction.atomic():
             return pending_transfer_create(
@@ -118,6 +153,7 @@ def transfer_create(
                 memo=memo,
                 serials=serials,
                 request=request,
+                delay_seconds=rules.delay_seconds,
             )
     if _one_statement(serials=serials):
         return _transfer_in_sql(actor, source, destination, asset, quantity, memo, request)
@@ -352,6 +388,7 @@ def transfers_batch_create(
         raise InvalidInput(
             f"A batch holds 1 to {MAX_BATCH} transfers.", details={"transfers": len(transfers), "max": MAX_BATCH}
         )
+    rules_read: dict[int, TransferRules] = {}
     for i, order in enumerate(transfers):
         try:
             check_transfer(
@@ -360,6 +397,7 @@ def transfers_batch_create(
                 destination=order.destination,
                 asset=order.asset,
                 quantity=order.quantity,
+                rules_read=rules_read,
             )
             if order.serials is not None and (
                 order.serials[0] < 1 or order.serials[1] - order.serials[0] + 1 != order.quantity
@@ -369,7 +407,7 @@ def transfers_batch_create(
                 )
         except DomainError as exc:
             raise at_index(i, exc) from None
-    untrusted = untrusted_destinations(actor, [t.destination for t in transfers])
+    untrusted = untrusted_destinations(actor, [t.destination for t in transfers], [t.asset for t in transfers])
     if untrusted:
         first = next(i for i, t in enumerate(transfers) if t.destination.pk in untrusted)
         raise at_index(first, UntrustedDestination(details={"account": transfers[first].destination.number}))
@@ -419,6 +457,7 @@ def _batch_ranges(txn: Transaction) -> list[list[tuple[int, int]]]:
 __all__ = [
     "MAX_BATCH",
     "BatchResult",
+    "NonTradeTransferRequired",
     "TransferOrder",
     "check_source",
     "check_transfer",
