@@ -225,7 +225,7 @@ class NonTradeIn(serializers.Serializer):
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 
-class ReasonIn(serializers.Serializer):
+class NonTradeRejectIn(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
@@ -301,9 +301,9 @@ class NonTradeRejectApi(ActorMixin, APIView):
     permission_classes = [RegistryWrites]
 
     @idempotent_request
-    @extend_schema(request=ReasonIn, responses=NonTradeOut)
+    @extend_schema(request=NonTradeRejectIn, responses=NonTradeOut)
     def post(self, request: Request, pk: int) -> Response:
-        data = ReasonIn(data=request.data)
+        data = NonTradeRejectIn(data=request.data)
         data.is_valid(raise_exception=True)
         rejected = non_trade_transfer_reject(
             actor=self.actor, transfer=_non_trade(pk), reason=data.validated_data["reason"]

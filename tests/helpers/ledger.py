@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db import connection
+
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind, Role
 from exchange.models import (
@@ -86,6 +88,12 @@ def free_transfers() -> None:
         RulebookMode.objects.bulk_create(
             [RulebookMode(rulebook=book, **{f: getattr(m, f) for f in MODE_FIELDS}) for m in latest.modes.all()]
         )
+    # Check the new rows' foreign keys now rather than at commit, so that a test may still TRUNCATE the
+    # rulebooks (PostgreSQL refuses that with trigger events pending); every deferred constraint is
+    # INITIALLY DEFERRED, so ALL DEFERRED restores them as they were.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def make_market(vintage: int = 2024, *, china_transfer_rules: bool = False) -> Market:
