@@ -118,7 +118,7 @@ RULE_2023: dict[str, Any] = {
     "publicity_working_days": 20,
     "old_ccer_filed_before": date(2017, 3, 14),
     "old_ccer_offset_cutoff": date(2024, 12, 31),
-    "source": "温室气体自愿减排交易管理办法 (试行) (MEE and SAMR Order 31, 2023) arts. 11, 13, 14, 23, 26; "
+    "source": "温室气体自愿减排交易管理办法 (试行) (MEE and SAMR Order 31, 2023), ch. 2 and 3; "
     "MEE notice on the national ETS's use of CCER, 2024 (old CCER offsets until 31 December 2024)",
 }
 
