@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from django.db import IntegrityError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
@@ -322,22 +323,25 @@ def ccer_application_submit(
         or ProjectApplication.objects.filter(code=code).exclude(status=CycleStatus.REFUSED).exists()
     ):
         raise DuplicateObject(_("A project or open application has this code."), details={"code": code})
-    application = ProjectApplication.objects.create(
-        code=code,
-        name=name.strip()[:200],
-        project_type=project_type,
-        methodology=found,
-        location=location.strip()[:200],
-        owner=owner,
-        start_date=start_date,
-        crediting_start=crediting_start,
-        crediting_end=crediting_end,
-        validation_body=validation_body.strip()[:200],
-        validation_report_sha256=report,
-        rule=rule,
-        submitted_by_id=actor.user_id,
-        submitted_at=clock.now(),
-    )
+    try:
+        application = ProjectApplication.objects.create(
+            code=code,
+            name=name.strip()[:200],
+            project_type=project_type,
+            methodology=found,
+            location=location.strip()[:200],
+            owner=owner,
+            start_date=start_date,
+            crediting_start=crediting_start,
+            crediting_end=crediting_end,
+            validation_body=validation_body.strip()[:200],
+            validation_report_sha256=report,
+            rule=rule,
+            submitted_by_id=actor.user_id,
+            submitted_at=clock.now(),
+        )
+    except IntegrityError:  # a twin application with this code committed first
+        raise DuplicateObject(_("A project or open application has this code."), details={"code": code}) from None
     audit_record(
         actor=actor,
         action="ccer.application_submit",
