@@ -247,6 +247,9 @@ SPECTACULAR_SETTINGS = {
         "AssetKindEnum": "exchange.models.assets.AssetKind",
         "TransactionKindEnum": "exchange.models.ledger.TransactionKind",
         "SideEnum": "exchange.models.trading.Side",
+        "FreezeStatusEnum": "exchange.models.freezes.FreezeStatus",
+        "NonTradeStatusEnum": "exchange.models.nontrade.NonTradeStatus",
+        "CycleStatusEnum": "exchange.models.ccer.CycleStatus",
     },
 }
 

@@ -130,6 +130,67 @@ def cmd_transfer(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 ORDER_HEADERS = ["id", "side", "asset", "mode", "price", "quantity", "filled", "status", "day"]
 
 
+def cmd_non_trade(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    applied = gl.non_trade_transfer(
+        destination=args.destination,
+        asset=args.asset,
+        quantity=args.quantity,
+        legal_basis=args.legal_basis,
+        legal_basis_text=args.legal_basis_text,
+        document_sha256=args.document_sha256,
+        source=args.source,
+        memo=args.memo,
+        idempotency_key=args.key,
+    )
+    if args.json:
+        return applied
+    out.write(
+        f"Non-trade transfer {applied['id']} {applied['status']}: {applied['quantity']} t of {applied['asset']} "
+        f"held in {applied['source']} until two registry officers decide\n"
+    )
+    return None
+
+
+def cmd_ccer_apply(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    fields = {
+        name: getattr(args, name)
+        for name in (
+            "code",
+            "name",
+            "project_type",
+            "methodology",
+            "location",
+            "start_date",
+            "crediting_start",
+            "crediting_end",
+            "validation_body",
+            "validation_report_sha256",
+        )
+    }
+    applied = gl.ccer_apply(idempotency_key=args.key, **fields)
+    if args.json:
+        return applied
+    out.write(f"Application {applied['id']} for {applied['code']}: {applied['status']}\n")
+    return None
+
+
+def cmd_ccer_claim(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    claim = gl.ccer_claim(
+        idempotency_key=args.key,
+        project=args.project,
+        vintage=args.vintage,
+        monitoring_start=args.monitoring_start,
+        monitoring_end=args.monitoring_end,
+        quantity=args.quantity,
+        verification_body=args.verification_body,
+        verification_report_sha256=args.verification_report_sha256,
+    )
+    if args.json:
+        return claim
+    out.write(f"Claim {claim['id']} of {claim['quantity']} t for {claim['project']}: {claim['status']}\n")
+    return None
+
+
 def _order_row(o: Mapping[str, Any]) -> list[object]:
     status = (
         o["status"]
@@ -536,6 +597,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="one of your accounts (default: your first)")
     p.add_argument("--memo", default="")
     p.add_argument("--key", help="Idempotency-Key (default: a new one); re-run with the same key to retry safely")
+
+    p = command(
+        commands, "non-trade", cmd_non_trade, "apply for a non-trade transfer (非交易过户) to another participant"
+    )
+    p.add_argument("destination", help="the receiving holding account")
+    p.add_argument("asset")
+    p.add_argument("quantity", type=int, help="whole tonnes")
+    p.add_argument(
+        "legal_basis", choices=["judicial_ruling", "merger_split", "inheritance", "dissolution", "other"]
+    )
+    p.add_argument("document_sha256", help="SHA-256 of the supporting document (hex)")
+    p.add_argument("--legal-basis-text", default="", help="the legal basis in words (required for 'other')")
+    p.add_argument("--source", help="one of your accounts (default: your first)")
+    p.add_argument("--memo", default="")
+    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
+
+    ccer = commands.add_parser("ccer", help="the CCER project cycle").add_subparsers(
+        dest="ccer_command", required=True, metavar="ACTION"
+    )
+    p = command(ccer, "apply", cmd_ccer_apply, "apply to register a CCER project")
+    for name in ("code", "name", "project_type", "methodology", "location"):
+        p.add_argument(name)
+    for name in ("start_date", "crediting_start", "crediting_end"):
+        p.add_argument(name, help="YYYY-MM-DD")
+    p.add_argument("validation_body")
+    p.add_argument("validation_report_sha256")
+    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
+    p = command(ccer, "claim", cmd_ccer_claim, "claim a registered project's verified reductions")
+    p.add_argument("project")
+    p.add_argument("vintage", type=int)
+    p.add_argument("monitoring_start", help="YYYY-MM-DD")
+    p.add_argument("monitoring_end", help="YYYY-MM-DD")
+    p.add_argument("quantity", type=int)
+    p.add_argument("verification_body")
+    p.add_argument("verification_report_sha256")
+    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
 
     order = commands.add_parser("order", help="place, cancel or list orders").add_subparsers(
         dest="order_command", required=True, metavar="ACTION"

@@ -301,6 +301,76 @@ class Client:
             self.request("POST", "/api/v1/transfers", json=body, idempotency_key=idempotency_key or self.new_key()),
         )
 
+    def non_trade_transfer(
+        self,
+        *,
+        destination: str,
+        asset: str,
+        quantity: int,
+        legal_basis: str,
+        document_sha256: str,
+        legal_basis_text: str = "",
+        source: str | None = None,
+        memo: str = "",
+        serials: tuple[int, int] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply for a non-trade transfer (非交易过户) where the market moves units between participants only
+        so: ``legal_basis`` is judicial_ruling, merger_split, inheritance, dissolution or other (then stated in
+        ``legal_basis_text``). The units are held at once; two registry officers decide."""
+        body: dict[str, Any] = {
+            "source": source or self.default_account(),
+            "destination": destination,
+            "asset": asset,
+            "quantity": quantity,
+            "legal_basis": legal_basis,
+            "legal_basis_text": legal_basis_text,
+            "document_sha256": document_sha256,
+            "memo": memo,
+        }
+        if serials:
+            body["serials"] = list(serials)
+        return cast(
+            dict[str, Any],
+            self.request(
+                "POST", "/api/v1/non-trade-transfers", json=body, idempotency_key=idempotency_key or self.new_key()
+            ),
+        )
+
+    def non_trade_transfers(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Your non-trade transfers, newest first."""
+        return list(self.paginate("/api/v1/non-trade-transfers", limit=limit))
+
+    def ccer_apply(self, *, idempotency_key: str | None = None, **application: Any) -> dict[str, Any]:
+        """Apply to register a CCER project (code, name, project_type, methodology, location, start_date,
+        crediting_start, crediting_end as ISO dates, validation_body, validation_report_sha256)."""
+        return cast(
+            dict[str, Any],
+            self.request(
+                "POST",
+                "/api/v1/ccer/applications",
+                json=application,
+                idempotency_key=idempotency_key or self.new_key(),
+            ),
+        )
+
+    def ccer_claim(self, *, idempotency_key: str | None = None, **claim: Any) -> dict[str, Any]:
+        """Claim a project's verified reductions (project, vintage, monitoring_start, monitoring_end, quantity,
+        verification_body, verification_report_sha256)."""
+        return cast(
+            dict[str, Any],
+            self.request(
+                "POST", "/api/v1/ccer/claims", json=claim, idempotency_key=idempotency_key or self.new_key()
+            ),
+        )
+
+    def ccer_comment(self, *, application: int | None = None, claim: int | None = None, text: str) -> dict[str, Any]:
+        """Comment on an application or a claim during its publicity window."""
+        path = f"/api/v1/ccer/applications/{int(application)}/comments" if application is not None else (
+            f"/api/v1/ccer/claims/{int(claim or 0)}/comments"
+        )
+        return cast(dict[str, Any], self.request("POST", path, json={"text": text}, idempotency_key=self.new_key()))
+
     def pending_transfers(self, *, limit: int = 100) -> list[dict[str, Any]]:
         """Your transfers waiting for their delay to pass (newest first)."""
         return list(self.paginate("/api/v1/transfers/pending", limit=limit))

@@ -19,6 +19,7 @@ from exchange.admin import (  # noqa: F401
     notices,
     pledges,
     registry,
+    registry_rules,
     settlement,
     transfers,
 )

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from core.errors import NotFound
 from exchange.api.base import ActorMixin
 from exchange.api.representations import TransactionOut, transaction_payload
-from exchange.models import Asset
+from exchange.models import Asset, BlockState
 from exchange.selectors.serials import serial_lookup
 from exchange.selectors.transactions import transaction_for
 
@@ -50,13 +50,17 @@ class SerialLookupApi(ActorMixin, APIView):
         block = None
         if info.block is not None:
             holder = info.block.account
+            # A frozen block names neither the court nor the holder, except to the holder and overseers.
+            hidden = info.block.state == BlockState.FROZEN and not (
+                self.actor.sees_everything or self.actor.owns(holder.participant_id)
+            )
             block = {
                 "first": info.block.first,
                 "last": info.block.last,
                 "state": info.block.state,
-                "account": holder.number,
+                "account": None if hidden else holder.number,
                 "account_kind": holder.kind,
-                "holder": holder.participant.name if holder.participant else holder.name,
+                "holder": None if hidden else (holder.participant.name if holder.participant else holder.name),
                 "hold": info.block.hold_id
                 if self.actor.sees_everything or self.actor.owns(holder.participant_id)
                 else None,

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ("exchange", "0091_audit_verification"),
+        ("exchange", "0101_block_hold_state"),
     ]
 
     operations = [

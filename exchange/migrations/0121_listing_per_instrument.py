@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("exchange", "0120_market_rulebooks"),
+        ("exchange", "0102_after_market_rulebooks"),
     ]
 
     operations = [

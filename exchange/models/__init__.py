@@ -2,6 +2,14 @@ from exchange.models.approvals import ApprovalOperation, ApprovalRequest, Approv
 from exchange.models.assets import Asset, AssetKind, Issuance, Project, ProjectStatus, ProjectType
 from exchange.models.audit import AuditEvent, AuditVerification, Checkpoint
 from exchange.models.calendar import Calendar, CalendarDay, CalendarYear, DayKind
+from exchange.models.ccer import (
+    CcerRule,
+    CycleStatus,
+    Methodology,
+    ProjectApplication,
+    PublicComment,
+    ReductionClaim,
+)
 from exchange.models.compliance import (
     AllocationEntry,
     AllocationKind,
@@ -13,6 +21,7 @@ from exchange.models.compliance import (
     SurrenderItem,
     VerifiedEmission,
 )
+from exchange.models.freezes import FreezeStatus, JudicialFreeze
 from exchange.models.holds import Hold, HoldKind, HoldStatus
 from exchange.models.idempotency import IdempotentRequest
 from exchange.models.jobs import JobRun
@@ -38,6 +47,7 @@ from exchange.models.markets import (
     TradingDays,
     TradingMode,
 )
+from exchange.models.nontrade import LegalBasis, NonTradeStatus, NonTradeTransfer
 from exchange.models.notices import Notice, NoticeKind, NoticeStatus
 from exchange.models.pledges import (
     REGISTERED_STATES,
@@ -94,23 +104,31 @@ __all__ = [
     "Calendar",
     "CalendarDay",
     "CalendarYear",
+    "CcerRule",
     "Checkpoint",
     "CollateralKind",
     "ComplianceYear",
+    "CycleStatus",
     "DailyPrice",
     "DayKind",
     "DefaultReason",
     "EnforcementMethod",
     "EnforcementStatus",
+    "FreezeStatus",
     "Hold",
     "HoldKind",
     "HoldStatus",
     "IdempotentRequest",
     "Issuance",
     "JobRun",
+    "JudicialFreeze",
+    "LegalBasis",
     "MarginCall",
     "Market",
     "MarketRules",
+    "Methodology",
+    "NonTradeStatus",
+    "NonTradeTransfer",
     "Notice",
     "NoticeKind",
     "NoticeStatus",
@@ -131,8 +149,11 @@ __all__ = [
     "Posting",
     "PriceSource",
     "Project",
+    "ProjectApplication",
     "ProjectStatus",
     "ProjectType",
+    "PublicComment",
+    "ReductionClaim",
     "Retirement",
     "Rulebook",
     "RulebookMode",

@@ -17,6 +17,7 @@ class ApprovalOperation(models.TextChoices):
     CEA_ALLOCATE = "cea.allocate", "CEA allocation"
     PREALLOCATION = "compliance.preallocation", "Compliance pre-allocation"
     TRUE_UP = "compliance.true_up", "Compliance true-up"
+    NON_TRADE_TRANSFER = "transfer.non_trade", "Non-trade transfer"
 
 
 class ApprovalStatus(models.TextChoices):

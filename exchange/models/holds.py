@@ -1,4 +1,5 @@
-"""Holds: quantity reserved on an account for an open order, a pledge or a pending transfer.
+"""Holds: quantity reserved on an account for an open order, a pledge, a pending or non-trade transfer, or a
+judicial freeze.
 
 A hold is created once and ends once, like a two-phase pending transfer: posted (its units moved,
 possibly in several settlements, until nothing remains), released back to available, or enforced.
@@ -17,6 +18,8 @@ class HoldKind(models.TextChoices):
     ORDER = "order", "Open order"
     PLEDGE = "pledge", "Pledge"
     PENDING_TRANSFER = "pending_transfer", "Pending transfer"
+    NON_TRADE_TRANSFER = "non_trade_transfer", "Non-trade transfer under review"
+    JUDICIAL_FREEZE = "judicial_freeze", "Judicial freeze"
 
 
 class HoldStatus(models.TextChoices):
@@ -36,6 +39,17 @@ class Hold(models.Model):
     status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
     created_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The state its serial blocks are in: ``frozen`` for a judicial freeze, ``held`` for any other hold. A
+    # foreign key from a block's (hold, state) to (id, block_state) lets the database refuse a frozen block
+    # under any other hold, and a held one under a freeze (migration 0101).
+    block_state = models.GeneratedField(
+        expression=models.Case(
+            models.When(kind="judicial_freeze", then=models.Value("frozen")),
+            default=models.Value("held"),
+        ),
+        output_field=models.CharField(max_length=16),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -49,6 +63,7 @@ class Hold(models.Model):
                 | (~models.Q(status=HoldStatus.ACTIVE) & models.Q(ended_at__isnull=False, remaining=0)),
                 name="hold_active_iff_open",
             ),
+            models.UniqueConstraint(fields=["id", "block_state"], name="hold_id_block_state_unique"),
         ]
         indexes = [
             models.Index(fields=["account", "asset"], name="hold_active_idx", condition=models.Q(status="active")),

@@ -19,6 +19,7 @@ from exchange.models.ledger import Account, Transaction
 class BlockState(models.TextChoices):
     AVAILABLE = "available", "Available"
     HELD = "held", "Held"
+    FROZEN = "frozen", "Frozen by a court"
     RETIRED = "retired", "Retired"
     CANCELLED = "cancelled", "Cancelled"
     SURRENDERED = "surrendered", "Surrendered"
@@ -40,9 +41,9 @@ class SerialBlock(models.Model):
                 condition=models.Q(first__gte=1, last__gte=models.F("first")), name="block_range_valid"
             ),
             models.CheckConstraint(
-                condition=models.Q(state=BlockState.HELD, hold__isnull=False)
-                | (~models.Q(state=BlockState.HELD) & models.Q(hold__isnull=True)),
-                name="block_held_iff_hold",
+                condition=models.Q(state__in=[BlockState.HELD, BlockState.FROZEN], hold__isnull=False)
+                | (~models.Q(state__in=[BlockState.HELD, BlockState.FROZEN]) & models.Q(hold__isnull=True)),
+                name="block_reserved_iff_hold",
             ),
             models.UniqueConstraint(fields=["asset", "first"], name="block_asset_first_unique"),
         ]

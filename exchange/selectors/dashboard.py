@@ -28,7 +28,7 @@ from exchange.selectors.compliance import YearSummary, year_summary
 from exchange.selectors.pledges import LtvBand
 
 CHART_DAYS = 30
-SUPPLY_STATES = ("available", "held", "retired", "cancelled", "surrendered")
+SUPPLY_STATES = ("available", "held", "frozen", "retired", "cancelled", "surrendered")
 OPEN_PLEDGE_STATES = (PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED)
 
 

@@ -162,7 +162,7 @@ def _coverage(row: tuple) -> str:
          JOIN exchange_asset a ON a.id = b.asset_id AND a.serialised
          JOIN exchange_account acc ON acc.id = b.account_id AND acc.kind <> 'issuance'
          LEFT JOIN (SELECT account_id, asset_id, SUM(last - first + 1) AS all_units,
-                           SUM(CASE WHEN state = 'held' THEN last - first + 1 ELSE 0 END) AS held_units
+                           SUM(CASE WHEN state IN ('held', 'frozen') THEN last - first + 1 ELSE 0 END) AS held_units
                       FROM exchange_serialblock GROUP BY account_id, asset_id) s
            ON s.account_id = b.account_id AND s.asset_id = b.asset_id
         WHERE b.total <> COALESCE(s.all_units, 0) OR b.held <> COALESCE(s.held_units, 0)
@@ -197,7 +197,7 @@ def _blocks_vs_holds(row: tuple) -> str:
         WHERE NOT ((acc.kind = 'retirement' AND b.state = 'retired')
                 OR (acc.kind = 'cancellation' AND b.state = 'cancelled')
                 OR (acc.kind = 'surrender' AND b.state = 'surrendered')
-                OR (acc.kind IN ('holding', 'fee', 'clearing') AND b.state IN ('available', 'held')))
+                OR (acc.kind IN ('holding', 'fee', 'clearing') AND b.state IN ('available', 'held', 'frozen')))
         LIMIT 100""",
 )
 def _block_state(row: tuple) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from exchange.audit_proof import ProofError, canonical_json, verify_proof
-from exchange.models import Account, Asset, AuditEvent, Retirement, SerialMovement
+from exchange.models import Account, Asset, AuditEvent, BlockState, Retirement, SerialMovement
 from exchange.selectors.audit import NotSealed, audit_proof
 from exchange.selectors.serials import serial_lookup
 
@@ -117,16 +117,20 @@ class PublicSerial:
 
 
 def public_serial(asset: Asset, serial: int) -> PublicSerial:
+    """A serial as the public sees it. A frozen block shows its state only: neither the court that froze it
+    nor the holder is named (the registration rules keep a judicial freeze between the court, the holder and
+    the registry)."""
     info = serial_lookup(asset, serial)
     block = info.block
+    named = block is not None and block.state != BlockState.FROZEN
     return PublicSerial(
         asset=asset,
         serial=serial,
         first=block.first if block else None,
         last=block.last if block else None,
         state=block.state if block else None,
-        account=block.account.number if block else None,
-        holder=holder_name(block.account) if block else None,
+        account=block.account.number if named and block else None,
+        holder=holder_name(block.account) if named and block else None,
         history=[
             PublicMovement(
                 transaction=m.transaction_id,

@@ -39,6 +39,7 @@ from exchange.services.audit import audit_record, service
 from exchange.services.compliance import preallocation_run, true_up_apply
 from exchange.services.four_eyes import ApprovalRequired, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
+from exchange.services.nontrade import non_trade_transfer_execute, non_trade_transfer_rejected
 from exchange.services.notices import notice_add
 
 T = TypeVar("T")
@@ -104,11 +105,26 @@ def _true_up(actor: Actor, p: dict[str, Any]) -> str:
     return f"allocation_entry:{entry.pk}"
 
 
+def _non_trade(actor: Actor, p: dict[str, Any], approval: ApprovalRequest) -> str:
+    transfer = non_trade_transfer_execute(actor=actor, approval=approval)
+    return f"transaction:{transfer.transaction_id}"
+
+
 OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
     ApprovalOperation.CCER_ISSUE: _issue,
     ApprovalOperation.CEA_ALLOCATE: _allocate,
     ApprovalOperation.PREALLOCATION: _preallocate,
     ApprovalOperation.TRUE_UP: _true_up,
+}
+# Operations whose request is filed by their own review step (not ``approval_request``): carried out with the
+# approval itself, and told when it is rejected (a non-trade transfer releases its held units).
+REVIEWED_OPERATIONS: dict[str, Callable[[Actor, dict[str, Any], ApprovalRequest], str]] = {
+    ApprovalOperation.NON_TRADE_TRANSFER: _non_trade,
+}
+ON_REJECT: dict[str, Callable[[Actor, ApprovalRequest, str], Any]] = {
+    ApprovalOperation.NON_TRADE_TRANSFER: lambda actor, approval, reason: non_trade_transfer_rejected(
+        actor=actor, approval=approval, reason=reason
+    ),
 }
 
 
@@ -181,7 +197,10 @@ def approval_approve(*, actor: Actor, approval: ApprovalRequest) -> ApprovalRequ
     """Approve a pending request (a registry user other than the requester) and carry it out now."""
     locked = _pending(actor, approval)
     with carrying_out(locked):
-        result = OPERATIONS[locked.operation](actor, locked.params)
+        if locked.operation in REVIEWED_OPERATIONS:
+            result = REVIEWED_OPERATIONS[locked.operation](actor, locked.params, locked)
+        else:
+            result = OPERATIONS[locked.operation](actor, locked.params)
     locked.status, locked.decided_by_id, locked.decided_at, locked.result = (
         ApprovalStatus.APPROVED,
         actor.user_id,
@@ -216,6 +235,8 @@ def approval_reject(*, actor: Actor, approval: ApprovalRequest, reason: str) -> 
         reason.strip()[:500],
     )
     locked.save(update_fields=["status", "decided_by", "decided_at", "reason"])
+    if locked.operation in ON_REJECT:
+        ON_REJECT[locked.operation](actor, locked, locked.reason)
     audit_record(
         actor=actor,
         action="approval.reject",

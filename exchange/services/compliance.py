@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
+from core import clock
 from core.errors import InvalidInput, NotFound
 from core.limits import MAX_QUANTITY, check_quantity, is_quantity
 from exchange.errors import (
@@ -67,6 +68,7 @@ from exchange.selectors.compliance import ccer_limit, figures_of, remaining
 from exchange.selectors.prices import average_price
 from exchange.services.accounts import check_source, system_account
 from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.ccer import check_ccer_offset
 from exchange.services.idempotency import idempotent_service
 from exchange.services.issuance import (
     AllocationRow,
@@ -687,6 +689,8 @@ def surrender_create(
                 details={"asset": asset.code, "vintage": asset.vintage, "year": year},
             )
         project = projects.get(asset.pk)
+        if asset.kind == AssetKind.CCER:
+            check_ccer_offset(asset, project, clock.trading_day())
         if asset.kind == AssetKind.CCER and project is not None and project.ets_covered:
             raise CcerEtsCovered(
                 f"{asset.code} comes from {project.code}, a project covered by the ETS.",

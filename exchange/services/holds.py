@@ -19,7 +19,7 @@ from core.errors import InvalidQuantity
 from exchange.bulk import bulk_update
 from exchange.errors import InvalidState
 from exchange.locks import LockedHold, lock_balances, lock_holds
-from exchange.models import Account, Asset, BlockState, Hold, HoldStatus
+from exchange.models import Account, Asset, BlockState, Hold, HoldKind, HoldStatus
 from exchange.services.balances import insufficient_available, write_balances
 from exchange.services.serial_book import BlockMove, SerialBook
 
@@ -82,7 +82,8 @@ def hold_place(
                     take_range=serials,
                     new_units=False,
                     dest_account_id=account.pk,
-                    dest_state=BlockState.HELD,
+                    # A judicial freeze's blocks are ``frozen``, any other hold's ``held`` (Hold.block_state).
+                    dest_state=BlockState.FROZEN if kind == HoldKind.JUDICIAL_FREEZE else BlockState.HELD,
                     dest_hold_id=hold.pk,
                 )
             ]

@@ -32,11 +32,13 @@ from exchange.models import (
     AssetKind,
     Issuance,
     Market,
+    Methodology,
     Project,
     ProjectType,
     Transaction,
     TransactionKind,
 )
+from exchange.selectors.ccer import old_ccer_status
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
 from exchange.services.four_eyes import four_eyes_check
@@ -81,8 +83,19 @@ def project_register(
     crediting_start: date,
     crediting_end: date,
     ets_covered: bool = False,
+    filed_on: date | None = None,
+    start_date: date | None = None,
+    methodology_ref: Methodology | None = None,
+    validation_body: str = "",
+    validation_report_sha256: str = "",
 ) -> Project:
-    """Register a CCER project (registry only)."""
+    """Register a CCER project (registry only).
+
+    ``filed_on`` is when the project was first filed: filed before the CCER rule's ``old_ccer_filed_before``
+    (14 March 2017), it is old CCER and offsets only until the rule's cut-off (``exchange.services.ccer``).
+    The 2023 Measures' cycle registers projects through ``ccer_application_decide``, which passes the
+    application's start date, methodology and validation report.
+    """
     _require_registry(actor)
     code = code.strip().upper()
     if project_type not in ProjectType.values:
@@ -95,7 +108,15 @@ def project_register(
         raise InvalidInput("The crediting period ends before it starts.")
     if Project.objects.filter(code=code).exists():
         raise DuplicateObject(f"Project {code} is registered already.", details={"code": code})
+    old_ccer, offset_cutoff = old_ccer_status(filed_on)
     project = Project.objects.create(
+        filed_on=filed_on,
+        old_ccer=old_ccer,
+        offset_cutoff=offset_cutoff,
+        start_date=start_date,
+        methodology_ref=methodology_ref,
+        validation_body=validation_body[:200],
+        validation_report_sha256=validation_report_sha256,
         code=code,
         name=name,
         project_type=project_type,
@@ -120,6 +141,13 @@ def project_register(
             "crediting_start": crediting_start,
             "crediting_end": crediting_end,
             "ets_covered": ets_covered,
+            "filed_on": filed_on,
+            "old_ccer": old_ccer,
+            "offset_cutoff": offset_cutoff,
+            "start_date": start_date,
+            "methodology_ref": methodology_ref.code if methodology_ref else None,
+            "validation_body": validation_body,
+            "validation_report_sha256": validation_report_sha256,
         },
     )
     return project

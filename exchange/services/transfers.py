@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core import clock
@@ -30,6 +31,7 @@ from exchange.errors import (
     InsufficientAvailable,
     InvalidDestination,
     RequestInProgress,
+    RuleViolation,
     SameAccount,
 )
 from exchange.locks import AUDIT_LOCK_KEY, IDEMPOTENCY_LOCK_CLASS, LockedBalance
@@ -63,15 +65,36 @@ from exchange.services.ledger import (
     request_hash,
 )
 from exchange.services.trust import (
+    TransferRules,
     UntrustedDestination,
     needs_delay,
     pending_transfer_create,
+    transfer_rules,
     trust_decides,
     untrusted_destinations,
 )
 
 
-def check_transfer(*, actor: Actor, source: Account, destination: Account, asset: Asset, quantity: int) -> None:
+class NonTradeTransferRequired(RuleViolation):
+    code = "non_trade_transfer_required"
+    default_message = _(
+        "In this market units go to another participant through trading, or as a non-trade transfer the "
+        "registry reviews (POST /api/v1/non-trade-transfers)."
+    )
+
+
+def check_transfer(
+    *,
+    actor: Actor,
+    source: Account,
+    destination: Account,
+    asset: Asset,
+    quantity: int,
+    rules_read: dict[int, TransferRules] | None = None,
+) -> TransferRules | None:
+    """Refuse a transfer the actor may not make; return the market's transfer rules where they were read
+    (a transfer to another participant), None for one between a participant's own accounts. ``rules_read``
+    keeps the rules read per asset across the transfers of a batch (one query per asset, not per transfer)."""
     check_source(actor, source)
     check_quantity(quantity)
     if source.pk == destination.pk:
@@ -83,6 +106,18 @@ def check_transfer(*, actor: Actor, source: Account, destination: Account, asset
         )
     if not asset.transferable or asset.is_cash:
         raise AssetNotTransferable(details={"asset": asset.code})
+    if source.participant_id == destination.participant_id:
+        return None  # between a participant's own accounts: immediate, whatever the market
+    rules = rules_read.get(asset.pk) if rules_read is not None else None
+    if rules is None:
+        rules = transfer_rules(asset)
+        if rules_read is not None:
+            rules_read[asset.pk] = rules
+    if rules.non_trade_only:
+        raise NonTradeTransferRequired(
+            details={"asset": asset.code, "source": source.number, "destination": destination.number}
+        )
+    return rules
 
 
 def _one_statement(*, serials: tuple[int, int] | None = None, **_: Any) -> bool:
@@ -111,7 +146,7 @@ def transfer_create(
     ``idempotency_key`` is claimed by ``@idempotent_service`` (for the lowest serials, by the database
     function, in the transfer's one statement: ``keyed_request()``); the body never sees it.
     """
-    check_transfer(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
+    rules = check_transfer(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
     request = {
         "source": source.number,
         "destination": destination.number,
@@ -133,17 +168,18 @@ def transfer_create(
                 memo=memo,
                 serials=serials,
                 request=request,
+                delay_seconds=rules.delay_seconds if rules is not None else None,
             )
 
     if _one_statement(serials=serials):
         keyed = keyed_request()
         # The function applies the trust rule first: an untrusted destination answers None, nothing written.
-        done = _transfer_in_sql(actor, source, destination, asset, quantity, memo, request, keyed)
+        done = _transfer_in_sql(actor, source, destination, asset, quantity, memo, request, keyed, rules)
         if done is not None:
             return done
         return keyed.run(pending) if keyed is not None else pending()
     # The trust rule comes first: a delayed transfer does not post.
-    if needs_delay(actor, destination):
+    if needs_delay(actor, destination, rules):
         return pending()
     # One pipeline for the whole entry: BEGIN rides with the journal row, and the writes with the audit event.
     with pipeline():
@@ -187,6 +223,7 @@ def _transfer_in_sql(
     memo: str,
     request: dict[str, Any],
     keyed: KeyedRequest | None,
+    rules: TransferRules | None,
 ) -> Transaction | PendingTransfer | None:
     """``transfer_create`` of the lowest serials: one statement (``greenledger_transfer``), the key's claim
     and kept answer included; None when the destination is untrusted (nothing written: a pending transfer).
@@ -241,7 +278,7 @@ def _transfer_in_sql(
         pay1,
         pay2,
         AUDIT_LOCK_KEY,
-        trust_decides(actor, destination),
+        trust_decides(actor, destination, rules),
         clock.now(),
         *claim,
     ]
@@ -409,6 +446,7 @@ def transfers_batch_create(
         raise InvalidInput(
             f"A batch holds 1 to {MAX_BATCH} transfers.", details={"transfers": len(transfers), "max": MAX_BATCH}
         )
+    rules_read: dict[int, TransferRules] = {}
     for i, order in enumerate(transfers):
         try:
             check_transfer(
@@ -417,6 +455,7 @@ def transfers_batch_create(
                 destination=order.destination,
                 asset=order.asset,
                 quantity=order.quantity,
+                rules_read=rules_read,
             )
             if order.serials is not None and (
                 order.serials[0] < 1 or order.serials[1] - order.serials[0] + 1 != order.quantity
@@ -426,7 +465,7 @@ def transfers_batch_create(
                 )
         except DomainError as exc:
             raise at_index(i, exc) from None
-    untrusted = untrusted_destinations(actor, [t.destination for t in transfers])
+    untrusted = untrusted_destinations(actor, [t.destination for t in transfers], [t.asset for t in transfers])
     if untrusted:
         first = next(i for i, t in enumerate(transfers) if t.destination.pk in untrusted)
         raise at_index(first, UntrustedDestination(details={"account": transfers[first].destination.number}))
@@ -476,6 +515,7 @@ def _batch_ranges(txn: Transaction) -> list[list[tuple[int, int]]]:
 __all__ = [
     "MAX_BATCH",
     "BatchResult",
+    "NonTradeTransferRequired",
     "TransferOrder",
     "check_source",
     "check_transfer",

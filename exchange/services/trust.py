@@ -13,7 +13,8 @@ Surrender, retirement and exchange settlement don't go through transfers and are
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -31,8 +32,10 @@ from exchange.models import (
     AccountKind,
     Asset,
     HoldKind,
+    ParticipantTransfers,
     PendingStatus,
     PendingTransfer,
+    Rulebook,
     TransactionKind,
     TrustedAccount,
     TrustStatus,
@@ -75,20 +78,68 @@ def _require_admin(actor: Actor) -> None:
     actor.require_role(Role.ADMIN)
 
 
+# --- the market's transfer rules ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TransferRules:
+    """What the rulebook of an asset's market says about transfers between holders.
+
+    ``participant_transfers``: ``free`` (any holder to any holder) or ``non_trade_only`` (to another
+    participant only as a reviewed non-trade transfer, ``exchange.services.nontrade``). ``trusted_accounts``:
+    whether transfers to another participant go through the trusted list and its delay; ``delay_seconds``:
+    that delay (the rulebook's ``transfer_delay_hours``, or ``PENDING_TRANSFER_DELAY_SECONDS`` where it
+    gives none).
+    """
+
+    participant_transfers: str
+    trusted_accounts: bool
+    delay_seconds: int
+
+    @property
+    def non_trade_only(self) -> bool:
+        return self.participant_transfers == ParticipantTransfers.NON_TRADE_ONLY
+
+
+def transfer_rules(asset: Asset, on: date | None = None) -> TransferRules:
+    """The transfer rules of ``asset``'s market on ``on`` (today, China time): the rulebook version that
+    ``exchange.selectors.rulebooks.rulebook_for`` picks, read in one query of the three fields.
+
+    An instrument with no market, or before its market's first rulebook, transfers freely, with the trusted
+    list as the deployment's ``TRUSTED_ACCOUNTS`` says.
+    """
+    row = None
+    if asset.market_id is not None:
+        row = (
+            Rulebook.objects.filter(market_id=asset.market_id, effective_from__lte=on or clock.trading_day())
+            .order_by("-effective_from", "-version")
+            .values_list("participant_transfers", "trusted_accounts", "transfer_delay_hours")
+            .first()
+        )
+    default_delay = int(_config("PENDING_TRANSFER_DELAY_SECONDS"))
+    if row is None:
+        return TransferRules(ParticipantTransfers.FREE, True, default_delay)
+    participant_transfers, trusted, delay_hours = row
+    return TransferRules(participant_transfers, trusted, delay_hours * 3600 if delay_hours else default_delay)
+
+
 # --- the trusted-account list ------------------------------------------------------------------------------
-def trust_decides(actor: Actor, destination: Account) -> int | None:
+def trust_decides(actor: Actor, destination: Account, rules: TransferRules | None = None) -> int | None:
     """The participant whose trusted list decides whether a transfer by ``actor`` to ``destination`` waits,
-    or None when it never waits (trusted accounts off, a system actor, the actor's own account).
+    or None when it never waits: trusted accounts off for the deployment (``TRUSTED_ACCOUNTS``) or for the
+    market (the rulebook's ``trusted_accounts``, in ``rules``), a system actor, the actor's own account.
 
     The rest of the rule is ``needs_delay``'s query, which ``greenledger_transfer`` restates in SQL."""
     if not _config("TRUSTED_ACCOUNTS") or actor.is_system or actor.owns(destination.participant_id):
         return None
+    if rules is not None and not rules.trusted_accounts:
+        return None
     return actor.member_participant_id
 
 
-def needs_delay(actor: Actor, destination: Account) -> bool:
-    """Whether a transfer by ``actor`` to ``destination`` must wait as a pending transfer."""
-    participant = trust_decides(actor, destination)
+def needs_delay(actor: Actor, destination: Account, rules: TransferRules | None = None) -> bool:
+    """Whether a transfer by ``actor`` to ``destination`` must wait as a pending transfer: the deployment's
+    ``TRUSTED_ACCOUNTS`` and the market's rulebook (``rules``) both use the trusted list, and the destination
+    is neither the sender's own nor effectively trusted."""
+    participant = trust_decides(actor, destination, rules)
     if participant is None:
         return False
     return not TrustedAccount.objects.filter(
@@ -104,10 +155,14 @@ class UntrustedDestination(Conflict):
     default_message = "Batches go to your own or trusted accounts only; send this one as a single transfer."
 
 
-def untrusted_destinations(actor: Actor, destinations: list[Account]) -> set[int]:
-    """The ids among ``destinations`` a transfer by ``actor`` would have to wait for (one query)."""
+def untrusted_destinations(actor: Actor, destinations: list[Account], assets: list[Asset] | None = None) -> set[int]:
+    """The ids among ``destinations`` a transfer by ``actor`` would have to wait for (one query), where the
+    market of the asset sent there uses the trusted list (``assets``, one per destination)."""
     if not _config("TRUSTED_ACCOUNTS") or actor.is_system:
         return set()
+    if assets is not None:
+        uses_list = {asset.pk: transfer_rules(asset).trusted_accounts for asset in {a.pk: a for a in assets}.values()}
+        destinations = [d for d, asset in zip(destinations, assets, strict=True) if uses_list[asset.pk]]
     foreign = {a.pk for a in destinations if not actor.owns(a.participant_id)}
     if not foreign:
         return set()
@@ -203,6 +258,7 @@ def pending_transfer_create(
     memo: str,
     serials: tuple[int, int] | None,
     request: dict[str, Any],
+    delay_seconds: int | None = None,
 ) -> PendingTransfer:
     """Hold the units now and record the transfer to carry out after the delay (inside transfer_create,
     which claims the request's Idempotency-Key)."""
@@ -225,7 +281,8 @@ def pending_transfer_create(
         hold=hold,
         requested_by_id=actor.user_id,
         created_at=now,
-        execute_after=now + timedelta(seconds=_config("PENDING_TRANSFER_DELAY_SECONDS")),
+        execute_after=now
+        + timedelta(seconds=_config("PENDING_TRANSFER_DELAY_SECONDS") if delay_seconds is None else delay_seconds),
     )
     audit_record(
         actor=actor,

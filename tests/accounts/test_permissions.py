@@ -208,6 +208,32 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "api/v1/audit/public-keys"): {c: 200 for c in CALLERS},
     ("GET", "api/v1/audit/verify"): read_kinds(AUDITOR, REGISTRY),
     ("POST", "api/v1/audit/seal"): write(REGISTRY, ok=200),
+    # Judicial freezes: the registry acts on a court's order; the auditors read.
+    ("GET", "api/v1/freezes"): read_kinds(REGISTRY, AUDITOR),
+    ("POST", "api/v1/freezes"): write(REGISTRY),
+    ("POST", "api/v1/freezes/<id:pk>/release"): write(REGISTRY),
+    ("POST", "api/v1/freezes/<id:pk>/seize"): write(REGISTRY),
+    # Non-trade transfers: a holder (or the registry) applies; registry officers review or reject.
+    ("GET", "api/v1/non-trade-transfers"): read(),
+    ("POST", "api/v1/non-trade-transfers"): write(),
+    ("POST", "api/v1/non-trade-transfers/<id:pk>/review"): write(REGISTRY, missing=404),
+    ("POST", "api/v1/non-trade-transfers/<id:pk>/reject"): write(REGISTRY),
+    # The CCER cycle: public reads (applications and claims are published for comment), owners apply and
+    # claim, any acting member comments, the registry publishes and decides.
+    ("GET", "api/v1/ccer/methodologies"): read(),
+    ("GET", "api/v1/ccer/rules"): read(),
+    ("GET", "api/v1/ccer/applications"): read(),
+    ("POST", "api/v1/ccer/applications"): write(),
+    ("GET", "api/v1/ccer/applications/<id:pk>"): {"anonymous": 401} | {c: 404 for c in MEMBERS},
+    ("POST", "api/v1/ccer/applications/<id:pk>/publicity"): write(REGISTRY, missing=404),
+    ("POST", "api/v1/ccer/applications/<id:pk>/comments"): write(missing=404),
+    ("POST", "api/v1/ccer/applications/<id:pk>/decision"): write(REGISTRY),
+    ("GET", "api/v1/ccer/claims"): read(),
+    ("POST", "api/v1/ccer/claims"): write(),
+    ("GET", "api/v1/ccer/claims/<id:pk>"): {"anonymous": 401} | {c: 404 for c in MEMBERS},
+    ("POST", "api/v1/ccer/claims/<id:pk>/publicity"): write(REGISTRY, missing=404),
+    ("POST", "api/v1/ccer/claims/<id:pk>/comments"): write(missing=404),
+    ("POST", "api/v1/ccer/claims/<id:pk>/decision"): write(REGISTRY),
     ("GET", "api/v1/compliance/years"): read(),
     ("POST", "api/v1/compliance/years"): write(REGISTRY),
     ("GET", "api/v1/compliance/years/<id:year>"): read(),
@@ -343,8 +369,9 @@ def path_for(method: str, route: str, values: dict[str, object]) -> str:
                 value = {"calendar": "CN", "year": 2026}[name]
             elif name == "pk":
                 resource = segments[index - 1]
-                # Approvals are asked about a missing one: the world has none, and reads are kind-checked.
-                value = MISSING if method != "GET" or resource == "approvals" else values[owner_of[resource]]
+                # Approvals, CCER applications and claims are asked about a missing one: the world has none.
+                asked_missing = method != "GET" or resource in ("approvals", "applications", "claims")
+                value = MISSING if asked_missing else values[owner_of[resource]]
             else:
                 value = values[name]
             parts.append(str(value))

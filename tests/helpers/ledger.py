@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db import connection
+
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind, Role
 from exchange.models import (
@@ -52,10 +54,54 @@ class Market:
         )
 
 
-def make_market(vintage: int = 2024) -> Market:
+def free_transfers() -> None:
+    """Give each shipped market a test rulebook version, from the day after its first, in which any holder
+    transfers to any holder (``participant_transfers = free``) and the trusted list applies as the
+    deployment's ``TRUSTED_ACCOUNTS`` says: the rules most ledger tests were written for. Tests of China's
+    transfer rules build their market with ``make_market(china_transfer_rules=True)``."""
+    from datetime import timedelta
+
+    from django.forms.models import model_to_dict
+
+    from exchange.models import Market, Rulebook, RulebookMode
+    from exchange.services.markets import MODE_FIELDS, RULE_FIELDS
+
+    for market in Market.objects.all():
+        books = list(Rulebook.objects.filter(market=market).order_by("version"))
+        if not books or books[-1].participant_transfers == "free":
+            continue
+        first, latest = books[0], books[-1]
+        fields = model_to_dict(latest, fields=RULE_FIELDS) | {
+            "participant_transfers": "free",
+            "trusted_accounts": True,
+            "transfer_delay_hours": 0,
+        }
+        book = Rulebook.objects.create(
+            market=market,
+            version=latest.version + 1,
+            effective_from=max(b.effective_from for b in books) + timedelta(days=1)
+            if len(books) > 1
+            else first.effective_from + timedelta(days=1),
+            created_by="tests",
+            **fields,
+        )
+        RulebookMode.objects.bulk_create(
+            [RulebookMode(rulebook=book, **{f: getattr(m, f) for f in MODE_FIELDS}) for m in latest.modes.all()]
+        )
+    # Check the new rows' foreign keys now rather than at commit, so that a test may still TRUNCATE the
+    # rulebooks (PostgreSQL refuses that with trigger events pending); every deferred constraint is
+    # INITIALLY DEFERRED, so ALL DEFERRED restores them as they were.
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def make_market(vintage: int = 2024, *, china_transfer_rules: bool = False) -> Market:
     from exchange.services.markets import markets_install
 
     markets_install()  # the shipped markets and rulebooks (migration 0120's), gone after a flush
+    if not china_transfer_rules:
+        free_transfers()
     registry = ParticipantFactory(name="National carbon registry", kind=ParticipantKind.REGISTRY)
     registry_actor = actor_for(registry)
     cea = cea_vintage_create(actor=registry_actor, vintage=vintage)

@@ -38,6 +38,7 @@ from exchange.models import (
     Asset,
     AuditEvent,
     ComplianceYear,
+    CycleStatus,
     DailyPrice,
     Issuance,
     MarketRules,
@@ -46,6 +47,7 @@ from exchange.models import (
     PledgeLoan,
     PledgeStatus,
     Project,
+    ProjectApplication,
     ProjectType,
     Retirement,
     Trade,
@@ -54,6 +56,7 @@ from exchange.models import Market as MarketRow
 from exchange.selectors.rulebooks import rulebooks_of
 from exchange.services.approvals import approval_approve, gated
 from exchange.services.calendar import calendar_year_load
+from exchange.services.ccer import ccer_application_submit, ccer_publicity_open, ccer_reference_seed
 from exchange.services.compliance import (
     SurrenderLine,
     compliance_year_create,
@@ -158,6 +161,21 @@ FOREST_PROJECT = {
 }
 
 
+# A CCER application under the 2023 Measures, published for comment in the demo.
+FOREST_APPLICATION = {
+    "code": "BJ-TZ-FOREST-002",
+    "name": "Tongzhou Grand Canal afforestation, phase 2",
+    "project_type": ProjectType.FORESTRY,
+    "methodology": "CCER-14-001-V01",
+    "location": "Tongzhou District, Beijing",
+    "start_date": date(2022, 3, 12),
+    "crediting_start": date(2022, 3, 12),
+    "crediting_end": date(2052, 3, 11),
+    "validation_body": "China Environmental United Certification Center",
+    "validation_report_sha256": "3f1c9a4e5d2b7f8061a9c3e4d5b6a7f8091a2b3c4d5e6f708192a3b4c5d6e7f8",
+}
+
+
 def _at(day: date, hour: int, minute: int) -> datetime:
     return datetime.combine(day, datetime.min.time(), clock.MARKET_TZ).replace(hour=hour, minute=minute)
 
@@ -189,6 +207,7 @@ class Command(BaseCommand):
                 "working-day calendar CN 2026",
                 partial(calendar_year_load, actor=Actor.system("seed_demo"), code="CN", year=2026),
             ),
+            ("CCER rule and methodologies (2023 Measures), an application published for comment", self.ccer_cycle),
         ]
         self.p: dict[str, Participant] = {}
         self.notes: list[str] = []
@@ -338,6 +357,17 @@ class Command(BaseCommand):
                 quantity=400_000,
                 external_reference="CCER-ISS-2024-0001",
             )
+
+    def ccer_cycle(self) -> None:
+        """The 2023 Measures' rule and first four methodologies, and a second Tongzhou afforestation project
+        applied for and published for comment (its window counted in working days on the CN calendar)."""
+        actor = self.registry_actor()
+        ccer_reference_seed(actor=actor)
+        application = ProjectApplication.objects.filter(code=FOREST_APPLICATION["code"]).first()
+        if application is None:
+            application = ccer_application_submit(actor=actor, owner=self.p["forestry"], **FOREST_APPLICATION)
+        if application.status == CycleStatus.APPLIED:
+            ccer_publicity_open(actor=actor, target=application)
 
     def market(self) -> None:
         operator = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))

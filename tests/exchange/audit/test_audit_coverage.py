@@ -163,6 +163,7 @@ def _scenarios() -> dict[str, Callable[[Market], object]]:
         **_approval_scenarios(),
         **_trust_scenarios(),
         **_calendar_scenarios(),
+        **_registry_rule_scenarios(),
     }
 
 
@@ -438,6 +439,132 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.pledges.pledge_enforce": enforced,
         "exchange.services.pledges.pledge_sales_complete": sale_ended,
         "exchange.services.pledges.pledges_value": lambda m: (registered(m), p.pledges_value()),
+    }
+
+
+def _registry_rule_scenarios() -> dict[str, Callable[[Market], object]]:
+    from exchange.services import ccer as cc
+    from exchange.services import freezes as fz
+    from exchange.services import nontrade as nt
+    from exchange.services.calendar import calendar_year_load
+    from tests.helpers.ledger import actor_for
+
+    doc = "a" * 64
+
+    def frozen(m: Market):
+        _, account, _ = m.holder("Holder")
+        m.give(account, 10)
+        return fz.judicial_freeze_create(
+            actor=m.registry_actor,
+            account=account,
+            asset=m.cea,
+            court="c",
+            document_number="d",
+            document_sha256=doc,
+            quantity=5,
+        )
+
+    def applied_transfer(m: Market):
+        _, account, actor = m.holder("Holder")
+        m.give(account, 10)
+        return nt.non_trade_transfer_apply(
+            actor=actor,
+            source=account,
+            destination=m.holder("Heir")[1],
+            asset=m.cea,
+            quantity=5,
+            legal_basis="inheritance",
+            document_sha256=doc,
+        )
+
+    def seeded(m: Market):
+        cc.ccer_reference_seed(actor=m.registry_actor)
+        calendar_year_load(actor=m.registry_actor, code="CN", year=2026)
+
+    def application(m: Market):
+        seeded(m)
+        owner, _, actor = m.holder("Owner", kind=ParticipantKind.PROJECT_OWNER)
+        return cc.ccer_application_submit(
+            actor=actor,
+            owner=owner,
+            code="AFF-1",
+            name="Forest",
+            project_type="forestry",
+            methodology="CCER-14-001-V01",
+            location="Hebei",
+            start_date=date(2021, 3, 1),
+            crediting_start=date(2021, 3, 1),
+            crediting_end=date(2051, 2, 28),
+            validation_body="V",
+            validation_report_sha256=doc,
+        )
+
+    def published(m: Market):
+        return cc.ccer_publicity_open(actor=m.registry_actor, target=application(m))
+
+    def registered(m: Market):
+        return cc.ccer_application_decide(
+            actor=m.registry_actor, application=published(m), register=True, today=date(2027, 1, 1)
+        ).project
+
+    def claimed(m: Market):
+        project = registered(m)  # first: it makes the owner a project owner
+        return cc.reduction_claim_submit(
+            actor=m.holder("Owner")[2],
+            project=project,
+            vintage=2025,
+            monitoring_start=date(2025, 1, 1),
+            monitoring_end=date(2025, 12, 31),
+            quantity=10,
+            verification_body="V",
+            verification_report_sha256=doc,
+        )
+
+    return {
+        "exchange.services.freezes.judicial_freeze_create": frozen,
+        "exchange.services.freezes.judicial_freeze_release": lambda m: fz.judicial_freeze_release(
+            actor=m.registry_actor, freeze=frozen(m), document_number="r", document_sha256=doc
+        ),
+        "exchange.services.freezes.judicial_freeze_seize": lambda m: fz.judicial_freeze_seize(
+            actor=m.registry_actor,
+            freeze=frozen(m),
+            destination=m.holder("Creditor")[1],
+            document_number="s",
+            document_sha256=doc,
+        ),
+        "exchange.services.nontrade.non_trade_transfer_apply": applied_transfer,
+        "exchange.services.nontrade.non_trade_transfer_review": lambda m: nt.non_trade_transfer_review(
+            actor=m.registry_actor, transfer=applied_transfer(m)
+        ),
+        "exchange.services.nontrade.non_trade_transfer_reject": lambda m: nt.non_trade_transfer_reject(
+            actor=actor_for(m.registry), transfer=applied_transfer(m), reason="no"
+        ),
+        "exchange.services.ccer.ccer_reference_seed": seeded,
+        "exchange.services.ccer.ccer_rule_add": lambda m: cc.ccer_rule_add(
+            actor=m.registry_actor, **{**cc.RULE_2023, "effective_from": date(2030, 1, 1)}
+        ),
+        "exchange.services.ccer.methodology_add": lambda m: cc.methodology_add(
+            actor=m.registry_actor, code="CCER-03-001-V01", name="Mine methane", project_type="methane"
+        ),
+        "exchange.services.ccer.methodology_set_active": lambda m: (
+            seeded(m),
+            cc.methodology_set_active(
+                actor=m.registry_actor, methodology=cc.Methodology.objects.get(code="CCER-14-001-V01"), active=False
+            ),
+        ),
+        "exchange.services.ccer.ccer_application_submit": application,
+        "exchange.services.ccer.ccer_publicity_open": published,
+        "exchange.services.ccer.ccer_comment_add": lambda m: cc.ccer_comment_add(
+            actor=m.holder("Neighbour")[2], target=published(m), text="comment"
+        ),
+        "exchange.services.ccer.ccer_application_decide": registered,
+        "exchange.services.ccer.reduction_claim_submit": claimed,
+        "exchange.services.ccer.reduction_claim_decide": lambda m: cc.reduction_claim_decide(
+            actor=m.registry_actor,
+            claim=cc.ccer_publicity_open(actor=m.registry_actor, target=claimed(m)),
+            issue=True,
+            today=date(2027, 6, 1),
+        ),
     }
 
 

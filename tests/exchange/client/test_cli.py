@@ -237,3 +237,19 @@ def test_a_transfer_to_an_untrusted_account_waits_and_can_be_cancelled(market, s
     assert held == (10_000, 25)
     assert cancelled["status"] == "cancelled"
     assert balance(market.seller, market.exchange.cea) == (10_000, 0)
+
+
+def test_a_non_trade_transfer_is_applied_for_and_its_units_held(market):
+    code, out, err = run(
+        market, market.seller_token, "non-trade", market.buyer.number, "CEA-2024", "25", "inheritance", "a" * 64
+    )
+    refused, _, refusal = run(
+        market, market.seller_token, "non-trade", market.buyer.number, "CEA-2024", "5", "other", "a" * 64
+    )
+
+    assert (code, err) == (0, "")
+    assert out.startswith("Non-trade transfer ")
+    assert "applied: 25 t of CEA-2024 held in" in out
+    assert balance(market.seller, market.exchange.cea) == (10_000, 25)
+    assert refused == 1
+    assert refusal.startswith("error: invalid: ")
