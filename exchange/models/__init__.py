@@ -13,6 +13,15 @@ from exchange.models.compliance import (
     SurrenderItem,
     VerifiedEmission,
 )
+from exchange.models.compliance_rules import (
+    AllocationDeduction,
+    AllocationInput,
+    AllocationMethod,
+    AllocationRule,
+    AllocationStage,
+    CarryoverRule,
+    OfficialPrice,
+)
 from exchange.models.holds import Hold, HoldKind, HoldStatus
 from exchange.models.idempotency import IdempotentRequest
 from exchange.models.jobs import JobRun
@@ -62,9 +71,14 @@ __all__ = [
     "SYSTEM_ACCOUNT_KINDS",
     "Account",
     "AccountKind",
+    "AllocationDeduction",
     "AllocationEntry",
+    "AllocationInput",
     "AllocationKind",
+    "AllocationMethod",
     "AllocationOutcome",
+    "AllocationRule",
+    "AllocationStage",
     "ApprovalOperation",
     "ApprovalRequest",
     "ApprovalStatus",
@@ -76,6 +90,7 @@ __all__ = [
     "Calendar",
     "CalendarDay",
     "CalendarYear",
+    "CarryoverRule",
     "Checkpoint",
     "CollateralKind",
     "ComplianceYear",
@@ -97,6 +112,7 @@ __all__ = [
     "NoticeStatus",
     "Obligation",
     "ObligationStatus",
+    "OfficialPrice",
     "Order",
     "OrderMode",
     "OrderStatus",
