@@ -74,7 +74,7 @@ WITH tape AS (
 ), late AS (
     SELECT COUNT(*) AS late
     FROM exchange_obligation o
-    WHERE o.entity_id = %(entity)s AND o.year_id IN (%(last)s, %(last)s - 1) AND o.status IN %(late_statuses)s
+    WHERE o.entity_id = %(entity)s AND o.year_id IN (%(last)s, %(last)s - 1) AND o.status = ANY(%(late_statuses)s)
 )
 SELECT tape.sold, tape.bought, used.used, late.late FROM tape, used, late
 """
@@ -93,7 +93,7 @@ def carryover_limit(entity_id: int, rule: CarryoverRule) -> CarryoverLimit:
                 "last": rule.year,
                 "sales_from": rule.sales_from,
                 "sales_to": rule.sales_to,
-                "late_statuses": LATE_STATUSES,
+                "late_statuses": list(LATE_STATUSES),
             },
         )
         sold, bought, used, late = cursor.fetchone()
