@@ -136,7 +136,8 @@ def test_deduction_refusals_change_nothing(short_2023):
     assert _refused(lambda: deduction_decide(actor=cycle.registry, obligation=short.obligation, quantity=38)) == (
         "deduction_exceeds_shortfall"
     )
-    assert _refused(lambda: deduction_decide(actor=short.actor, obligation=short.obligation)) == "wrong_participant_kind"
+    by_entity = _refused(lambda: deduction_decide(actor=short.actor, obligation=short.obligation))
+    assert by_entity == "wrong_participant_kind"
     deduction_decide(actor=cycle.registry, obligation=short.obligation, quantity=37)
     assert _refused(lambda: deduction_decide(actor=cycle.registry, obligation=short.obligation, quantity=5)) == (
         "deduction_decided"
