@@ -239,6 +239,8 @@ SPECTACULAR_SETTINGS = {
         "AssetKindEnum": "exchange.models.assets.AssetKind",
         "TransactionKindEnum": "exchange.models.ledger.TransactionKind",
         "SideEnum": "exchange.models.trading.Side",
+        "AllocationMethodEnum": "exchange.models.compliance_rules.AllocationMethod",
+        "EnforcementMethodEnum": "exchange.models.pledges.EnforcementMethod",
     },
 }
 

@@ -65,7 +65,7 @@ def sees_all_obligations(actor: Actor) -> bool:
 
 
 def obligations_visible_to(actor: Actor) -> QuerySet[Obligation]:
-    queryset = with_figures(Obligation.objects.select_related("entity", "account", "year"))
+    queryset = with_figures(Obligation.objects.select_related("entity", "account", "year", "deduction"))
     if sees_all_obligations(actor):
         return queryset
     return queryset.filter(entity_id=actor.participant_id)

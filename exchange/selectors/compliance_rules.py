@@ -37,6 +37,14 @@ def carryover_rules_for(compliance_year: int, on: date) -> list[CarryoverRule]:
     return list(rules.values())
 
 
+def carryover_plan_years(on: date | None = None) -> list[int]:
+    """The plan years with a carryover rule in force (today unless ``on``), oldest first."""
+    from django.utils import timezone
+
+    on = on or timezone.localdate()
+    return sorted(set(CarryoverRule.objects.filter(effective_from__lte=on).values_list("year", flat=True)))
+
+
 @dataclass(frozen=True, slots=True)
 class CarryoverLimit:
     rule: CarryoverRule

@@ -52,6 +52,7 @@ from exchange.models.compliance import BASIS_POINTS
 from exchange.models.compliance_rules import PPM
 from exchange.selectors.compliance import figures_of, remaining
 from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.four_eyes import four_eyes_check
 from exchange.services.idempotency import idempotent_service
 from exchange.services.issuance import AllocationRow, cea_allocate
 from exchange.services.obligations import (
@@ -660,6 +661,7 @@ def allocation_final_run(*, actor: Actor, year: ComplianceYear, today: date | No
     result = AllocationResult(year=locked.year, transaction=None)
     applied: list[tuple[AllocationDeduction, AllocationEntry]] = []
     changed = False
+    planned: list[tuple[Obligation, AllocationRule, int, int]] = []
     for obligation in obligations:
         rule = rule_in_force(locked.year, obligation.sector, AllocationStage.FINAL, today)
         if rule is None:
@@ -679,7 +681,12 @@ def allocation_final_run(*, actor: Actor, year: ComplianceYear, today: date | No
             result.skipped.append({"entity": obligation.entity_id, "reason": "no_basis"})
             continue
         deduction = deductions.get(obligation.entity_id)
-        deducted = min(computed, deduction.quantity) if deduction else 0
+        planned.append((obligation, rule, computed, min(computed, deduction.quantity) if deduction else 0))
+    # Four eyes over the largest issue of the run, before anything moves (an approval then covers the run).
+    figures = figures_of([o.pk for o, _, _, _ in planned])
+    four_eyes_check(max([c - d - figures[o.pk].allocated for o, _, c, d in planned] + [0]))
+    for obligation, rule, computed, deducted in planned:
+        deduction = deductions.get(obligation.entity_id)
         entry, created = _true_up(
             actor=actor,
             locked=obligation,

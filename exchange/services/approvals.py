@@ -36,7 +36,7 @@ from exchange.models import (
     Project,
 )
 from exchange.services.audit import audit_record, service
-from exchange.services.compliance import preallocation_run, true_up_apply
+from exchange.services.compliance import allocation_final_run, preallocation_run, true_up_apply
 from exchange.services.four_eyes import ApprovalRequired, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
 from exchange.services.notices import notice_add
@@ -104,11 +104,19 @@ def _true_up(actor: Actor, p: dict[str, Any]) -> str:
     return f"allocation_entry:{entry.pk}"
 
 
+def _allocate_final(actor: Actor, p: dict[str, Any]) -> str:
+    result = allocation_final_run(
+        actor=actor, year=ComplianceYear.objects.get(pk=p["year"]), today=date.fromisoformat(p["today"])
+    )
+    return f"final_allocation:{result.year}:{len(result.entries)} entries"
+
+
 OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
     ApprovalOperation.CCER_ISSUE: _issue,
     ApprovalOperation.CEA_ALLOCATE: _allocate,
     ApprovalOperation.PREALLOCATION: _preallocate,
     ApprovalOperation.TRUE_UP: _true_up,
+    ApprovalOperation.FINAL_ALLOCATION: _allocate_final,
 }
 
 
