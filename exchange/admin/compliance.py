@@ -72,7 +72,8 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: ComplianceYear | None = None) -> list[str]:
         if obj is None:
             return []
-        return ["deadline", "preallocation_bp", "ccer_limit_bp", "emissions_due", "market"] if obj.is_closed else ["market"]
+        settings = ["deadline", "preallocation_bp", "ccer_limit_bp", "emissions_due"]
+        return [*settings, "market"] if obj.is_closed else ["market"]
 
     def has_delete_permission(self, request: HttpRequest, obj: ComplianceYear | None = None) -> bool:
         return False
