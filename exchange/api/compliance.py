@@ -330,6 +330,13 @@ class CoverIn(serializers.Serializer):
     entities = serializers.ListField(
         child=IdField(), allow_empty=False, min_length=1, max_length=10000, help_text="Participant ids."
     )
+    sector = serializers.CharField(
+        max_length=32,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="The entities' sector (power, steel, cement, aluminium...): picks their allocation rule.",
+    )
 
     def validate_entities(self, value: list[int]) -> list[Participant]:
         found = Participant.objects.in_bulk(value)
@@ -349,7 +356,12 @@ class CoverApi(ActorMixin, APIView):
     def post(self, request: Request, year: int) -> Response:
         data = CoverIn(data=request.data)
         data.is_valid(raise_exception=True)
-        obligations = entities_cover(actor=self.actor, year=_year(year), entities=data.validated_data["entities"])
+        obligations = entities_cover(
+            actor=self.actor,
+            year=_year(year),
+            entities=data.validated_data["entities"],
+            sector=data.validated_data["sector"],
+        )
         rows = obligations_visible_to(self.actor).filter(pk__in=[o.pk for o in obligations]).order_by("pk")
         return Response(ObligationOut(rows, many=True).data, status=status.HTTP_201_CREATED)
 

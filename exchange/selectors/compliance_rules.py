@@ -13,8 +13,9 @@ from datetime import date
 
 from django.db import connection
 
-from exchange.models import CarryoverRule, OfficialPrice
+from exchange.models import Asset, CarryoverRule, ComplianceYear, OfficialPrice
 from exchange.models.compliance import BASIS_POINTS
+from exchange.selectors.prices import average_price
 
 # Statuses that mean the year was not completed by its deadline.
 LATE_STATUSES = ("short", "late_complete", "unverified")
@@ -109,6 +110,31 @@ def carryover_limit(entity_id: int, rule: CarryoverRule) -> CarryoverLimit:
     eligible = not (rule.timely_compliance_required and late)
     limit = rule.base_tonnes + net * rule.net_sales_multiple_bp // BASIS_POINTS if eligible else 0
     return CarryoverLimit(rule, int(sold), int(bought), net, eligible, limit, int(used))
+
+
+def penalty_window(deadline: date) -> tuple[date, date]:
+    """The month before the deadline: from the day after the same date a month earlier (clipped to the
+    month's end) through the deadline itself. 2025-12-31 gives 2025-12-01..2025-12-31."""
+    import calendar
+    from datetime import timedelta
+
+    year, month = (deadline.year, deadline.month - 1) if deadline.month > 1 else (deadline.year - 1, 12)
+    day = min(deadline.day, calendar.monthrange(year, month)[1])
+    return date(year, month, day) + timedelta(days=1), deadline
+
+
+def penalty_price(year: ComplianceYear) -> tuple[int | None, str | None]:
+    """The price a year's penalties use and where it comes from: the market's official price of the penalty
+    month (``official:<market>:<YYYY-MM>:v<version>``), else CEA-Y's volume-weighted average over the month
+    before the deadline, else the previous close (``tape``); (None, None) without either."""
+    month = penalty_month(year.deadline)
+    official = official_price(year.market, month)
+    if official is not None:
+        return official.price_fen, f"official:{official.market}:{month:%Y-%m}:v{official.version}"
+    asset = Asset.objects.filter(code=f"CEA-{year.year}").first()
+    start, end = penalty_window(year.deadline)
+    price = average_price(asset, start, end) if asset is not None else None
+    return price, "tape" if price is not None else None
 
 
 def penalty_month(deadline: date) -> date:

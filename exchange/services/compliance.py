@@ -51,8 +51,7 @@ from exchange.models import (
 )
 from exchange.models.compliance import PENALTY_MAX_MULTIPLE, PENALTY_MIN_MULTIPLE
 from exchange.selectors.compliance import ccer_limit, figures_of, remaining
-from exchange.selectors.compliance_rules import carryover_limit, carryover_rules_for, official_price, penalty_month
-from exchange.selectors.prices import average_price
+from exchange.selectors.compliance_rules import carryover_limit, carryover_rules_for, penalty_price
 from exchange.services.accounts import check_source, system_account
 from exchange.services.allocation import (  # noqa: F401  (re-exported)
     AllocationResult,
@@ -329,13 +328,7 @@ def compliance_assess(*, actor: Actor, year: ComplianceYear, today: date | None 
         )
     start, end = penalty_window(locked.deadline)
     asset = Asset.objects.filter(code=cea_asset_code(locked.year)).first()
-    month = penalty_month(locked.deadline)
-    official = official_price(locked.market, month)
-    if official is not None:
-        price, price_source = official.price_fen, f"official:{official.market}:{month:%Y-%m}:v{official.version}"
-    else:
-        price = average_price(asset, start, end) if asset is not None else None
-        price_source = "tape" if price is not None else None
+    price, price_source = penalty_price(locked)
     obligations = lock_rows(Obligation.objects.filter(year=locked, status=ObligationStatus.OPEN).order_by("pk"))
     figures = figures_of([o.pk for o in obligations])
     now = timezone.now()

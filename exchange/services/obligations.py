@@ -12,9 +12,8 @@ The refusals of the whole cycle are defined here, once; ``exchange.services.allo
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -39,7 +38,9 @@ from exchange.models import (
     ObligationStatus,
     VerifiedEmission,
 )
-from exchange.models.compliance import BASIS_POINTS
+from exchange.models.compliance import BASIS_POINTS, PENALTY_MAX_MULTIPLE, PENALTY_MIN_MULTIPLE
+from exchange.selectors.compliance import figures_of
+from exchange.selectors.compliance_rules import penalty_price, penalty_window  # noqa: F401  (re-exported)
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.idempotency import idempotent_service
 from exchange.services.issuance import cea_asset_code, cea_vintage_create, main_account
@@ -184,14 +185,6 @@ def default_emissions_due(year: int) -> date:
 def preallocation_quantity(emissions: int, share_bp: int) -> int:
     """floor(share x emissions): whole tonnes, never more than the share."""
     return emissions * share_bp // BASIS_POINTS
-
-
-def penalty_window(deadline: date) -> tuple[date, date]:
-    """The month before the deadline: from the day after the same date a month earlier (clipped to the
-    month's end) through the deadline itself. 2025-12-31 gives 2025-12-01..2025-12-31."""
-    year, month = (deadline.year, deadline.month - 1) if deadline.month > 1 else (deadline.year - 1, 12)
-    day = min(deadline.day, calendar.monthrange(year, month)[1])
-    return date(year, month, day) + timedelta(days=1), deadline
 
 
 def require_registry(actor: Actor) -> None:
@@ -465,9 +458,10 @@ def emissions_determine(
     if not basis:
         raise DeterminationBasisMissing()
     today = today or timezone.localdate()
+    year = lock_year(obligation.year_id)
     locked = lock_obligation(obligation)
-    require_open(locked)
-    year = ComplianceYear.objects.get(pk=locked.year_id)
+    if locked.status not in (ObligationStatus.OPEN, ObligationStatus.UNVERIFIED):
+        raise ComplianceYearClosed(details={"year": locked.year_id, "status": locked.status})
     due = year.emissions_due or default_emissions_due(year.year)
     if today <= due:
         raise EmissionsDueNotReached(details={"year": year.year, "emissions_due": due, "today": today})
@@ -477,6 +471,7 @@ def emissions_determine(
     if latest is not None and (latest.quantity, latest.note) == (quantity, basis[:500]):
         mark_unchanged()
         return latest
+    status_before = locked.status
     emission = VerifiedEmission.objects.create(
         obligation=locked,
         version=(latest.version if latest else 0) + 1,
@@ -488,6 +483,8 @@ def emissions_determine(
         actor_label=actor.label,
         created_at=timezone.now(),
     )
+    if status_before == ObligationStatus.UNVERIFIED:
+        _assess_determined(locked, quantity, year)
     audit_record(
         actor=actor,
         action="compliance.emissions_determine",
@@ -501,7 +498,35 @@ def emissions_determine(
             "previous": latest.quantity if latest else None,
             "basis": basis,
             "emissions_due": due,
+            "status_before": status_before,
+            "status": locked.status,
+            "shortfall": locked.shortfall,
+            "price_fen": locked.price_fen,
         },
         at=emission.created_at,
     )
     return emission
+
+
+def _assess_determined(obligation: Obligation, quantity: int, year: ComplianceYear) -> None:
+    """An obligation assessed ``unverified`` takes the determined figure: complete, or short by what its
+    surrenders don't cover, with the penalty range at the year's penalty price (as the assessment would)."""
+    surrendered = figures_of([obligation.pk])[obligation.pk].surrendered
+    obligation.assessed_emissions = quantity
+    obligation.assessed_surrendered = surrendered
+    obligation.shortfall = max(0, quantity - surrendered)
+    obligation.status = ObligationStatus.SHORT if obligation.shortfall else ObligationStatus.COMPLETE
+    price, _ = penalty_price(year)
+    if obligation.shortfall and price is not None:
+        obligation.price_fen = price
+        obligation.penalty_min_fen = obligation.shortfall * price * PENALTY_MIN_MULTIPLE
+        obligation.penalty_max_fen = obligation.shortfall * price * PENALTY_MAX_MULTIPLE
+    Obligation.objects.filter(pk=obligation.pk).update(
+        status=obligation.status,
+        assessed_emissions=obligation.assessed_emissions,
+        assessed_surrendered=obligation.assessed_surrendered,
+        shortfall=obligation.shortfall,
+        price_fen=obligation.price_fen,
+        penalty_min_fen=obligation.penalty_min_fen,
+        penalty_max_fen=obligation.penalty_max_fen,
+    )

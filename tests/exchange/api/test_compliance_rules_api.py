@@ -32,7 +32,7 @@ POWER_RULE = {
 
 def test_the_registry_enters_a_power_rule_and_inputs_and_runs_the_final_allocation():
     cycle = make_cycle(2024)
-    plant = cycle.entity("Coal Plant")
+    plant = cycle.entity("Coal Plant", sector="power")
     registry = client_for(cycle.registry)
     entity = client_for(plant.actor)
 
@@ -53,10 +53,6 @@ def test_the_registry_enters_a_power_rule_and_inputs_and_runs_the_final_allocati
         created.json()["id"]
     ]
 
-    # The plant's sector is power: covered with it.
-    from exchange.models import Obligation
-
-    Obligation.objects.filter(pk=plant.obligation.pk).update(sector="power")
     data = registry.post(
         f"/api/v1/compliance/obligations/{plant.obligation.pk}/allocation-input",
         {"output": 100_000, "heat_output": 0, "factors": {"cooling": "0.99", "load": "1.012"}, "reference": "PR-1"},

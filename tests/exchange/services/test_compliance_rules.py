@@ -181,10 +181,8 @@ def test_emissions_determined_conservatively_are_flagged_and_become_the_obligati
 # --- allocation rules: the power benchmark ---------------------------------------------------------------
 def test_power_benchmark_allocation_is_computed_exactly():
     cycle = make_cycle(2024)
-    plant = cycle.entity("Coal Plant")
+    plant = cycle.entity("Coal Plant", sector="power")
     year = cycle.year
-    plant.obligation.sector = "power"
-    Obligation.objects.filter(pk=plant.obligation.pk).update(sector="power")
     rule = allocation_rule_set(
         actor=cycle.registry,
         year=2024,
@@ -207,8 +205,7 @@ def test_power_benchmark_allocation_is_computed_exactly():
         reference="PR-2024-001",
     )
     expected = int(
-        Decimal(123_456) * Decimal("0.8218") * Decimal("0.99") * Decimal("1.012")
-        + Decimal(10_000) * Decimal("0.1105")
+        Decimal(123_456) * Decimal("0.8218") * Decimal("0.99") * Decimal("1.012") + Decimal(10_000) * Decimal("0.1105")
     )
     assert expected == 102_751
 
@@ -385,3 +382,84 @@ def test_penalties_use_the_official_monthly_price_when_entered():
     )
     close = AuditEvent.objects.get(action="compliance.year_close").payload_json
     assert close["price_source"] == "official:CN-ETS:2024-12:v2"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_surrenders_for_two_later_years_never_exceed_the_carryover_limit():
+    import threading
+
+    from django.db import connection
+
+    from exchange.services.obligations import emissions_record
+
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Banker Co.", emissions=0)
+    carryover_rule_set(
+        actor=cycle.registry,
+        year=2024,
+        base_tonnes=100,
+        net_sales_multiple_bp=15_000,
+        sales_from=date(2024, 1, 1),
+        sales_to=date(2025, 12, 31),
+        first_vintage=2019,
+        effective_from=date(2024, 10, 1),
+        source="test plan",
+        timely_compliance_required=False,
+    )
+    for year in (2025, 2026):
+        compliance_year = compliance_year_create(actor=cycle.registry, year=year)
+        [obligation] = entities_cover(actor=cycle.registry, year=compliance_year, entities=[entity.participant])
+        emissions_record(actor=cycle.verifier, obligation=obligation, quantity=1_000)
+    cycle.market.give(entity.account, 400)
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def surrender(index: int) -> None:
+        try:
+            start.wait(timeout=10)
+            cycle.surrender(entity, (cycle.market.cea, 20), year=2025 + index % 2, key=f"carry-{index}")
+            outcomes.append("ok")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=surrender, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(outcomes) == ["carryover_limit_exceeded"] * 3 + ["ok"] * 5
+    assert carryover_limit(entity.participant.pk, CarryoverRule.objects.get()).used == 100
+    assert balance(entity.account, cycle.market.cea) == (300, 0)
+    assert_reconciled()
+
+
+def test_an_entity_assessed_unverified_is_determined_then_short_and_cured_late():
+    cycle = make_cycle(2023)  # deadline 2024-12-31, emissions due by 2024-09-30
+    silent = cycle.entity("Silent Co.")
+    official_price_set(
+        actor=cycle.registry, market="CN-ETS", month=date(2024, 12, 1), price_fen=9_000, source="MEE notice"
+    )
+    compliance_deadlines_run(today=date(2025, 1, 1))
+    silent.obligation.refresh_from_db()
+    assert silent.obligation.status == "unverified"
+
+    emissions_determine(
+        actor=cycle.registry, obligation=silent.obligation, quantity=300, basis="capacity x hours, highest intensity"
+    )
+
+    silent.obligation.refresh_from_db()
+    assert (
+        silent.obligation.status,
+        silent.obligation.assessed_emissions,
+        silent.obligation.shortfall,
+        silent.obligation.price_fen,
+        silent.obligation.penalty_min_fen,
+    ) == ("short", 300, 300, 9_000, 300 * 9_000 * 5)
+    cycle.market.give(silent.account, 300)
+    cycle.surrender(silent, (cycle.market.cea, 300))
+    silent.obligation.refresh_from_db()
+    assert silent.obligation.status == "late_complete"
+    assert_reconciled()
