@@ -51,7 +51,9 @@ class Price:
 
 def collateral_price(asset: Asset, day: date) -> Price | None:
     """The close of ``day`` or the latest before it; else the listing's reference price; else None."""
-    row = DailyPrice.objects.filter(asset=asset, day__lte=day).order_by("-day").values_list("close_fen", "day").first()
+    row = (
+        DailyPrice.objects.filter(asset=asset, day__lte=day).order_by("-day").values_list("close_fen", "day").first()
+    )
     if row is not None:
         return Price(fen=row[0], day=row[1], source=PriceSource.CLOSE)
     reference = MarketRules.objects.filter(asset=asset).values_list("reference_price_fen", flat=True).first()

@@ -169,7 +169,10 @@ def _coverage(row: tuple) -> str:
         LIMIT 100""",
 )
 def _blocks_vs_balance(row: tuple) -> str:
-    return f"account {row[0]} asset {row[1]}: balance {row[2]} ({row[3]} held) but blocks hold {row[4]} ({row[5]} held)"
+    return (
+        f"account {row[0]} asset {row[1]}: balance {row[2]} ({row[3]} held) "
+        f"but blocks hold {row[4]} ({row[5]} held)"
+    )
 
 
 @check(
