@@ -250,6 +250,8 @@ SPECTACULAR_SETTINGS = {
         "FreezeStatusEnum": "exchange.models.freezes.FreezeStatus",
         "NonTradeStatusEnum": "exchange.models.nontrade.NonTradeStatus",
         "CycleStatusEnum": "exchange.models.ccer.CycleStatus",
+        "AllocationMethodEnum": "exchange.models.compliance_rules.AllocationMethod",
+        "EnforcementMethodEnum": "exchange.models.pledges.EnforcementMethod",
     },
 }
 

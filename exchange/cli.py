@@ -512,6 +512,60 @@ def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return None
 
 
+def _surrender_item(text: str) -> tuple[str, int]:
+    asset, _, quantity = text.partition(":")
+    if not asset or not quantity.isdigit():
+        raise argparse.ArgumentTypeError("an item is ASSET:TONNES, e.g. CEA-2024:1000")
+    return asset, int(quantity)
+
+
+def cmd_compliance_status(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    rows = gl.obligations(year=args.year)
+    if args.json:
+        return rows
+    table(
+        ["year", "status", "verified", "surrendered", "remaining", "shortfall", "deducted next year", "penalty"],
+        [
+            [
+                str(o["year"]),
+                o["status"],
+                o["verified"],
+                o["surrendered"],
+                o["remaining"],
+                o["shortfall"],
+                o.get("deduction"),
+                f"{o['penalty_min']} to {o['penalty_max']}" if o.get("penalty_min") else "",
+            ]
+            for o in rows
+        ],
+        out,
+    )
+    return None
+
+
+def cmd_compliance_surrender(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    surrender = gl.surrender(year=args.year, items=args.items, account=args.account, idempotency_key=args.key)
+    if args.json:
+        return surrender
+    out.write(f"Surrendered {surrender['quantity']:,} t for {surrender['year']} (surrender {surrender['id']}).\n")
+    return None
+
+
+def cmd_compliance_carryover(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    limit = gl.carryover(args.year)
+    if args.json:
+        return limit
+    rule = limit["rule"]
+    out.write(
+        f"Carryover of {rule['first_vintage']}-{rule['year']} allowances: limit {limit['limit']:,} t "
+        f"({rule['base_tonnes']:,} t + {rule['net_sales_multiple_bp'] / 10000:g} x net sales {limit['net_sales']:,} t "
+        f"from {rule['sales_from']} to {rule['sales_to']}); used {limit['used']:,} t, {limit['remaining']:,} t left"
+        + ("" if limit["eligible"] else " (not eligible: a year was not completed on time)")
+        + ".\n"
+    )
+    return None
+
+
 def _public_keys(args: argparse.Namespace) -> dict[str, str] | None:
     """Keys pinned on the command line (``--public-key``), by key id; None to use the server's."""
     if not args.public_key:
@@ -738,6 +792,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(pledge, "list", cmd_pledge_list, "pledges you borrow or lend under")
     p.add_argument("--status")
     p.add_argument("--limit", type=int, default=50)
+
+    compliance = commands.add_parser("compliance", help="your obligations, surrenders, carryover").add_subparsers(
+        dest="compliance_command", required=True, metavar="ACTION"
+    )
+    p = command(compliance, "status", cmd_compliance_status, "your obligations")
+    p.add_argument("--year", type=int)
+    p = command(compliance, "surrender", cmd_compliance_surrender, "surrender units for a compliance year")
+    p.add_argument("year", type=int)
+    p.add_argument("items", nargs="+", type=_surrender_item, metavar="ASSET:TONNES")
+    p.add_argument("--account", help="one of your accounts (default: your first)")
+    p.add_argument("--key", help="Idempotency-Key (default: a new one); re-run with the same key to retry safely")
+    p = command(compliance, "carryover", cmd_compliance_carryover, "your carryover limit under a plan year's rule")
+    p.add_argument("year", type=int, help="the plan year, e.g. 2024")
 
     proof = commands.add_parser("proof", help="audit proofs").add_subparsers(
         dest="proof_command", required=True, metavar="ACTION"

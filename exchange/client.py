@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, TypedDict, cast
 
 import httpx
@@ -402,6 +402,40 @@ class Client:
         return cast(
             dict[str, Any],
             self.request("POST", "/api/v1/retirements", json=body, idempotency_key=idempotency_key or self.new_key()),
+        )
+
+    # --- compliance (履约) ------------------------------------------------------------------------------------
+    def obligations(self, *, year: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Your obligations (status, verified, surrendered, remaining, deduction, penalty range)."""
+        return list(self.paginate("/api/v1/compliance/obligations", {"year": year}, limit=limit))
+
+    def surrender(
+        self,
+        *,
+        year: int,
+        items: Sequence[tuple[str, int]],
+        account: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Surrender units for your obligation of ``year`` (also after the deadline while it is short)."""
+        body = {
+            "account": account or self.default_account(),
+            "year": year,
+            "items": [{"asset": asset, "quantity": quantity} for asset, quantity in items],
+        }
+        return cast(
+            dict[str, Any],
+            self.request(
+                "POST", "/api/v1/compliance/surrenders", json=body, idempotency_key=idempotency_key or self.new_key()
+            ),
+        )
+
+    def carryover(self, year: int) -> dict[str, Any]:
+        """Your carryover limit under plan year ``year``'s rule: net sales on the tape, limit, used, remaining."""
+        participant = self.me()["participant"]["id"]
+        return cast(
+            dict[str, Any],
+            self.request("GET", f"/api/v1/compliance/entities/{participant}/carryover", params={"year": year}),
         )
 
     # --- the market -----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from exchange.admin import (  # noqa: F401
     audit,
     calendar,
     compliance,
+    compliance_rules,
     ledger,
     market,
     notices,

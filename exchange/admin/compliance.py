@@ -12,11 +12,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
 from accounts.models import Participant, ParticipantKind
 from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, missing
+from exchange.admin.compliance_rules import carryover_column, decide_deduction, final_allocation
 from exchange.api.fields import fen_to_str
 from exchange.models import (
     AllocationEntry,
@@ -61,20 +63,25 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
         "closed_at",
         "glance",
     ]
-    actions = ["preallocate", "assess"]
+    actions = ["preallocate", final_allocation, "assess"]
 
     def get_fields(self, request: HttpRequest, obj: ComplianceYear | None = None) -> list[Any]:
-        settings = ["deadline", "preallocation_bp", "ccer_limit_bp"]
-        return settings if obj else ["year", *settings]
+        settings = ["deadline", "preallocation_bp", "ccer_limit_bp", "emissions_due"]
+        return [*settings, "market"] if obj else ["year", *settings]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ComplianceYear | None = None) -> list[str]:
-        return ["deadline", "preallocation_bp", "ccer_limit_bp"] if obj and obj.is_closed else []
+        if obj is None:
+            return []
+        settings = ["deadline", "preallocation_bp", "ccer_limit_bp", "emissions_due"]
+        return [*settings, "market"] if obj.is_closed else ["market"]
 
     def has_delete_permission(self, request: HttpRequest, obj: ComplianceYear | None = None) -> bool:
         return False
 
     def call_service(self, actor: Any, obj: ComplianceYear, form: forms.ModelForm, change: bool) -> ComplianceYear:
-        values = {k: form.cleaned_data[k] for k in ("deadline", "preallocation_bp", "ccer_limit_bp")}
+        values = {
+            k: form.cleaned_data.get(k) for k in ("deadline", "preallocation_bp", "ccer_limit_bp", "emissions_due")
+        }
         if change:
             return compliance_year_update(actor=actor, year=ComplianceYear.objects.get(pk=obj.pk), **values)
         return compliance_year_create(actor=actor, year=obj.year, **values)
@@ -110,7 +117,9 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
         url = reverse("admin:exchange_complianceyear_glance", args=[year.pk])
         return format_html('<a href="{}">at a glance</a>', url)
 
-    @admin.action(description="Pre-allocate the selected years (70%% of last year's verified emissions)")
+    @admin.action(
+        description="Pre-allocate the selected years (each sector's pre-allocation rule; default 70%% of last year)"
+    )
     def preallocate(self, request: HttpRequest, queryset: QuerySet[ComplianceYear]) -> None:
         for year in queryset:
             result = run_service(
@@ -218,10 +227,13 @@ class ObligationAdmin(ReadOnlyAdmin):
         "ccer_surrendered",
         "shortfall",
         "penalty",
+        "deducted_next_year",
+        "carryover",
     ]
-    list_filter = ["year", "status"]
+    list_filter = ["year", "status", "sector"]
+    actions = [decide_deduction]
     search_fields = ["entity__name", "account__number"]
-    list_select_related = ["entity", "account"]
+    list_select_related = ["entity", "account", "deduction"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Obligation]:
         return with_figures(super().get_queryset(request))
@@ -242,6 +254,15 @@ class ObligationAdmin(ReadOnlyAdmin):
     def ccer_surrendered(self, o: Obligation) -> Any:
         return o.ccer_surrendered  # type: ignore[attr-defined]
 
+    @admin.display(description=_("Deducted next year (t)"))
+    def deducted_next_year(self, o: Obligation) -> Any:
+        found = getattr(o, "deduction", None)
+        return "" if found is None else found.quantity
+
+    @admin.display(description=_("Carryover used / limit"))
+    def carryover(self, o: Obligation) -> str:
+        return carryover_column(o)
+
     @admin.display(description="Penalty (CNY)")
     def penalty(self, o: Obligation) -> str:
         if o.penalty_min_fen is None or not o.shortfall:
@@ -251,7 +272,7 @@ class ObligationAdmin(ReadOnlyAdmin):
 
 @admin.register(VerifiedEmission)
 class VerifiedEmissionAdmin(ReadOnlyAdmin):
-    list_display = ["obligation", "version", "quantity", "report_reference", "note", "created_at"]
+    list_display = ["obligation", "version", "quantity", "conservative", "report_reference", "note", "created_at"]
     list_filter = ["obligation__year"]
     search_fields = ["obligation__entity__name", "report_reference"]
 
@@ -265,6 +286,9 @@ class AllocationEntryAdmin(ReadOnlyAdmin):
         "basis",
         "allocated_before",
         "quantity",
+        "computed",
+        "deducted",
+        "rule",
         "shortfall",
         "transaction",
         "created_at",

@@ -58,6 +58,7 @@ from exchange.selectors.compliance import (
     sees_all_obligations,
     year_summary,
 )
+from exchange.selectors.compliance_rules import carryover_plan_years
 from exchange.services.approvals import gated
 from exchange.services.compliance import (
     DEFAULT_CCER_LIMIT_BP,
@@ -185,6 +186,9 @@ class ObligationOut(serializers.ModelSerializer):
     price = serializers.SerializerMethodField(help_text="Average price of the month before the deadline, CNY/t.")
     penalty_min = serializers.SerializerMethodField()
     penalty_max = serializers.SerializerMethodField()
+    deduction = serializers.SerializerMethodField(
+        help_text="Tonnes the registry decided to deduct from the next year's allocation (等量核减), or null."
+    )
 
     class Meta:
         model = Obligation
@@ -206,6 +210,9 @@ class ObligationOut(serializers.ModelSerializer):
             "penalty_min",
             "penalty_max",
             "assessed_at",
+            "completed_at",
+            "sector",
+            "deduction",
         ]
 
     def get_remaining(self, obligation: Obligation) -> int | None:
@@ -218,6 +225,11 @@ class ObligationOut(serializers.ModelSerializer):
     @extend_schema_field({"type": "string", "nullable": True, "example": "60.76"})
     def get_price(self, obligation: Obligation) -> str | None:
         return _money(obligation.price_fen)
+
+    @extend_schema_field({"type": "integer", "nullable": True})
+    def get_deduction(self, obligation: Obligation) -> int | None:
+        deduction = getattr(obligation, "deduction", None)
+        return None if deduction is None else deduction.quantity
 
     @extend_schema_field({"type": "string", "nullable": True, "example": "11240.60"})
     def get_penalty_min(self, obligation: Obligation) -> str | None:
@@ -318,6 +330,13 @@ class CoverIn(serializers.Serializer):
     entities = serializers.ListField(
         child=IdField(), allow_empty=False, min_length=1, max_length=10000, help_text="Participant ids."
     )
+    sector = serializers.CharField(
+        max_length=32,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="The entities' sector (power, steel, cement, aluminium...): picks their allocation rule.",
+    )
 
     def validate_entities(self, value: list[int]) -> list[Participant]:
         found = Participant.objects.in_bulk(value)
@@ -337,7 +356,12 @@ class CoverApi(ActorMixin, APIView):
     def post(self, request: Request, year: int) -> Response:
         data = CoverIn(data=request.data)
         data.is_valid(raise_exception=True)
-        obligations = entities_cover(actor=self.actor, year=_year(year), entities=data.validated_data["entities"])
+        obligations = entities_cover(
+            actor=self.actor,
+            year=_year(year),
+            entities=data.validated_data["entities"],
+            sector=data.validated_data["sector"],
+        )
         rows = obligations_visible_to(self.actor).filter(pk__in=[o.pk for o in obligations]).order_by("pk")
         return Response(ObligationOut(rows, many=True).data, status=status.HTTP_201_CREATED)
 
@@ -366,6 +390,7 @@ class EmissionOut(serializers.ModelSerializer):
             "quantity",
             "report_reference",
             "note",
+            "conservative",
             "recorded_by",
             "created_at",
         ]
@@ -422,6 +447,7 @@ class EmissionListApi(ActorMixin, generics.ListAPIView):
 class AllocationEntryOut(serializers.ModelSerializer):
     obligation = serializers.IntegerField(source="obligation_id")
     transaction = serializers.IntegerField(source="transaction_id", allow_null=True)
+    rule = serializers.IntegerField(source="rule_id", allow_null=True, help_text="The allocation rule version used.")
 
     class Meta:
         model = AllocationEntry
@@ -437,6 +463,9 @@ class AllocationEntryOut(serializers.ModelSerializer):
             "available",
             "shortfall",
             "transaction",
+            "rule",
+            "computed",
+            "deducted",
             "created_at",
         ]
 
@@ -632,6 +661,10 @@ STATEMENT_OUT = inline_serializer(
         "entity": ParticipantRefOut(),
         "obligations": ObligationOut(many=True),
         "lines": ComplianceLineOut(many=True),
+        "carryover": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="The entity's carryover limit under each plan year's rule in force (as .../carryover?year=).",
+        ),
     },
 )
 STATEMENT_CSV_HEADER = ["time", "year", "event", "asset", "quantity", "reference", "detail"]
@@ -671,11 +704,14 @@ class StatementApi(ActorMixin, APIView):
         obligations = obligations_visible_to(self.actor).filter(entity=entity).order_by("year_id")
         if year is not None:
             obligations = obligations.filter(year_id=year)
+        from exchange.api.compliance_rules import carryover_payload  # the rules module builds on this one
+
         return Response(
             {
                 "entity": ParticipantRefOut(entity).data,
                 "obligations": ObligationOut(obligations, many=True).data,
                 "lines": ComplianceLineOut(lines, many=True).data,
+                "carryover": [carryover_payload(entity.pk, plan_year) for plan_year in carryover_plan_years()],
             }
         )
 

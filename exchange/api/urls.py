@@ -7,6 +7,7 @@ from exchange.api import (
     calendars,
     cash,
     compliance,
+    compliance_rules,
     holdings,
     listings,
     lookup,
@@ -183,5 +184,41 @@ urlpatterns = [
         "compliance/entities/<id:participant>/statement",
         compliance.StatementApi.as_view(),
         name="compliance-statement",
+    ),
+    path(
+        "compliance/entities/<id:participant>/carryover",
+        compliance_rules.CarryoverLimitApi.as_view(),
+        name="compliance-carryover",
+    ),
+    path(
+        "compliance/allocation-rules",
+        compliance_rules.AllocationRuleListApi.as_view(),
+        name="compliance-allocation-rules",
+    ),
+    path(
+        "compliance/carryover-rules",
+        compliance_rules.CarryoverRuleListApi.as_view(),
+        name="compliance-carryover-rules",
+    ),
+    path("compliance/prices", compliance_rules.OfficialPriceListApi.as_view(), name="compliance-prices"),
+    path(
+        "compliance/years/<id:year>/allocation",
+        compliance_rules.FinalAllocationApi.as_view(),
+        name="compliance-final-allocation",
+    ),
+    path(
+        "compliance/obligations/<id:pk>/allocation-input",
+        compliance_rules.AllocationInputApi.as_view(),
+        name="compliance-allocation-input",
+    ),
+    path(
+        "compliance/obligations/<id:pk>/deduction",
+        compliance_rules.DeductionApi.as_view(),
+        name="compliance-deduction",
+    ),
+    path(
+        "compliance/obligations/<id:pk>/determination",
+        compliance_rules.DeterminationApi.as_view(),
+        name="compliance-determination",
     ),
 ]

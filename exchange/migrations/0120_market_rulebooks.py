@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ("exchange", "0101_block_hold_state"),
+        ("exchange", "0112_final_allocation_approval"),
     ]
 
     operations = [

@@ -21,6 +21,15 @@ from exchange.models.compliance import (
     SurrenderItem,
     VerifiedEmission,
 )
+from exchange.models.compliance_rules import (
+    AllocationDeduction,
+    AllocationInput,
+    AllocationMethod,
+    AllocationRule,
+    AllocationStage,
+    CarryoverRule,
+    OfficialPrice,
+)
 from exchange.models.freezes import FreezeStatus, JudicialFreeze
 from exchange.models.holds import Hold, HoldKind, HoldStatus
 from exchange.models.idempotency import IdempotentRequest
@@ -86,9 +95,14 @@ __all__ = [
     "SYSTEM_ACCOUNT_KINDS",
     "Account",
     "AccountKind",
+    "AllocationDeduction",
     "AllocationEntry",
+    "AllocationInput",
     "AllocationKind",
+    "AllocationMethod",
     "AllocationOutcome",
+    "AllocationRule",
+    "AllocationStage",
     "ApprovalOperation",
     "ApprovalRequest",
     "ApprovalStatus",
@@ -104,6 +118,7 @@ __all__ = [
     "Calendar",
     "CalendarDay",
     "CalendarYear",
+    "CarryoverRule",
     "CcerRule",
     "Checkpoint",
     "CollateralKind",
@@ -134,6 +149,7 @@ __all__ = [
     "NoticeStatus",
     "Obligation",
     "ObligationStatus",
+    "OfficialPrice",
     "Order",
     "OrderMode",
     "OrderStatus",

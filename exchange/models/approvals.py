@@ -18,6 +18,7 @@ class ApprovalOperation(models.TextChoices):
     PREALLOCATION = "compliance.preallocation", "Compliance pre-allocation"
     TRUE_UP = "compliance.true_up", "Compliance true-up"
     NON_TRADE_TRANSFER = "transfer.non_trade", "Non-trade transfer"
+    FINAL_ALLOCATION = "compliance.final_allocation", "Compliance final allocation"
 
 
 class ApprovalStatus(models.TextChoices):

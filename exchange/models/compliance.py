@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 from exchange.models.assets import Asset
@@ -27,9 +28,7 @@ BASIS_POINTS = 10_000
 
 class ComplianceYear(models.Model):
     year = models.PositiveSmallIntegerField(primary_key=True)
-    deadline = models.DateField(
-        help_text="Last day to surrender for the year (default: 31 December of the next year)."
-    )
+    deadline = models.DateField(help_text="Last day to surrender for the year (default: 31 December of the next year).")
     preallocation_bp = models.PositiveIntegerField(
         default=7000,
         help_text="Pre-allocation: this share of the previous year's verified emissions, basis points.",
@@ -37,8 +36,19 @@ class ComplianceYear(models.Model):
     ccer_limit_bp = models.PositiveIntegerField(
         default=500, help_text="CCER may cover at most this share of an obligation, basis points (500 = 5%)."
     )
-    closed_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the deadline job assessed the year."
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When the deadline job assessed the year.")
+    market = models.CharField(
+        max_length=16,
+        default="CN-ETS",
+        help_text=_("The market whose official monthly price sets the year's penalties."),
+    )
+    emissions_due = models.DateField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "From the day after this date the authority may determine, conservatively, the emissions of an "
+            "entity that has none verified (default: 30 September of the next year)."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -65,6 +75,7 @@ class ObligationStatus(models.TextChoices):
     COMPLETE = "complete", "Complete"
     SHORT = "short", "Short"
     UNVERIFIED = "unverified", "No verified emissions at the deadline"
+    LATE_COMPLETE = "late_complete", _("Completed after the deadline")
 
 
 class Obligation(models.Model):
@@ -78,9 +89,7 @@ class Obligation(models.Model):
     status = models.CharField(max_length=16, choices=ObligationStatus.choices, default=ObligationStatus.OPEN)
     assessed_emissions = models.BigIntegerField(null=True, blank=True)
     assessed_surrendered = models.BigIntegerField(null=True, blank=True)
-    shortfall = models.BigIntegerField(
-        null=True, blank=True, help_text="Tonnes not surrendered by the deadline."
-    )
+    shortfall = models.BigIntegerField(null=True, blank=True, help_text="Tonnes not surrendered by the deadline.")
     price_fen = models.BigIntegerField(
         null=True,
         blank=True,
@@ -89,6 +98,17 @@ class Obligation(models.Model):
     penalty_min_fen = models.BigIntegerField(null=True, blank=True)
     penalty_max_fen = models.BigIntegerField(null=True, blank=True)
     assessed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When a short obligation was completed by a late surrender.")
+    )
+    sector = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text=_(
+            "The entity's sector for the year (power, steel, cement, aluminium...): picks its allocation rule."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -120,7 +140,7 @@ class Obligation(models.Model):
                     shortfall=0,
                 )
                 | Q(
-                    status=ObligationStatus.SHORT,
+                    status__in=[ObligationStatus.SHORT, ObligationStatus.LATE_COMPLETE],
                     assessed_at__isnull=False,
                     assessed_surrendered__gte=0,
                     shortfall__gt=0,
@@ -129,9 +149,12 @@ class Obligation(models.Model):
                 name="obligation_assessment_consistent",
             ),
             models.CheckConstraint(
-                condition=Q(
-                    price_fen__isnull=True, penalty_min_fen__isnull=True, penalty_max_fen__isnull=True
-                )
+                condition=Q(status=ObligationStatus.LATE_COMPLETE, completed_at__isnull=False)
+                | (~Q(status=ObligationStatus.LATE_COMPLETE) & Q(completed_at__isnull=True)),
+                name="obligation_completed_late_iff_dated",
+            ),
+            models.CheckConstraint(
+                condition=Q(price_fen__isnull=True, penalty_min_fen__isnull=True, penalty_max_fen__isnull=True)
                 | Q(
                     price_fen__gt=0,
                     penalty_min_fen=F("shortfall") * F("price_fen") * PENALTY_MIN_MULTIPLE,
@@ -152,13 +175,15 @@ class VerifiedEmission(models.Model):
     obligation = models.ForeignKey(Obligation, on_delete=models.PROTECT, related_name="emissions")
     version = models.PositiveIntegerField()
     quantity = models.BigIntegerField(help_text="Verified emissions of the year, tCO2e.")
-    report_reference = models.CharField(
-        max_length=100, blank=True, help_text="The verification report number."
-    )
+    report_reference = models.CharField(max_length=100, blank=True, help_text="The verification report number.")
     note = models.CharField(max_length=500, blank=True, help_text="Why a correction was made.")
-    recorded_by = models.ForeignKey(
-        Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    conservative = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Determined by the authority conservatively (按保守性原则), the entity having no verified emissions."
+        ),
     )
+    recorded_by = models.ForeignKey(Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     actor_label = models.CharField(max_length=100)
     created_at = models.DateTimeField()
 
@@ -166,9 +191,7 @@ class VerifiedEmission(models.Model):
         ordering = ["obligation", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["obligation", "version"], name="emission_one_per_version"),
-            models.CheckConstraint(
-                condition=Q(version__gte=1, quantity__gte=0), name="emission_values_valid"
-            ),
+            models.CheckConstraint(condition=Q(version__gte=1, quantity__gte=0), name="emission_values_valid"),
         ]
 
     def __str__(self) -> str:
@@ -200,11 +223,19 @@ class AllocationEntry(models.Model):
     available = models.BigIntegerField(
         null=True, blank=True, help_text="Refused take-back: what the account still had available."
     )
-    shortfall = models.BigIntegerField(
-        default=0, help_text="Refused take-back: units the entity no longer holds."
+    shortfall = models.BigIntegerField(default=0, help_text="Refused take-back: units the entity no longer holds.")
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    rule = models.ForeignKey(
+        "exchange.AllocationRule",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The allocation rule version the amount was computed by."),
     )
-    transaction = models.ForeignKey(
-        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    computed = models.BigIntegerField(null=True, blank=True, help_text=_("What the rule gave before any deduction, t."))
+    deducted = models.BigIntegerField(
+        default=0, help_text=_("Tonnes deducted for the previous year's unsurrendered shortfall (等量核减).")
     )
     actor_label = models.CharField(max_length=100)
     created_at = models.DateTimeField()
@@ -239,9 +270,12 @@ class AllocationEntry(models.Model):
                 name="allocation_applied_or_refused",
             ),
             models.CheckConstraint(
-                condition=Q(quantity=0, transaction__isnull=True)
-                | (~Q(quantity=0) & Q(transaction__isnull=False)),
+                condition=Q(quantity=0, transaction__isnull=True) | (~Q(quantity=0) & Q(transaction__isnull=False)),
                 name="allocation_moves_with_a_transaction",
+            ),
+            models.CheckConstraint(
+                condition=Q(deducted__gte=0) & (Q(computed__isnull=True) | Q(computed__gte=0)),
+                name="allocation_deduction_valid",
             ),
         ]
 

@@ -22,6 +22,7 @@ from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core.money import fen_to_str
 from exchange.models import (
+    AllocationDeduction,
     AllocationEntry,
     AllocationKind,
     AllocationOutcome,
@@ -64,7 +65,7 @@ def sees_all_obligations(actor: Actor) -> bool:
 
 
 def obligations_visible_to(actor: Actor) -> QuerySet[Obligation]:
-    queryset = with_figures(Obligation.objects.select_related("entity", "account", "year"))
+    queryset = with_figures(Obligation.objects.select_related("entity", "account", "year", "deduction"))
     if sees_all_obligations(actor):
         return queryset
     return queryset.filter(entity_id=actor.participant_id)
@@ -83,10 +84,7 @@ def figures_of(obligation_ids: Iterable[int]) -> dict[int, Figures]:
     rows = with_figures(Obligation.objects.filter(pk__in=list(obligation_ids))).values_list(  # type: ignore[misc]
         "pk", "verified", "allocated", "surrendered", "ccer_surrendered"
     )
-    return {
-        pk: Figures(verified, allocated, surrendered, ccer)
-        for pk, verified, allocated, surrendered, ccer in rows
-    }
+    return {pk: Figures(verified, allocated, surrendered, ccer) for pk, verified, allocated, surrendered, ccer in rows}
 
 
 def ccer_limit(obligation: int, limit_bp: int) -> int:
@@ -169,6 +167,8 @@ def compliance_statement_lines(entity: Participant, year: int | None = None) -> 
     lines: list[tuple[datetime, int, StatementLine]] = []
     for emission in VerifiedEmission.objects.filter(obligation__in=obligations).select_related("obligation"):
         event = "emissions_verified" if emission.version == 1 else "emissions_corrected"
+        if emission.conservative:
+            event = "emissions_determined_conservatively"
         detail = f"version {emission.version}" + (f": {emission.note}" if emission.note else "")
         lines.append(
             (
@@ -228,6 +228,58 @@ def compliance_statement_lines(entity: Participant, year: int | None = None) -> 
                     item.quantity,
                     str(surrender.transaction_id),
                     f"from {surrender.account.number}",
+                ),
+            )
+        )
+    for deduction in AllocationDeduction.objects.filter(obligation__in=obligations).select_related("obligation"):
+        lines.append(
+            (
+                deduction.created_at,
+                4,
+                StatementLine(
+                    deduction.created_at,
+                    deduction.obligation.year_id,
+                    "deduction_decided",
+                    f"CEA-{deduction.target_year}",
+                    deduction.quantity,
+                    str(deduction.pk),
+                    f"to be deducted from the {deduction.target_year} allocation"
+                    + (f": {deduction.reason}" if deduction.reason else ""),
+                ),
+            )
+        )
+    for entry in AllocationEntry.objects.filter(obligation__in=obligations, deducted__gt=0).select_related(
+        "obligation"
+    ):
+        lines.append(
+            (
+                entry.created_at,
+                1,
+                StatementLine(
+                    entry.created_at,
+                    entry.obligation.year_id,
+                    "allocation_deducted",
+                    f"CEA-{entry.obligation.year_id}",
+                    entry.deducted,
+                    str(entry.transaction_id or ""),
+                    f"deducted from {entry.computed} t for the {entry.obligation.year_id - 1} shortfall",
+                ),
+            )
+        )
+    for obligation in obligations.filter(status=ObligationStatus.LATE_COMPLETE):
+        assert obligation.completed_at is not None
+        lines.append(
+            (
+                obligation.completed_at,
+                5,
+                StatementLine(
+                    obligation.completed_at,
+                    obligation.year_id,
+                    "completed_late",
+                    "",
+                    None,
+                    "",
+                    "completed after the deadline",
                 ),
             )
         )

@@ -36,7 +36,7 @@ from exchange.models import (
     Project,
 )
 from exchange.services.audit import audit_record, service
-from exchange.services.compliance import preallocation_run, true_up_apply
+from exchange.services.compliance import allocation_final_run, preallocation_run, true_up_apply
 from exchange.services.four_eyes import ApprovalRequired, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
 from exchange.services.nontrade import non_trade_transfer_execute, non_trade_transfer_rejected
@@ -108,6 +108,11 @@ def _true_up(actor: Actor, p: dict[str, Any]) -> str:
 def _non_trade(actor: Actor, p: dict[str, Any], approval: ApprovalRequest) -> str:
     transfer = non_trade_transfer_execute(actor=actor, approval=approval)
     return f"transaction:{transfer.transaction_id}"
+def _allocate_final(actor: Actor, p: dict[str, Any]) -> str:
+    result = allocation_final_run(
+        actor=actor, year=ComplianceYear.objects.get(pk=p["year"]), today=date.fromisoformat(p["today"])
+    )
+    return f"final_allocation:{result.year}:{len(result.entries)} entries"
 
 
 OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
@@ -115,6 +120,7 @@ OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
     ApprovalOperation.CEA_ALLOCATE: _allocate,
     ApprovalOperation.PREALLOCATION: _preallocate,
     ApprovalOperation.TRUE_UP: _true_up,
+    ApprovalOperation.FINAL_ALLOCATION: _allocate_final,
 }
 # Operations whose request is filed by their own review step (not ``approval_request``): carried out with the
 # approval itself, and told when it is rejected (a non-trade transfer releases its held units).

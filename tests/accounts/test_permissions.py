@@ -249,6 +249,22 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "api/v1/compliance/surrenders"): read(),
     ("POST", "api/v1/compliance/surrenders"): write(),
     ("GET", "api/v1/compliance/entities/<id:participant>/statement"): owned("verifier"),
+    # Asked without ?year=: those who may see it are told to name the plan year (400), others "not found".
+    ("GET", "api/v1/compliance/entities/<id:participant>/carryover"): {
+        caller: 400 if status == 200 else status for caller, status in owned("verifier").items()
+    },
+    ("GET", "api/v1/compliance/allocation-rules"): read(),
+    ("POST", "api/v1/compliance/allocation-rules"): write(REGISTRY),
+    ("GET", "api/v1/compliance/carryover-rules"): read(),
+    ("POST", "api/v1/compliance/carryover-rules"): write(REGISTRY),
+    ("GET", "api/v1/compliance/prices"): read(),
+    ("POST", "api/v1/compliance/prices"): write(REGISTRY),
+    ("POST", "api/v1/compliance/years/<id:year>/allocation"): write(REGISTRY, ok=200),  # no final rule: nothing
+    ("POST", "api/v1/compliance/obligations/<id:pk>/allocation-input"): write(
+        ParticipantKind.VERIFIER, REGISTRY, missing=404
+    ),
+    ("POST", "api/v1/compliance/obligations/<id:pk>/deduction"): write(REGISTRY, missing=404),
+    ("POST", "api/v1/compliance/obligations/<id:pk>/determination"): write(REGISTRY, missing=404),
 }
 
 MISSING = 987654321

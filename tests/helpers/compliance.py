@@ -41,19 +41,17 @@ class Cycle:
         return self.market.registry_actor
 
     def entity(
-        self, name: str, *, emissions: int | None = None, year: ComplianceYear | None = None
+        self, name: str, *, emissions: int | None = None, year: ComplianceYear | None = None, sector: str = ""
     ) -> Entity:
         participant, account, actor = self.market.holder(name)
-        [obligation] = entities_cover(actor=self.registry, year=year or self.year, entities=[participant])
+        [obligation] = entities_cover(
+            actor=self.registry, year=year or self.year, entities=[participant], sector=sector
+        )
         if emissions is not None:
-            emissions_record(
-                actor=self.verifier, obligation=obligation, quantity=emissions, report_reference="VR-1"
-            )
+            emissions_record(actor=self.verifier, obligation=obligation, quantity=emissions, report_reference="VR-1")
         return Entity(participant, account, actor, obligation)
 
-    def surrender(
-        self, entity: Entity, *items: tuple[Asset, int], year: int | None = None, key: str | None = None
-    ):
+    def surrender(self, entity: Entity, *items: tuple[Asset, int], year: int | None = None, key: str | None = None):
         return surrender_create(
             actor=entity.actor,
             account=entity.account,
@@ -62,9 +60,7 @@ class Cycle:
             idempotency_key=key,
         )
 
-    def ccer(
-        self, owner: Entity, quantity: int, *, ets_covered: bool = False, code: str = "FOREST-1"
-    ) -> Asset:
+    def ccer(self, owner: Entity, quantity: int, *, ets_covered: bool = False, code: str = "FOREST-1") -> Asset:
         """A CCER batch (vintage 2023) of a project the entity owns, issued into its account."""
         project = project_register(
             actor=self.registry,
@@ -93,7 +89,5 @@ class Cycle:
 def make_cycle(year: int = 2024, **options: object) -> Cycle:
     market = make_market(year)
     compliance_year = compliance_year_create(actor=market.registry_actor, year=year, **options)
-    verifier = actor_for(
-        ParticipantFactory(name="China Quality Certification Centre", kind=ParticipantKind.VERIFIER)
-    )
+    verifier = actor_for(ParticipantFactory(name="China Quality Certification Centre", kind=ParticipantKind.VERIFIER))
     return Cycle(market=market, year=compliance_year, verifier=verifier)

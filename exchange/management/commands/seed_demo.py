@@ -54,6 +54,7 @@ from exchange.models import (
 )
 from exchange.models import Market as MarketRow
 from exchange.selectors.rulebooks import rulebooks_of
+from exchange.services.allocation import allocation_rule_set
 from exchange.services.approvals import approval_approve, gated
 from exchange.services.calendar import calendar_year_load
 from exchange.services.ccer import ccer_application_submit, ccer_publicity_open, ccer_reference_seed
@@ -64,6 +65,7 @@ from exchange.services.compliance import (
     entities_cover,
     surrender_create,
 )
+from exchange.services.compliance_rules import carryover_rule_set, official_price_set
 from exchange.services.issuance import (
     AllocationRow,
     ccer_issue,
@@ -149,6 +151,15 @@ VERIFIED = {
     "airport": 236_000,
 }
 SURRENDERS = {"cement": 610_000, "jingneng": 800_000}
+# Each demo entity's sector: it picks the allocation rule (exchange.services.allocation).
+SECTORS = {"jingneng": "power", "shougang": "steel", "cement": "cement", "yanshan": "", "airport": ""}
+PLAN_2023_2024 = "2023-2024 national power sector allocation plan (MEE, 2024)"
+PLAN_2024_INDUSTRY = "2024 steel, cement and aluminium allocation plan (MEE, 2025)"
+PLAN_2025 = "2025 allocation plans (MEE)"
+# Power benchmarks and factors here are demo figures: enter the plan's own table before real use.
+DEMO_POWER_BENCHMARK_PPM = 821_800  # 0.8218 tCO2/MWh
+DEMO_HEAT_BENCHMARK_PPM = 110_500  # 0.1105 tCO2/GJ
+POWER_FACTORS = ["cooling", "heat_supply", "load"]
 
 FOREST_PROJECT = {
     "code": "BJ-TZ-FOREST-001",
@@ -199,6 +210,7 @@ class Command(BaseCommand):
             ("exchange listings and cash", self.market),
             (f"{HISTORY_DAYS} past trading days (trades, settlement, closes)", self.history),
             ("open orders", self.orders),
+            ("compliance rules: the 2023-2024 and 2025 plans, carryover, official price", self.compliance_rules),
             (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
             ("demo API tokens (trader and two bots)", self.token),
             ("demo pledge loan", self.pledge),
@@ -474,7 +486,9 @@ class Command(BaseCommand):
         )
         entities = [self.p[key] for key in VERIFIED]
         if Obligation.objects.filter(year=year).count() < len(entities):
-            entities_cover(actor=actor, year=year, entities=entities)
+            for sector in sorted(set(SECTORS.values())):
+                keys = [key for key in VERIFIED if SECTORS[key] == sector]
+                entities_cover(actor=actor, year=year, entities=[self.p[key] for key in keys], sector=sector)
         obligations = {o.entity_id: o for o in Obligation.objects.filter(year=year)}
         verifier = Actor.for_user(get_user_model().objects.get(username="verifier"))
         for key, quantity in VERIFIED.items():
@@ -496,6 +510,89 @@ class Command(BaseCommand):
                 items=[SurrenderLine(asset=cea, quantity=quantity)],
                 idempotency_key=f"demo-surrender-{COMPLIANCE_YEAR}-{key}",
             )
+
+    def compliance_rules(self) -> None:
+        """The allocation rules of the 2023-2024 power plan and of the 2025 plans, the 2024 plan's carryover
+        limit and an official monthly price, as versioned rule data (entering them again changes nothing)."""
+        actor = self.registry_actor()
+        for year in (2023, 2024):
+            allocation_rule_set(
+                actor=actor,
+                year=year,
+                sector="power",
+                stage="pre_allocation",
+                method="previous_share",
+                share_bp=7000,
+                effective_from=date(2024, 10, 1),
+                source=f"{PLAN_2023_2024}: pre-allocation from the previous year's verified emissions (demo share)",
+            )
+            allocation_rule_set(
+                actor=actor,
+                year=year,
+                sector="power",
+                stage="final",
+                method="benchmark",
+                benchmark_ppm=DEMO_POWER_BENCHMARK_PPM,
+                heat_benchmark_ppm=DEMO_HEAT_BENCHMARK_PPM,
+                output_unit="MWh",
+                factors=POWER_FACTORS,
+                effective_from=date(2024, 10, 1),
+                source=f"{PLAN_2023_2024}: output x benchmark x correction factors (demo figures)",
+            )
+        for sector in ("steel", "cement", "aluminium"):
+            allocation_rule_set(
+                actor=actor,
+                year=2024,
+                sector=sector,
+                stage="final",
+                method="verified_emissions",
+                share_bp=10000,
+                effective_from=date(2025, 3, 1),
+                source=f"{PLAN_2024_INDUSTRY}: the allocation equals the 2024 verified emissions",
+            )
+        allocation_rule_set(
+            actor=actor,
+            year=2025,
+            sector="",
+            stage="pre_allocation",
+            method="previous_share",
+            share_bp=7000,
+            effective_from=date(2025, 9, 1),
+            source=f"{PLAN_2025}: pre-allocation of 70% of the 2024 verified emissions",
+        )
+        allocation_rule_set(
+            actor=actor,
+            year=2025,
+            sector="power",
+            stage="final",
+            method="benchmark",
+            benchmark_ppm=DEMO_POWER_BENCHMARK_PPM,
+            heat_benchmark_ppm=DEMO_HEAT_BENCHMARK_PPM,
+            output_unit="MWh",
+            factors=POWER_FACTORS,
+            effective_from=date(2025, 9, 1),
+            source=f"{PLAN_2025}: power, output x benchmark x correction factors (demo figures)",
+        )
+        carryover_rule_set(
+            actor=actor,
+            year=2024,
+            first_vintage=2019,
+            base_tonnes=10_000,
+            net_sales_multiple_bp=15_000,
+            sales_from=date(2024, 1, 1),
+            sales_to=date(2025, 12, 31),
+            enforced=True,
+            timely_compliance_required=True,
+            effective_from=date(2024, 10, 1),
+            source=f"{PLAN_2023_2024}: carryover of 2019-2024 allowances, 10,000 t + 1.5 x net sales",
+        )
+        official_price_set(
+            actor=actor,
+            market="CN-ETS",
+            month=date(2026, 11, 1),
+            price_fen=7_650,
+            source="Official monthly price of the national allowance market (demo figure)",
+        )
 
     def retirement(self) -> None:
         """The forestry project owner retires CCER for a festival: its certificate is on the public registry."""

@@ -32,15 +32,20 @@ from core import clock
 from exchange.api.idempotency import REPLAYED_HEADER
 from exchange.models import (
     Account,
+    AllocationDeduction,
     AllocationEntry,
+    AllocationInput,
+    AllocationRule,
     ApprovalOperation,
     ApprovalRequest,
     Asset,
+    CarryoverRule,
     ComplianceYear,
     IdempotentRequest,
     Issuance,
     MarketRules,
     Obligation,
+    OfficialPrice,
     Order,
     PendingTransfer,
     PledgeLoan,
@@ -50,8 +55,9 @@ from exchange.models import (
     TrustedAccount,
     VerifiedEmission,
 )
+from exchange.services.allocation import allocation_rule_set
 from exchange.services.approvals import approval_request
-from exchange.services.compliance import compliance_year_create, entities_cover
+from exchange.services.compliance import compliance_deadlines_run, compliance_year_create, entities_cover
 from exchange.services.issuance import cea_vintage_create, project_register
 from exchange.services.transfers import transfer_create
 from exchange.services.trust import trusted_account_propose
@@ -873,6 +879,116 @@ def _surrender(settings):
     )
 
 
+def _allocation_rule(settings):
+    cycle = make_cycle(2024)
+    body = {
+        "year": 2024,
+        "sector": "cement",
+        "stage": "final",
+        "method": "verified_emissions",
+        "effective_from": "2025-03-01",
+        "source": "2024 plan",
+    }
+    return Case(
+        client_of(cycle.registry),
+        "/api/v1/compliance/allocation-rules",
+        body,
+        AllocationRule.objects.count,
+        other_body=body | {"share_bp": 9000},
+    )
+
+
+def _allocation_input(settings):
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Huaneng")
+    return Case(
+        client_of(cycle.registry),
+        f"/api/v1/compliance/obligations/{entity.obligation.pk}/allocation-input",
+        {"output": 1000, "factors": {"cooling": "0.99"}},
+        AllocationInput.objects.count,
+        other_body={"output": 1001},
+    )
+
+
+def _final_allocation(settings):
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Shougang", emissions=500)
+    allocation_rule_set(
+        actor=cycle.registry,
+        year=2024,
+        sector="",
+        stage="final",
+        method="verified_emissions",
+        effective_from=date(2025, 1, 1),
+        source="2024 plan",
+    )
+    return Case(
+        client_of(cycle.registry),
+        "/api/v1/compliance/years/2024/allocation",
+        None,
+        lambda: balance(entity.account, cycle.market.cea),
+        other_body={"note": "another body"},
+    )
+
+
+def _deduction(settings):
+    cycle = make_cycle(2023)
+    entity = cycle.entity("Short Co.", emissions=50)
+    compliance_deadlines_run(today=date(2025, 1, 1))
+    return Case(
+        client_of(cycle.registry),
+        f"/api/v1/compliance/obligations/{entity.obligation.pk}/deduction",
+        {"quantity": 50},
+        AllocationDeduction.objects.count,
+        other_body={"quantity": 49},
+    )
+
+
+def _determination(settings):
+    cycle = make_cycle(2024)
+    entity = cycle.entity("Silent Co.")
+    return Case(
+        client_of(cycle.registry),
+        f"/api/v1/compliance/obligations/{entity.obligation.pk}/determination",
+        {"quantity": 900, "basis": "capacity x hours"},
+        VerifiedEmission.objects.count,
+        other_body={"quantity": 901, "basis": "capacity x hours"},
+    )
+
+
+def _carryover_rule(settings):
+    cycle = make_cycle(2024)
+    body = {
+        "year": 2024,
+        "first_vintage": 2019,
+        "base_tonnes": 10000,
+        "net_sales_multiple_bp": 15000,
+        "sales_from": "2024-01-01",
+        "sales_to": "2025-12-31",
+        "effective_from": "2024-10-01",
+        "source": "2023-2024 plan",
+    }
+    return Case(
+        client_of(cycle.registry),
+        "/api/v1/compliance/carryover-rules",
+        body,
+        CarryoverRule.objects.count,
+        other_body=body | {"base_tonnes": 10001},
+    )
+
+
+def _official_price(settings):
+    cycle = make_cycle(2024)
+    body = {"market": "CN-ETS", "month": "2025-12-01", "price": "98.12", "source": "notice"}
+    return Case(
+        client_of(cycle.registry),
+        "/api/v1/compliance/prices",
+        body,
+        OfficialPrice.objects.count,
+        other_body=body | {"price": "98.13"},
+    )
+
+
 CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/participants": _participants_register,
     "api/v1/participants/<id:pk>/suspend": _participants_suspend,
@@ -925,6 +1041,13 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/auctions/<id:pk>/close": _auction_close,
     "api/v1/compliance/obligations/<id:pk>/true-up": _true_up,
     "api/v1/compliance/surrenders": _surrender,
+    "api/v1/compliance/allocation-rules": _allocation_rule,
+    "api/v1/compliance/obligations/<id:pk>/allocation-input": _allocation_input,
+    "api/v1/compliance/years/<id:year>/allocation": _final_allocation,
+    "api/v1/compliance/obligations/<id:pk>/deduction": _deduction,
+    "api/v1/compliance/obligations/<id:pk>/determination": _determination,
+    "api/v1/compliance/carryover-rules": _carryover_rule,
+    "api/v1/compliance/prices": _official_price,
 }
 
 

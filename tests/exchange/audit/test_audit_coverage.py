@@ -72,6 +72,44 @@ def _surrender(m: Market):
     )
 
 
+def _rules():
+    from exchange.services import compliance_rules
+
+    return compliance_rules
+
+
+def _allocation_rule(m: Market):
+    from exchange.services import compliance as comp
+
+    return comp.allocation_rule_set(
+        actor=m.registry_actor,
+        year=2024,
+        sector="",
+        stage="final",
+        method="verified_emissions",
+        effective_from=date(2025, 1, 1),
+        source="plan",
+    )
+
+
+def _verified(m: Market):
+    from exchange.services import compliance as comp
+
+    compliance_year, obligation, account, actor = _covered(m)
+    comp.emissions_record(actor=m.registry_actor, obligation=obligation, quantity=100)
+    return compliance_year, obligation, account, actor
+
+
+def _short(m: Market):
+    from exchange.services import compliance as comp
+
+    _, obligation, _, _ = _covered(m, 2023)
+    comp.emissions_record(actor=m.registry_actor, obligation=obligation, quantity=100)
+    comp.compliance_deadlines_run(today=date(2025, 1, 1))
+    obligation.refresh_from_db()
+    return obligation
+
+
 def _preallocate(m: Market):
     from exchange.services import compliance as comp
 
@@ -347,19 +385,47 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.trading.orders_cancel_at_close": lambda m: (resting_sell(m), after_the_close()),
         "exchange.services.trading.day_close": lambda m: (traded(m), t.day_close(asset=m.cea)),
         "exchange.services.settlement.settlement_run": lambda m: (traded(m), st.settlement_run()),
-        "exchange.services.compliance.compliance_year_create": lambda m: comp.compliance_year_create(
+        "exchange.services.obligations.compliance_year_create": lambda m: comp.compliance_year_create(
             actor=m.registry_actor, year=2030
         ),
-        "exchange.services.compliance.compliance_year_update": lambda m: comp.compliance_year_update(
+        "exchange.services.obligations.compliance_year_update": lambda m: comp.compliance_year_update(
             actor=m.registry_actor, year=_covered(m)[0], deadline=date(2025, 6, 30)
         ),
-        "exchange.services.compliance.entities_cover": _covered,
-        "exchange.services.compliance.emissions_record": lambda m: comp.emissions_record(
+        "exchange.services.obligations.entities_cover": _covered,
+        "exchange.services.obligations.emissions_record": lambda m: comp.emissions_record(
             actor=m.registry_actor, obligation=_covered(m)[1], quantity=100
         ),
-        "exchange.services.compliance.preallocation_run": _preallocate,
-        "exchange.services.compliance.true_up_apply": lambda m: comp.true_up_apply(
+        "exchange.services.obligations.emissions_determine": lambda m: comp.emissions_determine(
+            actor=m.registry_actor, obligation=_covered(m)[1], quantity=100, basis="capacity", today=date(2026, 1, 1)
+        ),
+        "exchange.services.allocation.preallocation_run": _preallocate,
+        "exchange.services.allocation.true_up_apply": lambda m: comp.true_up_apply(
             actor=m.registry_actor, obligation=_covered(m)[1], approved=10
+        ),
+        "exchange.services.allocation.allocation_rule_set": _allocation_rule,
+        "exchange.services.allocation.allocation_input_record": lambda m: comp.allocation_input_record(
+            actor=m.registry_actor, obligation=_covered(m)[1], output=100
+        ),
+        "exchange.services.allocation.allocation_final_run": lambda m: (
+            _allocation_rule(m),
+            comp.allocation_final_run(actor=m.registry_actor, year=_verified(m)[0], today=date(2026, 1, 1)),
+        ),
+        "exchange.services.allocation.deduction_decide": lambda m: comp.deduction_decide(
+            actor=m.registry_actor, obligation=_short(m)
+        ),
+        "exchange.services.compliance_rules.carryover_rule_set": lambda m: _rules().carryover_rule_set(
+            actor=m.registry_actor,
+            year=2024,
+            base_tonnes=10_000,
+            net_sales_multiple_bp=15_000,
+            sales_from=date(2024, 1, 1),
+            sales_to=date(2025, 12, 31),
+            first_vintage=2019,
+            effective_from=date(2024, 10, 1),
+            source="plan",
+        ),
+        "exchange.services.compliance_rules.official_price_set": lambda m: _rules().official_price_set(
+            actor=m.registry_actor, market="CN-ETS", month=date(2025, 12, 1), price_fen=9000, source="notice"
         ),
         "exchange.services.compliance.surrender_create": _surrender,
         "exchange.services.compliance.compliance_assess": lambda m: comp.compliance_assess(

@@ -253,3 +253,38 @@ def test_a_non_trade_transfer_is_applied_for_and_its_units_held(market):
     assert balance(market.seller, market.exchange.cea) == (10_000, 25)
     assert refused == 1
     assert refusal.startswith("error: invalid: ")
+def test_compliance_surrender_status_and_carryover(market):
+    from datetime import date
+
+    from exchange.services.compliance import compliance_year_create, emissions_record, entities_cover
+    from exchange.services.compliance_rules import carryover_rule_set
+
+    registry = market.exchange.market.registry_actor
+    year = compliance_year_create(actor=registry, year=2024)
+    [obligation] = entities_cover(actor=registry, year=year, entities=[market.seller.participant])
+    emissions_record(actor=registry, obligation=obligation, quantity=100)
+    carryover_rule_set(
+        actor=registry,
+        year=2023,
+        base_tonnes=10_000,
+        net_sales_multiple_bp=15_000,
+        sales_from=date(2023, 1, 1),
+        sales_to=date(2024, 12, 31),
+        first_vintage=2019,
+        effective_from=date(2023, 1, 1),
+        source="demo plan",
+    )
+
+    code, out, err = run(market, market.seller_token, "compliance", "surrender", "2024", "CEA-2024:60", "--key", "c1")
+    assert (code, err) == (0, "")
+    assert out.startswith("Surrendered 60 t for 2024")
+    refused, _, err = run(market, market.seller_token, "compliance", "surrender", "2024", "CEA-2024:41")
+    assert refused == 1
+    assert err.startswith("error: exceeds_remaining_obligation: ")
+    code, out, _ = run(market, market.seller_token, "compliance", "status")
+    assert code == 0
+    assert "2024  open" in out
+    code, out, _ = run(market, market.seller_token, "compliance", "carryover", "2023")
+    assert code == 0
+    assert out.startswith("Carryover of 2019-2023 allowances: limit 10,000 t")
+    assert balance(market.seller, market.exchange.cea) == (9_940, 0)

@@ -170,18 +170,58 @@ def test_the_scheduled_task_assesses_past_deadlines(crafted):
     assert set(Obligation.objects.values_list("status", flat=True)) == {"complete", "short", "unverified"}
 
 
-def test_a_closed_year_takes_no_more_surrenders_or_emissions(crafted):
+def test_a_closed_year_takes_no_more_emissions_and_no_surrenders_but_a_short_obligations(crafted):
+    """After the assessment only a short obligation takes surrenders (late completion, Decree 775 art. 24):
+    a complete or unverified one refuses them, and no obligation takes emission versions."""
     cycle, e = crafted
     cycle.market.give(e["short"].account, 37)
+    cycle.market.give(e["complete"].account, 5)
+    cycle.market.give(e["unverified"].account, 5)
     compliance_deadlines_run(today=date(2025, 1, 1))
     before = _state()
 
-    with pytest.raises(DomainError) as late:
-        cycle.surrender(e["short"], (cycle.market.cea, 37))
+    with pytest.raises(DomainError) as complete:
+        cycle.surrender(e["complete"], (cycle.market.cea, 5))
+    with pytest.raises(DomainError) as unverified:
+        cycle.surrender(e["unverified"], (cycle.market.cea, 5))
     with pytest.raises(DomainError) as correction:
         emissions_record(actor=cycle.verifier, obligation=e["short"].obligation, quantity=463)
 
-    assert (late.value.code, correction.value.code) == ("compliance_year_closed", "compliance_year_closed")
+    assert (complete.value.code, unverified.value.code, correction.value.code) == (
+        "compliance_year_closed",
+        "compliance_year_closed",
+        "compliance_year_closed",
+    )
+    assert _state() == before
+
+
+def test_a_late_surrender_completes_a_short_obligation_as_late_complete(crafted):
+    cycle, e = crafted
+    cycle.market.give(e["short"].account, 40)
+    compliance_deadlines_run(today=date(2025, 1, 1))
+    assessed = _assessed(e["short"].obligation)
+
+    with pytest.raises(DomainError) as too_much:
+        cycle.surrender(e["short"], (cycle.market.cea, 38))
+    assert too_much.value.code == "exceeds_remaining_obligation"
+    cycle.surrender(e["short"], (cycle.market.cea, 30))
+    assert _assessed(e["short"].obligation) == assessed  # still short by the assessed 37 t, 7 t to go
+    cycle.surrender(e["short"], (cycle.market.cea, 7), key="late-2")
+
+    e["short"].obligation.refresh_from_db()
+    assert e["short"].obligation.status == "late_complete"
+    assert e["short"].obligation.completed_at is not None
+    # The assessment stays as it was: the shortfall and the penalty range at the deadline.
+    assert _assessed(e["short"].obligation)[1:] == assessed[1:]
+    event = AuditEvent.objects.filter(action="compliance.surrender").order_by("-seq").first().payload_json
+    assert (event["status_before"], event["status"]) == ("short", "late_complete")
+    before = _state()
+    with pytest.raises(DomainError) as after:
+        cycle.surrender(e["short"], (cycle.market.cea, 3))
+    assert after.value.code == "compliance_year_closed"
+    assert _state() == before
+    # Replaying the completing surrender's key changes nothing.
+    cycle.surrender(e["short"], (cycle.market.cea, 7), key="late-2")
     assert _state() == before
 
 
