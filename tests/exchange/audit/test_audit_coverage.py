@@ -29,8 +29,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _import_all_services() -> None:
-    for module in pkgutil.iter_modules(exchange.services.__path__):
-        importlib.import_module(f"exchange.services.{module.name}")
+    for module in pkgutil.walk_packages(exchange.services.__path__, prefix="exchange.services."):
+        importlib.import_module(module.name)
     importlib.import_module(accounts.services.__name__)
 
 
@@ -402,20 +402,20 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
             return p.pledge_enforce(actor=bank(m), loan=loan, method="transfer")
 
     return {
-        "exchange.services.pledges.pledge_request": requested,
-        "exchange.services.pledges.pledge_register": registered,
-        "exchange.services.pledges.pledge_reject": lambda m: p.pledge_reject(actor=bank(m), loan=requested(m)),
-        "exchange.services.pledges.pledge_withdraw": lambda m: p.pledge_withdraw(
+        "exchange.services.pledges.registration.pledge_request": requested,
+        "exchange.services.pledges.registration.pledge_register": registered,
+        "exchange.services.pledges.registration.pledge_reject": lambda m: p.pledge_reject(actor=bank(m), loan=requested(m)),
+        "exchange.services.pledges.registration.pledge_withdraw": lambda m: p.pledge_withdraw(
             actor=m.holder("Borrower")[2], loan=requested(m)
         ),
-        "exchange.services.pledges.pledge_top_up": lambda m: p.pledge_top_up(
+        "exchange.services.pledges.registration.pledge_top_up": lambda m: p.pledge_top_up(
             actor=m.holder("Borrower")[2], loan=(registered(m), m.give(m.holder("Borrower")[1], 10))[0], quantity=10
         ),
-        "exchange.services.pledges.pledge_release": lambda m: p.pledge_release(actor=bank(m), loan=registered(m)),
-        "exchange.services.pledges.pledge_default": defaulted,
-        "exchange.services.pledges.pledge_enforce": enforced,
-        "exchange.services.pledges.pledge_sales_complete": sale_ended,
-        "exchange.services.pledges.pledges_value": lambda m: (registered(m), p.pledges_value()),
+        "exchange.services.pledges.release.pledge_release": lambda m: p.pledge_release(actor=bank(m), loan=registered(m)),
+        "exchange.services.pledges.enforcement.pledge_default": defaulted,
+        "exchange.services.pledges.enforcement.pledge_enforce": enforced,
+        "exchange.services.pledges.enforcement.pledge_sales_complete": sale_ended,
+        "exchange.services.pledges.valuation.pledges_value": lambda m: (registered(m), p.pledges_value()),
     }
 
 
