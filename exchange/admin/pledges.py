@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
 from core.errors import DomainError
@@ -21,6 +22,9 @@ from exchange.services.pledges import (
     bp_to_percent,
     pledge_default,
     pledge_enforce,
+    pledge_enforce_court_order,
+    pledge_enforcement_agree,
+    pledge_enforcement_decline,
     pledge_register,
     pledge_reject,
     pledge_release,
@@ -55,6 +59,24 @@ class TopUpForm(forms.Form):
 
 class EnforceSaleForm(forms.Form):
     price_fen = forms.IntegerField(min_value=1, label="Limit price (fen a tonne)", help_text="7200 = 72.00 yuan.")
+    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
+
+
+class EnforceAgreementForm(forms.Form):
+    price_fen = forms.IntegerField(
+        min_value=1,
+        label=_("Agreed value (fen a tonne)"),
+        help_text=_("Within the valuation band around the reference price."),
+    )
+    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
+
+
+class CourtOrderForm(forms.Form):
+    court_reference = forms.CharField(max_length=100, label=_("Court order reference"))
+    document_sha256 = forms.CharField(min_length=64, max_length=64, label=_("SHA-256 of the order's document"))
+    units_to_lender = forms.IntegerField(min_value=0, label=_("Units the order gives the lender"))
+    price_fen = forms.IntegerField(min_value=1, label=_("Value the order states (fen a tonne)"))
+    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
 
 
 @admin.register(PledgeLoan)
@@ -82,7 +104,15 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     list_select_related = ["borrower", "lender", "asset"]
     ordering = ["-id"]
     inlines = [CollateralInline, ValuationInline, MarginCallInline]
-    actions = ["accept", "reject", "withdraw", "release", "declare_default", "enforce_by_transfer"]
+    actions = [
+        "accept",
+        "reject",
+        "withdraw",
+        "release",
+        "declare_default",
+        "agree_valuation",
+        "decline_valuation",
+    ]
     autocomplete_fields = ["account", "lender"]
     request_fields = (
         "account",
@@ -171,13 +201,14 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def declare_default(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(request, queryset, lambda actor, loan: pledge_default(actor=actor, loan=loan), "in default")
 
-    @admin.action(description="Enforce the selected defaulted pledges: units to the lender (lender)")
-    def enforce_by_transfer(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+    @admin.action(description=_("Agree the lender's proposed valuation (borrower)"))
+    def agree_valuation(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(request, queryset, lambda actor, loan: pledge_enforcement_agree(actor=actor, loan=loan), "enforced")
+
+    @admin.action(description=_("Decline the lender's proposed valuation (borrower)"))
+    def decline_valuation(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(
-            request,
-            queryset,
-            lambda actor, loan: pledge_enforce(actor=actor, loan=loan, method="transfer"),
-            "enforced by transfer",
+            request, queryset, lambda actor, loan: pledge_enforcement_decline(actor=actor, loan=loan), "declined"
         )
 
     def get_urls(self) -> list[Any]:
@@ -187,6 +218,16 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
                 "<int:pk>/enforce-sale/",
                 self.admin_site.admin_view(self.enforce_sale_view),
                 name="exchange_pledgeloan_enforce_sale",
+            ),
+            path(
+                "<int:pk>/enforce-agreement/",
+                self.admin_site.admin_view(self.enforce_agreement_view),
+                name="exchange_pledgeloan_enforce_agreement",
+            ),
+            path(
+                "<int:pk>/court-order/",
+                self.admin_site.admin_view(self.court_order_view),
+                name="exchange_pledgeloan_court_order",
             ),
             *super().get_urls(),
         ]
@@ -231,8 +272,28 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             EnforceSaleForm,
             "Enforce by sale on the exchange",
             lambda actor, loan, data: pledge_enforce(
-                actor=actor, loan=loan, method="sale", price_fen=data["price_fen"]
+                actor=actor, loan=loan, method="sale", price_fen=data["price_fen"], costs_fen=data["costs_fen"]
             ),
+        )
+
+    def enforce_agreement_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._step_view(
+            request,
+            pk,
+            EnforceAgreementForm,
+            _("Propose a valuation for enforcement by agreement"),
+            lambda actor, loan, data: pledge_enforce(
+                actor=actor, loan=loan, method="agreement", price_fen=data["price_fen"], costs_fen=data["costs_fen"]
+            ),
+        )
+
+    def court_order_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._step_view(
+            request,
+            pk,
+            CourtOrderForm,
+            _("Execute a court order (registry)"),
+            lambda actor, loan, data: pledge_enforce_court_order(actor=actor, loan=loan, **data),
         )
 
 
@@ -264,12 +325,15 @@ class PledgeEnforcementAdmin(ReadOnlyAdmin):
         "status",
         "day",
         "amount_due_fen",
+        "value_fen",
         "units_sold",
         "proceeds_fen",
         "fees_fen",
         "paid_to_lender_fen",
         "units_to_lender",
         "units_released",
+        "units_unsold",
+        "court_reference",
         "completed_at",
     ]
     list_filter = ["method", "status"]

@@ -63,6 +63,9 @@ from exchange.services.pledges import (
     bp_to_percent,
     pledge_default,
     pledge_enforce,
+    pledge_enforce_court_order,
+    pledge_enforcement_agree,
+    pledge_enforcement_decline,
     pledge_register,
     pledge_reject,
     pledge_release,
@@ -104,9 +107,16 @@ class MarginCallOut(serializers.Serializer):
 
 
 class EnforcementOut(serializers.ModelSerializer):
-    price = MoneyField(source="price_fen", allow_null=True)
+    price = MoneyField(
+        source="price_fen", allow_null=True, help_text="Sale: the limit price. Agreement, court: the value a tonne."
+    )
     interest = MoneyField(source="interest_fen")
-    amount_due = MoneyField(source="amount_due_fen")
+    costs = MoneyField(source="costs_fen", help_text="The lender's costs of enforcement.")
+    amount_due = MoneyField(
+        source="amount_due_fen", help_text="The debt: principal, interest, costs, less earlier rounds."
+    )
+    value = MoneyField(source="value_fen", help_text="Agreement, court: the value of the units the lender took.")
+    received_by_lender = MoneyField(source="received_by_lender_fen")
     proceeds = MoneyField(source="proceeds_fen", help_text="Turnover of settled sales less the seller's fees.")
     seller_fees = MoneyField(source="fees_fen", help_text="Borne by the borrower (taken from the proceeds).")
     paid_to_lender = MoneyField(source="paid_to_lender_fen")
@@ -116,6 +126,7 @@ class EnforcementOut(serializers.ModelSerializer):
     class Meta:
         model = PledgeEnforcement
         fields = [
+            "id",
             "method",
             "status",
             "day",
@@ -123,7 +134,10 @@ class EnforcementOut(serializers.ModelSerializer):
             "order",
             "units_sold",
             "interest",
+            "costs",
             "amount_due",
+            "value",
+            "received_by_lender",
             "proceeds",
             "seller_fees",
             "paid_to_lender",
@@ -131,6 +145,9 @@ class EnforcementOut(serializers.ModelSerializer):
             "shortfall",
             "units_to_lender",
             "units_released",
+            "units_unsold",
+            "court_reference",
+            "court_document_sha256",
             "transaction",
             "started_at",
             "completed_at",
@@ -202,7 +219,7 @@ class PledgeOut(serializers.ModelSerializer):
 
     @extend_schema_field(EnforcementOut(allow_null=True))
     def get_enforcement(self, loan: PledgeLoan) -> dict[str, Any] | None:
-        enforcement = getattr(loan, "enforcement", None)  # None when the reverse one-to-one is missing
+        enforcement = loan.enforcement  # the latest round
         return EnforcementOut(enforcement).data if enforcement is not None else None
 
 
@@ -589,20 +606,21 @@ class PledgeDefaultApi(_PledgeStepApi):
 
 
 class EnforceIn(serializers.Serializer):
-    method = serializers.ChoiceField(choices=EnforcementMethod.choices)
-    price = MoneyField(
-        min_fen=1, required=False, help_text='sale only: the limit price in yuan a tonne, e.g. "72.00".'
+    method = serializers.ChoiceField(
+        choices=[(EnforcementMethod.AGREEMENT, "agreement"), (EnforcementMethod.SALE, "sale")],
+        help_text="agreement: propose a value a tonne for the borrower to agree; sale: sell on the exchange.",
     )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["method"] == EnforcementMethod.SALE and "price" not in attrs:
-            raise serializers.ValidationError({"price": ["A sale needs a limit price."]})
-        return attrs
+    price = MoneyField(
+        min_fen=1,
+        help_text='agreement: the value a tonne (within the valuation band); sale: the limit price, e.g. "72.00".',
+    )
+    costs = MoneyField(min_fen=0, required=False, default=0, help_text="The lender's costs of enforcement.")
 
 
 class PledgeEnforceApi(_PledgeStepApi):
-    """The lender enforces a defaulted pledge: take the units (``transfer``) or sell them on the exchange
-    (``sale``: the lender is paid first from the settled proceeds, up to principal plus interest)."""
+    """The lender enforces a defaulted pledge (Civil Code arts. 436-438): propose a valuation
+    (``agreement``; nothing moves until the borrower agrees) or sell the units on the exchange (``sale``:
+    the lender is paid first from the settled proceeds, up to the debt; the surplus is the borrower's)."""
 
     input_class = EnforceIn
 
@@ -612,4 +630,61 @@ class PledgeEnforceApi(_PledgeStepApi):
         return super().post(request, pk)
 
     def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
-        return pledge_enforce(actor=self.actor, loan=loan, method=data["method"], price_fen=data.get("price"))
+        return pledge_enforce(
+            actor=self.actor, loan=loan, method=data["method"], price_fen=data["price"], costs_fen=data["costs"]
+        )
+
+
+class PledgeEnforcementAgreeApi(_PledgeStepApi):
+    """The borrower agrees the lender's valuation: units up to the debt go to the lender, the rest are released."""
+
+    @idempotent_request
+    @extend_schema(request=None, responses=PledgeOut, operation_id="pledges_enforce_agree")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_enforcement_agree(actor=self.actor, loan=loan)
+
+
+class PledgeEnforcementDeclineApi(_PledgeStepApi):
+    """The borrower declines the lender's valuation; nothing moves."""
+
+    @idempotent_request
+    @extend_schema(request=None, responses=PledgeOut, operation_id="pledges_enforce_decline")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_enforcement_decline(actor=self.actor, loan=loan)
+
+
+class CourtOrderIn(serializers.Serializer):
+    court_reference = serializers.CharField(max_length=100)
+    document_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="SHA-256 of the order's document, hex.")
+    units_to_lender = serializers.IntegerField(min_value=0, max_value=10**12)
+    price = MoneyField(min_fen=1, help_text="The value a tonne the order states.")
+    costs = MoneyField(min_fen=0, required=False, default=0)
+
+
+class PledgeCourtOrderApi(_PledgeStepApi):
+    """The registry executes a court order on a pledge: the units it names to the lender at the value it
+    states (never more than the debt), the rest released."""
+
+    input_class = CourtOrderIn
+
+    @idempotent_request
+    @extend_schema(request=CourtOrderIn, responses=PledgeOut, operation_id="pledges_court_order")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_enforce_court_order(
+            actor=self.actor,
+            loan=loan,
+            court_reference=data["court_reference"],
+            document_sha256=data["document_sha256"],
+            units_to_lender=data["units_to_lender"],
+            price_fen=data["price"],
+            costs_fen=data["costs"],
+        )

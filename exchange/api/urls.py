@@ -88,6 +88,11 @@ urlpatterns = [
     path("pledges/<id:pk>/release", pledges.PledgeReleaseApi.as_view(), name="pledge-release"),
     path("pledges/<id:pk>/default", pledges.PledgeDefaultApi.as_view(), name="pledge-default"),
     path("pledges/<id:pk>/enforce", pledges.PledgeEnforceApi.as_view(), name="pledge-enforce"),
+    path("pledges/<id:pk>/enforce/agree", pledges.PledgeEnforcementAgreeApi.as_view(), name="pledge-enforce-agree"),
+    path(
+        "pledges/<id:pk>/enforce/decline", pledges.PledgeEnforcementDeclineApi.as_view(), name="pledge-enforce-decline"
+    ),
+    path("pledges/<id:pk>/court-order", pledges.PledgeCourtOrderApi.as_view(), name="pledge-court-order"),
     path("audit/events", audit.AuditEventListApi.as_view(), name="audit-events"),
     path("audit/events/<id:seq>", audit.AuditEventDetailApi.as_view(), name="audit-event-detail"),
     path("audit/events/<id:seq>/proof", audit.AuditProofApi.as_view(), name="audit-proof"),

@@ -14,6 +14,7 @@ valuation and its open margin call, if any, so the loan book filters and sorts w
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 from exchange.models.assets import Asset
@@ -143,10 +144,16 @@ class PledgeLoan(models.Model):
     def reference(self) -> str:
         return str(self)
 
+    @property
+    def enforcement(self) -> PledgeEnforcement | None:
+        """The latest round of enforcement, if any (uses ``prefetch_related("enforcements")``)."""
+        return max(self.enforcements.all(), key=lambda e: e.pk, default=None)
+
 
 class CollateralKind(models.TextChoices):
     INITIAL = "initial", "Pledged at registration"
     TOP_UP = "top_up", "Top-up"
+    UNSOLD = "unsold", _("Unsold in an enforcement sale, still pledged")
 
 
 class PledgeCollateral(models.Model):
@@ -154,7 +161,7 @@ class PledgeCollateral(models.Model):
 
     loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="collateral")
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="pledge_collateral")
-    kind = models.CharField(max_length=8, choices=CollateralKind.choices)
+    kind = models.CharField(max_length=12, choices=CollateralKind.choices)
     quantity = models.BigIntegerField()
     serial_ranges = models.JSONField(help_text="[[first, last], ...] frozen by the hold.")
     created_at = models.DateTimeField()
@@ -238,51 +245,85 @@ class MarginCall(models.Model):
 
 
 class EnforcementMethod(models.TextChoices):
-    TRANSFER = "transfer", "Units taken into the lender's account"
-    SALE = "sale", "Units sold on the exchange"
+    AGREEMENT = "agreement", _("Taken at a valuation agreed with the borrower")
+    SALE = "sale", _("Units sold on the exchange")
+    COURT = "court", _("Executed on a court order")
+    # Before lawful enforcement: every pledged unit taken whole. Kept so the records of that time stay
+    # readable; no service enforces this way any more (Civil Code art. 428 forbids pre-agreed forfeiture).
+    TRANSFER = "transfer", _("Taken whole (no longer used)")
 
 
 class EnforcementStatus(models.TextChoices):
-    SELLING = "selling", "Selling on the exchange"
-    COMPLETED = "completed", "Completed"
+    PROPOSED = "proposed", _("Valuation proposed, awaiting the borrower's agreement")
+    SELLING = "selling", _("Selling on the exchange")
+    COMPLETED = "completed", _("Completed")
+    DECLINED = "declined", _("Valuation declined by the borrower")
+
+
+OPEN_ENFORCEMENT = (EnforcementStatus.PROPOSED, EnforcementStatus.SELLING)
 
 
 class PledgeEnforcement(models.Model):
-    """How a defaulted pledge was enforced, and to the fen what each party got.
+    """One round of enforcement of a defaulted pledge, and to the fen what each party got.
 
-    By sale: ``amount_due_fen`` (principal + interest to the day the sale began) is fixed when the
-    order is placed; each settlement of the order's trades pays the lender from the net proceeds
-    (turnover less the seller's fee, which the borrower bears) until it is paid, and leaves the rest
-    with the borrower. When the order has ended and its trades have settled, the units left unsold go
-    to the lender by transfer if it is still owed money, else back to the borrower.
+    The debt (``amount_due_fen``) is principal, interest to ``day`` by the loan's day count and the
+    lender's enforcement costs, less what earlier rounds gave the lender. No round gives the lender more
+    value than that (a constraint says it for every method):
+
+    - by agreement: units move to the lender at the agreed price, as many whole tonnes as the debt covers
+      (``value_fen`` = units x price <= debt); the rest are released to the borrower;
+    - by sale: each settlement of the order's trades pays the lender from the net proceeds (turnover less
+      the seller's fee, which the borrower bears) until it is paid; the rest is the borrower's cash. Units
+      left unsold while the lender is owed stay pledged (``units_unsold``) for another round, never handed
+      to the lender; once the debt is paid they are released;
+    - by court order: the registry executes what the order names (``court_reference`` and the SHA-256 of
+      the order's document): units to the lender at the value it states, the rest released.
     """
 
-    loan = models.OneToOneField(PledgeLoan, on_delete=models.PROTECT, related_name="enforcement")
-    method = models.CharField(max_length=8, choices=EnforcementMethod.choices)
+    loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="enforcements")
+    method = models.CharField(max_length=9, choices=EnforcementMethod.choices)
     status = models.CharField(max_length=16, choices=EnforcementStatus.choices)
-    day = models.DateField(help_text="The day enforcement began; interest runs to it.")
+    day = models.DateField(help_text=_("The day enforcement began; interest runs to it."))
     interest_fen = models.BigIntegerField()
-    amount_due_fen = models.BigIntegerField(help_text="Principal plus interest to ``day``.")
-    price_fen = models.BigIntegerField(null=True, blank=True, help_text="The sale order's limit price.")
+    costs_fen = models.BigIntegerField(default=0, help_text=_("The lender's costs of enforcement (fen)."))
+    amount_due_fen = models.BigIntegerField(
+        help_text=_("The debt this round secures: principal, interest to the day and costs, less earlier rounds.")
+    )
+    price_fen = models.BigIntegerField(
+        null=True, blank=True, help_text=_("Sale: the order's limit price. Agreement, court: the value per tonne.")
+    )
+    value_fen = models.BigIntegerField(
+        default=0, help_text=_("Agreement, court: the value of the units the lender took (units x price).")
+    )
     order = models.OneToOneField(
         Order, on_delete=models.PROTECT, null=True, blank=True, related_name="pledge_enforcement"
     )
     sale_hold = models.OneToOneField(
-        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="pledge_sale", help_text="The order's hold."
+        Hold,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pledge_sale",
+        help_text=_("The order's hold."),
     )
     units_sold = models.BigIntegerField(default=0)
-    proceeds_fen = models.BigIntegerField(default=0, help_text="Turnover of settled sales less the seller's fees.")
-    fees_fen = models.BigIntegerField(default=0, help_text="Seller's fees on the sale (borne by the borrower).")
+    proceeds_fen = models.BigIntegerField(default=0, help_text=_("Turnover of settled sales less the seller's fees."))
+    fees_fen = models.BigIntegerField(default=0, help_text=_("Seller's fees on the sale (borne by the borrower)."))
     paid_to_lender_fen = models.BigIntegerField(default=0)
     units_to_lender = models.BigIntegerField(default=0)
-    units_released = models.BigIntegerField(default=0, help_text="Unsold units given back to the borrower.")
+    units_released = models.BigIntegerField(default=0, help_text=_("Units given back to the borrower."))
+    units_unsold = models.BigIntegerField(default=0, help_text=_("Sale: units unsold that stay pledged."))
+    court_reference = models.CharField(max_length=100, blank=True, help_text=_("The court order's reference."))
+    court_document_sha256 = models.CharField(
+        max_length=64, blank=True, help_text=_("SHA-256 of the court order's document, hex.")
+    )
     transaction = models.ForeignKey(
         Transaction,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
-        help_text="The journal entry that moved units to the lender, if any.",
+        help_text=_("The journal entry that moved units to the lender, if any."),
     )
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -293,26 +334,49 @@ class PledgeEnforcement(models.Model):
             models.CheckConstraint(
                 condition=models.Q(
                     interest_fen__gte=0,
+                    costs_fen__gte=0,
+                    value_fen__gte=0,
                     units_sold__gte=0,
                     proceeds_fen__gte=0,
                     fees_fen__gte=0,
                     paid_to_lender_fen__gte=0,
                     units_to_lender__gte=0,
                     units_released__gte=0,
+                    units_unsold__gte=0,
                 )
                 & models.Q(paid_to_lender_fen__lte=models.F("amount_due_fen"))
-                & models.Q(paid_to_lender_fen__lte=models.F("proceeds_fen")),
+                & models.Q(paid_to_lender_fen__lte=models.F("proceeds_fen"))
+                & models.Q(value_fen__lte=models.F("amount_due_fen")),
                 name="enforcement_amounts_valid",
             ),
             models.CheckConstraint(
-                condition=models.Q(method=EnforcementMethod.TRANSFER)
-                | models.Q(order__isnull=False, sale_hold__isnull=False, price_fen__gt=0),
+                condition=models.Q(method__in=[EnforcementMethod.TRANSFER])
+                | (
+                    models.Q(method=EnforcementMethod.SALE, order__isnull=False, sale_hold__isnull=False)
+                    & models.Q(price_fen__gt=0)
+                )
+                | models.Q(method__in=[EnforcementMethod.AGREEMENT, EnforcementMethod.COURT], price_fen__gt=0),
                 name="enforcement_sale_has_order",
             ),
             models.CheckConstraint(
-                condition=models.Q(status=EnforcementStatus.COMPLETED, completed_at__isnull=False)
-                | models.Q(status=EnforcementStatus.SELLING, completed_at__isnull=True, method=EnforcementMethod.SALE),
+                condition=~models.Q(method=EnforcementMethod.COURT)
+                | (~models.Q(court_reference="") & models.Q(court_document_sha256__regex=r"^[0-9a-f]{64}$")),
+                name="enforcement_court_order_named",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=[EnforcementStatus.COMPLETED, EnforcementStatus.DECLINED], completed_at__isnull=False
+                )
+                | models.Q(status=EnforcementStatus.SELLING, completed_at__isnull=True, method=EnforcementMethod.SALE)
+                | models.Q(
+                    status=EnforcementStatus.PROPOSED, completed_at__isnull=True, method=EnforcementMethod.AGREEMENT
+                ),
                 name="enforcement_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["loan"],
+                condition=models.Q(status__in=OPEN_ENFORCEMENT),
+                name="enforcement_one_open_per_loan",
             ),
         ]
 
@@ -320,11 +384,18 @@ class PledgeEnforcement(models.Model):
         return f"enforcement of pledge {self.loan_id} by {self.method} ({self.status})"
 
     @property
+    def received_by_lender_fen(self) -> int:
+        """What the lender got against the debt: sale proceeds paid, or the value of the units taken."""
+        return self.paid_to_lender_fen if self.method == EnforcementMethod.SALE else self.value_fen
+
+    @property
     def surplus_fen(self) -> int:
-        """Net proceeds left with the borrower."""
+        """Net sale proceeds left with the borrower."""
         return self.proceeds_fen - self.paid_to_lender_fen
 
     @property
     def shortfall_fen(self) -> int:
-        """What the lender is still owed (an unsecured claim outside the ledger once completed)."""
-        return max(self.amount_due_fen - self.paid_to_lender_fen, 0) if self.method == EnforcementMethod.SALE else 0
+        """What the lender is still owed after this round (for a sale, counted once it has completed)."""
+        if self.method == EnforcementMethod.TRANSFER:
+            return 0
+        return max(self.amount_due_fen - self.received_by_lender_fen, 0)

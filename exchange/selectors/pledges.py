@@ -64,8 +64,8 @@ def collateral_price(asset: Asset, day: date) -> Price | None:
 
 def _with_relations(queryset: QuerySet[PledgeLoan]) -> QuerySet[PledgeLoan]:
     return queryset.select_related(
-        "borrower", "lender", "account", "lender_account", "asset", "margin_call", "enforcement"
-    ).prefetch_related("collateral__hold")
+        "borrower", "lender", "account", "lender_account", "asset", "margin_call"
+    ).prefetch_related("collateral__hold", "enforcements")
 
 
 def pledges_visible_to(actor: Actor) -> QuerySet[PledgeLoan]:

@@ -178,7 +178,18 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "api/v1/pledges/<id:pk>/valuations"): owned("bank"),
     **{
         ("POST", f"api/v1/pledges/<id:pk>/{step}"): write(missing=404)
-        for step in ("accept", "reject", "withdraw", "top-up", "release", "default", "enforce")
+        for step in (
+            "accept",
+            "reject",
+            "withdraw",
+            "top-up",
+            "release",
+            "default",
+            "enforce",
+            "enforce/agree",
+            "enforce/decline",
+            "court-order",
+        )
     },
     ("GET", "api/v1/audit/events"): read_kinds(AUDITOR, REGISTRY),
     ("GET", "api/v1/audit/events/<id:seq>"): read_kinds(AUDITOR, REGISTRY),

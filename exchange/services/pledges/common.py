@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from django.conf import settings
+
 from accounts.actors import Actor
 from core.money import fen_to_str
 from exchange.locks import lock_pledge_loans
@@ -49,6 +51,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "release": (frozenset({PledgeStatus.REGISTERED}), PledgeStatus.RELEASED),
     "default": (frozenset({PledgeStatus.REGISTERED}), PledgeStatus.DEFAULTED),
     "enforce": (frozenset({PledgeStatus.DEFAULTED}), PledgeStatus.ENFORCED),
+    "court": (frozenset({PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED}), PledgeStatus.ENFORCED),
 }
 
 
@@ -60,6 +63,7 @@ DONE = {
     "release": "released",
     "default": "declared in default",
     "enforce": "enforced",
+    "court": "enforced on a court order",
 }
 
 
@@ -233,3 +237,9 @@ def maturity_notices(loan: PledgeLoan, day: date) -> None:
         "The lender may declare default."
     )
     notice(loan, subject, body, kind=NoticeKind.PAST_MATURITY)
+
+
+# --- the valuation band for enforcement by agreement ---------------------------------------------------------
+def valuation_band_bp(asset: Asset, day: date) -> int:
+    """The band (basis points) around the reference price within which an agreed valuation must lie."""
+    return int(settings.GREENLEDGER["PLEDGE_VALUATION_BAND_BP"])

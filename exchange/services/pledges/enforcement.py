@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
+from django.utils.translation import gettext_lazy as _
+
 from accounts.actors import Actor
+from accounts.models import ParticipantKind
 from core import clock
 from core.errors import InvalidInput
 from core.limits import is_whole
 from core.money import fen_to_str
 from exchange.locks import lock_book, lock_enforcements, lock_hold
 from exchange.models import (
+    CollateralKind,
     DefaultReason,
     EnforcementMethod,
     EnforcementStatus,
+    Hold,
     HoldKind,
     HoldStatus,
     OrderStatus,
+    PledgeCollateral,
     PledgeEnforcement,
     PledgeLoan,
     PledgeStatus,
     Trade,
+    Transaction,
     TransactionKind,
 )
 from exchange.models.notices import NoticeKind
+from exchange.models.pledges import BP, OPEN_ENFORCEMENT
+from exchange.selectors.pledges import Price
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.ledger import (
     Leg,
@@ -40,17 +50,21 @@ from exchange.services.pledges.common import (
     lender_account_of,
     locked_loan,
     notice,
+    price_or_refuse,
+    ranges_of,
     require_party,
     transition,
+    valuation_band_bp,
 )
 from exchange.services.pledges.errors import (
     DefaultNotDue,
+    EnforcementExceedsDebt,
     EnforcementInProgress,
+    InvalidCourtOrder,
+    NoValuationProposed,
+    ValuationOutOfBand,
 )
-from exchange.services.pledges.terms import (
-    bp_to_percent,
-    simple_interest_fen,
-)
+from exchange.services.pledges.terms import bp_to_percent, loan_interest_fen
 from exchange.services.trading import cash_asset, enforcement_order_place
 
 
@@ -111,86 +125,165 @@ def pledge_default(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
     return loan
 
 
-@service
-def pledge_enforce(*, actor: Actor, loan: PledgeLoan, method: str, price_fen: int | None = None) -> PledgeEnforcement:
-    """The lender enforces a defaulted pledge.
+MAX_COSTS_FEN = 10**13
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
-    ``transfer``: exactly the pledged blocks move into the lender's account at once (one
-    ``pledge_enforcement`` journal entry consuming the pledge holds). ``sale``: the pledged units are
-    offered on the exchange at the limit ``price_fen`` through an ordinary sell order that takes over
-    them; the loan is enforced once the sale has ended and settled (see the module docstring).
-    """
-    loan = locked_loan(loan)
-    require_party(actor, loan, "lender")
-    if method not in EnforcementMethod.values:
-        raise InvalidInput("method is transfer or sale.", details={"method": method})
-    if loan.status == PledgeStatus.DEFAULTED and PledgeEnforcement.objects.filter(loan=loan).exists():
-        raise EnforcementInProgress(details={"pledge": loan.pk})
-    target = transition(loan, "enforce")
-    day, now = clock.trading_day(), clock.now()
-    interest = simple_interest_fen(loan.principal_fen, loan.annual_rate_bp, loan.start_date, day)
-    due = loan.principal_fen + interest
+
+def _debt(loan: PledgeLoan, day: date, costs_fen: int) -> tuple[int, int]:
+    """(interest to ``day``, the debt a new round secures): principal + interest + costs, less what
+    earlier rounds gave the lender."""
+    interest = loan_interest_fen(loan, day)
+    received = sum(e.received_by_lender_fen for e in PledgeEnforcement.objects.filter(loan=loan))
+    earlier_costs = sum(PledgeEnforcement.objects.filter(loan=loan).values_list("costs_fen", flat=True))
+    return interest, max(loan.principal_fen + interest + earlier_costs + costs_fen - received, 0)
+
+
+def _check_costs(costs_fen: int) -> None:
+    if not is_whole(costs_fen) or not 0 <= costs_fen <= MAX_COSTS_FEN:
+        raise InvalidInput(_("Costs are an amount from 0."), details={"costs": str(costs_fen)})
+
+
+def _open_enforcement(loan: PledgeLoan) -> PledgeEnforcement | None:
+    found = lock_enforcements(PledgeEnforcement.objects.filter(loan=loan, status__in=OPEN_ENFORCEMENT))
+    return found[0] if found else None
+
+
+def _check_band(loan: PledgeLoan, price_fen: int, day: date) -> Price:
+    """The agreed price lies within the band around the reference price of ``day``."""
+    reference = price_or_refuse(loan.asset, day)
+    band = valuation_band_bp(loan.asset, day)
+    low, high = -(-reference.fen * (BP - band) // BP), reference.fen * (BP + band) // BP
+    if not low <= price_fen <= high:
+        raise ValuationOutOfBand(
+            details={
+                "price": fen_to_str(price_fen),
+                "reference_price": fen_to_str(reference.fen),
+                "band_percent": bp_to_percent(band),
+                "lowest": fen_to_str(low),
+                "highest": fen_to_str(high),
+            }
+        )
+    return reference
+
+
+def _take_and_release(
+    actor: Actor, loan: PledgeLoan, units: int, memo: str, method: str
+) -> tuple[Transaction | None, str | None, int, list[list[int]]]:
+    """Move ``units`` pledged units (the pledge's holds in order, lowest blocks first) to the lender and
+    release the rest to the borrower, in this transaction. Return (entry, digest, released, ranges)."""
     collateral = active_collateral(loan)
-    if method == EnforcementMethod.TRANSFER:
-        txn, _ = journal_open(
+    legs: list[Leg] = []
+    left = units
+    for c in collateral:
+        take = min(left, c.hold.remaining)
+        if take:
+            legs.append(Leg(loan.asset, loan.account, lender_account_of(loan), take, hold=c.hold))
+            left -= take
+    txn, digest, ranges = None, None, []
+    if legs:
+        txn, _unused = journal_open(
             kind=TransactionKind.PLEDGE_ENFORCEMENT,
             actor=actor,
             idempotency_key=None,
-            request={"pledge": loan.pk, "method": method},
-            memo=f"Pledge {loan.registration_reference} enforced: units to the lender",
+            request={"pledge": loan.pk, "method": method, "units": units},
+            memo=memo,
             metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": method},
         )
-        posted = ledger_post(
-            txn,
-            [Leg(loan.asset, loan.account, lender_account_of(loan), c.hold.remaining, hold=c.hold) for c in collateral],
-            ended_hold_status=HoldStatus.ENFORCED,
-        )
+        posted = ledger_post(txn, legs, ended_hold_status=HoldStatus.ENFORCED)
+        digest = posted.digest
+        ranges = [list(r) for leg_ranges in posted.ranges for r in leg_ranges]
+    released = holds_release([(c.hold, None) for c in collateral])
+    return txn, digest, sum(released.values()), ranges
+
+
+def _close(loan: PledgeLoan, day: date, interest: int) -> None:
+    loan.status, loan.closed_on, loan.interest_fen, loan.margin_call = PledgeStatus.ENFORCED, day, interest, None
+    loan.save(update_fields=["status", "closed_on", "interest_fen", "margin_call"])
+
+
+@service
+def pledge_enforce(
+    *,
+    actor: Actor,
+    loan: PledgeLoan,
+    method: str,
+    price_fen: int | None = None,
+    costs_fen: int = 0,
+) -> PledgeEnforcement:
+    """The lender starts enforcing a defaulted pledge, one of two ways (Civil Code arts. 436-438):
+
+    ``agreement``: it proposes a value per tonne within the valuation band around the reference price;
+    nothing moves until the borrower agrees (``pledge_enforcement_agree``). ``sale``: the pledged units
+    are offered on the exchange at the limit ``price_fen`` through an ordinary sell order that takes over
+    them (see the package docstring). ``costs_fen``: the lender's costs of enforcement, part of the debt.
+    Enforcement on a court order is the registry's step, ``pledge_enforce_court_order``.
+    """
+    loan = locked_loan(loan)
+    require_party(actor, loan, "lender")
+    if method not in (EnforcementMethod.AGREEMENT, EnforcementMethod.SALE):
+        raise InvalidInput(_("method is agreement or sale."), details={"method": method})
+    if _open_enforcement(loan) is not None:
+        raise EnforcementInProgress(details={"pledge": loan.pk})
+    transition(loan, "enforce")
+    _check_costs(costs_fen)
+    if not is_whole(price_fen) or cast(int, price_fen) <= 0:
+        raise InvalidInput(_("Enforcement needs a positive price."), details={"price": str(price_fen)})
+    price_fen = cast(int, price_fen)
+    day, now = clock.trading_day(), clock.now()
+    interest, due = _debt(loan, day, costs_fen)
+    collateral = active_collateral(loan)
+
+    if method == EnforcementMethod.AGREEMENT:
+        reference = _check_band(loan, price_fen, day)
         enforcement = PledgeEnforcement.objects.create(
             loan=loan,
             method=method,
-            status=EnforcementStatus.COMPLETED,
+            status=EnforcementStatus.PROPOSED,
             day=day,
             interest_fen=interest,
+            costs_fen=costs_fen,
             amount_due_fen=due,
-            units_to_lender=loan.quantity,
-            transaction=txn,
+            price_fen=price_fen,
             started_at=now,
-            completed_at=now,
         )
-        loan.status, loan.closed_on, loan.interest_fen, loan.margin_call = target, day, interest, None
-        loan.save(update_fields=["status", "closed_on", "interest_fen", "margin_call"])
         audit_record(
             actor=actor,
-            action="pledge.enforce",
+            action="pledge.enforce_propose",
             obj=loan,
             payload={
                 "pledge": loan.pk,
                 "reference": loan.registration_reference,
                 "method": method,
-                "transaction": txn.pk,
-                "units": loan.quantity,
-                "lender_account": lender_account_of(loan).number,
-                "serials": [list(r) for leg_ranges in posted.ranges for r in leg_ranges],
+                "price": fen_to_str(price_fen),
+                "reference_price": fen_to_str(reference.fen),
+                "interest": fen_to_str(interest),
+                "costs": fen_to_str(costs_fen),
                 "amount_due": fen_to_str(due),
-                "entry_digest": posted.digest,
             },
         )
-        enforcement_notice(loan, method, due)
+        notice(
+            loan,
+            f"Pledge {loan.registration_reference}: the lender proposes to take units at "
+            f"{fen_to_str(price_fen)} yuan/t",
+            f"{loan.lender.name} proposes to enforce pledge {loan.registration_reference} by agreement: units up to "
+            f"the debt of {fen_to_str(due)} yuan at {fen_to_str(price_fen)} yuan a tonne; the rest are released. "
+            "The borrower agrees or declines.",
+            kind=NoticeKind.ENFORCEMENT,
+        )
         return enforcement
 
-    if not is_whole(price_fen) or price_fen <= 0:
-        raise InvalidInput("A sale on enforcement needs a positive limit price.", details={"price": str(price_fen)})
     lock_book(loan.asset_id)  # after the loan, before balances and holds (exchange.locks)
     sale_hold = holds_consolidate(
         [c.hold for c in collateral], kind=HoldKind.PLEDGE, reference=f"pledge:{loan.pk}:sale"
     )
+    rounds = PledgeEnforcement.objects.filter(loan=loan, method=EnforcementMethod.SALE).count()
     placed = enforcement_order_place(
         actor=actor,
         hold=sale_hold,
         account=loan.account,
         asset=loan.asset,
         price_fen=price_fen,
-        client_order_id=f"pledge-{loan.pk}-enforcement",
+        client_order_id=f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else ""),
     )
     enforcement = PledgeEnforcement.objects.create(
         loan=loan,
@@ -198,6 +291,7 @@ def pledge_enforce(*, actor: Actor, loan: PledgeLoan, method: str, price_fen: in
         status=EnforcementStatus.SELLING,
         day=day,
         interest_fen=interest,
+        costs_fen=costs_fen,
         amount_due_fen=due,
         price_fen=price_fen,
         order=placed.order,
@@ -216,10 +310,180 @@ def pledge_enforce(*, actor: Actor, loan: PledgeLoan, method: str, price_fen: in
             "price": fen_to_str(price_fen),
             "units": sale_hold.quantity,
             "trades": len(placed.trades),
+            "interest": fen_to_str(interest),
+            "costs": fen_to_str(costs_fen),
             "amount_due": fen_to_str(due),
         },
     )
     enforcement_notice(loan, method, due)
+    return enforcement
+
+
+@service
+def pledge_enforcement_agree(*, actor: Actor, loan: PledgeLoan) -> PledgeEnforcement:
+    """The borrower agrees the lender's valuation: units worth the debt and no more move to the lender.
+
+    As many whole tonnes as the debt covers at the agreed price (``value`` = units x price <= debt) go to
+    the lender's account; every other pledged unit is released to the borrower; the loan is enforced. A
+    debt above the value of all the units leaves a shortfall, the lender's claim outside the ledger. The
+    price is checked against the band again on the day of agreement.
+    """
+    loan = locked_loan(loan)
+    require_party(actor, loan, "borrower")
+    proposal = _open_enforcement(loan)
+    if proposal is None or proposal.status != EnforcementStatus.PROPOSED:
+        raise NoValuationProposed(details={"pledge": loan.pk})
+    transition(loan, "enforce")
+    day, now = clock.trading_day(), clock.now()
+    price_fen = cast(int, proposal.price_fen)
+    reference = _check_band(loan, price_fen, day)
+    pledged = sum(c.hold.remaining for c in active_collateral(loan))
+    units = min(pledged, proposal.amount_due_fen // price_fen)
+    txn, digest, released, ranges = _take_and_release(
+        actor, loan, units, f"Pledge {loan.registration_reference} enforced by agreement", EnforcementMethod.AGREEMENT
+    )
+    proposal.status, proposal.completed_at, proposal.transaction = EnforcementStatus.COMPLETED, now, txn
+    proposal.units_to_lender, proposal.value_fen, proposal.units_released = units, units * price_fen, released
+    proposal.save(
+        update_fields=["status", "completed_at", "transaction", "units_to_lender", "value_fen", "units_released"]
+    )
+    _close(loan, day, proposal.interest_fen)
+    audit_record(
+        actor=actor,
+        action="pledge.enforce_agreed",
+        obj=loan,
+        payload={
+            "pledge": loan.pk,
+            "reference": loan.registration_reference,
+            "method": EnforcementMethod.AGREEMENT,
+            "price": fen_to_str(price_fen),
+            "reference_price": fen_to_str(reference.fen),
+            "amount_due": fen_to_str(proposal.amount_due_fen),
+            "units_to_lender": units,
+            "value_to_lender": fen_to_str(proposal.value_fen),
+            "units_released": released,
+            "shortfall": fen_to_str(proposal.shortfall_fen),
+            "serials": ranges,
+            "transaction": txn.pk if txn else None,
+            "entry_digest": digest,
+        },
+    )
+    enforcement_notice(loan, EnforcementMethod.AGREEMENT, proposal.amount_due_fen)
+    return proposal
+
+
+@service
+def pledge_enforcement_decline(*, actor: Actor, loan: PledgeLoan) -> PledgeEnforcement:
+    """The borrower declines the lender's valuation: nothing moves; the lender may sell or go to court."""
+    loan = locked_loan(loan)
+    require_party(actor, loan, "borrower")
+    proposal = _open_enforcement(loan)
+    if proposal is None or proposal.status != EnforcementStatus.PROPOSED:
+        raise NoValuationProposed(details={"pledge": loan.pk})
+    proposal.status, proposal.completed_at = EnforcementStatus.DECLINED, clock.now()
+    proposal.save(update_fields=["status", "completed_at"])
+    audit_record(
+        actor=actor,
+        action="pledge.enforce_declined",
+        obj=loan,
+        payload={"pledge": loan.pk, "reference": loan.registration_reference, "price": fen_to_str(proposal.price_fen)},
+    )
+    return proposal
+
+
+@service
+def pledge_enforce_court_order(
+    *,
+    actor: Actor,
+    loan: PledgeLoan,
+    court_reference: str,
+    document_sha256: str,
+    units_to_lender: int,
+    price_fen: int,
+    costs_fen: int = 0,
+) -> PledgeEnforcement:
+    """The registry executes a court order on a registered or defaulted pledge.
+
+    The order names its reference, the SHA-256 of its document, the units the lender takes and the value
+    per tonne it states; the registry moves those units to the lender and releases the rest. An order
+    whose units are worth more than the debt is refused (``pledge_enforcement_exceeds_debt``): the
+    registry does not give the lender the borrower's surplus.
+    """
+    actor.require_can_act()
+    actor.require_kind(ParticipantKind.REGISTRY, allow_system=False)
+    loan = locked_loan(loan)
+    court_reference = court_reference.strip()
+    document_sha256 = document_sha256.strip().lower()
+    problems: dict[str, str] = {}
+    if not court_reference or len(court_reference) > 100:
+        problems["court_reference"] = "The order's reference, 1 to 100 characters."
+    if not SHA256_HEX.match(document_sha256):
+        problems["document_sha256"] = "64 hexadecimal digits."
+    if not is_whole(units_to_lender) or units_to_lender < 0:
+        problems["units_to_lender"] = "A whole number of tonnes from 0."
+    if not is_whole(price_fen) or price_fen <= 0:
+        problems["price"] = "A positive value per tonne."
+    if problems:
+        raise InvalidCourtOrder(next(iter(problems.values())), details=problems)
+    _check_costs(costs_fen)
+    if _open_enforcement(loan) is not None:
+        raise EnforcementInProgress(details={"pledge": loan.pk})
+    transition(loan, "court")
+    day, now = clock.trading_day(), clock.now()
+    interest, due = _debt(loan, day, costs_fen)
+    pledged = sum(c.hold.remaining for c in active_collateral(loan))
+    if units_to_lender > pledged:
+        raise InvalidCourtOrder(
+            _("The order names more units than are pledged."),
+            details={"units_to_lender": units_to_lender, "pledged": pledged},
+        )
+    value = units_to_lender * price_fen
+    if value > due:
+        raise EnforcementExceedsDebt(
+            details={"value": fen_to_str(value), "amount_due": fen_to_str(due), "units_to_lender": units_to_lender}
+        )
+    txn, digest, released, ranges = _take_and_release(
+        actor, loan, units_to_lender, f"Pledge {loan.registration_reference}: court order {court_reference}", "court"
+    )
+    enforcement = PledgeEnforcement.objects.create(
+        loan=loan,
+        method=EnforcementMethod.COURT,
+        status=EnforcementStatus.COMPLETED,
+        day=day,
+        interest_fen=interest,
+        costs_fen=costs_fen,
+        amount_due_fen=due,
+        price_fen=price_fen,
+        value_fen=value,
+        units_to_lender=units_to_lender,
+        units_released=released,
+        court_reference=court_reference,
+        court_document_sha256=document_sha256,
+        transaction=txn,
+        started_at=now,
+        completed_at=now,
+    )
+    _close(loan, day, interest)
+    audit_record(
+        actor=actor,
+        action="pledge.enforce_court_order",
+        obj=loan,
+        payload={
+            "pledge": loan.pk,
+            "reference": loan.registration_reference,
+            "court_reference": court_reference,
+            "document_sha256": document_sha256,
+            "price": fen_to_str(price_fen),
+            "amount_due": fen_to_str(due),
+            "units_to_lender": units_to_lender,
+            "value_to_lender": fen_to_str(value),
+            "units_released": released,
+            "serials": ranges,
+            "transaction": txn.pk if txn else None,
+            "entry_digest": digest,
+        },
+    )
+    enforcement_notice(loan, EnforcementMethod.COURT, due)
     return enforcement
 
 
@@ -249,7 +513,7 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
         pay = min(net, enforcement.amount_due_fen - enforcement.paid_to_lender_fen)
         txn, digest = None, None
         if pay > 0:
-            txn, _ = journal_open(
+            txn, _replayed = journal_open(
                 kind=TransactionKind.PLEDGE_ENFORCEMENT,
                 actor=actor,
                 idempotency_key=None,
@@ -286,40 +550,33 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
 
 
 def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
-    """The sale has ended and settled: unsold units to the lender if it is owed, else back; loan enforced."""
+    """The sale has ended and settled. Unsold units stay pledged while the lender is owed (for another
+    round: never handed to the lender), else go back to the borrower; a paid or sold-out loan is enforced."""
     loan = locked_loan(enforcement.loan)
     hold = lock_hold(cast(int, enforcement.sale_hold_id))
     unsold = hold.remaining if hold.status == HoldStatus.ACTIVE else 0
     owed = enforcement.amount_due_fen - enforcement.paid_to_lender_fen
     day, now = clock.trading_day(), clock.now()
-    txn, digest = None, None
     if unsold and owed > 0:
-        txn, _ = journal_open(
-            kind=TransactionKind.PLEDGE_ENFORCEMENT,
-            actor=actor,
-            idempotency_key=None,
-            request={"pledge": loan.pk, "unsold": unsold},
-            memo=f"Pledge {loan.registration_reference}: unsold units to the lender",
-            metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": "sale"},
+        PledgeCollateral.objects.create(
+            loan=loan,
+            hold_id=hold.pk,
+            kind=CollateralKind.UNSOLD,
+            quantity=unsold,
+            serial_ranges=ranges_of(cast(Hold, enforcement.sale_hold)),
+            created_at=now,
         )
-        digest = ledger_post(
-            txn,
-            [Leg(loan.asset, loan.account, lender_account_of(loan), unsold, hold=hold)],
-            ended_hold_status=HoldStatus.ENFORCED,
-        ).digest
-        enforcement.units_to_lender, enforcement.transaction = unsold, txn
+        enforcement.units_unsold = unsold
+        loan.quantity = unsold
+        loan.interest_fen = enforcement.interest_fen
+        loan.save(update_fields=["quantity", "interest_fen"])
     elif unsold:
         holds_release([(hold, None)])
         enforcement.units_released = unsold
     enforcement.status, enforcement.completed_at = EnforcementStatus.COMPLETED, now
-    enforcement.save(update_fields=["status", "completed_at", "units_to_lender", "units_released", "transaction"])
-    loan.status, loan.closed_on, loan.interest_fen, loan.margin_call = (
-        PledgeStatus.ENFORCED,
-        day,
-        enforcement.interest_fen,
-        None,
-    )
-    loan.save(update_fields=["status", "closed_on", "interest_fen", "margin_call"])
+    enforcement.save(update_fields=["status", "completed_at", "units_unsold", "units_released"])
+    if not enforcement.units_unsold:
+        _close(loan, day, enforcement.interest_fen)
     audit_record(
         actor=actor,
         action="pledge.enforce_complete",
@@ -327,16 +584,16 @@ def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
         payload={
             "pledge": loan.pk,
             "reference": loan.registration_reference,
+            "amount_due": fen_to_str(enforcement.amount_due_fen),
             "units_sold": enforcement.units_sold,
             "proceeds": fen_to_str(enforcement.proceeds_fen),
             "seller_fees": fen_to_str(enforcement.fees_fen),
             "paid_to_lender": fen_to_str(enforcement.paid_to_lender_fen),
             "surplus_to_borrower": fen_to_str(enforcement.surplus_fen),
             "shortfall": fen_to_str(enforcement.shortfall_fen),
-            "unsold_to_lender": enforcement.units_to_lender,
+            "unsold_still_pledged": enforcement.units_unsold,
             "unsold_released": enforcement.units_released,
-            "transaction": txn.pk if txn else None,
-            "entry_digest": digest,
+            "status": loan.status,
         },
     )
 

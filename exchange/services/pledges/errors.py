@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from core.errors import Forbidden, InvalidInput
 from exchange.errors import (
     InvalidState,
@@ -61,3 +63,23 @@ class DefaultNotDue(RuleViolation):
 class EnforcementInProgress(InvalidState):
     code = "pledge_enforcement_in_progress"
     default_message = "The pledge is being enforced by a sale on the exchange."
+
+
+class ValuationOutOfBand(RuleViolation):
+    code = "pledge_valuation_out_of_band"
+    default_message = _("The agreed price lies outside the band around the reference price.")
+
+
+class EnforcementExceedsDebt(RuleViolation):
+    code = "pledge_enforcement_exceeds_debt"
+    default_message = _("The units named are worth more than the debt; the surplus belongs to the borrower.")
+
+
+class NoValuationProposed(InvalidState):
+    code = "pledge_no_valuation_proposed"
+    default_message = _("The lender has proposed no valuation for this pledge.")
+
+
+class InvalidCourtOrder(InvalidInput):
+    code = "invalid_court_order"
+    default_message = _("A court order names its reference, the SHA-256 of its document and what it orders.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from core.limits import MAX_QUANTITY, is_quantity, is_whole
-from exchange.models.pledges import BP
+from exchange.models.pledges import BP, PledgeLoan
 from exchange.services.pledges.errors import (
     InvalidPledgeTerms,
 )
@@ -21,6 +21,11 @@ def simple_interest_fen(principal_fen: int, rate_bp: int, start: date, end: date
     days = max((end - start).days, 0)
     numerator, denominator = principal_fen * rate_bp * days, BP * 365
     return (2 * numerator + denominator) // (2 * denominator)
+
+
+def loan_interest_fen(loan: PledgeLoan, day: date) -> int:
+    """The loan's interest from its start to ``day``."""
+    return simple_interest_fen(loan.principal_fen, loan.annual_rate_bp, loan.start_date, day)
 
 
 def ltv_bp_of(principal_fen: int, value_fen: int) -> int:

@@ -52,6 +52,7 @@ from exchange.models import (
 from exchange.services.approvals import approval_request
 from exchange.services.compliance import compliance_year_create, entities_cover
 from exchange.services.issuance import cea_vintage_create, project_register
+from exchange.services.pledges import pledge_enforce
 from exchange.services.transfers import transfer_create
 from exchange.services.trust import trusted_account_propose
 from tests.helpers.api import all_at_once, api_routes, error_of, token_for
@@ -462,9 +463,60 @@ def _pledge_enforce(settings):
     return Case(
         client_of(ps.bank[2]),
         f"/api/v1/pledges/{loan.pk}/enforce",
-        {"method": "transfer"},
-        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea)),
+        {"method": "agreement", "price": "80.00"},
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea), loan.enforcements.count()),
         other_body={"method": "sale", "price": "72.00"},
+        at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _pledge_proposed():
+    ps = make_pledges()
+    loan = ps.defaulted()
+    with clock.pinned(at(DAY + timedelta(days=2))):
+        pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=8000)
+    return ps, loan
+
+
+def _pledge_enforce_agree(settings):
+    ps, loan = _pledge_proposed()
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{loan.pk}/enforce/agree",
+        None,
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea), balance(ps.account, ps.cea)),
+        other_body={"note": "another body"},
+        at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _pledge_enforce_decline(settings):
+    ps, loan = _pledge_proposed()
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{loan.pk}/enforce/decline",
+        None,
+        lambda: list(loan.enforcements.values_list("status", flat=True)),
+        other_body={"note": "another body"},
+        at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _pledge_court_order(settings):
+    ps = make_pledges()
+    loan = ps.defaulted()
+    order = {
+        "court_reference": "(2026) Jing 0105 Min Chu 1",
+        "document_sha256": "ab" * 32,
+        "units_to_lender": 100,
+        "price": "80.00",
+    }
+    return Case(
+        client_of(ps.ex.market.registry_actor),
+        f"/api/v1/pledges/{loan.pk}/court-order",
+        order,
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea)),
+        other_body={**order, "units_to_lender": 200},
         at=at(DAY + timedelta(days=2)),
     )
 
@@ -710,6 +762,9 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/pledges/<id:pk>/release": _pledge_release,
     "api/v1/pledges/<id:pk>/default": _pledge_default,
     "api/v1/pledges/<id:pk>/enforce": _pledge_enforce,
+    "api/v1/pledges/<id:pk>/enforce/agree": _pledge_enforce_agree,
+    "api/v1/pledges/<id:pk>/enforce/decline": _pledge_enforce_decline,
+    "api/v1/pledges/<id:pk>/court-order": _pledge_court_order,
     "api/v1/compliance/years": _compliance_year_create,
     "api/v1/compliance/years/<id:year>/entities": _compliance_cover,
     "api/v1/compliance/years/<id:year>/preallocation": _compliance_preallocation,

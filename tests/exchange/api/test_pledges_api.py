@@ -98,7 +98,7 @@ def test_steps_are_refused_with_their_codes_over_http(ps):
         409,
         "invalid_pledge_transition",
     )
-    response = bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "transfer"}, format="json")
+    response = bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "agreement", "price": "80.00"}, format="json")
     assert error_of(response) == (409, "invalid_pledge_transition")
     assert response.json()["error"]["details"] == {
         "pledge": loan.pk,
@@ -107,6 +107,9 @@ def test_steps_are_refused_with_their_codes_over_http(ps):
         "to": "enforced",
     }
     assert error_of(bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "sale"}, format="json"))[0] == 400
+    assert error_of(
+        bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "transfer", "price": "80.00"}, format="json")
+    )[0] == 400
     assert error_of(borrower.post("/api/v1/pledges", request_body(ps, quantity=1001), format="json")) == (
         409,
         "insufficient_available",

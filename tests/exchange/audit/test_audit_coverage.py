@@ -399,21 +399,47 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
     def enforced(m: Market):
         loan = defaulted(m)
         with later(2):
-            return p.pledge_enforce(actor=bank(m), loan=loan, method="transfer")
+            p.pledge_enforce(actor=bank(m), loan=loan, method="agreement", price_fen=REFERENCE_FEN)
+            return p.pledge_enforcement_agree(actor=m.holder("Borrower")[2], loan=loan)
+
+    def proposed(m: Market):
+        loan = defaulted(m)
+        with later(2):
+            p.pledge_enforce(actor=bank(m), loan=loan, method="agreement", price_fen=REFERENCE_FEN)
+            return p.pledge_enforcement_decline(actor=m.holder("Borrower")[2], loan=loan)
+
+    def court(m: Market):
+        loan = defaulted(m)
+        with later(2):
+            return p.pledge_enforce_court_order(
+                actor=m.registry_actor,
+                loan=loan,
+                court_reference="(2026) Jing 0105 Min Chu 1",
+                document_sha256="0" * 64,
+                units_to_lender=10,
+                price_fen=REFERENCE_FEN,
+            )
 
     return {
         "exchange.services.pledges.registration.pledge_request": requested,
         "exchange.services.pledges.registration.pledge_register": registered,
-        "exchange.services.pledges.registration.pledge_reject": lambda m: p.pledge_reject(actor=bank(m), loan=requested(m)),
+        "exchange.services.pledges.registration.pledge_reject": lambda m: p.pledge_reject(
+            actor=bank(m), loan=requested(m)
+        ),
         "exchange.services.pledges.registration.pledge_withdraw": lambda m: p.pledge_withdraw(
             actor=m.holder("Borrower")[2], loan=requested(m)
         ),
         "exchange.services.pledges.registration.pledge_top_up": lambda m: p.pledge_top_up(
             actor=m.holder("Borrower")[2], loan=(registered(m), m.give(m.holder("Borrower")[1], 10))[0], quantity=10
         ),
-        "exchange.services.pledges.release.pledge_release": lambda m: p.pledge_release(actor=bank(m), loan=registered(m)),
+        "exchange.services.pledges.release.pledge_release": lambda m: p.pledge_release(
+            actor=bank(m), loan=registered(m)
+        ),
         "exchange.services.pledges.enforcement.pledge_default": defaulted,
         "exchange.services.pledges.enforcement.pledge_enforce": enforced,
+        "exchange.services.pledges.enforcement.pledge_enforcement_agree": enforced,
+        "exchange.services.pledges.enforcement.pledge_enforcement_decline": proposed,
+        "exchange.services.pledges.enforcement.pledge_enforce_court_order": court,
         "exchange.services.pledges.enforcement.pledge_sales_complete": sale_ended,
         "exchange.services.pledges.valuation.pledges_value": lambda m: (registered(m), p.pledges_value()),
     }

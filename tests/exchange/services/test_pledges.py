@@ -29,6 +29,8 @@ from exchange.services.pledges import (
     TRANSITIONS,
     pledge_default,
     pledge_enforce,
+    pledge_enforce_court_order,
+    pledge_enforcement_agree,
     pledge_register,
     pledge_reject,
     pledge_release,
@@ -216,7 +218,8 @@ def _loan_in(ps, state: str) -> PledgeLoan:
     loan = ps.defaulted(10)
     if state == PledgeStatus.ENFORCED:
         with clock.pinned(at(DAY + timedelta(days=2))):
-            pledge_enforce(actor=ps.bank[2], loan=loan, method="transfer")
+            pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=8000)
+            pledge_enforcement_agree(actor=ps.borrower[2], loan=loan)
     return loan
 
 
@@ -229,7 +232,15 @@ def _act(ps, action: str, loan: PledgeLoan):
         "top_up": lambda: pledge_top_up(actor=borrower, loan=loan, quantity=5),
         "release": lambda: pledge_release(actor=bank, loan=loan),
         "default": lambda: pledge_default(actor=bank, loan=loan),
-        "enforce": lambda: pledge_enforce(actor=bank, loan=loan, method="transfer"),
+        "enforce": lambda: pledge_enforce(actor=bank, loan=loan, method="agreement", price_fen=8000),
+        "court": lambda: pledge_enforce_court_order(
+            actor=ps.ex.market.registry_actor,
+            loan=loan,
+            court_reference="(2026) Jing 0105 Min Chu 1",
+            document_sha256="0" * 64,
+            units_to_lender=0,
+            price_fen=8000,
+        ),
     }[action]
 
 
@@ -264,6 +275,8 @@ def test_the_table_allows_exactly_the_issue_lifecycle():
         ("registered", "release", "released"),
         ("registered", "default", "defaulted"),
         ("defaulted", "enforce", "enforced"),
+        ("registered", "court", "enforced"),
+        ("defaulted", "court", "enforced"),
     }
 
 
@@ -353,9 +366,7 @@ def test_registration_is_refused_when_the_units_left_since_the_request(ps):
 
 def test_registration_to_another_participants_account_is_refused(ps):
     loan = ps.request(100)
-    refused(
-        lambda: pledge_register(actor=ps.bank[2], loan=loan, lender_account=ps.account), "account_not_found"
-    )
+    refused(lambda: pledge_register(actor=ps.bank[2], loan=loan, lender_account=ps.account), "account_not_found")
 
 
 def test_default_before_any_ground_is_refused(ps):
