@@ -96,3 +96,10 @@ class RequestInProgress(Conflict):
 class DuplicateExternalReference(DuplicateObject):
     code = "duplicate_external_reference"
     default_message = "An issuance with this external reference exists already."
+
+
+class RulebookNotFound(NotFound):
+    """No rulebook of the instrument's market is in effect on that day (or the instrument has no market)."""
+
+    code = "rulebook_not_found"
+    default_message = "No market rulebook is in effect for this instrument on that day."

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from accounts.admin import ServiceSaveMixin
 from exchange.admin.base import ReadOnlyAdmin
-from exchange.models import DailyPrice, MarketRules, Order, Trade
+from exchange.models import DailyPrice, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
 from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_update
 
 
@@ -103,3 +103,29 @@ class DailyPriceAdmin(ReadOnlyAdmin):
         "close_from_trades",
     ]
     list_filter = ["asset"]
+
+
+class RulebookModeInline(admin.TabularInline):
+    model = RulebookMode
+    extra = 0
+    can_delete = False
+    fields = ["mode", "sessions", "band_bp", "min_quantity", "max_quantity", "buyer_fee_bp", "seller_fee_bp"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Market)
+class MarketAdmin(ReadOnlyAdmin):
+    list_display = ["code", "name", "operator_name", "registry_name"]
+
+
+@admin.register(Rulebook)
+class RulebookAdmin(ReadOnlyAdmin):
+    """Versions are published through rulebook_publish (API ``/api/v1/markets/<code>/rulebooks/``); a version
+    in effect is never edited (the database refuses it)."""
+
+    list_display = ["market", "version", "effective_from", "title", "settlement_body", "position_limit_rule"]
+    list_filter = ["market"]
+    inlines = [RulebookModeInline]

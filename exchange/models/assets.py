@@ -69,6 +69,14 @@ class Asset(models.Model):
     serialised = models.BooleanField()
     transferable = models.BooleanField(default=True)
     next_serial = models.BigIntegerField(default=1, help_text="The serial number the next issuance starts at.")
+    market = models.ForeignKey(
+        "exchange.Market",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="instruments",
+        help_text="The market whose rulebook it trades and is held under (none for cash).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

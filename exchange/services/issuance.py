@@ -31,6 +31,7 @@ from exchange.models import (
     Asset,
     AssetKind,
     Issuance,
+    Market,
     Project,
     ProjectType,
     Transaction,
@@ -185,6 +186,7 @@ def ccer_issue(
             "vintage": vintage,
             "project": project,
             "serialised": True,
+            "market": Market.objects.filter(code="CN-CCER").first(),
         },
     )
     destination = main_account(project.owner)
@@ -226,23 +228,32 @@ def cea_asset_code(vintage: int) -> str:
 
 
 @service
-def cea_vintage_create(*, actor: Actor, vintage: int, transferable: bool = True) -> Asset:
-    """Create the allowance asset of a compliance year (registry only)."""
+def cea_vintage_create(*, actor: Actor, vintage: int, transferable: bool = True, market: str = "CN-CEA") -> Asset:
+    """Create the allowance asset of a compliance year (registry only): a national CEA vintage, or with
+    ``market="BJ-BEA"`` a Beijing pilot allowance vintage (``BEA-<vintage>``)."""
     _require_registry(actor)
     if not 2000 <= vintage <= 2100:
         raise InvalidInput("The vintage is a year.", details={"vintage": vintage})
-    code = cea_asset_code(vintage)
+    if market not in ("CN-CEA", "BJ-BEA"):
+        raise InvalidInput("Allowances belong to CN-CEA or BJ-BEA.", details={"market": market})
+    code = cea_asset_code(vintage) if market == "CN-CEA" else f"BEA-{vintage}"
     if Asset.objects.filter(code=code).exists():
         raise DuplicateObject(f"{code} exists already.", details={"code": code})
     asset = Asset.objects.create(
         code=code,
         kind=AssetKind.ALLOWANCE,
-        name=f"China emission allowance {vintage}",
+        name=f"China emission allowance {vintage}" if market == "CN-CEA" else f"Beijing pilot allowance {vintage}",
         vintage=vintage,
         serialised=True,
         transferable=transferable,
+        market=Market.objects.filter(code=market).first(),
     )
-    audit_record(actor=actor, action="cea.vintage_create", obj=asset, payload={"code": code, "vintage": vintage})
+    audit_record(
+        actor=actor,
+        action="cea.vintage_create",
+        obj=asset,
+        payload={"code": code, "vintage": vintage, "market": market},
+    )
     return asset
 
 

@@ -53,6 +53,9 @@ class Market:
 
 
 def make_market(vintage: int = 2024) -> Market:
+    from exchange.services.markets import markets_install
+
+    markets_install()  # the shipped markets and rulebooks (migration 0120's), gone after a flush
     registry = ParticipantFactory(name="National carbon registry", kind=ParticipantKind.REGISTRY)
     registry_actor = actor_for(registry)
     cea = cea_vintage_create(actor=registry_actor, vintage=vintage)

@@ -67,6 +67,7 @@ from exchange.services.issuance import (
     main_account,
     project_register,
 )
+from exchange.services.markets import markets_install
 from exchange.services.pledges import pledge_register, pledge_request
 from exchange.services.retirement import retirement_create
 from exchange.services.settlement import settlement_run
@@ -102,8 +103,11 @@ ALLOCATIONS = {
     2025: {"jingneng": 1_150_000, "shougang": 2_300_000, "cement": 620_000, "yanshan": 1_750_000, "airport": 230_000},
 }
 
+# Beijing pilot allowances (BJ-BEA) of 2025 for the Beijing entities (tonnes).
+BEA_ALLOCATIONS = {2025: {"jingneng": 300_000, "shougang": 450_000, "cement": 120_000, "airport": 80_000}}
+
 # Listed assets and their reference prices (fen a tonne).
-LISTINGS = [("CEA-2024", 8850), ("CEA-2025", 9120), ("CCER-BJ-TZ-FOREST-001-2023", 6500)]
+LISTINGS = [("CEA-2024", 8850), ("CEA-2025", 9120), ("CCER-BJ-TZ-FOREST-001-2023", 6500), ("BEA-2025", 10200)]
 DEPOSITS = {"jingneng": 50_000_000_00, "cement": 8_000_000_00, "airport": 3_000_000_00, "shougang": 5_000_000_00}
 # (participant, asset, side, price fen, tonnes): a small book around the reference prices.
 OPEN_ORDERS = [
@@ -166,6 +170,7 @@ class Command(BaseCommand):
             )
         steps: list[tuple[str, Callable[[], None]]] = [
             ("participants and people", self.people),
+            ("markets and their rulebooks (CN-CEA, CN-CCER, BJ-BEA)", self.markets),
             ("allowance vintages and allocations", self.allowances),
             ("forestry CCER project and issuance", self.ccer),
             ("exchange listings and cash", self.market),
@@ -191,7 +196,7 @@ class Command(BaseCommand):
             step_started = time.monotonic()
             self.stderr.write(f"[{index}/{len(steps)}] {label} ...", ending="")
             self.stderr.flush()
-            early = step in (self.people, self.allowances, self.ccer, self.market)
+            early = step in (self.people, self.markets, self.allowances, self.ccer, self.market)
             with clock.pinned(self.before_history) if early else nullcontext(), transaction.atomic():
                 step()
             self.stderr.write(f" {time.monotonic() - step_started:.1f}s")
@@ -262,14 +267,19 @@ class Command(BaseCommand):
         self.user("verifier", self.p["verifier"], Role.ADMIN)
         self.user("auditor", self.p["auditor"], Role.VIEWER)
 
+    def markets(self) -> None:
+        markets_install(actor=Actor.system("seed_demo"))
+
     def allowances(self) -> None:
         actor = self.registry_actor()
-        for vintage, amounts in ALLOCATIONS.items():
-            asset = Asset.objects.filter(code=f"CEA-{vintage}").first() or cea_vintage_create(
-                actor=actor, vintage=vintage
+        allocations = [("CN-CEA", "CEA", v, a) for v, a in ALLOCATIONS.items()]
+        allocations += [("BJ-BEA", "BEA", v, a) for v, a in BEA_ALLOCATIONS.items()]
+        for market, prefix, vintage, amounts in allocations:
+            asset = Asset.objects.filter(code=f"{prefix}-{vintage}").first() or cea_vintage_create(
+                actor=actor, vintage=vintage, market=market
             )
             rows = [AllocationRow(account=main_account(self.p[key]), quantity=q) for key, q in amounts.items()]
-            key = f"demo-allocation-{vintage}"
+            key = f"demo-allocation-{vintage}" if prefix == "CEA" else f"demo-allocation-{prefix}-{vintage}"
             # Above the four-eyes threshold: the admin requests, a second registry officer approves.
             pending = gated(
                 actor=actor,

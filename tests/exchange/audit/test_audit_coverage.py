@@ -308,7 +308,29 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
             client_order_id="b1",
         )
 
+    def rulebooks_reinstalled(m: Market):
+        from django.db import connection
+
+        from exchange.services.markets import markets_install
+
+        with connection.cursor() as cursor:  # as after a flush: the markets stay, their rulebooks are gone
+            cursor.execute("TRUNCATE exchange_rulebookmode, exchange_rulebook")
+        return markets_install()
+
+    def rulebook_published(m: Market):
+        from datetime import date
+
+        from exchange.models import Market as MarketRow
+        from exchange.services.markets import rulebook_publish
+
+        market = MarketRow.objects.get(code="BJ-BEA")
+        return rulebook_publish(
+            actor=listed(m), market=market, effective_from=date(2099, 1, 1), changes={"alert_cancel_count": 5}
+        )
+
     return {
+        "exchange.services.markets.markets_install": rulebooks_reinstalled,
+        "exchange.services.markets.rulebook_publish": rulebook_published,
         "exchange.services.trading.asset_list": listed,
         "exchange.services.trading.market_rules_update": lambda m: t.market_rules_update(
             actor=listed(m), rules=m.cea.rules, fee_bp=50
