@@ -345,10 +345,6 @@ GREENLEDGER = {
     "TRUST_DELAY_SECONDS": env_int("TRUST_DELAY_SECONDS", 24 * 3600),
     # Issuance and allocation above this many tonnes wait for a second registry user's approval.
     "FOUR_EYES_THRESHOLD": env_int("FOUR_EYES_THRESHOLD", 1_000_000),
-    # Enforcement of a pledge by agreement: the agreed price per tonne lies within this band (basis points)
-    # around the reference price. Read through exchange.services.pledges.common.valuation_band_bp, which
-    # takes it from the market's rulebook once rulebooks exist.
-    "PLEDGE_VALUATION_BAND_BP": env_int("PLEDGE_VALUATION_BAND_BP", 1000),
     # Requests per minute per API token (or logged-in user), and per address without credentials.
     "THROTTLE_PER_MINUTE": env_int("THROTTLE_PER_MINUTE", 1200),
     "THROTTLE_ANON_PER_MINUTE": env_int("THROTTLE_ANON_PER_MINUTE", 60),

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0070_calendar'),
+        ('exchange', '0120_market_rulebooks'),
     ]
 
     operations = [

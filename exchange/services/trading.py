@@ -749,7 +749,7 @@ def orders_cancel_at_close(*, actor: Actor | None = None) -> int:
     audit_record(
         actor=actor,
         action="order.cancel_at_close",
-        obj=("market", clock.trading_day(moment).isoformat()),
+        obj=("market_session", clock.trading_day(moment).isoformat()),
         payload={
             "orders": len(orders),
             "per_asset": {str(k): v for k, v in per_asset.items()},

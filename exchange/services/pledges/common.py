@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.conf import settings
-
 from accounts.actors import Actor
 from core.money import fen_to_str
 from exchange.locks import lock_pledge_loans
@@ -25,6 +23,7 @@ from exchange.models import (
 )
 from exchange.models.notices import NoticeKind
 from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
+from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.ledger import (
     SerialsNotAvailable,
     insufficient_available,
@@ -241,5 +240,6 @@ def maturity_notices(loan: PledgeLoan, day: date) -> None:
 
 # --- the valuation band for enforcement by agreement ---------------------------------------------------------
 def valuation_band_bp(asset: Asset, day: date) -> int:
-    """The band (basis points) around the reference price within which an agreed valuation must lie."""
-    return int(settings.GREENLEDGER["PLEDGE_VALUATION_BAND_BP"])
+    """The band (basis points) around the reference price within which an agreed valuation must lie: the
+    asset's market rulebook in effect on ``day`` (``rulebook_not_found`` where the asset has none)."""
+    return rulebook_for(asset, day).pledge_valuation_band_bp

@@ -26,6 +26,7 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
+from exchange.services.markets import rulebook_publish
 from exchange.services.pledges import (
     pledge_default,
     pledge_enforce,
@@ -142,9 +143,14 @@ def test_an_agreed_price_outside_the_band_is_refused_and_nothing_changes(ps, enf
         assert snapshot() == before
 
 
-def test_the_band_is_read_through_one_function(ps, enforcement_day, settings):
-    settings.GREENLEDGER = {**settings.GREENLEDGER, "PLEDGE_VALUATION_BAND_BP": 500}
+def test_the_band_is_the_market_rulebooks_in_effect(ps, enforcement_day):
     loan = ps.defaulted(500)
+    rulebook_publish(
+        actor=ps.ex.market.registry_actor,
+        market=ps.cea.market,
+        effective_from=ENFORCEMENT_DAY,
+        changes={"pledge_valuation_band_bp": 500},
+    )
 
     with pytest.raises(DomainError) as refused:
         pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=7500)
