@@ -17,9 +17,18 @@ from accounts.admin import ServiceSaveMixin, admin_actor, run_service
 from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
 from exchange.api.fields import fen_to_str
-from exchange.models import MarginCall, PledgeCollateral, PledgeEnforcement, PledgeLoan, PledgeValuation
+from exchange.models import (
+    ApprovalOperation,
+    MarginCall,
+    PledgeCollateral,
+    PledgeEnforcement,
+    PledgeLoan,
+    PledgeValuation,
+)
+from exchange.services.approvals import gated
 from exchange.services.pledges import (
     bp_to_percent,
+    pledge_confirm,
     pledge_default,
     pledge_enforce,
     pledge_enforce_court_order,
@@ -106,6 +115,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     inlines = [CollateralInline, ValuationInline, MarginCallInline]
     actions = [
         "accept",
+        "register",
         "reject",
         "withdraw",
         "release",
@@ -181,9 +191,29 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         for loan in queryset:
             run_service(request, lambda actor, loan=loan: call(actor, loan), success=f"{loan}: {done}.")
 
-    @admin.action(description="Accept and register the selected requests (lender)")
+    @admin.action(description=_("Confirm the terms of the selected requests: apply jointly (lender)"))
     def accept(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
-        self._each(request, queryset, lambda actor, loan: pledge_register(actor=actor, loan=loan), "registered")
+        self._each(
+            request,
+            queryset,
+            lambda actor, loan: pledge_confirm(actor=actor, loan=loan, terms_digest=loan.terms_digest),
+            "applied for registration",
+        )
+
+    @admin.action(description=_("Register the selected joint applications (registry; four eyes above the threshold)"))
+    def register(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda actor, loan: gated(
+                actor=actor,
+                operation=ApprovalOperation.PLEDGE_REGISTER,
+                params={"pledge": loan.pk},
+                summary=f"Register pledge {loan.pk}: {loan.quantity} t of {loan.asset.code}",
+                call=lambda: pledge_register(actor=actor, loan=loan),
+            ),
+            "registered, or filed for a second registry user's approval",
+        )
 
     @admin.action(description="Reject the selected requests (lender)")
     def reject(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:

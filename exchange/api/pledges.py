@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponseBase
+from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -23,6 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
+from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import (
     AssetField,
@@ -37,6 +39,8 @@ from exchange.api.fields import (
 )
 from exchange.api.idempotency import idempotent_request
 from exchange.models import (
+    ApprovalOperation,
+    ApprovalRequest,
     EnforcementMethod,
     HoldStatus,
     PledgeCollateral,
@@ -56,16 +60,19 @@ from exchange.selectors.pledges import (
     registered_pledges,
     valuations_of,
 )
+from exchange.services.approvals import gated
 from exchange.services.pledges import (
     DEFAULT_CURE_DAYS,
     MAX_CURE_DAYS,
     InvalidLender,
     bp_to_percent,
+    pledge_confirm,
     pledge_default,
     pledge_enforce,
     pledge_enforce_court_order,
     pledge_enforcement_agree,
     pledge_enforcement_decline,
+    pledge_external_reference_record,
     pledge_register,
     pledge_reject,
     pledge_release,
@@ -171,12 +178,19 @@ class PledgeOut(serializers.ModelSerializer):
     interest = MoneyField(source="interest_fen", allow_null=True)
     collateral = CollateralOut(many=True)
     enforcement = serializers.SerializerMethodField()
+    certificate_url = serializers.SerializerMethodField(
+        help_text="The public registration certificate, once registered."
+    )
 
     class Meta:
         model = PledgeLoan
         fields = [
             "id",
             "registration_reference",
+            "certificate_url",
+            "external_registration_reference",
+            "terms_digest",
+            "lender_confirmed_at",
             "status",
             "borrower",
             "account",
@@ -210,6 +224,13 @@ class PledgeOut(serializers.ModelSerializer):
             "requested_at",
             "registered_at",
         ]
+
+    def get_certificate_url(self, loan: PledgeLoan) -> str | None:
+        if not loan.registration_reference:
+            return None
+        path = reverse("registry:pledge-certificate", args=[loan.registration_reference])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
     def get_annual_rate_percent(self, loan: PledgeLoan) -> str:
         return bp_to_percent(loan.annual_rate_bp)
@@ -499,13 +520,17 @@ class _PledgeStepApi(ActorMixin, APIView):
 
 
 class AcceptIn(serializers.Serializer):
+    terms_digest = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$", help_text="The pledge's terms_digest: you confirm exactly the terms applied for."
+    )
     lender_account = serializers.CharField(
         max_length=32, required=False, help_text="Your account for enforced units and proceeds; default your first."
     )
 
 
 class PledgeAcceptApi(_PledgeStepApi):
-    """The lender accepts: the registry registers the pledge and freezes the units (exact serial blocks)."""
+    """The lender confirms the terms the borrower applied with: the joint application goes to the registry,
+    which registers the pledge (nothing is frozen before registration)."""
 
     input_class = AcceptIn
 
@@ -516,7 +541,48 @@ class PledgeAcceptApi(_PledgeStepApi):
 
     def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
         account = account_owned(self.actor, data["lender_account"]) if data.get("lender_account") else None
-        return pledge_register(actor=self.actor, loan=loan, lender_account=account)
+        return pledge_confirm(actor=self.actor, loan=loan, terms_digest=data["terms_digest"], lender_account=account)
+
+
+class PledgeRegistrationApi(ActorMixin, APIView):
+    """The registry registers a joint application: the serial blocks are frozen and the pledge gets its
+    registration number. Above the four-eyes threshold the answer is 202 with an approval request that a
+    second registry user approves (``POST /approvals/{id}/approve``)."""
+
+    @idempotent_request
+    @extend_schema(request=None, responses={200: PledgeOut, 202: PENDING_OUT}, operation_id="pledges_register")
+    def post(self, request: Request, pk: int) -> Response:
+        loan = pledge_visible(self.actor, pk)
+        result = gated(
+            actor=self.actor,
+            operation=ApprovalOperation.PLEDGE_REGISTER,
+            params={"pledge": loan.pk},
+            summary=f"Register pledge {loan.pk}: {loan.quantity} t of {loan.asset.code}",
+            call=lambda: pledge_register(actor=self.actor, loan=loan),
+        )
+        if isinstance(result, ApprovalRequest):
+            return pending_response(result)
+        return Response(PledgeOut(pledge_by_pk(loan.pk)).data)
+
+
+class ExternalRegistrationIn(serializers.Serializer):
+    reference = serializers.CharField(
+        max_length=64, help_text="The registration number in the movable-property financing registration system."
+    )
+
+
+class PledgeExternalRegistrationApi(_PledgeStepApi):
+    """The lender records where it also registered the pledge (动产融资统一登记公示系统)."""
+
+    input_class = ExternalRegistrationIn
+
+    @idempotent_request
+    @extend_schema(request=ExternalRegistrationIn, responses=PledgeOut, operation_id="pledges_external_registration")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_external_reference_record(actor=self.actor, loan=loan, reference=data["reference"])
 
 
 class RejectIn(serializers.Serializer):

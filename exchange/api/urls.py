@@ -82,6 +82,12 @@ urlpatterns = [
     path("pledges/<id:pk>", pledges.PledgeDetailApi.as_view(), name="pledge-detail"),
     path("pledges/<id:pk>/valuations", pledges.PledgeValuationListApi.as_view(), name="pledge-valuations"),
     path("pledges/<id:pk>/accept", pledges.PledgeAcceptApi.as_view(), name="pledge-accept"),
+    path("pledges/<id:pk>/register", pledges.PledgeRegistrationApi.as_view(), name="pledge-registration"),
+    path(
+        "pledges/<id:pk>/external-registration",
+        pledges.PledgeExternalRegistrationApi.as_view(),
+        name="pledge-external-registration",
+    ),
     path("pledges/<id:pk>/reject", pledges.PledgeRejectApi.as_view(), name="pledge-reject"),
     path("pledges/<id:pk>/withdraw", pledges.PledgeWithdrawApi.as_view(), name="pledge-withdraw"),
     path("pledges/<id:pk>/top-up", pledges.PledgeTopUpApi.as_view(), name="pledge-top-up"),

@@ -17,6 +17,7 @@ class ApprovalOperation(models.TextChoices):
     CEA_ALLOCATE = "cea.allocate", "CEA allocation"
     PREALLOCATION = "compliance.preallocation", "Compliance pre-allocation"
     TRUE_UP = "compliance.true_up", "Compliance true-up"
+    PLEDGE_REGISTER = "pledge.register", "Pledge registration"
 
 
 class ApprovalStatus(models.TextChoices):

@@ -27,6 +27,7 @@ BP = 10_000  # basis points in one
 
 class PledgeStatus(models.TextChoices):
     REQUESTED = "requested", "Requested"
+    APPLIED = "applied", _("Applied for registration by both parties")
     REGISTERED = "registered", "Registered"
     RELEASED = "released", "Released"
     DEFAULTED = "defaulted", "Defaulted"
@@ -78,7 +79,27 @@ class PledgeLoan(models.Model):
     cure_period_days = models.PositiveSmallIntegerField(
         default=3, help_text="Days the borrower has to meet a margin call before the lender may declare default."
     )
-    registration_reference = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    registration_reference = models.CharField(
+        max_length=32,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text=_("The registration number the registry gave the pledge (CNPL-<year>-<id>)."),
+    )
+    terms_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_("SHA-256 of the terms the borrower applied with; the lender confirms the same digest."),
+    )
+    lender_confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the lender confirmed the same terms (the joint application).")
+    )
+    external_registration_reference = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_("The lender's registration number in the movable-property financing registration system."),
+    )
+    external_registration_recorded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=PledgeStatus.choices, default=PledgeStatus.REQUESTED)
     # The latest valuation (at request, registration, top-up and each daily close).
     price_fen = models.BigIntegerField(help_text="Price per tonne of the latest valuation (fen).")

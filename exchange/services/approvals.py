@@ -1,4 +1,4 @@
-"""Four eyes for issuance and allocation above ``GREENLEDGER["FOUR_EYES_THRESHOLD"]`` tonnes.
+"""Four eyes for issuance, allocation and pledge registration above ``GREENLEDGER["FOUR_EYES_THRESHOLD"]`` tonnes.
 
 The operations themselves (``ccer_issue``, ``cea_allocate``, and the compliance pre-allocation and
 true-up that allocate through it) call ``four_eyes_check`` (``exchange.services.four_eyes``): above the
@@ -33,6 +33,7 @@ from exchange.models import (
     ComplianceYear,
     NoticeKind,
     Obligation,
+    PledgeLoan,
     Project,
 )
 from exchange.services.audit import audit_record, service
@@ -40,6 +41,7 @@ from exchange.services.compliance import preallocation_run, true_up_apply
 from exchange.services.four_eyes import ApprovalRequired, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
 from exchange.services.notices import notice_add
+from exchange.services.pledges import pledge_register
 
 T = TypeVar("T")
 
@@ -104,11 +106,17 @@ def _true_up(actor: Actor, p: dict[str, Any]) -> str:
     return f"allocation_entry:{entry.pk}"
 
 
+def _register_pledge(actor: Actor, p: dict[str, Any]) -> str:
+    loan = pledge_register(actor=actor, loan=PledgeLoan.objects.get(pk=p["pledge"]))
+    return f"pledge:{loan.pk}"
+
+
 OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
     ApprovalOperation.CCER_ISSUE: _issue,
     ApprovalOperation.CEA_ALLOCATE: _allocate,
     ApprovalOperation.PREALLOCATION: _preallocate,
     ApprovalOperation.TRUE_UP: _true_up,
+    ApprovalOperation.PLEDGE_REGISTER: _register_pledge,
 }
 
 

@@ -180,6 +180,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
         ("POST", f"api/v1/pledges/<id:pk>/{step}"): write(missing=404)
         for step in (
             "accept",
+            "register",
+            "external-registration",
             "reject",
             "withdraw",
             "top-up",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
 from typing import Any
 
@@ -43,9 +45,10 @@ from exchange.services.pledges.terms import (
 
 # --- helpers -----------------------------------------------------------------------------------------------
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "register": (frozenset({PledgeStatus.REQUESTED}), PledgeStatus.REGISTERED),
-    "reject": (frozenset({PledgeStatus.REQUESTED}), PledgeStatus.REJECTED),
-    "withdraw": (frozenset({PledgeStatus.REQUESTED}), PledgeStatus.WITHDRAWN),
+    "confirm": (frozenset({PledgeStatus.REQUESTED}), PledgeStatus.APPLIED),
+    "register": (frozenset({PledgeStatus.APPLIED}), PledgeStatus.REGISTERED),
+    "reject": (frozenset({PledgeStatus.REQUESTED, PledgeStatus.APPLIED}), PledgeStatus.REJECTED),
+    "withdraw": (frozenset({PledgeStatus.REQUESTED, PledgeStatus.APPLIED}), PledgeStatus.WITHDRAWN),
     "top_up": (frozenset({PledgeStatus.REGISTERED}), PledgeStatus.REGISTERED),
     "release": (frozenset({PledgeStatus.REGISTERED}), PledgeStatus.RELEASED),
     "default": (frozenset({PledgeStatus.REGISTERED}), PledgeStatus.DEFAULTED),
@@ -55,6 +58,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 
 DONE = {
+    "confirm": "confirmed by the lender",
     "register": "registered",
     "reject": "rejected",
     "withdraw": "withdrawn",
@@ -184,6 +188,29 @@ def terms_payload(loan: PledgeLoan) -> dict[str, Any]:
         "margin_call_bp": loan.margin_call_bp,
         "liquidation_bp": loan.liquidation_bp,
     }
+
+
+def terms_digest_of(loan: PledgeLoan) -> str:
+    """SHA-256 of the terms both parties apply with (the joint application): what the borrower asked for
+    and the lender confirms, so neither registers terms the other did not see."""
+    terms = {
+        "pledge": loan.pk,
+        "borrower": loan.borrower_id,
+        "account": loan.account.number,
+        "lender": loan.lender_id,
+        "asset": loan.asset.code,
+        "quantity": loan.quantity,
+        "serials": loan.serials,
+        "principal_fen": loan.principal_fen,
+        "annual_rate_bp": loan.annual_rate_bp,
+        "start": loan.start_date.isoformat(),
+        "maturity": loan.maturity_date.isoformat(),
+        "ltv_limit_bp": loan.ltv_limit_bp,
+        "margin_call_bp": loan.margin_call_bp,
+        "liquidation_bp": loan.liquidation_bp,
+        "cure_period_days": loan.cure_period_days,
+    }
+    return hashlib.sha256(json.dumps(terms, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 # --- notices -----------------------------------------------------------------------------------------------

@@ -83,3 +83,8 @@ class NoValuationProposed(InvalidState):
 class InvalidCourtOrder(InvalidInput):
     code = "invalid_court_order"
     default_message = _("A court order names its reference, the SHA-256 of its document and what it orders.")
+
+
+class TermsMismatch(InvalidState):
+    code = "pledge_terms_mismatch"
+    default_message = _("The terms confirmed are not the terms applied for; confirm the pledge's terms_digest.")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.utils.translation import gettext_lazy as _
+
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core import clock
+from core.errors import InvalidInput
 from core.limits import is_quantity
 from core.money import fen_to_str
 from exchange.errors import (
@@ -25,6 +28,7 @@ from exchange.models import (
 from exchange.selectors.pledges import Price, collateral_price
 from exchange.services.accounts import check_source
 from exchange.services.audit import audit_record, service
+from exchange.services.four_eyes import four_eyes_check
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import (
     hold_place,
@@ -33,11 +37,13 @@ from exchange.services.pledges.common import (
     VALUATION_FIELDS,
     check_available,
     check_ltv_limit,
+    lender_account_of,
     locked_loan,
     mark,
     price_or_refuse,
     ranges_of,
     require_party,
+    terms_digest_of,
     terms_payload,
     transition,
 )
@@ -45,6 +51,8 @@ from exchange.services.pledges.errors import (
     AssetNotPledgeable,
     InvalidLender,
     InvalidPledgeTerms,
+    InvalidPledgeTransition,
+    TermsMismatch,
 )
 from exchange.services.pledges.terms import (
     DEFAULT_CURE_DAYS,
@@ -141,6 +149,8 @@ def pledge_request(
     check_available(account, asset, quantity, serials)
     mark(loan, price, today)
     loan.save(force_insert=True)
+    loan.terms_digest = terms_digest_of(loan)
+    loan.save(update_fields=["terms_digest"])
     audit_record(
         actor=actor,
         action="pledge.request",
@@ -156,12 +166,19 @@ def pledge_request(
 
 
 @service
-def pledge_register(*, actor: Actor, loan: PledgeLoan, lender_account: Account | None = None) -> PledgeLoan:
-    """The lender accepts: the units are frozen by a pledge hold on exact serial blocks and the registry
-    records the registration reference. Refused if the borrower no longer has them available."""
+def pledge_confirm(
+    *, actor: Actor, loan: PledgeLoan, terms_digest: str, lender_account: Account | None = None
+) -> PledgeLoan:
+    """The lender confirms the same terms the borrower applied with (``terms_digest``, shown on the pledge):
+    the joint application goes to the registry, which registers it. Nothing is frozen yet.
+
+    ``lender_account`` receives units taken on enforcement and sale proceeds (default: its first holding
+    account). A digest of other terms is refused (``pledge_terms_mismatch``)."""
     loan = locked_loan(loan)
     require_party(actor, loan, "lender")
-    target = transition(loan, "register")
+    target = transition(loan, "confirm")
+    if terms_digest.strip().lower() != loan.terms_digest:
+        raise TermsMismatch(details={"pledge": loan.pk, "terms_digest": loan.terms_digest})
     if lender_account is None:
         lender_account = (
             Account.objects.filter(participant_id=loan.lender_id, kind=AccountKind.HOLDING).order_by("pk").first()
@@ -170,6 +187,33 @@ def pledge_register(*, actor: Actor, loan: PledgeLoan, lender_account: Account |
             raise AccountNotFound("The lender has no holding account to receive enforced units or proceeds.")
     elif lender_account.kind != AccountKind.HOLDING or lender_account.participant_id != loan.lender_id:
         raise AccountNotFound(details={"account": lender_account.number})
+    loan.status, loan.lender_account, loan.lender_confirmed_at = target, lender_account, clock.now()
+    loan.save(update_fields=["status", "lender_account", "lender_confirmed_at"])
+    audit_record(
+        actor=actor,
+        action="pledge.confirm",
+        obj=loan,
+        payload={
+            **terms_payload(loan),
+            "terms_digest": loan.terms_digest,
+            "lender_account": lender_account.number,
+        },
+    )
+    return loan
+
+
+@service
+def pledge_register(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
+    """The registry registers a joint application (Civil Code art. 443: a pledge of these rights is created
+    on registration): the exact serial blocks are frozen by a pledge hold and the pledge gets its
+    registration number. Above the four-eyes threshold it needs a second registry user's approval
+    (``approval_required``; ``exchange.services.approvals`` files and carries out the request). Refused if
+    the borrower no longer has the units available or the LTV limit is exceeded at today's price."""
+    actor.require_can_act()
+    actor.require_kind(ParticipantKind.REGISTRY, allow_system=False)
+    loan = locked_loan(loan)
+    target = transition(loan, "register")
+    four_eyes_check(loan.quantity)
     day, now = clock.trading_day(), clock.now()
     price = price_or_refuse(loan.asset, day)
     check_ltv_limit(loan, price)
@@ -188,15 +232,18 @@ def pledge_register(*, actor: Actor, loan: PledgeLoan, lender_account: Account |
     loan.status = target
     loan.registration_reference = f"CNPL-{day.year}-{loan.pk:06d}"
     loan.registered_at = now
-    loan.lender_account = lender_account
     mark(loan, price, day)
-    loan.save(update_fields=["status", "registration_reference", "registered_at", "lender_account", *VALUATION_FIELDS])
+    loan.save(update_fields=["status", "registration_reference", "registered_at", *VALUATION_FIELDS])
+    lender_account = lender_account_of(loan)
     audit_record(
         actor=actor,
         action="pledge.register",
         obj=loan,
         payload={
             **terms_payload(loan),
+            "terms_digest": loan.terms_digest,
+            "borrower_name": loan.borrower.name,
+            "lender_name": loan.lender.name,
             "lender_account": lender_account.number,
             "hold": hold.pk,
             "serials": ranges,
@@ -208,10 +255,40 @@ def pledge_register(*, actor: Actor, loan: PledgeLoan, lender_account: Account |
 
 
 @service
-def pledge_reject(*, actor: Actor, loan: PledgeLoan, reason: str = "") -> PledgeLoan:
-    """The lender turns the request down; nothing was frozen, so nothing moves."""
+def pledge_external_reference_record(*, actor: Actor, loan: PledgeLoan, reference: str) -> PledgeLoan:
+    """The lender records the pledge's registration number in the movable-property financing registration
+    system (动产融资统一登记公示系统) where it also registered it."""
     loan = locked_loan(loan)
     require_party(actor, loan, "lender")
+    reference = reference.strip()
+    if not 1 <= len(reference) <= 64:
+        raise InvalidInput(_("The reference has 1 to 64 characters."), details={"reference": reference[:80]})
+    if loan.registration_reference is None:
+        raise InvalidPledgeTransition(
+            _("Only a registered pledge has an external registration."),
+            details={"pledge": loan.pk, "from": loan.status},
+        )
+    previous = loan.external_registration_reference
+    loan.external_registration_reference, loan.external_registration_recorded_at = reference, clock.now()
+    loan.save(update_fields=["external_registration_reference", "external_registration_recorded_at"])
+    audit_record(
+        actor=actor,
+        action="pledge.external_reference",
+        obj=loan,
+        payload={"pledge": loan.pk, "reference": loan.registration_reference, "external": reference, "was": previous},
+    )
+    return loan
+
+
+@service
+def pledge_reject(*, actor: Actor, loan: PledgeLoan, reason: str = "") -> PledgeLoan:
+    """The lender turns the request down, or the registry refuses to register a joint application;
+    nothing was frozen, so nothing moves."""
+    loan = locked_loan(loan)
+    if not (actor.participant_kind == ParticipantKind.REGISTRY and loan.status == PledgeStatus.APPLIED):
+        require_party(actor, loan, "lender")
+    else:
+        actor.require_can_act()
     loan.status = transition(loan, "reject")
     loan.closed_on = clock.trading_day()
     loan.note = reason.strip()[:500]
@@ -222,7 +299,7 @@ def pledge_reject(*, actor: Actor, loan: PledgeLoan, reason: str = "") -> Pledge
 
 @service
 def pledge_withdraw(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
-    """The borrower takes its request back before the lender has registered it."""
+    """The borrower takes its application back before the registry has registered it."""
     loan = locked_loan(loan)
     require_party(actor, loan, "borrower")
     loan.status = transition(loan, "withdraw")

@@ -401,9 +401,33 @@ def _pledge_accept(settings):
     return Case(
         client_of(ps.bank[2]),
         f"/api/v1/pledges/{loan.pk}/accept",
-        {},
+        {"terms_digest": loan.terms_digest},
         lambda: (_status(PledgeLoan, loan.pk), balance(ps.account, ps.cea)),
-        other_body={"lender_account": ps.bank_account.number},
+        other_body={"terms_digest": loan.terms_digest, "lender_account": ps.bank_account.number},
+    )
+
+
+def _pledge_registration(settings):
+    ps = make_pledges()
+    loan = ps.applied()
+    return Case(
+        client_of(ps.ex.market.registry_actor),
+        f"/api/v1/pledges/{loan.pk}/register",
+        None,
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.account, ps.cea)),
+        other_body={"note": "another body"},
+    )
+
+
+def _pledge_external_registration(settings):
+    ps = make_pledges()
+    loan = ps.registered()
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/external-registration",
+        {"reference": "0456789"},
+        lambda: PledgeLoan.objects.get(pk=loan.pk).external_registration_reference,
+        other_body={"reference": "0456780"},
     )
 
 
@@ -757,6 +781,8 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/orders": _order_place,
     "api/v1/orders/<id:pk>/cancel": _order_cancel,
     "api/v1/pledges/<id:pk>/accept": _pledge_accept,
+    "api/v1/pledges/<id:pk>/register": _pledge_registration,
+    "api/v1/pledges/<id:pk>/external-registration": _pledge_external_registration,
     "api/v1/pledges/<id:pk>/reject": _pledge_reject,
     "api/v1/pledges/<id:pk>/withdraw": _pledge_withdraw,
     "api/v1/pledges/<id:pk>/release": _pledge_release,

@@ -58,9 +58,18 @@ def test_request_accept_top_up_and_release_over_http(ps):
     assert PledgeLoan.objects.count() == 1
     pk = body["id"]
 
-    accepted = bank.post(f"/api/v1/pledges/{pk}/accept", {}, format="json")
+    assert error_of(bank.post(f"/api/v1/pledges/{pk}/accept", {"terms_digest": "0" * 64}, format="json")) == (
+        409,
+        "pledge_terms_mismatch",
+    )
+    confirmed = bank.post(f"/api/v1/pledges/{pk}/accept", {"terms_digest": body["terms_digest"]}, format="json")
+    assert (confirmed.status_code, confirmed.json()["status"]) == (200, "applied")
+    assert error_of(bank.post(f"/api/v1/pledges/{pk}/register")) == (403, "wrong_participant_kind")
+    registry = client_for(ps.ex.market.registry_actor)
+    accepted = registry.post(f"/api/v1/pledges/{pk}/register")
     assert accepted.status_code == 200, accepted.json()
     assert accepted.json()["status"] == "registered"
+    assert accepted.json()["certificate_url"] == f"/registry/pledges/CNPL-2026-{pk:06d}"
     assert accepted.json()["registration_reference"] == f"CNPL-2026-{pk:06d}"
     assert accepted.json()["collateral"] == [
         {
@@ -89,10 +98,9 @@ def test_steps_are_refused_with_their_codes_over_http(ps):
     loan = ps.request(100)
     borrower, bank = client_for(ps.borrower[2]), client_for(ps.bank[2])
 
-    assert error_of(borrower.post(f"/api/v1/pledges/{loan.pk}/accept", {}, format="json")) == (
-        403,
-        "pledge_lender_only",
-    )
+    assert error_of(
+        borrower.post(f"/api/v1/pledges/{loan.pk}/accept", {"terms_digest": loan.terms_digest}, format="json")
+    ) == (403, "pledge_lender_only")
     assert error_of(bank.post(f"/api/v1/pledges/{loan.pk}/withdraw")) == (403, "pledge_borrower_only")
     assert error_of(bank.post(f"/api/v1/pledges/{loan.pk}/release", {}, format="json")) == (
         409,
@@ -107,9 +115,12 @@ def test_steps_are_refused_with_their_codes_over_http(ps):
         "to": "enforced",
     }
     assert error_of(bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "sale"}, format="json"))[0] == 400
-    assert error_of(
-        bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "transfer", "price": "80.00"}, format="json")
-    )[0] == 400
+    assert (
+        error_of(
+            bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "transfer", "price": "80.00"}, format="json")
+        )[0]
+        == 400
+    )
     assert error_of(borrower.post("/api/v1/pledges", request_body(ps, quantity=1001), format="json")) == (
         409,
         "insufficient_available",
@@ -136,10 +147,9 @@ def test_anyone_elses_pledge_answers_404(ps):
 
     for client in (stranger, other_bank):
         assert error_of(client.get(f"/api/v1/pledges/{loan.pk}")) == (404, "pledge_not_found")
-        assert error_of(client.post(f"/api/v1/pledges/{loan.pk}/accept", {}, format="json")) == (
-            404,
-            "pledge_not_found",
-        )
+        assert error_of(
+            client.post(f"/api/v1/pledges/{loan.pk}/accept", {"terms_digest": loan.terms_digest}, format="json")
+        ) == (404, "pledge_not_found")
         assert error_of(client.get(f"/api/v1/pledges/{loan.pk}/valuations")) == (404, "pledge_not_found")
         assert client.get("/api/v1/pledges").json()["results"] == []
     assert client_for(ps.borrower[2]).get(f"/api/v1/pledges/{loan.pk}").status_code == 200

@@ -403,7 +403,11 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
         return m.holder("Bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[2]
 
     def registered(m: Market):
-        return p.pledge_register(actor=bank(m), loan=requested(m))
+        return p.pledge_register(actor=m.registry_actor, loan=applied(m))
+
+    def applied(m: Market):
+        loan = requested(m)
+        return p.pledge_confirm(actor=bank(m), loan=loan, terms_digest=loan.terms_digest)
 
     def defaulted(m: Market):
         loan = registered(m)
@@ -445,6 +449,10 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
     return {
         "exchange.services.pledges.registration.pledge_request": requested,
         "exchange.services.pledges.registration.pledge_register": registered,
+        "exchange.services.pledges.registration.pledge_confirm": applied,
+        "exchange.services.pledges.registration.pledge_external_reference_record": lambda m: (
+            p.pledge_external_reference_record(actor=bank(m), loan=registered(m), reference="0456789")
+        ),
         "exchange.services.pledges.registration.pledge_reject": lambda m: p.pledge_reject(
             actor=bank(m), loan=requested(m)
         ),

@@ -28,7 +28,7 @@ def test_registration_and_transfer_of_the_same_units_race_and_exactly_one_wins()
         for i in range(PAIRS):
             borrower = ps.ex.trader(f"Borrower {i}", units=100)
             borrowers.append(borrower)
-            loans.append(ps.request(100, borrower=borrower))
+            loans.append(ps.applied(100, borrower=borrower))
         elsewhere = ps.ex.trader("Elsewhere")[1]
 
         barrier = threading.Barrier(2 * PAIRS)
@@ -39,7 +39,7 @@ def test_registration_and_transfer_of_the_same_units_race_and_exactly_one_wins()
             try:
                 barrier.wait(10)
                 if what == "register":
-                    pledge_register(actor=ps.bank[2], loan=loans[i])
+                    pledge_register(actor=ps.ex.market.registry_actor, loan=loans[i])
                 else:
                     _, account, actor = borrowers[i]
                     transfer_create(actor=actor, source=account, destination=elsewhere, asset=ps.cea, quantity=100)
@@ -70,7 +70,7 @@ def test_registration_and_transfer_of_the_same_units_race_and_exactly_one_wins()
             assert balance(account, ps.cea) == (100, 100)
             assert [b[3] for b in blocks(ps.cea, account)] == ["held"]
         else:
-            assert loan.status == PledgeStatus.REQUESTED
+            assert loan.status == PledgeStatus.APPLIED
             assert balance(account, ps.cea) == (0, 0)
     assert balance(elsewhere, ps.cea) == ((PAIRS - registered) * 100, 0)
     assert_reconciled()
