@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
+from core import clock
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import (
@@ -41,6 +42,7 @@ from exchange.api.idempotency import idempotent_request
 from exchange.models import (
     ApprovalOperation,
     ApprovalRequest,
+    DayCount,
     EnforcementMethod,
     HoldStatus,
     PledgeCollateral,
@@ -66,6 +68,7 @@ from exchange.services.pledges import (
     MAX_CURE_DAYS,
     InvalidLender,
     bp_to_percent,
+    loan_interest_fen,
     pledge_confirm,
     pledge_default,
     pledge_enforce,
@@ -178,6 +181,9 @@ class PledgeOut(serializers.ModelSerializer):
     interest = MoneyField(source="interest_fen", allow_null=True)
     collateral = CollateralOut(many=True)
     enforcement = serializers.SerializerMethodField()
+    interest_to_date = serializers.SerializerMethodField(
+        help_text="Interest from the start to today by the loan's day count (yuan); while the loan is open."
+    )
     certificate_url = serializers.SerializerMethodField(
         help_text="The public registration certificate, once registered."
     )
@@ -201,6 +207,8 @@ class PledgeOut(serializers.ModelSerializer):
             "principal",
             "annual_rate_bp",
             "annual_rate_percent",
+            "day_count",
+            "interest_to_date",
             "start",
             "maturity",
             "ltv_limit_bp",
@@ -231,6 +239,11 @@ class PledgeOut(serializers.ModelSerializer):
         path = reverse("registry:pledge-certificate", args=[loan.registration_reference])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
+
+    def get_interest_to_date(self, loan: PledgeLoan) -> str | None:
+        if loan.status not in (PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED):
+            return None
+        return fen_to_str(loan_interest_fen(loan, clock.trading_day()))
 
     def get_annual_rate_percent(self, loan: PledgeLoan) -> str:
         return bp_to_percent(loan.annual_rate_bp)
@@ -399,6 +412,9 @@ class PledgeRequestIn(serializers.Serializer):
     margin_call_bp = serializers.IntegerField(min_value=1, max_value=10000)
     liquidation_bp = serializers.IntegerField(min_value=1, max_value=10000)
     cure_period_days = serializers.IntegerField(min_value=0, max_value=MAX_CURE_DAYS, default=DEFAULT_CURE_DAYS)
+    day_count = serializers.ChoiceField(
+        choices=DayCount.choices, default=DayCount.ACT_360, help_text="act/360 (CNY practice, the default) or act/365."
+    )
 
 
 class PledgeListApi(_PledgeListBase):
@@ -442,6 +458,7 @@ class PledgeListApi(_PledgeListBase):
             margin_call_bp=v["margin_call_bp"],
             liquidation_bp=v["liquidation_bp"],
             cure_period_days=v["cure_period_days"],
+            day_count=v["day_count"],
         )
         return Response(PledgeOut(pledge_by_pk(loan.pk)).data, status=status.HTTP_201_CREATED)
 

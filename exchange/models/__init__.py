@@ -42,6 +42,7 @@ from exchange.models.notices import Notice, NoticeKind, NoticeStatus
 from exchange.models.pledges import (
     REGISTERED_STATES,
     CollateralKind,
+    DayCount,
     DefaultReason,
     EnforcementMethod,
     EnforcementStatus,
@@ -92,6 +93,7 @@ __all__ = [
     "CollateralKind",
     "ComplianceYear",
     "DailyPrice",
+    "DayCount",
     "DayKind",
     "DefaultReason",
     "EnforcementMethod",

@@ -40,6 +40,17 @@ class PledgeStatus(models.TextChoices):
 REGISTERED_STATES = (PledgeStatus.REGISTERED, PledgeStatus.RELEASED, PledgeStatus.DEFAULTED, PledgeStatus.ENFORCED)
 
 
+class DayCount(models.TextChoices):
+    """How a day's interest is counted: a 360th (Chinese loan practice for CNY, the default) or a 365th of
+    the annual rate, for the actual number of days."""
+
+    ACT_360 = "act/360", _("Actual/360")
+    ACT_365 = "act/365", _("Actual/365")
+
+
+DAYS_IN_YEAR = {DayCount.ACT_360: 360, DayCount.ACT_365: 365}
+
+
 class DefaultReason(models.TextChoices):
     MATURED = "matured", "Not repaid at maturity"
     MARGIN_CALL_MISSED = "margin_call_missed", "Margin call not met by its cure date"
@@ -67,7 +78,13 @@ class PledgeLoan(models.Model):
     )
     principal_fen = models.BigIntegerField(help_text="The loan's principal in fen.")
     annual_rate_bp = models.PositiveIntegerField(
-        help_text="Annual simple interest in basis points (385 = 3.85%), actual/365."
+        help_text="Annual simple interest in basis points (385 = 3.85%), counted by the loan's day count."
+    )
+    day_count = models.CharField(
+        max_length=8,
+        choices=DayCount.choices,
+        default=DayCount.ACT_360,
+        help_text=_("Actual/360 (the default for CNY loans) or actual/365."),
     )
     start_date = models.DateField(help_text="Interest accrues from this day.")
     maturity_date = models.DateField()
@@ -141,6 +158,9 @@ class PledgeLoan(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(maturity_date__gt=models.F("start_date")), name="pledge_maturity_after_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(day_count__in=[DayCount.ACT_360, DayCount.ACT_365]), name="pledge_day_count_valid"
             ),
             models.CheckConstraint(
                 condition=models.Q(price_fen__gt=0, collateral_value_fen__gt=0), name="pledge_valuation_positive"

@@ -73,6 +73,7 @@ from exchange.services.pledges.terms import (
     MAX_CURE_DAYS,
     MAX_PRINCIPAL_FEN,
     bp_to_percent,
+    loan_interest_fen,
     ltv_bp_of,
     simple_interest_fen,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "ValuationOutOfBand",
     "bp_to_percent",
     "default_grounds",
+    "loan_interest_fen",
     "ltv_bp_of",
     "pledge_confirm",
     "pledge_default",

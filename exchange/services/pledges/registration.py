@@ -20,6 +20,7 @@ from exchange.models import (
     AccountKind,
     Asset,
     CollateralKind,
+    DayCount,
     HoldKind,
     PledgeCollateral,
     PledgeLoan,
@@ -78,6 +79,7 @@ def pledge_request(
     start_date: date | None = None,
     cure_period_days: int = DEFAULT_CURE_DAYS,
     serials: tuple[int, int] | None = None,
+    day_count: str = DayCount.ACT_360,
     idempotency_key: str | None = None,
 ) -> PledgeLoan:
     """The borrower asks a bank for a loan against units it holds (nothing is frozen until registration).
@@ -101,6 +103,10 @@ def pledge_request(
         cure_period_days=cure_period_days,
         serials=serials,
     )
+    if day_count not in DayCount.values:
+        raise InvalidPledgeTerms(
+            _("The day count is act/360 or act/365."), details={"day_count": _("act/360 or act/365.")}
+        )
     if maturity_date <= today:
         raise InvalidPledgeTerms("The loan matures after today.", details={"maturity": "The loan matures after today."})
     if (
@@ -125,6 +131,7 @@ def pledge_request(
         "liquidation_bp": liquidation_bp,
         "cure_period_days": cure_period_days,
         "serials": list(serials) if serials else None,
+        "day_count": day_count,
     }
     price = price_or_refuse(asset, today)
     loan = PledgeLoan(
@@ -142,6 +149,7 @@ def pledge_request(
         margin_call_bp=margin_call_bp,
         liquidation_bp=liquidation_bp,
         cure_period_days=cure_period_days,
+        day_count=day_count,
         status=PledgeStatus.REQUESTED,
         requested_at=clock.now(),
     )

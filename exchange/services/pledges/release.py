@@ -19,7 +19,7 @@ from exchange.services.pledges.common import (
     transition,
 )
 from exchange.services.pledges.terms import (
-    simple_interest_fen,
+    loan_interest_fen,
 )
 
 
@@ -36,7 +36,7 @@ def pledge_release(*, actor: Actor, loan: PledgeLoan, repayment_reference: str =
     day = clock.trading_day()
     collateral = active_collateral(loan)
     released = holds_release([(c.hold, None) for c in collateral])
-    loan.interest_fen = simple_interest_fen(loan.principal_fen, loan.annual_rate_bp, loan.start_date, day)
+    loan.interest_fen = loan_interest_fen(loan, day)
     loan.closed_on = day
     loan.margin_call = None
     loan.save(update_fields=["status", "interest_fen", "closed_on", "margin_call"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from core.limits import MAX_QUANTITY, is_quantity, is_whole
-from exchange.models.pledges import BP, PledgeLoan
+from exchange.models.pledges import BP, DAYS_IN_YEAR, PledgeLoan
 from exchange.services.pledges.errors import (
     InvalidPledgeTerms,
 )
@@ -16,16 +16,19 @@ DEFAULT_CURE_DAYS = 3
 
 
 # --- arithmetic --------------------------------------------------------------------------------------------
-def simple_interest_fen(principal_fen: int, rate_bp: int, start: date, end: date) -> int:
-    """Simple interest, actual/365, from ``start`` to ``end`` (no interest before start), rounded half up."""
+def simple_interest_fen(principal_fen: int, rate_bp: int, start: date, end: date, *, days_in_year: int = 365) -> int:
+    """Simple interest for the actual days from ``start`` to ``end`` (none before start), a day being a
+    ``days_in_year``-th of the annual rate (360: actual/360; 365: actual/365), rounded half up to the fen."""
     days = max((end - start).days, 0)
-    numerator, denominator = principal_fen * rate_bp * days, BP * 365
+    numerator, denominator = principal_fen * rate_bp * days, BP * days_in_year
     return (2 * numerator + denominator) // (2 * denominator)
 
 
 def loan_interest_fen(loan: PledgeLoan, day: date) -> int:
-    """The loan's interest from its start to ``day``."""
-    return simple_interest_fen(loan.principal_fen, loan.annual_rate_bp, loan.start_date, day)
+    """The loan's interest from its start to ``day``, by its day count (actual/360 or actual/365)."""
+    return simple_interest_fen(
+        loan.principal_fen, loan.annual_rate_bp, loan.start_date, day, days_in_year=DAYS_IN_YEAR[loan.day_count]
+    )
 
 
 def ltv_bp_of(principal_fen: int, value_fen: int) -> int:

@@ -262,7 +262,7 @@ def test_default_and_enforce_by_sale_over_http(ps):
         "sale",
         "selling",
         "80.00",
-        "24005.06",
+        "24005.13",  # 24,000.00 + 2 days at 3.85%, actual/360
     )
     assert response.json()["status"] == PledgeStatus.DEFAULTED
 

@@ -45,12 +45,12 @@ from tests.helpers.pledges import DAY, at, make_pledges
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 ENFORCEMENT_DAY = DAY + timedelta(days=2)  # Friday 2026-11-27: the loan matured on Thursday
-# Interest on 24,000.00 yuan at 3.85% for the 2 days from Wednesday: 5.0630 yuan -> 5.06
-INTEREST_FEN = 506
+# Interest on 24,000.00 yuan at 3.85% for the 2 days from Wednesday, actual/360: 5.1333 yuan -> 5.13
+INTEREST_FEN = 513
 DUE_FEN = 2_400_000 + INTEREST_FEN
-# 14,400.00 yuan (300 t) for 2 days: 3.0378 -> 3.04; 24,000.00 yuan for 5 days: 12.6575 -> 12.66
-INTEREST_300_FEN = 304
-INTEREST_5_DAYS_FEN = 1266
+# actual/360: 14,400.00 yuan (300 t) for 2 days: 3.08; 24,000.00 yuan for 5 days: 12.8333 -> 12.83
+INTEREST_300_FEN = 308
+INTEREST_5_DAYS_FEN = 1283
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_by_agreement_the_lender_gets_units_worth_the_debt_and_no_more_and_the_r
 
         enforcement = pledge_enforcement_agree(actor=ps.borrower[2], loan=loan)
 
-    # debt: principal 300 x 48.00 = 14,400.00 + 2 days' interest 3.04 + costs 10.00 = 14,413.04 yuan;
+    # debt: principal 300 x 48.00 = 14,400.00 + 2 days' interest 3.08 + costs 10.00 = 14,413.08 yuan;
     # at 75.00 a tonne that covers 192 whole tonnes (14,400.00); the other 158 go back to the borrower
     debt = 1_440_000 + INTEREST_300_FEN + 1000
     assert (enforcement.amount_due_fen, enforcement.units_to_lender, enforcement.value_fen) == (debt, 192, 1_440_000)
@@ -112,7 +112,7 @@ def test_by_agreement_a_debt_above_the_collateral_takes_every_unit_and_leaves_a_
 
     enforcement = _agree(ps, loan, 7200)  # the band's floor
 
-    # 24,005.06 yuan due at 72.00 a tonne: 333 whole tonnes (23,976.00); 167 go back
+    # 24,005.13 yuan due at 72.00 a tonne: 333 whole tonnes (23,976.00); 167 go back
     assert (enforcement.units_to_lender, enforcement.value_fen, enforcement.units_released) == (333, 2_397_600, 167)
     assert enforcement.shortfall_fen == DUE_FEN - 2_397_600
     assert balance(ps.bank_account, ps.cea) == (333, 0)
@@ -278,9 +278,9 @@ def test_sale_pays_the_lender_first_and_the_surplus_stays_with_the_borrower(ps, 
     settlement_run()
 
     # turnover 500 x 80.00 = 40,000.00; the borrower bears the seller's fee 0.6% = 240.00
-    # net 39,760.00: the lender gets principal + interest 24,005.06, the borrower the rest 15,754.94
-    assert balance(ps.bank_account, ps.ex.cny) == (DUE_FEN, 0) == (2_400_506, 0)
-    assert balance(ps.account, ps.ex.cny) == (4_000_000 - 24_000 - DUE_FEN, 0) == (1_575_494, 0)
+    # net 39,760.00: the lender gets principal + interest 24,005.13, the borrower the rest 15,754.87
+    assert balance(ps.bank_account, ps.ex.cny) == (DUE_FEN, 0) == (2_400_513, 0)
+    assert balance(ps.account, ps.ex.cny) == (4_000_000 - 24_000 - DUE_FEN, 0) == (1_575_487, 0)
     assert balance(buyer_acc, ps.ex.cny) == (10_000_000 - 4_000_000 - 24_000, 0)
     assert balance(system(AccountKind.FEE), ps.ex.cny) == (48_000, 0)
     assert blocks(ps.cea, buyer_acc) == [(1, 500, buyer_acc.number, "available")]
@@ -298,7 +298,7 @@ def test_sale_pays_the_lender_first_and_the_surplus_stays_with_the_borrower(ps, 
         enforcement.shortfall_fen,
         enforcement.units_to_lender,
         enforcement.units_released,
-    ) == (EnforcementStatus.COMPLETED, 500, 3_976_000, 24_000, DUE_FEN, 1_575_494, 0, 0, 0)
+    ) == (EnforcementStatus.COMPLETED, 500, 3_976_000, 24_000, DUE_FEN, 1_575_487, 0, 0, 0)
     payment = Transaction.objects.filter(kind=TransactionKind.PLEDGE_ENFORCEMENT).get()
     assert list(payment.postings.order_by("quantity").values_list("account_id", "quantity")) == [
         (ps.account.pk, -DUE_FEN),
@@ -315,7 +315,7 @@ def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_u
 
     settlement_run()  # mid-session, the order still open for 200 t
 
-    # 300 x 80.00 = 24,000.00 less 144.00 fee = 23,856.00, all of it to the lender (owed 24,005.06)
+    # 300 x 80.00 = 24,000.00 less 144.00 fee = 23,856.00, all of it to the lender (owed 24,005.13)
     assert balance(ps.bank_account, ps.ex.cny) == (2_385_600, 0)
     assert balance(ps.account, ps.ex.cny) == (0, 0)
     assert balance(ps.account, ps.cea) == (700, 200)  # the unsold 200 stay frozen
@@ -345,14 +345,14 @@ def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_u
         200,
         0,
     )
-    assert enforcement.shortfall_fen == DUE_FEN - 2_385_600 == 14_906
+    assert enforcement.shortfall_fen == DUE_FEN - 2_385_600 == 14_913
     assert loan.collateral.order_by("id").last().kind == "unsold"
     assert_reconciled()
 
     # a second round sells the rest: the lender is paid what is still owed, the surplus is the borrower's
     with clock.pinned(at(ENFORCEMENT_DAY + timedelta(days=3))):  # Monday
         second = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
-        assert second.amount_due_fen == 14_906 + INTEREST_5_DAYS_FEN - INTEREST_FEN
+        assert second.amount_due_fen == 14_913 + INTEREST_5_DAYS_FEN - INTEREST_FEN
         ps.ex.order(buyer, buyer_acc, "buy", 8000, 200)
         settlement_run()
     second.refresh_from_db()
@@ -368,7 +368,7 @@ def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_u
 
 
 def test_a_partial_sale_that_covers_the_debt_gives_the_unsold_units_back(ps, enforcement_day):
-    loan = ps.defaulted(500, principal_fen=1_000_000)  # 10,000.00 yuan; 2 days' interest 2.11
+    loan = ps.defaulted(500, principal_fen=1_000_000)  # 10,000.00 yuan; 2 days' interest 2.14 (actual/360)
     _, buyer_acc, buyer = _buyer(ps)
     enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
     ps.ex.order(buyer, buyer_acc, "buy", 8000, 300)
@@ -377,8 +377,8 @@ def test_a_partial_sale_that_covers_the_debt_gives_the_unsold_units_back(ps, enf
 
     settlement_run()
 
-    assert balance(ps.bank_account, ps.ex.cny) == (1_000_211, 0)
-    assert balance(ps.account, ps.ex.cny) == (2_385_600 - 1_000_211, 0)
+    assert balance(ps.bank_account, ps.ex.cny) == (1_000_214, 0)
+    assert balance(ps.account, ps.ex.cny) == (2_385_600 - 1_000_214, 0)
     assert balance(ps.account, ps.cea) == (700, 0)
     assert blocks(ps.cea, ps.account) == [(301, 1000, ps.account.number, "available")]
     enforcement.refresh_from_db()

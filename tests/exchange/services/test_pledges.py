@@ -164,8 +164,8 @@ def test_release_gives_every_unit_back_and_records_interest(ps):
 
     loan.refresh_from_db()
     assert (loan.status, loan.closed_on) == (PledgeStatus.RELEASED, date(2027, 2, 25))
-    # 24,000.00 x 3.85% x 92 / 365 = 232.898... -> 232.90 yuan
-    assert loan.interest_fen == 23_290
+    # actual/360 by hand: 24,000.00 x 3.85% x 92 / 360 = 236.1333... -> 236.13 yuan
+    assert loan.interest_fen == 23_613
     assert balance(ps.account, ps.cea) == (1000, 0)
     assert blocks(ps.cea, ps.account) == [(1, 1000, ps.account.number, "available")]
     assert set(Hold.objects.filter(kind=HoldKind.PLEDGE).values_list("status", flat=True)) == {HoldStatus.RELEASED}
@@ -586,6 +586,36 @@ def test_pledged_units_cannot_be_pledged_again(pledged):
 def test_simple_interest_actual_365_half_up(principal, rate_bp, days, interest):
     start = date(2027, 6, 1)
     assert simple_interest_fen(principal, rate_bp, start, start + timedelta(days=days)) == interest
+
+
+@pytest.mark.parametrize(
+    ("principal", "rate_bp", "days", "interest"),
+    [
+        (1800, 1000, 1, 1),  # exactly 0.5 fen: half up
+        (1799, 1000, 1, 0),  # 0.4997 fen
+        (PRINCIPAL_FEN, 385, 2, 513),  # 24,000.00 x 3.85% x 2 / 360 = 5.1333 yuan
+        (PRINCIPAL_FEN, 385, 360, 92_400),  # 360 days: exactly 3.85%
+        (PRINCIPAL_FEN, 385, 365, 93_683),  # a calendar year: 365/360 of the rate, 936.8333 yuan
+    ],
+)
+def test_simple_interest_actual_360_half_up(principal, rate_bp, days, interest):
+    start = date(2027, 6, 1)
+    assert simple_interest_fen(principal, rate_bp, start, start + timedelta(days=days), days_in_year=360) == interest
+
+
+def test_a_loan_counts_actual_360_by_default_and_actual_365_when_agreed(ps):
+    by_default, by_365 = ps.registered(500), ps.registered(100, principal_fen=2_400_000 // 5, day_count="act/365")
+
+    with clock.pinned(at(date(2027, 2, 25))):  # 92 days later
+        pledge_release(actor=ps.bank[2], loan=by_default)
+        pledge_release(actor=ps.bank[2], loan=by_365)
+
+    by_default.refresh_from_db()
+    by_365.refresh_from_db()
+    assert (by_default.day_count, by_365.day_count) == ("act/360", "act/365")
+    # 24,000.00 x 3.85% x 92 / 360 = 236.13; 4,800.00 x 3.85% x 92 / 365 = 46.5797 -> 46.58 yuan
+    assert (by_default.interest_fen, by_365.interest_fen) == (23_613, 4_658)
+    refused(lambda: ps.request(10, day_count="30/360"), "invalid_pledge_terms")
 
 
 def test_interest_never_runs_before_the_start():
