@@ -83,6 +83,10 @@ from exchange.services.pledges import (
     pledge_top_up,
     pledge_withdraw,
 )
+from exchange.services.pledges.compliance_release import (
+    pledge_compliance_release_decide,
+    pledge_compliance_release_request,
+)
 
 LenderOnlyReads = KindRequired(ParticipantKind.FINANCIAL_INSTITUTION, for_reads=True)
 OverseersOnlyReads = KindRequired(
@@ -770,4 +774,54 @@ class PledgeCourtOrderApi(_PledgeStepApi):
             units_to_lender=data["units_to_lender"],
             price_fen=data["price"],
             costs_fen=data["costs"],
+        )
+
+
+# --- release for compliance ------------------------------------------------------------------------------
+class ComplianceReleaseIn(serializers.Serializer):
+    quantity = QuantityField(help_text="Pledged units to surrender.")
+    year = serializers.IntegerField(min_value=2000, max_value=2100, help_text="The compliance year.")
+    substitute_quantity = serializers.IntegerField(
+        min_value=0, max_value=10**12, default=0, help_text="Other units of the asset to pledge in their place."
+    )
+
+
+class PledgeComplianceReleaseApi(_PledgeStepApi):
+    """The borrower asks the lender to release pledged units into its surrender for a compliance year."""
+
+    input_class = ComplianceReleaseIn
+
+    @idempotent_request
+    @extend_schema(request=ComplianceReleaseIn, responses=PledgeOut, operation_id="pledges_compliance_release")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_compliance_release_request(
+            actor=self.actor,
+            loan=loan,
+            quantity=data["quantity"],
+            year=data["year"],
+            substitute_quantity=data["substitute_quantity"],
+        )
+
+
+class ComplianceDecisionIn(serializers.Serializer):
+    consent = serializers.BooleanField()
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class PledgeComplianceDecisionApi(_PledgeStepApi):
+    """The lender consents (the units leave the pledge into the surrender, in one transaction) or refuses."""
+
+    input_class = ComplianceDecisionIn
+
+    @idempotent_request
+    @extend_schema(request=ComplianceDecisionIn, responses=PledgeOut, operation_id="pledges_compliance_decide")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_compliance_release_decide(
+            actor=self.actor, loan=loan, consent=data["consent"], reason=data["reason"]
         )

@@ -99,6 +99,16 @@ urlpatterns = [
         "pledges/<id:pk>/enforce/decline", pledges.PledgeEnforcementDeclineApi.as_view(), name="pledge-enforce-decline"
     ),
     path("pledges/<id:pk>/court-order", pledges.PledgeCourtOrderApi.as_view(), name="pledge-court-order"),
+    path(
+        "pledges/<id:pk>/compliance-release",
+        pledges.PledgeComplianceReleaseApi.as_view(),
+        name="pledge-compliance-release",
+    ),
+    path(
+        "pledges/<id:pk>/compliance-release/decide",
+        pledges.PledgeComplianceDecisionApi.as_view(),
+        name="pledge-compliance-decide",
+    ),
     path("audit/events", audit.AuditEventListApi.as_view(), name="audit-events"),
     path("audit/events/<id:seq>", audit.AuditEventDetailApi.as_view(), name="audit-event-detail"),
     path("audit/events/<id:seq>/proof", audit.AuditProofApi.as_view(), name="audit-proof"),

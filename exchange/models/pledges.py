@@ -13,6 +13,7 @@ valuation and its open margin call, if any, so the loan book filters and sorts w
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -195,6 +196,8 @@ class CollateralKind(models.TextChoices):
     INITIAL = "initial", "Pledged at registration"
     TOP_UP = "top_up", "Top-up"
     UNSOLD = "unsold", _("Unsold in an enforcement sale, still pledged")
+    SUBSTITUTE = "substitute", _("Substitute collateral for units released for compliance")
+    ISSUED = "issued", _("Frozen at issuance (pledge of future CCER)")
 
 
 class PledgeCollateral(models.Model):
@@ -440,3 +443,53 @@ class PledgeEnforcement(models.Model):
         if self.method == EnforcementMethod.TRANSFER:
             return 0
         return max(self.amount_due_fen - self.received_by_lender_fen, 0)
+
+
+class ComplianceReleaseStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested by the borrower")
+    RELEASED = "released", _("Consented by the lender: released into the surrender")
+    REFUSED = "refused", _("Refused by the lender")
+
+
+class PledgeComplianceRelease(models.Model):
+    """The borrower asks to surrender pledged units for its compliance obligation; with the lender's consent
+    the units leave the pledge and are surrendered in one transaction (optionally against substitute
+    collateral of the same asset), and the loan's collateral and LTV are updated."""
+
+    loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="compliance_releases")
+    quantity = models.BigIntegerField(help_text=_("Pledged units to release into the surrender."))
+    year = models.PositiveSmallIntegerField(help_text=_("The compliance year the units are surrendered for."))
+    substitute_quantity = models.BigIntegerField(
+        default=0, help_text=_("Other units of the same asset the borrower pledges in their place.")
+    )
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=12, choices=ComplianceReleaseStatus.choices, default=ComplianceReleaseStatus.REQUESTED
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    surrender = models.ForeignKey(
+        "exchange.Surrender", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ltv_bp_after = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0, substitute_quantity__gte=0), name="compliance_release_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=ComplianceReleaseStatus.RELEASED) | models.Q(surrender__isnull=False),
+                name="compliance_release_has_surrender",
+            ),
+            models.UniqueConstraint(
+                fields=["loan"],
+                condition=models.Q(status=ComplianceReleaseStatus.REQUESTED),
+                name="compliance_release_one_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"release of {self.quantity} t of pledge {self.loan_id} for {self.year} ({self.status})"

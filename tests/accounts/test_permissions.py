@@ -191,6 +191,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
             "enforce/agree",
             "enforce/decline",
             "court-order",
+            "compliance-release",
+            "compliance-release/decide",
         )
     },
     ("GET", "api/v1/audit/events"): read_kinds(AUDITOR, REGISTRY),

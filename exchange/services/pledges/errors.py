@@ -88,3 +88,13 @@ class InvalidCourtOrder(InvalidInput):
 class TermsMismatch(InvalidState):
     code = "pledge_terms_mismatch"
     default_message = _("The terms confirmed are not the terms applied for; confirm the pledge's terms_digest.")
+
+
+class MarginCallOpen(RuleViolation):
+    code = "pledge_margin_call_open"
+    default_message = _("The loan has an open margin call: meet it before releasing collateral.")
+
+
+class ComplianceReleaseNotPending(InvalidState):
+    code = "pledge_compliance_release_not_pending"
+    default_message = _("The pledge has no release for compliance waiting for the lender.")

@@ -50,9 +50,10 @@ from exchange.models import (
     VerifiedEmission,
 )
 from exchange.services.approvals import approval_request
-from exchange.services.compliance import compliance_year_create, entities_cover
+from exchange.services.compliance import compliance_year_create, emissions_record, entities_cover
 from exchange.services.issuance import cea_vintage_create, project_register
 from exchange.services.pledges import pledge_enforce
+from exchange.services.pledges.compliance_release import pledge_compliance_release_request
 from exchange.services.transfers import transfer_create
 from exchange.services.trust import trusted_account_propose
 from tests.helpers.api import all_at_once, api_routes, error_of, token_for
@@ -545,6 +546,38 @@ def _pledge_court_order(settings):
     )
 
 
+def _pledge_for_compliance():
+    ps = make_pledges()
+    registry = ps.ex.market.registry_actor
+    year = compliance_year_create(actor=registry, year=2024)
+    [obligation] = entities_cover(actor=registry, year=year, entities=[ps.borrower[0]])
+    emissions_record(actor=registry, obligation=obligation, quantity=600)
+    return ps, ps.registered(500)
+
+
+def _pledge_compliance_release(settings):
+    ps, loan = _pledge_for_compliance()
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{loan.pk}/compliance-release",
+        {"quantity": 50, "year": 2024},
+        lambda: list(loan.compliance_releases.values_list("quantity", "status")),
+        other_body={"quantity": 60, "year": 2024},
+    )
+
+
+def _pledge_compliance_decide(settings):
+    ps, loan = _pledge_for_compliance()
+    pledge_compliance_release_request(actor=ps.borrower[2], loan=loan, quantity=50, year=2024)
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/compliance-release/decide",
+        {"consent": True},
+        lambda: (balance(ps.account, ps.cea), list(loan.compliance_releases.values_list("status", flat=True))),
+        other_body={"consent": False},
+    )
+
+
 def _compliance_year_create(settings):
     cycle = make_cycle(2024)
     return Case(
@@ -791,6 +824,8 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/pledges/<id:pk>/enforce/agree": _pledge_enforce_agree,
     "api/v1/pledges/<id:pk>/enforce/decline": _pledge_enforce_decline,
     "api/v1/pledges/<id:pk>/court-order": _pledge_court_order,
+    "api/v1/pledges/<id:pk>/compliance-release": _pledge_compliance_release,
+    "api/v1/pledges/<id:pk>/compliance-release/decide": _pledge_compliance_decide,
     "api/v1/compliance/years": _compliance_year_create,
     "api/v1/compliance/years/<id:year>/entities": _compliance_cover,
     "api/v1/compliance/years/<id:year>/preallocation": _compliance_preallocation,

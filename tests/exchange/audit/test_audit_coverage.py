@@ -446,7 +446,27 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
                 price_fen=REFERENCE_FEN,
             )
 
+    def compliance_requested(m: Market):
+        from exchange.services import compliance as comp
+        from exchange.services.pledges import compliance_release as cr
+
+        loan = registered(m)
+        year = comp.compliance_year_create(actor=m.registry_actor, year=2024)
+        [obligation] = comp.entities_cover(actor=m.registry_actor, year=year, entities=[m.holder("Borrower")[0]])
+        comp.emissions_record(actor=m.registry_actor, obligation=obligation, quantity=100)
+        cr.pledge_compliance_release_request(actor=m.holder("Borrower")[2], loan=loan, quantity=10, year=2024)
+        return loan
+
+    def compliance_released(m: Market):
+        from exchange.services.pledges import compliance_release as cr
+
+        loan = compliance_requested(m)
+        m.give(m.holder("Borrower")[1], 20)
+        return cr.pledge_compliance_release_decide(actor=bank(m), loan=loan, consent=True)
+
     return {
+        "exchange.services.pledges.compliance_release.pledge_compliance_release_request": compliance_requested,
+        "exchange.services.pledges.compliance_release.pledge_compliance_release_decide": compliance_released,
         "exchange.services.pledges.registration.pledge_request": requested,
         "exchange.services.pledges.registration.pledge_register": registered,
         "exchange.services.pledges.registration.pledge_confirm": applied,
