@@ -80,7 +80,9 @@ class MoneyField(serializers.Field):
         try:
             fen = str_to_fen(str(data))
         except MoneyTooLarge:
-            raise serializers.ValidationError(f"Too large: at most {fen_to_str(MAX_FEN)}.", code="max_value") from None
+            raise serializers.ValidationError(
+                f"Too large: at most {fen_to_str(MAX_FEN)}.", code="max_value"
+            ) from None
         except ValueError:
             self.fail("invalid")
         if self.min_fen is not None and fen < self.min_fen:

@@ -191,7 +191,9 @@ class TransferBatchCreateApi(ActorMixin, APIView):
     @extend_schema(request=TransferBatchIn, responses={201: TransferBatchOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         orders, memo = parse_batch(self.actor, request.data)
-        result = transfers_batch_create(actor=self.actor, transfers=orders, memo=memo)
+        result = transfers_batch_create(
+            actor=self.actor, transfers=orders, memo=memo
+        )
         txn = result.transaction
         body = {
             "id": txn.pk,

@@ -39,6 +39,7 @@ from exchange.api.fields import (
     fen_to_str,
 )
 from exchange.api.idempotency import idempotent_request
+from exchange.errors import ProjectNotFound
 from exchange.models import (
     ApprovalOperation,
     ApprovalRequest,
@@ -50,6 +51,7 @@ from exchange.models import (
     PledgeLoan,
     PledgeStatus,
     PledgeValuation,
+    Project,
 )
 from exchange.selectors.accounts import account_owned
 from exchange.selectors.pledges import (
@@ -83,10 +85,12 @@ from exchange.services.pledges import (
     pledge_top_up,
     pledge_withdraw,
 )
+from exchange.services.pledges.common import asset_label
 from exchange.services.pledges.compliance_release import (
     pledge_compliance_release_decide,
     pledge_compliance_release_request,
 )
+from exchange.services.pledges.future import pledge_request_future
 
 LenderOnlyReads = KindRequired(ParticipantKind.FINANCIAL_INSTITUTION, for_reads=True)
 OverseersOnlyReads = KindRequired(
@@ -173,7 +177,10 @@ class PledgeOut(serializers.ModelSerializer):
     account = serializers.CharField(source="account.number")
     lender = PartyOut()
     lender_account = serializers.CharField(source="lender_account.number", allow_null=True)
-    asset = serializers.CharField(source="asset.code")
+    asset = serializers.SerializerMethodField(
+        help_text="The pledged asset's code; for future CCER not issued yet, future:<project>:<vintage>."
+    )
+    kind = serializers.CharField(help_text="units, or future (CCER of a registered project, not issued yet).")
     principal = MoneyField(source="principal_fen")
     annual_rate_percent = serializers.SerializerMethodField()
     start = serializers.DateField(source="start_date")
@@ -206,6 +213,7 @@ class PledgeOut(serializers.ModelSerializer):
             "account",
             "lender",
             "lender_account",
+            "kind",
             "asset",
             "quantity",
             "principal",
@@ -248,6 +256,9 @@ class PledgeOut(serializers.ModelSerializer):
         if loan.status not in (PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED):
             return None
         return fen_to_str(loan_interest_fen(loan, clock.trading_day()))
+
+    def get_asset(self, loan: PledgeLoan) -> str:
+        return asset_label(loan)
 
     def get_annual_rate_percent(self, loan: PledgeLoan) -> str:
         return bp_to_percent(loan.annual_rate_bp)
@@ -354,7 +365,7 @@ def _csv_row(loan: PledgeLoan) -> list[Any]:
         loan.account.number,
         loan.lender.name,
         loan.lender_account.number if loan.lender_account else "",
-        loan.asset.code,
+        asset_label(loan),
         loan.quantity,
         serials,
         fen_to_str(loan.principal_fen),
@@ -405,7 +416,12 @@ CSV_PARAMETER = OpenApiParameter("format", str, enum=["json", "csv"], required=F
 class PledgeRequestIn(serializers.Serializer):
     account = serializers.CharField(max_length=32, help_text="Your holding account with the units.")
     lender = IdField(help_text="Participant id of the lending financial institution.")
-    asset = AssetField()
+    asset = AssetField(required=False, help_text="The units pledged (or name a project for future CCER).")
+    project = serializers.CharField(
+        max_length=64, required=False, help_text="Future CCER (收益权质押): the registered project's code."
+    )
+    vintage = serializers.IntegerField(min_value=2000, max_value=2100, required=False, help_text="Future CCER.")
+    price = MoneyField(min_fen=1, required=False, help_text="Future CCER: the value a tonne agreed with the lender.")
     quantity = QuantityField()
     serials = SerialRangeField(required=False, help_text="Pledge exactly this range [first, last].")
     principal = MoneyField(min_fen=1)
@@ -419,6 +435,14 @@ class PledgeRequestIn(serializers.Serializer):
     day_count = serializers.ChoiceField(
         choices=DayCount.choices, default=DayCount.ACT_360, help_text="act/360 (CNY practice, the default) or act/365."
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        future = {"project", "vintage", "price"} & set(attrs)
+        if ("asset" in attrs) == bool(future):
+            raise serializers.ValidationError({"asset": ["Name the asset, or project, vintage and price."]})
+        if future and future != {"project", "vintage", "price"}:
+            raise serializers.ValidationError({"project": ["Future CCER needs project, vintage and price."]})
+        return attrs
 
 
 class PledgeListApi(_PledgeListBase):
@@ -447,6 +471,29 @@ class PledgeListApi(_PledgeListBase):
         lender = Participant.objects.filter(pk=v["lender"]).first()
         if lender is None:
             raise InvalidLender("No such participant.", details={"lender": v["lender"]})
+        if "project" in v:
+            project = Project.objects.filter(code=v["project"]).first()
+            if project is None:
+                raise ProjectNotFound(details={"project": v["project"]})
+            loan = pledge_request_future(
+                actor=self.actor,
+                account=account_owned(self.actor, v["account"]),
+                lender=lender,
+                project=project,
+                vintage=v["vintage"],
+                price_fen=v["price"],
+                quantity=v["quantity"],
+                principal_fen=v["principal"],
+                annual_rate_bp=v["annual_rate_bp"],
+                start_date=v.get("start"),
+                maturity_date=v["maturity"],
+                ltv_limit_bp=v["ltv_limit_bp"],
+                margin_call_bp=v["margin_call_bp"],
+                liquidation_bp=v["liquidation_bp"],
+                cure_period_days=v["cure_period_days"],
+                day_count=v["day_count"],
+            )
+            return Response(PledgeOut(pledge_by_pk(loan.pk)).data, status=status.HTTP_201_CREATED)
         loan = pledge_request(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),
@@ -578,7 +625,7 @@ class PledgeRegistrationApi(ActorMixin, APIView):
             actor=self.actor,
             operation=ApprovalOperation.PLEDGE_REGISTER,
             params={"pledge": loan.pk},
-            summary=f"Register pledge {loan.pk}: {loan.quantity} t of {loan.asset.code}",
+            summary=f"Register pledge {loan.pk}: {loan.quantity} t of {asset_label(loan)}",
             call=lambda: pledge_register(actor=self.actor, loan=loan),
         )
         if isinstance(result, ApprovalRequest):

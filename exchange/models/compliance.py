@@ -27,7 +27,9 @@ BASIS_POINTS = 10_000
 
 class ComplianceYear(models.Model):
     year = models.PositiveSmallIntegerField(primary_key=True)
-    deadline = models.DateField(help_text="Last day to surrender for the year (default: 31 December of the next year).")
+    deadline = models.DateField(
+        help_text="Last day to surrender for the year (default: 31 December of the next year)."
+    )
     preallocation_bp = models.PositiveIntegerField(
         default=7000,
         help_text="Pre-allocation: this share of the previous year's verified emissions, basis points.",
@@ -35,7 +37,9 @@ class ComplianceYear(models.Model):
     ccer_limit_bp = models.PositiveIntegerField(
         default=500, help_text="CCER may cover at most this share of an obligation, basis points (500 = 5%)."
     )
-    closed_at = models.DateTimeField(null=True, blank=True, help_text="When the deadline job assessed the year.")
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the deadline job assessed the year."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -74,7 +78,9 @@ class Obligation(models.Model):
     status = models.CharField(max_length=16, choices=ObligationStatus.choices, default=ObligationStatus.OPEN)
     assessed_emissions = models.BigIntegerField(null=True, blank=True)
     assessed_surrendered = models.BigIntegerField(null=True, blank=True)
-    shortfall = models.BigIntegerField(null=True, blank=True, help_text="Tonnes not surrendered by the deadline.")
+    shortfall = models.BigIntegerField(
+        null=True, blank=True, help_text="Tonnes not surrendered by the deadline."
+    )
     price_fen = models.BigIntegerField(
         null=True,
         blank=True,
@@ -123,7 +129,9 @@ class Obligation(models.Model):
                 name="obligation_assessment_consistent",
             ),
             models.CheckConstraint(
-                condition=Q(price_fen__isnull=True, penalty_min_fen__isnull=True, penalty_max_fen__isnull=True)
+                condition=Q(
+                    price_fen__isnull=True, penalty_min_fen__isnull=True, penalty_max_fen__isnull=True
+                )
                 | Q(
                     price_fen__gt=0,
                     penalty_min_fen=F("shortfall") * F("price_fen") * PENALTY_MIN_MULTIPLE,
@@ -144,9 +152,13 @@ class VerifiedEmission(models.Model):
     obligation = models.ForeignKey(Obligation, on_delete=models.PROTECT, related_name="emissions")
     version = models.PositiveIntegerField()
     quantity = models.BigIntegerField(help_text="Verified emissions of the year, tCO2e.")
-    report_reference = models.CharField(max_length=100, blank=True, help_text="The verification report number.")
+    report_reference = models.CharField(
+        max_length=100, blank=True, help_text="The verification report number."
+    )
     note = models.CharField(max_length=500, blank=True, help_text="Why a correction was made.")
-    recorded_by = models.ForeignKey(Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    recorded_by = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     actor_label = models.CharField(max_length=100)
     created_at = models.DateTimeField()
 
@@ -154,7 +166,9 @@ class VerifiedEmission(models.Model):
         ordering = ["obligation", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["obligation", "version"], name="emission_one_per_version"),
-            models.CheckConstraint(condition=Q(version__gte=1, quantity__gte=0), name="emission_values_valid"),
+            models.CheckConstraint(
+                condition=Q(version__gte=1, quantity__gte=0), name="emission_values_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -186,8 +200,12 @@ class AllocationEntry(models.Model):
     available = models.BigIntegerField(
         null=True, blank=True, help_text="Refused take-back: what the account still had available."
     )
-    shortfall = models.BigIntegerField(default=0, help_text="Refused take-back: units the entity no longer holds.")
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    shortfall = models.BigIntegerField(
+        default=0, help_text="Refused take-back: units the entity no longer holds."
+    )
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     actor_label = models.CharField(max_length=100)
     created_at = models.DateTimeField()
 
@@ -221,7 +239,8 @@ class AllocationEntry(models.Model):
                 name="allocation_applied_or_refused",
             ),
             models.CheckConstraint(
-                condition=Q(quantity=0, transaction__isnull=True) | (~Q(quantity=0) & Q(transaction__isnull=False)),
+                condition=Q(quantity=0, transaction__isnull=True)
+                | (~Q(quantity=0) & Q(transaction__isnull=False)),
                 name="allocation_moves_with_a_transaction",
             ),
         ]

@@ -46,7 +46,9 @@ class Notice(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["next_attempt_at"], name="notice_pending_due", condition=models.Q(status="pending")),
+            models.Index(
+                fields=["next_attempt_at"], name="notice_pending_due", condition=models.Q(status="pending")
+            ),
             models.Index(fields=["participant", "-id"], name="notice_participant"),
         ]
         constraints = [

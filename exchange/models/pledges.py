@@ -41,6 +41,11 @@ class PledgeStatus(models.TextChoices):
 REGISTERED_STATES = (PledgeStatus.REGISTERED, PledgeStatus.RELEASED, PledgeStatus.DEFAULTED, PledgeStatus.ENFORCED)
 
 
+class PledgeKind(models.TextChoices):
+    UNITS = "units", _("Units held")
+    FUTURE = "future", _("Future CCER of a registered project (收益权质押), not issued yet")
+
+
 class DayCount(models.TextChoices):
     """How a day's interest is counted: a 360th (Chinese loan practice for CNY, the default) or a 365th of
     the annual rate, for the actual number of days."""
@@ -72,7 +77,26 @@ class PledgeLoan(models.Model):
         related_name="pledges_as_lender",
         help_text="The lender's account that receives enforced units and sale proceeds (set at registration).",
     )
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="pledges")
+    asset = models.ForeignKey(
+        Asset,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pledges",
+        help_text=_("The units pledged; for a pledge of future CCER, set when the registry issues them."),
+    )
+    kind = models.CharField(max_length=8, choices=PledgeKind.choices, default=PledgeKind.UNITS)
+    project = models.ForeignKey(
+        "exchange.Project",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="future_pledges",
+        help_text=_("Pledge of future CCER: the registered project whose expected issuance is pledged."),
+    )
+    vintage = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Pledge of future CCER: the vintage of the expected issuance.")
+    )
     quantity = models.BigIntegerField(help_text="Units pledged, top-ups included (tCO2e).")
     serials = models.JSONField(
         null=True, blank=True, help_text="The exact range [first, last] the borrower asked to pledge, if any."
@@ -162,6 +186,11 @@ class PledgeLoan(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(day_count__in=[DayCount.ACT_360, DayCount.ACT_365]), name="pledge_day_count_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind=PledgeKind.UNITS, asset__isnull=False)
+                | models.Q(kind=PledgeKind.FUTURE, asset__isnull=True, project__isnull=False, vintage__isnull=False),
+                name="pledge_kind_has_its_object",
             ),
             models.CheckConstraint(
                 condition=models.Q(price_fen__gt=0, collateral_value_fen__gt=0), name="pledge_valuation_positive"

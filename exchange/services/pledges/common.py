@@ -178,7 +178,7 @@ def terms_payload(loan: PledgeLoan) -> dict[str, Any]:
         "borrower": loan.borrower_id,
         "account": loan.account.number,
         "lender": loan.lender_id,
-        "asset": loan.asset.code,
+        "asset": asset_label(loan),
         "quantity": loan.quantity,
         "principal": fen_to_str(loan.principal_fen),
         "annual_rate_bp": loan.annual_rate_bp,
@@ -191,6 +191,22 @@ def terms_payload(loan: PledgeLoan) -> dict[str, Any]:
     }
 
 
+def asset_label(loan: PledgeLoan) -> str:
+    """The pledged asset's code, or for future CCER not issued yet, the project and vintage pledged."""
+    if loan.asset is not None:
+        return loan.asset.code
+    return f"future:{loan.project.code}:{loan.vintage}" if loan.project else ""
+
+
+def require_units(loan: PledgeLoan, action: str) -> None:
+    """A pledge of future CCER has nothing frozen until issuance: steps on its units wait until then."""
+    if loan.asset is None:
+        raise InvalidPledgeTransition(
+            "The pledged CCER have not been issued yet.",
+            details={"pledge": loan.pk, "action": action, "from": loan.status, "kind": loan.kind},
+        )
+
+
 def terms_digest_of(loan: PledgeLoan) -> str:
     """SHA-256 of the terms both parties apply with (the joint application): what the borrower asked for
     and the lender confirms, so neither registers terms the other did not see."""
@@ -199,7 +215,7 @@ def terms_digest_of(loan: PledgeLoan) -> str:
         "borrower": loan.borrower_id,
         "account": loan.account.number,
         "lender": loan.lender_id,
-        "asset": loan.asset.code,
+        "asset": asset_label(loan),
         "quantity": loan.quantity,
         "serials": loan.serials,
         "principal_fen": loan.principal_fen,

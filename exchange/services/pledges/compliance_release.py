@@ -42,6 +42,7 @@ from exchange.services.pledges.common import (
     mark,
     ranges_of,
     require_party,
+    require_units,
 )
 from exchange.services.pledges.errors import (
     ComplianceReleaseNotPending,
@@ -59,6 +60,7 @@ def pledge_compliance_release_request(
     optionally pledging ``substitute_quantity`` other units in their place. Nothing moves yet."""
     loan = locked_loan(loan)
     require_party(actor, loan, "borrower")
+    require_units(loan, "compliance_release")
     if loan.status != PledgeStatus.REGISTERED:
         raise InvalidPledgeTransition(
             _("Only a registered pledge releases units for compliance."),

@@ -46,6 +46,7 @@ from exchange.services.ledger import (
 )
 from exchange.services.pledges.common import (
     active_collateral,
+    asset_label,
     enforcement_notice,
     lender_account_of,
     locked_loan,
@@ -53,6 +54,7 @@ from exchange.services.pledges.common import (
     price_or_refuse,
     ranges_of,
     require_party,
+    require_units,
     transition,
     valuation_band_bp,
 )
@@ -118,7 +120,7 @@ def pledge_default(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
     notice(
         loan,
         f"Pledge {loan.registration_reference} declared in default on {day}",
-        f"{loan.lender.name} declared pledge {loan.registration_reference} ({loan.quantity} t of {loan.asset.code}) "
+        f"{loan.lender.name} declared pledge {loan.registration_reference} ({loan.quantity} t of {asset_label(loan)}) "
         f"in default on {day}: {', '.join(grounds)}. The units stay frozen until the lender enforces.",
         kind=NoticeKind.DEFAULT,
     )
@@ -225,6 +227,7 @@ def pledge_enforce(
     if _open_enforcement(loan) is not None:
         raise EnforcementInProgress(details={"pledge": loan.pk})
     transition(loan, "enforce")
+    require_units(loan, "enforce")
     _check_costs(costs_fen)
     if not is_whole(price_fen) or cast(int, price_fen) <= 0:
         raise InvalidInput(_("Enforcement needs a positive price."), details={"price": str(price_fen)})
@@ -429,6 +432,7 @@ def pledge_enforce_court_order(
     if _open_enforcement(loan) is not None:
         raise EnforcementInProgress(details={"pledge": loan.pk})
     transition(loan, "court")
+    require_units(loan, "court")
     day, now = clock.trading_day(), clock.now()
     interest, due = _debt(loan, day, costs_fen)
     pledged = sum(c.hold.remaining for c in active_collateral(loan))

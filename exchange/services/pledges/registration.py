@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import cast
 
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +24,7 @@ from exchange.models import (
     DayCount,
     HoldKind,
     PledgeCollateral,
+    PledgeKind,
     PledgeLoan,
     PledgeStatus,
 )
@@ -44,6 +46,7 @@ from exchange.services.pledges.common import (
     price_or_refuse,
     ranges_of,
     require_party,
+    require_units,
     terms_digest_of,
     terms_payload,
     transition,
@@ -223,7 +226,9 @@ def pledge_register(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
     target = transition(loan, "register")
     four_eyes_check(loan.quantity)
     day, now = clock.trading_day(), clock.now()
-    price = price_or_refuse(loan.asset, day)
+    if loan.kind == PledgeKind.FUTURE:
+        return _register_future(actor, loan, target, day, now)
+    price = price_or_refuse(cast(Asset, loan.asset), day)
     check_ltv_limit(loan, price)
     hold = hold_place(
         account=loan.account,
@@ -256,6 +261,33 @@ def pledge_register(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
             "hold": hold.pk,
             "serials": ranges,
             "price": fen_to_str(price.fen),
+            "ltv_bp": loan.ltv_bp,
+        },
+    )
+    return loan
+
+
+def _register_future(actor: Actor, loan: PledgeLoan, target: str, day: date, now: datetime) -> PledgeLoan:
+    """Registration of a pledge of future CCER: nothing exists to freeze yet; the issuance freezes it."""
+    loan.status, loan.registration_reference, loan.registered_at = (
+        target,
+        f"CNPL-{day.year}-{loan.pk:06d}",
+        now,
+    )
+    loan.save(update_fields=["status", "registration_reference", "registered_at"])
+    audit_record(
+        actor=actor,
+        action="pledge.register",
+        obj=loan,
+        payload={
+            **terms_payload(loan),
+            "terms_digest": loan.terms_digest,
+            "kind": loan.kind,
+            "borrower_name": loan.borrower.name,
+            "lender_name": loan.lender.name,
+            "lender_account": lender_account_of(loan).number,
+            "serials": [],
+            "price": fen_to_str(loan.price_fen),
             "ltv_bp": loan.ltv_bp,
         },
     )
@@ -339,6 +371,7 @@ def pledge_top_up(
         raise InvalidPledgeTerms("A top-up is a whole positive number of tonnes.", details={"quantity": str(quantity)})
     if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
         raise InvalidPledgeTerms("The range [first, last] holds exactly the quantity.", details={"serials": serials})
+    require_units(loan, "top_up")
     transition(loan, "top_up")
     day, now = clock.trading_day(), clock.now()
     hold = hold_place(

@@ -43,7 +43,7 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
     day = day or clock.trading_day()
     now = clock.now()
     loans = lock_pledge_loans(
-        PledgeLoan.objects.filter(status=PledgeStatus.REGISTERED).select_related(
+        PledgeLoan.objects.filter(status=PledgeStatus.REGISTERED, asset__isnull=False).select_related(
             "asset", "borrower", "lender", "margin_call"
         )
     )

@@ -23,7 +23,7 @@ from core.errors import MissingAuditEvent
 from exchange.models import Account, Project
 from exchange.services.audit import SERVICES, recording_service_calls, service
 from tests.factories import ParticipantFactory, UserFactory
-from tests.helpers.ledger import Market, make_market
+from tests.helpers.ledger import Market, actor_for, make_market
 
 pytestmark = pytest.mark.django_db
 
@@ -464,7 +464,29 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
         m.give(m.holder("Borrower")[1], 20)
         return cr.pledge_compliance_release_decide(actor=bank(m), loan=loan, consent=True)
 
+    def future(m: Market):
+        from exchange.services.pledges.future import pledge_request_future
+
+        project = _forest_project(m)
+        owner_actor = actor_for(project.owner)
+        return pledge_request_future(
+            actor=owner_actor,
+            account=Account.objects.get(participant=project.owner),
+            lender=m.holder("Bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[0],
+            project=project,
+            vintage=2025,
+            quantity=100,
+            price_fen=REFERENCE_FEN,
+            principal_fen=400_000,
+            annual_rate_bp=385,
+            maturity_date=day + timedelta(days=1),
+            ltv_limit_bp=7000,
+            margin_call_bp=8000,
+            liquidation_bp=9000,
+        )
+
     return {
+        "exchange.services.pledges.future.pledge_request_future": future,
         "exchange.services.pledges.compliance_release.pledge_compliance_release_request": compliance_requested,
         "exchange.services.pledges.compliance_release.pledge_compliance_release_decide": compliance_released,
         "exchange.services.pledges.registration.pledge_request": requested,
