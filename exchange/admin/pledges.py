@@ -25,6 +25,7 @@ from exchange.models import (
     PledgeLoan,
     PledgeValuation,
 )
+from exchange.selectors.pledges import exposures
 from exchange.services.approvals import gated
 from exchange.services.pledges import (
     bp_to_percent,
@@ -96,6 +97,8 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "registration_reference",
+        "external_registration_reference",
+        "kind",
         "status",
         "borrower",
         "lender",
@@ -261,6 +264,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.court_order_view),
                 name="exchange_pledgeloan_court_order",
             ),
+            path("exposure/", self.admin_site.admin_view(self.exposure_view), name="exchange_pledgeloan_exposure"),
             *super().get_urls(),
         ]
 
@@ -287,6 +291,18 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             "original": loan,
         }
         return TemplateResponse(request, "admin/exchange/service_form.html", context)
+
+    def exposure_view(self, request: HttpRequest) -> HttpResponse:
+        """The pledge register's totals: each lender's exposure (a bank sees its own)."""
+        actor = admin_actor(request)
+        rows = exposures(None if actor.sees_everything else actor.participant_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Lenders' pledge exposure"),
+            "rows": rows,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/exchange/pledgeloan/exposure.html", context)
 
     def top_up_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._step_view(

@@ -56,6 +56,7 @@ from exchange.models import (
 from exchange.selectors.accounts import account_owned
 from exchange.selectors.pledges import (
     LtvBand,
+    exposures,
     in_ltv_band,
     loan_book,
     pledge_by_pk,
@@ -352,6 +353,17 @@ CSV_HEADER = [
     "defaulted_on",
     "closed_on",
     "registered_at",
+    "kind",
+    "external_registration_reference",
+    "day_count",
+    "interest_to_date",
+    "margin_calls",
+    "enforcement_method",
+    "enforcement_status",
+    "enforcement_debt",
+    "enforcement_received_by_lender",
+    "enforcement_units_released",
+    "enforcement_surplus_to_borrower",
 ]
 
 
@@ -384,6 +396,25 @@ def _csv_row(loan: PledgeLoan) -> list[Any]:
         loan.defaulted_on or "",
         loan.closed_on or "",
         loan.registered_at.isoformat() if loan.registered_at else "",
+        loan.kind,
+        loan.external_registration_reference,
+        loan.day_count,
+        fen_to_str(loan_interest_fen(loan, clock.trading_day()))
+        if loan.status in (PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED)
+        else "",
+        len(loan.margin_calls.all()),
+        *(
+            [
+                e.method,
+                e.status,
+                fen_to_str(e.amount_due_fen),
+                fen_to_str(e.received_by_lender_fen),
+                e.units_released,
+                fen_to_str(e.surplus_fen),
+            ]
+            if (e := loan.enforcement) is not None
+            else [""] * 6
+        ),
     ]
 
 
@@ -872,3 +903,46 @@ class PledgeComplianceDecisionApi(_PledgeStepApi):
         return pledge_compliance_release_decide(
             actor=self.actor, loan=loan, consent=data["consent"], reason=data["reason"]
         )
+
+
+# --- the lender's exposure --------------------------------------------------------------------------------
+ExposureReads = KindRequired(
+    ParticipantKind.FINANCIAL_INSTITUTION,
+    ParticipantKind.REGISTRY,
+    ParticipantKind.EXCHANGE,
+    ParticipantKind.AUDITOR,
+    for_reads=True,
+)
+
+
+class ExposureOut(serializers.Serializer):
+    lender_id = serializers.IntegerField()
+    lender = serializers.CharField()
+    loans = serializers.IntegerField(help_text="Open loans: registered or in default.")
+    principal = MoneyField(source="principal_fen")
+    collateral_value = MoneyField(source="collateral_value_fen")
+    ltv_bp = serializers.IntegerField(allow_null=True, help_text="Summed principal over summed value, rounded up.")
+    margin_calls_open = serializers.IntegerField()
+    defaulted = serializers.IntegerField()
+    received_on_enforcement = MoneyField(source="received_on_enforcement_fen")
+
+
+EXPOSURE_HEADER = list(ExposureOut().fields)
+
+
+class PledgeExposureApi(ActorMixin, APIView):
+    """The pledge register's totals: a bank's exposure summed over its open loans (overseers: every
+    lender's). ``?format=csv`` for a spreadsheet."""
+
+    permission_classes = [ExposureReads]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
+
+    @extend_schema(responses=ExposureOut(many=True), parameters=[CSV_PARAMETER])
+    def get(  # type: ignore[override]  # as _PledgeListBase.get
+        self, request: Request
+    ) -> Response | HttpResponseBase:
+        lender = None if self.actor.sees_everything else self.actor.participant_id
+        rows = ExposureOut(exposures(lender), many=True).data
+        if request.accepted_renderer.format == "csv":
+            return csv_response("pledge-exposure.csv", EXPOSURE_HEADER, ([r[k] for k in EXPOSURE_HEADER] for r in rows))
+        return Response(rows)

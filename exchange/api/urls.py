@@ -79,6 +79,7 @@ urlpatterns = [
     path("pledges", pledges.PledgeListApi.as_view(), name="pledges"),
     path("pledges/loan-book", pledges.LoanBookApi.as_view(), name="pledge-loan-book"),
     path("pledges/register", pledges.PledgeRegisterApi.as_view(), name="pledge-register"),
+    path("pledges/exposure", pledges.PledgeExposureApi.as_view(), name="pledge-exposure"),
     path("pledges/<id:pk>", pledges.PledgeDetailApi.as_view(), name="pledge-detail"),
     path("pledges/<id:pk>/valuations", pledges.PledgeValuationListApi.as_view(), name="pledge-valuations"),
     path("pledges/<id:pk>/accept", pledges.PledgeAcceptApi.as_view(), name="pledge-accept"),

@@ -174,6 +174,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "api/v1/pledges"): write(),
     ("GET", "api/v1/pledges/loan-book"): read_kinds(ParticipantKind.FINANCIAL_INSTITUTION),
     ("GET", "api/v1/pledges/register"): read_kinds(REGISTRY, EXCHANGE, AUDITOR),
+    ("GET", "api/v1/pledges/exposure"): read_kinds(ParticipantKind.FINANCIAL_INSTITUTION, REGISTRY, EXCHANGE, AUDITOR),
     ("GET", "api/v1/pledges/<id:pk>"): owned("bank"),
     ("GET", "api/v1/pledges/<id:pk>/valuations"): owned("bank"),
     **{

@@ -79,6 +79,7 @@ def test_add_is_the_borrowers_request_and_top_up_has_its_page(ps):
             "quantity": 100,
             "principal_fen": 480_000,
             "annual_rate_bp": 385,
+            "day_count": "act/360",
             "start_date": "2026-11-25",
             "maturity_date": "2027-11-25",
             "ltv_limit_bp": 7000,
@@ -99,3 +100,17 @@ def test_add_is_the_borrowers_request_and_top_up_has_its_page(ps):
     assert topped.status_code == 302
     assert PledgeLoan.objects.get(pk=loan.pk).quantity == 150
     assert balance(ps.account, ps.cea) == (1000, 150)
+
+
+def test_the_exposure_page_sums_each_lenders_open_loans(ps):
+    ps.registered(100)
+    ps.registered(200)
+
+    page = staff(ps.bank[2]).get("/admin/exchange/pledgeloan/exposure/")
+
+    assert page.status_code == 200
+    rows = page.context["rows"]
+    assert [(e.lender, e.loans, e.principal_fen, e.collateral_value_fen) for e in rows] == [
+        ("Bank of Beijing", 2, 1_440_000, 2_400_000)
+    ]
+    assert "Bank of Beijing" in page.content.decode()

@@ -272,3 +272,50 @@ def test_filters_refuse_what_is_not_a_whole_id_with_400(ps, query):
     response = client_for(ps.bank[2]).get(f"/api/v1/pledges?{query}")
 
     assert error_of(response) == (400, "invalid")
+
+
+def test_the_lenders_exposure_is_summed_over_its_open_loans(ps, book):
+    bank = client_for(ps.bank[2])
+
+    response = bank.get("/api/v1/pledges/exposure")
+
+    assert response.status_code == 200, response.json()
+    # 1000 t and 500 t at 58.32 = 87,480.00 against 2 x 24,000.00; 48,000 / 87,480 = 54.87% rounded up
+    assert response.json() == [
+        {
+            "lender_id": ps.bank[0].pk,
+            "lender": "Bank of Beijing",
+            "loans": 2,
+            "principal": "48000.00",
+            "collateral_value": "87480.00",
+            "ltv_bp": 5487,
+            "margin_calls_open": 1,
+            "defaulted": 0,
+            "received_on_enforcement": "0.00",
+        }
+    ]
+    other_bank = client_for(ps.ex.trader("Other bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[2])
+    assert other_bank.get("/api/v1/pledges/exposure").json() == []
+    assert client_for(ps.ex.market.registry_actor).get("/api/v1/pledges/exposure").json() == response.json()
+    as_csv = bank.get("/api/v1/pledges/exposure?format=csv")
+    lines = b"".join(as_csv.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines == [
+        "lender_id,lender,loans,principal,collateral_value,ltv_bp,margin_calls_open,defaulted,received_on_enforcement",
+        f"{ps.bank[0].pk},Bank of Beijing,2,48000.00,87480.00,5487,1,0,0.00",
+    ]
+    assert error_of(client_for(ps.borrower[2]).get("/api/v1/pledges/exposure")) == (403, "wrong_participant_kind")
+
+
+def test_the_register_csv_shows_registration_day_count_margin_calls_and_enforcement(ps, book):
+    _, squeezed = book
+
+    as_csv = client_for(ps.bank[2]).get("/api/v1/pledges/loan-book?format=csv&status=registered")
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(b"".join(as_csv.streaming_content).decode("utf-8-sig")))}
+
+    row = rows[str(squeezed.pk)]
+    assert (row["kind"], row["day_count"], row["margin_calls"], row["enforcement_method"]) == (
+        "units",
+        "act/360",
+        "1",
+        "",
+    )
