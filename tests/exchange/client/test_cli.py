@@ -237,3 +237,16 @@ def test_a_transfer_to_an_untrusted_account_waits_and_can_be_cancelled(market, s
     assert held == (10_000, 25)
     assert cancelled["status"] == "cancelled"
     assert balance(market.seller, market.exchange.cea) == (10_000, 0)
+
+
+def test_pledge_commands_reach_the_api_and_print_refusals(market):
+    exposure = run(market, market.seller_token, "pledge", "exposure")
+    unknown = run(market, market.seller_token, "pledge", "show", "999999")
+    enforce = run(
+        market, market.seller_token, "pledge", "enforce", "999999", "--method", "agreement", "--price", "80.00"
+    )
+
+    assert exposure[0] == 1
+    assert exposure[2].startswith("error: wrong_participant_kind: ")
+    assert (unknown[0], unknown[2].splitlines()[0].split(":")[1].strip()) == (1, "pledge_not_found")
+    assert (enforce[0], enforce[2].splitlines()[0].split(":")[1].strip()) == (1, "pledge_not_found")
