@@ -566,6 +566,107 @@ def cmd_compliance_carryover(gl: Client, args: argparse.Namespace, out: TextIO) 
     return None
 
 
+def _pledge_line(p: dict[str, Any], out: TextIO) -> None:
+    enforcement = p.get("enforcement") or {}
+    line = (
+        f"Pledge {p['id']} {p.get('registration_reference') or ''}: {p['status']}, {p['quantity']:,} t of "
+        f"{p['asset']}, principal {p['principal']}, LTV {p['ltv_percent']}%"
+    )
+    if enforcement:
+        line += (
+            f"; enforcement by {enforcement['method']} ({enforcement['status']}): debt {enforcement['amount_due']}, "
+            f"lender received {enforcement['received_by_lender']}, {enforcement['units_released']:,} t released"
+        )
+    out.write(line + "\n")
+
+
+def _pledge_result(result: dict[str, Any], args: argparse.Namespace, out: TextIO) -> Any:
+    if args.json:
+        return result
+    if "approval" in result:
+        out.write(f"Waiting for a second registry user: approval request {result['approval']['id']}\n")
+    else:
+        _pledge_line(result, out)
+    return None
+
+
+def cmd_pledge_show(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _pledge_result(gl.pledge(args.id), args, out)
+
+
+def cmd_pledge_confirm(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _pledge_result(gl.pledge_confirm(args.id, lender_account=args.lender_account), args, out)
+
+
+def cmd_pledge_register(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _pledge_result(gl.pledge_register(args.id), args, out)
+
+
+def cmd_pledge_enforce(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _pledge_result(gl.pledge_enforce(args.id, method=args.method, price=args.price, costs=args.costs), args, out)
+
+
+def cmd_pledge_agree(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _pledge_result(gl.pledge_step(args.id, "enforce/decline" if args.decline else "enforce/agree"), args, out)
+
+
+def cmd_pledge_court_order(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _pledge_result(
+        gl.pledge_court_order(
+            args.id,
+            court_reference=args.reference,
+            document_sha256=args.sha256,
+            units_to_lender=args.units,
+            price=args.price,
+        ),
+        args,
+        out,
+    )
+
+
+def cmd_pledge_compliance_release(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _pledge_result(
+        gl.pledge_compliance_release(
+            args.id, quantity=args.quantity, year=args.year, substitute_quantity=args.substitute
+        ),
+        args,
+        out,
+    )
+
+
+def cmd_pledge_consent(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    body = {"consent": not args.refuse, "reason": args.reason}
+    return _pledge_result(gl.pledge_step(args.id, "compliance-release/decide", body), args, out)
+
+
+def cmd_pledge_external_ref(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _pledge_result(gl.pledge_step(args.id, "external-registration", {"reference": args.reference}), args, out)
+
+
+def cmd_pledge_exposure(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    rows = gl.pledge_exposure()
+    if args.json:
+        return rows
+    table(
+        ["lender", "loans", "principal", "collateral value", "LTV bp", "margin calls", "in default", "received"],
+        [
+            [
+                r["lender"],
+                r["loans"],
+                r["principal"],
+                r["collateral_value"],
+                "" if r["ltv_bp"] is None else str(r["ltv_bp"]),
+                r["margin_calls_open"],
+                r["defaulted"],
+                r["received_on_enforcement"],
+            ]
+            for r in rows
+        ],
+        out,
+    )
+    return None
+
+
 def _public_keys(args: argparse.Namespace) -> dict[str, str] | None:
     """Keys pinned on the command line (``--public-key``), by key id; None to use the server's."""
     if not args.public_key:
@@ -792,6 +893,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(pledge, "list", cmd_pledge_list, "pledges you borrow or lend under")
     p.add_argument("--status")
     p.add_argument("--limit", type=int, default=50)
+    p = command(pledge, "show", cmd_pledge_show, "one pledge")
+    p.add_argument("id", type=int)
+    p = command(pledge, "confirm", cmd_pledge_confirm, "lender: confirm the terms applied for (joint application)")
+    p.add_argument("id", type=int)
+    p.add_argument("--lender-account", help="your account for units taken and proceeds")
+    p = command(pledge, "register", cmd_pledge_register, "registry: register a joint application")
+    p.add_argument("id", type=int)
+    p = command(pledge, "enforce", cmd_pledge_enforce, "lender: propose a valuation (agreement) or sell (sale)")
+    p.add_argument("id", type=int)
+    p.add_argument("--method", choices=["agreement", "sale"], required=True)
+    p.add_argument("--price", required=True, help='yuan a tonne, e.g. "72.00"')
+    p.add_argument("--costs", default="0", help="your costs of enforcement, yuan")
+    p = command(pledge, "agree", cmd_pledge_agree, "borrower: agree (or --decline) the lender's valuation")
+    p.add_argument("id", type=int)
+    p.add_argument("--decline", action="store_true")
+    p = command(pledge, "court-order", cmd_pledge_court_order, "registry: execute a court order on a pledge")
+    p.add_argument("id", type=int)
+    p.add_argument("--reference", required=True, help="the order's reference")
+    p.add_argument("--sha256", required=True, help="SHA-256 of the order's document")
+    p.add_argument("--units", type=int, required=True, help="units the order gives the lender")
+    p.add_argument("--price", required=True, help="the value a tonne the order states, yuan")
+    p = command(
+        pledge, "release-for-compliance", cmd_pledge_compliance_release, "borrower: ask to surrender pledged units"
+    )
+    p.add_argument("id", type=int)
+    p.add_argument("--quantity", type=int, required=True)
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--substitute", type=int, default=0, help="other units pledged in their place")
+    p = command(pledge, "consent", cmd_pledge_consent, "lender: consent to (or --refuse) a release for compliance")
+    p.add_argument("id", type=int)
+    p.add_argument("--refuse", action="store_true")
+    p.add_argument("--reason", default="")
+    p = command(pledge, "external-ref", cmd_pledge_external_ref, "lender: record the external registration number")
+    p.add_argument("id", type=int)
+    p.add_argument("reference")
+    command(pledge, "exposure", cmd_pledge_exposure, "lender: your exposure summed (overseers: every lender's)")
 
     compliance = commands.add_parser("compliance", help="your obligations, surrenders, carryover").add_subparsers(
         dest="compliance_command", required=True, metavar="ACTION"

@@ -666,6 +666,64 @@ class Client:
         """Pledges you borrow or lend under (overseers: all), newest first."""
         return list(self.paginate("/api/v1/pledges", {"status": status, "asset": asset}, limit=limit))
 
+    def pledge(self, pk: int) -> dict[str, Any]:
+        return cast(dict[str, Any], self.request("GET", f"/api/v1/pledges/{int(pk)}"))
+
+    def pledge_step(
+        self, pk: int, step: str, body: dict[str, Any] | None = None, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """POST one step on a pledge (``accept``, ``register``, ``enforce``, ``enforce/agree``, ...); the pledge
+        as it is after it (``register`` above the four-eyes threshold: the approval request, 202)."""
+        return cast(
+            dict[str, Any],
+            self.request(
+                "POST",
+                f"/api/v1/pledges/{int(pk)}/{step}",
+                json=body or {},
+                idempotency_key=idempotency_key or self.new_key(),
+            ),
+        )
+
+    def pledge_confirm(self, pk: int, *, lender_account: str | None = None) -> dict[str, Any]:
+        """The lender confirms the terms the borrower applied with (their digest, read from the pledge)."""
+        body: dict[str, Any] = {"terms_digest": self.pledge(pk)["terms_digest"]}
+        if lender_account:
+            body["lender_account"] = lender_account
+        return self.pledge_step(pk, "accept", body)
+
+    def pledge_register(self, pk: int) -> dict[str, Any]:
+        """The registry registers a joint application."""
+        return self.pledge_step(pk, "register")
+
+    def pledge_enforce(self, pk: int, *, method: str, price: str, costs: str = "0") -> dict[str, Any]:
+        """The lender proposes a valuation (``agreement``) or sells the units (``sale``)."""
+        return self.pledge_step(pk, "enforce", {"method": method, "price": price, "costs": costs})
+
+    def pledge_court_order(
+        self, pk: int, *, court_reference: str, document_sha256: str, units_to_lender: int, price: str
+    ) -> dict[str, Any]:
+        return self.pledge_step(
+            pk,
+            "court-order",
+            {
+                "court_reference": court_reference,
+                "document_sha256": document_sha256,
+                "units_to_lender": units_to_lender,
+                "price": price,
+            },
+        )
+
+    def pledge_compliance_release(
+        self, pk: int, *, quantity: int, year: int, substitute_quantity: int = 0
+    ) -> dict[str, Any]:
+        return self.pledge_step(
+            pk, "compliance-release", {"quantity": quantity, "year": year, "substitute_quantity": substitute_quantity}
+        )
+
+    def pledge_exposure(self) -> list[dict[str, Any]]:
+        """The lender's exposure summed over its open loans (overseers: every lender's)."""
+        return cast(list[dict[str, Any]], self.request("GET", "/api/v1/pledges/exposure"))
+
     # --- the audit trail -----------------------------------------------------------------------------------
     def audit_proof(self, seq: int, *, to: int | None = None) -> dict[str, Any]:
         return cast(dict[str, Any], self.request("GET", f"/api/v1/audit/events/{int(seq)}/proof", params={"to": to}))

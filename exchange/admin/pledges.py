@@ -11,16 +11,30 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
 from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
 from exchange.api.fields import fen_to_str
-from exchange.models import MarginCall, PledgeCollateral, PledgeEnforcement, PledgeLoan, PledgeValuation
+from exchange.models import (
+    ApprovalOperation,
+    MarginCall,
+    PledgeCollateral,
+    PledgeEnforcement,
+    PledgeLoan,
+    PledgeValuation,
+)
+from exchange.selectors.pledges import exposures
+from exchange.services.approvals import gated
 from exchange.services.pledges import (
     bp_to_percent,
+    pledge_confirm,
     pledge_default,
     pledge_enforce,
+    pledge_enforce_court_order,
+    pledge_enforcement_agree,
+    pledge_enforcement_decline,
     pledge_register,
     pledge_reject,
     pledge_release,
@@ -55,6 +69,24 @@ class TopUpForm(forms.Form):
 
 class EnforceSaleForm(forms.Form):
     price_fen = forms.IntegerField(min_value=1, label="Limit price (fen a tonne)", help_text="7200 = 72.00 yuan.")
+    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
+
+
+class EnforceAgreementForm(forms.Form):
+    price_fen = forms.IntegerField(
+        min_value=1,
+        label=_("Agreed value (fen a tonne)"),
+        help_text=_("Within the valuation band around the reference price."),
+    )
+    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
+
+
+class CourtOrderForm(forms.Form):
+    court_reference = forms.CharField(max_length=100, label=_("Court order reference"))
+    document_sha256 = forms.CharField(min_length=64, max_length=64, label=_("SHA-256 of the order's document"))
+    units_to_lender = forms.IntegerField(min_value=0, label=_("Units the order gives the lender"))
+    price_fen = forms.IntegerField(min_value=1, label=_("Value the order states (fen a tonne)"))
+    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
 
 
 @admin.register(PledgeLoan)
@@ -65,6 +97,8 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "registration_reference",
+        "external_registration_reference",
+        "kind",
         "status",
         "borrower",
         "lender",
@@ -82,7 +116,16 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     list_select_related = ["borrower", "lender", "asset"]
     ordering = ["-id"]
     inlines = [CollateralInline, ValuationInline, MarginCallInline]
-    actions = ["accept", "reject", "withdraw", "release", "declare_default", "enforce_by_transfer"]
+    actions = [
+        "accept",
+        "register",
+        "reject",
+        "withdraw",
+        "release",
+        "declare_default",
+        "agree_valuation",
+        "decline_valuation",
+    ]
     autocomplete_fields = ["account", "lender"]
     request_fields = (
         "account",
@@ -91,6 +134,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         "quantity",
         "principal_fen",
         "annual_rate_bp",
+        "day_count",
         "start_date",
         "maturity_date",
         "ltv_limit_bp",
@@ -139,6 +183,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             quantity=obj.quantity,
             principal_fen=obj.principal_fen,
             annual_rate_bp=obj.annual_rate_bp,
+            day_count=obj.day_count,
             start_date=obj.start_date,
             maturity_date=obj.maturity_date,
             ltv_limit_bp=obj.ltv_limit_bp,
@@ -151,9 +196,29 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         for loan in queryset:
             run_service(request, lambda actor, loan=loan: call(actor, loan), success=f"{loan}: {done}.")
 
-    @admin.action(description="Accept and register the selected requests (lender)")
+    @admin.action(description=_("Confirm the terms of the selected requests: apply jointly (lender)"))
     def accept(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
-        self._each(request, queryset, lambda actor, loan: pledge_register(actor=actor, loan=loan), "registered")
+        self._each(
+            request,
+            queryset,
+            lambda actor, loan: pledge_confirm(actor=actor, loan=loan, terms_digest=loan.terms_digest),
+            "applied for registration",
+        )
+
+    @admin.action(description=_("Register the selected joint applications (registry; four eyes above the threshold)"))
+    def register(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda actor, loan: gated(
+                actor=actor,
+                operation=ApprovalOperation.PLEDGE_REGISTER,
+                params={"pledge": loan.pk},
+                summary=f"Register pledge {loan.pk}: {loan.quantity} t of {loan.asset.code}",
+                call=lambda: pledge_register(actor=actor, loan=loan),
+            ),
+            "registered, or filed for a second registry user's approval",
+        )
 
     @admin.action(description="Reject the selected requests (lender)")
     def reject(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
@@ -171,13 +236,14 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def declare_default(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(request, queryset, lambda actor, loan: pledge_default(actor=actor, loan=loan), "in default")
 
-    @admin.action(description="Enforce the selected defaulted pledges: units to the lender (lender)")
-    def enforce_by_transfer(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+    @admin.action(description=_("Agree the lender's proposed valuation (borrower)"))
+    def agree_valuation(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(request, queryset, lambda actor, loan: pledge_enforcement_agree(actor=actor, loan=loan), "enforced")
+
+    @admin.action(description=_("Decline the lender's proposed valuation (borrower)"))
+    def decline_valuation(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(
-            request,
-            queryset,
-            lambda actor, loan: pledge_enforce(actor=actor, loan=loan, method="transfer"),
-            "enforced by transfer",
+            request, queryset, lambda actor, loan: pledge_enforcement_decline(actor=actor, loan=loan), "declined"
         )
 
     def get_urls(self) -> list[Any]:
@@ -188,6 +254,17 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.enforce_sale_view),
                 name="exchange_pledgeloan_enforce_sale",
             ),
+            path(
+                "<int:pk>/enforce-agreement/",
+                self.admin_site.admin_view(self.enforce_agreement_view),
+                name="exchange_pledgeloan_enforce_agreement",
+            ),
+            path(
+                "<int:pk>/court-order/",
+                self.admin_site.admin_view(self.court_order_view),
+                name="exchange_pledgeloan_court_order",
+            ),
+            path("exposure/", self.admin_site.admin_view(self.exposure_view), name="exchange_pledgeloan_exposure"),
             *super().get_urls(),
         ]
 
@@ -215,6 +292,18 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/exchange/service_form.html", context)
 
+    def exposure_view(self, request: HttpRequest) -> HttpResponse:
+        """The pledge register's totals: each lender's exposure (a bank sees its own)."""
+        actor = admin_actor(request)
+        rows = exposures(None if actor.sees_everything else actor.participant_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Lenders' pledge exposure"),
+            "rows": rows,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/exchange/pledgeloan/exposure.html", context)
+
     def top_up_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._step_view(
             request,
@@ -231,8 +320,28 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             EnforceSaleForm,
             "Enforce by sale on the exchange",
             lambda actor, loan, data: pledge_enforce(
-                actor=actor, loan=loan, method="sale", price_fen=data["price_fen"]
+                actor=actor, loan=loan, method="sale", price_fen=data["price_fen"], costs_fen=data["costs_fen"]
             ),
+        )
+
+    def enforce_agreement_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._step_view(
+            request,
+            pk,
+            EnforceAgreementForm,
+            _("Propose a valuation for enforcement by agreement"),
+            lambda actor, loan, data: pledge_enforce(
+                actor=actor, loan=loan, method="agreement", price_fen=data["price_fen"], costs_fen=data["costs_fen"]
+            ),
+        )
+
+    def court_order_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._step_view(
+            request,
+            pk,
+            CourtOrderForm,
+            _("Execute a court order (registry)"),
+            lambda actor, loan, data: pledge_enforce_court_order(actor=actor, loan=loan, **data),
         )
 
 
@@ -264,12 +373,15 @@ class PledgeEnforcementAdmin(ReadOnlyAdmin):
         "status",
         "day",
         "amount_due_fen",
+        "value_fen",
         "units_sold",
         "proceeds_fen",
         "fees_fen",
         "paid_to_lender_fen",
         "units_to_lender",
         "units_released",
+        "units_unsold",
+        "court_reference",
         "completed_at",
     ]
     list_filter = ["method", "status"]

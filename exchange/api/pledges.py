@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponseBase
+from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -23,6 +24,8 @@ from rest_framework.views import APIView
 
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
+from core import clock
+from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import (
     AssetField,
@@ -36,7 +39,11 @@ from exchange.api.fields import (
     fen_to_str,
 )
 from exchange.api.idempotency import idempotent_request
+from exchange.errors import ProjectNotFound
 from exchange.models import (
+    ApprovalOperation,
+    ApprovalRequest,
+    DayCount,
     EnforcementMethod,
     HoldStatus,
     PledgeCollateral,
@@ -44,10 +51,12 @@ from exchange.models import (
     PledgeLoan,
     PledgeStatus,
     PledgeValuation,
+    Project,
 )
 from exchange.selectors.accounts import account_owned
 from exchange.selectors.pledges import (
     LtvBand,
+    exposures,
     in_ltv_band,
     loan_book,
     pledge_by_pk,
@@ -56,13 +65,20 @@ from exchange.selectors.pledges import (
     registered_pledges,
     valuations_of,
 )
+from exchange.services.approvals import gated
 from exchange.services.pledges import (
     DEFAULT_CURE_DAYS,
     MAX_CURE_DAYS,
     InvalidLender,
     bp_to_percent,
+    loan_interest_fen,
+    pledge_confirm,
     pledge_default,
     pledge_enforce,
+    pledge_enforce_court_order,
+    pledge_enforcement_agree,
+    pledge_enforcement_decline,
+    pledge_external_reference_record,
     pledge_register,
     pledge_reject,
     pledge_release,
@@ -70,6 +86,12 @@ from exchange.services.pledges import (
     pledge_top_up,
     pledge_withdraw,
 )
+from exchange.services.pledges.common import asset_label
+from exchange.services.pledges.compliance_release import (
+    pledge_compliance_release_decide,
+    pledge_compliance_release_request,
+)
+from exchange.services.pledges.future import pledge_request_future
 
 LenderOnlyReads = KindRequired(ParticipantKind.FINANCIAL_INSTITUTION, for_reads=True)
 OverseersOnlyReads = KindRequired(
@@ -104,9 +126,16 @@ class MarginCallOut(serializers.Serializer):
 
 
 class EnforcementOut(serializers.ModelSerializer):
-    price = MoneyField(source="price_fen", allow_null=True)
+    price = MoneyField(
+        source="price_fen", allow_null=True, help_text="Sale: the limit price. Agreement, court: the value a tonne."
+    )
     interest = MoneyField(source="interest_fen")
-    amount_due = MoneyField(source="amount_due_fen")
+    costs = MoneyField(source="costs_fen", help_text="The lender's costs of enforcement.")
+    amount_due = MoneyField(
+        source="amount_due_fen", help_text="The debt: principal, interest, costs, less earlier rounds."
+    )
+    value = MoneyField(source="value_fen", help_text="Agreement, court: the value of the units the lender took.")
+    received_by_lender = MoneyField(source="received_by_lender_fen")
     proceeds = MoneyField(source="proceeds_fen", help_text="Turnover of settled sales less the seller's fees.")
     seller_fees = MoneyField(source="fees_fen", help_text="Borne by the borrower (taken from the proceeds).")
     paid_to_lender = MoneyField(source="paid_to_lender_fen")
@@ -116,6 +145,7 @@ class EnforcementOut(serializers.ModelSerializer):
     class Meta:
         model = PledgeEnforcement
         fields = [
+            "id",
             "method",
             "status",
             "day",
@@ -123,7 +153,10 @@ class EnforcementOut(serializers.ModelSerializer):
             "order",
             "units_sold",
             "interest",
+            "costs",
             "amount_due",
+            "value",
+            "received_by_lender",
             "proceeds",
             "seller_fees",
             "paid_to_lender",
@@ -131,6 +164,9 @@ class EnforcementOut(serializers.ModelSerializer):
             "shortfall",
             "units_to_lender",
             "units_released",
+            "units_unsold",
+            "court_reference",
+            "court_document_sha256",
             "transaction",
             "started_at",
             "completed_at",
@@ -142,7 +178,10 @@ class PledgeOut(serializers.ModelSerializer):
     account = serializers.CharField(source="account.number")
     lender = PartyOut()
     lender_account = serializers.CharField(source="lender_account.number", allow_null=True)
-    asset = serializers.CharField(source="asset.code")
+    asset = serializers.SerializerMethodField(
+        help_text="The pledged asset's code; for future CCER not issued yet, future:<project>:<vintage>."
+    )
+    kind = serializers.CharField(help_text="units, or future (CCER of a registered project, not issued yet).")
     principal = MoneyField(source="principal_fen")
     annual_rate_percent = serializers.SerializerMethodField()
     start = serializers.DateField(source="start_date")
@@ -154,22 +193,35 @@ class PledgeOut(serializers.ModelSerializer):
     interest = MoneyField(source="interest_fen", allow_null=True)
     collateral = CollateralOut(many=True)
     enforcement = serializers.SerializerMethodField()
+    interest_to_date = serializers.SerializerMethodField(
+        help_text="Interest from the start to today by the loan's day count (yuan); while the loan is open."
+    )
+    certificate_url = serializers.SerializerMethodField(
+        help_text="The public registration certificate, once registered."
+    )
 
     class Meta:
         model = PledgeLoan
         fields = [
             "id",
             "registration_reference",
+            "certificate_url",
+            "external_registration_reference",
+            "terms_digest",
+            "lender_confirmed_at",
             "status",
             "borrower",
             "account",
             "lender",
             "lender_account",
+            "kind",
             "asset",
             "quantity",
             "principal",
             "annual_rate_bp",
             "annual_rate_percent",
+            "day_count",
+            "interest_to_date",
             "start",
             "maturity",
             "ltv_limit_bp",
@@ -194,6 +246,21 @@ class PledgeOut(serializers.ModelSerializer):
             "registered_at",
         ]
 
+    def get_certificate_url(self, loan: PledgeLoan) -> str | None:
+        if not loan.registration_reference:
+            return None
+        path = reverse("registry:pledge-certificate", args=[loan.registration_reference])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_interest_to_date(self, loan: PledgeLoan) -> str | None:
+        if loan.status not in (PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED):
+            return None
+        return fen_to_str(loan_interest_fen(loan, clock.trading_day()))
+
+    def get_asset(self, loan: PledgeLoan) -> str:
+        return asset_label(loan)
+
     def get_annual_rate_percent(self, loan: PledgeLoan) -> str:
         return bp_to_percent(loan.annual_rate_bp)
 
@@ -202,7 +269,7 @@ class PledgeOut(serializers.ModelSerializer):
 
     @extend_schema_field(EnforcementOut(allow_null=True))
     def get_enforcement(self, loan: PledgeLoan) -> dict[str, Any] | None:
-        enforcement = getattr(loan, "enforcement", None)  # None when the reverse one-to-one is missing
+        enforcement = loan.enforcement  # the latest round
         return EnforcementOut(enforcement).data if enforcement is not None else None
 
 
@@ -286,6 +353,17 @@ CSV_HEADER = [
     "defaulted_on",
     "closed_on",
     "registered_at",
+    "kind",
+    "external_registration_reference",
+    "day_count",
+    "interest_to_date",
+    "margin_calls",
+    "enforcement_method",
+    "enforcement_status",
+    "enforcement_debt",
+    "enforcement_received_by_lender",
+    "enforcement_units_released",
+    "enforcement_surplus_to_borrower",
 ]
 
 
@@ -299,7 +377,7 @@ def _csv_row(loan: PledgeLoan) -> list[Any]:
         loan.account.number,
         loan.lender.name,
         loan.lender_account.number if loan.lender_account else "",
-        loan.asset.code,
+        asset_label(loan),
         loan.quantity,
         serials,
         fen_to_str(loan.principal_fen),
@@ -318,6 +396,25 @@ def _csv_row(loan: PledgeLoan) -> list[Any]:
         loan.defaulted_on or "",
         loan.closed_on or "",
         loan.registered_at.isoformat() if loan.registered_at else "",
+        loan.kind,
+        loan.external_registration_reference,
+        loan.day_count,
+        fen_to_str(loan_interest_fen(loan, clock.trading_day()))
+        if loan.status in (PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED)
+        else "",
+        len(loan.margin_calls.all()),
+        *(
+            [
+                e.method,
+                e.status,
+                fen_to_str(e.amount_due_fen),
+                fen_to_str(e.received_by_lender_fen),
+                e.units_released,
+                fen_to_str(e.surplus_fen),
+            ]
+            if (e := loan.enforcement) is not None
+            else [""] * 6
+        ),
     ]
 
 
@@ -350,7 +447,12 @@ CSV_PARAMETER = OpenApiParameter("format", str, enum=["json", "csv"], required=F
 class PledgeRequestIn(serializers.Serializer):
     account = serializers.CharField(max_length=32, help_text="Your holding account with the units.")
     lender = IdField(help_text="Participant id of the lending financial institution.")
-    asset = AssetField()
+    asset = AssetField(required=False, help_text="The units pledged (or name a project for future CCER).")
+    project = serializers.CharField(
+        max_length=64, required=False, help_text="Future CCER (收益权质押): the registered project's code."
+    )
+    vintage = serializers.IntegerField(min_value=2000, max_value=2100, required=False, help_text="Future CCER.")
+    price = MoneyField(min_fen=1, required=False, help_text="Future CCER: the value a tonne agreed with the lender.")
     quantity = QuantityField()
     serials = SerialRangeField(required=False, help_text="Pledge exactly this range [first, last].")
     principal = MoneyField(min_fen=1)
@@ -361,6 +463,17 @@ class PledgeRequestIn(serializers.Serializer):
     margin_call_bp = serializers.IntegerField(min_value=1, max_value=10000)
     liquidation_bp = serializers.IntegerField(min_value=1, max_value=10000)
     cure_period_days = serializers.IntegerField(min_value=0, max_value=MAX_CURE_DAYS, default=DEFAULT_CURE_DAYS)
+    day_count = serializers.ChoiceField(
+        choices=DayCount.choices, default=DayCount.ACT_360, help_text="act/360 (CNY practice, the default) or act/365."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        future = {"project", "vintage", "price"} & set(attrs)
+        if ("asset" in attrs) == bool(future):
+            raise serializers.ValidationError({"asset": ["Name the asset, or project, vintage and price."]})
+        if future and future != {"project", "vintage", "price"}:
+            raise serializers.ValidationError({"project": ["Future CCER needs project, vintage and price."]})
+        return attrs
 
 
 class PledgeListApi(_PledgeListBase):
@@ -389,6 +502,29 @@ class PledgeListApi(_PledgeListBase):
         lender = Participant.objects.filter(pk=v["lender"]).first()
         if lender is None:
             raise InvalidLender("No such participant.", details={"lender": v["lender"]})
+        if "project" in v:
+            project = Project.objects.filter(code=v["project"]).first()
+            if project is None:
+                raise ProjectNotFound(details={"project": v["project"]})
+            loan = pledge_request_future(
+                actor=self.actor,
+                account=account_owned(self.actor, v["account"]),
+                lender=lender,
+                project=project,
+                vintage=v["vintage"],
+                price_fen=v["price"],
+                quantity=v["quantity"],
+                principal_fen=v["principal"],
+                annual_rate_bp=v["annual_rate_bp"],
+                start_date=v.get("start"),
+                maturity_date=v["maturity"],
+                ltv_limit_bp=v["ltv_limit_bp"],
+                margin_call_bp=v["margin_call_bp"],
+                liquidation_bp=v["liquidation_bp"],
+                cure_period_days=v["cure_period_days"],
+                day_count=v["day_count"],
+            )
+            return Response(PledgeOut(pledge_by_pk(loan.pk)).data, status=status.HTTP_201_CREATED)
         loan = pledge_request(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),
@@ -404,6 +540,7 @@ class PledgeListApi(_PledgeListBase):
             margin_call_bp=v["margin_call_bp"],
             liquidation_bp=v["liquidation_bp"],
             cure_period_days=v["cure_period_days"],
+            day_count=v["day_count"],
         )
         return Response(PledgeOut(pledge_by_pk(loan.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -482,13 +619,17 @@ class _PledgeStepApi(ActorMixin, APIView):
 
 
 class AcceptIn(serializers.Serializer):
+    terms_digest = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$", help_text="The pledge's terms_digest: you confirm exactly the terms applied for."
+    )
     lender_account = serializers.CharField(
         max_length=32, required=False, help_text="Your account for enforced units and proceeds; default your first."
     )
 
 
 class PledgeAcceptApi(_PledgeStepApi):
-    """The lender accepts: the registry registers the pledge and freezes the units (exact serial blocks)."""
+    """The lender confirms the terms the borrower applied with: the joint application goes to the registry,
+    which registers the pledge (nothing is frozen before registration)."""
 
     input_class = AcceptIn
 
@@ -499,7 +640,48 @@ class PledgeAcceptApi(_PledgeStepApi):
 
     def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
         account = account_owned(self.actor, data["lender_account"]) if data.get("lender_account") else None
-        return pledge_register(actor=self.actor, loan=loan, lender_account=account)
+        return pledge_confirm(actor=self.actor, loan=loan, terms_digest=data["terms_digest"], lender_account=account)
+
+
+class PledgeRegistrationApi(ActorMixin, APIView):
+    """The registry registers a joint application: the serial blocks are frozen and the pledge gets its
+    registration number. Above the four-eyes threshold the answer is 202 with an approval request that a
+    second registry user approves (``POST /approvals/{id}/approve``)."""
+
+    @idempotent_request
+    @extend_schema(request=None, responses={200: PledgeOut, 202: PENDING_OUT}, operation_id="pledges_register")
+    def post(self, request: Request, pk: int) -> Response:
+        loan = pledge_visible(self.actor, pk)
+        result = gated(
+            actor=self.actor,
+            operation=ApprovalOperation.PLEDGE_REGISTER,
+            params={"pledge": loan.pk},
+            summary=f"Register pledge {loan.pk}: {loan.quantity} t of {asset_label(loan)}",
+            call=lambda: pledge_register(actor=self.actor, loan=loan),
+        )
+        if isinstance(result, ApprovalRequest):
+            return pending_response(result)
+        return Response(PledgeOut(pledge_by_pk(loan.pk)).data)
+
+
+class ExternalRegistrationIn(serializers.Serializer):
+    reference = serializers.CharField(
+        max_length=64, help_text="The registration number in the movable-property financing registration system."
+    )
+
+
+class PledgeExternalRegistrationApi(_PledgeStepApi):
+    """The lender records where it also registered the pledge (动产融资统一登记公示系统)."""
+
+    input_class = ExternalRegistrationIn
+
+    @idempotent_request
+    @extend_schema(request=ExternalRegistrationIn, responses=PledgeOut, operation_id="pledges_external_registration")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_external_reference_record(actor=self.actor, loan=loan, reference=data["reference"])
 
 
 class RejectIn(serializers.Serializer):
@@ -589,20 +771,21 @@ class PledgeDefaultApi(_PledgeStepApi):
 
 
 class EnforceIn(serializers.Serializer):
-    method = serializers.ChoiceField(choices=EnforcementMethod.choices)
-    price = MoneyField(
-        min_fen=1, required=False, help_text='sale only: the limit price in yuan a tonne, e.g. "72.00".'
+    method = serializers.ChoiceField(
+        choices=[(EnforcementMethod.AGREEMENT, "agreement"), (EnforcementMethod.SALE, "sale")],
+        help_text="agreement: propose a value a tonne for the borrower to agree; sale: sell on the exchange.",
     )
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs["method"] == EnforcementMethod.SALE and "price" not in attrs:
-            raise serializers.ValidationError({"price": ["A sale needs a limit price."]})
-        return attrs
+    price = MoneyField(
+        min_fen=1,
+        help_text='agreement: the value a tonne (within the valuation band); sale: the limit price, e.g. "72.00".',
+    )
+    costs = MoneyField(min_fen=0, required=False, default=0, help_text="The lender's costs of enforcement.")
 
 
 class PledgeEnforceApi(_PledgeStepApi):
-    """The lender enforces a defaulted pledge: take the units (``transfer``) or sell them on the exchange
-    (``sale``: the lender is paid first from the settled proceeds, up to principal plus interest)."""
+    """The lender enforces a defaulted pledge (Civil Code arts. 436-438): propose a valuation
+    (``agreement``; nothing moves until the borrower agrees) or sell the units on the exchange (``sale``:
+    the lender is paid first from the settled proceeds, up to the debt; the surplus is the borrower's)."""
 
     input_class = EnforceIn
 
@@ -612,4 +795,154 @@ class PledgeEnforceApi(_PledgeStepApi):
         return super().post(request, pk)
 
     def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
-        return pledge_enforce(actor=self.actor, loan=loan, method=data["method"], price_fen=data.get("price"))
+        return pledge_enforce(
+            actor=self.actor, loan=loan, method=data["method"], price_fen=data["price"], costs_fen=data["costs"]
+        )
+
+
+class PledgeEnforcementAgreeApi(_PledgeStepApi):
+    """The borrower agrees the lender's valuation: units up to the debt go to the lender, the rest are released."""
+
+    @idempotent_request
+    @extend_schema(request=None, responses=PledgeOut, operation_id="pledges_enforce_agree")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_enforcement_agree(actor=self.actor, loan=loan)
+
+
+class PledgeEnforcementDeclineApi(_PledgeStepApi):
+    """The borrower declines the lender's valuation; nothing moves."""
+
+    @idempotent_request
+    @extend_schema(request=None, responses=PledgeOut, operation_id="pledges_enforce_decline")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_enforcement_decline(actor=self.actor, loan=loan)
+
+
+class CourtOrderIn(serializers.Serializer):
+    court_reference = serializers.CharField(max_length=100)
+    document_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="SHA-256 of the order's document, hex.")
+    units_to_lender = serializers.IntegerField(min_value=0, max_value=10**12)
+    price = MoneyField(min_fen=1, help_text="The value a tonne the order states.")
+    costs = MoneyField(min_fen=0, required=False, default=0)
+
+
+class PledgeCourtOrderApi(_PledgeStepApi):
+    """The registry executes a court order on a pledge: the units it names to the lender at the value it
+    states (never more than the debt), the rest released."""
+
+    input_class = CourtOrderIn
+
+    @idempotent_request
+    @extend_schema(request=CourtOrderIn, responses=PledgeOut, operation_id="pledges_court_order")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_enforce_court_order(
+            actor=self.actor,
+            loan=loan,
+            court_reference=data["court_reference"],
+            document_sha256=data["document_sha256"],
+            units_to_lender=data["units_to_lender"],
+            price_fen=data["price"],
+            costs_fen=data["costs"],
+        )
+
+
+# --- release for compliance ------------------------------------------------------------------------------
+class ComplianceReleaseIn(serializers.Serializer):
+    quantity = QuantityField(help_text="Pledged units to surrender.")
+    year = serializers.IntegerField(min_value=2000, max_value=2100, help_text="The compliance year.")
+    substitute_quantity = serializers.IntegerField(
+        min_value=0, max_value=10**12, default=0, help_text="Other units of the asset to pledge in their place."
+    )
+
+
+class PledgeComplianceReleaseApi(_PledgeStepApi):
+    """The borrower asks the lender to release pledged units into its surrender for a compliance year."""
+
+    input_class = ComplianceReleaseIn
+
+    @idempotent_request
+    @extend_schema(request=ComplianceReleaseIn, responses=PledgeOut, operation_id="pledges_compliance_release")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_compliance_release_request(
+            actor=self.actor,
+            loan=loan,
+            quantity=data["quantity"],
+            year=data["year"],
+            substitute_quantity=data["substitute_quantity"],
+        )
+
+
+class ComplianceDecisionIn(serializers.Serializer):
+    consent = serializers.BooleanField()
+    reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+
+class PledgeComplianceDecisionApi(_PledgeStepApi):
+    """The lender consents (the units leave the pledge into the surrender, in one transaction) or refuses."""
+
+    input_class = ComplianceDecisionIn
+
+    @idempotent_request
+    @extend_schema(request=ComplianceDecisionIn, responses=PledgeOut, operation_id="pledges_compliance_decide")
+    def post(self, request: Request, pk: int) -> Response:
+        return super().post(request, pk)
+
+    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
+        return pledge_compliance_release_decide(
+            actor=self.actor, loan=loan, consent=data["consent"], reason=data["reason"]
+        )
+
+
+# --- the lender's exposure --------------------------------------------------------------------------------
+ExposureReads = KindRequired(
+    ParticipantKind.FINANCIAL_INSTITUTION,
+    ParticipantKind.REGISTRY,
+    ParticipantKind.EXCHANGE,
+    ParticipantKind.AUDITOR,
+    for_reads=True,
+)
+
+
+class ExposureOut(serializers.Serializer):
+    lender_id = serializers.IntegerField()
+    lender = serializers.CharField()
+    loans = serializers.IntegerField(help_text="Open loans: registered or in default.")
+    principal = MoneyField(source="principal_fen")
+    collateral_value = MoneyField(source="collateral_value_fen")
+    ltv_bp = serializers.IntegerField(allow_null=True, help_text="Summed principal over summed value, rounded up.")
+    margin_calls_open = serializers.IntegerField()
+    defaulted = serializers.IntegerField()
+    received_on_enforcement = MoneyField(source="received_on_enforcement_fen")
+
+
+EXPOSURE_HEADER = list(ExposureOut().fields)
+
+
+class PledgeExposureApi(ActorMixin, APIView):
+    """The pledge register's totals: a bank's exposure summed over its open loans (overseers: every
+    lender's). ``?format=csv`` for a spreadsheet."""
+
+    permission_classes = [ExposureReads]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
+
+    @extend_schema(responses=ExposureOut(many=True), parameters=[CSV_PARAMETER])
+    def get(  # type: ignore[override]  # as _PledgeListBase.get
+        self, request: Request
+    ) -> Response | HttpResponseBase:
+        lender = None if self.actor.sees_everything else self.actor.participant_id
+        rows = ExposureOut(exposures(lender), many=True).data
+        if request.accepted_renderer.format == "csv":
+            return csv_response("pledge-exposure.csv", EXPOSURE_HEADER, ([r[k] for k in EXPOSURE_HEADER] for r in rows))
+        return Response(rows)

@@ -19,6 +19,7 @@ class ApprovalOperation(models.TextChoices):
     TRUE_UP = "compliance.true_up", "Compliance true-up"
     NON_TRADE_TRANSFER = "transfer.non_trade", "Non-trade transfer"
     FINAL_ALLOCATION = "compliance.final_allocation", "Compliance final allocation"
+    PLEDGE_REGISTER = "pledge.register", "Pledge registration"
 
 
 class ApprovalStatus(models.TextChoices):

@@ -13,7 +13,9 @@ valuation and its open margin call, if any, so the loan book filters and sorts w
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 from exchange.models.assets import Asset
@@ -26,6 +28,7 @@ BP = 10_000  # basis points in one
 
 class PledgeStatus(models.TextChoices):
     REQUESTED = "requested", "Requested"
+    APPLIED = "applied", _("Applied for registration by both parties")
     REGISTERED = "registered", "Registered"
     RELEASED = "released", "Released"
     DEFAULTED = "defaulted", "Defaulted"
@@ -36,6 +39,22 @@ class PledgeStatus(models.TextChoices):
 
 # States in which the registry has registered the pledge (and its reference exists).
 REGISTERED_STATES = (PledgeStatus.REGISTERED, PledgeStatus.RELEASED, PledgeStatus.DEFAULTED, PledgeStatus.ENFORCED)
+
+
+class PledgeKind(models.TextChoices):
+    UNITS = "units", _("Units held")
+    FUTURE = "future", _("Future CCER of a registered project (收益权质押), not issued yet")
+
+
+class DayCount(models.TextChoices):
+    """How a day's interest is counted: a 360th (Chinese loan practice for CNY, the default) or a 365th of
+    the annual rate, for the actual number of days."""
+
+    ACT_360 = "act/360", _("Actual/360")
+    ACT_365 = "act/365", _("Actual/365")
+
+
+DAYS_IN_YEAR = {DayCount.ACT_360: 360, DayCount.ACT_365: 365}
 
 
 class DefaultReason(models.TextChoices):
@@ -58,14 +77,39 @@ class PledgeLoan(models.Model):
         related_name="pledges_as_lender",
         help_text="The lender's account that receives enforced units and sale proceeds (set at registration).",
     )
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="pledges")
+    asset = models.ForeignKey(
+        Asset,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pledges",
+        help_text=_("The units pledged; for a pledge of future CCER, set when the registry issues them."),
+    )
+    kind = models.CharField(max_length=8, choices=PledgeKind.choices, default=PledgeKind.UNITS)
+    project = models.ForeignKey(
+        "exchange.Project",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="future_pledges",
+        help_text=_("Pledge of future CCER: the registered project whose expected issuance is pledged."),
+    )
+    vintage = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Pledge of future CCER: the vintage of the expected issuance.")
+    )
     quantity = models.BigIntegerField(help_text="Units pledged, top-ups included (tCO2e).")
     serials = models.JSONField(
         null=True, blank=True, help_text="The exact range [first, last] the borrower asked to pledge, if any."
     )
     principal_fen = models.BigIntegerField(help_text="The loan's principal in fen.")
     annual_rate_bp = models.PositiveIntegerField(
-        help_text="Annual simple interest in basis points (385 = 3.85%), actual/365."
+        help_text="Annual simple interest in basis points (385 = 3.85%), counted by the loan's day count."
+    )
+    day_count = models.CharField(
+        max_length=8,
+        choices=DayCount.choices,
+        default=DayCount.ACT_360,
+        help_text=_("Actual/360 (the default for CNY loans) or actual/365."),
     )
     start_date = models.DateField(help_text="Interest accrues from this day.")
     maturity_date = models.DateField()
@@ -77,7 +121,27 @@ class PledgeLoan(models.Model):
     cure_period_days = models.PositiveSmallIntegerField(
         default=3, help_text="Days the borrower has to meet a margin call before the lender may declare default."
     )
-    registration_reference = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    registration_reference = models.CharField(
+        max_length=32,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text=_("The registration number the registry gave the pledge (CNPL-<year>-<id>)."),
+    )
+    terms_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_("SHA-256 of the terms the borrower applied with; the lender confirms the same digest."),
+    )
+    lender_confirmed_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the lender confirmed the same terms (the joint application).")
+    )
+    external_registration_reference = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_("The lender's registration number in the movable-property financing registration system."),
+    )
+    external_registration_recorded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=PledgeStatus.choices, default=PledgeStatus.REQUESTED)
     # The latest valuation (at request, registration, top-up and each daily close).
     price_fen = models.BigIntegerField(help_text="Price per tonne of the latest valuation (fen).")
@@ -121,6 +185,14 @@ class PledgeLoan(models.Model):
                 condition=models.Q(maturity_date__gt=models.F("start_date")), name="pledge_maturity_after_start"
             ),
             models.CheckConstraint(
+                condition=models.Q(day_count__in=[DayCount.ACT_360, DayCount.ACT_365]), name="pledge_day_count_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind=PledgeKind.UNITS, asset__isnull=False)
+                | models.Q(kind=PledgeKind.FUTURE, asset__isnull=True, project__isnull=False, vintage__isnull=False),
+                name="pledge_kind_has_its_object",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(price_fen__gt=0, collateral_value_fen__gt=0), name="pledge_valuation_positive"
             ),
             models.CheckConstraint(condition=~models.Q(borrower=models.F("lender")), name="pledge_lender_not_borrower"),
@@ -143,10 +215,18 @@ class PledgeLoan(models.Model):
     def reference(self) -> str:
         return str(self)
 
+    @property
+    def enforcement(self) -> PledgeEnforcement | None:
+        """The latest round of enforcement, if any (uses ``prefetch_related("enforcements")``)."""
+        return max(self.enforcements.all(), key=lambda e: e.pk, default=None)
+
 
 class CollateralKind(models.TextChoices):
     INITIAL = "initial", "Pledged at registration"
     TOP_UP = "top_up", "Top-up"
+    UNSOLD = "unsold", _("Unsold in an enforcement sale, still pledged")
+    SUBSTITUTE = "substitute", _("Substitute collateral for units released for compliance")
+    ISSUED = "issued", _("Frozen at issuance (pledge of future CCER)")
 
 
 class PledgeCollateral(models.Model):
@@ -154,7 +234,7 @@ class PledgeCollateral(models.Model):
 
     loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="collateral")
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="pledge_collateral")
-    kind = models.CharField(max_length=8, choices=CollateralKind.choices)
+    kind = models.CharField(max_length=12, choices=CollateralKind.choices)
     quantity = models.BigIntegerField()
     serial_ranges = models.JSONField(help_text="[[first, last], ...] frozen by the hold.")
     created_at = models.DateTimeField()
@@ -238,51 +318,85 @@ class MarginCall(models.Model):
 
 
 class EnforcementMethod(models.TextChoices):
-    TRANSFER = "transfer", "Units taken into the lender's account"
-    SALE = "sale", "Units sold on the exchange"
+    AGREEMENT = "agreement", _("Taken at a valuation agreed with the borrower")
+    SALE = "sale", _("Units sold on the exchange")
+    COURT = "court", _("Executed on a court order")
+    # Before lawful enforcement: every pledged unit taken whole. Kept so the records of that time stay
+    # readable; no service enforces this way any more (Civil Code art. 428 forbids pre-agreed forfeiture).
+    TRANSFER = "transfer", _("Taken whole (no longer used)")
 
 
 class EnforcementStatus(models.TextChoices):
-    SELLING = "selling", "Selling on the exchange"
-    COMPLETED = "completed", "Completed"
+    PROPOSED = "proposed", _("Valuation proposed, awaiting the borrower's agreement")
+    SELLING = "selling", _("Selling on the exchange")
+    COMPLETED = "completed", _("Completed")
+    DECLINED = "declined", _("Valuation declined by the borrower")
+
+
+OPEN_ENFORCEMENT = (EnforcementStatus.PROPOSED, EnforcementStatus.SELLING)
 
 
 class PledgeEnforcement(models.Model):
-    """How a defaulted pledge was enforced, and to the fen what each party got.
+    """One round of enforcement of a defaulted pledge, and to the fen what each party got.
 
-    By sale: ``amount_due_fen`` (principal + interest to the day the sale began) is fixed when the
-    order is placed; each settlement of the order's trades pays the lender from the net proceeds
-    (turnover less the seller's fee, which the borrower bears) until it is paid, and leaves the rest
-    with the borrower. When the order has ended and its trades have settled, the units left unsold go
-    to the lender by transfer if it is still owed money, else back to the borrower.
+    The debt (``amount_due_fen``) is principal, interest to ``day`` by the loan's day count and the
+    lender's enforcement costs, less what earlier rounds gave the lender. No round gives the lender more
+    value than that (a constraint says it for every method):
+
+    - by agreement: units move to the lender at the agreed price, as many whole tonnes as the debt covers
+      (``value_fen`` = units x price <= debt); the rest are released to the borrower;
+    - by sale: each settlement of the order's trades pays the lender from the net proceeds (turnover less
+      the seller's fee, which the borrower bears) until it is paid; the rest is the borrower's cash. Units
+      left unsold while the lender is owed stay pledged (``units_unsold``) for another round, never handed
+      to the lender; once the debt is paid they are released;
+    - by court order: the registry executes what the order names (``court_reference`` and the SHA-256 of
+      the order's document): units to the lender at the value it states, the rest released.
     """
 
-    loan = models.OneToOneField(PledgeLoan, on_delete=models.PROTECT, related_name="enforcement")
-    method = models.CharField(max_length=8, choices=EnforcementMethod.choices)
+    loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="enforcements")
+    method = models.CharField(max_length=9, choices=EnforcementMethod.choices)
     status = models.CharField(max_length=16, choices=EnforcementStatus.choices)
-    day = models.DateField(help_text="The day enforcement began; interest runs to it.")
+    day = models.DateField(help_text=_("The day enforcement began; interest runs to it."))
     interest_fen = models.BigIntegerField()
-    amount_due_fen = models.BigIntegerField(help_text="Principal plus interest to ``day``.")
-    price_fen = models.BigIntegerField(null=True, blank=True, help_text="The sale order's limit price.")
+    costs_fen = models.BigIntegerField(default=0, help_text=_("The lender's costs of enforcement (fen)."))
+    amount_due_fen = models.BigIntegerField(
+        help_text=_("The debt this round secures: principal, interest to the day and costs, less earlier rounds.")
+    )
+    price_fen = models.BigIntegerField(
+        null=True, blank=True, help_text=_("Sale: the order's limit price. Agreement, court: the value per tonne.")
+    )
+    value_fen = models.BigIntegerField(
+        default=0, help_text=_("Agreement, court: the value of the units the lender took (units x price).")
+    )
     order = models.OneToOneField(
         Order, on_delete=models.PROTECT, null=True, blank=True, related_name="pledge_enforcement"
     )
     sale_hold = models.OneToOneField(
-        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="pledge_sale", help_text="The order's hold."
+        Hold,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pledge_sale",
+        help_text=_("The order's hold."),
     )
     units_sold = models.BigIntegerField(default=0)
-    proceeds_fen = models.BigIntegerField(default=0, help_text="Turnover of settled sales less the seller's fees.")
-    fees_fen = models.BigIntegerField(default=0, help_text="Seller's fees on the sale (borne by the borrower).")
+    proceeds_fen = models.BigIntegerField(default=0, help_text=_("Turnover of settled sales less the seller's fees."))
+    fees_fen = models.BigIntegerField(default=0, help_text=_("Seller's fees on the sale (borne by the borrower)."))
     paid_to_lender_fen = models.BigIntegerField(default=0)
     units_to_lender = models.BigIntegerField(default=0)
-    units_released = models.BigIntegerField(default=0, help_text="Unsold units given back to the borrower.")
+    units_released = models.BigIntegerField(default=0, help_text=_("Units given back to the borrower."))
+    units_unsold = models.BigIntegerField(default=0, help_text=_("Sale: units unsold that stay pledged."))
+    court_reference = models.CharField(max_length=100, blank=True, help_text=_("The court order's reference."))
+    court_document_sha256 = models.CharField(
+        max_length=64, blank=True, help_text=_("SHA-256 of the court order's document, hex.")
+    )
     transaction = models.ForeignKey(
         Transaction,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
-        help_text="The journal entry that moved units to the lender, if any.",
+        help_text=_("The journal entry that moved units to the lender, if any."),
     )
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -293,26 +407,49 @@ class PledgeEnforcement(models.Model):
             models.CheckConstraint(
                 condition=models.Q(
                     interest_fen__gte=0,
+                    costs_fen__gte=0,
+                    value_fen__gte=0,
                     units_sold__gte=0,
                     proceeds_fen__gte=0,
                     fees_fen__gte=0,
                     paid_to_lender_fen__gte=0,
                     units_to_lender__gte=0,
                     units_released__gte=0,
+                    units_unsold__gte=0,
                 )
                 & models.Q(paid_to_lender_fen__lte=models.F("amount_due_fen"))
-                & models.Q(paid_to_lender_fen__lte=models.F("proceeds_fen")),
+                & models.Q(paid_to_lender_fen__lte=models.F("proceeds_fen"))
+                & models.Q(value_fen__lte=models.F("amount_due_fen")),
                 name="enforcement_amounts_valid",
             ),
             models.CheckConstraint(
-                condition=models.Q(method=EnforcementMethod.TRANSFER)
-                | models.Q(order__isnull=False, sale_hold__isnull=False, price_fen__gt=0),
+                condition=models.Q(method__in=[EnforcementMethod.TRANSFER])
+                | (
+                    models.Q(method=EnforcementMethod.SALE, order__isnull=False, sale_hold__isnull=False)
+                    & models.Q(price_fen__gt=0)
+                )
+                | models.Q(method__in=[EnforcementMethod.AGREEMENT, EnforcementMethod.COURT], price_fen__gt=0),
                 name="enforcement_sale_has_order",
             ),
             models.CheckConstraint(
-                condition=models.Q(status=EnforcementStatus.COMPLETED, completed_at__isnull=False)
-                | models.Q(status=EnforcementStatus.SELLING, completed_at__isnull=True, method=EnforcementMethod.SALE),
+                condition=~models.Q(method=EnforcementMethod.COURT)
+                | (~models.Q(court_reference="") & models.Q(court_document_sha256__regex=r"^[0-9a-f]{64}$")),
+                name="enforcement_court_order_named",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=[EnforcementStatus.COMPLETED, EnforcementStatus.DECLINED], completed_at__isnull=False
+                )
+                | models.Q(status=EnforcementStatus.SELLING, completed_at__isnull=True, method=EnforcementMethod.SALE)
+                | models.Q(
+                    status=EnforcementStatus.PROPOSED, completed_at__isnull=True, method=EnforcementMethod.AGREEMENT
+                ),
                 name="enforcement_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["loan"],
+                condition=models.Q(status__in=OPEN_ENFORCEMENT),
+                name="enforcement_one_open_per_loan",
             ),
         ]
 
@@ -320,11 +457,68 @@ class PledgeEnforcement(models.Model):
         return f"enforcement of pledge {self.loan_id} by {self.method} ({self.status})"
 
     @property
+    def received_by_lender_fen(self) -> int:
+        """What the lender got against the debt: sale proceeds paid, or the value of the units taken."""
+        return self.paid_to_lender_fen if self.method == EnforcementMethod.SALE else self.value_fen
+
+    @property
     def surplus_fen(self) -> int:
-        """Net proceeds left with the borrower."""
+        """Net sale proceeds left with the borrower."""
         return self.proceeds_fen - self.paid_to_lender_fen
 
     @property
     def shortfall_fen(self) -> int:
-        """What the lender is still owed (an unsecured claim outside the ledger once completed)."""
-        return max(self.amount_due_fen - self.paid_to_lender_fen, 0) if self.method == EnforcementMethod.SALE else 0
+        """What the lender is still owed after this round (for a sale, counted once it has completed)."""
+        if self.method == EnforcementMethod.TRANSFER:
+            return 0
+        return max(self.amount_due_fen - self.received_by_lender_fen, 0)
+
+
+class ComplianceReleaseStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested by the borrower")
+    RELEASED = "released", _("Consented by the lender: released into the surrender")
+    REFUSED = "refused", _("Refused by the lender")
+
+
+class PledgeComplianceRelease(models.Model):
+    """The borrower asks to surrender pledged units for its compliance obligation; with the lender's consent
+    the units leave the pledge and are surrendered in one transaction (optionally against substitute
+    collateral of the same asset), and the loan's collateral and LTV are updated."""
+
+    loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="compliance_releases")
+    quantity = models.BigIntegerField(help_text=_("Pledged units to release into the surrender."))
+    year = models.PositiveSmallIntegerField(help_text=_("The compliance year the units are surrendered for."))
+    substitute_quantity = models.BigIntegerField(
+        default=0, help_text=_("Other units of the same asset the borrower pledges in their place.")
+    )
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=12, choices=ComplianceReleaseStatus.choices, default=ComplianceReleaseStatus.REQUESTED
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    surrender = models.ForeignKey(
+        "exchange.Surrender", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ltv_bp_after = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0, substitute_quantity__gte=0), name="compliance_release_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=ComplianceReleaseStatus.RELEASED) | models.Q(surrender__isnull=False),
+                name="compliance_release_has_surrender",
+            ),
+            models.UniqueConstraint(
+                fields=["loan"],
+                condition=models.Q(status=ComplianceReleaseStatus.REQUESTED),
+                name="compliance_release_one_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"release of {self.quantity} t of pledge {self.loan_id} for {self.year} ({self.status})"

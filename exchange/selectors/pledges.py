@@ -9,16 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from accounts.actors import Actor
+from accounts.models import Participant
 from core.errors import NotFound
 from exchange.models import (
     REGISTERED_STATES,
     Asset,
     DailyPrice,
     MarketRules,
+    PledgeEnforcement,
     PledgeLoan,
+    PledgeStatus,
     PledgeValuation,
     PriceSource,
 )
@@ -64,8 +68,8 @@ def collateral_price(asset: Asset, day: date) -> Price | None:
 
 def _with_relations(queryset: QuerySet[PledgeLoan]) -> QuerySet[PledgeLoan]:
     return queryset.select_related(
-        "borrower", "lender", "account", "lender_account", "asset", "margin_call", "enforcement"
-    ).prefetch_related("collateral__hold")
+        "borrower", "lender", "account", "lender_account", "asset", "margin_call"
+    ).prefetch_related("collateral__hold", "enforcements", "margin_calls")
 
 
 def pledges_visible_to(actor: Actor) -> QuerySet[PledgeLoan]:
@@ -111,3 +115,57 @@ def in_ltv_band(queryset: QuerySet[PledgeLoan], band: str) -> QuerySet[PledgeLoa
 
 def valuations_of(loan: PledgeLoan) -> QuerySet[PledgeValuation]:
     return PledgeValuation.objects.filter(loan=loan).select_related("margin_call").order_by("-day")
+
+
+OPEN_LOAN_STATES = (PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED)
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """A lender's exposure summed over its open pledge loans (registered or in default)."""
+
+    lender_id: int
+    lender: str
+    loans: int
+    principal_fen: int
+    collateral_value_fen: int
+    margin_calls_open: int
+    defaulted: int
+    received_on_enforcement_fen: int
+
+    @property
+    def ltv_bp(self) -> int | None:
+        """Summed principal over summed collateral value, basis points rounded up."""
+        if not self.collateral_value_fen:
+            return None
+        return -(-self.principal_fen * 10_000 // self.collateral_value_fen)
+
+
+def exposures(lender_id: int | None = None) -> list[Exposure]:
+    """Each lender's exposure (one lender's if given), largest principal first: one grouped query."""
+    open_loans = Q(pledges_taken__status__in=OPEN_LOAN_STATES)
+    rows = (
+        Participant.objects.filter(pledges_taken__isnull=False)
+        .filter(**({"pk": lender_id} if lender_id is not None else {}))
+        .annotate(
+            loans=Count("pledges_taken", filter=open_loans, distinct=True),
+            principal=Coalesce(Sum("pledges_taken__principal_fen", filter=open_loans), 0),
+            value=Coalesce(Sum("pledges_taken__collateral_value_fen", filter=open_loans), 0),
+            calls=Count("pledges_taken", filter=open_loans & Q(pledges_taken__margin_call__isnull=False)),
+            defaulted=Count("pledges_taken", filter=Q(pledges_taken__status=PledgeStatus.DEFAULTED)),
+        )
+        .values_list("pk", "name", "loans", "principal", "value", "calls", "defaulted")
+        .distinct()
+    )
+    received: dict[int, int] = {}
+    for enforcement in PledgeEnforcement.objects.filter(
+        **({"loan__lender_id": lender_id} if lender_id is not None else {})
+    ).select_related("loan"):
+        received[enforcement.loan.lender_id] = (
+            received.get(enforcement.loan.lender_id, 0) + enforcement.received_by_lender_fen
+        )
+    found = [
+        Exposure(pk, name, loans, principal, value, calls, defaulted, received.get(pk, 0))
+        for pk, name, loans, principal, value, calls, defaulted in rows
+    ]
+    return sorted(found, key=lambda e: (-e.principal_fen, e.lender_id))

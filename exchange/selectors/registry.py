@@ -1,4 +1,4 @@
-"""What the public registry shows: retirement certificates and serial histories.
+"""What the public registry shows: retirement and pledge registration certificates, and serial histories.
 
 Public means no login, so these return only what a public carbon registry publishes: who retired which
 serials for whom and why, and where a serial sits (its holder's account number and name) with the
@@ -14,7 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from exchange.audit_proof import ProofError, canonical_json, verify_proof
-from exchange.models import Account, Asset, AuditEvent, BlockState, Retirement, SerialMovement
+from exchange.models import (
+    Account,
+    Asset,
+    AuditEvent,
+    BlockState,
+    PledgeCollateral,
+    PledgeLoan,
+    Retirement,
+    SerialMovement,
+)
 from exchange.selectors.audit import NotSealed, audit_proof
 from exchange.selectors.serials import serial_lookup
 
@@ -73,9 +82,41 @@ def retirement_certificate(pk: int) -> Certificate | None:
     )
 
 
-def verify_event(seq: int | None) -> Verification:
+@dataclass(frozen=True, slots=True)
+class PledgeCertificate:
+    loan: PledgeLoan
+    ranges: list[tuple[int, int, int]]  # first, last, units: every block frozen at registration and since
+    event_seq: int | None
+    verification: Verification
+
+
+def pledge_certificate(reference: str) -> PledgeCertificate | None:
+    """A registered pledge's registration certificate, public by its registration number: the parties by
+    name, the asset and serial ranges, the secured amount, the dates, and the registration's audit proof
+    checked here."""
+    loan = (
+        PledgeLoan.objects.select_related("borrower", "lender", "asset__project", "account")
+        .filter(registration_reference=reference)
+        .first()
+    )
+    if loan is None:
+        return None
+    ranges = [
+        (first, last, last - first + 1)
+        for ranges_ in PledgeCollateral.objects.filter(loan=loan).order_by("id").values_list("serial_ranges", flat=True)
+        for first, last in ranges_
+    ]
+    seq = (
+        AuditEvent.objects.filter(object_type="pledgeloan", object_id=str(loan.pk), action="pledge.register")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    return PledgeCertificate(loan=loan, ranges=ranges, event_seq=seq, verification=verify_event(seq, "registration"))
+
+
+def verify_event(seq: int | None, what: str = "retirement") -> Verification:
     if seq is None:
-        return Verification("failed", "No audit event records this retirement.")
+        return Verification("failed", f"No audit event records this {what}.")
     try:
         proof = audit_proof(seq)
     except NotSealed:

@@ -1,4 +1,4 @@
-"""Four eyes for issuance and allocation above ``GREENLEDGER["FOUR_EYES_THRESHOLD"]`` tonnes.
+"""Four eyes for issuance, allocation and pledge registration above ``GREENLEDGER["FOUR_EYES_THRESHOLD"]`` tonnes.
 
 The operations themselves (``ccer_issue``, ``cea_allocate``, and the compliance pre-allocation and
 true-up that allocate through it) call ``four_eyes_check`` (``exchange.services.four_eyes``): above the
@@ -33,6 +33,7 @@ from exchange.models import (
     ComplianceYear,
     NoticeKind,
     Obligation,
+    PledgeLoan,
     Project,
 )
 from exchange.services.audit import audit_record, service
@@ -41,8 +42,10 @@ from exchange.services.four_eyes import ApprovalRequired, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
 from exchange.services.nontrade import non_trade_transfer_execute, non_trade_transfer_rejected
 from exchange.services.notices import notice_add
+from exchange.services.pledges import pledge_register
 
 T = TypeVar("T")
+
 
 class SameApprover(Forbidden):
     code = "four_eyes_same_user"
@@ -108,11 +111,18 @@ def _true_up(actor: Actor, p: dict[str, Any]) -> str:
 def _non_trade(actor: Actor, p: dict[str, Any], approval: ApprovalRequest) -> str:
     transfer = non_trade_transfer_execute(actor=actor, approval=approval)
     return f"transaction:{transfer.transaction_id}"
+
+
 def _allocate_final(actor: Actor, p: dict[str, Any]) -> str:
     result = allocation_final_run(
         actor=actor, year=ComplianceYear.objects.get(pk=p["year"]), today=date.fromisoformat(p["today"])
     )
     return f"final_allocation:{result.year}:{len(result.entries)} entries"
+
+
+def _register_pledge(actor: Actor, p: dict[str, Any]) -> str:
+    loan = pledge_register(actor=actor, loan=PledgeLoan.objects.get(pk=p["pledge"]))
+    return f"pledge:{loan.pk}"
 
 
 OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
@@ -121,6 +131,7 @@ OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
     ApprovalOperation.PREALLOCATION: _preallocate,
     ApprovalOperation.TRUE_UP: _true_up,
     ApprovalOperation.FINAL_ALLOCATION: _allocate_final,
+    ApprovalOperation.PLEDGE_REGISTER: _register_pledge,
 }
 # Operations whose request is filed by their own review step (not ``approval_request``): carried out with the
 # approval itself, and told when it is rejected (a non-trade transfer releases its held units).

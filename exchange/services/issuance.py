@@ -44,6 +44,7 @@ from exchange.services.audit import audit_record, service
 from exchange.services.four_eyes import four_eyes_check
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, journal_open, ledger_post
+from exchange.services.pledges.future import future_pledges_freeze
 
 PROJECT_OWNER_KINDS = (ParticipantKind.PROJECT_OWNER, ParticipantKind.COMPLIANCE_ENTITY)
 
@@ -233,6 +234,7 @@ def ccer_issue(
         last_serial=serials[1],
         transaction=txn,
     )
+    future_pledges_freeze(actor=actor, issuance=issuance)  # pledges of this future CCER, frozen in this transaction
     audit_record(
         actor=actor,
         action="ccer.issue",

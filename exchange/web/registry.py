@@ -10,6 +10,7 @@ from django.views.decorators.http import require_safe
 
 from core.limits import MAX_QUANTITY
 from exchange.models import Asset
+from exchange.selectors.registry import pledge_certificate as registry_pledge_certificate
 from exchange.selectors.registry import public_serial, retirement_certificate, serialised_assets
 
 
@@ -23,6 +24,14 @@ def certificate(request: HttpRequest, pk: int) -> HttpResponse:
     if found is None:
         return not_found(request, f"There is no retirement number {pk}.")
     return render(request, "registry/certificate.html", {"c": found, "r": found.retirement})
+
+
+@require_safe
+def pledge_certificate(request: HttpRequest, reference: str) -> HttpResponse:
+    found = registry_pledge_certificate(reference)
+    if found is None:
+        return not_found(request, f"There is no pledge registration number {reference}.")
+    return render(request, "registry/pledge_certificate.html", {"c": found, "p": found.loan})
 
 
 class SerialForm(forms.Form):

@@ -6,6 +6,7 @@ app_name = "registry"
 
 urlpatterns = [
     path("retirements/<id:pk>", registry.certificate, name="certificate"),
+    path("pledges/<str:reference>", registry.pledge_certificate, name="pledge-certificate"),
     path("serials", registry.serials, name="serials"),
     path("market/quotes", market.quotes, name="quotes"),
 ]

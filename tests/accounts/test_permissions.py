@@ -192,11 +192,27 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "api/v1/pledges"): write(),
     ("GET", "api/v1/pledges/loan-book"): read_kinds(ParticipantKind.FINANCIAL_INSTITUTION),
     ("GET", "api/v1/pledges/register"): read_kinds(REGISTRY, EXCHANGE, AUDITOR),
+    ("GET", "api/v1/pledges/exposure"): read_kinds(ParticipantKind.FINANCIAL_INSTITUTION, REGISTRY, EXCHANGE, AUDITOR),
     ("GET", "api/v1/pledges/<id:pk>"): owned("bank"),
     ("GET", "api/v1/pledges/<id:pk>/valuations"): owned("bank"),
     **{
         ("POST", f"api/v1/pledges/<id:pk>/{step}"): write(missing=404)
-        for step in ("accept", "reject", "withdraw", "top-up", "release", "default", "enforce")
+        for step in (
+            "accept",
+            "register",
+            "external-registration",
+            "reject",
+            "withdraw",
+            "top-up",
+            "release",
+            "default",
+            "enforce",
+            "enforce/agree",
+            "enforce/decline",
+            "court-order",
+            "compliance-release",
+            "compliance-release/decide",
+        )
     },
     ("GET", "api/v1/audit/events"): read_kinds(AUDITOR, REGISTRY),
     ("GET", "api/v1/audit/events/<id:seq>"): read_kinds(AUDITOR, REGISTRY),

@@ -14,7 +14,7 @@ from typing import Any
 from accounts.models import ParticipantKind
 from core import clock
 from exchange.models import Account, PledgeLoan
-from exchange.services.pledges import pledge_default, pledge_register, pledge_request
+from exchange.services.pledges import pledge_confirm, pledge_default, pledge_register, pledge_request
 from exchange.services.trading import day_close
 from tests.helpers.market import IN_SESSION, Exchange, make_exchange
 
@@ -66,8 +66,17 @@ class Pledges:
             **values,
         )
 
+    def applied(self, quantity: int = 500, **terms: Any) -> PledgeLoan:
+        """Applied for jointly: the borrower's request, confirmed by the lender with the same terms."""
+        loan = self.request(quantity, **terms)
+        return pledge_confirm(actor=self.bank[2], loan=loan, terms_digest=loan.terms_digest)
+
+    def register(self, loan: PledgeLoan) -> PledgeLoan:
+        """The registry registers a joint application."""
+        return pledge_register(actor=self.ex.market.registry_actor, loan=loan)
+
     def registered(self, quantity: int = 500, **terms: Any) -> PledgeLoan:
-        return pledge_register(actor=self.bank[2], loan=self.request(quantity, **terms))
+        return self.register(self.applied(quantity, **terms))
 
     def defaulted(self, quantity: int = 500, **terms: Any) -> PledgeLoan:
         """Registered on DAY, maturing the next day, declared in default (matured) two days after DAY."""

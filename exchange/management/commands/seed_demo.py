@@ -75,7 +75,7 @@ from exchange.services.issuance import (
     project_register,
 )
 from exchange.services.markets import markets_install, rulebook_payload, rulebook_publish
-from exchange.services.pledges import pledge_register, pledge_request
+from exchange.services.pledges import pledge_confirm, pledge_register, pledge_request
 from exchange.services.retirement import retirement_create
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import DuplicateBankReference, asset_list, cash_deposit, day_close, order_place
@@ -646,4 +646,6 @@ class Command(BaseCommand):
             liquidation_bp=9000,
         )
         if loan.status == PledgeStatus.REQUESTED:
-            pledge_register(actor=bank, loan=loan)
+            loan = pledge_confirm(actor=bank, loan=loan, terms_digest=loan.terms_digest)
+        if loan.status == PledgeStatus.APPLIED:
+            pledge_register(actor=self.registry_actor(), loan=loan)

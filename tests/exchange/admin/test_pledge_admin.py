@@ -42,7 +42,7 @@ def test_changelist_shows_ltv_and_sorts_by_it(ps):
     assert client.get(f"/admin/exchange/pledgeloan/{low.pk}/change/").status_code == 200
 
 
-def test_accept_action_registers_as_the_lender_and_refuses_anyone_else(ps):
+def test_the_lender_applies_with_accept_and_the_registry_registers_and_anyone_else_is_refused(ps):
     loan = ps.request(100)
 
     refused = staff(ps.borrower[2]).post(
@@ -52,6 +52,16 @@ def test_accept_action_registers_as_the_lender_and_refuses_anyone_else(ps):
     assert PledgeLoan.objects.get(pk=loan.pk).status == PledgeStatus.REQUESTED
 
     staff(ps.bank[2]).post("/admin/exchange/pledgeloan/", {"action": "accept", "_selected_action": [loan.pk]})
+    assert PledgeLoan.objects.get(pk=loan.pk).status == PledgeStatus.APPLIED
+    refused = staff(ps.bank[2]).post(
+        "/admin/exchange/pledgeloan/", {"action": "register", "_selected_action": [loan.pk]}, follow=True
+    )
+    assert b"wrong_participant_kind" in refused.content
+    assert balance(ps.account, ps.cea) == (1000, 0)
+
+    staff(ps.ex.market.registry_actor).post(
+        "/admin/exchange/pledgeloan/", {"action": "register", "_selected_action": [loan.pk]}
+    )
 
     assert PledgeLoan.objects.get(pk=loan.pk).status == PledgeStatus.REGISTERED
     assert balance(ps.account, ps.cea) == (1000, 100)
@@ -69,6 +79,7 @@ def test_add_is_the_borrowers_request_and_top_up_has_its_page(ps):
             "quantity": 100,
             "principal_fen": 480_000,
             "annual_rate_bp": 385,
+            "day_count": "act/360",
             "start_date": "2026-11-25",
             "maturity_date": "2027-11-25",
             "ltv_limit_bp": 7000,
@@ -82,9 +93,24 @@ def test_add_is_the_borrowers_request_and_top_up_has_its_page(ps):
     assert (loan.status, loan.borrower_id, loan.quantity) == (PledgeStatus.REQUESTED, ps.borrower[0].pk, 100)
 
     staff(ps.bank[2]).post("/admin/exchange/pledgeloan/", {"action": "accept", "_selected_action": [loan.pk]})
+    ps.register(loan)
     assert client.get(f"/admin/exchange/pledgeloan/{loan.pk}/top-up/").status_code == 200
     topped = client.post(f"/admin/exchange/pledgeloan/{loan.pk}/top-up/", {"quantity": 50})
 
     assert topped.status_code == 302
     assert PledgeLoan.objects.get(pk=loan.pk).quantity == 150
     assert balance(ps.account, ps.cea) == (1000, 150)
+
+
+def test_the_exposure_page_sums_each_lenders_open_loans(ps):
+    ps.registered(100)
+    ps.registered(200)
+
+    page = staff(ps.bank[2]).get("/admin/exchange/pledgeloan/exposure/")
+
+    assert page.status_code == 200
+    rows = page.context["rows"]
+    assert [(e.lender, e.loans, e.principal_fen, e.collateral_value_fen) for e in rows] == [
+        ("Bank of Beijing", 2, 1_440_000, 2_400_000)
+    ]
+    assert "Bank of Beijing" in page.content.decode()

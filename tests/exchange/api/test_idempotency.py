@@ -57,8 +57,15 @@ from exchange.models import (
 )
 from exchange.services.allocation import allocation_rule_set
 from exchange.services.approvals import approval_request
-from exchange.services.compliance import compliance_deadlines_run, compliance_year_create, entities_cover
+from exchange.services.compliance import (
+    compliance_deadlines_run,
+    compliance_year_create,
+    emissions_record,
+    entities_cover,
+)
 from exchange.services.issuance import cea_vintage_create, project_register
+from exchange.services.pledges import pledge_enforce
+from exchange.services.pledges.compliance_release import pledge_compliance_release_request
 from exchange.services.transfers import transfer_create
 from exchange.services.trust import trusted_account_propose
 from tests.factories import IdempotentRequestFactory
@@ -408,9 +415,33 @@ def _pledge_accept(settings):
     return Case(
         client_of(ps.bank[2]),
         f"/api/v1/pledges/{loan.pk}/accept",
-        {},
+        {"terms_digest": loan.terms_digest},
         lambda: (_status(PledgeLoan, loan.pk), balance(ps.account, ps.cea)),
-        other_body={"lender_account": ps.bank_account.number},
+        other_body={"terms_digest": loan.terms_digest, "lender_account": ps.bank_account.number},
+    )
+
+
+def _pledge_registration(settings):
+    ps = make_pledges()
+    loan = ps.applied()
+    return Case(
+        client_of(ps.ex.market.registry_actor),
+        f"/api/v1/pledges/{loan.pk}/register",
+        None,
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.account, ps.cea)),
+        other_body={"note": "another body"},
+    )
+
+
+def _pledge_external_registration(settings):
+    ps = make_pledges()
+    loan = ps.registered()
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/external-registration",
+        {"reference": "0456789"},
+        lambda: PledgeLoan.objects.get(pk=loan.pk).external_registration_reference,
+        other_body={"reference": "0456780"},
     )
 
 
@@ -470,10 +501,93 @@ def _pledge_enforce(settings):
     return Case(
         client_of(ps.bank[2]),
         f"/api/v1/pledges/{loan.pk}/enforce",
-        {"method": "transfer"},
-        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea)),
+        {"method": "agreement", "price": "80.00"},
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea), loan.enforcements.count()),
         other_body={"method": "sale", "price": "72.00"},
         at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _pledge_proposed():
+    ps = make_pledges()
+    loan = ps.defaulted()
+    with clock.pinned(at(DAY + timedelta(days=2))):
+        pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=8000)
+    return ps, loan
+
+
+def _pledge_enforce_agree(settings):
+    ps, loan = _pledge_proposed()
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{loan.pk}/enforce/agree",
+        None,
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea), balance(ps.account, ps.cea)),
+        other_body={"note": "another body"},
+        at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _pledge_enforce_decline(settings):
+    ps, loan = _pledge_proposed()
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{loan.pk}/enforce/decline",
+        None,
+        lambda: list(loan.enforcements.values_list("status", flat=True)),
+        other_body={"note": "another body"},
+        at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _pledge_court_order(settings):
+    ps = make_pledges()
+    loan = ps.defaulted()
+    order = {
+        "court_reference": "(2026) Jing 0105 Min Chu 1",
+        "document_sha256": "ab" * 32,
+        "units_to_lender": 100,
+        "price": "80.00",
+    }
+    return Case(
+        client_of(ps.ex.market.registry_actor),
+        f"/api/v1/pledges/{loan.pk}/court-order",
+        order,
+        lambda: (_status(PledgeLoan, loan.pk), balance(ps.bank_account, ps.cea)),
+        other_body={**order, "units_to_lender": 200},
+        at=at(DAY + timedelta(days=2)),
+    )
+
+
+def _pledge_for_compliance():
+    ps = make_pledges()
+    registry = ps.ex.market.registry_actor
+    year = compliance_year_create(actor=registry, year=2024)
+    [obligation] = entities_cover(actor=registry, year=year, entities=[ps.borrower[0]])
+    emissions_record(actor=registry, obligation=obligation, quantity=600)
+    return ps, ps.registered(500)
+
+
+def _pledge_compliance_release(settings):
+    ps, loan = _pledge_for_compliance()
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{loan.pk}/compliance-release",
+        {"quantity": 50, "year": 2024},
+        lambda: list(loan.compliance_releases.values_list("quantity", "status")),
+        other_body={"quantity": 60, "year": 2024},
+    )
+
+
+def _pledge_compliance_decide(settings):
+    ps, loan = _pledge_for_compliance()
+    pledge_compliance_release_request(actor=ps.borrower[2], loan=loan, quantity=50, year=2024)
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/compliance-release/decide",
+        {"consent": True},
+        lambda: (balance(ps.account, ps.cea), list(loan.compliance_releases.values_list("status", flat=True))),
+        other_body={"consent": False},
     )
 
 
@@ -1010,11 +1124,18 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/orders": _order_place,
     "api/v1/orders/<id:pk>/cancel": _order_cancel,
     "api/v1/pledges/<id:pk>/accept": _pledge_accept,
+    "api/v1/pledges/<id:pk>/register": _pledge_registration,
+    "api/v1/pledges/<id:pk>/external-registration": _pledge_external_registration,
     "api/v1/pledges/<id:pk>/reject": _pledge_reject,
     "api/v1/pledges/<id:pk>/withdraw": _pledge_withdraw,
     "api/v1/pledges/<id:pk>/release": _pledge_release,
     "api/v1/pledges/<id:pk>/default": _pledge_default,
     "api/v1/pledges/<id:pk>/enforce": _pledge_enforce,
+    "api/v1/pledges/<id:pk>/enforce/agree": _pledge_enforce_agree,
+    "api/v1/pledges/<id:pk>/enforce/decline": _pledge_enforce_decline,
+    "api/v1/pledges/<id:pk>/court-order": _pledge_court_order,
+    "api/v1/pledges/<id:pk>/compliance-release": _pledge_compliance_release,
+    "api/v1/pledges/<id:pk>/compliance-release/decide": _pledge_compliance_decide,
     "api/v1/compliance/years": _compliance_year_create,
     "api/v1/compliance/years/<id:year>/entities": _compliance_cover,
     "api/v1/compliance/years/<id:year>/preallocation": _compliance_preallocation,

@@ -58,9 +58,18 @@ def test_request_accept_top_up_and_release_over_http(ps):
     assert PledgeLoan.objects.count() == 1
     pk = body["id"]
 
-    accepted = bank.post(f"/api/v1/pledges/{pk}/accept", {}, format="json")
+    assert error_of(bank.post(f"/api/v1/pledges/{pk}/accept", {"terms_digest": "0" * 64}, format="json")) == (
+        409,
+        "pledge_terms_mismatch",
+    )
+    confirmed = bank.post(f"/api/v1/pledges/{pk}/accept", {"terms_digest": body["terms_digest"]}, format="json")
+    assert (confirmed.status_code, confirmed.json()["status"]) == (200, "applied")
+    assert error_of(bank.post(f"/api/v1/pledges/{pk}/register")) == (403, "wrong_participant_kind")
+    registry = client_for(ps.ex.market.registry_actor)
+    accepted = registry.post(f"/api/v1/pledges/{pk}/register")
     assert accepted.status_code == 200, accepted.json()
     assert accepted.json()["status"] == "registered"
+    assert accepted.json()["certificate_url"] == f"/registry/pledges/CNPL-2026-{pk:06d}"
     assert accepted.json()["registration_reference"] == f"CNPL-2026-{pk:06d}"
     assert accepted.json()["collateral"] == [
         {
@@ -89,16 +98,15 @@ def test_steps_are_refused_with_their_codes_over_http(ps):
     loan = ps.request(100)
     borrower, bank = client_for(ps.borrower[2]), client_for(ps.bank[2])
 
-    assert error_of(borrower.post(f"/api/v1/pledges/{loan.pk}/accept", {}, format="json")) == (
-        403,
-        "pledge_lender_only",
-    )
+    assert error_of(
+        borrower.post(f"/api/v1/pledges/{loan.pk}/accept", {"terms_digest": loan.terms_digest}, format="json")
+    ) == (403, "pledge_lender_only")
     assert error_of(bank.post(f"/api/v1/pledges/{loan.pk}/withdraw")) == (403, "pledge_borrower_only")
     assert error_of(bank.post(f"/api/v1/pledges/{loan.pk}/release", {}, format="json")) == (
         409,
         "invalid_pledge_transition",
     )
-    response = bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "transfer"}, format="json")
+    response = bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "agreement", "price": "80.00"}, format="json")
     assert error_of(response) == (409, "invalid_pledge_transition")
     assert response.json()["error"]["details"] == {
         "pledge": loan.pk,
@@ -107,6 +115,12 @@ def test_steps_are_refused_with_their_codes_over_http(ps):
         "to": "enforced",
     }
     assert error_of(bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "sale"}, format="json"))[0] == 400
+    assert (
+        error_of(
+            bank.post(f"/api/v1/pledges/{loan.pk}/enforce", {"method": "transfer", "price": "80.00"}, format="json")
+        )[0]
+        == 400
+    )
     assert error_of(borrower.post("/api/v1/pledges", request_body(ps, quantity=1001), format="json")) == (
         409,
         "insufficient_available",
@@ -133,10 +147,9 @@ def test_anyone_elses_pledge_answers_404(ps):
 
     for client in (stranger, other_bank):
         assert error_of(client.get(f"/api/v1/pledges/{loan.pk}")) == (404, "pledge_not_found")
-        assert error_of(client.post(f"/api/v1/pledges/{loan.pk}/accept", {}, format="json")) == (
-            404,
-            "pledge_not_found",
-        )
+        assert error_of(
+            client.post(f"/api/v1/pledges/{loan.pk}/accept", {"terms_digest": loan.terms_digest}, format="json")
+        ) == (404, "pledge_not_found")
         assert error_of(client.get(f"/api/v1/pledges/{loan.pk}/valuations")) == (404, "pledge_not_found")
         assert client.get("/api/v1/pledges").json()["results"] == []
     assert client_for(ps.borrower[2]).get(f"/api/v1/pledges/{loan.pk}").status_code == 200
@@ -249,7 +262,7 @@ def test_default_and_enforce_by_sale_over_http(ps):
         "sale",
         "selling",
         "80.00",
-        "24005.06",
+        "24005.13",  # 24,000.00 + 2 days at 3.85%, actual/360
     )
     assert response.json()["status"] == PledgeStatus.DEFAULTED
 
@@ -259,3 +272,50 @@ def test_filters_refuse_what_is_not_a_whole_id_with_400(ps, query):
     response = client_for(ps.bank[2]).get(f"/api/v1/pledges?{query}")
 
     assert error_of(response) == (400, "invalid")
+
+
+def test_the_lenders_exposure_is_summed_over_its_open_loans(ps, book):
+    bank = client_for(ps.bank[2])
+
+    response = bank.get("/api/v1/pledges/exposure")
+
+    assert response.status_code == 200, response.json()
+    # 1000 t and 500 t at 58.32 = 87,480.00 against 2 x 24,000.00; 48,000 / 87,480 = 54.87% rounded up
+    assert response.json() == [
+        {
+            "lender_id": ps.bank[0].pk,
+            "lender": "Bank of Beijing",
+            "loans": 2,
+            "principal": "48000.00",
+            "collateral_value": "87480.00",
+            "ltv_bp": 5487,
+            "margin_calls_open": 1,
+            "defaulted": 0,
+            "received_on_enforcement": "0.00",
+        }
+    ]
+    other_bank = client_for(ps.ex.trader("Other bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[2])
+    assert other_bank.get("/api/v1/pledges/exposure").json() == []
+    assert client_for(ps.ex.market.registry_actor).get("/api/v1/pledges/exposure").json() == response.json()
+    as_csv = bank.get("/api/v1/pledges/exposure?format=csv")
+    lines = b"".join(as_csv.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines == [
+        "lender_id,lender,loans,principal,collateral_value,ltv_bp,margin_calls_open,defaulted,received_on_enforcement",
+        f"{ps.bank[0].pk},Bank of Beijing,2,48000.00,87480.00,5487,1,0,0.00",
+    ]
+    assert error_of(client_for(ps.borrower[2]).get("/api/v1/pledges/exposure")) == (403, "wrong_participant_kind")
+
+
+def test_the_register_csv_shows_registration_day_count_margin_calls_and_enforcement(ps, book):
+    _, squeezed = book
+
+    as_csv = client_for(ps.bank[2]).get("/api/v1/pledges/loan-book?format=csv&status=registered")
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(b"".join(as_csv.streaming_content).decode("utf-8-sig")))}
+
+    row = rows[str(squeezed.pk)]
+    assert (row["kind"], row["day_count"], row["margin_calls"], row["enforcement_method"]) == (
+        "units",
+        "act/360",
+        "1",
+        "",
+    )

@@ -20,17 +20,17 @@ import exchange.services
 from accounts.actors import Actor
 from accounts.models import Membership, ParticipantKind, Role
 from core.errors import MissingAuditEvent
-from exchange.models import Project
+from exchange.models import Account, Project
 from exchange.services.audit import SERVICES, recording_service_calls, service
 from tests.factories import AccountFactory, ParticipantFactory, UserFactory
-from tests.helpers.ledger import Market, make_market
+from tests.helpers.ledger import Market, actor_for, make_market
 
 pytestmark = pytest.mark.django_db
 
 
 def _import_all_services() -> None:
-    for module in pkgutil.iter_modules(exchange.services.__path__):
-        importlib.import_module(f"exchange.services.{module.name}")
+    for module in pkgutil.walk_packages(exchange.services.__path__, prefix="exchange.services."):
+        importlib.import_module(module.name)
     importlib.import_module(accounts.services.__name__)
 
 
@@ -470,7 +470,11 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
         return m.holder("Bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[2]
 
     def registered(m: Market):
-        return p.pledge_register(actor=bank(m), loan=requested(m))
+        return p.pledge_register(actor=m.registry_actor, loan=applied(m))
+
+    def applied(m: Market):
+        loan = requested(m)
+        return p.pledge_confirm(actor=bank(m), loan=loan, terms_digest=loan.terms_digest)
 
     def defaulted(m: Market):
         loan = registered(m)
@@ -488,23 +492,95 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
     def enforced(m: Market):
         loan = defaulted(m)
         with later(2):
-            return p.pledge_enforce(actor=bank(m), loan=loan, method="transfer")
+            p.pledge_enforce(actor=bank(m), loan=loan, method="agreement", price_fen=REFERENCE_FEN)
+            return p.pledge_enforcement_agree(actor=m.holder("Borrower")[2], loan=loan)
+
+    def proposed(m: Market):
+        loan = defaulted(m)
+        with later(2):
+            p.pledge_enforce(actor=bank(m), loan=loan, method="agreement", price_fen=REFERENCE_FEN)
+            return p.pledge_enforcement_decline(actor=m.holder("Borrower")[2], loan=loan)
+
+    def court(m: Market):
+        loan = defaulted(m)
+        with later(2):
+            return p.pledge_enforce_court_order(
+                actor=m.registry_actor,
+                loan=loan,
+                court_reference="(2026) Jing 0105 Min Chu 1",
+                document_sha256="0" * 64,
+                units_to_lender=10,
+                price_fen=REFERENCE_FEN,
+            )
+
+    def compliance_requested(m: Market):
+        from exchange.services import compliance as comp
+        from exchange.services.pledges import compliance_release as cr
+
+        loan = registered(m)
+        year = comp.compliance_year_create(actor=m.registry_actor, year=2024)
+        [obligation] = comp.entities_cover(actor=m.registry_actor, year=year, entities=[m.holder("Borrower")[0]])
+        comp.emissions_record(actor=m.registry_actor, obligation=obligation, quantity=100)
+        cr.pledge_compliance_release_request(actor=m.holder("Borrower")[2], loan=loan, quantity=10, year=2024)
+        return loan
+
+    def compliance_released(m: Market):
+        from exchange.services.pledges import compliance_release as cr
+
+        loan = compliance_requested(m)
+        m.give(m.holder("Borrower")[1], 20)
+        return cr.pledge_compliance_release_decide(actor=bank(m), loan=loan, consent=True)
+
+    def future(m: Market):
+        from exchange.services.pledges.future import pledge_request_future
+
+        project = _forest_project(m)
+        owner_actor = actor_for(project.owner)
+        return pledge_request_future(
+            actor=owner_actor,
+            account=Account.objects.get(participant=project.owner),
+            lender=m.holder("Bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[0],
+            project=project,
+            vintage=2025,
+            quantity=100,
+            price_fen=REFERENCE_FEN,
+            principal_fen=400_000,
+            annual_rate_bp=385,
+            maturity_date=day + timedelta(days=1),
+            ltv_limit_bp=7000,
+            margin_call_bp=8000,
+            liquidation_bp=9000,
+        )
 
     return {
-        "exchange.services.pledges.pledge_request": requested,
-        "exchange.services.pledges.pledge_register": registered,
-        "exchange.services.pledges.pledge_reject": lambda m: p.pledge_reject(actor=bank(m), loan=requested(m)),
-        "exchange.services.pledges.pledge_withdraw": lambda m: p.pledge_withdraw(
+        "exchange.services.pledges.future.pledge_request_future": future,
+        "exchange.services.pledges.compliance_release.pledge_compliance_release_request": compliance_requested,
+        "exchange.services.pledges.compliance_release.pledge_compliance_release_decide": compliance_released,
+        "exchange.services.pledges.registration.pledge_request": requested,
+        "exchange.services.pledges.registration.pledge_register": registered,
+        "exchange.services.pledges.registration.pledge_confirm": applied,
+        "exchange.services.pledges.registration.pledge_external_reference_record": lambda m: (
+            p.pledge_external_reference_record(actor=bank(m), loan=registered(m), reference="0456789")
+        ),
+        "exchange.services.pledges.registration.pledge_reject": lambda m: p.pledge_reject(
+            actor=bank(m), loan=requested(m)
+        ),
+        "exchange.services.pledges.registration.pledge_withdraw": lambda m: p.pledge_withdraw(
             actor=m.holder("Borrower")[2], loan=requested(m)
         ),
-        "exchange.services.pledges.pledge_top_up": lambda m: p.pledge_top_up(
+        "exchange.services.pledges.registration.pledge_top_up": lambda m: p.pledge_top_up(
             actor=m.holder("Borrower")[2], loan=(registered(m), m.give(m.holder("Borrower")[1], 10))[0], quantity=10
         ),
-        "exchange.services.pledges.pledge_release": lambda m: p.pledge_release(actor=bank(m), loan=registered(m)),
-        "exchange.services.pledges.pledge_default": defaulted,
-        "exchange.services.pledges.pledge_enforce": enforced,
-        "exchange.services.pledges.pledge_sales_complete": sale_ended,
-        "exchange.services.pledges.pledges_value": lambda m: (registered(m), p.pledges_value()),
+        "exchange.services.pledges.release.pledge_release": lambda m: p.pledge_release(
+            actor=bank(m), loan=registered(m)
+        ),
+        "exchange.services.pledges.enforcement.pledge_default": defaulted,
+        "exchange.services.pledges.enforcement.pledge_enforce": enforced,
+        "exchange.services.pledges.enforcement.pledge_enforcement_agree": enforced,
+        "exchange.services.pledges.enforcement.pledge_enforcement_decline": proposed,
+        "exchange.services.pledges.enforcement.pledge_enforce_court_order": court,
+        "exchange.services.pledges.enforcement.pledge_sales_complete": sale_ended,
+        "exchange.services.pledges.valuation.pledges_value": lambda m: (registered(m), p.pledges_value()),
     }
 
 

@@ -253,6 +253,8 @@ def test_a_non_trade_transfer_is_applied_for_and_its_units_held(market):
     assert balance(market.seller, market.exchange.cea) == (10_000, 25)
     assert refused == 1
     assert refusal.startswith("error: invalid: ")
+
+
 def test_compliance_surrender_status_and_carryover(market):
     from datetime import date
 
@@ -288,3 +290,16 @@ def test_compliance_surrender_status_and_carryover(market):
     assert code == 0
     assert out.startswith("Carryover of 2019-2023 allowances: limit 10,000 t")
     assert balance(market.seller, market.exchange.cea) == (9_940, 0)
+
+
+def test_pledge_commands_reach_the_api_and_print_refusals(market):
+    exposure = run(market, market.seller_token, "pledge", "exposure")
+    unknown = run(market, market.seller_token, "pledge", "show", "999999")
+    enforce = run(
+        market, market.seller_token, "pledge", "enforce", "999999", "--method", "agreement", "--price", "80.00"
+    )
+
+    assert exposure[0] == 1
+    assert exposure[2].startswith("error: wrong_participant_kind: ")
+    assert (unknown[0], unknown[2].splitlines()[0].split(":")[1].strip()) == (1, "pledge_not_found")
+    assert (enforce[0], enforce[2].splitlines()[0].split(":")[1].strip()) == (1, "pledge_not_found")

@@ -14,7 +14,7 @@ from django.test import override_settings
 from core import clock
 from exchange.models import MarginCall, Notice, NoticeKind, NoticeStatus
 from exchange.services.notices import MAX_ATTEMPTS, backoff, notices_send
-from exchange.services.pledges import pledge_default, pledge_enforce
+from exchange.services.pledges import pledge_default, pledge_enforce, pledge_enforcement_agree
 from exchange.tasks import notices_send_task, pledges_value_task
 from tests.helpers.api import client_for
 from tests.helpers.pledges import DAY, at, make_pledges
@@ -122,12 +122,14 @@ def test_default_and_enforcement_write_their_notices(django_capture_on_commit_ca
 
     with clock.pinned(at(FRI)), django_capture_on_commit_callbacks(execute=True):
         pledge_default(actor=ps.bank[2], loan=loan)
-        pledge_enforce(actor=ps.bank[2], loan=loan, method="transfer")
+        pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=8000)
+        pledge_enforcement_agree(actor=ps.borrower[2], loan=loan)
 
     kinds = sorted(Notice.objects.values_list("kind", "status"))
     delivered = NoticeStatus.DELIVERED
-    assert kinds == sorted([(NoticeKind.DEFAULT, delivered)] * 2 + [(NoticeKind.ENFORCEMENT, delivered)] * 2)
-    assert len(mail.outbox) == 4
+    # default; the lender's proposal; the enforcement: one notice to each party for each
+    assert kinds == sorted([(NoticeKind.DEFAULT, delivered)] * 2 + [(NoticeKind.ENFORCEMENT, delivered)] * 4)
+    assert len(mail.outbox) == 6
 
 
 def test_the_api_lists_only_the_callers_own_notices_with_their_state(breached):

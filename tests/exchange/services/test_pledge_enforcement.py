@@ -1,8 +1,11 @@
-"""Enforcing a defaulted pledge: by transfer (exactly the pledged blocks to the lender), or by sale on the
-exchange (the lender paid first from the settled proceeds, to the fen; the rest and unsold units as stated)."""
+"""Enforcing a defaulted pledge lawfully (Civil Code arts. 428, 436-438): by agreement (units worth the debt
+and no more to the lender at an agreed value within the band, the rest back to the borrower), by sale on the
+exchange (the lender paid first from the settled proceeds, to the fen; the surplus the borrower's; unsold
+units stay pledged), or by court order (executed by the registry). No path gives the lender more than the debt."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -23,7 +26,16 @@ from exchange.models import (
     Transaction,
     TransactionKind,
 )
-from exchange.services.pledges import pledge_default, pledge_enforce, pledge_sales_complete, pledge_top_up
+from exchange.services.markets import rulebook_publish
+from exchange.services.pledges import (
+    pledge_default,
+    pledge_enforce,
+    pledge_enforce_court_order,
+    pledge_enforcement_agree,
+    pledge_enforcement_decline,
+    pledge_sales_complete,
+    pledge_top_up,
+)
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import order_cancel, orders_cancel_at_close
 from exchange.services.transfers import transfer_create
@@ -33,9 +45,12 @@ from tests.helpers.pledges import DAY, at, make_pledges
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
 ENFORCEMENT_DAY = DAY + timedelta(days=2)  # Friday 2026-11-27: the loan matured on Thursday
-# Interest on 24,000.00 yuan at 3.85% for the 2 days from Wednesday: 5.0630 yuan -> 5.06
-INTEREST_FEN = 506
+# Interest on 24,000.00 yuan at 3.85% for the 2 days from Wednesday, actual/360: 5.1333 yuan -> 5.13
+INTEREST_FEN = 513
 DUE_FEN = 2_400_000 + INTEREST_FEN
+# actual/360: 14,400.00 yuan (300 t) for 2 days: 3.08; 24,000.00 yuan for 5 days: 12.8333 -> 12.83
+INTEREST_300_FEN = 308
+INTEREST_5_DAYS_FEN = 1283
 
 
 @pytest.fixture
@@ -49,8 +64,13 @@ def enforcement_day():
         yield
 
 
-# --- by transfer -----------------------------------------------------------------------------------------
-def test_enforcement_by_transfer_moves_exactly_the_pledged_blocks(ps):
+# --- by agreement -----------------------------------------------------------------------------------------
+def _agree(ps, loan, price_fen: int, costs_fen: int = 0):
+    pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=price_fen, costs_fen=costs_fen)
+    return pledge_enforcement_agree(actor=ps.borrower[2], loan=loan)
+
+
+def test_by_agreement_the_lender_gets_units_worth_the_debt_and_no_more_and_the_rest_are_released(ps):
     # The borrower's units are scattered: 1-100 gone, 401-700 pledged by name, then a top-up (lowest: 101-150).
     transfer_create(
         actor=ps.borrower[2], source=ps.account, destination=ps.ex.trader("Other")[1], asset=ps.cea, quantity=100
@@ -59,35 +79,172 @@ def test_enforcement_by_transfer_moves_exactly_the_pledged_blocks(ps):
     pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=50)
     with clock.pinned(at(ENFORCEMENT_DAY)):
         pledge_default(actor=ps.bank[2], loan=loan)
+        proposal = pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=7500, costs_fen=1000)
+        # proposed: nothing has moved yet
+        assert (proposal.status, balance(ps.account, ps.cea)) == (EnforcementStatus.PROPOSED, (900, 350))
 
-        enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="transfer")
+        enforcement = pledge_enforcement_agree(actor=ps.borrower[2], loan=loan)
 
-    assert blocks(ps.cea, ps.bank_account) == [
-        (101, 150, ps.bank_account.number, "available"),
-        (401, 700, ps.bank_account.number, "available"),
-    ]
-    assert blocks(ps.cea, ps.account) == [
-        (151, 400, ps.account.number, "available"),
-        (701, 1000, ps.account.number, "available"),
-    ]
-    assert balance(ps.account, ps.cea) == (550, 0)
-    assert balance(ps.bank_account, ps.cea) == (350, 0)
+    # debt: principal 300 x 48.00 = 14,400.00 + 2 days' interest 3.08 + costs 10.00 = 14,413.08 yuan;
+    # at 75.00 a tonne that covers 192 whole tonnes (14,400.00); the other 158 go back to the borrower
+    debt = 1_440_000 + INTEREST_300_FEN + 1000
+    assert (enforcement.amount_due_fen, enforcement.units_to_lender, enforcement.value_fen) == (debt, 192, 1_440_000)
+    assert enforcement.value_fen <= enforcement.amount_due_fen < enforcement.value_fen + 7500
+    assert (enforcement.units_released, enforcement.shortfall_fen) == (158, debt - 1_440_000)
+    # the pledge's holds are taken in order, lowest blocks first: 401-592 go to the lender
+    assert blocks(ps.cea, ps.bank_account) == [(401, 592, ps.bank_account.number, "available")]
+    assert balance(ps.bank_account, ps.cea) == (192, 0)
+    assert balance(ps.account, ps.cea) == (900 - 192, 0)
     txn = enforcement.transaction
     assert txn.kind == TransactionKind.PLEDGE_ENFORCEMENT
-    assert sorted(SerialMovement.objects.filter(transaction=txn).values_list("first", "last")) == [
-        (101, 150),
-        (401, 700),
-    ]
-    assert set(Hold.objects.filter(kind=HoldKind.PLEDGE).values_list("status", flat=True)) == {HoldStatus.ENFORCED}
+    assert list(SerialMovement.objects.filter(transaction=txn).values_list("first", "last")) == [(401, 592)]
     loan.refresh_from_db()
-    # principal 300 x 48.00 = 14,400.00 yuan; 2 days at 3.85%: 3.0378 -> 3.04 yuan (recorded, not paid)
-    assert (loan.status, loan.closed_on, loan.interest_fen) == (PledgeStatus.ENFORCED, ENFORCEMENT_DAY, 304)
-    assert (enforcement.status, enforcement.units_to_lender, enforcement.amount_due_fen) == (
-        EnforcementStatus.COMPLETED,
-        350,
-        1_440_304,
+    assert (loan.status, loan.closed_on, loan.interest_fen) == (
+        PledgeStatus.ENFORCED,
+        ENFORCEMENT_DAY,
+        INTEREST_300_FEN,
     )
     assert_reconciled()
+
+
+def test_by_agreement_a_debt_above_the_collateral_takes_every_unit_and_leaves_a_shortfall(ps, enforcement_day):
+    loan = ps.defaulted(500)
+
+    enforcement = _agree(ps, loan, 7200)  # the band's floor
+
+    # 24,005.13 yuan due at 72.00 a tonne: 333 whole tonnes (23,976.00); 167 go back
+    assert (enforcement.units_to_lender, enforcement.value_fen, enforcement.units_released) == (333, 2_397_600, 167)
+    assert enforcement.shortfall_fen == DUE_FEN - 2_397_600
+    assert balance(ps.bank_account, ps.cea) == (333, 0)
+    assert_reconciled()
+
+
+def test_by_agreement_units_worth_less_than_the_debt_all_go_and_the_rest_is_a_claim(ps, enforcement_day):
+    loan = ps.defaulted(100, principal_fen=480_000)  # LTV 60% at 80.00
+
+    enforcement = _agree(ps, loan, 8000, costs_fen=400_000)  # costs of 4,000.00 take the debt above 8,000.00
+
+    assert (enforcement.units_to_lender, enforcement.value_fen, enforcement.units_released) == (100, 800_000, 0)
+    assert enforcement.amount_due_fen > enforcement.value_fen
+    assert enforcement.shortfall_fen == enforcement.amount_due_fen - 800_000
+    assert balance(ps.account, ps.cea) == (900, 0)
+
+
+def test_an_agreed_price_outside_the_band_is_refused_and_nothing_changes(ps, enforcement_day):
+    loan = ps.defaulted(500)
+
+    for price in (7199, 8801):
+        before = snapshot()
+        with pytest.raises(DomainError) as refused:
+            pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=price)
+        assert refused.value.code == "pledge_valuation_out_of_band"
+        assert refused.value.details["reference_price"] == "80.00"
+        assert (refused.value.details["lowest"], refused.value.details["highest"]) == ("72.00", "88.00")
+        assert snapshot() == before
+
+
+def test_the_band_is_the_market_rulebooks_in_effect(ps, enforcement_day):
+    loan = ps.defaulted(500)
+    rulebook_publish(
+        actor=ps.ex.market.registry_actor,
+        market=ps.cea.market,
+        effective_from=ENFORCEMENT_DAY,
+        changes={"pledge_valuation_band_bp": 500},
+    )
+
+    with pytest.raises(DomainError) as refused:
+        pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=7500)
+
+    assert (refused.value.code, refused.value.details["lowest"]) == ("pledge_valuation_out_of_band", "76.00")
+
+
+def test_only_the_borrower_agrees_and_a_declined_valuation_moves_nothing(ps, enforcement_day):
+    loan = ps.defaulted(500)
+    pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=8000)
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        pledge_enforcement_agree(actor=ps.bank[2], loan=loan)
+    assert refused.value.code == "pledge_borrower_only"
+    with pytest.raises(DomainError) as again:
+        pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+    assert again.value.code == "pledge_enforcement_in_progress"
+    assert snapshot() == before
+
+    declined = pledge_enforcement_decline(actor=ps.borrower[2], loan=loan)
+
+    assert declined.status == EnforcementStatus.DECLINED
+    assert balance(ps.account, ps.cea) == (1000, 500)
+    with pytest.raises(DomainError) as nothing:
+        pledge_enforcement_agree(actor=ps.borrower[2], loan=loan)
+    assert nothing.value.code == "pledge_no_valuation_proposed"
+    # the lender may now sell instead
+    assert pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000).status == "selling"
+
+
+def test_the_old_transfer_of_everything_is_gone(ps, enforcement_day):
+    loan = ps.defaulted(500)
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        pledge_enforce(actor=ps.bank[2], loan=loan, method="transfer")
+
+    assert (refused.value.code, refused.value.status) == ("invalid", 400)
+    assert snapshot() == before
+
+
+# --- by court order ------------------------------------------------------------------------------------------
+DOCUMENT = hashlib.sha256(b"(2026) Jing 0105 Min Chu 12345").hexdigest()
+
+
+def test_the_registry_executes_a_court_order(ps, enforcement_day):
+    loan = ps.defaulted(500)
+
+    enforcement = pledge_enforce_court_order(
+        actor=ps.ex.market.registry_actor,
+        loan=loan,
+        court_reference="(2026) Jing 0105 Min Chu 12345",
+        document_sha256=DOCUMENT.upper(),
+        units_to_lender=250,
+        price_fen=9000,
+    )
+
+    assert (enforcement.method, enforcement.status, enforcement.court_document_sha256) == (
+        "court",
+        EnforcementStatus.COMPLETED,
+        DOCUMENT,
+    )
+    assert (enforcement.units_to_lender, enforcement.value_fen, enforcement.units_released) == (250, 2_250_000, 250)
+    assert blocks(ps.cea, ps.bank_account) == [(1, 250, ps.bank_account.number, "available")]
+    assert balance(ps.account, ps.cea) == (750, 0)
+    loan.refresh_from_db()
+    assert loan.status == PledgeStatus.ENFORCED
+    assert_reconciled()
+
+
+def test_a_court_order_is_the_registrys_and_never_gives_more_than_the_debt(ps, enforcement_day):
+    loan = ps.defaulted(500)
+    order = {
+        "court_reference": "(2026) Jing 0105 Min Chu 1",
+        "document_sha256": DOCUMENT,
+        "units_to_lender": 301,
+        "price_fen": 8000,
+    }
+    before = snapshot()
+
+    with pytest.raises(DomainError) as lender:
+        pledge_enforce_court_order(actor=ps.bank[2], loan=loan, **order)
+    with pytest.raises(DomainError) as too_much:
+        pledge_enforce_court_order(actor=ps.ex.market.registry_actor, loan=loan, **order)
+    with pytest.raises(DomainError) as unnamed:
+        pledge_enforce_court_order(
+            actor=ps.ex.market.registry_actor, loan=loan, **{**order, "document_sha256": "abc", "units_to_lender": 1}
+        )
+
+    assert (lender.value.code, lender.value.status) == ("wrong_participant_kind", 403)
+    assert too_much.value.code == "pledge_enforcement_exceeds_debt"  # 301 x 80.00 = 24,080.00 > 24,005.06
+    assert (unnamed.value.code, unnamed.value.status) == ("invalid_court_order", 400)
+    assert snapshot() == before
 
 
 # --- by sale -------------------------------------------------------------------------------------------------
@@ -121,9 +278,9 @@ def test_sale_pays_the_lender_first_and_the_surplus_stays_with_the_borrower(ps, 
     settlement_run()
 
     # turnover 500 x 80.00 = 40,000.00; the borrower bears the seller's fee 0.6% = 240.00
-    # net 39,760.00: the lender gets principal + interest 24,005.06, the borrower the rest 15,754.94
-    assert balance(ps.bank_account, ps.ex.cny) == (DUE_FEN, 0) == (2_400_506, 0)
-    assert balance(ps.account, ps.ex.cny) == (4_000_000 - 24_000 - DUE_FEN, 0) == (1_575_494, 0)
+    # net 39,760.00: the lender gets principal + interest 24,005.13, the borrower the rest 15,754.87
+    assert balance(ps.bank_account, ps.ex.cny) == (DUE_FEN, 0) == (2_400_513, 0)
+    assert balance(ps.account, ps.ex.cny) == (4_000_000 - 24_000 - DUE_FEN, 0) == (1_575_487, 0)
     assert balance(buyer_acc, ps.ex.cny) == (10_000_000 - 4_000_000 - 24_000, 0)
     assert balance(system(AccountKind.FEE), ps.ex.cny) == (48_000, 0)
     assert blocks(ps.cea, buyer_acc) == [(1, 500, buyer_acc.number, "available")]
@@ -141,7 +298,7 @@ def test_sale_pays_the_lender_first_and_the_surplus_stays_with_the_borrower(ps, 
         enforcement.shortfall_fen,
         enforcement.units_to_lender,
         enforcement.units_released,
-    ) == (EnforcementStatus.COMPLETED, 500, 3_976_000, 24_000, DUE_FEN, 1_575_494, 0, 0, 0)
+    ) == (EnforcementStatus.COMPLETED, 500, 3_976_000, 24_000, DUE_FEN, 1_575_487, 0, 0, 0)
     payment = Transaction.objects.filter(kind=TransactionKind.PLEDGE_ENFORCEMENT).get()
     assert list(payment.postings.order_by("quantity").values_list("account_id", "quantity")) == [
         (ps.account.pk, -DUE_FEN),
@@ -150,9 +307,7 @@ def test_sale_pays_the_lender_first_and_the_surplus_stays_with_the_borrower(ps, 
     assert_reconciled()
 
 
-def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_units_go_to_the_lender(
-    ps, enforcement_day
-):
+def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_units_stay_pledged(ps, enforcement_day):
     loan = ps.defaulted(500)
     _, buyer_acc, buyer = _buyer(ps)
     enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
@@ -160,7 +315,7 @@ def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_u
 
     settlement_run()  # mid-session, the order still open for 200 t
 
-    # 300 x 80.00 = 24,000.00 less 144.00 fee = 23,856.00, all of it to the lender (owed 24,005.06)
+    # 300 x 80.00 = 24,000.00 less 144.00 fee = 23,856.00, all of it to the lender (owed 24,005.13)
     assert balance(ps.bank_account, ps.ex.cny) == (2_385_600, 0)
     assert balance(ps.account, ps.ex.cny) == (0, 0)
     assert balance(ps.account, ps.cea) == (700, 200)  # the unsold 200 stay frozen
@@ -177,22 +332,43 @@ def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_u
         assert pledge_sales_complete() == 1
         assert pledge_sales_complete() == 0
 
-    assert blocks(ps.cea, ps.bank_account) == [(301, 500, ps.bank_account.number, "available")]
-    assert balance(ps.account, ps.cea) == (500, 0)
+    # the lender gets no unit: the unsold 200 stay frozen under the pledge for another round
+    assert balance(ps.bank_account, ps.cea) == (0, 0)
+    assert balance(ps.account, ps.cea) == (700, 200)
+    assert blocks(ps.cea, ps.account)[0] == (301, 500, ps.account.number, "held")
     enforcement.refresh_from_db()
     loan.refresh_from_db()
-    assert loan.status == PledgeStatus.ENFORCED
-    assert (enforcement.units_to_lender, enforcement.units_released, enforcement.shortfall_fen) == (
+    assert (loan.status, loan.quantity) == (PledgeStatus.DEFAULTED, 200)
+    assert (enforcement.status, enforcement.units_to_lender, enforcement.units_unsold, enforcement.units_released) == (
+        EnforcementStatus.COMPLETED,
+        0,
         200,
         0,
-        DUE_FEN - 2_385_600,
     )
-    assert enforcement.shortfall_fen == 14_906
+    assert enforcement.shortfall_fen == DUE_FEN - 2_385_600 == 14_913
+    assert loan.collateral.order_by("id").last().kind == "unsold"
+    assert_reconciled()
+
+    # a second round sells the rest: the lender is paid what is still owed, the surplus is the borrower's
+    with clock.pinned(at(ENFORCEMENT_DAY + timedelta(days=3))):  # Monday
+        second = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+        assert second.amount_due_fen == 14_913 + INTEREST_5_DAYS_FEN - INTEREST_FEN
+        ps.ex.order(buyer, buyer_acc, "buy", 8000, 200)
+        settlement_run()
+    second.refresh_from_db()
+    loan.refresh_from_db()
+    assert (loan.status, second.units_sold, second.paid_to_lender_fen) == (
+        PledgeStatus.ENFORCED,
+        200,
+        second.amount_due_fen,
+    )
+    assert balance(ps.bank_account, ps.ex.cny) == (2_385_600 + second.amount_due_fen, 0)
+    assert balance(ps.account, ps.ex.cny) == (200 * 8000 - 9600 - second.amount_due_fen, 0)
     assert_reconciled()
 
 
 def test_a_partial_sale_that_covers_the_debt_gives_the_unsold_units_back(ps, enforcement_day):
-    loan = ps.defaulted(500, principal_fen=1_000_000)  # 10,000.00 yuan; 2 days' interest 2.11
+    loan = ps.defaulted(500, principal_fen=1_000_000)  # 10,000.00 yuan; 2 days' interest 2.14 (actual/360)
     _, buyer_acc, buyer = _buyer(ps)
     enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
     ps.ex.order(buyer, buyer_acc, "buy", 8000, 300)
@@ -201,8 +377,8 @@ def test_a_partial_sale_that_covers_the_debt_gives_the_unsold_units_back(ps, enf
 
     settlement_run()
 
-    assert balance(ps.bank_account, ps.ex.cny) == (1_000_211, 0)
-    assert balance(ps.account, ps.ex.cny) == (2_385_600 - 1_000_211, 0)
+    assert balance(ps.bank_account, ps.ex.cny) == (1_000_214, 0)
+    assert balance(ps.account, ps.ex.cny) == (2_385_600 - 1_000_214, 0)
     assert balance(ps.account, ps.cea) == (700, 0)
     assert blocks(ps.cea, ps.account) == [(301, 1000, ps.account.number, "available")]
     enforcement.refresh_from_db()
@@ -212,7 +388,7 @@ def test_a_partial_sale_that_covers_the_debt_gives_the_unsold_units_back(ps, enf
     assert_reconciled()
 
 
-def test_an_unsold_sale_ends_as_a_transfer_to_the_lender(ps, enforcement_day):
+def test_a_sale_that_sells_nothing_leaves_the_units_pledged(ps, enforcement_day):
     loan = ps.defaulted(500)
     pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8800)
     with clock.pinned(at(ENFORCEMENT_DAY, 15, 0)):
@@ -222,9 +398,15 @@ def test_an_unsold_sale_ends_as_a_transfer_to_the_lender(ps, enforcement_day):
     with clock.pinned(at(ENFORCEMENT_DAY, 15, 40)):
         pledge_sales_complete()
 
-    assert blocks(ps.cea, ps.bank_account) == [(1, 500, ps.bank_account.number, "available")]
+    assert balance(ps.bank_account, ps.cea) == (0, 0)
+    assert balance(ps.account, ps.cea) == (1000, 500)
+    assert [b[3] for b in blocks(ps.cea, ps.account)] == ["held", "available"]
     loan.refresh_from_db()
-    assert (loan.status, loan.enforcement.shortfall_fen) == (PledgeStatus.ENFORCED, DUE_FEN)
+    assert (loan.status, loan.enforcement.units_unsold, loan.enforcement.shortfall_fen) == (
+        PledgeStatus.DEFAULTED,
+        500,
+        DUE_FEN,
+    )
     assert_reconciled()
 
 
@@ -266,7 +448,7 @@ def test_a_second_enforcement_during_the_sale_is_refused(ps, enforcement_day):
     before = snapshot()
 
     with pytest.raises(DomainError) as refused:
-        pledge_enforce(actor=ps.bank[2], loan=loan, method="transfer")
+        pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=8000)
 
     assert refused.value.code == "pledge_enforcement_in_progress"
     assert snapshot() == before

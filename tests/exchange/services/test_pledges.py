@@ -12,6 +12,8 @@ from core import clock
 from core.errors import DomainError
 from exchange.models import (
     AccountKind,
+    ApprovalOperation,
+    ApprovalRequest,
     AuditEvent,
     CollateralKind,
     Hold,
@@ -23,12 +25,17 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.services.accounts import system_account
+from exchange.services.approvals import approval_approve, gated
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.ledger import Leg, journal_open, ledger_post
 from exchange.services.pledges import (
     TRANSITIONS,
+    pledge_confirm,
     pledge_default,
     pledge_enforce,
+    pledge_enforce_court_order,
+    pledge_enforcement_agree,
+    pledge_external_reference_record,
     pledge_register,
     pledge_reject,
     pledge_release,
@@ -66,8 +73,16 @@ def test_request_freezes_nothing_and_registration_freezes_the_exact_blocks(ps):
 
     assert (loan.status, loan.registration_reference, loan.ltv_bp) == (PledgeStatus.REQUESTED, None, 6000)
     assert balance(ps.account, ps.cea) == (1000, 0)
+    pledge_confirm(actor=ps.bank[2], loan=loan, terms_digest=loan.terms_digest)
+    loan.refresh_from_db()
+    # the joint application freezes nothing either: the pledge takes effect at registration
+    assert (loan.status, loan.registration_reference, balance(ps.account, ps.cea)) == (
+        PledgeStatus.APPLIED,
+        None,
+        (1000, 0),
+    )
 
-    pledge_register(actor=ps.bank[2], loan=loan)
+    pledge_register(actor=ps.ex.market.registry_actor, loan=loan)
 
     loan.refresh_from_db()
     assert loan.status == PledgeStatus.REGISTERED
@@ -87,15 +102,18 @@ def test_request_freezes_nothing_and_registration_freezes_the_exact_blocks(ps):
     )
     assert list(AuditEvent.objects.filter(action__startswith="pledge.").values_list("action", flat=True)) == [
         "pledge.request",
+        "pledge.confirm",
         "pledge.register",
     ]
+    event = AuditEvent.objects.get(action="pledge.register")
+    assert (event.actor_participant_id, event.object_id) == (ps.ex.market.registry.pk, str(loan.pk))
     assert_reconciled()
 
 
 def test_a_named_serial_range_is_the_range_frozen(ps):
-    loan = ps.request(100, serials=(301, 400))
+    loan = ps.applied(100, serials=(301, 400))
 
-    pledge_register(actor=ps.bank[2], loan=loan)
+    ps.register(loan)
 
     assert blocks(ps.cea, ps.account) == [
         (1, 300, ps.account.number, "available"),
@@ -146,8 +164,8 @@ def test_release_gives_every_unit_back_and_records_interest(ps):
 
     loan.refresh_from_db()
     assert (loan.status, loan.closed_on) == (PledgeStatus.RELEASED, date(2027, 2, 25))
-    # 24,000.00 x 3.85% x 92 / 365 = 232.898... -> 232.90 yuan
-    assert loan.interest_fen == 23_290
+    # actual/360 by hand: 24,000.00 x 3.85% x 92 / 360 = 236.1333... -> 236.13 yuan
+    assert loan.interest_fen == 23_613
     assert balance(ps.account, ps.cea) == (1000, 0)
     assert blocks(ps.cea, ps.account) == [(1, 1000, ps.account.number, "available")]
     assert set(Hold.objects.filter(kind=HoldKind.PLEDGE).values_list("status", flat=True)) == {HoldStatus.RELEASED}
@@ -205,6 +223,8 @@ def _loan_in(ps, state: str) -> PledgeLoan:
     short = {"maturity_date": DAY + timedelta(days=1)}
     if state == PledgeStatus.REQUESTED:
         return ps.request(10, **short)
+    if state == PledgeStatus.APPLIED:
+        return ps.applied(10, **short)
     if state == PledgeStatus.WITHDRAWN:
         return pledge_withdraw(actor=ps.borrower[2], loan=ps.request(10, **short))
     if state == PledgeStatus.REJECTED:
@@ -216,20 +236,30 @@ def _loan_in(ps, state: str) -> PledgeLoan:
     loan = ps.defaulted(10)
     if state == PledgeStatus.ENFORCED:
         with clock.pinned(at(DAY + timedelta(days=2))):
-            pledge_enforce(actor=ps.bank[2], loan=loan, method="transfer")
+            pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=8000)
+            pledge_enforcement_agree(actor=ps.borrower[2], loan=loan)
     return loan
 
 
 def _act(ps, action: str, loan: PledgeLoan):
     bank, borrower = ps.bank[2], ps.borrower[2]
     return {
-        "register": lambda: pledge_register(actor=bank, loan=loan),
+        "confirm": lambda: pledge_confirm(actor=bank, loan=loan, terms_digest=loan.terms_digest),
+        "register": lambda: ps.register(loan),
         "reject": lambda: pledge_reject(actor=bank, loan=loan),
         "withdraw": lambda: pledge_withdraw(actor=borrower, loan=loan),
         "top_up": lambda: pledge_top_up(actor=borrower, loan=loan, quantity=5),
         "release": lambda: pledge_release(actor=bank, loan=loan),
         "default": lambda: pledge_default(actor=bank, loan=loan),
-        "enforce": lambda: pledge_enforce(actor=bank, loan=loan, method="transfer"),
+        "enforce": lambda: pledge_enforce(actor=bank, loan=loan, method="agreement", price_fen=8000),
+        "court": lambda: pledge_enforce_court_order(
+            actor=ps.ex.market.registry_actor,
+            loan=loan,
+            court_reference="(2026) Jing 0105 Min Chu 1",
+            document_sha256="0" * 64,
+            units_to_lender=0,
+            price_fen=8000,
+        ),
     }[action]
 
 
@@ -257,13 +287,18 @@ def test_every_other_transition_is_refused_with_409(ps, state, action):
 def test_the_table_allows_exactly_the_issue_lifecycle():
     allowed = {(frm, action, to) for action, (froms, to) in TRANSITIONS.items() for frm in froms}
     assert allowed == {
-        ("requested", "register", "registered"),
+        ("requested", "confirm", "applied"),
+        ("applied", "register", "registered"),
         ("requested", "reject", "rejected"),
+        ("applied", "reject", "rejected"),
         ("requested", "withdraw", "withdrawn"),
+        ("applied", "withdraw", "withdrawn"),
         ("registered", "top_up", "registered"),
         ("registered", "release", "released"),
         ("registered", "default", "defaulted"),
         ("defaulted", "enforce", "enforced"),
+        ("registered", "court", "enforced"),
+        ("defaulted", "court", "enforced"),
     }
 
 
@@ -328,33 +363,118 @@ def test_request_with_the_same_key_is_one_request(ps):
 
 
 # --- refusals of the other steps ---------------------------------------------------------------------------
-def test_only_the_lender_registers_and_anyone_else_is_told_not_found(ps):
+def test_only_the_lender_confirms_and_anyone_else_is_told_not_found(ps):
     loan = ps.request(100)
     stranger = ps.ex.trader("Stranger")[2]
     other_bank = ps.ex.trader("Other bank", kind=ParticipantKind.FINANCIAL_INSTITUTION)[2]
+    digest = loan.terms_digest
 
-    refused(lambda: pledge_register(actor=ps.borrower[2], loan=loan), "pledge_lender_only")
-    refused(lambda: pledge_register(actor=ps.ex.market.registry_actor, loan=loan), "pledge_lender_only")
-    refused(lambda: pledge_register(actor=stranger, loan=loan), "pledge_not_found")
-    refused(lambda: pledge_register(actor=other_bank, loan=loan), "pledge_not_found")
+    refused(lambda: pledge_confirm(actor=ps.borrower[2], loan=loan, terms_digest=digest), "pledge_lender_only")
+    refused(lambda: pledge_confirm(actor=stranger, loan=loan, terms_digest=digest), "pledge_not_found")
+    refused(lambda: pledge_confirm(actor=other_bank, loan=loan, terms_digest=digest), "pledge_not_found")
     refused(lambda: pledge_withdraw(actor=ps.bank[2], loan=loan), "pledge_borrower_only")
 
 
+def test_only_the_registry_registers_and_only_a_joint_application(ps):
+    loan = ps.request(100)
+
+    refused(lambda: pledge_register(actor=ps.bank[2], loan=loan), "wrong_participant_kind")
+    refused(lambda: pledge_register(actor=ps.borrower[2], loan=loan), "wrong_participant_kind")
+    # the lender has not confirmed: no joint application yet
+    refused(lambda: ps.register(loan), "invalid_pledge_transition")
+
+
+def test_the_lender_confirms_exactly_the_terms_applied_for(ps):
+    loan = ps.request(100)
+    other = ps.request(200)
+
+    error = refused(
+        lambda: pledge_confirm(actor=ps.bank[2], loan=loan, terms_digest=other.terms_digest), "pledge_terms_mismatch"
+    )
+
+    assert error.status == 409
+    assert len(loan.terms_digest) == 64
+    assert loan.terms_digest != other.terms_digest
+    loan.refresh_from_db()
+    assert (loan.status, loan.lender_confirmed_at) == (PledgeStatus.REQUESTED, None)
+
+
+def test_the_registry_may_refuse_a_joint_application_and_the_borrower_may_withdraw_it(ps):
+    refused_loan, withdrawn = ps.applied(100), ps.applied(100)
+
+    pledge_reject(actor=ps.ex.market.registry_actor, loan=refused_loan, reason="The pledgor is not the holder.")
+    pledge_withdraw(actor=ps.borrower[2], loan=withdrawn)
+
+    refused_loan.refresh_from_db()
+    withdrawn.refresh_from_db()
+    assert (refused_loan.status, refused_loan.note, withdrawn.status) == (
+        PledgeStatus.REJECTED,
+        "The pledgor is not the holder.",
+        PledgeStatus.WITHDRAWN,
+    )
+    assert balance(ps.account, ps.cea) == (1000, 0)
+
+
+def test_registration_above_the_four_eyes_threshold_waits_for_a_second_registry_user(ps, settings):
+    settings.GREENLEDGER = {**settings.GREENLEDGER, "FOUR_EYES_THRESHOLD": 99}
+    loan = ps.applied(100)
+    first = ps.ex.market.registry_actor
+    second = actor_for(ps.ex.market.registry)
+
+    refused(lambda: ps.register(loan), "approval_required")
+    approval = gated(
+        actor=first,
+        operation=ApprovalOperation.PLEDGE_REGISTER,
+        params={"pledge": loan.pk},
+        summary="Register pledge",
+        call=lambda: ps.register(loan),
+    )
+    assert isinstance(approval, ApprovalRequest)
+    assert balance(ps.account, ps.cea) == (1000, 0)
+    refused(lambda: approval_approve(actor=first, approval=approval), "four_eyes_same_user")
+
+    approval_approve(actor=second, approval=approval)
+
+    loan.refresh_from_db()
+    approval.refresh_from_db()
+    assert (loan.status, approval.result) == (PledgeStatus.REGISTERED, f"pledge:{loan.pk}")
+    assert balance(ps.account, ps.cea) == (1000, 100)
+    assert_reconciled()
+
+
+def test_the_lender_records_the_external_registration(ps):
+    loan = ps.registered(100)
+    unregistered = ps.request(10)
+
+    pledge_external_reference_record(actor=ps.bank[2], loan=loan, reference="  04567890001234567890  ")
+
+    loan.refresh_from_db()
+    assert loan.external_registration_reference == "04567890001234567890"
+    refused(
+        lambda: pledge_external_reference_record(actor=ps.borrower[2], loan=loan, reference="X"), "pledge_lender_only"
+    )
+    refused(
+        lambda: pledge_external_reference_record(actor=ps.bank[2], loan=unregistered, reference="X"),
+        "invalid_pledge_transition",
+    )
+
+
 def test_registration_is_refused_when_the_units_left_since_the_request(ps):
-    loan = ps.request(600)
+    loan = ps.applied(600)
     transfer_create(actor=ps.borrower[2], source=ps.account, destination=ps.bank_account, asset=ps.cea, quantity=500)
 
-    error = refused(lambda: pledge_register(actor=ps.bank[2], loan=loan), "insufficient_available")
+    error = refused(lambda: ps.register(loan), "insufficient_available")
 
     assert (error.details["available"], error.details["requested"]) == (500, 600)
     loan.refresh_from_db()
-    assert loan.status == PledgeStatus.REQUESTED
+    assert loan.status == PledgeStatus.APPLIED
 
 
 def test_registration_to_another_participants_account_is_refused(ps):
     loan = ps.request(100)
     refused(
-        lambda: pledge_register(actor=ps.bank[2], loan=loan, lender_account=ps.account), "account_not_found"
+        lambda: pledge_confirm(actor=ps.bank[2], loan=loan, terms_digest=loan.terms_digest, lender_account=ps.account),
+        "account_not_found",
     )
 
 
@@ -445,10 +565,10 @@ def test_pledged_units_cannot_be_surrendered(pledged):
 def test_pledged_units_cannot_be_pledged_again(pledged):
     ps = pledged
     refused(lambda: ps.request(501), "insufficient_available")
-    second = ps.request(500)  # the 500 free units may be pledged
+    second = ps.applied(500)  # the 500 free units may be pledged
     ps.ex.order(ps.borrower[2], ps.account, "sell", 8000, 1)  # ... until one of them is on sale
 
-    refused(lambda: pledge_register(actor=ps.bank[2], loan=second), "insufficient_available")
+    refused(lambda: ps.register(second), "insufficient_available")
 
 
 # --- arithmetic ---------------------------------------------------------------------------------------------
@@ -468,6 +588,36 @@ def test_simple_interest_actual_365_half_up(principal, rate_bp, days, interest):
     assert simple_interest_fen(principal, rate_bp, start, start + timedelta(days=days)) == interest
 
 
+@pytest.mark.parametrize(
+    ("principal", "rate_bp", "days", "interest"),
+    [
+        (1800, 1000, 1, 1),  # exactly 0.5 fen: half up
+        (1799, 1000, 1, 0),  # 0.4997 fen
+        (PRINCIPAL_FEN, 385, 2, 513),  # 24,000.00 x 3.85% x 2 / 360 = 5.1333 yuan
+        (PRINCIPAL_FEN, 385, 360, 92_400),  # 360 days: exactly 3.85%
+        (PRINCIPAL_FEN, 385, 365, 93_683),  # a calendar year: 365/360 of the rate, 936.8333 yuan
+    ],
+)
+def test_simple_interest_actual_360_half_up(principal, rate_bp, days, interest):
+    start = date(2027, 6, 1)
+    assert simple_interest_fen(principal, rate_bp, start, start + timedelta(days=days), days_in_year=360) == interest
+
+
+def test_a_loan_counts_actual_360_by_default_and_actual_365_when_agreed(ps):
+    by_default, by_365 = ps.registered(500), ps.registered(100, principal_fen=2_400_000 // 5, day_count="act/365")
+
+    with clock.pinned(at(date(2027, 2, 25))):  # 92 days later
+        pledge_release(actor=ps.bank[2], loan=by_default)
+        pledge_release(actor=ps.bank[2], loan=by_365)
+
+    by_default.refresh_from_db()
+    by_365.refresh_from_db()
+    assert (by_default.day_count, by_365.day_count) == ("act/360", "act/365")
+    # 24,000.00 x 3.85% x 92 / 360 = 236.13; 4,800.00 x 3.85% x 92 / 365 = 46.5797 -> 46.58 yuan
+    assert (by_default.interest_fen, by_365.interest_fen) == (23_613, 4_658)
+    refused(lambda: ps.request(10, day_count="30/360"), "invalid_pledge_terms")
+
+
 def test_interest_never_runs_before_the_start():
     assert simple_interest_fen(PRINCIPAL_FEN, 385, date(2027, 6, 1), date(2027, 5, 1)) == 0
 
@@ -475,7 +625,7 @@ def test_interest_never_runs_before_the_start():
 def test_a_viewer_may_not_act(ps):
     loan = ps.request(100)
     viewer = actor_for(ps.bank[0], role="viewer")
-    refused(lambda: pledge_register(actor=viewer, loan=loan), "role_forbidden")
+    refused(lambda: pledge_confirm(actor=viewer, loan=loan, terms_digest=loan.terms_digest), "role_forbidden")
 
 
 def test_pledge_collateral_rows_point_at_pledge_holds(pledged):

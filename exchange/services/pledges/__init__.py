@@ -1,0 +1,124 @@
+"""Pledge loans (质押): request, registration, top-up, release, default, enforcement, daily valuation.
+
+Key invariant: while a pledge is registered or defaulted, exactly its units are frozen by ``pledge``
+holds on exact serial blocks (its ``PledgeCollateral`` rows), so they can't be transferred, sold,
+surrendered, retired or pledged again. They leave the freeze only by release (back to the borrower's
+available units) or by enforcement: into the lender's account (a ``pledge_enforcement`` journal entry
+that consumes the holds), or sold on the exchange through an ordinary order that takes over the holds.
+
+Lifecycle (every other move is refused with ``invalid_pledge_transition``, 409):
+
+    requested --register--> registered --release--> released
+    requested --reject--> rejected           registered --default--> defaulted --enforce--> enforced
+    requested --withdraw--> withdrawn        registered --top_up--> registered
+
+Money is integer fen; the annual rate and the LTV levels are basis points (385 bp = 3.85%).
+Interest is simple, actual/365, from the start date to the day of repayment or enforcement, rounded
+half up to the fen. LTV = principal / (pledged units x price), in basis points rounded up, so rounding
+never hides a breach. The price is the latest daily close, else the listing's reference price.
+
+Enforcement by sale: the amount due (principal + interest to the day the sale starts) is fixed when
+the sell order is placed. The seller's fee is the borrower's: settlement takes it from the proceeds in
+the borrower's account. In the same database transaction as each settlement of the order's trades,
+``sale_fills_settled`` pays the lender from those net proceeds until it is paid in full; the rest stays
+with the borrower, so proceeds are never free in the borrower's account while the lender is owed.
+When the order has ended (filled, or cancelled at the session close) and its trades have settled, the
+units left unsold go to the lender by transfer if it is still owed anything, else back to the
+borrower; the loan is then enforced. A shortfall after that is the lender's claim outside the ledger.
+
+Locks are taken in the order ``exchange.locks`` gives: enforcement rows, the loan row, then the book,
+balance rows and hold rows.
+"""
+
+from exchange.services.pledges.common import TRANSITIONS
+from exchange.services.pledges.enforcement import (
+    SaleFills,
+    default_grounds,
+    pledge_default,
+    pledge_enforce,
+    pledge_enforce_court_order,
+    pledge_enforcement_agree,
+    pledge_enforcement_decline,
+    pledge_sales_complete,
+    sale_fills_settled,
+)
+from exchange.services.pledges.errors import (
+    AssetNotPledgeable,
+    CollateralNotPriced,
+    DefaultNotDue,
+    EnforcementExceedsDebt,
+    EnforcementInProgress,
+    InvalidCourtOrder,
+    InvalidLender,
+    InvalidPledgeTerms,
+    InvalidPledgeTransition,
+    LtvLimitExceeded,
+    NotTheBorrower,
+    NotTheLender,
+    NoValuationProposed,
+    ValuationOutOfBand,
+)
+from exchange.services.pledges.registration import (
+    pledge_confirm,
+    pledge_external_reference_record,
+    pledge_register,
+    pledge_reject,
+    pledge_request,
+    pledge_top_up,
+    pledge_withdraw,
+)
+from exchange.services.pledges.release import pledge_release
+from exchange.services.pledges.terms import (
+    DEFAULT_CURE_DAYS,
+    MAX_CURE_DAYS,
+    MAX_PRINCIPAL_FEN,
+    bp_to_percent,
+    loan_interest_fen,
+    ltv_bp_of,
+    simple_interest_fen,
+)
+from exchange.services.pledges.valuation import pledges_value
+
+__all__ = [
+    "DEFAULT_CURE_DAYS",
+    "MAX_CURE_DAYS",
+    "MAX_PRINCIPAL_FEN",
+    "TRANSITIONS",
+    "AssetNotPledgeable",
+    "CollateralNotPriced",
+    "DefaultNotDue",
+    "EnforcementExceedsDebt",
+    "EnforcementInProgress",
+    "InvalidCourtOrder",
+    "InvalidLender",
+    "InvalidPledgeTerms",
+    "InvalidPledgeTransition",
+    "LtvLimitExceeded",
+    "NoValuationProposed",
+    "NotTheBorrower",
+    "NotTheLender",
+    "SaleFills",
+    "TermsMismatch",
+    "ValuationOutOfBand",
+    "bp_to_percent",
+    "default_grounds",
+    "loan_interest_fen",
+    "ltv_bp_of",
+    "pledge_confirm",
+    "pledge_default",
+    "pledge_enforce",
+    "pledge_enforce_court_order",
+    "pledge_enforcement_agree",
+    "pledge_enforcement_decline",
+    "pledge_external_reference_record",
+    "pledge_register",
+    "pledge_reject",
+    "pledge_release",
+    "pledge_request",
+    "pledge_sales_complete",
+    "pledge_top_up",
+    "pledge_withdraw",
+    "pledges_value",
+    "sale_fills_settled",
+    "simple_interest_fen",
+]

@@ -1,0 +1,290 @@
+"""What the pledge services share: the state machine, the loan lock, who may act, valuation helpers, notices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Any
+
+from accounts.actors import Actor
+from core.money import fen_to_str
+from exchange.locks import lock_pledge_loans
+from exchange.models import (
+    Account,
+    Asset,
+    Balance,
+    Hold,
+    HoldStatus,
+    MarginCall,
+    PledgeCollateral,
+    PledgeLoan,
+    PledgeStatus,
+    PledgeValuation,
+    SerialBlock,
+)
+from exchange.models.notices import NoticeKind
+from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
+from exchange.selectors.rulebooks import rulebook_for
+from exchange.services.ledger import (
+    SerialsNotAvailable,
+    insufficient_available,
+)
+from exchange.services.notices import notice_add
+from exchange.services.pledges.errors import (
+    CollateralNotPriced,
+    InvalidPledgeTransition,
+    LtvLimitExceeded,
+    NotTheBorrower,
+    NotTheLender,
+)
+from exchange.services.pledges.terms import (
+    bp_to_percent,
+    ltv_bp_of,
+)
+
+# --- helpers -----------------------------------------------------------------------------------------------
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "confirm": (frozenset({PledgeStatus.REQUESTED}), PledgeStatus.APPLIED),
+    "register": (frozenset({PledgeStatus.APPLIED}), PledgeStatus.REGISTERED),
+    "reject": (frozenset({PledgeStatus.REQUESTED, PledgeStatus.APPLIED}), PledgeStatus.REJECTED),
+    "withdraw": (frozenset({PledgeStatus.REQUESTED, PledgeStatus.APPLIED}), PledgeStatus.WITHDRAWN),
+    "top_up": (frozenset({PledgeStatus.REGISTERED}), PledgeStatus.REGISTERED),
+    "release": (frozenset({PledgeStatus.REGISTERED}), PledgeStatus.RELEASED),
+    "default": (frozenset({PledgeStatus.REGISTERED}), PledgeStatus.DEFAULTED),
+    "enforce": (frozenset({PledgeStatus.DEFAULTED}), PledgeStatus.ENFORCED),
+    "court": (frozenset({PledgeStatus.REGISTERED, PledgeStatus.DEFAULTED}), PledgeStatus.ENFORCED),
+}
+
+
+DONE = {
+    "confirm": "confirmed by the lender",
+    "register": "registered",
+    "reject": "rejected",
+    "withdraw": "withdrawn",
+    "top_up": "topped up",
+    "release": "released",
+    "default": "declared in default",
+    "enforce": "enforced",
+    "court": "enforced on a court order",
+}
+
+
+def transition(loan: PledgeLoan, action: str) -> str:
+    """The status ``action`` leads to from the loan's status; ``invalid_pledge_transition`` if none."""
+    allowed, target = TRANSITIONS[action]
+    if loan.status not in allowed:
+        raise InvalidPledgeTransition(
+            f"A {loan.status} pledge can't be {DONE[action]}.",
+            details={"pledge": loan.pk, "action": action, "from": loan.status, "to": target},
+        )
+    return target
+
+
+def locked_loan(loan: PledgeLoan) -> PledgeLoan:
+    (locked,) = lock_pledge_loans(
+        PledgeLoan.objects.filter(pk=loan.pk).select_related(
+            "account", "lender_account", "asset", "borrower", "lender", "margin_call"
+        )
+    )
+    return locked
+
+
+def require_party(actor: Actor, loan: PledgeLoan, role: str) -> None:
+    """The actor acts for the loan's lender (or borrower); a party or overseer is told why not, others 404."""
+    actor.require_can_act()
+    party = loan.lender_id if role == "lender" else loan.borrower_id
+    if actor.owns(party):
+        return
+    if actor.sees_everything or actor.owns(loan.borrower_id) or actor.owns(loan.lender_id):
+        raise (NotTheLender if role == "lender" else NotTheBorrower)(details={"pledge": loan.pk})
+    raise PledgeNotFound(details={"pledge": loan.pk})
+
+
+def lender_account_of(loan: PledgeLoan) -> Account:
+    """Where enforced units and sale proceeds go (set when the pledge was registered)."""
+    if loan.lender_account is None:
+        raise RuntimeError(f"pledge {loan.pk} is not registered: it has no lender account")
+    return loan.lender_account
+
+
+def price_or_refuse(asset: Asset, day: date) -> Price:
+    price = collateral_price(asset, day)
+    if price is None:
+        raise CollateralNotPriced(details={"asset": asset.code})
+    return price
+
+
+def check_ltv_limit(loan: PledgeLoan, price: Price) -> int:
+    value = price.fen * loan.quantity
+    ltv = ltv_bp_of(loan.principal_fen, value)
+    if ltv > loan.ltv_limit_bp:
+        raise LtvLimitExceeded(
+            details={
+                "ltv_percent": bp_to_percent(ltv),
+                "ltv_limit_percent": bp_to_percent(loan.ltv_limit_bp),
+                "price": fen_to_str(price.fen),
+                "collateral_value": fen_to_str(value),
+                "principal": fen_to_str(loan.principal_fen),
+            }
+        )
+    return ltv
+
+
+def mark(loan: PledgeLoan, price: Price, day: date) -> None:
+    """Record the latest valuation on the loan (the loan book's LTV)."""
+    loan.price_fen = price.fen
+    loan.collateral_value_fen = price.fen * loan.quantity
+    loan.ltv_bp = ltv_bp_of(loan.principal_fen, loan.collateral_value_fen)
+    loan.valued_on = day
+
+
+VALUATION_FIELDS = ["price_fen", "collateral_value_fen", "ltv_bp", "valued_on"]
+
+
+def check_available(account: Account, asset: Asset, quantity: int, serials: tuple[int, int] | None) -> None:
+    """Refuse early a request for more than the account has available (registration checks again, locked)."""
+    row = Balance.objects.filter(account=account, asset=asset).values_list("total", "held").first()
+    available = row[0] - row[1] if row else 0
+    if available < quantity:
+        raise insufficient_available(account, asset, available, quantity)
+    if serials is not None:
+        first, last = serials
+        covered = sum(
+            min(b_last, last) - max(b_first, first) + 1
+            for b_first, b_last in SerialBlock.objects.filter(
+                account=account, asset=asset, state="available", first__lte=last, last__gte=first
+            ).values_list("first", "last")
+        )
+        if covered != last - first + 1:
+            raise SerialsNotAvailable(details={"serials": [first, last], "available_in_range": covered})
+
+
+def ranges_of(hold: Hold) -> list[list[int]]:
+    blocks = SerialBlock.objects.filter(hold=hold).order_by("first").values_list("first", "last")
+    return [[first, last] for first, last in blocks]
+
+
+def active_collateral(loan: PledgeLoan) -> list[PledgeCollateral]:
+    return list(
+        PledgeCollateral.objects.filter(loan=loan, hold__status=HoldStatus.ACTIVE).select_related("hold").order_by("id")
+    )
+
+
+def terms_payload(loan: PledgeLoan) -> dict[str, Any]:
+    return {
+        "pledge": loan.pk,
+        "reference": loan.registration_reference or "",
+        "borrower": loan.borrower_id,
+        "account": loan.account.number,
+        "lender": loan.lender_id,
+        "asset": asset_label(loan),
+        "quantity": loan.quantity,
+        "principal": fen_to_str(loan.principal_fen),
+        "annual_rate_bp": loan.annual_rate_bp,
+        "day_count": loan.day_count,
+        "start": loan.start_date,
+        "maturity": loan.maturity_date,
+        "ltv_limit_bp": loan.ltv_limit_bp,
+        "margin_call_bp": loan.margin_call_bp,
+        "liquidation_bp": loan.liquidation_bp,
+    }
+
+
+def asset_label(loan: PledgeLoan) -> str:
+    """The pledged asset's code, or for future CCER not issued yet, the project and vintage pledged."""
+    if loan.asset is not None:
+        return loan.asset.code
+    return f"future:{loan.project.code}:{loan.vintage}" if loan.project else ""
+
+
+def require_units(loan: PledgeLoan, action: str) -> None:
+    """A pledge of future CCER has nothing frozen until issuance: steps on its units wait until then."""
+    if loan.asset is None:
+        raise InvalidPledgeTransition(
+            "The pledged CCER have not been issued yet.",
+            details={"pledge": loan.pk, "action": action, "from": loan.status, "kind": loan.kind},
+        )
+
+
+def terms_digest_of(loan: PledgeLoan) -> str:
+    """SHA-256 of the terms both parties apply with (the joint application): what the borrower asked for
+    and the lender confirms, so neither registers terms the other did not see."""
+    terms = {
+        "pledge": loan.pk,
+        "borrower": loan.borrower_id,
+        "account": loan.account.number,
+        "lender": loan.lender_id,
+        "asset": asset_label(loan),
+        "quantity": loan.quantity,
+        "serials": loan.serials,
+        "principal_fen": loan.principal_fen,
+        "annual_rate_bp": loan.annual_rate_bp,
+        "day_count": loan.day_count,
+        "start": loan.start_date.isoformat(),
+        "maturity": loan.maturity_date.isoformat(),
+        "ltv_limit_bp": loan.ltv_limit_bp,
+        "margin_call_bp": loan.margin_call_bp,
+        "liquidation_bp": loan.liquidation_bp,
+        "cure_period_days": loan.cure_period_days,
+    }
+    return hashlib.sha256(json.dumps(terms, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# --- notices -----------------------------------------------------------------------------------------------
+def addresses(loan: PledgeLoan) -> list[str]:
+    return [p.email for p in (loan.borrower, loan.lender) if p.email]
+
+
+def notice(loan: PledgeLoan, subject: str, body: str, *, kind: str, obj: tuple[str, Any] | None = None) -> None:
+    """Queue one notice to each party (borrower and lender) that has a notice address, in this transaction
+    (exchange.services.notices sends it and records its delivery)."""
+    notice_add(
+        recipients=(loan.borrower, loan.lender), kind=kind, subject=subject, body=body, obj=obj or ("pledge", loan.pk)
+    )
+
+
+def enforcement_notice(loan: PledgeLoan, method: str, due_fen: int) -> None:
+    notice(
+        loan,
+        f"Pledge {loan.registration_reference} is being enforced ({method})",
+        f"{loan.lender.name} enforces pledge {loan.registration_reference} ({loan.quantity} t of {loan.asset.code}) "
+        f"by {method}; amount due {fen_to_str(due_fen)} yuan.",
+        kind=NoticeKind.ENFORCEMENT,
+    )
+
+
+def margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeValuation) -> None:
+    subject = (
+        f"Margin call on pledge {loan.registration_reference}: LTV {bp_to_percent(call.ltv_bp)}% "
+        f"(call level {bp_to_percent(call.level_bp)}%)"
+    )
+    body = "\n".join(
+        [
+            f"Pledge {loan.registration_reference}: {loan.quantity} t of {loan.asset.code} pledged by "
+            f"{loan.borrower.name} to {loan.lender.name}.",
+            f"Valued on {valuation.day} at {fen_to_str(valuation.price_fen)} yuan/t: "
+            f"{fen_to_str(valuation.value_fen)} yuan against a principal of {fen_to_str(loan.principal_fen)} yuan.",
+            f"Loan to value {bp_to_percent(call.ltv_bp)}% has reached the margin-call level "
+            f"{bp_to_percent(call.level_bp)}% (liquidation level {bp_to_percent(loan.liquidation_bp)}%).",
+            f"Top up the collateral or repay by {call.cure_by}; after that day the lender may declare default.",
+        ]
+    )
+    notice(loan, subject, body, kind=NoticeKind.MARGIN_CALL, obj=("margin_call", call.pk))
+
+
+def maturity_notices(loan: PledgeLoan, day: date) -> None:
+    subject = f"Pledge {loan.registration_reference} is past its maturity ({loan.maturity_date})"
+    body = (
+        f"Pledge {loan.registration_reference} ({loan.quantity} t of {loan.asset.code}, principal "
+        f"{fen_to_str(loan.principal_fen)} yuan) matured on {loan.maturity_date} and was still registered on {day}. "
+        "The lender may declare default."
+    )
+    notice(loan, subject, body, kind=NoticeKind.PAST_MATURITY)
+
+
+# --- the valuation band for enforcement by agreement ---------------------------------------------------------
+def valuation_band_bp(asset: Asset, day: date) -> int:
+    """The band (basis points) around the reference price within which an agreed valuation must lie: the
+    asset's market rulebook in effect on ``day`` (``rulebook_not_found`` where the asset has none)."""
+    return rulebook_for(asset, day).pledge_valuation_band_bp

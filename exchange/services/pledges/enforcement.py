@@ -1,0 +1,625 @@
+"""Default and enforcement of a pledge."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import cast
+
+from django.utils.translation import gettext_lazy as _
+
+from accounts.actors import Actor
+from accounts.models import ParticipantKind
+from core import clock
+from core.errors import InvalidInput
+from core.limits import is_whole
+from core.money import fen_to_str
+from exchange.locks import lock_book, lock_enforcements, lock_hold
+from exchange.models import (
+    CollateralKind,
+    DefaultReason,
+    EnforcementMethod,
+    EnforcementStatus,
+    Hold,
+    HoldKind,
+    HoldStatus,
+    OrderStatus,
+    PledgeCollateral,
+    PledgeEnforcement,
+    PledgeLoan,
+    PledgeStatus,
+    Trade,
+    Transaction,
+    TransactionKind,
+)
+from exchange.models.notices import NoticeKind
+from exchange.models.pledges import BP, OPEN_ENFORCEMENT
+from exchange.selectors.pledges import Price
+from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.ledger import (
+    Leg,
+    holds_consolidate,
+    holds_release,
+    journal_open,
+    ledger_post,
+)
+from exchange.services.pledges.common import (
+    active_collateral,
+    asset_label,
+    enforcement_notice,
+    lender_account_of,
+    locked_loan,
+    notice,
+    price_or_refuse,
+    ranges_of,
+    require_party,
+    require_units,
+    transition,
+    valuation_band_bp,
+)
+from exchange.services.pledges.errors import (
+    DefaultNotDue,
+    EnforcementExceedsDebt,
+    EnforcementInProgress,
+    InvalidCourtOrder,
+    NoValuationProposed,
+    ValuationOutOfBand,
+)
+from exchange.services.pledges.terms import bp_to_percent, loan_interest_fen
+from exchange.services.trading import cash_asset, enforcement_order_place
+
+
+# --- default and enforcement --------------------------------------------------------------------------------
+def default_grounds(loan: PledgeLoan, day: date) -> list[str]:
+    """Why the lender may declare default on ``day`` (empty: it may not)."""
+    grounds: list[str] = []
+    if day > loan.maturity_date:
+        grounds.append(DefaultReason.MATURED)
+    if loan.margin_call is not None and day > loan.margin_call.cure_by:
+        grounds.append(DefaultReason.MARGIN_CALL_MISSED)
+    if loan.ltv_bp >= loan.liquidation_bp:
+        grounds.append(DefaultReason.LIQUIDATION_LEVEL)
+    return grounds
+
+
+@service
+def pledge_default(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
+    """The lender declares default: after maturity, after a missed margin call, or at the liquidation level.
+
+    The units stay frozen until the lender enforces.
+    """
+    loan = locked_loan(loan)
+    require_party(actor, loan, "lender")
+    target = transition(loan, "default")
+    day = clock.trading_day()
+    grounds = default_grounds(loan, day)
+    if not grounds:
+        raise DefaultNotDue(
+            details={
+                "pledge": loan.pk,
+                "maturity": loan.maturity_date.isoformat(),
+                "margin_call_cure_by": loan.margin_call.cure_by.isoformat() if loan.margin_call else None,
+                "ltv_percent": bp_to_percent(loan.ltv_bp),
+                "liquidation_percent": bp_to_percent(loan.liquidation_bp),
+            }
+        )
+    loan.status, loan.defaulted_on, loan.default_reason = target, day, grounds[0]
+    loan.save(update_fields=["status", "defaulted_on", "default_reason"])
+    audit_record(
+        actor=actor,
+        action="pledge.default",
+        obj=loan,
+        payload={
+            "pledge": loan.pk,
+            "reference": loan.registration_reference,
+            "grounds": grounds,
+            "ltv_bp": loan.ltv_bp,
+        },
+    )
+    notice(
+        loan,
+        f"Pledge {loan.registration_reference} declared in default on {day}",
+        f"{loan.lender.name} declared pledge {loan.registration_reference} ({loan.quantity} t of {asset_label(loan)}) "
+        f"in default on {day}: {', '.join(grounds)}. The units stay frozen until the lender enforces.",
+        kind=NoticeKind.DEFAULT,
+    )
+    return loan
+
+
+MAX_COSTS_FEN = 10**13
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _debt(loan: PledgeLoan, day: date, costs_fen: int) -> tuple[int, int]:
+    """(interest to ``day``, the debt a new round secures): principal + interest + costs, less what
+    earlier rounds gave the lender."""
+    interest = loan_interest_fen(loan, day)
+    received = sum(e.received_by_lender_fen for e in PledgeEnforcement.objects.filter(loan=loan))
+    earlier_costs = sum(PledgeEnforcement.objects.filter(loan=loan).values_list("costs_fen", flat=True))
+    return interest, max(loan.principal_fen + interest + earlier_costs + costs_fen - received, 0)
+
+
+def _check_costs(costs_fen: int) -> None:
+    if not is_whole(costs_fen) or not 0 <= costs_fen <= MAX_COSTS_FEN:
+        raise InvalidInput(_("Costs are an amount from 0."), details={"costs": str(costs_fen)})
+
+
+def _open_enforcement(loan: PledgeLoan) -> PledgeEnforcement | None:
+    found = lock_enforcements(PledgeEnforcement.objects.filter(loan=loan, status__in=OPEN_ENFORCEMENT))
+    return found[0] if found else None
+
+
+def _check_band(loan: PledgeLoan, price_fen: int, day: date) -> Price:
+    """The agreed price lies within the band around the reference price of ``day``."""
+    reference = price_or_refuse(loan.asset, day)
+    band = valuation_band_bp(loan.asset, day)
+    low, high = -(-reference.fen * (BP - band) // BP), reference.fen * (BP + band) // BP
+    if not low <= price_fen <= high:
+        raise ValuationOutOfBand(
+            details={
+                "price": fen_to_str(price_fen),
+                "reference_price": fen_to_str(reference.fen),
+                "band_percent": bp_to_percent(band),
+                "lowest": fen_to_str(low),
+                "highest": fen_to_str(high),
+            }
+        )
+    return reference
+
+
+def _take_and_release(
+    actor: Actor, loan: PledgeLoan, units: int, memo: str, method: str
+) -> tuple[Transaction | None, str | None, int, list[list[int]]]:
+    """Move ``units`` pledged units (the pledge's holds in order, lowest blocks first) to the lender and
+    release the rest to the borrower, in this transaction. Return (entry, digest, released, ranges)."""
+    collateral = active_collateral(loan)
+    legs: list[Leg] = []
+    left = units
+    for c in collateral:
+        take = min(left, c.hold.remaining)
+        if take:
+            legs.append(Leg(loan.asset, loan.account, lender_account_of(loan), take, hold=c.hold))
+            left -= take
+    txn, digest, ranges = None, None, []
+    if legs:
+        txn, _unused = journal_open(
+            kind=TransactionKind.PLEDGE_ENFORCEMENT,
+            actor=actor,
+            idempotency_key=None,
+            request={"pledge": loan.pk, "method": method, "units": units},
+            memo=memo,
+            metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": method},
+        )
+        posted = ledger_post(txn, legs, ended_hold_status=HoldStatus.ENFORCED)
+        digest = posted.digest
+        ranges = [list(r) for leg_ranges in posted.ranges for r in leg_ranges]
+    released = holds_release([(c.hold, None) for c in collateral])
+    return txn, digest, sum(released.values()), ranges
+
+
+def _close(loan: PledgeLoan, day: date, interest: int) -> None:
+    loan.status, loan.closed_on, loan.interest_fen, loan.margin_call = PledgeStatus.ENFORCED, day, interest, None
+    loan.save(update_fields=["status", "closed_on", "interest_fen", "margin_call"])
+
+
+@service
+def pledge_enforce(
+    *,
+    actor: Actor,
+    loan: PledgeLoan,
+    method: str,
+    price_fen: int | None = None,
+    costs_fen: int = 0,
+) -> PledgeEnforcement:
+    """The lender starts enforcing a defaulted pledge, one of two ways (Civil Code arts. 436-438):
+
+    ``agreement``: it proposes a value per tonne within the valuation band around the reference price;
+    nothing moves until the borrower agrees (``pledge_enforcement_agree``). ``sale``: the pledged units
+    are offered on the exchange at the limit ``price_fen`` through an ordinary sell order that takes over
+    them (see the package docstring). ``costs_fen``: the lender's costs of enforcement, part of the debt.
+    Enforcement on a court order is the registry's step, ``pledge_enforce_court_order``.
+    """
+    loan = locked_loan(loan)
+    require_party(actor, loan, "lender")
+    if method not in (EnforcementMethod.AGREEMENT, EnforcementMethod.SALE):
+        raise InvalidInput(_("method is agreement or sale."), details={"method": method})
+    if _open_enforcement(loan) is not None:
+        raise EnforcementInProgress(details={"pledge": loan.pk})
+    transition(loan, "enforce")
+    require_units(loan, "enforce")
+    _check_costs(costs_fen)
+    if not is_whole(price_fen) or cast(int, price_fen) <= 0:
+        raise InvalidInput(_("Enforcement needs a positive price."), details={"price": str(price_fen)})
+    price_fen = cast(int, price_fen)
+    day, now = clock.trading_day(), clock.now()
+    interest, due = _debt(loan, day, costs_fen)
+    collateral = active_collateral(loan)
+
+    if method == EnforcementMethod.AGREEMENT:
+        reference = _check_band(loan, price_fen, day)
+        enforcement = PledgeEnforcement.objects.create(
+            loan=loan,
+            method=method,
+            status=EnforcementStatus.PROPOSED,
+            day=day,
+            interest_fen=interest,
+            costs_fen=costs_fen,
+            amount_due_fen=due,
+            price_fen=price_fen,
+            started_at=now,
+        )
+        audit_record(
+            actor=actor,
+            action="pledge.enforce_propose",
+            obj=loan,
+            payload={
+                "pledge": loan.pk,
+                "reference": loan.registration_reference,
+                "method": method,
+                "price": fen_to_str(price_fen),
+                "reference_price": fen_to_str(reference.fen),
+                "interest": fen_to_str(interest),
+                "costs": fen_to_str(costs_fen),
+                "amount_due": fen_to_str(due),
+            },
+        )
+        notice(
+            loan,
+            f"Pledge {loan.registration_reference}: the lender proposes to take units at "
+            f"{fen_to_str(price_fen)} yuan/t",
+            f"{loan.lender.name} proposes to enforce pledge {loan.registration_reference} by agreement: units up to "
+            f"the debt of {fen_to_str(due)} yuan at {fen_to_str(price_fen)} yuan a tonne; the rest are released. "
+            "The borrower agrees or declines.",
+            kind=NoticeKind.ENFORCEMENT,
+        )
+        return enforcement
+
+    lock_book(loan.asset_id)  # after the loan, before balances and holds (exchange.locks)
+    sale_hold = holds_consolidate(
+        [c.hold for c in collateral], kind=HoldKind.PLEDGE, reference=f"pledge:{loan.pk}:sale"
+    )
+    rounds = PledgeEnforcement.objects.filter(loan=loan, method=EnforcementMethod.SALE).count()
+    placed = enforcement_order_place(
+        actor=actor,
+        hold=sale_hold,
+        account=loan.account,
+        asset=loan.asset,
+        price_fen=price_fen,
+        client_order_id=f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else ""),
+    )
+    enforcement = PledgeEnforcement.objects.create(
+        loan=loan,
+        method=method,
+        status=EnforcementStatus.SELLING,
+        day=day,
+        interest_fen=interest,
+        costs_fen=costs_fen,
+        amount_due_fen=due,
+        price_fen=price_fen,
+        order=placed.order,
+        sale_hold=sale_hold,
+        started_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action="pledge.enforce",
+        obj=loan,
+        payload={
+            "pledge": loan.pk,
+            "reference": loan.registration_reference,
+            "method": method,
+            "order": placed.order.pk,
+            "price": fen_to_str(price_fen),
+            "units": sale_hold.quantity,
+            "trades": len(placed.trades),
+            "interest": fen_to_str(interest),
+            "costs": fen_to_str(costs_fen),
+            "amount_due": fen_to_str(due),
+        },
+    )
+    enforcement_notice(loan, method, due)
+    return enforcement
+
+
+@service
+def pledge_enforcement_agree(*, actor: Actor, loan: PledgeLoan) -> PledgeEnforcement:
+    """The borrower agrees the lender's valuation: units worth the debt and no more move to the lender.
+
+    As many whole tonnes as the debt covers at the agreed price (``value`` = units x price <= debt) go to
+    the lender's account; every other pledged unit is released to the borrower; the loan is enforced. A
+    debt above the value of all the units leaves a shortfall, the lender's claim outside the ledger. The
+    price is checked against the band again on the day of agreement.
+    """
+    loan = locked_loan(loan)
+    require_party(actor, loan, "borrower")
+    proposal = _open_enforcement(loan)
+    if proposal is None or proposal.status != EnforcementStatus.PROPOSED:
+        raise NoValuationProposed(details={"pledge": loan.pk})
+    transition(loan, "enforce")
+    day, now = clock.trading_day(), clock.now()
+    price_fen = cast(int, proposal.price_fen)
+    reference = _check_band(loan, price_fen, day)
+    pledged = sum(c.hold.remaining for c in active_collateral(loan))
+    units = min(pledged, proposal.amount_due_fen // price_fen)
+    txn, digest, released, ranges = _take_and_release(
+        actor, loan, units, f"Pledge {loan.registration_reference} enforced by agreement", EnforcementMethod.AGREEMENT
+    )
+    proposal.status, proposal.completed_at, proposal.transaction = EnforcementStatus.COMPLETED, now, txn
+    proposal.units_to_lender, proposal.value_fen, proposal.units_released = units, units * price_fen, released
+    proposal.save(
+        update_fields=["status", "completed_at", "transaction", "units_to_lender", "value_fen", "units_released"]
+    )
+    _close(loan, day, proposal.interest_fen)
+    audit_record(
+        actor=actor,
+        action="pledge.enforce_agreed",
+        obj=loan,
+        payload={
+            "pledge": loan.pk,
+            "reference": loan.registration_reference,
+            "method": EnforcementMethod.AGREEMENT,
+            "price": fen_to_str(price_fen),
+            "reference_price": fen_to_str(reference.fen),
+            "amount_due": fen_to_str(proposal.amount_due_fen),
+            "units_to_lender": units,
+            "value_to_lender": fen_to_str(proposal.value_fen),
+            "units_released": released,
+            "shortfall": fen_to_str(proposal.shortfall_fen),
+            "serials": ranges,
+            "transaction": txn.pk if txn else None,
+            "entry_digest": digest,
+        },
+    )
+    enforcement_notice(loan, EnforcementMethod.AGREEMENT, proposal.amount_due_fen)
+    return proposal
+
+
+@service
+def pledge_enforcement_decline(*, actor: Actor, loan: PledgeLoan) -> PledgeEnforcement:
+    """The borrower declines the lender's valuation: nothing moves; the lender may sell or go to court."""
+    loan = locked_loan(loan)
+    require_party(actor, loan, "borrower")
+    proposal = _open_enforcement(loan)
+    if proposal is None or proposal.status != EnforcementStatus.PROPOSED:
+        raise NoValuationProposed(details={"pledge": loan.pk})
+    proposal.status, proposal.completed_at = EnforcementStatus.DECLINED, clock.now()
+    proposal.save(update_fields=["status", "completed_at"])
+    audit_record(
+        actor=actor,
+        action="pledge.enforce_declined",
+        obj=loan,
+        payload={"pledge": loan.pk, "reference": loan.registration_reference, "price": fen_to_str(proposal.price_fen)},
+    )
+    return proposal
+
+
+@service
+def pledge_enforce_court_order(
+    *,
+    actor: Actor,
+    loan: PledgeLoan,
+    court_reference: str,
+    document_sha256: str,
+    units_to_lender: int,
+    price_fen: int,
+    costs_fen: int = 0,
+) -> PledgeEnforcement:
+    """The registry executes a court order on a registered or defaulted pledge.
+
+    The order names its reference, the SHA-256 of its document, the units the lender takes and the value
+    per tonne it states; the registry moves those units to the lender and releases the rest. An order
+    whose units are worth more than the debt is refused (``pledge_enforcement_exceeds_debt``): the
+    registry does not give the lender the borrower's surplus.
+    """
+    actor.require_can_act()
+    actor.require_kind(ParticipantKind.REGISTRY, allow_system=False)
+    loan = locked_loan(loan)
+    court_reference = court_reference.strip()
+    document_sha256 = document_sha256.strip().lower()
+    problems: dict[str, str] = {}
+    if not court_reference or len(court_reference) > 100:
+        problems["court_reference"] = "The order's reference, 1 to 100 characters."
+    if not SHA256_HEX.match(document_sha256):
+        problems["document_sha256"] = "64 hexadecimal digits."
+    if not is_whole(units_to_lender) or units_to_lender < 0:
+        problems["units_to_lender"] = "A whole number of tonnes from 0."
+    if not is_whole(price_fen) or price_fen <= 0:
+        problems["price"] = "A positive value per tonne."
+    if problems:
+        raise InvalidCourtOrder(next(iter(problems.values())), details=problems)
+    _check_costs(costs_fen)
+    if _open_enforcement(loan) is not None:
+        raise EnforcementInProgress(details={"pledge": loan.pk})
+    transition(loan, "court")
+    require_units(loan, "court")
+    day, now = clock.trading_day(), clock.now()
+    interest, due = _debt(loan, day, costs_fen)
+    pledged = sum(c.hold.remaining for c in active_collateral(loan))
+    if units_to_lender > pledged:
+        raise InvalidCourtOrder(
+            _("The order names more units than are pledged."),
+            details={"units_to_lender": units_to_lender, "pledged": pledged},
+        )
+    value = units_to_lender * price_fen
+    if value > due:
+        raise EnforcementExceedsDebt(
+            details={"value": fen_to_str(value), "amount_due": fen_to_str(due), "units_to_lender": units_to_lender}
+        )
+    txn, digest, released, ranges = _take_and_release(
+        actor, loan, units_to_lender, f"Pledge {loan.registration_reference}: court order {court_reference}", "court"
+    )
+    enforcement = PledgeEnforcement.objects.create(
+        loan=loan,
+        method=EnforcementMethod.COURT,
+        status=EnforcementStatus.COMPLETED,
+        day=day,
+        interest_fen=interest,
+        costs_fen=costs_fen,
+        amount_due_fen=due,
+        price_fen=price_fen,
+        value_fen=value,
+        units_to_lender=units_to_lender,
+        units_released=released,
+        court_reference=court_reference,
+        court_document_sha256=document_sha256,
+        transaction=txn,
+        started_at=now,
+        completed_at=now,
+    )
+    _close(loan, day, interest)
+    audit_record(
+        actor=actor,
+        action="pledge.enforce_court_order",
+        obj=loan,
+        payload={
+            "pledge": loan.pk,
+            "reference": loan.registration_reference,
+            "court_reference": court_reference,
+            "document_sha256": document_sha256,
+            "price": fen_to_str(price_fen),
+            "amount_due": fen_to_str(due),
+            "units_to_lender": units_to_lender,
+            "value_to_lender": fen_to_str(value),
+            "units_released": released,
+            "serials": ranges,
+            "transaction": txn.pk if txn else None,
+            "entry_digest": digest,
+        },
+    )
+    enforcement_notice(loan, EnforcementMethod.COURT, due)
+    return enforcement
+
+
+@dataclass(slots=True)
+class SaleFills:
+    """What one settlement batch settled of a sale on enforcement."""
+
+    units: int = 0
+    turnover_fen: int = 0
+    fees_fen: int = 0
+    order_ended: bool = False
+
+
+def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
+    """Pay the lender from the net proceeds of the sale trades a settlement batch just settled.
+
+    Called by ``settlement_run`` inside its transaction (order id -> fills), so the proceeds are never
+    free in the borrower's account while the lender is owed. A sale whose order has ended is completed.
+    """
+    enforcements = lock_enforcements(
+        PledgeEnforcement.objects.filter(order_id__in=fills).select_related("loan__account", "loan__lender_account")
+    )
+    cash = cash_asset()
+    for enforcement in enforcements:
+        fill, loan = fills[cast(int, enforcement.order_id)], enforcement.loan
+        net = fill.turnover_fen - fill.fees_fen
+        pay = min(net, enforcement.amount_due_fen - enforcement.paid_to_lender_fen)
+        txn, digest = None, None
+        if pay > 0:
+            txn, _replayed = journal_open(
+                kind=TransactionKind.PLEDGE_ENFORCEMENT,
+                actor=actor,
+                idempotency_key=None,
+                request={"pledge": loan.pk, "order": enforcement.order_id, "proceeds": fen_to_str(net)},
+                memo=f"Pledge {loan.registration_reference}: sale proceeds to the lender",
+                metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": "sale"},
+            )
+            digest = ledger_post(txn, [Leg(cash, loan.account, lender_account_of(loan), pay)]).digest
+        enforcement.units_sold += fill.units
+        enforcement.proceeds_fen += net
+        enforcement.fees_fen += fill.fees_fen
+        enforcement.paid_to_lender_fen += pay
+        enforcement.save(update_fields=["units_sold", "proceeds_fen", "fees_fen", "paid_to_lender_fen"])
+        audit_record(
+            actor=actor,
+            action="pledge.sale_settled",
+            obj=loan,
+            payload={
+                "pledge": loan.pk,
+                "order": enforcement.order_id,
+                "units": fill.units,
+                "turnover": fen_to_str(fill.turnover_fen),
+                "seller_fees": fen_to_str(fill.fees_fen),
+                "paid_to_lender": fen_to_str(pay),
+                "to_borrower": fen_to_str(net - pay),
+                "paid_so_far": fen_to_str(enforcement.paid_to_lender_fen),
+                "amount_due": fen_to_str(enforcement.amount_due_fen),
+                "transaction": txn.pk if txn else None,
+                "entry_digest": digest,
+            },
+        )
+        if fill.order_ended:
+            _complete_sale(actor, enforcement)
+
+
+def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
+    """The sale has ended and settled. Unsold units stay pledged while the lender is owed (for another
+    round: never handed to the lender), else go back to the borrower; a paid or sold-out loan is enforced."""
+    loan = locked_loan(enforcement.loan)
+    hold = lock_hold(cast(int, enforcement.sale_hold_id))
+    unsold = hold.remaining if hold.status == HoldStatus.ACTIVE else 0
+    owed = enforcement.amount_due_fen - enforcement.paid_to_lender_fen
+    day, now = clock.trading_day(), clock.now()
+    if unsold and owed > 0:
+        PledgeCollateral.objects.create(
+            loan=loan,
+            hold_id=hold.pk,
+            kind=CollateralKind.UNSOLD,
+            quantity=unsold,
+            serial_ranges=ranges_of(cast(Hold, enforcement.sale_hold)),
+            created_at=now,
+        )
+        enforcement.units_unsold = unsold
+        loan.quantity = unsold
+        loan.interest_fen = enforcement.interest_fen
+        loan.save(update_fields=["quantity", "interest_fen"])
+    elif unsold:
+        holds_release([(hold, None)])
+        enforcement.units_released = unsold
+    enforcement.status, enforcement.completed_at = EnforcementStatus.COMPLETED, now
+    enforcement.save(update_fields=["status", "completed_at", "units_unsold", "units_released"])
+    if not enforcement.units_unsold:
+        _close(loan, day, enforcement.interest_fen)
+    audit_record(
+        actor=actor,
+        action="pledge.enforce_complete",
+        obj=loan,
+        payload={
+            "pledge": loan.pk,
+            "reference": loan.registration_reference,
+            "amount_due": fen_to_str(enforcement.amount_due_fen),
+            "units_sold": enforcement.units_sold,
+            "proceeds": fen_to_str(enforcement.proceeds_fen),
+            "seller_fees": fen_to_str(enforcement.fees_fen),
+            "paid_to_lender": fen_to_str(enforcement.paid_to_lender_fen),
+            "surplus_to_borrower": fen_to_str(enforcement.surplus_fen),
+            "shortfall": fen_to_str(enforcement.shortfall_fen),
+            "unsold_still_pledged": enforcement.units_unsold,
+            "unsold_released": enforcement.units_released,
+            "status": loan.status,
+        },
+    )
+
+
+@service
+def pledge_sales_complete(*, actor: Actor | None = None) -> int:
+    """Complete sales on enforcement whose order has ended with every trade settled; return how many.
+
+    Settlement completes the ones whose last trades it settles; this catches orders that ended later
+    (cancelled at a session close after their trades settled, or that never traded). Safe to run twice.
+    """
+    actor = actor or Actor.system("pledge-sales")
+    unsettled = Trade.objects.filter(settlement_batch__isnull=True).values("sell_order_id")
+    ready = lock_enforcements(
+        PledgeEnforcement.objects.filter(status=EnforcementStatus.SELLING)
+        .exclude(order__status=OrderStatus.OPEN)
+        .exclude(order_id__in=unsettled)
+        .select_related("loan")
+    )
+    if not ready:
+        mark_unchanged()
+        return 0
+    for enforcement in ready:
+        _complete_sale(actor, enforcement)
+    return len(ready)
