@@ -13,6 +13,16 @@ from exchange.models.compliance import (
     SurrenderItem,
     VerifiedEmission,
 )
+from exchange.models.events import (
+    DeliveryStatus,
+    EventRoute,
+    ParticipantEvent,
+    ParticipantEventCounter,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookStatus,
+)
 from exchange.models.holds import Hold, HoldKind, HoldStatus
 from exchange.models.idempotency import IdempotentRequest
 from exchange.models.jobs import JobRun
@@ -82,8 +92,10 @@ __all__ = [
     "DailyPrice",
     "DayKind",
     "DefaultReason",
+    "DeliveryStatus",
     "EnforcementMethod",
     "EnforcementStatus",
+    "EventRoute",
     "Hold",
     "HoldKind",
     "HoldStatus",
@@ -100,6 +112,8 @@ __all__ = [
     "Order",
     "OrderMode",
     "OrderStatus",
+    "ParticipantEvent",
+    "ParticipantEventCounter",
     "PendingStatus",
     "PendingTransfer",
     "PledgeCollateral",
@@ -126,4 +140,8 @@ __all__ = [
     "TrustStatus",
     "TrustedAccount",
     "VerifiedEmission",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookStatus",
 ]
