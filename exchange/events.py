@@ -13,6 +13,8 @@ A resolver (``greenledger_event_concerned``) finds the participants and builds t
 - ``accounts``: the holders of the accounts named (by number) in the payload ``keys``; each sees ``fields``;
 - ``row``: the participant columns ``columns`` of the row of ``table`` whose id is the payload ``key`` (or
   the event's object id); each sees ``fields`` (``"*"``: the whole payload but its entry digest);
+- ``rows``: each element of a payload list (allocation rows, batch transfers) to the holders of the accounts
+  at its positions ``accounts``, with the positions named in ``columns``;
 - ``fills``, ``orders_at_close``, ``settlement``, ``valuations``: built per participant in SQL, each its
   own side only.
 
@@ -69,6 +71,18 @@ ROUTES: tuple[Route, ...] = (
         {"keys": ["source", "destination"], "fields": TRANSFER_FIELDS, "id_as": "transaction"},
     ),
     Route(
+        "transfer.batch",
+        "transfer.executed",
+        "rows",
+        {
+            "list": "transfers",
+            "accounts": [0, 1],
+            "columns": {"source": 0, "destination": 1, "asset": 2, "quantity": 3},
+            "fields": ["memo"],
+            "id_as": "transaction",
+        },
+    ),
+    Route(
         "transfer.pending",
         "transfer.pending",
         "accounts",
@@ -112,6 +126,18 @@ ROUTES: tuple[Route, ...] = (
             "keys": ["account"],
             "fields": ["account", "asset", "quantity", "serials", "transaction"],
             "id_as": "issuance",
+        },
+    ),
+    Route(
+        "cea.allocate",
+        "units.allocated",
+        "rows",
+        {
+            "list": "rows",
+            "accounts": [0],
+            "columns": {"account": 0, "quantity": 1},
+            "fields": ["asset"],
+            "id_as": "transaction",
         },
     ),
     Route(

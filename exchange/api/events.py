@@ -268,5 +268,3 @@ class WebhookDeliveryListApi(ActorMixin, generics.ListAPIView):
             .prefetch_related("attempt_rows")
             .order_by("-number")
         )
-
-

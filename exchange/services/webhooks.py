@@ -153,8 +153,8 @@ def _owned(actor: Actor, endpoint_id: int) -> WebhookEndpoint:
 def webhook_endpoint_disable(*, actor: Actor, endpoint_id: int) -> WebhookEndpoint:
     """Stop delivering to an endpoint (an admin). Its cursor stays: enabling it resumes where it stopped."""
     actor.require_can_act()
-    actor.require_role("admin")
     endpoint = _owned(actor, endpoint_id)
+    actor.require_role("admin")
     before = endpoint.status
     endpoint.status, endpoint.status_changed_at = WebhookStatus.DISABLED, clock.now()
     endpoint.save(update_fields=["status", "status_changed_at"])
@@ -167,8 +167,8 @@ def webhook_endpoint_enable(*, actor: Actor, endpoint_id: int) -> WebhookEndpoin
     """Deliver to a disabled or failing endpoint again (an admin), from where it stopped: a failed delivery
     is tried again first, with a fresh day of retries."""
     actor.require_can_act()
-    actor.require_role("admin")
     endpoint = _owned(actor, endpoint_id)
+    actor.require_role("admin")
     before = endpoint.status
     now = clock.now()
     retried = WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.FAILED).update(

@@ -12,6 +12,8 @@
 --   accounts          participants holding the accounts numbered in the payload keys ``keys``
 --   row               the columns ``columns`` (participant ids) of the row of ``table`` whose id is the
 --                     payload key ``key`` (or the event's object id)
+--   rows              each element of the payload list ``list`` to the holders of the accounts at its
+--                     positions ``accounts``, with its positions ``columns`` named
 --   fills             each fill of an order placement: the placer's side and the resting order's side
 --   valuations       each pledge of a valuation run, to its borrower and its lender
 --   orders_at_close   each order the session close ended, to its participant
@@ -59,6 +61,22 @@ BEGIN
             p_args->>'table',
             (SELECT string_agg(format('t.%I', c), ', ') FROM jsonb_array_elements_text(p_args->'columns') c))
             USING v_base, v_id::bigint;
+
+    ELSIF p_resolver = 'rows' THEN
+        -- p.<list>: an array of arrays (allocation rows, batch transfers). Each element goes to the holders
+        -- of the accounts at the positions ``accounts``, with the element's positions named in ``columns``.
+        RETURN QUERY
+            SELECT DISTINCT ON (e.i, a.participant_id) a.participant_id,
+                   v_base || (SELECT jsonb_object_agg(c.key, CASE WHEN c.key = ANY(v_ints) AND (e.x->>(c.value::int)) ~ '^-?[0-9]{1,18}$'
+                                                            THEN to_jsonb((e.x->>(c.value::int))::bigint)
+                                                            ELSE e.x->(c.value::int) END)
+                                FROM jsonb_each_text(p_args->'columns') c),
+                   e.i
+              FROM jsonb_array_elements(p->(p_args->>'list')) WITH ORDINALITY AS e(x, i)
+             CROSS JOIN jsonb_array_elements_text(p_args->'accounts') AS k(pos)
+              JOIN exchange_account a ON a.number = e.x->>(k.pos::int)
+             WHERE a.participant_id IS NOT NULL
+             ORDER BY e.i, a.participant_id;
 
     ELSIF p_resolver = 'fills' THEN
         -- p.trades: [[trade, resting order, price, quantity], ...]; the placed order is p.order.

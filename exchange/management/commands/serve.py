@@ -67,9 +67,7 @@ class Command(BaseCommand):
         database = f"the embedded PostgreSQL in {host}" if host.startswith("/") else f"PostgreSQL at {host}"
         self.stderr.write(
             f"Serving http://{addr}:{port}/ (API /api/v1/, events /api/v1/events/stream, docs /api/docs/, "
-            f"admin /admin/) on {database}"
-            + ("" if no_worker else f"; scheduled jobs on {broker}")
-            + ". Ctrl-C stops."
+            f"admin /admin/) on {database}" + ("" if no_worker else f"; scheduled jobs on {broker}") + ". Ctrl-C stops."
         )
         if not no_bots:
             self.start_bots(addr, port, bot_interval)
