@@ -43,7 +43,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 def conninfo() -> dict[str, Any]:
     """psycopg connection arguments for the default database (as Django's settings name it)."""
-    db = settings.DATABASES["default"]
+    from django.db import connections
+
+    db = connections["default"].settings_dict
     params: dict[str, Any] = {
         "dbname": db["NAME"],
         "user": db.get("USER") or None,
@@ -67,16 +69,35 @@ class Hub:
         self.listener: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
         self.sent = 0  # events sent by this process (the bench reads it)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.connections: set[psycopg.AsyncConnection[Any]] = set()
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a server started again in this process (tests): its own connections
+            self._abandon()
+            self.loop, self.readers, self.listener, self.lock = loop, None, None, asyncio.Lock()
         async with self.lock:
             if self.readers is not None:
                 return
             readers: asyncio.Queue[psycopg.AsyncConnection[Any]] = asyncio.Queue()
             for _ in range(READERS):
-                readers.put_nowait(await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True))
+                readers.put_nowait(await self._connect())
             self.readers = readers
             self.listener = asyncio.create_task(self._listen())
+
+    def _abandon(self) -> None:
+        """Close the connections of a loop that is gone (no await possible there any more)."""
+        conns = list(self.connections)
+        self.connections.clear()
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.pgconn.finish()
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True)
+        self.connections.add(conn)
+        return conn
 
     async def stop(self) -> None:
         if self.listener is not None:
@@ -87,6 +108,7 @@ class Hub:
             while not self.readers.empty():
                 with contextlib.suppress(Exception):
                     await self.readers.get_nowait().close()
+        self._abandon()
         self.readers, self.listener = None, None
         self.lock = asyncio.Lock()  # a later start may run on another event loop
 
@@ -94,7 +116,7 @@ class Hub:
         delay = 0.5
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True) as conn:
+                async with await self._connect() as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     delay = 0.5
                     self.wake_all()  # whatever was notified while no one listened
@@ -105,6 +127,7 @@ class Hub:
                 raise
             except Exception:
                 logger.warning("event listener lost its connection; reconnecting", exc_info=True)
+                self.connections = {c for c in self.connections if not c.closed}
                 self.wake_all()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
@@ -146,7 +169,8 @@ class Hub:
                 rows = await cursor.fetchall()
             except psycopg.OperationalError:
                 await conn.close()
-                conn = await psycopg.AsyncConnection.connect(**conninfo(), autocommit=True)
+                self.connections.discard(conn)
+                conn = await self._connect()
                 raise
         finally:
             self.readers.put_nowait(conn)
@@ -166,11 +190,16 @@ hub = Hub()
 
 def _authenticate(raw: str) -> int:
     """The participant of an API token (raises ``AuthenticationFailed``)."""
+    from django.db import connection
+
     from accounts.actors import Actor
     from accounts.authentication import ApiTokenAuthentication
 
-    user, _ = ApiTokenAuthentication().authenticate_token(raw)
-    return Actor.for_user(user).member_participant_id
+    try:
+        user, _ = ApiTokenAuthentication().authenticate_token(raw)
+        return Actor.for_user(user).member_participant_id
+    finally:
+        connection.close()  # this thread's connection: the stream reads through the hub's own
 
 
 async def _json(send: Send, status: int, code: str, message: str) -> None:
