@@ -509,6 +509,8 @@ class Client:
                         yield event
                         if stop and stop():
                             return
+                # The server ended the stream (a WSGI worker answers one page): reconnect after a pause.
+                time.sleep(reconnect_delay)
             except httpx.TransportError:
                 failures += 1
                 if stop and stop():
