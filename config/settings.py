@@ -363,9 +363,9 @@ GREENLEDGER = {
     "EVENTS_HEARTBEAT_SECONDS": env_int("EVENTS_HEARTBEAT_SECONDS", 15),
     "WEBHOOK_RETRY_SECONDS": env_int("WEBHOOK_RETRY_SECONDS", 24 * 3600),
     "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10),
-    # Webhook URLs must be https, except to these hosts (a development machine's own receivers).
-    "WEBHOOK_HTTP_HOSTS": [] if PRODUCTION else ["127.0.0.1", "localhost", "::1"],
 }
+# Webhook URLs must be https, except to these hosts (a development machine's own receivers).
+WEBHOOK_HTTP_HOSTS: list[str] = [] if PRODUCTION else ["127.0.0.1", "localhost", "::1"]
 
 # --- Logging: structured (key=value) and quiet by default -----------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING").upper()

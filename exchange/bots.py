@@ -200,11 +200,11 @@ class MarketMaker(Bot):
                     price=to_price(wanted),
                     quantity=self.rng.randint(*self.quantity) // 10 * 10,
                 )
-                order = placed["order"]
-                if order["status"] == "open":  # the stream says so too; this saves a step on a slow stream
+                made = placed["order"]
+                if made["status"] == "open":  # the stream says so too; this saves a step on a slow stream
                     with self.lock:
                         if self.quotes is not None:
-                            self.quotes[order["id"]] = {"asset": asset, "side": side, "price": order["price"]}
+                            self.quotes[made["id"]] = {"asset": asset, "side": side, "price": made["price"]}
 
 
 class Taker(Bot):

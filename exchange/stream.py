@@ -22,7 +22,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import psycopg
@@ -259,7 +259,7 @@ async def stream_app(scope: Scope, receive: Receive, send: Send) -> None:
             ],
         }
     )
-    heartbeat = settings.GREENLEDGER["EVENTS_HEARTBEAT_SECONDS"]
+    heartbeat = cast(int, settings.GREENLEDGER["EVENTS_HEARTBEAT_SECONDS"])
     await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
     wakeup = hub.subscribe(participant_id)
     gone = asyncio.Event()

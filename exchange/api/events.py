@@ -60,7 +60,7 @@ def _types(request: Request) -> list[str]:
 
 
 def _whole(value: str | None, name: str, default: int, *, maximum: int | None = None) -> int:
-    if value in (None, ""):
+    if value is None or value == "":
         return default
     if not value.isdigit() or len(value) > 18 or (maximum is not None and not 1 <= int(value) <= maximum):
         raise InvalidInput(

@@ -7,6 +7,7 @@ its deliveries by the ``events-forget`` job. The audit trail keeps what every ev
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -19,7 +20,7 @@ BATCH = 10_000
 
 def events_forget(*, now: datetime | None = None, batch: int = BATCH) -> int:
     """Delete events older than the retention, up to ``batch`` of them; return how many."""
-    cutoff = (now or clock.now()) - timedelta(days=settings.GREENLEDGER["EVENTS_RETENTION_DAYS"])
+    cutoff = (now or clock.now()) - timedelta(days=cast(int, settings.GREENLEDGER["EVENTS_RETENTION_DAYS"]))
     with transaction.atomic():
         ids = list(
             ParticipantEvent.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:batch]

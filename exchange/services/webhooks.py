@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -96,7 +96,7 @@ def check_types(types: list[str]) -> list[str]:
 
 def _check_url(url: str) -> None:
     parts = urlsplit(url)
-    plain_allowed = parts.hostname in settings.GREENLEDGER["WEBHOOK_HTTP_HOSTS"]
+    plain_allowed = parts.hostname in settings.WEBHOOK_HTTP_HOSTS
     if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and plain_allowed)):
         raise WebhookUrlRefused(details={"url": url})
 
@@ -192,7 +192,9 @@ def webhooks_deliver(*, endpoint_ids: list[int] | None = None, client: httpx.Cli
     if endpoint_ids is not None:
         queryset = queryset.filter(pk__in=endpoint_ids)
     own = client is None
-    http = client or httpx.Client(timeout=settings.GREENLEDGER["WEBHOOK_TIMEOUT_SECONDS"], follow_redirects=False)
+    http = client or httpx.Client(
+        timeout=cast(int, settings.GREENLEDGER["WEBHOOK_TIMEOUT_SECONDS"]), follow_redirects=False
+    )
     delivered = 0
     try:
         for endpoint_id in list(queryset.order_by("id").values_list("id", flat=True)):
@@ -205,8 +207,8 @@ def webhooks_deliver(*, endpoint_ids: list[int] | None = None, client: httpx.Cli
 
 def _next_delivery(endpoint: WebhookEndpoint) -> WebhookDelivery | None:
     """The endpoint's pending delivery, or one made for its participant's next event it wants."""
-    pending = WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING)
-    pending = pending.order_by("number").first()
+    waiting = WebhookDelivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING)
+    pending = waiting.order_by("number").first()
     if pending is not None:
         return pending
     events = ParticipantEvent.objects.filter(participant_id=endpoint.participant_id, number__gt=endpoint.cursor)
@@ -280,7 +282,7 @@ def _attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery, http: httpx.C
         endpoint.cursor = delivery.number
         endpoint.save(update_fields=["cursor"])
         return True
-    give_up = now - delivery.created_at >= timedelta(seconds=settings.GREENLEDGER["WEBHOOK_RETRY_SECONDS"])
+    give_up = now - delivery.created_at >= timedelta(seconds=cast(int, settings.GREENLEDGER["WEBHOOK_RETRY_SECONDS"]))
     if give_up:
         delivery.status = DeliveryStatus.FAILED
         endpoint.status, endpoint.status_changed_at = WebhookStatus.FAILING, now
