@@ -14,6 +14,7 @@ from exchange.admin import (  # noqa: F401
     audit,
     calendar,
     compliance,
+    events,
     ledger,
     market,
     notices,

@@ -48,7 +48,7 @@ from exchange.models import (
     WebhookEndpoint,
     WebhookStatus,
 )
-from exchange.selectors.events import event_json
+from exchange.selectors.events import event_json, latest_number
 from exchange.services.audit import audit_record, service
 from exchange.services.notices import notice_add
 
@@ -120,8 +120,6 @@ def webhook_endpoint_create(
         MAX_ENDPOINTS
     ):
         raise TooManyWebhooks(details={"limit": MAX_ENDPOINTS})
-    from exchange.selectors.events import latest_number
-
     now = clock.now()
     endpoint = WebhookEndpoint.objects.create(
         participant_id=participant_id,

@@ -27,7 +27,7 @@ DECLARE
                             ELSE ARRAY(SELECT jsonb_array_elements_text(COALESCE(p_args->'fields', '[]'))) END;
     v_ints text[] := ARRAY['quantity', 'order', 'trade', 'transaction', 'pending_transfer', 'pledge', 'batch',
                            'filled', 'unfilled', 'released', 'hold', 'reserved', 'year', 'request', 'shortfall',
-                           'emissions', 'call', 'units'];
+                           'emissions', 'call', 'units', 'retirement', 'issuance', 'surrender', 'approval'];
     v_base jsonb;
     v_id text;
 BEGIN
