@@ -179,3 +179,18 @@ def test_the_stream_refuses_without_a_valid_token_or_with_a_bad_type_or_id(serve
     with pytest.raises(ApiError) as refused:
         next(Client(server.url, token="gl_nope_nope").events())
     assert refused.value.code == "authentication_failed"
+
+
+def test_greenledger_watch_prints_events_as_they_arrive(server, holder):
+    import io
+
+    from exchange.cli import main
+
+    _move(holder, 2)
+    out, err = io.StringIO(), io.StringIO()
+    args = ["--url", server.url, "--token", token_for(holder[3]), "watch", "--from-start", "--count", "3"]
+    assert main(args, out=out, err=err) == 0, err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["1", "2", "3"]
+    assert [line.split()[2] for line in lines] == ["units.allocated", "transfer.executed", "transfer.executed"]
+    assert "quantity=1" in lines[1]
