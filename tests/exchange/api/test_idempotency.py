@@ -48,12 +48,14 @@ from exchange.models import (
     SettlementBatch,
     TrustedAccount,
     VerifiedEmission,
+    WebhookEndpoint,
 )
 from exchange.services.approvals import approval_request
 from exchange.services.compliance import compliance_year_create, entities_cover
 from exchange.services.issuance import cea_vintage_create, project_register
 from exchange.services.transfers import transfer_create
 from exchange.services.trust import trusted_account_propose
+from exchange.services.webhooks import webhook_endpoint_create, webhook_endpoint_disable
 from tests.helpers.api import all_at_once, api_routes, error_of, token_for
 from tests.helpers.compliance import make_cycle
 from tests.helpers.ledger import actor_for, balance
@@ -684,6 +686,47 @@ def _surrender(settings):
     )
 
 
+def _webhook_create(settings):
+    ps = make_pledges()
+    body = {"url": "https://hooks.example.com/a", "types": ["order.filled"]}
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/webhooks",
+        body,
+        WebhookEndpoint.objects.count,
+        other_body=body | {"url": "https://hooks.example.com/b"},
+    )
+
+
+def _endpoint(ps, *, disabled: bool = False) -> WebhookEndpoint:
+    endpoint = webhook_endpoint_create(actor=ps.borrower[2], url="https://hooks.example.com/a", types=[])
+    return webhook_endpoint_disable(actor=ps.borrower[2], endpoint_id=endpoint.pk) if disabled else endpoint
+
+
+def _webhook_disable(settings):
+    ps = make_pledges()
+    endpoint = _endpoint(ps)
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/webhooks/{endpoint.pk}/disable",
+        None,
+        lambda: _status(WebhookEndpoint, endpoint.pk),
+        other_path=f"/api/v1/webhooks/{endpoint.pk}/enable",
+    )
+
+
+def _webhook_enable(settings):
+    ps = make_pledges()
+    endpoint = _endpoint(ps, disabled=True)
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/webhooks/{endpoint.pk}/enable",
+        None,
+        lambda: _status(WebhookEndpoint, endpoint.pk),
+        other_path=f"/api/v1/webhooks/{endpoint.pk}/disable",
+    )
+
+
 CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/participants": _participants_register,
     "api/v1/participants/<id:pk>/suspend": _participants_suspend,
@@ -726,6 +769,9 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/settlement/batches": _settlement,
     "api/v1/compliance/obligations/<id:pk>/true-up": _true_up,
     "api/v1/compliance/surrenders": _surrender,
+    "api/v1/webhooks": _webhook_create,
+    "api/v1/webhooks/<id:pk>/disable": _webhook_disable,
+    "api/v1/webhooks/<id:pk>/enable": _webhook_enable,
 }
 
 
