@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Callable
@@ -74,8 +75,7 @@ def transfers_one_client(ctx: Context) -> list[Result]:
     floor_rate, svc_rate, fragmented_rate = _alternate(ROUNDS, floor, svc, fragmented)
     # The fewest blocks a source held at any time: what it holds at the end.
     fewest = min(
-        SerialBlock.objects.filter(account=s.account, asset_id=pool.cea_id, state="available").count()
-        for s in sources
+        SerialBlock.objects.filter(account=s.account, asset_id=pool.cea_id, state="available").count() for s in sources
     )
     label = f"transfer service, 1 client, source of {fewest:,}+ blocks"
     return [
@@ -347,4 +347,54 @@ def audit(ctx: Context) -> list[Result]:
             since_seconds,
             "s",
         ),
+    ]
+
+
+@case("events")
+def events(ctx: Context) -> list[Result]:
+    """Participant events: the added cost per transfer, and delivery over the stream to 100 clients."""
+    from bench.events import burst, projection, start_server, stream_clients
+    from exchange.selectors.events import latest_number
+
+    pool = _pool(ctx)
+    n = max(1, ctx.scale.transfers // ROUNDS)
+    service_transfers(pool, 20, 1)  # warm up
+
+    def measure(enabled: bool, r: int) -> float:
+        projection(enabled)
+        try:
+            # Seeds of their own: the calls' Idempotency-Keys follow the seed, and a replay costs nothing.
+            count, seconds = timed(service_transfers, pool, n, (40 if enabled else 50) + r)
+        finally:
+            projection(True)
+        return count / seconds
+
+    with_events, without = _alternate(ROUNDS, lambda r: measure(True, r), lambda r: measure(False, r))
+    added_us = (1 / with_events - 1 / without) * 1e6
+
+    clients = 100
+    each = max(10, ctx.scale.events_each)
+    people = holders(clients, label="streamer")
+    tokens = [_token(h) for h in people]
+    ids = [h.participant.pk for h in people]
+    afters = [latest_number(pid) for pid in ids]
+    port = 17630
+    db.progress(f"  stream: {clients} clients, {each:,} events each, server on port {port}")
+    server = start_server(ctx.url, port)
+    try:
+        from django.db import transaction
+
+        def produce() -> None:
+            with transaction.atomic():
+                burst(ids, each)
+
+        began, ended = asyncio.run(stream_clients(f"http://127.0.0.1:{port}", tokens, afters, each, produce))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    rate = clients * each / (ended - began)
+    return [
+        Result("transfer service, events projected", with_events, "transfers/s", floor=without),
+        Result("  added cost of the events per transfer", added_us, "us"),
+        Result(f"events over the stream, {clients} clients", rate, "events/s"),
     ]

@@ -45,6 +45,7 @@ class Scale:
     settle_trades: int = 100_000
     orders: int = 2000
     audit_events: int = 1_000_000
+    events_each: int = 200  # events per stream client in the stream row (100 clients)
     repeat: int = 1
 
     @classmethod
@@ -65,6 +66,7 @@ class Scale:
             settle_trades=200,
             orders=40,
             audit_events=2000,
+            events_each=10,
         )
 
 
@@ -180,4 +182,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ORDER = ["transfers", "transfers4", "batch", "http", "reads", "settlement", "matching", "audit"]
+ORDER = ["transfers", "transfers4", "batch", "http", "reads", "settlement", "matching", "audit", "events"]

@@ -370,7 +370,15 @@ GREENLEDGER = {
     # reconcile: how far a journal entry's time may lie before an earlier entry's (concurrent writers read
     # the clock before they insert; a settlement stamps its entry with its start).
     "JOURNAL_CLOCK_TOLERANCE_SECONDS": env_int("GREENLEDGER_JOURNAL_CLOCK_TOLERANCE_SECONDS", 300),
+    # Participant events (docs/events.md): kept this many days (a stream resumes, a webhook retries, within
+    # it); the stream's heartbeat; how long a webhook delivery is retried before its endpoint is reported.
+    "EVENTS_RETENTION_DAYS": env_int("EVENTS_RETENTION_DAYS", 30),
+    "EVENTS_HEARTBEAT_SECONDS": env_int("EVENTS_HEARTBEAT_SECONDS", 15),
+    "WEBHOOK_RETRY_SECONDS": env_int("WEBHOOK_RETRY_SECONDS", 24 * 3600),
+    "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10),
 }
+# Webhook URLs must be https, except to these hosts (a development machine's own receivers).
+WEBHOOK_HTTP_HOSTS: list[str] = [] if PRODUCTION else ["127.0.0.1", "localhost", "::1"]
 
 # --- Logging: structured (key=value) and quiet by default -----------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING").upper()

@@ -12,6 +12,10 @@ class ExchangeConfig(AppConfig):
 
         # The periodic jobs follow exchange.schedule after every migrate: one idempotent step owns them.
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="exchange.schedule.sync")
+        # So do the event routes the audit trigger reads (exchange.events).
+        from exchange.events import sync_after_migrate as events_sync_after_migrate
+
+        post_migrate.connect(events_sync_after_migrate, sender=self, dispatch_uid="exchange.events.sync")
 
         # The apps below exchange call into it through ports it fills here (they import no exchange module):
         # core.service records their audit events, accounts.hooks opens a new holder's first account.

@@ -7,10 +7,12 @@ at DEBUG on ``greenledger.bots``), back off exponentially on any error, stay wel
 
 - The **market maker** keeps one small bid and one small ask on each asset around the middle of the book,
   re-quoting when its quotes are gone (filled, or cancelled at a session close) and cancelling quotes that
-  have drifted too far from the middle.
+  have drifted too far from the middle. It learns of its fills from the live event stream
+  (``Client.events``: ``order.filled``, ``order.expired``, ...), keeps its open quotes from those events
+  instead of polling its orders, and re-quotes at once when a quote fills.
 - The **taker** now and then buys at the best ask or sells at the best bid a small quantity, so trades
-  happen. Trades settle by the registry's settlement schedule after the close, or an on-demand
-  ``manage.py settle`` (closed trading days only).
+  happen, and counts its fills from the stream. Trades settle by the registry's settlement schedule after
+  the close, or an on-demand ``manage.py settle`` (closed trading days only).
 - Both also trade by **listing agreement** where the market has it: the market maker keeps one listing on
   each side near the book's middle, and the taker picks the best listing of a side now and then. A market
   whose rulebook does not enable a mode answers ``mode_not_enabled``, which the bots take as "not here".
@@ -23,8 +25,10 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from exchange.client import ApiError, Book, Client, ClientError
 
@@ -71,9 +75,40 @@ class Bot:
         self.rng = random.Random(seed)
         self.failures = 0
         self.steps = 0
+        self.wake = threading.Event()  # set by an event that calls for a step now
+        self.streaming = False  # following its events on the stream (else it polls)
+        self.fills: list[dict[str, Any]] = []  # the fill events seen (newest last, the last 100)
 
     def step(self) -> None:
         raise NotImplementedError
+
+    #: The event types the bot reacts to (docs/events.md); none: it does not listen.
+    reacts_to: tuple[str, ...] = ("order.filled",)
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        if event["type"] == "order.filled":
+            self.fills = [*self.fills[-99:], event]
+            logger.debug(
+                "%s: filled %s t at %s on order %s",
+                self.name,
+                event["data"]["quantity"],
+                event["data"]["price"],
+                event["data"]["order"],
+            )
+
+    def listen(self, events: Client, stop: threading.Event) -> None:
+        """Follow the bot's own events from now on (the stream resumes by itself); never raise."""
+        while not stop.is_set():
+            try:
+                after = events.events_page(limit=1)["latest"]
+                self.streaming = True
+                for event in events.events(after=after, types=list(self.reacts_to), stop=stop.is_set):
+                    self.on_event(event)
+            except Exception:  # the stream's endpoint refused or failed: the bot goes on polling meanwhile
+                self.streaming = False
+                logger.debug("%s: event stream unavailable, retrying", self.name, exc_info=True)
+                if stop.wait(MAX_BACKOFF / 4):
+                    return
 
     def tick(self) -> float:
         """One step; return the seconds to wait before the next (longer after each failure in a row)."""
@@ -97,9 +132,11 @@ class Bot:
         if stop.wait(startup_delay):
             return
         while not stop.is_set():
-            delay = self.tick()
-            if stop.wait(delay):
-                return
+            deadline = time.monotonic() + self.tick()
+            # Until the next step is due, an event asks for one (wake), or the bots stop.
+            while not (stop.is_set() or self.wake.is_set()) and time.monotonic() < deadline:
+                self.wake.wait(min(0.5, max(deadline - time.monotonic(), 0)))
+            self.wake.clear()
 
 
 class MarketMaker(Bot):
@@ -109,8 +146,37 @@ class MarketMaker(Bot):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.spread_fen = spread_fen
         self.quantity = quantity
+        # Open quotes by order id (asset, side, price), kept from the stream; read from the API once first.
+        self.quotes: dict[int, dict[str, Any]] | None = None
+        self.lock = threading.Lock()
+
+    reacts_to = ("order.accepted", "order.filled", "order.cancelled", "order.expired")
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        super().on_event(event)
+        data = event["data"]
+        with self.lock:
+            if self.quotes is None:
+                return
+            if event["type"] == "order.accepted":
+                if data.get("trading_mode", "continuous") != "continuous":
+                    return  # listings are list()'s, read from the API
+                self.quotes[data["order"]] = {"asset": data["asset"], "side": data["side"], "price": data["price"]}
+                return
+            if event["type"] == "order.filled" and data.get("order_status") == "open":
+                return  # partly filled: the quote stands
+            self.quotes.pop(data["order"], None)
+        self.wake.set()  # a quote is gone: quote again now
 
     def step(self) -> None:
+        with self.lock:
+            if self.quotes is None or not self.streaming:  # not following the stream: read them
+                self.quotes = {
+                    o["id"]: {"asset": o["asset"], "side": o["side"], "price": o["price"]}
+                    for asset in self.assets
+                    for o in self.client.orders(status="open", asset=asset, limit=50)
+                    if o.get("trading_mode", "continuous") == "continuous"
+                }
         for asset in self.assets:
             self.quote(asset)
             self.list(asset)
@@ -143,11 +209,8 @@ class MarketMaker(Bot):
         close = to_fen(book["previous_close"])
         mid = middle(book) or close
         mid = clamp_to_band(mid + self.rng.randint(-5, 5), close)
-        mine = [
-            o
-            for o in self.client.orders(status="open", asset=asset, limit=50)
-            if o.get("trading_mode", "continuous") == "continuous"
-        ]
+        with self.lock:
+            mine = [{"id": k, **v} for k, v in (self.quotes or {}).items() if v["asset"] == asset]
         for side in ("buy", "sell"):
             wanted = mid - self.spread_fen // 2 if side == "buy" else mid + self.spread_fen // 2
             wanted = clamp_to_band(wanted, close)
@@ -156,13 +219,20 @@ class MarketMaker(Bot):
                 if abs(to_fen(order["price"]) - wanted) > 3 * self.spread_fen:
                     self.client.cancel_order(order["id"])
                     quotes.remove(order)
+                    with self.lock:
+                        (self.quotes or {}).pop(order["id"], None)
             if not quotes:
-                self.client.place_order(
+                placed = self.client.place_order(
                     asset=asset,
                     side=side,
                     price=to_price(wanted),
                     quantity=self.rng.randint(*self.quantity) // 10 * 10,
                 )
+                made = placed["order"]
+                if made["status"] == "open":  # the stream says so too; this saves a step on a slow stream
+                    with self.lock:
+                        if self.quotes is not None:
+                            self.quotes[made["id"]] = {"asset": asset, "side": side, "price": made["price"]}
 
 
 class Taker(Bot):
@@ -226,6 +296,16 @@ def start_bots(
         Taker(Client(url, tokens["taker"], retries=2), assets, interval=interval * 1.5, seed=2),
     ]
     threads = [threading.Thread(target=bot.run, args=(stop,), name=f"bot-{bot.name}", daemon=True) for bot in bots]
+    # Each bot follows its own fills on the live stream, with a client of its own.
+    threads += [
+        threading.Thread(
+            target=bot.listen,
+            args=(Client(url, tokens[role], retries=2), stop),
+            name=f"bot-{bot.name}-events",
+            daemon=True,
+        )
+        for role, bot in zip(("maker", "taker"), bots, strict=True)
+    ]
     for thread in threads:
         thread.start()
     return stop, threads

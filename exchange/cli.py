@@ -4,6 +4,7 @@
     greenledger holdings
     greenledger order place buy CEA-2024 100 88.30
     greenledger book CEA-2024
+    greenledger watch --types order.filled,trade.settled
     greenledger proof verify 42
     greenledger proof feed --save kept-feed.jsonl      # later: greenledger proof feed --against kept-feed.jsonl
 
@@ -722,11 +723,39 @@ def cmd_proof_feed(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return None
 
 
+def _event_line(event: Mapping[str, Any]) -> str:
+    data = event.get("data") or {}
+    detail = " ".join(f"{k}={_cell(v)}" for k, v in sorted(data.items()) if not isinstance(v, list | dict))
+    return f"{event['id']:>6}  {event['created_at'][:19]}  {event['type']:<26} {detail}"
+
+
+def cmd_watch(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    """Print your participant's events as they arrive, resuming after a dropped connection."""
+    after = args.after
+    if after is None:
+        after = gl.events_page(limit=1)["latest"] if not args.from_start else 0
+    types = [t for t in (args.types or "").split(",") if t]
+    seen = [0]
+
+    def enough() -> bool:
+        return bool(args.count) and seen[0] >= args.count
+
+    try:
+        for event in gl.events(after=after, types=types or None, stop=enough):
+            out.write((json.dumps(event, ensure_ascii=False) if args.json else _event_line(event)) + "\n")
+            out.flush()
+            seen[0] += 1
+    except KeyboardInterrupt:
+        pass
+    return None
+
+
 # --- the parser ------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="greenledger",
-        description="greenledger trading client: holdings, transfers, orders, the book, trades, pledges, proofs.",
+        description="greenledger trading client: holdings, transfers, orders, the book, trades, pledges, proofs, "
+        "live events.",
     )
     parser.add_argument(
         "--url", default=os.environ.get("GREENLEDGER_URL", DEFAULT_URL), help="default $GREENLEDGER_URL"
@@ -942,6 +971,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="Idempotency-Key (default: a new one); re-run with the same key to retry safely")
     p = command(compliance, "carryover", cmd_compliance_carryover, "your carryover limit under a plan year's rule")
     p.add_argument("year", type=int, help="the plan year, e.g. 2024")
+
+    p = command(commands, "watch", cmd_watch, "print your events as they happen (the live stream; Ctrl-C stops)")
+    p.add_argument("--types", help="comma-separated event types, e.g. order.filled,trade.settled")
+    p.add_argument("--after", type=int, help="start after this event id (default: from now on)")
+    p.add_argument("--from-start", action="store_true", help="start from your first event kept")
+    p.add_argument("--count", type=int, default=0, help="stop after this many events (default: never)")
 
     proof = commands.add_parser("proof", help="audit proofs").add_subparsers(
         dest="proof_command", required=True, metavar="ACTION"

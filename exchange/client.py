@@ -18,9 +18,10 @@ Money goes both ways as decimal strings with two places ("88.30"); quantities ar
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypedDict, cast
 
 import httpx
@@ -778,6 +779,100 @@ class Client:
                 if problem:
                     problems.append((number, problem))
         return problems
+
+    # --- events and webhooks (docs/events.md) ----------------------------------------------------------------
+    def events_page(self, *, after: int = 0, types: list[str] | None = None, limit: int = 100) -> dict[str, Any]:
+        """One page of your participant's events numbered above ``after`` (``results``, ``next_after``,
+        ``has_more``, ``latest``)."""
+        params = {"after": after, "limit": limit, "types": ",".join(types) if types else None}
+        return cast(dict[str, Any], self.request("GET", "/api/v1/events", params=params))
+
+    def events(
+        self,
+        *,
+        after: int = 0,
+        types: list[str] | None = None,
+        stop: Callable[[], bool] | None = None,
+        reconnect_delay: float = 1.0,
+        read_timeout: float = 60.0,
+    ) -> Iterator[dict[str, Any]]:
+        """Your participant's events as they happen, from the one after ``after``, for ever (or until ``stop()``).
+
+        Reads the server-sent event stream and, when the connection drops (the server restarting, a network
+        fault, no heartbeat within ``read_timeout``), connects again with ``Last-Event-ID`` set to the last
+        event yielded: every event comes once, in order. Each event is a dict: ``id``, ``type``,
+        ``created_at``, ``audit_seq``, ``data``.
+        """
+        last = after
+        failures = 0
+        params = {"types": ",".join(types)} if types else {}
+        timeout = httpx.Timeout(10.0, read=read_timeout)
+        while not (stop and stop()):
+            try:
+                with self._http.stream(
+                    "GET",
+                    "/api/v1/events/stream",
+                    params=params,
+                    headers={"Last-Event-ID": str(last), "Accept": "text/event-stream"},
+                    timeout=timeout,
+                ) as response:
+                    if response.status_code != 200:
+                        response.read()
+                        if response.status_code not in RETRY_STATUSES:
+                            self._decode(response)  # raises the ApiError
+                        raise httpx.TransportError(f"HTTP {response.status_code}")
+                    failures = 0
+                    for event in _sse_events(response.iter_lines()):
+                        if event is None:  # a heartbeat
+                            if stop and stop():
+                                return
+                            continue
+                        last = int(event["id"])
+                        yield event
+                        if stop and stop():
+                            return
+                # The server ended the stream (a WSGI worker answers one page): reconnect after a pause.
+                time.sleep(reconnect_delay)
+            except httpx.TransportError:
+                failures += 1
+                if stop and stop():
+                    return
+                time.sleep(min(reconnect_delay * failures, 10.0))
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        return list(self.paginate("/api/v1/webhooks"))
+
+    def webhook_create(
+        self, url: str, *, types: list[str] | None = None, description: str = "", idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Register a webhook endpoint; the answer carries its signing ``secret``, shown this once."""
+        return cast(
+            dict[str, Any],
+            self.request(
+                "POST",
+                "/api/v1/webhooks",
+                json={"url": url, "types": types or [], "description": description},
+                idempotency_key=idempotency_key or self.new_key(),
+            ),
+        )
+
+    def webhook_deliveries(self, endpoint_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self.paginate(f"/api/v1/webhooks/{endpoint_id}/deliveries", limit=limit))
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any] | None]:
+    """Parse a server-sent event stream: each event's ``data`` decoded as JSON, None for each comment."""
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield cast(dict[str, Any], json.loads("\n".join(data)))
+                data = []
+            continue
+        if line.startswith(":"):
+            yield None
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
 
 
 def _have_cryptography() -> bool:

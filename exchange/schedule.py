@@ -105,6 +105,18 @@ JOBS: tuple[Job, ...] = (
         "Forget the answers kept for Idempotency-Keys (API requests and keyed service calls) after "
         "IDEMPOTENCY_RETENTION_DAYS.",
     ),
+    Job(
+        "webhooks-deliver",
+        "exchange.webhooks_deliver",
+        Every(5),
+        "Send participant events to their webhook endpoints, in order, retried with backoff for a day.",
+    ),
+    Job(
+        "events-forget",
+        "exchange.events_forget",
+        Cron("20", "3"),
+        "Forget participant events (stream, list, webhooks) older than EVENTS_RETENTION_DAYS.",
+    ),
 )
 
 # Jobs this module no longer has: sync() deletes their rows.

@@ -23,6 +23,7 @@ from core.clock import trading_day
 from exchange import schedule
 from exchange.selectors.reconcile import reconcile
 from exchange.services.compliance import compliance_deadlines_run
+from exchange.services.events import events_forget
 from exchange.services.idempotency import idempotent_requests_forget
 from exchange.services.notices import notices_send
 from exchange.services.pledges import pledge_sales_complete, pledges_value
@@ -30,6 +31,7 @@ from exchange.services.sealing import audit_seal
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import day_close, listed_assets, orders_cancel_at_close
 from exchange.services.trust import pending_transfers_execute
+from exchange.services.webhooks import webhooks_deliver
 
 logger = logging.getLogger("greenledger.tasks")
 
@@ -141,3 +143,15 @@ def notices_send_task() -> int:
     """Send the notices not yet delivered whose time has come (every minute); each is marked delivered
     only once the mail server has accepted it, and a failed one is retried with backoff."""
     return notices_send()
+
+
+@shared_task(name="exchange.webhooks_deliver", **RETRY)
+def webhooks_deliver_task() -> int:
+    """Send the webhook deliveries that are due, in order per endpoint (every few seconds; safe to overlap)."""
+    return webhooks_deliver()
+
+
+@shared_task(name="exchange.events_forget", **RETRY)
+def events_forget_task() -> int:
+    """Forget participant events older than EVENTS_RETENTION_DAYS."""
+    return events_forget()

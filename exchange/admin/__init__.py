@@ -15,6 +15,7 @@ from exchange.admin import (  # noqa: F401
     calendar,
     compliance,
     compliance_rules,
+    events,
     ledger,
     market,
     notices,

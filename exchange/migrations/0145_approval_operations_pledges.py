@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0144_pledge_future_ccer'),
+        ("exchange", "0144_pledge_future_ccer"),
     ]
 
     operations = [

@@ -30,6 +30,16 @@ from exchange.models.compliance_rules import (
     CarryoverRule,
     OfficialPrice,
 )
+from exchange.models.events import (
+    DeliveryStatus,
+    EventRoute,
+    ParticipantEvent,
+    ParticipantEventCounter,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookStatus,
+)
 from exchange.models.freezes import FreezeStatus, JudicialFreeze
 from exchange.models.holds import Hold, HoldKind, HoldStatus
 from exchange.models.idempotency import IdempotentRequest
@@ -133,8 +143,10 @@ __all__ = [
     "DayCount",
     "DayKind",
     "DefaultReason",
+    "DeliveryStatus",
     "EnforcementMethod",
     "EnforcementStatus",
+    "EventRoute",
     "FreezeStatus",
     "Hold",
     "HoldKind",
@@ -159,6 +171,8 @@ __all__ = [
     "Order",
     "OrderMode",
     "OrderStatus",
+    "ParticipantEvent",
+    "ParticipantEventCounter",
     "ParticipantTransfers",
     "PendingStatus",
     "PendingTransfer",
@@ -198,4 +212,8 @@ __all__ = [
     "TrustStatus",
     "TrustedAccount",
     "VerifiedEmission",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookStatus",
 ]

@@ -20,6 +20,7 @@ class NoticeKind(models.TextChoices):
     DEFAULT = "default", _("default")
     ENFORCEMENT = "enforcement", _("enforcement")
     APPROVAL_WAITING = "approval_waiting", _("approval waiting")
+    WEBHOOK_FAILING = "webhook_failing", _("webhook failing")
 
 
 class NoticeStatus(models.TextChoices):

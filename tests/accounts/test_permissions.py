@@ -26,6 +26,7 @@ from exchange.services.calendar import calendar_year_load
 from exchange.services.retirement import retirement_create
 from exchange.services.sealing import audit_seal
 from exchange.services.transfers import transfer_create
+from exchange.services.webhooks import webhook_endpoint_create
 from tests.factories import MembershipFactory
 from tests.helpers.api import api_routes
 from tests.helpers.market import IN_SESSION, make_exchange
@@ -281,6 +282,15 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ),
     ("POST", "api/v1/compliance/obligations/<id:pk>/deduction"): write(REGISTRY, missing=404),
     ("POST", "api/v1/compliance/obligations/<id:pk>/determination"): write(REGISTRY, missing=404),
+    # Events and webhooks: each member its own participant's; nobody, overseers included, sees another's.
+    ("GET", "api/v1/events"): read(),
+    ("GET", "api/v1/events/stream"): read(),
+    ("GET", "api/v1/webhooks"): read(),
+    ("POST", "api/v1/webhooks"): write(ok=400),
+    ("GET", "api/v1/webhooks/<id:pk>"): owned(overseers=set()),
+    ("GET", "api/v1/webhooks/<id:pk>/deliveries"): owned(overseers=set()),
+    ("POST", "api/v1/webhooks/<id:pk>/disable"): write(missing=404),
+    ("POST", "api/v1/webhooks/<id:pk>/enable"): write(missing=404),
 }
 
 MISSING = 987654321
@@ -341,6 +351,7 @@ def world():
         calendar_year_load(actor=market.registry_actor, code="CN", year=2026)
         suspended, _, _ = ex.trader("Suspended")
         participant_suspend(actor=market.registry_actor, participant=suspended, reason="test")
+        webhook = webhook_endpoint_create(actor=mine_actor, url="https://hooks.example.com/mine", types=[])
 
     participants = {
         "registry": (market.registry, Role.ADMIN),
@@ -376,6 +387,7 @@ def world():
         "pledge": pledge.pk,
         "obligation": obligation.pk,
         "prefix": "nosuchprefix",
+        "webhook": webhook.pk,
     }
     return World(values=values, clients=clients)
 
@@ -389,6 +401,7 @@ def path_for(method: str, route: str, values: dict[str, object]) -> str:
         "orders": "order",
         "pledges": "pledge",
         "obligations": "obligation",
+        "webhooks": "webhook",
     }
     parts = []
     segments = route.split("/")

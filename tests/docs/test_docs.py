@@ -27,3 +27,11 @@ def test_readme_and_docs_links_resolve():
             if not path.exists():
                 broken.append(f"{page.name} -> {target}")
     assert broken == []
+
+
+def test_the_events_doc_describes_every_event_type_and_every_planned_one():
+    from exchange.events import PLANNED, event_types
+
+    text = (ROOT / "docs" / "events.md").read_text()
+    missing = sorted(t for t in [*event_types(), *PLANNED] if f"`{t}`" not in text)
+    assert missing == []

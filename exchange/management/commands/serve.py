@@ -1,8 +1,11 @@
 """Serve the API, its docs and the admin, with a Celery worker and beat in the same process.
 
-This is what ``make run`` starts: one process, nothing else to run. Without ``REDIS_URL`` the worker
-and beat share the in-process broker; with it they use Redis (and other workers may join). For a real
-deployment run gunicorn, ``celery worker`` and ``celery beat`` as separate processes instead (README).
+This is what ``make run`` starts: one process, nothing else to run. HTTP is served by uvicorn, an ASGI
+server, so the live event stream (``/api/v1/events/stream``, ``exchange.stream``) holds its long-lived
+connections as coroutines beside the API; Django's views run one at a time in its sync thread, as they did
+under the plain WSGI server. Without ``REDIS_URL`` the worker and beat share the in-process broker; with
+it they use Redis (and other workers may join). For a real deployment run gunicorn, an ASGI server for the
+stream, ``celery worker`` and ``celery beat`` as separate processes instead (docs/operations.md).
 
 On the demo market it also starts the two demo trading bots (``exchange.bots``) as threads that trade
 over HTTP with this same server, so the market moves on its own; ``--no-bots`` leaves them out. They
@@ -18,13 +21,9 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.asgi import get_asgi_application
 from django.core.management.base import BaseCommand, CommandParser
-from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer, get_internal_wsgi_application
-
-
-class QuietHandler(WSGIRequestHandler):
-    """Log requests at the django.server logger's level (quiet by default), errors always."""
 
 
 class Command(BaseCommand):
@@ -49,19 +48,26 @@ class Command(BaseCommand):
         bot_interval: float = 20.0,
         **options: Any,
     ) -> None:
-        handler = StaticFilesHandler(get_internal_wsgi_application())
-        # A plain WSGIServer: one request at a time, no request threads (so no daemon_threads to set).
-        server = WSGIServer((addr, port), QuietHandler, ipv6=":" in addr)
-        server.set_app(handler)
-        http = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        import uvicorn
+
+        from exchange.stream import with_stream
+
+        app = with_stream(ASGIStaticFilesHandler(get_asgi_application()))
+        level = "info" if settings.LOG_LEVEL in {"DEBUG", "INFO"} else "warning"
+        config = uvicorn.Config(
+            app, host=addr, port=port, lifespan="on", log_level=level, access_log=False, timeout_graceful_shutdown=2
+        )
+        server = uvicorn.Server(config)
+        http = threading.Thread(target=server.run, name="http", daemon=True)
         http.start()
+        while not server.started and http.is_alive():
+            threading.Event().wait(0.05)
         broker = "Redis" if settings.CELERY_BROKER_URL.startswith("redis") else "the in-process broker"
         host = settings.DATABASES["default"]["HOST"] or "localhost"
         database = f"the embedded PostgreSQL in {host}" if host.startswith("/") else f"PostgreSQL at {host}"
         self.stderr.write(
-            f"Serving http://{addr}:{port}/ (API /api/v1/, docs /api/docs/, admin /admin/) on {database}"
-            + ("" if no_worker else f"; scheduled jobs on {broker}")
-            + ". Ctrl-C stops."
+            f"Serving http://{addr}:{port}/ (API /api/v1/, events /api/v1/events/stream, docs /api/docs/, "
+            f"admin /admin/) on {database}" + ("" if no_worker else f"; scheduled jobs on {broker}") + ". Ctrl-C stops."
         )
         if not no_bots:
             self.start_bots(addr, port, bot_interval)
@@ -72,7 +78,8 @@ class Command(BaseCommand):
                 stop.wait()
         else:
             self.run_worker()
-        server.shutdown()
+        server.should_exit = True
+        http.join(timeout=5)
         sys.exit(0)
 
     def start_bots(self, addr: str, port: int, interval: float) -> None:
@@ -103,9 +110,11 @@ class Command(BaseCommand):
         from celery.exceptions import SecurityWarning
 
         from config.celery import app
+        from exchange.events import sync as events_sync
         from exchange.schedule import sync
 
         sync()  # the jobs as exchange/schedule.py lists them (migrate does it too; this is cheap and idempotent)
+        events_sync()  # and the event routes (exchange/events.py)
 
         warnings.simplefilter("ignore", SecurityWarning)  # a development server in a container may run as root
         in_process = settings.CELERY_BROKER_URL.startswith("memory")

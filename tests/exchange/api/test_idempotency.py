@@ -54,6 +54,7 @@ from exchange.models import (
     Trade,
     TrustedAccount,
     VerifiedEmission,
+    WebhookEndpoint,
 )
 from exchange.services.allocation import allocation_rule_set
 from exchange.services.approvals import approval_request
@@ -68,6 +69,7 @@ from exchange.services.pledges import pledge_enforce
 from exchange.services.pledges.compliance_release import pledge_compliance_release_request
 from exchange.services.transfers import transfer_create
 from exchange.services.trust import trusted_account_propose
+from exchange.services.webhooks import webhook_endpoint_create, webhook_endpoint_disable
 from tests.factories import IdempotentRequestFactory
 from tests.helpers.api import all_at_once, api_routes, error_of, token_for
 from tests.helpers.compliance import make_cycle
@@ -1103,6 +1105,47 @@ def _official_price(settings):
     )
 
 
+def _webhook_create(settings):
+    ps = make_pledges()
+    body = {"url": "https://hooks.example.com/a", "types": ["order.filled"]}
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/webhooks",
+        body,
+        WebhookEndpoint.objects.count,
+        other_body=body | {"url": "https://hooks.example.com/b"},
+    )
+
+
+def _endpoint(ps, *, disabled: bool = False) -> WebhookEndpoint:
+    endpoint = webhook_endpoint_create(actor=ps.borrower[2], url="https://hooks.example.com/a", types=[])
+    return webhook_endpoint_disable(actor=ps.borrower[2], endpoint_id=endpoint.pk) if disabled else endpoint
+
+
+def _webhook_disable(settings):
+    ps = make_pledges()
+    endpoint = _endpoint(ps)
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/webhooks/{endpoint.pk}/disable",
+        None,
+        lambda: _status(WebhookEndpoint, endpoint.pk),
+        other_path=f"/api/v1/webhooks/{endpoint.pk}/enable",
+    )
+
+
+def _webhook_enable(settings):
+    ps = make_pledges()
+    endpoint = _endpoint(ps, disabled=True)
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/webhooks/{endpoint.pk}/enable",
+        None,
+        lambda: _status(WebhookEndpoint, endpoint.pk),
+        other_path=f"/api/v1/webhooks/{endpoint.pk}/disable",
+    )
+
+
 CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/participants": _participants_register,
     "api/v1/participants/<id:pk>/suspend": _participants_suspend,
@@ -1169,6 +1212,9 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/compliance/obligations/<id:pk>/determination": _determination,
     "api/v1/compliance/carryover-rules": _carryover_rule,
     "api/v1/compliance/prices": _official_price,
+    "api/v1/webhooks": _webhook_create,
+    "api/v1/webhooks/<id:pk>/disable": _webhook_disable,
+    "api/v1/webhooks/<id:pk>/enable": _webhook_enable,
 }
 
 

@@ -88,3 +88,21 @@ def test_a_bot_without_a_server_backs_off():
 
     assert bot.failures == 1
     assert delay >= 1.6
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_market_maker_keeps_its_quotes_from_its_events_and_requotes_when_one_fills():
+    maker = MarketMaker(Client("http://127.0.0.1:9", "gl_x_y", retries=0), ["CEA-2024"], interval=60, seed=1)
+    maker.quotes, maker.streaming = {}, True
+    accepted = {"order": 7, "asset": "CEA-2024", "side": "sell", "price": "80.10"}
+    maker.on_event({"id": 1, "type": "order.accepted", "data": accepted})
+    assert maker.quotes == {7: {"asset": "CEA-2024", "side": "sell", "price": "80.10"}}
+    assert not maker.wake.is_set()
+    part = {"order": 7, "trade": 1, "quantity": 10, "price": "80.10", "order_status": "open"}
+    maker.on_event({"id": 2, "type": "order.filled", "data": part})
+    assert 7 in maker.quotes  # partly filled: the quote stands
+    assert not maker.wake.is_set()
+    maker.on_event({"id": 3, "type": "order.filled", "data": {**part, "trade": 2, "order_status": "filled"}})
+    assert maker.quotes == {}  # gone: quote again now
+    assert maker.wake.is_set()
+    assert [e["id"] for e in maker.fills] == [2, 3]

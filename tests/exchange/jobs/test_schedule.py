@@ -60,7 +60,8 @@ def test_sync_is_idempotent():
     assert not result.changed
     assert rows() == before
     assert CrontabSchedule.objects.count() == len({j.when for j in schedule.JOBS if isinstance(j.when, schedule.Cron)})
-    assert IntervalSchedule.objects.count() == 1
+    intervals = {j.when for j in schedule.JOBS if isinstance(j.when, schedule.Every)}
+    assert IntervalSchedule.objects.count() == len(intervals)
 
 
 def test_sync_puts_back_an_edited_job_and_deletes_retired_ones_but_keeps_a_disabled_job_disabled():
