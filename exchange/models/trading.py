@@ -321,13 +321,12 @@ class TradeSettlement(models.Model):
     trade = models.OneToOneField(
         Trade, on_delete=models.DO_NOTHING, primary_key=True, db_constraint=False, related_name="settlement"
     )
-    # No index on the batch: settling inserts 100,000 of these rows at once, and nothing looks trades up by
-    # batch on a hot path (a batch's trades are a scan of this two-column table).
+    # Indexed: the settlement's participant events (``greenledger_event_concerned``) and a batch's trade list
+    # read a batch's rows, which must not cost a scan of every trade ever settled.
     batch = models.ForeignKey(
         SettlementBatch,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
-        db_index=False,
         related_name="trade_settlements",
     )
 

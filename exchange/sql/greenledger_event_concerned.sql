@@ -113,17 +113,19 @@ BEGIN
 
     ELSIF p_resolver = 'settlement' THEN
         -- Each side of each trade of the batch, summed per participant and asset (one statement over
-        -- the batch's trades, by the trade table's batch index).
+        -- the batch's settlement links, by their batch index).
         RETURN QUERY
             WITH sides AS (
                 SELECT o.participant_id AS pid, t.id AS trade, t.asset_id, t.quantity AS bought, 0::bigint AS sold,
                        -t.turnover_fen - t.buyer_fee_fen AS cash
-                  FROM exchange_trade t JOIN exchange_order o ON o.id = t.buy_order_id
-                 WHERE t.settlement_batch_id = p_object_id::bigint
+                  FROM exchange_tradesettlement ts JOIN exchange_trade t ON t.id = ts.trade_id
+                  JOIN exchange_order o ON o.id = t.buy_order_id
+                 WHERE ts.batch_id = p_object_id::bigint
                 UNION ALL
                 SELECT o.participant_id, t.id, t.asset_id, 0::bigint, t.quantity, t.turnover_fen - t.seller_fee_fen
-                  FROM exchange_trade t JOIN exchange_order o ON o.id = t.sell_order_id
-                 WHERE t.settlement_batch_id = p_object_id::bigint
+                  FROM exchange_tradesettlement ts JOIN exchange_trade t ON t.id = ts.trade_id
+                  JOIN exchange_order o ON o.id = t.sell_order_id
+                 WHERE ts.batch_id = p_object_id::bigint
             ), per_asset AS (
                 SELECT pid, a.code AS asset, count(*) AS n, array_agg(trade ORDER BY trade) AS trades,
                        sum(bought)::bigint AS bought, sum(sold)::bigint AS sold,
