@@ -20,10 +20,10 @@ its offset cut-off (31 December 2024). The numbers are data: ``CcerRule`` versio
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
@@ -50,6 +50,11 @@ from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.freezes import check_sha256
 from exchange.services.idempotency import idempotent_service
 from exchange.services.issuance import ccer_issue, project_register
+
+
+def _(text: str) -> str:
+    """``text`` marked for translation, translated when shown (a lazy string typed as the ``str`` it becomes)."""
+    return cast(str, gettext_lazy(text))
 
 
 # --- refusals -------------------------------------------------------------------------------------------
@@ -337,7 +342,7 @@ def ccer_application_submit(
             validation_body=validation_body.strip()[:200],
             validation_report_sha256=report,
             rule=rule,
-            submitted_by_id=actor.user_id,
+            submitted_by_id=actor.member_user_id,
             submitted_at=clock.now(),
         )
     except IntegrityError:  # a twin application with this code committed first
@@ -574,7 +579,7 @@ def reduction_claim_submit(
         quantity=quantity,
         verification_body=verification_body.strip()[:200],
         verification_report_sha256=report,
-        submitted_by_id=actor.user_id,
+        submitted_by_id=actor.member_user_id,
         submitted_at=clock.now(),
     )
     audit_record(

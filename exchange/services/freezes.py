@@ -16,9 +16,10 @@ transfers ordered by a court; Decree 775 (2024). See docs/registry.md.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django.db import IntegrityError
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
@@ -40,6 +41,12 @@ from exchange.models import (
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post
+
+
+def _(text: str) -> str:
+    """``text`` marked for translation, translated when shown (a lazy string typed as the ``str`` it becomes)."""
+    return cast(str, gettext_lazy(text))
+
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -16,8 +16,10 @@ registration rules of 2021).
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
@@ -45,6 +47,11 @@ from exchange.services.freezes import check_sha256
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post
 from exchange.services.notices import notice_add
+
+
+def _(text: str) -> str:
+    """``text`` marked for translation, translated when shown (a lazy string typed as the ``str`` it becomes)."""
+    return cast(str, gettext_lazy(text))
 
 
 class NonTradeTransferNotFound(NotFound):
@@ -127,7 +134,7 @@ def non_trade_transfer_apply(
         serials=serials,
     )
     transfer = NonTradeTransfer.objects.create(
-        participant_id=source.participant_id,
+        participant_id=source.participant_id or 0,  # a holding account always has its participant
         source=source,
         destination=destination,
         asset=asset,
