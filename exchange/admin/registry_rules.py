@@ -180,14 +180,14 @@ class ApplicationCommentInline(ReadOnlyInline):
     model = PublicComment
     fk_name = "application"
     fields = ["author", "text", "received_on"]
-    readonly_fields = fields
+    readonly_fields = ["author", "text", "received_on"]
 
 
 class ClaimCommentInline(ReadOnlyInline):
     model = PublicComment
     fk_name = "claim"
     fields = ["author", "text", "received_on"]
-    readonly_fields = fields
+    readonly_fields = ["author", "text", "received_on"]
 
 
 @admin.register(ProjectApplication)

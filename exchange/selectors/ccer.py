@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import cast
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from core import clock
 from core.errors import Conflict
 from exchange.models import CcerRule
+
+
+def _(text: str) -> str:
+    """``text`` marked for translation, translated when shown (a lazy string typed as the ``str`` it becomes)."""
+    return cast(str, gettext_lazy(text))
 
 
 class CcerRuleMissing(Conflict):

@@ -20,15 +20,15 @@ its offset cut-off (31 December 2024). The numbers are data: ``CcerRule`` versio
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core import clock
-from core.errors import InvalidInput, NotFound
+from core.errors import NotFound
 from core.limits import check_quantity
 from exchange.errors import DuplicateObject, InvalidState, RuleViolation
 from exchange.locks import lock_row
@@ -47,9 +47,14 @@ from exchange.models import (
 from exchange.selectors.calendar import add_working_days
 from exchange.selectors.ccer import add_years, ccer_rule_on
 from exchange.services.audit import audit_record, mark_unchanged, service
-from exchange.services.freezes import check_sha256
+from exchange.services.freezes import ValueRuleBroken, check_sha256
 from exchange.services.idempotency import idempotent_service
 from exchange.services.issuance import ccer_issue, project_register
+
+
+def _(text: str) -> str:
+    """``text`` marked for translation, translated when shown (a lazy string typed as the ``str`` it becomes)."""
+    return cast(str, gettext_lazy(text))
 
 
 # --- refusals -------------------------------------------------------------------------------------------
@@ -138,20 +143,20 @@ def ccer_rule_add(*, actor: Actor, **fields: Any) -> CcerRule:
     _require_registry(actor)
     effective_from = fields.get("effective_from")
     if not isinstance(effective_from, date):
-        raise InvalidInput(_("A rule version has its effective date."))
+        raise ValueRuleBroken(_("A rule version has its effective date."))
     if CcerRule.objects.filter(effective_from=effective_from).exists():
         raise DuplicateObject(details={"effective_from": effective_from.isoformat()})
     names = {f.name for f in CcerRule._meta.fields} - {"id", "created_at"}
     unknown = set(fields) - names
     if unknown or set(fields) != names:
-        raise InvalidInput(
+        raise ValueRuleBroken(
             _("A rule version states every field."),
             details={"missing": sorted(names - set(fields)), "unknown": sorted(unknown)},
         )
     if fields["max_crediting_years"] < fields["min_crediting_years"] or (
         fields["forestry_max_crediting_years"] < fields["forestry_min_crediting_years"]
     ):
-        raise InvalidInput(_("A crediting period's longest bound is below its shortest."))
+        raise ValueRuleBroken(_("A crediting period's longest bound is below its shortest."))
     rule = CcerRule.objects.create(**fields, created_at=clock.now())
     audit_record(actor=actor, action="ccer.rule_add", obj=rule, payload=dict(fields))
     return rule
@@ -165,9 +170,9 @@ def methodology_add(
     _require_registry(actor)
     code = code.strip().upper()
     if project_type not in ProjectType.values:
-        raise InvalidInput(details={"project_type": project_type})
+        raise ValueRuleBroken(details={"project_type": project_type})
     if not code.startswith("CCER-") or len(code) < 12:
-        raise InvalidInput(_("A methodology code reads like CCER-14-001-V01."), details={"code": code})
+        raise ValueRuleBroken(_("A methodology code reads like CCER-14-001-V01."), details={"code": code})
     if Methodology.objects.filter(code=code).exists():
         raise DuplicateObject(details={"code": code})
     methodology = Methodology.objects.create(
@@ -286,12 +291,12 @@ def ccer_application_submit(
     _require_owner_or_registry(actor, owner)
     code = code.strip().upper()
     if not code or not name.strip() or not location.strip() or not validation_body.strip():
-        raise InvalidInput(_("An application gives the project's code, name, location and validation body."))
+        raise ValueRuleBroken(_("An application gives the project's code, name, location and validation body."))
     if project_type not in ProjectType.values:
-        raise InvalidInput(details={"project_type": project_type})
+        raise ValueRuleBroken(details={"project_type": project_type})
     report = check_sha256(validation_report_sha256, "validation_report_sha256")
     if owner.kind not in (ParticipantKind.PROJECT_OWNER, ParticipantKind.COMPLIANCE_ENTITY):
-        raise InvalidInput(_("A project's owner is a project owner."), details={"owner_kind": owner.kind})
+        raise CcerIneligible(_("A project's owner is a project owner."), details={"owner_kind": owner.kind})
     check_owner_not_covered(owner)
     found = Methodology.objects.filter(code=methodology.strip().upper(), active=True).first()
     if found is None:
@@ -302,7 +307,7 @@ def ccer_application_submit(
             details={"methodology": found.code, "methodology_type": found.project_type, "project_type": project_type},
         )
     if crediting_end < crediting_start:
-        raise InvalidInput(_("The crediting period ends before it starts."))
+        raise ValueRuleBroken(_("The crediting period ends before it starts."))
     rule = ccer_rule_on()
     if start_date < rule.earliest_start_date:
         raise CcerIneligible(
@@ -337,7 +342,7 @@ def ccer_application_submit(
             validation_body=validation_body.strip()[:200],
             validation_report_sha256=report,
             rule=rule,
-            submitted_by_id=actor.user_id,
+            submitted_by_id=actor.member_user_id,
             submitted_at=clock.now(),
         )
     except IntegrityError:  # a twin application with this code committed first
@@ -430,13 +435,13 @@ def ccer_comment_add(
     actor.require_can_act()
     text = (text or "").strip()
     if not text:
-        raise InvalidInput(_("A comment has its text."))
+        raise ValueRuleBroken(_("A comment has its text."))
     received_on = received_on or clock.trading_day()
     if actor.is_kind(ParticipantKind.REGISTRY) and author.strip():
         author = author.strip()
     else:
         if actor.participant_id is None:
-            raise InvalidInput(_("A comment recorded by the system names its author."))
+            raise ValueRuleBroken(_("A comment recorded by the system names its author."))
         author = Participant.objects.get(pk=actor.participant_id).name
         received_on = clock.trading_day()
     locked = _lock_application(target) if isinstance(target, ProjectApplication) else _lock_claim(target)
@@ -484,7 +489,7 @@ def ccer_application_decide(
     locked = _lock_application(application)
     today = today or clock.trading_day()
     if not register and not reason.strip():
-        raise InvalidInput(_("A refusal gives its reason."))
+        raise ValueRuleBroken(_("A refusal gives its reason."))
     _decidable(locked, today)
     if register:
         locked.project = project_register(
@@ -540,13 +545,13 @@ def reduction_claim_submit(
     check_quantity(quantity)
     report = check_sha256(verification_report_sha256, "verification_report_sha256")
     if not verification_body.strip():
-        raise InvalidInput(_("A claim names its verification body."))
+        raise ValueRuleBroken(_("A claim names its verification body."))
     if project.status != ProjectStatus.REGISTERED:
         raise CycleStepRefused(details={"project": project.code, "status": project.status})
     if monitoring_end < monitoring_start:
-        raise InvalidInput(_("The monitoring period ends before it starts."))
+        raise ValueRuleBroken(_("The monitoring period ends before it starts."))
     if not monitoring_start.year <= vintage <= monitoring_end.year:
-        raise InvalidInput(_("The vintage is a year of the monitoring period."), details={"vintage": vintage})
+        raise ValueRuleBroken(_("The vintage is a year of the monitoring period."), details={"vintage": vintage})
     if not (project.crediting_start <= monitoring_start and monitoring_end <= project.crediting_end):
         raise CcerIneligible(_("The monitoring period lies outside the project's crediting period."))
     rule = ccer_rule_on()
@@ -574,7 +579,7 @@ def reduction_claim_submit(
         quantity=quantity,
         verification_body=verification_body.strip()[:200],
         verification_report_sha256=report,
-        submitted_by_id=actor.user_id,
+        submitted_by_id=actor.member_user_id,
         submitted_at=clock.now(),
     )
     audit_record(
@@ -607,7 +612,7 @@ def reduction_claim_decide(
     locked = _lock_claim(claim)
     today = today or clock.trading_day()
     if not issue and not reason.strip():
-        raise InvalidInput(_("A refusal gives its reason."))
+        raise ValueRuleBroken(_("A refusal gives its reason."))
     _decidable(locked, today)
     if issue:
         locked.issuance = ccer_issue(

@@ -16,9 +16,10 @@ transfers ordered by a court; Decree 775 (2024). See docs/registry.md.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from django.db import IntegrityError
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
@@ -41,6 +42,12 @@ from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post
 
+
+def _(text: str) -> str:
+    """``text`` marked for translation, translated when shown (a lazy string typed as the ``str`` it becomes)."""
+    return cast(str, gettext_lazy(text))
+
+
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -52,6 +59,14 @@ class FreezeNotFound(NotFound):
 class FreezeEnded(InvalidState):
     code = "freeze_ended"
     default_message = _("The freeze has been released or its units seized already.")
+
+
+class ValueRuleBroken(InvalidInput):
+    """Values each valid by the schema that together break a rule of the registry (a range that does not match
+    its quantity, a period that ends before it starts...): 400, and not a shape error."""
+
+    code = "value_rule_broken"
+    default_message = _("The values break a rule the registry states.")
 
 
 class InvalidDocumentHash(InvalidInput):
@@ -74,7 +89,7 @@ def _require_registry(actor: Actor) -> None:
 def _order(court: str, document_number: str, document_sha256: str) -> tuple[str, str, str]:
     court, document_number = (court or "").strip(), (document_number or "").strip()
     if not court or not document_number:
-        raise InvalidInput(_("An order names its court and its document number."))
+        raise ValueRuleBroken(_("An order names its court and its document number."))
     return court[:200], document_number[:100], check_sha256(document_sha256)
 
 
@@ -100,16 +115,18 @@ def judicial_freeze_create(
             _("Only a participant's holding account is frozen."), details={"account": account.number}
         )
     if not asset.serialised:
-        raise InvalidInput(_("Only allowances and CCER are frozen here."), details={"asset": asset.code})
+        raise ValueRuleBroken(_("Only allowances and CCER are frozen here."), details={"asset": asset.code})
     if serials is not None:
         first, last = serials
         if first < 1 or last < first:
-            raise InvalidInput(_("The serial range is not a range."), details={"serials": [first, last]})
+            raise ValueRuleBroken(_("The serial range is not a range."), details={"serials": [first, last]})
         if quantity is not None and quantity != last - first + 1:
-            raise InvalidInput(_("The serial range does not match the quantity."), details={"serials": [first, last]})
+            raise ValueRuleBroken(
+                _("The serial range does not match the quantity."), details={"serials": [first, last]}
+            )
         quantity = last - first + 1
     if quantity is None:
-        raise InvalidInput(_("A freeze names serials or a quantity."))
+        raise ValueRuleBroken(_("A freeze names serials or a quantity."))
     check_quantity(quantity)
     if JudicialFreeze.objects.filter(
         court=court, document_number=document_number, account=account, asset=asset
@@ -179,7 +196,7 @@ def judicial_freeze_release(
     _require_registry(actor)
     document_number = (document_number or "").strip()[:100]
     if not document_number:
-        raise InvalidInput(_("A release names the order's document number."))
+        raise ValueRuleBroken(_("A release names the order's document number."))
     document_sha256 = check_sha256(document_sha256)
     locked = _active(freeze)
     if locked.status == FreezeStatus.RELEASED and locked.end_document_number == document_number:
@@ -219,7 +236,7 @@ def judicial_freeze_seize(
     _require_registry(actor)
     document_number = (document_number or "").strip()[:100]
     if not document_number:
-        raise InvalidInput(_("A seizure names the order's document number."))
+        raise ValueRuleBroken(_("A seizure names the order's document number."))
     document_sha256 = check_sha256(document_sha256)
     locked = _active(freeze)
     if locked.status == FreezeStatus.SEIZED and locked.end_document_number == document_number:

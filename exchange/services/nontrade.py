@@ -16,13 +16,15 @@ registration rules of 2021).
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core import clock
-from core.errors import Forbidden, InvalidInput, NotFound
+from core.errors import Forbidden, NotFound
 from core.limits import check_quantity
 from exchange.errors import AssetNotTransferable, InvalidDestination, InvalidState, SameAccount
 from exchange.locks import lock_row
@@ -41,10 +43,15 @@ from exchange.models import (
 )
 from exchange.selectors.accounts import may_move_from
 from exchange.services.audit import audit_record, mark_unchanged, service
-from exchange.services.freezes import check_sha256
+from exchange.services.freezes import ValueRuleBroken, check_sha256
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post
 from exchange.services.notices import notice_add
+
+
+def _(text: str) -> str:
+    """``text`` marked for translation, translated when shown (a lazy string typed as the ``str`` it becomes)."""
+    return cast(str, gettext_lazy(text))
 
 
 class NonTradeTransferNotFound(NotFound):
@@ -94,12 +101,12 @@ def non_trade_transfer_apply(
         raise NonTradeTransferNotFound(_("You act for another participant."), details={"account": source.number})
     check_quantity(quantity)
     if legal_basis not in LegalBasis.values:
-        raise InvalidInput(
+        raise ValueRuleBroken(
             _("Unknown legal basis."), details={"legal_basis": legal_basis, "allowed": list(LegalBasis.values)}
         )
     legal_basis_text = (legal_basis_text or "").strip()
     if legal_basis == LegalBasis.OTHER and not legal_basis_text:
-        raise InvalidInput(_("A legal basis of 'other' is stated in words."), details={"legal_basis": legal_basis})
+        raise ValueRuleBroken(_("A legal basis of 'other' is stated in words."), details={"legal_basis": legal_basis})
     document_sha256 = check_sha256(document_sha256)
     if source.pk == destination.pk:
         raise SameAccount(details={"account": source.number})
@@ -116,7 +123,7 @@ def non_trade_transfer_apply(
     if not asset.serialised:
         raise AssetNotTransferable(details={"asset": asset.code})
     if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
-        raise InvalidInput(_("The serial range does not match the quantity."), details={"serials": list(serials)})
+        raise ValueRuleBroken(_("The serial range does not match the quantity."), details={"serials": list(serials)})
     now = clock.now()
     hold = hold_place(
         account=source,
@@ -127,7 +134,7 @@ def non_trade_transfer_apply(
         serials=serials,
     )
     transfer = NonTradeTransfer.objects.create(
-        participant_id=source.participant_id,
+        participant_id=source.participant_id or 0,  # a holding account always has its participant
         source=source,
         destination=destination,
         asset=asset,
@@ -218,7 +225,7 @@ def non_trade_transfer_reject(*, actor: Actor, transfer: NonTradeTransfer, reaso
     reviewed, the second officer rejects its approval request, which comes to the same.)"""
     _require_registry(actor)
     if not (reason or "").strip():
-        raise InvalidInput(_("A rejection gives its reason."))
+        raise ValueRuleBroken(_("A rejection gives its reason."))
     locked = _lock(transfer)
     if locked.status != NonTradeStatus.APPLIED:
         raise NonTradeStepRefused(details={"non_trade_transfer": locked.pk, "status": locked.status})

@@ -14,11 +14,11 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
 from core import clock
@@ -73,6 +73,11 @@ from exchange.services.trust import (
     trust_decides,
     untrusted_destinations,
 )
+
+
+def _(text: str) -> str:
+    """``text`` marked for translation, translated when shown (a lazy string typed as the ``str`` it becomes)."""
+    return cast(str, gettext_lazy(text))
 
 
 class NonTradeTransferRequired(RuleViolation):

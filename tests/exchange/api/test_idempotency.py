@@ -25,7 +25,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from accounts.actors import Actor
-from accounts.models import ApiToken, Participant
+from accounts.models import ApiToken, Participant, ParticipantKind
 from accounts.services import api_token_create, participant_suspend
 from accounts.validators import make_uscc
 from core import clock
@@ -1146,6 +1146,319 @@ def _webhook_enable(settings):
     )
 
 
+# --- China's registry rules ------------------------------------------------------------------------------
+SHA = "e" * 64
+AFTER_PUBLICITY = datetime(2027, 1, 5, 10, tzinfo=clock.MARKET_TZ)  # the windows opened on IN_SESSION's day end before
+
+
+def _frozen(ps):
+    from exchange.services.freezes import judicial_freeze_create
+
+    return judicial_freeze_create(
+        actor=ps.ex.market.registry_actor,
+        account=ps.borrower[1],
+        asset=ps.ex.cea,
+        court="Court",
+        document_number="F-1",
+        document_sha256=SHA,
+        quantity=10,
+    )
+
+
+def _freeze_create(settings):
+    ps, registry = _registry()
+    body = {
+        "account": ps.borrower[1].number,
+        "asset": ps.ex.cea.code,
+        "court": "Court",
+        "document_number": "F-1",
+        "document_sha256": SHA,
+        "quantity": 10,
+    }
+    from exchange.models import JudicialFreeze
+
+    return Case(
+        client_of(registry), "/api/v1/freezes", body, JudicialFreeze.objects.count, other_body=body | {"quantity": 11}
+    )
+
+
+def _freeze_release(settings):
+    ps, registry = _registry()
+    freeze = _frozen(ps)
+    from exchange.models import JudicialFreeze
+
+    body = {"document_number": "R-1", "document_sha256": SHA}
+    return Case(
+        client_of(registry),
+        f"/api/v1/freezes/{freeze.pk}/release",
+        body,
+        lambda: _status(JudicialFreeze, freeze.pk),
+        other_body=body | {"document_number": "R-2"},
+    )
+
+
+def _freeze_seize(settings):
+    ps, registry = _registry()
+    freeze = _frozen(ps)
+    from exchange.models import JudicialFreeze
+
+    body = {"document_number": "S-1", "document_sha256": SHA, "destination": ps.bank[1].number}
+    return Case(
+        client_of(registry),
+        f"/api/v1/freezes/{freeze.pk}/seize",
+        body,
+        lambda: _status(JudicialFreeze, freeze.pk),
+        other_body=body | {"document_number": "S-2"},
+    )
+
+
+def _non_trade_applied(ps):
+    from exchange.services.nontrade import non_trade_transfer_apply
+
+    return non_trade_transfer_apply(
+        actor=ps.borrower[2],
+        source=ps.borrower[1],
+        destination=ps.bank[1],
+        asset=ps.ex.cea,
+        quantity=5,
+        legal_basis="merger_split",
+        document_sha256=SHA,
+    )
+
+
+def _non_trade_apply(settings):
+    ps = make_pledges()
+    from exchange.models import NonTradeTransfer
+
+    body = {
+        "source": ps.borrower[1].number,
+        "destination": ps.bank[1].number,
+        "asset": ps.ex.cea.code,
+        "quantity": 5,
+        "legal_basis": "inheritance",
+        "document_sha256": SHA,
+    }
+    return Case(
+        client_of(ps.borrower[2]),
+        "/api/v1/non-trade-transfers",
+        body,
+        NonTradeTransfer.objects.count,
+        other_body=body | {"quantity": 6},
+    )
+
+
+def _non_trade_review(settings):
+    ps, registry = _registry()
+    transfer = _non_trade_applied(ps)
+    from exchange.models import NonTradeTransfer
+
+    return Case(
+        client_of(registry),
+        f"/api/v1/non-trade-transfers/{transfer.pk}/review",
+        {"note": "complete"},
+        lambda: _status(NonTradeTransfer, transfer.pk),
+        other_body={"note": "other"},
+    )
+
+
+def _non_trade_reject(settings):
+    ps, registry = _registry()
+    transfer = _non_trade_applied(ps)
+    from exchange.models import NonTradeTransfer
+
+    return Case(
+        client_of(registry),
+        f"/api/v1/non-trade-transfers/{transfer.pk}/reject",
+        {"reason": "no document"},
+        lambda: _status(NonTradeTransfer, transfer.pk),
+        other_body={"reason": "other"},
+    )
+
+
+APPLICATION = {
+    "code": "AFF-IDEM",
+    "name": "Forest",
+    "project_type": "forestry",
+    "methodology": "CCER-14-001-V01",
+    "location": "Hebei",
+    "start_date": "2021-03-01",
+    "crediting_start": "2021-03-01",
+    "crediting_end": "2051-02-28",
+    "validation_body": "CEC",
+    "validation_report_sha256": SHA,
+}
+
+
+def _ccer_world():
+    from exchange.services.calendar import calendar_year_load
+    from exchange.services.ccer import ccer_reference_seed
+
+    ps, registry = _registry()
+    ccer_reference_seed(actor=registry)
+    calendar_year_load(actor=registry, code="CN", year=2026)
+    owner = ps.ex.trader("Forest owner", kind=ParticipantKind.PROJECT_OWNER)
+    return ps, registry, owner
+
+
+def _application(owner, *, published: bool = False, registry=None):
+    from exchange.services.ccer import ccer_application_submit, ccer_publicity_open
+
+    fields = {k: v for k, v in APPLICATION.items()}
+    for name in ("start_date", "crediting_start", "crediting_end"):
+        fields[name] = date.fromisoformat(fields[name])
+    application = ccer_application_submit(actor=owner[2], owner=owner[0], **fields)
+    return ccer_publicity_open(actor=registry, target=application) if published else application
+
+
+def _ccer_apply(settings):
+    _, _, owner = _ccer_world()
+    from exchange.models import ProjectApplication
+
+    return Case(
+        client_of(owner[2]),
+        "/api/v1/ccer/applications",
+        APPLICATION,
+        ProjectApplication.objects.count,
+        other_body=APPLICATION | {"name": "Other"},
+    )
+
+
+def _ccer_publicity(settings):
+    _, registry, owner = _ccer_world()
+    application = _application(owner)
+    from exchange.models import ProjectApplication
+
+    return Case(
+        client_of(registry),
+        f"/api/v1/ccer/applications/{application.pk}/publicity",
+        None,
+        lambda: _status(ProjectApplication, application.pk),
+        other_path=f"/api/v1/ccer/applications/{application.pk}/comments",
+    )
+
+
+def _ccer_comment(settings):
+    ps, registry, owner = _ccer_world()
+    application = _application(owner, published=True, registry=registry)
+    from exchange.models import PublicComment
+
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/ccer/applications/{application.pk}/comments",
+        {"text": "A comment."},
+        PublicComment.objects.count,
+        other_body={"text": "Another."},
+    )
+
+
+def _ccer_decide(settings):
+    _, registry, owner = _ccer_world()
+    application = _application(owner, published=True, registry=registry)
+    from exchange.models import ProjectApplication
+
+    return Case(
+        client_of(registry),
+        f"/api/v1/ccer/applications/{application.pk}/decision",
+        {"approve": False, "reason": "Not additional."},
+        lambda: _status(ProjectApplication, application.pk),
+        other_body={"approve": False, "reason": "Other."},
+        at=AFTER_PUBLICITY,
+    )
+
+
+def _registered_project(registry, owner):
+    from exchange.services.ccer import ccer_application_decide
+
+    application = _application(owner, published=True, registry=registry)
+    return ccer_application_decide(
+        actor=registry, application=application, register=True, today=date(2027, 1, 4)
+    ).project
+
+
+CLAIM = {
+    "project": "AFF-IDEM",
+    "vintage": 2025,
+    "monitoring_start": "2025-01-01",
+    "monitoring_end": "2025-12-31",
+    "quantity": 10,
+    "verification_body": "CQC",
+    "verification_report_sha256": SHA,
+}
+
+
+def _claim(registry, owner, *, published: bool = False):
+    from exchange.services.ccer import ccer_publicity_open, reduction_claim_submit
+
+    claim = reduction_claim_submit(
+        actor=owner[2],
+        project=_registered_project(registry, owner),
+        vintage=2025,
+        monitoring_start=date(2025, 1, 1),
+        monitoring_end=date(2025, 12, 31),
+        quantity=10,
+        verification_body="CQC",
+        verification_report_sha256=SHA,
+    )
+    return ccer_publicity_open(actor=registry, target=claim) if published else claim
+
+
+def _claim_submit(settings):
+    _, registry, owner = _ccer_world()
+    _registered_project(registry, owner)
+    from exchange.models import ReductionClaim
+
+    return Case(
+        client_of(owner[2]),
+        "/api/v1/ccer/claims",
+        CLAIM,
+        ReductionClaim.objects.count,
+        other_body=CLAIM | {"quantity": 9},
+    )
+
+
+def _claim_publicity(settings):
+    _, registry, owner = _ccer_world()
+    claim = _claim(registry, owner)
+    from exchange.models import ReductionClaim
+
+    return Case(
+        client_of(registry),
+        f"/api/v1/ccer/claims/{claim.pk}/publicity",
+        None,
+        lambda: _status(ReductionClaim, claim.pk),
+        other_path=f"/api/v1/ccer/claims/{claim.pk}/comments",
+    )
+
+
+def _claim_comment(settings):
+    ps, registry, owner = _ccer_world()
+    claim = _claim(registry, owner, published=True)
+    from exchange.models import PublicComment
+
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/ccer/claims/{claim.pk}/comments",
+        {"text": "A comment."},
+        PublicComment.objects.count,
+        other_body={"text": "Another."},
+    )
+
+
+def _claim_decide(settings):
+    _, registry, owner = _ccer_world()
+    claim = _claim(registry, owner, published=True)
+    from exchange.models import ReductionClaim
+
+    return Case(
+        client_of(registry),
+        f"/api/v1/ccer/claims/{claim.pk}/decision",
+        {"approve": False, "reason": "Report incomplete."},
+        lambda: _status(ReductionClaim, claim.pk),
+        other_body={"approve": False, "reason": "Other."},
+        at=AFTER_PUBLICITY,
+    )
+
+
 CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/participants": _participants_register,
     "api/v1/participants/<id:pk>/suspend": _participants_suspend,
@@ -1215,6 +1528,20 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/webhooks": _webhook_create,
     "api/v1/webhooks/<id:pk>/disable": _webhook_disable,
     "api/v1/webhooks/<id:pk>/enable": _webhook_enable,
+    "api/v1/freezes": _freeze_create,
+    "api/v1/freezes/<id:pk>/release": _freeze_release,
+    "api/v1/freezes/<id:pk>/seize": _freeze_seize,
+    "api/v1/non-trade-transfers": _non_trade_apply,
+    "api/v1/non-trade-transfers/<id:pk>/review": _non_trade_review,
+    "api/v1/non-trade-transfers/<id:pk>/reject": _non_trade_reject,
+    "api/v1/ccer/applications": _ccer_apply,
+    "api/v1/ccer/applications/<id:pk>/publicity": _ccer_publicity,
+    "api/v1/ccer/applications/<id:pk>/comments": _ccer_comment,
+    "api/v1/ccer/applications/<id:pk>/decision": _ccer_decide,
+    "api/v1/ccer/claims": _claim_submit,
+    "api/v1/ccer/claims/<id:pk>/publicity": _claim_publicity,
+    "api/v1/ccer/claims/<id:pk>/comments": _claim_comment,
+    "api/v1/ccer/claims/<id:pk>/decision": _claim_decide,
 }
 
 

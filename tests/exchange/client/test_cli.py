@@ -252,7 +252,7 @@ def test_a_non_trade_transfer_is_applied_for_and_its_units_held(market):
     assert "applied: 25 t of CEA-2024 held in" in out
     assert balance(market.seller, market.exchange.cea) == (10_000, 25)
     assert refused == 1
-    assert refusal.startswith("error: invalid: ")
+    assert refusal.startswith("error: value_rule_broken: ")
 
 
 def test_compliance_surrender_status_and_carryover(market):

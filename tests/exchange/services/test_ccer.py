@@ -227,7 +227,7 @@ def test_a_refused_application_registers_nothing(cycle):
                 actor=cycle.registry, application=application, register=False, today=date(2026, 10, 30)
             )
         )
-        == "invalid"
+        == "value_rule_broken"
     )
     refused = ccer_application_decide(
         actor=cycle.registry,

@@ -162,7 +162,10 @@ def test_rejection_before_review_releases_the_hold(china):
         legal_basis="inheritance",
         document_sha256=DOC,
     )
-    assert _refused(lambda: non_trade_transfer_reject(actor=officer_a, transfer=applied, reason=" ")) == "invalid"
+    assert (
+        _refused(lambda: non_trade_transfer_reject(actor=officer_a, transfer=applied, reason=" "))
+        == "value_rule_broken"
+    )
     rejected = non_trade_transfer_reject(actor=officer_a, transfer=applied, reason="No succession certificate.")
     assert rejected.status == NonTradeStatus.REJECTED
     assert balance(source, market.cea) == (1_000, 0)
@@ -172,8 +175,8 @@ def test_rejection_before_review_releases_the_hold(china):
 @pytest.mark.parametrize(
     ("changes", "code"),
     [
-        ({"legal_basis": "gift"}, "invalid"),
-        ({"legal_basis": "other"}, "invalid"),  # "other" is stated in words
+        ({"legal_basis": "gift"}, "value_rule_broken"),
+        ({"legal_basis": "other"}, "value_rule_broken"),  # "other" is stated in words
         ({"document_sha256": "abc"}, "invalid_document_hash"),
         ({"quantity": 1_001}, "insufficient_available"),
     ],
