@@ -53,6 +53,7 @@ from exchange.services.compliance_rules import carryover_rule_set, official_pric
 from exchange.services.obligations import RuleNotFound, emissions_determine
 
 RegistryOnly = KindRequired(ParticipantKind.REGISTRY)
+SECTOR_PATTERN = r"^[A-Za-z0-9_-]{0,32}$"
 YEAR_RANGE = {"minimum": 2000, "maximum": 2100}
 
 
@@ -69,7 +70,7 @@ class PpmField(serializers.Field):
             value = Decimal(data)
         except InvalidOperation:
             self.fail("invalid")
-        if not value.is_finite() or value < 0 or value > 1000 or value.as_tuple().exponent < -6:  # type: ignore[operator]
+        if not value.is_finite() or value < 0 or value >= 10000 or value.as_tuple().exponent < -6:  # type: ignore[operator]
             self.fail("invalid")
         return int(value * PPM)
 
@@ -84,7 +85,9 @@ def _ppm(value: int | None) -> str | None:
 # --- allocation rules ------------------------------------------------------------------------------------
 class AllocationRuleIn(serializers.Serializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
-    sector = serializers.CharField(max_length=32, allow_blank=True, default="", help_text="Blank: any other sector.")
+    sector = serializers.RegexField(
+        SECTOR_PATTERN, max_length=32, allow_blank=True, default="", help_text="Blank: any other sector."
+    )
     stage = serializers.ChoiceField(choices=AllocationStage.choices)
     method = serializers.ChoiceField(choices=AllocationMethod.choices)
     share_bp = serializers.IntegerField(min_value=0, max_value=10000, default=10000)
@@ -92,7 +95,10 @@ class AllocationRuleIn(serializers.Serializer):
     heat_benchmark = PpmField(required=False, help_text="tCO2 per GJ of heat supplied.")
     output_unit = serializers.CharField(max_length=16, allow_blank=True, default="")
     factors = serializers.ListField(
-        child=serializers.CharField(max_length=32), default=list, help_text="Correction factors the input gives."
+        child=serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$", max_length=32),
+        default=list,
+        max_length=20,
+        help_text="Correction factors the input gives.",
     )
     effective_from = serializers.DateField()
     source = serializers.CharField(max_length=300, help_text="The plan or notice, with its article.")
@@ -129,7 +135,7 @@ class AllocationRuleOut(serializers.ModelSerializer):
         return _ppm(rule.heat_benchmark_ppm)
 
 
-YEAR_QUERY = OpenApiParameter("year", int, required=False, description="Only this year.")
+YEAR_QUERY = OpenApiParameter("year", int_parameter_schema(**YEAR_RANGE), required=False, description="Only this year.")
 
 
 class AllocationRuleListApi(ActorMixin, generics.ListAPIView):
