@@ -78,6 +78,15 @@ class PpmField(serializers.Field):
         return str((Decimal(value) / PPM).normalize())
 
 
+class TextField(serializers.CharField):
+    """Text, and only text: a number or a boolean where the schema says string is refused, not turned into one."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def _ppm(value: int | None) -> str | None:
     return None if value is None else PpmField().to_representation(value)
 
@@ -93,7 +102,7 @@ class AllocationRuleIn(serializers.Serializer):
     share_bp = serializers.IntegerField(min_value=0, max_value=10000, default=10000)
     benchmark = PpmField(required=False, help_text='tCO2 per output unit, e.g. "0.8218" (benchmark method).')
     heat_benchmark = PpmField(required=False, help_text="tCO2 per GJ of heat supplied.")
-    output_unit = serializers.CharField(max_length=16, allow_blank=True, default="")
+    output_unit = TextField(max_length=16, allow_blank=True, default="")
     factors = serializers.ListField(
         child=serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$", max_length=32),
         default=list,
@@ -101,7 +110,7 @@ class AllocationRuleIn(serializers.Serializer):
         help_text="Correction factors the input gives.",
     )
     effective_from = serializers.DateField()
-    source = serializers.CharField(max_length=300, help_text="The plan or notice, with its article.")
+    source = TextField(max_length=300, help_text="The plan or notice, with its article.")
 
 
 class AllocationRuleOut(serializers.ModelSerializer):
@@ -186,7 +195,7 @@ class AllocationInputIn(serializers.Serializer):
     output = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, help_text="Output in the rule's unit.")
     heat_output = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, default=0, help_text="GJ.")
     factors = serializers.DictField(child=PpmField(), default=dict, help_text='By name, e.g. {"cooling": "0.99"}.')
-    reference = serializers.CharField(max_length=100, allow_blank=True, default="")
+    reference = TextField(max_length=100, allow_blank=True, default="")
 
 
 class AllocationInputOut(serializers.ModelSerializer):
@@ -261,7 +270,7 @@ class FinalAllocationApi(ActorMixin, APIView):
 # --- deductions and conservative determination -----------------------------------------------------------
 class DeductionIn(serializers.Serializer):
     quantity = QuantityField(required=False, help_text="Default: what is still unsurrendered.")
-    reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+    reason = TextField(max_length=500, allow_blank=True, default="")
 
 
 class DeductionOut(serializers.ModelSerializer):
@@ -296,7 +305,7 @@ class DeductionApi(ActorMixin, APIView):
 
 class DeterminationIn(serializers.Serializer):
     quantity = QuantityField(min_value=0, help_text="The emissions the authority determines, tCO2e.")
-    basis = serializers.CharField(max_length=500, help_text="How it was determined (按保守性原则).")
+    basis = TextField(max_length=500, help_text="How it was determined (按保守性原则).")
 
 
 class DeterminationApi(ActorMixin, APIView):
@@ -331,7 +340,7 @@ class CarryoverRuleIn(serializers.Serializer):
     enforced = serializers.BooleanField(default=True)
     timely_compliance_required = serializers.BooleanField(default=True)
     effective_from = serializers.DateField()
-    source = serializers.CharField(max_length=300)
+    source = TextField(max_length=300)
 
 
 class CarryoverRuleOut(serializers.ModelSerializer):
@@ -427,10 +436,10 @@ class CarryoverLimitApi(ActorMixin, APIView):
 
 # --- official prices -------------------------------------------------------------------------------------
 class OfficialPriceIn(serializers.Serializer):
-    market = serializers.CharField(max_length=16, default="CN-ETS")
+    market = TextField(max_length=16, default="CN-ETS")
     month = serializers.DateField(help_text="Any day of the month.")
     price = MoneyField(min_fen=1, help_text="Yuan per tonne.")
-    source = serializers.CharField(max_length=300)
+    source = TextField(max_length=300)
 
 
 class OfficialPriceOut(serializers.ModelSerializer):
