@@ -330,7 +330,8 @@ class CoverIn(serializers.Serializer):
     entities = serializers.ListField(
         child=IdField(), allow_empty=False, min_length=1, max_length=10000, help_text="Participant ids."
     )
-    sector = serializers.CharField(
+    sector = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{0,32}$",
         max_length=32,
         required=False,
         default="",

@@ -53,6 +53,7 @@ from exchange.services.compliance_rules import carryover_rule_set, official_pric
 from exchange.services.obligations import RuleNotFound, emissions_determine
 
 RegistryOnly = KindRequired(ParticipantKind.REGISTRY)
+SECTOR_PATTERN = r"^[A-Za-z0-9_-]{0,32}$"
 YEAR_RANGE = {"minimum": 2000, "maximum": 2100}
 
 
@@ -69,12 +70,21 @@ class PpmField(serializers.Field):
             value = Decimal(data)
         except InvalidOperation:
             self.fail("invalid")
-        if not value.is_finite() or value < 0 or value > 1000 or value.as_tuple().exponent < -6:  # type: ignore[operator]
+        if not value.is_finite() or value < 0 or value >= 10000 or value.as_tuple().exponent < -6:  # type: ignore[operator]
             self.fail("invalid")
         return int(value * PPM)
 
     def to_representation(self, value: int) -> str:
         return str((Decimal(value) / PPM).normalize())
+
+
+class TextField(serializers.CharField):
+    """Text, and only text: a number or a boolean where the schema says string is refused, not turned into one."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 def _ppm(value: int | None) -> str | None:
@@ -84,18 +94,23 @@ def _ppm(value: int | None) -> str | None:
 # --- allocation rules ------------------------------------------------------------------------------------
 class AllocationRuleIn(serializers.Serializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
-    sector = serializers.CharField(max_length=32, allow_blank=True, default="", help_text="Blank: any other sector.")
+    sector = serializers.RegexField(
+        SECTOR_PATTERN, max_length=32, allow_blank=True, default="", help_text="Blank: any other sector."
+    )
     stage = serializers.ChoiceField(choices=AllocationStage.choices)
     method = serializers.ChoiceField(choices=AllocationMethod.choices)
     share_bp = serializers.IntegerField(min_value=0, max_value=10000, default=10000)
     benchmark = PpmField(required=False, help_text='tCO2 per output unit, e.g. "0.8218" (benchmark method).')
     heat_benchmark = PpmField(required=False, help_text="tCO2 per GJ of heat supplied.")
-    output_unit = serializers.CharField(max_length=16, allow_blank=True, default="")
+    output_unit = TextField(max_length=16, allow_blank=True, default="")
     factors = serializers.ListField(
-        child=serializers.CharField(max_length=32), default=list, help_text="Correction factors the input gives."
+        child=serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$", max_length=32),
+        default=list,
+        max_length=20,
+        help_text="Correction factors the input gives.",
     )
     effective_from = serializers.DateField()
-    source = serializers.CharField(max_length=300, help_text="The plan or notice, with its article.")
+    source = TextField(max_length=300, help_text="The plan or notice, with its article.")
 
 
 class AllocationRuleOut(serializers.ModelSerializer):
@@ -129,7 +144,7 @@ class AllocationRuleOut(serializers.ModelSerializer):
         return _ppm(rule.heat_benchmark_ppm)
 
 
-YEAR_QUERY = OpenApiParameter("year", int, required=False, description="Only this year.")
+YEAR_QUERY = OpenApiParameter("year", int_parameter_schema(**YEAR_RANGE), required=False, description="Only this year.")
 
 
 class AllocationRuleListApi(ActorMixin, generics.ListAPIView):
@@ -180,7 +195,7 @@ class AllocationInputIn(serializers.Serializer):
     output = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, help_text="Output in the rule's unit.")
     heat_output = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, default=0, help_text="GJ.")
     factors = serializers.DictField(child=PpmField(), default=dict, help_text='By name, e.g. {"cooling": "0.99"}.')
-    reference = serializers.CharField(max_length=100, allow_blank=True, default="")
+    reference = TextField(max_length=100, allow_blank=True, default="")
 
 
 class AllocationInputOut(serializers.ModelSerializer):
@@ -255,7 +270,7 @@ class FinalAllocationApi(ActorMixin, APIView):
 # --- deductions and conservative determination -----------------------------------------------------------
 class DeductionIn(serializers.Serializer):
     quantity = QuantityField(required=False, help_text="Default: what is still unsurrendered.")
-    reason = serializers.CharField(max_length=500, allow_blank=True, default="")
+    reason = TextField(max_length=500, allow_blank=True, default="")
 
 
 class DeductionOut(serializers.ModelSerializer):
@@ -290,7 +305,7 @@ class DeductionApi(ActorMixin, APIView):
 
 class DeterminationIn(serializers.Serializer):
     quantity = QuantityField(min_value=0, help_text="The emissions the authority determines, tCO2e.")
-    basis = serializers.CharField(max_length=500, help_text="How it was determined (按保守性原则).")
+    basis = TextField(max_length=500, help_text="How it was determined (按保守性原则).")
 
 
 class DeterminationApi(ActorMixin, APIView):
@@ -325,7 +340,7 @@ class CarryoverRuleIn(serializers.Serializer):
     enforced = serializers.BooleanField(default=True)
     timely_compliance_required = serializers.BooleanField(default=True)
     effective_from = serializers.DateField()
-    source = serializers.CharField(max_length=300)
+    source = TextField(max_length=300)
 
 
 class CarryoverRuleOut(serializers.ModelSerializer):
@@ -421,10 +436,10 @@ class CarryoverLimitApi(ActorMixin, APIView):
 
 # --- official prices -------------------------------------------------------------------------------------
 class OfficialPriceIn(serializers.Serializer):
-    market = serializers.CharField(max_length=16, default="CN-ETS")
+    market = TextField(max_length=16, default="CN-ETS")
     month = serializers.DateField(help_text="Any day of the month.")
     price = MoneyField(min_fen=1, help_text="Yuan per tonne.")
-    source = serializers.CharField(max_length=300)
+    source = TextField(max_length=300)
 
 
 class OfficialPriceOut(serializers.ModelSerializer):

@@ -29,7 +29,6 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
-from core.errors import InvalidInput
 from exchange.locks import lock_balances, lock_rows
 from exchange.models import (
     Account,
@@ -231,9 +230,9 @@ def allocation_input_record(
     check_tonnes("heat_output", heat_output)
     factors = dict(factors or {})
     for name, value in factors.items():
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 10 * PPM:
-            raise InvalidInput(
-                "A correction factor is in millionths, above 0 and at most 10000000.", details={name: str(value)}
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 10_000 * PPM:
+            raise InvalidRule(
+                "A correction factor is above 0 and below 10000 (held in millionths).", details={name: str(value)}
             )
     locked = lock_obligation(obligation)
     latest = AllocationInput.objects.filter(obligation=locked).order_by("-version").first()
