@@ -255,6 +255,7 @@ def _approval_scenarios() -> dict[str, Callable[[Market], object]]:
 
 
 def _market_scenarios() -> dict[str, Callable[[Market], object]]:
+    from core import clock
     from exchange.services import compliance as comp
     from exchange.services import settlement as st
     from exchange.services import trading as t
@@ -328,7 +329,128 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
             actor=listed(m), market=market, effective_from=date(2099, 1, 1), changes={"alert_cancel_count": 5}
         )
 
+    def national_pair(m: Market):
+        """A seller with units and a buyer with cash on CN-CEA (make_market's CEA-2024)."""
+        operator = listed(m)
+        seller = m.holder("Seller")
+        m.give(seller[1], 200_000)
+        buyer = m.holder("Buyer")
+        t.cash_deposit(actor=operator, account=buyer[1], amount_fen=10**10, reference="dep-buyer")
+        return seller, buyer
+
+    def a_listing(m: Market):
+        from exchange.services.agreements import listing_post
+
+        seller, buyer = national_pair(m)
+        listing = listing_post(
+            actor=seller[2],
+            account=seller[1],
+            asset=m.cea,
+            side="sell",
+            price_fen=REFERENCE_FEN,
+            quantity=100,
+            client_order_id="L1",
+        )
+        return listing, buyer
+
+    def a_pick(m: Market):
+        from exchange.services.agreements import listing_pick
+
+        listing, buyer = a_listing(m)
+        return listing_pick(actor=buyer[2], account=buyer[1], listing=listing, client_order_id="P1")
+
+    block_time = clock.market_now().replace(year=2026, month=11, day=25, hour=13, minute=30)
+
+    def an_offer(m: Market):
+        from exchange.services.agreements import block_offer
+
+        seller, buyer = national_pair(m)
+        with clock.pinned(block_time):
+            offer = block_offer(
+                actor=seller[2],
+                account=seller[1],
+                asset=m.cea,
+                side="sell",
+                price_fen=REFERENCE_FEN,
+                quantity=100_000,
+                counterparty=buyer[0],
+                client_order_id="B1",
+            )
+        return offer, buyer
+
+    def block_step(name: str):
+        def run(m: Market):
+            from exchange.services import agreements
+
+            offer, buyer = an_offer(m)
+            with clock.pinned(block_time):
+                if name == "accept":
+                    return agreements.block_accept(actor=buyer[2], account=buyer[1], offer=offer, client_order_id="A1")
+                if name == "decline":
+                    return agreements.block_decline(actor=buyer[2], offer=offer)
+                return agreements.block_counter(
+                    actor=buyer[2], account=buyer[1], offer=offer, price_fen=REFERENCE_FEN - 100, client_order_id="C1"
+                )
+
+        return run
+
+    auction_opens = clock.market_now().replace(year=2026, month=11, day=25, hour=10, minute=0)
+
+    def an_auction(m: Market):
+        from datetime import timedelta
+
+        from exchange.services.auctions import auction_announce
+
+        seller, buyer = national_pair(m)
+        with clock.pinned(auction_opens - timedelta(minutes=20)):
+            auction = auction_announce(
+                actor=seller[2],
+                account=seller[1],
+                asset=m.cea,
+                quantity=1000,
+                reserve_price_fen=REFERENCE_FEN,
+                opens_at=auction_opens,
+                closes_at=auction_opens + timedelta(hours=1),
+                client_order_id="AU1",
+            )
+        return auction, seller, buyer
+
+    def a_bid(m: Market):
+        from datetime import timedelta
+
+        from exchange.services.auctions import auction_bid
+
+        auction, seller, buyer = an_auction(m)
+        with clock.pinned(auction_opens + timedelta(minutes=5)):
+            auction_bid(
+                actor=buyer[2],
+                account=buyer[1],
+                auction=auction,
+                price_fen=REFERENCE_FEN,
+                quantity=10,
+                client_order_id="BID1",
+            )
+        return auction, seller
+
+    def auction_closed(m: Market):
+        from datetime import timedelta
+
+        from exchange.services.auctions import auction_close
+
+        auction, seller = a_bid(m)
+        with clock.pinned(auction_opens + timedelta(hours=1)):
+            return auction_close(actor=seller[2], auction=auction)
+
     return {
+        "exchange.services.agreements.listing_post": a_listing,
+        "exchange.services.agreements.listing_pick": a_pick,
+        "exchange.services.agreements.block_offer": an_offer,
+        "exchange.services.agreements.block_accept": block_step("accept"),
+        "exchange.services.agreements.block_decline": block_step("decline"),
+        "exchange.services.agreements.block_counter": block_step("counter"),
+        "exchange.services.auctions.auction_announce": an_auction,
+        "exchange.services.auctions.auction_bid": a_bid,
+        "exchange.services.auctions.auction_close": auction_closed,
         "exchange.services.markets.markets_install": rulebooks_reinstalled,
         "exchange.services.markets.rulebook_publish": rulebook_published,
         "exchange.services.trading.asset_list": listed,
