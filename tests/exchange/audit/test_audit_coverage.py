@@ -261,9 +261,14 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
     from exchange.services import trading as t
     from tests.helpers.market import REFERENCE_FEN
 
-    def listed(m: Market):
+    def listed(m: Market, *, continuous: bool = True):
+        """CEA-2024 listed; on a test market running the continuous book unless it stays on CN-CEA."""
+        from tests.helpers.market import cda_market, on_market
+
         operator = m.holder("Exchange", kind=ParticipantKind.EXCHANGE)[2]
         if not hasattr(m.cea, "rules"):
+            if continuous:
+                on_market(m.cea, cda_market())
             t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
         return operator
 
@@ -331,7 +336,7 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
 
     def national_pair(m: Market):
         """A seller with units and a buyer with cash on CN-CEA (make_market's CEA-2024)."""
-        operator = listed(m)
+        operator = listed(m, continuous=False)
         seller = m.holder("Seller")
         m.give(seller[1], 200_000)
         buyer = m.holder("Buyer")
@@ -455,7 +460,7 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.markets.rulebook_publish": rulebook_published,
         "exchange.services.trading.asset_list": listed,
         "exchange.services.trading.market_rules_update": lambda m: t.market_rules_update(
-            actor=listed(m), rules=m.cea.rules, fee_bp=50
+            actor=listed(m), rules=m.cea.rules, reference_price_fen=REFERENCE_FEN + 100
         ),
         "exchange.services.trading.cash_deposit": cash,
         "exchange.services.trading.cash_withdraw": lambda m: t.cash_withdraw(
@@ -503,7 +508,10 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
         return clock.pinned(datetime.combine(day + timedelta(days=days), time(hour), tzinfo=clock.MARKET_TZ))
 
     def requested(m: Market):
+        from tests.helpers.market import cda_market, on_market
+
         operator = m.holder("Exchange", kind=ParticipantKind.EXCHANGE)[2]
+        on_market(m.cea, cda_market())  # sales on enforcement go through the continuous book
         t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
         _, account, actor = m.holder("Borrower")
         m.give(account, 100)
