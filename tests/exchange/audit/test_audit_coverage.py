@@ -294,14 +294,20 @@ def _approval_scenarios() -> dict[str, Callable[[Market], object]]:
 
 
 def _market_scenarios() -> dict[str, Callable[[Market], object]]:
+    from core import clock
     from exchange.services import compliance as comp
     from exchange.services import settlement as st
     from exchange.services import trading as t
     from tests.helpers.market import REFERENCE_FEN
 
-    def listed(m: Market):
+    def listed(m: Market, *, continuous: bool = True):
+        """CEA-2024 listed; on a test market running the continuous book unless it stays on CN-CEA."""
+        from tests.helpers.market import cda_market, on_market
+
         operator = m.holder("Exchange", kind=ParticipantKind.EXCHANGE)[2]
         if not hasattr(m.cea, "rules"):
+            if continuous:
+                on_market(m.cea, cda_market())
             t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
         return operator
 
@@ -367,12 +373,133 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
             actor=listed(m), market=market, effective_from=date(2099, 1, 1), changes={"alert_cancel_count": 5}
         )
 
+    def national_pair(m: Market):
+        """A seller with units and a buyer with cash on CN-CEA (make_market's CEA-2024)."""
+        operator = listed(m, continuous=False)
+        seller = m.holder("Seller")
+        m.give(seller[1], 200_000)
+        buyer = m.holder("Buyer")
+        t.cash_deposit(actor=operator, account=buyer[1], amount_fen=10**10, reference="dep-buyer")
+        return seller, buyer
+
+    def a_listing(m: Market):
+        from exchange.services.agreements import listing_post
+
+        seller, buyer = national_pair(m)
+        listing = listing_post(
+            actor=seller[2],
+            account=seller[1],
+            asset=m.cea,
+            side="sell",
+            price_fen=REFERENCE_FEN,
+            quantity=100,
+            client_order_id="L1",
+        )
+        return listing, buyer
+
+    def a_pick(m: Market):
+        from exchange.services.agreements import listing_pick
+
+        listing, buyer = a_listing(m)
+        return listing_pick(actor=buyer[2], account=buyer[1], listing=listing, client_order_id="P1")
+
+    block_time = clock.market_now().replace(year=2026, month=11, day=25, hour=13, minute=30)
+
+    def an_offer(m: Market):
+        from exchange.services.agreements import block_offer
+
+        seller, buyer = national_pair(m)
+        with clock.pinned(block_time):
+            offer = block_offer(
+                actor=seller[2],
+                account=seller[1],
+                asset=m.cea,
+                side="sell",
+                price_fen=REFERENCE_FEN,
+                quantity=100_000,
+                counterparty=buyer[0],
+                client_order_id="B1",
+            )
+        return offer, buyer
+
+    def block_step(name: str):
+        def run(m: Market):
+            from exchange.services import agreements
+
+            offer, buyer = an_offer(m)
+            with clock.pinned(block_time):
+                if name == "accept":
+                    return agreements.block_accept(actor=buyer[2], account=buyer[1], offer=offer, client_order_id="A1")
+                if name == "decline":
+                    return agreements.block_decline(actor=buyer[2], offer=offer)
+                return agreements.block_counter(
+                    actor=buyer[2], account=buyer[1], offer=offer, price_fen=REFERENCE_FEN - 100, client_order_id="C1"
+                )
+
+        return run
+
+    auction_opens = clock.market_now().replace(year=2026, month=11, day=25, hour=10, minute=0)
+
+    def an_auction(m: Market):
+        from datetime import timedelta
+
+        from exchange.services.auctions import auction_announce
+
+        seller, buyer = national_pair(m)
+        with clock.pinned(auction_opens - timedelta(minutes=20)):
+            auction = auction_announce(
+                actor=seller[2],
+                account=seller[1],
+                asset=m.cea,
+                quantity=1000,
+                reserve_price_fen=REFERENCE_FEN,
+                opens_at=auction_opens,
+                closes_at=auction_opens + timedelta(hours=1),
+                client_order_id="AU1",
+            )
+        return auction, seller, buyer
+
+    def a_bid(m: Market):
+        from datetime import timedelta
+
+        from exchange.services.auctions import auction_bid
+
+        auction, seller, buyer = an_auction(m)
+        with clock.pinned(auction_opens + timedelta(minutes=5)):
+            auction_bid(
+                actor=buyer[2],
+                account=buyer[1],
+                auction=auction,
+                price_fen=REFERENCE_FEN,
+                quantity=10,
+                client_order_id="BID1",
+            )
+        return auction, seller
+
+    def auction_closed(m: Market):
+        from datetime import timedelta
+
+        from exchange.services.auctions import auction_close
+
+        auction, seller = a_bid(m)
+        with clock.pinned(auction_opens + timedelta(hours=1)):
+            return auction_close(actor=seller[2], auction=auction)
+
     return {
+        "exchange.services.agreements.listing_post": a_listing,
+        "exchange.services.agreements.listing_pick": a_pick,
+        "exchange.services.agreements.block_offer": an_offer,
+        "exchange.services.agreements.block_accept": block_step("accept"),
+        "exchange.services.agreements.block_decline": block_step("decline"),
+        "exchange.services.agreements.block_counter": block_step("counter"),
+        "exchange.services.auctions.auction_announce": an_auction,
+        "exchange.services.auctions.auction_bid": a_bid,
+        "exchange.services.auctions.auction_close": auction_closed,
         "exchange.services.markets.markets_install": rulebooks_reinstalled,
         "exchange.services.markets.rulebook_publish": rulebook_published,
         "exchange.services.trading.asset_list": listed,
         "exchange.services.trading.market_rules_update": lambda m: t.market_rules_update(
-            actor=listed(m), rules=m.cea.rules, fee_bp=50
+            actor=listed(m), rules=m.cea.rules, reference_price_fen=REFERENCE_FEN + 100
         ),
         "exchange.services.trading.cash_deposit": cash,
         "exchange.services.trading.cash_withdraw": lambda m: t.cash_withdraw(
@@ -448,7 +575,10 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
         return clock.pinned(datetime.combine(day + timedelta(days=days), time(hour), tzinfo=clock.MARKET_TZ))
 
     def requested(m: Market):
+        from tests.helpers.market import cda_market, on_market
+
         operator = m.holder("Exchange", kind=ParticipantKind.EXCHANGE)[2]
+        on_market(m.cea, cda_market())  # sales on enforcement go through the continuous book
         t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
         _, account, actor = m.holder("Borrower")
         m.give(account, 100)

@@ -11,7 +11,7 @@ from core import clock
 from core.errors import DomainError
 from exchange.models import Order, OrderStatus
 from tests.helpers.ledger import assert_reconciled, balance
-from tests.helpers.market import IN_SESSION, make_exchange
+from tests.helpers.market import IN_SESSION, make_exchange, on_market
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -75,6 +75,7 @@ def test_orders_on_two_assets_match_in_parallel_and_one_book_stays_consistent():
     with clock.pinned(IN_SESSION):
         ex = make_exchange()
         other = cea_vintage_create(actor=ex.market.registry_actor, vintage=2025)
+        on_market(other, ex.cea.market)  # the same continuous test market
         asset_list(actor=ex.operator, asset=other, reference_price_fen=8000)
         sellers = [ex.trader(f"S{i}", units=50) for i in range(4)]
         for _, acc, _ in sellers:
