@@ -70,6 +70,7 @@ from exchange.services.pledges import (
     DEFAULT_CURE_DAYS,
     MAX_CURE_DAYS,
     InvalidLender,
+    InvalidPledgeTerms,
     bp_to_percent,
     loan_interest_fen,
     pledge_confirm,
@@ -467,14 +468,6 @@ class PledgeRequestIn(serializers.Serializer):
         choices=DayCount.choices, default=DayCount.ACT_360, help_text="act/360 (CNY practice, the default) or act/365."
     )
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        future = {"project", "vintage", "price"} & set(attrs)
-        if ("asset" in attrs) == bool(future):
-            raise serializers.ValidationError({"asset": ["Name the asset, or project, vintage and price."]})
-        if future and future != {"project", "vintage", "price"}:
-            raise serializers.ValidationError({"project": ["Future CCER needs project, vintage and price."]})
-        return attrs
-
 
 class PledgeListApi(_PledgeListBase):
     """Pledges you are party to (overseers: all); a borrower requests a new pledge loan with POST."""
@@ -499,6 +492,13 @@ class PledgeListApi(_PledgeListBase):
         data = PledgeRequestIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
+        future = {"project", "vintage", "price"} & set(v)
+        if ("asset" in v) == bool(future) or (future and future != {"project", "vintage", "price"}):
+            # A rule across fields, not the body's shape: the pledge's terms name one object.
+            raise InvalidPledgeTerms(
+                "Name the asset pledged, or the project, vintage and price of future CCER.",
+                details={"asset": "The asset, or project, vintage and price."},
+            )
         lender = Participant.objects.filter(pk=v["lender"]).first()
         if lender is None:
             raise InvalidLender("No such participant.", details={"lender": v["lender"]})
