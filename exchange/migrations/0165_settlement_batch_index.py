@@ -10,7 +10,7 @@ from exchange.sql import sql_file
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0164_participantevent_fewer_indexes'),
+        ("exchange", "0164_participantevent_fewer_indexes"),
     ]
 
     operations = [
