@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
+from core import clock
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import (
     AssetField,
@@ -317,7 +318,7 @@ def _csv_row(loan: PledgeLoan) -> list[Any]:
         loan.past_maturity_on or "",
         loan.defaulted_on or "",
         loan.closed_on or "",
-        loan.registered_at.isoformat() if loan.registered_at else "",
+        clock.local_iso(loan.registered_at) if loan.registered_at else "",
     ]
 
 

@@ -14,6 +14,7 @@ valuation and its open margin call, if any, so the loan book filters and sorts w
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 from exchange.models.assets import Asset
@@ -25,13 +26,13 @@ BP = 10_000  # basis points in one
 
 
 class PledgeStatus(models.TextChoices):
-    REQUESTED = "requested", "Requested"
-    REGISTERED = "registered", "Registered"
-    RELEASED = "released", "Released"
-    DEFAULTED = "defaulted", "Defaulted"
-    ENFORCED = "enforced", "Enforced"
-    WITHDRAWN = "withdrawn", "Withdrawn"
-    REJECTED = "rejected", "Rejected"
+    REQUESTED = "requested", _("Requested")
+    REGISTERED = "registered", _("Registered")
+    RELEASED = "released", _("Released")
+    DEFAULTED = "defaulted", _("Defaulted")
+    ENFORCED = "enforced", _("Enforced")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    REJECTED = "rejected", _("Rejected")
 
 
 # States in which the registry has registered the pledge (and its reference exists).
@@ -39,15 +40,18 @@ REGISTERED_STATES = (PledgeStatus.REGISTERED, PledgeStatus.RELEASED, PledgeStatu
 
 
 class DefaultReason(models.TextChoices):
-    MATURED = "matured", "Not repaid at maturity"
-    MARGIN_CALL_MISSED = "margin_call_missed", "Margin call not met by its cure date"
-    LIQUIDATION_LEVEL = "liquidation_level", "LTV at or above the liquidation level"
+    MATURED = "matured", _("Not repaid at maturity")
+    MARGIN_CALL_MISSED = "margin_call_missed", _("Margin call not met by its cure date")
+    LIQUIDATION_LEVEL = "liquidation_level", _("LTV at or above the liquidation level")
 
 
 class PledgeLoan(models.Model):
     borrower = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="pledges_given")
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="pledges", help_text="The borrower's account holding the units."
+        Account,
+        on_delete=models.PROTECT,
+        related_name="pledges",
+        help_text=_("The borrower's account holding the units."),
     )
     lender = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="pledges_taken")
     lender_account = models.ForeignKey(
@@ -56,33 +60,33 @@ class PledgeLoan(models.Model):
         null=True,
         blank=True,
         related_name="pledges_as_lender",
-        help_text="The lender's account that receives enforced units and sale proceeds (set at registration).",
+        help_text=_("The lender's account that receives enforced units and sale proceeds (set at registration)."),
     )
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="pledges")
-    quantity = models.BigIntegerField(help_text="Units pledged, top-ups included (tCO2e).")
+    quantity = models.BigIntegerField(help_text=_("Units pledged, top-ups included (tCO2e)."))
     serials = models.JSONField(
-        null=True, blank=True, help_text="The exact range [first, last] the borrower asked to pledge, if any."
+        null=True, blank=True, help_text=_("The exact range [first, last] the borrower asked to pledge, if any.")
     )
-    principal_fen = models.BigIntegerField(help_text="The loan's principal in fen.")
+    principal_fen = models.BigIntegerField(help_text=_("The loan's principal in fen."))
     annual_rate_bp = models.PositiveIntegerField(
-        help_text="Annual simple interest in basis points (385 = 3.85%), actual/365."
+        help_text=_("Annual simple interest in basis points (385 = 3.85%), actual/365.")
     )
-    start_date = models.DateField(help_text="Interest accrues from this day.")
+    start_date = models.DateField(help_text=_("Interest accrues from this day."))
     maturity_date = models.DateField()
-    ltv_limit_bp = models.PositiveIntegerField(help_text="Highest LTV at which the loan may be registered (bp).")
-    margin_call_bp = models.PositiveIntegerField(help_text="LTV at or above which a margin call is raised (bp).")
+    ltv_limit_bp = models.PositiveIntegerField(help_text=_("Highest LTV at which the loan may be registered (bp)."))
+    margin_call_bp = models.PositiveIntegerField(help_text=_("LTV at or above which a margin call is raised (bp)."))
     liquidation_bp = models.PositiveIntegerField(
-        help_text="LTV at or above which the lender may declare default at once (bp)."
+        help_text=_("LTV at or above which the lender may declare default at once (bp).")
     )
     cure_period_days = models.PositiveSmallIntegerField(
-        default=3, help_text="Days the borrower has to meet a margin call before the lender may declare default."
+        default=3, help_text=_("Days the borrower has to meet a margin call before the lender may declare default.")
     )
     registration_reference = models.CharField(max_length=32, null=True, blank=True, unique=True)
     status = models.CharField(max_length=16, choices=PledgeStatus.choices, default=PledgeStatus.REQUESTED)
     # The latest valuation (at request, registration, top-up and each daily close).
-    price_fen = models.BigIntegerField(help_text="Price per tonne of the latest valuation (fen).")
+    price_fen = models.BigIntegerField(help_text=_("Price per tonne of the latest valuation (fen)."))
     collateral_value_fen = models.BigIntegerField()
-    ltv_bp = models.PositiveIntegerField(help_text="principal / collateral value, basis points rounded up.")
+    ltv_bp = models.PositiveIntegerField(help_text=_("principal / collateral value, basis points rounded up."))
     valued_on = models.DateField()
     margin_call = models.OneToOneField(
         "exchange.MarginCall",
@@ -90,16 +94,18 @@ class PledgeLoan(models.Model):
         null=True,
         blank=True,
         related_name="open_on",
-        help_text="The margin call open now, if any (one per breach).",
+        help_text=_("The margin call open now, if any (one per breach)."),
     )
-    past_maturity_on = models.DateField(null=True, blank=True, help_text="When the daily job found it past maturity.")
+    past_maturity_on = models.DateField(
+        null=True, blank=True, help_text=_("When the daily job found it past maturity.")
+    )
     defaulted_on = models.DateField(null=True, blank=True)
     default_reason = models.CharField(max_length=24, choices=DefaultReason.choices, blank=True)
-    closed_on = models.DateField(null=True, blank=True, help_text="Released, enforced, withdrawn or rejected on.")
+    closed_on = models.DateField(null=True, blank=True, help_text=_("Released, enforced, withdrawn or rejected on."))
     interest_fen = models.BigIntegerField(
-        null=True, blank=True, help_text="Interest due when the loan was repaid or enforced (fen)."
+        null=True, blank=True, help_text=_("Interest due when the loan was repaid or enforced (fen).")
     )
-    note = models.CharField(max_length=500, blank=True, help_text="The lender's reason for a rejection, etc.")
+    note = models.CharField(max_length=500, blank=True, help_text=_("The lender's reason for a rejection, etc."))
     requested_at = models.DateTimeField()
     registered_at = models.DateTimeField(null=True, blank=True)
 
@@ -145,8 +151,8 @@ class PledgeLoan(models.Model):
 
 
 class CollateralKind(models.TextChoices):
-    INITIAL = "initial", "Pledged at registration"
-    TOP_UP = "top_up", "Top-up"
+    INITIAL = "initial", _("Pledged at registration")
+    TOP_UP = "top_up", _("Top-up")
 
 
 class PledgeCollateral(models.Model):
@@ -156,12 +162,12 @@ class PledgeCollateral(models.Model):
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="pledge_collateral")
     kind = models.CharField(max_length=8, choices=CollateralKind.choices)
     quantity = models.BigIntegerField()
-    serial_ranges = models.JSONField(help_text="[[first, last], ...] frozen by the hold.")
+    serial_ranges = models.JSONField(help_text=_("[[first, last], ...] frozen by the hold."))
     created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]
-        verbose_name_plural = "pledge collateral"
+        verbose_name_plural = _("pledge collateral")
         constraints = [
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="collateral_quantity_positive"),
         ]
@@ -171,8 +177,8 @@ class PledgeCollateral(models.Model):
 
 
 class PriceSource(models.TextChoices):
-    CLOSE = "close", "Daily close"
-    REFERENCE = "reference", "Listing reference price (no close yet)"
+    CLOSE = "close", _("Daily close")
+    REFERENCE = "reference", _("Listing reference price (no close yet)")
 
 
 class PledgeValuation(models.Model):
@@ -181,7 +187,9 @@ class PledgeValuation(models.Model):
     loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="valuations")
     day = models.DateField()
     price_fen = models.BigIntegerField()
-    price_day = models.DateField(null=True, blank=True, help_text="The day of the close used (None: reference price).")
+    price_day = models.DateField(
+        null=True, blank=True, help_text=_("The day of the close used (None: reference price).")
+    )
     price_source = models.CharField(max_length=16, choices=PriceSource.choices)
     quantity = models.BigIntegerField()
     value_fen = models.BigIntegerField()
@@ -215,12 +223,14 @@ class MarginCall(models.Model):
     valuation = models.OneToOneField(PledgeValuation, on_delete=models.PROTECT, related_name="margin_call")
     raised_on = models.DateField()
     ltv_bp = models.PositiveIntegerField()
-    level_bp = models.PositiveIntegerField(help_text="The loan's margin-call level when it was raised.")
-    cure_by = models.DateField(help_text="After this day the lender may declare default.")
+    level_bp = models.PositiveIntegerField(help_text=_("The loan's margin-call level when it was raised."))
+    cure_by = models.DateField(help_text=_("After this day the lender may declare default."))
     notified = models.JSONField(
         default=list,
-        help_text="Empty: each party's notice and its delivery are Notice rows. Calls raised before notices "
-        "had their own rows list the addresses they were addressed to.",
+        help_text=_(
+            "Empty: each party's notice and its delivery are Notice rows. Calls raised before notices "
+            "had their own rows list the addresses they were addressed to."
+        ),
     )
     created_at = models.DateTimeField()
 
@@ -238,13 +248,13 @@ class MarginCall(models.Model):
 
 
 class EnforcementMethod(models.TextChoices):
-    TRANSFER = "transfer", "Units taken into the lender's account"
-    SALE = "sale", "Units sold on the exchange"
+    TRANSFER = "transfer", _("Units taken into the lender's account")
+    SALE = "sale", _("Units sold on the exchange")
 
 
 class EnforcementStatus(models.TextChoices):
-    SELLING = "selling", "Selling on the exchange"
-    COMPLETED = "completed", "Completed"
+    SELLING = "selling", _("Selling on the exchange")
+    COMPLETED = "completed", _("Completed")
 
 
 class PledgeEnforcement(models.Model):
@@ -260,29 +270,34 @@ class PledgeEnforcement(models.Model):
     loan = models.OneToOneField(PledgeLoan, on_delete=models.PROTECT, related_name="enforcement")
     method = models.CharField(max_length=8, choices=EnforcementMethod.choices)
     status = models.CharField(max_length=16, choices=EnforcementStatus.choices)
-    day = models.DateField(help_text="The day enforcement began; interest runs to it.")
+    day = models.DateField(help_text=_("The day enforcement began; interest runs to it."))
     interest_fen = models.BigIntegerField()
-    amount_due_fen = models.BigIntegerField(help_text="Principal plus interest to ``day``.")
-    price_fen = models.BigIntegerField(null=True, blank=True, help_text="The sale order's limit price.")
+    amount_due_fen = models.BigIntegerField(help_text=_("Principal plus interest to ``day``."))
+    price_fen = models.BigIntegerField(null=True, blank=True, help_text=_("The sale order's limit price."))
     order = models.OneToOneField(
         Order, on_delete=models.PROTECT, null=True, blank=True, related_name="pledge_enforcement"
     )
     sale_hold = models.OneToOneField(
-        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="pledge_sale", help_text="The order's hold."
+        Hold,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pledge_sale",
+        help_text=_("The order's hold."),
     )
     units_sold = models.BigIntegerField(default=0)
-    proceeds_fen = models.BigIntegerField(default=0, help_text="Turnover of settled sales less the seller's fees.")
-    fees_fen = models.BigIntegerField(default=0, help_text="Seller's fees on the sale (borne by the borrower).")
+    proceeds_fen = models.BigIntegerField(default=0, help_text=_("Turnover of settled sales less the seller's fees."))
+    fees_fen = models.BigIntegerField(default=0, help_text=_("Seller's fees on the sale (borne by the borrower)."))
     paid_to_lender_fen = models.BigIntegerField(default=0)
     units_to_lender = models.BigIntegerField(default=0)
-    units_released = models.BigIntegerField(default=0, help_text="Unsold units given back to the borrower.")
+    units_released = models.BigIntegerField(default=0, help_text=_("Unsold units given back to the borrower."))
     transaction = models.ForeignKey(
         Transaction,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="+",
-        help_text="The journal entry that moved units to the lender, if any.",
+        help_text=_("The journal entry that moved units to the lender, if any."),
     )
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)

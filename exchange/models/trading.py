@@ -8,6 +8,7 @@ delivery versus payment for every unsettled trade. Prices and money are integer 
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 from exchange.models.assets import Asset
@@ -22,24 +23,24 @@ class MarketRules(models.Model):
 
     asset = models.OneToOneField(Asset, on_delete=models.PROTECT, primary_key=True, related_name="rules")
     tradable = models.BooleanField(default=True)
-    tick_fen = models.PositiveIntegerField(default=1, help_text="Price step in fen (1 = 0.01 yuan).")
-    lot = models.PositiveIntegerField(default=1, help_text="Quantity step in tonnes.")
+    tick_fen = models.PositiveIntegerField(default=1, help_text=_("Price step in fen (1 = 0.01 yuan)."))
+    lot = models.PositiveIntegerField(default=1, help_text=_("Quantity step in tonnes."))
     block_threshold = models.BigIntegerField(
-        default=100_000, help_text="Listing orders are below this quantity, block orders at or above it."
+        default=100_000, help_text=_("Listing orders are below this quantity, block orders at or above it.")
     )
     listing_band_bp = models.PositiveIntegerField(
-        default=1000, help_text="Listing price band, basis points of the previous close."
+        default=1000, help_text=_("Listing price band, basis points of the previous close.")
     )
     block_band_bp = models.PositiveIntegerField(
-        default=3000, help_text="Block price band, basis points of the previous close."
+        default=3000, help_text=_("Block price band, basis points of the previous close.")
     )
     fee_bp = models.PositiveIntegerField(
-        default=60, help_text="Fee on turnover from each side, basis points (60 = 0.6%)."
+        default=60, help_text=_("Fee on turnover from each side, basis points (60 = 0.6%).")
     )
     sessions = models.CharField(
         max_length=100,
         default=DEFAULT_SESSIONS,
-        help_text="Trading sessions, Asia/Shanghai time, e.g. 09:30-11:30,13:00-15:00 (00:00-24:00: all day).",
+        help_text=_("Trading sessions, Asia/Shanghai time, e.g. 09:30-11:30,13:00-15:00 (00:00-24:00: all day)."),
     )
     trading_days = models.CharField(
         max_length=8,
@@ -51,11 +52,11 @@ class MarketRules(models.Model):
         default="weekdays",
     )
     reference_price_fen = models.BigIntegerField(
-        help_text="The price bands' reference until the asset has a close of its own (fen)."
+        help_text=_("The price bands' reference until the asset has a close of its own (fen).")
     )
 
     class Meta:
-        verbose_name_plural = "market rules"
+        verbose_name_plural = _("market rules")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(tick_fen__gte=1, lot__gte=1, block_threshold__gte=1, reference_price_fen__gte=1),
@@ -68,19 +69,19 @@ class MarketRules(models.Model):
 
 
 class Side(models.TextChoices):
-    BUY = "buy", "Buy"
-    SELL = "sell", "Sell"
+    BUY = "buy", _("Buy")
+    SELL = "sell", _("Sell")
 
 
 class OrderMode(models.TextChoices):
-    LISTING = "listing", "Listing (continuous)"
-    BLOCK = "block", "Block (bulk agreement)"
+    LISTING = "listing", _("Listing (continuous)")
+    BLOCK = "block", _("Block (bulk agreement)")
 
 
 class OrderStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    FILLED = "filled", "Filled"
-    CANCELLED = "cancelled", "Cancelled"
+    OPEN = "open", _("Open")
+    FILLED = "filled", _("Filled")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Order(models.Model):
@@ -92,12 +93,12 @@ class Order(models.Model):
     price_fen = models.BigIntegerField()
     quantity = models.BigIntegerField()
     filled = models.BigIntegerField(default=0)
-    filled_turnover_fen = models.BigIntegerField(default=0, help_text="Sum of price x quantity of its fills.")
+    filled_turnover_fen = models.BigIntegerField(default=0, help_text=_("Sum of price x quantity of its fills."))
     fee_fen = models.BigIntegerField(
-        default=0, help_text="Fees charged so far: fee(filled turnover), so the fills' fees add up to one rounding."
+        default=0, help_text=_("Fees charged so far: fee(filled turnover), so the fills' fees add up to one rounding.")
     )
     status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.OPEN)
-    end_reason = models.CharField(max_length=32, blank=True, help_text="filled, cancelled, session_close")
+    end_reason = models.CharField(max_length=32, blank=True, help_text=_("filled, cancelled, session_close"))
     client_order_id = models.CharField(max_length=64)
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="order")
     trading_day = models.DateField()
@@ -142,10 +143,10 @@ class Trade(models.Model):
     mode = models.CharField(max_length=8, choices=OrderMode.choices)
     buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades")
     sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades")
-    aggressor = models.CharField(max_length=4, choices=Side.choices, help_text="The side of the incoming order.")
+    aggressor = models.CharField(max_length=4, choices=Side.choices, help_text=_("The side of the incoming order."))
     price_fen = models.BigIntegerField()
     quantity = models.BigIntegerField()
-    turnover_fen = models.BigIntegerField(help_text="price x quantity")
+    turnover_fen = models.BigIntegerField(help_text=_("price x quantity"))
     buyer_fee_fen = models.BigIntegerField()
     seller_fee_fen = models.BigIntegerField()
     trading_day = models.DateField()
@@ -181,11 +182,11 @@ class DailyPrice(models.Model):
     high_fen = models.BigIntegerField(null=True, blank=True)
     low_fen = models.BigIntegerField(null=True, blank=True)
     close_fen = models.BigIntegerField()
-    volume = models.BigIntegerField(default=0, help_text="Tonnes traded, listing and block.")
+    volume = models.BigIntegerField(default=0, help_text=_("Tonnes traded, listing and block."))
     turnover_fen = models.BigIntegerField(default=0)
     trades = models.IntegerField(default=0)
     close_from_trades = models.BooleanField(
-        help_text="False when the day had no listing trade and kept the previous close."
+        help_text=_("False when the day had no listing trade and kept the previous close.")
     )
     computed_at = models.DateTimeField()
 
@@ -201,8 +202,8 @@ class DailyPrice(models.Model):
 
 
 class SettlementStatus(models.TextChoices):
-    COMPLETED = "completed", "Completed"
-    EMPTY = "empty", "Nothing to settle"
+    COMPLETED = "completed", _("Completed")
+    EMPTY = "empty", _("Nothing to settle")
 
 
 class SettlementBatch(models.Model):
@@ -223,7 +224,7 @@ class SettlementBatch(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "settlement batches"
+        verbose_name_plural = _("settlement batches")
 
     def __str__(self) -> str:
         return f"settlement batch {self.pk}: {self.trades_count} trades"

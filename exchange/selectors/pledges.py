@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import F, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core.errors import NotFound
@@ -26,7 +27,7 @@ from exchange.models import (
 
 class PledgeNotFound(NotFound):
     code = "pledge_not_found"
-    default_message = "No such pledge, or not yours."
+    default_message = _("No such pledge, or not yours.")
 
 
 class LtvBand:
@@ -36,9 +37,9 @@ class LtvBand:
     MARGIN_CALL = "margin_call"  # at or above the margin-call level, below the liquidation level
     LIQUIDATION = "liquidation"  # at or above the liquidation level
     CHOICES = [
-        (HEALTHY, "Below the margin-call level"),
-        (MARGIN_CALL, "At or above the margin-call level"),
-        (LIQUIDATION, "At or above the liquidation level"),
+        (HEALTHY, _("Below the margin-call level")),
+        (MARGIN_CALL, _("At or above the margin-call level")),
+        (LIQUIDATION, _("At or above the liquidation level")),
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from accounts.actors import Actor
 from core.errors import NotFound
 from exchange.models import Posting, SerialMovement, Transaction, TransactionKind
@@ -9,7 +11,7 @@ from exchange.models import Posting, SerialMovement, Transaction, TransactionKin
 
 class TransactionNotFound(NotFound):
     code = "transaction_not_found"
-    default_message = "No such transaction, or not yours."
+    default_message = _("No such transaction, or not yours.")
 
 
 # Entries that carry many parties who must not see each other: a settlement batch books every trade of

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
@@ -45,17 +46,17 @@ T = TypeVar("T")
 
 class SameApprover(Forbidden):
     code = "four_eyes_same_user"
-    default_message = "A request can't be approved by the user who made it."
+    default_message = _("A request can't be approved by the user who made it.")
 
 
 class ApprovalNotPending(Conflict):
     code = "approval_not_pending"
-    default_message = "The request has been decided already."
+    default_message = _("The request has been decided already.")
 
 
 class ApprovalNotFound(NotFound):
     code = "approval_not_found"
-    default_message = "No such approval request."
+    default_message = _("No such approval request.")
 
 
 def _require_registry(actor: Actor) -> None:

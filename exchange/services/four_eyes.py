@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict
 from exchange.models import ApprovalRequest
@@ -22,7 +23,7 @@ _approving: ContextVar[ApprovalRequest | None] = ContextVar("greenledger_approvi
 
 class ApprovalRequired(Conflict):
     code = "approval_required"
-    default_message = "This needs a second registry user's approval; submit it as an approval request."
+    default_message = _("This needs a second registry user's approval; submit it as an approval request.")
 
     def __init__(self, quantity: int, threshold: int) -> None:
         super().__init__(

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core import clock
@@ -72,7 +73,7 @@ class LedgerCorrupted(RuntimeError):
 
 class SerialsNotAvailable(InsufficientAvailable):
     code = "serials_not_available"
-    default_message = "Those serial numbers are not available in the account."
+    default_message = _("Those serial numbers are not available in the account.")
 
 
 # --- the journal entry -------------------------------------------------------------------------------

@@ -37,12 +37,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
 
+from django.utils.translation import gettext_lazy as _
+
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core import clock
 from core.errors import Forbidden, InvalidInput
 from core.limits import MAX_QUANTITY, is_quantity, is_whole
 from core.money import fen_to_str
+from core.text import sentence
 from exchange.errors import (
     AccountNotFound,
     InvalidState,
@@ -102,47 +105,47 @@ DEFAULT_CURE_DAYS = 3
 # --- refusals --------------------------------------------------------------------------------------------
 class InvalidPledgeTransition(InvalidState):
     code = "invalid_pledge_transition"
-    default_message = "The pledge is not in a state that allows this."
+    default_message = _("The pledge is not in a state that allows this.")
 
 
 class NotTheLender(Forbidden):
     code = "pledge_lender_only"
-    default_message = "Only the pledge's lender may do this."
+    default_message = _("Only the pledge's lender may do this.")
 
 
 class NotTheBorrower(Forbidden):
     code = "pledge_borrower_only"
-    default_message = "Only the pledge's borrower may do this."
+    default_message = _("Only the pledge's borrower may do this.")
 
 
 class InvalidPledgeTerms(InvalidInput):
     code = "invalid_pledge_terms"
-    default_message = "The loan's terms are invalid."
+    default_message = _("The loan's terms are invalid.")
 
 
 class InvalidLender(InvalidInput):
     code = "invalid_lender"
-    default_message = "The lender must be an active financial institution other than the borrower."
+    default_message = _("The lender must be an active financial institution other than the borrower.")
 
 
 class AssetNotPledgeable(InvalidInput):
     code = "asset_not_pledgeable"
-    default_message = "Only allowances and CCER can be pledged."
+    default_message = _("Only allowances and CCER can be pledged.")
 
 
 class CollateralNotPriced(RuleViolation):
     code = "collateral_not_priced"
-    default_message = "The asset has no closing or reference price, so the pledge can't be valued."
+    default_message = _("The asset has no closing or reference price, so the pledge can't be valued.")
 
 
 class LtvLimitExceeded(RuleViolation):
     code = "ltv_limit_exceeded"
-    default_message = "The principal is more than the loan-to-value limit allows against the collateral."
+    default_message = _("The principal is more than the loan-to-value limit allows against the collateral.")
 
 
 class DefaultNotDue(RuleViolation):
     code = "pledge_default_not_due"
-    default_message = (
+    default_message = _(
         "No ground for default: the loan has not matured, no margin call is past its cure date, "
         "and LTV is below the liquidation level."
     )
@@ -150,7 +153,7 @@ class DefaultNotDue(RuleViolation):
 
 class EnforcementInProgress(InvalidState):
     code = "pledge_enforcement_in_progress"
-    default_message = "The pledge is being enforced by a sale on the exchange."
+    default_message = _("The pledge is being enforced by a sale on the exchange.")
 
 
 # --- arithmetic --------------------------------------------------------------------------------------------
@@ -1096,8 +1099,10 @@ def _margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeVa
     )
     body = "\n".join(
         [
-            f"Pledge {loan.registration_reference}: {loan.quantity} t of {loan.asset.code} pledged by "
-            f"{loan.borrower.name} to {loan.lender.name}.",
+            sentence(
+                f"Pledge {loan.registration_reference}: {loan.quantity} t of {loan.asset.code} pledged by "
+                f"{loan.borrower.name} to {loan.lender.name}"
+            ),
             f"Valued on {valuation.day} at {fen_to_str(valuation.price_fen)} yuan/t: "
             f"{fen_to_str(valuation.value_fen)} yuan against a principal of {fen_to_str(loan.principal_fen)} yuan.",
             f"Loan to value {bp_to_percent(call.ltv_bp)}% has reached the margin-call level "

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.models import ParticipantStatus, Role
@@ -43,27 +44,27 @@ from exchange.services.ledger import Leg, hold_place, hold_release, journal_open
 
 class TrustSameAdmin(Forbidden):
     code = "trust_same_admin"
-    default_message = "A trusted account is approved by a second admin, not the one who proposed it."
+    default_message = _("A trusted account is approved by a second admin, not the one who proposed it.")
 
 
 class TrustNotFound(NotFound):
     code = "trusted_account_not_found"
-    default_message = "No such trusted account entry, or not yours."
+    default_message = _("No such trusted account entry, or not yours.")
 
 
 class TrustNotProposed(Conflict):
     code = "trusted_account_not_proposed"
-    default_message = "Only a proposed entry can be approved."
+    default_message = _("Only a proposed entry can be approved.")
 
 
 class PendingTransferNotFound(NotFound):
     code = "pending_transfer_not_found"
-    default_message = "No such pending transfer, or not yours."
+    default_message = _("No such pending transfer, or not yours.")
 
 
 class PendingTransferNotPending(Conflict):
     code = "pending_transfer_not_pending"
-    default_message = "The transfer has been carried out or cancelled already."
+    default_message = _("The transfer has been carried out or cancelled already.")
 
 
 def _config(name: str) -> Any:
@@ -90,7 +91,7 @@ def needs_delay(actor: Actor, destination: Account) -> bool:
 
 class UntrustedDestination(Conflict):
     code = "untrusted_destination"
-    default_message = "Batches go to your own or trusted accounts only; send this one as a single transfer."
+    default_message = _("Batches go to your own or trusted accounts only; send this one as a single transfer.")
 
 
 def untrusted_destinations(actor: Actor, destinations: list[Account]) -> set[int]:
