@@ -491,6 +491,20 @@ class AcceptIn(serializers.Serializer):
 class PledgeAcceptApi(_PledgeStepApi):
     """The lender accepts: the registry registers the pledge and freezes the units (exact serial blocks)."""
 
+    # The refusals it answers beyond those of every operation of its kind (OpenAPI x-error-codes).
+    error_codes = [
+        "pledge_lender_only",
+        "invalid_pledge_transition",
+        "collateral_not_priced",
+        "ltv_limit_exceeded",
+        "insufficient_available",
+        "serials_not_available",
+        "account_not_found",
+        "participant_suspended",
+        "role_forbidden",
+        "wrong_participant_kind",
+    ]
+
     input_class = AcceptIn
 
     @idempotent_request
