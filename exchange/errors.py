@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -70,7 +70,7 @@ class AccountNotFound(NotFound):
         """A destination that is no holding account: any participant's account may receive, so "or not
         yours" would mislead; the caller should check the number."""
         return cls(
-            gettext_now("No holding account %(number)s: check the destination's account number (like CN-100-000123).")
+            gettext("No holding account %(number)s: check the destination's account number (like CN-100-000123).")
             % {"number": number},
             details={"account": number, "field": "destination"},
         )

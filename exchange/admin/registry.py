@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.translation import gettext as _now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor
@@ -132,7 +132,7 @@ class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
                 messages.success(
                     request,
                     sentence(
-                        _now("Issued %(quantity)s t of %(asset)s (serials %(first)s-%(last)s) to %(owner)s")
+                        gettext("Issued %(quantity)s t of %(asset)s (serials %(first)s-%(last)s) to %(owner)s")
                         % {
                             "quantity": f"{issuance.quantity:,}",
                             "asset": issuance.asset.code,

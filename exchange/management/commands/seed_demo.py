@@ -212,6 +212,7 @@ class Command(BaseCommand):
             (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
             ("demo API tokens (trader and two bots)", self.token),
             ("demo pledge loan", self.pledge),
+            ("an allocation waiting for a second registry officer", self.waiting_approval),
             ("a retirement for the public registry", self.retirement),
             (
                 "working-day calendar CN 2026",
@@ -334,6 +335,30 @@ class Command(BaseCommand):
             )
             if isinstance(pending, ApprovalRequest):
                 approval_approve(actor=self.second_registry_actor(), approval=pending)
+
+    def waiting_approval(self) -> None:
+        """An allocation above the four-eyes threshold that ``admin`` requested and nobody has decided yet: the
+        README's "approve a request" flow for ``registry_officer`` (approving it allocates 1,100,000 t of
+        CEA-2025 to Yanshan Petrochemical)."""
+        summary = "Demo supplementary allocation of CEA-2025 (waiting for approval)"
+        if ApprovalRequest.objects.filter(summary=summary).exists():
+            return
+        actor = self.registry_actor()
+        asset = Asset.objects.get(code="CEA-2025")
+        rows = [AllocationRow(account=main_account(self.p["yanshan"]), quantity=1_100_000)]
+        key = "demo-allocation-waiting"
+        gated(
+            actor=actor,
+            operation=ApprovalOperation.CEA_ALLOCATE,
+            params={
+                "asset": asset.code,
+                "rows": [[r.account.number, r.quantity] for r in rows],
+                "idempotency_key": key,
+                "memo": "",
+            },
+            summary=summary,
+            call=partial(cea_allocate, actor=actor, asset=asset, rows=rows, idempotency_key=key),
+        )
 
     def ccer(self) -> None:
         actor = self.registry_actor()
