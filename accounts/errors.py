@@ -1,8 +1,7 @@
 """Refusals about who is acting: each has a stable code (see core.errors)."""
 
-from django.utils.translation import gettext_lazy as _
-
 from core.errors import DomainError, Forbidden, InvalidInput, NotFound
+from core.errors import translatable as _
 
 
 class ParticipantSuspended(Forbidden):

@@ -368,9 +368,10 @@ GREENLEDGER = {
     # reconcile: how far a journal entry's time may lie before an earlier entry's (concurrent writers read
     # the clock before they insert; a settlement stamps its entry with its start).
     "JOURNAL_CLOCK_TOLERANCE_SECONDS": env_int("GREENLEDGER_JOURNAL_CLOCK_TOLERANCE_SECONDS", 300),
-    # Charts and price changes: China colours a rise red and a fall green; "green-up" turns it round.
-    "PRICE_COLOURS": os.environ.get("GREENLEDGER_PRICE_COLOURS", "red-up"),
 }
+# Price changes on the dashboard and the front page: China colours a rise red and a fall green ("red-up");
+# "green-up" turns it round.
+GREENLEDGER_PRICE_COLOURS = os.environ.get("GREENLEDGER_PRICE_COLOURS", "red-up")
 
 # --- Logging: structured (key=value) and quiet by default -----------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING").upper()

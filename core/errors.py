@@ -7,9 +7,18 @@ Every refusal a service can make is a ``DomainError`` subclass with a stable ``c
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_lazy
+
+
+def translatable(text: str) -> str:
+    """A message marked for translation and translated when it is shown, in the language of the request that
+    renders it (a lazy string, typed as the text it becomes). Error modules import it as ``_``."""
+    return cast(str, gettext_lazy(text))
+
+
+_ = translatable
 
 
 class DomainError(Exception):

@@ -26,7 +26,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.utils import label_for_field, lookup_field
 from django.db import models
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import strip_tags
@@ -266,9 +266,8 @@ def _column(model: type[models.Model], name: str) -> Callable[[Any], str] | None
             value = getattr(obj, name)
             return yuan(value) if value is not None and obj.asset.is_cash else tonnes(value)
 
-        display = admin.display(description=_(name))(derived)
-        display.__name__ = f"{name}_shown"
-        return display
+        derived.__name__ = f"{name}_shown"
+        return admin.display(description=_(name))(derived)
     if field is None or not isinstance(field, models.IntegerField) or field.choices:
         return None
     if name.endswith("_fen"):
@@ -287,8 +286,8 @@ def _column(model: type[models.Model], name: str) -> Callable[[Any], str] | None
         return None
     # The field's name as the vocabulary gives it, read when the page renders (the vocabulary is applied
     # after the admin registers its models).
-    label = lazy(lambda: str(model._meta.get_field(name).verbose_name), str)()
-    display = admin.display(description=label, ordering=name)(shown)
+    label = lazy(lambda: str(getattr(model._meta.get_field(name), "verbose_name", name)), str)()
+    display: Callable[[Any], str] = admin.display(description=label, ordering=name)(shown)
     display.__name__ = f"{name}_shown"
     return display
 
@@ -366,14 +365,14 @@ class PercentField(forms.DecimalField):
 
 def adapt(model_admin: admin.ModelAdmin) -> None:
     model = model_admin.model
+    # Set on the instance: the class (another app's, maybe) stays as its author wrote it.
     model_admin.list_display = [_shown(model_admin, name) for name in model_admin.list_display]
     if not model_admin.search_fields:
-        model_admin.search_fields = default_search_fields(model)
+        model_admin.search_fields = default_search_fields(model)  # type: ignore[misc]
     if model_admin.change_list_template is None:
-        model_admin.change_list_template = "admin/greenledger_change_list.html"
+        model_admin.change_list_template = "admin/greenledger_change_list.html"  # type: ignore[misc]
     _wrap(model_admin, "get_inline_instances", _inlines_shown)
-    if not getattr(model_admin, "list_per_page_set", False):
-        model_admin.list_per_page = min(model_admin.list_per_page, 50)
+    model_admin.list_per_page = min(model_admin.list_per_page, 50)  # type: ignore[misc]
     _wrap(model_admin, "get_readonly_fields", _readonly_shown)
     _wrap(model_admin, "get_fieldsets", _fieldsets_shown)
     _wrap(model_admin, "formfield_for_dbfield", _money_inputs)
@@ -404,7 +403,8 @@ def default_search_fields(model: type[models.Model]) -> list[str]:
         if isinstance(field, (models.CharField, models.TextField)) and not field.choices:
             found.append(field.name)
         elif isinstance(field, models.ForeignKey):
-            target = field.related_model._meta.label_lower
+            target = getattr(field.related_model, "_meta", None)
+            target = target.label_lower if target is not None else ""
             lookup = {
                 "exchange.account": "number",
                 "accounts.participant": "name",
@@ -497,7 +497,7 @@ def _csv_value(value: Any) -> str:
 
 def _csv_export(
     model_admin: admin.ModelAdmin, original: Callable[..., Any], request: HttpRequest, extra_context: Any = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     if request.GET.get("_export") != "csv":
         return original(request, extra_context)
     if not model_admin.has_view_or_change_permission(request):

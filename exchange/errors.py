@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.errors import translatable as _
 
 
 class LedgerError(DomainError):

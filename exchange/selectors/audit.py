@@ -11,9 +11,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _
-
 from core.errors import Conflict, NotFound
+from core.errors import translatable as _
 from exchange.audit_proof import event_body, format_time, inclusion_path
 from exchange.models import AuditEvent, Checkpoint
 

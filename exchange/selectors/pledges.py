@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import F, Q, QuerySet
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core.errors import NotFound
+from core.errors import translatable as _
 from exchange.models import (
     REGISTERED_STATES,
     Asset,

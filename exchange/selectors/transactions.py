@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
-
 from accounts.actors import Actor
 from core.errors import NotFound
+from core.errors import translatable as _
 from exchange.models import Posting, SerialMovement, Transaction, TransactionKind
 
 

@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import translatable as _
 from exchange.locks import lock_row
 from exchange.models import (
     Account,

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
 
 from core.errors import Conflict
+from core.errors import translatable as _
 from exchange.models import ApprovalRequest
 
 _approving: ContextVar[ApprovalRequest | None] = ContextVar("greenledger_approving", default=None)

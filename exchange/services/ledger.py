@@ -28,11 +28,11 @@ from typing import Any
 
 from django.db import connection
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core import clock
 from core.errors import InvalidQuantity
+from core.errors import translatable as _
 from core.money import amount
 from exchange.audit_proof import canonical_json, entry_digest, sha256_hex
 from exchange.bulk import bulk_insert, bulk_update, delete_ids, write_all

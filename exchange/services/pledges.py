@@ -37,12 +37,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
 
-from django.utils.translation import gettext_lazy as _
-
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core import clock
 from core.errors import Forbidden, InvalidInput
+from core.errors import translatable as _
 from core.limits import MAX_QUANTITY, is_quantity, is_whole
 from core.money import fen_to_str
 from core.text import sentence

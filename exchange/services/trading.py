@@ -18,7 +18,6 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Min, Sum
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.errors import WrongParticipantKind
@@ -26,6 +25,7 @@ from accounts.models import ParticipantKind
 from core import clock
 from core.db import pipeline
 from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import translatable as _
 from core.limits import MAX_PRICE_FEN, MAX_QUANTITY
 from core.money import fen_to_str
 from exchange.bulk import bulk_update

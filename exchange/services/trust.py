@@ -18,12 +18,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.models import ParticipantStatus, Role
 from core import clock
 from core.errors import Conflict, Forbidden, NotFound
+from core.errors import translatable as _
 from exchange.errors import AccountNotFound, DuplicateObject
 from exchange.faults import crash_point
 from exchange.locks import lock_row, lock_rows

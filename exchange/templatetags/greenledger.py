@@ -51,7 +51,7 @@ def price_colours() -> dict[str, str]:
     """The colours of a rise and a fall: red up and green down as China reads a market (the default), or
     the other way round with GREENLEDGER_PRICE_COLOURS=green-up."""
     red, green = "#c8102e", "#1f7a3f"
-    if settings.GREENLEDGER.get("PRICE_COLOURS", "red-up") == "green-up":
+    if getattr(settings, "GREENLEDGER_PRICE_COLOURS", "red-up") == "green-up":
         return {"up": green, "down": red}
     return {"up": red, "down": green}
 

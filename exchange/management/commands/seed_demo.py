@@ -184,7 +184,7 @@ def demo_desk(desk: str) -> Group:
 def _desk_models() -> list[str]:
     from django.apps import apps
 
-    return [m._meta.model_name for app in ("exchange", "accounts") for m in apps.get_app_config(app).get_models()]
+    return [str(m._meta.model_name) for app in ("exchange", "accounts") for m in apps.get_app_config(app).get_models()]
 
 
 def _at(day: date, hour: int, minute: int) -> datetime:
