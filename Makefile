@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed-stamp
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: install run test lint bench soak lock clean
+.PHONY: install run test lint bench soak lock clean messages
 
 $(STAMP): pyproject.toml config/constraints.txt
 	@test -x $(PY) || (echo "Creating the virtualenv in $(VENV)" && $(PYTHON) -m venv $(VENV))
@@ -16,7 +16,17 @@ $(STAMP): pyproject.toml config/constraints.txt
 	@$(BIN)/pip install $(PIP_FLAGS) -c config/constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The Chinese catalogue compiled by Babel (pure Python: no GNU gettext needed to install or run).
+MO := locale/zh_Hans/LC_MESSAGES/django.mo
+$(MO): locale/zh_Hans/LC_MESSAGES/django.po $(STAMP)
+	@$(PY) -m config.catalogues compile
+
+install: $(STAMP) $(MO)
+
+# After adding or changing strings wrapped for translation: merge them into the catalogue (needs GNU
+# gettext), then list what still needs a translation (exit status 1 while anything does). docs/i18n.md.
+messages: install
+	$(PY) manage.py translations update
 
 run: install
 	$(PY) manage.py migrate --noinput

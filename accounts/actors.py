@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext as _
+
 from accounts.errors import NoMembership, ParticipantSuspended, RoleForbidden, WrongParticipantKind
 from accounts.models import ACTING_ROLES, OVERSEER_KINDS, Membership, ParticipantKind, ParticipantStatus
 
@@ -102,8 +104,16 @@ class Actor:
         if self.is_system and allow_system:
             return
         if self.participant_kind not in kinds:
-            names = ", ".join(ParticipantKind(k).label.lower() for k in kinds)
-            raise WrongParticipantKind(f"Only a {names} may do this.", details={"allowed_kinds": list(kinds)})
+            names = _(" or ").join(str(ParticipantKind(k).label).lower() for k in kinds)
+            yours = str(ParticipantKind(self.participant_kind).label).lower() if self.participant_kind else "—"
+            raise WrongParticipantKind(
+                _(
+                    "Only staff of the %(kinds)s may do this, and you act for the %(yours)s: "
+                    "log in as a user of the %(kinds)s."
+                )
+                % {"kinds": names, "yours": yours},
+                details={"allowed_kinds": list(kinds), "your_kind": self.participant_kind},
+            )
 
     def require_role(self, *roles: str) -> None:
         if self.is_system:

@@ -6,12 +6,17 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant
 from accounts.services import (
+    api_token_create,
     api_token_revoke,
     membership_create,
     membership_set_role,
@@ -72,7 +77,7 @@ class ParticipantAdmin(ServiceSaveMixin, admin.ModelAdmin):
             return participant_update(actor=actor, participant=obj, name=obj.name, email=obj.email)
         return participant_create(actor=actor, name=obj.name, kind=obj.kind, uscc=obj.uscc, email=obj.email)
 
-    @admin.action(description="Suspend the selected participants (they can still read)")
+    @admin.action(description=_("Suspend the selected participants (they can still read)"))
     def suspend(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
         for participant in queryset:
             run_service(
@@ -83,7 +88,7 @@ class ParticipantAdmin(ServiceSaveMixin, admin.ModelAdmin):
                 f"{participant.name} suspended.",
             )
 
-    @admin.action(description="Reactivate the selected participants")
+    @admin.action(description=_("Reactivate the selected participants"))
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Participant]) -> None:
         for participant in queryset:
             run_service(
@@ -114,15 +119,28 @@ class MembershipAdmin(ServiceSaveMixin, admin.ModelAdmin):
         return membership_create(actor=actor, user=obj.user, participant=obj.participant, role=obj.role)
 
 
+class ApiTokenIssueForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(membership__isnull=False).order_by("username"), label=_("user")
+    )
+    name = forms.CharField(max_length=100, label=_("token name"), help_text=_("What it is for, e.g. trading bot."))
+    expires_at = forms.DateTimeField(
+        required=False, label=_("expires at"), help_text=_("Empty: until revoked. 2027-12-31 18:00, China time.")
+    )
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are created with ``manage.py create_token`` (shown once); here they are listed and revoked."""
+    """Tokens are issued here ("Issue a token": shown once, on the page that issues it, never stored) or with
+    ``manage.py create_token``; listed and revoked here. Who may is the services' rule: the user or an admin
+    of their participant issues; they and the registry's admins revoke."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "user__username", "prefix"]
     readonly_fields = ["user", "name", "prefix", "digest", "created_at", "last_used_at", "expires_at", "revoked_at"]
     actions = ["revoke"]
+    change_list_template = "admin/accounts/apitoken_changelist.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -130,7 +148,41 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected tokens")
+    def get_urls(self) -> list[Any]:
+        return [
+            path("issue/", self.admin_site.admin_view(self.issue_view), name="accounts_apitoken_issue"),
+            *super().get_urls(),
+        ]
+
+    def issue_view(self, request: HttpRequest) -> HttpResponse:
+        """Issue a token and show it once: in this page's answer only (not in a message, which could be kept
+        in a cookie), marked not to be cached."""
+        form = ApiTokenIssueForm(request.POST or None)
+        issued = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                token, text = api_token_create(
+                    actor=admin_actor(request),
+                    user=form.cleaned_data["user"],
+                    name=form.cleaned_data["name"],
+                    expires_at=form.cleaned_data["expires_at"],
+                )
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+            else:
+                issued = {"token": token, "text": text}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Issue an API token"),
+            "opts": self.model._meta,
+            "form": form,
+            "issued": issued,
+        }
+        response = TemplateResponse(request, "admin/accounts/apitoken/issue.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Revoke the selected tokens"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
             run_service(

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection, models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 
 from accounts.models import ApiToken, Membership, Participant
@@ -52,7 +53,7 @@ def _token_with_user(prefix: str) -> ApiToken | None:
         return None
     instances: list[Any] = []
     offset = 0
-    for (model, _), (names, _) in zip(parts, columns, strict=True):
+    for (model, _alias), (names, _sql) in zip(parts, columns, strict=True):
         values = row[offset : offset + len(names)]
         offset += len(names)
         instances.append(None if values[0] is None else model.from_db(connection.alias, names, values))
@@ -86,15 +87,24 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request: Any) -> tuple[Any, ApiToken] | None:
         header = authentication.get_authorization_header(request).decode("latin-1").split()
+        if len(header) == 1 and header[0].startswith(TOKEN_PREFIX):
+            # A token sent bare would otherwise read as no credentials at all: say what is missing.
+            raise exceptions.AuthenticationFailed(
+                _(
+                    "The Authorization header needs the word Token before the token: "
+                    "send 'Authorization: Token %(start)s...'."
+                )
+                % {"start": header[0][: len(TOKEN_PREFIX) + 4]}
+            )
         if not header or header[0].lower() not in self.keywords:
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Token <token>'.")
+            raise exceptions.AuthenticationFailed(_("Malformed Authorization header: use 'Token <token>'."))
         return self.authenticate_token(header[1])
 
     def authenticate_token(self, raw: str) -> tuple[Any, ApiToken]:
         prefix = split_token(raw)
-        failure = exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        failure = exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
         if prefix is None:
             raise failure
         token = _token_with_user(prefix)

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.validators import validate_uscc
 
 
 class ParticipantKind(models.TextChoices):
-    REGISTRY = "registry", "Registry operator"
-    EXCHANGE = "exchange", "Exchange operator"
-    COMPLIANCE_ENTITY = "compliance_entity", "Compliance entity"
-    PROJECT_OWNER = "project_owner", "Project owner"
-    INVESTOR = "investor", "Investor / institution"
-    FINANCIAL_INSTITUTION = "financial_institution", "Financial institution"
-    VERIFIER = "verifier", "Verifier"
-    AUDITOR = "auditor", "Auditor"
+    REGISTRY = "registry", _("Registry operator")
+    EXCHANGE = "exchange", _("Exchange operator")
+    COMPLIANCE_ENTITY = "compliance_entity", _("Compliance entity")
+    PROJECT_OWNER = "project_owner", _("Project owner")
+    INVESTOR = "investor", _("Investor / institution")
+    FINANCIAL_INSTITUTION = "financial_institution", _("Financial institution")
+    VERIFIER = "verifier", _("Verifier")
+    AUDITOR = "auditor", _("Auditor")
 
 
 # Kinds whose staff see every participant's data.
@@ -37,16 +38,16 @@ HOLDER_KINDS = frozenset(
 
 
 class ParticipantStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    SUSPENDED = "suspended", "Suspended"
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
 
 
 class Participant(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=32, choices=ParticipantKind.choices)
-    uscc = models.CharField("unified social credit code", max_length=18, unique=True, validators=[validate_uscc])
+    uscc = models.CharField(_("unified social credit code"), max_length=18, unique=True, validators=[validate_uscc])
     status = models.CharField(max_length=16, choices=ParticipantStatus.choices, default=ParticipantStatus.ACTIVE)
-    email = models.EmailField(blank=True, help_text="Where notices (margin calls, deadlines) are sent.")
+    email = models.EmailField(blank=True, help_text=_("Where notices (margin calls, deadlines) are sent."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -67,9 +68,9 @@ class Participant(models.Model):
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    TRADER = "trader", "Trader"
-    VIEWER = "viewer", "Viewer"
+    ADMIN = "admin", _("Admin")
+    TRADER = "trader", _("Trader")
+    VIEWER = "viewer", _("Viewer")
 
 
 # Roles that may move value for their participant.
@@ -96,8 +97,8 @@ class ApiToken(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=16, unique=True, help_text="Public part of the token, for lookup.")
-    digest = models.CharField(max_length=64, help_text="SHA-256 of the whole token.")
+    prefix = models.CharField(max_length=16, unique=True, help_text=_("Public part of the token, for lookup."))
+    digest = models.CharField(max_length=64, help_text=_("SHA-256 of the whole token."))
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,9 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.urls import resolve
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -69,7 +71,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             error_body(
                 "invalid",
-                "The request holds a value that can't be stored (e.g. a NUL character or an out-of-range number).",
+                _("The request holds a value that can't be stored (e.g. a NUL character or an out-of-range number)."),
             ),
             status=status.HTTP_400_BAD_REQUEST,
         )
@@ -90,6 +92,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     wait = exc.wait if isinstance(exc, exceptions.Throttled) else None  # type: ignore[attr-defined]
     if wait is not None:
         headers["Retry-After"] = str(int(wait) + 1)
+    request = context.get("request")
+    if isinstance(exc, exceptions.UnsupportedMediaType) or (
+        isinstance(exc, exceptions.ValidationError) and _form_encoded(request)
+    ):
+        # curl -d without a Content-Type sends a form: say the API takes JSON, not that every field is missing.
+        media_type = request.content_type if request is not None else ""
+        return Response(
+            error_body(
+                "unsupported_media_type",
+                str(_(JSON_ONLY_MESSAGE)),
+                {"content_type": media_type, "expected": "application/json"},
+            ),
+            status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+        )
     if isinstance(exc, exceptions.ValidationError):
         details: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         message = _first_message(details)
@@ -105,6 +121,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return Response(error_body(code, str(exc.detail), details), status=exc.status_code, headers=headers)
 
 
+JSON_ONLY_MESSAGE = gettext_noop(
+    "The API takes JSON bodies: send the body as JSON with the header 'Content-Type: application/json' "
+    "(with curl: -H 'Content-Type: application/json')."
+)
+
+
+def _form_encoded(request: Any) -> bool:
+    """A form body sent to a view that takes none (DRF then reads it as an empty form: every field missing)."""
+    content_type = getattr(request, "content_type", "") or ""
+    if content_type.split(";")[0].strip().lower() not in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+        return False
+    parsers = getattr(request, "parsers", None) or []
+    return request.negotiator.select_parser(request, parsers) is None
+
+
 def _flatten_codes(codes: Any) -> list[str]:
     if isinstance(codes, dict):
         return [c for v in codes.values() for c in _flatten_codes(v)]
@@ -116,8 +147,28 @@ def _flatten_codes(codes: Any) -> list[str]:
 def json_404(request: Any, exception: Exception | None = None) -> Any:
     """JSON for the API, Django's page for everything else (the admin, public pages)."""
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", "No such endpoint or object."), status=status.HTTP_404_NOT_FOUND)
+        path = request.path
+        if path.endswith("/") and path != "/api/v1/" and _routes_to(path.rstrip("/")):
+            # The API's paths end without a slash: name the one the client meant.
+            return JsonResponse(
+                error_body(
+                    "not_found",
+                    _("No such endpoint: %(path)s ends with a slash; the API's paths don't. Use %(meant)s.")
+                    % {"path": path, "meant": path.rstrip("/")},
+                    {"path": path, "did_you_mean": path.rstrip("/")},
+                ),
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        return JsonResponse(error_body("not_found", _("No such endpoint or object.")), status=status.HTTP_404_NOT_FOUND)
     return defaults.page_not_found(request, exception or Http404())
+
+
+def _routes_to(path: str) -> bool:
+    try:
+        resolve(path)
+    except Http404:
+        return False
+    return True
 
 
 def json_400(request: Any, exception: Exception | None = None) -> Any:
@@ -145,7 +196,7 @@ def json_500(request: Any) -> Any:
         return database_unavailable(request)
     if request.path.startswith("/api/"):
         return JsonResponse(
-            error_body("server_error", "An unexpected error occurred; it has been logged."),
+            error_body("server_error", _("An unexpected error occurred; it has been logged.")),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     return defaults.server_error(request)
@@ -159,6 +210,6 @@ def idempotency_key(request: Request) -> str | None:
     key = key.strip()
     if not key_is_valid(key):
         raise exceptions.ValidationError(
-            {IDEMPOTENCY_HEADER: [f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters"]}
+            {IDEMPOTENCY_HEADER: [_("must be 1 to %(max)s printable characters") % {"max": MAX_IDEMPOTENCY_KEY_LENGTH}]}
         )
     return key

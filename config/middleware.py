@@ -77,7 +77,7 @@ class AnonymousThrottleMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        public = request.path.startswith(PUBLIC_PREFIXES)
+        public = request.path == "/" or request.path.startswith(PUBLIC_PREFIXES)
         if not public and not request.path.startswith("/api/"):
             return self.get_response(request)
         now = time.time()

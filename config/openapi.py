@@ -12,6 +12,17 @@ from rest_framework import serializers
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """The operation, with the refusal codes its view declares (``error_codes``: a list, or a mapping of
+        method to list) as ``x-error-codes``; ``config.schema.add_error_responses`` adds the codes every
+        operation of its kind can answer and files them under their statuses."""
+        operation: dict[str, Any] | None = super().get_operation(*args, **kwargs)
+        declared = getattr(self.view, "error_codes", None)
+        if operation is not None and declared:
+            codes = declared.get(self.method.lower(), []) if isinstance(declared, dict) else declared
+            operation["x-error-codes"] = sorted({getattr(c, "code", c) for c in codes})
+        return operation
+
     """drf-spectacular's, stating a nested list's bounds (``many=True`` with ``min_length``, ``max_length``
     or ``allow_empty=False``) as ``minItems``/``maxItems``, as it already does for ``ListField``, and that a
     required text field is more than white space (DRF trims it, so ``" "`` is blank): ``pattern: \\S``."""

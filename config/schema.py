@@ -43,18 +43,47 @@ ERRORS = {
 }
 
 
+def operation_codes(path: str, method: str, operation: dict[str, Any]) -> list[str]:
+    """Every error code an operation can answer: those of its kind (authenticated, with a body, keyed, naming
+    an object) and those its view declares (``x-error-codes``, see config.openapi)."""
+    codes = {"throttled", "server_error", "service_unavailable", "authentication_failed", "method_not_allowed"}
+    if {} not in operation.get("security", []):  # not open to anonymous callers
+        codes |= {"not_authenticated", "permission_denied"}
+    if "{" in path:
+        codes.add("not_found")
+    if method in {"post", "put", "patch"}:
+        codes |= {"invalid", "malformed_request", "unsupported_media_type", "request_too_large"}
+    if any(p.get("name") == IDEMPOTENCY_HEADER for p in operation.get("parameters", []) if isinstance(p, dict)):
+        codes |= {"idempotency_conflict", "request_in_progress"}
+    codes |= set(operation.get("x-error-codes", []))
+    return sorted(codes)
+
+
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    from core.errors import catalogue
+
+    known = catalogue()
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     reference = {"$ref": "#/components/schemas/Error"}
-    for operations in result.get("paths", {}).values():
+    for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
+            codes = operation_codes(path, method, operation)
+            operation["x-error-codes"] = codes
+            by_status: dict[str, list[str]] = {}
+            for code in codes:
+                if code in known:
+                    by_status.setdefault(str(known[code].status), []).append(code)
             responses = operation.setdefault("responses", {})
             for status, description in ERRORS.items():
                 responses.setdefault(
                     status, {"description": description, "content": {"application/json": {"schema": reference}}}
                 )
+            for status, listed in by_status.items():
+                if status in responses and not status.startswith("2"):
+                    text = responses[status].get("description", "")
+                    responses[status]["description"] = f"{text} Codes: {', '.join(listed)} (docs/errors.md)."
     return result
 
 

@@ -77,7 +77,8 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,l
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on greenledger's site: models grouped by the work, money in yuan (exchange/admin_site.py).
+    "exchange.admin_site.GreenledgerAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -98,6 +99,9 @@ MIDDLEWARE = [
     "config.health.DatabaseOutageMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the session's or cookie's choice, else the browser's or client's Accept-Language,
+    # else LANGUAGE_CODE (Chinese). The API's error messages follow it too.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "config.middleware.ApiNotFoundMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -180,10 +184,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en"
+# Chinese first, English kept: the admin, the public pages, the API's error messages and the notices speak
+# the language the request asks for (Accept-Language, or the choice made on a page), Chinese when it asks
+# for none. The catalogues live in locale/ (make install compiles them; see docs/i18n.md).
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
+# Dates and times as China writes them, in every language: 2026-12-02 17:18 (24-hour, China Standard Time).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
@@ -379,6 +390,10 @@ GREENLEDGER = {
 }
 # Webhook URLs must be https, except to these hosts (a development machine's own receivers).
 WEBHOOK_HTTP_HOSTS: list[str] = [] if PRODUCTION else ["127.0.0.1", "localhost", "::1"]
+
+# Price changes on the dashboard and the front page: China colours a rise red and a fall green ("red-up");
+# "green-up" turns it round.
+GREENLEDGER_PRICE_COLOURS = os.environ.get("GREENLEDGER_PRICE_COLOURS", "red-up")
 
 # --- Logging: structured (key=value) and quiet by default -----------------------------------------
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING").upper()

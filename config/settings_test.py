@@ -31,3 +31,13 @@ GREENLEDGER["JOURNAL_CLOCK_TOLERANCE_SECONDS"] = 10 * 365 * 24 * 3600
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "CRITICAL"}}
+
+# Tests speak English unless they ask for Chinese (Accept-Language: zh-hans, or override_settings); the
+# Chinese default is tested in tests/config/test_i18n.py.
+LANGUAGE_CODE = "en"
+
+# The catalogues as the code's .po files say now (make install compiles them too; this keeps a test run
+# after editing a .po from reading a stale .mo). Babel, pure Python, a few milliseconds.
+from config.catalogues import compile_all  # noqa: E402
+
+compile_all()

@@ -5,11 +5,15 @@ from drf_spectacular.views import SpectacularSwaggerView
 from config.converters import CodeConverter, IdConverter
 from config.health import health, ready
 from config.schema import SchemaView
+from exchange.web.home import home
 
 register_converter(IdConverter, "id")
 register_converter(CodeConverter, "code")
 
 urlpatterns = [
+    path("", home, name="home"),
+    # The language chosen on a page (POST language=en|zh-hans), kept in a cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("health/", health, name="health"),
     path("ready/", ready, name="ready"),
     path("admin/", admin.site.urls),

@@ -50,3 +50,9 @@ def set_pinned(moment: datetime | None) -> None:
     global _pinned
     with _lock:
         _pinned = moment
+
+
+def local_iso(moment: datetime) -> str:
+    """A time as every answer writes it, CSV and JSON alike: ISO 8601 in China Standard Time with the offset
+    (``2026-12-02T17:18:05.123456+08:00``), never UTC's ``+00:00``."""
+    return moment.astimezone(MARKET_TZ).isoformat()

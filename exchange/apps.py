@@ -1,14 +1,20 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class ExchangeConfig(AppConfig):
     name = "exchange"
-    verbose_name = "Registry and exchange"
+    verbose_name = _("Registry and exchange")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from core.vocabulary import apply
+        from exchange import vocabulary
         from exchange.schedule import sync_after_migrate
+
+        # Records and fields named as registry staff say them, in the request's language.
+        apply(self, models=vocabulary.MODELS, fields=vocabulary.FIELDS, model_fields=vocabulary.MODEL_FIELDS)
 
         # The periodic jobs follow exchange.schedule after every migrate: one idempotent step owns them.
         post_migrate.connect(sync_after_migrate, sender=self, dispatch_uid="exchange.schedule.sync")

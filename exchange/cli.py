@@ -15,15 +15,48 @@ server or a proof that does not hold (the error code and message on stderr), 2 b
 from __future__ import annotations
 
 import argparse
+import gettext
 import json
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from exchange.audit_proof import ProofError, kept_checkpoints
 from exchange.client import DEFAULT_URL, Client, ClientError
+
+# --- language -------------------------------------------------------------------------------------------
+# The CLI speaks Chinese when the locale is Chinese (LANG=zh_CN.UTF-8...) or GREENLEDGER_LANGUAGE says so, and
+# asks the server for its error messages in the same language. The words are the server's catalogue
+# (locale/zh_Hans, compiled by make install), read with the standard library's gettext.
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+_translation: gettext.NullTranslations = gettext.NullTranslations()
+
+
+def cli_language(environ: Mapping[str, str] | None = None) -> str:
+    """``zh-hans`` or ``en``: GREENLEDGER_LANGUAGE, else the locale as gettext reads it, else English."""
+    environ = os.environ if environ is None else environ
+    chosen = environ.get("GREENLEDGER_LANGUAGE", "").strip().lower()
+    if not chosen:
+        for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+            if environ.get(name):
+                chosen = environ[name].split(":")[0].lower()
+                break
+    return "zh-hans" if chosen.startswith("zh") else "en"
+
+
+def activate(language: str) -> None:
+    global _translation
+    if language == "zh-hans":
+        _translation = gettext.translation("django", localedir=LOCALE_DIR, languages=["zh_Hans"], fallback=True)
+    else:
+        _translation = gettext.NullTranslations()
+
+
+def _(message: str) -> str:
+    return _translation.gettext(message)
 
 
 # --- output ---------------------------------------------------------------------------------------------
@@ -44,7 +77,7 @@ def _cell(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, int):
         return f"{value:,}"
     money = MONEY.fullmatch(str(value))
@@ -71,7 +104,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO)
     for row in cells:
         out.write(line(row) + "\n")
     if not rows:
-        out.write("(none)\n")
+        out.write(_("(none)") + "\n")
 
 
 # --- commands -------------------------------------------------------------------------------------------
@@ -80,8 +113,12 @@ def cmd_me(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     if args.json:
         return me
     p = me["participant"]
-    out.write(f"{me['user']} ({me['role']}) for {p['name']} [{p['kind']}]\n")
-    out.write(f"accounts: {', '.join(me['accounts']) or '-'}\n")
+    out.write(
+        _("%(user)s (%(role)s) for %(name)s [%(kind)s]")
+        % {"user": me["user"], "role": me["role"], "name": p["name"], "kind": p["kind"]}
+        + "\n"
+    )
+    out.write(_("accounts: %(accounts)s") % {"accounts": ", ".join(me["accounts"]) or "-"} + "\n")
     return None
 
 
@@ -90,9 +127,9 @@ def cmd_holdings(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     rows = gl.holdings(account)
     if args.json:
         return rows
-    out.write(f"Holdings of {account}\n")
+    out.write(_("Holdings of %(account)s") % {"account": account} + "\n")
     table(
-        ["asset", "kind", "total", "held", "available"],
+        [_("asset"), _("kind"), _("total"), _("held"), _("available")],
         [[h["asset"], h["asset_kind"], h["total"], h["held"], h["available"]] for h in rows],
         out,
     )
@@ -668,6 +705,135 @@ def cmd_pledge_exposure(gl: Client, args: argparse.Namespace, out: TextIO) -> An
     return None
 
 
+def cmd_retire(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    retired = gl.retire(
+        asset=args.asset,
+        quantity=args.quantity,
+        beneficiary=args.beneficiary,
+        reason=args.reason,
+        account=args.account,
+        idempotency_key=args.key,
+    )
+    if args.json:
+        return retired
+    out.write(
+        _("Retirement %(id)s: %(quantity)s t of %(asset)s retired for %(beneficiary)s.")
+        % {
+            "id": retired["id"],
+            "quantity": f"{retired['quantity']:,}",
+            "asset": retired["asset"],
+            "beneficiary": retired["beneficiary"],
+        }
+        + "\n"
+    )
+    if retired.get("certificate_url"):
+        out.write(_("Certificate: %(url)s") % {"url": retired["certificate_url"]} + "\n")
+    return None
+
+
+def cmd_pending_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    pending = gl.pending_transfers(limit=args.limit)
+    if args.json:
+        return pending
+    table(
+        [
+            _("id"),
+            _("status"),
+            _("source account"),
+            _("destination account"),
+            _("asset"),
+            _("quantity (t)"),
+            _("carried out after"),
+        ],
+        [
+            [str(t["id"]), t["status"], t["source"], t["destination"], t["asset"], t["quantity"], t["execute_after"]]
+            for t in pending
+        ],
+        out,
+    )
+    return None
+
+
+def cmd_pending_cancel(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    cancelled = gl.cancel_pending_transfer(args.pending)
+    if args.json:
+        return cancelled
+    out.write(
+        _("Pending transfer %(id)s: %(status)s; its units are released.")
+        % {"id": cancelled["id"], "status": cancelled["status"]}
+        + "\n"
+    )
+    return None
+
+
+def cmd_statement(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    account = args.account or gl.default_account()
+    lines = gl.statement(account, asset=args.asset, limit=args.limit)
+    if args.json:
+        return lines
+    out.write(_("Statement of %(account)s, newest first") % {"account": account} + "\n")
+    table(
+        [_("time"), _("journal entry"), _("kind"), _("asset"), _("amount"), _("balance after"), _("memo")],
+        [
+            [
+                str(line["time"]).replace("T", " ")[:19],
+                str(line["transaction"]),
+                line["kind"],
+                line["asset"],
+                line["quantity"],
+                line["balance_after"],
+                line["memo"],
+            ]
+            for line in lines
+        ],
+        out,
+    )
+    return None
+
+
+def cmd_approval_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    approvals = gl.approvals(status=args.status, limit=args.limit)
+    if args.json:
+        return approvals
+    table(
+        [_("id"), _("status"), _("operation"), _("quantity (t)"), _("summary"), _("requested by"), _("requested at")],
+        [
+            [
+                str(a["id"]),
+                a["status"],
+                a["operation"],
+                a["quantity"],
+                a["summary"],
+                a["requested_by"],
+                str(a["requested_at"]).replace("T", " ")[:16],
+            ]
+            for a in approvals
+        ],
+        out,
+    )
+    return None
+
+
+def cmd_approval_approve(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    approved = gl.approve(args.approval, idempotency_key=args.key)
+    if args.json:
+        return approved
+    out.write(
+        _("Approval request %(id)s: %(status)s (%(result)s).")
+        % {"id": approved["id"], "status": approved["status"], "result": approved.get("result") or "-"}
+        + "\n"
+    )
+    return None
+
+
+def cmd_approval_reject(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    rejected = gl.reject(args.approval, reason=args.reason, idempotency_key=args.key)
+    if args.json:
+        return rejected
+    out.write(_("Approval request %(id)s: %(status)s.") % {"id": rejected["id"], "status": rejected["status"]} + "\n")
+    return None
+
+
 def _public_keys(args: argparse.Namespace) -> dict[str, str] | None:
     """Keys pinned on the command line (``--public-key``), by key id; None to use the server's."""
     if not args.public_key:
@@ -788,9 +954,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("destination", help="the receiving holding account")
     p.add_argument("asset")
     p.add_argument("quantity", type=int, help="whole tonnes")
-    p.add_argument(
-        "legal_basis", choices=["judicial_ruling", "merger_split", "inheritance", "dissolution", "other"]
-    )
+    p.add_argument("legal_basis", choices=["judicial_ruling", "merger_split", "inheritance", "dissolution", "other"])
     p.add_argument("document_sha256", help="SHA-256 of the supporting document (hex)")
     p.add_argument("--legal-basis-text", default="", help="the legal basis in words (required for 'other')")
     p.add_argument("--source", help="one of your accounts (default: your first)")
@@ -978,6 +1142,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-start", action="store_true", help="start from your first event kept")
     p.add_argument("--count", type=int, default=0, help="stop after this many events (default: never)")
 
+    p = command(commands, "retire", cmd_retire, "retire units for good for a beneficiary (a public certificate)")
+    p.add_argument("asset", help="e.g. CEA-2024")
+    p.add_argument("quantity", type=int, help="whole tonnes")
+    p.add_argument("--beneficiary", required=True, help="in whose name the units are retired")
+    p.add_argument("--reason", required=True, help="why, e.g. offsetting an event")
+    p.add_argument("--account", help="one of your accounts (default: your first)")
+    p.add_argument("--key", help="Idempotency-Key (default: a new one); re-run with the same key to retry safely")
+
+    pending = commands.add_parser("pending", help="transfers waiting for their delay").add_subparsers(
+        dest="pending_command", required=True, metavar="ACTION"
+    )
+    p = command(pending, "list", cmd_pending_list, "your pending transfers, newest first")
+    p.add_argument("--limit", type=int, default=50)
+    p = command(pending, "cancel", cmd_pending_cancel, "cancel a pending transfer (its units are released)")
+    p.add_argument("pending", type=int)
+
+    p = command(commands, "statement", cmd_statement, "an account's postings with the balance after each")
+    p.add_argument("--account")
+    p.add_argument("--asset")
+    p.add_argument("--limit", type=int, default=50)
+
+    approval = commands.add_parser("approvals", help="four-eyes approval requests (registry users)").add_subparsers(
+        dest="approval_command", required=True, metavar="ACTION"
+    )
+    p = command(approval, "list", cmd_approval_list, "approval requests, newest first")
+    p.add_argument("--status", choices=["pending", "approved", "rejected"])
+    p.add_argument("--limit", type=int, default=50)
+    p = command(approval, "approve", cmd_approval_approve, "approve and carry out a request (not your own)")
+    p.add_argument("approval", type=int)
+    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
+    p = command(approval, "reject", cmd_approval_reject, "reject a request, with the reason")
+    p.add_argument("approval", type=int)
+    p.add_argument("reason")
+    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
+
     proof = commands.add_parser("proof", help="audit proofs").add_subparsers(
         dest="proof_command", required=True, metavar="ACTION"
     )
@@ -1000,15 +1199,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    language = cli_language()
+    activate(language)
     args = build_parser().parse_args(argv)
     if not args.token:
-        err.write("greenledger: no token: pass --token or set GREENLEDGER_TOKEN\n")
+        err.write(_("greenledger: no token: pass --token or set GREENLEDGER_TOKEN") + "\n")
         return 2
-    with Client(args.url, args.token, timeout=args.timeout) as gl:
+    with Client(args.url, args.token, timeout=args.timeout, language=language) as gl:
         try:
             result = args.handler(gl, args, out)
         except ClientError as exc:
-            err.write(f"error: {exc.code}: {exc.message}\n")
+            err.write(_("error") + f": {exc.code}: {exc.message}\n")
             if exc.details:
                 err.write(f"details: {json.dumps(exc.details, ensure_ascii=False, sort_keys=True)}\n")
             return 1

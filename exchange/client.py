@@ -152,8 +152,11 @@ class Client:
         backoff: float = 0.25,
         user_agent: str = "greenledger-client/1",
         transport: httpx.BaseTransport | None = None,
+        language: str | None = None,
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": user_agent}
+        if language:  # the server's error messages in this language (e.g. "zh-hans", "en")
+            headers["Accept-Language"] = language
         if token:
             headers["Authorization"] = f"Token {token}"
         self.url = url.rstrip("/")
@@ -663,6 +666,33 @@ class Client:
         )
 
     # --- pledges -------------------------------------------------------------------------------------------
+    # --- four eyes (registry users) -----------------------------------------------------------------------
+    def approvals(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Approval requests, newest first (``status="pending"``: those waiting for a second registry user)."""
+        return list(self.paginate("/api/v1/approvals", {"status": status}, limit=limit))
+
+    def approve(self, approval_id: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Approve and carry out a request (a registry user other than the one who made it)."""
+        return cast(
+            dict[str, Any],
+            self.request(
+                "POST",
+                f"/api/v1/approvals/{int(approval_id)}/approve",
+                idempotency_key=idempotency_key or self.new_key(),
+            ),
+        )
+
+    def reject(self, approval_id: int, *, reason: str, idempotency_key: str | None = None) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            self.request(
+                "POST",
+                f"/api/v1/approvals/{int(approval_id)}/reject",
+                json={"reason": reason},
+                idempotency_key=idempotency_key or self.new_key(),
+            ),
+        )
+
     def pledges(self, *, status: str | None = None, asset: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Pledges you borrow or lend under (overseers: all), newest first."""
         return list(self.paginate("/api/v1/pledges", {"status": status, "asset": asset}, limit=limit))

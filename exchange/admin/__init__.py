@@ -26,8 +26,5 @@ from exchange.admin import (  # noqa: F401
     transfers,
 )
 
-admin.site.site_header = "greenledger — carbon registry and exchange"
-admin.site.site_title = "greenledger"
-admin.site.index_title = "Registry and exchange administration"
 # The index shows the market at a glance above the app list (exchange/selectors/dashboard.py).
 admin.site.index_template = "admin/greenledger_index.html"

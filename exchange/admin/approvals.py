@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import run_service
 from exchange.admin.base import ReadOnlyAdmin
@@ -20,14 +21,14 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_filter = ["status", "operation"]
     actions = ["approve", "reject"]
 
-    @admin.action(description="Approve and carry out the selected requests")
+    @admin.action(description=_("Approve and carry out the selected requests"))
     def approve(self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]) -> None:
         for approval in queryset:
             done = run_service(request, lambda actor, a=approval: approval_approve(actor=actor, approval=a))
             if done is not None:
                 messages.success(request, f"Approved request {done.pk}: {done.summary} ({done.result}).")
 
-    @admin.action(description="Reject the selected requests")
+    @admin.action(description=_("Reject the selected requests"))
     def reject(self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]) -> None:
         for approval in queryset:
             done = run_service(

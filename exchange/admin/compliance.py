@@ -19,7 +19,7 @@ from accounts.models import Participant, ParticipantKind
 from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, missing
 from exchange.admin.compliance_rules import carryover_column, decide_deduction, final_allocation
-from exchange.api.fields import fen_to_str
+from exchange.admin_site import tonnes, yuan
 from exchange.models import (
     AllocationEntry,
     ApprovalOperation,
@@ -91,24 +91,24 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
             year._summary = year_summary(year)  # type: ignore[attr-defined]
         return year._summary  # type: ignore[attr-defined]
 
-    @admin.display(description="Entities")
+    @admin.display(description=_("Entities"))
     def entities(self, year: ComplianceYear) -> int:
         return self._summary(year).entities
 
-    @admin.display(description="Verified (t)")
+    @admin.display(description=_("Verified (t)"))
     def verified(self, year: ComplianceYear) -> str:
         s = self._summary(year)
         return f"{s.verified} ({s.verified_entities} of {s.entities})"
 
-    @admin.display(description="Surrendered (t)")
+    @admin.display(description=_("Surrendered (t)"))
     def surrendered(self, year: ComplianceYear) -> int:
         return self._summary(year).surrendered
 
-    @admin.display(description="Short entities")
+    @admin.display(description=_("Short entities"))
     def short_entities(self, year: ComplianceYear) -> int:
         return self._summary(year).short_entities
 
-    @admin.display(description="Short (t)")
+    @admin.display(description=_("Short (t)"))
     def shortfall(self, year: ComplianceYear) -> int:
         return self._summary(year).shortfall
 
@@ -118,7 +118,7 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
         return format_html('<a href="{}">at a glance</a>', url)
 
     @admin.action(
-        description="Pre-allocate the selected years (each sector's pre-allocation rule; default 70%% of last year)"
+        description=_("Pre-allocate the selected years (each sector's pre-allocation rule; default 70%% of last year)")
     )
     def preallocate(self, request: HttpRequest, queryset: QuerySet[ComplianceYear]) -> None:
         for year in queryset:
@@ -143,7 +143,7 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
                     f"{sum(e.quantity for e in result.entries)} t; skipped {len(result.skipped)}.",
                 )
 
-    @admin.action(description="Assess the selected years (after their deadline)")
+    @admin.action(description=_("Assess the selected years (after their deadline)"))
     def assess(self, request: HttpRequest, queryset: QuerySet[ComplianceYear]) -> None:
         for year in queryset:
             run_service(
@@ -176,13 +176,13 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
         for row in rows:
             row.remaining = remaining(row.verified, row.surrendered)  # type: ignore[attr-defined]
             row.penalty = (  # type: ignore[attr-defined]
-                f"{fen_to_str(row.penalty_min_fen)} to {fen_to_str(row.penalty_max_fen or 0)}"
+                f"{yuan(row.penalty_min_fen)} ~ {yuan(row.penalty_max_fen or 0)}"
                 if row.penalty_min_fen is not None and row.shortfall
                 else ""
             )
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Compliance year {year.year} at a glance",
+            "title": _("Compliance year %(year)s at a glance") % {"year": year.year},
             "opts": self.model._meta,
             "year": year,
             "summary": year_summary(year),
@@ -207,7 +207,7 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:exchange_complianceyear_glance", args=[year.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Cover entities for {year.year}",
+            "title": _("Cover entities for %(year)s") % {"year": year.year},
             "form": form,
             "opts": self.model._meta,
         }
@@ -238,21 +238,22 @@ class ObligationAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Obligation]:
         return with_figures(super().get_queryset(request))
 
-    @admin.display(description="Verified (t)")
+    @admin.display(description=_("Verified (t)"))
     def verified(self, o: Obligation) -> Any:
-        return o.verified  # type: ignore[attr-defined]
+        return tonnes(o.verified)  # type: ignore[attr-defined]
 
-    @admin.display(description="Allocated (t)")
+    @admin.display(description=_("Allocated (t)"))
     def allocated(self, o: Obligation) -> Any:
-        return o.allocated  # type: ignore[attr-defined]
+        # What the ledger allocated of the year's vintage, as the glance and the dashboard count it.
+        return tonnes(o.allocated_units)  # type: ignore[attr-defined]
 
-    @admin.display(description="Surrendered (t)")
+    @admin.display(description=_("Surrendered (t)"))
     def surrendered(self, o: Obligation) -> Any:
-        return o.surrendered  # type: ignore[attr-defined]
+        return tonnes(o.surrendered)  # type: ignore[attr-defined]
 
-    @admin.display(description="CCER (t)")
+    @admin.display(description=_("CCER (t)"))
     def ccer_surrendered(self, o: Obligation) -> Any:
-        return o.ccer_surrendered  # type: ignore[attr-defined]
+        return tonnes(o.ccer_surrendered)  # type: ignore[attr-defined]
 
     @admin.display(description=_("Deducted next year (t)"))
     def deducted_next_year(self, o: Obligation) -> Any:
@@ -263,11 +264,11 @@ class ObligationAdmin(ReadOnlyAdmin):
     def carryover(self, o: Obligation) -> str:
         return carryover_column(o)
 
-    @admin.display(description="Penalty (CNY)")
+    @admin.display(description=_("Penalty (yuan)"))
     def penalty(self, o: Obligation) -> str:
         if o.penalty_min_fen is None or not o.shortfall:
             return ""
-        return f"{fen_to_str(o.penalty_min_fen)} to {fen_to_str(o.penalty_max_fen or 0)}"
+        return f"{yuan(o.penalty_min_fen)} ~ {yuan(o.penalty_max_fen or 0)}"
 
 
 @admin.register(VerifiedEmission)

@@ -158,19 +158,19 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: PledgeLoan | None = None) -> bool:
         return False
 
-    @admin.display(description="Principal (yuan)", ordering="principal_fen")
+    @admin.display(description=_("Principal (yuan)"), ordering="principal_fen")
     def principal(self, loan: PledgeLoan) -> str:
         return fen_to_str(loan.principal_fen)
 
-    @admin.display(description="Rate", ordering="annual_rate_bp")
+    @admin.display(description=_("Rate"), ordering="annual_rate_bp")
     def rate(self, loan: PledgeLoan) -> str:
         return f"{bp_to_percent(loan.annual_rate_bp)}%"
 
-    @admin.display(description="LTV", ordering="ltv_bp")
+    @admin.display(description=_("LTV"), ordering="ltv_bp")
     def ltv(self, loan: PledgeLoan) -> str:
         return f"{bp_to_percent(loan.ltv_bp)}%"
 
-    @admin.display(description="Margin call", boolean=True, ordering="margin_call")
+    @admin.display(description=_("Margin call"), boolean=True, ordering="margin_call")
     def margin_call_open(self, loan: PledgeLoan) -> bool:
         return loan.margin_call_id is not None
 
@@ -220,19 +220,19 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             "registered, or filed for a second registry user's approval",
         )
 
-    @admin.action(description="Reject the selected requests (lender)")
+    @admin.action(description=_("Reject the selected requests (lender)"))
     def reject(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(request, queryset, lambda actor, loan: pledge_reject(actor=actor, loan=loan), "rejected")
 
-    @admin.action(description="Withdraw the selected requests (borrower)")
+    @admin.action(description=_("Withdraw the selected requests (borrower)"))
     def withdraw(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(request, queryset, lambda actor, loan: pledge_withdraw(actor=actor, loan=loan), "withdrawn")
 
-    @admin.action(description="Record repayment and release the selected pledges (lender)")
+    @admin.action(description=_("Record repayment and release the selected pledges (lender)"))
     def release(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(request, queryset, lambda actor, loan: pledge_release(actor=actor, loan=loan), "released")
 
-    @admin.action(description="Declare the selected loans in default (lender)")
+    @admin.action(description=_("Declare the selected loans in default (lender)"))
     def declare_default(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(request, queryset, lambda actor, loan: pledge_default(actor=actor, loan=loan), "in default")
 
@@ -352,7 +352,7 @@ class PledgeValuationAdmin(ReadOnlyAdmin):
     search_fields = ["loan__registration_reference"]
     list_select_related = ["loan"]
 
-    @admin.display(description="LTV", ordering="ltv_bp")
+    @admin.display(description=_("LTV"), ordering="ltv_bp")
     def ltv(self, valuation: PledgeValuation) -> str:
         return f"{bp_to_percent(valuation.ltv_bp)}%"
 

@@ -10,9 +10,12 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor
 from core.errors import DomainError
+from core.text import sentence
 from exchange.admin.base import ReadOnlyAdmin, missing, submitted
 from exchange.models import (
     Account,
@@ -128,8 +131,16 @@ class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
                     return submitted(request, issuance)
                 messages.success(
                     request,
-                    f"Issued {issuance.quantity} t of {issuance.asset.code} "
-                    f"(serials {issuance.first_serial}-{issuance.last_serial}) to {project.owner}.",
+                    sentence(
+                        gettext("Issued %(quantity)s t of %(asset)s (serials %(first)s-%(last)s) to %(owner)s")
+                        % {
+                            "quantity": f"{issuance.quantity:,}",
+                            "asset": issuance.asset.code,
+                            "first": issuance.first_serial,
+                            "last": issuance.last_serial,
+                            "owner": project.owner,
+                        }
+                    ),
                 )
                 return HttpResponseRedirect(
                     reverse("admin:exchange_transaction_change", args=[issuance.transaction_id])
@@ -160,7 +171,7 @@ class AssetAdmin(ReadOnlyAdmin):
     search_fields = ["code", "name"]
     change_list_template = "admin/exchange/asset_changelist.html"
 
-    @admin.display(description="Issued (t)")
+    @admin.display(description=_("Issued (t)"))
     def issued(self, asset: Asset) -> int | str:
         return asset.next_serial - 1 if asset.serialised else "-"
 
@@ -203,7 +214,7 @@ class AssetAdmin(ReadOnlyAdmin):
                 return HttpResponseRedirect(reverse("admin:exchange_transaction_change", args=[txn.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Allocate allowances from CSV",
+            "title": _("Allocate allowances from CSV"),
             "form": form,
             "opts": self.model._meta,
             "multipart": True,
@@ -222,7 +233,7 @@ class AssetAdmin(ReadOnlyAdmin):
                 return HttpResponseRedirect(reverse("admin:exchange_asset_changelist"))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Create an allowance vintage",
+            "title": _("Create an allowance vintage"),
             "form": form,
             "opts": self.model._meta,
         }

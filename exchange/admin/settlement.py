@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 
 from accounts.admin import admin_actor
 from accounts.models import ParticipantKind
@@ -48,5 +49,8 @@ class SettlementBatchAdmin(ReadOnlyAdmin):
         except DomainError as exc:
             messages.error(request, f"{exc.message} ({exc.code})")
         else:
-            messages.success(request, f"Settlement batch {batch.pk}: {batch.trades_count} trades settled.")
+            messages.success(
+                request,
+                _("Settlement batch %(id)s: %(count)s trades settled.") % {"id": batch.pk, "count": batch.trades_count},
+            )
         return HttpResponseRedirect(reverse("admin:exchange_settlementbatch_changelist"))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import run_service
+from core.text import sentence
 from exchange.admin.base import ReadOnlyAdmin
 from exchange.models import PendingTransfer, TrustedAccount
 from exchange.services.trust import trusted_account_approve, trusted_account_remove
@@ -22,18 +24,22 @@ class TrustedAccountAdmin(ReadOnlyAdmin):
     search_fields = ["participant__name", "account__number"]
     actions = ["approve", "remove"]
 
-    @admin.action(description="Approve the selected entries (a second admin of their participant)")
+    @admin.action(description=_("Approve the selected entries (a second admin of their participant)"))
     def approve(self, request: HttpRequest, queryset: QuerySet[TrustedAccount]) -> None:
         for entry in queryset:
             run_service(
-                request, lambda actor, e=entry: trusted_account_approve(actor=actor, entry=e), f"Approved {entry}."
+                request,
+                lambda actor, e=entry: trusted_account_approve(actor=actor, entry=e),
+                sentence(f"Approved {entry}"),
             )
 
-    @admin.action(description="Remove the selected entries from their trusted lists")
+    @admin.action(description=_("Remove the selected entries from their trusted lists"))
     def remove(self, request: HttpRequest, queryset: QuerySet[TrustedAccount]) -> None:
         for entry in queryset:
             run_service(
-                request, lambda actor, e=entry: trusted_account_remove(actor=actor, entry=e), f"Removed {entry}."
+                request,
+                lambda actor, e=entry: trusted_account_remove(actor=actor, entry=e),
+                sentence(f"Removed {entry}"),
             )
 
 

@@ -91,6 +91,15 @@ class ApprovalDetailApi(ActorMixin, APIView):
 class ApprovalApproveApi(ActorMixin, APIView):
     """Approve and carry out the request now (a registry user other than the requester)."""
 
+    # The refusals it answers beyond those of every operation of its kind (OpenAPI x-error-codes).
+    error_codes = [
+        "approval_not_found",
+        "approval_not_pending",
+        "four_eyes_same_user",
+        "wrong_participant_kind",
+        "role_forbidden",
+    ]
+
     permission_classes = [KindRequired(ParticipantKind.REGISTRY)]
 
     @idempotent_request

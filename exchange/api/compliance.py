@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from accounts.errors import ParticipantNotFound
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
+from core import clock
 from core.limits import MAX_QUANTITY
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
@@ -691,7 +692,7 @@ class StatementApi(ActorMixin, APIView):
         if request.accepted_renderer.format == "csv":
             rows = (
                 [
-                    line.time.isoformat(),
+                    clock.local_iso(line.time),
                     line.year,
                     line.event,
                     line.asset,

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from django_filters.fields import ChoiceField, IsoDateTimeField
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -51,7 +52,9 @@ class QuantityField(serializers.IntegerField):
     """A whole, positive number of units (tonnes CO2e). Strings and fractions are refused."""
 
     default_error_messages = {
-        "invalid": "A quantity is a whole number of tonnes.",
+        "invalid": _("A quantity is a whole number of tonnes."),
+        # "10" is whole, but a string: say what to send instead of calling it a fraction.
+        "text": _('A quantity is a JSON number, not a string: send {value} without quotes.'),
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -60,6 +63,9 @@ class QuantityField(serializers.IntegerField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and data.strip().isascii() and data.strip().isdigit():
+            # The code stays "invalid" (clients branch on it); the message says what to send.
+            raise serializers.ValidationError(self.error_messages["text"].format(value=data.strip()), code="invalid")
         if not is_whole(data):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -68,7 +74,7 @@ class QuantityField(serializers.IntegerField):
 class MoneyField(serializers.Field):
     """Money in yuan as a decimal string with at most two places; held internally as integer fen."""
 
-    default_error_messages = {"invalid": 'Money is a decimal string with at most two places, e.g. "12.34".'}
+    default_error_messages = {"invalid": _('Money is a decimal string with at most two places, e.g. "12.34".')}
 
     def __init__(self, *, min_fen: int | None = 0, **kwargs: Any) -> None:
         self.min_fen = min_fen

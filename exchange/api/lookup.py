@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import clock
 from core.errors import NotFound
 from exchange.api.base import ActorMixin
 from exchange.api.representations import TransactionOut, transaction_payload
@@ -75,7 +76,7 @@ class SerialLookupApi(ActorMixin, APIView):
                     {
                         "transaction": m.transaction_id,
                         "kind": m.transaction.kind,
-                        "time": m.transaction.created_at.isoformat(),
+                        "time": clock.local_iso(m.transaction.created_at),
                         "first": m.first,
                         "last": m.last,
                         "source": m.source.number,

@@ -45,6 +45,21 @@ class TransferIn(serializers.Serializer):
 class TransferCreateApi(ActorMixin, APIView):
     """Transfer units from one of your accounts to another participant's account."""
 
+    # The refusals it answers beyond those of every operation of its kind (OpenAPI x-error-codes).
+    error_codes = [
+        "insufficient_available",
+        "same_account",
+        "asset_not_transferable",
+        "invalid_destination",
+        "account_not_found",
+        "unknown_asset",
+        "invalid_quantity",
+        "serials_not_available",
+        "participant_suspended",
+        "role_forbidden",
+        "wrong_participant_kind",
+    ]
+
     @idempotent_request
     @extend_schema(
         request=TransferIn, responses={201: TransactionOut, 202: PENDING_OUT}, parameters=[IDEMPOTENCY_PARAMETER]
@@ -175,7 +190,7 @@ def parse_batch(actor: Actor, data: object) -> tuple[list[TransferOrder], str]:
             raise at_index(i, AccountNotFound(details={"account": source}))
         dst = accounts.get(destination)
         if dst is None:
-            raise at_index(i, AccountNotFound(details={"account": destination}))
+            raise at_index(i, AccountNotFound.destination(destination))
         orders.append(TransferOrder(src, dst, assets[code], quantity, serials))
     return orders, memo
 
@@ -257,6 +272,21 @@ class RetirementOut(serializers.ModelSerializer):
 
 class RetirementListApi(ActorMixin, generics.ListAPIView):
     """Your retirements (overseers: all); POST retires units for good on behalf of a beneficiary."""
+
+    # The refusals it answers beyond those of every operation of its kind (OpenAPI x-error-codes).
+    error_codes = {
+        "post": [
+            "insufficient_available",
+            "account_not_found",
+            "unknown_asset",
+            "invalid_quantity",
+            "serials_not_available",
+            "asset_not_transferable",
+            "participant_suspended",
+            "role_forbidden",
+            "wrong_participant_kind",
+        ]
+    }
 
     serializer_class = RetirementOut
 

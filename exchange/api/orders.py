@@ -162,6 +162,25 @@ class OrderListApi(ActorMixin, generics.ListAPIView):
     Without a ``client_order_id`` the key is the order's id (its sha256 when longer than 64 characters).
     """
 
+    # The refusals it answers beyond those of every operation of its kind (OpenAPI x-error-codes).
+    error_codes = {
+        "post": [
+            "market_closed",
+            "asset_not_tradable",
+            "invalid_tick",
+            "invalid_lot",
+            "wrong_order_mode",
+            "price_out_of_band",
+            "insufficient_available",
+            "duplicate_client_order_id",
+            "account_not_found",
+            "unknown_asset",
+            "participant_suspended",
+            "role_forbidden",
+            "wrong_participant_kind",
+        ]
+    }
+
     serializer_class = OrderOut
     filterset_class = OrderFilter
 

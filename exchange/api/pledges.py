@@ -396,7 +396,7 @@ def _csv_row(loan: PledgeLoan) -> list[Any]:
         loan.past_maturity_on or "",
         loan.defaulted_on or "",
         loan.closed_on or "",
-        loan.registered_at.isoformat() if loan.registered_at else "",
+        clock.local_iso(loan.registered_at) if loan.registered_at else "",
         loan.kind,
         loan.external_registration_reference,
         loan.day_count,
@@ -630,6 +630,20 @@ class AcceptIn(serializers.Serializer):
 class PledgeAcceptApi(_PledgeStepApi):
     """The lender confirms the terms the borrower applied with: the joint application goes to the registry,
     which registers the pledge (nothing is frozen before registration)."""
+
+    # The refusals it answers beyond those of every operation of its kind (OpenAPI x-error-codes).
+    error_codes = [
+        "pledge_lender_only",
+        "invalid_pledge_transition",
+        "collateral_not_priced",
+        "ltv_limit_exceeded",
+        "insufficient_available",
+        "serials_not_available",
+        "account_not_found",
+        "participant_suspended",
+        "role_forbidden",
+        "wrong_participant_kind",
+    ]
 
     input_class = AcceptIn
 

@@ -41,6 +41,9 @@ class SettlementBatchListApi(ActorMixin, generics.ListAPIView):
     """Settlement batches, newest first; the registry (the settlement body, Decree 775 art. 5) settles the closed
     trading days' trades now with POST."""
 
+    # The refusals it answers beyond those of every operation of its kind (OpenAPI x-error-codes).
+    error_codes = {"post": ["wrong_participant_kind", "role_forbidden"]}
+
     serializer_class = BatchOut
     permission_classes = [
         KindRequired(ParticipantKind.EXCHANGE, ParticipantKind.REGISTRY, ParticipantKind.AUDITOR, for_reads=True)

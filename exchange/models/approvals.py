@@ -8,30 +8,31 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 
 
 class ApprovalOperation(models.TextChoices):
-    CCER_ISSUE = "ccer.issue", "CCER issuance"
-    CEA_ALLOCATE = "cea.allocate", "CEA allocation"
-    PREALLOCATION = "compliance.preallocation", "Compliance pre-allocation"
-    TRUE_UP = "compliance.true_up", "Compliance true-up"
-    NON_TRADE_TRANSFER = "transfer.non_trade", "Non-trade transfer"
-    FINAL_ALLOCATION = "compliance.final_allocation", "Compliance final allocation"
-    PLEDGE_REGISTER = "pledge.register", "Pledge registration"
+    CCER_ISSUE = "ccer.issue", _("CCER issuance")
+    CEA_ALLOCATE = "cea.allocate", _("CEA allocation")
+    PREALLOCATION = "compliance.preallocation", _("Compliance pre-allocation")
+    TRUE_UP = "compliance.true_up", _("Compliance true-up")
+    NON_TRADE_TRANSFER = "transfer.non_trade", _("Non-trade transfer")
+    FINAL_ALLOCATION = "compliance.final_allocation", _("Compliance final allocation")
+    PLEDGE_REGISTER = "pledge.register", _("Pledge registration")
 
 
 class ApprovalStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    APPROVED = "approved", "Approved and carried out"
-    REJECTED = "rejected", "Rejected"
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved and carried out")
+    REJECTED = "rejected", _("Rejected")
 
 
 class ApprovalRequest(models.Model):
     operation = models.CharField(max_length=32, choices=ApprovalOperation.choices)
-    params = models.JSONField(help_text="The operation's parameters as requested (codes, numbers, dates).")
-    quantity = models.BigIntegerField(help_text="Tonnes the operation creates or moves.")
+    params = models.JSONField(help_text=_("The operation's parameters as requested (codes, numbers, dates)."))
+    quantity = models.BigIntegerField(help_text=_("Tonnes the operation creates or moves."))
     summary = models.CharField(max_length=300)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+")
@@ -42,7 +43,7 @@ class ApprovalRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=500, blank=True)
-    result = models.CharField(max_length=100, blank=True, help_text="What approving made, e.g. transaction:42.")
+    result = models.CharField(max_length=100, blank=True, help_text=_("What approving made, e.g. transaction:42."))
 
     class Meta:
         ordering = ["-id"]

@@ -7,27 +7,28 @@ order from ``Asset.next_serial`` by issuance and allocation, never reused.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 
 
 class AssetKind(models.TextChoices):
-    ALLOWANCE = "allowance", "Allowance (CEA)"
-    CCER = "ccer", "Certified emission reduction (CCER)"
-    CASH = "cash", "Cash"
+    ALLOWANCE = "allowance", _("Allowance (CEA)")
+    CCER = "ccer", _("Certified emission reduction (CCER)")
+    CASH = "cash", _("Cash")
 
 
 class ProjectType(models.TextChoices):
-    FORESTRY = "forestry", "Forestry carbon sink"
-    RENEWABLE = "renewable", "Renewable energy"
-    METHANE = "methane", "Methane capture and use"
-    EFFICIENCY = "efficiency", "Energy efficiency"
-    OTHER = "other", "Other"
+    FORESTRY = "forestry", _("Forestry carbon sink")
+    RENEWABLE = "renewable", _("Renewable energy")
+    METHANE = "methane", _("Methane capture and use")
+    EFFICIENCY = "efficiency", _("Energy efficiency")
+    OTHER = "other", _("Other")
 
 
 class ProjectStatus(models.TextChoices):
-    REGISTERED = "registered", "Registered"
-    CLOSED = "closed", "Closed"
+    REGISTERED = "registered", _("Registered")
+    CLOSED = "closed", _("Closed")
 
 
 class Project(models.Model):
@@ -36,13 +37,13 @@ class Project(models.Model):
     code = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
     project_type = models.CharField(max_length=16, choices=ProjectType.choices)
-    methodology = models.CharField(max_length=64, help_text="e.g. CCER-14-001-V01 (afforestation)")
+    methodology = models.CharField(max_length=64, help_text=_("e.g. CCER-14-001-V01 (afforestation)"))
     location = models.CharField(max_length=200)
     owner = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="projects")
     crediting_start = models.DateField()
     crediting_end = models.DateField()
     ets_covered = models.BooleanField(
-        default=False, help_text="Run by an entity covered by the ETS: its CCER can't be surrendered."
+        default=False, help_text=_("Run by an entity covered by the ETS: its CCER can't be surrendered.")
     )
     status = models.CharField(max_length=16, choices=ProjectStatus.choices, default=ProjectStatus.REGISTERED)
     registered_at = models.DateTimeField(auto_now_add=True)
@@ -87,14 +88,14 @@ class Asset(models.Model):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, null=True, blank=True, related_name="assets")
     serialised = models.BooleanField()
     transferable = models.BooleanField(default=True)
-    next_serial = models.BigIntegerField(default=1, help_text="The serial number the next issuance starts at.")
+    next_serial = models.BigIntegerField(default=1, help_text=_("The serial number the next issuance starts at."))
     market = models.ForeignKey(
         "exchange.Market",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="instruments",
-        help_text="The market whose rulebook it trades and is held under (none for cash).",
+        help_text=_("The market whose rulebook it trades and is held under (none for cash)."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

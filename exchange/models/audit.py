@@ -32,7 +32,7 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
-    payload = models.TextField(help_text="Canonical JSON: sorted keys, no whitespace, numbers as strings.")
+    payload = models.TextField(help_text=_("Canonical JSON: sorted keys, no whitespace, numbers as strings."))
     hash = models.CharField(max_length=64)
 
     class Meta:
@@ -61,20 +61,22 @@ class Checkpoint(models.Model):
     last_seq = models.BigIntegerField()
     count = models.BigIntegerField()
     gaps = models.TextField(
-        default="[]", help_text="Sequence numbers in the range that no committed event holds (rolled back)."
+        default="[]", help_text=_("Sequence numbers in the range that no committed event holds (rolled back).")
     )
     root = models.CharField(max_length=64)
     previous_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
     sealed_at = models.DateTimeField()
     # Not hashed: the signature is over the hash (exchange.audit_signing), the leaves are what the root covers.
-    key_id = models.CharField(max_length=16, blank=True, default="", help_text="The signing key's id.")
-    signature = models.CharField(max_length=100, blank=True, default="", help_text="Ed25519, base64.")
+    key_id = models.CharField(max_length=16, blank=True, default="", help_text=_("The signing key's id."))
+    signature = models.CharField(max_length=100, blank=True, default="", help_text=_("Ed25519, base64."))
     leaves = models.BinaryField(
         null=True,
         blank=True,
-        help_text="The sealed event hashes, 32 bytes each in order: verification names an event edited and "
-        "rehashed after sealing.",
+        help_text=_(
+            "The sealed event hashes, 32 bytes each in order: verification names an event edited and "
+            "rehashed after sealing."
+        ),
     )
 
     class Meta:

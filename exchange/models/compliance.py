@@ -28,15 +28,17 @@ BASIS_POINTS = 10_000
 
 class ComplianceYear(models.Model):
     year = models.PositiveSmallIntegerField(primary_key=True)
-    deadline = models.DateField(help_text="Last day to surrender for the year (default: 31 December of the next year).")
+    deadline = models.DateField(
+        help_text=_("Last day to surrender for the year (default: 31 December of the next year).")
+    )
     preallocation_bp = models.PositiveIntegerField(
         default=7000,
-        help_text="Pre-allocation: this share of the previous year's verified emissions, basis points.",
+        help_text=_("Pre-allocation: this share of the previous year's verified emissions, basis points."),
     )
     ccer_limit_bp = models.PositiveIntegerField(
-        default=500, help_text="CCER may cover at most this share of an obligation, basis points (500 = 5%)."
+        default=500, help_text=_("CCER may cover at most this share of an obligation, basis points (500 = 5%).")
     )
-    closed_at = models.DateTimeField(null=True, blank=True, help_text="When the deadline job assessed the year.")
+    closed_at = models.DateTimeField(null=True, blank=True, help_text=_("When the deadline job assessed the year."))
     market = models.CharField(
         max_length=16,
         default="CN-ETS",
@@ -71,10 +73,10 @@ class ComplianceYear(models.Model):
 
 
 class ObligationStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    COMPLETE = "complete", "Complete"
-    SHORT = "short", "Short"
-    UNVERIFIED = "unverified", "No verified emissions at the deadline"
+    OPEN = "open", _("Open")
+    COMPLETE = "complete", _("Complete")
+    SHORT = "short", _("Short")
+    UNVERIFIED = "unverified", _("No verified emissions at the deadline")
     LATE_COMPLETE = "late_complete", _("Completed after the deadline")
 
 
@@ -84,16 +86,16 @@ class Obligation(models.Model):
     year = models.ForeignKey(ComplianceYear, on_delete=models.PROTECT, related_name="obligations")
     entity = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="obligations")
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="+", help_text="Where the year's allocations go."
+        Account, on_delete=models.PROTECT, related_name="+", help_text=_("Where the year's allocations go.")
     )
     status = models.CharField(max_length=16, choices=ObligationStatus.choices, default=ObligationStatus.OPEN)
     assessed_emissions = models.BigIntegerField(null=True, blank=True)
     assessed_surrendered = models.BigIntegerField(null=True, blank=True)
-    shortfall = models.BigIntegerField(null=True, blank=True, help_text="Tonnes not surrendered by the deadline.")
+    shortfall = models.BigIntegerField(null=True, blank=True, help_text=_("Tonnes not surrendered by the deadline."))
     price_fen = models.BigIntegerField(
         null=True,
         blank=True,
-        help_text="Average trading price of the month before the deadline (fen per tonne).",
+        help_text=_("Average trading price of the month before the deadline (fen per tonne)."),
     )
     penalty_min_fen = models.BigIntegerField(null=True, blank=True)
     penalty_max_fen = models.BigIntegerField(null=True, blank=True)
@@ -174,9 +176,9 @@ class VerifiedEmission(models.Model):
 
     obligation = models.ForeignKey(Obligation, on_delete=models.PROTECT, related_name="emissions")
     version = models.PositiveIntegerField()
-    quantity = models.BigIntegerField(help_text="Verified emissions of the year, tCO2e.")
-    report_reference = models.CharField(max_length=100, blank=True, help_text="The verification report number.")
-    note = models.CharField(max_length=500, blank=True, help_text="Why a correction was made.")
+    quantity = models.BigIntegerField(help_text=_("Verified emissions of the year, tCO2e."))
+    report_reference = models.CharField(max_length=100, blank=True, help_text=_("The verification report number."))
+    note = models.CharField(max_length=500, blank=True, help_text=_("Why a correction was made."))
     conservative = models.BooleanField(
         default=False,
         help_text=_(
@@ -199,13 +201,13 @@ class VerifiedEmission(models.Model):
 
 
 class AllocationKind(models.TextChoices):
-    PRE_ALLOCATION = "pre_allocation", "Pre-allocation"
-    TRUE_UP = "true_up", "True-up"
+    PRE_ALLOCATION = "pre_allocation", _("Pre-allocation")
+    TRUE_UP = "true_up", _("True-up")
 
 
 class AllocationOutcome(models.TextChoices):
-    APPLIED = "applied", "Applied"
-    REFUSED = "refused", "Refused (take-back units no longer available)"
+    APPLIED = "applied", _("Applied")
+    REFUSED = "refused", _("Refused (take-back units no longer available)")
 
 
 class AllocationEntry(models.Model):
@@ -215,15 +217,15 @@ class AllocationEntry(models.Model):
     kind = models.CharField(max_length=16, choices=AllocationKind.choices)
     outcome = models.CharField(max_length=16, choices=AllocationOutcome.choices)
     basis = models.BigIntegerField(
-        help_text="Pre-allocation: the previous year's verified emissions; true-up: the approved allocation."
+        help_text=_("Pre-allocation: the previous year's verified emissions; true-up: the approved allocation.")
     )
     allocated_before = models.BigIntegerField()
-    target = models.BigIntegerField(help_text="The year's allocation after this entry, when applied.")
-    quantity = models.BigIntegerField(help_text="Units moved: + issued, - taken back; 0 when nothing moved.")
+    target = models.BigIntegerField(help_text=_("The year's allocation after this entry, when applied."))
+    quantity = models.BigIntegerField(help_text=_("Units moved: + issued, - taken back; 0 when nothing moved."))
     available = models.BigIntegerField(
-        null=True, blank=True, help_text="Refused take-back: what the account still had available."
+        null=True, blank=True, help_text=_("Refused take-back: what the account still had available.")
     )
-    shortfall = models.BigIntegerField(default=0, help_text="Refused take-back: units the entity no longer holds.")
+    shortfall = models.BigIntegerField(default=0, help_text=_("Refused take-back: units the entity no longer holds."))
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     rule = models.ForeignKey(
         "exchange.AllocationRule",
@@ -242,7 +244,7 @@ class AllocationEntry(models.Model):
 
     class Meta:
         ordering = ["obligation", "id"]
-        verbose_name_plural = "allocation entries"
+        verbose_name_plural = _("allocation entries")
         constraints = [
             models.UniqueConstraint(
                 fields=["obligation"],
@@ -289,8 +291,8 @@ class Surrender(models.Model):
     obligation = models.ForeignKey(Obligation, on_delete=models.PROTECT, related_name="surrenders")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="surrenders")
     transaction = models.OneToOneField(Transaction, on_delete=models.PROTECT, related_name="surrender")
-    quantity = models.BigIntegerField(help_text="All items, tonnes.")
-    ccer_quantity = models.BigIntegerField(help_text="The CCER items, tonnes.")
+    quantity = models.BigIntegerField(help_text=_("All items, tonnes."))
+    ccer_quantity = models.BigIntegerField(help_text=_("The CCER items, tonnes."))
     created_at = models.DateTimeField()
 
     class Meta:

@@ -9,33 +9,34 @@ For serialised assets the reserved units are exact serial blocks in state ``held
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from exchange.models.assets import Asset
 from exchange.models.ledger import Account
 
 
 class HoldKind(models.TextChoices):
-    ORDER = "order", "Open order"
-    PLEDGE = "pledge", "Pledge"
-    PENDING_TRANSFER = "pending_transfer", "Pending transfer"
-    NON_TRADE_TRANSFER = "non_trade_transfer", "Non-trade transfer under review"
-    JUDICIAL_FREEZE = "judicial_freeze", "Judicial freeze"
+    ORDER = "order", _("Open order")
+    PLEDGE = "pledge", _("Pledge")
+    PENDING_TRANSFER = "pending_transfer", _("Pending transfer")
+    NON_TRADE_TRANSFER = "non_trade_transfer", _("Non-trade transfer under review")
+    JUDICIAL_FREEZE = "judicial_freeze", _("Judicial freeze")
 
 
 class HoldStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    POSTED = "posted", "Posted"
-    RELEASED = "released", "Released"
-    ENFORCED = "enforced", "Enforced"
+    ACTIVE = "active", _("Active")
+    POSTED = "posted", _("Posted")
+    RELEASED = "released", _("Released")
+    ENFORCED = "enforced", _("Enforced")
 
 
 class Hold(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holds")
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="holds")
     kind = models.CharField(max_length=32, choices=HoldKind.choices)
-    reference = models.CharField(max_length=100, help_text="What the hold is for, e.g. order:42.")
-    quantity = models.BigIntegerField(help_text="What was reserved when the hold was created.")
-    remaining = models.BigIntegerField(help_text="What is still reserved; 0 once the hold has ended.")
+    reference = models.CharField(max_length=100, help_text=_("What the hold is for, e.g. order:42."))
+    quantity = models.BigIntegerField(help_text=_("What was reserved when the hold was created."))
+    remaining = models.BigIntegerField(help_text=_("What is still reserved; 0 once the hold has ended."))
     status = models.CharField(max_length=16, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
     created_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)

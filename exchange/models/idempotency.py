@@ -10,14 +10,15 @@ as the request's effect, so it exists exactly when the effect does.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class IdempotentRequest(models.Model):
-    scope = models.CharField(max_length=64, help_text="Whose key it is: participant:<id>, as the journal's.")
+    scope = models.CharField(max_length=64, help_text=_("Whose key it is: participant:<id>, as the journal's."))
     key = models.CharField(max_length=128)
-    method = models.CharField(max_length=8, help_text="The HTTP method, or CALL for a keyed service call.")
-    path = models.CharField(max_length=300, help_text="The endpoint's path, or service:<name>.")
-    request_hash = models.CharField(max_length=64, help_text="sha256 of the request: what it asked for.")
+    method = models.CharField(max_length=8, help_text=_("The HTTP method, or CALL for a keyed service call."))
+    path = models.CharField(max_length=300, help_text=_("The endpoint's path, or service:<name>."))
+    request_hash = models.CharField(max_length=64, help_text=_("sha256 of the request: what it asked for."))
     # NULL only inside the first request's own transaction: it is set before that commits.
     status = models.PositiveSmallIntegerField(null=True, blank=True)
     # The answer as JSON text, not a JSONField: jsonb reorders keys, and a replay returns the same bytes.

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 from exchange.models.assets import Asset
 
 
 class AccountKind(models.TextChoices):
-    HOLDING = "holding", "Holding account"
-    ISSUANCE = "issuance", "Issuance (system)"
-    RETIREMENT = "retirement", "Retirement sink (system)"
-    CANCELLATION = "cancellation", "Cancellation sink (system)"
-    SURRENDER = "surrender", "Surrender sink (system)"
-    FEE = "fee", "Fee income (system)"
-    CLEARING = "clearing", "Settlement clearing (system)"
+    HOLDING = "holding", _("Holding account")
+    ISSUANCE = "issuance", _("Issuance (system)")
+    RETIREMENT = "retirement", _("Retirement sink (system)")
+    CANCELLATION = "cancellation", _("Cancellation sink (system)")
+    SURRENDER = "surrender", _("Surrender sink (system)")
+    FEE = "fee", _("Fee income (system)")
+    CLEARING = "clearing", _("Settlement clearing (system)")
 
 
 SYSTEM_ACCOUNT_KINDS = frozenset(k for k in AccountKind.values if k != AccountKind.HOLDING)
@@ -58,17 +59,17 @@ class Account(models.Model):
 
 
 class TransactionKind(models.TextChoices):
-    ISSUANCE = "issuance", "CCER issuance"
-    ALLOCATION = "allocation", "CEA allocation"
-    TRANSFER = "transfer", "Transfer"
-    RETIREMENT = "retirement", "Retirement"
-    CANCELLATION = "cancellation", "Cancellation (correction)"
-    TAKEBACK = "takeback", "Take-back of over-allocation"
-    SURRENDER = "surrender", "Surrender for compliance"
-    SETTLEMENT = "settlement", "Trade settlement"
-    DEPOSIT = "deposit", "Cash deposit"
-    WITHDRAWAL = "withdrawal", "Cash withdrawal"
-    PLEDGE_ENFORCEMENT = "pledge_enforcement", "Pledge enforcement"
+    ISSUANCE = "issuance", _("CCER issuance")
+    ALLOCATION = "allocation", _("CEA allocation")
+    TRANSFER = "transfer", _("Transfer")
+    RETIREMENT = "retirement", _("Retirement")
+    CANCELLATION = "cancellation", _("Cancellation (correction)")
+    TAKEBACK = "takeback", _("Take-back of over-allocation")
+    SURRENDER = "surrender", _("Surrender for compliance")
+    SETTLEMENT = "settlement", _("Trade settlement")
+    DEPOSIT = "deposit", _("Cash deposit")
+    WITHDRAWAL = "withdrawal", _("Cash withdrawal")
+    PLEDGE_ENFORCEMENT = "pledge_enforcement", _("Pledge enforcement")
 
 
 class Transaction(models.Model):
@@ -119,8 +120,8 @@ class Posting(models.Model):
         Account, on_delete=models.PROTECT, related_name="postings", db_index=False, db_constraint=False
     )
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
-    quantity = models.BigIntegerField(help_text="Units, or fen for cash; negative leaves the account.")
-    balance_after = models.BigIntegerField(help_text="The account's total in this asset after this posting.")
+    quantity = models.BigIntegerField(help_text=_("Units, or fen for cash; negative leaves the account."))
+    balance_after = models.BigIntegerField(help_text=_("The account's total in this asset after this posting."))
 
     class Meta:
         ordering = ["id"]
@@ -145,7 +146,7 @@ class Balance(models.Model):
     total = models.BigIntegerField(default=0)
     held = models.BigIntegerField(default=0)
     allow_negative = models.BooleanField(
-        default=False, help_text="Only the issuance account: its negative total is the issued supply."
+        default=False, help_text=_("Only the issuance account: its negative total is the issued supply.")
     )
 
     class Meta:

@@ -27,14 +27,14 @@ BP = 10_000  # basis points in one
 
 
 class PledgeStatus(models.TextChoices):
-    REQUESTED = "requested", "Requested"
+    REQUESTED = "requested", _("Requested")
     APPLIED = "applied", _("Applied for registration by both parties")
-    REGISTERED = "registered", "Registered"
-    RELEASED = "released", "Released"
-    DEFAULTED = "defaulted", "Defaulted"
-    ENFORCED = "enforced", "Enforced"
-    WITHDRAWN = "withdrawn", "Withdrawn"
-    REJECTED = "rejected", "Rejected"
+    REGISTERED = "registered", _("Registered")
+    RELEASED = "released", _("Released")
+    DEFAULTED = "defaulted", _("Defaulted")
+    ENFORCED = "enforced", _("Enforced")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    REJECTED = "rejected", _("Rejected")
 
 
 # States in which the registry has registered the pledge (and its reference exists).
@@ -58,15 +58,18 @@ DAYS_IN_YEAR = {DayCount.ACT_360: 360, DayCount.ACT_365: 365}
 
 
 class DefaultReason(models.TextChoices):
-    MATURED = "matured", "Not repaid at maturity"
-    MARGIN_CALL_MISSED = "margin_call_missed", "Margin call not met by its cure date"
-    LIQUIDATION_LEVEL = "liquidation_level", "LTV at or above the liquidation level"
+    MATURED = "matured", _("Not repaid at maturity")
+    MARGIN_CALL_MISSED = "margin_call_missed", _("Margin call not met by its cure date")
+    LIQUIDATION_LEVEL = "liquidation_level", _("LTV at or above the liquidation level")
 
 
 class PledgeLoan(models.Model):
     borrower = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="pledges_given")
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="pledges", help_text="The borrower's account holding the units."
+        Account,
+        on_delete=models.PROTECT,
+        related_name="pledges",
+        help_text=_("The borrower's account holding the units."),
     )
     lender = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="pledges_taken")
     lender_account = models.ForeignKey(
@@ -75,7 +78,7 @@ class PledgeLoan(models.Model):
         null=True,
         blank=True,
         related_name="pledges_as_lender",
-        help_text="The lender's account that receives enforced units and sale proceeds (set at registration).",
+        help_text=_("The lender's account that receives enforced units and sale proceeds (set at registration)."),
     )
     asset = models.ForeignKey(
         Asset,
@@ -97,13 +100,13 @@ class PledgeLoan(models.Model):
     vintage = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text=_("Pledge of future CCER: the vintage of the expected issuance.")
     )
-    quantity = models.BigIntegerField(help_text="Units pledged, top-ups included (tCO2e).")
+    quantity = models.BigIntegerField(help_text=_("Units pledged, top-ups included (tCO2e)."))
     serials = models.JSONField(
-        null=True, blank=True, help_text="The exact range [first, last] the borrower asked to pledge, if any."
+        null=True, blank=True, help_text=_("The exact range [first, last] the borrower asked to pledge, if any.")
     )
-    principal_fen = models.BigIntegerField(help_text="The loan's principal in fen.")
+    principal_fen = models.BigIntegerField(help_text=_("The loan's principal in fen."))
     annual_rate_bp = models.PositiveIntegerField(
-        help_text="Annual simple interest in basis points (385 = 3.85%), counted by the loan's day count."
+        help_text=_("Annual simple interest in basis points (385 = 3.85%), counted by the loan's day count.")
     )
     day_count = models.CharField(
         max_length=8,
@@ -111,15 +114,15 @@ class PledgeLoan(models.Model):
         default=DayCount.ACT_360,
         help_text=_("Actual/360 (the default for CNY loans) or actual/365."),
     )
-    start_date = models.DateField(help_text="Interest accrues from this day.")
+    start_date = models.DateField(help_text=_("Interest accrues from this day."))
     maturity_date = models.DateField()
-    ltv_limit_bp = models.PositiveIntegerField(help_text="Highest LTV at which the loan may be registered (bp).")
-    margin_call_bp = models.PositiveIntegerField(help_text="LTV at or above which a margin call is raised (bp).")
+    ltv_limit_bp = models.PositiveIntegerField(help_text=_("Highest LTV at which the loan may be registered (bp)."))
+    margin_call_bp = models.PositiveIntegerField(help_text=_("LTV at or above which a margin call is raised (bp)."))
     liquidation_bp = models.PositiveIntegerField(
-        help_text="LTV at or above which the lender may declare default at once (bp)."
+        help_text=_("LTV at or above which the lender may declare default at once (bp).")
     )
     cure_period_days = models.PositiveSmallIntegerField(
-        default=3, help_text="Days the borrower has to meet a margin call before the lender may declare default."
+        default=3, help_text=_("Days the borrower has to meet a margin call before the lender may declare default.")
     )
     registration_reference = models.CharField(
         max_length=32,
@@ -144,9 +147,9 @@ class PledgeLoan(models.Model):
     external_registration_recorded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=PledgeStatus.choices, default=PledgeStatus.REQUESTED)
     # The latest valuation (at request, registration, top-up and each daily close).
-    price_fen = models.BigIntegerField(help_text="Price per tonne of the latest valuation (fen).")
+    price_fen = models.BigIntegerField(help_text=_("Price per tonne of the latest valuation (fen)."))
     collateral_value_fen = models.BigIntegerField()
-    ltv_bp = models.PositiveIntegerField(help_text="principal / collateral value, basis points rounded up.")
+    ltv_bp = models.PositiveIntegerField(help_text=_("principal / collateral value, basis points rounded up."))
     valued_on = models.DateField()
     margin_call = models.OneToOneField(
         "exchange.MarginCall",
@@ -154,16 +157,18 @@ class PledgeLoan(models.Model):
         null=True,
         blank=True,
         related_name="open_on",
-        help_text="The margin call open now, if any (one per breach).",
+        help_text=_("The margin call open now, if any (one per breach)."),
     )
-    past_maturity_on = models.DateField(null=True, blank=True, help_text="When the daily job found it past maturity.")
+    past_maturity_on = models.DateField(
+        null=True, blank=True, help_text=_("When the daily job found it past maturity.")
+    )
     defaulted_on = models.DateField(null=True, blank=True)
     default_reason = models.CharField(max_length=24, choices=DefaultReason.choices, blank=True)
-    closed_on = models.DateField(null=True, blank=True, help_text="Released, enforced, withdrawn or rejected on.")
+    closed_on = models.DateField(null=True, blank=True, help_text=_("Released, enforced, withdrawn or rejected on."))
     interest_fen = models.BigIntegerField(
-        null=True, blank=True, help_text="Interest due when the loan was repaid or enforced (fen)."
+        null=True, blank=True, help_text=_("Interest due when the loan was repaid or enforced (fen).")
     )
-    note = models.CharField(max_length=500, blank=True, help_text="The lender's reason for a rejection, etc.")
+    note = models.CharField(max_length=500, blank=True, help_text=_("The lender's reason for a rejection, etc."))
     requested_at = models.DateTimeField()
     registered_at = models.DateTimeField(null=True, blank=True)
 
@@ -222,8 +227,8 @@ class PledgeLoan(models.Model):
 
 
 class CollateralKind(models.TextChoices):
-    INITIAL = "initial", "Pledged at registration"
-    TOP_UP = "top_up", "Top-up"
+    INITIAL = "initial", _("Pledged at registration")
+    TOP_UP = "top_up", _("Top-up")
     UNSOLD = "unsold", _("Unsold in an enforcement sale, still pledged")
     SUBSTITUTE = "substitute", _("Substitute collateral for units released for compliance")
     ISSUED = "issued", _("Frozen at issuance (pledge of future CCER)")
@@ -236,12 +241,12 @@ class PledgeCollateral(models.Model):
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="pledge_collateral")
     kind = models.CharField(max_length=12, choices=CollateralKind.choices)
     quantity = models.BigIntegerField()
-    serial_ranges = models.JSONField(help_text="[[first, last], ...] frozen by the hold.")
+    serial_ranges = models.JSONField(help_text=_("[[first, last], ...] frozen by the hold."))
     created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]
-        verbose_name_plural = "pledge collateral"
+        verbose_name_plural = _("pledge collateral")
         constraints = [
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="collateral_quantity_positive"),
         ]
@@ -251,8 +256,8 @@ class PledgeCollateral(models.Model):
 
 
 class PriceSource(models.TextChoices):
-    CLOSE = "close", "Daily close"
-    REFERENCE = "reference", "Listing reference price (no close yet)"
+    CLOSE = "close", _("Daily close")
+    REFERENCE = "reference", _("Listing reference price (no close yet)")
 
 
 class PledgeValuation(models.Model):
@@ -261,7 +266,9 @@ class PledgeValuation(models.Model):
     loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="valuations")
     day = models.DateField()
     price_fen = models.BigIntegerField()
-    price_day = models.DateField(null=True, blank=True, help_text="The day of the close used (None: reference price).")
+    price_day = models.DateField(
+        null=True, blank=True, help_text=_("The day of the close used (None: reference price).")
+    )
     price_source = models.CharField(max_length=16, choices=PriceSource.choices)
     quantity = models.BigIntegerField()
     value_fen = models.BigIntegerField()
@@ -295,12 +302,14 @@ class MarginCall(models.Model):
     valuation = models.OneToOneField(PledgeValuation, on_delete=models.PROTECT, related_name="margin_call")
     raised_on = models.DateField()
     ltv_bp = models.PositiveIntegerField()
-    level_bp = models.PositiveIntegerField(help_text="The loan's margin-call level when it was raised.")
-    cure_by = models.DateField(help_text="After this day the lender may declare default.")
+    level_bp = models.PositiveIntegerField(help_text=_("The loan's margin-call level when it was raised."))
+    cure_by = models.DateField(help_text=_("After this day the lender may declare default."))
     notified = models.JSONField(
         default=list,
-        help_text="Empty: each party's notice and its delivery are Notice rows. Calls raised before notices "
-        "had their own rows list the addresses they were addressed to.",
+        help_text=_(
+            "Empty: each party's notice and its delivery are Notice rows. Calls raised before notices "
+            "had their own rows list the addresses they were addressed to."
+        ),
     )
     created_at = models.DateTimeField()
 

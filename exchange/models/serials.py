@@ -10,6 +10,7 @@ serial's history can be read back. Blocks change only through ``exchange.service
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from exchange.models.assets import Asset
 from exchange.models.holds import Hold
@@ -17,12 +18,12 @@ from exchange.models.ledger import Account, Transaction
 
 
 class BlockState(models.TextChoices):
-    AVAILABLE = "available", "Available"
-    HELD = "held", "Held"
-    FROZEN = "frozen", "Frozen by a court"
-    RETIRED = "retired", "Retired"
-    CANCELLED = "cancelled", "Cancelled"
-    SURRENDERED = "surrendered", "Surrendered"
+    AVAILABLE = "available", _("Available")
+    HELD = "held", _("Held")
+    FROZEN = "frozen", _("Frozen by a court")
+    RETIRED = "retired", _("Retired")
+    CANCELLED = "cancelled", _("Cancelled")
+    SURRENDERED = "surrendered", _("Surrendered")
 
 
 class SerialBlock(models.Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 from exchange.models.assets import Asset
@@ -27,11 +28,11 @@ class MarketRules(models.Model):
     asset = models.OneToOneField(Asset, on_delete=models.PROTECT, primary_key=True, related_name="rules")
     tradable = models.BooleanField(default=True)
     reference_price_fen = models.BigIntegerField(
-        help_text="The price bands' reference until the asset has a close of its own (fen)."
+        help_text=_("The price bands' reference until the asset has a close of its own (fen).")
     )
 
     class Meta:
-        verbose_name_plural = "market rules"
+        verbose_name_plural = _("market rules")
         constraints = [
             models.CheckConstraint(condition=models.Q(reference_price_fen__gte=1), name="rules_positive"),
         ]
@@ -41,19 +42,19 @@ class MarketRules(models.Model):
 
 
 class Side(models.TextChoices):
-    BUY = "buy", "Buy"
-    SELL = "sell", "Sell"
+    BUY = "buy", _("Buy")
+    SELL = "sell", _("Sell")
 
 
 class OrderMode(models.TextChoices):
-    LISTING = "listing", "Listing (continuous)"
-    BLOCK = "block", "Block (bulk agreement)"
+    LISTING = "listing", _("Listing (continuous)")
+    BLOCK = "block", _("Block (bulk agreement)")
 
 
 class OrderStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    FILLED = "filled", "Filled"
-    CANCELLED = "cancelled", "Cancelled"
+    OPEN = "open", _("Open")
+    FILLED = "filled", _("Filled")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Order(models.Model):
@@ -65,12 +66,12 @@ class Order(models.Model):
     price_fen = models.BigIntegerField()
     quantity = models.BigIntegerField()
     filled = models.BigIntegerField(default=0)
-    filled_turnover_fen = models.BigIntegerField(default=0, help_text="Sum of price x quantity of its fills.")
+    filled_turnover_fen = models.BigIntegerField(default=0, help_text=_("Sum of price x quantity of its fills."))
     fee_fen = models.BigIntegerField(
-        default=0, help_text="Fees charged so far: fee(filled turnover), so the fills' fees add up to one rounding."
+        default=0, help_text=_("Fees charged so far: fee(filled turnover), so the fills' fees add up to one rounding.")
     )
     status = models.CharField(max_length=10, choices=OrderStatus.choices, default=OrderStatus.OPEN)
-    end_reason = models.CharField(max_length=32, blank=True, help_text="filled, cancelled, session_close")
+    end_reason = models.CharField(max_length=32, blank=True, help_text=_("filled, cancelled, session_close"))
     client_order_id = models.CharField(max_length=64)
     hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="order")
     trading_mode = models.CharField(
@@ -145,10 +146,10 @@ class Trade(models.Model):
     trading_mode = models.CharField(max_length=12, default="continuous", help_text="The trading mode it was made in.")
     buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades")
     sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades")
-    aggressor = models.CharField(max_length=4, choices=Side.choices, help_text="The side of the incoming order.")
+    aggressor = models.CharField(max_length=4, choices=Side.choices, help_text=_("The side of the incoming order."))
     price_fen = models.BigIntegerField()
     quantity = models.BigIntegerField()
-    turnover_fen = models.BigIntegerField(help_text="price x quantity")
+    turnover_fen = models.BigIntegerField(help_text=_("price x quantity"))
     buyer_fee_fen = models.BigIntegerField()
     seller_fee_fen = models.BigIntegerField()
     trading_day = models.DateField()
@@ -219,11 +220,11 @@ class DailyPrice(models.Model):
     high_fen = models.BigIntegerField(null=True, blank=True)
     low_fen = models.BigIntegerField(null=True, blank=True)
     close_fen = models.BigIntegerField()
-    volume = models.BigIntegerField(default=0, help_text="Tonnes traded, listing and block.")
+    volume = models.BigIntegerField(default=0, help_text=_("Tonnes traded, listing and block."))
     turnover_fen = models.BigIntegerField(default=0)
     trades = models.IntegerField(default=0)
     close_from_trades = models.BooleanField(
-        help_text="False when the day had no listing trade and kept the previous close."
+        help_text=_("False when the day had no listing trade and kept the previous close.")
     )
     computed_at = models.DateTimeField()
 
@@ -275,8 +276,8 @@ class Auction(models.Model):
 
 
 class SettlementStatus(models.TextChoices):
-    COMPLETED = "completed", "Completed"
-    EMPTY = "empty", "Nothing to settle"
+    COMPLETED = "completed", _("Completed")
+    EMPTY = "empty", _("Nothing to settle")
 
 
 class SettlementBatch(models.Model):
@@ -297,7 +298,7 @@ class SettlementBatch(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        verbose_name_plural = "settlement batches"
+        verbose_name_plural = _("settlement batches")
 
     def __str__(self) -> str:
         return f"settlement batch {self.pk}: {self.trades_count} trades"

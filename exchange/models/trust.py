@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Participant
 from exchange.models.assets import Asset
@@ -18,9 +19,9 @@ from exchange.models.ledger import Account, Transaction
 
 
 class TrustStatus(models.TextChoices):
-    PROPOSED = "proposed", "Proposed (waiting for a second admin)"
-    APPROVED = "approved", "Approved"
-    REMOVED = "removed", "Removed"
+    PROPOSED = "proposed", _("Proposed (waiting for a second admin)")
+    APPROVED = "approved", _("Approved")
+    REMOVED = "removed", _("Removed")
 
 
 class TrustedAccount(models.Model):
@@ -34,7 +35,7 @@ class TrustedAccount(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     approved_at = models.DateTimeField(null=True, blank=True)
-    effective_at = models.DateTimeField(null=True, blank=True, help_text="Transfers to it are immediate from then.")
+    effective_at = models.DateTimeField(null=True, blank=True, help_text=_("Transfers to it are immediate from then."))
     removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -60,9 +61,9 @@ class TrustedAccount(models.Model):
 
 
 class PendingStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    EXECUTED = "executed", "Executed"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending")
+    EXECUTED = "executed", _("Executed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class PendingTransfer(models.Model):

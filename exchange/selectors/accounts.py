@@ -57,7 +57,7 @@ def holding_account(number: str) -> Account:
     """Any participant's holding account (a destination): numbers are shared to receive units."""
     account = Account.objects.select_related("participant").filter(number=number, kind=AccountKind.HOLDING).first()
     if account is None:
-        raise AccountNotFound(details={"account": number})
+        raise AccountNotFound.destination(number)
     return account
 
 
@@ -78,5 +78,5 @@ def transfer_accounts(actor: Actor, source: str, destination: str) -> tuple[Acco
         raise AccountNotFound(details={"account": source})
     dst = found.get(destination)
     if dst is None:
-        raise AccountNotFound(details={"account": destination})
+        raise AccountNotFound.destination(destination)
     return src, dst

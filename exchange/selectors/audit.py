@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.errors import Conflict, NotFound
+from core.errors import translatable as _
 from exchange.audit_proof import event_body, format_time, inclusion_path
 from exchange.models import AuditEvent, Checkpoint
 
@@ -41,17 +42,17 @@ def checkpoint_document(c: Checkpoint) -> dict[str, Any]:
 
 class EventNotFound(NotFound):
     code = "event_not_found"
-    default_message = "No such audit event."
+    default_message = _("No such audit event.")
 
 
 class NotSealed(Conflict):
     code = "not_sealed"
-    default_message = "The event is not sealed yet; sealing runs every minute."
+    default_message = _("The event is not sealed yet; sealing runs every minute.")
 
 
 class ChainTooLong(Conflict):
     code = "chain_too_long"
-    default_message = "Too many checkpoints follow; ask for ?to=<a checkpoint number you trust>."
+    default_message = _("Too many checkpoints follow; ask for ?to=<a checkpoint number you trust>.")
 
 
 MAX_CHAIN = 5000

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from core import clock
 from core.db import joined_rows
 from core.money import amount
 from exchange.models import Account, Asset, Balance, Posting, SerialBlock
@@ -69,7 +70,7 @@ def statement_lines(account: Account, asset: Asset | None = None, chunk: int = 2
             yield StatementLine(
                 posting=p.pk,
                 transaction=p.transaction_id,
-                time=p.transaction.created_at.isoformat(),
+                time=clock.local_iso(p.transaction.created_at),
                 kind=p.transaction.kind,
                 asset=p.asset.code,
                 quantity=amount(p.asset, p.quantity),

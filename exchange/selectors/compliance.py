@@ -1,9 +1,11 @@
 """Reading the compliance cycle: obligations with their figures, statements, the year at a glance.
 
 An obligation's figures are derived from its append-only records, never stored twice: ``verified``
-is the latest emission version, ``allocated`` the sum of applied allocation entries, ``surrendered``
-and ``ccer_surrendered`` the sums of its surrenders. Each is one correlated subquery, so a list of
-obligations is one query however long it is.
+is the latest emission version, ``allocated`` the sum of applied allocation entries (what the true-up
+reckons with), ``allocated_units`` what the ledger allocated of the year's vintage to its account
+(every allocation and take-back journal entry, those made outside the compliance cycle included: what
+people read), ``surrendered`` and ``ccer_surrendered`` the sums of its surrenders. Each is one
+correlated subquery, so a list of obligations is one query however long it is.
 
 Who sees what: a compliance entity sees its own obligations; the registry, the exchange, auditors and
 verifiers (who record the emissions) see every entity's.
@@ -26,11 +28,14 @@ from exchange.models import (
     AllocationEntry,
     AllocationKind,
     AllocationOutcome,
+    AssetKind,
     ComplianceYear,
     Obligation,
     ObligationStatus,
+    Posting,
     Surrender,
     SurrenderItem,
+    TransactionKind,
     VerifiedEmission,
 )
 from exchange.models.compliance import BASIS_POINTS
@@ -47,14 +52,33 @@ def _sum_of(queryset: QuerySet, field: str) -> Coalesce:
     return Coalesce(Subquery(total, output_field=BigIntegerField()), Value(0), output_field=BigIntegerField())
 
 
+def _allocated_in_ledger() -> Coalesce:
+    """Units of the year's allowance vintage that allocation and take-back entries moved into (or out of)
+    the obligation's account."""
+    total = (
+        Posting.objects.filter(
+            account=OuterRef("account"),
+            asset__kind=AssetKind.ALLOWANCE,
+            asset__vintage=OuterRef("year_id"),
+            transaction__kind__in=[TransactionKind.ALLOCATION, TransactionKind.TAKEBACK],
+        )
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("quantity"))
+        .values("total")[:1]
+    )
+    return Coalesce(Subquery(total, output_field=BigIntegerField()), Value(0), output_field=BigIntegerField())
+
+
 def with_figures(queryset: QuerySet[Obligation]) -> QuerySet[Obligation]:
     """Annotate ``verified`` (None before the first version), ``verified_version``, ``allocated``,
-    ``surrendered`` and ``ccer_surrendered``."""
+    ``allocated_units``, ``surrendered`` and ``ccer_surrendered``."""
     latest = VerifiedEmission.objects.filter(obligation=OuterRef("pk")).order_by("-version")
     return queryset.annotate(
         verified=Subquery(latest.values("quantity")[:1], output_field=BigIntegerField()),
         verified_version=Subquery(latest.values("version")[:1], output_field=BigIntegerField()),
         allocated=_sum_of(AllocationEntry.objects.filter(outcome=AllocationOutcome.APPLIED), "quantity"),
+        allocated_units=_allocated_in_ledger(),
         surrendered=_sum_of(Surrender.objects.all(), "quantity"),
         ccer_surrendered=_sum_of(Surrender.objects.all(), "ccer_quantity"),
     )
@@ -118,7 +142,7 @@ def year_summary(year: ComplianceYear) -> YearSummary:
     still to surrender; after it, the assessed shortfalls."""
     rows = list(
         with_figures(Obligation.objects.filter(year=year)).values_list(  # type: ignore[misc]
-            "status", "verified", "allocated", "surrendered", "ccer_surrendered", "shortfall"
+            "status", "verified", "allocated_units", "surrendered", "ccer_surrendered", "shortfall"
         )
     )
     counts = {status: 0 for status in ObligationStatus.values}

@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from accounts.actors import Actor
 from accounts.models import Participant
 from core.errors import NotFound
+from core.errors import translatable as _
 from exchange.models import (
     REGISTERED_STATES,
     Asset,
@@ -30,7 +31,7 @@ from exchange.models import (
 
 class PledgeNotFound(NotFound):
     code = "pledge_not_found"
-    default_message = "No such pledge, or not yours."
+    default_message = _("No such pledge, or not yours.")
 
 
 class LtvBand:
@@ -40,9 +41,9 @@ class LtvBand:
     MARGIN_CALL = "margin_call"  # at or above the margin-call level, below the liquidation level
     LIQUIDATION = "liquidation"  # at or above the liquidation level
     CHOICES = [
-        (HEALTHY, "Below the margin-call level"),
-        (MARGIN_CALL, "At or above the margin-call level"),
-        (LIQUIDATION, "At or above the liquidation level"),
+        (HEALTHY, _("Below the margin-call level")),
+        (MARGIN_CALL, _("At or above the margin-call level")),
+        (LIQUIDATION, _("At or above the liquidation level")),
     ]
 
 

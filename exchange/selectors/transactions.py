@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from accounts.actors import Actor
 from core.errors import NotFound
+from core.errors import translatable as _
 from exchange.models import Posting, SerialMovement, Transaction, TransactionKind
 
 
 class TransactionNotFound(NotFound):
     code = "transaction_not_found"
-    default_message = "No such transaction, or not yours."
+    default_message = _("No such transaction, or not yours.")
 
 
 # Entries that carry many parties who must not see each other: a settlement batch books every trade of

@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import translatable as _
 from exchange.locks import lock_row
 from exchange.models import (
     Account,
@@ -49,17 +50,17 @@ T = TypeVar("T")
 
 class SameApprover(Forbidden):
     code = "four_eyes_same_user"
-    default_message = "A request can't be approved by the user who made it."
+    default_message = _("A request can't be approved by the user who made it.")
 
 
 class ApprovalNotPending(Conflict):
     code = "approval_not_pending"
-    default_message = "The request has been decided already."
+    default_message = _("The request has been decided already.")
 
 
 class ApprovalNotFound(NotFound):
     code = "approval_not_found"
-    default_message = "No such approval request."
+    default_message = _("No such approval request.")
 
 
 def _require_registry(actor: Actor) -> None:

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from django.conf import settings
 
 from core.errors import Conflict
+from core.errors import translatable as _
 from exchange.models import ApprovalRequest
 
 _approving: ContextVar[ApprovalRequest | None] = ContextVar("greenledger_approving", default=None)
@@ -22,7 +23,7 @@ _approving: ContextVar[ApprovalRequest | None] = ContextVar("greenledger_approvi
 
 class ApprovalRequired(Conflict):
     code = "approval_required"
-    default_message = "This needs a second registry user's approval; submit it as an approval request."
+    default_message = _("This needs a second registry user's approval; submit it as an approval request.")
 
     def __init__(self, quantity: int, threshold: int) -> None:
         super().__init__(

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.errors import WrongParticipantKind
@@ -26,6 +27,7 @@ from accounts.models import ParticipantKind
 from core import clock
 from core.db import pipeline
 from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import translatable as _
 from core.limits import MAX_PRICE_FEN, MAX_QUANTITY
 from core.money import fen_to_str
 from exchange.bulk import bulk_update
@@ -82,12 +84,12 @@ CONTINUOUS = "continuous"
 # --- refusals --------------------------------------------------------------------------------------------
 class NotTradable(RuleViolation):
     code = "asset_not_tradable"
-    default_message = "This asset is not listed for trading."
+    default_message = _("This asset is not listed for trading.")
 
 
 class MarketClosed(RuleViolation):
     code = "market_closed"
-    default_message = "The market is closed; sessions are 09:30-11:30 and 13:00-15:00 China time."
+    default_message = _("The market is closed; sessions are 09:30-11:30 and 13:00-15:00 China time.")
 
 
 class NotEligible(RuleViolation):
@@ -107,47 +109,69 @@ class PositionLimitExceeded(RuleViolation):
 
 class InvalidTick(RuleViolation):
     code = "invalid_tick"
-    default_message = "The price is not a multiple of the tick."
+    default_message = _("The price is not a multiple of the tick.")
 
 
 class InvalidLot(RuleViolation):
     code = "invalid_lot"
-    default_message = "The quantity is not a multiple of the lot."
+    default_message = _("The quantity is not a multiple of the lot.")
 
 
 class WrongOrderMode(RuleViolation):
     code = "wrong_order_mode"
-    default_message = "Listing orders are below the block threshold; block orders at or above it."
+    default_message = _("Listing orders are below the block threshold; block orders at or above it.")
+
+    @classmethod
+    def for_order(cls, *, mode: str, quantity: int, block_threshold: int) -> WrongOrderMode:
+        """Say which way the order is wrong and both ways out: a listing order at or above the threshold is
+        a block trade (negotiated with a named counterparty) or must be split; a block order below it is a
+        listing order."""
+        numbers = {"quantity": f"{quantity:,}", "threshold": f"{block_threshold:,}"}
+        if mode == OrderMode.LISTING:
+            message = gettext(
+                "A listing order is for less than %(threshold)s t; %(quantity)s t is a block trade. Agree it with "
+                'a named counterparty as a block order (mode "block"), or split it into listing orders below '
+                "%(threshold)s t."
+            )
+        else:
+            message = gettext(
+                "A block order is for at least %(threshold)s t; place %(quantity)s t as a listing order "
+                '(mode "listing").'
+            )
+        return cls(
+            message % numbers,
+            details={"mode": mode, "quantity": quantity, "block_threshold": block_threshold},
+        )
 
 
 class PriceOutOfBand(RuleViolation):
     code = "price_out_of_band"
-    default_message = "The price is outside the band around the previous close."
+    default_message = _("The price is outside the band around the previous close.")
 
 
 class DuplicateBankReference(Conflict):
     code = "duplicate_bank_reference"
-    default_message = "A cash booking with this bank reference exists already."
+    default_message = _("A cash booking with this bank reference exists already.")
 
 
 class DuplicateClientOrderId(Conflict):
     code = "duplicate_client_order_id"
-    default_message = "You used this client order id for a different order."
+    default_message = _("You used this client order id for a different order.")
 
 
 class OrderNotFound(NotFound):
     code = "order_not_found"
-    default_message = "No such order, or not yours."
+    default_message = _("No such order, or not yours.")
 
 
 class OrderNotOpen(InvalidState):
     code = "order_not_open"
-    default_message = "The order is no longer open."
+    default_message = _("The order is no longer open.")
 
 
 class OrderNotCancellable(InvalidState):
     code = "order_not_cancellable"
-    default_message = "A sale of pledged units on enforcement can't be cancelled; it ends at the session close."
+    default_message = _("A sale of pledged units on enforcement can't be cancelled; it ends at the session close.")
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -409,7 +433,7 @@ def market_rules_update(*, actor: Actor, rules: MarketRules, **changes: Any) -> 
         mark_unchanged()
         return rules
     MarketRules.objects.filter(pk=rules.pk).update(**{k: v[1] for k, v in diff.items()})
-    for key, (_, value) in diff.items():
+    for key, (_before, value) in diff.items():
         setattr(rules, key, value)
     audit_record(actor=actor, action="market.rules_update", obj=rules.asset, payload={"changes": diff})
     return rules
@@ -591,7 +615,7 @@ def _check_order_rules(
     if quantity % rules.lot:
         raise InvalidLot(details={"quantity": quantity, "lot": rules.lot})
     if (mode == OrderMode.LISTING) != (quantity < rules.block_threshold):
-        raise WrongOrderMode(details={"mode": mode, "quantity": quantity, "block_threshold": rules.block_threshold})
+        raise WrongOrderMode.for_order(mode=mode, quantity=quantity, block_threshold=rules.block_threshold)
     reference = previous_close(asset, clock.trading_day(moment), rules)
     low, high = band(rules, reference, mode)
     if not low <= price_fen <= high:

@@ -24,6 +24,7 @@ from accounts.actors import Actor
 from accounts.models import ParticipantStatus, Role
 from core import clock
 from core.errors import Conflict, Forbidden, NotFound
+from core.errors import translatable as _
 from exchange.errors import AccountNotFound, DuplicateObject
 from exchange.faults import crash_point
 from exchange.locks import lock_row, lock_rows
@@ -46,27 +47,27 @@ from exchange.services.ledger import Leg, hold_place, hold_release, journal_open
 
 class TrustSameAdmin(Forbidden):
     code = "trust_same_admin"
-    default_message = "A trusted account is approved by a second admin, not the one who proposed it."
+    default_message = _("A trusted account is approved by a second admin, not the one who proposed it.")
 
 
 class TrustNotFound(NotFound):
     code = "trusted_account_not_found"
-    default_message = "No such trusted account entry, or not yours."
+    default_message = _("No such trusted account entry, or not yours.")
 
 
 class TrustNotProposed(Conflict):
     code = "trusted_account_not_proposed"
-    default_message = "Only a proposed entry can be approved."
+    default_message = _("Only a proposed entry can be approved.")
 
 
 class PendingTransferNotFound(NotFound):
     code = "pending_transfer_not_found"
-    default_message = "No such pending transfer, or not yours."
+    default_message = _("No such pending transfer, or not yours.")
 
 
 class PendingTransferNotPending(Conflict):
     code = "pending_transfer_not_pending"
-    default_message = "The transfer has been carried out or cancelled already."
+    default_message = _("The transfer has been carried out or cancelled already.")
 
 
 def _config(name: str) -> Any:
@@ -152,7 +153,7 @@ def needs_delay(actor: Actor, destination: Account, rules: TransferRules | None 
 
 class UntrustedDestination(Conflict):
     code = "untrusted_destination"
-    default_message = "Batches go to your own or trusted accounts only; send this one as a single transfer."
+    default_message = _("Batches go to your own or trusted accounts only; send this one as a single transfer.")
 
 
 def untrusted_destinations(actor: Actor, destinations: list[Account], assets: list[Asset] | None = None) -> set[int]:

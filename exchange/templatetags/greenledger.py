@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
+from django.conf import settings
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from exchange.selectors.dashboard import Dashboard, dashboard
@@ -40,3 +44,36 @@ def percent_bp(bp: int | None) -> str:
 @register.filter
 def units(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
+
+
+@register.simple_tag
+def price_colours() -> dict[str, str]:
+    """The colours of a rise and a fall: red up and green down as China reads a market (the default), or
+    the other way round with GREENLEDGER_PRICE_COLOURS=green-up."""
+    red, green = "#c8102e", "#1f7a3f"
+    if getattr(settings, "GREENLEDGER_PRICE_COLOURS", "red-up") == "green-up":
+        return {"up": green, "down": red}
+    return {"up": red, "down": green}
+
+
+@register.filter
+def cst(value: object) -> str:
+    """A time (a datetime or an ISO 8601 string, "Z" included) as China reads it: 2026-12-02 17:18:05 in
+    China Standard Time."""
+    if value in (None, ""):
+        return "—"
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if timezone.is_naive(moment):
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@register.filter
+def obligation_status(value: str) -> str:
+    """An obligation status as people read it ("open" -> "Open", 进行中 in Chinese)."""
+    from exchange.models import ObligationStatus
+
+    try:
+        return str(ObligationStatus(value).label)
+    except ValueError:
+        return value

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Count
@@ -186,6 +187,42 @@ FOREST_APPLICATION = {
     "validation_report_sha256": "3f1c9a4e5d2b7f8061a9c3e4d5b6a7f8091a2b3c4d5e6f708192a3b4c5d6e7f8",
 }
 
+# The demo's admin desks: which admin pages each role's staff may open (Django permissions); what they may
+# do there is the services' business (the participant's kind and the member's role), as everywhere.
+DEMO_DESKS = {
+    "registry": ("Registry officers", ["view", "add", "change"], None),
+    "exchange": ("Exchange operators", ["view", "add", "change"], None),
+    "bank": ("Bank officers", ["view"], {"pledgeloan": ["change"], "margincall": ["change"]}),
+    "auditor": ("Auditors", ["view"], None),
+    "trader": ("Traders", ["view"], {"pledgeloan": ["add", "change"]}),
+}
+# The logins seed_demo prints, by role: (username, what they do in the README).
+DEMO_LOGINS = [
+    ("admin", "registry officer (superuser): issue, allocate, request approvals"),
+    ("registry_officer", "second registry officer: approve a request (four eyes)"),
+    ("exchange_ops", "exchange operator: settle now, list assets"),
+    ("bank_bj_officer", "bank officer: accept and register a pledge"),
+    ("auditor", "auditor: reads everything, changes nothing"),
+    ("jingneng_trader", "trader of Jingneng Thermal Power: request a pledge"),
+]
+
+
+def demo_desk(desk: str) -> Group:
+    name, actions, extra = DEMO_DESKS[desk]
+    group, _created = Group.objects.get_or_create(name=name)
+    codenames = [f"{action}_{model}" for model in _desk_models() for action in actions]
+    codenames += [f"{action}_{model}" for model, more in (extra or {}).items() for action in more]
+    group.permissions.set(
+        Permission.objects.filter(content_type__app_label__in=["exchange", "accounts"], codename__in=codenames)
+    )
+    return group
+
+
+def _desk_models() -> list[str]:
+    from django.apps import apps
+
+    return [str(m._meta.model_name) for app in ("exchange", "accounts") for m in apps.get_app_config(app).get_models()]
+
 
 def _at(day: date, hour: int, minute: int) -> datetime:
     return datetime.combine(day, datetime.min.time(), clock.MARKET_TZ).replace(hour=hour, minute=minute)
@@ -214,6 +251,7 @@ class Command(BaseCommand):
             (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
             ("demo API tokens (trader and two bots)", self.token),
             ("demo pledge loan", self.pledge),
+            ("an allocation waiting for a second registry officer", self.waiting_approval),
             ("a retirement for the public registry", self.retirement),
             (
                 "working-day calendar CN 2026",
@@ -251,7 +289,9 @@ class Command(BaseCommand):
                 [
                     "",
                     "greenledger demo market is ready.",
-                    f"  Admin:    {url}/admin/   login admin / {DEMO_PASSWORD}",
+                    f"  Home:     {url}/",
+                    f"  Admin:    {url}/admin/   every login below has the password {DEMO_PASSWORD}",
+                    *(f"            {username:<18} {role}" for username, role in DEMO_LOGINS),
                     f"  API:      {url}/api/v1/   (docs at {url}/api/docs/)",
                     f"  Token:    {DEMO_TOKEN}   (trader of {self.p['jingneng'].name})",
                     f"  Bots:     market maker {BOT_TOKENS['maker'][1]} ({self.p['shougang'].name}),",
@@ -264,12 +304,20 @@ class Command(BaseCommand):
         )
 
     # --- steps ------------------------------------------------------------------------------------
-    def user(self, username: str, participant: Participant, role: str, *, superuser: bool = False) -> Any:
+    def user(
+        self, username: str, participant: Participant, role: str, *, superuser: bool = False, desk: str | None = None
+    ) -> Any:
+        """A demo person; ``desk`` makes them staff with that desk's admin permissions (DEMO_DESKS)."""
         users = get_user_model()
         user = users.objects.filter(username=username).first()
         if user is None:
             make = users.objects.create_superuser if superuser else users.objects.create_user
             user = make(username=username, email=f"{username}@demo.greenledger.cn", password=DEMO_PASSWORD)
+        if desk is not None and not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        if desk is not None:
+            user.groups.add(demo_desk(desk))
         if not Membership.objects.filter(user=user).exists():
             membership_create(actor=self.registry_actor(), user=user, participant=participant, role=role)
         return user
@@ -294,14 +342,15 @@ class Command(BaseCommand):
             self.p[key] = participant
             if key == "registry":
                 self.user("admin", participant, Role.ADMIN, superuser=True)
-                self.user("registry_officer", participant, Role.TRADER)
-        self.user("exchange_ops", self.p["exchange"], Role.ADMIN)
+                # The second registry officer: approves what the first requests (four eyes).
+                self.user("registry_officer", participant, Role.TRADER, desk="registry")
+        self.user("exchange_ops", self.p["exchange"], Role.ADMIN, desk="exchange")
         for key in ("jingneng", "shougang", "cement", "yanshan", "airport", "forestry"):
-            self.user(f"{key}_trader", self.p[key], Role.TRADER)
+            self.user(f"{key}_trader", self.p[key], Role.TRADER, desk="trader" if key == "jingneng" else None)
         for key in ("bank_bj", "bank_ccb"):
-            self.user(f"{key}_officer", self.p[key], Role.ADMIN)
+            self.user(f"{key}_officer", self.p[key], Role.ADMIN, desk="bank")
         self.user("verifier", self.p["verifier"], Role.ADMIN)
-        self.user("auditor", self.p["auditor"], Role.VIEWER)
+        self.user("auditor", self.p["auditor"], Role.VIEWER, desk="auditor")
 
     def markets(self) -> None:
         """The shipped markets and rulebooks, then a demo rehearsal version of each from the first demo day:
@@ -353,6 +402,30 @@ class Command(BaseCommand):
             )
             if isinstance(pending, ApprovalRequest):
                 approval_approve(actor=self.second_registry_actor(), approval=pending)
+
+    def waiting_approval(self) -> None:
+        """An allocation above the four-eyes threshold that ``admin`` requested and nobody has decided yet: the
+        README's "approve a request" flow for ``registry_officer`` (approving it allocates 1,100,000 t of
+        CEA-2025 to Yanshan Petrochemical)."""
+        summary = "Demo supplementary allocation of CEA-2025 (waiting for approval)"
+        if ApprovalRequest.objects.filter(summary=summary).exists():
+            return
+        actor = self.registry_actor()
+        asset = Asset.objects.get(code="CEA-2025")
+        rows = [AllocationRow(account=main_account(self.p["yanshan"]), quantity=1_100_000)]
+        key = "demo-allocation-waiting"
+        gated(
+            actor=actor,
+            operation=ApprovalOperation.CEA_ALLOCATE,
+            params={
+                "asset": asset.code,
+                "rows": [[r.account.number, r.quantity] for r in rows],
+                "idempotency_key": key,
+                "memo": "",
+            },
+            summary=summary,
+            call=partial(cea_allocate, actor=actor, asset=asset, rows=rows, idempotency_key=key),
+        )
 
     def ccer(self) -> None:
         actor = self.registry_actor()

@@ -56,17 +56,22 @@ def test_admin_opens_a_year_and_covers_entities_through_the_services(cycle, staf
 
     added = staff.post(
         "/admin/exchange/complianceyear/add/",
-        {"year": 2025, "deadline": "2026-12-31", "preallocation_bp": 7000, "ccer_limit_bp": 500},
+        {"year": 2025, "deadline": "2026-12-31", "preallocation_bp": "70", "ccer_limit_bp": "5"},  # percent
     )
     covered = staff.post("/admin/exchange/complianceyear/2025/cover/", {"entities": [entity.pk]})
 
     assert added.status_code == 302
     assert ComplianceYear.objects.get(pk=2025).deadline == date(2026, 12, 31)
+    assert (
+        ComplianceYear.objects.get(pk=2025).preallocation_bp,
+        ComplianceYear.objects.get(pk=2025).ccer_limit_bp,
+    ) == (
+        7000,
+        500,
+    )
     assert covered.status_code == 302
     assert Obligation.objects.filter(year_id=2025, entity=entity).count() == 1
-    assert set(
-        AuditEvent.objects.filter(actor_user_id=cycle.registry.user_id).values_list("action", flat=True)
-    ) >= {
+    assert set(AuditEvent.objects.filter(actor_user_id=cycle.registry.user_id).values_list("action", flat=True)) >= {
         "compliance.year_create",
         "compliance.cover",
     }

@@ -77,20 +77,27 @@ def test_add_is_the_borrowers_request_and_top_up_has_its_page(ps):
             "lender": ps.bank[0].pk,
             "asset": ps.cea.pk,
             "quantity": 100,
-            "principal_fen": 480_000,
-            "annual_rate_bp": 385,
+            "principal_fen": "4,800.00",  # yuan, as people enter money
+            "annual_rate_bp": "3.85",  # percent
             "day_count": "act/360",
             "start_date": "2026-11-25",
             "maturity_date": "2027-11-25",
-            "ltv_limit_bp": 7000,
-            "margin_call_bp": 8000,
-            "liquidation_bp": 9000,
+            "ltv_limit_bp": "70",
+            "margin_call_bp": "80",
+            "liquidation_bp": "90",
             "cure_period_days": 3,
         },
     )
     assert response.status_code == 302, response.content[:2000]
     loan = PledgeLoan.objects.get()
     assert (loan.status, loan.borrower_id, loan.quantity) == (PledgeStatus.REQUESTED, ps.borrower[0].pk, 100)
+    assert (loan.principal_fen, loan.annual_rate_bp, loan.ltv_limit_bp, loan.margin_call_bp, loan.liquidation_bp) == (
+        480_000,
+        385,
+        7000,
+        8000,
+        9000,
+    )
 
     staff(ps.bank[2]).post("/admin/exchange/pledgeloan/", {"action": "accept", "_selected_action": [loan.pk]})
     ps.register(loan)
