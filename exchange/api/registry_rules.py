@@ -7,8 +7,6 @@ Thin views: each parses its input, calls one service (``exchange.services.freeze
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -60,7 +58,9 @@ from exchange.services.nontrade import (
 
 RegistryWrites = KindRequired(ParticipantKind.REGISTRY)
 RegistryAndAuditors = KindRequired(ParticipantKind.REGISTRY, ParticipantKind.AUDITOR, for_reads=True)
-SHA256_FIELD: dict[str, Any] = {"min_length": 64, "max_length": 64, "help_text": "SHA-256 of the document, hex."}
+def sha256_field() -> serializers.RegexField:
+    """A document's SHA-256 as 64 hexadecimal characters (the schema states the pattern)."""
+    return serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="SHA-256 of the document, hex.")
 
 
 # --- judicial freezes --------------------------------------------------------------------------------------
@@ -97,14 +97,14 @@ class FreezeIn(serializers.Serializer):
     asset = AssetField()
     court = serializers.CharField(max_length=200)
     document_number = serializers.CharField(max_length=100)
-    document_sha256 = serializers.CharField(**SHA256_FIELD)
+    document_sha256 = sha256_field()
     quantity = QuantityField(required=False, help_text="Freeze the lowest available units, this many.")
     serials = SerialRangeField(required=False, help_text="Freeze exactly this range [first, last].")
 
 
 class FreezeOrderIn(serializers.Serializer):
     document_number = serializers.CharField(max_length=100)
-    document_sha256 = serializers.CharField(**SHA256_FIELD)
+    document_sha256 = sha256_field()
 
 
 class SeizureIn(FreezeOrderIn):
@@ -221,7 +221,7 @@ class NonTradeIn(serializers.Serializer):
     serials = SerialRangeField(required=False)
     legal_basis = serializers.ChoiceField(choices=LegalBasis.choices)
     legal_basis_text = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
-    document_sha256 = serializers.CharField(**SHA256_FIELD)
+    document_sha256 = sha256_field()
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 
@@ -386,7 +386,7 @@ class ApplicationIn(serializers.Serializer):
     crediting_start = serializers.DateField()
     crediting_end = serializers.DateField()
     validation_body = serializers.CharField(max_length=200)
-    validation_report_sha256 = serializers.CharField(**SHA256_FIELD)
+    validation_report_sha256 = sha256_field()
 
 
 class CommentIn(serializers.Serializer):
@@ -527,7 +527,7 @@ class ClaimIn(serializers.Serializer):
     monitoring_end = serializers.DateField()
     quantity = QuantityField()
     verification_body = serializers.CharField(max_length=200)
-    verification_report_sha256 = serializers.CharField(**SHA256_FIELD)
+    verification_report_sha256 = sha256_field()
 
 
 def _claims() -> QuerySet[ReductionClaim]:
