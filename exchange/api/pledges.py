@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from accounts.models import Participant, ParticipantKind
 from accounts.permissions import KindRequired
 from core import clock
+from core.errors import InvalidInput
 from exchange.api.approvals import PENDING_OUT, pending_response
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin, CsvRenderer, csv_response
 from exchange.api.fields import (
@@ -955,6 +956,8 @@ class PledgeExposureApi(ActorMixin, APIView):
     def get(  # type: ignore[override]  # as _PledgeListBase.get
         self, request: Request
     ) -> Response | HttpResponseBase:
+        if request.query_params.get("format", "json") not in ("json", "csv"):
+            raise InvalidInput("format is json or csv.", details={"format": ["json or csv."]})
         lender = None if self.actor.sees_everything else self.actor.participant_id
         rows = ExposureOut(exposures(lender), many=True).data
         if request.accepted_renderer.format == "csv":
