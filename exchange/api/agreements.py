@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -23,6 +24,7 @@ from exchange.models import Auction, Order, OrderStatus, Side, TradingMode
 from exchange.selectors.accounts import account_owned
 from exchange.selectors.agreements import listing_book
 from exchange.services.agreements import (
+    CounterpartyNotFound,
     ListingNotFound,
     NotYourOffer,
     block_accept,
@@ -145,7 +147,7 @@ class ListingBookApi(ActorMixin, APIView):
     """The listing agreement's book: the best five price levels per side, each with its listings (id,
     quantity left, whole-only or not), oldest first."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=OpenApiTypes.ANY)
     def get(self, request: Request, asset: str) -> Response:
         book = listing_book(listed_asset(asset))
         return Response(
@@ -201,7 +203,7 @@ class BlockListApi(ActorMixin, generics.ListAPIView):
         if v.get("counterparty") is not None:
             counterparty = Participant.objects.filter(pk=v["counterparty"]).first()
             if counterparty is None:
-                raise serializers.ValidationError({"counterparty": ["No such participant."]})
+                raise CounterpartyNotFound(details={"counterparty": v["counterparty"]})
         offer = block_offer(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),

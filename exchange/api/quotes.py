@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -49,7 +50,7 @@ def quote_row(q: Quote) -> dict[str, Any]:
 
 
 def _quotes(request: Request) -> list[Quote]:
-    query = QuotesQuery(data=request.query_params)
+    query = QuotesQuery(data={k: v for k, v in request.query_params.items() if v})  # empty: not given
     query.is_valid(raise_exception=True)
     v = query.validated_data
     day: date | None = v.get("day")
@@ -57,7 +58,7 @@ def _quotes(request: Request) -> list[Quote]:
 
 
 PARAMETERS = [
-    OpenApiParameter("day", str, description="The trading day, YYYY-MM-DD (default: today, China time)."),
+    OpenApiParameter("day", OpenApiTypes.DATE, description="The trading day, YYYY-MM-DD (default: today, China time)."),
     OpenApiParameter("market", str, description="A market code, e.g. CN-CEA."),
     OpenApiParameter("asset", str, description="An instrument code, e.g. CEA-2024."),
 ]
@@ -70,7 +71,7 @@ class PublicQuotesApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=dict, auth=[], parameters=PARAMETERS, operation_id="public_quotes")
+    @extend_schema(responses=OpenApiTypes.ANY, auth=[], parameters=PARAMETERS, operation_id="public_quotes")
     def get(self, request: Request) -> Response:
         return Response([quote_row(q) for q in _quotes(request)])
 

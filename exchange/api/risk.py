@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -23,12 +24,12 @@ class DayQuery(serializers.Serializer):
 
 
 def _day(request: Request) -> date | None:
-    query = DayQuery(data=request.query_params)
+    query = DayQuery(data={k: v for k, v in request.query_params.items() if v})  # empty: not given
     query.is_valid(raise_exception=True)
     return query.validated_data.get("day")
 
 
-DAY = [OpenApiParameter("day", str, description="The trading day, YYYY-MM-DD (default: today, China time).")]
+DAY = [OpenApiParameter("day", OpenApiTypes.DATE, description="The trading day (default: today, China time).")]
 
 
 class LargeHoldersApi(ActorMixin, APIView):
@@ -36,7 +37,7 @@ class LargeHoldersApi(ActorMixin, APIView):
 
     permission_classes = [STAFF]
 
-    @extend_schema(responses=dict, parameters=DAY, operation_id="risk_large_holders")
+    @extend_schema(responses=OpenApiTypes.ANY, parameters=DAY, operation_id="risk_large_holders")
     def get(self, request: Request) -> Response:
         return Response(large_holders(_day(request)))
 
@@ -47,6 +48,6 @@ class TradingAlertsApi(ActorMixin, APIView):
 
     permission_classes = [STAFF]
 
-    @extend_schema(responses=dict, parameters=DAY, operation_id="risk_alerts")
+    @extend_schema(responses=OpenApiTypes.ANY, parameters=DAY, operation_id="risk_alerts")
     def get(self, request: Request) -> Response:
         return Response(trading_alerts(_day(request)))

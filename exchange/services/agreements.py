@@ -96,6 +96,11 @@ class PartialNotAllowed(RuleViolation):
     default_message = "This listing can only be picked whole."
 
 
+class CounterpartyNotFound(NotFound):
+    code = "counterparty_not_found"
+    default_message = "No such participant to offer the block to."
+
+
 class NotYourOffer(NotFound):
     code = "offer_not_found"
     default_message = "No such block offer addressed to you."

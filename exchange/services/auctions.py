@@ -15,7 +15,7 @@ from datetime import datetime
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
-from core.errors import InvalidInput, NotFound
+from core.errors import NotFound
 from core.money import fen_to_str
 from exchange.errors import InvalidState, RuleViolation
 from exchange.locks import lock_book
@@ -54,6 +54,11 @@ class AuctionStillOpen(InvalidState):
     default_message = "The auction's bidding window has not ended yet."
 
 
+class AuctionWindowInvalid(RuleViolation):
+    code = "auction_window_invalid"
+    default_message = "The bidding window opens before it closes, and closes in the future."
+
+
 class BidBelowReserve(RuleViolation):
     code = "bid_below_reserve"
     default_message = "The bid is below the auction's reserve price."
@@ -75,10 +80,7 @@ def auction_announce(
     """Announce a one-way auction of ``quantity`` from ``account`` (the units are held from now)."""
     moment, rules = _start(actor, account, asset, client_order_id, at)
     if not (moment <= closes_at and opens_at < closes_at):
-        raise InvalidInput(
-            "The bidding window opens before it closes, and closes in the future.",
-            details={"opens_at": opens_at.isoformat(), "closes_at": closes_at.isoformat()},
-        )
+        raise AuctionWindowInvalid(details={"opens_at": opens_at.isoformat(), "closes_at": closes_at.isoformat()})
     mode_rules = _check_mode(rules, TradingMode.AUCTION, asset, reserve_price_fen, quantity, max(moment, opens_at))
     auction = Auction.objects.create(
         asset=asset,
