@@ -50,7 +50,9 @@ def quote_row(q: Quote) -> dict[str, Any]:
 
 
 def _quotes(request: Request) -> list[Quote]:
-    query = QuotesQuery(data={k: v for k, v in request.query_params.items() if v})  # empty: not given
+    if request.query_params.get("day", None) == "":
+        raise serializers.ValidationError({"day": ["A date, YYYY-MM-DD."]})
+    query = QuotesQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     v = query.validated_data
     day: date | None = v.get("day")

@@ -24,7 +24,9 @@ class DayQuery(serializers.Serializer):
 
 
 def _day(request: Request) -> date | None:
-    query = DayQuery(data={k: v for k, v in request.query_params.items() if v})  # empty: not given
+    if request.query_params.get("day", None) == "":
+        raise serializers.ValidationError({"day": ["A date, YYYY-MM-DD."]})
+    query = DayQuery(data=request.query_params)
     query.is_valid(raise_exception=True)
     return query.validated_data.get("day")
 

@@ -77,6 +77,7 @@ class Order(models.Model):
     trading_mode = models.CharField(
         max_length=12,
         default="continuous",
+        db_default="continuous",
         help_text="continuous (the book), listing (a listing or a pick), block (an offer or an acceptance), auction",
     )
     counterparty = models.ForeignKey(
@@ -87,7 +88,9 @@ class Order(models.Model):
         related_name="offers_received",
         help_text="A block offer's named counterparty (none: a public block listing).",
     )
-    partial_allowed = models.BooleanField(default=True, help_text="A listing may be picked in part.")
+    partial_allowed = models.BooleanField(
+        default=True, db_default=True, help_text="A listing may be picked in part."
+    )
     auction = models.ForeignKey(
         "exchange.Auction", on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
@@ -143,7 +146,9 @@ class Trade(models.Model):
 
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="trades")
     mode = models.CharField(max_length=8, choices=OrderMode.choices)
-    trading_mode = models.CharField(max_length=12, default="continuous", help_text="The trading mode it was made in.")
+    trading_mode = models.CharField(
+        max_length=12, default="continuous", db_default="continuous", help_text="The trading mode it was made in."
+    )
     buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades")
     sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades")
     aggressor = models.CharField(max_length=4, choices=Side.choices, help_text=_("The side of the incoming order."))
