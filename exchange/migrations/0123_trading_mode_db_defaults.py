@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0122_trading_modes'),
+        ("exchange", "0123_approval_operations"),
     ]
 
     operations = [

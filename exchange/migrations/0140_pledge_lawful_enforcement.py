@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("exchange", "0123_approval_operations"),
+        ("exchange", "0123_trading_mode_db_defaults"),
     ]
 
     operations = [
