@@ -82,7 +82,17 @@ class Exchange:
         )
 
 
-RULEBOOK_KEYS = {"tick_fen", "lot", "trading_days", "units_sellable_after_days", "allowed_kinds", "barred_kinds"}
+RULEBOOK_KEYS = {
+    "tick_fen",
+    "lot",
+    "trading_days",
+    "units_sellable_after_days",
+    "allowed_kinds",
+    "barred_kinds",
+    "participant_transfers",
+    "trusted_accounts",
+    "transfer_delay_hours",
+}
 
 
 def cda_market(code: str = "XT-CDA", *, sessions: str = "09:30-11:30,13:00-15:00", **rules: Any) -> MarketRow:
@@ -100,6 +110,11 @@ def cda_market(code: str = "XT-CDA", *, sessions: str = "09:30-11:30,13:00-15:00
             trading_days=rules.pop("trading_days", "weekdays"),
             units_sellable_after_days=rules.pop("units_sellable_after_days", 0),
             cash_withdrawable_after_days=0,
+            # The rules the ledger tests were written for, as ``free_transfers`` gives the shipped markets: any
+            # holder transfers to any holder, the trusted list as the deployment's TRUSTED_ACCOUNTS says (the
+            # model's defaults are now China's: non-trade transfers only, no trusted list).
+            participant_transfers=rules.pop("participant_transfers", "free"),
+            trusted_accounts=rules.pop("trusted_accounts", True),
             **{k: v for k, v in rules.items() if k in RULEBOOK_KEYS},
         )
         block_sessions = rules.get("block_sessions", sessions)
