@@ -31,6 +31,7 @@ class LiveMarket:
     seller_token: str
     buyer_token: str
     operator_token: str
+    registry_token: str
 
 
 def make_live_market(url: str) -> LiveMarket:
@@ -46,6 +47,7 @@ def make_live_market(url: str) -> LiveMarket:
         seller_token=token_for(seller_actor),
         buyer_token=token_for(buyer_actor),
         operator_token=token_for(exchange.operator),  # type: ignore[arg-type]
+        registry_token=token_for(exchange.market.registry_actor),
     )
 
 

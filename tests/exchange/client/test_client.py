@@ -168,8 +168,8 @@ def test_settle_and_statement(market):
     with Client(market.url, market.seller_token) as seller, Client(market.url, market.buyer_token) as buyer:
         seller.place_order(asset="CEA-2024", side="sell", price="80.00", quantity=100)
         buyer.place_order(asset="CEA-2024", side="buy", price="80.00", quantity=100)
-        with Client(market.url, market.operator_token) as operator:
-            batch = operator.settle()
+        with Client(market.url, market.registry_token) as registry:  # settlement is the registry's
+            batch = registry.settle()
         holdings = {h["asset"]: h["available"] for h in buyer.holdings()}
         lines = buyer.statement(asset="CEA-2024")
 
