@@ -96,10 +96,13 @@ def check_transfer(
     asset: Asset,
     quantity: int,
     rules_read: dict[int, TransferRules] | None = None,
+    read_rules: bool = True,
 ) -> TransferRules | None:
     """Refuse a transfer the actor may not make; return the market's transfer rules where they were read
     (a transfer to another participant), None for one between a participant's own accounts. ``rules_read``
-    keeps the rules read per asset across the transfers of a batch (one query per asset, not per transfer)."""
+    keeps the rules read per asset across the transfers of a batch (one query per asset, not per transfer).
+    With ``read_rules`` False the market's rules are left to ``greenledger_transfer``, which applies them in
+    the transfer's one statement (None is returned)."""
     check_source(actor, source)
     check_quantity(quantity)
     if source.pk == destination.pk:
@@ -113,6 +116,8 @@ def check_transfer(
         raise AssetNotTransferable(details={"asset": asset.code})
     if source.participant_id == destination.participant_id:
         return None  # between a participant's own accounts: immediate, whatever the market
+    if not read_rules:
+        return None
     rules = rules_read.get(asset.pk) if rules_read is not None else None
     if rules is None:
         rules = transfer_rules(asset)
@@ -151,7 +156,15 @@ def transfer_create(
     ``idempotency_key`` is claimed by ``@idempotent_service`` (for the lowest serials, by the database
     function, in the transfer's one statement: ``keyed_request()``); the body never sees it.
     """
-    rules = check_transfer(actor=actor, source=source, destination=destination, asset=asset, quantity=quantity)
+    one_statement = _one_statement(serials=serials)
+    rules = check_transfer(
+        actor=actor,
+        source=source,
+        destination=destination,
+        asset=asset,
+        quantity=quantity,
+        read_rules=not one_statement,
+    )
     request = {
         "source": source.number,
         "destination": destination.number,
@@ -173,10 +186,10 @@ def transfer_create(
                 memo=memo,
                 serials=serials,
                 request=request,
-                delay_seconds=rules.delay_seconds if rules is not None else None,
+                delay_seconds=(rules or transfer_rules(asset)).delay_seconds,
             )
 
-    if _one_statement(serials=serials):
+    if one_statement:
         keyed = keyed_request()
         # The function applies the trust rule first: an untrusted destination answers None, nothing written.
         done = _transfer_in_sql(actor, source, destination, asset, quantity, memo, request, keyed, rules)
@@ -209,7 +222,8 @@ _ID_MARK = "\x01transaction\x01"
 _RANGES_MARK = "\x01ranges\x01"
 _ANSWER_ID = -1  # json.dumps writes it once, where the entry id goes: split around it
 INSUFFICIENT_SQLSTATE = "GL001"
-_TRANSFER_SQL = f"SELECT * FROM greenledger_transfer({', '.join(['%s'] * 27)})"
+NON_TRADE_ONLY_SQLSTATE = "GL002"
+_TRANSFER_SQL = f"SELECT * FROM greenledger_transfer({', '.join(['%s'] * 28)})"
 
 
 @functools.cache
@@ -286,6 +300,7 @@ def _transfer_in_sql(
         trust_decides(actor, destination, rules),
         clock.now(),
         *claim,
+        source.participant_id != destination.participant_id,
     ]
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
@@ -295,6 +310,10 @@ def _transfer_in_sql(
                 status, txn_id, _, source_after, dest_after, flat = cursor.fetchone()
         except DatabaseError as exc:
             diag = getattr(exc.__cause__, "diag", None)
+            if getattr(exc.__cause__, "sqlstate", None) == NON_TRADE_ONLY_SQLSTATE:
+                raise NonTradeTransferRequired(
+                    details={"asset": asset.code, "source": source.number, "destination": destination.number}
+                ) from None
             if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_SQLSTATE or diag is None:
                 raise
             # The function reports the source's available amount (raw, as the ledger keeps it) in the detail.

@@ -1,7 +1,10 @@
 -- A transfer in one statement: what transfer_create does for the common transfer (lowest serials first),
 -- its Idempotency-Key claim and kept answer included.
 --
--- In order: when p_trust_participant is given, the destination must be on that participant's approved
+-- In order: for a transfer to another participant (p_cross), the market's rulebook in effect on the day
+-- (exchange.selectors.rulebooks.rulebook_for's version) decides: 'non_trade_only' refuses it (SQLSTATE GL002:
+-- non_trade_transfer_required), and a rulebook without the trusted list leaves p_trust_participant unused.
+-- Then, when p_trust_participant is given, the destination must be on that participant's approved
 -- trusted list (exchange.services.trust.needs_delay's rule), else it answers 'untrusted' having written
 -- nothing (the service then makes a pending transfer). With a key (p_claim_key), the key is claimed as
 -- exchange.services.idempotency claims every key: its advisory lock tried without waiting ('busy' if a
@@ -26,7 +29,7 @@ CREATE OR REPLACE FUNCTION greenledger_transfer(
     p_action text, p_body1 text, p_body2 text, p_body3 text, p_pay1 text, p_pay2 text, p_audit_lock bigint,
     p_trust_participant bigint, p_trust_at timestamptz,
     p_claim_key text, p_claim_method text, p_claim_path text, p_claim_hash text, p_claim_lock_class int,
-    p_answer1 text, p_answer2 text
+    p_answer1 text, p_answer2 text, p_cross boolean
 ) RETURNS TABLE (status text, txn bigint, available bigint, source_after bigint, dest_after bigint, ranges bigint[])
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -43,7 +46,22 @@ DECLARE
     lasts bigint[] := '{}';
     rj text := '';
     v_claim bigint;
+    v_transfers text;
+    v_trusted boolean;
 BEGIN
+    IF p_cross THEN
+        SELECT r.participant_transfers, r.trusted_accounts INTO v_transfers, v_trusted
+          FROM exchange_asset a JOIN exchange_rulebook r ON r.market_id = a.market_id
+         WHERE a.id = p_asset AND r.effective_from <= (p_trust_at AT TIME ZONE 'Asia/Shanghai')::date
+         ORDER BY r.effective_from DESC, r.version DESC
+         LIMIT 1;
+        IF v_transfers = 'non_trade_only' THEN
+            RAISE EXCEPTION 'non_trade_transfer_required' USING ERRCODE = 'GL002';
+        END IF;
+        IF v_trusted IS FALSE THEN
+            p_trust_participant := NULL;
+        END IF;
+    END IF;
     IF p_trust_participant IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM exchange_trustedaccount t
          WHERE t.participant_id = p_trust_participant AND t.account_id = p_dest AND t.status = 'approved'
