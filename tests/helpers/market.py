@@ -82,11 +82,23 @@ class Exchange:
         )
 
 
-RULEBOOK_KEYS = {"tick_fen", "lot", "trading_days", "units_sellable_after_days", "allowed_kinds", "barred_kinds"}
+RULEBOOK_KEYS = {
+    "tick_fen",
+    "lot",
+    "trading_days",
+    "units_sellable_after_days",
+    "allowed_kinds",
+    "barred_kinds",
+    "participant_transfers",
+    "trusted_accounts",
+}
 
 
 def cda_market(code: str = "XT-CDA", *, sessions: str = "09:30-11:30,13:00-15:00", **rules: Any) -> MarketRow:
-    """A market for tests whose rulebook (effective since 2000) runs the continuous double auction."""
+    """A market for tests whose rulebook (effective since 2000) runs the continuous double auction and, like
+    ``free_transfers``'s test rulebooks, lets any holder transfer to any holder (``participant_transfers =
+    free``) with the trusted list as the deployment's ``TRUSTED_ACCOUNTS`` says; tests of China's transfer
+    rules build their market with ``make_market(china_transfer_rules=True)``."""
     market, created = MarketRow.objects.get_or_create(
         code=code, defaults={"name": f"Test market {code}", "operator_name": "Test exchange"}
     )
@@ -100,6 +112,8 @@ def cda_market(code: str = "XT-CDA", *, sessions: str = "09:30-11:30,13:00-15:00
             trading_days=rules.pop("trading_days", "weekdays"),
             units_sellable_after_days=rules.pop("units_sellable_after_days", 0),
             cash_withdrawable_after_days=0,
+            participant_transfers=rules.pop("participant_transfers", "free"),
+            trusted_accounts=rules.pop("trusted_accounts", True),
             **{k: v for k, v in rules.items() if k in RULEBOOK_KEYS},
         )
         block_sessions = rules.get("block_sessions", sessions)
