@@ -96,7 +96,10 @@ RULEBOOK_KEYS = {
 
 
 def cda_market(code: str = "XT-CDA", *, sessions: str = "09:30-11:30,13:00-15:00", **rules: Any) -> MarketRow:
-    """A market for tests whose rulebook (effective since 2000) runs the continuous double auction."""
+    """A market for tests whose rulebook (effective since 2000) runs the continuous double auction and, like
+    ``free_transfers``'s test rulebooks, lets any holder transfer to any holder (``participant_transfers =
+    free``) with the trusted list as the deployment's ``TRUSTED_ACCOUNTS`` says; tests of China's transfer
+    rules build their market with ``make_market(china_transfer_rules=True)``."""
     market, created = MarketRow.objects.get_or_create(
         code=code, defaults={"name": f"Test market {code}", "operator_name": "Test exchange"}
     )

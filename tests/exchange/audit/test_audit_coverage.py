@@ -202,6 +202,7 @@ def _scenarios() -> dict[str, Callable[[Market], object]]:
         **_trust_scenarios(),
         **_calendar_scenarios(),
         **_registry_rule_scenarios(),
+        **_webhook_scenarios(),
     }
 
 
@@ -836,6 +837,29 @@ def _registry_rule_scenarios() -> dict[str, Callable[[Market], object]]:
             claim=cc.ccer_publicity_open(actor=m.registry_actor, target=claimed(m)),
             issue=True,
             today=date(2027, 6, 1),
+        ),
+    }
+
+
+def _webhook_scenarios() -> dict[str, Callable[[Market], object]]:
+    from exchange.services import webhooks as wh
+
+    def admin(m: Market):
+        return m.holder("Holder")[2]
+
+    def endpoint(m: Market):
+        return wh.webhook_endpoint_create(
+            actor=admin(m), url="https://hooks.example.com/in", types=["transfer.executed"]
+        )
+
+    def disabled(m: Market):
+        return wh.webhook_endpoint_disable(actor=admin(m), endpoint_id=endpoint(m).pk)
+
+    return {
+        "exchange.services.webhooks.webhook_endpoint_create": endpoint,
+        "exchange.services.webhooks.webhook_endpoint_disable": disabled,
+        "exchange.services.webhooks.webhook_endpoint_enable": lambda m: wh.webhook_endpoint_enable(
+            actor=admin(m), endpoint_id=disabled(m).pk
         ),
     }
 

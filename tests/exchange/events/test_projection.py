@@ -23,7 +23,7 @@ from exchange.models import (
     Trade,
 )
 from exchange.services.audit import audit_record
-from exchange.services.pledges import pledge_default, pledge_register
+from exchange.services.pledges import pledge_default
 from exchange.services.retirement import retirement_create
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import cash_withdraw, order_cancel, orders_cancel_at_close
@@ -233,9 +233,8 @@ def scenario(settings):
         cancelled = transfer_create(actor=a_actor, source=a_account, destination=b_account, asset=p.cea, quantity=1)
         pending_transfer_cancel(actor=a_actor, pending=cancelled)
         retirement_create(actor=a_actor, account=a_account, asset=p.cea, quantity=1, beneficiary="x", reason="y")
-        loan = pledge_register(
-            actor=p.bank[2], loan=p.request(100, maturity_date=IN_SESSION.date() + timedelta(days=1))
-        )
+        # A joint application (the borrower's request, the lender's confirmation) that the registry registers.
+        loan = p.register(p.applied(100, maturity_date=IN_SESSION.date() + timedelta(days=1)))
     with clock.pinned(IN_SESSION + timedelta(days=3)):
         pending_transfers_execute()
         orders_cancel_at_close()
