@@ -12,11 +12,11 @@ does not re-export it (issuance, which compliance imports, hooks into the pledge
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core import clock
 from core.errors import InvalidInput
+from core.errors import translatable as _
 from core.limits import is_quantity, is_whole
 from core.money import fen_to_str
 from exchange.locks import lock_row, lock_rows

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from django.utils.translation import gettext_lazy as _
-
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
 from core.errors import InvalidInput
+from core.errors import translatable as _
 from core.limits import is_whole
 from core.money import fen_to_str
 from exchange.locks import lock_book, lock_enforcements, lock_hold

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import cast
 
-from django.utils.translation import gettext_lazy as _
-
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core import clock
 from core.errors import InvalidInput
+from core.errors import translatable as _
 from core.limits import is_quantity
 from core.money import fen_to_str
 from exchange.errors import (
