@@ -311,7 +311,7 @@ class SettlementBatch(models.Model):
     @property
     def trades(self) -> models.QuerySet[Trade]:
         """The trades this batch settled (through their ``TradeSettlement`` rows)."""
-        return Trade.objects.filter(settlement_batch=self.pk)
+        return Trade.objects.filter(settlement_batch=self.pk)  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
 
 
 class TradeSettlement(models.Model):

@@ -609,7 +609,7 @@ def pledge_sales_complete(*, actor: Actor | None = None) -> int:
     (cancelled at a session close after their trades settled, or that never traded). Safe to run twice.
     """
     actor = actor or Actor.system("pledge-sales")
-    unsettled = Trade.objects.filter(settlement_batch__isnull=True).values("sell_order_id")
+    unsettled = Trade.objects.filter(settlement_batch__isnull=True).values("sell_order_id")  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
     ready = lock_enforcements(
         PledgeEnforcement.objects.filter(status=EnforcementStatus.SELLING)
         .exclude(order__status=OrderStatus.OPEN)
