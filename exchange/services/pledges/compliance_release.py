@@ -125,8 +125,9 @@ def pledge_compliance_release_decide(
         raise InvalidPledgeTransition(details={"pledge": loan.pk, "action": "compliance_release", "from": loan.status})
     if loan.margin_call_id is not None:
         raise MarginCallOpen(details={"pledge": loan.pk, "margin_call": loan.margin_call_id})
+    asset = require_units(loan, "compliance_release")
     day = clock.trading_day()
-    price = collateral_price(loan.asset, day) or Price(loan.price_fen, None, "")
+    price = collateral_price(asset, day) or Price(loan.price_fen, None, "")
     remaining = loan.quantity - release.quantity + release.substitute_quantity
     if remaining <= 0:
         raise InvalidPledgeTerms(
@@ -146,7 +147,7 @@ def pledge_compliance_release_decide(
     if release.substitute_quantity:
         hold = hold_place(
             account=loan.account,
-            asset=loan.asset,
+            asset=asset,
             quantity=release.substitute_quantity,
             kind=HoldKind.PLEDGE,
             reference=f"pledge:{loan.pk}",
@@ -165,7 +166,7 @@ def pledge_compliance_release_decide(
         actor=requester,
         account=loan.account,
         year=release.year,
-        items=[SurrenderLine(asset=loan.asset, quantity=release.quantity)],
+        items=[SurrenderLine(asset=asset, quantity=release.quantity)],
     )
     mark(loan, price, day)
     loan.save(update_fields=["quantity", *VALUATION_FIELDS])
