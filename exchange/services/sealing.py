@@ -271,9 +271,7 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
     sealed = bytes(found[0]) if found and found[0] is not None else None
     sealed_hashes = [sealed[i : i + 32].hex() for i in range(0, len(sealed), 32)] if sealed else []
     if sealed is not None and (len(sealed) != 32 * c.count or merkle_root(sealed_hashes) != c.root):
-        problems.append(
-            ("checkpoint", number, "the event hashes it sealed were edited (they no longer give its root)")
-        )
+        problems.append(("checkpoint", number, "the event hashes it sealed were edited (they no longer give its root)"))
         sealed = None
     gaps = {int(g) for g in json.loads(c.gaps)}
     hashes: list[str] = []
