@@ -27,7 +27,15 @@ class ParticipantEventAdmin(ReadOnlyAdmin):
 
 class WebhookDeliveryInline(admin.TabularInline):
     model = WebhookDelivery
-    fields = ["number", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "delivered_at"]
+    fields: list[str] = [
+        "number",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "next_attempt_at",
+        "delivered_at",
+    ]
     readonly_fields = fields
     ordering = ["-number"]
     extra = 0
@@ -64,7 +72,7 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
 
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
-    fields = ["at", "status_code", "response", "error", "duration_ms"]
+    fields: list[str] = ["at", "status_code", "response", "error", "duration_ms"]
     readonly_fields = fields
     extra = 0
     max_num = 0

@@ -129,7 +129,7 @@ class Order(models.Model):
         return self.quantity - self.filled
 
 
-class TradeManager(models.Manager):
+class TradeManager(models.Manager["Trade"]):
     """Trades with their settlement batch id (``settlement_batch`` and ``settlement_batch_id``), read from
     the settlement link table by a left join that PostgreSQL drops when a query doesn't use it."""
 
