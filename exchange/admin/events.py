@@ -4,7 +4,7 @@ register and enable their endpoints through the API; the delivery job alone reco
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -27,16 +27,8 @@ class ParticipantEventAdmin(ReadOnlyAdmin):
 
 class WebhookDeliveryInline(admin.TabularInline):
     model = WebhookDelivery
-    fields: list[str] = [
-        "number",
-        "status",
-        "attempts",
-        "last_status_code",
-        "last_error",
-        "next_attempt_at",
-        "delivered_at",
-    ]
-    readonly_fields = fields
+    fields = ["number", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "delivered_at"]
+    readonly_fields = cast(list[str], fields)  # the stubs widen fields to groups; these are names
     ordering = ["-number"]
     extra = 0
     max_num = 0
@@ -72,8 +64,8 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
 
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
-    fields: list[str] = ["at", "status_code", "response", "error", "duration_ms"]
-    readonly_fields = fields
+    fields = ["at", "status_code", "response", "error", "duration_ms"]
+    readonly_fields = cast(list[str], fields)  # the stubs widen fields to groups; these are names
     extra = 0
     max_num = 0
     can_delete = False

@@ -135,7 +135,7 @@ class TradeManager(models.Manager["Trade"]):
 
     def get_queryset(self) -> models.QuerySet[Trade]:
         return (
-            super()
+            super()  # type: ignore[no-redef]  # django-stubs: annotate() names clash with Trade's properties (fine at runtime)
             .get_queryset()
             .annotate(settlement_batch=models.F("settlement__batch"), settlement_batch_id=models.F("settlement__batch"))
         )
