@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from django.db import connection
 from django.db.models import Model, QuerySet
@@ -213,6 +213,17 @@ def lock_balances(
 
 
 # 6. hold rows
+class HoldRef(Protocol):
+    """What names a hold to ledger_post and holds_release (which lock and read the row themselves)."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def account_id(self) -> int: ...
+    @property
+    def asset_id(self) -> int: ...
+
+
 @dataclass(slots=True)
 class LockedHold:
     """A hold row as read under lock: its columns, without a model instance (settlement reads 100,000)."""

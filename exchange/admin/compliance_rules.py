@@ -38,7 +38,7 @@ class VersionedRuleAdmin(ServiceSaveMixin, admin.ModelAdmin):
 
     entered_fields: list[str] = []
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         return self.entered_fields if obj is None else [*self.entered_fields, "version", "actor_label", "created_at"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

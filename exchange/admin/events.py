@@ -4,7 +4,7 @@ register and enable their endpoints through the API; the delivery job alone reco
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -28,7 +28,7 @@ class ParticipantEventAdmin(ReadOnlyAdmin):
 class WebhookDeliveryInline(admin.TabularInline):
     model = WebhookDelivery
     fields = ["number", "status", "attempts", "last_status_code", "last_error", "next_attempt_at", "delivered_at"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # the stubs widen fields to groups; these are names
     ordering = ["-number"]
     extra = 0
     max_num = 0
@@ -65,7 +65,7 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
 class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     fields = ["at", "status_code", "response", "error", "duration_ms"]
-    readonly_fields = fields
+    readonly_fields = cast(list[str], fields)  # the stubs widen fields to groups; these are names
     extra = 0
     max_num = 0
     can_delete = False

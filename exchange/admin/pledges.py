@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
@@ -269,7 +270,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         ]
 
     def _step_view(
-        self, request: HttpRequest, pk: int, form_class: type[forms.Form], title: str, call: Any
+        self, request: HttpRequest, pk: int, form_class: type[forms.Form], title: str | Promise, call: Any
     ) -> HttpResponse:
         loan = self.get_object(request, str(pk))
         if loan is None:

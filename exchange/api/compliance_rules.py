@@ -8,6 +8,7 @@ entity's is answered as not found). Every POST takes an Idempotency-Key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -110,7 +111,7 @@ class AllocationRuleIn(serializers.Serializer):
         help_text="Correction factors the input gives.",
     )
     effective_from = serializers.DateField()
-    source = TextField(max_length=300, help_text="The plan or notice, with its article.")
+    source = TextField(max_length=300, help_text="The plan or notice, with its article.")  # type: ignore[assignment]  # a declared field, not Field.source: the DRF stubs cannot tell
 
 
 class AllocationRuleOut(serializers.ModelSerializer):
@@ -163,7 +164,7 @@ class AllocationRuleListApi(ActorMixin, generics.ListAPIView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    def get_permissions(self) -> list[Any]:
+    def get_permissions(self) -> Sequence[Any]:
         return [RegistryOnly()] if self.request.method == "POST" else super().get_permissions()
 
     @idempotent_request
@@ -340,7 +341,7 @@ class CarryoverRuleIn(serializers.Serializer):
     enforced = serializers.BooleanField(default=True)
     timely_compliance_required = serializers.BooleanField(default=True)
     effective_from = serializers.DateField()
-    source = TextField(max_length=300)
+    source = TextField(max_length=300)  # type: ignore[assignment]  # a declared field, not Field.source: the DRF stubs cannot tell
 
 
 class CarryoverRuleOut(serializers.ModelSerializer):
@@ -370,7 +371,7 @@ class CarryoverRuleListApi(ActorMixin, generics.ListAPIView):
     serializer_class = CarryoverRuleOut
     queryset = CarryoverRule.objects.order_by("-year", "-version")
 
-    def get_permissions(self) -> list[Any]:
+    def get_permissions(self) -> Sequence[Any]:
         return [RegistryOnly()] if self.request.method == "POST" else super().get_permissions()
 
     @idempotent_request
@@ -439,7 +440,7 @@ class OfficialPriceIn(serializers.Serializer):
     market = TextField(max_length=16, default="CN-ETS")
     month = serializers.DateField(help_text="Any day of the month.")
     price = MoneyField(min_fen=1, help_text="Yuan per tonne.")
-    source = TextField(max_length=300)
+    source = TextField(max_length=300)  # type: ignore[assignment]  # a declared field, not Field.source: the DRF stubs cannot tell
 
 
 class OfficialPriceOut(serializers.ModelSerializer):
@@ -459,7 +460,7 @@ class OfficialPriceListApi(ActorMixin, generics.ListAPIView):
     serializer_class = OfficialPriceOut
     queryset = OfficialPrice.objects.order_by("market", "-month", "-version")
 
-    def get_permissions(self) -> list[Any]:
+    def get_permissions(self) -> Sequence[Any]:
         return [RegistryOnly()] if self.request.method == "POST" else super().get_permissions()
 
     @idempotent_request

@@ -953,9 +953,7 @@ class PledgeExposureApi(ActorMixin, APIView):
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
 
     @extend_schema(responses=ExposureOut(many=True), parameters=[CSV_PARAMETER])
-    def get(  # type: ignore[override]  # as _PledgeListBase.get
-        self, request: Request
-    ) -> Response | HttpResponseBase:
+    def get(self, request: Request) -> Response | HttpResponseBase:
         if request.query_params.get("format", "json") not in ("json", "csv"):
             raise InvalidInput("format is json or csv.", details={"format": ["json or csv."]})
         lender = None if self.actor.sees_everything else self.actor.participant_id

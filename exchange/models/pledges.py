@@ -54,7 +54,7 @@ class DayCount(models.TextChoices):
     ACT_365 = "act/365", _("Actual/365")
 
 
-DAYS_IN_YEAR = {DayCount.ACT_360: 360, DayCount.ACT_365: 365}
+DAYS_IN_YEAR: dict[str, int] = {DayCount.ACT_360: 360, DayCount.ACT_365: 365}
 
 
 class DefaultReason(models.TextChoices):

@@ -129,13 +129,13 @@ class Order(models.Model):
         return self.quantity - self.filled
 
 
-class TradeManager(models.Manager):
+class TradeManager(models.Manager["Trade"]):
     """Trades with their settlement batch id (``settlement_batch`` and ``settlement_batch_id``), read from
     the settlement link table by a left join that PostgreSQL drops when a query doesn't use it."""
 
     def get_queryset(self) -> models.QuerySet[Trade]:
         return (
-            super()
+            super()  # type: ignore[no-redef]  # django-stubs: annotate() names clash with Trade's properties (fine at runtime)
             .get_queryset()
             .annotate(settlement_batch=models.F("settlement__batch"), settlement_batch_id=models.F("settlement__batch"))
         )
@@ -311,7 +311,7 @@ class SettlementBatch(models.Model):
     @property
     def trades(self) -> models.QuerySet[Trade]:
         """The trades this batch settled (through their ``TradeSettlement`` rows)."""
-        return Trade.objects.filter(settlement_batch=self.pk)
+        return Trade.objects.filter(settlement_batch=self.pk)  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
 
 
 class TradeSettlement(models.Model):

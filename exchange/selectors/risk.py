@@ -43,7 +43,7 @@ def position_of(participant_id: int, asset: Asset) -> int:
     held = Balance.objects.filter(
         account__participant_id=participant_id, account__kind=AccountKind.HOLDING, asset=asset
     ).aggregate(q=Sum("total"))["q"]
-    unsettled = Trade.objects.filter(
+    unsettled = Trade.objects.filter(  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
         asset=asset, buy_order__participant_id=participant_id, settlement_batch__isnull=True
     ).aggregate(q=Sum("quantity"))["q"]
     open_buys = Order.objects.filter(

@@ -226,19 +226,19 @@ def surrender_create(
             },
         )
     for rule, quantity in limits:
-        limit = carryover_limit(locked.entity_id, rule)
-        if limit.used + quantity > limit.limit:
+        cap = carryover_limit(locked.entity_id, rule)
+        if cap.used + quantity > cap.limit:
             raise CarryoverLimitExceeded(
-                f"Allowances of {rule.first_vintage}-{rule.year} carried over are limited to {limit.limit} t; "
-                f"{limit.used} t used already, {quantity} t requested.",
+                f"Allowances of {rule.first_vintage}-{rule.year} carried over are limited to {cap.limit} t; "
+                f"{cap.used} t used already, {quantity} t requested.",
                 details={
                     "plan_year": rule.year,
                     "rule_version": rule.version,
-                    "limit": limit.limit,
-                    "used": limit.used,
+                    "limit": cap.limit,
+                    "used": cap.used,
                     "requested": quantity,
-                    "net_sales": limit.net_sales,
-                    "eligible": limit.eligible,
+                    "net_sales": cap.net_sales,
+                    "eligible": cap.eligible,
                 },
             )
     balances = lock_balances([(account.pk, line.asset.pk) for line in items])

@@ -18,7 +18,7 @@ from django.utils import timezone
 from core.errors import InvalidQuantity
 from exchange.bulk import bulk_update
 from exchange.errors import InvalidState
-from exchange.locks import LockedHold, lock_balances, lock_holds
+from exchange.locks import HoldRef, LockedHold, lock_balances, lock_holds
 from exchange.models import Account, Asset, BlockState, Hold, HoldKind, HoldStatus
 from exchange.services.balances import insufficient_available, write_balances
 from exchange.services.serial_book import BlockMove, SerialBook
@@ -104,7 +104,7 @@ def hold_release(hold: Hold, quantity: int | None = None, *, status: str = HoldS
 
 
 def holds_release(
-    releases: Sequence[tuple[Hold | LockedHold, int | None]], *, status: str = HoldStatus.RELEASED
+    releases: Sequence[tuple[Hold | LockedHold | HoldRef, int | None]], *, status: str = HoldStatus.RELEASED
 ) -> dict[int, int]:
     """Release many holds at once (``None``: all that remains of that hold); return hold id -> released.
 

@@ -33,7 +33,7 @@ from core.errors import InvalidQuantity
 from exchange.audit_proof import entry_digest
 from exchange.bulk import write_all
 from exchange.errors import InvalidState, SameAccount
-from exchange.locks import LockedBalance, LockedHold, lock_balances, lock_holds
+from exchange.locks import HoldRef, LockedBalance, LockedHold, lock_balances, lock_holds
 from exchange.models import (
     SINK_STATE,
     Account,
@@ -91,7 +91,7 @@ class Leg:
     source: Account
     destination: Account
     quantity: int
-    hold: Hold | LockedHold | None = None
+    hold: Hold | LockedHold | HoldRef | None = None
     serials: tuple[int, int] | None = None
 
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core.errors import InvalidInput, NotFound
+from core.errors import translatable as _
 from core.limits import MAX_QUANTITY, is_quantity
 from exchange.errors import (
     DuplicateObject,

@@ -263,7 +263,7 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
                     break  # the events counted are those before it, as one pass that stops there counts
             events += 1
         return events, problems
-    c = span
+    c, number = span, span.number
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT leaves FROM {Checkpoint._meta.db_table} WHERE number = %s", [c.number])
         found = cursor.fetchone()
@@ -271,9 +271,7 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
     sealed = bytes(found[0]) if found and found[0] is not None else None
     sealed_hashes = [sealed[i : i + 32].hex() for i in range(0, len(sealed), 32)] if sealed else []
     if sealed is not None and (len(sealed) != 32 * c.count or merkle_root(sealed_hashes) != c.root):
-        problems.append(
-            ("checkpoint", c.number, "the event hashes it sealed were edited (they no longer give its root)")
-        )
+        problems.append(("checkpoint", number, "the event hashes it sealed were edited (they no longer give its root)"))
         sealed = None
     gaps = {int(g) for g in json.loads(c.gaps)}
     hashes: list[str] = []
@@ -303,9 +301,9 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
         if missing not in gaps:
             problems.append(("event", missing, f"missing: checkpoint {c.number} sealed it"))
     if len(hashes) != c.count:
-        problems.append(("checkpoint", c.number, f"holds {len(hashes)} events, sealed {c.count}"))
+        problems.append(("checkpoint", number, f"holds {len(hashes)} events, sealed {c.count}"))
     elif hashes and merkle_root(hashes) != c.root:
-        problems.append(("checkpoint", c.number, "Merkle root does not match its events"))
+        problems.append(("checkpoint", number, "Merkle root does not match its events"))
     return len(hashes), problems
 
 

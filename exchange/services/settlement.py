@@ -72,7 +72,7 @@ def settleable_today(moment: datetime) -> list[int]:
     Trades of earlier days always may."""
     today = clock.trading_day(moment)
     asset_ids = set(
-        Trade.objects.filter(settlement_batch__isnull=True, trading_day__gte=today).values_list("asset_id", flat=True)
+        Trade.objects.filter(settlement_batch__isnull=True, trading_day__gte=today).values_list("asset_id", flat=True)  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
     )
     ready = []
     for asset in Asset.objects.filter(pk__in=asset_ids).order_by("pk"):

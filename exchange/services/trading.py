@@ -827,7 +827,7 @@ def _unsettled_needs(orders: list[Order]) -> dict[int, int]:
     needs: dict[int, int] = {}
     buys = [o.pk for o in orders if o.side == Side.BUY]
     sells = [o.pk for o in orders if o.side == Side.SELL]
-    unsettled = Trade.objects.filter(settlement_batch__isnull=True)
+    unsettled = Trade.objects.filter(settlement_batch__isnull=True)  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
     if buys:
         for row in (
             unsettled.filter(buy_order_id__in=buys)

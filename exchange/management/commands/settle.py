@@ -38,7 +38,7 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No user {username!r}.")
             actor = Actor.for_user(user)
-        pending = Trade.objects.filter(settlement_batch__isnull=True).aggregate(
+        pending = Trade.objects.filter(settlement_batch__isnull=True).aggregate(  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
             trades=Count("id"), units=Sum("quantity"), assets=Count("asset", distinct=True)
         )
         self.stderr.write(

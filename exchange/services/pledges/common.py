@@ -198,13 +198,15 @@ def asset_label(loan: PledgeLoan) -> str:
     return f"future:{loan.project.code}:{loan.vintage}" if loan.project else ""
 
 
-def require_units(loan: PledgeLoan, action: str) -> None:
-    """A pledge of future CCER has nothing frozen until issuance: steps on its units wait until then."""
+def require_units(loan: PledgeLoan, action: str) -> Asset:
+    """A pledge of future CCER has nothing frozen until issuance: steps on its units wait until then.
+    Return the pledged asset."""
     if loan.asset is None:
         raise InvalidPledgeTransition(
             "The pledged CCER have not been issued yet.",
             details={"pledge": loan.pk, "action": action, "from": loan.status, "kind": loan.kind},
         )
+    return loan.asset
 
 
 def terms_digest_of(loan: PledgeLoan) -> str:
@@ -248,7 +250,7 @@ def enforcement_notice(loan: PledgeLoan, method: str, due_fen: int) -> None:
     notice(
         loan,
         f"Pledge {loan.registration_reference} is being enforced ({method})",
-        f"{loan.lender.name} enforces pledge {loan.registration_reference} ({loan.quantity} t of {loan.asset.code}) "
+        f"{loan.lender.name} enforces pledge {loan.registration_reference} ({loan.quantity} t of {asset_label(loan)}) "
         f"by {method}; amount due {fen_to_str(due_fen)} yuan.",
         kind=NoticeKind.ENFORCEMENT,
     )
@@ -261,7 +263,7 @@ def margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeVal
     )
     body = "\n".join(
         [
-            f"Pledge {loan.registration_reference}: {loan.quantity} t of {loan.asset.code} pledged by "
+            f"Pledge {loan.registration_reference}: {loan.quantity} t of {asset_label(loan)} pledged by "
             f"{loan.borrower.name} to {loan.lender.name}.",
             f"Valued on {valuation.day} at {fen_to_str(valuation.price_fen)} yuan/t: "
             f"{fen_to_str(valuation.value_fen)} yuan against a principal of {fen_to_str(loan.principal_fen)} yuan.",
@@ -276,7 +278,7 @@ def margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeVal
 def maturity_notices(loan: PledgeLoan, day: date) -> None:
     subject = f"Pledge {loan.registration_reference} is past its maturity ({loan.maturity_date})"
     body = (
-        f"Pledge {loan.registration_reference} ({loan.quantity} t of {loan.asset.code}, principal "
+        f"Pledge {loan.registration_reference} ({loan.quantity} t of {asset_label(loan)}, principal "
         f"{fen_to_str(loan.principal_fen)} yuan) matured on {loan.maturity_date} and was still registered on {day}. "
         "The lender may declare default."
     )

@@ -12,11 +12,11 @@ does not re-export it (issuance, which compliance imports, hooks into the pledge
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core import clock
 from core.errors import InvalidInput
+from core.errors import translatable as _
 from core.limits import is_quantity, is_whole
 from core.money import fen_to_str
 from exchange.locks import lock_row, lock_rows
@@ -125,8 +125,9 @@ def pledge_compliance_release_decide(
         raise InvalidPledgeTransition(details={"pledge": loan.pk, "action": "compliance_release", "from": loan.status})
     if loan.margin_call_id is not None:
         raise MarginCallOpen(details={"pledge": loan.pk, "margin_call": loan.margin_call_id})
+    asset = require_units(loan, "compliance_release")
     day = clock.trading_day()
-    price = collateral_price(loan.asset, day) or Price(loan.price_fen, None, "")
+    price = collateral_price(asset, day) or Price(loan.price_fen, None, "")
     remaining = loan.quantity - release.quantity + release.substitute_quantity
     if remaining <= 0:
         raise InvalidPledgeTerms(
@@ -146,7 +147,7 @@ def pledge_compliance_release_decide(
     if release.substitute_quantity:
         hold = hold_place(
             account=loan.account,
-            asset=loan.asset,
+            asset=asset,
             quantity=release.substitute_quantity,
             kind=HoldKind.PLEDGE,
             reference=f"pledge:{loan.pk}",
@@ -165,7 +166,7 @@ def pledge_compliance_release_decide(
         actor=requester,
         account=loan.account,
         year=release.year,
-        items=[SurrenderLine(asset=loan.asset, quantity=release.quantity)],
+        items=[SurrenderLine(asset=asset, quantity=release.quantity)],
     )
     mark(loan, price, day)
     loan.save(update_fields=["quantity", *VALUATION_FIELDS])

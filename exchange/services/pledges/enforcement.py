@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from django.utils.translation import gettext_lazy as _
-
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
 from core.errors import InvalidInput
+from core.errors import translatable as _
 from core.limits import is_whole
 from core.money import fen_to_str
 from exchange.locks import lock_book, lock_enforcements, lock_hold
@@ -152,8 +151,9 @@ def _open_enforcement(loan: PledgeLoan) -> PledgeEnforcement | None:
 
 def _check_band(loan: PledgeLoan, price_fen: int, day: date) -> Price:
     """The agreed price lies within the band around the reference price of ``day``."""
-    reference = price_or_refuse(loan.asset, day)
-    band = valuation_band_bp(loan.asset, day)
+    asset = require_units(loan, "enforce")
+    reference = price_or_refuse(asset, day)
+    band = valuation_band_bp(asset, day)
     low, high = -(-reference.fen * (BP - band) // BP), reference.fen * (BP + band) // BP
     if not low <= price_fen <= high:
         raise ValuationOutOfBand(
@@ -179,7 +179,7 @@ def _take_and_release(
     for c in collateral:
         take = min(left, c.hold.remaining)
         if take:
-            legs.append(Leg(loan.asset, loan.account, lender_account_of(loan), take, hold=c.hold))
+            legs.append(Leg(require_units(loan, "enforce"), loan.account, lender_account_of(loan), take, hold=c.hold))
             left -= take
     txn, digest, ranges = None, None, []
     if legs:
@@ -227,7 +227,7 @@ def pledge_enforce(
     if _open_enforcement(loan) is not None:
         raise EnforcementInProgress(details={"pledge": loan.pk})
     transition(loan, "enforce")
-    require_units(loan, "enforce")
+    asset = require_units(loan, "enforce")
     _check_costs(costs_fen)
     if not is_whole(price_fen) or cast(int, price_fen) <= 0:
         raise InvalidInput(_("Enforcement needs a positive price."), details={"price": str(price_fen)})
@@ -275,7 +275,7 @@ def pledge_enforce(
         )
         return enforcement
 
-    lock_book(loan.asset_id)  # after the loan, before balances and holds (exchange.locks)
+    lock_book(asset.pk)  # after the loan, before balances and holds (exchange.locks)
     sale_hold = holds_consolidate(
         [c.hold for c in collateral], kind=HoldKind.PLEDGE, reference=f"pledge:{loan.pk}:sale"
     )
@@ -284,7 +284,7 @@ def pledge_enforce(
         actor=actor,
         hold=sale_hold,
         account=loan.account,
-        asset=loan.asset,
+        asset=asset,
         price_fen=price_fen,
         client_order_id=f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else ""),
     )
@@ -385,11 +385,12 @@ def pledge_enforcement_decline(*, actor: Actor, loan: PledgeLoan) -> PledgeEnfor
         raise NoValuationProposed(details={"pledge": loan.pk})
     proposal.status, proposal.completed_at = EnforcementStatus.DECLINED, clock.now()
     proposal.save(update_fields=["status", "completed_at"])
+    price_fen = cast(int, proposal.price_fen)  # a valuation proposed by agreement always names its price
     audit_record(
         actor=actor,
         action="pledge.enforce_declined",
         obj=loan,
-        payload={"pledge": loan.pk, "reference": loan.registration_reference, "price": fen_to_str(proposal.price_fen)},
+        payload={"pledge": loan.pk, "reference": loan.registration_reference, "price": fen_to_str(price_fen)},
     )
     return proposal
 
@@ -610,7 +611,7 @@ def pledge_sales_complete(*, actor: Actor | None = None) -> int:
     (cancelled at a session close after their trades settled, or that never traded). Safe to run twice.
     """
     actor = actor or Actor.system("pledge-sales")
-    unsettled = Trade.objects.filter(settlement_batch__isnull=True).values("sell_order_id")
+    unsettled = Trade.objects.filter(settlement_batch__isnull=True).values("sell_order_id")  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
     ready = lock_enforcements(
         PledgeEnforcement.objects.filter(status=EnforcementStatus.SELLING)
         .exclude(order__status=OrderStatus.OPEN)

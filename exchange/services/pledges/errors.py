@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
-
 from core.errors import Forbidden, InvalidInput
+from core.errors import translatable as _
 from exchange.errors import (
     InvalidState,
     RuleViolation,

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.utils.translation import gettext_lazy as _
-
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core import clock
 from core.errors import InvalidInput
+from core.errors import translatable as _
 from core.limits import is_whole
 from core.money import fen_to_str
 from exchange.locks import lock_pledge_loans

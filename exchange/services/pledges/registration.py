@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import cast
-
-from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core import clock
 from core.errors import InvalidInput
+from core.errors import translatable as _
 from core.limits import is_quantity
 from core.money import fen_to_str
 from exchange.errors import (
@@ -228,11 +226,12 @@ def pledge_register(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
     day, now = clock.trading_day(), clock.now()
     if loan.kind == PledgeKind.FUTURE:
         return _register_future(actor, loan, target, day, now)
-    price = price_or_refuse(cast(Asset, loan.asset), day)
+    asset = require_units(loan, "register")
+    price = price_or_refuse(asset, day)
     check_ltv_limit(loan, price)
     hold = hold_place(
         account=loan.account,
-        asset=loan.asset,
+        asset=asset,
         quantity=loan.quantity,
         kind=HoldKind.PLEDGE,
         reference=f"pledge:{loan.pk}",
@@ -371,12 +370,12 @@ def pledge_top_up(
         raise InvalidPledgeTerms("A top-up is a whole positive number of tonnes.", details={"quantity": str(quantity)})
     if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
         raise InvalidPledgeTerms("The range [first, last] holds exactly the quantity.", details={"serials": serials})
-    require_units(loan, "top_up")
+    asset = require_units(loan, "top_up")
     transition(loan, "top_up")
     day, now = clock.trading_day(), clock.now()
     hold = hold_place(
         account=loan.account,
-        asset=loan.asset,
+        asset=asset,
         quantity=quantity,
         kind=HoldKind.PLEDGE,
         reference=f"pledge:{loan.pk}",
@@ -391,7 +390,7 @@ def pledge_top_up(
         created_at=now,
     )
     loan.quantity += quantity
-    mark(loan, collateral_price(loan.asset, day) or Price(loan.price_fen, None, ""), day)
+    mark(loan, collateral_price(asset, day) or Price(loan.price_fen, None, ""), day)
     met = loan.margin_call if loan.margin_call_id and loan.ltv_bp < loan.margin_call_bp else None
     if met is not None:
         loan.margin_call = None

@@ -24,6 +24,7 @@ from exchange.services.pledges.common import (
     margin_call_notices,
     mark,
     maturity_notices,
+    require_units,
 )
 
 logger = logging.getLogger("greenledger.pledges")
@@ -54,9 +55,10 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
     for loan in loans:
         if loan.pk in valued_today:
             continue
-        if loan.asset_id not in prices:
-            prices[loan.asset_id] = collateral_price(loan.asset, day)
-        price = prices[loan.asset_id]
+        asset = require_units(loan, "value")  # the query takes pledges of issued units only
+        if asset.pk not in prices:
+            prices[asset.pk] = collateral_price(asset, day)
+        price = prices[asset.pk]
         if price is None:
             unpriced.append(loan.pk)
             continue
