@@ -147,10 +147,19 @@ class EventStreamApi(ActorMixin, APIView):
             OpenApiParameter("after", _AFTER_SCHEMA, description="Resume after this id (when no header is sent)."),
             TYPES_PARAMETER,
         ],
-        responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The event stream.")},
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The event stream: each event's data is the event as JSON."
+            )
+        },
     )
     def get(self, request: Request) -> HttpResponse:
-        after = _whole(request.headers.get("Last-Event-ID") or request.query_params.get("after"), "after", 0)
+        header = request.headers.get("Last-Event-ID")
+        if header is not None and not _DIGITS.fullmatch(header):  # sent, even empty, it is an event id
+            raise InvalidInput("Last-Event-ID is a whole number.", details={"Last-Event-ID": header[:40]})
+        after = _whole(request.query_params.get("after"), "after", 0)  # checked even when the header wins
+        if header is not None:
+            after = int(header)
         types = _types(request)
         events = list(events_after(self.actor.member_participant_id, after=after, types=types, limit=MAX_PAGE))
         import json
