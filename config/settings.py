@@ -263,6 +263,8 @@ SPECTACULAR_SETTINGS = {
         "CycleStatusEnum": "exchange.models.ccer.CycleStatus",
         "AllocationMethodEnum": "exchange.models.compliance_rules.AllocationMethod",
         "EnforcementMethodEnum": "exchange.models.pledges.EnforcementMethod",
+        "WebhookStatusEnum": "exchange.models.events.WebhookStatus",
+        "DeliveryStatusEnum": "exchange.models.events.DeliveryStatus",  # a notice's status has the same values
     },
 }
 

@@ -7,12 +7,21 @@ as one short server-sent-events response that tells the client to reconnect (so 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +36,7 @@ from exchange.selectors.events import event_json, events_after, latest_number
 from exchange.services.webhooks import (
     UnknownEventType,
     WebhookNotFound,
+    WebhookUrlRefused,
     webhook_endpoint_create,
     webhook_endpoint_disable,
     webhook_endpoint_enable,
@@ -59,10 +69,15 @@ def _types(request: Request) -> list[str]:
     return types
 
 
+# An event id: ASCII digits only (``str.isdigit`` takes "²", which ``int`` then refuses with a 500).
+_AFTER_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
 def _whole(value: str | None, name: str, default: int, *, maximum: int | None = None) -> int:
     if value is None or value == "":
         return default
-    if not value.isdigit() or len(value) > 18 or (maximum is not None and not 1 <= int(value) <= maximum):
+    if not _DIGITS.fullmatch(value) or (maximum is not None and not 1 <= int(value) <= maximum):
         raise InvalidInput(
             f"{name} is a whole number" + (f" from 1 to {maximum}." if maximum else "."), details={name: value}
         )
@@ -77,8 +92,12 @@ class EventListApi(ActorMixin, APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("after", int, description="The last event id you have (0: from the start)."),
-            OpenApiParameter("limit", int, description=f"At most this many (1 to {MAX_PAGE}, default 100)."),
+            OpenApiParameter("after", _AFTER_SCHEMA, description="The last event id you have (0: from the start)."),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                description=f"At most this many (1 to {MAX_PAGE}, default 100).",
+            ),
             TYPES_PARAMETER,
         ],
         responses=inline_serializer(
@@ -119,14 +138,28 @@ class EventStreamApi(ActorMixin, APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("Last-Event-ID", str, OpenApiParameter.HEADER, description="Resume after this id."),
-            OpenApiParameter("after", int, description="Resume after this id (when no header is sent)."),
+            OpenApiParameter(
+                "Last-Event-ID",
+                {"type": "string", "pattern": r"^[0-9]{1,18}$"},
+                OpenApiParameter.HEADER,
+                description="Resume after this id.",
+            ),
+            OpenApiParameter("after", _AFTER_SCHEMA, description="Resume after this id (when no header is sent)."),
             TYPES_PARAMETER,
         ],
-        responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The event stream.")},
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The event stream: each event's data is the event as JSON."
+            )
+        },
     )
     def get(self, request: Request) -> HttpResponse:
-        after = _whole(request.headers.get("Last-Event-ID") or request.query_params.get("after"), "after", 0)
+        header = request.headers.get("Last-Event-ID")
+        if header is not None and not _DIGITS.fullmatch(header):  # sent, even empty, it is an event id
+            raise InvalidInput("Last-Event-ID is a whole number.", details={"Last-Event-ID": header[:40]})
+        after = _whole(request.query_params.get("after"), "after", 0)  # checked even when the header wins
+        if header is not None:
+            after = int(header)
         types = _types(request)
         events = list(events_after(self.actor.member_participant_id, after=after, types=types, limit=MAX_PAGE))
         import json
@@ -158,8 +191,26 @@ class WebhookEndpointCreatedOut(WebhookEndpointOut):
         fields = [*WebhookEndpointOut.Meta.fields, "secret"]
 
 
+@extend_schema_field({"type": "string", "format": "uri", "maxLength": 500})
+class WebhookUrlField(serializers.CharField):
+    """A webhook's URL: text; one that is not an http(s) URL is webhook_url_refused, the code the service gives
+    a URL it won't call (a URI such as ``exchange:cash`` fits the schema's ``format: uri`` but is no address)."""
+
+    _validator = URLValidator(schemes=["http", "https"])
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        url = super().to_internal_value(data)
+        try:
+            self._validator(url)
+        except DjangoValidationError:
+            raise WebhookUrlRefused(details={"url": url}) from None
+        return url
+
+
 class WebhookEndpointIn(serializers.Serializer):
-    url = serializers.URLField(max_length=500)
+    url = WebhookUrlField(max_length=500)
     types = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
     description = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 

@@ -91,22 +91,32 @@ def request_digest(request: Request) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """Parsed request data as canonical JSON takes it: form data as lists, floats as decimals."""
+    """Parsed request data as canonical JSON takes it: form data as lists, each scalar tagged with its type.
+
+    Canonical JSON writes an integer as a string, so untagged ``{"source": 0}`` and ``{"source": "0"}`` had one
+    digest and a request the schema refuses was answered with the stored reply of the one it accepts.
+    """
     if isinstance(value, QueryDict):
         return {k: [_plain(v) for v in value.getlist(k)] for k in value}
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return "s:" + value
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return f"i:{value}"
     if isinstance(value, float):
-        return Decimal(repr(value))
+        return "n:" + format(Decimal(repr(value)), "f")
     if isinstance(value, UploadedFile):  # an uploaded file counts by its content
         digest = hashlib.sha256()
         for chunk in value.chunks():
             digest.update(chunk)
         value.seek(0)
         return {"file": digest.hexdigest()}
-    return value  # str, int, bool, None
+    return value
 
 
 def _keyed(

@@ -84,7 +84,7 @@ RULEBOOK_FIELDS = (
 )
 
 
-class ListingIn(serializers.Serializer):
+class MarketListingIn(serializers.Serializer):
     asset = AssetField()
     reference_price = MoneyField(min_fen=1)
     tradable = serializers.BooleanField(required=False)
@@ -111,9 +111,9 @@ class ListingListApi(ActorMixin, generics.ListAPIView):
     queryset = MarketRules.objects.select_related("asset").order_by("-asset_id")
 
     @idempotent_request
-    @extend_schema(request=ListingIn, responses={201: RulesOut}, operation_id="market_list_asset")
+    @extend_schema(request=MarketListingIn, responses={201: RulesOut}, operation_id="market_list_asset")
     def post(self, request: Request) -> Response:
-        data = ListingIn(data=request.data)
+        data = MarketListingIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
         rules = asset_list(
@@ -122,7 +122,7 @@ class ListingListApi(ActorMixin, generics.ListAPIView):
         return Response(RulesOut(rules).data, status=status.HTTP_201_CREATED)
 
 
-class RulesUpdateIn(ListingIn):
+class RulesUpdateIn(MarketListingIn):
     asset = None  # type: ignore[assignment]
     reference_price = MoneyField(min_fen=1, required=False)
 

@@ -619,7 +619,7 @@ class _PledgeStepApi(ActorMixin, APIView):
         return Response(PledgeOut(pledge_by_pk(loan.pk)).data)
 
 
-class AcceptIn(serializers.Serializer):
+class PledgeAcceptIn(serializers.Serializer):
     terms_digest = serializers.RegexField(
         r"^[0-9a-fA-F]{64}$", help_text="The pledge's terms_digest: you confirm exactly the terms applied for."
     )
@@ -646,10 +646,10 @@ class PledgeAcceptApi(_PledgeStepApi):
         "wrong_participant_kind",
     ]
 
-    input_class = AcceptIn
+    input_class = PledgeAcceptIn
 
     @idempotent_request
-    @extend_schema(request=AcceptIn, responses=PledgeOut, operation_id="pledges_accept")
+    @extend_schema(request=PledgeAcceptIn, responses=PledgeOut, operation_id="pledges_accept")
     def post(self, request: Request, pk: int) -> Response:
         return super().post(request, pk)
 
