@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import generics, serializers, status
+from rest_framework import generics, renderers, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -108,6 +108,20 @@ class EventListApi(ActorMixin, APIView):
         )
 
 
+class EventStreamRenderer(renderers.BaseRenderer):
+    """Lets a client that asks for ``text/event-stream`` through content negotiation (the view answers the
+    stream as text itself; errors stay JSON)."""
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        import json
+
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
 class EventStreamApi(ActorMixin, APIView):
     """Your participant's events as they happen (server-sent events; docs/events.md).
 
@@ -125,6 +139,9 @@ class EventStreamApi(ActorMixin, APIView):
         ],
         responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR, description="The event stream.")},
     )
+    def get_renderers(self) -> list[Any]:
+        return [*super().get_renderers(), EventStreamRenderer()]
+
     def get(self, request: Request) -> HttpResponse:
         after = _whole(request.headers.get("Last-Event-ID") or request.query_params.get("after"), "after", 0)
         types = _types(request)
