@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from bench import db
 from bench.cli import Context, Result, case
-from bench.fixtures import Holder, World, give_cash, give_units, holders, world
+from bench.fixtures import Holder, World, _free_transfers, give_cash, give_units, holders, world
 from bench.parallel import run_parallel
 from bench.transfers import Pool, floor_transfers, fragment, fragmented_transfers, service_transfers, timed
 
@@ -23,6 +23,7 @@ def _world(ctx: Context) -> World:
 
 
 def _pool(ctx: Context) -> Pool:
+    _free_transfers()  # again: a case before may have published a market's rulebook
     if "pool" not in ctx.state:
         w = _world(ctx)
         db.progress(f"  setup: {ctx.scale.pool} holders with units and cash")

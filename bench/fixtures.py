@@ -51,7 +51,43 @@ def _participant(name: str, kind: str) -> tuple[Participant, Actor]:
     return participant, actor
 
 
+def _free_transfers() -> None:
+    """Give each shipped market a rulebook version, from the day after its first, in which any holder transfers
+    to any holder (``participant_transfers = free``, no trusted-list delay): the bench measures the transfer
+    path itself, which China's markets reach only through a reviewed non-trade transfer."""
+    from datetime import timedelta
+
+    from django.forms.models import model_to_dict
+
+    from exchange.models import Market, Rulebook, RulebookMode
+    from exchange.services.markets import MODE_FIELDS, RULE_FIELDS
+
+    for market in Market.objects.all():
+        books = list(Rulebook.objects.filter(market=market).order_by("version"))
+        if not books or books[-1].participant_transfers == "free":
+            continue
+        latest = books[-1]
+        fields = model_to_dict(latest, fields=RULE_FIELDS) | {
+            "participant_transfers": "free",
+            "trusted_accounts": False,
+            "transfer_delay_hours": 0,
+        }
+        book = Rulebook.objects.create(
+            market=market,
+            version=latest.version + 1,
+            effective_from=max(b.effective_from for b in books) + timedelta(days=1)
+            if len(books) > 1
+            else books[0].effective_from + timedelta(days=1),
+            created_by="bench",
+            **fields,
+        )
+        RulebookMode.objects.bulk_create(
+            [RulebookMode(rulebook=book, **{f: getattr(m, f) for f in MODE_FIELDS}) for m in latest.modes.all()]
+        )
+
+
 def world() -> World:
+    _free_transfers()
     _, registry = _participant("National carbon registry", ParticipantKind.REGISTRY)
     cea = cea_vintage_create(actor=registry, vintage=2024)
     return World(registry=registry, cea=cea)

@@ -22,7 +22,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import generics, serializers, status
+from rest_framework import generics, renderers, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -127,6 +127,20 @@ class EventListApi(ActorMixin, APIView):
         )
 
 
+class EventStreamRenderer(renderers.BaseRenderer):
+    """Lets a client that asks for ``text/event-stream`` through content negotiation (the view answers the
+    stream as text itself; errors stay JSON)."""
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        import json
+
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
 class EventStreamApi(ActorMixin, APIView):
     """Your participant's events as they happen (server-sent events; docs/events.md).
 
@@ -153,6 +167,9 @@ class EventStreamApi(ActorMixin, APIView):
             )
         },
     )
+    def get_renderers(self) -> list[Any]:
+        return [*super().get_renderers(), EventStreamRenderer()]
+
     def get(self, request: Request) -> HttpResponse:
         header = request.headers.get("Last-Event-ID")
         if header is not None and not _DIGITS.fullmatch(header):  # sent, even empty, it is an event id

@@ -7,11 +7,12 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from accounts.models import ParticipantKind
 from core import clock
 from core.text import sentence
 from exchange.models import Order, Transaction
 from tests.helpers.api import client_for, error_of, token_for
-from tests.helpers.ledger import balance
+from tests.helpers.ledger import actor_for, balance
 from tests.helpers.market import IN_SESSION, make_exchange
 
 
@@ -187,18 +188,20 @@ def test_a_small_block_order_is_told_to_list_it():
 
 
 def test_the_wrong_participant_kind_is_told_whose_staff_may_and_how(market):
-    response = client_for(market.registry_actor).post(
-        "/api/v1/settlement/batches", HTTP_IDEMPOTENCY_KEY="settle-as-registry"
+    # Settlement is the registry's (the settlement link table): the exchange operator is refused.
+    exchange_operator = actor_for(market.holder("Beijing Green Exchange", kind=ParticipantKind.EXCHANGE)[0])
+    response = client_for(exchange_operator).post(
+        "/api/v1/settlement/batches", HTTP_IDEMPOTENCY_KEY="settle-as-exchange"
     )
 
     assert error_of(response) == (403, "wrong_participant_kind")
     body = response.json()["error"]
     assert body["message"] == (
-        "Only staff of the exchange operator may do this, and you act for the registry operator: "
-        "log in as a user of the exchange operator."
+        "Only staff of the registry operator may do this, and you act for the exchange operator: "
+        "log in as a user of the registry operator."
     )
-    assert "a exchange" not in body["message"]
-    assert body["details"] == {"allowed_kinds": ["exchange"], "your_kind": "registry"}
+    assert "a registry" not in body["message"]
+    assert body["details"] == {"allowed_kinds": ["registry"], "your_kind": "exchange"}
 
 
 def test_a_name_ending_in_a_full_stop_ends_the_sentence_once():
@@ -248,11 +251,13 @@ def test_the_admin_says_an_issuance_to_a_company_without_a_double_stop(market):
 def test_the_settle_now_refusal_in_the_admin_names_the_login_to_use(market):
     from tests.helpers.api import admin_client_for
 
-    response = admin_client_for(market.registry_actor).post("/admin/exchange/settlementbatch/settle-now/", follow=True)
+    # Settlement is the registry's: the exchange operator's staff are refused and told the login to use.
+    exchange_operator = actor_for(market.holder("Beijing Green Exchange", kind=ParticipantKind.EXCHANGE)[0])
+    response = admin_client_for(exchange_operator).post("/admin/exchange/settlementbatch/settle-now/", follow=True)
 
     text = response.content.decode()
-    assert "Only staff of the exchange operator may do this" in text
-    assert "Only a exchange" not in text
+    assert "Only staff of the registry operator may do this" in text
+    assert "Only a registry" not in text
 
 
 def test_the_front_page_answers_instead_of_a_404(market):

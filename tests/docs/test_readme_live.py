@@ -58,10 +58,25 @@ def _session_moment() -> datetime:
     return datetime.combine(day, time(10, 0), clock.MARKET_TZ)
 
 
+def _sequences_past_existing_rows() -> None:
+    """reset_sequences restarts every sequence at 1, but rows the migrations load (the shipped markets'
+    rulebooks) may still be there, as after a fresh migrate: move each sequence past its table's rows,
+    as a fresh ``make run`` has them (empty tables still start at 1)."""
+    from django.apps import apps
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    statements = connection.ops.sequence_reset_sql(no_style(), apps.get_models())
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+
+
 @pytest.fixture
 def demo(live_server):
     if shutil.which("curl") is None:
         pytest.skip("needs curl")
+    _sequences_past_existing_rows()
     call_command("seed_demo", stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))  # noqa: SIM115
     clock.set_pinned(_session_moment())
     try:

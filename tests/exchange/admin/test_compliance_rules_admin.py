@@ -24,7 +24,7 @@ def test_rules_are_entered_as_versions_and_never_edited():
         "sector": "power",
         "stage": "final",
         "method": "benchmark",
-        "share_bp": 10000,
+        "share_bp": "100.00",  # the admin takes rates as percentages and keeps basis points
         "benchmark_ppm": 821800,
         "heat_benchmark_ppm": 110500,
         "output_unit": "MWh",
@@ -38,13 +38,14 @@ def test_rules_are_entered_as_versions_and_never_edited():
         (1, 821800),
         (2, 800000),
     ]
+    assert set(AllocationRule.objects.values_list("share_bp", flat=True)) == {10000}
     rule = AllocationRule.objects.get(version=1)
     assert (
         staff.post(f"/admin/exchange/allocationrule/{rule.pk}/change/", body | {"benchmark_ppm": 1}).status_code == 403
     )
     assert AuditEvent.objects.filter(action="compliance.allocation_rule_set").count() == 2
 
-    price = {"market": "CN-ETS", "month": "2025-12-01", "price_fen": 9812, "source": "MEE notice"}
+    price = {"market": "CN-ETS", "month": "2025-12-01", "price_fen": "98.12", "source": "MEE notice"}
     assert staff.post("/admin/exchange/officialprice/add/", price).status_code == 302
     assert OfficialPrice.objects.get().price_fen == 9812
     assert "98.12" in staff.get("/admin/exchange/officialprice/").content.decode()
@@ -53,7 +54,7 @@ def test_rules_are_entered_as_versions_and_never_edited():
         "year": 2024,
         "first_vintage": 2019,
         "base_tonnes": 10000,
-        "net_sales_multiple_bp": 15000,
+        "net_sales_multiple_bp": "150.00",
         "sales_from": "2024-01-01",
         "sales_to": "2025-12-31",
         "enforced": "on",
@@ -63,6 +64,7 @@ def test_rules_are_entered_as_versions_and_never_edited():
     }
     assert staff.post("/admin/exchange/carryoverrule/add/", carry).status_code == 302
     assert CarryoverRule.objects.get().enforced is True
+    assert CarryoverRule.objects.get().net_sales_multiple_bp == 15000
 
 
 def test_the_registry_decides_a_deduction_in_the_admin_and_sees_carryover():

@@ -1,6 +1,6 @@
 """Every demo login does its main flow in the admin, in Chinese, in a real headless Chromium asking for
 zh-CN: the registry officer reads the dashboard, the second registry officer approves a waiting request,
-the exchange operator settles now, a trader requests a pledge, the bank officer accepts and registers it,
+the registry settles now, a trader requests a pledge, the bank officer accepts and registers it,
 the auditor reads the audit trail. Each step saves a screenshot to the test's directory (and to
 ``$GREENLEDGER_SCREENSHOTS`` if set: ``GREENLEDGER_SCREENSHOTS=docs/img`` refreshes the README's picture).
 """
@@ -112,15 +112,15 @@ def test_each_demo_login_does_its_work_in_chinese(chinese_browser, live_server, 
     assert ApprovalRequest.objects.get(pk=waiting.pk).status == ApprovalStatus.APPROVED
     _save(browser, tmp_path, "roles-registry-officer-approves.png")
 
-    # the exchange operator settles now
+    # the registry settles now (settlement is the registry's, no longer the exchange operator's)
     batches = SettlementBatch.objects.count()
-    _log_in(browser, url, "exchange_ops")
+    _log_in(browser, url, "admin")
     _open(browser, f"{url}/admin/exchange/settlementbatch/")
     browser.find_element(By.XPATH, "//button[text()='立即结算']").click()
     WebDriverWait(browser, 20).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "ul.messagelist"))
     assert "结算批次" in browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text
     assert SettlementBatch.objects.count() == batches + 1
-    _save(browser, tmp_path, "roles-exchange-operator-settles.png")
+    _save(browser, tmp_path, "roles-registry-settles.png")
 
     # a trader requests a pledge: 10,000 t of CEA-2024 for 500,000.00 yuan at 3.85%
     from accounts.models import Participant
