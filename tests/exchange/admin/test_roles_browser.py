@@ -164,10 +164,15 @@ def test_each_demo_login_does_its_work_in_chinese(chinese_browser, live_server, 
     assert (loan.quantity, loan.principal_fen, loan.annual_rate_bp) == (10_000, 50_000_000, 385)
     _save(browser, tmp_path, "roles-trader-requests-pledge.png")
 
-    # the bank officer accepts: the pledge is registered and the units frozen
+    # the bank officer confirms the same terms (a joint application), and the registry registers the pledge,
+    # which freezes the units (Civil Code art. 443: a rights pledge is created by registration)
     _log_in(browser, url, "bank_bj_officer")
     _open(browser, f"{url}/admin/exchange/pledgeloan/")
     _run_action(browser, "accept", loan.pk)
+    assert PledgeLoan.objects.get(pk=loan.pk).status == PledgeStatus.APPLIED
+    _log_in(browser, url, "registry_officer")
+    _open(browser, f"{url}/admin/exchange/pledgeloan/")
+    _run_action(browser, "register", loan.pk)
     assert PledgeLoan.objects.get(pk=loan.pk).status == PledgeStatus.REGISTERED
     detail = _open(browser, f"{url}/admin/exchange/pledgeloan/{loan.pk}/change/")
     assert "500,000.00" in detail
