@@ -150,6 +150,9 @@ class EventStreamApi(ActorMixin, APIView):
     client to reconnect.
     """
 
+    def get_renderers(self) -> list[Any]:
+        return [*super().get_renderers(), EventStreamRenderer()]
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -167,9 +170,6 @@ class EventStreamApi(ActorMixin, APIView):
             )
         },
     )
-    def get_renderers(self) -> list[Any]:
-        return [*super().get_renderers(), EventStreamRenderer()]
-
     def get(self, request: Request) -> HttpResponse:
         header = request.headers.get("Last-Event-ID")
         if header is not None and not _DIGITS.fullmatch(header):  # sent, even empty, it is an event id
