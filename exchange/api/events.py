@@ -210,15 +210,19 @@ class WebhookEndpointCreatedOut(WebhookEndpointOut):
 
 @extend_schema_field({"type": "string", "format": "uri", "maxLength": 500})
 class WebhookUrlField(serializers.CharField):
-    """A webhook's URL: text; one that is not an http(s) URL is webhook_url_refused, the code the service gives
-    a URL it won't call (a URI such as ``exchange:cash`` fits the schema's ``format: uri`` but is no address)."""
+    """A webhook's URL: text that is not a URI at all (no scheme) is ``invalid``, as the schema's
+    ``format: uri`` says; a URI that is not an http(s) URL is webhook_url_refused, the code the service gives a
+    URL it won't call (``exchange:cash`` fits ``format: uri`` but is no address)."""
 
     _validator = URLValidator(schemes=["http", "https"])
+    _scheme = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S")
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         url = super().to_internal_value(data)
+        if not self._scheme.match(url):
+            raise serializers.ValidationError(serializers.URLField.default_error_messages["invalid"])
         try:
             self._validator(url)
         except DjangoValidationError:
