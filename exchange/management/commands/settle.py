@@ -1,4 +1,5 @@
-"""Settle every unsettled trade now, delivery versus payment (the schedule does it at 15:30 on weekdays)."""
+"""Settle the unsettled trades of closed trading days now, delivery versus payment, as the registry (the
+schedule does it after the close)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ def _yuan(fen: int) -> str:
 
 
 class Command(BaseCommand):
-    help = "Settle every unsettled trade now in one batch (idempotent per --key); prints a one-line summary."
+    help = "Settle the unsettled trades of closed trading days now in one batch (idempotent per --key)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--as",
             dest="username",
-            help="Act as this exchange operator user (default: the system, 'manage.py settle').",
+            help="Act as this registry user (default: the system, 'manage.py settle').",
         )
         parser.add_argument("--key", help="Idempotency key: running again with it returns the same batch.")
 
