@@ -7,15 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
-from accounts.admin import ServiceSaveMixin, run_service
-from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline
+from accounts.admin import ServiceSaveMixin, admin_actor, run_service
+from core.errors import DomainError
+from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
 from exchange.models import (
+    Account,
+    AccountKind,
     CcerRule,
     JudicialFreeze,
     Methodology,
@@ -32,7 +37,7 @@ from exchange.services.ccer import (
     methodology_set_active,
     reduction_claim_decide,
 )
-from exchange.services.freezes import judicial_freeze_create
+from exchange.services.freezes import judicial_freeze_create, judicial_freeze_release, judicial_freeze_seize
 from exchange.services.nontrade import non_trade_transfer_review
 
 
@@ -61,12 +66,36 @@ class FreezeForm(forms.ModelForm):
         ]
 
 
+class FreezeOrderForm(forms.Form):
+    """The court's later order that ends a freeze: its document number and the document's SHA-256."""
+
+    document_number = forms.CharField(max_length=100, label=_("Order's document number"))
+    document_sha256 = forms.CharField(min_length=64, max_length=64, label=_("SHA-256 of the order's document"))
+
+
+class SeizureForm(FreezeOrderForm):
+    destination = forms.CharField(
+        max_length=32,
+        label=_("Account the order names"),
+        help_text=_("The holding account that receives the seized units, e.g. CN-100-000123."),
+    )
+
+    def clean_destination(self) -> Account:
+        number = self.cleaned_data["destination"].strip().upper()
+        account = Account.objects.filter(number=number, kind=AccountKind.HOLDING).first()
+        if account is None:
+            raise forms.ValidationError(_("No holding account has this number."))
+        return account
+
+
 @admin.register(JudicialFreeze)
 class JudicialFreezeAdmin(_AddOnly):
-    """A court's freeze order, entered here (exact serials, or the lowest available quantity). Release and
-    seizure take the court's later order: ``POST /api/v1/freezes/{id}/release`` or ``/seize``."""
+    """A court's freeze order, entered here (exact serials, or the lowest available quantity); its release and
+    its seizure (扣划) are the court's later orders, entered on the freeze's page (or ``POST
+    /api/v1/freezes/{id}/release`` and ``/seize``)."""
 
     form = FreezeForm
+    change_form_template = "admin/exchange/judicialfreeze/change_form.html"
     list_display = ["id", "account", "asset", "quantity", "first_serial", "last_serial", "court", "status"]
     list_filter = ["status", "asset"]
     search_fields = ["account__number", "court", "document_number"]
@@ -84,6 +113,65 @@ class JudicialFreezeAdmin(_AddOnly):
             document_sha256=obj.document_sha256,
             quantity=None if serials else obj.quantity,
             serials=serials,
+        )
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "<int:pk>/release/",
+                self.admin_site.admin_view(self.release_view),
+                name="exchange_judicialfreeze_release",
+            ),
+            path(
+                "<int:pk>/seize/",
+                self.admin_site.admin_view(self.seize_view),
+                name="exchange_judicialfreeze_seize",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _order_view(
+        self, request: HttpRequest, pk: int, form_class: type[forms.Form], title: Any, call: Any, done: Any
+    ) -> HttpResponse:
+        freeze = self.get_object(request, str(pk))
+        if freeze is None:
+            return missing(request, self, pk)
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                call(admin_actor(request), freeze, form.cleaned_data)
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+            else:
+                messages.success(request, done)
+                return HttpResponseRedirect(reverse("admin:exchange_judicialfreeze_change", args=[freeze.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{title}: {freeze.document_number} ({freeze.account.number})",
+            "form": form,
+            "opts": self.model._meta,
+            "original": freeze,
+        }
+        return TemplateResponse(request, "admin/exchange/service_form.html", context)
+
+    def release_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._order_view(
+            request,
+            pk,
+            FreezeOrderForm,
+            _("Release the freeze on the court's order"),
+            lambda actor, freeze, data: judicial_freeze_release(actor=actor, freeze=freeze, **data),
+            _("The freeze is released; the units are available again."),
+        )
+
+    def seize_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._order_view(
+            request,
+            pk,
+            SeizureForm,
+            _("Seize the frozen units on the court's order"),
+            lambda actor, freeze, data: judicial_freeze_seize(actor=actor, freeze=freeze, **data),
+            _("The frozen units are seized to the account the order names."),
         )
 
 

@@ -26,16 +26,20 @@ from accounts.models import ParticipantKind
 from core import clock
 from core.errors import InvalidInput, NotFound
 from core.limits import check_quantity
-from exchange.errors import DuplicateObject, InvalidDestination, InvalidState
+from exchange.errors import DuplicateObject, InsufficientAvailable, InvalidDestination, InvalidState
 from exchange.locks import lock_row
 from exchange.models import (
     Account,
     AccountKind,
     Asset,
+    Balance,
+    BlockState,
     FreezeStatus,
+    Hold,
     HoldKind,
     HoldStatus,
     JudicialFreeze,
+    SerialBlock,
     TransactionKind,
 )
 from exchange.services.audit import audit_record, mark_unchanged, service
@@ -59,6 +63,23 @@ class FreezeNotFound(NotFound):
 class FreezeEnded(InvalidState):
     code = "freeze_ended"
     default_message = _("The freeze has been released or its units seized already.")
+
+
+class FreezeUnitsEncumbered(InsufficientAvailable):
+    """The order names units that are pledged or held (an open order, a pending or non-trade transfer, another
+    freeze). China's courts may freeze them in waiting (轮候冻结, effective when the earlier measure ends:
+    Supreme People's Court provisions on seizure, attachment and freezing in civil enforcement, art. 26); the
+    registry records no waiting freeze, so the order is refused until those units are released."""
+
+    code = "freeze_units_encumbered"
+    default_message = _(
+        "The units are pledged or otherwise held; the registry records no waiting freeze (轮候冻结). "
+        "Freeze available units, or enter the order again once the units are released."
+    )
+    remedy = (
+        "Read the account's holdings and pledges: freeze available units only, or enter the court's order again "
+        "when the pledge or other hold on the named units has ended (docs/registry.md, Judicial freezes)."
+    )
 
 
 class ValueRuleBroken(InvalidInput):
@@ -136,14 +157,18 @@ def judicial_freeze_create(
             details={"document_number": document_number, "account": account.number, "asset": asset.code},
         )
     now = clock.now()
-    hold = hold_place(
-        account=account,
-        asset=asset,
-        quantity=quantity,
-        kind=HoldKind.JUDICIAL_FREEZE,
-        reference=f"freeze:{document_number}"[:100],
-        serials=serials,
-    )
+    try:
+        hold = hold_place(
+            account=account,
+            asset=asset,
+            quantity=quantity,
+            kind=HoldKind.JUDICIAL_FREEZE,
+            reference=f"freeze:{document_number}"[:100],
+            serials=serials,
+        )
+    except InsufficientAvailable as short:
+        _refuse_encumbered(account, asset, quantity, serials)
+        raise short
     try:
         freeze = JudicialFreeze.objects.create(
             account=account,
@@ -179,6 +204,31 @@ def judicial_freeze_create(
         at=now,
     )
     return freeze
+
+
+def _refuse_encumbered(account: Account, asset: Asset, quantity: int, serials: tuple[int, int] | None) -> None:
+    """The units a refused freeze named are the holder's but held (pledged, on order...): say so, with the holds.
+
+    Called after ``hold_place`` refused, in its transaction (which holds the balance lock); a freeze of more
+    than the holder has stays ``insufficient_available``."""
+    if serials is not None:
+        held = SerialBlock.objects.filter(
+            account=account, asset=asset, first__lte=serials[1], last__gte=serials[0]
+        ).exclude(state=BlockState.AVAILABLE)
+        hold_ids = set(held.exclude(hold=None).values_list("hold_id", flat=True))
+        if not held.exists():
+            return
+    else:
+        row = Balance.objects.filter(account=account, asset=asset).values_list("total", "held").first()
+        if row is None or quantity > row[0] or row[1] == 0:
+            return
+        hold_ids = set(
+            Hold.objects.filter(account=account, asset=asset, status=HoldStatus.ACTIVE).values_list("pk", flat=True)
+        )
+    kinds = sorted(set(Hold.objects.filter(pk__in=hold_ids).values_list("kind", flat=True)))
+    raise FreezeUnitsEncumbered(
+        details={"account": account.number, "asset": asset.code, "quantity": quantity, "holds": kinds}
+    )
 
 
 def _active(freeze: JudicialFreeze) -> JudicialFreeze:
@@ -302,6 +352,7 @@ def judicial_freeze_seize(
 __all__ = [
     "FreezeEnded",
     "FreezeNotFound",
+    "FreezeUnitsEncumbered",
     "InvalidDocumentHash",
     "check_sha256",
     "judicial_freeze_create",

@@ -10,6 +10,7 @@ import pytest
 from core import clock
 from exchange.models import (
     ApprovalRequest,
+    AuditEvent,
     CycleStatus,
     FreezeStatus,
     JudicialFreeze,
@@ -17,9 +18,10 @@ from exchange.models import (
 )
 from exchange.services.calendar import calendar_year_load
 from exchange.services.ccer import ccer_application_submit, ccer_reference_seed
+from exchange.services.freezes import judicial_freeze_create
 from exchange.services.nontrade import non_trade_transfer_apply
 from tests.helpers.api import admin_client_for
-from tests.helpers.ledger import balance, make_market
+from tests.helpers.ledger import assert_reconciled, balance, make_market
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +50,74 @@ def test_a_freeze_is_entered_through_the_admin_form():
     assert (freeze.quantity, freeze.status) == (40, FreezeStatus.ACTIVE)
     assert balance(account, market.cea) == (100, 40)
     assert client.get("/admin/exchange/judicialfreeze/").status_code == 200
+
+
+def _frozen(market, quantity=40):
+    _, account, _ = market.holder("Holder")
+    _, creditor, _ = market.holder("Creditor")
+    market.give(account, 100)
+    freeze = judicial_freeze_create(
+        actor=market.registry_actor,
+        account=account,
+        asset=market.cea,
+        court="Beijing Internet Court",
+        document_number="(2026) Jing 0491 Zhi 7",
+        document_sha256="a" * 64,
+        quantity=quantity,
+    )
+    return account, creditor, freeze
+
+
+def test_a_freeze_is_released_on_the_courts_order_in_the_admin():
+    market = make_market()
+    account, _, freeze = _frozen(market)
+    client = admin_client_for(market.registry_actor)
+    page = client.get(f"/admin/exchange/judicialfreeze/{freeze.pk}/change/")
+    assert f"/admin/exchange/judicialfreeze/{freeze.pk}/release/".encode() in page.content
+    url = f"/admin/exchange/judicialfreeze/{freeze.pk}/release/"
+    assert client.get(url).status_code == 200
+    # A bad hash is shown on the page with its code, and nothing changes.
+    refused = client.post(url, {"document_number": "(2026) Jing 0491 Zhi 8", "document_sha256": "z" * 64})
+    assert refused.status_code == 200
+    assert b"invalid_document_hash" in refused.content
+    freeze.refresh_from_db()
+    assert freeze.status == FreezeStatus.ACTIVE
+    assert balance(account, market.cea) == (100, 40)
+    response = client.post(url, {"document_number": "(2026) Jing 0491 Zhi 8", "document_sha256": "b" * 64})
+    assert response.status_code == 302
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.end_document_number) == (FreezeStatus.RELEASED, "(2026) Jing 0491 Zhi 8")
+    assert balance(account, market.cea) == (100, 0)
+    assert AuditEvent.objects.filter(action="freeze.release").count() == 1
+
+
+def test_frozen_units_are_seized_to_the_named_account_in_the_admin():
+    market = make_market()
+    account, creditor, freeze = _frozen(market)
+    client = admin_client_for(market.registry_actor)
+    url = f"/admin/exchange/judicialfreeze/{freeze.pk}/seize/"
+    order = {"document_number": "(2026) Jing 0491 Zhi 9", "document_sha256": "c" * 64}
+    # The holder's own account is no destination: the service's refusal is shown, nothing moves.
+    refused = client.post(url, {**order, "destination": account.number})
+    assert b"invalid_destination" in refused.content
+    unknown = client.post(url, {**order, "destination": "CN-999-999999"})
+    assert unknown.status_code == 200
+    assert unknown.context["form"].errors["destination"]
+    freeze.refresh_from_db()
+    assert freeze.status == FreezeStatus.ACTIVE
+    assert balance(account, market.cea) == (100, 40)
+    response = client.post(url, {**order, "destination": creditor.number})
+    assert response.status_code == 302
+    freeze.refresh_from_db()
+    assert (freeze.status, freeze.seized_to_id) == (FreezeStatus.SEIZED, creditor.pk)
+    assert balance(account, market.cea) == (60, 0)
+    assert balance(creditor, market.cea) == (40, 0)
+    # Ended: the page no longer offers release or seizure, and a second seizure is refused.
+    page = client.get(f"/admin/exchange/judicialfreeze/{freeze.pk}/change/")
+    assert b"/seize/" not in page.content
+    again = client.post(url, {**order, "document_number": "other", "destination": creditor.number})
+    assert b"freeze_ended" in again.content
+    assert_reconciled()
 
 
 def test_a_non_trade_transfer_is_reviewed_in_the_admin():

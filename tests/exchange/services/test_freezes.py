@@ -227,3 +227,26 @@ def test_the_database_ties_frozen_blocks_to_a_freeze(world):
     with pytest.raises(IntegrityError), transaction.atomic():
         Hold.objects.filter(pk=f.hold_id).update(kind=HoldKind.ORDER)
     assert JudicialFreeze.objects.count() == 1
+
+
+def test_a_freeze_of_held_units_is_refused_as_encumbered_and_changes_nothing(world):
+    # A court may freeze pledged or held units in waiting (轮候冻结); the registry records no waiting freeze,
+    # so it refuses the order with its own code while the units are held, and freezes available units.
+    ex, _, account, actor, _, _ = world
+    ex.order(actor, account, "sell", 8000, 30)  # serials 1-30 held for the sell order
+    before = snapshot()
+    with pytest.raises(InsufficientAvailable) as by_serials:
+        freeze(ex, account, serials=(25, 40))
+    assert by_serials.value.code == "freeze_units_encumbered"
+    assert by_serials.value.details["holds"] == ["order"]
+    with pytest.raises(InsufficientAvailable) as by_quantity:
+        freeze(ex, account, quantity=71)
+    assert by_quantity.value.code == "freeze_units_encumbered"
+    with pytest.raises(InsufficientAvailable) as beyond:
+        freeze(ex, account, quantity=101)
+    assert beyond.value.code == "insufficient_available"
+    assert snapshot() == before
+    f = freeze(ex, account, quantity=70)
+    assert blocks(ex.cea, account)[-1] == (31, 100, account.number, "frozen")
+    assert f.quantity == 70
+    assert_reconciled()
