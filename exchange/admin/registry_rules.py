@@ -307,13 +307,24 @@ class ProjectApplicationAdmin(ReadOnlyAdmin):
 
 @admin.register(ReductionClaim)
 class ReductionClaimAdmin(ReadOnlyAdmin):
-    """Reduction claims: publish one for comment, and after its window issue it. (A refusal, with its reason,
-    is made on the API: ``POST /api/v1/ccer/claims/{id}/decision``.)"""
+    """Reduction claims: publish one for comment, and after its window issue it; above the four-eyes threshold
+    the issue files an approval request that a second officer decides (under approval requests). (A refusal,
+    with its reason, is made on the API: ``POST /api/v1/ccer/claims/{id}/decision``.)"""
 
-    list_display = ["id", "project", "vintage", "quantity", "status", "publicity_start", "publicity_end", "issuance"]
+    list_display = [
+        "id",
+        "project",
+        "vintage",
+        "quantity",
+        "status",
+        "publicity_start",
+        "publicity_end",
+        "issuance",
+        "approval",
+    ]
     list_filter = ["status"]
     search_fields = ["project__code"]
-    list_select_related = ["project", "issuance"]
+    list_select_related = ["project", "issuance", "approval"]
     inlines = [ClaimCommentInline]
     actions = ["open_publicity", "issue"]
 
@@ -327,8 +338,17 @@ class ReductionClaimAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Issue the selected claims (after their publicity window)"))
     def issue(self, request: HttpRequest, queryset: QuerySet[ReductionClaim]) -> None:
         for c in queryset:
-            run_service(
-                request,
-                lambda actor, c=c: reduction_claim_decide(actor=actor, claim=c, issue=True),
-                f"Claim {c.pk} issued.",
-            )
+            done = run_service(request, lambda actor, c=c: reduction_claim_decide(actor=actor, claim=c, issue=True))
+            if done is None:
+                continue
+            if done.issuance_id is None:
+                messages.warning(
+                    request,
+                    _(
+                        "Claim %(claim)s is above the four-eyes threshold: it waits for another registry "
+                        "officer's approval (request %(approval)s)."
+                    )
+                    % {"claim": done.pk, "approval": done.approval_id},
+                )
+            else:
+                messages.success(request, _("Claim %(claim)s issued.") % {"claim": done.pk})

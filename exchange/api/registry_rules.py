@@ -58,6 +58,8 @@ from exchange.services.nontrade import (
 
 RegistryWrites = KindRequired(ParticipantKind.REGISTRY)
 RegistryAndAuditors = KindRequired(ParticipantKind.REGISTRY, ParticipantKind.AUDITOR, for_reads=True)
+
+
 def sha256_field() -> serializers.RegexField:
     """A document's SHA-256 as 64 hexadecimal characters (the schema states the pattern)."""
     return serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="SHA-256 of the document, hex.")
@@ -497,6 +499,12 @@ class ApplicationDecisionApi(ActorMixin, APIView):
 class ClaimOut(serializers.ModelSerializer):
     project = serializers.CharField(source="project.code")
     issuance = serializers.CharField(source="issuance.external_reference", allow_null=True, default=None)
+    approval = serializers.IntegerField(
+        source="approval_id",
+        allow_null=True,
+        help_text="The four-eyes approval request a claim above the threshold waits on "
+        "(POST /api/v1/approvals/{id}/approve or /reject by a second registry officer).",
+    )
     comments = CommentOut(many=True, read_only=True)
 
     class Meta:
@@ -516,6 +524,7 @@ class ClaimOut(serializers.ModelSerializer):
             "decided_at",
             "reason",
             "issuance",
+            "approval",
             "comments",
         ]
 
@@ -592,7 +601,9 @@ class ClaimCommentApi(ActorMixin, APIView):
 
 
 class ClaimDecisionApi(ActorMixin, APIView):
-    """After the publicity window, issue the reductions or refuse them with a reason (registry)."""
+    """After the publicity window, issue the reductions or refuse them with a reason (registry). A claim above
+    the four-eyes threshold is not issued at once: the answer shows it still in publicity with its `approval`
+    request, which a second registry officer approves (issuing it) or rejects (refusing it)."""
 
     permission_classes = [RegistryWrites]
 

@@ -182,6 +182,14 @@ class ReductionClaim(models.Model):
     issuance = models.OneToOneField(
         Issuance, on_delete=models.PROTECT, null=True, blank=True, related_name="reduction_claim"
     )
+    approval = models.OneToOneField(
+        "exchange.ApprovalRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reduction_claim",
+        help_text=_("The four-eyes request a claim above the threshold waits on; its decision decides the claim."),
+    )
 
     class Meta:
         ordering = ["-id"]

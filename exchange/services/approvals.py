@@ -6,6 +6,8 @@ threshold, outside an approval, they raise ``ApprovalRequired`` and change nothi
 refusal into a pending ``ApprovalRequest`` holding the operation and its parameters. A second registry
 user, not the requester, approves it: the operation then runs as requested, as the approver, inside the
 approval's transaction, and the request records what it made. Refusals and failures leave the request pending.
+Operations that file their own request at a review step (a non-trade transfer, a CCER reduction claim above
+the threshold) are carried out through ``REVIEWED_OPERATIONS`` and told of a rejection through ``ON_REJECT``.
 
 This module is the top of the services' import graph: it imports the operations it dispatches to, and no
 service imports it.
@@ -38,6 +40,7 @@ from exchange.models import (
     Project,
 )
 from exchange.services.audit import audit_record, service
+from exchange.services.ccer import reduction_claim_issue_approved, reduction_claim_rejected
 from exchange.services.compliance import allocation_final_run, preallocation_run, true_up_apply
 from exchange.services.four_eyes import ApprovalRequired, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
@@ -114,6 +117,12 @@ def _non_trade(actor: Actor, p: dict[str, Any], approval: ApprovalRequest) -> st
     return f"transaction:{transfer.transaction_id}"
 
 
+def _claim_issue(actor: Actor, p: dict[str, Any], approval: ApprovalRequest) -> str:
+    claim = reduction_claim_issue_approved(actor=actor, approval=approval)
+    assert claim.issuance is not None
+    return f"transaction:{claim.issuance.transaction_id}"
+
+
 def _allocate_final(actor: Actor, p: dict[str, Any]) -> str:
     result = allocation_final_run(
         actor=actor, year=ComplianceYear.objects.get(pk=p["year"]), today=date.fromisoformat(p["today"])
@@ -138,9 +147,13 @@ OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
 # approval itself, and told when it is rejected (a non-trade transfer releases its held units).
 REVIEWED_OPERATIONS: dict[str, Callable[[Actor, dict[str, Any], ApprovalRequest], str]] = {
     ApprovalOperation.NON_TRADE_TRANSFER: _non_trade,
+    ApprovalOperation.CCER_CLAIM_ISSUE: _claim_issue,
 }
 ON_REJECT: dict[str, Callable[[Actor, ApprovalRequest, str], Any]] = {
     ApprovalOperation.NON_TRADE_TRANSFER: lambda actor, approval, reason: non_trade_transfer_rejected(
+        actor=actor, approval=approval, reason=reason
+    ),
+    ApprovalOperation.CCER_CLAIM_ISSUE: lambda actor, approval, reason: reduction_claim_rejected(
         actor=actor, approval=approval, reason=reason
     ),
 }

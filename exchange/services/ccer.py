@@ -10,7 +10,10 @@
 3. ``ccer_application_decide``: after the window, the registry registers the project
    (``exchange.services.issuance.project_register``) or refuses it with a reason.
 4. ``reduction_claim_submit`` / ``ccer_publicity_open`` / ``reduction_claim_decide``: reductions claimed
-   with a verifier's report are published the same way, then issued (``ccer_issue``) or refused.
+   with a verifier's report are published the same way, then issued (``ccer_issue``) or refused. A claim
+   above the four-eyes threshold is filed for a second registry officer instead (an ``ApprovalRequest`` of
+   operation ``ccer.claim_issue``): ``exchange.services.approvals`` issues it when that officer approves
+   (``reduction_claim_issue_approved``) and records the refusal when they reject (``reduction_claim_rejected``).
 
 ``check_ccer_offset`` is the surrender path's check for old CCER (filed before 14 March 2017): refused after
 its offset cut-off (31 December 2024). The numbers are data: ``CcerRule`` versions with effective dates
@@ -23,6 +26,7 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 from django.db import IntegrityError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
@@ -33,10 +37,13 @@ from core.limits import check_quantity
 from exchange.errors import DuplicateObject, InvalidState, RuleViolation
 from exchange.locks import lock_row
 from exchange.models import (
+    ApprovalOperation,
+    ApprovalRequest,
     Asset,
     CcerRule,
     CycleStatus,
     Methodology,
+    NoticeKind,
     Project,
     ProjectApplication,
     ProjectStatus,
@@ -47,9 +54,11 @@ from exchange.models import (
 from exchange.selectors.calendar import add_working_days
 from exchange.selectors.ccer import add_years, ccer_rule_on
 from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.four_eyes import ApprovalRequired, four_eyes_check
 from exchange.services.freezes import ValueRuleBroken, check_sha256
 from exchange.services.idempotency import idempotent_service
 from exchange.services.issuance import ccer_issue, project_register
+from exchange.services.notices import notice_add
 
 
 def _(text: str) -> str:
@@ -93,6 +102,14 @@ class CycleStepRefused(InvalidState):
 class PublicityNotOver(InvalidState):
     code = "publicity_not_over"
     default_message = _("The publicity window is still open; decide after its last working day.")
+
+
+class ClaimAwaitsApproval(InvalidState):
+    code = "reduction_claim_awaits_approval"
+    default_message = _(
+        "The claim waits for a second registry officer's decision on its approval request: approve or reject "
+        "that request."
+    )
 
 
 class OldCcerExpired(RuleViolation):
@@ -605,15 +622,64 @@ def reduction_claim_decide(
 ) -> ReductionClaim:
     """After the publicity window, issue the claimed reductions (``ccer_issue``) or refuse them (registry).
 
-    Issuance above the four-eyes threshold is refused with ``approval_required`` as ``ccer_issue`` refuses
-    it: the claim stays in publicity until a second officer issues it through an approval request.
+    A claim above the four-eyes threshold is not issued by one officer: the decision to issue files it for a
+    second registry officer (an approval request, ``claim.approval``) and the claim stays in publicity until
+    that officer approves (``reduction_claim_issue_approved``) or rejects (``reduction_claim_rejected``) it.
+    Asking again to issue a claim that waits is unchanged; refusing it is done by rejecting the request.
     """
     _require_registry(actor)
     locked = _lock_claim(claim)
     today = today or clock.trading_day()
     if not issue and not reason.strip():
         raise ValueRuleBroken(_("A refusal gives its reason."))
+    if locked.approval_id is not None and locked.status == CycleStatus.PUBLICITY:
+        if issue:
+            mark_unchanged()
+            return locked
+        raise ClaimAwaitsApproval(details={"claim": locked.pk, "approval": locked.approval_id})
     _decidable(locked, today)
+    if issue:
+        try:
+            four_eyes_check(locked.quantity)
+        except ApprovalRequired:
+            return _file_for_approval(actor, locked)
+    return _decide(actor, locked, issue=issue, reason=reason)
+
+
+def _file_for_approval(actor: Actor, locked: ReductionClaim) -> ReductionClaim:
+    summary = (
+        f"Reduction claim {locked.pk}: issue {locked.quantity} t of CCER to project {locked.project.code} "
+        f"(vintage {locked.vintage})"
+    )
+    approval = ApprovalRequest.objects.create(
+        operation=ApprovalOperation.CCER_CLAIM_ISSUE,
+        params={"claim": locked.pk},
+        quantity=locked.quantity,
+        summary=summary[:300],
+        requested_by_id=actor.member_user_id,
+        requested_participant_id=actor.member_participant_id,
+        requested_at=timezone.now(),
+    )
+    locked.approval = approval
+    locked.save(update_fields=["approval"])
+    audit_record(
+        actor=actor,
+        action="ccer.claim_approval_request",
+        obj=locked,
+        payload={"approval": approval.pk, "quantity": locked.quantity, "project": locked.project.code},
+    )
+    if actor.member_participant_id is not None:
+        notice_add(
+            recipients=[Participant.objects.get(pk=actor.member_participant_id)],
+            kind=NoticeKind.APPROVAL_WAITING,
+            subject=f"Approval request {approval.pk} is waiting for a second registry officer",
+            body=f"{summary}. Approve or reject it in the admin or with POST /api/v1/approvals/{approval.pk}/approve.",
+            obj=("approval_request", approval.pk),
+        )
+    return locked
+
+
+def _decide(actor: Actor, locked: ReductionClaim, *, issue: bool, reason: str) -> ReductionClaim:
     if issue:
         locked.issuance = ccer_issue(
             actor=actor,
@@ -636,9 +702,34 @@ def reduction_claim_decide(
             "reason": locked.reason,
             "issuance": locked.issuance.external_reference if locked.issuance else None,
             "comments": locked.comments.count(),
+            "approval": locked.approval_id,
         },
     )
     return locked
+
+
+def _for_approval(approval: ApprovalRequest) -> ReductionClaim:
+    found = ReductionClaim.objects.filter(pk=approval.params.get("claim")).first()
+    if found is None:
+        raise ClaimNotFound(details={"approval": approval.pk})
+    locked = _lock_claim(found)
+    if locked.status != CycleStatus.PUBLICITY or locked.approval_id != approval.pk:
+        raise CycleStepRefused(details={"claim": locked.pk, "status": locked.status, "approval": approval.pk})
+    return locked
+
+
+def reduction_claim_issue_approved(*, actor: Actor, approval: ApprovalRequest) -> ReductionClaim:
+    """Issue a claim as the second officer approves its request (called by ``approval_approve``, in its
+    transaction and under its four-eyes cover, which lets ``ccer_issue`` issue the approved quantity)."""
+    _require_registry(actor)
+    return _decide(actor, _for_approval(approval), issue=True, reason="")
+
+
+def reduction_claim_rejected(*, actor: Actor, approval: ApprovalRequest, reason: str) -> ReductionClaim:
+    """The second officer rejected the claim's request (called by ``approval_reject``): the claim is refused
+    with that reason, and nothing is issued."""
+    _require_registry(actor)
+    return _decide(actor, _for_approval(approval), issue=False, reason=reason)
 
 
 __all__ = [
@@ -647,6 +738,7 @@ __all__ = [
     "ApplicationNotFound",
     "CcerIneligible",
     "CcerOwnerEtsCovered",
+    "ClaimAwaitsApproval",
     "ClaimNotFound",
     "CycleStepRefused",
     "MethodologyNotFound",
@@ -664,5 +756,7 @@ __all__ = [
     "methodology_add",
     "methodology_set_active",
     "reduction_claim_decide",
+    "reduction_claim_issue_approved",
+    "reduction_claim_rejected",
     "reduction_claim_submit",
 ]

@@ -15,13 +15,20 @@ from exchange.models import (
     FreezeStatus,
     JudicialFreeze,
     NonTradeStatus,
+    Project,
 )
 from exchange.services.calendar import calendar_year_load
-from exchange.services.ccer import ccer_application_submit, ccer_reference_seed
+from exchange.services.ccer import (
+    ccer_application_decide,
+    ccer_application_submit,
+    ccer_publicity_open,
+    ccer_reference_seed,
+    reduction_claim_submit,
+)
 from exchange.services.freezes import judicial_freeze_create
 from exchange.services.nontrade import non_trade_transfer_apply
 from tests.helpers.api import admin_client_for
-from tests.helpers.ledger import assert_reconciled, balance, make_market
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, make_market
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +184,60 @@ def test_an_application_is_published_and_registered_in_the_admin():
     application.refresh_from_db()
     assert application.status == CycleStatus.REGISTERED
     assert application.project.code == "SOLAR-T-1"
+
+
+def test_a_claim_above_the_threshold_issued_in_the_admin_waits_for_a_second_officer(settings):
+    settings.GREENLEDGER = {**settings.GREENLEDGER, "FOUR_EYES_THRESHOLD": 1_000}
+    with clock.pinned(datetime(2026, 9, 24, 10, tzinfo=clock.MARKET_TZ)):
+        market = make_market()
+        ccer_reference_seed(actor=market.registry_actor)
+        calendar_year_load(actor=market.registry_actor, code="CN", year=2026)
+        owner, account, owner_actor = market.holder("Owner", kind="project_owner")
+        application = ccer_publicity_open(
+            actor=market.registry_actor,
+            target=ccer_application_submit(
+                actor=owner_actor,
+                owner=owner,
+                code="SOLAR-T-2",
+                name="Solar thermal",
+                project_type="renewable",
+                methodology="CCER-01-001-V01",
+                location="Qinghai",
+                start_date=date(2022, 1, 1),
+                crediting_start=date(2022, 1, 1),
+                crediting_end=date(2031, 12, 31),
+                validation_body="CEC",
+                validation_report_sha256="c" * 64,
+            ),
+        )
+        ccer_application_decide(
+            actor=market.registry_actor, application=application, register=True, today=date(2026, 10, 30)
+        )
+        claim = reduction_claim_submit(
+            actor=owner_actor,
+            project=Project.objects.get(code="SOLAR-T-2"),
+            vintage=2025,
+            monitoring_start=date(2025, 1, 1),
+            monitoring_end=date(2025, 12, 31),
+            quantity=3_000,
+            verification_body="CQC",
+            verification_report_sha256="e" * 64,
+        )
+        ccer_publicity_open(actor=market.registry_actor, target=claim)
+    with clock.pinned(datetime(2026, 10, 30, 10, tzinfo=clock.MARKET_TZ)):
+        first = admin_client_for(market.registry_actor)
+        response = first.post(
+            "/admin/exchange/reductionclaim/", {"action": "issue", "_selected_action": [claim.pk]}, follow=True
+        )
+        claim.refresh_from_db()
+        assert (claim.status, claim.issuance) == (CycleStatus.PUBLICITY, None)
+        assert f"request {claim.approval_id}" in response.content.decode()
+        # The first officer's approval is refused (a message); a second officer's issues the claim.
+        first.post("/admin/exchange/approvalrequest/", {"action": "approve", "_selected_action": [claim.approval_id]})
+        claim.refresh_from_db()
+        assert claim.status == CycleStatus.PUBLICITY
+        second = admin_client_for(actor_for(market.registry))
+        second.post("/admin/exchange/approvalrequest/", {"action": "approve", "_selected_action": [claim.approval_id]})
+    claim.refresh_from_db()
+    assert claim.status == CycleStatus.ISSUED
+    assert balance(account, claim.issuance.asset) == (3_000, 0)

@@ -9,8 +9,14 @@ from datetime import date, datetime
 import pytest
 
 from core import clock
+from exchange.models import Issuance
 from exchange.services.calendar import calendar_year_load
-from exchange.services.ccer import ccer_reference_seed
+from exchange.services.ccer import (
+    ccer_application_decide,
+    ccer_application_submit,
+    ccer_publicity_open,
+    ccer_reference_seed,
+)
 from tests.helpers.api import client_for, error_of
 from tests.helpers.ledger import actor_for, assert_reconciled, balance, make_market, snapshot
 
@@ -169,3 +175,64 @@ def test_a_ccer_application_on_the_api_is_published_and_commented():
     assert date.fromisoformat(owner.get("/api/v1/ccer/rules").json()["results"][0]["old_ccer_offset_cutoff"]) == date(
         2024, 12, 31
     )
+
+
+def test_a_claim_above_the_threshold_is_issued_on_the_api_by_a_second_officer(settings):
+    settings.GREENLEDGER = {**settings.GREENLEDGER, "FOUR_EYES_THRESHOLD": 1_000}
+    with clock.pinned(datetime(2026, 9, 24, 10, tzinfo=clock.MARKET_TZ)):
+        market = make_market()
+        ccer_reference_seed(actor=market.registry_actor)
+        calendar_year_load(actor=market.registry_actor, code="CN", year=2026)
+        owner, account, owner_actor = market.holder("Owner", kind="project_owner")
+        application = ccer_publicity_open(
+            actor=market.registry_actor,
+            target=ccer_application_submit(
+                actor=owner_actor,
+                owner=owner,
+                code="WIND-OFF-2",
+                name="Offshore wind",
+                project_type="renewable",
+                methodology="CCER-01-002-V01",
+                location="Yancheng, Jiangsu",
+                start_date=date(2021, 6, 1),
+                crediting_start=date(2021, 6, 1),
+                crediting_end=date(2031, 5, 31),
+                validation_body="CEC",
+                validation_report_sha256=DOC,
+            ),
+        )
+        ccer_application_decide(
+            actor=market.registry_actor, application=application, register=True, today=date(2026, 10, 30)
+        )
+        claim = client_for(owner_actor).post(
+            "/api/v1/ccer/claims",
+            {
+                "project": "WIND-OFF-2",
+                "vintage": 2025,
+                "monitoring_start": "2025-01-01",
+                "monitoring_end": "2025-12-31",
+                "quantity": 2_000,
+                "verification_body": "CQC",
+                "verification_report_sha256": DOC,
+            },
+            format="json",
+        )
+        assert claim.status_code == 201, claim.json()
+        pk = claim.json()["id"]
+        officer_a, officer_b = client_for(market.registry_actor), client_for(actor_for(market.registry))
+        officer_a.post(f"/api/v1/ccer/claims/{pk}/publicity")
+    with clock.pinned(datetime(2026, 10, 30, 10, tzinfo=clock.MARKET_TZ)):
+        filed = officer_a.post(f"/api/v1/ccer/claims/{pk}/decision", {"approve": True}, format="json")
+        assert filed.status_code == 200, filed.json()
+        assert (filed.json()["status"], filed.json()["issuance"]) == ("publicity", None)
+        approval = filed.json()["approval"]
+        refuse = officer_a.post(f"/api/v1/ccer/claims/{pk}/decision", {"approve": False, "reason": "no"}, format="json")
+        assert error_of(refuse) == (409, "reduction_claim_awaits_approval")
+        assert error_of(officer_a.post(f"/api/v1/approvals/{approval}/approve")) == (403, "four_eyes_same_user")
+        approved = officer_b.post(f"/api/v1/approvals/{approval}/approve")
+        assert approved.status_code == 200, approved.json()
+    issued = officer_a.get(f"/api/v1/ccer/claims/{pk}").json()
+    assert issued["status"] == "issued"
+    assert issued["issuance"] == f"CCER-CLAIM-{pk}"
+    assert balance(account, Issuance.objects.get(external_reference=f"CCER-CLAIM-{pk}").asset) == (2_000, 0)
+    assert_reconciled()

@@ -6,11 +6,23 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from django.conf import settings
+from django.test import override_settings
 
 from accounts.models import ParticipantKind
 from core import clock
 from core.errors import DomainError
-from exchange.models import CycleStatus, Project, ProjectApplication, PublicComment, ReductionClaim
+from exchange.models import (
+    ApprovalRequest,
+    AuditEvent,
+    CycleStatus,
+    Issuance,
+    Project,
+    ProjectApplication,
+    PublicComment,
+    ReductionClaim,
+)
+from exchange.services.approvals import approval_approve, approval_reject
 from exchange.services.calendar import calendar_year_load
 from exchange.services.ccer import (
     ccer_application_decide,
@@ -24,7 +36,7 @@ from exchange.services.ccer import (
 )
 from exchange.services.issuance import ccer_issue, project_register
 from tests.helpers.compliance import make_cycle
-from tests.helpers.ledger import assert_reconciled, balance, snapshot
+from tests.helpers.ledger import actor_for, assert_reconciled, balance, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -216,6 +228,84 @@ def test_reductions_are_claimed_published_and_issued(cycle):
     )
     assert ReductionClaim.objects.count() == 1
     assert_reconciled()
+
+
+def _published_claim(cycle, quantity):
+    owner, account, actor = _owner(cycle)
+    application = ccer_publicity_open(actor=cycle.registry, target=_apply(cycle, actor, owner))
+    ccer_application_decide(actor=cycle.registry, application=application, register=True, today=date(2026, 10, 30))
+    claim = reduction_claim_submit(
+        actor=actor,
+        project=Project.objects.get(code="AFF-2026-001"),
+        vintage=2025,
+        monitoring_start=date(2025, 1, 1),
+        monitoring_end=date(2025, 12, 31),
+        quantity=quantity,
+        verification_body="CQC",
+        verification_report_sha256="e" * 64,
+    )
+    with clock.pinned(_at(date(2026, 11, 2))):
+        claim = ccer_publicity_open(actor=cycle.registry, target=claim)
+    return account, claim
+
+
+@pytest.fixture
+def threshold_1000():
+    with override_settings(GREENLEDGER={**settings.GREENLEDGER, "FOUR_EYES_THRESHOLD": 1_000}):
+        yield
+
+
+def test_a_claim_above_the_threshold_is_issued_by_a_second_officers_approval(cycle, threshold_1000):
+    account, claim = _published_claim(cycle, 5_000)
+    first, second = cycle.registry, actor_for(cycle.market.registry)
+    with clock.pinned(_at(date(2026, 12, 1))):
+        filed = reduction_claim_decide(actor=first, claim=claim, issue=True)
+        # Filed for four eyes: nothing issued, the claim still in publicity, waiting on its request.
+        assert (filed.status, filed.issuance) == (CycleStatus.PUBLICITY, None)
+        approval = ApprovalRequest.objects.get(pk=filed.approval_id)
+        assert (approval.operation, approval.quantity, approval.status) == ("ccer.claim_issue", 5_000, "pending")
+        assert Issuance.objects.count() == 0
+        # Asking again files nothing more; one officer can't refuse it around the request.
+        assert reduction_claim_decide(actor=first, claim=claim, issue=True).approval_id == approval.pk
+        assert ApprovalRequest.objects.count() == 1
+        before = snapshot()
+        assert (
+            _refused(lambda: reduction_claim_decide(actor=first, claim=claim, issue=False, reason="no"))
+            == "reduction_claim_awaits_approval"
+        )
+        # The officer who filed it can't approve it.
+        assert _refused(lambda: approval_approve(actor=first, approval=approval)) == "four_eyes_same_user"
+        assert snapshot() == before
+        approved = approval_approve(actor=second, approval=approval)
+    claim.refresh_from_db()
+    assert claim.status == CycleStatus.ISSUED
+    assert claim.decided_by_id == second.user_id
+    assert approved.result == f"transaction:{claim.issuance.transaction_id}"
+    assert balance(account, claim.issuance.asset) == (5_000, 0)
+    assert AuditEvent.objects.filter(action="ccer.claim_approval_request").count() == 1
+    assert_reconciled()
+
+
+def test_a_rejected_claim_request_refuses_the_claim_and_issues_nothing(cycle, threshold_1000):
+    _, claim = _published_claim(cycle, 5_000)
+    first, second = cycle.registry, actor_for(cycle.market.registry)
+    with clock.pinned(_at(date(2026, 12, 1))):
+        filed = reduction_claim_decide(actor=first, claim=claim, issue=True)
+        approval_reject(
+            actor=second, approval=ApprovalRequest.objects.get(pk=filed.approval_id), reason="report unsigned"
+        )
+    claim.refresh_from_db()
+    assert (claim.status, claim.reason, claim.issuance) == (CycleStatus.REFUSED, "report unsigned", None)
+    assert claim.decided_by_id == second.user_id
+    assert Issuance.objects.count() == 0
+    assert_reconciled()
+
+
+def test_a_claim_at_the_threshold_is_issued_by_one_officer(cycle, threshold_1000):
+    _, claim = _published_claim(cycle, 1_000)
+    issued = reduction_claim_decide(actor=cycle.registry, claim=claim, issue=True, today=date(2026, 12, 1))
+    assert (issued.status, issued.approval_id) == (CycleStatus.ISSUED, None)
+    assert ApprovalRequest.objects.count() == 0
 
 
 def test_a_refused_application_registers_nothing(cycle):
