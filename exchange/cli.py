@@ -189,6 +189,49 @@ def cmd_non_trade(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return None
 
 
+def cmd_non_trade_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    transfers = gl.non_trade_transfers(limit=args.limit)
+    if args.json:
+        return transfers
+    table(
+        [
+            _("id"),
+            _("status"),
+            _("source account"),
+            _("destination account"),
+            _("asset"),
+            _("quantity (t)"),
+            _("legal basis"),
+        ],
+        [
+            [str(t["id"]), t["status"], t["source"], t["destination"], t["asset"], t["quantity"], t["legal_basis"]]
+            for t in transfers
+        ],
+        out,
+    )
+    return None
+
+
+def cmd_ccer_claims(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    claims = gl.ccer_claims(limit=args.limit)
+    if args.json:
+        return claims
+    table(
+        [_("id"), _("project"), _("vintage"), _("quantity (t)"), _("status")],
+        [[str(c["id"]), c["project"], str(c["vintage"]), c["quantity"], c["status"]] for c in claims],
+        out,
+    )
+    return None
+
+
+def cmd_ccer_comment(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    comment = gl.ccer_comment(application=args.application, claim=args.claim, text=args.text)
+    if args.json:
+        return comment
+    out.write(f"Comment {comment['id']} recorded ({comment['received_on']})\n")
+    return None
+
+
 def cmd_ccer_apply(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     fields = {
         name: getattr(args, name)
@@ -961,9 +1004,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memo", default="")
     p.add_argument("--key", help="Idempotency-Key (default: a new one)")
 
+    p = command(commands, "non-trade-list", cmd_non_trade_list, "your non-trade transfers and their status")
+    p.add_argument("--limit", type=int, default=100)
+
     ccer = commands.add_parser("ccer", help="the CCER project cycle").add_subparsers(
         dest="ccer_command", required=True, metavar="ACTION"
     )
+    p = command(ccer, "claims", cmd_ccer_claims, "reduction claims and their status")
+    p.add_argument("--limit", type=int, default=100)
+    p = command(ccer, "comment", cmd_ccer_comment, "comment on an application or a claim in its publicity window")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--application", type=int, help="the application's id")
+    target.add_argument("--claim", type=int, help="the claim's id")
+    p.add_argument("text")
     p = command(ccer, "apply", cmd_ccer_apply, "apply to register a CCER project")
     for name in ("code", "name", "project_type", "methodology", "location"):
         p.add_argument(name)

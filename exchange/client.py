@@ -363,15 +363,24 @@ class Client:
         verification_body, verification_report_sha256)."""
         return cast(
             dict[str, Any],
-            self.request(
-                "POST", "/api/v1/ccer/claims", json=claim, idempotency_key=idempotency_key or self.new_key()
-            ),
+            self.request("POST", "/api/v1/ccer/claims", json=claim, idempotency_key=idempotency_key or self.new_key()),
         )
+
+    def ccer_applications(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """CCER project applications, newest first (published for comment, so every member reads them)."""
+        return list(self.paginate("/api/v1/ccer/applications", limit=limit))
+
+    def ccer_claims(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """CCER reduction claims, newest first, each with its status and, above the four-eyes threshold, the
+        approval request it waits on."""
+        return list(self.paginate("/api/v1/ccer/claims", limit=limit))
 
     def ccer_comment(self, *, application: int | None = None, claim: int | None = None, text: str) -> dict[str, Any]:
         """Comment on an application or a claim during its publicity window."""
-        path = f"/api/v1/ccer/applications/{int(application)}/comments" if application is not None else (
-            f"/api/v1/ccer/claims/{int(claim or 0)}/comments"
+        path = (
+            f"/api/v1/ccer/applications/{int(application)}/comments"
+            if application is not None
+            else (f"/api/v1/ccer/claims/{int(claim or 0)}/comments")
         )
         return cast(dict[str, Any], self.request("POST", path, json={"text": text}, idempotency_key=self.new_key()))
 

@@ -303,3 +303,49 @@ def test_pledge_commands_reach_the_api_and_print_refusals(market):
     assert exposure[2].startswith("error: wrong_participant_kind: ")
     assert (unknown[0], unknown[2].splitlines()[0].split(":")[1].strip()) == (1, "pledge_not_found")
     assert (enforce[0], enforce[2].splitlines()[0].split(":")[1].strip()) == (1, "pledge_not_found")
+
+
+def test_non_trade_transfers_are_listed_and_a_ccer_application_is_commented(market):
+    from datetime import date
+
+    from accounts.models import ParticipantKind
+    from exchange.services.calendar import calendar_year_load
+    from exchange.services.ccer import ccer_application_submit, ccer_publicity_open, ccer_reference_seed
+
+    registry = market.exchange.market.registry_actor
+    ccer_reference_seed(actor=registry)
+    calendar_year_load(actor=registry, code="CN", year=2026)
+    owner, _, owner_actor = market.exchange.trader("Owner", kind=ParticipantKind.PROJECT_OWNER)
+    application = ccer_publicity_open(
+        actor=registry,
+        target=ccer_application_submit(
+            actor=owner_actor,
+            owner=owner,
+            code="WIND-OFF-9",
+            name="Offshore wind",
+            project_type="renewable",
+            methodology="CCER-01-002-V01",
+            location="Yancheng, Jiangsu",
+            start_date=date(2021, 6, 1),
+            crediting_start=date(2021, 6, 1),
+            crediting_end=date(2031, 5, 31),
+            validation_body="CEC",
+            validation_report_sha256="a" * 64,
+        ),
+    )
+    run(market, market.seller_token, "non-trade", market.buyer.number, "CEA-2024", "25", "inheritance", "a" * 64)
+
+    listed, listing, _ = run(market, market.seller_token, "non-trade-list")
+    commented, comment, _ = run(
+        market, market.seller_token, "ccer", "comment", "--application", str(application.pk), "Bird migration route."
+    )
+    claims, claim_table, _ = run(market, market.seller_token, "ccer", "claims")
+
+    assert listed == 0
+    [row] = listing.splitlines()[2:]
+    assert row.split()[1:] == ["applied", market.seller.number, market.buyer.number, "CEA-2024", "25", "inheritance"]
+    assert commented == 0
+    assert comment.startswith("Comment ")
+    assert application.comments.get().author == "Seller Steel"
+    assert claims == 0
+    assert claim_table.splitlines()[2:] == ["(none)"]  # no claim yet
