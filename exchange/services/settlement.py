@@ -151,6 +151,7 @@ def _unsettled(today: date, same_day: list[int], since: date | None, instruments
     the buyer hold's account and asset and the seller hold's account, asset and kind.
     """
     bounded = "AND t.asset_id = ANY(%s::bigint[]) AND t.trading_day >= %s"
+    params: list[Any] = [today, same_day] if since is None else [today, same_day, instruments, since]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -166,7 +167,7 @@ def _unsettled(today: date, same_day: list[int], since: date | None, instruments
                AND (t.trading_day < %s OR t.asset_id = ANY(%s::bigint[])) {"" if since is None else bounded}
              ORDER BY t.id
             """,
-            [today, same_day] + ([] if since is None else [instruments, since]),
+            params,
         )
         return cursor.fetchall()
 
