@@ -280,14 +280,6 @@ def settlement(ctx: Context) -> list[Result]:
     seconds = time.perf_counter() - begin
     if batch.trades_count != n:
         raise RuntimeError(f"settled {batch.trades_count} trades, expected {n}")
-    if ctx.scale.settle_trades <= 1000:
-        from exchange.selectors.reconcile import reconcile
-
-        # The raw-SQL transfer cases write bare journal entries (what they measure) with no audit event: here
-        # only the ledger's own invariants are asked of them.
-        problems = [str(v) for v in reconcile() if not v.invariant.startswith("5 ")]
-        if problems:
-            raise RuntimeError(f"the ledger does not reconcile after settlement: {problems[:3]}")
     return [
         Result(f"settlement of {n:,} trades", seconds, "s"),
         Result("  settlement throughput", n / seconds, "trades/s"),

@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     db.recreate(url)
     db.configure_django(url)
     import bench.cases  # noqa: F401 - registers the rows
+    from bench.checks import BooksBroken, books_clean
 
     db.migrate()
     ctx = Context(scale=scale, url=url)
@@ -170,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
             results.extend(rows)
             for r in rows:
                 db.progress(f"  {r.name}: {r.figure:,.2f} {r.unit}" + (f" (floor {r.floor:,.2f})" if r.floor else ""))
+            try:
+                checked = books_clean(name)
+            except BooksBroken as exc:
+                print(f"bench: {exc}", file=sys.stderr)
+                return 3
+            db.progress(f"  reconcile and verify_audit clean ({checked:.1f} s, not timed)")
             db.progress(f"{name} done in {time.perf_counter() - begin:.1f} s")
         info = machine()
     finally:

@@ -133,5 +133,7 @@ def give_cash(w: World, accounts: list[Account], each_fen: int) -> None:
         txn, _ = journal_open(
             kind=TransactionKind.DEPOSIT, actor=actor, idempotency_key=None, request={"n": len(accounts)}
         )
-        ledger_post(txn, [Leg(cash, issuance, a, each_fen) for a in accounts])
-        audit_record(actor=actor, action="cash.deposit", obj=txn, payload={"accounts": len(accounts)})
+        posted = ledger_post(txn, [Leg(cash, issuance, a, each_fen) for a in accounts])
+        # The event states its entry, as every posting service's does (reconcile's invariant 5 asks it).
+        payload = {"accounts": len(accounts), "entry_digest": posted.digest}
+        audit_record(actor=actor, action="cash.deposit", obj=txn, payload=payload)

@@ -29,11 +29,13 @@ def load_history(account_id: int, issuance_id: int, asset_id: int, postings: int
             [asset_id, account_id, issuance_id],
         )
         start = dict(cursor.fetchall())
+        # A millisecond apart, ending now: reconcile's invariant 7 (journal times follow its order) allows a
+        # few seconds of clock tolerance, not entries backdated by hours before the ones already written.
         cursor.execute(
             "CREATE TEMP TABLE bench_entries ON COMMIT DROP AS "
             "WITH t AS (INSERT INTO exchange_transaction (kind, actor_label, idempotency_scope, request_hash, memo, "
             "  metadata, created_at) SELECT 'deposit', 'system:bench', 'bench', '', 'history ' || g, '{}', "
-            "  now() - make_interval(secs => %s - g) FROM generate_series(1, %s) g RETURNING id) "
+            "  now() - make_interval(secs => (%s - g) / 1000.0) FROM generate_series(1, %s) g RETURNING id) "
             "SELECT id, (row_number() OVER (ORDER BY id) - 1) AS k FROM t",
             [entries, entries],
         )

@@ -16,6 +16,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from bench.checks import FLOOR_SCOPE
 from bench.fixtures import Holder
 
 FLOOR_LOCK = (
@@ -25,7 +26,7 @@ FLOOR_LOCK = (
 FLOOR_UPDATE = "UPDATE exchange_balance SET total = %s WHERE id = %s"
 FLOOR_JOURNAL = (
     "INSERT INTO exchange_transaction (kind, actor_label, idempotency_scope, request_hash, memo, metadata, "
-    "created_at) VALUES ('transfer', 'bench', 'bench', '', '', '{}', now()) RETURNING id"
+    "created_at) VALUES ('transfer', 'bench', %s, '', '', '{}', now()) RETURNING id"
 )
 FLOOR_POSTINGS = (
     "INSERT INTO exchange_posting (transaction_id, account_id, asset_id, quantity, balance_after) "
@@ -69,7 +70,7 @@ def floor_transfers(pool: Pool, count: int, seed: int) -> int:
                 raise RuntimeError("floor: insufficient cash")
             cur.execute(FLOOR_UPDATE, (s[2] - qty, s[0]))
             cur.execute(FLOOR_UPDATE, (d[2] + qty, d[0]))
-            cur.execute(FLOOR_JOURNAL)
+            cur.execute(FLOOR_JOURNAL, (FLOOR_SCOPE,))
             (txn,) = cur.fetchone()
             cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, s[2] - qty, txn, dst, asset, qty, d[2] + qty))
             conn.commit()

@@ -300,6 +300,10 @@ class SettlementBatch(models.Model):
     initiated_by = models.CharField(max_length=100)
     started_at = models.DateTimeField()
     completed_at = models.DateTimeField()
+    # Every trade of a trading day before this one is settled (the watermark): the next run reads the trades
+    # of this day and later only, and a trade of an earlier day is refused (``greenledger_trade_after_watermark``).
+    # Null before the watermark existed; a run that couldn't advance it carries the previous one forward.
+    settled_before = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

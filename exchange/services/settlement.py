@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
@@ -34,6 +34,7 @@ from exchange.models import (
     Account,
     AccountKind,
     Asset,
+    AssetKind,
     HoldKind,
     HoldStatus,
     OrderStatus,
@@ -66,13 +67,30 @@ class _HoldRef:
         return self.id
 
 
-def settleable_today(moment: datetime) -> list[int]:
+def _watermark_and_instruments() -> tuple[date | None, list[int]]:
+    """The latest batch's ``settled_before`` (every trade of an earlier trading day is settled), and every
+    asset that trades (not cash; few rows): the trades' index leads with the asset, so a read of some
+    trading days names them all and walks the index per asset from the first day wanted. One statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT (SELECT b.settled_before FROM {SettlementBatch._meta.db_table} b
+                         WHERE b.settled_before IS NOT NULL ORDER BY b.id DESC LIMIT 1),
+                       ARRAY(SELECT a.id FROM {Asset._meta.db_table} a WHERE a.kind <> %s ORDER BY a.id)""",
+            [AssetKind.CASH.value],
+        )
+        watermark, instruments = cursor.fetchone()
+    return watermark, list(instruments)
+
+
+def settleable_today(moment: datetime, instruments: list[int]) -> list[int]:
     """Instruments whose trades of today may settle now: their market's day has closed (every session of
     every mode is over), or their rulebook delivers on the day itself (``units_sellable_after_days`` 0).
-    Trades of earlier days always may."""
+    Trades of earlier days always may. ``instruments``: every asset that trades."""
     today = clock.trading_day(moment)
     asset_ids = set(
-        Trade.objects.filter(settlement_batch__isnull=True, trading_day__gte=today).values_list("asset_id", flat=True)  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
+        Trade.objects.filter(  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
+            settlement_batch__isnull=True, trading_day__gte=today, asset_id__in=instruments
+        ).values_list("asset_id", flat=True)
     )
     ready = []
     for asset in Asset.objects.filter(pk__in=asset_ids).order_by("pk"):
@@ -85,18 +103,55 @@ def settleable_today(moment: datetime) -> list[int]:
     return ready
 
 
-def _unsettled(today: date, same_day: list[int]) -> list[tuple[Any, ...]]:
+CLOCK_MARGIN = timedelta(minutes=5)
+"""How far the application's clock (which dates trades) may be from the database's (which dates transactions)."""
+
+
+def _settled_before(today: date, previous: date | None) -> date | None:
+    """The watermark this batch may record: ``today`` (it settles every trade of an earlier day that it
+    sees), once no trade of an earlier day can still be on its way. Called before the trades' read.
+
+    A trade's trading day is the day it matched on, inside its transaction, so a trade of a day before
+    ``today`` comes from a transaction that began before ``today`` did. If no other transaction on this
+    database began before then (less ``CLOCK_MARGIN``, for the application's clock against the
+    database's), every such trade has committed and the read that follows sees it. Otherwise (a
+    transaction open since yesterday, or one whose start this role may not see) the previous watermark
+    stays; the next run tries again. A trade that still arrived later for an earlier day is refused by
+    ``greenledger_trade_after_watermark``.
+    """
+    if previous is not None and previous >= today:
+        return previous
+    boundary = datetime.combine(today, time.min, tzinfo=clock.MARKET_TZ) + CLOCK_MARGIN
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # activity is read once per transaction otherwise
+        cursor.execute(
+            """SELECT EXISTS (
+                   SELECT 1 FROM pg_stat_activity a
+                    WHERE a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'
+                      AND (a.state IS NULL OR (a.state <> 'idle' AND (a.xact_start IS NULL OR a.xact_start < %s))))""",
+            [boundary],
+        )
+        (older,) = cursor.fetchone()
+    return previous if older else today
+
+
+def _unsettled(today: date, same_day: list[int], since: date | None, instruments: list[int]) -> list[tuple[Any, ...]]:
     """Unsettled trades with what settling them needs, read in one statement (one snapshot).
 
     Settlement runs one at a time (an advisory lock) and only settlement settles trades, so the rows
     need no row locks. An order seen filled or cancelled here has all its unsettled trades here too:
     its last trade and its status change were committed together. A trade is unsettled while it has no
-    ``TradeSettlement`` row (an anti-join on that table's primary key).
+    ``TradeSettlement`` row (an anti-join on that table's primary key). ``since``, the watermark: trades of
+    earlier days are all settled, so only the trades of ``since`` and later are read (the trades' index, per
+    instrument), and the anti-join's cost follows the days not yet closed, not the history.
 
     Each row: trade id, asset, quantity, turnover, buyer fee, seller fee, buyer account, buyer hold,
     seller account, seller hold, buy order status, buy order id, sell order id, sell order status, then
     the buyer hold's account and asset and the seller hold's account, asset and kind.
     """
+    bounded = "AND t.asset_id = ANY(%s::bigint[]) AND t.trading_day >= %s"
+    params: list[Any] = [today, same_day] if since is None else [today, same_day, instruments, since]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -109,10 +164,10 @@ def _unsettled(today: date, same_day: list[int]) -> list[tuple[Any, ...]]:
               JOIN exchange_hold bh ON bh.id = b.hold_id
               JOIN exchange_hold sh ON sh.id = s.hold_id
              WHERE NOT EXISTS (SELECT 1 FROM {TradeSettlement._meta.db_table} ts WHERE ts.trade_id = t.id)
-               AND (t.trading_day < %s OR t.asset_id = ANY(%s::bigint[]))
+               AND (t.trading_day < %s OR t.asset_id = ANY(%s::bigint[])) {"" if since is None else bounded}
              ORDER BY t.id
             """,
-            [today, same_day],
+            params,
         )
         return cursor.fetchall()
 
@@ -133,20 +188,24 @@ def settlement_run(*, actor: Actor | None = None, idempotency_key: str | None = 
         actor.require_kind(ParticipantKind.REGISTRY)
     started = clock.now()
     lock_settlement()
-    rows = _unsettled(clock.trading_day(started), settleable_today(started))
+    today = clock.trading_day(started)
+    previous, instruments = _watermark_and_instruments()
+    settled_before = _settled_before(today, previous)  # before the read: see there
+    rows = _unsettled(today, settleable_today(started, instruments), previous, instruments)
     if not rows:
         batch = SettlementBatch.objects.create(
             status=SettlementStatus.EMPTY,
             initiated_by=actor.label,
             started_at=started,
             completed_at=clock.now(),
+            settled_before=settled_before,
         )
         audit_record(actor=actor, action="settlement.run", obj=batch, payload={"trades": 0})
         return batch
-    return _settle(actor, rows, started)
+    return _settle(actor, rows, started, settled_before)
 
 
-def _settle(actor: Actor, rows: list[tuple], started: datetime) -> SettlementBatch:
+def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: date | None) -> SettlementBatch:
     cash = cash_asset()
     fees_account = system_account(AccountKind.FEE)
     clearing = system_account(AccountKind.CLEARING)
@@ -255,6 +314,7 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime) -> SettlementBat
         initiated_by=actor.label,
         started_at=started,
         completed_at=clock.now(),
+        settled_before=settled_before,
     )
     # Each trade's settlement is one narrow row (trade -> batch): the primary key settles it once.
     with connection.cursor() as cursor:
