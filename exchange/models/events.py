@@ -40,7 +40,11 @@ class EventRoute(models.Model):
 class ParticipantEventCounter(models.Model):
     """The last event number handed to a participant (locked and advanced in the event's transaction)."""
 
-    participant = models.OneToOneField(Participant, on_delete=models.PROTECT, primary_key=True, related_name="+")
+    # No database foreign key (see ParticipantEvent.participant): the projection writes only ids it read from
+    # rows that reference the participant in the same transaction.
+    participant = models.OneToOneField(
+        Participant, on_delete=models.PROTECT, primary_key=True, related_name="+", db_constraint=False
+    )
     last_number = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
@@ -49,7 +53,13 @@ class ParticipantEventCounter(models.Model):
 
 class ParticipantEvent(models.Model):
     id = models.BigAutoField(primary_key=True)
-    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="events")
+    # Neither an index of its own (the unique (participant, number) leads with it) nor a database foreign key:
+    # a deferred foreign key is one more lookup and row lock (FOR KEY SHARE on the participant) per event at
+    # commit, and the projection names only participants it has just read from the rows of the event's cause
+    # (accounts, orders, pledges ...), each held to its participant by its own foreign key.
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, related_name="events", db_index=False, db_constraint=False
+    )
     number = models.BigIntegerField(help_text=_("The participant's own event id: 1, 2, 3 ... with no gap."))
     type = models.CharField(max_length=64)
     payload = models.JSONField(help_text=_("What this participant may see of the event."))
@@ -62,8 +72,9 @@ class ParticipantEvent(models.Model):
             models.UniqueConstraint(fields=["participant", "number"], name="participantevent_number_unique"),
             models.CheckConstraint(condition=models.Q(number__gte=1), name="participantevent_number_positive"),
         ]
-        # No index but these two: each costs every transfer a write. Forgetting old events walks the primary
-        # key from the oldest (ids grow with time); an event's audit event is found from the audit side.
+        # No index but the primary key and this unique one: each costs every transfer a write. Forgetting old
+        # events walks the primary key from the oldest (ids grow with time); an event's audit event is found
+        # from the audit side.
 
     def __str__(self) -> str:
         return f"{self.participant_id}#{self.number} {self.type}"

@@ -241,7 +241,15 @@ def _rejected(actor: Actor, locked: NonTradeTransfer, reason: str) -> NonTradeTr
         actor=actor,
         action="transfer.non_trade_reject",
         obj=locked,
-        payload={"reason": locked.reason, "released": released, "approval": locked.approval_id},
+        payload={
+            "source": locked.source.number,
+            "destination": locked.destination.number,
+            "asset": locked.asset.code,
+            "quantity": locked.quantity,
+            "reason": locked.reason,
+            "released": released,
+            "approval": locked.approval_id,
+        },
     )
     return locked
 

@@ -14,7 +14,11 @@
 --                     payload key ``key`` (or the event's object id)
 --   rows              each element of the payload list ``list`` to the holders of the accounts at its
 --                     positions ``accounts``, with its positions ``columns`` named
---   fills             each fill of an order placement: the placer's side and the resting order's side
+--   fills             each fill of an order placement or a listing pick: the placer's side and the resting
+--                     order's side (``resting``, ``price``, ``quantity``: positions in a trade of p.trades;
+--                     without ``price``, the payload's price)
+--   auction           each order of a closed auction (the offer and every bid), to its participant: its own
+--                     result
 --   valuations       each pledge of a valuation run, to its borrower and its lender
 --   orders_at_close   each order the session close ended, to its participant
 --   settlement        each participant's own trades and totals in a settlement batch
@@ -27,7 +31,8 @@ DECLARE
                             ELSE ARRAY(SELECT jsonb_array_elements_text(COALESCE(p_args->'fields', '[]'))) END;
     v_ints text[] := ARRAY['quantity', 'order', 'trade', 'transaction', 'pending_transfer', 'pledge', 'batch',
                            'filled', 'unfilled', 'released', 'hold', 'reserved', 'year', 'request', 'shortfall',
-                           'emissions', 'call', 'units', 'retirement', 'issuance', 'surrender', 'approval'];
+                           'emissions', 'call', 'units', 'retirement', 'issuance', 'surrender', 'approval',
+                           'offer', 'freeze', 'non_trade_transfer', 'auction', 'sold', 'unsold'];
     v_base jsonb;
     v_id text;
 BEGIN
@@ -51,8 +56,9 @@ BEGIN
              GROUP BY a.participant_id;
 
     ELSIF p_resolver = 'row' THEN
-        v_id := COALESCE(p->>(p_args->>'key'), p_object_id);
-        IF v_id !~ '^[0-9]{1,18}$' THEN
+        -- A key the payload states as null (a block offer to nobody in particular) concerns nobody.
+        v_id := CASE WHEN p_args ? 'key' AND p ? (p_args->>'key') THEN p->>(p_args->>'key') ELSE p_object_id END;
+        IF v_id IS NULL OR v_id !~ '^[0-9]{1,18}$' THEN
             RETURN;
         END IF;
         RETURN QUERY EXECUTE format(
@@ -79,18 +85,42 @@ BEGIN
              ORDER BY e.i, a.participant_id;
 
     ELSIF p_resolver = 'fills' THEN
-        -- p.trades: [[trade, resting order, price, quantity], ...]; the placed order is p.order.
+        -- p.trades: [[trade, resting order, price, quantity], ...] (an order placement) or
+        -- [[trade, listing, quantity], ...] at p.price (a listing pick); the placed order is p.order.
         RETURN QUERY
             SELECT o.participant_id,
                    jsonb_build_object('order', o.id, 'client_order_id', o.client_order_id, 'trade', (f.t->>0)::bigint,
-                                      'asset', p->'asset', 'side', o.side, 'price', f.t->2,
-                                      'quantity', (f.t->>3)::bigint, 'order_filled', o.filled,
-                                      'order_status', o.status, 'liquidity', s.liquidity),
+                                      'asset', p->'asset', 'side', o.side,
+                                      'price', CASE WHEN p_args ? 'price' OR NOT p_args ? 'resting'
+                                                    THEN f.t->COALESCE((p_args->>'price')::int, 2) ELSE p->'price' END,
+                                      'quantity', (f.t->>COALESCE((p_args->>'quantity')::int, 3))::bigint,
+                                      'order_filled', o.filled, 'order_status', o.status, 'liquidity', s.liquidity),
                    f.i * 2 + s.n
               FROM jsonb_array_elements(p->'trades') WITH ORDINALITY AS f(t, i)
-             CROSS JOIN LATERAL (VALUES ((p->>'order')::bigint, 'taker', 0), ((f.t->>1)::bigint, 'maker', 1))
+             CROSS JOIN LATERAL (VALUES ((p->>'order')::bigint, 'taker', 0),
+                                        ((f.t->>COALESCE((p_args->>'resting')::int, 1))::bigint, 'maker', 1))
                    AS s(order_id, liquidity, n)
               JOIN exchange_order o ON o.id = s.order_id;
+
+    ELSIF p_resolver = 'auction' THEN
+        -- p.trades: [[trade, bid, price, quantity], ...]. The offeror sees every trade of its offer and what
+        -- was sold; a bidder sees its own bid's trades and what was released of it, nobody else's.
+        RETURN QUERY
+            SELECT o.participant_id,
+                   jsonb_build_object('auction', p_object_id::bigint, 'order', o.id, 'side', o.side,
+                                      'quantity', o.quantity, 'filled', o.filled, 'status', o.status,
+                                      'pricing', p->'pricing', 'clearing_price', p->'clearing_price',
+                                      'trades', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                                                            'trade', (t.x->>0)::bigint, 'price', t.x->2,
+                                                            'quantity', (t.x->>3)::bigint) ORDER BY t.i)
+                                                            FROM jsonb_array_elements(p->'trades') WITH ORDINALITY AS t(x, i)
+                                                           WHERE o.side = 'sell' OR (t.x->>1)::bigint = o.id), '[]'))
+                   || CASE WHEN o.side = 'sell'
+                           THEN jsonb_build_object('sold', (p->>'sold')::bigint, 'unsold', (p->>'unsold')::bigint)
+                           ELSE '{}' END,
+                   o.id
+              FROM exchange_order o
+             WHERE o.auction_id = p_object_id::bigint;
 
     ELSIF p_resolver = 'valuations' THEN
         -- p.valued: [[pledge, ltv_bp], ...]: each pledge's valuation to its borrower and its lender.

@@ -144,8 +144,15 @@ def _owns_account(participant_id: int, number: str) -> bool:
 def _concerns(event: ParticipantEvent) -> bool:
     """The event is about the participant's own accounts, orders, trades, pledges or obligations."""
     pid, data, kind = event.participant_id, event.payload, event.type
-    if kind.startswith("order."):
+    if kind.startswith(("order.", "listing.")):
         return Order.objects.get(pk=data["order"]).participant_id == pid
+    if kind == "block_offer.received":
+        return Order.objects.get(pk=data["offer"]).counterparty_id == pid
+    if kind.startswith("block_offer."):
+        return Order.objects.get(pk=data["offer"]).participant_id == pid
+    if kind == "auction.result":
+        order = Order.objects.get(pk=data["order"])
+        return order.participant_id == pid and order.auction_id == data["auction"]
     if kind == "trade.settled":
         trades = [t for asset in data["assets"] for t in asset["trades"]]
         return (
@@ -155,7 +162,7 @@ def _concerns(event: ParticipantEvent) -> bool:
             )
             and len(trades) == data["trades"]
         )
-    if kind in {"transfer.executed", "transfer.pending_executed"}:
+    if kind in {"transfer.executed", "transfer.pending_executed"} or kind.startswith("transfer.non_trade_"):
         return _owns_account(pid, data["source"]) or _owns_account(pid, data["destination"])
     if kind == "transfer.pending":
         return _owns_account(pid, data["source"])
@@ -275,6 +282,9 @@ def test_every_route_names_a_type_and_every_type_has_an_isolation_rule():
         assert route.resolver
     rules = {
         "order.",
+        "listing.",
+        "block_offer.",
+        "auction.",
         "trade.",
         "transfer.",
         "cash.",
