@@ -310,11 +310,12 @@ def event_types() -> list[str]:
 
 def sync() -> bool:
     """Write ``ROUTES`` into ``EventRoute`` (what the trigger reads); return whether anything changed."""
+    from exchange.locks import lock_rows
     from exchange.models import EventRoute
 
     wanted = {(r.action, r.event_type): (r.resolver, r.args) for r in ROUTES}
     with transaction.atomic():
-        have = {(e.action, e.event_type): e for e in EventRoute.objects.select_for_update()}
+        have = {(e.action, e.event_type): e for e in lock_rows(EventRoute.objects.all())}
         changed = False
         for key, route in have.items():
             if key not in wanted:

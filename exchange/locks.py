@@ -8,7 +8,7 @@ to an earlier step once it holds a later one:
 1. **settlement** (``lock_settlement``): advisory, exclusive; one settlement run at a time.
 2. **the operation's own rows**, each kind in id order: pledge enforcements, then pledge loans
    (``lock_enforcements``, ``lock_pledge_loans``); compliance years, then obligations; an approval
-   request; trusted accounts; pending transfers.
+   request; trusted accounts; pending transfers; a calendar, then its years (``lock_rows``/``lock_row``).
 3. **the order book** of an asset (``lock_book``): advisory, per asset; placing, matching and
    cancelling orders, and a pledge put up for sale.
 4. **the asset row** (``lock_asset_serials``): only to hand out new serial numbers.
@@ -32,8 +32,11 @@ that account's balance row in the asset, so the balance lock guards the blocks. 
 statement and evaluates it, so the lock is really taken.
 
 Outside the order, on a connection of its own: the leading beat's session lock (``BEAT_LOCK_KEY``,
-``exchange/beat.py``). Due work (notices, schedule rows) is taken with ``lock_rows(..., skip_locked=True)``
-or ``lock_row`` in a transaction that takes no other lock.
+``exchange/beat.py``). The two locks taken outside this module, each with its key from here, are that one
+and a key's lock, which the key store takes with its row in one statement (``exchange/services/
+idempotency.py``); ``tests/architecture/test_one_home.py`` holds that nothing else locks. Due work
+(notices, schedule rows) is taken with ``lock_rows(..., skip_locked=True)`` or ``lock_row`` in a
+transaction that takes no other lock.
 """
 
 from __future__ import annotations

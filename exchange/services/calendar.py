@@ -25,6 +25,7 @@ from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
 from core.errors import InvalidInput, NotFound
+from exchange.locks import lock_row, lock_rows
 from exchange.models import Calendar, CalendarDay, CalendarYear, DayKind
 from exchange.models.calendar import MAX_YEAR, MIN_YEAR
 from exchange.selectors.calendar import note_calendar_changed
@@ -135,7 +136,7 @@ def _calendar(code: str) -> Calendar:
 
 def _locked_year(code: str, year: int) -> CalendarYear:
     calendar = _calendar(code)
-    found = CalendarYear.objects.select_for_update().filter(calendar=calendar, year=check_year(year)).first()
+    found = lock_row(CalendarYear.objects.filter(calendar=calendar, year=check_year(year)))
     if found is None:
         raise CalendarYearNotLoaded(details={"calendar": calendar.code, "year": year})
     found.calendar = calendar
@@ -234,13 +235,13 @@ def calendar_year_load(*, actor: Actor, code: str, year: int, data: YearData | N
         code=data.code, defaults={"name_en": data.name_en, "name_zh": data.name_zh, "created_at": now}
     )
     # Loads of one calendar take turns: the second sees the year the first created once it commits.
-    calendar = Calendar.objects.select_for_update().get(pk=calendar.pk)
+    calendar = lock_rows(Calendar.objects.filter(pk=calendar.pk))[0]
     source = {
         "source_title": data.source_title,
         "source_url": data.source_url,
         "source_published": data.source_published,
     }
-    existing = CalendarYear.objects.select_for_update().filter(calendar=calendar, year=year).first()
+    existing = lock_row(CalendarYear.objects.filter(calendar=calendar, year=year))
     current: dict[date, tuple[str, str, str]] = {}
     if existing is not None:
         current = {d.day: (d.kind, d.name_en, d.name_zh) for d in existing.days.all()}

@@ -2,10 +2,14 @@
 
 A move takes units out of blocks (the lowest serials of an account, a hold's blocks, or a named range, or
 new units issued) and gives them to a destination in a state (available, held by a hold, retired, ...).
-The book loads the blocks the moves take (``send``: up to three queries, pipelined behind the balance
-locks, which guard an account's blocks), applies the moves in memory, deletes the blocks it cut and puts
-every new piece through ``greenledger_blocks_put`` (``exchange/sql``), which merges it with its
-neighbours: the block writer the single transfer's function uses too.
+The lowest serials of an account that no move of the posting gives units to are taken in the database by
+``greenledger_blocks_take`` (``exchange/sql``), the one definition of taking lowest serials first, which
+the single transfer's function calls too. For the other moves (a hold's blocks, named ranges, and units
+passed along within one posting) the book loads the blocks they take and applies the moves in memory.
+Both are sent as at most four queries, pipelined behind the balance locks (which guard an account's
+blocks); then the book deletes the blocks it cut and puts every new piece through
+``greenledger_blocks_put``, which merges it with its neighbours: the block writer the single transfer's
+function uses too.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ class SerialBook:
     created: dict[int, tuple[int, _Block]] = field(default_factory=dict)
 
     pending: list[Any] = field(default_factory=list)
+    # (account, asset) whose lowest serials greenledger_blocks_take takes, and the ranges it took, in order.
+    direct: set[tuple[int, int]] = field(default_factory=set)
+    taken: dict[tuple[int, int], list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
 
     def move(self, moves: Sequence[BlockMove | None]) -> list[list[tuple[int, int]]]:
         """Apply the moves; return, per move, the ranges it moved (empty for ``None``).
@@ -103,7 +110,7 @@ class SerialBook:
 
     def _ready(self, m: BlockMove) -> bool:
         """Whether the blocks this move takes from hold enough now."""
-        if m.new_units:
+        if m.new_units or self._is_direct(m):
             return True
         if m.take_range is not None:
             first, last = m.take_range
@@ -115,14 +122,41 @@ class SerialBook:
         group = ("hold", m.take_hold_id) if m.take_hold_id is not None else ("avail", m.account_id, m.asset_id)
         return sum(b.size for b in self.groups[group]) >= m.quantity
 
-    # loading: three queries at most, whatever the number of moves
+    def _is_direct(self, m: BlockMove) -> bool:
+        return m.take_hold_id is None and m.take_range is None and (m.account_id, m.asset_id) in self.direct
+
+    # loading: four queries at most, whatever the number of moves
     def send(self, moves: Sequence[BlockMove | None]) -> None:
-        """Send the queries that load the blocks the moves take; ``move`` reads their answers.
+        """Send the queries that take or load the blocks the moves take; ``move`` reads their answers.
 
         Sent right after the balance locks and before their answer (pipeline mode), they cost no round
         trip of their own. They must run after the locks: the balance lock guards an account's blocks.
+        The lowest serials of an account no move gives units to are taken at once (deleted or shrunk) by
+        ``greenledger_blocks_take``; a refusal found after (the balance check) ends the transaction.
         """
         real = [m for m in moves if m is not None]
+        fed = {(m.dest_account_id, m.asset_id) for m in real}
+        named_keys = {(m.account_id, m.asset_id) for m in real if m.take_range is not None and not m.new_units}
+        direct_need: dict[tuple[int, int], int] = defaultdict(int)
+        for m in real:
+            key = (m.account_id, m.asset_id)
+            plain = not m.new_units and m.take_hold_id is None and m.take_range is None
+            if plain and key not in fed and key not in named_keys:
+                direct_need[key] += m.quantity
+        self.direct = set(direct_need)
+        if direct_need:
+            keys = sorted(direct_need)
+            cursor = connection.cursor()
+            cursor.execute(
+                "SELECT account_id, asset_id, first, last "
+                "FROM greenledger_blocks_take(%s::bigint[], %s::bigint[], %s::bigint[])",
+                [
+                    pg_array([acc for acc, _ in keys], "bigint"),
+                    pg_array([asset for _, asset in keys], "bigint"),
+                    pg_array([direct_need[key] for key in keys], "bigint"),
+                ],
+            )
+            self.pending.append(("taken", cursor))
         lowest_first: dict[tuple[int, int], int] = defaultdict(int)
         named: list[tuple[int, int, int, int]] = []  # (account, asset, first, last) of exact ranges
         named_units: dict[tuple[int, int], int] = defaultdict(int)
@@ -135,7 +169,7 @@ class SerialBook:
             elif m.take_range is not None:
                 named.append((m.account_id, m.asset_id, *m.take_range))
                 named_units[(m.account_id, m.asset_id)] += m.quantity
-            else:
+            elif (m.account_id, m.asset_id) not in self.direct:
                 lowest_first[(m.account_id, m.asset_id)] += m.quantity
         table = SerialBlock._meta.db_table
         columns = "id, asset_id, first, last, account_id, state, hold_id"
@@ -152,7 +186,7 @@ class SerialBook:
                 "CROSS JOIN LATERAL greenledger_lowest_blocks(need.account_id, need.asset_id, need.qty) AS b",
                 [v for (acc, asset), qty in need for v in (acc, asset, qty)],
             )
-            self.pending.append(cursor)
+            self.pending.append(("loaded", cursor))
         if named:
             values = ", ".join(["(%s, %s, %s, %s)"] * len(named))
             cursor = connection.cursor()
@@ -167,21 +201,26 @@ class SerialBook:
                 ") AS b",
                 [v for row in sorted(named) for v in row],
             )
-            self.pending.append(cursor)
+            self.pending.append(("loaded", cursor))
         if holds:
             placeholders = ", ".join(["%s"] * len(holds))
             cursor = connection.cursor()
             cursor.execute(f"SELECT {columns} FROM {table} WHERE hold_id IN ({placeholders})", sorted(holds))
-            self.pending.append(cursor)
+            self.pending.append(("loaded", cursor))
         if not self.pending:
             self.pending.append(None)
 
     def _receive(self) -> None:
-        for cursor in self.pending:
-            if cursor is None:
+        for item in self.pending:
+            if item is None:
                 continue
+            kind, cursor = item
             try:
-                self._remember(cursor.fetchall())
+                if kind == "taken":
+                    for account_id, asset_id, first, last in cursor.fetchall():
+                        self.taken[(account_id, asset_id)].append((first, last))
+                else:
+                    self._remember(cursor.fetchall())
             finally:
                 cursor.close()
         self.pending = [None]
@@ -209,6 +248,8 @@ class SerialBook:
             taken = [m.take_range]
         elif m.take_range is not None:
             taken = self._take_range(m)
+        elif self._is_direct(m):
+            taken = self._take_taken(m)
         else:
             group = ("hold", m.take_hold_id) if m.take_hold_id is not None else ("avail", m.account_id, m.asset_id)
             taken = self._take_lowest(self.groups[group], m)
@@ -239,6 +280,27 @@ class SerialBook:
                 rest = _Block(block.first + need, block.last, block.account_id, block.state, block.hold_id)
                 blocks[0] = rest
                 self._add(m.asset_id, rest)
+                need = 0
+        return taken
+
+    def _take_taken(self, m: BlockMove) -> list[tuple[int, int]]:
+        """This move's share, in leg order, of the ranges greenledger_blocks_take took from its account."""
+        ranges = self.taken[(m.account_id, m.asset_id)]
+        need = m.quantity
+        taken: list[tuple[int, int]] = []
+        while need > 0:
+            if not ranges:
+                raise LedgerCorrupted(
+                    f"account {m.account_id} asset {m.asset_id}: balance shows units that no serial block holds"
+                )
+            first, last = ranges[0]
+            if last - first + 1 <= need:
+                taken.append((first, last))
+                need -= last - first + 1
+                ranges.pop(0)
+            else:
+                taken.append((first, first + need - 1))
+                ranges[0] = (first + need, last)
                 need = 0
         return taken
 

@@ -12,14 +12,13 @@
 -- ('claimed' if the key has one: the service replays or refuses it as a conflict). Then it opens the
 -- journal entry, locks the two balance rows in key order as exchange.locks orders them (creating the
 -- destination's), checks what is available, takes the lowest available blocks of the source
--- (greenledger_lowest_blocks: only the blocks it takes are read), merges the moved ranges into the
--- destination's adjacent blocks (greenledger_blocks_put, as ledger_post does), writes the balances, both
--- postings, the serial movements, the audit
--- event (greenledger_audit_record) and, with a key, the answer (p_answer1 || entry id || p_answer2, the
--- bytes KeyedRequest.run keeps). A refusal is an error (SQLSTATE GL001, the available quantity in its
--- detail), so that a call made as a statement of its own (autocommit: one round trip, one transaction)
--- leaves nothing behind, its key's row included. Every trigger and constraint applies to its statements
--- as to any other.
+-- (greenledger_blocks_take, as ledger_post takes them: only the blocks it takes are read), merges the
+-- moved ranges into the destination's adjacent blocks (greenledger_blocks_put, as ledger_post does),
+-- writes the balances, both postings, the serial movements, the audit event (greenledger_audit_record)
+-- and, with a key, the answer (p_answer1 || entry id || p_answer2, the bytes KeyedRequest.run keeps).
+-- A refusal is an error (SQLSTATE GL001, the available quantity in its detail), so that a call made as a
+-- statement of its own (autocommit: one round trip, one transaction) leaves nothing behind, its key's row
+-- included. Every trigger and constraint applies to its statements as to any other.
 --
 -- The service builds the event's payload and canonical body with the entry id and the ranges left out
 -- (p_body1 .. p_body3, p_pay1 .. p_pay2); the function splices them in before hashing.
@@ -37,7 +36,6 @@ DECLARE
     s_id bigint; s_total bigint; s_held bigint;
     d_id bigint; d_total bigint;
     need bigint := p_qty;
-    take bigint;
     blk record;
     r bigint[] := '{}';
     x bigint; y bigint;
@@ -110,18 +108,12 @@ BEGIN
          WHERE b.account_id = p_dest AND b.asset_id = p_asset FOR UPDATE;
     END IF;
 
-    -- The lowest available serials of the source (only the blocks it takes are read): whole blocks go,
-    -- the last one shrinks.
-    FOR blk IN SELECT b.id, b.first, b.last FROM greenledger_lowest_blocks(p_source, p_asset, p_qty) b LOOP
-        EXIT WHEN need = 0;
-        take := LEAST(need, blk.last - blk.first + 1);
-        IF take = blk.last - blk.first + 1 THEN
-            DELETE FROM exchange_serialblock WHERE id = blk.id;
-        ELSE
-            UPDATE exchange_serialblock SET first = blk.first + take WHERE id = blk.id;
-        END IF;
-        r := r || ARRAY[blk.first, blk.first + take - 1];
-        need := need - take;
+    -- The lowest available serials of the source, taken as every posting takes them (greenledger_blocks_take:
+    -- only the blocks it takes are read; whole blocks go, the last one shrinks).
+    FOR blk IN SELECT t.first, t.last
+                 FROM greenledger_blocks_take(ARRAY[p_source], ARRAY[p_asset], ARRAY[p_qty]) t ORDER BY t.first LOOP
+        r := r || ARRAY[blk.first, blk.last];
+        need := need - (blk.last - blk.first + 1);
     END LOOP;
     IF need > 0 THEN
         RAISE EXCEPTION 'greenledger: account % asset %: balance shows units that no serial block holds',

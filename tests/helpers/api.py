@@ -73,16 +73,25 @@ def api_routes() -> dict[tuple[str, str], type]:
     return found
 
 
-def all_at_once(count: int, send: Callable[[APIClient], Any], *, token: str) -> list[Any]:
-    """``count`` clients with the token, each in a thread with its own database connection, calling
-    ``send(client)`` at the same moment; their responses in thread order. Fails on a thread's error."""
+def all_at_once(
+    count: int,
+    send: Callable[[APIClient], Any],
+    *,
+    token: str | None = None,
+    make_client: Callable[[], APIClient] | None = None,
+) -> list[Any]:
+    """``count`` clients with the token (or made by ``make_client``), each in a thread with its own database
+    connection, calling ``send(client)`` at the same moment; their responses in thread order. Fails on a
+    thread's error."""
+    if (token is None) == (make_client is None):
+        raise TypeError("give all_at_once a token or make_client, not both")
     start = threading.Barrier(count)
     responses: list[Any] = [None] * count
     errors: list[BaseException] = []
 
     def run(index: int) -> None:
         try:
-            client = client_for(token=token)
+            client = make_client() if make_client is not None else client_for(token=token)
             start.wait(timeout=10)
             responses[index] = send(client)
         except BaseException as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 
 from accounts.actors import Actor
-from accounts.models import Participant, ParticipantKind
+from accounts.models import Participant
 from core import clock
 from core.errors import InvalidInput
 from core.errors import translatable as _
@@ -41,8 +41,8 @@ from exchange.services.accounts import check_source
 from exchange.services.audit import audit_record, service
 from exchange.services.ledger import hold_place
 from exchange.services.pledges.common import VALUATION_FIELDS, check_ltv_limit, mark, ranges_of, terms_digest_of
-from exchange.services.pledges.errors import InvalidLender, InvalidPledgeTerms
-from exchange.services.pledges.terms import DEFAULT_CURE_DAYS, check_terms
+from exchange.services.pledges.errors import InvalidPledgeTerms
+from exchange.services.pledges.terms import DEFAULT_CURE_DAYS, check_loan_parties, check_terms
 
 MAX_PRICE_FEN = 10**9
 
@@ -90,14 +90,7 @@ def pledge_request_future(
         raise InvalidInput(_("The vintage is a year."), details={"vintage": str(vintage)})
     if not is_whole(price_fen) or not 0 < price_fen <= MAX_PRICE_FEN:
         raise InvalidPledgeTerms(_("The agreed value a tonne is positive."), details={"price": str(price_fen)})
-    if maturity_date <= today:
-        raise InvalidPledgeTerms("The loan matures after today.", details={"maturity": "The loan matures after today."})
-    if (
-        lender.kind != ParticipantKind.FINANCIAL_INSTITUTION
-        or not lender.is_active
-        or lender.pk == account.participant_id
-    ):
-        raise InvalidLender(details={"lender": lender.pk})
+    check_loan_parties(lender=lender, borrower_id=account.participant_id, maturity_date=maturity_date, today=today)
     loan = PledgeLoan(
         borrower_id=actor.member_participant_id,
         account=account,

@@ -51,13 +51,13 @@ from exchange.services.pledges.common import (
 )
 from exchange.services.pledges.errors import (
     AssetNotPledgeable,
-    InvalidLender,
     InvalidPledgeTerms,
     InvalidPledgeTransition,
     TermsMismatch,
 )
 from exchange.services.pledges.terms import (
     DEFAULT_CURE_DAYS,
+    check_loan_parties,
     check_terms,
 )
 
@@ -108,14 +108,7 @@ def pledge_request(
         raise InvalidPledgeTerms(
             _("The day count is act/360 or act/365."), details={"day_count": _("act/360 or act/365.")}
         )
-    if maturity_date <= today:
-        raise InvalidPledgeTerms("The loan matures after today.", details={"maturity": "The loan matures after today."})
-    if (
-        lender.kind != ParticipantKind.FINANCIAL_INSTITUTION
-        or not lender.is_active
-        or lender.pk == account.participant_id
-    ):
-        raise InvalidLender(details={"lender": lender.pk})
+    check_loan_parties(lender=lender, borrower_id=account.participant_id, maturity_date=maturity_date, today=today)
     if not asset.serialised or asset.is_cash:
         raise AssetNotPledgeable(details={"asset": asset.code})
     request = {

@@ -3,8 +3,8 @@
 For each endpoint keyed by ``idempotent_request``: the same key with the same body answers with the same
 status and bytes and changes nothing more (the whole database is compared); the same key with another
 request is 409 ``idempotency_conflict`` and changes nothing. Then: refusals leave the key unused, keys
-belong to the participant, 8 clients sending one key at once on PostgreSQL get one effect and one answer,
-and a walk over the URLs fails for a POST that is keyed neither way and not exempted below.
+belong to the participant, 8 clients sending one key at once get one effect and one answer on every keyed
+endpoint, and a walk over the URLs fails for a POST that is keyed neither way and not exempted below.
 """
 
 from __future__ import annotations
@@ -1724,6 +1724,46 @@ def test_one_key_sent_by_8_clients_at_once_acts_once_and_answers_alike(name, eff
     assert sorted(r.get(REPLAYED_HEADER, "") for r in responses) == [""] + ["true"] * 7
     assert effect() == effect_once
     assert IdempotentRequest.objects.count() == 1
+
+
+def _same_client(client: APIClient) -> Callable[[], APIClient]:
+    """A maker of clients authenticated as ``client`` is (one client per thread)."""
+    user = client.handler._force_user
+
+    def make() -> APIClient:
+        twin = APIClient()
+        twin.force_authenticate(user)
+        return twin
+
+    return make
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("route", sorted(CASES))
+def test_on_every_keyed_endpoint_8_clients_sending_one_key_at_once_get_one_effect_and_one_answer(route, settings):
+    """Every endpoint the URLconf keys (CASES is held equal to it below): one effect, no 5xx, one answer."""
+    with clock.pinned(IN_SESSION):
+        case = CASES[route](settings)
+    with clock.pinned(case.at):
+        before = case.effect()
+        responses = all_at_once(
+            8, lambda client: post(client, case.path, case.body, key="burst-1"), make_client=_same_client(case.client)
+        )
+        after = case.effect()
+        done = database()
+
+        statuses = [r.status_code for r in responses]
+        assert all(status < 500 for status in statuses), [r.content for r in responses]
+        assert len(set(statuses)) == 1, [r.content for r in responses]
+        assert 200 <= statuses[0] < 300, responses[0].content
+        assert len({r.content for r in responses}) == 1
+        assert sorted(r.get(REPLAYED_HEADER, "") for r in responses) == [""] + ["true"] * 7
+        assert after != before, "the burst changed nothing"
+        assert IdempotentRequest.objects.count() == 1
+        # Once: the same key again answers alike and changes nothing more.
+        again = post(_same_client(case.client)(), case.path, case.body, key="burst-1")
+        assert (again.status_code, again.content) == (statuses[0], responses[0].content)
+        assert database() == done
 
 
 # --- no POST forgets its key ----------------------------------------------------------------------------------

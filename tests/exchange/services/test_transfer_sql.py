@@ -162,3 +162,82 @@ def test_outside_a_transaction_the_statement_is_the_transaction():
     assert AuditEvent.objects.filter(action="transfer.create").count() == 1
     assert_reconciled()
     assert audit_verify().ok
+
+
+def _blocks(account, asset) -> list[tuple[int, int]]:
+    return list(
+        SerialBlock.objects.filter(account=account, asset=asset, state="available")
+        .order_by("first")
+        .values_list("first", "last")
+    )
+
+
+def test_greenledger_blocks_take_takes_whole_blocks_from_the_lowest_and_shrinks_the_last():
+    # given a source holding 1-4, 7-10 and 13-20 (named serials moved out between them)
+    from django.db import connection, transaction
+
+    market = make_market()
+    _, a_acc, a = market.holder("Shougang")
+    _, b_acc, _ = market.holder("Huaneng")
+    market.give(a_acc, 20)
+    for serials in ((5, 6), (11, 12)):
+        transfers_batch_create(actor=a, transfers=[TransferOrder(a_acc, b_acc, market.cea, 2, serials=serials)])
+    assert _blocks(a_acc, market.cea) == [(1, 4), (7, 10), (13, 20)]
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT first, last FROM greenledger_blocks_take(%s::bigint[], %s::bigint[], %s::bigint[])",
+            [[a_acc.pk], [market.cea.pk], [10]],
+        )
+        taken = cursor.fetchall()
+        after = _blocks(a_acc, market.cea)
+        # with fewer units in blocks than asked it takes them all and returns less: the caller refuses
+        cursor.execute(
+            "SELECT first, last FROM greenledger_blocks_take(%s::bigint[], %s::bigint[], %s::bigint[])",
+            [[a_acc.pk], [market.cea.pk], [100]],
+        )
+        rest = cursor.fetchall()
+        transaction.set_rollback(True)
+
+    assert taken == [(1, 4), (7, 10), (13, 14)]
+    assert after == [(15, 20)]
+    assert rest == [(15, 20)]
+    assert _blocks(a_acc, market.cea) == [(1, 4), (7, 10), (13, 20)]
+
+
+def test_both_paths_take_the_same_serials_and_refuse_more_than_available_alike():
+    # given two holders alike, one moving through the function, the other through ledger_post
+    from exchange.errors import InsufficientAvailable
+
+    market = make_market()
+    pairs = []
+    for name in ("A", "B"):
+        _, source, actor = market.holder(f"{name} source")
+        _, dest, _ = market.holder(f"{name} destination")
+        market.give(source, 20)
+        transfers_batch_create(actor=actor, transfers=[TransferOrder(source, dest, market.cea, 2, serials=None)])
+        pairs.append((source, dest, actor))
+    (sql_src, sql_dst, sql_actor), (py_src, py_dst, py_actor) = pairs
+    offset = _blocks(py_src, market.cea)[0][0] - _blocks(sql_src, market.cea)[0][0]
+
+    transfer_create(actor=sql_actor, source=sql_src, destination=sql_dst, asset=market.cea, quantity=7)
+    transfers_batch_create(actor=py_actor, transfers=[TransferOrder(py_src, py_dst, market.cea, 7)])
+
+    shifted = [(f + offset, last + offset) for f, last in _blocks(sql_src, market.cea)]
+    assert shifted == _blocks(py_src, market.cea)
+    with pytest.raises(InsufficientAvailable) as by_sql:
+        transfer_create(actor=sql_actor, source=sql_src, destination=sql_dst, asset=market.cea, quantity=12)
+    with pytest.raises(InsufficientAvailable) as by_python:
+        transfers_batch_create(actor=py_actor, transfers=[TransferOrder(py_src, py_dst, market.cea, 12)])
+    assert by_sql.value.code == by_python.value.code == "insufficient_available"
+    assert by_sql.value.details == {"account": sql_src.number, "asset": "CEA-2024", "available": 11, "requested": 12}
+    assert by_python.value.details == {
+        "index": 0,
+        "account": py_src.number,
+        "asset": "CEA-2024",
+        "available": 11,
+        "requested": 12,
+    }
+    assert balance(sql_src, market.cea) == balance(py_src, market.cea) == (11, 0)
+    assert len(_blocks(sql_src, market.cea)) == len(_blocks(py_src, market.cea))
+    assert_reconciled()

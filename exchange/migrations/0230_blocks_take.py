@@ -1,0 +1,17 @@
+"""Taking an account's lowest serials is one SQL function, ``greenledger_blocks_take``, that both posting paths
+call: ``greenledger_transfer`` (loaded again) and ``ledger_post``'s serial book."""
+
+from django.db import migrations
+
+from exchange.sql import sql_file
+
+
+class Migration(migrations.Migration):
+    dependencies = [("exchange", "0166_transfer_reads_the_rulebook")]
+
+    operations = [
+        migrations.RunSQL(
+            sql=[sql_file("greenledger_blocks_take"), sql_file("greenledger_transfer")],
+            reverse_sql=migrations.RunSQL.noop,
+        )
+    ]
