@@ -21,6 +21,7 @@ class ApprovalOperation(models.TextChoices):
     NON_TRADE_TRANSFER = "transfer.non_trade", _("Non-trade transfer")
     FINAL_ALLOCATION = "compliance.final_allocation", _("Compliance final allocation")
     PLEDGE_REGISTER = "pledge.register", _("Pledge registration")
+    PLEDGE_AMENDMENT_REGISTER = "pledge.amendment_register", _("Registration of a pledge amendment")
 
 
 class ApprovalStatus(models.TextChoices):
