@@ -321,7 +321,8 @@ def test_pledge_amendment_commands_apply_confirm_and_register(market):
 
     applied = run(market, borrower, "pledge", "amend", str(loan.pk), "--kind", "top_up", "--quantity", "100")
     assert (applied[0], applied[2]) == (0, "")
-    assert applied[1].startswith("Amendment ") and "top_up, requested, 100 t" in applied[1]
+    assert applied[1].startswith("Amendment ")
+    assert "top_up, requested, 100 t" in applied[1]
     number = applied[1].split()[1]
     refused = run(market, bank, "pledge", "amendment-register", str(loan.pk), number)
     confirmed = run(market, bank, "pledge", "amendment-confirm", str(loan.pk), number)
