@@ -240,6 +240,7 @@ def pledge_amendment_register(*, actor: Actor, amendment: PledgeAmendment) -> Pl
         releases = latest_collateral(loan, amendment.quantity)
         holds_release(releases)
     else:
+        assert amendment.maturity_date is not None  # an extension's (pledge_amendment_terms_valid)
         amendment.previous_maturity_date = loan.maturity_date
         loan.maturity_date = amendment.maturity_date
     mark(loan, price, day)
