@@ -263,6 +263,7 @@ SPECTACULAR_SETTINGS = {
         "CycleStatusEnum": "exchange.models.ccer.CycleStatus",
         "AllocationMethodEnum": "exchange.models.compliance_rules.AllocationMethod",
         "EnforcementMethodEnum": "exchange.models.pledges.EnforcementMethod",
+        "AmendmentKindEnum": "exchange.models.pledges.AmendmentKind",
         "WebhookStatusEnum": "exchange.models.events.WebhookStatus",
         "DeliveryStatusEnum": "exchange.models.events.DeliveryStatus",  # a notice's status has the same values
     },

@@ -724,6 +724,82 @@ def cmd_pledge_external_ref(gl: Client, args: argparse.Namespace, out: TextIO) -
     return _pledge_result(gl.pledge_step(args.id, "external-registration", {"reference": args.reference}), args, out)
 
 
+def _amendment_result(result: dict[str, Any], args: argparse.Namespace, out: TextIO) -> Any:
+    if args.json:
+        return result
+    if "approval" in result:
+        out.write(f"Waiting for a second registry user: approval request {result['approval']['id']}\n")
+    else:
+        out.write(
+            f"Amendment {result['id']} {result.get('reference') or ''} of pledge {result['pledge']}: "
+            f"{result['kind']}, {result['status']}"
+            + (f", {result['quantity']:,} t" if result["quantity"] else "")
+            + (f", matures {result['maturity_date']}" if result.get("maturity_date") else "")
+            + "\n"
+        )
+    return None
+
+
+def _serial_range(text: str) -> tuple[int, int]:
+    first, _sep, last = text.partition("-")
+    try:
+        return int(first), int(last)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a range FIRST-LAST") from None
+
+
+def cmd_pledge_amend(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _amendment_result(
+        gl.pledge_amend(
+            args.id,
+            kind=args.kind,
+            quantity=args.quantity,
+            serials=args.serials,
+            maturity_date=args.maturity,
+            idempotency_key=args.key,
+        ),
+        args,
+        out,
+    )
+
+
+def cmd_pledge_amendments(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    rows = gl.pledge_amendments(args.id)
+    if args.json:
+        return rows
+    table(
+        ["id", "reference", "kind", "status", "tonnes", "matures", "registered"],
+        [
+            [
+                a["id"],
+                a["reference"] or "",
+                a["kind"],
+                a["status"],
+                a["quantity"],
+                a["maturity_date"] or "",
+                a["registered_at"] or "",
+            ]
+            for a in rows
+        ],
+        out,
+    )
+    return None
+
+
+def cmd_pledge_amendment_confirm(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _amendment_result(gl.pledge_amendment_confirm(args.id, args.number), args, out)
+
+
+def cmd_pledge_amendment_register(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _amendment_result(gl.pledge_amendment_step(args.id, args.number, "register"), args, out)
+
+
+def cmd_pledge_amendment_reject(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    return _amendment_result(
+        gl.pledge_amendment_step(args.id, args.number, "reject", {"reason": args.reason}), args, out
+    )
+
+
 def cmd_pledge_exposure(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     rows = gl.pledge_exposure()
     if args.json:
@@ -1175,6 +1251,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.add_argument("reference")
     command(pledge, "exposure", cmd_pledge_exposure, "lender: your exposure summed (overseers: every lender's)")
+    p = command(pledge, "amend", cmd_pledge_amend, "borrower: apply to top up, partly release or extend a pledge")
+    p.add_argument("id", type=int)
+    p.add_argument("--kind", choices=["top_up", "partial_release", "extension"], required=True)
+    p.add_argument("--quantity", type=int, default=0, help="tonnes added or released")
+    p.add_argument("--serials", type=_serial_range, help="a top-up of exactly FIRST-LAST")
+    p.add_argument("--maturity", help="the new maturity of an extension, YYYY-MM-DD")
+    p.add_argument("--key", help=key_help)
+    p = command(pledge, "amendments", cmd_pledge_amendments, "a pledge's amendments")
+    p.add_argument("id", type=int)
+    for name, handler, text in (
+        ("amendment-confirm", cmd_pledge_amendment_confirm, "lender: confirm an amendment's terms"),
+        ("amendment-register", cmd_pledge_amendment_register, "registry: register an applied amendment"),
+        ("amendment-reject", cmd_pledge_amendment_reject, "reject (lender, registry) or withdraw (borrower)"),
+    ):
+        p = command(pledge, name, handler, text)
+        p.add_argument("id", type=int)
+        p.add_argument("number", type=int, help="the amendment's id")
+        if name == "amendment-reject":
+            p.add_argument("--reason", default="")
 
     compliance = commands.add_parser("compliance", help="your obligations, surrenders, carryover").add_subparsers(
         dest="compliance_command", required=True, metavar="ACTION"

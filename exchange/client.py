@@ -760,6 +760,44 @@ class Client:
             pk, "compliance-release", {"quantity": quantity, "year": year, "substitute_quantity": substitute_quantity}
         )
 
+    # --- amendments of a registered pledge (top-up, partial release, extension) ----------------------------
+    def pledge_amendments(self, pk: int) -> list[dict[str, Any]]:
+        """The amendments of a pledge, oldest first."""
+        return cast(list[dict[str, Any]], self.request("GET", f"/api/v1/pledges/{int(pk)}/amendments"))
+
+    def pledge_amend(
+        self,
+        pk: int,
+        *,
+        kind: str,
+        quantity: int = 0,
+        serials: tuple[int, int] | None = None,
+        maturity_date: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """The borrower applies to amend a registered pledge: ``top_up``, ``partial_release`` or ``extension``
+        (``maturity_date`` as YYYY-MM-DD). Nothing changes until the registry registers it."""
+        body: dict[str, Any] = {"kind": kind, "quantity": quantity}
+        if serials:
+            body["serials"] = list(serials)
+        if maturity_date:
+            body["maturity_date"] = maturity_date
+        return self.pledge_step(pk, "amendments", body, idempotency_key=idempotency_key)
+
+    def pledge_amendment_step(
+        self, pk: int, number: int, step: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """POST ``confirm``, ``register`` or ``reject`` on amendment ``number`` of pledge ``pk`` (``register``
+        above the four-eyes threshold: the approval request, 202)."""
+        return self.pledge_step(pk, f"amendments/{int(number)}/{step}", body)
+
+    def pledge_amendment_confirm(self, pk: int, number: int) -> dict[str, Any]:
+        """The lender confirms the amendment's terms (their digest, read from the amendment)."""
+        amendment = next((a for a in self.pledge_amendments(pk) if a["id"] == int(number)), None)
+        # An amendment not of this pledge: the server answers its 404 (pledge_not_found) to the confirmation.
+        digest = amendment["terms_digest"] if amendment else "0" * 64
+        return self.pledge_amendment_step(pk, number, "confirm", {"terms_digest": digest})
+
     def pledge_exposure(self) -> list[dict[str, Any]]:
         """The lender's exposure summed over its open loans (overseers: every lender's)."""
         return cast(list[dict[str, Any]], self.request("GET", "/api/v1/pledges/exposure"))

@@ -19,15 +19,15 @@ from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
 from exchange.api.fields import fen_to_str
 from exchange.models import (
-    ApprovalOperation,
     MarginCall,
+    PledgeAmendment,
     PledgeCollateral,
     PledgeEnforcement,
     PledgeLoan,
     PledgeValuation,
 )
 from exchange.selectors.pledges import exposures
-from exchange.services.approvals import gated
+from exchange.services.approvals import pledge_amendment_register_or_file, pledge_register_or_file
 from exchange.services.pledges import (
     bp_to_percent,
     pledge_confirm,
@@ -36,18 +36,24 @@ from exchange.services.pledges import (
     pledge_enforce_court_order,
     pledge_enforcement_agree,
     pledge_enforcement_decline,
-    pledge_register,
     pledge_reject,
     pledge_release,
     pledge_request,
     pledge_top_up,
     pledge_withdraw,
 )
+from exchange.services.pledges.amendments import pledge_amendment_confirm, pledge_amendment_reject
 
 
 class CollateralInline(ReadOnlyInline):
     model = PledgeCollateral
     fields = ("kind", "quantity", "serial_ranges", "hold", "created_at")
+    readonly_fields = fields
+
+
+class AmendmentInline(ReadOnlyInline):
+    model = PledgeAmendment
+    fields = ("reference", "kind", "status", "quantity", "serial_ranges", "maturity_date", "registered_at")
     readonly_fields = fields
 
 
@@ -116,7 +122,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     search_fields = ["registration_reference", "borrower__name", "lender__name", "account__number"]
     list_select_related = ["borrower", "lender", "asset"]
     ordering = ["-id"]
-    inlines = [CollateralInline, ValuationInline, MarginCallInline]
+    inlines = [CollateralInline, AmendmentInline, ValuationInline, MarginCallInline]
     actions = [
         "accept",
         "register",
@@ -211,13 +217,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         self._each(
             request,
             queryset,
-            lambda actor, loan: gated(
-                actor=actor,
-                operation=ApprovalOperation.PLEDGE_REGISTER,
-                params={"pledge": loan.pk},
-                summary=f"Register pledge {loan.pk}: {loan.quantity} t of {loan.asset.code}",
-                call=lambda: pledge_register(actor=actor, loan=loan),
-            ),
+            lambda actor, loan: pledge_register_or_file(actor=actor, loan=loan),
             "registered, or filed for a second registry user's approval",
         )
 
@@ -387,3 +387,41 @@ class PledgeEnforcementAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["method", "status"]
     list_select_related = ["loan"]
+
+
+@admin.register(PledgeAmendment)
+class PledgeAmendmentAdmin(ReadOnlyAdmin):
+    """Amendments of registered pledges (top-up, partial release, extension): the lender confirms, the registry
+    registers (four eyes above the threshold) or rejects; the services decide who may."""
+
+    list_display = ["id", "loan", "kind", "status", "quantity", "maturity_date", "reference", "registered_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["loan__registration_reference", "reference"]
+    list_select_related = ["loan"]
+    actions = ["confirm", "register", "reject"]
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[PledgeAmendment], call: Any, done: str) -> None:
+        for amendment in queryset.select_related("loan"):
+            run_service(request, lambda actor, a=amendment: call(actor, a), success=f"{amendment}: {done}.")
+
+    @admin.action(description=_("Confirm the terms of the selected amendments (lender)"))
+    def confirm(self, request: HttpRequest, queryset: QuerySet[PledgeAmendment]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda actor, a: pledge_amendment_confirm(actor=actor, amendment=a, terms_digest=a.terms_digest),
+            "applied for registration",
+        )
+
+    @admin.action(description=_("Register the selected amendments (registry; four eyes above the threshold)"))
+    def register(self, request: HttpRequest, queryset: QuerySet[PledgeAmendment]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda actor, a: pledge_amendment_register_or_file(actor=actor, amendment=a),
+            "registered, or filed for a second registry user's approval",
+        )
+
+    @admin.action(description=_("Reject the selected amendments"))
+    def reject(self, request: HttpRequest, queryset: QuerySet[PledgeAmendment]) -> None:
+        self._each(request, queryset, lambda actor, a: pledge_amendment_reject(actor=actor, amendment=a), "rejected")

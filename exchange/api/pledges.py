@@ -42,7 +42,6 @@ from exchange.api.fields import (
 from exchange.api.idempotency import idempotent_request
 from exchange.errors import ProjectNotFound
 from exchange.models import (
-    ApprovalOperation,
     ApprovalRequest,
     DayCount,
     EnforcementMethod,
@@ -66,7 +65,7 @@ from exchange.selectors.pledges import (
     registered_pledges,
     valuations_of,
 )
-from exchange.services.approvals import gated
+from exchange.services.approvals import pledge_register_or_file
 from exchange.services.pledges import (
     DEFAULT_CURE_DAYS,
     MAX_CURE_DAYS,
@@ -81,7 +80,6 @@ from exchange.services.pledges import (
     pledge_enforcement_agree,
     pledge_enforcement_decline,
     pledge_external_reference_record,
-    pledge_register,
     pledge_reject,
     pledge_release,
     pledge_request,
@@ -667,13 +665,7 @@ class PledgeRegistrationApi(ActorMixin, APIView):
     @extend_schema(request=None, responses={200: PledgeOut, 202: PENDING_OUT}, operation_id="pledges_register")
     def post(self, request: Request, pk: int) -> Response:
         loan = pledge_visible(self.actor, pk)
-        result = gated(
-            actor=self.actor,
-            operation=ApprovalOperation.PLEDGE_REGISTER,
-            params={"pledge": loan.pk},
-            summary=f"Register pledge {loan.pk}: {loan.quantity} t of {asset_label(loan)}",
-            call=lambda: pledge_register(actor=self.actor, loan=loan),
-        )
+        result = pledge_register_or_file(actor=self.actor, loan=loan)
         if isinstance(result, ApprovalRequest):
             return pending_response(result)
         return Response(PledgeOut(pledge_by_pk(loan.pk)).data)

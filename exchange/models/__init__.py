@@ -69,7 +69,10 @@ from exchange.models.markets import (
 from exchange.models.nontrade import LegalBasis, NonTradeStatus, NonTradeTransfer
 from exchange.models.notices import Notice, NoticeKind, NoticeStatus
 from exchange.models.pledges import (
+    OPEN_AMENDMENT,
     REGISTERED_STATES,
+    AmendmentKind,
+    AmendmentStatus,
     CollateralKind,
     ComplianceReleaseStatus,
     DayCount,
@@ -77,6 +80,7 @@ from exchange.models.pledges import (
     EnforcementMethod,
     EnforcementStatus,
     MarginCall,
+    PledgeAmendment,
     PledgeCollateral,
     PledgeComplianceRelease,
     PledgeEnforcement,
@@ -104,6 +108,7 @@ from exchange.models.trading import (
 from exchange.models.trust import PendingStatus, PendingTransfer, TrustedAccount, TrustStatus
 
 __all__ = [
+    "OPEN_AMENDMENT",
     "REGISTERED_STATES",
     "SINK_STATE",
     "SYSTEM_ACCOUNT_KINDS",
@@ -117,6 +122,8 @@ __all__ = [
     "AllocationOutcome",
     "AllocationRule",
     "AllocationStage",
+    "AmendmentKind",
+    "AmendmentStatus",
     "ApprovalOperation",
     "ApprovalRequest",
     "ApprovalStatus",
@@ -176,6 +183,7 @@ __all__ = [
     "ParticipantTransfers",
     "PendingStatus",
     "PendingTransfer",
+    "PledgeAmendment",
     "PledgeCollateral",
     "PledgeComplianceRelease",
     "PledgeEnforcement",

@@ -22,6 +22,7 @@ class ApprovalOperation(models.TextChoices):
     FINAL_ALLOCATION = "compliance.final_allocation", _("Compliance final allocation")
     PLEDGE_REGISTER = "pledge.register", _("Pledge registration")
     CCER_CLAIM_ISSUE = "ccer.claim_issue", _("CCER issuance of a reduction claim")
+    PLEDGE_AMENDMENT_REGISTER = "pledge.amendment_register", _("Registration of a pledge amendment")
 
 
 class ApprovalStatus(models.TextChoices):

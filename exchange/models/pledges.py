@@ -483,6 +483,76 @@ class PledgeEnforcement(models.Model):
         return max(self.amount_due_fen - self.received_by_lender_fen, 0)
 
 
+class AmendmentKind(models.TextChoices):
+    TOP_UP = "top_up", _("Top-up: more units pledged")
+    PARTIAL_RELEASE = "partial_release", _("Partial release: units leave the pledge")
+    EXTENSION = "extension", _("Extension: a later maturity")
+
+
+class AmendmentStatus(models.TextChoices):
+    REQUESTED = "requested", _("Requested by the borrower")
+    APPLIED = "applied", _("Applied for registration by both parties")
+    REGISTERED = "registered", _("Registered")
+    REJECTED = "rejected", _("Rejected")
+
+
+OPEN_AMENDMENT = (AmendmentStatus.REQUESTED, AmendmentStatus.APPLIED)
+
+
+class PledgeAmendment(models.Model):
+    """A change to a registered pledge (top-up, partial release, extension), registered like the pledge
+    itself: the borrower applies, the lender confirms the same terms (``terms_digest``), the registry
+    registers it (four eyes above the threshold) with an amendment number ``<registration number>-A<n>``.
+    It takes effect at registration. One amendment of a pledge is open at a time."""
+
+    loan = models.ForeignKey(PledgeLoan, on_delete=models.PROTECT, related_name="amendments")
+    kind = models.CharField(max_length=16, choices=AmendmentKind.choices)
+    quantity = models.BigIntegerField(default=0, help_text=_("Tonnes added or released (0 for an extension)."))
+    serials = models.JSONField(null=True, blank=True, help_text=_("[first, last] of a top-up, if named."))
+    maturity_date = models.DateField(null=True, blank=True, help_text=_("The new maturity of an extension."))
+    previous_maturity_date = models.DateField(null=True, blank=True)
+    terms_digest = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=AmendmentStatus.choices, default=AmendmentStatus.REQUESTED)
+    number = models.PositiveSmallIntegerField(null=True, blank=True)
+    reference = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    collateral = models.OneToOneField(
+        PledgeCollateral, on_delete=models.PROTECT, null=True, blank=True, related_name="amendment"
+    )
+    serial_ranges = models.JSONField(default=list, blank=True, help_text=_("[[first, last], ...] added or released."))
+    ltv_bp_after = models.PositiveIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    requested_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    registered_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind=AmendmentKind.EXTENSION, quantity=0, maturity_date__isnull=False)
+                    | (~models.Q(kind=AmendmentKind.EXTENSION) & models.Q(quantity__gt=0, maturity_date__isnull=True))
+                ),
+                name="pledge_amendment_terms_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status=AmendmentStatus.REGISTERED)
+                | models.Q(number__isnull=False, reference__isnull=False, registered_at__isnull=False),
+                name="pledge_amendment_registered_numbered",
+            ),
+            models.UniqueConstraint(fields=["loan", "number"], name="pledge_amendment_number_unique"),
+            models.UniqueConstraint(
+                fields=["loan"],
+                condition=models.Q(status__in=["requested", "applied"]),
+                name="pledge_amendment_one_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference or f"amendment {self.pk} of pledge {self.loan_id} ({self.kind}, {self.status})"
+
+
 class ComplianceReleaseStatus(models.TextChoices):
     REQUESTED = "requested", _("Requested by the borrower")
     RELEASED = "released", _("Consented by the lender: released into the surrender")

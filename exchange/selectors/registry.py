@@ -9,16 +9,18 @@ A certificate carries the retirement's audit inclusion proof, checked here with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from exchange.audit_proof import ProofError, canonical_json, verify_proof
 from exchange.models import (
     Account,
+    AmendmentStatus,
     Asset,
     AuditEvent,
     BlockState,
+    PledgeAmendment,
     PledgeCollateral,
     PledgeLoan,
     Retirement,
@@ -88,12 +90,13 @@ class PledgeCertificate:
     ranges: list[tuple[int, int, int]]  # first, last, units: every block frozen at registration and since
     event_seq: int | None
     verification: Verification
+    amendments: list[PledgeAmendment] = field(default_factory=list)  # registered, in number order
 
 
 def pledge_certificate(reference: str) -> PledgeCertificate | None:
     """A registered pledge's registration certificate, public by its registration number: the parties by
     name, the asset and serial ranges, the secured amount, the dates, and the registration's audit proof
-    checked here."""
+    checked here; and its registered amendments (top-ups, partial releases, extensions)."""
     loan = (
         PledgeLoan.objects.select_related("borrower", "lender", "asset__project", "account")
         .filter(registration_reference=reference)
@@ -111,7 +114,14 @@ def pledge_certificate(reference: str) -> PledgeCertificate | None:
         .values_list("seq", flat=True)
         .first()
     )
-    return PledgeCertificate(loan=loan, ranges=ranges, event_seq=seq, verification=verify_event(seq, "registration"))
+    amendments = list(PledgeAmendment.objects.filter(loan=loan, status=AmendmentStatus.REGISTERED).order_by("number"))
+    return PledgeCertificate(
+        loan=loan,
+        ranges=ranges,
+        event_seq=seq,
+        verification=verify_event(seq, "registration"),
+        amendments=amendments,
+    )
 
 
 def verify_event(seq: int | None, what: str = "retirement") -> Verification:

@@ -36,6 +36,7 @@ from exchange.models import (
     ComplianceYear,
     NoticeKind,
     Obligation,
+    PledgeAmendment,
     PledgeLoan,
     Project,
 )
@@ -47,6 +48,8 @@ from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
 from exchange.services.nontrade import non_trade_transfer_execute, non_trade_transfer_rejected
 from exchange.services.notices import notice_add
 from exchange.services.pledges import pledge_register
+from exchange.services.pledges.amendments import pledge_amendment_register
+from exchange.services.pledges.common import asset_label
 
 T = TypeVar("T")
 
@@ -135,6 +138,11 @@ def _register_pledge(actor: Actor, p: dict[str, Any]) -> str:
     return f"pledge:{loan.pk}"
 
 
+def _register_pledge_amendment(actor: Actor, p: dict[str, Any]) -> str:
+    amendment = pledge_amendment_register(actor=actor, amendment=PledgeAmendment.objects.get(pk=p["amendment"]))
+    return f"pledge_amendment:{amendment.pk}"
+
+
 OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
     ApprovalOperation.CCER_ISSUE: _issue,
     ApprovalOperation.CEA_ALLOCATE: _allocate,
@@ -142,6 +150,7 @@ OPERATIONS: dict[str, Callable[[Actor, dict[str, Any]], str]] = {
     ApprovalOperation.TRUE_UP: _true_up,
     ApprovalOperation.FINAL_ALLOCATION: _allocate_final,
     ApprovalOperation.PLEDGE_REGISTER: _register_pledge,
+    ApprovalOperation.PLEDGE_AMENDMENT_REGISTER: _register_pledge_amendment,
 }
 # Operations whose request is filed by their own review step (not ``approval_request``): carried out with the
 # approval itself, and told when it is rejected (a non-trade transfer releases its held units).
@@ -170,6 +179,31 @@ def gated(
         return approval_request(
             actor=actor, operation=operation, params=params, quantity=needed.quantity, summary=summary
         )
+
+
+def pledge_register_or_file(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan | ApprovalRequest:
+    """The registry registers a joint pledge application; above the four-eyes threshold the registration is
+    filed for a second registry user's approval instead (the request is returned). The API, the admin and
+    the CLI all register through here."""
+    return gated(
+        actor=actor,
+        operation=ApprovalOperation.PLEDGE_REGISTER,
+        params={"pledge": loan.pk},
+        summary=f"Register pledge {loan.pk}: {loan.quantity} t of {asset_label(loan)}",
+        call=lambda: pledge_register(actor=actor, loan=loan),
+    )
+
+
+def pledge_amendment_register_or_file(*, actor: Actor, amendment: PledgeAmendment) -> PledgeAmendment | ApprovalRequest:
+    """The registry registers a jointly applied pledge amendment, or files it for four eyes above the threshold."""
+    return gated(
+        actor=actor,
+        operation=ApprovalOperation.PLEDGE_AMENDMENT_REGISTER,
+        params={"amendment": amendment.pk},
+        summary=f"Register amendment {amendment.pk} of pledge {amendment.loan_id}: {amendment.kind}, "
+        f"{amendment.quantity} t",
+        call=lambda: pledge_amendment_register(actor=actor, amendment=amendment),
+    )
 
 
 @service

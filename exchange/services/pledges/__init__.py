@@ -1,33 +1,32 @@
-"""Pledge loans (质押): request, registration, top-up, release, default, enforcement, daily valuation.
+"""Pledge loans (质押): application, registration, amendments, release, default, lawful enforcement, valuation.
 
 Key invariant: while a pledge is registered or defaulted, exactly its units are frozen by ``pledge``
 holds on exact serial blocks (its ``PledgeCollateral`` rows), so they can't be transferred, sold,
 surrendered, retired or pledged again. They leave the freeze only by release (back to the borrower's
-available units) or by enforcement: into the lender's account (a ``pledge_enforcement`` journal entry
-that consumes the holds), or sold on the exchange through an ordinary order that takes over the holds.
+available units: repayment, a registered partial release, release for compliance) or by enforcement
+(Civil Code arts. 436-438; never more value to the lender than the debt): taken at an agreed value, sold
+on the exchange through an ordinary order that takes over the holds, or on a court order.
 
-Lifecycle (every other move is refused with ``invalid_pledge_transition``, 409):
+Lifecycle (every other move is refused with ``invalid_pledge_transition``, 409; docs/pledges.md):
 
-    requested --register--> registered --release--> released
-    requested --reject--> rejected           registered --default--> defaulted --enforce--> enforced
-    requested --withdraw--> withdrawn        registered --top_up--> registered
+    requested --confirm--> applied --register--> registered --release--> released
+    requested|applied --reject/withdraw--> rejected|withdrawn
+    registered --default--> defaulted --enforce--> enforced      registered|defaulted --court--> enforced
+    registered --top_up, or an amendment registered by the registry--> registered
 
 Money is integer fen; the annual rate and the LTV levels are basis points (385 bp = 3.85%).
-Interest is simple, actual/365, from the start date to the day of repayment or enforcement, rounded
-half up to the fen. LTV = principal / (pledged units x price), in basis points rounded up, so rounding
-never hides a breach. The price is the latest daily close, else the listing's reference price.
+Interest is simple, by the loan's day count (actual/360 by default, actual/365 where agreed), from the
+start date to the day of repayment or enforcement, rounded half up to the fen. LTV = principal /
+(pledged units x price), in basis points rounded up, so rounding never hides a breach. The price is the
+latest daily close, else the listing's reference price.
 
-Enforcement by sale: the amount due (principal + interest to the day the sale starts) is fixed when
-the sell order is placed. The seller's fee is the borrower's: settlement takes it from the proceeds in
-the borrower's account. In the same database transaction as each settlement of the order's trades,
-``sale_fills_settled`` pays the lender from those net proceeds until it is paid in full; the rest stays
-with the borrower, so proceeds are never free in the borrower's account while the lender is owed.
-When the order has ended (filled, or cancelled at the session close) and its trades have settled, the
-units left unsold go to the lender by transfer if it is still owed anything, else back to the
-borrower; the loan is then enforced. A shortfall after that is the lender's claim outside the ledger.
+Enforcement by sale: in the same database transaction as each settlement of the order's trades,
+``sale_fills_settled`` pays the lender from the net proceeds until the debt is paid; the rest is the
+borrower's. Units left unsold stay pledged for another round while the lender is owed (never handed to
+the lender), and are released once the debt is paid.
 
-Locks are taken in the order ``exchange.locks`` gives: enforcement rows, the loan row, then the book,
-balance rows and hold rows.
+Locks are taken in the order ``exchange.locks`` gives: enforcement rows, the loan row (then an amendment's
+or a release's row), then the book, balance rows and hold rows.
 """
 
 from exchange.services.pledges.common import TRANSITIONS

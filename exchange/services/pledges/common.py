@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from accounts.actors import Actor
@@ -15,6 +15,7 @@ from exchange.models import (
     Asset,
     Balance,
     Hold,
+    HoldKind,
     HoldStatus,
     MarginCall,
     PledgeCollateral,
@@ -28,6 +29,7 @@ from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
 from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.ledger import (
     SerialsNotAvailable,
+    hold_place,
     insufficient_available,
 )
 from exchange.services.notices import notice_add
@@ -169,6 +171,36 @@ def active_collateral(loan: PledgeLoan) -> list[PledgeCollateral]:
     return list(
         PledgeCollateral.objects.filter(loan=loan, hold__status=HoldStatus.ACTIVE).select_related("hold").order_by("id")
     )
+
+
+def collateral_add(
+    loan: PledgeLoan, asset: Asset, quantity: int, serials: tuple[int, int] | None, kind: str, now: datetime
+) -> PledgeCollateral:
+    """Freeze ``quantity`` more of the borrower's units (lowest available, or the named range) under the
+    pledge: one ``pledge`` hold and its collateral row (a top-up, a substitute, a registered amendment)."""
+    hold = hold_place(
+        account=loan.account,
+        asset=asset,
+        quantity=quantity,
+        kind=HoldKind.PLEDGE,
+        reference=f"pledge:{loan.pk}",
+        serials=serials,
+    )
+    return PledgeCollateral.objects.create(
+        loan=loan, hold=hold, kind=kind, quantity=quantity, serial_ranges=ranges_of(hold), created_at=now
+    )
+
+
+def latest_collateral(loan: PledgeLoan, quantity: int) -> list[tuple[Hold, int]]:
+    """The holds (and how much of each) that release ``quantity`` pledged units, the latest collateral
+    first (what was pledged last leaves first; the initial registration's blocks stay longest)."""
+    left, releases = quantity, []
+    for collateral in reversed(active_collateral(loan)):
+        take = min(left, collateral.hold.remaining)
+        if take:
+            releases.append((collateral.hold, take))
+            left -= take
+    return releases
 
 
 def terms_payload(loan: PledgeLoan) -> dict[str, Any]:

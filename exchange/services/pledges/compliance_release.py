@@ -23,9 +23,7 @@ from exchange.locks import lock_row, lock_rows
 from exchange.models import (
     CollateralKind,
     ComplianceReleaseStatus,
-    HoldKind,
     Obligation,
-    PledgeCollateral,
     PledgeComplianceRelease,
     PledgeLoan,
     PledgeStatus,
@@ -33,14 +31,14 @@ from exchange.models import (
 from exchange.selectors.pledges import Price, collateral_price
 from exchange.services.audit import audit_record, service
 from exchange.services.compliance import SurrenderLine, surrender_create
-from exchange.services.ledger import hold_place, holds_release
+from exchange.services.ledger import holds_release
 from exchange.services.pledges.common import (
     VALUATION_FIELDS,
-    active_collateral,
     check_ltv_limit,
+    collateral_add,
+    latest_collateral,
     locked_loan,
     mark,
-    ranges_of,
     require_party,
     require_units,
 )
@@ -138,28 +136,9 @@ def pledge_compliance_release_decide(
     check_ltv_limit(loan, price)
     # The obligation's row before any balance or hold (exchange.locks); surrender_create locks it again.
     lock_rows(Obligation.objects.filter(year_id=release.year, entity_id=loan.borrower_id))
-    to_release, releases = release.quantity, []
-    for collateral in reversed(active_collateral(loan)):  # the latest collateral first
-        take = min(to_release, collateral.hold.remaining)
-        if take:
-            releases.append((collateral.hold, take))
-            to_release -= take
+    releases = latest_collateral(loan, release.quantity)
     if release.substitute_quantity:
-        hold = hold_place(
-            account=loan.account,
-            asset=asset,
-            quantity=release.substitute_quantity,
-            kind=HoldKind.PLEDGE,
-            reference=f"pledge:{loan.pk}",
-        )
-        PledgeCollateral.objects.create(
-            loan=loan,
-            hold=hold,
-            kind=CollateralKind.SUBSTITUTE,
-            quantity=release.substitute_quantity,
-            serial_ranges=ranges_of(hold),
-            created_at=now,
-        )
+        collateral_add(loan, asset, release.substitute_quantity, None, CollateralKind.SUBSTITUTE, now)
     holds_release(releases)
     requester = Actor.for_user(get_user_model().objects.get(pk=release.requested_by_id))
     surrender = surrender_create(

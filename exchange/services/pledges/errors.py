@@ -97,3 +97,8 @@ class MarginCallOpen(RuleViolation):
 class ComplianceReleaseNotPending(InvalidState):
     code = "pledge_compliance_release_not_pending"
     default_message = _("The pledge has no release for compliance waiting for the lender.")
+
+
+class AmendmentOpen(InvalidState):
+    code = "pledge_amendment_open"
+    default_message = _("An amendment of this pledge is already open: register, reject or withdraw it first.")

@@ -38,6 +38,7 @@ from exchange.services.pledges.common import (
     VALUATION_FIELDS,
     check_available,
     check_ltv_limit,
+    collateral_add,
     lender_account_of,
     locked_loan,
     mark,
@@ -366,22 +367,8 @@ def pledge_top_up(
     asset = require_units(loan, "top_up")
     transition(loan, "top_up")
     day, now = clock.trading_day(), clock.now()
-    hold = hold_place(
-        account=loan.account,
-        asset=asset,
-        quantity=quantity,
-        kind=HoldKind.PLEDGE,
-        reference=f"pledge:{loan.pk}",
-        serials=serials,
-    )
-    collateral = PledgeCollateral.objects.create(
-        loan=loan,
-        hold=hold,
-        kind=CollateralKind.TOP_UP,
-        quantity=quantity,
-        serial_ranges=ranges_of(hold),
-        created_at=now,
-    )
+    collateral = collateral_add(loan, asset, quantity, serials, CollateralKind.TOP_UP, now)
+    hold = collateral.hold
     loan.quantity += quantity
     mark(loan, collateral_price(asset, day) or Price(loan.price_fen, None, ""), day)
     met = loan.margin_call if loan.margin_call_id and loan.ltv_bp < loan.margin_call_bp else None

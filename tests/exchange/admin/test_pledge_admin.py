@@ -121,3 +121,28 @@ def test_the_exposure_page_sums_each_lenders_open_loans(ps):
         ("Bank of Beijing", 2, 1_440_000, 2_400_000)
     ]
     assert "Bank of Beijing" in page.content.decode()
+
+
+def test_the_lender_confirms_and_the_registry_registers_an_amendment_in_the_admin(ps):
+    from exchange.models import PledgeAmendment
+    from exchange.services.pledges.amendments import pledge_amendment_request
+
+    loan = ps.registered(100)
+    amendment = pledge_amendment_request(actor=ps.borrower[2], loan=loan, kind="top_up", quantity=50)
+    url = "/admin/exchange/pledgeamendment/"
+
+    refused = staff(ps.borrower[2]).post(url, {"action": "confirm", "_selected_action": [amendment.pk]}, follow=True)
+    assert b"pledge_lender_only" in refused.content
+    staff(ps.bank[2]).post(url, {"action": "confirm", "_selected_action": [amendment.pk]})
+    refused = staff(ps.bank[2]).post(url, {"action": "register", "_selected_action": [amendment.pk]}, follow=True)
+    assert b"wrong_participant_kind" in refused.content
+    assert balance(ps.account, ps.cea) == (1000, 100)
+
+    staff(ps.ex.market.registry_actor).post(url, {"action": "register", "_selected_action": [amendment.pk]})
+
+    amendment = PledgeAmendment.objects.get(pk=amendment.pk)
+    assert (amendment.status, amendment.reference) == ("registered", f"{loan.registration_reference}-A01")
+    assert balance(ps.account, ps.cea) == (1000, 150)
+    page = staff(ps.ex.market.registry_actor).get(f"/admin/exchange/pledgeloan/{loan.pk}/change/")
+    assert page.status_code == 200
+    assert amendment.reference.encode() in page.content

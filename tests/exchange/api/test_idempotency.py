@@ -770,6 +770,77 @@ def _pledge_top_up(settings):
     )
 
 
+def _amendment_requested(ps, loan):
+    from exchange.services.pledges.amendments import pledge_amendment_request
+
+    return pledge_amendment_request(actor=ps.borrower[2], loan=loan, kind="top_up", quantity=100)
+
+
+def _amendment_applied(ps, loan):
+    from exchange.services.pledges.amendments import pledge_amendment_confirm
+
+    amendment = _amendment_requested(ps, loan)
+    return pledge_amendment_confirm(actor=ps.bank[2], amendment=amendment, terms_digest=amendment.terms_digest)
+
+
+def _amendment_state(loan):
+    return lambda: (
+        PledgeLoan.objects.get(pk=loan.pk).quantity,
+        list(loan.amendments.values_list("kind", "quantity", "status")),
+    )
+
+
+def _pledge_amend(settings):
+    ps = make_pledges()
+    loan = ps.registered()
+    return Case(
+        client_of(ps.borrower[2]),
+        f"/api/v1/pledges/{loan.pk}/amendments",
+        {"kind": "top_up", "quantity": 100},
+        _amendment_state(loan),
+        other_body={"kind": "top_up", "quantity": 101},
+    )
+
+
+def _pledge_amendment_confirm(settings):
+    ps = make_pledges()
+    loan = ps.registered()
+    amendment = _amendment_requested(ps, loan)
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/amendments/{amendment.pk}/confirm",
+        {"terms_digest": amendment.terms_digest},
+        _amendment_state(loan),
+        other_body={"terms_digest": "0" * 64},
+    )
+
+
+def _pledge_amendment_register(settings):
+    ps = make_pledges()
+    loan = ps.registered()
+    amendment = _amendment_applied(ps, loan)
+    return Case(
+        client_of(ps.ex.market.registry_actor),
+        f"/api/v1/pledges/{loan.pk}/amendments/{amendment.pk}/register",
+        None,
+        lambda: (_amendment_state(loan)(), balance(ps.account, ps.cea)),
+        other_path=f"/api/v1/pledges/{loan.pk}/amendments/{amendment.pk}/reject",
+    )
+
+
+def _pledge_amendment_reject(settings):
+    ps = make_pledges()
+    loan = ps.registered()
+    amendment = _amendment_requested(ps, loan)
+    return Case(
+        client_of(ps.bank[2]),
+        f"/api/v1/pledges/{loan.pk}/amendments/{amendment.pk}/reject",
+        {"reason": "No."},
+        _amendment_state(loan),
+        other_body={"reason": "Not now."},
+    )
+
+
 def _settlement(settings):
     ps = make_pledges()
     return Case(
@@ -1505,6 +1576,10 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/allocations/csv": _allocations_csv,
     "api/v1/pledges": _pledges,
     "api/v1/pledges/<id:pk>/top-up": _pledge_top_up,
+    "api/v1/pledges/<id:pk>/amendments": _pledge_amend,
+    "api/v1/pledges/<id:pk>/amendments/<id:number>/confirm": _pledge_amendment_confirm,
+    "api/v1/pledges/<id:pk>/amendments/<id:number>/register": _pledge_amendment_register,
+    "api/v1/pledges/<id:pk>/amendments/<id:number>/reject": _pledge_amendment_reject,
     "api/v1/settlement/batches": _settlement,
     "api/v1/listings": _listing_post,
     "api/v1/listings/pick": _listing_pick_level,

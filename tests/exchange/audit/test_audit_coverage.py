@@ -683,7 +683,34 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
             liquidation_bp=9000,
         )
 
+    def amendment_requested(m: Market):
+        from exchange.services.pledges import amendments as am
+
+        loan = registered(m)
+        m.give(m.holder("Borrower")[1], 10)
+        return am.pledge_amendment_request(actor=m.holder("Borrower")[2], loan=loan, kind="top_up", quantity=10)
+
+    def amendment_applied(m: Market):
+        from exchange.services.pledges import amendments as am
+
+        amendment = amendment_requested(m)
+        return am.pledge_amendment_confirm(actor=bank(m), amendment=amendment, terms_digest=amendment.terms_digest)
+
+    def amendment_registered(m: Market):
+        from exchange.services.pledges import amendments as am
+
+        return am.pledge_amendment_register(actor=m.registry_actor, amendment=amendment_applied(m))
+
+    def amendment_rejected(m: Market):
+        from exchange.services.pledges import amendments as am
+
+        return am.pledge_amendment_reject(actor=bank(m), amendment=amendment_requested(m))
+
     return {
+        "exchange.services.pledges.amendments.pledge_amendment_request": amendment_requested,
+        "exchange.services.pledges.amendments.pledge_amendment_confirm": amendment_applied,
+        "exchange.services.pledges.amendments.pledge_amendment_register": amendment_registered,
+        "exchange.services.pledges.amendments.pledge_amendment_reject": amendment_rejected,
         "exchange.services.pledges.future.pledge_request_future": future,
         "exchange.services.pledges.compliance_release.pledge_compliance_release_request": compliance_requested,
         "exchange.services.pledges.compliance_release.pledge_compliance_release_decide": compliance_released,

@@ -349,3 +349,35 @@ def test_non_trade_transfers_are_listed_and_a_ccer_application_is_commented(mark
     assert application.comments.get().author == "Seller Steel"
     assert claims == 0
     assert claim_table.splitlines()[2:] == ["(none)"]  # no claim yet
+
+
+def test_pledge_amendment_commands_apply_confirm_and_register(market):
+    from accounts.models import ParticipantKind
+    from tests.helpers.api import token_for
+    from tests.helpers.pledges import Pledges
+
+    ex = market.exchange
+    ps = Pledges(
+        ex=ex,
+        borrower=ex.trader("Borrower Co", units=1000),
+        bank=ex.trader("Bank of Beijing", kind=ParticipantKind.FINANCIAL_INSTITUTION),
+    )
+    loan = ps.registered(500)
+    borrower, bank = token_for(ps.borrower[2]), token_for(ps.bank[2])
+
+    applied = run(market, borrower, "pledge", "amend", str(loan.pk), "--kind", "top_up", "--quantity", "100")
+    assert (applied[0], applied[2]) == (0, "")
+    assert applied[1].startswith("Amendment ")
+    assert "top_up, requested, 100 t" in applied[1]
+    number = applied[1].split()[1]
+    refused = run(market, bank, "pledge", "amendment-register", str(loan.pk), number)
+    confirmed = run(market, bank, "pledge", "amendment-confirm", str(loan.pk), number)
+    registered = run(market, market.registry_token, "pledge", "amendment-register", str(loan.pk), number)
+    listed = run(market, borrower, "pledge", "amendments", str(loan.pk))
+
+    assert (refused[0], refused[2].split(":")[1].strip()) == (1, "wrong_participant_kind")
+    assert (confirmed[0], "applied" in confirmed[1]) == (0, True)
+    assert registered[0] == 0, registered[2]
+    assert f"{loan.registration_reference}-A01" in registered[1]
+    assert f"{loan.registration_reference}-A01" in listed[1]
+    assert balance(ps.account, ps.cea) == (1000, 600)

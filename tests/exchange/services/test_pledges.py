@@ -25,7 +25,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.services.accounts import system_account
-from exchange.services.approvals import approval_approve, gated
+from exchange.services.approvals import approval_approve, pledge_register_or_file
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.ledger import Leg, journal_open, ledger_post
 from exchange.services.pledges import (
@@ -422,14 +422,9 @@ def test_registration_above_the_four_eyes_threshold_waits_for_a_second_registry_
     second = actor_for(ps.ex.market.registry)
 
     refused(lambda: ps.register(loan), "approval_required")
-    approval = gated(
-        actor=first,
-        operation=ApprovalOperation.PLEDGE_REGISTER,
-        params={"pledge": loan.pk},
-        summary="Register pledge",
-        call=lambda: ps.register(loan),
-    )
+    approval = pledge_register_or_file(actor=first, loan=loan)
     assert isinstance(approval, ApprovalRequest)
+    assert (approval.operation, approval.params) == (ApprovalOperation.PLEDGE_REGISTER, {"pledge": loan.pk})
     assert balance(ps.account, ps.cea) == (1000, 0)
     refused(lambda: approval_approve(actor=first, approval=approval), "four_eyes_same_user")
 
