@@ -5,7 +5,8 @@ to an earlier step once it holds a later one:
 
 0. **an Idempotency-Key** (``IDEMPOTENCY_LOCK_CLASS``): advisory, per key, tried without waiting when a
    keyed request claims its key, before anything else.
-1. **settlement** (``lock_settlement``): advisory, exclusive; one settlement run at a time.
+1. **settlement** (``lock_settlement``): advisory, exclusive; one settlement run at a time. A buy that draws
+   on unsettled sale proceeds takes it later, but only with ``try_lock_settlement`` (never waiting).
 2. **the operation's own rows**, each kind in id order: pledge enforcements, then pledge loans
    (``lock_enforcements``, ``lock_pledge_loans``); compliance years, then obligations; an approval
    request; trusted accounts; pending transfers.
@@ -73,6 +74,14 @@ def _advisory(sql: str, params: list[Any]) -> None:
 def lock_settlement() -> None:
     """One settlement at a time (until the end of the transaction)."""
     _advisory("SELECT pg_advisory_xact_lock(%s)", [SETTLEMENT_LOCK_KEY])
+
+
+def try_lock_settlement() -> bool:
+    """Take the settlement lock if no settlement holds it, without waiting (so it may be taken after the book
+    and balance locks without deadlocking): a buy drawing on unsettled sale proceeds (``services.proceeds``)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SETTLEMENT_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
 
 
 # 2. the operation's own rows
