@@ -10,8 +10,9 @@ cash by the buy order's), and sales of pledged units on enforcement are left out
 lender first).
 
 The reservation stays exact: what is advanced is cash that already exists, moved out of the counterparty's
-hold, never credit. An advance runs under the settlement lock, taken without waiting (a settlement running
-means no advance now), so a settlement and an advance never both pay one trade's cash. Cash advanced and not
+hold, never credit. An advance holds the settlement lock shared, taken without waiting (a settlement running
+means no advance now), so a settlement and an advance never both pay one trade's cash; and the account's own
+proceeds lock, so two buys of one account never draw on the same proceeds twice. Cash advanced and not
 yet settled can't be withdrawn (``proceeds_not_withdrawable``): it becomes withdrawable when its trade settles,
 after the close, so from T+1.
 """
@@ -27,7 +28,7 @@ from accounts.actors import Actor
 from core.errors import translatable as _
 from core.money import fen_to_str
 from exchange.errors import RuleViolation
-from exchange.locks import try_lock_settlement
+from exchange.locks import lock_proceeds, try_lock_settlement_shared
 from exchange.models import (
     Account,
     AccountKind,
@@ -112,8 +113,9 @@ def advanced_unsettled(account: Account) -> int:
 def _advance(actor: Actor, account: Account, cash: Asset, shortfall: int) -> int:
     """Pay the account ``shortfall`` of its unsettled sales' proceeds now, or nothing if they fall short; return
     how much was paid."""
-    if not try_lock_settlement():
+    if not try_lock_settlement_shared():
         return 0  # a settlement is running: it pays these proceeds itself, in a moment
+    lock_proceeds(account.pk)
     sales = _unsettled_sales(account)
     if sum(row[3] for row in sales) < shortfall:
         return 0

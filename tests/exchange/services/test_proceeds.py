@@ -11,9 +11,11 @@ from core import clock
 from core.errors import DomainError
 from exchange.models import ProceedsAdvance, SettlementStatus
 from exchange.services.agreements import listing_pick, listing_post
+from exchange.services.issuance import cea_vintage_create
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import cash_asset, cash_withdraw, order_cancel
+from exchange.services.trading import asset_list, cash_asset, cash_withdraw, order_cancel
 from tests.exchange.services.test_agreements import WEDNESDAY, National, at
+from tests.helpers.concurrency import attempt, run_workers
 from tests.helpers.ledger import assert_reconciled, balance, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +113,36 @@ def test_sales_proceeds_before_any_advance_are_not_in_the_balance_to_withdraw():
     with clock.pinned(at(WEDNESDAY, 11)), pytest.raises(DomainError) as refused:
         cash_withdraw(actor=nat.operator, account=s_acc, amount_fen=PROCEEDS, reference="w1")
     assert refused.value.code == "insufficient_available"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_buys_at_once_on_two_books_draw_on_the_proceeds_once():
+    nat = National()
+    s_acc, seller, _ = _sold(nat)  # 795,200 fen of unsettled proceeds, no cash
+    with clock.pinned(at(WEDNESDAY, 9)):
+        cea25 = cea_vintage_create(actor=nat.market.registry_actor, vintage=2025)
+        asset_list(actor=nat.operator, asset=cea25, reference_price_fen=8000)
+    assets = [nat.cea, cea25]
+    with clock.pinned(at(WEDNESDAY, 10, 30)):
+
+        def work(i: int) -> list[str]:
+            return [
+                attempt(
+                    lambda: listing_post(
+                        actor=seller,
+                        account=s_acc,
+                        asset=assets[i],
+                        side="buy",
+                        price_fen=8000,
+                        quantity=50,  # 402,400 fen each: both together exceed the proceeds
+                        client_order_id=f"bid-{i}",
+                    )
+                )
+            ]
+
+        outcomes = run_workers(2, work)
+
+    assert sorted(outcomes) == ["insufficient_available", "ok"]
+    assert sum(ProceedsAdvance.objects.values_list("amount_fen", flat=True)) == COST_50
+    assert balance(s_acc, cash_asset()) == (COST_50, COST_50)
+    assert_reconciled()
