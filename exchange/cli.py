@@ -568,6 +568,49 @@ def cmd_auction_close(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return None
 
 
+RULEBOOK_HEADERS = ["version", "effective from", "in effect", "modes", "position limit", "large holder", "title"]
+
+
+def _rulebook_row(book: Mapping[str, Any]) -> list[object]:
+    return [
+        book["version"],
+        book["effective_from"],
+        "*" if book["in_effect"] else "",
+        ",".join(m["mode"] for m in book["modes"]),
+        book["position_limit_t"] if book["position_limit_rule"] != "none" else "-",
+        book["large_holder_threshold_t"],
+        book["title"],
+    ]
+
+
+def cmd_rulebook_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    books = gl.rulebooks(args.market)
+    if args.json:
+        return books
+    table(RULEBOOK_HEADERS, [_rulebook_row(b) for b in books], out)
+    return None
+
+
+def cmd_rulebook_publish(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
+    changes: dict[str, Any] = {}
+    for pair in args.set or []:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ClientError("invalid", "Each --set is NAME=VALUE (VALUE as JSON, or text).")
+        try:
+            changes[name] = json.loads(value)
+        except ValueError:
+            changes[name] = value
+    modes = json.loads(args.modes) if args.modes else None
+    book = gl.rulebook_publish(
+        args.market, effective_from=args.effective_from, changes=changes, modes=modes, idempotency_key=args.key
+    )
+    if args.json:
+        return book
+    table(RULEBOOK_HEADERS, [_rulebook_row(book)], out)
+    return None
+
+
 def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     pledges = gl.pledges(status=args.status, limit=args.limit)
     if args.json:
@@ -907,6 +950,37 @@ def cmd_statement(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         ],
         out,
     )
+    legs = [(line, leg) for line in lines for leg in line.get("trades") or []]
+    if legs:
+        out.write("\n" + _("Trades behind the settlement lines") + "\n")
+        table(
+            [
+                _("journal entry"),
+                _("trade"),
+                _("side"),
+                _("asset"),
+                _("quantity"),
+                _("price"),
+                _("units leg"),
+                _("cash leg"),
+                _("fee"),
+            ],
+            [
+                [
+                    str(line["transaction"]),
+                    str(leg["trade"]),
+                    leg["side"],
+                    leg["asset"],
+                    leg["quantity"],
+                    leg["price"],
+                    leg["units"],
+                    leg["cash"],
+                    leg["fee"],
+                ]
+                for line, leg in legs
+            ],
+            out,
+        )
     return None
 
 
@@ -1159,6 +1233,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--side", choices=["buy", "sell"], help="the listings' side (sell: buy from the asks)")
     p.add_argument("--price")
     p.add_argument("--account")
+    p.add_argument("--key", help=key_help)
+
+    rulebook = commands.add_parser("rulebook", help="market rulebooks: list versions, publish one").add_subparsers(
+        dest="rulebook_command", required=True, metavar="ACTION"
+    )
+    p = command(rulebook, "list", cmd_rulebook_list, "a market's rulebook versions, newest first")
+    p.add_argument("market", help="e.g. CN-CEA, CN-CCER, BJ-BEA")
+    p = command(rulebook, "publish", cmd_rulebook_publish, "publish a new version (exchange or registry staff)")
+    p.add_argument("market")
+    p.add_argument("effective_from", help="YYYY-MM-DD, today or later")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a rule that changes (repeat)")
+    p.add_argument("--modes", help="the new version's modes as a JSON list (default: the latest's)")
     p.add_argument("--key", help=key_help)
 
     block = commands.add_parser("block", help="block agreement: offer, list, accept, decline, counter").add_subparsers(

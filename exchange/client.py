@@ -632,6 +632,26 @@ class Client:
         key = idempotency_key or self.new_key()
         return cast(dict[str, Any], self.request("POST", f"/api/v1/auctions/{auction_id}/close", idempotency_key=key))
 
+    def rulebooks(self, market: str) -> list[dict[str, Any]]:
+        """A market's rulebook versions, newest first (``in_effect`` marks today's)."""
+        return cast(list[dict[str, Any]], self.request("GET", f"/api/v1/markets/{market}/rulebooks"))
+
+    def rulebook_publish(
+        self,
+        market: str,
+        *,
+        effective_from: str,
+        changes: dict[str, Any] | None = None,
+        modes: list[dict[str, Any]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Publish a new rulebook version (exchange or registry staff): the latest with ``changes`` applied."""
+        body: dict[str, Any] = {"effective_from": effective_from, "changes": changes or {}}
+        if modes is not None:
+            body["modes"] = modes
+        path = f"/api/v1/markets/{market}/rulebooks"
+        return cast(dict[str, Any], self._keyed(path, body, idempotency_key, id_field=False))
+
     def quotes(self, *, market: str | None = None, asset: str | None = None, day: str | None = None) -> list[dict]:
         """Public daily quotes (no login needed)."""
         params = {k: v for k, v in {"market": market, "asset": asset, "day": day}.items() if v}

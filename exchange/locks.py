@@ -5,7 +5,9 @@ to an earlier step once it holds a later one:
 
 0. **an Idempotency-Key** (``IDEMPOTENCY_LOCK_CLASS``): advisory, per key, tried without waiting when a
    keyed request claims its key, before anything else.
-1. **settlement** (``lock_settlement``): advisory, exclusive; one settlement run at a time.
+1. **settlement** (``lock_settlement``): advisory, exclusive; one settlement run at a time. A buy that draws
+   on unsettled sale proceeds takes it later, shared and only with ``try_lock_settlement_shared`` (never
+   waiting), then that account's proceeds lock (``lock_proceeds``), which nothing else takes.
 2. **the operation's own rows**, each kind in id order: pledge enforcements, then pledge loans
    (``lock_enforcements``, ``lock_pledge_loans``); compliance years, then obligations; an approval
    request; trusted accounts; pending transfers; a calendar, then its years (``lock_rows``/``lock_row``).
@@ -57,6 +59,7 @@ M = TypeVar("M", bound=Model)
 # Advisory lock keys (ASCII tags, so they read in pg_locks).
 SETTLEMENT_LOCK_KEY = 0x676C736574  # "glset": one settlement at a time
 BOOK_LOCK_NAMESPACE = 0x676C62  # "glb": pg_advisory_xact_lock(namespace, asset id)
+PROCEEDS_LOCK_NAMESPACE = 0x676C70  # "glp": pg_advisory_xact_lock(namespace, account id)
 AUDIT_LOCK_KEY = 0x676C6175646974  # "glaudit": event writers (shared) and the sealer's horizon (exclusive)
 SEALER_LOCK_KEY = AUDIT_LOCK_KEY + 1  # one sealer at a time
 # The class half of the two-int advisory lock on an Idempotency-Key ("gl" "id"): taken without waiting
@@ -76,6 +79,20 @@ def _advisory(sql: str, params: list[Any]) -> None:
 def lock_settlement() -> None:
     """One settlement at a time (until the end of the transaction)."""
     _advisory("SELECT pg_advisory_xact_lock(%s)", [SETTLEMENT_LOCK_KEY])
+
+
+def try_lock_settlement_shared() -> bool:
+    """Keep settlement from starting, if none is running, without waiting (so it may be taken after the book
+    lock without deadlocking): a buy drawing on unsettled sale proceeds (``services.proceeds``). Shared: buys
+    of different accounts draw at once; ``lock_proceeds`` serialises one account's."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock_shared(%s)", [SETTLEMENT_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def lock_proceeds(account_id: int) -> None:
+    """One draw on an account's unsettled sale proceeds at a time (taken after the settlement lock above)."""
+    _advisory("SELECT pg_advisory_xact_lock(%s, %s)", [PROCEEDS_LOCK_NAMESPACE, account_id])
 
 
 # 2. the operation's own rows

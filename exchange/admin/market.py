@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.contrib import admin, messages
+from django.forms.models import model_to_dict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import ServiceSaveMixin
+from accounts.admin import ServiceSaveMixin, admin_actor
+from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin
 from exchange.models import DailyPrice, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
 from exchange.selectors.risk import large_holders, trading_alerts
+from exchange.services import markets as market_services
 from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_update
 
 
@@ -113,10 +118,37 @@ class MarketAdmin(ReadOnlyAdmin):
     list_display = ["code", "name", "operator_name", "registry_name"]
 
 
+class RulebookPublishForm(forms.ModelForm):
+    """A new version of one market's rulebook: the latest version's rules as the starting values."""
+
+    modes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 100}),
+        label=_("Trading modes"),
+        help_text=_("JSON: one object per mode (mode, sessions, band_bp, min_quantity, max_quantity, fees)."),
+    )
+
+    class Meta:
+        model = Rulebook
+        fields = ["effective_from", *market_services.RULE_FIELDS]
+
+    def clean_modes(self) -> list[dict[str, Any]]:
+        try:
+            modes = json.loads(self.cleaned_data["modes"])
+        except ValueError:
+            raise forms.ValidationError(_("The modes are not valid JSON.")) from None
+        if not isinstance(modes, list) or not all(isinstance(m, dict) for m in modes):
+            raise forms.ValidationError(_("The modes are a JSON list of objects."))
+        return modes
+
+
+def _latest(market: Market) -> Rulebook | None:
+    return Rulebook.objects.filter(market=market).prefetch_related("modes").order_by("-version").first()
+
+
 @admin.register(Rulebook)
 class RulebookAdmin(ReadOnlyAdmin):
-    """Versions are published through rulebook_publish (API ``/api/v1/markets/<code>/rulebooks/``); a version
-    in effect is never edited (the database refuses it)."""
+    """Versions are published through rulebook_publish (here: "Publish a new version", or the API
+    ``/api/v1/markets/<code>/rulebooks``); a version in effect is never edited (the database refuses it)."""
 
     list_display = ["market", "version", "effective_from", "title", "settlement_body", "position_limit_rule"]
     list_filter = ["market"]
@@ -128,8 +160,59 @@ class RulebookAdmin(ReadOnlyAdmin):
 
         return [
             path("risk/", self.admin_site.admin_view(self.risk), name="exchange_rulebook_risk"),
+            path(
+                "publish/<str:market>/",
+                self.admin_site.admin_view(self.publish_view),
+                name="exchange_rulebook_publish",
+            ),
             *super().get_urls(),
         ]
+
+    def publish_view(self, request: HttpRequest, market: str) -> HttpResponse:
+        """Publish a new version of ``market``'s rulebook: only the values that differ from the latest version
+        are passed on as changes (and the modes if they differ), so the audit event names exactly those."""
+        found = Market.objects.filter(code=market).first()
+        if found is None:
+            messages.error(request, _("No market has this code."))
+            return HttpResponseRedirect(reverse("admin:exchange_rulebook_changelist"))
+        latest = _latest(found)
+        base = model_to_dict(latest, fields=market_services.RULE_FIELDS) if latest else {}
+        base_modes = (
+            [{n: getattr(m, n) for n in market_services.MODE_FIELDS} for m in latest.modes.all()] if latest else []
+        )
+        initial = {**base, "modes": json.dumps(base_modes, indent=1, ensure_ascii=False)}
+        form = RulebookPublishForm(request.POST or None, initial=initial, instance=Rulebook(market=found))
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            changes = {n: data[n] for n in market_services.RULE_FIELDS if n in data and data[n] != base.get(n)}
+            try:
+                book = market_services.rulebook_publish(
+                    actor=admin_actor(request),
+                    market=found,
+                    effective_from=data["effective_from"],
+                    changes=changes,
+                    modes=data["modes"] if data["modes"] != base_modes else None,
+                )
+            except DomainError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+            else:
+                messages.success(
+                    request,
+                    _("Version %(version)s of %(market)s is published, effective from %(day)s.")
+                    % {"version": book.version, "market": found.code, "day": book.effective_from.isoformat()},
+                )
+                return HttpResponseRedirect(reverse("admin:exchange_rulebook_change", args=[book.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Publish a new version of %(market)s") % {"market": found.code},
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/exchange/service_form.html", context)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        extra = {**(extra_context or {}), "markets": Market.objects.order_by("code")}
+        return super().changelist_view(request, extra)
 
     def risk(self, request: HttpRequest) -> HttpResponse:
         """Large holders and today's abnormal-trading alerts, for exchange staff."""

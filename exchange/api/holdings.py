@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from django_filters import rest_framework as filters
@@ -21,6 +23,7 @@ from exchange.api.representations import AccountOut, BlockOut, HoldingOut, State
 from exchange.models import Account, AccountKind, Asset, Posting, SerialBlock
 from exchange.selectors.accounts import account_visible, accounts_visible_to
 from exchange.selectors.balances import blocks_for_account, holdings_for_account, statement, statement_lines
+from exchange.selectors.statements import trade_legs
 from exchange.services.accounts import account_open
 
 
@@ -102,7 +105,17 @@ class BlocksApi(ActorMixin, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
-STATEMENT_CSV_HEADER = ["posting", "transaction", "time", "kind", "asset", "quantity", "balance_after", "memo"]
+STATEMENT_CSV_HEADER = [
+    "posting",
+    "transaction",
+    "time",
+    "kind",
+    "asset",
+    "quantity",
+    "balance_after",
+    "memo",
+    "trades",
+]
 
 
 class StatementApi(ActorMixin, generics.ListAPIView):
@@ -119,6 +132,15 @@ class StatementApi(ActorMixin, generics.ListAPIView):
             return Posting.objects.none()
         account = account_visible(self.actor, self.kwargs["number"])
         return statement(account, _asset_param(self.request))
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> Any:
+        """A page of lines is serialised with the trades behind its settlement lines, read for the whole page."""
+        if args and kwargs.get("many"):
+            page = list(args[0])
+            account = account_visible(self.actor, self.kwargs["number"], with_participant=False)
+            kwargs.setdefault("context", self.get_serializer_context())["trade_legs"] = trade_legs(account.pk, page)
+            args = (page, *args[1:])
+        return super().get_serializer(*args, **kwargs)
 
     @extend_schema(parameters=[ASSET_PARAMETER])
     def get(  # type: ignore[override]  # DRF returns any HttpResponse a handler makes; the stubs say Response

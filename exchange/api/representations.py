@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -79,6 +79,18 @@ class HoldingOut(serializers.Serializer):
         model = Balance
 
 
+class TradeLegOut(serializers.Serializer):
+    trade = serializers.IntegerField()
+    asset = serializers.CharField()
+    side = serializers.CharField(help_text="This account's side: buy or sell.")
+    quantity = serializers.IntegerField()
+    price = serializers.CharField()
+    turnover = serializers.CharField()
+    units = serializers.IntegerField(help_text="Units leg: tonnes this entry moved for the trade (signed).")
+    cash = serializers.CharField(help_text="Cash leg: yuan this entry moved to (+) or from (-) this account.")
+    fee = serializers.CharField(help_text="This account's fee for the trade in this entry.")
+
+
 class StatementLineOut(serializers.Serializer):
     id = serializers.IntegerField()
     transaction = serializers.IntegerField(source="transaction_id")
@@ -88,9 +100,17 @@ class StatementLineOut(serializers.Serializer):
     quantity = AmountField("quantity")
     balance_after = AmountField("balance_after")
     memo = serializers.CharField(source="transaction.memo")
+    trades = serializers.SerializerMethodField(
+        help_text="Settlement lines: the trades behind the line, each with its units leg (signed tonnes), cash leg "
+        "(signed yuan to or from this account in this entry) and this account's fee."
+    )
 
     class Meta:
         model = Posting
+
+    @extend_schema_field(TradeLegOut(many=True))
+    def get_trades(self, posting: Posting) -> list[dict[str, Any]]:
+        return cast(dict[int, list[dict[str, Any]]], self.context.get("trade_legs", {})).get(posting.pk, [])
 
 
 class BlockOut(serializers.Serializer):

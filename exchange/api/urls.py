@@ -22,6 +22,7 @@ from exchange.api import (
     registry,
     registry_rules,
     risk,
+    rulebooks,
     settlement,
     trust,
 )
@@ -84,6 +85,7 @@ urlpatterns = [
     path("market/<code:asset>/trades", market.TradeTapeApi.as_view(), name="market-trades"),
     path("market/<code:asset>/daily", market.DailyBarsApi.as_view(), name="market-daily"),
     path("market/<code:asset>/listing-book", agreements.ListingBookApi.as_view(), name="market-listing-book"),
+    path("markets/<code:market>/rulebooks", rulebooks.RulebookListApi.as_view(), name="market-rulebooks"),
     path("risk/large-holders", risk.LargeHoldersApi.as_view(), name="risk-large-holders"),
     path("risk/alerts", risk.TradingAlertsApi.as_view(), name="risk-alerts"),
     path("public/quotes", quotes.PublicQuotesApi.as_view(), name="public-quotes"),

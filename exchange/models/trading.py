@@ -88,9 +88,7 @@ class Order(models.Model):
         related_name="offers_received",
         help_text="A block offer's named counterparty (none: a public block listing).",
     )
-    partial_allowed = models.BooleanField(
-        default=True, db_default=True, help_text="A listing may be picked in part."
-    )
+    partial_allowed = models.BooleanField(default=True, db_default=True, help_text="A listing may be picked in part.")
     auction = models.ForeignKey(
         "exchange.Auction", on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
@@ -342,3 +340,29 @@ class TradeSettlement(models.Model):
 
     def __str__(self) -> str:
         return f"trade {self.trade_id} settled in batch {self.batch_id}"
+
+
+class ProceedsAdvance(models.Model):
+    """Cash of a sale paid to the seller before the trade settles, so that it can buy the same day.
+
+    A buy that needs more cash than the account has available draws on the proceeds of its unsettled sales
+    (trades whose units and cash are both held, so they are certain to settle): that much of the trade's cash
+    leg moves now from the buyer's order hold to the seller, and settlement later pays the rest. One row per
+    trade and advance, written once (append-only); the advanced cash can't be withdrawn until the trade has
+    settled (``exchange.services.proceeds``).
+    """
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="proceeds_advances")
+    account = models.ForeignKey(
+        "exchange.Account", on_delete=models.PROTECT, related_name="+", help_text=_("The seller's account paid.")
+    )
+    amount_fen = models.BigIntegerField()
+    transaction = models.ForeignKey("exchange.Transaction", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount_fen__gt=0), name="proceeds_advance_positive")]
+        indexes = [models.Index(fields=["account", "trade"], name="proceeds_advance_account_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.amount_fen} fen of trade {self.trade_id} advanced to account {self.account_id}"

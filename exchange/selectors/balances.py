@@ -11,6 +11,7 @@ from core import clock
 from core.db import joined_rows
 from core.money import amount
 from exchange.models import Account, Asset, Balance, Posting, SerialBlock
+from exchange.selectors.statements import trade_legs
 
 
 def holdings_for_account(account: Account) -> list[Balance]:
@@ -54,6 +55,16 @@ class StatementLine:
     quantity: int | str
     balance_after: int | str
     memo: str
+    trades: str = ""
+
+
+def _legs_text(legs: list[dict]) -> str:
+    """A settlement line's trades in one CSV cell: trade, side, quantity at price; units, cash and fee legs."""
+    return "; ".join(
+        f"trade {leg['trade']} {leg['side']} {leg['quantity']} {leg['asset']} @ {leg['price']}: "
+        f"units {leg['units']:+d}, cash {leg['cash']}, fee {leg['fee']}"
+        for leg in legs
+    )
 
 
 def statement_lines(account: Account, asset: Asset | None = None, chunk: int = 2000) -> Iterator[StatementLine]:
@@ -66,6 +77,7 @@ def statement_lines(account: Account, asset: Asset | None = None, chunk: int = 2
         rows = list(base.filter(id__gt=after)[:chunk])
         if not rows:
             return
+        legs = trade_legs(account.pk, rows)
         for p in rows:
             yield StatementLine(
                 posting=p.pk,
@@ -76,5 +88,6 @@ def statement_lines(account: Account, asset: Asset | None = None, chunk: int = 2
                 quantity=amount(p.asset, p.quantity),
                 balance_after=amount(p.asset, p.balance_after),
                 memo=p.transaction.memo,
+                trades=_legs_text(legs.get(p.pk, [])),
             )
         after = rows[-1].pk

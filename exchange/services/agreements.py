@@ -43,6 +43,7 @@ from exchange.models import (
 from exchange.selectors.prices import previous_close
 from exchange.services.audit import audit_record, service
 from exchange.services.ledger import hold_place
+from exchange.services.proceeds import buy_hold_place
 from exchange.services.trading import (
     InstrumentRules,
     InvalidLot,
@@ -154,16 +155,24 @@ def _check_mode(
 
 
 def _reserve(
-    account: Account, asset: Asset, side: str, price_fen: int, quantity: int, buyer_fee_bp: int, reference: str
+    actor: Actor,
+    account: Account,
+    asset: Asset,
+    side: str,
+    price_fen: int,
+    quantity: int,
+    buyer_fee_bp: int,
+    reference: str,
 ):
     if side == Side.SELL:
         return hold_place(account=account, asset=asset, quantity=quantity, kind=HoldKind.ORDER, reference=reference)
     notional = price_fen * quantity
-    return hold_place(
+    # A buy may draw on the proceeds of the account's unsettled sales (cash from sales buys on T).
+    return buy_hold_place(
+        actor=actor,
         account=account,
-        asset=cash_asset(),
+        cash=cash_asset(),
         quantity=notional + fee_for(notional, buyer_fee_bp),
-        kind=HoldKind.ORDER,
         reference=reference,
     )
 
@@ -183,7 +192,14 @@ def _new_order(
 ) -> Order:
     participant_id = actor.member_participant_id
     hold = _reserve(
-        account, asset, side, price_fen, quantity, mode_rules.buyer_fee_bp, f"order:{participant_id}:{client_order_id}"
+        actor,
+        account,
+        asset,
+        side,
+        price_fen,
+        quantity,
+        mode_rules.buyer_fee_bp,
+        f"order:{participant_id}:{client_order_id}",
     )
     order = Order(
         participant_id=participant_id,

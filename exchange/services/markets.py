@@ -18,7 +18,8 @@ from django.forms.models import model_to_dict
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
+from core.errors import translatable as _
 from exchange.data import rulebooks as shipped
 from exchange.models import Market, Rulebook, RulebookMode, TradingMode
 from exchange.services.audit import audit_record, mark_unchanged, service
@@ -29,6 +30,13 @@ RULE_FIELDS = [
     for f in Rulebook._meta.concrete_fields
     if f.name not in ("id", "market", "version", "effective_from", "created_at", "created_by")
 ]
+
+
+class MarketNotFound(NotFound):
+    code = "market_not_found"
+    default_message = _("No market has this code.")
+
+
 MODE_FIELDS = ["mode", "sessions", "band_bp", "min_quantity", "max_quantity", "buyer_fee_bp", "seller_fee_bp"]
 
 
@@ -141,4 +149,4 @@ def rulebook_publish(
     return book
 
 
-__all__ = ["markets_install", "rulebook_payload", "rulebook_publish"]
+__all__ = ["MarketNotFound", "markets_install", "rulebook_payload", "rulebook_publish"]

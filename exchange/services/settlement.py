@@ -38,6 +38,7 @@ from exchange.models import (
     HoldKind,
     HoldStatus,
     OrderStatus,
+    ProceedsAdvance,
     SettlementBatch,
     SettlementStatus,
     Trade,
@@ -259,6 +260,12 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
             holds[seller_hold] = _HoldRef(seller_hold, seller_hold_acc, seller_hold_asset, seller_hold_kind)
         if seller_hold_kind == pledge_kind:
             pledge_sales.add(sell_id)
+    # Cash of some sales was paid before settling, so that the seller could buy on T (services/proceeds.py):
+    # those buyer holds pay in, and those sellers are paid, only the rest. One statement.
+    trade_ids = pg_array([r[0] for r in rows], "bigint")
+    for buyer_hold, seller_acc, advanced in _advanced(trade_ids):
+        paid_in[buyer_hold] -= advanced
+        paid_out[seller_acc] -= advanced
     # One statement each.
     account_ids = {h.account_id for h in holds.values()} | set(paid_out) | {key[2] for key in units}
     accounts = {a.pk: a for a in Account.objects.filter(pk__in=account_ids)}
@@ -269,6 +276,8 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
         hold = holds[seller_hold]
         legs.append(Leg(assets[asset_id], accounts[hold.account_id], accounts[buyer_acc], quantity, hold=hold))
     for buyer_hold, amount in paid_in.items():
+        if amount == 0:  # all of it advanced already (no fees)
+            continue
         hold = holds[buyer_hold]
         legs.append(Leg(cash, accounts[hold.account_id], clearing, amount, hold=hold))
     for seller_acc, amount in paid_out.items():
@@ -320,7 +329,7 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {TradeSettlement._meta.db_table} (trade_id, batch_id) SELECT unnest(%s::bigint[]), %s",
-            [pg_array([r[0] for r in rows], "bigint"), batch.pk],
+            [trade_ids, batch.pk],
         )
     crash_point("settlement.posted")
     audit_record(
@@ -341,6 +350,23 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
     )
     _pay_pledge_lenders(actor, rows, holds)
     return batch
+
+
+def _advanced(trade_ids: str) -> list[tuple[int, int, int]]:
+    """What of these trades' cash was paid before settlement: (buyer hold, seller account, fen) summed."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT b.hold_id, a.account_id, sum(a.amount_fen)::bigint
+              FROM {ProceedsAdvance._meta.db_table} a
+              JOIN exchange_trade t ON t.id = a.trade_id
+              JOIN exchange_order b ON b.id = t.buy_order_id
+             WHERE a.trade_id = ANY(%s::bigint[])
+             GROUP BY b.hold_id, a.account_id
+            """,
+            [trade_ids],
+        )
+        return cursor.fetchall()
 
 
 def _pay_pledge_lenders(actor: Actor, rows: list[tuple], holds: dict[int, _HoldRef]) -> None:

@@ -52,6 +52,7 @@ from exchange.models import (
     Order,
     OrderMode,
     OrderStatus,
+    ProceedsAdvance,
     Rulebook,
     RulebookMode,
     Side,
@@ -68,6 +69,7 @@ from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.accounts import check_source, system_account
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.ledger import Leg, hold_place, holds_release, journal_open, ledger_post
+from exchange.services.proceeds import buy_hold_place, check_withdrawable
 
 TRADING_KINDS = frozenset(
     {
@@ -486,7 +488,8 @@ def cash_deposit(*, actor: Actor, account: Account, amount_fen: int, reference: 
 
 @service
 def cash_withdraw(*, actor: Actor, account: Account, amount_fen: int, reference: str) -> Transaction:
-    """Pay cash out to a participant's bank (exchange operator); held cash (open buy orders) can't leave."""
+    """Pay cash out to a participant's bank (exchange operator); held cash (open buy orders) can't leave, nor
+    can cash of sales paid before they settled (``proceeds_not_withdrawable``, ``exchange.services.proceeds``)."""
     _require_exchange(actor)
     _check_cash_account(account)
     if amount_fen <= 0:
@@ -494,6 +497,7 @@ def cash_withdraw(*, actor: Actor, account: Account, amount_fen: int, reference:
     request = {"account": account.number, "amount": fen_to_str(amount_fen), "reference": reference}
     txn = _cash_entry(TransactionKind.WITHDRAWAL, actor, "withdrawal", reference, request, f"Withdrawal {reference}")
     posted = ledger_post(txn, [Leg(cash_asset(), account, system_account(AccountKind.ISSUANCE), amount_fen)])
+    check_withdrawable(account, cash_asset(), amount_fen)  # sales' cash buys on T, leaves once settled (T+1)
     payload = {**request, "entry_digest": posted.digest}
     audit_record(actor=actor, action="cash.withdraw", obj=txn, payload=payload, at=txn.created_at)
     return txn
@@ -651,11 +655,11 @@ def _place_and_match(
         hold = hold_place(account=account, asset=asset, quantity=quantity, kind=HoldKind.ORDER, reference=reference)
     elif hold is None:
         notional = price_fen * quantity
-        hold = hold_place(
+        hold = buy_hold_place(
+            actor=actor,
             account=account,
-            asset=cash_asset(),
+            cash=cash_asset(),
             quantity=notional + fee_for(notional, rules.fee_bp(mode, Side.BUY)),
-            kind=HoldKind.ORDER,
             reference=reference,
         )
     order = Order(
@@ -835,6 +839,13 @@ def _unsettled_needs(orders: list[Order]) -> dict[int, int]:
             .annotate(t=Sum("turnover_fen"), f=Sum("buyer_fee_fen"))
         ):
             needs[row["buy_order_id"]] = row["t"] + row["f"]
+        # Less what was paid from the hold already, before settlement (exchange.services.proceeds).
+        for row in (
+            ProceedsAdvance.objects.filter(trade__buy_order_id__in=buys, trade__settlement__isnull=True)
+            .values("trade__buy_order_id")
+            .annotate(a=Sum("amount_fen"))
+        ):
+            needs[row["trade__buy_order_id"]] -= row["a"]
     if sells:
         for row in unsettled.filter(sell_order_id__in=sells).values("sell_order_id").annotate(q=Sum("quantity")):
             needs[row["sell_order_id"]] = row["q"]

@@ -55,8 +55,7 @@ def test_blocks(market, traded):
     assert response.status_code == 200
     # Blocks come in serial order (not newest first like other lists).
     rows = [
-        (b["first"], b["last"], b["quantity"], b["state"], b["hold"] is not None)
-        for b in response.json()["results"]
+        (b["first"], b["last"], b["quantity"], b["state"], b["hold"] is not None) for b in response.json()["results"]
     ]
     assert rows == [(61, 65, 5, "held", True), (66, 100, 35, "available", False)]
     assert response.json()["count"] == 2
@@ -94,7 +93,17 @@ def test_statement_as_csv_oldest_first(market, traded):
     text = b"".join(response.streaming_content).decode("utf-8")
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0] == ["posting", "transaction", "time", "kind", "asset", "quantity", "balance_after", "memo"]
+    assert rows[0] == [
+        "posting",
+        "transaction",
+        "time",
+        "kind",
+        "asset",
+        "quantity",
+        "balance_after",
+        "memo",
+        "trades",
+    ]
     assert [(r[3], r[4], r[5], r[6], r[7]) for r in rows[1:]] == [
         ("allocation", "CEA-2024", "100", "100", "Allocation of CEA-2024"),
         ("transfer", "CEA-2024", "-10", "90", "lot 10"),

@@ -4,11 +4,13 @@ its language: the locale's (Chinese for zh_CN), with the server's error messages
 from __future__ import annotations
 
 import io
+from datetime import date
 
 import pytest
 
 from exchange.cli import cli_language, main
-from exchange.models import ApprovalRequest, ApprovalStatus, Retirement
+from exchange.models import ApprovalRequest, ApprovalStatus, AuditEvent, Retirement, Rulebook
+from exchange.selectors.rulebooks import rulebook_for
 from tests.helpers.api import token_for
 from tests.helpers.ledger import balance
 from tests.helpers.live import in_session, make_live_market
@@ -125,3 +127,32 @@ def test_in_chinese_the_tables_and_the_servers_refusals_are_chinese(market, monk
     assert err.splitlines()[0] == (
         "错误: account_not_found: 持有账户 CN-100-999999 不存在：请核对转入账户号（形如 CN-100-000123）。"
     )
+
+
+def test_rulebook_list_and_publish(market):
+    published = AuditEvent.objects.filter(action="market.rulebook_publish").count()
+    listed_code, listed, _ = run(market, market.seller_token, "rulebook", "list", "CN-CEA")
+    refused_code, _, refused = run(market, market.seller_token, "rulebook", "publish", "CN-CEA", "2099-01-01")
+    code, out, _ = run(
+        market,
+        market.operator_token,
+        "rulebook",
+        "publish",
+        "CN-CEA",
+        "2099-01-01",
+        "--set",
+        "large_holder_threshold_t=2000000",
+        "--set",
+        "title=National allowance market, 2099 rules",
+    )
+
+    versions = Rulebook.objects.filter(market__code="CN-CEA").count()
+    assert listed_code == 0
+    in_effect = rulebook_for("CN-CEA").effective_from.isoformat()
+    assert listed.splitlines()[2].split()[:3] == [str(versions - 1), in_effect, "*"]
+    assert refused_code != 0
+    assert "wrong_participant_kind" in refused
+    assert code == 0
+    assert out.splitlines()[2].split()[:2] == [str(versions), "2099-01-01"]
+    assert rulebook_for("CN-CEA", date(2099, 1, 1)).large_holder_threshold_t == 2_000_000
+    assert AuditEvent.objects.filter(action="market.rulebook_publish").count() == published + 1
