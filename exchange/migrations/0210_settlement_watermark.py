@@ -20,7 +20,7 @@ BACKWARD = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exchange", "0166_transfer_reads_the_rulebook")]
+    dependencies = [("exchange", "0190_proceeds_advance")]
 
     operations = [
         migrations.AddField(

@@ -7,6 +7,6 @@ from exchange.sql import sql_file
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exchange", "0166_transfer_reads_the_rulebook")]
+    dependencies = [("exchange", "0210_settlement_watermark")]
 
     operations = [migrations.RunSQL(sql=sql_file("greenledger_event_concerned"), reverse_sql=migrations.RunSQL.noop)]

@@ -7,7 +7,7 @@ from exchange.sql import sql_file
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exchange", "0166_transfer_reads_the_rulebook")]
+    dependencies = [("exchange", "0221_participantevent_no_foreign_key_checks")]
 
     operations = [
         migrations.RunSQL(
