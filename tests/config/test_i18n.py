@@ -128,3 +128,19 @@ def test_quotes_name_the_opening_price_and_the_market_not_an_open_state(rf):
         assert f">{heading}<" in page
     assert "<label>市场 <select" in page
     assert "进行中" not in page
+
+
+def test_a_service_refusal_built_from_its_figures_reads_in_chinese(market):
+    from core.errors import DomainError
+    from exchange.services.transfers import MAX_BATCH, transfers_batch_create
+
+    _, _, actor = market.holder("Shougang Steel")
+
+    with translation.override("zh-hans"), pytest.raises(DomainError) as chinese:
+        transfers_batch_create(actor=actor, transfers=[])
+    with translation.override("en"), pytest.raises(DomainError) as english:
+        transfers_batch_create(actor=actor, transfers=[])
+
+    assert chinese.value.code == english.value.code == "invalid"
+    assert str(chinese.value.message) == f"一批划转须包含 1 至 {MAX_BATCH} 笔。"
+    assert str(english.value.message) == f"A batch holds 1 to {MAX_BATCH} transfers."
