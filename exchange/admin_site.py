@@ -7,7 +7,8 @@ Each admin registered on the site gets, whoever wrote it:
   (``*_bp``) as percentages, tonnes with separators; a balance, posting or hold of cash in yuan;
 - a search box (text fields and the account, participant and asset it points to) when it declares none;
 - a CSV export of the list as filtered and searched (``?_export=csv``, the "Export CSV" button);
-- no save buttons on a page where nothing can be changed.
+- no save buttons on a page where nothing can be changed;
+- list columns that fit 1,400 px: names and headings wrap, account numbers, amounts and dates don't.
 
 It lives outside ``exchange.admin`` so that Django can build the site before the admin modules register.
 """
@@ -173,6 +174,9 @@ class GreenledgerAdminSite(admin.AdminSite):
     site_title = "greenledger"
     index_title = _("Registry and exchange administration")
     site_url = "/"
+    # The navigation sidebar would take 300 of a 1,400-px window from every list; the index (grouped by the
+    # work) and the breadcrumbs lead from one list to another.
+    enable_nav_sidebar = False
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         if app_label is not None:
@@ -367,6 +371,7 @@ def adapt(model_admin: admin.ModelAdmin) -> None:
     model = model_admin.model
     # Set on the instance: the class (another app's, maybe) stays as its author wrote it.
     model_admin.list_display = [_shown(model_admin, name) for name in model_admin.list_display]
+    model_admin.unbroken_columns = unbroken_columns(model, model_admin.list_display)  # type: ignore[attr-defined]
     if not model_admin.search_fields:
         model_admin.search_fields = default_search_fields(model)  # type: ignore[misc]
     if model_admin.change_list_template is None:
@@ -393,6 +398,31 @@ def _inlines_shown(
         _wrap(inline, "get_readonly_fields", _readonly_shown)
         _wrap(inline, "get_fieldsets", _fieldsets_shown)
     return inlines
+
+
+# Columns that hold an identifier (an account number, an asset's or a project's code, a serial, a registration
+# reference): by their name, or as a foreign key to a model that reads as its code.
+_CODE_WORDS = ("account", "number", "code", "serial", "registration_reference", "asset", "project", "first", "last")
+_CODED_MODELS = {"exchange.account", "exchange.asset", "exchange.project", "exchange.pledgeloan"}
+
+
+def unbroken_columns(model: type[models.Model], list_display: Any) -> list[str]:
+    """The list columns kept on one line (the list's template says so in CSS): account numbers, amounts,
+    dates. Every other column (names, reasons, headings) wraps, so that a list fits 1,400 px."""
+    unbroken = []
+    for name in list_display:
+        if not isinstance(name, str):
+            continue
+        field = _field(model, name)
+        coded = isinstance(field, models.ForeignKey) and getattr(field.related_model, "_meta", None) is not None
+        if (
+            name.endswith("_shown")
+            or any(word in name for word in _CODE_WORDS)
+            or isinstance(field, (models.DateField, models.IntegerField, models.DecimalField))
+            or (coded and field.related_model._meta.label_lower in _CODED_MODELS)  # type: ignore[union-attr]
+        ):
+            unbroken.append(name)
+    return unbroken
 
 
 def default_search_fields(model: type[models.Model]) -> list[str]:

@@ -155,7 +155,7 @@ class AllocationDeductionAdmin(ReadOnlyAdmin):
 
 
 # --- actions on obligations and years (added to the compliance admins) ----------------------------------
-@admin.action(description=_("Deduct the unsurrendered shortfall from the next year's allocation (等量核减)"))
+@admin.action(description=_("Deduct the unsurrendered shortfall from the next year's allocation"))
 def decide_deduction(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Obligation]) -> None:
     for obligation in queryset:
         deduction = run_service(

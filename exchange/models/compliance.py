@@ -181,9 +181,7 @@ class VerifiedEmission(models.Model):
     note = models.CharField(max_length=500, blank=True, help_text=_("Why a correction was made."))
     conservative = models.BooleanField(
         default=False,
-        help_text=_(
-            "Determined by the authority conservatively (按保守性原则), the entity having no verified emissions."
-        ),
+        help_text=_("Determined by the authority conservatively, the entity having no verified emissions."),
     )
     recorded_by = models.ForeignKey(Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     actor_label = models.CharField(max_length=100)
@@ -237,7 +235,7 @@ class AllocationEntry(models.Model):
     )
     computed = models.BigIntegerField(null=True, blank=True, help_text=_("What the rule gave before any deduction, t."))
     deducted = models.BigIntegerField(
-        default=0, help_text=_("Tonnes deducted for the previous year's unsurrendered shortfall (等量核减).")
+        default=0, help_text=_("Tonnes deducted for the previous year's unsurrendered shortfall.")
     )
     actor_label = models.CharField(max_length=100)
     created_at = models.DateTimeField()

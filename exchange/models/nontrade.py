@@ -24,11 +24,11 @@ SHA256_REGEX = r"^[0-9a-f]{64}$"
 
 
 class LegalBasis(models.TextChoices):
-    JUDICIAL_RULING = "judicial_ruling", _("Judicial ruling or enforcement (司法裁决)")
-    MERGER_SPLIT = "merger_split", _("Merger or split of the holder (合并、分立)")
-    INHERITANCE = "inheritance", _("Inheritance (继承)")
-    DISSOLUTION = "dissolution", _("Dissolution or bankruptcy of the holder (解散、破产)")
-    OTHER = "other", _("Other, as stated (其他)")
+    JUDICIAL_RULING = "judicial_ruling", _("Judicial ruling or enforcement")
+    MERGER_SPLIT = "merger_split", _("Merger or split of the holder")
+    INHERITANCE = "inheritance", _("Inheritance")
+    DISSOLUTION = "dissolution", _("Dissolution or bankruptcy of the holder")
+    OTHER = "other", _("Other, as stated")
 
 
 class NonTradeStatus(models.TextChoices):

@@ -43,7 +43,7 @@ REGISTERED_STATES = (PledgeStatus.REGISTERED, PledgeStatus.RELEASED, PledgeStatu
 
 class PledgeKind(models.TextChoices):
     UNITS = "units", _("Units held")
-    FUTURE = "future", _("Future CCER of a registered project (收益权质押), not issued yet")
+    FUTURE = "future", _("Future CCER of a registered project (a pledge of the right to its issuance), not issued yet")
 
 
 class DayCount(models.TextChoices):

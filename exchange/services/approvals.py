@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
@@ -218,7 +219,7 @@ def approval_request(
     """
     _require_registry(actor)
     if operation not in OPERATIONS:
-        raise InvalidInput(f"Unknown operation {operation!r}.")
+        raise InvalidInput(_("Unknown operation %(operation)r.") % {"operation": operation})
     request = ApprovalRequest.objects.create(
         operation=operation,
         params=params,
@@ -237,9 +238,17 @@ def approval_request(
     notice_add(
         recipients=[request.requested_participant],
         kind=NoticeKind.APPROVAL_WAITING,
-        subject=f"Approval request {request.pk} is waiting for a second registry user",
-        body=f"{request.summary} ({quantity} t), requested by {request.requested_by.get_username()}. "
-        f"Approve or reject it in the admin or with POST /api/v1/approvals/{request.pk}/approve.",
+        subject=gettext("Approval request %(id)s is waiting for a second registry user") % {"id": request.pk},
+        body=gettext(
+            "%(summary)s (%(quantity)s t), requested by %(user)s. "
+            "Approve or reject it in the admin or with POST /api/v1/approvals/%(id)s/approve."
+        )
+        % {
+            "summary": request.summary,
+            "quantity": quantity,
+            "user": request.requested_by.get_username(),
+            "id": request.pk,
+        },
         obj=("approval_request", request.pk),
     )
     return request

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from core import clock
@@ -145,7 +146,11 @@ def surrender_create(
         seen.add(line.asset.pk)
     obligation = Obligation.objects.filter(year_id=year, entity_id=account.participant_id).first()
     if obligation is None:
-        raise ObligationNotFound(f"The owner of {account.number} has no obligation for {year}.", details={"year": year})
+        raise ObligationNotFound(
+            gettext("The owner of %(account)s has no obligation for %(year)s.")
+            % {"account": account.number, "year": year},
+            details={"year": year},
+        )
     request = {
         "account": account.number,
         "year": year,
@@ -187,7 +192,8 @@ def surrender_create(
         asset = line.asset
         if asset.kind == AssetKind.ALLOWANCE and asset.vintage is not None and asset.vintage > year:
             raise VintageAfterYear(
-                f"{asset.code} is of vintage {asset.vintage}; only vintage {year} or earlier counts.",
+                gettext("%(asset)s is of vintage %(vintage)s; only vintage %(year)s or earlier counts.")
+                % {"asset": asset.code, "vintage": asset.vintage, "year": year},
                 details={"asset": asset.code, "vintage": asset.vintage, "year": year},
             )
         project = projects.get(asset.pk)
@@ -195,7 +201,8 @@ def surrender_create(
             check_ccer_offset(asset, project, clock.trading_day())
         if asset.kind == AssetKind.CCER and project is not None and project.ets_covered:
             raise CcerEtsCovered(
-                f"{asset.code} comes from {project.code}, a project covered by the ETS.",
+                gettext("%(asset)s comes from %(project)s, a project covered by the ETS.")
+                % {"asset": asset.code, "project": project.code},
                 details={"asset": asset.code, "project": project.code},
             )
     total = sum(line.quantity for line in items)
@@ -203,8 +210,11 @@ def surrender_create(
     limit = ccer_limit(figures.verified, compliance_year.ccer_limit_bp)
     if ccer and figures.ccer_surrendered + ccer > limit:
         raise CcerLimitExceeded(
-            f"CCER may cover {limit} t of this obligation; {figures.ccer_surrendered} t surrendered already, "
-            f"{ccer} t requested.",
+            gettext(
+                "CCER may cover %(limit)s t of this obligation; %(surrendered)s t surrendered already, "
+                "%(requested)s t requested."
+            )
+            % {"limit": limit, "surrendered": figures.ccer_surrendered, "requested": ccer},
             details={
                 "limit": limit,
                 "surrendered": figures.ccer_surrendered,
@@ -216,7 +226,8 @@ def surrender_create(
     left = max(0, (remaining(figures.verified, figures.surrendered) or 0) - deducted)
     if total > left:
         raise ExceedsRemainingObligation(
-            f"{left} t remain to surrender for {year}; {total} t requested.",
+            gettext("%(remaining)s t remain to surrender for %(year)s; %(requested)s t requested.")
+            % {"remaining": left, "year": year, "requested": total},
             details={
                 "remaining": left,
                 "requested": total,
@@ -229,8 +240,17 @@ def surrender_create(
         cap = carryover_limit(locked.entity_id, rule)
         if cap.used + quantity > cap.limit:
             raise CarryoverLimitExceeded(
-                f"Allowances of {rule.first_vintage}-{rule.year} carried over are limited to {cap.limit} t; "
-                f"{cap.used} t used already, {quantity} t requested.",
+                gettext(
+                    "Allowances of %(first)s-%(last)s carried over are limited to %(limit)s t; "
+                    "%(used)s t used already, %(requested)s t requested."
+                )
+                % {
+                    "first": rule.first_vintage,
+                    "last": rule.year,
+                    "limit": cap.limit,
+                    "used": cap.used,
+                    "requested": quantity,
+                },
                 details={
                     "plan_year": rule.year,
                     "rule_version": rule.version,
@@ -247,8 +267,17 @@ def surrender_create(
         if held.available < line.quantity:
             error = UnitsHeld if held.total >= line.quantity else InsufficientAvailable
             raise error(
-                f"Account {account.number} has {held.available} {line.asset.code} available "
-                f"({held.held} held); {line.quantity} requested.",
+                gettext(
+                    "Account %(account)s has %(available)s %(asset)s available (%(held)s held); "
+                    "%(requested)s requested."
+                )
+                % {
+                    "account": account.number,
+                    "available": held.available,
+                    "asset": line.asset.code,
+                    "held": held.held,
+                    "requested": line.quantity,
+                },
                 details={
                     "account": account.number,
                     "asset": line.asset.code,
@@ -327,7 +356,8 @@ def compliance_assess(*, actor: Actor, year: ComplianceYear, today: date | None 
         return list(Obligation.objects.filter(year=locked).order_by("pk"))
     if today <= locked.deadline:
         raise DeadlineNotReached(
-            f"The deadline of {locked.year} is {locked.deadline}; assessment runs from the day after.",
+            gettext("The deadline of %(year)s is %(deadline)s; assessment runs from the day after.")
+            % {"year": locked.year, "deadline": locked.deadline},
             details={"year": locked.year, "deadline": locked.deadline, "today": today},
         )
     start, end = penalty_window(locked.deadline)

@@ -13,6 +13,8 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.utils.translation import gettext
+
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core.errors import InvalidInput, InvalidQuantity
@@ -66,7 +68,10 @@ def _take_serials(asset: Asset, quantity: int) -> tuple[int, int]:
 def main_account(participant: Participant) -> Account:
     account = participant.accounts.filter(kind=AccountKind.HOLDING).order_by("pk").first()
     if account is None:
-        raise InvalidDestination(f"{participant.name} has no holding account.", details={"participant": participant.pk})
+        raise InvalidDestination(
+            gettext("%(participant)s has no holding account.") % {"participant": participant.name},
+            details={"participant": participant.pk},
+        )
     return account
 
 
@@ -100,7 +105,9 @@ def project_register(
     _require_registry(actor)
     code = code.strip().upper()
     if project_type not in ProjectType.values:
-        raise InvalidInput(f"Unknown project type {project_type!r}.", details={"project_type": project_type})
+        raise InvalidInput(
+            gettext("Unknown project type %(type)r.") % {"type": project_type}, details={"project_type": project_type}
+        )
     if owner.kind not in PROJECT_OWNER_KINDS:
         raise InvalidInput(
             "A project's owner is a project owner or a compliance entity.", details={"owner_kind": owner.kind}
@@ -108,7 +115,9 @@ def project_register(
     if crediting_end < crediting_start:
         raise InvalidInput("The crediting period ends before it starts.")
     if Project.objects.filter(code=code).exists():
-        raise DuplicateObject(f"Project {code} is registered already.", details={"code": code})
+        raise DuplicateObject(
+            gettext("Project %(code)s is registered already.") % {"code": code}, details={"code": code}
+        )
     old_ccer, offset_cutoff = old_ccer_status(filed_on)
     project = Project.objects.create(
         filed_on=filed_on,
@@ -268,7 +277,7 @@ def cea_vintage_create(*, actor: Actor, vintage: int, transferable: bool = True,
         raise InvalidInput("Allowances belong to CN-CEA or BJ-BEA.", details={"market": market})
     code = cea_asset_code(vintage) if market == "CN-CEA" else f"BEA-{vintage}"
     if Asset.objects.filter(code=code).exists():
-        raise DuplicateObject(f"{code} exists already.", details={"code": code})
+        raise DuplicateObject(gettext("%(code)s exists already.") % {"code": code}, details={"code": code})
     asset = Asset.objects.create(
         code=code,
         kind=AssetKind.ALLOWANCE,
@@ -308,7 +317,9 @@ def cea_allocate(
     """Allocate allowances of a vintage to compliance entities' accounts, all rows in one transaction."""
     _require_registry(actor)
     if asset.kind != AssetKind.ALLOWANCE:
-        raise InvalidInput(f"{asset.code} is not an allowance.", details={"asset": asset.code})
+        raise InvalidInput(
+            gettext("%(asset)s is not an allowance.") % {"asset": asset.code}, details={"asset": asset.code}
+        )
     if not rows:
         raise InvalidInput("Nothing to allocate.")
     problems = []
@@ -322,7 +333,8 @@ def cea_allocate(
             )
     if problems:
         raise CsvRejected(
-            f"{len(problems)} allocation row(s) refused; nothing was allocated.", details={"errors": problems}
+            gettext("%(count)s allocation row(s) refused; nothing was allocated.") % {"count": len(problems)},
+            details={"errors": problems},
         )
     request = {"asset": asset.code, "rows": [[r.account.number, r.quantity] for r in rows]}
     txn, _ = journal_open(
@@ -358,11 +370,13 @@ def cea_allocate(
 
 def _check_allocation_account(account: Account) -> None:
     if account.kind != AccountKind.HOLDING or account.participant is None:
-        raise InvalidDestination(f"{account.number} is not a participant's holding account.")
+        raise InvalidDestination(
+            gettext("%(account)s is not a participant's holding account.") % {"account": account.number}
+        )
     if account.participant.kind != ParticipantKind.COMPLIANCE_ENTITY:
         raise InvalidDestination(
-            f"{account.number} belongs to a {account.participant.get_kind_display().lower()}, "
-            "not a compliance entity."
+            gettext("%(account)s belongs to a %(kind)s, not a compliance entity.")
+            % {"account": account.number, "kind": account.participant.get_kind_display().lower()}
         )
 
 
@@ -389,11 +403,22 @@ def allocation_rows_from_csv(text: str) -> list[AllocationRow]:
     for line, number, quantity_text in parsed:
         account = accounts.get(number)
         if account is None:
-            errors.append({"line": line, "error": "account_not_found", "message": f"no account {number}"})
+            errors.append(
+                {
+                    "line": line,
+                    "error": "account_not_found",
+                    "message": gettext("no account %(account)s") % {"account": number},
+                }
+            )
             continue
         if number in seen:
             errors.append(
-                {"line": line, "error": "duplicate_account", "message": f"{number} is on line {seen[number]} too"}
+                {
+                    "line": line,
+                    "error": "duplicate_account",
+                    "message": gettext("%(account)s is on line %(line)s too")
+                    % {"account": number, "line": seen[number]},
+                }
             )
             continue
         seen[number] = line
@@ -404,7 +429,8 @@ def allocation_rows_from_csv(text: str) -> list[AllocationRow]:
                 {
                     "line": line,
                     "error": "invalid_quantity",
-                    "message": f"quantity {quantity_text!r} is not a whole number from 1 to {MAX_QUANTITY}",
+                    "message": gettext("quantity %(quantity)r is not a whole number from 1 to %(max)s")
+                    % {"quantity": quantity_text, "max": MAX_QUANTITY},
                 }
             )
             continue
@@ -415,7 +441,10 @@ def allocation_rows_from_csv(text: str) -> list[AllocationRow]:
             continue
         rows.append(AllocationRow(account=account, quantity=int(quantity_text), line=line))
     if errors:
-        raise CsvRejected(f"{len(errors)} bad row(s); nothing of the file was applied.", details={"errors": errors})
+        raise CsvRejected(
+            gettext("%(count)s bad row(s); nothing of the file was applied.") % {"count": len(errors)},
+            details={"errors": errors},
+        )
     if not rows:
         raise CsvRejected("The file has no allocation rows.", details={"errors": []})
     return rows

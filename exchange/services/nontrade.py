@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import cast
 
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
@@ -212,8 +212,9 @@ def non_trade_transfer_review(*, actor: Actor, transfer: NonTradeTransfer, note:
     notice_add(
         recipients=[Participant.objects.get(pk=actor.member_participant_id)],
         kind=NoticeKind.APPROVAL_WAITING,
-        subject=f"Approval request {approval.pk} is waiting for a second registry officer",
-        body=f"{summary}. Approve or reject it in the admin or with POST /api/v1/approvals/{approval.pk}/approve.",
+        subject=gettext("Approval request %(id)s is waiting for a second registry officer") % {"id": approval.pk},
+        body=gettext("%(summary)s. Approve or reject it in the admin or with POST /api/v1/approvals/%(id)s/approve.")
+        % {"summary": summary, "id": approval.pk},
         obj=("approval_request", approval.pk),
     )
     return locked

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
@@ -194,12 +195,18 @@ def require_registry(actor: Actor) -> None:
 
 def check_share(name: str, value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= BASIS_POINTS:
-        raise InvalidInput(f"{name} is in basis points, 0 to {BASIS_POINTS}.", details={name: str(value)})
+        raise InvalidInput(
+            gettext("%(name)s is in basis points, 0 to %(max)s.") % {"name": name, "max": BASIS_POINTS},
+            details={name: str(value)},
+        )
 
 
 def check_tonnes(name: str, value: int) -> None:
     if not is_quantity(value, minimum=0):
-        raise InvalidInput(f"{name} is a whole number of tonnes from 0 to {MAX_QUANTITY}.", details={name: str(value)})
+        raise InvalidInput(
+            gettext("%(name)s is a whole number of tonnes from 0 to %(max)s.") % {"name": name, "max": MAX_QUANTITY},
+            details={name: str(value)},
+        )
 
 
 def check_sector(sector: str) -> str:
@@ -239,7 +246,10 @@ def require_open(obligation: Obligation) -> None:
 def allowance_of(year: int) -> Asset:
     asset = Asset.objects.filter(code=cea_asset_code(year)).first()
     if asset is None:
-        raise InvalidState(f"{cea_asset_code(year)} does not exist.", details={"asset": cea_asset_code(year)})
+        raise InvalidState(
+            gettext("%(asset)s does not exist.") % {"asset": cea_asset_code(year)},
+            details={"asset": cea_asset_code(year)},
+        )
     return asset
 
 
@@ -264,7 +274,9 @@ def compliance_year_create(
     check_share("preallocation_bp", preallocation_bp)
     check_share("ccer_limit_bp", ccer_limit_bp)
     if ComplianceYear.objects.filter(pk=year).exists():
-        raise DuplicateObject(f"Compliance year {year} exists already.", details={"year": year})
+        raise DuplicateObject(
+            gettext("Compliance year %(year)s exists already.") % {"year": year}, details={"year": year}
+        )
     if not Asset.objects.filter(code=cea_asset_code(year)).exists():
         cea_vintage_create(actor=actor, vintage=year)
     try:
@@ -278,7 +290,9 @@ def compliance_year_create(
                 emissions_due=emissions_due or default_emissions_due(year),
             )
     except IntegrityError:
-        raise DuplicateObject(f"Compliance year {year} exists already.", details={"year": year}) from None
+        raise DuplicateObject(
+            gettext("Compliance year %(year)s exists already.") % {"year": year}, details={"year": year}
+        ) from None
     audit_record(
         actor=actor,
         action="compliance.year_create",
@@ -357,7 +371,8 @@ def entities_cover(
     for participant in unique:
         if participant.kind != ParticipantKind.COMPLIANCE_ENTITY:
             raise NotComplianceEntity(
-                f"{participant.name} is a {participant.get_kind_display().lower()}, not a compliance entity.",
+                gettext("%(participant)s is a %(kind)s, not a compliance entity.")
+                % {"participant": participant.name, "kind": participant.get_kind_display().lower()},
                 details={"participant": participant.pk, "kind": participant.kind},
             )
     existing = set(Obligation.objects.filter(year=locked, entity__in=unique).values_list("entity_id", flat=True))

@@ -300,12 +300,14 @@ def check_eligible(actor: Actor, rulebook: Rulebook) -> None:
     market = rulebook.market.code
     if kind in rulebook.barred_kinds:
         raise NotEligible(
-            f"{market}: participants of kind {kind} are barred from trading.",
+            gettext("%(market)s: participants of kind %(kind)s are barred from trading.")
+            % {"market": market, "kind": kind},
             details={"rule": "barred_kinds", "market": market, "kind": kind, "version": rulebook.version},
         )
     if rulebook.allowed_kinds and kind not in rulebook.allowed_kinds:
         raise NotEligible(
-            f"{market}: only {', '.join(rulebook.allowed_kinds)} may trade.",
+            gettext("%(market)s: only %(kinds)s may trade.")
+            % {"market": market, "kinds": ", ".join(rulebook.allowed_kinds)},
             details={"rule": "allowed_kinds", "market": market, "kind": kind, "version": rulebook.version},
         )
 
@@ -389,12 +391,14 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
         raise InvalidInput("Only allowances and CCER are traded.", details={"asset": asset.code})
     unknown = set(rules) - set(RULE_FIELDS)
     if unknown:
-        raise InvalidInput(f"Unknown rules: {sorted(unknown)}.")
+        raise InvalidInput(gettext("Unknown rules: %(rules)s.") % {"rules": sorted(unknown)})
     if MarketRules.objects.filter(asset=asset).exists():
-        raise DuplicateObject(f"{asset.code} is listed already.", details={"asset": asset.code})
+        raise DuplicateObject(
+            gettext("%(asset)s is listed already.") % {"asset": asset.code}, details={"asset": asset.code}
+        )
     if not 0 < reference_price_fen <= MAX_PRICE_FEN:
         raise InvalidInput(
-            f"A reference price is positive and at most {fen_to_str(MAX_PRICE_FEN)}.",
+            gettext("A reference price is positive and at most %(max)s.") % {"max": fen_to_str(MAX_PRICE_FEN)},
             details={"reference_price": fen_to_str(reference_price_fen)},
         )
     if asset.market_id is None:
@@ -426,7 +430,7 @@ def market_rules_update(*, actor: Actor, rules: MarketRules, **changes: Any) -> 
     unknown = set(changes) - set(RULE_FIELDS) - {"reference_price_fen"}
     if unknown:
         raise InvalidInput(
-            f"Unknown rules: {sorted(unknown)}; market-wide rules are the rulebook's.",
+            gettext("Unknown rules: %(rules)s; market-wide rules are the rulebook's.") % {"rules": sorted(unknown)},
             details={"unknown": sorted(unknown)},
         )
     before = _rules_payload(rules) | {"reference_price_fen": rules.reference_price_fen}
@@ -607,7 +611,8 @@ def _check_order_rules(
     sessions = rules.sessions(mode)
     if not session_open(sessions, moment):
         raise MarketClosed(
-            f"The market is closed; {mode} orders trade {sessions.sessions} China time on trading days.",
+            gettext("The market is closed; %(mode)s orders trade %(sessions)s China time on trading days.")
+            % {"mode": mode, "sessions": sessions.sessions},
             details={"sessions": sessions.sessions, "at": moment.astimezone(clock.MARKET_TZ).isoformat()},
         )
     if not 0 < quantity <= MAX_QUANTITY:

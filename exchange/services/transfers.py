@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.actors import Actor
 from core import clock
@@ -424,7 +424,10 @@ class BatchResult:
 
 def at_index(index: int, exc: DomainError) -> DomainError:
     """The same refusal, naming the transfer of the batch it is about."""
-    refusal = type(exc)(f"Transfer {index}: {exc.message}", details={"index": index, **exc.details})
+    refusal = type(exc)(
+        gettext("Transfer %(index)s: %(message)s") % {"index": index, "message": exc.message},
+        details={"index": index, **exc.details},
+    )
     return refusal
 
 
@@ -468,7 +471,8 @@ def transfers_batch_create(
     """
     if not 1 <= len(transfers) <= MAX_BATCH:
         raise InvalidInput(
-            f"A batch holds 1 to {MAX_BATCH} transfers.", details={"transfers": len(transfers), "max": MAX_BATCH}
+            gettext("A batch holds 1 to %(max)s transfers.") % {"max": MAX_BATCH},
+            details={"transfers": len(transfers), "max": MAX_BATCH},
         )
     rules_read: dict[int, TransferRules] = {}
     for i, order in enumerate(transfers):

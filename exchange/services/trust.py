@@ -189,7 +189,9 @@ def trusted_account_propose(*, actor: Actor, account: Account, label: str = "") 
         .exclude(status=TrustStatus.REMOVED)
         .exists()
     ):
-        raise DuplicateObject(f"{account.number} is on the list already.", details={"account": account.number})
+        raise DuplicateObject(
+            _("%(account)s is on the list already.") % {"account": account.number}, details={"account": account.number}
+        )
     entry = TrustedAccount.objects.create(
         participant_id=actor.member_participant_id,
         account=account,

@@ -32,6 +32,7 @@ import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.models import Participant
@@ -301,13 +302,20 @@ def _report_failing(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> Non
     notice_add(
         recipients=[participant],
         kind=NoticeKind.WEBHOOK_FAILING,
-        subject=f"Webhook endpoint {endpoint.url} is failing",
-        body=(
-            f"Event {delivery.number} could not be delivered to {endpoint.url} for a day "
-            f"({delivery.attempts} attempts; last answer: {delivery.last_status_code or delivery.last_error}). "
+        subject=gettext("Webhook endpoint %(url)s is failing") % {"url": endpoint.url},
+        body=gettext(
+            "Event %(number)s could not be delivered to %(url)s for a day "
+            "(%(attempts)s attempts; last answer: %(answer)s). "
             "Nothing more is sent to this endpoint until an admin enables it again "
-            f"(POST /api/v1/webhooks/{endpoint.pk}/enable); the events wait and are delivered in order then."
-        ),
+            "(POST /api/v1/webhooks/%(id)s/enable); the events wait and are delivered in order then."
+        )
+        % {
+            "number": delivery.number,
+            "url": endpoint.url,
+            "attempts": delivery.attempts,
+            "answer": delivery.last_status_code or delivery.last_error,
+            "id": endpoint.pk,
+        },
         obj=("webhook_endpoint", endpoint.pk),
     )
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 
 import pytest
+from django.template.loader import render_to_string
 from django.test import Client, override_settings
 from django.utils import translation
 
@@ -88,3 +90,57 @@ def test_a_page_switches_to_english_and_back(market):
 
     assert "Carbon market and registry" in english
     assert "碳市场与注册登记" in chinese
+
+
+def test_every_msgid_is_english_with_no_chinese_gloss():
+    chinese = [
+        msgid
+        for po in catalogues.catalogues()
+        for _context, msgid in catalogues.msgids(po)
+        if any("\u4e00" <= ch <= "\u9fff" for ch in msgid)
+    ]
+
+    assert chinese == [], "a msgid is the English text; the Chinese belongs in its msgstr"
+
+
+def test_quotes_name_the_opening_price_and_the_market_not_an_open_state(rf):
+    row = {
+        "market": "CNEEEX",
+        "asset": "CEA-2024",
+        "open_fen": 9_000,
+        "high_fen": 9_500,
+        "low_fen": 8_800,
+        "close_fen": 9_100,
+        "final": True,
+        "vwap_fen": 9_050,
+        "volume": 1_000,
+        "turnover_fen": 9_050_000,
+        "by_mode": {},
+    }
+    with translation.override("zh-hans"):
+        page = render_to_string(
+            "registry/quotes.html", {"rows": [row], "markets": [], "day": date(2026, 12, 2)}, request=rf.get("/")
+        )
+        assert translation.pgettext("trading venue", "Market") == "市场"
+        assert translation.gettext("Open") == "进行中"  # an order's or an obligation's state keeps its word
+
+    for heading in ["市场", "开盘价", "最高价", "最低价", "收盘价"]:
+        assert f">{heading}<" in page
+    assert "<label>市场 <select" in page
+    assert "进行中" not in page
+
+
+def test_a_service_refusal_built_from_its_figures_reads_in_chinese(market):
+    from core.errors import DomainError
+    from exchange.services.transfers import MAX_BATCH, transfers_batch_create
+
+    _, _, actor = market.holder("Shougang Steel")
+
+    with translation.override("zh-hans"), pytest.raises(DomainError) as chinese:
+        transfers_batch_create(actor=actor, transfers=[])
+    with translation.override("en"), pytest.raises(DomainError) as english:
+        transfers_batch_create(actor=actor, transfers=[])
+
+    assert chinese.value.code == english.value.code == "invalid"
+    assert str(chinese.value.message) == f"一批划转须包含 1 至 {MAX_BATCH} 笔。"
+    assert str(english.value.message) == f"A batch holds 1 to {MAX_BATCH} transfers."

@@ -7,6 +7,8 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from django.utils.translation import gettext
+
 from accounts.actors import Actor
 from core.money import fen_to_str
 from exchange.locks import lock_pledge_loans
@@ -281,38 +283,74 @@ def notice(loan: PledgeLoan, subject: str, body: str, *, kind: str, obj: tuple[s
 def enforcement_notice(loan: PledgeLoan, method: str, due_fen: int) -> None:
     notice(
         loan,
-        f"Pledge {loan.registration_reference} is being enforced ({method})",
-        f"{loan.lender.name} enforces pledge {loan.registration_reference} ({loan.quantity} t of {asset_label(loan)}) "
-        f"by {method}; amount due {fen_to_str(due_fen)} yuan.",
+        gettext("Pledge %(reference)s is being enforced (%(method)s)")
+        % {"reference": loan.registration_reference, "method": method},
+        gettext(
+            "%(lender)s enforces pledge %(reference)s (%(quantity)s t of %(asset)s) by %(method)s; "
+            "amount due %(due)s yuan."
+        )
+        % {
+            "lender": loan.lender.name,
+            "reference": loan.registration_reference,
+            "quantity": loan.quantity,
+            "asset": asset_label(loan),
+            "method": method,
+            "due": fen_to_str(due_fen),
+        },
         kind=NoticeKind.ENFORCEMENT,
     )
 
 
 def margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeValuation) -> None:
-    subject = (
-        f"Margin call on pledge {loan.registration_reference}: LTV {bp_to_percent(call.ltv_bp)}% "
-        f"(call level {bp_to_percent(call.level_bp)}%)"
-    )
+    terms = {
+        "reference": loan.registration_reference,
+        "quantity": loan.quantity,
+        "asset": asset_label(loan),
+        "borrower": loan.borrower.name,
+        "lender": loan.lender.name,
+        "day": valuation.day,
+        "price": fen_to_str(valuation.price_fen),
+        "value": fen_to_str(valuation.value_fen),
+        "principal": fen_to_str(loan.principal_fen),
+        "ltv": bp_to_percent(call.ltv_bp),
+        "level": bp_to_percent(call.level_bp),
+        "liquidation": bp_to_percent(loan.liquidation_bp),
+        "cure_by": call.cure_by,
+    }
+    subject = gettext("Margin call on pledge %(reference)s: LTV %(ltv)s%% (call level %(level)s%%)") % terms
     body = "\n".join(
         [
-            f"Pledge {loan.registration_reference}: {loan.quantity} t of {asset_label(loan)} pledged by "
-            f"{loan.borrower.name} to {loan.lender.name}.",
-            f"Valued on {valuation.day} at {fen_to_str(valuation.price_fen)} yuan/t: "
-            f"{fen_to_str(valuation.value_fen)} yuan against a principal of {fen_to_str(loan.principal_fen)} yuan.",
-            f"Loan to value {bp_to_percent(call.ltv_bp)}% has reached the margin-call level "
-            f"{bp_to_percent(call.level_bp)}% (liquidation level {bp_to_percent(loan.liquidation_bp)}%).",
-            f"Top up the collateral or repay by {call.cure_by}; after that day the lender may declare default.",
+            gettext("Pledge %(reference)s: %(quantity)s t of %(asset)s pledged by %(borrower)s to %(lender)s.") % terms,
+            gettext("Valued on %(day)s at %(price)s yuan/t: %(value)s yuan against a principal of %(principal)s yuan.")
+            % terms,
+            gettext(
+                "Loan to value %(ltv)s%% has reached the margin-call level %(level)s%% "
+                "(liquidation level %(liquidation)s%%)."
+            )
+            % terms,
+            gettext("Top up the collateral or repay by %(cure_by)s; after that day the lender may declare default.")
+            % terms,
         ]
     )
     notice(loan, subject, body, kind=NoticeKind.MARGIN_CALL, obj=("margin_call", call.pk))
 
 
 def maturity_notices(loan: PledgeLoan, day: date) -> None:
-    subject = f"Pledge {loan.registration_reference} is past its maturity ({loan.maturity_date})"
+    terms = {
+        "reference": loan.registration_reference,
+        "maturity": loan.maturity_date,
+        "quantity": loan.quantity,
+        "asset": asset_label(loan),
+        "principal": fen_to_str(loan.principal_fen),
+        "day": day,
+    }
+    subject = gettext("Pledge %(reference)s is past its maturity (%(maturity)s)") % terms
     body = (
-        f"Pledge {loan.registration_reference} ({loan.quantity} t of {asset_label(loan)}, principal "
-        f"{fen_to_str(loan.principal_fen)} yuan) matured on {loan.maturity_date} and was still registered on {day}. "
-        "The lender may declare default."
+        gettext(
+            "Pledge %(reference)s (%(quantity)s t of %(asset)s, principal %(principal)s yuan) matured on %(maturity)s "
+            "and was still registered on %(day)s. The lender may declare default."
+        )
+        % terms
     )
     notice(loan, subject, body, kind=NoticeKind.PAST_MATURITY)
 

@@ -82,3 +82,62 @@ def test_the_cover_form_renders(cycle, staff):
 
     assert response.status_code == 200
     assert "Cover entities for 2024" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_and_the_glance_agree_with_each_other_and_with_the_ledger(client):
+    import io
+    import re
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db.models import Sum
+
+    from core import clock
+    from exchange.models import Posting, TransactionKind
+    from exchange.selectors.dashboard import current_compliance_year
+
+    call_command("seed_demo", stdout=io.StringIO(), stderr=io.StringIO())
+    client.force_login(get_user_model().objects.get(username="admin"))
+    year = current_compliance_year(clock.trading_day())
+    assert year is not None
+    obligations = Obligation.objects.filter(year=year)
+    accounts = list(obligations.values_list("account_id", flat=True))
+
+    def ledger(kinds, sign):
+        return sign * (
+            Posting.objects.filter(
+                account_id__in=accounts, transaction__kind__in=kinds, asset__kind__in=["allowance", "ccer"]
+            )
+            .filter(**({"asset__vintage": year.year} if sign > 0 else {}))
+            .aggregate(total=Sum("quantity"))["total"]
+            or 0
+        )
+
+    allocated = ledger([TransactionKind.ALLOCATION, TransactionKind.TAKEBACK], 1)
+    surrendered = ledger([TransactionKind.SURRENDER], -1)
+
+    def numbers(cells):
+        return [int(re.sub(r"[^\d]", "", c) or 0) for c in cells]
+
+    dashboard = client.get("/admin/").content.decode()
+    section = dashboard[dashboard.index('id="gl-compliance"') :]
+    rows = dict(re.findall(r"<tr><th>([^<]+)</th><td[^>]*>([^<]*)", section[: section.index("</table>")]))
+    glance = client.get(f"/admin/exchange/complianceyear/{year.pk}/glance/").content.decode()
+    summary = re.search(r"<tbody><tr>(.*?)</tr></tbody>", glance, re.S).group(1)
+    (entities, verified_entities, verified, glance_allocated, glance_surrendered, ccer, remaining, short, short_t) = (
+        numbers(re.findall(r"<td>([^<]*)</td>", summary))
+    )
+
+    # the glance and the ledger: what allocation moved in, what surrender took out
+    assert allocated > 0
+    assert glance_allocated == allocated
+    assert glance_surrendered == surrendered
+    assert entities == obligations.count()
+    # the dashboard and the glance: the same entities, emissions, surrenders, still to surrender and short
+    assert numbers([rows["Verified emissions (t)"]]) == [verified]
+    assert numbers(rows["Surrendered (t)"].split("(")) == [surrendered, ccer]
+    assert numbers([rows["Still to surrender (t)"]]) == [remaining]
+    short_row = rows.get("Entities short") or rows["Entities still to surrender"]
+    assert numbers(short_row.split("(")) == [short, short_t]
+    assert rows["Covered entities"].startswith(f"{entities} ({verified_entities} ")

@@ -164,3 +164,26 @@ def test_the_valuation_run_is_audited_with_each_ltv(ps):
     event = AuditEvent.objects.get(action="pledge.valuation_run")
     assert json.loads(event.payload)["valued"] == [[str(loan.pk), "6000"]]  # canonical JSON: numbers as strings
     assert PledgeLoan.objects.get(pk=loan.pk).valued_on == DAY
+
+
+def test_the_margin_call_notice_is_written_in_chinese_where_chinese_is_the_language(
+    ps, django_capture_on_commit_callbacks
+):
+    from django.utils import translation
+
+    ps.registered(500)  # LTV 60% at 80.00
+    ps.close_at(DAY, 7200)
+    ps.close_at(THU, 6480)
+    ps.close_at(FRI, 5832)
+
+    # the scheduled job runs with no request: the site's language (Chinese outside the tests)
+    with translation.override("zh-hans"):
+        assert run_job(FRI, django_capture_on_commit_callbacks) == 1  # 29,160.00: LTV 82.31% >= 80%
+
+    assert {m.subject.split("：")[0] for m in mail.outbox} == {
+        f"质押 {PledgeLoan.objects.get().registration_reference} 追加保证金通知"
+    }
+    body = mail.outbox[0].body
+    assert "质押率 82.31% 已达到追保线 80.00%" in body
+    assert "请在 2026-11-30 前补足质押物或还款" in body
+    assert "Margin call" not in mail.outbox[0].subject
