@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("exchange", "0166_transfer_reads_the_rulebook"),
+        ("exchange", "0230_blocks_take"),
     ]
 
     operations = [
