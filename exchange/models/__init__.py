@@ -90,6 +90,7 @@ from exchange.models.serials import BlockState, SerialBlock, SerialMovement
 from exchange.models.trading import (
     Auction,
     AuctionStatus,
+    BookWriter,
     DailyPrice,
     MarketRules,
     Order,
@@ -129,6 +130,7 @@ __all__ = [
     "AuditVerification",
     "Balance",
     "BlockState",
+    "BookWriter",
     "Calendar",
     "CalendarDay",
     "CalendarYear",
