@@ -182,4 +182,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ORDER = ["transfers", "transfers4", "batch", "http", "reads", "settlement", "matching", "audit", "events"]
+ORDER = ["transfers", "transfers4", "batch", "http", "reads", "settlement", "matching", "engine", "audit", "events"]

@@ -107,7 +107,7 @@ class Book:
 
     def snapshot(self) -> list[tuple[str, str, int, int, int]]:
         """(mode, side, price, order id, remaining) of every resting order in priority order, to compare books."""
-        rows = []
+        rows: list[tuple[str, str, int, int, int]] = []
         for (mode, side), levels in sorted(self.levels.items()):
             prices = list(levels.keys()) if side == Side.SELL else list(reversed(levels.keys()))
             for price in prices:

@@ -229,6 +229,8 @@ class Engine:
 def _replay(actor: Actor, args: dict[str, Any]) -> dict[str, Any] | None:
     """A retried request (same Idempotency-Key) whose order committed before its acknowledgement was lost: the
     order as placed, with the trades it made when placed. None: no such order (place it now)."""
+    if actor.participant_id is None:
+        return None
     order = Order.objects.filter(participant_id=actor.participant_id, client_order_id=args["client_order_id"]).first()
     if order is None:
         return None
