@@ -80,7 +80,6 @@ class Engine:
         self.owned: dict[int, writer.Ownership] = {}
         self.books: dict[int, Book] = {}
         self.stopping = threading.Event()
-        self._beat = 0.0
         self._refreshed = 0.0
 
     # --- ownership ---------------------------------------------------------------------------------------
@@ -99,16 +98,23 @@ class Engine:
         if taken:
             logger.info("engine owns books", extra={"assets": taken, "owner": self.owner})
         self.transport.mark_alive(list(self.owned), self.owner)
-        self._refreshed = self._beat = time.monotonic()
+        self._refreshed = time.monotonic()
         return taken
 
     def heartbeat(self) -> None:
-        now = time.monotonic()
-        if now - self._refreshed >= REFRESH_SECONDS:
+        if time.monotonic() - self._refreshed >= REFRESH_SECONDS:
             self.claim()  # instruments listed since, or books another engine let go of
-        elif now - self._beat >= HEARTBEAT_SECONDS:
-            self.transport.mark_alive(list(self.owned), self.owner)
-            self._beat = now
+
+    def keep_alive(self) -> None:
+        """Refresh the marks of the owned books every second from a thread of its own, so that a long batch
+        doesn't make a live engine look gone (the marks vanish ALIVE_SECONDS after the process dies)."""
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            owned = list(self.owned)
+            if owned:
+                try:
+                    self.transport.mark_alive(owned, self.owner)
+                except Exception:
+                    logger.exception("engine could not refresh its marks")
 
     def release(self) -> None:
         """Let go of every book (its queued requests wait for the next engine)."""
@@ -121,6 +127,8 @@ class Engine:
     # --- the loop ------------------------------------------------------------------------------------------
     def run(self, *, once: bool = False) -> None:
         self.claim()
+        beat = threading.Thread(target=self.keep_alive, name="engine-alive", daemon=True)
+        beat.start()
         try:
             while not self.stopping.is_set():
                 self.heartbeat()
@@ -130,6 +138,8 @@ class Engine:
                 if once and not requests:
                     return
         finally:
+            self.stopping.set()
+            beat.join(HEARTBEAT_SECONDS * 2)
             self.release()
 
     def stop(self) -> None:
