@@ -390,6 +390,10 @@ GREENLEDGER = {
     "EVENTS_HEARTBEAT_SECONDS": env_int("EVENTS_HEARTBEAT_SECONDS", 15),
     "WEBHOOK_RETRY_SECONDS": env_int("WEBHOOK_RETRY_SECONDS", 24 * 3600),
     "WEBHOOK_TIMEOUT_SECONDS": env_int("WEBHOOK_TIMEOUT_SECONDS", 10),
+    # Orders and cancels of continuous books go through the matching engine owning the book (exchange.engine,
+    # ``manage.py run_engine``; ``serve`` runs one in process and turns this on). Off: each request matches in its
+    # own transaction under the book's lock (the tests, and a deployment that runs no engine).
+    "ORDER_ENGINE": env_bool("GREENLEDGER_ORDER_ENGINE", default=False),
 }
 # Webhook URLs must be https, except to these hosts (a development machine's own receivers).
 WEBHOOK_HTTP_HOSTS: list[str] = [] if PRODUCTION else ["127.0.0.1", "localhost", "::1"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext
 
-from core.errors import Conflict, DomainError, InvalidInput, NotFound
+from core.errors import Conflict, DomainError, InvalidInput, NotFound, ServiceUnavailable
 from core.errors import translatable as _
 
 
@@ -115,6 +115,20 @@ class RequestInProgress(Conflict):
     code = "request_in_progress"
     default_message = _("A request with this Idempotency-Key is still in progress; retry shortly for its answer.")
     remedy = "Wait the Retry-After seconds and send the same request with the same key: you get its answer."
+    retry_after = 1
+
+
+class EngineUnavailable(ServiceUnavailable):
+    """No matching engine owns the order's book now, or it did not acknowledge the order in time."""
+
+    code = "engine_unavailable"
+    default_message = _(
+        "The matching engine for this instrument is not running; the order was not taken. Retry shortly."
+    )
+    remedy = (
+        "Wait the Retry-After seconds and send the same request with the same Idempotency-Key: an order the engine"
+        " did take answers as placed, one it did not is placed then."
+    )
     retry_after = 1
 
 

@@ -34,11 +34,12 @@ that account's balance row in the asset, so the balance lock guards the blocks. 
 statement and evaluates it, so the lock is really taken.
 
 Outside the order, on a connection of its own: the leading beat's session lock (``BEAT_LOCK_KEY``,
-``exchange/beat.py``). The two locks taken outside this module, each with its key from here, are that one
-and a key's lock, which the key store takes with its row in one statement (``exchange/services/
-idempotency.py``); ``tests/architecture/test_one_home.py`` holds that nothing else locks. Due work
-(notices, schedule rows) is taken with ``lock_rows(..., skip_locked=True)`` or ``lock_row`` in a
-transaction that takes no other lock.
+``exchange/beat.py``), and a matching engine's session lock on each book it owns (``try_own_book``,
+``exchange/engine``), taken before its first batch and held for the life of its connection. The locks taken
+outside this module, each with its key from here, are the beat's, and a key's lock, which the key store takes
+with its row in one statement (``exchange/services/idempotency.py``); ``tests/architecture/test_one_home.py``
+holds that nothing else locks. Due work (notices, schedule rows) is taken with
+``lock_rows(..., skip_locked=True)`` or ``lock_row`` in a transaction that takes no other lock.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ IDEMPOTENCY_LOCK_CLASS = 0x676C6964 & 0x7FFFFFFF
 # Session-level, outside the order above (held on its own connection, never inside a transaction that
 # takes other locks): the leading beat holds it for as long as its connection lives (exchange/beat.py).
 BEAT_LOCK_KEY = 7_245_190_001
+# Session-level too: the matching engine owning an asset's continuous book (pg_try_advisory_lock(namespace, asset)).
+ENGINE_LOCK_NAMESPACE = 0x676C65  # "gle"
 
 
 def _advisory(sql: str, params: list[Any]) -> None:
@@ -135,6 +138,19 @@ def lock_pledge_sales(sell_order_ids: Iterable[int]) -> None:
 def lock_book(asset_id: int) -> None:
     """Serialise everything that changes one asset's book (place, match, cancel)."""
     _advisory("SELECT pg_advisory_xact_lock(%s, %s)", [BOOK_LOCK_NAMESPACE, asset_id])
+
+
+def try_own_book(asset_id: int) -> bool:
+    """Take the engine's session lock on an asset's continuous book without waiting; False: another engine has it.
+    Held until the connection closes (an engine that dies lets go of its books)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ENGINE_LOCK_NAMESPACE, asset_id])
+        return bool(cursor.fetchone()[0])
+
+
+def release_book(asset_id: int) -> None:
+    """Let go of the engine's session lock on a book (an engine stopping cleanly)."""
+    _advisory("SELECT pg_advisory_unlock(%s, %s)", [ENGINE_LOCK_NAMESPACE, asset_id])
 
 
 # 4. the asset row

@@ -24,6 +24,7 @@ from exchange.api.fields import (
     fen_to_str,
 )
 from exchange.api.idempotency import idempotent_request
+from exchange.engine import client as engine_client
 from exchange.models import Order, OrderMode, OrderStatus, Side, Trade
 from exchange.selectors.accounts import account_owned
 from exchange.selectors.market import orders_of, trades_of
@@ -178,6 +179,7 @@ class OrderListApi(ActorMixin, generics.ListAPIView):
             "participant_suspended",
             "role_forbidden",
             "wrong_participant_kind",
+            "engine_unavailable",
         ]
     }
 
@@ -198,18 +200,35 @@ class OrderListApi(ActorMixin, generics.ListAPIView):
         client_order_id = v.get("client_order_id") or _order_id_of(self.idempotency_key())
         if not client_order_id:
             raise serializers.ValidationError({"client_order_id": ["Give a client_order_id or an Idempotency-Key."]})
-        placed = order_place(
-            actor=self.actor,
-            account=account_owned(self.actor, v["account"]),
-            asset=v["asset"],
-            side=v["side"],
-            mode=v["mode"],
-            price_fen=v["price"],
-            quantity=v["quantity"],
-            client_order_id=client_order_id,
-        )
-        order = Order.objects.select_related("account", "asset", "hold").get(pk=placed.order.pk)
-        body = {"order": OrderOut(order).data, "trades": TradeOut(placed.trades, many=True).data}
+        account = account_owned(self.actor, v["account"])
+        if engine_client.enabled():
+            # The book's matching engine applies it and answers after the commit that holds it.
+            acked = engine_client.place(
+                actor=self.actor,
+                account_id=account.pk,
+                asset_id=v["asset"].pk,
+                side=v["side"],
+                mode=v["mode"],
+                price_fen=v["price"],
+                quantity=v["quantity"],
+                client_order_id=client_order_id,
+                replay=self.idempotency_key() is not None,
+            )
+            order_id, trades = acked["order"], list(Trade.objects.filter(pk__in=acked["trades"]).order_by("id"))
+        else:
+            placed = order_place(
+                actor=self.actor,
+                account=account,
+                asset=v["asset"],
+                side=v["side"],
+                mode=v["mode"],
+                price_fen=v["price"],
+                quantity=v["quantity"],
+                client_order_id=client_order_id,
+            )
+            order_id, trades = placed.order.pk, placed.trades
+        order = Order.objects.select_related("account", "asset", "hold").get(pk=order_id)
+        body = {"order": OrderOut(order).data, "trades": TradeOut(trades, many=True).data}
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -232,7 +251,12 @@ class OrderCancelApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=None, responses=OrderOut)
     def post(self, request: Request, pk: int) -> Response:
-        order = order_cancel(actor=self.actor, order=_my_order(self.actor, pk))
+        mine = _my_order(self.actor, pk)
+        if engine_client.enabled() and mine.trading_mode == "continuous":
+            engine_client.cancel(actor=self.actor, asset_id=mine.asset_id, order_id=mine.pk)
+            order = mine
+        else:
+            order = order_cancel(actor=self.actor, order=mine)
         return Response(OrderOut(Order.objects.select_related("account", "asset", "hold").get(pk=order.pk)).data)
 
 

@@ -94,6 +94,7 @@ from exchange.models.serials import BlockState, SerialBlock, SerialMovement
 from exchange.models.trading import (
     Auction,
     AuctionStatus,
+    BookWriter,
     DailyPrice,
     MarketRules,
     Order,
@@ -137,6 +138,7 @@ __all__ = [
     "AuditVerification",
     "Balance",
     "BlockState",
+    "BookWriter",
     "Calendar",
     "CalendarDay",
     "CalendarYear",

@@ -366,3 +366,23 @@ class ProceedsAdvance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount_fen} fen of trade {self.trade_id} advanced to account {self.account_id}"
+
+
+class BookWriter(models.Model):
+    """Who writes an instrument's continuous book: the matching engine that owns it (``exchange.engine``).
+
+    ``epoch`` grows by one each time an engine takes the book over; an engine writes only while the row still
+    carries its epoch (a fencing token), so an engine that lost the book can't write to it. ``foreign_writes``
+    grows by one in the transaction of every write to the book made outside the engine (the session-close job,
+    a pledge put up for sale, an order placed or cancelled directly): the engine reads it under the book lock at
+    each batch and rebuilds its book from the database when it changed.
+    """
+
+    asset = models.OneToOneField(Asset, on_delete=models.PROTECT, primary_key=True, related_name="book_writer")
+    owner = models.CharField(max_length=128, blank=True, help_text="The engine process owning the book (host:pid).")
+    epoch = models.BigIntegerField(default=0)
+    foreign_writes = models.BigIntegerField(default=0)
+    taken_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"book {self.asset_id}: {self.owner or 'no engine'} (epoch {self.epoch})"

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import time as time_module
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils.translation import gettext
 
 from accounts.actors import Actor
@@ -31,6 +32,7 @@ from core.errors import translatable as _
 from core.limits import MAX_PRICE_FEN, MAX_QUANTITY
 from core.money import fen_to_str
 from exchange.bulk import bulk_update
+from exchange.engine.book import engine_book
 from exchange.errors import (
     AccountNotFound,
     DuplicateObject,
@@ -44,6 +46,7 @@ from exchange.models import (
     AccountKind,
     Asset,
     AssetKind,
+    BookWriter,
     DailyPrice,
     Hold,
     HoldKind,
@@ -682,6 +685,7 @@ def _place_and_match(
     )
     fills, resting = _match(order, rules)
     order.save(force_insert=True)
+    note_foreign_write([asset.pk])
     trades = [
         Trade(
             asset=asset,
@@ -789,6 +793,32 @@ def _match(order: Order, rules: InstrumentRules) -> tuple[list[tuple[Order, int,
 
     Price-time priority, at the resting order's price; a participant's own orders are passed over.
     """
+    fills: list[tuple[Order, int, int, int, int]] = []
+    touched: list[Order] = []
+    for resting in _resting(order):
+        if order.remaining == 0:
+            break
+        q = min(order.remaining, resting.remaining)
+        price = resting.price_fen
+        buy, sell = (order, resting) if order.side == Side.BUY else (resting, order)
+        buyer_fee = _charge(buy, price * q, q, rules.fee_bp(order.mode, Side.BUY))
+        seller_fee = _charge(sell, price * q, q, rules.fee_bp(order.mode, Side.SELL))
+        fills.append((resting, price, q, buyer_fee, seller_fee))
+        if resting.remaining == 0:
+            resting.status, resting.end_reason, resting.ended_at = OrderStatus.FILLED, "filled", order.created_at
+        touched.append(resting)
+    if order.remaining == 0:
+        order.status, order.end_reason, order.ended_at = OrderStatus.FILLED, "filled", order.created_at
+    return fills, touched
+
+
+def _resting(order: Order) -> Iterator[Order]:
+    """The resting orders an incoming order may trade with, in priority order: from the matching engine's book
+    in memory when the engine applies the order (``exchange.engine``), else from the database, a page at a time."""
+    engine = engine_book(order.asset_id)
+    if engine is not None:
+        yield from engine.crossing(order)
+        return
     opposite = Side.SELL if order.side == Side.BUY else Side.BUY
     book = Order.objects.filter(
         asset_id=order.asset_id, side=opposite, status=OrderStatus.OPEN, mode=order.mode, trading_mode=CONTINUOUS
@@ -797,29 +827,25 @@ def _match(order: Order, rules: InstrumentRules) -> tuple[list[tuple[Order, int,
         book = book.filter(price_fen__lte=order.price_fen).order_by("price_fen", "id")
     else:
         book = book.filter(price_fen__gte=order.price_fen).order_by("-price_fen", "id")
-    fills: list[tuple[Order, int, int, int, int]] = []
-    touched: list[Order] = []
     seen = 0
     while order.remaining > 0:
         page = list(book[seen : seen + 100])
         if not page:
-            break
+            return
         seen += len(page)
         for resting in page:
             if order.remaining == 0:
-                break
-            q = min(order.remaining, resting.remaining)
-            price = resting.price_fen
-            buy, sell = (order, resting) if order.side == Side.BUY else (resting, order)
-            buyer_fee = _charge(buy, price * q, q, rules.fee_bp(order.mode, Side.BUY))
-            seller_fee = _charge(sell, price * q, q, rules.fee_bp(order.mode, Side.SELL))
-            fills.append((resting, price, q, buyer_fee, seller_fee))
-            if resting.remaining == 0:
-                resting.status, resting.end_reason, resting.ended_at = OrderStatus.FILLED, "filled", order.created_at
-            touched.append(resting)
-    if order.remaining == 0:
-        order.status, order.end_reason, order.ended_at = OrderStatus.FILLED, "filled", order.created_at
-    return fills, touched
+                return
+            yield resting
+
+
+def note_foreign_write(asset_ids: Iterable[int]) -> None:
+    """Tell the matching engine owning a book (if any) that its book changed outside it, in this transaction:
+    it rebuilds the book from the database before its next batch (``exchange.models.BookWriter``). A write the
+    engine makes itself, with its book active, needs no note."""
+    foreign = [a for a in asset_ids if engine_book(a) is None]
+    if foreign:
+        BookWriter.objects.filter(asset_id__in=foreign).update(foreign_writes=F("foreign_writes") + 1)
 
 
 def _charge(order: Order, turnover: int, quantity: int, fee_bp: int) -> int:
@@ -881,6 +907,7 @@ def _end_orders(orders: list[Order], reason: str, moment: datetime) -> dict[int,
         [("status", "text"), ("end_reason", "text"), ("ended_at", "timestamptz")],
         [(o.pk, o.status, o.end_reason, o.ended_at) for o in orders],
     )
+    note_foreign_write({o.asset_id for o in orders if o.trading_mode == CONTINUOUS})
     return released
 
 

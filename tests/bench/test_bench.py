@@ -46,6 +46,8 @@ def test_the_bench_prints_one_table_with_every_row():
         "first statement page",
         "settlement of 200 trades",
         "matching through order_place",
+        "order placement through the matching engine, 8 clients",
+        "p99 time to acknowledgement",
         "audit seal",
         "audit verification",
     ):

@@ -35,6 +35,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Serve HTTP only; run no Celery worker or beat.")
         parser.add_argument("--no-bots", action="store_true", help="Don't start the demo trading bots.")
         parser.add_argument(
+            "--no-engine",
+            action="store_true",
+            help="Run no matching engine here (orders then go to a separate manage.py run_engine, or match inline "
+            "when GREENLEDGER_ORDER_ENGINE is off).",
+        )
+        parser.add_argument(
             "--bot-interval", type=float, default=20.0, help="Seconds between the demo bots' moves (default 20)."
         )
 
@@ -46,6 +52,7 @@ class Command(BaseCommand):
         no_worker: bool,
         no_bots: bool = False,
         bot_interval: float = 20.0,
+        no_engine: bool = False,
         **options: Any,
     ) -> None:
         import uvicorn
@@ -58,6 +65,8 @@ class Command(BaseCommand):
             app, host=addr, port=port, lifespan="on", log_level=level, access_log=False, timeout_graceful_shutdown=2
         )
         server = uvicorn.Server(config)
+        if not no_engine:
+            self.start_engine()
         http = threading.Thread(target=server.run, name="http", daemon=True)
         http.start()
         while not server.started and http.is_alive():
@@ -81,6 +90,25 @@ class Command(BaseCommand):
         server.should_exit = True
         http.join(timeout=5)
         sys.exit(0)
+
+    def start_engine(self) -> None:
+        """The matching engine as a thread of this process (the same code as ``manage.py run_engine``): it owns
+        every continuous book no other engine owns, and orders placed over HTTP go through it."""
+        from django.db import connection
+
+        from exchange.engine.engine import Engine
+
+        settings.GREENLEDGER["ORDER_ENGINE"] = True
+        engine = Engine()
+
+        def run() -> None:
+            try:
+                engine.run()
+            finally:
+                connection.close()
+
+        threading.Thread(target=run, name="matching-engine", daemon=True).start()
+        self.stderr.write("Matching engine started in this process (--no-engine to leave it out).")
 
     def start_bots(self, addr: str, port: int, interval: float) -> None:
         from accounts.models import ApiToken

@@ -1,0 +1,102 @@
+"""The matching engine row: 8 clients placing orders through the engine, each waiting for its acknowledgement
+(sent after the commit that holds the order); orders/s and the p99 of the acknowledgement time.
+
+The engine runs as its own process (forked, as ``manage.py run_engine`` would) when ``REDIS_URL`` is set, else as
+a thread of this one on the in-process intake. Sells rest and buys cross them, as in the ``matching`` row.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from typing import Any
+
+from bench.fixtures import World, give_cash, give_units, holders
+from bench.market import PRICE, _ids
+
+
+def _engine_main(markets: list[str], stop: Any) -> None:
+    from django.db import connections
+
+    from exchange.engine.engine import Engine
+
+    connections.close_all()
+    engine = Engine(markets)
+    threading.Thread(target=lambda: (stop.wait(), engine.stop()), daemon=True).start()
+    try:
+        engine.run()
+    finally:
+        connections.close_all()
+
+
+def engine_orders(w: World, orders: int, clients: int = 8, traders: int = 20) -> tuple[float, list[float]]:
+    """Place ``orders`` through the engine from ``clients`` threads; return (seconds, each order's latency)."""
+    from django.conf import settings
+    from django.db import connections
+
+    from exchange.engine import client
+    from exchange.engine.transport import transport
+
+    batch = next(_ids)
+    sellers = holders(traders, label=f"eseller{batch}")
+    buyers = holders(traders, label=f"ebuyer{batch}")
+    give_units(w, [s.account for s in sellers], orders)
+    give_cash(w, [b.account for b in buyers], orders * PRICE * 2)
+    market = w.cea.market.code
+    asset_id = w.cea.pk
+
+    ctx = mp.get_context("fork")
+    stop = ctx.Event()
+    if settings.REDIS_URL:
+        connections.close_all()
+        runner: Any = ctx.Process(target=_engine_main, args=([market], stop), daemon=True)
+    else:
+        stop = threading.Event()
+        runner = threading.Thread(target=_engine_main, args=([market], stop), daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while not transport().is_alive(asset_id):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the matching engine did not take the bench book")
+        time.sleep(0.05)
+
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+    start = threading.Barrier(clients + 1)
+
+    def run(index: int) -> None:
+        try:
+            start.wait()
+            for n in range(index, orders, clients):
+                people = sellers if n % 2 == 0 else buyers
+                who = people[(n // 2) % traders]
+                began = time.perf_counter()
+                client.place(
+                    actor=who.actor,
+                    account_id=who.account.pk,
+                    asset_id=asset_id,
+                    side="sell" if n % 2 == 0 else "buy",
+                    mode="listing",
+                    price_fen=PRICE,
+                    quantity=1 + n % 3 if n % 2 == 0 else 1 + (n - 1) % 3,
+                    client_order_id=f"e{batch}-{n}",
+                )
+                latencies[index].append(time.perf_counter() - began)
+        except BaseException as exc:
+            errors.append(repr(exc))
+            start.abort()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    begin = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - begin
+    stop.set()
+    runner.join(30)
+    if errors:
+        raise RuntimeError(f"an engine bench client failed: {errors[0]}")
+    return seconds, [x for each in latencies for x in each]

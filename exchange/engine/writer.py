@@ -1,0 +1,58 @@
+"""Owning a book: one engine per book, proved twice.
+
+An engine takes a PostgreSQL session advisory lock per book (``exchange.locks.try_own_book``): a second engine
+can't take it while the first's connection lives, and a dead engine's connection lets it go. On taking the lock
+it advances the book's ``BookWriter.epoch`` and remembers it; every batch re-reads the row under the book lock
+and writes only if the epoch is still its own (a fencing token: an engine whose connection was lost and whose
+book was taken over stops instead of writing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from core import clock
+from exchange.locks import lock_book, try_own_book
+from exchange.models import BookWriter
+
+
+class LostBook(RuntimeError):
+    """Another engine took the book over: this one must not write to it."""
+
+
+@dataclass
+class Ownership:
+    asset_id: int
+    epoch: int
+    foreign_writes: int
+
+
+def take(asset_id: int, owner: str) -> Ownership | None:
+    """Own the asset's continuous book, or None when another engine does."""
+    if not try_own_book(asset_id):
+        return None
+    with transaction.atomic():
+        lock_book(asset_id)
+        BookWriter.objects.get_or_create(asset_id=asset_id)
+        BookWriter.objects.filter(asset_id=asset_id).update(epoch=F("epoch") + 1, owner=owner, taken_at=clock.now())
+        row = BookWriter.objects.get(asset_id=asset_id)
+    return Ownership(asset_id, row.epoch, row.foreign_writes)
+
+
+def check(ownership: Ownership) -> bool:
+    """Under the book lock, in the batch's transaction: raise ``LostBook`` if the book has another owner now;
+    return whether something outside the engine wrote to the book since it last looked (then rebuild it)."""
+    lock_book(ownership.asset_id)
+    writes = (
+        BookWriter.objects.filter(asset_id=ownership.asset_id, epoch=ownership.epoch)
+        .values_list("foreign_writes", flat=True)
+        .first()
+    )
+    if writes is None:
+        raise LostBook(ownership.asset_id)
+    changed = writes != ownership.foreign_writes
+    ownership.foreign_writes = writes
+    return changed
