@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0166_transfer_reads_the_rulebook'),
+        ("exchange", "0190_proceeds_advance"),
     ]
 
     operations = [

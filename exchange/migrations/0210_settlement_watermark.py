@@ -20,7 +20,7 @@ BACKWARD = [
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exchange", "0190_proceeds_advance")]
+    dependencies = [("exchange", "0200_book_writer")]
 
     operations = [
         migrations.AddField(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0240_english_msgids_without_chinese_glosses'),
+        ("exchange", "0240_english_msgids_without_chinese_glosses"),
     ]
 
     operations = [
