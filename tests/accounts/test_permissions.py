@@ -215,6 +215,16 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
             "compliance-release/decide",
         )
     },
+    # Amendments of a registered pledge: read like the pledge; the POSTs name a missing pledge.
+    ("GET", "api/v1/pledges/<id:pk>/amendments"): owned("bank"),
+    ("POST", "api/v1/pledges/<id:pk>/amendments"): write(missing=404),
+    **{
+        ("POST", f"api/v1/pledges/<id:pk>/amendments/<id:number>/{step}"): write(missing=404)
+        for step in ("confirm", "register", "reject")
+    },
+    # A market's rulebook versions: any member reads; exchange or registry staff publish (an empty body: 400).
+    ("GET", "api/v1/markets/<code:market>/rulebooks"): read(),
+    ("POST", "api/v1/markets/<code:market>/rulebooks"): write(EXCHANGE, REGISTRY),
     ("GET", "api/v1/audit/events"): read_kinds(AUDITOR, REGISTRY),
     ("GET", "api/v1/audit/events/<id:seq>"): read_kinds(AUDITOR, REGISTRY),
     # Proofs: the actor's own events, and any for the auditors and the registry (not the exchange).
@@ -388,6 +398,7 @@ def world():
         "obligation": obligation.pk,
         "prefix": "nosuchprefix",
         "webhook": webhook.pk,
+        "market": ex.cea.market.code,
     }
     return World(values=values, clients=clients)
 
@@ -412,6 +423,8 @@ def path_for(method: str, route: str, values: dict[str, object]) -> str:
                 value = values["asset"]
             elif segments[index - 1] == "calendars" or segments[index - 2] == "calendars":
                 value = {"calendar": "CN", "year": 2026}[name]
+            elif name == "number" and segments[index - 1] == "amendments":
+                value = MISSING  # asked about under a missing pledge: the world has no amendment
             elif name == "pk":
                 resource = segments[index - 1]
                 # Approvals, CCER applications and claims are asked about a missing one: the world has none.
