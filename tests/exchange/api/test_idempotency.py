@@ -50,6 +50,7 @@ from exchange.models import (
     PendingTransfer,
     PledgeLoan,
     Project,
+    Rulebook,
     SettlementBatch,
     Trade,
     TrustedAccount,
@@ -1217,6 +1218,22 @@ def _webhook_enable(settings):
     )
 
 
+def _rulebook_publish(settings):
+    ps, registry = _registry()
+    market = ps.ex.cea.market
+    body = {
+        "effective_from": (IN_SESSION.date() + timedelta(days=7)).isoformat(),
+        "changes": {"position_limit_t": 500_000},
+    }
+    return Case(
+        client_of(registry),
+        f"/api/v1/markets/{market.code}/rulebooks",
+        body,
+        Rulebook.objects.filter(market=market).count,
+        other_body=body | {"changes": {"position_limit_t": 400_000}},
+    )
+
+
 # --- China's registry rules ------------------------------------------------------------------------------
 SHA = "e" * 64
 AFTER_PUBLICITY = datetime(2027, 1, 5, 10, tzinfo=clock.MARKET_TZ)  # the windows opened on IN_SESSION's day end before
@@ -1600,6 +1617,7 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/compliance/obligations/<id:pk>/determination": _determination,
     "api/v1/compliance/carryover-rules": _carryover_rule,
     "api/v1/compliance/prices": _official_price,
+    "api/v1/markets/<code:market>/rulebooks": _rulebook_publish,
     "api/v1/webhooks": _webhook_create,
     "api/v1/webhooks/<id:pk>/disable": _webhook_disable,
     "api/v1/webhooks/<id:pk>/enable": _webhook_enable,
