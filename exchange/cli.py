@@ -107,6 +107,22 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO)
         out.write(_("(none)") + "\n")
 
 
+def print_rows(
+    result: Any,
+    args: argparse.Namespace,
+    out: TextIO,
+    headers: Sequence[str],
+    row: Callable[[Any], Sequence[object]],
+) -> Any:
+    """The one way a command prints what it got: with ``--json`` the answer as it came (the command returns it),
+    else a table with one row (``result`` a single object) or a row per item (``result`` a list)."""
+    if args.json:
+        return result
+    items = [result] if isinstance(result, Mapping) else result
+    table(headers, [row(item) for item in items], out)
+    return None
+
+
 # --- commands -------------------------------------------------------------------------------------------
 def cmd_me(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     me = gl.me()
@@ -190,10 +206,10 @@ def cmd_non_trade(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 
 def cmd_non_trade_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    transfers = gl.non_trade_transfers(limit=args.limit)
-    if args.json:
-        return transfers
-    table(
+    return print_rows(
+        gl.non_trade_transfers(limit=args.limit),
+        args,
+        out,
         [
             _("id"),
             _("status"),
@@ -203,25 +219,26 @@ def cmd_non_trade_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any
             _("quantity (t)"),
             _("legal basis"),
         ],
-        [
-            [str(t["id"]), t["status"], t["source"], t["destination"], t["asset"], t["quantity"], t["legal_basis"]]
-            for t in transfers
+        lambda t: [
+            str(t["id"]),
+            t["status"],
+            t["source"],
+            t["destination"],
+            t["asset"],
+            t["quantity"],
+            t["legal_basis"],
         ],
-        out,
     )
-    return None
 
 
 def cmd_ccer_claims(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    claims = gl.ccer_claims(limit=args.limit)
-    if args.json:
-        return claims
-    table(
-        [_("id"), _("project"), _("vintage"), _("quantity (t)"), _("status")],
-        [[str(c["id"]), c["project"], str(c["vintage"]), c["quantity"], c["status"]] for c in claims],
+    return print_rows(
+        gl.ccer_claims(limit=args.limit),
+        args,
         out,
+        [_("id"), _("project"), _("vintage"), _("quantity (t)"), _("status")],
+        lambda c: [str(c["id"]), c["project"], str(c["vintage"]), c["quantity"], c["status"]],
     )
-    return None
 
 
 def cmd_ccer_comment(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -304,14 +321,7 @@ def cmd_order_place(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     )
     if args.json:
         return placed
-    order = placed["order"]
-    out.write(f"Order {order['id']} {order['status']}: {order['filled']} of {order['quantity']} t filled\n")
-    if placed["trades"]:
-        table(
-            ["trade", "price", "quantity", "turnover"],
-            [[str(t["id"]), t["price"], t["quantity"], t["turnover"]] for t in placed["trades"]],
-            out,
-        )
+    _show_placed(placed, out)
     return None
 
 
@@ -324,11 +334,9 @@ def cmd_order_cancel(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 
 def cmd_order_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    orders = gl.orders(status=args.status, asset=args.asset, limit=args.limit)
-    if args.json:
-        return orders
-    table(ORDER_HEADERS, [_order_row(o) for o in orders], out)
-    return None
+    return print_rows(
+        gl.orders(status=args.status, asset=args.asset, limit=args.limit), args, out, ORDER_HEADERS, _order_row
+    )
 
 
 def cmd_book(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -359,44 +367,38 @@ def cmd_trades(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     if args.market:
         if not args.asset:
             raise SystemExit("greenledger trades --market needs --asset")
-        tape = gl.market_trades(args.asset, limit=args.limit)
-        if args.json:
-            return tape
-        table(
-            ["trade", "time", "asset", "price", "quantity", "aggressor", "settled"],
-            [
-                [str(t["id"]), t["created_at"], t["asset"], t["price"], t["quantity"], t["aggressor"], t["settled"]]
-                for t in tape
-            ],
+        return print_rows(
+            gl.market_trades(args.asset, limit=args.limit),
+            args,
             out,
-        )
-        return None
-    trades = gl.trades(asset=args.asset, limit=args.limit)
-    if args.json:
-        return trades
-    table(
-        ["trade", "day", "side", "asset", "price", "quantity", "fee", "order", "settled"],
-        [
-            [
+            ["trade", "time", "asset", "price", "quantity", "aggressor", "settled"],
+            lambda t: [
                 str(t["id"]),
-                t["trading_day"],
-                t["side"],
+                t["created_at"],
                 t["asset"],
                 t["price"],
                 t["quantity"],
-                t["fee"],
-                str(t["order"]),
+                t["aggressor"],
                 t["settled"],
-            ]
-            for t in trades
-        ],
+            ],
+        )
+    return print_rows(
+        gl.trades(asset=args.asset, limit=args.limit),
+        args,
         out,
+        ["trade", "day", "side", "asset", "price", "quantity", "fee", "order", "settled"],
+        lambda t: [
+            str(t["id"]),
+            t["trading_day"],
+            t["side"],
+            t["asset"],
+            t["price"],
+            t["quantity"],
+            t["fee"],
+            str(t["order"]),
+            t["settled"],
+        ],
     )
-    return None
-
-
-def _show_order(order: Mapping[str, Any], out: TextIO) -> None:
-    table(ORDER_HEADERS, [_order_row(order)], out)
 
 
 def _show_placed(placed: Mapping[str, Any], out: TextIO) -> None:
@@ -420,10 +422,7 @@ def cmd_listing_post(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         account=args.account,
         idempotency_key=args.key,
     )
-    if args.json:
-        return listing
-    _show_order(listing, out)
-    return None
+    return print_rows(listing, args, out, ORDER_HEADERS, _order_row)
 
 
 def cmd_listing_book(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -469,18 +468,11 @@ def cmd_block_offer(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         account=args.account,
         idempotency_key=args.key,
     )
-    if args.json:
-        return offer
-    _show_order(offer, out)
-    return None
+    return print_rows(offer, args, out, ORDER_HEADERS, _order_row)
 
 
 def cmd_block_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    offers = gl.blocks()
-    if args.json:
-        return offers
-    table(ORDER_HEADERS, [_order_row(o) for o in offers], out)
-    return None
+    return print_rows(gl.blocks(), args, out, ORDER_HEADERS, _order_row)
 
 
 def cmd_block_accept(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -493,20 +485,14 @@ def cmd_block_accept(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 def cmd_block_decline(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     offer = gl.block_decline(args.offer, idempotency_key=args.key)
-    if args.json:
-        return offer
-    _show_order(offer, out)
-    return None
+    return print_rows(offer, args, out, ORDER_HEADERS, _order_row)
 
 
 def cmd_block_counter(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     offer = gl.block_counter(
         args.offer, price=args.price, quantity=args.quantity, account=args.account, idempotency_key=args.key
     )
-    if args.json:
-        return offer
-    _show_order(offer, out)
-    return None
+    return print_rows(offer, args, out, ORDER_HEADERS, _order_row)
 
 
 AUCTION_HEADERS = ["auction", "asset", "quantity", "reserve", "opens", "closes", "status", "sold", "clearing"]
@@ -536,36 +522,23 @@ def cmd_auction_announce(gl: Client, args: argparse.Namespace, out: TextIO) -> A
         account=args.account,
         idempotency_key=args.key,
     )
-    if args.json:
-        return auction
-    table(AUCTION_HEADERS, [_auction_row(auction)], out)
-    return None
+    return print_rows(auction, args, out, AUCTION_HEADERS, _auction_row)
 
 
 def cmd_auction_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    auctions = gl.auctions()
-    if args.json:
-        return auctions
-    table(AUCTION_HEADERS, [_auction_row(a) for a in auctions], out)
-    return None
+    return print_rows(gl.auctions(), args, out, AUCTION_HEADERS, _auction_row)
 
 
 def cmd_auction_bid(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     bid = gl.auction_bid(
         args.auction, price=args.price, quantity=args.quantity, account=args.account, idempotency_key=args.key
     )
-    if args.json:
-        return bid
-    _show_order(bid, out)
-    return None
+    return print_rows(bid, args, out, ORDER_HEADERS, _order_row)
 
 
 def cmd_auction_close(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     auction = gl.auction_close(args.auction, idempotency_key=args.key)
-    if args.json:
-        return auction
-    table(AUCTION_HEADERS, [_auction_row(auction)], out)
-    return None
+    return print_rows(auction, args, out, AUCTION_HEADERS, _auction_row)
 
 
 RULEBOOK_HEADERS = ["version", "effective from", "in effect", "modes", "position limit", "large holder", "title"]
@@ -584,11 +557,7 @@ def _rulebook_row(book: Mapping[str, Any]) -> list[object]:
 
 
 def cmd_rulebook_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    books = gl.rulebooks(args.market)
-    if args.json:
-        return books
-    table(RULEBOOK_HEADERS, [_rulebook_row(b) for b in books], out)
-    return None
+    return print_rows(gl.rulebooks(args.market), args, out, RULEBOOK_HEADERS, _rulebook_row)
 
 
 def cmd_rulebook_publish(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -605,35 +574,27 @@ def cmd_rulebook_publish(gl: Client, args: argparse.Namespace, out: TextIO) -> A
     book = gl.rulebook_publish(
         args.market, effective_from=args.effective_from, changes=changes, modes=modes, idempotency_key=args.key
     )
-    if args.json:
-        return book
-    table(RULEBOOK_HEADERS, [_rulebook_row(book)], out)
-    return None
+    return print_rows(book, args, out, RULEBOOK_HEADERS, _rulebook_row)
 
 
 def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    pledges = gl.pledges(status=args.status, limit=args.limit)
-    if args.json:
-        return pledges
-    table(
-        ["id", "status", "borrower", "lender", "asset", "quantity", "principal", "LTV %", "maturity"],
-        [
-            [
-                str(p["id"]),
-                p["status"],
-                p["borrower"]["name"],
-                p["lender"]["name"],
-                p["asset"],
-                p["quantity"],
-                p["principal"],
-                p["ltv_percent"],
-                p["maturity"],
-            ]
-            for p in pledges
-        ],
+    return print_rows(
+        gl.pledges(status=args.status, limit=args.limit),
+        args,
         out,
+        ["id", "status", "borrower", "lender", "asset", "quantity", "principal", "LTV %", "maturity"],
+        lambda p: [
+            str(p["id"]),
+            p["status"],
+            p["borrower"]["name"],
+            p["lender"]["name"],
+            p["asset"],
+            p["quantity"],
+            p["principal"],
+            p["ltv_percent"],
+            p["maturity"],
+        ],
     )
-    return None
 
 
 def _surrender_item(text: str) -> tuple[str, int]:
@@ -644,27 +605,22 @@ def _surrender_item(text: str) -> tuple[str, int]:
 
 
 def cmd_compliance_status(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    rows = gl.obligations(year=args.year)
-    if args.json:
-        return rows
-    table(
-        ["year", "status", "verified", "surrendered", "remaining", "shortfall", "deducted next year", "penalty"],
-        [
-            [
-                str(o["year"]),
-                o["status"],
-                o["verified"],
-                o["surrendered"],
-                o["remaining"],
-                o["shortfall"],
-                o.get("deduction"),
-                f"{o['penalty_min']} to {o['penalty_max']}" if o.get("penalty_min") else "",
-            ]
-            for o in rows
-        ],
+    return print_rows(
+        gl.obligations(year=args.year),
+        args,
         out,
+        ["year", "status", "verified", "surrendered", "remaining", "shortfall", "deducted next year", "penalty"],
+        lambda o: [
+            str(o["year"]),
+            o["status"],
+            o["verified"],
+            o["surrendered"],
+            o["remaining"],
+            o["shortfall"],
+            o.get("deduction"),
+            f"{o['penalty_min']} to {o['penalty_max']}" if o.get("penalty_min") else "",
+        ],
     )
-    return None
 
 
 def cmd_compliance_surrender(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -807,26 +763,21 @@ def cmd_pledge_amend(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 
 def cmd_pledge_amendments(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    rows = gl.pledge_amendments(args.id)
-    if args.json:
-        return rows
-    table(
-        ["id", "reference", "kind", "status", "tonnes", "matures", "registered"],
-        [
-            [
-                a["id"],
-                a["reference"] or "",
-                a["kind"],
-                a["status"],
-                a["quantity"],
-                a["maturity_date"] or "",
-                a["registered_at"] or "",
-            ]
-            for a in rows
-        ],
+    return print_rows(
+        gl.pledge_amendments(args.id),
+        args,
         out,
+        ["id", "reference", "kind", "status", "tonnes", "matures", "registered"],
+        lambda a: [
+            a["id"],
+            a["reference"] or "",
+            a["kind"],
+            a["status"],
+            a["quantity"],
+            a["maturity_date"] or "",
+            a["registered_at"] or "",
+        ],
     )
-    return None
 
 
 def cmd_pledge_amendment_confirm(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -844,27 +795,22 @@ def cmd_pledge_amendment_reject(gl: Client, args: argparse.Namespace, out: TextI
 
 
 def cmd_pledge_exposure(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    rows = gl.pledge_exposure()
-    if args.json:
-        return rows
-    table(
-        ["lender", "loans", "principal", "collateral value", "LTV bp", "margin calls", "in default", "received"],
-        [
-            [
-                r["lender"],
-                r["loans"],
-                r["principal"],
-                r["collateral_value"],
-                "" if r["ltv_bp"] is None else str(r["ltv_bp"]),
-                r["margin_calls_open"],
-                r["defaulted"],
-                r["received_on_enforcement"],
-            ]
-            for r in rows
-        ],
+    return print_rows(
+        gl.pledge_exposure(),
+        args,
         out,
+        ["lender", "loans", "principal", "collateral value", "LTV bp", "margin calls", "in default", "received"],
+        lambda r: [
+            r["lender"],
+            r["loans"],
+            r["principal"],
+            r["collateral_value"],
+            "" if r["ltv_bp"] is None else str(r["ltv_bp"]),
+            r["margin_calls_open"],
+            r["defaulted"],
+            r["received_on_enforcement"],
+        ],
     )
-    return None
 
 
 def cmd_retire(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -985,26 +931,21 @@ def cmd_statement(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 
 def cmd_approval_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
-    approvals = gl.approvals(status=args.status, limit=args.limit)
-    if args.json:
-        return approvals
-    table(
-        [_("id"), _("status"), _("operation"), _("quantity (t)"), _("summary"), _("requested by"), _("requested at")],
-        [
-            [
-                str(a["id"]),
-                a["status"],
-                a["operation"],
-                a["quantity"],
-                a["summary"],
-                a["requested_by"],
-                str(a["requested_at"]).replace("T", " ")[:16],
-            ]
-            for a in approvals
-        ],
+    return print_rows(
+        gl.approvals(status=args.status, limit=args.limit),
+        args,
         out,
+        [_("id"), _("status"), _("operation"), _("quantity (t)"), _("summary"), _("requested by"), _("requested at")],
+        lambda a: [
+            str(a["id"]),
+            a["status"],
+            a["operation"],
+            a["quantity"],
+            a["summary"],
+            a["requested_by"],
+            str(a["requested_at"]).replace("T", " ")[:16],
+        ],
     )
-    return None
 
 
 def cmd_approval_approve(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:

@@ -250,6 +250,13 @@ class Client:
     def new_key() -> str:
         return str(uuid.uuid4())
 
+    def post(self, path: str, *, json: Any = None, idempotency_key: str | None = None) -> dict[str, Any]:
+        """POST a request that changes something, under ``idempotency_key`` (a new key unless given): sent again
+        after a failure it has its effect once. Returns the decoded object."""
+        return cast(
+            dict[str, Any], self.request("POST", path, json=json, idempotency_key=idempotency_key or self.new_key())
+        )
+
     # --- who am I ------------------------------------------------------------------------------------------
     def me(self) -> Me:
         """The token's user, role, participant and holding accounts (cached for the client's life)."""
@@ -300,10 +307,7 @@ class Client:
         }
         if serials:
             body["serials"] = list(serials)
-        return cast(
-            dict[str, Any],
-            self.request("POST", "/api/v1/transfers", json=body, idempotency_key=idempotency_key or self.new_key()),
-        )
+        return self.post("/api/v1/transfers", json=body, idempotency_key=idempotency_key)
 
     def non_trade_transfer(
         self,
@@ -334,12 +338,7 @@ class Client:
         }
         if serials:
             body["serials"] = list(serials)
-        return cast(
-            dict[str, Any],
-            self.request(
-                "POST", "/api/v1/non-trade-transfers", json=body, idempotency_key=idempotency_key or self.new_key()
-            ),
-        )
+        return self.post("/api/v1/non-trade-transfers", json=body, idempotency_key=idempotency_key)
 
     def non_trade_transfers(self, *, limit: int = 100) -> list[dict[str, Any]]:
         """Your non-trade transfers, newest first."""
@@ -348,23 +347,12 @@ class Client:
     def ccer_apply(self, *, idempotency_key: str | None = None, **application: Any) -> dict[str, Any]:
         """Apply to register a CCER project (code, name, project_type, methodology, location, start_date,
         crediting_start, crediting_end as ISO dates, validation_body, validation_report_sha256)."""
-        return cast(
-            dict[str, Any],
-            self.request(
-                "POST",
-                "/api/v1/ccer/applications",
-                json=application,
-                idempotency_key=idempotency_key or self.new_key(),
-            ),
-        )
+        return self.post("/api/v1/ccer/applications", json=application, idempotency_key=idempotency_key)
 
     def ccer_claim(self, *, idempotency_key: str | None = None, **claim: Any) -> dict[str, Any]:
         """Claim a project's verified reductions (project, vintage, monitoring_start, monitoring_end, quantity,
         verification_body, verification_report_sha256)."""
-        return cast(
-            dict[str, Any],
-            self.request("POST", "/api/v1/ccer/claims", json=claim, idempotency_key=idempotency_key or self.new_key()),
-        )
+        return self.post("/api/v1/ccer/claims", json=claim, idempotency_key=idempotency_key)
 
     def ccer_applications(self, *, limit: int = 100) -> list[dict[str, Any]]:
         """CCER project applications, newest first (published for comment, so every member reads them)."""
@@ -382,7 +370,7 @@ class Client:
             if application is not None
             else (f"/api/v1/ccer/claims/{int(claim or 0)}/comments")
         )
-        return cast(dict[str, Any], self.request("POST", path, json={"text": text}, idempotency_key=self.new_key()))
+        return self.post(path, json={"text": text})
 
     def pending_transfers(self, *, limit: int = 100) -> list[dict[str, Any]]:
         """Your transfers waiting for their delay to pass (newest first)."""
@@ -412,10 +400,7 @@ class Client:
         }
         if serials:
             body["serials"] = list(serials)
-        return cast(
-            dict[str, Any],
-            self.request("POST", "/api/v1/retirements", json=body, idempotency_key=idempotency_key or self.new_key()),
-        )
+        return self.post("/api/v1/retirements", json=body, idempotency_key=idempotency_key)
 
     # --- compliance (履约) ------------------------------------------------------------------------------------
     def obligations(self, *, year: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -436,12 +421,7 @@ class Client:
             "year": year,
             "items": [{"asset": asset, "quantity": quantity} for asset, quantity in items],
         }
-        return cast(
-            dict[str, Any],
-            self.request(
-                "POST", "/api/v1/compliance/surrenders", json=body, idempotency_key=idempotency_key or self.new_key()
-            ),
-        )
+        return self.post("/api/v1/compliance/surrenders", json=body, idempotency_key=idempotency_key)
 
     def carryover(self, year: int) -> dict[str, Any]:
         """Your carryover limit under plan year ``year``'s rule: net sales on the tape, limit, used, remaining."""
@@ -689,10 +669,7 @@ class Client:
 
     def settle(self, *, idempotency_key: str | None = None) -> dict[str, Any]:
         """Settle every unsettled trade now (exchange operator)."""
-        return cast(
-            dict[str, Any],
-            self.request("POST", "/api/v1/settlement/batches", idempotency_key=idempotency_key or self.new_key()),
-        )
+        return self.post("/api/v1/settlement/batches", idempotency_key=idempotency_key)
 
     # --- pledges -------------------------------------------------------------------------------------------
     # --- four eyes (registry users) -----------------------------------------------------------------------
@@ -702,24 +679,11 @@ class Client:
 
     def approve(self, approval_id: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
         """Approve and carry out a request (a registry user other than the one who made it)."""
-        return cast(
-            dict[str, Any],
-            self.request(
-                "POST",
-                f"/api/v1/approvals/{int(approval_id)}/approve",
-                idempotency_key=idempotency_key or self.new_key(),
-            ),
-        )
+        return self.post(f"/api/v1/approvals/{int(approval_id)}/approve", idempotency_key=idempotency_key)
 
     def reject(self, approval_id: int, *, reason: str, idempotency_key: str | None = None) -> dict[str, Any]:
-        return cast(
-            dict[str, Any],
-            self.request(
-                "POST",
-                f"/api/v1/approvals/{int(approval_id)}/reject",
-                json={"reason": reason},
-                idempotency_key=idempotency_key or self.new_key(),
-            ),
+        return self.post(
+            f"/api/v1/approvals/{int(approval_id)}/reject", json={"reason": reason}, idempotency_key=idempotency_key
         )
 
     def pledges(self, *, status: str | None = None, asset: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -734,15 +698,7 @@ class Client:
     ) -> dict[str, Any]:
         """POST one step on a pledge (``accept``, ``register``, ``enforce``, ``enforce/agree``, ...); the pledge
         as it is after it (``register`` above the four-eyes threshold: the approval request, 202)."""
-        return cast(
-            dict[str, Any],
-            self.request(
-                "POST",
-                f"/api/v1/pledges/{int(pk)}/{step}",
-                json=body or {},
-                idempotency_key=idempotency_key or self.new_key(),
-            ),
-        )
+        return self.post(f"/api/v1/pledges/{int(pk)}/{step}", json=body or {}, idempotency_key=idempotency_key)
 
     def pledge_confirm(self, pk: int, *, lender_account: str | None = None) -> dict[str, Any]:
         """The lender confirms the terms the borrower applied with (their digest, read from the pledge)."""
@@ -943,14 +899,10 @@ class Client:
         self, url: str, *, types: list[str] | None = None, description: str = "", idempotency_key: str | None = None
     ) -> dict[str, Any]:
         """Register a webhook endpoint; the answer carries its signing ``secret``, shown this once."""
-        return cast(
-            dict[str, Any],
-            self.request(
-                "POST",
-                "/api/v1/webhooks",
-                json={"url": url, "types": types or [], "description": description},
-                idempotency_key=idempotency_key or self.new_key(),
-            ),
+        return self.post(
+            "/api/v1/webhooks",
+            json={"url": url, "types": types or [], "description": description},
+            idempotency_key=idempotency_key,
         )
 
     def webhook_deliveries(self, endpoint_id: int, *, limit: int = 100) -> list[dict[str, Any]]:

@@ -71,9 +71,7 @@ class ListingPostApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=ListingIn, responses={201: OrderOut}, operation_id="listings_post")
     def post(self, request: Request) -> Response:
-        data = ListingIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(ListingIn)
         listing = listing_post(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),
@@ -106,9 +104,7 @@ class ListingPickApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=PickIn, responses={201: PlacedOut}, operation_id="listings_pick")
     def post(self, request: Request, pk: int) -> Response:
-        data = PickIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(PickIn)
         listing = Order.objects.filter(pk=pk, trading_mode=TradingMode.LISTING).first()
         if listing is None:
             raise ListingNotFound(details={"listing": pk})
@@ -128,9 +124,7 @@ class LevelPickApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=LevelPickIn, responses={201: PlacedOut}, operation_id="listings_pick_level")
     def post(self, request: Request) -> Response:
-        data = LevelPickIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(LevelPickIn)
         placed = listing_pick(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),
@@ -196,9 +190,7 @@ class BlockListApi(ActorMixin, generics.ListAPIView):
     @idempotent_request
     @extend_schema(request=BlockOfferIn, responses={201: OrderOut}, operation_id="blocks_offer")
     def post(self, request: Request) -> Response:
-        data = BlockOfferIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(BlockOfferIn)
         counterparty = None
         if v.get("counterparty") is not None:
             counterparty = Participant.objects.filter(pk=v["counterparty"]).first()
@@ -238,9 +230,7 @@ class BlockAcceptApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=AcceptIn, responses={201: PlacedOut}, operation_id="blocks_accept")
     def post(self, request: Request, pk: int) -> Response:
-        data = AcceptIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(AcceptIn)
         placed = block_accept(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),
@@ -262,9 +252,7 @@ class BlockCounterApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=CounterIn, responses={201: OrderOut}, operation_id="blocks_counter")
     def post(self, request: Request, pk: int) -> Response:
-        data = CounterIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(CounterIn)
         counter = block_counter(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),
@@ -329,9 +317,7 @@ class AuctionListApi(ActorMixin, generics.ListAPIView):
     @idempotent_request
     @extend_schema(request=AuctionIn, responses={201: AuctionOut}, operation_id="auctions_announce")
     def post(self, request: Request) -> Response:
-        data = AuctionIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(AuctionIn)
         auction = auction_announce(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),
@@ -351,9 +337,7 @@ class AuctionBidApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=BidIn, responses={201: OrderOut}, operation_id="auctions_bid")
     def post(self, request: Request, pk: int) -> Response:
-        data = BidIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(BidIn)
         bid = auction_bid(
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),

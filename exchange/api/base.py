@@ -1,4 +1,4 @@
-"""What every API view shares: the actor, the Idempotency-Key, and a CSV renderer."""
+"""What every API view shares: the actor, the Idempotency-Key, the parsed input, and a CSV renderer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import parsers, renderers
+from rest_framework import parsers, renderers, serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 
@@ -41,6 +41,12 @@ class ActorMixin:
 
     def idempotency_key(self) -> str | None:
         return idempotency_key(self._drf_request)
+
+    def validated_input(self, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
+        """The request's body parsed by ``serializer_class``: invalid input is a 400 naming the fields."""
+        parsed = serializer_class(data=self._drf_request.data)
+        parsed.is_valid(raise_exception=True)
+        return parsed.validated_data
 
     @property
     def _drf_request(self) -> Request:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -12,6 +14,7 @@ from exchange.api.base import ActorMixin, ExchangeOnly
 from exchange.api.fields import MoneyField
 from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import transaction_payload
+from exchange.models import Transaction
 from exchange.selectors.accounts import holding_account
 from exchange.services.trading import cash_deposit, cash_withdraw
 
@@ -25,6 +28,15 @@ class CashIn(serializers.Serializer):
     )
 
 
+def _book(view: ActorMixin, booking: Callable[..., Transaction]) -> Response:
+    """A cash booking (deposit or withdrawal) from its input: the journal entry, 201."""
+    v = view.validated_input(CashIn)
+    txn = booking(
+        actor=view.actor, account=holding_account(v["account"]), amount_fen=v["amount"], reference=v["reference"]
+    )
+    return Response(transaction_payload(txn, {"actor": view.actor}), status=status.HTTP_201_CREATED)
+
+
 class CashDepositApi(ActorMixin, APIView):
     """Book cash a participant paid in (exchange operator)."""
 
@@ -33,13 +45,7 @@ class CashDepositApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=CashIn, responses={201: dict})
     def post(self, request: Request) -> Response:
-        data = CashIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        txn = cash_deposit(
-            actor=self.actor, account=holding_account(v["account"]), amount_fen=v["amount"], reference=v["reference"]
-        )
-        return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)
+        return _book(self, cash_deposit)
 
 
 class CashWithdrawApi(ActorMixin, APIView):
@@ -50,10 +56,4 @@ class CashWithdrawApi(ActorMixin, APIView):
     @idempotent_request
     @extend_schema(request=CashIn, responses={201: dict})
     def post(self, request: Request) -> Response:
-        data = CashIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        txn = cash_withdraw(
-            actor=self.actor, account=holding_account(v["account"]), amount_fen=v["amount"], reference=v["reference"]
-        )
-        return Response(transaction_payload(txn, {"actor": self.actor}), status=status.HTTP_201_CREATED)
+        return _book(self, cash_withdraw)

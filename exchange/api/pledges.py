@@ -488,9 +488,7 @@ class PledgeListApi(_PledgeListBase):
         operation_id="pledges_request",
     )
     def post(self, request: Request) -> Response:
-        data = PledgeRequestIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(PledgeRequestIn)
         future = {"project", "vintage", "price"} & set(v)
         if ("asset" in v) == bool(future) or (future and future != {"project", "vintage", "price"}):
             # A rule across fields, not the body's shape: the pledge's terms name one object.
@@ -610,9 +608,7 @@ class _PledgeStepApi(ActorMixin, APIView):
         loan = pledge_visible(self.actor, pk)
         data: dict[str, Any] = {}
         if self.input_class is not None:
-            parsed = self.input_class(data=request.data)
-            parsed.is_valid(raise_exception=True)
-            data = parsed.validated_data
+            data = self.validated_input(self.input_class)
         self.step(loan, data)
         return Response(PledgeOut(pledge_by_pk(loan.pk)).data)
 

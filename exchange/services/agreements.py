@@ -35,6 +35,7 @@ from exchange.models import (
     Order,
     OrderMode,
     OrderStatus,
+    Rulebook,
     RulebookMode,
     Side,
     Trade,
@@ -188,8 +189,13 @@ def _new_order(
     client_order_id: str,
     moment: datetime,
     mode_rules: RulebookMode,
+    rulebook: Rulebook,
     **extra,
 ) -> Order:
+    """Record an order of the agreement modes and reserve what it needs; a buy first meets the rulebook's
+    position limit (the one place these modes check it)."""
+    if side == Side.BUY:
+        check_position_limit(account.participant_id, asset, rulebook, quantity)
     participant_id = actor.member_participant_id
     hold = _reserve(
         actor,
@@ -283,8 +289,6 @@ def listing_post(
         raise InvalidInput("side is buy or sell.", details={"side": side})
     moment, rules = _start(actor, account, asset, client_order_id, at)
     mode_rules = _check_mode(rules, TradingMode.LISTING, asset, price_fen, quantity, moment)
-    if side == Side.BUY:
-        check_position_limit(account.participant_id, asset, rules.rulebook, quantity)
     listing = _new_order(
         actor,
         account,
@@ -296,6 +300,7 @@ def listing_post(
         client_order_id,
         moment,
         mode_rules,
+        rules.rulebook,
         partial_allowed=partial_allowed,
     )
     audit_record(
@@ -381,10 +386,18 @@ def listing_pick(
     # The pick meets the listing's rules of the day: session, tick, lot, band (the listing's price is in it).
     _check_mode(rules, TradingMode.LISTING, asset, level, min(total, mode_rules.max_quantity or total), moment)
     pick_side = Side.BUY if listing_side == Side.SELL else Side.SELL
-    if pick_side == Side.BUY:
-        check_position_limit(account.participant_id, asset, rules.rulebook, total)
     taker = _new_order(
-        actor, account, asset, pick_side, TradingMode.LISTING, level, total, client_order_id, moment, mode_rules
+        actor,
+        account,
+        asset,
+        pick_side,
+        TradingMode.LISTING,
+        level,
+        total,
+        client_order_id,
+        moment,
+        mode_rules,
+        rules.rulebook,
     )
     trades = [_fill(maker, taker, q, mode_rules, moment) for maker, q in makers]
     _save_fills([taker, *[m for m, _ in makers]], trades)
@@ -455,8 +468,6 @@ def block_offer(
         raise OwnListing("You can't offer a block to yourself.")
     moment, rules = _start(actor, account, asset, client_order_id, at)
     mode_rules = _check_mode(rules, TradingMode.BLOCK, asset, price_fen, quantity, moment)
-    if side == Side.BUY:
-        check_position_limit(account.participant_id, asset, rules.rulebook, quantity)
     offer = _new_order(
         actor,
         account,
@@ -468,6 +479,7 @@ def block_offer(
         client_order_id,
         moment,
         mode_rules,
+        rules.rulebook,
         counterparty=counterparty,
         partial_allowed=False,
     )
@@ -513,8 +525,6 @@ def block_accept(
     current = _offer_for(actor, offer)
     mode_rules = _check_mode(rules, TradingMode.BLOCK, current.asset, current.price_fen, current.quantity, moment)
     side = Side.BUY if current.side == Side.SELL else Side.SELL
-    if side == Side.BUY:
-        check_position_limit(account.participant_id, current.asset, rules.rulebook, current.remaining)
     taker = _new_order(
         actor,
         account,
@@ -526,6 +536,7 @@ def block_accept(
         client_order_id,
         moment,
         mode_rules,
+        rules.rulebook,
         counterparty_id=current.participant_id,
         partial_allowed=False,
     )

@@ -36,7 +36,7 @@ from exchange.models import (
 from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.agreements import _check_mode, _fill, _mode_rules, _new_order, _save_fills, _start
 from exchange.services.audit import audit_record, service
-from exchange.services.trading import InstrumentRules, check_position_limit, end_orders
+from exchange.services.trading import InstrumentRules, end_orders
 
 
 class AuctionNotFound(NotFound):
@@ -103,6 +103,7 @@ def auction_announce(
         client_order_id,
         moment,
         mode_rules,
+        rules.rulebook,
         auction=auction,
         partial_allowed=True,
     )
@@ -149,7 +150,6 @@ def auction_bid(
             details={"price": fen_to_str(price_fen), "reserve_price": fen_to_str(current.reserve_price_fen)}
         )
     mode_rules = _check_mode(rules, TradingMode.AUCTION, current.asset, price_fen, quantity, moment)
-    check_position_limit(account.participant_id, current.asset, rules.rulebook, quantity)
     bid = _new_order(
         actor,
         account,
@@ -161,6 +161,7 @@ def auction_bid(
         client_order_id,
         moment,
         mode_rules,
+        rules.rulebook,
         auction=current,
     )
     audit_record(
