@@ -29,12 +29,14 @@ from exchange.models import (
     PledgeLoan,
     PledgeStatus,
     Trade,
+    TradingMode,
     Transaction,
     TransactionKind,
 )
 from exchange.models.notices import NoticeKind
 from exchange.models.pledges import BP, OPEN_ENFORCEMENT
 from exchange.selectors.pledges import Price
+from exchange.services.agreements import enforcement_listing_post
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.ledger import (
     Leg,
@@ -66,7 +68,7 @@ from exchange.services.pledges.errors import (
     ValuationOutOfBand,
 )
 from exchange.services.pledges.terms import bp_to_percent, loan_interest_fen
-from exchange.services.trading import cash_asset, enforcement_order_place
+from exchange.services.trading import cash_asset, enforcement_order_place, instrument_rules
 
 
 # --- default and enforcement --------------------------------------------------------------------------------
@@ -217,7 +219,9 @@ def pledge_enforce(
     ``agreement``: it proposes a value per tonne within the valuation band around the reference price;
     nothing moves until the borrower agrees (``pledge_enforcement_agree``). ``sale``: the pledged units
     are offered on the exchange at the limit ``price_fen`` through an ordinary sell order that takes over
-    them (see the package docstring). ``costs_fen``: the lender's costs of enforcement, part of the debt.
+    them: in the continuous book where the market's rulebook runs one, else (the national markets) a sell
+    listing under the listing agreement, a public block listing from the block minimum, that buyers pick
+    (see the package docstring). The same settlement pays the lender first either way. ``costs_fen``: the lender's costs of enforcement, part of the debt.
     Enforcement on a court order is the registry's step, ``pledge_enforce_court_order``.
     """
     loan = locked_loan(loan)
@@ -280,14 +284,27 @@ def pledge_enforce(
         [c.hold for c in collateral], kind=HoldKind.PLEDGE, reference=f"pledge:{loan.pk}:sale"
     )
     rounds = PledgeEnforcement.objects.filter(loan=loan, method=EnforcementMethod.SALE).count()
-    placed = enforcement_order_place(
-        actor=actor,
-        hold=sale_hold,
-        account=loan.account,
-        asset=asset,
-        price_fen=price_fen,
-        client_order_id=f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else ""),
-    )
+    client_order_id = f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else "")
+    if instrument_rules(asset, day).rulebook.mode(TradingMode.CONTINUOUS) is not None:
+        placed = enforcement_order_place(
+            actor=actor,
+            hold=sale_hold,
+            account=loan.account,
+            asset=asset,
+            price_fen=price_fen,
+            client_order_id=client_order_id,
+        )
+        order, trades = placed.order, len(placed.trades)
+    else:  # the national markets: a listing (listing agreement, block agreement when large) that buyers pick
+        order = enforcement_listing_post(
+            actor=actor,
+            hold=sale_hold,
+            account=loan.account,
+            asset=asset,
+            price_fen=price_fen,
+            client_order_id=client_order_id,
+        )
+        trades = 0
     enforcement = PledgeEnforcement.objects.create(
         loan=loan,
         method=method,
@@ -297,7 +314,7 @@ def pledge_enforce(
         costs_fen=costs_fen,
         amount_due_fen=due,
         price_fen=price_fen,
-        order=placed.order,
+        order=order,
         sale_hold=sale_hold,
         started_at=now,
     )
@@ -309,10 +326,11 @@ def pledge_enforce(
             "pledge": loan.pk,
             "reference": loan.registration_reference,
             "method": method,
-            "order": placed.order.pk,
+            "order": order.pk,
+            "trading_mode": order.trading_mode,
             "price": fen_to_str(price_fen),
             "units": sale_hold.quantity,
-            "trades": len(placed.trades),
+            "trades": trades,
             "interest": fen_to_str(interest),
             "costs": fen_to_str(costs_fen),
             "amount_due": fen_to_str(due),
