@@ -292,7 +292,12 @@ def enforcement_listing_post(
     """
     if not connection.in_atomic_block:
         raise RuntimeError("enforcement_listing_post must run inside the pledge service's transaction")
-    if hold.kind != HoldKind.PLEDGE or hold.status != HoldStatus.ACTIVE or hold.account_id != account.pk:
+    if (
+        hold.kind != HoldKind.PLEDGE
+        or hold.status != HoldStatus.ACTIVE
+        or hold.account_id != account.pk
+        or account.participant_id is None
+    ):
         raise InvalidState(
             "The listing must take over an active pledge hold on the account.", details={"hold": hold.pk}
         )
