@@ -707,7 +707,11 @@ def cmd_pledge_court_order(gl: Client, args: argparse.Namespace, out: TextIO) ->
 def cmd_pledge_compliance_release(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return _pledge_result(
         gl.pledge_compliance_release(
-            args.id, quantity=args.quantity, year=args.year, substitute_quantity=args.substitute
+            args.id,
+            quantity=args.quantity,
+            year=args.year,
+            substitute_quantity=args.substitute,
+            substitute_cash=args.substitute_cash,
         ),
         args,
         out,
@@ -1270,6 +1274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantity", type=int, required=True)
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--substitute", type=int, default=0, help="other units pledged in their place")
+    p.add_argument("--substitute-cash", default="0", help="cash held under the pledge in their place, yuan")
     p = command(pledge, "consent", cmd_pledge_consent, "lender: consent to (or --refuse) a release for compliance")
     p.add_argument("id", type=int)
     p.add_argument("--refuse", action="store_true")

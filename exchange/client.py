@@ -730,10 +730,18 @@ class Client:
         )
 
     def pledge_compliance_release(
-        self, pk: int, *, quantity: int, year: int, substitute_quantity: int = 0
+        self, pk: int, *, quantity: int, year: int, substitute_quantity: int = 0, substitute_cash: str = "0"
     ) -> dict[str, Any]:
+        """Ask to surrender pledged units, pledging other units or holding cash (yuan) in their place."""
         return self.pledge_step(
-            pk, "compliance-release", {"quantity": quantity, "year": year, "substitute_quantity": substitute_quantity}
+            pk,
+            "compliance-release",
+            {
+                "quantity": quantity,
+                "year": year,
+                "substitute_quantity": substitute_quantity,
+                "substitute_cash": substitute_cash,
+            },
         )
 
     # --- amendments of a registered pledge (top-up, partial release, extension) ----------------------------

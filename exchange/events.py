@@ -237,6 +237,7 @@ ROUTES: tuple[Route, ...] = (
     Route("pledge.enforce_court_order", "pledge.enforced", "row", PLEDGE_BY_KEY),
     Route("pledge.enforce_complete", "pledge.enforcement_completed", "row", PLEDGE_BY_KEY),
     Route("pledge.sale_settled", "pledge.sale_settled", "row", PLEDGE_BY_KEY),
+    Route("pledge.cash_collateral_taken", "pledge.cash_collateral_taken", "row", PLEDGE_BY_KEY),
     Route("pledge.release", "pledge.released", "row", PLEDGE_BY_KEY),
     # approvals, compliance, the participant itself
     Route(

@@ -135,6 +135,9 @@ class EnforcementOut(serializers.ModelSerializer):
         source="amount_due_fen", help_text="The debt: principal, interest, costs, less earlier rounds."
     )
     value = MoneyField(source="value_fen", help_text="Agreement, court: the value of the units the lender took.")
+    cash_to_lender = MoneyField(
+        source="cash_to_lender_fen", help_text="Cash held as collateral that the lender took first, up to the debt."
+    )
     received_by_lender = MoneyField(source="received_by_lender_fen")
     proceeds = MoneyField(source="proceeds_fen", help_text="Turnover of settled sales less the seller's fees.")
     seller_fees = MoneyField(source="fees_fen", help_text="Borne by the borrower (taken from the proceeds).")
@@ -156,6 +159,7 @@ class EnforcementOut(serializers.ModelSerializer):
             "costs",
             "amount_due",
             "value",
+            "cash_to_lender",
             "received_by_lender",
             "proceeds",
             "seller_fees",
@@ -188,6 +192,9 @@ class PledgeOut(serializers.ModelSerializer):
     maturity = serializers.DateField(source="maturity_date")
     price = MoneyField(source="price_fen", help_text="Price per tonne of the latest valuation.")
     collateral_value = MoneyField(source="collateral_value_fen")
+    cash_collateral = MoneyField(
+        source="cash_collateral_fen", help_text="The borrower's cash held under the pledge (part of the value)."
+    )
     ltv_percent = serializers.SerializerMethodField()
     margin_call = MarginCallOut(allow_null=True, help_text="The margin call open now, if any.")
     interest = MoneyField(source="interest_fen", allow_null=True)
@@ -230,6 +237,7 @@ class PledgeOut(serializers.ModelSerializer):
             "cure_period_days",
             "price",
             "collateral_value",
+            "cash_collateral",
             "ltv_bp",
             "ltv_percent",
             "valued_on",
@@ -865,6 +873,12 @@ class ComplianceReleaseIn(serializers.Serializer):
     substitute_quantity = serializers.IntegerField(
         min_value=0, max_value=10**12, default=0, help_text="Other units of the asset to pledge in their place."
     )
+    substitute_cash = MoneyField(
+        min_fen=0,
+        required=False,
+        default=0,
+        help_text='Cash of yours to hold under the pledge in their place, "8000.00".',
+    )
 
 
 class PledgeComplianceReleaseApi(_PledgeStepApi):
@@ -884,6 +898,7 @@ class PledgeComplianceReleaseApi(_PledgeStepApi):
             quantity=data["quantity"],
             year=data["year"],
             substitute_quantity=data["substitute_quantity"],
+            substitute_cash_fen=data["substitute_cash"],
         )
 
 

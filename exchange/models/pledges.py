@@ -149,6 +149,10 @@ class PledgeLoan(models.Model):
     # The latest valuation (at request, registration, top-up and each daily close).
     price_fen = models.BigIntegerField(help_text=_("Price per tonne of the latest valuation (fen)."))
     collateral_value_fen = models.BigIntegerField()
+    cash_collateral_fen = models.BigIntegerField(
+        default=0,
+        help_text=_("Cash of the borrower held under the pledge as substitute collateral (fen); part of the value."),
+    )
     ltv_bp = models.PositiveIntegerField(help_text=_("principal / collateral value, basis points rounded up."))
     valued_on = models.DateField()
     margin_call = models.OneToOneField(
@@ -202,6 +206,9 @@ class PledgeLoan(models.Model):
             ),
             models.CheckConstraint(condition=~models.Q(borrower=models.F("lender")), name="pledge_lender_not_borrower"),
             models.CheckConstraint(
+                condition=models.Q(cash_collateral_fen__gte=0), name="pledge_cash_collateral_positive"
+            ),
+            models.CheckConstraint(
                 condition=models.Q(status__in=REGISTERED_STATES, registration_reference__isnull=False)
                 | (~models.Q(status__in=REGISTERED_STATES) & models.Q(registration_reference__isnull=True)),
                 name="pledge_registered_iff_reference",
@@ -232,6 +239,7 @@ class CollateralKind(models.TextChoices):
     UNSOLD = "unsold", _("Unsold in an enforcement sale, still pledged")
     SUBSTITUTE = "substitute", _("Substitute collateral for units released for compliance")
     ISSUED = "issued", _("Frozen at issuance (pledge of future CCER)")
+    CASH = "cash", _("Cash held as substitute collateral for units released for compliance")
 
 
 class PledgeCollateral(models.Model):
@@ -392,6 +400,9 @@ class PledgeEnforcement(models.Model):
     proceeds_fen = models.BigIntegerField(default=0, help_text=_("Turnover of settled sales less the seller's fees."))
     fees_fen = models.BigIntegerField(default=0, help_text=_("Seller's fees on the sale (borne by the borrower)."))
     paid_to_lender_fen = models.BigIntegerField(default=0)
+    cash_to_lender_fen = models.BigIntegerField(
+        default=0, help_text=_("Cash held as collateral that the lender took first, up to the debt (fen).")
+    )
     units_to_lender = models.BigIntegerField(default=0)
     units_released = models.BigIntegerField(default=0, help_text=_("Units given back to the borrower."))
     units_unsold = models.BigIntegerField(default=0, help_text=_("Sale: units unsold that stay pledged."))
@@ -432,6 +443,15 @@ class PledgeEnforcement(models.Model):
                 name="enforcement_amounts_valid",
             ),
             models.CheckConstraint(
+                condition=models.Q(cash_to_lender_fen__gte=0)
+                & models.Q(
+                    cash_to_lender_fen__lte=models.F("amount_due_fen")
+                    - models.F("paid_to_lender_fen")
+                    - models.F("value_fen")
+                ),
+                name="enforcement_cash_within_debt",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(method__in=[EnforcementMethod.TRANSFER])
                 | (
                     models.Q(method=EnforcementMethod.SALE, order__isnull=False, sale_hold__isnull=False)
@@ -467,8 +487,11 @@ class PledgeEnforcement(models.Model):
 
     @property
     def received_by_lender_fen(self) -> int:
-        """What the lender got against the debt: sale proceeds paid, or the value of the units taken."""
-        return self.paid_to_lender_fen if self.method == EnforcementMethod.SALE else self.value_fen
+        """What the lender got against the debt: the cash collateral taken first, then the sale proceeds paid
+        or the value of the units taken."""
+        return self.cash_to_lender_fen + (
+            self.paid_to_lender_fen if self.method == EnforcementMethod.SALE else self.value_fen
+        )
 
     @property
     def surplus_fen(self) -> int:
@@ -570,6 +593,9 @@ class PledgeComplianceRelease(models.Model):
     substitute_quantity = models.BigIntegerField(
         default=0, help_text=_("Other units of the same asset the borrower pledges in their place.")
     )
+    substitute_cash_fen = models.BigIntegerField(
+        default=0, help_text=_("Cash of the borrower held under the pledge in their place (fen).")
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField()
     status = models.CharField(
@@ -591,6 +617,9 @@ class PledgeComplianceRelease(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(status=ComplianceReleaseStatus.RELEASED) | models.Q(surrender__isnull=False),
                 name="compliance_release_has_surrender",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(substitute_cash_fen__gte=0), name="compliance_release_cash_positive"
             ),
             models.UniqueConstraint(
                 fields=["loan"],

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db import connection
+
 from accounts.actors import Actor
 from accounts.models import Participant
 from core import clock
@@ -31,7 +33,9 @@ from exchange.locks import lock_book
 from exchange.models import (
     Account,
     Asset,
+    Hold,
     HoldKind,
+    HoldStatus,
     Order,
     OrderMode,
     OrderStatus,
@@ -268,6 +272,88 @@ def _save_fills(orders: list[Order], trades: list[Trade]) -> None:
     for order in orders:
         order.save(update_fields=["filled", "filled_turnover_fen", "fee_fen", "status", "end_reason", "ended_at"])
     Trade.objects.bulk_create(trades)
+
+
+def enforcement_listing_post(
+    *,
+    actor: Actor,
+    hold: Hold,
+    account: Account,
+    asset: Asset,
+    price_fen: int,
+    client_order_id: str,
+    at: datetime | None = None,
+) -> Order:
+    """Offer pledged units for a lender enforcing a pledge on a market without a continuous book (the
+    national markets): a sell listing (listing agreement) of the pledged units, or a public block listing
+    (block agreement) at or above the listing mode's largest size. ``pledges.enforcement`` calls this.
+
+    Like ``trading.enforcement_order_place`` on a continuous market, the listing takes over ``hold`` (a
+    ``pledge`` hold on exactly the pledged blocks) instead of reserving units, and is the borrower's (the
+    account's participant); the rulebook's rules of the mode (session, size, tick, lot, band) apply as to any
+    listing; counterparties pick it like any listing and its trades settle in the ordinary settlement
+    batches, which pay the lender first (``settlement._pay_pledge_lenders``). It can't be cancelled
+    (``order_cancel`` refuses a pledge hold) and when it ends at the session close its unsold units stay
+    held by the pledge hold. Runs in the caller's transaction.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("enforcement_listing_post must run inside the pledge service's transaction")
+    if (
+        hold.kind != HoldKind.PLEDGE
+        or hold.status != HoldStatus.ACTIVE
+        or hold.account_id != account.pk
+        or account.participant_id is None
+    ):
+        raise InvalidState(
+            "The listing must take over an active pledge hold on the account.", details={"hold": hold.pk}
+        )
+    moment = at or clock.now()
+    rules = instrument_rules(asset, clock.trading_day(moment))
+    quantity = hold.remaining
+    listing_rules = rules.rulebook.mode(TradingMode.LISTING)
+    fits_listing = listing_rules is not None and (
+        listing_rules.max_quantity is None or quantity <= listing_rules.max_quantity
+    )
+    trading_mode = TradingMode.LISTING if fits_listing else TradingMode.BLOCK
+    _check_mode(rules, trading_mode, asset, price_fen, quantity, moment)
+    lock_book(asset.pk)
+    listing = Order(
+        participant_id=account.participant_id,
+        account=account,
+        asset=asset,
+        side=Side.SELL,
+        mode=OrderMode.BLOCK if trading_mode == TradingMode.BLOCK else OrderMode.LISTING,
+        trading_mode=trading_mode,
+        price_fen=price_fen,
+        quantity=quantity,
+        client_order_id=client_order_id,
+        hold=hold,
+        partial_allowed=trading_mode == TradingMode.LISTING,
+        trading_day=clock.trading_day(moment),
+        created_at=moment,
+    )
+    listing.save(force_insert=True)
+    audit_record(
+        actor=actor,
+        action="listing.post" if trading_mode == TradingMode.LISTING else "block.offer",
+        obj=listing,
+        payload={
+            "order": listing.pk,
+            "client_order_id": client_order_id,
+            "account": account.number,
+            "asset": asset.code,
+            "market": rules.rulebook.market.code,
+            "side": Side.SELL,
+            "price": fen_to_str(price_fen),
+            "quantity": quantity,
+            "partial_allowed": listing.partial_allowed,
+            "counterparty": None,
+            "hold": hold.pk,
+            "enforcement": True,
+        },
+        at=moment,
+    )
+    return listing
 
 
 # --- listing agreement -----------------------------------------------------------------------------------
@@ -625,6 +711,7 @@ __all__ = [
     "block_counter",
     "block_decline",
     "block_offer",
+    "enforcement_listing_post",
     "listing_pick",
     "listing_post",
 ]

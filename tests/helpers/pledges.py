@@ -15,8 +15,9 @@ from accounts.models import ParticipantKind
 from core import clock
 from exchange.models import Account, PledgeLoan
 from exchange.services.pledges import pledge_confirm, pledge_default, pledge_register, pledge_request
-from exchange.services.trading import day_close
-from tests.helpers.market import IN_SESSION, Exchange, make_exchange
+from exchange.services.trading import asset_list, day_close
+from tests.helpers.ledger import actor_for, make_market
+from tests.helpers.market import IN_SESSION, REFERENCE_FEN, Exchange, make_exchange
 
 DAY = IN_SESSION.date()  # Wednesday 2026-11-25, China time
 PRINCIPAL_FEN = 2_400_000
@@ -101,6 +102,19 @@ class Pledges:
 
 def make_pledges(units: int = 1000) -> Pledges:
     ex = make_exchange()
+    borrower = ex.trader("Jingneng", units=units)
+    bank = ex.trader("Bank of Beijing", kind=ParticipantKind.FINANCIAL_INSTITUTION)
+    return Pledges(ex=ex, borrower=borrower, bank=bank)
+
+
+def make_national_pledges(units: int = 1000) -> Pledges:
+    """The same parties on the national allowance market (CN-CEA, the shipped rulebook): no continuous
+    book, listing agreement 09:30-11:30 and 13:00-15:00, block agreement from 100,000 t."""
+    market = make_market()
+    operator = actor_for(market.holder("Shanghai exchange", kind=ParticipantKind.EXCHANGE)[0])
+    with clock.pinned(at(DAY, 9)):
+        listed = asset_list(actor=operator, asset=market.cea, reference_price_fen=REFERENCE_FEN)
+    ex = Exchange(market=market, rules=listed, operator=operator)
     borrower = ex.trader("Jingneng", units=units)
     bank = ex.trader("Bank of Beijing", kind=ParticipantKind.FINANCIAL_INSTITUTION)
     return Pledges(ex=ex, borrower=borrower, bank=bank)

@@ -5,7 +5,8 @@ holds on exact serial blocks (its ``PledgeCollateral`` rows), so they can't be t
 surrendered, retired or pledged again. They leave the freeze only by release (back to the borrower's
 available units: repayment, a registered partial release, release for compliance) or by enforcement
 (Civil Code arts. 436-438; never more value to the lender than the debt): taken at an agreed value, sold
-on the exchange through an ordinary order that takes over the holds, or on a court order.
+on the exchange through an ordinary order that takes over the holds (in the continuous book, or as a
+sell listing under the listing agreement on markets without one), or on a court order.
 
 Lifecycle (every other move is refused with ``invalid_pledge_transition``, 409; docs/pledges.md):
 

@@ -16,6 +16,7 @@ from exchange.models import (
     Account,
     Asset,
     Balance,
+    CollateralKind,
     Hold,
     HoldKind,
     HoldStatus,
@@ -46,6 +47,7 @@ from exchange.services.pledges.terms import (
     bp_to_percent,
     ltv_bp_of,
 )
+from exchange.services.trading import cash_asset
 
 # --- helpers -----------------------------------------------------------------------------------------------
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -120,7 +122,7 @@ def price_or_refuse(asset: Asset, day: date) -> Price:
 
 
 def check_ltv_limit(loan: PledgeLoan, price: Price) -> int:
-    value = price.fen * loan.quantity
+    value = price.fen * loan.quantity + loan.cash_collateral_fen
     ltv = ltv_bp_of(loan.principal_fen, value)
     if ltv > loan.ltv_limit_bp:
         raise LtvLimitExceeded(
@@ -138,7 +140,7 @@ def check_ltv_limit(loan: PledgeLoan, price: Price) -> int:
 def mark(loan: PledgeLoan, price: Price, day: date) -> None:
     """Record the latest valuation on the loan (the loan book's LTV)."""
     loan.price_fen = price.fen
-    loan.collateral_value_fen = price.fen * loan.quantity
+    loan.collateral_value_fen = price.fen * loan.quantity + loan.cash_collateral_fen  # units, and cash held
     loan.ltv_bp = ltv_bp_of(loan.principal_fen, loan.collateral_value_fen)
     loan.valued_on = day
 
@@ -170,8 +172,38 @@ def ranges_of(hold: Hold) -> list[list[int]]:
 
 
 def active_collateral(loan: PledgeLoan) -> list[PledgeCollateral]:
+    """The pledge's units still frozen (its collateral rows of units, oldest first)."""
     return list(
-        PledgeCollateral.objects.filter(loan=loan, hold__status=HoldStatus.ACTIVE).select_related("hold").order_by("id")
+        PledgeCollateral.objects.filter(loan=loan, hold__status=HoldStatus.ACTIVE)
+        .exclude(kind=CollateralKind.CASH)
+        .select_related("hold")
+        .order_by("id")
+    )
+
+
+def cash_collateral(loan: PledgeLoan) -> list[PledgeCollateral]:
+    """The borrower's cash held under the pledge as substitute collateral (release for compliance)."""
+    return list(
+        PledgeCollateral.objects.filter(loan=loan, kind=CollateralKind.CASH, hold__status=HoldStatus.ACTIVE)
+        .select_related("hold")
+        .order_by("id")
+    )
+
+
+def cash_collateral_add(loan: PledgeLoan, amount_fen: int, now: datetime) -> PledgeCollateral:
+    """Hold ``amount_fen`` of the borrower's available cash under the pledge (a ``pledge`` hold on the
+    cash asset); it counts in the loan's collateral value."""
+
+    hold = hold_place(
+        account=loan.account,
+        asset=cash_asset(),
+        quantity=amount_fen,
+        kind=HoldKind.PLEDGE,
+        reference=f"pledge:{loan.pk}",
+    )
+    loan.cash_collateral_fen += amount_fen
+    return PledgeCollateral.objects.create(
+        loan=loan, hold=hold, kind=CollateralKind.CASH, quantity=amount_fen, serial_ranges=[], created_at=now
     )
 
 

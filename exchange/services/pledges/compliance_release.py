@@ -2,11 +2,13 @@
 
 The borrower asks (``pledge_compliance_release_request``); nothing moves. The lender consents
 (``pledge_compliance_release_decide``): in that one transaction the units leave the pledge's holds, any
-substitute units of the same asset are pledged in their place, the borrower's surrender for the year is
-made as it asked (``exchange.services.compliance.surrender_create``, as the requesting user), and the loan's
-quantity, value and LTV are updated. Refused while a margin call is open, and when the LTV after it would
-exceed the loan's LTV limit. This module imports the compliance services, so the package's ``__init__``
-does not re-export it (issuance, which compliance imports, hooks into the pledge package).
+substitute units of the same asset are pledged in their place (or the borrower's cash is held under the
+pledge, ``substitute_cash_fen``: it counts in the collateral value and is taken first on enforcement), the
+borrower's surrender for the year is made as it asked (``exchange.services.compliance.surrender_create``, as
+the requesting user), and the loan's quantity, value and LTV are updated. Refused while a margin call is open,
+and when the LTV after it would exceed the loan's LTV limit. This module imports the compliance services, so
+the package's ``__init__`` does not re-export it (issuance, which compliance imports, hooks into the pledge
+package).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from exchange.services.compliance import SurrenderLine, surrender_create
 from exchange.services.ledger import holds_release
 from exchange.services.pledges.common import (
     VALUATION_FIELDS,
+    cash_collateral_add,
     check_ltv_limit,
     collateral_add,
     latest_collateral,
@@ -49,13 +52,22 @@ from exchange.services.pledges.errors import (
     MarginCallOpen,
 )
 
+MAX_CASH_FEN = 10**13  # 100 billion yuan: far above any loan
+
 
 @service
 def pledge_compliance_release_request(
-    *, actor: Actor, loan: PledgeLoan, quantity: int, year: int, substitute_quantity: int = 0
+    *,
+    actor: Actor,
+    loan: PledgeLoan,
+    quantity: int,
+    year: int,
+    substitute_quantity: int = 0,
+    substitute_cash_fen: int = 0,
 ) -> PledgeComplianceRelease:
     """The borrower asks the lender to release ``quantity`` pledged units into its surrender for ``year``,
-    optionally pledging ``substitute_quantity`` other units in their place. Nothing moves yet."""
+    optionally pledging ``substitute_quantity`` other units, or holding ``substitute_cash_fen`` of its cash
+    under the pledge, in their place. Nothing moves yet."""
     loan = locked_loan(loan)
     require_party(actor, loan, "borrower")
     require_units(loan, "compliance_release")
@@ -71,6 +83,10 @@ def pledge_compliance_release_request(
         )
     if not is_whole(substitute_quantity) or substitute_quantity < 0:
         raise InvalidPledgeTerms(_("A substitute is a whole number of tonnes from 0."))
+    if not is_whole(substitute_cash_fen) or not 0 <= substitute_cash_fen <= MAX_CASH_FEN:
+        raise InvalidPledgeTerms(
+            _("Substitute cash is an amount from 0."), details={"substitute_cash": str(substitute_cash_fen)}
+        )
     if not is_whole(year) or not 2000 <= year <= 2100:
         raise InvalidInput(_("The compliance year is a year."), details={"year": str(year)})
     if PledgeComplianceRelease.objects.filter(loan=loan, status=ComplianceReleaseStatus.REQUESTED).exists():
@@ -80,6 +96,7 @@ def pledge_compliance_release_request(
         quantity=quantity,
         year=year,
         substitute_quantity=substitute_quantity,
+        substitute_cash_fen=substitute_cash_fen,
         requested_by_id=actor.member_user_id,
         requested_at=clock.now(),
     )
@@ -93,6 +110,7 @@ def pledge_compliance_release_request(
             "quantity": quantity,
             "year": year,
             "substitute_quantity": substitute_quantity,
+            "substitute_cash": fen_to_str(substitute_cash_fen),
         },
     )
     return release
@@ -133,12 +151,16 @@ def pledge_compliance_release_decide(
             details={"quantity": release.quantity, "pledged": loan.quantity},
         )
     loan.quantity = remaining
+    loan.cash_collateral_fen += release.substitute_cash_fen  # counted in the value; held below
     check_ltv_limit(loan, price)
     # The obligation's row before any balance or hold (exchange.locks); surrender_create locks it again.
     lock_rows(Obligation.objects.filter(year_id=release.year, entity_id=loan.borrower_id))
     releases = latest_collateral(loan, release.quantity)
     if release.substitute_quantity:
         collateral_add(loan, asset, release.substitute_quantity, None, CollateralKind.SUBSTITUTE, now)
+    if release.substitute_cash_fen:
+        loan.cash_collateral_fen -= release.substitute_cash_fen  # cash_collateral_add counts it again
+        cash_collateral_add(loan, release.substitute_cash_fen, now)
     holds_release(releases)
     requester = Actor.for_user(get_user_model().objects.get(pk=release.requested_by_id))
     surrender = surrender_create(
@@ -148,7 +170,7 @@ def pledge_compliance_release_decide(
         items=[SurrenderLine(asset=asset, quantity=release.quantity)],
     )
     mark(loan, price, day)
-    loan.save(update_fields=["quantity", *VALUATION_FIELDS])
+    loan.save(update_fields=["quantity", "cash_collateral_fen", *VALUATION_FIELDS])
     release.status, release.decided_at, release.surrender, release.ltv_bp_after = (
         ComplianceReleaseStatus.RELEASED,
         now,
@@ -165,6 +187,8 @@ def pledge_compliance_release_decide(
             "reference": loan.registration_reference,
             "released": release.quantity,
             "substitute": release.substitute_quantity,
+            "substitute_cash": fen_to_str(release.substitute_cash_fen),
+            "cash_collateral": fen_to_str(loan.cash_collateral_fen),
             "year": release.year,
             "surrender": surrender.pk,
             "pledged": loan.quantity,

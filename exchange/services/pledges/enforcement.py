@@ -29,12 +29,14 @@ from exchange.models import (
     PledgeLoan,
     PledgeStatus,
     Trade,
+    TradingMode,
     Transaction,
     TransactionKind,
 )
 from exchange.models.notices import NoticeKind
 from exchange.models.pledges import BP, OPEN_ENFORCEMENT
 from exchange.selectors.pledges import Price
+from exchange.services.agreements import enforcement_listing_post
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.ledger import (
     Leg,
@@ -46,6 +48,7 @@ from exchange.services.ledger import (
 from exchange.services.pledges.common import (
     active_collateral,
     asset_label,
+    cash_collateral,
     enforcement_notice,
     lender_account_of,
     locked_loan,
@@ -66,7 +69,7 @@ from exchange.services.pledges.errors import (
     ValuationOutOfBand,
 )
 from exchange.services.pledges.terms import bp_to_percent, loan_interest_fen
-from exchange.services.trading import cash_asset, enforcement_order_place
+from exchange.services.trading import cash_asset, enforcement_order_place, instrument_rules
 
 
 # --- default and enforcement --------------------------------------------------------------------------------
@@ -198,6 +201,54 @@ def _take_and_release(
     return txn, digest, sum(released.values()), ranges
 
 
+def _take_cash(actor: Actor, loan: PledgeLoan, owed_fen: int, method: str) -> int:
+    """Cash held as substitute collateral goes to the lender first, up to ``owed_fen``; the rest of it is
+    released to the borrower. Return what the lender took. In the caller's transaction, after the book."""
+    rows = cash_collateral(loan)
+    if not rows:
+        return 0
+    cash, legs, taken = cash_asset(), [], 0
+    txn, digest = None, None
+    for c in rows:
+        take = min(c.hold.remaining, owed_fen - taken)
+        if take > 0:
+            legs.append(Leg(cash, loan.account, lender_account_of(loan), take, hold=c.hold))
+            taken += take
+    if legs:
+        txn, _unused = journal_open(
+            kind=TransactionKind.PLEDGE_ENFORCEMENT,
+            actor=actor,
+            idempotency_key=None,
+            request={"pledge": loan.pk, "method": method, "cash": fen_to_str(taken)},
+            memo=f"Pledge {loan.registration_reference}: cash collateral to the lender",
+            metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": method},
+        )
+        digest = ledger_post(txn, legs, ended_hold_status=HoldStatus.ENFORCED).digest
+    released = sum(holds_release([(c.hold, None) for c in rows]).values())
+    loan.cash_collateral_fen = 0
+    loan.save(update_fields=["cash_collateral_fen"])
+    audit_record(
+        actor=actor,
+        action="pledge.cash_collateral_taken",
+        obj=loan,
+        payload={
+            "pledge": loan.pk,
+            "reference": loan.registration_reference,
+            "method": method,
+            "owed": fen_to_str(owed_fen),
+            "cash_to_lender": fen_to_str(taken),
+            "cash_released": fen_to_str(released),
+            "transaction": txn.pk if txn else None,
+            "entry_digest": digest,
+        },
+    )
+    return taken
+
+
+def _cash_held(loan: PledgeLoan) -> int:
+    return sum(c.hold.remaining for c in cash_collateral(loan))
+
+
 def _close(loan: PledgeLoan, day: date, interest: int) -> None:
     loan.status, loan.closed_on, loan.interest_fen, loan.margin_call = PledgeStatus.ENFORCED, day, interest, None
     loan.save(update_fields=["status", "closed_on", "interest_fen", "margin_call"])
@@ -217,7 +268,10 @@ def pledge_enforce(
     ``agreement``: it proposes a value per tonne within the valuation band around the reference price;
     nothing moves until the borrower agrees (``pledge_enforcement_agree``). ``sale``: the pledged units
     are offered on the exchange at the limit ``price_fen`` through an ordinary sell order that takes over
-    them (see the package docstring). ``costs_fen``: the lender's costs of enforcement, part of the debt.
+    them: in the continuous book where the market's rulebook runs one, else (the national markets) a sell
+    listing under the listing agreement, a public block listing from the block minimum, that buyers pick
+    (see the package docstring). The same settlement pays the lender first either way. ``costs_fen``: the
+    lender's costs of enforcement, part of the debt.
     Enforcement on a court order is the registry's step, ``pledge_enforce_court_order``.
     """
     loan = locked_loan(loan)
@@ -276,18 +330,32 @@ def pledge_enforce(
         return enforcement
 
     lock_book(asset.pk)  # after the loan, before balances and holds (exchange.locks)
+    cash_taken = _take_cash(actor, loan, due, method)  # cash held as collateral is taken first
     sale_hold = holds_consolidate(
         [c.hold for c in collateral], kind=HoldKind.PLEDGE, reference=f"pledge:{loan.pk}:sale"
     )
     rounds = PledgeEnforcement.objects.filter(loan=loan, method=EnforcementMethod.SALE).count()
-    placed = enforcement_order_place(
-        actor=actor,
-        hold=sale_hold,
-        account=loan.account,
-        asset=asset,
-        price_fen=price_fen,
-        client_order_id=f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else ""),
-    )
+    client_order_id = f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else "")
+    if instrument_rules(asset, day).rulebook.mode(TradingMode.CONTINUOUS) is not None:
+        placed = enforcement_order_place(
+            actor=actor,
+            hold=sale_hold,
+            account=loan.account,
+            asset=asset,
+            price_fen=price_fen,
+            client_order_id=client_order_id,
+        )
+        order, trades = placed.order, len(placed.trades)
+    else:  # the national markets: a listing (listing agreement, block agreement when large) that buyers pick
+        order = enforcement_listing_post(
+            actor=actor,
+            hold=sale_hold,
+            account=loan.account,
+            asset=asset,
+            price_fen=price_fen,
+            client_order_id=client_order_id,
+        )
+        trades = 0
     enforcement = PledgeEnforcement.objects.create(
         loan=loan,
         method=method,
@@ -297,8 +365,9 @@ def pledge_enforce(
         costs_fen=costs_fen,
         amount_due_fen=due,
         price_fen=price_fen,
-        order=placed.order,
+        order=order,
         sale_hold=sale_hold,
+        cash_to_lender_fen=cash_taken,
         started_at=now,
     )
     audit_record(
@@ -309,10 +378,12 @@ def pledge_enforce(
             "pledge": loan.pk,
             "reference": loan.registration_reference,
             "method": method,
-            "order": placed.order.pk,
+            "order": order.pk,
+            "trading_mode": order.trading_mode,
             "price": fen_to_str(price_fen),
             "units": sale_hold.quantity,
-            "trades": len(placed.trades),
+            "trades": trades,
+            "cash_to_lender": fen_to_str(cash_taken),
             "interest": fen_to_str(interest),
             "costs": fen_to_str(costs_fen),
             "amount_due": fen_to_str(due),
@@ -340,15 +411,25 @@ def pledge_enforcement_agree(*, actor: Actor, loan: PledgeLoan) -> PledgeEnforce
     day, now = clock.trading_day(), clock.now()
     price_fen = cast(int, proposal.price_fen)
     reference = _check_band(loan, price_fen, day)
+    cash_taken = _take_cash(actor, loan, proposal.amount_due_fen, EnforcementMethod.AGREEMENT)
     pledged = sum(c.hold.remaining for c in active_collateral(loan))
-    units = min(pledged, proposal.amount_due_fen // price_fen)
+    units = min(pledged, (proposal.amount_due_fen - cash_taken) // price_fen)
     txn, digest, released, ranges = _take_and_release(
         actor, loan, units, f"Pledge {loan.registration_reference} enforced by agreement", EnforcementMethod.AGREEMENT
     )
     proposal.status, proposal.completed_at, proposal.transaction = EnforcementStatus.COMPLETED, now, txn
     proposal.units_to_lender, proposal.value_fen, proposal.units_released = units, units * price_fen, released
+    proposal.cash_to_lender_fen = cash_taken
     proposal.save(
-        update_fields=["status", "completed_at", "transaction", "units_to_lender", "value_fen", "units_released"]
+        update_fields=[
+            "status",
+            "completed_at",
+            "transaction",
+            "units_to_lender",
+            "value_fen",
+            "units_released",
+            "cash_to_lender_fen",
+        ]
     )
     _close(loan, day, proposal.interest_fen)
     audit_record(
@@ -362,6 +443,7 @@ def pledge_enforcement_agree(*, actor: Actor, loan: PledgeLoan) -> PledgeEnforce
             "price": fen_to_str(price_fen),
             "reference_price": fen_to_str(reference.fen),
             "amount_due": fen_to_str(proposal.amount_due_fen),
+            "cash_to_lender": fen_to_str(cash_taken),
             "units_to_lender": units,
             "value_to_lender": fen_to_str(proposal.value_fen),
             "units_released": released,
@@ -443,10 +525,17 @@ def pledge_enforce_court_order(
             details={"units_to_lender": units_to_lender, "pledged": pledged},
         )
     value = units_to_lender * price_fen
-    if value > due:
+    cash_first = min(_cash_held(loan), due)  # cash held as collateral is taken first
+    if value > due - cash_first:
         raise EnforcementExceedsDebt(
-            details={"value": fen_to_str(value), "amount_due": fen_to_str(due), "units_to_lender": units_to_lender}
+            details={
+                "value": fen_to_str(value),
+                "amount_due": fen_to_str(due),
+                "cash_collateral": fen_to_str(cash_first),
+                "units_to_lender": units_to_lender,
+            }
         )
+    cash_taken = _take_cash(actor, loan, due, EnforcementMethod.COURT)
     txn, digest, released, ranges = _take_and_release(
         actor, loan, units_to_lender, f"Pledge {loan.registration_reference}: court order {court_reference}", "court"
     )
@@ -460,6 +549,7 @@ def pledge_enforce_court_order(
         amount_due_fen=due,
         price_fen=price_fen,
         value_fen=value,
+        cash_to_lender_fen=cash_taken,
         units_to_lender=units_to_lender,
         units_released=released,
         court_reference=court_reference,
@@ -480,6 +570,7 @@ def pledge_enforce_court_order(
             "document_sha256": document_sha256,
             "price": fen_to_str(price_fen),
             "amount_due": fen_to_str(due),
+            "cash_to_lender": fen_to_str(cash_taken),
             "units_to_lender": units_to_lender,
             "value_to_lender": fen_to_str(value),
             "units_released": released,
@@ -515,7 +606,8 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
     for enforcement in enforcements:
         fill, loan = fills[cast(int, enforcement.order_id)], enforcement.loan
         net = fill.turnover_fen - fill.fees_fen
-        pay = min(net, enforcement.amount_due_fen - enforcement.paid_to_lender_fen)
+        owed = enforcement.amount_due_fen - enforcement.cash_to_lender_fen - enforcement.paid_to_lender_fen
+        pay = min(net, owed)
         txn, digest = None, None
         if pay > 0:
             txn, _replayed = journal_open(
@@ -560,7 +652,7 @@ def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
     loan = locked_loan(enforcement.loan)
     hold = lock_hold(cast(int, enforcement.sale_hold_id))
     unsold = hold.remaining if hold.status == HoldStatus.ACTIVE else 0
-    owed = enforcement.amount_due_fen - enforcement.paid_to_lender_fen
+    owed = enforcement.amount_due_fen - enforcement.cash_to_lender_fen - enforcement.paid_to_lender_fen
     day, now = clock.trading_day(), clock.now()
     if unsold and owed > 0:
         PledgeCollateral.objects.create(

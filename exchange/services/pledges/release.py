@@ -14,6 +14,7 @@ from exchange.services.ledger import (
 )
 from exchange.services.pledges.common import (
     active_collateral,
+    cash_collateral,
     locked_loan,
     require_party,
     transition,
@@ -35,11 +36,14 @@ def pledge_release(*, actor: Actor, loan: PledgeLoan, repayment_reference: str =
     loan.status = transition(loan, "release")
     day = clock.trading_day()
     collateral = active_collateral(loan)
+    cash = cash_collateral(loan)  # cash held as substitute collateral is released with the units
     released = holds_release([(c.hold, None) for c in collateral])
+    cash_released = sum(holds_release([(c.hold, None) for c in cash]).values()) if cash else 0
+    loan.cash_collateral_fen = 0
     loan.interest_fen = loan_interest_fen(loan, day)
     loan.closed_on = day
     loan.margin_call = None
-    loan.save(update_fields=["status", "interest_fen", "closed_on", "margin_call"])
+    loan.save(update_fields=["status", "interest_fen", "closed_on", "margin_call", "cash_collateral_fen"])
     audit_record(
         actor=actor,
         action="pledge.release",
@@ -48,6 +52,7 @@ def pledge_release(*, actor: Actor, loan: PledgeLoan, repayment_reference: str =
             "pledge": loan.pk,
             "reference": loan.registration_reference,
             "released": sum(released.values()),
+            "cash_released": fen_to_str(cash_released),
             "interest": fen_to_str(loan.interest_fen),
             "amount_due": fen_to_str(loan.principal_fen + loan.interest_fen),
             "repayment_reference": repayment_reference.strip()[:100],
