@@ -73,7 +73,7 @@ class FreezeUnitsEncumbered(InsufficientAvailable):
 
     code = "freeze_units_encumbered"
     default_message = _(
-        "The units are pledged or otherwise held; the registry records no waiting freeze (轮候冻结). "
+        "The units are pledged or otherwise held; the registry records no waiting freeze. "
         "Freeze available units, or enter the order again once the units are released."
     )
     remedy = (
