@@ -16,6 +16,11 @@ at DEBUG on ``greenledger.bots``), back off exponentially on any error, stay wel
 - Both also trade by **listing agreement** where the market has it: the market maker keeps one listing on
   each side near the book's middle, and the taker picks the best listing of a side now and then. A market
   whose rulebook does not enable a mode answers ``mode_not_enabled``, which the bots take as "not here".
+- **Block agreement**: now and then the market maker offers a block (the mode's minimum size) to the taker by
+  name, at the previous close; the taker accepts or declines it. A block offered outside the block session
+  (13:00-15:00 on the national markets) is refused with ``market_closed`` and tried again later.
+- **One-way auction**: the market maker announces a small auction at a time, its window a few steps long, and
+  closes it once the window has ended; the taker bids on auctions it did not announce.
 
 Like the client, this module imports no Django.
 """
@@ -27,6 +32,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +42,8 @@ logger = logging.getLogger("greenledger.bots")
 
 MAX_DRIFT = Decimal("0.03")  # quotes stay within 3% of the previous close (the listing band is 10%)
 MAX_BACKOFF = 120.0
+# Codes that mean "not now or not here" for a mode: passed over, tried again on a later step.
+NOT_NOW = ("mode_not_enabled", "market_closed", "insufficient_available", "not_eligible", "position_limit")
 
 
 def to_fen(price: str) -> int:
@@ -78,6 +86,11 @@ class Bot:
         self.wake = threading.Event()  # set by an event that calls for a step now
         self.streaming = False  # following its events on the stream (else it polls)
         self.fills: list[dict[str, Any]] = []  # the fill events seen (newest last, the last 100)
+
+    @staticmethod
+    def now() -> datetime:
+        """The time auction windows are set and read by (the server's clock, which is the machine's)."""
+        return datetime.now(UTC)
 
     def step(self) -> None:
         raise NotImplementedError
@@ -142,10 +155,22 @@ class Bot:
 class MarketMaker(Bot):
     name = "market-maker"
 
-    def __init__(self, *args: object, spread_fen: int = 20, quantity: tuple[int, int] = (100, 500), **kwargs: object):
+    def __init__(
+        self,
+        *args: object,
+        spread_fen: int = 20,
+        quantity: tuple[int, int] = (100, 500),
+        counterparty: int | None = None,
+        blocks: dict[str, int] | None = None,
+        auction_assets: Sequence[str] = (),
+        **kwargs: object,
+    ):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.spread_fen = spread_fen
         self.quantity = quantity
+        self.counterparty = counterparty  # the participant its block offers name (the taker's)
+        self.blocks = dict(blocks or {})  # asset -> the block size it offers (the mode's minimum)
+        self.auction_assets = list(auction_assets)
         # Open quotes by order id (asset, side, price), kept from the stream; read from the API once first.
         self.quotes: dict[int, dict[str, Any]] | None = None
         self.lock = threading.Lock()
@@ -180,6 +205,61 @@ class MarketMaker(Bot):
         for asset in self.assets:
             self.quote(asset)
             self.list(asset)
+        if self.counterparty is not None and self.blocks and self.rng.random() < 0.3:
+            self.offer_block(self.rng.choice(sorted(self.blocks)))
+        if self.auction_assets:
+            self.auction(self.rng.choice(self.auction_assets))
+
+    def offer_block(self, asset: str) -> None:
+        """Offer a block of the mode's minimum size to the named counterparty, unless one is still open."""
+        mine = set(self.client.me()["accounts"])
+        if any(o["account"] in mine and o["status"] == "open" for o in self.client.blocks()):
+            return
+        book = self.client.book(asset)
+        if not book["previous_close"]:
+            return
+        try:
+            self.client.block_offer(
+                asset=asset,
+                side="sell",
+                price=book["previous_close"],
+                quantity=self.blocks[asset],
+                counterparty=self.counterparty,
+            )
+        except ApiError as exc:
+            if exc.code not in NOT_NOW:
+                raise
+            logger.debug("%s: %s offering a block of %s", self.name, exc.code, asset)
+
+    def auction(self, asset: str) -> None:
+        """Close its auctions whose window has ended; announce a small one when none of its own is open."""
+        me = self.client.me()["participant"]["id"]
+        now = self.now()
+        open_ones = [a for a in self.client.auctions() if a["initiator"] == me and a["status"] == "open"]
+        running = False
+        for auction in open_ones:
+            if datetime.fromisoformat(auction["closes_at"]) <= now:
+                self.client.auction_close(auction["id"])
+            else:
+                running = True
+        if running:
+            return
+        book = self.client.book(asset)
+        if not book["previous_close"]:
+            return
+        window = max(self.interval * 3, 1.0)
+        try:
+            self.client.auction_announce(
+                asset=asset,
+                quantity=self.rng.randint(*self.quantity) // 10 * 10,
+                reserve_price=to_price(to_fen(book["previous_close"]) * 99 // 100),
+                opens_at=now.isoformat(),
+                closes_at=(now + timedelta(seconds=window)).isoformat(),
+            )
+        except ApiError as exc:
+            if exc.code not in NOT_NOW:
+                raise
+            logger.debug("%s: %s announcing an auction of %s", self.name, exc.code, asset)
 
     def list(self, asset: str) -> None:
         """Keep one listing (listing agreement) on each side near the middle of the book."""
@@ -243,6 +323,8 @@ class Taker(Bot):
         self.quantity = quantity
 
     def step(self) -> None:
+        self.answer_blocks()
+        self.bid()
         asset = self.rng.choice(self.assets)
         side = self.rng.choice(("buy", "sell"))
         if self.rng.random() < 0.5:
@@ -265,9 +347,53 @@ class Taker(Bot):
             # Out of cash or units until the next settlement: try the other side next time.
             logger.debug("taker: %s on %s %s", exc.code, side, asset)
 
+    def answer_blocks(self) -> None:
+        """Accept or decline (about one in two) each open block offer of another participant."""
+        mine = set(self.client.me()["accounts"])
+        for offer in self.client.blocks():
+            if offer["account"] in mine or offer["status"] != "open":
+                continue
+            try:
+                if self.rng.random() < 0.5:
+                    self.client.block_accept(offer["id"])
+                else:
+                    self.client.block_decline(offer["id"])
+            except ApiError as exc:
+                if exc.code not in (*NOT_NOW, "listing_not_available", "offer_not_found"):
+                    raise
+                logger.debug("%s: %s answering block offer %s", self.name, exc.code, offer["id"])
+
+    def bid(self) -> None:
+        """Bid once, a little over the reserve, on each open auction of another participant in its window."""
+        me = self.client.me()["participant"]["id"]
+        now = self.now()
+        bid_on = {o["client_order_id"] for o in self.client.orders(status="open", limit=50)}
+        for auction in self.client.auctions():
+            if auction["initiator"] == me or auction["status"] != "open":
+                continue
+            if not datetime.fromisoformat(auction["opens_at"]) <= now < datetime.fromisoformat(auction["closes_at"]):
+                continue
+            key = f"bot-bid-{auction['id']}"
+            if key in bid_on:
+                continue
+            # One bid an auction under one key: the same price and quantity if the step is run again.
+            price = to_price(to_fen(auction["reserve_price"]) + auction["id"] % 20)
+            quantity = max(10, min(auction["quantity"], self.quantity[1]) // 10 * 10)
+            try:
+                self.client.auction_bid(auction["id"], price=price, quantity=quantity, idempotency_key=key)
+            except ApiError as exc:
+                if exc.code not in (*NOT_NOW, "auction_not_open"):
+                    raise
+                logger.debug("%s: %s bidding in auction %s", self.name, exc.code, auction["id"])
+
     def pick(self, asset: str, side: str) -> None:
         """Pick the best listing of the other side (listing agreement), a small part of it if it allows."""
-        book = self.client.listing_book(asset)
+        try:
+            book = self.client.listing_book(asset)
+        except ApiError as exc:
+            if exc.code != "mode_not_enabled":
+                raise
+            return
         levels = book["asks"] if side == "buy" else book["bids"]
         if not levels:
             return
@@ -285,14 +411,31 @@ def start_bots(
     url: str,
     tokens: dict[str, str],
     *,
-    assets: Sequence[str] = ("CEA-2024", "CEA-2025"),
+    assets: Sequence[str] = ("CEA-2024", "CEA-2025", "BEA-2025"),
+    blocks: dict[str, int] | None = None,
+    auction_assets: Sequence[str] = ("CEA-2025",),
     interval: float = 20.0,
     stop: threading.Event | None = None,
 ) -> tuple[threading.Event, list[threading.Thread]]:
-    """Start the market maker (``tokens["maker"]``) and the taker (``tokens["taker"]``) as daemon threads."""
+    """Start the market maker (``tokens["maker"]``) and the taker (``tokens["taker"]``) as daemon threads.
+
+    The market maker names the taker in its block offers (the taker's participant, read once from the API)."""
     stop = stop or threading.Event()
+    try:
+        with Client(url, tokens["taker"], retries=2) as taker:
+            counterparty: int | None = taker.me()["participant"]["id"]
+    except ClientError:  # the server is not answering yet: no block offers this run
+        counterparty = None
     bots: list[Bot] = [
-        MarketMaker(Client(url, tokens["maker"], retries=2), assets, interval=interval, seed=1),
+        MarketMaker(
+            Client(url, tokens["maker"], retries=2),
+            assets,
+            interval=interval,
+            seed=1,
+            counterparty=counterparty,
+            blocks={"BEA-2025": 10_000} if blocks is None else blocks,  # the Beijing pilot's block minimum
+            auction_assets=auction_assets,
+        ),
         Taker(Client(url, tokens["taker"], retries=2), assets, interval=interval * 1.5, seed=2),
     ]
     threads = [threading.Thread(target=bot.run, args=(stop,), name=f"bot-{bot.name}", daemon=True) for bot in bots]

@@ -115,7 +115,7 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
     @admin.display(description="")
     def glance(self, year: ComplianceYear) -> str:
         url = reverse("admin:exchange_complianceyear_glance", args=[year.pk])
-        return format_html('<a href="{}">at a glance</a>', url)
+        return format_html('<a href="{}">{}</a>', url, _("at a glance"))
 
     @admin.action(
         description=_("Pre-allocate the selected years (each sector's pre-allocation rule; default 70%% of last year)")

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import parsers, renderers, serializers
 from rest_framework.exceptions import ParseError
@@ -117,11 +118,13 @@ class CsvTextParser(parsers.BaseParser):
     ) -> str:
         raw = stream.read(CSV_UPLOAD_LIMIT + 1) if stream is not None else b""
         if len(raw) > CSV_UPLOAD_LIMIT:
-            raise ParseError(f"The file is larger than {CSV_UPLOAD_LIMIT // (1024 * 1024)} MiB.")
+            raise ParseError(
+                gettext("The file is larger than %(size)s MiB.") % {"size": CSV_UPLOAD_LIMIT // (1024 * 1024)}
+            )
         try:
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise ParseError("The file is not UTF-8 text.") from None
+            raise ParseError(gettext("The file is not UTF-8 text.")) from None
 
 
 CSV_UPLOAD_LIMIT = 5 * 1024 * 1024
@@ -137,11 +140,11 @@ def uploaded_text(request: Request, field: str = "file") -> str | None:
         return None
     raw = upload.read(CSV_UPLOAD_LIMIT + 1)
     if len(raw) > CSV_UPLOAD_LIMIT:
-        raise ParseError(f"The file is larger than {CSV_UPLOAD_LIMIT // (1024 * 1024)} MiB.")
+        raise ParseError(gettext("The file is larger than %(size)s MiB.") % {"size": CSV_UPLOAD_LIMIT // (1024 * 1024)})
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ParseError("The file is not UTF-8 text.") from None
+        raise ParseError(gettext("The file is not UTF-8 text.")) from None
 
 
 ExchangeOnly = KindRequired(ParticipantKind.EXCHANGE)

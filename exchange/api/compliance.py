@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponseBase
+from django.utils.translation import gettext
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers, status
@@ -344,7 +345,9 @@ class CoverIn(serializers.Serializer):
         found = Participant.objects.in_bulk(value)
         missing = sorted(set(value) - set(found))
         if missing:
-            raise serializers.ValidationError(f"No participant(s) {missing}.", code="participant_not_found")
+            raise serializers.ValidationError(
+                gettext("No participant(s) %(missing)s.") % {"missing": missing}, code="participant_not_found"
+            )
         return [found[pk] for pk in value]
 
 
@@ -432,7 +435,7 @@ class EmissionListApi(ActorMixin, generics.ListAPIView):
         obligation = Obligation.objects.filter(year_id=v["year"], entity_id=v["entity"]).first()
         if obligation is None:
             raise ObligationNotFound(
-                "That entity is not covered for that year.",
+                gettext("That entity is not covered for that year."),
                 details={"entity": v["entity"], "year": v["year"]},
             )
         emission = emissions_record(

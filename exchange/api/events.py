@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -173,7 +174,7 @@ class EventStreamApi(ActorMixin, APIView):
     def get(self, request: Request) -> HttpResponse:
         header = request.headers.get("Last-Event-ID")
         if header is not None and not _DIGITS.fullmatch(header):  # sent, even empty, it is an event id
-            raise InvalidInput("Last-Event-ID is a whole number.", details={"Last-Event-ID": header[:40]})
+            raise InvalidInput(gettext("Last-Event-ID is a whole number."), details={"Last-Event-ID": header[:40]})
         after = _whole(request.query_params.get("after"), "after", 0)  # checked even when the header wins
         if header is not None:
             after = int(header)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from django_filters.fields import ChoiceField, IsoDateTimeField
@@ -40,10 +41,10 @@ def str_to_fen(text: str) -> int:
     """Parse a decimal string with at most two places (``MONEY_PATTERN``) into fen; ValueError otherwise."""
     text = str(text)
     if not _MONEY.fullmatch(text):
-        raise ValueError("not a decimal number with at most two places")
+        raise ValueError(gettext("not a decimal number with at most two places"))
     fen = int(Decimal(text).scaleb(2))
     if abs(fen) > MAX_FEN:
-        raise MoneyTooLarge("too large")
+        raise MoneyTooLarge(gettext("too large"))
     return fen
 
 
@@ -54,7 +55,7 @@ class QuantityField(serializers.IntegerField):
     default_error_messages = {
         "invalid": _("A quantity is a whole number of tonnes."),
         # "10" is whole, but a string: say what to send instead of calling it a fraction.
-        "text": _('A quantity is a JSON number, not a string: send {value} without quotes.'),
+        "text": _("A quantity is a JSON number, not a string: send {value} without quotes."),
     }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -87,12 +88,14 @@ class MoneyField(serializers.Field):
             fen = str_to_fen(str(data))
         except MoneyTooLarge:
             raise serializers.ValidationError(
-                f"Too large: at most {fen_to_str(MAX_FEN)}.", code="max_value"
+                gettext("Too large: at most %(amount)s.") % {"amount": fen_to_str(MAX_FEN)}, code="max_value"
             ) from None
         except ValueError:
             self.fail("invalid")
         if self.min_fen is not None and fen < self.min_fen:
-            raise serializers.ValidationError(f"Must be at least {fen_to_str(self.min_fen)}.", code="min_value")
+            raise serializers.ValidationError(
+                gettext("Must be at least %(amount)s.") % {"amount": fen_to_str(self.min_fen)}, code="min_value"
+            )
         return fen
 
     def to_representation(self, value: int) -> str:
@@ -124,11 +127,13 @@ class AssetField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> Asset:
         if not isinstance(data, str) or not _CODE.fullmatch(data):
-            raise serializers.ValidationError("An asset code, e.g. CEA-2024.", code="invalid")
+            raise serializers.ValidationError(gettext("An asset code, e.g. CEA-2024."), code="invalid")
         found = fetch_rows(Asset, "code = %s", [data])
         asset = found[0] if found else None
         if asset is None:
-            raise serializers.ValidationError(f"No asset {data!r}.", code="unknown_asset")
+            raise serializers.ValidationError(
+                gettext("No asset %(asset)s.") % {"asset": f"{data!r}"}, code="unknown_asset"
+            )
         return asset
 
     def to_representation(self, value: Asset) -> str:
@@ -150,10 +155,10 @@ class SerialRangeField(serializers.ListField):
     ) -> tuple[int, int]:
         values = super().to_internal_value(data)
         if len(values) != 2:
-            raise serializers.ValidationError("A serial range is [first, last].", code="invalid")
+            raise serializers.ValidationError(gettext("A serial range is [first, last]."), code="invalid")
         first, last = values
         if last < first:
-            raise serializers.ValidationError("The range ends before it starts.", code="invalid")
+            raise serializers.ValidationError(gettext("The range ends before it starts."), code="invalid")
         return first, last
 
 
@@ -186,7 +191,7 @@ class _PresentMeansGiven:
 
     def clean(self, value: Any) -> Any:
         if value == "":
-            raise forms.ValidationError("Give a value or leave the parameter out.", code="invalid")
+            raise forms.ValidationError(gettext("Give a value or leave the parameter out."), code="invalid")
         return super().clean(value)  # type: ignore[misc]
 
 
@@ -216,7 +221,7 @@ class _BooleanField(forms.Field):
             return None
         if value in ("true", "false"):
             return value == "true"
-        raise forms.ValidationError("true or false.", code="invalid")
+        raise forms.ValidationError(gettext("true or false."), code="invalid")
 
 
 class BooleanFilter(filters.BooleanFilter):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -27,7 +28,7 @@ def listed_asset(code: str) -> Asset:
     """The listed asset a URL path names; an unknown or unlisted one is a 404, as for ``/assets/{code}``."""
     asset = Asset.objects.filter(code=code, rules__isnull=False).first()
     if asset is None:
-        raise NotFound(f"{code} is not listed.", details={"asset": code})
+        raise NotFound(gettext("%(code)s is not listed.") % {"code": code}, details={"asset": code})
     return asset
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -46,7 +47,7 @@ class SerialLookupApi(ActorMixin, APIView):
     def get(self, request: Request, asset: str, serial: int) -> Response:
         found = Asset.objects.filter(code=asset).first()
         if found is None:
-            raise NotFound("No such asset.", details={"asset": asset})
+            raise NotFound(gettext("No such asset."), details={"asset": asset})
         info = serial_lookup(found, serial)
         block = None
         if info.block is not None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -142,13 +143,14 @@ def _refuse(index: int, field: str, message: str, error: type[InvalidInput] = In
 def parse_batch(actor: Actor, data: object) -> tuple[list[TransferOrder], str]:
     """The batch body as transfer orders: every item checked, accounts and assets read in two queries."""
     if not isinstance(data, dict) or not isinstance(data.get("transfers"), list):
-        raise InvalidInput('The body is {"transfers": [...], "memo": "..."}.', details={"field": "transfers"})
+        raise InvalidInput(gettext('The body is {"transfers": [...], "memo": "..."}.'), details={"field": "transfers"})
     items, memo = data["transfers"], data.get("memo", "")
     if not isinstance(memo, str) or len(memo) > 500:
-        raise InvalidInput("memo: at most 500 characters.", details={"field": "memo"})
+        raise InvalidInput(gettext("memo: at most 500 characters."), details={"field": "memo"})
     if not 1 <= len(items) <= MAX_BATCH:
         raise InvalidInput(
-            f"A batch holds 1 to {MAX_BATCH} transfers.", details={"transfers": len(items), "max": MAX_BATCH}
+            gettext("A batch holds 1 to %(max)s transfers.") % {"max": MAX_BATCH},
+            details={"transfers": len(items), "max": MAX_BATCH},
         )
     parsed = []
     for i, item in enumerate(items):
@@ -206,9 +208,7 @@ class TransferBatchCreateApi(ActorMixin, APIView):
     @extend_schema(request=TransferBatchIn, responses={201: TransferBatchOut}, parameters=[IDEMPOTENCY_PARAMETER])
     def post(self, request: Request) -> Response:
         orders, memo = parse_batch(self.actor, request.data)
-        result = transfers_batch_create(
-            actor=self.actor, transfers=orders, memo=memo
-        )
+        result = transfers_batch_create(actor=self.actor, transfers=orders, memo=memo)
         txn = result.transaction
         body = {
             "id": txn.pk,
@@ -328,7 +328,7 @@ class RetirementDetailApi(ActorMixin, APIView):
             queryset = queryset.filter(account__participant_id=self.actor.member_participant_id)
         retirement = queryset.first()
         if retirement is None:
-            raise TransactionNotFound("No such retirement, or not yours.", details={"retirement": pk})
+            raise TransactionNotFound(gettext("No such retirement, or not yours."), details={"retirement": pk})
         return Response(RetirementOut(retirement, context={"actor": self.actor, "request": request}).data)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -51,7 +52,7 @@ class ProjectIn(serializers.Serializer):
     def validate_owner(self, value: int) -> Participant:
         owner = Participant.objects.filter(pk=value).first()
         if owner is None:
-            raise serializers.ValidationError("No such participant.", code="participant_not_found")
+            raise serializers.ValidationError(gettext("No such participant."), code="participant_not_found")
         return owner
 
 
@@ -188,7 +189,7 @@ class AssetDetailApi(ActorMixin, APIView):
     def get(self, request: Request, code: str) -> Response:
         asset = Asset.objects.select_related("project").filter(code=code).first()
         if asset is None:
-            raise NotFound("No such asset.", details={"asset": code})
+            raise NotFound(gettext("No such asset."), details={"asset": code})
         return Response(AssetOut(asset).data)
 
 
@@ -299,8 +300,8 @@ class AllocationCsvApi(ActorMixin, APIView):
         code = request.query_params.get("asset", "")
         asset = AssetField().run_validation(code) if code else None
         if asset is None:
-            raise InvalidInput("Name the allowance asset: ?asset=CEA-2024.", details={"asset": ["required"]})
+            raise InvalidInput(gettext("Name the allowance asset: ?asset=CEA-2024."), details={"asset": ["required"]})
         text = uploaded_text(request)
         if text is None:
-            raise InvalidInput("Send the CSV as a text/csv body or a multipart 'file'.")
+            raise InvalidInput(gettext("Send the CSV as a text/csv body or a multipart 'file'."))
         return _allocate(self, asset, allocation_rows_from_csv(text), "CSV allocation")

@@ -8,6 +8,7 @@ Thin views: each parses its input, calls one service (``exchange.services.freeze
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -434,7 +435,7 @@ class ApplicationListApi(ActorMixin, generics.ListAPIView):
             owner_id = self.actor.member_participant_id
         owner = Participant.objects.filter(pk=owner_id).first()
         if owner is None:
-            raise ApplicationNotFound("No such owner.", details={"owner": owner_id})
+            raise ApplicationNotFound(gettext("No such owner."), details={"owner": owner_id})
         application = ccer_application_submit(actor=self.actor, owner=owner, **v)
         return Response(ApplicationOut(_application(application.pk)).data, status=status.HTTP_201_CREATED)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.errors import ParticipantSuspended, WrongParticipantKind
@@ -77,14 +78,14 @@ def account_open(*, actor: Actor, participant: Participant, name: str = "") -> A
     if not actor.is_system and not actor.is_kind(ParticipantKind.REGISTRY):
         actor.require_role("admin")
         if not actor.owns(participant.pk):
-            raise WrongParticipantKind("Only the registry opens accounts for other participants.")
+            raise WrongParticipantKind(gettext("Only the registry opens accounts for other participants."))
     if participant.kind not in HOLDER_KINDS:
         raise WrongParticipantKind(
-            f"A {participant.get_kind_display().lower()} holds no units of its own.",
+            gettext("A %(kind)s holds no units of its own.") % {"kind": participant.get_kind_display().lower()},
             details={"participant_kind": participant.kind},
         )
     if not participant.is_active:
-        raise ParticipantSuspended("A suspended participant can't open accounts.")
+        raise ParticipantSuspended(gettext("A suspended participant can't open accounts."))
     account = Account.objects.create(
         number=f"pending-{uuid.uuid4().hex[:24]}", kind=AccountKind.HOLDING, participant=participant, name=name
     )

@@ -21,11 +21,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import connection
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.models import Participant
 from core import clock
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound, translatable
 from core.limits import MAX_PRICE_FEN, MAX_QUANTITY
 from core.money import fen_to_str
 from exchange.errors import InvalidState, RuleViolation
@@ -74,42 +75,48 @@ from exchange.services.trading import (
 # --- refusals --------------------------------------------------------------------------------------------
 class BelowMinimumSize(RuleViolation):
     code = "below_minimum_size"
-    default_message = "The quantity is below the trading mode's minimum (block agreements: at least 100,000 t)."
+    default_message = translatable(
+        "The quantity is below the trading mode's minimum (block agreements: at least 100,000 t)."
+    )
 
 
 class AboveMaximumSize(RuleViolation):
     code = "above_maximum_size"
-    default_message = "The quantity is above the trading mode's maximum (listings: below the block minimum)."
+    default_message = translatable(
+        "The quantity is above the trading mode's maximum (listings: below the block minimum)."
+    )
 
 
 class ListingNotAvailable(InvalidState):
     code = "listing_not_available"
-    default_message = "The listing is no longer open (picked by someone else, cancelled or ended at the close)."
+    default_message = translatable(
+        "The listing is no longer open (picked by someone else, cancelled or ended at the close)."
+    )
 
 
 class ListingNotFound(NotFound):
     code = "listing_not_found"
-    default_message = "No such open listing or offer."
+    default_message = translatable("No such open listing or offer.")
 
 
 class OwnListing(RuleViolation):
     code = "own_listing"
-    default_message = "You can't pick your own listing or accept your own offer."
+    default_message = translatable("You can't pick your own listing or accept your own offer.")
 
 
 class PartialNotAllowed(RuleViolation):
     code = "partial_not_allowed"
-    default_message = "This listing can only be picked whole."
+    default_message = translatable("This listing can only be picked whole.")
 
 
 class CounterpartyNotFound(NotFound):
     code = "counterparty_not_found"
-    default_message = "No such participant to offer the block to."
+    default_message = translatable("No such participant to offer the block to.")
 
 
 class NotYourOffer(NotFound):
     code = "offer_not_found"
-    default_message = "No such block offer addressed to you."
+    default_message = translatable("No such block offer addressed to you.")
 
 
 # --- shared checks ---------------------------------------------------------------------------------------
@@ -129,13 +136,14 @@ def _check_mode(
     sessions = rules.mode_sessions(mode)
     if not session_open(sessions, moment):
         raise MarketClosed(
-            f"The market is closed for {mode} trading; it trades {sessions.sessions} China time on trading days.",
+            gettext("The market is closed for %(mode)s trading; it trades %(sessions)s China time on trading days.")
+            % {"mode": mode, "sessions": sessions.sessions},
             details={"mode": mode, "sessions": sessions.sessions, "at": moment.astimezone(clock.MARKET_TZ).isoformat()},
         )
     if not 0 < quantity <= MAX_QUANTITY:
-        raise InvalidInput("A quantity is a positive whole number of tonnes.", details={"quantity": quantity})
+        raise InvalidInput(gettext("A quantity is a positive whole number of tonnes."), details={"quantity": quantity})
     if not 0 < price_fen <= MAX_PRICE_FEN:
-        raise InvalidInput("A price is positive.", details={"price": fen_to_str(price_fen)})
+        raise InvalidInput(gettext("A price is positive."), details={"price": fen_to_str(price_fen)})
     if quantity < mode_rules.min_quantity:
         raise BelowMinimumSize(details={"mode": mode, "quantity": quantity, "minimum": mode_rules.min_quantity})
     if mode_rules.max_quantity is not None and quantity > mode_rules.max_quantity:
@@ -233,7 +241,7 @@ def _new_order(
 def _start(actor: Actor, account: Account, asset: Asset, client_order_id: str, at: datetime | None):
     check_trader(actor, account)
     if not client_order_id or len(client_order_id) > 64:
-        raise InvalidInput("A client order id is 1 to 64 characters.")
+        raise InvalidInput(gettext("A client order id is 1 to 64 characters."))
     lock_book(asset.pk)
     refuse_duplicate(actor, client_order_id)
     moment = at or clock.now()
@@ -372,7 +380,7 @@ def listing_post(
 ) -> Order:
     """Post a listing (listing agreement): it rests until picked, cancelled or the session's close."""
     if side not in Side.values:
-        raise InvalidInput("side is buy or sell.", details={"side": side})
+        raise InvalidInput(gettext("side is buy or sell."), details={"side": side})
     moment, rules = _start(actor, account, asset, client_order_id, at)
     mode_rules = _check_mode(rules, TradingMode.LISTING, asset, price_fen, quantity, moment)
     listing = _new_order(
@@ -438,7 +446,7 @@ def listing_pick(
     if listing is not None:
         asset = listing.asset
     if asset is None:
-        raise InvalidInput("Name a listing, or an asset, side and price level.")
+        raise InvalidInput(gettext("Name a listing, or an asset, side and price level."))
     moment, rules = _start(actor, account, asset, client_order_id, at)
     participant_id = actor.member_participant_id
     if listing is not None:
@@ -450,7 +458,7 @@ def listing_pick(
         want = quantity if quantity is not None else current.remaining
         if want <= 0 or want > current.remaining:
             raise ListingNotAvailable(
-                "The listing has less left than you asked for.",
+                gettext("The listing has less left than you asked for."),
                 details={"listing": listing.pk, "remaining": current.remaining, "quantity": want},
             )
         if want < current.remaining and not current.partial_allowed:
@@ -459,12 +467,14 @@ def listing_pick(
         listing_side, level = current.side, current.price_fen
     else:
         if side not in Side.values or price_fen is None or not quantity or quantity <= 0:
-            raise InvalidInput("A pick at a level names the listings' side, the price and a positive quantity.")
+            raise InvalidInput(
+                gettext("A pick at a level names the listings' side, the price and a positive quantity.")
+            )
         listing_side, level = side, price_fen
         makers = _take_level(asset, side, price_fen, quantity, participant_id)
         if sum(q for _, q in makers) < quantity:
             raise ListingNotAvailable(
-                "The level has less left than you asked for.",
+                gettext("The level has less left than you asked for."),
                 details={"price": fen_to_str(price_fen), "available": sum(q for _, q in makers), "quantity": quantity},
             )
     total = sum(q for _, q in makers)
@@ -549,9 +559,9 @@ def block_offer(
 ) -> Order:
     """Offer a block (block agreement) to a named counterparty, or to anyone (a public block listing)."""
     if side not in Side.values:
-        raise InvalidInput("side is buy or sell.", details={"side": side})
+        raise InvalidInput(gettext("side is buy or sell."), details={"side": side})
     if counterparty is not None and counterparty.pk == actor.member_participant_id:
-        raise OwnListing("You can't offer a block to yourself.")
+        raise OwnListing(gettext("You can't offer a block to yourself."))
     moment, rules = _start(actor, account, asset, client_order_id, at)
     mode_rules = _check_mode(rules, TradingMode.BLOCK, asset, price_fen, quantity, moment)
     offer = _new_order(
@@ -598,7 +608,9 @@ def _offer_for(actor: Actor, offer: Order) -> Order:
     if current.participant_id == mine:
         raise OwnListing(details={"offer": offer.pk})
     if current.status != OrderStatus.OPEN:
-        raise ListingNotAvailable("The offer is no longer open.", details={"offer": offer.pk, "status": current.status})
+        raise ListingNotAvailable(
+            gettext("The offer is no longer open."), details={"offer": offer.pk, "status": current.status}
+        )
     return current
 
 
@@ -653,7 +665,7 @@ def block_decline(*, actor: Actor, offer: Order) -> Order:
     lock_book(offer.asset_id)
     current = _offer_for(actor, offer)
     if current.counterparty_id is None:
-        raise NotYourOffer("A public block listing is not declined; leave it.", details={"offer": offer.pk})
+        raise NotYourOffer(gettext("A public block listing is not declined; leave it."), details={"offer": offer.pk})
     moment = clock.now()
     released = end_orders([current], "declined", moment)
     audit_record(
@@ -681,7 +693,9 @@ def block_counter(
     its maker at your price (and quantity)."""
     current = _offer_for(actor, offer)
     if current.counterparty_id is None:
-        raise NotYourOffer("Counter a public block listing with an offer of your own.", details={"offer": offer.pk})
+        raise NotYourOffer(
+            gettext("Counter a public block listing with an offer of your own."), details={"offer": offer.pk}
+        )
     maker = Participant.objects.get(pk=current.participant_id)
     block_decline(actor=actor, offer=current)
     counter = block_offer(

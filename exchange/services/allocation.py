@@ -26,6 +26,7 @@ from fractions import Fraction
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
@@ -232,7 +233,8 @@ def allocation_input_record(
     for name, value in factors.items():
         if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 10_000 * PPM:
             raise InvalidRule(
-                "A correction factor is above 0 and below 10000 (held in millionths).", details={name: str(value)}
+                gettext("A correction factor is above 0 and below 10000 (held in millionths)."),
+                details={name: str(value)},
             )
     locked = lock_obligation(obligation)
     latest = AllocationInput.objects.filter(obligation=locked).order_by("-version").first()
@@ -627,8 +629,11 @@ def allocation_true_up(
     if entry.outcome == AllocationOutcome.REFUSED:
         requested = entry.allocated_before - entry.target
         raise TakebackUnavailable(
-            f"{requested} t are to be taken back but the account has {entry.available} available; "
-            f"the shortfall of {entry.shortfall} t is recorded.",
+            gettext(
+                "%(requested)s t are to be taken back but the account has %(available)s available; "
+                "the shortfall of %(shortfall)s t is recorded."
+            )
+            % {"requested": requested, "available": entry.available, "shortfall": entry.shortfall},
             details={
                 "entry": entry.pk,
                 "requested": requested,

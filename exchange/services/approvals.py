@@ -301,7 +301,7 @@ def approval_reject(*, actor: Actor, approval: ApprovalRequest, reason: str) -> 
     """Reject a pending request (a registry user other than the requester); nothing is carried out."""
     locked = _pending(actor, approval)
     if not reason.strip():
-        raise InvalidInput("A rejection gives its reason.")
+        raise InvalidInput(gettext("A rejection gives its reason."))
     locked.status, locked.decided_by_id, locked.decided_at, locked.reason = (
         ApprovalStatus.REJECTED,
         actor.user_id,

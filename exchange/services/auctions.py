@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.utils.translation import gettext
+
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
-from core.errors import NotFound
+from core.errors import NotFound, translatable
 from core.money import fen_to_str
 from exchange.errors import InvalidState, RuleViolation
 from exchange.locks import lock_book
@@ -41,27 +43,27 @@ from exchange.services.trading import InstrumentRules, end_orders
 
 class AuctionNotFound(NotFound):
     code = "auction_not_found"
-    default_message = "No such auction."
+    default_message = translatable("No such auction.")
 
 
 class AuctionNotOpen(InvalidState):
     code = "auction_not_open"
-    default_message = "The auction is not taking bids now (before its window, after it, or closed)."
+    default_message = translatable("The auction is not taking bids now (before its window, after it, or closed).")
 
 
 class AuctionStillOpen(InvalidState):
     code = "auction_still_open"
-    default_message = "The auction's bidding window has not ended yet."
+    default_message = translatable("The auction's bidding window has not ended yet.")
 
 
 class AuctionWindowInvalid(RuleViolation):
     code = "auction_window_invalid"
-    default_message = "The bidding window opens before it closes, and closes in the future."
+    default_message = translatable("The bidding window opens before it closes, and closes in the future.")
 
 
 class BidBelowReserve(RuleViolation):
     code = "bid_below_reserve"
-    default_message = "The bid is below the auction's reserve price."
+    default_message = translatable("The bid is below the auction's reserve price.")
 
 
 @service
@@ -144,7 +146,7 @@ def auction_bid(
     if current.status != AuctionStatus.OPEN or not current.opens_at <= moment < current.closes_at:
         raise AuctionNotOpen(details={"auction": auction.pk, "status": current.status})
     if current.initiator_id == actor.member_participant_id:
-        raise RuleViolation("You can't bid in your own auction.", details={"auction": auction.pk})
+        raise RuleViolation(gettext("You can't bid in your own auction."), details={"auction": auction.pk})
     if price_fen < current.reserve_price_fen:
         raise BidBelowReserve(
             details={"price": fen_to_str(price_fen), "reserve_price": fen_to_str(current.reserve_price_fen)}
@@ -196,7 +198,7 @@ def auction_close(*, auction: Auction, actor: Actor | None = None) -> Auction:
     current = Auction.objects.select_related("asset").get(pk=auction.pk)
     moment = clock.now()
     if current.status != AuctionStatus.OPEN:
-        raise InvalidState("The auction is closed already.", details={"auction": auction.pk})
+        raise InvalidState(gettext("The auction is closed already."), details={"auction": auction.pk})
     if moment < current.closes_at:
         raise AuctionStillOpen(details={"auction": auction.pk, "closes_at": current.closes_at.isoformat()})
     orders = list(Order.objects.select_related("hold").filter(auction=current, status=OrderStatus.OPEN).order_by("id"))

@@ -135,14 +135,14 @@ def surrender_create(
     """
     check_source(actor, account)
     if not items:
-        raise InvalidInput("A surrender has at least one item.")
+        raise InvalidInput(gettext("A surrender has at least one item."))
     seen: set[int] = set()
     for line in items:
         check_quantity(line.quantity)
         if line.asset.kind not in (AssetKind.ALLOWANCE, AssetKind.CCER):
             raise AssetNotSurrenderable(details={"asset": line.asset.code})
         if line.asset.pk in seen:
-            raise InvalidInput("Each asset appears once in a surrender.", details={"asset": line.asset.code})
+            raise InvalidInput(gettext("Each asset appears once in a surrender."), details={"asset": line.asset.code})
         seen.add(line.asset.pk)
     obligation = Obligation.objects.filter(year_id=year, entity_id=account.participant_id).first()
     if obligation is None:

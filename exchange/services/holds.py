@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.errors import InvalidQuantity
 from exchange.bulk import bulk_update
@@ -127,7 +128,7 @@ def holds_release(
             continue
         if amount < 0 or amount + amounts.get(hold.pk, 0) > current.remaining:
             raise InvalidState(
-                "Can't release more than the hold has left.",
+                gettext("Can't release more than the hold has left."),
                 details={"hold": hold.pk, "remaining": current.remaining, "requested": amount},
             )
         amounts[hold.pk] = amounts.get(hold.pk, 0) + amount
@@ -180,7 +181,7 @@ def holds_consolidate(holds: Sequence[Hold], *, kind: str, reference: str, statu
     locked = lock_holds(hold.pk for hold in holds)
     ended = [h for h in locked.values() if h.status != HoldStatus.ACTIVE]
     if ended:
-        raise InvalidState("A hold has ended.", details={"hold": ended[0].pk, "status": ended[0].status})
+        raise InvalidState(gettext("A hold has ended."), details={"hold": ended[0].pk, "status": ended[0].status})
     amounts = {h.pk: h.remaining for h in locked.values()}
     new = Hold.objects.create(
         account_id=account_id,

@@ -40,6 +40,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from core.idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, key_is_valid
@@ -74,7 +75,7 @@ def check_key(key: str) -> str:
     """A key as every caller may use it: 1 to 128 printable characters (the API checks the header the same way)."""
     if not key_is_valid(key):
         raise InvalidInput(
-            f"An Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters.",
+            gettext("An Idempotency-Key is 1 to %(most)s printable characters.") % {"most": MAX_IDEMPOTENCY_KEY_LENGTH},
             details={"idempotency_key": key[:MAX_IDEMPOTENCY_KEY_LENGTH]},
         )
     return key

@@ -110,10 +110,10 @@ def project_register(
         )
     if owner.kind not in PROJECT_OWNER_KINDS:
         raise InvalidInput(
-            "A project's owner is a project owner or a compliance entity.", details={"owner_kind": owner.kind}
+            gettext("A project's owner is a project owner or a compliance entity."), details={"owner_kind": owner.kind}
         )
     if crediting_end < crediting_start:
-        raise InvalidInput("The crediting period ends before it starts.")
+        raise InvalidInput(gettext("The crediting period ends before it starts."))
     if Project.objects.filter(code=code).exists():
         raise DuplicateObject(
             gettext("Project %(code)s is registered already.") % {"code": code}, details={"code": code}
@@ -186,11 +186,11 @@ def ccer_issue(
     _require_registry(actor)
     check_quantity(quantity)
     if monitoring_end < monitoring_start:
-        raise InvalidInput("The monitoring period ends before it starts.")
+        raise InvalidInput(gettext("The monitoring period ends before it starts."))
     if not (project.crediting_start <= monitoring_start and monitoring_end <= project.crediting_end):
-        raise InvalidInput("The monitoring period lies outside the project's crediting period.")
+        raise InvalidInput(gettext("The monitoring period lies outside the project's crediting period."))
     if not 2000 <= vintage <= 2100:
-        raise InvalidInput("The vintage is a year.", details={"vintage": vintage})
+        raise InvalidInput(gettext("The vintage is a year."), details={"vintage": vintage})
     request = {
         "project": project.code,
         "vintage": vintage,
@@ -272,9 +272,9 @@ def cea_vintage_create(*, actor: Actor, vintage: int, transferable: bool = True,
     ``market="BJ-BEA"`` a Beijing pilot allowance vintage (``BEA-<vintage>``)."""
     _require_registry(actor)
     if not 2000 <= vintage <= 2100:
-        raise InvalidInput("The vintage is a year.", details={"vintage": vintage})
+        raise InvalidInput(gettext("The vintage is a year."), details={"vintage": vintage})
     if market not in ("CN-CEA", "BJ-BEA"):
-        raise InvalidInput("Allowances belong to CN-CEA or BJ-BEA.", details={"market": market})
+        raise InvalidInput(gettext("Allowances belong to CN-CEA or BJ-BEA."), details={"market": market})
     code = cea_asset_code(vintage) if market == "CN-CEA" else f"BEA-{vintage}"
     if Asset.objects.filter(code=code).exists():
         raise DuplicateObject(gettext("%(code)s exists already.") % {"code": code}, details={"code": code})
@@ -321,7 +321,7 @@ def cea_allocate(
             gettext("%(asset)s is not an allowance.") % {"asset": asset.code}, details={"asset": asset.code}
         )
     if not rows:
-        raise InvalidInput("Nothing to allocate.")
+        raise InvalidInput(gettext("Nothing to allocate."))
     problems = []
     for row in rows:
         try:
@@ -446,5 +446,5 @@ def allocation_rows_from_csv(text: str) -> list[AllocationRow]:
             details={"errors": errors},
         )
     if not rows:
-        raise CsvRejected("The file has no allocation rows.", details={"errors": []})
+        raise CsvRejected(gettext("The file has no allocation rows."), details={"errors": []})
     return rows

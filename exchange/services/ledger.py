@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection
+from django.utils.translation import gettext
 
 from core.errors import InvalidQuantity
 from exchange.audit_proof import entry_digest
@@ -120,16 +121,18 @@ def _check_leg(leg: Leg) -> None:
     if leg.source.pk == leg.destination.pk:
         raise SameAccount(details={"account": leg.source.number})
     if leg.hold is not None and (leg.hold.account_id != leg.source.pk or leg.hold.asset_id != leg.asset.pk):
-        raise InvalidState("The hold is not on the source account and asset.", details={"hold": leg.hold.pk})
+        raise InvalidState(gettext("The hold is not on the source account and asset."), details={"hold": leg.hold.pk})
     issuing = leg.source.kind == AccountKind.ISSUANCE
     if leg.asset.serialised and issuing and leg.serials is None:
         raise ValueError("issuing serialised units needs the new serial range")
     if leg.serials is not None:
         first, last = leg.serials
         if first < 1 or last - first + 1 != leg.quantity:
-            raise InvalidQuantity("The serial range does not match the quantity.", details={"serials": [first, last]})
+            raise InvalidQuantity(
+                gettext("The serial range does not match the quantity."), details={"serials": [first, last]}
+            )
         if not leg.asset.serialised:
-            raise InvalidQuantity("Cash has no serial numbers.")
+            raise InvalidQuantity(gettext("Cash has no serial numbers."))
 
 
 def ledger_post(
@@ -192,7 +195,7 @@ def ledger_post(
         hold = holds[hold_id]
         if hold.status != HoldStatus.ACTIVE or hold.remaining < used:
             raise InvalidState(
-                "The hold has ended or has less left than this movement needs.",
+                gettext("The hold has ended or has less left than this movement needs."),
                 details={"hold": hold_id, "status": hold.status, "remaining": hold.remaining, "requested": used},
             )
     accounts = {leg.source.pk: leg.source for leg in legs} | {leg.destination.pk: leg.destination for leg in legs}

@@ -14,6 +14,7 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import model_to_dict
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
@@ -75,14 +76,16 @@ def _check_modes(modes: list[dict[str, Any]]) -> None:
     for mode in modes:
         unknown = set(mode) - set(MODE_FIELDS)
         if unknown or mode.get("mode") not in TradingMode.values or mode["mode"] in seen:
-            raise InvalidInput("Each mode names a trading mode once, with known fields.", details={"mode": mode})
+            raise InvalidInput(
+                gettext("Each mode names a trading mode once, with known fields."), details={"mode": mode}
+            )
         seen.add(mode["mode"])
         try:
             sessions = parse_sessions(mode.get("sessions", "09:30-11:30,13:00-15:00"))
         except ValueError:
-            raise InvalidInput("Sessions look like 09:30-11:30,13:00-15:00.", details={"mode": mode}) from None
+            raise InvalidInput(gettext("Sessions look like 09:30-11:30,13:00-15:00."), details={"mode": mode}) from None
         if any(start >= end for start, end in sessions):
-            raise InvalidInput("Each session ends after it starts.", details={"mode": mode})
+            raise InvalidInput(gettext("Each session ends after it starts."), details={"mode": mode})
 
 
 @service
@@ -102,12 +105,14 @@ def rulebook_publish(
     changes = dict(changes or {})
     unknown = set(changes) - set(RULE_FIELDS)
     if unknown:
-        raise InvalidInput(f"Unknown rules: {sorted(unknown)}.", details={"unknown": sorted(unknown)})
+        raise InvalidInput(
+            gettext("Unknown rules: %(rules)s.") % {"rules": sorted(unknown)}, details={"unknown": sorted(unknown)}
+        )
     latest = Rulebook.objects.filter(market=market).prefetch_related("modes").order_by("-version").first()
     today = clock.trading_day()
     if effective_from < today or (latest is not None and effective_from <= latest.effective_from):
         raise InvalidInput(
-            "A new version starts today or later, after the latest version's start.",
+            gettext("A new version starts today or later, after the latest version's start."),
             details={"effective_from": effective_from.isoformat()},
         )
     base = model_to_dict(latest, fields=RULE_FIELDS) if latest else {}
@@ -128,7 +133,7 @@ def rulebook_publish(
     try:
         book.full_clean(exclude=["market"], validate_unique=False)
     except ValidationError as exc:
-        raise InvalidInput("Some rules are invalid.", details={"rules": exc.message_dict}) from None
+        raise InvalidInput(gettext("Some rules are invalid."), details={"rules": exc.message_dict}) from None
     book.save(force_insert=True)
     RulebookMode.objects.bulk_create([RulebookMode(rulebook=book, **m) for m in new_modes])
     before = rulebook_payload(latest) if latest else {}

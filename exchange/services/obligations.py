@@ -54,69 +54,71 @@ DEFAULT_MARKET = "CN-ETS"
 # --- refusals --------------------------------------------------------------------------------------------
 class ComplianceYearNotFound(NotFound):
     code = "compliance_year_not_found"
-    default_message = "No such compliance year."
+    default_message = _("No such compliance year.")
 
 
 class ObligationNotFound(NotFound):
     code = "obligation_not_found"
-    default_message = "No such obligation, or not yours."
+    default_message = _("No such obligation, or not yours.")
 
 
 class NotComplianceEntity(RuleViolation):
     code = "not_a_compliance_entity"
-    default_message = "Only compliance entities are covered."
+    default_message = _("Only compliance entities are covered.")
 
 
 class ComplianceYearClosed(InvalidState):
     code = "compliance_year_closed"
-    default_message = "The compliance year has been assessed; nothing more is recorded for it."
+    default_message = _("The compliance year has been assessed; nothing more is recorded for it.")
 
 
 class DeadlineNotReached(InvalidState):
     code = "deadline_not_reached"
-    default_message = "The year's surrender deadline has not passed yet."
+    default_message = _("The year's surrender deadline has not passed yet.")
 
 
 class EmissionsNotVerified(InvalidState):
     code = "emissions_not_verified"
-    default_message = "The entity's emissions for the year are not verified yet, so there is nothing to surrender for."
+    default_message = _(
+        "The entity's emissions for the year are not verified yet, so there is nothing to surrender for."
+    )
 
 
 class VintageAfterYear(RuleViolation):
     code = "vintage_after_compliance_year"
-    default_message = "Only allowances of the compliance year's vintage or earlier can be surrendered for it."
+    default_message = _("Only allowances of the compliance year's vintage or earlier can be surrendered for it.")
 
 
 class CcerEtsCovered(RuleViolation):
     code = "ccer_ets_covered"
-    default_message = "CCER from projects covered by the ETS can't be surrendered."
+    default_message = _("CCER from projects covered by the ETS can't be surrendered.")
 
 
 class CcerLimitExceeded(RuleViolation):
     code = "ccer_limit_exceeded"
-    default_message = "CCER may cover at most 5% of the obligation, counting the year's earlier surrenders."
+    default_message = _("CCER may cover at most 5% of the obligation, counting the year's earlier surrenders.")
 
 
 class ExceedsRemainingObligation(RuleViolation):
     code = "exceeds_remaining_obligation"
-    default_message = "That is more than remains to surrender for the year."
+    default_message = _("That is more than remains to surrender for the year.")
 
 
 class UnitsHeld(InsufficientAvailable):
     code = "units_held"
-    default_message = "Some of those units are held (open orders, pledges): only available units can be surrendered."
+    default_message = _("Some of those units are held (open orders, pledges): only available units can be surrendered.")
 
 
 class TakebackUnavailable(InsufficientAvailable):
     code = "takeback_units_unavailable"
-    default_message = "The entity no longer holds the units to take back; the shortfall is recorded."
+    default_message = _("The entity no longer holds the units to take back; the shortfall is recorded.")
     # Raised after the refusal is committed: a keyed request commits it and frees its key.
     recorded = True
 
 
 class AssetNotSurrenderable(InvalidInput):
     code = "asset_not_surrenderable"
-    default_message = "Only allowances and CCER are surrendered."
+    default_message = _("Only allowances and CCER are surrendered.")
 
 
 class EmissionsDueNotReached(InvalidState):
@@ -218,7 +220,7 @@ def check_sector(sector: str) -> str:
 
 class InvalidDeadline(InvalidInput):
     code = "invalid_deadline"
-    default_message = "The deadline falls after the compliance year ends."
+    default_message = _("The deadline falls after the compliance year ends.")
 
 
 def check_deadline(year: int, deadline: date) -> None:
@@ -268,7 +270,7 @@ def compliance_year_create(
     """Open a compliance year (registry); creates the year's allowance vintage if it doesn't exist."""
     require_registry(actor)
     if not isinstance(year, int) or not 2000 <= year <= 2100:
-        raise InvalidInput("The compliance year is a year.", details={"year": str(year)})
+        raise InvalidInput(gettext("The compliance year is a year."), details={"year": str(year)})
     deadline = deadline or default_deadline(year)
     check_deadline(year, deadline)
     check_share("preallocation_bp", preallocation_bp)
@@ -363,7 +365,7 @@ def entities_cover(
     sector = check_sector(sector)
     require_registry(actor)
     if not entities:
-        raise InvalidInput("Name the entities to cover.")
+        raise InvalidInput(gettext("Name the entities to cover."))
     locked = lock_year(year.pk)
     if locked.is_closed:
         raise ComplianceYearClosed(details={"year": locked.year})

@@ -5,6 +5,8 @@ An ``idempotency_key`` is claimed by ``@idempotent_service`` (``exchange.service
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core.errors import InvalidInput
@@ -34,10 +36,10 @@ def retirement_create(
     check_source(actor, account)
     check_quantity(quantity)
     if asset.is_cash:
-        raise InvalidInput("Cash can't be retired.", details={"asset": asset.code})
+        raise InvalidInput(gettext("Cash can't be retired."), details={"asset": asset.code})
     beneficiary, reason = beneficiary.strip(), reason.strip()
     if not beneficiary or not reason:
-        raise InvalidInput("A retirement names its beneficiary and its reason.")
+        raise InvalidInput(gettext("A retirement names its beneficiary and its reason."))
     request = {
         "account": account.number,
         "asset": asset.code,
@@ -99,9 +101,9 @@ def units_cancel(
     if account.kind != AccountKind.HOLDING:
         raise AccountNotFound(details={"account": account.number})
     if asset.is_cash:
-        raise InvalidInput("Cash can't be cancelled.", details={"asset": asset.code})
+        raise InvalidInput(gettext("Cash can't be cancelled."), details={"asset": asset.code})
     if not reason.strip():
-        raise InvalidInput("A cancellation gives its reason.")
+        raise InvalidInput(gettext("A cancellation gives its reason."))
     request = {
         "account": account.number,
         "asset": asset.code,

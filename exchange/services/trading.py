@@ -99,17 +99,17 @@ class MarketClosed(RuleViolation):
 
 class NotEligible(RuleViolation):
     code = "not_eligible"
-    default_message = "The market's rulebook does not admit this participant to trade."
+    default_message = _("The market's rulebook does not admit this participant to trade.")
 
 
 class ModeNotEnabled(RuleViolation):
     code = "mode_not_enabled"
-    default_message = "The market's rulebook does not enable this trading mode."
+    default_message = _("The market's rulebook does not enable this trading mode.")
 
 
 class PositionLimitExceeded(RuleViolation):
     code = "position_limit_exceeded"
-    default_message = "The buy would take your position over the market's position limit."
+    default_message = _("The buy would take your position over the market's position limit.")
 
 
 class InvalidTick(RuleViolation):
@@ -391,7 +391,7 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
     under its market's rulebook (``Asset.market``)."""
     _require_exchange(actor)
     if asset.kind not in (AssetKind.ALLOWANCE, AssetKind.CCER):
-        raise InvalidInput("Only allowances and CCER are traded.", details={"asset": asset.code})
+        raise InvalidInput(gettext("Only allowances and CCER are traded."), details={"asset": asset.code})
     unknown = set(rules) - set(RULE_FIELDS)
     if unknown:
         raise InvalidInput(gettext("Unknown rules: %(rules)s.") % {"rules": sorted(unknown)})
@@ -405,7 +405,7 @@ def asset_list(*, actor: Actor, asset: Asset, reference_price_fen: int, **rules:
             details={"reference_price": fen_to_str(reference_price_fen)},
         )
     if asset.market_id is None:
-        raise InvalidInput("The asset belongs to no market.", details={"asset": asset.code})
+        raise InvalidInput(gettext("The asset belongs to no market."), details={"asset": asset.code})
     listed = MarketRules.objects.create(asset=asset, reference_price_fen=reference_price_fen, **rules)
     audit_record(
         actor=actor,
@@ -484,7 +484,7 @@ def cash_deposit(*, actor: Actor, account: Account, amount_fen: int, reference: 
     _require_exchange(actor)
     _check_cash_account(account)
     if amount_fen <= 0:
-        raise InvalidInput("A deposit is a positive amount.", details={"amount": fen_to_str(amount_fen)})
+        raise InvalidInput(gettext("A deposit is a positive amount."), details={"amount": fen_to_str(amount_fen)})
     request = {"account": account.number, "amount": fen_to_str(amount_fen), "reference": reference}
     txn = _cash_entry(TransactionKind.DEPOSIT, actor, "deposit", reference, request, f"Deposit {reference}")
     posted = ledger_post(txn, [Leg(cash_asset(), system_account(AccountKind.ISSUANCE), account, amount_fen)])
@@ -500,7 +500,7 @@ def cash_withdraw(*, actor: Actor, account: Account, amount_fen: int, reference:
     _require_exchange(actor)
     _check_cash_account(account)
     if amount_fen <= 0:
-        raise InvalidInput("A withdrawal is a positive amount.", details={"amount": fen_to_str(amount_fen)})
+        raise InvalidInput(gettext("A withdrawal is a positive amount."), details={"amount": fen_to_str(amount_fen)})
     request = {"account": account.number, "amount": fen_to_str(amount_fen), "reference": reference}
     txn = _cash_entry(TransactionKind.WITHDRAWAL, actor, "withdrawal", reference, request, f"Withdrawal {reference}")
     posted = ledger_post(txn, [Leg(cash_asset(), account, system_account(AccountKind.ISSUANCE), amount_fen)])
@@ -537,9 +537,9 @@ def order_place(
     """
     check_trader(actor, account)
     if side not in Side.values or mode not in OrderMode.values:
-        raise InvalidInput("side is buy or sell; mode is listing or block.")
+        raise InvalidInput(gettext("side is buy or sell; mode is listing or block."))
     if not client_order_id or len(client_order_id) > 64:
-        raise InvalidInput("A client order id is 1 to 64 characters.")
+        raise InvalidInput(gettext("A client order id is 1 to 64 characters."))
     # Under the book's lock, so that a racing twin on this book has either committed (and is refused) or waits.
     lock_book(asset.pk)
     _refuse_duplicate(actor, client_order_id)
@@ -565,7 +565,7 @@ def check_trader(actor: Actor, account: Account) -> None:
     """May this actor trade from this account at all (kind and role, and the account is theirs)."""
     actor.require_can_act()
     if actor.participant_kind not in TRADING_KINDS:
-        raise WrongParticipantKind("Registry, exchange, verifier and auditor participants may not trade.")
+        raise WrongParticipantKind(gettext("Registry, exchange, verifier and auditor participants may not trade."))
     check_source(actor, account)
 
 
@@ -619,9 +619,9 @@ def _check_order_rules(
             details={"sessions": sessions.sessions, "at": moment.astimezone(clock.MARKET_TZ).isoformat()},
         )
     if not 0 < quantity <= MAX_QUANTITY:
-        raise InvalidInput("A quantity is a positive whole number of tonnes.", details={"quantity": quantity})
+        raise InvalidInput(gettext("A quantity is a positive whole number of tonnes."), details={"quantity": quantity})
     if not 0 < price_fen <= MAX_PRICE_FEN:
-        raise InvalidInput("A price is positive.", details={"price": fen_to_str(price_fen)})
+        raise InvalidInput(gettext("A price is positive."), details={"price": fen_to_str(price_fen)})
     if price_fen % rules.tick_fen:
         raise InvalidTick(details={"price": fen_to_str(price_fen), "tick": fen_to_str(rules.tick_fen)})
     if quantity % rules.lot:
@@ -765,7 +765,9 @@ def enforcement_order_place(
     if not connection.in_atomic_block:
         raise RuntimeError("enforcement_order_place must run inside the pledge service's transaction")
     if hold.kind != HoldKind.PLEDGE or hold.status != HoldStatus.ACTIVE or hold.account_id != account.pk:
-        raise InvalidState("The order must take over an active pledge hold on the account.", details={"hold": hold.pk})
+        raise InvalidState(
+            gettext("The order must take over an active pledge hold on the account."), details={"hold": hold.pk}
+        )
     moment = at or clock.now()
     rules = instrument_rules(asset, clock.trading_day(moment))
     quantity = hold.remaining
@@ -1103,7 +1105,7 @@ def day_close(*, asset: Asset, day: date | None = None, actor: Actor | None = No
     else:
         reference = previous_close(asset, day)
         if reference is None:
-            raise NotTradable("The asset has no close and no reference price.", details={"asset": asset.code})
+            raise NotTradable(gettext("The asset has no close and no reference price."), details={"asset": asset.code})
         close, from_trades = reference, False
     row = DailyPrice.objects.create(
         asset=asset,

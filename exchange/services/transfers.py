@@ -109,7 +109,7 @@ def check_transfer(
         raise SameAccount(details={"account": source.number})
     if destination.kind != AccountKind.HOLDING:
         raise InvalidDestination(
-            "Transfers go to participants' holding accounts; retire or surrender instead.",
+            gettext("Transfers go to participants' holding accounts; retire or surrender instead."),
             details={"account": destination.number},
         )
     if not asset.transferable or asset.is_cash:
@@ -489,7 +489,7 @@ def transfers_batch_create(
                 order.serials[0] < 1 or order.serials[1] - order.serials[0] + 1 != order.quantity
             ):
                 raise InvalidQuantity(
-                    "The serial range does not match the quantity.", details={"serials": list(order.serials)}
+                    gettext("The serial range does not match the quantity."), details={"serials": list(order.serials)}
                 )
         except DomainError as exc:
             raise at_index(i, exc) from None

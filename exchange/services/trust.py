@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from accounts.actors import Actor
 from accounts.models import ParticipantStatus, Role
@@ -183,7 +184,9 @@ def trusted_account_propose(*, actor: Actor, account: Account, label: str = "") 
     """Propose an account for the participant's trusted list (an admin); a second admin approves it."""
     _require_admin(actor)
     if account.kind != AccountKind.HOLDING or actor.owns(account.participant_id):
-        raise AccountNotFound("Trust another participant's holding account.", details={"account": account.number})
+        raise AccountNotFound(
+            gettext("Trust another participant's holding account."), details={"account": account.number}
+        )
     if (
         TrustedAccount.objects.filter(participant_id=actor.member_participant_id, account=account)
         .exclude(status=TrustStatus.REMOVED)

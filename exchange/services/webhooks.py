@@ -37,7 +37,7 @@ from django.utils.translation import gettext
 from accounts.actors import Actor
 from accounts.models import Participant
 from core import clock
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound, translatable
 from exchange.events import event_types
 from exchange.locks import lock_row, lock_rows
 from exchange.models import (
@@ -62,22 +62,22 @@ BATCH = 50  # deliveries per endpoint per run
 
 class WebhookNotFound(NotFound):
     code = "webhook_not_found"
-    default_message = "No such webhook endpoint, or not yours."
+    default_message = translatable("No such webhook endpoint, or not yours.")
 
 
 class WebhookUrlRefused(InvalidInput):
     code = "webhook_url_refused"
-    default_message = "A webhook URL is https:// with a host name."
+    default_message = translatable("A webhook URL is https:// with a host name.")
 
 
 class UnknownEventType(InvalidInput):
     code = "unknown_event_type"
-    default_message = "Unknown event type."
+    default_message = translatable("Unknown event type.")
 
 
 class TooManyWebhooks(Conflict):
     code = "too_many_webhooks"
-    default_message = "A participant has at most 10 webhook endpoints."
+    default_message = translatable("A participant has at most 10 webhook endpoints.")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -105,7 +105,8 @@ def test_server_answers_the_demo_token_and_serves_the_docs(tmp_path):
         assert len(me["accounts"]) == 1
         holdings_status, holdings = _get(f"{base}/api/v1/accounts/{me['accounts'][0]}/holdings", DEMO_TOKEN)
         assert holdings_status == 200
-        assert {h["asset"]: h["total"] for h in json.loads(holdings)}["CEA-2024"] == 1_200_000
+        # Its 2024 allocation and the 100,000 t block it bought from Shougang on the last past day.
+        assert {h["asset"]: h["total"] for h in json.loads(holdings)}["CEA-2024"] == 1_200_000 + 100_000
         docs_status, docs = _get(f"{base}/api/docs/")
         assert docs_status == 200
         assert b"/api/schema/" in docs

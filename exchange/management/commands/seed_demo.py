@@ -55,8 +55,10 @@ from exchange.models import (
 )
 from exchange.models import Market as MarketRow
 from exchange.selectors.rulebooks import rulebooks_of
+from exchange.services.agreements import block_accept, block_decline, block_offer, listing_pick, listing_post
 from exchange.services.allocation import allocation_rule_set
 from exchange.services.approvals import approval_approve, gated
+from exchange.services.auctions import auction_announce, auction_bid, auction_close
 from exchange.services.calendar import calendar_year_load
 from exchange.services.ccer import ccer_application_submit, ccer_publicity_open, ccer_reference_seed
 from exchange.services.compliance import (
@@ -142,6 +144,21 @@ HISTORY = [
     ("CCER-BJ-TZ-FOREST-001-2023", "forestry", "cement", 3_000),
 ]
 HISTORY_DEPOSITS = {"airport": 6_000_000_00, "cement": 6_000_000_00}
+# The last past day also trades under every other mode of the rulebooks, after its book trades (14:41), so
+# that the admin and the public quotes of that day show each mode: a listing picked on the national CEA and
+# CCER markets; a block offer accepted and one declined between named participants in the 13:00-15:00 block
+# session; a one-way auction announced, bid and allocated; the Beijing pilot's continuous book.
+# (asset, seller, picker, tonnes, fen over the day's level)
+MODE_LISTINGS = [
+    ("CEA-2024", "yanshan", "airport", 5_000, 10),
+    ("CCER-BJ-TZ-FOREST-001-2023", "forestry", "cement", 2_000, 0),
+]
+# (asset, seller, named buyer, tonnes, accepted)
+MODE_BLOCKS = [("CEA-2024", "shougang", "jingneng", 100_000, True), ("CEA-2025", "yanshan", "cement", 100_000, False)]
+# The auction: the initiator sells, bidders bid (participant, fen under the day's level, tonnes) by price then time.
+MODE_AUCTION = ("CEA-2025", "shougang", 30_000, [("jingneng", 0, 20_000), ("airport", 30, 15_000)])
+# The Beijing pilot's continuous book: (seller, buyer, tonnes), at BEA-2025's reference price.
+MODE_BEA = ("jingneng", "shougang", 5_000)
 # The demo compliance year: verified emissions of 2025 (tCO2e) and what two entities surrender of CEA-2025.
 COMPLIANCE_YEAR = 2025
 VERIFIED = {
@@ -505,11 +522,15 @@ class Command(BaseCommand):
         for index, day in enumerate(days):
             for code, seller, buyer, most in HISTORY:
                 self._history_day(code, seller, buyer, most, day, levels[code][index])
+            if day == days[-1]:
+                self._modes_day(day, {code: walk[index] for code, walk in levels.items()})
             # After the day's close (the rehearsal's sessions end at midnight), as the registry does.
             with clock.pinned(_at(day + timedelta(days=1), 0, 1)):
                 settlement_run(idempotency_key=f"demo-history-settlement-{day.isoformat()}")
                 for code, _, _, _ in HISTORY:
                     day_close(asset=Asset.objects.get(code=code), day=day)
+                if day == days[-1]:
+                    day_close(asset=Asset.objects.get(code=BEA_LISTINGS[0][0]), day=day)
 
     def _history_day(self, code: str, seller: str, buyer: str, most: int, day: date, level: int) -> None:
         rng = random.Random(f"{code}-{day.isoformat()}")
@@ -534,6 +555,94 @@ class Command(BaseCommand):
                         quantity=quantity,
                         client_order_id=f"demo-history-{code}-{day.isoformat()}-{n}-{side}",
                     )
+
+    def _trader(self, key: str) -> Actor:
+        return Actor.for_user(get_user_model().objects.get(username=f"{key}_trader"))
+
+    def _modes_day(self, day: date, level: dict[str, int]) -> None:
+        """Trade under every mode of the rulebooks on ``day``, from 14:42, after the day's book trades."""
+        ref = f"demo-modes-{day.isoformat()}"
+        for n, (code, seller, picker, quantity, over) in enumerate(MODE_LISTINGS):
+            asset = Asset.objects.get(code=code)
+            listing = listing_post(
+                actor=self._trader(seller),
+                account=main_account(self.p[seller]),
+                asset=asset,
+                side="sell",
+                price_fen=level[code] + over,
+                quantity=quantity,
+                partial_allowed=False,
+                client_order_id=f"{ref}-listing-{n}",
+                at=_at(day, 14, 42),
+            )
+            listing_pick(
+                actor=self._trader(picker),
+                account=main_account(self.p[picker]),
+                listing=listing,
+                client_order_id=f"{ref}-pick-{n}",
+                at=_at(day, 14, 43),
+            )
+        for n, (code, seller, buyer, quantity, accepted) in enumerate(MODE_BLOCKS):
+            minute = 44 + 2 * n
+            offer = block_offer(
+                actor=self._trader(seller),
+                account=main_account(self.p[seller]),
+                asset=Asset.objects.get(code=code),
+                side="sell",
+                price_fen=level[code],
+                quantity=quantity,
+                counterparty=self.p[buyer],
+                client_order_id=f"{ref}-block-{n}",
+                at=_at(day, 14, minute),
+            )
+            if accepted:
+                block_accept(
+                    actor=self._trader(buyer),
+                    account=main_account(self.p[buyer]),
+                    offer=offer,
+                    client_order_id=f"{ref}-block-accept-{n}",
+                    at=_at(day, 14, minute + 1),
+                )
+            else:
+                with clock.pinned(_at(day, 14, minute + 1)):
+                    block_decline(actor=self._trader(buyer), offer=offer)
+        code, seller, quantity, bids = MODE_AUCTION
+        auction = auction_announce(
+            actor=self._trader(seller),
+            account=main_account(self.p[seller]),
+            asset=Asset.objects.get(code=code),
+            quantity=quantity,
+            reserve_price_fen=level[code] - 100,
+            opens_at=_at(day, 14, 49),
+            closes_at=_at(day, 14, 54),
+            client_order_id=f"{ref}-auction",
+            at=_at(day, 14, 48),
+        )
+        for n, (bidder, under, tonnes) in enumerate(bids):
+            auction_bid(
+                actor=self._trader(bidder),
+                account=main_account(self.p[bidder]),
+                auction=auction,
+                price_fen=level[code] - under,
+                quantity=tonnes,
+                client_order_id=f"{ref}-bid-{n}",
+                at=_at(day, 14, 50 + n),
+            )
+        with clock.pinned(_at(day, 14, 55)):
+            auction_close(auction=auction, actor=self.exchange_actor())
+        (code, reference), (seller, buyer, tonnes) = BEA_LISTINGS[0], MODE_BEA
+        for minute, (side, key) in enumerate((("sell", seller), ("buy", buyer)), start=56):
+            order_place(
+                actor=self._trader(key),
+                account=main_account(self.p[key]),
+                asset=Asset.objects.get(code=code),
+                side=side,
+                mode="listing",
+                price_fen=reference,
+                quantity=tonnes,
+                client_order_id=f"{ref}-bea-{side}",
+                at=_at(day, 14, minute),
+            )
 
     def orders(self) -> None:
         for key, code, side, price_fen, quantity in OPEN_ORDERS:

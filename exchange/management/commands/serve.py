@@ -126,9 +126,9 @@ class Command(BaseCommand):
         url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         start_bots(url, tokens, interval=interval)
         self.stderr.write(
-            f"Demo trading bots started: a market maker (Shougang) and a taker (Jinyu Cement) on CEA-2024 and "
-            f"CEA-2025, every {interval:g}s or so (--no-bots to leave them out). Trades settle at 15:30 on "
-            "weekdays, or now with: manage.py settle"
+            f"Demo trading bots started: a market maker (Shougang) and a taker (Jinyu Cement) on CEA-2024, "
+            f"CEA-2025 and BEA-2025 (book, listings, block offers, auctions), every {interval:g}s or so "
+            "(--no-bots to leave them out). Trades settle at 15:30 on weekdays, or now with: manage.py settle"
         )
 
     def run_worker(self) -> None:

@@ -100,8 +100,9 @@ def test_admin_dashboard_and_certificate_in_chromium(browser, live_server, tmp_p
     market = browser.find_element(By.ID, "gl-market").text
     assert "CEA-2024" in market
     assert "CCER-BJ-TZ-FOREST-001-2023" in market
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart polyline.close")) == 3
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart circle.close")) == 30
+    # a chart per listed asset: ten past closes each, and BEA-2025's one (the Beijing pilot's last past day)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart polyline.close")) == 4
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart circle.close")) == 31
     assert "6,290,000" in browser.find_element(By.ID, "gl-supply").text
     assert "Below the margin-call level" in browser.find_element(By.ID, "gl-pledges").text
     assert "Compliance year 2025" in browser.find_element(By.ID, "gl-compliance").text

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 
 import pytest
 
+from core import clock
 from exchange.bots import MarketMaker, Taker, clamp_to_band, middle
 from exchange.client import Client
-from exchange.models import Order, OrderStatus, Trade
+from exchange.models import Auction, Order, OrderStatus, Rulebook, RulebookMode, Trade
+from exchange.services.trading import clear_sessions_cache
 from tests.helpers.api import token_for
 from tests.helpers.live import in_session, make_live_market
 
@@ -106,3 +109,64 @@ def test_the_market_maker_keeps_its_quotes_from_its_events_and_requotes_when_one
     assert maker.quotes == {}  # gone: quote again now
     assert maker.wake.is_set()
     assert [e["id"] for e in maker.fills] == [2, 3]
+
+
+def test_the_market_maker_offers_the_taker_a_block_by_name_and_the_taker_answers_it(market):
+    _, taker_account, taker_actor = market.exchange.trader("Taker Co", cash_fen=1_000_000_000)
+    market.exchange.market.give(market.maker_account, 100_000)
+    with Client(market.url, market.maker_token) as maker_client, Client(market.url, token_for(taker_actor)) as tc:
+        maker = MarketMaker(
+            maker_client,
+            [],
+            interval=0.01,
+            seed=1,
+            counterparty=taker_account.participant_id,
+            blocks={"CEA-2024": 100_000},
+        )
+        taker = Taker(tc, ["CEA-2024"], interval=0.01, seed=3)
+        maker.offer_block("CEA-2024")
+        maker.offer_block("CEA-2024")  # one open offer at a time
+        (offer,) = Order.objects.filter(account=market.maker_account, trading_mode="block")
+        taker.answer_blocks()
+
+    offer.refresh_from_db()
+    assert (offer.counterparty_id, offer.quantity, offer.price_fen) == (taker_account.participant_id, 100_000, 8_000)
+    trades = list(Trade.objects.filter(trading_mode="block"))
+    if trades:
+        assert (offer.status, trades[0].buy_order.account_id, trades[0].quantity) == (
+            "filled",
+            taker_account.pk,
+            100_000,
+        )
+    else:
+        assert (offer.status, offer.filled) == ("cancelled", 0)
+
+
+def test_the_market_maker_runs_an_auction_the_taker_bids_and_it_closes_after_its_window(market):
+    rulebook = Rulebook.objects.get(market__code="XT-CDA")
+    RulebookMode.objects.create(
+        rulebook=rulebook, mode="auction", sessions="00:00-24:00", min_quantity=1, buyer_fee_bp=60, seller_fee_bp=60
+    )
+    clear_sessions_cache()
+    with Client(market.url, market.maker_token) as maker_client, Client(market.url, market.buyer_token) as taker_client:
+        maker = MarketMaker(maker_client, [], interval=0.01, seed=1, auction_assets=["CEA-2024"])
+        taker = Taker(taker_client, ["CEA-2024"], interval=0.01, seed=3)
+        maker.now = taker.now = clock.now  # type: ignore[method-assign]
+        maker.auction("CEA-2024")
+        (auction,) = Auction.objects.all()
+        clock.set_pinned(clock.now() + timedelta(seconds=0.5))
+        taker.bid()
+        taker.bid()  # one bid an auction
+        clock.set_pinned(auction.closes_at + timedelta(seconds=1))
+        maker.auction("CEA-2024")
+
+    auction.refresh_from_db()
+    (trade,) = Trade.objects.filter(trading_mode="auction")
+    assert (auction.status, trade.buy_order.account_id, trade.sell_order.account_id) == (
+        "closed",
+        market.buyer.pk,
+        market.maker_account.pk,
+    )
+    assert trade.quantity == min(auction.quantity, 200)
+    assert trade.price_fen >= auction.reserve_price_fen
+    assert Auction.objects.filter(status="open").count() == 1  # and it announced the next one

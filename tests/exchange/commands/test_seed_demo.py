@@ -12,7 +12,8 @@ from django.db.models import F, Sum
 from accounts.models import ApiToken
 from core import clock
 from exchange.management.commands.seed_demo import BOT_TOKENS, LISTINGS
-from exchange.models import AuditEvent, DailyPrice, HoldStatus, PledgeLoan, PledgeStatus, SerialBlock, Trade
+from exchange.models import AuditEvent, DailyPrice, HoldStatus, Order, PledgeLoan, PledgeStatus, SerialBlock, Trade
+from exchange.selectors.quotes import daily_quotes
 from exchange.services.pledges import ltv_bp_of
 from tests.helpers.ledger import assert_reconciled
 
@@ -51,8 +52,8 @@ def test_seed_demo_records_ten_settled_past_days_and_the_bot_tokens():
     today = clock.trading_day()
     days = sorted(set(DailyPrice.objects.values_list("day", flat=True)))
     assert days == [today - timedelta(days=n) for n in range(10, 0, -1)]
-    assert DailyPrice.objects.count() == 30
-    assert DailyPrice.objects.filter(close_from_trades=True).count() == 30
+    assert DailyPrice.objects.count() == 31
+    assert DailyPrice.objects.filter(close_from_trades=True).count() == 31
     assert not Trade.objects.filter(settlement_batch__isnull=True).exists()
     assert Trade.objects.filter(trading_day__lt=today).count() == Trade.objects.count()
     for code, reference in LISTINGS:
@@ -65,5 +66,33 @@ def test_seed_demo_records_ten_settled_past_days_and_the_bot_tokens():
     ]
     summary = err.getvalue().strip().splitlines()[-1]
     assert summary.startswith("seed_demo: done in ")
-    assert "30 daily closes, 10 open orders" in summary
+    assert "31 daily closes, 10 open orders" in summary
+    assert_reconciled()
+
+
+def test_seed_demo_trades_under_every_mode_of_the_rulebooks():
+    call_command("seed_demo", stdout=io.StringIO(), stderr=io.StringIO())
+
+    last = clock.trading_day() - timedelta(days=1)
+    modes = {
+        (market, mode)
+        for market, mode in Trade.objects.filter(trading_day=last).values_list("asset__market__code", "trading_mode")
+    }
+    assert {("CN-CEA", "listing"), ("CN-CCER", "listing"), ("CN-CEA", "block"), ("CN-CEA", "auction")} <= modes
+    assert ("BJ-BEA", "continuous") in modes
+    block = Trade.objects.get(trading_mode="block")
+    assert (block.sell_order.participant.name, block.buy_order.participant.name, block.quantity) == (
+        "Shougang Iron and Steel Co.",
+        "Jingneng Thermal Power Co.",
+        100_000,
+    )
+    assert 13 <= block.created_at.astimezone(clock.MARKET_TZ).hour < 15
+    declined = Order.objects.get(trading_mode="block", counterparty__name="Jinyu Cement Co.")
+    assert (declined.status, declined.filled) == ("cancelled", 0)
+    assert sorted(Trade.objects.filter(trading_mode="auction").values_list("quantity", flat=True)) == [10_000, 20_000]
+    assert not Trade.objects.filter(settlement_batch__isnull=True).exists()
+    quotes = {q.asset: q.by_mode for q in daily_quotes(day=last)}
+    assert set(quotes["CEA-2024"]) == {"continuous", "listing", "block"}
+    assert set(quotes["CEA-2025"]) >= {"auction"}
+    assert set(quotes["BEA-2025"]) == {"continuous"}
     assert_reconciled()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -30,10 +31,10 @@ def test_the_dashboard_figures_of_the_demo_market(demo):
     d = dashboard()
 
     market = {a.code: a for a in d.market}
-    # BEA-2025 (the Beijing pilot market) is listed without a price history.
+    # BEA-2025 (the Beijing pilot market) has one close: its continuous trade on the last past day.
     assert sorted(market) == ["BEA-2025", "CCER-BJ-TZ-FOREST-001-2023", "CEA-2024", "CEA-2025"]
     assert all(len(a.history) == 10 for code, a in market.items() if code != "BEA-2025")
-    assert market["BEA-2025"].history == []
+    assert market["BEA-2025"].history == [(clock.trading_day() - timedelta(days=1), 10_200, 5_000)]
     assert market["CEA-2024"].last_close_day == clock.trading_day().fromordinal(clock.trading_day().toordinal() - 1)
     supply = {s.code: s for s in d.supply}
     assert supply["CEA-2024"].issued == 6_290_000
