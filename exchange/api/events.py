@@ -139,7 +139,7 @@ class EventStreamRenderer(renderers.BaseRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         import json
 
-        return json.dumps(data, separators=(",", ":")).encode()
+        return json.dumps(data, separators=(",", ":"), default=str).encode()  # lazy messages are text
 
 
 class EventStreamApi(ActorMixin, APIView):

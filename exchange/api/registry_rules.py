@@ -531,7 +531,7 @@ class ClaimOut(serializers.ModelSerializer):
 
 
 class ClaimIn(serializers.Serializer):
-    project = serializers.CharField(max_length=40)
+    project = serializers.CharField(max_length=40, trim_whitespace=False)  # a blank code is not found, like any other
     vintage = serializers.IntegerField(min_value=2000, max_value=2100)
     monitoring_start = serializers.DateField()
     monitoring_end = serializers.DateField()
