@@ -93,12 +93,12 @@ class Book:
         levels = self.levels.get((order.mode, opposite))
         if not levels:
             return
-        prices = list(levels.keys()) if opposite == Side.SELL else list(reversed(levels.keys()))
+        # Only the levels that cross, walked in place (no copy of the whole side's prices per order).
+        if opposite == Side.SELL:
+            prices = levels.irange(maximum=order.price_fen)
+        else:
+            prices = levels.irange(minimum=order.price_fen, reverse=True)
         for price in prices:
-            if (opposite == Side.SELL and price > order.price_fen) or (
-                opposite == Side.BUY and price < order.price_fen
-            ):
-                return
             for resting in list(levels[price].values()):
                 if resting.participant_id != order.participant_id:
                     taken = copy.copy(resting)

@@ -354,3 +354,16 @@ class TestRunning:
         second = running(owns=False)
         assert first.owned
         assert not second.owned
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "expected"),
+    [("buy", 150, [1, 2]), ("buy", 99, []), ("sell", 150, [4, 5]), ("sell", 201, [])],
+)
+def test_the_book_offers_only_the_crossing_levels_best_price_then_oldest(side, price, expected):
+    """Sells rest at 100 (ids 1, 2) and 200 (3); buys at 200 (4) and 150 (5). No database: the book alone."""
+    book = Book(asset_id=7)
+    for pk, s, p in [(1, "sell", 100), (2, "sell", 100), (3, "sell", 200), (5, "buy", 150), (4, "buy", 200)]:
+        book.add(Order(pk=pk, asset_id=7, participant_id=pk, side=s, mode="listing", price_fen=p, quantity=1, filled=0))
+    incoming = Order(asset_id=7, participant_id=99, side=side, mode="listing", price_fen=price, quantity=9, filled=0)
+    assert [o.pk for o in book.crossing(incoming)] == expected
