@@ -25,7 +25,7 @@ from exchange.api.fields import (
 )
 from exchange.api.idempotency import idempotent_request
 from exchange.engine import client as engine_client
-from exchange.models import Order, OrderMode, OrderStatus, Side, Trade
+from exchange.models import Order, OrderMode, OrderStatus, Side, Trade, TradingMode
 from exchange.selectors.accounts import account_owned
 from exchange.selectors.market import orders_of, trades_of
 from exchange.services.trading import OrderNotFound, order_cancel, order_place
@@ -252,7 +252,7 @@ class OrderCancelApi(ActorMixin, APIView):
     @extend_schema(request=None, responses=OrderOut)
     def post(self, request: Request, pk: int) -> Response:
         mine = _my_order(self.actor, pk)
-        if engine_client.enabled() and mine.trading_mode == "continuous":
+        if engine_client.enabled() and mine.trading_mode == TradingMode.CONTINUOUS:
             engine_client.cancel(actor=self.actor, asset_id=mine.asset_id, order_id=mine.pk)
             order = mine
         else:

@@ -19,9 +19,9 @@ from contextvars import ContextVar
 
 from sortedcontainers import SortedDict
 
-from exchange.models import Order, OrderStatus, Side
+from exchange.models import Order, OrderStatus, Side, TradingMode
 
-CONTINUOUS = "continuous"
+CONTINUOUS = TradingMode.CONTINUOUS
 
 _active: ContextVar[Book | None] = ContextVar("greenledger_engine_book", default=None)
 
