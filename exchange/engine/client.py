@@ -16,11 +16,15 @@ from typing import Any
 from django.conf import settings
 
 from accounts.actors import Actor
-from core.errors import DomainError
+from core.errors import DomainError, translatable
 from exchange.engine.transport import transport
 from exchange.errors import EngineUnavailable
 
 ACK_SECONDS = 5.0
+NO_ACK_MESSAGE = translatable(
+    "The matching engine did not confirm the order in time; it may have been taken. Retry with the same "
+    "Idempotency-Key: an order already taken is answered as placed, never placed twice."
+)
 
 
 def enabled() -> bool:
@@ -76,7 +80,8 @@ def _call(op: str, actor: Actor, asset_id: int, args: dict[str, Any], *, replay:
     )
     reply = via.wait_ack(request_id, ACK_SECONDS + 1.0)
     if reply is None or (not reply.get("ok") and "error" not in reply):
-        raise EngineUnavailable(details={"asset": asset_id, "request": request_id})
+        # Not "not taken": the engine may have committed it and lost only the acknowledgement.
+        raise EngineUnavailable(NO_ACK_MESSAGE, details={"asset": asset_id, "request": request_id})
     if not reply["ok"]:
         raise _error(reply["error"])
     return reply

@@ -329,8 +329,9 @@ class TestRunning:
             client_order_id="s1",
             replay=True,
         )
-        with pytest.raises(EngineUnavailable):
+        with pytest.raises(EngineUnavailable) as unacked:
             engine_client.place(**terms)  # committed, never acknowledged: the engine died
+        assert str(unacked.value.message) == str(engine_client.NO_ACK_MESSAGE)  # not "the order was not taken"
         deadline = time.monotonic() + 10
         while first.owned and time.monotonic() < deadline:
             time.sleep(0.01)
