@@ -190,11 +190,12 @@ class Engine:
             for asset_id in assets:
                 if writer.check(self.owned[asset_id]):
                     self.books[asset_id] = Book.load(asset_id)
+            instruments = Asset.objects.in_bulk(assets)  # one read per batch, not one per order
             for request in requests:
-                replies.append((request["id"], self.apply_one(request)))
+                replies.append((request["id"], self.apply_one(request, instruments[int(request["asset"])])))
         return replies
 
-    def apply_one(self, request: dict[str, Any]) -> dict[str, Any]:
+    def apply_one(self, request: dict[str, Any], asset: Asset) -> dict[str, Any]:
         from exchange.services.trading import OrderNotFound, order_cancel, order_place
 
         book = self.books[int(request["asset"])]
@@ -219,7 +220,7 @@ class Engine:
                 placed = order_place(
                     actor=actor,
                     account=Account.objects.get(pk=args["account"]),
-                    asset=Asset.objects.get(pk=book.asset_id),
+                    asset=asset,
                     side=args["side"],
                     mode=args["mode"],
                     price_fen=args["price_fen"],
