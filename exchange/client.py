@@ -458,11 +458,13 @@ class Client:
         return cast(Placed, self.request("POST", "/api/v1/orders", json=body, idempotency_key=key))
 
     # --- listing agreement, block agreement, one-way auction ---------------------------------------------
-    def _keyed(self, path: str, body: dict[str, Any], idempotency_key: str | None, *, id_field: bool = True) -> Any:
+    def _keyed(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> Any:
+        """POST an order under ``idempotency_key`` (a new key unless given), its client order id the key unless
+        the body names one."""
         key = idempotency_key or self.new_key()
-        if id_field:
-            body = {**body, "client_order_id": body.get("client_order_id") or key}
-        return self.request("POST", path, json=body, idempotency_key=key)
+        return self.post(
+            path, json={**body, "client_order_id": body.get("client_order_id") or key}, idempotency_key=key
+        )
 
     def post_listing(
         self,
@@ -555,8 +557,7 @@ class Client:
         return cast(Placed, self._keyed(f"/api/v1/blocks/{offer_id}/accept", body, idempotency_key))
 
     def block_decline(self, offer_id: int, *, idempotency_key: str | None = None) -> Order:
-        key = idempotency_key or self.new_key()
-        return cast(Order, self.request("POST", f"/api/v1/blocks/{offer_id}/decline", idempotency_key=key))
+        return cast(Order, self.post(f"/api/v1/blocks/{offer_id}/decline", idempotency_key=idempotency_key))
 
     def block_counter(
         self,
@@ -609,8 +610,7 @@ class Client:
         return cast(Order, self._keyed(f"/api/v1/auctions/{auction_id}/bids", body, idempotency_key))
 
     def auction_close(self, auction_id: int, *, idempotency_key: str | None = None) -> dict[str, Any]:
-        key = idempotency_key or self.new_key()
-        return cast(dict[str, Any], self.request("POST", f"/api/v1/auctions/{auction_id}/close", idempotency_key=key))
+        return self.post(f"/api/v1/auctions/{auction_id}/close", idempotency_key=idempotency_key)
 
     def rulebooks(self, market: str) -> list[dict[str, Any]]:
         """A market's rulebook versions, newest first (``in_effect`` marks today's)."""
@@ -630,7 +630,7 @@ class Client:
         if modes is not None:
             body["modes"] = modes
         path = f"/api/v1/markets/{market}/rulebooks"
-        return cast(dict[str, Any], self._keyed(path, body, idempotency_key, id_field=False))
+        return self.post(path, json=body, idempotency_key=idempotency_key)
 
     def quotes(self, *, market: str | None = None, asset: str | None = None, day: str | None = None) -> list[dict]:
         """Public daily quotes (no login needed)."""

@@ -21,7 +21,7 @@ from exchange.api.base import ActorMixin
 from exchange.api.idempotency import idempotent_request
 from exchange.errors import RulebookNotFound
 from exchange.models import Market, Rulebook
-from exchange.selectors.rulebooks import rulebook_for, rulebooks_of
+from exchange.selectors.rulebooks import market_of, rulebook_for, rulebooks_of
 from exchange.services.markets import MarketNotFound, rulebook_payload, rulebook_publish
 
 
@@ -46,7 +46,7 @@ class RulebookPublishIn(serializers.Serializer):
 
 
 def _market(code: str) -> Market:
-    market = Market.objects.filter(code=code).first()
+    market = market_of(code)
     if market is None:
         raise MarketNotFound(details={"market": code})
     return market
@@ -88,9 +88,7 @@ class RulebookListApi(ActorMixin, APIView):
     def post(self, request: Request, market: str) -> Response:
         self.actor.require_kind(ParticipantKind.EXCHANGE, ParticipantKind.REGISTRY, allow_system=False)
         found = _market(market)
-        data = RulebookPublishIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = self.validated_input(RulebookPublishIn)
         book = rulebook_publish(
             actor=self.actor,
             market=found,

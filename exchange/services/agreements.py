@@ -313,7 +313,7 @@ def enforcement_listing_post(
         or account.participant_id is None
     ):
         raise InvalidState(
-            "The listing must take over an active pledge hold on the account.", details={"hold": hold.pk}
+            gettext("The listing must take over an active pledge hold on the account."), details={"hold": hold.pk}
         )
     moment = at or clock.now()
     rules = instrument_rules(asset, clock.trading_day(moment))
