@@ -342,7 +342,7 @@ def margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeVal
         "lender": loan.lender.name,
         "day": valuation.day,
         "price": fen_to_str(valuation.price_fen),
-        "value": fen_to_str(valuation.value_fen),
+        "value": fen_to_str(loan.collateral_value_fen),
         "principal": fen_to_str(loan.principal_fen),
         "ltv": bp_to_percent(call.ltv_bp),
         "level": bp_to_percent(call.level_bp),
