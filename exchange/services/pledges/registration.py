@@ -361,9 +361,11 @@ def pledge_top_up(
     loan = locked_loan(loan)
     require_party(actor, loan, "borrower")
     if not is_quantity(quantity):
-        raise InvalidPledgeTerms("A top-up is a whole positive number of tonnes.", details={"quantity": str(quantity)})
+        raise InvalidPledgeTerms(
+            _("A top-up is a whole positive number of tonnes."), details={"quantity": str(quantity)}
+        )
     if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
-        raise InvalidPledgeTerms("The range [first, last] holds exactly the quantity.", details={"serials": serials})
+        raise InvalidPledgeTerms(_("The range [first, last] holds exactly the quantity."), details={"serials": serials})
     asset = require_units(loan, "top_up")
     transition(loan, "top_up")
     day, now = clock.trading_day(), clock.now()
