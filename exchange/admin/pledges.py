@@ -246,7 +246,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     @admin.action(description=_("Decline the lender's proposed valuation (borrower)"))
     def decline_valuation(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(
-            request, queryset, lambda actor, loan: pledge_enforcement_decline(actor=actor, loan=loan), "declined"
+            request, queryset, lambda actor, loan: pledge_enforcement_decline(actor=actor, loan=loan), _("declined")
         )
 
     def get_urls(self) -> list[Any]:
