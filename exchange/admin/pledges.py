@@ -199,7 +199,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             cure_period_days=obj.cure_period_days,
         )
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[PledgeLoan], call: Any, done: str) -> None:
+    def _each(self, request: HttpRequest, queryset: QuerySet[PledgeLoan], call: Any, done: Promise) -> None:
         for loan in queryset:
             run_service(request, lambda actor, loan=loan: call(actor, loan), success=f"{loan}: {done}.")
 
@@ -209,7 +209,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             request,
             queryset,
             lambda actor, loan: pledge_confirm(actor=actor, loan=loan, terms_digest=loan.terms_digest),
-            "applied for registration",
+            _("applied for registration"),
         )
 
     @admin.action(description=_("Register the selected joint applications (registry; four eyes above the threshold)"))
@@ -218,33 +218,35 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             request,
             queryset,
             lambda actor, loan: pledge_register_or_file(actor=actor, loan=loan),
-            "registered, or filed for a second registry user's approval",
+            _("registered, or filed for a second registry user's approval"),
         )
 
     @admin.action(description=_("Reject the selected requests (lender)"))
     def reject(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
-        self._each(request, queryset, lambda actor, loan: pledge_reject(actor=actor, loan=loan), "rejected")
+        self._each(request, queryset, lambda actor, loan: pledge_reject(actor=actor, loan=loan), _("rejected"))
 
     @admin.action(description=_("Withdraw the selected requests (borrower)"))
     def withdraw(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
-        self._each(request, queryset, lambda actor, loan: pledge_withdraw(actor=actor, loan=loan), "withdrawn")
+        self._each(request, queryset, lambda actor, loan: pledge_withdraw(actor=actor, loan=loan), _("withdrawn"))
 
     @admin.action(description=_("Record repayment and release the selected pledges (lender)"))
     def release(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
-        self._each(request, queryset, lambda actor, loan: pledge_release(actor=actor, loan=loan), "released")
+        self._each(request, queryset, lambda actor, loan: pledge_release(actor=actor, loan=loan), _("released"))
 
     @admin.action(description=_("Declare the selected loans in default (lender)"))
     def declare_default(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
-        self._each(request, queryset, lambda actor, loan: pledge_default(actor=actor, loan=loan), "in default")
+        self._each(request, queryset, lambda actor, loan: pledge_default(actor=actor, loan=loan), _("in default"))
 
     @admin.action(description=_("Agree the lender's proposed valuation (borrower)"))
     def agree_valuation(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
-        self._each(request, queryset, lambda actor, loan: pledge_enforcement_agree(actor=actor, loan=loan), "enforced")
+        self._each(
+            request, queryset, lambda actor, loan: pledge_enforcement_agree(actor=actor, loan=loan), _("enforced")
+        )
 
     @admin.action(description=_("Decline the lender's proposed valuation (borrower)"))
     def decline_valuation(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
         self._each(
-            request, queryset, lambda actor, loan: pledge_enforcement_decline(actor=actor, loan=loan), "declined"
+            request, queryset, lambda actor, loan: pledge_enforcement_decline(actor=actor, loan=loan), _("declined")
         )
 
     def get_urls(self) -> list[Any]:
@@ -400,7 +402,7 @@ class PledgeAmendmentAdmin(ReadOnlyAdmin):
     list_select_related = ["loan"]
     actions = ["confirm", "register", "reject"]
 
-    def _each(self, request: HttpRequest, queryset: QuerySet[PledgeAmendment], call: Any, done: str) -> None:
+    def _each(self, request: HttpRequest, queryset: QuerySet[PledgeAmendment], call: Any, done: Promise) -> None:
         for amendment in queryset.select_related("loan"):
             run_service(request, lambda actor, a=amendment: call(actor, a), success=f"{amendment}: {done}.")
 
@@ -410,7 +412,7 @@ class PledgeAmendmentAdmin(ReadOnlyAdmin):
             request,
             queryset,
             lambda actor, a: pledge_amendment_confirm(actor=actor, amendment=a, terms_digest=a.terms_digest),
-            "applied for registration",
+            _("applied for registration"),
         )
 
     @admin.action(description=_("Register the selected amendments (registry; four eyes above the threshold)"))
@@ -419,9 +421,9 @@ class PledgeAmendmentAdmin(ReadOnlyAdmin):
             request,
             queryset,
             lambda actor, a: pledge_amendment_register_or_file(actor=actor, amendment=a),
-            "registered, or filed for a second registry user's approval",
+            _("registered, or filed for a second registry user's approval"),
         )
 
     @admin.action(description=_("Reject the selected amendments"))
     def reject(self, request: HttpRequest, queryset: QuerySet[PledgeAmendment]) -> None:
-        self._each(request, queryset, lambda actor, a: pledge_amendment_reject(actor=actor, amendment=a), "rejected")
+        self._each(request, queryset, lambda actor, a: pledge_amendment_reject(actor=actor, amendment=a), _("rejected"))

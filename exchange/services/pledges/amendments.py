@@ -49,6 +49,8 @@ from exchange.services.pledges.common import (
     collateral_add,
     latest_collateral,
     locked_loan,
+    margin_call_met,
+    margin_call_met_audit,
     mark,
     require_party,
     require_units,
@@ -244,9 +246,7 @@ def pledge_amendment_register(*, actor: Actor, amendment: PledgeAmendment) -> Pl
         amendment.previous_maturity_date = loan.maturity_date
         loan.maturity_date = amendment.maturity_date
     mark(loan, price, day)
-    met = loan.margin_call if loan.margin_call_id and loan.ltv_bp < loan.margin_call_bp else None
-    if met is not None:
-        loan.margin_call = None
+    met = margin_call_met(loan)
     loan.save(update_fields=["quantity", "maturity_date", "margin_call", *VALUATION_FIELDS])
     number = PledgeAmendment.objects.filter(loan=loan, status=AmendmentStatus.REGISTERED).count() + 1
     amendment.status, amendment.number, amendment.registered_at = AmendmentStatus.REGISTERED, number, now
@@ -280,13 +280,7 @@ def pledge_amendment_register(*, actor: Actor, amendment: PledgeAmendment) -> Pl
             "ltv_bp": loan.ltv_bp,
         },
     )
-    if met is not None:
-        audit_record(
-            actor=actor,
-            action="pledge.margin_call_met",
-            obj=met,
-            payload={"pledge": loan.pk, "margin_call": met.pk, "ltv_bp": loan.ltv_bp, "by": "amendment"},
-        )
+    margin_call_met_audit(actor, loan, met, "amendment")
     return amendment
 
 

@@ -30,6 +30,7 @@ from exchange.models import (
 from exchange.models.notices import NoticeKind
 from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
 from exchange.selectors.rulebooks import rulebook_for
+from exchange.services.audit import audit_record
 from exchange.services.ledger import (
     SerialsNotAvailable,
     hold_place,
@@ -146,6 +147,26 @@ def mark(loan: PledgeLoan, price: Price, day: date) -> None:
 
 
 VALUATION_FIELDS = ["price_fen", "collateral_value_fen", "ltv_bp", "valued_on"]
+
+
+def margin_call_met(loan: PledgeLoan) -> MarginCall | None:
+    """The open margin call that the loan's LTV, just marked, is back below; it is cleared on the loan (the
+    caller saves ``margin_call``). None when no call is open or the LTV still reaches its level."""
+    met = loan.margin_call if loan.margin_call_id and loan.ltv_bp < loan.margin_call_bp else None
+    if met is not None:
+        loan.margin_call = None
+    return met
+
+
+def margin_call_met_audit(actor: Actor, loan: PledgeLoan, met: MarginCall | None, by: str) -> None:
+    """Audit that ``met`` (from ``margin_call_met``) was met by ``by``; nothing when no call was met."""
+    if met is not None:
+        audit_record(
+            actor=actor,
+            action="pledge.margin_call_met",
+            obj=met,
+            payload={"pledge": loan.pk, "margin_call": met.pk, "ltv_bp": loan.ltv_bp, "by": by},
+        )
 
 
 def check_available(account: Account, asset: Asset, quantity: int, serials: tuple[int, int] | None) -> None:
@@ -342,7 +363,7 @@ def margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeVal
         "lender": loan.lender.name,
         "day": valuation.day,
         "price": fen_to_str(valuation.price_fen),
-        "value": fen_to_str(valuation.value_fen),
+        "value": fen_to_str(loan.collateral_value_fen),
         "principal": fen_to_str(loan.principal_fen),
         "ltv": bp_to_percent(call.ltv_bp),
         "level": bp_to_percent(call.level_bp),

@@ -41,6 +41,8 @@ from exchange.services.pledges.common import (
     collateral_add,
     lender_account_of,
     locked_loan,
+    margin_call_met,
+    margin_call_met_audit,
     mark,
     price_or_refuse,
     ranges_of,
@@ -361,9 +363,11 @@ def pledge_top_up(
     loan = locked_loan(loan)
     require_party(actor, loan, "borrower")
     if not is_quantity(quantity):
-        raise InvalidPledgeTerms("A top-up is a whole positive number of tonnes.", details={"quantity": str(quantity)})
+        raise InvalidPledgeTerms(
+            _("A top-up is a whole positive number of tonnes."), details={"quantity": str(quantity)}
+        )
     if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
-        raise InvalidPledgeTerms("The range [first, last] holds exactly the quantity.", details={"serials": serials})
+        raise InvalidPledgeTerms(_("The range [first, last] holds exactly the quantity."), details={"serials": serials})
     asset = require_units(loan, "top_up")
     transition(loan, "top_up")
     day, now = clock.trading_day(), clock.now()
@@ -371,9 +375,7 @@ def pledge_top_up(
     hold = collateral.hold
     loan.quantity += quantity
     mark(loan, collateral_price(asset, day) or Price(loan.price_fen, None, ""), day)
-    met = loan.margin_call if loan.margin_call_id and loan.ltv_bp < loan.margin_call_bp else None
-    if met is not None:
-        loan.margin_call = None
+    met = margin_call_met(loan)
     loan.save(update_fields=["quantity", "margin_call", *VALUATION_FIELDS])
     audit_record(
         actor=actor,
@@ -388,11 +390,5 @@ def pledge_top_up(
             "ltv_bp": loan.ltv_bp,
         },
     )
-    if met is not None:
-        audit_record(
-            actor=actor,
-            action="pledge.margin_call_met",
-            obj=met,
-            payload={"pledge": loan.pk, "margin_call": met.pk, "ltv_bp": loan.ltv_bp, "by": "top_up"},
-        )
+    margin_call_met_audit(actor, loan, met, "top_up")
     return collateral

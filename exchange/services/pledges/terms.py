@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from accounts.models import Participant, ParticipantKind
+from core.errors import translatable as _
 from core.limits import MAX_QUANTITY, is_quantity, is_whole
 from exchange.models.pledges import BP, DAYS_IN_YEAR, PledgeLoan
 from exchange.services.pledges.errors import (
@@ -47,7 +48,7 @@ def check_loan_parties(*, lender: Participant, borrower_id: int | None, maturity
     """A loan asked for today (of units held or of future CCER): it matures after today, and its lender is an
     active financial institution other than the borrower."""
     if maturity_date <= today:
-        raise InvalidPledgeTerms("The loan matures after today.", details={"maturity": "The loan matures after today."})
+        raise InvalidPledgeTerms(_("The loan matures after today."), details={"maturity": maturity_date.isoformat()})
     if lender.kind != ParticipantKind.FINANCIAL_INSTITUTION or not lender.is_active or lender.pk == borrower_id:
         raise InvalidLender(details={"lender": lender.pk})
 

@@ -71,7 +71,7 @@ def pledges_value(*, day: date | None = None, actor: Actor | None = None) -> int
                 price_day=price.day,
                 price_source=price.source,
                 quantity=loan.quantity,
-                value_fen=loan.collateral_value_fen,
+                value_fen=price.fen * loan.quantity,  # the units; the LTV counts the cash held as well
                 principal_fen=loan.principal_fen,
                 ltv_bp=loan.ltv_bp,
                 created_at=now,

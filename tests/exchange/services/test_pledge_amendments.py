@@ -4,6 +4,7 @@ threshold) with an amendment number. Nothing changes before registration; every 
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -123,6 +124,26 @@ class TestAmendments:
             lambda: pledge_amendment_register(actor=ps.ex.market.registry_actor, amendment=small),
             "pledge_margin_call_open",
         )
+
+    def test_a_registered_top_up_meets_an_open_margin_call(self, ps):
+        loan = ps.registered(300, **CALLABLE)  # serials 501-800
+        amendment = applied(ps, loan, kind="top_up", quantity=100)
+        ps.close_at(DAY, 7200)
+        with clock.pinned(at(DAY, 15, 40)):
+            pledges_value()
+        loan.refresh_from_db()
+        call = loan.margin_call
+        assert call is not None
+
+        with clock.pinned(at(DAY, 15, 45)):
+            done = pledge_amendment_register(actor=ps.ex.market.registry_actor, amendment=amendment)
+
+        loan.refresh_from_db()
+        assert (loan.quantity, loan.margin_call_id, done.ltv_bp_after) == (400, None, 5834)  # 16,800 / 28,800
+        met = AuditEvent.objects.get(action="pledge.margin_call_met", object_id=str(call.pk))
+        payload = json.loads(met.payload)
+        assert (payload["by"], payload["ltv_bp"]) == ("amendment", "5834")
+        assert_reconciled()
 
     def test_an_extension_moves_the_maturity_and_nothing_else(self, ps):
         before = ps.loan.maturity_date

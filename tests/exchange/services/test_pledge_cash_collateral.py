@@ -243,3 +243,19 @@ def test_substitute_cash_over_http(ps):
         6000,
     )
     assert balance(ps.account, ps.ex.cny) == (CASH_FEN, SUBSTITUTE_FEN)
+
+
+def test_the_daily_valuation_counts_the_cash_held_and_records_the_units_at_the_price(ps):
+    from exchange.models import PledgeValuation
+    from exchange.services.pledges import pledges_value
+
+    with clock.pinned(at(DAY)):
+        loan = ps.registered(500)
+        _release_against_cash(ps, loan)
+    with clock.pinned(at(DAY + timedelta(days=1), 15, 40)):
+        assert pledges_value() == 1
+    loan = PledgeLoan.objects.get(pk=loan.pk)
+    valuation = PledgeValuation.objects.get(loan=loan)
+    assert (valuation.quantity, valuation.price_fen, valuation.value_fen) == (400, 8000, 400 * 8000)
+    assert valuation.ltv_bp == 6000  # against the units and the cash held
+    assert (loan.collateral_value_fen, loan.ltv_bp) == (400 * 8000 + SUBSTITUTE_FEN, 6000)
