@@ -20,7 +20,6 @@ from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
 from exchange.models import (
     Account,
-    AccountKind,
     CcerRule,
     JudicialFreeze,
     Methodology,
@@ -81,10 +80,12 @@ class SeizureForm(FreezeOrderForm):
     )
 
     def clean_destination(self) -> Account:
+        # Only finds the account: which accounts may receive seized units is the service's rule
+        # (judicial_freeze_seize refuses any but another participant's holding account).
         number = self.cleaned_data["destination"].strip().upper()
-        account = Account.objects.filter(number=number, kind=AccountKind.HOLDING).first()
+        account = Account.objects.filter(number=number).first()
         if account is None:
-            raise forms.ValidationError(_("No holding account has this number."))
+            raise forms.ValidationError(_("No account has this number."))
         return account
 
 

@@ -35,7 +35,6 @@ from exchange.models import (
     ApprovalStatus,
     Asset,
     ComplianceYear,
-    NoticeKind,
     Obligation,
     PledgeAmendment,
     PledgeLoan,
@@ -44,10 +43,9 @@ from exchange.models import (
 from exchange.services.audit import audit_record, service
 from exchange.services.ccer import reduction_claim_issue_approved, reduction_claim_rejected
 from exchange.services.compliance import allocation_final_run, preallocation_run, true_up_apply
-from exchange.services.four_eyes import ApprovalRequired, carrying_out
+from exchange.services.four_eyes import ApprovalRequired, approval_file, carrying_out
 from exchange.services.issuance import AllocationRow, ccer_issue, cea_allocate
 from exchange.services.nontrade import non_trade_transfer_execute, non_trade_transfer_rejected
-from exchange.services.notices import notice_add
 from exchange.services.pledges import pledge_register
 from exchange.services.pledges.amendments import pledge_amendment_register
 from exchange.services.pledges.common import asset_label
@@ -220,38 +218,7 @@ def approval_request(
     _require_registry(actor)
     if operation not in OPERATIONS:
         raise InvalidInput(_("Unknown operation %(operation)r.") % {"operation": operation})
-    request = ApprovalRequest.objects.create(
-        operation=operation,
-        params=params,
-        quantity=quantity,
-        summary=summary[:300],
-        requested_by_id=actor.member_user_id,
-        requested_participant_id=actor.member_participant_id,
-        requested_at=timezone.now(),
-    )
-    audit_record(
-        actor=actor,
-        action="approval.request",
-        obj=request,
-        payload={"operation": operation, "params": params, "quantity": quantity, "summary": request.summary},
-    )
-    notice_add(
-        recipients=[request.requested_participant],
-        kind=NoticeKind.APPROVAL_WAITING,
-        subject=gettext("Approval request %(id)s is waiting for a second registry user") % {"id": request.pk},
-        body=gettext(
-            "%(summary)s (%(quantity)s t), requested by %(user)s. "
-            "Approve or reject it in the admin or with POST /api/v1/approvals/%(id)s/approve."
-        )
-        % {
-            "summary": request.summary,
-            "quantity": quantity,
-            "user": request.requested_by.get_username(),
-            "id": request.pk,
-        },
-        obj=("approval_request", request.pk),
-    )
-    return request
+    return approval_file(actor=actor, operation=operation, params=params, quantity=quantity, summary=summary)
 
 
 def _pending(actor: Actor, approval: ApprovalRequest) -> ApprovalRequest:

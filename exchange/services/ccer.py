@@ -26,7 +26,6 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 from django.db import IntegrityError
-from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
@@ -43,7 +42,6 @@ from exchange.models import (
     CcerRule,
     CycleStatus,
     Methodology,
-    NoticeKind,
     Project,
     ProjectApplication,
     ProjectStatus,
@@ -54,11 +52,10 @@ from exchange.models import (
 from exchange.selectors.calendar import add_working_days
 from exchange.selectors.ccer import add_years, ccer_rule_on
 from exchange.services.audit import audit_record, mark_unchanged, service
-from exchange.services.four_eyes import ApprovalRequired, four_eyes_check
+from exchange.services.four_eyes import ApprovalRequired, approval_file, four_eyes_check
 from exchange.services.freezes import ValueRuleBroken, check_sha256
 from exchange.services.idempotency import idempotent_service
 from exchange.services.issuance import ccer_issue, project_register
-from exchange.services.notices import notice_add
 
 
 def _(text: str) -> str:
@@ -651,14 +648,12 @@ def _file_for_approval(actor: Actor, locked: ReductionClaim) -> ReductionClaim:
         f"Reduction claim {locked.pk}: issue {locked.quantity} t of CCER to project {locked.project.code} "
         f"(vintage {locked.vintage})"
     )
-    approval = ApprovalRequest.objects.create(
+    approval = approval_file(
+        actor=actor,
         operation=ApprovalOperation.CCER_CLAIM_ISSUE,
         params={"claim": locked.pk},
         quantity=locked.quantity,
-        summary=summary[:300],
-        requested_by_id=actor.member_user_id,
-        requested_participant_id=actor.member_participant_id,
-        requested_at=timezone.now(),
+        summary=summary,
     )
     locked.approval = approval
     locked.save(update_fields=["approval"])
@@ -668,14 +663,6 @@ def _file_for_approval(actor: Actor, locked: ReductionClaim) -> ReductionClaim:
         obj=locked,
         payload={"approval": approval.pk, "quantity": locked.quantity, "project": locked.project.code},
     )
-    if actor.member_participant_id is not None:
-        notice_add(
-            recipients=[Participant.objects.get(pk=actor.member_participant_id)],
-            kind=NoticeKind.APPROVAL_WAITING,
-            subject=f"Approval request {approval.pk} is waiting for a second registry officer",
-            body=f"{summary}. Approve or reject it in the admin or with POST /api/v1/approvals/{approval.pk}/approve.",
-            obj=("approval_request", approval.pk),
-        )
     return locked
 
 

@@ -215,17 +215,16 @@ def _refuse_encumbered(account: Account, asset: Asset, quantity: int, serials: t
         held = SerialBlock.objects.filter(
             account=account, asset=asset, first__lte=serials[1], last__gte=serials[0]
         ).exclude(state=BlockState.AVAILABLE)
-        hold_ids = set(held.exclude(hold=None).values_list("hold_id", flat=True))
         if not held.exists():
             return
+        holds = Hold.objects.filter(pk__in=held.exclude(hold=None).values("hold_id"))
     else:
         row = Balance.objects.filter(account=account, asset=asset).values_list("total", "held").first()
         if row is None or quantity > row[0] or row[1] == 0:
             return
-        hold_ids = set(
-            Hold.objects.filter(account=account, asset=asset, status=HoldStatus.ACTIVE).values_list("pk", flat=True)
-        )
-    kinds = sorted(set(Hold.objects.filter(pk__in=hold_ids).values_list("kind", flat=True)))
+        holds = Hold.objects.filter(account=account, asset=asset, status=HoldStatus.ACTIVE)
+    # The kinds only, in one query: not every hold's (or fragment's) id brought back to Python.
+    kinds = list(holds.order_by("kind").values_list("kind", flat=True).distinct())
     raise FreezeUnitsEncumbered(
         details={"account": account.number, "asset": asset.code, "quantity": quantity, "holds": kinds}
     )

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from typing import cast
 
-from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext_lazy
 
 from accounts.actors import Actor
-from accounts.models import Participant, ParticipantKind
+from accounts.models import ParticipantKind
 from core import clock
 from core.errors import Forbidden, NotFound
 from core.limits import check_quantity
@@ -38,15 +37,14 @@ from exchange.models import (
     LegalBasis,
     NonTradeStatus,
     NonTradeTransfer,
-    NoticeKind,
     TransactionKind,
 )
 from exchange.selectors.accounts import may_move_from
 from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.four_eyes import approval_file
 from exchange.services.freezes import ValueRuleBroken, check_sha256
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, hold_place, hold_release, journal_open, ledger_post
-from exchange.services.notices import notice_add
 
 
 def _(text: str) -> str:
@@ -192,14 +190,12 @@ def non_trade_transfer_review(*, actor: Actor, transfer: NonTradeTransfer, note:
         f"Non-trade transfer {locked.pk}: {locked.quantity} t of {locked.asset.code} "
         f"from {locked.source.number} to {locked.destination.number} ({locked.legal_basis})"
     )
-    approval = ApprovalRequest.objects.create(
+    approval = approval_file(
+        actor=actor,
         operation=ApprovalOperation.NON_TRADE_TRANSFER,
         params={"non_trade_transfer": locked.pk},
         quantity=locked.quantity,
-        summary=summary[:300],
-        requested_by_id=actor.member_user_id,
-        requested_participant_id=actor.member_participant_id,
-        requested_at=timezone.now(),
+        summary=summary,
     )
     locked.status, locked.reviewed_by_id, locked.approval = NonTradeStatus.REVIEWED, actor.user_id, approval
     locked.save(update_fields=["status", "reviewed_by", "approval"])
@@ -208,14 +204,6 @@ def non_trade_transfer_review(*, actor: Actor, transfer: NonTradeTransfer, note:
         action="transfer.non_trade_review",
         obj=locked,
         payload={"approval": approval.pk, "note": (note or "")[:500]},
-    )
-    notice_add(
-        recipients=[Participant.objects.get(pk=actor.member_participant_id)],
-        kind=NoticeKind.APPROVAL_WAITING,
-        subject=gettext("Approval request %(id)s is waiting for a second registry officer") % {"id": approval.pk},
-        body=gettext("%(summary)s. Approve or reject it in the admin or with POST /api/v1/approvals/%(id)s/approve.")
-        % {"summary": summary, "id": approval.pk},
-        obj=("approval_request", approval.pk),
     )
     return locked
 

@@ -96,7 +96,11 @@ class CcerEtsCovered(RuleViolation):
 
 class CcerLimitExceeded(RuleViolation):
     code = "ccer_limit_exceeded"
-    default_message = _("CCER may cover at most 5% of the obligation, counting the year's earlier surrenders.")
+    # The share is the compliance year's ``ccer_limit_bp`` (500 bp under Order 19 art. 29; docs/compliance.md).
+    default_message = _(
+        "CCER may cover at most the compliance year's CCER share of the obligation, counting the year's earlier "
+        "surrenders."
+    )
 
 
 class ExceedsRemainingObligation(RuleViolation):

@@ -9,6 +9,8 @@ import pytest
 
 from core import clock
 from exchange.models import (
+    Account,
+    AccountKind,
     ApprovalRequest,
     AuditEvent,
     CycleStatus,
@@ -107,6 +109,9 @@ def test_frozen_units_are_seized_to_the_named_account_in_the_admin():
     # The holder's own account is no destination: the service's refusal is shown, nothing moves.
     refused = client.post(url, {**order, "destination": account.number})
     assert b"invalid_destination" in refused.content
+    # Nor is a system account: the same refusal, by the service's rule.
+    system = Account.objects.exclude(kind=AccountKind.HOLDING).first()
+    assert b"invalid_destination" in client.post(url, {**order, "destination": system.number}).content
     unknown = client.post(url, {**order, "destination": "CN-999-999999"})
     assert unknown.status_code == 200
     assert unknown.context["form"].errors["destination"]

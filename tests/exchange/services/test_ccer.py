@@ -17,6 +17,8 @@ from exchange.models import (
     AuditEvent,
     CycleStatus,
     Issuance,
+    Notice,
+    NoticeKind,
     Project,
     ProjectApplication,
     PublicComment,
@@ -265,6 +267,9 @@ def test_a_claim_above_the_threshold_is_issued_by_a_second_officers_approval(cyc
         approval = ApprovalRequest.objects.get(pk=filed.approval_id)
         assert (approval.operation, approval.quantity, approval.status) == ("ccer.claim_issue", 5_000, "pending")
         assert Issuance.objects.count() == 0
+        # Filed as every request is: audited (the requester's approval.waiting event) and the requester told.
+        assert AuditEvent.objects.filter(action="approval.request", object_id=str(approval.pk)).count() == 1
+        assert Notice.objects.filter(kind=NoticeKind.APPROVAL_WAITING, object_id=str(approval.pk)).count() == 1
         # Asking again files nothing more; one officer can't refuse it around the request.
         assert reduction_claim_decide(actor=first, claim=claim, issue=True).approval_id == approval.pk
         assert ApprovalRequest.objects.count() == 1

@@ -11,10 +11,13 @@ from core import clock
 from core.errors import DomainError
 from exchange.models import (
     ApprovalStatus,
+    AuditEvent,
     HoldKind,
     HoldStatus,
     Market,
     NonTradeStatus,
+    Notice,
+    NoticeKind,
 )
 from exchange.services.approvals import approval_approve, approval_reject
 from exchange.services.markets import rulebook_publish
@@ -113,6 +116,9 @@ def test_a_non_trade_transfer_holds_the_units_and_needs_two_different_officers(c
 
     reviewed = non_trade_transfer_review(actor=officer_a, transfer=applied)
     assert reviewed.status == NonTradeStatus.REVIEWED
+    # Filed as every request is: audited (the requester's approval.waiting event) and the requester told.
+    assert AuditEvent.objects.filter(action="approval.request", object_id=str(reviewed.approval_id)).count() == 1
+    assert Notice.objects.filter(kind=NoticeKind.APPROVAL_WAITING, object_id=str(reviewed.approval_id)).count() == 1
     before = snapshot()
     assert _refused(lambda: approval_approve(actor=officer_a, approval=reviewed.approval)) == "four_eyes_same_user"
     assert snapshot() == before
