@@ -6,6 +6,8 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Participants and access")
     default_auto_field = "django.db.models.BigAutoField"
+    #: Every module that defines a DomainError (``core.errors.catalogue()`` imports them).
+    error_modules = ("accounts.errors",)
 
     def ready(self) -> None:
         from accounts import (

@@ -169,8 +169,17 @@ def remedy_of(cls: type[DomainError]) -> str:
 
 def catalogue() -> dict[str, type[DomainError]]:
     """Every error code the apps define, with its class (status, default message, docstring): the one list
-    that docs and the schema read. Classes register by subclassing; import the apps' error modules (as
-    Django's app loading does) before asking."""
+    that docs and the schema read. Classes register by subclassing, so the modules that define them are
+    imported first: each app names its error modules in its ``AppConfig.error_modules`` (the one registry;
+    tests/docs/test_errors_doc.py holds it complete), and the catalogue is the same whatever was imported
+    before it."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    for config in apps.get_app_configs():
+        for module in getattr(config, "error_modules", ()):
+            import_module(module)
     found: dict[str, type[DomainError]] = {}
     pending: list[type[DomainError]] = [DomainError]
     while pending:

@@ -7,6 +7,32 @@ class ExchangeConfig(AppConfig):
     name = "exchange"
     verbose_name = _("Registry and exchange")
     default_auto_field = "django.db.models.BigAutoField"
+    #: Every module that defines a DomainError (``core.errors.catalogue()`` imports them; a test holds the
+    #: list complete): the app's catalogue and the few service-local errors beside their service.
+    error_modules = (
+        "exchange.errors",
+        "exchange.selectors.audit",
+        "exchange.selectors.ccer",
+        "exchange.selectors.pledges",
+        "exchange.selectors.transactions",
+        "exchange.services.agreements",
+        "exchange.services.approvals",
+        "exchange.services.auctions",
+        "exchange.services.calendar",
+        "exchange.services.ccer",
+        "exchange.services.four_eyes",
+        "exchange.services.freezes",
+        "exchange.services.markets",
+        "exchange.services.nontrade",
+        "exchange.services.obligations",
+        "exchange.services.pledges.errors",
+        "exchange.services.proceeds",
+        "exchange.services.serial_book",
+        "exchange.services.trading",
+        "exchange.services.transfers",
+        "exchange.services.trust",
+        "exchange.services.webhooks",
+    )
 
     def ready(self) -> None:
         from core.vocabulary import apply

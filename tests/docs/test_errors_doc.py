@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from core.errors import catalogue
+from core.errors import DomainError, catalogue
 from exchange.management.commands.errors_doc import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,3 +60,47 @@ def test_the_openapi_lists_each_operations_error_codes(client):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             assert set(operation["x-error-codes"]) <= set(catalogue()), (path, method)
+
+
+_FRESH = """
+import django
+django.setup()
+from core.errors import catalogue
+print("\\n".join(catalogue()))
+"""
+
+
+def _every_error_module() -> set[str]:
+    """Import every module of the apps (not migrations) and name the modules that define a DomainError."""
+    for package in ("core", "config", "accounts", "exchange"):
+        for info in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            if ".migrations" not in info.name and not info.name.endswith("urls"):
+                importlib.import_module(info.name)
+    found: set[str] = set()
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        cls = pending.pop()
+        found.add(cls.__module__)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_the_catalogue_is_complete_in_a_fresh_process_whatever_was_imported_before():
+    # Given a process that imported nothing but Django's app loading (no URLconf, no API, no service)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test"}
+    fresh = subprocess.run(
+        [sys.executable, "-c", _FRESH], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    # Then its catalogue is the one of a process that imported every module
+    modules = _every_error_module()
+    assert fresh == list(catalogue())
+    assert {cls.__module__ for cls in catalogue().values()} == modules
+
+
+def test_every_module_defining_errors_is_in_its_apps_error_modules():
+    from django.apps import apps
+
+    registered = {m for config in apps.get_app_configs() for m in getattr(config, "error_modules", ())}
+
+    assert _every_error_module() - {"core.errors", "config.api"} <= registered
