@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 	@# mypy's Django plugin imports the settings but never connects: a placeholder URL keeps it from starting
 	@# the embedded PostgreSQL.
-	DATABASE_URL=$${DATABASE_URL:-postgres://lint@127.0.0.1:1/lint} $(BIN)/mypy core accounts exchange config
+	DATABASE_URL=$${DATABASE_URL:-postgres://lint@127.0.0.1:1/lint} $(BIN)/mypy core accounts exchange config bench
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: install

@@ -121,11 +121,12 @@ def _token(holder: Holder) -> str:
     from accounts.actors import Actor
     from accounts.services import api_token_create
 
+    assert holder.actor.user_id is not None  # a bench holder acts as a person
     user = get_user_model().objects.get(pk=holder.actor.user_id)
     return api_token_create(actor=Actor.system("bench"), user=user, name="bench")[1]
 
 
-def _api_client(token: str):  # type: ignore[no-untyped-def]
+def _api_client(token: str):
     from django.test import Client
 
     return Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
@@ -258,7 +259,7 @@ def reads(ctx: Context) -> list[Result]:
     return results
 
 
-def _market(ctx: Context):  # type: ignore[no-untyped-def]
+def _market(ctx: Context):
     from bench.market import listed
 
     if "market" not in ctx.state:

@@ -23,7 +23,12 @@ def _engine_main(markets: list[str], stop: Any) -> None:
 
     connections.close_all()
     engine = Engine(markets)
-    threading.Thread(target=lambda: (stop.wait(), engine.stop()), daemon=True).start()
+
+    def stop_when_told() -> None:
+        stop.wait()
+        engine.stop()
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
     try:
         engine.run()
     finally:
@@ -43,11 +48,12 @@ def engine_orders(w: World, orders: int, clients: int = 8, traders: int = 20) ->
     buyers = holders(traders, label=f"ebuyer{batch}")
     give_units(w, [s.account for s in sellers], orders)
     give_cash(w, [b.account for b in buyers], orders * PRICE * 2)
+    assert w.cea.market is not None  # the bench's instruments belong to a market
     market = w.cea.market.code
     asset_id = w.cea.pk
 
     ctx = mp.get_context("fork")
-    stop = ctx.Event()
+    stop: Any = ctx.Event()
     if settings.REDIS_URL:
         connections.close_all()
         runner: Any = ctx.Process(target=_engine_main, args=([market], stop), daemon=True)

@@ -104,7 +104,7 @@ async def _client(url: str, token: str, after: int, want: int, ready: asyncio.Ev
     raise RuntimeError("stream ended early")
 
 
-async def stream_clients(url: str, tokens: list[str], afters: list[int], each: int, produce) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+async def stream_clients(url: str, tokens: list[str], afters: list[int], each: int, produce) -> tuple[float, float]:
     ready = asyncio.Event()
     counts = [0, len(tokens)]
     tasks = [asyncio.create_task(_client(url, t, a, each, ready, counts)) for t, a in zip(tokens, afters, strict=True)]

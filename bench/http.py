@@ -126,7 +126,7 @@ def _client_loop(port: int, client: Client, destinations: list[str], count: int,
         out.append((time.perf_counter() - begin, status))
 
 
-def _load_process(port: int, clients: list[Client], destinations: list[str], count: int, seed: int, start, results):  # type: ignore[no-untyped-def]
+def _load_process(port: int, clients: list[Client], destinations: list[str], count: int, seed: int, start, results):
     samples: list = []
     threads = [
         threading.Thread(target=_client_loop, args=(port, c, destinations, count, seed + i, samples))
@@ -141,7 +141,7 @@ def _load_process(port: int, clients: list[Client], destinations: list[str], cou
     results.put((samples, begin, time.monotonic()))
 
 
-def run_load(port: int, clients: list[Client], destinations: list[str], per_client: int, processes: int = 4):  # type: ignore[no-untyped-def]
+def run_load(port: int, clients: list[Client], destinations: list[str], per_client: int, processes: int = 4):
     """Every client posts ``per_client`` transfers (with no ``destinations``: gets the constant answer
     ``per_client`` times); returns (requests/s, latencies in s, statuses)."""
     ctx = mp.get_context("fork")

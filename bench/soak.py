@@ -539,7 +539,7 @@ def check_books(tally: Tally) -> list[tuple[str, bool, str]]:
     checks.append(
         (
             "every trade settled once",
-            not Trade.objects.filter(settlement_batch__isnull=True).exists(),
+            not Trade.objects.filter(settlement__isnull=True).exists(),
             f"{Trade.objects.count()} trades in {SettlementBatch.objects.count()} batches ({batches['trades'] or 0})",
         )
     )

@@ -71,7 +71,9 @@ def floor_transfers(pool: Pool, count: int, seed: int) -> int:
             cur.execute(FLOOR_UPDATE, (s[2] - qty, s[0]))
             cur.execute(FLOOR_UPDATE, (d[2] + qty, d[0]))
             cur.execute(FLOOR_JOURNAL, (FLOOR_SCOPE,))
-            (txn,) = cur.fetchone()
+            row = cur.fetchone()
+            assert row is not None  # the function returns one row
+            (txn,) = row
             cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, s[2] - qty, txn, dst, asset, qty, d[2] + qty))
             conn.commit()
     return count
@@ -97,7 +99,7 @@ def service_transfers(pool: Pool, count: int, seed: int) -> int:
     return count
 
 
-def fragment(w, sources: list[Holder], sink: Holder, blocks: int) -> None:  # type: ignore[no-untyped-def]
+def fragment(w, sources: list[Holder], sink: Holder, blocks: int) -> None:
     """Leave each source ``blocks`` blocks of 10 units: give it ``20 * blocks`` units, then every other
     ten serials to ``sink`` (in batches of 1,000 transfers of named serials)."""
     from bench.fixtures import give_units
@@ -136,7 +138,7 @@ def fragmented_transfers(pool: Pool, sources: list[Holder], count: int, seed: in
     return count
 
 
-def timed(fn, *args) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+def timed(fn, *args) -> tuple[int, float]:
     begin = time.perf_counter()
     n = fn(*args)
     return n, time.perf_counter() - begin
