@@ -419,7 +419,9 @@ def start_bots(
 ) -> tuple[threading.Event, list[threading.Thread]]:
     """Start the market maker (``tokens["maker"]``) and the taker (``tokens["taker"]``) as daemon threads.
 
-    The market maker names the taker in its block offers (the taker's participant, read once from the API)."""
+    The market maker names the taker in its block offers (the taker's participant, read once from the API), of
+    the sizes ``blocks`` gives per instrument (the caller reads each block agreement's minimum from the rulebook
+    in effect, ``exchange.selectors.rulebooks.block_minimums``); none: it offers no blocks."""
     stop = stop or threading.Event()
     try:
         with Client(url, tokens["taker"], retries=2) as taker:
@@ -433,7 +435,7 @@ def start_bots(
             interval=interval,
             seed=1,
             counterparty=counterparty,
-            blocks={"BEA-2025": 10_000} if blocks is None else blocks,  # the Beijing pilot's block minimum
+            blocks=blocks,
             auction_assets=auction_assets,
         ),
         Taker(Client(url, tokens["taker"], retries=2), assets, interval=interval * 1.5, seed=2),

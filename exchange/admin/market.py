@@ -18,6 +18,7 @@ from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin
 from exchange.models import DailyPrice, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
 from exchange.selectors.risk import large_holders, trading_alerts
+from exchange.selectors.rulebooks import rulebook_latest
 from exchange.services import markets as market_services
 from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_update
 
@@ -141,10 +142,6 @@ class RulebookPublishForm(forms.ModelForm):
         return modes
 
 
-def _latest(market: Market) -> Rulebook | None:
-    return Rulebook.objects.filter(market=market).prefetch_related("modes").order_by("-version").first()
-
-
 @admin.register(Rulebook)
 class RulebookAdmin(ReadOnlyAdmin):
     """Versions are published through rulebook_publish (here: "Publish a new version", or the API
@@ -175,7 +172,7 @@ class RulebookAdmin(ReadOnlyAdmin):
         if found is None:
             messages.error(request, _("No market has this code."))
             return HttpResponseRedirect(reverse("admin:exchange_rulebook_changelist"))
-        latest = _latest(found)
+        latest = rulebook_latest(found)
         base = model_to_dict(latest, fields=market_services.RULE_FIELDS) if latest else {}
         base_modes = (
             [{n: getattr(m, n) for n in market_services.MODE_FIELDS} for m in latest.modes.all()] if latest else []

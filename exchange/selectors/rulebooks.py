@@ -6,11 +6,12 @@ effect on a day is the latest one that started on or before it. Its trading mode
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from core import clock
 from exchange.errors import RulebookNotFound
-from exchange.models import Asset, Market, Rulebook
+from exchange.models import Asset, Market, Rulebook, TradingMode
 
 
 def market_of(asset_or_market: Asset | Market | str) -> Market | None:
@@ -47,9 +48,29 @@ def rulebook_for(asset_or_market: Asset | Market | str, on: date | None = None) 
     return book
 
 
+def rulebook_latest(market: Market) -> Rulebook | None:
+    """A market's latest version (the highest, in effect or not yet), its modes prefetched; None before the
+    first. What a new version starts from (``rulebook_publish``, the admin's publish form)."""
+    return Rulebook.objects.filter(market=market).prefetch_related("modes").order_by("-version").first()
+
+
+def block_minimums(asset_codes: Iterable[str], on: date | None = None) -> dict[str, int]:
+    """Of these instruments, those whose rulebook in effect enables the block agreement, with the mode's
+    minimum size (tonnes). Instruments without a market, a rulebook or the mode are left out."""
+    found: dict[str, int] = {}
+    for asset in Asset.objects.filter(code__in=list(asset_codes)).select_related("market").order_by("code"):
+        try:
+            block = rulebook_for(asset, on).mode(TradingMode.BLOCK)
+        except RulebookNotFound:
+            continue
+        if block is not None:
+            found[asset.code] = block.min_quantity
+    return found
+
+
 def rulebooks_of(market: Market) -> list[Rulebook]:
     """Every version of a market's rulebook, newest first."""
     return list(Rulebook.objects.filter(market=market).prefetch_related("modes").order_by("-effective_from"))
 
 
-__all__ = ["market_of", "rulebook_for", "rulebooks_of"]
+__all__ = ["block_minimums", "market_of", "rulebook_for", "rulebook_latest", "rulebooks_of"]

@@ -23,6 +23,7 @@ from core.errors import InvalidInput, NotFound
 from core.errors import translatable as _
 from exchange.data import rulebooks as shipped
 from exchange.models import Market, Rulebook, RulebookMode, TradingMode
+from exchange.selectors.rulebooks import rulebook_latest
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.trading import clear_sessions_cache, parse_sessions
 
@@ -108,7 +109,7 @@ def rulebook_publish(
         raise InvalidInput(
             gettext("Unknown rules: %(rules)s.") % {"rules": sorted(unknown)}, details={"unknown": sorted(unknown)}
         )
-    latest = Rulebook.objects.filter(market=market).prefetch_related("modes").order_by("-version").first()
+    latest = rulebook_latest(market)
     today = clock.trading_day()
     if effective_from < today or (latest is not None and effective_from <= latest.effective_from):
         raise InvalidInput(

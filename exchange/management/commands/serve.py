@@ -25,6 +25,9 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 from django.core.management.base import BaseCommand, CommandParser
 
+DEMO_BLOCK_ASSETS = ("BEA-2025",)
+"""The instruments the demo's market maker offers blocks of (the Beijing pilot's; the size is the rulebook's)."""
+
 
 class Command(BaseCommand):
     help = "Serve on 127.0.0.1:8000 with the scheduled jobs running in-process (what make run starts)."
@@ -114,6 +117,7 @@ class Command(BaseCommand):
         from accounts.models import ApiToken
         from exchange.bots import start_bots
         from exchange.management.commands.seed_demo import BOT_TOKENS
+        from exchange.selectors.rulebooks import block_minimums
 
         if getattr(settings, "PRODUCTION", False):
             return
@@ -124,7 +128,8 @@ class Command(BaseCommand):
             return
         host = "127.0.0.1" if addr in {"0.0.0.0", "::", ""} else addr  # noqa: S104 - where the bots connect
         url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-        start_bots(url, tokens, interval=interval)
+        # The block offers are of the block agreement's minimum size in the rulebook in effect (BJ-BEA's).
+        start_bots(url, tokens, interval=interval, blocks=block_minimums(DEMO_BLOCK_ASSETS))
         self.stderr.write(
             f"Demo trading bots started: a market maker (Shougang) and a taker (Jinyu Cement) on CEA-2024, "
             f"CEA-2025 and BEA-2025 (book, listings, block offers, auctions), every {interval:g}s or so "

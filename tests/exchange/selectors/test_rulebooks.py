@@ -13,9 +13,9 @@ from core import clock
 from core.errors import InvalidInput
 from exchange.errors import RulebookNotFound
 from exchange.models import Asset, AuditEvent, Market, Rulebook, RulebookMode
-from exchange.selectors.rulebooks import rulebook_for
+from exchange.selectors.rulebooks import block_minimums, rulebook_for, rulebook_latest
 from exchange.services.issuance import cea_vintage_create
-from exchange.services.markets import markets_install, rulebook_publish
+from exchange.services.markets import markets_install, rulebook_payload, rulebook_publish
 from tests.factories import ParticipantFactory
 from tests.helpers.ledger import actor_for, make_market
 
@@ -97,3 +97,26 @@ def test_the_database_refuses_editing_a_version_in_effect():
         Rulebook.objects.filter(pk=book.pk).update(tick_fen=5)
     with pytest.raises(DatabaseError), transaction.atomic():
         RulebookMode.objects.filter(rulebook=book).update(band_bp=5000)
+
+
+def test_the_demo_block_size_is_the_block_agreements_minimum_in_the_rulebook_in_effect():
+    # Given the Beijing pilot's instrument and a later version with a larger block minimum
+    market = make_market()
+    cea_vintage_create(actor=market.registry_actor, vintage=2025, market="BJ-BEA")
+    exchange = actor_for(ParticipantFactory(kind=ParticipantKind.EXCHANGE))
+    bea = Market.objects.get(code="BJ-BEA")
+    modes = [
+        {**m, "min_quantity": 20_000} if m["mode"] == "block" else m
+        for m in rulebook_payload(rulebook_for(bea))["modes"]
+    ]
+    with clock.pinned(clock.market_now().replace(year=2026, month=11, day=25)):
+        book = rulebook_publish(actor=exchange, market=bea, effective_from=date(2026, 12, 1), modes=modes)
+
+    # Then the size the demo offers is the minimum in effect on the day; the national CEA's is 100,000 t
+    assert block_minimums(["BEA-2025", "CEA-2024", "NONE-1"], date(2026, 11, 30)) == {
+        "BEA-2025": 10_000,
+        "CEA-2024": 100_000,
+    }
+    assert block_minimums(["BEA-2025"], date(2026, 12, 1)) == {"BEA-2025": 20_000}
+    # and a new version starts from the latest one, read by the one selector
+    assert rulebook_latest(bea) == book
