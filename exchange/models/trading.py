@@ -362,7 +362,11 @@ class ProceedsAdvance(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(amount_fen__gt=0), name="proceeds_advance_positive")]
-        indexes = [models.Index(fields=["account", "trade"], name="proceeds_advance_account_idx")]
+        indexes = [
+            models.Index(fields=["account", "trade"], name="proceeds_advance_account_idx"),
+            # what is not yet withdrawable is read from the settlement watermark's day on (services.proceeds)
+            models.Index(fields=["account", "created_at"], name="proceeds_advance_recent_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount_fen} fen of trade {self.trade_id} advanced to account {self.account_id}"

@@ -1,5 +1,8 @@
 """Cash from sales buys on T and is withdrawn from T+1 (the settlement rules of China's carbon markets).
 
+Whether a market's sales' cash buys on T is its rulebook's ``sale_cash_buys_same_day`` (docs/market.md);
+where it doesn't, that cash buys only once its trade has settled.
+
 A trade moves nothing until settlement, after the close. So that a seller can buy with the proceeds on the
 same day, a buy that needs more cash than the account has available draws on the proceeds of the account's
 unsettled sales: of each such trade, up to the turnover less the seller's fee, oldest trade first, the cash
@@ -22,12 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.utils import timezone
 
 from accounts.actors import Actor
+from core import clock
 from core.errors import translatable as _
 from core.money import fen_to_str
-from exchange.errors import RuleViolation
+from exchange.errors import RulebookNotFound, RuleViolation
 from exchange.locks import lock_proceeds, try_lock_settlement_shared
 from exchange.models import (
     Account,
@@ -37,9 +40,10 @@ from exchange.models import (
     Hold,
     HoldKind,
     ProceedsAdvance,
-    TradeSettlement,
     TransactionKind,
 )
+from exchange.selectors.rulebooks import rulebook_for
+from exchange.selectors.settlement import settlement_watermark, unsettled_trades
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record
 from exchange.services.ledger import Leg, hold_place, journal_open, ledger_post
@@ -66,30 +70,48 @@ class _BuyHold:
 
 
 _ADVANCED = ProceedsAdvance._meta.db_table
-_SETTLED = TradeSettlement._meta.db_table
 
 
 def _unsettled_sales(account: Account) -> list[tuple[int, int, int, int]]:
     """The account's sales that are certain to settle and what of each is still to be paid to it: trade id,
-    buyer account, buyer hold, proceeds left (turnover less the seller's fee less what was advanced), oldest first."""
+    buyer account, buyer hold, proceeds left (turnover less the seller's fee less what was advanced), oldest first.
+    Only the trades from the settlement watermark on are read (``selectors.settlement.unsettled_trades``), and
+    only sales of instruments whose market lets sales' cash buy on the day (the rulebook in effect today,
+    ``sale_cash_buys_same_day``) count."""
+    unsettled, params = unsettled_trades(settlement_watermark())
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT t.id, b.account_id, b.hold_id,
                    t.turnover_fen - t.seller_fee_fen
-                     - COALESCE((SELECT sum(a.amount_fen) FROM {_ADVANCED} a WHERE a.trade_id = t.id), 0)::bigint
+                     - COALESCE((SELECT sum(a.amount_fen) FROM {_ADVANCED} a WHERE a.trade_id = t.id), 0)::bigint,
+                   t.asset_id
               FROM exchange_trade t
               JOIN exchange_order s ON s.id = t.sell_order_id
               JOIN exchange_hold sh ON sh.id = s.hold_id
               JOIN exchange_order b ON b.id = t.buy_order_id
-             WHERE s.account_id = %s
+             WHERE {unsettled}
+               AND s.account_id = %s
                AND sh.kind = %s
-               AND NOT EXISTS (SELECT 1 FROM {_SETTLED} ts WHERE ts.trade_id = t.id)
              ORDER BY t.id
             """,
-            [account.pk, HoldKind.ORDER.value],
+            [*params, account.pk, HoldKind.ORDER.value],
         )
-        return [row for row in cursor.fetchall() if row[3] > 0]
+        rows = [row for row in cursor.fetchall() if row[3] > 0]
+    same_day = _sale_cash_buys_same_day({row[4] for row in rows})
+    return [row[:4] for row in rows if row[4] in same_day]
+
+
+def _sale_cash_buys_same_day(asset_ids: set[int]) -> set[int]:
+    """Of these instruments, those whose rulebook in effect today lets the cash of their sales buy on the day."""
+    found = set()
+    for asset in Asset.objects.filter(pk__in=asset_ids).select_related("market"):
+        try:
+            if rulebook_for(asset).sale_cash_buys_same_day:
+                found.add(asset.pk)
+        except RulebookNotFound:
+            continue  # no market rules: nothing is known to allow it
+    return found
 
 
 def proceeds_unsettled(account: Account) -> int:
@@ -98,14 +120,21 @@ def proceeds_unsettled(account: Account) -> int:
 
 
 def advanced_unsettled(account: Account) -> int:
-    """Cash advanced to the account from sales that have not settled yet (not withdrawable)."""
+    """Cash advanced to the account from sales that have not settled yet (not withdrawable). Only the advances
+    made from the settlement watermark's day on are read (an unsettled trade is of that day or later, and its
+    advance came after it), by the ``(account, created_at)`` index, and only their trades not yet settled."""
+    mark = settlement_watermark()
+    unsettled, params = unsettled_trades(mark)
+    since = "" if mark.since is None else "AND a.created_at >= %s"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT COALESCE(sum(a.amount_fen), 0)::bigint FROM {_ADVANCED} a
-             WHERE a.account_id = %s AND NOT EXISTS (SELECT 1 FROM {_SETTLED} ts WHERE ts.trade_id = a.trade_id)
+            SELECT COALESCE(sum(a.amount_fen), 0)::bigint
+              FROM {_ADVANCED} a
+              JOIN exchange_trade t ON t.id = a.trade_id
+             WHERE a.account_id = %s {since} AND {unsettled}
             """,
-            [account.pk],
+            [account.pk, *([] if mark.since is None else [mark.since]), *params],
         )
         return int(cursor.fetchone()[0])
 
@@ -144,7 +173,7 @@ def _advance(actor: Actor, account: Account, cash: Asset, shortfall: int) -> int
         metadata={"proceeds_advance": True, "trades": len(advances)},
     )
     posted = ledger_post(txn, legs, net=True)
-    now = timezone.now()
+    now = clock.now()  # the clock that dates trades, so an advance is never dated before its trade
     ProceedsAdvance.objects.bulk_create(
         [
             ProceedsAdvance(trade_id=trade_id, account=account, amount_fen=amount, transaction=txn, created_at=now)

@@ -34,7 +34,6 @@ from exchange.models import (
     Account,
     AccountKind,
     Asset,
-    AssetKind,
     HoldKind,
     HoldStatus,
     OrderStatus,
@@ -46,6 +45,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.selectors.rulebooks import rulebook_for
+from exchange.selectors.settlement import Watermark, settlement_watermark, unsettled_trades
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
 from exchange.services.idempotency import idempotent_service
@@ -66,21 +66,6 @@ class _HoldRef:
     @property
     def pk(self) -> int:
         return self.id
-
-
-def _watermark_and_instruments() -> tuple[date | None, list[int]]:
-    """The latest batch's ``settled_before`` (every trade of an earlier trading day is settled), and every
-    asset that trades (not cash; few rows): the trades' index leads with the asset, so a read of some
-    trading days names them all and walks the index per asset from the first day wanted. One statement."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT (SELECT b.settled_before FROM {SettlementBatch._meta.db_table} b
-                         WHERE b.settled_before IS NOT NULL ORDER BY b.id DESC LIMIT 1),
-                       ARRAY(SELECT a.id FROM {Asset._meta.db_table} a WHERE a.kind <> %s ORDER BY a.id)""",
-            [AssetKind.CASH.value],
-        )
-        watermark, instruments = cursor.fetchone()
-    return watermark, list(instruments)
 
 
 def settleable_today(moment: datetime, instruments: list[int]) -> list[int]:
@@ -137,22 +122,22 @@ def _settled_before(today: date, previous: date | None) -> date | None:
     return previous if older else today
 
 
-def _unsettled(today: date, same_day: list[int], since: date | None, instruments: list[int]) -> list[tuple[Any, ...]]:
+def _unsettled(today: date, same_day: list[int], mark: Watermark) -> list[tuple[Any, ...]]:
     """Unsettled trades with what settling them needs, read in one statement (one snapshot).
 
     Settlement runs one at a time (an advisory lock) and only settlement settles trades, so the rows
     need no row locks. An order seen filled or cancelled here has all its unsettled trades here too:
     its last trade and its status change were committed together. A trade is unsettled while it has no
-    ``TradeSettlement`` row (an anti-join on that table's primary key). ``since``, the watermark: trades of
-    earlier days are all settled, so only the trades of ``since`` and later are read (the trades' index, per
-    instrument), and the anti-join's cost follows the days not yet closed, not the history.
+    ``TradeSettlement`` row (an anti-join on that table's primary key), and the trades of days before the
+    watermark are all settled, so only the trades of its day and later are read (``selectors.settlement.
+    unsettled_trades``, the one definition, per instrument on the trades' index): the anti-join's cost
+    follows the days not yet closed, not the history.
 
     Each row: trade id, asset, quantity, turnover, buyer fee, seller fee, buyer account, buyer hold,
     seller account, seller hold, buy order status, buy order id, sell order id, sell order status, then
     the buyer hold's account and asset and the seller hold's account, asset and kind.
     """
-    bounded = "AND t.asset_id = ANY(%s::bigint[]) AND t.trading_day >= %s"
-    params: list[Any] = [today, same_day] if since is None else [today, same_day, instruments, since]
+    unsettled, params = unsettled_trades(mark)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -164,11 +149,11 @@ def _unsettled(today: date, same_day: list[int], since: date | None, instruments
               JOIN exchange_order s ON s.id = t.sell_order_id
               JOIN exchange_hold bh ON bh.id = b.hold_id
               JOIN exchange_hold sh ON sh.id = s.hold_id
-             WHERE NOT EXISTS (SELECT 1 FROM {TradeSettlement._meta.db_table} ts WHERE ts.trade_id = t.id)
-               AND (t.trading_day < %s OR t.asset_id = ANY(%s::bigint[])) {"" if since is None else bounded}
+             WHERE {unsettled}
+               AND (t.trading_day < %s OR t.asset_id = ANY(%s::bigint[]))
              ORDER BY t.id
             """,
-            params,
+            [*params, today, same_day],
         )
         return cursor.fetchall()
 
@@ -190,9 +175,9 @@ def settlement_run(*, actor: Actor | None = None, idempotency_key: str | None = 
     started = clock.now()
     lock_settlement()
     today = clock.trading_day(started)
-    previous, instruments = _watermark_and_instruments()
-    settled_before = _settled_before(today, previous)  # before the read: see there
-    rows = _unsettled(today, settleable_today(started, instruments), previous, instruments)
+    mark = settlement_watermark()
+    settled_before = _settled_before(today, mark.settled_before)  # before the read: see there
+    rows = _unsettled(today, settleable_today(started, mark.instruments), mark)
     if not rows:
         batch = SettlementBatch.objects.create(
             status=SettlementStatus.EMPTY,

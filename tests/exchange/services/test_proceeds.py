@@ -3,6 +3,7 @@ the counterparty's held cash), settlement pays only the rest, and the advanced c
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -146,3 +147,121 @@ def test_two_buys_at_once_on_two_books_draw_on_the_proceeds_once():
     assert sum(ProceedsAdvance.objects.values_list("amount_fen", flat=True)) == COST_50
     assert balance(s_acc, cash_asset()) == (COST_50, COST_50)
     assert_reconciled()
+
+
+def _trade_rows_read(sql: str, params) -> int:
+    """Rows the statement reads from the trades table (returned by its scans plus removed by their filters),
+    planned as on a large table (no sequential scans)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    plan = plan[0]["Plan"] if isinstance(plan, list) else json.loads(plan)[0]["Plan"]
+    read, pending = 0, [plan]
+    while pending:
+        node = pending.pop()
+        pending.extend(node.get("Plans", []))
+        if node.get("Relation Name") == "exchange_trade":
+            loops = node.get("Actual Loops", 1)
+            read += (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * loops
+    return read
+
+
+def test_the_unsettled_proceeds_are_read_from_the_settlement_watermark_on_not_from_the_settled_history():
+    # Given a seller whose sales of Monday to Wednesday are settled (the watermark is Thursday's batch's day)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from exchange.models import SettlementBatch, Trade
+    from exchange.services.proceeds import advanced_unsettled, proceeds_unsettled
+
+    nat = National()
+    _, s_acc, seller = nat.trader("Seller", units=1000)
+    _, b_acc, buyer = nat.trader("Buyer", cash_fen=100_000_000)
+    days = [date(2026, 11, 23), date(2026, 11, 24), WEDNESDAY, THURSDAY]
+    for n, day in enumerate(days):
+        with clock.pinned(at(day, 10)):
+            for k in range(3):
+                listing = listing_post(
+                    actor=seller,
+                    account=s_acc,
+                    asset=nat.cea,
+                    side="sell",
+                    price_fen=8000,
+                    quantity=10,
+                    client_order_id=f"s{n}-{k}",
+                )
+                listing_pick(actor=buyer, account=b_acc, listing=listing, client_order_id=f"b{n}-{k}")
+        if day != THURSDAY:
+            with clock.pinned(at(day + (days[n + 1] - day), 9)):  # the next morning: every earlier day settles
+                settlement_run(actor=nat.market.registry_actor)
+    assert SettlementBatch.objects.order_by("-id").first().settled_before == THURSDAY
+    assert Trade.objects.filter(settlement_batch__isnull=True).count() == 3  # Thursday's
+    assert Trade.objects.count() == 12
+    # and Thursday's proceeds paid what the settled cash (9 sales) fell short of for a purchase of 100 t
+    _, o_acc, other = nat.trader("Other seller", units=500)
+    with clock.pinned(at(THURSDAY, 10, 30)):
+        offered = listing_post(
+            actor=other, account=o_acc, asset=nat.cea, side="sell", price_fen=8000, quantity=100, client_order_id="o1"
+        )
+        listing_pick(actor=seller, account=s_acc, listing=offered, client_order_id="s-buy")
+    advance = 804_800 - 9 * (80_000 - 480)
+
+    # When the proceeds a buy may draw on and the cash not yet withdrawable are read
+    with CaptureQueriesContext(connection) as reads, clock.pinned(at(THURSDAY, 11)):
+        left = proceeds_unsettled(s_acc)
+        advanced = advanced_unsettled(s_acc)
+
+    # Then the figures are Thursday's alone
+    assert advance == 89_120
+    assert left == 3 * (80_000 - 480) - advance
+    assert advanced == advance
+    assert balance(s_acc, cash_asset()) == (804_800, 804_800)
+    # and each statement is bounded by the watermark, reading Thursday's trades and none of the nine settled
+    statements = [q["sql"] for q in reads.captured_queries if "exchange_trade t" in q["sql"]]
+    assert len(statements) == 2
+    assert all("trading_day >= '2026-11-26'" in sql for sql in statements)
+    for sql in statements:
+        assert _trade_rows_read(sql, None) <= 3 + 1  # Thursday's three sales and the purchase, not the history
+
+
+def test_where_the_rulebook_says_sales_cash_does_not_buy_on_the_day_a_buy_beyond_cash_is_refused():
+    # Given CN-CEA's rulebook from Wednesday on: sales' cash buys only once settled
+    from exchange.models import Market
+    from exchange.selectors.rulebooks import rulebook_for
+    from exchange.services.markets import rulebook_publish
+
+    nat = National()
+    assert rulebook_for("CN-CEA", WEDNESDAY).sale_cash_buys_same_day is True  # the shipped rule
+    with clock.pinned(at(WEDNESDAY, 9)):
+        rulebook_publish(
+            actor=nat.operator,
+            market=Market.objects.get(code="CN-CEA"),
+            effective_from=WEDNESDAY,
+            changes={"sale_cash_buys_same_day": False},
+        )
+    s_acc, seller, _ = _sold(nat)
+    _, o_acc, other = nat.trader("Other seller", units=500)
+
+    # When the seller, with no cash but Wednesday's unsettled sale, buys
+    with clock.pinned(at(WEDNESDAY, 10, 30)):
+        offered = listing_post(
+            actor=other, account=o_acc, asset=nat.cea, side="sell", price_fen=8000, quantity=50, client_order_id="o1"
+        )
+        before = snapshot()
+        with pytest.raises(DomainError) as refused:
+            listing_pick(actor=seller, account=s_acc, listing=offered, client_order_id="s2")
+
+    # Then it is refused as cash it doesn't have, and nothing was advanced or changed
+    assert refused.value.code == "insufficient_available"
+    assert snapshot() == before
+    assert not ProceedsAdvance.objects.exists()
+    assert balance(s_acc, cash_asset()) == (0, 0)
+
+    # and once settled, the cash buys
+    with clock.pinned(at(WEDNESDAY, 15, 5)):
+        settlement_run(actor=nat.market.registry_actor)
+    assert balance(s_acc, cash_asset()) == (PROCEEDS, 0)
