@@ -135,6 +135,12 @@ class Rulebook(models.Model):
     cash_withdrawable_after_days = models.PositiveSmallIntegerField(
         default=1, help_text=_("Cash from sales buys on T and is withdrawable from T + this many trading days.")
     )
+    sale_cash_buys_same_day = models.BooleanField(
+        default=True,
+        help_text=_(
+            "Cash from this market's sales buys on the trading day itself, before settlement (else only once settled)."
+        ),
+    )
     # Registry rules (transfers) and pledges
     participant_transfers = models.CharField(
         max_length=16, choices=ParticipantTransfers.choices, default=ParticipantTransfers.NON_TRADE_ONLY

@@ -153,3 +153,37 @@ def test_the_admin_form_shows_a_refusal_and_publishes_nothing():
     assert refused.status_code == 200
     assert "wrong_participant_kind" in str(refused.context["form"].non_field_errors())
     assert Market.objects.get(code="CN-CEA").rulebooks.count() == 1
+
+
+def test_whether_sales_cash_buys_on_the_day_is_published_per_market_with_its_day():
+    markets_install()
+    api = client_for(_staff())
+    body = {"effective_from": "2026-12-01", "changes": {"sale_cash_buys_same_day": False}}
+    with _pinned():
+        created = api.post("/api/v1/markets/CN-CCER/rulebooks", body, format="json", HTTP_IDEMPOTENCY_KEY="rb-s")
+        listed = api.get("/api/v1/markets/CN-CCER/rulebooks")
+
+    assert created.status_code == 201, created.content
+    assert created.json()["sale_cash_buys_same_day"] is False
+    assert [v["sale_cash_buys_same_day"] for v in listed.json()] == [False, True]
+    assert rulebook_for("CN-CCER", date(2026, 11, 30)).sale_cash_buys_same_day is True
+    assert rulebook_for("CN-CCER", date(2026, 12, 1)).sale_cash_buys_same_day is False
+    assert rulebook_for("CN-CEA", date(2026, 12, 1)).sale_cash_buys_same_day is True  # the other markets keep theirs
+    event = AuditEvent.objects.get(action="market.rulebook_publish")
+    assert json.loads(event.payload)["changes"] == {"sale_cash_buys_same_day": [True, False]}
+
+
+def test_the_admin_form_carries_whether_sales_cash_buys_on_the_day():
+    markets_install()
+    browser = admin_client_for(_staff())
+    with _pinned():
+        page = browser.get("/admin/exchange/rulebook/publish/BJ-BEA/")
+        assert page.context["form"]["sale_cash_buys_same_day"].value() is True  # the latest version's
+        data = _form_data(page.context["form"])
+        data["effective_from"] = "2026-12-01"
+        del data["sale_cash_buys_same_day"]  # the box unticked
+        posted = browser.post("/admin/exchange/rulebook/publish/BJ-BEA/", data)
+    assert posted.status_code == 302, posted.context["form"].errors if posted.context else posted
+    assert Rulebook.objects.get(market__code="BJ-BEA", version=2).sale_cash_buys_same_day is False
+    event = AuditEvent.objects.get(action="market.rulebook_publish")
+    assert json.loads(event.payload)["changes"] == {"sale_cash_buys_same_day": [True, False]}

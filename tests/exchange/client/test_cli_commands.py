@@ -156,3 +156,20 @@ def test_rulebook_list_and_publish(market):
     assert out.splitlines()[2].split()[:2] == [str(versions), "2099-01-01"]
     assert rulebook_for("CN-CEA", date(2099, 1, 1)).large_holder_threshold_t == 2_000_000
     assert AuditEvent.objects.filter(action="market.rulebook_publish").count() == published + 1
+
+
+def test_rulebook_publish_sets_whether_sales_cash_buys_on_the_day(market):
+    code, _, err = run(
+        market,
+        market.operator_token,
+        "rulebook",
+        "publish",
+        "CN-CEA",
+        "2099-01-01",
+        "--set",
+        "sale_cash_buys_same_day=false",
+    )
+
+    assert code == 0, err
+    assert rulebook_for("CN-CEA", date(2099, 1, 1)).sale_cash_buys_same_day is False
+    assert rulebook_for("CN-CEA").sale_cash_buys_same_day is True

@@ -42,6 +42,7 @@ def test_the_three_markets_ship_with_their_sourced_rules():
     assert bea.mode("listing") is None
     assert (bea.position_limit_rule, bea.position_limit_t) == ("allocation_plus", 1_000_000)
     assert all(book.sources for book in (cea, ccer, bea))
+    assert all(book.sale_cash_buys_same_day for book in (cea, ccer, bea))  # cash from sales buys on T
 
 
 def test_instruments_belong_to_their_market():
