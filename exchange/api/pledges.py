@@ -351,6 +351,7 @@ CSV_HEADER = [
     "maturity",
     "price",
     "collateral_value",
+    "cash_collateral",
     "ltv_percent",
     "ltv_limit_percent",
     "margin_call_percent",
@@ -394,6 +395,7 @@ def _csv_row(loan: PledgeLoan) -> list[Any]:
         loan.maturity_date,
         fen_to_str(loan.price_fen),
         fen_to_str(loan.collateral_value_fen),
+        fen_to_str(loan.cash_collateral_fen),
         bp_to_percent(loan.ltv_bp),
         bp_to_percent(loan.ltv_limit_bp),
         bp_to_percent(loan.margin_call_bp),
@@ -939,6 +941,7 @@ class ExposureOut(serializers.Serializer):
     loans = serializers.IntegerField(help_text="Open loans: registered or in default.")
     principal = MoneyField(source="principal_fen")
     collateral_value = MoneyField(source="collateral_value_fen")
+    cash_collateral = MoneyField(source="cash_collateral_fen", help_text="Of the value, cash held under the pledges.")
     ltv_bp = serializers.IntegerField(allow_null=True, help_text="Summed principal over summed value, rounded up.")
     margin_calls_open = serializers.IntegerField()
     defaulted = serializers.IntegerField()

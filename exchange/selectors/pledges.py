@@ -56,9 +56,7 @@ class Price:
 
 def collateral_price(asset: Asset, day: date) -> Price | None:
     """The close of ``day`` or the latest before it; else the listing's reference price; else None."""
-    row = (
-        DailyPrice.objects.filter(asset=asset, day__lte=day).order_by("-day").values_list("close_fen", "day").first()
-    )
+    row = DailyPrice.objects.filter(asset=asset, day__lte=day).order_by("-day").values_list("close_fen", "day").first()
     if row is not None:
         return Price(fen=row[0], day=row[1], source=PriceSource.CLOSE)
     reference = MarketRules.objects.filter(asset=asset).values_list("reference_price_fen", flat=True).first()
@@ -130,6 +128,7 @@ class Exposure:
     loans: int
     principal_fen: int
     collateral_value_fen: int
+    cash_collateral_fen: int
     margin_calls_open: int
     defaulted: int
     received_on_enforcement_fen: int
@@ -152,10 +151,11 @@ def exposures(lender_id: int | None = None) -> list[Exposure]:
             loans=Count("pledges_taken", filter=open_loans, distinct=True),
             principal=Coalesce(Sum("pledges_taken__principal_fen", filter=open_loans), 0),
             value=Coalesce(Sum("pledges_taken__collateral_value_fen", filter=open_loans), 0),
+            cash=Coalesce(Sum("pledges_taken__cash_collateral_fen", filter=open_loans), 0),
             calls=Count("pledges_taken", filter=open_loans & Q(pledges_taken__margin_call__isnull=False)),
             defaulted=Count("pledges_taken", filter=Q(pledges_taken__status=PledgeStatus.DEFAULTED)),
         )
-        .values_list("pk", "name", "loans", "principal", "value", "calls", "defaulted")
+        .values_list("pk", "name", "loans", "principal", "value", "cash", "calls", "defaulted")
         .distinct()
     )
     received: dict[int, int] = {}
@@ -166,7 +166,7 @@ def exposures(lender_id: int | None = None) -> list[Exposure]:
             received.get(enforcement.loan.lender_id, 0) + enforcement.received_by_lender_fen
         )
     found = [
-        Exposure(pk, name, loans, principal, value, calls, defaulted, received.get(pk, 0))
-        for pk, name, loans, principal, value, calls, defaulted in rows
+        Exposure(pk, name, loans, principal, value, cash, calls, defaulted, received.get(pk, 0))
+        for pk, name, loans, principal, value, cash, calls, defaulted in rows
     ]
     return sorted(found, key=lambda e: (-e.principal_fen, e.lender_id))

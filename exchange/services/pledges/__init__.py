@@ -45,6 +45,7 @@ from exchange.services.pledges.enforcement import (
 from exchange.services.pledges.errors import (
     AssetNotPledgeable,
     CollateralNotPriced,
+    DebtCoveredByCash,
     DefaultNotDue,
     EnforcementExceedsDebt,
     EnforcementInProgress,
@@ -86,6 +87,7 @@ __all__ = [
     "TRANSITIONS",
     "AssetNotPledgeable",
     "CollateralNotPriced",
+    "DebtCoveredByCash",
     "DefaultNotDue",
     "EnforcementExceedsDebt",
     "EnforcementInProgress",

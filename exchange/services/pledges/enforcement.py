@@ -61,6 +61,7 @@ from exchange.services.pledges.common import (
     valuation_band_bp,
 )
 from exchange.services.pledges.errors import (
+    DebtCoveredByCash,
     DefaultNotDue,
     EnforcementExceedsDebt,
     EnforcementInProgress,
@@ -329,6 +330,11 @@ def pledge_enforce(
         )
         return enforcement
 
+    held = _cash_held(loan)
+    if held >= due:  # the cash is taken first and pays it all: nothing is left to sell
+        raise DebtCoveredByCash(
+            details={"pledge": loan.pk, "debt": fen_to_str(due), "cash_collateral": fen_to_str(held)}
+        )
     lock_book(asset.pk)  # after the loan, before balances and holds (exchange.locks)
     cash_taken = _take_cash(actor, loan, due, method)  # cash held as collateral is taken first
     sale_hold = holds_consolidate(

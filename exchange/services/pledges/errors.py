@@ -74,6 +74,18 @@ class EnforcementExceedsDebt(RuleViolation):
     default_message = _("The units named are worth more than the debt; the surplus belongs to the borrower.")
 
 
+class DebtCoveredByCash(RuleViolation):
+    """An enforcement sale of a pledge whose cash collateral already covers the whole debt: the cash is taken
+    first, so no unit would need selling (Civil Code art. 438: the surplus is the borrower's)."""
+
+    code = "pledge_debt_covered_by_cash"
+    default_message = _("The cash held under the pledge covers the debt: no unit needs to be sold.")
+    remedy = (
+        "Enforce by agreement (the cash goes to the lender first and every unit is released), or ask the registry "
+        "to execute a court order."
+    )
+
+
 class NoValuationProposed(InvalidState):
     code = "pledge_no_valuation_proposed"
     default_message = _("The lender has proposed no valuation for this pledge.")

@@ -288,6 +288,7 @@ def test_the_lenders_exposure_is_summed_over_its_open_loans(ps, book):
             "loans": 2,
             "principal": "48000.00",
             "collateral_value": "87480.00",
+            "cash_collateral": "0.00",
             "ltv_bp": 5487,
             "margin_calls_open": 1,
             "defaulted": 0,
@@ -300,8 +301,9 @@ def test_the_lenders_exposure_is_summed_over_its_open_loans(ps, book):
     as_csv = bank.get("/api/v1/pledges/exposure?format=csv")
     lines = b"".join(as_csv.streaming_content).decode("utf-8-sig").splitlines()
     assert lines == [
-        "lender_id,lender,loans,principal,collateral_value,ltv_bp,margin_calls_open,defaulted,received_on_enforcement",
-        f"{ps.bank[0].pk},Bank of Beijing,2,48000.00,87480.00,5487,1,0,0.00",
+        "lender_id,lender,loans,principal,collateral_value,cash_collateral,ltv_bp,margin_calls_open,defaulted,"
+        "received_on_enforcement",
+        f"{ps.bank[0].pk},Bank of Beijing,2,48000.00,87480.00,0.00,5487,1,0,0.00",
     ]
     assert error_of(client_for(ps.borrower[2]).get("/api/v1/pledges/exposure")) == (403, "wrong_participant_kind")
 

@@ -259,3 +259,49 @@ def test_the_daily_valuation_counts_the_cash_held_and_records_the_units_at_the_p
     assert (valuation.quantity, valuation.price_fen, valuation.value_fen) == (400, 8000, 400 * 8000)
     assert valuation.ltv_bp == 6000  # against the units and the cash held
     assert (loan.collateral_value_fen, loan.ltv_bp) == (400 * 8000 + SUBSTITUTE_FEN, 6000)
+
+
+def test_the_pledge_and_exposure_csvs_show_the_cash_collateral_in_yuan(ps):
+    import csv
+    import io
+
+    # Given a pledge with 8,000.00 yuan of cash held in place of 100 t
+    loan = ps.registered(500)
+    _release_against_cash(ps, loan)
+    bank = client_for(ps.bank[2])
+
+    # When the lender reads its loan book and its exposure as CSV
+    book = bank.get("/api/v1/pledges/loan-book?format=csv")
+    exposure = bank.get("/api/v1/pledges/exposure?format=csv")
+
+    # Then both carry the cash, in yuan
+    (row,) = csv.DictReader(io.StringIO(b"".join(book.streaming_content).decode("utf-8-sig")))
+    assert (row["id"], row["cash_collateral"]) == (str(loan.pk), "8000.00")
+    (totals,) = csv.DictReader(io.StringIO(b"".join(exposure.streaming_content).decode("utf-8-sig")))
+    assert (totals["loans"], totals["cash_collateral"]) == ("1", "8000.00")
+    assert bank.get("/api/v1/pledges/exposure").json()[0]["cash_collateral"] == "8000.00"
+
+
+def test_enforcement_by_sale_is_refused_when_the_cash_already_covers_the_debt_and_nothing_moves(ps):
+    # Given a defaulted pledge whose cash collateral (25,000.00) covers the debt (24,005.13)
+    ps.ex.deposit(ps.account, 2_000_000)
+    with clock.pinned(at(DAY)):
+        loan = ps.registered(500, maturity_date=DAY + timedelta(days=1))
+        _release_against_cash(ps, loan, cash_fen=2_500_000)
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        loan = pledge_default(actor=ps.bank[2], loan=loan)
+
+        # When the lender starts a sale
+        before = snapshot()
+        with pytest.raises(DomainError) as refused:
+            pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+
+    # Then it is refused with its code and figures, and nothing moved: no order, the cash still held
+    assert (refused.value.code, refused.value.status) == ("pledge_debt_covered_by_cash", 409)
+    assert refused.value.details == {"pledge": loan.pk, "debt": "24005.13", "cash_collateral": "25000.00"}
+    assert snapshot() == before
+    loan.refresh_from_db()
+    assert (loan.status, loan.cash_collateral_fen) == (PledgeStatus.DEFAULTED, 2_500_000)
+    assert not loan.enforcements.exists()
+    assert balance(ps.account, ps.ex.cny) == (CASH_FEN + 2_000_000, 2_500_000)
+    assert balance(ps.bank_account, ps.ex.cny) == (0, 0)
