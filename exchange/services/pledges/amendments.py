@@ -52,6 +52,8 @@ from exchange.services.pledges.common import (
     margin_call_met,
     margin_call_met_audit,
     mark,
+    ranges_freed,
+    ranges_of,
     require_party,
     require_units,
 )
@@ -240,7 +242,12 @@ def pledge_amendment_register(*, actor: Actor, amendment: PledgeAmendment) -> Pl
         loan.quantity -= amendment.quantity
         check_ltv_limit(loan, price)
         releases = latest_collateral(loan, amendment.quantity)
+        before = {hold.pk: ranges_of(hold) for hold, _ in releases}
         holds_release(releases)
+        # the serials it freed, recorded on the amendment and in its audit event (``serial_ranges``)
+        amendment.serial_ranges = sorted(
+            freed for hold, _ in releases for freed in ranges_freed(before[hold.pk], ranges_of(hold))
+        )
     else:
         assert amendment.maturity_date is not None  # an extension's (pledge_amendment_terms_valid)
         amendment.previous_maturity_date = loan.maturity_date

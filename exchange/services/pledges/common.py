@@ -246,6 +246,23 @@ def collateral_add(
     )
 
 
+def ranges_freed(before: list[list[int]], after: list[list[int]]) -> list[list[int]]:
+    """The serial ranges in ``before`` and not in ``after`` (both sorted, non-overlapping [first, last]): what
+    a partial release of a hold gave back."""
+    freed: list[list[int]] = []
+    for first, last in before:
+        start = first
+        for kept_first, kept_last in after:
+            if kept_last < start or kept_first > last:
+                continue
+            if kept_first > start:
+                freed.append([start, kept_first - 1])
+            start = kept_last + 1
+        if start <= last:
+            freed.append([start, last])
+    return freed
+
+
 def latest_collateral(loan: PledgeLoan, quantity: int) -> list[tuple[Hold, int]]:
     """The holds (and how much of each) that release ``quantity`` pledged units, the latest collateral
     first (what was pledged last leaves first; the initial registration's blocks stay longest)."""

@@ -106,6 +106,21 @@ class TestAmendments:
         assert held == [(51, 500)]
         assert_reconciled()
 
+    def test_a_partial_release_records_the_serials_it_freed_on_the_amendment_and_in_its_audit_event(self, ps):
+        registered(ps, ps.loan, kind="top_up", quantity=100)  # A01: serials 501-600
+
+        done = registered(ps, ps.loan, kind="partial_release", quantity=150)
+
+        done.refresh_from_db()
+        assert done.serial_ranges == [[1, 50], [501, 600]]  # the top-up whole, then the initial hold's lowest 50
+        event = AuditEvent.objects.get(action="pledge.amendment_register", object_id=str(done.pk))
+        assert json.loads(event.payload)["serial_ranges"] == [
+            ["1", "50"],
+            ["501", "600"],
+        ]  # as the payload writes numbers
+        held = [(first, last) for first, last, _number, state in blocks(ps.cea, ps.account) if state == "held"]
+        assert held == [(51, 500)]  # and exactly those are free again
+
     def test_a_partial_release_above_the_ltv_limit_or_under_a_margin_call_is_refused(self, ps):
         amendment = applied(ps, ps.loan, kind="partial_release", quantity=100)  # 400 t: LTV 75% > 70%
 
