@@ -43,6 +43,10 @@ from exchange.services.pledges import (
     pledge_withdraw,
 )
 from exchange.services.pledges.amendments import pledge_amendment_confirm, pledge_amendment_reject
+from exchange.services.pledges.compliance_release import (
+    pledge_compliance_release_decide,
+    pledge_compliance_release_request,
+)
 
 
 class CollateralInline(ReadOnlyInline):
@@ -72,6 +76,18 @@ class MarginCallInline(ReadOnlyInline):
 
 class TopUpForm(forms.Form):
     quantity = forms.IntegerField(min_value=1, label="Units to add (tCO2e)")
+
+
+class ComplianceReleaseForm(forms.Form):
+    quantity = forms.IntegerField(min_value=1, label=_("Pledged units to surrender (t)"))
+    year = forms.IntegerField(min_value=2000, max_value=2100, label=_("Compliance year"))
+    substitute_quantity = forms.IntegerField(min_value=0, initial=0, label=_("Substitute units to pledge (t)"))
+    substitute_cash_fen = forms.IntegerField(
+        min_value=0,
+        initial=0,
+        label=_("Substitute cash to hold under the pledge (fen)"),
+        help_text=_("800000 = 8,000.00 yuan, held on the borrower's cash account once the lender consents."),
+    )
 
 
 class EnforceSaleForm(forms.Form):
@@ -132,6 +148,8 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         "declare_default",
         "agree_valuation",
         "decline_valuation",
+        "consent_compliance_release",
+        "refuse_compliance_release",
     ]
     autocomplete_fields = ["account", "lender"]
     request_fields = (
@@ -249,8 +267,31 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             request, queryset, lambda actor, loan: pledge_enforcement_decline(actor=actor, loan=loan), _("declined")
         )
 
+    @admin.action(description=_("Consent to the selected release for compliance, holding any substitute cash (lender)"))
+    def consent_compliance_release(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda actor, loan: pledge_compliance_release_decide(actor=actor, loan=loan, consent=True),
+            _("released for compliance"),
+        )
+
+    @admin.action(description=_("Refuse the selected release for compliance (lender)"))
+    def refuse_compliance_release(self, request: HttpRequest, queryset: QuerySet[PledgeLoan]) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda actor, loan: pledge_compliance_release_decide(actor=actor, loan=loan, consent=False),
+            _("release for compliance refused"),
+        )
+
     def get_urls(self) -> list[Any]:
         return [
+            path(
+                "<int:pk>/compliance-release/",
+                self.admin_site.admin_view(self.compliance_release_view),
+                name="exchange_pledgeloan_compliance_release",
+            ),
             path("<int:pk>/top-up/", self.admin_site.admin_view(self.top_up_view), name="exchange_pledgeloan_top_up"),
             path(
                 "<int:pk>/enforce-sale/",
@@ -314,6 +355,16 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             TopUpForm,
             "Top up collateral",
             lambda actor, loan, data: pledge_top_up(actor=actor, loan=loan, quantity=data["quantity"]),
+        )
+
+    def compliance_release_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The borrower asks to surrender pledged units, with substitute units or cash in their place."""
+        return self._step_view(
+            request,
+            pk,
+            ComplianceReleaseForm,
+            _("Release for compliance against substitute units or cash (borrower)"),
+            lambda actor, loan, data: pledge_compliance_release_request(actor=actor, loan=loan, **data),
         )
 
     def enforce_sale_view(self, request: HttpRequest, pk: int) -> HttpResponse:

@@ -146,3 +146,45 @@ def test_the_lender_confirms_and_the_registry_registers_an_amendment_in_the_admi
     page = staff(ps.ex.market.registry_actor).get(f"/admin/exchange/pledgeloan/{loan.pk}/change/")
     assert page.status_code == 200
     assert amendment.reference.encode() in page.content
+
+
+def test_substitute_cash_is_asked_on_its_page_and_held_when_the_lender_consents_by_action(ps):
+    from exchange.models import PledgeComplianceRelease
+    from exchange.services.compliance import compliance_year_create, emissions_record, entities_cover
+    from tests.helpers.ledger import snapshot
+
+    # Given a registered pledge of 500 t (24,000.00 at 80.00) whose borrower owes a surrender for 2024
+    registry = ps.ex.market.registry_actor
+    year = compliance_year_create(actor=registry, year=2024)
+    [obligation] = entities_cover(actor=registry, year=year, entities=[ps.borrower[0]])
+    emissions_record(actor=registry, obligation=obligation, quantity=600)
+    ps.ex.deposit(ps.account, 1_000_000)
+    loan = ps.registered(500)
+    borrower, lender = staff(ps.borrower[2]), staff(ps.bank[2])
+
+    # When the borrower asks, on its page, to surrender 100 t against 8,000.00 yuan held in their place
+    assert borrower.get(f"/admin/exchange/pledgeloan/{loan.pk}/compliance-release/").status_code == 200
+    asked = borrower.post(
+        f"/admin/exchange/pledgeloan/{loan.pk}/compliance-release/",
+        {"quantity": 100, "year": 2024, "substitute_quantity": 0, "substitute_cash_fen": 800_000},
+    )
+    assert asked.status_code == 302
+    assert PledgeComplianceRelease.objects.get(loan=loan).substitute_cash_fen == 800_000
+    assert balance(ps.account, ps.ex.cny) == (1_000_000, 0)  # nothing moves on the request
+
+    # and the borrower can't consent for the lender: a message, nothing changed
+    before = snapshot()
+    borrower.post(
+        "/admin/exchange/pledgeloan/",
+        {"action": "consent_compliance_release", "_selected_action": [loan.pk]},
+    )
+    assert snapshot() == before
+
+    # Then the lender's consent holds the cash under the pledge and releases the units into the surrender
+    lender.post(
+        "/admin/exchange/pledgeloan/",
+        {"action": "consent_compliance_release", "_selected_action": [loan.pk]},
+    )
+    loan.refresh_from_db()
+    assert (loan.quantity, loan.cash_collateral_fen) == (400, 800_000)
+    assert balance(ps.account, ps.ex.cny) == (1_000_000, 800_000)
