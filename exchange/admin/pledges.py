@@ -19,6 +19,7 @@ from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
 from exchange.api.fields import fen_to_str
 from exchange.models import (
+    AmendmentKind,
     MarginCall,
     PledgeAmendment,
     PledgeCollateral,
@@ -39,10 +40,13 @@ from exchange.services.pledges import (
     pledge_reject,
     pledge_release,
     pledge_request,
-    pledge_top_up,
     pledge_withdraw,
 )
-from exchange.services.pledges.amendments import pledge_amendment_confirm, pledge_amendment_reject
+from exchange.services.pledges.amendments import (
+    pledge_amendment_confirm,
+    pledge_amendment_reject,
+    pledge_amendment_request,
+)
 from exchange.services.pledges.compliance_release import (
     pledge_compliance_release_decide,
     pledge_compliance_release_request,
@@ -115,7 +119,8 @@ class CourtOrderForm(forms.Form):
 @admin.register(PledgeLoan)
 class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
     """The pledge register and loan book. Adding one is the borrower's request; each step is an action
-    (or, for a top-up and a sale, a page) calling the same service as the API, as the logged-in user."""
+    (or, for a top-up amendment, a release for compliance and an enforcement, a page) calling the same service as
+    the API, as the logged-in user."""
 
     list_display = [
         "id",
@@ -349,12 +354,16 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/exchange/pledgeloan/exposure.html", context)
 
     def top_up_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The borrower applies for a top-up amendment (the one way to add collateral): the lender confirms it
+        and the registry registers it under Pledge amendments; the units are frozen at registration."""
         return self._step_view(
             request,
             pk,
             TopUpForm,
-            "Top up collateral",
-            lambda actor, loan, data: pledge_top_up(actor=actor, loan=loan, quantity=data["quantity"]),
+            _("Apply for a top-up amendment (borrower)"),
+            lambda actor, loan, data: pledge_amendment_request(
+                actor=actor, loan=loan, kind=AmendmentKind.TOP_UP, quantity=data["quantity"]
+            ),
         )
 
     def compliance_release_view(self, request: HttpRequest, pk: int) -> HttpResponse:

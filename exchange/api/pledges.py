@@ -83,7 +83,6 @@ from exchange.services.pledges import (
     pledge_reject,
     pledge_release,
     pledge_request,
-    pledge_top_up,
     pledge_withdraw,
 )
 from exchange.services.pledges.common import asset_label
@@ -725,32 +724,6 @@ class PledgeWithdrawApi(_PledgeStepApi):
 
     def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
         return pledge_withdraw(actor=self.actor, loan=loan)
-
-
-class TopUpIn(serializers.Serializer):
-    quantity = QuantityField()
-    serials = SerialRangeField(required=False, help_text="Pledge exactly this range [first, last].")
-
-
-class PledgeTopUpApi(_PledgeStepApi):
-    """The borrower pledges more units (e.g. to meet a margin call); LTV is recomputed at once."""
-
-    input_class = TopUpIn
-
-    @idempotent_request
-    @extend_schema(
-        request=TopUpIn, responses=PledgeOut, parameters=[IDEMPOTENCY_PARAMETER], operation_id="pledges_top_up"
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        return super().post(request, pk)
-
-    def step(self, loan: PledgeLoan, data: dict[str, Any]) -> Any:
-        return pledge_top_up(
-            actor=self.actor,
-            loan=loan,
-            quantity=data["quantity"],
-            serials=data.get("serials"),
-        )
 
 
 class ReleaseIn(serializers.Serializer):

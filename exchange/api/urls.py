@@ -122,7 +122,6 @@ urlpatterns = [
     ),
     path("pledges/<id:pk>/reject", pledges.PledgeRejectApi.as_view(), name="pledge-reject"),
     path("pledges/<id:pk>/withdraw", pledges.PledgeWithdrawApi.as_view(), name="pledge-withdraw"),
-    path("pledges/<id:pk>/top-up", pledges.PledgeTopUpApi.as_view(), name="pledge-top-up"),
     path("pledges/<id:pk>/amendments", pledge_amendments.PledgeAmendmentListApi.as_view(), name="pledge-amendments"),
     path(
         "pledges/<id:pk>/amendments/<id:number>/confirm",

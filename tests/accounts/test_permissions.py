@@ -204,7 +204,6 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
             "external-registration",
             "reject",
             "withdraw",
-            "top-up",
             "release",
             "default",
             "enforce",

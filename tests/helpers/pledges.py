@@ -13,7 +13,7 @@ from typing import Any
 
 from accounts.models import ParticipantKind
 from core import clock
-from exchange.models import Account, PledgeLoan
+from exchange.models import Account, PledgeAmendment, PledgeLoan
 from exchange.services.pledges import pledge_confirm, pledge_default, pledge_register, pledge_request
 from exchange.services.trading import asset_list, day_close
 from tests.helpers.ledger import actor_for, make_market
@@ -78,6 +78,21 @@ class Pledges:
 
     def registered(self, quantity: int = 500, **terms: Any) -> PledgeLoan:
         return self.register(self.applied(quantity, **terms))
+
+    def top_up(self, loan: PledgeLoan, quantity: int, serials: tuple[int, int] | None = None) -> PledgeAmendment:
+        """A top-up, the one way: the borrower applies for the amendment, the lender confirms, the registry
+        registers it (the units are frozen then)."""
+        from exchange.services.pledges.amendments import (
+            pledge_amendment_confirm,
+            pledge_amendment_register,
+            pledge_amendment_request,
+        )
+
+        applied = pledge_amendment_request(
+            actor=self.borrower[2], loan=loan, kind="top_up", quantity=quantity, serials=serials
+        )
+        pledge_amendment_confirm(actor=self.bank[2], amendment=applied, terms_digest=applied.terms_digest)
+        return pledge_amendment_register(actor=self.ex.market.registry_actor, amendment=applied)
 
     def defaulted(self, quantity: int = 500, **terms: Any) -> PledgeLoan:
         """Registered on DAY, maturing the next day, declared in default (matured) two days after DAY."""

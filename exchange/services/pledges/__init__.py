@@ -13,7 +13,7 @@ Lifecycle (every other move is refused with ``invalid_pledge_transition``, 409; 
     requested --confirm--> applied --register--> registered --release--> released
     requested|applied --reject/withdraw--> rejected|withdrawn
     registered --default--> defaulted --enforce--> enforced      registered|defaulted --court--> enforced
-    registered --top_up, or an amendment registered by the registry--> registered
+    registered --an amendment registered by the registry (top-up, partial release, extension)--> registered
 
 Money is integer fen; the annual rate and the LTV levels are basis points (385 bp = 3.85%).
 Interest is simple, by the loan's day count (actual/360 by default, actual/365 where agreed), from the
@@ -65,7 +65,6 @@ from exchange.services.pledges.registration import (
     pledge_register,
     pledge_reject,
     pledge_request,
-    pledge_top_up,
     pledge_withdraw,
 )
 from exchange.services.pledges.release import pledge_release
@@ -118,7 +117,6 @@ __all__ = [
     "pledge_release",
     "pledge_request",
     "pledge_sales_complete",
-    "pledge_top_up",
     "pledge_withdraw",
     "pledges_value",
     "sale_fills_settled",

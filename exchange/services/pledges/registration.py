@@ -1,4 +1,4 @@
-"""Request, registration, rejection, withdrawal and top-up of a pledge."""
+"""Request, registration, rejection and withdrawal of a pledge (a top-up is an amendment: ``amendments``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from accounts.models import Participant, ParticipantKind
 from core import clock
 from core.errors import InvalidInput
 from core.errors import translatable as _
-from core.limits import is_quantity
 from core.money import fen_to_str
 from exchange.errors import (
     AccountNotFound,
@@ -26,7 +25,6 @@ from exchange.models import (
     PledgeLoan,
     PledgeStatus,
 )
-from exchange.selectors.pledges import Price, collateral_price
 from exchange.services.accounts import check_source
 from exchange.services.audit import audit_record, service
 from exchange.services.four_eyes import four_eyes_check
@@ -38,11 +36,8 @@ from exchange.services.pledges.common import (
     VALUATION_FIELDS,
     check_available,
     check_ltv_limit,
-    collateral_add,
     lender_account_of,
     locked_loan,
-    margin_call_met,
-    margin_call_met_audit,
     mark,
     price_or_refuse,
     ranges_of,
@@ -342,53 +337,3 @@ def pledge_withdraw(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
     loan.save(update_fields=["status", "closed_on"])
     audit_record(actor=actor, action="pledge.withdraw", obj=loan, payload={"pledge": loan.pk})
     return loan
-
-
-# --- top-up and release ------------------------------------------------------------------------------------
-@service
-@idempotent_service("pledge_top_up")
-def pledge_top_up(
-    *,
-    actor: Actor,
-    loan: PledgeLoan,
-    quantity: int,
-    serials: tuple[int, int] | None = None,
-    idempotency_key: str | None = None,
-) -> PledgeCollateral:
-    """The borrower pledges more units to a registered loan (e.g. to meet a margin call).
-
-    The LTV is recomputed at the latest price; an open margin call that it now meets is closed.
-    ``idempotency_key`` is claimed by ``@idempotent_service``; the body never sees it.
-    """
-    loan = locked_loan(loan)
-    require_party(actor, loan, "borrower")
-    if not is_quantity(quantity):
-        raise InvalidPledgeTerms(
-            _("A top-up is a whole positive number of tonnes."), details={"quantity": str(quantity)}
-        )
-    if serials is not None and (serials[0] < 1 or serials[1] - serials[0] + 1 != quantity):
-        raise InvalidPledgeTerms(_("The range [first, last] holds exactly the quantity."), details={"serials": serials})
-    asset = require_units(loan, "top_up")
-    transition(loan, "top_up")
-    day, now = clock.trading_day(), clock.now()
-    collateral = collateral_add(loan, asset, quantity, serials, CollateralKind.TOP_UP, now)
-    hold = collateral.hold
-    loan.quantity += quantity
-    mark(loan, collateral_price(asset, day) or Price(loan.price_fen, None, ""), day)
-    met = margin_call_met(loan)
-    loan.save(update_fields=["quantity", "margin_call", *VALUATION_FIELDS])
-    audit_record(
-        actor=actor,
-        action="pledge.top_up",
-        obj=loan,
-        payload={
-            "pledge": loan.pk,
-            "quantity": quantity,
-            "pledged": loan.quantity,
-            "hold": hold.pk,
-            "serials": collateral.serial_ranges,
-            "ltv_bp": loan.ltv_bp,
-        },
-    )
-    margin_call_met_audit(actor, loan, met, "top_up")
-    return collateral

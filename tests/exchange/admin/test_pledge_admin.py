@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from exchange.models import PledgeLoan, PledgeStatus
+from exchange.models import PledgeAmendment, PledgeLoan, PledgeStatus
 from tests.helpers.api import admin_client_for
 from tests.helpers.ledger import balance
 from tests.helpers.pledges import make_pledges
@@ -104,7 +104,19 @@ def test_add_is_the_borrowers_request_and_top_up_has_its_page(ps):
     assert client.get(f"/admin/exchange/pledgeloan/{loan.pk}/top-up/").status_code == 200
     topped = client.post(f"/admin/exchange/pledgeloan/{loan.pk}/top-up/", {"quantity": 50})
 
+    # the page applies for a top-up amendment (the one way to top up): nothing is frozen yet
     assert topped.status_code == 302
+    amendment = PledgeAmendment.objects.get(loan=loan)
+    assert (amendment.kind, amendment.status, amendment.quantity) == ("top_up", "requested", 50)
+    assert PledgeLoan.objects.get(pk=loan.pk).quantity == 100
+    assert balance(ps.account, ps.cea) == (1000, 100)
+    # the lender confirms and the registry registers it, by the amendment admin's actions: now it is frozen
+    staff(ps.bank[2]).post(
+        "/admin/exchange/pledgeamendment/", {"action": "confirm", "_selected_action": [amendment.pk]}
+    )
+    staff(ps.ex.market.registry_actor).post(
+        "/admin/exchange/pledgeamendment/", {"action": "register", "_selected_action": [amendment.pk]}
+    )
     assert PledgeLoan.objects.get(pk=loan.pk).quantity == 150
     assert balance(ps.account, ps.cea) == (1000, 150)
 

@@ -759,18 +759,6 @@ def _pledges(settings):
     )
 
 
-def _pledge_top_up(settings):
-    ps = make_pledges()
-    loan = ps.registered()
-    return Case(
-        client_of(ps.borrower[2]),
-        f"/api/v1/pledges/{loan.pk}/top-up",
-        {"quantity": 100},
-        lambda: (PledgeLoan.objects.get(pk=loan.pk).quantity, balance(ps.account, ps.cea)),
-        other_body={"quantity": 101},
-    )
-
-
 def _amendment_requested(ps, loan):
     from exchange.services.pledges.amendments import pledge_amendment_request
 
@@ -1592,7 +1580,6 @@ CASES: dict[str, Callable[[Any], Case]] = {
     "api/v1/allocations": _allocations,
     "api/v1/allocations/csv": _allocations_csv,
     "api/v1/pledges": _pledges,
-    "api/v1/pledges/<id:pk>/top-up": _pledge_top_up,
     "api/v1/pledges/<id:pk>/amendments": _pledge_amend,
     "api/v1/pledges/<id:pk>/amendments/<id:number>/confirm": _pledge_amendment_confirm,
     "api/v1/pledges/<id:pk>/amendments/<id:number>/register": _pledge_amendment_register,

@@ -11,7 +11,7 @@ import pytest
 from accounts.models import ParticipantKind
 from core import clock
 from exchange.models import PledgeLoan, PledgeStatus
-from exchange.services.pledges import pledge_top_up, pledges_value
+from exchange.services.pledges import pledges_value
 from tests.helpers.api import client_for, error_of
 from tests.helpers.ledger import balance, blocks
 from tests.helpers.pledges import DAY, at, make_pledges
@@ -82,8 +82,15 @@ def test_request_accept_top_up_and_release_over_http(ps):
     ]
     assert accepted.json()["lender_account"] == ps.bank_account.number
 
-    topped = borrower.post(f"/api/v1/pledges/{pk}/top-up", {"quantity": 100}, format="json", HTTP_IDEMPOTENCY_KEY="t")
-    assert topped.status_code == 200, topped.json()
+    # a top-up is the one registered amendment: applied, confirmed, registered
+    assert borrower.post(f"/api/v1/pledges/{pk}/top-up", {"quantity": 100}, format="json").status_code == 404
+    amendments = f"/api/v1/pledges/{pk}/amendments"
+    applied = borrower.post(amendments, {"kind": "top_up", "quantity": 100}, format="json", HTTP_IDEMPOTENCY_KEY="t")
+    assert applied.status_code == 201, applied.json()
+    number, digest = applied.json()["id"], applied.json()["terms_digest"]
+    assert bank.post(f"{amendments}/{number}/confirm", {"terms_digest": digest}, format="json").status_code == 200
+    assert registry.post(f"{amendments}/{number}/register").status_code == 200
+    topped = borrower.get(f"/api/v1/pledges/{pk}")
     assert (topped.json()["quantity"], topped.json()["ltv_percent"]) == (600, "50.00")
     assert balance(ps.account, ps.cea) == (1000, 600)
 
@@ -172,7 +179,7 @@ def book(ps):
     with clock.pinned(at(DAY + timedelta(days=2), 15, 40)):
         pledges_value()
     with clock.pinned(at(DAY + timedelta(days=2))):
-        pledge_top_up(actor=ps.borrower[2], loan=healthy, quantity=500)
+        ps.top_up(healthy, 500)
     return healthy, squeezed
 
 

@@ -726,9 +726,6 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.pledges.registration.pledge_withdraw": lambda m: p.pledge_withdraw(
             actor=m.holder("Borrower")[2], loan=requested(m)
         ),
-        "exchange.services.pledges.registration.pledge_top_up": lambda m: p.pledge_top_up(
-            actor=m.holder("Borrower")[2], loan=(registered(m), m.give(m.holder("Borrower")[1], 10))[0], quantity=10
-        ),
         "exchange.services.pledges.release.pledge_release": lambda m: p.pledge_release(
             actor=bank(m), loan=registered(m)
         ),

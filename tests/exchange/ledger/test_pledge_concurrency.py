@@ -11,7 +11,12 @@ from django.db import connections
 from core import clock
 from core.errors import DomainError
 from exchange.models import PledgeLoan, PledgeStatus
-from exchange.services.pledges import pledge_enforce_court_order, pledge_register, pledge_top_up
+from exchange.services.pledges import pledge_enforce_court_order, pledge_register
+from exchange.services.pledges.amendments import (
+    pledge_amendment_confirm,
+    pledge_amendment_register,
+    pledge_amendment_request,
+)
 from exchange.services.transfers import transfer_create
 from tests.helpers.ledger import assert_reconciled, balance, blocks
 from tests.helpers.market import IN_SESSION
@@ -78,22 +83,29 @@ def test_registration_and_transfer_of_the_same_units_race_and_exactly_one_wins()
 
 
 def test_enforcement_racing_a_top_up_one_wins_and_the_books_reconcile():
-    """A court order executed by the registry against the borrower's top-up of the same pledge, on real
-    connections: both lock the loan first, so either the top-up lands first (and the order releases it
-    with the rest) or the enforcement does (and the top-up is refused); no unit is lost or doubly held."""
+    """A court order executed by the registry against the registration of the borrower's top-up amendment of
+    the same pledge, on real connections: both lock the loan first, so either the top-up lands first (and the
+    order releases it with the rest) or the enforcement does (and the top-up is refused); no unit is lost or
+    doubly held."""
     with clock.pinned(IN_SESSION):
         ps = make_pledges(units=0)
         pairs = []
+        applied = {}
         for i in range(PAIRS):
             borrower = ps.ex.trader(f"Borrower {i}", units=200)
             pairs.append((borrower, ps.registered(100, borrower=borrower)))
+            # the top-up amendment, applied by both parties: the registry's registration races the order
+            amendment = pledge_amendment_request(actor=borrower[2], loan=pairs[-1][1], kind="top_up", quantity=50)
+            applied[i] = pledge_amendment_confirm(
+                actor=ps.bank[2], amendment=amendment, terms_digest=amendment.terms_digest
+            )
 
         barrier = threading.Barrier(2 * PAIRS)
         outcomes: dict[tuple[int, str], str] = {}
         lock = threading.Lock()
 
         def run(i: int, what: str) -> None:
-            borrower, loan = pairs[i]
+            _, loan = pairs[i]
             try:
                 barrier.wait(10)
                 if what == "enforce":
@@ -106,7 +118,7 @@ def test_enforcement_racing_a_top_up_one_wins_and_the_books_reconcile():
                         price_fen=8000,
                     )
                 else:
-                    pledge_top_up(actor=borrower[2], loan=loan, quantity=50)
+                    pledge_amendment_register(actor=ps.ex.market.registry_actor, amendment=applied[i])
                 result = "ok"
             except DomainError as exc:
                 result = exc.code

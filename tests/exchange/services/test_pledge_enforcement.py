@@ -34,7 +34,6 @@ from exchange.services.pledges import (
     pledge_enforcement_agree,
     pledge_enforcement_decline,
     pledge_sales_complete,
-    pledge_top_up,
 )
 from exchange.services.settlement import settlement_run
 from exchange.services.trading import order_cancel, orders_cancel_at_close
@@ -76,7 +75,7 @@ def test_by_agreement_the_lender_gets_units_worth_the_debt_and_no_more_and_the_r
         actor=ps.borrower[2], source=ps.account, destination=ps.ex.trader("Other")[1], asset=ps.cea, quantity=100
     )
     loan = ps.registered(300, serials=(401, 700), maturity_date=DAY + timedelta(days=1))
-    pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=50)
+    ps.top_up(loan, 50)
     with clock.pinned(at(ENFORCEMENT_DAY)):
         pledge_default(actor=ps.bank[2], loan=loan)
         proposal = pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=7500, costs_fen=1000)
@@ -466,7 +465,7 @@ def test_a_large_sale_is_a_block_order(ps, enforcement_day):
 def test_the_sale_order_takes_over_every_pledge_hold_block_for_block(ps):
     with clock.pinned(at(DAY)):
         loan = ps.registered(300, serials=(201, 500), maturity_date=DAY + timedelta(days=1))
-        pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=100)  # lowest available: 1-100
+        ps.top_up(loan, 100)  # lowest available: 1-100
     old_holds = [c.hold_id for c in loan.collateral.all()]
     with clock.pinned(at(ENFORCEMENT_DAY)):
         pledge_default(actor=ps.bank[2], loan=loan)

@@ -11,7 +11,8 @@ from accounts.models import ParticipantKind
 from core.errors import DomainError
 from exchange.models import Account, AuditEvent, HoldKind, PledgeKind, PledgeStatus
 from exchange.services.issuance import ccer_issue, project_register
-from exchange.services.pledges import pledge_confirm, pledge_enforce, pledge_top_up
+from exchange.services.pledges import pledge_confirm, pledge_enforce
+from exchange.services.pledges.amendments import pledge_amendment_request
 from exchange.services.pledges.future import pledge_request_future
 from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, snapshot
 from tests.helpers.pledges import DAY, make_pledges
@@ -74,7 +75,10 @@ def test_a_future_pledge_is_registered_with_nothing_frozen(forest):
     assert loan.collateral.count() == 0
     before = snapshot()
     for call, code in [
-        (lambda: pledge_top_up(actor=owner[2], loan=loan, quantity=10), "invalid_pledge_transition"),
+        (
+            lambda: pledge_amendment_request(actor=owner[2], loan=loan, kind="top_up", quantity=10),
+            "invalid_pledge_transition",
+        ),
     ]:
         with pytest.raises(DomainError) as refused:
             call()

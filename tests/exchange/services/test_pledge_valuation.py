@@ -11,7 +11,7 @@ from django.core import mail
 from core import clock
 from core.errors import DomainError
 from exchange.models import AuditEvent, MarginCall, PledgeLoan, PledgeStatus, PledgeValuation, PriceSource
-from exchange.services.pledges import pledge_default, pledge_top_up, pledges_value
+from exchange.services.pledges import pledge_default, pledges_value
 from exchange.tasks import pledges_value_task
 from tests.helpers.pledges import DAY, at, make_pledges
 
@@ -72,7 +72,7 @@ def test_a_met_call_closes_and_a_new_breach_raises_a_new_call(ps, django_capture
     first = MarginCall.objects.get()
 
     with clock.pinned(at(MON)):
-        pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=100)  # 600 x 58.32 = 34,992.00: LTV 68.59%
+        ps.top_up(loan, 100)  # 600 x 58.32 = 34,992.00: LTV 68.59%
     loan.refresh_from_db()
     assert (loan.ltv_bp, loan.margin_call_id) == (6859, None)
     assert AuditEvent.objects.filter(action="pledge.margin_call_met").count() == 1

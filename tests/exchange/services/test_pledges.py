@@ -19,6 +19,7 @@ from exchange.models import (
     Hold,
     HoldKind,
     HoldStatus,
+    PledgeAmendment,
     PledgeCollateral,
     PledgeLoan,
     PledgeStatus,
@@ -39,10 +40,10 @@ from exchange.services.pledges import (
     pledge_register,
     pledge_reject,
     pledge_release,
-    pledge_top_up,
     pledge_withdraw,
     simple_interest_fen,
 )
+from exchange.services.pledges.amendments import pledge_amendment_request
 from exchange.services.retirement import retirement_create, units_cancel
 from exchange.services.trading import cash_asset
 from exchange.services.transfers import transfer_create
@@ -126,7 +127,7 @@ def test_a_named_serial_range_is_the_range_frozen(ps):
 def test_top_up_freezes_more_units_and_lowers_ltv(ps):
     loan = ps.registered(500)
 
-    collateral = pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=100)
+    collateral = ps.top_up(loan, 100).collateral  # the registered amendment, the one way to top up
 
     loan.refresh_from_db()
     assert (loan.quantity, loan.collateral_value_fen, loan.ltv_bp) == (600, 4_800_000, 5000)
@@ -141,23 +142,39 @@ def test_top_up_freezes_more_units_and_lowers_ltv(ps):
     assert_reconciled()
 
 
-def test_top_up_with_the_same_key_happens_once(ps):
+def test_a_top_up_applied_with_the_same_key_happens_once(ps):
     loan = ps.registered(500)
 
-    first = pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=100, idempotency_key="t1")
-    again = pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=100, idempotency_key="t1")
+    first = pledge_amendment_request(actor=ps.borrower[2], loan=loan, kind="top_up", quantity=100, idempotency_key="t1")
+    again = pledge_amendment_request(actor=ps.borrower[2], loan=loan, kind="top_up", quantity=100, idempotency_key="t1")
 
     assert again.pk == first.pk
-    assert balance(ps.account, ps.cea) == (1000, 600)
+    assert PledgeAmendment.objects.filter(loan=loan).count() == 1
     refused(
-        lambda: pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=50, idempotency_key="t1"),
+        lambda: pledge_amendment_request(
+            actor=ps.borrower[2], loan=loan, kind="top_up", quantity=50, idempotency_key="t1"
+        ),
         "idempotency_conflict",
     )
 
 
+def test_there_is_one_way_to_top_up_a_pledge_the_registered_amendment():
+    from django.urls import NoReverseMatch, resolve, reverse
+
+    import exchange.services.pledges as pledges
+    from exchange.services.pledges import registration
+
+    assert not hasattr(pledges, "pledge_top_up")
+    assert not hasattr(registration, "pledge_top_up")
+    assert "top_up" not in TRANSITIONS
+    with pytest.raises(NoReverseMatch):
+        reverse("pledge-top-up", kwargs={"pk": 1})
+    assert resolve(reverse("pledge-amendments", kwargs={"pk": 1})).url_name == "pledge-amendments"
+
+
 def test_release_gives_every_unit_back_and_records_interest(ps):
     loan = ps.registered(500)
-    pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=100)
+    ps.top_up(loan, 100)
 
     with clock.pinned(at(date(2027, 2, 25))):  # 92 days later
         pledge_release(actor=ps.bank[2], loan=loan, repayment_reference="BOB-20270225-01")
@@ -248,7 +265,6 @@ def _act(ps, action: str, loan: PledgeLoan):
         "register": lambda: ps.register(loan),
         "reject": lambda: pledge_reject(actor=bank, loan=loan),
         "withdraw": lambda: pledge_withdraw(actor=borrower, loan=loan),
-        "top_up": lambda: pledge_top_up(actor=borrower, loan=loan, quantity=5),
         "release": lambda: pledge_release(actor=bank, loan=loan),
         "default": lambda: pledge_default(actor=bank, loan=loan),
         "enforce": lambda: pledge_enforce(actor=bank, loan=loan, method="agreement", price_fen=8000),
@@ -293,7 +309,6 @@ def test_the_table_allows_exactly_the_issue_lifecycle():
         ("applied", "reject", "rejected"),
         ("requested", "withdraw", "withdrawn"),
         ("applied", "withdraw", "withdrawn"),
-        ("registered", "top_up", "registered"),
         ("registered", "release", "released"),
         ("registered", "default", "defaulted"),
         ("defaulted", "enforce", "enforced"),
@@ -484,9 +499,14 @@ def test_default_before_any_ground_is_refused(ps):
 
 def test_top_up_refusals(ps):
     loan = ps.registered(500)
-    refused(lambda: pledge_top_up(actor=ps.bank[2], loan=loan, quantity=10), "pledge_borrower_only")
-    refused(lambda: pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=501), "insufficient_available")
-    refused(lambda: pledge_top_up(actor=ps.borrower[2], loan=loan, quantity=0), "invalid_pledge_terms")
+
+    def top_up(actor, quantity):
+        return lambda: pledge_amendment_request(actor=actor, loan=loan, kind="top_up", quantity=quantity)
+
+    refused(top_up(ps.bank[2], 10), "pledge_borrower_only")
+    refused(top_up(ps.borrower[2], 501), "insufficient_available")
+    refused(top_up(ps.borrower[2], 0), "invalid_pledge_terms")
+    assert not PledgeAmendment.objects.exists()
 
 
 # --- pledged units are frozen ------------------------------------------------------------------------------
