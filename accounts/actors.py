@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils.translation import gettext as _
 
 from accounts.errors import NoMembership, ParticipantSuspended, RoleForbidden, WrongParticipantKind
-from accounts.models import ACTING_ROLES, OVERSEER_KINDS, Membership, ParticipantKind, ParticipantStatus
+from accounts.models import ACTING_ROLES, OVERSEER_KINDS, Membership, ParticipantKind, ParticipantStatus, Role
 
 if TYPE_CHECKING:
     from accounts.models import Participant
@@ -96,9 +96,11 @@ class Actor:
         if self.participant_status != ParticipantStatus.ACTIVE:
             raise ParticipantSuspended()
         if self.role not in ACTING_ROLES:
-            raise RoleForbidden(f"The {self.role} role can read but not act.")
+            raise RoleForbidden(
+                _("The %(role)s role can read but not act.") % {"role": str(Role(self.role).label).lower()}
+            )
         if self.participant_kind == ParticipantKind.AUDITOR:
-            raise WrongParticipantKind("Auditors read everything and change nothing.")
+            raise WrongParticipantKind(_("Auditors read everything and change nothing."))
 
     def require_kind(self, *kinds: str, allow_system: bool = True) -> None:
         if self.is_system and allow_system:
@@ -119,7 +121,10 @@ class Actor:
         if self.is_system:
             return
         if self.role not in roles:
-            raise RoleForbidden(f"This needs the {' or '.join(roles)} role.")
+            raise RoleForbidden(
+                _("This needs the %(roles)s role.")
+                % {"roles": _(" or ").join(str(Role(r).label).lower() for r in roles)}
+            )
 
 
 def participant_of(actor: Actor) -> Participant | None:

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
@@ -284,7 +285,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             except DomainError as exc:
                 form.add_error(None, f"{exc.message} ({exc.code})")
             else:
-                messages.success(request, f"{loan}: done.")
+                messages.success(request, gettext("%(pledge)s: done.") % {"pledge": loan})
                 return HttpResponseRedirect(reverse("admin:exchange_pledgeloan_change", args=[loan.pk]))
         context = {
             **self.admin_site.each_context(request),
