@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from accounts.models import Participant
 
 
+def _role_name(role: str | None) -> str:
+    """A role as a refusal names it: its label in the reader's language, lower case."""
+    return str(Role(role).label).lower() if role in Role.values else str(role)
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     user_id: int | None
@@ -96,9 +101,7 @@ class Actor:
         if self.participant_status != ParticipantStatus.ACTIVE:
             raise ParticipantSuspended()
         if self.role not in ACTING_ROLES:
-            raise RoleForbidden(
-                _("The %(role)s role can read but not act.") % {"role": str(Role(self.role).label).lower()}
-            )
+            raise RoleForbidden(_("The %(role)s role can read but not act.") % {"role": _role_name(self.role)})
         if self.participant_kind == ParticipantKind.AUDITOR:
             raise WrongParticipantKind(_("Auditors read everything and change nothing."))
 
@@ -122,8 +125,7 @@ class Actor:
             return
         if self.role not in roles:
             raise RoleForbidden(
-                _("This needs the %(roles)s role.")
-                % {"roles": _(" or ").join(str(Role(r).label).lower() for r in roles)}
+                _("This needs the %(roles)s role.") % {"roles": _(" or ").join(_role_name(r) for r in roles)}
             )
 
 

@@ -702,7 +702,7 @@ def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 
 def _surrender_item(text: str) -> tuple[str, int]:
-    asset, _, quantity = text.partition(":")
+    asset, _sep, quantity = text.partition(":")
     if not asset or not quantity.isdigit():
         raise argparse.ArgumentTypeError(_("an item is ASSET:TONNES, e.g. CEA-2024:1000"))
     return asset, int(quantity)
