@@ -46,7 +46,7 @@ class CoverForm(forms.Form):
     entities = forms.ModelMultipleChoiceField(
         queryset=Participant.objects.filter(kind=ParticipantKind.COMPLIANCE_ENTITY).order_by("name"),
         widget=forms.CheckboxSelectMultiple,
-        help_text="Entities already covered stay as they are.",
+        help_text=_("Entities already covered stay as they are."),
     )
 
 

@@ -72,11 +72,11 @@ class MarginCallInline(ReadOnlyInline):
 
 
 class TopUpForm(forms.Form):
-    quantity = forms.IntegerField(min_value=1, label="Units to add (tCO2e)")
+    quantity = forms.IntegerField(min_value=1, label=_("Units to add (tCO2e)"))
 
 
 class EnforceSaleForm(forms.Form):
-    price_fen = forms.IntegerField(min_value=1, label="Limit price (fen a tonne)", help_text="7200 = 72.00 yuan.")
+    price_fen = forms.IntegerField(min_value=1, label=_("Limit price (fen a tonne)"), help_text=_("7200 = 72.00 yuan."))
     costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
 
 

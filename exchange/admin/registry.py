@@ -64,9 +64,9 @@ class IssueForm(forms.Form):
     vintage = forms.IntegerField(min_value=2000, max_value=2100)
     monitoring_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     monitoring_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    quantity = forms.IntegerField(min_value=1, label="Quantity (tCO2e)")
+    quantity = forms.IntegerField(min_value=1, label=_("Quantity (tCO2e)"))
     external_reference = forms.CharField(
-        max_length=100, help_text="The issuance document number; issuing twice is safe."
+        max_length=100, help_text=_("The issuance document number; issuing twice is safe.")
     )
 
 
@@ -158,8 +158,10 @@ class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
 
 
 class AllocationForm(forms.Form):
-    asset = forms.ModelChoiceField(queryset=Asset.objects.filter(kind=AssetKind.ALLOWANCE), label="Allowance vintage")
-    file = forms.FileField(help_text="CSV with one 'account,quantity' row per line; a header line is allowed.")
+    asset = forms.ModelChoiceField(
+        queryset=Asset.objects.filter(kind=AssetKind.ALLOWANCE), label=_("Allowance vintage")
+    )
+    file = forms.FileField(help_text=_("CSV with one 'account,quantity' row per line; a header line is allowed."))
 
 
 class VintageForm(forms.Form):
