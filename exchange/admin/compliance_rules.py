@@ -11,10 +11,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, run_service
+from core.i18n import registry_text
 from exchange.admin.base import ReadOnlyAdmin, above_threshold
 from exchange.api.fields import fen_to_str
 from exchange.models import (
@@ -162,7 +163,9 @@ def decide_deduction(model_admin: admin.ModelAdmin, request: HttpRequest, querys
     for obligation in queryset:
         deduction = run_service(
             request,
-            lambda actor, o=obligation: deduction_decide(actor=actor, obligation=o, reason=gettext("decided in admin")),
+            lambda actor, o=obligation: deduction_decide(
+                actor=actor, obligation=o, reason=registry_text(gettext_noop("decided in admin"))
+            ),
         )
         if deduction is not None:
             messages.success(
