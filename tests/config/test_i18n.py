@@ -250,3 +250,38 @@ def test_a_refusal_with_figures_reads_in_the_language_it_is_raised_in(language, 
 
     assert refused.value.code == "invalid_quantity"
     assert str(refused.value.message) == message
+
+
+@pytest.mark.usefixtures("in_session")
+@pytest.mark.parametrize(
+    ("registry", "subject", "body_starts"),
+    [
+        ("zh-hans", "质押 {ref}：质权人提议按每吨 75.00 元折价受让", "{lender} 提议以协议方式处置质押 {ref}"),
+        (
+            "en",
+            "Pledge {ref}: the lender proposes to take units at 75.00 yuan/t",
+            "{lender} proposes to enforce pledge {ref}",
+        ),
+    ],
+)
+def test_the_agreement_proposal_notice_is_written_in_the_registry_language(db, registry, subject, body_starts):
+    from datetime import timedelta
+
+    from core import clock
+    from exchange.models import Notice, NoticeKind
+    from exchange.services.pledges import pledge_default, pledge_enforce
+    from tests.helpers.pledges import DAY, at, make_pledges
+
+    ps = make_pledges()
+    loan = ps.registered(300, serials=(401, 700), maturity_date=DAY + timedelta(days=1))
+    with clock.pinned(at(DAY + timedelta(days=2))):
+        pledge_default(actor=ps.bank[2], loan=loan)
+        other = "en" if registry == "zh-hans" else "zh-hans"  # the lender's request asks for the other language
+        with override_settings(LANGUAGE_CODE=registry), translation.override(other):
+            pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=7500, costs_fen=1000)
+
+    notices = Notice.objects.filter(kind=NoticeKind.ENFORCEMENT, object_id=str(loan.pk))
+    ref, lender = loan.registration_reference, loan.lender.name
+    assert {n.address for n in notices} == {loan.borrower.email, loan.lender.email}
+    assert {n.subject for n in notices} == {subject.format(ref=ref)}
+    assert all(n.body.startswith(body_starts.format(ref=ref, lender=lender)) for n in notices)
