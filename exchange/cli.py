@@ -60,6 +60,11 @@ def _(message: str) -> str:
     return _translation.gettext(message)
 
 
+def side_name(side: str) -> str:
+    """``buy`` or ``sell`` as the reader says it (the words the statement CSV uses too)."""
+    return _translation.pgettext("a trade leg's side", side)
+
+
 def gettext_noop(message: str) -> str:
     """Marks a header kept in a constant for the catalogue; ``table`` translates it when it prints."""
     return message
@@ -362,7 +367,7 @@ def _order_row(o: Mapping[str, Any]) -> list[object]:
     # Ids print as they are typed back (no thousands separators).
     return [
         str(o["id"]),
-        o["side"],
+        side_name(o["side"]),
         o["asset"],
         o["mode"],
         o["price"],
@@ -462,7 +467,7 @@ def cmd_trades(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         lambda t: [
             str(t["id"]),
             t["trading_day"],
-            t["side"],
+            side_name(t["side"]),
             t["asset"],
             t["price"],
             t["quantity"],
@@ -1083,7 +1088,7 @@ def cmd_statement(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
                 [
                     str(line["transaction"]),
                     str(leg["trade"]),
-                    leg["side"],
+                    side_name(leg["side"]),
                     leg["asset"],
                     leg["quantity"],
                     leg["price"],

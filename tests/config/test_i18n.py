@@ -202,6 +202,7 @@ def test_the_cli_heads_its_tables_in_chinese_and_aligns_them_by_display_width():
         cli.activate("zh-hans")
         cli.table(cli.RULEBOOK_HEADERS[:2], [[3, "2026-01-01"]], out)
         message = cli._("Each --set is NAME=VALUE (VALUE as JSON, or text).")
+        sides = [cli.side_name("buy"), cli.side_name("sell")]
     finally:
         cli.activate("en")
 
@@ -210,6 +211,8 @@ def test_the_cli_heads_its_tables_in_chinese_and_aligns_them_by_display_width():
     assert rule == "----  ----------"  # 版本 takes four columns on a terminal, not two
     assert row == "   3  2026-01-01"
     assert message == "每个 --set 的格式为 名称=值（值为 JSON 或文本）。"
+    assert sides == ["买入", "卖出"]
+    assert cli.side_name("sell") == "sell"  # in English again
 
 
 @pytest.mark.parametrize(
