@@ -12,10 +12,15 @@ from typing import TYPE_CHECKING, Any
 from django.utils.translation import gettext as _
 
 from accounts.errors import NoMembership, ParticipantSuspended, RoleForbidden, WrongParticipantKind
-from accounts.models import ACTING_ROLES, OVERSEER_KINDS, Membership, ParticipantKind, ParticipantStatus
+from accounts.models import ACTING_ROLES, OVERSEER_KINDS, Membership, ParticipantKind, ParticipantStatus, Role
 
 if TYPE_CHECKING:
     from accounts.models import Participant
+
+
+def _role_name(role: str | None) -> str:
+    """A role as a refusal names it: its label in the reader's language, lower case."""
+    return str(Role(role).label).lower() if role in Role.values else str(role)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +101,9 @@ class Actor:
         if self.participant_status != ParticipantStatus.ACTIVE:
             raise ParticipantSuspended()
         if self.role not in ACTING_ROLES:
-            raise RoleForbidden(f"The {self.role} role can read but not act.")
+            raise RoleForbidden(_("The %(role)s role can read but not act.") % {"role": _role_name(self.role)})
         if self.participant_kind == ParticipantKind.AUDITOR:
-            raise WrongParticipantKind("Auditors read everything and change nothing.")
+            raise WrongParticipantKind(_("Auditors read everything and change nothing."))
 
     def require_kind(self, *kinds: str, allow_system: bool = True) -> None:
         if self.is_system and allow_system:
@@ -119,7 +124,9 @@ class Actor:
         if self.is_system:
             return
         if self.role not in roles:
-            raise RoleForbidden(f"This needs the {' or '.join(roles)} role.")
+            raise RoleForbidden(
+                _("This needs the %(roles)s role.") % {"roles": _(" or ").join(_role_name(r) for r in roles)}
+            )
 
 
 def participant_of(actor: Actor) -> Participant | None:

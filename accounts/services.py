@@ -8,6 +8,7 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db import IntegrityError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts import hooks
 from accounts.actors import Actor
@@ -22,7 +23,7 @@ from accounts.models import (
     ParticipantStatus,
     Role,
 )
-from accounts.validators import uscc_problem
+from accounts.validators import invalid_uscc_message, uscc_problem
 from core.errors import InvalidInput, NotFound
 from core.service import audit_record, mark_unchanged, service
 
@@ -39,13 +40,13 @@ def participant_create(
     """Register a participant (registry only). Holder kinds get a first holding account."""
     _require_registry(actor)
     if kind not in ParticipantKind.values:
-        raise InvalidInput(f"Unknown participant kind {kind!r}.", details={"kind": kind})
+        raise InvalidInput(gettext("Unknown participant kind %(kind)r.") % {"kind": kind}, details={"kind": kind})
     uscc = uscc.strip().upper()
     problem = uscc_problem(uscc)
     if problem:
-        raise InvalidUscc(f"Invalid unified social credit code: {problem}.", details={"uscc": uscc})
+        raise InvalidUscc(invalid_uscc_message(problem), details={"uscc": uscc})
     if not name.strip():
-        raise InvalidInput("A participant needs a name.")
+        raise InvalidInput(gettext("A participant needs a name."))
     if Participant.objects.filter(uscc=uscc).exists():
         raise DuplicateParticipant(details={"uscc": uscc})
     try:
@@ -66,7 +67,7 @@ def participant_create(
 def _set_status(actor: Actor, participant: Participant, status: str, reason: str) -> Participant:
     _require_registry(actor)
     if participant.kind == ParticipantKind.REGISTRY and status == ParticipantStatus.SUSPENDED:
-        raise WrongParticipantKind("The registry can't suspend itself.")
+        raise WrongParticipantKind(gettext("The registry can't suspend itself."))
     previous = participant.status
     Participant.objects.filter(pk=participant.pk).update(status=status)
     participant.status = status
@@ -105,11 +106,11 @@ def _require_membership_manager(actor: Actor, participant_id: int, not_yours: No
 @service
 def membership_create(*, actor: Actor, user: User, participant: Participant, role: str) -> Membership:
     """Let a user act for a participant: the registry for anyone, a participant's admin for their own."""
-    _require_membership_manager(actor, participant.pk, NotFound("No such participant."))
+    _require_membership_manager(actor, participant.pk, NotFound(gettext("No such participant.")))
     if role not in Role.values:
-        raise InvalidInput(f"Unknown role {role!r}.", details={"role": role})
+        raise InvalidInput(gettext("Unknown role %(role)r.") % {"role": role}, details={"role": role})
     if Membership.objects.filter(user=user).exists():
-        raise InvalidInput("This user already acts for a participant.", details={"user": user.pk})
+        raise InvalidInput(gettext("This user already acts for a participant."), details={"user": user.pk})
     membership = Membership.objects.create(user=user, participant=participant, role=role)
     audit_record(
         actor=actor,
@@ -141,13 +142,13 @@ def api_token_create(
     ``token_text`` sets the token instead of drawing one (the demo market's published token only).
     """
     if not _may_manage_tokens_of(actor, user):
-        raise RoleForbidden("Only the user or an admin of their participant can create their tokens.")
+        raise RoleForbidden(gettext("Only the user or an admin of their participant can create their tokens."))
     if not Membership.objects.filter(user=user).exists():
-        raise InvalidInput("A token's user must act for a participant.", details={"user": user.pk})
+        raise InvalidInput(gettext("A token's user must act for a participant."), details={"user": user.pk})
     if token_text is not None:
         prefix = split_token(token_text) or ""
         if not prefix or ApiToken.objects.filter(prefix=prefix).exists():
-            raise InvalidInput("token_text must look like gl_<prefix>_<secret> with an unused prefix.")
+            raise InvalidInput(gettext("token_text must look like gl_<prefix>_<secret> with an unused prefix."))
         plaintext = token_text
     else:
         prefix = secrets.token_hex(6)
@@ -178,7 +179,7 @@ def api_token_revoke(*, actor: Actor, token: ApiToken, reason: str = "") -> ApiT
     nothing but is recorded too (who tried, and why)."""
     if not may_revoke_token_of(actor, token.user):
         raise RoleForbidden(
-            "Only the user, an admin of their participant or an admin of the registry can revoke their tokens."
+            gettext("Only the user, an admin of their participant or an admin of the registry can revoke their tokens.")
         )
     # No acting check beyond the role: revoking protects, so a suspended participant's admin may still do it.
     already = token.revoked_at is not None
@@ -204,7 +205,7 @@ def participant_update(*, actor: Actor, participant: Participant, name: str, ema
     """Change a participant's name or notice address (registry only); kind and USCC never change."""
     _require_registry(actor)
     if not name.strip():
-        raise InvalidInput("A participant needs a name.")
+        raise InvalidInput(gettext("A participant needs a name."))
     changes = {
         field: [getattr(participant, field), value]
         for field, value in (("name", name.strip()), ("email", email.strip()))
@@ -223,9 +224,9 @@ def participant_update(*, actor: Actor, participant: Participant, name: str, ema
 @service
 def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
     """Change what a member may do (the registry, or an admin of the same participant)."""
-    _require_membership_manager(actor, membership.participant_id, NotFound("No such membership."))
+    _require_membership_manager(actor, membership.participant_id, NotFound(gettext("No such membership.")))
     if role not in Role.values:
-        raise InvalidInput(f"Unknown role {role!r}.", details={"role": role})
+        raise InvalidInput(gettext("Unknown role %(role)r.") % {"role": role}, details={"role": role})
     previous = membership.role
     Membership.objects.filter(pk=membership.pk).update(role=role)
     membership.role = role

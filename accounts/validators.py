@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # 31 characters: no I, O, S, V, Z
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -17,20 +18,27 @@ def uscc_check_character(first17: str) -> str:
 def uscc_problem(code: str) -> str | None:
     """Why ``code`` is not a valid USCC, or None when it is."""
     if len(code) != 18:
-        return f"must be 18 characters, not {len(code)}"
+        return gettext("must be 18 characters, not %(length)s") % {"length": len(code)}
     bad = sorted({c for c in code if c not in USCC_ALPHABET})
     if bad:
-        return f"contains characters not allowed in a USCC: {''.join(bad)}"
+        return gettext("contains characters not allowed in a USCC: %(characters)s") % {"characters": "".join(bad)}
     expected = uscc_check_character(code[:17])
     if code[17] != expected:
-        return f"check character is {code[17]}, expected {expected}"
+        return gettext("check character is %(given)s, expected %(expected)s") % {
+            "given": code[17],
+            "expected": expected,
+        }
     return None
+
+
+def invalid_uscc_message(problem: str) -> str:
+    return gettext("Invalid unified social credit code: %(problem)s.") % {"problem": problem}
 
 
 def validate_uscc(code: str) -> None:
     problem = uscc_problem(code)
     if problem:
-        raise ValidationError(f"Invalid unified social credit code: {problem}.", code="invalid_uscc")
+        raise ValidationError(invalid_uscc_message(problem), code="invalid_uscc")
 
 
 def make_uscc(body17: str) -> str:

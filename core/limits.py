@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.utils.translation import gettext
+
 from core.errors import InvalidQuantity
 
 if TYPE_CHECKING:
@@ -36,5 +38,6 @@ def check_quantity(quantity: int) -> None:
     """Refuse anything but a whole number of tonnes from 1 to the cap with ``invalid_quantity``."""
     if not is_quantity(quantity):
         raise InvalidQuantity(
-            f"Quantities are whole numbers from 1 to {MAX_QUANTITY}.", details={"quantity": str(quantity)}
+            gettext("Quantities are whole numbers from 1 to %(maximum)s.") % {"maximum": MAX_QUANTITY},
+            details={"quantity": str(quantity)},
         )

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sys
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -59,6 +60,16 @@ def _(message: str) -> str:
     return _translation.gettext(message)
 
 
+def side_name(side: str) -> str:
+    """``buy`` or ``sell`` as the reader says it (the words the statement CSV uses too)."""
+    return _translation.pgettext("a trade leg's side", side)
+
+
+def gettext_noop(message: str) -> str:
+    """Marks a header kept in a constant for the catalogue; ``table`` translates it when it prints."""
+    return message
+
+
 # --- output ---------------------------------------------------------------------------------------------
 def _is_number(value: object) -> bool:
     if isinstance(value, bool):
@@ -87,16 +98,28 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _width(text: str) -> int:
+    """Columns a terminal gives the text: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    space = " " * (width - _width(text))
+    return space + text if right else text + space
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], out: TextIO) -> None:
-    """Columns padded to their widest cell; numbers right-aligned, text left-aligned."""
+    """Columns padded to their widest cell; numbers right-aligned, text left-aligned. Headers are translated
+    here (a header marked with ``gettext_noop`` in a constant, or one given translated already)."""
+    headers = [_(h) for h in headers]
     cells = [[_cell(v) for v in row] for row in rows]
     numeric = [
         all(_is_number(row[i]) for row in rows if row[i] is not None) and bool(rows) for i in range(len(headers))
     ]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    widths = [max([_width(h), *(_width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
+        parts = [_pad(v, w, num) for v, w, num in zip(values, widths, numeric, strict=True)]
         return "  ".join(parts).rstrip()
 
     out.write(line(list(headers)) + "\n")
@@ -167,21 +190,44 @@ def cmd_transfer(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     if pending is not None:
         # Not on the trusted list: the units are held now and move after the delay unless cancelled.
         out.write(
-            f"Pending transfer {pending['id']}: {pending['quantity']:,} t of {pending['asset']} to "
-            f"{pending['destination']}, carried out after {pending['execute_after']} unless cancelled.\n"
-            f"{txn.get('message', '')}\n"
+            _(
+                "Pending transfer %(id)s: %(quantity)s t of %(asset)s to %(destination)s, carried out after "
+                "%(after)s unless cancelled."
+            )
+            % {
+                "id": pending["id"],
+                "quantity": f"{pending['quantity']:,}",
+                "asset": pending["asset"],
+                "destination": pending["destination"],
+                "after": pending["execute_after"],
+            }
+            + f"\n{txn.get('message', '')}\n"
         )
         return None
-    out.write(f"Transaction {txn['id']} ({txn['kind']}) at {txn['created_at']}\n")
+    out.write(
+        _("Transaction %(id)s (%(kind)s) at %(time)s")
+        % {"id": txn["id"], "kind": txn["kind"], "time": txn["created_at"]}
+        + "\n"
+    )
     table(
-        ["asset", "first", "last", "from", "to"],
+        [_("asset"), _("first serial"), _("last serial"), _("from"), _("to")],
         [[m["asset"], m["first"], m["last"], m["source"], m["destination"]] for m in txn.get("serial_ranges", [])],
         out,
     )
     return None
 
 
-ORDER_HEADERS = ["id", "side", "asset", "mode", "price", "quantity", "filled", "status", "day"]
+ORDER_HEADERS = [
+    gettext_noop("id"),
+    gettext_noop("side"),
+    gettext_noop("asset"),
+    gettext_noop("mode"),
+    gettext_noop("price"),
+    gettext_noop("quantity"),
+    gettext_noop("filled"),
+    gettext_noop("status"),
+    gettext_noop("day"),
+]
 
 
 def cmd_non_trade(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -199,8 +245,18 @@ def cmd_non_trade(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     if args.json:
         return applied
     out.write(
-        f"Non-trade transfer {applied['id']} {applied['status']}: {applied['quantity']} t of {applied['asset']} "
-        f"held in {applied['source']} until two registry officers decide\n"
+        _(
+            "Non-trade transfer %(id)s %(status)s: %(quantity)s t of %(asset)s held in %(source)s until two "
+            "registry officers decide"
+        )
+        % {
+            "id": applied["id"],
+            "status": applied["status"],
+            "quantity": f"{applied['quantity']:,}",
+            "asset": applied["asset"],
+            "source": applied["source"],
+        }
+        + "\n"
     )
     return None
 
@@ -245,7 +301,7 @@ def cmd_ccer_comment(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     comment = gl.ccer_comment(application=args.application, claim=args.claim, text=args.text)
     if args.json:
         return comment
-    out.write(f"Comment {comment['id']} recorded ({comment['received_on']})\n")
+    out.write(_("Comment %(id)s recorded (%(day)s)") % {"id": comment["id"], "day": comment["received_on"]} + "\n")
     return None
 
 
@@ -268,7 +324,11 @@ def cmd_ccer_apply(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     applied = gl.ccer_apply(idempotency_key=args.key, **fields)
     if args.json:
         return applied
-    out.write(f"Application {applied['id']} for {applied['code']}: {applied['status']}\n")
+    out.write(
+        _("Application %(id)s for %(code)s: %(status)s")
+        % {"id": applied["id"], "code": applied["code"], "status": applied["status"]}
+        + "\n"
+    )
     return None
 
 
@@ -285,7 +345,16 @@ def cmd_ccer_claim(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     )
     if args.json:
         return claim
-    out.write(f"Claim {claim['id']} of {claim['quantity']} t for {claim['project']}: {claim['status']}\n")
+    out.write(
+        _("Claim %(id)s of %(quantity)s t for %(project)s: %(status)s")
+        % {
+            "id": claim["id"],
+            "quantity": f"{claim['quantity']:,}",
+            "project": claim["project"],
+            "status": claim["status"],
+        }
+        + "\n"
+    )
     return None
 
 
@@ -298,7 +367,7 @@ def _order_row(o: Mapping[str, Any]) -> list[object]:
     # Ids print as they are typed back (no thousands separators).
     return [
         str(o["id"]),
-        o["side"],
+        side_name(o["side"]),
         o["asset"],
         o["mode"],
         o["price"],
@@ -329,7 +398,11 @@ def cmd_order_cancel(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     order = gl.cancel_order(args.order)
     if args.json:
         return order
-    out.write(f"Order {order['id']} {order['status']}: {order['filled']} t filled, {order['remaining']} t not\n")
+    out.write(
+        _("Order %(id)s %(status)s: %(filled)s t filled, %(remaining)s t not")
+        % {"id": order["id"], "status": order["status"], "filled": order["filled"], "remaining": order["remaining"]}
+        + "\n"
+    )
     return None
 
 
@@ -343,7 +416,11 @@ def cmd_book(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     book = gl.book(args.asset, mode=args.mode)
     if args.json:
         return book
-    out.write(f"{book['asset']} {book['mode']} book, previous close {book['previous_close'] or '-'}\n")
+    out.write(
+        _("%(asset)s %(mode)s book, previous close %(close)s")
+        % {"asset": book["asset"], "mode": book["mode"], "close": book["previous_close"] or "-"}
+        + "\n"
+    )
     depth = max(len(book["bids"]), len(book["asks"]))
     rows: list[list[object]] = []
     for i in range(depth):
@@ -359,19 +436,19 @@ def cmd_book(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
                 ask["orders"] if ask else None,
             ]
         )
-    table(["orders", "bid qty", "bid", "ask", "ask qty", "orders"], rows, out)
+    table([_("orders"), _("bid qty"), _("bid"), _("ask"), _("ask qty"), _("orders")], rows, out)
     return None
 
 
 def cmd_trades(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     if args.market:
         if not args.asset:
-            raise SystemExit("greenledger trades --market needs --asset")
+            raise SystemExit(_("greenledger trades --market needs --asset"))
         return print_rows(
             gl.market_trades(args.asset, limit=args.limit),
             args,
             out,
-            ["trade", "time", "asset", "price", "quantity", "aggressor", "settled"],
+            [_("trade"), _("time"), _("asset"), _("price"), _("quantity"), _("aggressor"), _("settled")],
             lambda t: [
                 str(t["id"]),
                 t["created_at"],
@@ -386,11 +463,11 @@ def cmd_trades(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         gl.trades(asset=args.asset, limit=args.limit),
         args,
         out,
-        ["trade", "day", "side", "asset", "price", "quantity", "fee", "order", "settled"],
+        [_("trade"), _("day"), _("side"), _("asset"), _("price"), _("quantity"), _("fee"), _("order"), _("settled")],
         lambda t: [
             str(t["id"]),
             t["trading_day"],
-            t["side"],
+            side_name(t["side"]),
             t["asset"],
             t["price"],
             t["quantity"],
@@ -403,10 +480,14 @@ def cmd_trades(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 def _show_placed(placed: Mapping[str, Any], out: TextIO) -> None:
     order = placed["order"]
-    out.write(f"Order {order['id']} {order['status']}: {order['filled']} of {order['quantity']} t filled\n")
+    out.write(
+        _("Order %(id)s %(status)s: %(filled)s of %(quantity)s t filled")
+        % {"id": order["id"], "status": order["status"], "filled": order["filled"], "quantity": order["quantity"]}
+        + "\n"
+    )
     if placed["trades"]:
         table(
-            ["trade", "price", "quantity", "turnover"],
+            [_("trade"), _("price"), _("quantity"), _("turnover")],
             [[str(t["id"]), t["price"], t["quantity"], t["turnover"]] for t in placed["trades"]],
             out,
         )
@@ -434,7 +515,7 @@ def cmd_listing_book(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         for side in ("asks", "bids")
         for level in book[side]
     ]
-    table(["side", "price", "quantity", "listings (id:quantity, oldest first)"], rows, out)
+    table([_("side"), _("price"), _("quantity"), _("listings (id:quantity, oldest first)")], rows, out)
     return None
 
 
@@ -443,7 +524,7 @@ def cmd_listing_pick(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         placed = gl.pick(args.listing, quantity=args.quantity, account=args.account, idempotency_key=args.key)
     else:
         if not (args.asset and args.side and args.price and args.quantity):
-            raise ClientError("invalid", "Pick a listing id, or --asset, --side, --price and --quantity of a level.")
+            raise ClientError("invalid", _("Pick a listing id, or --asset, --side, --price and --quantity of a level."))
         placed = gl.pick_level(
             asset=args.asset,
             side=args.side,
@@ -495,7 +576,17 @@ def cmd_block_counter(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return print_rows(offer, args, out, ORDER_HEADERS, _order_row)
 
 
-AUCTION_HEADERS = ["auction", "asset", "quantity", "reserve", "opens", "closes", "status", "sold", "clearing"]
+AUCTION_HEADERS = [
+    gettext_noop("auction"),
+    gettext_noop("asset"),
+    gettext_noop("quantity"),
+    gettext_noop("reserve"),
+    gettext_noop("opens"),
+    gettext_noop("closes"),
+    gettext_noop("status"),
+    gettext_noop("sold"),
+    gettext_noop("clearing"),
+]
 
 
 def _auction_row(a: Mapping[str, Any]) -> list[object]:
@@ -541,7 +632,15 @@ def cmd_auction_close(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     return print_rows(auction, args, out, AUCTION_HEADERS, _auction_row)
 
 
-RULEBOOK_HEADERS = ["version", "effective from", "in effect", "modes", "position limit", "large holder", "title"]
+RULEBOOK_HEADERS = [
+    gettext_noop("version"),
+    gettext_noop("effective from"),
+    gettext_noop("in effect"),
+    gettext_noop("modes"),
+    gettext_noop("position limit"),
+    gettext_noop("large holder"),
+    gettext_noop("title"),
+]
 
 
 def _rulebook_row(book: Mapping[str, Any]) -> list[object]:
@@ -565,7 +664,7 @@ def cmd_rulebook_publish(gl: Client, args: argparse.Namespace, out: TextIO) -> A
     for pair in args.set or []:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise ClientError("invalid", "Each --set is NAME=VALUE (VALUE as JSON, or text).")
+            raise ClientError("invalid", _("Each --set is NAME=VALUE (VALUE as JSON, or text)."))
         try:
             changes[name] = json.loads(value)
         except ValueError:
@@ -582,7 +681,17 @@ def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         gl.pledges(status=args.status, limit=args.limit),
         args,
         out,
-        ["id", "status", "borrower", "lender", "asset", "quantity", "principal", "LTV %", "maturity"],
+        [
+            _("id"),
+            _("status"),
+            _("borrower"),
+            _("lender"),
+            _("asset"),
+            _("quantity"),
+            _("principal"),
+            _("LTV %"),
+            _("maturity"),
+        ],
         lambda p: [
             str(p["id"]),
             p["status"],
@@ -598,9 +707,9 @@ def cmd_pledge_list(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 
 def _surrender_item(text: str) -> tuple[str, int]:
-    asset, _, quantity = text.partition(":")
+    asset, _sep, quantity = text.partition(":")
     if not asset or not quantity.isdigit():
-        raise argparse.ArgumentTypeError("an item is ASSET:TONNES, e.g. CEA-2024:1000")
+        raise argparse.ArgumentTypeError(_("an item is ASSET:TONNES, e.g. CEA-2024:1000"))
     return asset, int(quantity)
 
 
@@ -609,7 +718,16 @@ def cmd_compliance_status(gl: Client, args: argparse.Namespace, out: TextIO) -> 
         gl.obligations(year=args.year),
         args,
         out,
-        ["year", "status", "verified", "surrendered", "remaining", "shortfall", "deducted next year", "penalty"],
+        [
+            _("year"),
+            _("status"),
+            _("verified"),
+            _("surrendered"),
+            _("remaining"),
+            _("shortfall"),
+            _("deducted next year"),
+            _("penalty"),
+        ],
         lambda o: [
             str(o["year"]),
             o["status"],
@@ -618,7 +736,9 @@ def cmd_compliance_status(gl: Client, args: argparse.Namespace, out: TextIO) -> 
             o["remaining"],
             o["shortfall"],
             o.get("deduction"),
-            f"{o['penalty_min']} to {o['penalty_max']}" if o.get("penalty_min") else "",
+            _("%(low)s to %(high)s") % {"low": o["penalty_min"], "high": o["penalty_max"]}
+            if o.get("penalty_min")
+            else "",
         ],
     )
 
@@ -627,7 +747,11 @@ def cmd_compliance_surrender(gl: Client, args: argparse.Namespace, out: TextIO) 
     surrender = gl.surrender(year=args.year, items=args.items, account=args.account, idempotency_key=args.key)
     if args.json:
         return surrender
-    out.write(f"Surrendered {surrender['quantity']:,} t for {surrender['year']} (surrender {surrender['id']}).\n")
+    out.write(
+        _("Surrendered %(quantity)s t for %(year)s (surrender %(id)s).")
+        % {"quantity": f"{surrender['quantity']:,}", "year": surrender["year"], "id": surrender["id"]}
+        + "\n"
+    )
     return None
 
 
@@ -637,10 +761,23 @@ def cmd_compliance_carryover(gl: Client, args: argparse.Namespace, out: TextIO) 
         return limit
     rule = limit["rule"]
     out.write(
-        f"Carryover of {rule['first_vintage']}-{rule['year']} allowances: limit {limit['limit']:,} t "
-        f"({rule['base_tonnes']:,} t + {rule['net_sales_multiple_bp'] / 10000:g} x net sales {limit['net_sales']:,} t "
-        f"from {rule['sales_from']} to {rule['sales_to']}); used {limit['used']:,} t, {limit['remaining']:,} t left"
-        + ("" if limit["eligible"] else " (not eligible: a year was not completed on time)")
+        _(
+            "Carryover of %(first)s-%(year)s allowances: limit %(limit)s t (%(base)s t + %(multiple)s x net sales "
+            "%(sales)s t from %(sales_from)s to %(sales_to)s); used %(used)s t, %(left)s t left"
+        )
+        % {
+            "first": rule["first_vintage"],
+            "year": rule["year"],
+            "limit": f"{limit['limit']:,}",
+            "base": f"{rule['base_tonnes']:,}",
+            "multiple": f"{rule['net_sales_multiple_bp'] / 10000:g}",
+            "sales": f"{limit['net_sales']:,}",
+            "sales_from": rule["sales_from"],
+            "sales_to": rule["sales_to"],
+            "used": f"{limit['used']:,}",
+            "left": f"{limit['remaining']:,}",
+        }
+        + ("" if limit["eligible"] else _(" (not eligible: a year was not completed on time)"))
         + ".\n"
     )
     return None
@@ -648,23 +785,40 @@ def cmd_compliance_carryover(gl: Client, args: argparse.Namespace, out: TextIO) 
 
 def _pledge_line(p: dict[str, Any], out: TextIO) -> None:
     enforcement = p.get("enforcement") or {}
-    line = (
-        f"Pledge {p['id']} {p.get('registration_reference') or ''}: {p['status']}, {p['quantity']:,} t of "
-        f"{p['asset']}, principal {p['principal']}, LTV {p['ltv_percent']}%"
-    )
+    line = _(
+        "Pledge %(id)s %(reference)s: %(status)s, %(quantity)s t of %(asset)s, principal %(principal)s, LTV %(ltv)s%%"
+    ) % {
+        "id": p["id"],
+        "reference": p.get("registration_reference") or "",
+        "status": p["status"],
+        "quantity": f"{p['quantity']:,}",
+        "asset": p["asset"],
+        "principal": p["principal"],
+        "ltv": p["ltv_percent"],
+    }
     if enforcement:
-        line += (
-            f"; enforcement by {enforcement['method']} ({enforcement['status']}): debt {enforcement['amount_due']}, "
-            f"lender received {enforcement['received_by_lender']}, {enforcement['units_released']:,} t released"
-        )
+        line += _(
+            "; enforcement by %(method)s (%(status)s): debt %(due)s, lender received %(received)s, "
+            "%(released)s t released"
+        ) % {
+            "method": enforcement["method"],
+            "status": enforcement["status"],
+            "due": enforcement["amount_due"],
+            "received": enforcement["received_by_lender"],
+            "released": f"{enforcement['units_released']:,}",
+        }
     out.write(line + "\n")
+
+
+def _waiting(result: Mapping[str, Any]) -> str:
+    return _("Waiting for a second registry user: approval request %(id)s") % {"id": result["approval"]["id"]} + "\n"
 
 
 def _pledge_result(result: dict[str, Any], args: argparse.Namespace, out: TextIO) -> Any:
     if args.json:
         return result
     if "approval" in result:
-        out.write(f"Waiting for a second registry user: approval request {result['approval']['id']}\n")
+        out.write(_waiting(result))
     else:
         _pledge_line(result, out)
     return None
@@ -731,13 +885,19 @@ def _amendment_result(result: dict[str, Any], args: argparse.Namespace, out: Tex
     if args.json:
         return result
     if "approval" in result:
-        out.write(f"Waiting for a second registry user: approval request {result['approval']['id']}\n")
+        out.write(_waiting(result))
     else:
         out.write(
-            f"Amendment {result['id']} {result.get('reference') or ''} of pledge {result['pledge']}: "
-            f"{result['kind']}, {result['status']}"
-            + (f", {result['quantity']:,} t" if result["quantity"] else "")
-            + (f", matures {result['maturity_date']}" if result.get("maturity_date") else "")
+            _("Amendment %(id)s %(reference)s of pledge %(pledge)s: %(kind)s, %(status)s")
+            % {
+                "id": result["id"],
+                "reference": result.get("reference") or "",
+                "pledge": result["pledge"],
+                "kind": result["kind"],
+                "status": result["status"],
+            }
+            + (_(", %(quantity)s t") % {"quantity": f"{result['quantity']:,}"} if result["quantity"] else "")
+            + (_(", matures %(day)s") % {"day": result["maturity_date"]} if result.get("maturity_date") else "")
             + "\n"
         )
     return None
@@ -748,7 +908,7 @@ def _serial_range(text: str) -> tuple[int, int]:
     try:
         return int(first), int(last)
     except ValueError:
-        raise argparse.ArgumentTypeError("a range FIRST-LAST") from None
+        raise argparse.ArgumentTypeError(_("a range FIRST-LAST")) from None
 
 
 def cmd_pledge_amend(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
@@ -771,7 +931,7 @@ def cmd_pledge_amendments(gl: Client, args: argparse.Namespace, out: TextIO) -> 
         gl.pledge_amendments(args.id),
         args,
         out,
-        ["id", "reference", "kind", "status", "tonnes", "matures", "registered"],
+        [_("id"), _("reference"), _("kind"), _("status"), _("tonnes"), _("matures"), _("registered")],
         lambda a: [
             a["id"],
             a["reference"] or "",
@@ -803,13 +963,22 @@ def cmd_pledge_exposure(gl: Client, args: argparse.Namespace, out: TextIO) -> An
         gl.pledge_exposure(),
         args,
         out,
-        ["lender", "loans", "principal", "collateral value", "LTV bp", "margin calls", "in default", "received"],
+        [
+            _("lender"),
+            _("loans"),
+            _("principal"),
+            _("collateral value"),
+            _("LTV %"),
+            _("margin calls"),
+            _("in default"),
+            _("received"),
+        ],
         lambda r: [
             r["lender"],
             r["loans"],
             r["principal"],
             r["collateral_value"],
-            "" if r["ltv_bp"] is None else str(r["ltv_bp"]),
+            "" if r["ltv_bp"] is None else f"{r['ltv_bp'] / 100:.2f}",
             r["margin_calls_open"],
             r["defaulted"],
             r["received_on_enforcement"],
@@ -919,7 +1088,7 @@ def cmd_statement(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
                 [
                     str(line["transaction"]),
                     str(leg["trade"]),
-                    leg["side"],
+                    side_name(leg["side"]),
                     leg["asset"],
                     leg["quantity"],
                     leg["price"],
@@ -987,13 +1156,13 @@ def cmd_proof_verify(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     if args.json:
         return {"ok": True, **result}
     out.write(
-        f"OK: event {result['seq']} is in checkpoint {result['checkpoint']}, "
-        f"and the chain holds up to checkpoint {result['latest']}"
-        + (" (the trusted hash)" if args.trusted else "")
+        _("OK: event %(seq)s is in checkpoint %(checkpoint)s, and the chain holds up to checkpoint %(latest)s")
+        % {"seq": result["seq"], "checkpoint": result["checkpoint"], "latest": result["latest"]}
+        + (_(" (the trusted hash)") if args.trusted else "")
         + (
-            ", every checkpoint signed by a trusted key"
+            _(", every checkpoint signed by a trusted key")
             if result.get("signed")
-            else " (signatures NOT checked: install the 'cryptography' package)"
+            else _(" (signatures NOT checked: install the 'cryptography' package)")
         )
         + "\n"
     )
@@ -1018,10 +1187,14 @@ def cmd_proof_feed(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
         return {"ok": True, "checkpoints": len(docs), "latest": docs[-1] if docs else None}
     latest = docs[-1] if docs else None
     out.write(
-        f"OK: {len(docs)} checkpoints"
-        + (f", the latest {latest['number']} ({latest['hash']})" if latest else "")
-        + (f"; every checkpoint kept in {args.against} is unchanged" if args.against else "")
-        + (f"; saved to {args.save}" if args.save else "")
+        _("OK: %(count)s checkpoints") % {"count": len(docs)}
+        + (
+            _(", the latest %(number)s (%(hash)s)") % {"number": latest["number"], "hash": latest["hash"]}
+            if latest
+            else ""
+        )
+        + (_("; every checkpoint kept in %(file)s is unchanged") % {"file": args.against} if args.against else "")
+        + (_("; saved to %(file)s") % {"file": args.save} if args.save else "")
         + "\n"
     )
     return None
@@ -1391,10 +1564,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         except ClientError as exc:
             err.write(_("error") + f": {exc.code}: {exc.message}\n")
             if exc.details:
-                err.write(f"details: {json.dumps(exc.details, ensure_ascii=False, sort_keys=True)}\n")
+                err.write(_("details") + f": {json.dumps(exc.details, ensure_ascii=False, sort_keys=True)}\n")
             return 1
         except ProofError as exc:
-            err.write(f"PROOF DOES NOT HOLD: {exc}\n")
+            err.write(_("PROOF DOES NOT HOLD: %(problem)s") % {"problem": exc} + "\n")
             return 1
     if result is not None:
         out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")

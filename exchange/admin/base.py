@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from exchange.models import ApprovalRequest
 
@@ -53,11 +54,22 @@ def _own_action(model_admin: admin.ModelAdmin, name: str) -> tuple[Callable[...,
     return action
 
 
+def above_threshold(year: int, approval: int) -> str:
+    """What a year-wide run says when four eyes holds it back."""
+    return gettext("%(year)s: above the four-eyes threshold, submitted as approval %(id)s.") % {
+        "year": year,
+        "id": approval,
+    }
+
+
 def submitted(request: HttpRequest, approval: ApprovalRequest) -> HttpResponse:
     messages.warning(
         request,
-        f"{approval.summary}: above the four-eyes threshold, so it waits for another registry user's approval "
-        f"(request {approval.pk}).",
+        gettext(
+            "%(summary)s: above the four-eyes threshold, so it waits for another registry user's approval "
+            "(request %(id)s)."
+        )
+        % {"summary": approval.summary, "id": approval.pk},
     )
     return HttpResponseRedirect(reverse("admin:exchange_approvalrequest_change", args=[approval.pk]))
 

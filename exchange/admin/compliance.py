@@ -12,12 +12,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
 from accounts.models import Participant, ParticipantKind
 from core.errors import DomainError
-from exchange.admin.base import ReadOnlyAdmin, missing
+from exchange.admin.base import ReadOnlyAdmin, above_threshold, missing
 from exchange.admin.compliance_rules import carryover_column, decide_deduction, final_allocation
 from exchange.admin_site import tonnes, yuan
 from exchange.models import (
@@ -30,6 +31,7 @@ from exchange.models import (
     VerifiedEmission,
 )
 from exchange.selectors.compliance import YearSummary, remaining, with_figures, year_summary
+from exchange.services.approval_summaries import preallocation_summary
 from exchange.services.approvals import gated
 from exchange.services.compliance import (
     compliance_assess,
@@ -44,7 +46,7 @@ class CoverForm(forms.Form):
     entities = forms.ModelMultipleChoiceField(
         queryset=Participant.objects.filter(kind=ParticipantKind.COMPLIANCE_ENTITY).order_by("name"),
         widget=forms.CheckboxSelectMultiple,
-        help_text="Entities already covered stay as they are.",
+        help_text=_("Entities already covered stay as they are."),
     )
 
 
@@ -128,19 +130,22 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
                     actor=actor,
                     operation=ApprovalOperation.PREALLOCATION,
                     params={"year": y.pk},
-                    summary=f"Pre-allocate compliance year {y.pk}",
+                    summary=preallocation_summary(y.pk),
                     call=lambda: preallocation_run(actor=actor, year=y),
                 ),
             )
             if isinstance(result, ApprovalRequest):
-                messages.warning(
-                    request, f"{year.year}: above the four-eyes threshold, submitted as approval {result.pk}."
-                )
+                messages.warning(request, above_threshold(year.year, result.pk))
             elif result is not None:
                 messages.info(
                     request,
-                    f"{year.year}: pre-allocated to {len(result.entries)} entities, "
-                    f"{sum(e.quantity for e in result.entries)} t; skipped {len(result.skipped)}.",
+                    gettext("%(year)s: pre-allocated to %(entities)s entities, %(quantity)s t; skipped %(skipped)s.")
+                    % {
+                        "year": year.year,
+                        "entities": len(result.entries),
+                        "quantity": f"{sum(e.quantity for e in result.entries):,}",
+                        "skipped": len(result.skipped),
+                    },
                 )
 
     @admin.action(description=_("Assess the selected years (after their deadline)"))
@@ -203,7 +208,11 @@ class ComplianceYearAdmin(ServiceSaveMixin, admin.ModelAdmin):
             except DomainError as exc:
                 form.add_error(None, f"{exc.message} ({exc.code})")
             else:
-                messages.success(request, f"{len(obligations)} entities are covered for {year.year}.")
+                messages.success(
+                    request,
+                    gettext("%(count)s entities are covered for %(year)s.")
+                    % {"count": len(obligations), "year": year.year},
+                )
                 return HttpResponseRedirect(reverse("admin:exchange_complianceyear_glance", args=[year.pk]))
         context = {
             **self.admin_site.each_context(request),

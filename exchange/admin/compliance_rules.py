@@ -11,10 +11,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, run_service
-from exchange.admin.base import ReadOnlyAdmin
+from core.i18n import registry_text
+from exchange.admin.base import ReadOnlyAdmin, above_threshold
 from exchange.api.fields import fen_to_str
 from exchange.models import (
     AllocationDeduction,
@@ -29,6 +31,7 @@ from exchange.models import (
 )
 from exchange.selectors.compliance_rules import carryover_limit, carryover_rules_for
 from exchange.services.allocation import allocation_final_run, allocation_rule_set, deduction_decide
+from exchange.services.approval_summaries import final_allocation_summary
 from exchange.services.approvals import gated
 from exchange.services.compliance_rules import carryover_rule_set, official_price_set
 
@@ -159,12 +162,16 @@ class AllocationDeductionAdmin(ReadOnlyAdmin):
 def decide_deduction(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Obligation]) -> None:
     for obligation in queryset:
         deduction = run_service(
-            request, lambda actor, o=obligation: deduction_decide(actor=actor, obligation=o, reason="decided in admin")
+            request,
+            lambda actor, o=obligation: deduction_decide(
+                actor=actor, obligation=o, reason=registry_text(gettext_noop("decided in admin"))
+            ),
         )
         if deduction is not None:
             messages.success(
                 request,
-                f"{obligation}: {deduction.quantity} t to be deducted from the {deduction.target_year} allocation.",
+                gettext("%(obligation)s: %(quantity)s t to be deducted from the %(year)s allocation.")
+                % {"obligation": obligation, "quantity": f"{deduction.quantity:,}", "year": deduction.target_year},
             )
 
 
@@ -177,17 +184,17 @@ def final_allocation(model_admin: admin.ModelAdmin, request: HttpRequest, querys
                 actor=actor,
                 operation=ApprovalOperation.FINAL_ALLOCATION,
                 params={"year": y.pk, "today": timezone.localdate().isoformat()},
-                summary=f"Final allocation of compliance year {y.pk}",
+                summary=final_allocation_summary(y.pk),
                 call=lambda: allocation_final_run(actor=actor, year=y),
             ),
         )
         if isinstance(result, ApprovalRequest):
-            messages.warning(request, f"{year.year}: above the four-eyes threshold, submitted as approval {result.pk}.")
+            messages.warning(request, above_threshold(year.year, result.pk))
         elif result is not None:
             messages.info(
                 request,
-                f"{year.year}: {len(result.entries)} entities trued up to their final allocation; "
-                f"skipped {len(result.skipped)}.",
+                gettext("%(year)s: %(entities)s entities trued up to their final allocation; skipped %(skipped)s.")
+                % {"year": year.year, "entities": len(result.entries), "skipped": len(result.skipped)},
             )
 
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
@@ -79,7 +80,7 @@ class MarginCallInline(ReadOnlyInline):
 
 
 class TopUpForm(forms.Form):
-    quantity = forms.IntegerField(min_value=1, label="Units to add (tCO2e)")
+    quantity = forms.IntegerField(min_value=1, label=_("Units to add (tCO2e)"))
 
 
 class ComplianceReleaseForm(forms.Form):
@@ -95,7 +96,7 @@ class ComplianceReleaseForm(forms.Form):
 
 
 class EnforceSaleForm(forms.Form):
-    price_fen = forms.IntegerField(min_value=1, label="Limit price (fen a tonne)", help_text="7200 = 72.00 yuan.")
+    price_fen = forms.IntegerField(min_value=1, label=_("Limit price (fen a tonne)"), help_text=_("7200 = 72.00 yuan."))
     costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
 
 
@@ -330,7 +331,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             except DomainError as exc:
                 form.add_error(None, f"{exc.message} ({exc.code})")
             else:
-                messages.success(request, f"{loan}: done.")
+                messages.success(request, gettext("%(pledge)s: done.") % {"pledge": loan})
                 return HttpResponseRedirect(reverse("admin:exchange_pledgeloan_change", args=[loan.pk]))
         context = {
             **self.admin_site.each_context(request),

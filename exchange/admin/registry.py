@@ -10,11 +10,12 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor
 from core.errors import DomainError
+from core.i18n import registry_text
 from core.text import sentence
 from exchange.admin.base import ReadOnlyAdmin, missing, submitted
 from exchange.models import (
@@ -30,6 +31,7 @@ from exchange.models import (
     SerialMovement,
 )
 from exchange.services.accounts import account_open
+from exchange.services.approval_summaries import allocate_summary, issue_summary
 from exchange.services.approvals import gated
 from exchange.services.issuance import (
     allocation_rows_from_csv,
@@ -62,9 +64,9 @@ class IssueForm(forms.Form):
     vintage = forms.IntegerField(min_value=2000, max_value=2100)
     monitoring_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     monitoring_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    quantity = forms.IntegerField(min_value=1, label="Quantity (tCO2e)")
+    quantity = forms.IntegerField(min_value=1, label=_("Quantity (tCO2e)"))
     external_reference = forms.CharField(
-        max_length=100, help_text="The issuance document number; issuing twice is safe."
+        max_length=100, help_text=_("The issuance document number; issuing twice is safe.")
     )
 
 
@@ -121,7 +123,7 @@ class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
                         "monitoring_start": v["monitoring_start"].isoformat(),
                         "monitoring_end": v["monitoring_end"].isoformat(),
                     },
-                    summary=f"Issue {v['quantity']} t of {project.code} vintage {v['vintage']}",
+                    summary=issue_summary(quantity=v["quantity"], project=project.code, vintage=v["vintage"]),
                     call=lambda: ccer_issue(actor=actor, project=project, **v),
                 )
             except DomainError as exc:
@@ -156,8 +158,10 @@ class ProjectAdmin(ServiceSaveMixin, admin.ModelAdmin):
 
 
 class AllocationForm(forms.Form):
-    asset = forms.ModelChoiceField(queryset=Asset.objects.filter(kind=AssetKind.ALLOWANCE), label="Allowance vintage")
-    file = forms.FileField(help_text="CSV with one 'account,quantity' row per line; a header line is allowed.")
+    asset = forms.ModelChoiceField(
+        queryset=Asset.objects.filter(kind=AssetKind.ALLOWANCE), label=_("Allowance vintage")
+    )
+    file = forms.FileField(help_text=_("CSV with one 'account,quantity' row per line; a header line is allowed."))
 
 
 class VintageForm(forms.Form):
@@ -189,6 +193,7 @@ class AssetAdmin(ReadOnlyAdmin):
                 text = form.cleaned_data["file"].read().decode("utf-8-sig")
                 rows = allocation_rows_from_csv(text)
                 actor, asset = admin_actor(request), form.cleaned_data["asset"]
+                memo = registry_text(gettext_noop("Admin CSV allocation"))
                 txn = gated(
                     actor=actor,
                     operation=ApprovalOperation.CEA_ALLOCATE,
@@ -196,21 +201,28 @@ class AssetAdmin(ReadOnlyAdmin):
                         "asset": asset.code,
                         "rows": [[r.account.number, r.quantity] for r in rows],
                         "idempotency_key": None,
-                        "memo": "Admin CSV allocation",
+                        "memo": memo,
                     },
-                    summary=f"Allocate {sum(r.quantity for r in rows)} t of {asset.code} to {len(rows)} accounts",
-                    call=lambda: cea_allocate(actor=actor, asset=asset, rows=rows, memo="Admin CSV allocation"),
+                    summary=allocate_summary(asset=asset.code, quantities=[r.quantity for r in rows]),
+                    call=lambda: cea_allocate(actor=actor, asset=asset, rows=rows, memo=memo),
                 )
             except UnicodeDecodeError:
-                form.add_error("file", "The file is not UTF-8 text.")
+                form.add_error("file", gettext("The file is not UTF-8 text."))
             except DomainError as exc:
                 form.add_error(None, f"{exc.message} ({exc.code})")
                 for error in exc.details.get("errors", []):
-                    form.add_error(None, f"line {error['line']}: {error['message']}")
+                    form.add_error(
+                        None,
+                        gettext("line %(line)s: %(message)s") % {"line": error["line"], "message": error["message"]},
+                    )
             else:
                 if isinstance(txn, ApprovalRequest):
                     return submitted(request, txn)
-                messages.success(request, f"Allocated {sum(r.quantity for r in rows)} t to {len(rows)} accounts.")
+                messages.success(
+                    request,
+                    gettext("Allocated %(quantity)s t to %(accounts)s accounts.")
+                    % {"quantity": f"{sum(r.quantity for r in rows):,}", "accounts": len(rows)},
+                )
                 return HttpResponseRedirect(reverse("admin:exchange_transaction_change", args=[txn.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -229,7 +241,7 @@ class AssetAdmin(ReadOnlyAdmin):
             except DomainError as exc:
                 form.add_error(None, f"{exc.message} ({exc.code})")
             else:
-                messages.success(request, f"Created {asset.code}.")
+                messages.success(request, gettext("Created %(asset)s.") % {"asset": asset.code})
                 return HttpResponseRedirect(reverse("admin:exchange_asset_changelist"))
         context = {
             **self.admin_site.each_context(request),

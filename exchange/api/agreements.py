@@ -19,7 +19,7 @@ from exchange.api.base import ActorMixin
 from exchange.api.fields import AssetField, MoneyField, QuantityField, fen_to_str
 from exchange.api.idempotency import idempotent_request
 from exchange.api.listings import listed_asset
-from exchange.api.orders import OrderOut, PlacedOut, TradeOut, _order_id_of
+from exchange.api.orders import OrderOut, PlacedOut, TradeOut, client_order_id_of
 from exchange.models import Auction, Order, OrderStatus, Side, TradingMode
 from exchange.selectors.accounts import account_owned
 from exchange.selectors.agreements import listing_book
@@ -35,13 +35,6 @@ from exchange.services.agreements import (
     listing_post,
 )
 from exchange.services.auctions import auction_announce, auction_bid, auction_close, auction_of
-
-
-def _client_order_id(view: ActorMixin, given: str | None) -> str:
-    client_order_id = given or _order_id_of(view.idempotency_key())
-    if not client_order_id:
-        raise serializers.ValidationError({"client_order_id": ["Give a client_order_id or an Idempotency-Key."]})
-    return client_order_id
 
 
 def _placed(placed: Any) -> dict[str, Any]:
@@ -80,7 +73,7 @@ class ListingPostApi(ActorMixin, APIView):
             price_fen=v["price"],
             quantity=v["quantity"],
             partial_allowed=v["partial_allowed"],
-            client_order_id=_client_order_id(self, v.get("client_order_id")),
+            client_order_id=client_order_id_of(self, v.get("client_order_id")),
         )
         return Response(_order(listing.pk), status=status.HTTP_201_CREATED)
 
@@ -113,7 +106,7 @@ class ListingPickApi(ActorMixin, APIView):
             account=account_owned(self.actor, v["account"]),
             listing=listing,
             quantity=v.get("quantity"),
-            client_order_id=_client_order_id(self, v.get("client_order_id")),
+            client_order_id=client_order_id_of(self, v.get("client_order_id")),
         )
         return Response(_placed(placed), status=status.HTTP_201_CREATED)
 
@@ -132,7 +125,7 @@ class LevelPickApi(ActorMixin, APIView):
             side=v["side"],
             price_fen=v["price"],
             quantity=v["quantity"],
-            client_order_id=_client_order_id(self, v.get("client_order_id")),
+            client_order_id=client_order_id_of(self, v.get("client_order_id")),
         )
         return Response(_placed(placed), status=status.HTTP_201_CREATED)
 
@@ -204,7 +197,7 @@ class BlockListApi(ActorMixin, generics.ListAPIView):
             price_fen=v["price"],
             quantity=v["quantity"],
             counterparty=counterparty,
-            client_order_id=_client_order_id(self, v.get("client_order_id")),
+            client_order_id=client_order_id_of(self, v.get("client_order_id")),
         )
         return Response(_order(offer.pk), status=status.HTTP_201_CREATED)
 
@@ -235,7 +228,7 @@ class BlockAcceptApi(ActorMixin, APIView):
             actor=self.actor,
             account=account_owned(self.actor, v["account"]),
             offer=_offer(pk),
-            client_order_id=_client_order_id(self, v.get("client_order_id")),
+            client_order_id=client_order_id_of(self, v.get("client_order_id")),
         )
         return Response(_placed(placed), status=status.HTTP_201_CREATED)
 
@@ -259,7 +252,7 @@ class BlockCounterApi(ActorMixin, APIView):
             offer=_offer(pk),
             price_fen=v["price"],
             quantity=v.get("quantity"),
-            client_order_id=_client_order_id(self, v.get("client_order_id")),
+            client_order_id=client_order_id_of(self, v.get("client_order_id")),
         )
         return Response(_order(counter.pk), status=status.HTTP_201_CREATED)
 
@@ -326,7 +319,7 @@ class AuctionListApi(ActorMixin, generics.ListAPIView):
             reserve_price_fen=v["reserve_price"],
             opens_at=v["opens_at"],
             closes_at=v["closes_at"],
-            client_order_id=_client_order_id(self, v.get("client_order_id")),
+            client_order_id=client_order_id_of(self, v.get("client_order_id")),
         )
         return Response(AuctionOut(auction).data, status=status.HTTP_201_CREATED)
 
@@ -344,7 +337,7 @@ class AuctionBidApi(ActorMixin, APIView):
             auction=auction_of(pk),
             price_fen=v["price"],
             quantity=v["quantity"],
-            client_order_id=_client_order_id(self, v.get("client_order_id")),
+            client_order_id=client_order_id_of(self, v.get("client_order_id")),
         )
         return Response(_order(bid.pk), status=status.HTTP_201_CREATED)
 

@@ -61,6 +61,7 @@ from exchange.selectors.compliance import (
     year_summary,
 )
 from exchange.selectors.compliance_rules import carryover_plan_years
+from exchange.services.approval_summaries import preallocation_summary, true_up_summary
 from exchange.services.approvals import gated
 from exchange.services.compliance import (
     DEFAULT_CCER_LIMIT_BP,
@@ -500,7 +501,7 @@ class PreallocationApi(ActorMixin, APIView):
             actor=self.actor,
             operation=ApprovalOperation.PREALLOCATION,
             params={"year": found.pk},
-            summary=f"Pre-allocate compliance year {found.pk}",
+            summary=preallocation_summary(found.pk),
             call=lambda: preallocation_run(actor=self.actor, year=found),
         )
         if isinstance(result, ApprovalRequest):
@@ -539,7 +540,7 @@ class TrueUpApi(ActorMixin, APIView):
             actor=self.actor,
             operation=ApprovalOperation.TRUE_UP,
             params={"obligation": obligation.pk, "approved": approved},
-            summary=f"True up obligation {obligation.pk} to {approved} t",
+            summary=true_up_summary(obligation=obligation.pk, approved=approved),
             call=lambda: allocation_true_up(actor=self.actor, obligation=obligation, approved=approved),
         )
         if isinstance(entry, ApprovalRequest):

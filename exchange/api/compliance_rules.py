@@ -49,6 +49,7 @@ from exchange.services.allocation import (
     allocation_rule_set,
     deduction_decide,
 )
+from exchange.services.approval_summaries import final_allocation_summary
 from exchange.services.approvals import gated
 from exchange.services.compliance_rules import carryover_rule_set, official_price_set
 from exchange.services.obligations import RuleNotFound, emissions_determine
@@ -254,7 +255,7 @@ class FinalAllocationApi(ActorMixin, APIView):
             actor=self.actor,
             operation=ApprovalOperation.FINAL_ALLOCATION,
             params={"year": found.pk, "today": today.isoformat()},
-            summary=f"Final allocation of compliance year {found.pk}",
+            summary=final_allocation_summary(found.pk),
             call=lambda: allocation_final_run(actor=self.actor, year=found, today=today),
         )
         if isinstance(result, ApprovalRequest):

@@ -80,7 +80,12 @@ def _whole(value: str | None, name: str, default: int, *, maximum: int | None = 
         return default
     if not _DIGITS.fullmatch(value) or (maximum is not None and not 1 <= int(value) <= maximum):
         raise InvalidInput(
-            f"{name} is a whole number" + (f" from 1 to {maximum}." if maximum else "."), details={name: value}
+            (
+                gettext("%(name)s is a whole number from 1 to %(maximum)s.") % {"name": name, "maximum": maximum}
+                if maximum
+                else gettext("%(name)s is a whole number.") % {"name": name}
+            ),
+            details={name: value},
         )
     return int(value)
 

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -153,6 +154,17 @@ def _order_id_of(key: str | None) -> str | None:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def client_order_id_of(view: ActorMixin, given: str | None) -> str:
+    """The order's client_order_id: the one given, else the request's Idempotency-Key (``_order_id_of``); 400
+    on the client_order_id field when there is neither. Every endpoint that places an order names it so."""
+    client_order_id = given or _order_id_of(view.idempotency_key())
+    if not client_order_id:
+        raise serializers.ValidationError(
+            {"client_order_id": [gettext("Give a client_order_id or an Idempotency-Key.")]}
+        )
+    return client_order_id
+
+
 class OrderListApi(ActorMixin, generics.ListAPIView):
     """Your orders, newest first; POST places a limit order (it may trade at once).
 
@@ -197,9 +209,7 @@ class OrderListApi(ActorMixin, generics.ListAPIView):
         data = OrderIn(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        client_order_id = v.get("client_order_id") or _order_id_of(self.idempotency_key())
-        if not client_order_id:
-            raise serializers.ValidationError({"client_order_id": ["Give a client_order_id or an Idempotency-Key."]})
+        client_order_id = client_order_id_of(self, v.get("client_order_id"))
         account = account_owned(self.actor, v["account"])
         if engine_client.enabled():
             # The book's matching engine applies it and answers after the commit that holds it.

@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from django.urls import reverse
+from django.utils.translation import gettext
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -502,12 +503,12 @@ class PledgeListApi(_PledgeListBase):
         if ("asset" in v) == bool(future) or (future and future != {"project", "vintage", "price"}):
             # A rule across fields, not the body's shape: the pledge's terms name one object.
             raise InvalidPledgeTerms(
-                "Name the asset pledged, or the project, vintage and price of future CCER.",
-                details={"asset": "The asset, or project, vintage and price."},
+                gettext("Name the asset pledged, or the project, vintage and price of future CCER."),
+                details={"asset": gettext("The asset, or project, vintage and price.")},
             )
         lender = Participant.objects.filter(pk=v["lender"]).first()
         if lender is None:
-            raise InvalidLender("No such participant.", details={"lender": v["lender"]})
+            raise InvalidLender(gettext("No such participant."), details={"lender": v["lender"]})
         if "project" in v:
             project = Project.objects.filter(code=v["project"]).first()
             if project is None:
@@ -934,7 +935,7 @@ class PledgeExposureApi(ActorMixin, APIView):
     @extend_schema(responses=ExposureOut(many=True), parameters=[CSV_PARAMETER])
     def get(self, request: Request) -> Response | HttpResponseBase:
         if request.query_params.get("format", "json") not in ("json", "csv"):
-            raise InvalidInput("format is json or csv.", details={"format": ["json or csv."]})
+            raise InvalidInput(gettext("format is json or csv."), details={"format": [gettext("json or csv.")]})
         lender = None if self.actor.sees_everything else self.actor.participant_id
         rows = ExposureOut(exposures(lender), many=True).data
         if request.accepted_renderer.format == "csv":

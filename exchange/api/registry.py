@@ -24,6 +24,7 @@ from exchange.api.representations import AssetOut, ProjectOut, transaction_paylo
 from exchange.errors import ProjectNotFound
 from exchange.models import ApprovalOperation, ApprovalRequest, Asset, AssetKind, Issuance, Project, ProjectType
 from exchange.selectors.accounts import holding_account
+from exchange.services.approval_summaries import allocate_summary, issue_summary
 from exchange.services.approvals import gated
 from exchange.services.issuance import (
     AllocationRow,
@@ -159,7 +160,9 @@ class IssuanceListApi(ActorMixin, generics.ListAPIView):
             actor=self.actor,
             operation=ApprovalOperation.CCER_ISSUE,
             params=params,
-            summary=f"Issue {v['quantity']} t of {project.code} vintage {v['vintage']} ({v['external_reference']})",
+            summary=issue_summary(
+                quantity=v["quantity"], project=project.code, vintage=v["vintage"], reference=v["external_reference"]
+            ),
             call=lambda: ccer_issue(actor=self.actor, project=project, **v),
         )
         if isinstance(result, ApprovalRequest):
@@ -241,7 +244,7 @@ def _allocate(view: ActorMixin, asset: Asset, rows: list[AllocationRow], memo: s
             "rows": [[r.account.number, r.quantity] for r in rows],
             "memo": memo,
         },
-        summary=f"Allocate {sum(r.quantity for r in rows)} t of {asset.code} to {len(rows)} accounts",
+        summary=allocate_summary(asset=asset.code, quantities=[r.quantity for r in rows]),
         call=lambda: cea_allocate(actor=view.actor, asset=asset, rows=rows, memo=memo),
     )
     if isinstance(result, ApprovalRequest):

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext, pgettext
 
 from core import clock
 from core.db import joined_rows
@@ -59,10 +60,14 @@ class StatementLine:
 
 
 def _legs_text(legs: list[dict]) -> str:
-    """A settlement line's trades in one CSV cell: trade, side, quantity at price; units, cash and fee legs."""
+    """A settlement line's trades in one CSV cell, in the reader's language: trade, side, quantity at price;
+    units, cash and fee legs."""
+    sides = {"buy": pgettext("a trade leg's side", "buy"), "sell": pgettext("a trade leg's side", "sell")}
     return "; ".join(
-        f"trade {leg['trade']} {leg['side']} {leg['quantity']} {leg['asset']} @ {leg['price']}: "
-        f"units {leg['units']:+d}, cash {leg['cash']}, fee {leg['fee']}"
+        gettext(
+            "trade %(trade)s %(side)s %(quantity)s %(asset)s @ %(price)s: units %(units)s, cash %(cash)s, fee %(fee)s"
+        )
+        % {**leg, "side": sides[leg["side"]], "units": f"{leg['units']:+d}"}
         for leg in legs
     )
 

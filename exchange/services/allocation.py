@@ -26,10 +26,11 @@ from fractions import Fraction
 from typing import Any
 
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
+from core.i18n import registry_text
 from exchange.locks import lock_balances, lock_rows
 from exchange.models import (
     Account,
@@ -452,7 +453,7 @@ def preallocation_run(*, actor: Actor, year: ComplianceYear, today: date | None 
             actor=actor,
             asset=allowance_of(locked.year),
             rows=[AllocationRow(account=o.account, quantity=q, line=i) for i, (o, q) in enumerate(moving, start=1)],
-            memo=f"Pre-allocation {locked.year}",
+            memo=registry_text(gettext_noop("Pre-allocation %(year)s"), {"year": locked.year}),
         )
     now = timezone.now()
     result.transaction = txn

@@ -21,12 +21,13 @@ from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.errors import translatable as _
+from core.i18n import registry_text
 from exchange.locks import lock_row
 from exchange.models import (
     Account,
@@ -188,7 +189,10 @@ def pledge_register_or_file(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan | A
         actor=actor,
         operation=ApprovalOperation.PLEDGE_REGISTER,
         params={"pledge": loan.pk},
-        summary=f"Register pledge {loan.pk}: {loan.quantity} t of {asset_label(loan)}",
+        summary=registry_text(
+            gettext_noop("Register pledge %(pledge)s: %(quantity)s t of %(asset)s"),
+            {"pledge": loan.pk, "quantity": loan.quantity, "asset": asset_label(loan)},
+        ),
         call=lambda: pledge_register(actor=actor, loan=loan),
     )
 
@@ -199,8 +203,15 @@ def pledge_amendment_register_or_file(*, actor: Actor, amendment: PledgeAmendmen
         actor=actor,
         operation=ApprovalOperation.PLEDGE_AMENDMENT_REGISTER,
         params={"amendment": amendment.pk},
-        summary=f"Register amendment {amendment.pk} of pledge {amendment.loan_id}: {amendment.kind}, "
-        f"{amendment.quantity} t",
+        summary=registry_text(
+            gettext_noop("Register amendment %(amendment)s of pledge %(pledge)s: %(kind)s, %(quantity)s t"),
+            {
+                "amendment": amendment.pk,
+                "pledge": amendment.loan_id,
+                "kind": amendment.get_kind_display(),
+                "quantity": amendment.quantity,
+            },
+        ),
         call=lambda: pledge_amendment_register(actor=actor, amendment=amendment),
     )
 

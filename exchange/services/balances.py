@@ -6,6 +6,8 @@ The rows are locked by ``exchange.locks.lock_balances`` (in the one lock order) 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from core.money import amount
 from exchange.bulk import bulk_update
 from exchange.errors import InsufficientAvailable
@@ -20,7 +22,8 @@ def insufficient_available(account: Account, asset: Asset, available: int, reque
     as integers, cash as yuan strings ("47780441.90", never raw fen)."""
     shown, wanted = amount(asset, available), amount(asset, requested)
     return InsufficientAvailable(
-        f"Account {account.number} has {shown} {asset.code} available; {wanted} requested.",
+        gettext("Account %(account)s has %(available)s %(asset)s available; %(requested)s requested.")
+        % {"account": account.number, "available": shown, "asset": asset.code, "requested": wanted},
         details={"account": account.number, "asset": asset.code, "available": shown, "requested": wanted},
     )
 

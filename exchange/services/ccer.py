@@ -51,6 +51,7 @@ from exchange.models import (
 )
 from exchange.selectors.calendar import add_working_days
 from exchange.selectors.ccer import add_years, ccer_rule_on
+from exchange.services.approval_summaries import reduction_claim_summary
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.four_eyes import ApprovalRequired, approval_file, four_eyes_check
 from exchange.services.freezes import ValueRuleBroken, check_sha256
@@ -644,9 +645,8 @@ def reduction_claim_decide(
 
 
 def _file_for_approval(actor: Actor, locked: ReductionClaim) -> ReductionClaim:
-    summary = (
-        f"Reduction claim {locked.pk}: issue {locked.quantity} t of CCER to project {locked.project.code} "
-        f"(vintage {locked.vintage})"
+    summary = reduction_claim_summary(
+        claim=locked.pk, quantity=locked.quantity, project=locked.project.code, vintage=locked.vintage
     )
     approval = approval_file(
         actor=actor,

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.actors import Actor
 from core import clock
 from core.errors import InvalidInput
+from core.i18n import registry_text
 from core.limits import check_quantity
 from exchange.errors import InsufficientAvailable
 from exchange.faults import crash_point
@@ -161,7 +162,7 @@ def surrender_create(
         actor=actor,
         idempotency_key=None,
         request=request,
-        memo=f"Surrender for {year}",
+        memo=registry_text(gettext_noop("Surrender for %(year)s"), {"year": year}),
         metadata={"year": year, "obligation": obligation.pk},
     )
 

@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from accounts.actors import Actor
 from core.errors import Conflict
 from core.errors import translatable as _
+from core.i18n import registry_language
 from exchange.models import ApprovalRequest, NoticeKind
 from exchange.services.audit import audit_record
 from exchange.services.notices import notice_add
@@ -89,20 +90,26 @@ def approval_file(
         payload={"operation": operation, "params": params, "quantity": quantity, "summary": request.summary},
     )
     if request.requested_participant_id is not None:
-        notice_add(
-            recipients=[request.requested_participant],
-            kind=NoticeKind.APPROVAL_WAITING,
-            subject=gettext("Approval request %(id)s is waiting for a second registry user") % {"id": request.pk},
-            body=gettext(
-                "%(summary)s (%(quantity)s t), requested by %(user)s. "
-                "Approve or reject it in the admin or with POST /api/v1/approvals/%(id)s/approve."
-            )
-            % {
-                "summary": request.summary,
-                "quantity": quantity,
-                "user": request.requested_by.get_username() if request.requested_by_id else "",
-                "id": request.pk,
-            },
-            obj=("approval_request", request.pk),
-        )
+        _notify_requester(request, quantity)
     return request
+
+
+@registry_language()
+def _notify_requester(request: ApprovalRequest, quantity: int) -> None:
+    """The notice that the request waits, written in the registry's language (core.i18n) like its summary."""
+    notice_add(
+        recipients=[request.requested_participant],
+        kind=NoticeKind.APPROVAL_WAITING,
+        subject=gettext("Approval request %(id)s is waiting for a second registry user") % {"id": request.pk},
+        body=gettext(
+            "%(summary)s (%(quantity)s t), requested by %(user)s. "
+            "Approve or reject it in the admin or with POST /api/v1/approvals/%(id)s/approve."
+        )
+        % {
+            "summary": request.summary,
+            "quantity": quantity,
+            "user": request.requested_by.get_username() if request.requested_by_id else "",
+            "id": request.pk,
+        },
+        obj=("approval_request", request.pk),
+    )

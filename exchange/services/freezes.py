@@ -19,12 +19,13 @@ import re
 from typing import cast
 
 from django.db import IntegrityError
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
 from core.errors import InvalidInput, NotFound
+from core.i18n import registry_text
 from core.limits import check_quantity
 from exchange.errors import DuplicateObject, InsufficientAvailable, InvalidDestination, InvalidState
 from exchange.locks import lock_row
@@ -312,7 +313,7 @@ def judicial_freeze_seize(
         actor=actor,
         idempotency_key=f"seizure:{locked.pk}",
         request=request,
-        memo=f"Judicial seizure {document_number}"[:500],
+        memo=registry_text(gettext_noop("Judicial seizure %(document)s"), {"document": document_number})[:500],
         metadata={"judicial_freeze": locked.pk, "court": locked.court},
     )
     moved = hold.remaining

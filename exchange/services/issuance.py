@@ -13,11 +13,12 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.actors import Actor
 from accounts.models import Participant, ParticipantKind
 from core.errors import InvalidInput, InvalidQuantity
+from core.i18n import registry_text
 from core.limits import MAX_QUANTITY, check_quantity
 from exchange.errors import (
     CsvRejected,
@@ -207,7 +208,10 @@ def ccer_issue(
             actor=actor,
             idempotency_key=f"issuance:{external_reference}",
             request=request,
-            memo=f"Issuance {external_reference} of {project.code} vintage {vintage}",
+            memo=registry_text(
+                gettext_noop("Issuance %(reference)s of %(project)s vintage %(vintage)s"),
+                {"reference": external_reference, "project": project.code, "vintage": vintage},
+            ),
             metadata={"external_reference": external_reference, "project": project.code, "vintage": vintage},
             scope="registry:issuance",
         )

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from typing import cast
 
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
 from core.errors import Forbidden, NotFound
+from core.i18n import registry_text
 from core.limits import check_quantity
 from exchange.errors import AssetNotTransferable, InvalidDestination, InvalidState, SameAccount
 from exchange.locks import lock_row
@@ -40,6 +41,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.selectors.accounts import may_move_from
+from exchange.services.approval_summaries import non_trade_summary
 from exchange.services.audit import audit_record, mark_unchanged, service
 from exchange.services.four_eyes import approval_file
 from exchange.services.freezes import ValueRuleBroken, check_sha256
@@ -186,9 +188,13 @@ def non_trade_transfer_review(*, actor: Actor, transfer: NonTradeTransfer, note:
         return locked
     if locked.status != NonTradeStatus.APPLIED:
         raise NonTradeStepRefused(details={"non_trade_transfer": locked.pk, "status": locked.status})
-    summary = (
-        f"Non-trade transfer {locked.pk}: {locked.quantity} t of {locked.asset.code} "
-        f"from {locked.source.number} to {locked.destination.number} ({locked.legal_basis})"
+    summary = non_trade_summary(
+        transfer=locked.pk,
+        quantity=locked.quantity,
+        asset=locked.asset.code,
+        source=locked.source.number,
+        destination=locked.destination.number,
+        basis=locked.get_legal_basis_display(),
     )
     approval = approval_file(
         actor=actor,
@@ -266,7 +272,7 @@ def non_trade_transfer_execute(*, actor: Actor, approval: ApprovalRequest) -> No
         actor=actor,
         idempotency_key=f"non-trade:{locked.pk}",
         request=request,
-        memo=f"Non-trade transfer ({locked.legal_basis})",
+        memo=registry_text(gettext_noop("Non-trade transfer (%(basis)s)"), {"basis": locked.get_legal_basis_display()}),
         metadata={"non_trade_transfer": locked.pk, "legal_basis": locked.legal_basis},
     )
     posted = ledger_post(

@@ -25,10 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
+from django.utils.translation import gettext_noop
 
 from accounts.actors import Actor
 from core import clock
 from core.errors import translatable as _
+from core.i18n import registry_text
 from core.money import fen_to_str
 from exchange.errors import RulebookNotFound, RuleViolation
 from exchange.locks import lock_proceeds, try_lock_settlement_shared
@@ -169,7 +171,9 @@ def _advance(actor: Actor, account: Account, cash: Asset, shortfall: int) -> int
         actor=actor,
         idempotency_key=None,
         request=request,
-        memo=f"Sale proceeds paid before settlement to {account.number}",
+        memo=registry_text(
+            gettext_noop("Sale proceeds paid before settlement to %(account)s"), {"account": account.number}
+        ),
         metadata={"proceeds_advance": True, "trades": len(advances)},
     )
     posted = ledger_post(txn, legs, net=True)

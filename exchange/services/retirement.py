@@ -5,11 +5,12 @@ An ``idempotency_key`` is claimed by ``@idempotent_service`` (``exchange.service
 
 from __future__ import annotations
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core.errors import InvalidInput
+from core.i18n import registry_text
 from core.limits import check_quantity
 from exchange.errors import AccountNotFound
 from exchange.models import Account, AccountKind, Asset, Retirement, Transaction, TransactionKind
@@ -53,7 +54,7 @@ def retirement_create(
         actor=actor,
         idempotency_key=None,
         request=request,
-        memo=f"Retired for {beneficiary}",
+        memo=registry_text(gettext_noop("Retired for %(beneficiary)s"), {"beneficiary": beneficiary}),
         metadata={"beneficiary": beneficiary, "reason": reason},
     )
     posted = ledger_post(txn, [Leg(asset, account, system_account(AccountKind.RETIREMENT), quantity, serials=serials)])

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.errors import translatable as _
 from exchange.bulk import delete_ids, pg_array
 from exchange.errors import InsufficientAvailable
 from exchange.models import BlockState, SerialBlock
@@ -33,7 +34,7 @@ class LedgerCorrupted(RuntimeError):
 
 class SerialsNotAvailable(InsufficientAvailable):
     code = "serials_not_available"
-    default_message = "Those serial numbers are not available in the account."
+    default_message = _("Those serial numbers are not available in the account.")
 
 
 @dataclass(slots=True)

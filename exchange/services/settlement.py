@@ -21,10 +21,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
+from django.utils.translation import gettext_noop
 
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
+from core.i18n import registry_text
 from core.money import fen_to_str
 from exchange.bulk import pg_array
 from exchange.errors import RulebookNotFound
@@ -279,7 +281,7 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
         actor=actor,
         idempotency_key=None,
         request={"trades": [rows[0][0], rows[-1][0], len(rows)]},
-        memo=f"Settlement of {len(rows)} trades",
+        memo=registry_text(gettext_noop("Settlement of %(count)s trades"), {"count": len(rows)}),
         metadata={"trades": len(rows), "first_trade": rows[0][0], "last_trade": rows[-1][0]},
         at=started,
     )

@@ -38,6 +38,7 @@ from accounts.actors import Actor
 from accounts.models import Participant
 from core import clock
 from core.errors import Conflict, InvalidInput, NotFound, translatable
+from core.i18n import registry_language
 from exchange.events import event_types
 from exchange.locks import lock_row, lock_rows
 from exchange.models import (
@@ -297,6 +298,7 @@ def _attempt(endpoint: WebhookEndpoint, delivery: WebhookDelivery, http: httpx.C
     return False
 
 
+@registry_language()
 def _report_failing(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> None:
     participant = Participant.objects.get(pk=endpoint.participant_id)
     notice_add(

@@ -144,3 +144,147 @@ def test_a_service_refusal_built_from_its_figures_reads_in_chinese(market):
     assert chinese.value.code == english.value.code == "invalid"
     assert str(chinese.value.message) == f"一批划转须包含 1 至 {MAX_BATCH} 笔。"
     assert str(english.value.message) == f"A batch holds 1 to {MAX_BATCH} transfers."
+
+
+# --- texts kept as written: in the registry's language, whatever the request's (docs/i18n.md) ----------------
+@pytest.mark.parametrize(
+    ("registry", "expected"),
+    [("zh-hans", "履约年度 2024 预分配"), ("en", "Pre-allocate compliance year 2024")],
+)
+def test_an_approval_summary_is_written_in_the_registry_language_whatever_the_request(registry, expected):
+    from exchange.services.approval_summaries import allocate_summary, preallocation_summary
+
+    with override_settings(LANGUAGE_CODE=registry), translation.override("en" if registry == "zh-hans" else "zh-hans"):
+        summary = preallocation_summary(2024)
+        allocation = allocate_summary(asset="CEA-2025", quantities=[1_000, 100])
+
+    assert summary == expected
+    assert allocation == (
+        "向 2 个账户分配 CEA-2025 1100 吨" if registry == "zh-hans" else "Allocate 1100 t of CEA-2025 to 2 accounts"
+    )
+
+
+def test_a_memo_is_written_in_the_registry_language_and_kept_as_written():
+    from django.utils.translation import gettext_noop
+
+    from core.i18n import registry_text
+
+    with override_settings(LANGUAGE_CODE="zh-hans"), translation.override("en"):
+        memo = registry_text(gettext_noop("Surrender for %(year)s"), {"year": 2024})
+    with translation.override("en"):
+        shown = str(memo)
+
+    assert shown == "2024 年度清缴"
+
+
+def test_the_statement_csv_names_a_trade_leg_in_the_reader_language():
+    from exchange.selectors.balances import _legs_text
+
+    leg = {"trade": 7, "asset": "CEA-2024", "side": "sell", "quantity": 100, "price": "80.00", "units": -100}
+    leg |= {"turnover": "8000.00", "cash": "+7996.00", "fee": "4.00"}
+
+    with translation.override("zh-hans"):
+        chinese = _legs_text([leg])
+    with translation.override("en"):
+        english = _legs_text([leg])
+
+    assert chinese == "成交 7 卖出 CEA-2024 100 @ 80.00：数量 -100，资金 +7996.00，手续费 4.00"
+    assert english == "trade 7 sell 100 CEA-2024 @ 80.00: units -100, cash +7996.00, fee 4.00"
+
+
+def test_the_cli_heads_its_tables_in_chinese_and_aligns_them_by_display_width():
+    import io
+
+    from exchange import cli
+
+    out = io.StringIO()
+    try:
+        cli.activate("zh-hans")
+        cli.table(cli.RULEBOOK_HEADERS[:2], [[3, "2026-01-01"]], out)
+        message = cli._("Each --set is NAME=VALUE (VALUE as JSON, or text).")
+        sides = [cli.side_name("buy"), cli.side_name("sell")]
+    finally:
+        cli.activate("en")
+
+    header, rule, row = out.getvalue().splitlines()
+    assert header.split() == ["版本", "生效时间"]
+    assert rule == "----  ----------"  # 版本 takes four columns on a terminal, not two
+    assert row == "   3  2026-01-01"
+    assert message == "每个 --set 的格式为 名称=值（值为 JSON 或文本）。"
+    assert sides == ["买入", "卖出"]
+    assert cli.side_name("sell") == "sell"  # in English again
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("zh-hans", "请提供 client_order_id 或 Idempotency-Key。"),
+        ("en", "Give a client_order_id or an Idempotency-Key."),
+    ],
+)
+@pytest.mark.parametrize("endpoint", ["/api/v1/orders", "/api/v1/listings"])
+def test_an_order_without_client_order_id_or_key_is_told_in_the_reader_language(db, language, message, endpoint):
+    from tests.helpers.market import make_exchange
+
+    ex = make_exchange()
+    _, account, seller = ex.trader("Seller", units=500)
+    payload = {"account": account.number, "asset": "CEA-2024", "side": "sell", "price": "80.00", "quantity": 10}
+
+    response = client_for(seller).post(endpoint, payload, format="json", HTTP_ACCEPT_LANGUAGE=language)
+
+    assert response.status_code == 400
+    assert error_of(response)[1] == "invalid"
+    assert response.json()["error"]["details"]["client_order_id"] == [message]
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("zh-hans", "数量须为 1 至 1000000000000 的整数。"),
+        ("en", "Quantities are whole numbers from 1 to 1000000000000."),
+    ],
+)
+def test_a_refusal_with_figures_reads_in_the_language_it_is_raised_in(language, message):
+    from core.errors import InvalidQuantity
+    from core.limits import check_quantity
+
+    with translation.override(language), pytest.raises(InvalidQuantity) as refused:
+        check_quantity(0)
+
+    assert refused.value.code == "invalid_quantity"
+    assert str(refused.value.message) == message
+
+
+@pytest.mark.usefixtures("in_session")
+@pytest.mark.parametrize(
+    ("registry", "subject", "body_starts"),
+    [
+        ("zh-hans", "质押 {ref}：质权人提议按每吨 75.00 元折价受让", "{lender} 提议以协议方式处置质押 {ref}"),
+        (
+            "en",
+            "Pledge {ref}: the lender proposes to take units at 75.00 yuan/t",
+            "{lender} proposes to enforce pledge {ref}",
+        ),
+    ],
+)
+def test_the_agreement_proposal_notice_is_written_in_the_registry_language(db, registry, subject, body_starts):
+    from datetime import timedelta
+
+    from core import clock
+    from exchange.models import Notice, NoticeKind
+    from exchange.services.pledges import pledge_default, pledge_enforce
+    from tests.helpers.pledges import DAY, at, make_pledges
+
+    ps = make_pledges()
+    loan = ps.registered(300, serials=(401, 700), maturity_date=DAY + timedelta(days=1))
+    with clock.pinned(at(DAY + timedelta(days=2))):
+        pledge_default(actor=ps.bank[2], loan=loan)
+        other = "en" if registry == "zh-hans" else "zh-hans"  # the lender's request asks for the other language
+        with override_settings(LANGUAGE_CODE=registry), translation.override(other):
+            pledge_enforce(actor=ps.bank[2], loan=loan, method="agreement", price_fen=7500, costs_fen=1000)
+
+    notices = Notice.objects.filter(kind=NoticeKind.ENFORCEMENT, object_id=str(loan.pk))
+    ref, lender = loan.registration_reference, loan.lender.name
+    assert {n.address for n in notices} == {loan.borrower.email, loan.lender.email}
+    assert {n.subject for n in notices} == {subject.format(ref=ref)}
+    assert all(n.body.startswith(body_starts.format(ref=ref, lender=lender)) for n in notices)

@@ -57,6 +57,7 @@ from exchange.models import Market as MarketRow
 from exchange.selectors.rulebooks import rulebooks_of
 from exchange.services.agreements import block_accept, block_decline, block_offer, listing_pick, listing_post
 from exchange.services.allocation import allocation_rule_set
+from exchange.services.approval_summaries import demo_allocation_summary, demo_waiting_allocation_summary
 from exchange.services.approvals import approval_approve, gated
 from exchange.services.auctions import auction_announce, auction_bid, auction_close
 from exchange.services.calendar import calendar_year_load
@@ -414,7 +415,7 @@ class Command(BaseCommand):
                     "idempotency_key": key,
                     "memo": "",
                 },
-                summary=f"Demo allocation of {asset.code}",
+                summary=demo_allocation_summary(asset.code),
                 call=partial(cea_allocate, actor=actor, asset=asset, rows=rows, idempotency_key=key),
             )
             if isinstance(pending, ApprovalRequest):
@@ -424,7 +425,7 @@ class Command(BaseCommand):
         """An allocation above the four-eyes threshold that ``admin`` requested and nobody has decided yet: the
         README's "approve a request" flow for ``registry_officer`` (approving it allocates 1,100,000 t of
         CEA-2025 to Yanshan Petrochemical)."""
-        summary = "Demo supplementary allocation of CEA-2025 (waiting for approval)"
+        summary = demo_waiting_allocation_summary()
         if ApprovalRequest.objects.filter(summary=summary).exists():
             return
         actor = self.registry_actor()

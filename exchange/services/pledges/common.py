@@ -7,9 +7,10 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.actors import Actor
+from core.i18n import registry_language
 from core.money import fen_to_str
 from exchange.locks import lock_pledge_loans
 from exchange.models import (
@@ -17,6 +18,7 @@ from exchange.models import (
     Asset,
     Balance,
     CollateralKind,
+    EnforcementMethod,
     Hold,
     HoldKind,
     HoldStatus,
@@ -64,14 +66,14 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 
 DONE = {
-    "confirm": "confirmed by the lender",
-    "register": "registered",
-    "reject": "rejected",
-    "withdraw": "withdrawn",
-    "release": "released",
-    "default": "declared in default",
-    "enforce": "enforced",
-    "court": "enforced on a court order",
+    "confirm": gettext_lazy("confirmed by the lender"),
+    "register": gettext_lazy("registered"),
+    "reject": gettext_lazy("rejected"),
+    "withdraw": gettext_lazy("withdrawn"),
+    "release": gettext_lazy("released"),
+    "default": gettext_lazy("declared in default"),
+    "enforce": gettext_lazy("enforced"),
+    "court": gettext_lazy("enforced on a court order"),
 }
 
 
@@ -80,7 +82,8 @@ def transition(loan: PledgeLoan, action: str) -> str:
     allowed, target = TRANSITIONS[action]
     if loan.status not in allowed:
         raise InvalidPledgeTransition(
-            f"A {loan.status} pledge can't be {DONE[action]}.",
+            gettext("This pledge is %(status)s, so it can't be %(done)s.")
+            % {"status": str(loan.get_status_display()).lower(), "done": DONE[action]},
             details={"pledge": loan.pk, "action": action, "from": loan.status, "to": target},
         )
     return target
@@ -305,7 +308,7 @@ def require_units(loan: PledgeLoan, action: str) -> Asset:
     Return the pledged asset."""
     if loan.asset is None:
         raise InvalidPledgeTransition(
-            "The pledged CCER have not been issued yet.",
+            gettext("The pledged CCER have not been issued yet."),
             details={"pledge": loan.pk, "action": action, "from": loan.status, "kind": loan.kind},
         )
     return loan.asset
@@ -348,11 +351,16 @@ def notice(loan: PledgeLoan, subject: str, body: str, *, kind: str, obj: tuple[s
     )
 
 
+def _method_label(method: str) -> str:
+    return str(EnforcementMethod(method).label) if method in EnforcementMethod.values else method
+
+
+@registry_language()
 def enforcement_notice(loan: PledgeLoan, method: str, due_fen: int) -> None:
     notice(
         loan,
         gettext("Pledge %(reference)s is being enforced (%(method)s)")
-        % {"reference": loan.registration_reference, "method": method},
+        % {"reference": loan.registration_reference, "method": _method_label(method)},
         gettext(
             "%(lender)s enforces pledge %(reference)s (%(quantity)s t of %(asset)s) by %(method)s; "
             "amount due %(due)s yuan."
@@ -362,13 +370,14 @@ def enforcement_notice(loan: PledgeLoan, method: str, due_fen: int) -> None:
             "reference": loan.registration_reference,
             "quantity": loan.quantity,
             "asset": asset_label(loan),
-            "method": method,
+            "method": _method_label(method),
             "due": fen_to_str(due_fen),
         },
         kind=NoticeKind.ENFORCEMENT,
     )
 
 
+@registry_language()
 def margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeValuation) -> None:
     terms = {
         "reference": loan.registration_reference,
@@ -403,6 +412,7 @@ def margin_call_notices(loan: PledgeLoan, call: MarginCall, valuation: PledgeVal
     notice(loan, subject, body, kind=NoticeKind.MARGIN_CALL, obj=("margin_call", call.pk))
 
 
+@registry_language()
 def maturity_notices(loan: PledgeLoan, day: date) -> None:
     terms = {
         "reference": loan.registration_reference,

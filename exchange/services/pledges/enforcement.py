@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
+from django.utils.translation import gettext_noop
+
 from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from core import clock
 from core.errors import InvalidInput
 from core.errors import translatable as _
+from core.i18n import registry_text
 from core.limits import is_whole
 from core.money import fen_to_str
 from exchange.locks import lock_book, lock_enforcements, lock_hold
@@ -120,11 +123,24 @@ def pledge_default(*, actor: Actor, loan: PledgeLoan) -> PledgeLoan:
             "ltv_bp": loan.ltv_bp,
         },
     )
+    terms = {
+        "reference": loan.registration_reference,
+        "day": day.isoformat(),
+        "lender": loan.lender.name,
+        "quantity": f"{loan.quantity:,}",
+        "asset": asset_label(loan),
+        "grounds": ", ".join(grounds),
+    }
     notice(
         loan,
-        f"Pledge {loan.registration_reference} declared in default on {day}",
-        f"{loan.lender.name} declared pledge {loan.registration_reference} ({loan.quantity} t of {asset_label(loan)}) "
-        f"in default on {day}: {', '.join(grounds)}. The units stay frozen until the lender enforces.",
+        registry_text(gettext_noop("Pledge %(reference)s declared in default on %(day)s"), terms),
+        registry_text(
+            gettext_noop(
+                "%(lender)s declared pledge %(reference)s (%(quantity)s t of %(asset)s) in default on %(day)s: "
+                "%(grounds)s. The units stay frozen until the lender enforces."
+            ),
+            terms,
+        ),
         kind=NoticeKind.DEFAULT,
     )
     return loan
@@ -221,7 +237,10 @@ def _take_cash(actor: Actor, loan: PledgeLoan, owed_fen: int, method: str) -> in
             actor=actor,
             idempotency_key=None,
             request={"pledge": loan.pk, "method": method, "cash": fen_to_str(taken)},
-            memo=f"Pledge {loan.registration_reference}: cash collateral to the lender",
+            memo=registry_text(
+                gettext_noop("Pledge %(reference)s: cash collateral to the lender"),
+                {"reference": loan.registration_reference},
+            ),
             metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": method},
         )
         digest = ledger_post(txn, legs, ended_hold_status=HoldStatus.ENFORCED).digest
@@ -319,13 +338,24 @@ def pledge_enforce(
                 "amount_due": fen_to_str(due),
             },
         )
+        terms = {
+            "reference": loan.registration_reference,
+            "lender": loan.lender.name,
+            "price": fen_to_str(price_fen),
+            "due": fen_to_str(due),
+        }
         notice(
             loan,
-            f"Pledge {loan.registration_reference}: the lender proposes to take units at "
-            f"{fen_to_str(price_fen)} yuan/t",
-            f"{loan.lender.name} proposes to enforce pledge {loan.registration_reference} by agreement: units up to "
-            f"the debt of {fen_to_str(due)} yuan at {fen_to_str(price_fen)} yuan a tonne; the rest are released. "
-            "The borrower agrees or declines.",
+            registry_text(
+                gettext_noop("Pledge %(reference)s: the lender proposes to take units at %(price)s yuan/t"), terms
+            ),
+            registry_text(
+                gettext_noop(
+                    "%(lender)s proposes to enforce pledge %(reference)s by agreement: units up to the debt of "
+                    "%(due)s yuan at %(price)s yuan a tonne; the rest are released. The borrower agrees or declines."
+                ),
+                terms,
+            ),
             kind=NoticeKind.ENFORCEMENT,
         )
         return enforcement
@@ -421,7 +451,13 @@ def pledge_enforcement_agree(*, actor: Actor, loan: PledgeLoan) -> PledgeEnforce
     pledged = sum(c.hold.remaining for c in active_collateral(loan))
     units = min(pledged, (proposal.amount_due_fen - cash_taken) // price_fen)
     txn, digest, released, ranges = _take_and_release(
-        actor, loan, units, f"Pledge {loan.registration_reference} enforced by agreement", EnforcementMethod.AGREEMENT
+        actor,
+        loan,
+        units,
+        registry_text(
+            gettext_noop("Pledge %(reference)s enforced by agreement"), {"reference": loan.registration_reference}
+        ),
+        EnforcementMethod.AGREEMENT,
     )
     proposal.status, proposal.completed_at, proposal.transaction = EnforcementStatus.COMPLETED, now, txn
     proposal.units_to_lender, proposal.value_fen, proposal.units_released = units, units * price_fen, released
@@ -543,7 +579,14 @@ def pledge_enforce_court_order(
         )
     cash_taken = _take_cash(actor, loan, due, EnforcementMethod.COURT)
     txn, digest, released, ranges = _take_and_release(
-        actor, loan, units_to_lender, f"Pledge {loan.registration_reference}: court order {court_reference}", "court"
+        actor,
+        loan,
+        units_to_lender,
+        registry_text(
+            gettext_noop("Pledge %(reference)s: court order %(order)s"),
+            {"reference": loan.registration_reference, "order": court_reference},
+        ),
+        "court",
     )
     enforcement = PledgeEnforcement.objects.create(
         loan=loan,
@@ -621,7 +664,10 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
                 actor=actor,
                 idempotency_key=None,
                 request={"pledge": loan.pk, "order": enforcement.order_id, "proceeds": fen_to_str(net)},
-                memo=f"Pledge {loan.registration_reference}: sale proceeds to the lender",
+                memo=registry_text(
+                    gettext_noop("Pledge %(reference)s: sale proceeds to the lender"),
+                    {"reference": loan.registration_reference},
+                ),
                 metadata={"pledge": loan.pk, "reference": loan.registration_reference, "method": "sale"},
             )
             digest = ledger_post(txn, [Leg(cash, loan.account, lender_account_of(loan), pay)]).digest

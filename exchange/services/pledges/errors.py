@@ -13,47 +13,47 @@ from exchange.errors import (
 # --- refusals --------------------------------------------------------------------------------------------
 class InvalidPledgeTransition(InvalidState):
     code = "invalid_pledge_transition"
-    default_message = "The pledge is not in a state that allows this."
+    default_message = _("The pledge is not in a state that allows this.")
 
 
 class NotTheLender(Forbidden):
     code = "pledge_lender_only"
-    default_message = "Only the pledge's lender may do this."
+    default_message = _("Only the pledge's lender may do this.")
 
 
 class NotTheBorrower(Forbidden):
     code = "pledge_borrower_only"
-    default_message = "Only the pledge's borrower may do this."
+    default_message = _("Only the pledge's borrower may do this.")
 
 
 class InvalidPledgeTerms(InvalidInput):
     code = "invalid_pledge_terms"
-    default_message = "The loan's terms are invalid."
+    default_message = _("The loan's terms are invalid.")
 
 
 class InvalidLender(InvalidInput):
     code = "invalid_lender"
-    default_message = "The lender must be an active financial institution other than the borrower."
+    default_message = _("The lender must be an active financial institution other than the borrower.")
 
 
 class AssetNotPledgeable(InvalidInput):
     code = "asset_not_pledgeable"
-    default_message = "Only allowances and CCER can be pledged."
+    default_message = _("Only allowances and CCER can be pledged.")
 
 
 class CollateralNotPriced(RuleViolation):
     code = "collateral_not_priced"
-    default_message = "The asset has no closing or reference price, so the pledge can't be valued."
+    default_message = _("The asset has no closing or reference price, so the pledge can't be valued.")
 
 
 class LtvLimitExceeded(RuleViolation):
     code = "ltv_limit_exceeded"
-    default_message = "The principal is more than the loan-to-value limit allows against the collateral."
+    default_message = _("The principal is more than the loan-to-value limit allows against the collateral.")
 
 
 class DefaultNotDue(RuleViolation):
     code = "pledge_default_not_due"
-    default_message = (
+    default_message = _(
         "No ground for default: the loan has not matured, no margin call is past its cure date, "
         "and LTV is below the liquidation level."
     )
@@ -61,7 +61,7 @@ class DefaultNotDue(RuleViolation):
 
 class EnforcementInProgress(InvalidState):
     code = "pledge_enforcement_in_progress"
-    default_message = "The pledge is being enforced by a sale on the exchange."
+    default_message = _("The pledge is being enforced by a sale on the exchange.")
 
 
 class ValuationOutOfBand(RuleViolation):

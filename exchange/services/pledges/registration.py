@@ -184,7 +184,7 @@ def pledge_confirm(
             Account.objects.filter(participant_id=loan.lender_id, kind=AccountKind.HOLDING).order_by("pk").first()
         )
         if lender_account is None:
-            raise AccountNotFound("The lender has no holding account to receive enforced units or proceeds.")
+            raise AccountNotFound(_("The lender has no holding account to receive enforced units or proceeds."))
     elif lender_account.kind != AccountKind.HOLDING or lender_account.participant_id != loan.lender_id:
         raise AccountNotFound(details={"account": lender_account.number})
     loan.status, loan.lender_account, loan.lender_confirmed_at = target, lender_account, clock.now()

@@ -1,0 +1,33 @@
+"""Texts the ledger keeps: written once, when they are made, in the registry's language.
+
+A journal entry's memo, a four-eyes request's summary and an e-mailed notice are records: the ledger never
+rewrites a posted row, an auditor reads what was written, and a notice is sent as it was queued. So they are
+translated when they are made, in the registry's language (``settings.LANGUAGE_CODE``, Chinese), whatever the
+language of the request that causes them; what is read live (pages, API errors, the CLI, a CSV's headers and
+words) is translated when it is shown, in the reader's language. docs/i18n.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.utils import translation
+
+
+@contextmanager
+def registry_language() -> Iterator[None]:
+    """Within the block, ``gettext`` translates into the registry's language."""
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
+
+
+def registry_text(message: str, params: Mapping[str, Any] | None = None) -> str:
+    """``message`` (an English msgid, marked with ``gettext_noop`` or literal) translated into the registry's
+    language, with its named ``%(name)s`` placeholders filled from ``params``; lazy parameters (a choice's
+    label) are translated into that language too."""
+    with registry_language():
+        text = translation.gettext(message)
+        return text % {k: str(v) for k, v in params.items()} if params else text
