@@ -40,6 +40,17 @@ _last_logged = 0.0
 
 
 def _count_in(store: Any, key: str) -> int:
+    client = getattr(getattr(store, "_cache", None), "get_client", None)
+    if client is not None:
+        # Redis: the increment and the key's expiry in one round trip (a pipeline), not an ADD that fails
+        # for every request after a window's first and then an INCR. INCR creates the key at 1; the expiry
+        # is set once (NX), so a window's counter still goes two windows after its first request.
+        name = store.make_and_validate_key(key)
+        pipe = client(name, write=True).pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, 2 * WINDOW_SECONDS, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
     if store.add(key, 1, timeout=2 * WINDOW_SECONDS):
         return 1
     try:
