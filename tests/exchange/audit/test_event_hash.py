@@ -42,7 +42,7 @@ def test_a_recorded_event_carries_the_hash_of_its_body():
     assert event.hash == ref.hash == event_hash(event.seq, body_of(event))
 
 
-@pytest.mark.parametrize("user, participant", [(None, None), (7, None), (None, 12), (3, 4)])
+@pytest.mark.parametrize(("user", "participant"), [(None, None), (7, None), (None, 12), (3, 4)])
 @pytest.mark.parametrize(
     "text", ["transfer.create", 'memo "quoted" \\ back', "碳 \u0007 control", "emoji \U0001f333", ""]
 )
