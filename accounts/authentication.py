@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, models
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
@@ -82,6 +83,14 @@ def split_token(token: str) -> str | None:
     return parts[0]
 
 
+# Where a request keeps the outcome of its token's check: the raw token and (user, token), or None if refused.
+_CHECKED = "_greenledger_token_checked"
+
+
+def _invalid() -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     keywords = ("token", "bearer")
 
@@ -100,11 +109,28 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(_("Malformed Authorization header: use 'Token <token>'."))
-        return self.authenticate_token(header[1])
+        return self.authenticate_request_token(getattr(request, "_request", request), header[1])
+
+    def authenticate_request_token(self, request: HttpRequest, raw: str) -> tuple[Any, ApiToken]:
+        """``authenticate_token`` once per request: the anonymous throttle (``config.middleware``) checks a
+        request's token before the view, and the API's authentication then reuses that outcome instead of
+        reading the token again (the same query and digest)."""
+        checked = request.__dict__.get(_CHECKED)
+        if checked is not None and hmac.compare_digest(checked[0], raw):
+            if checked[1] is None:
+                raise _invalid()
+            return checked[1]
+        try:
+            outcome = self.authenticate_token(raw)
+        except exceptions.AuthenticationFailed:
+            request.__dict__[_CHECKED] = (raw, None)
+            raise
+        request.__dict__[_CHECKED] = (raw, outcome)
+        return outcome
 
     def authenticate_token(self, raw: str) -> tuple[Any, ApiToken]:
         prefix = split_token(raw)
-        failure = exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
+        failure = _invalid()
         if prefix is None:
             raise failure
         token = _token_with_user(prefix)

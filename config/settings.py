@@ -166,11 +166,17 @@ def database_config() -> dj_database_url.DBConfig:
     # Django's PostgreSQL backend whose per-request connection check asks the socket, not the server
     # (config/pgbackend/base.py): no SELECT 1 per request, a dead connection still replaced before use.
     config["ENGINE"] = "config.pgbackend"
-    # Server-side parameter binding lets psycopg prepare a statement the connection runs repeatedly (its
-    # default threshold: the fifth run). It cut a transfer request's CPU by about a fifth (docs/performance.md),
-    # but stays off by default: Django documents queries it can't run, and the test suite runs without it.
+    # Server-side parameter binding (the query text fixed, the values sent apart) cut a transfer request's
+    # CPU by about a fifth (docs/performance.md), but stays off by default: Django documents queries it
+    # can't run, and the test suite runs without it. With it, psycopg can prepare a statement a connection
+    # runs repeatedly, from its DB_PREPARE_THRESHOLD-th run; Django turns preparing off unless told (a
+    # PgBouncer in transaction mode before 1.21 can't keep prepared statements: set 0 behind one).
     if env_bool("DB_SERVER_SIDE_BINDING", default=False):
-        config.setdefault("OPTIONS", {})["server_side_binding"] = True
+        options = config.setdefault("OPTIONS", {})
+        options["server_side_binding"] = True
+        threshold = env_int("DB_PREPARE_THRESHOLD", 5)
+        if threshold > 0:
+            options["prepare_threshold"] = threshold
     return config
 
 

@@ -39,7 +39,36 @@ _shared_down_until = 0.0
 _last_logged = 0.0
 
 
+# Redis clients for the cache backends counted in, kept: Django's backend builds a new client object for
+# every operation (its set-up, the response callbacks, costs more than the round trip). Writes all go to
+# the backend's first server, whatever the key, so one client per backend serves every counter.
+_redis_clients: dict[int, tuple[Any, Any]] = {}
+
+
+def _redis_client(store: Any) -> Any:
+    backend = getattr(store, "_cache", None)
+    get_client = getattr(backend, "get_client", None)
+    if get_client is None:
+        return None
+    kept = _redis_clients.get(id(backend))
+    if kept is None or kept[0] is not backend:
+        kept = (backend, get_client(write=True))
+        _redis_clients[id(backend)] = kept
+    return kept[1]
+
+
 def _count_in(store: Any, key: str) -> int:
+    client = _redis_client(store)
+    if client is not None:
+        # Redis: the increment and the key's expiry in one round trip (a pipeline), not an ADD that fails
+        # for every request after a window's first and then an INCR. INCR creates the key at 1; the expiry
+        # is set once (NX), so a window's counter still goes two windows after its first request.
+        name = store.make_and_validate_key(key)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, 2 * WINDOW_SECONDS, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
     if store.add(key, 1, timeout=2 * WINDOW_SECONDS):
         return 1
     try:

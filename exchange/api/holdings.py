@@ -22,7 +22,7 @@ from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import AccountOut, BlockOut, HoldingOut, StatementLineOut
 from exchange.models import Account, AccountKind, Asset, Posting, SerialBlock
 from exchange.selectors.accounts import account_visible, accounts_visible_to
-from exchange.selectors.balances import blocks_for_account, holdings_for_account, statement, statement_lines
+from exchange.selectors.balances import blocks_for_account, holdings_visible, statement, statement_lines
 from exchange.selectors.statements import trade_legs
 from exchange.services.accounts import account_open
 
@@ -76,8 +76,7 @@ class HoldingsApi(ActorMixin, APIView):
 
     @extend_schema(responses=HoldingOut(many=True))
     def get(self, request: Request, number: str) -> Response:
-        account = account_visible(self.actor, number, with_participant=False)
-        return Response(HoldingOut(holdings_for_account(account), many=True).data)
+        return Response(holdings_visible(self.actor, number))
 
 
 ASSET_PARAMETER = OpenApiParameter("asset", str, required=False, description="Only this asset, e.g. CEA-2024.")

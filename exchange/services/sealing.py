@@ -38,10 +38,10 @@ from exchange.audit_proof import (
     GENESIS_HASH,
     checkpoint_hash,
     compare_with_kept,
-    event_body,
-    event_hash,
+    event_digest,
     format_time,
     merkle_root,
+    merkle_root_of_digests,
     signature_problem,
 )
 from exchange.audit_signing import sign, signing_key, trusted_public_keys
@@ -101,19 +101,15 @@ def safe_horizon() -> int | None:
     return None
 
 
-def _row_hash(row: tuple[Any, ...]) -> str:
+def _row_digest(row: tuple[Any, ...]) -> bytes:
+    """The event hash recomputed from a row of ``_events`` (EVENT_COLUMNS), as its 32 bytes."""
     seq, created_at, user, participant, label, action, object_type, object_id, payload, _ = row
-    body = event_body(
-        time=created_at if isinstance(created_at, str) else format_time(created_at),
-        action=action,
-        actor_label=label,
-        actor_user=user,
-        actor_participant=participant,
-        object_type=object_type,
-        object_id=object_id,
-        payload=payload,
-    )
-    return event_hash(seq, body)
+    time = created_at if isinstance(created_at, str) else format_time(created_at)
+    return event_digest(seq, time, user, participant, label, action, object_type, object_id, payload)
+
+
+def _row_hash(row: tuple[Any, ...]) -> str:
+    return _row_digest(row).hex()
 
 
 # On PostgreSQL the time comes formatted as ``format_time`` formats it (UTC, microseconds, "Z"): a million
@@ -269,25 +265,33 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
         found = cursor.fetchone()
     # The event hashes as they were sealed: an event edited and rehashed since differs from its own.
     sealed = bytes(found[0]) if found and found[0] is not None else None
-    sealed_hashes = [sealed[i : i + 32].hex() for i in range(0, len(sealed), 32)] if sealed else []
-    if sealed is not None and (len(sealed) != 32 * c.count or merkle_root(sealed_hashes) != c.root):
+    if sealed is not None and (
+        len(sealed) != 32 * c.count
+        or merkle_root_of_digests([sealed[i : i + 32] for i in range(0, len(sealed), 32)]) != c.root
+    ):
         problems.append(("checkpoint", number, "the event hashes it sealed were edited (they no longer give its root)"))
         sealed = None
     gaps = {int(g) for g in json.loads(c.gaps)}
-    hashes: list[str] = []
+    digests: list[bytes] = []
+    # Whether every recomputed hash so far is the one the checkpoint sealed at its place: then the events
+    # give the sealed leaves, whose root was checked above, and the tree need not be built a second time.
+    as_sealed = sealed is not None
     expected = c.first_seq
     for row in _events(c.after + 1, c.last_seq):
         seq = row[0]
-        for missing in range(expected, seq):
-            if missing not in gaps:
-                problems.append(("event", missing, f"missing: checkpoint {c.number} sealed it"))
+        if seq != expected:
+            for missing in range(expected, seq):
+                if missing not in gaps:
+                    problems.append(("event", missing, f"missing: checkpoint {c.number} sealed it"))
         if seq in gaps:
             problems.append(("event", seq, f"present, but checkpoint {c.number} sealed its number as a gap"))
-        recomputed = _row_hash(row)
-        position = len(hashes)
-        if recomputed != row[-1]:
+        # The row's columns are event_digest's parameters in order, the time already text (_events).
+        digest = event_digest(*row[:9]) if row[1].__class__ is str else _row_digest(row)
+        position = 32 * len(digests)
+        if digest.hex() != row[-1]:
             problems.append(("event", seq, "hash does not match its contents"))
-        elif sealed is not None and sealed[32 * position : 32 * position + 32].hex() != recomputed:
+            as_sealed = as_sealed and sealed is not None and sealed[position : position + 32] == digest
+        elif sealed is not None and sealed[position : position + 32] != digest:
             problems.append(
                 (
                     "event",
@@ -295,16 +299,17 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
                     f"edited after sealing: its contents and hash are not what checkpoint {c.number} sealed",
                 )
             )
-        hashes.append(recomputed)
+            as_sealed = False
+        digests.append(digest)
         expected = seq + 1
     for missing in range(expected, c.last_seq + 1):
         if missing not in gaps:
             problems.append(("event", missing, f"missing: checkpoint {c.number} sealed it"))
-    if len(hashes) != c.count:
-        problems.append(("checkpoint", number, f"holds {len(hashes)} events, sealed {c.count}"))
-    elif hashes and merkle_root(hashes) != c.root:
+    if len(digests) != c.count:
+        problems.append(("checkpoint", number, f"holds {len(digests)} events, sealed {c.count}"))
+    elif digests and not as_sealed and merkle_root_of_digests(digests) != c.root:
         problems.append(("checkpoint", number, "Merkle root does not match its events"))
-    return len(hashes), problems
+    return len(digests), problems
 
 
 def _worker_start() -> None:

@@ -40,3 +40,34 @@ def test_a_recorded_event_carries_the_hash_of_its_body():
 
     event = AuditEvent.objects.get(seq=ref.seq)
     assert event.hash == ref.hash == event_hash(event.seq, body_of(event))
+
+
+@pytest.mark.parametrize(("user", "participant"), [(None, None), (7, None), (None, 12), (3, 4)])
+@pytest.mark.parametrize(
+    "text", ["transfer.create", 'memo "quoted" \\ back', "碳 \u0007 control", "emoji \U0001f333", ""]
+)
+def test_the_verifiers_positional_digest_is_the_event_hash_of_the_event_body(user, participant, text):
+    from exchange.audit_proof import event_body, event_digest
+
+    fields = {
+        "time": "2026-12-02T22:45:01.123456Z",
+        "action": text,
+        "actor_label": f"user:{text}",
+        "actor_user": user,
+        "actor_participant": participant,
+        "object_type": "transaction",
+        "object_id": text or "1",
+        "payload": '{"memo":"x"}',
+    }
+    digest = event_digest(
+        42,
+        fields["time"],
+        user,
+        participant,
+        fields["actor_label"],
+        text,
+        "transaction",
+        fields["object_id"],
+        '{"memo":"x"}',
+    )
+    assert digest.hex() == event_hash(42, event_body(**fields))
