@@ -78,7 +78,7 @@ class SerialBook:
     pending: list[Any] = field(default_factory=list)
     # (account, asset) whose lowest serials greenledger_blocks_take takes, and the ranges it took, in order.
     direct: set[tuple[int, int]] = field(default_factory=set)
-    taken: dict[tuple[int, int], list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    taken: dict[tuple[int, int], list[_Block]] = field(default_factory=lambda: defaultdict(list))
 
     def move(self, moves: Sequence[BlockMove | None]) -> list[list[tuple[int, int]]]:
         """Apply the moves; return, per move, the ranges it moved (empty for ``None``).
@@ -219,7 +219,9 @@ class SerialBook:
             try:
                 if kind == "taken":
                     for account_id, asset_id, first, last in cursor.fetchall():
-                        self.taken[(account_id, asset_id)].append((first, last))
+                        self.taken[(account_id, asset_id)].append(
+                            _Block(first, last, account_id, BlockState.AVAILABLE, None)
+                        )
                 else:
                     self._remember(cursor.fetchall())
             finally:
@@ -250,7 +252,9 @@ class SerialBook:
         elif m.take_range is not None:
             taken = self._take_range(m)
         elif self._is_direct(m):
-            taken = self._take_taken(m)
+            # The ranges greenledger_blocks_take took from the account: already gone from the table, so
+            # nothing is retired or written back; this move takes its share, in leg order.
+            taken = self._take_lowest(self.taken[(m.account_id, m.asset_id)], m, written=False)
         else:
             group = ("hold", m.take_hold_id) if m.take_hold_id is not None else ("avail", m.account_id, m.asset_id)
             taken = self._take_lowest(self.groups[group], m)
@@ -262,7 +266,12 @@ class SerialBook:
                 bisect.insort(self.groups[("avail", block.account_id, m.asset_id)], block, key=lambda b: b.first)
         return taken
 
-    def _take_lowest(self, blocks: list[_Block], m: BlockMove) -> list[tuple[int, int]]:
+    def _take_lowest(self, blocks: list[_Block], m: BlockMove, *, written: bool = True) -> list[tuple[int, int]]:
+        """Take ``m.quantity`` from the lowest of ``blocks`` (in serial order): whole blocks go, the last shrinks.
+
+        ``written``: the blocks are rows of the table (or pieces to write), so what is taken is deleted and
+        the rest of a cut block written back; False for ranges already taken in the database.
+        """
         need = m.quantity
         taken: list[tuple[int, int]] = []
         while need > 0:
@@ -271,7 +280,8 @@ class SerialBook:
                     f"account {m.account_id} asset {m.asset_id}: balance shows units that no serial block holds"
                 )
             block = blocks[0]
-            self._retire_loaded(block)
+            if written:
+                self._retire_loaded(block)
             if block.size <= need:
                 taken.append((block.first, block.last))
                 need -= block.size
@@ -280,28 +290,8 @@ class SerialBook:
                 taken.append((block.first, block.first + need - 1))
                 rest = _Block(block.first + need, block.last, block.account_id, block.state, block.hold_id)
                 blocks[0] = rest
-                self._add(m.asset_id, rest)
-                need = 0
-        return taken
-
-    def _take_taken(self, m: BlockMove) -> list[tuple[int, int]]:
-        """This move's share, in leg order, of the ranges greenledger_blocks_take took from its account."""
-        ranges = self.taken[(m.account_id, m.asset_id)]
-        need = m.quantity
-        taken: list[tuple[int, int]] = []
-        while need > 0:
-            if not ranges:
-                raise LedgerCorrupted(
-                    f"account {m.account_id} asset {m.asset_id}: balance shows units that no serial block holds"
-                )
-            first, last = ranges[0]
-            if last - first + 1 <= need:
-                taken.append((first, last))
-                need -= last - first + 1
-                ranges.pop(0)
-            else:
-                taken.append((first, first + need - 1))
-                ranges[0] = (first + need, last)
+                if written:
+                    self._add(m.asset_id, rest)
                 need = 0
         return taken
 
