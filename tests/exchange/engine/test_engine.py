@@ -153,7 +153,7 @@ class TestApply:
         else:
             assert order.status == OrderStatus.FILLED
             assert Trade.objects.count() == 1
-            assert replies[cancel["id"]]["error"]["class"].endswith(":OrderNotOpen")
+            assert replies[cancel["id"]]["error"]["code"] == "order_not_open"
             assert balance(seller_acc, ex.cea) == (1000, 100)  # held for settlement
             assert engine.books[ex.cea.pk].snapshot() == []
         assert engine.books[ex.cea.pk].snapshot() == Book.load(ex.cea.pk).snapshot()
