@@ -35,7 +35,7 @@ from exchange.engine.transport import Transport, transport
 from exchange.faults import crash_point
 from exchange.locks import release_book
 from exchange.models import Account, Asset, MarketRules, Order
-from exchange.services.order_batch import NeedsService, OrderBatch
+from exchange.services.order_batch import KnownRules, NeedsService, OrderBatch
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Engine:
         self.owner = owner_name()
         self.owned: dict[int, writer.Ownership] = {}
         self.books: dict[int, Book] = {}
+        self.rules: dict[int, KnownRules] = {}  # the instruments' rules, kept between batches for a second
         self.stopping = threading.Event()
         self._refreshed = 0.0
 
@@ -180,6 +181,7 @@ class Engine:
 
     def rebuild(self, asset_ids: Iterable[int]) -> None:
         for asset_id in asset_ids:
+            self.rules.pop(asset_id, None)
             if asset_id in self.owned:
                 self.books[asset_id] = Book.load(asset_id)
 
@@ -197,8 +199,9 @@ class Engine:
             for asset_id in assets:
                 if writer.check(self.owned[asset_id]):
                     self.books[asset_id] = Book.load(asset_id)
+                    self.rules.pop(asset_id, None)
             instruments = Asset.objects.in_bulk(assets)  # one read per batch, not one per order
-            batch = OrderBatch(instruments)
+            batch = OrderBatch(instruments, self.rules)
             for index, request in enumerate(requests):
                 asset = instruments[int(request["asset"])]
                 reply = None

@@ -16,9 +16,10 @@ the ordinary service, after which the batch reads its facts again.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db import connection
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from accounts.actors import Actor
 from core import clock
+from core.db import pipeline
 from core.money import fen_to_str
 from exchange.bulk import bulk_update
 from exchange.locks import LockedBalance, lock_balances
@@ -56,6 +58,20 @@ ORDER_FILL_COLUMNS = [
 ]
 
 
+#: How long a batch may decide from an instrument's rules and previous close read by an earlier batch. Versions
+#: of a rulebook in effect never change and the close is the previous day's; this bounds how long a new version
+#: for today, or a change of the listing (``market_rules_update``), goes unseen by the engine.
+RULES_SECONDS = 1.0
+
+
+@dataclass
+class KnownRules:
+    day: date
+    read_at: float
+    rules: InstrumentRules
+    reference_fen: int
+
+
 class NeedsService(Exception):
     """The batch can't decide this order from its facts; the caller applies it with ``order_place``."""
 
@@ -73,9 +89,12 @@ class _Accepted:
 class OrderBatch:
     """One transaction's orders on books its caller owns (the book locks taken, the books active)."""
 
-    def __init__(self, assets: dict[int, Asset]) -> None:
+    def __init__(self, assets: dict[int, Asset], known: dict[int, KnownRules] | None = None) -> None:
         self.assets = assets
+        # The rules and previous close per instrument: the caller's, while fresh (``RULES_SECONDS``).
+        self.known: dict[int, KnownRules] = known if known is not None else {}
         self.rules: dict[int, tuple[InstrumentRules, int]] = {}
+        self.cash: Asset | None = None
         self._reset_facts()
         self.accepted: list[_Accepted] = []
         self.latest: dict[int, Order] = {}  # order id -> its state after the batch so far (new and resting)
@@ -98,11 +117,16 @@ class OrderBatch:
         day = clock.trading_day(moment)
         for asset_id, asset in self.assets.items():
             if asset_id not in self.rules:
-                rules = instrument_rules(asset, day)
-                self.rules[asset_id] = (rules, previous_close(asset, day, rules))
+                known = self.known.get(asset_id)
+                if known is None or known.day != day or time.monotonic() - known.read_at >= RULES_SECONDS:
+                    rules = instrument_rules(asset, day)
+                    known = self.known[asset_id] = KnownRules(
+                        day, time.monotonic(), rules, previous_close(asset, day, rules)
+                    )
+                self.rules[asset_id] = (known.rules, known.reference_fen)
         places = [r for r in requests if r["op"] == "place"]
         self.accounts = Account.objects.in_bulk({int(r["args"]["account"]) for r in places})
-        cash = cash_asset()
+        cash = self.cash = self.cash or cash_asset()
         keys = set()
         for r in places:
             account_id = int(r["args"]["account"])
@@ -153,7 +177,7 @@ class OrderBatch:
         if side == Side.BUY and account.participant_id is not None:
             limit, position = self._position(account.participant_id, asset, rules)
             position_check(rules.rulebook, limit, position, quantity)
-        held_asset = cash_asset() if side == Side.BUY else asset
+        held_asset = (self.cash or cash_asset()) if side == Side.BUY else asset
         key = (account.pk, held_asset.pk)
         balance = self.balances.get(key)
         if balance is None:
@@ -213,6 +237,10 @@ class OrderBatch:
         if not accepted:
             self._reset_facts()
             return {}
+        with pipeline():  # the writes go out together; only the inserts that return ids wait for an answer
+            return self._write(accepted, latest, new_ids)
+
+    def _write(self, accepted: list[_Accepted], latest: dict[int, Order], new_ids: set[int]) -> dict[int, list[int]]:
         holds = [a.hold for a in accepted]
         Hold.objects.bulk_create(holds)
         moves = [
@@ -310,4 +338,4 @@ def _event(a: _Accepted, trades: list[Trade]) -> tuple[Actor, str, Any, dict[str
     return (a.actor, "order.place", order, payload, order.created_at)
 
 
-__all__ = ["NeedsService", "OrderBatch"]
+__all__ = ["KnownRules", "NeedsService", "OrderBatch"]
