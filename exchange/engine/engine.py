@@ -1,10 +1,11 @@
 """The engine's loop: take requests in arrival order, apply them in one transaction, commit, then acknowledge.
 
-Each request is applied with the trading services themselves (``order_place``, ``order_cancel``): eligibility,
-session, band, tick, lot, position limit, the hold reserved before anything trades, the audit event. Each runs in
-its own savepoint inside the batch's transaction, so a refused order changes nothing and doesn't disturb the
-others; the order's client order id is claimed by its row in that same transaction. Matching reads the book in
-memory (``book``). Only after the batch commits are its requests acknowledged: an order is never reported placed
+Orders are decided with the trading service's own rules by an ``OrderBatch`` (``exchange.services.order_batch``):
+eligibility, session, band, tick, lot, position limit, the client order id, the hold reserved before anything
+trades, from facts read once per batch and kept current in memory, so a refused order changes nothing and
+doesn't disturb the others; the batch's rows and audit events are written with one statement per table. A cancel
+(or a buy needing proceeds advanced) runs the service itself in a savepoint. Matching reads the book in memory
+(``book``). Only after the batch commits are its requests acknowledged: an order is never reported placed
 before it is durable, and a batch that fails is rolled back whole, its books rebuilt from the database and its
 requests applied again one by one.
 
