@@ -79,17 +79,11 @@ class AuditRef:
         return self._get()[index]
 
 
-def audit_record(
-    *, actor: Actor, action: str, obj: Any, payload: dict[str, Any], at: datetime | None = None
-) -> AuditRef:
-    """Write one audit event in the current transaction; return its sequence number and hash.
-
-    ``obj`` is a model instance or a ``(type, id)`` pair. ``payload`` becomes canonical JSON:
-    quantities and money must be ints or Decimals (written as strings), never floats.
-    """
-    if not connection.in_atomic_block:
-        raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    moment = at or clock.now()
+def _event_row(
+    actor: Actor, action: str, obj: Any, payload: dict[str, Any], moment: datetime
+) -> tuple[tuple[Any, ...], str]:
+    """An event's columns (time, user, participant, label, action, object type and id, payload text) and its
+    canonical body, which the database hashes."""
     object_type, object_id = _object_ref(obj)
     payload_text = canonical_json(payload)
     body = event_body(
@@ -103,6 +97,21 @@ def audit_record(
         payload=payload_text,
     )
     row = (moment, actor.user_id, actor.participant_id, actor.label, action, object_type, object_id, payload_text)
+    return row, body
+
+
+def audit_record(
+    *, actor: Actor, action: str, obj: Any, payload: dict[str, Any], at: datetime | None = None
+) -> AuditRef:
+    """Write one audit event in the current transaction; return its sequence number and hash.
+
+    ``obj`` is a model instance or a ``(type, id)`` pair. ``payload`` becomes canonical JSON:
+    quantities and money must be ints or Decimals (written as strings), never floats.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+    moment = at or clock.now()
+    row, body = _event_row(actor, action, obj, payload, moment)
     # One statement (exchange/sql/greenledger_audit_record.sql): the writers' lock, the number, the hash.
     cursor = connection.cursor()
     cursor.execute(
@@ -128,20 +137,8 @@ def audit_records(entries: list[tuple[Actor, str, Any, dict[str, Any], datetime]
         return []
     columns: list[list[Any]] = [[] for _ in range(9)]
     for actor, action, obj, payload, moment in entries:
-        object_type, object_id = _object_ref(obj)
-        payload_text = canonical_json(payload)
-        body = event_body(
-            time=format_time(moment),
-            action=action,
-            actor_label=actor.label,
-            actor_user=actor.user_id,
-            actor_participant=actor.participant_id,
-            object_type=object_type,
-            object_id=object_id,
-            payload=payload_text,
-        )
-        row = (moment, actor.user_id, actor.participant_id, actor.label, action, object_type, object_id)
-        for column, value in zip(columns, (*row, payload_text, body), strict=True):
+        row, body = _event_row(actor, action, obj, payload, moment)
+        for column, value in zip(columns, (*row, body), strict=True):
             column.append(value)
     types = ("timestamptz", "bigint", "bigint", "text", "text", "text", "text", "text", "text")
     with connection.cursor() as cursor:

@@ -28,7 +28,6 @@ from django.utils import timezone
 from accounts.actors import Actor
 from core import clock
 from core.db import pipeline
-from core.money import fen_to_str
 from exchange.bulk import bulk_update
 from exchange.locks import LockedBalance, lock_balances
 from exchange.models import Account, Asset, BlockState, Hold, HoldKind, Order, Side, Trade
@@ -38,6 +37,7 @@ from exchange.services.audit import audit_records
 from exchange.services.balances import insufficient_available, write_balances
 from exchange.services.serial_book import BlockMove, SerialBook
 from exchange.services.trading import (
+    ORDER_FILL_COLUMNS,
     DuplicateClientOrderId,
     InstrumentRules,
     _match,
@@ -45,18 +45,11 @@ from exchange.services.trading import (
     check_order,
     decide_order,
     instrument_rules,
+    new_order,
+    place_payload,
     position_check,
+    trades_of,
 )
-
-ORDER_FILL_COLUMNS = [
-    ("filled", "bigint"),
-    ("filled_turnover_fen", "bigint"),
-    ("fee_fen", "bigint"),
-    ("status", "text"),
-    ("end_reason", "text"),
-    ("ended_at", "timestamptz"),
-]
-
 
 #: How long a batch may decide from an instrument's rules and previous close read by an earlier batch. Versions
 #: of a rulebook in effect never change and the close is the previous day's; this bounds how long a new version
@@ -205,19 +198,8 @@ class OrderBatch:
             remaining=reserve,
             created_at=timezone.now(),
         )
-        order = Order(
-            pk=order_id,
-            participant_id=participant_id,
-            account=account,
-            asset=asset,
-            side=side,
-            mode=mode,
-            price_fen=price_fen,
-            quantity=quantity,
-            client_order_id=client_order_id,
-            hold=hold,
-            trading_day=clock.trading_day(moment),
-            created_at=moment,
+        order = new_order(
+            participant_id, account, asset, side, mode, price_fen, quantity, client_order_id, hold, moment, pk=order_id
         )
         fills, touched = _match(order, rules)
         for resting in touched:
@@ -268,30 +250,7 @@ class OrderBatch:
             self.balances[key].held -= deltas[key][1]
         write_balances(self.balances, deltas)
         Order.objects.bulk_create([_as_now(a.order, latest) for a in accepted])
-        trades: list[tuple[_Accepted, list[Trade]]] = []
-        for a in accepted:
-            trades.append(
-                (
-                    a,
-                    [
-                        Trade(
-                            asset=a.asset,
-                            mode=a.order.mode,
-                            buy_order_id=a.order.pk if a.order.side == Side.BUY else other.pk,
-                            sell_order_id=a.order.pk if a.order.side == Side.SELL else other.pk,
-                            aggressor=a.order.side,
-                            price_fen=price,
-                            quantity=q,
-                            turnover_fen=price * q,
-                            buyer_fee_fen=buyer_fee,
-                            seller_fee_fen=seller_fee,
-                            trading_day=a.order.trading_day,
-                            created_at=a.order.created_at,
-                        )
-                        for other, price, q, buyer_fee, seller_fee in a.fills
-                    ],
-                )
-            )
+        trades = [(a, trades_of(a.order, a.fills)) for a in accepted]
         Trade.objects.bulk_create([t for _, made in trades for t in made])
         bulk_update(
             Order._meta.db_table,
@@ -318,24 +277,7 @@ def _as_now(order: Order, latest: dict[int, Order]) -> Order:
 
 def _event(a: _Accepted, trades: list[Trade]) -> tuple[Actor, str, Any, dict[str, Any], datetime]:
     """The ``order.place`` event ``order_place`` records, with the same payload."""
-    order, side = a.order, a.order.side
-    payload = {
-        "order": order.pk,
-        "client_order_id": order.client_order_id,
-        "account": a.account.number,
-        "asset": a.asset.code,
-        "side": side,
-        "mode": order.mode,
-        "price": fen_to_str(order.price_fen),
-        "quantity": order.quantity,
-        "hold": a.hold.pk,
-        "reserved": a.hold.quantity,
-        "trades": [
-            [t.pk, t.sell_order_id if side == Side.BUY else t.buy_order_id, fen_to_str(t.price_fen), t.quantity]
-            for t in trades
-        ],
-    }
-    return (a.actor, "order.place", order, payload, order.created_at)
+    return (a.actor, "order.place", a.order, place_payload(a.order, a.hold, trades), a.order.created_at)
 
 
 __all__ = ["KnownRules", "NeedsService", "OrderBatch"]

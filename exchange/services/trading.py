@@ -729,7 +729,47 @@ def _place_and_match(
             quantity=hold_quantity(rules, side, mode, price_fen, quantity),
             reference=reference,
         )
-    order = Order(
+    order = new_order(participant_id, account, asset, side, mode, price_fen, quantity, client_order_id, hold, moment)
+    fills, resting = _match(order, rules)
+    order.save(force_insert=True)
+    note_foreign_write([asset.pk])
+    trades = trades_of(order, fills)
+    if trades:
+        Trade.objects.bulk_create(trades)
+        bulk_update(
+            Order._meta.db_table,
+            ORDER_FILL_COLUMNS,
+            [(o.pk, o.filled, o.filled_turnover_fen, o.fee_fen, o.status, o.end_reason, o.ended_at) for o in resting],
+        )
+    audit_record(actor=actor, action="order.place", obj=order, payload=place_payload(order, hold, trades), at=moment)
+    return Placed(order=order, trades=trades)
+
+
+ORDER_FILL_COLUMNS = [
+    ("filled", "bigint"),
+    ("filled_turnover_fen", "bigint"),
+    ("fee_fen", "bigint"),
+    ("status", "text"),
+    ("end_reason", "text"),
+    ("ended_at", "timestamptz"),
+]
+
+
+def new_order(
+    participant_id: int,
+    account: Account,
+    asset: Asset,
+    side: str,
+    mode: str,
+    price_fen: int,
+    quantity: int,
+    client_order_id: str,
+    hold: Hold,
+    moment: datetime,
+    **fields: Any,
+) -> Order:
+    """An order of the continuous book as placed (not saved), reserving with ``hold``."""
+    return Order(
         participant_id=participant_id,
         account=account,
         asset=asset,
@@ -741,14 +781,17 @@ def _place_and_match(
         hold=hold,
         trading_day=clock.trading_day(moment),
         created_at=moment,
+        **fields,
     )
-    fills, resting = _match(order, rules)
-    order.save(force_insert=True)
-    note_foreign_write([asset.pk])
-    trades = [
+
+
+def trades_of(order: Order, fills: list[tuple[Order, int, int, int, int]]) -> list[Trade]:
+    """The trades (not saved) of an incoming order's fills, as ``_match`` returned them."""
+    side = order.side
+    return [
         Trade(
-            asset=asset,
-            mode=mode,
+            asset=order.asset,
+            mode=order.mode,
             buy_order_id=order.pk if side == Side.BUY else other.pk,
             sell_order_id=order.pk if side == Side.SELL else other.pk,
             aggressor=side,
@@ -758,47 +801,31 @@ def _place_and_match(
             buyer_fee_fen=buyer_fee,
             seller_fee_fen=seller_fee,
             trading_day=order.trading_day,
-            created_at=moment,
+            created_at=order.created_at,
         )
         for other, price, q, buyer_fee, seller_fee in fills
     ]
-    if trades:
-        Trade.objects.bulk_create(trades)
-        bulk_update(
-            Order._meta.db_table,
-            [
-                ("filled", "bigint"),
-                ("filled_turnover_fen", "bigint"),
-                ("fee_fen", "bigint"),
-                ("status", "text"),
-                ("end_reason", "text"),
-                ("ended_at", "timestamptz"),
-            ],
-            [(o.pk, o.filled, o.filled_turnover_fen, o.fee_fen, o.status, o.end_reason, o.ended_at) for o in resting],
-        )
-    audit_record(
-        actor=actor,
-        action="order.place",
-        obj=order,
-        payload={
-            "order": order.pk,
-            "client_order_id": client_order_id,
-            "account": account.number,
-            "asset": asset.code,
-            "side": side,
-            "mode": mode,
-            "price": fen_to_str(price_fen),
-            "quantity": quantity,
-            "hold": hold.pk,
-            "reserved": hold.quantity,
-            "trades": [
-                [t.pk, t.sell_order_id if side == Side.BUY else t.buy_order_id, fen_to_str(t.price_fen), t.quantity]
-                for t in trades
-            ],
-        },
-        at=moment,
-    )
-    return Placed(order=order, trades=trades)
+
+
+def place_payload(order: Order, hold: Hold, trades: list[Trade]) -> dict[str, Any]:
+    """The ``order.place`` audit event's payload."""
+    side = order.side
+    return {
+        "order": order.pk,
+        "client_order_id": order.client_order_id,
+        "account": order.account.number,
+        "asset": order.asset.code,
+        "side": side,
+        "mode": order.mode,
+        "price": fen_to_str(order.price_fen),
+        "quantity": order.quantity,
+        "hold": hold.pk,
+        "reserved": hold.quantity,
+        "trades": [
+            [t.pk, t.sell_order_id if side == Side.BUY else t.buy_order_id, fen_to_str(t.price_fen), t.quantity]
+            for t in trades
+        ],
+    }
 
 
 def enforcement_order_place(
