@@ -31,7 +31,7 @@ messages: install
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	$(PY) manage.py serve
+	GREENLEDGER_ORDER_ENGINE=$${GREENLEDGER_ORDER_ENGINE:-1} $(PY) manage.py serve
 
 test: install
 	$(BIN)/pytest

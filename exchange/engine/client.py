@@ -8,7 +8,7 @@ no acknowledgement within ``ACK_SECONDS``: ``EngineUnavailable`` (503 ``engine_u
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import functools
 import time
 import uuid
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.actors import Actor
-from core.errors import DomainError, translatable
+from core.errors import DomainError, catalogue, translatable
 from exchange.engine.transport import transport
 from exchange.errors import EngineUnavailable
 
@@ -87,12 +87,16 @@ def _call(op: str, actor: Actor, asset_id: int, args: dict[str, Any], *, replay:
     return reply
 
 
+@functools.cache
+def _codes() -> dict[str, type[DomainError]]:
+    return catalogue()  # read once the apps are loaded (the first refusal comes long after)
+
+
 def _error(body: dict[str, Any]) -> DomainError:
-    """The refusal the engine met, as the same exception class (so the API answers the same code and status)."""
-    module, _, name = body["class"].partition(":")
-    cls: Any = importlib.import_module(module)
-    for part in name.split("."):
-        cls = getattr(cls, part)
-    if not (isinstance(cls, type) and issubclass(cls, DomainError)):
-        raise TypeError(body["class"])
+    """The refusal the engine met, as the class the error catalogue (``core.errors.catalogue``) gives its code,
+    so the API answers the same code and status. Only a code the catalogue lists is accepted: a reply names no
+    module to import."""
+    cls = _codes().get(body.get("code") or "")
+    if cls is None:
+        raise TypeError(f"unknown error code in the engine's reply: {body.get('code')!r}")
     return cls(body.get("message"), details=body.get("details") or {})

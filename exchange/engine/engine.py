@@ -1,10 +1,11 @@
 """The engine's loop: take requests in arrival order, apply them in one transaction, commit, then acknowledge.
 
-Each request is applied with the trading services themselves (``order_place``, ``order_cancel``): eligibility,
-session, band, tick, lot, position limit, the hold reserved before anything trades, the audit event. Each runs in
-its own savepoint inside the batch's transaction, so a refused order changes nothing and doesn't disturb the
-others; the order's client order id is claimed by its row in that same transaction. Matching reads the book in
-memory (``book``). Only after the batch commits are its requests acknowledged: an order is never reported placed
+Orders are decided with the trading service's own rules by an ``OrderBatch`` (``exchange.services.order_batch``):
+eligibility, session, band, tick, lot, position limit, the client order id, the hold reserved before anything
+trades, from facts read once per batch and kept current in memory, so a refused order changes nothing and
+doesn't disturb the others; the batch's rows and audit events are written with one statement per table. A cancel
+(or a buy needing proceeds advanced) runs the service itself in a savepoint. Matching reads the book in memory
+(``book``). Only after the batch commits are its requests acknowledged: an order is never reported placed
 before it is durable, and a batch that fails is rolled back whole, its books rebuilt from the database and its
 requests applied again one by one.
 
@@ -34,7 +35,8 @@ from exchange.engine.book import Book
 from exchange.engine.transport import Transport, transport
 from exchange.faults import crash_point
 from exchange.locks import release_book
-from exchange.models import Account, Asset, MarketRules, Order, Trade
+from exchange.models import Account, Asset, MarketRules, Order
+from exchange.services.order_batch import KnownRules, NeedsService, OrderBatch
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +59,14 @@ def continuous_assets(markets: Iterable[str] = ()) -> list[int]:
 
 
 def refusal(exc: DomainError) -> dict[str, Any]:
-    """A refusal as the acknowledgement carries it: the error's class, and its message unless the default (so the
-    client renders that in its own request's language)."""
+    """A refusal as the acknowledgement carries it: the error's code (the client finds its class in the error
+    catalogue), and its message unless the default (so the client renders that in its own request's language)."""
     cls = type(exc)
     custom = exc.message if str(exc.message) != str(cls.default_message) else None
     return {
         "ok": False,
         "error": {
-            "class": f"{cls.__module__}:{cls.__qualname__}",
+            "code": exc.code,
             "message": str(custom) if custom is not None else None,
             "details": exc.details,
         },
@@ -79,6 +81,7 @@ class Engine:
         self.owner = owner_name()
         self.owned: dict[int, writer.Ownership] = {}
         self.books: dict[int, Book] = {}
+        self.rules: dict[int, KnownRules] = {}  # the instruments' rules, kept between batches for a second
         self.stopping = threading.Event()
         self._refreshed = 0.0
 
@@ -179,23 +182,72 @@ class Engine:
 
     def rebuild(self, asset_ids: Iterable[int]) -> None:
         for asset_id in asset_ids:
+            self.rules.pop(asset_id, None)
             if asset_id in self.owned:
                 self.books[asset_id] = Book.load(asset_id)
 
     def apply(self, requests: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-        """One transaction: under each book's lock, check ownership, then apply each request in its savepoint."""
-        replies = []
+        """One transaction: under each book's lock, check ownership, then apply the requests in arrival order.
+
+        Orders are decided and matched by ``OrderBatch`` from facts read once and written together at the end
+        (``flush``); what it can't decide alone (a cancel, a buy that needs proceeds advanced) is applied with
+        the trading service in a savepoint of its own, after the batch so far is written."""
         assets = sorted({int(r["asset"]) for r in requests})
+        slots: list[dict[str, Any] | None] = []
+        placed: dict[int, int] = {}  # slot -> order id, answered with its trades after the flush
+        trades: dict[int, list[int]] = {}
         with transaction.atomic():
             for asset_id in assets:
                 if writer.check(self.owned[asset_id]):
                     self.books[asset_id] = Book.load(asset_id)
+                    self.rules.pop(asset_id, None)
             instruments = Asset.objects.in_bulk(assets)  # one read per batch, not one per order
-            for request in requests:
-                replies.append((request["id"], self.apply_one(request, instruments[int(request["asset"])])))
-        return replies
+            batch = OrderBatch(instruments, self.rules)
+            for index, request in enumerate(requests):
+                asset = instruments[int(request["asset"])]
+                reply = None
+                if request["op"] == "place":
+                    if request.get("replay"):
+                        reply = _replayed(Actor(**request["actor"]), request["args"])
+                    if reply is None:
+                        if not batch.facts_read:
+                            batch.read_facts(requests[index:])
+                        reply, order_id = self.decide(batch, request, asset)
+                        if order_id is not None:
+                            placed[index] = order_id
+                if reply is None and index not in placed:
+                    trades.update(batch.flush())
+                    reply = self.apply_one(request, asset)
+                slots.append(reply)
+            trades.update(batch.flush())
+        for index, order_id in placed.items():
+            slots[index] = {"ok": True, "order": order_id, "trades": trades.get(order_id, []), "replayed": False}
+        return [(r["id"], reply) for r, reply in zip(requests, slots, strict=True) if reply is not None]
+
+    def decide(
+        self, batch: OrderBatch, request: dict[str, Any], asset: Asset
+    ) -> tuple[dict[str, Any] | None, int | None]:
+        """Decide one order in the batch: (refusal, None), (None, order id) when taken, (None, None) when the
+        trading service must apply it."""
+        book = self.books[asset.pk]
+        book.begin()
+        try:
+            with book.active():
+                accepted = batch.place(Actor(**request["actor"]), asset, request["args"])
+        except NeedsService:
+            book.discard()
+            return None, None
+        except DomainError as exc:
+            book.discard()
+            return refusal(exc), None
+        except BaseException:
+            book.discard()
+            raise
+        book.keep(accepted.order)
+        return None, accepted.order.pk
 
     def apply_one(self, request: dict[str, Any], asset: Asset) -> dict[str, Any]:
+        """A request applied with the trading service itself, in a savepoint of its own."""
         from exchange.services.trading import OrderNotFound, order_cancel, order_place
 
         book = self.books[int(request["asset"])]
@@ -212,11 +264,6 @@ class Engine:
                     book.discard()
                     book.remove(cancelled.pk)
                     return {"ok": True, "order": cancelled.pk}
-                if request.get("replay"):
-                    replayed = _replay(actor, args)
-                    if replayed is not None:
-                        book.discard()
-                        return replayed
                 placed = order_place(
                     actor=actor,
                     account=Account.objects.get(pk=args["account"]),
@@ -237,23 +284,20 @@ class Engine:
         return {"ok": True, "order": placed.order.pk, "trades": [t.pk for t in placed.trades], "replayed": False}
 
 
-def _replay(actor: Actor, args: dict[str, Any]) -> dict[str, Any] | None:
-    """A retried request (same Idempotency-Key) whose order committed before its acknowledgement was lost: the
-    order as placed, with the trades it made when placed. None: no such order (place it now)."""
-    if actor.participant_id is None:
-        return None
-    order = Order.objects.filter(participant_id=actor.participant_id, client_order_id=args["client_order_id"]).first()
-    if order is None:
-        return None
-    same = (order.account_id, order.side, order.mode, order.price_fen, order.quantity) == (
+def _replayed(actor: Actor, args: dict[str, Any]) -> dict[str, Any] | None:
+    """The acknowledgement of a retried request whose order committed before its acknowledgement was lost
+    (``trading.order_replay``, the order service's one replay rule); None: place it now."""
+    from exchange.services.trading import order_replay
+
+    found = order_replay(
+        actor,
         args["account"],
         args["side"],
         args["mode"],
         args["price_fen"],
         args["quantity"],
+        args["client_order_id"],
     )
-    if not same:
-        return None  # order_place refuses it: duplicate_client_order_id
-    own = "buy_order_id" if order.side == "buy" else "sell_order_id"
-    trades = Trade.objects.filter(**{own: order.pk}, aggressor=order.side).order_by("id").values_list("pk", flat=True)
-    return {"ok": True, "order": order.pk, "trades": list(trades), "replayed": True}
+    if found is None:
+        return None
+    return {"ok": True, "order": found.order.pk, "trades": [t.pk for t in found.trades], "replayed": True}

@@ -34,6 +34,7 @@ from core.service import (  # noqa: F401 - the service wrapper's names, imported
     service,
 )
 from exchange.audit_proof import canonical_json, event_body, format_time
+from exchange.bulk import pg_array
 from exchange.locks import AUDIT_LOCK_KEY
 from exchange.models import AuditEvent
 
@@ -78,17 +79,11 @@ class AuditRef:
         return self._get()[index]
 
 
-def audit_record(
-    *, actor: Actor, action: str, obj: Any, payload: dict[str, Any], at: datetime | None = None
-) -> AuditRef:
-    """Write one audit event in the current transaction; return its sequence number and hash.
-
-    ``obj`` is a model instance or a ``(type, id)`` pair. ``payload`` becomes canonical JSON:
-    quantities and money must be ints or Decimals (written as strings), never floats.
-    """
-    if not connection.in_atomic_block:
-        raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    moment = at or clock.now()
+def _event_row(
+    actor: Actor, action: str, obj: Any, payload: dict[str, Any], moment: datetime
+) -> tuple[tuple[Any, ...], str]:
+    """An event's columns (time, user, participant, label, action, object type and id, payload text) and its
+    canonical body, which the database hashes."""
     object_type, object_id = _object_ref(obj)
     payload_text = canonical_json(payload)
     body = event_body(
@@ -102,6 +97,21 @@ def audit_record(
         payload=payload_text,
     )
     row = (moment, actor.user_id, actor.participant_id, actor.label, action, object_type, object_id, payload_text)
+    return row, body
+
+
+def audit_record(
+    *, actor: Actor, action: str, obj: Any, payload: dict[str, Any], at: datetime | None = None
+) -> AuditRef:
+    """Write one audit event in the current transaction; return its sequence number and hash.
+
+    ``obj`` is a model instance or a ``(type, id)`` pair. ``payload`` becomes canonical JSON:
+    quantities and money must be ints or Decimals (written as strings), never floats.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+    moment = at or clock.now()
+    row, body = _event_row(actor, action, obj, payload, moment)
     # One statement (exchange/sql/greenledger_audit_record.sql): the writers' lock, the number, the hash.
     cursor = connection.cursor()
     cursor.execute(
@@ -113,6 +123,33 @@ def audit_record(
     note_recorded()
     return ref
 
+
+def audit_records(entries: list[tuple[Actor, str, Any, dict[str, Any], datetime]]) -> list[tuple[int, str]]:
+    """Write many audit events in one statement, in the order given; return their sequence numbers and hashes.
+
+    Each entry is ``(actor, action, obj, payload, at)`` as ``audit_record`` takes them, and each event is the one
+    ``audit_record`` would write (``greenledger_audit_records``, ``exchange/sql``): the same lock, numbers drawn in
+    the order given, the same hash of each number and canonical body.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_records must run inside the transaction of the changes they record")
+    if not entries:
+        return []
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for actor, action, obj, payload, moment in entries:
+        row, body = _event_row(actor, action, obj, payload, moment)
+        for column, value in zip(columns, (*row, body), strict=True):
+            column.append(value)
+    types = ("timestamptz", "bigint", "bigint", "text", "text", "text", "text", "text", "text")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM greenledger_audit_records(" + ", ".join(f"%s::{t}[]" for t in types) + ", %s)",
+            [*(pg_array(c, t) for c, t in zip(columns, types, strict=True)), AUDIT_LOCK_KEY],
+        )
+        written = [(int(seq), str(digest)) for seq, digest in cursor.fetchall()]
+    for _ in written:
+        note_recorded()
+    return written
 
 
 def body_of(event: AuditEvent) -> str:

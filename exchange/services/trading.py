@@ -535,18 +535,14 @@ def order_place(
     The client order id is unique per participant: a second order under it is refused
     (``duplicate_client_order_id``), whatever it asks for.
     """
-    check_trader(actor, account)
-    if side not in Side.values or mode not in OrderMode.values:
-        raise InvalidInput(gettext("side is buy or sell; mode is listing or block."))
-    if not client_order_id or len(client_order_id) > 64:
-        raise InvalidInput(gettext("A client order id is 1 to 64 characters."))
+    check_order(actor, account, side, mode, client_order_id)
     # Under the book's lock, so that a racing twin on this book has either committed (and is refused) or waits.
     lock_book(asset.pk)
     _refuse_duplicate(actor, client_order_id)
     moment = at or clock.now()
     rules = instrument_rules(asset, clock.trading_day(moment))
-    check_eligible(actor, rules.rulebook)
-    _check_order_rules(rules, asset, side, mode, price_fen, quantity, moment)
+    reference = previous_close(asset, clock.trading_day(moment), rules)
+    decide_order(actor, rules, reference, side, mode, price_fen, quantity, moment)
     if side == Side.BUY:
         check_position_limit(account.participant_id, asset, rules.rulebook, quantity)
     try:
@@ -559,6 +555,81 @@ def order_place(
         # The same client order id committed by a twin on another book (order_client_id_unique).
         _refuse_duplicate(actor, client_order_id)
         raise
+
+
+# --- the rules of an order, one set for order_place and the matching engine's batches (order_batch.py) ---
+def check_order(actor: Actor, account: Account, side: str, mode: str, client_order_id: str) -> None:
+    """What an order's request must be whatever the book: a trader's own account, a side and a mode, an id."""
+    check_trader(actor, account)
+    if side not in Side.values or mode not in OrderMode.values:
+        raise InvalidInput(gettext("side is buy or sell; mode is listing or block."))
+    if not client_order_id or len(client_order_id) > 64:
+        raise InvalidInput(gettext("A client order id is 1 to 64 characters."))
+
+
+def decide_order(
+    actor: Actor,
+    rules: InstrumentRules,
+    reference_fen: int,
+    side: str,
+    mode: str,
+    price_fen: int,
+    quantity: int,
+    moment: datetime,
+) -> int:
+    """Check an order against its market's rules, from facts read by the caller (the rules in effect, the previous
+    close ``reference_fen``): eligibility, mode, session, quantity, price, tick, lot, size class, band. Return what
+    the order must hold (``hold_quantity``). Reads nothing."""
+    check_eligible(actor, rules.rulebook)
+    _check_order_rules(rules, side, mode, price_fen, quantity, moment, reference_fen)
+    return hold_quantity(rules, side, mode, price_fen, quantity)
+
+
+def hold_quantity(rules: InstrumentRules, side: str, mode: str, price_fen: int, quantity: int) -> int:
+    """What an order reserves before it can trade: a sell its units, a buy price x quantity plus the buyer's fee."""
+    if side == Side.SELL:
+        return quantity
+    notional = price_fen * quantity
+    return notional + fee_for(notional, rules.fee_bp(mode, Side.BUY))
+
+
+def position_check(rulebook: Rulebook, limit: int | None, position: int, buying: int) -> None:
+    """Refuse a buy that would take a position (holdings, bought and undelivered, open buys) over ``limit``."""
+    if limit is not None and position + buying > limit:
+        raise PositionLimitExceeded(
+            details={
+                "rule": rulebook.position_limit_rule,
+                "market": rulebook.market.code,
+                "limit": limit,
+                "position": position,
+                "quantity": buying,
+            }
+        )
+
+
+def order_replay(
+    actor: Actor, account_id: int, side: str, mode: str, price_fen: int, quantity: int, client_order_id: str
+) -> Placed | None:
+    """A retried request (same Idempotency-Key) whose order committed before its answer was lost: the order as
+    placed, with the trades it made when placed. None: no such order, or one on other terms (which
+    ``order_place`` refuses, ``duplicate_client_order_id``)."""
+    if actor.participant_id is None:
+        return None
+    order = Order.objects.filter(participant_id=actor.participant_id, client_order_id=client_order_id).first()
+    if order is None:
+        return None
+    if (order.account_id, order.side, order.mode, order.price_fen, order.quantity) != (
+        account_id,
+        side,
+        mode,
+        price_fen,
+        quantity,
+    ):
+        return None
+    own = "buy_order_id" if order.side == Side.BUY else "sell_order_id"
+    return Placed(
+        order=order, trades=list(Trade.objects.filter(**{own: order.pk}, aggressor=order.side).order_by("id"))
+    )
 
 
 def check_trader(actor: Actor, account: Account) -> None:
@@ -577,17 +648,7 @@ def check_position_limit(participant_id: int | None, asset: Asset, rulebook: Rul
     limit = position_limit(participant_id, asset, rulebook)
     if limit is None:
         return
-    position = position_of(participant_id, asset)
-    if position + buying > limit:
-        raise PositionLimitExceeded(
-            details={
-                "rule": rulebook.position_limit_rule,
-                "market": rulebook.market.code,
-                "limit": limit,
-                "position": position,
-                "quantity": buying,
-            }
-        )
+    position_check(rulebook, limit, position_of(participant_id, asset), buying)
 
 
 def _refuse_duplicate(actor: Actor, client_order_id: str) -> None:
@@ -605,7 +666,7 @@ def _refuse_duplicate(actor: Actor, client_order_id: str) -> None:
 
 
 def _check_order_rules(
-    rules: InstrumentRules, asset: Asset, side: str, mode: str, price_fen: int, quantity: int, moment: datetime
+    rules: InstrumentRules, side: str, mode: str, price_fen: int, quantity: int, moment: datetime, reference: int
 ) -> None:
     if rules.mode_rules(mode) is None:
         raise ModeNotEnabled(
@@ -628,7 +689,6 @@ def _check_order_rules(
         raise InvalidLot(details={"quantity": quantity, "lot": rules.lot})
     if (mode == OrderMode.LISTING) != (quantity < rules.block_threshold):
         raise WrongOrderMode.for_order(mode=mode, quantity=quantity, block_threshold=rules.block_threshold)
-    reference = previous_close(asset, clock.trading_day(moment), rules)
     low, high = band(rules, reference, mode)
     if not low <= price_fen <= high:
         raise PriceOutOfBand(
@@ -662,15 +722,54 @@ def _place_and_match(
     if hold is None and side == Side.SELL:
         hold = hold_place(account=account, asset=asset, quantity=quantity, kind=HoldKind.ORDER, reference=reference)
     elif hold is None:
-        notional = price_fen * quantity
         hold = buy_hold_place(
             actor=actor,
             account=account,
             cash=cash_asset(),
-            quantity=notional + fee_for(notional, rules.fee_bp(mode, Side.BUY)),
+            quantity=hold_quantity(rules, side, mode, price_fen, quantity),
             reference=reference,
         )
-    order = Order(
+    order = new_order(participant_id, account, asset, side, mode, price_fen, quantity, client_order_id, hold, moment)
+    fills, resting = _match(order, rules)
+    order.save(force_insert=True)
+    note_foreign_write([asset.pk])
+    trades = trades_of(order, fills)
+    if trades:
+        Trade.objects.bulk_create(trades)
+        bulk_update(
+            Order._meta.db_table,
+            ORDER_FILL_COLUMNS,
+            [(o.pk, o.filled, o.filled_turnover_fen, o.fee_fen, o.status, o.end_reason, o.ended_at) for o in resting],
+        )
+    audit_record(actor=actor, action="order.place", obj=order, payload=place_payload(order, hold, trades), at=moment)
+    return Placed(order=order, trades=trades)
+
+
+ORDER_FILL_COLUMNS = [
+    ("filled", "bigint"),
+    ("filled_turnover_fen", "bigint"),
+    ("fee_fen", "bigint"),
+    ("status", "text"),
+    ("end_reason", "text"),
+    ("ended_at", "timestamptz"),
+]
+
+
+def new_order(
+    participant_id: int,
+    account: Account,
+    asset: Asset,
+    side: str,
+    mode: str,
+    price_fen: int,
+    quantity: int,
+    client_order_id: str,
+    hold: Hold,
+    moment: datetime,
+    **fields: Any,
+) -> Order:
+    """An order of the continuous book as placed (not saved), reserving with ``hold``."""
+    return Order(
         participant_id=participant_id,
         account=account,
         asset=asset,
@@ -682,14 +781,17 @@ def _place_and_match(
         hold=hold,
         trading_day=clock.trading_day(moment),
         created_at=moment,
+        **fields,
     )
-    fills, resting = _match(order, rules)
-    order.save(force_insert=True)
-    note_foreign_write([asset.pk])
-    trades = [
+
+
+def trades_of(order: Order, fills: list[tuple[Order, int, int, int, int]]) -> list[Trade]:
+    """The trades (not saved) of an incoming order's fills, as ``_match`` returned them."""
+    side = order.side
+    return [
         Trade(
-            asset=asset,
-            mode=mode,
+            asset=order.asset,
+            mode=order.mode,
             buy_order_id=order.pk if side == Side.BUY else other.pk,
             sell_order_id=order.pk if side == Side.SELL else other.pk,
             aggressor=side,
@@ -699,47 +801,31 @@ def _place_and_match(
             buyer_fee_fen=buyer_fee,
             seller_fee_fen=seller_fee,
             trading_day=order.trading_day,
-            created_at=moment,
+            created_at=order.created_at,
         )
         for other, price, q, buyer_fee, seller_fee in fills
     ]
-    if trades:
-        Trade.objects.bulk_create(trades)
-        bulk_update(
-            Order._meta.db_table,
-            [
-                ("filled", "bigint"),
-                ("filled_turnover_fen", "bigint"),
-                ("fee_fen", "bigint"),
-                ("status", "text"),
-                ("end_reason", "text"),
-                ("ended_at", "timestamptz"),
-            ],
-            [(o.pk, o.filled, o.filled_turnover_fen, o.fee_fen, o.status, o.end_reason, o.ended_at) for o in resting],
-        )
-    audit_record(
-        actor=actor,
-        action="order.place",
-        obj=order,
-        payload={
-            "order": order.pk,
-            "client_order_id": client_order_id,
-            "account": account.number,
-            "asset": asset.code,
-            "side": side,
-            "mode": mode,
-            "price": fen_to_str(price_fen),
-            "quantity": quantity,
-            "hold": hold.pk,
-            "reserved": hold.quantity,
-            "trades": [
-                [t.pk, t.sell_order_id if side == Side.BUY else t.buy_order_id, fen_to_str(t.price_fen), t.quantity]
-                for t in trades
-            ],
-        },
-        at=moment,
-    )
-    return Placed(order=order, trades=trades)
+
+
+def place_payload(order: Order, hold: Hold, trades: list[Trade]) -> dict[str, Any]:
+    """The ``order.place`` audit event's payload."""
+    side = order.side
+    return {
+        "order": order.pk,
+        "client_order_id": order.client_order_id,
+        "account": order.account.number,
+        "asset": order.asset.code,
+        "side": side,
+        "mode": order.mode,
+        "price": fen_to_str(order.price_fen),
+        "quantity": order.quantity,
+        "hold": hold.pk,
+        "reserved": hold.quantity,
+        "trades": [
+            [t.pk, t.sell_order_id if side == Side.BUY else t.buy_order_id, fen_to_str(t.price_fen), t.quantity]
+            for t in trades
+        ],
+    }
 
 
 def enforcement_order_place(
@@ -772,7 +858,8 @@ def enforcement_order_place(
     rules = instrument_rules(asset, clock.trading_day(moment))
     quantity = hold.remaining
     mode = OrderMode.BLOCK if quantity >= rules.block_threshold else OrderMode.LISTING
-    _check_order_rules(rules, asset, Side.SELL, mode, price_fen, quantity, moment)
+    reference = previous_close(asset, clock.trading_day(moment), rules)
+    _check_order_rules(rules, Side.SELL, mode, price_fen, quantity, moment, reference)
     lock_book(asset.pk)
     return _place_and_match(
         actor,

@@ -40,8 +40,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-engine",
             action="store_true",
-            help="Run no matching engine here (orders then go to a separate manage.py run_engine, or match inline "
-            "when GREENLEDGER_ORDER_ENGINE is off).",
+            help="Run no matching engine here even with GREENLEDGER_ORDER_ENGINE on (orders then go to a separate "
+            "manage.py run_engine). With the setting off orders match inline and no engine runs.",
         )
         parser.add_argument(
             "--bot-interval", type=float, default=20.0, help="Seconds between the demo bots' moves (default 20)."
@@ -68,7 +68,7 @@ class Command(BaseCommand):
             app, host=addr, port=port, lifespan="on", log_level=level, access_log=False, timeout_graceful_shutdown=2
         )
         server = uvicorn.Server(config)
-        if not no_engine:
+        if settings.GREENLEDGER.get("ORDER_ENGINE") and not no_engine:
             self.start_engine()
         http = threading.Thread(target=server.run, name="http", daemon=True)
         http.start()
@@ -101,7 +101,6 @@ class Command(BaseCommand):
 
         from exchange.engine.engine import Engine
 
-        settings.GREENLEDGER["ORDER_ENGINE"] = True
         engine = Engine()
 
         def run() -> None:

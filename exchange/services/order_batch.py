@@ -1,0 +1,283 @@
+"""Orders placed in batches: the matching engine's write path, with ``order_place``'s rules.
+
+The engine (``exchange.engine``) owns a book and applies its orders in arrival order inside one transaction. For
+each order it asks ``OrderBatch.place``: the same checks as ``order_place`` (``check_order``, ``decide_order``,
+``position_check``, the client order id, the hold's arithmetic, in ``trading.py``), decided from facts read once
+per batch (the instrument's rules and previous close, the accounts, the locked balances, positions, client
+order ids taken) and kept current in memory as the batch's orders reserve. A refused order raises before it
+changes anything, so it needs no savepoint. Matching reads the engine's book (``trading._match``).
+
+``flush`` writes what the accepted orders did with one multi-row statement per table: the holds (and, through
+the serial book and ``write_balances``, the blocks and balances they reserve), the orders, the trades, the
+resting orders' fills, and one audit event per order (``audit_records``). Anything the batch can't decide from
+its facts (a buy that needs proceeds advanced, a cancel) is left to the caller: it flushes the batch, then runs
+the ordinary service, after which the batch reads its facts again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from accounts.actors import Actor
+from core import clock
+from core.db import pipeline
+from exchange.bulk import bulk_update
+from exchange.locks import LockedBalance, lock_balances
+from exchange.models import Account, Asset, BlockState, Hold, HoldKind, Order, Side, Trade
+from exchange.selectors.prices import previous_close
+from exchange.selectors.risk import position_limit, position_of
+from exchange.services.audit import audit_records
+from exchange.services.balances import insufficient_available, write_balances
+from exchange.services.serial_book import BlockMove, SerialBook
+from exchange.services.trading import (
+    ORDER_FILL_COLUMNS,
+    DuplicateClientOrderId,
+    InstrumentRules,
+    _match,
+    cash_asset,
+    check_order,
+    decide_order,
+    instrument_rules,
+    new_order,
+    place_payload,
+    position_check,
+    trades_of,
+)
+
+#: How long a batch may decide from an instrument's rules and previous close read by an earlier batch. Versions
+#: of a rulebook in effect never change and the close is the previous day's; this bounds how long a new version
+#: for today, or a change of the listing (``market_rules_update``), goes unseen by the engine.
+RULES_SECONDS = 1.0
+
+
+@dataclass
+class KnownRules:
+    day: date
+    read_at: float
+    rules: InstrumentRules
+    reference_fen: int
+
+
+class NeedsService(Exception):
+    """The batch can't decide this order from its facts; the caller applies it with ``order_place``."""
+
+
+@dataclass
+class _Accepted:
+    actor: Actor
+    account: Account
+    asset: Asset
+    order: Order
+    hold: Hold
+    fills: list[tuple[Order, int, int, int, int]]
+
+
+class OrderBatch:
+    """One transaction's orders on books its caller owns (the book locks taken, the books active)."""
+
+    def __init__(self, assets: dict[int, Asset], known: dict[int, KnownRules] | None = None) -> None:
+        self.assets = assets
+        # The rules and previous close per instrument: the caller's, while fresh (``RULES_SECONDS``).
+        self.known: dict[int, KnownRules] = known if known is not None else {}
+        self.rules: dict[int, tuple[InstrumentRules, int]] = {}
+        self.cash: Asset | None = None
+        self._reset_facts()
+        self.accepted: list[_Accepted] = []
+        self.latest: dict[int, Order] = {}  # order id -> its state after the batch so far (new and resting)
+        self.new_ids: set[int] = set()
+        self.ids: list[tuple[int, int]] = []
+
+    def _reset_facts(self) -> None:
+        self.accounts: dict[int, Account] = {}
+        self.balances: dict[tuple[int, int], LockedBalance] = {}
+        self.positions: dict[tuple[int, int], tuple[int | None, int]] = {}
+        self.client_ids: dict[tuple[int, str], int] = {}
+        self.facts_read = False
+
+    # --- facts, read once per batch ---------------------------------------------------------------------
+    def read_facts(self, requests: list[dict[str, Any]]) -> None:
+        """Everything the batch's orders are decided from, in a few statements: rules and previous close per
+        instrument, the accounts, their balances locked (the book locks are held already: the lock order), the
+        client order ids taken."""
+        moment = clock.now()
+        day = clock.trading_day(moment)
+        for asset_id, asset in self.assets.items():
+            if asset_id not in self.rules:
+                known = self.known.get(asset_id)
+                if known is None or known.day != day or time.monotonic() - known.read_at >= RULES_SECONDS:
+                    rules = instrument_rules(asset, day)
+                    known = self.known[asset_id] = KnownRules(
+                        day, time.monotonic(), rules, previous_close(asset, day, rules)
+                    )
+                self.rules[asset_id] = (known.rules, known.reference_fen)
+        places = [r for r in requests if r["op"] == "place"]
+        self.accounts = Account.objects.in_bulk({int(r["args"]["account"]) for r in places})
+        cash = self.cash = self.cash or cash_asset()
+        keys = set()
+        for r in places:
+            account_id = int(r["args"]["account"])
+            keys.add((account_id, cash.pk if r["args"]["side"] == Side.BUY else int(r["asset"])))
+        self.balances = lock_balances(keys)
+        wanted = {(r["actor"].get("participant_id"), r["args"]["client_order_id"]) for r in places}
+        participants = {p for p, _ in wanted if p is not None}
+        if participants:
+            for pk, participant_id, client_order_id in Order.objects.filter(
+                participant_id__in=participants, client_order_id__in={c for _, c in wanted}
+            ).values_list("pk", "participant_id", "client_order_id"):
+                self.client_ids[(participant_id, client_order_id)] = pk
+        count = len(places)
+        if count:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence('exchange_order', 'id')),"
+                    " nextval(pg_get_serial_sequence('exchange_hold', 'id')) FROM generate_series(1, %s)",
+                    [count],
+                )
+                self.ids = list(cursor.fetchall())
+        self.facts_read = True
+
+    def _position(self, participant_id: int, asset: Asset, rules: InstrumentRules) -> tuple[int | None, int]:
+        key = (participant_id, asset.pk)
+        if key not in self.positions:
+            limit = position_limit(participant_id, asset, rules.rulebook)
+            self.positions[key] = (limit, position_of(participant_id, asset) if limit is not None else 0)
+        return self.positions[key]
+
+    # --- one order ------------------------------------------------------------------------------------------
+    def place(self, actor: Actor, asset: Asset, args: dict[str, Any]) -> _Accepted:
+        """Decide and match one order (``DomainError``: refused, nothing changed; ``NeedsService``: apply it with
+        ``order_place`` after ``flush``); its writes wait for ``flush``."""
+        account = self.accounts.get(int(args["account"]))
+        if account is None:
+            raise NeedsService  # order_place answers it as the API would
+        side, mode, price_fen, quantity = args["side"], args["mode"], args["price_fen"], args["quantity"]
+        client_order_id = args["client_order_id"]
+        check_order(actor, account, side, mode, client_order_id)
+        participant_id = actor.member_participant_id
+        taken = self.client_ids.get((participant_id, client_order_id))
+        if taken is not None:
+            raise DuplicateClientOrderId(details={"client_order_id": client_order_id, "order": taken})
+        moment = clock.now()
+        rules, reference = self.rules[asset.pk]
+        reserve = decide_order(actor, rules, reference, side, mode, price_fen, quantity, moment)
+        if side == Side.BUY and account.participant_id is not None:
+            limit, position = self._position(account.participant_id, asset, rules)
+            position_check(rules.rulebook, limit, position, quantity)
+        held_asset = (self.cash or cash_asset()) if side == Side.BUY else asset
+        key = (account.pk, held_asset.pk)
+        balance = self.balances.get(key)
+        if balance is None:
+            raise NeedsService
+        if balance.available < reserve:
+            if side == Side.BUY:
+                raise NeedsService  # proceeds of unsettled sales may cover it (buy_hold_place)
+            raise insufficient_available(account, held_asset, balance.available, reserve)
+        if not self.ids:
+            raise NeedsService
+        order_id, hold_id = self.ids.pop(0)
+        # Decided: from here nothing refuses the order.
+        balance.held += reserve
+        if side == Side.BUY and account.participant_id is not None:
+            limit, position = self.positions[(account.participant_id, asset.pk)]
+            self.positions[(account.participant_id, asset.pk)] = (limit, position + quantity)
+        self.client_ids[(participant_id, client_order_id)] = order_id
+        hold = Hold(
+            pk=hold_id,
+            account=account,
+            asset=held_asset,
+            kind=HoldKind.ORDER,
+            reference=f"order:{participant_id}:{client_order_id}",
+            quantity=reserve,
+            remaining=reserve,
+            created_at=timezone.now(),
+        )
+        order = new_order(
+            participant_id, account, asset, side, mode, price_fen, quantity, client_order_id, hold, moment, pk=order_id
+        )
+        fills, touched = _match(order, rules)
+        for resting in touched:
+            self.latest[resting.pk] = resting
+        self.latest[order.pk] = order
+        self.new_ids.add(order.pk)
+        accepted = _Accepted(actor, account, asset, order, hold, fills)
+        self.accepted.append(accepted)
+        return accepted
+
+    # --- writing ----------------------------------------------------------------------------------------------
+    def flush(self) -> dict[int, list[int]]:
+        """Write the accepted orders; return each order's trade ids. After it the batch reads its facts afresh."""
+        accepted, self.accepted = self.accepted, []
+        latest, self.latest = self.latest, {}
+        new_ids, self.new_ids = self.new_ids, set()
+        if not accepted:
+            self._reset_facts()
+            return {}
+        with pipeline():  # the writes go out together; only the inserts that return ids wait for an answer
+            return self._write(accepted, latest, new_ids)
+
+    def _write(self, accepted: list[_Accepted], latest: dict[int, Order], new_ids: set[int]) -> dict[int, list[int]]:
+        holds = [a.hold for a in accepted]
+        Hold.objects.bulk_create(holds)
+        moves = [
+            BlockMove(
+                asset_id=h.asset_id,
+                account_id=h.account_id,
+                quantity=h.quantity,
+                take_hold_id=None,
+                take_range=None,
+                new_units=False,
+                dest_account_id=h.account_id,
+                dest_state=BlockState.HELD,
+                dest_hold_id=h.pk,
+            )
+            for h in holds
+            if self.assets.get(h.asset_id) is not None and self.assets[h.asset_id].serialised
+        ]
+        if moves:
+            SerialBook().move(moves)
+        deltas: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+        for h in holds:
+            deltas[(h.account_id, h.asset_id)][1] += h.quantity
+        # The in-memory balances carry the batch's holds already: write them as they stand.
+        for key in deltas:
+            self.balances[key].held -= deltas[key][1]
+        write_balances(self.balances, deltas)
+        Order.objects.bulk_create([_as_now(a.order, latest) for a in accepted])
+        trades = [(a, trades_of(a.order, a.fills)) for a in accepted]
+        Trade.objects.bulk_create([t for _, made in trades for t in made])
+        bulk_update(
+            Order._meta.db_table,
+            ORDER_FILL_COLUMNS,
+            [
+                (o.pk, o.filled, o.filled_turnover_fen, o.fee_fen, o.status, o.end_reason, o.ended_at)
+                for pk, o in sorted(latest.items())
+                if pk not in new_ids
+            ],
+        )
+        audit_records([_event(a, made) for a, made in trades])
+        self._reset_facts()
+        return {a.order.pk: [t.pk for t in made] for a, made in trades}
+
+
+def _as_now(order: Order, latest: dict[int, Order]) -> Order:
+    """The order's row as the batch left it (later orders of the batch may have filled it)."""
+    now = latest.get(order.pk, order)
+    if now is not order:
+        for name in ("filled", "filled_turnover_fen", "fee_fen", "status", "end_reason", "ended_at"):
+            setattr(order, name, getattr(now, name))
+    return order
+
+
+def _event(a: _Accepted, trades: list[Trade]) -> tuple[Actor, str, Any, dict[str, Any], datetime]:
+    """The ``order.place`` event ``order_place`` records, with the same payload."""
+    return (a.actor, "order.place", a.order, place_payload(a.order, a.hold, trades), a.order.created_at)
+
+
+__all__ = ["KnownRules", "NeedsService", "OrderBatch"]
