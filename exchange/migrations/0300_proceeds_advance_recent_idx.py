@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0250_pledge_cash_collateral'),
+        ('exchange', '0260_audit_records'),
     ]
 
     operations = [
