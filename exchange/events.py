@@ -13,6 +13,8 @@ A resolver (``greenledger_event_concerned``) finds the participants and builds t
 - ``accounts``: the holders of the accounts named (by number) in the payload ``keys``; each sees ``fields``;
 - ``row``: the participant columns ``columns`` of the row of ``table`` whose id is the payload ``key`` (or
   the event's object id); each sees ``fields`` (``"*"``: the whole payload but its entry digest);
+- ``ints`` (any resolver): payload keys, besides the shared kinds (quantity, order, pledge, ...), whose
+  whole-number strings come out as JSON numbers;
 - ``rows``: each element of a payload list (allocation rows, batch transfers) to the holders of the accounts
   at its positions ``accounts``, with the positions named in ``columns``;
 - ``fills`` (an order placement, a listing pick), ``auction``, ``orders_at_close``, ``settlement``,
@@ -227,6 +229,13 @@ ROUTES: tuple[Route, ...] = (
     Route("pledge.margin_call", "pledge.margin_call", "row", PLEDGE_BY_KEY),
     Route("pledge.margin_call_met", "pledge.margin_call_met", "row", PLEDGE_BY_KEY),
     Route("pledge.top_up", "pledge.topped_up", "row", PLEDGE_BY_KEY),
+    # every registered amendment (top-up, partial release, extension), with its number and kind
+    Route(
+        "pledge.amendment_register",
+        "pledge.amended",
+        "row",
+        {**PLEDGE_BY_KEY, "ints": ["amendment", "number", "pledged"]},
+    ),
     Route("pledge.past_maturity", "pledge.past_maturity", "row", {**PLEDGE, "fields": "*", "id_as": "pledge"}),
     Route("pledge.default", "pledge.defaulted", "row", PLEDGE_BY_KEY),
     Route("pledge.enforce_propose", "pledge.enforcement_proposed", "row", PLEDGE_BY_KEY),

@@ -6,8 +6,9 @@
 -- what that participant may see (``fields``: the payload keys both parties see, or "*" for all but the
 -- entry digest, where every concerned participant is a party to all of it): its own order, its own side of a fill, its own totals in a settlement,
 -- the fields listed in ``fields`` of an event both parties see. Rows come out in the order the events
--- happened (``ord``). Numbers that the audit payload writes as strings (canonical JSON) and the route
--- names in ``ints`` come out as JSON numbers; money stays a yuan string.
+-- happened (``ord``). Numbers that the audit payload writes as strings (canonical JSON), of the kinds listed
+-- in ``v_ints`` and of the payload keys a route names in its ``ints``, come out as JSON numbers; money stays
+-- a yuan string.
 --
 --   accounts          participants holding the accounts numbered in the payload keys ``keys``
 --   row               the columns ``columns`` (participant ids) of the row of ``table`` whose id is the
@@ -32,7 +33,8 @@ DECLARE
     v_ints text[] := ARRAY['quantity', 'order', 'trade', 'transaction', 'pending_transfer', 'pledge', 'batch',
                            'filled', 'unfilled', 'released', 'hold', 'reserved', 'year', 'request', 'shortfall',
                            'emissions', 'call', 'units', 'retirement', 'issuance', 'surrender', 'approval',
-                           'offer', 'freeze', 'non_trade_transfer', 'auction', 'sold', 'unsold'];
+                           'offer', 'freeze', 'non_trade_transfer', 'auction', 'sold', 'unsold']
+                      || ARRAY(SELECT jsonb_array_elements_text(COALESCE(p_args->'ints', '[]')));
     v_base jsonb;
     v_id text;
 BEGIN

@@ -7,7 +7,9 @@ the registry registers it (``pledge_amendment_register``; above the four-eyes th
 user approves, ``exchange.services.approvals``). Nothing changes until registration; then, in that one
 transaction, the units are frozen (top-up) or released (partial release, the latest collateral first) or
 the maturity moves (extension), the loan's value and LTV are updated, and the amendment gets its number
-``<registration number>-A<n>``, shown on the registration certificate.
+``<registration number>-A<n>``, shown on the registration certificate; its audit event
+(``pledge.amendment_register``) reaches both parties as the participant event ``pledge.amended``
+(``exchange.events``).
 
 Key invariant: at most one amendment of a pledge is open (requested or applied) at a time (a partial unique
 constraint), and every amendment step locks the loan row first, like every other pledge step, so an
@@ -277,6 +279,7 @@ def pledge_amendment_register(*, actor: Actor, amendment: PledgeAmendment) -> Pl
         obj=amendment,
         payload={
             **_amendment_payload(amendment),
+            "number": amendment.number,
             "reference": amendment.reference,
             "registration": loan.registration_reference,
             "serial_ranges": amendment.serial_ranges,

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import pytest
 
 from core import clock
-from exchange.models import ApprovalOperation, Order, ParticipantEvent
+from exchange.models import ApprovalOperation, Order, ParticipantEvent, PledgeAmendment, PledgeLoan
 from exchange.services import approvals as ap
 from exchange.services import compliance as comp
 from exchange.services.agreements import (
@@ -35,6 +35,11 @@ from exchange.services.pledges import (
     pledge_enforcement_decline,
     pledge_release,
     pledges_value,
+)
+from exchange.services.pledges.amendments import (
+    pledge_amendment_confirm,
+    pledge_amendment_register,
+    pledge_amendment_request,
 )
 from tests.exchange.events.test_projection import SCENARIO_TYPES, _account_numbers, _concerns, _owns_account
 from tests.exchange.services.test_agreements import WEDNESDAY, National, at
@@ -219,6 +224,25 @@ def _pledges() -> object:
     return bystander[0]
 
 
+def _pledge_amendments() -> object:
+    """A registered pledge amended three times, each registered by the registry: a top-up, a partial release
+    and an extension; next to a bystander, and with a top-up that the lender has not confirmed yet."""
+    ps = make_pledges()
+    bystander = ps.ex.trader("Bystander", units=100, cash_fen=1_000_000)
+    with clock.pinned(pledge_at(DAY)):
+        loan = ps.registered(500)
+        ps.top_up(loan, 100)
+        for change in (
+            {"kind": "partial_release", "quantity": 50},
+            {"kind": "extension", "maturity_date": loan.maturity_date + timedelta(days=90)},
+        ):
+            applied = pledge_amendment_request(actor=ps.borrower[2], loan=loan, **change)
+            pledge_amendment_confirm(actor=ps.bank[2], amendment=applied, terms_digest=applied.terms_digest)
+            pledge_amendment_register(actor=ps.ex.market.registry_actor, amendment=applied)
+        pledge_amendment_request(actor=ps.borrower[2], loan=loan, kind="top_up", quantity=10)  # not registered
+    return bystander[0]
+
+
 CAUSES: dict[str, Callable[[], object]] = {
     "listing.picked": _agreements,
     "block_offer.received": _agreements,
@@ -241,6 +265,7 @@ CAUSES: dict[str, Callable[[], object]] = {
     "pledge.enforced": _pledges,
     "pledge.registered": _pledges,
     "pledge.defaulted": _pledges,
+    "pledge.amended": _pledge_amendments,
 }
 
 #: The event types the issue lists: each is produced by its cause here or in test_projection's scenario.
@@ -371,3 +396,35 @@ def test_registry_participants_are_not_bystanders_of_their_own_approvals():
     assert list(ParticipantEvent.objects.filter(type="approval.waiting").values_list("participant_id", flat=True)) == [
         market.registry.pk
     ]
+
+
+def test_every_registered_amendment_tells_the_borrower_and_the_lender_its_number_and_kind_and_nobody_else():
+    # Given a pledge amended by a top-up, a partial release and an extension, and a fourth amendment only
+    # applied for, next to a bystander
+    bystander = _pledge_amendments()
+    loan = PledgeLoan.objects.get()
+
+    # Then each registered amendment is one pledge.amended event to each party, in order, and no other
+    amended = ParticipantEvent.objects.filter(type="pledge.amended").order_by("id")
+    got = [(e.participant_id, e.payload["number"], e.payload["kind"], e.payload["quantity"]) for e in amended]
+    assert got == [
+        (party, number, kind, quantity)
+        for number, kind, quantity in [(1, "top_up", 100), (2, "partial_release", 50), (3, "extension", 0)]
+        for party in sorted([loan.borrower_id, loan.lender_id])
+    ]
+    amendments = {a.number: a for a in PledgeAmendment.objects.filter(loan=loan, status="registered")}
+    for event in amended:
+        amendment = amendments[event.payload["number"]]
+        assert (event.payload["pledge"], event.payload["amendment"], event.payload["reference"]) == (
+            loan.pk,
+            amendment.pk,
+            f"{loan.registration_reference}-A{amendment.number:02d}",
+        )
+    top_up, release, extension = (amended[i].payload for i in (0, 2, 4))
+    assert (top_up["serial_ranges"], top_up["pledged"], top_up["ltv_bp"]) == ([["501", "600"]], 600, "5000")
+    assert (release["serial_ranges"], release["pledged"]) == ([["501", "550"]], 550)
+    assert (extension["previous_maturity"], extension["maturity"]) == (
+        loan.start_date.replace(year=loan.start_date.year + 1).isoformat(),
+        loan.maturity_date.isoformat(),
+    )
+    assert not ParticipantEvent.objects.filter(participant=bystander, type__startswith="pledge.").exists()
