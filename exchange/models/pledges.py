@@ -362,10 +362,11 @@ class PledgeEnforcement(models.Model):
 
     - by agreement: units move to the lender at the agreed price, as many whole tonnes as the debt covers
       (``value_fen`` = units x price <= debt); the rest are released to the borrower;
-    - by sale: each settlement of the order's trades pays the lender from the net proceeds (turnover less
-      the seller's fee, which the borrower bears) until it is paid; the rest is the borrower's cash. Units
-      left unsold while the lender is owed stay pledged (``units_unsold``) for another round, never handed
-      to the lender; once the debt is paid they are released;
+    - by sale: the order offers only the units the debt needs (the rest stay pledged); each settlement of
+      its trades pays the lender from the net proceeds (turnover less the seller's fee, which the borrower
+      bears) until it is paid; the rest is the borrower's cash. Units left unsold while the lender is owed
+      stay pledged (``units_unsold``), with the units not offered, for another round, never handed to the
+      lender; once the debt is paid they are released (``units_released``);
     - by court order: the registry executes what the order names (``court_reference`` and the SHA-256 of
       the order's document): units to the lender at the value it states, the rest released.
     """

@@ -293,8 +293,9 @@ def enforcement_listing_post(
     at: datetime | None = None,
 ) -> Order:
     """Offer pledged units for a lender enforcing a pledge on a market without a continuous book (the
-    national markets): a sell listing (listing agreement) of the pledged units, or a public block listing
-    (block agreement) at or above the listing mode's largest size. ``pledges.enforcement`` calls this.
+    national markets): a sell listing (listing agreement) of the units the sale offers (``hold``), or a
+    public block listing (block agreement) above the listing mode's largest size
+    (``InstrumentRules.sale_mode``). ``pledges.enforcement`` calls this.
 
     Like ``trading.enforcement_order_place`` on a continuous market, the listing takes over ``hold`` (a
     ``pledge`` hold on exactly the pledged blocks) instead of reserving units, and is the borrower's (the
@@ -318,11 +319,8 @@ def enforcement_listing_post(
     moment = at or clock.now()
     rules = instrument_rules(asset, clock.trading_day(moment))
     quantity = hold.remaining
-    listing_rules = rules.rulebook.mode(TradingMode.LISTING)
-    fits_listing = listing_rules is not None and (
-        listing_rules.max_quantity is None or quantity <= listing_rules.max_quantity
-    )
-    trading_mode = TradingMode.LISTING if fits_listing else TradingMode.BLOCK
+    chosen = rules.sale_mode(quantity)  # a listing while it fits the listing mode's size, else a block listing
+    trading_mode = TradingMode.LISTING if chosen and chosen.mode == TradingMode.LISTING else TradingMode.BLOCK
     _check_mode(rules, trading_mode, asset, price_fen, quantity, moment)
     lock_book(asset.pk)
     listing = Order(

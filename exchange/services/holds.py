@@ -9,7 +9,7 @@ service's transaction and takes its locks in the one order (``exchange.locks``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection
@@ -162,12 +162,20 @@ def holds_release(
     return amounts
 
 
-def holds_consolidate(holds: Sequence[Hold], *, kind: str, reference: str, status: str = HoldStatus.ENFORCED) -> Hold:
+def holds_consolidate(
+    holds: Sequence[Hold],
+    *,
+    kind: str,
+    reference: str,
+    status: str = HoldStatus.ENFORCED,
+    take: Mapping[int, int] | None = None,
+) -> Hold:
     """Hand what several active holds of one account and asset reserve to one new hold, block for block.
 
     Nothing becomes available in between: the same serial blocks stay held, now by the new hold, the
-    balance's ``held`` does not change, and the old holds end with ``status``. (A pledge enforced by
-    sale hands its units to the sale order this way.)
+    balance's ``held`` does not change, and the old holds end with ``status``. ``take`` (hold id -> units)
+    hands over only that much of each hold, its lowest blocks; a hold partly taken stays active with the
+    rest. (A pledge enforced by sale hands the units it offers to the sale order this way.)
     """
     if not connection.in_atomic_block:
         raise RuntimeError("holds_consolidate must run inside the service's transaction")
@@ -183,6 +191,10 @@ def holds_consolidate(holds: Sequence[Hold], *, kind: str, reference: str, statu
     if ended:
         raise InvalidState(gettext("A hold has ended."), details={"hold": ended[0].pk, "status": ended[0].status})
     amounts = {h.pk: h.remaining for h in locked.values()}
+    if take is not None:
+        if set(take) != set(amounts) or any(not 0 < take[pk] <= amounts[pk] for pk in amounts):
+            raise ValueError("take names each hold once, from 1 to what it reserves")
+        amounts = dict(take)
     new = Hold.objects.create(
         account_id=account_id,
         asset_id=asset_id,

@@ -273,6 +273,18 @@ class InstrumentRules:
             return None
         return self.rulebook.mode(TradingMode.BLOCK if order_mode == OrderMode.BLOCK else TradingMode.CONTINUOUS)
 
+    def sale_mode(self, quantity: int) -> RulebookMode | None:
+        """The rulebook mode a sell of ``quantity`` taking over pledged units trades under (a sale on
+        enforcement): in the continuous book the continuous mode below the block minimum, else the block mode;
+        on a market trading by agreement only, a listing while the listing mode's largest size allows, else a
+        public block listing (None: that mode is not enabled)."""
+        if self.rulebook.mode(TradingMode.CONTINUOUS) is not None:
+            return self.mode_rules(OrderMode.BLOCK if quantity >= self.block_threshold else OrderMode.LISTING)
+        listing = self.rulebook.mode(TradingMode.LISTING)
+        if listing is not None and (listing.max_quantity is None or quantity <= listing.max_quantity):
+            return listing
+        return self.rulebook.mode(TradingMode.BLOCK)
+
     def sessions(self, order_mode: str) -> Sessions:
         mode = self.mode_rules(order_mode)
         return Sessions(mode.sessions if mode else "", self.rulebook.trading_days, self.rulebook.calendar_code)

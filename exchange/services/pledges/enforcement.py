@@ -73,7 +73,13 @@ from exchange.services.pledges.errors import (
     ValuationOutOfBand,
 )
 from exchange.services.pledges.terms import bp_to_percent, loan_interest_fen
-from exchange.services.trading import cash_asset, enforcement_order_place, instrument_rules
+from exchange.services.trading import (
+    InstrumentRules,
+    cash_asset,
+    enforcement_order_place,
+    fee_for,
+    instrument_rules,
+)
 
 
 # --- default and enforcement --------------------------------------------------------------------------------
@@ -269,6 +275,59 @@ def _cash_held(loan: PledgeLoan) -> int:
     return sum(c.hold.remaining for c in cash_collateral(loan))
 
 
+def fewest_units_paying(owed_fen: int, price_fen: int, fee_bp: int) -> int:
+    """The fewest whole tonnes whose sale at ``price_fen``, less the seller's fee of ``fee_bp`` on the
+    turnover (rounded as a fill's fee is, ``trading.fee_for``), pays ``owed_fen``."""
+    if owed_fen <= 0:
+        return 0
+    units = max(-(-owed_fen * BP // (price_fen * max(BP - fee_bp, 1))), 1)
+
+    def net(n: int) -> int:
+        return n * price_fen - fee_for(n * price_fen, fee_bp)
+
+    while units > 1 and net(units - 1) >= owed_fen:
+        units -= 1
+    while net(units) < owed_fen:
+        units += 1
+    return units
+
+
+def sale_units(rules: InstrumentRules, *, owed_fen: int, price_fen: int, pledged: int) -> int:
+    """How many of the ``pledged`` units a sale on enforcement offers: only what the debt needs.
+
+    The fewest units whose sale at the lender's price ``price_fen``, less the seller's fee the borrower
+    bears, pays ``owed_fen`` (the debt less the cash collateral taken first), rounded up to the lot and to
+    the smallest order of the mode that size trades in; never more than is pledged. The lender is paid from
+    the proceeds up to the debt and the rest of the pledged rights are the pledgor's (Civil Code arts. 436
+    and 438), so units the debt does not need are not sold: they stay pledged, for another round if the
+    sale falls short, and are released once the debt is paid (docs/pledges.md, Enforcement).
+    """
+    units = 0
+    while True:
+        mode = rules.sale_mode(max(units, 1))  # the fee and the smallest order follow the size's mode
+        need = fewest_units_paying(owed_fen, price_fen, mode.seller_fee_bp if mode else 0)
+        need = max(need, mode.min_quantity if mode else 1)
+        need = -(-need // rules.lot) * rules.lot
+        if need >= pledged:
+            return pledged
+        if need <= units:  # stable (a larger size's mode may charge less: never offer less than found)
+            return units
+        units = need
+
+
+def _first_units(collateral: list[PledgeCollateral], units: int) -> dict[Hold, int]:
+    """The pledge's holds, and how much of each, that hand ``units`` to a sale: the oldest collateral first
+    (the order units go to the lender by agreement), each hold's lowest blocks."""
+    take: dict[Hold, int] = {}
+    left = units
+    for c in collateral:
+        n = min(left, c.hold.remaining)
+        if n:
+            take[c.hold] = n
+            left -= n
+    return take
+
+
 def _close(loan: PledgeLoan, day: date, interest: int) -> None:
     loan.status, loan.closed_on, loan.interest_fen, loan.margin_call = PledgeStatus.ENFORCED, day, interest, None
     loan.save(update_fields=["status", "closed_on", "interest_fen", "margin_call"])
@@ -287,11 +346,12 @@ def pledge_enforce(
 
     ``agreement``: it proposes a value per tonne within the valuation band around the reference price;
     nothing moves until the borrower agrees (``pledge_enforcement_agree``). ``sale``: the pledged units
-    are offered on the exchange at the limit ``price_fen`` through an ordinary sell order that takes over
-    them: in the continuous book where the market's rulebook runs one, else (the national markets) a sell
-    listing under the listing agreement, a public block listing from the block minimum, that buyers pick
-    (see the package docstring). The same settlement pays the lender first either way. ``costs_fen``: the
-    lender's costs of enforcement, part of the debt.
+    the debt needs (``sale_units``; the rest stay pledged) are offered on the exchange at the limit
+    ``price_fen`` through an ordinary sell order that takes them over: in the continuous book where the
+    market's rulebook runs one, else (the national markets) a sell listing under the listing agreement, a
+    public block listing from the block minimum, that buyers pick (see the package docstring). The same
+    settlement pays the lender first either way. ``costs_fen``: the lender's costs of enforcement, part of
+    the debt.
     Enforcement on a court order is the registry's step, ``pledge_enforce_court_order``.
     """
     loan = locked_loan(loan)
@@ -367,12 +427,16 @@ def pledge_enforce(
         )
     lock_book(asset.pk)  # after the loan, before balances and holds (exchange.locks)
     cash_taken = _take_cash(actor, loan, due, method)  # cash held as collateral is taken first
+    rules = instrument_rules(asset, day)
+    pledged = sum(c.hold.remaining for c in collateral)
+    offered = sale_units(rules, owed_fen=due - cash_taken, price_fen=price_fen, pledged=pledged)
+    take = _first_units(collateral, offered)  # the rest stays pledged under its own holds
     sale_hold = holds_consolidate(
-        [c.hold for c in collateral], kind=HoldKind.PLEDGE, reference=f"pledge:{loan.pk}:sale"
+        list(take), kind=HoldKind.PLEDGE, reference=f"pledge:{loan.pk}:sale", take={h.pk: n for h, n in take.items()}
     )
     rounds = PledgeEnforcement.objects.filter(loan=loan, method=EnforcementMethod.SALE).count()
     client_order_id = f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else "")
-    if instrument_rules(asset, day).rulebook.mode(TradingMode.CONTINUOUS) is not None:
+    if rules.rulebook.mode(TradingMode.CONTINUOUS) is not None:
         placed = enforcement_order_place(
             actor=actor,
             hold=sale_hold,
@@ -418,6 +482,7 @@ def pledge_enforce(
             "trading_mode": order.trading_mode,
             "price": fen_to_str(price_fen),
             "units": sale_hold.quantity,
+            "units_kept": pledged - sale_hold.quantity,
             "trades": trades,
             "cash_to_lender": fen_to_str(cash_taken),
             "interest": fen_to_str(interest),
@@ -699,32 +764,41 @@ def sale_fills_settled(*, actor: Actor, fills: dict[int, SaleFills]) -> None:
 
 
 def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
-    """The sale has ended and settled. Unsold units stay pledged while the lender is owed (for another
-    round: never handed to the lender), else go back to the borrower; a paid or sold-out loan is enforced."""
+    """The sale has ended and settled. Unsold units, and the units the sale did not offer, stay pledged while
+    the lender is owed (for another round: never handed to the lender), else go back to the borrower; a paid
+    loan, or one with nothing left pledged, is enforced."""
     loan = locked_loan(enforcement.loan)
+    kept = active_collateral(loan)  # the units the sale did not offer (the debt did not need them)
+    kept_units = sum(c.hold.remaining for c in kept)
     hold = lock_hold(cast(int, enforcement.sale_hold_id))
     unsold = hold.remaining if hold.status == HoldStatus.ACTIVE else 0
     owed = enforcement.amount_due_fen - enforcement.cash_to_lender_fen - enforcement.paid_to_lender_fen
     day, now = clock.trading_day(), clock.now()
-    if unsold and owed > 0:
-        PledgeCollateral.objects.create(
-            loan=loan,
-            hold_id=hold.pk,
-            kind=CollateralKind.UNSOLD,
-            quantity=unsold,
-            serial_ranges=ranges_of(cast(Hold, enforcement.sale_hold)),
-            created_at=now,
-        )
+    still_pledged = 0
+    if owed > 0 and (unsold or kept_units):
+        if unsold:
+            PledgeCollateral.objects.create(
+                loan=loan,
+                hold_id=hold.pk,
+                kind=CollateralKind.UNSOLD,
+                quantity=unsold,
+                serial_ranges=ranges_of(cast(Hold, enforcement.sale_hold)),
+                created_at=now,
+            )
         enforcement.units_unsold = unsold
-        loan.quantity = unsold
+        still_pledged = unsold + kept_units
+        loan.quantity = still_pledged
         loan.interest_fen = enforcement.interest_fen
         loan.save(update_fields=["quantity", "interest_fen"])
-    elif unsold:
-        holds_release([(hold, None)])
-        enforcement.units_released = unsold
+    elif unsold or kept_units:  # the debt is paid: what was not sold, or not offered, goes back
+        releases: list[tuple[Hold, int | None]] = [(c.hold, None) for c in kept]
+        if unsold:
+            releases.insert(0, (hold, None))
+        holds_release(releases)
+        enforcement.units_released = unsold + kept_units
     enforcement.status, enforcement.completed_at = EnforcementStatus.COMPLETED, now
     enforcement.save(update_fields=["status", "completed_at", "units_unsold", "units_released"])
-    if not enforcement.units_unsold:
+    if not still_pledged:
         _close(loan, day, enforcement.interest_fen)
     audit_record(
         actor=actor,
@@ -741,7 +815,9 @@ def _complete_sale(actor: Actor, enforcement: PledgeEnforcement) -> None:
             "surplus_to_borrower": fen_to_str(enforcement.surplus_fen),
             "shortfall": fen_to_str(enforcement.shortfall_fen),
             "unsold_still_pledged": enforcement.units_unsold,
-            "unsold_released": enforcement.units_released,
+            "unsold_released": unsold if enforcement.units_released else 0,
+            "kept_still_pledged": kept_units if still_pledged else 0,
+            "kept_released": kept_units if enforcement.units_released else 0,
             "status": loan.status,
         },
     )

@@ -5,13 +5,22 @@ the debt); the release of the pledge releases the cash hold."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
 from core import clock
 from core.errors import DomainError
-from exchange.models import CollateralKind, EnforcementStatus, HoldStatus, PledgeLoan, PledgeStatus
+from exchange.models import (
+    AuditEvent,
+    CollateralKind,
+    EnforcementStatus,
+    HoldStatus,
+    PledgeLoan,
+    PledgeStatus,
+    TradingMode,
+)
 from exchange.services.compliance import compliance_year_create, emissions_record, entities_cover
 from exchange.services.pledges import (
     pledge_default,
@@ -19,15 +28,17 @@ from exchange.services.pledges import (
     pledge_enforce_court_order,
     pledge_enforcement_agree,
     pledge_release,
+    pledge_sales_complete,
 )
 from exchange.services.pledges.compliance_release import (
     pledge_compliance_release_decide,
     pledge_compliance_release_request,
 )
 from exchange.services.settlement import settlement_run
+from exchange.services.trading import orders_cancel_at_close
 from tests.helpers.api import client_for
 from tests.helpers.ledger import assert_reconciled, balance, snapshot
-from tests.helpers.pledges import DAY, at, make_pledges
+from tests.helpers.pledges import DAY, at, make_national_pledges, make_pledges
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
@@ -173,6 +184,11 @@ def test_cash_above_the_debt_goes_to_the_lender_only_up_to_the_debt(ps):
     assert_reconciled()
 
 
+# 16,005.13 left after the 8,000.00 cash, at 80.00 less the 0.6 % seller's fee (79.52 net a tonne): 202 t
+# (16,063.04); 201 t would pay 15,983.52
+NEEDED_AFTER_CASH = 202
+
+
 def test_enforcement_by_sale_takes_the_cash_first_and_the_sale_pays_the_rest(ps):
     loan = _defaulted_with_cash(ps)
     _, buyer_acc, buyer = ps.ex.trader("Buyer", cash_fen=10_000_000)
@@ -180,20 +196,118 @@ def test_enforcement_by_sale_takes_the_cash_first_and_the_sale_pays_the_rest(ps)
         enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
         assert enforcement.cash_to_lender_fen == SUBSTITUTE_FEN
         assert balance(ps.bank_account, ps.ex.cny) == (SUBSTITUTE_FEN, 0)
-        ps.ex.order(buyer, buyer_acc, "buy", 8000, 400)
+        ps.ex.order(buyer, buyer_acc, "buy", 8000, 400)  # only the 202 t offered fill
         settlement_run()
 
-    # 400 x 80.00 = 32,000.00 less 192.00 fee = 31,808.00: 16,005.13 to the lender, the rest the borrower's
+    # 202 x 80.00 = 16,160.00 less 96.96 fee = 16,063.04: 16,005.13 to the lender, 57.91 the borrower's;
+    # the 198 t not offered go back to the borrower
     enforcement.refresh_from_db()
-    assert (enforcement.status, enforcement.paid_to_lender_fen, enforcement.received_by_lender_fen) == (
-        EnforcementStatus.COMPLETED,
-        DUE_FEN - SUBSTITUTE_FEN,
-        DUE_FEN,
-    )
+    assert (
+        enforcement.status,
+        enforcement.units_sold,
+        enforcement.paid_to_lender_fen,
+        enforcement.received_by_lender_fen,
+        enforcement.units_released,
+    ) == (EnforcementStatus.COMPLETED, NEEDED_AFTER_CASH, DUE_FEN - SUBSTITUTE_FEN, DUE_FEN, 198)
     assert balance(ps.bank_account, ps.ex.cny) == (DUE_FEN, 0)
-    assert balance(ps.account, ps.ex.cny) == (CASH_FEN - SUBSTITUTE_FEN + 3_180_800 - (DUE_FEN - SUBSTITUTE_FEN), 0)
+    assert balance(ps.account, ps.ex.cny) == (CASH_FEN - SUBSTITUTE_FEN + 1_606_304 - (DUE_FEN - SUBSTITUTE_FEN), 0)
+    assert balance(ps.account, ps.cea) == (1000 - 100 - NEEDED_AFTER_CASH, 0)
     loan.refresh_from_db()
     assert loan.status == PledgeStatus.ENFORCED
+    assert_reconciled()
+
+
+def test_a_sale_after_the_cash_offers_only_the_units_the_rest_of_the_debt_needs_and_the_rest_stays_pledged(ps):
+    # Given a defaulted pledge of 400 t and 8,000.00 cash held, the debt 24,005.13
+    loan = _defaulted_with_cash(ps)
+    held_before = balance(ps.account, ps.cea)
+    [initial] = loan.collateral.exclude(kind=CollateralKind.CASH)
+
+    # When the lender sells at 80.00
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+
+    # Then the cash is taken and the order offers 202 t, the oldest collateral's lowest blocks; the other 198 t
+    # stay frozen under the pledge's own hold, and nothing else moved
+    order = enforcement.order
+    assert (enforcement.cash_to_lender_fen, order.quantity, enforcement.sale_hold.quantity) == (
+        SUBSTITUTE_FEN,
+        NEEDED_AFTER_CASH,
+        NEEDED_AFTER_CASH,
+    )
+    # (the release for compliance freed the hold's lowest 100 t: it holds 101-500)
+    assert [(b.first, b.last) for b in enforcement.sale_hold.blocks.order_by("first")] == [(101, 302)]
+    initial.hold.refresh_from_db()
+    assert (initial.hold.status, initial.hold.remaining) == (HoldStatus.ACTIVE, 198)
+    assert balance(ps.account, ps.cea) == held_before == (900, 400)
+    assert balance(ps.bank_account, ps.cea) == (0, 0)
+    loan.refresh_from_db()
+    assert (loan.status, loan.quantity) == (PledgeStatus.DEFAULTED, 400)
+    [event] = AuditEvent.objects.filter(action="pledge.enforce")
+    payload = json.loads(event.payload)
+    assert (payload["units"], payload["units_kept"]) == (str(NEEDED_AFTER_CASH), "198")
+
+    # and when the order ends unsold, the lender still owed, all 400 t stay pledged for another round
+    with clock.pinned(at(ENFORCEMENT_DAY, 15, 0)):
+        orders_cancel_at_close()
+    with clock.pinned(at(ENFORCEMENT_DAY, 15, 40)):
+        assert pledge_sales_complete() == 1
+    loan.refresh_from_db()
+    enforcement.refresh_from_db()
+    assert (loan.status, loan.quantity, enforcement.units_unsold, enforcement.units_released) == (
+        PledgeStatus.DEFAULTED,
+        400,
+        NEEDED_AFTER_CASH,
+        0,
+    )
+    assert balance(ps.account, ps.cea) == (900, 400)
+    assert_reconciled()
+
+
+def test_a_national_listing_after_the_cash_offers_exactly_the_units_the_rest_of_the_debt_needs():
+    # Given the same pledge on the national market (sales are listings under the listing agreement)
+    ps = make_national_pledges()
+    registry = ps.ex.market.registry_actor
+    with clock.pinned(at(DAY, 9)):
+        year = compliance_year_create(actor=registry, year=YEAR)
+        [obligation] = entities_cover(actor=registry, year=year, entities=[ps.borrower[0]])
+        emissions_record(actor=registry, obligation=obligation, quantity=600)
+        ps.ex.deposit(ps.account, CASH_FEN)
+    loan = _defaulted_with_cash(ps)
+
+    # When the lender sells at 80.00
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+
+    # Then the listing offers the 202 t the debt less the cash needs, and the 198 t left stay pledged
+    listing = enforcement.order
+    assert (listing.trading_mode, listing.quantity, enforcement.cash_to_lender_fen) == (
+        TradingMode.LISTING,
+        NEEDED_AFTER_CASH,
+        SUBSTITUTE_FEN,
+    )
+    assert balance(ps.account, ps.cea) == (900, 400)
+    assert_reconciled()
+
+
+def test_without_cash_a_sale_offers_what_the_whole_debt_needs_and_never_more_than_is_pledged(ps):
+    # Given two defaulted pledges without cash: 500 t for 24,000.00, and 100 t for 4,800.00 whose lender's
+    # costs of 5,000.00 make the debt more than the units fetch
+    with clock.pinned(at(DAY)):
+        big = ps.registered(500, maturity_date=DAY + timedelta(days=1))
+        small = ps.registered(100, maturity_date=DAY + timedelta(days=1))
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        for loan in (big, small):
+            pledge_default(actor=ps.bank[2], loan=loan)
+
+        # When the lender sells both at 80.00
+        sale = pledge_enforce(actor=ps.bank[2], loan=big, method="sale", price_fen=8000)
+        all_of_it = pledge_enforce(actor=ps.bank[2], loan=small, method="sale", price_fen=8000, costs_fen=500_000)
+
+    # Then the first offers the 302 t its 24,005.13 needs (24,015.04 net), the second all 100 t it has
+    assert (sale.cash_to_lender_fen, sale.amount_due_fen, sale.order.quantity) == (0, DUE_FEN, 302)
+    assert (all_of_it.amount_due_fen, all_of_it.order.quantity) == (480_000 + 103 + 500_000, 100)
+    assert balance(ps.account, ps.cea) == (1000, 600)
     assert_reconciled()
 
 

@@ -258,32 +258,38 @@ def test_sale_pays_the_lender_first_and_the_surplus_stays_with_the_borrower(ps, 
     enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
 
     order = enforcement.order
+    # only what the debt needs: 302 x 80.00 less the 0.6 % seller's fee = 24,015.04 pays 24,005.13
+    # (301 t would give 23,935.52)
     assert (order.side, order.mode, order.quantity, order.price_fen, order.participant_id, order.account_id) == (
         "sell",
         OrderMode.LISTING,
-        500,
+        302,
         8000,
         ps.borrower[0].pk,
         ps.account.pk,
     )
-    # the order took over the pledged blocks: still frozen, now by the sale's hold
+    # the order took over the blocks it offers: still frozen, now by the sale's hold; the other 198 t stay
+    # frozen by the pledge's own hold
     assert balance(ps.account, ps.cea) == (1000, 500)
-    assert blocks(ps.cea, ps.account)[0] == (1, 500, ps.account.number, "held")
+    assert blocks(ps.cea, ps.account)[:2] == [
+        (1, 302, ps.account.number, "held"),
+        (303, 500, ps.account.number, "held"),
+    ]
     assert order.hold.kind == HoldKind.PLEDGE
     loan.refresh_from_db()
     assert loan.status == PledgeStatus.DEFAULTED
 
-    ps.ex.order(buyer, buyer_acc, "buy", 8000, 500)
+    ps.ex.order(buyer, buyer_acc, "buy", 8000, 500)  # fills the 302 t offered; the rest of the bid rests
     settlement_run()
 
-    # turnover 500 x 80.00 = 40,000.00; the borrower bears the seller's fee 0.6% = 240.00
-    # net 39,760.00: the lender gets principal + interest 24,005.13, the borrower the rest 15,754.87
+    # turnover 302 x 80.00 = 24,160.00; the borrower bears the seller's fee 0.6% = 144.96
+    # net 24,015.04: the lender gets principal + interest 24,005.13, the borrower the rest 9.91
     assert balance(ps.bank_account, ps.ex.cny) == (DUE_FEN, 0) == (2_400_513, 0)
-    assert balance(ps.account, ps.ex.cny) == (4_000_000 - 24_000 - DUE_FEN, 0) == (1_575_487, 0)
-    assert balance(buyer_acc, ps.ex.cny) == (10_000_000 - 4_000_000 - 24_000, 0)
-    assert balance(system(AccountKind.FEE), ps.ex.cny) == (48_000, 0)
-    assert blocks(ps.cea, buyer_acc) == [(1, 500, buyer_acc.number, "available")]
-    assert balance(ps.account, ps.cea) == (500, 0)
+    assert balance(ps.account, ps.ex.cny) == (2_416_000 - 14_496 - DUE_FEN, 0) == (991, 0)
+    assert balance(buyer_acc, ps.ex.cny)[0] == 10_000_000 - 2_416_000 - 14_496
+    assert balance(system(AccountKind.FEE), ps.ex.cny) == (28_992, 0)
+    assert blocks(ps.cea, buyer_acc) == [(1, 302, buyer_acc.number, "available")]
+    assert balance(ps.account, ps.cea) == (698, 0)  # the 198 t not offered are released with the debt paid
     enforcement.refresh_from_db()
     loan.refresh_from_db()
     assert (loan.status, loan.closed_on, loan.interest_fen) == (PledgeStatus.ENFORCED, ENFORCEMENT_DAY, INTEREST_FEN)
@@ -297,7 +303,7 @@ def test_sale_pays_the_lender_first_and_the_surplus_stays_with_the_borrower(ps, 
         enforcement.shortfall_fen,
         enforcement.units_to_lender,
         enforcement.units_released,
-    ) == (EnforcementStatus.COMPLETED, 500, 3_976_000, 24_000, DUE_FEN, 1_575_487, 0, 0, 0)
+    ) == (EnforcementStatus.COMPLETED, 302, 2_401_504, 14_496, DUE_FEN, 991, 0, 0, 198)
     payment = Transaction.objects.filter(kind=TransactionKind.PLEDGE_ENFORCEMENT).get()
     assert list(payment.postings.order_by("quantity").values_list("account_id", "quantity")) == [
         (ps.account.pk, -DUE_FEN),
@@ -332,56 +338,67 @@ def test_a_partial_sale_short_of_the_debt_pays_all_its_proceeds_and_the_unsold_u
         assert pledge_sales_complete() == 0
 
     # the lender gets no unit: the unsold 200 stay frozen under the pledge for another round
+    # (2 t of the 302 offered unsold, and the 198 t the sale did not offer)
     assert balance(ps.bank_account, ps.cea) == (0, 0)
     assert balance(ps.account, ps.cea) == (700, 200)
-    assert blocks(ps.cea, ps.account)[0] == (301, 500, ps.account.number, "held")
+    assert blocks(ps.cea, ps.account)[:2] == [
+        (301, 302, ps.account.number, "held"),
+        (303, 500, ps.account.number, "held"),
+    ]
     enforcement.refresh_from_db()
     loan.refresh_from_db()
     assert (loan.status, loan.quantity) == (PledgeStatus.DEFAULTED, 200)
     assert (enforcement.status, enforcement.units_to_lender, enforcement.units_unsold, enforcement.units_released) == (
         EnforcementStatus.COMPLETED,
         0,
-        200,
+        2,
         0,
     )
     assert enforcement.shortfall_fen == DUE_FEN - 2_385_600 == 14_913
     assert loan.collateral.order_by("id").last().kind == "unsold"
     assert_reconciled()
 
-    # a second round sells the rest: the lender is paid what is still owed, the surplus is the borrower's
+    # a second round sells what the rest of the debt needs (156.83: 2 t, net 159.04): the lender is paid what
+    # is still owed, the surplus is the borrower's, and the 198 t left are released
     with clock.pinned(at(ENFORCEMENT_DAY + timedelta(days=3))):  # Monday
         second = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
-        assert second.amount_due_fen == 14_913 + INTEREST_5_DAYS_FEN - INTEREST_FEN
+        assert second.amount_due_fen == 14_913 + INTEREST_5_DAYS_FEN - INTEREST_FEN == 15_683
+        assert second.order.quantity == 2
         ps.ex.order(buyer, buyer_acc, "buy", 8000, 200)
         settlement_run()
     second.refresh_from_db()
     loan.refresh_from_db()
-    assert (loan.status, second.units_sold, second.paid_to_lender_fen) == (
+    assert (loan.status, second.units_sold, second.paid_to_lender_fen, second.units_released) == (
         PledgeStatus.ENFORCED,
-        200,
+        2,
         second.amount_due_fen,
+        198,
     )
     assert balance(ps.bank_account, ps.ex.cny) == (2_385_600 + second.amount_due_fen, 0)
-    assert balance(ps.account, ps.ex.cny) == (200 * 8000 - 9600 - second.amount_due_fen, 0)
+    assert balance(ps.account, ps.ex.cny) == (2 * 8000 - 96 - second.amount_due_fen, 0)
+    assert balance(ps.account, ps.cea) == (698, 0)
     assert_reconciled()
 
 
 def test_a_partial_sale_that_covers_the_debt_gives_the_unsold_units_back(ps, enforcement_day):
     loan = ps.defaulted(500, principal_fen=1_000_000)  # 10,000.00 yuan; 2 days' interest 2.14 (actual/360)
     _, buyer_acc, buyer = _buyer(ps)
+    ps.ex.order(buyer, buyer_acc, "buy", 8800, 120)  # a bid above the lender's price
     enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
-    ps.ex.order(buyer, buyer_acc, "buy", 8000, 300)
+    assert enforcement.order.quantity == 126  # 10,002.14 at 80.00 less the fee: 126 t (net 10,019.52)
     with clock.pinned(at(ENFORCEMENT_DAY, 11, 30)):
         orders_cancel_at_close()  # ended before settlement: settlement completes it
 
     settlement_run()
 
+    # 120 t at 88.00 = 10,560.00 less 63.36 fee = 10,496.64 covers the debt: the 6 t unsold and the 374 t
+    # never offered go back
     assert balance(ps.bank_account, ps.ex.cny) == (1_000_214, 0)
-    assert balance(ps.account, ps.ex.cny) == (2_385_600 - 1_000_214, 0)
-    assert balance(ps.account, ps.cea) == (700, 0)
-    assert blocks(ps.cea, ps.account) == [(301, 1000, ps.account.number, "available")]
+    assert balance(ps.account, ps.ex.cny) == (1_049_664 - 1_000_214, 0)
+    assert balance(ps.account, ps.cea) == (880, 0)
+    assert blocks(ps.cea, ps.account) == [(121, 1000, ps.account.number, "available")]
     enforcement.refresh_from_db()
-    assert (enforcement.status, enforcement.units_released, enforcement.units_to_lender) == ("completed", 200, 0)
+    assert (enforcement.status, enforcement.units_released, enforcement.units_to_lender) == ("completed", 380, 0)
     loan.refresh_from_db()
     assert loan.status == PledgeStatus.ENFORCED
     assert_reconciled()
@@ -397,13 +414,15 @@ def test_a_sale_that_sells_nothing_leaves_the_units_pledged(ps, enforcement_day)
     with clock.pinned(at(ENFORCEMENT_DAY, 15, 40)):
         pledge_sales_complete()
 
+    # the 275 t offered (what the debt needs at 88.00) stay pledged unsold, with the 225 t not offered
     assert balance(ps.bank_account, ps.cea) == (0, 0)
     assert balance(ps.account, ps.cea) == (1000, 500)
-    assert [b[3] for b in blocks(ps.cea, ps.account)] == ["held", "available"]
+    assert [b[3] for b in blocks(ps.cea, ps.account)] == ["held", "held", "available"]
     loan.refresh_from_db()
-    assert (loan.status, loan.enforcement.units_unsold, loan.enforcement.shortfall_fen) == (
+    assert (loan.status, loan.quantity, loan.enforcement.units_unsold, loan.enforcement.shortfall_fen) == (
         PledgeStatus.DEFAULTED,
         500,
+        275,
         DUE_FEN,
     )
     assert_reconciled()
@@ -454,12 +473,16 @@ def test_a_second_enforcement_during_the_sale_is_refused(ps, enforcement_day):
 
 
 def test_a_large_sale_is_a_block_order(ps, enforcement_day):
-    ps.ex.market.give(ps.account, 100_000)
-    loan = ps.defaulted(100_000)
+    ps.ex.market.give(ps.account, 200_000)
+    loan = ps.defaulted(200_000, principal_fen=1_120_000_000)  # 11,200,000.00 yuan: LTV 70 % at 80.00
 
     enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=7000)
 
-    assert (enforcement.order.mode, enforcement.order.quantity) == (OrderMode.BLOCK, 100_000)
+    # the debt at 70.00 less the 0.6 % fee (69.58 net a tonne) needs more than the block minimum
+    needed = -(-enforcement.amount_due_fen // 6958)
+    assert 100_000 <= needed < 200_000
+    assert (enforcement.order.mode, enforcement.order.quantity) == (OrderMode.BLOCK, needed)
+    assert balance(ps.account, ps.cea)[1] == 200_000  # the rest stays pledged
 
 
 def test_the_sale_order_takes_over_every_pledge_hold_block_for_block(ps):
@@ -471,7 +494,8 @@ def test_the_sale_order_takes_over_every_pledge_hold_block_for_block(ps):
         pledge_default(actor=ps.bank[2], loan=loan)
         before = balance(ps.account, ps.cea)
 
-        enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
+        # costs that make the debt need every pledged unit (14,403.08 + 20,000.00 > 400 x 79.52)
+        enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000, costs_fen=2_000_000)
 
     assert balance(ps.account, ps.cea) == before == (1000, 400)
     sale_hold = enforcement.sale_hold

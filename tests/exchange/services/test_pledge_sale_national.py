@@ -68,23 +68,29 @@ def test_a_covering_sale_pays_the_lender_the_debt_and_the_surplus_to_the_borrowe
             listing.participant_id,
             listing.account_id,
             listing.partial_allowed,
-        ) == ("sell", TradingMode.LISTING, OrderMode.LISTING, 500, 8000, ps.borrower[0].pk, ps.account.pk, True)
-        # the listing took over the pledged blocks: still frozen, by the sale's pledge hold
+        ) == ("sell", TradingMode.LISTING, OrderMode.LISTING, 302, 8000, ps.borrower[0].pk, ps.account.pk, True)
+        # only what the debt needs is offered: 302 x 80.00 less the seller's fee 0.6 % (144.96) = 24,015.04
+        # pays 24,005.13 (301 t would give 23,935.52); the listing took over those blocks, the other 198 t
+        # stay frozen by the pledge's own hold
         assert listing.hold.kind == HoldKind.PLEDGE
         assert balance(ps.account, ps.cea) == (1000, 500)
-        assert blocks(ps.cea, ps.account)[0] == (1, 500, ps.account.number, "held")
+        assert blocks(ps.cea, ps.account)[:2] == [
+            (1, 302, ps.account.number, "held"),
+            (303, 500, ps.account.number, "held"),
+        ]
         assert AuditEvent.objects.filter(action="listing.post", object_id=str(listing.pk)).count() == 1
 
         listing_pick(actor=buyer, account=buyer_acc, listing=listing, client_order_id="pick-1")
     _settle(ps)
 
-    # 500 x 80.00 = 40,000.00 less the seller's fee 0.6 % (240.00) = 39,760.00:
-    # the lender gets the debt 24,005.13 and not a fen more; the borrower the surplus 15,754.87
+    # 302 x 80.00 = 24,160.00 less the seller's fee 0.6 % (144.96) = 24,015.04:
+    # the lender gets the debt 24,005.13 and not a fen more; the borrower the surplus 9.91, and the 198 t
+    # the sale did not need are released
     assert balance(ps.bank_account, ps.ex.cny) == (DUE_FEN, 0)
-    assert balance(ps.account, ps.ex.cny) == (3_976_000 - DUE_FEN, 0) == (1_575_487, 0)
+    assert balance(ps.account, ps.ex.cny) == (2_401_504 - DUE_FEN, 0) == (991, 0)
     assert balance(ps.bank_account, ps.cea) == (0, 0)
-    assert balance(buyer_acc, ps.cea) == (500, 0)
-    assert balance(ps.account, ps.cea) == (500, 0)
+    assert balance(buyer_acc, ps.cea) == (302, 0)
+    assert balance(ps.account, ps.cea) == (698, 0)
     enforcement.refresh_from_db()
     loan.refresh_from_db()
     assert loan.status == PledgeStatus.ENFORCED
@@ -97,7 +103,8 @@ def test_a_covering_sale_pays_the_lender_the_debt_and_the_surplus_to_the_borrowe
         enforcement.surplus_fen,
         enforcement.shortfall_fen,
         enforcement.units_to_lender,
-    ) == (EnforcementStatus.COMPLETED, DUE_FEN, 500, 3_976_000, DUE_FEN, 1_575_487, 0, 0)
+        enforcement.units_released,
+    ) == (EnforcementStatus.COMPLETED, DUE_FEN, 302, 2_401_504, DUE_FEN, 991, 0, 0, 198)
     assert_reconciled()
 
 
@@ -114,14 +121,21 @@ def test_a_sale_that_sells_nothing_leaves_the_units_pledged(ps):
 
     assert balance(ps.bank_account, ps.cea) == (0, 0)
     assert balance(ps.bank_account, ps.ex.cny) == (0, 0)
+    # 275 t offered (275 x 88.00 less the fee pays the debt): unsold, they stay pledged with the 225 t the
+    # sale did not offer
     assert balance(ps.account, ps.cea) == (1000, 500)
-    assert [b[3] for b in blocks(ps.cea, ps.account)] == ["held", "available"]
+    assert [(first, last, state) for first, last, _, state in blocks(ps.cea, ps.account)] == [
+        (1, 275, "held"),
+        (276, 500, "held"),
+        (501, 1000, "available"),
+    ]
     loan.refresh_from_db()
     enforcement.refresh_from_db()
     assert (loan.status, loan.quantity) == (PledgeStatus.DEFAULTED, 500)
-    assert (enforcement.status, enforcement.units_unsold, enforcement.shortfall_fen) == (
+    assert (enforcement.order.quantity, enforcement.status, enforcement.units_unsold, enforcement.shortfall_fen) == (
+        275,
         EnforcementStatus.COMPLETED,
-        500,
+        275,
         DUE_FEN,
     )
     assert loan.collateral.order_by("id").last().kind == "unsold"
@@ -138,17 +152,19 @@ def test_a_partial_pick_pays_the_lender_and_another_round_sells_the_rest(ps):
         orders_cancel_at_close()
     _settle(ps)  # the listing has ended: settlement completes the round
 
-    # 300 x 80.00 less 144.00 fee = 23,856.00, all of it to the lender (owed 24,005.13)
+    # 300 x 80.00 less 144.00 fee = 23,856.00, all of it to the lender (owed 24,005.13); of the 302 t offered
+    # 2 t are unsold, and they stay pledged with the 198 t the sale did not offer
     assert balance(ps.bank_account, ps.ex.cny) == (2_385_600, 0)
     assert balance(ps.account, ps.ex.cny) == (0, 0)
     assert balance(ps.bank_account, ps.cea) == (0, 0)  # never the unsold units
     assert balance(ps.account, ps.cea) == (700, 200)
     first.refresh_from_db()
     loan.refresh_from_db()
-    assert (first.status, first.units_sold, first.units_unsold, first.shortfall_fen) == (
+    assert (first.order.quantity, first.status, first.units_sold, first.units_unsold, first.shortfall_fen) == (
+        302,
         EnforcementStatus.COMPLETED,
         300,
-        200,
+        2,
         DUE_FEN - 2_385_600,
     )
     assert (loan.status, loan.quantity) == (PledgeStatus.DEFAULTED, 200)
@@ -156,18 +172,22 @@ def test_a_partial_pick_pays_the_lender_and_another_round_sells_the_rest(ps):
     monday = ENFORCEMENT_DAY + timedelta(days=3)
     with clock.pinned(at(monday)):
         second = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
-        assert (second.order.trading_mode, second.order.quantity) == (TradingMode.LISTING, 200)
+        # 156.83 still owed: 2 t (2 x 80.00 less 0.96 fee = 159.04) and no more
+        assert second.amount_due_fen == 15_683
+        assert (second.order.trading_mode, second.order.quantity) == (TradingMode.LISTING, 2)
         listing_pick(actor=buyer, account=buyer_acc, listing=second.order, client_order_id="pick-2")
     _settle(ps, monday)
     second.refresh_from_db()
     loan.refresh_from_db()
-    assert (loan.status, second.units_sold, second.paid_to_lender_fen) == (
+    assert (loan.status, second.units_sold, second.paid_to_lender_fen, second.units_released) == (
         PledgeStatus.ENFORCED,
-        200,
+        2,
         second.amount_due_fen,
+        198,
     )
     assert balance(ps.bank_account, ps.ex.cny) == (2_385_600 + second.amount_due_fen, 0)
-    assert balance(ps.account, ps.ex.cny) == (200 * 8000 - 9600 - second.amount_due_fen, 0)
+    assert balance(ps.account, ps.ex.cny) == (2 * 8000 - 96 - second.amount_due_fen, 0)
+    assert balance(ps.account, ps.cea) == (698, 0)
     paid = sum(e.paid_to_lender_fen for e in PledgeEnforcement.objects.filter(loan=loan))
     assert paid == first.amount_due_fen + (second.amount_due_fen - first.shortfall_fen)  # the debt, no more
     assert_reconciled()
@@ -193,10 +213,10 @@ def test_the_listing_cannot_be_cancelled_and_follows_the_listing_rules(ps):
     assert balance(ps.account, ps.cea) == (1000, 500)
 
 
-def test_a_pledge_from_the_block_minimum_is_a_public_block_listing_accepted_whole():
-    ps = make_national_pledges(units=100_000)
-    loan = ps.defaulted(100_000)  # 4,800,000.00 yuan
-    _, buyer_acc, buyer = _buyer(ps, cash_fen=900_000_000)
+def test_a_sale_from_the_block_minimum_is_a_public_block_listing_accepted_whole():
+    ps = make_national_pledges(units=200_000)
+    loan = ps.defaulted(200_000, principal_fen=1_120_000_000)  # 11,200,000.00 yuan: LTV 70 % at 80.00
+    _, buyer_acc, buyer = _buyer(ps, cash_fen=2_000_000_000)
     with clock.pinned(at(ENFORCEMENT_DAY)):  # 10:00: block agreement trades 13:00-15:00 only
         with pytest.raises(DomainError) as closed:
             pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
@@ -204,17 +224,22 @@ def test_a_pledge_from_the_block_minimum_is_a_public_block_listing_accepted_whol
     with clock.pinned(at(ENFORCEMENT_DAY, 13, 30)):
         enforcement = pledge_enforce(actor=ps.bank[2], loan=loan, method="sale", price_fen=8000)
         offer = enforcement.order
+        # what the debt needs (net 79.52 a tonne after the 0.6 % fee), at or above the block minimum
+        needed = -(-enforcement.amount_due_fen // 7952)
+        assert 100_000 <= needed < 200_000
         assert (offer.trading_mode, offer.counterparty_id, offer.partial_allowed, offer.quantity) == (
             TradingMode.BLOCK,
             None,
             False,
-            100_000,
+            needed,
         )
         block_accept(actor=buyer, account=buyer_acc, offer=offer, client_order_id="take-1")
     _settle(ps)
     enforcement.refresh_from_db()
     loan.refresh_from_db()
-    proceeds = 100_000 * 8000 - 100_000 * 8000 * 60 // 10_000
+    proceeds = needed * 8000 - needed * 8000 * 60 // 10_000
+    assert (enforcement.units_sold, enforcement.units_released) == (needed, 200_000 - needed)
+    assert balance(ps.account, ps.cea) == (200_000 - needed, 0)
     assert loan.status == PledgeStatus.ENFORCED
     assert balance(ps.bank_account, ps.ex.cny) == (enforcement.amount_due_fen, 0)
     assert balance(ps.account, ps.ex.cny) == (proceeds - enforcement.amount_due_fen, 0)
