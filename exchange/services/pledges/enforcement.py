@@ -275,12 +275,15 @@ def _cash_held(loan: PledgeLoan) -> int:
     return sum(c.hold.remaining for c in cash_collateral(loan))
 
 
-def fewest_units_paying(owed_fen: int, price_fen: int, fee_bp: int) -> int:
+def fewest_units_paying(owed_fen: int, price_fen: int, fee_bp: int) -> int | None:
     """The fewest whole tonnes whose sale at ``price_fen``, less the seller's fee of ``fee_bp`` on the
-    turnover (rounded as a fill's fee is, ``trading.fee_for``), pays ``owed_fen``."""
+    turnover (rounded as a fill's fee is, ``trading.fee_for``), pays ``owed_fen``; None if no number does
+    (a fee of the whole turnover)."""
     if owed_fen <= 0:
         return 0
-    units = max(-(-owed_fen * BP // (price_fen * max(BP - fee_bp, 1))), 1)
+    if fee_bp >= BP:
+        return None
+    units = max(-(-owed_fen * BP // (price_fen * (BP - fee_bp))), 1)
 
     def net(n: int) -> int:
         return n * price_fen - fee_for(n * price_fen, fee_bp)
@@ -305,8 +308,10 @@ def sale_units(rules: InstrumentRules, *, owed_fen: int, price_fen: int, pledged
     units = 0
     while True:
         mode = rules.sale_mode(max(units, 1))  # the fee and the smallest order follow the size's mode
-        need = fewest_units_paying(owed_fen, price_fen, mode.seller_fee_bp if mode else 0)
-        need = max(need, mode.min_quantity if mode else 1)
+        fewest = fewest_units_paying(owed_fen, price_fen, mode.seller_fee_bp if mode else 0)
+        if fewest is None:
+            return pledged
+        need = max(fewest, mode.min_quantity if mode else 1)
         need = -(-need // rules.lot) * rules.lot
         if need >= pledged:
             return pledged

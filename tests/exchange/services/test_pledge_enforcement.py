@@ -9,6 +9,8 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core import clock
 from core.errors import DomainError
@@ -515,3 +517,24 @@ def test_the_sale_order_takes_over_every_pledge_hold_block_for_block(ps):
         (201, 500, sale_hold.pk),
     ]
     assert_reconciled()
+
+
+@given(
+    owed=st.integers(min_value=1, max_value=10**12),
+    price=st.integers(min_value=1, max_value=10**7),
+    fee_bp=st.integers(min_value=0, max_value=9_999),
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_units_a_sale_needs_are_the_fewest_whose_net_proceeds_pay_what_is_owed(owed, price, fee_bp):
+    from exchange.services.pledges.enforcement import fewest_units_paying
+    from exchange.services.trading import fee_for
+
+    def net(units: int) -> int:
+        return units * price - fee_for(units * price, fee_bp)
+
+    units = fewest_units_paying(owed, price, fee_bp)
+
+    assert units is not None
+    assert units >= 1
+    assert net(units) >= owed
+    assert units == 1 or net(units - 1) < owed
