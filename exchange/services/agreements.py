@@ -48,28 +48,25 @@ from exchange.models import (
 )
 from exchange.selectors.prices import previous_close
 from exchange.services.audit import audit_record, service
-from exchange.services.ledger import hold_place
-from exchange.services.proceeds import buy_hold_place
-from exchange.services.trading import (
+from exchange.services.cash import cash_asset
+from exchange.services.instrument_rules import (
     InstrumentRules,
     InvalidLot,
     InvalidTick,
     MarketClosed,
     ModeNotEnabled,
-    Placed,
     PriceOutOfBand,
     band_around,
-    cash_asset,
-    charge_fill,
     check_eligible,
     check_position_limit,
     check_trader,
-    end_orders,
     fee_for,
     instrument_rules,
-    refuse_duplicate,
-    session_open,
 )
+from exchange.services.ledger import hold_place
+from exchange.services.orders import Placed, charge_fill, end_orders, refuse_duplicate
+from exchange.services.proceeds import buy_hold_place
+from exchange.services.sessions import session_open
 
 
 # --- refusals --------------------------------------------------------------------------------------------
@@ -296,7 +293,7 @@ def enforcement_listing_post(
     national markets): a sell listing (listing agreement) of the pledged units, or a public block listing
     (block agreement) at or above the listing mode's largest size. ``pledges.enforcement`` calls this.
 
-    Like ``trading.enforcement_order_place`` on a continuous market, the listing takes over ``hold`` (a
+    Like ``orders.enforcement_order_place`` on a continuous market, the listing takes over ``hold`` (a
     ``pledge`` hold on exactly the pledged blocks) instead of reserving units, and is the borrower's (the
     account's participant); the rulebook's rules of the mode (session, size, tick, lot, band) apply as to any
     listing; counterparties pick it like any listing and its trades settle in the ordinary settlement

@@ -38,7 +38,8 @@ from exchange.models import (
 from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.agreements import _check_mode, _fill, _mode_rules, _new_order, _save_fills, _start
 from exchange.services.audit import audit_record, service
-from exchange.services.trading import InstrumentRules, end_orders
+from exchange.services.instrument_rules import InstrumentRules
+from exchange.services.orders import end_orders
 
 
 class AuctionNotFound(NotFound):

@@ -41,6 +41,8 @@ from exchange.models.pledges import BP, OPEN_ENFORCEMENT
 from exchange.selectors.pledges import Price
 from exchange.services.agreements import enforcement_listing_post
 from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.cash import cash_asset
+from exchange.services.instrument_rules import instrument_rules
 from exchange.services.ledger import (
     Leg,
     holds_consolidate,
@@ -48,6 +50,7 @@ from exchange.services.ledger import (
     journal_open,
     ledger_post,
 )
+from exchange.services.orders import enforcement_order_place
 from exchange.services.pledges.common import (
     active_collateral,
     asset_label,
@@ -73,7 +76,6 @@ from exchange.services.pledges.errors import (
     ValuationOutOfBand,
 )
 from exchange.services.pledges.terms import bp_to_percent, loan_interest_fen
-from exchange.services.trading import cash_asset, enforcement_order_place, instrument_rules
 
 
 # --- default and enforcement --------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.services.markets import rulebook_publish
+from exchange.services.orders import order_cancel
 from exchange.services.pledges import (
     pledge_default,
     pledge_enforce,
@@ -35,8 +36,8 @@ from exchange.services.pledges import (
     pledge_enforcement_decline,
     pledge_sales_complete,
 )
+from exchange.services.session_close import orders_cancel_at_close
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import order_cancel, orders_cancel_at_close
 from exchange.services.transfers import transfer_create
 from tests.helpers.ledger import assert_reconciled, balance, blocks, snapshot, system
 from tests.helpers.pledges import DAY, at, make_pledges
