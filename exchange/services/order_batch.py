@@ -37,6 +37,7 @@ from exchange.selectors.risk import position_limit, position_of
 from exchange.services.audit import audit_records
 from exchange.services.balances import insufficient_available, write_balances
 from exchange.services.cash import cash_asset
+from exchange.services.fills import ORDER_FILL_COLUMNS, trades_of
 from exchange.services.instrument_rules import (
     InstrumentRules,
     check_order,
@@ -44,14 +45,7 @@ from exchange.services.instrument_rules import (
     instrument_rules,
     position_check,
 )
-from exchange.services.orders import (
-    ORDER_FILL_COLUMNS,
-    DuplicateClientOrderId,
-    _match,
-    new_order,
-    place_payload,
-    trades_of,
-)
+from exchange.services.orders import DuplicateClientOrderId, _match, new_order, place_payload
 from exchange.services.serial_book import BlockMove, SerialBook
 
 #: How long a batch may decide from an instrument's rules and previous close read by an earlier batch. Versions

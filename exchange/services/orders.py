@@ -48,13 +48,13 @@ from exchange.models import (
 from exchange.selectors.prices import previous_close
 from exchange.services.audit import audit_record, service
 from exchange.services.cash import cash_asset
+from exchange.services.fills import Fill, fill, fills_save, trades_of
 from exchange.services.instrument_rules import (
     InstrumentRules,
     check_order,
     check_order_rules,
     check_position_limit,
     decide_order,
-    fee_for,
     hold_quantity,
     instrument_rules,
 )
@@ -204,24 +204,9 @@ def _place_and_match(
     note_foreign_write([asset.pk])
     trades = trades_of(order, fills)
     if trades:
-        Trade.objects.bulk_create(trades)
-        bulk_update(
-            Order._meta.db_table,
-            ORDER_FILL_COLUMNS,
-            [(o.pk, o.filled, o.filled_turnover_fen, o.fee_fen, o.status, o.end_reason, o.ended_at) for o in resting],
-        )
+        fills_save(trades, resting)
     audit_record(actor=actor, action="order.place", obj=order, payload=place_payload(order, hold, trades), at=moment)
     return Placed(order=order, trades=trades)
-
-
-ORDER_FILL_COLUMNS = [
-    ("filled", "bigint"),
-    ("filled_turnover_fen", "bigint"),
-    ("fee_fen", "bigint"),
-    ("status", "text"),
-    ("end_reason", "text"),
-    ("ended_at", "timestamptz"),
-]
 
 
 def new_order(
@@ -252,28 +237,6 @@ def new_order(
         created_at=moment,
         **fields,
     )
-
-
-def trades_of(order: Order, fills: list[tuple[Order, int, int, int, int]]) -> list[Trade]:
-    """The trades (not saved) of an incoming order's fills, as ``_match`` returned them."""
-    side = order.side
-    return [
-        Trade(
-            asset=order.asset,
-            mode=order.mode,
-            buy_order_id=order.pk if side == Side.BUY else other.pk,
-            sell_order_id=order.pk if side == Side.SELL else other.pk,
-            aggressor=side,
-            price_fen=price,
-            quantity=q,
-            turnover_fen=price * q,
-            buyer_fee_fen=buyer_fee,
-            seller_fee_fen=seller_fee,
-            trading_day=order.trading_day,
-            created_at=order.created_at,
-        )
-        for other, price, q, buyer_fee, seller_fee in fills
-    ]
 
 
 def place_payload(order: Order, hold: Hold, trades: list[Trade]) -> dict[str, Any]:
@@ -346,27 +309,28 @@ def enforcement_order_place(
     )
 
 
-def _match(order: Order, rules: InstrumentRules) -> tuple[list[tuple[Order, int, int, int, int]], list[Order]]:
-    """Fill the incoming order against the book in memory; return fills and the resting orders touched.
+def _match(order: Order, rules: InstrumentRules) -> tuple[list[Fill], list[Order]]:
+    """Fill the incoming order against the book; return its fills and the resting orders touched.
 
-    Price-time priority, at the resting order's price; a participant's own orders are passed over.
+    Price-time priority, at the resting order's price (``fills.fill``); a participant's own orders are passed over.
     """
-    fills: list[tuple[Order, int, int, int, int]] = []
+    fills: list[Fill] = []
     touched: list[Order] = []
+    mode_rules = rules.mode_rules(order.mode)  # its fees (InstrumentRules.fee_bp)
     for resting in _resting(order):
         if order.remaining == 0:
             break
-        q = min(order.remaining, resting.remaining)
-        price = resting.price_fen
-        buy, sell = (order, resting) if order.side == Side.BUY else (resting, order)
-        buyer_fee = charge_fill(buy, price * q, q, rules.fee_bp(order.mode, Side.BUY))
-        seller_fee = charge_fill(sell, price * q, q, rules.fee_bp(order.mode, Side.SELL))
-        fills.append((resting, price, q, buyer_fee, seller_fee))
-        if resting.remaining == 0:
-            resting.status, resting.end_reason, resting.ended_at = OrderStatus.FILLED, "filled", order.created_at
+        fills.append(
+            fill(
+                resting,
+                order,
+                min(order.remaining, resting.remaining),
+                price_fen=resting.price_fen,
+                mode_rules=mode_rules,
+                moment=order.created_at,
+            )
+        )
         touched.append(resting)
-    if order.remaining == 0:
-        order.status, order.end_reason, order.ended_at = OrderStatus.FILLED, "filled", order.created_at
     return fills, touched
 
 
@@ -404,15 +368,6 @@ def note_foreign_write(asset_ids: Iterable[int]) -> None:
     foreign = [a for a in asset_ids if engine_book(a) is None]
     if foreign:
         BookWriter.objects.filter(asset_id__in=foreign).update(foreign_writes=F("foreign_writes") + 1)
-
-
-def charge_fill(order: Order, turnover: int, quantity: int, fee_bp: int) -> int:
-    """Record a fill on an order; return its fee, charged so that all fills' fees sum to one rounding."""
-    order.filled += quantity
-    order.filled_turnover_fen += turnover
-    total_fee = fee_for(order.filled_turnover_fen, fee_bp)
-    fee, order.fee_fen = total_fee - order.fee_fen, total_fee
-    return fee
 
 
 def _unsettled_needs(orders: list[Order]) -> dict[int, int]:
