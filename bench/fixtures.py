@@ -18,9 +18,9 @@ from accounts.validators import make_uscc
 from exchange.models import Account, AccountKind, Asset, TransactionKind
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record
+from exchange.services.cash import cash_asset
 from exchange.services.issuance import AllocationRow, cea_allocate, cea_vintage_create
 from exchange.services.ledger import Leg, journal_open, ledger_post
-from exchange.services.trading import cash_asset
 
 _serial = itertools.count(1)
 

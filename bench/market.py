@@ -20,7 +20,9 @@ from accounts.models import ParticipantKind
 from bench.fixtures import Holder, World, give_cash, give_units, holders
 from core import clock
 from exchange.models import Asset, Balance, Hold, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
-from exchange.services.trading import asset_list, fee_for, order_place
+from exchange.services.instrument_rules import fee_for
+from exchange.services.listings import asset_list
+from exchange.services.orders import order_place
 
 PRICE = 8000  # 80.00 yuan a tonne, the reference price
 _ids = itertools.count(1)

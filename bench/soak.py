@@ -62,8 +62,9 @@ def prepare(database_url: str) -> dict[str, Any]:
     from accounts.models import ParticipantKind, Role
     from accounts.services import api_token_create, membership_create, participant_create
     from accounts.validators import make_uscc
+    from exchange.services.cash import cash_deposit
     from exchange.services.issuance import AllocationRow, cea_allocate, cea_vintage_create, main_account
-    from exchange.services.trading import asset_list, cash_deposit
+    from exchange.services.listings import asset_list
 
     call_command("migrate", verbosity=0)
     system = Actor.system("soak")

@@ -23,13 +23,14 @@ from core.clock import trading_day
 from exchange import schedule
 from exchange.selectors.reconcile import reconcile
 from exchange.services.compliance import compliance_deadlines_run
+from exchange.services.day_close import day_close, listed_assets
 from exchange.services.events import events_forget
 from exchange.services.idempotency import idempotent_requests_forget
 from exchange.services.notices import notices_send
 from exchange.services.pledges import pledge_sales_complete, pledges_value
 from exchange.services.sealing import audit_seal
+from exchange.services.session_close import orders_cancel_at_close
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import day_close, listed_assets, orders_cancel_at_close
 from exchange.services.trust import pending_transfers_execute
 from exchange.services.webhooks import webhooks_deliver
 

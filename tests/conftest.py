@@ -39,7 +39,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
 def _fresh_caches() -> None:
     from exchange.selectors.calendar import clear_calendar_cache
     from exchange.services.accounts import clear_caches
-    from exchange.services.trading import clear_cash_cache, clear_sessions_cache
+    from exchange.services.cash import clear_cash_cache
+    from exchange.services.session_close import clear_sessions_cache
 
     clear_caches()
     clear_cash_cache()

@@ -20,7 +20,7 @@ from exchange.models import DailyPrice, Market, MarketRules, Order, Rulebook, Ru
 from exchange.selectors.risk import large_holders, trading_alerts
 from exchange.selectors.rulebooks import rulebook_latest
 from exchange.services import markets as market_services
-from exchange.services.trading import RULE_FIELDS, asset_list, market_rules_update
+from exchange.services.listings import RULE_FIELDS, asset_list, market_rules_update
 
 
 @admin.register(MarketRules)

@@ -16,7 +16,7 @@ from exchange.api.idempotency import idempotent_request
 from exchange.api.representations import transaction_payload
 from exchange.models import Transaction
 from exchange.selectors.accounts import holding_account
-from exchange.services.trading import cash_deposit, cash_withdraw
+from exchange.services.cash import cash_deposit, cash_withdraw
 
 
 class CashIn(serializers.Serializer):

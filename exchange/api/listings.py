@@ -20,8 +20,8 @@ from exchange.api.idempotency import idempotent_request
 from exchange.errors import RulebookNotFound
 from exchange.models import Asset, MarketRules, Rulebook
 from exchange.selectors.rulebooks import rulebook_for
+from exchange.services.listings import asset_list, market_rules_update
 from exchange.services.markets import rulebook_payload
-from exchange.services.trading import asset_list, market_rules_update
 
 
 def listed_asset(code: str) -> Asset:

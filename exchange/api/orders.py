@@ -29,7 +29,7 @@ from exchange.engine import client as engine_client
 from exchange.models import Order, OrderMode, OrderStatus, Side, Trade, TradingMode
 from exchange.selectors.accounts import account_owned
 from exchange.selectors.market import orders_of, trades_of
-from exchange.services.trading import OrderNotFound, order_cancel, order_place
+from exchange.services.orders import OrderNotFound, order_cancel, order_place
 
 
 class OrderIn(serializers.Serializer):

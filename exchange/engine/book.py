@@ -5,7 +5,7 @@ orders and block orders match only among themselves). It is rebuilt from the dat
 then id) when an engine takes the book and whenever something outside the engine wrote to it.
 
 While an engine applies an order it makes its book the *active* book (``active``): the trading service's
-matching (``exchange.services.trading._match``) then reads the resting orders from it instead of the database.
+matching (``exchange.services.orders._match``) then reads the resting orders from it instead of the database.
 Matching works on copies of the resting orders; the engine puts the copies back (``settle``) once the order's
 savepoint has been released, so an order refused half way leaves the book as it was.
 """

@@ -248,7 +248,7 @@ class Engine:
 
     def apply_one(self, request: dict[str, Any], asset: Asset) -> dict[str, Any]:
         """A request applied with the trading service itself, in a savepoint of its own."""
-        from exchange.services.trading import OrderNotFound, order_cancel, order_place
+        from exchange.services.orders import OrderNotFound, order_cancel, order_place
 
         book = self.books[int(request["asset"])]
         actor = Actor(**request["actor"])
@@ -286,8 +286,8 @@ class Engine:
 
 def _replayed(actor: Actor, args: dict[str, Any]) -> dict[str, Any] | None:
     """The acknowledgement of a retried request whose order committed before its acknowledgement was lost
-    (``trading.order_replay``, the order service's one replay rule); None: place it now."""
-    from exchange.services.trading import order_replay
+    (``orders.order_replay``, the order service's one replay rule); None: place it now."""
+    from exchange.services.orders import order_replay
 
     found = order_replay(
         actor,

@@ -1,6 +1,6 @@
 """Prices, in integer fen per tonne: closes, previous closes and averages over trades.
 
-``DailyPrice`` rows are written by the exchange at each close (``exchange.services.trading.day_close``);
+``DailyPrice`` rows are written by the exchange at each close (``exchange.services.day_close.day_close``);
 these selectors are what valuation (pledges), penalties (compliance) and price bands read.
 """
 

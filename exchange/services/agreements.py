@@ -12,8 +12,9 @@
   end at the session close.
 
 Listings, picks, offers and acceptances are ``Order`` rows with their ``trading_mode`` (``listing`` or
-``block``), reserving through holds as every order does; each fill is a ``Trade`` that the one settlement batch
-settles after the close (``settlement.py``). Every rule is read from the market's rulebook in effect.
+``block``), reserving through holds as every order does; each fill (``fills.py``, the one routine of every mode)
+is a ``Trade`` that the one settlement batch settles after the close (``settlement.py``). Every rule is read from
+the market's rulebook in effect.
 """
 
 from __future__ import annotations
@@ -43,33 +44,30 @@ from exchange.models import (
     Rulebook,
     RulebookMode,
     Side,
-    Trade,
     TradingMode,
 )
 from exchange.selectors.prices import previous_close
 from exchange.services.audit import audit_record, service
-from exchange.services.ledger import hold_place
-from exchange.services.proceeds import buy_hold_place
-from exchange.services.trading import (
+from exchange.services.cash import cash_asset
+from exchange.services.fills import fill, fills_save, trade_of
+from exchange.services.instrument_rules import (
     InstrumentRules,
     InvalidLot,
     InvalidTick,
     MarketClosed,
     ModeNotEnabled,
-    Placed,
     PriceOutOfBand,
     band_around,
-    cash_asset,
-    charge_fill,
     check_eligible,
     check_position_limit,
     check_trader,
-    end_orders,
     fee_for,
     instrument_rules,
-    refuse_duplicate,
-    session_open,
 )
+from exchange.services.ledger import hold_place
+from exchange.services.orders import Placed, end_orders, refuse_duplicate
+from exchange.services.proceeds import buy_hold_place
+from exchange.services.sessions import session_open
 
 
 # --- refusals --------------------------------------------------------------------------------------------
@@ -250,38 +248,6 @@ def _start(actor: Actor, account: Account, asset: Asset, client_order_id: str, a
     return moment, rules
 
 
-def _fill(maker: Order, taker: Order, quantity: int, mode_rules: RulebookMode, moment: datetime) -> Trade:
-    """Fill ``quantity`` of the resting ``maker`` against the incoming ``taker`` at the maker's price."""
-    price = maker.price_fen
-    buy, sell = (taker, maker) if taker.side == Side.BUY else (maker, taker)
-    buyer_fee = charge_fill(buy, price * quantity, quantity, mode_rules.buyer_fee_bp)
-    seller_fee = charge_fill(sell, price * quantity, quantity, mode_rules.seller_fee_bp)
-    for order in (maker, taker):
-        if order.remaining == 0:
-            order.status, order.end_reason, order.ended_at = OrderStatus.FILLED, "filled", moment
-    return Trade(
-        asset_id=maker.asset_id,
-        mode=maker.mode,
-        trading_mode=maker.trading_mode,
-        buy_order=buy,
-        sell_order=sell,
-        aggressor=taker.side,
-        price_fen=price,
-        quantity=quantity,
-        turnover_fen=price * quantity,
-        buyer_fee_fen=buyer_fee,
-        seller_fee_fen=seller_fee,
-        trading_day=clock.trading_day(moment),
-        created_at=moment,
-    )
-
-
-def _save_fills(orders: list[Order], trades: list[Trade]) -> None:
-    for order in orders:
-        order.save(update_fields=["filled", "filled_turnover_fen", "fee_fen", "status", "end_reason", "ended_at"])
-    Trade.objects.bulk_create(trades)
-
-
 def enforcement_listing_post(
     *,
     actor: Actor,
@@ -297,7 +263,7 @@ def enforcement_listing_post(
     public block listing (block agreement) above the listing mode's largest size
     (``InstrumentRules.sale_mode``). ``pledges.enforcement`` calls this.
 
-    Like ``trading.enforcement_order_place`` on a continuous market, the listing takes over ``hold`` (a
+    Like ``orders.enforcement_order_place`` on a continuous market, the listing takes over ``hold`` (a
     ``pledge`` hold on exactly the pledged blocks) instead of reserving units, and is the borrower's (the
     account's participant); the rulebook's rules of the mode (session, size, tick, lot, band) apply as to any
     listing; counterparties pick it like any listing and its trades settle in the ordinary settlement
@@ -493,8 +459,11 @@ def listing_pick(
         mode_rules,
         rules.rulebook,
     )
-    trades = [_fill(maker, taker, q, mode_rules, moment) for maker, q in makers]
-    _save_fills([taker, *[m for m, _ in makers]], trades)
+    trades = []
+    for maker, q in makers:
+        done = fill(maker, taker, q, price_fen=maker.price_fen, mode_rules=mode_rules, moment=moment)
+        trades.append(trade_of(taker, done, asset=asset, moment=moment))
+    fills_save(trades, [taker, *[m for m, _ in makers]])
     audit_record(
         actor=actor,
         action="listing.pick",
@@ -636,8 +605,9 @@ def block_accept(
         counterparty_id=current.participant_id,
         partial_allowed=False,
     )
-    trade = _fill(current, taker, current.remaining, mode_rules, moment)
-    _save_fills([taker, current], [trade])
+    done = fill(current, taker, current.remaining, price_fen=current.price_fen, mode_rules=mode_rules, moment=moment)
+    trade = trade_of(taker, done, asset=current.asset, moment=moment)
+    fills_save([trade], [taker, current])
     audit_record(
         actor=actor,
         action="block.accept",

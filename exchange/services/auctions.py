@@ -36,9 +36,11 @@ from exchange.models import (
     TradingMode,
 )
 from exchange.selectors.rulebooks import rulebook_for
-from exchange.services.agreements import _check_mode, _fill, _mode_rules, _new_order, _save_fills, _start
+from exchange.services.agreements import _check_mode, _mode_rules, _new_order, _start
 from exchange.services.audit import audit_record, service
-from exchange.services.trading import InstrumentRules, end_orders
+from exchange.services.fills import fill, fills_save, trade_of
+from exchange.services.instrument_rules import InstrumentRules
+from exchange.services.orders import end_orders
 
 
 class AuctionNotFound(NotFound):
@@ -216,13 +218,10 @@ def auction_close(*, auction: Auction, actor: Actor | None = None) -> Auction:
     mode_rules = _mode_rules_for(current, rulebook_for(current.asset, clock.trading_day(current.created_at)))
     trades = []
     for bid, q in winners:
-        if current.pricing == AuctionPricing.CLEARING and clearing is not None:
-            offer.price_fen = clearing
-        else:
-            offer.price_fen = bid.price_fen
-        trades.append(_fill(offer, bid, q, mode_rules, moment))
-    offer.price_fen = current.reserve_price_fen
-    _save_fills([offer, *[b for b, _ in winners]], trades)
+        price = clearing if current.pricing == AuctionPricing.CLEARING and clearing is not None else bid.price_fen
+        done = fill(offer, bid, q, price_fen=price, mode_rules=mode_rules, moment=moment)
+        trades.append(trade_of(bid, done, asset=current.asset, moment=moment))
+    fills_save(trades, [offer, *[b for b, _ in winners]])
     still_open = [o for o in orders if o.status == OrderStatus.OPEN]
     released = end_orders(still_open, "auction_close", moment) if still_open else {}
     current.status = AuctionStatus.CLOSED

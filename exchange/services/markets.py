@@ -25,7 +25,8 @@ from exchange.data import rulebooks as shipped
 from exchange.models import Market, Rulebook, RulebookMode, TradingMode
 from exchange.selectors.rulebooks import rulebook_latest
 from exchange.services.audit import audit_record, mark_unchanged, service
-from exchange.services.trading import clear_sessions_cache, parse_sessions
+from exchange.services.session_close import clear_sessions_cache
+from exchange.services.sessions import parse_sessions
 
 RULE_FIELDS = [
     f.name

@@ -2,10 +2,11 @@
 
 The engine (``exchange.engine``) owns a book and applies its orders in arrival order inside one transaction. For
 each order it asks ``OrderBatch.place``: the same checks as ``order_place`` (``check_order``, ``decide_order``,
-``position_check``, the client order id, the hold's arithmetic, in ``trading.py``), decided from facts read once
-per batch (the instrument's rules and previous close, the accounts, the locked balances, positions, client
-order ids taken) and kept current in memory as the batch's orders reserve. A refused order raises before it
-changes anything, so it needs no savepoint. Matching reads the engine's book (``trading._match``).
+``position_check``, the hold's arithmetic, in ``instrument_rules.py``; the client order id, in ``orders.py``),
+decided from facts read once per batch (the instrument's rules and previous close, the accounts, the locked
+balances, positions, client order ids taken) and kept current in memory as the batch's orders reserve. A
+refused order raises before it changes anything, so it needs no savepoint. Matching reads the engine's book
+(``orders._match``).
 
 ``flush`` writes what the accepted orders did with one multi-row statement per table: the holds (and, through
 the serial book and ``write_balances``, the blocks and balances they reserve), the orders, the trades, the
@@ -35,21 +36,17 @@ from exchange.selectors.prices import previous_close
 from exchange.selectors.risk import position_limit, position_of
 from exchange.services.audit import audit_records
 from exchange.services.balances import insufficient_available, write_balances
-from exchange.services.serial_book import BlockMove, SerialBook
-from exchange.services.trading import (
-    ORDER_FILL_COLUMNS,
-    DuplicateClientOrderId,
+from exchange.services.cash import cash_asset
+from exchange.services.fills import ORDER_FILL_COLUMNS, trades_of
+from exchange.services.instrument_rules import (
     InstrumentRules,
-    _match,
-    cash_asset,
     check_order,
     decide_order,
     instrument_rules,
-    new_order,
-    place_payload,
     position_check,
-    trades_of,
 )
+from exchange.services.orders import DuplicateClientOrderId, _match, new_order, place_payload
+from exchange.services.serial_book import BlockMove, SerialBook
 
 #: How long a batch may decide from an instrument's rules and previous close read by an earlier batch. Versions
 #: of a rulebook in effect never change and the close is the previous day's; this bounds how long a new version

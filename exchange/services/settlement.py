@@ -50,10 +50,11 @@ from exchange.selectors.rulebooks import rulebook_for
 from exchange.selectors.settlement import Watermark, settlement_watermark, unsettled_trades
 from exchange.services.accounts import system_account
 from exchange.services.audit import audit_record, service
+from exchange.services.cash import cash_asset
 from exchange.services.idempotency import idempotent_service
 from exchange.services.ledger import Leg, holds_release, journal_open, ledger_post
 from exchange.services.pledges import SaleFills, sale_fills_settled
-from exchange.services.trading import cash_asset, day_closed
+from exchange.services.sessions import day_closed
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from django.db import connection
 from bench.checks import FLOOR_SCOPE, BooksBroken, books_clean, problems
 from bench.transfers import FLOOR_JOURNAL, FLOOR_POSTINGS, FLOOR_UPDATE
 from exchange.models import Balance
-from exchange.services.trading import cash_asset
+from exchange.services.cash import cash_asset
 from tests.helpers.market import make_exchange
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,9 @@ from accounts.models import ParticipantKind
 from core import clock
 from exchange.models import Account, Asset, MarketRules, Rulebook, RulebookMode
 from exchange.models import Market as MarketRow
-from exchange.services.trading import asset_list, cash_asset, cash_deposit, order_place
+from exchange.services.cash import cash_asset, cash_deposit
+from exchange.services.listings import asset_list
+from exchange.services.orders import order_place
 from tests.helpers.ledger import Market, actor_for, make_market
 
 # A Wednesday, 10:00 China time: the morning session is open.

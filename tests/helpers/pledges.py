@@ -14,8 +14,9 @@ from typing import Any
 from accounts.models import ParticipantKind
 from core import clock
 from exchange.models import Account, PledgeAmendment, PledgeLoan
+from exchange.services.day_close import day_close
+from exchange.services.listings import asset_list
 from exchange.services.pledges import pledge_confirm, pledge_default, pledge_register, pledge_request
-from exchange.services.trading import asset_list, day_close
 from tests.helpers.ledger import actor_for, make_market
 from tests.helpers.market import IN_SESSION, REFERENCE_FEN, Exchange, make_exchange
 

@@ -61,6 +61,7 @@ from exchange.services.approval_summaries import demo_allocation_summary, demo_w
 from exchange.services.approvals import approval_approve, gated
 from exchange.services.auctions import auction_announce, auction_bid, auction_close
 from exchange.services.calendar import calendar_year_load
+from exchange.services.cash import DuplicateBankReference, cash_deposit
 from exchange.services.ccer import ccer_application_submit, ccer_publicity_open, ccer_reference_seed
 from exchange.services.compliance import (
     SurrenderLine,
@@ -70,6 +71,7 @@ from exchange.services.compliance import (
     surrender_create,
 )
 from exchange.services.compliance_rules import carryover_rule_set, official_price_set
+from exchange.services.day_close import day_close
 from exchange.services.issuance import (
     AllocationRow,
     ccer_issue,
@@ -78,11 +80,12 @@ from exchange.services.issuance import (
     main_account,
     project_register,
 )
+from exchange.services.listings import asset_list
 from exchange.services.markets import markets_install, rulebook_payload, rulebook_publish
+from exchange.services.orders import order_place
 from exchange.services.pledges import pledge_confirm, pledge_register, pledge_request
 from exchange.services.retirement import retirement_create
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import DuplicateBankReference, asset_list, cash_deposit, day_close, order_place
 
 DEMO_PASSWORD = os.environ.get("DEMO_ADMIN_PASSWORD", "greenledger-demo")
 DEMO_TOKEN = os.environ.get("DEMO_API_TOKEN", "gl_demo_jingneng-trader-demo-token")

@@ -33,6 +33,7 @@ from exchange.models.notices import NoticeKind
 from exchange.selectors.pledges import PledgeNotFound, Price, collateral_price
 from exchange.selectors.rulebooks import rulebook_for
 from exchange.services.audit import audit_record
+from exchange.services.cash import cash_asset
 from exchange.services.ledger import (
     SerialsNotAvailable,
     hold_place,
@@ -50,7 +51,6 @@ from exchange.services.pledges.terms import (
     bp_to_percent,
     ltv_bp_of,
 )
-from exchange.services.trading import cash_asset
 
 # --- helpers -----------------------------------------------------------------------------------------------
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {

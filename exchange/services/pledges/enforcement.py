@@ -41,6 +41,8 @@ from exchange.models.pledges import BP, OPEN_ENFORCEMENT
 from exchange.selectors.pledges import Price
 from exchange.services.agreements import enforcement_listing_post
 from exchange.services.audit import audit_record, mark_unchanged, service
+from exchange.services.cash import cash_asset
+from exchange.services.instrument_rules import InstrumentRules, fee_for, instrument_rules
 from exchange.services.ledger import (
     Leg,
     holds_consolidate,
@@ -48,6 +50,7 @@ from exchange.services.ledger import (
     journal_open,
     ledger_post,
 )
+from exchange.services.orders import enforcement_order_place
 from exchange.services.pledges.common import (
     active_collateral,
     asset_label,
@@ -73,13 +76,6 @@ from exchange.services.pledges.errors import (
     ValuationOutOfBand,
 )
 from exchange.services.pledges.terms import bp_to_percent, loan_interest_fen
-from exchange.services.trading import (
-    InstrumentRules,
-    cash_asset,
-    enforcement_order_place,
-    fee_for,
-    instrument_rules,
-)
 
 
 # --- default and enforcement --------------------------------------------------------------------------------
@@ -277,7 +273,7 @@ def _cash_held(loan: PledgeLoan) -> int:
 
 def fewest_units_paying(owed_fen: int, price_fen: int, fee_bp: int) -> int | None:
     """The fewest whole tonnes whose sale at ``price_fen``, less the seller's fee of ``fee_bp`` on the
-    turnover (rounded as a fill's fee is, ``trading.fee_for``), pays ``owed_fen``; None if no number does
+    turnover (rounded as a fill's fee is, ``instrument_rules.fee_for``), pays ``owed_fen``; None if no number does
     (a fee of the whole turnover)."""
     if owed_fen <= 0:
         return 0

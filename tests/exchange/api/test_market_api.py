@@ -305,7 +305,7 @@ def test_settlement_run_is_for_the_exchange_and_batches_readable_by_overseers(ex
 
 
 def test_daily_bars_show_today_so_far_and_closed_days(ex):
-    from exchange.services.trading import day_close
+    from exchange.services.day_close import day_close
 
     _, s_acc, s = ex.trader("Seller", units=500)
     buyer, b_acc, b = ex.trader("Buyer", cash_fen=10_000_000)

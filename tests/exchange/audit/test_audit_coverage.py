@@ -298,7 +298,11 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
     from core import clock
     from exchange.services import compliance as comp
     from exchange.services import settlement as st
-    from exchange.services import trading as t
+    from exchange.services.cash import cash_deposit, cash_withdraw
+    from exchange.services.day_close import day_close
+    from exchange.services.listings import asset_list, market_rules_update
+    from exchange.services.orders import order_cancel, order_place
+    from exchange.services.session_close import orders_cancel_at_close
     from tests.helpers.market import REFERENCE_FEN
 
     def listed(m: Market, *, continuous: bool = True):
@@ -309,13 +313,13 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         if not hasattr(m.cea, "rules"):
             if continuous:
                 on_market(m.cea, cda_market())
-            t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
+            asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
         return operator
 
     def cash(m: Market, name: str = "Buyer"):
         operator = listed(m)
         _, account, actor = m.holder(name)
-        t.cash_deposit(actor=operator, account=account, amount_fen=10_000_000, reference=f"dep-{name}")
+        cash_deposit(actor=operator, account=account, amount_fen=10_000_000, reference=f"dep-{name}")
         return operator, account, actor
 
     def after_the_close():
@@ -323,13 +327,13 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         from tests.helpers.market import IN_SESSION
 
         with clock.pinned(IN_SESSION.replace(hour=15)):  # the resting order's session has ended
-            return t.orders_cancel_at_close()
+            return orders_cancel_at_close()
 
     def resting_sell(m: Market):
         listed(m)
         _, account, actor = m.holder("Seller")
         m.give(account, 100)
-        return t.order_place(
+        return order_place(
             actor=actor,
             account=account,
             asset=m.cea,
@@ -343,7 +347,7 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
     def traded(m: Market):
         resting_sell(m)
         _, account, actor = cash(m)
-        return t.order_place(
+        return order_place(
             actor=actor,
             account=account,
             asset=m.cea,
@@ -380,7 +384,7 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         seller = m.holder("Seller")
         m.give(seller[1], 200_000)
         buyer = m.holder("Buyer")
-        t.cash_deposit(actor=operator, account=buyer[1], amount_fen=10**10, reference="dep-buyer")
+        cash_deposit(actor=operator, account=buyer[1], amount_fen=10**10, reference="dep-buyer")
         return seller, buyer
 
     def a_listing(m: Market):
@@ -498,20 +502,20 @@ def _market_scenarios() -> dict[str, Callable[[Market], object]]:
         "exchange.services.auctions.auction_close": auction_closed,
         "exchange.services.markets.markets_install": rulebooks_reinstalled,
         "exchange.services.markets.rulebook_publish": rulebook_published,
-        "exchange.services.trading.asset_list": listed,
-        "exchange.services.trading.market_rules_update": lambda m: t.market_rules_update(
+        "exchange.services.listings.asset_list": listed,
+        "exchange.services.listings.market_rules_update": lambda m: market_rules_update(
             actor=listed(m), rules=m.cea.rules, reference_price_fen=REFERENCE_FEN + 100
         ),
-        "exchange.services.trading.cash_deposit": cash,
-        "exchange.services.trading.cash_withdraw": lambda m: t.cash_withdraw(
+        "exchange.services.cash.cash_deposit": cash,
+        "exchange.services.cash.cash_withdraw": lambda m: cash_withdraw(
             actor=cash(m)[0], account=cash(m, "Other")[1], amount_fen=100, reference="w1"
         ),
-        "exchange.services.trading.order_place": resting_sell,
-        "exchange.services.trading.order_cancel": lambda m: t.order_cancel(
+        "exchange.services.orders.order_place": resting_sell,
+        "exchange.services.orders.order_cancel": lambda m: order_cancel(
             actor=m.holder("Seller")[2], order=resting_sell(m).order
         ),
-        "exchange.services.trading.orders_cancel_at_close": lambda m: (resting_sell(m), after_the_close()),
-        "exchange.services.trading.day_close": lambda m: (traded(m), t.day_close(asset=m.cea)),
+        "exchange.services.session_close.orders_cancel_at_close": lambda m: (resting_sell(m), after_the_close()),
+        "exchange.services.day_close.day_close": lambda m: (traded(m), day_close(asset=m.cea)),
         "exchange.services.settlement.settlement_run": lambda m: (traded(m), st.settlement_run()),
         "exchange.services.obligations.compliance_year_create": lambda m: comp.compliance_year_create(
             actor=m.registry_actor, year=2030
@@ -567,7 +571,8 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
 
     from core import clock
     from exchange.services import pledges as p
-    from exchange.services import trading as t
+    from exchange.services.listings import asset_list
+    from exchange.services.session_close import orders_cancel_at_close
     from tests.helpers.market import IN_SESSION, REFERENCE_FEN
 
     day = IN_SESSION.date()
@@ -580,7 +585,7 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
 
         operator = m.holder("Exchange", kind=ParticipantKind.EXCHANGE)[2]
         on_market(m.cea, cda_market())  # sales on enforcement go through the continuous book
-        t.asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
+        asset_list(actor=operator, asset=m.cea, reference_price_fen=REFERENCE_FEN)
         _, account, actor = m.holder("Borrower")
         m.give(account, 100)
         return p.pledge_request(
@@ -617,7 +622,7 @@ def _pledge_scenarios() -> dict[str, Callable[[Market], object]]:
         with later(2):
             p.pledge_enforce(actor=bank(m), loan=loan, method="sale", price_fen=REFERENCE_FEN)
         with later(2, 15):
-            t.orders_cancel_at_close()
+            orders_cancel_at_close()
             return p.pledge_sales_complete()
 
     def enforced(m: Market):

@@ -32,8 +32,8 @@ from exchange.audit_proof import (
 from exchange.models import AuditEvent, Balance, Checkpoint, Posting, Transaction
 from exchange.selectors.audit import checkpoint_document
 from exchange.services import sealing
+from exchange.services.cash import cash_asset
 from exchange.services.sealing import _checkpoint_fields, audit_seal, audit_verify
-from exchange.services.trading import cash_asset
 from exchange.services.transfers import transfer_create
 from tests.helpers.market import make_exchange
 

@@ -11,7 +11,7 @@ from core import clock
 from exchange.bots import MarketMaker, Taker, clamp_to_band, middle
 from exchange.client import Client
 from exchange.models import Auction, Order, OrderStatus, Rulebook, RulebookMode, Trade
-from exchange.services.trading import clear_sessions_cache
+from exchange.services.session_close import clear_sessions_cache
 from tests.helpers.api import token_for
 from tests.helpers.live import in_session, make_live_market
 

@@ -21,7 +21,7 @@ from exchange.engine.engine import Engine
 from exchange.engine.transport import LocalTransport, use_transport
 from exchange.errors import EngineUnavailable, InsufficientAvailable
 from exchange.models import BookWriter, Hold, Order, OrderStatus, Trade
-from exchange.services.trading import order_cancel
+from exchange.services.orders import order_cancel
 from tests.helpers.concurrency import run_workers
 from tests.helpers.ledger import assert_reconciled, balance, snapshot
 from tests.helpers.market import make_exchange

@@ -23,10 +23,12 @@ from exchange.models import (
     Trade,
 )
 from exchange.services.audit import audit_record
+from exchange.services.cash import cash_withdraw
+from exchange.services.orders import order_cancel
 from exchange.services.pledges import pledge_default
 from exchange.services.retirement import retirement_create
+from exchange.services.session_close import orders_cancel_at_close
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import cash_withdraw, order_cancel, orders_cancel_at_close
 from exchange.services.transfers import TransferOrder, transfer_create, transfers_batch_create
 from exchange.services.trust import pending_transfer_cancel, pending_transfers_execute
 from tests.factories import AccountFactory

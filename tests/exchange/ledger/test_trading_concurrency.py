@@ -70,7 +70,7 @@ def test_concurrent_buys_never_reserve_more_cash_than_held():
 
 def test_orders_on_two_assets_match_in_parallel_and_one_book_stays_consistent():
     from exchange.services.issuance import cea_vintage_create
-    from exchange.services.trading import asset_list
+    from exchange.services.listings import asset_list
 
     with clock.pinned(IN_SESSION):
         ex = make_exchange()

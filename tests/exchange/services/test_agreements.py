@@ -21,9 +21,11 @@ from exchange.services.agreements import (
     listing_post,
 )
 from exchange.services.calendar import calendar_year_load
+from exchange.services.cash import cash_asset, cash_deposit
 from exchange.services.issuance import cea_vintage_create
+from exchange.services.listings import asset_list
+from exchange.services.orders import order_place
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import asset_list, cash_asset, cash_deposit, order_place
 from tests.helpers.ledger import assert_reconciled, balance, make_market, snapshot
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from core import clock
 from core.errors import DomainError
 from exchange.models import AuctionStatus, Order, OrderStatus, Trade
 from exchange.services.auctions import auction_announce, auction_bid, auction_close
+from exchange.services.cash import cash_asset
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import cash_asset
 from tests.exchange.services.test_agreements import WEDNESDAY, National, at
 from tests.helpers.ledger import assert_reconciled, balance, snapshot
 

@@ -25,7 +25,7 @@ from exchange.services.calendar import (
     calendar_year_load,
     parse_calendar_data,
 )
-from exchange.services.trading import Sessions, session_end
+from exchange.services.sessions import Sessions, session_end
 from tests.helpers.ledger import actor_for
 from tests.helpers.market import REFERENCE_FEN, make_exchange
 

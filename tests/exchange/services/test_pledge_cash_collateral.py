@@ -34,8 +34,8 @@ from exchange.services.pledges.compliance_release import (
     pledge_compliance_release_decide,
     pledge_compliance_release_request,
 )
+from exchange.services.session_close import orders_cancel_at_close
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import orders_cancel_at_close
 from tests.helpers.api import client_for
 from tests.helpers.ledger import assert_reconciled, balance, snapshot
 from tests.helpers.pledges import DAY, at, make_national_pledges, make_pledges

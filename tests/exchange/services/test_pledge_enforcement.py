@@ -29,6 +29,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.services.markets import rulebook_publish
+from exchange.services.orders import order_cancel
 from exchange.services.pledges import (
     pledge_default,
     pledge_enforce,
@@ -37,8 +38,8 @@ from exchange.services.pledges import (
     pledge_enforcement_decline,
     pledge_sales_complete,
 )
+from exchange.services.session_close import orders_cancel_at_close
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import order_cancel, orders_cancel_at_close
 from exchange.services.transfers import transfer_create
 from tests.helpers.ledger import assert_reconciled, balance, blocks, snapshot, system
 from tests.helpers.pledges import DAY, at, make_pledges
@@ -526,8 +527,8 @@ def test_the_sale_order_takes_over_every_pledge_hold_block_for_block(ps):
 )
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_units_a_sale_needs_are_the_fewest_whose_net_proceeds_pay_what_is_owed(owed, price, fee_bp):
+    from exchange.services.instrument_rules import fee_for
     from exchange.services.pledges.enforcement import fewest_units_paying
-    from exchange.services.trading import fee_for
 
     def net(units: int) -> int:
         return units * price - fee_for(units * price, fee_bp)

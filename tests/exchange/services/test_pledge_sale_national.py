@@ -24,9 +24,10 @@ from exchange.models import (
     TradingMode,
 )
 from exchange.services.agreements import block_accept, listing_pick
+from exchange.services.orders import order_cancel
 from exchange.services.pledges import pledge_enforce, pledge_sales_complete
+from exchange.services.session_close import orders_cancel_at_close
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import order_cancel, orders_cancel_at_close
 from tests.helpers.ledger import assert_reconciled, balance, blocks, snapshot
 from tests.helpers.pledges import DAY, at, make_national_pledges
 

@@ -27,6 +27,7 @@ from exchange.models import (
 )
 from exchange.services.accounts import system_account
 from exchange.services.approvals import approval_approve, pledge_register_or_file
+from exchange.services.cash import cash_asset
 from exchange.services.issuance import cea_vintage_create
 from exchange.services.ledger import Leg, journal_open, ledger_post
 from exchange.services.pledges import (
@@ -45,7 +46,6 @@ from exchange.services.pledges import (
 )
 from exchange.services.pledges.amendments import pledge_amendment_request
 from exchange.services.retirement import retirement_create, units_cancel
-from exchange.services.trading import cash_asset
 from exchange.services.transfers import transfer_create
 from tests.helpers.ledger import actor_for, assert_reconciled, balance, blocks, snapshot
 from tests.helpers.pledges import DAY, PRINCIPAL_FEN, at, make_pledges

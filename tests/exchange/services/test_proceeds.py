@@ -12,9 +12,11 @@ from core import clock
 from core.errors import DomainError
 from exchange.models import ProceedsAdvance, SettlementStatus
 from exchange.services.agreements import listing_pick, listing_post
+from exchange.services.cash import cash_asset, cash_withdraw
 from exchange.services.issuance import cea_vintage_create
+from exchange.services.listings import asset_list
+from exchange.services.orders import order_cancel
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import asset_list, cash_asset, cash_withdraw, order_cancel
 from tests.exchange.services.test_agreements import WEDNESDAY, National, at
 from tests.helpers.concurrency import attempt, run_workers
 from tests.helpers.ledger import assert_reconciled, balance, snapshot

@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from core.errors import DomainError
 from exchange.models import AccountKind, Order, SettlementStatus, Trade
+from exchange.services.orders import order_cancel
 from exchange.services.settlement import settlement_run
-from exchange.services.trading import order_cancel
 from tests.helpers.ledger import assert_reconciled, balance, blocks, system
 from tests.helpers.market import make_exchange
 

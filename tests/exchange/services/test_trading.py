@@ -10,7 +10,8 @@ from accounts.models import ParticipantKind
 from core import clock
 from core.errors import DomainError
 from exchange.models import AuditEvent, Order, OrderStatus, Trade
-from exchange.services.trading import order_cancel, orders_cancel_at_close
+from exchange.services.orders import order_cancel
+from exchange.services.session_close import orders_cancel_at_close
 from tests.helpers.ledger import assert_reconciled, balance, blocks, snapshot
 from tests.helpers.market import IN_SESSION, make_exchange
 
@@ -122,7 +123,7 @@ def test_cancel_of_another_participants_order_is_not_found(ex):
 
 
 def test_a_withdrawal_cannot_take_cash_held_by_an_open_buy_order(ex):
-    from exchange.services.trading import cash_withdraw
+    from exchange.services.cash import cash_withdraw
 
     _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=10_000_000)
     ex.order(buyer, buyer_acc, "buy", 8000, 100)  # holds 8,048.00 yuan: 91,952.00 of 100,000.00 stay available
@@ -167,7 +168,7 @@ def test_session_close_cancels_every_open_order(ex):
 def _all_day_asset(ex):
     """A second vintage, listed all day every day (as the demo market is): on a market whose rulebook says so."""
     from exchange.services.issuance import cea_vintage_create
-    from exchange.services.trading import asset_list
+    from exchange.services.listings import asset_list
     from tests.helpers.market import cda_market, on_market
 
     asset = cea_vintage_create(actor=ex.market.registry_actor, vintage=2025)
@@ -278,7 +279,7 @@ def test_the_session_close_job_runs_every_minute():
     ],
 )
 def test_each_order_rule_refused_with_its_code_and_nothing_held(ex, change, code):
-    from exchange.services.trading import order_place
+    from exchange.services.orders import order_place
 
     if "tick" in change:
         with clock.pinned(IN_SESSION):
@@ -334,7 +335,7 @@ def test_a_client_order_id_is_unique_per_participant_not_a_replay(ex):
 
 
 def test_previous_close_moves_the_band(ex):
-    from exchange.services.trading import day_close
+    from exchange.services.day_close import day_close
 
     _, seller_acc, seller = ex.trader("Seller", units=1000)
     _, buyer_acc, buyer = ex.trader("Buyer", cash_fen=100_000_000)
