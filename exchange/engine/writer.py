@@ -5,10 +5,16 @@ can't take it while the first's connection lives, and a dead engine's connection
 it advances the book's ``BookWriter.epoch`` and remembers it; every batch re-reads the row under the book lock
 and writes only if the epoch is still its own (a fencing token: an engine whose connection was lost and whose
 book was taken over stops instead of writing).
+
+The same row's ``foreign_writes`` counter, read under the book lock at the start of every batch, tells the engine
+that its book or the rules it trades under changed outside it: a write to the book (``trading.note_foreign_write``)
+or a new rulebook version or listing change (``note_rules_change``). The engine then rebuilds the book and reads
+the rules again before deciding the batch, so a rule published is in force from the next batch on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -16,7 +22,7 @@ from django.db.models import F
 
 from core import clock
 from exchange.locks import lock_book, try_own_book
-from exchange.models import BookWriter
+from exchange.models import BookWriter, Market
 
 
 class LostBook(RuntimeError):
@@ -56,3 +62,11 @@ def check(ownership: Ownership) -> bool:
     changed = writes != ownership.foreign_writes
     ownership.foreign_writes = writes
     return changed
+
+
+def note_rules_change(*, market: Market | None = None, asset_ids: Iterable[int] = ()) -> None:
+    """In the transaction that changes them: the rules of the market's books (a rulebook version published) or of
+    these instruments (their listing changed) are no longer what an engine keeps. The engine owning such a book
+    reads them again before its next batch instead of deciding from its copy (kept at most ``RULES_SECONDS``)."""
+    where = {"asset__market": market} if market is not None else {"asset_id__in": list(asset_ids)}
+    BookWriter.objects.filter(**where).update(foreign_writes=F("foreign_writes") + 1)

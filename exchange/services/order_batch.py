@@ -40,6 +40,7 @@ from exchange.services.trading import (
     ORDER_FILL_COLUMNS,
     DuplicateClientOrderId,
     InstrumentRules,
+    NotTradable,
     _match,
     cash_asset,
     check_order,
@@ -52,8 +53,10 @@ from exchange.services.trading import (
 )
 
 #: How long a batch may decide from an instrument's rules and previous close read by an earlier batch. Versions
-#: of a rulebook in effect never change and the close is the previous day's; this bounds how long a new version
-#: for today, or a change of the listing (``market_rules_update``), goes unseen by the engine.
+#: of a rulebook in effect never change and the close is the previous day's. A version published or a listing
+#: changed (``market_rules_update``) reaches the next batch at once: both advance the book's ``foreign_writes``
+#: (``engine.writer.note_rules_change``), which the engine reads under the book lock at the start of every batch
+#: and which makes it read the rules again. This bound is for what changes without such a note.
 RULES_SECONDS = 1.0
 
 
@@ -87,6 +90,7 @@ class OrderBatch:
         # The rules and previous close per instrument: the caller's, while fresh (``RULES_SECONDS``).
         self.known: dict[int, KnownRules] = known if known is not None else {}
         self.rules: dict[int, tuple[InstrumentRules, int]] = {}
+        self.unlisted: dict[int, NotTradable] = {}
         self.cash: Asset | None = None
         self._reset_facts()
         self.accepted: list[_Accepted] = []
@@ -109,10 +113,15 @@ class OrderBatch:
         moment = clock.now()
         day = clock.trading_day(moment)
         for asset_id, asset in self.assets.items():
-            if asset_id not in self.rules:
+            if asset_id not in self.rules and asset_id not in self.unlisted:
                 known = self.known.get(asset_id)
                 if known is None or known.day != day or time.monotonic() - known.read_at >= RULES_SECONDS:
-                    rules = instrument_rules(asset, day)
+                    try:
+                        rules = instrument_rules(asset, day)
+                    except NotTradable as exc:  # delisted while the engine owns the book: its orders are refused
+                        self.known.pop(asset_id, None)
+                        self.unlisted[asset_id] = exc
+                        continue
                     known = self.known[asset_id] = KnownRules(
                         day, time.monotonic(), rules, previous_close(asset, day, rules)
                     )
@@ -159,6 +168,8 @@ class OrderBatch:
             raise NeedsService  # order_place answers it as the API would
         side, mode, price_fen, quantity = args["side"], args["mode"], args["price_fen"], args["quantity"]
         client_order_id = args["client_order_id"]
+        if asset.pk in self.unlisted:
+            raise self.unlisted[asset.pk]
         check_order(actor, account, side, mode, client_order_id)
         participant_id = actor.member_participant_id
         taken = self.client_ids.get((participant_id, client_order_id))

@@ -33,6 +33,7 @@ from core.limits import MAX_PRICE_FEN, MAX_QUANTITY
 from core.money import fen_to_str
 from exchange.bulk import bulk_update
 from exchange.engine.book import engine_book
+from exchange.engine.writer import note_rules_change
 from exchange.errors import (
     AccountNotFound,
     DuplicateObject,
@@ -444,6 +445,7 @@ def market_rules_update(*, actor: Actor, rules: MarketRules, **changes: Any) -> 
     MarketRules.objects.filter(pk=rules.pk).update(**{k: v[1] for k, v in diff.items()})
     for key, (_before, value) in diff.items():
         setattr(rules, key, value)
+    note_rules_change(asset_ids=[rules.asset_id])
     audit_record(actor=actor, action="market.rules_update", obj=rules.asset, payload={"changes": diff})
     return rules
 
