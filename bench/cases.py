@@ -365,6 +365,7 @@ def audit(ctx: Context) -> list[Result]:
 def events(ctx: Context) -> list[Result]:
     """Participant events: the added cost per transfer, and delivery over the stream to 100 clients."""
     from bench.events import burst, projection, start_server, stream_clients
+    from bench.http import free_port
     from exchange.selectors.events import latest_number
 
     pool = _pool(ctx)
@@ -389,7 +390,7 @@ def events(ctx: Context) -> list[Result]:
     tokens = [_token(h) for h in people]
     ids = [h.participant.pk for h in people]
     afters = [latest_number(pid) for pid in ids]
-    port = 17630
+    port = free_port()  # a port of its own: benches of other checkouts may run at the same time
     db.progress(f"  stream: {clients} clients, {each:,} events each, server on port {port}")
     server = start_server(ctx.url, port)
     try:
