@@ -303,14 +303,22 @@ def engine(ctx: Context) -> list[Result]:
 
     _market(ctx)
     n = ctx.scale.orders
-    seconds, latencies = engine_orders(_world(ctx), n, clients=8)
+    run = engine_orders(_world(ctx), n, clients=8)
     # That the engine's writes keep every invariant and the audit trail verifies is bench.checks.books_clean's,
     # run after every row (bench/cli.py).
-    ordered = sorted(latencies)
+    ordered = sorted(run.latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    per_order = {
+        "engine": "  CPU per order: the engine's process",
+        "postgres": "  CPU per order: its PostgreSQL backend",
+        "clients": "  CPU per order: the clients' process",
+    }
     return [
-        Result("order placement through the matching engine, 8 clients (ack after commit)", n / seconds, "orders/s"),
+        Result(
+            "order placement through the matching engine, 8 clients (ack after commit)", n / run.seconds, "orders/s"
+        ),
         Result("  p99 time to acknowledgement", p99 * 1000, "ms"),
+        *[Result(label, run.cpu[name] / n * 1000, "ms") for name, label in per_order.items() if name in run.cpu],
     ]
 
 
