@@ -311,7 +311,8 @@ def engine(ctx: Context) -> list[Result]:
     per_order = {
         "engine": "  CPU per order: the engine's process",
         "postgres": "  CPU per order: its PostgreSQL backend",
-        "clients": "  CPU per order: the clients' process",
+        "clients": "  CPU per order: the clients' process"
+        + ("" if "engine" in run.cpu else " (the engine a thread of it: no REDIS_URL)"),
     }
     return [
         Result(
