@@ -3,14 +3,23 @@
 
 The engine runs as its own process (forked, as ``manage.py run_engine`` would) when ``REDIS_URL`` is set, else as
 a thread of this one on the in-process intake. Sells rest and buys cross them, as in the ``matching`` row.
+
+Wall-clock figures on a shared machine move with the other work on it; the CPU time spent per order does much
+less, so the row also reports it: the engine's process, the PostgreSQL backend serving it, and the clients'
+process (with the in-process intake the engine is a thread of the clients' process, and only the backend's and
+the whole process's are reported).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
+
+import psutil
 
 from bench.fixtures import World, give_cash, give_units, holders
 from bench.market import PRICE, _ids
@@ -35,8 +44,49 @@ def _engine_main(markets: list[str], stop: Any) -> None:
         connections.close_all()
 
 
-def engine_orders(w: World, orders: int, clients: int = 8, traders: int = 20) -> tuple[float, list[float]]:
-    """Place ``orders`` through the engine from ``clients`` threads; return (seconds, each order's latency)."""
+@dataclass
+class EngineRun:
+    seconds: float
+    latencies: list[float]  # each order's, submission to acknowledgement
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds while the clients ran: engine, postgres, clients
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _backends() -> list[psutil.Process]:
+    """The PostgreSQL backends of the bench database other than this process's own: the engine's."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [pid for (pid,) in cursor.fetchall()]
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid))
+        except psutil.Error:
+            continue  # the server runs elsewhere, or the backend is gone
+    return found
+
+
+def _sample(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    totals = {}
+    for name, members in processes.items():
+        try:
+            totals[name] = sum(_cpu(p) for p in members)
+        except psutil.Error:
+            continue
+    return totals
+
+
+def engine_orders(w: World, orders: int, clients: int = 8, traders: int = 20) -> EngineRun:
+    """Place ``orders`` through the engine from ``clients`` threads; return the time, each order's latency and
+    the CPU time the engine, its database backend and the clients spent."""
     from django.conf import settings
     from django.db import connections
 
@@ -93,16 +143,22 @@ def engine_orders(w: World, orders: int, clients: int = 8, traders: int = 20) ->
             errors.append(repr(exc))
             start.abort()
 
+    processes = {"postgres": _backends(), "clients": [psutil.Process(os.getpid())]}
+    if isinstance(runner, mp.process.BaseProcess) and runner.pid is not None:
+        processes["engine"] = [psutil.Process(runner.pid)]
     threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
+    before = _sample(processes)
     start.wait()
     begin = time.perf_counter()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - begin
+    after = _sample(processes)
     stop.set()
     runner.join(30)
     if errors:
         raise RuntimeError(f"an engine bench client failed: {errors[0]}")
-    return seconds, [x for each in latencies for x in each]
+    cpu = {name: after[name] - before[name] for name in after if name in before}
+    return EngineRun(seconds, [x for each in latencies for x in each], cpu)

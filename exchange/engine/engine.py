@@ -29,6 +29,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.actors import Actor
+from core.db import pipeline
 from core.errors import DomainError
 from exchange.engine import writer
 from exchange.engine.book import Book
@@ -197,11 +198,13 @@ class Engine:
         placed: dict[int, int] = {}  # slot -> order id, answered with its trades after the flush
         trades: dict[int, list[int]] = {}
         with transaction.atomic():
-            for asset_id in assets:
-                if writer.check(self.owned[asset_id]):
-                    self.books[asset_id] = Book.load(asset_id)
-                    self.rules.pop(asset_id, None)
-            instruments = Asset.objects.in_bulk(assets)  # one read per batch, not one per order
+            with pipeline():  # the book locks, the ownership checks and the instruments in one round trip
+                checks = {asset_id: writer.check(self.owned[asset_id]) for asset_id in assets}
+                instruments = Asset.objects.in_bulk(assets)  # one read per batch, not one per order
+                changed = [asset_id for asset_id, changed in checks.items() if changed()]
+            for asset_id in changed:
+                self.books[asset_id] = Book.load(asset_id)
+                self.rules.pop(asset_id, None)
             batch = OrderBatch(instruments, self.rules)
             for index, request in enumerate(requests):
                 asset = instruments[int(request["asset"])]

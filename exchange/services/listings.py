@@ -13,6 +13,7 @@ from accounts.models import ParticipantKind
 from core.errors import InvalidInput
 from core.limits import MAX_PRICE_FEN
 from core.money import fen_to_str
+from exchange.engine.writer import note_rules_change
 from exchange.errors import DuplicateObject
 from exchange.models import Asset, AssetKind, MarketRules
 from exchange.services.audit import audit_record, mark_unchanged, service
@@ -82,5 +83,6 @@ def market_rules_update(*, actor: Actor, rules: MarketRules, **changes: Any) -> 
     MarketRules.objects.filter(pk=rules.pk).update(**{k: v[1] for k, v in diff.items()})
     for key, (_before, value) in diff.items():
         setattr(rules, key, value)
+    note_rules_change(asset_ids=[rules.asset_id])
     audit_record(actor=actor, action="market.rules_update", obj=rules.asset, payload={"changes": diff})
     return rules

@@ -22,6 +22,7 @@ from core import clock
 from core.errors import InvalidInput, NotFound
 from core.errors import translatable as _
 from exchange.data import rulebooks as shipped
+from exchange.engine.writer import note_rules_change
 from exchange.models import Market, Rulebook, RulebookMode, TradingMode
 from exchange.selectors.rulebooks import rulebook_latest
 from exchange.services.audit import audit_record, mark_unchanged, service
@@ -64,6 +65,7 @@ def markets_install(*, actor: Actor | None = None) -> list[Rulebook]:
         mark_unchanged()
         return []
     for book in created:
+        note_rules_change(market=book.market)
         audit_record(
             actor=actor,
             action="market.rulebook_install",
@@ -142,6 +144,7 @@ def rulebook_publish(
     after = rulebook_payload(book)
     diff = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
     transaction.on_commit(clear_sessions_cache)
+    note_rules_change(market=market)  # the engines owning its books decide their next batch by this version
     audit_record(
         actor=actor,
         action="market.rulebook_publish",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from accounts.actors import Actor
@@ -40,6 +40,7 @@ from exchange.services.cash import cash_asset
 from exchange.services.fills import ORDER_FILL_COLUMNS, trades_of
 from exchange.services.instrument_rules import (
     InstrumentRules,
+    NotTradable,
     check_order,
     decide_order,
     instrument_rules,
@@ -49,8 +50,10 @@ from exchange.services.orders import DuplicateClientOrderId, _match, new_order, 
 from exchange.services.serial_book import BlockMove, SerialBook
 
 #: How long a batch may decide from an instrument's rules and previous close read by an earlier batch. Versions
-#: of a rulebook in effect never change and the close is the previous day's; this bounds how long a new version
-#: for today, or a change of the listing (``market_rules_update``), goes unseen by the engine.
+#: of a rulebook in effect never change and the close is the previous day's. A version published or a listing
+#: changed (``market_rules_update``) reaches the next batch at once: both advance the book's ``foreign_writes``
+#: (``engine.writer.note_rules_change``), which the engine reads under the book lock at the start of every batch
+#: and which makes it read the rules again. This bound is for what changes without such a note.
 RULES_SECONDS = 1.0
 
 
@@ -84,12 +87,14 @@ class OrderBatch:
         # The rules and previous close per instrument: the caller's, while fresh (``RULES_SECONDS``).
         self.known: dict[int, KnownRules] = known if known is not None else {}
         self.rules: dict[int, tuple[InstrumentRules, int]] = {}
+        self.unlisted: dict[int, NotTradable] = {}
         self.cash: Asset | None = None
         self._reset_facts()
         self.accepted: list[_Accepted] = []
         self.latest: dict[int, Order] = {}  # order id -> its state after the batch so far (new and resting)
         self.new_ids: set[int] = set()
         self.ids: list[tuple[int, int]] = []
+        self.trade_ids: list[int] = []
 
     def _reset_facts(self) -> None:
         self.accounts: dict[int, Account] = {}
@@ -106,38 +111,56 @@ class OrderBatch:
         moment = clock.now()
         day = clock.trading_day(moment)
         for asset_id, asset in self.assets.items():
-            if asset_id not in self.rules:
+            if asset_id not in self.rules and asset_id not in self.unlisted:
                 known = self.known.get(asset_id)
                 if known is None or known.day != day or time.monotonic() - known.read_at >= RULES_SECONDS:
-                    rules = instrument_rules(asset, day)
+                    try:
+                        rules = instrument_rules(asset, day)
+                    except NotTradable as exc:  # delisted while the engine owns the book: its orders are refused
+                        self.known.pop(asset_id, None)
+                        self.unlisted[asset_id] = exc
+                        continue
                     known = self.known[asset_id] = KnownRules(
                         day, time.monotonic(), rules, previous_close(asset, day, rules)
                     )
                 self.rules[asset_id] = (known.rules, known.reference_fen)
         places = [r for r in requests if r["op"] == "place"]
-        self.accounts = Account.objects.in_bulk({int(r["args"]["account"]) for r in places})
         cash = self.cash = self.cash or cash_asset()
         keys = set()
         for r in places:
             account_id = int(r["args"]["account"])
             keys.add((account_id, cash.pk if r["args"]["side"] == Side.BUY else int(r["asset"])))
-        self.balances = lock_balances(keys)
         wanted = {(r["actor"].get("participant_id"), r["args"]["client_order_id"]) for r in places}
-        participants = {p for p, _ in wanted if p is not None}
-        if participants:
-            for pk, participant_id, client_order_id in Order.objects.filter(
-                participant_id__in=participants, client_order_id__in={c for _, c in wanted}
-            ).values_list("pk", "participant_id", "client_order_id"):
-                self.client_ids[(participant_id, client_order_id)] = pk
+        participants = sorted({p for p, _ in wanted if p is not None})
         count = len(places)
-        if count:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence('exchange_order', 'id')),"
-                    " nextval(pg_get_serial_sequence('exchange_hold', 'id')) FROM generate_series(1, %s)",
-                    [count],
-                )
-                self.ids = list(cursor.fetchall())
+        # The reads go out together and are answered in one round trip: the accounts, the client order ids taken,
+        # the ids of the orders, their holds and (one each; more drawn at the flush if needed) their trades, drawn
+        # up front so that the flush's inserts return nothing and wait for nothing; the balances' locks last.
+        with pipeline():
+            accounts = _send(
+                f"SELECT {_columns(Account)} FROM {Account._meta.db_table} WHERE id = ANY(%s::bigint[])",
+                [sorted({int(r["args"]["account"]) for r in places})],
+            )
+            taken = _send(
+                f"SELECT id, participant_id, client_order_id FROM {Order._meta.db_table}"
+                " WHERE participant_id = ANY(%s::bigint[]) AND client_order_id = ANY(%s::text[])",
+                [participants, sorted({c for _, c in wanted})],
+            )
+            drawn = _send(
+                "SELECT nextval(pg_get_serial_sequence('exchange_order', 'id')),"
+                " nextval(pg_get_serial_sequence('exchange_hold', 'id')),"
+                " nextval(pg_get_serial_sequence('exchange_trade', 'id')) FROM generate_series(1, %s)",
+                [count],
+            )
+            self.balances = lock_balances(keys)
+            names = [f.attname for f in Account._meta.concrete_fields]
+            found = [Account.from_db(connection.alias, names, row) for row in _answer(accounts)]
+            self.accounts = {account.pk: account for account in found}
+            for pk, participant_id, client_order_id in _answer(taken):
+                self.client_ids[(participant_id, client_order_id)] = pk
+            ids = _answer(drawn)
+        self.ids = [(order_id, hold_id) for order_id, hold_id, _ in ids]
+        self.trade_ids = [trade_id for _, _, trade_id in ids]
         self.facts_read = True
 
     def _position(self, participant_id: int, asset: Asset, rules: InstrumentRules) -> tuple[int | None, int]:
@@ -156,6 +179,8 @@ class OrderBatch:
             raise NeedsService  # order_place answers it as the API would
         side, mode, price_fen, quantity = args["side"], args["mode"], args["price_fen"], args["quantity"]
         client_order_id = args["client_order_id"]
+        if asset.pk in self.unlisted:
+            raise self.unlisted[asset.pk]
         check_order(actor, account, side, mode, client_order_id)
         participant_id = actor.member_participant_id
         taken = self.client_ids.get((participant_id, client_order_id))
@@ -207,6 +232,19 @@ class OrderBatch:
         self.accepted.append(accepted)
         return accepted
 
+    def _trade_ids(self, count: int) -> list[int]:
+        """``count`` trade ids: the ones drawn with the facts, then more from the sequence if the orders made more
+        trades than there were orders."""
+        taken, self.trade_ids = self.trade_ids[:count], self.trade_ids[count:]
+        if len(taken) < count:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence('exchange_trade', 'id')) FROM generate_series(1, %s)",
+                    [count - len(taken)],
+                )
+                taken += [trade_id for (trade_id,) in cursor.fetchall()]
+        return taken
+
     # --- writing ----------------------------------------------------------------------------------------------
     def flush(self) -> dict[int, list[int]]:
         """Write the accepted orders; return each order's trade ids. After it the batch reads its facts afresh."""
@@ -221,7 +259,7 @@ class OrderBatch:
 
     def _write(self, accepted: list[_Accepted], latest: dict[int, Order], new_ids: set[int]) -> dict[int, list[int]]:
         holds = [a.hold for a in accepted]
-        Hold.objects.bulk_create(holds)
+        _insert(Hold, holds)
         moves = [
             BlockMove(
                 asset_id=h.asset_id,
@@ -246,9 +284,12 @@ class OrderBatch:
         for key in deltas:
             self.balances[key].held -= deltas[key][1]
         write_balances(self.balances, deltas)
-        Order.objects.bulk_create([_as_now(a.order, latest) for a in accepted])
+        _insert(Order, [_as_now(a.order, latest) for a in accepted])
         trades = [(a, trades_of(a.order, a.fills)) for a in accepted]
-        Trade.objects.bulk_create([t for _, made in trades for t in made])
+        made_all = [t for _, made in trades for t in made]
+        for trade, trade_id in zip(made_all, self._trade_ids(len(made_all)), strict=True):
+            trade.pk = trade_id
+        _insert(Trade, made_all)
         bulk_update(
             Order._meta.db_table,
             ORDER_FILL_COLUMNS,
@@ -261,6 +302,36 @@ class OrderBatch:
         audit_records([_event(a, made) for a, made in trades])
         self._reset_facts()
         return {a.order.pk: [t.pk for t in made] for a, made in trades}
+
+
+def _columns(model: type[models.Model]) -> str:
+    return ", ".join(f'"{f.column}"' for f in model._meta.concrete_fields)
+
+
+def _send(sql: str, params: list[Any]) -> Any:
+    """Send a read; in a pipeline its answer comes with the next statement whose answer is waited for."""
+    cursor = connection.cursor()
+    cursor.execute(sql, params)
+    return cursor
+
+
+def _answer(cursor: Any) -> list[tuple[Any, ...]]:
+    with connection.wrap_database_errors:
+        rows = cursor.fetchall()
+    cursor.close()
+    return rows
+
+
+def _insert(model: type[models.Model], rows: list[Any]) -> None:
+    """One multi-row ``INSERT`` of instances whose ids are set, returning nothing: in the flush's pipeline it
+    is sent without waiting for an answer (``bulk_create`` would wait for the ids it returns)."""
+    if not rows:
+        return
+    for row in rows:
+        row._state.adding = False
+        row._state.db = connection.alias
+    query: Any = model._base_manager.get_queryset()  # QuerySet._insert: what bulk_create runs, without RETURNING
+    query._insert(rows, fields=[f for f in model._meta.concrete_fields if not f.generated], returning_fields=None)
 
 
 def _as_now(order: Order, latest: dict[int, Order]) -> Order:

@@ -21,6 +21,7 @@ from exchange.engine.engine import Engine
 from exchange.engine.transport import LocalTransport, use_transport
 from exchange.errors import EngineUnavailable, InsufficientAvailable
 from exchange.models import BookWriter, Hold, Order, OrderStatus, Trade
+from exchange.services.listings import market_rules_update
 from exchange.services.orders import order_cancel
 from tests.helpers.concurrency import run_workers
 from tests.helpers.ledger import assert_reconciled, balance, snapshot
@@ -209,6 +210,36 @@ class TestApply:
         assert Trade.objects.count() == 0
         assert engine.books[ex.cea.pk].snapshot() == Book.load(ex.cea.pk).snapshot()
         assert_reconciled()
+
+    def test_a_rulebook_published_is_in_force_for_the_next_batch(self, ex, local, monkeypatch):
+        """The engine keeps an instrument's rules between batches, but a version published (or the listing
+        changed) reaches the next batch at once, however long the rules would otherwise be kept."""
+        from exchange.services import order_batch
+
+        monkeypatch.setattr(order_batch, "RULES_SECONDS", 3600.0)
+        _, seller_acc, seller = ex.trader("Seller", units=1000)
+        engine = Engine(via=local)
+        engine.claim()
+        ((_, first),) = engine.process([place(seller, seller_acc, ex.cea, "sell", 8000, 10, "s1")])
+        assert first["ok"] is True
+        assert engine.rules[ex.cea.pk].rules.rulebook.lot != 100
+
+        ex.rules_change(lot=100)
+        before = snapshot()
+        ((_, second),) = engine.process([place(seller, seller_acc, ex.cea, "sell", 8000, 10, "s2")])
+
+        assert second["ok"] is False
+        assert second["error"]["code"] == "invalid_lot"
+        assert snapshot() == before
+        assert balance(seller_acc, ex.cea) == (1000, 10)
+        ((_, third),) = engine.process([place(seller, seller_acc, ex.cea, "sell", 8000, 100, "s3")])
+        assert third["ok"] is True
+
+        market_rules_update(actor=ex.operator, rules=ex.rules, tradable=False)
+        ((_, delisted),) = engine.process([place(seller, seller_acc, ex.cea, "sell", 8000, 100, "s4")])
+        assert delisted["ok"] is False
+        assert delisted["error"]["code"] == "asset_not_tradable"
+        assert balance(seller_acc, ex.cea) == (1000, 110)
 
     def test_a_restarted_engine_rebuilds_the_same_book(self, ex, local):
         traders = [ex.trader(f"T{i}", units=1000, cash_fen=50_000_000) for i in range(4)]
