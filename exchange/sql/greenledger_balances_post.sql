@@ -23,9 +23,10 @@
 -- (greenledger_blocks_take, greenledger_blocks_put), after this call: the balance locks guard the blocks.
 --
 -- Plain statements over unnest() of the arrays, so that a transfer's two keys cost a few index probes and a
--- settlement's hundred thousand the same few statements. Their plans are generic (plan_cache_mode): a
--- custom plan for each call's arrays cost a transfer's bookkeeping three times its time, planning, and the
--- generic plans (an index probe per key, a sort) are the plans a large posting wants too.
+-- settlement's hundred thousand the same few statements. A small posting's plans are generic
+-- (plan_cache_mode): a custom plan for each call's arrays cost a transfer's bookkeeping three times its
+-- time, planning. A posting of more than 32 keys is planned for its arrays, as ledger_post's own statements
+-- were.
 CREATE OR REPLACE FUNCTION greenledger_balances_post(
     p_txn bigint,
     k_account bigint[], k_asset bigint[], k_total bigint[], k_held bigint[], k_outgoing bigint[],
@@ -44,6 +45,11 @@ DECLARE
     v_status text;
     v_remaining bigint;
 BEGIN
+    IF cardinality(k_account) > 32 THEN
+        -- A large posting (a batch, a settlement) is planned for its arrays, as its statements were when
+        -- ledger_post sent them itself; the SET clause above keeps this to the call.
+        PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+    END IF;
     -- 1. The rows locked in key order, read back in the keys' order, with the first key the posting would
     -- overdraw.
     LOOP
