@@ -27,7 +27,9 @@ to an earlier step once it holds a later one:
 
 Settlement follows it too: it locks the enforcements and loans of the pledged units it settles (step 2)
 before the ledger locks balances and holds, and the pledge services lock a loan before the book,
-balances and holds. ``greenledger_transfer`` (``exchange/sql``) takes steps 5 and 7 as the helpers do.
+balances and holds. ``greenledger_balances_post`` (``exchange/sql``), the balance bookkeeping that
+``ledger_post`` and ``greenledger_transfer`` call, takes steps 5 and 6 as the helpers do, and
+``greenledger_transfer`` step 7.
 
 Serial blocks are never locked themselves: every change to an account's blocks of an asset first locks
 that account's balance row in the asset, so the balance lock guards the blocks. Each helper runs its
@@ -301,16 +303,23 @@ def read_holds(hold_ids: Iterable[int]) -> dict[int, LockedHold]:
     return _holds(hold_ids, lock=False)
 
 
-def _holds(hold_ids: Iterable[int], *, lock: bool) -> dict[int, LockedHold]:
-    ids = sorted(set(hold_ids))
-    if not ids:
-        return {}
+def holds_select(hold_ids: Iterable[int], *, lock: bool = False) -> tuple[str, list[Any]]:
+    """The statement that reads these hold rows in id order (and locks them, with ``lock``); its rows are
+    ``LockedHold(*row)``. For a caller that sends it in a pipeline and reads the answer later."""
     table = Hold._meta.db_table
     sql = f"SELECT {_HOLD_COLUMNS} FROM {table} WHERE id = ANY(%s::bigint[]) ORDER BY id" + (
         " FOR UPDATE" if lock else ""
     )
+    return sql, [pg_array(sorted(set(hold_ids)), "bigint")]
+
+
+def _holds(hold_ids: Iterable[int], *, lock: bool) -> dict[int, LockedHold]:
+    ids = sorted(set(hold_ids))
+    if not ids:
+        return {}
+    sql, params = holds_select(ids, lock=lock)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [pg_array(ids, "bigint")])
+        cursor.execute(sql, params)
         return {row[0]: LockedHold(*row) for row in cursor.fetchall()}
 
 

@@ -1,19 +1,34 @@
-"""Balance rows as a posting changes them: the refusal of more than is available, and the set-wise write.
+"""Balance rows as a posting changes them: the bookkeeping of a posting, the refusal of more than is
+available, and the set-wise write.
 
-The rows are locked by ``exchange.locks.lock_balances`` (in the one lock order) before they are read here;
-``ledger_post`` and the hold services (``exchange.services.holds``) write them with ``write_balances``.
+A posting's bookkeeping is one SQL function, ``greenledger_balances_post`` (``exchange/sql``), which
+``ledger_post`` calls through ``balances_post`` and ``greenledger_transfer`` calls for its two keys: it locks
+the balance rows in key order (creating missing ones) and the consumed holds, refuses (SQLSTATE ``GL004`` for
+a hold, ``GL001`` for more than is available, the figures in the detail), writes the balances and inserts the
+postings with the balance after each. The hold services (``exchange.services.holds``), which post nothing,
+lock rows with ``exchange.locks.lock_balances`` and write them with ``write_balances``.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable, Sequence
+
+from django.db import DatabaseError, connection
 from django.utils.translation import gettext
 
 from core.money import amount
-from exchange.bulk import bulk_update
-from exchange.errors import InsufficientAvailable
-from exchange.locks import LockedBalance
+from exchange.bulk import bulk_update, pg_array
+from exchange.errors import InsufficientAvailable, InvalidState
+from exchange.locks import LockedBalance, LockedHold, holds_select
 from exchange.models import Account, Asset, Balance
 
+INSUFFICIENT_SQLSTATE = "GL001"
+HOLD_SQLSTATE = "GL004"
+_BALANCES_POST = (
+    "SELECT * FROM greenledger_balances_post(%s, %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
+    "%s::bigint[], %s::boolean[], %s::bigint[], %s::bigint[], %s::int[], %s::bigint[])"
+)
 BALANCE_WRITE = [("total", "bigint"), ("held", "bigint")]
 
 
@@ -44,3 +59,85 @@ def balance_rows(
 
 def write_balances(balances: dict[tuple[int, int], LockedBalance], deltas: dict[tuple[int, int], list[int]]) -> None:
     bulk_update(Balance._meta.db_table, BALANCE_WRITE, balance_rows(balances, deltas))
+
+
+def balances_post(
+    txn_id: int,
+    deltas: dict[tuple[int, int], list[int]],
+    outgoing: dict[tuple[int, int], int],
+    negative: Iterable[int],
+    hold_use: dict[int, int],
+    postings: Sequence[tuple[tuple[int, int], int]],
+    *,
+    accounts: dict[int, Account],
+    assets: dict[int, Asset],
+    then: Callable[[], None] | None = None,
+) -> tuple[dict[tuple[int, int], LockedBalance], dict[int, LockedHold]]:
+    """The bookkeeping of a posting in one statement (``greenledger_balances_post``); return the balances
+    after it, by key, and the consumed holds as locked (the caller writes what it consumed).
+
+    ``deltas``: per (account, asset), the change of (total, held), in the order refusals are looked for;
+    ``outgoing``: what leaves each from available units; ``negative``: accounts whose new rows may go
+    negative; ``postings``: ((account, asset), quantity) in the order written. ``then`` is called after the
+    statement is sent and before its answer is read: in pipeline mode what it sends rides in the same round
+    trip, and runs once the locks are taken. A refusal raises ``InvalidState`` (a hold) or
+    ``InsufficientAvailable`` (with the figures), and the database transaction can't go on.
+    """
+    keys = list(deltas)
+    index = {key: i for i, key in enumerate(keys, start=1)}
+    negative = set(negative)
+    holds = list(hold_use)
+    params = [
+        txn_id,
+        pg_array([a for a, _ in keys], "bigint"),
+        pg_array([s for _, s in keys], "bigint"),
+        pg_array([deltas[k][0] for k in keys], "bigint"),
+        pg_array([deltas[k][1] for k in keys], "bigint"),
+        pg_array([outgoing.get(k, 0) for k in keys], "bigint"),
+        "{" + ",".join("t" if a in negative else "f" for a, _ in keys) + "}",
+        pg_array(holds, "bigint"),
+        pg_array([hold_use[h] for h in holds], "bigint"),
+        pg_array([index[key] for key, _ in postings], "integer"),
+        pg_array([quantity for _, quantity in postings], "bigint"),
+    ]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_BALANCES_POST, params)
+            if then is not None:
+                then()
+            hold_cursor = None
+            if holds:
+                # Locked by the function already: read them in the same round trip.
+                hold_cursor = connection.cursor()
+                hold_cursor.execute(*holds_select(holds))
+            ids, totals, helds, negatives = cursor.fetchone()
+            locked: dict[int, LockedHold] = {}
+            if hold_cursor is not None:
+                with hold_cursor:
+                    locked = {row[0]: LockedHold(*row) for row in hold_cursor.fetchall()}
+    except DatabaseError as exc:
+        refusal = _refusal(exc, accounts, assets)
+        if refusal is None:
+            raise
+        raise refusal from None
+    balances = {
+        key: LockedBalance(row_id, key[0], key[1], total + deltas[key][0], held + deltas[key][1], bool(may_go_negative))
+        for key, row_id, total, held, may_go_negative in zip(keys, ids, totals, helds, negatives, strict=True)
+    }
+    return balances, locked
+
+
+def _refusal(
+    exc: DatabaseError, accounts: dict[int, Account], assets: dict[int, Asset]
+) -> InvalidState | InsufficientAvailable | None:
+    """The domain error a refusal of ``greenledger_balances_post`` stands for; None for any other error."""
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    diag = getattr(cause, "diag", None)
+    if sqlstate not in (INSUFFICIENT_SQLSTATE, HOLD_SQLSTATE) or diag is None:
+        return None
+    figures = json.loads(diag.message_detail)
+    if sqlstate == HOLD_SQLSTATE:
+        return InvalidState(gettext("The hold has ended or has less left than this movement needs."), details=figures)
+    account, asset = accounts[figures["account"]], assets[figures["asset"]]
+    return insufficient_available(account, asset, figures["available"], figures["requested"])

@@ -2,13 +2,17 @@
 
 A movement is a list of ``Leg``s (an asset, a source, a destination, a quantity). Posting them:
 
-1. locks the balance rows of every (account, asset) touched, in key order (``exchange.locks``);
-2. checks that no participant balance goes below its held amount (``insufficient_available``) and
-   that each consumed hold has enough left;
-3. moves serial blocks set-wise (``exchange.services.serial_book``): takes the lowest serials first (or a
+1. locks the balance rows of every (account, asset) touched, in key order, then the consumed holds;
+2. checks that each consumed hold has enough left and that no participant balance goes below its held
+   amount (``insufficient_available``);
+3. writes the balances and one posting per side with the balance after it. Steps 1 to 3 are the balance
+   bookkeeping every posting shares with the single transfer's function: one SQL function,
+   ``greenledger_balances_post`` (``exchange/sql``), called through ``balances_post``
+   (``exchange.services.balances``);
+4. moves serial blocks set-wise (``exchange.services.serial_book``): takes the lowest serials first (or a
    hold's blocks, or an exact range), splits blocks where a movement takes part of one, and puts the
    pieces back through ``greenledger_blocks_put``, which merges adjacent blocks of one holding;
-4. writes the balances, one posting per side with the balance after it, and the serial movements.
+5. writes what the consumed holds have left and the serial movements.
 
 Every leg is balanced by construction (the source loses what the destination gains); a deferred trigger
 checks it again at commit. Callers are services: they open the journal entry with ``journal_open``
@@ -34,21 +38,19 @@ from core.errors import InvalidQuantity
 from exchange.audit_proof import entry_digest
 from exchange.bulk import write_all
 from exchange.errors import InvalidState, SameAccount
-from exchange.locks import HoldRef, LockedBalance, LockedHold, lock_balances, lock_holds
+from exchange.locks import HoldRef, LockedBalance, LockedHold
 from exchange.models import (
     SINK_STATE,
     Account,
     AccountKind,
     Asset,
-    Balance,
     BlockState,
     Hold,
     HoldStatus,
-    Posting,
     SerialMovement,
     Transaction,
 )
-from exchange.services.balances import BALANCE_WRITE, balance_rows, insufficient_available
+from exchange.services.balances import balances_post, insufficient_available
 from exchange.services.holds import HOLD_WRITE, hold_place, hold_release, hold_rows, holds_consolidate, holds_release
 from exchange.services.journal import journal_open, journal_replay, request_hash
 from exchange.services.serial_book import BlockMove, LedgerCorrupted, SerialBook, SerialsNotAvailable
@@ -69,7 +71,6 @@ __all__ = [
     "request_hash",
 ]
 
-POSTING_COLUMNS = ("transaction_id", "account_id", "asset_id", "quantity", "balance_after")
 MOVEMENT_COLUMNS = ("transaction_id", "asset_id", "first", "last", "source_id", "destination_id", "state")
 _TYPES = {"state": "text"}
 
@@ -168,6 +169,22 @@ def ledger_post(
         if leg.source.kind == AccountKind.ISSUANCE:
             negative.add(leg.source.pk)
 
+    accounts = {leg.source.pk: leg.source for leg in legs} | {leg.destination.pk: leg.destination for leg in legs}
+    assets = {leg.asset.pk: leg.asset for leg in legs}
+    # What the postings are (key, quantity), in the order written; the function adds each balance after.
+    postings: list[tuple[tuple[int, int], int]]
+    if net:
+        postings = [(key, d_total) for key, (d_total, _) in deltas.items() if d_total]
+    else:
+        postings = [
+            posting
+            for leg in legs
+            for posting in (
+                ((leg.source.pk, leg.asset.pk), -leg.quantity),
+                ((leg.destination.pk, leg.asset.pk), leg.quantity),
+            )
+        ]
+
     # In a caller's pipeline (``core.db.pipeline``) the reads wait for their answers and the writes at
     # the end go out together with whatever the caller sends next.
     book = SerialBook()
@@ -188,69 +205,24 @@ def ledger_post(
         for leg in legs
     ]
     send = (lambda: book.send(block_moves)) if any(m is not None for m in block_moves) else None
-    # The block reads go out behind the lock statement, before its answer: one round trip for both.
-    balances = lock_balances(deltas, allow_negative=negative, then=send)
-    holds = lock_holds(hold_use)
-    for hold_id, used in hold_use.items():
-        hold = holds[hold_id]
-        if hold.status != HoldStatus.ACTIVE or hold.remaining < used:
-            raise InvalidState(
-                gettext("The hold has ended or has less left than this movement needs."),
-                details={"hold": hold_id, "status": hold.status, "remaining": hold.remaining, "requested": used},
-            )
-    accounts = {leg.source.pk: leg.source for leg in legs} | {leg.destination.pk: leg.destination for leg in legs}
-    assets = {leg.asset.pk: leg.asset for leg in legs}
-    _check_balances(balances, deltas, outgoing, accounts, assets)
+    # The bookkeeping (balance and hold locks, the refusals, the balances and postings written) is one
+    # statement; the block reads go out behind it, before its answer: one round trip for both.
+    balances, holds = balances_post(
+        txn.pk, deltas, outgoing, negative, hold_use, postings, accounts=accounts, assets=assets, then=send
+    )
 
     ranges = book.move(block_moves)
 
-    postings: list[tuple[int, int, int, int, int]] = []
-    if net:
-        for (account_id, asset_id), (d_total, _) in deltas.items():
-            if d_total:
-                postings.append(
-                    (txn.pk, account_id, asset_id, d_total, balances[(account_id, asset_id)].total + d_total)
-                )
-    else:
-        running = {key: bal.total for key, bal in balances.items()}
-        for leg in legs:
-            asset_id = leg.asset.pk
-            src, dst = (leg.source.pk, asset_id), (leg.destination.pk, asset_id)
-            running[src] -= leg.quantity
-            postings.append((txn.pk, leg.source.pk, asset_id, -leg.quantity, running[src]))
-            running[dst] += leg.quantity
-            postings.append((txn.pk, leg.destination.pk, asset_id, leg.quantity, running[dst]))
     movements = [
         (txn.pk, leg.asset.pk, first, last, leg.source.pk, leg.destination.pk, _destination_state(leg.destination))
         for leg, leg_ranges in zip(legs, ranges, strict=True)
         for first, last in leg_ranges
     ]
-    # The blocks are written already (deleted, then put); the rest goes out at once.
+    # The blocks are written already (deleted, then put), the balances and postings too; the rest goes out
+    # at once.
     write_all(
-        updates=[
-            (Balance._meta.db_table, BALANCE_WRITE, balance_rows(balances, deltas)),
-            (Hold._meta.db_table, HOLD_WRITE, hold_rows(holds, hold_use, ended_hold_status)),
-        ],
-        inserts=[
-            (Posting._meta.db_table, _typed(POSTING_COLUMNS), postings),
-            (SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements),
-        ],
+        updates=[(Hold._meta.db_table, HOLD_WRITE, hold_rows(holds, hold_use, ended_hold_status))],
+        inserts=[(SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements)],
     )
-    digest = entry_digest(txn.kind, txn.created_at, [(p[1], p[2], p[3]) for p in postings])
+    digest = entry_digest(txn.kind, txn.created_at, [(acc, asset, q) for (acc, asset), q in postings])
     return Posted(postings=len(postings), ranges=ranges, balances=balances, holds=holds, digest=digest)
-
-
-def _check_balances(
-    balances: dict[tuple[int, int], LockedBalance],
-    deltas: dict[tuple[int, int], list[int]],
-    outgoing: dict[tuple[int, int], int],
-    accounts: dict[int, Account],
-    assets: dict[int, Asset],
-) -> None:
-    for key, (d_total, d_held) in deltas.items():
-        bal = balances[key]
-        if bal.allow_negative:
-            continue
-        total, held = bal.total + d_total, bal.held + d_held
-        if held < 0 or held > total:
-            raise insufficient_available(accounts[key[0]], assets[key[1]], bal.available, outgoing.get(key, 0))

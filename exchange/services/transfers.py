@@ -317,7 +317,8 @@ def _transfer_in_sql(
             if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_SQLSTATE or diag is None:
                 raise
             # The function reports the source's available amount (raw, as the ledger keeps it) in the detail.
-            raise insufficient_available(source, asset, int(diag.message_detail), quantity) from None
+            available = json.loads(diag.message_detail)["available"]
+            raise insufficient_available(source, asset, available, quantity) from None
         if status != "busy":
             break
         # A twin with the same key is running: wait for it to end, as idempotency_claim waits.

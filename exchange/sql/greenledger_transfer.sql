@@ -10,13 +10,14 @@
 -- exchange.services.idempotency claims every key: its advisory lock tried without waiting ('busy' if a
 -- twin holds it: the service polls, then answers request_in_progress), then its IdempotentRequest row
 -- ('claimed' if the key has one: the service replays or refuses it as a conflict). Then it opens the
--- journal entry, locks the two balance rows in key order as exchange.locks orders them (creating the
--- destination's), checks what is available, takes the lowest available blocks of the source
+-- journal entry, does the balance bookkeeping as ledger_post does it (greenledger_balances_post: the two
+-- balance rows locked in key order, the destination's created, what is available checked, the balances and
+-- both postings written), takes the lowest available blocks of the source
 -- (greenledger_blocks_take, as ledger_post takes them: only the blocks it takes are read), merges the
 -- moved ranges into the destination's adjacent blocks (greenledger_blocks_put, as ledger_post does),
--- writes the balances, both postings, the serial movements, the audit event (greenledger_audit_record)
--- and, with a key, the answer (p_answer1 || entry id || p_answer2, the bytes KeyedRequest.run keeps).
--- A refusal is an error (SQLSTATE GL001, the available quantity in its detail), so that a call made as a
+-- writes the serial movements, the audit event (greenledger_audit_record) and, with a key, the answer
+-- (p_answer1 || entry id || p_answer2, the bytes KeyedRequest.run keeps). A refusal is an error (SQLSTATE
+-- GL001, account, asset, available and requested in its detail as JSON), so that a call made as a
 -- statement of its own (autocommit: one round trip, one transaction) leaves nothing behind, its key's row
 -- included. Every trigger and constraint applies to its statements as to any other.
 --
@@ -33,8 +34,8 @@ CREATE OR REPLACE FUNCTION greenledger_transfer(
 LANGUAGE plpgsql AS $$
 DECLARE
     v_txn bigint;
-    s_id bigint; s_total bigint; s_held bigint;
-    d_id bigint; d_total bigint;
+    v_totals bigint[];
+    v_helds bigint[];
     need bigint := p_qty;
     blk record;
     r bigint[] := '{}';
@@ -86,27 +87,13 @@ BEGIN
     v_txn := greenledger_journal_open('transfer', p_user, p_participant, p_label, p_scope, NULL, p_hash, p_memo,
                                       '{}', p_at);
 
-    -- The balance rows in key order (exchange.locks), the destination's created if it has none yet.
-    FOR blk IN SELECT b.id, b.account_id, b.total, b.held FROM exchange_balance b
-                WHERE b.account_id IN (p_source, p_dest) AND b.asset_id = p_asset
-                ORDER BY b.account_id FOR UPDATE LOOP
-        IF blk.account_id = p_source THEN
-            s_id := blk.id; s_total := blk.total; s_held := blk.held;
-        ELSE
-            d_id := blk.id; d_total := blk.total;
-        END IF;
-    END LOOP;
-    IF s_id IS NULL OR s_total - s_held < p_qty THEN
-        -- An error, so that the journal row goes too even when this statement is its own transaction.
-        RAISE EXCEPTION 'greenledger: insufficient available' USING ERRCODE = 'GL001',
-            DETAIL = COALESCE(s_total - s_held, 0)::text;
-    END IF;
-    IF d_id IS NULL THEN
-        INSERT INTO exchange_balance (account_id, asset_id, total, held, allow_negative)
-        VALUES (p_dest, p_asset, 0, 0, false) ON CONFLICT (account_id, asset_id) DO NOTHING;
-        SELECT b.id, b.total INTO d_id, d_total FROM exchange_balance b
-         WHERE b.account_id = p_dest AND b.asset_id = p_asset FOR UPDATE;
-    END IF;
+    -- The balance bookkeeping as every posting does it (greenledger_balances_post): the two rows locked in
+    -- key order (the destination's created if it has none yet), the available amount checked (GL001), the
+    -- balances and both postings written. It answers the rows as they were before.
+    SELECT b.totals, b.helds INTO v_totals, v_helds
+      FROM greenledger_balances_post(v_txn, ARRAY[p_source, p_dest], ARRAY[p_asset, p_asset], ARRAY[-p_qty, p_qty],
+                                     ARRAY[0, 0]::bigint[], ARRAY[p_qty, 0], ARRAY[false, false], NULL, NULL,
+                                     ARRAY[1, 2], ARRAY[-p_qty, p_qty]) b;
 
     -- The lowest available serials of the source, taken as every posting takes them (greenledger_blocks_take:
     -- only the blocks it takes are read; whole blocks go, the last one shrinks).
@@ -136,11 +123,6 @@ BEGIN
                                    array_fill('available'::text, ARRAY[n]), array_fill(NULL::bigint, ARRAY[n]));
     rj := '[' || rj || ']';
 
-    UPDATE exchange_balance SET total = CASE WHEN id = s_id THEN s_total - p_qty ELSE d_total + p_qty END
-     WHERE id IN (s_id, d_id);
-    INSERT INTO exchange_posting (transaction_id, account_id, asset_id, quantity, balance_after)
-    VALUES (v_txn, p_source, p_asset, -p_qty, s_total - p_qty), (v_txn, p_dest, p_asset, p_qty, d_total + p_qty);
-
     -- The audit event, written as audit_record writes every event.
     PERFORM greenledger_audit_record(p_at, p_user, p_participant, p_label, p_action, 'transaction', v_txn::text,
                                      p_pay1 || rj || p_pay2, p_body1 || v_txn::text || p_body2 || rj || p_body3,
@@ -149,6 +131,6 @@ BEGIN
         UPDATE exchange_idempotentrequest r SET status = 200, body = p_answer1 || v_txn::text || p_answer2
          WHERE r.id = v_claim;
     END IF;
-    RETURN QUERY SELECT 'posted'::text, v_txn, s_total - s_held, s_total - p_qty, d_total + p_qty, r;
+    RETURN QUERY SELECT 'posted'::text, v_txn, v_totals[1] - v_helds[1], v_totals[1] - p_qty, v_totals[2] + p_qty, r;
 END
 $$;

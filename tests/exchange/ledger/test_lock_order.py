@@ -13,6 +13,7 @@ from core import clock
 from exchange.models import PledgeStatus
 from exchange.services.pledges import pledge_enforce
 from exchange.services.settlement import settlement_run
+from exchange.sql import sql_file
 from tests.helpers.market import IN_SESSION
 from tests.helpers.pledges import DAY, at, make_pledges
 
@@ -38,8 +39,12 @@ def test_settlement_locks_pledge_rows_before_balances_and_holds():
     queries = [q["sql"] for q in captured.captured_queries]
     enforcement = _first(queries, 'FROM "exchange_pledgeenforcement"', "FOR UPDATE")
     loan_lock = _first(queries, 'FROM "exchange_pledgeloan"', "FOR UPDATE")
-    balances = _first(queries, "exchange_balance", "FOR UPDATE")
-    holds = _first(queries, "exchange_hold", "FOR UPDATE")
-    assert enforcement < loan_lock < balances < holds
+    # The ledger's balance and hold locks are taken by its bookkeeping statement, balances first.
+    balances = _first(queries, "greenledger_balances_post(")
+    bookkeeping = sql_file("greenledger_balances_post")
+    assert bookkeeping.index("FOR UPDATE OF b") < bookkeeping.index("FOR UPDATE OF h")
+    ledger_rows = ("exchange_balance", "exchange_hold")
+    assert not any("FOR UPDATE" in sql and any(t in sql for t in ledger_rows) for sql in queries[:balances])
+    assert enforcement < loan_lock < balances
     loan.refresh_from_db()
     assert loan.status == PledgeStatus.ENFORCED  # the sale filled and settled: the loan is done
