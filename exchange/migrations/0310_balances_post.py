@@ -8,7 +8,7 @@ from exchange.sql import sql_file
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exchange", "0301_rulebook_sale_cash_buys_same_day")]
+    dependencies = [("exchange", "0302_event_route_ints")]
 
     operations = [
         migrations.RunSQL(
