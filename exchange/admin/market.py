@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import ServiceSaveMixin, admin_actor
 from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin
+from exchange.admin_site import money_formfield
 from exchange.models import DailyPrice, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
 from exchange.selectors.risk import large_holders, trading_alerts
 from exchange.selectors.rulebooks import rulebook_latest
@@ -120,7 +121,8 @@ class MarketAdmin(ReadOnlyAdmin):
 
 
 class RulebookPublishForm(forms.ModelForm):
-    """A new version of one market's rulebook: the latest version's rules as the starting values."""
+    """A new version of one market's rulebook: the latest version's rules as the starting values, money in
+    yuan and rates in percent as on every admin form."""
 
     modes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12, "cols": 100}),
@@ -131,6 +133,7 @@ class RulebookPublishForm(forms.ModelForm):
     class Meta:
         model = Rulebook
         fields = ["effective_from", *market_services.RULE_FIELDS]
+        formfield_callback = money_formfield
 
     def clean_modes(self) -> list[dict[str, Any]]:
         try:

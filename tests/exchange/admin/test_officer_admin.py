@@ -14,14 +14,20 @@ from django.contrib import admin
 from django.test import override_settings
 
 from accounts.models import ApiToken
+from core import clock
+from exchange.admin.market import RulebookPublishForm
+from exchange.admin.pledges import ComplianceReleaseForm, CourtOrderForm, EnforceAgreementForm, EnforceSaleForm
 from exchange.admin_site import WORK
 from exchange.models import Transaction
-from tests.factories import make_trade
+from tests.factories import UserFactory, make_trade
 from tests.helpers.api import admin_client_for, client_for
 from tests.helpers.market import make_exchange
 from tests.helpers.pledges import make_pledges
 
 pytestmark = pytest.mark.django_db
+
+# The admin's pages of their own that take money or rates (every model form is found through the site).
+PAGE_FORMS = [ComplianceReleaseForm, EnforceSaleForm, EnforceAgreementForm, CourtOrderForm, RulebookPublishForm]
 
 
 def test_the_index_groups_models_by_the_work_in_order(market):
@@ -66,6 +72,51 @@ def test_a_pledge_reads_in_yuan_and_percent(in_session):
     assert "70.00%" in page  # the LTV limit
     assert "Ltv bp" not in page
     assert "Principal fen" not in page
+
+
+# Words that say a figure is typed in the unit the ledger keeps, not the one a person types.
+KEPT_UNITS = re.compile(r"\bfen\b|basis point|\bbp\b", re.IGNORECASE)
+
+
+def test_every_money_and_rate_input_is_typed_in_yuan_or_percent_and_says_so(rf):
+    request = rf.get("/admin/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    forms = {model._meta.label: model_admin.get_form(request) for model, model_admin in admin.site._registry.items()}
+    forms |= {form.__name__: form for form in PAGE_FORMS}
+
+    typed = {
+        f"{owner}.{name}": (type(field).__name__, f"{field.label} | {field.help_text}")
+        for owner, form in forms.items()
+        for name, field in form.base_fields.items()
+        if name.endswith(("_fen", "_bp"))
+    }
+
+    assert "exchange.PledgeLoan.principal_fen" in typed
+    assert "EnforceSaleForm.price_fen" in typed
+    assert {k: kind for k, (kind, _words) in typed.items() if kind not in {"YuanField", "PercentField"}} == {}
+    assert {k: words for k, (_kind, words) in typed.items() if KEPT_UNITS.search(words)} == {}
+
+
+@pytest.mark.usefixtures("in_session")
+def test_a_rulebook_version_is_published_with_the_tick_in_yuan_and_rates_in_percent():
+    ex = make_exchange()
+    latest = ex.cea.market.rulebooks.order_by("-version").first()
+    client = admin_client_for(ex.operator)
+    url = f"/admin/exchange/rulebook/publish/{ex.cea.market.code}/"
+
+    form = client.get(url).context["form"]
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    assert (data["tick_fen"], data["pledge_valuation_band_bp"]) == ("0.01", "10.00")
+
+    published = client.post(
+        url, {**data, "effective_from": clock.trading_day().isoformat(), "pledge_valuation_band_bp": "7.50"}
+    )
+
+    assert published.status_code == 302
+    book = ex.cea.market.rulebooks.order_by("-version").first()
+    assert book.version == latest.version + 1
+    assert (book.tick_fen, book.pledge_valuation_band_bp) == (1, 750)
+    assert book.alert_price_deviation_bp == latest.alert_price_deviation_bp
 
 
 def test_trades_export_as_csv_in_yuan_with_china_times(market):
