@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import date
 
@@ -106,10 +107,22 @@ def test_a_rulebook_version_is_published_with_the_tick_in_yuan_and_rates_in_perc
 
     form = client.get(url).context["form"]
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    modes = json.loads(data["modes"])
     assert (data["tick_fen"], data["pledge_valuation_band_bp"]) == ("0.01", "10.00")
+    assert modes
+    assert [sorted(k for k in m if k.endswith(("_bp", "band", "fee"))) for m in modes] == [
+        ["band", "buyer_fee", "seller_fee"]
+    ] * len(modes)
 
+    modes[0] |= {"band": "7.25", "seller_fee": "0.05"}
     published = client.post(
-        url, {**data, "effective_from": clock.trading_day().isoformat(), "pledge_valuation_band_bp": "7.50"}
+        url,
+        {
+            **data,
+            "effective_from": clock.trading_day().isoformat(),
+            "pledge_valuation_band_bp": "7.50",
+            "modes": json.dumps(modes),
+        },
     )
 
     assert published.status_code == 302
@@ -117,6 +130,40 @@ def test_a_rulebook_version_is_published_with_the_tick_in_yuan_and_rates_in_perc
     assert book.version == latest.version + 1
     assert (book.tick_fen, book.pledge_valuation_band_bp) == (1, 750)
     assert book.alert_price_deviation_bp == latest.alert_price_deviation_bp
+    mode = book.modes.get(mode=modes[0]["mode"])
+    assert (mode.band_bp, mode.seller_fee_bp) == (725, 5)
+
+
+@pytest.mark.usefixtures("in_session")
+@pytest.mark.parametrize(
+    ("field", "typed", "error"),
+    [
+        ("pledge_valuation_band_bp", "7.505", "Enter a percentage with at most two decimals, e.g. 3.85."),
+        ("tick_fen", "0.001", "Enter yuan with at most two decimals (fen), e.g. 72.50."),
+        ("band", "7.505", 'is a percentage with at most two decimals, e.g. "10.00".'),
+    ],
+)
+def test_a_rulebook_rate_or_price_finer_than_the_ledger_keeps_is_refused(field, typed, error):
+    ex = make_exchange()
+    versions = ex.cea.market.rulebooks.count()
+    client = admin_client_for(ex.operator)
+    url = f"/admin/exchange/rulebook/publish/{ex.cea.market.code}/"
+    form = client.get(url).context["form"]
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data["effective_from"] = clock.trading_day().isoformat()
+    if field == "band":
+        modes = json.loads(data["modes"])
+        modes[0]["band"] = typed
+        data["modes"] = json.dumps(modes)
+    else:
+        data[field] = typed
+
+    refused = client.post(url, data)
+
+    assert refused.status_code == 200
+    [message] = [str(e) for errors in refused.context["form"].errors.values() for e in errors]
+    assert error in message
+    assert ex.cea.market.rulebooks.count() == versions
 
 
 def test_trades_export_as_csv_in_yuan_with_china_times(market):
