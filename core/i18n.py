@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import translation
+from django.utils.functional import lazy
 
 
 @contextmanager
@@ -31,3 +32,15 @@ def registry_text(message: str, params: Mapping[str, Any] | None = None) -> str:
     with registry_language():
         text = translation.gettext(message)
         return text % {k: str(v) for k, v in params.items()} if params else text
+
+
+def _filled(message: str, params: Mapping[str, Any]) -> str:
+    return translation.gettext(message) % params
+
+
+def lazy_text(message: str, params: Mapping[str, Any]) -> str:
+    """``message`` (an English msgid marked with ``gettext_noop``) translated when it is read, in the reader's
+    language, with its named ``%(name)s`` placeholders filled from ``params``: a text defined once, at import
+    (a serializer's help in the API docs), that names a figure. ``gettext_lazy(...) % params`` would translate
+    it at import, in no one's language."""
+    return lazy(_filled, str)(message, params)

@@ -26,15 +26,17 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.utils import label_for_field, lookup_field
+from django.core.validators import DecimalValidator
 from django.db import models
 from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import strip_tags
-from django.utils.text import slugify
+from django.utils.text import capfirst, slugify
 from django.utils.translation import gettext_lazy as _
 
 from core.money import fen_to_str
+from exchange.vocabulary import FORM_HELP
 
 # The work, in the order it appears on the index and in the sidebar, and the models of each.
 WORK = [
@@ -310,12 +312,29 @@ def _shown(model_admin: admin.ModelAdmin, name: Any) -> Any:
     return attr
 
 
-class YuanField(forms.DecimalField):
-    """Money entered in yuan (two places) and kept in fen."""
+def _checked(field: forms.DecimalField, amount: Decimal | None) -> None:
+    """Refuse a figure finer than the field keeps (72.505 yuan, 3.855%: it would be cut, not kept) or longer
+    (it would not fit the column)."""
+    if amount is None:
+        return
+    if amount != amount.quantize(Decimal("0.01")):
+        raise forms.ValidationError(field.error_messages["max_decimal_places"], code="max_decimal_places")
+    DecimalValidator(field.max_digits, field.decimal_places)(amount.normalize())
 
-    def __init__(self, **kwargs: Any) -> None:
+
+class YuanField(forms.DecimalField):
+    """Money entered in yuan (two places) and kept in fen: ``72.50`` gives 7250. More than two decimals is
+    refused, never rounded; ``min_fen`` is the least it takes (none: any amount)."""
+
+    default_error_messages = {
+        "max_decimal_places": _("Enter yuan with at most two decimals (fen), e.g. 72.50."),
+        "min_fen": _("Enter at least %(least)s yuan."),
+    }
+
+    def __init__(self, *, min_fen: int | None = None, **kwargs: Any) -> None:
         kwargs.pop("max_value", None)
         kwargs.pop("min_value", None)
+        self.min_fen = min_fen
         super().__init__(max_digits=17, decimal_places=2, **kwargs)
 
     def prepare_value(self, value: Any) -> Any:
@@ -327,18 +346,28 @@ class YuanField(forms.DecimalField):
         if isinstance(value, str):
             value = value.replace(",", "").replace("\u00a5", "").strip()  # 4,800.00 and ¥4800 as people write them
         amount = super().to_python(value)
+        _checked(self, amount)
         return None if amount is None else int(amount.scaleb(2))
 
     def validate(self, value: Any) -> None:
         if value in self.empty_values and self.required:
             super().validate(value)
+        if self.min_fen is not None and value not in self.empty_values and value < self.min_fen:
+            raise forms.ValidationError(
+                self.error_messages["min_fen"], code="min_fen", params={"least": fen_to_str(self.min_fen)}
+            )
 
     def run_validators(self, value: Any) -> None:
         return None
 
 
 class PercentField(forms.DecimalField):
-    """A rate entered as a percentage (two places) and kept in basis points."""
+    """A rate entered as a percentage (two places) and kept in basis points: ``3.85`` gives 385. More than two
+    decimals is refused, never rounded."""
+
+    default_error_messages = {
+        "max_decimal_places": _("Enter a percentage with at most two decimals, e.g. 3.85."),
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.pop("max_value", None)
@@ -354,6 +383,7 @@ class PercentField(forms.DecimalField):
         if isinstance(value, str):
             value = value.replace("%", "").strip()
         rate = super().to_python(value)
+        _checked(self, rate)
         return None if rate is None else int(rate.scaleb(2))
 
     def validate(self, value: Any) -> None:
@@ -481,20 +511,32 @@ def _fieldsets_shown(
 def _money_inputs(
     model_admin: admin.ModelAdmin, original: Callable[..., Any], db_field: Any, request: HttpRequest, **kwargs: Any
 ) -> Any:
-    formfield = original(db_field, request, **kwargs)
+    return money_input(db_field, original(db_field, request, **kwargs))
+
+
+def money_input(db_field: Any, formfield: Any) -> Any:
+    """The form field a person types a model field into: money (``*_fen``) in yuan, a rate (``*_bp``) as a
+    percentage, with help that speaks of the unit typed (``exchange.vocabulary.FORM_HELP``), not the one kept;
+    any other field as it is."""
     if formfield is None or not isinstance(db_field, models.IntegerField) or db_field.choices:
+        return formfield
+    if not db_field.name.endswith(("_fen", "_bp")):
         return formfield
     common = {
         "required": formfield.required,
         "label": formfield.label,
-        "help_text": formfield.help_text,
+        "help_text": FORM_HELP.get((db_field.model._meta.model_name or "", db_field.name), formfield.help_text),
         "initial": formfield.initial,
     }
-    if db_field.name.endswith("_fen"):
-        return YuanField(**common)
-    if db_field.name.endswith("_bp"):
-        return PercentField(**common)
-    return formfield
+    return YuanField(**common) if db_field.name.endswith("_fen") else PercentField(**common)
+
+
+def money_formfield(db_field: Any, **kwargs: Any) -> Any:
+    """A ``ModelForm``'s ``formfield_callback`` for a form the admin does not build itself (a page of its own):
+    money and rates entered as on every admin form. Such a form is made at import, before the vocabulary names
+    the fields, so each label is read when the page renders."""
+    kwargs.setdefault("label", lazy(lambda: capfirst(db_field.verbose_name), str)())
+    return money_input(db_field, db_field.formfield(**kwargs))
 
 
 def _no_save_when_nothing_changes(

@@ -2,7 +2,8 @@
 (applied by ``core.vocabulary`` when the app is ready; Chinese in locale/zh_Hans).
 
 Money fields (``*_fen``) are shown in yuan and rates (``*_bp``) as percentages wherever people read them
-(``exchange.admin.display``), so their names say yuan and %, not fen and basis points.
+(``exchange.admin_site``), so their names say yuan and %, not fen and basis points, and so does the help an
+admin form gives for them (``FORM_HELP``).
 """
 
 from __future__ import annotations
@@ -270,6 +271,21 @@ FIELDS = {
     "vintage": _("vintage"),
     "volume": _("volume (t)"),
     "year": _("year"),
+    # money and rates no model names itself
+    "share_bp": _("share (%)"),
+    "net_sales_multiple_bp": _("net sales multiple (%)"),
+    "alert_price_deviation_bp": _("alert price deviation (%)"),
+    "pledge_valuation_band_bp": _("pledge valuation band (%)"),
+    "band_bp": _("price band (%)"),
+    "buyer_fee_bp": _("buyer's fee rate (%)"),
+    "seller_fee_bp": _("seller's fee rate (%)"),
+    "reserve_price_fen": _("reserve price (yuan/t)"),
+    "clearing_price_fen": _("clearing price (yuan/t)"),
+    "amount_fen": _("amount (yuan)"),
+    "cash_collateral_fen": _("cash collateral (yuan)"),
+    "costs_fen": _("costs (yuan)"),
+    "cash_to_lender_fen": _("cash to the lender (yuan)"),
+    "substitute_cash_fen": _("substitute cash (yuan)"),
 }
 
 MODEL_FIELDS = {
@@ -287,4 +303,52 @@ MODEL_FIELDS = {
     ("dailyprice", "trades"): _("trades"),
     ("approvalrequest", "quantity"): _("quantity (t)"),
     ("calendarday", "kind"): pgettext_lazy("calendar day", "kind of day"),
+}
+
+# The help an admin form gives for money and rates, in the unit a person types there (yuan, percent), where the
+# model's own help (kept by migrations, read in the API's docs) speaks of the fen or basis points it stores.
+FORM_HELP = {
+    ("complianceyear", "preallocation_bp"): _(
+        "Pre-allocation: this share of the previous year's verified emissions, in percent."
+    ),
+    ("complianceyear", "ccer_limit_bp"): _(
+        "CCER may cover at most this share of an obligation, in percent (5.00 = 5%)."
+    ),
+    ("obligation", "price_fen"): _("Average trading price of the month before the deadline (yuan a tonne)."),
+    ("allocationrule", "share_bp"): _("Share of the emissions allocated, in percent (70.00 = 70%)."),
+    ("carryoverrule", "net_sales_multiple_bp"): _(
+        "Multiple of the entity's net sales added to the base, in percent (150.00 = 1.5 x)."
+    ),
+    ("officialprice", "price_fen"): _("Yuan per tonne."),
+    ("rulebook", "tick_fen"): _("Price step in yuan, e.g. 0.01."),
+    ("rulebook", "alert_price_deviation_bp"): _(
+        "A trade this far from the previous close (in percent) raises an alert."
+    ),
+    ("rulebook", "pledge_valuation_band_bp"): _(
+        "Band around the reference price for enforcement by agreed valuation (in percent)."
+    ),
+    ("rulebookmode", "band_bp"): _("Price band around the previous close, in percent (none: no band)."),
+    ("rulebookmode", "buyer_fee_bp"): _("Buyer's fee on turnover, in percent."),
+    ("rulebookmode", "seller_fee_bp"): _("Seller's fee on turnover, in percent."),
+    ("marketrules", "reference_price_fen"): _(
+        "The price bands' reference until the asset has a close of its own (yuan a tonne)."
+    ),
+    ("pledgeloan", "principal_fen"): _("The loan's principal in yuan."),
+    ("pledgeloan", "annual_rate_bp"): _(
+        "Annual simple interest in percent (3.85 = 3.85%), counted by the loan's day count."
+    ),
+    ("pledgeloan", "ltv_limit_bp"): _("Highest LTV at which the loan may be registered (percent)."),
+    ("pledgeloan", "margin_call_bp"): _("LTV at or above which a margin call is raised (percent)."),
+    ("pledgeloan", "liquidation_bp"): _("LTV at or above which the lender may declare default at once (percent)."),
+    ("pledgeloan", "price_fen"): _("Price per tonne of the latest valuation."),
+    ("pledgeloan", "cash_collateral_fen"): _(
+        "Cash of the borrower held under the pledge as substitute collateral; part of the value."
+    ),
+    ("pledgeloan", "ltv_bp"): _("principal / collateral value, in percent rounded up."),
+    ("pledgeloan", "interest_fen"): _("Interest due when the loan was repaid or enforced."),
+    ("pledgeenforcement", "costs_fen"): _("The lender's costs of enforcement."),
+    ("pledgeenforcement", "cash_to_lender_fen"): _(
+        "Cash held as collateral that the lender took first, up to the debt."
+    ),
+    ("pledgecompliancerelease", "substitute_cash_fen"): _("Cash of the borrower held under the pledge in their place."),
 }

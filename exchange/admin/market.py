@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -16,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import ServiceSaveMixin, admin_actor
 from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin
+from exchange.admin_site import money_formfield
 from exchange.models import DailyPrice, Market, MarketRules, Order, Rulebook, RulebookMode, Trade
 from exchange.selectors.risk import large_holders, trading_alerts
 from exchange.selectors.rulebooks import rulebook_latest
@@ -119,18 +121,58 @@ class MarketAdmin(ReadOnlyAdmin):
     list_display = ["code", "name", "operator_name", "registry_name"]
 
 
+# A trading mode's rates as a person types them in the modes' JSON: percentages under these names, kept in
+# basis points under the model's.
+MODE_RATES = {"band": "band_bp", "buyer_fee": "buyer_fee_bp", "seller_fee": "seller_fee_bp"}
+
+
+def modes_typed(modes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Modes as kept (basis points) -> as typed on the page (percent strings, "10.00")."""
+    kept_as = {bp: typed for typed, bp in MODE_RATES.items()}
+    return [
+        {
+            kept_as.get(name, name): (f"{Decimal(value) / 100:.2f}" if name in kept_as and value is not None else value)
+            for name, value in mode.items()
+        }
+        for mode in modes
+    ]
+
+
+def _mode_rate(mode: dict[str, Any], name: str) -> int | None:
+    value = mode[name]
+    if value is None:
+        return None
+    try:
+        rate = Decimal(str(value).replace("%", "").strip())
+    except ArithmeticError:
+        rate = None
+    # As a PercentField takes it: from 0 to 99,999.99, two decimals at most.
+    if rate is None or not rate.is_finite() or not 0 <= rate < 100_000 or rate != rate.quantize(Decimal("0.01")):
+        raise forms.ValidationError(
+            _('Mode %(mode)s: %(name)s is a percentage with at most two decimals, e.g. "10.00".'),
+            code="invalid_rate",
+            params={"mode": mode.get("mode", "?"), "name": name},
+        )
+    return int(rate.scaleb(2))
+
+
 class RulebookPublishForm(forms.ModelForm):
-    """A new version of one market's rulebook: the latest version's rules as the starting values."""
+    """A new version of one market's rulebook: the latest version's rules as the starting values, money in
+    yuan and rates in percent as on every admin form (the modes' band and fees too)."""
 
     modes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 12, "cols": 100}),
         label=_("Trading modes"),
-        help_text=_("JSON: one object per mode (mode, sessions, band_bp, min_quantity, max_quantity, fees)."),
+        help_text=_(
+            "JSON: one object per mode (mode, sessions, band, min_quantity, max_quantity, buyer_fee, seller_fee); "
+            'the band and the fees in percent, e.g. "10.00".'
+        ),
     )
 
     class Meta:
         model = Rulebook
         fields = ["effective_from", *market_services.RULE_FIELDS]
+        formfield_callback = money_formfield
 
     def clean_modes(self) -> list[dict[str, Any]]:
         try:
@@ -139,7 +181,13 @@ class RulebookPublishForm(forms.ModelForm):
             raise forms.ValidationError(_("The modes are not valid JSON.")) from None
         if not isinstance(modes, list) or not all(isinstance(m, dict) for m in modes):
             raise forms.ValidationError(_("The modes are a JSON list of objects."))
-        return modes
+        return [
+            {
+                MODE_RATES.get(name, name): (_mode_rate(mode, name) if name in MODE_RATES else value)
+                for name, value in mode.items()
+            }
+            for mode in modes
+        ]
 
 
 @admin.register(Rulebook)
@@ -177,7 +225,7 @@ class RulebookAdmin(ReadOnlyAdmin):
         base_modes = (
             [{n: getattr(m, n) for n in market_services.MODE_FIELDS} for m in latest.modes.all()] if latest else []
         )
-        initial = {**base, "modes": json.dumps(base_modes, indent=1, ensure_ascii=False)}
+        initial = {**base, "modes": json.dumps(modes_typed(base_modes), indent=1, ensure_ascii=False)}
         form = RulebookPublishForm(request.POST or None, initial=initial, instance=Rulebook(market=found))
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
 from core.errors import DomainError
 from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
+from exchange.admin_site import YuanField
 from exchange.api.fields import fen_to_str
 from exchange.models import (
     AmendmentKind,
@@ -87,34 +88,36 @@ class ComplianceReleaseForm(forms.Form):
     quantity = forms.IntegerField(min_value=1, label=_("Pledged units to surrender (t)"))
     year = forms.IntegerField(min_value=2000, max_value=2100, label=_("Compliance year"))
     substitute_quantity = forms.IntegerField(min_value=0, initial=0, label=_("Substitute units to pledge (t)"))
-    substitute_cash_fen = forms.IntegerField(
-        min_value=0,
+    substitute_cash_fen = YuanField(
+        min_fen=0,
         initial=0,
-        label=_("Substitute cash to hold under the pledge (fen)"),
-        help_text=_("800000 = 8,000.00 yuan, held on the borrower's cash account once the lender consents."),
+        label=_("Substitute cash to hold under the pledge (yuan)"),
+        help_text=_("e.g. 8,000.00, held on the borrower's cash account once the lender consents."),
     )
 
 
+# Money is typed in yuan (two decimals at most, as the admin's model forms take it) and kept in fen: each
+# form's ``*_fen`` value is the integer the service takes.
 class EnforceSaleForm(forms.Form):
-    price_fen = forms.IntegerField(min_value=1, label=_("Limit price (fen a tonne)"), help_text=_("7200 = 72.00 yuan."))
-    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
+    price_fen = YuanField(min_fen=1, label=_("Limit price (yuan a tonne)"), help_text=_("e.g. 72.00"))
+    costs_fen = YuanField(min_fen=0, initial=0, label=_("Costs of enforcement (yuan)"))
 
 
 class EnforceAgreementForm(forms.Form):
-    price_fen = forms.IntegerField(
-        min_value=1,
-        label=_("Agreed value (fen a tonne)"),
+    price_fen = YuanField(
+        min_fen=1,
+        label=_("Agreed value (yuan a tonne)"),
         help_text=_("Within the valuation band around the reference price."),
     )
-    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
+    costs_fen = YuanField(min_fen=0, initial=0, label=_("Costs of enforcement (yuan)"))
 
 
 class CourtOrderForm(forms.Form):
     court_reference = forms.CharField(max_length=100, label=_("Court order reference"))
     document_sha256 = forms.CharField(min_length=64, max_length=64, label=_("SHA-256 of the order's document"))
     units_to_lender = forms.IntegerField(min_value=0, label=_("Units the order gives the lender"))
-    price_fen = forms.IntegerField(min_value=1, label=_("Value the order states (fen a tonne)"))
-    costs_fen = forms.IntegerField(min_value=0, initial=0, label=_("Costs of enforcement (fen)"))
+    price_fen = YuanField(min_fen=1, label=_("Value the order states (yuan a tonne)"))
+    costs_fen = YuanField(min_fen=0, initial=0, label=_("Costs of enforcement (yuan)"))
 
 
 @admin.register(PledgeLoan)
@@ -382,7 +385,7 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
             request,
             pk,
             EnforceSaleForm,
-            "Enforce by sale on the exchange",
+            _("Enforce by sale on the exchange"),
             lambda actor, loan, data: pledge_enforce(
                 actor=actor, loan=loan, method="sale", price_fen=data["price_fen"], costs_fen=data["costs_fen"]
             ),

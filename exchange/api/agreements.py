@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -80,13 +81,13 @@ class ListingPostApi(ActorMixin, APIView):
 
 class PickIn(serializers.Serializer):
     account = serializers.CharField(max_length=32)
-    quantity = QuantityField(required=False, help_text="Default: all that is left of the listing.")
+    quantity = QuantityField(required=False, help_text=_("Default: all that is left of the listing."))
     client_order_id = serializers.CharField(max_length=64, required=False)
 
 
 class LevelPickIn(PickIn):
     asset = AssetField()
-    side = serializers.ChoiceField(choices=Side.choices, help_text="The listings' side: sell to buy from the asks.")
+    side = serializers.ChoiceField(choices=Side.choices, help_text=_("The listings' side: sell to buy from the asks."))
     price = MoneyField(min_fen=1)
     quantity = QuantityField()
 
@@ -158,7 +159,7 @@ class ListingBookApi(ActorMixin, APIView):
 class BlockOfferIn(ListingIn):
     partial_allowed = None  # type: ignore[assignment]
     counterparty = serializers.IntegerField(
-        required=False, allow_null=True, help_text="The named counterparty's participant id; none: a public block."
+        required=False, allow_null=True, help_text=_("The named counterparty's participant id; none: a public block.")
     )
 
 

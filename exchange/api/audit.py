@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
@@ -49,7 +50,7 @@ class AuditEventOut(serializers.ModelSerializer):
 
 
 class AuditEventFilter(filters.FilterSet):
-    actor = IdFilter(field_name="actor_participant_id", help_text="Participant id of the actor.")
+    actor = IdFilter(field_name="actor_participant_id", help_text=_("Participant id of the actor."))
     actor_user = IdFilter(field_name="actor_user_id")
     action = filters.CharFilter()
     action_prefix = filters.CharFilter(field_name="action", lookup_expr="startswith")
@@ -201,7 +202,7 @@ PUBLIC_KEYS_OUT = inline_serializer(
     {
         "algorithm": serializers.CharField(),
         "current": serializers.CharField(allow_null=True),
-        "keys": serializers.DictField(child=serializers.CharField(), help_text="Key id -> base64 raw public key."),
+        "keys": serializers.DictField(child=serializers.CharField(), help_text=_("Key id -> base64 raw public key.")),
     },
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -33,16 +34,17 @@ class CalendarYearOut(serializers.Serializer):
     name_en = serializers.CharField()
     name_zh = serializers.CharField()
     year = serializers.IntegerField()
-    revision = serializers.IntegerField(help_text="Counts the changes made to this year since it was loaded.")
+    revision = serializers.IntegerField(help_text=_("Counts the changes made to this year since it was loaded."))
     updated_at = serializers.DateTimeField()
     source = CalendarSourceOut()  # type: ignore[assignment]  # a field here, not Field.source
-    holidays = CalendarDayOut(many=True, help_text="Every day off, weekend days inside a holiday included.")
+    holidays = CalendarDayOut(many=True, help_text=_("Every day off, weekend days inside a holiday included."))
     makeup_workdays = CalendarDayOut(
-        many=True, help_text="Weekend days worked in exchange for a holiday (调休上班): working days, not trading days."
+        many=True,
+        help_text=_("Weekend days worked in exchange for a holiday: working days, not trading days."),
     )
-    working_days = serializers.IntegerField(help_text="Days in the year that count in working-day windows.")
+    working_days = serializers.IntegerField(help_text=_("Days in the year that count in working-day windows."))
     trading_days = serializers.IntegerField(
-        help_text="Days the exchanges trade: Monday to Friday that are not public holidays."
+        help_text=_("Days the exchanges trade: Monday to Friday that are not public holidays.")
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -24,7 +25,7 @@ class CashIn(serializers.Serializer):
     amount = MoneyField(min_fen=1)
     reference = serializers.CharField(
         max_length=100,
-        help_text="The bank's reference, unique per booking: booking it again is 409 duplicate_bank_reference.",
+        help_text=_("The bank's reference, unique per booking: booking it again is 409 duplicate_bank_reference."),
     )
 
 

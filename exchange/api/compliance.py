@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponseBase
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers, status
@@ -96,7 +97,7 @@ def _year(year: int) -> ComplianceYear:
 # --- years -----------------------------------------------------------------------------------------------
 class YearIn(serializers.Serializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
-    deadline = serializers.DateField(required=False, help_text="Default: 31 December of the following year.")
+    deadline = serializers.DateField(required=False, help_text=_("Default: 31 December of the following year."))
     preallocation_bp = serializers.IntegerField(min_value=0, max_value=10000, default=DEFAULT_PREALLOCATION_BP)
     ccer_limit_bp = serializers.IntegerField(min_value=0, max_value=10000, default=DEFAULT_CCER_LIMIT_BP)
 
@@ -127,7 +128,9 @@ class YearSummaryOut(serializers.Serializer):
 
 
 class YearDetailOut(YearOut):
-    summary = serializers.SerializerMethodField(help_text="Totals over every entity (null for an entity's own view).")
+    summary = serializers.SerializerMethodField(
+        help_text=_("Totals over every entity (null for an entity's own view).")
+    )
 
     class Meta(YearOut.Meta):
         fields = [*YearOut.Meta.fields, "summary"]
@@ -179,18 +182,18 @@ class ObligationOut(serializers.ModelSerializer):
     year = serializers.IntegerField(source="year_id")
     entity = ParticipantRefOut()
     account = serializers.CharField(source="account.number")
-    verified = serializers.IntegerField(allow_null=True, help_text="Latest verified emissions (the obligation), t.")
+    verified = serializers.IntegerField(allow_null=True, help_text=_("Latest verified emissions (the obligation), t."))
     verified_version = serializers.IntegerField(allow_null=True)
     allocated = serializers.IntegerField()
     surrendered = serializers.IntegerField()
     ccer_surrendered = serializers.IntegerField()
     remaining = serializers.SerializerMethodField()
     ccer_limit = serializers.SerializerMethodField()
-    price = serializers.SerializerMethodField(help_text="Average price of the month before the deadline, CNY/t.")
+    price = serializers.SerializerMethodField(help_text=_("Average price of the month before the deadline, CNY/t."))
     penalty_min = serializers.SerializerMethodField()
     penalty_max = serializers.SerializerMethodField()
     deduction = serializers.SerializerMethodField(
-        help_text="Tonnes the registry decided to deduct from the next year's allocation (等量核减), or null."
+        help_text=_("Tonnes the registry decided to deduct from the next year's allocation, or null.")
     )
 
     class Meta:
@@ -246,7 +249,7 @@ class ObligationOut(serializers.ModelSerializer):
 class ObligationFilter(filters.FilterSet):
     year = IdFilter(field_name="year_id")
     status = ChoiceFilter(choices=ObligationStatus.choices)
-    entity = IdFilter(field_name="entity_id", help_text="Participant id of the entity.")
+    entity = IdFilter(field_name="entity_id", help_text=_("Participant id of the entity."))
 
     class Meta:
         model = Obligation
@@ -331,7 +334,7 @@ class ObligationDetailApi(ActorMixin, APIView):
 
 class CoverIn(serializers.Serializer):
     entities = serializers.ListField(
-        child=IdField(), allow_empty=False, min_length=1, max_length=10000, help_text="Participant ids."
+        child=IdField(), allow_empty=False, min_length=1, max_length=10000, help_text=_("Participant ids.")
     )
     sector = serializers.RegexField(
         r"^[A-Za-z0-9_-]{0,32}$",
@@ -339,7 +342,7 @@ class CoverIn(serializers.Serializer):
         required=False,
         default="",
         allow_blank=True,
-        help_text="The entities' sector (power, steel, cement, aluminium...): picks their allocation rule.",
+        help_text=_("The entities' sector (power, steel, cement, aluminium...): picks their allocation rule."),
     )
 
     def validate_entities(self, value: list[int]) -> list[Participant]:
@@ -374,9 +377,9 @@ class CoverApi(ActorMixin, APIView):
 
 # --- verified emissions ----------------------------------------------------------------------------------
 class EmissionIn(serializers.Serializer):
-    entity = IdField(help_text="Participant id of the covered entity.")
+    entity = IdField(help_text=_("Participant id of the covered entity."))
     year = serializers.IntegerField(min_value=2000, max_value=2100)
-    quantity = QuantityField(min_value=0, help_text="Verified emissions of the year, tCO2e.")
+    quantity = QuantityField(min_value=0, help_text=_("Verified emissions of the year, tCO2e."))
     report_reference = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     note = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
@@ -453,7 +456,7 @@ class EmissionListApi(ActorMixin, generics.ListAPIView):
 class AllocationEntryOut(serializers.ModelSerializer):
     obligation = serializers.IntegerField(source="obligation_id")
     transaction = serializers.IntegerField(source="transaction_id", allow_null=True)
-    rule = serializers.IntegerField(source="rule_id", allow_null=True, help_text="The allocation rule version used.")
+    rule = serializers.IntegerField(source="rule_id", allow_null=True, help_text=_("The allocation rule version used."))
 
     class Meta:
         model = AllocationEntry
@@ -517,7 +520,7 @@ class PreallocationApi(ActorMixin, APIView):
 
 
 class TrueUpIn(serializers.Serializer):
-    approved = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, help_text="The approved allocation, t.")
+    approved = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, help_text=_("The approved allocation, t."))
 
 
 class TrueUpApi(ActorMixin, APIView):
@@ -555,8 +558,8 @@ class SurrenderItemIn(serializers.Serializer):
 
 
 class SurrenderIn(serializers.Serializer):
-    account = serializers.CharField(max_length=32, help_text="One of your holding accounts.")
-    year = serializers.IntegerField(min_value=2000, max_value=2100, help_text="The compliance year.")
+    account = serializers.CharField(max_length=32, help_text=_("One of your holding accounts."))
+    year = serializers.IntegerField(min_value=2000, max_value=2100, help_text=_("The compliance year."))
     items = SurrenderItemIn(many=True, allow_empty=False, min_length=1, max_length=100)  # type: ignore[call-arg]
 
 
@@ -669,7 +672,7 @@ STATEMENT_OUT = inline_serializer(
         "lines": ComplianceLineOut(many=True),
         "carryover": serializers.ListField(
             child=serializers.DictField(),
-            help_text="The entity's carryover limit under each plan year's rule in force (as .../carryover?year=).",
+            help_text=_("The entity's carryover limit under each plan year's rule in force (as .../carryover?year=)."),
         ),
     },
 )

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -97,22 +98,22 @@ def _ppm(value: int | None) -> str | None:
 class AllocationRuleIn(serializers.Serializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
     sector = serializers.RegexField(
-        SECTOR_PATTERN, max_length=32, allow_blank=True, default="", help_text="Blank: any other sector."
+        SECTOR_PATTERN, max_length=32, allow_blank=True, default="", help_text=_("Blank: any other sector.")
     )
     stage = serializers.ChoiceField(choices=AllocationStage.choices)
     method = serializers.ChoiceField(choices=AllocationMethod.choices)
     share_bp = serializers.IntegerField(min_value=0, max_value=10000, default=10000)
-    benchmark = PpmField(required=False, help_text='tCO2 per output unit, e.g. "0.8218" (benchmark method).')
-    heat_benchmark = PpmField(required=False, help_text="tCO2 per GJ of heat supplied.")
+    benchmark = PpmField(required=False, help_text=_('tCO2 per output unit, e.g. "0.8218" (benchmark method).'))
+    heat_benchmark = PpmField(required=False, help_text=_("tCO2 per GJ of heat supplied."))
     output_unit = TextField(max_length=16, allow_blank=True, default="")
     factors = serializers.ListField(
         child=serializers.RegexField(r"^[A-Za-z0-9_-]{1,32}$", max_length=32),
         default=list,
         max_length=20,
-        help_text="Correction factors the input gives.",
+        help_text=_("Correction factors the input gives."),
     )
     effective_from = serializers.DateField()
-    source = TextField(max_length=300, help_text="The plan or notice, with its article.")  # type: ignore[assignment]  # a declared field, not Field.source: the DRF stubs cannot tell
+    source = TextField(max_length=300, help_text=_("The plan or notice, with its article."))  # type: ignore[assignment]  # a declared field, not Field.source: the DRF stubs cannot tell
 
 
 class AllocationRuleOut(serializers.ModelSerializer):
@@ -194,9 +195,9 @@ class AllocationRuleListApi(ActorMixin, generics.ListAPIView):
 
 
 class AllocationInputIn(serializers.Serializer):
-    output = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, help_text="Output in the rule's unit.")
-    heat_output = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, default=0, help_text="GJ.")
-    factors = serializers.DictField(child=PpmField(), default=dict, help_text='By name, e.g. {"cooling": "0.99"}.')
+    output = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, help_text=_("Output in the rule's unit."))
+    heat_output = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, default=0, help_text=_("GJ."))
+    factors = serializers.DictField(child=PpmField(), default=dict, help_text=_('By name, e.g. {"cooling": "0.99"}.'))
     reference = TextField(max_length=100, allow_blank=True, default="")
 
 
@@ -271,7 +272,7 @@ class FinalAllocationApi(ActorMixin, APIView):
 
 # --- deductions and conservative determination -----------------------------------------------------------
 class DeductionIn(serializers.Serializer):
-    quantity = QuantityField(required=False, help_text="Default: what is still unsurrendered.")
+    quantity = QuantityField(required=False, help_text=_("Default: what is still unsurrendered."))
     reason = TextField(max_length=500, allow_blank=True, default="")
 
 
@@ -306,8 +307,8 @@ class DeductionApi(ActorMixin, APIView):
 
 
 class DeterminationIn(serializers.Serializer):
-    quantity = QuantityField(min_value=0, help_text="The emissions the authority determines, tCO2e.")
-    basis = TextField(max_length=500, help_text="How it was determined (按保守性原则).")
+    quantity = QuantityField(min_value=0, help_text=_("The emissions the authority determines, tCO2e."))
+    basis = TextField(max_length=500, help_text=_("How it was determined (conservatively)."))
 
 
 class DeterminationApi(ActorMixin, APIView):
@@ -333,7 +334,7 @@ class DeterminationApi(ActorMixin, APIView):
 
 # --- carryover -------------------------------------------------------------------------------------------
 class CarryoverRuleIn(serializers.Serializer):
-    year = serializers.IntegerField(min_value=2000, max_value=2100, help_text="The last vintage carried over.")
+    year = serializers.IntegerField(min_value=2000, max_value=2100, help_text=_("The last vintage carried over."))
     first_vintage = serializers.IntegerField(min_value=2000, max_value=2100)
     base_tonnes = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
     net_sales_multiple_bp = serializers.IntegerField(min_value=0, max_value=1_000_000)
@@ -389,12 +390,12 @@ class CarryoverRuleListApi(ActorMixin, generics.ListAPIView):
 class CarryoverLimitOut(serializers.Serializer):
     entity = serializers.IntegerField()
     rule = CarryoverRuleOut()
-    sold = serializers.IntegerField(help_text="Sold on the tape in the window, t.")
-    bought = serializers.IntegerField(help_text="Bought on the tape in the window, t.")
+    sold = serializers.IntegerField(help_text=_("Sold on the tape in the window, t."))
+    bought = serializers.IntegerField(help_text=_("Bought on the tape in the window, t."))
     net_sales = serializers.IntegerField()
-    eligible = serializers.BooleanField(help_text="False when the entity did not complete the plan's years on time.")
+    eligible = serializers.BooleanField(help_text=_("False when the entity did not complete the plan's years on time."))
     limit = serializers.IntegerField()
-    used = serializers.IntegerField(help_text="Already surrendered for later years, t.")
+    used = serializers.IntegerField(help_text=_("Already surrendered for later years, t."))
     remaining = serializers.IntegerField()
 
 
@@ -439,8 +440,8 @@ class CarryoverLimitApi(ActorMixin, APIView):
 # --- official prices -------------------------------------------------------------------------------------
 class OfficialPriceIn(serializers.Serializer):
     market = TextField(max_length=16, default="CN-ETS")
-    month = serializers.DateField(help_text="Any day of the month.")
-    price = MoneyField(min_fen=1, help_text="Yuan per tonne.")
+    month = serializers.DateField(help_text=_("Any day of the month."))
+    price = MoneyField(min_fen=1, help_text=_("Yuan per tonne."))
     source = TextField(max_length=300)  # type: ignore[assignment]  # a declared field, not Field.source: the DRF stubs cannot tell
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpResponseBase
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
@@ -38,7 +39,9 @@ class AccountFilter(filters.FilterSet):
 
 class AccountOpenIn(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
-    participant = IdField(required=False, help_text="Registry only: the participant to open it for. Default: your own.")
+    participant = IdField(
+        required=False, help_text=_("Registry only: the participant to open it for. Default: your own.")
+    )
 
 
 class AccountListApi(ActorMixin, generics.ListAPIView):

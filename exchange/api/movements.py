@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -18,6 +19,7 @@ from accounts.actors import Actor
 from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from core.errors import InvalidInput
+from core.i18n import lazy_text
 from core.limits import MAX_QUANTITY, is_quantity
 from exchange.api.base import IDEMPOTENCY_PARAMETER, ActorMixin
 from exchange.api.fields import AssetField, QuantityField, SerialRangeField
@@ -34,13 +36,13 @@ from exchange.services.transfers import MAX_BATCH, TransferOrder, at_index, tran
 
 class TransferIn(serializers.Serializer):
     source = serializers.CharField(  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
-        max_length=32, help_text="One of your holding accounts."
+        max_length=32, help_text=_("One of your holding accounts.")
     )
-    destination = serializers.CharField(max_length=32, help_text="Any participant's holding account.")
+    destination = serializers.CharField(max_length=32, help_text=_("Any participant's holding account."))
     asset = AssetField()
     quantity = QuantityField()
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
-    serials = SerialRangeField(required=False, help_text="Move exactly this range [first, last].")
+    serials = SerialRangeField(required=False, help_text=_("Move exactly this range [first, last]."))
 
 
 class TransferCreateApi(ActorMixin, APIView):
@@ -109,7 +111,7 @@ class TransferBatchIn(serializers.Serializer):
         many=True,
         min_length=1,
         max_length=MAX_BATCH,
-        help_text=f"1 to {MAX_BATCH} transfers from your holding accounts.",
+        help_text=lazy_text(gettext_noop("1 to %(count)s transfers from your holding accounts."), {"count": MAX_BATCH}),
     )
     memo = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
@@ -245,7 +247,7 @@ class RetirementOut(serializers.ModelSerializer):
     account = serializers.CharField(source="account.number")
     asset = serializers.CharField(source="asset.code")
     transaction = serializers.SerializerMethodField()
-    certificate_url = serializers.SerializerMethodField(help_text="The public certificate (no login needed).")
+    certificate_url = serializers.SerializerMethodField(help_text=_("The public certificate (no login needed)."))
 
     class Meta:
         model = Retirement

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -37,10 +38,10 @@ class OrderIn(serializers.Serializer):
     asset = AssetField()
     side = serializers.ChoiceField(choices=Side.choices)
     mode = serializers.ChoiceField(choices=OrderMode.choices, default=OrderMode.LISTING)
-    price = MoneyField(min_fen=1, help_text='Limit price in yuan a tonne, e.g. "82.50".')
+    price = MoneyField(min_fen=1, help_text=_('Limit price in yuan a tonne, e.g. "82.50".'))
     quantity = QuantityField()
     client_order_id = serializers.CharField(
-        max_length=64, required=False, help_text="Unique per participant; default: the Idempotency-Key."
+        max_length=64, required=False, help_text=_("Unique per participant; default: the Idempotency-Key.")
     )
 
 
@@ -100,7 +101,7 @@ class OrderOut(serializers.ModelSerializer):
     remaining = serializers.IntegerField()
     filled_turnover = MoneyField(source="filled_turnover_fen")
     fees = MoneyField(source="fee_fen")
-    reserved = serializers.SerializerMethodField(help_text="What the order holds: units, or cash in yuan.")
+    reserved = serializers.SerializerMethodField(help_text=_("What the order holds: units, or cash in yuan."))
 
     class Meta:
         model = Order

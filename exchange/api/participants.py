@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -41,7 +42,7 @@ class ParticipantOut(serializers.ModelSerializer):
 class ParticipantIn(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=ParticipantKind.choices)
-    uscc = serializers.CharField(max_length=32, help_text="Unified social credit code, 18 characters.")
+    uscc = serializers.CharField(max_length=32, help_text=_("Unified social credit code, 18 characters."))
     email = serializers.EmailField(required=False, default="", allow_blank=True)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -57,13 +58,13 @@ class AmendmentOut(serializers.ModelSerializer):
 class AmendmentIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=AmendmentKind.choices)
     quantity = serializers.IntegerField(min_value=0, required=False, default=0)
-    serials = SerialRangeField(required=False, help_text="A top-up of exactly this range [first, last].")
-    maturity_date = serializers.DateField(required=False, help_text="The new maturity of an extension.")
+    serials = SerialRangeField(required=False, help_text=_("A top-up of exactly this range [first, last]."))
+    maturity_date = serializers.DateField(required=False, help_text=_("The new maturity of an extension."))
 
 
 class AmendmentConfirmIn(serializers.Serializer):
     terms_digest = serializers.RegexField(
-        r"^[0-9a-fA-F]{64}$", help_text="The amendment's terms_digest: you confirm exactly the change applied for."
+        r"^[0-9a-fA-F]{64}$", help_text=_("The amendment's terms_digest: you confirm exactly the change applied for.")
     )
 
 

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from django.urls import reverse
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -107,7 +108,7 @@ class PartyOut(serializers.Serializer):
 
 class CollateralOut(serializers.ModelSerializer):
     serials = serializers.JSONField(source="serial_ranges")
-    frozen = serializers.SerializerMethodField(help_text="Whether its hold still freezes the units.")
+    frozen = serializers.SerializerMethodField(help_text=_("Whether its hold still freezes the units."))
 
     class Meta:
         model = PledgeCollateral
@@ -127,20 +128,20 @@ class MarginCallOut(serializers.Serializer):
 
 class EnforcementOut(serializers.ModelSerializer):
     price = MoneyField(
-        source="price_fen", allow_null=True, help_text="Sale: the limit price. Agreement, court: the value a tonne."
+        source="price_fen", allow_null=True, help_text=_("Sale: the limit price. Agreement, court: the value a tonne.")
     )
     interest = MoneyField(source="interest_fen")
-    costs = MoneyField(source="costs_fen", help_text="The lender's costs of enforcement.")
+    costs = MoneyField(source="costs_fen", help_text=_("The lender's costs of enforcement."))
     amount_due = MoneyField(
-        source="amount_due_fen", help_text="The debt: principal, interest, costs, less earlier rounds."
+        source="amount_due_fen", help_text=_("The debt: principal, interest, costs, less earlier rounds.")
     )
-    value = MoneyField(source="value_fen", help_text="Agreement, court: the value of the units the lender took.")
+    value = MoneyField(source="value_fen", help_text=_("Agreement, court: the value of the units the lender took."))
     cash_to_lender = MoneyField(
-        source="cash_to_lender_fen", help_text="Cash held as collateral that the lender took first, up to the debt."
+        source="cash_to_lender_fen", help_text=_("Cash held as collateral that the lender took first, up to the debt.")
     )
     received_by_lender = MoneyField(source="received_by_lender_fen")
-    proceeds = MoneyField(source="proceeds_fen", help_text="Turnover of settled sales less the seller's fees.")
-    seller_fees = MoneyField(source="fees_fen", help_text="Borne by the borrower (taken from the proceeds).")
+    proceeds = MoneyField(source="proceeds_fen", help_text=_("Turnover of settled sales less the seller's fees."))
+    seller_fees = MoneyField(source="fees_fen", help_text=_("Borne by the borrower (taken from the proceeds)."))
     paid_to_lender = MoneyField(source="paid_to_lender_fen")
     surplus_to_borrower = MoneyField(source="surplus_fen")
     shortfall = MoneyField(source="shortfall_fen")
@@ -183,28 +184,28 @@ class PledgeOut(serializers.ModelSerializer):
     lender = PartyOut()
     lender_account = serializers.CharField(source="lender_account.number", allow_null=True)
     asset = serializers.SerializerMethodField(
-        help_text="The pledged asset's code; for future CCER not issued yet, future:<project>:<vintage>."
+        help_text=_("The pledged asset's code; for future CCER not issued yet, future:<project>:<vintage>.")
     )
-    kind = serializers.CharField(help_text="units, or future (CCER of a registered project, not issued yet).")
+    kind = serializers.CharField(help_text=_("units, or future (CCER of a registered project, not issued yet)."))
     principal = MoneyField(source="principal_fen")
     annual_rate_percent = serializers.SerializerMethodField()
     start = serializers.DateField(source="start_date")
     maturity = serializers.DateField(source="maturity_date")
-    price = MoneyField(source="price_fen", help_text="Price per tonne of the latest valuation.")
+    price = MoneyField(source="price_fen", help_text=_("Price per tonne of the latest valuation."))
     collateral_value = MoneyField(source="collateral_value_fen")
     cash_collateral = MoneyField(
-        source="cash_collateral_fen", help_text="The borrower's cash held under the pledge (part of the value)."
+        source="cash_collateral_fen", help_text=_("The borrower's cash held under the pledge (part of the value).")
     )
     ltv_percent = serializers.SerializerMethodField()
-    margin_call = MarginCallOut(allow_null=True, help_text="The margin call open now, if any.")
+    margin_call = MarginCallOut(allow_null=True, help_text=_("The margin call open now, if any."))
     interest = MoneyField(source="interest_fen", allow_null=True)
     collateral = CollateralOut(many=True)
     enforcement = serializers.SerializerMethodField()
     interest_to_date = serializers.SerializerMethodField(
-        help_text="Interest from the start to today by the loan's day count (yuan); while the loan is open."
+        help_text=_("Interest from the start to today by the loan's day count (yuan); while the loan is open.")
     )
     certificate_url = serializers.SerializerMethodField(
-        help_text="The public registration certificate, once registered."
+        help_text=_("The public registration certificate, once registered.")
     )
 
     class Meta:
@@ -286,7 +287,7 @@ class ValuationOut(serializers.ModelSerializer):
     value = MoneyField(source="value_fen")
     principal = MoneyField(source="principal_fen")
     ltv_percent = serializers.SerializerMethodField()
-    margin_call = serializers.SerializerMethodField(help_text="The margin call this valuation raised, if any.")
+    margin_call = serializers.SerializerMethodField(help_text=_("The margin call this valuation raised, if any."))
 
     class Meta:
         model = PledgeValuation
@@ -316,7 +317,7 @@ class PledgeFilter(filters.FilterSet):
     status = ChoiceFilter(choices=PledgeStatus.choices)
     asset = filters.CharFilter(field_name="asset__code")
     ltv_band = ChoiceFilter(
-        choices=LtvBand.CHOICES, method="filter_ltv_band", help_text="Relative to each loan's own levels."
+        choices=LtvBand.CHOICES, method="filter_ltv_band", help_text=_("Relative to each loan's own levels.")
     )
     # Whole numbers a bigint holds: a plain NumberFilter lets a huge number through to a database error (a 500).
     ltv_min_bp = IdFilter(field_name="ltv_bp", lookup_expr="gte")
@@ -455,26 +456,28 @@ CSV_PARAMETER = OpenApiParameter("format", str, enum=["json", "csv"], required=F
 
 
 class PledgeRequestIn(serializers.Serializer):
-    account = serializers.CharField(max_length=32, help_text="Your holding account with the units.")
-    lender = IdField(help_text="Participant id of the lending financial institution.")
-    asset = AssetField(required=False, help_text="The units pledged (or name a project for future CCER).")
+    account = serializers.CharField(max_length=32, help_text=_("Your holding account with the units."))
+    lender = IdField(help_text=_("Participant id of the lending financial institution."))
+    asset = AssetField(required=False, help_text=_("The units pledged (or name a project for future CCER)."))
     project = serializers.CharField(
-        max_length=64, required=False, help_text="Future CCER (收益权质押): the registered project's code."
+        max_length=64, required=False, help_text=_("Future CCER: the registered project's code.")
     )
-    vintage = serializers.IntegerField(min_value=2000, max_value=2100, required=False, help_text="Future CCER.")
-    price = MoneyField(min_fen=1, required=False, help_text="Future CCER: the value a tonne agreed with the lender.")
+    vintage = serializers.IntegerField(min_value=2000, max_value=2100, required=False, help_text=_("Future CCER."))
+    price = MoneyField(min_fen=1, required=False, help_text=_("Future CCER: the value a tonne agreed with the lender."))
     quantity = QuantityField()
-    serials = SerialRangeField(required=False, help_text="Pledge exactly this range [first, last].")
+    serials = SerialRangeField(required=False, help_text=_("Pledge exactly this range [first, last]."))
     principal = MoneyField(min_fen=1)
-    annual_rate_bp = serializers.IntegerField(min_value=0, max_value=10000, help_text="385 = 3.85% a year.")
-    start = serializers.DateField(required=False, help_text="Interest accrues from this day; default today.")
+    annual_rate_bp = serializers.IntegerField(min_value=0, max_value=10000, help_text=_("385 = 3.85% a year."))
+    start = serializers.DateField(required=False, help_text=_("Interest accrues from this day; default today."))
     maturity = serializers.DateField()
     ltv_limit_bp = serializers.IntegerField(min_value=1, max_value=10000)
     margin_call_bp = serializers.IntegerField(min_value=1, max_value=10000)
     liquidation_bp = serializers.IntegerField(min_value=1, max_value=10000)
     cure_period_days = serializers.IntegerField(min_value=0, max_value=MAX_CURE_DAYS, default=DEFAULT_CURE_DAYS)
     day_count = serializers.ChoiceField(
-        choices=DayCount.choices, default=DayCount.ACT_360, help_text="act/360 (CNY practice, the default) or act/365."
+        choices=DayCount.choices,
+        default=DayCount.ACT_360,
+        help_text=_("act/360 (CNY practice, the default) or act/365."),
     )
 
 
@@ -625,10 +628,10 @@ class _PledgeStepApi(ActorMixin, APIView):
 
 class PledgeAcceptIn(serializers.Serializer):
     terms_digest = serializers.RegexField(
-        r"^[0-9a-fA-F]{64}$", help_text="The pledge's terms_digest: you confirm exactly the terms applied for."
+        r"^[0-9a-fA-F]{64}$", help_text=_("The pledge's terms_digest: you confirm exactly the terms applied for.")
     )
     lender_account = serializers.CharField(
-        max_length=32, required=False, help_text="Your account for enforced units and proceeds; default your first."
+        max_length=32, required=False, help_text=_("Your account for enforced units and proceeds; default your first.")
     )
 
 
@@ -679,7 +682,7 @@ class PledgeRegistrationApi(ActorMixin, APIView):
 
 class ExternalRegistrationIn(serializers.Serializer):
     reference = serializers.CharField(
-        max_length=64, help_text="The registration number in the movable-property financing registration system."
+        max_length=64, help_text=_("The registration number in the movable-property financing registration system.")
     )
 
 
@@ -760,13 +763,13 @@ class PledgeDefaultApi(_PledgeStepApi):
 class EnforceIn(serializers.Serializer):
     method = serializers.ChoiceField(
         choices=[(EnforcementMethod.AGREEMENT, "agreement"), (EnforcementMethod.SALE, "sale")],
-        help_text="agreement: propose a value a tonne for the borrower to agree; sale: sell on the exchange.",
+        help_text=_("agreement: propose a value a tonne for the borrower to agree; sale: sell on the exchange."),
     )
     price = MoneyField(
         min_fen=1,
-        help_text='agreement: the value a tonne (within the valuation band); sale: the limit price, e.g. "72.00".',
+        help_text=_('agreement: the value a tonne (within the valuation band); sale: the limit price, e.g. "72.00".'),
     )
-    costs = MoneyField(min_fen=0, required=False, default=0, help_text="The lender's costs of enforcement.")
+    costs = MoneyField(min_fen=0, required=False, default=0, help_text=_("The lender's costs of enforcement."))
 
 
 class PledgeEnforceApi(_PledgeStepApi):
@@ -813,9 +816,9 @@ class PledgeEnforcementDeclineApi(_PledgeStepApi):
 
 class CourtOrderIn(serializers.Serializer):
     court_reference = serializers.CharField(max_length=100)
-    document_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="SHA-256 of the order's document, hex.")
+    document_sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text=_("SHA-256 of the order's document, hex."))
     units_to_lender = serializers.IntegerField(min_value=0, max_value=10**12)
-    price = MoneyField(min_fen=1, help_text="The value a tonne the order states.")
+    price = MoneyField(min_fen=1, help_text=_("The value a tonne the order states."))
     costs = MoneyField(min_fen=0, required=False, default=0)
 
 
@@ -844,16 +847,16 @@ class PledgeCourtOrderApi(_PledgeStepApi):
 
 # --- release for compliance ------------------------------------------------------------------------------
 class ComplianceReleaseIn(serializers.Serializer):
-    quantity = QuantityField(help_text="Pledged units to surrender.")
-    year = serializers.IntegerField(min_value=2000, max_value=2100, help_text="The compliance year.")
+    quantity = QuantityField(help_text=_("Pledged units to surrender."))
+    year = serializers.IntegerField(min_value=2000, max_value=2100, help_text=_("The compliance year."))
     substitute_quantity = serializers.IntegerField(
-        min_value=0, max_value=10**12, default=0, help_text="Other units of the asset to pledge in their place."
+        min_value=0, max_value=10**12, default=0, help_text=_("Other units of the asset to pledge in their place.")
     )
     substitute_cash = MoneyField(
         min_fen=0,
         required=False,
         default=0,
-        help_text='Cash of yours to hold under the pledge in their place, "8000.00".',
+        help_text=_('Cash of yours to hold under the pledge in their place, "8000.00".'),
     )
 
 
@@ -912,11 +915,13 @@ ExposureReads = KindRequired(
 class ExposureOut(serializers.Serializer):
     lender_id = serializers.IntegerField()
     lender = serializers.CharField()
-    loans = serializers.IntegerField(help_text="Open loans: registered or in default.")
+    loans = serializers.IntegerField(help_text=_("Open loans: registered or in default."))
     principal = MoneyField(source="principal_fen")
     collateral_value = MoneyField(source="collateral_value_fen")
-    cash_collateral = MoneyField(source="cash_collateral_fen", help_text="Of the value, cash held under the pledges.")
-    ltv_bp = serializers.IntegerField(allow_null=True, help_text="Summed principal over summed value, rounded up.")
+    cash_collateral = MoneyField(
+        source="cash_collateral_fen", help_text=_("Of the value, cash held under the pledges.")
+    )
+    ltv_bp = serializers.IntegerField(allow_null=True, help_text=_("Summed principal over summed value, rounded up."))
     margin_calls_open = serializers.IntegerField()
     defaulted = serializers.IntegerField()
     received_on_enforcement = MoneyField(source="received_on_enforcement_fen")

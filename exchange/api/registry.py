@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -40,12 +41,12 @@ RegistryOnly = KindRequired(ParticipantKind.REGISTRY)
 
 # --- projects ------------------------------------------------------------------------------------------
 class ProjectIn(serializers.Serializer):
-    code = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9-]{1,38}$", help_text="e.g. BJ-TZ-FOREST-001")
+    code = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9-]{1,38}$", help_text=_("e.g. BJ-TZ-FOREST-001"))
     name = serializers.CharField(max_length=200)
     project_type = serializers.ChoiceField(choices=ProjectType.choices)
     methodology = serializers.CharField(max_length=64)
     location = serializers.CharField(max_length=200)
-    owner = IdField(help_text="Participant id of the project owner.")
+    owner = IdField(help_text=_("Participant id of the project owner."))
     crediting_start = serializers.DateField()
     crediting_end = serializers.DateField()
     ets_covered = serializers.BooleanField(default=False)
@@ -105,7 +106,7 @@ class IssuanceIn(serializers.Serializer):
     monitoring_start = serializers.DateField()
     monitoring_end = serializers.DateField()
     quantity = QuantityField()
-    external_reference = serializers.CharField(max_length=100, help_text="The issuance document number.")
+    external_reference = serializers.CharField(max_length=100, help_text=_("The issuance document number."))
 
 
 class IssuanceOut(serializers.ModelSerializer):

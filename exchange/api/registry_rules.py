@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -63,7 +64,7 @@ RegistryAndAuditors = KindRequired(ParticipantKind.REGISTRY, ParticipantKind.AUD
 
 def sha256_field() -> serializers.RegexField:
     """A document's SHA-256 as 64 hexadecimal characters (the schema states the pattern)."""
-    return serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text="SHA-256 of the document, hex.")
+    return serializers.RegexField(r"^[0-9a-fA-F]{64}$", help_text=_("SHA-256 of the document, hex."))
 
 
 # --- judicial freezes --------------------------------------------------------------------------------------
@@ -101,8 +102,8 @@ class FreezeIn(serializers.Serializer):
     court = serializers.CharField(max_length=200)
     document_number = serializers.CharField(max_length=100)
     document_sha256 = sha256_field()
-    quantity = QuantityField(required=False, help_text="Freeze the lowest available units, this many.")
-    serials = SerialRangeField(required=False, help_text="Freeze exactly this range [first, last].")
+    quantity = QuantityField(required=False, help_text=_("Freeze the lowest available units, this many."))
+    serials = SerialRangeField(required=False, help_text=_("Freeze exactly this range [first, last]."))
 
 
 class FreezeOrderIn(serializers.Serializer):
@@ -111,7 +112,7 @@ class FreezeOrderIn(serializers.Serializer):
 
 
 class SeizureIn(FreezeOrderIn):
-    destination = serializers.CharField(max_length=32, help_text="The holding account the seizure order names.")
+    destination = serializers.CharField(max_length=32, help_text=_("The holding account the seizure order names."))
 
 
 def _freeze(pk: int) -> JudicialFreeze:
@@ -216,7 +217,7 @@ class NonTradeOut(serializers.ModelSerializer):
 
 class NonTradeIn(serializers.Serializer):
     source = serializers.CharField(  # type: ignore[assignment]  # not Field.source
-        max_length=32, help_text="The holding account the units leave (yours, or any for the registry)."
+        max_length=32, help_text=_("The holding account the units leave (yours, or any for the registry).")
     )
     destination = serializers.CharField(max_length=32)
     asset = AssetField()
@@ -379,11 +380,11 @@ class ApplicationOut(serializers.ModelSerializer):
 
 
 class ApplicationIn(serializers.Serializer):
-    owner = serializers.IntegerField(required=False, help_text="The owner's participant id (the registry only).")
+    owner = serializers.IntegerField(required=False, help_text=_("The owner's participant id (the registry only)."))
     code = serializers.CharField(max_length=40)
     name = serializers.CharField(max_length=200)
     project_type = serializers.ChoiceField(choices=ProjectType.choices)
-    methodology = serializers.CharField(max_length=32, help_text="A code from GET /api/v1/ccer/methodologies.")
+    methodology = serializers.CharField(max_length=32, help_text=_("A code from GET /api/v1/ccer/methodologies."))
     location = serializers.CharField(max_length=200)
     start_date = serializers.DateField()
     crediting_start = serializers.DateField()
@@ -395,13 +396,17 @@ class ApplicationIn(serializers.Serializer):
 class CommentIn(serializers.Serializer):
     text = serializers.CharField(max_length=5000)
     author = serializers.CharField(
-        max_length=200, required=False, default="", allow_blank=True, help_text="The registry, for a comment by post."
+        max_length=200,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text=_("The registry, for a comment by post."),
     )
-    received_on = serializers.DateField(required=False, help_text="The registry, for a comment by post.")
+    received_on = serializers.DateField(required=False, help_text=_("The registry, for a comment by post."))
 
 
 class DecisionIn(serializers.Serializer):
-    approve = serializers.BooleanField(help_text="True: register (an application) or issue (a claim).")
+    approve = serializers.BooleanField(help_text=_("True: register (an application) or issue (a claim)."))
     reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
 
@@ -503,8 +508,10 @@ class ClaimOut(serializers.ModelSerializer):
     approval = serializers.IntegerField(
         source="approval_id",
         allow_null=True,
-        help_text="The four-eyes approval request a claim above the threshold waits on "
-        "(POST /api/v1/approvals/{id}/approve or /reject by a second registry officer).",
+        help_text=_(
+            "The four-eyes approval request a claim above the threshold waits on "
+            "(POST /api/v1/approvals/{id}/approve or /reject by a second registry officer)."
+        ),
     )
     comments = CommentOut(many=True, read_only=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -41,7 +42,7 @@ class AssetOut(serializers.ModelSerializer):
     project: serializers.SlugRelatedField[Project] = serializers.SlugRelatedField(
         slug_field="code", read_only=True, allow_null=True
     )
-    issued = serializers.SerializerMethodField(help_text="Units issued so far (serialised assets).")
+    issued = serializers.SerializerMethodField(help_text=_("Units issued so far (serialised assets)."))
 
     class Meta:
         model = Asset
@@ -82,13 +83,13 @@ class HoldingOut(serializers.Serializer):
 class TradeLegOut(serializers.Serializer):
     trade = serializers.IntegerField()
     asset = serializers.CharField()
-    side = serializers.CharField(help_text="This account's side: buy or sell.")
+    side = serializers.CharField(help_text=_("This account's side: buy or sell."))
     quantity = serializers.IntegerField()
     price = serializers.CharField()
     turnover = serializers.CharField()
-    units = serializers.IntegerField(help_text="Units leg: tonnes this entry moved for the trade (signed).")
-    cash = serializers.CharField(help_text="Cash leg: yuan this entry moved to (+) or from (-) this account.")
-    fee = serializers.CharField(help_text="This account's fee for the trade in this entry.")
+    units = serializers.IntegerField(help_text=_("Units leg: tonnes this entry moved for the trade (signed)."))
+    cash = serializers.CharField(help_text=_("Cash leg: yuan this entry moved to (+) or from (-) this account."))
+    fee = serializers.CharField(help_text=_("This account's fee for the trade in this entry."))
 
 
 class StatementLineOut(serializers.Serializer):
@@ -101,8 +102,10 @@ class StatementLineOut(serializers.Serializer):
     balance_after = AmountField("balance_after")
     memo = serializers.CharField(source="transaction.memo")
     trades = serializers.SerializerMethodField(
-        help_text="Settlement lines: the trades behind the line, each with its units leg (signed tonnes), cash leg "
-        "(signed yuan to or from this account in this entry) and this account's fee."
+        help_text=_(
+            "Settlement lines: the trades behind the line, each with its units leg (signed tonnes), cash leg "
+            "(signed yuan to or from this account in this entry) and this account's fee."
+        )
     )
 
     class Meta:
@@ -129,7 +132,7 @@ class PostingOut(serializers.Serializer):
     account = serializers.CharField(source="account.number")
     asset = serializers.CharField(source="asset.code")
     quantity = AmountField("quantity")
-    balance_after = serializers.SerializerMethodField(help_text="Shown for your own accounts only.")
+    balance_after = serializers.SerializerMethodField(help_text=_("Shown for your own accounts only."))
 
     @extend_schema_field(AMOUNT_SCHEMA | {"nullable": True})
     def get_balance_after(self, posting: Posting) -> int | str | None:
@@ -144,10 +147,10 @@ class MovementOut(serializers.Serializer):
     first = serializers.IntegerField()
     last = serializers.IntegerField()
     source = serializers.CharField(  # type: ignore[assignment]  # not Field.source (djangorestframework-stubs#158)
-        source="source.number", allow_null=True, help_text="Null where it is another participant's account."
+        source="source.number", allow_null=True, help_text=_("Null where it is another participant's account.")
     )
     destination = serializers.CharField(
-        source="destination.number", allow_null=True, help_text="Null where it is another participant's account."
+        source="destination.number", allow_null=True, help_text=_("Null where it is another participant's account.")
     )
     state = serializers.CharField()
 
@@ -165,7 +168,7 @@ class TransactionOut(serializers.Serializer):
     serial_ranges = MovementOut(many=True, source="_movements")
     url = serializers.SerializerMethodField()
     audit = serializers.SerializerMethodField(
-        help_text="Retirements: the audit event and, once sealed, its inclusion proof (null before)."
+        help_text=_("Retirements: the audit event and, once sealed, its inclusion proof (null before).")
     )
 
     class Meta:

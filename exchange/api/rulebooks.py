@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -26,8 +27,8 @@ from exchange.services.markets import MarketNotFound, rulebook_payload, rulebook
 
 
 class RulebookModeIn(serializers.Serializer):
-    mode = serializers.CharField(help_text="listing, block, auction or continuous.")
-    sessions = serializers.CharField(required=False, help_text="China time, e.g. 09:30-11:30,13:00-15:00.")
+    mode = serializers.CharField(help_text=_("listing, block, auction or continuous."))
+    sessions = serializers.CharField(required=False, help_text=_("China time, e.g. 09:30-11:30,13:00-15:00."))
     band_bp = serializers.IntegerField(required=False, allow_null=True, min_value=0)
     min_quantity = serializers.IntegerField(required=False, min_value=1)
     max_quantity = serializers.IntegerField(required=False, allow_null=True, min_value=1)
@@ -36,13 +37,15 @@ class RulebookModeIn(serializers.Serializer):
 
 
 class RulebookPublishIn(serializers.Serializer):
-    effective_from = serializers.DateField(help_text="The first day (China time) of the new version: today or later.")
+    effective_from = serializers.DateField(
+        help_text=_("The first day (China time) of the new version: today or later.")
+    )
     changes = serializers.DictField(
         required=False,
         default=dict,
-        help_text="Rules that change, by name (e.g. position_limit_t); the rest carry over.",
+        help_text=_("Rules that change, by name (e.g. position_limit_t); the rest carry over."),
     )
-    modes = RulebookModeIn(many=True, required=False, help_text="The new version's modes; omitted: the latest's.")
+    modes = RulebookModeIn(many=True, required=False, help_text=_("The new version's modes; omitted: the latest's."))
 
 
 def _market(code: str) -> Market:

@@ -48,18 +48,18 @@ class Project(models.Model):
     status = models.CharField(max_length=16, choices=ProjectStatus.choices, default=ProjectStatus.REGISTERED)
     registered_at = models.DateTimeField(auto_now_add=True)
     # The 2023 Measures' facts of a project (exchange.models.ccer); blank on projects registered before them.
-    start_date = models.DateField(null=True, blank=True, help_text="Start of construction.")
+    start_date = models.DateField(null=True, blank=True, help_text=_("Start of construction."))
     methodology_ref = models.ForeignKey(
         "exchange.Methodology", on_delete=models.PROTECT, null=True, blank=True, related_name="projects"
     )
     validation_body = models.CharField(max_length=200, blank=True)
     validation_report_sha256 = models.CharField(max_length=64, blank=True)
-    filed_on = models.DateField(null=True, blank=True, help_text="When the project was first filed (备案).")
+    filed_on = models.DateField(null=True, blank=True, help_text=_("When the project was first filed."))
     old_ccer = models.BooleanField(
-        default=False, help_text="Filed before 14 March 2017 (old CCER): offsets only until its cut-off."
+        default=False, help_text=_("Filed before 14 March 2017 (old CCER): offsets only until its cut-off.")
     )
     offset_cutoff = models.DateField(
-        null=True, blank=True, help_text="Old CCER: the last day its units may be surrendered."
+        null=True, blank=True, help_text=_("Old CCER: the last day its units may be surrendered.")
     )
 
     class Meta:

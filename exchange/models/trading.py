@@ -78,7 +78,7 @@ class Order(models.Model):
         max_length=12,
         default="continuous",
         db_default="continuous",
-        help_text="continuous (the book), listing (a listing or a pick), block (an offer or an acceptance), auction",
+        help_text=_("continuous (the book), listing (a listing or a pick), block (an offer or an acceptance), auction"),
     )
     counterparty = models.ForeignKey(
         Participant,
@@ -86,9 +86,11 @@ class Order(models.Model):
         null=True,
         blank=True,
         related_name="offers_received",
-        help_text="A block offer's named counterparty (none: a public block listing).",
+        help_text=_("A block offer's named counterparty (none: a public block listing)."),
     )
-    partial_allowed = models.BooleanField(default=True, db_default=True, help_text="A listing may be picked in part.")
+    partial_allowed = models.BooleanField(
+        default=True, db_default=True, help_text=_("A listing may be picked in part.")
+    )
     auction = models.ForeignKey(
         "exchange.Auction", on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
@@ -145,7 +147,7 @@ class Trade(models.Model):
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="trades")
     mode = models.CharField(max_length=8, choices=OrderMode.choices)
     trading_mode = models.CharField(
-        max_length=12, default="continuous", db_default="continuous", help_text="The trading mode it was made in."
+        max_length=12, default="continuous", db_default="continuous", help_text=_("The trading mode it was made in.")
     )
     buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buy_trades")
     sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sell_trades")
@@ -257,7 +259,7 @@ class Auction(models.Model):
     reserve_price_fen = models.BigIntegerField()
     opens_at = models.DateTimeField()
     closes_at = models.DateTimeField()
-    pricing = models.CharField(max_length=12, help_text="pay_as_bid or clearing, from the rulebook at announcement.")
+    pricing = models.CharField(max_length=12, help_text=_("pay_as_bid or clearing, from the rulebook at announcement."))
     status = models.CharField(max_length=8, choices=AuctionStatus.choices, default=AuctionStatus.OPEN)
     sold = models.BigIntegerField(default=0)
     clearing_price_fen = models.BigIntegerField(null=True, blank=True)
@@ -383,7 +385,7 @@ class BookWriter(models.Model):
     """
 
     asset = models.OneToOneField(Asset, on_delete=models.PROTECT, primary_key=True, related_name="book_writer")
-    owner = models.CharField(max_length=128, blank=True, help_text="The engine process owning the book (host:pid).")
+    owner = models.CharField(max_length=128, blank=True, help_text=_("The engine process owning the book (host:pid)."))
     epoch = models.BigIntegerField(default=0)
     foreign_writes = models.BigIntegerField(default=0)
     taken_at = models.DateTimeField(null=True, blank=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import date
 
@@ -14,14 +15,20 @@ from django.contrib import admin
 from django.test import override_settings
 
 from accounts.models import ApiToken
+from core import clock
+from exchange.admin.market import RulebookPublishForm
+from exchange.admin.pledges import ComplianceReleaseForm, CourtOrderForm, EnforceAgreementForm, EnforceSaleForm
 from exchange.admin_site import WORK
 from exchange.models import Transaction
-from tests.factories import make_trade
+from tests.factories import UserFactory, make_trade
 from tests.helpers.api import admin_client_for, client_for
 from tests.helpers.market import make_exchange
 from tests.helpers.pledges import make_pledges
 
 pytestmark = pytest.mark.django_db
+
+# The admin's pages of their own that take money or rates (every model form is found through the site).
+PAGE_FORMS = [ComplianceReleaseForm, EnforceSaleForm, EnforceAgreementForm, CourtOrderForm, RulebookPublishForm]
 
 
 def test_the_index_groups_models_by_the_work_in_order(market):
@@ -66,6 +73,97 @@ def test_a_pledge_reads_in_yuan_and_percent(in_session):
     assert "70.00%" in page  # the LTV limit
     assert "Ltv bp" not in page
     assert "Principal fen" not in page
+
+
+# Words that say a figure is typed in the unit the ledger keeps, not the one a person types.
+KEPT_UNITS = re.compile(r"\bfen\b|basis point|\bbp\b", re.IGNORECASE)
+
+
+def test_every_money_and_rate_input_is_typed_in_yuan_or_percent_and_says_so(rf):
+    request = rf.get("/admin/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    forms = {model._meta.label: model_admin.get_form(request) for model, model_admin in admin.site._registry.items()}
+    forms |= {form.__name__: form for form in PAGE_FORMS}
+
+    typed = {
+        f"{owner}.{name}": (type(field).__name__, f"{field.label} | {field.help_text}")
+        for owner, form in forms.items()
+        for name, field in form.base_fields.items()
+        if name.endswith(("_fen", "_bp"))
+    }
+
+    assert "exchange.PledgeLoan.principal_fen" in typed
+    assert "EnforceSaleForm.price_fen" in typed
+    assert {k: kind for k, (kind, _words) in typed.items() if kind not in {"YuanField", "PercentField"}} == {}
+    assert {k: words for k, (_kind, words) in typed.items() if KEPT_UNITS.search(words)} == {}
+
+
+@pytest.mark.usefixtures("in_session")
+def test_a_rulebook_version_is_published_with_the_tick_in_yuan_and_rates_in_percent():
+    ex = make_exchange()
+    latest = ex.cea.market.rulebooks.order_by("-version").first()
+    client = admin_client_for(ex.operator)
+    url = f"/admin/exchange/rulebook/publish/{ex.cea.market.code}/"
+
+    form = client.get(url).context["form"]
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    modes = json.loads(data["modes"])
+    assert (data["tick_fen"], data["pledge_valuation_band_bp"]) == ("0.01", "10.00")
+    assert modes
+    assert [sorted(k for k in m if k.endswith(("_bp", "band", "fee"))) for m in modes] == [
+        ["band", "buyer_fee", "seller_fee"]
+    ] * len(modes)
+
+    modes[0] |= {"band": "7.25", "seller_fee": "0.05"}
+    published = client.post(
+        url,
+        {
+            **data,
+            "effective_from": clock.trading_day().isoformat(),
+            "pledge_valuation_band_bp": "7.50",
+            "modes": json.dumps(modes),
+        },
+    )
+
+    assert published.status_code == 302
+    book = ex.cea.market.rulebooks.order_by("-version").first()
+    assert book.version == latest.version + 1
+    assert (book.tick_fen, book.pledge_valuation_band_bp) == (1, 750)
+    assert book.alert_price_deviation_bp == latest.alert_price_deviation_bp
+    mode = book.modes.get(mode=modes[0]["mode"])
+    assert (mode.band_bp, mode.seller_fee_bp) == (725, 5)
+
+
+@pytest.mark.usefixtures("in_session")
+@pytest.mark.parametrize(
+    ("field", "typed", "error"),
+    [
+        ("pledge_valuation_band_bp", "7.505", "Enter a percentage with at most two decimals, e.g. 3.85."),
+        ("tick_fen", "0.001", "Enter yuan with at most two decimals (fen), e.g. 72.50."),
+        ("band", "7.505", 'is a percentage with at most two decimals, e.g. "10.00".'),
+    ],
+)
+def test_a_rulebook_rate_or_price_finer_than_the_ledger_keeps_is_refused(field, typed, error):
+    ex = make_exchange()
+    versions = ex.cea.market.rulebooks.count()
+    client = admin_client_for(ex.operator)
+    url = f"/admin/exchange/rulebook/publish/{ex.cea.market.code}/"
+    form = client.get(url).context["form"]
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data["effective_from"] = clock.trading_day().isoformat()
+    if field == "band":
+        modes = json.loads(data["modes"])
+        modes[0]["band"] = typed
+        data["modes"] = json.dumps(modes)
+    else:
+        data[field] = typed
+
+    refused = client.post(url, data)
+
+    assert refused.status_code == 200
+    [message] = [str(e) for errors in refused.context["form"].errors.values() for e in errors]
+    assert error in message
+    assert ex.cea.market.rulebooks.count() == versions
 
 
 def test_trades_export_as_csv_in_yuan_with_china_times(market):

@@ -3,13 +3,16 @@ logged-in user (a refusal is a message, never a change)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 
-from exchange.models import PledgeAmendment, PledgeLoan, PledgeStatus
+from core import clock
+from exchange.models import PledgeAmendment, PledgeEnforcement, PledgeLoan, PledgeStatus
 from tests.helpers.api import admin_client_for
-from tests.helpers.ledger import balance
-from tests.helpers.pledges import make_pledges
+from tests.helpers.ledger import balance, snapshot
+from tests.helpers.pledges import DAY, at, make_pledges
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
@@ -163,7 +166,6 @@ def test_the_lender_confirms_and_the_registry_registers_an_amendment_in_the_admi
 def test_substitute_cash_is_asked_on_its_page_and_held_when_the_lender_consents_by_action(ps):
     from exchange.models import PledgeComplianceRelease
     from exchange.services.compliance import compliance_year_create, emissions_record, entities_cover
-    from tests.helpers.ledger import snapshot
 
     # Given a registered pledge of 500 t (24,000.00 at 80.00) whose borrower owes a surrender for 2024
     registry = ps.ex.market.registry_actor
@@ -174,11 +176,12 @@ def test_substitute_cash_is_asked_on_its_page_and_held_when_the_lender_consents_
     loan = ps.registered(500)
     borrower, lender = staff(ps.borrower[2]), staff(ps.bank[2])
 
-    # When the borrower asks, on its page, to surrender 100 t against 8,000.00 yuan held in their place
+    # When the borrower asks, on its page, to surrender 100 t against 8,000.00 yuan held in their place (typed
+    # in yuan)
     assert borrower.get(f"/admin/exchange/pledgeloan/{loan.pk}/compliance-release/").status_code == 200
     asked = borrower.post(
         f"/admin/exchange/pledgeloan/{loan.pk}/compliance-release/",
-        {"quantity": 100, "year": 2024, "substitute_quantity": 0, "substitute_cash_fen": 800_000},
+        {"quantity": 100, "year": 2024, "substitute_quantity": 0, "substitute_cash_fen": "8,000.00"},
     )
     assert asked.status_code == 302
     assert PledgeComplianceRelease.objects.get(loan=loan).substitute_cash_fen == 800_000
@@ -200,3 +203,66 @@ def test_substitute_cash_is_asked_on_its_page_and_held_when_the_lender_consents_
     loan.refresh_from_db()
     assert (loan.quantity, loan.cash_collateral_fen) == (400, 800_000)
     assert balance(ps.account, ps.ex.cny) == (1_000_000, 800_000)
+
+
+# --- enforcement by sale: the price typed in yuan -----------------------------------------------------------
+ENFORCEMENT_DAY = DAY + timedelta(days=2)  # the default loan matured the day before
+
+
+def test_the_lender_enforces_by_sale_with_the_price_and_costs_typed_in_yuan(ps):
+    loan = ps.defaulted(500)
+    lender = staff(ps.bank[2])
+    page = f"/admin/exchange/pledgeloan/{loan.pk}/enforce-sale/"
+
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        form = lender.get(page)
+        sold = lender.post(page, {"price_fen": "72.50", "costs_fen": "1,200.00"})
+
+    assert "Limit price (yuan a tonne)" in form.content.decode()
+    assert sold.status_code == 302
+    enforcement = PledgeEnforcement.objects.get(loan=loan)
+    assert (enforcement.method, enforcement.price_fen, enforcement.costs_fen) == ("sale", 7250, 120_000)
+    assert (enforcement.order.price_fen, enforcement.order.quantity) == (7250, 500)
+
+
+@pytest.mark.parametrize(
+    ("price", "costs", "error"),
+    [
+        ("72.505", "0", "Enter yuan with at most two decimals (fen), e.g. 72.50."),
+        ("72.50", "0.001", "Enter yuan with at most two decimals (fen), e.g. 72.50."),
+        ("0", "0", "Enter at least 0.01 yuan."),
+        ("72.50", "-1", "Enter at least 0.00 yuan."),
+        ("7250 fen", "0", "Enter a number."),
+    ],
+)
+def test_a_sale_price_finer_than_a_fen_or_not_positive_is_refused_and_nothing_changes(ps, price, costs, error):
+    loan = ps.defaulted(500)
+    before = snapshot()
+
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        refused = staff(ps.bank[2]).post(
+            f"/admin/exchange/pledgeloan/{loan.pk}/enforce-sale/", {"price_fen": price, "costs_fen": costs}
+        )
+
+    assert refused.status_code == 200
+    assert [str(e) for errors in refused.context["form"].errors.values() for e in errors] == [error]
+    assert not PledgeEnforcement.objects.filter(loan=loan).exists()
+    assert snapshot() == before
+
+
+def test_the_sale_page_reads_in_chinese_with_the_price_in_yuan(ps):
+    loan = ps.defaulted(500)
+
+    with clock.pinned(at(ENFORCEMENT_DAY)):
+        page = staff(ps.bank[2]).get(
+            f"/admin/exchange/pledgeloan/{loan.pk}/enforce-sale/", HTTP_ACCEPT_LANGUAGE="zh-hans"
+        )
+        refused = staff(ps.bank[2]).post(
+            f"/admin/exchange/pledgeloan/{loan.pk}/enforce-sale/",
+            {"price_fen": "72.505", "costs_fen": "0"},
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+        )
+
+    assert "通过交易所出售处置" in page.content.decode()
+    assert "限价（元／吨）" in page.content.decode()
+    assert "请以元为单位输入，最多两位小数（精确到分），例如 72.50。" in refused.content.decode()
