@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import translation
-from django.utils.functional import lazy
+from django.utils.functional import Promise, lazy
 
 
 @contextmanager
@@ -44,3 +45,16 @@ def lazy_text(message: str, params: Mapping[str, Any]) -> str:
     (a serializer's help in the API docs), that names a figure. ``gettext_lazy(...) % params`` would translate
     it at import, in no one's language."""
     return lazy(_filled, str)(message, params)
+
+
+class TranslatedCommand(BaseCommand):
+    """A management command whose ``help`` is an English text wrapped in ``gettext_lazy``: ``manage.py <command>
+    --help`` shows it in the active language (the registry's, ``LANGUAGE_CODE``, unless one is activated).
+    argparse needs a ``str`` for a parser's description, so the text is translated when the parser is made.
+    Arguments' help is ``gettext``'d in ``add_arguments``, which runs then too."""
+
+    help: str | Promise = ""  # type: ignore[assignment]  # a lazy text here, a str once the parser is made
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        self.help = str(self.help)
+        return super().create_parser(prog_name, subcommand, **kwargs)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _encode_str
@@ -33,6 +33,71 @@ from typing import Any
 
 GENESIS_HASH = "0" * 64
 CHECKPOINT_FIELDS = ("count", "first_seq", "gaps", "last_seq", "number", "previous_hash", "root", "sealed_at")
+
+
+# --- what does not hold ---------------------------------------------------------------------------
+def gettext_noop(message: str) -> str:
+    """Marks a message for greenledger's catalogue (this module imports no Django); returns it unchanged."""
+    return message
+
+
+def _same(message: str) -> str:
+    return message
+
+
+# Every problem the checker reports, by a stable code. The English text is the message for anyone running this
+# file alone; greenledger shows a person the catalogue's translation of the same text (``ProofProblem.text``).
+PROOF_MESSAGES: dict[str, str] = {
+    "event_hash": gettext_noop("event %(seq)s: hash %(hash)s does not match its body (%(recomputed)s)"),
+    "merkle_path": gettext_noop("event %(seq)s: Merkle path leads to %(root)s, not checkpoint root %(expected)s"),
+    "checkpoint_hash": gettext_noop("checkpoint %(number)s: hash does not match its fields"),
+    "chain_broken": gettext_noop("checkpoint %(number)s: does not follow checkpoint %(previous)s"),
+    "trusted_not_reached": gettext_noop("the chain does not reach the trusted checkpoint"),
+    "checkpoint": gettext_noop("checkpoint %(number)s: %(problem)s"),
+    "not_signed": gettext_noop("is not signed"),
+    "untrusted_key": gettext_noop("is signed by key %(key)s, which is not a trusted audit key"),
+    "bad_signature": gettext_noop("signature does not verify with key %(key)s"),
+    "kept_gone": gettext_noop("in the kept copy (hash %(hash)s) but no longer in the trail"),
+    "kept_changed": gettext_noop("hash %(hash)s differs from the kept copy's %(kept)s (rewritten from here)"),
+    "feed": gettext_noop("the checkpoint feed does not hold: %(problems)s"),
+}
+
+
+class ProofProblem(str):
+    """What does not hold: the string is its English text; ``code`` (a key of ``messages``) and ``params`` (the
+    figures in it; a problem inside another, or a list of them, is a figure too) let a reader be shown it in
+    their own language: ``problem.text(gettext)``."""
+
+    messages: Mapping[str, str] = PROOF_MESSAGES
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, code: str, **params: Any) -> ProofProblem:
+        problem = super().__new__(cls, _render(cls.messages[code], params, _same))
+        problem.code, problem.params = code, params
+        return problem
+
+    def text(self, translate: Callable[[str], str] = _same) -> str:
+        """The text with ``translate`` (a gettext) applied to the message and to every problem in it."""
+        return _render(self.messages[self.code], self.params, translate)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # the trail's verification pickles problems between processes
+        return (_problem, (type(self), self.code, self.params))
+
+
+def _problem(kind: type[ProofProblem], code: str, params: dict[str, Any]) -> ProofProblem:
+    return kind(code, **params)
+
+
+def _render(message: str, params: Mapping[str, Any], translate: Callable[[str], str]) -> str:
+    def figure(value: Any) -> Any:
+        if isinstance(value, ProofProblem):
+            return value.text(translate)
+        if isinstance(value, list | tuple):
+            return "; ".join(str(figure(v)) for v in value)
+        return value
+
+    return translate(message) % {name: figure(value) for name, value in params.items()}
 
 
 # --- canonical JSON -------------------------------------------------------------------------------
@@ -267,7 +332,7 @@ def key_id(public_key_raw: bytes) -> str:
     return hashlib.sha256(public_key_raw).hexdigest()[:16]
 
 
-def signature_problem(checkpoint: Mapping[str, Any], public_keys: Mapping[str, str]) -> str | None:
+def signature_problem(checkpoint: Mapping[str, Any], public_keys: Mapping[str, str]) -> ProofProblem | None:
     """Why ``checkpoint``'s signature does not hold against ``public_keys`` (key id -> base64 raw key), or None.
 
     Needs the ``cryptography`` package (``ImportError`` without it).
@@ -279,20 +344,20 @@ def signature_problem(checkpoint: Mapping[str, Any], public_keys: Mapping[str, s
 
     signature, kid = checkpoint.get("signature") or "", checkpoint.get("key_id") or ""
     if not signature:
-        return "is not signed"
+        return ProofProblem("not_signed")
     if kid not in public_keys:
-        return f"is signed by key {kid}, which is not a trusted audit key"
+        return ProofProblem("untrusted_key", key=kid)
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_keys[kid]))
     try:
         public.verify(base64.b64decode(signature), signed_message(checkpoint["hash"]))
     except (InvalidSignature, ValueError):
-        return f"signature does not verify with key {kid}"
+        return ProofProblem("bad_signature", key=kid)
     return None
 
 
 def compare_with_kept(
     kept: Iterable[Mapping[str, Any]], current: Mapping[int, Mapping[str, Any]]
-) -> list[tuple[int, str]]:
+) -> list[tuple[int, ProofProblem]]:
     """Compare checkpoints kept from the feed with the trail as it is now (number -> document).
 
     Every kept checkpoint must still be there with the same hash: one that changed means the trail was
@@ -303,11 +368,9 @@ def compare_with_kept(
         number = int(doc["number"])
         now = current.get(number)
         if now is None:
-            problems.append((number, f"in the kept copy (hash {doc['hash']}) but no longer in the trail"))
+            problems.append((number, ProofProblem("kept_gone", hash=doc["hash"])))
         elif now["hash"] != doc["hash"]:
-            problems.append(
-                (number, f"hash {now['hash']} differs from the kept copy's {doc['hash']} (rewritten from here)")
-            )
+            problems.append((number, ProofProblem("kept_changed", hash=now["hash"], kept=doc["hash"])))
     return problems
 
 
@@ -334,7 +397,19 @@ def kept_checkpoints(text: str) -> list[dict[str, Any]]:
 
 # --- the client-side check -------------------------------------------------------------------------
 class ProofError(ValueError):
-    """The proof does not hold; the message says which step failed."""
+    """The proof does not hold: ``str()`` says which step failed, in English; ``code`` is stable and ``text(gettext)``
+    says it in a reader's language (see ``ProofProblem``)."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        self.problem = ProofProblem(code, **params)
+        super().__init__(self.problem)
+
+    @property
+    def code(self) -> str:
+        return self.problem.code
+
+    def text(self, translate: Callable[[str], str] = _same) -> str:
+        return self.problem.text(translate)
 
 
 def verify_proof(
@@ -356,29 +431,29 @@ def verify_proof(
     body = event["body"]
     recomputed = event_hash(int(event["seq"]), body)
     if recomputed != event["hash"]:
-        raise ProofError(f"event {event['seq']}: hash {event['hash']} does not match its body ({recomputed})")
+        raise ProofError("event_hash", seq=event["seq"], hash=event["hash"], recomputed=recomputed)
     checkpoint = proof["checkpoint"]
     root = root_from_path(event["hash"], int(proof["leaf_index"]), int(checkpoint["count"]), proof["path"])
     if root != checkpoint["root"]:
-        raise ProofError(f"event {event['seq']}: Merkle path leads to {root}, not checkpoint root {checkpoint['root']}")
+        raise ProofError("merkle_path", seq=event["seq"], root=root, expected=checkpoint["root"])
     previous = checkpoint
     prev_hash = checkpoint_hash(checkpoint)
     if prev_hash != checkpoint["hash"]:
-        raise ProofError(f"checkpoint {checkpoint['number']}: hash does not match its fields")
+        raise ProofError("checkpoint_hash", number=checkpoint["number"])
     for later in proof.get("chain", []):
         if later["previous_hash"] != prev_hash:
-            raise ProofError(f"checkpoint {later['number']}: does not follow checkpoint {previous['number']}")
+            raise ProofError("chain_broken", number=later["number"], previous=previous["number"])
         prev_hash = checkpoint_hash(later)
         if prev_hash != later["hash"]:
-            raise ProofError(f"checkpoint {later['number']}: hash does not match its fields")
+            raise ProofError("checkpoint_hash", number=later["number"])
         previous = later
     if trusted_checkpoint_hash is not None and prev_hash != trusted_checkpoint_hash:
-        raise ProofError("the chain does not reach the trusted checkpoint")
+        raise ProofError("trusted_not_reached")
     if public_keys is not None:
         for doc in (checkpoint, *proof.get("chain", [])):
             problem = signature_problem(doc, public_keys)
             if problem:
-                raise ProofError(f"checkpoint {doc['number']}: {problem}")
+                raise ProofError("checkpoint", number=doc["number"], problem=problem)
     summary = {"seq": int(event["seq"]), "checkpoint": int(checkpoint["number"]), "latest": int(previous["number"])}
     if public_keys is not None:
         summary["signed"] = True  # every checkpoint's signature checked

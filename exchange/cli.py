@@ -21,11 +21,12 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from exchange.audit_proof import ProofError, kept_checkpoints
+from exchange.audit_proof import ProofError, ProofProblem, kept_checkpoints
 from exchange.client import DEFAULT_URL, Client, ClientError
 
 # --- language -------------------------------------------------------------------------------------------
@@ -1171,7 +1172,7 @@ def cmd_proof_verify(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 def cmd_proof_feed(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
     """Fetch the checkpoint feed; compare it with a kept copy, and/or save it as the copy to keep."""
-    problems: list[tuple[int, str]] = []
+    problems: list[tuple[int, ProofProblem]] = []
     if args.against:
         with open(args.against, encoding="utf-8") as kept_file:
             kept = kept_checkpoints(kept_file.read())
@@ -1182,7 +1183,10 @@ def cmd_proof_feed(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
             for doc in docs:
                 saved.write(json.dumps(doc, sort_keys=True) + "\n")
     if problems:
-        raise ProofError("; ".join(f"checkpoint {number}: {problem}" for number, problem in problems))
+        raise ProofError(
+            "feed",
+            problems=[ProofProblem("checkpoint", number=number, problem=problem) for number, problem in problems],
+        )
     if args.json:
         return {"ok": True, "checkpoints": len(docs), "latest": docs[-1] if docs else None}
     latest = docs[-1] if docs else None
@@ -1228,324 +1232,374 @@ def cmd_watch(gl: Client, args: argparse.Namespace, out: TextIO) -> Any:
 
 
 # --- the parser ------------------------------------------------------------------------------------------
+# argparse's own words: the usage line, the section headings, -h and the errors it reports. argparse looks them up
+# with gettext.gettext in the process's default domain, which holds none of ours; these are its msgids, given
+# their Chinese in our catalogue, and ``Parser`` looks them up there.
+ARGPARSE_WORDS = [
+    gettext_noop("usage: "),
+    gettext_noop("positional arguments"),
+    gettext_noop("options"),
+    gettext_noop("show this help message and exit"),
+    gettext_noop("%(prog)s: error: %(message)s\n"),
+    gettext_noop("the following arguments are required: %s"),
+    gettext_noop("invalid choice: %(value)r (choose from %(choices)s)"),
+    gettext_noop("invalid %(type)s value: %(value)r"),
+    gettext_noop("argument %(argument_name)s: %(message)s"),
+    gettext_noop("unrecognized arguments: %s"),
+    gettext_noop("expected one argument"),
+    gettext_noop("expected at most one argument"),
+    gettext_noop("expected at least one argument"),
+    gettext_noop("not allowed with argument %s"),
+    gettext_noop("one of the arguments %s is required"),
+    gettext_noop("ambiguous option: %(option)s could match %(matches)s"),
+]
+
+
+@contextmanager
+def _argparse_words() -> Iterator[None]:
+    """While argparse builds a parser, prints help or reports an error, it finds its words in our catalogue."""
+    saved = argparse._, argparse.ngettext  # type: ignore[attr-defined]
+    argparse._, argparse.ngettext = _, _translation.ngettext  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that speaks the CLI's language in its own words too (headings, usage, errors);
+    its sub-command parsers are ``Parser`` as well (argparse makes them of the parent's class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        with _argparse_words():  # the headings and -h's help are made here
+            super().__init__(*args, **kwargs)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        with _argparse_words():  # --help is printed and errors are reported while parsing
+            return super().parse_known_args(args, namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="greenledger",
-        description="greenledger trading client: holdings, transfers, orders, the book, trades, pledges, proofs, "
-        "live events.",
+        description=_(
+            "greenledger trading client: holdings, transfers, orders, the book, trades, pledges, proofs, live events."
+        ),
     )
     parser.add_argument(
-        "--url", default=os.environ.get("GREENLEDGER_URL", DEFAULT_URL), help="default $GREENLEDGER_URL"
+        "--url", default=os.environ.get("GREENLEDGER_URL", DEFAULT_URL), help=_("default $GREENLEDGER_URL")
     )
-    parser.add_argument("--token", default=os.environ.get("GREENLEDGER_TOKEN"), help="default $GREENLEDGER_TOKEN")
-    parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--token", default=os.environ.get("GREENLEDGER_TOKEN"), help=_("default $GREENLEDGER_TOKEN"))
+    parser.add_argument("--json", action="store_true", help=_("print the API's JSON instead of a table"))
+    parser.add_argument("--timeout", type=float, default=10.0, help=_("seconds per request (default 10)"))
+    commands = parser.add_subparsers(dest="command", required=True, metavar=_("COMMAND"))
 
     def command(sub: Any, name: str, handler: Callable[..., Any], help_text: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(handler=handler)
         return p
 
-    command(commands, "me", cmd_me, "who the token acts for")
-    p = command(commands, "holdings", cmd_holdings, "an account's holdings (default: your first account)")
+    command(commands, "me", cmd_me, _("who the token acts for"))
+    p = command(commands, "holdings", cmd_holdings, _("an account's holdings (default: your first account)"))
     p.add_argument("--account")
 
-    p = command(commands, "transfer", cmd_transfer, "transfer units to another account")
-    p.add_argument("destination", help="the receiving holding account, e.g. CN-100-000007")
-    p.add_argument("asset", help="e.g. CEA-2024")
-    p.add_argument("quantity", type=int, help="whole tonnes")
-    p.add_argument("--source", help="one of your accounts (default: your first)")
+    p = command(commands, "transfer", cmd_transfer, _("transfer units to another account"))
+    p.add_argument("destination", help=_("the receiving holding account, e.g. CN-100-000007"))
+    p.add_argument("asset", help=_("e.g. CEA-2024"))
+    p.add_argument("quantity", type=int, help=_("whole tonnes"))
+    p.add_argument("--source", help=_("one of your accounts (default: your first)"))
     p.add_argument("--memo", default="")
-    p.add_argument("--key", help="Idempotency-Key (default: a new one); re-run with the same key to retry safely")
+    p.add_argument("--key", help=_("Idempotency-Key (default: a new one); re-run with the same key to retry safely"))
 
-    p = command(
-        commands, "non-trade", cmd_non_trade, "apply for a non-trade transfer (非交易过户) to another participant"
-    )
-    p.add_argument("destination", help="the receiving holding account")
+    p = command(commands, "non-trade", cmd_non_trade, _("apply for a non-trade transfer to another participant"))
+    p.add_argument("destination", help=_("the receiving holding account"))
     p.add_argument("asset")
-    p.add_argument("quantity", type=int, help="whole tonnes")
+    p.add_argument("quantity", type=int, help=_("whole tonnes"))
     p.add_argument("legal_basis", choices=["judicial_ruling", "merger_split", "inheritance", "dissolution", "other"])
-    p.add_argument("document_sha256", help="SHA-256 of the supporting document (hex)")
-    p.add_argument("--legal-basis-text", default="", help="the legal basis in words (required for 'other')")
-    p.add_argument("--source", help="one of your accounts (default: your first)")
+    p.add_argument("document_sha256", help=_("SHA-256 of the supporting document (hex)"))
+    p.add_argument("--legal-basis-text", default="", help=_("the legal basis in words (required for 'other')"))
+    p.add_argument("--source", help=_("one of your accounts (default: your first)"))
     p.add_argument("--memo", default="")
-    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
+    p.add_argument("--key", help=_("Idempotency-Key (default: a new one)"))
 
-    p = command(commands, "non-trade-list", cmd_non_trade_list, "your non-trade transfers and their status")
+    p = command(commands, "non-trade-list", cmd_non_trade_list, _("your non-trade transfers and their status"))
     p.add_argument("--limit", type=int, default=100)
 
-    ccer = commands.add_parser("ccer", help="the CCER project cycle").add_subparsers(
-        dest="ccer_command", required=True, metavar="ACTION"
+    ccer = commands.add_parser("ccer", help=_("the CCER project cycle")).add_subparsers(
+        dest="ccer_command", required=True, metavar=_("ACTION")
     )
-    p = command(ccer, "claims", cmd_ccer_claims, "reduction claims and their status")
+    p = command(ccer, "claims", cmd_ccer_claims, _("reduction claims and their status"))
     p.add_argument("--limit", type=int, default=100)
-    p = command(ccer, "comment", cmd_ccer_comment, "comment on an application or a claim in its publicity window")
+    p = command(ccer, "comment", cmd_ccer_comment, _("comment on an application or a claim in its publicity window"))
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--application", type=int, help="the application's id")
-    target.add_argument("--claim", type=int, help="the claim's id")
+    target.add_argument("--application", type=int, help=_("the application's id"))
+    target.add_argument("--claim", type=int, help=_("the claim's id"))
     p.add_argument("text")
-    p = command(ccer, "apply", cmd_ccer_apply, "apply to register a CCER project")
+    p = command(ccer, "apply", cmd_ccer_apply, _("apply to register a CCER project"))
     for name in ("code", "name", "project_type", "methodology", "location"):
         p.add_argument(name)
     for name in ("start_date", "crediting_start", "crediting_end"):
-        p.add_argument(name, help="YYYY-MM-DD")
+        p.add_argument(name, help=_("YYYY-MM-DD"))
     p.add_argument("validation_body")
     p.add_argument("validation_report_sha256")
-    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
-    p = command(ccer, "claim", cmd_ccer_claim, "claim a registered project's verified reductions")
+    p.add_argument("--key", help=_("Idempotency-Key (default: a new one)"))
+    p = command(ccer, "claim", cmd_ccer_claim, _("claim a registered project's verified reductions"))
     p.add_argument("project")
     p.add_argument("vintage", type=int)
-    p.add_argument("monitoring_start", help="YYYY-MM-DD")
-    p.add_argument("monitoring_end", help="YYYY-MM-DD")
+    p.add_argument("monitoring_start", help=_("YYYY-MM-DD"))
+    p.add_argument("monitoring_end", help=_("YYYY-MM-DD"))
     p.add_argument("quantity", type=int)
     p.add_argument("verification_body")
     p.add_argument("verification_report_sha256")
-    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
+    p.add_argument("--key", help=_("Idempotency-Key (default: a new one)"))
 
-    order = commands.add_parser("order", help="place, cancel or list orders").add_subparsers(
-        dest="order_command", required=True, metavar="ACTION"
+    order = commands.add_parser("order", help=_("place, cancel or list orders")).add_subparsers(
+        dest="order_command", required=True, metavar=_("ACTION")
     )
-    p = command(order, "place", cmd_order_place, "place a limit order")
+    p = command(order, "place", cmd_order_place, _("place a limit order"))
     p.add_argument("side", choices=["buy", "sell"])
     p.add_argument("asset")
-    p.add_argument("quantity", type=int, help="whole tonnes")
-    p.add_argument("price", help="yuan a tonne, e.g. 88.30")
+    p.add_argument("quantity", type=int, help=_("whole tonnes"))
+    p.add_argument("price", help=_("yuan a tonne, e.g. 88.30"))
     p.add_argument("--mode", default="listing", choices=["listing", "block"])
     p.add_argument("--account")
-    p.add_argument("--client-order-id", help="unique per participant; placing it again returns the first order")
-    p = command(order, "cancel", cmd_order_cancel, "cancel the unfilled part of an open order")
+    p.add_argument("--client-order-id", help=_("unique per participant; placing it again returns the first order"))
+    p = command(order, "cancel", cmd_order_cancel, _("cancel the unfilled part of an open order"))
     p.add_argument("order", type=int)
-    p = command(order, "list", cmd_order_list, "your orders, newest first")
+    p = command(order, "list", cmd_order_list, _("your orders, newest first"))
     p.add_argument("--status", choices=["open", "filled", "cancelled"])
     p.add_argument("--asset")
     p.add_argument("--limit", type=int, default=50)
 
-    p = command(commands, "book", cmd_book, "the best five price levels of an asset")
+    p = command(commands, "book", cmd_book, _("the best five price levels of an asset"))
     p.add_argument("asset")
     p.add_argument("--mode", default="listing", choices=["listing", "block"])
 
-    p = command(commands, "trades", cmd_trades, "your trades (or, with --market, the asset's tape)")
+    p = command(commands, "trades", cmd_trades, _("your trades (or, with --market, the asset's tape)"))
     p.add_argument("--asset")
-    p.add_argument("--market", action="store_true", help="the public tape of --asset")
+    p.add_argument("--market", action="store_true", help=_("the public tape of --asset"))
     p.add_argument("--limit", type=int, default=50)
 
-    key_help = "Idempotency-Key (default: a new one); re-run with the same key to retry safely"
-    listing = commands.add_parser("listing", help="listing agreement: post, book, pick").add_subparsers(
-        dest="listing_command", required=True, metavar="ACTION"
+    key_help = _("Idempotency-Key (default: a new one); re-run with the same key to retry safely")
+    listing = commands.add_parser("listing", help=_("listing agreement: post, book, pick")).add_subparsers(
+        dest="listing_command", required=True, metavar=_("ACTION")
     )
-    p = command(listing, "post", cmd_listing_post, "post a listing (listing agreement)")
+    p = command(listing, "post", cmd_listing_post, _("post a listing (listing agreement)"))
     p.add_argument("side", choices=["buy", "sell"])
     p.add_argument("asset")
-    p.add_argument("quantity", type=int, help="whole tonnes")
-    p.add_argument("price", help="yuan a tonne, e.g. 88.30")
-    p.add_argument("--whole", action="store_true", help="the listing may only be picked whole")
+    p.add_argument("quantity", type=int, help=_("whole tonnes"))
+    p.add_argument("price", help=_("yuan a tonne, e.g. 88.30"))
+    p.add_argument("--whole", action="store_true", help=_("the listing may only be picked whole"))
     p.add_argument("--account")
     p.add_argument("--key", help=key_help)
-    p = command(listing, "book", cmd_listing_book, "the best five levels per side with their listings")
+    p = command(listing, "book", cmd_listing_book, _("the best five levels per side with their listings"))
     p.add_argument("asset")
-    p = command(listing, "pick", cmd_listing_pick, "pick a listing by id, or a quantity at a price level")
-    p.add_argument("listing", type=int, nargs="?", help="the listing's id")
+    p = command(listing, "pick", cmd_listing_pick, _("pick a listing by id, or a quantity at a price level"))
+    p.add_argument("listing", type=int, nargs="?", help=_("the listing's id"))
     p.add_argument("--quantity", type=int)
     p.add_argument("--asset")
-    p.add_argument("--side", choices=["buy", "sell"], help="the listings' side (sell: buy from the asks)")
+    p.add_argument("--side", choices=["buy", "sell"], help=_("the listings' side (sell: buy from the asks)"))
     p.add_argument("--price")
     p.add_argument("--account")
     p.add_argument("--key", help=key_help)
 
-    rulebook = commands.add_parser("rulebook", help="market rulebooks: list versions, publish one").add_subparsers(
-        dest="rulebook_command", required=True, metavar="ACTION"
+    rulebook = commands.add_parser("rulebook", help=_("market rulebooks: list versions, publish one")).add_subparsers(
+        dest="rulebook_command", required=True, metavar=_("ACTION")
     )
-    p = command(rulebook, "list", cmd_rulebook_list, "a market's rulebook versions, newest first")
-    p.add_argument("market", help="e.g. CN-CEA, CN-CCER, BJ-BEA")
-    p = command(rulebook, "publish", cmd_rulebook_publish, "publish a new version (exchange or registry staff)")
+    p = command(rulebook, "list", cmd_rulebook_list, _("a market's rulebook versions, newest first"))
+    p.add_argument("market", help=_("e.g. CN-CEA, CN-CCER, BJ-BEA"))
+    p = command(rulebook, "publish", cmd_rulebook_publish, _("publish a new version (exchange or registry staff)"))
     p.add_argument("market")
-    p.add_argument("effective_from", help="YYYY-MM-DD, today or later")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a rule that changes (repeat)")
-    p.add_argument("--modes", help="the new version's modes as a JSON list (default: the latest's)")
+    p.add_argument("effective_from", help=_("YYYY-MM-DD, today or later"))
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help=_("a rule that changes (repeat)"))
+    p.add_argument("--modes", help=_("the new version's modes as a JSON list (default: the latest's)"))
     p.add_argument("--key", help=key_help)
 
-    block = commands.add_parser("block", help="block agreement: offer, list, accept, decline, counter").add_subparsers(
-        dest="block_command", required=True, metavar="ACTION"
-    )
-    p = command(block, "offer", cmd_block_offer, "offer a block to a named counterparty (or publicly)")
+    block = commands.add_parser(
+        "block", help=_("block agreement: offer, list, accept, decline, counter")
+    ).add_subparsers(dest="block_command", required=True, metavar=_("ACTION"))
+    p = command(block, "offer", cmd_block_offer, _("offer a block to a named counterparty (or publicly)"))
     p.add_argument("side", choices=["buy", "sell"])
     p.add_argument("asset")
-    p.add_argument("quantity", type=int, help="whole tonnes (at least the market's block minimum)")
-    p.add_argument("price", help="yuan a tonne")
-    p.add_argument("--to", type=int, help="the counterparty's participant id (default: a public block listing)")
+    p.add_argument("quantity", type=int, help=_("whole tonnes (at least the market's block minimum)"))
+    p.add_argument("price", help=_("yuan a tonne"))
+    p.add_argument("--to", type=int, help=_("the counterparty's participant id (default: a public block listing)"))
     p.add_argument("--account")
     p.add_argument("--key", help=key_help)
-    command(block, "list", cmd_block_list, "open block offers: yours, to you, and public ones")
+    command(block, "list", cmd_block_list, _("open block offers: yours, to you, and public ones"))
     for name, handler, text in (
-        ("accept", cmd_block_accept, "accept a block offer whole"),
-        ("decline", cmd_block_decline, "decline a block offer addressed to you"),
-        ("counter", cmd_block_counter, "counter a block offer with your price"),
+        ("accept", cmd_block_accept, _("accept a block offer whole")),
+        ("decline", cmd_block_decline, _("decline a block offer addressed to you")),
+        ("counter", cmd_block_counter, _("counter a block offer with your price")),
     ):
         p = command(block, name, handler, text)
         p.add_argument("offer", type=int)
         if name != "decline":
             p.add_argument("--account")
         if name == "counter":
-            p.add_argument("price", help="yuan a tonne")
+            p.add_argument("price", help=_("yuan a tonne"))
             p.add_argument("--quantity", type=int)
         p.add_argument("--key", help=key_help)
 
-    auction = commands.add_parser("auction", help="one-way auction: announce, list, bid, close").add_subparsers(
-        dest="auction_command", required=True, metavar="ACTION"
+    auction = commands.add_parser("auction", help=_("one-way auction: announce, list, bid, close")).add_subparsers(
+        dest="auction_command", required=True, metavar=_("ACTION")
     )
-    p = command(auction, "announce", cmd_auction_announce, "offer a quantity to bidders with a reserve price")
+    p = command(auction, "announce", cmd_auction_announce, _("offer a quantity to bidders with a reserve price"))
     p.add_argument("asset")
     p.add_argument("quantity", type=int)
-    p.add_argument("reserve", help="reserve price, yuan a tonne")
-    p.add_argument("opens", help="window opens, ISO 8601 with zone")
-    p.add_argument("closes", help="window closes, ISO 8601 with zone")
+    p.add_argument("reserve", help=_("reserve price, yuan a tonne"))
+    p.add_argument("opens", help=_("window opens, ISO 8601 with zone"))
+    p.add_argument("closes", help=_("window closes, ISO 8601 with zone"))
     p.add_argument("--account")
     p.add_argument("--key", help=key_help)
-    command(auction, "list", cmd_auction_list, "auctions, newest first")
-    p = command(auction, "bid", cmd_auction_bid, "place a sealed bid (its cash is held until the close)")
+    command(auction, "list", cmd_auction_list, _("auctions, newest first"))
+    p = command(auction, "bid", cmd_auction_bid, _("place a sealed bid (its cash is held until the close)"))
     p.add_argument("auction", type=int)
     p.add_argument("quantity", type=int)
-    p.add_argument("price", help="yuan a tonne")
+    p.add_argument("price", help=_("yuan a tonne"))
     p.add_argument("--account")
     p.add_argument("--key", help=key_help)
-    p = command(auction, "close", cmd_auction_close, "close an auction whose window has ended")
+    p = command(auction, "close", cmd_auction_close, _("close an auction whose window has ended"))
     p.add_argument("auction", type=int)
     p.add_argument("--key", help=key_help)
 
-    pledge = commands.add_parser("pledge", help="pledge loans").add_subparsers(
-        dest="pledge_command", required=True, metavar="ACTION"
+    pledge = commands.add_parser("pledge", help=_("pledge loans")).add_subparsers(
+        dest="pledge_command", required=True, metavar=_("ACTION")
     )
-    p = command(pledge, "list", cmd_pledge_list, "pledges you borrow or lend under")
+    p = command(pledge, "list", cmd_pledge_list, _("pledges you borrow or lend under"))
     p.add_argument("--status")
     p.add_argument("--limit", type=int, default=50)
-    p = command(pledge, "show", cmd_pledge_show, "one pledge")
+    p = command(pledge, "show", cmd_pledge_show, _("one pledge"))
     p.add_argument("id", type=int)
-    p = command(pledge, "confirm", cmd_pledge_confirm, "lender: confirm the terms applied for (joint application)")
+    p = command(pledge, "confirm", cmd_pledge_confirm, _("lender: confirm the terms applied for (joint application)"))
     p.add_argument("id", type=int)
-    p.add_argument("--lender-account", help="your account for units taken and proceeds")
-    p = command(pledge, "register", cmd_pledge_register, "registry: register a joint application")
+    p.add_argument("--lender-account", help=_("your account for units taken and proceeds"))
+    p = command(pledge, "register", cmd_pledge_register, _("registry: register a joint application"))
     p.add_argument("id", type=int)
-    p = command(pledge, "enforce", cmd_pledge_enforce, "lender: propose a valuation (agreement) or sell (sale)")
+    p = command(pledge, "enforce", cmd_pledge_enforce, _("lender: propose a valuation (agreement) or sell (sale)"))
     p.add_argument("id", type=int)
     p.add_argument("--method", choices=["agreement", "sale"], required=True)
-    p.add_argument("--price", required=True, help='yuan a tonne, e.g. "72.00"')
-    p.add_argument("--costs", default="0", help="your costs of enforcement, yuan")
-    p = command(pledge, "agree", cmd_pledge_agree, "borrower: agree (or --decline) the lender's valuation")
+    p.add_argument("--price", required=True, help=_('yuan a tonne, e.g. "72.00"'))
+    p.add_argument("--costs", default="0", help=_("your costs of enforcement, yuan"))
+    p = command(pledge, "agree", cmd_pledge_agree, _("borrower: agree (or --decline) the lender's valuation"))
     p.add_argument("id", type=int)
     p.add_argument("--decline", action="store_true")
-    p = command(pledge, "court-order", cmd_pledge_court_order, "registry: execute a court order on a pledge")
+    p = command(pledge, "court-order", cmd_pledge_court_order, _("registry: execute a court order on a pledge"))
     p.add_argument("id", type=int)
-    p.add_argument("--reference", required=True, help="the order's reference")
-    p.add_argument("--sha256", required=True, help="SHA-256 of the order's document")
-    p.add_argument("--units", type=int, required=True, help="units the order gives the lender")
-    p.add_argument("--price", required=True, help="the value a tonne the order states, yuan")
+    p.add_argument("--reference", required=True, help=_("the order's reference"))
+    p.add_argument("--sha256", required=True, help=_("SHA-256 of the order's document"))
+    p.add_argument("--units", type=int, required=True, help=_("units the order gives the lender"))
+    p.add_argument("--price", required=True, help=_("the value a tonne the order states, yuan"))
     p = command(
-        pledge, "release-for-compliance", cmd_pledge_compliance_release, "borrower: ask to surrender pledged units"
+        pledge, "release-for-compliance", cmd_pledge_compliance_release, _("borrower: ask to surrender pledged units")
     )
     p.add_argument("id", type=int)
     p.add_argument("--quantity", type=int, required=True)
     p.add_argument("--year", type=int, required=True)
-    p.add_argument("--substitute", type=int, default=0, help="other units pledged in their place")
-    p.add_argument("--substitute-cash", default="0", help="cash held under the pledge in their place, yuan")
-    p = command(pledge, "consent", cmd_pledge_consent, "lender: consent to (or --refuse) a release for compliance")
+    p.add_argument("--substitute", type=int, default=0, help=_("other units pledged in their place"))
+    p.add_argument("--substitute-cash", default="0", help=_("cash held under the pledge in their place, yuan"))
+    p = command(pledge, "consent", cmd_pledge_consent, _("lender: consent to (or --refuse) a release for compliance"))
     p.add_argument("id", type=int)
     p.add_argument("--refuse", action="store_true")
     p.add_argument("--reason", default="")
-    p = command(pledge, "external-ref", cmd_pledge_external_ref, "lender: record the external registration number")
+    p = command(pledge, "external-ref", cmd_pledge_external_ref, _("lender: record the external registration number"))
     p.add_argument("id", type=int)
     p.add_argument("reference")
-    command(pledge, "exposure", cmd_pledge_exposure, "lender: your exposure summed (overseers: every lender's)")
-    p = command(pledge, "amend", cmd_pledge_amend, "borrower: apply to top up, partly release or extend a pledge")
+    command(pledge, "exposure", cmd_pledge_exposure, _("lender: your exposure summed (overseers: every lender's)"))
+    p = command(pledge, "amend", cmd_pledge_amend, _("borrower: apply to top up, partly release or extend a pledge"))
     p.add_argument("id", type=int)
     p.add_argument("--kind", choices=["top_up", "partial_release", "extension"], required=True)
-    p.add_argument("--quantity", type=int, default=0, help="tonnes added or released")
-    p.add_argument("--serials", type=_serial_range, help="a top-up of exactly FIRST-LAST")
-    p.add_argument("--maturity", help="the new maturity of an extension, YYYY-MM-DD")
+    p.add_argument("--quantity", type=int, default=0, help=_("tonnes added or released"))
+    p.add_argument("--serials", type=_serial_range, help=_("a top-up of exactly FIRST-LAST"))
+    p.add_argument("--maturity", help=_("the new maturity of an extension, YYYY-MM-DD"))
     p.add_argument("--key", help=key_help)
-    p = command(pledge, "amendments", cmd_pledge_amendments, "a pledge's amendments")
+    p = command(pledge, "amendments", cmd_pledge_amendments, _("a pledge's amendments"))
     p.add_argument("id", type=int)
     for name, handler, text in (
-        ("amendment-confirm", cmd_pledge_amendment_confirm, "lender: confirm an amendment's terms"),
-        ("amendment-register", cmd_pledge_amendment_register, "registry: register an applied amendment"),
-        ("amendment-reject", cmd_pledge_amendment_reject, "reject (lender, registry) or withdraw (borrower)"),
+        ("amendment-confirm", cmd_pledge_amendment_confirm, _("lender: confirm an amendment's terms")),
+        ("amendment-register", cmd_pledge_amendment_register, _("registry: register an applied amendment")),
+        ("amendment-reject", cmd_pledge_amendment_reject, _("reject (lender, registry) or withdraw (borrower)")),
     ):
         p = command(pledge, name, handler, text)
         p.add_argument("id", type=int)
-        p.add_argument("number", type=int, help="the amendment's id")
+        p.add_argument("number", type=int, help=_("the amendment's id"))
         if name == "amendment-reject":
             p.add_argument("--reason", default="")
 
-    compliance = commands.add_parser("compliance", help="your obligations, surrenders, carryover").add_subparsers(
-        dest="compliance_command", required=True, metavar="ACTION"
+    compliance = commands.add_parser("compliance", help=_("your obligations, surrenders, carryover")).add_subparsers(
+        dest="compliance_command", required=True, metavar=_("ACTION")
     )
-    p = command(compliance, "status", cmd_compliance_status, "your obligations")
+    p = command(compliance, "status", cmd_compliance_status, _("your obligations"))
     p.add_argument("--year", type=int)
-    p = command(compliance, "surrender", cmd_compliance_surrender, "surrender units for a compliance year")
+    p = command(compliance, "surrender", cmd_compliance_surrender, _("surrender units for a compliance year"))
     p.add_argument("year", type=int)
     p.add_argument("items", nargs="+", type=_surrender_item, metavar="ASSET:TONNES")
-    p.add_argument("--account", help="one of your accounts (default: your first)")
-    p.add_argument("--key", help="Idempotency-Key (default: a new one); re-run with the same key to retry safely")
-    p = command(compliance, "carryover", cmd_compliance_carryover, "your carryover limit under a plan year's rule")
-    p.add_argument("year", type=int, help="the plan year, e.g. 2024")
+    p.add_argument("--account", help=_("one of your accounts (default: your first)"))
+    p.add_argument("--key", help=_("Idempotency-Key (default: a new one); re-run with the same key to retry safely"))
+    p = command(compliance, "carryover", cmd_compliance_carryover, _("your carryover limit under a plan year's rule"))
+    p.add_argument("year", type=int, help=_("the plan year, e.g. 2024"))
 
-    p = command(commands, "watch", cmd_watch, "print your events as they happen (the live stream; Ctrl-C stops)")
-    p.add_argument("--types", help="comma-separated event types, e.g. order.filled,trade.settled")
-    p.add_argument("--after", type=int, help="start after this event id (default: from now on)")
-    p.add_argument("--from-start", action="store_true", help="start from your first event kept")
-    p.add_argument("--count", type=int, default=0, help="stop after this many events (default: never)")
+    p = command(commands, "watch", cmd_watch, _("print your events as they happen (the live stream; Ctrl-C stops)"))
+    p.add_argument("--types", help=_("comma-separated event types, e.g. order.filled,trade.settled"))
+    p.add_argument("--after", type=int, help=_("start after this event id (default: from now on)"))
+    p.add_argument("--from-start", action="store_true", help=_("start from your first event kept"))
+    p.add_argument("--count", type=int, default=0, help=_("stop after this many events (default: never)"))
 
-    p = command(commands, "retire", cmd_retire, "retire units for good for a beneficiary (a public certificate)")
-    p.add_argument("asset", help="e.g. CEA-2024")
-    p.add_argument("quantity", type=int, help="whole tonnes")
-    p.add_argument("--beneficiary", required=True, help="in whose name the units are retired")
-    p.add_argument("--reason", required=True, help="why, e.g. offsetting an event")
-    p.add_argument("--account", help="one of your accounts (default: your first)")
-    p.add_argument("--key", help="Idempotency-Key (default: a new one); re-run with the same key to retry safely")
+    p = command(commands, "retire", cmd_retire, _("retire units for good for a beneficiary (a public certificate)"))
+    p.add_argument("asset", help=_("e.g. CEA-2024"))
+    p.add_argument("quantity", type=int, help=_("whole tonnes"))
+    p.add_argument("--beneficiary", required=True, help=_("in whose name the units are retired"))
+    p.add_argument("--reason", required=True, help=_("why, e.g. offsetting an event"))
+    p.add_argument("--account", help=_("one of your accounts (default: your first)"))
+    p.add_argument("--key", help=_("Idempotency-Key (default: a new one); re-run with the same key to retry safely"))
 
-    pending = commands.add_parser("pending", help="transfers waiting for their delay").add_subparsers(
-        dest="pending_command", required=True, metavar="ACTION"
+    pending = commands.add_parser("pending", help=_("transfers waiting for their delay")).add_subparsers(
+        dest="pending_command", required=True, metavar=_("ACTION")
     )
-    p = command(pending, "list", cmd_pending_list, "your pending transfers, newest first")
+    p = command(pending, "list", cmd_pending_list, _("your pending transfers, newest first"))
     p.add_argument("--limit", type=int, default=50)
-    p = command(pending, "cancel", cmd_pending_cancel, "cancel a pending transfer (its units are released)")
+    p = command(pending, "cancel", cmd_pending_cancel, _("cancel a pending transfer (its units are released)"))
     p.add_argument("pending", type=int)
 
-    p = command(commands, "statement", cmd_statement, "an account's postings with the balance after each")
+    p = command(commands, "statement", cmd_statement, _("an account's postings with the balance after each"))
     p.add_argument("--account")
     p.add_argument("--asset")
     p.add_argument("--limit", type=int, default=50)
 
-    approval = commands.add_parser("approvals", help="four-eyes approval requests (registry users)").add_subparsers(
-        dest="approval_command", required=True, metavar="ACTION"
+    approval = commands.add_parser("approvals", help=_("four-eyes approval requests (registry users)")).add_subparsers(
+        dest="approval_command", required=True, metavar=_("ACTION")
     )
-    p = command(approval, "list", cmd_approval_list, "approval requests, newest first")
+    p = command(approval, "list", cmd_approval_list, _("approval requests, newest first"))
     p.add_argument("--status", choices=["pending", "approved", "rejected"])
     p.add_argument("--limit", type=int, default=50)
-    p = command(approval, "approve", cmd_approval_approve, "approve and carry out a request (not your own)")
+    p = command(approval, "approve", cmd_approval_approve, _("approve and carry out a request (not your own)"))
     p.add_argument("approval", type=int)
-    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
-    p = command(approval, "reject", cmd_approval_reject, "reject a request, with the reason")
+    p.add_argument("--key", help=_("Idempotency-Key (default: a new one)"))
+    p = command(approval, "reject", cmd_approval_reject, _("reject a request, with the reason"))
     p.add_argument("approval", type=int)
     p.add_argument("reason")
-    p.add_argument("--key", help="Idempotency-Key (default: a new one)")
+    p.add_argument("--key", help=_("Idempotency-Key (default: a new one)"))
 
-    proof = commands.add_parser("proof", help="audit proofs").add_subparsers(
-        dest="proof_command", required=True, metavar="ACTION"
+    proof = commands.add_parser("proof", help=_("audit proofs")).add_subparsers(
+        dest="proof_command", required=True, metavar=_("ACTION")
     )
-    p = command(proof, "verify", cmd_proof_verify, "fetch an audit event's inclusion proof and check it locally")
-    p.add_argument("seq", type=int, help="the audit event's sequence number")
-    p.add_argument("--trusted", help="a checkpoint hash you trust (e.g. published); the chain must reach it")
+    p = command(proof, "verify", cmd_proof_verify, _("fetch an audit event's inclusion proof and check it locally"))
+    p.add_argument("seq", type=int, help=_("the audit event's sequence number"))
+    p.add_argument("--trusted", help=_("a checkpoint hash you trust (e.g. published); the chain must reach it"))
     p.add_argument(
         "--public-key",
         action="append",
-        help="an audit signing key you trust (base64, from GET /api/v1/audit/public-keys, pinned); repeatable. "
-        "Without it the server's published keys are used.",
+        help=_(
+            "an audit signing key you trust (base64, from GET /api/v1/audit/public-keys, pinned); repeatable. "
+            "Without it the server's published keys are used."
+        ),
     )
-    p = command(proof, "feed", cmd_proof_feed, "fetch the signed checkpoint feed; compare it with a kept copy")
-    p.add_argument("--against", metavar="FILE", help="a kept copy: each checkpoint in it must be unchanged")
-    p.add_argument("--save", metavar="FILE", help="write the feed here (JSON lines) to keep it")
-    p.add_argument("--public-key", action="append", help="an audit signing key you trust (base64); repeatable")
+    p = command(proof, "feed", cmd_proof_feed, _("fetch the signed checkpoint feed; compare it with a kept copy"))
+    p.add_argument("--against", metavar="FILE", help=_("a kept copy: each checkpoint in it must be unchanged"))
+    p.add_argument("--save", metavar="FILE", help=_("write the feed here (JSON lines) to keep it"))
+    p.add_argument("--public-key", action="append", help=_("an audit signing key you trust (base64); repeatable"))
     return parser
 
 
@@ -1567,7 +1621,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
                 err.write(_("details") + f": {json.dumps(exc.details, ensure_ascii=False, sort_keys=True)}\n")
             return 1
         except ProofError as exc:
-            err.write(_("PROOF DOES NOT HOLD: %(problem)s") % {"problem": exc} + "\n")
+            err.write(_("PROOF DOES NOT HOLD: %(problem)s") % {"problem": exc.text(_)} + "\n")
             return 1
     if result is not None:
         out.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")

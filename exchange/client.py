@@ -26,7 +26,7 @@ from typing import Any, Literal, TypedDict, cast
 
 import httpx
 
-from exchange.audit_proof import compare_with_kept, signature_problem
+from exchange.audit_proof import ProofProblem, compare_with_kept, signature_problem
 from exchange.audit_proof import verify_proof as _verify_proof
 
 __all__ = [
@@ -828,7 +828,7 @@ class Client:
 
     def compare_feed(
         self, kept: list[dict[str, Any]], *, public_keys: Mapping[str, str] | None = None
-    ) -> list[tuple[int, str]]:
+    ) -> list[tuple[int, ProofProblem]]:
         """Compare a kept copy of the feed with the feed now; with ``cryptography`` check the new checkpoints'
         signatures too. Returns ``(checkpoint number, what is wrong)``, empty when all holds."""
         current = {int(doc["number"]): doc for doc in self.checkpoint_feed()}

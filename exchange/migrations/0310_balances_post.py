@@ -8,7 +8,7 @@ from exchange.sql import sql_file
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exchange", "0302_event_route_ints")]
+    dependencies = [("exchange", "0303_project_filed_on_help")]
 
     operations = [
         migrations.RunSQL(

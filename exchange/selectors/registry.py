@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.utils.translation import gettext
+
 from exchange.audit_proof import ProofError, canonical_json, verify_proof
 from exchange.models import (
     Account,
@@ -125,20 +127,33 @@ def pledge_certificate(reference: str) -> PledgeCertificate | None:
 
 
 def verify_event(seq: int | None, what: str = "retirement") -> Verification:
+    """The proof of event ``seq`` checked here, said in the reader's language (the active one)."""
     if seq is None:
-        return Verification("failed", f"No audit event records this {what}.")
+        missing = (
+            gettext("No audit event records this retirement.")
+            if what == "retirement"
+            else gettext("No audit event records this registration.")
+        )
+        return Verification("failed", missing)
     try:
         proof = audit_proof(seq)
     except NotSealed:
-        return Verification("pending", "Sealing pending: the audit trail seals new events every minute.")
+        return Verification("pending", gettext("Sealing pending: the audit trail seals new events every minute."))
     try:
         result = verify_proof(proof)
-    except (ProofError, ValueError, KeyError) as exc:
-        return Verification("failed", f"The proof does not hold: {exc}", proof)
+    except ProofError as exc:
+        return Verification(
+            "failed", gettext("The proof does not hold: %(problem)s") % {"problem": exc.text(gettext)}, proof
+        )
+    except (ValueError, KeyError) as exc:  # a proof malformed beyond the checker's steps
+        return Verification("failed", gettext("The proof does not hold: %(problem)s") % {"problem": exc}, proof)
     return Verification(
         "verified",
-        f"Audit event {result['seq']} is included in checkpoint {result['checkpoint']}, and the checkpoint chain "
-        f"holds up to checkpoint {result['latest']}.",
+        gettext(
+            "Audit event %(seq)s is included in checkpoint %(checkpoint)s, and the checkpoint chain holds up to "
+            "checkpoint %(latest)s."
+        )
+        % {"seq": result["seq"], "checkpoint": result["checkpoint"], "latest": result["latest"]},
         proof,
     )
 

@@ -33,9 +33,11 @@ from typing import Any
 from django.conf import settings
 from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from exchange.audit_proof import (
     GENESIS_HASH,
+    ProofProblem,
     checkpoint_hash,
     compare_with_kept,
     event_digest,
@@ -217,7 +219,7 @@ class VerifyResult:
     failure: dict[str, Any] | None = None
     problems: list[dict[str, Any]] = field(default_factory=list)
 
-    def fail(self, kind: str, ident: int, reason: str) -> None:
+    def fail(self, kind: str, ident: int, reason: str) -> None:  # reason: a ProofProblem, English as a str
         problem = {"kind": kind, "seq" if kind == "event" else "checkpoint": ident, "reason": reason}
         self.problems.append(problem)
         if self.ok:
@@ -244,6 +246,35 @@ class _Span:
     stop_at_first: bool = False
 
 
+# What the trail's verification finds beyond a proof's steps, by a stable code (``verify_audit`` shows the text in
+# the reader's language; the result keeps the English, which the problem is as a string).
+TRAIL_MESSAGES = {
+    "unsealed_hash": gettext_noop("hash does not match its contents (not yet sealed)"),
+    "leaves_edited": gettext_noop("the event hashes it sealed were edited (they no longer give its root)"),
+    "missing": gettext_noop("missing: checkpoint %(number)s sealed it"),
+    "gap_present": gettext_noop("present, but checkpoint %(number)s sealed its number as a gap"),
+    "event_hash": gettext_noop("hash does not match its contents"),
+    "edited_after_sealing": gettext_noop(
+        "edited after sealing: its contents and hash are not what checkpoint %(number)s sealed"
+    ),
+    "count": gettext_noop("holds %(events)s events, sealed %(count)s"),
+    "merkle_root": gettext_noop("Merkle root does not match its events"),
+    "numbers_skip": gettext_noop("checkpoint numbers skip from %(previous)s to %(number)s"),
+    "previous_hash": gettext_noop("does not name the previous checkpoint's hash"),
+    "first_seq": gettext_noop("starts at event %(first)s, not %(expected)s"),
+    "checkpoint_hash": gettext_noop("hash does not match its fields"),
+    "sealed_without_key": gettext_noop(
+        "events %(first)s..%(last)s are sealed only by checkpoint %(number)s, whose signature does not hold: they "
+        "were sealed without the registry's key"
+    ),
+    "changed_since_run": gettext_noop("changed or gone since a run verified it at %(time)s: run a full verification"),
+}
+
+
+class TrailProblem(ProofProblem):
+    messages = TRAIL_MESSAGES
+
+
 Problem = tuple[str, int, str]
 
 
@@ -254,7 +285,7 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
         events = 0
         for row in _events(span.after + 1, span.last_seq):
             if _row_hash(row) != row[-1]:
-                problems.append(("event", row[0], "hash does not match its contents (not yet sealed)"))
+                problems.append(("event", row[0], TrailProblem("unsealed_hash")))
                 if span.stop_at_first:
                     break  # the events counted are those before it, as one pass that stops there counts
             events += 1
@@ -269,7 +300,7 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
         len(sealed) != 32 * c.count
         or merkle_root_of_digests([sealed[i : i + 32] for i in range(0, len(sealed), 32)]) != c.root
     ):
-        problems.append(("checkpoint", number, "the event hashes it sealed were edited (they no longer give its root)"))
+        problems.append(("checkpoint", number, TrailProblem("leaves_edited")))
         sealed = None
     gaps = {int(g) for g in json.loads(c.gaps)}
     digests: list[bytes] = []
@@ -282,33 +313,27 @@ def _verify_span(span: _Span) -> tuple[int, list[Problem]]:
         if seq != expected:
             for missing in range(expected, seq):
                 if missing not in gaps:
-                    problems.append(("event", missing, f"missing: checkpoint {c.number} sealed it"))
+                    problems.append(("event", missing, TrailProblem("missing", number=c.number)))
         if seq in gaps:
-            problems.append(("event", seq, f"present, but checkpoint {c.number} sealed its number as a gap"))
+            problems.append(("event", seq, TrailProblem("gap_present", number=c.number)))
         # The row's columns are event_digest's parameters in order, the time already text (_events).
         digest = event_digest(*row[:9]) if row[1].__class__ is str else _row_digest(row)
         position = 32 * len(digests)
         if digest.hex() != row[-1]:
-            problems.append(("event", seq, "hash does not match its contents"))
+            problems.append(("event", seq, TrailProblem("event_hash")))
             as_sealed = as_sealed and sealed is not None and sealed[position : position + 32] == digest
         elif sealed is not None and sealed[position : position + 32] != digest:
-            problems.append(
-                (
-                    "event",
-                    seq,
-                    f"edited after sealing: its contents and hash are not what checkpoint {c.number} sealed",
-                )
-            )
+            problems.append(("event", seq, TrailProblem("edited_after_sealing", number=c.number)))
             as_sealed = False
         digests.append(digest)
         expected = seq + 1
     for missing in range(expected, c.last_seq + 1):
         if missing not in gaps:
-            problems.append(("event", missing, f"missing: checkpoint {c.number} sealed it"))
+            problems.append(("event", missing, TrailProblem("missing", number=c.number)))
     if len(digests) != c.count:
-        problems.append(("checkpoint", number, f"holds {len(digests)} events, sealed {c.count}"))
+        problems.append(("checkpoint", number, TrailProblem("count", events=len(digests), count=c.count)))
     elif digests and not as_sealed and merkle_root_of_digests(digests) != c.root:
-        problems.append(("checkpoint", number, "Merkle root does not match its events"))
+        problems.append(("checkpoint", number, TrailProblem("merkle_root")))
     return len(digests), problems
 
 
@@ -374,8 +399,7 @@ def audit_verify(
                 result.fail(
                     "checkpoint",
                     last.through_number,
-                    f"changed or gone since a run verified it at {format_time(last.verified_at)}: "
-                    "run a full verification",
+                    TrailProblem("changed_since_run", time=format_time(last.verified_at)),
                 )
                 return result
             start = position + 1
@@ -388,24 +412,20 @@ def audit_verify(
     for index, c in enumerate(checkpoints[start:], start=start + 1):
         problems: list[Problem] = []
         if c.number != index:
-            problems.append(("checkpoint", c.number, f"checkpoint numbers skip from {index - 1} to {c.number}"))
+            problems.append(("checkpoint", c.number, TrailProblem("numbers_skip", previous=index - 1, number=c.number)))
         if c.previous_hash != previous_hash:
-            problems.append(("checkpoint", c.number, "does not name the previous checkpoint's hash"))
+            problems.append(("checkpoint", c.number, TrailProblem("previous_hash")))
         if c.first_seq != expected_first:
-            problems.append(("checkpoint", c.number, f"starts at event {c.first_seq}, not {expected_first}"))
+            problems.append(
+                ("checkpoint", c.number, TrailProblem("first_seq", first=c.first_seq, expected=expected_first))
+            )
         if checkpoint_hash(_checkpoint_fields(c)) != c.hash:
-            problems.append(("checkpoint", c.number, "hash does not match its fields"))
+            problems.append(("checkpoint", c.number, TrailProblem("checkpoint_hash")))
         unsigned = c.number > unsigned_through and signature_problem(checkpoint_document(c), keys)
         if unsigned:
             problems.append(("checkpoint", c.number, unsigned))
-            problems.append(
-                (
-                    "event",
-                    c.first_seq,
-                    f"events {c.first_seq}..{c.last_seq} are sealed only by checkpoint {c.number}, whose "
-                    "signature does not hold: they were sealed without the registry's key",
-                )
-            )
+            sealed_without_key = TrailProblem("sealed_without_key", first=c.first_seq, last=c.last_seq, number=c.number)
+            problems.append(("event", c.first_seq, sealed_without_key))
         chain.append(problems)
         spans.append(_Span(c.number, after, c.first_seq, c.last_seq, c.count, c.root, c.gaps))
         after = max(after, c.last_seq)

@@ -288,3 +288,33 @@ def test_the_agreement_proposal_notice_is_written_in_the_registry_language(db, r
     assert {n.address for n in notices} == {loan.borrower.email, loan.lender.email}
     assert {n.subject for n in notices} == {subject.format(ref=ref)}
     assert all(n.body.startswith(body_starts.format(ref=ref, lender=lender)) for n in notices)
+
+
+
+@pytest.mark.parametrize(
+    ("app", "name", "chinese", "english"),
+    [
+        (
+            "exchange",
+            "verify_audit",
+            ["验证每个审计事件的哈希（存储的和封存的）", "列出所有不一致之处，而不只是第一个。"],
+            ["Verify every audit event hash (as stored and as sealed)", "List every mismatch, not only the first."],
+        ),
+        (
+            "accounts",
+            "revoke_token",
+            ["吊销前缀为 PREFIX", "令牌前缀（与管理后台列表中所示一致），或整个令牌。"],
+            ["Revoke the API token with PREFIX", "The token's prefix (as the admin lists it), or the whole token."],
+        ),
+    ],
+)
+def test_a_management_command_help_is_in_the_active_language(app, name, chinese, english):
+    from django.core.management import load_command_class
+
+    with translation.override("zh-hans"):
+        in_chinese = load_command_class(app, name).create_parser("manage.py", name).format_help()
+    with translation.override("en"):
+        in_english = load_command_class(app, name).create_parser("manage.py", name).format_help()
+
+    assert all(text in " ".join(in_chinese.split()) for text in chinese), in_chinese  # as one line, unwrapped
+    assert all(text in " ".join(in_english.split()) for text in english), in_english

@@ -6,21 +6,24 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.services import api_token_create
 from core.errors import DomainError
+from core.i18n import TranslatedCommand
 
 
-class Command(BaseCommand):
-    help = "Create an API token for USERNAME and print it once (it is stored hashed and can't be shown again)."
+class Command(TranslatedCommand):
+    help = _("Create an API token for USERNAME and print it once (it is stored hashed and can't be shown again).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
-        parser.add_argument("--name", default="cli", help="A label for the token, e.g. the client program.")
-        parser.add_argument("--expires-days", type=int, default=None, help="Expire after this many days.")
+        parser.add_argument("--name", default="cli", help=gettext("A label for the token, e.g. the client program."))
+        parser.add_argument("--expires-days", type=int, default=None, help=gettext("Expire after this many days."))
 
     def handle(self, *args: Any, username: str, name: str, expires_days: int | None, **options: Any) -> None:
         user = get_user_model().objects.filter(username=username).first()

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from accounts.authentication import split_token
 from accounts.models import ApiToken
 from accounts.services import api_token_revoke
 from core.errors import DomainError
+from core.i18n import TranslatedCommand
 
 
-class Command(BaseCommand):
-    help = "Revoke the API token with PREFIX (the part after gl_, or the whole token): it stops working at once."
+class Command(TranslatedCommand):
+    help = _("Revoke the API token with PREFIX (the part after gl_, or the whole token): it stops working at once.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("prefix", help="The token's prefix (as the admin lists it), or the whole token.")
-        parser.add_argument("--reason", default="", help="Why, for the audit trail (e.g. 'leaked in a log').")
+        parser.add_argument("prefix", help=gettext("The token's prefix (as the admin lists it), or the whole token."))
+        parser.add_argument("--reason", default="", help=gettext("Why, for the audit trail (e.g. 'leaked in a log')."))
 
     def handle(self, *args: Any, prefix: str, reason: str, **options: Any) -> None:
         prefix = split_token(prefix) or prefix

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.utils.translation import gettext_lazy as _
 
+from core.i18n import TranslatedCommand
 from exchange.services.sealing import audit_seal
 
 
-class Command(BaseCommand):
-    help = "Seal every committed, unsealed audit event into checkpoints."
+class Command(TranslatedCommand):
+    help = _("Seal every committed, unsealed audit event into checkpoints.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         made = audit_seal()

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError, catalogue, remedy_of
+from core.i18n import TranslatedCommand
 
 HEADER = """# Error codes
 
@@ -63,11 +66,11 @@ def path() -> Path:
     return Path(settings.BASE_DIR) / "docs" / "errors.md"
 
 
-class Command(BaseCommand):
-    help = "Write docs/errors.md from the error catalogue (--check: fail if it is not current)."
+class Command(TranslatedCommand):
+    help = _("Write docs/errors.md from the error catalogue (--check: fail if it is not current).")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--check", action="store_true", help="Write nothing; exit 1 if the file differs.")
+        parser.add_argument("--check", action="store_true", help=gettext("Write nothing; exit 1 if the file differs."))
 
     def handle(self, *args: Any, check: bool, **options: Any) -> None:
         text = render()

@@ -11,23 +11,28 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core.errors import DomainError
+from core.i18n import TranslatedCommand
 from exchange.services.audit import recording_service_calls
 from exchange.services.calendar import calendar_data_read, calendar_year_load
 
 
-class Command(BaseCommand):
-    help = "Load a year of a working-day calendar (public holidays and make-up working days) from its data file."
+class Command(TranslatedCommand):
+    help = _("Load a year of a working-day calendar (public holidays and make-up working days) from its data file.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("calendar", help="The calendar's code, e.g. cn.")
-        parser.add_argument("year", help="The year, e.g. 2026.")
-        parser.add_argument("--file", type=Path, help="Read this file instead of the shipped one (same format).")
+        parser.add_argument("calendar", help=gettext("The calendar's code, e.g. cn."))
+        parser.add_argument("year", help=gettext("The year, e.g. 2026."))
         parser.add_argument(
-            "--as", dest="username", help="Act as this registry or exchange user (default: the system)."
+            "--file", type=Path, help=gettext("Read this file instead of the shipped one (same format).")
+        )
+        parser.add_argument(
+            "--as", dest="username", help=gettext("Act as this registry or exchange user (default: the system).")
         )
 
     def handle(

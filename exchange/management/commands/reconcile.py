@@ -6,20 +6,23 @@ import sys
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from core.i18n import TranslatedCommand
 from exchange.models import Asset, Posting, SerialBlock, Transaction
 from exchange.selectors.reconcile import CHECKS, Violation, reconcile
 
 
-class Command(BaseCommand):
-    help = (
+class Command(TranslatedCommand):
+    help = _(
         "Check invariants 1-7 on live data: balanced journal, balances = postings, supply, serial blocks, the "
         "journal against the audit trail, running balances, the journal's order."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--quiet", action="store_true", help="Print only violations and the summary.")
+        parser.add_argument("--quiet", action="store_true", help=gettext("Print only violations and the summary."))
 
     def handle(self, *args: Any, quiet: bool, **options: Any) -> None:
         started = time.monotonic()

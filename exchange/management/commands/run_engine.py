@@ -11,17 +11,27 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from core.i18n import TranslatedCommand
 from exchange.engine.engine import BATCH, Engine
 
 
-class Command(BaseCommand):
-    help = "Run the matching engine for the continuous books (all listed instruments, or those of --market)."
+class Command(TranslatedCommand):
+    help = _("Run the matching engine for the continuous books (all listed instruments, or those of --market).")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--market", action="append", default=[], help="A market code (repeatable; default all).")
-        parser.add_argument("--batch", type=int, default=BATCH, help=f"Most requests per commit (default {BATCH}).")
+        parser.add_argument(
+            "--market", action="append", default=[], help=gettext("A market code (repeatable; default all).")
+        )
+        parser.add_argument(
+            "--batch",
+            type=int,
+            default=BATCH,
+            help=gettext("Most requests per commit (default %(batch)s).") % {"batch": BATCH},
+        )
 
     def handle(self, *args: Any, market: list[str], batch: int, **options: Any) -> None:
         engine = Engine(market, batch=batch)

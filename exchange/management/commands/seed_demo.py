@@ -24,15 +24,17 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Count
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
 from accounts.services import api_token_create, membership_create, participant_create
 from accounts.validators import make_uscc
 from core import clock
+from core.i18n import TranslatedCommand
 from exchange.models import (
     ApprovalOperation,
     ApprovalRequest,
@@ -219,12 +221,12 @@ DEMO_DESKS = {
 }
 # The logins seed_demo prints, by role: (username, what they do in the README).
 DEMO_LOGINS = [
-    ("admin", "registry officer (superuser): issue, allocate, request approvals"),
-    ("registry_officer", "second registry officer: approve a request (four eyes)"),
-    ("exchange_ops", "exchange operator: settle now, list assets"),
-    ("bank_bj_officer", "bank officer: accept and register a pledge"),
-    ("auditor", "auditor: reads everything, changes nothing"),
-    ("jingneng_trader", "trader of Jingneng Thermal Power: request a pledge"),
+    ("admin", gettext_noop("registry officer (superuser): issue, allocate, request approvals")),
+    ("registry_officer", gettext_noop("second registry officer: approve a request (four eyes)")),
+    ("exchange_ops", gettext_noop("exchange operator: settle now, list assets")),
+    ("bank_bj_officer", gettext_noop("bank officer: accept and register a pledge")),
+    ("auditor", gettext_noop("auditor: reads everything, changes nothing")),
+    ("jingneng_trader", gettext_noop("trader of Jingneng Thermal Power: request a pledge")),
 ]
 
 
@@ -249,11 +251,11 @@ def _at(day: date, hour: int, minute: int) -> datetime:
     return datetime.combine(day, datetime.min.time(), clock.MARKET_TZ).replace(hour=hour, minute=minute)
 
 
-class Command(BaseCommand):
-    help = "Load the demo market (idempotent) and print the admin login and a demo API token."
+class Command(TranslatedCommand):
+    help = gettext_lazy("Load the demo market (idempotent) and print the admin login and a demo API token.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the server will answer.")
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help=gettext("Where the server will answer."))
 
     def handle(self, *args: Any, url: str, **options: Any) -> None:
         if getattr(settings, "PRODUCTION", False):
@@ -261,24 +263,33 @@ class Command(BaseCommand):
                 "seed_demo loads a demo market with published passwords; it refuses to run in production."
             )
         steps: list[tuple[str, Callable[[], None]]] = [
-            ("participants and people", self.people),
-            ("markets and their rulebooks (CN-CEA, CN-CCER, BJ-BEA)", self.markets),
-            ("allowance vintages and allocations", self.allowances),
-            ("forestry CCER project and issuance", self.ccer),
-            ("exchange listings and cash", self.market),
-            (f"{HISTORY_DAYS} past trading days (trades, settlement, closes)", self.history),
-            ("open orders", self.orders),
-            ("compliance rules: the 2023-2024 and 2025 plans, carryover, official price", self.compliance_rules),
-            (f"compliance year {COMPLIANCE_YEAR}: emissions and surrenders", self.compliance),
-            ("demo API tokens (trader and two bots)", self.token),
-            ("demo pledge loan", self.pledge),
-            ("an allocation waiting for a second registry officer", self.waiting_approval),
-            ("a retirement for the public registry", self.retirement),
+            (gettext("participants and people"), self.people),
+            (gettext("markets and their rulebooks (CN-CEA, CN-CCER, BJ-BEA)"), self.markets),
+            (gettext("allowance vintages and allocations"), self.allowances),
+            (gettext("forestry CCER project and issuance"), self.ccer),
+            (gettext("exchange listings and cash"), self.market),
+            (gettext("%(days)s past trading days (trades, settlement, closes)") % {"days": HISTORY_DAYS}, self.history),
+            (gettext("open orders"), self.orders),
             (
-                "working-day calendar CN 2026",
+                gettext("compliance rules: the 2023-2024 and 2025 plans, carryover, official price"),
+                self.compliance_rules,
+            ),
+            (
+                gettext("compliance year %(year)s: emissions and surrenders") % {"year": COMPLIANCE_YEAR},
+                self.compliance,
+            ),
+            (gettext("demo API tokens (trader and two bots)"), self.token),
+            (gettext("demo pledge loan"), self.pledge),
+            (gettext("an allocation waiting for a second registry officer"), self.waiting_approval),
+            (gettext("a retirement for the public registry"), self.retirement),
+            (
+                gettext("working-day calendar CN 2026"),
                 partial(calendar_year_load, actor=Actor.system("seed_demo"), code="CN", year=2026),
             ),
-            ("CCER rule and methodologies (2023 Measures), an application published for comment", self.ccer_cycle),
+            (
+                gettext("CCER rule and methodologies (2023 Measures), an application published for comment"),
+                self.ccer_cycle,
+            ),
         ]
         self.p: dict[str, Participant] = {}
         self.notes: list[str] = []
@@ -298,27 +309,45 @@ class Command(BaseCommand):
         recorded = AuditEvent.objects.count() - events_before
         counts = Trade.objects.aggregate(trades=Count("id"))
         self.stderr.write(
-            f"seed_demo: done in {time.monotonic() - started:.1f}s: {len(self.p)} participants, "
-            f"{counts['trades']} trades, {DailyPrice.objects.count()} daily closes, "
-            f"{Order.objects.filter(status='open').count()} open orders; "
-            + (f"{recorded} audit events recorded" if recorded else "nothing changed (already loaded)")
+            gettext(
+                "seed_demo: done in %(seconds)ss: %(participants)s participants, %(trades)s trades, %(closes)s daily "
+                "closes, %(orders)s open orders; "
+            )
+            % {
+                "seconds": f"{time.monotonic() - started:.1f}",
+                "participants": len(self.p),
+                "trades": counts["trades"],
+                "closes": DailyPrice.objects.count(),
+                "orders": Order.objects.filter(status="open").count(),
+            }
+            + (
+                gettext("%(count)s audit events recorded") % {"count": recorded}
+                if recorded
+                else gettext("nothing changed (already loaded)")
+            )
             + "".join(f"; {note}" for note in self.notes)
         )
         certificate = Retirement.objects.filter(beneficiary=DEMO_BENEFICIARY).values_list("pk", flat=True).first()
+        names = {"trader": self.p["jingneng"].name, "maker": self.p["shougang"].name, "taker": self.p["cement"].name}
         self.stdout.write(
             "\n".join(
                 [
                     "",
-                    "greenledger demo market is ready.",
-                    f"  Home:     {url}/",
-                    f"  Admin:    {url}/admin/   every login below has the password {DEMO_PASSWORD}",
-                    *(f"            {username:<18} {role}" for username, role in DEMO_LOGINS),
-                    f"  API:      {url}/api/v1/   (docs at {url}/api/docs/)",
-                    f"  Token:    {DEMO_TOKEN}   (trader of {self.p['jingneng'].name})",
-                    f"  Bots:     market maker {BOT_TOKENS['maker'][1]} ({self.p['shougang'].name}),",
-                    f"            taker {BOT_TOKENS['taker'][1]} ({self.p['cement'].name})",
-                    f"  Try:      curl -H 'Authorization: Token {DEMO_TOKEN}' {url}/api/v1/",
-                    f"  Registry: {url}/registry/retirements/{certificate}   (a public retirement certificate)",
+                    gettext("greenledger demo market is ready."),
+                    gettext("  Home:     %(url)s/") % {"url": url},
+                    gettext("  Admin:    %(url)s/admin/   every login below has the password %(password)s")
+                    % {"url": url, "password": DEMO_PASSWORD},
+                    *(f"            {username:<18} {gettext(role)}" for username, role in DEMO_LOGINS),
+                    gettext("  API:      %(url)s/api/v1/   (docs at %(url)s/api/docs/)") % {"url": url},
+                    gettext("  Token:    %(token)s   (trader of %(trader)s)") % {"token": DEMO_TOKEN, **names},
+                    gettext("  Bots:     market maker %(maker_token)s (%(maker)s),")
+                    % {"maker_token": BOT_TOKENS["maker"][1], **names},
+                    gettext("            taker %(taker_token)s (%(taker)s)")
+                    % {"taker_token": BOT_TOKENS["taker"][1], **names},
+                    gettext("  Try:      curl -H 'Authorization: Token %(token)s' %(url)s/api/v1/")
+                    % {"token": DEMO_TOKEN, "url": url},
+                    gettext("  Registry: %(url)s/registry/retirements/%(id)s   (a public retirement certificate)")
+                    % {"url": url, "id": certificate},
                     "",
                 ]
             )
@@ -502,7 +531,7 @@ class Command(BaseCommand):
         codes = [code for code, _, _, _ in HISTORY]
         if Order.objects.filter(asset__code__in=codes).exists() or DailyPrice.objects.exists():
             if not DailyPrice.objects.exists():
-                self.notes.append("no price history: the market already had orders")
+                self.notes.append(gettext("no price history: the market already had orders"))
             return
         operator = Actor.for_user(get_user_model().objects.get(username="exchange_ops"))
         today = clock.trading_day()

@@ -23,28 +23,39 @@ from typing import Any
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from core.i18n import TranslatedCommand
 
 DEMO_BLOCK_ASSETS = ("BEA-2025",)
 """The instruments the demo's market maker offers blocks of (the Beijing pilot's; the size is the rulebook's)."""
 
 
-class Command(BaseCommand):
-    help = "Serve on 127.0.0.1:8000 with the scheduled jobs running in-process (what make run starts)."
+class Command(TranslatedCommand):
+    help = _("Serve on 127.0.0.1:8000 with the scheduled jobs running in-process (what make run starts).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--no-worker", action="store_true", help="Serve HTTP only; run no Celery worker or beat.")
-        parser.add_argument("--no-bots", action="store_true", help="Don't start the demo trading bots.")
+        parser.add_argument(
+            "--no-worker", action="store_true", help=gettext("Serve HTTP only; run no Celery worker or beat.")
+        )
+        parser.add_argument("--no-bots", action="store_true", help=gettext("Don't start the demo trading bots."))
         parser.add_argument(
             "--no-engine",
             action="store_true",
-            help="Run no matching engine here even with GREENLEDGER_ORDER_ENGINE on (orders then go to a separate "
-            "manage.py run_engine). With the setting off orders match inline and no engine runs.",
+            help=gettext(
+                "Run no matching engine here even with GREENLEDGER_ORDER_ENGINE on (orders then go to a separate "
+                "manage.py run_engine). With the setting off orders match inline and no engine runs."
+            ),
         )
         parser.add_argument(
-            "--bot-interval", type=float, default=20.0, help="Seconds between the demo bots' moves (default 20)."
+            "--bot-interval",
+            type=float,
+            default=20.0,
+            help=gettext("Seconds between the demo bots' moves (default 20)."),
         )
 
     def handle(
@@ -74,12 +85,21 @@ class Command(BaseCommand):
         http.start()
         while not server.started and http.is_alive():
             threading.Event().wait(0.05)
-        broker = "Redis" if settings.CELERY_BROKER_URL.startswith("redis") else "the in-process broker"
+        broker = "Redis" if settings.CELERY_BROKER_URL.startswith("redis") else gettext("the in-process broker")
         host = settings.DATABASES["default"]["HOST"] or "localhost"
-        database = f"the embedded PostgreSQL in {host}" if host.startswith("/") else f"PostgreSQL at {host}"
+        database = (
+            gettext("the embedded PostgreSQL in %(host)s")
+            if host.startswith("/")
+            else gettext("PostgreSQL at %(host)s")
+        ) % {"host": host}
         self.stderr.write(
-            f"Serving http://{addr}:{port}/ (API /api/v1/, events /api/v1/events/stream, docs /api/docs/, "
-            f"admin /admin/) on {database}" + ("" if no_worker else f"; scheduled jobs on {broker}") + ". Ctrl-C stops."
+            gettext(
+                "Serving http://%(addr)s:%(port)s/ (API /api/v1/, events /api/v1/events/stream, docs /api/docs/, "
+                "admin /admin/) on %(database)s"
+            )
+            % {"addr": addr, "port": port, "database": database}
+            + ("" if no_worker else gettext("; scheduled jobs on %(broker)s") % {"broker": broker})
+            + gettext(". Ctrl-C stops.")
         )
         if not no_bots:
             self.start_bots(addr, port, bot_interval)
@@ -110,7 +130,7 @@ class Command(BaseCommand):
                 connection.close()
 
         threading.Thread(target=run, name="matching-engine", daemon=True).start()
-        self.stderr.write("Matching engine started in this process (--no-engine to leave it out).")
+        self.stderr.write(gettext("Matching engine started in this process (--no-engine to leave it out)."))
 
     def start_bots(self, addr: str, port: int, interval: float) -> None:
         from accounts.models import ApiToken
@@ -123,16 +143,21 @@ class Command(BaseCommand):
         tokens = {role: text for role, (_, text) in BOT_TOKENS.items()}
         prefixes = [text.split("_")[1] for text in tokens.values()]
         if ApiToken.objects.filter(prefix__in=prefixes, revoked_at__isnull=True).count() < len(prefixes):
-            self.stderr.write("Demo trading bots not started: their tokens are missing (run manage.py seed_demo).")
+            self.stderr.write(
+                gettext("Demo trading bots not started: their tokens are missing (run manage.py seed_demo).")
+            )
             return
         host = "127.0.0.1" if addr in {"0.0.0.0", "::", ""} else addr  # noqa: S104 - where the bots connect
         url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         # The block offers are of the block agreement's minimum size in the rulebook in effect (BJ-BEA's).
         start_bots(url, tokens, interval=interval, blocks=block_minimums(DEMO_BLOCK_ASSETS))
         self.stderr.write(
-            f"Demo trading bots started: a market maker (Shougang) and a taker (Jinyu Cement) on CEA-2024, "
-            f"CEA-2025 and BEA-2025 (book, listings, block offers, auctions), every {interval:g}s or so "
-            "(--no-bots to leave them out). Trades settle at 15:30 on weekdays, or now with: manage.py settle"
+            gettext(
+                "Demo trading bots started: a market maker (Shougang) and a taker (Jinyu Cement) on CEA-2024, "
+                "CEA-2025 and BEA-2025 (book, listings, block offers, auctions), every %(interval)ss or so "
+                "(--no-bots to leave them out). Trades settle at 15:30 on weekdays, or now with: manage.py settle"
+            )
+            % {"interval": f"{interval:g}"}
         )
 
     def run_worker(self) -> None:

@@ -7,11 +7,14 @@ import time
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db.models import Count, Sum
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
 from core.errors import DomainError
+from core.i18n import TranslatedCommand
 from exchange.models import Trade
 from exchange.services.settlement import settlement_run
 
@@ -20,16 +23,16 @@ def _yuan(fen: int) -> str:
     return f"{fen // 100:,}.{fen % 100:02d}"
 
 
-class Command(BaseCommand):
-    help = "Settle the unsettled trades of closed trading days now in one batch (idempotent per --key)."
+class Command(TranslatedCommand):
+    help = _("Settle the unsettled trades of closed trading days now in one batch (idempotent per --key).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--as",
             dest="username",
-            help="Act as this registry user (default: the system, 'manage.py settle').",
+            help=gettext("Act as this registry user (default: the system, 'manage.py settle')."),
         )
-        parser.add_argument("--key", help="Idempotency key: running again with it returns the same batch.")
+        parser.add_argument("--key", help=gettext("Idempotency key: running again with it returns the same batch."))
 
     def handle(self, *args: Any, username: str | None, key: str | None, **options: Any) -> None:
         started = time.monotonic()

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
+from core.i18n import TranslatedCommand
 from exchange import schedule
 
 
-class Command(BaseCommand):
-    help = "Create, update and delete the periodic tasks so they match exchange/schedule.py. Idempotent."
+class Command(TranslatedCommand):
+    help = _("Create, update and delete the periodic tasks so they match exchange/schedule.py. Idempotent.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--table", action="store_true", help="Print the schedule as a Markdown table.")
+        parser.add_argument("--table", action="store_true", help=gettext("Print the schedule as a Markdown table."))
 
     def handle(self, *args: Any, table: bool = False, **options: Any) -> None:
         if table:

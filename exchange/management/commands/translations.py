@@ -19,9 +19,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+from django.utils.translation import gettext_lazy as _
 
 from config import catalogues
+from core.i18n import TranslatedCommand
 
 LANGUAGES = ["zh_Hans"]
 # What makemessages reads: the apps' code and templates, not the virtualenv, the tests or the benchmarks.
@@ -66,8 +68,8 @@ def new_in_code() -> list[tuple[str | None, str]]:
     )
 
 
-class Command(BaseCommand):
-    help = "Update the translation catalogues from the code, list untranslated messages, or compile them."
+class Command(TranslatedCommand):
+    help = _("Update the translation catalogues from the code, list untranslated messages, or compile them.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["update", "missing", "compile"])

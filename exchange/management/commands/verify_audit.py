@@ -7,40 +7,47 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from tqdm import tqdm
 
-from exchange.audit_proof import kept_checkpoints
+from core.i18n import TranslatedCommand
+from exchange.audit_proof import ProofProblem, kept_checkpoints
 from exchange.models import AuditEvent
 from exchange.services.sealing import audit_verify
 
 
-class Command(BaseCommand):
-    help = (
+class Command(TranslatedCommand):
+    help = _(
         "Verify every audit event hash (as stored and as sealed), checkpoint Merkle root, signature and the chain, "
         "and optionally compare with a kept copy of the checkpoint feed; exit 1 on any mismatch."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--all", action="store_true", help="List every mismatch, not only the first.")
+        parser.add_argument("--all", action="store_true", help=gettext("List every mismatch, not only the first."))
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument(
             "--since-last",
             action="store_true",
-            help="Resume after the checkpoint the last intact run verified (once it still has the hash that run "
-            "recorded): only checkpoints sealed since and events not yet sealed. Without it the whole trail.",
+            help=gettext(
+                "Resume after the checkpoint the last intact run verified (once it still has the hash that run "
+                "recorded): only checkpoints sealed since and events not yet sealed. Without it the whole trail."
+            ),
         )
         parser.add_argument(
             "--workers",
             type=int,
             default=None,
-            help="Processes verifying checkpoints at once (default: one per core).",
+            help=gettext("Processes verifying checkpoints at once (default: one per core)."),
         )
         parser.add_argument(
             "--against",
             metavar="FILE",
-            help="A copy of the checkpoint feed kept outside (GET /api/v1/audit/checkpoints/feed, pages as JSON or "
-            "JSON lines): every checkpoint in it must still be in the trail with the same hash.",
+            help=gettext(
+                "A copy of the checkpoint feed kept outside (GET /api/v1/audit/checkpoints/feed, pages as JSON or "
+                "JSON lines): every checkpoint in it must still be in the trail with the same hash."
+            ),
         )
 
     def handle(
@@ -71,22 +78,46 @@ class Command(BaseCommand):
         bar.close()
         elapsed = time.monotonic() - started
         rate = result.events / elapsed if elapsed > 0 else 0.0
-        summary = (
-            f"{result.events} events ({result.unsealed} not yet sealed) in {result.checkpoints} checkpoints, "
-            f"{elapsed:.2f}s, {rate:,.0f} events/s"
-        ) + (f", {len(kept)} kept checkpoints compared" if kept is not None else "")
+        summary = gettext(
+            "%(events)s events (%(unsealed)s not yet sealed) in %(checkpoints)s checkpoints, %(seconds)ss, "
+            "%(rate)s events/s"
+        ) % {
+            "events": result.events,
+            "unsealed": result.unsealed,
+            "checkpoints": result.checkpoints,
+            "seconds": f"{elapsed:.2f}",
+            "rate": f"{rate:,.0f}",
+        }
+        if kept is not None:
+            summary += gettext(", %(count)s kept checkpoints compared") % {"count": len(kept)}
         if result.resumed_after is not None:
-            summary += f", resumed after checkpoint {result.resumed_after} (verified before)"
+            summary += gettext(", resumed after checkpoint %(number)s (verified before)") % {
+                "number": result.resumed_after
+            }
         if result.ok:
-            self.stdout.write(self.style.SUCCESS(f"verify_audit: the trail is intact: {summary}"))
+            self.stdout.write(
+                self.style.SUCCESS(gettext("verify_audit: the trail is intact: %(summary)s") % {"summary": summary})
+            )
             return
         for problem in result.problems:
-            where = f"event {problem['seq']}" if problem["kind"] == "event" else f"checkpoint {problem['checkpoint']}"
-            self.stdout.write(self.style.ERROR(f"MISMATCH {where}: {problem['reason']}"))
+            self.stdout.write(self.style.ERROR(mismatch_line(problem)))
         self.stderr.write(
             self.style.ERROR(
-                f"verify_audit: the trail does not verify ({summary}). The first mismatch is where to look; "
-                "restore from backup and compare with a published checkpoint hash."
+                gettext(
+                    "verify_audit: the trail does not verify (%(summary)s). The first mismatch is where to look; "
+                    "restore from backup and compare with a published checkpoint hash."
+                )
+                % {"summary": summary}
             )
         )
         sys.exit(1)
+
+
+def mismatch_line(problem: dict[str, Any]) -> str:
+    """A mismatch as the operator reads it; a proof checker's problem (a signature, a kept copy) in their language."""
+    reason = problem["reason"]
+    if isinstance(reason, ProofProblem):
+        reason = reason.text(gettext)
+    if problem["kind"] == "event":
+        return gettext("MISMATCH event %(seq)s: %(reason)s") % {"seq": problem["seq"], "reason": reason}
+    return gettext("MISMATCH checkpoint %(number)s: %(reason)s") % {"number": problem["checkpoint"], "reason": reason}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given
@@ -141,3 +143,71 @@ def test_a_changed_proof_fails(tamper, message):
 def test_an_untrusted_chain_end_fails():
     with pytest.raises(ProofError, match="trusted"):
         verify_proof(_proof(), trusted_checkpoint_hash="f" * 64)
+
+
+# --- what does not hold: a stable code, English for the file alone, the catalogue's Chinese for a person ----------
+@pytest.mark.parametrize(
+    ("tamper", "code"),
+    [
+        (lambda p: p["event"].update(body=p["event"]["body"].replace('"20"', '"21"')), "event_hash"),
+        (lambda p: p.update(leaf_index=1), "merkle_path"),
+        (lambda p: p["checkpoint"].update(count="6"), "checkpoint_hash"),
+        (lambda p: p["chain"][0].update(previous_hash="0" * 64), "chain_broken"),
+    ],
+)
+def test_each_step_that_fails_has_a_stable_code(tamper, code):
+    proof = _proof()
+    tamper(proof)
+
+    with pytest.raises(ProofError) as failed:
+        verify_proof(proof)
+
+    assert failed.value.code == code
+
+
+def test_a_proof_that_does_not_hold_reads_in_chinese_from_the_catalogue_and_in_english_alone():
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    with pytest.raises(ProofError) as untrusted:
+        verify_proof(_proof(), trusted_checkpoint_hash="f" * 64)
+    with pytest.raises(ProofError) as unsigned:
+        verify_proof(_proof(), public_keys={})  # the test's checkpoints carry no signature
+
+    with translation.override("zh-hans"):
+        chinese = [untrusted.value.text(gettext), unsigned.value.text(gettext)]
+    with translation.override("en"):
+        english = [untrusted.value.text(gettext), unsigned.value.text(gettext)]
+
+    assert (untrusted.value.code, unsigned.value.code, unsigned.value.problem.params["problem"].code) == (
+        "trusted_not_reached",
+        "checkpoint",
+        "not_signed",
+    )
+    assert chinese == ["链未到达受信任的检查点", "检查点 1：未签名"]
+    assert english == [str(untrusted.value), str(unsigned.value)]
+    assert english == ["the chain does not reach the trusted checkpoint", "checkpoint 1: is not signed"]
+
+
+def test_a_problem_is_its_english_text_and_keeps_its_code_through_pickling():
+    import pickle
+
+    from exchange.audit_proof import ProofProblem
+
+    problem = ProofProblem("kept_changed", hash="ab", kept="cd")
+
+    copy = pickle.loads(pickle.dumps(problem))  # noqa: S301 - our own bytes, as the verification's workers
+
+    assert problem == copy == "hash ab differs from the kept copy's cd (rewritten from here)"
+    assert (type(copy), copy.code, copy.params) == (ProofProblem, "kept_changed", {"hash": "ab", "kept": "cd"})
+
+
+def test_the_proof_checker_imports_nothing_but_the_standard_library():
+    code = (
+        "import sys, exchange.audit_proof; "
+        "sys.exit(1 if {'django', 'cryptography'} & {name.split('.')[0] for name in sys.modules} else 0)"
+    )
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode == 0, done.stderr

@@ -301,6 +301,31 @@ def _feed() -> list[dict]:
     return response.json()["checkpoints"]
 
 
+def test_verify_audit_names_a_mismatch_in_the_registry_language(trail, monkeypatch):
+    from django.utils import translation
+
+    ex, a_acc, b_acc = trail
+    transfer_create(
+        actor=trail[0].market.holder("Jingneng")[2], source=a_acc, destination=b_acc, asset=ex.cea, quantity=1
+    )
+    monkeypatch.setattr(sealing, "sign", lambda digest: ("", ""))
+    (unsigned,) = audit_seal()
+
+    with translation.override("zh-hans"):  # manage.py speaks the registry's language (LANGUAGE_CODE)
+        code, out = _run("verify_audit")
+
+    assert code == 1
+    assert f"不一致 检查点 {unsigned.number}：未签名" in out
+    assert (
+        f"不一致 事件 {unsigned.first_seq}：事件 {unsigned.first_seq}..{unsigned.last_seq} 仅由检查点 "
+        f"{unsigned.number} 封存，而其签名不成立" in out
+    )
+    assert "verify_audit：审计链验证未通过（" in out
+    assert audit_verify().failure["reason"] == "is not signed"  # the result keeps the English, with its code
+    assert audit_verify().failure["reason"].code == "not_signed"
+
+
+
 def test_a_consistently_rewritten_latest_checkpoint_is_named(trail, tmp_path):
     kept = tmp_path / "kept-feed.json"
     kept.write_text(json.dumps({"checkpoints": _feed()}))

@@ -158,3 +158,37 @@ def test_an_unmatched_registry_address_is_a_404_page():
     assert page.status_code == 404
     assert "There is no page at this address." in page.content.decode()
     assert Client().head("/registry/serials").status_code == 200
+
+
+def test_certificate_says_the_proof_in_the_reader_language(retired):
+    *_, retirement = retired
+    pending = Client().get(f"/registry/retirements/{retirement.pk}", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    audit_seal()
+    seq = AuditEvent.objects.get(action="retirement.create").seq
+
+    chinese = Client().get(f"/registry/retirements/{retirement.pk}", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    english = Client().get(f"/registry/retirements/{retirement.pk}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "等待封存：审计链每分钟封存一次新事件。" in pending
+    assert f"审计事件 {seq} 已包含在检查点 1 中，且检查点链直至检查点 1 均完好。" in chinese
+    assert f"Audit event {seq} is included in checkpoint 1, and the checkpoint chain holds up to checkpoint" in english
+
+
+def test_a_proof_that_does_not_hold_is_named_on_the_certificate_in_chinese(retired, monkeypatch):
+    from exchange.selectors import registry
+
+    *_, retirement = retired
+    audit_seal()
+    real = registry.audit_proof
+
+    def tampered(seq, *args):
+        proof = real(seq, *args)
+        proof["checkpoint"]["sealed_at"] = "2026-01-01T00:00:00.000000Z"
+        return proof
+
+    monkeypatch.setattr(registry, "audit_proof", tampered)
+
+    html = Client().get(f"/registry/retirements/{retirement.pk}", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+
+    assert 'class="badge failed"' in html
+    assert "证明不成立：检查点 1：哈希与其字段不符" in html

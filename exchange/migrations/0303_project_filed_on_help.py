@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exchange', '0301_rulebook_sale_cash_buys_same_day'),
+        ('exchange', '0302_event_route_ints'),
     ]
 
     operations = [

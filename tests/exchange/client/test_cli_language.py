@@ -1,0 +1,116 @@
+"""The ``greenledger`` command speaks the reader's language in its help and its usage errors, argparse's own words
+(usage, headings, -h) included: GREENLEDGER_LANGUAGE, else the locale, else English (docs/i18n.md)."""
+
+from __future__ import annotations
+
+import argparse
+import gettext
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+LOCALE_VARIABLES = ("GREENLEDGER_LANGUAGE", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def greenledger(*argv: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    """Runs the command as a person would, with only the given locale variables set (80 columns wide)."""
+    env = {k: v for k, v in os.environ.items() if k not in LOCALE_VARIABLES} | {"COLUMNS": "80"} | environ
+    return subprocess.run(
+        [sys.executable, "-m", "exchange.cli", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_greenledger_help_is_chinese_under_a_chinese_locale():
+    shown = greenledger("--help", LANG="zh_CN.UTF-8")
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("用法：greenledger [-h] [--url URL]")
+    assert "greenledger 交易客户端：持仓、划转、委托、委托簿、成交、质押、证明、实时事件。" in shown.stdout
+    assert "位置参数:\n  命令\n    me               令牌代表的身份\n" in shown.stdout
+    assert "    proof            审计证明\n" in shown.stdout
+    assert "选项:\n  -h, --help         显示此帮助信息并退出\n" in shown.stdout
+    assert "  --json             输出 API 的 JSON，而不是表格\n" in shown.stdout
+    assert "usage" not in shown.stdout
+    assert "positional arguments" not in shown.stdout
+
+
+def test_greenledger_help_is_english_under_an_english_locale():
+    shown = greenledger("--help", LANG="en_US.UTF-8")
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("usage: greenledger [-h] [--url URL]")
+    assert "positional arguments:\n  COMMAND\n    me               who the token acts for\n" in shown.stdout
+    assert "options:\n  -h, --help         show this help message and exit\n" in shown.stdout
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in shown.stdout)
+
+
+def test_a_sub_command_help_speaks_the_locale_language():
+    chinese = greenledger("order", "place", "--help", LANG="zh_CN.UTF-8")
+    english = greenledger("order", "place", "--help", LANG="en_US.UTF-8")
+
+    assert chinese.stdout.startswith("用法：greenledger order place [-h]")
+    assert "\n提交限价委托\n" in chinese.stdout
+    assert "  quantity              整吨数\n  price                 元/吨，例如 88.30\n" in chinese.stdout
+    assert "每个参与方内唯一；再次提交将返回第一次的委托" in chinese.stdout
+    assert english.stdout.startswith("usage: greenledger order place [-h]")
+    assert "\nplace a limit order\n" in english.stdout
+    assert "  quantity              whole tonnes\n  price                 yuan a tonne, e.g. 88.30\n" in english.stdout
+
+
+@pytest.mark.parametrize(
+    ("environ", "first_line"),
+    [
+        ({}, "usage: greenledger"),  # no locale at all: English
+        ({"LANG": "C.UTF-8"}, "usage: greenledger"),
+        ({"LC_ALL": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}, "用法：greenledger"),  # LC_ALL before LANG, as gettext
+        ({"GREENLEDGER_LANGUAGE": "zh-hans", "LANG": "en_US.UTF-8"}, "用法：greenledger"),
+        ({"GREENLEDGER_LANGUAGE": "en", "LANG": "zh_CN.UTF-8"}, "usage: greenledger"),
+    ],
+)
+def test_the_language_comes_from_greenledger_language_then_the_locale_then_english(environ, first_line):
+    shown = greenledger("--help", **environ)
+
+    assert shown.stdout.startswith(first_line)
+
+
+def test_a_usage_error_is_reported_in_the_locale_language():
+    chinese = greenledger("order", "place", "buy", LANG="zh_CN.UTF-8")
+    choice = greenledger("order", "place", "buy", "CEA-2024", "1", "88.30", "--mode", "auction", LANG="zh_CN.UTF-8")
+    english = greenledger("order", "place", "buy", LANG="en_US.UTF-8")
+
+    assert chinese.returncode == choice.returncode == english.returncode == 2
+    assert chinese.stderr.startswith("用法：greenledger order place")
+    assert chinese.stderr.endswith("greenledger order place：错误：缺少以下必需参数：asset, quantity, price\n")
+    assert choice.stderr.endswith(
+        "greenledger order place：错误：参数 --mode：无效的选项：'auction'（可选：'listing', 'block'）\n"
+    )
+    assert english.stderr.endswith(
+        "greenledger order place: error: the following arguments are required: asset, quantity, price\n"
+    )
+
+
+def test_argparse_has_its_own_words_back_after_the_command(monkeypatch):
+    from exchange import cli
+
+    monkeypatch.setenv("GREENLEDGER_LANGUAGE", "zh-hans")
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    cli.activate("en")
+
+    assert out.getvalue().startswith("用法：greenledger")
+    assert argparse._ is gettext.gettext  # type: ignore[attr-defined]
+    assert argparse.ArgumentParser(prog="x").format_usage() == "usage: x [-h]\n"
