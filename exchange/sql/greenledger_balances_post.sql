@@ -53,7 +53,10 @@ BEGIN
     -- 1. The rows locked in key order, read back in the keys' order, with the first key the posting would
     -- overdraw.
     LOOP
-        SELECT array_agg(s.id), array_agg(s.total), array_agg(s.held), array_agg(s.allow_negative),
+        -- Each array in the keys' order (ord): callers read them by position, so the order is stated, not
+        -- left to the subquery's.
+        SELECT array_agg(s.id ORDER BY s.ord), array_agg(s.total ORDER BY s.ord), array_agg(s.held ORDER BY s.ord),
+               array_agg(s.allow_negative ORDER BY s.ord),
                min(s.ord) FILTER (WHERE NOT s.allow_negative AND (s.held + s.dh < 0 OR s.held + s.dh > s.total + s.dt))
           INTO ids, totals, helds, negatives, v_bad
           FROM (SELECT l.* FROM (
