@@ -4,6 +4,7 @@ and the watermark waits while a transaction begun before the day could still com
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import psycopg
@@ -83,6 +84,21 @@ def test_a_trade_of_a_day_before_the_watermark_is_refused(ex):
     assert Trade.objects.count() == before + 1
 
 
+def _wait_for_backend_to_exit(pid: int, seconds: float = 30.0) -> None:
+    """Closing a connection only asks its server process to end: until it has, its transaction is still
+    listed as open, and settlement rightly waits for it. Wait for the process to be gone."""
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", [pid])
+            (alive,) = cursor.fetchone()
+            if not alive:
+                return
+            assert time.monotonic() < deadline, f"the server process {pid} of a closed connection did not end"
+            time.sleep(0.01)
+
+
 def test_the_watermark_waits_for_a_transaction_begun_before_the_day():
     """A transaction open since before the day starts could still commit a trade of the day before: the
     batch keeps the previous watermark, and advances at the next run once that transaction has ended."""
@@ -95,6 +111,7 @@ def test_the_watermark_waits_for_a_transaction_begun_before_the_day():
         host=settings["HOST"],
         port=settings["PORT"] or None,
     )
+    other_pid = other.info.backend_pid
     try:
         other.execute("SELECT 1")  # a transaction begun now, open (idle in transaction)
         with clock.pinned(tomorrow):
@@ -102,6 +119,7 @@ def test_the_watermark_waits_for_a_transaction_begun_before_the_day():
         assert held.settled_before is None
     finally:
         other.close()
+    _wait_for_backend_to_exit(other_pid)
 
     with clock.pinned(tomorrow):
         advanced = settlement_run()
