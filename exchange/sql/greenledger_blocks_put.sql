@@ -6,14 +6,53 @@
 -- of the blocks it cut. The caller has deleted the blocks it took, holds the balance locks that guard the
 -- accounts' blocks, and puts ranges that overlap no block. The neighbours are found by index, two per
 -- range at most ((asset, last) below it and (asset, first) above it); runs of adjacent blocks of one
--- holding become one block (gaps and islands over the ranges and their neighbours, per asset in serial
--- order). The merged neighbours are deleted before the merged blocks are inserted (the insert reads the
--- delete's count), so the exclusion constraint never sees the two overlap.
+-- holding become one block.
+--
+-- A few ranges (a transfer's one or two, a small posting's) are put one at a time: the block below of the
+-- same holding grows to take the range (and the block above, which is then deleted), else the block above
+-- grows down to it, else the range is a new block. A range put joins the ranges put before it the same
+-- way, so the order does not matter, and a block that grows keeps its id and its account, asset and hold,
+-- so none of their checks runs again. Their plans are generic (plan_cache_mode): planning each call's
+-- statements cost more than running them.
+--
+-- Many ranges (a batch, a settlement) are put set-wise, planned for their arrays: gaps and islands over the
+-- ranges and their neighbours, per asset in serial order. The merged neighbours are deleted before the
+-- merged blocks are inserted (the insert reads the delete's count), so the exclusion constraint never sees
+-- the two overlap.
 CREATE OR REPLACE FUNCTION greenledger_blocks_put(
     p_asset bigint[], p_first bigint[], p_last bigint[], p_account bigint[], p_state text[], p_hold bigint[]
 ) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_below bigint;
+    v_above bigint;
+    v_above_last bigint;
 BEGIN
+    IF cardinality(p_first) <= 8 THEN
+        FOR i IN 1 .. coalesce(cardinality(p_first), 0) LOOP
+            SELECT b.id INTO v_below FROM exchange_serialblock b
+             WHERE b.asset_id = p_asset[i] AND b.last = p_first[i] - 1 AND b.account_id = p_account[i]
+               AND b.state = p_state[i] AND b.hold_id IS NOT DISTINCT FROM p_hold[i];
+            SELECT b.id, b.last INTO v_above, v_above_last FROM exchange_serialblock b
+             WHERE b.asset_id = p_asset[i] AND b.first = p_last[i] + 1 AND b.account_id = p_account[i]
+               AND b.state = p_state[i] AND b.hold_id IS NOT DISTINCT FROM p_hold[i];
+            IF v_below IS NOT NULL THEN
+                IF v_above IS NOT NULL THEN
+                    DELETE FROM exchange_serialblock b WHERE b.id = v_above;
+                END IF;
+                UPDATE exchange_serialblock b SET last = coalesce(v_above_last, p_last[i]) WHERE b.id = v_below;
+            ELSIF v_above IS NOT NULL THEN
+                UPDATE exchange_serialblock b SET first = p_first[i] WHERE b.id = v_above;
+            ELSE
+                INSERT INTO exchange_serialblock (asset_id, first, last, account_id, state, hold_id)
+                VALUES (p_asset[i], p_first[i], p_last[i], p_account[i], p_state[i], p_hold[i]);
+            END IF;
+        END LOOP;
+        RETURN;
+    END IF;
+    PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);  -- the SET clause keeps this to the call
     WITH piece AS (
         SELECT * FROM unnest(p_asset, p_first, p_last, p_account, p_state, p_hold)
                    AS u(asset_id, first, last, account_id, state, hold_id)

@@ -15,14 +15,17 @@
 -- the assets first: that lock guards their blocks.
 CREATE OR REPLACE FUNCTION greenledger_blocks_take(p_account bigint[], p_asset bigint[], p_qty bigint[])
 RETURNS TABLE (account_id bigint, asset_id bigint, first bigint, last bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     need bigint;
     take bigint;
     blk record;
 BEGIN
     -- Statement by statement, each by index (the id, or the walk of greenledger_lowest_blocks), their plans
-    -- kept for the session: a transfer's one or two blocks cost what they did inline.
+    -- kept for the session and generic (plan_cache_mode: each names one account's rows, and a plan made for
+    -- its values cost more than the statement): a transfer's one or two blocks cost what they did inline.
     FOR i IN 1 .. coalesce(array_length(p_account, 1), 0) LOOP
         need := p_qty[i];
         FOR blk IN SELECT b.id, b.first, b.last FROM greenledger_lowest_blocks(p_account[i], p_asset[i], need) b LOOP

@@ -11,9 +11,12 @@
 --
 -- Most events concern one or two participants: they are numbered here one counter statement each, and
 -- written by one INSERT. An event that concerns many (a settlement batch: every buyer and seller) is
--- numbered and written by one set-wise statement instead.
+-- numbered and written by one set-wise statement instead, planned for its arrays; the few-participant path
+-- runs generic plans (plan_cache_mode), whose planning per call cost more than the statements.
 CREATE OR REPLACE FUNCTION greenledger_event_project() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_pid bigint[];
     v_type text[];
@@ -65,6 +68,7 @@ BEGIN
         RETURN NULL;
     END IF;
 
+    PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);  -- the SET clause keeps this to the call
     WITH found AS (
         SELECT e.pid, e.kind, e.pay, e.i,
                row_number() OVER (PARTITION BY e.pid ORDER BY e.i) AS k, count(*) OVER (PARTITION BY e.pid) AS n

@@ -6,14 +6,23 @@
 -- waits for this transaction, then finds the rows that name it (greenledger_journal_referenced refuses
 -- it); a DELETE that committed first leaves the row missing here. Journal entries are never deleted
 -- (exchange_transaction_append_only), so they are only looked up.
+--
+-- A statement of a few rows (a transfer's) runs generic plans (plan_cache_mode): planning the three lookups
+-- for each call's arrays cost more than running them. Longer arrays (a batch, a settlement) are planned for
+-- what they hold.
 CREATE OR REPLACE FUNCTION greenledger_references_missing(
     p_transactions bigint[], p_accounts bigint[], p_assets bigint[]
 ) RETURNS text
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     missing bigint;
     found_rows bigint;
 BEGIN
+    IF greatest(cardinality(p_transactions), cardinality(p_accounts), cardinality(p_assets)) > 32 THEN
+        PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);  -- the SET clause keeps this to the call
+    END IF;
     SELECT w.id INTO missing FROM unnest(p_transactions) AS w(id)
      WHERE NOT EXISTS (SELECT 1 FROM exchange_transaction t WHERE t.id = w.id) LIMIT 1;
     IF missing IS NOT NULL THEN

@@ -21,6 +21,9 @@
 -- statement of its own (autocommit: one round trip, one transaction) leaves nothing behind, its key's row
 -- included. Every trigger and constraint applies to its statements as to any other.
 --
+-- Its statements name one transfer's rows, so their plans are generic (plan_cache_mode): a plan made for each
+-- call's values cost more than the statement.
+--
 -- The service builds the event's payload and canonical body with the entry id and the ranges left out
 -- (p_body1 .. p_body3, p_pay1 .. p_pay2); the function splices them in before hashing.
 CREATE OR REPLACE FUNCTION greenledger_transfer(
@@ -31,7 +34,9 @@ CREATE OR REPLACE FUNCTION greenledger_transfer(
     p_claim_key text, p_claim_method text, p_claim_path text, p_claim_hash text, p_claim_lock_class int,
     p_answer1 text, p_answer2 text, p_cross boolean
 ) RETURNS TABLE (status text, txn bigint, available bigint, source_after bigint, dest_after bigint, ranges bigint[])
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_txn bigint;
     v_totals bigint[];
@@ -108,17 +113,20 @@ BEGIN
     END IF;
 
     -- The moved ranges join the destination's available blocks next to them (greenledger_blocks_put,
-    -- as every posting puts its blocks), and each is a serial movement.
+    -- as every posting puts its blocks), and each is a serial movement (one INSERT, so the movements'
+    -- reference check runs once).
     n := array_length(r, 1) / 2;
     FOR i IN 1 .. n LOOP
         x := r[2 * i - 1];
         y := r[2 * i];
         firsts := firsts || x;
         lasts := lasts || y;
-        INSERT INTO exchange_serialmovement (transaction_id, asset_id, first, last, source_id, destination_id, state)
-        VALUES (v_txn, p_asset, x, y, p_source, p_dest, 'available');
         rj := rj || CASE WHEN i > 1 THEN ',' ELSE '' END || '["' || x || '","' || y || '"]';
     END LOOP;
+    INSERT INTO exchange_serialmovement (transaction_id, asset_id, first, last, source_id, destination_id, state)
+    SELECT v_txn, p_asset, m.first, m.last, p_source, p_dest, 'available'
+      FROM unnest(firsts, lasts) WITH ORDINALITY AS m(first, last, ord)
+     ORDER BY m.ord;
     PERFORM greenledger_blocks_put(array_fill(p_asset, ARRAY[n]), firsts, lasts, array_fill(p_dest, ARRAY[n]),
                                    array_fill('available'::text, ARRAY[n]), array_fill(NULL::bigint, ARRAY[n]));
     rj := '[' || rj || ']';

@@ -78,3 +78,60 @@ def test_a_held_piece_does_not_merge_with_available_units_nor_with_another_holds
     ]
     _put(market.cea, [(11, 20, a.pk, "held", hold_two.pk)])
     assert _blocks(market.cea) == [(1, 5, a.pk, "held"), (6, 20, a.pk, "held")]
+
+
+def _scattered(a, b):
+    """Twelve ranges in no order: runs of one holding, another account's range between, a held one apart."""
+    return [
+        (41, 50, a, "available", None),
+        (1, 10, a, "available", None),
+        (21, 30, a, "available", None),
+        (11, 20, a, "available", None),
+        (51, 60, b, "available", None),
+        (61, 70, a, "available", None),
+        (81, 90, a, "available", None),
+        (71, 80, a, "available", None),
+        (101, 110, a, "available", None),
+        (91, 100, b, "available", None),
+        (111, 120, a, "available", None),
+        (31, 40, a, "available", None),
+    ]
+
+
+@pytest.mark.parametrize("one_call", [True, False], ids=["many ranges at once", "a few at a time"])
+def test_ranges_put_many_at_once_or_a_few_at_a_time_make_the_same_blocks(one_call):
+    """More than eight ranges are put set-wise, a few one by one: the blocks that result are the same."""
+    market = make_market()
+    _, a, _ = market.holder("Shougang")
+    _, b, _ = market.holder("Huaneng")
+    market.give(a, 10)
+    SerialBlock.objects.filter(asset=market.cea).delete()
+    pieces = _scattered(a.pk, b.pk)
+
+    if one_call:
+        _put(market.cea, pieces)
+    else:
+        for start in range(0, len(pieces), 3):
+            _put(market.cea, pieces[start : start + 3])
+
+    assert _blocks(market.cea) == [
+        (1, 50, a.pk, "available"),
+        (51, 60, b.pk, "available"),
+        (61, 90, a.pk, "available"),
+        (91, 100, b.pk, "available"),
+        (101, 120, a.pk, "available"),
+    ]
+
+
+def test_a_block_that_takes_a_range_keeps_its_id_and_the_one_above_it_goes():
+    market = make_market()
+    _, a, _ = market.holder("Shougang")
+    market.give(a, 10)
+    SerialBlock.objects.filter(asset=market.cea).delete()
+    _put(market.cea, [(1, 10, a.pk, "available", None), (21, 30, a.pk, "available", None)])
+    below, above = SerialBlock.objects.filter(asset=market.cea).order_by("first")
+
+    _put(market.cea, [(11, 20, a.pk, "available", None)])
+
+    assert list(SerialBlock.objects.filter(asset=market.cea).values_list("id", "first", "last")) == [(below.pk, 1, 30)]
+    assert not SerialBlock.objects.filter(pk=above.pk).exists()
