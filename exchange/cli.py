@@ -21,7 +21,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -1266,11 +1266,124 @@ def _argparse_words() -> Iterator[None]:
         argparse._, argparse.ngettext = saved  # type: ignore[attr-defined]
 
 
+# Chinese punctuation a line does not start with (kept with the character before) or end with (kept with the
+# character after); full-width by design, hence the noqa.
+CLOSING_MARKS = "，。、；：！？）」』》】〉”’"  # noqa: RUF001
+OPENING_MARKS = "（「『《【〈“‘"  # noqa: RUF001
+
+
+def _pieces(word: str) -> list[str]:
+    """What a line may break between inside a word: each run of narrow characters and each wide character,
+    a closing mark kept with the piece before it and an opening mark with the piece after it."""
+    pieces: list[str] = []
+    opening, narrow_run = "", False
+    for ch in word:
+        narrow = _width(ch) == 1
+        if ch in CLOSING_MARKS and pieces and not opening:
+            pieces[-1] += ch
+            narrow_run = False
+        elif ch in OPENING_MARKS:
+            opening += ch
+        elif narrow and narrow_run and not opening:
+            pieces[-1] += ch
+        else:
+            pieces.append(opening + ch)
+            opening, narrow_run = "", narrow
+    return [*pieces, opening] if opening else pieces
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` columns (a piece wider than that alone on its line): words are
+    separated by spaces, Chinese characters follow each other without one and a line may break between them."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        for i, piece in enumerate(_pieces(word)):
+            joined = f"{line} {piece}" if i == 0 and line else line + piece
+            if line and _width(joined) > width:
+                lines.append(line)
+                line = piece
+            else:
+                line = joined
+    return [*lines, line] if line else lines
+
+
+def _columns_or_len(obj: Any) -> int:
+    return _width(obj) if isinstance(obj, str) else len(obj)
+
+
+@contextmanager
+def _len_counts_columns() -> Iterator[None]:
+    """Within the block, ``len`` in argparse's module counts the columns of a string (other objects as ever)."""
+    argparse.len = _columns_or_len  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        del argparse.len  # type: ignore[attr-defined]
+
+
+class ColumnsHelpFormatter(argparse.HelpFormatter):
+    """argparse's help laid out by the columns a terminal gives the text (``_width``: a Chinese character takes
+    two) instead of by ``len()``, which left Chinese help out of line: the usage's continuation lines start
+    under its first argument after the Chinese prefix, every argument's help starts in the one help column whatever its
+    metavar, and Chinese help wraps at the terminal's width, not twice it. Text of one column a character comes
+    out exactly as argparse lays it out."""
+
+    def _format_usage(
+        self,
+        usage: str | None,
+        actions: Iterable[argparse.Action],
+        groups: Iterable[argparse._MutuallyExclusiveGroup],
+        prefix: str | None,
+    ) -> str:
+        # argparse measures the usage's prefix, prog and parts with len() inside this one method, with no hook
+        # to measure otherwise; rewriting it would copy seventy lines of the standard library.
+        with _len_counts_columns():
+            return super()._format_usage(usage, actions, groups, prefix)
+
+    def add_argument(self, action: argparse.Action) -> None:
+        # argparse's, with the invocations (the help column's position) measured in columns
+        if action.help is not argparse.SUPPRESS:
+            invocations = [self._format_action_invocation(action)]
+            invocations += [self._format_action_invocation(a) for a in self._iter_indented_subactions(action)]
+            length = max(map(_width, invocations)) + self._current_indent
+            self._action_max_length = max(self._action_max_length, length)
+            self._add_item(self._format_action, [action])
+
+    def _format_action(self, action: argparse.Action) -> str:
+        # argparse's, with the invocation measured and padded in columns
+        help_position = min(self._action_max_length + 2, self._max_help_position)
+        help_width = max(self._width - help_position, 11)
+        invocation = self._format_action_invocation(action)
+        header = " " * self._current_indent + invocation
+        help_text = self._expand_help(action) if action.help and action.help.strip() else ""
+        help_lines = self._split_lines(help_text, help_width) if help_text else []
+        if not help_lines:
+            parts = [header + "\n"]
+        elif self._current_indent + _width(invocation) + 2 <= help_position:
+            parts = [_pad(header, help_position, right=False) + help_lines[0] + "\n"]
+        else:
+            parts = [header + "\n", " " * help_position + help_lines[0] + "\n"]
+        parts += [" " * help_position + line + "\n" for line in help_lines[1:]]
+        parts += [self._format_action(subaction) for subaction in self._iter_indented_subactions(action)]
+        return self._join_parts(parts)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return super()._split_lines(text, width) if _width(text) == len(text) else _wrap(text, width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if _width(text) == len(text):
+            return super()._fill_text(text, width, indent)
+        return "\n".join(indent + line for line in _wrap(text, width - len(indent)))
+
+
 class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` that speaks the CLI's language in its own words too (headings, usage, errors);
-    its sub-command parsers are ``Parser`` as well (argparse makes them of the parent's class)."""
+    """An ``ArgumentParser`` that speaks the CLI's language in its own words too (headings, usage, errors) and
+    lays its help out in the terminal's columns (``ColumnsHelpFormatter``); its sub-command parsers are
+    ``Parser`` as well (argparse makes them of the parent's class)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", ColumnsHelpFormatter)
         with _argparse_words():  # the headings and -h's help are made here
             super().__init__(*args, **kwargs)
 

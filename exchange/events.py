@@ -229,7 +229,11 @@ ROUTES: tuple[Route, ...] = (
     Route("pledge.margin_call", "pledge.margin_call", "row", PLEDGE_BY_KEY),
     Route("pledge.margin_call_met", "pledge.margin_call_met", "row", PLEDGE_BY_KEY),
     Route("pledge.top_up", "pledge.topped_up", "row", PLEDGE_BY_KEY),
-    # every registered amendment (top-up, partial release, extension), with its number and kind
+    # an amendment (top-up, partial release, extension) applied for by the borrower, confirmed by the lender,
+    # rejected by either party or the registry, and registered, with its number and kind
+    Route("pledge.amendment_request", "pledge.amendment_requested", "row", {**PLEDGE_BY_KEY, "ints": ["amendment"]}),
+    Route("pledge.amendment_confirm", "pledge.amendment_confirmed", "row", {**PLEDGE_BY_KEY, "ints": ["amendment"]}),
+    Route("pledge.amendment_reject", "pledge.amendment_rejected", "row", {**PLEDGE_BY_KEY, "ints": ["amendment"]}),
     Route(
         "pledge.amendment_register",
         "pledge.amended",

@@ -92,17 +92,9 @@ _sessions_cache: dict[tuple[int, date, str], tuple[float, Sessions]] = {}
 SESSIONS_CACHE_SECONDS = 60.0
 
 
-# What an open order's session is, by its trading mode and (in the continuous book) its size class.
-SESSION_KINDS = ("continuous", "continuous-block", "listing", "block")
-_SESSION_MODE = {
-    "continuous": TradingMode.CONTINUOUS,
-    "continuous-block": TradingMode.BLOCK,
-    "listing": TradingMode.LISTING,
-    "block": TradingMode.BLOCK,
-}
-
-
 def session_kind(order: Order) -> str:
+    """What an open order's session is, by its trading mode and (in the continuous book) its size class:
+    ``continuous``, ``continuous-block``, ``listing`` or ``block``."""
     if order.trading_mode == CONTINUOUS:
         return "continuous-block" if order.mode == OrderMode.BLOCK else "continuous"
     return order.trading_mode

@@ -7,9 +7,9 @@ the registry registers it (``pledge_amendment_register``; above the four-eyes th
 user approves, ``exchange.services.approvals``). Nothing changes until registration; then, in that one
 transaction, the units are frozen (top-up) or released (partial release, the latest collateral first) or
 the maturity moves (extension), the loan's value and LTV are updated, and the amendment gets its number
-``<registration number>-A<n>``, shown on the registration certificate; its audit event
-(``pledge.amendment_register``) reaches both parties as the participant event ``pledge.amended``
-(``exchange.events``).
+``<registration number>-A<n>``, shown on the registration certificate. Each step's audit event reaches
+both parties as a participant event (``exchange.events``): ``pledge.amendment_requested``,
+``pledge.amendment_confirmed``, ``pledge.amendment_rejected`` and, registered, ``pledge.amended``.
 
 Key invariant: at most one amendment of a pledge is open (requested or applied) at a time (a partial unique
 constraint), and every amendment step locks the loan row first, like every other pledge step, so an

@@ -114,3 +114,89 @@ def test_argparse_has_its_own_words_back_after_the_command(monkeypatch):
     assert out.getvalue().startswith("用法：greenledger")
     assert argparse._ is gettext.gettext  # type: ignore[attr-defined]
     assert argparse.ArgumentParser(prog="x").format_usage() == "usage: x [-h]\n"
+
+
+def _columns(line: str) -> int:
+    from exchange.cli import _width
+
+    return _width(line)
+
+
+def test_chinese_help_lines_up_in_the_columns_a_terminal_shows():
+    # Given a Chinese locale on an 80-column terminal (argparse lays help out in 78)
+    shown = greenledger("transfer", "--help", LANG="zh_CN.UTF-8")
+
+    # Then the usage goes on under its first argument, after the prefix's six columns, not len()'s three
+    assert shown.stdout.startswith(
+        "用法：greenledger transfer [-h] [--source SOURCE] [--memo MEMO] [--key KEY]\n"
+        "                           destination asset quantity\n"
+    )
+    # And Chinese help wraps at the terminal's width and goes on in the help column
+    assert (
+        "  --source SOURCE  你的账户之一（默认：第一个）\n"
+        "  --memo MEMO\n"
+        "  --key KEY        幂等键 Idempotency-Key（默认：新生成一个）；用同一键重新运\n"
+        "                   行即可安全重试\n"
+    ) in shown.stdout
+    assert max(map(_columns, shown.stdout.splitlines())) == 77
+
+
+def test_a_help_line_breaks_between_chinese_characters_never_before_a_closing_mark():
+    shown = greenledger("proof", "verify", "--help", LANG="zh_CN.UTF-8")
+
+    assert (
+        "  --public-key PUBLIC_KEY\n"
+        "                        你信任的审计签名公钥（base64，取自 GET\n"
+        "                        /api/v1/audit/public-keys 并固定下来）；可重复。不提供\n"
+        "                        时使用服务器公布的公钥。\n"
+    ) in shown.stdout
+    assert all(_columns(line) <= 78 for line in shown.stdout.splitlines())
+
+
+def test_help_starts_in_one_column_whatever_the_width_of_the_metavars(monkeypatch):
+    from exchange import cli
+
+    # Given a parser whose arguments are named in Chinese, on a terminal 42 columns wide (help in 40)
+    monkeypatch.setenv("COLUMNS", "42")
+    cli.activate("en")
+    parser = cli.Parser(prog="demo", add_help=False)
+    parser.add_argument("数量", help="整吨数")
+    parser.add_argument("--account", metavar="账户", help="你的账户之一（默认：你的第一个账户）")
+    parser.add_argument("--memo", help="a memo")
+
+    # Then each help starts two columns after the widest invocation ("--account 账户", 14 columns), where
+    # argparse's own layout put "a memo" two columns to the left of the Chinese help; the usage and the help
+    # wrap at 40 columns
+    assert parser.format_help() == (
+        "usage: demo [--account 账户]\n"
+        "            [--memo MEMO]\n"
+        "            数量\n"
+        "\n"
+        "positional arguments:\n"
+        "  数量            整吨数\n"
+        "\n"
+        "options:\n"
+        "  --account 账户  你的账户之一（默认：你\n"
+        "                  的第一个账户）\n"
+        "  --memo MEMO     a memo\n"
+    )
+
+
+def test_help_of_one_column_a_character_is_argparse_own_layout(monkeypatch):
+    from exchange import cli
+
+    # Given the whole command's parser in English
+    monkeypatch.setenv("COLUMNS", "80")
+    cli.activate("en")
+
+    def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return [parser, *(p for s in subs for child in dict.fromkeys(s.choices.values()) for p in parsers(child))]
+
+    every = parsers(cli.build_parser())
+    assert len(every) > 50
+    # Then every help, the command's and each sub-command's, is exactly argparse's own
+    for parser in every:
+        ours = parser.format_help()
+        parser.formatter_class = argparse.HelpFormatter
+        assert ours == parser.format_help(), parser.prog

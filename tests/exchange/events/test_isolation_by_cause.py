@@ -39,6 +39,7 @@ from exchange.services.pledges import (
 from exchange.services.pledges.amendments import (
     pledge_amendment_confirm,
     pledge_amendment_register,
+    pledge_amendment_reject,
     pledge_amendment_request,
 )
 from tests.exchange.events.test_projection import SCENARIO_TYPES, _account_numbers, _concerns, _owns_account
@@ -243,6 +244,29 @@ def _pledge_amendments() -> object:
     return bystander[0]
 
 
+def _amendment_steps() -> object:
+    """Each step of an amendment short of its registration, next to a bystander: a top-up applied for and
+    confirmed (then registered), an extension the lender turns down, a partial release the registry refuses
+    once it is applied, and a top-up the borrower withdraws."""
+    ps = make_pledges()
+    bystander = ps.ex.trader("Bystander", units=100, cash_fen=1_000_000)
+    borrower, lender, registry = ps.borrower[2], ps.bank[2], ps.ex.market.registry_actor
+    with clock.pinned(pledge_at(DAY)):
+        loan = ps.registered(500)
+        top_up = pledge_amendment_request(actor=borrower, loan=loan, kind="top_up", quantity=100, serials=(501, 600))
+        pledge_amendment_confirm(actor=lender, amendment=top_up, terms_digest=top_up.terms_digest)
+        pledge_amendment_register(actor=registry, amendment=top_up)
+        later = loan.maturity_date + timedelta(days=90)
+        extension = pledge_amendment_request(actor=borrower, loan=loan, kind="extension", maturity_date=later)
+        pledge_amendment_reject(actor=lender, amendment=extension, reason="Not before the next review.")
+        release = pledge_amendment_request(actor=borrower, loan=loan, kind="partial_release", quantity=50)
+        pledge_amendment_confirm(actor=lender, amendment=release, terms_digest=release.terms_digest)
+        pledge_amendment_reject(actor=registry, amendment=release, reason="The release form is unsigned.")
+        withdrawn = pledge_amendment_request(actor=borrower, loan=loan, kind="top_up", quantity=10)
+        pledge_amendment_reject(actor=borrower, amendment=withdrawn, reason="  Applied by mistake.  ")
+    return bystander[0]
+
+
 CAUSES: dict[str, Callable[[], object]] = {
     "listing.picked": _agreements,
     "block_offer.received": _agreements,
@@ -266,6 +290,9 @@ CAUSES: dict[str, Callable[[], object]] = {
     "pledge.registered": _pledges,
     "pledge.defaulted": _pledges,
     "pledge.amended": _pledge_amendments,
+    "pledge.amendment_requested": _amendment_steps,
+    "pledge.amendment_confirmed": _amendment_steps,
+    "pledge.amendment_rejected": _amendment_steps,
 }
 
 #: The event types the issue lists: each is produced by its cause here or in test_projection's scenario.
@@ -427,4 +454,48 @@ def test_every_registered_amendment_tells_the_borrower_and_the_lender_its_number
         loan.start_date.replace(year=loan.start_date.year + 1).isoformat(),
         loan.maturity_date.isoformat(),
     )
+    assert not ParticipantEvent.objects.filter(participant=bystander, type__startswith="pledge.").exists()
+
+
+def test_each_step_of_an_amendment_tells_the_borrower_and_the_lender_its_terms_and_nobody_else():
+    # Given a top-up applied for, confirmed and registered, an extension the lender turned down, a partial
+    # release the registry refused once applied and a top-up the borrower withdrew, next to a bystander
+    bystander = _amendment_steps()
+    loan = PledgeLoan.objects.get()
+    top_up, extension, release, withdrawn = PledgeAmendment.objects.filter(loan=loan).order_by("id")
+    parties = sorted([loan.borrower_id, loan.lender_id])
+    later = (loan.maturity_date + timedelta(days=90)).isoformat()
+    terms = {
+        top_up: {"kind": "top_up", "quantity": 100, "serials": ["501", "600"], "maturity": None},
+        extension: {"kind": "extension", "quantity": 0, "serials": None, "maturity": later},
+        release: {"kind": "partial_release", "quantity": 50, "serials": None, "maturity": None},
+        withdrawn: {"kind": "top_up", "quantity": 10, "serials": None, "maturity": None},
+    }
+
+    def payload(amendment: PledgeAmendment, **extra: object) -> dict[str, object]:
+        digest = amendment.terms_digest
+        return {"pledge": loan.pk, "amendment": amendment.pk, **terms[amendment], "terms_digest": digest, **extra}
+
+    def events(event_type: str) -> list[tuple[int, dict[str, object]]]:
+        return [(e.participant_id, e.payload) for e in ParticipantEvent.objects.filter(type=event_type).order_by("id")]
+
+    # Then each step is one event of its own type to each party, with the amendment's terms, in order
+    assert events("pledge.amendment_requested") == [
+        (party, payload(amendment)) for amendment in (top_up, extension, release, withdrawn) for party in parties
+    ]
+    assert events("pledge.amendment_confirmed") == [
+        (party, payload(amendment)) for amendment in (top_up, release) for party in parties
+    ]
+    assert events("pledge.amendment_rejected") == [
+        (party, payload(amendment, reason=reason))
+        for amendment, reason in [
+            (extension, "Not before the next review."),
+            (release, "The release form is unsigned."),
+            (withdrawn, "Applied by mistake."),
+        ]
+        for party in parties
+    ]
+    # And only the registered top-up is amended; the bystander receives nothing about the pledge
+    assert [e.payload["amendment"] for e in ParticipantEvent.objects.filter(type="pledge.amended")] == [top_up.pk] * 2
+    assert len({a.terms_digest for a in terms}) == 4  # each event names its own amendment's terms
     assert not ParticipantEvent.objects.filter(participant=bystander, type__startswith="pledge.").exists()
