@@ -8,8 +8,9 @@
 -- trusted list (exchange.services.trust.needs_delay's rule), else it answers 'untrusted' having written
 -- nothing (the service then makes a pending transfer). With a key (p_claim_key), the key is claimed as
 -- exchange.services.idempotency claims every key: its advisory lock tried without waiting ('busy' if a
--- twin holds it: the service polls, then answers request_in_progress), then its IdempotentRequest row
--- ('claimed' if the key has one: the service replays or refuses it as a conflict). Then it opens the
+-- twin holds it: the service polls, then answers request_in_progress), then whether it has an
+-- IdempotentRequest row ('claimed': the service replays or refuses it as a conflict); the row, with the
+-- answer, is written at the end. Then it opens the
 -- journal entry, does the balance bookkeeping as ledger_post does it (greenledger_balances_post: the two
 -- balance rows locked in key order, the destination's created, what is available checked, the balances and
 -- both postings written), takes the lowest available blocks of the source
@@ -49,7 +50,6 @@ DECLARE
     firsts bigint[] := '{}';
     lasts bigint[] := '{}';
     rj text := '';
-    v_claim bigint;
     v_transfers text;
     v_trusted boolean;
 BEGIN
@@ -80,11 +80,9 @@ BEGIN
             RETURN QUERY SELECT 'busy'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
             RETURN;
         END IF;
-        INSERT INTO exchange_idempotentrequest (scope, key, method, path, request_hash, body, created_at)
-        VALUES (p_scope, p_claim_key, p_claim_method, p_claim_path, p_claim_hash, '', p_at)
-        ON CONFLICT (scope, key) DO NOTHING
-        RETURNING id INTO v_claim;
-        IF v_claim IS NULL THEN
+        -- Under the key's lock, a row of the key is one committed before it was taken: the key is claimed.
+        -- Its own row is written once, with the answer, at the end.
+        IF EXISTS (SELECT 1 FROM exchange_idempotentrequest r WHERE r.scope = p_scope AND r.key = p_claim_key) THEN
             RETURN QUERY SELECT 'claimed'::text, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint[];
             RETURN;
         END IF;
@@ -135,9 +133,10 @@ BEGIN
     PERFORM greenledger_audit_record(p_at, p_user, p_participant, p_label, p_action, 'transaction', v_txn::text,
                                      p_pay1 || rj || p_pay2, p_body1 || v_txn::text || p_body2 || rj || p_body3,
                                      p_audit_lock);
-    IF v_claim IS NOT NULL THEN
-        UPDATE exchange_idempotentrequest r SET status = 200, body = p_answer1 || v_txn::text || p_answer2
-         WHERE r.id = v_claim;
+    IF p_claim_key IS NOT NULL THEN
+        INSERT INTO exchange_idempotentrequest (scope, key, method, path, request_hash, status, body, created_at)
+        VALUES (p_scope, p_claim_key, p_claim_method, p_claim_path, p_claim_hash, 200,
+                p_answer1 || v_txn::text || p_answer2, p_at);
     END IF;
     RETURN QUERY SELECT 'posted'::text, v_txn, v_totals[1] - v_helds[1], v_totals[1] - p_qty, v_totals[2] + p_qty, r;
 END
