@@ -70,8 +70,11 @@ def test_the_same_keys_once_each_still_transfer(world):
     assert client.post("/api/v1/transfers", body, content_type="application/json").status_code == 201
 
 
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
 @pytest.mark.parametrize("headers", [{}, {"HTTP_IDEMPOTENCY_KEY": "big-1"}], ids=["plain", "keyed"])
-def test_an_oversize_body_is_a_json_413(world, headers):
+def test_an_oversize_body_is_a_json_413(world, headers, debug, settings):
+    """Also with DEBUG on (make run), where Django answered a view's RequestDataTooBig with its HTML page."""
+    settings.DEBUG = debug
     _, _, client = world
     before = state()
     body = '{"memo": "' + "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10) + '"}'

@@ -22,7 +22,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 from django.core.management.base import CommandParser
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -71,9 +70,10 @@ class Command(TranslatedCommand):
     ) -> None:
         import uvicorn
 
+        from config.asgi import django_asgi_application
         from exchange.stream import with_stream
 
-        app = with_stream(ASGIStaticFilesHandler(get_asgi_application()))
+        app = with_stream(ASGIStaticFilesHandler(django_asgi_application()))
         level = "info" if settings.LOG_LEVEL in {"DEBUG", "INFO"} else "warning"
         config = uvicorn.Config(
             app, host=addr, port=port, lifespan="on", log_level=level, access_log=False, timeout_graceful_shutdown=2
