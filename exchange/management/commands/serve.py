@@ -71,8 +71,10 @@ class Command(TranslatedCommand):
     ) -> None:
         import uvicorn
 
+        from config.asgi import close_connections_per_request
         from exchange.stream import with_stream
 
+        close_connections_per_request()  # persistent connections leak under ASGI (config/asgi.py)
         app = with_stream(ASGIStaticFilesHandler(get_asgi_application()))
         level = "info" if settings.LOG_LEVEL in {"DEBUG", "INFO"} else "warning"
         config = uvicorn.Config(
