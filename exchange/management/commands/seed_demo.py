@@ -221,9 +221,9 @@ DEMO_DESKS = {
 }
 # The logins seed_demo prints, by role: (username, what they do in the README).
 DEMO_LOGINS = [
-    ("admin", gettext_noop("registry officer (superuser): issue, allocate, request approvals")),
+    ("admin", gettext_noop("registry officer (superuser): issue, allocate, settle now, request approvals")),
     ("registry_officer", gettext_noop("second registry officer: approve a request (four eyes)")),
-    ("exchange_ops", gettext_noop("exchange operator: settle now, list assets")),
+    ("exchange_ops", gettext_noop("exchange operator: list assets, trading modes per market")),
     ("bank_bj_officer", gettext_noop("bank officer: accept and register a pledge")),
     ("auditor", gettext_noop("auditor: reads everything, changes nothing")),
     ("jingneng_trader", gettext_noop("trader of Jingneng Thermal Power: request a pledge")),
