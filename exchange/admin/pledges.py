@@ -16,8 +16,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
+from accounts.models import Participant, ParticipantKind, ParticipantStatus
 from core.errors import DomainError
-from exchange.admin.base import ReadOnlyAdmin, ReadOnlyInline, missing
+from exchange.admin.base import ParticipantScopedAdmin, ReadOnlyAdmin, ReadOnlyInline, missing, sees_every_participant
 from exchange.admin_site import YuanField
 from exchange.api.fields import fen_to_str
 from exchange.models import (
@@ -55,26 +56,35 @@ from exchange.services.pledges.compliance_release import (
 )
 
 
-class CollateralInline(ReadOnlyInline):
+class LoanPartInline(ReadOnlyInline):
+    """A part of a pledge loan shown on its page: whoever may open the loan's page sees its parts (the page
+    holds only a loan the user's participant is party to), with or without the part's own admin page."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        opts = PledgeLoan._meta
+        return any(request.user.has_perm(f"{opts.app_label}.{a}_{opts.model_name}") for a in ("view", "change"))
+
+
+class CollateralInline(LoanPartInline):
     model = PledgeCollateral
     fields = ("kind", "quantity", "serial_ranges", "hold", "created_at")
     readonly_fields = fields
 
 
-class AmendmentInline(ReadOnlyInline):
+class AmendmentInline(LoanPartInline):
     model = PledgeAmendment
     fields = ("reference", "kind", "status", "quantity", "serial_ranges", "maturity_date", "registered_at")
     readonly_fields = fields
 
 
-class ValuationInline(ReadOnlyInline):
+class ValuationInline(LoanPartInline):
     model = PledgeValuation
     fields = ("day", "price_fen", "price_source", "quantity", "value_fen", "ltv_bp")
     readonly_fields = fields
     ordering = ["-day"]
 
 
-class MarginCallInline(ReadOnlyInline):
+class MarginCallInline(LoanPartInline):
     model = MarginCall
     fields = ("raised_on", "ltv_bp", "level_bp", "cure_by")
     readonly_fields = fields
@@ -121,10 +131,14 @@ class CourtOrderForm(forms.Form):
 
 
 @admin.register(PledgeLoan)
-class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
+class PledgeLoanAdmin(ServiceSaveMixin, ParticipantScopedAdmin):
     """The pledge register and loan book. Adding one is the borrower's request; each step is an action
     (or, for a top-up amendment, a release for compliance and an enforcement, a page) calling the same service as
-    the API, as the logged-in user."""
+    the API, as the logged-in user. A participant's member sees the loans it borrows or lends, and requests one
+    against its own accounts only."""
+
+    participant_paths = ("borrower", "lender")
+    own_choices = {"account": "participant"}
 
     list_display = [
         "id",
@@ -143,7 +157,8 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         "margin_call_open",
         "valued_on",
     ]
-    list_filter = ["status", "asset", "lender", "default_reason"]
+    # the lenders of the loans listed (a bank's member sees its own name, not every lender's)
+    list_filter = ["status", "asset", ("lender", admin.RelatedOnlyFieldListFilter), "default_reason"]
     search_fields = ["registration_reference", "borrower__name", "lender__name", "account__number"]
     list_select_related = ["borrower", "lender", "asset"]
     ordering = ["-id"]
@@ -177,6 +192,14 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
         "cure_period_days",
     )
     change_form_template = "admin/exchange/pledgeloan/change_form.html"
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "lender" and not sees_every_participant(request.user):
+            # the lenders a borrower may choose (pledge_request says so too), not every participant's name
+            kwargs["queryset"] = Participant.objects.filter(
+                kind=ParticipantKind.FINANCIAL_INSTITUTION, status=ParticipantStatus.ACTIVE
+            ).order_by("name")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:
         if obj is None:
@@ -413,7 +436,8 @@ class PledgeLoanAdmin(ServiceSaveMixin, admin.ModelAdmin):
 
 
 @admin.register(PledgeValuation)
-class PledgeValuationAdmin(ReadOnlyAdmin):
+class PledgeValuationAdmin(ParticipantScopedAdmin, ReadOnlyAdmin):
+    participant_paths = ("loan__borrower", "loan__lender")
     list_display = ["loan", "day", "price_fen", "price_source", "quantity", "value_fen", "ltv", "created_at"]
     list_filter = ["day", "price_source"]
     search_fields = ["loan__registration_reference"]
@@ -425,7 +449,8 @@ class PledgeValuationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MarginCall)
-class MarginCallAdmin(ReadOnlyAdmin):
+class MarginCallAdmin(ParticipantScopedAdmin, ReadOnlyAdmin):
+    participant_paths = ("loan__borrower", "loan__lender")
     list_display = ["id", "loan", "raised_on", "ltv_bp", "level_bp", "cure_by", "created_at"]
     list_filter = ["raised_on"]
     search_fields = ["loan__registration_reference"]
@@ -433,7 +458,8 @@ class MarginCallAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PledgeEnforcement)
-class PledgeEnforcementAdmin(ReadOnlyAdmin):
+class PledgeEnforcementAdmin(ParticipantScopedAdmin, ReadOnlyAdmin):
+    participant_paths = ("loan__borrower", "loan__lender")
     list_display = [
         "loan",
         "method",
@@ -456,9 +482,11 @@ class PledgeEnforcementAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PledgeAmendment)
-class PledgeAmendmentAdmin(ReadOnlyAdmin):
+class PledgeAmendmentAdmin(ParticipantScopedAdmin, ReadOnlyAdmin):
     """Amendments of registered pledges (top-up, partial release, extension): the lender confirms, the registry
     registers (four eyes above the threshold) or rejects; the services decide who may."""
+
+    participant_paths = ("loan__borrower", "loan__lender")
 
     list_display = ["id", "loan", "kind", "status", "quantity", "maturity_date", "reference", "registered_at"]
     list_filter = ["kind", "status"]

@@ -44,7 +44,8 @@ class _AddOnly(ServiceSaveMixin, admin.ModelAdmin):
     """Rows entered through a service and never edited afterwards."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None
+        # the list's actions for those whose permissions allow changes; a row's page only reads
+        return obj is None and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django import template
 from django.conf import settings
@@ -13,6 +14,14 @@ from exchange.selectors.dashboard import Dashboard, dashboard
 from exchange.web.charts import close_volume_chart
 
 register = template.Library()
+
+
+@register.filter
+def sees_every_participant(user: Any) -> bool:
+    """Whether the admin user sees every participant's rows and the market-wide dashboard (an overseer)."""
+    from exchange.admin.base import sees_every_participant as sees
+
+    return sees(user)
 
 
 @register.simple_tag

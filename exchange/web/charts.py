@@ -8,6 +8,7 @@ from datetime import date
 from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 
 def _yuan(fen: int) -> str:
@@ -20,10 +21,16 @@ def close_volume_chart(
     """Daily closes as a line over daily volumes as bars. ``points`` are (day, close in fen, volume)."""
     label = escape(title)
     if not points:
+        empty = escape(gettext("%(asset)s: no daily closes yet") % {"asset": title})
+        text = escape(gettext("No daily closes yet"))
         return mark_safe(  # noqa: S308 - built from escaped text only
-            f'<svg class="chart" role="img" aria-label="{label}: no closes yet" width="{width}" height="40" '
-            f'viewBox="0 0 {width} 40"><text x="8" y="24" class="empty">No daily closes yet</text></svg>'
+            f'<svg class="chart" role="img" aria-label="{empty}" width="{width}" height="40" '
+            f'viewBox="0 0 {width} 40"><text x="8" y="24" class="empty">{text}</text></svg>'
         )
+
+    def tonnes(quantity: int) -> str:
+        return escape(gettext("%(quantity)s t") % {"quantity": f"{quantity:,}"})
+
     left, right, top = 58, 8, 10
     price_bottom = height - 70
     volume_top, volume_bottom = height - 58, height - 22
@@ -49,21 +56,21 @@ def close_volume_chart(
         f'<line class="axis" x1="{left}" y1="{price_bottom}" x2="{width - right}" y2="{price_bottom}"/>',
         f'<text class="tick" x="{left - 6}" y="{top + 4}" text-anchor="end">{_yuan(high)}</text>',
         f'<text class="tick" x="{left - 6}" y="{price_bottom}" text-anchor="end">{_yuan(low)}</text>',
-        f'<text class="tick" x="{left - 6}" y="{volume_bottom}" text-anchor="end">{most:,} t</text>',
+        f'<text class="tick" x="{left - 6}" y="{volume_bottom}" text-anchor="end">{tonnes(most)}</text>',
     ]
     bar = max(step * 0.7, 1)
     for i, (day, _, volume) in enumerate(points):
         h = (volume_bottom - volume_top) * volume / most
         parts.append(
             f'<rect class="volume" x="{x(i) - bar / 2:.1f}" y="{volume_bottom - h:.1f}" width="{bar:.1f}" '
-            f'height="{h:.1f}"><title>{day.isoformat()}: {volume:,} t</title></rect>'
+            f'height="{h:.1f}"><title>{day.isoformat()}: {tonnes(volume)}</title></rect>'
         )
     line = " ".join(f"{x(i):.1f},{y(c):.1f}" for i, (_, c, _) in enumerate(points))
     parts.append(f'<polyline class="close" points="{line}"/>')
     for i, (day, close, _) in enumerate(points):
         parts.append(
             f'<circle class="close" cx="{x(i):.1f}" cy="{y(close):.1f}" r="2.5">'
-            f"<title>{day.isoformat()}: close {_yuan(close)}</title></circle>"
+            f"<title>{day.isoformat()}: {escape(gettext('close %(price)s') % {'price': _yuan(close)})}</title></circle>"
         )
     first, last = points[0][0], points[-1][0]
     parts += [

@@ -211,19 +211,25 @@ FOREST_APPLICATION = {
 }
 
 # The demo's admin desks: which admin pages each role's staff may open (Django permissions); what they may
-# do there is the services' business (the participant's kind and the member's role), as everywhere.
-DEMO_DESKS = {
-    "registry": ("Registry officers", ["view", "add", "change"], None),
-    "exchange": ("Exchange operators", ["view", "add", "change"], None),
-    "bank": ("Bank officers", ["view"], {"pledgeloan": ["change"], "margincall": ["change"]}),
-    "auditor": ("Auditors", ["view"], None),
-    "trader": ("Traders", ["view"], {"pledgeloan": ["add", "change"]}),
+# do there is the services' business (the participant's kind and the member's role), as everywhere. The
+# registry's, the exchange's and the auditors' staff open every page and see every participant's rows; a
+# participant's staff (a bank's officers, a trader) open only the pages of their work in the README, and
+# those pages hold only their own participant's rows (exchange.admin.base.ParticipantScopedAdmin).
+# Each desk: (group name, actions on every model, {model: actions} besides).
+DEMO_DESKS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
+    "registry": ("Registry officers", ["view", "add", "change"], {}),
+    "exchange": ("Exchange operators", ["view", "add", "change"], {}),
+    # accepts (and rejects, releases, ...) its pledges by the pledge list's actions; reads its margin calls
+    "bank": ("Bank officers", [], {"pledgeloan": ["view", "change"], "margincall": ["view"]}),
+    "auditor": ("Auditors", ["view"], {}),
+    # requests a pledge of its own units (Pledges -> Add) and follows it
+    "trader": ("Traders", [], {"pledgeloan": ["view", "add", "change"]}),
 }
 # The logins seed_demo prints, by role: (username, what they do in the README).
 DEMO_LOGINS = [
-    ("admin", gettext_noop("registry officer (superuser): issue, allocate, request approvals")),
+    ("admin", gettext_noop("registry officer (superuser): issue, allocate, settle now, request approvals")),
     ("registry_officer", gettext_noop("second registry officer: approve a request (four eyes)")),
-    ("exchange_ops", gettext_noop("exchange operator: settle now, list assets")),
+    ("exchange_ops", gettext_noop("exchange operator: list assets, trading modes per market")),
     ("bank_bj_officer", gettext_noop("bank officer: accept and register a pledge")),
     ("auditor", gettext_noop("auditor: reads everything, changes nothing")),
     ("jingneng_trader", gettext_noop("trader of Jingneng Thermal Power: request a pledge")),
@@ -234,7 +240,7 @@ def demo_desk(desk: str) -> Group:
     name, actions, extra = DEMO_DESKS[desk]
     group, _created = Group.objects.get_or_create(name=name)
     codenames = [f"{action}_{model}" for model in _desk_models() for action in actions]
-    codenames += [f"{action}_{model}" for model, more in (extra or {}).items() for action in more]
+    codenames += [f"{action}_{model}" for model, more in extra.items() for action in more]
     group.permissions.set(
         Permission.objects.filter(content_type__app_label__in=["exchange", "accounts"], codename__in=codenames)
     )

@@ -96,3 +96,17 @@ def test_seed_demo_trades_under_every_mode_of_the_rulebooks():
     assert set(quotes["CEA-2025"]) >= {"auction"}
     assert set(quotes["BEA-2025"]) == {"continuous"}
     assert_reconciled()
+
+
+def test_the_demo_logins_say_who_settles_as_the_settlement_service_decides():
+    """Settle now is the registry's (admin), not the exchange operator's: the service refuses exchange_ops."""
+    from django.utils import translation
+
+    from exchange.management.commands.seed_demo import DEMO_LOGINS
+
+    roles = dict(DEMO_LOGINS)
+    assert "settle now" in roles["admin"]
+    assert "settle" not in roles["exchange_ops"]
+    with translation.override("zh-hans"):
+        assert "立即结算" in translation.gettext(roles["admin"])
+        assert "立即结算" not in translation.gettext(roles["exchange_ops"])

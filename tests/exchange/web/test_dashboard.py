@@ -96,3 +96,26 @@ def test_the_chart_draws_a_point_per_day_and_escapes_its_title():
     assert "CEA-2024 &lt;close&gt;" in svg
     assert "<close>" not in svg
     assert "No daily closes yet" in close_volume_chart([], title="x")
+
+
+def test_the_chart_speaks_the_language_of_the_page():
+    from datetime import date
+
+    from django.utils import translation
+
+    points = [(date(2026, 11, d), 8800 + d, 1000 * d) for d in range(1, 3)]
+    with translation.override("zh-hans"):
+        chinese = close_volume_chart(points, title="CEA-2024")
+        empty = close_volume_chart([], title="CEA-2024")
+    with translation.override("en"):
+        english = close_volume_chart(points, title="CEA-2024")
+
+    assert "<title>2026-11-02: 2,000 吨</title>" in chinese
+    assert "<title>2026-11-02: 收盘价 88.02</title>" in chinese
+    assert ">2,000 吨</text>" in chinese
+    assert " t<" not in chinese
+    assert "close " not in chinese
+    assert 'aria-label="CEA-2024：尚无日收盘价"' in empty
+    assert ">尚无日收盘价</text>" in empty
+    assert "<title>2026-11-02: 2,000 t</title>" in english
+    assert "<title>2026-11-02: close 88.02</title>" in english
