@@ -134,3 +134,22 @@ def make_national_pledges(units: int = 1000) -> Pledges:
     borrower = ex.trader("Jingneng", units=units)
     bank = ex.trader("Bank of Beijing", kind=ParticipantKind.FINANCIAL_INSTITUTION)
     return Pledges(ex=ex, borrower=borrower, bank=bank)
+
+
+def admin_pledge_request_form(ps, account, lender) -> dict[str, object]:
+    """The admin's pledge request form as a borrower fills it in: money in yuan, rates in percent."""
+    return {
+        "account": account.pk,
+        "lender": lender.pk,
+        "asset": ps.cea.pk,
+        "quantity": 100,
+        "principal_fen": "4,800.00",  # yuan, as people enter money
+        "annual_rate_bp": "3.85",  # percent
+        "day_count": "act/360",
+        "start_date": "2026-11-25",
+        "maturity_date": "2027-11-25",
+        "ltv_limit_bp": "70",
+        "margin_call_bp": "80",
+        "liquidation_bp": "90",
+        "cure_period_days": 3,
+    }

@@ -13,7 +13,7 @@ from exchange.management.commands.seed_demo import demo_desk
 from exchange.models import PledgeLoan, PledgeStatus
 from tests.factories import AccountFactory
 from tests.helpers.ledger import actor_for, balance
-from tests.helpers.pledges import Pledges, make_pledges
+from tests.helpers.pledges import Pledges, admin_pledge_request_form, make_pledges
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
@@ -143,7 +143,9 @@ def test_the_traders_request_form_offers_its_own_accounts_and_the_banks_only(ps,
 
 
 def test_the_trader_cannot_pledge_another_participants_account(ps, others, desks):
-    response = desks["trader"].post("/admin/exchange/pledgeloan/add/", _request_form(ps, others.account, ps.bank[0]))
+    response = desks["trader"].post(
+        "/admin/exchange/pledgeloan/add/", admin_pledge_request_form(ps, others.account, ps.bank[0])
+    )
 
     assert response.status_code == 200
     assert "account" in response.context["adminform"].form.errors
@@ -151,7 +153,9 @@ def test_the_trader_cannot_pledge_another_participants_account(ps, others, desks
 
 
 def test_the_readme_flow_with_the_desks_trader_requests_bank_accepts_registry_registers(ps, desks):
-    requested = desks["trader"].post("/admin/exchange/pledgeloan/add/", _request_form(ps, ps.account, ps.bank[0]))
+    requested = desks["trader"].post(
+        "/admin/exchange/pledgeloan/add/", admin_pledge_request_form(ps, ps.account, ps.bank[0])
+    )
     assert requested.status_code == 302, requested.content[:2000]
     loan = PledgeLoan.objects.get()
     assert (loan.status, loan.borrower_id, loan.lender_id) == (PledgeStatus.REQUESTED, ps.borrower[0].pk, ps.bank[0].pk)
@@ -193,21 +197,3 @@ def _answer(client: Client, url: str, pk: int) -> tuple[list[tuple[str, int]], l
     response = client.get(url, follow=True)
     shown = [str(m).replace(str(pk), "ID") for m in response.context["messages"]]
     return response.redirect_chain, shown
-
-
-def _request_form(ps, account, lender) -> dict[str, object]:
-    return {
-        "account": account.pk,
-        "lender": lender.pk,
-        "asset": ps.cea.pk,
-        "quantity": 100,
-        "principal_fen": "4,800.00",
-        "annual_rate_bp": "3.85",
-        "day_count": "act/360",
-        "start_date": "2026-11-25",
-        "maturity_date": "2027-11-25",
-        "ltv_limit_bp": "70",
-        "margin_call_bp": "80",
-        "liquidation_bp": "90",
-        "cure_period_days": 3,
-    }

@@ -12,7 +12,7 @@ from core import clock
 from exchange.models import PledgeAmendment, PledgeEnforcement, PledgeLoan, PledgeStatus
 from tests.helpers.api import admin_client_for
 from tests.helpers.ledger import balance, snapshot
-from tests.helpers.pledges import DAY, at, make_pledges
+from tests.helpers.pledges import DAY, admin_pledge_request_form, at, make_pledges
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
 
@@ -75,21 +75,7 @@ def test_add_is_the_borrowers_request_and_top_up_has_its_page(ps):
 
     response = client.post(
         "/admin/exchange/pledgeloan/add/",
-        {
-            "account": ps.account.pk,
-            "lender": ps.bank[0].pk,
-            "asset": ps.cea.pk,
-            "quantity": 100,
-            "principal_fen": "4,800.00",  # yuan, as people enter money
-            "annual_rate_bp": "3.85",  # percent
-            "day_count": "act/360",
-            "start_date": "2026-11-25",
-            "maturity_date": "2027-11-25",
-            "ltv_limit_bp": "70",
-            "margin_call_bp": "80",
-            "liquidation_bp": "90",
-            "cure_period_days": 3,
-        },
+        admin_pledge_request_form(ps, ps.account, ps.bank[0]),
     )
     assert response.status_code == 302, response.content[:2000]
     loan = PledgeLoan.objects.get()
