@@ -16,9 +16,15 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ServiceSaveMixin, admin_actor, run_service
-from accounts.models import Participant, ParticipantKind, ParticipantStatus
 from core.errors import DomainError
-from exchange.admin.base import ParticipantScopedAdmin, ReadOnlyAdmin, ReadOnlyInline, missing, sees_every_participant
+from exchange.admin.base import (
+    ParticipantScopedAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    missing,
+    sees_every_participant,
+    visible_participant,
+)
 from exchange.admin_site import YuanField
 from exchange.api.fields import fen_to_str
 from exchange.models import (
@@ -54,6 +60,7 @@ from exchange.services.pledges.compliance_release import (
     pledge_compliance_release_decide,
     pledge_compliance_release_request,
 )
+from exchange.services.pledges.terms import eligible_lenders
 
 
 class LoanPartInline(ReadOnlyInline):
@@ -195,10 +202,8 @@ class PledgeLoanAdmin(ServiceSaveMixin, ParticipantScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "lender" and not sees_every_participant(request.user):
-            # the lenders a borrower may choose (pledge_request says so too), not every participant's name
-            kwargs["queryset"] = Participant.objects.filter(
-                kind=ParticipantKind.FINANCIAL_INSTITUTION, status=ParticipantStatus.ACTIVE
-            ).order_by("name")
+            # the lenders the service accepts for this borrower, not every participant's name
+            kwargs["queryset"] = eligible_lenders(visible_participant(request.user))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: PledgeLoan | None = None) -> tuple[str, ...]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from accounts.models import Participant, ParticipantKind
+from django.db.models import QuerySet
+
+from accounts.models import Participant, ParticipantKind, ParticipantStatus
 from core.errors import translatable as _
 from core.limits import MAX_QUANTITY, is_quantity, is_whole
 from exchange.models.pledges import BP, DAYS_IN_YEAR, PledgeLoan
@@ -51,6 +53,15 @@ def check_loan_parties(*, lender: Participant, borrower_id: int | None, maturity
         raise InvalidPledgeTerms(_("The loan matures after today."), details={"maturity": maturity_date.isoformat()})
     if lender.kind != ParticipantKind.FINANCIAL_INSTITUTION or not lender.is_active or lender.pk == borrower_id:
         raise InvalidLender(details={"lender": lender.pk})
+
+
+def eligible_lenders(borrower_id: int | None) -> QuerySet[Participant]:
+    """The participants ``check_loan_parties`` accepts as a borrower's lender (the same rule, as a query): the
+    active financial institutions other than the borrower, by name."""
+    lenders = Participant.objects.filter(kind=ParticipantKind.FINANCIAL_INSTITUTION, status=ParticipantStatus.ACTIVE)
+    if borrower_id is not None:
+        lenders = lenders.exclude(pk=borrower_id)
+    return lenders.order_by("name")
 
 
 def check_terms(
