@@ -41,8 +41,7 @@ def gettext_noop(message: str) -> str:
     return message
 
 
-def _same(message: str) -> str:
-    return message
+_same = gettext_noop  # the untranslated text: what this module shows when run alone
 
 
 # Every problem the checker reports, by a stable code. The English text is the message for anyone running this
@@ -410,6 +409,13 @@ class ProofError(ValueError):
 
     def text(self, translate: Callable[[str], str] = _same) -> str:
         return self.problem.text(translate)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled and copied as its code and figures, not its English text
+        return (_proof_error, (self.problem.code, self.problem.params))
+
+
+def _proof_error(code: str, params: dict[str, Any]) -> ProofError:
+    return ProofError(code, **params)
 
 
 def verify_proof(

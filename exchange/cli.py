@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from exchange.audit_proof import ProofError, ProofProblem, kept_checkpoints
+from exchange.audit_proof import ProofError, ProofProblem, gettext_noop, kept_checkpoints
 from exchange.client import DEFAULT_URL, Client, ClientError
 
 # --- language -------------------------------------------------------------------------------------------
@@ -64,11 +64,6 @@ def _(message: str) -> str:
 def side_name(side: str) -> str:
     """``buy`` or ``sell`` as the reader says it (the words the statement CSV uses too)."""
     return _translation.pgettext("a trade leg's side", side)
-
-
-def gettext_noop(message: str) -> str:
-    """Marks a header kept in a constant for the catalogue; ``table`` translates it when it prints."""
-    return message
 
 
 # --- output ---------------------------------------------------------------------------------------------

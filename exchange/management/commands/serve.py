@@ -70,10 +70,10 @@ class Command(TranslatedCommand):
     ) -> None:
         import uvicorn
 
-        from config.asgi import django_asgi_application
+        from config.asgi import django_application
         from exchange.stream import with_stream
 
-        app = with_stream(ASGIStaticFilesHandler(django_asgi_application()))
+        app = with_stream(ASGIStaticFilesHandler(django_application))  # the one config.asgi built
         level = "info" if settings.LOG_LEVEL in {"DEBUG", "INFO"} else "warning"
         config = uvicorn.Config(
             app, host=addr, port=port, lifespan="on", log_level=level, access_log=False, timeout_graceful_shutdown=2

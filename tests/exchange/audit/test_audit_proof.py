@@ -211,3 +211,14 @@ def test_the_proof_checker_imports_nothing_but_the_standard_library():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
 
     assert done.returncode == 0, done.stderr
+
+
+def test_a_proof_error_survives_pickling_and_copying_with_its_code_and_figures():
+    """Celery results and copies rebuild an exception from what it reduces to: its code, not its English text."""
+    import copy
+    import pickle
+
+    error = ProofError("checkpoint_hash", number=3)
+
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):  # noqa: S301 - its own bytes
+        assert (again.code, str(again), again.problem.params) == ("checkpoint_hash", str(error), {"number": 3})
