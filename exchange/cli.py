@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from exchange.audit_proof import ProofError, ProofProblem, gettext_noop, kept_checkpoints
 from exchange.client import DEFAULT_URL, Client, ClientError
@@ -1387,6 +1387,16 @@ class Parser(argparse.ArgumentParser):
     ) -> tuple[argparse.Namespace, list[str]]:
         with _argparse_words():  # --help is printed and errors are reported while parsing
             return super().parse_known_args(args, namespace)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        with _argparse_words():  # unrecognised arguments are reported after parse_known_args has returned
+            return super().parse_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        with _argparse_words():  # usage and "error:", whoever reports it
+            super().error(message)
 
 
 def build_parser() -> argparse.ArgumentParser:

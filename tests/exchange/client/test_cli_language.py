@@ -100,6 +100,17 @@ def test_a_usage_error_is_reported_in_the_locale_language():
     )
 
 
+def test_an_unrecognised_argument_is_reported_in_the_locale_language():
+    """parse_args reports arguments nobody took after parsing has ended: still in the reader's language."""
+    chinese = greenledger("me", "--bogus", LANG="zh_CN.UTF-8")
+
+    assert chinese.returncode == 2
+    assert chinese.stderr.startswith("用法：greenledger")
+    assert "usage:" not in chinese.stderr
+    assert "error:" not in chinese.stderr
+    assert chinese.stderr.splitlines()[-1] == "greenledger：错误：无法识别的参数：--bogus"
+
+
 def test_argparse_has_its_own_words_back_after_the_command(monkeypatch):
     from exchange import cli
 
