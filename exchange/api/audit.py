@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -19,7 +20,7 @@ from accounts.models import ParticipantKind
 from accounts.permissions import KindRequired
 from exchange.api.base import ActorMixin
 from exchange.api.fields import IdFilter, IsoDateTimeFilter, int_parameter_schema, query_int
-from exchange.audit_proof import SIGNATURE_ALGORITHM
+from exchange.audit_proof import SIGNATURE_ALGORITHM, ProofProblem
 from exchange.audit_signing import SigningKeyMissing, current_key_id, trusted_public_keys
 from exchange.models import AuditEvent, Checkpoint
 from exchange.selectors.audit import EventNotFound, audit_proof, checkpoint_document
@@ -174,9 +175,19 @@ class AuditVerifyApi(ActorMixin, APIView):
                 "events": result.events,
                 "checkpoints": result.checkpoints,
                 "unsealed": result.unsealed,
-                "first_mismatch": result.failure,
+                "first_mismatch": _mismatch_shown(result.failure),
             }
         )
+
+
+def _mismatch_shown(failure: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The first mismatch with its reason in the reader's language and its stable code beside it."""
+    if failure is None:
+        return None
+    reason = failure["reason"]
+    if not isinstance(reason, ProofProblem):
+        return failure
+    return {**failure, "reason": reason.text(gettext), "code": reason.code}
 
 
 class AuditSealApi(ActorMixin, APIView):

@@ -82,9 +82,14 @@ def test_proof_from_the_api_verifies_and_a_changed_event_fails(world):
     changed = client_for(auditor).get(f"/api/v1/audit/events/{seq}/proof").json()
     with pytest.raises(ProofError, match="does not match its body"):
         verify_proof(changed)
-    verification = client_for(auditor).get("/api/v1/audit/verify").json()
+    verification = client_for(auditor).get("/api/v1/audit/verify", HTTP_ACCEPT_LANGUAGE="en").json()
     assert verification["ok"] is False
     assert verification["first_mismatch"]["seq"] == seq
+    assert verification["first_mismatch"]["code"] == "event_hash"
+    assert verification["first_mismatch"]["reason"] == "hash does not match its contents"
+    in_chinese = client_for(auditor).get("/api/v1/audit/verify", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert in_chinese["first_mismatch"]["code"] == "event_hash"
+    assert in_chinese["first_mismatch"]["reason"] == "哈希与其内容不符"
 
 
 def test_unsealed_event_has_no_proof_yet(world):
