@@ -1,10 +1,22 @@
-"""Transfers: the service against the raw-SQL floor, one client and four processes.
+"""Transfers: the service against raw-SQL floors, one client and four processes.
 
-The floor is what PostgreSQL itself needs for a transfer, sent with psycopg directly, one statement
-after another: lock the two balance rows (SELECT ... ORDER BY ... FOR UPDATE), update each, insert a
-journal row and the two postings (one multi-row INSERT), commit. It runs against the same schema and
-triggers as the service (the deferred balance check, the posting trigger, append-only), on cash
-balances so that no serial block is involved. The service row calls ``transfer_create`` in process,
+Two floors, sent with psycopg directly, one statement after another, against the same schema and triggers
+as the service (the deferred balance check, the journal's reference checks, append-only, the audit event's
+projection to participants):
+
+- **the transfer's floor** (``floor_serial_transfers``) writes what a keyed transfer writes, as plain
+  statements: the key's claim (its advisory lock and lookup), the journal entry, the two balance rows locked
+  and updated and their postings, the source's lowest serial blocks taken and the ranges merged into the
+  destination's blocks, the serial movement, the audit event (its hash chained in SQL by the same formula)
+  and the key's row with its answer, then commit. The event is the one the service writes, so the books'
+  checks after the row hold it to the same rules. It is the floor the single transfer is measured against.
+- **the entry's floor** (``floor_transfers``) is PostgreSQL's least for any balanced entry: lock the two
+  balance rows (SELECT ... ORDER BY ... FOR UPDATE), update each, insert a journal row and the two postings
+  (one multi-row INSERT), commit, on cash balances so that no serial block is involved, with no audit event
+  and no key (its entries carry ``FLOOR_SCOPE``). It does about a third of a transfer's work; the table
+  shows the service's ratio to it too.
+
+The service row calls ``transfer_create`` in process,
 with an Idempotency-Key, moving serialised allowances (lowest serials first), as the API does. The
 fragmented row does the same from sources that hold their units in a thousand blocks or more (every
 other ten serials given away), where a transfer that read every block of its source would show it.
@@ -15,6 +27,8 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import cast
 
 from bench.checks import FLOOR_SCOPE
 from bench.fixtures import Holder
@@ -31,6 +45,43 @@ FLOOR_JOURNAL = (
 FLOOR_POSTINGS = (
     "INSERT INTO exchange_posting (transaction_id, account_id, asset_id, quantity, balance_after) "
     "VALUES (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s)"
+)
+
+
+SERIAL_CLAIM = "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s || E'\\n' || %s))"
+SERIAL_CLAIMED = "SELECT 1 FROM exchange_idempotentrequest WHERE scope = %s AND key = %s"
+SERIAL_JOURNAL = (
+    "INSERT INTO exchange_transaction (kind, actor_user_id, actor_participant_id, actor_label, idempotency_scope, "
+    "request_hash, memo, metadata, created_at) VALUES ('transfer', %s, %s, %s, %s, %s, '', '{}', %s) RETURNING id"
+)
+SERIAL_TAKE = (
+    "SELECT id, first, last FROM exchange_serialblock WHERE account_id = %s AND asset_id = %s AND state = 'available' "
+    "ORDER BY first LIMIT %s"
+)
+SERIAL_SHRINK = "UPDATE exchange_serialblock SET first = %s WHERE id = %s"
+SERIAL_DROP = "DELETE FROM exchange_serialblock WHERE id = ANY(%s)"
+SERIAL_NEIGHBOURS = (
+    "SELECT id, first, last FROM exchange_serialblock WHERE account_id = %s AND asset_id = %s AND state = 'available' "
+    "AND hold_id IS NULL AND (last = %s OR first = %s)"
+)
+SERIAL_GROW = "UPDATE exchange_serialblock SET first = %s, last = %s WHERE id = %s"
+SERIAL_NEW = (
+    "INSERT INTO exchange_serialblock (asset_id, first, last, account_id, state, hold_id) "
+    "VALUES (%s, %s, %s, %s, 'available', NULL)"
+)
+SERIAL_MOVE = (
+    "INSERT INTO exchange_serialmovement (transaction_id, asset_id, first, last, source_id, destination_id, state) "
+    "SELECT %s, %s, m.first, m.last, %s, %s, 'available' FROM unnest(%s::bigint[], %s::bigint[]) AS m(first, last)"
+)
+SERIAL_EVENT = (
+    "INSERT INTO exchange_auditevent (seq, created_at, actor_user_id, actor_participant_id, actor_label, action, "
+    "object_type, object_id, payload, hash) SELECT s.seq, %s, %s, %s, %s, 'transfer.create', 'transaction', %s, %s, "
+    "encode(sha256(convert_to(s.seq::text || '|' || %s, 'UTF8')), 'hex') "
+    "FROM (SELECT nextval('exchange_auditevent_seq_seq'::regclass) AS seq, pg_advisory_xact_lock_shared(%s)) s"
+)
+SERIAL_KEY = (
+    "INSERT INTO exchange_idempotentrequest (scope, key, method, path, request_hash, status, body, created_at) "
+    "VALUES (%s, %s, 'POST', 'transfers', %s, 200, %s, %s)"
 )
 
 
@@ -75,6 +126,102 @@ def floor_transfers(pool: Pool, count: int, seed: int) -> int:
             assert row is not None  # the function returns one row
             (txn,) = row
             cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, s[2] - qty, txn, dst, asset, qty, d[2] + qty))
+            conn.commit()
+    return count
+
+
+def floor_serial_transfers(pool: Pool, count: int, seed: int) -> int:
+    """``count`` raw-SQL keyed transfers of serialised units between random pairs of the pool, each writing
+    what ``transfer_create`` writes (see the module's docstring); returns count."""
+    import psycopg
+
+    from exchange.audit_proof import canonical_json, entry_digest, event_body, format_time, sha256_hex
+    from exchange.locks import AUDIT_LOCK_KEY, IDEMPOTENCY_LOCK_CLASS
+
+    holders = pool.holders
+    asset = pool.cea_id
+    with psycopg.connect(pool.url.replace("postgres://", "postgresql://", 1)) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT code FROM exchange_asset WHERE id = %s", (asset,))
+        (code,) = cast(tuple[str], cur.fetchone())
+        conn.commit()
+        for i, (a, b) in enumerate(_pairs(len(holders), count, seed)):
+            source, dest = holders[a], holders[b]
+            src, dst = source.account.pk, dest.account.pk
+            actor = source.actor
+            qty = 1 + (a + b) % 5
+            scope, key = f"participant:{actor.participant_id}", f"floor-{seed}-{i}"
+            now = datetime.now(UTC)
+            request = {
+                "source": source.account.number,
+                "destination": dest.account.number,
+                "asset": code,
+                "quantity": qty,
+                "memo": "",
+                "serials": None,
+            }
+            digest = sha256_hex(canonical_json({"kind": "transfer", "request": request}))
+            cur.execute(SERIAL_CLAIM, (IDEMPOTENCY_LOCK_CLASS, scope, key))
+            cur.execute(SERIAL_CLAIMED, (scope, key))
+            if cur.fetchone() is not None:
+                raise RuntimeError("floor: key already used")
+            cur.execute(SERIAL_JOURNAL, (actor.user_id, actor.participant_id, actor.label, scope, digest, now))
+            (txn,) = cast(tuple[int], cur.fetchone())
+            cur.execute(FLOOR_LOCK, (src, asset, dst, asset) if src < dst else (dst, asset, src, asset))
+            rows = {r[1]: r for r in cur.fetchall()}
+            s, d = rows[src], rows[dst]
+            if s[2] - s[3] < qty:
+                raise RuntimeError("floor: insufficient units")
+            cur.execute(FLOOR_UPDATE, (s[2] - qty, s[0]))
+            cur.execute(FLOOR_UPDATE, (d[2] + qty, d[0]))
+            cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, s[2] - qty, txn, dst, asset, qty, d[2] + qty))
+            # The source's lowest blocks: at most one a unit.
+            cur.execute(SERIAL_TAKE, (src, asset, qty))
+            ranges: list[tuple[int, int]] = []
+            need = qty
+            for block, first, last in cur.fetchall():
+                take = min(need, last - first + 1)
+                ranges.append((first, first + take - 1))
+                if take == last - first + 1:
+                    cur.execute(SERIAL_DROP, ([block],))
+                else:
+                    cur.execute(SERIAL_SHRINK, (first + take, block))
+                need -= take
+                if not need:
+                    break
+            # Each range joins the destination's blocks next to it, or is a block of its own.
+            for first, last in ranges:
+                cur.execute(SERIAL_NEIGHBOURS, (dst, asset, first - 1, last + 1))
+                near = cur.fetchall()
+                below = next((n for n in near if n[2] == first - 1), None)
+                above = next((n for n in near if n[1] == last + 1), None)
+                if below and above:
+                    cur.execute(SERIAL_DROP, ([above[0]],))
+                    cur.execute(SERIAL_GROW, (below[1], above[2], below[0]))
+                elif below:
+                    cur.execute(SERIAL_GROW, (below[1], last, below[0]))
+                elif above:
+                    cur.execute(SERIAL_GROW, (first, above[2], above[0]))
+                else:
+                    cur.execute(SERIAL_NEW, (asset, first, last, dst))
+            cur.execute(SERIAL_MOVE, (txn, asset, src, dst, [r[0] for r in ranges], [r[1] for r in ranges]))
+            entry = entry_digest("transfer", now, [(src, asset, -qty), (dst, asset, qty)])
+            payload = canonical_json({**request, "ranges": [list(r) for r in ranges], "entry_digest": entry})
+            body = event_body(
+                time=format_time(now),
+                action="transfer.create",
+                actor_label=actor.label,
+                actor_user=actor.user_id,
+                actor_participant=actor.participant_id,
+                object_type="transaction",
+                object_id=str(txn),
+                payload=payload,
+            )
+            cur.execute(
+                SERIAL_EVENT,
+                (now, actor.user_id, actor.participant_id, actor.label, str(txn), payload, body, AUDIT_LOCK_KEY),
+            )
+            cur.execute(SERIAL_KEY, (scope, key, digest, f'{{"model": "exchange.transaction", "id": {txn}}}', now))
             conn.commit()
     return count
 

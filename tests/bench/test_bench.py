@@ -38,6 +38,7 @@ def test_the_bench_prints_one_table_with_every_row():
         "transfer service, 1 client",
         "transfer service, 1 client, source of",
         "fragmented source / fresh source",
+        "against the bare entry's floor",
         "transfer service, 4 processes",
         "batch transfers API",
         "transfer API over HTTP",
