@@ -97,9 +97,7 @@ def transfers_one_client(ctx: Context) -> list[Result]:
         Result("transfer service, 1 client", svc_rate, "transfers/s", floor=floor_rate),
         Result(label, fragmented_rate, "transfers/s", floor=floor_rate),
         # The same service against PostgreSQL's least for a balanced entry (no serials, audit event or key).
-        Result(
-            "  against the entry's floor (cash, no serials, event or key)", svc_rate, "transfers/s", floor=entry_rate
-        ),
+        Result("  against the bare entry's floor (cash, no event)", svc_rate, "transfers/s", floor=entry_rate),
         # The fragmented source against a fresh one, measured turn about (the target: at least 0.8).
         Result("  fragmented source / fresh source", fragmented_rate / svc_rate, "ratio"),
     ]
