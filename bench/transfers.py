@@ -103,6 +103,19 @@ def _pairs(n: int, count: int, seed: int) -> list[tuple[int, int]]:
     return pairs
 
 
+def _move_balances(cur, source: int, dest: int, asset: int, qty: int) -> tuple[int, int]:
+    """Lock both balance rows in key order, check what the source has available and write both; return the
+    totals after."""
+    cur.execute(FLOOR_LOCK, (source, asset, dest, asset) if source < dest else (dest, asset, source, asset))
+    rows = {r[1]: r for r in cur.fetchall()}
+    s, d = rows[source], rows[dest]
+    if s[2] - s[3] < qty:
+        raise RuntimeError("floor: insufficient available")
+    cur.execute(FLOOR_UPDATE, (s[2] - qty, s[0]))
+    cur.execute(FLOOR_UPDATE, (d[2] + qty, d[0]))
+    return s[2] - qty, d[2] + qty
+
+
 def floor_transfers(pool: Pool, count: int, seed: int) -> int:
     """``count`` raw-SQL transfers of cash between random pairs of the pool; returns count."""
     import psycopg
@@ -114,18 +127,12 @@ def floor_transfers(pool: Pool, count: int, seed: int) -> int:
         for a, b in _pairs(len(accounts), count, seed):
             src, dst = accounts[a], accounts[b]
             qty = 1 + (a + b) % 5
-            cur.execute(FLOOR_LOCK, (src, asset, dst, asset) if src < dst else (dst, asset, src, asset))
-            rows = {r[1]: r for r in cur.fetchall()}
-            s, d = rows[src], rows[dst]
-            if s[2] - s[3] < qty:
-                raise RuntimeError("floor: insufficient cash")
-            cur.execute(FLOOR_UPDATE, (s[2] - qty, s[0]))
-            cur.execute(FLOOR_UPDATE, (d[2] + qty, d[0]))
+            source_after, dest_after = _move_balances(cur, src, dst, asset, qty)
             cur.execute(FLOOR_JOURNAL, (FLOOR_SCOPE,))
             row = cur.fetchone()
             assert row is not None  # the function returns one row
             (txn,) = row
-            cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, s[2] - qty, txn, dst, asset, qty, d[2] + qty))
+            cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, source_after, txn, dst, asset, qty, dest_after))
             conn.commit()
     return count
 
@@ -167,14 +174,8 @@ def floor_serial_transfers(pool: Pool, count: int, seed: int) -> int:
                 raise RuntimeError("floor: key already used")
             cur.execute(SERIAL_JOURNAL, (actor.user_id, actor.participant_id, actor.label, scope, digest, now))
             (txn,) = cast(tuple[int], cur.fetchone())
-            cur.execute(FLOOR_LOCK, (src, asset, dst, asset) if src < dst else (dst, asset, src, asset))
-            rows = {r[1]: r for r in cur.fetchall()}
-            s, d = rows[src], rows[dst]
-            if s[2] - s[3] < qty:
-                raise RuntimeError("floor: insufficient units")
-            cur.execute(FLOOR_UPDATE, (s[2] - qty, s[0]))
-            cur.execute(FLOOR_UPDATE, (d[2] + qty, d[0]))
-            cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, s[2] - qty, txn, dst, asset, qty, d[2] + qty))
+            source_after, dest_after = _move_balances(cur, src, dst, asset, qty)
+            cur.execute(FLOOR_POSTINGS, (txn, src, asset, -qty, source_after, txn, dst, asset, qty, dest_after))
             # The source's lowest blocks: at most one a unit.
             cur.execute(SERIAL_TAKE, (src, asset, qty))
             ranges: list[tuple[int, int]] = []
