@@ -49,6 +49,20 @@ def _fresh_caches() -> None:
 
 
 @pytest.fixture
+def flushed_db(transactional_db):
+    """A transactional test's database emptied first, every sequence counting from 1 again.
+
+    For a test that needs numbers from the start (an audit trail whose first event is 1). Resetting the
+    sequences alone (``reset_sequences``) is not enough when the rows the migrations seed are still there,
+    as they are in the first transactional test of a run: the next rulebook would be given id 1 again. A
+    test that needs the shipped markets installs them (``make_market`` does).
+    """
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+
+
+@pytest.fixture
 def market(db):
     """A fresh market: the registry, the exchange, the system accounts and the CEA and CCER assets
     (``tests.helpers.market.make_market``). Live-server modules declare their own ``market`` over HTTP."""

@@ -36,7 +36,7 @@ def _tamper(sql: str, params: list) -> None:
         cursor.execute("COMMIT")
 
 
-@pytest.mark.django_db(transaction=True, reset_sequences=True)
+@pytest.mark.usefixtures("flushed_db")
 def test_workers_verify_every_checkpoint_and_name_the_first_bad_event_as_one_pass_does(monkeypatch):
     made = _trail(12, monkeypatch)
     assert len(made) >= 4
@@ -66,7 +66,7 @@ def test_workers_verify_every_checkpoint_and_name_the_first_bad_event_as_one_pas
     )
 
 
-@pytest.mark.django_db(transaction=True, reset_sequences=True)
+@pytest.mark.usefixtures("flushed_db")
 def test_an_incremental_run_resumes_after_the_last_intact_run(monkeypatch):
     market = make_market()
     made = _trail(6, monkeypatch, market)
@@ -91,7 +91,7 @@ def test_an_incremental_run_resumes_after_the_last_intact_run(monkeypatch):
     assert not audit_verify(workers=2).ok  # the full run still finds the old edit
 
 
-@pytest.mark.django_db(transaction=True, reset_sequences=True)
+@pytest.mark.usefixtures("flushed_db")
 def test_an_incremental_run_refuses_to_resume_after_a_checkpoint_changed_since(monkeypatch):
     made = _trail(6, monkeypatch)
     assert audit_verify(record=True).ok
@@ -104,7 +104,7 @@ def test_an_incremental_run_refuses_to_resume_after_a_checkpoint_changed_since(m
     assert resumed.failure["reason"].startswith("changed or gone since a run verified it")
 
 
-@pytest.mark.django_db(transaction=True, reset_sequences=True)
+@pytest.mark.usefixtures("flushed_db")
 def test_the_command_resumes_with_since_last_and_records_intact_runs(monkeypatch):
     made = _trail(6, monkeypatch)
     out = io.StringIO()
