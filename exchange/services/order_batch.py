@@ -30,7 +30,6 @@ from django.utils import timezone
 from accounts.actors import Actor
 from core import clock
 from core.db import pipeline
-from exchange.bulk import pg_array
 from exchange.locks import AUDIT_LOCK_KEY, LockedBalance, lock_balances
 from exchange.models import Account, Asset, BlockState, Hold, HoldKind, Order, Side, Trade
 from exchange.selectors.prices import previous_close
@@ -38,7 +37,7 @@ from exchange.selectors.risk import position_limit, position_of
 from exchange.services.audit import AUDIT_ARRAY_TYPES, audit_arrays, note_recorded
 from exchange.services.balances import balance_rows, insufficient_available
 from exchange.services.cash import cash_asset
-from exchange.services.fills import ORDER_FILL_COLUMNS, trades_of
+from exchange.services.fills import trades_of
 from exchange.services.instrument_rules import (
     InstrumentRules,
     NotTradable,
@@ -276,11 +275,11 @@ class OrderBatch:
             trade.pk = trade_id
         filled = [o for pk, o in sorted(latest.items()) if pk not in new_ids]
         params = [
-            *_arrays(holds, HOLD_COLUMNS),
-            *(pg_array([row[i] for row in balances], "bigint") for i in range(3)),
-            *_arrays(orders, ORDER_COLUMNS),
-            *_arrays(made_all, TRADE_COLUMNS),
-            *_arrays(filled, FILL_COLUMNS),
+            *_matrices(holds, HOLD_COLUMNS),
+            _matrix(balances, "bigint"),
+            *_matrices(orders, ORDER_COLUMNS),
+            *_matrices(made_all, TRADE_COLUMNS),
+            *_matrices(filled, FILL_COLUMNS),
             *audit_arrays([_event(a, made) for a, made in trades]),
             AUDIT_LOCK_KEY,
         ]
@@ -309,78 +308,103 @@ class OrderBatch:
         return {a.order.pk: [t.pk for t in made] for a, made in trades}
 
 
-#: The columns ``greenledger_order_batch`` takes per table, in its arguments' order: (attribute, array type).
-#: Every concrete column of the model but a generated one (``test_order_batch_writes_every_column``).
+#: The columns ``greenledger_order_batch`` takes per table, in its arguments' order: the attributes of one type
+#: go as one two-dimensional array (a row per instance), so the call has a few dozen parameters whatever the
+#: tables' widths (psycopg parses a statement of more than 50 parameters afresh at every call). Every concrete
+#: column of the model but a generated one (``test_the_batch_statement_writes_every_column_of_its_tables``).
 HOLD_COLUMNS = [
-    ("id", "bigint"),
-    ("kind", "text"),
-    ("reference", "text"),
-    ("quantity", "bigint"),
-    ("remaining", "bigint"),
-    ("status", "text"),
-    ("created_at", "timestamptz"),
-    ("ended_at", "timestamptz"),
-    ("account_id", "bigint"),
-    ("asset_id", "bigint"),
+    ("bigint", ["id", "quantity", "remaining", "account_id", "asset_id"]),
+    ("text", ["kind", "reference", "status"]),
+    ("timestamptz", ["created_at", "ended_at"]),
 ]
 ORDER_COLUMNS = [
-    ("id", "bigint"),
-    ("side", "text"),
-    ("mode", "text"),
-    ("price_fen", "bigint"),
-    ("quantity", "bigint"),
-    ("filled", "bigint"),
-    ("filled_turnover_fen", "bigint"),
-    ("fee_fen", "bigint"),
-    ("status", "text"),
-    ("end_reason", "text"),
-    ("client_order_id", "text"),
-    ("trading_day", "date"),
-    ("created_at", "timestamptz"),
-    ("ended_at", "timestamptz"),
-    ("account_id", "bigint"),
-    ("asset_id", "bigint"),
-    ("hold_id", "bigint"),
-    ("participant_id", "bigint"),
-    ("counterparty_id", "bigint"),
-    ("partial_allowed", "boolean"),
-    ("trading_mode", "text"),
-    ("auction_id", "bigint"),
+    (
+        "bigint",
+        [
+            "id",
+            "price_fen",
+            "quantity",
+            "filled",
+            "filled_turnover_fen",
+            "fee_fen",
+            "account_id",
+            "asset_id",
+            "hold_id",
+            "participant_id",
+            "counterparty_id",
+            "auction_id",
+        ],
+    ),
+    ("text", ["side", "mode", "status", "end_reason", "client_order_id", "trading_mode"]),
+    ("timestamptz", ["created_at", "ended_at"]),
+    ("date", ["trading_day"]),
+    ("boolean", ["partial_allowed"]),
 ]
 TRADE_COLUMNS = [
-    ("id", "bigint"),
-    ("mode", "text"),
-    ("aggressor", "text"),
-    ("price_fen", "bigint"),
-    ("quantity", "bigint"),
-    ("turnover_fen", "bigint"),
-    ("buyer_fee_fen", "bigint"),
-    ("seller_fee_fen", "bigint"),
-    ("trading_day", "date"),
-    ("created_at", "timestamptz"),
-    ("asset_id", "bigint"),
-    ("buy_order_id", "bigint"),
-    ("sell_order_id", "bigint"),
-    ("trading_mode", "text"),
+    (
+        "bigint",
+        [
+            "id",
+            "price_fen",
+            "quantity",
+            "turnover_fen",
+            "buyer_fee_fen",
+            "seller_fee_fen",
+            "asset_id",
+            "buy_order_id",
+            "sell_order_id",
+        ],
+    ),
+    ("text", ["mode", "aggressor", "trading_mode"]),
+    ("date", ["trading_day"]),
+    ("timestamptz", ["created_at"]),
 ]
-FILL_COLUMNS = [("id", "bigint"), *ORDER_FILL_COLUMNS]
+#: The resting orders' fill columns (``ORDER_FILL_COLUMNS``), by the order's id.
+FILL_COLUMNS = [
+    ("bigint", ["id", "filled", "filled_turnover_fen", "fee_fen"]),
+    ("text", ["status", "end_reason"]),
+    ("timestamptz", ["ended_at"]),
+]
 
 _BATCH_TYPES = [
-    *(t for _, t in HOLD_COLUMNS),
+    *(t for t, _ in HOLD_COLUMNS),
     "bigint",
-    "bigint",
-    "bigint",
-    *(t for _, t in ORDER_COLUMNS),
-    *(t for _, t in TRADE_COLUMNS),
-    *(t for _, t in FILL_COLUMNS),
+    *(t for t, _ in ORDER_COLUMNS),
+    *(t for t, _ in TRADE_COLUMNS),
+    *(t for t, _ in FILL_COLUMNS),
     *AUDIT_ARRAY_TYPES,
 ]
 _BATCH_CALL = "SELECT greenledger_order_batch(" + ", ".join(f"%s::{t}[]" for t in _BATCH_TYPES) + ", %s::bigint)"
 
 
-def _arrays(rows: list[Any], columns: list[tuple[str, str]]) -> list[Any]:
-    """One array parameter per column of these instances (their attributes as they stand)."""
-    return [pg_array([getattr(row, name) for row in rows], pgtype) for name, pgtype in columns]
+def _element(value: Any) -> str:
+    """One element of an array literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime has no instant")
+        return f'"{value.isoformat()}"'  # with its UTC offset: exact whatever the session's time zone
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"no array literal for {type(value).__name__}")
+
+
+def _matrix(rows: list[Any], pgtype: str) -> str:
+    """A two-dimensional array literal for ``%s::<pgtype>[]`` (the server parses it), a row per row; ``{}``
+    when there are none."""
+    return "{" + ",".join("{" + ",".join(map(_element, row)) + "}" for row in rows) + "}"
+
+
+def _matrices(instances: list[Any], columns: list[tuple[str, list[str]]]) -> list[str]:
+    """The instances' attributes as ``columns`` groups them: one two-dimensional array per type."""
+    return [_matrix([[getattr(i, name) for name in names] for i in instances], pgtype) for pgtype, names in columns]
 
 
 def _columns(model: type[models.Model]) -> str:

@@ -12,23 +12,18 @@
 -- 5. the resting orders the batch filled (f_*): their fill columns as they now stand;
 -- 6. the audit events (a_*) through greenledger_audit_records: the same lock, numbers and hashes.
 --
--- Plain statements over unnest() of the arrays, planned once per session (generic plans: a batch holds at
--- most a few hundred rows, and a custom plan for each call's arrays would cost more than the batch's writes).
+-- Each table's columns of one type come as one two-dimensional array, a row per row in the caller's order (the
+-- order of its columns is the INSERT's or the SET's here: exchange.services.order_batch's HOLD_COLUMNS and
+-- the others name them), so the call has a few dozen parameters whatever the tables' widths. Plain statements
+-- over the arrays' rows, planned once per session (generic plans: a batch holds at most a few hundred rows, and
+-- a custom plan for each call's arrays would cost more than the batch's writes).
 -- The serial blocks of held units are moved by the caller after this call (the blocks name their hold).
 CREATE OR REPLACE FUNCTION greenledger_order_batch(
-    h_id bigint[], h_kind text[], h_reference text[], h_quantity bigint[], h_remaining bigint[], h_status text[],
-    h_created_at timestamptz[], h_ended_at timestamptz[], h_account bigint[], h_asset bigint[],
-    b_id bigint[], b_total bigint[], b_held bigint[],
-    o_id bigint[], o_side text[], o_mode text[], o_price_fen bigint[], o_quantity bigint[], o_filled bigint[],
-    o_filled_turnover_fen bigint[], o_fee_fen bigint[], o_status text[], o_end_reason text[],
-    o_client_order_id text[], o_trading_day date[], o_created_at timestamptz[], o_ended_at timestamptz[],
-    o_account bigint[], o_asset bigint[], o_hold bigint[], o_participant bigint[], o_counterparty bigint[],
-    o_partial_allowed boolean[], o_trading_mode text[], o_auction bigint[],
-    t_id bigint[], t_mode text[], t_aggressor text[], t_price_fen bigint[], t_quantity bigint[],
-    t_turnover_fen bigint[], t_buyer_fee_fen bigint[], t_seller_fee_fen bigint[], t_trading_day date[],
-    t_created_at timestamptz[], t_asset bigint[], t_buy_order bigint[], t_sell_order bigint[], t_trading_mode text[],
-    f_id bigint[], f_filled bigint[], f_filled_turnover_fen bigint[], f_fee_fen bigint[], f_status text[],
-    f_end_reason text[], f_ended_at timestamptz[],
+    h_int bigint[], h_text text[], h_time timestamptz[],
+    b_int bigint[],
+    o_int bigint[], o_text text[], o_time timestamptz[], o_date date[], o_bool boolean[],
+    t_int bigint[], t_text text[], t_date date[], t_time timestamptz[],
+    f_int bigint[], f_text text[], f_time timestamptz[],
     a_at timestamptz[], a_user bigint[], a_participant bigint[], a_label text[], a_action text[],
     a_object_type text[], a_object_id text[], a_payload text[], a_body text[], a_lock bigint
 ) RETURNS void
@@ -36,39 +31,41 @@ LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
-    INSERT INTO exchange_hold (id, kind, reference, quantity, remaining, status, created_at, ended_at, account_id,
-                               asset_id)
-    SELECT * FROM unnest(h_id, h_kind, h_reference, h_quantity, h_remaining, h_status, h_created_at, h_ended_at,
-                         h_account, h_asset);
+    INSERT INTO exchange_hold (id, quantity, remaining, account_id, asset_id, kind, reference, status, created_at,
+                               ended_at)
+    SELECT h_int[i][1], h_int[i][2], h_int[i][3], h_int[i][4], h_int[i][5], h_text[i][1], h_text[i][2],
+           h_text[i][3], h_time[i][1], h_time[i][2]
+      FROM generate_subscripts(h_int, 1) AS i
+     ORDER BY i;
 
-    UPDATE exchange_balance b SET total = v.total, held = v.held
-      FROM unnest(b_id, b_total, b_held) AS v(id, total, held)
-     WHERE b.id = v.id;
+    UPDATE exchange_balance b SET total = b_int[i][2], held = b_int[i][3]
+      FROM generate_subscripts(b_int, 1) AS i
+     WHERE b.id = b_int[i][1];
 
-    INSERT INTO exchange_order (id, side, mode, price_fen, quantity, filled, filled_turnover_fen, fee_fen, status,
-                                end_reason, client_order_id, trading_day, created_at, ended_at, account_id, asset_id,
-                                hold_id, participant_id, counterparty_id, partial_allowed, trading_mode, auction_id)
-    SELECT * FROM unnest(o_id, o_side, o_mode, o_price_fen, o_quantity, o_filled, o_filled_turnover_fen, o_fee_fen,
-                         o_status, o_end_reason, o_client_order_id, o_trading_day, o_created_at, o_ended_at,
-                         o_account, o_asset, o_hold, o_participant, o_counterparty, o_partial_allowed,
-                         o_trading_mode, o_auction);
+    INSERT INTO exchange_order (id, price_fen, quantity, filled, filled_turnover_fen, fee_fen, account_id, asset_id,
+                                hold_id, participant_id, counterparty_id, auction_id, side, mode, status, end_reason,
+                                client_order_id, trading_mode, created_at, ended_at, trading_day, partial_allowed)
+    SELECT o_int[i][1], o_int[i][2], o_int[i][3], o_int[i][4], o_int[i][5], o_int[i][6], o_int[i][7], o_int[i][8],
+           o_int[i][9], o_int[i][10], o_int[i][11], o_int[i][12], o_text[i][1], o_text[i][2], o_text[i][3],
+           o_text[i][4], o_text[i][5], o_text[i][6], o_time[i][1], o_time[i][2], o_date[i][1], o_bool[i][1]
+      FROM generate_subscripts(o_int, 1) AS i
+     ORDER BY i;
 
-    IF cardinality(t_id) > 0 THEN
-        INSERT INTO exchange_trade (id, mode, aggressor, price_fen, quantity, turnover_fen, buyer_fee_fen,
-                                    seller_fee_fen, trading_day, created_at, asset_id, buy_order_id, sell_order_id,
-                                    trading_mode)
-        SELECT * FROM unnest(t_id, t_mode, t_aggressor, t_price_fen, t_quantity, t_turnover_fen, t_buyer_fee_fen,
-                             t_seller_fee_fen, t_trading_day, t_created_at, t_asset, t_buy_order, t_sell_order,
-                             t_trading_mode) AS t(id)
-         ORDER BY t.id;
+    IF cardinality(t_int) > 0 THEN
+        INSERT INTO exchange_trade (id, price_fen, quantity, turnover_fen, buyer_fee_fen, seller_fee_fen, asset_id,
+                                    buy_order_id, sell_order_id, mode, aggressor, trading_mode, trading_day,
+                                    created_at)
+        SELECT t_int[i][1], t_int[i][2], t_int[i][3], t_int[i][4], t_int[i][5], t_int[i][6], t_int[i][7],
+               t_int[i][8], t_int[i][9], t_text[i][1], t_text[i][2], t_text[i][3], t_date[i][1], t_time[i][1]
+          FROM generate_subscripts(t_int, 1) AS i
+         ORDER BY i;
     END IF;
 
     UPDATE exchange_order o
-       SET filled = v.filled, filled_turnover_fen = v.filled_turnover_fen, fee_fen = v.fee_fen, status = v.status,
-           end_reason = v.end_reason, ended_at = v.ended_at
-      FROM unnest(f_id, f_filled, f_filled_turnover_fen, f_fee_fen, f_status, f_end_reason, f_ended_at)
-           AS v(id, filled, filled_turnover_fen, fee_fen, status, end_reason, ended_at)
-     WHERE o.id = v.id;
+       SET filled = f_int[i][2], filled_turnover_fen = f_int[i][3], fee_fen = f_int[i][4], status = f_text[i][1],
+           end_reason = f_text[i][2], ended_at = f_time[i][1]
+      FROM generate_subscripts(f_int, 1) AS i
+     WHERE o.id = f_int[i][1];
 
     PERFORM greenledger_audit_records(a_at, a_user, a_participant, a_label, a_action, a_object_type, a_object_id,
                                       a_payload, a_body, a_lock);
