@@ -1,5 +1,7 @@
 """Load ``greenledger_order_batch``: the matching engine's batch (holds, balances, orders, trades, the resting
-orders' fills and the audit events) written in one statement."""
+orders' fills and the audit events) written in one statement; and ``greenledger_event_concerned`` again, which
+runs no query for what a route doesn't use and reads an order's participant with a statement whose plan it keeps
+(every order placed passes there)."""
 
 from django.db import migrations
 
@@ -10,5 +12,8 @@ class Migration(migrations.Migration):
     dependencies = [("exchange", "0312_generic_plans")]
 
     operations = [
-        migrations.RunSQL(sql=[sql_file("greenledger_order_batch")], reverse_sql=migrations.RunSQL.noop),
+        migrations.RunSQL(
+            sql=[sql_file("greenledger_order_batch"), sql_file("greenledger_event_concerned")],
+            reverse_sql=migrations.RunSQL.noop,
+        ),
     ]
