@@ -9,7 +9,7 @@ transfer's few rows it costs two round trips where a queued INSERT costs none.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -33,11 +33,10 @@ def _quoted(text: str) -> str:
 def pg_array(values: Sequence[Any], pgtype: str) -> Any:
     """One array parameter for ``%s::<pgtype>[]``.
 
-    A column of integers, text, timestamps, dates or booleans goes as its array literal (``{1,2,NULL}``,
-    ``{"posted",NULL}``, ``{"2026-12-02 07:00:00.5+00:00"}``, ``{2026-12-02}``, ``{t,f}``), which the server
-    parses: psycopg would otherwise adapt each element in Python, the larger part of a large write's client time
-    (a settlement writes 100,000 holds' status and end time). Anything else goes as the list, for psycopg to
-    adapt.
+    A column of integers, text or timestamps goes as its array literal (``{1,2,NULL}``,
+    ``{"posted",NULL}``, ``{"2026-12-02 07:00:00.5+00:00"}``), which the server parses: psycopg would
+    otherwise adapt each element in Python, the larger part of a large write's client time (a settlement
+    writes 100,000 holds' status and end time). Anything else goes as the list, for psycopg to adapt.
     """
     if pgtype in _INTEGER_TYPES:
         if None in values:
@@ -48,10 +47,6 @@ def pg_array(values: Sequence[Any], pgtype: str) -> Any:
     if pgtype in _TIME_TYPES and all(v is None or (isinstance(v, datetime) and v.tzinfo) for v in values):
         # isoformat gives the UTC offset: the instant is exact whatever the session's time zone.
         return "{" + ",".join("NULL" if v is None else f'"{v.isoformat()}"' for v in values) + "}"
-    if pgtype == "date" and all(v is None or (isinstance(v, date) and not isinstance(v, datetime)) for v in values):
-        return "{" + ",".join("NULL" if v is None else v.isoformat() for v in values) + "}"
-    if pgtype == "boolean" and all(v is None or isinstance(v, bool) for v in values):
-        return "{" + ",".join("NULL" if v is None else "t" if v else "f" for v in values) + "}"
     return list(values)
 
 
