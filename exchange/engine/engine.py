@@ -37,7 +37,7 @@ from exchange.engine.transport import Transport, transport
 from exchange.faults import crash_point
 from exchange.locks import release_book
 from exchange.models import Account, Asset, MarketRules, Order
-from exchange.services.order_batch import KnownRules, NeedsService, OrderBatch
+from exchange.services.order_batch import RULES_SECONDS, KnownRules, NeedsService, OrderBatch
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class Engine:
         self.owned: dict[int, writer.Ownership] = {}
         self.books: dict[int, Book] = {}
         self.rules: dict[int, KnownRules] = {}  # the instruments' rules, kept between batches for a second
+        self.instruments: dict[int, tuple[float, Asset]] = {}  # the instruments as read, and when (monotonic)
         self.stopping = threading.Event()
         self._refreshed = 0.0
 
@@ -179,13 +180,24 @@ class Engine:
     def forget(self, asset_id: int) -> None:
         self.owned.pop(asset_id, None)
         self.books.pop(asset_id, None)
+        self.instruments.pop(asset_id, None)
         self.transport.mark_gone([asset_id])
 
     def rebuild(self, asset_ids: Iterable[int]) -> None:
         for asset_id in asset_ids:
             self.rules.pop(asset_id, None)
+            self.instruments.pop(asset_id, None)
             if asset_id in self.owned:
                 self.books[asset_id] = Book.load(asset_id)
+
+    def read_instruments(self, asset_ids: Iterable[int]) -> None:
+        """Read the instruments not read in the last ``RULES_SECONDS`` (one statement for all of them): a batch
+        decides from the copy it keeps, as it does from the instruments' rules, and reads them again at once when
+        something outside the engine noted a change to their books or rules."""
+        moment = time.monotonic()
+        due = [a for a in asset_ids if a not in self.instruments or moment - self.instruments[a][0] >= RULES_SECONDS]
+        if due:
+            self.instruments.update((pk, (moment, asset)) for pk, asset in Asset.objects.in_bulk(due).items())
 
     def apply(self, requests: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
         """One transaction: under each book's lock, check ownership, then apply the requests in arrival order.
@@ -198,13 +210,17 @@ class Engine:
         placed: dict[int, int] = {}  # slot -> order id, answered with its trades after the flush
         trades: dict[int, list[int]] = {}
         with transaction.atomic():
-            with pipeline():  # the book locks, the ownership checks and the instruments in one round trip
+            with pipeline():  # the book locks, the ownership checks and the instruments due a read in one round trip
                 checks = {asset_id: writer.check(self.owned[asset_id]) for asset_id in assets}
-                instruments = Asset.objects.in_bulk(assets)  # one read per batch, not one per order
+                self.read_instruments(assets)
                 changed = [asset_id for asset_id, changed in checks.items() if changed()]
             for asset_id in changed:
                 self.books[asset_id] = Book.load(asset_id)
                 self.rules.pop(asset_id, None)
+                self.instruments.pop(asset_id, None)
+            if changed:
+                self.read_instruments(changed)
+            instruments = {asset_id: self.instruments[asset_id][1] for asset_id in assets}
             batch = OrderBatch(instruments, self.rules)
             for index, request in enumerate(requests):
                 asset = instruments[int(request["asset"])]

@@ -135,21 +135,31 @@ def audit_records(entries: list[tuple[Actor, str, Any, dict[str, Any], datetime]
         raise RuntimeError("audit_records must run inside the transaction of the changes they record")
     if not entries:
         return []
-    columns: list[list[Any]] = [[] for _ in range(9)]
-    for actor, action, obj, payload, moment in entries:
-        row, body = _event_row(actor, action, obj, payload, moment)
-        for column, value in zip(columns, (*row, body), strict=True):
-            column.append(value)
-    types = ("timestamptz", "bigint", "bigint", "text", "text", "text", "text", "text", "text")
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT * FROM greenledger_audit_records(" + ", ".join(f"%s::{t}[]" for t in types) + ", %s)",
-            [*(pg_array(c, t) for c, t in zip(columns, types, strict=True)), AUDIT_LOCK_KEY],
+            "SELECT * FROM greenledger_audit_records(" + ", ".join(f"%s::{t}[]" for t in AUDIT_ARRAY_TYPES) + ", %s)",
+            [*audit_arrays(entries), AUDIT_LOCK_KEY],
         )
         written = [(int(seq), str(digest)) for seq, digest in cursor.fetchall()]
     for _ in written:
         note_recorded()
     return written
+
+
+#: The types of ``audit_arrays``' parameters, in order: ``greenledger_audit_records``' arguments but the lock.
+AUDIT_ARRAY_TYPES = ("timestamptz", "bigint", "bigint", "text", "text", "text", "text", "text", "text")
+
+
+def audit_arrays(entries: list[tuple[Actor, str, Any, dict[str, Any], datetime]]) -> list[Any]:
+    """The events' columns and canonical bodies as ``greenledger_audit_records`` takes them (one array parameter
+    each, typed ``AUDIT_ARRAY_TYPES``), for a database function that writes them with other rows. Its caller
+    calls ``note_recorded`` once per event."""
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for actor, action, obj, payload, moment in entries:
+        row, body = _event_row(actor, action, obj, payload, moment)
+        for column, value in zip(columns, (*row, body), strict=True):
+            column.append(value)
+    return [pg_array(c, t) for c, t in zip(columns, AUDIT_ARRAY_TYPES, strict=True)]
 
 
 def body_of(event: AuditEvent) -> str:

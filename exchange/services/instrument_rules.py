@@ -10,7 +10,7 @@ The checks read nothing but what they are given, except ``instrument_rules`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.utils.translation import gettext
@@ -134,6 +134,17 @@ class InstrumentRules:
 
     listing: MarketRules
     rulebook: Rulebook
+    # The rulebook's modes by name, read once (an order asks for them a dozen times; a version never changes).
+    _modes: dict[str, RulebookMode] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def mode(self, name: str) -> RulebookMode | None:
+        """The rules of one trading mode of the rulebook (``Rulebook.mode``), or None when it doesn't enable it."""
+        if self._modes is None:
+            modes: dict[str, RulebookMode] = {}
+            for m in self.rulebook.modes.all():
+                modes.setdefault(m.mode, m)
+            self._modes = modes
+        return self._modes.get(name)
 
     @property
     def asset_id(self) -> int:
@@ -157,30 +168,30 @@ class InstrumentRules:
 
     @property
     def block_threshold(self) -> int:
-        block = self.rulebook.mode(TradingMode.BLOCK)
+        block = self.mode(TradingMode.BLOCK)
         if block is not None:
             return block.min_quantity
-        continuous = self.rulebook.mode(TradingMode.CONTINUOUS)
+        continuous = self.mode(TradingMode.CONTINUOUS)
         cap = continuous.max_quantity if continuous is not None else None
         return cap + 1 if cap is not None else MAX_QUANTITY + 1
 
     def mode_rules(self, order_mode: str) -> RulebookMode | None:
         """The rulebook mode an order of the continuous book trades under (None: not enabled)."""
-        if self.rulebook.mode(TradingMode.CONTINUOUS) is None:
+        if self.mode(TradingMode.CONTINUOUS) is None:
             return None
-        return self.rulebook.mode(TradingMode.BLOCK if order_mode == OrderMode.BLOCK else TradingMode.CONTINUOUS)
+        return self.mode(TradingMode.BLOCK if order_mode == OrderMode.BLOCK else TradingMode.CONTINUOUS)
 
     def sale_mode(self, quantity: int) -> RulebookMode | None:
         """The rulebook mode a sell of ``quantity`` taking over pledged units trades under (a sale on
         enforcement): in the continuous book the continuous mode below the block minimum, else the block mode;
         on a market trading by agreement only, a listing while the listing mode's largest size allows, else a
         public block listing (None: that mode is not enabled)."""
-        if self.rulebook.mode(TradingMode.CONTINUOUS) is not None:
+        if self.mode(TradingMode.CONTINUOUS) is not None:
             return self.mode_rules(OrderMode.BLOCK if quantity >= self.block_threshold else OrderMode.LISTING)
-        listing = self.rulebook.mode(TradingMode.LISTING)
+        listing = self.mode(TradingMode.LISTING)
         if listing is not None and (listing.max_quantity is None or quantity <= listing.max_quantity):
             return listing
-        return self.rulebook.mode(TradingMode.BLOCK)
+        return self.mode(TradingMode.BLOCK)
 
     def sessions(self, order_mode: str) -> Sessions:
         mode = self.mode_rules(order_mode)
@@ -188,7 +199,7 @@ class InstrumentRules:
 
     def mode_sessions(self, mode_name: str) -> Sessions:
         """The sessions of a rulebook mode (listing, block, auction, continuous); none if not enabled."""
-        mode = self.rulebook.mode(mode_name)
+        mode = self.mode(mode_name)
         return Sessions(mode.sessions if mode else "", self.rulebook.trading_days, self.rulebook.calendar_code)
 
     def fee_bp(self, order_mode: str, side: str) -> int:

@@ -8,9 +8,10 @@ balances, positions, client order ids taken) and kept current in memory as the b
 refused order raises before it changes anything, so it needs no savepoint. Matching reads the engine's book
 (``orders._match``).
 
-``flush`` writes what the accepted orders did with one multi-row statement per table: the holds (and, through
-the serial book and ``write_balances``, the blocks and balances they reserve), the orders, the trades, the
-resting orders' fills, and one audit event per order (``audit_records``). Anything the batch can't decide from
+``flush`` writes what the accepted orders did in one statement, ``greenledger_order_batch`` (``exchange/sql``),
+which takes each table's rows as arrays, one per column: the holds, the balances they reserve from, the orders,
+the trades, the resting orders' fills, and one audit event per order (numbered and hashed as
+``audit_records`` would); the serial book then moves the held units' blocks. Anything the batch can't decide from
 its facts (a buy that needs proceeds advanced, a cancel) is left to the caller: it flushes the batch, then runs
 the ordinary service, after which the batch reads its facts again.
 """
@@ -29,15 +30,14 @@ from django.utils import timezone
 from accounts.actors import Actor
 from core import clock
 from core.db import pipeline
-from exchange.bulk import bulk_update
-from exchange.locks import LockedBalance, lock_balances
+from exchange.locks import AUDIT_LOCK_KEY, LockedBalance, lock_balances
 from exchange.models import Account, Asset, BlockState, Hold, HoldKind, Order, Side, Trade
 from exchange.selectors.prices import previous_close
 from exchange.selectors.risk import position_limit, position_of
-from exchange.services.audit import audit_records
-from exchange.services.balances import insufficient_available, write_balances
+from exchange.services.audit import AUDIT_ARRAY_TYPES, audit_arrays, note_recorded
+from exchange.services.balances import balance_rows, insufficient_available
 from exchange.services.cash import cash_asset
-from exchange.services.fills import ORDER_FILL_COLUMNS, trades_of
+from exchange.services.fills import trades_of
 from exchange.services.instrument_rules import (
     InstrumentRules,
     NotTradable,
@@ -258,8 +258,35 @@ class OrderBatch:
             return self._write(accepted, latest, new_ids)
 
     def _write(self, accepted: list[_Accepted], latest: dict[int, Order], new_ids: set[int]) -> dict[int, list[int]]:
+        """Everything in one statement (``greenledger_order_batch``, ``exchange/sql``), then the held units'
+        serial blocks (they name their hold, so they go after it)."""
         holds = [a.hold for a in accepted]
-        _insert(Hold, holds)
+        deltas: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+        for h in holds:
+            deltas[(h.account_id, h.asset_id)][1] += h.quantity
+        # The in-memory balances carry the batch's holds already: write them as they stand.
+        for key in deltas:
+            self.balances[key].held -= deltas[key][1]
+        balances = balance_rows(self.balances, deltas)
+        orders = [_as_now(a.order, latest) for a in accepted]
+        trades = [(a, trades_of(a.order, a.fills)) for a in accepted]
+        made_all = [t for _, made in trades for t in made]
+        for trade, trade_id in zip(made_all, self._trade_ids(len(made_all)), strict=True):
+            trade.pk = trade_id
+        filled = [o for pk, o in sorted(latest.items()) if pk not in new_ids]
+        params = [
+            *_matrices(holds, HOLD_COLUMNS),
+            _matrix(balances, "bigint"),
+            *_matrices(orders, ORDER_COLUMNS),
+            *_matrices(made_all, TRADE_COLUMNS),
+            *_matrices(filled, FILL_COLUMNS),
+            *audit_arrays([_event(a, made) for a, made in trades]),
+            AUDIT_LOCK_KEY,
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_BATCH_CALL, params)
+        for _ in accepted:
+            note_recorded()
         moves = [
             BlockMove(
                 asset_id=h.asset_id,
@@ -277,31 +304,107 @@ class OrderBatch:
         ]
         if moves:
             SerialBook().move(moves)
-        deltas: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
-        for h in holds:
-            deltas[(h.account_id, h.asset_id)][1] += h.quantity
-        # The in-memory balances carry the batch's holds already: write them as they stand.
-        for key in deltas:
-            self.balances[key].held -= deltas[key][1]
-        write_balances(self.balances, deltas)
-        _insert(Order, [_as_now(a.order, latest) for a in accepted])
-        trades = [(a, trades_of(a.order, a.fills)) for a in accepted]
-        made_all = [t for _, made in trades for t in made]
-        for trade, trade_id in zip(made_all, self._trade_ids(len(made_all)), strict=True):
-            trade.pk = trade_id
-        _insert(Trade, made_all)
-        bulk_update(
-            Order._meta.db_table,
-            ORDER_FILL_COLUMNS,
-            [
-                (o.pk, o.filled, o.filled_turnover_fen, o.fee_fen, o.status, o.end_reason, o.ended_at)
-                for pk, o in sorted(latest.items())
-                if pk not in new_ids
-            ],
-        )
-        audit_records([_event(a, made) for a, made in trades])
         self._reset_facts()
         return {a.order.pk: [t.pk for t in made] for a, made in trades}
+
+
+#: The columns ``greenledger_order_batch`` takes per table, in its arguments' order: the attributes of one type
+#: go as one two-dimensional array (a row per instance), so the call has a few dozen parameters whatever the
+#: tables' widths (psycopg parses a statement of more than 50 parameters afresh at every call). Every concrete
+#: column of the model but a generated one (``test_the_batch_statement_writes_every_column_of_its_tables``).
+HOLD_COLUMNS = [
+    ("bigint", ["id", "quantity", "remaining", "account_id", "asset_id"]),
+    ("text", ["kind", "reference", "status"]),
+    ("timestamptz", ["created_at", "ended_at"]),
+]
+ORDER_COLUMNS = [
+    (
+        "bigint",
+        [
+            "id",
+            "price_fen",
+            "quantity",
+            "filled",
+            "filled_turnover_fen",
+            "fee_fen",
+            "account_id",
+            "asset_id",
+            "hold_id",
+            "participant_id",
+            "counterparty_id",
+            "auction_id",
+        ],
+    ),
+    ("text", ["side", "mode", "status", "end_reason", "client_order_id", "trading_mode"]),
+    ("timestamptz", ["created_at", "ended_at"]),
+    ("date", ["trading_day"]),
+    ("boolean", ["partial_allowed"]),
+]
+TRADE_COLUMNS = [
+    (
+        "bigint",
+        [
+            "id",
+            "price_fen",
+            "quantity",
+            "turnover_fen",
+            "buyer_fee_fen",
+            "seller_fee_fen",
+            "asset_id",
+            "buy_order_id",
+            "sell_order_id",
+        ],
+    ),
+    ("text", ["mode", "aggressor", "trading_mode"]),
+    ("date", ["trading_day"]),
+    ("timestamptz", ["created_at"]),
+]
+#: The resting orders' fill columns (``ORDER_FILL_COLUMNS``), by the order's id.
+FILL_COLUMNS = [
+    ("bigint", ["id", "filled", "filled_turnover_fen", "fee_fen"]),
+    ("text", ["status", "end_reason"]),
+    ("timestamptz", ["ended_at"]),
+]
+
+_BATCH_TYPES = [
+    *(t for t, _ in HOLD_COLUMNS),
+    "bigint",
+    *(t for t, _ in ORDER_COLUMNS),
+    *(t for t, _ in TRADE_COLUMNS),
+    *(t for t, _ in FILL_COLUMNS),
+    *AUDIT_ARRAY_TYPES,
+]
+_BATCH_CALL = "SELECT greenledger_order_batch(" + ", ".join(f"%s::{t}[]" for t in _BATCH_TYPES) + ", %s::bigint)"
+
+
+def _element(value: Any) -> str:
+    """One element of an array literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime has no instant")
+        return f'"{value.isoformat()}"'  # with its UTC offset: exact whatever the session's time zone
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise TypeError(f"no array literal for {type(value).__name__}")
+
+
+def _matrix(rows: list[Any], pgtype: str) -> str:
+    """A two-dimensional array literal for ``%s::<pgtype>[]`` (the server parses it), a row per row; ``{}``
+    when there are none."""
+    return "{" + ",".join("{" + ",".join(map(_element, row)) + "}" for row in rows) + "}"
+
+
+def _matrices(instances: list[Any], columns: list[tuple[str, list[str]]]) -> list[str]:
+    """The instances' attributes as ``columns`` groups them: one two-dimensional array per type."""
+    return [_matrix([[getattr(i, name) for name in names] for i in instances], pgtype) for pgtype, names in columns]
 
 
 def _columns(model: type[models.Model]) -> str:
@@ -320,18 +423,6 @@ def _answer(cursor: Any) -> list[tuple[Any, ...]]:
         rows = cursor.fetchall()
     cursor.close()
     return rows
-
-
-def _insert(model: type[models.Model], rows: list[Any]) -> None:
-    """One multi-row ``INSERT`` of instances whose ids are set, returning nothing: in the flush's pipeline it
-    is sent without waiting for an answer (``bulk_create`` would wait for the ids it returns)."""
-    if not rows:
-        return
-    for row in rows:
-        row._state.adding = False
-        row._state.db = connection.alias
-    query: Any = model._base_manager.get_queryset()  # QuerySet._insert: what bulk_create runs, without RETURNING
-    query._insert(rows, fields=[f for f in model._meta.concrete_fields if not f.generated], returning_fields=None)
 
 
 def _as_now(order: Order, latest: dict[int, Order]) -> Order:

@@ -21,6 +21,8 @@ from exchange.engine.engine import Engine
 from exchange.engine.transport import LocalTransport, use_transport
 from exchange.errors import EngineUnavailable, InsufficientAvailable
 from exchange.models import BookWriter, Hold, Order, OrderStatus, Trade
+from exchange.services import order_batch
+from exchange.services.fills import ORDER_FILL_COLUMNS
 from exchange.services.listings import market_rules_update
 from exchange.services.orders import order_cancel
 from tests.helpers.concurrency import run_workers
@@ -434,3 +436,20 @@ def test_the_book_offers_only_the_crossing_levels_best_price_then_oldest(side, p
         book.add(Order(pk=pk, asset_id=7, participant_id=pk, side=s, mode="listing", price_fen=p, quantity=1, filled=0))
     incoming = Order(asset_id=7, participant_id=99, side=side, mode="listing", price_fen=price, quantity=9, filled=0)
     assert [o.pk for o in book.crossing(incoming)] == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "columns"),
+    [(Hold, order_batch.HOLD_COLUMNS), (Order, order_batch.ORDER_COLUMNS), (Trade, order_batch.TRADE_COLUMNS)],
+)
+def test_the_batch_statement_writes_every_column_of_its_tables(model, columns):
+    """``greenledger_order_batch`` takes a batch's rows column by column: a column the model gains must be written
+    by it too, or the batch's rows would differ from the ones ``order_place`` writes."""
+    written = [name for _, names in columns for name in names]
+    assert sorted(written) == sorted(f.attname for f in model._meta.concrete_fields if not f.generated)
+    assert len(set(written)) == len(written)
+
+
+def test_the_batch_statement_writes_every_fill_column():
+    written = [name for _, names in order_batch.FILL_COLUMNS for name in names]
+    assert written == ["id", *(name for name, _ in ORDER_FILL_COLUMNS)]
