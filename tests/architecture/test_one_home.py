@@ -35,11 +35,16 @@ def test_row_and_advisory_locks_are_taken_in_the_lock_module_only():
     locking = _using(r"select_for_update\(|pg_(try_)?advisory", _sources(*APPS))
 
     assert locking == [
+        # the single transfer's raw-SQL floor: the locks the transfer takes, as plain statements on a bench
+        # connection of its own (the key's, IDEMPOTENCY_LOCK_CLASS; the audit writers', AUDIT_LOCK_KEY)
+        "bench/transfers.py",
         "exchange/beat.py",  # the leading beat's session lock, on a connection of its own (BEAT_LOCK_KEY)
         "exchange/locks.py",
         "exchange/services/idempotency.py",  # a key's lock with its row, one statement (IDEMPOTENCY_LOCK_CLASS)
     ]
     assert "BEAT_LOCK_KEY" in _sources("exchange")["exchange/beat.py"]
+    floor = _sources("bench")["bench/transfers.py"]
+    assert "IDEMPOTENCY_LOCK_CLASS" in floor and "AUDIT_LOCK_KEY" in floor
     assert "IDEMPOTENCY_LOCK_CLASS" in _sources("exchange")["exchange/services/idempotency.py"]
 
 
