@@ -189,4 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ORDER = ["transfers", "transfers4", "batch", "http", "reads", "settlement", "matching", "engine", "audit", "events"]
+ORDER = [
+    "transfers",
+    "transfers4",
+    "transfers8",
+    "batch",
+    "http",
+    "reads",
+    "settlement",
+    "matching",
+    "engine",
+    "audit",
+    "events",
+]

@@ -119,10 +119,18 @@ class TransferGroup:
                 return alone()
             finally:
                 self._hand_on()
-        try:
-            self._write(group)
-        finally:
+        handed = False
+
+        def hand_on() -> None:
+            nonlocal handed
+            handed = True
             self._hand_on()
+
+        try:
+            self._write(group, hand_on)
+        finally:
+            if not handed:
+                self._hand_on()
             for other in group[1:]:
                 other.woken.set()
         return self._answer(member)
@@ -142,9 +150,10 @@ class TransferGroup:
             else:
                 self._leading = False
 
-    def _write(self, group: list[Member]) -> None:
+    def _write(self, group: list[Member], written: Callable[[], None]) -> None:
         """Every member in one transaction; each member's row, or None (the group was rolled back before its
-        commit: run it alone), or the failure of a commit whose outcome is unknown."""
+        commit: run it alone), or the failure of a commit whose outcome is unknown. ``written()`` is called once
+        the members' statements have run, before the commit: the next group is written while this one commits."""
         rows: list[Row] = []
         committing = False
         try:
@@ -153,6 +162,7 @@ class TransferGroup:
                 lock_event_counters(p for m in group for p in m.participants)
                 rows = _each(self.statement, [m.params for m in group])
                 crash_point("transfer_group.written")
+                written()
                 committing = True
         except DatabaseError as exc:
             if committing and getattr(exc.__cause__, "sqlstate", None) is None:
@@ -162,8 +172,9 @@ class TransferGroup:
             return  # rolled back whole (an error before the commit, or the server refused the commit)
         for m, row in zip(group, rows, strict=True):
             m.row = row
-        self.groups += 1
-        self.grouped += len(group)
+        with self._lock:
+            self.groups += 1
+            self.grouped += len(group)
 
 
 def _each(statement: str, params: Iterable[Sequence[Any]]) -> list[Row]:
