@@ -138,8 +138,9 @@ CLIENT_THREADS = 4
 
 @case("transfers8")
 def transfers_eight_clients(ctx: Context) -> list[Result]:
-    """Eight concurrent clients: the floor in eight processes, each transfer its own commit; the service in two
-    processes of four threads, whose concurrent transfers commit together (``exchange.group_commit``)."""
+    """Eight concurrent clients: the floors in eight processes, each transfer its own commit; the service in two
+    processes of four threads, whose concurrent transfers commit together (``exchange.group_commit``), and the
+    same clients with group commit off, measured turn about."""
     from exchange.group_commit import transfer_group
 
     pool = _pool(ctx)
@@ -148,7 +149,13 @@ def transfers_eight_clients(ctx: Context) -> list[Result]:
 
     def floor(r: int) -> float:
         count, seconds = run_parallel(
-            lambda i, seed: floor_transfers(pool, each, seed), [300 + 10 * r + i for i in range(clients)]
+            lambda i, seed: floor_serial_transfers(pool, each, seed), [300 + 10 * r + i for i in range(clients)]
+        )
+        return count / seconds
+
+    def entry_floor(r: int) -> float:
+        count, seconds = run_parallel(
+            lambda i, seed: floor_transfers(pool, each, seed), [600 + 10 * r + i for i in range(clients)]
         )
         return count / seconds
 
@@ -173,11 +180,13 @@ def transfers_eight_clients(ctx: Context) -> list[Result]:
         count, seconds = run_parallel(lambda i, s: threads(i, s, grouped=False), seeds(500 + 10 * r))
         return count / seconds
 
-    floor_rate, svc_rate, alone_rate = _alternate(3, floor, svc, alone)
+    floor_rate, entry_rate, svc_rate, alone_rate = _alternate(3, floor, entry_floor, svc, alone)
     served = f"{clients} clients ({CLIENT_PROCESSES} processes x {CLIENT_THREADS} threads)"
     return [
+        # The floor: the transfer's writes as plain statements (bench/transfers.py), 8 processes, each its own commit.
         Result(f"transfer service, {served}, group commit", svc_rate, "transfers/s", floor=floor_rate),
         Result(f"transfer service, {served}, each its own commit", alone_rate, "transfers/s", floor=floor_rate),
+        Result("  group commit against the bare entry's floor", svc_rate, "transfers/s", floor=entry_rate),
         Result("  group commit / each its own commit", svc_rate / alone_rate, "ratio"),
     ]
 
@@ -268,7 +277,7 @@ def http_transfers(ctx: Context) -> list[Result]:
     from django.db import connections
 
     connections.close_all()
-    server = start_gunicorn(ctx.url, ctx.scale.http_workers, log)
+    server = start_gunicorn(ctx.url, ctx.scale.http_workers, log, ctx.scale.http_threads)
     try:
         run_load(server.port, clients, destinations, 3)  # warm up every worker and client
         per_client = max(1, ctx.scale.http_requests // n)
@@ -284,6 +293,8 @@ def http_transfers(ctx: Context) -> list[Result]:
         return 1000 * lat[min(len(lat) - 1, int(len(lat) * q))]
 
     workers = f"gunicorn {ctx.scale.http_workers} workers"
+    if ctx.scale.http_threads > 1:
+        workers += f" x {ctx.scale.http_threads} threads"
     return [
         Result(f"constant answer over HTTP (GET /health/), {n} clients, {workers}", floor, "requests/s"),
         Result("  p99 latency", p(floor_latencies, 0.99), "ms"),
