@@ -7,6 +7,9 @@ first of them, which writes them all in one transaction (one ``xmin`` on their j
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -273,3 +276,43 @@ class CaptureStatements:
     def _record(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         self.statements.append(sql)
         return execute(sql, params, many, context)
+
+
+def test_a_process_killed_mid_group_loses_nothing_and_a_retry_makes_each_once():
+    # given four keyed transfers, three of which a process writes as one group and is killed before its commit
+    market, people, sink = world(4)
+    cea = market.cea
+
+    def send(i: int) -> Callable[[], Any]:
+        account, actor = people[i]
+        return lambda: transfer_create(
+            actor=actor, source=account, destination=sink, asset=cea, quantity=2, idempotency_key=f"k{i}"
+        )
+
+    def doomed() -> None:
+        os.environ["GREENLEDGER_CRASH_AT"] = "transfer_group.written"  # SIGKILL once the group's statements ran
+        grouped({f"t{i}": send(i) for i in range(3)}, send(3), Held(people[3][0], cea))
+
+    connection.close()
+    child = multiprocessing.get_context("fork").Process(target=doomed)
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+
+    # then the transfer made alone before the group committed, and nothing of the group did
+    assert balance(people[3][0], cea) == (8, 0)
+    assert [balance(people[i][0], cea) for i in range(3)] == [(10, 0)] * 3
+    assert not IdempotentRequest.objects.filter(key__in=["k0", "k1", "k2"]).exists()
+
+    # when the callers retry with their keys, twice
+    first = [send(i)() for i in range(4)]
+    again = [send(i)() for i in range(4)]
+
+    # then each transfer was made once
+    assert [t.pk for t in again] == [t.pk for t in first]
+    for account, _ in people:
+        assert balance(account, cea) == (8, 0)
+    assert balance(sink, cea) == (8, 0)
+    assert Transaction.objects.filter(kind="transfer").count() == 4
+    assert_reconciled()
+    assert audit_verify().ok
