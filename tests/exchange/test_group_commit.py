@@ -316,3 +316,39 @@ def test_a_process_killed_mid_group_loses_nothing_and_a_retry_makes_each_once():
     assert Transaction.objects.filter(kind="transfer").count() == 4
     assert_reconciled()
     assert audit_verify().ok
+
+
+def test_a_member_failing_for_another_reason_raises_its_error_alone_and_the_others_commit(monkeypatch):
+    # given a group in which one member's statement fails for a reason not its transfer's own (its destination
+    # an account that does not exist, which only a broken caller could send)
+    from django.db import IntegrityError
+
+    from exchange.services import transfers
+
+    market, people, sink = world(4)
+    cea = market.cea
+    broken = people[1][0].pk
+
+    def member(params: list[Any], *rest: Any) -> group_commit.Member:
+        if params[7] == broken:
+            params[8] = 2**40  # p_dest: no such account
+        return group_commit.Member(params, *rest)
+
+    monkeypatch.setattr(transfers, "Member", member)
+    held = Held(people[3][0], cea)
+
+    def send(i: int) -> Callable[[], Any]:
+        account, actor = people[i]
+        return lambda: transfer_create(actor=actor, source=account, destination=sink, asset=cea, quantity=2)
+
+    # when it is written with two others
+    results = grouped({f"t{i}": send(i) for i in range(3)}, send(3), held)
+
+    # then that caller gets the database's error, raised by its statement alone, and the others committed
+    assert isinstance(results["t1"], IntegrityError), results["t1"]
+    assert all(isinstance(results[name], Transaction) for name in ("t0", "t2", "blocker")), results
+    assert balance(people[1][0], cea) == (10, 0)
+    for i in (0, 2, 3):
+        assert balance(people[i][0], cea) == (8, 0)
+    assert balance(sink, cea) == (6, 0)
+    assert_reconciled()
