@@ -31,6 +31,10 @@ balances and holds. ``greenledger_balances_post`` (``exchange/sql``), the balanc
 ``ledger_post`` and ``greenledger_transfer`` call, takes steps 5 and 6 as the helpers do, and
 ``greenledger_transfer`` step 7.
 
+A group of single transfers committed in one transaction (``exchange.group_commit``) takes steps 5 and 8 for all
+its members before the first runs (``lock_existing_balances``, ``lock_event_counters``), so that its members,
+one after another, never go back to an earlier step than one the group already holds.
+
 Serial blocks are never locked themselves: every change to an account's blocks of an asset first locks
 that account's balance row in the asset, so the balance lock guards the blocks. Each helper runs its
 statement and evaluates it, so the lock is really taken.

@@ -5,6 +5,8 @@ A single transfer of the lowest serials is one statement, ``greenledger_transfer
 included; with explicit serials it posts through ``ledger_post``. A batch is one journal entry posted
 set-wise through ``ledger_post``. Both take the lowest blocks with ``greenledger_lowest_blocks``, write
 blocks back with ``greenledger_blocks_put`` and hash the audit event with ``greenledger_event_hash``.
+Outside any transaction, the one-statement transfers that a process's threads make at the same time commit
+together, each refusal its own (``exchange.group_commit``); a transfer alone is its statement, as ever.
 """
 
 from __future__ import annotations
@@ -254,7 +256,8 @@ def _transfer_in_sql(
     would write, and the same key row and answer as ``KeyedRequest.run``; the event's payload and body are
     made here, with the entry id and the ranges spliced in by the function before it hashes them. A key
     a twin holds is polled for as ``idempotency_claim`` does; a key already answered is replayed (or
-    refused as a conflict) as it would be.
+    refused as a conflict) as it would be. Outside a transaction the statement goes to this process's group
+    commit (``exchange.group_commit``), which answers its row once the transaction holding it has committed.
     """
     scope = idempotency_scope(actor)
     digest = request_hash(TransactionKind.TRANSFER, request)
