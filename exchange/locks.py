@@ -32,8 +32,9 @@ balances and holds. ``greenledger_balances_post`` (``exchange/sql``), the balanc
 ``greenledger_transfer`` step 7.
 
 A group of single transfers committed in one transaction (``exchange.group_commit``) takes steps 5 and 8 for all
-its members before the first runs (``lock_existing_balances``, ``lock_event_counters``), so that its members,
-one after another, never go back to an earlier step than one the group already holds.
+its members before the first runs (``lock_existing_balances``, ``lock_event_counters``): its members, one after
+another, then take rows the group already holds, but for a destination's balance row created on its first receipt
+(a deadlock there fails that member alone, which then runs by itself).
 
 Serial blocks are never locked themselves: every change to an account's blocks of an asset first locks
 that account's balance row in the asset, so the balance lock guards the blocks. Each helper runs its
