@@ -10,7 +10,7 @@ from collections.abc import Callable
 from bench import db
 from bench.cli import Context, Result, case
 from bench.fixtures import Holder, World, _free_transfers, give_cash, give_units, holders, world
-from bench.parallel import run_parallel
+from bench.parallel import run_parallel, run_threads
 from bench.transfers import (
     Pool,
     floor_serial_transfers,
@@ -131,6 +131,66 @@ def transfers_four_processes(ctx: Context) -> list[Result]:
     ]
 
 
+#: The transfers8 row's clients: processes x threads, as gunicorn --workers 2 --threads 4 serves 8 at once.
+CLIENT_PROCESSES = 2
+CLIENT_THREADS = 4
+
+
+@case("transfers8")
+def transfers_eight_clients(ctx: Context) -> list[Result]:
+    """Eight concurrent clients: the floors in eight processes, each transfer its own commit; the service in two
+    processes of four threads, whose concurrent transfers commit together (``exchange.group_commit``), and the
+    same clients with group commit off, measured turn about."""
+    from exchange.group_commit import transfer_group
+
+    pool = _pool(ctx)
+    each = max(1, ctx.scale.transfers_each // 3)
+    clients = CLIENT_PROCESSES * CLIENT_THREADS
+
+    def floor(r: int) -> float:
+        count, seconds = run_parallel(
+            lambda i, seed: floor_serial_transfers(pool, each, seed), [300 + 10 * r + i for i in range(clients)]
+        )
+        return count / seconds
+
+    def entry_floor(r: int) -> float:
+        count, seconds = run_parallel(
+            lambda i, seed: floor_transfers(pool, each, seed), [600 + 10 * r + i for i in range(clients)]
+        )
+        return count / seconds
+
+    def threads(i: int, seeds: list[int], grouped: bool = True) -> int:
+        from django.conf import settings
+
+        settings.GREENLEDGER["TRANSFER_GROUP_COMMIT"] = grouped  # in this forked child only
+        group = transfer_group()
+        count = run_threads(lambda j, seed: service_transfers(pool, each, seed), seeds)
+        if i == 0 and grouped:
+            db.progress(f"    {group.grouped / max(group.groups, 1):.1f} transfers a group ({group.groups} groups)")
+        return count
+
+    def seeds(base: int) -> list[list[int]]:
+        return [[base + CLIENT_THREADS * i + j for j in range(CLIENT_THREADS)] for i in range(CLIENT_PROCESSES)]
+
+    def svc(r: int) -> float:
+        count, seconds = run_parallel(threads, seeds(400 + 10 * r))
+        return count / seconds
+
+    def alone(r: int) -> float:
+        count, seconds = run_parallel(lambda i, s: threads(i, s, grouped=False), seeds(500 + 10 * r))
+        return count / seconds
+
+    floor_rate, entry_rate, svc_rate, alone_rate = _alternate(3, floor, entry_floor, svc, alone)
+    served = f"{clients} clients ({CLIENT_PROCESSES} processes x {CLIENT_THREADS} threads)"
+    return [
+        # The floor: the transfer's writes as plain statements (bench/transfers.py), 8 processes, each its own commit.
+        Result(f"transfer service, {served}, group commit", svc_rate, "transfers/s", floor=floor_rate),
+        Result(f"transfer service, {served}, each its own commit", alone_rate, "transfers/s", floor=floor_rate),
+        Result("  group commit against the bare entry's floor", svc_rate, "transfers/s", floor=entry_rate),
+        Result("  group commit / each its own commit", svc_rate / alone_rate, "ratio"),
+    ]
+
+
 def _token(holder: Holder) -> str:
     from django.contrib.auth import get_user_model
 
@@ -217,7 +277,7 @@ def http_transfers(ctx: Context) -> list[Result]:
     from django.db import connections
 
     connections.close_all()
-    server = start_gunicorn(ctx.url, ctx.scale.http_workers, log)
+    server = start_gunicorn(ctx.url, ctx.scale.http_workers, log, ctx.scale.http_threads)
     try:
         run_load(server.port, clients, destinations, 3)  # warm up every worker and client
         per_client = max(1, ctx.scale.http_requests // n)
@@ -233,6 +293,8 @@ def http_transfers(ctx: Context) -> list[Result]:
         return 1000 * lat[min(len(lat) - 1, int(len(lat) * q))]
 
     workers = f"gunicorn {ctx.scale.http_workers} workers"
+    if ctx.scale.http_threads > 1:
+        workers += f" x {ctx.scale.http_threads} threads"
     return [
         Result(f"constant answer over HTTP (GET /health/), {n} clients, {workers}", floor, "requests/s"),
         Result("  p99 latency", p(floor_latencies, 0.99), "ms"),

@@ -40,6 +40,9 @@ class Scale:
     http_requests: int = 12000
     http_clients: int = 32
     http_workers: int = 4
+    # Threads per gunicorn worker (1: sync workers). With more, the concurrent transfers of a worker's threads
+    # commit together (exchange.group_commit); on this machine 4 measured no better (docs/performance.md).
+    http_threads: int = 1
     reads_history: int = 1_000_000
     reads_samples: int = 200
     settle_trades: int = 100_000
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale != 1.0:
         for name, value in vars(scale).items():
             # How fragmented a source is describes the row, not an amount of work: --scale keeps it.
-            unscaled = {"http_clients", "http_workers", "repeat", "fragmented_blocks"}
+            unscaled = {"http_clients", "http_workers", "http_threads", "repeat", "fragmented_blocks"}
             if isinstance(value, int) and name not in unscaled:
                 setattr(scale, name, max(1, int(value * args.scale)))
     selected = [s.strip() for s in args.only.split(",") if s.strip()] or list(ORDER)
@@ -189,4 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-ORDER = ["transfers", "transfers4", "batch", "http", "reads", "settlement", "matching", "engine", "audit", "events"]
+ORDER = [
+    "transfers",
+    "transfers4",
+    "transfers8",
+    "batch",
+    "http",
+    "reads",
+    "settlement",
+    "matching",
+    "engine",
+    "audit",
+    "events",
+]

@@ -2,7 +2,9 @@
 
 The load generator is Python: 4 processes with 8 threads each (32 clients), each client a participant of
 its own with its own API token, posting ``POST /api/v1/transfers`` to random destinations as fast as the
-server answers, a new connection per request (gunicorn's sync workers close each one). Latency is
+server answers, a new connection per request (gunicorn's sync workers close each one). With
+``Scale.http_threads`` above 1 the workers run threads, whose concurrent transfers commit together
+(``exchange.group_commit``). Latency is
 measured per request from connect to the last byte of the response. The floor is the same load on the same
 server against a constant answer (``GET /health/``): what the server, the sockets and this load generator
 cost with no work behind them.
@@ -48,7 +50,7 @@ class Server:
                 self.process.wait()
 
 
-def start_gunicorn(url: str, workers: int, log: Path) -> Server:
+def start_gunicorn(url: str, workers: int, log: Path, threads: int = 1) -> Server:
     port = free_port()
     env = {
         **os.environ,
@@ -68,6 +70,8 @@ def start_gunicorn(url: str, workers: int, log: Path) -> Server:
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
+        "--threads",
+        str(threads),
         "--backlog",
         "256",
         "--timeout",

@@ -1,8 +1,10 @@
-"""Run a function in N forked processes that start together; return the total count and wall time."""
+"""Run a function in N forked processes that start together (and in threads of each); return the total count and wall
+time."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -45,3 +47,29 @@ def run_parallel(fn: Callable[[int, Any], int], args: list[Any], timeout: float 
         raise RuntimeError("a bench worker failed:\n" + errors[0])
     total = sum(r[1] for r in rows)
     return total, max(r[3] for r in rows) - min(r[2] for r in rows)
+
+
+def run_threads(fn: Callable[[int, Any], int], args: list[Any]) -> int:
+    """``fn(index, arg)`` in one thread per arg of this process, each on its own connection; returns the sum of
+    counts (a thread's failure is raised here)."""
+    from django.db import connection
+
+    counts = [0] * len(args)
+    errors: list[str] = []
+
+    def run(index: int, arg: Any) -> None:
+        try:
+            counts[index] = fn(index, arg)
+        except BaseException:
+            errors.append(traceback.format_exc())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, arg)) for i, arg in enumerate(args)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError("a bench thread failed:\n" + errors[0])
+    return sum(counts)

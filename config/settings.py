@@ -400,6 +400,9 @@ GREENLEDGER = {
     # ``manage.py run_engine``; ``serve`` runs one in process and turns this on). Off: each request matches in its
     # own transaction under the book's lock (the tests, and a deployment that runs no engine).
     "ORDER_ENGINE": env_bool("GREENLEDGER_ORDER_ENGINE", default=False),
+    # Single transfers made at the same time by the threads of one process share a transaction and its commit
+    # (exchange.group_commit); a transfer alone still runs as one statement at once. Off: each commits alone.
+    "TRANSFER_GROUP_COMMIT": env_bool("GREENLEDGER_TRANSFER_GROUP_COMMIT", default=True),
 }
 # Webhook URLs must be https, except to these hosts (a development machine's own receivers).
 WEBHOOK_HTTP_HOSTS: list[str] = [] if PRODUCTION else ["127.0.0.1", "localhost", "::1"]

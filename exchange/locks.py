@@ -31,6 +31,11 @@ balances and holds. ``greenledger_balances_post`` (``exchange/sql``), the balanc
 ``ledger_post`` and ``greenledger_transfer`` call, takes steps 5 and 6 as the helpers do, and
 ``greenledger_transfer`` step 7.
 
+A group of single transfers committed in one transaction (``exchange.group_commit``) takes steps 5 and 8 for all
+its members before the first runs (``lock_existing_balances``, ``lock_event_counters``): its members, one after
+another, then take rows the group already holds, but for a destination's balance row created on its first receipt
+(a deadlock there fails that member alone, which then runs by itself).
+
 Serial blocks are never locked themselves: every change to an account's blocks of an asset first locks
 that account's balance row in the asset, so the balance lock guards the blocks. Each helper runs its
 statement and evaluates it, so the lock is really taken.
@@ -55,7 +60,7 @@ from django.db import connection
 from django.db.models import Model, QuerySet
 
 from exchange.bulk import pg_array
-from exchange.models import Asset, Balance, Hold, PledgeEnforcement, PledgeLoan
+from exchange.models import Asset, Balance, Hold, ParticipantEventCounter, PledgeEnforcement, PledgeLoan
 
 M = TypeVar("M", bound=Model)
 
@@ -258,6 +263,20 @@ def lock_balances(
     }
 
 
+def lock_existing_balances(keys: Iterable[tuple[int, int]]) -> int:
+    """Lock the balance rows of these (account_id, asset_id) pairs that exist, in key order, creating none; return
+    how many. A group of transfers committed together (``exchange.group_commit``) takes its members' rows so
+    before the first of them runs: each member then takes only rows its group holds (or creates), and two
+    groups never wait for each other half way."""
+    pairs = sorted(set(keys))
+    if not pairs:
+        return 0
+    select, params = _balances_select(Balance._meta.db_table, pairs)
+    with connection.cursor() as cursor:
+        cursor.execute(select, params)
+        return len(cursor.fetchall())
+
+
 # 6. hold rows
 class HoldRef(Protocol):
     """What names a hold to ledger_post and holds_release (which lock and read the row themselves)."""
@@ -326,3 +345,19 @@ def _holds(hold_ids: Iterable[int], *, lock: bool) -> dict[int, LockedHold]:
 def lock_hold(hold_id: int) -> Hold:
     """Lock one hold row; return it as a model instance."""
     return Hold.objects.select_for_update().get(pk=hold_id)
+
+
+# 8. participant event counters
+def lock_event_counters(participant_ids: Iterable[int]) -> None:
+    """Lock the event counters of these participants that exist, in id order (a group of transfers committed
+    together takes them after its balance rows, before its members' events advance them one by one)."""
+    ids = sorted(set(participant_ids))
+    if not ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT participant_id FROM {ParticipantEventCounter._meta.db_table} "
+            "WHERE participant_id = ANY(%s::bigint[]) ORDER BY participant_id FOR UPDATE",
+            [pg_array(ids, "bigint")],
+        )
+        cursor.fetchall()

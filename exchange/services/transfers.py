@@ -5,6 +5,8 @@ A single transfer of the lowest serials is one statement, ``greenledger_transfer
 included; with explicit serials it posts through ``ledger_post``. A batch is one journal entry posted
 set-wise through ``ledger_post``. Both take the lowest blocks with ``greenledger_lowest_blocks``, write
 blocks back with ``greenledger_blocks_put`` and hash the audit event with ``greenledger_event_hash``.
+Outside any transaction, the one-statement transfers that a process's threads make at the same time commit
+together, each refusal its own (``exchange.group_commit``); a transfer alone is its statement, as ever.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from exchange.errors import (
     RuleViolation,
     SameAccount,
 )
+from exchange.group_commit import Member, transfer_group
+from exchange.group_commit import enabled as group_commit_enabled
 from exchange.locks import AUDIT_LOCK_KEY, IDEMPOTENCY_LOCK_CLASS, LockedBalance
 from exchange.models import (
     Account,
@@ -223,6 +227,7 @@ _RANGES_MARK = "\x01ranges\x01"
 _ANSWER_ID = -1  # json.dumps writes it once, where the entry id goes: split around it
 INSUFFICIENT_SQLSTATE = "GL001"
 NON_TRADE_ONLY_SQLSTATE = "GL002"
+_REFUSALS = {INSUFFICIENT_SQLSTATE, NON_TRADE_ONLY_SQLSTATE}
 _TRANSFER_SQL = f"SELECT * FROM greenledger_transfer({', '.join(['%s'] * 28)})"
 
 
@@ -251,7 +256,8 @@ def _transfer_in_sql(
     would write, and the same key row and answer as ``KeyedRequest.run``; the event's payload and body are
     made here, with the entry id and the ranges spliced in by the function before it hashes them. A key
     a twin holds is polled for as ``idempotency_claim`` does; a key already answered is replayed (or
-    refused as a conflict) as it would be.
+    refused as a conflict) as it would be. Outside a transaction the statement goes to this process's group
+    commit (``exchange.group_commit``), which answers its row once the transaction holding it has committed.
     """
     scope = idempotency_scope(actor)
     digest = request_hash(TransactionKind.TRANSFER, request)
@@ -302,23 +308,21 @@ def _transfer_in_sql(
         *claim,
         source.participant_id != destination.participant_id,
     ]
+    # What a group committing it together with others locks first (exchange.group_commit).
+    touched = ((source.pk, asset.pk), (destination.pk, asset.pk))
+    participants = tuple(p for p in (source.participant_id, destination.participant_id) if p is not None)
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(_TRANSFER_SQL, params)
-                status, txn_id, _, source_after, dest_after, flat = cursor.fetchone()
-        except DatabaseError as exc:
-            diag = getattr(exc.__cause__, "diag", None)
-            if getattr(exc.__cause__, "sqlstate", None) == NON_TRADE_ONLY_SQLSTATE:
-                raise NonTradeTransferRequired(
-                    details={"asset": asset.code, "source": source.number, "destination": destination.number}
-                ) from None
-            if getattr(exc.__cause__, "sqlstate", None) != INSUFFICIENT_SQLSTATE or diag is None:
-                raise
-            # The function reports the source's available amount (raw, as the ledger keeps it) in the detail.
-            available = json.loads(diag.message_detail)["available"]
-            raise insufficient_available(source, asset, available, quantity) from None
+        row = None
+        if group_commit_enabled() and not connection.in_atomic_block:
+            row = transfer_group().run(Member(params, touched, participants), lambda: _transfer_alone(params))
+            if row is not None and row[0] == "refused" and row[6] not in _REFUSALS:
+                row = None  # an error not of the transfer's own making: raised by the statement alone
+        if row is None:  # in a caller's transaction, or not written by a group: a statement of its own
+            row = _transfer_alone(params)
+        status, txn_id, _, source_after, dest_after, flat, sqlstate, detail = row[:8]
+        if status == "refused":
+            raise _refusal(sqlstate, detail, source, destination, asset, quantity)
         if status != "busy":
             break
         # A twin with the same key is running: wait for it to end, as idempotency_claim waits.
@@ -357,6 +361,34 @@ def _transfer_in_sql(
     }
     attach_result(txn, Posted(postings=2, ranges=[ranges], balances=balances), [(source, destination, asset, quantity)])
     return txn
+
+
+def _transfer_alone(params: list[Any]) -> tuple[Any, ...]:
+    """``greenledger_transfer`` as a statement of its own (or in the caller's transaction), answered as
+    ``greenledger_transfer_try`` answers in a group: a refusal of the transfer's own as status ``refused``."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_TRANSFER_SQL, params)
+            return (*cursor.fetchone(), None, None)
+    except DatabaseError as exc:
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)
+        diag = getattr(exc.__cause__, "diag", None)
+        if sqlstate not in _REFUSALS or diag is None:
+            raise
+        return ("refused", None, None, None, None, None, sqlstate, diag.message_detail)
+
+
+def _refusal(
+    sqlstate: str, detail: str | None, source: Account, destination: Account, asset: Asset, quantity: int
+) -> DomainError:
+    """The refusal ``greenledger_transfer`` raised (``_REFUSALS``) as the service raises it."""
+    if sqlstate == NON_TRADE_ONLY_SQLSTATE:
+        return NonTradeTransferRequired(
+            details={"asset": asset.code, "source": source.number, "destination": destination.number}
+        )
+    # The function reports the source's available amount (raw, as the ledger keeps it) in the detail.
+    available = json.loads(detail or "{}")["available"]
+    return insufficient_available(source, asset, available, quantity)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ def test_the_bench_prints_one_table_with_every_row():
         "fragmented source / fresh source",
         "against the bare entry's floor",
         "transfer service, 4 processes",
+        "transfer service, 8 clients (2 processes x 4 threads), group commit",
+        "group commit / each its own commit",
         "batch transfers API",
         "transfer API over HTTP",
         "p99 latency",
