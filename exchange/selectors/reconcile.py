@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext_noop
 
 # A check's SQL is text, or a function that builds it (from the installed models, or a setting).
 Sql = str | Callable[[], str | None]
@@ -41,6 +42,8 @@ class Violation:
         return f"[{self.invariant}] {self.message}"
 
 
+# A check's name is its key (a violation carries it, the nightly task logs it), kept in English and marked for
+# translation: manage.py reconcile shows it in the reader's language.
 def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], str]], Callable[[tuple], str]]:
     def register(describe: Callable[[tuple], str]) -> Callable[[tuple], str]:
         CHECKS.append((invariant, sql, describe))
@@ -50,7 +53,7 @@ def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], str]], Callab
 
 
 @check(
-    "1 balanced",
+    gettext_noop("1 balanced"),
     """SELECT transaction_id, asset_id, SUM(quantity) FROM exchange_posting
        GROUP BY transaction_id, asset_id HAVING SUM(quantity) <> 0 ORDER BY transaction_id LIMIT 100""",
 )
@@ -59,7 +62,7 @@ def _unbalanced(row: tuple) -> str:
 
 
 @check(
-    "2 balance = postings",
+    gettext_noop("2 balance = postings"),
     """SELECT b.account_id, b.asset_id, b.total, COALESCE(p.net, 0)
          FROM exchange_balance b
          LEFT JOIN (SELECT account_id, asset_id, SUM(quantity) AS net FROM exchange_posting
@@ -81,7 +84,7 @@ def _balance_vs_postings(row: tuple) -> str:
 
 
 @check(
-    "2 held within total",
+    gettext_noop("2 held within total"),
     """SELECT account_id, asset_id, total, held FROM exchange_balance
         WHERE NOT allow_negative AND (held < 0 OR held > total) LIMIT 100""",
 )
@@ -90,7 +93,7 @@ def _held_range(row: tuple) -> str:
 
 
 @check(
-    "2 held = active holds",
+    gettext_noop("2 held = active holds"),
     """SELECT b.account_id, b.asset_id, b.held, COALESCE(h.reserved, 0)
          FROM exchange_balance b
          LEFT JOIN (SELECT account_id, asset_id, SUM(remaining) AS reserved FROM exchange_hold
@@ -103,7 +106,7 @@ def _held_vs_holds(row: tuple) -> str:
 
 
 @check(
-    "3 supply conserved",
+    gettext_noop("3 supply conserved"),
     """SELECT a.code, COALESCE(i.issued, 0), COALESCE(o.outstanding, 0), a.next_serial - 1, a.serialised
          FROM exchange_asset a
          LEFT JOIN (SELECT b.asset_id, -SUM(b.total) AS issued FROM exchange_balance b
@@ -123,7 +126,7 @@ def _supply(row: tuple) -> str:
 
 
 @check(
-    "4 blocks don't overlap and leave no gap",
+    gettext_noop("4 blocks don't overlap and leave no gap"),
     """SELECT a.code, s.first, s.last, s.prev_last FROM (
            SELECT asset_id, first, last,
                   LAG(last) OVER (PARTITION BY asset_id ORDER BY first) AS prev_last
@@ -142,7 +145,7 @@ def _overlap(row: tuple) -> str:
 
 
 @check(
-    "4 blocks cover the issued range",
+    gettext_noop("4 blocks cover the issued range"),
     """SELECT a.code, a.next_serial - 1, COALESCE(MAX(b.last), 0), COALESCE(SUM(b.last - b.first + 1), 0)
          FROM exchange_asset a LEFT JOIN exchange_serialblock b ON b.asset_id = a.id
         WHERE a.serialised
@@ -156,7 +159,7 @@ def _coverage(row: tuple) -> str:
 
 
 @check(
-    "4 blocks = balances",
+    gettext_noop("4 blocks = balances"),
     """SELECT b.account_id, b.asset_id, b.total, b.held, COALESCE(s.all_units, 0), COALESCE(s.held_units, 0)
          FROM exchange_balance b
          JOIN exchange_asset a ON a.id = b.asset_id AND a.serialised
@@ -176,7 +179,7 @@ def _blocks_vs_balance(row: tuple) -> str:
 
 
 @check(
-    "4 blocks = holds",
+    gettext_noop("4 blocks = holds"),
     """SELECT h.id, h.remaining, COALESCE(SUM(b.last - b.first + 1), 0)
          FROM exchange_hold h JOIN exchange_asset a ON a.id = h.asset_id AND a.serialised
          LEFT JOIN exchange_serialblock b ON b.hold_id = h.id
@@ -189,7 +192,7 @@ def _blocks_vs_holds(row: tuple) -> str:
 
 
 @check(
-    "4 block state matches its account",
+    gettext_noop("4 block state matches its account"),
     """SELECT b.id, a.code, b.first, b.last, b.state, acc.number, acc.kind
          FROM exchange_serialblock b
          JOIN exchange_account acc ON acc.id = b.account_id
@@ -205,7 +208,7 @@ def _block_state(row: tuple) -> str:
 
 
 @check(
-    "4 adjacent blocks merged",
+    gettext_noop("4 adjacent blocks merged"),
     """SELECT a.code, s.prev_last, s.first FROM (
            SELECT asset_id, first, account_id, state, hold_id,
                   LAG(last) OVER w AS prev_last, LAG(account_id) OVER w AS prev_account,
@@ -249,7 +252,7 @@ _POSTINGS_OF = """(SELECT string_agg(acc.number || ' ' || p.quantity || ' ' || a
 
 
 @check(
-    "5 every entry has its audit event",
+    gettext_noop("5 every entry has its audit event"),
     f"""WITH {_LINKS}
        SELECT t.id, t.kind, t.created_at, {_POSTINGS_OF} FROM exchange_transaction t
         WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = t.id)
@@ -260,7 +263,7 @@ def _entry_without_event(row: tuple) -> str:
 
 
 @check(
-    "5 the event states its entry",
+    gettext_noop("5 the event states its entry"),
     f"""WITH {_LINKS}, {_ENTRIES}
        SELECT l.seq, l.txn, e.kind, l.digest, e.digest FROM links l JOIN entries e ON e.id = l.txn
         WHERE l.digest IS NOT NULL AND l.digest <> e.digest
@@ -304,14 +307,14 @@ def _orphans_sql() -> str | None:
     return "SELECT * FROM (" + " UNION ALL ".join(f"({p})" for p in parts) + ") o ORDER BY 1 LIMIT 100"
 
 
-@check("5 no event without its object", _orphans_sql)
+@check(gettext_noop("5 no event without its object"), _orphans_sql)
 def _orphan_event(row: tuple) -> str:
     return f"audit event {row[0]} records {row[1]} {row[2]}, which does not exist"
 
 
 # --- 6, 7: running balances and the journal's order ---------------------------------------------------
 @check(
-    "6 running balances",
+    gettext_noop("6 running balances"),
     """SELECT s.id, s.transaction_id, acc.number, a.code, s.balance_after, s.running FROM (
            SELECT id, transaction_id, account_id, asset_id, balance_after,
                   SUM(quantity) OVER (PARTITION BY account_id, asset_id ORDER BY id) AS running
@@ -337,7 +340,7 @@ def _order_sql() -> str:
                 ORDER BY id LIMIT 100"""
 
 
-@check("7 journal times follow its order", _order_sql)
+@check(gettext_noop("7 journal times follow its order"), _order_sql)
 def _out_of_order(row: tuple) -> str:
     return (
         f"transaction {row[0]} is dated {row[1].isoformat()}, before transaction {row[2]} "

@@ -266,7 +266,7 @@ class Command(TranslatedCommand):
     def handle(self, *args: Any, url: str, **options: Any) -> None:
         if getattr(settings, "PRODUCTION", False):
             raise CommandError(
-                "seed_demo loads a demo market with published passwords; it refuses to run in production."
+                gettext("seed_demo loads a demo market with published passwords; it refuses to run in production.")
             )
         steps: list[tuple[str, Callable[[], None]]] = [
             (gettext("participants and people"), self.people),

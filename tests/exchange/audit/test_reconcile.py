@@ -59,7 +59,7 @@ def test_clean_ledger_prints_one_line_and_exits_0(ledger):
     lines = out.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"reconcile: clean, {len(check_names())} checks over ")
-    assert "2 transactions, 4 postings, 2 serial blocks, 1 assets" in lines[0]
+    assert "2 transactions, 4 postings, 2 serial blocks, 1 asset" in lines[0]
     assert all(f"ok   {name}" in err for name in check_names())
 
 
@@ -78,7 +78,7 @@ def test_balance_changed_behind_the_journals_back_is_named(ledger):
     assert "[3 supply conserved] CEA-2024: issued 100, held and sunk 105, serials handed out 100" in out
     assert f"[4 blocks = balances] {where}: balance 75 (0 held) but blocks hold 70 (0 held)" in out
     assert "FAIL 2 balance = postings" in err
-    assert "reconcile: 3 violation(s) in 3 of" in err
+    assert "reconcile: 3 violations in 3 of" in err
     assert "clean" not in out
 
 
