@@ -219,8 +219,13 @@ FOREST_APPLICATION = {
 DEMO_DESKS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
     "registry": ("Registry officers", ["view", "add", "change"], {}),
     "exchange": ("Exchange operators", ["view", "add", "change"], {}),
-    # accepts (and rejects, releases, ...) its pledges by the pledge list's actions; reads its margin calls
-    "bank": ("Bank officers", [], {"pledgeloan": ["view", "change"], "margincall": ["view"]}),
+    # accepts (and rejects, releases, ...) its pledges by the pledge list's actions; reads its margin calls;
+    # confirms or rejects the amendments of its pledges (a top-up...) by the amendment list's actions
+    "bank": (
+        "Bank officers",
+        [],
+        {"pledgeloan": ["view", "change"], "margincall": ["view"], "pledgeamendment": ["view"]},
+    ),
     "auditor": ("Auditors", ["view"], {}),
     # requests a pledge of its own units (Pledges -> Add) and follows it
     "trader": ("Traders", [], {"pledgeloan": ["view", "add", "change"]}),
