@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -30,13 +31,30 @@ from django.utils.translation import gettext_noop
 
 # A check's SQL is text, or a function that builds it (from the installed models, or a setting).
 Sql = str | Callable[[], str | None]
-CHECKS: list[tuple[str, Sql, Callable[[tuple], str]]] = []
+CHECKS: list[tuple[str, Sql, Callable[[tuple], Finding]]] = []
+
+
+class Finding(str):
+    """What a check found in one row: a ``str``, its English text (what the nightly task logs), with its
+    message marked for translation and its figures, so that ``manage.py reconcile`` says it in the reader's
+    language (``text(gettext)``)."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> Finding:
+        finding = super().__new__(cls, template % params)
+        finding.template, finding.params = template, params
+        return finding
+
+    def text(self, gettext: Callable[[str], str]) -> str:
+        return gettext(self.template) % self.params
 
 
 @dataclass(frozen=True, slots=True)
 class Violation:
     invariant: str
-    message: str
+    message: Finding
 
     def __str__(self) -> str:
         return f"[{self.invariant}] {self.message}"
@@ -44,8 +62,8 @@ class Violation:
 
 # A check's name is its key (a violation carries it, the nightly task logs it), kept in English and marked for
 # translation: manage.py reconcile shows it in the reader's language.
-def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], str]], Callable[[tuple], str]]:
-    def register(describe: Callable[[tuple], str]) -> Callable[[tuple], str]:
+def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], Finding]], Callable[[tuple], Finding]]:
+    def register(describe: Callable[[tuple], Finding]) -> Callable[[tuple], Finding]:
         CHECKS.append((invariant, sql, describe))
         return describe
 
@@ -57,8 +75,13 @@ def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], str]], Callab
     """SELECT transaction_id, asset_id, SUM(quantity) FROM exchange_posting
        GROUP BY transaction_id, asset_id HAVING SUM(quantity) <> 0 ORDER BY transaction_id LIMIT 100""",
 )
-def _unbalanced(row: tuple) -> str:
-    return f"transaction {row[0]} does not balance in asset {row[1]}: net {row[2]}"
+def _unbalanced(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("transaction %(txn)s does not balance in asset %(asset)s: net %(net)s"),
+        txn=row[0],
+        asset=row[1],
+        net=row[2],
+    )
 
 
 @check(
@@ -77,10 +100,21 @@ def _unbalanced(row: tuple) -> str:
                            WHERE b.account_id = p.account_id AND b.asset_id = p.asset_id)
        LIMIT 100""",
 )
-def _balance_vs_postings(row: tuple) -> str:
+def _balance_vs_postings(row: tuple) -> Finding:
     if row[2] is None:
-        return f"account {row[0]} asset {row[1]}: postings sum to {row[3]} but there is no balance row"
-    return f"account {row[0]} asset {row[1]}: balance {row[2]} but postings sum to {row[3]}"
+        return Finding(
+            gettext_noop("account %(account)s asset %(asset)s: postings sum to %(sum)s but there is no balance row"),
+            account=row[0],
+            asset=row[1],
+            sum=row[3],
+        )
+    return Finding(
+        gettext_noop("account %(account)s asset %(asset)s: balance %(balance)s but postings sum to %(sum)s"),
+        account=row[0],
+        asset=row[1],
+        balance=row[2],
+        sum=row[3],
+    )
 
 
 @check(
@@ -88,8 +122,14 @@ def _balance_vs_postings(row: tuple) -> str:
     """SELECT account_id, asset_id, total, held FROM exchange_balance
         WHERE NOT allow_negative AND (held < 0 OR held > total) LIMIT 100""",
 )
-def _held_range(row: tuple) -> str:
-    return f"account {row[0]} asset {row[1]}: held {row[3]} outside 0..{row[2]}"
+def _held_range(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("account %(account)s asset %(asset)s: held %(held)s outside 0..%(total)s"),
+        account=row[0],
+        asset=row[1],
+        held=row[3],
+        total=row[2],
+    )
 
 
 @check(
@@ -101,8 +141,14 @@ def _held_range(row: tuple) -> str:
            ON h.account_id = b.account_id AND h.asset_id = b.asset_id
         WHERE b.held <> COALESCE(h.reserved, 0) LIMIT 100""",
 )
-def _held_vs_holds(row: tuple) -> str:
-    return f"account {row[0]} asset {row[1]}: held {row[2]} but active holds reserve {row[3]}"
+def _held_vs_holds(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("account %(account)s asset %(asset)s: held %(held)s but active holds reserve %(reserved)s"),
+        account=row[0],
+        asset=row[1],
+        held=row[2],
+        reserved=row[3],
+    )
 
 
 @check(
@@ -119,10 +165,22 @@ def _held_vs_holds(row: tuple) -> str:
            OR (a.serialised AND COALESCE(i.issued, 0) <> a.next_serial - 1)
         LIMIT 100""",
 )
-def _supply(row: tuple) -> str:
+def _supply(row: tuple) -> Finding:
     code, issued, outstanding, handed_out, serialised = row
-    message = f"{code}: issued {issued}, held and sunk {outstanding}"
-    return message + (f", serials handed out {handed_out}" if serialised else "")
+    if serialised:
+        return Finding(
+            gettext_noop("%(code)s: issued %(issued)s, held and sunk %(outstanding)s, serials handed out %(serials)s"),
+            code=code,
+            issued=issued,
+            outstanding=outstanding,
+            serials=handed_out,
+        )
+    return Finding(
+        gettext_noop("%(code)s: issued %(issued)s, held and sunk %(outstanding)s"),
+        code=code,
+        issued=issued,
+        outstanding=outstanding,
+    )
 
 
 @check(
@@ -135,13 +193,24 @@ def _supply(row: tuple) -> str:
         WHERE (s.prev_last IS NULL AND s.first <> 1) OR (s.prev_last IS NOT NULL AND s.first <> s.prev_last + 1)
         LIMIT 100""",
 )
-def _overlap(row: tuple) -> str:
+def _overlap(row: tuple) -> Finding:
     code, first, last, prev_last = row
     if prev_last is None:
-        return f"{code}: the first block starts at {first}, not 1"
+        return Finding(gettext_noop("%(code)s: the first block starts at %(first)s, not 1"), code=code, first=first)
     if first <= prev_last:
-        return f"{code}: block {first}-{last} overlaps the block ending at {prev_last}"
-    return f"{code}: serials {prev_last + 1}-{first - 1} are in no block"
+        return Finding(
+            gettext_noop("%(code)s: block %(first)s-%(last)s overlaps the block ending at %(end)s"),
+            code=code,
+            first=first,
+            last=last,
+            end=prev_last,
+        )
+    return Finding(
+        gettext_noop("%(code)s: serials %(first)s-%(last)s are in no block"),
+        code=code,
+        first=prev_last + 1,
+        last=first - 1,
+    )
 
 
 @check(
@@ -154,8 +223,14 @@ def _overlap(row: tuple) -> str:
            OR COALESCE(SUM(b.last - b.first + 1), 0) <> a.next_serial - 1
         LIMIT 100""",
 )
-def _coverage(row: tuple) -> str:
-    return f"{row[0]}: {row[1]} serials handed out, blocks end at {row[2]} and hold {row[3]}"
+def _coverage(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("%(code)s: %(serials)s serials handed out, blocks end at %(end)s and hold %(held)s"),
+        code=row[0],
+        serials=row[1],
+        end=row[2],
+        held=row[3],
+    )
 
 
 @check(
@@ -171,10 +246,18 @@ def _coverage(row: tuple) -> str:
         WHERE b.total <> COALESCE(s.all_units, 0) OR b.held <> COALESCE(s.held_units, 0)
         LIMIT 100""",
 )
-def _blocks_vs_balance(row: tuple) -> str:
-    return (
-        f"account {row[0]} asset {row[1]}: balance {row[2]} ({row[3]} held) "
-        f"but blocks hold {row[4]} ({row[5]} held)"
+def _blocks_vs_balance(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop(
+            "account %(account)s asset %(asset)s: balance %(balance)s (%(held)s held) but blocks hold %(blocks)s "
+            "(%(blocks_held)s held)"
+        ),
+        account=row[0],
+        asset=row[1],
+        balance=row[2],
+        held=row[3],
+        blocks=row[4],
+        blocks_held=row[5],
     )
 
 
@@ -187,8 +270,13 @@ def _blocks_vs_balance(row: tuple) -> str:
        HAVING h.remaining <> COALESCE(SUM(b.last - b.first + 1), 0)
         LIMIT 100""",
 )
-def _blocks_vs_holds(row: tuple) -> str:
-    return f"hold {row[0]}: {row[1]} remaining but its blocks hold {row[2]}"
+def _blocks_vs_holds(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("hold %(hold)s: %(remaining)s remaining but its blocks hold %(blocks)s"),
+        hold=row[0],
+        remaining=row[1],
+        blocks=row[2],
+    )
 
 
 @check(
@@ -203,8 +291,16 @@ def _blocks_vs_holds(row: tuple) -> str:
                 OR (acc.kind IN ('holding', 'fee', 'clearing') AND b.state IN ('available', 'held', 'frozen')))
         LIMIT 100""",
 )
-def _block_state(row: tuple) -> str:
-    return f"{row[1]} {row[2]}-{row[3]}: state {row[4]} in {row[6]} account {row[5]}"
+def _block_state(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("%(code)s %(first)s-%(last)s: state %(state)s in %(kind)s account %(account)s"),
+        code=row[1],
+        first=row[2],
+        last=row[3],
+        state=row[4],
+        kind=row[6],
+        account=row[5],
+    )
 
 
 @check(
@@ -219,8 +315,13 @@ def _block_state(row: tuple) -> str:
           AND ((s.prev_hold IS NULL AND s.hold_id IS NULL) OR s.prev_hold = s.hold_id)
         LIMIT 100""",
 )
-def _unmerged(row: tuple) -> str:
-    return f"{row[0]}: blocks meeting at {row[1]}|{row[2]} have one holder and state but are not merged"
+def _unmerged(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("%(code)s: blocks meeting at %(last)s|%(first)s have one holder and state but are not merged"),
+        code=row[0],
+        last=row[1],
+        first=row[2],
+    )
 
 
 # --- 5: the journal and the audit trail ---------------------------------------------------------------
@@ -258,8 +359,14 @@ _POSTINGS_OF = """(SELECT string_agg(acc.number || ' ' || p.quantity || ' ' || a
         WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = t.id)
         ORDER BY t.id LIMIT 100""",
 )
-def _entry_without_event(row: tuple) -> str:
-    return f"transaction {row[0]} ({row[1]}, {row[2].isoformat()}) has no audit event; its postings: {row[3]}"
+def _entry_without_event(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("transaction %(txn)s (%(kind)s, %(time)s) has no audit event; its postings: %(postings)s"),
+        txn=row[0],
+        kind=row[1],
+        time=row[2].isoformat(),
+        postings=row[3],
+    )
 
 
 @check(
@@ -274,13 +381,24 @@ def _entry_without_event(row: tuple) -> str:
           AND NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = e.id AND l.digest IS NOT NULL)
         ORDER BY 2 LIMIT 100""",
 )
-def _event_vs_entry(row: tuple) -> str:
+def _event_vs_entry(row: tuple) -> Finding:
     seq, txn, kind, stated, actual = row
     if seq is None:
-        return f"transaction {txn} ({kind}): no audit event states its postings (entry_digest)"
-    return (
-        f"transaction {txn} ({kind}): its kind, time or postings are not what audit event {seq} states "
-        f"(digest {stated}, the journal gives {actual})"
+        return Finding(
+            gettext_noop("transaction %(txn)s (%(kind)s): no audit event states its postings (entry_digest)"),
+            txn=txn,
+            kind=kind,
+        )
+    return Finding(
+        gettext_noop(
+            "transaction %(txn)s (%(kind)s): its kind, time or postings are not what audit event %(seq)s states "
+            "(digest %(stated)s, the journal gives %(actual)s)"
+        ),
+        txn=txn,
+        kind=kind,
+        seq=seq,
+        stated=stated,
+        actual=actual,
     )
 
 
@@ -308,8 +426,13 @@ def _orphans_sql() -> str | None:
 
 
 @check(gettext_noop("5 no event without its object"), _orphans_sql)
-def _orphan_event(row: tuple) -> str:
-    return f"audit event {row[0]} records {row[1]} {row[2]}, which does not exist"
+def _orphan_event(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("audit event %(seq)s records %(type)s %(id)s, which does not exist"),
+        seq=row[0],
+        type=row[1],
+        id=row[2],
+    )
 
 
 # --- 6, 7: running balances and the journal's order ---------------------------------------------------
@@ -324,10 +447,18 @@ def _orphan_event(row: tuple) -> str:
         WHERE s.balance_after <> s.running
         ORDER BY s.id LIMIT 100""",
 )
-def _running_balance(row: tuple) -> str:
-    return (
-        f"posting {row[0]} (transaction {row[1]}, account {row[2]}, {row[3]}): balance after {row[4]}, "
-        f"but the postings up to it sum to {row[5]}"
+def _running_balance(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop(
+            "posting %(posting)s (transaction %(txn)s, account %(account)s, %(asset)s): balance after %(after)s, "
+            "but the postings up to it sum to %(sum)s"
+        ),
+        posting=row[0],
+        txn=row[1],
+        account=row[2],
+        asset=row[3],
+        after=row[4],
+        sum=row[5],
     )
 
 
@@ -341,10 +472,16 @@ def _order_sql() -> str:
 
 
 @check(gettext_noop("7 journal times follow its order"), _order_sql)
-def _out_of_order(row: tuple) -> str:
-    return (
-        f"transaction {row[0]} is dated {row[1].isoformat()}, before transaction {row[2]} "
-        f"({row[3].isoformat()}) that precedes it"
+def _out_of_order(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop(
+            "transaction %(txn)s is dated %(time)s, before transaction %(previous)s (%(previous_time)s) that "
+            "precedes it"
+        ),
+        txn=row[0],
+        time=row[1].isoformat(),
+        previous=row[2],
+        previous_time=row[3].isoformat(),
     )
 
 

@@ -39,7 +39,9 @@ class Command(TranslatedCommand):
 
         for violation in reconcile(on_check=progress):
             violations.append(violation)
-            self.stdout.write(self.style.ERROR(f"[{gettext(violation.invariant)}] {violation.message}"))
+            self.stdout.write(
+                self.style.ERROR(f"[{gettext(violation.invariant)}] {violation.message.text(gettext)}")
+            )
             seen_checks.add(violation.invariant)
         elapsed = time.monotonic() - started
         transactions, postings = Transaction.objects.count(), Posting.objects.count()
