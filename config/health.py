@@ -61,7 +61,8 @@ def outage_in_flight() -> bool:
 
 class DatabaseOutageMiddleware:
     """A view that meets a database outage answers 503 with Retry-After (``config.api.json_500`` does the
-    same for one met outside a view, e.g. in authentication middleware)."""
+    same for one met outside a view with DEBUG off, and the throttle middleware that checks API tokens for one
+    met there, with DEBUG on too: ``outage_met``)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -71,9 +72,17 @@ class DatabaseOutageMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, OUTAGE_ERRORS):
-            logger.warning("database unavailable", extra={"path": request.path, "error": str(exception)})
-            return database_unavailable(request)
+            return outage_met(request, exception)
         return None
+
+
+def outage_met(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Log a database outage a request met and answer it (``database_unavailable``): for a view, by
+    ``DatabaseOutageMiddleware``; for a middleware of ours that reads the database (the API token's check), by
+    that middleware, since Django answers an exception raised in a middleware with its HTML debug page when
+    DEBUG is on, before any outer middleware sees it (``json_500`` answers it with DEBUG off)."""
+    logger.warning("database unavailable", extra={"path": request.path, "error": str(exception)})
+    return database_unavailable(request)
 
 
 # --- the endpoints ----------------------------------------------------------------------------------------

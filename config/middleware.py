@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from rest_framework.exceptions import AuthenticationFailed
 
 from config.api import error_body, json_404
+from config.health import OUTAGE_ERRORS, outage_met
 from config.throttling import client_address, count_request, requests_so_far, seconds_left, window_key
 
 CONTENT_SECURITY_POLICY = (
@@ -80,6 +81,12 @@ class AnonymousThrottleMiddleware:
         public = request.path == "/" or request.path.startswith(PUBLIC_PREFIXES)
         if not public and not request.path.startswith("/api/"):
             return self.get_response(request)
+        try:
+            return self._counted(request, public)
+        except OUTAGE_ERRORS as exc:  # checking the token or the session's user: the JSON 503 with DEBUG on too
+            return outage_met(request, exc)
+
+    def _counted(self, request: HttpRequest, public: bool) -> HttpResponse:
         # An API request with a token has it checked here, once (the API's authentication reuses the
         # outcome): a valid one is never refused for its address's traffic, so its request costs no look at
         # the address's counter. Without a token, the counter is read first, as for an invalid one.

@@ -26,25 +26,25 @@ def registry_language() -> Iterator[None]:
         yield
 
 
-def registry_text(message: str, params: Mapping[str, Any] | None = None) -> str:
-    """``message`` (an English msgid, marked with ``gettext_noop`` or literal) translated into the registry's
+def filled_text(message: str, params: Mapping[str, Any] | None = None) -> str:
+    """``message`` (an English msgid, marked with ``gettext_noop`` or literal) translated into the active
     language, with its named ``%(name)s`` placeholders filled from ``params``; lazy parameters (a choice's
-    label) are translated into that language too."""
+    label) are translated into that language too. ``registry_text`` and ``lazy_text`` say when."""
+    text = translation.gettext(message)
+    return text % {k: str(v) for k, v in params.items()} if params else text
+
+
+def registry_text(message: str, params: Mapping[str, Any] | None = None) -> str:
+    """``message`` filled and translated (``filled_text``) in the registry's language: a text the ledger keeps."""
     with registry_language():
-        text = translation.gettext(message)
-        return text % {k: str(v) for k, v in params.items()} if params else text
-
-
-def _filled(message: str, params: Mapping[str, Any]) -> str:
-    return translation.gettext(message) % params
+        return filled_text(message, params)
 
 
 def lazy_text(message: str, params: Mapping[str, Any]) -> str:
-    """``message`` (an English msgid marked with ``gettext_noop``) translated when it is read, in the reader's
-    language, with its named ``%(name)s`` placeholders filled from ``params``: a text defined once, at import
-    (a serializer's help in the API docs), that names a figure. ``gettext_lazy(...) % params`` would translate
-    it at import, in no one's language."""
-    return lazy(_filled, str)(message, params)
+    """``message`` filled and translated (``filled_text``) when it is read, in the reader's language: a text
+    defined once, at import (a serializer's help in the API docs), that names a figure. ``gettext_lazy(...) %
+    params`` would translate it at import, in no one's language."""
+    return lazy(filled_text, str)(message, params)
 
 
 class TranslatedCommand(BaseCommand):

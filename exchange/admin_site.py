@@ -487,7 +487,42 @@ def _readonly_shown(
     model_admin: admin.ModelAdmin, original: Callable[..., Any], request: HttpRequest, obj: Any = None
 ) -> list[Any]:
     names = list(original(request, obj))
-    return [*names, *(_shown(model_admin, n) for n in names if _shown(model_admin, n) != n)]
+    plain = [_plain(model_admin, n) for n in names if n in _closed_links(model_admin, request, names)]
+    return [*names, *(_shown(model_admin, n) for n in names if _shown(model_admin, n) != n), *plain]
+
+
+def _foreign_keys(model: type[models.Model]) -> list[str]:
+    return [f.name for f in model._meta.get_fields() if isinstance(f, models.ForeignKey)]
+
+
+def _closed_links(model_admin: admin.ModelAdmin, request: HttpRequest, names: Any) -> set[str]:
+    """The foreign keys among ``names`` whose objects the viewer can't open in the admin: Django links a read-only
+    foreign key to its object's page whatever the viewer may open (a user, for every staff user but a superuser,
+    is a 403 page), so these are shown as text (``_plain``)."""
+    closed = set()
+    for name in names:
+        field = _field(model_admin.model, name) if isinstance(name, str) else None
+        if not isinstance(field, models.ForeignKey):
+            continue
+        target = model_admin.admin_site._registry.get(field.related_model)  # type: ignore[arg-type]
+        if target is None or not target.has_view_permission(request):
+            closed.add(name)
+    return closed
+
+
+def _plain(model_admin: admin.ModelAdmin, name: str) -> str:
+    """The name of the model admin's display attribute showing a foreign key's object as text (made once)."""
+    attr = f"{name}_plain"
+    if not hasattr(model_admin, attr):
+        model = model_admin.model
+
+        def plain(obj: Any) -> str | None:
+            value = getattr(obj, name)
+            return None if value is None else str(value)
+
+        label = lazy(lambda: str(model._meta.get_field(name).verbose_name), str)()
+        setattr(model_admin, attr, admin.display(description=label)(plain))
+    return attr
 
 
 def _fieldsets_shown(
@@ -495,12 +530,13 @@ def _fieldsets_shown(
 ) -> list[Any]:
     fieldsets = original(request, obj)
     read_only = _names_read_only(model_admin, request, obj)
+    closed = _closed_links(model_admin, request, _foreign_keys(model_admin.model))
 
     def swap(name: Any) -> Any:
         if isinstance(name, (list, tuple)):
             return type(name)(swap(n) for n in name)
         if isinstance(name, str) and ("*" in read_only or name in read_only):
-            return _shown(model_admin, name)
+            return _plain(model_admin, name) if name in closed else _shown(model_admin, name)
         return name
 
     return [

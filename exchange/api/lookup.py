@@ -23,8 +23,8 @@ class TransactionDetailApi(ActorMixin, APIView):
 
     @extend_schema(responses=TransactionOut)
     def get(self, request: Request, pk: int) -> Response:
-        txn, postings, movements = transaction_for(self.actor, pk)
-        txn._postings, txn._movements = postings, movements  # type: ignore[attr-defined]
+        txn, postings, movements, totals = transaction_for(self.actor, pk)
+        txn._postings, txn._movements, txn._totals = postings, movements, totals  # type: ignore[attr-defined]
         return Response(transaction_payload(txn, {"actor": self.actor}))
 
 

@@ -22,6 +22,7 @@ from exchange.models import (
     TransactionKind,
 )
 from exchange.selectors.audit import NotSealed, audit_proof
+from exchange.selectors.transactions import entry_totals
 
 
 class ParticipantRefOut(serializers.Serializer):
@@ -158,14 +159,29 @@ class MovementOut(serializers.Serializer):
         model = SerialMovement
 
 
+class EntryTotalOut(serializers.Serializer):
+    asset = serializers.CharField(source="asset.code")
+    quantity = AmountField("quantity", help_text=_("What the entry moved of the asset: the sum of its credits."))
+    postings = serializers.IntegerField(help_text=_("The entry's postings in the asset, yours and others'."))
+
+
 class TransactionOut(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     created_at = serializers.DateTimeField()
     memo = serializers.CharField()
     metadata = serializers.DictField()
-    postings = PostingOut(many=True, source="_postings")
+    postings = PostingOut(
+        many=True,
+        source="_postings",
+        help_text=_(
+            "Every posting for the registry, the exchange and auditors, and for a party to an entry that books "
+            "one other participant at most; of an entry booking several (a settlement batch, a bulk "
+            "allocation), a participant's own postings only."
+        ),
+    )
     serial_ranges = MovementOut(many=True, source="_movements")
+    totals = EntryTotalOut(many=True, source="_totals", help_text=_("The whole entry's totals per asset."))
     url = serializers.SerializerMethodField()
     audit = serializers.SerializerMethodField(
         help_text=_("Retirements: the audit event and, once sealed, its inclusion proof (null before).")
@@ -207,6 +223,8 @@ def transaction_payload(txn: Transaction, context: dict[str, Any]) -> dict[str, 
             .select_related("asset", "source", "destination")
             .order_by("id")
         )
+    if not hasattr(txn, "_totals"):  # else the selector's, of every posting, where it shows some only
+        txn._totals = entry_totals(txn._postings)  # type: ignore[attr-defined]
     if txn.kind == TransactionKind.RETIREMENT:
         return TransactionOut(txn, context=context).data
     return _transaction_dict(txn, context.get("actor"))
@@ -250,6 +268,10 @@ def _transaction_dict(txn: Transaction, actor: Any) -> dict[str, Any]:
                 "state": m.state,
             }
             for m in txn._movements  # type: ignore[attr-defined]
+        ],
+        "totals": [
+            {"asset": t.asset.code, "quantity": amount(t.asset, t.quantity), "postings": t.postings}
+            for t in txn._totals  # type: ignore[attr-defined]
         ],
         "url": f"/api/v1/transactions/{txn.pk}",
         "audit": None,

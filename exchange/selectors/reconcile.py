@@ -22,27 +22,48 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext_noop
 
 # A check's SQL is text, or a function that builds it (from the installed models, or a setting).
 Sql = str | Callable[[], str | None]
-CHECKS: list[tuple[str, Sql, Callable[[tuple], str]]] = []
+CHECKS: list[tuple[str, Sql, Callable[[tuple], Finding]]] = []
+
+
+class Finding(str):
+    """What a check found in one row: a ``str``, its English text (what the nightly task logs), with its
+    message marked for translation and its figures, so that ``manage.py reconcile`` says it in the reader's
+    language (``text(gettext)``)."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, **params: Any) -> Finding:
+        finding = super().__new__(cls, template % params)
+        finding.template, finding.params = template, params
+        return finding
+
+    def text(self, gettext: Callable[[str], str]) -> str:
+        return gettext(self.template) % self.params
 
 
 @dataclass(frozen=True, slots=True)
 class Violation:
     invariant: str
-    message: str
+    message: Finding
 
     def __str__(self) -> str:
         return f"[{self.invariant}] {self.message}"
 
 
-def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], str]], Callable[[tuple], str]]:
-    def register(describe: Callable[[tuple], str]) -> Callable[[tuple], str]:
+# A check's name is its key (a violation carries it, the nightly task logs it), kept in English and marked for
+# translation: manage.py reconcile shows it in the reader's language.
+def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], Finding]], Callable[[tuple], Finding]]:
+    def register(describe: Callable[[tuple], Finding]) -> Callable[[tuple], Finding]:
         CHECKS.append((invariant, sql, describe))
         return describe
 
@@ -50,16 +71,21 @@ def check(invariant: str, sql: Sql) -> Callable[[Callable[[tuple], str]], Callab
 
 
 @check(
-    "1 balanced",
+    gettext_noop("1 balanced"),
     """SELECT transaction_id, asset_id, SUM(quantity) FROM exchange_posting
        GROUP BY transaction_id, asset_id HAVING SUM(quantity) <> 0 ORDER BY transaction_id LIMIT 100""",
 )
-def _unbalanced(row: tuple) -> str:
-    return f"transaction {row[0]} does not balance in asset {row[1]}: net {row[2]}"
+def _unbalanced(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("transaction %(txn)s does not balance in asset %(asset)s: net %(net)s"),
+        txn=row[0],
+        asset=row[1],
+        net=row[2],
+    )
 
 
 @check(
-    "2 balance = postings",
+    gettext_noop("2 balance = postings"),
     """SELECT b.account_id, b.asset_id, b.total, COALESCE(p.net, 0)
          FROM exchange_balance b
          LEFT JOIN (SELECT account_id, asset_id, SUM(quantity) AS net FROM exchange_posting
@@ -74,23 +100,40 @@ def _unbalanced(row: tuple) -> str:
                            WHERE b.account_id = p.account_id AND b.asset_id = p.asset_id)
        LIMIT 100""",
 )
-def _balance_vs_postings(row: tuple) -> str:
+def _balance_vs_postings(row: tuple) -> Finding:
     if row[2] is None:
-        return f"account {row[0]} asset {row[1]}: postings sum to {row[3]} but there is no balance row"
-    return f"account {row[0]} asset {row[1]}: balance {row[2]} but postings sum to {row[3]}"
+        return Finding(
+            gettext_noop("account %(account)s asset %(asset)s: postings sum to %(sum)s but there is no balance row"),
+            account=row[0],
+            asset=row[1],
+            sum=row[3],
+        )
+    return Finding(
+        gettext_noop("account %(account)s asset %(asset)s: balance %(balance)s but postings sum to %(sum)s"),
+        account=row[0],
+        asset=row[1],
+        balance=row[2],
+        sum=row[3],
+    )
 
 
 @check(
-    "2 held within total",
+    gettext_noop("2 held within total"),
     """SELECT account_id, asset_id, total, held FROM exchange_balance
         WHERE NOT allow_negative AND (held < 0 OR held > total) LIMIT 100""",
 )
-def _held_range(row: tuple) -> str:
-    return f"account {row[0]} asset {row[1]}: held {row[3]} outside 0..{row[2]}"
+def _held_range(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("account %(account)s asset %(asset)s: held %(held)s outside 0..%(total)s"),
+        account=row[0],
+        asset=row[1],
+        held=row[3],
+        total=row[2],
+    )
 
 
 @check(
-    "2 held = active holds",
+    gettext_noop("2 held = active holds"),
     """SELECT b.account_id, b.asset_id, b.held, COALESCE(h.reserved, 0)
          FROM exchange_balance b
          LEFT JOIN (SELECT account_id, asset_id, SUM(remaining) AS reserved FROM exchange_hold
@@ -98,12 +141,18 @@ def _held_range(row: tuple) -> str:
            ON h.account_id = b.account_id AND h.asset_id = b.asset_id
         WHERE b.held <> COALESCE(h.reserved, 0) LIMIT 100""",
 )
-def _held_vs_holds(row: tuple) -> str:
-    return f"account {row[0]} asset {row[1]}: held {row[2]} but active holds reserve {row[3]}"
+def _held_vs_holds(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("account %(account)s asset %(asset)s: held %(held)s but active holds reserve %(reserved)s"),
+        account=row[0],
+        asset=row[1],
+        held=row[2],
+        reserved=row[3],
+    )
 
 
 @check(
-    "3 supply conserved",
+    gettext_noop("3 supply conserved"),
     """SELECT a.code, COALESCE(i.issued, 0), COALESCE(o.outstanding, 0), a.next_serial - 1, a.serialised
          FROM exchange_asset a
          LEFT JOIN (SELECT b.asset_id, -SUM(b.total) AS issued FROM exchange_balance b
@@ -116,14 +165,26 @@ def _held_vs_holds(row: tuple) -> str:
            OR (a.serialised AND COALESCE(i.issued, 0) <> a.next_serial - 1)
         LIMIT 100""",
 )
-def _supply(row: tuple) -> str:
+def _supply(row: tuple) -> Finding:
     code, issued, outstanding, handed_out, serialised = row
-    message = f"{code}: issued {issued}, held and sunk {outstanding}"
-    return message + (f", serials handed out {handed_out}" if serialised else "")
+    if serialised:
+        return Finding(
+            gettext_noop("%(code)s: issued %(issued)s, held and sunk %(outstanding)s, serials handed out %(serials)s"),
+            code=code,
+            issued=issued,
+            outstanding=outstanding,
+            serials=handed_out,
+        )
+    return Finding(
+        gettext_noop("%(code)s: issued %(issued)s, held and sunk %(outstanding)s"),
+        code=code,
+        issued=issued,
+        outstanding=outstanding,
+    )
 
 
 @check(
-    "4 blocks don't overlap and leave no gap",
+    gettext_noop("4 blocks don't overlap and leave no gap"),
     """SELECT a.code, s.first, s.last, s.prev_last FROM (
            SELECT asset_id, first, last,
                   LAG(last) OVER (PARTITION BY asset_id ORDER BY first) AS prev_last
@@ -132,17 +193,28 @@ def _supply(row: tuple) -> str:
         WHERE (s.prev_last IS NULL AND s.first <> 1) OR (s.prev_last IS NOT NULL AND s.first <> s.prev_last + 1)
         LIMIT 100""",
 )
-def _overlap(row: tuple) -> str:
+def _overlap(row: tuple) -> Finding:
     code, first, last, prev_last = row
     if prev_last is None:
-        return f"{code}: the first block starts at {first}, not 1"
+        return Finding(gettext_noop("%(code)s: the first block starts at %(first)s, not 1"), code=code, first=first)
     if first <= prev_last:
-        return f"{code}: block {first}-{last} overlaps the block ending at {prev_last}"
-    return f"{code}: serials {prev_last + 1}-{first - 1} are in no block"
+        return Finding(
+            gettext_noop("%(code)s: block %(first)s-%(last)s overlaps the block ending at %(end)s"),
+            code=code,
+            first=first,
+            last=last,
+            end=prev_last,
+        )
+    return Finding(
+        gettext_noop("%(code)s: serials %(first)s-%(last)s are in no block"),
+        code=code,
+        first=prev_last + 1,
+        last=first - 1,
+    )
 
 
 @check(
-    "4 blocks cover the issued range",
+    gettext_noop("4 blocks cover the issued range"),
     """SELECT a.code, a.next_serial - 1, COALESCE(MAX(b.last), 0), COALESCE(SUM(b.last - b.first + 1), 0)
          FROM exchange_asset a LEFT JOIN exchange_serialblock b ON b.asset_id = a.id
         WHERE a.serialised
@@ -151,12 +223,18 @@ def _overlap(row: tuple) -> str:
            OR COALESCE(SUM(b.last - b.first + 1), 0) <> a.next_serial - 1
         LIMIT 100""",
 )
-def _coverage(row: tuple) -> str:
-    return f"{row[0]}: {row[1]} serials handed out, blocks end at {row[2]} and hold {row[3]}"
+def _coverage(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("%(code)s: %(serials)s serials handed out, blocks end at %(end)s and hold %(held)s"),
+        code=row[0],
+        serials=row[1],
+        end=row[2],
+        held=row[3],
+    )
 
 
 @check(
-    "4 blocks = balances",
+    gettext_noop("4 blocks = balances"),
     """SELECT b.account_id, b.asset_id, b.total, b.held, COALESCE(s.all_units, 0), COALESCE(s.held_units, 0)
          FROM exchange_balance b
          JOIN exchange_asset a ON a.id = b.asset_id AND a.serialised
@@ -168,15 +246,23 @@ def _coverage(row: tuple) -> str:
         WHERE b.total <> COALESCE(s.all_units, 0) OR b.held <> COALESCE(s.held_units, 0)
         LIMIT 100""",
 )
-def _blocks_vs_balance(row: tuple) -> str:
-    return (
-        f"account {row[0]} asset {row[1]}: balance {row[2]} ({row[3]} held) "
-        f"but blocks hold {row[4]} ({row[5]} held)"
+def _blocks_vs_balance(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop(
+            "account %(account)s asset %(asset)s: balance %(balance)s (%(held)s held) but blocks hold %(blocks)s "
+            "(%(blocks_held)s held)"
+        ),
+        account=row[0],
+        asset=row[1],
+        balance=row[2],
+        held=row[3],
+        blocks=row[4],
+        blocks_held=row[5],
     )
 
 
 @check(
-    "4 blocks = holds",
+    gettext_noop("4 blocks = holds"),
     """SELECT h.id, h.remaining, COALESCE(SUM(b.last - b.first + 1), 0)
          FROM exchange_hold h JOIN exchange_asset a ON a.id = h.asset_id AND a.serialised
          LEFT JOIN exchange_serialblock b ON b.hold_id = h.id
@@ -184,12 +270,17 @@ def _blocks_vs_balance(row: tuple) -> str:
        HAVING h.remaining <> COALESCE(SUM(b.last - b.first + 1), 0)
         LIMIT 100""",
 )
-def _blocks_vs_holds(row: tuple) -> str:
-    return f"hold {row[0]}: {row[1]} remaining but its blocks hold {row[2]}"
+def _blocks_vs_holds(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("hold %(hold)s: %(remaining)s remaining but its blocks hold %(blocks)s"),
+        hold=row[0],
+        remaining=row[1],
+        blocks=row[2],
+    )
 
 
 @check(
-    "4 block state matches its account",
+    gettext_noop("4 block state matches its account"),
     """SELECT b.id, a.code, b.first, b.last, b.state, acc.number, acc.kind
          FROM exchange_serialblock b
          JOIN exchange_account acc ON acc.id = b.account_id
@@ -200,12 +291,20 @@ def _blocks_vs_holds(row: tuple) -> str:
                 OR (acc.kind IN ('holding', 'fee', 'clearing') AND b.state IN ('available', 'held', 'frozen')))
         LIMIT 100""",
 )
-def _block_state(row: tuple) -> str:
-    return f"{row[1]} {row[2]}-{row[3]}: state {row[4]} in {row[6]} account {row[5]}"
+def _block_state(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("%(code)s %(first)s-%(last)s: state %(state)s in %(kind)s account %(account)s"),
+        code=row[1],
+        first=row[2],
+        last=row[3],
+        state=row[4],
+        kind=row[6],
+        account=row[5],
+    )
 
 
 @check(
-    "4 adjacent blocks merged",
+    gettext_noop("4 adjacent blocks merged"),
     """SELECT a.code, s.prev_last, s.first FROM (
            SELECT asset_id, first, account_id, state, hold_id,
                   LAG(last) OVER w AS prev_last, LAG(account_id) OVER w AS prev_account,
@@ -216,8 +315,13 @@ def _block_state(row: tuple) -> str:
           AND ((s.prev_hold IS NULL AND s.hold_id IS NULL) OR s.prev_hold = s.hold_id)
         LIMIT 100""",
 )
-def _unmerged(row: tuple) -> str:
-    return f"{row[0]}: blocks meeting at {row[1]}|{row[2]} have one holder and state but are not merged"
+def _unmerged(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("%(code)s: blocks meeting at %(last)s|%(first)s have one holder and state but are not merged"),
+        code=row[0],
+        last=row[1],
+        first=row[2],
+    )
 
 
 # --- 5: the journal and the audit trail ---------------------------------------------------------------
@@ -251,18 +355,24 @@ _POSTINGS_OF = """(SELECT string_agg(acc.number || ' ' || p.quantity || ' ' || a
 
 
 @check(
-    "5 every entry has its audit event",
+    gettext_noop("5 every entry has its audit event"),
     f"""WITH {_LINKS}
        SELECT t.id, t.kind, t.created_at, {_POSTINGS_OF} FROM exchange_transaction t
         WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = t.id)
         ORDER BY t.id LIMIT 100""",
 )
-def _entry_without_event(row: tuple) -> str:
-    return f"transaction {row[0]} ({row[1]}, {row[2].isoformat()}) has no audit event; its postings: {row[3]}"
+def _entry_without_event(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("transaction %(txn)s (%(kind)s, %(time)s) has no audit event; its postings: %(postings)s"),
+        txn=row[0],
+        kind=row[1],
+        time=row[2].isoformat(),
+        postings=row[3],
+    )
 
 
 @check(
-    "5 the event states its entry",
+    gettext_noop("5 the event states its entry"),
     f"""WITH {_LINKS}, {_ENTRIES}
        SELECT l.seq, l.txn, e.kind, l.digest, e.digest FROM links l JOIN entries e ON e.id = l.txn
         WHERE l.digest IS NOT NULL AND l.digest <> e.digest
@@ -273,13 +383,24 @@ def _entry_without_event(row: tuple) -> str:
           AND NOT EXISTS (SELECT 1 FROM links l WHERE l.txn = e.id AND l.digest IS NOT NULL)
         ORDER BY 2 LIMIT 100""",
 )
-def _event_vs_entry(row: tuple) -> str:
+def _event_vs_entry(row: tuple) -> Finding:
     seq, txn, kind, stated, actual = row
     if seq is None:
-        return f"transaction {txn} ({kind}): no audit event states its postings (entry_digest)"
-    return (
-        f"transaction {txn} ({kind}): its kind, time or postings are not what audit event {seq} states "
-        f"(digest {stated}, the journal gives {actual})"
+        return Finding(
+            gettext_noop("transaction %(txn)s (%(kind)s): no audit event states its postings (entry_digest)"),
+            txn=txn,
+            kind=kind,
+        )
+    return Finding(
+        gettext_noop(
+            "transaction %(txn)s (%(kind)s): its kind, time or postings are not what audit event %(seq)s states "
+            "(digest %(stated)s, the journal gives %(actual)s)"
+        ),
+        txn=txn,
+        kind=kind,
+        seq=seq,
+        stated=stated,
+        actual=actual,
     )
 
 
@@ -306,14 +427,19 @@ def _orphans_sql() -> str | None:
     return "SELECT * FROM (" + " UNION ALL ".join(f"({p})" for p in parts) + ") o ORDER BY 1 LIMIT 100"
 
 
-@check("5 no event without its object", _orphans_sql)
-def _orphan_event(row: tuple) -> str:
-    return f"audit event {row[0]} records {row[1]} {row[2]}, which does not exist"
+@check(gettext_noop("5 no event without its object"), _orphans_sql)
+def _orphan_event(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop("audit event %(seq)s records %(type)s %(id)s, which does not exist"),
+        seq=row[0],
+        type=row[1],
+        id=row[2],
+    )
 
 
 # --- 6, 7: running balances and the journal's order ---------------------------------------------------
 @check(
-    "6 running balances",
+    gettext_noop("6 running balances"),
     """SELECT s.id, s.transaction_id, acc.number, a.code, s.balance_after, s.running FROM (
            SELECT id, transaction_id, account_id, asset_id, balance_after,
                   SUM(quantity) OVER (PARTITION BY account_id, asset_id ORDER BY id) AS running
@@ -323,10 +449,18 @@ def _orphan_event(row: tuple) -> str:
         WHERE s.balance_after <> s.running
         ORDER BY s.id LIMIT 100""",
 )
-def _running_balance(row: tuple) -> str:
-    return (
-        f"posting {row[0]} (transaction {row[1]}, account {row[2]}, {row[3]}): balance after {row[4]}, "
-        f"but the postings up to it sum to {row[5]}"
+def _running_balance(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop(
+            "posting %(posting)s (transaction %(txn)s, account %(account)s, %(asset)s): balance after %(after)s, "
+            "but the postings up to it sum to %(sum)s"
+        ),
+        posting=row[0],
+        txn=row[1],
+        account=row[2],
+        asset=row[3],
+        after=row[4],
+        sum=row[5],
     )
 
 
@@ -339,11 +473,17 @@ def _order_sql() -> str:
                 ORDER BY id LIMIT 100"""
 
 
-@check("7 journal times follow its order", _order_sql)
-def _out_of_order(row: tuple) -> str:
-    return (
-        f"transaction {row[0]} is dated {row[1].isoformat()}, before transaction {row[2]} "
-        f"({row[3].isoformat()}) that precedes it"
+@check(gettext_noop("7 journal times follow its order"), _order_sql)
+def _out_of_order(row: tuple) -> Finding:
+    return Finding(
+        gettext_noop(
+            "transaction %(txn)s is dated %(time)s, before transaction %(previous)s (%(previous_time)s) that "
+            "precedes it"
+        ),
+        txn=row[0],
+        time=row[1].isoformat(),
+        previous=row[2],
+        previous_time=row[3].isoformat(),
     )
 
 

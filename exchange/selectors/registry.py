@@ -9,6 +9,7 @@ A certificate carries the retirement's audit inclusion proof, checked here with 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,8 @@ from exchange.models import (
 )
 from exchange.selectors.audit import NotSealed, audit_proof
 from exchange.selectors.serials import serial_lookup
+
+logger = logging.getLogger("greenledger.registry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +148,18 @@ def verify_event(seq: int | None, what: str = "retirement") -> Verification:
         return Verification(
             "failed", gettext("The proof does not hold: %(problem)s") % {"problem": exc.text(gettext)}, proof
         )
-    except (ValueError, KeyError) as exc:  # a proof malformed beyond the checker's steps
-        return Verification("failed", gettext("The proof does not hold: %(problem)s") % {"problem": exc}, proof)
+    except (ValueError, KeyError):
+        # A proof malformed beyond the checker's steps: the exception's text is internal (a key, a parser's
+        # words), so the public reads what happened and what to do; the operators read the log.
+        logger.warning("the audit proof of event %s could not be read", seq, exc_info=True)
+        return Verification(
+            "failed",
+            gettext(
+                "The proof could not be read: it is incomplete or damaged. The record is as the registry keeps it; "
+                "to have its proof checked, send the address of this page to the registry."
+            ),
+            proof,
+        )
     return Verification(
         "verified",
         gettext(

@@ -70,6 +70,20 @@ def test_an_outage_met_outside_a_view_is_a_503_too(monkeypatch):
     assert response.json()["error"]["code"] == "service_unavailable"
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_outage_met_checking_the_api_token_is_the_json_503_with_debug_on_too(monkeypatch, settings, debug):
+    """The token is checked in a middleware (config.middleware.AnonymousThrottleMiddleware), where with DEBUG
+    on (make run) Django answered an exception with its HTML debug page, not handler500."""
+    settings.DEBUG = debug
+    monkeypatch.setattr(ApiTokenAuthentication, "authenticate_request_token", _database_down)
+
+    response = Client(raise_request_exception=False).get("/api/v1/accounts", HTTP_AUTHORIZATION="Token x")
+
+    assert (response.status_code, response["Retry-After"]) == (503, str(health.RETRY_AFTER_SECONDS))
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "service_unavailable"
+
+
 def test_any_other_error_is_still_a_500_server_error(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

@@ -177,6 +177,30 @@ def test_a_memo_is_written_in_the_registry_language_and_kept_as_written():
     assert shown == "2024 年度清缴"
 
 
+def test_a_kept_text_and_a_text_read_later_are_filled_by_one_function(monkeypatch):
+    """registry_text (now, in the registry's language) and lazy_text (when read, in the reader's) differ only
+    in when: both translate and fill through core.i18n.filled_text, lazy parameters (a choice's label) too."""
+    from django.utils.translation import gettext_noop
+
+    from core import i18n
+    from exchange.models import PledgeStatus
+
+    message = gettext_noop("Pledge %(reference)s declared in default on %(day)s")
+    params = {"reference": PledgeStatus.REGISTERED.label, "day": "2026-12-03"}
+    with override_settings(LANGUAGE_CODE="zh-hans"), translation.override("en"):
+        kept = i18n.registry_text(message, params)
+    with translation.override("zh-hans"):
+        read = str(i18n.lazy_text(message, params))
+        label = str(PledgeStatus.REGISTERED.label)
+    calls = []
+    monkeypatch.setattr(i18n, "filled_text", lambda *args: calls.append(args) or "filled")
+
+    assert kept == read == f"质押 {label} 于 2026-12-03 被宣布违约"
+    assert label != PledgeStatus.REGISTERED.label  # the lazy parameter was translated too
+    assert (i18n.registry_text(message, params), str(i18n.lazy_text(message, params))) == ("filled", "filled")
+    assert calls == [(message, params), (message, params)]
+
+
 def test_the_statement_csv_names_a_trade_leg_in_the_reader_language():
     from exchange.selectors.balances import _legs_text
 

@@ -136,12 +136,12 @@ def test_server_answers_the_demo_token_and_serves_the_docs(tmp_path):
     assert DEMO_TOKEN in again.stdout
     settled = _manage(env, "settle")
     assert settled.returncode == 0, settled.stderr
-    assert settled.stdout.startswith("settle: batch ")
+    assert settled.stdout.startswith("settle：批次 ")  # manage.py speaks the registry's language, Chinese
     # Settlement delivers closed trading days' trades (units bought on T are sellable from T+1). The demo's past
     # days are settled by seed_demo, and its rehearsal sessions run all day, so today's bot trades wait for a
     # close that has not come: the run finds nothing to settle.
-    assert " empty: 0 trades" in settled.stdout, settled.stdout
-    assert "unsettled trade(s)" in settled.stderr
+    assert "（无需结算）：0 笔成交" in settled.stdout, settled.stdout
+    assert "笔未结算成交" in settled.stderr
     reconciled = _manage(env, "reconcile", "--quiet")
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
-    assert reconciled.stdout.startswith("reconcile: clean")
+    assert reconciled.stdout.startswith("reconcile：全部通过")

@@ -28,7 +28,10 @@ class Command(TranslatedCommand):
     def handle(self, *args: Any, username: str, name: str, expires_days: int | None, **options: Any) -> None:
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise CommandError(f"No user {username!r}. Create it first (manage.py createuser or the admin).")
+            raise CommandError(
+                gettext("No user %(username)s. Create it first (manage.py createuser or the admin).")
+                % {"username": repr(username)}
+            )
         expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
         try:
             token, text = api_token_create(
@@ -36,5 +39,8 @@ class Command(TranslatedCommand):
             )
         except DomainError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
-        self.stderr.write(f"Token {token.prefix} for {username}; copy it now, it is not shown again:")
+        self.stderr.write(
+            gettext("Token %(prefix)s for %(username)s; copy it now, it is not shown again:")
+            % {"prefix": token.prefix, "username": username}
+        )
         self.stdout.write(text)

@@ -27,9 +27,12 @@ class Command(TranslatedCommand):
         prefix = split_token(prefix) or prefix
         token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
         if token is None:
-            raise CommandError(f"No API token with prefix {prefix!r}.")
+            raise CommandError(gettext("No API token with prefix %(prefix)s.") % {"prefix": repr(prefix)})
         try:
             api_token_revoke(actor=Actor.system("manage.py revoke_token"), token=token, reason=reason)
         except DomainError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
-        self.stdout.write(f"Token {token.prefix} of {token.user.get_username()} revoked.")
+        self.stdout.write(
+            gettext("Token %(prefix)s of %(username)s revoked.")
+            % {"prefix": token.prefix, "username": token.user.get_username()}
+        )

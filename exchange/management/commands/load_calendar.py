@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError, CommandParser
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
@@ -42,10 +42,12 @@ class Command(TranslatedCommand):
         if username:
             user = get_user_model().objects.filter(username=username).first()
             if user is None:
-                raise CommandError(f"No user {username!r}.")
+                raise CommandError(gettext("No user %(username)s.") % {"username": repr(username)})
             actor = Actor.for_user(user)
         if not (year.isascii() and year.isdigit()):
-            raise CommandError(f"The year is a number, not {year!r} (calendar_year_invalid).")
+            raise CommandError(
+                gettext("The year is a number, not %(year)s (calendar_year_invalid).") % {"year": repr(year)}
+            )
         try:
             data = calendar_data_read(calendar, int(year), file)
             with recording_service_calls() as calls:
@@ -54,11 +56,22 @@ class Command(TranslatedCommand):
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         changed = any(call.events for call in calls)
         holidays = sum(1 for d in data.days if d.kind == "holiday")
+        working = len(data.days) - holidays
         self.stdout.write(
             self.style.SUCCESS(
-                f"load_calendar: {data.code} {data.year}: {holidays} holidays, {len(data.days) - holidays} make-up "
-                f"working days, revision {loaded.revision}; "
-                + ("loaded" if changed else "unchanged (already loaded)")
-                + f"; source: {data.source_title}"
+                gettext(
+                    "load_calendar: %(code)s %(year)s: %(holidays)s, %(working)s, revision %(revision)s; %(state)s; "
+                    "source: %(source)s"
+                )
+                % {
+                    "code": data.code,
+                    "year": data.year,
+                    "holidays": ngettext("%(count)s holiday", "%(count)s holidays", holidays) % {"count": holidays},
+                    "working": ngettext("%(count)s make-up working day", "%(count)s make-up working days", working)
+                    % {"count": working},
+                    "revision": loaded.revision,
+                    "state": gettext("loaded") if changed else gettext("unchanged (already loaded)"),
+                    "source": data.source_title,
+                }
             )
         )

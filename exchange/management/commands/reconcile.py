@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from core.i18n import TranslatedCommand
@@ -32,24 +32,49 @@ class Command(TranslatedCommand):
         def progress(index: int, name: str, found: int) -> None:
             # Each check is one query; say how it went as it finishes (stderr, so stdout stays the report).
             if not quiet:
-                mark = "FAIL" if found else "ok"
-                self.stderr.write(f"  [{index:>2}/{len(CHECKS)}] {mark:4} {name}" + (f" ({found})" if found else ""))
+                mark = gettext("FAIL") if found else gettext("ok")
+                self.stderr.write(
+                    f"  [{index:>2}/{len(CHECKS)}] {mark:4} {gettext(name)}" + (f" ({found})" if found else "")
+                )
 
         for violation in reconcile(on_check=progress):
             violations.append(violation)
-            self.stdout.write(self.style.ERROR(str(violation)))
+            self.stdout.write(
+                self.style.ERROR(f"[{gettext(violation.invariant)}] {violation.message.text(gettext)}")
+            )
             seen_checks.add(violation.invariant)
         elapsed = time.monotonic() - started
-        counts = (
-            f"{Transaction.objects.count()} transactions, {Posting.objects.count()} postings, "
-            f"{SerialBlock.objects.count()} serial blocks, {Asset.objects.count()} assets"
-        )
+        transactions, postings = Transaction.objects.count(), Posting.objects.count()
+        blocks, assets = SerialBlock.objects.count(), Asset.objects.count()
+        counts = gettext("%(transactions)s, %(postings)s, %(blocks)s, %(assets)s") % {
+            "transactions": ngettext("%(count)s transaction", "%(count)s transactions", transactions)
+            % {"count": transactions},
+            "postings": ngettext("%(count)s posting", "%(count)s postings", postings) % {"count": postings},
+            "blocks": ngettext("%(count)s serial block", "%(count)s serial blocks", blocks) % {"count": blocks},
+            "assets": ngettext("%(count)s asset", "%(count)s assets", assets) % {"count": assets},
+        }
+        checks = ngettext("%(count)s check", "%(count)s checks", len(CHECKS)) % {"count": len(CHECKS)}
         if violations:
             self.stderr.write(
                 self.style.ERROR(
-                    f"reconcile: {len(violations)} violation(s) in {len(seen_checks)} of {len(CHECKS)} checks "
-                    f"({counts}, {elapsed:.2f}s). The journal is the truth: investigate before posting more."
+                    gettext(
+                        "reconcile: %(violations)s in %(failed)s of %(checks)s (%(counts)s, %(seconds)ss). The journal "
+                        "is the truth: investigate before posting more."
+                    )
+                    % {
+                        "violations": ngettext("%(count)s violation", "%(count)s violations", len(violations))
+                        % {"count": len(violations)},
+                        "failed": len(seen_checks),
+                        "checks": checks,
+                        "counts": counts,
+                        "seconds": f"{elapsed:.2f}",
+                    }
                 )
             )
             sys.exit(1)
-        self.stdout.write(self.style.SUCCESS(f"reconcile: clean, {len(CHECKS)} checks over {counts} in {elapsed:.2f}s"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                gettext("reconcile: clean, %(checks)s over %(counts)s in %(seconds)ss")
+                % {"checks": checks, "counts": counts, "seconds": f"{elapsed:.2f}"}
+            )
+        )

@@ -36,9 +36,12 @@ class Command(TranslatedCommand):
     def handle(self, *args: Any, market: list[str], batch: int, **options: Any) -> None:
         engine = Engine(market, batch=batch)
         signal.signal(signal.SIGTERM, lambda *_: engine.stop())
-        self.stdout.write(f"matching engine {engine.owner} starting (markets: {', '.join(market) or 'all'})")
+        self.stdout.write(
+            gettext("matching engine %(owner)s starting (markets: %(markets)s)")
+            % {"owner": engine.owner, "markets": ", ".join(market) or gettext("all")}
+        )
         try:
             engine.run()
         except KeyboardInterrupt:
             engine.stop()
-        self.stdout.write("matching engine stopped")
+        self.stdout.write(gettext("matching engine stopped"))

@@ -27,7 +27,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 from django.db.models import Count
-from django.utils.translation import gettext, gettext_lazy, gettext_noop
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext
 
 from accounts.actors import Actor
 from accounts.models import ApiToken, Membership, Participant, ParticipantKind, Role
@@ -219,8 +219,13 @@ FOREST_APPLICATION = {
 DEMO_DESKS: dict[str, tuple[str, list[str], dict[str, list[str]]]] = {
     "registry": ("Registry officers", ["view", "add", "change"], {}),
     "exchange": ("Exchange operators", ["view", "add", "change"], {}),
-    # accepts (and rejects, releases, ...) its pledges by the pledge list's actions; reads its margin calls
-    "bank": ("Bank officers", [], {"pledgeloan": ["view", "change"], "margincall": ["view"]}),
+    # accepts (and rejects, releases, ...) its pledges by the pledge list's actions; reads its margin calls;
+    # confirms or rejects the amendments of its pledges (a top-up...) by the amendment list's actions
+    "bank": (
+        "Bank officers",
+        [],
+        {"pledgeloan": ["view", "change"], "margincall": ["view"], "pledgeamendment": ["view"]},
+    ),
     "auditor": ("Auditors", ["view"], {}),
     # requests a pledge of its own units (Pledges -> Add) and follows it
     "trader": ("Traders", [], {"pledgeloan": ["view", "add", "change"]}),
@@ -266,7 +271,7 @@ class Command(TranslatedCommand):
     def handle(self, *args: Any, url: str, **options: Any) -> None:
         if getattr(settings, "PRODUCTION", False):
             raise CommandError(
-                "seed_demo loads a demo market with published passwords; it refuses to run in production."
+                gettext("seed_demo loads a demo market with published passwords; it refuses to run in production.")
             )
         steps: list[tuple[str, Callable[[], None]]] = [
             (gettext("participants and people"), self.people),
@@ -274,7 +279,15 @@ class Command(TranslatedCommand):
             (gettext("allowance vintages and allocations"), self.allowances),
             (gettext("forestry CCER project and issuance"), self.ccer),
             (gettext("exchange listings and cash"), self.market),
-            (gettext("%(days)s past trading days (trades, settlement, closes)") % {"days": HISTORY_DAYS}, self.history),
+            (
+                ngettext(
+                    "%(days)s past trading day (trades, settlement, closes)",
+                    "%(days)s past trading days (trades, settlement, closes)",
+                    HISTORY_DAYS,
+                )
+                % {"days": HISTORY_DAYS},
+                self.history,
+            ),
             (gettext("open orders"), self.orders),
             (
                 gettext("compliance rules: the 2023-2024 and 2025 plans, carryover, official price"),
@@ -314,20 +327,21 @@ class Command(TranslatedCommand):
             self.stderr.write(f" {time.monotonic() - step_started:.1f}s")
         recorded = AuditEvent.objects.count() - events_before
         counts = Trade.objects.aggregate(trades=Count("id"))
+        trades, closes = counts["trades"], DailyPrice.objects.count()
+        orders = Order.objects.filter(status="open").count()
         self.stderr.write(
-            gettext(
-                "seed_demo: done in %(seconds)ss: %(participants)s participants, %(trades)s trades, %(closes)s daily "
-                "closes, %(orders)s open orders; "
-            )
+            gettext("seed_demo: done in %(seconds)ss: %(participants)s, %(trades)s, %(closes)s, %(orders)s; ")
             % {
                 "seconds": f"{time.monotonic() - started:.1f}",
-                "participants": len(self.p),
-                "trades": counts["trades"],
-                "closes": DailyPrice.objects.count(),
-                "orders": Order.objects.filter(status="open").count(),
+                "participants": ngettext("%(count)s participant", "%(count)s participants", len(self.p))
+                % {"count": len(self.p)},
+                "trades": ngettext("%(count)s trade", "%(count)s trades", trades) % {"count": trades},
+                "closes": ngettext("%(count)s daily close", "%(count)s daily closes", closes) % {"count": closes},
+                "orders": ngettext("%(count)s open order", "%(count)s open orders", orders) % {"count": orders},
             }
             + (
-                gettext("%(count)s audit events recorded") % {"count": recorded}
+                ngettext("%(count)s audit event recorded", "%(count)s audit events recorded", recorded)
+                % {"count": recorded}
                 if recorded
                 else gettext("nothing changed (already loaded)")
             )

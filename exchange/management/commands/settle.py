@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError, CommandParser
 from django.db.models import Count, Sum
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Actor
@@ -40,15 +40,23 @@ class Command(TranslatedCommand):
         if username:
             user = get_user_model().objects.filter(username=username).first()
             if user is None:
-                raise CommandError(f"No user {username!r}.")
+                raise CommandError(gettext("No user %(username)s.") % {"username": repr(username)})
             actor = Actor.for_user(user)
         pending = Trade.objects.filter(settlement_batch__isnull=True).aggregate(  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
             trades=Count("id"), units=Sum("quantity"), assets=Count("asset", distinct=True)
         )
         self.stderr.write(
-            f"[1/2] {pending['trades']} unsettled trade(s), {pending['units'] or 0:,} t in {pending['assets']} asset(s)"
+            "[1/2] "
+            + gettext("%(trades)s, %(units)s t in %(assets)s")
+            % {
+                "trades": ngettext("%(count)s unsettled trade", "%(count)s unsettled trades", pending["trades"])
+                % {"count": pending["trades"]},
+                "units": f"{pending['units'] or 0:,}",
+                "assets": ngettext("%(count)s asset", "%(count)s assets", pending["assets"])
+                % {"count": pending["assets"]},
+            }
         )
-        self.stderr.write("[2/2] settling in one batch ...")
+        self.stderr.write("[2/2] " + gettext("settling in one batch ..."))
         try:
             batch = settlement_run(actor=actor, idempotency_key=key)
         except DomainError as exc:
@@ -56,8 +64,21 @@ class Command(TranslatedCommand):
         elapsed = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
-                f"settle: batch {batch.pk} {batch.status}: {batch.trades_count} trades, {batch.units_total:,} t, "
-                f"{_yuan(batch.cash_total_fen)} yuan, fees {_yuan(batch.fees_total_fen)} yuan, "
-                f"{batch.holds_released} holds released, in {elapsed:.2f}s"
+                gettext(
+                    "settle: batch %(batch)s (%(status)s): %(trades)s, %(units)s t, %(cash)s yuan, fees %(fees)s yuan, "
+                    "%(holds)s, in %(seconds)ss"
+                )
+                % {
+                    "batch": batch.pk,
+                    "status": batch.get_status_display(),
+                    "trades": ngettext("%(count)s trade", "%(count)s trades", batch.trades_count)
+                    % {"count": batch.trades_count},
+                    "units": f"{batch.units_total:,}",
+                    "cash": _yuan(batch.cash_total_fen),
+                    "fees": _yuan(batch.fees_total_fen),
+                    "holds": ngettext("%(count)s hold released", "%(count)s holds released", batch.holds_released)
+                    % {"count": batch.holds_released},
+                    "seconds": f"{elapsed:.2f}",
+                }
             )
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from tqdm import tqdm
 
@@ -79,17 +79,19 @@ class Command(TranslatedCommand):
         elapsed = time.monotonic() - started
         rate = result.events / elapsed if elapsed > 0 else 0.0
         summary = gettext(
-            "%(events)s events (%(unsealed)s not yet sealed) in %(checkpoints)s checkpoints, %(seconds)ss, "
-            "%(rate)s events/s"
+            "%(events)s (%(unsealed)s not yet sealed) in %(checkpoints)s, %(seconds)ss, %(rate)s events/s"
         ) % {
-            "events": result.events,
+            "events": ngettext("%(count)s event", "%(count)s events", result.events) % {"count": result.events},
             "unsealed": result.unsealed,
-            "checkpoints": result.checkpoints,
+            "checkpoints": ngettext("%(count)s checkpoint", "%(count)s checkpoints", result.checkpoints)
+            % {"count": result.checkpoints},
             "seconds": f"{elapsed:.2f}",
             "rate": f"{rate:,.0f}",
         }
         if kept is not None:
-            summary += gettext(", %(count)s kept checkpoints compared") % {"count": len(kept)}
+            summary += ngettext(
+                ", %(count)s kept checkpoint compared", ", %(count)s kept checkpoints compared", len(kept)
+            ) % {"count": len(kept)}
         if result.resumed_after is not None:
             summary += gettext(", resumed after checkpoint %(number)s (verified before)") % {
                 "number": result.resumed_after

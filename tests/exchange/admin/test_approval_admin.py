@@ -3,6 +3,8 @@ logged-in user (a refusal is a message, never a change)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.test import Client, override_settings
@@ -92,3 +94,39 @@ def test_a_rejected_request_allocates_nothing(market):
     request.refresh_from_db()
     assert (request.status, request.reason) == (ApprovalStatus.REJECTED, "rejected in admin")
     assert balance(account, market.cea) == (0, 0)
+
+
+def labels(page) -> list[str]:
+    return re.findall(r"<label>(.*?)</label>", page.content.decode())
+
+
+def test_who_requested_reads_as_a_link_only_to_whom_the_user_page_opens(market):
+    """A registry officer's desk (staff, not superuser) can't open the user admin (a 403): the requester's
+    name is text there; a superuser's page links it."""
+    from django.contrib.auth import get_user_model
+
+    from exchange.management.commands.seed_demo import demo_desk
+
+    _, account, _ = market.holder("Entity")
+    request = pending_allocation(market, account, 500)
+    requester = get_user_model().objects.get(pk=market.registry_actor.user_id)
+    officer = get_user_model().objects.get(pk=actor_for(market.registry, Role.TRADER).user_id)
+    officer.is_staff = True
+    officer.save()
+    officer.groups.add(demo_desk("registry"))
+    desk = Client()
+    desk.force_login(officer)
+    user_page = f"/admin/auth/user/{requester.pk}/change/"
+
+    page = desk.get(f"/admin/exchange/approvalrequest/{request.pk}/change/")
+    superuser_page = staff(actor_for(market.registry, Role.ADMIN)).get(
+        f"/admin/exchange/approvalrequest/{request.pk}/change/"
+    )
+
+    assert desk.get(user_page).status_code == 403
+    assert page.status_code == 200
+    assert user_page not in page.content.decode()
+    assert f'<div class="readonly">{requester.username}</div>' in page.content.decode()
+    assert len(labels(page)) > 3
+    assert labels(page) == labels(superuser_page)  # the same rows, named alike
+    assert f'<a href="{user_page}">{requester.username}</a>' in superuser_page.content.decode()

@@ -10,7 +10,8 @@ from django.test import Client
 
 from accounts.models import ParticipantKind
 from exchange.management.commands.seed_demo import demo_desk
-from exchange.models import PledgeLoan, PledgeStatus
+from exchange.models import AmendmentStatus, PledgeAmendment, PledgeLoan, PledgeStatus
+from exchange.services.pledges.amendments import pledge_amendment_request
 from tests.factories import AccountFactory
 from tests.helpers.ledger import actor_for, balance
 from tests.helpers.pledges import Pledges, admin_pledge_request_form, make_pledges
@@ -73,7 +74,7 @@ def test_the_index_shows_only_the_desks_pages_and_no_market_wide_dashboard(desks
     page = desks[desk].get("/admin/")
     assert page.status_code == 200
     models = {m["object_name"] for group in page.context["app_list"] for m in group["models"]}
-    assert models == ({"PledgeLoan", "MarginCall"} if desk == "bank" else {"PledgeLoan"})
+    assert models == ({"PledgeLoan", "MarginCall", "PledgeAmendment"} if desk == "bank" else {"PledgeLoan"})
     assert b'id="gl-dashboard"' not in page.content
 
 
@@ -124,6 +125,54 @@ def test_the_bank_reads_the_margin_calls_of_its_own_pledges_only(ps, others, des
     # the call shows on the loan's page for either party
     page = desks["trader"].get(f"/admin/exchange/pledgeloan/{own.pk}/change/")
     assert "margin_calls" in {formset.formset.prefix for formset in page.context["inline_admin_formsets"]}
+
+
+def _top_up_requested(pledges: Pledges) -> PledgeAmendment:
+    """A registered pledge of 100 t whose borrower asks to add 50 t: waiting for the lender's confirmation."""
+    return pledge_amendment_request(
+        actor=pledges.borrower[2], loan=pledges.registered(100), kind="top_up", quantity=50
+    )
+
+
+def test_the_bank_opens_and_confirms_the_amendments_of_its_own_pledges_only(ps, others, desks):
+    own = _top_up_requested(ps)
+    theirs = _top_up_requested(others)
+    bank = desks["bank"]
+
+    listed = bank.get("/admin/exchange/pledgeamendment/")
+    page = bank.get(f"/admin/exchange/pledgeamendment/{own.pk}/change/")
+    assert [amendment.pk for amendment in listed.context["cl"].result_list] == [own.pk]
+    assert page.status_code == 200
+    assert "/admin/auth/user/" not in page.content.decode()  # who requested it, as text: the bank can't open users
+    assert _answer(bank, f"/admin/exchange/pledgeamendment/{theirs.pk}/change/", theirs.pk) == _answer(
+        bank, f"/admin/exchange/pledgeamendment/{MISSING}/change/", MISSING
+    )
+    assert desks["trader"].get("/admin/exchange/pledgeamendment/").status_code == 403
+
+    # the list's actions call the services: the lender confirms its own pledge's top-up; another's is no row of
+    # its list, so nothing happens to it; registering is the registry's, refused with the service's message
+    bank.post("/admin/exchange/pledgeamendment/", {"action": "confirm", "_selected_action": [own.pk, theirs.pk]})
+    refused = bank.post(
+        "/admin/exchange/pledgeamendment/", {"action": "register", "_selected_action": [own.pk]}, follow=True
+    )
+    own.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (own.status, theirs.status) == (AmendmentStatus.APPLIED, AmendmentStatus.REQUESTED)
+    assert any("wrong_participant_kind" in str(m) for m in refused.context["messages"])
+    assert balance(ps.account, ps.cea) == (1000, 100)  # the top-up freezes nothing until the registry registers it
+
+
+def test_the_bank_rejects_an_amendment_of_its_own_pledge_only(ps, others, desks):
+    own = _top_up_requested(ps)
+    theirs = _top_up_requested(others)
+
+    desks["bank"].post(
+        "/admin/exchange/pledgeamendment/", {"action": "reject", "_selected_action": [own.pk, theirs.pk]}
+    )
+
+    own.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (own.status, theirs.status) == (AmendmentStatus.REJECTED, AmendmentStatus.REQUESTED)
 
 
 def test_the_traders_request_form_offers_its_own_accounts_and_the_banks_only(ps, others, desks):

@@ -59,7 +59,7 @@ def test_clean_ledger_prints_one_line_and_exits_0(ledger):
     lines = out.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"reconcile: clean, {len(check_names())} checks over ")
-    assert "2 transactions, 4 postings, 2 serial blocks, 1 assets" in lines[0]
+    assert "2 transactions, 4 postings, 2 serial blocks, 1 asset" in lines[0]
     assert all(f"ok   {name}" in err for name in check_names())
 
 
@@ -78,7 +78,7 @@ def test_balance_changed_behind_the_journals_back_is_named(ledger):
     assert "[3 supply conserved] CEA-2024: issued 100, held and sunk 105, serials handed out 100" in out
     assert f"[4 blocks = balances] {where}: balance 75 (0 held) but blocks hold 70 (0 held)" in out
     assert "FAIL 2 balance = postings" in err
-    assert "reconcile: 3 violation(s) in 3 of" in err
+    assert "reconcile: 3 violations in 3 of" in err
     assert "clean" not in out
 
 
@@ -151,3 +151,27 @@ def test_balance_rows_are_not_append_only(ledger):
     Balance.objects.filter(account=a_acc, asset=market.cea).update(total=70)
 
     assert _reconcile()[0] == 0
+
+
+def test_violations_are_named_in_the_registry_language_and_kept_in_english(ledger):
+    from django.utils import translation
+
+    from exchange.selectors.reconcile import reconcile
+
+    market, a_acc, _ = ledger
+    _raw(
+        "UPDATE exchange_balance SET total = total + 5 WHERE account_id = %s AND asset_id = %s",
+        [a_acc.pk, market.cea.pk],
+    )
+
+    with translation.override("zh-hans"):  # manage.py speaks the registry's language (LANGUAGE_CODE)
+        code, out, err = _reconcile()
+        found = list(reconcile())
+
+    assert code == 1
+    where = f"账户 {a_acc.pk} 资产 {market.cea.pk}"
+    assert f"[2 余额 = 记账明细合计] {where}：余额 75，而记账明细合计 70" in out
+    assert "[3 总量守恒] CEA-2024：已签发 100，持有及注销合计 105，已分发序列号 100" in out
+    assert f"reconcile：{len(check_names())} 项检查中有 3 项发现 3 处违反（" in err
+    # what the nightly task logs stays English, whatever the language about
+    assert f"account {a_acc.pk} asset {market.cea.pk}: balance 75 but postings sum to 70" in [v.message for v in found]

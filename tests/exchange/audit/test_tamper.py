@@ -122,7 +122,7 @@ def test_a_forged_cash_transfer_without_its_audit_event_is_named(trail):
         f"has no audit event; its postings: {a_acc.number} -{YUAN_123456} CNY fen, {b_acc.number} {YUAN_123456} CNY fen"
         in out
     )
-    assert "reconcile: 1 violation(s) in 1 of" in out  # the ledger itself balances: only the link is missing
+    assert "reconcile: 1 violation in 1 of" in out  # the ledger itself balances: only the link is missing
     assert _run("verify_audit")[0] == 0  # the audit trail alone can't see what was never written to it
 
 
@@ -165,7 +165,7 @@ def test_an_edited_running_balance_is_named_by_its_posting(trail):
         f"CEA-2024): balance after {posting.balance_after + 50}, but the postings up to it sum to "
         f"{posting.balance_after}" in out
     )
-    assert "reconcile: 1 violation(s) in 1 of" in out
+    assert "reconcile: 1 violation in 1 of" in out
 
 
 # --- (c) reordered journal times --------------------------------------------------------------------------

@@ -41,10 +41,10 @@ def test_settle_settles_every_trade_and_says_so(traded):
     out, err = _settle("--key", "eod-1")
     again, _ = _settle("--key", "eod-1")
 
-    assert err.splitlines() == ["[1/2] 1 unsettled trade(s), 400 t in 1 asset(s)", "[2/2] settling in one batch ..."]
+    assert err.splitlines() == ["[1/2] 1 unsettled trade, 400 t in 1 asset", "[2/2] settling in one batch ..."]
     batch = SettlementBatch.objects.get()
-    assert out.startswith(f"settle: batch {batch.pk} completed: 1 trades, 400 t, 32,000.00 yuan, fees 384.00 yuan, ")
-    assert again.startswith(f"settle: batch {batch.pk} completed: ")
+    assert out.startswith(f"settle: batch {batch.pk} (Completed): 1 trade, 400 t, 32,000.00 yuan, fees 384.00 yuan, ")
+    assert again.startswith(f"settle: batch {batch.pk} (Completed): ")
     assert balance(buyer, exchange.cea) == (400, 0)
     assert balance(seller, exchange.cea) == (600, 0)
 
@@ -53,7 +53,7 @@ def test_settle_with_nothing_to_settle_is_an_empty_batch():
     out, _ = _settle()
 
     assert out.startswith("settle: batch ")
-    assert " empty: 0 trades" in out
+    assert " (Nothing to settle): 0 trades" in out
 
 
 def test_settle_as_a_non_exchange_user_is_refused(traded):

@@ -310,3 +310,18 @@ def test_two_sealers_at_once_make_one_chain():
     assert sum(Checkpoint.objects.values_list("count", flat=True)) == AuditEvent.objects.count()
     assert sorted(len(r) for r in results)[0] == 0  # the second sealer found nothing left
     assert audit_verify().ok
+
+
+def test_the_verify_audit_command_counts_one_checkpoint_in_the_singular(sealed_market, tmp_path):
+    from rest_framework.test import APIClient
+
+    feed = APIClient().get("/api/v1/audit/checkpoints/feed").json()["checkpoints"]
+    kept = tmp_path / "kept-feed.json"
+    kept.write_text(json.dumps({"checkpoints": feed}))
+    out = io.StringIO()
+
+    call_command("verify_audit", "--no-progress", "--against", str(kept), stdout=out, stderr=io.StringIO())
+
+    assert Checkpoint.objects.count() == len(feed) == 1
+    assert f"{AuditEvent.objects.count()} events (0 not yet sealed) in 1 checkpoint, " in out.getvalue()
+    assert ", 1 kept checkpoint compared" in out.getvalue()

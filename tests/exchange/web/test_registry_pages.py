@@ -192,3 +192,35 @@ def test_a_proof_that_does_not_hold_is_named_on_the_certificate_in_chinese(retir
 
     assert 'class="badge failed"' in html
     assert "证明不成立：检查点 1：哈希与其字段不符" in html
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda proof: proof["checkpoint"].pop("root"),  # the checker meets a missing key (KeyError)
+        lambda proof: proof.update(leaf_index="third"),  # or a figure that is no number (ValueError)
+    ],
+)
+def test_an_unreadable_proof_says_what_to_do_not_the_checker_internals(retired, monkeypatch, damage):
+    from exchange.selectors import registry
+
+    *_, retirement = retired
+    audit_seal()
+    real = registry.audit_proof
+
+    def damaged(seq, *args):
+        proof = real(seq, *args)
+        damage(proof)
+        return proof
+
+    monkeypatch.setattr(registry, "audit_proof", damaged)
+
+    chinese = Client().get(f"/registry/retirements/{retirement.pk}", HTTP_ACCEPT_LANGUAGE="zh-CN").content.decode()
+    english = Client().get(f"/registry/retirements/{retirement.pk}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert 'class="badge failed"' in chinese
+    assert "无法读取该证明：证明不完整或已损坏。" in chinese
+    assert "The proof could not be read: it is incomplete or damaged." in english
+    for html in (chinese, english):
+        assert "&#x27;root&#x27;" not in html
+        assert "invalid literal" not in html
