@@ -60,9 +60,14 @@ SERIAL_TAKE = (
 )
 SERIAL_SHRINK = "UPDATE exchange_serialblock SET first = %s WHERE id = %s"
 SERIAL_DROP = "DELETE FROM exchange_serialblock WHERE id = ANY(%s)"
+# The destination's block ending just below a range and the one starting just above it: each one probe of the
+# (asset, last) and (asset, first) indexes, whatever the account holds (an OR of the two read every block).
 SERIAL_NEIGHBOURS = (
-    "SELECT id, first, last FROM exchange_serialblock WHERE account_id = %s AND asset_id = %s AND state = 'available' "
-    "AND hold_id IS NULL AND (last = %s OR first = %s)"
+    "SELECT id, first, last FROM exchange_serialblock WHERE asset_id = %(asset)s AND last = %(below)s "
+    "AND account_id = %(account)s AND state = 'available' AND hold_id IS NULL "
+    "UNION ALL "
+    "SELECT id, first, last FROM exchange_serialblock WHERE asset_id = %(asset)s AND first = %(above)s "
+    "AND account_id = %(account)s AND state = 'available' AND hold_id IS NULL"
 )
 SERIAL_GROW = "UPDATE exchange_serialblock SET first = %s, last = %s WHERE id = %s"
 SERIAL_NEW = (
@@ -192,7 +197,7 @@ def floor_serial_transfers(pool: Pool, count: int, seed: int) -> int:
                     break
             # Each range joins the destination's blocks next to it, or is a block of its own.
             for first, last in ranges:
-                cur.execute(SERIAL_NEIGHBOURS, (dst, asset, first - 1, last + 1))
+                cur.execute(SERIAL_NEIGHBOURS, {"asset": asset, "below": first - 1, "above": last + 1, "account": dst})
                 near = cur.fetchall()
                 below = next((n for n in near if n[2] == first - 1), None)
                 above = next((n for n in near if n[1] == last + 1), None)
