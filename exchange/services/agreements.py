@@ -119,7 +119,7 @@ class NotYourOffer(NotFound):
 
 # --- shared checks ---------------------------------------------------------------------------------------
 def _mode_rules(rules: InstrumentRules, mode: str) -> RulebookMode:
-    found = rules.rulebook.mode(mode)
+    found = rules.mode(mode)
     if found is None:
         raise ModeNotEnabled(details={"market": rules.rulebook.market.code, "mode": mode})
     return found

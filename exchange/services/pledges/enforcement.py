@@ -437,7 +437,7 @@ def pledge_enforce(
     )
     rounds = PledgeEnforcement.objects.filter(loan=loan, method=EnforcementMethod.SALE).count()
     client_order_id = f"pledge-{loan.pk}-enforcement" + (f"-{rounds + 1}" if rounds else "")
-    if rules.rulebook.mode(TradingMode.CONTINUOUS) is not None:
+    if rules.mode(TradingMode.CONTINUOUS) is not None:
         placed = enforcement_order_place(
             actor=actor,
             hold=sale_hold,
