@@ -16,7 +16,9 @@ from accounts.actors import Actor
 
 
 def actor_of(request: Any) -> Actor:
-    cached = getattr(request, "_greenledger_actor", None)
+    # The instance's own attribute: on a DRF request, getattr of a missing name goes through its fallback to
+    # the Django request and two AttributeErrors, once per request.
+    cached = request.__dict__.get("_greenledger_actor")
     if cached is None:
         cached = Actor.for_user(request.user)
         request._greenledger_actor = cached

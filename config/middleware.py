@@ -1,12 +1,17 @@
 """Security headers on every response, a throttle per address on unauthenticated API traffic and the
-public registry pages, and the JSON 404 on every API path."""
+public registry pages, the JSON 404 on every API path, and the browser-only middleware left out of API
+requests that carry a token."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import AuthenticationFailed
@@ -56,6 +61,52 @@ class ApiNotFoundMiddleware:
 
 PUBLIC_PREFIXES = ("/registry/",)
 TOKEN_KEYWORDS = frozenset({"token", "bearer"})
+_TOKEN_API = "_greenledger_token_api"  # noqa: S105 - an attribute name, not a secret
+
+
+def token_api_request(request: HttpRequest) -> bool:
+    """Whether this is an API request whose Authorization header names a token (``Token ...`` or
+    ``Bearer ...``), valid or not.
+
+    Such a request is authenticated by its token alone: ``accounts.authentication.ApiTokenAuthentication``
+    comes first and either authenticates it or refuses it (401), so DRF never falls back to the session for
+    it, and what the session and its messages provide is never used.
+    """
+    known = request.__dict__.get(_TOKEN_API)
+    if known is None:
+        known = False
+        if request.path.startswith("/api/"):
+            words = request.META.get("HTTP_AUTHORIZATION", "").split(None, 1)
+            known = bool(words) and words[0].lower() in TOKEN_KEYWORDS
+        request.__dict__[_TOKEN_API] = known
+    return known
+
+
+class BrowserOnly:
+    """Leaves the middleware it is mixed into out of API requests that carry a token (``token_api_request``).
+
+    Sessions, the session's user and messages serve the admin, the public pages and the browsable API in a
+    logged-in browser; a token-authenticated API request reads none of them. Every other request, a
+    browser's call of the API with its session included, goes through the middleware as before. Django's
+    CSRF middleware is not left out (it costs little, and ``check --deploy`` looks for it by name)."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if token_api_request(request):
+            return self.get_response(request)  # type: ignore[attr-defined]  # the middleware's own
+        return super().__call__(request)  # type: ignore[misc]  # the middleware's own
+
+
+class SessionMiddleware(BrowserOnly, DjangoSessionMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(BrowserOnly, DjangoAuthenticationMiddleware):
+    """Without a session there is no user to read from it: DRF sets the token's user (or the anonymous one
+    when it refuses the token) on the request."""
+
+
+class MessageMiddleware(BrowserOnly, DjangoMessageMiddleware):
+    pass
 
 
 class AnonymousThrottleMiddleware:
@@ -92,17 +143,16 @@ class AnonymousThrottleMiddleware:
         # the address's counter. Without a token, the counter is read first, as for an invalid one.
         token_valid = None if public else _token_valid(request)
         now = time.time()
-        key = window_key(f"anon:{client_address(request)}", now)
-        limit = settings.GREENLEDGER["THROTTLE_ANON_PER_MINUTE"]
-        if (
-            not token_valid
-            and requests_so_far(key) >= limit
-            and not (token_valid is None and not public and _logged_in(request))
-        ):
-            return _too_many(public, int(seconds_left(now)) + 1)
+        key = None
+        if not token_valid:
+            key = window_key(f"anon:{client_address(request)}", now)
+            if requests_so_far(key) >= settings.GREENLEDGER["THROTTLE_ANON_PER_MINUTE"] and not (
+                token_valid is None and not public and _logged_in(request)
+            ):
+                return _too_many(public, int(seconds_left(now)) + 1)
         response = self.get_response(request)
         if public or not _logged_in(request):
-            count_request(key)
+            count_request(key or window_key(f"anon:{client_address(request)}", now))
         return response
 
 
@@ -128,8 +178,10 @@ def _too_many(public: bool, wait: int) -> HttpResponse:
 
 def _token_valid(request: HttpRequest) -> bool | None:
     """Whether the API token in the Authorization header is valid; None when the header carries no token."""
-    header = request.META.get("HTTP_AUTHORIZATION", "").split()
-    if len(header) != 2 or header[0].lower() not in TOKEN_KEYWORDS:
+    if not token_api_request(request):
+        return None
+    header = request.META["HTTP_AUTHORIZATION"].split()
+    if len(header) != 2:
         return None
     from accounts.authentication import ApiTokenAuthentication
 

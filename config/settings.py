@@ -98,17 +98,19 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.health.DatabaseOutageMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, the session's user and messages are Django's, left out of API requests that carry a token,
+    # which read none of them (config.middleware.BrowserOnly).
+    "config.middleware.SessionMiddleware",
     # The language: the session's or cookie's choice, else the browser's or client's Accept-Language,
     # else LANGUAGE_CODE (Chinese). The API's error messages follow it too.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "config.middleware.ApiNotFoundMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.AuthenticationMiddleware",
     # After authentication: a logged-in session is never refused for its address's anonymous traffic.
     "config.middleware.AnonymousThrottleMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -320,6 +322,7 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
 
 # --- E-mail (the notice outbox sends through it) -----------------------------------------------------
 # EMAIL_URL in one: smtp://user:password@host:25, smtp+tls://...:587 (STARTTLS), smtps://...:465 (TLS),
