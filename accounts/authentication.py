@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from datetime import timedelta
@@ -25,14 +26,10 @@ def _columns(model: type[models.Model], alias: str) -> tuple[list[str], str]:
     return names, ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
 
-def _token_with_user(prefix: str) -> ApiToken | None:
-    """The live token with this prefix, its user, membership and participant: one raw query per request.
-
-    The same rows ``select_related("user__membership__participant")`` would load, without building the
-    ORM query each time (that cost more than the transfer behind it). Instances are made with ``from_db``
-    and linked as ``select_related`` links them.
-    """
-    user_model = get_user_model()
+@functools.cache
+def _token_query(user_model: type[models.Model]) -> tuple[str, list[tuple[type[models.Model], list[str], slice]]]:
+    """The token query's text and, per model, its field names and where its columns sit in a row; built once
+    (per user model: tests may swap it), not per request."""
     parts: list[tuple[type[models.Model], str]] = [
         (ApiToken, "t"),
         (user_model, "u"),
@@ -47,16 +44,30 @@ def _token_with_user(prefix: str) -> ApiToken | None:
         f"LEFT JOIN {Participant._meta.db_table} p ON p.id = m.participant_id "
         "WHERE t.prefix = %s AND t.revoked_at IS NULL"
     )
+    layout = []
+    offset = 0
+    for (model, _alias), (names, _sql) in zip(parts, columns, strict=True):
+        layout.append((model, names, slice(offset, offset + len(names))))
+        offset += len(names)
+    return sql, layout
+
+
+def _token_with_user(prefix: str) -> ApiToken | None:
+    """The live token with this prefix, its user, membership and participant: one raw query per request.
+
+    The same rows ``select_related("user__membership__participant")`` would load, without building the
+    ORM query each time (that cost more than the transfer behind it). Instances are made with ``from_db``
+    and linked as ``select_related`` links them.
+    """
+    sql, layout = _token_query(get_user_model())
     with connection.cursor() as cursor:
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:
         return None
     instances: list[Any] = []
-    offset = 0
-    for (model, _alias), (names, _sql) in zip(parts, columns, strict=True):
-        values = row[offset : offset + len(names)]
-        offset += len(names)
+    for model, names, columns in layout:
+        values = row[columns]
         instances.append(None if values[0] is None else model.from_db(connection.alias, names, values))
     token, user, membership, participant = instances
     assert token is not None
@@ -130,17 +141,16 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_token(self, raw: str) -> tuple[Any, ApiToken]:
         prefix = split_token(raw)
-        failure = _invalid()
         if prefix is None:
-            raise failure
+            raise _invalid()
         token = _token_with_user(prefix)
         if token is None or not hmac.compare_digest(token.digest, token_digest(raw)):
-            raise failure
+            raise _invalid()
         now = timezone.now()
         if token.expires_at is not None and token.expires_at <= now:
-            raise failure
+            raise _invalid()
         if not token.user.is_active:
-            raise failure
+            raise _invalid()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             # Coarse on purpose: one write per token every few minutes, not one per request.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -63,17 +63,25 @@ def _count_in(store: Any, key: str) -> int:
         # Redis: the increment and the key's expiry in one round trip (a pipeline), not an ADD that fails
         # for every request after a window's first and then an INCR. INCR creates the key at 1; the expiry
         # is set once (NX), so a window's counter still goes two windows after its first request.
-        name = store.make_and_validate_key(key)
+        # make_key, not make_and_validate_key: the keys are ours (``window_key``), and the validation only
+        # warns about characters memcached would refuse, one by one, every request.
+        name = store.make_key(key)
         pipe = client.pipeline(transaction=False)
         pipe.incr(name)
         pipe.expire(name, 2 * WINDOW_SECONDS, nx=True)
         count, _ = pipe.execute()
         return int(count)
+    # Any other cache (the in-process one): INCR first, which is all a window's every request but its first
+    # needs; ADD (with the expiry) only when the counter doesn't exist yet.
+    try:
+        return int(store.incr(key))
+    except ValueError:  # no counter yet in this window (or it expired)
+        pass
     if store.add(key, 1, timeout=2 * WINDOW_SECONDS):
         return 1
     try:
-        return int(store.incr(key))
-    except ValueError:  # expired between add and incr
+        return int(store.incr(key))  # another thread added it in between
+    except ValueError:  # and it expired in between
         store.set(key, 1, timeout=2 * WINDOW_SECONDS)
         return 1
 
