@@ -31,6 +31,15 @@ from exchange.api.notices import NoticeListApi
 # Path converters "id" and "code" are registered in config/urls.py.
 
 urlpatterns = [
+    # The busiest routes first: Django tries the patterns in order. No later pattern matches a path these
+    # match (each matches a whole path, a code has no "/", and no other route is "transfers" or starts with
+    # "accounts"), so putting them first changes only what a request costs.
+    path("accounts", holdings.AccountListApi.as_view(), name="accounts"),
+    path("accounts/<code:number>", holdings.AccountDetailApi.as_view(), name="account-detail"),
+    path("accounts/<code:number>/holdings", holdings.HoldingsApi.as_view(), name="account-holdings"),
+    path("accounts/<code:number>/blocks", holdings.BlocksApi.as_view(), name="account-blocks"),
+    path("accounts/<code:number>/statement", holdings.StatementApi.as_view(), name="account-statement"),
+    path("transfers", movements.TransferCreateApi.as_view(), name="transfers"),
     path("", participants.ApiRootApi.as_view(), name="api-root"),
     path("participants", participants.ParticipantListApi.as_view(), name="participants"),
     path("participants/<id:pk>", participants.ParticipantDetailApi.as_view(), name="participant-detail"),
@@ -62,12 +71,6 @@ urlpatterns = [
     path("approvals/<id:pk>/approve", approvals.ApprovalApproveApi.as_view(), name="approval-approve"),
     path("approvals/<id:pk>/reject", approvals.ApprovalRejectApi.as_view(), name="approval-reject"),
     path("notices", NoticeListApi.as_view(), name="notices"),
-    path("accounts", holdings.AccountListApi.as_view(), name="accounts"),
-    path("accounts/<code:number>", holdings.AccountDetailApi.as_view(), name="account-detail"),
-    path("accounts/<code:number>/holdings", holdings.HoldingsApi.as_view(), name="account-holdings"),
-    path("accounts/<code:number>/blocks", holdings.BlocksApi.as_view(), name="account-blocks"),
-    path("accounts/<code:number>/statement", holdings.StatementApi.as_view(), name="account-statement"),
-    path("transfers", movements.TransferCreateApi.as_view(), name="transfers"),
     path("transfers/pending", trust.PendingTransferListApi.as_view(), name="transfers-pending"),
     path("transfers/pending/<id:pk>/cancel", trust.PendingTransferCancelApi.as_view(), name="transfer-pending-cancel"),
     path("trusted-accounts", trust.TrustedAccountListApi.as_view(), name="trusted-accounts"),
