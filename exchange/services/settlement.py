@@ -37,7 +37,6 @@ from exchange.models import (
     AccountKind,
     Asset,
     HoldKind,
-    HoldStatus,
     OrderStatus,
     ProceedsAdvance,
     SettlementBatch,
@@ -200,10 +199,11 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
     clearing = system_account(AccountKind.CLEARING)
     # Aggregate per hold and counterparty: the same legs whether an order filled once or a hundred times.
     # Units go from the seller's hold to the buyer. Cash goes through the exchange's clearing account, as
-    # the exchange clears it: each buyer's hold pays its turnover and fee in, each seller is paid its
-    # turnover less its fee, the fee account gets both fees. One leg per buyer hold instead of one per
-    # (buyer hold, seller) and another for the fee: half the legs, and the same net postings (the clearing
-    # account's legs net to zero, so it gets none). One pass over the rows, unpacked (100,000 of them).
+    # the exchange clears it: each buyer pays in the turnover and fee of its orders' holds (one leg per
+    # buyer account, funded by each of those holds by what its trades cost), each seller is paid its
+    # turnover less its fee, the fee account gets both fees. The same net postings as a leg per trade (the
+    # clearing account's legs net to zero, so it gets none; the batch posts net), and a leg per buyer, not
+    # per order: a buyer's hundred one-trade orders are one leg. One pass over the rows, unpacked.
     units: dict[tuple[int, int, int], int] = defaultdict(int)  # (asset, seller hold, buyer account) -> units
     paid_in: dict[int, int] = defaultdict(int)  # buyer hold -> turnover + buyer fee
     paid_out: dict[int, int] = defaultdict(int)  # seller account -> turnover - seller fee
@@ -263,11 +263,14 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
     for (asset_id, seller_hold, buyer_acc), quantity in units.items():
         hold = holds[seller_hold]
         legs.append(Leg(assets[asset_id], accounts[hold.account_id], accounts[buyer_acc], quantity, hold=hold))
+    pays: dict[int, list[tuple[_HoldRef, int]]] = defaultdict(list)  # buyer account -> (its hold, fen)
     for buyer_hold, amount in paid_in.items():
         if amount == 0:  # all of it advanced already (no fees)
             continue
         hold = holds[buyer_hold]
-        legs.append(Leg(cash, accounts[hold.account_id], clearing, amount, hold=hold))
+        pays[hold.account_id].append((hold, amount))
+    for buyer_acc, funded in pays.items():
+        legs.append(Leg(cash, accounts[buyer_acc], clearing, sum(fen for _, fen in funded), holds=funded))
     for seller_acc, amount in paid_out.items():
         if amount > 0:
             legs.append(Leg(cash, clearing, accounts[seller_acc], amount))
@@ -294,11 +297,7 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
     posted = ledger_post(txn, legs, net=True)
     # Filled or cancelled buy orders keep nothing once these trades settle (fills below the limit). A hold
     # that this posting consumed to the last fen has nothing to release (and ended as posted): skip it.
-    leftover = [
-        (holds[hold_id], None)
-        for hold_id in finished_buys.values()
-        if hold_id not in posted.holds or posted.holds[hold_id].status == HoldStatus.ACTIVE
-    ]
+    leftover = [(holds[hold_id], None) for hold_id in finished_buys.values() if hold_id not in posted.ended_holds]
     released = len(holds_release(leftover))
     batch = SettlementBatch.objects.create(
         status=SettlementStatus.COMPLETED,
