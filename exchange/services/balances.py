@@ -90,7 +90,9 @@ def balances_post(
     keys = list(deltas)
     index = {key: i for i, key in enumerate(keys, start=1)}
     negative = set(negative)
-    holds = list(hold_use)
+    # In id order, the order they are locked in: the rows are then written in the order they lie in the table
+    # and its indexes (a settlement's 100,000 order holds, a buyer's scattered among everyone's).
+    holds = sorted(hold_use)
     params = [
         txn_id,
         pg_array([a for a, _ in keys], "bigint"),

@@ -226,7 +226,7 @@ def ledger_post(
             block_moves.append(None)
             owner.append(index)
             continue
-        parts = [(hold.pk, quantity) for hold, quantity in leg.holds] or [
+        parts: list[tuple[int | None, int]] = [(hold.pk, quantity) for hold, quantity in leg.holds] or [
             (leg.hold.pk if leg.hold else None, leg.quantity)
         ]
         for take_hold_id, quantity in parts:
