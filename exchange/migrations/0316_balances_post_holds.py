@@ -14,7 +14,7 @@ OLD = (
 
 
 class Migration(migrations.Migration):
-    dependencies = [("exchange", "0314_transfer_try")]
+    dependencies = [("exchange", "0315_redundant_indexes")]
 
     operations = [
         migrations.RunSQL(
