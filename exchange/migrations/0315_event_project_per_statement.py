@@ -1,7 +1,9 @@
 """Project participant events once per INSERT of audit events instead of once per event: the
 ``greenledger_event_project`` trigger becomes a statement trigger with the statement's new rows as a transition
 table, so a matching engine's batch (``greenledger_audit_records``, many events in one INSERT) resolves its
-routes in one query, advances each concerned participant's counter once and writes its events in one INSERT."""
+routes in one query, advances each concerned participant's counter once and writes its events in one INSERT.
+And ``greenledger_event_concerned`` again, whose ``accounts`` and ``fills`` resolvers probe the account's and the
+order's index per payload element instead of hashing the whole table (every transfer's and order's event)."""
 
 from django.db import migrations
 
@@ -19,5 +21,8 @@ class Migration(migrations.Migration):
     dependencies = [("exchange", "0314_transfer_try")]
 
     operations = [
-        migrations.RunSQL(sql=[sql_file("greenledger_event_project"), TRIGGER], reverse_sql=migrations.RunSQL.noop),
+        migrations.RunSQL(
+            sql=[sql_file("greenledger_event_concerned"), sql_file("greenledger_event_project"), TRIGGER],
+            reverse_sql=migrations.RunSQL.noop,
+        ),
     ]

@@ -57,9 +57,7 @@ def test_one_insert_of_many_events_numbers_each_participant_gapless_in_audit_ord
     # A participant with events already: the statement's continue after its last number.
     with transaction.atomic():
         audit_record(actor=actor, action=ACTION, obj=("thing", 0), payload={"n": 0, "who": b.pk, "also": None})
-    payloads = [
-        {"n": i, "who": (a, b, c)[i % 3].pk, "also": a.pk if i % 2 else None} for i in range(1, count + 1)
-    ]
+    payloads = [{"n": i, "who": (a, b, c)[i % 3].pk, "also": a.pk if i % 2 else None} for i in range(1, count + 1)]
 
     with transaction.atomic():
         written = audit_records(entries(actor, payloads))
