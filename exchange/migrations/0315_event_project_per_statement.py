@@ -2,8 +2,8 @@
 ``greenledger_event_project`` trigger becomes a statement trigger with the statement's new rows as a transition
 table, so a matching engine's batch (``greenledger_audit_records``, many events in one INSERT) resolves its
 routes in one query, advances each concerned participant's counter once and writes its events in one INSERT.
-And ``greenledger_event_concerned`` again, whose ``accounts`` and ``fills`` resolvers probe the account's and the
-order's index per payload element instead of hashing the whole table (every transfer's and order's event)."""
+And ``greenledger_event_concerned`` again, whose ``fills`` resolver probes the order's primary key per side of a
+fill instead of hashing the whole order table (every order placed)."""
 
 from django.db import migrations
 

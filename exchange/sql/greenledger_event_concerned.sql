@@ -56,15 +56,12 @@ BEGIN
                                                     ELSE to_jsonb(p_object_id) END);
     END IF;
 
-    -- The accounts and fills resolvers look up each payload element's row by its key (OFFSET 0 keeps the lateral
-    -- subquery a probe of the index per element): a generic plan estimates 100 elements for the JSON array and
-    -- would hash the whole table at every call, a cost that grows with the table (every transfer and order).
     IF p_resolver = 'accounts' THEN
         RETURN QUERY
             SELECT a.participant_id, v_base, min(k.i)
               FROM jsonb_array_elements_text(p_args->'keys') WITH ORDINALITY AS k(key, i)
-             CROSS JOIN LATERAL (SELECT a.participant_id FROM exchange_account a
-                                  WHERE a.number = p->>k.key AND a.participant_id IS NOT NULL OFFSET 0) AS a
+              JOIN exchange_account a ON a.number = p->>k.key
+             WHERE a.participant_id IS NOT NULL
              GROUP BY a.participant_id;
 
     ELSIF p_resolver = 'row' THEN
@@ -107,7 +104,10 @@ BEGIN
 
     ELSIF p_resolver = 'fills' THEN
         -- p.trades: [[trade, resting order, price, quantity], ...] (an order placement) or
-        -- [[trade, listing, quantity], ...] at p.price (a listing pick); the placed order is p.order.
+        -- [[trade, listing, quantity], ...] at p.price (a listing pick); the placed order is p.order. Each side's
+        -- order is looked up by its id, a probe of the primary key per side (OFFSET 0 keeps the lateral subquery
+        -- from being flattened): the generic plan estimates 100 trades and hash-joined the whole order table at
+        -- every call, a cost that grew with every order placed.
         RETURN QUERY
             SELECT o.participant_id,
                    jsonb_build_object('order', o.id, 'client_order_id', o.client_order_id, 'trade', (f.t->>0)::bigint,
