@@ -21,9 +21,9 @@ to an earlier step once it holds a later one:
    exclusively (``lock_audit_horizon``) in a short transaction that takes no other lock, and seals in
    another that takes only the sealers' own lock (``lock_sealer``).
 8. **participant event counters** (``exchange_participanteventcounter``), by participant id: taken and
-   advanced by the projection trigger after each audit event's INSERT (``greenledger_event_project`` in
-   ``exchange/sql``), in the audit event's transaction, so each participant's event numbers commit in
-   order (``exchange.models.events``).
+   advanced, each once for all the statement's events, by the projection's statement trigger after each INSERT
+   of audit events (``greenledger_event_project`` in ``exchange/sql``), in the audit events' transaction, so
+   each participant's event numbers commit in order (``exchange.models.events``).
 
 Settlement follows it too: it locks the enforcements and loans of the pledged units it settles (step 2)
 before the ledger locks balances and holds, and the pledge services lock a loan before the book,

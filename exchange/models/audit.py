@@ -26,8 +26,8 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     actor_participant = models.ForeignKey(
-        Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+        Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )  # audit_actor_idx leads with it
     actor_label = models.CharField(max_length=100)
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)

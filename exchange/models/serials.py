@@ -33,7 +33,9 @@ class SerialBlock(models.Model):
     last = models.BigIntegerField()
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="serial_blocks", db_index=False)
     state = models.CharField(max_length=16, choices=BlockState.choices, default=BlockState.AVAILABLE)
-    hold = models.ForeignKey(Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="blocks")
+    hold = models.ForeignKey(
+        Hold, on_delete=models.PROTECT, null=True, blank=True, related_name="blocks", db_index=False
+    )  # block_hold_idx, partial: only held and frozen blocks have a hold
 
     class Meta:
         ordering = ["asset", "first"]

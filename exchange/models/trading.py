@@ -58,7 +58,9 @@ class OrderStatus(models.TextChoices):
 
 
 class Order(models.Model):
-    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="orders")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )  # order_participant_idx leads with it
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="orders")
     side = models.CharField(max_length=4, choices=Side.choices)
@@ -144,7 +146,9 @@ class TradeManager(models.Manager["Trade"]):
 class Trade(models.Model):
     """A match between a buy and a sell order. Moves nothing until a settlement batch settles it."""
 
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="trades")
+    asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="trades", db_index=False
+    )  # trade_day_idx leads with it
     mode = models.CharField(max_length=8, choices=OrderMode.choices)
     trading_mode = models.CharField(
         max_length=12, default="continuous", db_default="continuous", help_text=_("The trading mode it was made in.")

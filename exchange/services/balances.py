@@ -4,9 +4,10 @@ available, and the set-wise write.
 A posting's bookkeeping is one SQL function, ``greenledger_balances_post`` (``exchange/sql``), which
 ``ledger_post`` calls through ``balances_post`` and ``greenledger_transfer`` calls for its two keys: it locks
 the balance rows in key order (creating missing ones) and the consumed holds, refuses (SQLSTATE ``GL004`` for
-a hold, ``GL001`` for more than is available, the figures in the detail), writes the balances and inserts the
-postings with the balance after each. The hold services (``exchange.services.holds``), which post nothing,
-lock rows with ``exchange.locks.lock_balances`` and write them with ``write_balances``.
+a hold, ``GL001`` for more than is available, the figures in the detail), writes the balances, inserts the
+postings with the balance after each and writes what the consumed holds have left. The hold services
+(``exchange.services.holds``), which post nothing, lock rows with ``exchange.locks.lock_balances`` and write
+them with ``write_balances``.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 
 from django.db import DatabaseError, connection
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.money import amount
 from exchange.bulk import bulk_update, pg_array
 from exchange.errors import InsufficientAvailable, InvalidState
-from exchange.locks import LockedBalance, LockedHold, holds_select
-from exchange.models import Account, Asset, Balance
+from exchange.locks import LockedBalance
+from exchange.models import Account, Asset, Balance, HoldStatus
 
 INSUFFICIENT_SQLSTATE = "GL001"
 HOLD_SQLSTATE = "GL004"
 _BALANCES_POST = (
     "SELECT * FROM greenledger_balances_post(%s, %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], "
-    "%s::bigint[], %s::boolean[], %s::bigint[], %s::bigint[], %s::int[], %s::bigint[])"
+    "%s::bigint[], %s::boolean[], %s::bigint[], %s::bigint[], %s::int[], %s::bigint[], %s::text, %s::timestamptz)"
 )
 BALANCE_WRITE = [("total", "bigint"), ("held", "bigint")]
 
@@ -72,9 +74,11 @@ def balances_post(
     accounts: dict[int, Account],
     assets: dict[int, Asset],
     then: Callable[[], None] | None = None,
-) -> tuple[dict[tuple[int, int], LockedBalance], dict[int, LockedHold]]:
+    ended_hold_status: str = HoldStatus.POSTED,
+) -> tuple[dict[tuple[int, int], LockedBalance], frozenset[int]]:
     """The bookkeeping of a posting in one statement (``greenledger_balances_post``); return the balances
-    after it, by key, and the consumed holds as locked (the caller writes what it consumed).
+    after it, by key, and the ids of the consumed holds it ended (used up: ``ended_hold_status``, ended now).
+    The function writes what each consumed hold has left.
 
     ``deltas``: per (account, asset), the change of (total, held), in the order refusals are looked for;
     ``outgoing``: what leaves each from available units; ``negative``: accounts whose new rows may go
@@ -86,7 +90,9 @@ def balances_post(
     keys = list(deltas)
     index = {key: i for i, key in enumerate(keys, start=1)}
     negative = set(negative)
-    holds = list(hold_use)
+    # In id order, the order they are locked in: the rows are then written in the order they lie in the table
+    # and its indexes (a settlement's 100,000 order holds, a buyer's scattered among everyone's).
+    holds = sorted(hold_use)
     params = [
         txn_id,
         pg_array([a for a, _ in keys], "bigint"),
@@ -99,22 +105,15 @@ def balances_post(
         pg_array([hold_use[h] for h in holds], "bigint"),
         pg_array([index[key] for key, _ in postings], "integer"),
         pg_array([quantity for _, quantity in postings], "bigint"),
+        str(ended_hold_status),
+        timezone.now(),
     ]
     try:
         with connection.cursor() as cursor:
             cursor.execute(_BALANCES_POST, params)
             if then is not None:
                 then()
-            hold_cursor = None
-            if holds:
-                # Locked by the function already: read them in the same round trip.
-                hold_cursor = connection.cursor()
-                hold_cursor.execute(*holds_select(holds))
-            ids, totals, helds, negatives = cursor.fetchone()
-            locked: dict[int, LockedHold] = {}
-            if hold_cursor is not None:
-                with hold_cursor:
-                    locked = {row[0]: LockedHold(*row) for row in hold_cursor.fetchall()}
+            ids, totals, helds, negatives, ended = cursor.fetchone()
     except DatabaseError as exc:
         refusal = _refusal(exc, accounts, assets)
         if refusal is None:
@@ -124,7 +123,7 @@ def balances_post(
         key: LockedBalance(row_id, key[0], key[1], total + deltas[key][0], held + deltas[key][1], bool(may_go_negative))
         for key, row_id, total, held, may_go_negative in zip(keys, ids, totals, helds, negatives, strict=True)
     }
-    return balances, locked
+    return balances, frozenset(ended)
 
 
 def _refusal(

@@ -5,14 +5,14 @@ A movement is a list of ``Leg``s (an asset, a source, a destination, a quantity)
 1. locks the balance rows of every (account, asset) touched, in key order, then the consumed holds;
 2. checks that each consumed hold has enough left and that no participant balance goes below its held
    amount (``insufficient_available``);
-3. writes the balances and one posting per side with the balance after it. Steps 1 to 3 are the balance
-   bookkeeping every posting shares with the single transfer's function: one SQL function,
-   ``greenledger_balances_post`` (``exchange/sql``), called through ``balances_post``
-   (``exchange.services.balances``);
+3. writes the balances, one posting per side with the balance after it, and what the consumed holds have
+   left (a hold used up ends). Steps 1 to 3 are the balance bookkeeping every posting shares with the single
+   transfer's function: one SQL function, ``greenledger_balances_post`` (``exchange/sql``), called through
+   ``balances_post`` (``exchange.services.balances``);
 4. moves serial blocks set-wise (``exchange.services.serial_book``): takes the lowest serials first (or a
    hold's blocks, or an exact range), splits blocks where a movement takes part of one, and puts the
    pieces back through ``greenledger_blocks_put``, which merges adjacent blocks of one holding;
-5. writes what the consumed holds have left and the serial movements.
+5. writes the serial movements.
 
 Every leg is balanced by construction (the source loses what the destination gains); a deferred trigger
 checks it again at commit. Callers are services: they open the journal entry with ``journal_open``
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import connection
 from django.utils.translation import gettext
@@ -51,7 +51,7 @@ from exchange.models import (
     Transaction,
 )
 from exchange.services.balances import balances_post, insufficient_available
-from exchange.services.holds import HOLD_WRITE, hold_place, hold_release, hold_rows, holds_consolidate, holds_release
+from exchange.services.holds import hold_place, hold_release, holds_consolidate, holds_release
 from exchange.services.journal import journal_open, journal_replay, request_hash
 from exchange.services.serial_book import BlockMove, LedgerCorrupted, SerialBook, SerialsNotAvailable
 
@@ -85,6 +85,9 @@ class Leg:
     """``quantity`` of ``asset`` from ``source`` to ``destination``.
 
     ``hold``: move units that hold reserved (and consume it by that much) instead of available ones.
+    ``holds``: instead of one hold, several holds of the source that together reserved what moves, as
+    (hold, quantity) pairs summing to ``quantity``, each consumed by its quantity: a settlement pays a buyer's
+    many orders in one leg. Serialised units move from each hold's own blocks, in the order given.
     ``serials``: the exact inclusive range to move; required when the source is the issuance account
     (the new units), optional otherwise (e.g. retiring named serials).
     """
@@ -95,6 +98,7 @@ class Leg:
     quantity: int
     hold: Hold | LockedHold | HoldRef | None = None
     serials: tuple[int, int] | None = None
+    holds: Sequence[tuple[Hold | LockedHold | HoldRef, int]] = ()
 
 
 @dataclass(slots=True)
@@ -104,7 +108,7 @@ class Posted:
     postings: int
     ranges: list[list[tuple[int, int]]]
     balances: dict[tuple[int, int], LockedBalance]
-    holds: dict[int, LockedHold] = field(default_factory=dict)  # the consumed holds, as they are after
+    ended_holds: frozenset[int] = frozenset()  # the consumed holds this posting ended (used up)
     # The entry's audit event states this (payload ``entry_digest``); ``manage.py reconcile`` recomputes it.
     digest: str = ""
 
@@ -123,6 +127,8 @@ def _check_leg(leg: Leg) -> None:
         raise SameAccount(details={"account": leg.source.number})
     if leg.hold is not None and (leg.hold.account_id != leg.source.pk or leg.hold.asset_id != leg.asset.pk):
         raise InvalidState(gettext("The hold is not on the source account and asset."), details={"hold": leg.hold.pk})
+    if leg.holds:
+        _check_holds(leg)
     issuing = leg.source.kind == AccountKind.ISSUANCE
     if leg.asset.serialised and issuing and leg.serials is None:
         raise ValueError("issuing serialised units needs the new serial range")
@@ -134,6 +140,25 @@ def _check_leg(leg: Leg) -> None:
             )
         if not leg.asset.serialised:
             raise InvalidQuantity(gettext("Cash has no serial numbers."))
+
+
+def _check_holds(leg: Leg) -> None:
+    """A leg funded by several holds: each on the source account and asset, each a positive whole quantity,
+    together the leg's quantity, and serials named by none of them (they come from the holds' blocks)."""
+    if leg.hold is not None or leg.serials is not None:
+        raise ValueError("a leg funded by several holds names neither one hold nor serials")
+    account_id, asset_id = leg.source.pk, leg.asset.pk
+    total = 0
+    for hold, quantity in leg.holds:
+        if hold.account_id != account_id or hold.asset_id != asset_id:
+            raise InvalidState(gettext("The hold is not on the source account and asset."), details={"hold": hold.pk})
+        if type(quantity) is not int or quantity <= 0:
+            raise InvalidQuantity(details={"quantity": str(quantity)})
+        total += quantity
+    if total != leg.quantity:
+        raise InvalidQuantity(
+            gettext("The holds do not add up to the quantity."), details={"quantity": leg.quantity, "holds": total}
+        )
 
 
 def ledger_post(
@@ -164,6 +189,10 @@ def ledger_post(
         if leg.hold is not None:
             deltas[src][1] -= leg.quantity
             hold_use[leg.hold.pk] += leg.quantity
+        elif leg.holds:
+            deltas[src][1] -= leg.quantity
+            for hold, quantity in leg.holds:
+                hold_use[hold.pk] += quantity
         else:
             outgoing[src] += leg.quantity
         if leg.source.kind == AccountKind.ISSUANCE:
@@ -188,41 +217,59 @@ def ledger_post(
     # In a caller's pipeline (``core.db.pipeline``) the reads wait for their answers and the writes at
     # the end go out together with whatever the caller sends next.
     book = SerialBook()
-    block_moves = [
-        BlockMove(
-            asset_id=leg.asset.pk,
-            account_id=leg.source.pk,
-            quantity=leg.quantity,
-            take_hold_id=leg.hold.pk if leg.hold else None,
-            take_range=leg.serials,
-            new_units=leg.source.kind == AccountKind.ISSUANCE,
-            dest_account_id=leg.destination.pk,
-            dest_state=_destination_state(leg.destination),
-            dest_hold_id=None,
-        )
-        if leg.asset.serialised
-        else None
-        for leg in legs
-    ]
+    # One block move per leg of serialised units (per hold, for a leg funded by several), None for cash;
+    # ``owner`` gives each move's leg.
+    block_moves: list[BlockMove | None] = []
+    owner: list[int] = []
+    for index, leg in enumerate(legs):
+        if not leg.asset.serialised:
+            block_moves.append(None)
+            owner.append(index)
+            continue
+        parts: list[tuple[int | None, int]] = [(hold.pk, quantity) for hold, quantity in leg.holds] or [
+            (leg.hold.pk if leg.hold else None, leg.quantity)
+        ]
+        for take_hold_id, quantity in parts:
+            block_moves.append(
+                BlockMove(
+                    asset_id=leg.asset.pk,
+                    account_id=leg.source.pk,
+                    quantity=quantity,
+                    take_hold_id=take_hold_id,
+                    take_range=leg.serials,
+                    new_units=leg.source.kind == AccountKind.ISSUANCE,
+                    dest_account_id=leg.destination.pk,
+                    dest_state=_destination_state(leg.destination),
+                    dest_hold_id=None,
+                )
+            )
+            owner.append(index)
     send = (lambda: book.send(block_moves)) if any(m is not None for m in block_moves) else None
-    # The bookkeeping (balance and hold locks, the refusals, the balances and postings written) is one
+    # The bookkeeping (balance and hold locks, the refusals, the balances, postings and holds written) is one
     # statement; the block reads go out behind it, before its answer: one round trip for both.
-    balances, holds = balances_post(
-        txn.pk, deltas, outgoing, negative, hold_use, postings, accounts=accounts, assets=assets, then=send
+    balances, ended_holds = balances_post(
+        txn.pk,
+        deltas,
+        outgoing,
+        negative,
+        hold_use,
+        postings,
+        accounts=accounts,
+        assets=assets,
+        then=send,
+        ended_hold_status=ended_hold_status,
     )
 
-    ranges = book.move(block_moves)
+    ranges: list[list[tuple[int, int]]] = [[] for _ in legs]
+    for index, moved in zip(owner, book.move(block_moves), strict=True):
+        ranges[index].extend(moved)
 
     movements = [
         (txn.pk, leg.asset.pk, first, last, leg.source.pk, leg.destination.pk, _destination_state(leg.destination))
         for leg, leg_ranges in zip(legs, ranges, strict=True)
         for first, last in leg_ranges
     ]
-    # The blocks are written already (deleted, then put), the balances and postings too; the rest goes out
-    # at once.
-    write_all(
-        updates=[(Hold._meta.db_table, HOLD_WRITE, hold_rows(holds, hold_use, ended_hold_status))],
-        inserts=[(SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements)],
-    )
+    # The blocks are written already (deleted, then put), the balances, postings and holds too.
+    write_all(inserts=[(SerialMovement._meta.db_table, _typed(MOVEMENT_COLUMNS), movements)])
     digest = entry_digest(txn.kind, txn.created_at, [(acc, asset, q) for (acc, asset), q in postings])
-    return Posted(postings=len(postings), ranges=ranges, balances=balances, holds=holds, digest=digest)
+    return Posted(postings=len(postings), ranges=ranges, balances=balances, ended_holds=ended_holds, digest=digest)

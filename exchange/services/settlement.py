@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_noop
 
 from accounts.actors import Actor
@@ -37,7 +38,6 @@ from exchange.models import (
     AccountKind,
     Asset,
     HoldKind,
-    HoldStatus,
     OrderStatus,
     ProceedsAdvance,
     SettlementBatch,
@@ -76,13 +76,13 @@ def settleable_today(moment: datetime, instruments: list[int]) -> list[int]:
     every mode is over), or their rulebook delivers on the day itself (``units_sellable_after_days`` 0).
     Trades of earlier days always may. ``instruments``: every asset that trades."""
     today = clock.trading_day(moment)
-    asset_ids = set(
-        Trade.objects.filter(  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
-            settlement_batch__isnull=True, trading_day__gte=today, asset_id__in=instruments
-        ).values_list("asset_id", flat=True)
+    # One probe per instrument for an unsettled trade of today, not every such trade read back (a batch has
+    # 100,000 of them).
+    unsettled_today = Trade.objects.filter(  # type: ignore[misc]  # TradeManager annotates it; django-stubs see only fields
+        asset_id=OuterRef("pk"), settlement_batch__isnull=True, trading_day__gte=today
     )
     ready = []
-    for asset in Asset.objects.filter(pk__in=asset_ids).order_by("pk"):
+    for asset in Asset.objects.filter(Exists(unsettled_today), pk__in=instruments).order_by("pk"):
         try:
             book = rulebook_for(asset, today)
         except RulebookNotFound:
@@ -91,6 +91,9 @@ def settleable_today(moment: datetime, instruments: list[int]) -> list[int]:
             ready.append(asset.pk)
     return ready
 
+
+SORT_MEMORY = "64MB"
+"""The batch's work_mem (``SET LOCAL``): enough to sort 100,000 trades, and both sides of each, in memory."""
 
 CLOCK_MARGIN = timedelta(minutes=5)
 """How far the application's clock (which dates trades) may be from the database's (which dates transactions)."""
@@ -177,6 +180,11 @@ def settlement_run(*, actor: Actor | None = None, idempotency_key: str | None = 
         actor.require_kind(ParticipantKind.REGISTRY)
     started = clock.now()
     lock_settlement()
+    # The batch sorts its trades (the read below) and both sides of each (its audit event's projection to
+    # participants): 100,000 trades are 15-30 MB of sort rows, which the server's default work_mem (4 MB)
+    # sends to disk. More memory for this transaction only.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
     today = clock.trading_day(started)
     mark = settlement_watermark()
     settled_before = _settled_before(today, mark.settled_before)  # before the read: see there
@@ -200,10 +208,11 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
     clearing = system_account(AccountKind.CLEARING)
     # Aggregate per hold and counterparty: the same legs whether an order filled once or a hundred times.
     # Units go from the seller's hold to the buyer. Cash goes through the exchange's clearing account, as
-    # the exchange clears it: each buyer's hold pays its turnover and fee in, each seller is paid its
-    # turnover less its fee, the fee account gets both fees. One leg per buyer hold instead of one per
-    # (buyer hold, seller) and another for the fee: half the legs, and the same net postings (the clearing
-    # account's legs net to zero, so it gets none). One pass over the rows, unpacked (100,000 of them).
+    # the exchange clears it: each buyer pays in the turnover and fee of its orders' holds (one leg per
+    # buyer account, funded by each of those holds by what its trades cost), each seller is paid its
+    # turnover less its fee, the fee account gets both fees. The same net postings as a leg per trade (the
+    # clearing account's legs net to zero, so it gets none; the batch posts net), and a leg per buyer, not
+    # per order: a buyer's hundred one-trade orders are one leg. One pass over the rows, unpacked.
     units: dict[tuple[int, int, int], int] = defaultdict(int)  # (asset, seller hold, buyer account) -> units
     paid_in: dict[int, int] = defaultdict(int)  # buyer hold -> turnover + buyer fee
     paid_out: dict[int, int] = defaultdict(int)  # seller account -> turnover - seller fee
@@ -263,11 +272,14 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
     for (asset_id, seller_hold, buyer_acc), quantity in units.items():
         hold = holds[seller_hold]
         legs.append(Leg(assets[asset_id], accounts[hold.account_id], accounts[buyer_acc], quantity, hold=hold))
+    pays: dict[int, list[tuple[_HoldRef, int]]] = defaultdict(list)  # buyer account -> (its hold, fen)
     for buyer_hold, amount in paid_in.items():
         if amount == 0:  # all of it advanced already (no fees)
             continue
         hold = holds[buyer_hold]
-        legs.append(Leg(cash, accounts[hold.account_id], clearing, amount, hold=hold))
+        pays[hold.account_id].append((hold, amount))
+    for buyer_acc, funded in pays.items():
+        legs.append(Leg(cash, accounts[buyer_acc], clearing, sum(fen for _, fen in funded), holds=funded))
     for seller_acc, amount in paid_out.items():
         if amount > 0:
             legs.append(Leg(cash, clearing, accounts[seller_acc], amount))
@@ -294,11 +306,7 @@ def _settle(actor: Actor, rows: list[tuple], started: datetime, settled_before: 
     posted = ledger_post(txn, legs, net=True)
     # Filled or cancelled buy orders keep nothing once these trades settle (fills below the limit). A hold
     # that this posting consumed to the last fen has nothing to release (and ended as posted): skip it.
-    leftover = [
-        (holds[hold_id], None)
-        for hold_id in finished_buys.values()
-        if hold_id not in posted.holds or posted.holds[hold_id].status == HoldStatus.ACTIVE
-    ]
+    leftover = [(holds[hold_id], None) for hold_id in finished_buys.values() if hold_id not in posted.ended_holds]
     released = len(holds_release(leftover))
     batch = SettlementBatch.objects.create(
         status=SettlementStatus.COMPLETED,

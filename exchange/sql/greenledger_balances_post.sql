@@ -14,13 +14,17 @@
 -- 3. refuses a key whose held amount would go below zero or above its total, unless its row may go
 --    negative (SQLSTATE GL001, detail: account, asset, available, requested as JSON), the first in the
 --    keys' order;
--- 4. writes the changed balances and inserts the postings in leg order, each with the balance after it.
+-- 4. writes the changed balances, inserts the postings in leg order, each with the balance after it, and
+--    writes what each consumed hold has left: a hold used up ends, with h_status ('posted', or 'enforced'
+--    when a pledge is enforced) and h_at as its end time.
 --
 -- It returns every key's row as it was locked, before the posting, as arrays in the keys' order (ids, totals,
--- helds, negatives): the caller adds its own changes. A refusal is an error, so nothing of the posting
--- survives, even in autocommit. Holds are only locked and checked here:
--- the caller writes what it consumed (remaining, status, end time), and moves the serial blocks around it
--- (greenledger_blocks_take, greenledger_blocks_put), after this call: the balance locks guard the blocks.
+-- helds, negatives): the caller adds its own changes; and the ids of the holds this posting ended (ended, in
+-- id order; empty when it consumed none). A refusal is an error, so nothing of the posting survives, even in
+-- autocommit. The caller moves the serial blocks around it (greenledger_blocks_take, greenledger_blocks_put),
+-- after this call: the balance locks guard the blocks. The holds are written here, from the rows just locked,
+-- so that a settlement consuming a hundred thousand order holds sends two integer arrays, not the rows
+-- read back and written again.
 --
 -- Plain statements over unnest() of the arrays, so that a transfer's two keys cost a few index probes and a
 -- settlement's hundred thousand the same few statements. A small posting's plans are generic
@@ -33,7 +37,8 @@ CREATE OR REPLACE FUNCTION greenledger_balances_post(
     k_negative boolean[],
     h_id bigint[], h_use bigint[],
     p_key int[], p_quantity bigint[],
-    OUT ids bigint[], OUT totals bigint[], OUT helds bigint[], OUT negatives boolean[]
+    h_status text DEFAULT 'posted', h_at timestamptz DEFAULT now(),
+    OUT ids bigint[], OUT totals bigint[], OUT helds bigint[], OUT negatives boolean[], OUT ended bigint[]
 )
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
@@ -112,5 +117,19 @@ BEGIN
            totals[p.key] + (sum(p.quantity) OVER (PARTITION BY p.key ORDER BY p.ord))::bigint
       FROM unnest(p_key, p_quantity) WITH ORDINALITY AS p(key, quantity, ord)
      ORDER BY p.ord;
+    -- The holds consumed, locked and checked in step 2. Their status is in the active holds' index predicate,
+    -- so a hold that ends is a new row version in every index of the table (no HOT update): one statement.
+    ended := '{}';
+    IF cardinality(h_id) > 0 THEN
+        WITH w AS (
+            UPDATE exchange_hold h
+               SET remaining = h.remaining - u.used,
+                   status = CASE WHEN h.remaining = u.used THEN h_status ELSE h.status END,
+                   ended_at = CASE WHEN h.remaining = u.used THEN h_at ELSE h.ended_at END
+              FROM unnest(h_id, h_use) AS u(id, used)
+             WHERE h.id = u.id
+            RETURNING h.id, h.remaining)
+        SELECT coalesce(array_agg(w.id ORDER BY w.id) FILTER (WHERE w.remaining = 0), '{}') INTO ended FROM w;
+    END IF;
 END
 $$;

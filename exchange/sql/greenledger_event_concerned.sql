@@ -104,7 +104,10 @@ BEGIN
 
     ELSIF p_resolver = 'fills' THEN
         -- p.trades: [[trade, resting order, price, quantity], ...] (an order placement) or
-        -- [[trade, listing, quantity], ...] at p.price (a listing pick); the placed order is p.order.
+        -- [[trade, listing, quantity], ...] at p.price (a listing pick); the placed order is p.order. Each side's
+        -- order is looked up by its id, a probe of the primary key per side (OFFSET 0 keeps the lateral subquery
+        -- from being flattened): the generic plan estimates 100 trades and hash-joined the whole order table at
+        -- every call, a cost that grew with every order placed.
         RETURN QUERY
             SELECT o.participant_id,
                    jsonb_build_object('order', o.id, 'client_order_id', o.client_order_id, 'trade', (f.t->>0)::bigint,
@@ -118,7 +121,8 @@ BEGIN
              CROSS JOIN LATERAL (VALUES ((p->>'order')::bigint, 'taker', 0),
                                         ((f.t->>COALESCE((p_args->>'resting')::int, 1))::bigint, 'maker', 1))
                    AS s(order_id, liquidity, n)
-              JOIN exchange_order o ON o.id = s.order_id;
+             CROSS JOIN LATERAL (SELECT o.id, o.participant_id, o.client_order_id, o.side, o.filled, o.status
+                                   FROM exchange_order o WHERE o.id = s.order_id OFFSET 0) AS o;
 
     ELSIF p_resolver = 'auction' THEN
         -- p.trades: [[trade, bid, price, quantity], ...]. The offeror sees every trade of its offer and what

@@ -249,6 +249,73 @@ def test_cash_holds_change_balances_only():
     assert_reconciled()
 
 
+def test_a_leg_funded_by_several_holds_consumes_each_by_its_share():
+    market = make_market()
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    cny = CashAssetFactory()
+    ledger_post(_journal("deposit"), [Leg(cny, system_account(AccountKind.ISSUANCE), a_acc, 100_000)])
+    first, second, third = _hold(a_acc, cny, 30_000), _hold(a_acc, cny, 20_000), _hold(a_acc, cny, 10_000)
+    txn = _journal("settle")
+
+    posted = ledger_post(txn, [Leg(cny, a_acc, b_acc, 45_000, holds=[(first, 30_000), (second, 15_000)])])
+
+    assert balance(a_acc, cny) == (55_000, 15_000)  # 5,000 left of the second hold, the third untouched
+    assert balance(b_acc, cny) == (45_000, 0)
+    assert posted.ended_holds == {first.pk}
+    ended, partly, untouched = (Hold.objects.get(pk=h.pk) for h in (first, second, third))
+    assert (ended.remaining, ended.status) == (0, HoldStatus.POSTED)
+    assert ended.ended_at is not None
+    assert (partly.remaining, partly.status, partly.ended_at) == (5_000, HoldStatus.ACTIVE, None)
+    assert (untouched.remaining, untouched.status) == (10_000, HoldStatus.ACTIVE)
+    assert sorted(txn.postings.values_list("account_id", "quantity")) == sorted(
+        [(a_acc.pk, -45_000), (b_acc.pk, 45_000)]
+    )
+    assert_reconciled()
+
+
+def test_a_leg_funded_by_several_holds_of_serial_units_moves_each_holds_blocks(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    first, second = _hold(a_acc, market.cea, 10), _hold(a_acc, market.cea, 10)  # serials 1-10, 11-20
+
+    posted = ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, 15, holds=[(second, 10), (first, 5)])])
+
+    assert posted.ranges == [[(11, 20), (1, 5)]]
+    assert posted.ended_holds == {second.pk}
+    assert blocks(market.cea) == [
+        (1, 5, b_acc.number, "available"),
+        (6, 10, a_acc.number, "held"),
+        (11, 20, b_acc.number, "available"),
+        (21, 100, a_acc.number, "available"),
+    ]
+    assert balance(a_acc, market.cea) == (85, 5)
+    assert Hold.objects.get(pk=first.pk).remaining == 5
+    assert_reconciled()
+
+
+def test_holds_funding_a_leg_must_add_up_be_the_sources_and_have_enough_left(market):
+    _, a_acc, _ = market.holder("A")
+    _, b_acc, _ = market.holder("B")
+    market.give(a_acc, 100)
+    market.give(b_acc, 100)
+    first, second = _hold(a_acc, market.cea, 10), _hold(a_acc, market.cea, 10)
+    elsewhere = _hold(b_acc, market.cea, 10)
+    before = snapshot(), sorted(Hold.objects.values_list("id", "remaining", "status"))
+
+    def post(quantity, holds):
+        return lambda: ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, quantity, holds=holds)])
+
+    assert _refused(post(15, [(first, 10), (second, 4)])) == "invalid_quantity"
+    assert _refused(post(15, [(first, 10), (second, 0), (second, 5)])) == "invalid_quantity"
+    assert _refused(post(15, [(first, 10), (elsewhere, 5)])) == "invalid_state"
+    assert _refused(post(15, [(first, 11), (second, 4)])) == "invalid_state"  # more than the first has left
+    assert (snapshot(), sorted(Hold.objects.values_list("id", "remaining", "status"))) == before
+    with pytest.raises(ValueError, match="neither one hold nor serials"):
+        ledger_post(_journal(), [Leg(market.cea, a_acc, b_acc, 10, hold=first, holds=[(first, 10)])])
+
+
 # --- several legs in one posting -----------------------------------------------------------------------
 def test_several_legs_from_one_account_take_consecutive_serials(market):
     _, a_acc, _ = market.holder("A")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core import clock
-from exchange.models import AccountKind, Posting
+from exchange.models import AccountKind, Hold, HoldStatus, Order, Posting
 from exchange.services.settlement import settlement_run
 from tests.helpers.ledger import assert_reconciled, balance, system
 from tests.helpers.market import IN_SESSION, make_exchange
@@ -38,4 +38,34 @@ def test_settlement_posts_each_accounts_net_change_once():
     assert by_key[(b_acc.pk, ex.cea.pk)] == 50
     assert by_key[(system(AccountKind.FEE).pk, ex.cny.pk)] == batch.fees_total_fen
     assert by_key[(b_acc.pk, ex.cny.pk)] == -(batch.cash_total_fen + sum(t.buyer_fee_fen for t in batch.trades.all()))
+    assert_reconciled()
+
+
+def test_a_buyers_orders_pay_in_one_posting_each_hold_ending_or_keeping_what_it_still_needs():
+    with clock.pinned(IN_SESSION):
+        ex = make_exchange()
+        _, s_acc, s = ex.trader("Seller", units=1000)
+        _, b_acc, b = ex.trader("Buyer", cash_fen=100_000_000)
+        ex.order(s, s_acc, "sell", 7900, 30)
+        below = ex.order(b, b_acc, "buy", 8100, 10).order  # filled at 79.00: its surplus is released
+        exact = ex.order(b, b_acc, "buy", 7900, 5).order  # filled at its limit: used up to the last fen
+        rest = ex.order(b, b_acc, "buy", 8000, 50).order  # 15 filled, 35 still open
+        rest_reserved = Hold.objects.get(order=rest).remaining
+
+        batch = settlement_run()
+
+    holds = {o.pk: Hold.objects.get(order__pk=o.pk) for o in (below, exact, rest)}
+    assert (holds[below.pk].status, holds[below.pk].remaining) == (HoldStatus.RELEASED, 0)
+    assert (holds[exact.pk].status, holds[exact.pk].remaining) == (HoldStatus.POSTED, 0)
+    assert Order.objects.get(pk=rest.pk).status == "open"
+    assert holds[rest.pk].status == HoldStatus.ACTIVE
+    # The open order keeps what its 35 open tonnes may need; what its 15 filled tonnes cost is paid.
+    paid = 30 * 7900 + sum(t.buyer_fee_fen for t in batch.trades.all())
+    assert holds[rest.pk].remaining == rest_reserved - (
+        15 * 7900 + sum(t.buyer_fee_fen for t in batch.trades.all() if t.buy_order_id == rest.pk)
+    )
+    assert balance(b_acc, ex.cny) == (100_000_000 - paid, holds[rest.pk].remaining)
+    cash = Posting.objects.filter(transaction=batch.transaction, account=b_acc, asset=ex.cny)
+    assert list(cash.values_list("quantity", flat=True)) == [-paid]
+    assert batch.holds_released == 1
     assert_reconciled()
