@@ -49,6 +49,16 @@ def _fresh_caches() -> None:
 
 
 @pytest.fixture
+def cleared_cache():
+    """Django's cache emptied before and after the test: the throttles' counters and the pages' cached parts."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
 def flushed_db(transactional_db):
     """A transactional test's database emptied first, every sequence counting from 1 again.
 

@@ -5,7 +5,6 @@ sees stays as it was: headers, the language of messages, refusals, and CSRF for 
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client, RequestFactory
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
@@ -17,14 +16,7 @@ from config.negotiation import ContentNegotiation
 from exchange.api.holdings import HoldingsApi, StatementApi
 from tests.factories import MembershipFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clean_counters():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cleared_cache")]
 
 
 def a_member_with_token():

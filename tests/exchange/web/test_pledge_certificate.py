@@ -5,7 +5,6 @@ inclusion proof checked on the server (as the retirement certificate does)."""
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from exchange.audit_proof import verify_proof
@@ -15,14 +14,7 @@ from exchange.services.pledges import pledge_external_reference_record
 from exchange.services.sealing import audit_seal
 from tests.helpers.pledges import make_pledges
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session")]
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_session", "cleared_cache")]
 
 
 @pytest.fixture

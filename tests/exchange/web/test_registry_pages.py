@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.test import Client, override_settings
 
 from exchange.models import AuditEvent
@@ -14,14 +13,7 @@ from exchange.services.transfers import transfer_create
 from tests.helpers.api import client_for
 from tests.helpers.ledger import make_market
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clean_cache():
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cleared_cache")]
 
 
 @pytest.fixture
