@@ -1,8 +1,9 @@
 """Holds: reservations of units or cash (an open order, a pending transfer, a pledge, a transfer under review).
 
 A hold is placed once and ends once. Placing one moves the reserved serial blocks to the held state under
-the hold (``exchange.services.serial_book``) and raises the balance's ``held``; releasing one gives them back;
-``ledger_post`` consumes holds a leg moves units out of (``consume_holds``). Every function runs inside its
+the hold (``exchange.services.serial_book``) and raises the balance's ``held``; releasing one gives them back
+(``consume_holds``, as does consolidating several into one); a posting consumes the holds a leg moves units out
+of in ``greenledger_balances_post``, through ``ledger_post``. Every function runs inside its
 service's transaction and takes its locks in the one order (``exchange.locks``).
 """
 
